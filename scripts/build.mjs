@@ -1,0 +1,20 @@
+// Bundles each entry point into one ESM file in dist/. A bundle starts in a fraction of the time the
+// unbundled @effect/platform-node graph takes to import (see docs/performance.md).
+import { build } from "esbuild"
+
+const entryPoints = { main: "src/main.ts" }
+
+await build({
+  entryPoints,
+  outdir: "dist",
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  sourcemap: true,
+  minifySyntax: true,
+  legalComments: "none",
+  logLevel: "warning",
+  // Some dependencies are CommonJS and call require() for Node built-ins.
+  banner: { js: "import { createRequire as __nwCreateRequire } from 'node:module'; const require = __nwCreateRequire(import.meta.url);" }
+})

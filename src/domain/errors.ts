@@ -1,0 +1,44 @@
+/**
+ * Every failure a route can answer with. Each is a fact about the request; `src/http/errorResponse.ts`
+ * maps each to its status and body, once.
+ */
+import { Data } from "effect"
+
+/** The body is not JSON at all. */
+export class InvalidJson extends Data.TaggedError("InvalidJson")<{}> {}
+
+/** The body is larger than the listener accepts. */
+export class BodyTooLarge extends Data.TaggedError("BodyTooLarge")<{ readonly limit: number }> {}
+
+/** A field is missing or ill-typed; `field` is its dotted path (`payload.lifetime`), `""` for the body. */
+export class InvalidField extends Data.TaggedError("InvalidField")<{
+  readonly field: string
+  readonly message: string
+}> {}
+
+/** `/session/*` without a usable `session_id` (the framework's exact 422). */
+export class MissingSessionId extends Data.TaggedError("MissingSessionId")<{}> {}
+
+/** No open session has this id (`/session/end`: 400 with the framework's wording). */
+export class SessionNotFound extends Data.TaggedError("SessionNotFound")<{ readonly sessionId: string }> {}
+
+/** `/session/get` on an unknown id (the framework words this one differently). */
+export class SessionDoesNotExist extends Data.TaggedError("SessionDoesNotExist")<{}> {}
+
+/** `session_auth` is missing or differs from the session's `auth_data`. */
+export class SessionAuthInvalid extends Data.TaggedError("SessionAuthInvalid")<{}> {}
+
+/** The session was closed (or is closing) already. */
+export class SessionAlreadyClosed extends Data.TaggedError("SessionAlreadyClosed")<{ readonly sessionId: string }> {}
+
+/** A handler request names a session this worker does not hold (`/ping`: 410). */
+export class InvalidSession extends Data.TaggedError("InvalidSession")<{}> {}
+
+/** A handler request's `auth_data` is not the session's own. */
+export class SessionAuthMismatch extends Data.TaggedError("SessionAuthMismatch")<{}> {}
+
+/** Every slot holds a session: the autoscaler must route elsewhere (429, empty body). */
+export class SlotsExhausted extends Data.TaggedError("SlotsExhausted")<{}> {}
+
+/** The autoscaler signature is missing, malformed or wrong, or the key is not loaded yet (401, empty body). */
+export class SignatureInvalid extends Data.TaggedError("SignatureInvalid")<{}> {}

@@ -1,0 +1,26 @@
+import { createHash, timingSafeEqual } from "node:crypto"
+
+/**
+ * The canonical text of a JSON value: object keys sorted, so two values that are equal as JSON
+ * (key order ignored, `1` and `1.0` alike) have the same text.
+ */
+export const canonicalJson = (value: unknown): string => {
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null"
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`
+  const entries: Array<[string, unknown]> = Object.entries(value)
+  entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(",")}}`
+}
+
+const digest = (text: string): Buffer => createHash("sha256").update(text, "utf8").digest()
+
+/**
+ * Whether two JSON values are equal, in time that does not depend on where they differ: both
+ * canonical texts are hashed and the fixed-size digests compared with `timingSafeEqual`.
+ */
+export const jsonValuesEqualSecret = (a: unknown, b: unknown): boolean =>
+  timingSafeEqual(digest(canonicalJson(a)), digest(canonicalJson(b)))
+
+/** Constant-time string comparison; an empty expected secret never matches. */
+export const stringEqualsSecret = (given: string, expected: string): boolean =>
+  expected.length > 0 && timingSafeEqual(digest(given), digest(expected))

@@ -1,0 +1,126 @@
+/**
+ * The public worker API on `WORKER_PORT` (vast-protocol.md §2): session create/end/get/health and the
+ * null worker's one handler route, `/ping`. The webhook port serves `sessionEndRoute` alone.
+ */
+import { HttpRouter, type HttpServerResponse } from "@effect/platform"
+import { Effect, Option, type Schema } from "effect"
+import { SignatureVerifier } from "../auth/SignatureVerifier.js"
+import { WorkerConfig } from "../config/WorkerConfig.js"
+import { InvalidField, MissingSessionId, SessionDoesNotExist } from "../domain/errors.js"
+import {
+  CreateSessionBody,
+  DEFAULT_LIFETIME_SECONDS,
+  HandlerRequestBody,
+  SessionRefBody,
+  costOf
+} from "../domain/requests.js"
+import { SlotPool } from "../slots/SlotPool.js"
+import { decodeBody, readJsonBody } from "./body.js"
+import { type RouteError, errorResponse, json } from "./errorResponse.js"
+import { withFallback } from "./routeFallback.js"
+
+const toSeconds = (millis: number): number => millis / 1000
+
+const bodyOf = <A, I>(schema: Schema.Schema<A, I>) =>
+  Effect.flatMap(WorkerConfig, ({ maxBodyBytes }) => Effect.flatMap(readJsonBody(maxBodyBytes), decodeBody(schema)))
+
+/** `session_id` and `session_auth` of a `/session/*` body; a missing or empty id is the framework's 422. */
+interface SessionRef {
+  readonly sessionId: string
+  readonly sessionAuth: unknown
+}
+
+const sessionRef = Effect.flatMap(bodyOf(SessionRefBody), ({ session_auth, session_id }): Effect.Effect<SessionRef, MissingSessionId | InvalidField> => {
+  if (session_id === undefined || session_id === null || session_id === "") return Effect.fail(new MissingSessionId())
+  if (typeof session_id !== "string") {
+    return Effect.fail(new InvalidField({ field: "session_id", message: "session_id: must be a string" }))
+  }
+  return Effect.succeed({ sessionId: session_id, sessionAuth: session_auth })
+})
+
+const createSession = Effect.gen(function* () {
+  const body = yield* bodyOf(CreateSessionBody)
+  const verifier = yield* SignatureVerifier
+  yield* verifier.verify(body.auth_data)
+  const pool = yield* SlotPool
+  const payload = body.payload ?? {}
+  const onCloseRoute = payload.on_close_route ?? null
+  const created = yield* pool.create({
+    authData: body.auth_data,
+    cost: costOf(body.auth_data),
+    requestIdx: body.auth_data.request_idx,
+    lifetimeMs: (payload.lifetime ?? DEFAULT_LIFETIME_SECONDS) * 1000,
+    onCloseRoute,
+    onClosePayload: payload.on_close_payload ?? null
+  })
+  return json(201, { session_id: created.sessionId, expiration: toSeconds(created.expiresAt) })
+})
+
+const endSession = Effect.gen(function* () {
+  const { sessionAuth, sessionId } = yield* sessionRef
+  const pool = yield* SlotPool
+  yield* pool.end(sessionId, sessionAuth)
+  return json(200, { ended: true, removed_session: sessionId })
+})
+
+const getSession = Effect.gen(function* () {
+  const { sessionAuth, sessionId } = yield* sessionRef
+  const pool = yield* SlotPool
+  const found = yield* pool.find(sessionId, sessionAuth)
+  if (Option.isNone(found)) return yield* new SessionDoesNotExist()
+  const session = found.value
+  return json(200, {
+    session_id: session.id,
+    auth_data: session.authData,
+    lifetime: toSeconds(session.lifetimeMs),
+    expiration: toSeconds(session.expiresAt),
+    created_at: toSeconds(session.createdAt),
+    on_close_route: session.onCloseRoute,
+    on_close_payload: session.onClosePayload
+  })
+})
+
+const sessionHealth = Effect.gen(function* () {
+  const { sessionAuth, sessionId } = yield* sessionRef
+  const pool = yield* SlotPool
+  const found = yield* pool.find(sessionId, sessionAuth)
+  return json(200, { ok: Option.isSome(found) })
+})
+
+const ping = Effect.gen(function* () {
+  const body = yield* bodyOf(HandlerRequestBody)
+  const verifier = yield* SignatureVerifier
+  yield* verifier.verify(body.auth_data)
+  if (body.session_id !== undefined && body.session_id !== null) {
+    const pool = yield* SlotPool
+    yield* pool.ping(body.session_id, body.auth_data)
+  }
+  return json(200, { result: { ok: true } })
+})
+
+const answer = <R>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, RouteError, R>) =>
+  Effect.catchAll(handler, (error) => Effect.succeed(errorResponse(error)))
+
+/** `POST /session/end`, shared by the public and the webhook port. */
+export const sessionEndRoute = HttpRouter.post("/session/end", answer(endSession))
+
+const publicPaths = new Map([
+  ["/session/create", "POST"],
+  ["/session/end", "POST"],
+  ["/session/get", "POST"],
+  ["/session/health", "POST"],
+  ["/ping", "POST"]
+])
+
+export const publicRouter = withFallback(
+  HttpRouter.empty.pipe(
+    HttpRouter.post("/session/create", answer(createSession)),
+    sessionEndRoute,
+    HttpRouter.post("/session/get", answer(getSession)),
+    HttpRouter.post("/session/health", answer(sessionHealth)),
+    HttpRouter.post("/ping", answer(ping))
+  ),
+  publicPaths
+)
+
+export const webhookRouter = withFallback(HttpRouter.empty.pipe(sessionEndRoute), new Map([["/session/end", "POST"]]))

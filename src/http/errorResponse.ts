@@ -1,0 +1,65 @@
+/**
+ * The one place where failures become HTTP answers. Status codes and bodies follow the Vast protocol
+ * (vast-protocol.md §2); answers the protocol leaves open are JSON `{"error": …}` naming the problem.
+ */
+import { HttpServerResponse } from "@effect/platform"
+import type {
+  BodyTooLarge,
+  InvalidField,
+  InvalidJson,
+  InvalidSession,
+  MissingSessionId,
+  SessionAlreadyClosed,
+  SessionAuthInvalid,
+  SessionAuthMismatch,
+  SessionDoesNotExist,
+  SessionNotFound,
+  SignatureInvalid,
+  SlotsExhausted
+} from "../domain/errors.js"
+
+export type RouteError =
+  | BodyTooLarge
+  | InvalidField
+  | InvalidJson
+  | InvalidSession
+  | MissingSessionId
+  | SessionAlreadyClosed
+  | SessionAuthInvalid
+  | SessionAuthMismatch
+  | SessionDoesNotExist
+  | SessionNotFound
+  | SignatureInvalid
+  | SlotsExhausted
+
+export const json = (status: number, body: unknown): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.unsafeJson(body, { status })
+
+export const errorResponse = (error: RouteError): HttpServerResponse.HttpServerResponse => {
+  switch (error._tag) {
+    case "InvalidJson":
+      return json(422, { error: "invalid JSON" })
+    case "BodyTooLarge":
+      return json(413, { error: `request body is larger than ${error.limit} bytes` })
+    case "InvalidField":
+      return json(422, { error: error.message, field: error.field })
+    case "MissingSessionId":
+      return json(422, { error: "missing session_id" })
+    case "SessionNotFound":
+      return json(400, { error: `session with id ${error.sessionId} not found` })
+    case "SessionDoesNotExist":
+      return json(400, { error: "session does not exist" })
+    case "SessionAuthInvalid":
+      return json(401, { error: "session_auth is not valid" })
+    case "SessionAlreadyClosed":
+      return json(410, { error: "session already closed" })
+    case "InvalidSession":
+      return json(410, { error: "invalid session" })
+    case "SessionAuthMismatch":
+      return json(401, { error: "auth_data does not match the session" })
+    case "SlotsExhausted":
+      return HttpServerResponse.empty({ status: 429 })
+    case "SignatureInvalid":
+      return HttpServerResponse.empty({ status: 401 })
+  }
+}

@@ -1,0 +1,277 @@
+/**
+ * The worker's reservation slots. Each slot is the pure machine of `machines/slot.ts`; this service is
+ * its host: it feeds events (with `now` from `Clock`) through `transition()` and carries out the intents
+ * the machine returns — expiry timers in a `FiberMap`, close announcements to the callback outbox.
+ *
+ * All slots share one lock. A critical section is a few microseconds of pure work, and one lock makes
+ * "find a free slot and take it" atomic, so concurrent creates can never share a slot.
+ */
+import { Clock, Duration, Effect, FiberMap, FiberSet, Option } from "effect"
+import { initialTransition, transition } from "xstate"
+import {
+  type AnnounceCloseParams,
+  type CloseReason,
+  type EndReason,
+  type SlotEvent,
+  type SlotSession,
+  type SlotStateValue,
+  slotMachine
+} from "../../machines/slot.js"
+import { CallbackPoster } from "../callbacks/CallbackPoster.js"
+import { callbackBody } from "../callbacks/callbackBody.js"
+import { WorkerConfig } from "../config/WorkerConfig.js"
+import {
+  InvalidSession,
+  SessionAlreadyClosed,
+  SessionAuthInvalid,
+  SessionAuthMismatch,
+  SessionNotFound,
+  SlotsExhausted
+} from "../domain/errors.js"
+import { jsonValuesEqualSecret } from "../domain/secretEquals.js"
+import { newSessionId } from "../domain/SessionId.js"
+
+/** What `/session/create` asks for. */
+export interface SessionRequest {
+  readonly authData: Readonly<Record<string, unknown>>
+  readonly cost: number
+  readonly requestIdx: number | null
+  readonly lifetimeMs: number
+  readonly onCloseRoute: string | null
+  readonly onClosePayload: unknown
+}
+
+export interface SessionCreated {
+  readonly sessionId: string
+  /** Epoch milliseconds. */
+  readonly expiresAt: number
+}
+
+export interface ClosedSession {
+  readonly sessionId: string
+  readonly slot: number
+  readonly reason: CloseReason
+  readonly closedAt: number
+}
+
+export interface SlotView {
+  readonly slot: number
+  readonly state: SlotStateValue
+  /** The open session; `authData` is the session's secret and must not leave the process. */
+  readonly session: SlotSession | null
+}
+
+/** Closed sessions remembered, for `/debug` and so that a late `/session/end` gets 410 rather than 400. */
+const RECENT_CLOSES = 100
+
+type SlotSnapshot = ReturnType<typeof initialTransition<typeof slotMachine>>[0]
+
+export class SlotPool extends Effect.Service<SlotPool>()("app/SlotPool", {
+  scoped: Effect.gen(function* () {
+    const { maxSessions } = yield* WorkerConfig
+    const callbacks = yield* CallbackPoster
+    const expiryTimers = yield* FiberMap.make<string>()
+    const expiries = yield* FiberSet.make()
+    const lock = yield* Effect.makeSemaphore(1)
+    // An interrupted caller must never leave a slot half-taken: critical sections run to the end.
+    const exclusive = <A, E>(effect: Effect.Effect<A, E>) => lock.withPermits(1)(Effect.uninterruptible(effect))
+
+    const snapshots: Array<SlotSnapshot> = Array.from(
+      { length: maxSessions },
+      (_, slot) => initialTransition(slotMachine, { slot })[0]
+    )
+    const slotOf = new Map<string, number>()
+    const recentCloses: Array<ClosedSession> = []
+
+    const stateOf = (slot: number): SlotStateValue => snapshotAt(slot).value
+    const snapshotAt = (slot: number): SlotSnapshot => {
+      const snapshot = snapshots[slot]
+      if (snapshot === undefined) throw new Error(`no slot ${slot}`)
+      return snapshot
+    }
+    const openSession = (sessionId: string): Option.Option<readonly [number, SlotSession]> => {
+      const slot = slotOf.get(sessionId)
+      if (slot === undefined) return Option.none()
+      const session = snapshotAt(slot).context.session
+      return session === null ? Option.none() : Option.some([slot, session] as const)
+    }
+
+    // Runs inside the lock: one event through the machine, then its intents, in order. xstate leaves
+    // an intent's params untyped, so the host reads the same facts from the typed snapshot instead.
+    const step = (slot: number, event: SlotEvent): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const [next, actions] = transition(slotMachine, snapshotAt(slot), event)
+        snapshots[slot] = next
+        const { closeReason, closedAt, session } = next.context
+        if (session === null) return Effect.void
+        return Effect.forEach(
+          actions,
+          (action): Effect.Effect<void> => {
+            switch (action.type) {
+              case "armExpiry":
+                return armExpiry(session.id, session.expiresAt)
+              case "disarmExpiry":
+                return FiberMap.remove(expiryTimers, session.id)
+              case "announceClose":
+                return announceClose(slot, { session, reason: closeReason ?? "ended", at: closedAt ?? session.expiresAt })
+              case "finalize":
+                return step(slot, { type: "slot.finalized" })
+              default:
+                return Effect.void
+            }
+          },
+          { discard: true }
+        )
+      })
+
+    // The timer hands the expiry to a separate fiber: closing interrupts the timer, and a fiber must
+    // not wait for its own interruption.
+    const armExpiry = (sessionId: string, at: number) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        FiberMap.run(
+          expiryTimers,
+          sessionId,
+          Effect.sleep(Duration.millis(Math.max(0, at - now))).pipe(
+            Effect.zipRight(FiberSet.run(expiries, expire(sessionId)))
+          )
+        )
+      ).pipe(Effect.asVoid)
+
+    const expire = (sessionId: string): Effect.Effect<void> =>
+      exclusive(
+        Effect.gen(function* () {
+          const open = openSession(sessionId)
+          if (Option.isNone(open)) return
+          const [slot] = open.value
+          const now = yield* Clock.currentTimeMillis
+          yield* step(slot, { type: "slot.expire", sessionId, now })
+          // A timer may wake a hair before the deadline (the guard then ignores it): wait again.
+          const stillOpen = openSession(sessionId)
+          if (Option.isSome(stillOpen)) yield* armExpiry(sessionId, stillOpen.value[1].expiresAt)
+        })
+      ).pipe(
+        Effect.annotateLogs({ sessionId }),
+        Effect.catchAllCause((cause) => Effect.logError("session expiry failed", cause))
+      )
+
+    const announceClose = (slot: number, { at, reason, session }: AnnounceCloseParams) =>
+      Effect.gen(function* () {
+        slotOf.delete(session.id)
+        recentCloses.push({ sessionId: session.id, slot, reason, closedAt: at })
+        if (recentCloses.length > RECENT_CLOSES) recentCloses.shift()
+        yield* Effect.logInfo(`session closed (${reason})`).pipe(Effect.annotateLogs({ sessionId: session.id }))
+        if (session.onCloseRoute !== null) {
+          yield* callbacks.post({
+            sessionId: session.id,
+            route: session.onCloseRoute,
+            body: callbackBody(session.onClosePayload, session.id),
+            reason
+          })
+        }
+      })
+
+    const endInLock = (slot: number, sessionId: string, reason: EndReason) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => step(slot, { type: "slot.end", sessionId, reason, now }))
+
+    const releaseAll = (reason: "released" | "shutdown") =>
+      exclusive(
+        Effect.gen(function* () {
+          const closed: Array<string> = []
+          for (const [sessionId, slot] of [...slotOf.entries()]) {
+            yield* endInLock(slot, sessionId, reason)
+            closed.push(sessionId)
+          }
+          return closed as ReadonlyArray<string>
+        })
+      )
+
+    yield* Effect.addFinalizer(() => releaseAll("shutdown"))
+
+    return {
+      /** Take a free slot for a new session, or fail with `SlotsExhausted`. */
+      create: (request: SessionRequest): Effect.Effect<SessionCreated, SlotsExhausted> =>
+        exclusive(
+          Effect.gen(function* () {
+            const slot = snapshots.findIndex((snapshot) => snapshot.value === "idle")
+            if (slot < 0) return yield* new SlotsExhausted()
+            let sessionId = yield* newSessionId
+            while (slotOf.has(sessionId)) sessionId = yield* newSessionId
+            const now = yield* Clock.currentTimeMillis
+            const session: SlotSession = {
+              id: sessionId,
+              authData: request.authData,
+              cost: request.cost,
+              requestIdx: request.requestIdx,
+              lifetimeMs: request.lifetimeMs,
+              createdAt: now,
+              expiresAt: now + request.lifetimeMs,
+              pingCount: 0,
+              onCloseRoute: request.onCloseRoute,
+              onClosePayload: request.onCloseRoute === null ? null : request.onClosePayload
+            }
+            slotOf.set(sessionId, slot)
+            yield* step(slot, { type: "slot.reserve", session })
+            yield* Effect.logInfo("session created").pipe(Effect.annotateLogs({ sessionId }))
+            return { sessionId, expiresAt: session.expiresAt }
+          })
+        ),
+
+      /** Close a session on the client's word, proven by `session_auth`. */
+      end: (
+        sessionId: string,
+        sessionAuth: unknown
+      ): Effect.Effect<void, SessionNotFound | SessionAuthInvalid | SessionAlreadyClosed> =>
+        exclusive(
+          Effect.gen(function* () {
+            const open = openSession(sessionId)
+            if (Option.isNone(open)) {
+              return yield* recentCloses.some((closed) => closed.sessionId === sessionId)
+                ? new SessionAlreadyClosed({ sessionId })
+                : new SessionNotFound({ sessionId })
+            }
+            const [slot, session] = open.value
+            if (sessionAuth === undefined || !jsonValuesEqualSecret(session.authData, sessionAuth)) {
+              return yield* new SessionAuthInvalid()
+            }
+            yield* endInLock(slot, sessionId, "ended")
+          })
+        ),
+
+      /** The open session with this id, proven by `session_auth`; `None` when there is none. */
+      find: (sessionId: string, sessionAuth: unknown): Effect.Effect<Option.Option<SlotSession>, SessionAuthInvalid> =>
+        Effect.suspend(() => {
+          const open = openSession(sessionId)
+          if (Option.isNone(open)) return Effect.succeedNone
+          const [, session] = open.value
+          return sessionAuth !== undefined && jsonValuesEqualSecret(session.authData, sessionAuth)
+            ? Effect.succeedSome(session)
+            : Effect.fail(new SessionAuthInvalid())
+        }),
+
+      /** A handler request inside a session: slides its expiry to now + lifetime. */
+      ping: (sessionId: string, authData: unknown): Effect.Effect<SlotSession, InvalidSession | SessionAuthMismatch> =>
+        exclusive(
+          Effect.gen(function* () {
+            const open = openSession(sessionId)
+            if (Option.isNone(open)) return yield* new InvalidSession()
+            const [slot, session] = open.value
+            if (!jsonValuesEqualSecret(session.authData, authData)) return yield* new SessionAuthMismatch()
+            const now = yield* Clock.currentTimeMillis
+            yield* step(slot, { type: "slot.ping", sessionId, now })
+            return snapshotAt(slot).context.session ?? session
+          })
+        ),
+
+      /** Close every open session (local `/release`, or shutdown); returns the closed ids. */
+      releaseAll,
+
+      /** Each slot's state and session, for `/debug` and tests. */
+      slots: Effect.sync((): ReadonlyArray<SlotView> =>
+        snapshots.map((snapshot, slot) => ({ slot, state: stateOf(slot), session: snapshot.context.session }))
+      ),
+
+      /** The most recent closes, oldest first. */
+      recentCloses: Effect.sync((): ReadonlyArray<ClosedSession> => recentCloses.slice())
+    }
+  })
+}) {}
