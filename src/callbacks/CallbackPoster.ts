@@ -75,8 +75,9 @@ const make = (policy: DeliveryPolicy) =>
   Effect.gen(function* () {
     const client = yield* HttpClient.HttpClient
     const inFlight = yield* FiberSet.make()
+    // Finalizers run uninterruptibly: the wait must be made interruptible for its timeout to end it.
     yield* Effect.addFinalizer(() =>
-      FiberSet.awaitEmpty(inFlight).pipe(Effect.timeoutOption(policy.drainTimeout), Effect.asVoid)
+      Effect.interruptible(FiberSet.awaitEmpty(inFlight)).pipe(Effect.timeoutOption(policy.drainTimeout), Effect.asVoid)
     )
 
     // Newest last. Pending records are replaced in place when they finish.
@@ -165,7 +166,9 @@ const make = (policy: DeliveryPolicy) =>
       )
 
     return CallbackPoster.of({
-      post: (callback) => FiberSet.run(inFlight, deliver(callback)).pipe(Effect.asVoid),
+      // FiberSet forks inherit the caller's flags, and callers post from uninterruptible sections:
+      // a delivery must stay interruptible so that its timeout and shutdown can stop it.
+      post: (callback) => FiberSet.run(inFlight, Effect.interruptible(deliver(callback))).pipe(Effect.asVoid),
       deliveries: Effect.sync(() => records.slice())
     })
   })

@@ -132,7 +132,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("app/SlotPool", {
           expiryTimers,
           sessionId,
           Effect.sleep(Duration.millis(Math.max(0, at - now))).pipe(
-            Effect.zipRight(FiberSet.run(expiries, expire(sessionId)))
+            Effect.zipRight(FiberSet.run(expiries, Effect.interruptible(expire(sessionId))))
           )
         )
       ).pipe(Effect.asVoid)

@@ -1,0 +1,34 @@
+import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
+import { Clock, Effect, Layer, Ref } from "effect"
+
+/** One scripted answer: a status, a transport failure, or a request that never answers. */
+export type Answer = number | "network-error" | "hang"
+
+export interface SeenRequest {
+  readonly url: string
+  readonly at: number
+  readonly body: unknown
+}
+
+/**
+ * An `HttpClient` that answers from a script (the last answer repeats) and records every request with
+ * the `Clock` time it was made, so retry schedules can be checked under `TestClock`.
+ */
+export const scriptedClient = (script: ReadonlyArray<Answer>) =>
+  Effect.gen(function* () {
+    const seen = yield* Ref.make<ReadonlyArray<SeenRequest>>([])
+    const client = HttpClient.make((request, url) =>
+      Effect.gen(function* () {
+        const at = yield* Clock.currentTimeMillis
+        const body = request.body._tag === "Uint8Array" ? JSON.parse(new TextDecoder().decode(request.body.body)) : null
+        const count = (yield* Ref.getAndUpdate(seen, (all) => [...all, { url: url.toString(), at, body }])).length
+        const answer = script[Math.min(count, script.length - 1)] ?? 200
+        if (answer === "hang") return yield* Effect.never
+        if (answer === "network-error") {
+          return yield* new HttpClientError.RequestError({ request, reason: "Transport", description: "connection refused" })
+        }
+        return HttpClientResponse.fromWeb(request, new Response(null, { status: answer }))
+      })
+    )
+    return { seen, layer: Layer.succeed(HttpClient.HttpClient, client) }
+  })
