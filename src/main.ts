@@ -5,7 +5,7 @@
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Effect, Layer, Option } from "effect"
+import { Cause, Effect, Layer, Option } from "effect"
 import { SignatureVerifier } from "./auth/SignatureVerifier.js"
 import { CallbackPoster } from "./callbacks/CallbackPoster.js"
 import { WorkerConfig } from "./config/WorkerConfig.js"
@@ -40,4 +40,16 @@ const Worker = Listeners.pipe(
   Layer.provide(WorkerConfig.layerFromEnv)
 )
 
-NodeRuntime.runMain(Layer.launch(Worker))
+// A bad environment is the operator's mistake, not a crash: say what is wrong, without a stack.
+const program = Layer.launch(Worker).pipe(
+  Effect.tapErrorCause((cause) =>
+    Cause.failureOption(cause).pipe(
+      Option.match({
+        onNone: () => Effect.logError("worker failed", cause),
+        onSome: (error) => Effect.logError(error.message)
+      })
+    )
+  )
+)
+
+NodeRuntime.runMain(program, { disableErrorReporting: true })

@@ -1,0 +1,138 @@
+import { createServer, type Server } from "node:http"
+import { afterEach, describe, expect, it } from "vitest"
+import { authData } from "../support/sessions.js"
+import { freePort, type Spawned, spawnWorker } from "../support/process.js"
+
+const started: Array<Spawned> = []
+const servers: Array<Server> = []
+
+afterEach(async () => {
+  for (const worker of started.splice(0)) {
+    if (worker.child.exitCode === null) worker.child.kill("SIGKILL")
+    await worker.exited
+  }
+  for (const server of servers.splice(0)) {
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+  }
+})
+
+const post = async (url: string, body?: unknown) => {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) })
+  })
+  const text = await response.text()
+  return { status: response.status, json: text === "" ? null : (JSON.parse(text) as Record<string, unknown>) }
+}
+
+/** A callback target on a free port; `next()` resolves with the next body it receives. */
+const startReceiver = async () => {
+  const bodies: Array<unknown> = []
+  const waiting: Array<(body: unknown) => void> = []
+  const server = createServer((request, response) => {
+    let text = ""
+    request.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")))
+    request.on("end", () => {
+      const body: unknown = JSON.parse(text)
+      const waiter = waiting.shift()
+      if (waiter) waiter(body)
+      else bodies.push(body)
+      response.writeHead(200).end()
+    })
+  })
+  servers.push(server)
+  const port = await new Promise<number>((resolve) =>
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      resolve(typeof address === "object" && address !== null ? address.port : 0)
+    })
+  )
+  const next = () =>
+    bodies.length > 0 ? Promise.resolve(bodies.shift()) : new Promise<unknown>((resolve) => waiting.push(resolve))
+  return { url: `http://127.0.0.1:${port}/closed`, next }
+}
+
+const startWorker = async (extra: Record<string, string> = {}) => {
+  const [workerPort, httpPort, controlPort] = [await freePort(), await freePort(), await freePort()]
+  const worker = spawnWorker({
+    WORKER_PORT: String(workerPort),
+    WORKER_HTTP_PORT: String(httpPort),
+    NULL_CONTROL_PORT: String(controlPort),
+    ...extra
+  })
+  started.push(worker)
+  await worker.waitFor("control listening")
+  return {
+    worker,
+    publicUrl: `http://127.0.0.1:${workerPort}`,
+    webhookUrl: `http://127.0.0.1:${httpPort}`,
+    controlUrl: `http://127.0.0.1:${controlPort}`
+  }
+}
+
+describe("the real process (node dist/main.js)", () => {
+  it("reserves, pings, releases via /release and /session/end, and expires", async () => {
+    const receiver = await startReceiver()
+    const { controlUrl, publicUrl, webhookUrl } = await startWorker()
+    const create = (payload: Record<string, unknown>) =>
+      post(`${publicUrl}/session/create`, { auth_data: authData(), payload: { on_close_route: receiver.url, ...payload } })
+
+    const first = await create({ lifetime: 60, on_close_payload: { job_id: "one" } })
+    expect(first.status).toBe(201)
+    const firstId = String(first.json?.["session_id"])
+    expect((await create({ lifetime: 60 })).status).toBe(429)
+    expect((await post(`${publicUrl}/ping`, { auth_data: authData(), payload: {}, session_id: firstId })).json).toEqual({
+      result: { ok: true }
+    })
+    expect((await post(`${controlUrl}/release`)).json).toEqual({ released: true, session_ids: [firstId] })
+    expect(await receiver.next()).toEqual({ job_id: "one", session_id: firstId })
+
+    const second = await create({ lifetime: 60 })
+    const secondId = String(second.json?.["session_id"])
+    expect((await post(`${webhookUrl}/session/end`, { session_id: secondId, session_auth: authData() })).json).toEqual({
+      ended: true,
+      removed_session: secondId
+    })
+    expect(await receiver.next()).toEqual({ session_id: secondId })
+
+    // A short lifetime: the worker closes it on its own and the slot is free again.
+    const third = await create({ lifetime: 0.2 })
+    const thirdId = String(third.json?.["session_id"])
+    expect(await receiver.next()).toEqual({ session_id: thirdId })
+    expect((await create({ lifetime: 60 })).status).toBe(201)
+  })
+
+  it("SIGTERM closes the open session with reason shutdown, delivers its callback, and exits 0", async () => {
+    const receiver = await startReceiver()
+    const { publicUrl, worker } = await startWorker()
+    const created = await post(`${publicUrl}/session/create`, {
+      auth_data: authData(),
+      payload: { lifetime: 600, on_close_route: receiver.url, on_close_payload: "bye" }
+    })
+    const id = String(created.json?.["session_id"])
+    worker.child.kill("SIGTERM")
+    expect(await receiver.next()).toEqual({ payload: "bye", session_id: id })
+    expect(await worker.exited).toBe(0)
+    expect(worker.output()).toContain("session closed (shutdown)")
+  })
+
+  it("an invalid environment stops startup with one message listing every problem", async () => {
+    const worker = spawnWorker({ NULL_MAX_SESSIONS: "0", BACKEND_HEALTH_URL: "not-a-url" })
+    started.push(worker)
+    expect(await worker.exited).toBe(1)
+    const output = worker.output()
+    for (const name of ["WORKER_PORT", "NULL_MAX_SESSIONS", "BACKEND_HEALTH_URL"]) expect(output).toContain(name)
+    expect(output).not.toContain("at file://")
+  })
+
+  it("a port already taken is a startup error, not a hang", async () => {
+    const { publicUrl } = await startWorker()
+    const taken = new URL(publicUrl).port
+    const [httpPort, controlPort] = [await freePort(), await freePort()]
+    const second = spawnWorker({ WORKER_PORT: taken, WORKER_HTTP_PORT: String(httpPort), NULL_CONTROL_PORT: String(controlPort) })
+    started.push(second)
+    expect(await second.exited).toBe(1)
+  })
+})
