@@ -5,7 +5,7 @@
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Effect, Layer, Option } from "effect"
+import { Cause, Effect, Layer, Logger, Option } from "effect"
 import { SignatureVerifier } from "./auth/SignatureVerifier.js"
 import { CallbackPoster } from "./callbacks/CallbackPoster.js"
 import { WorkerConfig } from "./config/WorkerConfig.js"
@@ -52,4 +52,5 @@ const program = Layer.launch(Worker).pipe(
   )
 )
 
-NodeRuntime.runMain(program, { disableErrorReporting: true })
+// logfmt: one parseable line per event, and cheaper than the pretty logger on the session path.
+NodeRuntime.runMain(program.pipe(Effect.provide(Logger.logFmt)), { disableErrorReporting: true, disablePrettyLogger: true })

@@ -14,12 +14,18 @@ export const canonicalJson = (value: unknown): string => {
 
 const digest = (text: string): Buffer => createHash("sha256").update(text, "utf8").digest()
 
+/** The fixed-size digest a secret JSON value is kept as, to compare later with `matchesSecret`. */
+export const secretDigest = (value: unknown): Buffer => digest(canonicalJson(value))
+
 /**
- * Whether two JSON values are equal, in time that does not depend on where they differ: both
- * canonical texts are hashed and the fixed-size digests compared with `timingSafeEqual`.
+ * Whether `value` equals the JSON value behind `expected`, in time that does not depend on where
+ * they differ: fixed-size digests compared with `timingSafeEqual`. Key order is ignored.
  */
-export const jsonValuesEqualSecret = (a: unknown, b: unknown): boolean =>
-  timingSafeEqual(digest(canonicalJson(a)), digest(canonicalJson(b)))
+export const matchesSecret = (value: unknown, expected: Buffer): boolean =>
+  value !== undefined && timingSafeEqual(secretDigest(value), expected)
+
+/** `matchesSecret` for two plain values. */
+export const jsonValuesEqualSecret = (a: unknown, b: unknown): boolean => matchesSecret(a, secretDigest(b))
 
 /** Constant-time string comparison; an empty expected secret never matches. */
 export const stringEqualsSecret = (given: string, expected: string): boolean =>

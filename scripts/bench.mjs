@@ -1,0 +1,180 @@
+// Benchmarks of the built worker (dist/main.js), against the targets in docs/performance.md.
+// Everything runs on loopback with real processes; each phase is bounded in count and time.
+//
+//   npm run bench                       all phases, default sizes
+//   BENCH_CYCLES=200000 npm run bench   a longer memory run
+import { spawn } from "node:child_process"
+import { readFileSync } from "node:fs"
+import { Agent, createServer, request } from "node:http"
+import { createServer as createNetServer } from "node:net"
+import { fileURLToPath } from "node:url"
+
+const mainJs = fileURLToPath(new URL("../dist/main.js", import.meta.url))
+const env = (name, fallback) => Number(process.env[name] ?? fallback)
+const STARTS = env("BENCH_STARTS", 10)
+const CYCLES = env("BENCH_CYCLES", 20000)
+const WARMUP = env("BENCH_WARMUP", 2000)
+const EXPIRIES = env("BENCH_EXPIRIES", 50)
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const server = createNetServer()
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
+
+const quantile = (values, q) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
+}
+const ms = (value) => `${value.toFixed(2)} ms`
+const rssMb = (pid) => {
+  const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"))
+  return Number(line.split(/\s+/)[1]) / 1024
+}
+const sleep = (millis) => new Promise((resolve) => setTimeout(resolve, millis))
+
+async function startWorker(extraEnv = {}) {
+  const [workerPort, httpPort, controlPort] = [await freePort(), await freePort(), await freePort()]
+  const started = process.hrtime.bigint()
+  const child = spawn(process.execPath, [mainJs], {
+    env: {
+      PATH: process.env.PATH,
+      WORKER_PORT: String(workerPort),
+      WORKER_HTTP_PORT: String(httpPort),
+      NULL_CONTROL_PORT: String(controlPort),
+      ...extraEnv
+    },
+    stdio: ["ignore", "pipe", "inherit"]
+  })
+  let output = ""
+  const listening = await new Promise((resolve, reject) => {
+    child.stdout.on("data", (chunk) => {
+      output += chunk
+      if (output.includes("public API listening")) resolve(Number(process.hrtime.bigint() - started) / 1e6)
+    })
+    child.once("exit", () => reject(new Error(`worker exited:\n${output}`)))
+  })
+  child.stdout.resume()
+  const stop = () =>
+    new Promise((resolve) => {
+      child.once("exit", resolve)
+      child.kill("SIGTERM")
+    })
+  return { child, listening, stop, base: `http://127.0.0.1:${workerPort}`, control: `http://127.0.0.1:${controlPort}` }
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+function post(url, body) {
+  return new Promise((resolve, reject) => {
+    const text = body === undefined ? "" : JSON.stringify(body)
+    const req = request(url, { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(text) } }, (res) => {
+      let data = ""
+      res.setEncoding("utf8")
+      res.on("data", (chunk) => (data += chunk))
+      res.on("end", () => resolve({ status: res.statusCode, body: data === "" ? null : JSON.parse(data) }))
+    })
+    req.on("error", reject)
+    req.end(text)
+  })
+}
+function get(url) {
+  return new Promise((resolve, reject) => {
+    request(url, { agent }, (res) => {
+      let data = ""
+      res.on("data", (chunk) => (data += chunk))
+      res.on("end", () => resolve(JSON.parse(data)))
+    }).on("error", reject).end()
+  })
+}
+
+const authData = { url: "https://203.0.113.7:41234", signature: "c2ln", reqnum: 1, request_idx: 1, endpoint: "bench", cost: 100 }
+
+async function phaseStartup() {
+  const times = []
+  const rss = []
+  for (let i = 0; i < STARTS; i++) {
+    const worker = await startWorker()
+    times.push(worker.listening)
+    await sleep(1000)
+    rss.push(rssMb(worker.child.pid))
+    await worker.stop()
+  }
+  console.log(`startup (${STARTS} starts): spawn → public port listening p50 ${ms(quantile(times, 0.5))}, max ${ms(Math.max(...times))}`)
+  console.log(`idle RSS 1 s after start: p50 ${quantile(rss, 0.5).toFixed(1)} MB, max ${Math.max(...rss).toFixed(1)} MB`)
+}
+
+async function phaseCycles() {
+  const worker = await startWorker()
+  const cycle = async (latencies) => {
+    const t0 = process.hrtime.bigint()
+    const created = await post(`${worker.base}/session/create`, { auth_data: authData, payload: { lifetime: 60 } })
+    const t1 = process.hrtime.bigint()
+    if (created.status !== 201) throw new Error(`create answered ${created.status}`)
+    const ended = await post(`${worker.base}/session/end`, { session_id: created.body.session_id, session_auth: authData })
+    const t2 = process.hrtime.bigint()
+    if (ended.status !== 200) throw new Error(`end answered ${ended.status}`)
+    latencies?.push(Number(t1 - t0) / 1e6, Number(t2 - t1) / 1e6)
+  }
+  for (let i = 0; i < WARMUP; i++) await cycle()
+  const rssBefore = rssMb(worker.child.pid)
+  const latencies = []
+  const started = process.hrtime.bigint()
+  for (let i = 0; i < CYCLES; i++) await cycle(latencies)
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9
+  await sleep(2000)
+  const rssAfter = rssMb(worker.child.pid)
+  console.log(
+    `cycles (warm, sequential, keep-alive): ${CYCLES} create → /session/end in ${seconds.toFixed(1)} s = ${(CYCLES / seconds).toFixed(0)} cycles/s; ` +
+      `per call p50 ${ms(quantile(latencies, 0.5))}, p99 ${ms(quantile(latencies, 0.99))}`
+  )
+  console.log(`RSS over those cycles: ${rssBefore.toFixed(1)} MB → ${rssAfter.toFixed(1)} MB (${(rssAfter - rssBefore).toFixed(1)} MB)`)
+  await worker.stop()
+}
+
+async function phaseExpiry() {
+  const worker = await startWorker()
+  const late = []
+  for (let i = 0; i < EXPIRIES; i++) {
+    const created = await post(`${worker.base}/session/create`, { auth_data: authData, payload: { lifetime: 0.1 } })
+    const deadline = created.body.expiration * 1000
+    await sleep(150)
+    const debug = await get(`${worker.control}/debug`)
+    const closed = debug.recent_closes.find((c) => c.session_id === created.body.session_id)
+    if (!closed || closed.reason !== "expired") throw new Error("session did not expire")
+    late.push(closed.closed_at * 1000 - deadline)
+  }
+  console.log(
+    `expiry (${EXPIRIES} sessions, lifetime 100 ms): deadline → close p50 ${ms(quantile(late, 0.5))}, p99 ${ms(quantile(late, 0.99))}, ` +
+      `min ${ms(Math.min(...late))}`
+  )
+  await worker.stop()
+}
+
+async function phaseHungCallback() {
+  const hung = createServer(() => {})
+  await new Promise((resolve) => hung.listen(0, "127.0.0.1", resolve))
+  const route = `http://127.0.0.1:${hung.address().port}/never`
+  const worker = await startWorker()
+  const times = []
+  for (let i = 0; i < 20; i++) {
+    const created = await post(`${worker.base}/session/create`, { auth_data: authData, payload: { lifetime: 60, on_close_route: route } })
+    const t0 = process.hrtime.bigint()
+    const ended = await post(`${worker.base}/session/end`, { session_id: created.body.session_id, session_auth: authData })
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6)
+    if (ended.status !== 200) throw new Error(`end answered ${ended.status}`)
+  }
+  console.log(`/session/end with a callback target that never answers (20 ends): p50 ${ms(quantile(times, 0.5))}, max ${ms(Math.max(...times))}`)
+  await worker.stop()
+  hung.closeAllConnections()
+  hung.close()
+}
+
+console.log(`null-worker bench — node ${process.version}, ${new Date().toISOString()}`)
+await phaseStartup()
+await phaseCycles()
+await phaseExpiry()
+await phaseHungCallback()
+agent.destroy()
