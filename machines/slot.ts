@@ -28,7 +28,7 @@ export interface SlotSession {
   readonly id: string
   readonly authData: Readonly<Record<string, unknown>>
   readonly cost: number
-  readonly requestIdx: number | null
+  readonly requestIdx: number
   readonly lifetimeMs: number
   readonly createdAt: number
   readonly expiresAt: number

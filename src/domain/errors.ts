@@ -42,3 +42,9 @@ export class SlotsExhausted extends Data.TaggedError("SlotsExhausted")<{}> {}
 
 /** The autoscaler signature is missing, malformed or wrong, or the key is not loaded yet (401, empty body). */
 export class SignatureInvalid extends Data.TaggedError("SignatureInvalid")<{}> {}
+
+/** `/pyworker/update` without the master token (an empty token never authorizes). */
+export class Unauthorized extends Data.TaggedError("Unauthorized")<{}> {}
+
+/** `/pyworker/update` could not create its marker file. */
+export class ForceUpdateFailed extends Data.TaggedError("ForceUpdateFailed")<{ readonly reason: string }> {}

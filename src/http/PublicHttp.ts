@@ -2,11 +2,20 @@
  * The public worker API on `WORKER_PORT` (vast-protocol.md §2): session create/end/get/health and the
  * null worker's one handler route, `/ping`. The webhook port serves `sessionEndRoute` alone.
  */
-import { HttpRouter, type HttpServerResponse } from "@effect/platform"
-import { Effect, Option, type Schema } from "effect"
+import { writeFile } from "node:fs/promises"
+import { HttpRouter, HttpServerRequest, type HttpServerResponse } from "@effect/platform"
+import { Effect, Option, Redacted, type Schema } from "effect"
 import { SignatureVerifier } from "../auth/SignatureVerifier.js"
+import { LoadMetrics, PING_WORKLOAD } from "../autoscaler/LoadMetrics.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
-import { InvalidField, MissingSessionId, SessionDoesNotExist } from "../domain/errors.js"
+import {
+  ForceUpdateFailed,
+  InvalidField,
+  MissingSessionId,
+  SessionDoesNotExist,
+  Unauthorized
+} from "../domain/errors.js"
+import { stringEqualsSecret } from "../domain/secretEquals.js"
 import {
   CreateSessionBody,
   DEFAULT_LIFETIME_SECONDS,
@@ -41,13 +50,17 @@ const sessionRef = Effect.flatMap(bodyOf(SessionRefBody), ({ session_auth, sessi
 const createSession = Effect.gen(function* () {
   const body = yield* bodyOf(CreateSessionBody)
   const verifier = yield* SignatureVerifier
-  yield* verifier.verify(body.auth_data)
+  const metrics = yield* LoadMetrics
+  const cost = costOf(body.auth_data)
+  yield* verifier.verify(body.auth_data).pipe(
+    Effect.tapError(() => metrics.sessionRejected({ requestIdx: body.auth_data.request_idx, workload: cost }))
+  )
   const pool = yield* SlotPool
   const payload = body.payload ?? {}
   const onCloseRoute = payload.on_close_route ?? null
   const created = yield* pool.create({
     authData: body.auth_data,
-    cost: costOf(body.auth_data),
+    cost,
     requestIdx: body.auth_data.request_idx,
     lifetimeMs: (payload.lifetime ?? DEFAULT_LIFETIME_SECONDS) * 1000,
     onCloseRoute,
@@ -87,15 +100,45 @@ const sessionHealth = Effect.gen(function* () {
   return json(200, { ok: Option.isSome(found) })
 })
 
+/** The null worker's one handler: a no-op that, inside a session, keeps the session alive. */
 const ping = Effect.gen(function* () {
   const body = yield* bodyOf(HandlerRequestBody)
   const verifier = yield* SignatureVerifier
-  yield* verifier.verify(body.auth_data)
-  if (body.session_id !== undefined && body.session_id !== null) {
+  const metrics = yield* LoadMetrics
+  const sessionId = body.session_id ?? null
+  const request = { requestIdx: body.auth_data.request_idx, workload: PING_WORKLOAD }
+  yield* verifier.verify(body.auth_data).pipe(
+    Effect.tapError(() =>
+      sessionId === null ? metrics.requestRejected(request) : metrics.sessionRequestRejected(PING_WORKLOAD)
+    )
+  )
+  if (sessionId === null) {
+    yield* metrics.requestServed(request)
+  } else {
     const pool = yield* SlotPool
-    yield* pool.ping(body.session_id, body.auth_data)
+    yield* pool.ping(sessionId, body.auth_data).pipe(
+      Effect.tapErrorTag("SessionAuthMismatch", () => metrics.sessionRequestRejected(PING_WORKLOAD))
+    )
+    yield* metrics.sessionRequestServed(PING_WORKLOAD)
   }
   return json(200, { result: { ok: true } })
+})
+
+/**
+ * `/pyworker/update`: with the master token (`Authorization: Bearer <MASTER_TOKEN>`, or the bare
+ * token), create the marker file an external supervisor watches to update and restart the worker.
+ */
+const pyworkerUpdate = Effect.gen(function* () {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const config = yield* WorkerConfig
+  const header = request.headers["authorization"] ?? ""
+  const token = header.startsWith("Bearer ") ? header.slice("Bearer ".length) : header
+  if (!stringEqualsSecret(token, Redacted.value(config.masterToken))) return yield* new Unauthorized()
+  yield* Effect.tryPromise({
+    try: () => writeFile(config.forceUpdateFile, ""),
+    catch: (error) => new ForceUpdateFailed({ reason: error instanceof Error ? error.message : String(error) })
+  })
+  return json(200, { ok: true })
 })
 
 const answer = <R>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, RouteError, R>) =>
@@ -109,7 +152,8 @@ const publicPaths = new Map([
   ["/session/end", "POST"],
   ["/session/get", "POST"],
   ["/session/health", "POST"],
-  ["/ping", "POST"]
+  ["/ping", "POST"],
+  ["/pyworker/update", "POST"]
 ])
 
 export const publicRouter = withFallback(
@@ -118,7 +162,8 @@ export const publicRouter = withFallback(
     sessionEndRoute,
     HttpRouter.post("/session/get", answer(getSession)),
     HttpRouter.post("/session/health", answer(sessionHealth)),
-    HttpRouter.post("/ping", answer(ping))
+    HttpRouter.post("/ping", answer(ping)),
+    HttpRouter.post("/pyworker/update", answer(pyworkerUpdate))
   ),
   publicPaths
 )

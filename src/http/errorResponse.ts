@@ -5,6 +5,7 @@
 import { HttpServerResponse } from "@effect/platform"
 import type {
   BodyTooLarge,
+  ForceUpdateFailed,
   InvalidField,
   InvalidJson,
   InvalidSession,
@@ -15,11 +16,13 @@ import type {
   SessionDoesNotExist,
   SessionNotFound,
   SignatureInvalid,
-  SlotsExhausted
+  SlotsExhausted,
+  Unauthorized
 } from "../domain/errors.js"
 
 export type RouteError =
   | BodyTooLarge
+  | ForceUpdateFailed
   | InvalidField
   | InvalidJson
   | InvalidSession
@@ -31,6 +34,7 @@ export type RouteError =
   | SessionNotFound
   | SignatureInvalid
   | SlotsExhausted
+  | Unauthorized
 
 export const json = (status: number, body: unknown): HttpServerResponse.HttpServerResponse =>
   HttpServerResponse.unsafeJson(body, { status })
@@ -61,5 +65,9 @@ export const errorResponse = (error: RouteError): HttpServerResponse.HttpServerR
       return HttpServerResponse.empty({ status: 429 })
     case "SignatureInvalid":
       return HttpServerResponse.empty({ status: 401 })
+    case "Unauthorized":
+      return json(401, { error: "unauthorized" })
+    case "ForceUpdateFailed":
+      return json(500, { error: `failed to write file: ${error.reason}` })
   }
 }

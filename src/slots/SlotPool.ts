@@ -17,6 +17,7 @@ import {
   type SlotStateValue,
   slotMachine
 } from "../../machines/slot.js"
+import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { CallbackPoster } from "../callbacks/CallbackPoster.js"
 import { callbackBody } from "../callbacks/callbackBody.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
@@ -35,7 +36,7 @@ import { newSessionId } from "../domain/SessionId.js"
 export interface SessionRequest {
   readonly authData: Readonly<Record<string, unknown>>
   readonly cost: number
-  readonly requestIdx: number | null
+  readonly requestIdx: number
   readonly lifetimeMs: number
   readonly onCloseRoute: string | null
   readonly onClosePayload: unknown
@@ -75,6 +76,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("app/SlotPool", {
   scoped: Effect.gen(function* () {
     const { maxSessions } = yield* WorkerConfig
     const callbacks = yield* CallbackPoster
+    const metrics = yield* LoadMetrics
     const expiryTimers = yield* FiberMap.make<string>()
     const expiries = yield* FiberSet.make()
     const lock = yield* Effect.makeSemaphore(1)
@@ -188,6 +190,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("app/SlotPool", {
         authDigests.delete(session.id)
         recentCloses.push({ sessionId: session.id, slot, reason, closedAt: at })
         if (recentCloses.length > RECENT_CLOSES) recentCloses.shift()
+        yield* metrics.sessionClosed(session.id)
         yield* Effect.logInfo(`session closed (${reason})`).pipe(Effect.annotateLogs({ sessionId: session.id }))
         if (session.onCloseRoute !== null) {
           yield* callbacks.post({
@@ -222,7 +225,10 @@ export class SlotPool extends Effect.Service<SlotPool>()("app/SlotPool", {
         exclusive(
           Effect.gen(function* () {
             const slot = actors.findIndex((actor) => actor.getSnapshot().value === "idle")
-            if (slot < 0) return yield* new SlotsExhausted()
+            if (slot < 0) {
+              yield* metrics.sessionRejected({ requestIdx: request.requestIdx, workload: request.cost })
+              return yield* new SlotsExhausted()
+            }
             let sessionId = yield* newSessionId
             while (slotOf.has(sessionId)) sessionId = yield* newSessionId
             const now = yield* Clock.currentTimeMillis
@@ -241,6 +247,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("app/SlotPool", {
             slotOf.set(sessionId, slot)
             authDigests.set(sessionId, secretDigest(request.authData))
             yield* step(slot, { type: "slot.reserve", session })
+            yield* metrics.sessionOpened(sessionId, { requestIdx: request.requestIdx, workload: request.cost })
             yield* Effect.logInfo("session created").pipe(Effect.annotateLogs({ sessionId }))
             return { sessionId, expiresAt: session.expiresAt }
           })

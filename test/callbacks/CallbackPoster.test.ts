@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Ref, Scope, TestClock } from "effect"
+import { LoadMetrics } from "../../src/autoscaler/LoadMetrics.js"
 import { CallbackPoster, type CloseCallback, defaultPolicy } from "../../src/callbacks/CallbackPoster.js"
 import { callbackBody } from "../../src/callbacks/callbackBody.js"
 import { SlotPool } from "../../src/slots/SlotPool.js"
@@ -133,6 +134,7 @@ describe("CallbackPoster", () => {
       const context = yield* Layer.buildWithScope(
         SlotPool.Default.pipe(
           Layer.provideMerge(CallbackPoster.layer()),
+          Layer.provide(LoadMetrics.Default),
           Layer.provide(layer),
           Layer.provide(testConfig())
         ),

@@ -1,12 +1,19 @@
 import { createServer, type Server } from "node:http"
-import { afterEach, describe, expect, it } from "vitest"
+import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import { FakeAutoscaler } from "../support/fakeAutoscaler.js"
 import { authData } from "../support/sessions.js"
 import { freePort, type Spawned, spawnWorker } from "../support/process.js"
 
 const started: Array<Spawned> = []
 const servers: Array<Server> = []
+let autoscaler: FakeAutoscaler
+
+beforeEach(async () => {
+  autoscaler = await FakeAutoscaler.start()
+})
 
 afterEach(async () => {
+  await autoscaler.close()
   for (const worker of started.splice(0)) {
     if (worker.child.exitCode === null) worker.child.kill("SIGKILL")
     await worker.exited
@@ -60,6 +67,11 @@ const startWorker = async (extra: Record<string, string> = {}) => {
     WORKER_PORT: String(workerPort),
     WORKER_HTTP_PORT: String(httpPort),
     NULL_CONTROL_PORT: String(controlPort),
+    REPORT_ADDR: autoscaler.url,
+    CONTAINER_ID: "7",
+    PUBLIC_IPADDR: "127.0.0.1",
+    [`VAST_TCP_PORT_${workerPort}`]: String(workerPort),
+    UNSECURED: "true",
     ...extra
   })
   started.push(worker)
@@ -127,12 +139,21 @@ describe("the real process (node dist/main.js)", () => {
     expect(output).not.toContain("at file://")
   })
 
-  it("a port already taken is a startup error, not a hang", async () => {
+  it("without REPORT_ADDR a launch failure (port taken) exits 1: there is nobody to tell", async () => {
     const { publicUrl } = await startWorker()
     const taken = new URL(publicUrl).port
     const [httpPort, controlPort] = [await freePort(), await freePort()]
-    const second = spawnWorker({ WORKER_PORT: taken, WORKER_HTTP_PORT: String(httpPort), NULL_CONTROL_PORT: String(controlPort) })
+    const second = spawnWorker({
+      WORKER_PORT: taken,
+      WORKER_HTTP_PORT: String(httpPort),
+      NULL_CONTROL_PORT: String(controlPort),
+      CONTAINER_ID: "8",
+      PUBLIC_IPADDR: "127.0.0.1",
+      [`VAST_TCP_PORT_${taken}`]: taken,
+      UNSECURED: "true"
+    })
     started.push(second)
     expect(await second.exited).toBe(1)
+    expect(second.output()).toContain("Worker Server failed to launch")
   })
 })

@@ -32,3 +32,26 @@ export const scriptedClient = (script: ReadonlyArray<Answer>) =>
     )
     return { seen, layer: Layer.succeed(HttpClient.HttpClient, client) }
   })
+
+/**
+ * An `HttpClient` whose answer depends on the URL (and may change over time through `answers`),
+ * recording every request with its `Clock` time.
+ */
+export const routedClient = (answerFor: (url: string) => Answer) =>
+  Effect.gen(function* () {
+    const seen = yield* Ref.make<ReadonlyArray<SeenRequest>>([])
+    const client = HttpClient.make((request, url) =>
+      Effect.gen(function* () {
+        const at = yield* Clock.currentTimeMillis
+        const body = request.body._tag === "Uint8Array" ? JSON.parse(new TextDecoder().decode(request.body.body)) : null
+        yield* Ref.update(seen, (all) => [...all, { url: url.toString(), at, body }])
+        const answer = answerFor(url.toString())
+        if (answer === "hang") return yield* Effect.never
+        if (answer === "network-error") {
+          return yield* new HttpClientError.RequestError({ request, reason: "Transport", description: "connection refused" })
+        }
+        return HttpClientResponse.fromWeb(request, new Response(null, { status: answer }))
+      })
+    )
+    return { seen, layer: Layer.succeed(HttpClient.HttpClient, client) }
+  })

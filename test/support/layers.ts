@@ -1,4 +1,5 @@
 import { Context, Effect, Layer, Ref } from "effect"
+import { LoadMetrics } from "../../src/autoscaler/LoadMetrics.js"
 import { CallbackPoster, type CloseCallback } from "../../src/callbacks/CallbackPoster.js"
 import { WorkerConfig, type WorkerSettings } from "../../src/config/WorkerConfig.js"
 import { SlotPool } from "../../src/slots/SlotPool.js"
@@ -28,6 +29,10 @@ export const testConfig = (settings: Partial<WorkerSettings> = {}) =>
 
 /** A fresh pool with recorded callbacks. */
 export const poolLayer = (settings: Partial<WorkerSettings> = {}) =>
-  SlotPool.Default.pipe(Layer.provideMerge(recordingCallbacks), Layer.provideMerge(testConfig(settings)))
+  SlotPool.Default.pipe(
+    Layer.provideMerge(recordingCallbacks),
+    Layer.provideMerge(LoadMetrics.Default),
+    Layer.provideMerge(testConfig(settings))
+  )
 
 export const posted = Effect.flatMap(PostedCallbacks, Ref.get)

@@ -4,6 +4,7 @@ import { HttpServer } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Context, Effect, Layer, Option, Queue } from "effect"
 import { SignatureVerifier } from "../../src/auth/SignatureVerifier.js"
+import { LoadMetrics } from "../../src/autoscaler/LoadMetrics.js"
 import { CallbackPoster, defaultPolicy } from "../../src/callbacks/CallbackPoster.js"
 import type { WorkerSettings } from "../../src/config/WorkerConfig.js"
 import { controlRouter } from "../../src/http/ControlHttp.js"
@@ -42,14 +43,20 @@ export const call = (
     return { status: response.status, headers: response.headers, text, json }
   })
 
-/** The worker's three listeners on loopback port 0, over one set of services. */
-export const startWorker = (settings: Partial<WorkerSettings> = {}) =>
+/**
+ * The worker's three listeners on loopback port 0, over one set of services. With `pubkeyUrl`, the
+ * autoscaler signature is checked against the key served there; otherwise every request is accepted.
+ */
+export const startWorker = (settings: Partial<WorkerSettings> = {}, options: { readonly pubkeyUrl?: string } = {}) =>
   Effect.gen(function* () {
+    const verifier =
+      options.pubkeyUrl === undefined ? SignatureVerifier.layerUnsecured : SignatureVerifier.layer({ pubkeyUrl: options.pubkeyUrl })
     const services = yield* Layer.build(
       SlotPool.Default.pipe(
         // Under TestClock a bounded drain would wait for time nobody moves: tests end without one.
         Layer.provideMerge(CallbackPoster.layer({ ...defaultPolicy, drainTimeout: "0 millis" })),
-        Layer.provideMerge(SignatureVerifier.layerUnsecured),
+        Layer.provideMerge(verifier),
+        Layer.provideMerge(LoadMetrics.Default),
         Layer.provideMerge(NodeHttpClient.layerUndici),
         Layer.provideMerge(testConfig(settings))
       )
@@ -67,7 +74,9 @@ export const startWorker = (settings: Partial<WorkerSettings> = {}) =>
       publicUrl: yield* serve(publicRouter, "public"),
       webhookUrl: yield* serve(webhookRouter, "webhook"),
       controlUrl: yield* serve(controlRouter({ stubHealth }), "control"),
-      pool: Context.get(services, SlotPool)
+      pool: Context.get(services, SlotPool),
+      metrics: Context.get(services, LoadMetrics),
+      verifier: Context.get(services, SignatureVerifier)
     }
   })
 
