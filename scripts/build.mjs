@@ -2,7 +2,7 @@
 // unbundled @effect/platform-node graph takes to import (see docs/performance.md).
 import { build } from "esbuild"
 
-const entryPoints = { main: "src/main.ts" }
+const entryPoints = { main: "src/main.ts", serverless: "src/serverless/main.ts", demo: "src/demo/main.ts" }
 
 await build({
   entryPoints,

@@ -1,0 +1,163 @@
+/**
+ * `npm run demo`: the whole reservation flow on this machine. It starts the local serverless (with the
+ * README's recommended endpoint settings unless `--vast-defaults`), then the client in `--demo` mode
+ * against it, and watches: workers scaling 0 → 1 → … → N and back to 0, every session's on_close
+ * callback arriving. It exits 0 only if every session was created and ended cleanly, every callback
+ * arrived once, and the endpoint scaled back to zero.
+ */
+import { fileURLToPath } from "node:url"
+import { Command, Options } from "@effect/cli"
+import { HttpClient, HttpClientResponse } from "@effect/platform"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Clock, Data, Deferred, Duration, Effect, Fiber, Layer, Logger, Option, Schema } from "effect"
+import { WorkerLauncher } from "../serverless/WorkerLauncher.js"
+
+const here = (file: string) => fileURLToPath(new URL(`./${file}`, import.meta.url))
+
+const StatusSnapshot = Schema.Struct({
+  workers: Schema.Array(Schema.Struct({ id: Schema.Number, state: Schema.String })),
+  callbacks: Schema.Array(Schema.Struct({ path: Schema.String, body: Schema.Unknown }))
+})
+
+class DemoFailed extends Data.TaggedError("DemoFailed")<{ readonly message: string }> {}
+
+const options = {
+  count: Options.integer("count").pipe(Options.withDefault(3), Options.withDescription("sessions (and so workers) at the peak")),
+  interval: Options.float("interval").pipe(Options.withDefault(2), Options.withDescription("seconds between starts and between ends")),
+  plateau: Options.float("plateau").pipe(Options.withDefault(4), Options.withDescription("seconds all sessions are held together")),
+  inactivityTimeout: Options.float("inactivity-timeout").pipe(
+    Options.withDefault(2),
+    Options.withDescription("seconds an idle worker lives before the endpoint scales it down")
+  ),
+  sessionCost: Options.float("session-cost").pipe(Options.withDefault(100), Options.withDescription("cost of each session")),
+  vastDefaults: Options.boolean("vast-defaults").pipe(
+    Options.withDescription("use Vast's default endpoint settings instead of the README's (shows the over-routing quirk)")
+  ),
+  timeout: Options.float("timeout").pipe(Options.withDefault(120), Options.withDescription("give up after this many seconds"))
+}
+
+const demo = Command.make("demo", options, (opts) =>
+  Effect.gen(function* () {
+    const launcher = yield* WorkerLauncher
+    const client = yield* HttpClient.HttpClient
+    const say = (text: string) => Effect.sync(() => process.stdout.write(`${text}\n`))
+
+    // 1. The local serverless, on a free port.
+    const listening = yield* Deferred.make<string>()
+    const serverlessArgs = [
+      here("serverless.js"),
+      "--port", "0",
+      "--api-key", "demo-key",
+      "--endpoint", "null-demo",
+      "--healthcheck-interval", "0.5",
+      ...(opts.vastDefaults ? [] : ["--recommended"]),
+      "--inactivity-timeout", String(opts.inactivityTimeout)
+    ]
+    const serverless = yield* launcher.launch(
+      { name: "serverless", command: process.execPath, args: serverlessArgs, env: { PATH: process.env["PATH"] ?? "" } },
+      (line) => {
+        const url = /serverless listening on (http:\/\/[0-9.:]+)/.exec(line)?.[1]
+        if (url !== undefined) Deferred.unsafeDone(listening, Effect.succeed(url))
+      }
+    )
+    const url = yield* Deferred.await(listening).pipe(
+      Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new DemoFailed({ message: "the serverless did not start" }) })
+    )
+    yield* say(`local serverless on ${url} (status page: ${url}/)`)
+
+    // 2. Watch the endpoint: print each change in the worker count and each callback.
+    const fetchStatus = client.get(`${url}/status`).pipe(
+      Effect.flatMap(HttpClientResponse.schemaBodyJson(StatusSnapshot)),
+      Effect.scoped,
+      Effect.option
+    )
+    let lastCount = -1
+    let peak = 0
+    let seenCallbacks = 0
+    const started = yield* Clock.currentTimeMillis
+    const watch = Effect.gen(function* () {
+      for (;;) {
+        const status = yield* fetchStatus
+        if (Option.isSome(status)) {
+          const workers = status.value.workers.filter((w) => w.state !== "stopping")
+          const now = yield* Clock.currentTimeMillis
+          if (workers.length !== lastCount) {
+            const states = workers.map((w) => `w${w.id}:${w.state}`).join(" ")
+            yield* say(`[${((now - started) / 1000).toFixed(1).padStart(5)} s] workers: ${workers.length}  ${states}`)
+            lastCount = workers.length
+            peak = Math.max(peak, workers.length)
+          }
+          for (const callback of status.value.callbacks.slice(seenCallbacks)) {
+            yield* say(`[${((now - started) / 1000).toFixed(1).padStart(5)} s] on_close callback: ${JSON.stringify(callback.body)}`)
+          }
+          seenCallbacks = status.value.callbacks.length
+        }
+        yield* Effect.sleep("200 millis")
+      }
+    })
+    const watcher = yield* Effect.forkScoped(watch)
+
+    // 3. The client, in --demo mode, against the serverless.
+    const clientArgs = [
+      here("client.js"),
+      "--demo",
+      "--endpoint", "null-demo",
+      "--autoscaler-url", url,
+      "--webserver-url", url,
+      "--count", String(opts.count),
+      "--interval", String(opts.interval),
+      "--plateau", String(opts.plateau),
+      "--lifetime", String(Math.max(10, 2 * opts.interval)),
+      "--session-cost", String(opts.sessionCost),
+      "--on-close-route", `${url}/callbacks/demo`
+    ]
+    const clientProcess = yield* launcher.launch(
+      { name: "client", command: process.execPath, args: clientArgs, env: { PATH: process.env["PATH"] ?? "", VAST_API_KEY: "demo-key" } },
+      (line) => process.stdout.write(`  client | ${line}\n`)
+    )
+    const clientExit = yield* clientProcess.exited
+
+    // 4. Wait for scale-to-zero (and the last callbacks), then judge.
+    const deadline = Duration.seconds(opts.inactivityTimeout + 15)
+    yield* Effect.gen(function* () {
+      for (;;) {
+        const status = yield* fetchStatus
+        if (Option.isSome(status) && status.value.workers.length === 0 && status.value.callbacks.length >= opts.count) return
+        yield* Effect.sleep("200 millis")
+      }
+    }).pipe(Effect.timeout(deadline), Effect.option)
+    yield* Effect.sleep("300 millis")
+    const final = yield* fetchStatus
+    yield* Fiber.interrupt(watcher)
+
+    const callbacks = Option.match(final, { onNone: () => [], onSome: (s) => s.callbacks })
+    const sessionIds = new Set(
+      callbacks.flatMap((c) => (typeof c.body === "object" && c.body !== null && "session_id" in c.body ? [String(c.body.session_id)] : []))
+    )
+    const workersLeft = Option.match(final, { onNone: () => -1, onSome: (s) => s.workers.length })
+    const problems = [
+      ...(clientExit === "0" ? [] : [`the client exited with ${clientExit}`]),
+      ...(callbacks.length === opts.count && sessionIds.size === opts.count
+        ? []
+        : [`expected ${opts.count} callbacks for ${opts.count} sessions, got ${callbacks.length} for ${sessionIds.size}`]),
+      ...(workersLeft === 0 ? [] : [`the endpoint did not scale back to zero (${workersLeft} workers left)`])
+    ]
+    yield* serverless.stop
+    yield* say("")
+    yield* say(`peak workers: ${peak}; callbacks: ${callbacks.length}; workers left: ${workersLeft}`)
+    if (problems.length > 0) return yield* new DemoFailed({ message: problems.join("; ") })
+    yield* say(`demo OK: ${opts.count} sessions created and ended, every callback arrived once, scaled back to zero`)
+  }).pipe(
+    Effect.scoped,
+    Effect.timeoutFail({ duration: Duration.seconds(opts.timeout), onTimeout: () => new DemoFailed({ message: "the demo timed out" }) })
+  )
+)
+
+const cli = Command.run(demo, { name: "null-worker demo", version: "0.1.0" })
+
+cli(process.argv).pipe(
+  Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, WorkerLauncher.layer(), Logger.logFmt)),
+  NodeRuntime.runMain({ disablePrettyLogger: true })
+)

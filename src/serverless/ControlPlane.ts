@@ -1,0 +1,422 @@
+/**
+ * The state of the local serverless: one endpoint, its workers (real processes), the route requests
+ * waiting for a worker, and what the workers report. Routing and scaling decisions come from the pure
+ * rules in `scaling.ts`; this service applies them and keeps the books.
+ */
+import { generateKeyPairSync, randomBytes, sign } from "node:crypto"
+import { Clock, Context, Effect, FiberSet, Option } from "effect"
+import { signedMessage } from "../auth/signedMessage.js"
+import type { WorkerStatusBody } from "../autoscaler/wire.js"
+import { stringEqualsSecret } from "../domain/secretEquals.js"
+import { decide, displayState, type EndpointParams, routeTarget, type WaitingRequest, type WorkerPhase, type WorkerView } from "./scaling.js"
+import { type RunningProcess, WorkerLauncher } from "./WorkerLauncher.js"
+
+export interface ServerlessSettings {
+  readonly endpointName: string
+  /** The user's key (`VAST_API_KEY`) accepted by endpoint lookup. */
+  readonly userApiKey: string
+  readonly params: EndpointParams
+  /** The worker program: `node <workerScript>`. */
+  readonly workerScript: string
+  /** Seconds between each worker's health checks. */
+  readonly healthcheckInterval: number
+  /** A command run beside each worker (`sh -c`), e.g. the user's queue consumer; it gets the worker's ports. */
+  readonly sidecar: Option.Option<string>
+  /** Health URL path the sidecar serves (`BACKEND_HEALTH_URL` = `http://127.0.0.1:<SIDECAR_PORT><path>`). */
+  readonly sidecarHealthPath: Option.Option<string>
+  /** Print every worker's output. */
+  readonly verbose: boolean
+}
+
+export class ServerlessConfig extends Context.Tag("serverless/ServerlessConfig")<ServerlessConfig, ServerlessSettings>() {}
+
+interface WorkerRecord {
+  readonly id: number
+  phase: WorkerPhase
+  readonly url: string
+  readonly ports: { readonly public: number; readonly http: number; readonly control: number; readonly sidecar: number | null }
+  readonly mtoken: string
+  curLoad: number
+  maxPerf: number
+  /** Requests routed here and not yet reflected in a report: when, which, and how much. */
+  routed: Array<{ readonly at: number; readonly requestIdx: number; readonly cost: number }>
+  lastBusyAt: number
+  readonly startedAt: number
+  readyAt: number | null
+  errorMsg: string
+  lastReportAt: number | null
+  exit: string | null
+  process: RunningProcess | null
+  sidecar: RunningProcess | null
+}
+
+interface Waiting extends WaitingRequest {
+  lastPollAt: number
+}
+
+export interface CallbackRecord {
+  readonly at: number
+  readonly path: string
+  readonly body: unknown
+}
+
+/** A route answer: ready (signed `auth_data`) or waiting. */
+export type RouteAnswer =
+  | { readonly _tag: "Ready"; readonly authData: Record<string, unknown> }
+  | { readonly _tag: "Waiting"; readonly body: Record<string, unknown> }
+
+/** A route the worker's reports do not show after this long did not turn into work (e.g. a 429). */
+const REPORT_LAG_MS = 1_000
+/** Routed load the worker never confirmed is forgotten after this. */
+const ROUTED_TTL_MS = 5_000
+/** A waiting request that was not polled again for this long was given up by its client. */
+const WAITING_TTL_MS = 15_000
+const EVENTS_KEPT = 200
+
+export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/ControlPlane", {
+  scoped: Effect.gen(function* () {
+    const settings = yield* ServerlessConfig
+    const launcher = yield* WorkerLauncher
+    const stopping = yield* FiberSet.make()
+    const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 })
+    const publicKeyPem = publicKey.export({ type: "spki", format: "pem" }).toString()
+    const endpointApiKey = randomBytes(16).toString("hex")
+    const createdAt = yield* Clock.currentTimeMillis
+
+    const workers = new Map<number, WorkerRecord>()
+    const waiting = new Map<number, Waiting>()
+    const callbacks: Array<CallbackRecord> = []
+    const events: Array<{ readonly at: number; readonly text: string }> = []
+    let nextWorkerId = 1
+    let nextRequestIdx = 1
+    let nextReqnum = 1
+    let deletedRequests = 0
+    let baseUrl = ""
+
+    const log = (text: string) =>
+      Effect.flatMap(Clock.currentTimeMillis, (at) => {
+        events.push({ at, text })
+        if (events.length > EVENTS_KEPT) events.shift()
+        return Effect.logInfo(text)
+      })
+
+    const routedLoad = (worker: WorkerRecord) => worker.routed.reduce((sum, entry) => sum + entry.cost, 0)
+    const view = (worker: WorkerRecord): WorkerView => ({
+      id: worker.id,
+      phase: worker.phase,
+      curLoad: worker.curLoad,
+      maxPerf: worker.maxPerf,
+      routedLoad: routedLoad(worker),
+      lastBusyAt: worker.lastBusyAt
+    })
+    const views = () => [...workers.values()].map(view)
+
+    const countsByState = () => {
+      const counts: Record<string, number> = {}
+      for (const worker of workers.values()) {
+        const state = displayState(view(worker))
+        counts[state] = (counts[state] ?? 0) + 1
+      }
+      return counts
+    }
+
+    const signAuth = (url: string) => sign("sha256", Buffer.from(signedMessage(url), "utf8"), privateKey).toString("base64")
+
+    const startWorker = Effect.gen(function* () {
+      const id = nextWorkerId++
+      const [publicPort, httpPort, controlPort] = [yield* launcher.freePort, yield* launcher.freePort, yield* launcher.freePort]
+      const sidecarPort = Option.isSome(settings.sidecar) ? yield* launcher.freePort : null
+      const now = yield* Clock.currentTimeMillis
+      const record: WorkerRecord = {
+        id,
+        phase: "starting",
+        url: `http://127.0.0.1:${publicPort}`,
+        ports: { public: publicPort, http: httpPort, control: controlPort, sidecar: sidecarPort },
+        mtoken: randomBytes(16).toString("hex"),
+        curLoad: 0,
+        maxPerf: 0,
+        routed: [],
+        lastBusyAt: now,
+        startedAt: now,
+        readyAt: null,
+        errorMsg: "",
+        lastReportAt: null,
+        exit: null,
+        process: null,
+        sidecar: null
+      }
+      workers.set(id, record)
+      const healthUrl = Option.match(settings.sidecarHealthPath, {
+        onNone: () => ({}),
+        onSome: (path) => (sidecarPort === null ? {} : { BACKEND_HEALTH_URL: `http://127.0.0.1:${sidecarPort}${path}` })
+      })
+      const workerEnv: Record<string, string> = {
+        PATH: process.env["PATH"] ?? "",
+        WORKER_PORT: String(publicPort),
+        WORKER_HTTP_PORT: String(httpPort),
+        NULL_CONTROL_PORT: String(controlPort),
+        REPORT_ADDR: baseUrl,
+        CONTAINER_ID: String(id),
+        MASTER_TOKEN: record.mtoken,
+        PUBLIC_IPADDR: "127.0.0.1",
+        [`VAST_TCP_PORT_${publicPort}`]: String(publicPort),
+        HEALTHCHECK_INTERVAL: String(settings.healthcheckInterval),
+        ...healthUrl
+      }
+      const echo = (name: string) => (line: string) => {
+        if (settings.verbose) process.stdout.write(`[${name}] ${line}\n`)
+      }
+      yield* log(`w${id} starting on ${record.url}`)
+      const launched = yield* Effect.either(
+        launcher.launch({ name: `w${id}`, command: process.execPath, args: [settings.workerScript], env: workerEnv }, echo(`w${id}`))
+      )
+      if (launched._tag === "Left") {
+        record.phase = "errored"
+        record.errorMsg = launched.left.message
+        return
+      }
+      record.process = launched.right
+      if (Option.isSome(settings.sidecar)) {
+        const sidecar = yield* Effect.either(
+          launcher.launch(
+            {
+              name: `w${id}/sidecar`,
+              command: settings.sidecar.value,
+              args: [],
+              shell: true,
+              env: { ...workerEnv, SIDECAR_PORT: String(sidecarPort), WORKER_CONTROL_URL: `http://127.0.0.1:${controlPort}` }
+            },
+            echo(`w${id}/sidecar`)
+          )
+        )
+        if (sidecar._tag === "Right") record.sidecar = sidecar.right
+      }
+      // A worker that dies on its own is errored, then replaced by the scaling rule.
+      yield* FiberSet.run(
+        stopping,
+        Effect.gen(function* () {
+          const outcome = yield* launched.right.exited
+          record.exit = outcome
+          if (record.phase !== "stopping") {
+            record.phase = "errored"
+            if (record.errorMsg === "") record.errorMsg = `worker process exited (${outcome})`
+            yield* log(`w${id} died (${outcome})`)
+          }
+        })
+      )
+    })
+
+    const stopWorker = (record: WorkerRecord, why: string) =>
+      Effect.gen(function* () {
+        const wasErrored = record.phase === "errored"
+        record.phase = "stopping"
+        yield* log(`w${record.id} stopping (${why})`)
+        yield* FiberSet.run(
+          stopping,
+          Effect.gen(function* () {
+            if (record.process !== null) yield* record.process.stop
+            if (record.sidecar !== null) yield* record.sidecar.stop
+            workers.delete(record.id)
+            yield* log(`w${record.id} stopped${wasErrored ? " (will be replaced)" : ""}`)
+          })
+        )
+      })
+
+    const tick = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      for (const [idx, request] of waiting) if (now - request.lastPollAt > WAITING_TTL_MS) waiting.delete(idx)
+      for (const worker of workers.values()) worker.routed = worker.routed.filter((entry) => now - entry.at < ROUTED_TTL_MS)
+      const decision = decide(views(), [...waiting.values()], settings.params, now)
+      for (const id of decision.stop) {
+        const record = workers.get(id)
+        if (record === undefined || record.phase === "stopping") continue
+        yield* stopWorker(record, record.phase === "errored" ? `errored: ${record.errorMsg}` : "idle past inactivity_timeout")
+      }
+      for (let i = 0; i < decision.start; i++) yield* startWorker
+    })
+
+    yield* Effect.addFinalizer(() =>
+      Effect.forEach(
+        [...workers.values()],
+        (record) => {
+          record.phase = "stopping"
+          return record.process === null ? Effect.void : record.process.stop
+        },
+        {
+          concurrency: "unbounded",
+          discard: true
+        }
+      ).pipe(
+        Effect.zipRight(
+          Effect.forEach([...workers.values()], (record) => (record.sidecar === null ? Effect.void : record.sidecar.stop), {
+            concurrency: "unbounded",
+            discard: true
+          })
+        )
+      )
+    )
+
+    return {
+      publicKeyPem,
+      endpointApiKey,
+      /** The serverless's own base URL, once its listener is up (workers report there). */
+      setBaseUrl: (url: string) =>
+        Effect.sync(() => {
+          baseUrl = url
+        }),
+      /** One scaling decision, applied. */
+      tick,
+
+      /** `GET /api/v0/endptjobs/`: the endpoint, for the user's key only. */
+      endpoints: (bearer: string) =>
+        Effect.sync(() =>
+          stringEqualsSecret(bearer, settings.userApiKey)
+            ? Option.some({
+                results: [
+                  {
+                    id: 1,
+                    endpoint_name: settings.endpointName,
+                    api_key: endpointApiKey,
+                    user_id: 1,
+                    created_at: createdAt / 1000,
+                    endpoint_state: "active",
+                    ...settings.params
+                  }
+                ]
+              })
+            : Option.none()
+        ),
+
+      /** `POST /route/`: a ready worker's signed `auth_data`, or a waiting answer keeping `request_idx`. */
+      route: (request: { readonly endpoint: string; readonly apiKey: string; readonly cost: number; readonly requestIdx: number }) =>
+        Effect.gen(function* () {
+          if (request.endpoint !== settings.endpointName || !stringEqualsSecret(request.apiKey, endpointApiKey)) {
+            return Option.none<RouteAnswer>()
+          }
+          const now = yield* Clock.currentTimeMillis
+          const requestIdx = request.requestIdx > 0 ? request.requestIdx : nextRequestIdx++
+          const target = routeTarget(views(), settings.params)
+          const record = target === undefined ? undefined : workers.get(target.id)
+          if (record === undefined) {
+            const previous = waiting.get(requestIdx)
+            waiting.set(requestIdx, { requestIdx, cost: request.cost, since: previous?.since ?? now, lastPollAt: now })
+            if (previous === undefined) yield* log(`request ${requestIdx} waiting for a worker`)
+            return Option.some<RouteAnswer>({
+              _tag: "Waiting",
+              body: { endpoint: settings.endpointName, status: countsByState(), request_idx: requestIdx }
+            })
+          }
+          waiting.delete(requestIdx)
+          record.routed.push({ at: now, requestIdx, cost: request.cost })
+          const reqnum = nextReqnum++
+          yield* log(`request ${requestIdx} → w${record.id}`)
+          return Option.some<RouteAnswer>({
+            _tag: "Ready",
+            authData: {
+              url: record.url,
+              signature: signAuth(record.url),
+              reqnum,
+              request_idx: requestIdx,
+              endpoint: settings.endpointName,
+              cost: request.cost,
+              __request_id: randomBytes(8).toString("hex")
+            }
+          })
+        }),
+
+      /** `POST /worker_status/` from one of our workers. */
+      workerStatus: (status: WorkerStatusBody) =>
+        Effect.gen(function* () {
+          const record = workers.get(status.id)
+          if (record === undefined || !stringEqualsSecret(status.mtoken, record.mtoken)) return false
+          const now = yield* Clock.currentTimeMillis
+          record.lastReportAt = now
+          record.curLoad = status.cur_load
+          record.maxPerf = status.max_perf
+          // A routed request the report shows is counted in cur_load now; do not count it twice.
+          const working = new Set(status.working_request_idxs)
+          record.routed = record.routed.filter((entry) => !working.has(entry.requestIdx) && now - entry.at < REPORT_LAG_MS)
+          if (status.cur_load > 0) record.lastBusyAt = now
+          if (status.error_msg !== "" && record.errorMsg === "") {
+            record.errorMsg = status.error_msg
+            if (record.phase !== "stopping") record.phase = "errored"
+            yield* log(`w${record.id} reports an error: ${status.error_msg}`)
+          }
+          if (record.phase === "starting" && status.max_perf > 0 && status.error_msg === "") {
+            record.phase = "ready"
+            record.readyAt = now
+            record.lastBusyAt = now
+            yield* log(`w${record.id} ready after ${((now - record.startedAt) / 1000).toFixed(2)} s`)
+          }
+          return true
+        }),
+
+      /** `POST /delete_requests/`. */
+      deleteRequests: (count: number) =>
+        Effect.sync(() => {
+          deletedRequests += count
+        }),
+
+      /** `POST /callbacks/…`: a sink for `on_close_route` while trying things locally. */
+      callback: (path: string, body: unknown) =>
+        Effect.gen(function* () {
+          callbacks.push({ at: yield* Clock.currentTimeMillis, path, body })
+          yield* log(`callback ${path}: ${JSON.stringify(body)}`)
+        }),
+
+      /** Everything the status page shows. */
+      status: Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        return {
+          endpoint: { name: settings.endpointName, ...settings.params },
+          workers: yield* Effect.forEach([...workers.values()], (worker) =>
+            Effect.map(worker.process === null ? Effect.succeed([]) : worker.process.tail, (tail) => ({
+              id: worker.id,
+              state: displayState(view(worker)),
+              url: worker.url,
+              pid: worker.process?.pid ?? null,
+              cur_load: worker.curLoad,
+              routed_load: routedLoad(worker),
+              max_perf: worker.maxPerf,
+              error_msg: worker.errorMsg,
+              started_at: worker.startedAt / 1000,
+              ready_at: worker.readyAt === null ? null : worker.readyAt / 1000,
+              last_report_at: worker.lastReportAt === null ? null : worker.lastReportAt / 1000,
+              exit: worker.exit,
+              log_tail: worker.phase === "errored" ? tail : []
+            }))
+          ),
+          waiting: [...waiting.values()].map((request) => ({
+            request_idx: request.requestIdx,
+            cost: request.cost,
+            waiting_s: (now - request.since) / 1000
+          })),
+          needed_capacity: decide(views(), [...waiting.values()], settings.params, now).neededCapacity,
+          deleted_requests: deletedRequests,
+          callbacks: callbacks.slice(-100).map((callback) => ({ ...callback, at: callback.at / 1000 })),
+          events: events.slice(-50).map((event) => ({ ...event, at: event.at / 1000 }))
+        }
+      }),
+
+      /** `POST /get_endpoint_workers/`. */
+      endpointWorkers: Effect.sync(() =>
+        [...workers.values()].map((worker) => ({
+          id: worker.id,
+          status: displayState(view(worker)),
+          cur_load: worker.curLoad,
+          new_load: 0,
+          cur_load_rolling_avg: worker.curLoad,
+          cur_perf: 0,
+          perf: worker.maxPerf,
+          measured_perf: worker.maxPerf,
+          dlperf: 0,
+          reliability: 1,
+          reqs_working: worker.curLoad > 0 ? 1 : 0,
+          disk_usage: 0,
+          loaded_at: worker.readyAt === null ? 0 : worker.readyAt / 1000,
+          started_at: worker.startedAt / 1000
+        }))
+      )
+    }
+  })
+}) {}

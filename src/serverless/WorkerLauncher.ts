@@ -1,0 +1,115 @@
+/**
+ * Starting and stopping real worker processes (and, optionally, a sidecar process beside each, such
+ * as the user's queue consumer). A process is a resource: stopping sends SIGTERM, waits a grace
+ * period, then SIGKILL; closing the launcher's scope stops everything it started.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { createServer } from "node:net"
+import { Context, Data, Deferred, Duration, Effect, Layer, Runtime } from "effect"
+
+export interface ProcessSpec {
+  /** Shown in logs (`w3`, `w3/sidecar`). */
+  readonly name: string
+  readonly command: string
+  readonly args: ReadonlyArray<string>
+  readonly env: Readonly<Record<string, string>>
+  /** `sh -c command` instead of `command args…` (for user-given command lines). */
+  readonly shell?: boolean
+}
+
+export interface RunningProcess {
+  readonly pid: number
+  /** Completes with the exit code (or the signal's name) when the process ends. */
+  readonly exited: Effect.Effect<string>
+  /** SIGTERM, then SIGKILL after the grace period; completes when the process has ended. */
+  readonly stop: Effect.Effect<void>
+  /** The last lines the process printed. */
+  readonly tail: Effect.Effect<ReadonlyArray<string>>
+}
+
+export class LaunchError extends Data.TaggedError("LaunchError")<{ readonly message: string }> {}
+
+const TAIL_LINES = 30
+
+export class WorkerLauncher extends Context.Tag("serverless/WorkerLauncher")<
+  WorkerLauncher,
+  {
+    readonly launch: (spec: ProcessSpec, onLine: (line: string) => void) => Effect.Effect<RunningProcess, LaunchError>
+    /** A loopback TCP port that was free a moment ago. */
+    readonly freePort: Effect.Effect<number, LaunchError>
+  }
+>() {
+  static readonly layer = (options: { readonly grace: Duration.DurationInput } = { grace: "5 seconds" }) =>
+    Layer.scoped(
+      WorkerLauncher,
+      Effect.gen(function* () {
+        const runtime = yield* Effect.runtime<never>()
+        const running = new Set<ChildProcess>()
+        // Whatever is still running when the serverless stops goes with it.
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            for (const child of running) child.kill("SIGKILL")
+          })
+        )
+
+        const launch = (spec: ProcessSpec, onLine: (line: string) => void) =>
+          Effect.gen(function* () {
+            const done = yield* Deferred.make<string>()
+            const child = yield* Effect.try({
+              try: () =>
+                spec.shell === true
+                  ? spawn("sh", ["-c", spec.command], { env: { ...spec.env }, stdio: ["ignore", "pipe", "pipe"] })
+                  : spawn(spec.command, [...spec.args], { env: { ...spec.env }, stdio: ["ignore", "pipe", "pipe"] }),
+              catch: (error) => new LaunchError({ message: `${spec.name}: ${String(error)}` })
+            })
+            running.add(child)
+            const tail: Array<string> = []
+            let partial = ""
+            const onData = (chunk: Buffer) => {
+              const lines = (partial + chunk.toString("utf8")).split("\n")
+              partial = lines.pop() ?? ""
+              for (const line of lines) {
+                tail.push(line)
+                if (tail.length > TAIL_LINES) tail.shift()
+                onLine(line)
+              }
+            }
+            child.stdout?.on("data", onData)
+            child.stderr?.on("data", onData)
+            const finish = (outcome: string) => {
+              running.delete(child)
+              Runtime.runSync(runtime)(Deferred.succeed(done, outcome))
+            }
+            child.once("exit", (code, signal) => finish(code === null ? String(signal) : String(code)))
+            child.once("error", (error) => finish(`error: ${error.message}`))
+            if (child.pid === undefined) {
+              const outcome = yield* Deferred.await(done)
+              return yield* new LaunchError({ message: `${spec.name} did not start (${outcome})` })
+            }
+            const pid = child.pid
+            const stop = Effect.gen(function* () {
+              if (yield* Deferred.isDone(done)) return
+              child.kill("SIGTERM")
+              const ended = yield* Deferred.await(done).pipe(Effect.timeoutOption(options.grace))
+              if (ended._tag === "None") {
+                child.kill("SIGKILL")
+                yield* Deferred.await(done)
+              }
+            })
+            return { pid, exited: Deferred.await(done), stop, tail: Effect.sync(() => tail.slice()) }
+          })
+
+        const freePort = Effect.async<number, LaunchError>((resume) => {
+          const server = createServer()
+          server.once("error", (error) => resume(Effect.fail(new LaunchError({ message: `no free port: ${error.message}` }))))
+          server.listen(0, "127.0.0.1", () => {
+            const address = server.address()
+            const port = typeof address === "object" && address !== null ? address.port : 0
+            server.close(() => resume(Effect.succeed(port)))
+          })
+        })
+
+        return WorkerLauncher.of({ launch, freePort })
+      })
+    )
+}

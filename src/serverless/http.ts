@@ -1,0 +1,115 @@
+/**
+ * The local serverless's HTTP surface: what Vast's control plane serves to clients and workers
+ * (vast-protocol.md §3.3, §5, §8), plus a status page, its JSON, and a sink for on_close callbacks.
+ */
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Effect, Option, Schema } from "effect"
+import { DeleteRequestsBody, WorkerStatusBody } from "../autoscaler/wire.js"
+import { json } from "../http/errorResponse.js"
+import { ControlPlane } from "./ControlPlane.js"
+import { statusPage } from "./statusPage.js"
+
+const RouteBody = Schema.Struct({
+  endpoint: Schema.String,
+  api_key: Schema.String,
+  cost: Schema.optionalWith(Schema.Number, { default: () => 100 }),
+  request_idx: Schema.optionalWith(Schema.NullOr(Schema.Int), { default: () => 0 }),
+  replay_timeout: Schema.optional(Schema.Number)
+})
+
+const EndpointWorkersBody = Schema.Struct({ id: Schema.Int, api_key: Schema.String })
+
+/** The body decoded with `schema`, or a 422 naming what is wrong. */
+const withBody = <A, I, R>(
+  schema: Schema.Schema<A, I>,
+  handle: (body: A) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>
+) =>
+  HttpServerRequest.schemaBodyJson(schema).pipe(
+    Effect.matchEffect({
+      onFailure: (error) => Effect.succeed(json(422, { error: error._tag === "ParseError" ? error.message : "invalid JSON" })),
+      onSuccess: handle
+    })
+  )
+
+const bearer = Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
+  const header = request.headers["authorization"] ?? ""
+  return header.startsWith("Bearer ") ? header.slice("Bearer ".length) : ""
+})
+
+export const serverlessRouter = HttpRouter.empty.pipe(
+  HttpRouter.get(
+    "/api/v0/endptjobs/",
+    Effect.gen(function* () {
+      const plane = yield* ControlPlane
+      const found = yield* plane.endpoints(yield* bearer)
+      return Option.match(found, { onNone: () => json(401, { error: "invalid api key" }), onSome: (body) => json(200, body) })
+    })
+  ),
+  HttpRouter.post(
+    "/route/",
+    withBody(RouteBody, (body) =>
+      Effect.gen(function* () {
+        const plane = yield* ControlPlane
+        const answer = yield* plane.route({
+          endpoint: body.endpoint,
+          apiKey: body.api_key,
+          cost: body.cost,
+          requestIdx: body.request_idx ?? 0
+        })
+        return Option.match(answer, {
+          onNone: () => json(401, { error: "unknown endpoint or endpoint api_key" }),
+          onSome: (routed) => json(200, routed._tag === "Ready" ? routed.authData : routed.body)
+        })
+      })
+    )
+  ),
+  HttpRouter.get(
+    "/pubkey/",
+    Effect.map(ControlPlane, (plane) => HttpServerResponse.text(plane.publicKeyPem))
+  ),
+  HttpRouter.post(
+    "/worker_status/",
+    withBody(WorkerStatusBody, (status) =>
+      Effect.map(
+        Effect.flatMap(ControlPlane, (plane) => plane.workerStatus(status)),
+        (known) => (known ? json(200, {}) : json(404, { error: "unknown worker or mtoken" }))
+      )
+    )
+  ),
+  HttpRouter.post(
+    "/delete_requests/",
+    withBody(DeleteRequestsBody, (body) =>
+      Effect.as(
+        Effect.flatMap(ControlPlane, (plane) => plane.deleteRequests(body.requests.length)),
+        json(200, {})
+      )
+    )
+  ),
+  HttpRouter.post(
+    "/get_endpoint_workers/",
+    withBody(EndpointWorkersBody, (body) =>
+      Effect.gen(function* () {
+        const plane = yield* ControlPlane
+        if (body.id !== 1 || !(yield* plane.endpoints(body.api_key)).pipe(Option.isSome)) {
+          return json(200, { error_msg: "endpoint not found" })
+        }
+        return json(200, yield* plane.endpointWorkers)
+      })
+    )
+  ),
+  HttpRouter.post(
+    "/callbacks/*",
+    Effect.gen(function* () {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const plane = yield* ControlPlane
+      const body = yield* Effect.orElseSucceed(request.json, () => null)
+      yield* plane.callback(request.url.split("?", 1)[0] ?? request.url, body)
+      return json(200, { ok: true })
+    })
+  ),
+  HttpRouter.get("/status", Effect.flatMap(ControlPlane, (plane) => Effect.map(plane.status, (status) => json(200, status)))),
+  HttpRouter.get(
+    "/",
+    Effect.flatMap(ControlPlane, (plane) => Effect.map(plane.status, (status) => HttpServerResponse.html(statusPage(status))))
+  )
+)

@@ -1,0 +1,152 @@
+/**
+ * The local serverless's routing and scaling rules, as pure functions of its state and the clock.
+ *
+ * This is OUR model of Vast's closed-source autoscaler, built from its documented parameters
+ * (vast-protocol.md §10) and the product README; docs/local-serverless.md says which parts are
+ * documented behaviour and which are our reading.
+ */
+
+/** An endpoint's scaling parameters (Vast's names). */
+export interface EndpointParams {
+  /** Fraction of capacity to fill; capacity needed = load / target_util. */
+  readonly target_util: number
+  /** Load floor (perf units) kept provisioned even with no traffic. */
+  readonly min_load: number
+  /** Hard cap on workers. */
+  readonly max_workers: number
+  /** Idle workers kept (not destroyed) when there is no load. */
+  readonly cold_workers: number
+  /** Seconds of no load after which idle workers are stopped; ≤ 0 never. */
+  readonly inactivity_timeout: number
+  /** A worker is routable while its estimated queue time (cur_load / max_perf) is at most this. */
+  readonly max_queue_time: number
+  /** A waiting request older than this asks for one more worker, capacity rule or not. */
+  readonly target_queue_time: number
+}
+
+/** Vast's documented defaults (vast-protocol.md §10); `inactivity_timeout` has none documented: never. */
+export const vastDefaults: EndpointParams = {
+  target_util: 0.9,
+  min_load: 0,
+  max_workers: 20,
+  cold_workers: 5,
+  inactivity_timeout: -1,
+  max_queue_time: 30,
+  target_queue_time: 10
+}
+
+/** What the null worker README recommends for one session = one worker, scaling to zero. */
+export const recommended: EndpointParams = {
+  target_util: 1,
+  min_load: 0,
+  max_workers: 20,
+  cold_workers: 0,
+  inactivity_timeout: 60,
+  max_queue_time: 0,
+  target_queue_time: 0
+}
+
+/** A worker's perf before it reports one (a null worker reports 100). */
+export const ASSUMED_PERF = 100
+
+export type WorkerPhase = "starting" | "ready" | "stopping" | "errored"
+
+export interface WorkerView {
+  readonly id: number
+  readonly phase: WorkerPhase
+  /** Last reported `cur_load`. */
+  readonly curLoad: number
+  /** Last reported `max_perf` (0 until ready). */
+  readonly maxPerf: number
+  /** Load routed to the worker since its last report: the autoscaler's own knowledge of what it sent. */
+  readonly routedLoad: number
+  /** When the worker last had load (or became ready). */
+  readonly lastBusyAt: number
+}
+
+export interface WaitingRequest {
+  readonly requestIdx: number
+  readonly cost: number
+  readonly since: number
+}
+
+/** busy/idle as the status page shows them. */
+export const displayState = (worker: WorkerView): "starting" | "busy" | "idle" | "stopping" | "errored" =>
+  worker.phase === "ready" ? (worker.curLoad + worker.routedLoad > 0 ? "busy" : "idle") : worker.phase
+
+const load = (worker: WorkerView): number => worker.curLoad + worker.routedLoad
+
+/**
+ * The worker a request of `cost` is routed to: a ready worker whose estimated queue time
+ * (load / max_perf) is within `max_queue_time`; the least loaded such worker, oldest first on ties.
+ */
+export const routeTarget = (
+  workers: ReadonlyArray<WorkerView>,
+  params: EndpointParams
+): WorkerView | undefined => {
+  let best: WorkerView | undefined
+  for (const worker of workers) {
+    if (worker.phase !== "ready" || worker.maxPerf <= 0) continue
+    if (load(worker) / worker.maxPerf > params.max_queue_time) continue
+    if (best === undefined || load(worker) < load(best)) best = worker
+  }
+  return best
+}
+
+export interface ScalingDecision {
+  /** Workers to start now. */
+  readonly start: number
+  /** Workers to stop now (idle past the inactivity timeout, or errored). */
+  readonly stop: ReadonlyArray<number>
+  /** The capacity the rule asked for, for the status page. */
+  readonly neededCapacity: number
+}
+
+/**
+ * How many workers to start and which to stop.
+ *
+ * - capacity needed = max(min_load, reported load + routed load + waiting cost) / target_util;
+ * - capacity provisioned = perf of every starting or ready worker (100 until reported);
+ * - start enough workers to cover the gap (within max_workers), plus one when a request has waited
+ *   longer than target_queue_time and nothing is starting already;
+ * - stop errored workers (they are replaced by the rule above on the next decision);
+ * - stop a ready worker without load for longer than inactivity_timeout when the capacity without
+ *   it still covers the need and more than cold_workers idle workers would remain.
+ */
+export const decide = (
+  workers: ReadonlyArray<WorkerView>,
+  waiting: ReadonlyArray<WaitingRequest>,
+  params: EndpointParams,
+  now: number
+): ScalingDecision => {
+  const live = workers.filter((worker) => worker.phase === "starting" || worker.phase === "ready")
+  const errored = workers.filter((worker) => worker.phase === "errored").map((worker) => worker.id)
+  const demand = live.reduce((sum, worker) => sum + load(worker), 0) + waiting.reduce((sum, request) => sum + request.cost, 0)
+  const neededCapacity = Math.max(params.min_load, demand) / Math.max(params.target_util, 0.01)
+  const perfOf = (worker: WorkerView) => (worker.maxPerf > 0 ? worker.maxPerf : ASSUMED_PERF)
+  const provisioned = live.reduce((sum, worker) => sum + perfOf(worker), 0)
+  const room = Math.max(0, params.max_workers - live.length)
+
+  let start = Math.min(room, Math.max(0, Math.ceil((neededCapacity - provisioned - 1e-9) / ASSUMED_PERF)))
+  const starting = live.some((worker) => worker.phase === "starting")
+  const overdue = waiting.some((request) => (now - request.since) / 1000 > params.target_queue_time)
+  if (start === 0 && overdue && !starting && room > 0) start = 1
+
+  const stop: Array<number> = [...errored]
+  if (params.inactivity_timeout > 0 && start === 0) {
+    let capacity = provisioned
+    const idle = live
+      .filter((worker) => worker.phase === "ready" && load(worker) === 0)
+      .sort((a, b) => a.lastBusyAt - b.lastBusyAt)
+    let idleLeft = idle.length
+    for (const worker of idle) {
+      if (idleLeft <= params.cold_workers) break
+      if ((now - worker.lastBusyAt) / 1000 < params.inactivity_timeout) continue
+      if (capacity - perfOf(worker) < neededCapacity) continue
+      stop.push(worker.id)
+      capacity -= perfOf(worker)
+      idleLeft -= 1
+    }
+  }
+  return { start, stop, neededCapacity }
+}

@@ -1,0 +1,141 @@
+import { afterEach, describe, expect, it } from "vitest"
+import { fileURLToPath } from "node:url"
+import { spawn } from "node:child_process"
+
+const serverlessJs = fileURLToPath(new URL("../../dist/serverless.js", import.meta.url))
+
+interface StatusWorker {
+  readonly id: number
+  readonly state: string
+  readonly url: string
+  readonly pid: number | null
+  readonly cur_load: number
+}
+interface Status {
+  readonly workers: ReadonlyArray<StatusWorker>
+  readonly callbacks: ReadonlyArray<{ readonly path: string; readonly body: Record<string, unknown> }>
+}
+
+const running: Array<ReturnType<typeof spawn>> = []
+afterEach(async () => {
+  for (const child of running.splice(0)) {
+    if (child.exitCode !== null || child.signalCode !== null) continue
+    child.kill("SIGTERM")
+    await new Promise((resolve) => child.once("exit", resolve))
+  }
+})
+
+const startServerless = async (args: ReadonlyArray<string>) => {
+  const child = spawn(process.execPath, [serverlessJs, "--port", "0", "--api-key", "k", "--tick", "0.1", "--healthcheck-interval", "0.2", ...args], {
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  running.push(child)
+  let output = ""
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serverless did not start:\n${output}`)), 15_000)
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString("utf8")
+      const found = /serverless listening on (http:\/\/[0-9.:]+)/.exec(output)?.[1]
+      if (found !== undefined) {
+        clearTimeout(timer)
+        resolve(found)
+      }
+    }
+    child.stdout.on("data", onData)
+    child.stderr.on("data", onData)
+  })
+  const lookup = await fetch(`${url}/api/v0/endptjobs/?client_id=me`, { headers: { authorization: "Bearer k" } })
+  const endpoint = ((await lookup.json()) as { results: Array<{ api_key: string }> }).results[0]
+  return { url, child, endpointKey: endpoint?.api_key ?? "" }
+}
+
+const postJson = async (url: string, body: unknown) => {
+  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+  const text = await response.text()
+  return { status: response.status, text, json: text === "" ? {} : (JSON.parse(text) as Record<string, unknown>) }
+}
+
+const status = async (url: string): Promise<Status> => (await (await fetch(`${url}/status`)).json()) as Status
+
+const until = async <A>(what: string, probe: () => Promise<A | undefined>, ms = 20_000): Promise<A> => {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const found = await probe()
+    if (found !== undefined) return found
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+/** Route (polling, same request_idx) and create a session; a 429 re-routes. */
+const reserve = async (url: string, endpointKey: string, payload: Record<string, unknown>) => {
+  let requestIdx = 0
+  return until("a reservation", async () => {
+    const routed = await postJson(`${url}/route/`, { endpoint: "null-local", api_key: endpointKey, cost: 100, request_idx: requestIdx, replay_timeout: 60 })
+    requestIdx = Number(routed.json["request_idx"] ?? requestIdx)
+    if (typeof routed.json["url"] !== "string") return undefined
+    const authData = routed.json
+    const created = await postJson(`${routed.json["url"]}/session/create`, { auth_data: authData, payload, session_id: null })
+    if (created.status === 429) return undefined
+    expect(created.status).toBe(201)
+    return { workerUrl: String(authData["url"]), authData, sessionId: String(created.json["session_id"]) }
+  })
+}
+
+describe("the local serverless (real processes)", () => {
+  it("scales 0 → 3 for three sessions and back to 0; workers refuse forged signatures; each callback arrives once", async () => {
+    const { endpointKey, url } = await startServerless(["--recommended", "--inactivity-timeout", "1"])
+    expect((await status(url)).workers).toHaveLength(0)
+    const sessions = []
+    for (let n = 1; n <= 3; n++) {
+      sessions.push(await reserve(url, endpointKey, { lifetime: 60, on_close_route: `${url}/callbacks/e2e`, on_close_payload: { n } }))
+    }
+    expect(new Set(sessions.map((s) => s.workerUrl)).size).toBe(3)
+    const busy = await until("three busy workers", async () => {
+      const s = await status(url)
+      return s.workers.filter((w) => w.state === "busy").length === 3 ? s : undefined
+    })
+    expect(busy.workers).toHaveLength(3)
+
+    const forged = { ...sessions[0]!.authData, signature: Buffer.from("forged").toString("base64") }
+    const refused = await postJson(`${sessions[0]!.workerUrl}/session/create`, { auth_data: forged, payload: {} })
+    expect(refused.status).toBe(401)
+
+    for (const session of sessions) {
+      const ended = await postJson(`${session.workerUrl}/session/end`, { session_id: session.sessionId, session_auth: session.authData })
+      expect(ended.status).toBe(200)
+    }
+    const drained = await until("scale to zero and three callbacks", async () => {
+      const s = await status(url)
+      return s.workers.length === 0 && s.callbacks.length >= 3 ? s : undefined
+    })
+    expect(drained.callbacks.map((c) => c.body["n"]).sort()).toEqual([1, 2, 3])
+    expect(new Set(drained.callbacks.map((c) => c.body["session_id"])).size).toBe(3)
+    // Nothing more arrives: each callback exactly once.
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect((await status(url)).callbacks).toHaveLength(3)
+  })
+
+  it("a worker killed mid-session is noticed, removed, and the next reservation gets a new worker", async () => {
+    const { endpointKey, url } = await startServerless(["--recommended", "--inactivity-timeout", "30"])
+    const first = await reserve(url, endpointKey, { lifetime: 60 })
+    const victim = (await status(url)).workers.find((w) => w.url === first.workerUrl)
+    expect(victim?.pid).toBeTypeOf("number")
+    process.kill(victim!.pid!, "SIGKILL")
+    await until("the dead worker to be removed", async () => {
+      const s = await status(url)
+      return s.workers.some((w) => w.id === victim!.id) ? undefined : s
+    })
+    const second = await reserve(url, endpointKey, { lifetime: 60 })
+    expect(second.workerUrl).not.toBe(first.workerUrl)
+  })
+
+  it("with Vast's default max_queue_time an occupied worker still gets routed to and bounces with 429", async () => {
+    const { endpointKey, url } = await startServerless(["--target-util", "1", "--cold-workers", "0"])
+    await reserve(url, endpointKey, { lifetime: 60 })
+    const routed = await postJson(`${url}/route/`, { endpoint: "null-local", api_key: endpointKey, cost: 100, request_idx: 0 })
+    expect(typeof routed.json["url"]).toBe("string")
+    const bounced = await postJson(`${routed.json["url"]}/session/create`, { auth_data: routed.json, payload: {} })
+    expect(bounced.status).toBe(429)
+  })
+})
