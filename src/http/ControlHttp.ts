@@ -75,12 +75,30 @@ const debug = Effect.gen(function* () {
   })
 })
 
+/** The open sessions, for a consumer on the instance to find its job (no secrets). */
+const sessions = Effect.gen(function* () {
+  const pool = yield* SlotPool
+  const slots = yield* pool.slots
+  return json(200, {
+    sessions: slots.flatMap(({ session }) =>
+      session === null
+        ? []
+        : [{ session_id: session.id, created_at: session.createdAt / 1000, expires_at: session.expiresAt / 1000 }]
+    )
+  })
+})
+
 /** The control routes; the stub `/health` only when no `BACKEND_HEALTH_URL` is set. */
 export const controlRouter = (options: { readonly stubHealth: boolean }) => {
-  const base = HttpRouter.empty.pipe(HttpRouter.post("/release", release), HttpRouter.get("/debug", debug))
+  const base = HttpRouter.empty.pipe(
+    HttpRouter.post("/release", release),
+    HttpRouter.get("/sessions", sessions),
+    HttpRouter.get("/debug", debug)
+  )
   const router = options.stubHealth ? base.pipe(HttpRouter.get("/health", HttpServerResponse.text("ok"))) : base
   const paths = new Map([
     ["/release", "POST"],
+    ["/sessions", "GET"],
     ["/debug", "GET"]
   ])
   if (options.stubHealth) paths.set("/health", "GET")

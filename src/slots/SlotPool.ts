@@ -196,7 +196,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("app/SlotPool", {
           yield* callbacks.post({
             sessionId: session.id,
             route: session.onCloseRoute,
-            body: callbackBody(session.onClosePayload, session.id),
+            body: callbackBody(session.onClosePayload, session.id, reason),
             reason
           })
         }

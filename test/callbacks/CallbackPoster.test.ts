@@ -28,20 +28,20 @@ const attemptTimes = (seen: Ref.Ref<ReadonlyArray<SeenRequest>>) =>
   Effect.map(Ref.get(seen), (all) => all.map((request) => request.at))
 
 describe("callbackBody", () => {
-  it("copies an object payload and adds session_id", () => {
+  it("copies an object payload and adds session_id and close_reason", () => {
     const payload = { job_id: "j-1" }
-    const body = callbackBody(payload, "s")
-    assert.deepStrictEqual(body, { job_id: "j-1", session_id: "s" })
+    const body = callbackBody(payload, "s", "released")
+    assert.deepStrictEqual(body, { job_id: "j-1", session_id: "s", close_reason: "released" })
     assert.deepStrictEqual(payload, { job_id: "j-1" })
   })
-  it("keeps a session_id the user put in the payload", () => {
-    assert.deepStrictEqual(callbackBody({ session_id: "mine" }, "s"), { session_id: "mine" })
+  it("keeps a session_id or close_reason the user put in the payload", () => {
+    assert.deepStrictEqual(callbackBody({ session_id: "mine", close_reason: "x" }, "s", "expired"), { session_id: "mine", close_reason: "x" })
   })
   it("sends {} for no payload and wraps any other JSON value", () => {
-    assert.deepStrictEqual(callbackBody(null, "s"), { session_id: "s" })
-    assert.deepStrictEqual(callbackBody("done", "s"), { payload: "done", session_id: "s" })
-    assert.deepStrictEqual(callbackBody([1, 2], "s"), { payload: [1, 2], session_id: "s" })
-    assert.deepStrictEqual(callbackBody(0, "s"), { payload: 0, session_id: "s" })
+    assert.deepStrictEqual(callbackBody(null, "s", "ended"), { session_id: "s", close_reason: "ended" })
+    assert.deepStrictEqual(callbackBody("done", "s", "ended"), { payload: "done", session_id: "s", close_reason: "ended" })
+    assert.deepStrictEqual(callbackBody([1, 2], "s", "ended"), { payload: [1, 2], session_id: "s", close_reason: "ended" })
+    assert.deepStrictEqual(callbackBody(0, "s", "shutdown"), { payload: 0, session_id: "s", close_reason: "shutdown" })
   })
 })
 

@@ -99,7 +99,7 @@ describe("the real process (node dist/main.js)", () => {
       result: { ok: true }
     })
     expect((await post(`${controlUrl}/release`)).json).toEqual({ released: true, session_ids: [firstId] })
-    expect(await receiver.next()).toEqual({ job_id: "one", session_id: firstId })
+    expect(await receiver.next()).toEqual({ job_id: "one", session_id: firstId, close_reason: "released" })
 
     const second = await create({ lifetime: 60 })
     const secondId = String(second.json?.["session_id"])
@@ -107,12 +107,12 @@ describe("the real process (node dist/main.js)", () => {
       ended: true,
       removed_session: secondId
     })
-    expect(await receiver.next()).toEqual({ session_id: secondId })
+    expect(await receiver.next()).toEqual({ session_id: secondId, close_reason: "ended" })
 
     // A short lifetime: the worker closes it on its own and the slot is free again.
     const third = await create({ lifetime: 0.2 })
     const thirdId = String(third.json?.["session_id"])
-    expect(await receiver.next()).toEqual({ session_id: thirdId })
+    expect(await receiver.next()).toEqual({ session_id: thirdId, close_reason: "expired" })
     expect((await create({ lifetime: 60 })).status).toBe(201)
   })
 
@@ -125,7 +125,7 @@ describe("the real process (node dist/main.js)", () => {
     })
     const id = String(created.json?.["session_id"])
     worker.child.kill("SIGTERM")
-    expect(await receiver.next()).toEqual({ payload: "bye", session_id: id })
+    expect(await receiver.next()).toEqual({ payload: "bye", session_id: id, close_reason: "shutdown" })
     expect(await worker.exited).toBe(0)
     expect(worker.output()).toContain("session closed (shutdown)")
   })

@@ -33,8 +33,8 @@ describe("control server", () => {
       assert.sameMembers(released.session_ids, ids)
       const bodies = [yield* Queue.take(receiver.received), yield* Queue.take(receiver.received)].map((r) => r.body)
       assert.sameDeepMembers(bodies, [
-        { job: "a", session_id: ids[0] },
-        { job: "b", session_id: ids[1] }
+        { job: "a", session_id: ids[0], close_reason: "released" },
+        { job: "b", session_id: ids[1], close_reason: "released" }
       ])
       const late = yield* call(publicUrl, "/session/end", { body: { session_id: ids[0], session_auth: authData() } })
       assert.strictEqual(late.status, 410)
@@ -84,6 +84,18 @@ describe("control server", () => {
       assert.deepStrictEqual(debug.recent_closes.map((c) => [c.session_id, c.reason]), [[firstId, "ended"]])
       assert.deepStrictEqual(debug.callbacks.map((c) => [c.session_id, c.reason]), [[firstId, "ended"]])
       assert.strictEqual(debug.config.max_sessions, 2)
+    })
+  )
+
+  it.scoped("/sessions lists the open sessions with their times and nothing secret", () =>
+    Effect.gen(function* () {
+      const { controlUrl, publicUrl } = yield* startWorker({ maxSessions: 2 })
+      assert.deepStrictEqual((yield* call(controlUrl, "/sessions", { method: "GET" })).json, { sessions: [] })
+      const created = yield* call(publicUrl, "/session/create", { body: createBody({ lifetime: 30 }) })
+      const id = (created.json as { session_id: string }).session_id
+      const reply = yield* call(controlUrl, "/sessions", { method: "GET" })
+      assert.deepStrictEqual(reply.json, { sessions: [{ session_id: id, created_at: 0, expires_at: 30 }] })
+      assert.notInclude(reply.text, "signature")
     })
   )
 

@@ -235,7 +235,7 @@ describe("callbacks through HTTP", () => {
       const ended = yield* call(publicUrl, "/session/end", { body: { session_id: id, session_auth: authData() } })
       assert.strictEqual(ended.status, 200)
       const received = yield* Queue.take(hung.received)
-      assert.deepStrictEqual(received, { path: "/notify", body: { job_id: "j-1", session_id: id } })
+      assert.deepStrictEqual(received, { path: "/notify", body: { job_id: "j-1", session_id: id, close_reason: "ended" } })
       // The slot is free while the callback target still hangs.
       assert.strictEqual((yield* call(publicUrl, "/session/create", { body: createBody() })).status, 201)
       const debug = (yield* call(controlUrl, "/debug", { method: "GET" })).json as {

@@ -68,7 +68,7 @@ describe("SlotPool", () => {
       assert.deepStrictEqual(yield* closes, [{ sessionId, slot: 0, reason: "expired", closedAt: 30_000 }])
       const callbacks = yield* posted
       assert.lengthOf(callbacks, 1)
-      assert.deepStrictEqual(callbacks[0]?.body, { job_id: "j-1", session_id: sessionId })
+      assert.deepStrictEqual(callbacks[0]?.body, { job_id: "j-1", session_id: sessionId, close_reason: "expired" })
       assert.strictEqual(callbacks[0]?.reason, "expired")
     }).pipe(Effect.provide(poolLayer()))
   )
@@ -227,7 +227,7 @@ describe("SlotPool", () => {
       yield* Scope.close(scope, Exit.void)
       const callbacks = yield* Effect.provide(posted, context)
       assert.deepStrictEqual(callbacks.map((callback) => callback.reason), ["shutdown", "shutdown"])
-      assert.deepStrictEqual(callbacks[1]?.body, { payload: "scalar", session_id: callbacks[1]?.sessionId })
+      assert.deepStrictEqual(callbacks[1]?.body, { payload: "scalar", session_id: callbacks[1]?.sessionId, close_reason: "shutdown" })
       // No timer survives the scope: moving time past the lifetimes closes nothing more.
       yield* TestClock.adjust("10 seconds")
       assert.lengthOf(yield* Effect.provide(posted, context), 2)
