@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     testTimeout: 30_000,
-    hookTimeout: 30_000,
+    hookTimeout: 60_000,
     // Two cores: end-to-end tests spawn processes, so files run two at a time at most.
     maxWorkers: 2,
     minWorkers: 1

@@ -2,7 +2,15 @@
 // unbundled @effect/platform-node graph takes to import (see docs/performance.md).
 import { build } from "esbuild"
 
-const entryPoints = { main: "src/main.ts", serverless: "src/serverless/main.ts", demo: "src/demo/main.ts" }
+const entryPoints = {
+  main: "src/main.ts",
+  client: "src/client/main.ts",
+  serverless: "src/serverless/main.ts",
+  demo: "src/demo/main.ts",
+  "examples/redis-consumer": "examples/redis-queue/consumer.ts",
+  "examples/redis-dispatcher": "examples/redis-queue/dispatcher.ts",
+  "examples/redis-example": "examples/redis-queue/run.ts"
+}
 
 await build({
   entryPoints,

@@ -36,8 +36,9 @@ export type RouteError =
   | SlotsExhausted
   | Unauthorized
 
+/** A JSON answer. Serialised here as text: measurably cheaper per request than `unsafeJson`. */
 export const json = (status: number, body: unknown): HttpServerResponse.HttpServerResponse =>
-  HttpServerResponse.unsafeJson(body, { status })
+  HttpServerResponse.text(JSON.stringify(body), { status, contentType: "application/json" })
 
 export const errorResponse = (error: RouteError): HttpServerResponse.HttpServerResponse => {
   switch (error._tag) {

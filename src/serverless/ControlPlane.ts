@@ -184,7 +184,13 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
               command: settings.sidecar.value,
               args: [],
               shell: true,
-              env: { ...workerEnv, SIDECAR_PORT: String(sidecarPort), WORKER_CONTROL_URL: `http://127.0.0.1:${controlPort}` }
+              // The sidecar is the user's program: it inherits the serverless's environment (REDIS_URL, …).
+              env: {
+                ...process.env,
+                ...workerEnv,
+                SIDECAR_PORT: String(sidecarPort),
+                WORKER_CONTROL_URL: `http://127.0.0.1:${controlPort}`
+              }
             },
             echo(`w${id}/sidecar`)
           )
@@ -375,6 +381,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
               state: displayState(view(worker)),
               url: worker.url,
               pid: worker.process?.pid ?? null,
+              sidecar_pid: worker.sidecar?.pid ?? null,
               cur_load: worker.curLoad,
               routed_load: routedLoad(worker),
               max_perf: worker.maxPerf,

@@ -45,10 +45,19 @@ export class WorkerLauncher extends Context.Tag("serverless/WorkerLauncher")<
       Effect.gen(function* () {
         const runtime = yield* Effect.runtime<never>()
         const running = new Set<ChildProcess>()
+        const signal = (child: ChildProcess, name: NodeJS.Signals) => {
+          try {
+            // A detached child leads its own process group: signal the whole group.
+            if (child.spawnargs[0] === "sh" && child.pid !== undefined) process.kill(-child.pid, name)
+            else child.kill(name)
+          } catch {
+            child.kill(name)
+          }
+        }
         // Whatever is still running when the serverless stops goes with it.
         yield* Effect.addFinalizer(() =>
           Effect.sync(() => {
-            for (const child of running) child.kill("SIGKILL")
+            for (const child of running) signal(child, "SIGKILL")
           })
         )
 
@@ -58,7 +67,9 @@ export class WorkerLauncher extends Context.Tag("serverless/WorkerLauncher")<
             const child = yield* Effect.try({
               try: () =>
                 spec.shell === true
-                  ? spawn("sh", ["-c", spec.command], { env: { ...spec.env }, stdio: ["ignore", "pipe", "pipe"] })
+                  ? // Its own process group: a user's command line may start several processes, and stopping
+                    // it must reach all of them, not just the shell.
+                    spawn("sh", ["-c", spec.command], { env: { ...spec.env }, stdio: ["ignore", "pipe", "pipe"], detached: true })
                   : spawn(spec.command, [...spec.args], { env: { ...spec.env }, stdio: ["ignore", "pipe", "pipe"] }),
               catch: (error) => new LaunchError({ message: `${spec.name}: ${String(error)}` })
             })
@@ -89,10 +100,10 @@ export class WorkerLauncher extends Context.Tag("serverless/WorkerLauncher")<
             const pid = child.pid
             const stop = Effect.gen(function* () {
               if (yield* Deferred.isDone(done)) return
-              child.kill("SIGTERM")
+              signal(child, "SIGTERM")
               const ended = yield* Deferred.await(done).pipe(Effect.timeoutOption(options.grace))
               if (ended._tag === "None") {
-                child.kill("SIGKILL")
+                signal(child, "SIGKILL")
                 yield* Deferred.await(done)
               }
             })

@@ -108,7 +108,7 @@ export interface ScalingDecision {
  * - capacity needed = max(min_load, reported load + routed load + waiting cost) / target_util;
  * - capacity provisioned = perf of every starting or ready worker (100 until reported);
  * - start enough workers to cover the gap (within max_workers), plus one when a request has waited
- *   longer than target_queue_time and nothing is starting already;
+ *   longer than target_queue_time, nothing is starting already, and no worker could take it;
  * - stop errored workers (they are replaced by the rule above on the next decision);
  * - stop a ready worker without load for longer than inactivity_timeout when the capacity without
  *   it still covers the need and more than cold_workers idle workers would remain.
@@ -130,7 +130,8 @@ export const decide = (
   let start = Math.min(room, Math.max(0, Math.ceil((neededCapacity - provisioned - 1e-9) / ASSUMED_PERF)))
   const starting = live.some((worker) => worker.phase === "starting")
   const overdue = waiting.some((request) => (now - request.since) / 1000 > params.target_queue_time)
-  if (start === 0 && overdue && !starting && room > 0) start = 1
+  // Only when the request has nowhere to go: an idle routable worker will take it at its next poll.
+  if (start === 0 && overdue && !starting && room > 0 && routeTarget(workers, params) === undefined) start = 1
 
   const stop: Array<number> = [...errored]
   if (params.inactivity_timeout > 0 && start === 0) {

@@ -62,11 +62,15 @@ describe("decide", () => {
   })
 
   it("a request waiting past target_queue_time asks for one more worker", () => {
-    const params = { ...vastDefaults, target_util: 1 }
+    const params = { ...recommended, target_queue_time: 10 }
     const busy = [worker(1, { curLoad: 100 })]
-    // 100 reported + 0 waiting is covered by one worker; the overdue request still adds one.
+    // 100 reported + 0 waiting is covered by one (unroutable, busy) worker; the overdue request still adds one.
     expect(decide(busy, [{ requestIdx: 2, cost: 0, since: 0 }], params, 10_001).start).toBe(1)
     expect(decide(busy, [{ requestIdx: 2, cost: 0, since: 0 }], params, 9_000).start).toBe(0)
+  })
+
+  it("an overdue request does not start a worker while an idle one can take it at its next poll", () => {
+    expect(decide([worker(1)], [{ requestIdx: 1, cost: 100, since: 0 }], recommended, 5_000).start).toBe(0)
   })
 
   it("stops idle workers after inactivity_timeout, down to zero with min_load 0", () => {

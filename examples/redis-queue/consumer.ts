@@ -1,0 +1,85 @@
+/**
+ * The queue consumer that runs beside each null worker on an instance.
+ *
+ * It asks its worker's control server which session is open, takes that session's job from Redis, does
+ * the work, stores the result, and releases the worker (`POST /release`), which closes the session and
+ * fires the dispatcher's callback. It serves `/health` for the worker's health check (`BACKEND_HEALTH_URL`):
+ * healthy while its Redis connection is up.
+ *
+ * Written as plain async TypeScript on purpose: a consumer can be any program in any language, and this
+ * one is meant to be read and copied.
+ *
+ * Environment: REDIS_URL, WORKER_CONTROL_URL (e.g. http://127.0.0.1:18999), SIDECAR_PORT (health
+ * port), WORK_MS (simulated work per job, default 200).
+ */
+import { createServer } from "node:http"
+import { Redis } from "ioredis"
+import { type Job, processedKey, resultKey, sessionQueue } from "./keys.js"
+
+const redisUrl = process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379"
+const controlUrl = process.env["WORKER_CONTROL_URL"] ?? "http://127.0.0.1:18999"
+const healthPort = Number(process.env["SIDECAR_PORT"] ?? "9090")
+const workMs = Number(process.env["WORK_MS"] ?? "200")
+
+// ioredis reconnects by itself and resends commands that were in flight when Redis went away.
+const redis = new Redis(redisUrl, { maxRetriesPerRequest: null, retryStrategy: (times) => Math.min(50 * times, 1000) })
+// Blocking pops get their own connection, so they never hold up other commands.
+const blocking = redis.duplicate()
+for (const connection of [redis, blocking]) connection.on("error", () => undefined)
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const log = (text: string) => process.stdout.write(`consumer: ${text}\n`)
+
+const health = createServer((request, response) => {
+  const healthy = request.url === "/health" && redis.status === "ready"
+  response.writeHead(healthy ? 200 : 503, { "content-type": "text/plain" }).end(healthy ? "ok" : "redis unavailable")
+})
+health.listen(healthPort, "127.0.0.1", () => log(`health on :${healthPort}, worker control ${controlUrl}`))
+
+/** The id of the session the worker holds, if any. */
+const openSession = async (): Promise<string | undefined> => {
+  try {
+    const response = await fetch(`${controlUrl}/sessions`)
+    const body = (await response.json()) as { sessions?: Array<{ session_id?: unknown }> }
+    const id = body.sessions?.[0]?.session_id
+    return typeof id === "string" ? id : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const work = async (sessionId: string, job: Job) => {
+  log(`session ${sessionId}: working on ${job.job_id}`)
+  await sleep(workMs)
+  const result = JSON.stringify({ job_id: job.job_id, output: job.input.toUpperCase(), session_id: sessionId })
+  // NX: a job that ran twice (its first consumer died after writing) keeps its first result.
+  await redis.set(resultKey(job.job_id), result, "NX")
+  await redis.rpush(processedKey(job.job_id), sessionId)
+  const released = await fetch(`${controlUrl}/release`, { method: "POST" })
+  log(`session ${sessionId}: ${job.job_id} done, release → ${released.status}`)
+}
+
+let stopping = false
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.on(signal, () => {
+    stopping = true
+    health.close()
+    redis.disconnect()
+    blocking.disconnect()
+  })
+}
+
+while (!stopping) {
+  const sessionId = await openSession()
+  if (sessionId === undefined) {
+    await sleep(100)
+    continue
+  }
+  try {
+    const popped = await blocking.blpop(sessionQueue(sessionId), 1)
+    if (popped !== null) await work(sessionId, JSON.parse(popped[1]) as Job)
+  } catch (error) {
+    if (!stopping) log(`redis error: ${String(error)}`)
+    await sleep(100)
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * `npm run example:redis`: the typical setup on one machine. It starts a Redis server (persistent, on a
+ * free port, in a temporary directory), the local serverless with this example's consumer beside every
+ * worker, and the dispatcher with `--jobs` jobs; then it checks that every job is done exactly once and
+ * that the workers scaled back to zero.
+ */
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { Command, Options } from "@effect/cli"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Data, Deferred, Effect, Layer, Logger } from "effect"
+import { WorkerLauncher } from "../../src/serverless/WorkerLauncher.js"
+
+const dist = (file: string) => fileURLToPath(new URL(`../${file}`, import.meta.url))
+
+class ExampleFailed extends Data.TaggedError("ExampleFailed")<{ readonly message: string }> {}
+
+const options = {
+  jobs: Options.integer("jobs").pipe(Options.withDefault(20)),
+  maxWorkers: Options.integer("max-workers").pipe(Options.withDefault(3)),
+  workMs: Options.integer("work-ms").pipe(Options.withDefault(300), Options.withDescription("simulated work per job"))
+}
+
+const example = Command.make("redis-example", options, (opts) =>
+  Effect.gen(function* () {
+    const launcher = yield* WorkerLauncher
+    const say = (text: string) => Effect.sync(() => process.stdout.write(`${text}\n`))
+    const env = { PATH: process.env["PATH"] ?? "" }
+    const dir = yield* Effect.acquireRelease(
+      Effect.sync(() => mkdtempSync(join(tmpdir(), "null-worker-redis-"))),
+      (path) => Effect.sync(() => rmSync(path, { recursive: true, force: true }))
+    )
+
+    const redisPort = yield* launcher.freePort
+    const redisUp = yield* Deferred.make<void>()
+    const redis = yield* launcher
+      .launch(
+        {
+          name: "redis",
+          command: "redis-server",
+          args: ["--port", String(redisPort), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--save", ""],
+          env
+        },
+        (line) => {
+          if (line.includes("Ready to accept connections")) Deferred.unsafeDone(redisUp, Effect.void)
+        }
+      )
+      .pipe(
+        Effect.mapError(
+          () => new ExampleFailed({ message: "redis-server was not found: install it (Debian/Ubuntu: apt-get install redis-server)" })
+        )
+      )
+    yield* Effect.addFinalizer(() => redis.stop)
+    yield* Deferred.await(redisUp).pipe(
+      Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new ExampleFailed({ message: "redis-server did not start" }) })
+    )
+    const redisUrl = `redis://127.0.0.1:${redisPort}`
+    yield* say(`redis on ${redisUrl}`)
+
+    const listening = yield* Deferred.make<string>()
+    const serverless = yield* launcher.launch(
+      {
+        name: "serverless",
+        command: process.execPath,
+        args: [
+          dist("serverless.js"), "--port", "0", "--recommended", "--inactivity-timeout", "2",
+          "--max-workers", String(opts.maxWorkers), "--healthcheck-interval", "0.5",
+          "--sidecar", `${JSON.stringify(process.execPath)} ${JSON.stringify(dist("examples/redis-consumer.js"))}`,
+          "--sidecar-health", "/health"
+        ],
+        env: { ...env, REDIS_URL: redisUrl, WORK_MS: String(opts.workMs) }
+      },
+      (line) => {
+        const url = /serverless listening on (http:\/\/[0-9.:]+)/.exec(line)?.[1]
+        if (url !== undefined) Deferred.unsafeDone(listening, Effect.succeed(url))
+        if (/w\d+ (starting|ready|stopping|stopped|died)/.test(line)) process.stdout.write(`  serverless | ${line.replace(/^.*message="?/, "").replace(/"$/, "")}\n`)
+      }
+    )
+    yield* Effect.addFinalizer(() => serverless.stop)
+    const url = yield* Deferred.await(listening)
+    yield* say(`local serverless on ${url} (status page: ${url}/)`)
+
+    const dispatcher = yield* launcher.launch(
+      {
+        name: "dispatcher",
+        command: process.execPath,
+        args: [
+          dist("examples/redis-dispatcher.js"), "--jobs", String(opts.jobs), "--autoscaler-url", url, "--webserver-url", url,
+          "--redis-url", redisUrl, "--concurrency", String(opts.maxWorkers)
+        ],
+        env: { ...env, VAST_API_KEY: "local" }
+      },
+      (line) => process.stdout.write(`  dispatcher | ${line.replace(/^.*message="?/, "").replace(/"$/, "")}\n`)
+    )
+    const exit = yield* dispatcher.exited
+    if (exit !== "0") return yield* new ExampleFailed({ message: `the dispatcher exited with ${exit}` })
+    yield* say(`all ${opts.jobs} jobs done exactly once`)
+  }).pipe(Effect.scoped)
+)
+
+const cli = Command.run(example, { name: "redis example", version: "0.1.0" })
+cli(process.argv).pipe(
+  Effect.provide(Layer.mergeAll(NodeContext.layer, WorkerLauncher.layer(), Logger.logFmt)),
+  NodeRuntime.runMain({ disablePrettyLogger: true })
+)

@@ -1,0 +1,155 @@
+/**
+ * Where events go: JSON lines (`--json`), timestamped prose lines (not a terminal), or a live table
+ * redrawn in place (a terminal).
+ */
+import { Clock, Context, DateTime, Effect, Layer, Ref, Schedule } from "effect"
+import { type ClientEvent, describe } from "./events.js"
+
+/** Writes text as is (no newline added). */
+export type Write = (text: string) => Effect.Effect<void>
+
+export class Reporter extends Context.Tag("client/Reporter")<
+  Reporter,
+  { readonly emit: (event: ClientEvent) => Effect.Effect<void> }
+>() {
+  /** One JSON object per line: the event's fields plus `at`. */
+  static readonly layerJson = (write: Write): Layer.Layer<Reporter> =>
+    Layer.succeed(
+      Reporter,
+      Reporter.of({
+        emit: (event) =>
+          Effect.flatMap(DateTime.now, (now) => write(`${JSON.stringify({ ...event, at: DateTime.formatIso(now) })}\n`))
+      })
+    )
+
+  /** `<ISO time> <sentence>` per event. */
+  static readonly layerPlain = (write: Write): Layer.Layer<Reporter> =>
+    Layer.succeed(
+      Reporter,
+      Reporter.of({
+        emit: (event) =>
+          Effect.flatMap(DateTime.now, (now) =>
+            write(`${DateTime.formatIso(now)} ${describe(event, DateTime.toEpochMillis(now))}\n`)
+          )
+      })
+    )
+
+  /** A table of reservations redrawn on every event and every second; the last frame stays on screen. */
+  static readonly layerLive = (write: Write): Layer.Layer<Reporter> => Layer.scoped(Reporter, makeLive(write))
+
+  /** Keeps every event in `events`, for tests. */
+  static readonly layerRecording = (events: Ref.Ref<ReadonlyArray<ClientEvent>>): Layer.Layer<Reporter> =>
+    Layer.succeed(Reporter, Reporter.of({ emit: (event) => Ref.update(events, (all) => [...all, event]) }))
+}
+
+type RowState = "routing" | "waiting" | "retrying" | "open" | "ending" | "ended" | "closed" | "failed"
+
+export interface Row {
+  readonly reservation: number
+  readonly state: RowState
+  readonly sessionId: string | null
+  readonly url: string | null
+  /** Epoch ms when the session was created (client clock). */
+  readonly createdAt: number | null
+  /** Epoch seconds (worker clock). */
+  readonly expiration: number | null
+}
+
+export interface LiveState {
+  readonly rows: ReadonlyArray<Row>
+  readonly last: string
+}
+
+const emptyRow = (reservation: number): Row => ({
+  reservation,
+  state: "routing",
+  sessionId: null,
+  url: null,
+  createdAt: null,
+  expiration: null
+})
+
+/** The table's state after `event` (at `now`, epoch ms). */
+export const applyEvent = (state: LiveState, event: ClientEvent, now: number): LiveState => {
+  const last = describe(event, now)
+  if (!("reservation" in event) || event.reservation === undefined) return { ...state, last }
+  const reservation = event.reservation
+  const current = state.rows.find((row) => row.reservation === reservation) ?? emptyRow(reservation)
+  const next: Row = (() => {
+    switch (event.event) {
+      case "routing":
+        return { ...current, state: "routing" }
+      case "waiting":
+        return { ...current, state: "waiting" }
+      case "refused":
+        return { ...current, state: "retrying", url: event.url }
+      case "created":
+        return { ...current, state: "open", sessionId: event.session_id, url: event.url, createdAt: now, expiration: event.expiration }
+      case "pinged":
+        return { ...current, expiration: event.expiration }
+      case "ending":
+        return { ...current, state: "ending" }
+      case "ended":
+        return { ...current, state: "ended" }
+      case "closed":
+        return { ...current, state: "closed" }
+      case "error":
+        return event.fatal ? { ...current, state: current.state === "open" || current.state === "ending" ? current.state : "failed" } : current
+    }
+  })()
+  const rows = state.rows.some((row) => row.reservation === reservation)
+    ? state.rows.map((row) => (row.reservation === reservation ? next : row))
+    : [...state.rows, next]
+  return { rows, last }
+}
+
+const duration = (ms: number): string => {
+  const total = Math.max(0, Math.round(ms / 1000))
+  const minutes = Math.floor(total / 60)
+  return minutes > 0 ? `${minutes}m${String(total % 60).padStart(2, "0")}s` : `${total}s`
+}
+
+/** The frame's lines: a table, the number of distinct workers in use, and the latest event. */
+export const renderTable = (state: LiveState, now: number): ReadonlyArray<string> => {
+  const header = ["#", "SESSION", "WORKER", "AGE", "EXPIRES IN", "STATE"]
+  const cells = state.rows.map((row) => {
+    const live = row.state === "open" || row.state === "ending"
+    return [
+      String(row.reservation),
+      row.sessionId ?? "-",
+      row.url ?? "-",
+      row.createdAt === null || !live ? "-" : duration(now - row.createdAt),
+      row.expiration === null || !live ? "-" : duration(row.expiration * 1000 - now),
+      row.state
+    ]
+  })
+  const widths = header.map((title, column) => Math.max(title.length, ...cells.map((line) => (line[column] ?? "").length)))
+  const format = (line: ReadonlyArray<string>) => line.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ").trimEnd()
+  const workers = new Set(state.rows.filter((row) => row.state === "open" || row.state === "ending").map((row) => row.url))
+  return [format(header), ...cells.map(format), "", `workers in use: ${workers.size}`, state.last]
+}
+
+const makeLive = (write: Write) =>
+  Effect.gen(function* () {
+    const state = yield* Ref.make<LiveState>({ rows: [], last: "" })
+    const drawn = yield* Ref.make(0)
+    const lock = yield* Effect.makeSemaphore(1)
+    const draw = lock.withPermits(1)(Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const lines = renderTable(yield* Ref.get(state), now)
+      const previous = yield* Ref.getAndSet(drawn, lines.length)
+      // Back to the top of the previous frame, clear to the end of the screen, draw.
+      const rewind = previous > 0 ? `\x1b[${previous}F\x1b[0J` : ""
+      yield* write(`${rewind}${lines.map((line) => `${line}\x1b[K`).join("\n")}\n`)
+    }))
+    yield* draw.pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
+    yield* Effect.addFinalizer(() => draw)
+    return Reporter.of({
+      emit: (event) =>
+        Effect.gen(function* () {
+          const now = yield* Clock.currentTimeMillis
+          yield* Ref.update(state, (current) => applyEvent(current, event, now))
+          yield* draw
+        })
+    })
+  })

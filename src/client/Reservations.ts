@@ -1,0 +1,263 @@
+/**
+ * The sessions this process holds: each is created through `VastClient.reserve`, kept alive by a ping
+ * fiber, and ended exactly once, by `close` or, when the scope closes (normal exit, Ctrl-C, SIGTERM),
+ * by the finalizer, which ends every session still open.
+ *
+ * `/session/create` and `/session/end` calls run in fibers of their own (a `FiberSet`), not in the
+ * caller's: a signal that interrupts the caller cannot abandon a create whose session the worker may
+ * already hold, nor cut an end short. The finalizer waits for those calls first, so a session created
+ * at the last moment is still ended.
+ */
+import { Clock, Context, Duration, Effect, Fiber, FiberMap, FiberSet, HashMap, Layer, Option, Ref } from "effect"
+import type { ReserveError } from "./errors.js"
+import type { ClientEvent } from "./events.js"
+import { Reporter } from "./Reporter.js"
+import { type CreateOutcome, type Endpoint, type ReserveProgress, type Session, VastClient } from "./VastClient.js"
+
+export interface ReservationPolicy {
+  readonly cost: number
+  /** Seconds. */
+  readonly lifetime: number
+  readonly onCloseRoute: string | null
+  readonly onClosePayload: unknown
+  /** Bound on routing and back-off for one reservation. */
+  readonly routeTimeout: Duration.DurationInput
+  /** Time between pings; the default is half the lifetime. */
+  readonly pingEvery?: Duration.DurationInput
+}
+
+export interface Tally {
+  readonly created: number
+  readonly ended: number
+  readonly closed: number
+  /** Failed creates and failed ends: a non-zero count makes the exit status non-zero. */
+  readonly failures: number
+}
+
+interface Held {
+  readonly reservation: number
+  readonly session: Session
+}
+
+export class Reservations extends Context.Tag("client/Reservations")<
+  Reservations,
+  {
+    /** Route, create and start pinging; a failure is reported and counted before it is returned. */
+    readonly open: (endpoint: Endpoint, reservation: number) => Effect.Effect<Session, ReserveError>
+    /** Stop pinging and end the session; the outcome is reported (and counted when it failed). */
+    readonly close: (sessionId: string) => Effect.Effect<void>
+    /** The sessions open now. */
+    readonly held: Effect.Effect<ReadonlyArray<Session>>
+    readonly tally: Effect.Effect<Tally>
+    /**
+     * Wait for creates and ends in flight, then end every session still open (concurrently). Safe to
+     * run more than once; the layer runs it again when its scope closes.
+     */
+    readonly shutdown: Effect.Effect<void>
+  }
+>() {
+  static readonly layer = (policy: ReservationPolicy): Layer.Layer<Reservations, never, VastClient | Reporter> =>
+    Layer.scoped(Reservations, make(policy))
+}
+
+const seconds = (duration: Duration.Duration): number => Duration.toMillis(duration) / 1000
+
+const progressEvent = (reservation: number, progress: ReserveProgress): ClientEvent => {
+  switch (progress._tag) {
+    case "Routing":
+      return { event: "routing", reservation, request_idx: progress.requestIdx }
+    case "Waiting":
+      return {
+        event: "waiting",
+        reservation,
+        request_idx: progress.requestIdx,
+        attempt: progress.attempt,
+        retry_in: seconds(progress.retryIn),
+        status: progress.status ?? null
+      }
+    case "Refused":
+      return {
+        event: "refused",
+        reservation,
+        url: progress.url,
+        request_idx: progress.requestIdx,
+        status: progress.status,
+        message: progress.detail,
+        retry_in: seconds(progress.retryIn)
+      }
+  }
+}
+
+const make = (policy: ReservationPolicy) =>
+  Effect.gen(function* () {
+    const client = yield* VastClient
+    const reporter = yield* Reporter
+    const pingEvery = Duration.decode(policy.pingEvery ?? Duration.seconds(policy.lifetime / 2))
+    // Created first, so that its finalizer (interrupt what is left) runs after ours.
+    const calls = yield* FiberSet.make()
+    const pingers = yield* FiberMap.make<string>()
+    const open = yield* Ref.make(HashMap.empty<string, Held>())
+    const tally = yield* Ref.make<Tally>({ created: 0, ended: 0, closed: 0, failures: 0 })
+    const count = (key: keyof Tally) => Ref.update(tally, (current) => ({ ...current, [key]: current[key] + 1 }))
+
+    /** Run `effect` in a fiber of the set, interruptible there (so its timeouts work), and wait for it. */
+    const detached = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+      Effect.flatMap(FiberSet.run(calls, Effect.interruptible(effect)), Fiber.join)
+
+    const take = (sessionId: string) =>
+      Ref.modify(open, (current) => [HashMap.get(current, sessionId), HashMap.remove(current, sessionId)] as const)
+
+    const closedByWorker = (held: Held, reason: string) =>
+      Effect.zipRight(
+        count("closed"),
+        reporter.emit({ event: "closed", reservation: held.reservation, session_id: held.session.sessionId, url: held.session.url, reason })
+      )
+
+    /** Ping every `pingEvery`; refresh the expiration from `/session/get`. Stops when the worker closed it. */
+    const keepAlive = (held: Held) =>
+      Effect.gen(function* () {
+        let session = held.session
+        while (true) {
+          yield* Effect.sleep(pingEvery)
+          const pinged = yield* Effect.either(client.ping(session))
+          if (pinged._tag === "Left") {
+            const error = pinged.left
+            if (error._tag === "SessionClosed") {
+              const taken = yield* take(session.sessionId)
+              if (Option.isSome(taken)) yield* closedByWorker(taken.value, "410 on /ping")
+              return
+            }
+            yield* reporter.emit({
+              event: "error",
+              operation: "ping",
+              message: error.message,
+              reservation: held.reservation,
+              session_id: session.sessionId,
+              fatal: false
+            })
+            continue
+          }
+          const now = yield* Clock.currentTimeMillis
+          const info = yield* Effect.either(client.getSession(session))
+          // Without /session/get, assume the least a ping gives: lifetime from now.
+          const expiration = info._tag === "Right" ? info.right.expiration : now / 1000 + session.lifetime
+          session = { ...session, expiration }
+          const current = session
+          yield* Ref.update(open, (all) =>
+            HashMap.has(all, current.sessionId) ? HashMap.set(all, current.sessionId, { ...held, session: current }) : all
+          )
+          yield* reporter.emit({
+            event: "pinged",
+            reservation: held.reservation,
+            session_id: session.sessionId,
+            url: session.url,
+            expiration
+          })
+        }
+      })
+
+    const register = (reservation: number, session: Session) =>
+      Effect.gen(function* () {
+        const held: Held = { reservation, session }
+        yield* Ref.update(open, (all) => HashMap.set(all, session.sessionId, held))
+        yield* count("created")
+        yield* reporter.emit({
+          event: "created",
+          reservation,
+          session_id: session.sessionId,
+          url: session.url,
+          expiration: session.expiration,
+          request_idx: session.requestIdx
+        })
+        yield* FiberMap.run(
+          pingers,
+          session.sessionId,
+          keepAlive(held).pipe(Effect.catchAllCause((cause) => Effect.logError("keep-alive stopped", cause)))
+        )
+      })
+
+    /** End one held session (already taken out of `open`). */
+    const end = (held: Held) =>
+      Effect.gen(function* () {
+        const { reservation, session } = held
+        yield* FiberMap.remove(pingers, session.sessionId)
+        yield* reporter.emit({ event: "ending", reservation, session_id: session.sessionId, url: session.url })
+        const outcome = yield* Effect.either(client.endSession(session))
+        if (outcome._tag === "Right") {
+          if (outcome.right === "ended") {
+            yield* count("ended")
+            yield* reporter.emit({ event: "ended", reservation, session_id: session.sessionId, url: session.url })
+          } else {
+            yield* closedByWorker(held, "410 on /session/end: already closed")
+          }
+          return
+        }
+        yield* count("failures")
+        yield* reporter.emit({
+          event: "error",
+          operation: "session/end",
+          message: outcome.left.message,
+          reservation,
+          session_id: session.sessionId,
+          fatal: true
+        })
+      })
+
+    const close = (sessionId: string) =>
+      detached(
+        Effect.flatMap(take(sessionId), (taken) => (Option.isSome(taken) ? end(taken.value) : Effect.void))
+      )
+
+    const openSession = (endpoint: Endpoint, reservation: number) =>
+      client
+        .reserve({
+          endpoint,
+          cost: policy.cost,
+          lifetime: policy.lifetime,
+          onCloseRoute: policy.onCloseRoute,
+          onClosePayload: policy.onClosePayload,
+          timeout: policy.routeTimeout,
+          onProgress: (progress) => reporter.emit(progressEvent(reservation, progress)),
+          runCreate: (attempt: Effect.Effect<CreateOutcome>) =>
+            detached(
+              Effect.tap(attempt, (outcome) => (outcome._tag === "Created" ? register(reservation, outcome.session) : Effect.void))
+            )
+        })
+        .pipe(
+          Effect.tapError((error) =>
+            Effect.zipRight(
+              count("failures"),
+              reporter.emit({
+                event: "error",
+                operation: error._tag === "RouteTimeout" ? "route" : error.operation,
+                message: error.message,
+                reservation,
+                fatal: true
+              })
+            )
+          )
+        )
+
+    const shutdown = Effect.gen(function* () {
+      // Creates still in flight register their sessions; ends still in flight finish.
+      yield* FiberSet.awaitEmpty(calls)
+      yield* FiberMap.clear(pingers)
+      yield* detached(
+        Effect.gen(function* () {
+          const left = yield* Ref.getAndSet(open, HashMap.empty())
+          if (HashMap.size(left) === 0) return
+          yield* reporter.emit({ event: "shutdown", open: HashMap.size(left) })
+          yield* Effect.forEach(HashMap.values(left), end, { concurrency: "unbounded", discard: true })
+        })
+      )
+    })
+    yield* Effect.addFinalizer(() => shutdown)
+
+    return Reservations.of({
+      open: openSession,
+      close,
+      held: Effect.map(Ref.get(open), (all) => Array.from(HashMap.values(all), (held) => held.session)),
+      tally: Ref.get(tally),
+      shutdown
+    })
+  })

@@ -1,0 +1,365 @@
+/**
+ * A client for Vast.ai Serverless (vast-protocol.md §8): find an endpoint, route a reservation to a
+ * worker, and create, ping, inspect and end sessions on it.
+ *
+ * Differences from the Python SDK, on purpose: the user's API key goes to the webserver only (never
+ * to a worker, never in a query string); waiting for a worker is always bounded by a timeout; a worker
+ * that refuses a create (429 and other retryable answers) makes the client route again with the same
+ * `request_idx` after a back-off, within that same timeout.
+ */
+import { HttpClient, HttpClientRequest } from "@effect/platform"
+import { Clock, Context, Duration, Effect, Layer, ParseResult, Redacted, Schema } from "effect"
+import type { AuthData } from "../domain/requests.js"
+import { retryDelay, routePollDelay } from "./backoff.js"
+import {
+  EndpointNotFound,
+  type Operation,
+  RequestFailed,
+  RouteTimeout,
+  SessionClosed,
+  SessionUnknown,
+  UnexpectedResponse,
+  type ReserveError,
+  type WorkerError
+} from "./errors.js"
+import {
+  CreateSessionAnswer,
+  CreateSessionRequest,
+  EndSessionAnswer,
+  EndpointList,
+  PingRequest,
+  RouteAnswer,
+  RouteRequest,
+  SessionInfoAnswer,
+  SessionRefRequest
+} from "./wire.js"
+
+export interface ClientSettings {
+  /** The user's key: sent to the webserver's endpoint list, and nowhere else. */
+  readonly apiKey: Redacted.Redacted<string>
+  /** `https://console.vast.ai` in production. */
+  readonly webserverUrl: string
+  /** `https://run.vast.ai` in production. */
+  readonly autoscalerUrl: string
+  /** Time allowed for one HTTP call, body included (the SDK's 10 s for routing and sessions). */
+  readonly callTimeout?: Duration.DurationInput
+}
+
+export interface Endpoint {
+  readonly id: number
+  readonly name: string
+  /** The endpoint's own key, for `/route/`. */
+  readonly apiKey: Redacted.Redacted<string>
+}
+
+/** A session this client holds on a worker. */
+export interface Session {
+  readonly sessionId: string
+  /** The worker's base URL (`auth_data.url`, without a trailing `/`). */
+  readonly url: string
+  /** The routing answer, verbatim: the session's `session_auth`. */
+  readonly authData: AuthData
+  /** Epoch seconds, as the worker said at create. */
+  readonly expiration: number
+  /** Seconds. */
+  readonly lifetime: number
+  readonly requestIdx: number
+}
+
+/** One answer of `/route/`. */
+export type Routed =
+  | { readonly _tag: "Ready"; readonly authData: AuthData }
+  | { readonly _tag: "Waiting"; readonly requestIdx: number | undefined; readonly status: unknown }
+
+/** What happened along the way to a reservation, for display. */
+export type ReserveProgress =
+  | { readonly _tag: "Routing"; readonly requestIdx: number }
+  | {
+      readonly _tag: "Waiting"
+      readonly requestIdx: number
+      readonly attempt: number
+      readonly retryIn: Duration.Duration
+      readonly status: unknown
+    }
+  | {
+      readonly _tag: "Refused"
+      readonly url: string
+      readonly requestIdx: number
+      /** 429 when the worker is full; another status, or null when it did not answer. */
+      readonly status: number | null
+      readonly detail: string
+      readonly retryIn: Duration.Duration
+    }
+
+/** The result of one `/session/create` call. */
+export type CreateOutcome =
+  | { readonly _tag: "Created"; readonly session: Session }
+  | { readonly _tag: "Refused"; readonly error: WorkerError; readonly retryable: boolean }
+
+export interface ReserveOptions {
+  readonly endpoint: Endpoint
+  readonly cost: number
+  /** Seconds. */
+  readonly lifetime: number
+  readonly onCloseRoute: string | null
+  readonly onClosePayload: unknown
+  /** Overall bound on routing, polling and back-off; no new attempt starts after it. */
+  readonly timeout: Duration.DurationInput
+  readonly onProgress?: (progress: ReserveProgress) => Effect.Effect<void>
+  /**
+   * Runs each `/session/create` call. The default runs it in place; a caller that must never lose a
+   * created session (to interruption, say) runs it where it can register the result first.
+   */
+  readonly runCreate?: (attempt: Effect.Effect<CreateOutcome>) => Effect.Effect<CreateOutcome>
+}
+
+export type EndOutcome = "ended" | "already-closed"
+
+export class VastClient extends Context.Tag("client/VastClient")<
+  VastClient,
+  {
+    /** The user's endpoint named exactly `name`. */
+    readonly findEndpoint: (name: string) => Effect.Effect<Endpoint, EndpointNotFound | RequestFailed | UnexpectedResponse>
+    /** One call to `/route/`. */
+    readonly route: (endpoint: Endpoint, cost: number, requestIdx: number) => Effect.Effect<Routed, RequestFailed | UnexpectedResponse>
+    /**
+     * Route until a worker is named, then create a session on it; a refused create routes again with
+     * the same `request_idx` after a back-off. Fails with `RouteTimeout` once `timeout` has passed.
+     */
+    readonly reserve: (options: ReserveOptions) => Effect.Effect<Session, ReserveError>
+    /** `/ping` inside the session: the worker extends it. `SessionClosed` on 410. */
+    readonly ping: (session: Session) => Effect.Effect<void, SessionClosed | WorkerError>
+    /** `/session/get`: the session as the worker holds it (its current expiration). */
+    readonly getSession: (session: Session) => Effect.Effect<SessionInfoAnswer, SessionUnknown | WorkerError>
+    /** `/session/end`. A 410 means the worker had closed it already: `already-closed`, not a failure. */
+    readonly endSession: (session: Session) => Effect.Effect<EndOutcome, SessionUnknown | WorkerError>
+  }
+>() {
+  static readonly layer = (settings: ClientSettings): Layer.Layer<VastClient, never, HttpClient.HttpClient> =>
+    Layer.effect(VastClient, make(settings))
+}
+
+const SNIPPET = 200
+const snippet = (text: string): string => (text.length > SNIPPET ? `${text.slice(0, SNIPPET)}…` : text)
+const trimSlash = (url: string): string => url.replace(/\/+$/, "")
+const isOk = (status: number): boolean => status >= 200 && status < 300
+/** The statuses the SDK retries: the worker may take the next one. */
+const isRetryable = (status: number): boolean => status === 408 || status === 429 || status >= 500
+
+interface Reply {
+  readonly status: number
+  readonly text: string
+}
+
+const firstIssue = (error: ParseResult.ParseError): string => {
+  const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+  if (issue === undefined) return "invalid body"
+  const path = issue.path.length === 0 ? "body" : issue.path.map(String).join(".")
+  return snippet(`${path}: ${issue.message}`)
+}
+
+export const make = (settings: ClientSettings) =>
+  Effect.gen(function* () {
+    const client = yield* HttpClient.HttpClient
+    const callTimeout = Duration.decode(settings.callTimeout ?? "10 seconds")
+    const webserver = trimSlash(settings.webserverUrl)
+    const autoscaler = trimSlash(settings.autoscalerUrl)
+
+    /** One call: status and body text, or `RequestFailed` when nothing (complete) came back in time. */
+    const exchange = (operation: Operation, request: HttpClientRequest.HttpClientRequest, timeout: Duration.Duration = callTimeout) =>
+      client.execute(request).pipe(
+        Effect.flatMap((response) => Effect.map(response.text, (text): Reply => ({ status: response.status, text }))),
+        Effect.catchTags({
+          RequestError: (error) => Effect.fail(new RequestFailed({ operation, url: request.url, detail: error.message })),
+          ResponseError: (error) => Effect.fail(new RequestFailed({ operation, url: request.url, detail: error.message }))
+        }),
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () =>
+            new RequestFailed({ operation, url: request.url, detail: `no answer within ${Duration.toSeconds(timeout)} s` })
+        })
+      )
+
+    const decode =
+      <A, I>(schema: Schema.Schema<A, I>, operation: Operation, url: string) =>
+      (reply: Reply): Effect.Effect<A, UnexpectedResponse> =>
+        Schema.decodeUnknown(Schema.parseJson(schema))(reply.text).pipe(
+          Effect.mapError(
+            (error) => new UnexpectedResponse({ operation, url, status: reply.status, detail: firstIssue(error) })
+          )
+        )
+
+    const unexpected = (operation: Operation, url: string, reply: Reply) =>
+      new UnexpectedResponse({ operation, url, status: reply.status, detail: snippet(reply.text) || "empty body" })
+
+    /** A POST to a worker: JSON only. No API key, in the URL or in a header. */
+    const workerPost = <A, I>(url: string, path: string, schema: Schema.Schema<A, I>, body: A) =>
+      HttpClientRequest.post(`${trimSlash(url)}${path}`).pipe(
+        HttpClientRequest.acceptJson,
+        HttpClientRequest.schemaBodyJson(schema)(body),
+        // Our own values always encode.
+        Effect.orDie
+      )
+
+    const findEndpoint = Effect.fn("VastClient.findEndpoint")(function* (name: string) {
+      const request = HttpClientRequest.get(`${webserver}/api/v0/endptjobs/`).pipe(
+        HttpClientRequest.setUrlParam("client_id", "me"),
+        HttpClientRequest.bearerToken(settings.apiKey),
+        HttpClientRequest.acceptJson
+      )
+      const url = `${webserver}/api/v0/endptjobs/`
+      const reply = yield* exchange("endpoint lookup", request)
+      if (!isOk(reply.status)) return yield* unexpected("endpoint lookup", url, reply)
+      const list = yield* decode(EndpointList, "endpoint lookup", url)(reply)
+      const found = list.results.find((record) => record.endpoint_name === name)
+      if (found === undefined) return yield* new EndpointNotFound({ name })
+      return { id: found.id, name: found.endpoint_name, apiKey: found.api_key } satisfies Endpoint
+    })
+
+    const route = Effect.fn("VastClient.route")(function* (endpoint: Endpoint, cost: number, requestIdx: number) {
+      const url = `${autoscaler}/route/`
+      const request = yield* HttpClientRequest.post(url).pipe(
+        HttpClientRequest.acceptJson,
+        HttpClientRequest.schemaBodyJson(RouteRequest)({
+          endpoint: endpoint.name,
+          api_key: Redacted.value(endpoint.apiKey),
+          cost,
+          request_idx: requestIdx,
+          replay_timeout: 60
+        }),
+        Effect.orDie
+      )
+      const reply = yield* exchange("route", request)
+      if (!isOk(reply.status)) return yield* unexpected("route", url, reply)
+      const answer = yield* decode(RouteAnswer, "route", url)(reply)
+      return typeof answer.url === "string" && "signature" in answer
+        ? ({ _tag: "Ready", authData: answer } satisfies Routed)
+        : ({ _tag: "Waiting", requestIdx: answer.request_idx, status: answer["status"] } satisfies Routed)
+    })
+
+    const createOnce = (authData: AuthData, options: ReserveOptions): Effect.Effect<CreateOutcome> =>
+      Effect.gen(function* () {
+        const request = yield* workerPost(authData.url, "/session/create", CreateSessionRequest, {
+          auth_data: authData,
+          payload: { lifetime: options.lifetime, on_close_route: options.onCloseRoute, on_close_payload: options.onClosePayload },
+          session_id: null
+        })
+        const reply = yield* exchange("session/create", request)
+        if (reply.status !== 201 && reply.status !== 200) {
+          return {
+            _tag: "Refused",
+            error: unexpected("session/create", request.url, reply),
+            retryable: isRetryable(reply.status)
+          } satisfies CreateOutcome
+        }
+        const created = yield* decode(CreateSessionAnswer, "session/create", request.url)(reply)
+        const session: Session = {
+          sessionId: created.session_id,
+          url: trimSlash(authData.url),
+          authData,
+          expiration: created.expiration,
+          lifetime: options.lifetime,
+          requestIdx: authData.request_idx
+        }
+        return { _tag: "Created", session } satisfies CreateOutcome
+      }).pipe(
+        Effect.catchAll((error) =>
+          Effect.succeed<CreateOutcome>({ _tag: "Refused", error, retryable: error._tag === "RequestFailed" })
+        ),
+        Effect.withSpan("VastClient.createSession")
+      )
+
+    const reserve = Effect.fn("VastClient.reserve")(function* (options: ReserveOptions) {
+      const report = options.onProgress ?? (() => Effect.void)
+      const runCreate = options.runCreate ?? ((attempt: Effect.Effect<CreateOutcome>) => attempt)
+      const timeout = Duration.decode(options.timeout)
+      const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(timeout)
+      let requestIdx = 0
+      let last = "waiting"
+      const timedOut = () => new RouteTimeout({ seconds: Duration.toSeconds(timeout), requestIdx, last })
+      /** Sleep `delay`, unless the deadline comes first: then sleep until it and fail. */
+      const sleepWithin = (delay: Duration.Duration) =>
+        Effect.gen(function* () {
+          const remaining = deadline - (yield* Clock.currentTimeMillis)
+          if (Duration.toMillis(delay) < remaining) return yield* Effect.sleep(delay)
+          yield* Effect.sleep(Duration.millis(Math.max(0, remaining)))
+          return yield* timedOut()
+        })
+      const remaining = Effect.map(Clock.currentTimeMillis, (now) => Duration.millis(Math.max(0, deadline - now)))
+
+      /** Poll `/route/` until it names a worker. */
+      const routeUntilReady = Effect.gen(function* () {
+        yield* report({ _tag: "Routing", requestIdx })
+        for (let attempt = 0; ; attempt++) {
+          const left = yield* remaining
+          if (Duration.toMillis(left) === 0) return yield* timedOut()
+          const answer = yield* route(options.endpoint, options.cost, requestIdx).pipe(
+            Effect.timeoutFail({ duration: left, onTimeout: timedOut })
+          )
+          if (answer._tag === "Ready") return answer.authData
+          requestIdx = answer.requestIdx ?? requestIdx
+          last = "waiting"
+          const retryIn = yield* routePollDelay(attempt)
+          yield* report({ _tag: "Waiting", requestIdx, attempt, retryIn, status: answer.status })
+          yield* sleepWithin(retryIn)
+        }
+      })
+
+      for (let refusals = 0; ; refusals++) {
+        const authData = yield* routeUntilReady
+        requestIdx = authData.request_idx
+        const outcome = yield* runCreate(createOnce(authData, options))
+        if (outcome._tag === "Created") return outcome.session
+        if (!outcome.retryable) return yield* outcome.error
+        const status = outcome.error._tag === "UnexpectedResponse" ? outcome.error.status : null
+        last = status === 429 ? "worker full" : outcome.error.message
+        const retryIn = yield* retryDelay(refusals)
+        yield* report({
+          _tag: "Refused",
+          url: trimSlash(authData.url),
+          requestIdx,
+          status,
+          detail: status === 429 ? "worker full" : outcome.error.message,
+          retryIn
+        })
+        yield* sleepWithin(retryIn)
+      }
+    })
+
+    const ping = Effect.fn("VastClient.ping")(function* (session: Session) {
+      const request = yield* workerPost(session.url, "/ping", PingRequest, {
+        auth_data: session.authData,
+        payload: {},
+        session_id: session.sessionId
+      })
+      const reply = yield* exchange("ping", request)
+      if (reply.status === 410) return yield* new SessionClosed({ sessionId: session.sessionId })
+      if (!isOk(reply.status)) return yield* unexpected("ping", request.url, reply)
+    })
+
+    const getSession = Effect.fn("VastClient.getSession")(function* (session: Session) {
+      const request = yield* workerPost(session.url, "/session/get", SessionRefRequest, {
+        session_id: session.sessionId,
+        session_auth: session.authData
+      })
+      const reply = yield* exchange("session/get", request)
+      if (reply.status === 400) return yield* new SessionUnknown({ operation: "session/get", sessionId: session.sessionId })
+      if (!isOk(reply.status)) return yield* unexpected("session/get", request.url, reply)
+      return yield* decode(SessionInfoAnswer, "session/get", request.url)(reply)
+    })
+
+    const endSession = Effect.fn("VastClient.endSession")(function* (session: Session) {
+      const request = yield* workerPost(session.url, "/session/end", SessionRefRequest, {
+        session_id: session.sessionId,
+        session_auth: session.authData
+      })
+      const reply = yield* exchange("session/end", request)
+      if (reply.status === 410) return "already-closed" satisfies EndOutcome
+      if (reply.status === 400) return yield* new SessionUnknown({ operation: "session/end", sessionId: session.sessionId })
+      if (!isOk(reply.status)) return yield* unexpected("session/end", request.url, reply)
+      if (reply.text !== "") yield* decode(EndSessionAnswer, "session/end", request.url)(reply)
+      return "ended" satisfies EndOutcome
+    })
+
+    return VastClient.of({ findEndpoint, route, reserve, ping, getSession, endSession })
+  })

@@ -1,0 +1,98 @@
+/**
+ * The client's failures. Each is a fact the CLI can state in one sentence (`message`); none carries a
+ * key or a signature.
+ */
+import { Data } from "effect"
+
+/** Which call failed: the webserver's endpoint list, the autoscaler's `/route/`, or a worker route. */
+export type Operation = "endpoint lookup" | "route" | "session/create" | "session/end" | "session/get" | "ping"
+
+/** `VAST_API_KEY` is unset or empty. */
+export class ApiKeyMissing extends Data.TaggedError("ApiKeyMissing")<{}> {
+  override get message() {
+    return "VAST_API_KEY is not set: export your Vast.ai API key (console.vast.ai → Account → API keys)"
+  }
+}
+
+/** The user's endpoint list has no endpoint of this name. */
+export class EndpointNotFound extends Data.TaggedError("EndpointNotFound")<{ readonly name: string }> {
+  override get message() {
+    return `endpoint "${this.name}" could not be found among your endpoints`
+  }
+}
+
+/** No answer: connection refused or reset, DNS, TLS, or the per-call timeout. */
+export class RequestFailed extends Data.TaggedError("RequestFailed")<{
+  readonly operation: Operation
+  readonly url: string
+  readonly detail: string
+}> {
+  override get message() {
+    return `${this.operation}: ${this.url} did not answer: ${this.detail}`
+  }
+}
+
+/** An answer the protocol does not allow here: an unexpected status, or a body that does not decode. */
+export class UnexpectedResponse extends Data.TaggedError("UnexpectedResponse")<{
+  readonly operation: Operation
+  readonly url: string
+  readonly status: number
+  readonly detail: string
+}> {
+  override get message() {
+    return `${this.operation}: ${this.url} answered ${this.status}: ${this.detail}`
+  }
+}
+
+/** No worker took the reservation before the overall routing timeout passed. */
+export class RouteTimeout extends Data.TaggedError("RouteTimeout")<{
+  readonly seconds: number
+  readonly requestIdx: number
+  /** What the last answer was: `waiting` (no worker yet) or `worker full` (429). */
+  readonly last: string
+}> {
+  override get message() {
+    return `no worker was reserved within ${this.seconds} s (request_idx ${this.requestIdx}; last answer: ${this.last})`
+  }
+}
+
+/** `410`: the worker closed the session already (expiry, `/release`, another end). */
+export class SessionClosed extends Data.TaggedError("SessionClosed")<{ readonly sessionId: string }> {
+  override get message() {
+    return `session ${this.sessionId} was already closed by the worker`
+  }
+}
+
+/** `400` on `/session/end` or `/session/get`: the worker does not know this session id. */
+export class SessionUnknown extends Data.TaggedError("SessionUnknown")<{
+  readonly operation: Operation
+  readonly sessionId: string
+}> {
+  override get message() {
+    return `${this.operation}: the worker does not know session ${this.sessionId}`
+  }
+}
+
+/** `--ca-file` cannot be read or holds no PEM certificate. */
+export class CaFileInvalid extends Data.TaggedError("CaFileInvalid")<{ readonly path: string; readonly reason: string }> {
+  override get message() {
+    return `--ca-file ${this.path}: ${this.reason}`
+  }
+}
+
+/** A CLI option value that parsed but makes no sense (`--count 0`, `--on-close-payload` not JSON). */
+export class InvalidOption extends Data.TaggedError("InvalidOption")<{ readonly option: string; readonly reason: string }> {
+  override get message() {
+    return `--${this.option}: ${this.reason}`
+  }
+}
+
+/** The run finished, but at least one create or end failed: the process exits non-zero. */
+export class RunFailed extends Data.TaggedError("RunFailed")<{ readonly failures: number }> {
+  override get message() {
+    return `${this.failures} reservation step(s) failed`
+  }
+}
+
+export type ReserveError = RouteTimeout | RequestFailed | UnexpectedResponse
+export type WorkerError = RequestFailed | UnexpectedResponse

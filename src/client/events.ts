@@ -1,0 +1,109 @@
+/**
+ * What the CLI reports, one event per fact. With `--json` each event is printed as one JSON object
+ * per line, with `at` (ISO 8601) added; `reservation` numbers a reservation from 1 (before routing
+ * names a worker it has no session id yet).
+ */
+
+export type ClientEvent =
+  | { readonly event: "endpoint"; readonly name: string; readonly id: number }
+  | { readonly event: "routing"; readonly reservation: number; readonly request_idx: number }
+  | {
+      readonly event: "waiting"
+      readonly reservation: number
+      readonly request_idx: number
+      readonly attempt: number
+      /** Seconds until the next poll of `/route/`. */
+      readonly retry_in: number
+      readonly status: unknown
+    }
+  | {
+      /** A worker refused `/session/create` (429: full); the client routes again with the same request_idx. */
+      readonly event: "refused"
+      readonly reservation: number
+      readonly url: string
+      readonly request_idx: number
+      readonly status: number | null
+      readonly message: string
+      readonly retry_in: number
+    }
+  | {
+      readonly event: "created"
+      readonly reservation: number
+      readonly session_id: string
+      readonly url: string
+      /** Epoch seconds, as the worker said. */
+      readonly expiration: number
+      readonly request_idx: number
+    }
+  | {
+      readonly event: "pinged"
+      readonly reservation: number
+      readonly session_id: string
+      readonly url: string
+      readonly expiration: number
+    }
+  | { readonly event: "holding"; readonly seconds: number; readonly sessions: number }
+  | { readonly event: "ending"; readonly reservation: number; readonly session_id: string; readonly url: string }
+  | { readonly event: "ended"; readonly reservation: number; readonly session_id: string; readonly url: string }
+  | {
+      /** The worker had closed the session already (410 on /ping or /session/end): not a failure. */
+      readonly event: "closed"
+      readonly reservation: number
+      readonly session_id: string
+      readonly url: string
+      readonly reason: string
+    }
+  | {
+      readonly event: "error"
+      readonly operation: string
+      readonly message: string
+      readonly reservation?: number
+      readonly session_id?: string
+      /** True when it makes the exit status non-zero (a failed create or end). */
+      readonly fatal: boolean
+    }
+  | { readonly event: "shutdown"; readonly open: number }
+  | {
+      readonly event: "done"
+      readonly created: number
+      readonly ended: number
+      readonly closed: number
+      readonly failures: number
+    }
+
+export type EventName = ClientEvent["event"]
+
+const seconds = (value: number): string => `${Number(value.toFixed(1))} s`
+
+/** One line of prose for `event`; `now` (epoch ms) makes expirations relative. */
+export const describe = (event: ClientEvent, now: number): string => {
+  const tag = "reservation" in event && event.reservation !== undefined ? `#${event.reservation} ` : ""
+  switch (event.event) {
+    case "endpoint":
+      return `endpoint ${event.name} (id ${event.id})`
+    case "routing":
+      return `${tag}routing (request_idx ${event.request_idx})`
+    case "waiting":
+      return `${tag}waiting for a worker (request_idx ${event.request_idx}), polling again in ${seconds(event.retry_in)}`
+    case "refused":
+      return `${tag}${event.url} refused the session (${event.message}), routing again in ${seconds(event.retry_in)}`
+    case "created":
+      return `${tag}created session ${event.session_id} on ${event.url}, expires in ${seconds(event.expiration - now / 1000)}`
+    case "pinged":
+      return `${tag}pinged session ${event.session_id}, expires in ${seconds(event.expiration - now / 1000)}`
+    case "holding":
+      return `holding ${event.sessions} session(s) for ${seconds(event.seconds)}`
+    case "ending":
+      return `${tag}ending session ${event.session_id} on ${event.url}`
+    case "ended":
+      return `${tag}ended session ${event.session_id}`
+    case "closed":
+      return `${tag}session ${event.session_id} was closed by the worker: ${event.reason}`
+    case "error":
+      return `${tag}${event.fatal ? "error" : "warning"} (${event.operation}): ${event.message}`
+    case "shutdown":
+      return `stopping: ending ${event.open} open session(s)`
+    case "done":
+      return `done: ${event.created} created, ${event.ended} ended, ${event.closed} closed by the worker, ${event.failures} failure(s)`
+  }
+}

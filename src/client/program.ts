@@ -1,0 +1,82 @@
+/**
+ * What the CLI does: hold one session (single mode), or ramp sessions up, hold a plateau and ramp
+ * down (`--demo`). Whatever stops it (the end, a failure, Ctrl-C, SIGTERM), every session still open
+ * is ended before it returns; the run fails with `RunFailed` when a lookup, a create or an end failed.
+ */
+import { Cause, Duration, Effect, Exit, Option } from "effect"
+import { RunFailed } from "./errors.js"
+import { Reporter } from "./Reporter.js"
+import { Reservations } from "./Reservations.js"
+import { VastClient } from "./VastClient.js"
+
+export type Mode =
+  | { readonly _tag: "Single"; readonly hold: Duration.Duration }
+  | {
+      readonly _tag: "Demo"
+      readonly count: number
+      readonly interval: Duration.Duration
+      readonly plateau: Duration.Duration
+    }
+
+const seconds = (duration: Duration.Duration): number => Duration.toMillis(duration) / 1000
+
+/** The reservations of `mode`, one after another; failures are reported where they happen. */
+const runMode = (endpointName: string, mode: Mode) =>
+  Effect.gen(function* () {
+    const client = yield* VastClient
+    const reporter = yield* Reporter
+    const reservations = yield* Reservations
+    const endpoint = yield* client.findEndpoint(endpointName)
+    yield* reporter.emit({ event: "endpoint", name: endpoint.name, id: endpoint.id })
+    const hold = (duration: Duration.Duration) =>
+      Effect.flatMap(reservations.held, (held) =>
+        Effect.zipRight(reporter.emit({ event: "holding", seconds: seconds(duration), sessions: held.length }), Effect.sleep(duration))
+      )
+
+    if (mode._tag === "Single") {
+      const session = yield* Effect.option(reservations.open(endpoint, 1))
+      if (Option.isNone(session)) return
+      yield* hold(mode.hold)
+      return yield* reservations.close(session.value.sessionId)
+    }
+
+    const opened: Array<string> = []
+    for (let reservation = 1; reservation <= mode.count; reservation++) {
+      if (reservation > 1) yield* Effect.sleep(mode.interval)
+      const session = yield* Effect.option(reservations.open(endpoint, reservation))
+      if (Option.isSome(session)) opened.push(session.value.sessionId)
+    }
+    yield* hold(mode.plateau)
+    for (const [index, sessionId] of opened.entries()) {
+      if (index > 0) yield* Effect.sleep(mode.interval)
+      yield* reservations.close(sessionId)
+    }
+  })
+
+/**
+ * Run `mode` against the endpoint named `endpointName`. Interruption stops the mode where it is; the
+ * open sessions are then ended (uninterruptibly) and the summary is reported.
+ */
+export const program = (endpointName: string, mode: Mode) =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.gen(function* () {
+      const reporter = yield* Reporter
+      const reservations = yield* Reservations
+      const exit = yield* Effect.exit(restore(runMode(endpointName, mode)))
+      // Creates and ends report their own failures; what reaches here is the lookup, or a defect.
+      const failed = Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
+      if (Exit.isFailure(exit) && failed) {
+        yield* reporter.emit(
+          Option.match(Cause.failureOption(exit.cause), {
+            onSome: (error) => ({ event: "error", operation: "endpoint lookup", message: error.message, fatal: true }),
+            onNone: () => ({ event: "error", operation: "internal", message: Cause.pretty(exit.cause), fatal: true })
+          })
+        )
+      }
+      yield* reservations.shutdown
+      const tally = yield* reservations.tally
+      const failures = tally.failures + (failed ? 1 : 0)
+      yield* reporter.emit({ event: "done", created: tally.created, ended: tally.ended, closed: tally.closed, failures })
+      if (failures > 0) return yield* new RunFailed({ failures })
+    })
+  )

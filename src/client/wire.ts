@@ -1,0 +1,92 @@
+/**
+ * What the client sends to and reads from Vast's webserver, the autoscaler and the workers
+ * (vast-protocol.md §8), as Schemas. Every answer is decoded with one of these before it is used.
+ */
+import { Schema } from "effect"
+import { AuthData } from "../domain/requests.js"
+
+/** One item of `GET /api/v0/endptjobs/`. Only these fields are used; the others are ignored. */
+export const EndpointRecord = Schema.Struct({
+  id: Schema.Number,
+  endpoint_name: Schema.String,
+  /** The endpoint's own key, sent to `/route/`; never the user's key. */
+  api_key: Schema.Redacted(Schema.String)
+})
+export type EndpointRecord = typeof EndpointRecord.Type
+
+export const EndpointList = Schema.Struct({ results: Schema.Array(EndpointRecord) })
+
+/** `POST {autoscaler}/route/`. */
+export const RouteRequest = Schema.Struct({
+  endpoint: Schema.String,
+  api_key: Schema.String,
+  cost: Schema.Number,
+  request_idx: Schema.Int,
+  replay_timeout: Schema.Number
+})
+export type RouteRequest = typeof RouteRequest.Type
+
+/** A routing answer that names a worker: the whole object is the request's `auth_data`. */
+export const RouteReady = AuthData
+
+/**
+ * A routing answer without `url`: no worker yet. `request_idx` is kept for the next poll when the
+ * autoscaler assigned one; the rest (`endpoint`, worker counts under `status`) is only shown.
+ */
+export const RouteWaiting = Schema.Struct(
+  {
+    url: Schema.optional(Schema.Null),
+    request_idx: Schema.optional(Schema.Int),
+    status: Schema.optional(Schema.Unknown)
+  },
+  Schema.Record({ key: Schema.String, value: Schema.Unknown })
+)
+
+/** Ready when the answer has a `url`, waiting when it has none; anything else is a decode error. */
+export const RouteAnswer = Schema.Union(RouteReady, RouteWaiting)
+
+const JsonObject = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
+export const CreateSessionRequest = Schema.Struct({
+  auth_data: AuthData,
+  payload: Schema.Struct({
+    lifetime: Schema.Number,
+    on_close_route: Schema.NullOr(Schema.String),
+    on_close_payload: Schema.Unknown
+  }),
+  session_id: Schema.Null
+})
+
+/** `201` from `/session/create`. */
+export const CreateSessionAnswer = Schema.Struct({
+  session_id: Schema.String.pipe(Schema.minLength(1)),
+  expiration: Schema.Number
+})
+
+/** `/session/end` and `/session/get`: the session's `auth_data` is its secret, `session_auth`. */
+export const SessionRefRequest = Schema.Struct({
+  session_id: Schema.String,
+  session_auth: AuthData
+})
+
+/** `200` from `/session/end`; the status is what counts, the body is read when it is there. */
+export const EndSessionAnswer = Schema.Struct({
+  ended: Schema.optional(Schema.Boolean),
+  removed_session: Schema.optional(Schema.String)
+})
+
+/** A handler call inside the session (the null worker's `/ping`). */
+export const PingRequest = Schema.Struct({
+  auth_data: AuthData,
+  payload: JsonObject,
+  session_id: Schema.String
+})
+
+/** `200` from `/session/get`. */
+export const SessionInfoAnswer = Schema.Struct({
+  session_id: Schema.String,
+  lifetime: Schema.Number,
+  expiration: Schema.Number,
+  created_at: Schema.optional(Schema.Number)
+})
+export type SessionInfoAnswer = typeof SessionInfoAnswer.Type

@@ -1,0 +1,66 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Ref, TestClock } from "effect"
+import type { ClientEvent } from "../../src/client/events.js"
+import { type LiveState, Reporter, applyEvent, renderTable } from "../../src/client/Reporter.js"
+
+const created = (reservation: number, url: string): ClientEvent => ({
+  event: "created",
+  reservation,
+  session_id: `s-${reservation}`,
+  url,
+  expiration: 100,
+  request_idx: reservation
+})
+
+const printed = (layer: (write: (text: string) => Effect.Effect<void>) => Layer.Layer<Reporter>, events: ReadonlyArray<ClientEvent>) =>
+  Effect.gen(function* () {
+    const out = yield* Ref.make("")
+    yield* Effect.scoped(
+      Effect.flatMap(Layer.build(layer((text) => Ref.update(out, (all) => all + text))), (context) =>
+        Effect.forEach(events, (event) => Effect.flatMap(Effect.provide(Reporter, context), (reporter) => reporter.emit(event)))
+      )
+    )
+    return yield* Ref.get(out)
+  })
+
+describe("Reporter", () => {
+  it.effect("--json prints one object per line with the event's fields and an ISO `at`", () =>
+    Effect.gen(function* () {
+      yield* TestClock.setTime(1_000)
+      const text = yield* printed(Reporter.layerJson, [created(1, "http://w1"), { event: "ended", reservation: 1, session_id: "s-1", url: "http://w1" }])
+      assert.strictEqual(
+        text,
+        '{"event":"created","reservation":1,"session_id":"s-1","url":"http://w1","expiration":100,"request_idx":1,"at":"1970-01-01T00:00:01.000Z"}\n' +
+          '{"event":"ended","reservation":1,"session_id":"s-1","url":"http://w1","at":"1970-01-01T00:00:01.000Z"}\n'
+      )
+    })
+  )
+
+  it.effect("plain output is one timestamped sentence per event", () =>
+    Effect.gen(function* () {
+      yield* TestClock.setTime(40_000)
+      const text = yield* printed(Reporter.layerPlain, [created(2, "http://w2")])
+      assert.strictEqual(text, "1970-01-01T00:00:40.000Z #2 created session s-2 on http://w2, expires in 60 s\n")
+    })
+  )
+
+  it("the live table shows age, time to expiry and state per reservation, and counts distinct workers in use", () => {
+    const events: ReadonlyArray<ClientEvent> = [
+      created(1, "http://w1"),
+      created(2, "http://w1"),
+      { event: "routing", reservation: 3, request_idx: 0 },
+      created(4, "http://w2"),
+      { event: "ended", reservation: 4, session_id: "s-4", url: "http://w2" }
+    ]
+    const state = events.reduce<LiveState>((current, event) => applyEvent(current, event, 10_000), { rows: [], last: "" })
+    const lines = renderTable(state, 75_000)
+    assert.deepStrictEqual(lines.slice(1, 5).map((line) => line.split(/\s+/)), [
+      ["1", "s-1", "http://w1", "1m05s", "25s", "open"],
+      ["2", "s-2", "http://w1", "1m05s", "25s", "open"],
+      ["3", "-", "-", "-", "-", "routing"],
+      ["4", "s-4", "http://w2", "-", "-", "ended"]
+    ])
+    assert.strictEqual(lines.at(-2), "workers in use: 1")
+    assert.strictEqual(lines.at(-1), "#4 ended session s-4")
+  })
+})

@@ -1,0 +1,355 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect, Either, Fiber, Layer, Option, Random, Redacted, Ref, TestClock } from "effect"
+import { type Endpoint, type ReserveProgress, type Session, VastClient } from "../../src/client/VastClient.js"
+import { ENDPOINT_KEY, ENDPOINT_NAME, USER_KEY } from "./fakeControlPlane.js"
+import { type FakeAnswer, type SeenRequest, fakeHttp, field } from "./fakeHttp.js"
+
+const WEBSERVER = "https://console.test"
+const AUTOSCALER = "https://run.test"
+const W1 = "https://203.0.113.7:41234"
+const W2 = "https://203.0.113.8:41235"
+
+const endpoint: Endpoint = { id: 2, name: ENDPOINT_NAME, apiKey: Redacted.make(ENDPOINT_KEY) }
+
+const ready = (url: string, requestIdx: number) => ({
+  url,
+  signature: "c2lnbmF0dXJl",
+  reqnum: 917,
+  request_idx: requestIdx,
+  endpoint: ENDPOINT_NAME,
+  cost: 100,
+  __request_id: "r-1"
+})
+const waiting = (requestIdx?: number) => ({
+  endpoint: ENDPOINT_NAME,
+  status: { loaded: 0, cold: 1 },
+  ...(requestIdx === undefined ? {} : { request_idx: requestIdx })
+})
+const created = (id: string) => ({ status: 201, body: { session_id: id, expiration: 1_000_060 } })
+
+const session: Session = {
+  sessionId: "abcdefghijklm",
+  url: W1,
+  authData: ready(W1, 42),
+  expiration: 60,
+  lifetime: 60,
+  requestIdx: 42
+}
+
+/** A VastClient over a fake HttpClient that answers with `respond`. */
+const clientWith = (respond: (request: SeenRequest, index: number) => FakeAnswer) =>
+  Effect.gen(function* () {
+    const http = yield* fakeHttp(respond)
+    const client = yield* Effect.provide(
+      VastClient,
+      VastClient.layer({ apiKey: Redacted.make(USER_KEY), webserverUrl: WEBSERVER, autoscalerUrl: AUTOSCALER }).pipe(
+        Layer.provide(http.layer)
+      )
+    )
+    const requests = (path: string) => Effect.map(Ref.get(http.seen), (all) => all.filter((request) => request.path === path))
+    return { client, seen: http.seen, requests }
+  })
+
+/** Answers each path from its own script; the last answer of a script repeats. */
+const byPath =
+  (scripts: Record<string, ReadonlyArray<FakeAnswer>>) =>
+  (request: SeenRequest): FakeAnswer => {
+    const key = Object.keys(scripts).find((path) => request.url.startsWith(path)) ?? ""
+    const script = scripts[key] ?? [{ status: 404 }]
+    const count = (counters.get(script) ?? 0) + 1
+    counters.set(script, count)
+    return script[Math.min(count, script.length) - 1] ?? { status: 404 }
+  }
+const counters = new WeakMap<ReadonlyArray<FakeAnswer>, number>()
+
+const progressLog = () =>
+  Effect.map(Ref.make<ReadonlyArray<ReserveProgress>>([]), (log) => ({
+    log,
+    onProgress: (progress: ReserveProgress) => Ref.update(log, (all) => [...all, progress])
+  }))
+
+const reserveOptions = { endpoint, cost: 100, lifetime: 60, onCloseRoute: null, onClosePayload: null }
+
+const SEED = "null-worker"
+const seeded = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.withRandom(effect, Random.make(SEED))
+const millis = (seconds: number) => Math.round(seconds * 1000)
+
+describe("VastClient.findEndpoint", () => {
+  it.effect("picks the exact name, asking the webserver with the user's key as a Bearer token only", () =>
+    Effect.gen(function* () {
+      const { client, seen } = yield* clientWith(() => ({
+        status: 200,
+        body: {
+          results: [
+            { id: 1, endpoint_name: `${ENDPOINT_NAME}-other`, api_key: "other", user_id: 9, created_at: 0 },
+            { id: 2, endpoint_name: ENDPOINT_NAME, api_key: ENDPOINT_KEY, user_id: 9, created_at: 0, max_workers: 3 }
+          ]
+        }
+      }))
+      const found = yield* client.findEndpoint(ENDPOINT_NAME)
+      assert.deepStrictEqual([found.id, found.name, Redacted.value(found.apiKey)], [2, ENDPOINT_NAME, ENDPOINT_KEY])
+      const [request] = yield* Ref.get(seen)
+      assert.strictEqual(request?.method, "GET")
+      assert.strictEqual(request?.url, `${WEBSERVER}/api/v0/endptjobs/?client_id=me`)
+      assert.strictEqual(request?.headers["authorization"], `Bearer ${USER_KEY}`)
+    })
+  )
+
+  it.effect("fails with EndpointNotFound when no name matches exactly", () =>
+    Effect.gen(function* () {
+      const { client } = yield* clientWith(() => ({
+        status: 200,
+        body: { results: [{ id: 1, endpoint_name: `${ENDPOINT_NAME}-other`, api_key: "other" }] }
+      }))
+      const error = yield* Effect.flip(client.findEndpoint(ENDPOINT_NAME))
+      assert.strictEqual(error._tag, "EndpointNotFound")
+      assert.include(error.message, ENDPOINT_NAME)
+    })
+  )
+
+  it.effect("a body that does not decode, or a non-2xx, is an UnexpectedResponse", () =>
+    Effect.gen(function* () {
+      const missingKey = yield* clientWith(() => ({ status: 200, body: { results: [{ id: 2, endpoint_name: ENDPOINT_NAME }] } }))
+      const decodeError = yield* Effect.flip(missingKey.client.findEndpoint(ENDPOINT_NAME))
+      assert.strictEqual(decodeError._tag, "UnexpectedResponse")
+      if (decodeError._tag === "UnexpectedResponse") assert.include(decodeError.detail, "api_key")
+      const notJson = yield* clientWith(() => ({ status: 200, body: "<html>" }))
+      assert.strictEqual((yield* Effect.flip(notJson.client.findEndpoint(ENDPOINT_NAME)))._tag, "UnexpectedResponse")
+      const refused = yield* clientWith(() => ({ status: 401, body: { detail: "bad key" } }))
+      const error = yield* Effect.flip(refused.client.findEndpoint(ENDPOINT_NAME))
+      assert.deepInclude(error, { _tag: "UnexpectedResponse", operation: "endpoint lookup", status: 401 })
+    })
+  )
+})
+
+describe("VastClient.reserve: routing", () => {
+  it.effect("polls while waiting, keeps the returned request_idx, and waits 1 s, then uniform(0.1, min(2^n + U, 5)) s", () =>
+    Effect.gen(function* () {
+      const { client, requests } = yield* clientWith(
+        byPath({
+          [`${AUTOSCALER}/route/`]: [
+            { status: 200, body: waiting() },
+            { status: 200, body: waiting(42) },
+            { status: 200, body: waiting() },
+            { status: 200, body: ready(W1, 42) }
+          ],
+          [`${W1}/session/create`]: [created("s-1")]
+        })
+      )
+      const { log, onProgress } = yield* progressLog()
+      const fiber = yield* Effect.fork(seeded(client.reserve({ ...reserveOptions, timeout: "5 minutes", onProgress })))
+      yield* TestClock.adjust("1 minute")
+      const reserved = yield* Fiber.join(fiber)
+      assert.deepStrictEqual([reserved.sessionId, reserved.url, reserved.requestIdx], ["s-1", W1, 42])
+      assert.deepStrictEqual(reserved.authData, ready(W1, 42))
+
+      const routes = yield* requests("/route/")
+      assert.deepStrictEqual(routes.map((route) => field(route.body, "request_idx")), [0, 0, 42, 42])
+      assert.deepStrictEqual(routes[0]?.body, {
+        endpoint: ENDPOINT_NAME,
+        api_key: ENDPOINT_KEY,
+        cost: 100,
+        request_idx: 0,
+        replay_timeout: 60
+      })
+      // The same draws, made independently from the same seed.
+      const [d1, d2] = yield* seeded(
+        Effect.gen(function* () {
+          const j1 = yield* Random.next
+          const d1 = yield* Random.nextRange(0.1, Math.min(2 + j1, 5))
+          const j2 = yield* Random.next
+          const d2 = yield* Random.nextRange(0.1, Math.min(4 + j2, 5))
+          return [millis(d1), millis(d2)] as const
+        })
+      )
+      assert.isTrue(d1 >= 100 && d1 <= 3000 && d2 >= 100 && d2 <= 5000, `${d1} ${d2}`)
+      assert.deepStrictEqual(routes.map((route) => route.at), [0, 1000, 1000 + d1, 1000 + d1 + d2])
+      const waits = (yield* Ref.get(log)).flatMap((progress) =>
+        progress._tag === "Waiting" ? [[progress.attempt, progress.requestIdx, Duration.toMillis(progress.retryIn)]] : []
+      )
+      assert.deepStrictEqual(waits, [[0, 0, 1000], [1, 42, d1], [2, 42, d2]])
+    })
+  )
+
+  it.effect("a 429 from the worker routes again with the same request_idx after min(2^n + U, 5) s", () =>
+    Effect.gen(function* () {
+      const { client, requests, seen } = yield* clientWith(
+        byPath({
+          [`${AUTOSCALER}/route/`]: [{ status: 200, body: ready(W1, 7) }, { status: 200, body: ready(W2, 7) }],
+          [`${W1}/session/create`]: [{ status: 429 }],
+          [`${W2}/session/create`]: [created("s-2")]
+        })
+      )
+      const { log, onProgress } = yield* progressLog()
+      const fiber = yield* Effect.fork(seeded(client.reserve({ ...reserveOptions, timeout: "5 minutes", onProgress })))
+      yield* TestClock.adjust("10 seconds")
+      const reserved = yield* Fiber.join(fiber)
+      assert.deepStrictEqual([reserved.url, reserved.requestIdx, reserved.sessionId], [W2, 7, "s-2"])
+      const routes = yield* requests("/route/")
+      assert.deepStrictEqual(routes.map((route) => field(route.body, "request_idx")), [0, 7])
+      const backoff = yield* seeded(Effect.map(Random.next, (jitter) => millis(Math.min(1 + jitter, 5))))
+      assert.deepStrictEqual(routes.map((route) => route.at), [0, backoff])
+      const creates = (yield* Ref.get(seen)).filter((request) => request.path === "/session/create")
+      assert.deepStrictEqual(creates.map((request) => request.url), [`${W1}/session/create`, `${W2}/session/create`])
+      assert.deepStrictEqual(creates[1]?.body, {
+        auth_data: ready(W2, 7),
+        payload: { lifetime: 60, on_close_route: null, on_close_payload: null },
+        session_id: null
+      })
+      const refused = (yield* Ref.get(log)).filter((progress) => progress._tag === "Refused")
+      assert.deepStrictEqual(
+        refused.map((progress) => (progress._tag === "Refused" ? [progress.url, progress.status, progress.requestIdx] : [])),
+        [[W1, 429, 7]]
+      )
+    })
+  )
+
+  it.effect("a worker that does not answer, or answers 5xx, is retried the same way; a 4xx other than 408/429 is final", () =>
+    Effect.gen(function* () {
+      const flaky = yield* clientWith(
+        byPath({
+          [`${AUTOSCALER}/route/`]: [{ status: 200, body: ready(W1, 7) }],
+          [`${W1}/session/create`]: ["network-error", { status: 503 }, created("s-3")]
+        })
+      )
+      const fiber = yield* Effect.fork(flaky.client.reserve({ ...reserveOptions, timeout: "5 minutes" }))
+      yield* TestClock.adjust("1 minute")
+      assert.strictEqual((yield* Fiber.join(fiber)).sessionId, "s-3")
+      assert.deepStrictEqual((yield* flaky.requests("/route/")).map((route) => field(route.body, "request_idx")), [0, 7, 7])
+
+      const refused = yield* clientWith(
+        byPath({
+          [`${AUTOSCALER}/route/`]: [{ status: 200, body: ready(W1, 7) }],
+          [`${W1}/session/create`]: [{ status: 422, body: { error: "invalid JSON" } }]
+        })
+      )
+      const error = yield* Effect.flip(refused.client.reserve({ ...reserveOptions, timeout: "5 minutes" }))
+      assert.deepInclude(error, { _tag: "UnexpectedResponse", operation: "session/create", status: 422 })
+      assert.strictEqual((yield* refused.requests("/route/")).length, 1)
+    })
+  )
+
+  it.effect("gives up with RouteTimeout when the overall timeout passes while waiting", () =>
+    Effect.gen(function* () {
+      const { client, requests } = yield* clientWith(() => ({ status: 200, body: waiting(5) }))
+      const fiber = yield* Effect.fork(seeded(client.reserve({ ...reserveOptions, timeout: "10 seconds" })))
+      yield* TestClock.adjust(Duration.millis(9_999))
+      assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))
+      yield* TestClock.adjust(Duration.millis(1))
+      const error = yield* Effect.flip(Fiber.join(fiber))
+      assert.deepInclude(error, { _tag: "RouteTimeout", seconds: 10, requestIdx: 5, last: "waiting" })
+      const routes = yield* requests("/route/")
+      assert.isTrue(routes.length >= 3 && routes.every((route) => route.at < 10_000))
+    })
+  )
+
+  it.effect("a worker that stays full never holds the client past the timeout (unlike the SDK)", () =>
+    Effect.gen(function* () {
+      const { client, requests } = yield* clientWith(
+        byPath({ [`${AUTOSCALER}/route/`]: [{ status: 200, body: ready(W1, 9) }], [`${W1}/session/create`]: [{ status: 429 }] })
+      )
+      const fiber = yield* Effect.fork(seeded(client.reserve({ ...reserveOptions, timeout: "20 seconds" })))
+      yield* TestClock.adjust("20 seconds")
+      const error = yield* Effect.flip(Fiber.join(fiber))
+      assert.deepInclude(error, { _tag: "RouteTimeout", requestIdx: 9, last: "worker full" })
+      const routes = yield* requests("/route/")
+      assert.deepStrictEqual([...new Set(routes.slice(1).map((route) => field(route.body, "request_idx")))], [9])
+    })
+  )
+
+  it.effect("a non-2xx from /route/ fails at once with UnexpectedResponse; no retry", () =>
+    Effect.gen(function* () {
+      const { client, requests } = yield* clientWith(() => ({ status: 503, body: { error: "down" } }))
+      const error = yield* Effect.flip(client.reserve({ ...reserveOptions, timeout: "5 minutes" }))
+      assert.deepInclude(error, { _tag: "UnexpectedResponse", operation: "route", status: 503 })
+      assert.strictEqual((yield* requests("/route/")).length, 1)
+      const garbled = yield* clientWith(() => ({ status: 200, body: { url: W1 } }))
+      assert.deepInclude(yield* Effect.flip(garbled.client.reserve({ ...reserveOptions, timeout: "5 minutes" })), {
+        _tag: "UnexpectedResponse",
+        operation: "route"
+      })
+    })
+  )
+})
+
+describe("VastClient sessions", () => {
+  it.effect("/ping: 200 is fine, 410 is SessionClosed", () =>
+    Effect.gen(function* () {
+      const ok = yield* clientWith(() => ({ status: 200, body: { result: { ok: true } } }))
+      yield* ok.client.ping(session)
+      const [ping] = yield* ok.requests("/ping")
+      assert.deepStrictEqual(ping?.body, { auth_data: session.authData, payload: {}, session_id: session.sessionId })
+      const gone = yield* clientWith(() => ({ status: 410, body: { error: "invalid session" } }))
+      assert.deepInclude(yield* Effect.flip(gone.client.ping(session)), { _tag: "SessionClosed", sessionId: session.sessionId })
+    })
+  )
+
+  it.effect("/session/end: 200 ended, 410 already closed (not a failure), 400 unknown, 500 unexpected", () =>
+    Effect.gen(function* () {
+      const end = (answer: FakeAnswer) => Effect.flatMap(clientWith(() => answer), ({ client }) => Effect.either(client.endSession(session)))
+      assert.deepStrictEqual(yield* end({ status: 200, body: { ended: true, removed_session: session.sessionId } }), Either.right("ended"))
+      assert.deepStrictEqual(yield* end({ status: 410, body: { error: "session already closed" } }), Either.right("already-closed"))
+      const unknown = yield* end({ status: 400, body: { error: "not found" } })
+      assert.isTrue(Either.isLeft(unknown) && unknown.left._tag === "SessionUnknown")
+      const broken = yield* end({ status: 500 })
+      assert.isTrue(Either.isLeft(broken) && broken.left._tag === "UnexpectedResponse")
+      const { client, requests } = yield* clientWith(() => ({ status: 200, body: { ended: true } }))
+      yield* client.endSession(session)
+      assert.deepStrictEqual((yield* requests("/session/end"))[0]?.body, { session_id: session.sessionId, session_auth: session.authData })
+    })
+  )
+
+  it.effect("/session/get decodes the session; each worker call gives up after 10 s", () =>
+    Effect.gen(function* () {
+      const { client } = yield* clientWith(() => ({
+        status: 200,
+        body: { session_id: session.sessionId, auth_data: session.authData, lifetime: 60, expiration: 123.5, created_at: 63.5 }
+      }))
+      assert.strictEqual((yield* client.getSession(session)).expiration, 123.5)
+      const hung = yield* clientWith(() => "hang")
+      const fiber = yield* Effect.fork(hung.client.endSession(session))
+      yield* TestClock.adjust("9 seconds")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))
+      yield* TestClock.adjust("1 second")
+      assert.deepInclude(yield* Effect.flip(Fiber.join(fiber)), { _tag: "RequestFailed", operation: "session/end" })
+    })
+  )
+
+  it.effect("no worker request carries the user's or the endpoint's key; only the webserver sees the user's key", () =>
+    Effect.gen(function* () {
+      const { client, seen } = yield* clientWith(
+        byPath({
+          [`${WEBSERVER}/`]: [{ status: 200, body: { results: [{ id: 2, endpoint_name: ENDPOINT_NAME, api_key: ENDPOINT_KEY }] } }],
+          [`${AUTOSCALER}/route/`]: [{ status: 200, body: ready(W1, 3) }],
+          [`${W1}/session/create`]: [created("s-4")],
+          [`${W1}/ping`]: [{ status: 200, body: { result: { ok: true } } }],
+          [`${W1}/session/get`]: [{ status: 200, body: { session_id: "s-4", lifetime: 60, expiration: 1 } }],
+          [`${W1}/session/end`]: [{ status: 200, body: { ended: true, removed_session: "s-4" } }]
+        })
+      )
+      const found = yield* client.findEndpoint(ENDPOINT_NAME)
+      const reserved = yield* client.reserve({ ...reserveOptions, endpoint: found, timeout: "1 minute" })
+      yield* client.ping(reserved)
+      yield* client.getSession(reserved)
+      yield* client.endSession(reserved)
+      const all = yield* Ref.get(seen)
+      const toWorker = all.filter((request) => request.url.startsWith(W1))
+      assert.deepStrictEqual(
+        toWorker.map((request) => request.path),
+        ["/session/create", "/ping", "/session/get", "/session/end"]
+      )
+      for (const request of toWorker) {
+        const everything = `${request.url} ${JSON.stringify(request.headers)} ${JSON.stringify(request.body)}`
+        assert.notInclude(everything, USER_KEY, request.url)
+        assert.notInclude(everything, ENDPOINT_KEY, request.url)
+        assert.notInclude(request.url, "api_key")
+        assert.isUndefined(request.headers["authorization"])
+      }
+      const withUserKey = all.filter((request) => `${request.url} ${JSON.stringify(request.headers)} ${JSON.stringify(request.body)}`.includes(USER_KEY))
+      assert.deepStrictEqual(withUserKey.map((request) => request.path), ["/api/v0/endptjobs/"])
+      const [route] = all.filter((request) => request.path === "/route/")
+      assert.strictEqual(field(route?.body, "api_key"), ENDPOINT_KEY)
+      assert.isUndefined(route?.headers["authorization"])
+    })
+  )
+})

@@ -1,0 +1,129 @@
+import { execFileSync } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { Effect, Exit, Schema, Scope } from "effect"
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest"
+import type { WorkerSettings } from "../../src/config/WorkerConfig.js"
+import { FakeAutoscaler } from "../support/fakeAutoscaler.js"
+import { call, startWorker } from "../support/worker.js"
+import { ENDPOINT_NAME, FakeControlPlane, USER_KEY } from "./fakeControlPlane.js"
+import { type SpawnedClient, spawnClient } from "./spawnClient.js"
+
+const root = fileURLToPath(new URL("../..", import.meta.url))
+
+const Closes = Schema.Struct({
+  recent_closes: Schema.Array(Schema.Struct({ session_id: Schema.String, reason: Schema.String }))
+})
+
+let signer: FakeAutoscaler
+let scope: Scope.CloseableScope
+let plane: FakeControlPlane | undefined
+const clients: Array<SpawnedClient> = []
+
+beforeAll(() => {
+  execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: root, stdio: "inherit" })
+})
+
+beforeEach(async () => {
+  signer = await FakeAutoscaler.start()
+  scope = Effect.runSync(Scope.make())
+})
+
+afterEach(async () => {
+  for (const client of clients.splice(0)) {
+    if (client.child.exitCode === null && client.child.signalCode === null) client.child.kill("SIGKILL")
+    await client.exited
+  }
+  await plane?.close()
+  plane = undefined
+  await Effect.runPromise(Scope.close(scope, Exit.void))
+  await signer.close()
+})
+
+/** Workers in this process, checking the fake autoscaler's signatures. */
+const workers = async (count: number, settings: Partial<WorkerSettings> = {}) => {
+  const started = []
+  for (let n = 0; n < count; n++) {
+    const worker = await Effect.runPromise(
+      Scope.extend(startWorker(settings, { pubkeyUrl: `${signer.url}/pubkey/` }), scope)
+    )
+    await Effect.runPromise(worker.verifier.ready)
+    started.push(worker)
+  }
+  plane = await FakeControlPlane.start(signer, started.map((worker) => worker.publicUrl))
+  return started
+}
+
+const closesOf = async (controlUrl: string) =>
+  Schema.decodeUnknownSync(Closes)((await Effect.runPromise(call(controlUrl, "/debug", { method: "GET" }))).json).recent_closes
+
+const run = (args: ReadonlyArray<string>, env: Record<string, string> = { VAST_API_KEY: USER_KEY }) => {
+  const urls = plane === undefined ? [] : ["--autoscaler-url", plane.url, "--webserver-url", plane.url]
+  const client = spawnClient(["--endpoint", ENDPOINT_NAME, "--json", ...urls, ...args], env)
+  clients.push(client)
+  return client
+}
+
+describe("node dist/client.js", () => {
+  it("--demo creates every session, re-routes past a full worker, ends each with a 200, and exits 0", async () => {
+    const [first, second] = await workers(2)
+    const client = run(["--demo", "--count", "2", "--interval", "0.3", "--plateau", "0.5", "--lifetime", "5"])
+    expect(await client.exited, client.stderr()).toBe(0)
+    const events = client.events()
+    const named = (name: string) => events.filter((event) => event.event === name)
+    const created = named("created")
+    expect(created.map((event) => event["url"])).toEqual([first?.publicUrl, second?.publicUrl])
+    expect(named("ended").map((event) => event["session_id"]).sort()).toEqual(created.map((event) => event["session_id"]).sort())
+    // The second reservation was first routed to the full worker: 429, then the same request_idx again.
+    const refused = named("refused")
+    expect(refused.map((event) => [event["status"], event["request_idx"]])).toEqual([[429, created[1]?.["request_idx"]]])
+    const routes = plane?.routes() ?? []
+    expect(routes.map((route) => route.request_idx)).toEqual([0, 0, created[1]?.["request_idx"]])
+    expect(named("done")).toMatchObject([{ created: 2, ended: 2, closed: 0, failures: 0 }])
+    expect(named("error")).toEqual([])
+    for (const [worker, event] of [[first, created[0]], [second, created[1]]] as const) {
+      expect(await closesOf(worker?.controlUrl ?? "")).toContainEqual(
+        expect.objectContaining({ session_id: event?.["session_id"], reason: "ended" })
+      )
+    }
+  })
+
+  it("Ctrl-C (SIGINT) in single mode ends the session on the worker, then exits 0", async () => {
+    const [worker] = await workers(1)
+    const client = run(["--hold", "600", "--lifetime", "60"])
+    const [created] = await client.waitForEvents("created")
+    client.child.kill("SIGINT")
+    expect(await client.exited, client.stderr()).toBe(0)
+    const sessionId = created?.["session_id"]
+    expect(client.events().filter((event) => event.event === "ended").map((event) => event["session_id"])).toEqual([sessionId])
+    expect(await closesOf(worker?.controlUrl ?? "")).toContainEqual(expect.objectContaining({ session_id: sessionId, reason: "ended" }))
+  })
+
+  it("SIGTERM during a demo plateau ends every open session", async () => {
+    const [worker] = await workers(1, { maxSessions: 2 })
+    const client = run(["--demo", "--count", "2", "--interval", "0.1", "--plateau", "600", "--lifetime", "60"])
+    const created = await client.waitForEvents("created", 2)
+    await client.waitForEvents("holding")
+    client.child.kill("SIGTERM")
+    expect(await client.exited, client.stderr()).toBe(0)
+    const ids = created.map((event) => event["session_id"])
+    const closes = await closesOf(worker?.controlUrl ?? "")
+    for (const id of ids) expect(closes).toContainEqual(expect.objectContaining({ session_id: id, reason: "ended" }))
+    expect(client.events().filter((event) => event.event === "shutdown")).toMatchObject([{ open: 2 }])
+  })
+
+  it("fails with a clear message without VAST_API_KEY, and exits 1 when the endpoint does not exist", async () => {
+    await workers(0)
+    const noKey = run([], {})
+    expect(await noKey.exited).toBe(1)
+    expect(noKey.stderr()).toContain("VAST_API_KEY is not set")
+    const unknown = spawnClient(
+      ["--endpoint", "nope", "--json", "--autoscaler-url", plane?.url ?? "", "--webserver-url", plane?.url ?? ""],
+      { VAST_API_KEY: USER_KEY }
+    )
+    clients.push(unknown)
+    expect(await unknown.exited).toBe(1)
+    expect(unknown.events().filter((event) => event.event === "error")).toMatchObject([
+      { operation: "endpoint lookup", message: 'endpoint "nope" could not be found among your endpoints', fatal: true }
+    ])
+  })
+})

@@ -1,0 +1,57 @@
+import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
+import { Clock, type Duration, Effect, Layer, Ref, Schema } from "effect"
+
+export interface SeenRequest {
+  readonly method: string
+  /** The full URL, query string included. */
+  readonly url: string
+  readonly path: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: unknown
+  /** Clock time (TestClock in unit tests) when the request was made. */
+  readonly at: number
+}
+
+/** A JSON answer, a transport failure, or a request that never answers. */
+export type FakeAnswer =
+  | { readonly status: number; readonly body?: unknown; readonly delay?: Duration.DurationInput }
+  | "network-error"
+  | "hang"
+
+const parseJson = Schema.decodeUnknownSync(Schema.parseJson())
+
+/**
+ * An `HttpClient` answering with `respond`, recording every request (headers, JSON body, Clock time).
+ */
+export const fakeHttp = (respond: (request: SeenRequest, index: number) => FakeAnswer) =>
+  Effect.gen(function* () {
+    const seen = yield* Ref.make<ReadonlyArray<SeenRequest>>([])
+    const client = HttpClient.make((request, url) =>
+      Effect.gen(function* () {
+        const at = yield* Clock.currentTimeMillis
+        const body = request.body._tag === "Uint8Array" ? parseJson(new TextDecoder().decode(request.body.body)) : null
+        const entry: SeenRequest = { method: request.method, url: url.toString(), path: url.pathname, headers: request.headers, body, at }
+        const index = (yield* Ref.getAndUpdate(seen, (all) => [...all, entry])).length
+        const answer = respond(entry, index)
+        if (answer === "hang") return yield* Effect.never
+        if (answer === "network-error") {
+          return yield* new HttpClientError.RequestError({ request, reason: "Transport", description: "connection refused" })
+        }
+        if (answer.delay !== undefined) yield* Effect.sleep(answer.delay)
+        const text = answer.body === undefined ? "" : typeof answer.body === "string" ? answer.body : JSON.stringify(answer.body)
+        return HttpClientResponse.fromWeb(
+          request,
+          new Response(answer.status === 204 ? null : text, { status: answer.status, headers: { "content-type": "application/json" } })
+        )
+      })
+    )
+    return { seen, layer: Layer.succeed(HttpClient.HttpClient, client) }
+  })
+
+/** The field `key` of a JSON object body, or undefined. */
+export const field = (body: unknown, key: string): unknown => {
+  const object = decodeObject(body)
+  return object._tag === "Some" ? object.value[key] : undefined
+}
+
+const decodeObject = Schema.decodeUnknownOption(Schema.Record({ key: Schema.String, value: Schema.Unknown }))

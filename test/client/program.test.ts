@@ -1,0 +1,213 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect, Exit, Fiber, Layer, Redacted, Ref, TestClock } from "effect"
+import type { ClientEvent } from "../../src/client/events.js"
+import { type Mode, program } from "../../src/client/program.js"
+import { Reporter } from "../../src/client/Reporter.js"
+import { type ReservationPolicy, Reservations } from "../../src/client/Reservations.js"
+import { VastClient } from "../../src/client/VastClient.js"
+import { ENDPOINT_KEY, ENDPOINT_NAME, USER_KEY } from "./fakeControlPlane.js"
+import { type FakeAnswer, type SeenRequest, fakeHttp, field } from "./fakeHttp.js"
+
+const WEBSERVER = "https://console.test"
+const AUTOSCALER = "https://run.test"
+const worker = (n: number) => `https://10.0.0.${n}:4000`
+
+interface Overrides {
+  /** The routing answer for a request (n counts new reservations from 1). */
+  readonly route?: (requestIdx: number, n: number) => unknown
+  readonly create?: FakeAnswer
+  readonly ping?: FakeAnswer
+  readonly end?: FakeAnswer
+}
+
+/**
+ * A fake Vast: the endpoint list, `/route/` naming worker n for the n-th reservation (request_idx n),
+ * and workers answering create/ping/get/end.
+ */
+const fakeVast = (overrides: Overrides = {}) => {
+  let reservations = 0
+  return (request: SeenRequest): FakeAnswer => {
+    if (request.url.startsWith(WEBSERVER)) {
+      return { status: 200, body: { results: [{ id: 2, endpoint_name: ENDPOINT_NAME, api_key: ENDPOINT_KEY }] } }
+    }
+    if (request.path === "/route/") {
+      const sent = Number(field(request.body, "request_idx"))
+      const idx = sent === 0 ? ++reservations : sent
+      const body = overrides.route?.(idx, reservations) ?? {
+        url: worker(idx),
+        signature: "c2ln",
+        reqnum: idx,
+        request_idx: idx,
+        endpoint: ENDPOINT_NAME,
+        cost: 100
+      }
+      return { status: 200, body }
+    }
+    const n = Number(new URL(request.url).hostname.split(".")[3])
+    switch (request.path) {
+      case "/session/create":
+        return overrides.create ?? { status: 201, body: { session_id: `s-${n}`, expiration: 1_000 } }
+      case "/ping":
+        return overrides.ping ?? { status: 200, body: { result: { ok: true } } }
+      case "/session/get":
+        return { status: 200, body: { session_id: `s-${n}`, lifetime: 60, expiration: 2_000 } }
+      case "/session/end":
+        return overrides.end ?? { status: 200, body: { ended: true, removed_session: `s-${n}` } }
+    }
+    return { status: 404 }
+  }
+}
+
+const policy: ReservationPolicy = { cost: 100, lifetime: 60, onCloseRoute: null, onClosePayload: null, routeTimeout: "5 minutes" }
+
+/** `program` forked over the fake, with every event recorded. */
+const start = (mode: Mode, overrides: Overrides = {}, policyOverrides: Partial<ReservationPolicy> = {}) =>
+  Effect.gen(function* () {
+    const http = yield* fakeHttp(fakeVast(overrides))
+    const events = yield* Ref.make<ReadonlyArray<ClientEvent>>([])
+    const client = VastClient.layer({ apiKey: Redacted.make(USER_KEY), webserverUrl: WEBSERVER, autoscalerUrl: AUTOSCALER }).pipe(
+      Layer.provide(http.layer)
+    )
+    const app = Reservations.layer({ ...policy, ...policyOverrides }).pipe(
+      Layer.provideMerge(client),
+      Layer.provideMerge(Reporter.layerRecording(events))
+    )
+    const fiber = yield* Effect.fork(Effect.provide(program(ENDPOINT_NAME, mode), app))
+    const calls = (path: string) =>
+      Effect.map(Ref.get(http.seen), (all) => all.filter((request) => request.path === path).map((request) => [request.url, request.at]))
+    const names = Effect.map(Ref.get(events), (all) => all.map((event) => event.event))
+    const named = <N extends ClientEvent["event"]>(name: N) =>
+      Effect.map(Ref.get(events), (all) => all.filter((event): event is Extract<ClientEvent, { event: N }> => event.event === name))
+    return { fiber, calls, names, named, events }
+  })
+
+const single = (hold: number): Mode => ({ _tag: "Single", hold: Duration.seconds(hold) })
+
+describe("program, single mode", () => {
+  it.effect("creates, pings at half the lifetime, ends after the hold, and reports each step", () =>
+    Effect.gen(function* () {
+      const run = yield* start(single(100))
+      yield* TestClock.adjust("100 seconds")
+      yield* Fiber.join(run.fiber)
+      assert.deepStrictEqual(yield* run.calls("/session/create"), [[`${worker(1)}/session/create`, 0]])
+      assert.deepStrictEqual((yield* run.calls("/ping")).map(([, at]) => at), [30_000, 60_000, 90_000])
+      assert.deepStrictEqual(yield* run.calls("/session/end"), [[`${worker(1)}/session/end`, 100_000]])
+      assert.deepStrictEqual(yield* run.names, [
+        "endpoint", "routing", "created", "holding", "pinged", "pinged", "pinged", "ending", "ended", "done"
+      ])
+      assert.deepStrictEqual((yield* run.named("pinged")).map((event) => event.expiration), [2_000, 2_000, 2_000])
+      assert.deepInclude((yield* run.named("created"))[0], { session_id: "s-1", url: worker(1), expiration: 1_000, request_idx: 1 })
+      assert.deepInclude((yield* run.named("done"))[0], { created: 1, ended: 1, closed: 0, failures: 0 })
+    })
+  )
+
+  it.effect("interrupted during the hold (Ctrl-C), it ends the session before it returns", () =>
+    Effect.gen(function* () {
+      const run = yield* start(single(600))
+      yield* TestClock.adjust("5 seconds")
+      yield* Fiber.interrupt(run.fiber)
+      assert.deepStrictEqual(yield* run.calls("/session/end"), [[`${worker(1)}/session/end`, 5_000]])
+      assert.deepStrictEqual((yield* run.names).slice(-4), ["shutdown", "ending", "ended", "done"])
+      assert.deepInclude((yield* run.named("done"))[0], { ended: 1, failures: 0 })
+    })
+  )
+
+  it.effect("interrupted while /session/create is in flight, it still ends the session the worker created", () =>
+    Effect.gen(function* () {
+      const run = yield* start(single(600), { create: { status: 201, body: { session_id: "late", expiration: 1 }, delay: "5 seconds" } })
+      yield* TestClock.adjust("1 second")
+      const interrupter = yield* Effect.fork(Fiber.interrupt(run.fiber))
+      yield* TestClock.adjust("5 seconds")
+      yield* Fiber.join(interrupter)
+      assert.deepStrictEqual(yield* run.calls("/session/end"), [[`${worker(1)}/session/end`, 5_000]])
+      assert.deepStrictEqual(yield* run.names, ["endpoint", "routing", "created", "shutdown", "ending", "ended", "done"])
+    })
+  )
+
+  it.effect("a 410 on /ping means the worker closed the session: reported, not ended again, not a failure", () =>
+    Effect.gen(function* () {
+      const run = yield* start(single(100), { ping: { status: 410, body: { error: "invalid session" } } })
+      yield* TestClock.adjust("100 seconds")
+      yield* Fiber.join(run.fiber)
+      assert.deepStrictEqual(yield* run.calls("/session/end"), [])
+      assert.deepInclude((yield* run.named("closed"))[0], { session_id: "s-1", reason: "410 on /ping" })
+      assert.deepInclude((yield* run.named("done"))[0], { created: 1, ended: 0, closed: 1, failures: 0 })
+    })
+  )
+
+  it.effect("a 410 on /session/end counts as closed; any other failed end makes the run fail", () =>
+    Effect.gen(function* () {
+      const gone = yield* start(single(10), { end: { status: 410, body: { error: "session already closed" } } })
+      yield* TestClock.adjust("10 seconds")
+      yield* Fiber.join(gone.fiber)
+      assert.deepInclude((yield* gone.named("closed"))[0], { reason: "410 on /session/end: already closed" })
+
+      const broken = yield* start(single(10), { end: { status: 500 } })
+      yield* TestClock.adjust("10 seconds")
+      const exit = yield* Fiber.await(broken.fiber)
+      assert.isTrue(Exit.isFailure(exit))
+      assert.deepInclude(yield* Effect.flip(exit), { _tag: "RunFailed", failures: 1 })
+      assert.deepInclude((yield* broken.named("error"))[0], { operation: "session/end", session_id: "s-1", fatal: true })
+    })
+  )
+
+  it.effect("an unknown endpoint fails the run before any routing", () =>
+    Effect.gen(function* () {
+      const http = yield* fakeHttp(() => ({ status: 200, body: { results: [] } }))
+      const events = yield* Ref.make<ReadonlyArray<ClientEvent>>([])
+      const app = Reservations.layer(policy).pipe(
+        Layer.provideMerge(
+          VastClient.layer({ apiKey: Redacted.make(USER_KEY), webserverUrl: WEBSERVER, autoscalerUrl: AUTOSCALER }).pipe(Layer.provide(http.layer))
+        ),
+        Layer.provideMerge(Reporter.layerRecording(events))
+      )
+      const error = yield* Effect.flip(Effect.provide(program(ENDPOINT_NAME, single(10)), app))
+      assert.deepInclude(error, { _tag: "RunFailed", failures: 1 })
+      assert.deepStrictEqual((yield* Ref.get(http.seen)).length, 1)
+      assert.deepInclude((yield* Ref.get(events))[0], { event: "error", operation: "endpoint lookup", fatal: true })
+    })
+  )
+})
+
+describe("program, --demo", () => {
+  it.effect("creates --count sessions --interval apart, holds the plateau, ends them one at a time --interval apart", () =>
+    Effect.gen(function* () {
+      const run = yield* start(
+        { _tag: "Demo", count: 3, interval: Duration.seconds(30), plateau: Duration.seconds(300) },
+        {},
+        { lifetime: 1_000 }
+      )
+      yield* TestClock.adjust("420 seconds")
+      yield* Fiber.join(run.fiber)
+      assert.deepStrictEqual(yield* run.calls("/session/create"), [
+        [`${worker(1)}/session/create`, 0],
+        [`${worker(2)}/session/create`, 30_000],
+        [`${worker(3)}/session/create`, 60_000]
+      ])
+      assert.deepStrictEqual(yield* run.calls("/session/end"), [
+        [`${worker(1)}/session/end`, 360_000],
+        [`${worker(2)}/session/end`, 390_000],
+        [`${worker(3)}/session/end`, 420_000]
+      ])
+      assert.deepInclude((yield* run.named("holding"))[0], { seconds: 300, sessions: 3 })
+      assert.deepInclude((yield* run.named("done"))[0], { created: 3, ended: 3, closed: 0, failures: 0 })
+    })
+  )
+
+  it.effect("a reservation that times out is a failure; the others are still held and ended", () =>
+    Effect.gen(function* () {
+      const waiting = { endpoint: ENDPOINT_NAME, request_idx: 2 }
+      const run = yield* start(
+        { _tag: "Demo", count: 3, interval: Duration.seconds(1), plateau: Duration.seconds(5) },
+        { route: (idx) => (idx === 2 ? waiting : undefined) },
+        { routeTimeout: "10 seconds" }
+      )
+      yield* TestClock.adjust("1 minute")
+      const error = yield* Effect.flip(Fiber.join(run.fiber))
+      assert.deepInclude(error, { _tag: "RunFailed", failures: 1 })
+      assert.deepStrictEqual((yield* run.calls("/session/end")).map(([url]) => url), [`${worker(1)}/session/end`, `${worker(3)}/session/end`])
+      assert.deepInclude((yield* run.named("error"))[0], { operation: "route", reservation: 2, fatal: true })
+      assert.deepInclude((yield* run.named("done"))[0], { created: 2, ended: 2, failures: 1 })
+    })
+  )
+})

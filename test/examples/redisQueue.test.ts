@@ -1,0 +1,181 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { Redis } from "ioredis"
+import { afterEach, describe, expect, it } from "vitest"
+import { freePort } from "../support/process.js"
+
+const dist = (file: string) => fileURLToPath(new URL(`../../dist/${file}`, import.meta.url))
+
+const hasRedis = (() => {
+  try {
+    execFileSync("redis-server", ["--version"], { stdio: "ignore" })
+    return true
+  } catch {
+    return false
+  }
+})()
+if (!hasRedis && process.env["CI"] === undefined) {
+  process.stdout.write("redis example tests skipped: redis-server is not installed (Debian/Ubuntu: apt-get install redis-server)\n")
+}
+
+const children: Array<ChildProcess> = []
+const dirs: Array<string> = []
+afterEach(async () => {
+  for (const child of children.splice(0).reverse()) {
+    if (child.exitCode !== null || child.signalCode !== null) continue
+    child.kill("SIGTERM")
+    await new Promise((resolve) => child.once("exit", resolve))
+  }
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+})
+
+const start = (command: string, args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
+  const child = spawn(command, [...args], { env: { PATH: process.env["PATH"] ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] })
+  children.push(child)
+  let output = ""
+  const listeners = new Set<() => void>()
+  const onData = (chunk: Buffer) => {
+    output += chunk.toString("utf8")
+    for (const listener of listeners) listener()
+  }
+  child.stdout?.on("data", onData)
+  child.stderr?.on("data", onData)
+  const waitFor = (pattern: RegExp, ms = 20_000) =>
+    new Promise<RegExpExecArray>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}:\n${output.slice(-3000)}`)), ms)
+      const check = () => {
+        const match = pattern.exec(output)
+        if (match === null) return
+        listeners.delete(check)
+        clearTimeout(timer)
+        resolve(match)
+      }
+      listeners.add(check)
+      check()
+    })
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+  return { child, waitFor, exited, output: () => output }
+}
+
+const startRedis = async (port: number, dir: string) => {
+  const redis = start("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--save", ""])
+  await redis.waitFor(/Ready to accept connections/)
+  return redis
+}
+
+/** Redis, the serverless with the example consumer beside each worker, and the dispatcher. */
+const setup = async (options: { jobs: number; workMs: number; maxWorkers?: number }) => {
+  const dir = mkdtempSync(join(tmpdir(), "null-worker-redis-test-"))
+  dirs.push(dir)
+  const redisPort = await freePort()
+  const redisUrl = `redis://127.0.0.1:${redisPort}`
+  let redis = await startRedis(redisPort, dir)
+  const serverless = start(
+    process.execPath,
+    [
+      dist("serverless.js"), "--port", "0", "--recommended", "--inactivity-timeout", "1", "--max-workers", String(options.maxWorkers ?? 3),
+      "--healthcheck-interval", "0.2", "--tick", "0.1",
+      "--sidecar", `${JSON.stringify(process.execPath)} ${JSON.stringify(dist("examples/redis-consumer.js"))}`, "--sidecar-health", "/health"
+    ],
+    { REDIS_URL: redisUrl, WORK_MS: String(options.workMs) }
+  )
+  const url = (await serverless.waitFor(/serverless listening on (http:\/\/[0-9.:]+)/))[1] ?? ""
+  const dispatcher = start(
+    process.execPath,
+    [dist("examples/redis-dispatcher.js"), "--jobs", String(options.jobs), "--autoscaler-url", url, "--webserver-url", url, "--redis-url", redisUrl, "--concurrency", "3", "--lifetime", "20"],
+    { VAST_API_KEY: "local" }
+  )
+  const client = new Redis(redisUrl, { maxRetriesPerRequest: null })
+  client.on("error", () => undefined)
+  const restartRedis = async () => {
+    redis.child.kill("SIGTERM")
+    await redis.exited
+    redis = await startRedis(redisPort, dir)
+  }
+  const status = async () => (await (await fetch(`${url}/status`)).json()) as { workers: Array<{ state: string; sidecar_pid: number | null }> }
+  const summary = async () => {
+    const code = await dispatcher.exited
+    const line = /summary (\{.*\})/.exec(dispatcher.output())?.[1]
+    return { code, summary: JSON.parse(line ?? "{}") as { done: number; callbacks: Record<string, number>; duplicate_callbacks: number; redispatched: number }, output: dispatcher.output() }
+  }
+  const scaledToZero = async () => {
+    const deadline = Date.now() + 15_000
+    while ((await status()).workers.length > 0) {
+      if (Date.now() > deadline) throw new Error("did not scale to zero")
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+  /** Every job done exactly once, each with one result. */
+  const checkExactlyOnce = async (jobs: number) => {
+    for (let i = 1; i <= jobs; i++) {
+      expect(await client.get(`done:job-${i}`)).toBe("1")
+      expect(await client.exists(`result:job-${i}`)).toBe(1)
+    }
+    expect((await client.keys("done:*")).length).toBe(jobs)
+  }
+  return { client, status, summary, scaledToZero, checkExactlyOnce, restartRedis, close: () => client.disconnect() }
+}
+
+describe.skipIf(!hasRedis && process.env["CI"] === undefined)("the Redis queue example (real redis-server)", { timeout: 120_000 }, () => {
+  it("20 jobs through at most 3 workers: each done once, each session released, each callback once, back to zero", async () => {
+    const run = await setup({ jobs: 20, workMs: 100 })
+    let peak = 0
+    const watching = setInterval(() => {
+      // Live workers: one being stopped while its replacement starts is not over the cap.
+      void run.status().then((s) => (peak = Math.max(peak, s.workers.filter((w) => w.state !== "stopping").length)), () => undefined)
+    }, 100)
+    const { code, output, summary } = await run.summary()
+    clearInterval(watching)
+    expect(code, output).toBe(0)
+    expect(summary).toEqual({ jobs: 20, done: 20, callbacks: { released: 20 }, duplicate_callbacks: 0, redispatched: 0 })
+    expect(peak).toBeLessThanOrEqual(3)
+    await run.checkExactlyOnce(20)
+    for (let i = 1; i <= 20; i++) expect(await run.client.llen(`processed:job-${i}`)).toBe(1)
+    await run.scaledToZero()
+    run.close()
+  })
+
+  it("a consumer killed mid-job: the worker reports it, the session ends, the job is dispatched again and done once", async () => {
+    const run = await setup({ jobs: 2, workMs: 1500 })
+    // Wait for a consumer that holds a job, then kill it.
+    const deadline = Date.now() + 15_000
+    let victim: number | null = null
+    while (victim === null && Date.now() < deadline) {
+      const busy = (await run.status()).workers.find((w) => w.state === "busy" && w.sidecar_pid !== null)
+      if (busy !== undefined) {
+        await new Promise((resolve) => setTimeout(resolve, 300))
+        victim = busy.sidecar_pid
+      } else await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    expect(victim).not.toBeNull()
+    // The sidecar leads its own process group (sh and the consumer under it).
+    process.kill(-victim!, "SIGKILL")
+    const { code, output, summary } = await run.summary()
+    expect(code, output).toBe(0)
+    expect(summary.done).toBe(2)
+    expect(summary.redispatched).toBeGreaterThanOrEqual(1)
+    expect(summary.duplicate_callbacks).toBe(0)
+    expect((summary.callbacks["shutdown"] ?? 0) + (summary.callbacks["expired"] ?? 0)).toBeGreaterThanOrEqual(1)
+    await run.checkExactlyOnce(2)
+    run.close()
+  })
+
+  it("Redis restarted mid-run: consumers and dispatcher reconnect, nothing is lost", async () => {
+    const run = await setup({ jobs: 8, workMs: 200 })
+    const deadline = Date.now() + 20_000
+    while ((await run.client.keys("done:*").catch(() => [])).length < 2) {
+      if (Date.now() > deadline) throw new Error("no job finished before the restart")
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    await run.restartRedis()
+    const { code, output, summary } = await run.summary()
+    expect(code, output).toBe(0)
+    expect(summary.done).toBe(8)
+    expect(summary.duplicate_callbacks).toBe(0)
+    await run.checkExactlyOnce(8)
+    run.close()
+  })
+})
