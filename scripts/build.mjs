@@ -1,5 +1,6 @@
 // Bundles each entry point into one ESM file in dist/. A bundle starts in a fraction of the time the
 // unbundled @effect/platform-node graph takes to import (see docs/performance.md).
+import { chmodSync } from "node:fs"
 import { build } from "esbuild"
 
 const entryPoints = {
@@ -24,5 +25,11 @@ await build({
   legalComments: "none",
   logLevel: "warning",
   // Some dependencies are CommonJS and call require() for Node built-ins.
-  banner: { js: "import { createRequire as __nwCreateRequire } from 'node:module'; const require = __nwCreateRequire(import.meta.url);" }
+  // A shebang for the npm `bin` entries.
+  banner: {
+    js: "#!/usr/bin/env node\nimport { createRequire as __nwCreateRequire } from 'node:module'; const require = __nwCreateRequire(import.meta.url);"
+  }
 })
+
+// The npm `bin` entries run as programs.
+for (const bin of ["main", "client", "serverless"]) chmodSync(`dist/${bin}.js`, 0o755)

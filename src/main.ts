@@ -84,7 +84,8 @@ const describe = (cause: Cause.Cause<{ readonly message: string }>): string =>
 
 const program = Layer.launch(Worker).pipe(
   Effect.catchAllCause((cause) =>
-    Cause.isInterruptedOnly(cause)
+    // Stopped (SIGTERM) while starting: not a launch failure, whatever else the interruption left behind.
+    Cause.isInterrupted(cause)
       ? Effect.void
       : Effect.gen(function* () {
           const reason = `Worker Server failed to launch: ${describe(cause)}`

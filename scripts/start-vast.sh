@@ -1,0 +1,412 @@
+#!/usr/bin/env bash
+# start-vast.sh: the on-start script of a Vast Serverless template that runs null-worker.
+#
+# It does what the Python product's start_server.sh does for BACKEND=null, for Node:
+#   1. checks the environment (CONTAINER_ID is required) and that Node.js >= 20 is there;
+#   2. finds a built null-worker (NULL_WORKER_DIR, or the checkout this script lives in), or clones
+#      NULL_WORKER_REPO at NULL_WORKER_REF into the workspace and builds it with `npm ci`;
+#   3. with USE_SSL=true, makes a key and a CSR, has Vast sign the CSR, and checks that the answer is a
+#      certificate for that key before using it;
+#   4. optionally starts your consumer (CONSUMER_CMD) beside the worker;
+#   5. replaces itself with the worker (`exec node dist/main.js`), so the script's PID is the worker's and
+#      SIGTERM from Vast reaches it directly.
+# Any failure in steps 1-4 is posted as `error_msg` to <item>/worker_status/ for every REPORT_ADDR item,
+# and the script exits 1. See docs/deploy-vast.md.
+#
+# Differences from start_server.sh: reports are built as real JSON (a quote or a newline in a message
+# cannot break them); the signed certificate is checked before use; the worker is not run under a pipe.
+#
+# Variables (defaults in brackets):
+#   CONTAINER_ID           required (Vast sets it); the worker's id in reports
+#   REPORT_ADDR            [https://run.vast.ai] autoscaler base URLs, comma-separated
+#   MASTER_TOKEN           [""] sent as mtoken
+#   WORKER_PORT            [3000] the worker's public port
+#   USE_SSL                [true] TLS on the public port when exactly "true"
+#   PUBLIC_IPADDR, VAST_TCP_PORT_<WORKER_PORT>   (Vast sets them) make the `url` of a report
+#   WORKSPACE_DIR          [/workspace] logs, and the clone when there is no preinstalled copy
+#   LOG_FILE               [$WORKSPACE_DIR/null-worker.log] this script's and the worker's output
+#   NULL_WORKER_DIR        a checkout that already has dist/main.js (takes precedence)
+#   NULL_WORKER_REPO       git URL (or path) to clone when no preinstalled copy is found
+#   NULL_WORKER_REF        [the repository's default branch] branch, tag or commit to check out
+#   NULL_WORKER_VERSION    ["0"] `version` in this script's reports
+#   NULL_FORCE_UPDATE_FILE [/.force_update] when present, the clone is made afresh (then removed)
+#   NODE_BIN               [node] the Node.js executable
+#   SIGN_CERT_URL          [https://console.vast.ai/api/v0/sign_cert/?instance_id=$CONTAINER_ID]
+#   SIGN_CERT_ATTEMPTS     [5] tries at signing; SIGN_CERT_RETRY_DELAY [2] seconds before the 2nd, doubling
+#   SIGN_CERT_TIMEOUT      [30] seconds per signing try
+#   TLS_KEY_FILE           [$WORKER_TLS_KEY or /etc/instance.key]  passed to the worker as WORKER_TLS_KEY
+#   TLS_CERT_FILE          [$WORKER_TLS_CERT or /etc/instance.crt] passed to the worker as WORKER_TLS_CERT
+#   REPORT_TIMEOUT         [10] seconds for each error report
+#   CONSUMER_CMD           a command started with `sh -c` beside the worker (your queue consumer)
+#   CONSUMER_LOG           [$WORKSPACE_DIR/consumer.log] the consumer's output
+# Everything else (BACKEND_HEALTH_URL, NULL_CONTROL_PORT, UNSECURED, ...) goes to the worker unchanged.
+
+set -Eeuo pipefail
+
+WORKSPACE_DIR=${WORKSPACE_DIR:-/workspace}
+REPORT_ADDR=${REPORT_ADDR:-https://run.vast.ai}
+USE_SSL=${USE_SSL:-true}
+WORKER_PORT=${WORKER_PORT:-3000}
+LOG_FILE=${LOG_FILE:-$WORKSPACE_DIR/null-worker.log}
+CONSUMER_LOG=${CONSUMER_LOG:-$WORKSPACE_DIR/consumer.log}
+NODE_BIN=${NODE_BIN:-node}
+NULL_FORCE_UPDATE_FILE=${NULL_FORCE_UPDATE_FILE:-/.force_update}
+SIGN_CERT_ATTEMPTS=${SIGN_CERT_ATTEMPTS:-5}
+SIGN_CERT_RETRY_DELAY=${SIGN_CERT_RETRY_DELAY:-2}
+SIGN_CERT_TIMEOUT=${SIGN_CERT_TIMEOUT:-30}
+REPORT_TIMEOUT=${REPORT_TIMEOUT:-10}
+TLS_KEY_FILE=${TLS_KEY_FILE:-${WORKER_TLS_KEY:-/etc/instance.key}}
+TLS_CERT_FILE=${TLS_CERT_FILE:-${WORKER_TLS_CERT:-/etc/instance.crt}}
+
+NODE_OK=false # set once NODE_BIN is known to be Node.js >= 20; reports are then built with JSON.stringify
+LOG_READY=false
+
+# ---- output -------------------------------------------------------------------------------------------
+# Our own lines go to stdout (or stderr) and to LOG_FILE. Commands' output goes to LOG_FILE only
+# (see run_logged), and so does the worker's, once it runs.
+
+log() {
+  local line
+  printf -v line '%s [start-vast] %s' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"
+  printf '%s\n' "$line"
+  if [[ $LOG_READY == true ]]; then printf '%s\n' "$line" 2>/dev/null >>"$LOG_FILE" || true; fi
+}
+
+log_error() {
+  log "ERROR: $*" >&2
+}
+
+# ---- error reports ------------------------------------------------------------------------------------
+
+# A JSON string literal for $1, in bash alone (for when Node.js is missing): backslash, quote and every
+# control character are escaped; other bytes (UTF-8 text) are copied as they are.
+json_string() {
+  local s=$1 bs=\\ q='"' code hex ch
+  s=${s//"$bs"/"$bs$bs"}
+  s=${s//"$q"/"$bs$q"}
+  s=${s//$'\n'/"${bs}n"}
+  s=${s//$'\r'/"${bs}r"}
+  s=${s//$'\t'/"${bs}t"}
+  for ((code = 1; code < 32; code++)); do
+    printf -v hex '%02x' "$code"
+    printf -v ch '%b' "\\x$hex"
+    if [[ $s == *"$ch"* ]]; then s=${s//"$ch"/"${bs}u00$hex"}; fi
+  done
+  printf '"%s"' "$s"
+}
+
+# http(s)://PUBLIC_IPADDR:VAST_TCP_PORT_<WORKER_PORT> when both are known, else "".
+worker_url() {
+  local mapped=""
+  if [[ $WORKER_PORT =~ ^[0-9]+$ ]]; then
+    local name="VAST_TCP_PORT_$WORKER_PORT"
+    mapped=${!name:-}
+  fi
+  if [[ -n ${PUBLIC_IPADDR:-} && -n $mapped ]]; then
+    local scheme=http
+    if [[ $USE_SSL == true ]]; then scheme=https; fi
+    printf '%s://%s:%s' "$scheme" "$PUBLIC_IPADDR" "$mapped"
+  fi
+  return 0
+}
+
+# The body of a launch-failure report: {"id", "mtoken", "version", "error_msg", "url"}.
+# `id` is a number when CONTAINER_ID is one (as the worker sends it), else the string as given.
+report_body() {
+  local message=$1 id=${CONTAINER_ID:-} version=${NULL_WORKER_VERSION:-0} url
+  url=$(worker_url)
+  if [[ $NODE_OK == true ]] &&
+    NW_ID=$id NW_MTOKEN=${MASTER_TOKEN:-} NW_VERSION=$version NW_MSG=$message NW_URL=$url "$NODE_BIN" -e '
+      const e = process.env
+      const id = /^[0-9]+$/.test(e.NW_ID) ? Number(e.NW_ID) : e.NW_ID
+      process.stdout.write(JSON.stringify({ id, mtoken: e.NW_MTOKEN, version: e.NW_VERSION, error_msg: e.NW_MSG, url: e.NW_URL }))
+    ' 2>/dev/null; then
+    return 0
+  fi
+  local id_json
+  if [[ $id =~ ^0*([0-9]+)$ ]]; then id_json=${BASH_REMATCH[1]}; else id_json=$(json_string "$id"); fi
+  printf '{"id":%s,"mtoken":%s,"version":%s,"error_msg":%s,"url":%s}' "$id_json" \
+    "$(json_string "${MASTER_TOKEN:-}")" "$(json_string "$version")" "$(json_string "$message")" "$(json_string "$url")"
+}
+
+# Post one report to every REPORT_ADDR item (trimmed, trailing "/" removed): one try each, with a timeout.
+send_report() {
+  local body addr status item
+  local -a items
+  if ! command -v curl >/dev/null 2>&1; then
+    log_error "curl is not installed: the error cannot be reported to the autoscaler"
+    return 0
+  fi
+  body=$(report_body "$1")
+  IFS=',' read -r -a items <<<"$REPORT_ADDR"
+  for item in "${items[@]}"; do
+    addr=${item#"${item%%[![:space:]]*}"}
+    addr=${addr%"${addr##*[![:space:]]}"}
+    while [[ $addr == */ ]]; do addr=${addr%/}; done
+    if [[ -z $addr ]]; then continue; fi
+    # The body goes through stdin: MASTER_TOKEN stays out of the process list.
+    status=$(printf '%s' "$body" | curl -sS -o /dev/null -w '%{http_code}' --max-time "$REPORT_TIMEOUT" \
+      -H 'Content-Type: application/json' --data-binary @- -X POST "$addr/worker_status/" 2>/dev/null) || true
+    if [[ $status == 2* ]]; then
+      log "reported the error to $addr/worker_status/ (HTTP $status)"
+    else
+      log "could not report the error to $addr/worker_status/ (HTTP ${status:-000})"
+    fi
+  done
+}
+
+# Log the message, report it to the autoscaler, exit 1.
+fail() {
+  trap - ERR
+  log_error "$1"
+  if [[ -z ${CONTAINER_ID:-} ]]; then
+    # Nothing is reported without CONTAINER_ID: the autoscaler knows workers by this id, and a report
+    # with no id (start_server.sh sent 0) names no worker, or the wrong one. The worker does the same.
+    log "not reported to the autoscaler: CONTAINER_ID is not set"
+  else
+    send_report "$1"
+  fi
+  exit 1
+}
+
+trap 'fail "start-vast.sh failed unexpectedly at line $LINENO (status $?): $BASH_COMMAND"' ERR
+
+# Run a command with its output appended to LOG_FILE. On failure, LAST_OUTPUT holds its last lines
+# (for the report), and its status is returned.
+LAST_OUTPUT=""
+run_logged() {
+  local before status=0
+  before=$(wc -c <"$LOG_FILE")
+  "$@" </dev/null >>"$LOG_FILE" 2>&1 || status=$?
+  if ((status != 0)); then
+    # npm ends with a pointer to its own log file, which says nothing here: left out.
+    LAST_OUTPUT=$(tail -c "+$((before + 1))" "$LOG_FILE" | grep -v -e '^[[:space:]]*$' -e 'A complete log of this run' |
+      tail -n 6 | cut -c 1-300) || true
+  fi
+  return "$status"
+}
+
+# "<what> failed (status N): <last lines of its output>"
+failed_with_output() {
+  local text="$1 failed (status $2)"
+  if [[ -n $LAST_OUTPUT ]]; then text+=": $LAST_OUTPUT"; fi
+  printf '%s' "$text"
+}
+
+# ---- 1. environment -----------------------------------------------------------------------------------
+
+if ! mkdir -p "$WORKSPACE_DIR" 2>/dev/null || ! touch "$LOG_FILE" 2>/dev/null; then
+  fail "cannot write the log file $LOG_FILE (WORKSPACE_DIR=$WORKSPACE_DIR)"
+fi
+LOG_READY=true
+cd "$WORKSPACE_DIR"
+log "start-vast.sh: WORKSPACE_DIR=$WORKSPACE_DIR REPORT_ADDR=$REPORT_ADDR WORKER_PORT=$WORKER_PORT USE_SSL=$USE_SSL LOG_FILE=$LOG_FILE"
+
+if [[ -z ${CONTAINER_ID:-} ]]; then fail "CONTAINER_ID must be set"; fi
+if ! [[ $CONTAINER_ID =~ ^[0-9]+$ ]]; then fail "CONTAINER_ID must be an integer, got: $CONTAINER_ID"; fi
+if ! [[ $WORKER_PORT =~ ^[0-9]+$ ]] || ((10#$WORKER_PORT < 1 || 10#$WORKER_PORT > 65535)); then
+  fail "WORKER_PORT must be a port number from 1 to 65535, got: $WORKER_PORT"
+fi
+for name in SIGN_CERT_ATTEMPTS SIGN_CERT_RETRY_DELAY SIGN_CERT_TIMEOUT REPORT_TIMEOUT; do
+  if ! [[ ${!name} =~ ^[0-9]+$ ]]; then fail "$name must be a whole number, got: ${!name}"; fi
+done
+
+if ! node_path=$(command -v "$NODE_BIN" 2>/dev/null); then
+  fail "Node.js >= 20 is required, but $NODE_BIN was not found (PATH=$PATH)"
+fi
+if ! node_version=$("$node_path" -p 'process.versions.node' 2>/dev/null); then
+  fail "Node.js >= 20 is required, but $node_path does not run"
+fi
+if ! [[ $node_version =~ ^([0-9]+)\. ]] || ((BASH_REMATCH[1] < 20)); then
+  fail "Node.js >= 20 is required, but $node_path is version $node_version"
+fi
+NODE_BIN=$node_path
+NODE_OK=true
+log "Node.js $node_version at $NODE_BIN"
+
+# ---- 2. the project -----------------------------------------------------------------------------------
+
+is_null_worker() {
+  [[ -f $1/package.json ]] && grep -q '"name": *"null-worker"' "$1/package.json"
+}
+
+build() {
+  local dir=$1 status=0
+  if ! command -v npm >/dev/null 2>&1; then fail "npm is required to build $dir, but it was not found"; fi
+  log "building $dir with npm ci"
+  # --include=dev: the build needs esbuild even when the template sets NODE_ENV=production.
+  run_logged npm --prefix "$dir" ci --include=dev --no-audit --no-fund || status=$?
+  if ((status != 0)); then fail "$(failed_with_output "npm ci in $dir" "$status")"; fi
+  if [[ ! -f $dir/dist/main.js ]]; then fail "npm ci in $dir did not produce dist/main.js"; fi
+}
+
+clone() {
+  local dir=$1 stamp=$1/.start-vast-source status=0
+  local source="$NULL_WORKER_REPO ${NULL_WORKER_REF:-}"
+  if [[ -f $dir/dist/main.js && -f $stamp && $(<"$stamp") == "$source" && ! -e $NULL_FORCE_UPDATE_FILE ]]; then
+    log "reusing $dir (already built from $source)"
+    return 0
+  fi
+  if [[ -e $NULL_FORCE_UPDATE_FILE ]]; then log "$NULL_FORCE_UPDATE_FILE is present: cloning afresh"; fi
+  if ! command -v git >/dev/null 2>&1; then fail "git is required to clone $NULL_WORKER_REPO, but it was not found"; fi
+  rm -rf "$dir"
+  log "cloning $NULL_WORKER_REPO into $dir"
+  run_logged git clone -- "$NULL_WORKER_REPO" "$dir" || status=$?
+  if ((status != 0)); then fail "$(failed_with_output "git clone of $NULL_WORKER_REPO" "$status")"; fi
+  if [[ -n ${NULL_WORKER_REF:-} ]]; then
+    run_logged git -C "$dir" checkout -q "$NULL_WORKER_REF" || status=$?
+    if ((status != 0)); then fail "$(failed_with_output "git checkout of $NULL_WORKER_REF" "$status")"; fi
+  fi
+  build "$dir"
+  printf '%s' "$source" >"$stamp"
+  rm -f "$NULL_FORCE_UPDATE_FILE"
+}
+
+script_dir=""
+if [[ -n ${BASH_SOURCE[0]:-} && -f ${BASH_SOURCE[0]} ]]; then
+  script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+fi
+
+if [[ -n ${NULL_WORKER_DIR:-} ]]; then
+  if [[ ! -f $NULL_WORKER_DIR/dist/main.js ]]; then
+    fail "NULL_WORKER_DIR has no dist/main.js (build it with npm ci): $NULL_WORKER_DIR"
+  fi
+  project=$NULL_WORKER_DIR
+elif [[ -n $script_dir ]] && is_null_worker "$script_dir"; then
+  project=$script_dir
+elif [[ -n $script_dir ]] && is_null_worker "$script_dir/.."; then
+  project=$(cd "$script_dir/.." && pwd)
+elif [[ -n ${NULL_WORKER_REPO:-} ]]; then
+  project=$WORKSPACE_DIR/null-worker
+  clone "$project"
+else
+  fail "no null-worker to run: set NULL_WORKER_DIR to a built checkout, or NULL_WORKER_REPO to a git URL to clone"
+fi
+if [[ ! -f $project/dist/main.js ]]; then build "$project"; fi
+log "null-worker: $project"
+
+# ---- 3. TLS -------------------------------------------------------------------------------------------
+
+# Sign a fresh key through Vast, and install the certificate only once it is known to be one for our key.
+setup_tls() {
+  local csr answer attempt status http umask_before delay=$SIGN_CERT_RETRY_DELAY url=${SIGN_CERT_URL:-https://console.vast.ai/api/v0/sign_cert/?instance_id=$CONTAINER_ID}
+  if ! command -v openssl >/dev/null 2>&1; then fail "USE_SSL=true needs openssl, but it was not found"; fi
+  if ! command -v curl >/dev/null 2>&1; then fail "USE_SSL=true needs curl, but it was not found"; fi
+  if ! mkdir -p "$(dirname "$TLS_KEY_FILE")" "$(dirname "$TLS_CERT_FILE")" 2>/dev/null; then
+    fail "cannot create the directories of $TLS_KEY_FILE and $TLS_CERT_FILE"
+  fi
+  csr=$WORKSPACE_DIR/instance.csr
+  answer=$WORKSPACE_DIR/instance.crt.download
+  rm -f "$answer"
+  # The key is made readable by us only (umask), as a private key should be.
+  status=0
+  umask_before=$(umask)
+  umask 077
+  run_logged openssl req -new -newkey rsa:2048 -nodes -sha256 -keyout "$TLS_KEY_FILE" -out "$csr" \
+    -subj "/C=US/ST=CA/CN=pyworker.vast.ai/" -addext "subjectAltName=IP:0.0.0.0" \
+    -addext "basicConstraints=CA:FALSE" -addext "keyUsage=nonRepudiation,digitalSignature,keyEncipherment" || status=$?
+  umask "$umask_before"
+  if ((status != 0)); then fail "$(failed_with_output "making the TLS key and CSR" "$status")"; fi
+
+  for ((attempt = 1; ; attempt++)); do
+    status=0
+    http=$(curl -sS -o "$answer" -w '%{http_code}' --max-time "$SIGN_CERT_TIMEOUT" \
+      -H 'Content-Type: application/octet-stream' --data-binary "@$csr" -X POST "$url" 2>>"$LOG_FILE") || status=$?
+    if ((status == 0)) && [[ $http == 2* ]]; then break; fi
+    local why="HTTP $http"
+    if ((status != 0)); then why="curl status $status"; fi
+    if [[ -s $answer ]]; then why+=": $(head -c 300 "$answer" | tr -d '\000')"; fi
+    log "signing attempt $attempt/$SIGN_CERT_ATTEMPTS failed ($why)"
+    if ((attempt >= SIGN_CERT_ATTEMPTS)); then
+      local tries="$attempt attempts"
+      if ((attempt == 1)); then tries="1 attempt"; fi
+      fail "signing the TLS certificate at $url failed after $tries ($why)"
+    fi
+    sleep "$delay"
+    delay=$((delay * 2))
+  done
+
+  if ! openssl x509 -in "$answer" -noout 2>/dev/null; then
+    fail "the answer of $url is not a PEM certificate (it starts with: $(head -c 100 "$answer" | tr -d '\000'))"
+  fi
+  if [[ $(openssl x509 -in "$answer" -noout -pubkey 2>/dev/null) != "$(openssl pkey -in "$TLS_KEY_FILE" -pubout 2>/dev/null)" ]]; then
+    fail "the certificate from $url is not for our key $TLS_KEY_FILE"
+  fi
+  if ! openssl x509 -in "$answer" -noout -checkend 0 >/dev/null 2>&1; then
+    fail "the certificate from $url has expired"
+  fi
+  mv -f "$answer" "$TLS_CERT_FILE"
+  rm -f "$csr"
+  log "TLS certificate signed and checked: $TLS_CERT_FILE (key $TLS_KEY_FILE)"
+}
+
+if [[ $USE_SSL == true ]]; then setup_tls; fi
+
+# ---- 4. the consumer, and 5. the worker ---------------------------------------------------------------
+
+export REPORT_ADDR WORKER_PORT USE_SSL CONTAINER_ID
+export WORKER_TLS_KEY=$TLS_KEY_FILE WORKER_TLS_CERT=$TLS_CERT_FILE
+
+# The consumer runs beside the worker, but the worker is exec'd, so no shell is left to wait for both.
+# A background watcher subshell owns the consumer instead:
+#   - it starts CONSUMER_CMD (`sh -c`, in its own session so its whole process group can be stopped,
+#     output to CONSUMER_LOG) and waits for it;
+#   - a poller beside it checks every second that the worker ($$: exec keeps the PID) is alive, and
+#     stops the consumer (TERM, then KILL after 10 s) once the worker has gone;
+#   - if the consumer exits while the worker is still alive, it stopped on its own: the watcher stops the
+#     worker (SIGTERM: sessions close with reason `shutdown`, callbacks go out), waits for it to go, and
+#     only then reports "consumer exited with status N", so the worker's last report cannot hide it.
+#     A worker without its consumer would take reservations that nobody serves.
+# The worker's own exit status goes to whoever started this script (its PID is the worker's); the
+# watcher cannot see it, and a SIGTERM from Vast is a normal stop, not an error.
+start_consumer() {
+  local worker_pid=$$
+  (
+    trap - ERR
+    set +e
+    alive() { kill -0 "$1" 2>/dev/null; }
+    stop_group() {
+      kill -TERM -- "-$1" 2>/dev/null || kill -TERM "$1" 2>/dev/null
+      for _ in {1..10}; do
+        if ! alive "$1"; then return 0; fi
+        sleep 1
+      done
+      kill -KILL -- "-$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null
+    }
+    if command -v setsid >/dev/null 2>&1; then
+      setsid sh -c "$CONSUMER_CMD" </dev/null >>"$CONSUMER_LOG" 2>&1 &
+    else
+      sh -c "$CONSUMER_CMD" </dev/null >>"$CONSUMER_LOG" 2>&1 &
+    fi
+    consumer=$!
+    log "consumer started (PID $consumer, output in $CONSUMER_LOG): $CONSUMER_CMD"
+    (
+      while alive "$worker_pid"; do sleep 1; done
+      log "the worker has exited: stopping the consumer"
+      stop_group "$consumer"
+    ) &
+    poller=$!
+    wait "$consumer"
+    status=$?
+    kill "$poller" 2>/dev/null
+    if alive "$worker_pid"; then
+      log_error "consumer exited with status $status: stopping the worker"
+      kill -TERM -- "-$consumer" 2>/dev/null # anything the consumer left behind
+      kill -TERM "$worker_pid" 2>/dev/null
+      for _ in {1..30}; do
+        if ! alive "$worker_pid"; then break; fi
+        sleep 1
+      done
+      send_report "consumer exited with status $status"
+    fi
+  ) &
+}
+
+log "starting the worker: $NODE_BIN $project/dist/main.js (its output goes to $LOG_FILE)"
+# From here on, output goes to the log file only: the worker must not write into a pipe whose reader
+# can go away, and the watcher must not hold our caller's stdout open.
+exec >>"$LOG_FILE" 2>&1
+LOG_READY=false # stdout is the log file now: log() must not write each line twice
+if [[ -n ${CONSUMER_CMD:-} ]]; then start_consumer; fi
+trap - ERR
+exec "$NODE_BIN" "$project/dist/main.js"

@@ -1,0 +1,190 @@
+/**
+ * scripts/start-vast.sh, run for real with bash in a temporary workspace, against a fake signing
+ * endpoint (a test CA made with openssl) and a recording autoscaler, all on 127.0.0.1: the environment
+ * checks, the TLS step, and the launcher's error reports. (Cloning, building and CONSUMER_CMD are in
+ * startVastProcesses.test.ts.)
+ */
+import { execFileSync, spawnSync } from "node:child_process"
+import { X509Certificate } from "node:crypto"
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs"
+import { request as httpsRequest } from "node:https"
+import { join } from "node:path"
+import { TLSSocket } from "node:tls"
+import { describe, expect, it } from "vitest"
+import { ReportRecorder } from "./fakes.js"
+import { DeployHarness, isReady, root, scriptInCheckout } from "./harness.js"
+
+const h = DeployHarness.use()
+
+/** Quotes, backslashes, newlines, a tab, a control character, non-ASCII text and shell syntax. */
+const nasty = `we"ird\\dir\nsecond "line"\ttab \u0001 é✓ $HOME \`id\` 'q' \\n`
+
+/** POST over TLS, trusting only the test CA; also returns the certificate the server showed. */
+const httpsPost = (url: string, body: string) =>
+  new Promise<{ status: number; text: string; fingerprint: string }>((resolve, reject) => {
+    const options = { method: "POST", ca: readFileSync(h.ca.certFile), headers: { "content-type": "application/json" } }
+    const request = httpsRequest(url, options, (response) => {
+      const socket = response.socket
+      const fingerprint = socket instanceof TLSSocket ? socket.getPeerCertificate().fingerprint256 : ""
+      let text = ""
+      response.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")))
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, text, fingerprint }))
+    })
+    request.on("error", reject)
+    request.end(body)
+  })
+
+describe("start-vast.sh: environment, TLS and error reports", () => {
+  it("a good run signs the CSR (after one failed try), checks the certificate, execs the worker serving TLS with it, and SIGTERM ends it with 0", async () => {
+    h.signer.answers = [{ status: 503, body: "try again" }, "sign"]
+    const { env, workerPort, workspace } = await h.vastEnv({ SIGN_CERT_ATTEMPTS: "3", SIGN_CERT_RETRY_DELAY: "1" })
+    // The script inside the checkout runs the checkout it lives in (dist/main.js is built).
+    const run = h.start(scriptInCheckout, env)
+    const ready = await h.recorder.waitFor(isReady)
+    expect(ready.json?.["url"]).toBe(`https://127.0.0.1:${workerPort}`)
+    expect(ready.json?.["id"]).toBe(31337)
+
+    // The CSR, as start_server.sh makes it, posted as octet-stream to SIGN_CERT_URL (twice: one retry).
+    expect(h.signer.requests.map((request) => [request.url, request.contentType])).toEqual([
+      ["/api/v0/sign_cert/?instance_id=31337", "application/octet-stream"],
+      ["/api/v0/sign_cert/?instance_id=31337", "application/octet-stream"]
+    ])
+    const csr = execFileSync("openssl", ["req", "-noout", "-subject", "-text"], { input: h.signer.requests[1]?.body ?? "" }).toString()
+    expect(csr).toMatch(/subject=C = US, ST = CA, CN = pyworker\.vast\.ai/)
+    expect(csr).toContain("IP Address:0.0.0.0")
+    expect(csr).toContain("Public-Key: (2048 bit)")
+
+    // The signed certificate is installed; the key is readable by its owner only.
+    const issued = h.signer.issued[0] ?? ""
+    expect(readFileSync(env["TLS_CERT_FILE"] ?? "", "utf8")).toBe(issued)
+    expect(statSync(env["TLS_KEY_FILE"] ?? "").mode & 0o077).toBe(0)
+
+    // The worker serves it: the handshake verifies with the test CA, and a reservation works (UNSECURED=true).
+    const auth = { url: ready.json?.["url"], signature: "x", reqnum: 1, request_idx: 1, endpoint: "e", cost: 100 }
+    const created = await httpsPost(`https://127.0.0.1:${workerPort}/session/create`, JSON.stringify({ auth_data: auth, payload: { lifetime: 30 } }))
+    expect(created.status).toBe(201)
+    expect(JSON.parse(created.text)).toHaveProperty("session_id")
+    expect(created.fingerprint).toBe(new X509Certificate(issued).fingerprint256)
+
+    // The script's PID is the worker's: it exec'd node.
+    const pid = run.child.pid ?? 0
+    if (existsSync(`/proc/${pid}/comm`)) expect(readFileSync(`/proc/${pid}/comm`, "utf8").trim()).toBe("node")
+    // Our lines on stdout and in the log; the worker's output in the log.
+    expect(run.output()).toContain("TLS certificate signed and checked")
+    expect(run.output()).toContain("starting the worker")
+    const log = readFileSync(join(workspace, "null-worker.log"), "utf8")
+    expect(log).toContain("signing attempt 1/3 failed (HTTP 503: try again)")
+    expect(log).toContain("public API (TLS) listening")
+    expect(h.recorder.errors()).toEqual([])
+
+    run.child.kill("SIGTERM")
+    expect(await run.exited).toBe(0)
+  })
+
+  it("without CONTAINER_ID it exits 1 and reports nothing: no id would name this worker", async () => {
+    const { env } = await h.vastEnv()
+    delete env["CONTAINER_ID"]
+    const run = h.start(h.detachedScript, env)
+    expect(await run.exited).toBe(1)
+    expect(run.output()).toContain("ERROR: CONTAINER_ID must be set")
+    expect(run.output()).toContain("not reported to the autoscaler: CONTAINER_ID is not set")
+    expect(h.recorder.statuses).toEqual([])
+    expect(h.signer.requests).toEqual([])
+  })
+
+  it("a CONTAINER_ID that is not a number is reported as it is, and exits 1", async () => {
+    const { env } = await h.vastEnv({ CONTAINER_ID: "abc" })
+    const report = await h.launchFailure(h.start(h.detachedScript, env))
+    expect(report["id"]).toBe("abc")
+    expect(report["error_msg"]).toBe("CONTAINER_ID must be an integer, got: abc")
+  })
+
+  it("a failed signing is reported as JSON to every REPORT_ADDR item, one try each, and exits 1", async () => {
+    const second = await ReportRecorder.start()
+    try {
+      const body = `{"error": "no \\"quota\\" left"}\n`
+      h.signer.answers = [{ status: 500, body }]
+      const { env, workerPort } = await h.vastEnv({
+        // Items are trimmed and lose their trailing "/"; an unreachable one does not stop the others.
+        REPORT_ADDR: ` ${h.recorder.url}/ ,http://127.0.0.1:9, ${second.url}//`,
+        NULL_WORKER_VERSION: "0.1.0",
+        NULL_WORKER_DIR: root
+      })
+      const report = await h.launchFailure(h.start(h.detachedScript, env))
+      expect(report).toEqual({
+        id: 31337,
+        mtoken: "tok",
+        version: "0.1.0",
+        error_msg: `signing the TLS certificate at ${env["SIGN_CERT_URL"]} failed after 1 attempt (HTTP 500: ${body.trimEnd()})`,
+        url: `https://127.0.0.1:${workerPort}`
+      })
+      expect(second.statuses.map((status) => status.json)).toEqual([report])
+      expect(h.signer.requests).toHaveLength(1)
+      expect(existsSync(env["TLS_CERT_FILE"] ?? "")).toBe(false)
+    } finally {
+      await second.close()
+    }
+  })
+
+  it.each([
+    ["junk", () => Promise.resolve("hello, I am not a certificate"), "is not a PEM certificate (it starts with: hello, I am not a certificate)"],
+    ["a valid certificate for another key", () => h.ca.certificateForAnotherKey(), "is not for our key"]
+  ])("an answer that is %s is refused: reported, exit 1, nothing installed", async (_, answer, problem) => {
+    h.signer.answers = [{ status: 200, body: await answer() }]
+    const { env } = await h.vastEnv({ NULL_WORKER_DIR: root })
+    const report = await h.launchFailure(h.start(h.detachedScript, env))
+    expect(report["error_msg"]).toContain(`${env["SIGN_CERT_URL"]} ${problem}`)
+    expect(report["version"]).toBe("0")
+    expect(existsSync(env["TLS_CERT_FILE"] ?? "")).toBe(false)
+  })
+
+  describe("any message is sent as valid JSON and arrives exactly as written", () => {
+    it("built with Node.js (a NULL_WORKER_DIR full of quotes, backslashes and newlines)", async () => {
+      const odd = join(h.dir, nasty)
+      const { env } = await h.vastEnv({ NULL_WORKER_DIR: odd, USE_SSL: "false" })
+      const report = await h.launchFailure(h.start(h.detachedScript, env))
+      expect(report["error_msg"]).toBe(`NULL_WORKER_DIR has no dist/main.js (build it with npm ci): ${odd}`)
+      expect(report["url"]).toBe(`http://127.0.0.1:${env["WORKER_PORT"]}`)
+    })
+
+    it("built in bash when Node.js is missing (NODE_BIN full of the same characters)", async () => {
+      const nodeBin = join(h.dir, nasty, "node")
+      const { env } = await h.vastEnv({ NODE_BIN: nodeBin })
+      const report = await h.launchFailure(h.start(h.detachedScript, env))
+      expect(report).toEqual({
+        id: 31337,
+        mtoken: "tok",
+        version: "0",
+        error_msg: `Node.js >= 20 is required, but ${nodeBin} was not found (PATH=${process.env["PATH"] ?? "/usr/bin:/bin"})`,
+        url: `https://127.0.0.1:${env["WORKER_PORT"]}`
+      })
+    })
+
+    it("a NULL_WORKER_REPO that cannot be cloned", async () => {
+      const repo = join(h.dir, nasty)
+      const { env } = await h.vastEnv({ NULL_WORKER_REPO: repo, USE_SSL: "false" })
+      const report = await h.launchFailure(h.start(h.detachedScript, env))
+      expect(String(report["error_msg"]).startsWith(`git clone of ${repo} failed (status 128): `)).toBe(true)
+    })
+  })
+
+  it("a Node.js older than 20 is refused and reported", async () => {
+    const oldNode = join(h.dir, "old-node")
+    writeFileSync(oldNode, "#!/bin/sh\necho 18.19.0\n")
+    chmodSync(oldNode, 0o755)
+    const { env } = await h.vastEnv({ NODE_BIN: oldNode })
+    const report = await h.launchFailure(h.start(h.detachedScript, env))
+    expect(report["error_msg"]).toBe(`Node.js >= 20 is required, but ${oldNode} is version 18.19.0`)
+  })
+
+  it("shellcheck finds nothing in the script", (context) => {
+    const installed = spawnSync("shellcheck", ["--version"]).status === 0
+    if (!installed) {
+      if (process.env["CI"] !== undefined) throw new Error("shellcheck is not installed: CI must install it (apt-get install -y shellcheck)")
+      context.skip("shellcheck is not installed (apt-get install -y shellcheck); skipped outside CI")
+    }
+    const result = spawnSync("shellcheck", ["--shell=bash", "--severity=style", scriptInCheckout], { encoding: "utf8" })
+    expect(result.stdout + result.stderr).toBe("")
+    expect(result.status).toBe(0)
+  })
+})

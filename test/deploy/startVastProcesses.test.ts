@@ -1,0 +1,94 @@
+/**
+ * scripts/start-vast.sh getting the project (clone at a ref, `npm ci`) and running CONSUMER_CMD beside
+ * the worker it execs. Same fakes as startVast.test.ts.
+ */
+import { execFileSync } from "node:child_process"
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
+import { alive, DeployHarness, eventually, isReady, mainJs, root } from "./harness.js"
+
+const h = DeployHarness.use()
+
+describe("start-vast.sh: cloning NULL_WORKER_REPO at NULL_WORKER_REF and building it with npm ci", () => {
+  /** A local repository: tag v1 builds (its `prepare` copies the real dist/main.js); HEAD's build fails. */
+  const makeRepo = () => {
+    const repo = join(h.dir, "repo")
+    mkdirSync(repo)
+    const git = (...args: Array<string>) =>
+      execFileSync("git", ["-c", "user.name=test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main", ...args], {
+        cwd: repo,
+        stdio: "ignore"
+      })
+    const write = (prepare: string) => {
+      writeFileSync(join(repo, "package.json"), JSON.stringify({ name: "null-worker", version: "0.0.0", private: true, scripts: { prepare } }))
+      const lock = { name: "null-worker", version: "0.0.0", lockfileVersion: 3, requires: true, packages: { "": { name: "null-worker", version: "0.0.0" } } }
+      writeFileSync(join(repo, "package-lock.json"), JSON.stringify(lock))
+    }
+    git("init", "-q")
+    write(`node -e "require('fs').mkdirSync('dist',{recursive:true});require('fs').copyFileSync(process.env.TEST_MAIN_JS,'dist/main.js')"`)
+    git("add", ".")
+    git("commit", "-q", "-m", "builds")
+    git("tag", "v1")
+    write(`node -e "console.error('build \\"broke\\"'); process.exit(7)"`)
+    git("commit", "-q", "-am", "breaks")
+    return repo
+  }
+
+  it("clones the ref, builds, runs the worker; a second start reuses the build", async () => {
+    const repo = makeRepo()
+    const { env, workspace } = await h.vastEnv({ NULL_WORKER_REPO: repo, NULL_WORKER_REF: "v1", USE_SSL: "false", TEST_MAIN_JS: mainJs })
+    const first = h.start(h.detachedScript, env)
+    await h.recorder.waitFor(isReady)
+    expect(existsSync(join(workspace, "null-worker", "dist", "main.js"))).toBe(true)
+    first.child.kill("SIGTERM")
+    expect(await first.exited).toBe(0)
+
+    const again = await h.vastEnv({ NULL_WORKER_REPO: repo, NULL_WORKER_REF: "v1", USE_SSL: "false", WORKSPACE_DIR: workspace })
+    const second = h.start(h.detachedScript, again.env)
+    await h.recorder.waitFor((report) => isReady(report) && report.json?.["url"] === `http://127.0.0.1:${again.workerPort}`)
+    expect(second.output()).toContain("reusing")
+    second.child.kill("SIGTERM")
+    expect(await second.exited).toBe(0)
+    expect(h.recorder.errors()).toEqual([])
+  })
+
+  it("a build that fails is reported with the end of its output", async () => {
+    const repo = makeRepo()
+    const { env } = await h.vastEnv({ NULL_WORKER_REPO: repo, USE_SSL: "false" })
+    const report = await h.launchFailure(h.start(h.detachedScript, env))
+    expect(report["error_msg"]).toMatch(/^npm ci in .*\/null-worker failed \(status \d+\): /)
+    expect(report["error_msg"]).toContain('build "broke"')
+  })
+})
+
+describe("start-vast.sh: CONSUMER_CMD", () => {
+  it("a consumer that exits stops the worker, and its exit is reported after the worker's last report", async () => {
+    const { env, workerPort, workspace } = await h.vastEnv({
+      USE_SSL: "false",
+      NULL_WORKER_DIR: root,
+      // Like a real consumer, it waits for the worker's control server, then works a little, then dies.
+      CONSUMER_CMD: `until curl -sf "http://127.0.0.1:$NULL_CONTROL_PORT/health" >/dev/null; do sleep 0.1; done; echo "consumer up"; sleep 1; exit 3`
+    })
+    const run = h.start(h.detachedScript, env)
+    const report = await h.recorder.waitFor((status) => status.json?.["error_msg"] === "consumer exited with status 3", 20_000)
+    expect(await run.exited).toBe(0)
+    expect(report.json).toEqual({ id: 31337, mtoken: "tok", version: "0", error_msg: "consumer exited with status 3", url: `http://127.0.0.1:${workerPort}` })
+    expect(h.recorder.statuses.at(-1)).toBe(report)
+    expect(readFileSync(join(workspace, "consumer.log"), "utf8")).toBe("consumer up\n")
+  })
+
+  it("when the worker exits, the consumer is stopped, and nothing is reported", async () => {
+    const pidFile = join(h.dir, "consumer.pid")
+    const { env } = await h.vastEnv({ USE_SSL: "false", NULL_WORKER_DIR: root, CONSUMER_CMD: `echo $$ > "${pidFile}"; exec sleep 300` })
+    const run = h.start(h.detachedScript, env)
+    await h.recorder.waitFor(isReady)
+    await eventually(() => existsSync(pidFile) && readFileSync(pidFile, "utf8").endsWith("\n"), "the consumer's PID")
+    const consumer = Number(readFileSync(pidFile, "utf8").trim())
+    expect(alive(consumer)).toBe(true)
+    run.child.kill("SIGTERM")
+    expect(await run.exited).toBe(0)
+    await eventually(() => !alive(consumer), "the consumer to stop")
+    expect(h.recorder.errors()).toEqual([])
+  })
+})
