@@ -15,6 +15,7 @@ const STARTS = env("BENCH_STARTS", 10)
 const CYCLES = env("BENCH_CYCLES", 20000)
 const WARMUP = env("BENCH_WARMUP", 2000)
 const EXPIRIES = env("BENCH_EXPIRIES", 50)
+const PHASES = (process.env.BENCH_PHASES ?? "startup,report,cycles,expiry,callback").split(",")
 
 const freePort = () =>
   new Promise((resolve) => {
@@ -35,9 +36,34 @@ const rssMb = (pid) => {
   return Number(line.split(/\s+/)[1]) / 1024
 }
 const sleep = (millis) => new Promise((resolve) => setTimeout(resolve, millis))
+/** CPU time (user + system) a process has used, in ms; Linux reports it in 1/100 s ticks. */
+const cpuMs = (pid) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ")
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
+
+// A stand-in autoscaler: it accepts reports and lets a phase wait for one that matches.
+const reports = { waiters: [] }
+const sink = createServer((req, res) => {
+  let body = ""
+  req.on("data", (chunk) => (body += chunk))
+  req.on("end", () => {
+    res.writeHead(200).end("{}")
+    if (req.url !== "/worker_status/") return
+    const status = JSON.parse(body)
+    const at = process.hrtime.bigint()
+    reports.waiters = reports.waiters.filter((waiter) => !waiter(status, at))
+  })
+})
+await new Promise((resolve) => sink.listen(0, "127.0.0.1", resolve))
+const sinkUrl = `http://127.0.0.1:${sink.address().port}`
+/** Resolves with the hrtime of the first report (from now on) that matches. */
+const nextReport = (matches) =>
+  new Promise((resolve) => reports.waiters.push((status, at) => (matches(status) ? (resolve(at), true) : false)))
 
 async function startWorker(extraEnv = {}) {
   const [workerPort, httpPort, controlPort] = [await freePort(), await freePort(), await freePort()]
+  const ready = nextReport((status) => status.max_perf === 100)
   const started = process.hrtime.bigint()
   const child = spawn(process.execPath, [mainJs], {
     env: {
@@ -45,6 +71,11 @@ async function startWorker(extraEnv = {}) {
       WORKER_PORT: String(workerPort),
       WORKER_HTTP_PORT: String(httpPort),
       NULL_CONTROL_PORT: String(controlPort),
+      REPORT_ADDR: sinkUrl,
+      CONTAINER_ID: "1",
+      PUBLIC_IPADDR: "127.0.0.1",
+      [`VAST_TCP_PORT_${workerPort}`]: String(workerPort),
+      UNSECURED: "true",
       ...extraEnv
     },
     stdio: ["ignore", "pipe", "inherit"]
@@ -63,7 +94,8 @@ async function startWorker(extraEnv = {}) {
       child.once("exit", resolve)
       child.kill("SIGTERM")
     })
-  return { child, listening, stop, base: `http://127.0.0.1:${workerPort}`, control: `http://127.0.0.1:${controlPort}` }
+  const readyAfter = extraEnv.REPORT_ADDR === undefined ? ready.then((at) => Number(at - started) / 1e6) : Promise.resolve(NaN)
+  return { child, listening, readyAfter, stop, base: `http://127.0.0.1:${workerPort}`, control: `http://127.0.0.1:${controlPort}` }
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: 1 })
@@ -94,20 +126,61 @@ const authData = { url: "https://203.0.113.7:41234", signature: "c2ln", reqnum: 
 
 async function phaseStartup() {
   const times = []
+  const readies = []
   const rss = []
   for (let i = 0; i < STARTS; i++) {
     const worker = await startWorker()
     times.push(worker.listening)
+    readies.push(await worker.readyAfter)
     await sleep(1000)
     rss.push(rssMb(worker.child.pid))
     await worker.stop()
   }
   console.log(`startup (${STARTS} starts): spawn → public port listening p50 ${ms(quantile(times, 0.5))}, max ${ms(Math.max(...times))}`)
+  console.log(`startup (${STARTS} starts): spawn → first /worker_status/ with max_perf 100 p50 ${ms(quantile(readies, 0.5))}, max ${ms(Math.max(...readies))}`)
   console.log(`idle RSS 1 s after start: p50 ${quantile(rss, 0.5).toFixed(1)} MB, max ${Math.max(...rss).toFixed(1)} MB`)
 }
 
-async function phaseCycles() {
+async function phaseReportLatency() {
   const worker = await startWorker()
+  await worker.readyAfter
+  const opened = []
+  const closed = []
+  const quiet = []
+  for (let i = 0; i < 10; i++) {
+    // After a quiet spell (no report due), a change goes out at once.
+    await sleep(400)
+    const busy = nextReport((status) => status.cur_load === 100)
+    const t0 = process.hrtime.bigint()
+    const created = await post(`${worker.base}/session/create`, { auth_data: authData, payload: { lifetime: 60 } })
+    quiet.push(Number((await busy) - t0) / 1e6)
+    await sleep(400)
+    const idle = nextReport((status) => status.cur_load === 0)
+    const t1 = process.hrtime.bigint()
+    await post(`${worker.base}/session/end`, { session_id: created.body.session_id, session_auth: authData })
+    quiet.push(Number((await idle) - t1) / 1e6)
+  }
+  for (let i = 0; i < 20; i++) {
+    const busy = nextReport((status) => status.cur_load === 100)
+    const t0 = process.hrtime.bigint()
+    const created = await post(`${worker.base}/session/create`, { auth_data: authData, payload: { lifetime: 60 } })
+    opened.push(Number((await busy) - t0) / 1e6)
+    const idle = nextReport((status) => status.cur_load === 0)
+    const t1 = process.hrtime.bigint()
+    await post(`${worker.base}/session/end`, { session_id: created.body.session_id, session_auth: authData })
+    closed.push(Number((await idle) - t1) / 1e6)
+  }
+  console.log(`occupancy → /worker_status/ after ≥ 400 ms quiet (10 creates + 10 ends): p50 ${ms(quantile(quiet, 0.5))}, max ${ms(Math.max(...quiet))}`)
+  console.log(
+    `occupancy → /worker_status/ back to back (each change right after a report; the 250 ms spacing is the bound): ` +
+      `create p50 ${ms(quantile(opened, 0.5))}, max ${ms(Math.max(...opened))}; end p50 ${ms(quantile(closed, 0.5))}, max ${ms(Math.max(...closed))}`
+  )
+  await worker.stop()
+}
+
+async function phaseCycles() {
+  // Reports go to a closed port here: this process is the driver, and must not also be the autoscaler.
+  const worker = await startWorker({ REPORT_ADDR: "http://127.0.0.1:9" })
   const cycle = async (latencies) => {
     const t0 = process.hrtime.bigint()
     const created = await post(`${worker.base}/session/create`, { auth_data: authData, payload: { lifetime: 60 } })
@@ -121,14 +194,17 @@ async function phaseCycles() {
   for (let i = 0; i < WARMUP; i++) await cycle()
   const rssBefore = rssMb(worker.child.pid)
   const latencies = []
+  const cpuBefore = cpuMs(worker.child.pid)
   const started = process.hrtime.bigint()
   for (let i = 0; i < CYCLES; i++) await cycle(latencies)
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
+  const workerCpuPerCycle = ((cpuMs(worker.child.pid) - cpuBefore) / CYCLES) * 1000
   await sleep(2000)
   const rssAfter = rssMb(worker.child.pid)
   console.log(
     `cycles (warm, sequential, keep-alive): ${CYCLES} create → /session/end in ${seconds.toFixed(1)} s = ${(CYCLES / seconds).toFixed(0)} cycles/s; ` +
-      `per call p50 ${ms(quantile(latencies, 0.5))}, p99 ${ms(quantile(latencies, 0.99))}`
+      `per call p50 ${ms(quantile(latencies, 0.5))}, p99 ${ms(quantile(latencies, 0.99))}; ` +
+      `worker CPU ${workerCpuPerCycle.toFixed(0)} µs per cycle (the driver, not the worker, is the bottleneck when this is well under 1e6 / cycles/s)`
   )
   console.log(`RSS over those cycles: ${rssBefore.toFixed(1)} MB → ${rssAfter.toFixed(1)} MB (${(rssAfter - rssBefore).toFixed(1)} MB)`)
   await worker.stop()
@@ -173,8 +249,10 @@ async function phaseHungCallback() {
 }
 
 console.log(`null-worker bench — node ${process.version}, ${new Date().toISOString()}`)
-await phaseStartup()
-await phaseCycles()
-await phaseExpiry()
-await phaseHungCallback()
+if (PHASES.includes("startup")) await phaseStartup()
+if (PHASES.includes("report")) await phaseReportLatency()
+if (PHASES.includes("cycles")) await phaseCycles()
+if (PHASES.includes("expiry")) await phaseExpiry()
+if (PHASES.includes("callback")) await phaseHungCallback()
 agent.destroy()
+sink.close()

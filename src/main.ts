@@ -72,7 +72,7 @@ const Services = SlotPool.Default.pipe(
 const Worker = Lifecycle.layer().pipe(
   Layer.provide(Listeners),
   Layer.provideMerge(Services),
-  Layer.provide(NodeHttpClient.layerUndici),
+  Layer.provide(NodeHttpClient.layer),
   Layer.provide(WorkerConfig.layerFromEnv)
 )
 
@@ -96,7 +96,7 @@ const program = Layer.launch(Worker).pipe(
 )
 
 // logfmt: one parseable line per event, and cheaper than the pretty logger on the session path.
-NodeRuntime.runMain(program.pipe(Effect.provide(Layer.merge(Logger.logFmt, NodeHttpClient.layerUndici))), {
+NodeRuntime.runMain(program.pipe(Effect.provide(Layer.merge(Logger.logFmt, NodeHttpClient.layer))), {
   disableErrorReporting: true,
   disablePrettyLogger: true
 })

@@ -9,7 +9,7 @@
  * is lost while the autoscaler is unreachable.
  */
 import { HttpClient } from "@effect/platform"
-import { Duration, Effect, Layer, Redacted, Schema } from "effect"
+import { Clock, Duration, Effect, Layer, Redacted, Schema } from "effect"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { diskUsedGib } from "./diskUsage.js"
 import { LoadMetrics, type LoadSnapshot, MAX_PERF } from "./LoadMetrics.js"
@@ -17,6 +17,8 @@ import { type FailoverPolicy, framework, postWithFailover } from "./postWithFail
 import { DeleteRequestsBody, PROTOCOL_VERSION, WorkerStatusBody } from "./wire.js"
 
 export interface ReportPolicy {
+  /** The longest wait for the first report (the framework's first tick is 1 s after start). */
+  readonly firstReport: Duration.DurationInput
   readonly minSpacing: Duration.DurationInput
   readonly heartbeat: Duration.DurationInput
   readonly deleteTick: Duration.DurationInput
@@ -27,6 +29,7 @@ export interface ReportPolicy {
 }
 
 export const defaultReportPolicy: ReportPolicy = {
+  firstReport: "1 second",
   minSpacing: "250 millis",
   heartbeat: "10 seconds",
   deleteTick: "1 second",
@@ -88,10 +91,17 @@ export const layer = (policy: ReportPolicy = defaultReportPolicy) =>
           return accepted
         })
 
+      const spacing = Duration.toMillis(Duration.decode(policy.minSpacing))
       const statusLoop = Effect.gen(function* () {
+        // The first report waits for the first change (usually: ready) or `firstReport`, so a worker that
+        // is ready quickly says so in its first report rather than a quarter second after it.
+        yield* metrics.changed.pipe(Effect.timeoutOption(policy.firstReport))
         for (;;) {
+          // Spacing counts from the start of a report, so a change waits at most `minSpacing`.
+          const startedAt = yield* Clock.currentTimeMillis
           const accepted = yield* report(policy.failover)
-          yield* Effect.sleep(policy.minSpacing)
+          const spent = (yield* Clock.currentTimeMillis) - startedAt
+          if (spent < spacing) yield* Effect.sleep(Duration.millis(spacing - spent))
           // After a failed report, try again at once; otherwise wait for a change or the heartbeat.
           if (accepted) yield* metrics.changed.pipe(Effect.timeoutOption(policy.heartbeat))
         }

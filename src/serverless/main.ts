@@ -21,7 +21,7 @@ const param = (name: keyof EndpointParams, description: string) =>
 
 const options = {
   host: Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("interface to listen on")),
-  port: Options.integer("port").pipe(Options.withDefault(8080), Options.withDescription("port to listen on (0: any free port)")),
+  port: Options.integer("port").pipe(Options.withDefault(8080), Options.withDescription("port to listen on; 0 picks a free one")),
   endpoint: Options.text("endpoint").pipe(Options.withDefault("null-local"), Options.withDescription("the endpoint's name")),
   apiKey: Options.text("api-key").pipe(
     Options.withDefault("local"),

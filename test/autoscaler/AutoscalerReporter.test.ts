@@ -34,19 +34,37 @@ const statuses = (seen: Ref.Ref<ReadonlyArray<SeenRequest>>, from?: string) =>
   )
 
 describe("AutoscalerReporter", () => {
-  it.scoped("reports at once on start, then each change as it happens (≥ 250 ms apart), then a heartbeat every 10 s", () =>
+  it.scoped("the first report waits for the first change or 1 s", () =>
+    Effect.gen(function* () {
+      const quiet = yield* startReporter(() => 200, yield* Effect.scope)
+      yield* TestClock.adjust("999 millis")
+      assert.lengthOf(yield* statuses(quiet.seen), 0)
+      yield* TestClock.adjust("1 millis")
+      const [first] = yield* statuses(quiet.seen)
+      assert.deepStrictEqual([first?.at, first?.body.max_perf], [1000, 0])
+      const eager = yield* startReporter(() => 200, yield* Effect.scope)
+      yield* TestClock.adjust("100 millis")
+      yield* eager.metrics.markReady
+      yield* TestClock.adjust("0 millis")
+      const [ready] = yield* statuses(eager.seen)
+      assert.deepStrictEqual([ready?.at, ready?.body.max_perf], [1100, 100])
+    })
+  )
+
+  it.scoped("reports each change as it happens (≥ 250 ms apart), then a heartbeat every 10 s", () =>
     Effect.gen(function* () {
       const { metrics, seen } = yield* startReporter(() => 200, yield* Effect.scope)
+      yield* TestClock.adjust("1 second")
       const [first] = yield* statuses(seen)
       assert.deepStrictEqual(
         [first?.at, first?.body.max_perf, first?.body.loadtime, first?.body.id, first?.body.version, first?.body.url],
-        [0, 0, 0, 31337, "1.1.0", "https://203.0.113.7:41234"]
+        [1000, 0, 0, 31337, "1.1.0", "https://203.0.113.7:41234"]
       )
       yield* TestClock.adjust("1 second")
       yield* metrics.markReady
       yield* TestClock.adjust("0 millis")
       const ready = (yield* statuses(seen)).at(-1)
-      assert.deepStrictEqual([ready?.at, ready?.body.max_perf, ready?.body.loadtime], [1000, 100, 1])
+      assert.deepStrictEqual([ready?.at, ready?.body.max_perf, ready?.body.loadtime], [2000, 100, 2])
       yield* metrics.sessionOpened("s1", { requestIdx: 4242, workload: 100 })
       yield* metrics.sessionRejected({ requestIdx: 4243, workload: 100 })
       yield* TestClock.adjust("249 millis")
@@ -55,19 +73,21 @@ describe("AutoscalerReporter", () => {
       const busy = (yield* statuses(seen)).at(-1)
       assert.deepStrictEqual(
         [busy?.at, busy?.body.cur_load, busy?.body.rej_load, busy?.body.new_load, busy?.body.num_requests_working, busy?.body.num_requests_recieved, busy?.body.working_request_idxs],
-        [1250, 100, 100, 100, 1, 2, [4242]]
+        [2250, 100, 100, 100, 1, 2, [4242]]
       )
-      yield* TestClock.adjust("9999 millis")
+      // The heartbeat: 10 s after the spacing that follows the last report.
+      yield* TestClock.adjust("10249 millis")
       assert.lengthOf(yield* statuses(seen), 3)
-      yield* TestClock.adjust("251 millis")
+      yield* TestClock.adjust("1 millis")
       const heartbeat = (yield* statuses(seen)).at(-1)
-      assert.deepStrictEqual([heartbeat?.at, heartbeat?.body.cur_load, heartbeat?.body.rej_load, heartbeat?.body.new_load], [11500, 100, 0, 0])
+      assert.deepStrictEqual([heartbeat?.at, heartbeat?.body.cur_load, heartbeat?.body.rej_load, heartbeat?.body.new_load], [12500, 100, 0, 0])
     })
   )
 
   it.scoped("the exact field set and order of /worker_status/", () =>
     Effect.gen(function* () {
       const { seen } = yield* startReporter(() => 200, yield* Effect.scope)
+      yield* TestClock.adjust("1 second")
       const [first] = yield* statuses(seen)
       assert.deepStrictEqual(Object.keys(first?.body ?? {}), [
         "id", "mtoken", "version", "loadtime", "cur_load", "rej_load", "new_load", "error_msg", "max_perf", "cur_perf",
@@ -80,9 +100,9 @@ describe("AutoscalerReporter", () => {
   it.scoped("fails over: 3 attempts 2 s apart at the first address, then the second", () =>
     Effect.gen(function* () {
       const { seen } = yield* startReporter((url) => (url.startsWith(A) ? 503 : 200), yield* Effect.scope, [A, B])
-      yield* TestClock.adjust("6 seconds")
+      yield* TestClock.adjust("7 seconds")
       const all = yield* statuses(seen)
-      assert.deepStrictEqual(all.map((s) => [s.url.startsWith(A) ? "A" : "B", s.at]), [["A", 0], ["A", 2000], ["A", 4000], ["B", 6000]])
+      assert.deepStrictEqual(all.map((s) => [s.url.startsWith(A) ? "A" : "B", s.at]), [["A", 1000], ["A", 3000], ["A", 5000], ["B", 7000]])
     })
   )
 

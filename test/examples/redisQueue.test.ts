@@ -1,11 +1,11 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { type ChildProcess, execFileSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Redis } from "ioredis"
 import { afterEach, describe, expect, it } from "vitest"
-import { freePort } from "../support/process.js"
+import { freePort, spawnProcess } from "../support/process.js"
 
 const dist = (file: string) => fileURLToPath(new URL(`../../dist/${file}`, import.meta.url))
 
@@ -33,36 +33,14 @@ afterEach(async () => {
 })
 
 const start = (command: string, args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
-  const child = spawn(command, [...args], { env: { PATH: process.env["PATH"] ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] })
-  children.push(child)
-  let output = ""
-  const listeners = new Set<() => void>()
-  const onData = (chunk: Buffer) => {
-    output += chunk.toString("utf8")
-    for (const listener of listeners) listener()
-  }
-  child.stdout?.on("data", onData)
-  child.stderr?.on("data", onData)
-  const waitFor = (pattern: RegExp, ms = 20_000) =>
-    new Promise<RegExpExecArray>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}:\n${output.slice(-3000)}`)), ms)
-      const check = () => {
-        const match = pattern.exec(output)
-        if (match === null) return
-        listeners.delete(check)
-        clearTimeout(timer)
-        resolve(match)
-      }
-      listeners.add(check)
-      check()
-    })
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
-  return { child, waitFor, exited, output: () => output }
+  const spawned = spawnProcess(command, args, env)
+  children.push(spawned.child)
+  return spawned
 }
 
 const startRedis = async (port: number, dir: string) => {
   const redis = start("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--save", ""])
-  await redis.waitFor(/Ready to accept connections/)
+  await redis.waitFor(/Ready to accept connections/, 20_000)
   return redis
 }
 
@@ -82,7 +60,7 @@ const setup = async (options: { jobs: number; workMs: number; maxWorkers?: numbe
     ],
     { REDIS_URL: redisUrl, WORK_MS: String(options.workMs) }
   )
-  const url = (await serverless.waitFor(/serverless listening on (http:\/\/[0-9.:]+)/))[1] ?? ""
+  const url = (await serverless.waitFor(/serverless listening on (http:\/\/[0-9.:]+)/, 20_000))[1] ?? ""
   const dispatcher = start(
     process.execPath,
     [dist("examples/redis-dispatcher.js"), "--jobs", String(options.jobs), "--autoscaler-url", url, "--webserver-url", url, "--redis-url", redisUrl, "--concurrency", "3", "--lifetime", "20"],

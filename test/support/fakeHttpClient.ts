@@ -11,10 +11,10 @@ export interface SeenRequest {
 }
 
 /**
- * An `HttpClient` that answers from a script (the last answer repeats) and records every request with
- * the `Clock` time it was made, so retry schedules can be checked under `TestClock`.
+ * An `HttpClient` whose answer depends on the URL and on how many requests came before, recording
+ * every request with its `Clock` time.
  */
-export const scriptedClient = (script: ReadonlyArray<Answer>) =>
+export const routedClient = (answerFor: (url: string, count: number) => Answer) =>
   Effect.gen(function* () {
     const seen = yield* Ref.make<ReadonlyArray<SeenRequest>>([])
     const client = HttpClient.make((request, url) =>
@@ -22,7 +22,7 @@ export const scriptedClient = (script: ReadonlyArray<Answer>) =>
         const at = yield* Clock.currentTimeMillis
         const body = request.body._tag === "Uint8Array" ? JSON.parse(new TextDecoder().decode(request.body.body)) : null
         const count = (yield* Ref.getAndUpdate(seen, (all) => [...all, { url: url.toString(), at, body }])).length
-        const answer = script[Math.min(count, script.length - 1)] ?? 200
+        const answer = answerFor(url.toString(), count)
         if (answer === "hang") return yield* Effect.never
         if (answer === "network-error") {
           return yield* new HttpClientError.RequestError({ request, reason: "Transport", description: "connection refused" })
@@ -33,25 +33,6 @@ export const scriptedClient = (script: ReadonlyArray<Answer>) =>
     return { seen, layer: Layer.succeed(HttpClient.HttpClient, client) }
   })
 
-/**
- * An `HttpClient` whose answer depends on the URL (and may change over time through `answers`),
- * recording every request with its `Clock` time.
- */
-export const routedClient = (answerFor: (url: string) => Answer) =>
-  Effect.gen(function* () {
-    const seen = yield* Ref.make<ReadonlyArray<SeenRequest>>([])
-    const client = HttpClient.make((request, url) =>
-      Effect.gen(function* () {
-        const at = yield* Clock.currentTimeMillis
-        const body = request.body._tag === "Uint8Array" ? JSON.parse(new TextDecoder().decode(request.body.body)) : null
-        yield* Ref.update(seen, (all) => [...all, { url: url.toString(), at, body }])
-        const answer = answerFor(url.toString())
-        if (answer === "hang") return yield* Effect.never
-        if (answer === "network-error") {
-          return yield* new HttpClientError.RequestError({ request, reason: "Transport", description: "connection refused" })
-        }
-        return HttpClientResponse.fromWeb(request, new Response(null, { status: answer }))
-      })
-    )
-    return { seen, layer: Layer.succeed(HttpClient.HttpClient, client) }
-  })
+/** An `HttpClient` that answers from a script, in order; the last answer repeats. */
+export const scriptedClient = (script: ReadonlyArray<Answer>) =>
+  routedClient((_, count) => script[Math.min(count, script.length - 1)] ?? 200)

@@ -20,15 +20,15 @@ export interface Spawned {
   readonly child: ChildProcess
   /** Everything the process printed so far (stdout and stderr). */
   output(): string
-  /** Resolves when the output contains `text`; rejects if the process exits first or `ms` pass. */
-  waitFor(text: string, ms?: number): Promise<void>
+  /** Resolves with the match once the output contains `pattern`; rejects if the process exits first or `ms` pass. */
+  waitFor(pattern: string | RegExp, ms?: number): Promise<ReadonlyArray<string>>
   /** Resolves with the exit code. */
   exited: Promise<number | null>
 }
 
-/** Start `node dist/main.js` with `env` added to a minimal environment. */
-export const spawnWorker = (env: Record<string, string>): Spawned => {
-  const child = spawn(process.execPath, [mainJs], {
+/** Start `command args` with `env` added to a minimal environment, collecting its output. */
+export const spawnProcess = (command: string, args: ReadonlyArray<string>, env: Record<string, string>): Spawned => {
+  const child = spawn(command, [...args], {
     env: { PATH: process.env["PATH"] ?? "", ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })
@@ -41,24 +41,29 @@ export const spawnWorker = (env: Record<string, string>): Spawned => {
   child.stdout?.on("data", onData)
   child.stderr?.on("data", onData)
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
-  const waitFor = (text: string, ms = 10_000) =>
-    new Promise<void>((resolve, reject) => {
+  const find = (pattern: string | RegExp): ReadonlyArray<string> | null =>
+    typeof pattern === "string" ? (output.includes(pattern) ? [pattern] : null) : pattern.exec(output)
+  const waitFor = (pattern: string | RegExp, ms = 10_000) =>
+    new Promise<ReadonlyArray<string>>((resolve, reject) => {
       const check = () => {
-        if (output.includes(text)) {
-          listeners.delete(check)
-          clearTimeout(timer)
-          resolve()
-        }
+        const match = find(pattern)
+        if (match === null) return
+        listeners.delete(check)
+        clearTimeout(timer)
+        resolve(match)
       }
       const timer = setTimeout(() => {
         listeners.delete(check)
-        reject(new Error(`timed out waiting for "${text}"; output:\n${output}`))
+        reject(new Error(`timed out waiting for ${String(pattern)}; output:\n${output.slice(-3000)}`))
       }, ms)
       void exited.then(() => {
-        if (!output.includes(text)) reject(new Error(`exited before "${text}"; output:\n${output}`))
+        if (find(pattern) === null) reject(new Error(`exited before ${String(pattern)}; output:\n${output.slice(-3000)}`))
       })
       listeners.add(check)
       check()
     })
   return { child, output: () => output, waitFor, exited }
 }
+
+/** Start `node dist/main.js` with `env` added to a minimal environment. */
+export const spawnWorker = (env: Record<string, string>): Spawned => spawnProcess(process.execPath, [mainJs], env)
