@@ -21,7 +21,7 @@ await build({
   format: "esm",
   target: "node20",
   sourcemap: true,
-  minifySyntax: true,
+  minify: true,
   legalComments: "none",
   logLevel: "warning",
   // Some dependencies are CommonJS and call require() for Node built-ins.
