@@ -45,10 +45,12 @@ export class WorkerLauncher extends Context.Tag("serverless/WorkerLauncher")<
       Effect.gen(function* () {
         const runtime = yield* Effect.runtime<never>()
         const running = new Set<ChildProcess>()
+        // Children started through a shell lead their own process group.
+        const groupLeaders = new WeakSet<ChildProcess>()
         const signal = (child: ChildProcess, name: NodeJS.Signals) => {
           try {
-            // A detached child leads its own process group: signal the whole group.
-            if (child.spawnargs[0] === "sh" && child.pid !== undefined) process.kill(-child.pid, name)
+            // A group leader: signal the whole group (the shell and what it started).
+            if (groupLeaders.has(child) && child.pid !== undefined) process.kill(-child.pid, name)
             else child.kill(name)
           } catch {
             child.kill(name)
@@ -74,6 +76,7 @@ export class WorkerLauncher extends Context.Tag("serverless/WorkerLauncher")<
               catch: (error) => new LaunchError({ message: `${spec.name}: ${String(error)}` })
             })
             running.add(child)
+            if (spec.shell === true) groupLeaders.add(child)
             const tail: Array<string> = []
             let partial = ""
             const onData = (chunk: Buffer) => {
