@@ -76,16 +76,23 @@ const Worker = Lifecycle.layer().pipe(
   Layer.provide(WorkerConfig.layerFromEnv)
 )
 
-const describe = (cause: Cause.Cause<{ readonly message: string }>): string =>
+/** What went wrong, in one line; errors without a message (a listener's `ServeError`) name their cause. */
+const describe = (cause: Cause.Cause<{ readonly _tag: string; readonly message: string }>): string =>
   Option.match(Cause.failureOption(cause), {
     onNone: () => Cause.pretty(cause),
-    onSome: (error) => error.message
+    onSome: (error) =>
+      error.message !== ""
+        ? error.message
+        : "cause" in error && error.cause instanceof Error
+          ? `${error._tag}: ${error.cause.message}`
+          : error._tag
   })
 
 const program = Layer.launch(Worker).pipe(
   Effect.catchAllCause((cause) =>
-    // Stopped (SIGTERM) while starting: not a launch failure, whatever else the interruption left behind.
-    Cause.isInterrupted(cause)
+    // Only interruption (SIGTERM while starting) is a stop. A listener that fails to bind interrupts its
+    // siblings, so a real failure arrives mixed with interruptions: look for the failure itself.
+    Option.isNone(Cause.failureOption(cause)) && Cause.defects(cause).length === 0
       ? Effect.void
       : Effect.gen(function* () {
           const reason = `Worker Server failed to launch: ${describe(cause)}`

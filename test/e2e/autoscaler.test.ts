@@ -184,6 +184,19 @@ describe("the real process with an autoscaler", () => {
     expect(await worker.exited).toBe(0)
   })
 
+  it("a port already taken is a launch failure reported to the autoscaler, naming the cause", async () => {
+    const { env, workerPort } = await workerEnv({ UNSECURED: "true" })
+    const blocker = createServer()
+    servers.push(blocker)
+    await new Promise<void>((resolve) => blocker.listen(workerPort, "0.0.0.0", () => resolve()))
+    const worker = launch(env)
+    const reported = await autoscaler.waitForStatus((s) => s.error_msg !== "")
+    expect(reported.error_msg).toMatch(/^Worker Server failed to launch: ServeError: .*EADDRINUSE/)
+    expect(worker.child.exitCode).toBeNull()
+    worker.child.kill("SIGTERM")
+    expect(await worker.exited).toBe(0)
+  })
+
   it("an invalid environment is reported to the autoscaler when REPORT_ADDR and CONTAINER_ID are usable", async () => {
     const worker = launch({ REPORT_ADDR: autoscaler.url, CONTAINER_ID: "31337", NULL_MAX_SESSIONS: "0", UNSECURED: "maybe" })
     const reported = await autoscaler.waitForStatus((s) => s.error_msg !== "")

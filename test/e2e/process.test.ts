@@ -139,21 +139,19 @@ describe("the real process (node dist/main.js)", () => {
     expect(output).not.toContain("at file://")
   })
 
-  it("without REPORT_ADDR a launch failure (port taken) exits 1: there is nobody to tell", async () => {
-    const { publicUrl } = await startWorker()
-    const taken = new URL(publicUrl).port
-    const [httpPort, controlPort] = [await freePort(), await freePort()]
-    const second = spawnWorker({
-      WORKER_PORT: taken,
+  it("without REPORT_ADDR a launch failure exits 1: there is nobody to tell", async () => {
+    const [port, httpPort, controlPort] = [await freePort(), await freePort(), await freePort()]
+    const worker = spawnWorker({
+      WORKER_PORT: String(port),
       WORKER_HTTP_PORT: String(httpPort),
       NULL_CONTROL_PORT: String(controlPort),
       CONTAINER_ID: "8",
       PUBLIC_IPADDR: "127.0.0.1",
-      [`VAST_TCP_PORT_${taken}`]: taken,
+      [`VAST_TCP_PORT_${port}`]: String(port),
       UNSECURED: "true"
     })
-    started.push(second)
-    expect(await second.exited).toBe(1)
-    expect(second.output()).toContain("Worker Server failed to launch")
+    started.push(worker)
+    expect(await worker.exited).toBe(1)
+    expect(worker.output()).toContain("Worker Server failed to launch: invalid configuration: REPORT_ADDR: is required but not set")
   })
 })
