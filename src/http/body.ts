@@ -27,8 +27,10 @@ const readText = (source: IncomingMessage, limit: number): Effect.Effect<string,
     function onData(chunk: Buffer) {
       bytes += chunk.length
       if (bytes <= limit) return void chunks.push(chunk)
+      // Stop reading and answer 413; Node discards the rest of the body after the response (bounded
+      // by its request timeout), so the client gets the 413 rather than a reset connection.
       cleanup()
-      source.destroy()
+      chunks.length = 0
       resume(Effect.fail(new BodyTooLarge({ limit })))
     }
     function onEnd() {

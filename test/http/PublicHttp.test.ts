@@ -1,3 +1,4 @@
+import { request as httpRequest } from "node:http"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Queue, TestClock } from "effect"
 import { MAX_LIFETIME_SECONDS } from "../../src/domain/requests.js"
@@ -72,7 +73,8 @@ describe("public API: /session/create", () => {
     ["a 2 MB body", { ...createBody(), padding: "x".repeat(2 * 1024 * 1024) }, 413, "larger than"]
   ]
 
-  it.scoped.each(malformed)("%s → %i naming %s, and no slot is taken", ([, body, status, named]) =>
+  const cases = malformed.map(([name, body, status, named]) => ({ name, body, status, named }))
+  it.scoped.each(cases)("$name → $status naming $named, and no slot is taken", ({ body, named, status }) =>
     Effect.gen(function* () {
       const { publicUrl } = yield* startWorker()
       const reply = yield* call(publicUrl, "/session/create", { body })
@@ -80,6 +82,28 @@ describe("public API: /session/create", () => {
       const error = reply.json as { error: string; field?: string }
       assert.include(`${error.field ?? ""} ${error.error}`, named)
       // The slot is still free: a valid create succeeds.
+      assert.strictEqual((yield* call(publicUrl, "/session/create", { body: createBody() })).status, 201)
+    })
+  )
+
+  it.scoped("a chunked body (no content-length) over 1 MiB gets 413 too, and no slot is taken", () =>
+    Effect.gen(function* () {
+      const { publicUrl } = yield* startWorker()
+      const status = yield* Effect.promise(
+        () =>
+          new Promise<number>((resolve, reject) => {
+            const request = httpRequest(`${publicUrl}/session/create`, { method: "POST", headers: { "content-type": "application/json" } }, (response) => {
+              response.resume()
+              resolve(response.statusCode ?? 0)
+            })
+            request.on("error", reject)
+            const chunk = "x".repeat(64 * 1024)
+            request.write(`{"auth_data": {}, "padding": "`)
+            for (let i = 0; i < 40; i++) request.write(chunk)
+            request.end(`"}`)
+          })
+      )
+      assert.strictEqual(status, 413)
       assert.strictEqual((yield* call(publicUrl, "/session/create", { body: createBody() })).status, 201)
     })
   )
