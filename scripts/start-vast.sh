@@ -398,6 +398,10 @@ start_consumer() {
         sleep 1
       done
       send_report "consumer exited with status $status"
+    elif ! tail -n 50 "$LOG_FILE" 2>/dev/null | grep -q 'message="worker stopped"'; then
+      # A deliberate stop ends with the worker's own "worker stopped" line (and its last load report).
+      # Without it the worker was killed (out of memory, SIGKILL), and nobody else will tell the autoscaler.
+      send_report "the worker process was killed (no clean shutdown; out of memory?)"
     fi
   ) &
 }

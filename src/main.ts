@@ -102,8 +102,12 @@ const program = Layer.launch(Worker).pipe(
   )
 )
 
+// The last line of a deliberate stop. scripts/start-vast.sh looks for it: a worker that is gone without
+// it was killed (out of memory, SIGKILL) and is reported as such.
+const stopped = Effect.logInfo("worker stopped")
+
 // logfmt: one parseable line per event, and cheaper than the pretty logger on the session path.
-NodeRuntime.runMain(program.pipe(Effect.provide(Layer.merge(Logger.logFmt, NodeHttpClient.layer))), {
+NodeRuntime.runMain(program.pipe(Effect.ensuring(stopped), Effect.provide(Layer.merge(Logger.logFmt, NodeHttpClient.layer))), {
   disableErrorReporting: true,
   disablePrettyLogger: true
 })

@@ -91,4 +91,18 @@ describe("start-vast.sh: CONSUMER_CMD", () => {
     await eventually(() => !alive(consumer), "the consumer to stop")
     expect(h.recorder.errors()).toEqual([])
   })
+
+  it("when the worker is killed outright, the consumer is stopped and the kill is reported", async () => {
+    const pidFile = join(h.dir, "consumer.pid")
+    const { env } = await h.vastEnv({ USE_SSL: "false", NULL_WORKER_DIR: root, CONSUMER_CMD: `echo $$ > "${pidFile}"; exec sleep 300` })
+    const run = h.start(h.detachedScript, env)
+    await h.recorder.waitFor(isReady)
+    await eventually(() => existsSync(pidFile) && readFileSync(pidFile, "utf8").endsWith("\n"), "the consumer's PID")
+    const consumer = Number(readFileSync(pidFile, "utf8").trim())
+    run.child.kill("SIGKILL")
+    await run.exited
+    await eventually(() => !alive(consumer), "the consumer to stop")
+    const report = await h.recorder.waitFor((status) => String(status.json?.["error_msg"] ?? "").includes("killed"), 20_000)
+    expect(report.json?.["error_msg"]).toBe("the worker process was killed (no clean shutdown; out of memory?)")
+  })
 })
