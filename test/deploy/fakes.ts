@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
+import { waitForMatch } from "../support/waitForMatch.js"
 
 const run = promisify(execFile)
 
@@ -135,7 +136,7 @@ export class ReportRecorder {
   readonly statuses: Array<Report> = []
   /** Appended to a timeout's message (e.g. the end of the worker's log). */
   diagnostics: () => string = () => ""
-  private waiters: Array<() => void> = []
+  private readonly waiters: Array<() => void> = []
 
   private constructor(
     private readonly server: Server,
@@ -172,20 +173,9 @@ export class ReportRecorder {
   }
 
   waitFor(matches: (report: Report) => boolean, ms = 15_000): Promise<Report> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(new Error(`no matching /worker_status/ in ${ms} ms; got ${JSON.stringify(this.statuses.map((s) => s.text))}\n${this.diagnostics()}`)),
-        ms
-      )
-      const check = () => {
-        const found = this.statuses.find(matches)
-        if (found === undefined) return this.waiters.push(check)
-        clearTimeout(timer)
-        resolve(found)
-      }
-      check()
-    })
+    return waitForMatch({ items: this.statuses, waiters: this.waiters }, matches, ms, () =>
+      `no matching /worker_status/ in ${ms} ms; got ${JSON.stringify(this.statuses.map((s) => s.text))}\n${this.diagnostics()}`
+    )
   }
 
   close(): Promise<void> {

@@ -1,15 +1,15 @@
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { createServer, type Server } from "node:http"
+import { createServer } from "node:http"
 import { request as httpsRequest } from "node:https"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { FakeAutoscaler } from "../support/fakeAutoscaler.js"
-import { freePort, type Spawned, spawnWorker } from "../support/process.js"
+import { tracked } from "../support/cleanup.js"
+import { freePort, spawnWorker } from "../support/process.js"
 
-const started: Array<Spawned> = []
-const servers: Array<Server> = []
+const { cleanup, processes: started, servers } = tracked()
 const dirs: Array<string> = []
 let autoscaler: FakeAutoscaler
 
@@ -18,14 +18,7 @@ beforeEach(async () => {
 })
 
 afterEach(async () => {
-  for (const worker of started.splice(0)) {
-    if (worker.child.exitCode === null) worker.child.kill("SIGKILL")
-    await worker.exited
-  }
-  for (const server of servers.splice(0)) {
-    server.closeAllConnections()
-    await new Promise((resolve) => server.close(resolve))
-  }
+  await cleanup()
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
   await autoscaler.close()
 })

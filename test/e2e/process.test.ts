@@ -1,11 +1,11 @@
-import { createServer, type Server } from "node:http"
+import { createServer } from "node:http"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { FakeAutoscaler } from "../support/fakeAutoscaler.js"
 import { authData } from "../support/sessions.js"
-import { freePort, type Spawned, spawnWorker } from "../support/process.js"
+import { tracked } from "../support/cleanup.js"
+import { freePort, spawnWorker } from "../support/process.js"
 
-const started: Array<Spawned> = []
-const servers: Array<Server> = []
+const { cleanup, processes: started, servers } = tracked()
 let autoscaler: FakeAutoscaler
 
 beforeEach(async () => {
@@ -14,14 +14,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   await autoscaler.close()
-  for (const worker of started.splice(0)) {
-    if (worker.child.exitCode === null) worker.child.kill("SIGKILL")
-    await worker.exited
-  }
-  for (const server of servers.splice(0)) {
-    server.closeAllConnections()
-    await new Promise((resolve) => server.close(resolve))
-  }
+  await cleanup()
 })
 
 const post = async (url: string, body?: unknown) => {

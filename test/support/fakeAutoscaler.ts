@@ -3,6 +3,7 @@ import { createServer, type Server } from "node:http"
 import { Effect, Schema } from "effect"
 import { signedMessage } from "../../src/auth/signedMessage.js"
 import { DeleteRequestsBody, WorkerStatusBody } from "../../src/autoscaler/wire.js"
+import { waitForMatch } from "./waitForMatch.js"
 
 // Decoding what the worker sends also checks it sends the protocol's exact shapes.
 const decodeStatus = Schema.decodeUnknownSync(Schema.parseJson(WorkerStatusBody), { onExcessProperty: "error" })
@@ -27,7 +28,7 @@ export class FakeAutoscaler {
   pubkeyRequests = 0
   private readonly privateKey: KeyObject
   readonly publicKeyPem: string
-  private waiters: Array<() => void> = []
+  private readonly waiters: Array<() => void> = []
 
   private constructor(
     private readonly server: Server,
@@ -82,16 +83,9 @@ export class FakeAutoscaler {
 
   /** Resolves with the first report (from now on or already received) that `matches`. */
   waitForStatus(matches: (status: WorkerStatusBody) => boolean, ms = 10_000): Promise<WorkerStatusBody> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching /worker_status/ in ${ms} ms; got ${JSON.stringify(this.statuses.at(-1))}`)), ms)
-      const check = () => {
-        const found = this.statuses.find(matches)
-        if (found === undefined) return this.waiters.push(check)
-        clearTimeout(timer)
-        resolve(found)
-      }
-      check()
-    })
+    return waitForMatch({ items: this.statuses, waiters: this.waiters }, matches, ms, () =>
+      `no matching /worker_status/ in ${ms} ms; got ${JSON.stringify(this.statuses.at(-1))}`
+    )
   }
 
   close(): Promise<void> {
