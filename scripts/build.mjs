@@ -4,7 +4,7 @@ import { chmodSync } from "node:fs"
 import { build } from "esbuild"
 
 const entryPoints = {
-  main: "src/main.ts",
+  main: "src/worker/main.ts",
   client: "src/client/main.ts",
   serverless: "src/serverless/main.ts",
   demo: "src/demo/main.ts",

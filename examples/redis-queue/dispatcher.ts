@@ -17,8 +17,8 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Data, Deferred, Duration, Effect, Layer, Logger, Redacted, Schema } from "effect"
 import { Redis } from "ioredis"
 import { VastClient } from "../../src/client/VastClient.js"
-import { json } from "../../src/http/errorResponse.js"
-import { serveApp, serverLayer } from "../../src/http/listen.js"
+import { json } from "../../src/shared/jsonResponse.js"
+import { serveApp, serverLayer } from "../../src/shared/listen.js"
 import { doneKey, type Job, resultKey, sessionQueue } from "./keys.js"
 
 /** The callback body: our payload (`job_id`) plus what the worker adds. */

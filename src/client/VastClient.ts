@@ -9,7 +9,7 @@
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Clock, Context, Duration, Effect, Layer, ParseResult, Redacted, Schema } from "effect"
-import type { AuthData } from "../domain/requests.js"
+import type { AuthData } from "../protocol/session.js"
 import { retryDelay, routePollDelay } from "./backoff.js"
 import {
   EndpointNotFound,

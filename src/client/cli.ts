@@ -4,7 +4,7 @@
  */
 import { Command, Options } from "@effect/cli"
 import { Config, Duration, Option, Schema } from "effect"
-import { HttpUrl } from "../domain/requests.js"
+import { HttpUrl } from "../protocol/session.js"
 import { type Instance, instanceNames, instances } from "./instances.js"
 import type { Mode } from "./program.js"
 

@@ -3,7 +3,7 @@
  * (vast-protocol.md §8), as Schemas. Every answer is decoded with one of these before it is used.
  */
 import { Schema } from "effect"
-import { AuthData } from "../domain/requests.js"
+import { AuthData } from "../protocol/session.js"
 
 /** One item of `GET /api/v0/endptjobs/`. Only these fields are used; the others are ignored. */
 export const EndpointRecord = Schema.Struct({

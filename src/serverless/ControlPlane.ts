@@ -5,9 +5,9 @@
  */
 import { generateKeyPairSync, randomBytes, sign } from "node:crypto"
 import { Clock, Context, Effect, FiberSet, Option } from "effect"
-import { signedMessage } from "../auth/signedMessage.js"
-import type { WorkerStatusBody } from "../autoscaler/wire.js"
-import { stringEqualsSecret } from "../domain/secretEquals.js"
+import { signedMessage } from "../protocol/signedMessage.js"
+import type { WorkerStatusBody } from "../protocol/workerStatus.js"
+import { stringEqualsSecret } from "../shared/secretEquals.js"
 import { decide, displayState, type EndpointParams, routeTarget, type WaitingRequest, type WorkerPhase, type WorkerView } from "./scaling.js"
 import { type RunningProcess, WorkerLauncher } from "./WorkerLauncher.js"
 

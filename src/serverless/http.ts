@@ -4,8 +4,8 @@
  */
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect, Option, Schema } from "effect"
-import { DeleteRequestsBody, WorkerStatusBody } from "../autoscaler/wire.js"
-import { json } from "../http/errorResponse.js"
+import { DeleteRequestsBody, WorkerStatusBody } from "../protocol/workerStatus.js"
+import { json } from "../shared/jsonResponse.js"
 import { ControlPlane } from "./ControlPlane.js"
 import { statusPage } from "./statusPage.js"
 

@@ -1,8 +1,8 @@
 import { generateKeyPairSync, type KeyObject, sign } from "node:crypto"
 import { createServer, type Server } from "node:http"
 import { Effect, Schema } from "effect"
-import { signedMessage } from "../../src/auth/signedMessage.js"
-import { DeleteRequestsBody, WorkerStatusBody } from "../../src/autoscaler/wire.js"
+import { signedMessage } from "../../src/protocol/signedMessage.js"
+import { DeleteRequestsBody, WorkerStatusBody } from "../../src/protocol/workerStatus.js"
 import { waitForMatch } from "./waitForMatch.js"
 
 // Decoding what the worker sends also checks it sends the protocol's exact shapes.

@@ -1,8 +1,8 @@
 import { Context, Effect, Layer, Ref } from "effect"
-import { LoadMetrics } from "../../src/autoscaler/LoadMetrics.js"
-import { CallbackPoster, type CloseCallback } from "../../src/callbacks/CallbackPoster.js"
-import { WorkerConfig, type WorkerSettings } from "../../src/config/WorkerConfig.js"
-import { SlotPool } from "../../src/slots/SlotPool.js"
+import { LoadMetrics } from "../../src/worker/autoscaler/LoadMetrics.js"
+import { CallbackPoster, type CloseCallback } from "../../src/worker/callbacks/CallbackPoster.js"
+import { WorkerConfig, type WorkerSettings } from "../../src/worker/config/WorkerConfig.js"
+import { SlotPool } from "../../src/worker/slots/SlotPool.js"
 
 /** What a recording `CallbackPoster` was handed, in order. */
 export class PostedCallbacks extends Context.Tag("test/PostedCallbacks")<

@@ -1,0 +1,183 @@
+/**
+ * Proof that a request came through the autoscaler: `auth_data.signature` over `auth_data.url`.
+ * Checked on handler routes such as `/ping`.
+ */
+import { HttpClient, HttpClientResponse } from "@effect/platform"
+import { Context, Data, Deferred, Duration, Effect, Layer, Option, Ref, Schedule } from "effect"
+import { constants, createPublicKey, type KeyObject, verify as cryptoVerify } from "node:crypto"
+import { SignatureInvalid } from "../http/errors.js"
+import type { AuthData } from "../../protocol/session.js"
+import { signedMessage } from "../../protocol/signedMessage.js"
+
+/** The autoscaler's public key could not be fetched: every signed request is refused (the framework's wording). */
+export class PublicKeyUnavailable extends Data.TaggedError("PublicKeyUnavailable")<{ readonly message: string }> {}
+
+export interface PublicKeyFetchPolicy {
+  /** Attempts in all, the first included. */
+  readonly attempts: number
+  /** Sleep after the first failed attempt; each later sleep doubles. None follows the last attempt. */
+  readonly firstRetryDelay: Duration.DurationInput
+  /** Time allowed for one attempt, body included. */
+  readonly attemptTimeout: Duration.DurationInput
+}
+
+/** The framework's `_fetch_pubkey`: 5 attempts, sleeping 1, 2, 4, 8 s between them, 10 s each. */
+export const defaultPublicKeyFetchPolicy: PublicKeyFetchPolicy = {
+  attempts: 5,
+  firstRetryDelay: "1 second",
+  attemptTimeout: "10 seconds"
+}
+
+export class SignatureVerifier extends Context.Tag("app/SignatureVerifier")<
+  SignatureVerifier,
+  {
+    /** Succeeds when authData.signature is a valid autoscaler signature over authData.url. */
+    readonly verify: (authData: AuthData) => Effect.Effect<void, SignatureInvalid>
+    /** Succeeds once the public key is loaded (at once when unsecured); fails with PublicKeyUnavailable after the last failed attempt. Can be awaited by many fibers, any number of times. */
+    readonly ready: Effect.Effect<void, PublicKeyUnavailable>
+  }
+>() {
+  /**
+   * Fetches the RSA public key from `pubkeyUrl` (`<REPORT_ADDR>/pubkey/`) in the background, once; until
+   * it is loaded, and forever if every attempt fails, `verify` refuses everything.
+   */
+  static readonly layer = (
+    options: { readonly pubkeyUrl: string } & Partial<PublicKeyFetchPolicy>
+  ): Layer.Layer<SignatureVerifier, never, HttpClient.HttpClient> =>
+    Layer.scoped(SignatureVerifier, make(options.pubkeyUrl, { ...defaultPublicKeyFetchPolicy, ...options }))
+
+  /** Accepts every request: the behaviour of `UNSECURED=true`. */
+  static readonly layerUnsecured = Layer.succeed(
+    SignatureVerifier,
+    SignatureVerifier.of({ verify: () => Effect.void, ready: Effect.void })
+  )
+}
+
+class AttemptFailed extends Data.TaggedError("AttemptFailed")<{ readonly reason: string }> {}
+
+const BASE64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+const BASE64_PAD = 0x3d
+
+/**
+ * Python's `base64.b64decode(text)` (CPython ≥ 3.11 `a2b_base64`, not strict): characters outside the
+ * alphabet are skipped, a complete padding ends the input, and a partial last quantum is an error.
+ * `undefined` wherever Python raises, including for non-ASCII text.
+ */
+export const decodeBase64Lenient = (text: string): Uint8Array | undefined => {
+  // Python refuses a `str` with any non-ASCII character before decoding anything.
+  if (/[^\u0000-\u007f]/.test(text)) return undefined
+  const bytes: Array<number> = []
+  let quadPos = 0
+  let leftChar = 0
+  let pads = 0
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) === BASE64_PAD) {
+      if (quadPos >= 2) {
+        pads++
+        if (quadPos + pads >= 4) return Uint8Array.from(bytes)
+      }
+      continue
+    }
+    const value = BASE64_ALPHABET.indexOf(text.charAt(i))
+    if (value < 0) continue
+    pads = 0
+    switch (quadPos) {
+      case 0:
+        leftChar = value
+        break
+      case 1:
+        bytes.push(((leftChar << 2) | (value >> 4)) & 0xff)
+        leftChar = value & 0x0f
+        break
+      case 2:
+        bytes.push(((leftChar << 4) | (value >> 2)) & 0xff)
+        leftChar = value & 0x03
+        break
+      default:
+        bytes.push(((leftChar << 6) | value) & 0xff)
+        leftChar = 0
+    }
+    quadPos = (quadPos + 1) % 4
+  }
+  return quadPos === 0 ? Uint8Array.from(bytes) : undefined
+}
+
+const parseRsaPublicKey = (text: string) =>
+  Effect.try({
+    try: () => createPublicKey(text.trim()),
+    catch: () => new AttemptFailed({ reason: "the body is not a PEM public key" })
+  }).pipe(
+    Effect.filterOrFail(
+      (key) => key.asymmetricKeyType === "rsa",
+      (key) => new AttemptFailed({ reason: `the key is ${key.asymmetricKeyType ?? "of an unknown type"}, not RSA` })
+    )
+  )
+
+const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
+  Effect.gen(function* () {
+    const client = yield* HttpClient.HttpClient
+    const key = yield* Ref.make(Option.none<KeyObject>())
+    const loaded = yield* Deferred.make<void, PublicKeyUnavailable>()
+    const attemptsMade = yield* Ref.make(0)
+
+    const fetchOnce = client.get(pubkeyUrl).pipe(
+      Effect.flatMap((response) => HttpClientResponse.filterStatusOk(response)),
+      Effect.flatMap((response) => response.text),
+      Effect.catchTags({
+        RequestError: (error) =>
+          Effect.fail(new AttemptFailed({ reason: `${error.reason} error${error.description ? `: ${error.description}` : ""}` })),
+        ResponseError: (error) =>
+          Effect.fail(
+            new AttemptFailed({
+              reason: error.reason === "StatusCode" ? `status ${error.response.status}` : `${error.reason} error`
+            })
+          )
+      }),
+      Effect.timeoutFail({
+        duration: policy.attemptTimeout,
+        onTimeout: () => new AttemptFailed({ reason: `no answer within ${Duration.format(policy.attemptTimeout)}` })
+      }),
+      Effect.flatMap((body) => parseRsaPublicKey(body))
+    )
+
+    const attempt = Effect.gen(function* () {
+      const number = yield* Ref.updateAndGet(attemptsMade, (n) => n + 1)
+      return yield* fetchOnce.pipe(
+        Effect.tapError((error) =>
+          Effect.logWarning(`Serverless public key fetch attempt ${number}/${policy.attempts} failed: ${error.reason}`)
+        )
+      )
+    })
+
+    const fetchKey = attempt.pipe(
+      Effect.retry({
+        schedule: Schedule.exponential(policy.firstRetryDelay, 2),
+        times: Math.max(0, policy.attempts - 1)
+      }),
+      Effect.flatMap((loadedKey) => Ref.set(key, Option.some(loadedKey))),
+      Effect.tap(() => Effect.logInfo("Serverless public key loaded")),
+      Effect.catchTag("AttemptFailed", () => {
+        const error = new PublicKeyUnavailable({ message: "Failed to get Serverless public key after all retry attempts" })
+        return Effect.logError(error.message).pipe(Effect.zipRight(Effect.fail(error)))
+      })
+    )
+
+    // Interrupted at shutdown; `intoDeferred` then interrupts the fibers awaiting `ready` too.
+    yield* fetchKey.pipe(Effect.intoDeferred(loaded), Effect.forkScoped)
+
+    const verify = Effect.fn("SignatureVerifier.verify")(function* (authData: AuthData) {
+      const current = yield* Ref.get(key)
+      if (Option.isNone(current)) return yield* new SignatureInvalid()
+      const signature = decodeBase64Lenient(authData.signature)
+      if (signature === undefined) return yield* new SignatureInvalid()
+      const message = Buffer.from(signedMessage(authData.url), "utf8")
+      // RSASSA-PKCS1-v1_5 over SHA-256; a wrong signature length may throw rather than return false.
+      const valid = yield* Effect.try({
+        try: () => cryptoVerify("sha256", message, { key: current.value, padding: constants.RSA_PKCS1_PADDING }, signature),
+        catch: () => new SignatureInvalid()
+      })
+      if (!valid) return yield* new SignatureInvalid()
+    })
+
+    return SignatureVerifier.of({ verify, ready: Deferred.await(loaded) })
+  })

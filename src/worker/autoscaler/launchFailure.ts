@@ -1,0 +1,42 @@
+/**
+ * The launch-failure beacon (vast-protocol.md §6.5): a worker that cannot start reports why to the
+ * autoscaler every 10 s until it is stopped. It needs only `REPORT_ADDR` and `CONTAINER_ID`; the
+ * rest of the environment may be what is broken. Without them there is nobody to tell, and the
+ * process exits 1.
+ */
+import { HttpClient } from "@effect/platform"
+import { Config, Data, Effect, Either, Redacted } from "effect"
+import { containerId, masterToken, reportAddrs } from "../config/WorkerConfig.js"
+import { postWithFailover } from "./postWithFailover.js"
+import { errorStatus } from "../../protocol/workerStatus.js"
+
+export const LAUNCH_FAILURE_INTERVAL = "10 seconds"
+
+export class LaunchFailed extends Data.TaggedError("LaunchFailed")<{ readonly message: string }> {}
+
+/** `http(s)://PUBLIC_IPADDR:VAST_TCP_PORT_<WORKER_PORT>` when those are set, else "". */
+const workerUrl = Effect.gen(function* () {
+  const port = yield* Config.integer("WORKER_PORT")
+  const ip = yield* Config.string("PUBLIC_IPADDR")
+  const mapped = yield* Config.integer(`VAST_TCP_PORT_${port}`)
+  const ssl = yield* Config.string("USE_SSL").pipe(Config.withDefault(""))
+  return `${ssl === "true" ? "https" : "http"}://${ip}:${mapped}`
+}).pipe(Effect.orElseSucceed(() => ""))
+
+export const reportLaunchFailure = (reason: string): Effect.Effect<never, LaunchFailed, HttpClient.HttpClient> =>
+  Effect.gen(function* () {
+    const target = yield* Effect.either(Config.all({ reportAddrs, containerId, masterToken }))
+    if (Either.isLeft(target)) return yield* new LaunchFailed({ message: reason })
+    const client = yield* HttpClient.HttpClient
+    const body = errorStatus({
+      id: target.right.containerId,
+      mtoken: Redacted.value(target.right.masterToken),
+      url: yield* workerUrl,
+      errorMsg: reason
+    })
+    yield* Effect.logInfo(`reporting the launch failure to ${target.right.reportAddrs.join(", ")} every 10 s`)
+    for (;;) {
+      yield* postWithFailover(client, target.right.reportAddrs, "/worker_status/", body)
+      yield* Effect.sleep(LAUNCH_FAILURE_INTERVAL)
+    }
+  })

@@ -1,0 +1,215 @@
+/**
+ * The worker's settings, decoded once from the environment (vast-protocol.md §1). Invalid settings stop
+ * startup with one message that lists every problem (`InvalidConfig`).
+ */
+import { Config, ConfigError, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import { HttpUrl } from "../../protocol/session.js"
+
+export interface WorkerSettings {
+  /** Public worker API (`WORKER_PORT`), all interfaces. */
+  readonly workerPort: number
+  /** HTTP-only webhook port serving `/session/end` (`WORKER_HTTP_PORT`, default `WORKER_PORT + 1`). */
+  readonly workerHttpPort: number
+  /** Loopback control server (`NULL_CONTROL_PORT`, default 18999). */
+  readonly controlPort: number
+  /** Slots (`NULL_MAX_SESSIONS`, default 1): a create beyond them gets 429. */
+  readonly maxSessions: number
+  /** The consumer's health URL (`BACKEND_HEALTH_URL`); without it the control server serves a stub `/health`. */
+  readonly backendHealthUrl: Option.Option<string>
+  /** Largest request body accepted on the public and webhook ports. */
+  readonly maxBodyBytes: number
+  /** Where the public port binds; the protocol wants every interface. */
+  readonly publicHost: string
+  /** Autoscaler base URLs (`REPORT_ADDR`, comma-separated), trimmed, without trailing `/`, tried in order. */
+  readonly reportAddrs: ReadonlyArray<string>
+  /** `MASTER_TOKEN`: sent as `mtoken`; bearer token of `/pyworker/update`. */
+  readonly masterToken: Redacted.Redacted<string>
+  /** `CONTAINER_ID`: the worker's id in every report. */
+  readonly containerId: number
+  /** The URL the autoscaler knows this worker by: `http(s)://PUBLIC_IPADDR:VAST_TCP_PORT_<WORKER_PORT>`. */
+  readonly workerUrl: string
+  /** `USE_SSL=true` (exactly): the public port speaks TLS. */
+  readonly useSsl: boolean
+  /** `UNSECURED`: skip autoscaler signature checks (and the public key). */
+  readonly unsecured: boolean
+  /** TLS certificate chain and key for the public port (`WORKER_TLS_CERT`, `WORKER_TLS_KEY`). */
+  readonly tlsCertFile: string
+  readonly tlsKeyFile: string
+  /** Seconds between health checks (`HEALTHCHECK_INTERVAL`, default 10). */
+  readonly healthcheckIntervalSeconds: number
+  /** The marker `/pyworker/update` creates (`NULL_FORCE_UPDATE_FILE`, default `/.force_update`). */
+  readonly forceUpdateFile: string
+}
+
+export const defaults = {
+  controlPort: 18999,
+  maxSessions: 1,
+  maxBodyBytes: 1024 * 1024,
+  publicHost: "0.0.0.0",
+  tlsCertFile: "/etc/instance.crt",
+  tlsKeyFile: "/etc/instance.key",
+  healthcheckIntervalSeconds: 10,
+  forceUpdateFile: "/.force_update"
+} as const
+
+const isHttpUrl = (text: string): boolean => Either.isRight(Schema.decodeEither(HttpUrl)(text))
+
+const port = (name: string) =>
+  Config.integer(name).pipe(
+    Config.validate({ message: "must be a port number from 1 to 65535", validation: (p) => p >= 1 && p <= 65535 })
+  )
+
+const healthUrl = Config.string("BACKEND_HEALTH_URL").pipe(
+  Config.validate({ message: "must be an absolute http(s) URL, e.g. http://127.0.0.1:9090/health", validation: isHttpUrl }),
+  Config.option
+)
+
+/** `REPORT_ADDR`: a comma-separated list of http(s) base URLs; items trimmed, trailing slashes dropped. */
+const splitAddrs = (text: string): ReadonlyArray<string> =>
+  text
+    .split(",")
+    .map((item) => item.trim().replace(/\/+$/, ""))
+    .filter((item) => item !== "")
+
+// Validated before mapping: an error raised after `Config.map` would lose the variable's name.
+export const reportAddrs = Config.string("REPORT_ADDR").pipe(
+  Config.validate({
+    message: "must be one or more absolute http(s) URLs, separated by commas",
+    validation: (text) => splitAddrs(text).length > 0 && splitAddrs(text).every(isHttpUrl)
+  }),
+  Config.map(splitAddrs)
+)
+
+export const containerId = Config.integer("CONTAINER_ID")
+export const masterToken = Config.redacted("MASTER_TOKEN").pipe(Config.withDefault(Redacted.make("")))
+
+const strtoboolTrue = new Set(["y", "yes", "t", "true", "on", "1"])
+const strtoboolFalse = new Set(["n", "no", "f", "false", "off", "0"])
+/** Python's `strtobool`: the usual spellings in any case; anything else is an error. */
+const strtobool = (name: string) =>
+  Config.string(name).pipe(
+    Config.validate({
+      message: "must be one of y, yes, t, true, on, 1, n, no, f, false, off, 0",
+      validation: (text) => strtoboolTrue.has(text.toLowerCase()) || strtoboolFalse.has(text.toLowerCase())
+    }),
+    Config.map((text) => strtoboolTrue.has(text.toLowerCase())),
+    Config.withDefault(false)
+  )
+
+const seconds = (name: string, fallback: number) =>
+  Config.number(name).pipe(
+    Config.validate({ message: "must be a positive number of seconds", validation: (n) => Number.isFinite(n) && n > 0 }),
+    Config.withDefault(fallback)
+  )
+
+const base = Config.all({
+  workerPort: port("WORKER_PORT"),
+  workerHttpPort: Config.option(port("WORKER_HTTP_PORT")),
+  controlPort: port("NULL_CONTROL_PORT").pipe(Config.withDefault(defaults.controlPort)),
+  maxSessions: Config.integer("NULL_MAX_SESSIONS").pipe(
+    Config.validate({ message: "must be a positive integer", validation: (n) => n >= 1 }),
+    Config.withDefault(defaults.maxSessions)
+  ),
+  backendHealthUrl: healthUrl,
+  reportAddrs,
+  masterToken,
+  containerId,
+  publicIp: Config.string("PUBLIC_IPADDR").pipe(
+    Config.validate({ message: "must not be empty", validation: (text) => text.trim() !== "" })
+  ),
+  // Case-sensitive, as the framework reads it: only the exact string `true` turns TLS on.
+  useSsl: Config.string("USE_SSL").pipe(
+    Config.map((text) => text === "true"),
+    Config.withDefault(false)
+  ),
+  unsecured: strtobool("UNSECURED"),
+  tlsCertFile: Config.string("WORKER_TLS_CERT").pipe(Config.withDefault(defaults.tlsCertFile)),
+  tlsKeyFile: Config.string("WORKER_TLS_KEY").pipe(Config.withDefault(defaults.tlsKeyFile)),
+  healthcheckIntervalSeconds: seconds("HEALTHCHECK_INTERVAL", defaults.healthcheckIntervalSeconds),
+  forceUpdateFile: Config.string("NULL_FORCE_UPDATE_FILE").pipe(Config.withDefault(defaults.forceUpdateFile))
+})
+
+/** One line per problem, naming the variable: `WORKER_PORT: Expected an integer value but received "x"`. */
+export const describeConfigError = (error: ConfigError.ConfigError): ReadonlyArray<string> => {
+  switch (error._op) {
+    case "And":
+    case "Or":
+      return [...describeConfigError(error.left), ...describeConfigError(error.right)]
+    case "MissingData":
+      return [`${error.path.join(".")}: is required but not set`]
+    default:
+      return [`${error.path.join(".")}: ${error.message}`]
+  }
+}
+
+export class InvalidConfig extends Schema.TaggedError<InvalidConfig>()("InvalidConfig", {
+  problems: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    return `invalid configuration: ${this.problems.join("; ")}`
+  }
+}
+
+const problemsOf = <A>(result: Either.Either<A, ConfigError.ConfigError>): ReadonlyArray<string> =>
+  Either.isLeft(result) ? describeConfigError(result.left) : []
+
+/**
+ * The settings from the current `ConfigProvider`. `VAST_TCP_PORT_<WORKER_PORT>` is named by another
+ * variable's value, so it is read in a second step; the problems of both steps are reported together.
+ */
+export const loadSettings: Effect.Effect<WorkerSettings, InvalidConfig> = Effect.gen(function* () {
+  const first = yield* Effect.either(base)
+  // Without a usable WORKER_PORT the mapping variable has no name; WORKER_PORT's own problem is reported.
+  const workerPort = yield* Effect.option(port("WORKER_PORT"))
+  const mapped = Option.isSome(workerPort) ? yield* Effect.either(port(`VAST_TCP_PORT_${workerPort.value}`)) : undefined
+  if (Either.isLeft(first) || mapped === undefined || Either.isLeft(mapped)) {
+    return yield* new InvalidConfig({ problems: [...problemsOf(first), ...(mapped === undefined ? [] : problemsOf(mapped))] })
+  }
+  const raw = first.right
+  return {
+    workerPort: raw.workerPort,
+    workerHttpPort: Option.getOrElse(raw.workerHttpPort, () => raw.workerPort + 1),
+    controlPort: raw.controlPort,
+    maxSessions: raw.maxSessions,
+    backendHealthUrl: raw.backendHealthUrl,
+    maxBodyBytes: defaults.maxBodyBytes,
+    publicHost: defaults.publicHost,
+    reportAddrs: raw.reportAddrs,
+    masterToken: raw.masterToken,
+    containerId: raw.containerId,
+    workerUrl: `${raw.useSsl ? "https" : "http"}://${raw.publicIp}:${mapped.right}`,
+    useSsl: raw.useSsl,
+    unsecured: raw.unsecured,
+    tlsCertFile: raw.tlsCertFile,
+    tlsKeyFile: raw.tlsKeyFile,
+    healthcheckIntervalSeconds: raw.healthcheckIntervalSeconds,
+    forceUpdateFile: raw.forceUpdateFile
+  }
+})
+
+export class WorkerConfig extends Context.Tag("app/WorkerConfig")<WorkerConfig, WorkerSettings>() {
+  /** Settings given directly (tests). */
+  static readonly layer = (settings: Partial<WorkerSettings> & Pick<WorkerSettings, "workerPort">) =>
+    Layer.succeed(WorkerConfig, {
+      workerHttpPort: settings.workerPort + 1,
+      controlPort: defaults.controlPort,
+      maxSessions: defaults.maxSessions,
+      backendHealthUrl: Option.none(),
+      maxBodyBytes: defaults.maxBodyBytes,
+      publicHost: defaults.publicHost,
+      reportAddrs: ["http://127.0.0.1:9"],
+      masterToken: Redacted.make(""),
+      containerId: 1,
+      workerUrl: `http://127.0.0.1:${settings.workerPort}`,
+      useSsl: false,
+      unsecured: true,
+      tlsCertFile: defaults.tlsCertFile,
+      tlsKeyFile: defaults.tlsKeyFile,
+      healthcheckIntervalSeconds: defaults.healthcheckIntervalSeconds,
+      forceUpdateFile: defaults.forceUpdateFile,
+      ...settings
+    })
+
+  /** Settings from the environment (through the current `ConfigProvider`). */
+  static readonly layerFromEnv = Layer.effect(WorkerConfig, loadSettings)
+}

@@ -1,0 +1,349 @@
+import { assert, describe, it } from "@effect/vitest"
+import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
+import { Cause, Clock, Context, Effect, Exit, Fiber, Layer, Logger, Option, Ref, Scope, TestClock } from "effect"
+import { generateKeyPairSync, randomBytes, sign } from "node:crypto"
+import { decodeBase64Lenient, PublicKeyUnavailable, SignatureVerifier } from "../../../src/worker/auth/SignatureVerifier.js"
+import { signedMessage } from "../../../src/protocol/signedMessage.js"
+import { SignatureInvalid } from "../../../src/worker/http/errors.js"
+import type { AuthData } from "../../../src/protocol/session.js"
+
+const PUBKEY_URL = "https://run.vast.ai/pubkey/"
+const URL_A = "https://203.0.113.7:41234"
+
+const keys = generateKeyPairSync("rsa", { modulusLength: 2048 })
+const otherKeys = generateKeyPairSync("rsa", { modulusLength: 2048 })
+const spkiPem = keys.publicKey.export({ type: "spki", format: "pem" }).toString()
+const pkcs1Pem = keys.publicKey.export({ type: "pkcs1", format: "pem" }).toString()
+const ecPem = generateKeyPairSync("ec", { namedCurve: "prime256v1" }).publicKey.export({ type: "spki", format: "pem" }).toString()
+
+const signUrl = (url: string, privateKey = keys.privateKey): string =>
+  sign("sha256", Buffer.from(signedMessage(url), "utf8"), privateKey).toString("base64")
+
+const authData = (url: string, signature: string): AuthData => ({
+  url,
+  signature,
+  reqnum: 917,
+  request_idx: 4242,
+  endpoint: "my-null-endpoint",
+  cost: 100
+})
+
+/** One scripted answer of the key server: a status with a body, a transport failure, or no answer at all. */
+type KeyAnswer = { readonly status: number; readonly body: string } | "network-error" | "hang"
+const ok = (body: string): KeyAnswer => ({ status: 200, body })
+const status = (code: number): KeyAnswer => ({ status: code, body: "" })
+
+interface KeyRequest {
+  readonly at: number
+  readonly method: string
+  readonly url: string
+}
+
+/** A verifier built in `scope` over a scripted key server (the last answer repeats), with the requests it saw. */
+const verifierWith = (script: ReadonlyArray<KeyAnswer>, scope: Scope.Scope) =>
+  Effect.gen(function* () {
+    const seen = yield* Ref.make<ReadonlyArray<KeyRequest>>([])
+    const client = HttpClient.make((request, url) =>
+      Effect.gen(function* () {
+        const at = yield* Clock.currentTimeMillis
+        const count = (yield* Ref.getAndUpdate(seen, (all) => [...all, { at, method: request.method, url: url.toString() }]))
+          .length
+        const answer = script[Math.min(count, script.length - 1)] ?? "hang"
+        if (answer === "hang") return yield* Effect.never
+        if (answer === "network-error") {
+          return yield* new HttpClientError.RequestError({ request, reason: "Transport", description: "connection refused" })
+        }
+        return HttpClientResponse.fromWeb(request, new Response(answer.body, { status: answer.status }))
+      })
+    )
+    const layer = SignatureVerifier.layer({ pubkeyUrl: PUBKEY_URL }).pipe(
+      Layer.provide(Layer.succeed(HttpClient.HttpClient, client))
+    )
+    const context = yield* Layer.buildWithScope(layer, scope)
+    return { verifier: Context.get(context, SignatureVerifier), seen }
+  })
+
+const attemptTimes = (seen: Ref.Ref<ReadonlyArray<KeyRequest>>) =>
+  Effect.map(Ref.get(seen), (all) => all.map((request) => request.at))
+
+/** Let forked fibers (and a response body's promise) run, without moving the clock. */
+const flush = Effect.gen(function* () {
+  for (let i = 0; i < 50; i++) yield* Effect.yieldNow()
+})
+
+/** `flush` until `fiber` has ended, then its exit; fails the test if it does not end without the clock moving. */
+const exitOf = <A, E>(fiber: Fiber.Fiber<A, E>) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 20; i++) {
+      const exit = yield* Fiber.poll(fiber)
+      if (Option.isSome(exit)) return exit.value
+      yield* flush
+    }
+    return assert.fail("the fiber did not end")
+  })
+
+const isPending = <A, E>(fiber: Fiber.Fiber<A, E>) => Effect.map(Fiber.poll(fiber), Option.isNone)
+
+/** Log lines (`LEVEL message`) written while `effect` runs, forked fibers included. */
+const withLogs = <A, E, R>(body: (lines: ReadonlyArray<string>) => Effect.Effect<A, E, R>) => {
+  const lines: Array<string> = []
+  const logger = Logger.make(({ logLevel, message }) => {
+    lines.push(`${logLevel.label} ${Array.isArray(message) ? message.join(" ") : String(message)}`)
+  })
+  return body(lines).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+}
+
+/** The failure of `exit`, if it failed (and was not a defect or an interruption). */
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): Option.Option<E> =>
+  Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+
+/** Whether `verify` refused `data` with SignatureInvalid. */
+const invalid = (verifier: Context.Tag.Service<SignatureVerifier>, data: AuthData) =>
+  Effect.map(Effect.exit(verifier.verify(data)), (exit) =>
+    Option.match(failureOf(exit), { onNone: () => false, onSome: (error) => error instanceof SignatureInvalid })
+  )
+
+/** A verifier whose key (SPKI) is loaded. */
+const loadedVerifier = Effect.gen(function* () {
+  const { verifier } = yield* verifierWith([ok(spkiPem)], yield* Effect.scope)
+  const ready = yield* Effect.fork(verifier.ready)
+  assert.isTrue(Exit.isSuccess(yield* exitOf(ready)))
+  return verifier
+})
+
+describe("decodeBase64Lenient", () => {
+  it("matches Python 3.11 base64.b64decode (outputs recorded from Python)", () => {
+    const cases: ReadonlyArray<readonly [string, string | null]> = [
+      ["QUJD", "414243"],
+      ["QUI=", "4142"],
+      ["QQ==", "41"],
+      ["", ""],
+      ["A B\nC D", "001083"],
+      ["QQ==garbage", "41"],
+      ["=QQ==", "41"],
+      ["QQ=\n=", "41"],
+      ["QUJ=D", "4142"],
+      ["QUI=x", "4142"],
+      ["Q=Q==", "41"],
+      ["QU=I=", "4142"],
+      ["QQ=x=", "410c"],
+      ["ab=c=d", "69b7"],
+      ["QQ=", null],
+      ["QQ", null],
+      ["QUI", null],
+      ["Q", null],
+      ["Q===", null],
+      ["QQ==\u00e9", null]
+    ]
+    for (const [text, hex] of cases) {
+      const bytes = decodeBase64Lenient(text)
+      assert.strictEqual(bytes === undefined ? null : Buffer.from(bytes).toString("hex"), hex, JSON.stringify(text))
+    }
+  })
+})
+
+describe("SignatureVerifier.verify", () => {
+  it.scoped("accepts a valid signature over the url", () =>
+    Effect.gen(function* () {
+      const verifier = yield* loadedVerifier
+      yield* verifier.verify(authData(URL_A, signUrl(URL_A)))
+      const unicodeUrl = "https://h\u00e9\u20ac\u{1F600}.example/\"q\"\\"
+      yield* verifier.verify(authData(unicodeUrl, signUrl(unicodeUrl)))
+    })
+  )
+
+  it.scoped("rejects a signature over another url, or by another key", () =>
+    Effect.gen(function* () {
+      const verifier = yield* loadedVerifier
+      assert.isTrue(yield* invalid(verifier, authData(URL_A, signUrl("https://203.0.113.7:41235"))))
+      assert.isTrue(yield* invalid(verifier, authData(`${URL_A}/`, signUrl(URL_A))))
+      assert.isTrue(yield* invalid(verifier, authData(URL_A, signUrl(URL_A, otherKeys.privateKey))))
+    })
+  )
+
+  it.scoped("rejects malformed signatures without throwing", () =>
+    Effect.gen(function* () {
+      const verifier = yield* loadedVerifier
+      const good = signUrl(URL_A)
+      assert.isTrue(good.endsWith("=="))
+      const malformed = [
+        "",
+        "!!!!",
+        "not base64 at all",
+        good.slice(0, -1),
+        good.slice(0, -2),
+        good.slice(1),
+        `${good.slice(0, 10)}\u00e9${good.slice(10)}`,
+        randomBytes(256).toString("base64"),
+        randomBytes(16).toString("base64"),
+        Buffer.concat([Buffer.from(good, "base64"), Buffer.from([0])]).toString("base64")
+      ]
+      for (const signature of malformed) {
+        assert.isTrue(yield* invalid(verifier, authData(URL_A, signature)), JSON.stringify(signature))
+      }
+    })
+  )
+
+  it.scoped("decodes base64 leniently, as Python does: stray characters are skipped, text after padding ignored", () =>
+    Effect.gen(function* () {
+      const verifier = yield* loadedVerifier
+      const good = signUrl(URL_A)
+      const wrapped = (good.match(/.{1,64}/g) ?? []).join("\n")
+      assert.notStrictEqual(wrapped, good)
+      yield* verifier.verify(authData(URL_A, wrapped))
+      yield* verifier.verify(authData(URL_A, ` *${good.slice(0, 100)}\r\n-_.${good.slice(100)} `))
+      yield* verifier.verify(authData(URL_A, `${good}garbage`))
+    })
+  )
+})
+
+describe("SignatureVerifier.layer key fetch", () => {
+  for (const [format, pem] of [["SPKI", spkiPem], ["PKCS#1", pkcs1Pem]] as const) {
+    it.scoped(`loads a ${format} PEM key on the first attempt`, () =>
+      Effect.gen(function* () {
+        assert.include(pem, format === "SPKI" ? "BEGIN PUBLIC KEY" : "BEGIN RSA PUBLIC KEY")
+        const { verifier, seen } = yield* verifierWith([ok(pem)], yield* Effect.scope)
+        const first = yield* Effect.fork(verifier.ready)
+        const second = yield* Effect.fork(verifier.ready)
+        assert.isTrue(Exit.isSuccess(yield* exitOf(first)))
+        assert.isTrue(Exit.isSuccess(yield* exitOf(second)))
+        yield* verifier.ready
+        assert.deepStrictEqual(yield* Ref.get(seen), [{ at: 0, method: "GET", url: PUBKEY_URL }])
+        yield* verifier.verify(authData(URL_A, signUrl(URL_A)))
+        yield* TestClock.adjust("1 minute")
+        assert.strictEqual((yield* Ref.get(seen)).length, 1)
+      })
+    )
+  }
+
+  it.scoped("retries after 1 s then 2 s: a non-2xx status and a transport error are failed attempts", () =>
+    withLogs((logs) =>
+      Effect.gen(function* () {
+        const script = [{ status: 404, body: spkiPem }, "network-error", ok(spkiPem)] as const
+        const { verifier, seen } = yield* verifierWith(script, yield* Effect.scope)
+        const ready = yield* Effect.fork(verifier.ready)
+        yield* flush
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0])
+        assert.isTrue(yield* invalid(verifier, authData(URL_A, signUrl(URL_A))))
+        yield* TestClock.adjust("999 millis")
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0])
+        yield* TestClock.adjust("1 millis")
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0, 1000])
+        yield* flush
+        yield* TestClock.adjust("1999 millis")
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0, 1000])
+        assert.isTrue(yield* isPending(ready))
+        yield* TestClock.adjust("1 millis")
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0, 1000, 3000])
+        assert.isTrue(Exit.isSuccess(yield* exitOf(ready)))
+        yield* verifier.verify(authData(URL_A, signUrl(URL_A)))
+        yield* TestClock.adjust("1 minute")
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0, 1000, 3000])
+        assert.deepStrictEqual(
+          logs.filter((line) => line.startsWith("WARN")),
+          [
+            "WARN Serverless public key fetch attempt 1/5 failed: status 404",
+            "WARN Serverless public key fetch attempt 2/5 failed: Transport error: connection refused"
+          ]
+        )
+      })
+    )
+  )
+
+  it.scoped("gives up after 5 attempts at 0, 1, 3, 7, 15 s: ready fails with PublicKeyUnavailable at 15 s", () =>
+    withLogs((logs) =>
+      Effect.gen(function* () {
+        const { verifier, seen } = yield* verifierWith([status(503)], yield* Effect.scope)
+        const ready = yield* Effect.fork(verifier.ready)
+        yield* flush
+        yield* TestClock.adjust("14999 millis")
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0, 1000, 3000, 7000])
+        assert.isTrue(yield* isPending(ready))
+        yield* TestClock.adjust("1 millis")
+        const unavailable = new PublicKeyUnavailable({
+          message: "Failed to get Serverless public key after all retry attempts"
+        })
+        assert.deepStrictEqual(failureOf(yield* exitOf(ready)), Option.some(unavailable))
+        assert.strictEqual(yield* Clock.currentTimeMillis, 15000)
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0, 1000, 3000, 7000, 15000])
+        assert.deepStrictEqual(failureOf(yield* Effect.exit(verifier.ready)), Option.some(unavailable))
+        assert.isTrue(yield* invalid(verifier, authData(URL_A, signUrl(URL_A))))
+        yield* TestClock.adjust("10 minutes")
+        assert.strictEqual((yield* Ref.get(seen)).length, 5)
+        assert.strictEqual(logs.filter((line) => line.startsWith("WARN")).length, 5)
+        assert.include(logs, "ERROR Failed to get Serverless public key after all retry attempts")
+      })
+    )
+  )
+
+  it.scoped("a 200 whose body is not an RSA public key is a failed attempt", () =>
+    withLogs((logs) =>
+      Effect.gen(function* () {
+        const script = [ok("<html>maintenance</html>"), ok(ecPem), ok(spkiPem)]
+        const { verifier, seen } = yield* verifierWith(script, yield* Effect.scope)
+        const ready = yield* Effect.fork(verifier.ready)
+        yield* flush
+        yield* TestClock.adjust("1 second")
+        yield* flush
+        assert.isTrue(yield* isPending(ready))
+        yield* TestClock.adjust("2 seconds")
+        assert.isTrue(Exit.isSuccess(yield* exitOf(ready)))
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0, 1000, 3000])
+        yield* verifier.verify(authData(URL_A, signUrl(URL_A)))
+        assert.deepStrictEqual(
+          logs.filter((line) => line.startsWith("WARN")),
+          [
+            "WARN Serverless public key fetch attempt 1/5 failed: the body is not a PEM public key",
+            "WARN Serverless public key fetch attempt 2/5 failed: the key is ec, not RSA"
+          ]
+        )
+      })
+    )
+  )
+
+  it.scoped("an attempt without an answer times out after 10 s; verify refuses until the key arrives", () =>
+    withLogs(() =>
+      Effect.gen(function* () {
+        const { verifier, seen } = yield* verifierWith(["hang", ok(spkiPem)], yield* Effect.scope)
+        const ready = yield* Effect.fork(verifier.ready)
+        yield* flush
+        assert.isTrue(yield* invalid(verifier, authData(URL_A, signUrl(URL_A))))
+        yield* TestClock.adjust("10999 millis")
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0])
+        assert.isTrue(yield* invalid(verifier, authData(URL_A, signUrl(URL_A))))
+        yield* TestClock.adjust("1 millis")
+        assert.isTrue(Exit.isSuccess(yield* exitOf(ready)))
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0, 11000])
+        yield* verifier.verify(authData(URL_A, signUrl(URL_A)))
+      })
+    )
+  )
+
+  it.scoped("stops fetching when its scope closes", () =>
+    withLogs(() =>
+      Effect.gen(function* () {
+        const scope = yield* Scope.make()
+        const { verifier, seen } = yield* verifierWith([status(500)], scope)
+        const ready = yield* Effect.fork(verifier.ready)
+        yield* flush
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0])
+        yield* Scope.close(scope, Exit.void)
+        yield* TestClock.adjust("1 minute")
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0])
+        assert.isTrue(Exit.isInterrupted(yield* exitOf(ready)))
+      })
+    )
+  )
+})
+
+describe("SignatureVerifier.layerUnsecured", () => {
+  it.effect("is ready at once and accepts any signature", () =>
+    Effect.gen(function* () {
+      const verifier = yield* SignatureVerifier
+      yield* verifier.ready
+      yield* verifier.verify(authData(URL_A, ""))
+      yield* verifier.verify(authData(URL_A, "not base64 at all"))
+      yield* verifier.verify(authData(URL_A, signUrl("https://elsewhere.example")))
+    }).pipe(Effect.provide(SignatureVerifier.layerUnsecured))
+  )
+})

@@ -1,0 +1,168 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Context, Effect, Exit, Layer, Ref, Scope, TestClock } from "effect"
+import * as AutoscalerReporter from "../../../src/worker/autoscaler/AutoscalerReporter.js"
+import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
+import type { WorkerStatusBody } from "../../../src/protocol/workerStatus.js"
+import { advanceUntilDone } from "../../support/clock.js"
+import { type Answer, routedClient, type SeenRequest } from "../../support/fakeHttpClient.js"
+import { testConfig } from "../../support/layers.js"
+
+const A = "http://127.0.0.1:9101"
+const B = "http://127.0.0.1:9102"
+
+/** A running reporter whose autoscaler answers with `answerFor(url)`. */
+const startReporter = (answerFor: (url: string) => Answer, scope: Scope.Scope, addrs: ReadonlyArray<string> = [A]) =>
+  Effect.gen(function* () {
+    const { layer, seen } = yield* routedClient(answerFor)
+    const context = yield* Layer.buildWithScope(
+      AutoscalerReporter.layer().pipe(
+        Layer.provideMerge(LoadMetrics.Default),
+        Layer.provide(layer),
+        Layer.provide(testConfig({ reportAddrs: addrs, containerId: 31337, workerUrl: "https://203.0.113.7:41234" }))
+      ),
+      scope
+    )
+    yield* TestClock.adjust("0 millis")
+    return { metrics: Context.get(context, LoadMetrics), seen }
+  })
+
+const statuses = (seen: Ref.Ref<ReadonlyArray<SeenRequest>>, from?: string) =>
+  Effect.map(Ref.get(seen), (all) =>
+    all
+      .filter((request) => request.url.endsWith("/worker_status/") && (from === undefined || request.url.startsWith(from)))
+      .map((request) => ({ at: request.at, url: request.url, body: request.body as WorkerStatusBody }))
+  )
+
+describe("AutoscalerReporter", () => {
+  it.scoped("the first report waits for the first change or 1 s", () =>
+    Effect.gen(function* () {
+      const quiet = yield* startReporter(() => 200, yield* Effect.scope)
+      yield* TestClock.adjust("999 millis")
+      assert.lengthOf(yield* statuses(quiet.seen), 0)
+      yield* TestClock.adjust("1 millis")
+      const [first] = yield* statuses(quiet.seen)
+      assert.deepStrictEqual([first?.at, first?.body.max_perf], [1000, 0])
+      const eager = yield* startReporter(() => 200, yield* Effect.scope)
+      yield* TestClock.adjust("100 millis")
+      yield* eager.metrics.markReady
+      yield* TestClock.adjust("0 millis")
+      const [ready] = yield* statuses(eager.seen)
+      assert.deepStrictEqual([ready?.at, ready?.body.max_perf], [1100, 100])
+    })
+  )
+
+  it.scoped("reports each change as it happens (≥ 250 ms apart), then a heartbeat every 10 s", () =>
+    Effect.gen(function* () {
+      const { metrics, seen } = yield* startReporter(() => 200, yield* Effect.scope)
+      yield* TestClock.adjust("1 second")
+      const [first] = yield* statuses(seen)
+      assert.deepStrictEqual(
+        [first?.at, first?.body.max_perf, first?.body.loadtime, first?.body.id, first?.body.version, first?.body.url],
+        [1000, 0, 0, 31337, "1.1.0", "https://203.0.113.7:41234"]
+      )
+      yield* TestClock.adjust("1 second")
+      yield* metrics.markReady
+      yield* TestClock.adjust("0 millis")
+      const ready = (yield* statuses(seen)).at(-1)
+      assert.deepStrictEqual([ready?.at, ready?.body.max_perf, ready?.body.loadtime], [2000, 100, 2])
+      yield* metrics.sessionOpened("s1", { requestIdx: 4242, workload: 100 })
+      yield* metrics.sessionRejected({ requestIdx: 4243, workload: 100 })
+      yield* TestClock.adjust("249 millis")
+      assert.lengthOf(yield* statuses(seen), 2)
+      yield* TestClock.adjust("1 millis")
+      const busy = (yield* statuses(seen)).at(-1)
+      assert.deepStrictEqual(
+        [busy?.at, busy?.body.cur_load, busy?.body.rej_load, busy?.body.new_load, busy?.body.num_requests_working, busy?.body.num_requests_recieved, busy?.body.working_request_idxs],
+        [2250, 100, 100, 100, 1, 2, [4242]]
+      )
+      // The heartbeat: 10 s after the spacing that follows the last report.
+      yield* TestClock.adjust("10249 millis")
+      assert.lengthOf(yield* statuses(seen), 3)
+      yield* TestClock.adjust("1 millis")
+      const heartbeat = (yield* statuses(seen)).at(-1)
+      assert.deepStrictEqual([heartbeat?.at, heartbeat?.body.cur_load, heartbeat?.body.rej_load, heartbeat?.body.new_load], [12500, 100, 0, 0])
+    })
+  )
+
+  it.scoped("the exact field set and order of /worker_status/", () =>
+    Effect.gen(function* () {
+      const { seen } = yield* startReporter(() => 200, yield* Effect.scope)
+      yield* TestClock.adjust("1 second")
+      const [first] = yield* statuses(seen)
+      assert.deepStrictEqual(Object.keys(first?.body ?? {}), [
+        "id", "mtoken", "version", "loadtime", "cur_load", "rej_load", "new_load", "error_msg", "max_perf", "cur_perf",
+        "cur_capacity", "max_capacity", "num_requests_working", "num_requests_recieved", "additional_disk_usage",
+        "working_request_idxs", "url"
+      ])
+    })
+  )
+
+  it.scoped("fails over: 3 attempts 2 s apart at the first address, then the second", () =>
+    Effect.gen(function* () {
+      const { seen } = yield* startReporter((url) => (url.startsWith(A) ? 503 : 200), yield* Effect.scope, [A, B])
+      yield* TestClock.adjust("7 seconds")
+      const all = yield* statuses(seen)
+      assert.deepStrictEqual(all.map((s) => [s.url.startsWith(A) ? "A" : "B", s.at]), [["A", 1000], ["A", 3000], ["A", 5000], ["B", 7000]])
+    })
+  )
+
+  it.scoped("while the autoscaler is down nothing is lost: counters add up and are sent once it is back", () =>
+    Effect.gen(function* () {
+      let down = true
+      const { metrics, seen } = yield* startReporter(() => (down ? "network-error" : 200), yield* Effect.scope)
+      for (let i = 0; i < 5; i++) {
+        yield* metrics.sessionRejected({ requestIdx: i, workload: 100 })
+        yield* TestClock.adjust("7 seconds")
+      }
+      assert.isTrue((yield* statuses(seen)).length > 5)
+      down = false
+      yield* TestClock.adjust("10 seconds")
+      const delivered = (yield* statuses(seen)).filter((s) => s.body.rej_load > 0)
+      assert.strictEqual(delivered.at(-1)?.body.rej_load, 500)
+      yield* metrics.sessionRejected({ requestIdx: 9, workload: 100 })
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual((yield* statuses(seen)).at(-1)?.body.rej_load, 100)
+    })
+  )
+
+  it.scoped("/delete_requests/ in batches of at most 1,000, each record sent once", () =>
+    Effect.gen(function* () {
+      const { metrics, seen } = yield* startReporter(() => 200, yield* Effect.scope)
+      for (let i = 0; i < 2500; i++) yield* metrics.sessionRejected({ requestIdx: i, workload: 100 })
+      yield* TestClock.adjust("5 seconds")
+      const batches = (yield* Ref.get(seen)).filter((r) => r.url.endsWith("/delete_requests/"))
+      assert.deepStrictEqual(batches.map((b) => (b.body as { requests: Array<unknown> }).requests.length), [1000, 1000, 500])
+      const first = batches[0]?.body as { worker_id: number; mtoken: string; requests: Array<{ request_idx: number; status: string; success: boolean }> }
+      assert.deepStrictEqual([first.worker_id, first.requests[0]?.request_idx, first.requests[0]?.status, first.requests[0]?.success], [31337, 0, "Rejected", false])
+    })
+  )
+
+  it.scoped("/delete_requests/ that fail are kept and sent on a later tick", () =>
+    Effect.gen(function* () {
+      let down = true
+      const { metrics, seen } = yield* startReporter((url) => (url.endsWith("/delete_requests/") && down ? 500 : 200), yield* Effect.scope)
+      yield* metrics.sessionOpened("s1", { requestIdx: 77, workload: 100 })
+      yield* metrics.sessionClosed("s1")
+      yield* TestClock.adjust("8 seconds")
+      down = false
+      yield* TestClock.adjust("8 seconds")
+      const accepted = (yield* Ref.get(seen)).filter((r) => r.url.endsWith("/delete_requests/"))
+      assert.isTrue(accepted.length >= 2)
+      assert.lengthOf(yield* metrics.pendingDeletions(10), 0)
+    })
+  )
+
+  it.effect("shutdown sends one last report", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const { metrics, seen } = yield* startReporter(() => 200, scope)
+      yield* metrics.sessionOpened("s1", { requestIdx: 1, workload: 100 })
+      yield* TestClock.adjust("1 second")
+      yield* metrics.sessionClosed("s1")
+      yield* advanceUntilDone(yield* Effect.fork(Scope.close(scope, Exit.void)), "10 millis")
+      const last = (yield* statuses(seen)).at(-1)
+      assert.strictEqual(last?.body.cur_load, 0)
+      assert.strictEqual(last?.body.cur_perf, 100)
+    })
+  )
+})

@@ -1,0 +1,124 @@
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Either, Layer, Option, Redacted } from "effect"
+import { type InvalidConfig, WorkerConfig, type WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
+
+const required = {
+  WORKER_PORT: "3000",
+  REPORT_ADDR: "https://run.vast.ai",
+  CONTAINER_ID: "31337001",
+  PUBLIC_IPADDR: "203.0.113.7",
+  VAST_TCP_PORT_3000: "41234"
+}
+
+const load = (env: Record<string, string>): Effect.Effect<Either.Either<WorkerSettings, InvalidConfig>> =>
+  Effect.either(
+    Effect.provide(
+      WorkerConfig,
+      WorkerConfig.layerFromEnv.pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))))
+    )
+  )
+
+const settings = (env: Record<string, string>) =>
+  Effect.flatMap(load(env), (loaded) => (Either.isRight(loaded) ? Effect.succeed(loaded.right) : Effect.die(loaded.left.message)))
+
+const problems = (env: Record<string, string>) =>
+  Effect.flatMap(load(env), (loaded) => (Either.isLeft(loaded) ? Effect.succeed(loaded.left.problems) : Effect.die("expected an error")))
+
+describe("WorkerConfig", () => {
+  it.effect("defaults", () =>
+    Effect.gen(function* () {
+      const config = yield* settings(required)
+      assert.deepStrictEqual(
+        [config.workerPort, config.workerHttpPort, config.controlPort, config.maxSessions, config.containerId],
+        [3000, 3001, 18999, 1, 31337001]
+      )
+      assert.isTrue(Option.isNone(config.backendHealthUrl))
+      assert.deepStrictEqual(config.reportAddrs, ["https://run.vast.ai"])
+      assert.strictEqual(config.workerUrl, "http://203.0.113.7:41234")
+      assert.deepStrictEqual([config.useSsl, config.unsecured], [false, false])
+      assert.deepStrictEqual([config.tlsCertFile, config.tlsKeyFile], ["/etc/instance.crt", "/etc/instance.key"])
+      assert.strictEqual(config.healthcheckIntervalSeconds, 10)
+      assert.strictEqual(Redacted.value(config.masterToken), "")
+      assert.strictEqual(config.forceUpdateFile, "/.force_update")
+    })
+  )
+
+  it.effect("every variable can be set", () =>
+    Effect.gen(function* () {
+      const config = yield* settings({
+        ...required,
+        WORKER_HTTP_PORT: "4000",
+        NULL_CONTROL_PORT: "5000",
+        NULL_MAX_SESSIONS: "3",
+        BACKEND_HEALTH_URL: "http://127.0.0.1:9090/health",
+        MASTER_TOKEN: "s3cret",
+        USE_SSL: "true",
+        UNSECURED: "Yes",
+        WORKER_TLS_CERT: "/tmp/c.pem",
+        WORKER_TLS_KEY: "/tmp/k.pem",
+        HEALTHCHECK_INTERVAL: "0.5",
+        NULL_FORCE_UPDATE_FILE: "/tmp/marker"
+      })
+      assert.deepStrictEqual([config.workerHttpPort, config.controlPort, config.maxSessions], [4000, 5000, 3])
+      assert.deepStrictEqual(config.backendHealthUrl, Option.some("http://127.0.0.1:9090/health"))
+      assert.strictEqual(config.workerUrl, "https://203.0.113.7:41234")
+      assert.deepStrictEqual([config.useSsl, config.unsecured, config.healthcheckIntervalSeconds], [true, true, 0.5])
+      assert.deepStrictEqual([config.tlsCertFile, config.tlsKeyFile, config.forceUpdateFile], ["/tmp/c.pem", "/tmp/k.pem", "/tmp/marker"])
+      // The token is redacted wherever it is printed.
+      assert.strictEqual(Redacted.value(config.masterToken), "s3cret")
+      assert.notInclude(String(config.masterToken), "s3cret")
+      assert.notInclude(JSON.stringify(config), "s3cret")
+    })
+  )
+
+  it.effect("REPORT_ADDR: a comma list, items trimmed, trailing slashes dropped", () =>
+    Effect.gen(function* () {
+      const config = yield* settings({ ...required, REPORT_ADDR: " https://run.vast.ai/ ,http://10.0.0.1:8080// " })
+      assert.deepStrictEqual(config.reportAddrs, ["https://run.vast.ai", "http://10.0.0.1:8080"])
+      assert.include((yield* problems({ ...required, REPORT_ADDR: "https://run.vast.ai,not a url" }))[0], "REPORT_ADDR")
+    })
+  )
+
+  it.effect("USE_SSL turns TLS on only for the exact string true", () =>
+    Effect.gen(function* () {
+      assert.isFalse((yield* settings({ ...required, USE_SSL: "True" })).useSsl)
+      assert.isFalse((yield* settings({ ...required, USE_SSL: "1" })).useSsl)
+    })
+  )
+
+  it.effect("UNSECURED takes Python's strtobool spellings and refuses anything else", () =>
+    Effect.gen(function* () {
+      for (const yes of ["y", "YES", "t", "True", "on", "1"]) assert.isTrue((yield* settings({ ...required, UNSECURED: yes })).unsecured)
+      for (const no of ["n", "No", "f", "FALSE", "off", "0"]) assert.isFalse((yield* settings({ ...required, UNSECURED: no })).unsecured)
+      assert.include((yield* problems({ ...required, UNSECURED: "maybe" }))[0], "UNSECURED")
+    })
+  )
+
+  it.effect.each(["0", "-1", "1.5", "two"])("NULL_MAX_SESSIONS=%s is a startup error", (value) =>
+    Effect.gen(function* () {
+      assert.include((yield* problems({ ...required, NULL_MAX_SESSIONS: value }))[0], "NULL_MAX_SESSIONS")
+    })
+  )
+
+  it.effect("the mapped public port is read from VAST_TCP_PORT_<WORKER_PORT>", () =>
+    Effect.gen(function* () {
+      const { VAST_TCP_PORT_3000: _, ...withoutMapping } = required
+      assert.deepStrictEqual(yield* problems(withoutMapping), ["VAST_TCP_PORT_3000: is required but not set"])
+    })
+  )
+
+  it.effect("every problem is listed at once", () =>
+    Effect.gen(function* () {
+      const listed = yield* problems({ NULL_CONTROL_PORT: "99999", BACKEND_HEALTH_URL: "localhost:9090/health", HEALTHCHECK_INTERVAL: "-1" })
+      assert.deepStrictEqual(listed.map((problem) => problem.split(":")[0]).sort(), [
+        "BACKEND_HEALTH_URL",
+        "CONTAINER_ID",
+        "HEALTHCHECK_INTERVAL",
+        "NULL_CONTROL_PORT",
+        "PUBLIC_IPADDR",
+        "REPORT_ADDR",
+        "WORKER_PORT"
+      ])
+    })
+  )
+})

@@ -1,0 +1,109 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Option, Queue } from "effect"
+import { authData } from "../../support/sessions.js"
+import { call, startReceiver, startWorker } from "../../support/worker.js"
+
+const createBody = (payload: Record<string, unknown> = {}) => ({ auth_data: authData(), payload: { lifetime: 60, ...payload } })
+
+describe("control server", () => {
+  it.scoped("/release with nothing open is a no-op", () =>
+    Effect.gen(function* () {
+      const { controlUrl } = yield* startWorker()
+      const reply = yield* call(controlUrl, "/release")
+      assert.strictEqual(reply.status, 200)
+      assert.deepStrictEqual(reply.json, { released: false, reason: "no active session" })
+    })
+  )
+
+  it.scoped("/release closes every open session, posts its callback, and a later /session/end gets 410", () =>
+    Effect.gen(function* () {
+      const receiver = yield* startReceiver()
+      const { controlUrl, publicUrl } = yield* startWorker({ maxSessions: 2 })
+      const ids: Array<string> = []
+      for (const job of ["a", "b"]) {
+        const created = yield* call(publicUrl, "/session/create", {
+          body: createBody({ on_close_route: receiver.url, on_close_payload: { job } })
+        })
+        ids.push((created.json as { session_id: string }).session_id)
+      }
+      const reply = yield* call(controlUrl, "/release")
+      assert.strictEqual(reply.status, 200)
+      const released = reply.json as { released: boolean; session_ids: Array<string> }
+      assert.isTrue(released.released)
+      assert.sameMembers(released.session_ids, ids)
+      const bodies = [yield* Queue.take(receiver.received), yield* Queue.take(receiver.received)].map((r) => r.body)
+      assert.sameDeepMembers(bodies, [
+        { job: "a", session_id: ids[0], close_reason: "released" },
+        { job: "b", session_id: ids[1], close_reason: "released" }
+      ])
+      const late = yield* call(publicUrl, "/session/end", { body: { session_id: ids[0], session_auth: authData() } })
+      assert.strictEqual(late.status, 410)
+    })
+  )
+
+  it.scoped("stub /health answers ok when BACKEND_HEALTH_URL is unset, and is absent when it is set", () =>
+    Effect.gen(function* () {
+      const stub = yield* startWorker()
+      const health = yield* call(stub.controlUrl, "/health", { method: "GET" })
+      assert.strictEqual(health.status, 200)
+      assert.strictEqual(health.text, "ok")
+      const pointed = yield* startWorker({ backendHealthUrl: Option.some("http://127.0.0.1:9090/health") })
+      assert.strictEqual((yield* call(pointed.controlUrl, "/health", { method: "GET" })).status, 404)
+    })
+  )
+
+  it.scoped("/debug shows slots, closes and callbacks but never a secret", () =>
+    Effect.gen(function* () {
+      const receiver = yield* startReceiver()
+      const { controlUrl, publicUrl } = yield* startWorker({ maxSessions: 2 })
+      const secret = authData({ signature: "U0VDUkVULVNJR05BVFVSRQ==", __request_id: "secret-request-id" })
+      const first = yield* call(publicUrl, "/session/create", {
+        body: { auth_data: secret, payload: { lifetime: 30, on_close_route: receiver.url } }
+      })
+      const firstId = (first.json as { session_id: string }).session_id
+      yield* call(publicUrl, "/session/end", { body: { session_id: firstId, session_auth: secret } })
+      yield* Queue.take(receiver.received)
+      const second = yield* call(publicUrl, "/session/create", { body: { auth_data: secret, payload: { lifetime: 30 } } })
+      const secondId = (second.json as { session_id: string }).session_id
+      const reply = yield* call(controlUrl, "/debug", { method: "GET" })
+      assert.strictEqual(reply.status, 200)
+      assert.notInclude(reply.text, "U0VDUkVULVNJR05BVFVSRQ==")
+      assert.notInclude(reply.text, "secret-request-id")
+      assert.notInclude(reply.text, "auth_data")
+      const debug = reply.json as {
+        slots: Array<{ state: string; session: { session_id: string; lifetime: number; remaining_ms: number } | null }>
+        recent_closes: Array<{ session_id: string; reason: string }>
+        callbacks: Array<{ session_id: string; reason: string }>
+        config: { max_sessions: number }
+      }
+      assert.deepStrictEqual(debug.slots.map((slot) => slot.state).sort(), ["idle", "reserved"])
+      const open = debug.slots.find((slot) => slot.session !== null)?.session
+      assert.strictEqual(open?.session_id, secondId)
+      assert.strictEqual(open?.lifetime, 30)
+      assert.strictEqual(open?.remaining_ms, 30_000)
+      assert.deepStrictEqual(debug.recent_closes.map((c) => [c.session_id, c.reason]), [[firstId, "ended"]])
+      assert.deepStrictEqual(debug.callbacks.map((c) => [c.session_id, c.reason]), [[firstId, "ended"]])
+      assert.strictEqual(debug.config.max_sessions, 2)
+    })
+  )
+
+  it.scoped("/sessions lists the open sessions with their times and nothing secret", () =>
+    Effect.gen(function* () {
+      const { controlUrl, publicUrl } = yield* startWorker({ maxSessions: 2 })
+      assert.deepStrictEqual((yield* call(controlUrl, "/sessions", { method: "GET" })).json, { sessions: [] })
+      const created = yield* call(publicUrl, "/session/create", { body: createBody({ lifetime: 30 }) })
+      const id = (created.json as { session_id: string }).session_id
+      const reply = yield* call(controlUrl, "/sessions", { method: "GET" })
+      assert.deepStrictEqual(reply.json, { sessions: [{ session_id: id, created_at: 0, expires_at: 30 }] })
+      assert.notInclude(reply.text, "signature")
+    })
+  )
+
+  it.scoped("unknown control paths get 404 and wrong methods 405", () =>
+    Effect.gen(function* () {
+      const { controlUrl } = yield* startWorker()
+      assert.strictEqual((yield* call(controlUrl, "/release", { method: "GET" })).status, 405)
+      assert.strictEqual((yield* call(controlUrl, "/session/create", { body: {} })).status, 404)
+    })
+  )
+})

@@ -1,0 +1,274 @@
+import { request as httpRequest } from "node:http"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Queue, TestClock } from "effect"
+import { MAX_LIFETIME_SECONDS } from "../../../src/protocol/session.js"
+import { authData } from "../../support/sessions.js"
+import { call, startReceiver, startWorker } from "../../support/worker.js"
+
+const createBody = (payload: Record<string, unknown> = {}, auth: Record<string, unknown> = authData()) => ({
+  auth_data: auth,
+  payload: { lifetime: 60, ...payload },
+  session_id: null
+})
+
+const create = (base: string, payload: Record<string, unknown> = {}) =>
+  Effect.gen(function* () {
+    const reply = yield* call(base, "/session/create", { body: createBody(payload) })
+    assert.strictEqual(reply.status, 201, reply.text)
+    const body = reply.json as { session_id: string; expiration: number }
+    return body.session_id
+  })
+
+describe("public API: /session/create", () => {
+  it.scoped("201 with a 13-character id and the expiration in epoch seconds; 429 with an empty body when full", () =>
+    Effect.gen(function* () {
+      const { publicUrl } = yield* startWorker()
+      yield* TestClock.setTime(1_786_000_000_000)
+      const reply = yield* call(publicUrl, "/session/create", { body: createBody({ lifetime: 600 }) })
+      assert.strictEqual(reply.status, 201)
+      assert.match(reply.headers.get("content-type") ?? "", /application\/json/)
+      const { expiration, session_id } = reply.json as { session_id: string; expiration: number }
+      assert.match(session_id, /^[A-Za-z0-9]{13}$/)
+      assert.strictEqual(expiration, 1_786_000_600)
+      const full = yield* call(publicUrl, "/session/create", { body: createBody() })
+      assert.strictEqual(full.status, 429)
+      assert.strictEqual(full.text, "")
+    })
+  )
+
+  it.scoped("defaults: lifetime 60 s, no payload at all, cost as a numeric string, query string ignored", () =>
+    Effect.gen(function* () {
+      const { publicUrl } = yield* startWorker({ maxSessions: 2 })
+      const bare = yield* call(publicUrl, "/session/create?api_key=abc", { body: { auth_data: authData({ cost: "100" }) } })
+      assert.strictEqual(bare.status, 201, bare.text)
+      assert.strictEqual((bare.json as { expiration: number }).expiration, 60)
+      const nulls = yield* call(publicUrl, "/session/create", {
+        body: { auth_data: authData(), payload: { lifetime: null, on_close_route: null, on_close_payload: null } }
+      })
+      assert.strictEqual(nulls.status, 201, nulls.text)
+    })
+  )
+
+  const malformed: ReadonlyArray<[string, string | object, number, string]> = [
+    ["not JSON", "{", 422, "invalid JSON"],
+    ["an empty body", "", 422, "invalid JSON"],
+    ["an array", "[]", 422, "body"],
+    ["null", "null", 422, "body"],
+    ["a string", '"x"', 422, "body"],
+    ["no auth_data", { payload: {} }, 422, "auth_data"],
+    ["auth_data null", { auth_data: null }, 422, "auth_data"],
+    ["auth_data without signature", { auth_data: { ...authData(), signature: undefined } }, 422, "auth_data.signature"],
+    ["auth_data without cost", { auth_data: { ...authData(), cost: undefined } }, 422, "auth_data.cost"],
+    ["a cost that is not a number", { auth_data: authData({ cost: "abc" }) }, 422, "auth_data.cost"],
+    ["a negative cost", { auth_data: authData({ cost: -1 }) }, 422, "auth_data.cost"],
+    ["reqnum as a string", { auth_data: authData({ reqnum: "917" }) }, 422, "auth_data.reqnum"],
+    ["a payload that is not an object", { auth_data: authData(), payload: "x" }, 422, "payload"],
+    ["lifetime 0", createBody({ lifetime: 0 }), 422, "payload.lifetime"],
+    ["a negative lifetime", createBody({ lifetime: -5 }), 422, "payload.lifetime"],
+    ["lifetime as a string", createBody({ lifetime: "60" }), 422, "payload.lifetime"],
+    ["lifetime above the maximum", createBody({ lifetime: MAX_LIFETIME_SECONDS + 1 }), 422, "payload.lifetime"],
+    ["a relative on_close_route", createBody({ on_close_route: "/notify" }), 422, "payload.on_close_route"],
+    ["an ftp on_close_route", createBody({ on_close_route: "ftp://cb.example/x" }), 422, "payload.on_close_route"],
+    ["session_id as a number", { ...createBody(), session_id: 5 }, 422, "session_id"],
+    ["a 2 MB body", { ...createBody(), padding: "x".repeat(2 * 1024 * 1024) }, 413, "larger than"]
+  ]
+
+  const cases = malformed.map(([name, body, status, named]) => ({ name, body, status, named }))
+  it.scoped.each(cases)("$name → $status naming $named, and no slot is taken", ({ body, named, status }) =>
+    Effect.gen(function* () {
+      const { publicUrl } = yield* startWorker()
+      const reply = yield* call(publicUrl, "/session/create", { body })
+      assert.strictEqual(reply.status, status, reply.text)
+      const error = reply.json as { error: string; field?: string }
+      assert.include(`${error.field ?? ""} ${error.error}`, named)
+      // The slot is still free: a valid create succeeds.
+      assert.strictEqual((yield* call(publicUrl, "/session/create", { body: createBody() })).status, 201)
+    })
+  )
+
+  it.scoped("a chunked body (no content-length) over 1 MiB gets 413 too, and no slot is taken", () =>
+    Effect.gen(function* () {
+      const { publicUrl } = yield* startWorker()
+      const status = yield* Effect.promise(
+        () =>
+          new Promise<number>((resolve, reject) => {
+            const request = httpRequest(`${publicUrl}/session/create`, { method: "POST", headers: { "content-type": "application/json" } }, (response) => {
+              response.resume()
+              resolve(response.statusCode ?? 0)
+            })
+            request.on("error", reject)
+            const chunk = "x".repeat(64 * 1024)
+            request.write(`{"auth_data": {}, "padding": "`)
+            for (let i = 0; i < 40; i++) request.write(chunk)
+            request.end(`"}`)
+          })
+      )
+      assert.strictEqual(status, 413)
+      assert.strictEqual((yield* call(publicUrl, "/session/create", { body: createBody() })).status, 201)
+    })
+  )
+
+  it.scoped("50 concurrent creates against one slot: exactly one 201, the rest 429", () =>
+    Effect.gen(function* () {
+      const { publicUrl } = yield* startWorker()
+      const replies = yield* Effect.all(
+        Array.from({ length: 50 }, () => call(publicUrl, "/session/create", { body: createBody() })),
+        { concurrency: "unbounded" }
+      )
+      const statuses = replies.map((reply) => reply.status)
+      assert.strictEqual(statuses.filter((status) => status === 201).length, 1)
+      assert.strictEqual(statuses.filter((status) => status === 429).length, 49)
+    })
+  )
+})
+
+describe("public API: /session/end, /session/get, /session/health", () => {
+  it.scoped("/session/end answers exactly as the framework does", () =>
+    Effect.gen(function* () {
+      const { publicUrl } = yield* startWorker()
+      const id = yield* create(publicUrl)
+      const end = (body: string | object) => call(publicUrl, "/session/end", { body })
+      assert.deepStrictEqual((yield* end("{")).json, { error: "invalid JSON" })
+      const missing = yield* end({ session_auth: authData() })
+      assert.strictEqual(missing.status, 422)
+      assert.deepStrictEqual(missing.json, { error: "missing session_id" })
+      assert.deepStrictEqual((yield* end({ session_id: "" })).json, { error: "missing session_id" })
+      const unknown = yield* end({ session_id: "nope", session_auth: authData() })
+      assert.strictEqual(unknown.status, 400)
+      assert.deepStrictEqual(unknown.json, { error: "session with id nope not found" })
+      const noAuth = yield* end({ session_id: id })
+      assert.strictEqual(noAuth.status, 401)
+      assert.deepStrictEqual(noAuth.json, { error: "session_auth is not valid" })
+      assert.strictEqual((yield* end({ session_id: id, session_auth: authData({ reqnum: 1 }) })).status, 401)
+      const reordered = Object.fromEntries(Object.entries(authData()).reverse())
+      const ended = yield* end({ session_id: id, session_auth: reordered })
+      assert.strictEqual(ended.status, 200)
+      assert.deepStrictEqual(ended.json, { ended: true, removed_session: id })
+      const again = yield* end({ session_id: id, session_auth: authData() })
+      assert.strictEqual(again.status, 410)
+      assert.deepStrictEqual(again.json, { error: "session already closed" })
+    })
+  )
+
+  it.scoped("/session/get returns the session without extending it", () =>
+    Effect.gen(function* () {
+      const { publicUrl } = yield* startWorker()
+      const id = yield* create(publicUrl, { lifetime: 30, on_close_route: "http://127.0.0.1:9/cb", on_close_payload: { job: 1 } })
+      yield* TestClock.adjust("10 seconds")
+      const get = (body: object) => call(publicUrl, "/session/get", { body })
+      const reply = yield* get({ session_id: id, session_auth: authData() })
+      assert.strictEqual(reply.status, 200)
+      assert.deepStrictEqual(reply.json, {
+        session_id: id,
+        auth_data: authData(),
+        lifetime: 30,
+        expiration: 30,
+        created_at: 0,
+        on_close_route: "http://127.0.0.1:9/cb",
+        on_close_payload: { job: 1 }
+      })
+      const unknown = yield* get({ session_id: "nope", session_auth: authData() })
+      assert.strictEqual(unknown.status, 400)
+      assert.deepStrictEqual(unknown.json, { error: "session does not exist" })
+      assert.strictEqual((yield* get({ session_id: id })).status, 401)
+      assert.strictEqual((yield* get({})).status, 422)
+    })
+  )
+
+  it.scoped("/session/health: ok true, ok false for an unknown id, 401 for bad auth, 422 without id", () =>
+    Effect.gen(function* () {
+      const { publicUrl } = yield* startWorker()
+      const id = yield* create(publicUrl)
+      const health = (body: object) => call(publicUrl, "/session/health", { body })
+      assert.deepStrictEqual((yield* health({ session_id: id, session_auth: authData() })).json, { ok: true })
+      const unknown = yield* health({ session_id: "nope" })
+      assert.strictEqual(unknown.status, 200)
+      assert.deepStrictEqual(unknown.json, { ok: false })
+      assert.strictEqual((yield* health({ session_id: id, session_auth: {} })).status, 401)
+      assert.deepStrictEqual((yield* health({})).json, { error: "missing session_id" })
+    })
+  )
+
+  it.scoped("the webhook port serves /session/end and nothing else", () =>
+    Effect.gen(function* () {
+      const { publicUrl, webhookUrl } = yield* startWorker()
+      const id = yield* create(publicUrl)
+      assert.strictEqual((yield* call(webhookUrl, "/session/create", { body: createBody() })).status, 404)
+      assert.strictEqual((yield* call(webhookUrl, "/session/get", { body: {} })).status, 404)
+      assert.strictEqual((yield* call(webhookUrl, "/session/end", { method: "GET" })).status, 405)
+      const ended = yield* call(webhookUrl, "/session/end", { body: { session_id: id, session_auth: authData() } })
+      assert.deepStrictEqual(ended.json, { ended: true, removed_session: id })
+    })
+  )
+})
+
+describe("public API: /ping", () => {
+  it.scoped("answers the remote-function envelope; with a session it slides the expiry", () =>
+    Effect.gen(function* () {
+      const { publicUrl } = yield* startWorker()
+      const ping = (body: object) => call(publicUrl, "/ping", { body })
+      const bare = yield* ping({ auth_data: authData(), payload: {} })
+      assert.strictEqual(bare.status, 200)
+      assert.deepStrictEqual(bare.json, { result: { ok: true } })
+      const id = yield* create(publicUrl, { lifetime: 10 })
+      yield* TestClock.adjust("4 seconds")
+      assert.deepStrictEqual((yield* ping({ auth_data: authData(), payload: {}, session_id: id })).json, { result: { ok: true } })
+      yield* TestClock.adjust("1 second")
+      yield* ping({ auth_data: authData(), payload: {}, session_id: id })
+      const got = yield* call(publicUrl, "/session/get", { body: { session_id: id, session_auth: authData() } })
+      assert.strictEqual((got.json as { expiration: number }).expiration, 15)
+    })
+  )
+
+  it.scoped("410 for an unknown session, 401 for another session's auth_data, 422 for bad fields", () =>
+    Effect.gen(function* () {
+      const { publicUrl } = yield* startWorker()
+      const id = yield* create(publicUrl)
+      const ping = (body: object) => call(publicUrl, "/ping", { body })
+      const unknown = yield* ping({ auth_data: authData(), payload: {}, session_id: "nope" })
+      assert.strictEqual(unknown.status, 410)
+      assert.deepStrictEqual(unknown.json, { error: "invalid session" })
+      assert.strictEqual((yield* ping({ auth_data: authData({ reqnum: 5 }), payload: {}, session_id: id })).status, 401)
+      const noPayload = yield* ping({ auth_data: authData() })
+      assert.strictEqual(noPayload.status, 422)
+      assert.strictEqual((noPayload.json as { field: string }).field, "payload")
+      assert.strictEqual(((yield* ping({ auth_data: authData(), payload: [] })).json as { field: string }).field, "payload")
+      assert.strictEqual(((yield* ping({ payload: {} })).json as { field: string }).field, "auth_data")
+    })
+  )
+})
+
+describe("public API: routing", () => {
+  it.scoped("unknown paths get 404, known paths with the wrong method 405 with Allow", () =>
+    Effect.gen(function* () {
+      const { publicUrl } = yield* startWorker()
+      assert.strictEqual((yield* call(publicUrl, "/nope", { body: {} })).status, 404)
+      const wrong = yield* call(publicUrl, "/session/create", { method: "GET" })
+      assert.strictEqual(wrong.status, 405)
+      assert.strictEqual(wrong.headers.get("allow"), "POST")
+    })
+  )
+})
+
+describe("callbacks through HTTP", () => {
+  it.scoped("/session/end answers before the callback target does, and the callback body is the framework's", () =>
+    Effect.gen(function* () {
+      const hung = yield* startReceiver({ hang: true })
+      const { controlUrl, publicUrl } = yield* startWorker()
+      const id = yield* create(publicUrl, { on_close_route: `${hung.url}/notify`, on_close_payload: { job_id: "j-1" } })
+      const ended = yield* call(publicUrl, "/session/end", { body: { session_id: id, session_auth: authData() } })
+      assert.strictEqual(ended.status, 200)
+      const received = yield* Queue.take(hung.received)
+      assert.deepStrictEqual(received, { path: "/notify", body: { job_id: "j-1", session_id: id, close_reason: "ended" } })
+      // The slot is free while the callback target still hangs.
+      assert.strictEqual((yield* call(publicUrl, "/session/create", { body: createBody() })).status, 201)
+      const debug = (yield* call(controlUrl, "/debug", { method: "GET" })).json as {
+        callbacks: Array<{ session_id: string; state: string; attempts: number }>
+      }
+      assert.deepStrictEqual(
+        debug.callbacks.map((delivery) => [delivery.session_id, delivery.state, delivery.attempts]),
+        [[id, "pending", 1]]
+      )
+    })
+  )
+})

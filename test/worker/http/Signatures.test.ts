@@ -1,0 +1,77 @@
+import { rm, stat } from "node:fs/promises"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Redacted } from "effect"
+import { fakeAutoscaler } from "../../support/fakeAutoscaler.js"
+import { call, startWorker } from "../../support/worker.js"
+
+const workerUrl = "https://203.0.113.7:41234"
+
+describe("autoscaler signatures on /session/create and /ping", () => {
+  it.scoped("a valid signature is accepted; a forged or missing one gets 401 with an empty body and counts as rejected", () =>
+    Effect.gen(function* () {
+      const autoscaler = yield* fakeAutoscaler
+      const { metrics, publicUrl, verifier } = yield* startWorker({}, { pubkeyUrl: `${autoscaler.url}/pubkey/` })
+      yield* verifier.ready
+      const forged = autoscaler.authData(workerUrl, { signature: autoscaler.sign("https://198.51.100.1:1") })
+      const refused = yield* call(publicUrl, "/session/create", { body: { auth_data: forged, payload: { lifetime: 60 } } })
+      assert.strictEqual(refused.status, 401)
+      assert.strictEqual(refused.text, "")
+      const garbage = yield* call(publicUrl, "/session/create", {
+        body: { auth_data: autoscaler.authData(workerUrl, { signature: "not base64!" }) }
+      })
+      assert.strictEqual(garbage.status, 401)
+      assert.strictEqual((yield* metrics.snapshot).counters.rejected, 200)
+
+      const signed = autoscaler.authData(workerUrl)
+      const created = yield* call(publicUrl, "/session/create", { body: { auth_data: signed, payload: { lifetime: 60 } } })
+      assert.strictEqual(created.status, 201)
+      const sessionId = (created.json as { session_id: string }).session_id
+      const ping = yield* call(publicUrl, "/ping", { body: { auth_data: signed, payload: {}, session_id: sessionId } })
+      assert.deepStrictEqual(ping.json, { result: { ok: true } })
+      const forgedPing = yield* call(publicUrl, "/ping", { body: { auth_data: forged, payload: {} } })
+      assert.strictEqual(forgedPing.status, 401)
+      assert.strictEqual(forgedPing.text, "")
+    })
+  )
+
+  it.scoped("until the public key is loaded, signed routes answer 401", () =>
+    Effect.gen(function* () {
+      const autoscaler = yield* fakeAutoscaler
+      autoscaler.mode.pubkeyFails = true
+      const { publicUrl } = yield* startWorker({}, { pubkeyUrl: `${autoscaler.url}/pubkey/` })
+      const reply = yield* call(publicUrl, "/session/create", { body: { auth_data: autoscaler.authData(workerUrl) } })
+      assert.strictEqual(reply.status, 401)
+    })
+  )
+})
+
+describe("/pyworker/update", () => {
+  it.scoped("needs the master token, compared exactly; an empty token never authorizes", () =>
+    Effect.gen(function* () {
+      const marker = `/tmp/null-worker-test-${process.pid}-${Date.now()}`
+      const open = yield* startWorker({ forceUpdateFile: marker })
+      assert.deepStrictEqual((yield* call(open.publicUrl, "/pyworker/update")).json, { error: "unauthorized" })
+      const guarded = yield* startWorker({ forceUpdateFile: marker, masterToken: Redacted.make("tok") })
+      for (const header of ["", "Bearer", "Bearer tok2", "bearer tok", "Bearer  tok"]) {
+        const reply = yield* call(guarded.publicUrl, "/pyworker/update", { headers: { authorization: header } })
+        assert.strictEqual(reply.status, 401, header)
+      }
+      const ok = yield* call(guarded.publicUrl, "/pyworker/update", { headers: { authorization: "Bearer tok" } })
+      assert.deepStrictEqual([ok.status, ok.json], [200, { ok: true }])
+      assert.isTrue((yield* Effect.promise(() => stat(marker))).isFile())
+      yield* Effect.promise(() => rm(marker))
+      const bare = yield* call(guarded.publicUrl, "/pyworker/update", { headers: { authorization: "tok" } })
+      assert.strictEqual(bare.status, 200)
+      yield* Effect.promise(() => rm(marker))
+    })
+  )
+
+  it.scoped("a marker that cannot be written answers 500 naming the reason", () =>
+    Effect.gen(function* () {
+      const { publicUrl } = yield* startWorker({ forceUpdateFile: "/nonexistent-dir/marker", masterToken: Redacted.make("tok") })
+      const reply = yield* call(publicUrl, "/pyworker/update", { headers: { authorization: "Bearer tok" } })
+      assert.strictEqual(reply.status, 500)
+      assert.include((reply.json as { error: string }).error, "failed to write file: ")
+    })
+  )
+})
