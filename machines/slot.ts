@@ -1,89 +1,170 @@
 /**
- * One reservation slot of the null worker, as a pure xstate machine.
+ * One reservation slot of the null worker, as a pure xstate machine: the only place that decides what
+ * happens to a slot and its session.
  *
- *            RESERVE(session)                 END(reason) | EXPIRE(now ≥ expiresAt)
- *   idle ───────────────────────▶ reserved ─────────────────────────────────────▶ releasing
- *    ▲                             │  ▲                                               │
- *    │                             └──┘ PING(now): expiresAt = now + lifetime         │
- *    └─────────────────────────────────────────── FINALIZED ◀─────────────────────────┘
+ *                 reserve                         end | release | expire (deadline passed)
+ *       idle ─────────────────▶ reserved ─────────────────────────────────────────────────▶ idle
+ *        │                       │  ▲ │  ping (slides the deadline), expire (early: re-arm)
+ *        │                       │  └─┘
+ *        │ retire | shutdown     │ retire
+ *        ▼                       ▼
+ *     retired ◀──────────── retiring ──┐ ping, early expire
+ *        ▲   end | release |     ▲     │
+ *        │   expire | shutdown   └─────┘
+ *        └──────────── shutdown (from reserved: closes the session)
  *
- * The machine does no I/O and reads no clock: time arrives as `now` in event payloads, and the
- * world-touching actions are named intents (`armExpiry`, `disarmExpiry`, `announceClose`, `finalize`)
- * that the host (`src/slots/SlotPool.ts`) interprets. Because every close goes through this machine and
- * `releasing` ignores further closes, racing closers yield exactly one close.
+ * - `idle`: free; a create takes it.
+ * - `reserved`: a session is open. The first close (end, release, expiry) frees the slot at once and
+ *   announces the close; nothing else can close that session again, because its id no longer matches.
+ * - `retiring`: the session stays open (drain) but the slot takes no new one once it closes.
+ * - `retired`: takes no session again (drained, recycled or shutting down).
+ *
+ * The machine does no I/O and reads no clock: time arrives as `now` in event payloads. What the host must
+ * do is returned as named intents (`armExpiry`, `announceOpen`, `announceClose`, `refuse`) with typed
+ * params; the host (`src/worker/slots/SlotPool.ts`) gets them as the transition's result and carries them out.
  */
+import { timingSafeEqual } from "node:crypto"
 import { assign, setup } from "xstate"
 
-/** Why a session ended. `ended`: `/session/end`; `released`: local `/release`; `expired`: lifetime ran out. */
-export type CloseReason = "ended" | "released" | "expired" | "shutdown"
+import type { CloseReason, ExpiryLimit } from "../src/protocol/callback.js"
 
-/** A close reason that a caller chooses (expiry is the machine's own, through `slot.expire`). */
-export type EndReason = Exclude<CloseReason, "expired">
+export type { CloseReason, ExpiryLimit }
+
+/** Why the machine did not do what an event asked. */
+export type Refusal = "unknownSession" | "unauthorised" | "notTargeted" | "retired"
 
 /**
- * What the slot knows about its session. Plain, serialisable data; `authData` is the session's
- * secret (`session_auth`) and is never shown by the host.
+ * The open session, as the slot knows it. Plain, serialisable data. `authDigest` is the hex SHA-256 of
+ * the session's canonical `auth_data` (its secret); the secret itself is never kept.
  */
 export interface SlotSession {
   readonly id: string
-  readonly authData: Readonly<Record<string, unknown>>
+  /** Per-worker fencing number, strictly increasing over the life of the process. */
+  readonly generation: number
+  readonly authDigest: string
   readonly cost: number
   readonly requestIdx: number
   readonly lifetimeMs: number
   readonly createdAt: number
+  /** When the session closes unless pinged: `min(last ping or create + lifetime, capAt)`. */
   readonly expiresAt: number
+  /** Which limit `expiresAt` is. */
+  readonly limit: ExpiryLimit
+  /** `createdAt + MAX_SESSION_SECONDS`, or `null` without a cap. */
+  readonly capAt: number | null
   readonly pingCount: number
+  /** The create's `auth_data` as it came (answered by `/session/get` to a caller who proves it). */
+  readonly authData: unknown
   readonly onCloseRoute: string | null
   readonly onClosePayload: unknown
+}
+
+/** Which session a local `/release` is for: any open one, or one named by generation or id. */
+export type ReleaseTarget =
+  | { readonly _tag: "Any" }
+  | { readonly _tag: "Generation"; readonly generation: number }
+  | { readonly _tag: "Session"; readonly sessionId: string }
+
+export interface LastClose {
+  readonly sessionId: string
+  readonly generation: number
+  readonly reason: CloseReason
+  readonly at: number
 }
 
 export interface SlotContext {
   readonly slot: number
   readonly session: SlotSession | null
-  readonly closeReason: CloseReason | null
-  readonly closedAt: number | null
+  readonly lastClose: LastClose | null
 }
 
 export type SlotEvent =
-  | { readonly type: "slot.reserve"; readonly session: SlotSession }
-  | { readonly type: "slot.ping"; readonly sessionId: string; readonly now: number }
-  | { readonly type: "slot.end"; readonly sessionId: string; readonly reason: EndReason; readonly now: number }
-  | { readonly type: "slot.expire"; readonly sessionId: string; readonly now: number }
-  | { readonly type: "slot.finalized" }
+  | { readonly type: "session.reserve"; readonly session: SlotSession }
+  | { readonly type: "session.ping"; readonly sessionId: string; readonly authDigest: string; readonly now: number }
+  | { readonly type: "session.end"; readonly sessionId: string; readonly authDigest: string; readonly now: number }
+  | { readonly type: "session.release"; readonly target: ReleaseTarget; readonly now: number }
+  | { readonly type: "session.expire"; readonly now: number }
+  | { readonly type: "slot.retire" }
+  | { readonly type: "slot.shutdown"; readonly now: number }
 
 export type SlotEventType = SlotEvent["type"]
 
 export const slotEventTypes: ReadonlyArray<SlotEventType> = [
-  "slot.reserve",
-  "slot.ping",
-  "slot.end",
-  "slot.expire",
-  "slot.finalized"
+  "session.reserve",
+  "session.ping",
+  "session.end",
+  "session.release",
+  "session.expire",
+  "slot.retire",
+  "slot.shutdown"
 ]
 
-export type SlotStateValue = "idle" | "reserved" | "releasing"
+export type SlotStateValue = "idle" | "reserved" | "retiring" | "retired"
 
-/** Parameters of the intents the host carries out. */
+/** Intent params: what the host is asked to do. */
 export interface ArmExpiryParams {
-  readonly sessionId: string
   readonly at: number
 }
-export interface DisarmExpiryParams {
-  readonly sessionId: string
+export interface AnnounceOpenParams {
+  readonly session: SlotSession
 }
 export interface AnnounceCloseParams {
   readonly session: SlotSession
   readonly reason: CloseReason
   readonly at: number
+  /** Set when `reason` is `expired`. */
+  readonly limit: ExpiryLimit | null
+}
+export interface RefuseParams {
+  readonly refusal: Refusal
 }
 
-const currentSession = (context: SlotContext): SlotSession => {
-  // Only reachable from `reserved`/`releasing`, where a session is always stored.
+const digestsEqual = (a: string, b: string): boolean => {
+  const left = Buffer.from(a, "hex")
+  const right = Buffer.from(b, "hex")
+  return left.length === right.length && left.length > 0 && timingSafeEqual(left, right)
+}
+
+/**
+ * Whether a caller naming `sessionId` with `authDigest` (the digest of its `session_auth`) may act on the
+ * open session: the `authorised` guard, and the host's read-only routes (`/session/get`), use this one rule.
+ */
+export const isAuthorised = (session: SlotSession | null, sessionId: string, authDigest: string): boolean =>
+  session !== null && session.id === sessionId && digestsEqual(session.authDigest, authDigest)
+
+const openSession = (context: SlotContext): SlotSession => {
+  // Only called in `reserved`/`retiring`, where a session is always stored.
   if (context.session === null) throw new Error("slot machine invariant: no session in a busy slot")
   return context.session
 }
 
-const targetsCurrent = (context: SlotContext, sessionId: string): boolean => context.session?.id === sessionId
+const targets = (session: SlotSession, target: ReleaseTarget): boolean => {
+  switch (target._tag) {
+    case "Any":
+      return true
+    case "Generation":
+      return session.generation === target.generation
+    case "Session":
+      return session.id === target.sessionId
+  }
+}
+
+/** The session after a ping at `now`: the deadline slides to now + lifetime, but never past the cap. */
+const slid = (session: SlotSession, now: number): SlotSession => {
+  const next = now + session.lifetimeMs
+  const capped = session.capAt !== null && session.capAt <= next
+  return {
+    ...session,
+    expiresAt: capped && session.capAt !== null ? session.capAt : next,
+    limit: capped ? "cap" : "lifetime",
+    pingCount: session.pingCount + 1
+  }
+}
+
+const closing = (context: SlotContext, reason: CloseReason, at: number): AnnounceCloseParams => {
+  const session = openSession(context)
+  return { session, reason, at, limit: reason === "expired" ? session.limit : null }
+}
 
 export const slotMachine = setup({
   types: {
@@ -92,97 +173,186 @@ export const slotMachine = setup({
     input: {} as { readonly slot: number }
   },
   guards: {
-    isCurrentSession: ({ context, event }) =>
-      (event.type === "slot.ping" || event.type === "slot.end" || event.type === "slot.expire") &&
-      targetsCurrent(context, event.sessionId),
-    // A timer that fires after a ping moved the deadline is stale: the guard drops it.
-    deadlinePassed: ({ context, event }) =>
-      event.type === "slot.expire" &&
-      targetsCurrent(context, event.sessionId) &&
-      event.now >= currentSession(context).expiresAt
+    isCurrentSession: ({ context }, params: { readonly sessionId: string }) => context.session?.id === params.sessionId,
+    // Constant-time: the digest of the caller's auth_data against the session's.
+    authorised: ({ context }, params: { readonly sessionId: string; readonly authDigest: string }) =>
+      isAuthorised(context.session, params.sessionId, params.authDigest),
+    // A timer that wakes before the deadline (early, or after a ping moved it) does not close the session.
+    deadlinePassed: ({ context }, params: { readonly now: number }) =>
+      context.session !== null && params.now >= context.session.expiresAt,
+    releaseTargetsSession: ({ context }, params: { readonly target: ReleaseTarget }) =>
+      context.session !== null && targets(context.session, params.target)
   },
   actions: {
-    storeSession: assign(({ event }) =>
-      event.type === "slot.reserve" ? { session: event.session, closeReason: null, closedAt: null } : {}
-    ),
-    // Sliding expiry: the deadline becomes now + lifetime, it never accumulates.
-    slideExpiry: assign(({ context, event }) => {
-      if (event.type !== "slot.ping") return {}
-      const session = currentSession(context)
+    storeSession: assign((_, params: { readonly session: SlotSession }) => ({ session: params.session })),
+    // Sliding expiry: the deadline becomes now + lifetime (never past the cap); it never accumulates.
+    slideExpiry: assign(({ context }, params: { readonly now: number }) => ({ session: slid(openSession(context), params.now) })),
+    recordClose: assign(({ context }, params: { readonly reason: CloseReason; readonly at: number }) => {
+      const session = openSession(context)
       return {
-        session: { ...session, expiresAt: event.now + session.lifetimeMs, pingCount: session.pingCount + 1 }
+        session: null,
+        lastClose: { sessionId: session.id, generation: session.generation, reason: params.reason, at: params.at }
       }
     }),
-    recordEnd: assign(({ event }) =>
-      event.type === "slot.end" ? { closeReason: event.reason, closedAt: event.now } : {}
-    ),
-    recordExpiry: assign(({ event }) =>
-      event.type === "slot.expire" ? { closeReason: "expired" as const, closedAt: event.now } : {}
-    ),
-    clearSession: assign({ session: null, closeReason: null, closedAt: null }),
-    // Intents for the host: no implementation here, the host reads type + params.
+    // Intents for the host: no implementation here; the host reads their type and params.
     armExpiry: (_, _params: ArmExpiryParams) => {},
-    disarmExpiry: (_, _params: DisarmExpiryParams) => {},
+    announceOpen: (_, _params: AnnounceOpenParams) => {},
     announceClose: (_, _params: AnnounceCloseParams) => {},
-    finalize: () => {}
+    refuse: (_, _params: RefuseParams) => {}
   }
 }).createMachine({
   id: "slot",
   initial: "idle",
-  context: ({ input }) => ({ slot: input.slot, session: null, closeReason: null, closedAt: null }),
+  context: ({ input }) => ({ slot: input.slot, session: null, lastClose: null }),
   states: {
     idle: {
       on: {
-        "slot.reserve": {
+        "session.reserve": {
           target: "reserved",
+          // The host arms the slot's expiry timer for `session.expiresAt` when it carries out `announceOpen`.
           actions: [
-            "storeSession",
-            {
-              type: "armExpiry",
-              params: ({ context }) => {
-                const session = currentSession(context)
-                return { sessionId: session.id, at: session.expiresAt }
-              }
-            }
+            { type: "storeSession", params: ({ event }) => ({ session: event.session }) },
+            { type: "announceOpen", params: ({ event }) => ({ session: event.session }) }
+          ]
+        },
+        "session.ping": { actions: { type: "refuse", params: { refusal: "unknownSession" } } },
+        "session.end": { actions: { type: "refuse", params: { refusal: "unknownSession" } } },
+        "session.release": { actions: { type: "refuse", params: { refusal: "notTargeted" } } },
+        "slot.retire": { target: "retired" },
+        "slot.shutdown": { target: "retired" }
+      }
+    },
+    // `reserved` and `retiring` answer alike; they differ only in where a close leads.
+    reserved: {
+      on: {
+        "session.reserve": { actions: { type: "refuse", params: { refusal: "retired" } } },
+        "session.ping": [
+          {
+            guard: { type: "authorised", params: ({ event }) => ({ sessionId: event.sessionId, authDigest: event.authDigest }) },
+            // A ping only moves the deadline later: the timer, armed for the old one, re-reads it when it wakes.
+            actions: { type: "slideExpiry", params: ({ event }) => ({ now: event.now }) }
+          },
+          {
+            guard: { type: "isCurrentSession", params: ({ event }) => ({ sessionId: event.sessionId }) },
+            actions: { type: "refuse", params: { refusal: "unauthorised" } }
+          },
+          { actions: { type: "refuse", params: { refusal: "unknownSession" } } }
+        ],
+        "session.end": [
+          {
+            guard: { type: "authorised", params: ({ event }) => ({ sessionId: event.sessionId, authDigest: event.authDigest }) },
+            target: "idle",
+            actions: [
+              { type: "announceClose", params: ({ context, event }) => closing(context, "ended", event.now) },
+              { type: "recordClose", params: ({ event }) => ({ reason: "ended", at: event.now }) }
+            ]
+          },
+          {
+            guard: { type: "isCurrentSession", params: ({ event }) => ({ sessionId: event.sessionId }) },
+            actions: { type: "refuse", params: { refusal: "unauthorised" } }
+          },
+          { actions: { type: "refuse", params: { refusal: "unknownSession" } } }
+        ],
+        "session.release": [
+          {
+            guard: { type: "releaseTargetsSession", params: ({ event }) => ({ target: event.target }) },
+            target: "idle",
+            actions: [
+              { type: "announceClose", params: ({ context, event }) => closing(context, "released", event.now) },
+              { type: "recordClose", params: ({ event }) => ({ reason: "released", at: event.now }) }
+            ]
+          },
+          { actions: { type: "refuse", params: { refusal: "notTargeted" } } }
+        ],
+        "session.expire": [
+          {
+            guard: { type: "deadlinePassed", params: ({ event }) => ({ now: event.now }) },
+            target: "idle",
+            actions: [
+              { type: "announceClose", params: ({ context, event }) => closing(context, "expired", event.now) },
+              { type: "recordClose", params: ({ event }) => ({ reason: "expired", at: event.now }) }
+            ]
+          },
+          // Woken early, or after a ping moved the deadline: wait again for the current one.
+          { actions: { type: "armExpiry", params: ({ context }) => ({ at: openSession(context).expiresAt }) } }
+        ],
+        "slot.retire": { target: "retiring" },
+        "slot.shutdown": {
+          target: "retired",
+          actions: [
+            { type: "announceClose", params: ({ context, event }) => closing(context, "shutdown", event.now) },
+            { type: "recordClose", params: ({ event }) => ({ reason: "shutdown", at: event.now }) }
           ]
         }
       }
     },
-    reserved: {
+    retiring: {
       on: {
-        "slot.ping": {
-          guard: "isCurrentSession",
+        "session.reserve": { actions: { type: "refuse", params: { refusal: "retired" } } },
+        "session.ping": [
+          {
+            guard: { type: "authorised", params: ({ event }) => ({ sessionId: event.sessionId, authDigest: event.authDigest }) },
+            // A ping only moves the deadline later: the timer, armed for the old one, re-reads it when it wakes.
+            actions: { type: "slideExpiry", params: ({ event }) => ({ now: event.now }) }
+          },
+          {
+            guard: { type: "isCurrentSession", params: ({ event }) => ({ sessionId: event.sessionId }) },
+            actions: { type: "refuse", params: { refusal: "unauthorised" } }
+          },
+          { actions: { type: "refuse", params: { refusal: "unknownSession" } } }
+        ],
+        "session.end": [
+          {
+            guard: { type: "authorised", params: ({ event }) => ({ sessionId: event.sessionId, authDigest: event.authDigest }) },
+            target: "retired",
+            actions: [
+              { type: "announceClose", params: ({ context, event }) => closing(context, "ended", event.now) },
+              { type: "recordClose", params: ({ event }) => ({ reason: "ended", at: event.now }) }
+            ]
+          },
+          {
+            guard: { type: "isCurrentSession", params: ({ event }) => ({ sessionId: event.sessionId }) },
+            actions: { type: "refuse", params: { refusal: "unauthorised" } }
+          },
+          { actions: { type: "refuse", params: { refusal: "unknownSession" } } }
+        ],
+        "session.release": [
+          {
+            guard: { type: "releaseTargetsSession", params: ({ event }) => ({ target: event.target }) },
+            target: "retired",
+            actions: [
+              { type: "announceClose", params: ({ context, event }) => closing(context, "released", event.now) },
+              { type: "recordClose", params: ({ event }) => ({ reason: "released", at: event.now }) }
+            ]
+          },
+          { actions: { type: "refuse", params: { refusal: "notTargeted" } } }
+        ],
+        "session.expire": [
+          {
+            guard: { type: "deadlinePassed", params: ({ event }) => ({ now: event.now }) },
+            target: "retired",
+            actions: [
+              { type: "announceClose", params: ({ context, event }) => closing(context, "expired", event.now) },
+              { type: "recordClose", params: ({ event }) => ({ reason: "expired", at: event.now }) }
+            ]
+          },
+          { actions: { type: "armExpiry", params: ({ context }) => ({ at: openSession(context).expiresAt }) } }
+        ],
+        "slot.shutdown": {
+          target: "retired",
           actions: [
-            "slideExpiry",
-            {
-              type: "armExpiry",
-              params: ({ context }) => {
-                const session = currentSession(context)
-                return { sessionId: session.id, at: session.expiresAt }
-              }
-            }
+            { type: "announceClose", params: ({ context, event }) => closing(context, "shutdown", event.now) },
+            { type: "recordClose", params: ({ event }) => ({ reason: "shutdown", at: event.now }) }
           ]
-        },
-        "slot.end": { guard: "isCurrentSession", target: "releasing", actions: "recordEnd" },
-        "slot.expire": { guard: "deadlinePassed", target: "releasing", actions: "recordExpiry" }
+        }
       }
     },
-    releasing: {
-      // END, EXPIRE and PING are deliberately not handled here: the first close wins.
-      entry: [
-        { type: "disarmExpiry", params: ({ context }) => ({ sessionId: currentSession(context).id }) },
-        {
-          type: "announceClose",
-          params: ({ context }) => ({
-            session: currentSession(context),
-            reason: context.closeReason ?? "ended",
-            at: context.closedAt ?? currentSession(context).expiresAt
-          })
-        },
-        "finalize"
-      ],
+    retired: {
       on: {
-        "slot.finalized": { target: "idle", actions: "clearSession" }
+        "session.reserve": { actions: { type: "refuse", params: { refusal: "retired" } } },
+        "session.ping": { actions: { type: "refuse", params: { refusal: "unknownSession" } } },
+        "session.end": { actions: { type: "refuse", params: { refusal: "unknownSession" } } },
+        "session.release": { actions: { type: "refuse", params: { refusal: "notTargeted" } } }
       }
     }
   }

@@ -1,19 +1,53 @@
-import type { CloseReason } from "../../machines/slot.js"
+/**
+ * The `on_close_route` callback (vast-protocol.md §4.4) and why a session closed.
+ */
+import { Schema } from "effect"
+
+export const CloseReason = Schema.Literal("ended", "released", "expired", "shutdown")
+/** Why a session ended. `ended`: `/session/end`; `released`: local `/release`; `expired`: a limit passed. */
+export type CloseReason = typeof CloseReason.Type
+
+/** Which limit closed an expired session: the sliding lifetime, or the hard cap (`MAX_SESSION_SECONDS`). */
+export const ExpiryLimit = Schema.Literal("lifetime", "cap")
+export type ExpiryLimit = typeof ExpiryLimit.Type
 
 /**
- * The `on_close_route` body, built as the framework builds it: a copy of an object payload, `{}` for
- * none, `{"payload": v}` for any other JSON value; then `session_id` is added only when the key is absent.
- * Beyond the framework, `close_reason` is added the same way, so a receiver can tell a released job from
- * an expired one.
+ * The body POSTed to `on_close_route`: the user's payload plus `session_id`, and ours beyond the framework:
+ * `close_reason`, `generation`, and `expired_by` for an expiry. A key the user's payload already has is
+ * kept as the user wrote it (the framework's rule for `session_id`).
  */
-export const callbackBody = (payload: unknown, sessionId: string, reason: CloseReason): Record<string, unknown> => {
+export const CallbackBody = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+export type CallbackBody = typeof CallbackBody.Type
+
+export interface CloseFacts {
+  readonly sessionId: string
+  readonly reason: CloseReason
+  readonly generation: number
+  readonly expiredBy: ExpiryLimit | null
+}
+
+/**
+ * The framework's shape: a copy of an object payload, `{}` for none, `{"payload": v}` for any other JSON
+ * value; then our keys, each only when absent.
+ */
+export const callbackBody = (payload: unknown, facts: CloseFacts): CallbackBody => {
   const body: Record<string, unknown> =
     payload === null || payload === undefined
       ? {}
       : typeof payload === "object" && !Array.isArray(payload)
         ? { ...payload }
         : { payload }
-  if (!Object.hasOwn(body, "session_id")) body["session_id"] = sessionId
-  if (!Object.hasOwn(body, "close_reason")) body["close_reason"] = reason
+  const add = (key: string, value: unknown) => {
+    if (!Object.hasOwn(body, key)) body[key] = value
+  }
+  add("session_id", facts.sessionId)
+  add("close_reason", facts.reason)
+  add("generation", facts.generation)
+  if (facts.expiredBy !== null) add("expired_by", facts.expiredBy)
   return body
 }
+
+const encodeBody = Schema.encodeUnknownSync(Schema.parseJson(CallbackBody))
+
+/** The callback body as the JSON text that is sent. Throws only for a value JSON cannot represent. */
+export const callbackText = (payload: unknown, facts: CloseFacts): string => encodeBody(callbackBody(payload, facts))

@@ -1,57 +1,15 @@
 /**
- * The bodies of the public routes, as Schemas. Decoding them is the only way request data enters the
- * worker; what a Schema rejects becomes a 422 naming the field (see `src/http/body.ts`).
+ * The public worker routes' bodies (vast-protocol.md §2), as Schemas: what the worker decodes, what the
+ * client sends and reads back, and what tests decode replies with. Field names are the protocol's.
  */
 import { Schema } from "effect"
+import { AuthData } from "./authData.js"
+import { HttpUrl } from "./httpUrl.js"
 
 /** The longest lifetime a session may ask for: 7 days. */
 export const MAX_LIFETIME_SECONDS = 7 * 24 * 60 * 60
 /** The framework's default lifetime when `payload.lifetime` is absent. */
 export const DEFAULT_LIFETIME_SECONDS = 60
-
-const NumericString = Schema.String.pipe(
-  Schema.filter((text) => text.trim() !== "" && Number.isFinite(Number(text)) && Number(text) >= 0, {
-    message: () => "must be a non-negative number or numeric string"
-  })
-)
-
-/** `auth_data.cost`: the session's workload, a number or a numeric string (the framework's tests use `"1"`). */
-export const Cost = Schema.Union(
-  Schema.Number.pipe(Schema.finite(), Schema.nonNegative({ message: () => "must be a non-negative number" })),
-  NumericString
-)
-
-/**
- * The autoscaler's routing answer, passed on by the client as `auth_data`. All six fields are
- * required; extra keys (`__request_id`, …) are kept, because `auth_data` is stored as it came and is
- * later compared with `session_auth`.
- */
-export const AuthData = Schema.Struct(
-  {
-    url: Schema.String,
-    signature: Schema.String,
-    reqnum: Schema.Int,
-    request_idx: Schema.Int,
-    endpoint: Schema.String,
-    cost: Cost
-  },
-  Schema.Record({ key: Schema.String, value: Schema.Unknown })
-)
-export type AuthData = typeof AuthData.Type
-
-/** The workload a session's `cost` stands for. */
-export const costOf = (authData: AuthData): number => Number(authData.cost)
-
-const isHttpUrl = (text: string): boolean => {
-  if (!URL.canParse(text)) return false
-  const { protocol, hostname } = new URL(text)
-  return (protocol === "http:" || protocol === "https:") && hostname !== ""
-}
-
-/** An absolute http(s) URL. */
-export const HttpUrl = Schema.String.pipe(
-  Schema.filter(isHttpUrl, { message: () => "must be an absolute http(s) URL" })
-)
 
 export const Lifetime = Schema.Number.pipe(
   Schema.filter((seconds) => Number.isFinite(seconds) && seconds > 0 && seconds <= MAX_LIFETIME_SECONDS, {
@@ -59,7 +17,7 @@ export const Lifetime = Schema.Number.pipe(
   })
 )
 
-const JsonObject = Schema.Record({ key: Schema.String, value: Schema.Unknown }).annotations({
+export const JsonObject = Schema.Record({ key: Schema.String, value: Schema.Unknown }).annotations({
   message: () => "must be a JSON object"
 })
 
@@ -77,11 +35,49 @@ export const CreateSessionBody = Schema.Struct({
 })
 export type CreateSessionBody = typeof CreateSessionBody.Type
 
+/**
+ * `201` from `/session/create`. `generation` is ours (a fencing number, strictly increasing per worker
+ * process); the SDK reads `session_id` and `expiration` and ignores other keys.
+ */
+export const CreateSessionAnswer = Schema.Struct({
+  session_id: Schema.String.pipe(Schema.minLength(1)),
+  expiration: Schema.Number,
+  generation: Schema.optional(Schema.Int)
+})
+export type CreateSessionAnswer = typeof CreateSessionAnswer.Type
+
 /** `/session/end`, `/session/get`, `/session/health`: read loosely, so a missing id gets its own 422. */
 export const SessionRefBody = Schema.Struct({
   session_id: Schema.optional(Schema.Unknown),
   session_auth: Schema.optional(Schema.Unknown)
 })
+
+/** `/session/end` and `/session/get` as a client sends them: the session's `auth_data` is its secret. */
+export const SessionRefRequest = Schema.Struct({
+  session_id: Schema.String,
+  session_auth: AuthData
+})
+
+/** `200` from `/session/end`. */
+export const EndSessionAnswer = Schema.Struct({
+  ended: Schema.Boolean,
+  removed_session: Schema.String
+})
+
+/** `200` from `/session/get` (timestamps in epoch seconds). */
+export const SessionInfoAnswer = Schema.Struct({
+  session_id: Schema.String,
+  auth_data: Schema.Unknown,
+  lifetime: Schema.Number,
+  expiration: Schema.Number,
+  created_at: Schema.Number,
+  on_close_route: Schema.NullOr(Schema.String),
+  on_close_payload: Schema.Unknown
+})
+export type SessionInfoAnswer = typeof SessionInfoAnswer.Type
+
+/** `200` from `/session/health`. */
+export const SessionHealthAnswer = Schema.Struct({ ok: Schema.Boolean })
 
 /** A handler request such as `/ping`: the framework requires `auth_data` and an object `payload`. */
 export const HandlerRequestBody = Schema.Struct({
@@ -90,3 +86,24 @@ export const HandlerRequestBody = Schema.Struct({
   session_id: Schema.optional(Schema.NullOr(Schema.String))
 })
 export type HandlerRequestBody = typeof HandlerRequestBody.Type
+
+/**
+ * `200` from `/ping`: the remote-function envelope `{"result": …}` the SDK reads, plus, inside a session,
+ * the new deadline (`expiration`, epoch seconds), and `draining: true` while the worker drains.
+ */
+export const PingAnswer = Schema.Struct({
+  result: Schema.Struct({ ok: Schema.Literal(true) }),
+  expiration: Schema.optional(Schema.Number),
+  draining: Schema.optional(Schema.Literal(true))
+})
+export type PingAnswer = typeof PingAnswer.Type
+
+/** Error answers the protocol fixes: `{"error": …}`, with the field named where one is at fault. */
+export const ErrorAnswer = Schema.Struct({
+  error: Schema.String,
+  field: Schema.optional(Schema.String)
+})
+
+// The client imports these from here too.
+export { AuthData, Cost, costOf } from "./authData.js"
+export { HttpUrl } from "./httpUrl.js"

@@ -1,11 +1,14 @@
 /**
- * The bodies the worker sends to the autoscaler (vast-protocol.md §5.2, §5.6), encoded with Schema.
- * Field names are the protocol's, typo included (`num_requests_recieved`), in the framework's order.
+ * What a worker tells the autoscaler (vast-protocol.md §5.2, §5.6), built once here and used by the worker,
+ * the local serverless and the test fakes. Field names are the protocol's, typo included
+ * (`num_requests_recieved`), in the framework's order.
  */
 import { Schema } from "effect"
 
 /** The framework version whose protocol we speak. */
 export const PROTOCOL_VERSION = "1.1.0"
+/** `max_perf` of a ready null worker. */
+export const MAX_PERF = 100
 
 export const WorkerStatusBody = Schema.Struct({
   id: Schema.Int,
@@ -28,44 +31,86 @@ export const WorkerStatusBody = Schema.Struct({
 })
 export type WorkerStatusBody = typeof WorkerStatusBody.Type
 
+export const RequestStatus = Schema.Literal("Success", "Error", "Cancelled", "Rejected")
+export type RequestStatus = typeof RequestStatus.Type
+
+/** One `/delete_requests/` record (times in epoch seconds). */
+export const DeletionRecord = Schema.Struct({
+  request_idx: Schema.Int,
+  success: Schema.Boolean,
+  status: RequestStatus,
+  entered_queue_at: Schema.Number,
+  work_started_at: Schema.Number,
+  work_completed_at: Schema.Number
+})
+export type DeletionRecord = typeof DeletionRecord.Type
+
 export const DeleteRequestsBody = Schema.Struct({
   worker_id: Schema.Int,
   mtoken: Schema.String,
-  requests: Schema.Array(
-    Schema.Struct({
-      request_idx: Schema.Int,
-      success: Schema.Boolean,
-      status: Schema.Literal("Success", "Error", "Cancelled", "Rejected"),
-      entered_queue_at: Schema.Number,
-      work_started_at: Schema.Number,
-      work_completed_at: Schema.Number
-    })
-  )
+  requests: Schema.Array(DeletionRecord)
 })
 export type DeleteRequestsBody = typeof DeleteRequestsBody.Type
 
-/** An error-only status, for a worker that failed to launch (§6.5). */
-export const errorStatus = (input: {
+/** Who is reporting. */
+export interface WorkerIdentity {
   readonly id: number
   readonly mtoken: string
   readonly url: string
+}
+
+/** What a report says, in the worker's own terms; `statusBody` turns it into the wire body. */
+export interface StatusFacts {
+  readonly loadtime: number
+  readonly curLoad: number
+  readonly rejected: number
+  readonly received: number
+  readonly cancelled: number
+  readonly served: number
   readonly errorMsg: string
-}): WorkerStatusBody => ({
-  id: input.id,
-  mtoken: input.mtoken,
-  version: PROTOCOL_VERSION,
-  loadtime: 0,
-  cur_load: 0,
-  rej_load: 0,
-  new_load: 0,
-  error_msg: input.errorMsg,
-  max_perf: 0,
-  cur_perf: 0,
-  cur_capacity: 0,
-  max_capacity: 0,
-  num_requests_working: 0,
-  num_requests_recieved: 0,
-  additional_disk_usage: 0,
-  working_request_idxs: [],
-  url: input.url
-})
+  readonly ready: boolean
+  readonly workingRequestIdxs: ReadonlyArray<number>
+  readonly numRequestsRecieved: number
+  readonly additionalDiskUsage: number
+}
+
+const encodeStatus = Schema.encodeSync(WorkerStatusBody)
+
+/** The `/worker_status/` body. */
+export const statusBody = (identity: WorkerIdentity, facts: StatusFacts): WorkerStatusBody =>
+  encodeStatus({
+    id: identity.id,
+    mtoken: identity.mtoken,
+    version: PROTOCOL_VERSION,
+    loadtime: facts.loadtime,
+    cur_load: facts.curLoad,
+    rej_load: facts.rejected,
+    new_load: Math.max(facts.received - facts.cancelled, 0),
+    error_msg: facts.errorMsg,
+    // Never advertise capacity before requests can be accepted.
+    max_perf: facts.ready ? MAX_PERF : 0,
+    cur_perf: facts.served,
+    cur_capacity: 0,
+    max_capacity: 0,
+    num_requests_working: facts.workingRequestIdxs.length,
+    num_requests_recieved: facts.numRequestsRecieved,
+    additional_disk_usage: facts.additionalDiskUsage,
+    working_request_idxs: facts.workingRequestIdxs,
+    url: identity.url
+  })
+
+/** An error-only status, for a worker that failed to launch (§6.5). */
+export const errorStatus = (identity: WorkerIdentity, errorMsg: string): WorkerStatusBody =>
+  statusBody(identity, {
+    loadtime: 0,
+    curLoad: 0,
+    rejected: 0,
+    received: 0,
+    cancelled: 0,
+    served: 0,
+    errorMsg,
+    ready: false,
+    workingRequestIdxs: [],
+    numRequestsRecieved: 0,
+    additionalDiskUsage: 0
+  })

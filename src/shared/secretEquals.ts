@@ -17,6 +17,10 @@ const digest = (text: string): Buffer => createHash("sha256").update(text, "utf8
 /** The fixed-size digest a secret JSON value is kept as, to compare later with `matchesSecret`. */
 export const secretDigest = (value: unknown): Buffer => digest(canonicalJson(value))
 
+/** `secretDigest` as hex text, for plain serialisable state; `""` (which matches nothing) for no value. */
+export const secretDigestHex = (value: unknown): string =>
+  value === undefined ? "" : createHash("sha256").update(canonicalJson(value), "utf8").digest("hex")
+
 /**
  * Whether `value` equals the JSON value behind `expected`, in time that does not depend on where
  * they differ: fixed-size digests compared with `timingSafeEqual`. Key order is ignored.

@@ -1,38 +1,55 @@
-import { Context, Effect, Layer, Ref } from "effect"
+/**
+ * The test wirings, in one place: each service's `DefaultWithoutDependencies` over doubles where a test
+ * needs one (a recording callback outbox, a fixed configuration, quiet logs).
+ */
+import { Context, Effect, Layer, Logger, LogLevel, Ref } from "effect"
 import { LoadMetrics } from "../../src/worker/autoscaler/LoadMetrics.js"
 import { CallbackPoster, type CloseCallback } from "../../src/worker/callbacks/CallbackPoster.js"
 import { WorkerConfig, type WorkerSettings } from "../../src/worker/config/WorkerConfig.js"
 import { SlotPool } from "../../src/worker/slots/SlotPool.js"
 
 /** What a recording `CallbackPoster` was handed, in order. */
-export class PostedCallbacks extends Context.Tag("test/PostedCallbacks")<
-  PostedCallbacks,
-  Ref.Ref<ReadonlyArray<CloseCallback>>
->() {}
+export class PostedCallbacks extends Context.Tag("test/PostedCallbacks")<PostedCallbacks, Ref.Ref<ReadonlyArray<CloseCallback>>>() {}
 
-export const recordingCallbacks = Layer.effectContext(
-  Effect.map(Ref.make<ReadonlyArray<CloseCallback>>([]), (posted) =>
-    Context.make(PostedCallbacks, posted).pipe(
-      Context.add(
-        CallbackPoster,
-        CallbackPoster.of({
-          post: (callback) => Ref.update(posted, (all) => [...all, callback]),
-          deliveries: Effect.succeed([])
-        })
+/** A `CallbackPoster` that records what it is handed and sends nothing; room for `maxPending` callbacks. */
+export const recordingCallbacks = (maxPending = 1000) =>
+  Layer.effectContext(
+    Effect.map(Ref.make<ReadonlyArray<CloseCallback>>([]), (posted) => {
+      let pending = 0
+      // Synchronous, as the pool calls it inside its one step.
+      const record = (callback: CloseCallback) => {
+        pending++
+        Effect.runSync(Ref.update(posted, (all) => [...all, callback]))
+      }
+      return Context.make(PostedCallbacks, posted).pipe(
+        Context.add(
+          CallbackPoster,
+          CallbackPoster.make({
+            unsafeEnqueue: record,
+            post: (callback) => Effect.sync(() => record(callback)),
+            unsafeAdmits: (extra) => pending + extra <= maxPending,
+            unsafeRefusedAtCap: () => undefined,
+            deliveries: Effect.succeed([]),
+            stats: Effect.succeed({ pending, inFlight: 0, delivered: 0, failed: 0, refusedAtCap: 0, maxPending, concurrency: 1 }),
+            drain: () => Effect.void
+          })
+        )
       )
-    )
+    })
   )
-)
 
 export const testConfig = (settings: Partial<WorkerSettings> = {}) =>
   WorkerConfig.layer({ workerPort: 1, workerHttpPort: 2, controlPort: 3, ...settings })
 
-/** A fresh pool with recorded callbacks. */
-export const poolLayer = (settings: Partial<WorkerSettings> = {}) =>
-  SlotPool.Default.pipe(
-    Layer.provideMerge(recordingCallbacks),
+/** A fresh pool over a recording outbox and fresh load metrics. */
+export const poolLayer = (settings: Partial<WorkerSettings> = {}, options: { readonly maxPending?: number } = {}) =>
+  SlotPool.DefaultWithoutDependencies.pipe(
+    Layer.provideMerge(recordingCallbacks(options.maxPending)),
     Layer.provideMerge(LoadMetrics.Default),
     Layer.provideMerge(testConfig(settings))
   )
 
 export const posted = Effect.flatMap(PostedCallbacks, Ref.get)
+
+/** Logs below errors are dropped: test output stays readable. */
+export const quietLogs = Logger.minimumLogLevel(LogLevel.Error)

@@ -1,4 +1,5 @@
 import type { SlotSession } from "../../machines/slot.js"
+import { secretDigestHex } from "../../src/shared/secretEquals.js"
 
 export const authData = (overrides: Record<string, unknown> = {}) => ({
   url: "https://203.0.113.7:41234",
@@ -11,15 +12,20 @@ export const authData = (overrides: Record<string, unknown> = {}) => ({
   ...overrides
 })
 
+/** A session as the pool would store it, with `authData()` as its secret. */
 export const slotSession = (overrides: Partial<SlotSession> = {}): SlotSession => ({
   id: "s1",
-  authData: authData(),
+  generation: 1,
+  authDigest: secretDigestHex(authData()),
   cost: 100,
   requestIdx: 4242,
   lifetimeMs: 1000,
   createdAt: 0,
   expiresAt: 1000,
+  limit: "lifetime",
+  capAt: null,
   pingCount: 0,
+  authData: authData(),
   onCloseRoute: null,
   onClosePayload: null,
   ...overrides

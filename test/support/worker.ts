@@ -1,17 +1,15 @@
 import { createServer, type IncomingMessage, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
-import { HttpServer } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { Context, Effect, Layer, Option, Queue } from "effect"
+import { Context, Effect, Layer, Queue } from "effect"
 import { SignatureVerifier } from "../../src/worker/auth/SignatureVerifier.js"
 import { LoadMetrics } from "../../src/worker/autoscaler/LoadMetrics.js"
-import { CallbackPoster, defaultPolicy } from "../../src/worker/callbacks/CallbackPoster.js"
+import { CallbackPoster, type DeliveryPolicy } from "../../src/worker/callbacks/CallbackPoster.js"
 import type { WorkerSettings } from "../../src/worker/config/WorkerConfig.js"
-import { controlRouter } from "../../src/worker/http/ControlHttp.js"
-import { serveApp, serverLayer } from "../../src/shared/listen.js"
-import { publicRouter, webhookRouter } from "../../src/worker/http/PublicHttp.js"
+import { Listeners } from "../../src/worker/http/Listeners.js"
+import { StopSignal } from "../../src/worker/lifecycle/StopSignal.js"
 import { SlotPool } from "../../src/worker/slots/SlotPool.js"
-import { testConfig } from "./layers.js"
+import { quietLogs, testConfig } from "./layers.js"
 
 export interface Reply {
   readonly status: number
@@ -44,41 +42,45 @@ export const call = (
   })
 
 /**
- * The worker's three listeners on loopback port 0, over one set of services. With `pubkeyUrl`, the
- * autoscaler signature is checked against the key served there; otherwise every request is accepted.
+ * The worker's three listeners on loopback port 0, over one set of services, logging nothing. With
+ * `pubkeyUrl`, the autoscaler signature is checked against the key served there; otherwise every request
+ * is accepted.
  */
-export const startWorker = (settings: Partial<WorkerSettings> = {}, options: { readonly pubkeyUrl?: string } = {}) =>
+export const startWorker = (
+  settings: Partial<WorkerSettings> = {},
+  options: { readonly pubkeyUrl?: string; readonly delivery?: Partial<DeliveryPolicy> } = {}
+) =>
   Effect.gen(function* () {
     const verifier =
       options.pubkeyUrl === undefined ? SignatureVerifier.layerUnsecured : SignatureVerifier.layer({ pubkeyUrl: options.pubkeyUrl })
-    const services = yield* Layer.build(
-      SlotPool.Default.pipe(
-        // Under TestClock a bounded drain would wait for time nobody moves: tests end without one.
-        Layer.provideMerge(CallbackPoster.layer({ ...defaultPolicy, drainTimeout: "0 millis" })),
-        Layer.provideMerge(verifier),
-        Layer.provideMerge(LoadMetrics.Default),
+    const context = yield* Layer.build(
+      Listeners.DefaultWithoutDependencies.pipe(
+        Layer.provideMerge(SlotPool.DefaultWithoutDependencies),
+        Layer.provideMerge(
+          Layer.mergeAll(
+            // Under TestClock a bounded drain would wait for time nobody moves: tests end without one.
+            CallbackPoster.layerWith({ drainTimeout: "0 millis", ...options.delivery }),
+            LoadMetrics.Default,
+            StopSignal.Default,
+            verifier
+          )
+        ),
         Layer.provideMerge(NodeHttpClient.layerUndici),
-        Layer.provideMerge(testConfig(settings))
+        Layer.provideMerge(testConfig({ workerPort: 0, workerHttpPort: 0, controlPort: 0, publicHost: "127.0.0.1", ...settings }))
       )
     )
-    const serve = <E, R>(app: Parameters<typeof serveApp<E, R>>[0], name: string) =>
-      Effect.gen(function* () {
-        const context = yield* Layer.build(
-          serveApp(app, name).pipe(Layer.provideMerge(serverLayer({ name, host: "127.0.0.1", port: 0 })))
-        ).pipe(Effect.provide(services))
-        const address = Context.get(context, HttpServer.HttpServer).address
-        return address._tag === "TcpAddress" ? `http://127.0.0.1:${address.port}` : ""
-      })
-    const stubHealth = Option.isNone(settings.backendHealthUrl ?? Option.none())
+    const [publicPort, webhookPort, controlPort] = Context.get(context, Listeners).ports
     return {
-      publicUrl: yield* serve(publicRouter, "public"),
-      webhookUrl: yield* serve(webhookRouter, "webhook"),
-      controlUrl: yield* serve(controlRouter({ stubHealth }), "control"),
-      pool: Context.get(services, SlotPool),
-      metrics: Context.get(services, LoadMetrics),
-      verifier: Context.get(services, SignatureVerifier)
+      publicUrl: `http://127.0.0.1:${publicPort}`,
+      webhookUrl: `http://127.0.0.1:${webhookPort}`,
+      controlUrl: `http://127.0.0.1:${controlPort}`,
+      pool: Context.get(context, SlotPool),
+      metrics: Context.get(context, LoadMetrics),
+      verifier: Context.get(context, SignatureVerifier),
+      outbox: Context.get(context, CallbackPoster),
+      stop: Context.get(context, StopSignal)
     }
-  })
+  }).pipe(Effect.provide(quietLogs))
 
 export interface Received {
   readonly path: string

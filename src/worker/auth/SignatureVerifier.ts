@@ -5,26 +5,27 @@
 import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { Context, Data, Deferred, Duration, Effect, Layer, Option, Ref, Schedule } from "effect"
 import { constants, createPublicKey, type KeyObject, verify as cryptoVerify } from "node:crypto"
-import { SignatureInvalid } from "../http/errors.js"
-import type { AuthData } from "../../protocol/session.js"
+import type { AuthData } from "../../protocol/authData.js"
+import { WorkerConfig } from "../config/WorkerConfig.js"
+import { SignatureInvalid } from "../errors.js"
 import { signedMessage } from "../../protocol/signedMessage.js"
 
-/** The autoscaler's public key could not be fetched: every signed request is refused (the framework's wording). */
-export class PublicKeyUnavailable extends Data.TaggedError("PublicKeyUnavailable")<{ readonly message: string }> {}
-
 export interface PublicKeyFetchPolicy {
-  /** Attempts in all, the first included. */
-  readonly attempts: number
-  /** Sleep after the first failed attempt; each later sleep doubles. None follows the last attempt. */
+  /** Sleep after the first failed attempt; each later sleep doubles, up to `maxRetryDelay`. */
   readonly firstRetryDelay: Duration.DurationInput
+  readonly maxRetryDelay: Duration.DurationInput
   /** Time allowed for one attempt, body included. */
   readonly attemptTimeout: Duration.DurationInput
 }
 
-/** The framework's `_fetch_pubkey`: 5 attempts, sleeping 1, 2, 4, 8 s between them, 10 s each. */
+/**
+ * The framework's first attempts (sleeping 1, 2, 4, 8 s between them, 10 s each), then every 30 s for as
+ * long as it takes: the framework gives up after 5 attempts and leaves the worker refusing every signed
+ * request for good, even after the autoscaler heals.
+ */
 export const defaultPublicKeyFetchPolicy: PublicKeyFetchPolicy = {
-  attempts: 5,
   firstRetryDelay: "1 second",
+  maxRetryDelay: "30 seconds",
   attemptTimeout: "10 seconds"
 }
 
@@ -33,18 +34,27 @@ export class SignatureVerifier extends Context.Tag("app/SignatureVerifier")<
   {
     /** Succeeds when authData.signature is a valid autoscaler signature over authData.url. */
     readonly verify: (authData: AuthData) => Effect.Effect<void, SignatureInvalid>
-    /** Succeeds once the public key is loaded (at once when unsecured); fails with PublicKeyUnavailable after the last failed attempt. Can be awaited by many fibers, any number of times. */
-    readonly ready: Effect.Effect<void, PublicKeyUnavailable>
+    /** Completes once the public key is loaded (at once when unsecured). Can be awaited by many fibers, any number of times. */
+    readonly ready: Effect.Effect<void>
   }
 >() {
   /**
-   * Fetches the RSA public key from `pubkeyUrl` (`<REPORT_ADDR>/pubkey/`) in the background, once; until
-   * it is loaded, and forever if every attempt fails, `verify` refuses everything.
+   * Fetches the RSA public key from `pubkeyUrl` (`<REPORT_ADDR>/pubkey/`) in the background, with back-off,
+   * until it loads; until then `verify` refuses everything.
    */
   static readonly layer = (
     options: { readonly pubkeyUrl: string } & Partial<PublicKeyFetchPolicy>
   ): Layer.Layer<SignatureVerifier, never, HttpClient.HttpClient> =>
     Layer.scoped(SignatureVerifier, make(options.pubkeyUrl, { ...defaultPublicKeyFetchPolicy, ...options }))
+
+  /** By the configuration: `UNSECURED=true` accepts everything; otherwise the key comes from the first `REPORT_ADDR`. */
+  static readonly layerFromConfig: Layer.Layer<SignatureVerifier, never, HttpClient.HttpClient | WorkerConfig> = Layer.unwrapEffect(
+    Effect.map(WorkerConfig, (config) =>
+      config.unsecured
+        ? SignatureVerifier.layerUnsecured
+        : SignatureVerifier.layer({ pubkeyUrl: `${config.reportAddrs[0] ?? ""}/pubkey/` })
+    )
+  )
 
   /** Accepts every request: the behaviour of `UNSECURED=true`. */
   static readonly layerUnsecured = Layer.succeed(
@@ -117,7 +127,7 @@ const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
   Effect.gen(function* () {
     const client = yield* HttpClient.HttpClient
     const key = yield* Ref.make(Option.none<KeyObject>())
-    const loaded = yield* Deferred.make<void, PublicKeyUnavailable>()
+    const loaded = yield* Deferred.make<void>()
     const attemptsMade = yield* Ref.make(0)
 
     const fetchOnce = client.get(pubkeyUrl).pipe(
@@ -144,22 +154,24 @@ const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
       const number = yield* Ref.updateAndGet(attemptsMade, (n) => n + 1)
       return yield* fetchOnce.pipe(
         Effect.tapError((error) =>
-          Effect.logWarning(`Serverless public key fetch attempt ${number}/${policy.attempts} failed: ${error.reason}`)
+          // Every failure of the first five is logged (the framework's attempts); later ones once a minute.
+          number <= 5 || number % Math.max(1, Math.round(60_000 / Duration.toMillis(Duration.decode(policy.maxRetryDelay)))) === 0
+            ? Effect.logWarning(`Serverless public key fetch attempt ${number} failed: ${error.reason}; trying again`)
+            : Effect.void
         )
       )
     })
 
+    const retryDelays = Schedule.exponential(policy.firstRetryDelay, 2).pipe(
+      Schedule.modifyDelay((delay) => Duration.min(delay, Duration.decode(policy.maxRetryDelay)))
+    )
     const fetchKey = attempt.pipe(
-      Effect.retry({
-        schedule: Schedule.exponential(policy.firstRetryDelay, 2),
-        times: Math.max(0, policy.attempts - 1)
-      }),
+      Effect.retry(retryDelays),
+      // The schedule never ends: a failure cannot come out of it.
+      Effect.orDie,
       Effect.flatMap((loadedKey) => Ref.set(key, Option.some(loadedKey))),
-      Effect.tap(() => Effect.logInfo("Serverless public key loaded")),
-      Effect.catchTag("AttemptFailed", () => {
-        const error = new PublicKeyUnavailable({ message: "Failed to get Serverless public key after all retry attempts" })
-        return Effect.logError(error.message).pipe(Effect.zipRight(Effect.fail(error)))
-      })
+      Effect.zipRight(Effect.suspend(() => Ref.get(attemptsMade))),
+      Effect.flatMap((attempts) => Effect.logInfo("Serverless public key loaded", { attempts }))
     )
 
     // Interrupted at shutdown; `intoDeferred` then interrupts the fibers awaiting `ready` too.

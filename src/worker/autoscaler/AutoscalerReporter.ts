@@ -2,19 +2,20 @@
  * Tells the autoscaler how occupied the worker is: `/worker_status/` (vast-protocol.md §5.2–§5.5) and
  * `/delete_requests/` (§5.6).
  *
- * Cadence: a change is reported as soon as it happens, but reports are at least `minSpacing` apart
- * (at most 4 a second by default); with no change, a heartbeat goes out every `heartbeat`. The
- * framework ticks once a second and does not report readiness or errors until its next heartbeat; we
- * report them at once. Interval counters are subtracted only after a report was accepted, so nothing
- * is lost while the autoscaler is unreachable.
+ * Cadence: a change is reported as soon as it happens, but reports are at least `minSpacing` apart (at
+ * most 4 a second by default); with no change, a heartbeat goes out every `heartbeat`. The framework ticks
+ * once a second and does not report readiness or errors until its next heartbeat; we report them at once.
+ * Interval counters are subtracted only after a report was accepted, so nothing is lost while the
+ * autoscaler is unreachable. Every tick sends all pending `/delete_requests/` records, in batches.
  */
 import { HttpClient } from "@effect/platform"
-import { Clock, Duration, Effect, Layer, Redacted, Schema } from "effect"
+import { Clock, Duration, Effect, Layer, LogLevel, Redacted, Schema } from "effect"
+import { DeleteRequestsBody, statusBody, type WorkerIdentity, type WorkerStatusBody } from "../../protocol/workerStatus.js"
+import { makeThrottledLog } from "../../shared/throttledLog.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { diskUsedGib } from "./diskUsage.js"
-import { LoadMetrics, type LoadSnapshot, MAX_PERF } from "./LoadMetrics.js"
-import { type FailoverPolicy, framework, postWithFailover } from "./postWithFailover.js"
-import { DeleteRequestsBody, PROTOCOL_VERSION, WorkerStatusBody } from "../../protocol/workerStatus.js"
+import { LoadMetrics, type LoadSnapshot } from "./LoadMetrics.js"
+import { type FailoverPolicy, framework, type PostOutcome, postWithFailover } from "./postWithFailover.js"
 
 export interface ReportPolicy {
   /** The longest wait for the first report (the framework's first tick is 1 s after start). */
@@ -41,97 +42,132 @@ export const defaultReportPolicy: ReportPolicy = {
 /** The framework skips this one address for `/delete_requests/` (vast-protocol.md §5.6). */
 const SKIPPED_FOR_DELETIONS = "https://cloud.vast.ai/api/v0"
 
-const encodeStatus = Schema.encodeSync(WorkerStatusBody)
 const encodeDeletions = Schema.encodeSync(DeleteRequestsBody)
 
-export const statusBody = (
-  snapshot: LoadSnapshot,
-  identity: { readonly id: number; readonly mtoken: string; readonly url: string },
-  additionalDiskUsage: number
-): WorkerStatusBody =>
-  encodeStatus({
-    id: identity.id,
-    mtoken: identity.mtoken,
-    version: PROTOCOL_VERSION,
+export interface ReportStats {
+  readonly accepted: number
+  readonly refused: number
+  /** Seconds each accepted or refused `/worker_status/` took, newest last (bounded). */
+  readonly recentSeconds: ReadonlyArray<number>
+}
+
+const bodyFor = (snapshot: LoadSnapshot, identity: WorkerIdentity, additionalDiskUsage: number): WorkerStatusBody =>
+  statusBody(identity, {
     loadtime: snapshot.loadtime,
-    cur_load: snapshot.curLoad,
-    rej_load: snapshot.counters.rejected,
-    new_load: Math.max(snapshot.counters.received - snapshot.counters.cancelled, 0),
-    error_msg: snapshot.errorMsg,
-    // Never advertise capacity before signed requests can be accepted.
-    max_perf: snapshot.ready ? MAX_PERF : 0,
-    cur_perf: snapshot.counters.served,
-    cur_capacity: 0,
-    max_capacity: 0,
-    num_requests_working: snapshot.workingRequestIdxs.length,
-    num_requests_recieved: snapshot.numRequestsRecieved,
-    additional_disk_usage: additionalDiskUsage,
-    working_request_idxs: snapshot.workingRequestIdxs,
-    url: identity.url
+    curLoad: snapshot.curLoad,
+    rejected: snapshot.counters.rejected,
+    received: snapshot.counters.received,
+    cancelled: snapshot.counters.cancelled,
+    served: snapshot.counters.served,
+    errorMsg: snapshot.errorMsg,
+    ready: snapshot.ready,
+    workingRequestIdxs: snapshot.workingRequestIdxs,
+    numRequestsRecieved: snapshot.numRequestsRecieved,
+    additionalDiskUsage
   })
 
-export const layer = (policy: ReportPolicy = defaultReportPolicy) =>
-  Layer.scopedDiscard(
-    Effect.gen(function* () {
-      const config = yield* WorkerConfig
-      const metrics = yield* LoadMetrics
-      const client = yield* HttpClient.HttpClient
-      const identity = { id: config.containerId, mtoken: Redacted.value(config.masterToken), url: config.workerUrl }
-      const deletionAddrs = config.reportAddrs.filter((addr) => addr !== SKIPPED_FOR_DELETIONS)
-      let lastDisk = yield* diskUsedGib
+const make = (policy: ReportPolicy) =>
+  Effect.gen(function* () {
+    const config = yield* WorkerConfig
+    const metrics = yield* LoadMetrics
+    const client = yield* HttpClient.HttpClient
+    const identity: WorkerIdentity = { id: config.containerId, mtoken: Redacted.value(config.masterToken), url: config.workerUrl }
+    const deletionAddrs = config.reportAddrs.filter((addr) => addr !== SKIPPED_FOR_DELETIONS)
+    const throttled = makeThrottledLog()
+    let lastDisk = yield* diskUsedGib
+    let accepted = 0
+    let refused = 0
+    let recentSeconds: Array<number> = []
 
-      const report = (failover: FailoverPolicy) =>
-        Effect.gen(function* () {
-          const snapshot = yield* metrics.snapshot
-          const disk = yield* diskUsedGib
-          const body = statusBody(snapshot, identity, disk - lastDisk)
-          lastDisk = disk
-          const accepted = yield* postWithFailover(client, config.reportAddrs, "/worker_status/", body, failover)
-          if (accepted) yield* metrics.acknowledge(snapshot.counters)
-          return accepted
-        })
+    const note = (path: string, outcome: PostOutcome) =>
+      outcome._tag === "Accepted"
+        ? throttled.reset(path)
+        : throttled.log(LogLevel.Warning, path, `autoscaler did not accept ${path}`, { causes: outcome.causes.join("; ") })
 
-      const spacing = Duration.toMillis(Duration.decode(policy.minSpacing))
-      const statusLoop = Effect.gen(function* () {
-        // The first report waits for the first change (usually: ready) or `firstReport`, so a worker that
-        // is ready quickly says so in its first report rather than a quarter second after it.
-        yield* metrics.changed.pipe(Effect.timeoutOption(policy.firstReport))
-        for (;;) {
-          // Spacing counts from the start of a report, so a change waits at most `minSpacing`.
-          const startedAt = yield* Clock.currentTimeMillis
-          const accepted = yield* report(policy.failover)
-          const spent = (yield* Clock.currentTimeMillis) - startedAt
-          if (spent < spacing) yield* Effect.sleep(Duration.millis(spacing - spent))
-          // After a failed report, try again at once; otherwise wait for a change or the heartbeat.
-          if (accepted) yield* metrics.changed.pipe(Effect.timeoutOption(policy.heartbeat))
-        }
+    const report = (failover: FailoverPolicy) =>
+      Effect.gen(function* () {
+        const startedAt = yield* Clock.currentTimeMillis
+        const snapshot = yield* metrics.snapshot
+        const disk = yield* diskUsedGib
+        const body = bodyFor(snapshot, identity, disk - lastDisk)
+        lastDisk = disk
+        const outcome = yield* postWithFailover(client, config.reportAddrs, "/worker_status/", body, failover)
+        const seconds = ((yield* Clock.currentTimeMillis) - startedAt) / 1000
+        if (outcome._tag === "Accepted") {
+          accepted++
+          yield* metrics.acknowledge(snapshot.counters)
+        } else refused++
+        recentSeconds.push(seconds)
+        if (recentSeconds.length > 1000) recentSeconds = recentSeconds.slice(-1000)
+        yield* note("/worker_status/", outcome)
+        return outcome._tag === "Accepted"
       })
 
-      const deletionLoop = Effect.gen(function* () {
-        for (;;) {
-          yield* Effect.sleep(policy.deleteTick)
-          const batch = yield* metrics.pendingDeletions(policy.deleteBatch)
-          if (batch.length === 0 || deletionAddrs.length === 0) continue
-          const body = encodeDeletions({ worker_id: identity.id, mtoken: identity.mtoken, requests: batch })
-          const accepted = yield* postWithFailover(client, deletionAddrs, "/delete_requests/", body, policy.failover)
-          if (accepted) yield* metrics.deletionsDelivered(batch)
-        }
-      })
-
-      const supervised = (name: string, loop: Effect.Effect<never>) =>
-        loop.pipe(
-          Effect.catchAllCause((cause) => Effect.logError(`${name} stopped`, cause)),
-          Effect.forkScoped
-        )
-      yield* supervised("worker_status loop", statusLoop)
-      yield* supervised("delete_requests loop", deletionLoop)
-      // Runs after the slots closed on shutdown: the autoscaler learns the worker is empty.
-      yield* Effect.addFinalizer(() =>
-        // One quick try per address: shutdown must not wait out the retry delays.
-        Effect.interruptible(report({ ...policy.failover, attempts: 1, retryDelay: 0 })).pipe(
-          Effect.timeoutOption(policy.finalReportTimeout),
-          Effect.asVoid
-        )
-      )
+    const spacing = Duration.toMillis(Duration.decode(policy.minSpacing))
+    const statusLoop = Effect.gen(function* () {
+      // The first report waits for the first change (usually: ready) or `firstReport`, so a worker that is
+      // ready quickly says so in its first report rather than a quarter second after it.
+      yield* metrics.changed.pipe(Effect.timeoutOption(policy.firstReport))
+      for (;;) {
+        // Spacing counts from the start of a report, so a change waits at most `minSpacing`.
+        const startedAt = yield* Clock.currentTimeMillis
+        const wasAccepted = yield* report(policy.failover)
+        const spent = (yield* Clock.currentTimeMillis) - startedAt
+        if (spent < spacing) yield* Effect.sleep(Duration.millis(spacing - spent))
+        // After a failed report, try again at once; otherwise wait for a change or the heartbeat.
+        if (wasAccepted) yield* metrics.changed.pipe(Effect.timeoutOption(policy.heartbeat))
+      }
     })
-  )
+
+    /** Everything pending, in batches; stops at the first batch the autoscaler refuses (kept for the next tick). */
+    const sendDeletions = (failover: FailoverPolicy) => Effect.gen(function* () {
+      for (;;) {
+        const batch = yield* metrics.pendingDeletions(policy.deleteBatch)
+        if (batch.length === 0 || deletionAddrs.length === 0) return
+        const body = encodeDeletions({ worker_id: identity.id, mtoken: identity.mtoken, requests: batch })
+        const outcome = yield* postWithFailover(client, deletionAddrs, "/delete_requests/", body, failover)
+        yield* note("/delete_requests/", outcome)
+        if (outcome._tag === "Refused") return
+        yield* metrics.deletionsDelivered(batch)
+      }
+    })
+    const deletionLoop = Effect.forever(Effect.zipRight(Effect.sleep(policy.deleteTick), sendDeletions(policy.failover)))
+
+    const supervised = (name: string, loop: Effect.Effect<never>) =>
+      loop.pipe(
+        Effect.catchAllCause((cause) => Effect.logError(`${name} stopped`, cause)),
+        Effect.forkScoped
+      )
+    yield* supervised("worker_status loop", statusLoop)
+    yield* supervised("delete_requests loop", deletionLoop)
+
+    const quick: FailoverPolicy = { ...policy.failover, attempts: 1, retryDelay: 0 }
+    let finalSent = false
+    /** The last report: one quick try per address (shutdown must not wait out retry delays). */
+    const finalReport = Effect.suspend(() => {
+      if (finalSent) return Effect.void
+      finalSent = true
+      return Effect.interruptible(
+        Effect.zipRight(report(quick), sendDeletions(quick))
+      ).pipe(Effect.timeoutOption(policy.finalReportTimeout), Effect.asVoid)
+    })
+    // A safety net: the shutdown sequence sends it after the last close; this catches an early exit.
+    yield* Effect.addFinalizer(() => finalReport)
+
+    return {
+      finalReport,
+      stats: Effect.sync((): ReportStats => ({ accepted, refused, recentSeconds: recentSeconds.slice() }))
+    }
+  })
+
+export class AutoscalerReporter extends Effect.Service<AutoscalerReporter>()("worker/AutoscalerReporter", {
+  scoped: make(defaultReportPolicy),
+  dependencies: [LoadMetrics.Default]
+}) {
+  /** The reporter with another cadence (tests). */
+  static readonly layerWith = (policy: Partial<ReportPolicy>) =>
+    Layer.scoped(
+      AutoscalerReporter,
+      Effect.map(make({ ...defaultReportPolicy, ...policy }), (service) => AutoscalerReporter.make(service))
+    ).pipe(Layer.provide(LoadMetrics.Default))
+}

@@ -1,32 +1,29 @@
 /**
  * What the worker tells the autoscaler about its load (vast-protocol.md §4.5, §4.6, §5.2).
  *
- * A session is one request of `workload = cost`: it sits in `cur_load` while open (occupancy, not
- * queued work), and its close is a success. Sessionless `/ping`s are short requests of workload 100;
- * pings inside a session only add to `new_load`/`cur_perf` (or `rej_load`). Bookkeeping is keyed by
- * our own ids, never by `reqnum`, and nothing of a request survives its end except its record in the
- * `/delete_requests/` queue, which is dropped once delivered.
+ * A session is one request of `workload = cost`: it sits in `cur_load` while open (occupancy, not queued
+ * work), and its close is a success. Sessionless `/ping`s are short requests of workload 100; pings inside
+ * a session only add to `new_load`/`cur_perf` (or `rej_load`). Bookkeeping is keyed by our own ids, never by
+ * `reqnum`, and nothing of a request survives its end except its record in the `/delete_requests/` queue,
+ * which is dropped once delivered.
+ *
+ * Bounds: every workload is at most `MAX_COST` (the request Schemas refuse more) and every counter is
+ * clamped to `MAX_COUNTER`, so no report can carry `NaN` or `Infinity`. Only requests that passed the
+ * signature check (or all, with `UNSECURED=true`) reach this service: an unauthenticated client cannot
+ * add demand or `request_idx` values. Records of finished work and records of refusals queue separately:
+ * refusals (a flood of 429s) are capped and dropped oldest-first, and never delay or push out a close.
  */
 import { Clock, Effect, Queue } from "effect"
+import type { DeletionRecord } from "../../protocol/workerStatus.js"
 
 /** Workload of one `/ping` (the null worker's handler). */
 export const PING_WORKLOAD = 100
-/** `max_perf` of a ready null worker. */
-export const MAX_PERF = 100
-/** Records kept for `/delete_requests/` while the autoscaler is unreachable; the oldest go first beyond it. */
-const MAX_PENDING_DELETIONS = 100_000
-
-export type RequestStatus = "Success" | "Error" | "Cancelled" | "Rejected"
-
-/** One `/delete_requests/` record, as the wire has it (times in epoch seconds). */
-export interface DeletionRecord {
-  readonly request_idx: number
-  readonly success: boolean
-  readonly status: RequestStatus
-  readonly entered_queue_at: number
-  readonly work_started_at: number
-  readonly work_completed_at: number
-}
+/** Counters never exceed this (a billion sessions of the largest cost); they stay finite whatever arrives. */
+export const MAX_COUNTER = 1e15
+/** Records of finished work kept while the autoscaler is unreachable; the oldest go first beyond it. */
+export const MAX_PENDING_FINISHED = 100_000
+/** Records of refused requests kept while undelivered; a flood of refusals is dropped oldest-first beyond it. */
+export const MAX_PENDING_REFUSALS = 10_000
 
 interface Working {
   readonly requestIdx: number
@@ -58,11 +55,21 @@ export interface RequestInfo {
   readonly workload: number
 }
 
-const seconds = (millis: number): number => millis / 1000
+/** What is waiting for `/delete_requests/`. */
+export interface PendingDeletions {
+  readonly finished: number
+  readonly refusals: number
+  /** Refusal records dropped at the cap since start. */
+  readonly droppedRefusals: number
+}
 
-export class LoadMetrics extends Effect.Service<LoadMetrics>()("app/LoadMetrics", {
+const seconds = (millis: number): number => millis / 1000
+const bounded = (value: number): number => (value > MAX_COUNTER ? MAX_COUNTER : value < 0 ? 0 : value)
+
+export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetrics", {
   effect: Effect.gen(function* () {
-    const startedAt = yield* Clock.currentTimeMillis
+    const clock = yield* Effect.clock
+    const startedAt = clock.unsafeCurrentTimeMillis()
     // Wakes the reporter; sliding(1) coalesces a burst of changes into one report.
     const changes = yield* Queue.sliding<void>(1)
     const signal = () => Queue.unsafeOffer(changes, undefined)
@@ -71,48 +78,56 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("app/LoadMetrics"
     let nextRequestId = 0
     let numRequestsRecieved = 0
     let counters: IntervalCounters = { received: 0, served: 0, cancelled: 0, rejected: 0 }
-    let deletions: Array<DeletionRecord> = []
+    let finished: Array<DeletionRecord> = []
+    let refusals: Array<DeletionRecord> = []
+    let droppedRefusals = 0
     let readyAt: number | null = null
     let errorMsg = ""
 
     const add = (delta: Partial<IntervalCounters>) => {
       counters = {
-        received: counters.received + (delta.received ?? 0),
-        served: counters.served + (delta.served ?? 0),
-        cancelled: counters.cancelled + (delta.cancelled ?? 0),
-        rejected: counters.rejected + (delta.rejected ?? 0)
+        received: bounded(counters.received + (delta.received ?? 0)),
+        served: bounded(counters.served + (delta.served ?? 0)),
+        cancelled: bounded(counters.cancelled + (delta.cancelled ?? 0)),
+        rejected: bounded(counters.rejected + (delta.rejected ?? 0))
       }
     }
-    const queueDeletion = (record: DeletionRecord) => {
-      deletions.push(record)
-      if (deletions.length > MAX_PENDING_DELETIONS) deletions.splice(0, deletions.length - MAX_PENDING_DELETIONS)
+    const queueFinished = (record: DeletionRecord) => {
+      finished.push(record)
+      if (finished.length > MAX_PENDING_FINISHED) finished.splice(0, finished.length - MAX_PENDING_FINISHED)
+    }
+    const queueRefusal = (record: DeletionRecord) => {
+      refusals.push(record)
+      if (refusals.length > MAX_PENDING_REFUSALS) {
+        droppedRefusals += refusals.length - MAX_PENDING_REFUSALS
+        refusals.splice(0, refusals.length - MAX_PENDING_REFUSALS)
+      }
     }
     const begin = (key: string, info: RequestInfo, at: number) => {
       working.set(key, { requestIdx: info.requestIdx, workload: info.workload, startedAt: at })
-      numRequestsRecieved += 1
+      numRequestsRecieved = bounded(numRequestsRecieved + 1)
       add({ received: info.workload })
       signal()
     }
-    const finish = (key: string, at: number, status: "Success" | "Error" | "Cancelled") => {
+    const finish = (key: string, at: number) => {
       const entry = working.get(key)
       if (entry === undefined) return
       working.delete(key)
-      add(status === "Cancelled" ? { cancelled: entry.workload } : { served: status === "Success" ? entry.workload : 0 })
-      queueDeletion({
+      add({ served: entry.workload })
+      queueFinished({
         request_idx: entry.requestIdx,
-        // The framework reports cancelled requests as successes.
-        success: status !== "Error",
-        status,
+        success: true,
+        status: "Success",
         entered_queue_at: seconds(entry.startedAt),
         work_started_at: seconds(entry.startedAt),
-        work_completed_at: status === "Cancelled" ? 0 : seconds(at)
+        work_completed_at: seconds(at)
       })
       signal()
     }
     const reject = (info: RequestInfo, workStartedAt: number, at: number) => {
-      numRequestsRecieved += 1
+      numRequestsRecieved = bounded(numRequestsRecieved + 1)
       add({ rejected: info.workload })
-      queueDeletion({
+      queueRefusal({
         request_idx: info.requestIdx,
         success: false,
         status: "Rejected",
@@ -122,31 +137,33 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("app/LoadMetrics"
       })
       signal()
     }
-    const now = Clock.currentTimeMillis
 
     return {
-      /** A session was created: occupancy of `cost` until it closes. */
-      sessionOpened: (sessionId: string, info: RequestInfo) =>
-        Effect.map(now, (at) => begin(`s:${sessionId}`, info, at)),
+      /** A session was created at `at`: occupancy of `cost` until it closes. */
+      sessionOpened: (sessionId: string, info: RequestInfo, at: number) => Effect.sync(() => begin(`s:${sessionId}`, info, at)),
       /** A session closed (any reason): a success. */
-      sessionClosed: (sessionId: string) => Effect.map(now, (at) => finish(`s:${sessionId}`, at, "Success")),
-      /** A create was refused (429 or 401); a session create's `work_started_at` is the create time. */
-      sessionRejected: (info: RequestInfo) => Effect.map(now, (at) => reject(info, at, at)),
+      sessionClosed: (sessionId: string, at: number) => Effect.sync(() => finish(`s:${sessionId}`, at)),
+      /** An authenticated create was refused (429); a session create's `work_started_at` is the create time. */
+      sessionRejected: (info: RequestInfo) =>
+        Effect.sync(() => {
+          const at = clock.unsafeCurrentTimeMillis()
+          reject(info, at, at)
+        }),
       /** A sessionless request was handled at once (the null worker's `/ping`). */
       requestServed: (info: RequestInfo) =>
-        Effect.map(now, (at) => {
+        Effect.sync(() => {
+          const at = clock.unsafeCurrentTimeMillis()
           const key = `r:${nextRequestId++}`
           begin(key, info, at)
-          finish(key, at, "Success")
+          finish(key, at)
         }),
-      /** A sessionless request was refused (401). */
-      requestRejected: (info: RequestInfo) => Effect.map(now, (at) => reject(info, 0, at)),
       /** A request inside a session: workload only, never in the request counts (§4.5). */
       sessionRequestServed: (workload: number) =>
         Effect.sync(() => {
           add({ received: workload, served: workload })
           signal()
         }),
+      /** An authenticated request inside a session was refused (its `auth_data` is not the session's). */
       sessionRequestRejected: (workload: number) =>
         Effect.sync(() => {
           add({ rejected: workload })
@@ -154,60 +171,68 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("app/LoadMetrics"
         }),
 
       /** Ready to take work: `max_perf` becomes 100 and `loadtime` is fixed. */
-      markReady: Effect.map(now, (at) => {
+      markReady: Effect.sync(() => {
         if (readyAt !== null) return
-        readyAt = at
+        readyAt = clock.unsafeCurrentTimeMillis()
         signal()
       }),
-      /** An error the autoscaler must see; it stays (vast-protocol.md §6.4: no recovery). */
+      /** An error the autoscaler must see; it stays (vast-protocol.md §6.4: Vast decommissions errored workers). */
       markErrored: (message: string) =>
         Effect.sync(() => {
           if (errorMsg !== "") return
           errorMsg = message
           signal()
         }),
+      /** Report now, e.g. to say the worker is draining or empty. */
+      touch: Effect.sync(signal),
 
-      snapshot: Effect.sync(
-        (): LoadSnapshot => {
-          let curLoad = 0
-          const workingRequestIdxs: Array<number> = []
-          for (const entry of working.values()) {
-            curLoad += entry.workload
-            workingRequestIdxs.push(entry.requestIdx)
-          }
-          return {
-            counters,
-            curLoad,
-            workingRequestIdxs,
-            numRequestsRecieved,
-            ready: readyAt !== null,
-            loadtime: readyAt === null ? 0 : seconds(readyAt - startedAt),
-            errorMsg
-          }
+      snapshot: Effect.sync((): LoadSnapshot => {
+        let curLoad = 0
+        const workingRequestIdxs: Array<number> = []
+        for (const entry of working.values()) {
+          curLoad += entry.workload
+          workingRequestIdxs.push(entry.requestIdx)
         }
-      ),
+        return {
+          counters,
+          curLoad: bounded(curLoad),
+          workingRequestIdxs,
+          numRequestsRecieved,
+          ready: readyAt !== null,
+          loadtime: readyAt === null ? 0 : seconds(readyAt - startedAt),
+          errorMsg
+        }
+      }),
       /** A report with these counters was delivered: they no longer count (later ones still do). */
       acknowledge: (sent: IntervalCounters) =>
         Effect.sync(() => {
           counters = {
-            received: counters.received - sent.received,
-            served: counters.served - sent.served,
-            cancelled: counters.cancelled - sent.cancelled,
-            rejected: counters.rejected - sent.rejected
+            received: bounded(counters.received - sent.received),
+            served: bounded(counters.served - sent.served),
+            cancelled: bounded(counters.cancelled - sent.cancelled),
+            rejected: bounded(counters.rejected - sent.rejected)
           }
         }),
 
-      /** The oldest queued `/delete_requests/` records, at most `max`. */
-      pendingDeletions: (max: number) => Effect.sync((): ReadonlyArray<DeletionRecord> => deletions.slice(0, max)),
+      /** The next `/delete_requests/` batch, at most `max`: finished work first, then refusals. */
+      pendingDeletions: (max: number) =>
+        Effect.sync((): ReadonlyArray<DeletionRecord> => {
+          const batch = finished.slice(0, max)
+          return batch.length < max ? batch.concat(refusals.slice(0, max - batch.length)) : batch
+        }),
       /** These records (from `pendingDeletions`) were delivered; records queued since stay. */
       deletionsDelivered: (delivered: ReadonlyArray<DeletionRecord>) =>
         Effect.sync(() => {
           const sent = new Set(delivered)
-          deletions = deletions.filter((record) => !sent.has(record))
+          finished = finished.filter((record) => !sent.has(record))
+          refusals = refusals.filter((record) => !sent.has(record))
         }),
+      deletionBacklog: Effect.sync((): PendingDeletions => ({ finished: finished.length, refusals: refusals.length, droppedRefusals })),
 
       /** Completes when something changed since the last call (for the reporter). */
-      changed: Queue.take(changes)
+      changed: Queue.take(changes),
+      /** Milliseconds since the service started, by `Clock`. */
+      uptimeMillis: Effect.map(Clock.currentTimeMillis, (now) => now - startedAt)
     }
   })
 }) {}

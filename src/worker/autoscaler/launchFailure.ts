@@ -28,12 +28,10 @@ export const reportLaunchFailure = (reason: string): Effect.Effect<never, Launch
     const target = yield* Effect.either(Config.all({ reportAddrs, containerId, masterToken }))
     if (Either.isLeft(target)) return yield* new LaunchFailed({ message: reason })
     const client = yield* HttpClient.HttpClient
-    const body = errorStatus({
-      id: target.right.containerId,
-      mtoken: Redacted.value(target.right.masterToken),
-      url: yield* workerUrl,
-      errorMsg: reason
-    })
+    const body = errorStatus(
+      { id: target.right.containerId, mtoken: Redacted.value(target.right.masterToken), url: yield* workerUrl },
+      reason
+    )
     yield* Effect.logInfo(`reporting the launch failure to ${target.right.reportAddrs.join(", ")} every 10 s`)
     for (;;) {
       yield* postWithFailover(client, target.right.reportAddrs, "/worker_status/", body)

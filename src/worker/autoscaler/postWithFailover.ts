@@ -1,7 +1,7 @@
 /**
  * Delivery to the autoscaler (vast-protocol.md §5.5): addresses in order, each tried up to `attempts`
  * times with `retryDelay` after every failed attempt; the first success wins. A failure is a transport
- * error, a timeout, or any non-2xx answer (its body is ignored).
+ * error (named by its errno), a timeout, or any non-2xx answer (named by its status; the body is ignored).
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Duration, Effect } from "effect"
@@ -14,29 +14,45 @@ export interface FailoverPolicy {
 
 export const framework: FailoverPolicy = { attempts: 3, retryDelay: "2 seconds", attemptTimeout: "10 seconds" }
 
-/** Post `body` as JSON to `<addr><path>` for each address in turn; true once one accepted it. */
+export type PostOutcome =
+  | { readonly _tag: "Accepted"; readonly addr: string }
+  | { readonly _tag: "Refused"; readonly causes: ReadonlyArray<string> }
+
+/** The errno or message behind a transport error, e.g. `ECONNREFUSED`. */
+const transportCause = (error: unknown): string => {
+  let current: unknown = error
+  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
+    if ("code" in current && typeof current.code === "string") return current.code
+    current = "cause" in current ? current.cause : undefined
+  }
+  return error instanceof Error ? error.message : "transport error"
+}
+
+/** Post `body` as JSON to `<addr><path>` for each address in turn, until one accepts it. */
 export const postWithFailover = (
   client: HttpClient.HttpClient,
   addrs: ReadonlyArray<string>,
   path: string,
   body: unknown,
   policy: FailoverPolicy = framework
-): Effect.Effect<boolean> =>
+): Effect.Effect<PostOutcome> =>
   Effect.gen(function* () {
+    const scoped = HttpClient.withScope(client)
+    const causes: Array<string> = []
     for (const addr of addrs) {
       for (let attempt = 1; attempt <= policy.attempts; attempt++) {
-        const accepted = yield* HttpClientRequest.post(`${addr}${path}`).pipe(
+        const outcome = yield* HttpClientRequest.post(`${addr}${path}`).pipe(
           HttpClientRequest.bodyUnsafeJson(body),
-          client.execute,
-          Effect.map((response) => response.status >= 200 && response.status < 300),
+          scoped.execute,
+          Effect.map((response) => (response.status >= 200 && response.status < 300 ? null : `status ${response.status}`)),
           Effect.scoped,
-          Effect.timeout(policy.attemptTimeout),
-          Effect.catchAll(() => Effect.succeed(false))
+          Effect.timeoutFail({ duration: policy.attemptTimeout, onTimeout: () => `no answer within ${Duration.format(policy.attemptTimeout)}` }),
+          Effect.catchAll((error) => Effect.succeed(typeof error === "string" ? error : transportCause(error.cause ?? error)))
         )
-        if (accepted) return true
+        if (outcome === null) return { _tag: "Accepted", addr } as const
+        causes.push(`${addr}${path}: ${outcome}`)
         if (!Duration.isZero(Duration.decode(policy.retryDelay))) yield* Effect.sleep(policy.retryDelay)
       }
-      yield* Effect.logWarning(`autoscaler ${addr}${path} did not accept the report`)
     }
-    return false
+    return { _tag: "Refused", causes } as const
   })

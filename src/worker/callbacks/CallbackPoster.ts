@@ -1,24 +1,43 @@
 /**
- * Delivery of `on_close_route` callbacks. `post` only queues: a slow or dead callback target never
- * delays `/session/end` or `/release` and never keeps a slot busy. Each delivery is retried on
- * network errors, timeouts, 5xx and 429, and given up on any other 4xx; its outcome is kept (bounded)
- * for `/debug`. On shutdown the outbox is drained for a bounded time.
+ * The outbox of `on_close_route` callbacks. Queuing is synchronous and never waits: a slow or dead target
+ * never delays `/session/end` or `/release` and never keeps a slot busy.
+ *
+ * Bounds, so that no target can make the worker lose a close or grow without limit:
+ * - at most `CALLBACK_CONCURRENCY` deliveries in flight; each attempt has a timeout and its response is
+ *   aborted once its status is known (the body is never read), so a response that never ends frees its
+ *   socket with the attempt;
+ * - at most `CALLBACK_MAX_PENDING` callbacks waiting; the pool reserves room before it opens a session with
+ *   a callback (`admits`), so a session that was opened always has room for its callback, and at the cap a
+ *   create gets 503 (logged, counted, shown in `/debug`) rather than a callback being dropped.
+ *
+ * Delivery: 2xx is delivered. 307/308 are followed (same method and body, at most `maxRedirects` hops);
+ * other 3xx, 5xx, 429, timeouts and network errors are retried after 1, 2, 4, 8, 16 s; any other 4xx is
+ * final. On shutdown the outbox gets `drainTimeout`; what is still pending is logged one line each (and
+ * stays in the `OUTBOX_FILE` journal, when there is one, for the next process to send).
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Clock, Context, Data, Duration, Effect, FiberSet, Layer, Schedule } from "effect"
-import type { CloseReason } from "../../../machines/slot.js"
+import { Data, Deferred, Duration, Effect, Exit, FiberId, Layer, Option, Queue, Schedule } from "effect"
+import type { CloseReason } from "../../protocol/callback.js"
+import { WorkerConfig } from "../config/WorkerConfig.js"
+import { type JournalledCallback, type OutboxJournal, openJournal } from "./OutboxJournal.js"
+import { redactUrl } from "./redactUrl.js"
 
 export interface CloseCallback {
   readonly sessionId: string
+  readonly generation: number
+  /** The `on_close_route`; kept secret beyond this service (it may carry credentials). */
   readonly route: string
-  readonly body: Readonly<Record<string, unknown>>
+  /** The JSON text to POST. */
+  readonly body: string
   readonly reason: CloseReason
 }
 
-export type DeliveryState = "pending" | "delivered" | "failed"
+export type DeliveryState = "queued" | "delivering" | "delivered" | "failed"
 
 export interface DeliveryRecord {
   readonly sessionId: string
+  readonly generation: number
+  /** The route without credentials or query string. */
   readonly route: string
   readonly reason: CloseReason
   readonly state: DeliveryState
@@ -27,15 +46,30 @@ export interface DeliveryRecord {
   readonly lastError: string | null
   readonly queuedAt: number
   readonly finishedAt: number | null
+  /** Sent again by this process after a previous one left it pending (`OUTBOX_FILE`). */
+  readonly replayed: boolean
+}
+
+export interface OutboxStats {
+  readonly pending: number
+  readonly inFlight: number
+  readonly delivered: number
+  readonly failed: number
+  /** Creates refused because the outbox had no room. */
+  readonly refusedAtCap: number
+  readonly maxPending: number
+  readonly concurrency: number
 }
 
 export interface DeliveryPolicy {
-  /** Time allowed for one attempt. */
+  /** Time allowed for one attempt (up to the response status). */
   readonly attemptTimeout: Duration.DurationInput
   /** Retries after the first attempt. */
   readonly retries: number
   /** Delay before the first retry; each later delay doubles. */
   readonly firstRetryDelay: Duration.DurationInput
+  /** 307/308 hops followed per attempt. */
+  readonly maxRedirects: number
   /** How long shutdown waits for pending deliveries. */
   readonly drainTimeout: Duration.DurationInput
   /** Finished deliveries kept for `/debug`. */
@@ -47,20 +81,9 @@ export const defaultPolicy: DeliveryPolicy = {
   attemptTimeout: "10 seconds",
   retries: 5,
   firstRetryDelay: "1 second",
+  maxRedirects: 3,
   drainTimeout: "5 seconds",
   history: 100
-}
-
-export class CallbackPoster extends Context.Tag("app/CallbackPoster")<
-  CallbackPoster,
-  {
-    /** Queue a delivery; returns at once. */
-    readonly post: (callback: CloseCallback) => Effect.Effect<void>
-    /** Pending deliveries and the most recent finished ones, oldest first. */
-    readonly deliveries: Effect.Effect<ReadonlyArray<DeliveryRecord>>
-  }
->() {
-  static readonly layer = (policy: DeliveryPolicy = defaultPolicy) => Layer.scoped(CallbackPoster, make(policy))
 }
 
 class AttemptFailed extends Data.TaggedError("AttemptFailed")<{
@@ -69,106 +92,206 @@ class AttemptFailed extends Data.TaggedError("AttemptFailed")<{
   readonly reason: string
 }> {}
 
-const isRetryableStatus = (status: number): boolean => status >= 500 || status === 429
+const isRetryableStatus = (status: number): boolean => status >= 500 || status === 429 || (status >= 300 && status < 400)
 
-const make = (policy: DeliveryPolicy) =>
-  Effect.gen(function* () {
-    const client = yield* HttpClient.HttpClient
-    const inFlight = yield* FiberSet.make()
-    // Finalizers run uninterruptibly: the wait must be made interruptible for its timeout to end it.
-    yield* Effect.addFinalizer(() =>
-      Effect.interruptible(FiberSet.awaitEmpty(inFlight)).pipe(Effect.timeoutOption(policy.drainTimeout), Effect.asVoid)
-    )
+interface Delivery {
+  readonly callback: CloseCallback
+  record: DeliveryRecord
+}
 
-    // Newest last. Pending records are replaced in place when they finish.
-    let records: Array<DeliveryRecord> = []
-    const update = (queuedRecord: DeliveryRecord, next: DeliveryRecord) => {
-      const index = records.indexOf(queuedRecord)
-      if (index >= 0) records[index] = next
-      const finished = records.filter((r) => r.state !== "pending")
-      if (finished.length > policy.history) {
-        const drop = new Set(finished.slice(0, finished.length - policy.history))
-        records = records.filter((r) => !drop.has(r))
+const make = (overrides: Partial<DeliveryPolicy>) =>
+    Effect.gen(function* () {
+      const policy: DeliveryPolicy = { ...defaultPolicy, ...overrides }
+      const config = yield* WorkerConfig
+      const client = HttpClient.withScope(yield* HttpClient.HttpClient)
+      const clock = yield* Effect.clock
+      const queue = yield* Queue.unbounded<Delivery>()
+
+      const live = new Map<string, Delivery>()
+      let finished: Array<DeliveryRecord> = []
+      let inFlight = 0
+      let delivered = 0
+      let failed = 0
+      let refusedAtCap = 0
+      let idle = yield* Deferred.make<void>()
+      yield* Deferred.succeed(idle, undefined)
+
+      let journal: OutboxJournal | null = null
+      let replayedFromJournal: ReadonlyArray<JournalledCallback> = []
+      if (Option.isSome(config.outboxFile)) {
+        const opened = yield* openJournal(config.outboxFile.value).pipe(Effect.orDie)
+        journal = opened.journal
+        replayedFromJournal = opened.left
+        yield* Effect.addFinalizer(() => Effect.sync(() => journal?.close()))
       }
-      return next
-    }
 
-    const attempt = (callback: CloseCallback) =>
-      HttpClientRequest.post(callback.route).pipe(
-        HttpClientRequest.bodyUnsafeJson(callback.body),
-        client.execute,
-        Effect.scoped,
-        Effect.timeoutFail({
-          duration: policy.attemptTimeout,
-          onTimeout: () => new AttemptFailed({ retryable: true, status: null, reason: "timed out" })
-        }),
-        Effect.catchTags({
-          RequestError: (error) => Effect.fail(new AttemptFailed({ retryable: true, status: null, reason: error.message })),
-          ResponseError: (error) => Effect.fail(new AttemptFailed({ retryable: true, status: null, reason: error.message }))
-        }),
-        Effect.flatMap((response) =>
-          response.status < 400
-            ? Effect.succeed(response.status)
-            : Effect.fail(
-                new AttemptFailed({
-                  retryable: isRetryableStatus(response.status),
-                  status: response.status,
-                  reason: `status ${response.status}`
-                })
-              )
-        )
-      )
+      const finish = (delivery: Delivery, next: DeliveryRecord) => {
+        delivery.record = next
+        live.delete(delivery.callback.sessionId)
+        finished.push(next)
+        if (finished.length > policy.history) finished = finished.slice(finished.length - policy.history)
+        journal?.done(delivery.callback.sessionId)
+        if (live.size === 0) Deferred.unsafeDone(idle, Exit.void)
+      }
 
-    const deliver = (callback: CloseCallback) =>
-      Effect.gen(function* () {
-        const queuedAt = yield* Clock.currentTimeMillis
-        let record: DeliveryRecord = {
-          sessionId: callback.sessionId,
-          route: callback.route,
-          reason: callback.reason,
-          state: "pending",
-          attempts: 0,
-          lastStatus: null,
-          lastError: null,
-          queuedAt,
-          finishedAt: null
+      const enqueue = (callback: CloseCallback, replayed: boolean) => {
+        const delivery: Delivery = {
+          callback,
+          record: {
+            sessionId: callback.sessionId,
+            generation: callback.generation,
+            route: redactUrl(callback.route),
+            reason: callback.reason,
+            state: "queued",
+            attempts: 0,
+            lastStatus: null,
+            lastError: null,
+            queuedAt: clock.unsafeCurrentTimeMillis(),
+            finishedAt: null,
+            replayed
+          }
         }
-        records.push(record)
-        const counted = Effect.suspend(() => {
-          record = update(record, { ...record, attempts: record.attempts + 1 })
-          return attempt(callback)
-        }).pipe(
-          Effect.tapError((error) =>
-            Effect.sync(() => {
-              record = update(record, { ...record, lastStatus: error.status, lastError: error.reason })
+        if (live.size === 0) idle = Deferred.unsafeMake(FiberId.none)
+        live.set(callback.sessionId, delivery)
+        if (!replayed) journal?.pending({ session_id: callback.sessionId, generation: callback.generation, route: callback.route, body: callback.body, reason: callback.reason })
+        Queue.unsafeOffer(queue, delivery)
+      }
+
+      /** One POST; 307/308 followed. Succeeds with the final 2xx status. */
+      const attempt = (callback: CloseCallback) =>
+        Effect.gen(function* () {
+          let url = callback.route
+          for (let hop = 0; ; hop++) {
+            const response = yield* HttpClientRequest.post(url).pipe(
+              HttpClientRequest.bodyText(callback.body, "application/json"),
+              client.execute,
+              // The status and the Location header are all we need; closing the scope aborts the response.
+              Effect.map((answer) => ({ status: answer.status, location: answer.headers["location"] })),
+              Effect.scoped,
+              Effect.catchTags({
+                RequestError: (error) => Effect.fail(new AttemptFailed({ retryable: true, status: null, reason: error.message })),
+                ResponseError: (error) => Effect.fail(new AttemptFailed({ retryable: true, status: null, reason: error.message }))
+              })
+            )
+            if (response.status >= 200 && response.status < 300) return response.status
+            const redirect = (response.status === 307 || response.status === 308) && response.location !== undefined
+            if (redirect && hop < policy.maxRedirects && URL.canParse(response.location ?? "", url)) {
+              url = new URL(response.location ?? "", url).toString()
+              continue
+            }
+            return yield* new AttemptFailed({
+              retryable: isRetryableStatus(response.status),
+              status: response.status,
+              reason: redirect ? `status ${response.status}: more than ${policy.maxRedirects} redirects` : `status ${response.status}`
             })
-          )
+          }
+        }).pipe(
+          Effect.timeoutFail({
+            duration: policy.attemptTimeout,
+            onTimeout: () => new AttemptFailed({ retryable: true, status: null, reason: "timed out" })
+          })
         )
-        const outcome = yield* counted.pipe(
-          Effect.retry({
-            schedule: Schedule.exponential(policy.firstRetryDelay, 2),
-            times: policy.retries,
-            while: (error) => error.retryable
-          }),
-          Effect.either
-        )
-        const finishedAt = yield* Clock.currentTimeMillis
-        if (outcome._tag === "Right") {
-          record = update(record, { ...record, state: "delivered", lastStatus: outcome.right, lastError: null, finishedAt })
-          yield* Effect.logDebug("on_close callback delivered")
-        } else {
-          record = update(record, { ...record, state: "failed", finishedAt })
-          yield* Effect.logWarning(`on_close callback given up after ${record.attempts} attempt(s): ${outcome.left.reason}`)
-        }
-      }).pipe(
-        Effect.annotateLogs({ sessionId: callback.sessionId, closeReason: callback.reason }),
-        Effect.catchAllCause((cause) => Effect.logError("on_close delivery crashed", cause))
-      )
 
-    return CallbackPoster.of({
-      // FiberSet forks inherit the caller's flags, and callers post from uninterruptible sections:
-      // a delivery must stay interruptible so that its timeout and shutdown can stop it.
-      post: (callback) => FiberSet.run(inFlight, Effect.interruptible(deliver(callback))).pipe(Effect.asVoid),
-      deliveries: Effect.sync(() => records.slice())
+      const deliver = (delivery: Delivery) =>
+        Effect.gen(function* () {
+          const { callback } = delivery
+          inFlight++
+          delivery.record = { ...delivery.record, state: "delivering" }
+          const counted = Effect.suspend(() => {
+            delivery.record = { ...delivery.record, attempts: delivery.record.attempts + 1 }
+            return attempt(callback)
+          }).pipe(
+            Effect.tapError((error) =>
+              Effect.sync(() => {
+                delivery.record = { ...delivery.record, lastStatus: error.status, lastError: error.reason }
+              })
+            )
+          )
+          const outcome = yield* counted.pipe(
+            Effect.retry({
+              schedule: Schedule.exponential(policy.firstRetryDelay, 2),
+              times: policy.retries,
+              while: (error) => error.retryable
+            }),
+            Effect.either
+          )
+          inFlight--
+          const finishedAt = clock.unsafeCurrentTimeMillis()
+          const fields = { session_id: callback.sessionId, generation: callback.generation, route: delivery.record.route, close_reason: callback.reason }
+          if (outcome._tag === "Right") {
+            delivered++
+            finish(delivery, { ...delivery.record, state: "delivered", lastStatus: outcome.right, lastError: null, finishedAt })
+            yield* Effect.logDebug("on_close callback delivered", { ...fields, status: outcome.right })
+          } else {
+            failed++
+            finish(delivery, { ...delivery.record, state: "failed", finishedAt })
+            yield* Effect.logWarning(`on_close callback given up after ${delivery.record.attempts} attempt(s): ${outcome.left.reason}`, fields)
+          }
+        }).pipe(Effect.onInterrupt(() => Effect.sync(() => void inFlight--)))
+
+      const worker = Queue.take(queue).pipe(
+        Effect.flatMap((delivery) => deliver(delivery)),
+        Effect.catchAllCause((cause) => Effect.logError("on_close delivery crashed", cause)),
+        Effect.forever
+      )
+      yield* Effect.forkScoped(Effect.all(Array.from({ length: config.callbackConcurrency }, () => worker), { concurrency: "unbounded", discard: true }))
+
+      for (const left of replayedFromJournal) {
+        enqueue({ sessionId: left.session_id, generation: left.generation, route: left.route, body: left.body, reason: left.reason }, true)
+      }
+      if (replayedFromJournal.length > 0) {
+        yield* Effect.logInfo("re-sending callbacks a previous process left pending", { count: replayedFromJournal.length })
+      }
+
+      /** Wait up to `timeout` for the outbox to empty, then log what is left, one line each. */
+      let drained = false
+      const drain = (timeout: Duration.DurationInput) =>
+        Effect.gen(function* () {
+          if (drained) return
+          drained = true
+          if (live.size > 0) yield* Effect.interruptible(Deferred.await(idle)).pipe(Effect.timeoutOption(timeout))
+          for (const { record } of live.values()) {
+            yield* Effect.logWarning("on_close callback still pending at exit", {
+              session_id: record.sessionId,
+              generation: record.generation,
+              route: record.route,
+              close_reason: record.reason,
+              attempts: record.attempts,
+              kept_in: Option.getOrElse(config.outboxFile, () => "nowhere (set OUTBOX_FILE to keep it)")
+            })
+          }
+        })
+      yield* Effect.addFinalizer(() => drain(policy.drainTimeout))
+
+      return {
+        /** Queue a delivery; returns at once. Synchronous, so the pool can call it inside its one step. */
+        unsafeEnqueue: (callback: CloseCallback): void => enqueue(callback, false),
+        post: (callback: CloseCallback): Effect.Effect<void> => Effect.sync(() => enqueue(callback, false)),
+        /** Whether `extra` more callbacks fit under the cap (synchronous, for the pool's one step). */
+        unsafeAdmits: (extra: number): boolean => live.size + extra <= config.callbackMaxPending,
+        /** Count a create refused at the cap. */
+        unsafeRefusedAtCap: (): void => void refusedAtCap++,
+        /** Pending deliveries and the most recent finished ones, oldest first. */
+        deliveries: Effect.sync((): ReadonlyArray<DeliveryRecord> => [...finished, ...[...live.values()].map((d) => d.record)]),
+        stats: Effect.sync(
+          (): OutboxStats => ({
+            pending: live.size,
+            inFlight,
+            delivered,
+            failed,
+            refusedAtCap,
+            maxPending: config.callbackMaxPending,
+            concurrency: config.callbackConcurrency
+          })
+        ),
+        drain
+      }
     })
-  })
+
+export class CallbackPoster extends Effect.Service<CallbackPoster>()("worker/CallbackPoster", {
+  scoped: make({})
+}) {
+  /** The outbox with another delivery policy (tests: short timeouts, no drain wait). */
+  static readonly layerWith = (policy: Partial<DeliveryPolicy>) =>
+    Layer.scoped(CallbackPoster, Effect.map(make(policy), (service) => CallbackPoster.make(service)))
+}

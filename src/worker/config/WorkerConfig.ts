@@ -3,7 +3,8 @@
  * startup with one message that lists every problem (`InvalidConfig`).
  */
 import { Config, ConfigError, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
-import { HttpUrl } from "../../protocol/session.js"
+import { HttpUrl } from "../../protocol/httpUrl.js"
+import { LogFormat, LogLevelName } from "../../shared/logging.js"
 
 export interface WorkerSettings {
   /** Public worker API (`WORKER_PORT`), all interfaces. */
@@ -39,6 +40,28 @@ export interface WorkerSettings {
   readonly healthcheckIntervalSeconds: number
   /** The marker `/pyworker/update` creates (`NULL_FORCE_UPDATE_FILE`, default `/.force_update`). */
   readonly forceUpdateFile: string
+  /** Seconds open sessions get to finish after SIGTERM before they close with `shutdown` (`DRAIN_TIMEOUT`, default 30). */
+  readonly drainTimeoutSeconds: number
+  /** Hard cap on a session's life whatever the pings (`MAX_SESSION_SECONDS`); `None`: no cap. */
+  readonly maxSessionSeconds: Option.Option<number>
+  /** Failed health checks in a row before `error_msg` is set (`HEALTH_FAILURE_THRESHOLD`, default 3). */
+  readonly healthFailureThreshold: number
+  /** Seconds after start in which failed health checks are not errors (`HEALTH_STARTUP_GRACE`, default 0). */
+  readonly healthStartupGraceSeconds: number
+  /** Time allowed for one health check (`HEALTHCHECK_TIMEOUT`, default 10). */
+  readonly healthcheckTimeoutSeconds: number
+  /** Where pending callbacks are journalled so that the next process re-sends them (`OUTBOX_FILE`). */
+  readonly outboxFile: Option.Option<string>
+  /** Callback deliveries in flight at once (`CALLBACK_CONCURRENCY`, default 16). */
+  readonly callbackConcurrency: number
+  /** Callbacks waiting to be delivered, at most (`CALLBACK_MAX_PENDING`, default 1000); beyond, creates with a callback get 503. */
+  readonly callbackMaxPending: number
+  /** Open connections per public listener (`MAX_CONNECTIONS`, default 512); more are refused and logged. */
+  readonly maxConnections: number
+  /** `LOG_FORMAT`: logfmt (default), json or pretty. */
+  readonly logFormat: LogFormat
+  /** `LOG_LEVEL`: debug, info (default), warning, error, none. */
+  readonly logLevel: LogLevelName
 }
 
 export const defaults = {
@@ -49,7 +72,16 @@ export const defaults = {
   tlsCertFile: "/etc/instance.crt",
   tlsKeyFile: "/etc/instance.key",
   healthcheckIntervalSeconds: 10,
-  forceUpdateFile: "/.force_update"
+  forceUpdateFile: "/.force_update",
+  drainTimeoutSeconds: 30,
+  healthFailureThreshold: 3,
+  healthStartupGraceSeconds: 0,
+  healthcheckTimeoutSeconds: 10,
+  callbackConcurrency: 16,
+  callbackMaxPending: 1000,
+  maxConnections: 512,
+  logFormat: "logfmt",
+  logLevel: "info"
 } as const
 
 const isHttpUrl = (text: string): boolean => Either.isRight(Schema.decodeEither(HttpUrl)(text))
@@ -102,6 +134,20 @@ const seconds = (name: string, fallback: number) =>
     Config.withDefault(fallback)
   )
 
+const nonNegativeSeconds = (name: string) =>
+  Config.number(name).pipe(
+    Config.validate({ message: "must be a number of seconds, 0 or more", validation: (n) => Number.isFinite(n) && n >= 0 })
+  )
+
+const positiveInteger = (name: string, fallback: number) =>
+  Config.integer(name).pipe(
+    Config.validate({ message: "must be a positive integer", validation: (n) => n >= 1 }),
+    Config.withDefault(fallback)
+  )
+
+const literal = <A extends string>(name: string, schema: Schema.Schema<A>, fallback: A) =>
+  Schema.Config(name, schema).pipe(Config.withDefault(fallback))
+
 const base = Config.all({
   workerPort: port("WORKER_PORT"),
   workerHttpPort: Config.option(port("WORKER_HTTP_PORT")),
@@ -126,7 +172,24 @@ const base = Config.all({
   tlsCertFile: Config.string("WORKER_TLS_CERT").pipe(Config.withDefault(defaults.tlsCertFile)),
   tlsKeyFile: Config.string("WORKER_TLS_KEY").pipe(Config.withDefault(defaults.tlsKeyFile)),
   healthcheckIntervalSeconds: seconds("HEALTHCHECK_INTERVAL", defaults.healthcheckIntervalSeconds),
-  forceUpdateFile: Config.string("NULL_FORCE_UPDATE_FILE").pipe(Config.withDefault(defaults.forceUpdateFile))
+  forceUpdateFile: Config.string("NULL_FORCE_UPDATE_FILE").pipe(Config.withDefault(defaults.forceUpdateFile)),
+  drainTimeoutSeconds: nonNegativeSeconds("DRAIN_TIMEOUT").pipe(Config.withDefault(defaults.drainTimeoutSeconds)),
+  maxSessionSeconds: Config.number("MAX_SESSION_SECONDS").pipe(
+    Config.validate({ message: "must be a positive number of seconds", validation: (n) => Number.isFinite(n) && n > 0 }),
+    Config.option
+  ),
+  healthFailureThreshold: positiveInteger("HEALTH_FAILURE_THRESHOLD", defaults.healthFailureThreshold),
+  healthStartupGraceSeconds: nonNegativeSeconds("HEALTH_STARTUP_GRACE").pipe(Config.withDefault(defaults.healthStartupGraceSeconds)),
+  healthcheckTimeoutSeconds: seconds("HEALTHCHECK_TIMEOUT", defaults.healthcheckTimeoutSeconds),
+  outboxFile: Config.string("OUTBOX_FILE").pipe(
+    Config.validate({ message: "must not be empty", validation: (text) => text.trim() !== "" }),
+    Config.option
+  ),
+  callbackConcurrency: positiveInteger("CALLBACK_CONCURRENCY", defaults.callbackConcurrency),
+  callbackMaxPending: positiveInteger("CALLBACK_MAX_PENDING", defaults.callbackMaxPending),
+  maxConnections: positiveInteger("MAX_CONNECTIONS", defaults.maxConnections),
+  logFormat: literal("LOG_FORMAT", LogFormat, defaults.logFormat),
+  logLevel: literal("LOG_LEVEL", LogLevelName, defaults.logLevel)
 })
 
 /** One line per problem, naming the variable: `WORKER_PORT: Expected an integer value but received "x"`. */
@@ -183,7 +246,18 @@ export const loadSettings: Effect.Effect<WorkerSettings, InvalidConfig> = Effect
     tlsCertFile: raw.tlsCertFile,
     tlsKeyFile: raw.tlsKeyFile,
     healthcheckIntervalSeconds: raw.healthcheckIntervalSeconds,
-    forceUpdateFile: raw.forceUpdateFile
+    forceUpdateFile: raw.forceUpdateFile,
+    drainTimeoutSeconds: raw.drainTimeoutSeconds,
+    maxSessionSeconds: raw.maxSessionSeconds,
+    healthFailureThreshold: raw.healthFailureThreshold,
+    healthStartupGraceSeconds: raw.healthStartupGraceSeconds,
+    healthcheckTimeoutSeconds: raw.healthcheckTimeoutSeconds,
+    outboxFile: raw.outboxFile,
+    callbackConcurrency: raw.callbackConcurrency,
+    callbackMaxPending: raw.callbackMaxPending,
+    maxConnections: raw.maxConnections,
+    logFormat: raw.logFormat,
+    logLevel: raw.logLevel
   }
 })
 
@@ -207,6 +281,17 @@ export class WorkerConfig extends Context.Tag("app/WorkerConfig")<WorkerConfig, 
       tlsKeyFile: defaults.tlsKeyFile,
       healthcheckIntervalSeconds: defaults.healthcheckIntervalSeconds,
       forceUpdateFile: defaults.forceUpdateFile,
+      drainTimeoutSeconds: 0,
+      maxSessionSeconds: Option.none(),
+      healthFailureThreshold: defaults.healthFailureThreshold,
+      healthStartupGraceSeconds: defaults.healthStartupGraceSeconds,
+      healthcheckTimeoutSeconds: defaults.healthcheckTimeoutSeconds,
+      outboxFile: Option.none(),
+      callbackConcurrency: defaults.callbackConcurrency,
+      callbackMaxPending: defaults.callbackMaxPending,
+      maxConnections: defaults.maxConnections,
+      logFormat: defaults.logFormat,
+      logLevel: defaults.logLevel,
       ...settings
     })
 

@@ -1,43 +1,79 @@
 /**
  * Whether the user's consumer is alive: a GET of its health URL (`BACKEND_HEALTH_URL`, or the control
- * server's stub `/health`) that answers 200 within the timeout. Anything else is a failure whose
- * message is what the autoscaler will read in `error_msg`.
+ * server's stub `/health`) that answers 200 within the timeout. A failure says what kind it was, because a
+ * busy consumer may be slow (a timeout) while a dead one refuses the connection or answers an error status.
  */
 import { HttpClient } from "@effect/platform"
-import { Context, Data, Duration, Effect, Layer } from "effect"
+import { Context, Data, Duration, Effect, Layer, Option } from "effect"
+import { WorkerConfig } from "../config/WorkerConfig.js"
 
-export class HealthCheckFailed extends Data.TaggedError("HealthCheckFailed")<{ readonly message: string }> {}
+export type HealthFailureKind = "timeout" | "refused" | "status" | "transport"
 
-export class HealthProber extends Context.Tag("app/HealthProber")<
+export class HealthCheckFailed extends Data.TaggedError("HealthCheckFailed")<{
+  readonly kind: HealthFailureKind
+  readonly message: string
+}> {}
+
+const errnoOf = (error: unknown): string | undefined => {
+  let current: unknown = error
+  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
+    if ("code" in current && typeof current.code === "string") return current.code
+    current = "cause" in current ? current.cause : undefined
+  }
+  return undefined
+}
+
+export class HealthProber extends Context.Tag("worker/HealthProber")<
   HealthProber,
   {
     /** One probe: succeeds on HTTP 200. */
     readonly check: Effect.Effect<void, HealthCheckFailed>
   }
 >() {
-  /** GET `url` with a `timeout` per probe. */
+  /** GET `url` with a `timeout` per probe; the response is aborted once its status is known. */
   static readonly layer = (url: string, timeout: Duration.DurationInput = "10 seconds") =>
     Layer.effect(
       HealthProber,
-      Effect.map(HttpClient.HttpClient, (client) =>
-        HealthProber.of({
+      Effect.map(HttpClient.HttpClient, (base) => {
+        const client = HttpClient.withScope(base)
+        return HealthProber.of({
           check: client.get(url).pipe(
+            Effect.map((response) => response.status),
             Effect.scoped,
             Effect.timeoutFail({
               duration: timeout,
-              onTimeout: () => new HealthCheckFailed({ message: `Healthcheck failed: no answer within ${Duration.format(timeout)}` })
+              onTimeout: () => new HealthCheckFailed({ kind: "timeout", message: `Healthcheck failed: no answer within ${Duration.format(timeout)}` })
             }),
             Effect.catchTags({
-              RequestError: (error) => Effect.fail(new HealthCheckFailed({ message: `Healthcheck failed: ${error.message}` })),
-              ResponseError: (error) => Effect.fail(new HealthCheckFailed({ message: `Healthcheck failed: ${error.message}` }))
+              RequestError: (error) => {
+                const errno = errnoOf(error.cause)
+                return Effect.fail(
+                  new HealthCheckFailed({
+                    kind: errno === "ECONNREFUSED" ? "refused" : "transport",
+                    message: `Healthcheck failed: ${errno ?? error.message}`
+                  })
+                )
+              },
+              ResponseError: (error) => Effect.fail(new HealthCheckFailed({ kind: "transport", message: `Healthcheck failed: ${error.message}` }))
             }),
-            Effect.flatMap((response) =>
-              response.status === 200
-                ? Effect.void
-                : Effect.fail(new HealthCheckFailed({ message: `Healthcheck failed with status: ${response.status}` }))
+            Effect.flatMap((status) =>
+              status === 200 ? Effect.void : Effect.fail(new HealthCheckFailed({ kind: "status", message: `Healthcheck failed with status: ${status}` }))
             )
           )
         })
+      })
+    )
+
+  /** Always healthy (tests, and code that needs a prober but not a consumer). */
+  static readonly layerNoop = Layer.succeed(HealthProber, HealthProber.of({ check: Effect.void }))
+
+  /** `BACKEND_HEALTH_URL`, or the control server's stub `/health`, with `HEALTHCHECK_TIMEOUT`. */
+  static readonly layerFromConfig = Layer.unwrapEffect(
+    Effect.map(WorkerConfig, (config) =>
+      HealthProber.layer(
+        Option.getOrElse(config.backendHealthUrl, () => `http://127.0.0.1:${config.controlPort}/health`),
+        Duration.seconds(config.healthcheckTimeoutSeconds)
       )
     )
+  )
 }

@@ -2,48 +2,34 @@
  * The one place where failures become HTTP answers. Status codes and bodies follow the Vast protocol
  * (vast-protocol.md §2); answers the protocol leaves open are JSON `{"error": …}` naming the problem.
  */
-import { HttpServerResponse } from "@effect/platform"
-import { json } from "../../shared/jsonResponse.js"
-import type {
-  BodyTooLarge,
-  ForceUpdateFailed,
-  InvalidField,
-  InvalidJson,
-  InvalidSession,
-  MissingSessionId,
-  SessionAlreadyClosed,
-  SessionAuthInvalid,
-  SessionAuthMismatch,
-  SessionDoesNotExist,
-  SessionNotFound,
-  SignatureInvalid,
-  SlotsExhausted,
-  Unauthorized
-} from "./errors.js"
+import type { RouteError } from "../errors.js"
 
-export { json }
+/** An answer: status, a JSON (or other) body, or `null` for an empty one. */
+export interface WireResponse {
+  readonly status: number
+  readonly body: string | null
+  readonly contentType?: string
+  readonly headers?: Readonly<Record<string, string>>
+}
 
-export type RouteError =
-  | BodyTooLarge
-  | ForceUpdateFailed
-  | InvalidField
-  | InvalidJson
-  | InvalidSession
-  | MissingSessionId
-  | SessionAlreadyClosed
-  | SessionAuthInvalid
-  | SessionAuthMismatch
-  | SessionDoesNotExist
-  | SessionNotFound
-  | SignatureInvalid
-  | SlotsExhausted
-  | Unauthorized
+/** A JSON answer. */
+export const json = (status: number, body: unknown): WireResponse => ({ status, body: JSON.stringify(body) })
 
+/** An answer with no body (the framework's `Response(status=N)`). */
+export const empty = (status: number): WireResponse => ({ status, body: null })
 
-export const errorResponse = (error: RouteError): HttpServerResponse.HttpServerResponse => {
+export const text = (status: number, body: string, contentType = "text/plain; charset=utf-8"): WireResponse => ({
+  status,
+  body,
+  contentType
+})
+
+export const errorResponse = (error: RouteError): WireResponse => {
   switch (error._tag) {
     case "InvalidJson":
       return json(422, { error: "invalid JSON" })
+    case "BodyTooDeep":
+      return json(422, { error: `invalid JSON: nested deeper than ${error.limit} levels`, field: "body" })
     case "BodyTooLarge":
       return json(413, { error: `request body is larger than ${error.limit} bytes` })
     case "InvalidField":
@@ -63,9 +49,13 @@ export const errorResponse = (error: RouteError): HttpServerResponse.HttpServerR
     case "SessionAuthMismatch":
       return json(401, { error: "auth_data does not match the session" })
     case "SlotsExhausted":
-      return HttpServerResponse.empty({ status: 429 })
+      return empty(429)
+    case "OutboxFull":
+      return json(503, { error: `the callback outbox is full (${error.limit} pending); try another worker` })
+    case "ReleaseNotOpen":
+      return json(409, { released: false, reason: `${error.target} is not open` })
     case "SignatureInvalid":
-      return HttpServerResponse.empty({ status: 401 })
+      return empty(401)
     case "Unauthorized":
       return json(401, { error: "unauthorized" })
     case "ForceUpdateFailed":

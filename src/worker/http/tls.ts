@@ -1,15 +1,14 @@
-/** The public port's TLS server (`USE_SSL=true`), from the certificate chain and key files. */
+/** The public port's TLS certificate chain and key (`USE_SSL=true`). */
 import { readFileSync } from "node:fs"
-import { createServer, type Server } from "node:https"
 import { Data, Effect } from "effect"
 import type { WorkerSettings } from "../config/WorkerConfig.js"
 
 export class TlsUnavailable extends Data.TaggedError("TlsUnavailable")<{ readonly message: string }> {}
 
-/** An HTTPS server with the configured certificate; fails if the files are unreadable or do not match. */
-export const tlsServer = (config: Pick<WorkerSettings, "tlsCertFile" | "tlsKeyFile">): Effect.Effect<Server, TlsUnavailable> =>
+/** The configured certificate and key; fails if the files are unreadable. */
+export const readTls = (config: Pick<WorkerSettings, "tlsCertFile" | "tlsKeyFile">): Effect.Effect<{ readonly cert: Buffer; readonly key: Buffer }, TlsUnavailable> =>
   Effect.try({
-    try: () => createServer({ cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) }),
+    try: () => ({ cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) }),
     catch: (error) =>
       new TlsUnavailable({ message: `Failed to get SSL Certificate: ${error instanceof Error ? error.message : String(error)}` })
   })

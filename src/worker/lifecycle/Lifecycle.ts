@@ -1,20 +1,29 @@
 /**
  * When the worker is ready, and when it is broken (vast-protocol.md §6).
  *
- * Ready = the listeners are up (this layer is built after them) + the autoscaler's public key is
- * loaded (not needed with `UNSECURED=true`) + the first successful health check, waited for at most
+ * Ready = the listeners are up (this service is built after them) + the autoscaler's public key is loaded
+ * (not needed with `UNSECURED=true`) + the first successful health check, waited for at most
  * `readinessTimeout`. There is no benchmark delay: a null worker's `max_perf` is fixed at 100.
  *
- * Health checks run every `HEALTHCHECK_INTERVAL`. Failures before the first success are expected (the
- * consumer may start after the worker). Any failure after it sets `error_msg`, which stays set: like
- * the framework, we do not clear it on a later success, because the autoscaler decommissions an
- * errored worker, and a consumer that has crashed once may have lost the work it held.
+ * Health checks run every `HEALTHCHECK_INTERVAL`. What counts as broken:
+ * - failures before the first success are expected (the consumer may start after the worker), and so are
+ *   failures within `HEALTH_STARTUP_GRACE` of the start;
+ * - while a session is open, a check that only *times out* is not a failure: a busy consumer may be slow. A
+ *   refused connection or an error status is;
+ * - `error_msg` is set after `HEALTH_FAILURE_THRESHOLD` failures in a row; a success in between resets the
+ *   count. The error goes out in the very next report.
+ *
+ * Once set, `error_msg` stays (like the framework): the autoscaler decommissions an errored worker, and a
+ * consumer that was dead for three checks may have lost the work it held, so a later success does not make
+ * the instance trustworthy again. A consumer that knows better can say so sooner with `POST /recycle`.
  */
 import { Deferred, Duration, Effect, Layer } from "effect"
-import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { SignatureVerifier } from "../auth/SignatureVerifier.js"
+import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { HealthProber } from "../health/HealthProber.js"
+import { Listeners } from "../http/Listeners.js"
+import { SlotPool } from "../slots/SlotPool.js"
 
 export interface LifecyclePolicy {
   /** How long the first successful health check may take before the worker reports an error. */
@@ -23,51 +32,85 @@ export interface LifecyclePolicy {
 
 export const defaultLifecyclePolicy: LifecyclePolicy = { readinessTimeout: "300 seconds" }
 
-export const layer = (policy: LifecyclePolicy = defaultLifecyclePolicy) =>
-  Layer.scopedDiscard(
-    Effect.gen(function* () {
-      const config = yield* WorkerConfig
-      const prober = yield* HealthProber
-      const verifier = yield* SignatureVerifier
-      const metrics = yield* LoadMetrics
-      const firstHealthy = yield* Deferred.make<void>()
+export interface HealthState {
+  readonly healthySeen: boolean
+  readonly consecutiveFailures: number
+  /** Failures counted against the threshold since start. */
+  readonly failuresTotal: number
+  /** Timeouts forgiven because a session was open. */
+  readonly forgivenTimeouts: number
+}
 
-      const healthLoop = Effect.gen(function* () {
-        for (;;) {
-          const outcome = yield* Effect.either(prober.check)
-          const healthySeen = yield* Deferred.isDone(firstHealthy)
-          if (outcome._tag === "Right") {
-            if (!healthySeen) {
-              yield* Deferred.succeed(firstHealthy, undefined)
-              yield* Effect.logInfo("first health check passed")
-            }
-          } else if (healthySeen) {
-            yield* Effect.logError(outcome.left.message)
-            yield* metrics.markErrored(outcome.left.message)
-          } else {
-            yield* Effect.logDebug(`waiting for the consumer: ${outcome.left.message}`)
+const make = (policy: LifecyclePolicy) =>
+  Effect.gen(function* () {
+    const config = yield* WorkerConfig
+    const prober = yield* HealthProber
+    const verifier = yield* SignatureVerifier
+    const metrics = yield* LoadMetrics
+    const pool = yield* SlotPool
+    // Readiness needs the listeners up (the stub /health is one of them): built after them.
+    yield* Listeners
+    const firstHealthy = yield* Deferred.make<void>()
+    const graceMs = config.healthStartupGraceSeconds * 1000
+    let consecutiveFailures = 0
+    let failuresTotal = 0
+    let forgivenTimeouts = 0
+
+    const healthLoop = Effect.gen(function* () {
+      for (;;) {
+        const outcome = yield* Effect.either(prober.check)
+        const healthySeen = yield* Deferred.isDone(firstHealthy)
+        if (outcome._tag === "Right") {
+          consecutiveFailures = 0
+          if (!healthySeen) {
+            yield* Deferred.succeed(firstHealthy, undefined)
+            yield* Effect.logInfo("first health check passed")
           }
-          yield* Effect.sleep(Duration.seconds(config.healthcheckIntervalSeconds))
+        } else {
+          const failure = outcome.left
+          const inGrace = (yield* metrics.uptimeMillis) < graceMs
+          const busy = (yield* pool.open).length > 0
+          if (!healthySeen || inGrace) {
+            yield* Effect.logDebug(`waiting for the consumer: ${failure.message}`)
+          } else if (failure.kind === "timeout" && busy) {
+            forgivenTimeouts++
+            yield* Effect.logInfo("health check timed out while a session is open; not counted", { reason: failure.message })
+          } else {
+            consecutiveFailures++
+            failuresTotal++
+            yield* Effect.logWarning(failure.message, { failures_in_a_row: consecutiveFailures, threshold: config.healthFailureThreshold })
+            if (consecutiveFailures >= config.healthFailureThreshold) yield* metrics.markErrored(failure.message)
+          }
         }
-      })
-
-      const becomeReady = Effect.gen(function* () {
-        const key = yield* Effect.either(verifier.ready)
-        if (key._tag === "Left") {
-          yield* Effect.logError(key.left.message)
-          return yield* metrics.markErrored(key.left.message)
-        }
-        const healthy = yield* Deferred.await(firstHealthy).pipe(Effect.timeoutOption(policy.readinessTimeout))
-        if (healthy._tag === "None") {
-          const message = `Lifecycle startup failed: no successful health check within ${Duration.format(policy.readinessTimeout)}`
-          yield* Effect.logError(message)
-          return yield* metrics.markErrored(message)
-        }
-        yield* metrics.markReady
-        yield* Effect.logInfo("ready")
-      })
-
-      yield* Effect.forkScoped(healthLoop.pipe(Effect.catchAllCause((cause) => Effect.logError("health loop stopped", cause))))
-      yield* Effect.forkScoped(becomeReady.pipe(Effect.catchAllCause((cause) => Effect.logError("readiness failed", cause))))
+        // Until the consumer first answers, look again sooner: it usually starts a moment after the worker.
+        yield* Effect.sleep(Duration.seconds(healthySeen || outcome._tag === "Right" ? config.healthcheckIntervalSeconds : Math.min(1, config.healthcheckIntervalSeconds)))
+      }
     })
-  )
+
+    const becomeReady = Effect.gen(function* () {
+      yield* verifier.ready
+      const healthy = yield* Deferred.await(firstHealthy).pipe(Effect.timeoutOption(policy.readinessTimeout))
+      if (healthy._tag === "None") {
+        const message = `Lifecycle startup failed: no successful health check within ${Duration.format(policy.readinessTimeout)}`
+        yield* Effect.logError(message)
+        return yield* metrics.markErrored(message)
+      }
+      yield* metrics.markReady
+      yield* Effect.logInfo("ready")
+    })
+
+    yield* Effect.forkScoped(healthLoop.pipe(Effect.catchAllCause((cause) => Effect.logError("health loop stopped", cause))))
+    yield* Effect.forkScoped(becomeReady.pipe(Effect.catchAllCause((cause) => Effect.logError("readiness failed", cause))))
+
+    return {
+      health: Effect.map(Deferred.isDone(firstHealthy), (healthySeen): HealthState => ({ healthySeen, consecutiveFailures, failuresTotal, forgivenTimeouts }))
+    }
+  })
+
+export class Lifecycle extends Effect.Service<Lifecycle>()("worker/Lifecycle", {
+  scoped: make(defaultLifecyclePolicy),
+  dependencies: [SlotPool.Default, LoadMetrics.Default, Listeners.Default]
+}) {
+  static readonly layerWith = (policy: LifecyclePolicy) =>
+    Layer.scoped(Lifecycle, Effect.map(make(policy), (service) => Lifecycle.make(service)))
+}

@@ -1,5 +1,5 @@
 /**
- * Every failure a route can answer with. Each is a fact about the request; `src/http/errorResponse.ts`
+ * Every failure a route can answer with. Each is a fact about the request; `src/worker/http/errorResponse.ts`
  * maps each to its status and body, once.
  */
 import { Data } from "effect"
@@ -7,10 +7,13 @@ import { Data } from "effect"
 /** The body is not JSON at all. */
 export class InvalidJson extends Data.TaggedError("InvalidJson")<{}> {}
 
+/** The body nests arrays/objects deeper than the limit. */
+export class BodyTooDeep extends Data.TaggedError("BodyTooDeep")<{ readonly limit: number }> {}
+
 /** The body is larger than the listener accepts. */
 export class BodyTooLarge extends Data.TaggedError("BodyTooLarge")<{ readonly limit: number }> {}
 
-/** A field is missing or ill-typed; `field` is its dotted path (`payload.lifetime`), `""` for the body. */
+/** A field is missing or ill-typed; `field` is its dotted path (`payload.lifetime`), `body` for the whole. */
 export class InvalidField extends Data.TaggedError("InvalidField")<{
   readonly field: string
   readonly message: string
@@ -28,7 +31,7 @@ export class SessionDoesNotExist extends Data.TaggedError("SessionDoesNotExist")
 /** `session_auth` is missing or differs from the session's `auth_data`. */
 export class SessionAuthInvalid extends Data.TaggedError("SessionAuthInvalid")<{}> {}
 
-/** The session was closed (or is closing) already. */
+/** The session was closed already. */
 export class SessionAlreadyClosed extends Data.TaggedError("SessionAlreadyClosed")<{ readonly sessionId: string }> {}
 
 /** A handler request names a session this worker does not hold (`/ping`: 410). */
@@ -37,8 +40,14 @@ export class InvalidSession extends Data.TaggedError("InvalidSession")<{}> {}
 /** A handler request's `auth_data` is not the session's own. */
 export class SessionAuthMismatch extends Data.TaggedError("SessionAuthMismatch")<{}> {}
 
-/** Every slot holds a session: the autoscaler must route elsewhere (429, empty body). */
-export class SlotsExhausted extends Data.TaggedError("SlotsExhausted")<{}> {}
+/** Every slot holds a session, or the worker takes no new ones (draining, recycled): 429, empty body. */
+export class SlotsExhausted extends Data.TaggedError("SlotsExhausted")<{ readonly reason: "full" | "draining" | "recycled" }> {}
+
+/** The callback outbox has no room to promise another delivery (503). */
+export class OutboxFull extends Data.TaggedError("OutboxFull")<{ readonly limit: number }> {}
+
+/** A `/release` for a session that is not open (an old job's late release): 409, nothing closes. */
+export class ReleaseNotOpen extends Data.TaggedError("ReleaseNotOpen")<{ readonly target: string }> {}
 
 /** The autoscaler signature is missing, malformed or wrong, or the key is not loaded yet (401, empty body). */
 export class SignatureInvalid extends Data.TaggedError("SignatureInvalid")<{}> {}
@@ -48,3 +57,22 @@ export class Unauthorized extends Data.TaggedError("Unauthorized")<{}> {}
 
 /** `/pyworker/update` could not create its marker file. */
 export class ForceUpdateFailed extends Data.TaggedError("ForceUpdateFailed")<{ readonly reason: string }> {}
+
+export type RouteError =
+  | InvalidJson
+  | BodyTooDeep
+  | BodyTooLarge
+  | InvalidField
+  | MissingSessionId
+  | SessionNotFound
+  | SessionDoesNotExist
+  | SessionAuthInvalid
+  | SessionAlreadyClosed
+  | InvalidSession
+  | SessionAuthMismatch
+  | SlotsExhausted
+  | OutboxFull
+  | ReleaseNotOpen
+  | SignatureInvalid
+  | Unauthorized
+  | ForceUpdateFailed

@@ -1,0 +1,57 @@
+/**
+ * The worker's loopback control port (`127.0.0.1:NULL_CONTROL_PORT`): what a consumer on the instance
+ * sends and reads. The seed's routes (`/release`, `/health`) keep their exact answers; the rest is ours.
+ */
+import { Schema } from "effect"
+import { CloseReason } from "./callback.js"
+
+/**
+ * `POST /release` body, optional. Without one, every open session closes (the seed's behaviour). With
+ * `generation` or `session_id`, only that session closes, and only if it is still open (fencing: a late
+ * release from an old job cannot free a newer reservation).
+ */
+export const ReleaseRequest = Schema.Union(
+  Schema.Struct({ generation: Schema.Int.pipe(Schema.positive()) }),
+  Schema.Struct({ session_id: Schema.String.pipe(Schema.minLength(1)) })
+).annotations({ message: () => "must be {} or {\"generation\": n} or {\"session_id\": \"…\"}" })
+export type ReleaseRequest = typeof ReleaseRequest.Type
+
+export const ReleaseAnswer = Schema.Union(
+  Schema.Struct({ released: Schema.Literal(true), session_ids: Schema.Array(Schema.String) }),
+  Schema.Struct({ released: Schema.Literal(false), reason: Schema.String })
+)
+export type ReleaseAnswer = typeof ReleaseAnswer.Type
+
+/** `POST /recycle` body, optional: why the consumer declares this instance bad. */
+export const RecycleRequest = Schema.Struct({ reason: Schema.optional(Schema.String.pipe(Schema.maxLength(1000))) })
+
+/** One open session, as `GET /sessions` shows it (no secrets). Times in epoch seconds. */
+export const SessionView = Schema.Struct({
+  session_id: Schema.String,
+  generation: Schema.Int,
+  created_at: Schema.Number,
+  expires_at: Schema.Number,
+  cost: Schema.Number,
+  request_idx: Schema.Int
+})
+export type SessionView = typeof SessionView.Type
+
+/**
+ * `GET /sessions`: the open sessions and whether the worker is draining. `index` moves on every change;
+ * `GET /sessions?index=N&wait=S` answers when it differs from `N`, or after `S` seconds (a long poll).
+ */
+export const SessionsAnswer = Schema.Struct({
+  sessions: Schema.Array(SessionView),
+  draining: Schema.Boolean,
+  index: Schema.Int
+})
+export type SessionsAnswer = typeof SessionsAnswer.Type
+
+/** One remembered close, in `/debug`. */
+export const CloseView = Schema.Struct({
+  session_id: Schema.String,
+  generation: Schema.Int,
+  slot: Schema.Int,
+  reason: CloseReason,
+  closed_at: Schema.Number
+})

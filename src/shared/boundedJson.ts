@@ -1,0 +1,47 @@
+/**
+ * JSON text to a value, with a nesting limit. `JSON.parse` itself copes with deep input, but everything that
+ * walks the value afterwards (canonical forms, digests, Schema error messages, `JSON.stringify` of a
+ * callback body) recurses, and a 10 KB body of 5,000 nested brackets overflows the stack there. Refusing
+ * such input up front keeps every later step bounded.
+ */
+
+/** The deepest nesting of arrays and objects accepted in a request body. */
+export const MAX_JSON_DEPTH = 64
+
+export type JsonParse =
+  | { readonly _tag: "Parsed"; readonly value: unknown }
+  | { readonly _tag: "Invalid" }
+  | { readonly _tag: "TooDeep"; readonly limit: number }
+
+const OPEN_BRACE = 0x7b
+const OPEN_BRACKET = 0x5b
+const CLOSE_BRACE = 0x7d
+const CLOSE_BRACKET = 0x5d
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+
+/** The deepest bracket nesting in `text`, outside string literals; stops counting past `limit`. */
+const depthExceeds = (text: string, limit: number): boolean => {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (inString) {
+      if (code === BACKSLASH) i++
+      else if (code === QUOTE) inString = false
+    } else if (code === QUOTE) inString = true
+    else if (code === OPEN_BRACE || code === OPEN_BRACKET) {
+      if (++depth > limit) return true
+    } else if (code === CLOSE_BRACE || code === CLOSE_BRACKET) depth--
+  }
+  return false
+}
+
+export const parseBoundedJson = (text: string, limit: number = MAX_JSON_DEPTH): JsonParse => {
+  if (depthExceeds(text, limit)) return { _tag: "TooDeep", limit }
+  try {
+    return { _tag: "Parsed", value: JSON.parse(text) }
+  } catch {
+    return { _tag: "Invalid" }
+  }
+}

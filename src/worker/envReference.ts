@@ -1,0 +1,52 @@
+/**
+ * The worker's settings, as `node dist/main.js --help` prints them. The README's table says the same;
+ * `WorkerConfig.ts` is where they are read.
+ */
+export const VERSION = "0.2.0"
+
+const variables: ReadonlyArray<readonly [string, string, string]> = [
+  ["WORKER_PORT", "required", "public worker API (TLS when USE_SSL=true), all interfaces"],
+  ["WORKER_HTTP_PORT", "WORKER_PORT+1", "plain-HTTP webhook port serving POST /session/end"],
+  ["NULL_CONTROL_PORT", "18999", "loopback control server: /release, /sessions, /recycle, /health, /debug, /metrics"],
+  ["REPORT_ADDR", "required", "autoscaler base URLs, comma-separated, tried in order"],
+  ["CONTAINER_ID", "required", "the worker's id in every report"],
+  ["PUBLIC_IPADDR", "required", "host part of the URL the autoscaler knows the worker by"],
+  ["VAST_TCP_PORT_<WORKER_PORT>", "required", "external port mapped to WORKER_PORT"],
+  ["MASTER_TOKEN", "\"\"", "sent as mtoken; bearer token of /pyworker/update"],
+  ["USE_SSL", "false", "exactly `true` turns TLS on for the public port"],
+  ["WORKER_TLS_CERT / WORKER_TLS_KEY", "/etc/instance.crt, .key", "certificate chain and key for TLS"],
+  ["UNSECURED", "false", "skip autoscaler signature checks (development only)"],
+  ["BACKEND_HEALTH_URL", "unset", "your consumer's health URL; unset: the control server's stub /health"],
+  ["HEALTHCHECK_INTERVAL", "10", "seconds between health checks"],
+  ["HEALTHCHECK_TIMEOUT", "10", "seconds one health check may take"],
+  ["HEALTH_FAILURE_THRESHOLD", "3", "failed checks in a row before error_msg is reported"],
+  ["HEALTH_STARTUP_GRACE", "0", "seconds after start in which failed checks are not errors"],
+  ["NULL_MAX_SESSIONS", "1", "slots: sessions open at once (a create beyond gets 429)"],
+  ["MAX_SESSION_SECONDS", "unset", "hard cap on a session's life, whatever the pings"],
+  ["DRAIN_TIMEOUT", "30", "seconds open sessions get after SIGTERM before they close with `shutdown`; 0: at once"],
+  ["OUTBOX_FILE", "unset", "journal of pending callbacks, re-sent by the next process after a crash"],
+  ["CALLBACK_CONCURRENCY", "16", "on_close deliveries in flight at once"],
+  ["CALLBACK_MAX_PENDING", "1000", "on_close deliveries waiting, at most; at the cap a create with a callback gets 503"],
+  ["MAX_CONNECTIONS", "512", "open connections per public listener (the control port has its own 128)"],
+  ["LOG_FORMAT", "logfmt", "logfmt, json or pretty"],
+  ["LOG_LEVEL", "info", "debug, info, warning, error or none"],
+  ["NULL_FORCE_UPDATE_FILE", "/.force_update", "the marker /pyworker/update creates"]
+]
+
+export const helpText = (): string => {
+  const width = Math.max(...variables.map(([name]) => name.length))
+  const defaults = Math.max(...variables.map(([, fallback]) => fallback.length))
+  const lines = variables.map(([name, fallback, meaning]) => `  ${name.padEnd(width)}  ${fallback.padEnd(defaults)}  ${meaning}`)
+  return [
+    `null-worker ${VERSION}: a Vast.ai Serverless worker that forwards nothing; a reservation is a session.`,
+    "",
+    "Usage: node dist/main.js            (configured by environment variables)",
+    "       node dist/main.js --help | --version",
+    "",
+    `  ${"variable".padEnd(width)}  ${"default".padEnd(defaults)}  meaning`,
+    ...lines,
+    "",
+    "Signals: SIGTERM/SIGINT drain (DRAIN_TIMEOUT), close what is left, send callbacks and a last report, exit 0;",
+    "a second signal skips the rest of the drain."
+  ].join("\n")
+}

@@ -1,0 +1,195 @@
+/**
+ * The loopback control server (`127.0.0.1:NULL_CONTROL_PORT`): what processes on the instance use.
+ * `/release` needs no auth because only local processes can reach it; `/debug` shows state but never a
+ * secret (`session_auth`, signatures, tokens, credentials or query strings in callback URLs).
+ */
+import { Clock, Duration, Effect, Option, Schema } from "effect"
+import type { ReleaseTarget } from "../../../machines/slot.js"
+import { RecycleRequest, ReleaseRequest, type SessionsAnswer } from "../../protocol/control.js"
+import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
+import { CallbackPoster } from "../callbacks/CallbackPoster.js"
+import { redactUrl } from "../callbacks/redactUrl.js"
+import { WorkerConfig } from "../config/WorkerConfig.js"
+import { InvalidField } from "../errors.js"
+import { SlotPool } from "../slots/SlotPool.js"
+import { bodyDecoder, toInvalidField } from "./decode.js"
+import { json, text } from "./errorResponse.js"
+import type { RouteTable, WireRequest, WireRoute } from "./WireServer.js"
+
+const toSeconds = (millis: number): number => millis / 1000
+
+/** The longest `GET /sessions?wait=` a consumer may ask for. */
+export const MAX_WAIT_SECONDS = 300
+
+const decodeRelease = bodyDecoder(ReleaseRequest)
+const decodeRecycle = bodyDecoder(RecycleRequest)
+
+const Query = Schema.Struct({
+  wait: Schema.optional(Schema.NumberFromString.pipe(Schema.finite(), Schema.between(0, MAX_WAIT_SECONDS))),
+  index: Schema.optional(Schema.NumberFromString.pipe(Schema.int()))
+})
+const decodeQuery = Schema.decodeUnknownEither(Query, { errors: "first" })
+
+const isEmptyObject = (value: unknown): boolean =>
+  typeof value === "object" && value !== null && !Array.isArray(value) && Object.keys(value).length === 0
+
+export const controlRoutes = Effect.gen(function* () {
+  const config = yield* WorkerConfig
+  const pool = yield* SlotPool
+  const outbox = yield* CallbackPoster
+  const metrics = yield* LoadMetrics
+
+  /** No body (or `{}`): every open session closes. `{"generation": n}` or `{"session_id": "…"}`: that one only. */
+  const release = (request: WireRequest) =>
+    Effect.gen(function* () {
+      let target: ReleaseTarget = { _tag: "Any" }
+      if (request.body !== undefined && !isEmptyObject(request.body)) {
+        const body = yield* decodeRelease(request.body)
+        target = "generation" in body ? { _tag: "Generation", generation: body.generation } : { _tag: "Session", sessionId: body.session_id }
+      }
+      const closed = yield* pool.release(target)
+      return closed.length > 0
+        ? json(200, { released: true, session_ids: closed.map((close) => close.sessionId) })
+        : json(200, { released: false, reason: "no active session" })
+    })
+
+  const sessionsAnswer = Effect.gen(function* () {
+    const open = yield* pool.open
+    const mode = yield* pool.mode
+    const answer: SessionsAnswer = {
+      sessions: open.map((session) => ({
+        session_id: session.id,
+        generation: session.generation,
+        created_at: toSeconds(session.createdAt),
+        expires_at: toSeconds(session.expiresAt),
+        cost: session.cost,
+        request_idx: session.requestIdx
+      })),
+      draining: mode !== "serving",
+      index: yield* pool.version
+    }
+    return json(200, answer)
+  })
+
+  /** The open sessions; with `?index=N&wait=S`, once the state differs from index `N` (or `S` seconds passed). */
+  const sessions = (request: WireRequest) =>
+    Effect.gen(function* () {
+      const query = decodeQuery(Object.fromEntries(new URLSearchParams(request.query)))
+      if (query._tag === "Left") return yield* Effect.fail(withQueryField(toInvalidField(query.left)))
+      const { index, wait } = query.right
+      if (index !== undefined && wait !== undefined && wait > 0 && index === (yield* pool.version)) {
+        yield* pool.awaitChange.pipe(Effect.timeoutOption(Duration.seconds(wait)))
+      }
+      return yield* sessionsAnswer
+    })
+
+  const recycle = (request: WireRequest) =>
+    Effect.gen(function* () {
+      const body = request.body === undefined ? {} : yield* decodeRecycle(request.body)
+      const reason = `Recycled by the consumer${body.reason === undefined ? "" : `: ${body.reason}`}`
+      yield* metrics.markErrored(reason)
+      const closed = yield* pool.recycle
+      yield* Effect.logWarning("recycled: reporting the error, taking no new session", { reason, closed: closed.length })
+      return json(200, { recycled: true, error_msg: reason, session_ids: closed.map((close) => close.sessionId) })
+    })
+
+  const debug = Effect.gen(function* () {
+    const now = yield* Clock.currentTimeMillis
+    const slots = yield* pool.slots
+    const closes = yield* pool.recentCloses
+    const deliveries = yield* outbox.deliveries
+    const stats = yield* outbox.stats
+    const load = yield* metrics.snapshot
+    const backlog = yield* metrics.deletionBacklog
+    // Built field by field: auth_data is the session's secret; URLs lose credentials and query strings.
+    return json(200, {
+      mode: yield* pool.mode,
+      slots: slots.map(({ session, slot, state }) => ({
+        slot,
+        state,
+        session:
+          session === null
+            ? null
+            : {
+                session_id: session.id,
+                generation: session.generation,
+                created_at: toSeconds(session.createdAt),
+                expires_at: toSeconds(session.expiresAt),
+                expires_by: session.limit,
+                remaining_ms: Math.max(0, session.expiresAt - now),
+                lifetime: toSeconds(session.lifetimeMs),
+                ping_count: session.pingCount,
+                cost: session.cost,
+                request_idx: session.requestIdx,
+                on_close_route: session.onCloseRoute === null ? null : redactUrl(session.onCloseRoute)
+              }
+      })),
+      recent_closes: closes.map((closed) => ({
+        session_id: closed.sessionId,
+        generation: closed.generation,
+        slot: closed.slot,
+        reason: closed.reason,
+        closed_at: toSeconds(closed.closedAt)
+      })),
+      callbacks: {
+        pending: stats.pending,
+        in_flight: stats.inFlight,
+        delivered: stats.delivered,
+        failed: stats.failed,
+        refused_at_cap: stats.refusedAtCap,
+        max_pending: stats.maxPending,
+        concurrency: stats.concurrency,
+        deliveries: deliveries.map((delivery) => ({
+          session_id: delivery.sessionId,
+          generation: delivery.generation,
+          route: delivery.route,
+          reason: delivery.reason,
+          state: delivery.state,
+          attempts: delivery.attempts,
+          last_status: delivery.lastStatus,
+          last_error: delivery.lastError,
+          queued_at: toSeconds(delivery.queuedAt),
+          finished_at: delivery.finishedAt === null ? null : toSeconds(delivery.finishedAt),
+          replayed: delivery.replayed
+        }))
+      },
+      autoscaler: {
+        ready: load.ready,
+        error_msg: load.errorMsg,
+        cur_load: load.curLoad,
+        pending_deletions: backlog.finished + backlog.refusals,
+        dropped_refusal_records: backlog.droppedRefusals
+      },
+      config: {
+        worker_port: config.workerPort,
+        worker_http_port: config.workerHttpPort,
+        control_port: config.controlPort,
+        max_sessions: config.maxSessions,
+        backend_health_url: Option.getOrNull(Option.map(config.backendHealthUrl, redactUrl)),
+        drain_timeout: config.drainTimeoutSeconds,
+        max_session_seconds: Option.getOrNull(config.maxSessionSeconds),
+        max_connections: config.maxConnections
+      }
+    })
+  })
+
+  const route = (method: "GET" | "POST", handle: WireRoute["handle"], body: WireRoute["body"] = "none", interruptOnClose = false): WireRoute => ({
+    method,
+    body,
+    handle,
+    interruptOnClose
+  })
+  const table = new Map<string, WireRoute>([
+    ["/release", route("POST", release, "json")],
+    ["/sessions", route("GET", sessions, "none", true)],
+    ["/recycle", route("POST", recycle, "json")],
+    ["/debug", route("GET", () => debug)]
+  ])
+  // The stub health check, only when the framework is not pointed at the consumer.
+  if (Option.isNone(config.backendHealthUrl)) table.set("/health", route("GET", () => Effect.succeed(text(200, "ok"))))
+  const routes: RouteTable = table
+  return routes
+})
+
+const withQueryField = (error: InvalidField): InvalidField =>
+  new InvalidField({ field: `query.${error.field}`, message: `query ${error.message}` })

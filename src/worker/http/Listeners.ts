@@ -1,0 +1,51 @@
+/**
+ * The worker's three listeners (design.md "What runs"): the public API on `0.0.0.0:WORKER_PORT` (TLS when
+ * `USE_SSL=true`), the plain-HTTP webhook port serving `/session/end`, and the loopback control server.
+ */
+import { Duration, Effect } from "effect"
+import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
+import { CallbackPoster } from "../callbacks/CallbackPoster.js"
+import { WorkerConfig } from "../config/WorkerConfig.js"
+import { StopSignal } from "../lifecycle/StopSignal.js"
+import { SlotPool } from "../slots/SlotPool.js"
+import { controlRoutes } from "./ControlRoutes.js"
+import { publicRoutes } from "./PublicRoutes.js"
+import { readTls } from "./tls.js"
+import { serve, type WireLimits, type WireListener } from "./WireServer.js"
+
+/** A taken port is tried again for about this long before the launch fails (a restarting predecessor may hold it). */
+export const BIND_ATTEMPTS = 10
+
+export class Listeners extends Effect.Service<Listeners>()("worker/Listeners", {
+  scoped: Effect.gen(function* () {
+    const config = yield* WorkerConfig
+    const routes = yield* publicRoutes
+    const control = yield* controlRoutes
+    const limits: Partial<WireLimits> = { maxBodyBytes: config.maxBodyBytes, maxConnections: config.maxConnections }
+    const tls = config.useSsl ? yield* readTls(config) : undefined
+    const bind = { bindAttempts: BIND_ATTEMPTS, bindRetryDelay: "1 second" } as const
+    const all: ReadonlyArray<WireListener> = [
+      yield* serve({
+        name: config.useSsl ? "public API (TLS)" : "public API",
+        host: config.publicHost,
+        port: config.workerPort,
+        routes: routes.public,
+        limits,
+        ...(tls === undefined ? {} : { tls }),
+        ...bind
+      }),
+      // The webhook port stays plain HTTP, as in the framework.
+      yield* serve({ name: "webhook", host: config.publicHost, port: config.workerHttpPort, routes: routes.webhook, limits, ...bind }),
+      // Loopback only: /release has no auth. Its own connection cap keeps it usable while the public port is flooded.
+      yield* serve({ name: "control", host: "127.0.0.1", port: config.controlPort, routes: control, limits: { ...limits, maxConnections: 128 }, ...bind })
+    ]
+    return {
+      /** The bound ports, in order: public, webhook, control (tests bind port 0). */
+      ports: all.map((listener) => listener.port),
+      connections: Effect.map(Effect.forEach(all, (listener) => listener.connections), (counts) => counts.reduce((a, b) => a + b, 0)),
+      /** Stop accepting; idle connections close at once, busy ones after `grace`. */
+      close: (grace: Duration.DurationInput) => Effect.forEach(all, (listener) => listener.close(grace), { concurrency: "unbounded", discard: true })
+    }
+  }),
+  dependencies: [SlotPool.Default, LoadMetrics.Default, CallbackPoster.Default, StopSignal.Default]
+}) {}

@@ -1,0 +1,309 @@
+/**
+ * A thin Effect layer over `node:http` for the worker's wire routes: a route table keyed by path, bodies
+ * read with a size limit and parsed with a nesting limit, one Effect per request run on the service's
+ * runtime, and one function (`errorResponse`) that turns every typed failure into its answer.
+ *
+ * Why not `@effect/platform`'s `HttpServer`: on the session path it measured 0.23–0.28 of a bare
+ * `node:http` server's throughput (`../shared/bench/ab.mjs`), most of it per-request fiber machinery,
+ * request/response wrappers and middleware we do not use; the protocol wants a 0.70–0.90 ratio. Here a
+ * request costs one fiber run synchronously to its end. The worker's non-wire needs (TLS, timeouts, a
+ * connection cap, bounded shutdown) are Node server settings either way.
+ *
+ * Listeners own their sockets: `close` stops accepting, closes idle keep-alive connections at once and
+ * destroys busy ones after a grace period, so no client (silent, half-sent headers, slow body, unfinished
+ * TLS handshake) can hold the process.
+ */
+import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from "node:http"
+import { createServer as createHttpServer } from "node:http"
+import { createServer as createHttpsServer } from "node:https"
+import type { Socket } from "node:net"
+import { Data, Deferred, Duration, Effect, Exit, FiberSet, Option, Runtime, Schedule, type Scope } from "effect"
+import { parseBoundedJson } from "../../shared/boundedJson.js"
+import { BodyTooDeep, BodyTooLarge, InvalidJson, type RouteError } from "../errors.js"
+import { errorResponse, type WireResponse } from "./errorResponse.js"
+
+export interface WireRequest {
+  readonly method: string
+  readonly path: string
+  /** The query string without `?` ("" when none). Routing never looks at it. */
+  readonly query: string
+  readonly headers: IncomingHttpHeaders
+  /** The parsed JSON body; `undefined` when the request had no body (or the route ignores it). */
+  readonly body: unknown
+}
+
+export interface WireRoute {
+  readonly method: "GET" | "POST"
+  /** `json`: the body is read and parsed; `none`: it is not read (Node discards it). */
+  readonly body: "json" | "none"
+  readonly handle: (request: WireRequest) => Effect.Effect<WireResponse, RouteError>
+  /** Interrupt the handler when the client goes away (long polls). */
+  readonly interruptOnClose?: boolean
+}
+
+export type RouteTable = ReadonlyMap<string, WireRoute>
+
+export interface WireLimits {
+  readonly maxBodyBytes: number
+  readonly maxJsonDepth: number
+  /** Open connections at most; more are refused by the kernel accept path and logged. */
+  readonly maxConnections: number
+  /** Time a client has to send complete request headers (also bounds a silent connection). */
+  readonly headersTimeoutMs: number
+  /** Time a client has to send a whole request. */
+  readonly requestTimeoutMs: number
+  /** How long an idle keep-alive connection stays open. */
+  readonly keepAliveTimeoutMs: number
+}
+
+export const defaultLimits: WireLimits = {
+  maxBodyBytes: 1024 * 1024,
+  maxJsonDepth: 64,
+  maxConnections: 512,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000
+}
+
+export interface WireServerOptions {
+  readonly name: string
+  readonly host: string
+  readonly port: number
+  readonly routes: RouteTable
+  readonly limits?: Partial<WireLimits>
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer }
+  /** A taken port is tried again this many times, `retryDelay` apart, before the listener fails. */
+  readonly bindAttempts?: number
+  readonly bindRetryDelay?: Duration.DurationInput
+}
+
+export interface WireListener {
+  readonly name: string
+  readonly port: number
+  /** Open connections now. */
+  readonly connections: Effect.Effect<number>
+  /** Stop accepting; idle connections close at once, busy ones after `grace`. Idempotent. */
+  readonly close: (grace: Duration.DurationInput) => Effect.Effect<void>
+}
+
+/** A listener could not bind (`code` is Node's, e.g. `EADDRINUSE`). */
+export class ListenFailed extends Data.TaggedError("ListenFailed")<{
+  readonly name: string
+  readonly host: string
+  readonly port: number
+  readonly code: string
+  readonly message: string
+}> {}
+
+/** How often Node checks header and request timeouts; its default (30 s) makes them four times looser. */
+const TIMEOUT_CHECK_MS = 1_000
+
+const send = (res: ServerResponse, response: WireResponse) => {
+  if (res.headersSent || res.destroyed) return
+  const headers: Record<string, string | number> = { ...response.headers }
+  if (response.body === null) {
+    headers["content-length"] = 0
+    res.writeHead(response.status, headers)
+    res.end()
+  } else {
+    headers["content-type"] = response.contentType ?? "application/json"
+    headers["content-length"] = Buffer.byteLength(response.body)
+    res.writeHead(response.status, headers)
+    res.end(response.body)
+  }
+}
+
+const json = (status: number, body: unknown, headers?: Record<string, string>): WireResponse => ({
+  status,
+  body: JSON.stringify(body),
+  ...(headers === undefined ? {} : { headers })
+})
+
+/** Serve `options.routes` until the scope closes. */
+export const serve = (options: WireServerOptions): Effect.Effect<WireListener, ListenFailed, Scope.Scope> =>
+  Effect.gen(function* () {
+    const limits = { ...defaultLimits, ...options.limits }
+    const runtime = yield* Effect.runtime<never>()
+    const runCallback = Runtime.runCallback(runtime)
+    // Work started from Node's callbacks (logs about the listener) lives in the listener's scope.
+    const background = yield* FiberSet.make()
+    const runFork = yield* FiberSet.runtime(background)<never>()
+    const sockets = new Set<Socket>()
+    let dropped = 0
+
+    const answer = (req: IncomingMessage, res: ServerResponse, route: WireRoute, path: string, query: string, body: unknown) => {
+      const request: WireRequest = { method: req.method ?? "GET", path, query, headers: req.headers, body }
+      const cancel = runCallback(Effect.catchAll(route.handle(request), (error) => Effect.succeed(errorResponse(error))), {
+        onExit: (exit) => {
+          if (Exit.isSuccess(exit)) return send(res, exit.value)
+          if (Exit.isInterrupted(exit)) return
+          // A defect is a bug of ours: it is logged in full, and the client gets a plain 500.
+          runFork(Effect.logError(`${options.name}: ${request.method} ${path} failed`, exit.cause))
+          send(res, json(500, { error: "internal error" }))
+        }
+      })
+      if (route.interruptOnClose === true) res.once("close", () => cancel())
+    }
+
+    const readBody = (req: IncomingMessage, res: ServerResponse, route: WireRoute, path: string, query: string) => {
+      const declared = Number(req.headers["content-length"] ?? "0")
+      if (declared > limits.maxBodyBytes) {
+        // Answer at once and close: reading a huge body to the end would cost what the limit protects.
+        return send(res, { ...errorResponse(new BodyTooLarge({ limit: limits.maxBodyBytes })), headers: { connection: "close" } })
+      }
+      const chunks: Array<Buffer> = []
+      let bytes = 0
+      let done = false
+      req.on("data", (chunk: Buffer) => {
+        if (done) return
+        bytes += chunk.length
+        if (bytes <= limits.maxBodyBytes) return void chunks.push(chunk)
+        done = true
+        chunks.length = 0
+        send(res, { ...errorResponse(new BodyTooLarge({ limit: limits.maxBodyBytes })), headers: { connection: "close" } })
+      })
+      req.once("end", () => {
+        if (done) return
+        done = true
+        if (bytes === 0) return answer(req, res, route, path, query, undefined)
+        const parsed = parseBoundedJson(chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8"), limits.maxJsonDepth)
+        switch (parsed._tag) {
+          case "Parsed":
+            return answer(req, res, route, path, query, parsed.value)
+          case "Invalid":
+            return send(res, errorResponse(new InvalidJson()))
+          case "TooDeep":
+            return send(res, errorResponse(new BodyTooDeep({ limit: parsed.limit })))
+        }
+      })
+      // A client that goes away mid-body gets no answer; nothing was registered for it.
+      req.once("error", () => {
+        done = true
+      })
+    }
+
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+      const url = req.url ?? "/"
+      const mark = url.indexOf("?")
+      const path = mark < 0 ? url : url.slice(0, mark)
+      const query = mark < 0 ? "" : url.slice(mark + 1)
+      const route = options.routes.get(path)
+      if (route === undefined) return send(res, json(404, { error: "not found" }))
+      if (req.method !== route.method) return send(res, json(405, { error: "method not allowed" }, { allow: route.method }))
+      if (route.body === "none") return answer(req, res, route, path, query, undefined)
+      readBody(req, res, route, path, query)
+    }
+
+    const serverOptions = {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: TIMEOUT_CHECK_MS
+    }
+    const server: Server =
+      options.tls === undefined
+        ? createHttpServer(serverOptions, onRequest)
+        : createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: limits.headersTimeoutMs }, onRequest)
+    server.maxConnections = limits.maxConnections
+    server.on("connection", (socket: Socket) => {
+      sockets.add(socket)
+      socket.once("close", () => sockets.delete(socket))
+    })
+    server.on("drop", () => {
+      // Logged on the first refusal of a burst; the count says how many followed.
+      if (dropped++ === 0) {
+        runFork(
+          Effect.logWarning(`${options.name}: connection cap reached`, { max_connections: limits.maxConnections }).pipe(
+            Effect.zipRight(Effect.sleep("1 minute")),
+            Effect.zipRight(
+              Effect.suspend(() => {
+                const more = dropped - 1
+                dropped = 0
+                return more > 0
+                  ? Effect.logWarning(`${options.name}: connections refused at the cap`, { refused: more, max_connections: limits.maxConnections })
+                  : Effect.void
+              })
+            )
+          )
+        )
+      }
+    })
+    server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
+      // Node's default: a 400/408/431 when it can still answer; never an exception.
+      if (socket.writable && !socket.destroyed) {
+        const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400
+        socket.end(`HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : status === 408 ? "Request Timeout" : "Bad Request"}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
+      }
+      socket.destroy()
+    })
+
+    const bindOnce = Effect.async<number, ListenFailed>((resume) => {
+      const onError = (error: NodeJS.ErrnoException) => {
+        server.off("listening", onListening)
+        resume(
+          Effect.fail(
+            new ListenFailed({
+              name: options.name,
+              host: options.host,
+              port: options.port,
+              code: error.code ?? "UNKNOWN",
+              message: `${options.name}: cannot listen on ${options.host}:${options.port}: ${error.code ?? error.message}`
+            })
+          )
+        )
+      }
+      const onListening = () => {
+        server.off("error", onError)
+        const address = server.address()
+        resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : options.port))
+      }
+      server.once("error", onError)
+      server.once("listening", onListening)
+      server.listen(options.port, options.host)
+    })
+
+    const attempts = options.bindAttempts ?? 1
+    const port = yield* bindOnce.pipe(
+      Effect.tapError((error) =>
+        error.code === "EADDRINUSE" && attempts > 1 ? Effect.logWarning(`${error.message}; trying again`) : Effect.void
+      ),
+      Effect.retry({
+        schedule: Schedule.spaced(options.bindRetryDelay ?? "1 second"),
+        times: Math.max(0, attempts - 1),
+        while: (error) => error.code === "EADDRINUSE"
+      })
+    )
+
+    const closed = yield* Deferred.make<void>()
+    let closeStarted = false
+    const close = (grace: Duration.DurationInput): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (closeStarted) return Deferred.await(closed)
+        closeStarted = true
+        const open = sockets.size
+        server.close(() => Deferred.unsafeDone(closed, Exit.void))
+        server.closeIdleConnections()
+        // Busy connections get `grace` to finish their answer; then they are cut. The wait must be
+        // interruptible for its timeout to end it when `close` runs as a finalizer.
+        return Effect.interruptible(Deferred.await(closed)).pipe(
+          Effect.timeoutOption(grace),
+          Effect.flatMap((finished) =>
+            Option.isSome(finished)
+              ? Effect.void
+              : Effect.sync(() => {
+                  for (const socket of sockets) socket.destroy()
+                }).pipe(Effect.zipRight(Deferred.await(closed)))
+          ),
+          Effect.zipRight(open > 0 ? Effect.logDebug(`${options.name} closed`, { connections_at_close: open }) : Effect.void)
+        )
+      })
+
+    yield* Effect.addFinalizer(() => close("2 seconds"))
+    yield* Effect.logInfo(`${options.name} listening on ${options.tls === undefined ? "http" : "https"}://${options.host}:${port}`)
+    return {
+      name: options.name,
+      port,
+      connections: Effect.sync(() => sockets.size),
+      close
+    } satisfies WireListener
+  })

@@ -1,0 +1,69 @@
+/**
+ * The order in which the worker stops, written down once (design.md "Shutdown"; issue: never lose a close).
+ *
+ * On the first SIGTERM/SIGINT or `/pyworker/update`:
+ * 1. drain: new `/session/create` → 429, `/ping` says `draining: true`, `GET /sessions` says
+ *    `"draining": true`; open sessions may still end, be released or expire. The autoscaler hears it at once.
+ * 2. after `DRAIN_TIMEOUT` seconds (or at once on a second signal), what is still open closes with `shutdown`;
+ * 3. the listeners stop: idle connections close at once, busy ones after a short grace, so no client can hold
+ *    the process;
+ * 4. the callback outbox gets its bounded chance; what is left is logged one line each (and stays in the
+ *    `OUTBOX_FILE` journal when there is one);
+ * 5. the last `/worker_status/` (empty) and `/delete_requests/` go out.
+ *
+ * Each step is a method of the service that owns it, and each service also does its part in its own
+ * finalizer, idempotently: this sequence is the order, the finalizers are the safety net.
+ */
+import { Duration, Effect } from "effect"
+import { AutoscalerReporter } from "../autoscaler/AutoscalerReporter.js"
+import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
+import { CallbackPoster } from "../callbacks/CallbackPoster.js"
+import { WorkerConfig } from "../config/WorkerConfig.js"
+import { Listeners } from "../http/Listeners.js"
+import { SlotPool } from "../slots/SlotPool.js"
+import { StopSignal } from "./StopSignal.js"
+
+/** Busy connections get this long to finish their answer once the listeners stop. */
+export const CONNECTION_GRACE = "2 seconds"
+
+export class Shutdown extends Effect.Service<Shutdown>()("worker/Shutdown", {
+  scoped: Effect.gen(function* () {
+    const config = yield* WorkerConfig
+    const pool = yield* SlotPool
+    const outbox = yield* CallbackPoster
+    const reporter = yield* AutoscalerReporter
+    const listeners = yield* Listeners
+    const stop = yield* StopSignal
+
+    const drain = Effect.gen(function* () {
+      yield* pool.retire
+      const open = (yield* pool.open).length
+      if (open === 0 || config.drainTimeoutSeconds === 0) return
+      yield* Effect.logInfo("draining: new sessions are refused; open ones may finish", {
+        open_sessions: open,
+        drain_timeout: config.drainTimeoutSeconds
+      })
+      const outcome = yield* Effect.raceFirst(
+        Effect.as(pool.awaitEmpty, "empty" as const),
+        Effect.raceFirst(
+          Effect.as(Effect.sleep(Duration.seconds(config.drainTimeoutSeconds)), "deadline" as const),
+          Effect.as(stop.hurried, "second signal" as const)
+        )
+      ).pipe(Effect.interruptible)
+      if (outcome !== "empty") yield* Effect.logInfo(`drain ended early: ${outcome}`)
+    })
+
+    const sequence = Effect.gen(function* () {
+      yield* drain
+      yield* pool.shutdown
+      yield* listeners.close(CONNECTION_GRACE)
+      yield* outbox.drain("5 seconds")
+      yield* reporter.finalReport
+    })
+
+    // Built after everything it names, so this runs first when the worker's scope closes.
+    yield* Effect.addFinalizer(() => sequence)
+    return { sequence }
+  }),
+  dependencies: [SlotPool.Default, CallbackPoster.Default, AutoscalerReporter.Default, Listeners.Default, StopSignal.Default, LoadMetrics.Default]
+}) {}

@@ -1,0 +1,39 @@
+/**
+ * One line at start-up with the effective configuration, secrets left out, so an operator can see what the
+ * worker runs with; and a loud warning when signatures are not checked.
+ */
+import { Effect, Option, Redacted } from "effect"
+import { redactUrl } from "../callbacks/redactUrl.js"
+import type { WorkerSettings } from "../config/WorkerConfig.js"
+import { VERSION } from "../envReference.js"
+
+export const startupLine = (config: WorkerSettings) =>
+  Effect.gen(function* () {
+    yield* Effect.logInfo("worker started", {
+      version: VERSION,
+      pid: process.pid,
+      worker_url: config.workerUrl,
+      worker_port: config.workerPort,
+      worker_http_port: config.workerHttpPort,
+      control_port: config.controlPort,
+      report_addr: config.reportAddrs.map(redactUrl).join(","),
+      container_id: config.containerId,
+      master_token: Redacted.value(config.masterToken) === "" ? "unset" : "set",
+      use_ssl: config.useSsl,
+      unsecured: config.unsecured,
+      backend_health_url: Option.match(config.backendHealthUrl, { onNone: () => "stub", onSome: redactUrl }),
+      max_sessions: config.maxSessions,
+      max_session_seconds: Option.getOrElse(config.maxSessionSeconds, () => "none"),
+      drain_timeout: config.drainTimeoutSeconds,
+      health_failure_threshold: config.healthFailureThreshold,
+      health_startup_grace: config.healthStartupGraceSeconds,
+      outbox_file: Option.getOrElse(config.outboxFile, () => "none"),
+      log_format: config.logFormat,
+      log_level: config.logLevel
+    })
+    if (config.unsecured) {
+      yield* Effect.logWarning(
+        "UNSECURED=true: autoscaler signatures are NOT checked. Anyone who can reach the public port can create sessions and steer load reports. Use only for local development."
+      )
+    }
+  })
