@@ -85,7 +85,8 @@ const program = serve.pipe(
             yield* Effect.logError(`${failure.value.message}: another null worker already serves this instance; not reporting, exiting`)
             return yield* Effect.die(new Error("duplicate worker"))
           }
-          const reason = `Worker Server failed to launch (pid ${process.pid}): ${describe(cause)}`
+          // The pid makes the report this process's own, should two workers ever report for one instance.
+          const reason = `Worker Server failed to launch: ${describe(cause)} (pid ${process.pid})`
           yield* Effect.logError(reason)
           yield* reportLaunchFailure(reason)
         })

@@ -37,7 +37,7 @@ const httpsPost = (url: string, body: string) =>
 describe("start-vast.sh: environment, TLS and error reports", () => {
   it("a good run signs the CSR (after one failed try), checks the certificate, execs the worker serving TLS with it, and SIGTERM ends it with 0", async () => {
     h.signer.answers = [{ status: 503, body: "try again" }, "sign"]
-    const { env, workerPort, workspace } = await h.vastEnv({ SIGN_CERT_ATTEMPTS: "3", SIGN_CERT_RETRY_DELAY: "1" })
+    const { env, workerPort, workspace } = await h.vastEnv({ SIGN_CERT_ATTEMPTS: "3", SIGN_CERT_RETRY_DELAY: "1", DRAIN_TIMEOUT: "0" })
     // The script inside the checkout runs the checkout it lives in (dist/main.js is built).
     const run = h.start(scriptInCheckout, env)
     const ready = await h.recorder.waitFor(isReady)

@@ -88,11 +88,10 @@ describe("the real process (node dist/main.js)", () => {
     expect(first.status).toBe(201)
     const firstId = String(first.json?.["session_id"])
     expect((await create({ lifetime: 60 })).status).toBe(429)
-    expect((await post(`${publicUrl}/ping`, { auth_data: authData(), payload: {}, session_id: firstId })).json).toEqual({
-      result: { ok: true }
-    })
+    const ping = await post(`${publicUrl}/ping`, { auth_data: authData(), payload: {}, session_id: firstId })
+    expect(ping.json).toEqual({ result: { ok: true }, expiration: expect.any(Number) })
     expect((await post(`${controlUrl}/release`)).json).toEqual({ released: true, session_ids: [firstId] })
-    expect(await receiver.next()).toEqual({ job_id: "one", session_id: firstId, close_reason: "released" })
+    expect(await receiver.next()).toEqual({ job_id: "one", session_id: firstId, close_reason: "released", generation: 1 })
 
     const second = await create({ lifetime: 60 })
     const secondId = String(second.json?.["session_id"])
@@ -100,27 +99,28 @@ describe("the real process (node dist/main.js)", () => {
       ended: true,
       removed_session: secondId
     })
-    expect(await receiver.next()).toEqual({ session_id: secondId, close_reason: "ended" })
+    expect(await receiver.next()).toEqual({ session_id: secondId, close_reason: "ended", generation: 2 })
 
     // A short lifetime: the worker closes it on its own and the slot is free again.
     const third = await create({ lifetime: 0.2 })
     const thirdId = String(third.json?.["session_id"])
-    expect(await receiver.next()).toEqual({ session_id: thirdId, close_reason: "expired" })
+    expect(await receiver.next()).toEqual({ session_id: thirdId, close_reason: "expired", generation: 3, expired_by: "lifetime" })
     expect((await create({ lifetime: 60 })).status).toBe(201)
   })
 
-  it("SIGTERM closes the open session with reason shutdown, delivers its callback, and exits 0", async () => {
+  it("DRAIN_TIMEOUT=0: SIGTERM closes the open session with reason shutdown at once, delivers its callback, and exits 0", async () => {
     const receiver = await startReceiver()
-    const { publicUrl, worker } = await startWorker()
+    const { publicUrl, worker } = await startWorker({ DRAIN_TIMEOUT: "0" })
     const created = await post(`${publicUrl}/session/create`, {
       auth_data: authData(),
       payload: { lifetime: 600, on_close_route: receiver.url, on_close_payload: "bye" }
     })
     const id = String(created.json?.["session_id"])
     worker.child.kill("SIGTERM")
-    expect(await receiver.next()).toEqual({ payload: "bye", session_id: id, close_reason: "shutdown" })
+    expect(await receiver.next()).toEqual({ payload: "bye", session_id: id, close_reason: "shutdown", generation: 1 })
     expect(await worker.exited).toBe(0)
-    expect(worker.output()).toContain("session closed (shutdown)")
+    expect(worker.output()).toMatch(/message="session closed" session_id=\w+ generation=1 reason=shutdown/)
+    expect(worker.output()).toContain('message="worker stopped"')
   })
 
   it("an invalid environment stops startup with one message listing every problem", async () => {

@@ -2,7 +2,7 @@ import { verify } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Layer, Option, TestClock } from "effect"
 import { signedMessage } from "../../src/protocol/signedMessage.js"
-import { statusBody } from "../../src/worker/autoscaler/AutoscalerReporter.js"
+import { statusBody } from "../../src/protocol/workerStatus.js"
 import { ControlPlane, ServerlessConfig } from "../../src/serverless/ControlPlane.js"
 import { recommended } from "../../src/serverless/scaling.js"
 import { type ProcessSpec, WorkerLauncher } from "../../src/serverless/WorkerLauncher.js"
@@ -48,17 +48,20 @@ const settings = ServerlessConfig.of({
 
 const report = (id: number, mtoken: string, curLoad: number, workingRequestIdxs: ReadonlyArray<number>) =>
   statusBody(
+    { id, mtoken, url: "" },
     {
-      counters: { received: 0, served: 0, cancelled: 0, rejected: 0 },
+      received: 0,
+      served: 0,
+      cancelled: 0,
+      rejected: 0,
       curLoad,
       workingRequestIdxs,
       numRequestsRecieved: 0,
       ready: true,
       loadtime: 1,
-      errorMsg: ""
-    },
-    { id, mtoken, url: "" },
-    0
+      errorMsg: "",
+      additionalDiskUsage: 0
+    }
   )
 
 describe("ControlPlane (TestClock, fake processes)", () => {

@@ -1,8 +1,8 @@
 import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
 import { Clock, Effect, Layer, Ref } from "effect"
 
-/** One scripted answer: a status, a transport failure, or a request that never answers. */
-export type Answer = number | "network-error" | "hang"
+/** One scripted answer: a status (with a `Location`), a transport failure, or a request that never answers. */
+export type Answer = number | { readonly status: number; readonly location: string } | "network-error" | "hang"
 
 export interface SeenRequest {
   readonly url: string
@@ -20,12 +20,15 @@ export const routedClient = (answerFor: (url: string, count: number) => Answer) 
     const client = HttpClient.make((request, url) =>
       Effect.gen(function* () {
         const at = yield* Clock.currentTimeMillis
-        const body = request.body._tag === "Uint8Array" ? JSON.parse(new TextDecoder().decode(request.body.body)) : null
+        const body: unknown = request.body._tag === "Uint8Array" ? JSON.parse(new TextDecoder().decode(request.body.body)) : null
         const count = (yield* Ref.getAndUpdate(seen, (all) => [...all, { url: url.toString(), at, body }])).length
         const answer = answerFor(url.toString(), count)
         if (answer === "hang") return yield* Effect.never
         if (answer === "network-error") {
           return yield* new HttpClientError.RequestError({ request, reason: "Transport", description: "connection refused" })
+        }
+        if (typeof answer === "object") {
+          return HttpClientResponse.fromWeb(request, new Response(null, { status: answer.status, headers: { location: answer.location } }))
         }
         return HttpClientResponse.fromWeb(request, new Response(null, { status: answer }))
       })

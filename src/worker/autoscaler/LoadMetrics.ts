@@ -15,6 +15,7 @@
  */
 import { Clock, Effect, Queue } from "effect"
 import type { DeletionRecord } from "../../protocol/workerStatus.js"
+import { BoundedFifo } from "../../shared/BoundedFifo.js"
 
 /** Workload of one `/ping` (the null worker's handler). */
 export const PING_WORKLOAD = 100
@@ -78,8 +79,8 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
     let nextRequestId = 0
     let numRequestsRecieved = 0
     let counters: IntervalCounters = { received: 0, served: 0, cancelled: 0, rejected: 0 }
-    let finished: Array<DeletionRecord> = []
-    let refusals: Array<DeletionRecord> = []
+    const finished = new BoundedFifo<DeletionRecord>(MAX_PENDING_FINISHED)
+    const refusals = new BoundedFifo<DeletionRecord>(MAX_PENDING_REFUSALS)
     let droppedRefusals = 0
     let readyAt: number | null = null
     let errorMsg = ""
@@ -92,16 +93,9 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
         rejected: bounded(counters.rejected + (delta.rejected ?? 0))
       }
     }
-    const queueFinished = (record: DeletionRecord) => {
-      finished.push(record)
-      if (finished.length > MAX_PENDING_FINISHED) finished.splice(0, finished.length - MAX_PENDING_FINISHED)
-    }
+    const queueFinished = (record: DeletionRecord) => void finished.push(record)
     const queueRefusal = (record: DeletionRecord) => {
-      refusals.push(record)
-      if (refusals.length > MAX_PENDING_REFUSALS) {
-        droppedRefusals += refusals.length - MAX_PENDING_REFUSALS
-        refusals.splice(0, refusals.length - MAX_PENDING_REFUSALS)
-      }
+      droppedRefusals += refusals.push(record)
     }
     const begin = (key: string, info: RequestInfo, at: number) => {
       working.set(key, { requestIdx: info.requestIdx, workload: info.workload, startedAt: at })
@@ -217,17 +211,17 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
       /** The next `/delete_requests/` batch, at most `max`: finished work first, then refusals. */
       pendingDeletions: (max: number) =>
         Effect.sync((): ReadonlyArray<DeletionRecord> => {
-          const batch = finished.slice(0, max)
-          return batch.length < max ? batch.concat(refusals.slice(0, max - batch.length)) : batch
+          const batch = finished.peek(max)
+          return batch.length < max ? batch.concat(refusals.peek(max - batch.length)) : batch
         }),
       /** These records (from `pendingDeletions`) were delivered; records queued since stay. */
       deletionsDelivered: (delivered: ReadonlyArray<DeletionRecord>) =>
         Effect.sync(() => {
           const sent = new Set(delivered)
-          finished = finished.filter((record) => !sent.has(record))
-          refusals = refusals.filter((record) => !sent.has(record))
+          finished.removeAll(sent)
+          refusals.removeAll(sent)
         }),
-      deletionBacklog: Effect.sync((): PendingDeletions => ({ finished: finished.length, refusals: refusals.length, droppedRefusals })),
+      deletionBacklog: Effect.sync((): PendingDeletions => ({ finished: finished.size, refusals: refusals.size, droppedRefusals })),
 
       /** Completes when something changed since the last call (for the reporter). */
       changed: Queue.take(changes),

@@ -58,6 +58,8 @@ export interface WorkerSettings {
   readonly callbackMaxPending: number
   /** Open connections per public listener (`MAX_CONNECTIONS`, default 512); more are refused and logged. */
   readonly maxConnections: number
+  /** How long a taken port is tried again before the launch fails (`BIND_RETRY_SECONDS`, default 10). */
+  readonly bindRetrySeconds: number
   /** `LOG_FORMAT`: logfmt (default), json or pretty. */
   readonly logFormat: LogFormat
   /** `LOG_LEVEL`: debug, info (default), warning, error, none. */
@@ -80,6 +82,7 @@ export const defaults = {
   callbackConcurrency: 16,
   callbackMaxPending: 1000,
   maxConnections: 512,
+  bindRetrySeconds: 10,
   logFormat: "logfmt",
   logLevel: "info"
 } as const
@@ -188,6 +191,7 @@ const base = Config.all({
   callbackConcurrency: positiveInteger("CALLBACK_CONCURRENCY", defaults.callbackConcurrency),
   callbackMaxPending: positiveInteger("CALLBACK_MAX_PENDING", defaults.callbackMaxPending),
   maxConnections: positiveInteger("MAX_CONNECTIONS", defaults.maxConnections),
+  bindRetrySeconds: nonNegativeSeconds("BIND_RETRY_SECONDS").pipe(Config.withDefault(defaults.bindRetrySeconds)),
   logFormat: literal("LOG_FORMAT", LogFormat, defaults.logFormat),
   logLevel: literal("LOG_LEVEL", LogLevelName, defaults.logLevel)
 })
@@ -256,6 +260,7 @@ export const loadSettings: Effect.Effect<WorkerSettings, InvalidConfig> = Effect
     callbackConcurrency: raw.callbackConcurrency,
     callbackMaxPending: raw.callbackMaxPending,
     maxConnections: raw.maxConnections,
+    bindRetrySeconds: raw.bindRetrySeconds,
     logFormat: raw.logFormat,
     logLevel: raw.logLevel
   }
@@ -290,6 +295,7 @@ export class WorkerConfig extends Context.Tag("app/WorkerConfig")<WorkerConfig, 
       callbackConcurrency: defaults.callbackConcurrency,
       callbackMaxPending: defaults.callbackMaxPending,
       maxConnections: defaults.maxConnections,
+      bindRetrySeconds: 0,
       logFormat: defaults.logFormat,
       logLevel: defaults.logLevel,
       ...settings

@@ -13,9 +13,6 @@ import { publicRoutes } from "./PublicRoutes.js"
 import { readTls } from "./tls.js"
 import { serve, type WireLimits, type WireListener } from "./WireServer.js"
 
-/** A taken port is tried again for about this long before the launch fails (a restarting predecessor may hold it). */
-export const BIND_ATTEMPTS = 10
-
 export class Listeners extends Effect.Service<Listeners>()("worker/Listeners", {
   scoped: Effect.gen(function* () {
     const config = yield* WorkerConfig
@@ -23,7 +20,8 @@ export class Listeners extends Effect.Service<Listeners>()("worker/Listeners", {
     const control = yield* controlRoutes
     const limits: Partial<WireLimits> = { maxBodyBytes: config.maxBodyBytes, maxConnections: config.maxConnections }
     const tls = config.useSsl ? yield* readTls(config) : undefined
-    const bind = { bindAttempts: BIND_ATTEMPTS, bindRetryDelay: "1 second" } as const
+    // A taken port is tried again once a second for BIND_RETRY_SECONDS: a restarting predecessor may still hold it.
+    const bind = { bindAttempts: 1 + Math.floor(config.bindRetrySeconds), bindRetryDelay: "1 second" } as const
     const all: ReadonlyArray<WireListener> = [
       yield* serve({
         name: config.useSsl ? "public API (TLS)" : "public API",

@@ -4,6 +4,7 @@
  * On the first SIGTERM/SIGINT or `/pyworker/update`:
  * 1. drain: new `/session/create` → 429, `/ping` says `draining: true`, `GET /sessions` says
  *    `"draining": true`; open sessions may still end, be released or expire. The autoscaler hears it at once.
+ *    An errored worker (its consumer presumed dead) skips the wait;
  * 2. after `DRAIN_TIMEOUT` seconds (or at once on a second signal), what is still open closes with `shutdown`;
  * 3. the listeners stop: idle connections close at once, busy ones after a short grace, so no client can hold
  *    the process;
@@ -34,11 +35,17 @@ export class Shutdown extends Effect.Service<Shutdown>()("worker/Shutdown", {
     const reporter = yield* AutoscalerReporter
     const listeners = yield* Listeners
     const stop = yield* StopSignal
+    const metrics = yield* LoadMetrics
 
     const drain = Effect.gen(function* () {
       yield* pool.retire
       const open = (yield* pool.open).length
       if (open === 0 || config.drainTimeoutSeconds === 0) return
+      const { errorMsg } = yield* metrics.snapshot
+      if (errorMsg !== "") {
+        // An errored worker's consumer is presumed dead: nobody would release its sessions in the window.
+        return yield* Effect.logInfo("not draining: the worker is errored", { error_msg: errorMsg, open_sessions: open })
+      }
       yield* Effect.logInfo("draining: new sessions are refused; open ones may finish", {
         open_sessions: open,
         drain_timeout: config.drainTimeoutSeconds

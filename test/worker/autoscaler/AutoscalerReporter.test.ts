@@ -1,11 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Ref, Scope, TestClock } from "effect"
-import * as AutoscalerReporter from "../../../src/worker/autoscaler/AutoscalerReporter.js"
+import { AutoscalerReporter } from "../../../src/worker/autoscaler/AutoscalerReporter.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import type { WorkerStatusBody } from "../../../src/protocol/workerStatus.js"
 import { advanceUntilDone } from "../../support/clock.js"
 import { type Answer, routedClient, type SeenRequest } from "../../support/fakeHttpClient.js"
-import { testConfig } from "../../support/layers.js"
+import { quietLogs, testConfig } from "../../support/layers.js"
 
 const A = "http://127.0.0.1:9101"
 const B = "http://127.0.0.1:9102"
@@ -15,10 +15,11 @@ const startReporter = (answerFor: (url: string) => Answer, scope: Scope.Scope, a
   Effect.gen(function* () {
     const { layer, seen } = yield* routedClient(answerFor)
     const context = yield* Layer.buildWithScope(
-      AutoscalerReporter.layer().pipe(
+      AutoscalerReporter.DefaultWithoutDependencies.pipe(
         Layer.provideMerge(LoadMetrics.Default),
         Layer.provide(layer),
-        Layer.provide(testConfig({ reportAddrs: addrs, containerId: 31337, workerUrl: "https://203.0.113.7:41234" }))
+        Layer.provide(testConfig({ reportAddrs: addrs, containerId: 31337, workerUrl: "https://203.0.113.7:41234" })),
+        Layer.provide(quietLogs)
       ),
       scope
     )
@@ -65,7 +66,7 @@ describe("AutoscalerReporter", () => {
       yield* TestClock.adjust("0 millis")
       const ready = (yield* statuses(seen)).at(-1)
       assert.deepStrictEqual([ready?.at, ready?.body.max_perf, ready?.body.loadtime], [2000, 100, 2])
-      yield* metrics.sessionOpened("s1", { requestIdx: 4242, workload: 100 })
+      yield* metrics.sessionOpened("s1", { requestIdx: 4242, workload: 100 }, 2000)
       yield* metrics.sessionRejected({ requestIdx: 4243, workload: 100 })
       yield* TestClock.adjust("249 millis")
       assert.lengthOf(yield* statuses(seen), 2)
@@ -125,29 +126,31 @@ describe("AutoscalerReporter", () => {
     })
   )
 
-  it.scoped("/delete_requests/ in batches of at most 1,000, each record sent once", () =>
+  it.scoped("/delete_requests/: each tick sends everything pending, in batches of at most 1,000, each record once", () =>
     Effect.gen(function* () {
       const { metrics, seen } = yield* startReporter(() => 200, yield* Effect.scope)
       for (let i = 0; i < 2500; i++) yield* metrics.sessionRejected({ requestIdx: i, workload: 100 })
       yield* TestClock.adjust("5 seconds")
       const batches = (yield* Ref.get(seen)).filter((r) => r.url.endsWith("/delete_requests/"))
-      assert.deepStrictEqual(batches.map((b) => (b.body as { requests: Array<unknown> }).requests.length), [1000, 1000, 500])
+      assert.deepStrictEqual(batches.map((b) => [(b.body as { requests: Array<unknown> }).requests.length, b.at]), [[1000, 1000], [1000, 1000], [500, 1000]])
       const first = batches[0]?.body as { worker_id: number; mtoken: string; requests: Array<{ request_idx: number; status: string; success: boolean }> }
       assert.deepStrictEqual([first.worker_id, first.requests[0]?.request_idx, first.requests[0]?.status, first.requests[0]?.success], [31337, 0, "Rejected", false])
     })
   )
 
-  it.scoped("/delete_requests/ that fail are kept and sent on a later tick", () =>
+  it.scoped("/delete_requests/ that the autoscaler refuses are kept and sent again on a later tick", () =>
     Effect.gen(function* () {
       let down = true
       const { metrics, seen } = yield* startReporter((url) => (url.endsWith("/delete_requests/") && down ? 500 : 200), yield* Effect.scope)
-      yield* metrics.sessionOpened("s1", { requestIdx: 77, workload: 100 })
-      yield* metrics.sessionClosed("s1")
+      yield* metrics.sessionOpened("s1", { requestIdx: 77, workload: 100 }, 0)
+      yield* metrics.sessionClosed("s1", 10)
       yield* TestClock.adjust("8 seconds")
+      assert.lengthOf(yield* metrics.pendingDeletions(10), 1)
+      const refusedPosts = (yield* Ref.get(seen)).filter((r) => r.url.endsWith("/delete_requests/")).length
       down = false
       yield* TestClock.adjust("8 seconds")
-      const accepted = (yield* Ref.get(seen)).filter((r) => r.url.endsWith("/delete_requests/"))
-      assert.isTrue(accepted.length >= 2)
+      const after = (yield* Ref.get(seen)).filter((r) => r.url.endsWith("/delete_requests/")).slice(refusedPosts)
+      assert.deepStrictEqual(after.map((post) => (post.body as { requests: Array<{ request_idx: number }> }).requests.map((r) => r.request_idx)), [[77]])
       assert.lengthOf(yield* metrics.pendingDeletions(10), 0)
     })
   )
@@ -156,9 +159,9 @@ describe("AutoscalerReporter", () => {
     Effect.gen(function* () {
       const scope = yield* Scope.make()
       const { metrics, seen } = yield* startReporter(() => 200, scope)
-      yield* metrics.sessionOpened("s1", { requestIdx: 1, workload: 100 })
+      yield* metrics.sessionOpened("s1", { requestIdx: 1, workload: 100 }, 0)
       yield* TestClock.adjust("1 second")
-      yield* metrics.sessionClosed("s1")
+      yield* metrics.sessionClosed("s1", 1000)
       yield* advanceUntilDone(yield* Effect.fork(Scope.close(scope, Exit.void)), "10 millis")
       const last = (yield* statuses(seen)).at(-1)
       assert.strictEqual(last?.body.cur_load, 0)

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
-import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
+import { MAX_COST } from "../../../src/protocol/authData.js"
+import { LoadMetrics, MAX_COUNTER, MAX_PENDING_FINISHED, MAX_PENDING_REFUSALS } from "../../../src/worker/autoscaler/LoadMetrics.js"
 
 const session = { requestIdx: 4242, workload: 100 }
 
@@ -8,15 +9,13 @@ describe("LoadMetrics", () => {
   it.effect("a session is occupancy while open and a success when it closes", () =>
     Effect.gen(function* () {
       const metrics = yield* LoadMetrics
-      yield* TestClock.adjust("2 seconds")
-      yield* metrics.sessionOpened("s1", session)
+      yield* metrics.sessionOpened("s1", session, 2000)
       const open = yield* metrics.snapshot
       assert.strictEqual(open.curLoad, 100)
       assert.deepStrictEqual(open.workingRequestIdxs, [4242])
       assert.strictEqual(open.numRequestsRecieved, 1)
       assert.deepStrictEqual(open.counters, { received: 100, served: 0, cancelled: 0, rejected: 0 })
-      yield* TestClock.adjust("5 seconds")
-      yield* metrics.sessionClosed("s1")
+      yield* metrics.sessionClosed("s1", 7000)
       const closed = yield* metrics.snapshot
       assert.strictEqual(closed.curLoad, 0)
       assert.deepStrictEqual(closed.workingRequestIdxs, [])
@@ -24,6 +23,17 @@ describe("LoadMetrics", () => {
       assert.deepStrictEqual(yield* metrics.pendingDeletions(10), [
         { request_idx: 4242, success: true, status: "Success", entered_queue_at: 2, work_started_at: 2, work_completed_at: 7 }
       ])
+    }).pipe(Effect.provide(LoadMetrics.Default))
+  )
+
+  it.effect("closing twice counts one success", () =>
+    Effect.gen(function* () {
+      const metrics = yield* LoadMetrics
+      yield* metrics.sessionOpened("s1", session, 0)
+      yield* metrics.sessionClosed("s1", 10)
+      yield* metrics.sessionClosed("s1", 20)
+      assert.strictEqual((yield* metrics.snapshot).counters.served, 100)
+      assert.lengthOf(yield* metrics.pendingDeletions(10), 1)
     }).pipe(Effect.provide(LoadMetrics.Default))
   )
 
@@ -45,7 +55,7 @@ describe("LoadMetrics", () => {
   it.effect("sessionless pings with the session's reqnum never hide the open session (keyed by our ids)", () =>
     Effect.gen(function* () {
       const metrics = yield* LoadMetrics
-      yield* metrics.sessionOpened("s1", session)
+      yield* metrics.sessionOpened("s1", session, 0)
       yield* metrics.requestServed(session)
       yield* metrics.requestServed(session)
       const snapshot = yield* metrics.snapshot
@@ -56,17 +66,15 @@ describe("LoadMetrics", () => {
     }).pipe(Effect.provide(LoadMetrics.Default))
   )
 
-  it.effect("in-session requests count as workload only; a rejected sessionless request is queued Rejected", () =>
+  it.effect("in-session requests count as workload only", () =>
     Effect.gen(function* () {
       const metrics = yield* LoadMetrics
       yield* metrics.sessionRequestServed(100)
       yield* metrics.sessionRequestRejected(100)
-      yield* metrics.requestRejected({ requestIdx: 5, workload: 100 })
       const snapshot = yield* metrics.snapshot
-      assert.deepStrictEqual(snapshot.counters, { received: 100, served: 100, cancelled: 0, rejected: 200 })
-      assert.strictEqual(snapshot.numRequestsRecieved, 1)
-      const [record] = yield* metrics.pendingDeletions(10)
-      assert.deepStrictEqual([record?.status, record?.work_started_at], ["Rejected", 0])
+      assert.deepStrictEqual(snapshot.counters, { received: 100, served: 100, cancelled: 0, rejected: 100 })
+      assert.strictEqual(snapshot.numRequestsRecieved, 0)
+      assert.lengthOf(yield* metrics.pendingDeletions(10), 0)
     }).pipe(Effect.provide(LoadMetrics.Default))
   )
 
@@ -92,6 +100,54 @@ describe("LoadMetrics", () => {
     }).pipe(Effect.provide(LoadMetrics.Default))
   )
 
+  it.effect("a batch takes finished work first: a flood of refusals never delays a close's record", () =>
+    Effect.gen(function* () {
+      const metrics = yield* LoadMetrics
+      for (let i = 0; i < 5000; i++) yield* metrics.sessionRejected({ requestIdx: i, workload: 100 })
+      yield* metrics.sessionOpened("s1", { requestIdx: 777, workload: 100 }, 0)
+      yield* metrics.sessionClosed("s1", 10)
+      const [first] = yield* metrics.pendingDeletions(1000)
+      assert.deepStrictEqual([first?.request_idx, first?.status], [777, "Success"])
+    }).pipe(Effect.provide(LoadMetrics.Default))
+  )
+
+  it.effect(`refusal records beyond ${MAX_PENDING_REFUSALS} drop the oldest, and are counted; finished ones are kept`, () =>
+    Effect.gen(function* () {
+      const metrics = yield* LoadMetrics
+      yield* metrics.sessionOpened("s1", { requestIdx: 777, workload: 100 }, 0)
+      yield* metrics.sessionClosed("s1", 10)
+      for (let i = 0; i < MAX_PENDING_REFUSALS + 25; i++) yield* metrics.sessionRejected({ requestIdx: i, workload: 1 })
+      const backlog = yield* metrics.deletionBacklog
+      assert.deepStrictEqual(backlog, { finished: 1, refusals: MAX_PENDING_REFUSALS, droppedRefusals: 25 })
+      const batch = yield* metrics.pendingDeletions(3)
+      assert.deepStrictEqual(batch.map((record) => record.request_idx), [777, 25, 26])
+    }).pipe(Effect.provide(LoadMetrics.Default))
+  )
+
+  it.effect(`finished records are capped at ${MAX_PENDING_FINISHED} while undelivered, oldest dropped`, () =>
+    Effect.gen(function* () {
+      const metrics = yield* LoadMetrics
+      for (let i = 0; i < MAX_PENDING_FINISHED + 3; i++) yield* metrics.requestServed({ requestIdx: i, workload: 1 })
+      assert.strictEqual((yield* metrics.deletionBacklog).finished, MAX_PENDING_FINISHED)
+      assert.strictEqual((yield* metrics.pendingDeletions(1))[0]?.request_idx, 3)
+    }).pipe(Effect.provide(LoadMetrics.Default))
+  )
+
+  it.effect("counters stay finite and bounded whatever arrives", () =>
+    Effect.gen(function* () {
+      const metrics = yield* LoadMetrics
+      for (let i = 0; i < 1000; i++) yield* metrics.sessionRejected({ requestIdx: i, workload: MAX_COST })
+      yield* metrics.sessionRequestServed(Number.MAX_VALUE)
+      yield* metrics.sessionRequestServed(Number.MAX_VALUE)
+      const { counters } = yield* metrics.snapshot
+      for (const value of Object.values(counters)) {
+        assert.isTrue(Number.isFinite(value))
+        assert.isAtMost(value, MAX_COUNTER)
+      }
+      assert.strictEqual(counters.rejected, 1000 * MAX_COST)
+    }).pipe(Effect.provide(LoadMetrics.Default))
+  )
+
   it.effect("ready fixes loadtime; an error is sticky", () =>
     Effect.gen(function* () {
       const metrics = yield* LoadMetrics
@@ -112,8 +168,8 @@ describe("LoadMetrics", () => {
     Effect.gen(function* () {
       const metrics = yield* LoadMetrics
       for (let i = 0; i < 200_000; i++) {
-        yield* metrics.sessionOpened(`s${i}`, { requestIdx: i, workload: 100 })
-        yield* metrics.sessionClosed(`s${i}`)
+        yield* metrics.sessionOpened(`s${i}`, { requestIdx: i, workload: 100 }, i)
+        yield* metrics.sessionClosed(`s${i}`, i + 1)
         if (i % 1000 === 999) yield* metrics.deletionsDelivered(yield* metrics.pendingDeletions(1000))
       }
       const snapshot = yield* metrics.snapshot

@@ -1,47 +1,101 @@
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import type { HttpClient } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Ref, Scope, TestClock } from "effect"
+import { Context, type Duration, Effect, Exit, Layer, Option, Ref, Scope, TestClock } from "effect"
+import { callbackBody, callbackText } from "../../../src/protocol/callback.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import { CallbackPoster, type CloseCallback, defaultPolicy } from "../../../src/worker/callbacks/CallbackPoster.js"
-import { callbackBody } from "../../../src/protocol/callback.js"
+import { redactUrl } from "../../../src/worker/callbacks/redactUrl.js"
+import { selfAddresses, targetsSelf } from "../../../src/worker/callbacks/selfTarget.js"
+import type { WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
 import { SlotPool } from "../../../src/worker/slots/SlotPool.js"
-import { type Answer, type SeenRequest, scriptedClient } from "../../support/fakeHttpClient.js"
 import { advanceUntilDone } from "../../support/clock.js"
-import { testConfig } from "../../support/layers.js"
+import { type Answer, routedClient, type SeenRequest, scriptedClient } from "../../support/fakeHttpClient.js"
+import { quietLogs, testConfig } from "../../support/layers.js"
 import { authData } from "../../support/sessions.js"
 
+const facts = { sessionId: "aB3dE5fG7hJ9k", reason: "ended", generation: 3, expiredBy: null } as const
 const callback: CloseCallback = {
   sessionId: "aB3dE5fG7hJ9k",
+  generation: 3,
   route: "http://127.0.0.1:9/closed",
-  body: { job_id: "j-1", session_id: "aB3dE5fG7hJ9k" },
+  body: callbackText({ job_id: "j-1" }, facts),
   reason: "ended"
 }
 
-/** A poster over a scripted client, built in `scope`, with the requests it made. */
-const posterWith = (script: ReadonlyArray<Answer>, scope: Scope.Scope) =>
+/** A poster over a client, built in `scope`, with the requests it made. */
+interface FakeClient {
+  readonly layer: Layer.Layer<HttpClient.HttpClient>
+  readonly seen: Ref.Ref<ReadonlyArray<SeenRequest>>
+}
+
+// Under TestClock a drain would wait for time nobody moves: tests that close with work pending drain in 0 ms.
+const posterOver = (client: Effect.Effect<FakeClient>, scope: Scope.Scope, settings: Partial<WorkerSettings> = {}, drainTimeout: Duration.DurationInput = "0 millis") =>
   Effect.gen(function* () {
-    const { layer, seen } = yield* scriptedClient(script)
-    const context = yield* Layer.buildWithScope(CallbackPoster.layer().pipe(Layer.provide(layer)), scope)
+    const { layer, seen } = yield* client
+    const context = yield* Layer.buildWithScope(
+      CallbackPoster.layerWith({ drainTimeout }).pipe(Layer.provide(layer), Layer.provide(testConfig(settings)), Layer.provide(quietLogs)),
+      scope
+    )
     return { poster: Context.get(context, CallbackPoster), seen }
   })
 
-const attemptTimes = (seen: Ref.Ref<ReadonlyArray<SeenRequest>>) =>
-  Effect.map(Ref.get(seen), (all) => all.map((request) => request.at))
+const posterWith = (script: ReadonlyArray<Answer>, scope: Scope.Scope, settings: Partial<WorkerSettings> = {}, drainTimeout: Duration.DurationInput = "0 millis") =>
+  posterOver(scriptedClient(script), scope, settings, drainTimeout)
+
+const attemptTimes = (seen: Ref.Ref<ReadonlyArray<SeenRequest>>) => Effect.map(Ref.get(seen), (all) => all.map((request) => request.at))
 
 describe("callbackBody", () => {
-  it("copies an object payload and adds session_id and close_reason", () => {
+  it("copies an object payload and adds session_id, close_reason and generation", () => {
     const payload = { job_id: "j-1" }
-    const body = callbackBody(payload, "s", "released")
-    assert.deepStrictEqual(body, { job_id: "j-1", session_id: "s", close_reason: "released" })
+    assert.deepStrictEqual(callbackBody(payload, { ...facts, reason: "released" }), { job_id: "j-1", session_id: facts.sessionId, close_reason: "released", generation: 3 })
     assert.deepStrictEqual(payload, { job_id: "j-1" })
   })
-  it("keeps a session_id or close_reason the user put in the payload", () => {
-    assert.deepStrictEqual(callbackBody({ session_id: "mine", close_reason: "x" }, "s", "expired"), { session_id: "mine", close_reason: "x" })
+  it("keeps a session_id, close_reason or generation the user put in the payload", () => {
+    assert.deepStrictEqual(callbackBody({ session_id: "mine", close_reason: "x", generation: "g" }, facts), { session_id: "mine", close_reason: "x", generation: "g" })
+  })
+  it("an expiry says which limit ended it", () => {
+    assert.strictEqual(callbackBody(null, { ...facts, reason: "expired", expiredBy: "cap" })["expired_by"], "cap")
   })
   it("sends {} for no payload and wraps any other JSON value", () => {
-    assert.deepStrictEqual(callbackBody(null, "s", "ended"), { session_id: "s", close_reason: "ended" })
-    assert.deepStrictEqual(callbackBody("done", "s", "ended"), { payload: "done", session_id: "s", close_reason: "ended" })
-    assert.deepStrictEqual(callbackBody([1, 2], "s", "ended"), { payload: [1, 2], session_id: "s", close_reason: "ended" })
-    assert.deepStrictEqual(callbackBody(0, "s", "shutdown"), { payload: 0, session_id: "s", close_reason: "shutdown" })
+    const base = { session_id: facts.sessionId, close_reason: "ended", generation: 3 }
+    assert.deepStrictEqual(callbackBody(null, facts), base)
+    assert.deepStrictEqual(callbackBody("done", facts), { payload: "done", ...base })
+    assert.deepStrictEqual(callbackBody([1, 2], facts), { payload: [1, 2], ...base })
+    assert.deepStrictEqual(callbackBody(0, facts), { payload: 0, ...base })
+  })
+})
+
+describe("redactUrl", () => {
+  it.each([
+    ["https://user:pass@cb.example/notify?api_key=s3cret", "https://cb.example/notify?…"],
+    ["http://cb.example:8080/a/b", "http://cb.example:8080/a/b"],
+    ["http://127.0.0.1:9", "http://127.0.0.1:9"],
+    ["http://127.0.0.1:9/#frag", "http://127.0.0.1:9/"],
+    ["not a url", "<invalid URL>"]
+  ])("%s → %s", (url, shown) => {
+    assert.strictEqual(redactUrl(url), shown)
+  })
+})
+
+describe("targetsSelf", () => {
+  const self = selfAddresses({ publicIp: "203.0.113.7", ports: [3000, 3001, 18999, 41234] })
+  it.each([
+    ["http://127.0.0.1:18999/release", true],
+    ["http://localhost:3000/session/end", true],
+    ["http://[::1]:3001/", true],
+    ["http://0.0.0.0:3000/", true],
+    ["http://127.1.2.3:18999/", true],
+    ["http://2130706433:18999/", true],
+    ["http://[::ffff:127.0.0.1]:18999/", true],
+    ["http://203.0.113.7:41234/", true],
+    ["http://127.0.0.1:9090/health", false],
+    ["https://cb.example/notify", false],
+    ["http://203.0.113.8:3000/", false]
+  ])("%s → %s", (url, expected) => {
+    assert.strictEqual(targetsSelf(url, self), expected)
   })
 })
 
@@ -52,12 +106,11 @@ describe("CallbackPoster", () => {
       yield* poster.post(callback)
       yield* TestClock.adjust("0 millis")
       const [request] = yield* Ref.get(seen)
-      assert.deepStrictEqual(request?.body, callback.body)
+      assert.deepStrictEqual(request?.body, { job_id: "j-1", session_id: callback.sessionId, close_reason: "ended", generation: 3 })
       assert.strictEqual(request?.url, callback.route)
       const [record] = yield* poster.deliveries
-      assert.strictEqual(record?.state, "delivered")
-      assert.strictEqual(record?.attempts, 1)
-      assert.strictEqual(record?.lastStatus, 204)
+      assert.deepStrictEqual([record?.state, record?.attempts, record?.lastStatus], ["delivered", 1, 204])
+      assert.strictEqual((yield* poster.stats).delivered, 1)
     })
   )
 
@@ -74,9 +127,8 @@ describe("CallbackPoster", () => {
       yield* TestClock.adjust("60 seconds")
       assert.deepStrictEqual(yield* attemptTimes(seen), [0, 1000, 3000, 7000, 15000, 31000])
       const [record] = yield* poster.deliveries
-      assert.strictEqual(record?.state, "failed")
-      assert.strictEqual(record?.attempts, 1 + defaultPolicy.retries)
-      assert.strictEqual(record?.lastStatus, 500)
+      assert.deepStrictEqual([record?.state, record?.attempts, record?.lastStatus], ["failed", 1 + defaultPolicy.retries, 500])
+      assert.strictEqual((yield* poster.stats).failed, 1)
     })
   )
 
@@ -90,15 +142,55 @@ describe("CallbackPoster", () => {
     })
   )
 
-  it.scoped("gives up at once on a 4xx other than 429", () =>
+  it.scoped.each([400, 404, 410, 422])("gives up at once on a %d (a 4xx other than 429): failed, not delivered", (status) =>
     Effect.gen(function* () {
-      const { poster, seen } = yield* posterWith([404], yield* Effect.scope)
+      const { poster, seen } = yield* posterWith([status], yield* Effect.scope)
       yield* poster.post(callback)
       yield* TestClock.adjust("60 seconds")
       assert.deepStrictEqual(yield* attemptTimes(seen), [0])
       const [record] = yield* poster.deliveries
-      assert.strictEqual(record?.state, "failed")
-      assert.strictEqual(record?.lastStatus, 404)
+      assert.deepStrictEqual([record?.state, record?.lastStatus], ["failed", status])
+      assert.strictEqual((yield* poster.stats).delivered, 0)
+    })
+  )
+
+  it.scoped("follows a 307 and a 308 with the same method and body", () =>
+    Effect.gen(function* () {
+      const { layer, seen } = yield* routedClient((url) =>
+        url.endsWith("/closed") ? { status: 307, location: "/moved" } : url.endsWith("/moved") ? { status: 308, location: "http://127.0.0.1:9/final" } : 200
+      )
+      const { poster } = yield* posterOver(Effect.succeed({ layer, seen }), yield* Effect.scope)
+      yield* poster.post(callback)
+      yield* TestClock.adjust("0 millis")
+      const requests = yield* Ref.get(seen)
+      assert.deepStrictEqual(requests.map((request) => request.url), ["http://127.0.0.1:9/closed", "http://127.0.0.1:9/moved", "http://127.0.0.1:9/final"])
+      assert.deepStrictEqual(requests.map((request) => request.body), requests.map(() => JSON.parse(callback.body)))
+      assert.strictEqual((yield* poster.deliveries)[0]?.state, "delivered")
+    })
+  )
+
+  it.scoped("a redirect loop is a failure that is retried, never a delivery", () =>
+    Effect.gen(function* () {
+      const { poster, seen } = yield* posterWith([{ status: 307, location: "/closed" }], yield* Effect.scope)
+      yield* poster.post(callback)
+      yield* TestClock.adjust("0 millis")
+      // One attempt: the first request and three hops.
+      assert.lengthOf(yield* Ref.get(seen), 4)
+      const [record] = yield* poster.deliveries
+      assert.strictEqual(record?.state, "delivering")
+      assert.match(record?.lastError ?? "", /redirects/)
+    })
+  )
+
+  it.scoped.each([301, 302, 303])("a %d is not followed and not delivered: it is retried like a 5xx", (status) =>
+    Effect.gen(function* () {
+      const { poster, seen } = yield* posterWith([{ status, location: "/elsewhere" }, 200], yield* Effect.scope)
+      yield* poster.post(callback)
+      yield* TestClock.adjust("0 millis")
+      assert.lengthOf(yield* Ref.get(seen), 1)
+      assert.strictEqual((yield* poster.deliveries)[0]?.lastStatus, status)
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual((yield* poster.deliveries)[0]?.state, "delivered")
     })
   )
 
@@ -115,10 +207,50 @@ describe("CallbackPoster", () => {
     })
   )
 
+  it.scoped("at most CALLBACK_CONCURRENCY deliveries are in flight; the rest wait their turn", () =>
+    Effect.gen(function* () {
+      const { poster, seen } = yield* posterWith(["hang"], yield* Effect.scope, { callbackConcurrency: 3 })
+      for (let i = 0; i < 10; i++) yield* poster.post({ ...callback, sessionId: `s${i}` })
+      yield* TestClock.adjust("0 millis")
+      assert.lengthOf(yield* Ref.get(seen), 3)
+      const stats = yield* poster.stats
+      assert.deepStrictEqual([stats.pending, stats.inFlight], [10, 3])
+    })
+  )
+
+  it.scoped("admission: room is counted against CALLBACK_MAX_PENDING", () =>
+    Effect.gen(function* () {
+      const { poster } = yield* posterWith(["hang"], yield* Effect.scope, { callbackMaxPending: 2 })
+      assert.isTrue(poster.unsafeAdmits(2))
+      yield* poster.post(callback)
+      assert.isTrue(poster.unsafeAdmits(1))
+      assert.isFalse(poster.unsafeAdmits(2))
+    })
+  )
+
+  it.scoped(`only the last ${defaultPolicy.history} finished deliveries are kept for /debug`, () =>
+    Effect.gen(function* () {
+      const { poster } = yield* posterWith([200], yield* Effect.scope)
+      for (let i = 0; i < defaultPolicy.history + 20; i++) yield* poster.post({ ...callback, sessionId: `s${i}` })
+      yield* TestClock.adjust("0 millis")
+      const deliveries = yield* poster.deliveries
+      assert.lengthOf(deliveries, defaultPolicy.history)
+      assert.strictEqual(deliveries[0]?.sessionId, "s20")
+    })
+  )
+
+  it.scoped("/debug records show the route without credentials or query string", () =>
+    Effect.gen(function* () {
+      const { poster } = yield* posterWith(["hang"], yield* Effect.scope)
+      yield* poster.post({ ...callback, route: "https://user:pw@cb.example/x?api_key=k" })
+      assert.strictEqual((yield* poster.deliveries)[0]?.route, "https://cb.example/x?…")
+    })
+  )
+
   it.effect("shutdown waits (bounded) for pending deliveries", () =>
     Effect.gen(function* () {
       const scope = yield* Scope.make()
-      const { poster, seen } = yield* posterWith([503, 200], scope)
+      const { poster, seen } = yield* posterWith([503, 200], scope, {}, "5 seconds")
       yield* poster.post(callback)
       yield* TestClock.adjust("0 millis")
       yield* advanceUntilDone(yield* Effect.fork(Scope.close(scope, Exit.void)))
@@ -127,16 +259,17 @@ describe("CallbackPoster", () => {
     })
   )
 
-  it.effect("a failing callback target never keeps the slot busy", () =>
+  it.effect("a failing callback target never keeps the slot busy, and shutdown stops the hung delivery after the drain time", () =>
     Effect.gen(function* () {
       const { layer, seen } = yield* scriptedClient(["hang"])
       const scope = yield* Scope.make()
       const context = yield* Layer.buildWithScope(
-        SlotPool.Default.pipe(
-          Layer.provideMerge(CallbackPoster.layer()),
-          Layer.provide(LoadMetrics.Default),
+        SlotPool.DefaultWithoutDependencies.pipe(
+          Layer.provideMerge(CallbackPoster.layerWith({ drainTimeout: "5 seconds" })),
+          Layer.provideMerge(LoadMetrics.Default),
           Layer.provide(layer),
-          Layer.provide(testConfig())
+          Layer.provideMerge(testConfig()),
+          Layer.provide(quietLogs)
         ),
         scope
       )
@@ -153,14 +286,52 @@ describe("CallbackPoster", () => {
       yield* pool.end(first.sessionId, authData())
       yield* TestClock.adjust("0 millis")
       assert.lengthOf(yield* Ref.get(seen), 1)
-      assert.strictEqual((yield* poster.deliveries)[0]?.state, "pending")
-      const slots = yield* pool.slots
-      assert.deepStrictEqual(slots.map((slot) => slot.state), ["idle"])
-      // Shutdown gives the hung delivery its bounded drain time, then stops it.
+      assert.strictEqual((yield* poster.deliveries)[0]?.state, "delivering")
+      assert.deepStrictEqual((yield* pool.slots).map((slot) => slot.state), ["idle"])
       const started = yield* TestClock.currentTimeMillis
       yield* advanceUntilDone(yield* Effect.fork(Scope.close(scope, Exit.void)))
       assert.strictEqual((yield* TestClock.currentTimeMillis) - started, 5000)
-      assert.strictEqual((yield* poster.deliveries)[0]?.state, "pending")
+      assert.strictEqual((yield* poster.deliveries)[0]?.state, "delivering")
     })
   )
+
+  describe("OUTBOX_FILE", () => {
+    const journalIn = () => join(mkdtempSync(join(tmpdir(), "outbox-")), "outbox.jsonl")
+
+    it.effect("a pending callback is journalled before its first attempt, and marked done once delivered", () =>
+      Effect.gen(function* () {
+        const file = journalIn()
+        const scope = yield* Scope.make()
+        const { poster } = yield* posterWith(["hang"], scope, { outboxFile: Option.some(file) })
+        yield* poster.post(callback)
+        const lines = readFileSync(file, "utf8").trim().split("\n").map((line) => JSON.parse(line))
+        assert.deepStrictEqual(lines, [{ op: "pending", callback: { session_id: callback.sessionId, generation: 3, route: callback.route, body: callback.body, reason: "ended" } }])
+        yield* Scope.close(scope, Exit.void)
+        // A second process replays it and, once delivered, marks it done; a third finds nothing to send.
+        const second = yield* Scope.make()
+        const again = yield* posterWith([200], second, { outboxFile: Option.some(file) })
+        yield* TestClock.adjust("0 millis")
+        assert.deepStrictEqual((yield* Ref.get(again.seen)).map((request) => request.body), [JSON.parse(callback.body)])
+        assert.isTrue((yield* again.poster.deliveries)[0]?.replayed)
+        yield* Scope.close(second, Exit.void)
+        const third = yield* Scope.make()
+        const last = yield* posterWith([200], third, { outboxFile: Option.some(file) })
+        yield* TestClock.adjust("0 millis")
+        assert.lengthOf(yield* Ref.get(last.seen), 0)
+        yield* Scope.close(third, Exit.void)
+      })
+    )
+
+    it.effect("a torn last line (a crash mid-write) is skipped", () =>
+      Effect.gen(function* () {
+        const file = journalIn()
+        writeFileSync(file, JSON.stringify({ op: "pending", callback: { session_id: "a", generation: 1, route: "http://127.0.0.1:9/a", body: "{}", reason: "ended" } }) + '\n{"op":"pend')
+        const scope = yield* Scope.make()
+        const { seen } = yield* posterWith([200], scope, { outboxFile: Option.some(file) })
+        yield* TestClock.adjust("0 millis")
+        assert.deepStrictEqual((yield* Ref.get(seen)).map((request) => request.url), ["http://127.0.0.1:9/a"])
+        yield* Scope.close(scope, Exit.void)
+      })
+    )
+  })
 })

@@ -33,8 +33,8 @@ describe("control server", () => {
       assert.sameMembers(released.session_ids, ids)
       const bodies = [yield* Queue.take(receiver.received), yield* Queue.take(receiver.received)].map((r) => r.body)
       assert.sameDeepMembers(bodies, [
-        { job: "a", session_id: ids[0], close_reason: "released" },
-        { job: "b", session_id: ids[1], close_reason: "released" }
+        { job: "a", session_id: ids[0], close_reason: "released", generation: 1 },
+        { job: "b", session_id: ids[1], close_reason: "released", generation: 2 }
       ])
       const late = yield* call(publicUrl, "/session/end", { body: { session_id: ids[0], session_auth: authData() } })
       assert.strictEqual(late.status, 410)
@@ -73,7 +73,7 @@ describe("control server", () => {
       const debug = reply.json as {
         slots: Array<{ state: string; session: { session_id: string; lifetime: number; remaining_ms: number } | null }>
         recent_closes: Array<{ session_id: string; reason: string }>
-        callbacks: Array<{ session_id: string; reason: string }>
+        callbacks: { deliveries: Array<{ session_id: string; reason: string }> }
         config: { max_sessions: number }
       }
       assert.deepStrictEqual(debug.slots.map((slot) => slot.state).sort(), ["idle", "reserved"])
@@ -82,7 +82,7 @@ describe("control server", () => {
       assert.strictEqual(open?.lifetime, 30)
       assert.strictEqual(open?.remaining_ms, 30_000)
       assert.deepStrictEqual(debug.recent_closes.map((c) => [c.session_id, c.reason]), [[firstId, "ended"]])
-      assert.deepStrictEqual(debug.callbacks.map((c) => [c.session_id, c.reason]), [[firstId, "ended"]])
+      assert.deepStrictEqual(debug.callbacks.deliveries.map((c) => [c.session_id, c.reason]), [[firstId, "ended"]])
       assert.strictEqual(debug.config.max_sessions, 2)
     })
   )
@@ -90,11 +90,15 @@ describe("control server", () => {
   it.scoped("/sessions lists the open sessions with their times and nothing secret", () =>
     Effect.gen(function* () {
       const { controlUrl, publicUrl } = yield* startWorker({ maxSessions: 2 })
-      assert.deepStrictEqual((yield* call(controlUrl, "/sessions", { method: "GET" })).json, { sessions: [] })
+      assert.deepStrictEqual((yield* call(controlUrl, "/sessions", { method: "GET" })).json, { sessions: [], draining: false, index: 0 })
       const created = yield* call(publicUrl, "/session/create", { body: createBody({ lifetime: 30 }) })
       const id = (created.json as { session_id: string }).session_id
       const reply = yield* call(controlUrl, "/sessions", { method: "GET" })
-      assert.deepStrictEqual(reply.json, { sessions: [{ session_id: id, created_at: 0, expires_at: 30 }] })
+      assert.deepStrictEqual(reply.json, {
+        sessions: [{ session_id: id, generation: 1, created_at: 0, expires_at: 30, cost: 100, request_idx: 4242 }],
+        draining: false,
+        index: 1
+      })
       assert.notInclude(reply.text, "signature")
     })
   )

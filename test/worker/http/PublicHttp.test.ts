@@ -212,7 +212,7 @@ describe("public API: /ping", () => {
       assert.deepStrictEqual(bare.json, { result: { ok: true } })
       const id = yield* create(publicUrl, { lifetime: 10 })
       yield* TestClock.adjust("4 seconds")
-      assert.deepStrictEqual((yield* ping({ auth_data: authData(), payload: {}, session_id: id })).json, { result: { ok: true } })
+      assert.deepStrictEqual((yield* ping({ auth_data: authData(), payload: {}, session_id: id })).json, { result: { ok: true }, expiration: 14 })
       yield* TestClock.adjust("1 second")
       yield* ping({ auth_data: authData(), payload: {}, session_id: id })
       const got = yield* call(publicUrl, "/session/get", { body: { session_id: id, session_auth: authData() } })
@@ -259,15 +259,16 @@ describe("callbacks through HTTP", () => {
       const ended = yield* call(publicUrl, "/session/end", { body: { session_id: id, session_auth: authData() } })
       assert.strictEqual(ended.status, 200)
       const received = yield* Queue.take(hung.received)
-      assert.deepStrictEqual(received, { path: "/notify", body: { job_id: "j-1", session_id: id, close_reason: "ended" } })
+      assert.deepStrictEqual(received, { path: "/notify", body: { job_id: "j-1", session_id: id, close_reason: "ended", generation: 1 } })
       // The slot is free while the callback target still hangs.
       assert.strictEqual((yield* call(publicUrl, "/session/create", { body: createBody() })).status, 201)
       const debug = (yield* call(controlUrl, "/debug", { method: "GET" })).json as {
-        callbacks: Array<{ session_id: string; state: string; attempts: number }>
+        callbacks: { pending: number; deliveries: Array<{ session_id: string; state: string; attempts: number }> }
       }
+      assert.strictEqual(debug.callbacks.pending, 1)
       assert.deepStrictEqual(
-        debug.callbacks.map((delivery) => [delivery.session_id, delivery.state, delivery.attempts]),
-        [[id, "pending", 1]]
+        debug.callbacks.deliveries.map((delivery) => [delivery.session_id, delivery.state, delivery.attempts]),
+        [[id, "delivering", 1]]
       )
     })
   )

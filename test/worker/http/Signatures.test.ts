@@ -7,7 +7,7 @@ import { call, startWorker } from "../../support/worker.js"
 const workerUrl = "https://203.0.113.7:41234"
 
 describe("autoscaler signatures on /session/create and /ping", () => {
-  it.scoped("a valid signature is accepted; a forged or missing one gets 401 with an empty body and counts as rejected", () =>
+  it.scoped("a valid signature is accepted; a forged or missing one gets 401 with an empty body and is nobody's demand", () =>
     Effect.gen(function* () {
       const autoscaler = yield* fakeAutoscaler
       const { metrics, publicUrl, verifier } = yield* startWorker({}, { pubkeyUrl: `${autoscaler.url}/pubkey/` })
@@ -20,17 +20,27 @@ describe("autoscaler signatures on /session/create and /ping", () => {
         body: { auth_data: autoscaler.authData(workerUrl, { signature: "not base64!" }) }
       })
       assert.strictEqual(garbage.status, 401)
-      assert.strictEqual((yield* metrics.snapshot).counters.rejected, 200)
+      // An unauthenticated client cannot steer the autoscaler: no rejected load, no request_idx reported.
+      assert.strictEqual((yield* metrics.snapshot).counters.rejected, 0)
+      assert.lengthOf(yield* metrics.pendingDeletions(10), 0)
 
       const signed = autoscaler.authData(workerUrl)
       const created = yield* call(publicUrl, "/session/create", { body: { auth_data: signed, payload: { lifetime: 60 } } })
       assert.strictEqual(created.status, 201)
       const sessionId = (created.json as { session_id: string }).session_id
       const ping = yield* call(publicUrl, "/ping", { body: { auth_data: signed, payload: {}, session_id: sessionId } })
-      assert.deepStrictEqual(ping.json, { result: { ok: true } })
+      assert.deepStrictEqual(ping.json, { result: { ok: true }, expiration: 60 })
       const forgedPing = yield* call(publicUrl, "/ping", { body: { auth_data: forged, payload: {} } })
       assert.strictEqual(forgedPing.status, 401)
       assert.strictEqual(forgedPing.text, "")
+      const forgedInSession = yield* call(publicUrl, "/ping", { body: { auth_data: forged, payload: {}, session_id: sessionId } })
+      assert.strictEqual(forgedInSession.status, 401)
+      assert.strictEqual((yield* metrics.snapshot).counters.rejected, 0)
+      // A validly signed in-session ping whose auth_data is not the session's is counted as rejected.
+      const stranger = autoscaler.authData(workerUrl, { reqnum: 99 })
+      const mismatched = yield* call(publicUrl, "/ping", { body: { auth_data: stranger, payload: {}, session_id: sessionId } })
+      assert.strictEqual(mismatched.status, 401)
+      assert.strictEqual((yield* metrics.snapshot).counters.rejected, 100)
     })
   )
 

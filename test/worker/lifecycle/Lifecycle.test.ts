@@ -1,40 +1,53 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer, Ref, TestClock } from "effect"
-import { PublicKeyUnavailable, SignatureVerifier } from "../../../src/worker/auth/SignatureVerifier.js"
+import { SignatureVerifier } from "../../../src/worker/auth/SignatureVerifier.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
-import { HealthCheckFailed, HealthProber } from "../../../src/worker/health/HealthProber.js"
-import * as Lifecycle from "../../../src/worker/lifecycle/Lifecycle.js"
-import { testConfig } from "../../support/layers.js"
+import type { WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
+import { HealthCheckFailed, type HealthFailureKind, HealthProber } from "../../../src/worker/health/HealthProber.js"
+import { Listeners } from "../../../src/worker/http/Listeners.js"
+import { defaultLifecyclePolicy, Lifecycle } from "../../../src/worker/lifecycle/Lifecycle.js"
+import { SlotPool } from "../../../src/worker/slots/SlotPool.js"
+import { poolLayer, quietLogs } from "../../support/layers.js"
+import { authData } from "../../support/sessions.js"
+
+type Probe = "ok" | number | HealthFailureKind
 
 /** A prober whose answers come from `script` in turn (the last repeats); records probe times. */
-const scriptedProber = (script: ReadonlyArray<"ok" | number>) =>
+const scriptedProber = (script: ReadonlyArray<Probe>) =>
   Effect.gen(function* () {
     const probes = yield* Ref.make<ReadonlyArray<number>>([])
     const check = Effect.gen(function* () {
-      const count = (yield* Ref.getAndUpdate(probes, (all) => [...all, 0])).length
+      const at = yield* TestClock.currentTimeMillis
+      const count = (yield* Ref.getAndUpdate(probes, (all) => [...all, at])).length
       const answer = script[Math.min(count, script.length - 1)] ?? "ok"
-      if (answer !== "ok") return yield* new HealthCheckFailed({ message: `Healthcheck failed with status: ${answer}` })
+      if (answer === "ok") return
+      if (typeof answer === "number") return yield* new HealthCheckFailed({ kind: "status", message: `Healthcheck failed with status: ${answer}` })
+      return yield* new HealthCheckFailed({ kind: answer, message: `Healthcheck failed: ${answer}` })
     })
     return { probes, layer: Layer.succeed(HealthProber, HealthProber.of({ check })) }
   })
 
-const verifierThat = (ready: Effect.Effect<void, PublicKeyUnavailable>) =>
-  Layer.succeed(SignatureVerifier, SignatureVerifier.of({ verify: () => Effect.void, ready }))
+const noListeners = Layer.succeed(Listeners, Listeners.make({ ports: [], connections: Effect.succeed(0), close: () => Effect.void }))
 
-const start = (script: ReadonlyArray<"ok" | number>, verifier = SignatureVerifier.layerUnsecured) =>
+const verifierThat = (ready: Effect.Effect<void>) => Layer.succeed(SignatureVerifier, SignatureVerifier.of({ verify: () => Effect.void, ready }))
+
+const start = (script: ReadonlyArray<Probe>, settings: Partial<WorkerSettings> = {}, verifier = SignatureVerifier.layerUnsecured) =>
   Effect.gen(function* () {
     const prober = yield* scriptedProber(script)
     const context = yield* Layer.build(
-      Lifecycle.layer().pipe(
-        Layer.provideMerge(LoadMetrics.Default),
+      Lifecycle.layerWith(defaultLifecyclePolicy).pipe(
+        Layer.provideMerge(poolLayer({ healthcheckIntervalSeconds: 10, ...settings })),
         Layer.provide(prober.layer),
         Layer.provide(verifier),
-        Layer.provide(testConfig({ healthcheckIntervalSeconds: 10 }))
+        Layer.provide(noListeners),
+        Layer.provide(quietLogs)
       )
     )
     yield* TestClock.adjust("0 millis")
-    return { metrics: Context.get(context, LoadMetrics), probes: prober.probes }
+    return { metrics: Context.get(context, LoadMetrics), pool: Context.get(context, SlotPool), lifecycle: Context.get(context, Lifecycle), probes: prober.probes }
   })
+
+const errorOf = (metrics: LoadMetrics) => Effect.map(metrics.snapshot, (snapshot) => snapshot.errorMsg)
 
 describe("Lifecycle", () => {
   it.scoped("ready at once when the key is not needed and the first health check passes", () =>
@@ -45,18 +58,75 @@ describe("Lifecycle", () => {
     })
   )
 
-  it.scoped("failures before the first success are expected; ready after it; failures after it set error_msg", () =>
+  it.scoped("before the first success failures are expected and probes come every second; then every HEALTHCHECK_INTERVAL", () =>
     Effect.gen(function* () {
-      const { metrics, probes } = yield* start([503, 503, "ok", "ok", 500, "ok"])
+      const { metrics, probes } = yield* start([503, 503, "ok", "ok"])
       assert.isFalse((yield* metrics.snapshot).ready)
-      yield* TestClock.adjust("20 seconds")
-      assert.lengthOf(yield* Ref.get(probes), 3)
-      assert.deepStrictEqual([(yield* metrics.snapshot).ready, (yield* metrics.snapshot).errorMsg], [true, ""])
-      yield* TestClock.adjust("20 seconds")
-      assert.strictEqual((yield* metrics.snapshot).errorMsg, "Healthcheck failed with status: 500")
-      // Sticky: a later success does not clear it.
+      yield* TestClock.adjust("2 seconds")
+      assert.isTrue((yield* metrics.snapshot).ready)
       yield* TestClock.adjust("10 seconds")
-      assert.strictEqual((yield* metrics.snapshot).errorMsg, "Healthcheck failed with status: 500")
+      assert.deepStrictEqual(yield* Ref.get(probes), [0, 1000, 2000, 12000])
+      assert.strictEqual(yield* errorOf(metrics), "")
+    })
+  )
+
+  it.scoped("error_msg is set after HEALTH_FAILURE_THRESHOLD failures in a row, and it stays", () =>
+    Effect.gen(function* () {
+      const { metrics } = yield* start(["ok", 500, 500, 500, "ok"])
+      yield* TestClock.adjust("20 seconds")
+      assert.strictEqual(yield* errorOf(metrics), "")
+      yield* TestClock.adjust("10 seconds")
+      assert.strictEqual(yield* errorOf(metrics), "Healthcheck failed with status: 500")
+      yield* TestClock.adjust("10 seconds")
+      assert.strictEqual(yield* errorOf(metrics), "Healthcheck failed with status: 500")
+    })
+  )
+
+  it.scoped("one success in between resets the count", () =>
+    Effect.gen(function* () {
+      const { lifecycle, metrics } = yield* start(["ok", 500, 500, "ok", 500, 500, "ok"])
+      yield* TestClock.adjust("60 seconds")
+      assert.strictEqual(yield* errorOf(metrics), "")
+      assert.strictEqual((yield* lifecycle.health).failuresTotal, 4)
+    })
+  )
+
+  it.scoped("HEALTH_FAILURE_THRESHOLD=1: the first failure after the first success is an error", () =>
+    Effect.gen(function* () {
+      const { metrics } = yield* start(["ok", "refused"], { healthFailureThreshold: 1 })
+      yield* TestClock.adjust("10 seconds")
+      assert.strictEqual(yield* errorOf(metrics), "Healthcheck failed: refused")
+    })
+  )
+
+  it.scoped("failures inside HEALTH_STARTUP_GRACE are not errors, even after a first success", () =>
+    Effect.gen(function* () {
+      const { lifecycle, metrics } = yield* start(["ok", 500, 500, 500, 500, 500, 500], { healthFailureThreshold: 1, healthStartupGraceSeconds: 35 })
+      yield* TestClock.adjust("30 seconds")
+      assert.strictEqual(yield* errorOf(metrics), "")
+      assert.strictEqual((yield* lifecycle.health).failuresTotal, 0)
+      yield* TestClock.adjust("10 seconds")
+      assert.strictEqual(yield* errorOf(metrics), "Healthcheck failed with status: 500")
+    })
+  )
+
+  it.scoped("while a session is open a check that only times out is not a failure; a refused connection is", () =>
+    Effect.gen(function* () {
+      const { lifecycle, metrics, pool } = yield* start(["ok", "timeout", "timeout", "timeout", "refused"], { healthFailureThreshold: 1 })
+      yield* pool.create({ authData: authData(), cost: 100, requestIdx: 1, lifetimeMs: 3_600_000, onCloseRoute: null, onClosePayload: null })
+      yield* TestClock.adjust("30 seconds")
+      assert.strictEqual(yield* errorOf(metrics), "")
+      assert.strictEqual((yield* lifecycle.health).forgivenTimeouts, 3)
+      yield* TestClock.adjust("10 seconds")
+      assert.strictEqual(yield* errorOf(metrics), "Healthcheck failed: refused")
+    })
+  )
+
+  it.scoped("with no session open, a timeout counts like any failure", () =>
+    Effect.gen(function* () {
+      const { metrics } = yield* start(["ok", "timeout"], { healthFailureThreshold: 1 })
+      yield* TestClock.adjust("10 seconds")
+      assert.strictEqual(yield* errorOf(metrics), "Healthcheck failed: timeout")
     })
   )
 
@@ -64,7 +134,7 @@ describe("Lifecycle", () => {
     Effect.gen(function* () {
       const { metrics } = yield* start([503])
       yield* TestClock.adjust("299 seconds")
-      assert.strictEqual((yield* metrics.snapshot).errorMsg, "")
+      assert.strictEqual(yield* errorOf(metrics), "")
       yield* TestClock.adjust("1 second")
       const snapshot = yield* metrics.snapshot
       assert.isFalse(snapshot.ready)
@@ -72,27 +142,13 @@ describe("Lifecycle", () => {
     })
   )
 
-  it.scoped("not ready until the public key is loaded", () =>
+  it.scoped("not ready until the public key is loaded; a slow key is not an error", () =>
     Effect.gen(function* () {
-      const { metrics } = yield* start(["ok"], verifierThat(Effect.sleep("5 seconds")))
-      yield* TestClock.adjust("4999 millis")
-      assert.isFalse((yield* metrics.snapshot).ready)
+      const { metrics } = yield* start(["ok"], {}, verifierThat(Effect.sleep("120 seconds")))
+      yield* TestClock.adjust("119999 millis")
+      assert.deepStrictEqual([(yield* metrics.snapshot).ready, yield* errorOf(metrics)], [false, ""])
       yield* TestClock.adjust("1 millis")
       assert.isTrue((yield* metrics.snapshot).ready)
-    })
-  )
-
-  it.scoped("a public key that never comes is reported as error_msg, and max_perf stays 0", () =>
-    Effect.gen(function* () {
-      const failing = Effect.zipRight(
-        Effect.sleep("15 seconds"),
-        Effect.fail(new PublicKeyUnavailable({ message: "Failed to get Serverless public key after all retry attempts" }))
-      )
-      const { metrics } = yield* start(["ok"], verifierThat(failing))
-      yield* TestClock.adjust("15 seconds")
-      const snapshot = yield* metrics.snapshot
-      assert.isFalse(snapshot.ready)
-      assert.strictEqual(snapshot.errorMsg, "Failed to get Serverless public key after all retry attempts")
     })
   )
 })

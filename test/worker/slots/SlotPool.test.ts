@@ -1,8 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Exit, Layer, Option, Scope, TestClock } from "effect"
-import { getSimplePaths } from "xstate/graph"
+import { transition } from "xstate"
+import { getShortestPaths } from "xstate/graph"
 import { type SlotEvent, slotMachine } from "../../../machines/slot.js"
-import { SlotPool, type SessionRequest } from "../../../src/worker/slots/SlotPool.js"
+import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
+import { RECENT_CLOSES, type SessionRequest, SlotPool } from "../../../src/worker/slots/SlotPool.js"
 import { posted, poolLayer } from "../../support/layers.js"
 import { authData, slotSession } from "../../support/sessions.js"
 
@@ -16,12 +18,9 @@ const request = (overrides: Partial<SessionRequest> = {}): SessionRequest => ({
   ...overrides
 })
 
-const stateOf = Effect.map(SlotPool, (pool) => pool.slots).pipe(
-  Effect.flatten,
-  Effect.map((slots) => slots.map((slot) => slot.state))
-)
-
+const stateOf = Effect.flatMap(SlotPool, (pool) => Effect.map(pool.slots, (slots) => slots.map((slot) => slot.state)))
 const closes = Effect.flatMap(SlotPool, (pool) => pool.recentCloses)
+const any = { _tag: "Any" } as const
 
 describe("SlotPool", () => {
   it.effect("a create takes a free slot; a create beyond max_sessions fails with SlotsExhausted", () =>
@@ -30,30 +29,61 @@ describe("SlotPool", () => {
       const first = yield* pool.create(request())
       assert.match(first.sessionId, /^[A-Za-z0-9]{13}$/)
       assert.strictEqual(first.expiresAt, 1000)
-      const second = yield* Effect.either(pool.create(request()))
-      assert.isTrue(Either.isLeft(second) && second.left._tag === "SlotsExhausted")
+      assert.strictEqual(first.generation, 1)
+      const second = yield* Effect.flip(pool.create(request()))
+      assert.deepStrictEqual([second._tag, second._tag === "SlotsExhausted" ? second.reason : ""], ["SlotsExhausted", "full"])
       assert.deepStrictEqual(yield* stateOf, ["reserved"])
     }).pipe(Effect.provide(poolLayer()))
   )
 
-  it.effect("50 concurrent creates against one slot: exactly one wins", () =>
+  it.effect("a refused create counts as rejected demand (rej_load) with a Rejected record", () =>
     Effect.gen(function* () {
       const pool = yield* SlotPool
-      const results = yield* Effect.all(
-        Array.from({ length: 50 }, () => Effect.either(pool.create(request()))),
-        { concurrency: "unbounded" }
-      )
-      assert.strictEqual(results.filter(Either.isRight).length, 1)
+      const metrics = yield* LoadMetrics
+      yield* pool.create(request())
+      yield* Effect.flip(pool.create(request({ cost: 250, requestIdx: 9 })))
+      assert.strictEqual((yield* metrics.snapshot).counters.rejected, 250)
+      const records = yield* metrics.pendingDeletions(10)
+      assert.deepStrictEqual(records.map((record) => [record.request_idx, record.status]), [[9, "Rejected"]])
     }).pipe(Effect.provide(poolLayer()))
   )
 
-  it.effect("NULL_MAX_SESSIONS slots hold that many sessions at once", () =>
+  it.effect("500 concurrent creates against one slot: exactly one wins, every other is refused", () =>
     Effect.gen(function* () {
       const pool = yield* SlotPool
-      const ids = yield* Effect.all([pool.create(request()), pool.create(request()), pool.create(request())])
-      assert.strictEqual(new Set(ids.map((created) => created.sessionId)).size, 3)
+      const results = yield* Effect.all(
+        Array.from({ length: 500 }, (_, i) =>
+          // Yields between creates let the fibers interleave in every order the scheduler picks.
+          Effect.zipRight(i % 3 === 0 ? Effect.yieldNow() : Effect.void, Effect.either(pool.create(request())))
+        ),
+        { concurrency: "unbounded" }
+      )
+      assert.strictEqual(results.filter(Either.isRight).length, 1)
+      assert.strictEqual(results.filter((result) => Either.isLeft(result) && result.left._tag === "SlotsExhausted").length, 499)
+      assert.strictEqual((yield* pool.open).length, 1)
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
+  it.effect("NULL_MAX_SESSIONS slots hold that many sessions at once, each with its own generation", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const created = yield* Effect.all([pool.create(request()), pool.create(request()), pool.create(request())])
+      assert.strictEqual(new Set(created.map((session) => session.sessionId)).size, 3)
+      assert.deepStrictEqual(created.map((session) => session.generation), [1, 2, 3])
       assert.isTrue(Either.isLeft(yield* Effect.either(pool.create(request()))))
     }).pipe(Effect.provide(poolLayer({ maxSessions: 3 })))
+  )
+
+  it.effect("generations keep increasing across closes", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const generations: Array<number> = []
+      for (let i = 0; i < 4; i++) {
+        generations.push((yield* pool.create(request())).generation)
+        yield* pool.release(any)
+      }
+      assert.deepStrictEqual(generations, [1, 2, 3, 4])
+    }).pipe(Effect.provide(poolLayer()))
   )
 
   it.effect("expiry closes the session exactly at its lifetime, not a millisecond before", () =>
@@ -65,15 +95,21 @@ describe("SlotPool", () => {
       assert.lengthOf(yield* posted, 0)
       yield* TestClock.adjust("1 millis")
       assert.deepStrictEqual(yield* stateOf, ["idle"])
-      assert.deepStrictEqual(yield* closes, [{ sessionId, slot: 0, reason: "expired", closedAt: 30_000 }])
+      assert.deepStrictEqual(yield* closes, [{ sessionId, generation: 1, slot: 0, reason: "expired", closedAt: 30_000 }])
       const callbacks = yield* posted
       assert.lengthOf(callbacks, 1)
-      assert.deepStrictEqual(callbacks[0]?.body, { job_id: "j-1", session_id: sessionId, close_reason: "expired" })
+      assert.deepStrictEqual(JSON.parse(callbacks[0]?.body ?? "null"), {
+        job_id: "j-1",
+        session_id: sessionId,
+        close_reason: "expired",
+        generation: 1,
+        expired_by: "lifetime"
+      })
       assert.strictEqual(callbacks[0]?.reason, "expired")
     }).pipe(Effect.provide(poolLayer()))
   )
 
-  it.effect("a ping at t moves the deadline to t + lifetime, and pings do not accumulate", () =>
+  it.effect("a ping at t moves the deadline to t + lifetime; pings do not accumulate; the timer re-arms for the new deadline", () =>
     Effect.gen(function* () {
       const pool = yield* SlotPool
       const { sessionId } = yield* pool.create(request({ lifetimeMs: 1000 }))
@@ -82,6 +118,7 @@ describe("SlotPool", () => {
       const pinged = yield* pool.ping(sessionId, authData())
       assert.strictEqual(pinged.expiresAt, 1600)
       assert.strictEqual(pinged.pingCount, 2)
+      // The timer wakes at the old deadline (1000), finds it moved, and sleeps until the new one.
       yield* TestClock.adjust("999 millis")
       assert.deepStrictEqual(yield* stateOf, ["reserved"])
       yield* TestClock.adjust("1 millis")
@@ -90,71 +127,107 @@ describe("SlotPool", () => {
     }).pipe(Effect.provide(poolLayer()))
   )
 
-  it.effect("ping checks the session and its auth_data", () =>
+  it.effect("pings keep a session open well past its lifetime, and it expires one lifetime after the last ping", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const { sessionId } = yield* pool.create(request({ lifetimeMs: 1000 }))
+      for (let i = 0; i < 10; i++) {
+        yield* TestClock.adjust("900 millis")
+        yield* pool.ping(sessionId, authData())
+      }
+      assert.deepStrictEqual(yield* stateOf, ["reserved"])
+      yield* TestClock.adjust("1000 millis")
+      assert.deepStrictEqual((yield* closes).map((closed) => [closed.reason, closed.closedAt]), [["expired", 10_000]])
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
+  it.effect("MAX_SESSION_SECONDS: the session closes at created + cap whatever the pings, as expired by the cap", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const { sessionId } = yield* pool.create(request({ lifetimeMs: 1000 }))
+      for (let i = 0; i < 4; i++) {
+        yield* TestClock.adjust("600 millis")
+        const session = yield* pool.ping(sessionId, authData())
+        assert.isAtMost(session.expiresAt, 2500)
+      }
+      // 2.4 s: the last ping asked for 3.4 s; the cap says 2.5 s.
+      yield* TestClock.adjust("99 millis")
+      assert.deepStrictEqual(yield* stateOf, ["reserved"])
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual((yield* closes).map((closed) => [closed.reason, closed.closedAt]), [["expired", 2500]])
+      assert.strictEqual(JSON.parse((yield* posted)[0]?.body ?? "{}").expired_by, "cap")
+    }).pipe(Effect.provide(poolLayer({ maxSessionSeconds: Option.some(2.5) })))
+  )
+
+  it.effect("a cap shorter than the lifetime sets the first deadline", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const created = yield* pool.create(request({ lifetimeMs: 60_000 }))
+      assert.strictEqual(created.expiresAt, 2000)
+    }).pipe(Effect.provide(poolLayer({ maxSessionSeconds: Option.some(2) })))
+  )
+
+  it.effect("ping checks the session and its auth_data; key order does not matter", () =>
     Effect.gen(function* () {
       const pool = yield* SlotPool
       const { sessionId } = yield* pool.create(request())
-      const unknown = yield* Effect.flip(pool.ping("nope", authData()))
-      assert.strictEqual(unknown._tag, "InvalidSession")
-      const stranger = yield* Effect.flip(pool.ping(sessionId, authData({ reqnum: 1 })))
-      assert.strictEqual(stranger._tag, "SessionAuthMismatch")
-      // Key order does not matter: auth_data is compared as a JSON value.
+      assert.strictEqual((yield* Effect.flip(pool.ping("nope", authData())))._tag, "InvalidSession")
+      assert.strictEqual((yield* Effect.flip(pool.ping(sessionId, authData({ reqnum: 1 }))))._tag, "SessionAuthMismatch")
       const reordered = Object.fromEntries(Object.entries(authData()).reverse())
       assert.strictEqual((yield* pool.ping(sessionId, reordered)).pingCount, 1)
     }).pipe(Effect.provide(poolLayer()))
   )
 
-  it.effect("ping and expiry at the same instant: one consistent outcome", () =>
+  it.effect("a session whose auth_data has odd keys (__proto__, constructor) is matched exactly", () =>
     Effect.gen(function* () {
       const pool = yield* SlotPool
-      const { sessionId } = yield* pool.create(request({ lifetimeMs: 1000 }))
-      yield* TestClock.adjust("999 millis")
-      const [pinged] = yield* Effect.all(
-        [Effect.either(Effect.zipRight(TestClock.adjust("1 millis"), pool.ping(sessionId, authData()))), TestClock.adjust("0 millis")],
-        { concurrency: "unbounded" }
-      )
-      const state = yield* stateOf
-      if (Either.isRight(pinged)) {
-        assert.deepStrictEqual(state, ["reserved"])
-        assert.lengthOf(yield* closes, 0)
-      } else {
-        assert.strictEqual(pinged.left._tag, "InvalidSession")
-        assert.deepStrictEqual(state, ["idle"])
-        assert.lengthOf(yield* closes, 1)
-      }
+      const odd = JSON.parse('{"url":"u","signature":"s","reqnum":1,"request_idx":2,"endpoint":"e","cost":1,"__proto__":{"x":1},"constructor":"y"}')
+      const { sessionId } = yield* pool.create(request({ authData: odd }))
+      const same = JSON.parse('{"constructor":"y","__proto__":{"x":1},"url":"u","signature":"s","reqnum":1,"request_idx":2,"endpoint":"e","cost":1}')
+      const without = JSON.parse('{"url":"u","signature":"s","reqnum":1,"request_idx":2,"endpoint":"e","cost":1,"constructor":"y"}')
+      assert.strictEqual((yield* Effect.flip(pool.end(sessionId, without)))._tag, "SessionAuthInvalid")
+      yield* pool.end(sessionId, same)
+      assert.deepStrictEqual(yield* stateOf, ["idle"])
     }).pipe(Effect.provide(poolLayer()))
   )
 
   const closers = {
     end: (pool: SlotPool, id: string) => Effect.either(pool.end(id, authData())),
-    release: (pool: SlotPool) => Effect.either(pool.releaseAll("released")),
+    release: (pool: SlotPool) => Effect.either(pool.release(any)),
     expire: () => Effect.either(TestClock.adjust("1 millis")),
-    ping: (pool: SlotPool, id: string) => Effect.either(pool.ping(id, authData()))
+    ping: (pool: SlotPool, id: string) => Effect.either(pool.ping(id, authData())),
+    shutdown: (pool: SlotPool) => Effect.either(pool.shutdown)
   } as const
   const orders: ReadonlyArray<ReadonlyArray<keyof typeof closers>> = [
     ["end", "release", "expire"],
     ["release", "end", "expire"],
     ["expire", "end", "release"],
     ["end", "expire", "release", "ping"],
-    ["release", "ping", "expire", "end"]
+    ["release", "ping", "expire", "end"],
+    ["shutdown", "end", "release", "expire"],
+    ["expire", "shutdown", "end"]
   ]
+  const reasons = { end: "ended", release: "released", expire: "expired", ping: "", shutdown: "shutdown" } as const
 
   for (const order of orders) {
     it.effect(`racing closes in order ${order.join(" → ")} at the deadline: one close, one callback`, () =>
       Effect.gen(function* () {
         const pool = yield* SlotPool
+        const metrics = yield* LoadMetrics
         const { sessionId } = yield* pool.create(request({ lifetimeMs: 1000 }))
         yield* TestClock.adjust("999 millis")
         for (const closer of order) yield* closers[closer](pool, sessionId)
         assert.lengthOf(yield* closes, 1)
         assert.lengthOf(yield* posted, 1)
-        assert.strictEqual((yield* closes)[0]?.reason, { end: "ended", release: "released", expire: "expired", ping: "" }[order[0]!])
-        assert.deepStrictEqual(yield* stateOf, ["idle"])
+        assert.strictEqual((yield* closes)[0]?.reason, reasons[order[0] ?? "end"])
+        // One success in the load bookkeeping: one finished record, nothing left working.
+        assert.deepStrictEqual((yield* metrics.pendingDeletions(10)).map((record) => record.status), ["Success"])
+        assert.strictEqual((yield* metrics.snapshot).curLoad, 0)
       }).pipe(Effect.provide(poolLayer()))
     )
   }
 
-  it.effect("racing closes run concurrently: exactly one close and one callback", () =>
+  it.effect("racing closes run concurrently: exactly one close, one callback, one winner", () =>
     Effect.gen(function* () {
       const pool = yield* SlotPool
       const { sessionId } = yield* pool.create(request({ lifetimeMs: 1000 }))
@@ -184,16 +257,55 @@ describe("SlotPool", () => {
     }).pipe(Effect.provide(poolLayer()))
   )
 
-  it.effect("a slot freed by a close takes the next session at once", () =>
+  it.effect("after closes, an id that was never issued is still unknown (400), not already closed (410)", () =>
     Effect.gen(function* () {
       const pool = yield* SlotPool
-      const first = yield* pool.create(request())
-      yield* pool.releaseAll("released")
-      const second = yield* pool.create(request())
+      const { sessionId } = yield* pool.create(request())
+      yield* pool.release(any)
+      assert.strictEqual((yield* Effect.flip(pool.end("never-issued1", authData())))._tag, "SessionNotFound")
+      assert.strictEqual((yield* Effect.flip(pool.end(sessionId, authData())))._tag, "SessionAlreadyClosed")
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
+  it.effect(`only the last ${RECENT_CLOSES} closes are remembered`, () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const ids: Array<string> = []
+      for (let i = 0; i < RECENT_CLOSES + 5; i++) {
+        ids.push((yield* pool.create(request({ onCloseRoute: null }))).sessionId)
+        yield* pool.release(any)
+      }
+      assert.lengthOf(yield* closes, RECENT_CLOSES)
+      assert.strictEqual((yield* closes)[0]?.sessionId, ids[5])
+      assert.strictEqual((yield* Effect.flip(pool.end(ids[0] ?? "", authData())))._tag, "SessionNotFound")
+      assert.strictEqual((yield* Effect.flip(pool.end(ids[5] ?? "", authData())))._tag, "SessionAlreadyClosed")
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
+  it.effect("a slot freed by a close takes the next session at once; the old deadline does not close the new session", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const first = yield* pool.create(request({ lifetimeMs: 1000 }))
+      yield* TestClock.adjust("500 millis")
+      yield* pool.release(any)
+      const second = yield* pool.create(request({ lifetimeMs: 1000 }))
       assert.notStrictEqual(second.sessionId, first.sessionId)
-      // The old session's timer is gone: only the new session expires.
-      yield* TestClock.adjust("1 second")
-      assert.deepStrictEqual((yield* closes).map((closed) => closed.reason), ["released", "expired"])
+      // 1000: the first session's deadline passes; the second one (1500) stays open.
+      yield* TestClock.adjust("500 millis")
+      assert.deepStrictEqual(yield* stateOf, ["reserved"])
+      yield* TestClock.adjust("500 millis")
+      assert.deepStrictEqual((yield* closes).map((closed) => [closed.reason, closed.closedAt]), [["released", 500], ["expired", 1500]])
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
+  it.effect("a new session with an earlier deadline than the one the timer sleeps for still expires on time", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      yield* pool.create(request({ lifetimeMs: 60_000 }))
+      yield* pool.release(any)
+      yield* pool.create(request({ lifetimeMs: 100 }))
+      yield* TestClock.adjust("100 millis")
+      assert.deepStrictEqual((yield* closes).map((closed) => [closed.reason, closed.closedAt]), [["released", 0], ["expired", 100]])
     }).pipe(Effect.provide(poolLayer()))
   )
 
@@ -201,9 +313,44 @@ describe("SlotPool", () => {
     Effect.gen(function* () {
       const pool = yield* SlotPool
       yield* pool.create(request({ onCloseRoute: null }))
-      yield* pool.releaseAll("released")
+      yield* pool.release(any)
       assert.lengthOf(yield* posted, 0)
     }).pipe(Effect.provide(poolLayer()))
+  )
+
+  it.effect("a create with a callback is refused (OutboxFull) when the outbox has no room; one without is taken", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const refused = yield* Effect.flip(pool.create(request()))
+      assert.strictEqual(refused._tag, "OutboxFull")
+      assert.deepStrictEqual(yield* stateOf, ["idle"])
+      yield* pool.create(request({ onCloseRoute: null }))
+    }).pipe(Effect.provide(poolLayer({}, { maxPending: 0 })))
+  )
+
+  it.effect("room in the outbox is kept for every open session's callback", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      yield* pool.create(request())
+      // One open session with a callback, room for one: a second such create would overfill it.
+      assert.strictEqual((yield* Effect.flip(pool.create(request())))._tag, "OutboxFull")
+    }).pipe(Effect.provide(poolLayer({ maxSessions: 2 }, { maxPending: 1 })))
+  )
+
+  it.effect("release by generation or session id closes that session only; an old one gets ReleaseNotOpen", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const a = yield* pool.create(request())
+      const b = yield* pool.create(request())
+      const byGeneration = yield* pool.release({ _tag: "Generation", generation: a.generation })
+      assert.deepStrictEqual(byGeneration.map((closed) => closed.sessionId), [a.sessionId])
+      const late = yield* Effect.flip(pool.release({ _tag: "Generation", generation: a.generation }))
+      assert.strictEqual(late._tag, "ReleaseNotOpen")
+      assert.strictEqual((yield* Effect.flip(pool.release({ _tag: "Session", sessionId: a.sessionId })))._tag, "ReleaseNotOpen")
+      const bySession = yield* pool.release({ _tag: "Session", sessionId: b.sessionId })
+      assert.deepStrictEqual(bySession.map((closed) => closed.sessionId), [b.sessionId])
+      assert.deepStrictEqual(yield* pool.release(any), [])
+    }).pipe(Effect.provide(poolLayer({ maxSessions: 2 })))
   )
 
   it.effect("find returns the session only with the right session_auth", () =>
@@ -217,7 +364,46 @@ describe("SlotPool", () => {
     }).pipe(Effect.provide(poolLayer()))
   )
 
-  it.effect("shutdown closes every open session with reason shutdown and posts their callbacks", () =>
+  it.effect("retire (drain): creates are refused as draining; open sessions stay, may end, and their slots take no new one", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const { sessionId } = yield* pool.create(request())
+      yield* pool.retire
+      assert.strictEqual(yield* pool.mode, "draining")
+      const refused = yield* Effect.flip(pool.create(request()))
+      assert.deepStrictEqual([refused._tag, refused._tag === "SlotsExhausted" ? refused.reason : ""], ["SlotsExhausted", "draining"])
+      assert.deepStrictEqual(yield* stateOf, ["retiring", "retired"])
+      yield* pool.ping(sessionId, authData())
+      yield* pool.end(sessionId, authData())
+      assert.deepStrictEqual(yield* stateOf, ["retired", "retired"])
+      yield* pool.awaitEmpty
+    }).pipe(Effect.provide(poolLayer({ maxSessions: 2 })))
+  )
+
+  it.effect("recycle closes open sessions with reason shutdown and refuses new ones", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      yield* pool.create(request())
+      const closed = yield* pool.recycle
+      assert.deepStrictEqual(closed.map((close) => close.reason), ["shutdown"])
+      assert.strictEqual((yield* Effect.flip(pool.create(request())))._tag, "SlotsExhausted")
+      assert.strictEqual(yield* pool.mode, "recycled")
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
+  it.effect("awaitChange completes on the next change, and version moves", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const before = yield* pool.version
+      const waiter = yield* Effect.fork(pool.awaitChange)
+      yield* Effect.yieldNow()
+      yield* pool.create(request())
+      yield* waiter.await
+      assert.isAbove(yield* pool.version, before)
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
+  it.effect("closing the pool's scope closes every open session with reason shutdown; no timer survives it", () =>
     Effect.gen(function* () {
       const scope = yield* Scope.make()
       const context = yield* Layer.buildWithScope(poolLayer({ maxSessions: 2 }), scope)
@@ -227,60 +413,152 @@ describe("SlotPool", () => {
       yield* Scope.close(scope, Exit.void)
       const callbacks = yield* Effect.provide(posted, context)
       assert.deepStrictEqual(callbacks.map((callback) => callback.reason), ["shutdown", "shutdown"])
-      assert.deepStrictEqual(callbacks[1]?.body, { payload: "scalar", session_id: callbacks[1]?.sessionId, close_reason: "shutdown" })
-      // No timer survives the scope: moving time past the lifetimes closes nothing more.
+      assert.deepStrictEqual(JSON.parse(callbacks[1]?.body ?? "{}"), {
+        payload: "scalar",
+        session_id: callbacks[1]?.sessionId,
+        close_reason: "shutdown",
+        generation: 2
+      })
       yield* TestClock.adjust("10 seconds")
       assert.lengthOf(yield* Effect.provide(posted, context), 2)
     })
   )
+})
 
-  describe("model-based: xstate/graph paths replayed against the pool", () => {
-    const session = slotSession()
-    const events: ReadonlyArray<SlotEvent> = [
-      { type: "slot.reserve", session },
-      { type: "slot.end", sessionId: session.id, reason: "ended", now: 10 },
-      { type: "slot.end", sessionId: session.id, reason: "released", now: 10 },
-      { type: "slot.end", sessionId: session.id, reason: "shutdown", now: 10 },
-      { type: "slot.expire", sessionId: session.id, now: session.expiresAt },
-      { type: "slot.finalized" }
+/**
+ * Model-based: the machine's graph gives a shortest path to every state it can reach; each path, extended by
+ * every event, is replayed against the pool, which must end in the state the machine says (and fail with
+ * the error that matches the machine's refusal).
+ */
+describe("SlotPool against the machine (xstate/graph)", () => {
+  const lifetime = 1000
+  const good = slotSession().authDigest
+  const bad = "00"
+  type Snapshot = ReturnType<typeof transition<typeof slotMachine>>[0]
+  /** The events, with times taken from the snapshot so that time only moves forward along a path. */
+  const eventsFor = (snapshot: Snapshot): ReadonlyArray<SlotEvent> => {
+    const open = snapshot.context.session
+    const now = open === null ? 0 : open.expiresAt - lifetime + 100
+    const id = open?.id ?? "s1"
+    const generation = open?.generation ?? 1
+    return [
+      { type: "session.reserve", session: slotSession({ id: `s${generation + (open === null ? 0 : 1)}`, generation, lifetimeMs: lifetime }) },
+      { type: "session.ping", sessionId: id, authDigest: good, now },
+      { type: "session.ping", sessionId: id, authDigest: bad, now },
+      { type: "session.end", sessionId: id, authDigest: good, now },
+      { type: "session.end", sessionId: id, authDigest: bad, now },
+      { type: "session.release", target: { _tag: "Any" }, now },
+      { type: "session.release", target: { _tag: "Generation", generation }, now },
+      { type: "session.release", target: { _tag: "Generation", generation: generation + 100 }, now },
+      { type: "session.expire", now: (open?.expiresAt ?? lifetime) - 1 },
+      { type: "session.expire", now: open?.expiresAt ?? lifetime },
+      { type: "slot.retire" },
+      { type: "slot.shutdown", now }
     ]
-    const paths = getSimplePaths(slotMachine, {
-      events,
-      input: { slot: 0 },
-      serializeState: (snapshot) => String(snapshot.value)
+  }
+  const paths = getShortestPaths(slotMachine, {
+    events: eventsFor,
+    input: { slot: 0 },
+    serializeState: (snapshot) => `${String(snapshot.value)}:${snapshot.context.lastClose?.reason ?? "-"}`,
+    limit: 5000
+  })
+
+  const describeEvent = (event: SlotEvent): string => {
+    switch (event.type) {
+      case "session.ping":
+      case "session.end":
+        return `${event.type}(${event.authDigest === bad ? "wrong auth" : "auth"})`
+      case "session.release":
+        return `release(${event.target._tag}${event.target._tag === "Generation" ? ` ${event.target.generation}` : ""})`
+      case "session.expire":
+        return "expire"
+      default:
+        return event.type
+    }
+  }
+
+  /** Carry out one machine event on the pool; the outcome is "ok" or the error tag. */
+  const replay = (pool: SlotPool, event: SlotEvent, current: { id: string; generation: number; createdAt: number }) =>
+    Effect.gen(function* () {
+      const outcome = <A, E extends { readonly _tag: string }>(effect: Effect.Effect<A, E>) =>
+        Effect.map(Effect.either(effect), (result) => (Either.isRight(result) ? "ok" : result.left._tag))
+      const now = yield* TestClock.currentTimeMillis
+      const at = (target: number) => TestClock.adjust(`${Math.max(0, current.createdAt + target - now)} millis`)
+      switch (event.type) {
+        case "session.reserve": {
+          const created = yield* Effect.either(pool.create(request({ lifetimeMs: lifetime })))
+          if (Either.isLeft(created)) return created.left._tag
+          current.id = created.right.sessionId
+          current.generation = created.right.generation
+          current.createdAt = now
+          return "ok"
+        }
+        case "session.ping":
+          yield* at(event.now)
+          return yield* outcome(pool.ping(current.id, event.authDigest === bad ? { forged: true } : authData()))
+        case "session.end":
+          yield* at(event.now)
+          return yield* outcome(pool.end(current.id, event.authDigest === bad ? { forged: true } : authData()))
+        case "session.release":
+          return yield* outcome(
+            pool.release(
+              event.target._tag === "Generation"
+                ? { _tag: "Generation", generation: event.target.generation === 1 ? current.generation : current.generation + 100 }
+                : event.target
+            )
+          )
+        case "session.expire":
+          yield* at(event.now)
+          return "ok"
+        case "slot.retire":
+          yield* pool.retire
+          return "ok"
+        case "slot.shutdown":
+          yield* pool.shutdown
+          return "ok"
+      }
     })
 
-    for (const path of paths) {
-      const name = path.steps.map((step) => step.event.type + ("reason" in step.event ? `(${step.event.reason})` : "")).join(" → ")
-      it.effect(`path ${name || "(initial)"}`, () =>
+  const expectedError = (event: SlotEvent, refusal: string | undefined): ReadonlyArray<string> => {
+    if (refusal === undefined) return ["ok"]
+    switch (event.type) {
+      case "session.reserve":
+        return ["SlotsExhausted"]
+      case "session.ping":
+        return refusal === "unauthorised" ? ["SessionAuthMismatch"] : ["InvalidSession"]
+      case "session.end":
+        return refusal === "unauthorised" ? ["SessionAuthInvalid"] : ["SessionNotFound", "SessionAlreadyClosed"]
+      case "session.release":
+        return event.target._tag === "Any" ? ["ok"] : ["ReleaseNotOpen"]
+      default:
+        return ["ok"]
+    }
+  }
+
+  for (const path of paths) {
+    const prefix = path.steps.slice(1).map((step) => describeEvent(step.event))
+    for (const event of eventsFor(path.state)) {
+      const [next, actions] = transition(slotMachine, path.state, event)
+      const refusal = actions.find((action) => action.type === "refuse")
+      const name = [...prefix, describeEvent(event)].join(" → ")
+      it.effect(`${name || "(start)"} ⇒ ${String(next.value)}`, () =>
         Effect.gen(function* () {
           const pool = yield* SlotPool
-          let sessionId = ""
-          for (const step of path.steps) {
-            const event = step.event
-            switch (event.type) {
-              case "slot.reserve":
-                sessionId = (yield* pool.create(request({ lifetimeMs: session.lifetimeMs }))).sessionId
-                break
-              case "slot.end":
-                if (event.reason === "ended") yield* pool.end(sessionId, authData())
-                else yield* pool.releaseAll(event.reason)
-                break
-              case "slot.expire":
-                yield* TestClock.adjust(`${session.lifetimeMs} millis`)
-                break
-              default:
-                break
-            }
-            // The pool finalizes at once, so the machine's `releasing` is observed as a closed, idle slot.
-            const expected = step.state.value === "releasing" ? "idle" : step.state.value
-            assert.deepStrictEqual(yield* stateOf, [expected])
-            if (step.state.value === "releasing") {
-              assert.deepStrictEqual((yield* closes).map((closed) => closed.reason), [step.state.context.closeReason])
-            }
+          const current = { id: "s1", generation: 1, createdAt: 0 }
+          for (const step of path.steps.slice(1)) {
+            yield* replay(pool, step.event, current)
+            assert.deepStrictEqual(yield* stateOf, [step.state.value])
           }
+          const result = yield* replay(pool, event, current)
+          assert.deepStrictEqual(yield* stateOf, [next.value])
+          assert.include(expectedError(event, refusal === undefined ? undefined : String((refusal.params as { refusal: string }).refusal)), result)
+          // Exactly one close per close the machine announced along the way.
+          const announced = [...path.steps.slice(1).map((step) => step.state), next].filter((snapshot) => snapshot.context.lastClose !== null)
+          const lastReason = next.context.lastClose?.reason
+          if (lastReason !== undefined) assert.strictEqual((yield* closes).at(-1)?.reason, lastReason)
+          assert.isAtMost((yield* closes).length, announced.length)
         }).pipe(Effect.provide(poolLayer()))
       )
     }
-  })
+  }
 })
