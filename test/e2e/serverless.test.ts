@@ -1,6 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest"
 import { fileURLToPath } from "node:url"
-import { spawn } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
+import { Agent, request } from "node:http"
+import { createServer } from "node:net"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { spawnProcess } from "../support/process.js"
 
 const serverlessJs = fileURLToPath(new URL("../../dist/serverless.js", import.meta.url))
 
@@ -12,7 +18,9 @@ interface StatusWorker {
   readonly cur_load: number
 }
 interface Status {
-  readonly workers: ReadonlyArray<StatusWorker>
+  readonly waiting: ReadonlyArray<{ readonly request_idx: number }>
+  readonly events: ReadonlyArray<{ readonly text: string }>
+  readonly workers: ReadonlyArray<StatusWorker & { readonly sessions: ReadonlyArray<{ readonly session_id: string }> | null }>
   readonly callbacks: ReadonlyArray<{ readonly path: string; readonly body: Record<string, unknown> }>
 }
 
@@ -137,5 +145,125 @@ describe("the local serverless (real processes)", () => {
     expect(typeof routed.json["url"]).toBe("string")
     const bounced = await postJson(`${routed.json["url"]}/session/create`, { auth_data: routed.json, payload: {} })
     expect(bounced.status).toBe(429)
+  })
+})
+
+const hasPromtool = (() => {
+  try {
+    execFileSync("promtool", ["--version"], { stdio: "ignore" })
+    return true
+  } catch {
+    return false
+  }
+})()
+if (!hasPromtool && process.env["CI"] === undefined) {
+  process.stdout.write("promtool check skipped: promtool is not installed (Debian/Ubuntu: apt-get install prometheus)\n")
+}
+
+/** One POST /route/ over `agent` (a kept-alive connection) or, without one, a connection closed after the answer. */
+const routeOnce = (url: string, body: unknown, agent: Agent | false) =>
+  new Promise<Record<string, unknown>>((resolve, reject) => {
+    const text = JSON.stringify(body)
+    const call = request(
+      `${url}/route/`,
+      { method: "POST", agent, headers: { "content-type": "application/json", ...(agent === false ? { connection: "close" } : {}) } },
+      (response) => {
+        let answer = ""
+        response.on("data", (chunk: Buffer) => (answer += chunk.toString("utf8")))
+        response.on("end", () => resolve(JSON.parse(answer) as Record<string, unknown>))
+      }
+    )
+    call.once("error", reject)
+    call.end(text)
+  })
+
+describe("the local serverless: start-up, clients that leave, metrics, status page", () => {
+  it("a taken port: one line naming the port and the fix, exit 1, no stack trace", async () => {
+    const holder = createServer()
+    const port = await new Promise<number>((resolve) =>
+      holder.listen(0, "127.0.0.1", () => {
+        const address = holder.address()
+        resolve(typeof address === "object" && address !== null ? address.port : 0)
+      })
+    )
+    try {
+      const serverless = spawnProcess(process.execPath, [serverlessJs, "--port", String(port)], {})
+      expect(await serverless.exited).toBe(1)
+      expect(serverless.output()).toBe(`serverless: port ${port} is already in use (EADDRINUSE); pick another with --port\n`)
+    } finally {
+      await new Promise((resolve) => holder.close(resolve))
+    }
+  })
+
+  it("a waiting route request is dropped as soon as its client's kept-alive connection closes; a poll on a closed connection is not", async () => {
+    // No room for a worker: requests can only wait.
+    const { endpointKey, url } = await startServerless(["--max-workers", "0"])
+    const body = { endpoint: "null-local", api_key: endpointKey, cost: 100, request_idx: 0, replay_timeout: 60 }
+    // A client that opens a new connection per poll: its connection closing says nothing.
+    const oneShot = await routeOnce(url, body, false)
+    const agent = new Agent({ keepAlive: true })
+    const kept = await routeOnce(url, body, agent)
+    expect(typeof kept["request_idx"]).toBe("number")
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect((await status(url)).waiting.map((r) => r.request_idx).sort()).toEqual([oneShot["request_idx"], kept["request_idx"]].sort())
+    // The keep-alive client goes away (its process would exit the same way).
+    agent.destroy()
+    const after = await until("the request to be dropped", async () => {
+      const s = await status(url)
+      return s.waiting.some((r) => r.request_idx === kept["request_idx"]) ? undefined : s
+    }, 3_000)
+    expect(after.waiting.map((r) => r.request_idx)).toEqual([oneShot["request_idx"]])
+    expect(after.events.map((e) => e.text)).toContain(`request ${String(kept["request_idx"])} dropped: its client closed the connection`)
+  })
+
+  it("GET /metrics: workers by state, route requests, scale events; the status page shows colours, sessions and column notes", async () => {
+    const { endpointKey, url } = await startServerless(["--recommended", "--inactivity-timeout", "30"])
+    const session = await reserve(url, endpointKey, { lifetime: 60 })
+    await until("the worker to show its session", async () => {
+      const s = await status(url)
+      return s.workers[0]?.sessions?.some((held) => held.session_id === session.sessionId) === true ? s : undefined
+    })
+    const page = await (await fetch(`${url}/`)).text()
+    expect(page).toContain('<tr class="state-busy">')
+    expect(page).toContain(session.sessionId)
+    expect(page).toContain("<b>idle (s)</b>: seconds since its load dropped to zero")
+
+    const scrape = await fetch(`${url}/metrics`)
+    expect(scrape.headers.get("content-type")).toContain("text/plain")
+    const metrics = await scrape.text()
+    expect(metrics).toContain('null_serverless_workers{state="busy"} 1')
+    expect(metrics).toContain('null_serverless_workers{state="idle"} 0')
+    expect(metrics).toMatch(/null_serverless_route_requests_total\{answer="ready"\} [1-9]/)
+    expect(metrics).toContain('null_serverless_scale_events_total{action="start",reason="capacity"} 1')
+    expect(metrics).toContain("null_serverless_route_requests_waiting 0")
+    expect(metrics).toContain("process_resident_memory_bytes")
+  })
+
+  it.skipIf(!hasPromtool && process.env["CI"] === undefined)("promtool check metrics accepts /metrics after a session's life", async () => {
+    // In CI a missing promtool fails the test instead of skipping it.
+    expect(hasPromtool, "promtool is not installed (Debian/Ubuntu: apt-get install prometheus)").toBe(true)
+    const { endpointKey, url } = await startServerless(["--recommended", "--inactivity-timeout", "30"])
+    const session = await reserve(url, endpointKey, { lifetime: 60, on_close_route: `${url}/callbacks/promtool` })
+    await postJson(`${session.workerUrl}/session/end`, { session_id: session.sessionId, session_auth: session.authData })
+    await until("the callback", async () => ((await status(url)).callbacks.length > 0 ? true : undefined))
+    const metrics = await (await fetch(`${url}/metrics`)).text()
+    const dir = mkdtempSync(join(tmpdir(), "null-serverless-metrics-"))
+    try {
+      const file = join(dir, "metrics.txt")
+      writeFileSync(file, metrics)
+      // promtool reads the exposition on stdin; it exits non-zero (and says why) on a problem.
+      const result = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
+        const child = spawn("sh", ["-c", 'promtool check metrics < "$1"', "sh", file], { stdio: ["ignore", "pipe", "pipe"] })
+        let output = ""
+        child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
+        child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
+        child.once("error", reject)
+        child.once("exit", (code) => resolve({ code, output }))
+      })
+      expect(result.output).toBe("")
+      expect(result.code).toBe(0)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
