@@ -178,6 +178,19 @@ const routeOnce = (url: string, body: unknown, agent: Agent | false) =>
   })
 
 describe("the local serverless: start-up, clients that leave, metrics, status page", () => {
+  it("--help is one line per flag with its default, without ANSI codes when piped; counts and ports are integers", async () => {
+    const help = spawnProcess(process.execPath, [serverlessJs, "--help"], {})
+    expect(await help.exited).toBe(0)
+    const text = help.output()
+    expect(text).not.toContain("\x1b")
+    expect(text.split("\n").length).toBeLessThan(40)
+    expect(text).toMatch(/^ {2}--port N +port to listen on; 0 picks a free one \(default 8080\)$/m)
+    expect(text).toMatch(/^ {2}--target-util X +.*\(default 0\.9; 1 with --recommended\)$/m)
+    const fractional = spawnProcess(process.execPath, [serverlessJs, "--max-workers", "1.5"], {})
+    expect(await fractional.exited).toBe(1)
+    expect(fractional.output()).toBe("'1.5' is not a integer\n\n")
+  })
+
   it("a taken port: one line naming the port and the fix, exit 1, no stack trace", async () => {
     const holder = createServer()
     const port = await new Promise<number>((resolve) =>
