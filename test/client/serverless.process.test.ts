@@ -1,12 +1,11 @@
 import { Effect, Exit, Schema, Scope } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
-import { tracked } from "../support/cleanup.js"
 import { freePort } from "../support/process.js"
-import { startServerless, until } from "../support/serverless.js"
+import { type RunningServerless, startServerless, until } from "../support/serverless.js"
 import { startWorker } from "../support/worker.js"
 import { type SpawnedClient, spawnClient } from "./spawnClient.js"
 
-const processes = tracked()
+const planes: Array<RunningServerless> = []
 const clients: Array<SpawnedClient> = []
 const scopes: Array<Scope.CloseableScope> = []
 
@@ -15,13 +14,13 @@ afterEach(async () => {
     if (client.child.exitCode === null && client.child.signalCode === null) client.child.kill("SIGKILL")
     await client.exited
   }
-  await processes.cleanup()
+  for (const plane of planes.splice(0)) await plane.stop()
   for (const scope of scopes.splice(0)) await Effect.runPromise(Scope.close(scope, Exit.void))
 })
 
 const serverless = async (args: ReadonlyArray<string>) => {
   const started = await startServerless(args)
-  processes.processes.push(started.process)
+  planes.push(started)
   return started
 }
 

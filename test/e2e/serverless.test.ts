@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it } from "vitest"
-import { fileURLToPath } from "node:url"
 import { execFileSync, spawn } from "node:child_process"
 import { Agent, request } from "node:http"
 import { createServer } from "node:net"
@@ -7,72 +6,23 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { spawnProcess } from "../support/process.js"
+import { type RunningServerless, serverlessJs, startServerless as start, statusOf as status, until } from "../support/serverless.js"
 
-const serverlessJs = fileURLToPath(new URL("../../dist/serverless.js", import.meta.url))
-
-interface StatusWorker {
-  readonly id: number
-  readonly state: string
-  readonly url: string
-  readonly pid: number | null
-  readonly cur_load: number
-}
-interface Status {
-  readonly waiting: ReadonlyArray<{ readonly request_idx: number }>
-  readonly events: ReadonlyArray<{ readonly text: string }>
-  readonly workers: ReadonlyArray<StatusWorker & { readonly sessions: ReadonlyArray<{ readonly session_id: string }> | null }>
-  readonly callbacks: ReadonlyArray<{ readonly path: string; readonly body: Record<string, unknown> }>
-}
-
-const running: Array<ReturnType<typeof spawn>> = []
+const started: Array<RunningServerless> = []
 afterEach(async () => {
-  for (const child of running.splice(0)) {
-    if (child.exitCode !== null || child.signalCode !== null) continue
-    child.kill("SIGTERM")
-    await new Promise((resolve) => child.once("exit", resolve))
-  }
+  for (const serverless of started.splice(0)) await serverless.stop()
 })
 
 const startServerless = async (args: ReadonlyArray<string>) => {
-  const child = spawn(process.execPath, [serverlessJs, "--port", "0", "--api-key", "k", "--tick", "0.1", "--healthcheck-interval", "0.2", ...args], {
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  running.push(child)
-  let output = ""
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serverless did not start:\n${output}`)), 15_000)
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString("utf8")
-      const found = /serverless listening on (http:\/\/[0-9.:]+)/.exec(output)?.[1]
-      if (found !== undefined) {
-        clearTimeout(timer)
-        resolve(found)
-      }
-    }
-    child.stdout.on("data", onData)
-    child.stderr.on("data", onData)
-  })
-  const lookup = await fetch(`${url}/api/v0/endptjobs/?client_id=me`, { headers: { authorization: "Bearer k" } })
-  const endpoint = ((await lookup.json()) as { results: Array<{ api_key: string }> }).results[0]
-  return { url, child, endpointKey: endpoint?.api_key ?? "" }
+  const serverless = await start(args)
+  started.push(serverless)
+  return serverless
 }
 
 const postJson = async (url: string, body: unknown) => {
   const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
   const text = await response.text()
   return { status: response.status, text, json: text === "" ? {} : (JSON.parse(text) as Record<string, unknown>) }
-}
-
-const status = async (url: string): Promise<Status> => (await (await fetch(`${url}/status`)).json()) as Status
-
-const until = async <A>(what: string, probe: () => Promise<A | undefined>, ms = 20_000): Promise<A> => {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const found = await probe()
-    if (found !== undefined) return found
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
 }
 
 /** Route (polling, same request_idx) and create a session; a 429 re-routes. */
