@@ -151,7 +151,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
       return counts
     }
 
-    /** The waiting answer's `status`: only the states some worker is in, as Vast's answer lists them. */
+    /** The waiting answer's `status` (worker counts by state, vast-protocol.md §8.3): the states some worker is in. */
     const presentStates = () => {
       const counts = countsByState()
       return Object.fromEntries(displayStates.filter((state) => counts[state] > 0).map((state) => [state, counts[state]]))
