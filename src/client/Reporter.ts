@@ -1,6 +1,7 @@
 /**
- * Where events go: JSON lines (`--json`), timestamped prose lines (not a terminal), or a live table
- * redrawn in place (a terminal).
+ * Where events go: JSON lines (`--json`), timestamped prose lines followed by the final table (not a
+ * terminal), or a live table redrawn in place (a terminal), whose last frame is the final table.
+ * Either way the final table appears once, however the run ended (Ctrl-C included).
  */
 import { Clock, Context, DateTime, Effect, Layer, Ref, Schedule } from "effect"
 import { type ClientEvent, describe } from "./events.js"
@@ -22,27 +23,23 @@ export class Reporter extends Context.Tag("client/Reporter")<
       })
     )
 
-  /** `<ISO time> <sentence>` per event. */
-  static readonly layerPlain = (write: Write): Layer.Layer<Reporter> =>
-    Layer.succeed(
-      Reporter,
-      Reporter.of({
-        emit: (event) =>
-          Effect.flatMap(DateTime.now, (now) =>
-            write(`${DateTime.formatIso(now)} ${describe(event, DateTime.toEpochMillis(now))}\n`)
-          )
-      })
-    )
+  /** `<ISO time> <sentence>` per event; when the reporter closes, the table of reservations, once. */
+  static readonly layerPlain = (write: Write): Layer.Layer<Reporter> => Layer.scoped(Reporter, makePlain(write))
 
-  /** A table of reservations redrawn on every event and every second; the last frame stays on screen. */
-  static readonly layerLive = (write: Write): Layer.Layer<Reporter> => Layer.scoped(Reporter, makeLive(write))
+  /**
+   * A table of reservations redrawn on every event and every second; the last frame stays on screen.
+   * Lines are cut to `columns()` characters: a wrapped line would make the next redraw start too low
+   * and leave a stale copy of the table above it.
+   */
+  static readonly layerLive = (write: Write, columns: () => number = () => Number.POSITIVE_INFINITY): Layer.Layer<Reporter> =>
+    Layer.scoped(Reporter, makeLive(write, columns))
 
   /** Keeps every event in `events`, for tests. */
   static readonly layerRecording = (events: Ref.Ref<ReadonlyArray<ClientEvent>>): Layer.Layer<Reporter> =>
     Layer.succeed(Reporter, Reporter.of({ emit: (event) => Ref.update(events, (all) => [...all, event]) }))
 }
 
-type RowState = "routing" | "waiting" | "retrying" | "open" | "ending" | "ended" | "closed" | "failed"
+type RowState = "routing" | "waiting" | "retrying" | "open" | "ending" | "ended" | "closed" | "failed" | "cancelled"
 
 export interface Row {
   readonly reservation: number
@@ -72,6 +69,11 @@ const emptyRow = (reservation: number): Row => ({
 /** The table's state after `event` (at `now`, epoch ms). */
 export const applyEvent = (state: LiveState, event: ClientEvent, now: number): LiveState => {
   const last = describe(event, now)
+  if (event.event === "interrupted") {
+    // A reservation still looking for a worker is given up: it will never be created.
+    const looking = (row: Row) => row.state === "routing" || row.state === "waiting" || row.state === "retrying"
+    return { rows: state.rows.map((row) => (looking(row) ? { ...row, state: "cancelled" } : row)), last }
+  }
   if (!("reservation" in event) || event.reservation === undefined) return { ...state, last }
   const reservation = event.reservation
   const current = state.rows.find((row) => row.reservation === reservation) ?? emptyRow(reservation)
@@ -109,40 +111,71 @@ const duration = (ms: number): string => {
   return minutes > 0 ? `${minutes}m${String(total % 60).padStart(2, "0")}s` : `${total}s`
 }
 
-/** The frame's lines: a table, the number of distinct workers in use, and the latest event. */
+/** The table's lines: a row per reservation, then the number of distinct workers in use. */
 export const renderTable = (state: LiveState, now: number): ReadonlyArray<string> => {
-  const header = ["#", "SESSION", "WORKER", "AGE", "EXPIRES IN", "STATE"]
+  // The state comes first: on a narrow terminal the lines are cut on the right.
+  const header = ["#", "STATE", "SESSION", "WORKER", "AGE", "EXPIRES IN"]
   const cells = state.rows.map((row) => {
     const live = row.state === "open" || row.state === "ending"
     return [
       String(row.reservation),
+      row.state,
       row.sessionId ?? "-",
       row.url ?? "-",
       row.createdAt === null || !live ? "-" : duration(now - row.createdAt),
-      row.expiration === null || !live ? "-" : duration(row.expiration * 1000 - now),
-      row.state
+      row.expiration === null || !live ? "-" : duration(row.expiration * 1000 - now)
     ]
   })
   const widths = header.map((title, column) => Math.max(title.length, ...cells.map((line) => (line[column] ?? "").length)))
   const format = (line: ReadonlyArray<string>) => line.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ").trimEnd()
   const workers = new Set(state.rows.filter((row) => row.state === "open" || row.state === "ending").map((row) => row.url))
-  return [format(header), ...cells.map(format), "", `workers in use: ${workers.size}`, state.last]
+  return [format(header), ...cells.map(format), "", `workers in use: ${workers.size}`]
 }
 
-const makeLive = (write: Write) =>
+/** A live frame: the table and the latest event, each line cut to `width` characters. */
+export const renderFrame = (state: LiveState, now: number, width: number): ReadonlyArray<string> =>
+  [...renderTable(state, now), state.last].map((line) => (line.length > width ? line.slice(0, Math.max(0, width)) : line))
+
+const makePlain = (write: Write) =>
   Effect.gen(function* () {
     const state = yield* Ref.make<LiveState>({ rows: [], last: "" })
-    const drawn = yield* Ref.make(0)
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        const final = yield* Ref.get(state)
+        if (final.rows.length === 0) return
+        const now = yield* Clock.currentTimeMillis
+        yield* write(`\n${renderTable(final, now).join("\n")}\n`)
+      })
+    )
+    return Reporter.of({
+      emit: (event) =>
+        Effect.gen(function* () {
+          const now = yield* DateTime.now
+          const millis = DateTime.toEpochMillis(now)
+          yield* Ref.update(state, (current) => applyEvent(current, event, millis))
+          yield* write(`${DateTime.formatIso(now)} ${describe(event, millis)}\n`)
+        })
+    })
+  })
+
+const makeLive = (write: Write, columns: () => number) =>
+  Effect.gen(function* () {
+    const state = yield* Ref.make<LiveState>({ rows: [], last: "" })
+    /** The frame on screen: its lines. */
+    const drawn = yield* Ref.make<ReadonlyArray<string>>([])
     const lock = yield* Effect.makeSemaphore(1)
     const draw = lock.withPermits(1)(Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
-      const lines = renderTable(yield* Ref.get(state), now)
-      const previous = yield* Ref.getAndSet(drawn, lines.length)
+      // One column spare: a line that fills the last column makes some terminals wrap.
+      const lines = renderFrame(yield* Ref.get(state), now, columns() - 1)
+      const previous = yield* Ref.getAndSet(drawn, lines)
+      if (previous.length === lines.length && previous.every((line, index) => line === lines[index])) return
       // Back to the top of the previous frame, clear to the end of the screen, draw.
-      const rewind = previous > 0 ? `\x1b[${previous}F\x1b[0J` : ""
+      const rewind = previous.length > 0 ? `\x1b[${previous.length}F\x1b[0J` : ""
       yield* write(`${rewind}${lines.map((line) => `${line}\x1b[K`).join("\n")}\n`)
     }))
     yield* draw.pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
+    // The last frame (drawn in place of the previous one, unless it is the same).
     yield* Effect.addFinalizer(() => draw)
     return Reporter.of({
       emit: (event) =>

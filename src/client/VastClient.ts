@@ -11,6 +11,7 @@ import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Clock, Context, Duration, Effect, Layer, ParseResult, Redacted, Schema } from "effect"
 import type { AuthData } from "../protocol/session.js"
 import { retryDelay, routePollDelay } from "./backoff.js"
+import type { EndpointSettings } from "./endpointSettings.js"
 import {
   EndpointNotFound,
   type Operation,
@@ -27,9 +28,11 @@ import {
   CreateSessionRequest,
   EndSessionAnswer,
   EndpointList,
+  EndpointSettingsList,
   PingRequest,
   RouteAnswer,
   RouteRequest,
+  SessionHealthProbe,
   SessionInfoAnswer,
   SessionRefRequest
 } from "./wire.js"
@@ -115,11 +118,29 @@ export interface ReserveOptions {
 
 export type EndOutcome = "ended" | "already-closed"
 
+/** What a worker said to `POST /session/health` for a session it does not hold. */
+export interface WorkerProbe {
+  readonly url: string
+  /** True when it answered as a null worker does: `200 {"ok": …}`. */
+  readonly answers: boolean
+  /** The HTTP status, or null when nothing came back. */
+  readonly status: number | null
+  /** The answer (shortened), or why there was none. */
+  readonly detail: string
+}
+
+/** The session id the doctor asks a worker about: no worker holds it, so the answer is `{"ok": false}`. */
+export const PROBE_SESSION_ID = "doctor-probe"
+
 export class VastClient extends Context.Tag("client/VastClient")<
   VastClient,
   {
     /** The user's endpoint named exactly `name`. */
     readonly findEndpoint: (name: string) => Effect.Effect<Endpoint, EndpointNotFound | RequestFailed | UnexpectedResponse>
+    /** The scaling settings of the user's endpoint named exactly `name`. */
+    readonly endpointSettings: (name: string) => Effect.Effect<EndpointSettings, EndpointNotFound | RequestFailed | UnexpectedResponse>
+    /** Whether the worker at `url` answers: `POST /session/health` about a session it does not hold. */
+    readonly probeWorker: (url: string) => Effect.Effect<WorkerProbe>
     /** One call to `/route/`. */
     readonly route: (endpoint: Endpoint, cost: number, requestIdx: number) => Effect.Effect<Routed, RequestFailed | UnexpectedResponse>
     /**
@@ -139,6 +160,9 @@ export class VastClient extends Context.Tag("client/VastClient")<
     Layer.effect(VastClient, make(settings))
 }
 
+/** `200` from `/session/health`. */
+const HealthAnswer = Schema.Struct({ ok: Schema.Boolean })
+
 const SNIPPET = 200
 const snippet = (text: string): string => (text.length > SNIPPET ? `${text.slice(0, SNIPPET)}…` : text)
 const trimSlash = (url: string): string => url.replace(/\/+$/, "")
@@ -150,6 +174,10 @@ interface Reply {
   readonly status: number
   readonly text: string
 }
+
+/** The HTTP client's message plus what Node said underneath (`connect ECONNREFUSED 127.0.0.1:9`). */
+const withCause = (message: string, cause: unknown): string =>
+  cause instanceof Error && cause.message !== "" && !message.includes(cause.message) ? `${message}: ${cause.message}` : message
 
 const firstIssue = (error: ParseResult.ParseError): string => {
   const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
@@ -170,8 +198,8 @@ export const make = (settings: ClientSettings) =>
       client.execute(request).pipe(
         Effect.flatMap((response) => Effect.map(response.text, (text): Reply => ({ status: response.status, text }))),
         Effect.catchTags({
-          RequestError: (error) => Effect.fail(new RequestFailed({ operation, url: request.url, detail: error.message })),
-          ResponseError: (error) => Effect.fail(new RequestFailed({ operation, url: request.url, detail: error.message }))
+          RequestError: (error) => Effect.fail(new RequestFailed({ operation, url: request.url, detail: withCause(error.message, error.cause) })),
+          ResponseError: (error) => Effect.fail(new RequestFailed({ operation, url: request.url, detail: withCause(error.message, error.cause) }))
         }),
         Effect.timeoutFail({
           duration: timeout,
@@ -201,19 +229,58 @@ export const make = (settings: ClientSettings) =>
         Effect.orDie
       )
 
+    /** The user's endpoint list, decoded with `schema`. */
+    const endpointList = <A, I>(schema: Schema.Schema<A, I>) =>
+      Effect.gen(function* () {
+        const request = HttpClientRequest.get(`${webserver}/api/v0/endptjobs/`).pipe(
+          HttpClientRequest.setUrlParam("client_id", "me"),
+          HttpClientRequest.bearerToken(settings.apiKey),
+          HttpClientRequest.acceptJson
+        )
+        const url = `${webserver}/api/v0/endptjobs/`
+        const reply = yield* exchange("endpoint lookup", request)
+        if (!isOk(reply.status)) return yield* unexpected("endpoint lookup", url, reply)
+        return yield* decode(schema, "endpoint lookup", url)(reply)
+      })
+
     const findEndpoint = Effect.fn("VastClient.findEndpoint")(function* (name: string) {
-      const request = HttpClientRequest.get(`${webserver}/api/v0/endptjobs/`).pipe(
-        HttpClientRequest.setUrlParam("client_id", "me"),
-        HttpClientRequest.bearerToken(settings.apiKey),
-        HttpClientRequest.acceptJson
-      )
-      const url = `${webserver}/api/v0/endptjobs/`
-      const reply = yield* exchange("endpoint lookup", request)
-      if (!isOk(reply.status)) return yield* unexpected("endpoint lookup", url, reply)
-      const list = yield* decode(EndpointList, "endpoint lookup", url)(reply)
+      const list = yield* endpointList(EndpointList)
       const found = list.results.find((record) => record.endpoint_name === name)
       if (found === undefined) return yield* new EndpointNotFound({ name })
       return { id: found.id, name: found.endpoint_name, apiKey: found.api_key } satisfies Endpoint
+    })
+
+    const endpointSettings = Effect.fn("VastClient.endpointSettings")(function* (name: string) {
+      const list = yield* endpointList(EndpointSettingsList)
+      const found = list.results.find((record) => record.endpoint_name === name)
+      if (found === undefined) return yield* new EndpointNotFound({ name })
+      return {
+        id: found.id,
+        name: found.endpoint_name,
+        state: found.endpoint_state ?? null,
+        settings: {
+          target_util: found.target_util ?? null,
+          min_load: found.min_load ?? null,
+          cold_workers: found.cold_workers ?? null,
+          inactivity_timeout: found.inactivity_timeout ?? null,
+          max_queue_time: found.max_queue_time ?? null,
+          target_queue_time: found.target_queue_time ?? null,
+          max_workers: found.max_workers ?? null
+        }
+      } satisfies EndpointSettings
+    })
+
+    const probeWorker = Effect.fn("VastClient.probeWorker")(function* (url: string) {
+      const request = yield* workerPost(url, "/session/health", SessionHealthProbe, { session_id: PROBE_SESSION_ID })
+      const reply = yield* Effect.either(exchange("session/health", request))
+      if (reply._tag === "Left") return { url, answers: false, status: null, detail: reply.left.detail } satisfies WorkerProbe
+      const answered = yield* Effect.either(decode(HealthAnswer, "session/health", request.url)(reply.right))
+      return {
+        url,
+        answers: reply.right.status === 200 && answered._tag === "Right",
+        status: reply.right.status,
+        detail: snippet(reply.right.text) || "empty body"
+      } satisfies WorkerProbe
     })
 
     const route = Effect.fn("VastClient.route")(function* (endpoint: Endpoint, cost: number, requestIdx: number) {
@@ -361,5 +428,5 @@ export const make = (settings: ClientSettings) =>
       return "ended" satisfies EndOutcome
     })
 
-    return VastClient.of({ findEndpoint, route, reserve, ping, getSession, endSession })
+    return VastClient.of({ findEndpoint, endpointSettings, probeWorker, route, reserve, ping, getSession, endSession })
   })

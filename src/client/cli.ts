@@ -1,70 +1,142 @@
 /**
- * The command line of `node dist/client.js` (@effect/cli). Durations are seconds, fractions allowed
- * (`--interval 0.5`).
+ * The command lines of `node dist/client.js` (reserve workers) and `node dist/client.js doctor`
+ * (check an endpoint's settings), as @effect/cli options, each with its one-line help. Durations are
+ * seconds, fractions allowed (`--interval 0.5`); counts are integers.
  */
-import { Command, Options } from "@effect/cli"
+import { type Command, Options } from "@effect/cli"
 import { Config, Duration, Option, Schema } from "effect"
 import { HttpUrl } from "../protocol/session.js"
+import { type Flag, optional, plain, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
 import { type Instance, instanceNames, instances } from "./instances.js"
 import type { Mode } from "./program.js"
 
 const positive = (name: string) => Schema.Number.pipe(Schema.positive({ message: () => `--${name} must be a number above 0` }))
-const seconds = (name: string, fallback: number, description: string) =>
-  Options.float(name).pipe(
-    Options.withSchema(positive(name)),
-    Options.withDefault(fallback),
-    Options.withDescription(`${description} (default ${fallback})`)
-  )
-const url = (name: string, description: string) =>
-  Options.text(name).pipe(
-    Options.withSchema(HttpUrl.annotations({ message: () => `--${name} must be an absolute http(s) URL` })),
-    Options.optional,
-    Options.withDescription(description)
+const atLeastOne = (name: string) => Schema.Int.pipe(Schema.greaterThanOrEqualTo(1, { message: () => `--${name} must be at least 1` }))
+
+const seconds = (name: string, fallback: number, description: string): Flag<number> =>
+  withDefault(Options.float(name).pipe(Options.withSchema(positive(name))), { name, value: "SECONDS", fallback, description })
+
+const url = (name: string, description: string): Flag<Option.Option<string>> =>
+  optional(
+    Options.text(name).pipe(Options.withSchema(HttpUrl.annotations({ message: () => `--${name} must be an absolute http(s) URL` }))),
+    { name, value: "URL", description }
   )
 
-export const options = {
-  endpoint: Options.text("endpoint").pipe(
-    Options.withFallbackConfig(Config.string("VAST_ENDPOINT")),
-    Options.withDescription("the Serverless endpoint's name (or env VAST_ENDPOINT)")
-  ),
-  sessionCost: Options.float("session-cost").pipe(
-    Options.withSchema(positive("session-cost")),
-    Options.withDefault(100),
-    Options.withDescription("cost (workload) of each session; 200 over-provisions one warm worker per session (default 100)")
-  ),
-  lifetime: seconds("lifetime", 60, "session lifetime in seconds; the client pings at half of it to keep the session"),
-  hold: seconds("hold", 180, "single mode: seconds to hold the session"),
-  demo: Options.boolean("demo").pipe(
-    Options.withDescription("start --count sessions --interval apart, hold --plateau, end them --interval apart")
-  ),
-  count: Options.integer("count").pipe(
-    Options.withSchema(Schema.Int.pipe(Schema.positive({ message: () => "--count must be at least 1" }))),
-    Options.withDefault(3),
-    Options.withDescription("demo: number of sessions (default 3)")
-  ),
-  interval: seconds("interval", 30, "demo: seconds between two creates, and between two ends"),
-  plateau: seconds("plateau", 300, "demo: seconds to hold all sessions"),
-  instance: Options.choice("instance", instanceNames).pipe(
-    Options.withDefault<Instance>("prod"),
-    Options.withDescription("Vast deployment: prod, alpha, candidate or local (default prod)")
-  ),
+/** The flags that say where Vast is and how to talk to it: the client's and the doctor's. */
+const where = {
+  endpoint: plain(Options.text("endpoint").pipe(Options.withFallbackConfig(Config.string("VAST_ENDPOINT"))), {
+    name: "endpoint",
+    value: "NAME",
+    description: "the Serverless endpoint's name; required unless VAST_ENDPOINT is set"
+  }),
+  instance: withDefault<Instance>(Options.choice("instance", instanceNames), {
+    name: "instance",
+    value: "NAME",
+    fallback: "prod",
+    description: `which Vast: ${instanceNames.join(", ")} (local: the local serverless on ${instances.local.autoscaler})`
+  }),
   autoscalerUrl: url("autoscaler-url", "autoscaler base URL (overrides --instance)"),
-  webserverUrl: url("webserver-url", "webserver base URL for the endpoint lookup (overrides --instance)"),
-  onCloseRoute: url("on-close-route", "URL the worker POSTs to when a session closes"),
-  onClosePayload: Options.text("on-close-payload").pipe(
-    Options.withSchema(Schema.parseJson().annotations({ message: () => "--on-close-payload must be JSON" })),
-    Options.optional,
-    Options.withDescription("JSON the worker sends to --on-close-route")
-  ),
-  caFile: Options.file("ca-file", { exists: "yes" }).pipe(
-    Options.optional,
-    Options.withDescription("PEM file of extra CA certificates to trust (e.g. Vast's root CA)")
-  ),
-  json: Options.boolean("json").pipe(Options.withDescription("print one JSON object per event")),
-  routeTimeout: seconds("route-timeout", 300, "seconds to wait for a worker, per session")
+  webserverUrl: url("webserver-url", "webserver base URL, for the endpoint lookup (overrides --instance)"),
+  caFile: optional(Options.file("ca-file", { exists: "yes" }), {
+    name: "ca-file",
+    value: "PEM",
+    description: "extra CA certificates to trust, e.g. Vast's root CA for workers' certificates"
+  })
 }
 
+const clientFlags = {
+  ...where,
+  sessionCost: withDefault(Options.float("session-cost").pipe(Options.withSchema(positive("session-cost"))), {
+    name: "session-cost",
+    value: "N",
+    fallback: 100,
+    description: "each session's cost (workload); 200 keeps one warm worker per session"
+  }),
+  lifetime: seconds("lifetime", 60, "session lifetime; the client pings every lifetime/2"),
+  hold: seconds("hold", 180, "single mode: how long to hold the worker"),
+  demo: toggle("demo", "start --count sessions --interval apart, hold them --plateau, end them --interval apart"),
+  count: withDefault(Options.integer("count").pipe(Options.withSchema(atLeastOne("count"))), {
+    name: "count",
+    value: "N",
+    fallback: 3,
+    description: "--demo: number of sessions"
+  }),
+  interval: seconds("interval", 30, "--demo: time between two creates, and between two ends"),
+  plateau: seconds("plateau", 300, "--demo: how long all sessions are held together"),
+  onCloseRoute: url("on-close-route", "URL the worker POSTs to when a session closes"),
+  onClosePayload: optional(
+    Options.text("on-close-payload").pipe(Options.withSchema(Schema.parseJson().annotations({ message: () => "--on-close-payload must be JSON" }))),
+    { name: "on-close-payload", value: "JSON", description: "JSON the worker sends to --on-close-route" }
+  ),
+  routeTimeout: seconds("route-timeout", 300, "a reservation gives up after waiting this long for a worker"),
+  json: toggle("json", "one JSON object per event, per line")
+}
+
+export const options = {
+  endpoint: clientFlags.endpoint.option,
+  instance: clientFlags.instance.option,
+  autoscalerUrl: clientFlags.autoscalerUrl.option,
+  webserverUrl: clientFlags.webserverUrl.option,
+  caFile: clientFlags.caFile.option,
+  sessionCost: clientFlags.sessionCost.option,
+  lifetime: clientFlags.lifetime.option,
+  hold: clientFlags.hold.option,
+  demo: clientFlags.demo.option,
+  count: clientFlags.count.option,
+  interval: clientFlags.interval.option,
+  plateau: clientFlags.plateau.option,
+  onCloseRoute: clientFlags.onCloseRoute.option,
+  onClosePayload: clientFlags.onClosePayload.option,
+  routeTimeout: clientFlags.routeTimeout.option,
+  json: clientFlags.json.option
+}
+
+export const clientHelp = renderHelp({
+  usage: ["null-worker-client --endpoint NAME [options]   (node dist/client.js)", "null-worker-client doctor --endpoint NAME [options]   (see doctor --help)"],
+  summary: [
+    "Reserve workers of a Vast.ai Serverless endpoint that runs the null worker: one session held for --hold,",
+    "or the staggered --demo. Needs VAST_API_KEY. Exit status: 0 when every lookup, create and end succeeded,",
+    "1 otherwise, 130 after Ctrl-C and 143 after SIGTERM (open sessions are ended first)."
+  ],
+  flags: Object.values(clientFlags).map((flag) => flag.help)
+})
+
+const doctorFlags = {
+  ...where,
+  sessions: withDefault(Options.integer("sessions").pipe(Options.withSchema(atLeastOne("sessions"))), {
+    name: "sessions",
+    value: "N",
+    fallback: 1,
+    description: "the concurrent reservations you plan: max_workers must allow them"
+  }),
+  worker: url("worker", "a worker's public base URL: check that it answers (POST /session/health)"),
+  json: toggle("json", "print one JSON object: {endpoint, findings, worker, ok}")
+}
+
+export const doctorOptions = {
+  endpoint: doctorFlags.endpoint.option,
+  instance: doctorFlags.instance.option,
+  autoscalerUrl: doctorFlags.autoscalerUrl.option,
+  webserverUrl: doctorFlags.webserverUrl.option,
+  caFile: doctorFlags.caFile.option,
+  sessions: doctorFlags.sessions.option,
+  worker: doctorFlags.worker.option,
+  json: doctorFlags.json.option
+}
+
+export const doctorHelp = renderHelp({
+  usage: ["null-worker-client doctor --endpoint NAME [options]   (node dist/client.js doctor)"],
+  summary: [
+    "Read the endpoint's settings through the endpoint lookup and report each one that is risky for the",
+    "null worker, with its consequence and the fix; with --worker, check that the worker answers. Needs",
+    "VAST_API_KEY. Exit status: 0 when nothing is risky, 1 when something is (or the lookup failed)."
+  ],
+  flags: Object.values(doctorFlags).map((flag) => flag.help),
+  notes: ["--autoscaler-url is accepted, as for the client, but the doctor does not call the autoscaler."]
+})
+
 export type ParsedOptions = Command.Command.ParseConfig<typeof options>
+export type ParsedDoctorOptions = Command.Command.ParseConfig<typeof doctorOptions>
 
 export interface Run {
   readonly endpoint: string
@@ -104,4 +176,24 @@ export const toRun = (parsed: ParsedOptions): Run => ({
     onClosePayload: Option.getOrNull(parsed.onClosePayload),
     routeTimeout: Duration.seconds(parsed.routeTimeout)
   }
+})
+
+export interface DoctorRun {
+  readonly endpoint: string
+  readonly autoscalerUrl: string
+  readonly webserverUrl: string
+  readonly caFile: Option.Option<string>
+  readonly sessions: number
+  readonly worker: Option.Option<string>
+  readonly json: boolean
+}
+
+export const toDoctorRun = (parsed: ParsedDoctorOptions): DoctorRun => ({
+  endpoint: parsed.endpoint,
+  autoscalerUrl: Option.getOrElse(parsed.autoscalerUrl, () => instances[parsed.instance].autoscaler),
+  webserverUrl: Option.getOrElse(parsed.webserverUrl, () => instances[parsed.instance].webserver),
+  caFile: parsed.caFile,
+  sessions: parsed.sessions,
+  worker: parsed.worker,
+  json: parsed.json
 })

@@ -5,7 +5,7 @@
 import { Data } from "effect"
 
 /** Which call failed: the webserver's endpoint list, the autoscaler's `/route/`, or a worker route. */
-export type Operation = "endpoint lookup" | "route" | "session/create" | "session/end" | "session/get" | "ping"
+export type Operation = "endpoint lookup" | "route" | "session/create" | "session/end" | "session/get" | "session/health" | "ping"
 
 /** `VAST_API_KEY` is unset or empty. */
 export class ApiKeyMissing extends Data.TaggedError("ApiKeyMissing")<{}> {

@@ -62,6 +62,8 @@ export type ClientEvent =
       /** True when it makes the exit status non-zero (a failed create or end). */
       readonly fatal: boolean
     }
+  /** Ctrl-C or SIGTERM: no new reservation starts, routing stops, and the open sessions are ended. */
+  | { readonly event: "interrupted" }
   | { readonly event: "shutdown"; readonly open: number }
   | {
       readonly event: "done"
@@ -69,6 +71,8 @@ export type ClientEvent =
       readonly ended: number
       readonly closed: number
       readonly failures: number
+      /** True when a signal stopped the run. */
+      readonly interrupted: boolean
     }
 
 export type EventName = ClientEvent["event"]
@@ -101,9 +105,11 @@ export const describe = (event: ClientEvent, now: number): string => {
       return `${tag}session ${event.session_id} was closed by the worker: ${event.reason}`
     case "error":
       return `${tag}${event.fatal ? "error" : "warning"} (${event.operation}): ${event.message}`
+    case "interrupted":
+      return "interrupted: no new reservations; ending the open sessions before exiting"
     case "shutdown":
       return `stopping: ending ${event.open} open session(s)`
     case "done":
-      return `done: ${event.created} created, ${event.ended} ended, ${event.closed} closed by the worker, ${event.failures} failure(s)`
+      return `${event.interrupted ? "done (interrupted)" : "done"}: ${event.created} created, ${event.ended} ended, ${event.closed} closed by the worker, ${event.failures} failure(s)`
   }
 }

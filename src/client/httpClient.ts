@@ -2,6 +2,11 @@
  * The client's HTTP stack: Node's http/https agents. With `--ca-file`, the certificates in that PEM
  * file are trusted in addition to Node's root store (Vast's workers present certificates signed by
  * Vast's own root CA, https://console.vast.ai/static/jvastai_root.cer).
+ *
+ * Connections are kept alive between calls, as the SDK's HTTP session keeps them: polls of `/route/`
+ * reuse one connection, so when the client stops (Ctrl-C) and the agent closes it, an autoscaler that
+ * watches connections (the local serverless does) knows at once that the waiting request has nobody
+ * behind it.
  */
 import { readFileSync } from "node:fs"
 import { rootCertificates } from "node:tls"
@@ -35,11 +40,13 @@ export const readCaFile = (path: string): Effect.Effect<ReadonlyArray<string>, C
 /** An `HttpClient` that trusts Node's roots plus, when given, the certificates in `caFile`. */
 export const layer = (caFile: Option.Option<string>): Layer.Layer<HttpClient.HttpClient, CaFileInvalid> =>
   Option.match(caFile, {
-    onNone: () => NodeHttpClient.layer,
+    onNone: () => NodeHttpClient.layerWithoutAgent.pipe(Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: true }))),
     onSome: (path) =>
       Layer.unwrapEffect(
         Effect.map(readCaFile(path), (extra) =>
-          NodeHttpClient.layerWithoutAgent.pipe(Layer.provide(NodeHttpClient.makeAgentLayer({ ca: [...rootCertificates, ...extra] })))
+          NodeHttpClient.layerWithoutAgent.pipe(
+            Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: true, ca: [...rootCertificates, ...extra] }))
+          )
         )
       )
   })

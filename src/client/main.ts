@@ -1,9 +1,11 @@
 /**
- * `node dist/client.js`: reserve workers of a Vast.ai Serverless endpoint that runs the null worker,
- * composed here and nowhere else.
+ * `node dist/client.js`: reserve workers of a Vast.ai Serverless endpoint that runs the null worker;
+ * `node dist/client.js doctor`: check the endpoint's settings. Composed here and nowhere else.
  *
  * Exit status: 0 when the endpoint was found and every create and every end succeeded; 1 otherwise,
- * or on a bad option or environment. Ctrl-C and SIGTERM end every open session, then exit the same way.
+ * or on a bad option or environment; 130 after Ctrl-C (SIGINT) and 143 after SIGTERM, as a shell
+ * reports a process a signal stopped, although the client first ends every open session and prints
+ * its final table. A second Ctrl-C quits at once. The doctor exits 0 when nothing is risky, 1 otherwise.
  *
  * A 410 from `/session/end` (or `/ping`) means the worker had already closed the session: it expired,
  * or the consumer on the instance released it with `/release`, the documented local release path. The
@@ -12,12 +14,15 @@
  * never succeeded, or an end that got no answer, a 400 (unknown session) or any other status.
  * Events go to stdout; logs, if any, to stderr.
  */
+import { constants } from "node:os"
 import { Command } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Config, Console, Effect, Exit, Layer, Logger, Option, Redacted } from "effect"
-import { options, toRun, type Run } from "./cli.js"
-import { ApiKeyMissing, RunFailed } from "./errors.js"
+import { Cause, Config, Console, Data, Effect, Exit, Layer, Logger, Option, Redacted } from "effect"
+import { helpRequested } from "../shared/cliHelp.js"
+import { clientHelp, doctorHelp, doctorOptions, type DoctorRun, options, toDoctorRun, toRun, type Run } from "./cli.js"
+import { diagnose, renderJson, renderText } from "./doctor.js"
+import { ApiKeyMissing, type CaFileInvalid, RunFailed } from "./errors.js"
 import * as HttpStack from "./httpClient.js"
 import { program } from "./program.js"
 import { Reporter, type Write } from "./Reporter.js"
@@ -34,38 +39,87 @@ const apiKey = Config.redacted("VAST_API_KEY").pipe(
 )
 
 const reporterLayer = (run: Run) =>
-  run.json ? Reporter.layerJson(stdout) : process.stdout.isTTY ? Reporter.layerLive(stdout) : Reporter.layerPlain(stdout)
+  run.json
+    ? Reporter.layerJson(stdout)
+    : process.stdout.isTTY
+      ? Reporter.layerLive(stdout, () => process.stdout.columns)
+      : Reporter.layerPlain(stdout)
+
+/** The client for the URLs of a run, over the HTTP stack (`--ca-file`). */
+const clientLayer = (settings: { readonly autoscalerUrl: string; readonly webserverUrl: string; readonly caFile: Option.Option<string> }) =>
+  Effect.map(apiKey, (key) =>
+    VastClient.layer({ apiKey: key, autoscalerUrl: settings.autoscalerUrl, webserverUrl: settings.webserverUrl }).pipe(
+      Layer.provide(HttpStack.layer(settings.caFile))
+    )
+  )
+
+/** What stops a run before it starts is said on stderr, in one line; the status is 1. */
+const cannotStart = {
+  ApiKeyMissing: (error: ApiKeyMissing) => Effect.zipRight(Console.error(error.message), Effect.fail(new RunFailed({ failures: 0 }))),
+  CaFileInvalid: (error: CaFileInvalid) => Effect.zipRight(Console.error(error.message), Effect.fail(new RunFailed({ failures: 0 })))
+}
 
 const execute = (run: Run) =>
   Effect.gen(function* () {
-    const key = yield* apiKey
-    const client = VastClient.layer({ apiKey: key, autoscalerUrl: run.autoscalerUrl, webserverUrl: run.webserverUrl }).pipe(
-      Layer.provide(HttpStack.layer(run.caFile))
-    )
+    const client = yield* clientLayer(run)
     const app = Reservations.layer(run.policy).pipe(Layer.provideMerge(client), Layer.provideMerge(reporterLayer(run)))
     return yield* program(run.endpoint, run.mode).pipe(Effect.provide(app))
-  }).pipe(
-    // Failures of the run itself were reported as events; these are the ones that stop it from starting.
-    Effect.catchTags({
-      ApiKeyMissing: (error) => Effect.zipRight(Console.error(error.message), Effect.fail(new RunFailed({ failures: 0 }))),
-      CaFileInvalid: (error) => Effect.zipRight(Console.error(error.message), Effect.fail(new RunFailed({ failures: 0 })))
-    })
-  )
+  }).pipe(Effect.catchTags(cannotStart))
 
-const command = Command.make("client", options, (parsed) => execute(toRun(parsed)))
+/** The doctor found something risky (or could not look): the status is 1. */
+class DoctorFailed extends Data.TaggedError("DoctorFailed")<{}> {}
 
-const cli = Command.run(command, { name: "null-worker client", version: "0.1.0" })
+const executeDoctor = (run: DoctorRun) =>
+  Effect.gen(function* () {
+    const client = yield* clientLayer(run)
+    const report = yield* diagnose({ endpoint: run.endpoint, sessions: run.sessions, worker: run.worker }).pipe(Effect.provide(client))
+    yield* stdout(run.json ? renderJson(report) : renderText(report))
+    if (!report.ok) return yield* new DoctorFailed()
+  }).pipe(Effect.catchTags(cannotStart))
+
+const clientCommand = Command.run(Command.make("client", options, (parsed) => execute(toRun(parsed))), {
+  name: "null-worker client",
+  version: "0.1.0"
+})
+const doctorCommand = Command.run(Command.make("doctor", doctorOptions, (parsed) => executeDoctor(toDoctorRun(parsed))), {
+  name: "null-worker client doctor",
+  version: "0.1.0"
+})
 
 // stdout carries the events (JSON lines with --json): logs go to stderr.
 const StderrLogger = Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true }))
 
-cli(process.argv).pipe(
-  Effect.provide(Layer.merge(NodeContext.layer, StderrLogger)),
-  NodeRuntime.runMain({
-    disableErrorReporting: true,
-    disablePrettyLogger: true,
-    // A signal interrupts the run, which ends its sessions and then finishes: its exit is then
-    // "interrupted", and only a failure (RunFailed, a bad option) makes the status non-zero.
-    teardown: (exit, onExit) => onExit(Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? 1 : 0)
-  })
-)
+/**
+ * The signal that stopped the run, if one did. `runMain` turns SIGINT and SIGTERM into an interruption
+ * (the run then ends its sessions), but does not tell which signal it was.
+ */
+let stoppedBy: "SIGINT" | "SIGTERM" | null = null
+const remember = (signal: "SIGINT" | "SIGTERM") => () => {
+  stoppedBy ??= signal
+}
+
+const [node = "node", script = "client.js", ...args] = process.argv
+const doctor = args[0] === "doctor"
+if (helpRequested(args)) {
+  process.stdout.write(doctor ? doctorHelp : clientHelp)
+} else {
+  // `once`: a second Ctrl-C finds no handler, and Node's default ends the process at once.
+  process.once("SIGINT", remember("SIGINT"))
+  process.once("SIGTERM", remember("SIGTERM"))
+  const main = doctor ? doctorCommand([node, script, ...args.slice(1)]) : clientCommand(process.argv)
+  main.pipe(
+    Effect.provide(Layer.merge(NodeContext.layer, StderrLogger)),
+    NodeRuntime.runMain({
+      disableErrorReporting: true,
+      disablePrettyLogger: true,
+      teardown: (exit, onExit) =>
+        onExit(
+          stoppedBy !== null
+            ? 128 + constants.signals[stoppedBy]
+            : Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
+              ? 1
+              : 0
+        )
+    })
+  )
+}

@@ -63,8 +63,10 @@ export const program = (endpointName: string, mode: Mode) =>
       const reporter = yield* Reporter
       const reservations = yield* Reservations
       const exit = yield* Effect.exit(restore(runMode(endpointName, mode)))
+      const interrupted = Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
+      if (interrupted) yield* reporter.emit({ event: "interrupted" })
       // Creates and ends report their own failures; what reaches here is the lookup, or a defect.
-      const failed = Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
+      const failed = Exit.isFailure(exit) && !interrupted
       if (Exit.isFailure(exit) && failed) {
         yield* reporter.emit(
           Option.match(Cause.failureOption(exit.cause), {
@@ -76,7 +78,7 @@ export const program = (endpointName: string, mode: Mode) =>
       yield* reservations.shutdown
       const tally = yield* reservations.tally
       const failures = tally.failures + (failed ? 1 : 0)
-      yield* reporter.emit({ event: "done", created: tally.created, ended: tally.ended, closed: tally.closed, failures })
+      yield* reporter.emit({ event: "done", created: tally.created, ended: tally.ended, closed: tally.closed, failures, interrupted })
       if (failures > 0) return yield* new RunFailed({ failures })
     })
   )

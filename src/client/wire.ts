@@ -16,6 +16,37 @@ export type EndpointRecord = typeof EndpointRecord.Type
 
 export const EndpointList = Schema.Struct({ results: Schema.Array(EndpointRecord) })
 
+/**
+ * A scaling setting as the endpoint list gives it. It may be absent or null (the doctor then says it
+ * could not check it), and a numeric string is read as its number.
+ */
+const Setting = Schema.optional(Schema.NullOr(Schema.Union(Schema.Number, Schema.NumberFromString)))
+
+/**
+ * One item of `GET /api/v0/endptjobs/` with the endpoint's scaling settings (vast-protocol.md §8.2,
+ * §10), for the doctor. Kept apart from `EndpointRecord`, so that an odd setting never stops a
+ * reservation, which needs only the name and the key.
+ */
+export const EndpointSettingsRecord = Schema.Struct({
+  id: Schema.Number,
+  endpoint_name: Schema.String,
+  endpoint_state: Schema.optional(Schema.NullOr(Schema.String)),
+  target_util: Setting,
+  min_load: Setting,
+  max_workers: Setting,
+  cold_workers: Setting,
+  inactivity_timeout: Setting,
+  max_queue_time: Setting,
+  target_queue_time: Setting,
+  min_cold_load: Setting,
+  cold_mult: Setting
+})
+
+export const EndpointSettingsList = Schema.Struct({ results: Schema.Array(EndpointSettingsRecord) })
+
+/** `POST /session/health` with a session id no worker holds: the cheapest call a worker answers. */
+export const SessionHealthProbe = Schema.Struct({ session_id: Schema.String })
+
 /** `POST {autoscaler}/route/`. */
 export const RouteRequest = Schema.Struct({
   endpoint: Schema.String,

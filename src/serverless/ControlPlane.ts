@@ -8,8 +8,22 @@ import { Clock, Context, Effect, FiberSet, Option } from "effect"
 import { signedMessage } from "../protocol/signedMessage.js"
 import type { WorkerStatusBody } from "../protocol/workerStatus.js"
 import { stringEqualsSecret } from "../shared/secretEquals.js"
-import { decide, displayState, type EndpointParams, routeTarget, type WaitingRequest, type WorkerPhase, type WorkerView } from "./scaling.js"
+import { endpointJob, type EndpointJob } from "./endpointJob.js"
+import {
+  decide,
+  type DisplayState,
+  displayState,
+  displayStates,
+  type EndpointParams,
+  idleSinceAfter,
+  routeTarget,
+  type WaitingRequest,
+  type WorkerPhase,
+  type WorkerView
+} from "./scaling.js"
+import { type DropReason, ServerlessMetrics } from "./ServerlessMetrics.js"
 import { type RunningProcess, WorkerLauncher } from "./WorkerLauncher.js"
+import { WorkerSessions } from "./WorkerSessions.js"
 
 export interface ServerlessSettings {
   readonly endpointName: string
@@ -40,7 +54,8 @@ interface WorkerRecord {
   maxPerf: number
   /** Requests routed here and not yet reflected in a report: when, which, and how much. */
   routed: Array<{ readonly at: number; readonly requestIdx: number; readonly cost: number }>
-  lastBusyAt: number
+  /** When its load (reported plus routed) last dropped to zero; null while it has load or is not ready. */
+  idleSince: number | null
   readonly startedAt: number
   readyAt: number | null
   errorMsg: string
@@ -52,6 +67,8 @@ interface WorkerRecord {
 
 interface Waiting extends WaitingRequest {
   lastPollAt: number
+  /** The client connection its latest poll came over, when the client keeps connections open. */
+  connection: number | null
 }
 
 export interface CallbackRecord {
@@ -69,14 +86,22 @@ export type RouteAnswer =
 const REPORT_LAG_MS = 1_000
 /** Routed load the worker never confirmed is forgotten after this. */
 const ROUTED_TTL_MS = 5_000
-/** A waiting request that was not polled again for this long was given up by its client. */
-const WAITING_TTL_MS = 15_000
-const EVENTS_KEPT = 200
+/**
+ * A waiting request that was not polled again for this long was given up by its client: the SDK (and
+ * our client) waits at most 5 s between two polls (vast-protocol.md §8.3); 2 s more allow a slow poll.
+ */
+const WAITING_TTL_MS = 7_000
+/** The event list and the callback list are bounded: a long-running serverless keeps the newest. */
+const EVENTS_KEPT = 100
+const EVENTS_SHOWN = 50
+const CALLBACKS_KEPT = 100
 
 export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/ControlPlane", {
   scoped: Effect.gen(function* () {
     const settings = yield* ServerlessConfig
     const launcher = yield* WorkerLauncher
+    const metrics = yield* ServerlessMetrics
+    const workerSessions = yield* WorkerSessions
     const stopping = yield* FiberSet.make()
     const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 })
     const publicKeyPem = publicKey.export({ type: "spki", format: "pem" }).toString()
@@ -91,11 +116,14 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
     let nextRequestIdx = 1
     let nextReqnum = 1
     let deletedRequests = 0
+    let callbacksReceived = 0
     let baseUrl = ""
 
+    let eventsTotal = 0
     const log = (text: string) =>
       Effect.flatMap(Clock.currentTimeMillis, (at) => {
         events.push({ at, text })
+        eventsTotal += 1
         if (events.length > EVENTS_KEPT) events.shift()
         return Effect.logInfo(text)
       })
@@ -107,18 +135,36 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
       curLoad: worker.curLoad,
       maxPerf: worker.maxPerf,
       routedLoad: routedLoad(worker),
-      lastBusyAt: worker.lastBusyAt
+      idleSince: worker.idleSince
     })
     const views = () => [...workers.values()].map(view)
 
-    const countsByState = () => {
-      const counts: Record<string, number> = {}
-      for (const worker of workers.values()) {
-        const state = displayState(view(worker))
-        counts[state] = (counts[state] ?? 0) + 1
-      }
+    /** Keep `idleSince` in step with the worker's load; call after anything that changes it. */
+    const observeLoad = (worker: WorkerRecord, now: number) => {
+      if (worker.phase === "ready") worker.idleSince = idleSinceAfter(worker.idleSince, worker.curLoad + routedLoad(worker), now)
+    }
+
+    /** Every state, with 0 for those no worker is in. */
+    const countsByState = (): Record<DisplayState, number> => {
+      const counts: Record<DisplayState, number> = { starting: 0, busy: 0, idle: 0, stopping: 0, errored: 0 }
+      for (const worker of workers.values()) counts[displayState(view(worker))] += 1
       return counts
     }
+
+    /** The waiting answer's `status` (worker counts by state, vast-protocol.md §8.3): the states some worker is in. */
+    const presentStates = () => {
+      const counts = countsByState()
+      return Object.fromEntries(displayStates.filter((state) => counts[state] > 0).map((state) => [state, counts[state]]))
+    }
+
+    const dropWaiting = (request: Waiting, reason: DropReason) =>
+      Effect.gen(function* () {
+        waiting.delete(request.requestIdx)
+        yield* metrics.requestDropped(reason)
+        yield* log(
+          `request ${request.requestIdx} dropped: ${reason === "client_gone" ? "its client closed the connection" : `not polled for ${WAITING_TTL_MS / 1000} s`}`
+        )
+      })
 
     const signAuth = (url: string) => sign("sha256", Buffer.from(signedMessage(url), "utf8"), privateKey).toString("base64")
 
@@ -136,7 +182,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
         curLoad: 0,
         maxPerf: 0,
         routed: [],
-        lastBusyAt: now,
+        idleSince: null,
         startedAt: now,
         readyAt: null,
         errorMsg: "",
@@ -230,15 +276,25 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
 
     const tick = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
-      for (const [idx, request] of waiting) if (now - request.lastPollAt > WAITING_TTL_MS) waiting.delete(idx)
-      for (const worker of workers.values()) worker.routed = worker.routed.filter((entry) => now - entry.at < ROUTED_TTL_MS)
+      for (const request of [...waiting.values()]) {
+        if (now - request.lastPollAt > WAITING_TTL_MS) yield* dropWaiting(request, "not_polled")
+      }
+      for (const worker of workers.values()) {
+        worker.routed = worker.routed.filter((entry) => now - entry.at < ROUTED_TTL_MS)
+        observeLoad(worker, now)
+      }
       const decision = decide(views(), [...waiting.values()], settings.params, now)
       for (const id of decision.stop) {
         const record = workers.get(id)
         if (record === undefined || record.phase === "stopping") continue
-        yield* stopWorker(record, record.phase === "errored" ? `errored: ${record.errorMsg}` : "idle past inactivity_timeout")
+        const errored = record.phase === "errored"
+        yield* metrics.scaled({ action: "stop", reason: errored ? "errored" : "idle" })
+        yield* stopWorker(record, errored ? `errored: ${record.errorMsg}` : "idle past inactivity_timeout")
       }
-      for (let i = 0; i < decision.start; i++) yield* startWorker
+      for (let i = 0; i < decision.start; i++) {
+        yield* metrics.scaled({ action: "start", reason: decision.startReason })
+        yield* startWorker
+      }
     })
 
     yield* Effect.addFinalizer(() =>
@@ -277,24 +333,30 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
       endpoints: (bearer: string) =>
         Effect.sync(() =>
           stringEqualsSecret(bearer, settings.userApiKey)
-            ? Option.some({
-                results: [
-                  {
-                    id: 1,
-                    endpoint_name: settings.endpointName,
-                    api_key: endpointApiKey,
-                    user_id: 1,
-                    created_at: createdAt / 1000,
-                    endpoint_state: "active",
-                    ...settings.params
-                  }
-                ]
-              })
+            ? Option.some<ReadonlyArray<EndpointJob>>([
+                endpointJob({
+                  id: 1,
+                  name: settings.endpointName,
+                  apiKey: endpointApiKey,
+                  createdAt: createdAt / 1000,
+                  params: settings.params
+                })
+              ])
             : Option.none()
         ),
 
-      /** `POST /route/`: a ready worker's signed `auth_data`, or a waiting answer keeping `request_idx`. */
-      route: (request: { readonly endpoint: string; readonly apiKey: string; readonly cost: number; readonly requestIdx: number }) =>
+      /**
+       * `POST /route/`: a ready worker's signed `auth_data`, or a waiting answer keeping `request_idx`.
+       * `connection` identifies the client connection the poll came over, when the client keeps it
+       * open between polls: its closing means the client went away (`connectionClosed`).
+       */
+      route: (request: {
+        readonly endpoint: string
+        readonly apiKey: string
+        readonly cost: number
+        readonly requestIdx: number
+        readonly connection: number | null
+      }) =>
         Effect.gen(function* () {
           if (request.endpoint !== settings.endpointName || !stringEqualsSecret(request.apiKey, endpointApiKey)) {
             return Option.none<RouteAnswer>()
@@ -305,16 +367,25 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           const record = target === undefined ? undefined : workers.get(target.id)
           if (record === undefined) {
             const previous = waiting.get(requestIdx)
-            waiting.set(requestIdx, { requestIdx, cost: request.cost, since: previous?.since ?? now, lastPollAt: now })
+            waiting.set(requestIdx, {
+              requestIdx,
+              cost: request.cost,
+              since: previous?.since ?? now,
+              lastPollAt: now,
+              connection: request.connection
+            })
             if (previous === undefined) yield* log(`request ${requestIdx} waiting for a worker`)
+            yield* metrics.routeAnswered("waiting")
             return Option.some<RouteAnswer>({
               _tag: "Waiting",
-              body: { endpoint: settings.endpointName, status: countsByState(), request_idx: requestIdx }
+              body: { endpoint: settings.endpointName, status: presentStates(), request_idx: requestIdx }
             })
           }
           waiting.delete(requestIdx)
           record.routed.push({ at: now, requestIdx, cost: request.cost })
+          observeLoad(record, now)
           const reqnum = nextReqnum++
+          yield* metrics.routeAnswered("ready")
           yield* log(`request ${requestIdx} → w${record.id}`)
           return Option.some<RouteAnswer>({
             _tag: "Ready",
@@ -330,11 +401,21 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           })
         }),
 
+      /** A client connection closed: the requests whose latest poll came over it are given up. */
+      connectionClosed: (connection: number) =>
+        Effect.forEach(
+          [...waiting.values()].filter((request) => request.connection === connection),
+          (request) => dropWaiting(request, "client_gone"),
+          { discard: true }
+        ),
+
       /** `POST /worker_status/` from one of our workers. */
       workerStatus: (status: WorkerStatusBody) =>
         Effect.gen(function* () {
           const record = workers.get(status.id)
-          if (record === undefined || !stringEqualsSecret(status.mtoken, record.mtoken)) return false
+          const known = record !== undefined && stringEqualsSecret(status.mtoken, record.mtoken)
+          yield* metrics.reportReceived(known)
+          if (record === undefined || !known) return false
           const now = yield* Clock.currentTimeMillis
           record.lastReportAt = now
           record.curLoad = status.cur_load
@@ -342,7 +423,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           // A routed request the report shows is counted in cur_load now; do not count it twice.
           const working = new Set(status.working_request_idxs)
           record.routed = record.routed.filter((entry) => !working.has(entry.requestIdx) && now - entry.at < REPORT_LAG_MS)
-          if (status.cur_load > 0) record.lastBusyAt = now
+          observeLoad(record, now)
           if (status.error_msg !== "" && record.errorMsg === "") {
             record.errorMsg = status.error_msg
             if (record.phase !== "stopping") record.phase = "errored"
@@ -351,7 +432,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           if (record.phase === "starting" && status.max_perf > 0 && status.error_msg === "") {
             record.phase = "ready"
             record.readyAt = now
-            record.lastBusyAt = now
+            observeLoad(record, now)
             yield* log(`w${record.id} ready after ${((now - record.startedAt) / 1000).toFixed(2)} s`)
           }
           return true
@@ -367,32 +448,52 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
       callback: (path: string, body: unknown) =>
         Effect.gen(function* () {
           callbacks.push({ at: yield* Clock.currentTimeMillis, path, body })
+          if (callbacks.length > CALLBACKS_KEPT) callbacks.shift()
+          callbacksReceived += 1
+          yield* metrics.callbackReceived
           yield* log(`callback ${path}: ${JSON.stringify(body)}`)
         }),
 
-      /** Everything the status page shows. */
+      /**
+       * Everything the status page shows. Each ready worker is asked which sessions it holds (its
+       * control port's `GET /sessions`), concurrently; `sessions` is null when it was not asked or did
+       * not answer.
+       */
       status: Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
+        const workerList = yield* Effect.forEach(
+          [...workers.values()],
+          (worker) =>
+            Effect.gen(function* () {
+              const tail = worker.process === null ? [] : yield* worker.process.tail
+              const held =
+                worker.phase === "ready" ? yield* workerSessions.held(`http://127.0.0.1:${worker.ports.control}`) : Option.none()
+              return {
+                id: worker.id,
+                state: displayState(view(worker)),
+                url: worker.url,
+                pid: worker.process?.pid ?? null,
+                sidecar_pid: worker.sidecar?.pid ?? null,
+                cur_load: worker.curLoad,
+                routed_load: routedLoad(worker),
+                max_perf: worker.maxPerf,
+                sessions: Option.getOrNull(held),
+                idle_s: worker.phase === "ready" && worker.idleSince !== null ? (now - worker.idleSince) / 1000 : null,
+                error_msg: worker.errorMsg,
+                started_at: worker.startedAt / 1000,
+                ready_at: worker.readyAt === null ? null : worker.readyAt / 1000,
+                last_report_at: worker.lastReportAt === null ? null : worker.lastReportAt / 1000,
+                exit: worker.exit,
+                log_tail: worker.phase === "errored" ? tail : []
+              }
+            }),
+          { concurrency: "unbounded" }
+        )
         return {
+          /** Epoch seconds: when this status was taken. */
+          at: now / 1000,
           endpoint: { name: settings.endpointName, ...settings.params },
-          workers: yield* Effect.forEach([...workers.values()], (worker) =>
-            Effect.map(worker.process === null ? Effect.succeed([]) : worker.process.tail, (tail) => ({
-              id: worker.id,
-              state: displayState(view(worker)),
-              url: worker.url,
-              pid: worker.process?.pid ?? null,
-              sidecar_pid: worker.sidecar?.pid ?? null,
-              cur_load: worker.curLoad,
-              routed_load: routedLoad(worker),
-              max_perf: worker.maxPerf,
-              error_msg: worker.errorMsg,
-              started_at: worker.startedAt / 1000,
-              ready_at: worker.readyAt === null ? null : worker.readyAt / 1000,
-              last_report_at: worker.lastReportAt === null ? null : worker.lastReportAt / 1000,
-              exit: worker.exit,
-              log_tail: worker.phase === "errored" ? tail : []
-            }))
-          ),
+          workers: workerList,
           waiting: [...waiting.values()].map((request) => ({
             request_idx: request.requestIdx,
             cost: request.cost,
@@ -400,10 +501,28 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           })),
           needed_capacity: decide(views(), [...waiting.values()], settings.params, now).neededCapacity,
           deleted_requests: deletedRequests,
-          callbacks: callbacks.slice(-100).map((callback) => ({ ...callback, at: callback.at / 1000 })),
-          events: events.slice(-50).map((event) => ({ ...event, at: event.at / 1000 }))
+          callbacks_received: callbacksReceived,
+          /** Oldest first; the newest `CALLBACKS_KEPT`. */
+          callbacks: callbacks.map((callback) => ({ ...callback, at: callback.at / 1000 })),
+          /** Newest first, at most `EVENTS_SHOWN`. */
+          events: events
+            .slice(-EVENTS_SHOWN)
+            .reverse()
+            .map((event) => ({ ...event, at: event.at / 1000 })),
+          events_total: eventsTotal
         }
       }),
+
+      /** `GET /metrics`: the Prometheus text exposition. */
+      metricsText: Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        return yield* metrics.exposition({
+          workers: countsByState(),
+          waiting: waiting.size,
+          neededCapacity: decide(views(), [...waiting.values()], settings.params, now).neededCapacity
+        })
+      }),
+      metricsContentType: metrics.contentType,
 
       /** `POST /get_endpoint_workers/`. */
       endpointWorkers: Effect.sync(() =>

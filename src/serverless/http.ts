@@ -6,7 +6,9 @@ import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platf
 import { Effect, Option, Schema } from "effect"
 import { DeleteRequestsBody, WorkerStatusBody } from "../protocol/workerStatus.js"
 import { json } from "../shared/jsonResponse.js"
+import { ClientConnections } from "./ClientConnections.js"
 import { ControlPlane } from "./ControlPlane.js"
+import { EndpointJobList } from "./endpointJob.js"
 import { statusPage } from "./statusPage.js"
 
 const RouteBody = Schema.Struct({
@@ -42,7 +44,10 @@ export const serverlessRouter = HttpRouter.empty.pipe(
     Effect.gen(function* () {
       const plane = yield* ControlPlane
       const found = yield* plane.endpoints(yield* bearer)
-      return Option.match(found, { onNone: () => json(401, { error: "invalid api key" }), onSome: (body) => json(200, body) })
+      return Option.match(found, {
+        onNone: () => json(401, { error: "invalid api key" }),
+        onSome: (results) => json(200, Schema.encodeSync(EndpointJobList)({ results }))
+      })
     })
   ),
   HttpRouter.post(
@@ -50,11 +55,13 @@ export const serverlessRouter = HttpRouter.empty.pipe(
     withBody(RouteBody, (body) =>
       Effect.gen(function* () {
         const plane = yield* ControlPlane
+        const connections = yield* ClientConnections
         const answer = yield* plane.route({
           endpoint: body.endpoint,
           apiKey: body.api_key,
           cost: body.cost,
-          requestIdx: body.request_idx ?? 0
+          requestIdx: body.request_idx ?? 0,
+          connection: yield* connections.identify(yield* HttpServerRequest.HttpServerRequest)
         })
         return Option.match(answer, {
           onNone: () => json(401, { error: "unknown endpoint or endpoint api_key" }),
@@ -105,6 +112,16 @@ export const serverlessRouter = HttpRouter.empty.pipe(
       const body = yield* Effect.orElseSucceed(request.json, () => null)
       yield* plane.callback(request.url.split("?", 1)[0] ?? request.url, body)
       return json(200, { ok: true })
+    })
+  ),
+  HttpRouter.get(
+    "/metrics",
+    Effect.gen(function* () {
+      const plane = yield* ControlPlane
+      return yield* plane.metricsText.pipe(
+        Effect.map((text) => HttpServerResponse.text(text, { contentType: plane.metricsContentType })),
+        Effect.catchTag("ExpositionFailed", (error) => Effect.succeed(HttpServerResponse.text(error.message, { status: 500 })))
+      )
     })
   ),
   HttpRouter.get("/status", Effect.flatMap(ControlPlane, (plane) => Effect.map(plane.status, (status) => json(200, status)))),

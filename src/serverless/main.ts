@@ -1,59 +1,138 @@
 /**
  * `node dist/serverless.js`: a local stand-in for Vast's control plane. It serves endpoint lookup,
- * `/route/` (signed), `/pubkey/`, `/worker_status/`, `/delete_requests/`, `/get_endpoint_workers/` and a
- * status page, and starts and stops real worker processes (`dist/main.js`) by the endpoint's scaling
- * parameters. A development tool: production scaling is Vast's (see docs/local-serverless.md).
+ * `/route/` (signed), `/pubkey/`, `/worker_status/`, `/delete_requests/`, `/get_endpoint_workers/`,
+ * `/metrics` and a status page, and starts and stops real worker processes (`dist/main.js`) by the
+ * endpoint's scaling parameters. A development tool: production scaling is Vast's (see
+ * docs/local-serverless.md).
+ *
+ * Exit status: 0 after Ctrl-C or SIGTERM (the workers are stopped first); 1 when it cannot start (a
+ * bad option, the port taken), with one line saying why.
  */
+import { createServer } from "node:http"
 import { fileURLToPath } from "node:url"
 import { Command, Options } from "@effect/cli"
 import { HttpServer } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Duration, Effect, Layer, Logger, Option, Schedule } from "effect"
+import { Console, Data, Duration, Effect, Layer, Logger, Option, Schedule, Schema } from "effect"
+import { type Flag, helpRequested, optional, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
 import { serveApp, serverLayer } from "../shared/listen.js"
+import { ClientConnections } from "./ClientConnections.js"
 import { ControlPlane, ServerlessConfig } from "./ControlPlane.js"
 import { serverlessRouter } from "./http.js"
 import { type EndpointParams, recommended, vastDefaults } from "./scaling.js"
+import { ServerlessMetrics } from "./ServerlessMetrics.js"
 import { WorkerLauncher } from "./WorkerLauncher.js"
+import { WorkerSessions } from "./WorkerSessions.js"
 
-const param = (name: keyof EndpointParams, description: string) =>
-  Options.float(name.replaceAll("_", "-")).pipe(Options.withDescription(description), Options.optional)
+const atLeast = (name: string, min: number) =>
+  Schema.Number.pipe(Schema.greaterThanOrEqualTo(min, { message: () => `--${name} must be at least ${min}` }))
+const count = (name: string) => Options.integer(name).pipe(Options.withSchema(atLeast(name, 0)))
+const fraction = (name: string) => Options.float(name)
+
+/** A scaling parameter: optional, its default being Vast's, or the README's with --recommended. */
+const param = <K extends keyof EndpointParams>(
+  key: K,
+  option: (name: string) => Options.Options<number>,
+  value: string,
+  description: string
+): Flag<Option.Option<number>> => {
+  const name = key.replaceAll("_", "-")
+  const fallback = vastDefaults[key] === recommended[key] ? String(vastDefaults[key]) : `${vastDefaults[key]}; ${recommended[key]} with --recommended`
+  return optional(option(name), { name, value, description, fallback })
+}
+
+const flags = {
+  host: withDefault(Options.text("host"), { name: "host", value: "HOST", fallback: "127.0.0.1", description: "interface to listen on" }),
+  port: withDefault(Options.integer("port").pipe(Options.withSchema(Schema.Int.pipe(Schema.between(0, 65535, { message: () => "--port must be 0 to 65535" })))), {
+    name: "port",
+    value: "N",
+    fallback: 8080,
+    description: "port to listen on; 0 picks a free one"
+  }),
+  endpoint: withDefault(Options.text("endpoint"), { name: "endpoint", value: "NAME", fallback: "null-local", description: "the endpoint's name" }),
+  apiKey: withDefault(Options.text("api-key"), {
+    name: "api-key",
+    value: "KEY",
+    fallback: "local",
+    description: "the user API key (the client's VAST_API_KEY) that endpoint lookup accepts"
+  }),
+  recommended: toggle("recommended", "start from the null worker README's endpoint settings instead of Vast's defaults"),
+  targetUtil: param("target_util", fraction, "X", "fraction of capacity to fill: capacity needed = load / target_util"),
+  minLoad: param("min_load", fraction, "X", "load floor (perf units) kept provisioned with no traffic"),
+  maxWorkers: param("max_workers", count, "N", "hard cap on workers"),
+  coldWorkers: param("cold_workers", count, "N", "idle workers kept when there is no load"),
+  inactivityTimeout: param("inactivity_timeout", fraction, "SECONDS", "idle time after which a worker stops; <= 0 never"),
+  maxQueueTime: param("max_queue_time", fraction, "SECONDS", "route to a worker only while cur_load / max_perf <= this"),
+  targetQueueTime: param("target_queue_time", fraction, "SECONDS", "a request waiting longer than this asks for another worker"),
+  healthcheckInterval: withDefault(Options.float("healthcheck-interval"), {
+    name: "healthcheck-interval",
+    value: "SECONDS",
+    fallback: 1,
+    description: "each worker's HEALTHCHECK_INTERVAL"
+  }),
+  tick: withDefault(Options.float("tick"), { name: "tick", value: "SECONDS", fallback: 0.25, description: "time between two scaling decisions" }),
+  sidecar: optional(Options.text("sidecar"), {
+    name: "sidecar",
+    value: "CMD",
+    description: "a command (sh -c) started beside each worker, e.g. your queue consumer; it gets SIDECAR_PORT and WORKER_CONTROL_URL"
+  }),
+  sidecarHealth: optional(Options.text("sidecar-health"), {
+    name: "sidecar-health",
+    value: "PATH",
+    description: "the sidecar's health path, e.g. /health (sets the worker's BACKEND_HEALTH_URL)"
+  }),
+  verbose: toggle("verbose", "print every worker's output")
+}
 
 const options = {
-  host: Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("interface to listen on")),
-  port: Options.integer("port").pipe(Options.withDefault(8080), Options.withDescription("port to listen on; 0 picks a free one")),
-  endpoint: Options.text("endpoint").pipe(Options.withDefault("null-local"), Options.withDescription("the endpoint's name")),
-  apiKey: Options.text("api-key").pipe(
-    Options.withDefault("local"),
-    Options.withDescription("the user API key (VAST_API_KEY) that endpoint lookup accepts")
-  ),
-  recommended: Options.boolean("recommended").pipe(
-    Options.withDescription("start from the null worker README's settings instead of Vast's defaults")
-  ),
-  targetUtil: param("target_util", "fraction of capacity to fill (Vast default 0.9)"),
-  minLoad: param("min_load", "load floor kept provisioned (default 0)"),
-  maxWorkers: param("max_workers", "hard cap on workers (default 20)"),
-  coldWorkers: param("cold_workers", "idle workers kept when there is no load (default 5)"),
-  inactivityTimeout: param("inactivity_timeout", "seconds without load before idle workers stop; ≤ 0 never (default -1)"),
-  maxQueueTime: param("max_queue_time", "route to a worker only while cur_load / max_perf ≤ this (default 30)"),
-  targetQueueTime: param("target_queue_time", "a request waiting longer than this asks for another worker (default 10)"),
-  healthcheckInterval: Options.float("healthcheck-interval").pipe(
-    Options.withDefault(1),
-    Options.withDescription("seconds between each worker's health checks")
-  ),
-  tick: Options.float("tick").pipe(Options.withDefault(0.25), Options.withDescription("seconds between scaling decisions")),
-  sidecar: Options.text("sidecar").pipe(
-    Options.optional,
-    Options.withDescription(
-      "a command started beside each worker (sh -c), e.g. your queue consumer; it gets SIDECAR_PORT, WORKER_CONTROL_URL and the worker's variables"
-    )
-  ),
-  sidecarHealth: Options.text("sidecar-health").pipe(
-    Options.optional,
-    Options.withDescription("path of the sidecar's health check, e.g. /health (sets the worker's BACKEND_HEALTH_URL)")
-  ),
-  verbose: Options.boolean("verbose").pipe(Options.withDescription("print every worker's output"))
+  host: flags.host.option,
+  port: flags.port.option,
+  endpoint: flags.endpoint.option,
+  apiKey: flags.apiKey.option,
+  recommended: flags.recommended.option,
+  targetUtil: flags.targetUtil.option,
+  minLoad: flags.minLoad.option,
+  maxWorkers: flags.maxWorkers.option,
+  coldWorkers: flags.coldWorkers.option,
+  inactivityTimeout: flags.inactivityTimeout.option,
+  maxQueueTime: flags.maxQueueTime.option,
+  targetQueueTime: flags.targetQueueTime.option,
+  healthcheckInterval: flags.healthcheckInterval.option,
+  tick: flags.tick.option,
+  sidecar: flags.sidecar.option,
+  sidecarHealth: flags.sidecarHealth.option,
+  verbose: flags.verbose.option
 }
+
+const help = renderHelp({
+  usage: ["null-worker-serverless [options]   (node dist/serverless.js)"],
+  summary: [
+    "A local stand-in for Vast's Serverless control plane: endpoint lookup, /route/, load reports, a status",
+    "page at /, Prometheus metrics at /metrics, and real worker processes started and stopped by the",
+    "endpoint's scaling parameters (docs/local-serverless.md)."
+  ],
+  flags: Object.values(flags).map((flag) => flag.help)
+})
+
+/** It cannot start (the port is taken, say): the reason was printed, the status is 1. */
+class StartFailed extends Data.TaggedError("StartFailed")<{}> {}
+
+/** The one line that says why the listener could not bind. */
+const bindFailure = (cause: unknown, host: string, port: number): string => {
+  const code = cause instanceof Error && "code" in cause && typeof cause.code === "string" ? cause.code : null
+  if (code === "EADDRINUSE") return `serverless: port ${port} is already in use (EADDRINUSE); pick another with --port`
+  const reason = cause instanceof Error ? cause.message : String(cause)
+  return `serverless: cannot listen on ${host}:${port}: ${reason}`
+}
+
+/**
+ * Idle client connections stay open this long. A client that keeps its connection between polls of
+ * `/route/` (up to 5 s apart) must never see it closed by us: a close is how a client's departure is
+ * recognised (ClientConnections.ts).
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 30_000
 
 const workerScript = fileURLToPath(new URL("./main.js", import.meta.url))
 
@@ -93,20 +172,41 @@ const serverless = Command.make("serverless", options, (opts) => {
     )
   })
   const Server = serveApp(serverlessRouter, "serverless").pipe(
-    Layer.provideMerge(serverLayer({ name: "serverless", host: opts.host, port: opts.port }))
+    Layer.provideMerge(
+      serverLayer({
+        name: "serverless",
+        host: opts.host,
+        port: opts.port,
+        server: () => {
+          const server = createServer()
+          server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS
+          return server
+        }
+      })
+    )
   )
   return run.pipe(
     Effect.provide(Server),
+    Effect.provide(ClientConnections.Default),
     Effect.provide(ControlPlane.Default),
-    Effect.provide(WorkerLauncher.layer()),
+    Effect.provide(Layer.mergeAll(WorkerLauncher.layer(), ServerlessMetrics.Default, WorkerSessions.layer.pipe(Layer.provide(NodeHttpClient.layer)))),
     Effect.provide(Layer.succeed(ServerlessConfig, settings)),
+    Effect.catchTag("ServeError", (error) =>
+      Effect.zipRight(Console.error(bindFailure(error.cause, opts.host, opts.port)), Effect.fail(new StartFailed()))
+    ),
     Effect.asVoid
   )
 })
 
 const cli = Command.run(serverless, { name: "null-worker local serverless", version: "0.1.0" })
 
-cli(process.argv).pipe(
-  Effect.provide(Layer.merge(NodeContext.layer, Logger.logFmt)),
-  NodeRuntime.runMain({ disableErrorReporting: false, disablePrettyLogger: true })
-)
+const args = process.argv.slice(2)
+if (helpRequested(args)) {
+  process.stdout.write(help)
+} else {
+  cli(process.argv).pipe(
+    Effect.provide(Layer.merge(NodeContext.layer, Logger.logFmt)),
+    // Failures were said in one line where they happened (or by @effect/cli, for a bad option).
+    NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
+  )
+}

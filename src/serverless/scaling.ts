@@ -60,8 +60,11 @@ export interface WorkerView {
   readonly maxPerf: number
   /** Load routed to the worker since its last report: the autoscaler's own knowledge of what it sent. */
   readonly routedLoad: number
-  /** When the worker last had load (or became ready). */
-  readonly lastBusyAt: number
+  /**
+   * When the worker's load (reported plus routed) last dropped to zero, or when it became ready
+   * without load; null while it has load. Idle time is counted from here.
+   */
+  readonly idleSince: number | null
 }
 
 export interface WaitingRequest {
@@ -70,11 +73,26 @@ export interface WaitingRequest {
   readonly since: number
 }
 
-/** busy/idle as the status page shows them. */
-export const displayState = (worker: WorkerView): "starting" | "busy" | "idle" | "stopping" | "errored" =>
+/** The states the status page, `/status` and `/metrics` show. */
+export const displayStates = ["starting", "busy", "idle", "stopping", "errored"] as const
+export type DisplayState = (typeof displayStates)[number]
+
+/** A worker's state as shown: a ready worker is busy while it has load (reported or routed), idle otherwise. */
+export const displayState = (worker: WorkerView): DisplayState =>
   worker.phase === "ready" ? (worker.curLoad + worker.routedLoad > 0 ? "busy" : "idle") : worker.phase
 
 const load = (worker: WorkerView): number => worker.curLoad + worker.routedLoad
+
+/**
+ * `idleSince` after the worker was seen with `currentLoad` at `now`: cleared while it has load, set
+ * when the load first reads zero, and kept as it is while the load stays at zero.
+ *
+ * Idle time runs from the moment the load dropped, not from the last report that showed load:
+ * a worker repeats an unchanged load only every 10 s, so the last report with load can be seconds
+ * older than the end of the session, and counting from it would stop the worker as its session ends.
+ */
+export const idleSinceAfter = (idleSince: number | null, currentLoad: number, now: number): number | null =>
+  currentLoad > 0 ? null : (idleSince ?? now)
 
 /**
  * The worker a request of `cost` is routed to: a ready worker whose estimated queue time
@@ -96,6 +114,8 @@ export const routeTarget = (
 export interface ScalingDecision {
   /** Workers to start now. */
   readonly start: number
+  /** Why they start: the capacity rule, or a request waiting past target_queue_time. */
+  readonly startReason: "capacity" | "queue_time"
   /** Workers to stop now (idle past the inactivity timeout, or errored). */
   readonly stop: ReadonlyArray<number>
   /** The capacity the rule asked for, for the status page. */
@@ -110,8 +130,9 @@ export interface ScalingDecision {
  * - start enough workers to cover the gap (within max_workers), plus one when a request has waited
  *   longer than target_queue_time, nothing is starting already, and no worker could take it;
  * - stop errored workers (they are replaced by the rule above on the next decision);
- * - stop a ready worker without load for longer than inactivity_timeout when the capacity without
- *   it still covers the need and more than cold_workers idle workers would remain.
+ * - stop a ready worker whose load has been zero for inactivity_timeout (counted from `idleSince`)
+ *   when the capacity without it still covers the need and more than cold_workers idle workers
+ *   would remain; the longest idle goes first.
  */
 export const decide = (
   workers: ReadonlyArray<WorkerView>,
@@ -128,26 +149,32 @@ export const decide = (
   const room = Math.max(0, params.max_workers - live.length)
 
   let start = Math.min(room, Math.max(0, Math.ceil((neededCapacity - provisioned - 1e-9) / ASSUMED_PERF)))
+  let startReason: ScalingDecision["startReason"] = "capacity"
   const starting = live.some((worker) => worker.phase === "starting")
   const overdue = waiting.some((request) => (now - request.since) / 1000 > params.target_queue_time)
   // Only when the request has nowhere to go: an idle routable worker will take it at its next poll.
-  if (start === 0 && overdue && !starting && room > 0 && routeTarget(workers, params) === undefined) start = 1
+  if (start === 0 && overdue && !starting && room > 0 && routeTarget(workers, params) === undefined) {
+    start = 1
+    startReason = "queue_time"
+  }
 
   const stop: Array<number> = [...errored]
   if (params.inactivity_timeout > 0 && start === 0) {
     let capacity = provisioned
     const idle = live
-      .filter((worker) => worker.phase === "ready" && load(worker) === 0)
-      .sort((a, b) => a.lastBusyAt - b.lastBusyAt)
+      .flatMap((worker) =>
+        worker.phase === "ready" && load(worker) === 0 ? [{ worker, since: worker.idleSince ?? now }] : []
+      )
+      .sort((a, b) => a.since - b.since)
     let idleLeft = idle.length
-    for (const worker of idle) {
+    for (const { since, worker } of idle) {
       if (idleLeft <= params.cold_workers) break
-      if ((now - worker.lastBusyAt) / 1000 < params.inactivity_timeout) continue
+      if ((now - since) / 1000 < params.inactivity_timeout) continue
       if (capacity - perfOf(worker) < neededCapacity) continue
       stop.push(worker.id)
       capacity -= perfOf(worker)
       idleLeft -= 1
     }
   }
-  return { start, stop, neededCapacity }
+  return { start, startReason, stop, neededCapacity }
 }

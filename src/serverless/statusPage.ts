@@ -1,40 +1,138 @@
-/** The status page: the JSON of `/status`, as an HTML page that refreshes itself every second. */
+/**
+ * The status page: the JSON of `/status` as an HTML page that refreshes itself every second. Each
+ * worker row is coloured by its state, each table says in one line per column what the column
+ * means, and the event list is the newest few, newest first, so the page does not grow.
+ */
 import { DateTime, type Effect } from "effect"
 import type { ControlPlane } from "./ControlPlane.js"
+import type { DisplayState } from "./scaling.js"
 
 type Status = ControlPlane["status"] extends Effect.Effect<infer A> ? A : never
+
+/** Events shown on the page; `/status` has more. */
+const EVENTS_ON_PAGE = 20
+/** Callbacks shown on the page, newest first. */
+const CALLBACKS_ON_PAGE = 20
 
 const escape = (text: string): string =>
   text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] ?? c)
 
-const table = (headers: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string | number | null>>): string =>
-  rows.length === 0
-    ? "<p><em>none</em></p>"
-    : `<table><tr>${headers.map((h) => `<th>${escape(h)}</th>`).join("")}</tr>${rows
-        .map((row) => `<tr>${row.map((cell) => `<td>${escape(String(cell ?? ""))}</td>`).join("")}</tr>`)
-        .join("")}</table>`
+interface Column {
+  readonly title: string
+  /** One line: what the column shows. */
+  readonly meaning: string
+}
+
+type Cell = string | number | null
+
+const table = (
+  columns: ReadonlyArray<Column>,
+  rows: ReadonlyArray<{ readonly cells: ReadonlyArray<Cell>; readonly className?: string }>
+): string => {
+  const legend = `<ul class="legend">${columns.map((c) => `<li><b>${escape(c.title)}</b>: ${escape(c.meaning)}</li>`).join("")}</ul>`
+  if (rows.length === 0) return `<p><em>none</em></p>${legend}`
+  const head = `<tr>${columns.map((c) => `<th title="${escape(c.meaning)}">${escape(c.title)}</th>`).join("")}</tr>`
+  const body = rows
+    .map(
+      (row) =>
+        `<tr${row.className === undefined ? "" : ` class="${row.className}"`}>${row.cells
+          .map((cell) => `<td>${escape(String(cell ?? ""))}</td>`)
+          .join("")}</tr>`
+    )
+    .join("")
+  return `<table>${head}${body}</table>${legend}`
+}
 
 const time = (epochSeconds: number): string => DateTime.formatIso(DateTime.unsafeMake(epochSeconds * 1000)).slice(11, 23)
 
-export const statusPage = (status: Status): string => `<!doctype html>
+const seconds = (value: number | null): string => (value === null ? "" : value.toFixed(1))
+
+/** Row colours: busy (holding a session) stands out from idle; starting and stopping are in between. */
+const stateColours: Readonly<Record<DisplayState, string>> = {
+  busy: "#c6efce",
+  idle: "#f2f2f2",
+  starting: "#fff2cc",
+  stopping: "#fce4d6",
+  errored: "#f4b6b6"
+}
+
+const style = `body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse;margin:.5em 0 .3em}
+td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}th{background:#f4f4f4}code{background:#f4f4f4}
+.legend{color:#555;font-size:12px;margin:0 0 1.5em;padding-left:1.2em}.legend li{margin:0}
+.key span{display:inline-block;padding:0 .5em;margin-right:.3em;border:1px solid #ccc}
+${Object.entries(stateColours)
+  .map(([state, colour]) => `.state-${state}{background:${colour}}`)
+  .join("\n")}`
+
+const workerColumns: ReadonlyArray<Column> = [
+  { title: "id", meaning: "the worker (its CONTAINER_ID)" },
+  { title: "state", meaning: "starting (not ready yet), busy (holds load), idle (ready, no load), stopping, or errored" },
+  { title: "session", meaning: "the sessions the worker holds, from its control port's GET /sessions, with seconds left" },
+  { title: "url", meaning: "the worker's public URL, where clients create sessions" },
+  { title: "cur_load", meaning: "the load the worker last reported (each open session counts its cost)" },
+  { title: "routed", meaning: "load routed to the worker that its reports do not show yet" },
+  { title: "max_perf", meaning: "the capacity the worker reported (0 until it is ready)" },
+  { title: "idle (s)", meaning: "seconds since its load dropped to zero; it stops once this passes inactivity_timeout" },
+  { title: "error", meaning: "the error_msg the worker reported, if any" },
+  { title: "exit", meaning: "the process's exit code or signal, once it has ended" }
+]
+
+export const statusPage = (status: Status): string => {
+  const sessionCell = (sessions: (typeof status.workers)[number]["sessions"]): string =>
+    sessions === null
+      ? ""
+      : sessions.length === 0
+        ? "none"
+        : sessions.map((s) => `${s.session_id} (${Math.max(0, s.expires_at - status.at).toFixed(0)} s left)`).join(", ")
+  const shownEvents = status.events.slice(0, EVENTS_ON_PAGE)
+  return `<!doctype html>
 <html><head><meta charset="utf-8"><meta http-equiv="refresh" content="1"><title>null-worker local serverless</title>
-<style>body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse;margin:.5em 0 1.5em}
-td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}th{background:#f4f4f4}code{background:#f4f4f4}</style></head>
+<style>${style}</style></head>
 <body><h1>Local serverless: endpoint <code>${escape(status.endpoint.name)}</code></h1>
 <p>${status.workers.length} worker(s); capacity needed ${status.needed_capacity.toFixed(1)};
 target_util ${status.endpoint.target_util}, min_load ${status.endpoint.min_load}, max_workers ${status.endpoint.max_workers},
 cold_workers ${status.endpoint.cold_workers}, inactivity_timeout ${status.endpoint.inactivity_timeout} s,
 max_queue_time ${status.endpoint.max_queue_time} s, target_queue_time ${status.endpoint.target_queue_time} s.
-JSON: <a href="/status">/status</a></p>
+JSON: <a href="/status">/status</a>; Prometheus: <a href="/metrics">/metrics</a></p>
 <h2>Workers</h2>
+<p class="key">${Object.keys(stateColours)
+    .map((state) => `<span class="state-${state}">${state}</span>`)
+    .join("")}</p>
 ${table(
-  ["id", "state", "url", "cur_load", "routed", "max_perf", "error", "exit"],
-  status.workers.map((w) => [`w${w.id}`, w.state, w.url, w.cur_load, w.routed_load, w.max_perf, w.error_msg, w.exit])
+  workerColumns,
+  status.workers.map((w) => ({
+    className: `state-${w.state}`,
+    cells: [`w${w.id}`, w.state, sessionCell(w.sessions), w.url, w.cur_load, w.routed_load, w.max_perf, seconds(w.idle_s), w.error_msg, w.exit]
+  }))
 )}
 <h2>Waiting route requests</h2>
-${table(["request_idx", "cost", "waiting (s)"], status.waiting.map((r) => [r.request_idx, r.cost, r.waiting_s.toFixed(1)]))}
-<h2>Callbacks received</h2>
-${table(["at", "path", "body"], status.callbacks.slice(-20).reverse().map((c) => [time(c.at), c.path, JSON.stringify(c.body)]))}
-<h2>Events</h2>
-${table(["at", "event"], status.events.slice(-30).reverse().map((e) => [time(e.at), e.text]))}
+${table(
+  [
+    { title: "request_idx", meaning: "the request's id; the client polls /route/ again with it" },
+    { title: "cost", meaning: "the load the request will add (its session's cost)" },
+    { title: "waiting (s)", meaning: "seconds since its first poll; dropped when its client stops polling or disconnects" }
+  ],
+  status.waiting.map((r) => ({ cells: [r.request_idx, r.cost, r.waiting_s.toFixed(1)] }))
+)}
+<h2>Callbacks received (${status.callbacks_received})</h2>
+${table(
+  [
+    { title: "at", meaning: "when the callback arrived (UTC)" },
+    { title: "path", meaning: "where it was posted: the session's on_close_route under /callbacks/" },
+    { title: "body", meaning: "the worker's callback: on_close_payload plus session_id and close_reason" }
+  ],
+  status.callbacks
+    .slice(-CALLBACKS_ON_PAGE)
+    .reverse()
+    .map((c) => ({ cells: [time(c.at), c.path, JSON.stringify(c.body)] }))
+)}
+<h2>Events (newest first; ${shownEvents.length} of ${status.events_total})</h2>
+${table(
+  [
+    { title: "at", meaning: "when it happened (UTC)" },
+    { title: "event", meaning: "what the serverless did or saw" }
+  ],
+  shownEvents.map((e) => ({ cells: [time(e.at), e.text] }))
+)}
 </body></html>`
+}

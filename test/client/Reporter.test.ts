@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Ref, TestClock } from "effect"
 import type { ClientEvent } from "../../src/client/events.js"
-import { type LiveState, Reporter, applyEvent, renderTable } from "../../src/client/Reporter.js"
+import { type LiveState, Reporter, applyEvent, renderFrame, renderTable } from "../../src/client/Reporter.js"
 
 const created = (reservation: number, url: string): ClientEvent => ({
   event: "created",
@@ -36,11 +36,24 @@ describe("Reporter", () => {
     })
   )
 
-  it.effect("plain output is one timestamped sentence per event", () =>
+  it.effect("plain output is one timestamped sentence per event, then the final table once", () =>
     Effect.gen(function* () {
       yield* TestClock.setTime(40_000)
-      const text = yield* printed(Reporter.layerPlain, [created(2, "http://w2")])
-      assert.strictEqual(text, "1970-01-01T00:00:40.000Z #2 created session s-2 on http://w2, expires in 60 s\n")
+      const text = yield* printed(Reporter.layerPlain, [created(2, "http://w2"), { event: "interrupted" }])
+      // The sentences, then (when the reporter closes) the table, once.
+      assert.strictEqual(
+        text,
+        [
+          "1970-01-01T00:00:40.000Z #2 created session s-2 on http://w2, expires in 60 s",
+          "1970-01-01T00:00:40.000Z interrupted: no new reservations; ending the open sessions before exiting",
+          "",
+          "#  STATE  SESSION  WORKER     AGE  EXPIRES IN",
+          "2  open   s-2      http://w2  0s   1m00s",
+          "",
+          "workers in use: 1",
+          ""
+        ].join("\n")
+      )
     })
   )
 
@@ -55,12 +68,18 @@ describe("Reporter", () => {
     const state = events.reduce<LiveState>((current, event) => applyEvent(current, event, 10_000), { rows: [], last: "" })
     const lines = renderTable(state, 75_000)
     assert.deepStrictEqual(lines.slice(1, 5).map((line) => line.split(/\s+/)), [
-      ["1", "s-1", "http://w1", "1m05s", "25s", "open"],
-      ["2", "s-2", "http://w1", "1m05s", "25s", "open"],
-      ["3", "-", "-", "-", "-", "routing"],
-      ["4", "s-4", "http://w2", "-", "-", "ended"]
+      ["1", "open", "s-1", "http://w1", "1m05s", "25s"],
+      ["2", "open", "s-2", "http://w1", "1m05s", "25s"],
+      ["3", "routing", "-", "-", "-", "-"],
+      ["4", "ended", "s-4", "http://w2", "-", "-"]
     ])
-    assert.strictEqual(lines.at(-2), "workers in use: 1")
-    assert.strictEqual(lines.at(-1), "#4 ended session s-4")
+    assert.strictEqual(lines.at(-1), "workers in use: 1")
+    // A live frame adds the latest event, and cuts each line to the terminal's width.
+    const frame = renderFrame(state, 75_000, 12)
+    assert.strictEqual(frame.at(-1), "#4 ended ses")
+    assert.isTrue(frame.every((line) => line.length <= 12))
+    // Ctrl-C: a reservation still looking for a worker is cancelled; the others keep their state.
+    const stopped = applyEvent(state, { event: "interrupted" }, 80_000)
+    assert.deepStrictEqual(stopped.rows.map((row) => row.state), ["open", "open", "cancelled", "ended"])
   })
 })

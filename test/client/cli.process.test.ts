@@ -87,24 +87,26 @@ describe("node dist/client.js", () => {
     }
   })
 
-  it("Ctrl-C (SIGINT) in single mode ends the session on the worker, then exits 0", async () => {
+  it("Ctrl-C (SIGINT) in single mode ends the session on the worker, says it was interrupted, then exits 130", async () => {
     const [worker] = await workers(1)
     const client = run(["--hold", "600", "--lifetime", "60"])
     const [created] = await client.waitForEvents("created")
     client.child.kill("SIGINT")
-    expect(await client.exited, client.stderr()).toBe(0)
+    expect(await client.exited, client.stderr()).toBe(130)
+    expect(client.events().filter((event) => event.event === "interrupted")).toHaveLength(1)
+    expect(client.events().filter((event) => event.event === "done")).toMatchObject([{ ended: 1, failures: 0, interrupted: true }])
     const sessionId = created?.["session_id"]
     expect(client.events().filter((event) => event.event === "ended").map((event) => event["session_id"])).toEqual([sessionId])
     expect(await closesOf(worker?.controlUrl ?? "")).toContainEqual(expect.objectContaining({ session_id: sessionId, reason: "ended" }))
   })
 
-  it("SIGTERM during a demo plateau ends every open session", async () => {
+  it("SIGTERM during a demo plateau ends every open session, then exits 143", async () => {
     const [worker] = await workers(1, { maxSessions: 2 })
     const client = run(["--demo", "--count", "2", "--interval", "0.1", "--plateau", "600", "--lifetime", "60"])
     const created = await client.waitForEvents("created", 2)
     await client.waitForEvents("holding")
     client.child.kill("SIGTERM")
-    expect(await client.exited, client.stderr()).toBe(0)
+    expect(await client.exited, client.stderr()).toBe(143)
     const ids = created.map((event) => event["session_id"])
     const closes = await closesOf(worker?.controlUrl ?? "")
     for (const id of ids) expect(closes).toContainEqual(expect.objectContaining({ session_id: id, reason: "ended" }))

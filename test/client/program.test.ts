@@ -97,7 +97,7 @@ describe("program, single mode", () => {
       ])
       assert.deepStrictEqual((yield* run.named("pinged")).map((event) => event.expiration), [2_000, 2_000, 2_000])
       assert.deepInclude((yield* run.named("created"))[0], { session_id: "s-1", url: worker(1), expiration: 1_000, request_idx: 1 })
-      assert.deepInclude((yield* run.named("done"))[0], { created: 1, ended: 1, closed: 0, failures: 0 })
+      assert.deepInclude((yield* run.named("done"))[0], { created: 1, ended: 1, closed: 0, failures: 0, interrupted: false })
     })
   )
 
@@ -107,8 +107,8 @@ describe("program, single mode", () => {
       yield* TestClock.adjust("5 seconds")
       yield* Fiber.interrupt(run.fiber)
       assert.deepStrictEqual(yield* run.calls("/session/end"), [[`${worker(1)}/session/end`, 5_000]])
-      assert.deepStrictEqual((yield* run.names).slice(-4), ["shutdown", "ending", "ended", "done"])
-      assert.deepInclude((yield* run.named("done"))[0], { ended: 1, failures: 0 })
+      assert.deepStrictEqual((yield* run.names).slice(-5), ["interrupted", "shutdown", "ending", "ended", "done"])
+      assert.deepInclude((yield* run.named("done"))[0], { ended: 1, failures: 0, interrupted: true })
     })
   )
 
@@ -120,7 +120,7 @@ describe("program, single mode", () => {
       yield* TestClock.adjust("5 seconds")
       yield* Fiber.join(interrupter)
       assert.deepStrictEqual(yield* run.calls("/session/end"), [[`${worker(1)}/session/end`, 5_000]])
-      assert.deepStrictEqual(yield* run.names, ["endpoint", "routing", "created", "shutdown", "ending", "ended", "done"])
+      assert.deepStrictEqual(yield* run.names, ["endpoint", "routing", "interrupted", "created", "shutdown", "ending", "ended", "done"])
     })
   )
 

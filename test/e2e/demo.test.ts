@@ -13,14 +13,23 @@ afterEach(async () => {
 })
 
 describe("npm run demo (dist/demo.js)", () => {
-  it("scales 0 → 2 → 0 with short timings, every callback arrives, and it exits 0", async () => {
-    const demo = spawnProcess(process.execPath, [demoJs, "--count", "2", "--interval", "0.5", "--plateau", "0.5", "--inactivity-timeout", "0.5"], {})
+  it("scales 0 → 3 and steps down 3 → 2 → 1 → 0 as the sessions end one by one; every callback arrives; it exits 0", async () => {
+    const demo = spawnProcess(
+      process.execPath,
+      [demoJs, "--count", "3", "--interval", "1", "--plateau", "0.5", "--inactivity-timeout", "0.5"],
+      {}
+    )
     running.push(demo)
     expect(await demo.exited, demo.output()).toBe(0)
     const output = demo.output()
-    expect(output).toContain("workers: 2")
-    expect(output.match(/on_close callback: .*"close_reason":"ended"/g)).toHaveLength(2)
-    expect(output).toContain("peak workers: 2; callbacks: 2; workers left: 0")
+    // The worker count each time it changed, as the demo printed it.
+    const counts = [...output.matchAll(/\] workers: (\d+)/g)].map((match) => Number(match[1]))
+    const peak = counts.indexOf(3)
+    expect(peak, output).toBeGreaterThan(0)
+    // Each worker stops inactivity_timeout after its own session ended, not all at once.
+    expect(counts.slice(peak), output).toEqual([3, 2, 1, 0])
+    expect(output.match(/on_close callback: .*"close_reason":"ended"/g)).toHaveLength(3)
+    expect(output).toContain("peak workers: 3; callbacks: 3; workers left: 0")
     expect(output).toContain("demo OK")
   }, 90_000)
 })

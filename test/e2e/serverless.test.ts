@@ -1,70 +1,28 @@
 import { afterEach, describe, expect, it } from "vitest"
-import { fileURLToPath } from "node:url"
-import { spawn } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
+import { Agent, request } from "node:http"
+import { createServer } from "node:net"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { spawnProcess } from "../support/process.js"
+import { type RunningServerless, serverlessJs, startServerless as start, statusOf as status, until } from "../support/serverless.js"
 
-const serverlessJs = fileURLToPath(new URL("../../dist/serverless.js", import.meta.url))
-
-interface StatusWorker {
-  readonly id: number
-  readonly state: string
-  readonly url: string
-  readonly pid: number | null
-  readonly cur_load: number
-}
-interface Status {
-  readonly workers: ReadonlyArray<StatusWorker>
-  readonly callbacks: ReadonlyArray<{ readonly path: string; readonly body: Record<string, unknown> }>
-}
-
-const running: Array<ReturnType<typeof spawn>> = []
+const started: Array<RunningServerless> = []
 afterEach(async () => {
-  for (const child of running.splice(0)) {
-    if (child.exitCode !== null || child.signalCode !== null) continue
-    child.kill("SIGTERM")
-    await new Promise((resolve) => child.once("exit", resolve))
-  }
+  for (const serverless of started.splice(0)) await serverless.stop()
 })
 
 const startServerless = async (args: ReadonlyArray<string>) => {
-  const child = spawn(process.execPath, [serverlessJs, "--port", "0", "--api-key", "k", "--tick", "0.1", "--healthcheck-interval", "0.2", ...args], {
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  running.push(child)
-  let output = ""
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serverless did not start:\n${output}`)), 15_000)
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString("utf8")
-      const found = /serverless listening on (http:\/\/[0-9.:]+)/.exec(output)?.[1]
-      if (found !== undefined) {
-        clearTimeout(timer)
-        resolve(found)
-      }
-    }
-    child.stdout.on("data", onData)
-    child.stderr.on("data", onData)
-  })
-  const lookup = await fetch(`${url}/api/v0/endptjobs/?client_id=me`, { headers: { authorization: "Bearer k" } })
-  const endpoint = ((await lookup.json()) as { results: Array<{ api_key: string }> }).results[0]
-  return { url, child, endpointKey: endpoint?.api_key ?? "" }
+  const serverless = await start(args)
+  started.push(serverless)
+  return serverless
 }
 
 const postJson = async (url: string, body: unknown) => {
   const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
   const text = await response.text()
   return { status: response.status, text, json: text === "" ? {} : (JSON.parse(text) as Record<string, unknown>) }
-}
-
-const status = async (url: string): Promise<Status> => (await (await fetch(`${url}/status`)).json()) as Status
-
-const until = async <A>(what: string, probe: () => Promise<A | undefined>, ms = 20_000): Promise<A> => {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const found = await probe()
-    if (found !== undefined) return found
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
 }
 
 /** Route (polling, same request_idx) and create a session; a 429 re-routes. */
@@ -137,5 +95,138 @@ describe("the local serverless (real processes)", () => {
     expect(typeof routed.json["url"]).toBe("string")
     const bounced = await postJson(`${routed.json["url"]}/session/create`, { auth_data: routed.json, payload: {} })
     expect(bounced.status).toBe(429)
+  })
+})
+
+const hasPromtool = (() => {
+  try {
+    execFileSync("promtool", ["--version"], { stdio: "ignore" })
+    return true
+  } catch {
+    return false
+  }
+})()
+if (!hasPromtool && process.env["CI"] === undefined) {
+  process.stdout.write("promtool check skipped: promtool is not installed (Debian/Ubuntu: apt-get install prometheus)\n")
+}
+
+/** One POST /route/ over `agent` (a kept-alive connection) or, without one, a connection closed after the answer. */
+const routeOnce = (url: string, body: unknown, agent: Agent | false) =>
+  new Promise<Record<string, unknown>>((resolve, reject) => {
+    const text = JSON.stringify(body)
+    const call = request(
+      `${url}/route/`,
+      { method: "POST", agent, headers: { "content-type": "application/json", ...(agent === false ? { connection: "close" } : {}) } },
+      (response) => {
+        let answer = ""
+        response.on("data", (chunk: Buffer) => (answer += chunk.toString("utf8")))
+        response.on("end", () => resolve(JSON.parse(answer) as Record<string, unknown>))
+      }
+    )
+    call.once("error", reject)
+    call.end(text)
+  })
+
+describe("the local serverless: start-up, clients that leave, metrics, status page", () => {
+  it("--help is one line per flag with its default, without ANSI codes when piped; counts and ports are integers", async () => {
+    const help = spawnProcess(process.execPath, [serverlessJs, "--help"], {})
+    expect(await help.exited).toBe(0)
+    const text = help.output()
+    expect(text).not.toContain("\x1b")
+    expect(text.split("\n").length).toBeLessThan(40)
+    expect(text).toMatch(/^ {2}--port N +port to listen on; 0 picks a free one \(default 8080\)$/m)
+    expect(text).toMatch(/^ {2}--target-util X +.*\(default 0\.9; 1 with --recommended\)$/m)
+    const fractional = spawnProcess(process.execPath, [serverlessJs, "--max-workers", "1.5"], {})
+    expect(await fractional.exited).toBe(1)
+    expect(fractional.output()).toBe("'1.5' is not a integer\n\n")
+  })
+
+  it("a taken port: one line naming the port and the fix, exit 1, no stack trace", async () => {
+    const holder = createServer()
+    const port = await new Promise<number>((resolve) =>
+      holder.listen(0, "127.0.0.1", () => {
+        const address = holder.address()
+        resolve(typeof address === "object" && address !== null ? address.port : 0)
+      })
+    )
+    try {
+      const serverless = spawnProcess(process.execPath, [serverlessJs, "--port", String(port)], {})
+      expect(await serverless.exited).toBe(1)
+      expect(serverless.output()).toBe(`serverless: port ${port} is already in use (EADDRINUSE); pick another with --port\n`)
+    } finally {
+      await new Promise((resolve) => holder.close(resolve))
+    }
+  })
+
+  it("a waiting route request is dropped as soon as its client's kept-alive connection closes; a poll on a closed connection is not", async () => {
+    // No room for a worker: requests can only wait.
+    const { endpointKey, url } = await startServerless(["--max-workers", "0"])
+    const body = { endpoint: "null-local", api_key: endpointKey, cost: 100, request_idx: 0, replay_timeout: 60 }
+    // A client that opens a new connection per poll: its connection closing says nothing.
+    const oneShot = await routeOnce(url, body, false)
+    const agent = new Agent({ keepAlive: true })
+    const kept = await routeOnce(url, body, agent)
+    expect(typeof kept["request_idx"]).toBe("number")
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect((await status(url)).waiting.map((r) => r.request_idx).sort()).toEqual([oneShot["request_idx"], kept["request_idx"]].sort())
+    // The keep-alive client goes away (its process would exit the same way).
+    agent.destroy()
+    const after = await until("the request to be dropped", async () => {
+      const s = await status(url)
+      return s.waiting.some((r) => r.request_idx === kept["request_idx"]) ? undefined : s
+    }, 3_000)
+    expect(after.waiting.map((r) => r.request_idx)).toEqual([oneShot["request_idx"]])
+    expect(after.events.map((e) => e.text)).toContain(`request ${String(kept["request_idx"])} dropped: its client closed the connection`)
+  })
+
+  it("GET /metrics: workers by state, route requests, scale events; the status page shows colours, sessions and column notes", async () => {
+    const { endpointKey, url } = await startServerless(["--recommended", "--inactivity-timeout", "30"])
+    const session = await reserve(url, endpointKey, { lifetime: 60 })
+    await until("the worker to show its session", async () => {
+      const s = await status(url)
+      return s.workers[0]?.sessions?.some((held) => held.session_id === session.sessionId) === true ? s : undefined
+    })
+    const page = await (await fetch(`${url}/`)).text()
+    expect(page).toContain('<tr class="state-busy">')
+    expect(page).toContain(session.sessionId)
+    expect(page).toContain("<b>idle (s)</b>: seconds since its load dropped to zero")
+
+    const scrape = await fetch(`${url}/metrics`)
+    expect(scrape.headers.get("content-type")).toContain("text/plain")
+    const metrics = await scrape.text()
+    expect(metrics).toContain('null_serverless_workers{state="busy"} 1')
+    expect(metrics).toContain('null_serverless_workers{state="idle"} 0')
+    expect(metrics).toMatch(/null_serverless_route_requests_total\{answer="ready"\} [1-9]/)
+    expect(metrics).toContain('null_serverless_scale_events_total{action="start",reason="capacity"} 1')
+    expect(metrics).toContain("null_serverless_route_requests_waiting 0")
+    expect(metrics).toContain("process_resident_memory_bytes")
+  })
+
+  it.skipIf(!hasPromtool && process.env["CI"] === undefined)("promtool check metrics accepts /metrics after a session's life", async () => {
+    // In CI a missing promtool fails the test instead of skipping it.
+    expect(hasPromtool, "promtool is not installed (Debian/Ubuntu: apt-get install prometheus)").toBe(true)
+    const { endpointKey, url } = await startServerless(["--recommended", "--inactivity-timeout", "30"])
+    const session = await reserve(url, endpointKey, { lifetime: 60, on_close_route: `${url}/callbacks/promtool` })
+    await postJson(`${session.workerUrl}/session/end`, { session_id: session.sessionId, session_auth: session.authData })
+    await until("the callback", async () => ((await status(url)).callbacks.length > 0 ? true : undefined))
+    const metrics = await (await fetch(`${url}/metrics`)).text()
+    const dir = mkdtempSync(join(tmpdir(), "null-serverless-metrics-"))
+    try {
+      const file = join(dir, "metrics.txt")
+      writeFileSync(file, metrics)
+      // promtool reads the exposition on stdin; it exits non-zero (and says why) on a problem.
+      const result = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
+        const child = spawn("sh", ["-c", 'promtool check metrics < "$1"', "sh", file], { stdio: ["ignore", "pipe", "pipe"] })
+        let output = ""
+        child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
+        child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
+        child.once("error", reject)
+        child.once("exit", (code) => resolve({ code, output }))
+      })
+      expect(result.output).toBe("")
+      expect(result.code).toBe(0)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

@@ -4,8 +4,10 @@ import { Context, Deferred, Effect, Layer, Option, TestClock } from "effect"
 import { signedMessage } from "../../src/protocol/signedMessage.js"
 import { statusBody } from "../../src/protocol/workerStatus.js"
 import { ControlPlane, ServerlessConfig } from "../../src/serverless/ControlPlane.js"
-import { recommended } from "../../src/serverless/scaling.js"
+import { type EndpointParams, recommended } from "../../src/serverless/scaling.js"
+import { ServerlessMetrics } from "../../src/serverless/ServerlessMetrics.js"
 import { type ProcessSpec, WorkerLauncher } from "../../src/serverless/WorkerLauncher.js"
+import { type HeldSession, WorkerSessions } from "../../src/serverless/WorkerSessions.js"
 
 /** A launcher that starts nothing: it records each spec and lets the test end a "process". */
 const fakeLauncher = Effect.gen(function* () {
@@ -46,6 +48,23 @@ const settings = ServerlessConfig.of({
   verbose: false
 })
 
+/** The control plane over `launcher`, with `params` (the recommended ones, inactivity_timeout 10 s, by default). */
+const buildPlane = (
+  launcher: Layer.Layer<WorkerLauncher>,
+  options: { readonly params?: Partial<EndpointParams>; readonly sessions?: Layer.Layer<WorkerSessions> } = {}
+) =>
+  Effect.map(
+    Layer.build(
+      ControlPlane.Default.pipe(
+        Layer.provide(launcher),
+        Layer.provide(ServerlessMetrics.Default),
+        Layer.provide(options.sessions ?? WorkerSessions.layerNone),
+        Layer.provide(Layer.succeed(ServerlessConfig, { ...settings, params: { ...settings.params, ...options.params } }))
+      )
+    ),
+    (context) => Context.get(context, ControlPlane)
+  )
+
 const report = (id: number, mtoken: string, curLoad: number, workingRequestIdxs: ReadonlyArray<number>) =>
   statusBody(
     { id, mtoken, url: "" },
@@ -68,11 +87,10 @@ describe("ControlPlane (TestClock, fake processes)", () => {
   it.scoped("a waiting reservation starts a worker; once ready it is routed there with a valid signature", () =>
     Effect.gen(function* () {
       const { launched, layer } = yield* fakeLauncher
-      const context = yield* Layer.build(ControlPlane.Default.pipe(Layer.provide(layer), Layer.provide(Layer.succeed(ServerlessConfig, settings))))
-      const plane = Context.get(context, ControlPlane)
+      const plane = yield* buildPlane(layer)
       yield* plane.setBaseUrl("http://127.0.0.1:8080")
       const key = plane.endpointApiKey
-      const first = yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx: 0 })
+      const first = yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx: 0, connection: null })
       assert.strictEqual(Option.getOrThrow(first)._tag, "Waiting")
       yield* plane.tick
       assert.lengthOf(launched, 1)
@@ -80,13 +98,13 @@ describe("ControlPlane (TestClock, fake processes)", () => {
       assert.strictEqual(env["REPORT_ADDR"], "http://127.0.0.1:8080")
       assert.strictEqual(env["CONTAINER_ID"], "1")
       // Not ready yet: still waiting, and no second worker for the same request.
-      assert.strictEqual(Option.getOrThrow(yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx: 1 }))._tag, "Waiting")
+      assert.strictEqual(Option.getOrThrow(yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx: 1, connection: null }))._tag, "Waiting")
       yield* plane.tick
       assert.lengthOf(launched, 1)
 
       assert.isTrue(yield* plane.workerStatus(report(1, env["MASTER_TOKEN"]!, 0, [])))
       assert.isFalse(yield* plane.workerStatus(report(1, "wrong token", 0, [])))
-      const ready = Option.getOrThrow(yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx: 1 }))
+      const ready = Option.getOrThrow(yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx: 1, connection: null }))
       assert.strictEqual(ready._tag, "Ready")
       if (ready._tag !== "Ready") return
       const url = String(ready.authData["url"])
@@ -95,21 +113,20 @@ describe("ControlPlane (TestClock, fake processes)", () => {
       const signature = Buffer.from(String(ready.authData["signature"]), "base64")
       assert.isTrue(verify("sha256", Buffer.from(signedMessage(url)), plane.publicKeyPem, signature))
       // The wrong endpoint key gets nothing.
-      assert.isTrue(Option.isNone(yield* plane.route({ endpoint: "null-local", apiKey: "nope", cost: 100, requestIdx: 0 })))
+      assert.isTrue(Option.isNone(yield* plane.route({ endpoint: "null-local", apiKey: "nope", cost: 100, requestIdx: 0, connection: null })))
     })
   )
 
-  it.scoped("an idle worker stops exactly inactivity_timeout after its last load; a dead one is noticed and removed", () =>
+  it.scoped("an idle worker stops exactly inactivity_timeout after its load dropped to zero; a dead one is noticed and removed", () =>
     Effect.gen(function* () {
       const { launched, layer } = yield* fakeLauncher
-      const context = yield* Layer.build(ControlPlane.Default.pipe(Layer.provide(layer), Layer.provide(Layer.succeed(ServerlessConfig, settings))))
-      const plane = Context.get(context, ControlPlane)
-      yield* plane.route({ endpoint: "null-local", apiKey: plane.endpointApiKey, cost: 100, requestIdx: 0 })
+      const plane = yield* buildPlane(layer)
+      yield* plane.route({ endpoint: "null-local", apiKey: plane.endpointApiKey, cost: 100, requestIdx: 0, connection: null })
       yield* plane.tick
       const token = launched[0]!.spec.env["MASTER_TOKEN"]!
       yield* plane.workerStatus(report(1, token, 0, []))
       // The client polls again and is routed: it is no longer waiting.
-      yield* plane.route({ endpoint: "null-local", apiKey: plane.endpointApiKey, cost: 100, requestIdx: 1 })
+      yield* plane.route({ endpoint: "null-local", apiKey: plane.endpointApiKey, cost: 100, requestIdx: 1, connection: null })
       yield* plane.workerStatus(report(1, token, 100, [1]))
       yield* TestClock.adjust("5 seconds")
       yield* plane.workerStatus(report(1, token, 0, []))
@@ -123,7 +140,7 @@ describe("ControlPlane (TestClock, fake processes)", () => {
       assert.lengthOf((yield* plane.status).workers, 0)
 
       // A second worker whose process dies on its own.
-      yield* plane.route({ endpoint: "null-local", apiKey: plane.endpointApiKey, cost: 100, requestIdx: 0 })
+      yield* plane.route({ endpoint: "null-local", apiKey: plane.endpointApiKey, cost: 100, requestIdx: 0, connection: null })
       yield* plane.tick
       assert.lengthOf(launched, 2)
       yield* Deferred.succeed(launched[1]!.exit, "1")
@@ -136,6 +153,165 @@ describe("ControlPlane (TestClock, fake processes)", () => {
       const workers = (yield* plane.status).workers
       assert.isFalse(workers.some((w) => w.id === 2))
       assert.lengthOf(launched, 3)
+    })
+  )
+
+  it.scoped("idle time runs from the report that showed the load gone, not from the last report that showed load", () =>
+    Effect.gen(function* () {
+      const { launched, layer } = yield* fakeLauncher
+      const plane = yield* buildPlane(layer)
+      const key = plane.endpointApiKey
+      yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx: 0, connection: null })
+      yield* plane.tick
+      const token = launched[0]!.spec.env["MASTER_TOKEN"]!
+      yield* plane.workerStatus(report(1, token, 0, []))
+      yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx: 1, connection: null })
+      yield* plane.workerStatus(report(1, token, 100, [1]))
+      // A heartbeat 10 s later still shows the session; it ends 2 s after that.
+      yield* TestClock.adjust("10 seconds")
+      yield* plane.workerStatus(report(1, token, 100, [1]))
+      yield* TestClock.adjust("2 seconds")
+      yield* plane.workerStatus(report(1, token, 0, []))
+      // 10 s after the heartbeat, but only 8 s after the session ended: the worker stays.
+      yield* TestClock.adjust("8 seconds")
+      yield* plane.tick
+      assert.isFalse(launched[0]!.stopped)
+      assert.strictEqual((yield* plane.status).workers[0]?.idle_s, 8)
+      yield* TestClock.adjust("1999 millis")
+      yield* plane.tick
+      assert.isFalse(launched[0]!.stopped)
+      yield* TestClock.adjust("1 millis")
+      yield* plane.tick
+      yield* TestClock.adjust("0 millis")
+      assert.isTrue(launched[0]!.stopped)
+      const exposition = yield* plane.metricsText
+      assert.include(exposition, 'null_serverless_scale_events_total{action="start",reason="capacity"} 1')
+      assert.include(exposition, 'null_serverless_scale_events_total{action="stop",reason="idle"} 1')
+      assert.include(exposition, 'null_serverless_route_requests_total{answer="ready"} 1')
+    })
+  )
+
+  it.scoped("a waiting request whose client closed its connection is dropped at once, and no worker starts for it", () =>
+    Effect.gen(function* () {
+      const { launched, layer } = yield* fakeLauncher
+      const plane = yield* buildPlane(layer)
+      const first = yield* plane.route({ endpoint: "null-local", apiKey: plane.endpointApiKey, cost: 100, requestIdx: 0, connection: 7 })
+      assert.strictEqual(Option.getOrThrow(first)._tag, "Waiting")
+      // Another client's connection closing changes nothing.
+      yield* plane.connectionClosed(8)
+      assert.lengthOf((yield* plane.status).waiting, 1)
+      yield* plane.connectionClosed(7)
+      assert.lengthOf((yield* plane.status).waiting, 0)
+      yield* plane.tick
+      assert.lengthOf(launched, 0)
+      assert.include(yield* plane.metricsText, 'null_serverless_route_requests_dropped_total{reason="client_gone"} 1')
+      assert.include((yield* plane.status).events[0]?.text ?? "", "dropped: its client closed the connection")
+    })
+  )
+
+  it.scoped("a waiting request not polled for 7 s is dropped; one polled in time stays", () =>
+    Effect.gen(function* () {
+      const { launched, layer } = yield* fakeLauncher
+      // No room for a worker: the requests can only wait.
+      const plane = yield* buildPlane(layer, { params: { max_workers: 0 } })
+      const key = plane.endpointApiKey
+      yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx: 0, connection: null })
+      yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx: 0, connection: null })
+      yield* TestClock.adjust("5 seconds")
+      // The second client polls again (request_idx 2); the first does not.
+      yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx: 2, connection: null })
+      yield* TestClock.adjust("2 seconds")
+      yield* plane.tick
+      assert.deepStrictEqual((yield* plane.status).waiting.map((r) => r.request_idx), [1, 2])
+      yield* TestClock.adjust("1 millis")
+      yield* plane.tick
+      const waiting = (yield* plane.status).waiting
+      assert.deepStrictEqual(waiting.map((r) => [r.request_idx, r.waiting_s]), [[2, 7.001]])
+      assert.lengthOf(launched, 0)
+      assert.include(yield* plane.metricsText, 'null_serverless_route_requests_dropped_total{reason="not_polled"} 1')
+      assert.include(yield* plane.metricsText, "null_serverless_route_requests_waiting 1")
+    })
+  )
+
+  it.scoped("the endpoint lookup answers the real API's fields, from the configured parameters", () =>
+    Effect.gen(function* () {
+      const { layer } = yield* fakeLauncher
+      const plane = yield* buildPlane(layer, { params: { max_workers: 4, cold_workers: 1 } })
+      assert.isTrue(Option.isNone(yield* plane.endpoints("wrong")))
+      const [record] = Option.getOrThrow(yield* plane.endpoints("k"))
+      assert.deepStrictEqual(Object.keys(record ?? {}).sort(), [
+        "api_key",
+        "cold_mult",
+        "cold_workers",
+        "created_at",
+        "endpoint_name",
+        "endpoint_state",
+        "id",
+        "inactivity_timeout",
+        "max_queue_time",
+        "max_workers",
+        "min_cold_load",
+        "min_load",
+        "target_queue_time",
+        "target_util",
+        "user_id"
+      ])
+      assert.deepInclude(record, {
+        id: 1,
+        endpoint_name: "null-local",
+        api_key: plane.endpointApiKey,
+        target_util: 1,
+        min_load: 0,
+        max_workers: 4,
+        cold_workers: 1,
+        inactivity_timeout: 10,
+        max_queue_time: 0,
+        target_queue_time: 0,
+        endpoint_state: "active"
+      })
+    })
+  )
+
+  it.scoped("the status shows the sessions each ready worker holds, as its control port lists them", () =>
+    Effect.gen(function* () {
+      const { launched, layer } = yield* fakeLauncher
+      const asked: Array<string> = []
+      const held: ReadonlyArray<HeldSession> = [{ session_id: "abcDEF1234567", created_at: 1, expires_at: 61 }]
+      const sessions = Layer.succeed(
+        WorkerSessions,
+        WorkerSessions.of({
+          held: (url) =>
+            Effect.sync(() => {
+              asked.push(url)
+              return Option.some(held)
+            })
+        })
+      )
+      const plane = yield* buildPlane(layer, { sessions })
+      yield* plane.route({ endpoint: "null-local", apiKey: plane.endpointApiKey, cost: 100, requestIdx: 0, connection: null })
+      yield* plane.tick
+      // Starting: not asked.
+      assert.isNull((yield* plane.status).workers[0]?.sessions)
+      assert.lengthOf(asked, 0)
+      yield* plane.workerStatus(report(1, launched[0]!.spec.env["MASTER_TOKEN"]!, 0, []))
+      assert.deepStrictEqual((yield* plane.status).workers[0]?.sessions, held)
+      assert.deepStrictEqual(asked, [`http://127.0.0.1:${launched[0]!.spec.env["NULL_CONTROL_PORT"]}`])
+    })
+  )
+
+  it.scoped("events and callbacks are bounded: the newest events first, the newest 100 callbacks, and the totals", () =>
+    Effect.gen(function* () {
+      const { layer } = yield* fakeLauncher
+      const plane = yield* buildPlane(layer)
+      for (let n = 1; n <= 150; n++) yield* plane.callback("/callbacks/t", { n })
+      const status = yield* plane.status
+      assert.strictEqual(status.callbacks_received, 150)
+      assert.lengthOf(status.callbacks, 100)
+      assert.deepStrictEqual(status.callbacks[0]?.body, { n: 51 })
+      assert.lengthOf(status.events, 50)
+      assert.strictEqual(status.events_total, 150)
+      assert.include(status.events[0]?.text ?? "", '{"n":150}')
+      assert.include(yield* plane.metricsText, "null_serverless_callbacks_received_total 150")
     })
   )
 })

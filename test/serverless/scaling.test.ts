@@ -1,5 +1,15 @@
+import { assert, it as effect } from "@effect/vitest"
+import { Clock, Effect, TestClock } from "effect"
 import { describe, expect, it } from "vitest"
-import { decide, displayState, recommended, routeTarget, vastDefaults, type WorkerView } from "../../src/serverless/scaling.js"
+import {
+  decide,
+  displayState,
+  idleSinceAfter,
+  recommended,
+  routeTarget,
+  vastDefaults,
+  type WorkerView
+} from "../../src/serverless/scaling.js"
 
 const worker = (id: number, overrides: Partial<WorkerView> = {}): WorkerView => ({
   id,
@@ -7,7 +17,7 @@ const worker = (id: number, overrides: Partial<WorkerView> = {}): WorkerView => 
   curLoad: 0,
   maxPerf: 100,
   routedLoad: 0,
-  lastBusyAt: 0,
+  idleSince: 0,
   ...overrides
 })
 
@@ -74,7 +84,7 @@ describe("decide", () => {
   })
 
   it("stops idle workers after inactivity_timeout, down to zero with min_load 0", () => {
-    const idle = [worker(1, { lastBusyAt: 0 }), worker(2, { lastBusyAt: 30_000 })]
+    const idle = [worker(1, { idleSince: 0 }), worker(2, { idleSince: 30_000 })]
     expect(decide(idle, [], recommended, 59_000).stop).toEqual([])
     expect(decide(idle, [], recommended, 60_000).stop).toEqual([1])
     expect(decide(idle, [], recommended, 90_000).stop).toEqual([1, 2])
@@ -102,4 +112,46 @@ describe("decide", () => {
     expect(displayState(worker(1, { curLoad: 100 }))).toBe("busy")
     expect(displayState(worker(1, { phase: "starting" }))).toBe("starting")
   })
+})
+
+describe("idle time", () => {
+  it("idleSince is set when the load reads zero, kept while it stays zero, and cleared by load", () => {
+    expect(idleSinceAfter(null, 0, 5_000)).toBe(5_000)
+    expect(idleSinceAfter(5_000, 0, 9_000)).toBe(5_000)
+    expect(idleSinceAfter(5_000, 100, 9_000)).toBeNull()
+    expect(idleSinceAfter(null, 100, 9_000)).toBeNull()
+  })
+
+  effect.effect("three sessions ending 2 s apart stop their workers one by one: 3 → 2 → 1 → 0", () =>
+    Effect.gen(function* () {
+      const params = { ...recommended, inactivity_timeout: 2 }
+      let workers: ReadonlyArray<WorkerView> = [1, 2, 3].map((id) => worker(id, { curLoad: 100, idleSince: null }))
+      /** A load report from worker `id`, applied the way the control plane applies it. */
+      const report = (id: number, curLoad: number) =>
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          workers = workers.map((w) => (w.id === id ? { ...w, curLoad, idleSince: idleSinceAfter(w.idleSince, curLoad, now) } : w))
+        })
+      const counts: Array<number> = [workers.length]
+      const stoppedAt = new Map<number, number>()
+      const decideOnce = Effect.map(Clock.currentTimeMillis, (now) => {
+        const decision = decide(workers, [], params, now)
+        assert.strictEqual(decision.start, 0)
+        for (const id of decision.stop) stoppedAt.set(id, now)
+        workers = workers.filter((w) => !decision.stop.includes(w.id))
+        if (counts[counts.length - 1] !== workers.length) counts.push(workers.length)
+      })
+      // Sessions end at 12, 14 and 16 s. The workers' last reports showing load are their 10 s
+      // heartbeats: counting idle time from those would stop each worker the moment its session ends.
+      const ends = new Map([[12_000, 1], [14_000, 2], [16_000, 3]])
+      for (let t = 0; t <= 25_000; t += 250) {
+        if (t === 10_000) for (const id of [1, 2, 3]) yield* report(id, 100)
+        const ended = ends.get(t)
+        if (ended !== undefined) yield* report(ended, 0)
+        yield* decideOnce
+        yield* TestClock.adjust("250 millis")
+      }
+      assert.deepStrictEqual(counts, [3, 2, 1, 0])
+      assert.deepStrictEqual([...stoppedAt], [[1, 14_000], [2, 16_000], [3, 18_000]])
+    })
+  )
 })

@@ -1,0 +1,65 @@
+/**
+ * `null-worker-client doctor`: read an endpoint's settings through the endpoint lookup, judge each
+ * one for the null worker (`doctorRules.ts`), and, with `--worker`, check that a worker answers. The
+ * report is prose or one JSON object; it is OK when nothing is risky and the worker (if given) answers.
+ */
+import { Effect, Option } from "effect"
+import { type Finding, findings } from "./doctorRules.js"
+import type { EndpointSettings } from "./endpointSettings.js"
+import { type WorkerProbe, PROBE_SESSION_ID, VastClient } from "./VastClient.js"
+
+export interface DoctorReport {
+  /** The endpoint as looked up; null when the lookup failed (`error` says why). */
+  readonly endpoint: EndpointSettings | null
+  readonly findings: ReadonlyArray<Finding>
+  /** The `--worker` check; null without `--worker`. */
+  readonly worker: WorkerProbe | null
+  readonly ok: boolean
+  readonly error?: string
+}
+
+/** Look the endpoint up and judge it; probe the worker when one is given. Never fails: failures are in the report. */
+export const diagnose = (options: { readonly endpoint: string; readonly sessions: number; readonly worker: Option.Option<string> }) =>
+  Effect.gen(function* () {
+    const client = yield* VastClient
+    const looked = yield* Effect.either(client.endpointSettings(options.endpoint))
+    const worker = Option.isSome(options.worker) ? yield* client.probeWorker(options.worker.value) : null
+    const workerOk = worker === null || worker.answers
+    if (looked._tag === "Left") {
+      return { endpoint: null, findings: [], worker, ok: false, error: looked.left.message } satisfies DoctorReport
+    }
+    const found = findings(looked.right, { sessions: options.sessions })
+    return { endpoint: looked.right, findings: found, worker, ok: found.length === 0 && workerOk } satisfies DoctorReport
+  })
+
+const describeWorker = (probe: WorkerProbe): string =>
+  probe.answers
+    ? `worker ${probe.url}: answers (POST /session/health about session "${PROBE_SESSION_ID}" → ${probe.status} ${probe.detail})`
+    : probe.status === null
+      ? `worker ${probe.url}: no answer: ${probe.detail}`
+      : `worker ${probe.url}: does not answer as a null worker (POST /session/health → ${probe.status} ${probe.detail})`
+
+/** The report as prose, one finding per paragraph. */
+export const renderText = (report: DoctorReport): string => {
+  const lines: Array<string> = []
+  if (report.endpoint === null) {
+    lines.push(`endpoint lookup failed: ${report.error ?? "unknown error"}`)
+  } else {
+    const { id, name, state } = report.endpoint
+    const where = `endpoint ${name} (id ${id}${state === null ? "" : `, ${state}`})`
+    lines.push(
+      report.findings.length === 0 ? `${where}: no risky setting` : `${where}: ${report.findings.length} risky setting(s)`
+    )
+    for (const finding of report.findings) {
+      lines.push(`  ${finding.setting} = ${finding.value === null ? "(not reported)" : finding.value}`)
+      lines.push(`    risk: ${finding.risk}`)
+      lines.push(`    fix:  ${finding.fix}`)
+    }
+  }
+  if (report.worker !== null) lines.push(describeWorker(report.worker))
+  lines.push(report.ok ? "doctor: OK" : "doctor: something needs attention (exit status 1)")
+  return `${lines.join("\n")}\n`
+}
+
+/** The report as one line of JSON: `{endpoint, findings: [{setting, value, risk, fix}], worker, ok}`. */
+export const renderJson = (report: DoctorReport): string => `${JSON.stringify(report)}\n`

@@ -1,0 +1,111 @@
+/**
+ * The doctor's rules: which endpoint settings are risky for the null worker, what each costs you,
+ * and the fix. A null worker is full or empty (one session fills it), so settings made for workers
+ * that share capacity among many requests keep spare instances, stall scale-up, or keep the endpoint
+ * from scaling to zero. The reasoning is the README's ("Deploying on Vast Serverless"); what Vast's
+ * autoscaler does exactly is not public.
+ */
+import { type EndpointSettings, type SettingName, settingNames } from "./endpointSettings.js"
+
+export interface Finding {
+  readonly setting: SettingName
+  /** The value the endpoint has; null when the lookup did not report it. */
+  readonly value: number | null
+  /** What the setting does to a null-worker endpoint. */
+  readonly risk: string
+  readonly fix: string
+}
+
+export interface Plan {
+  /** Concurrent reservations the user plans (`--sessions`), one worker each. */
+  readonly sessions: number
+}
+
+/** What the README recommends, for the fix of a setting the lookup did not report. */
+const recommendedText: Readonly<Record<SettingName, string>> = {
+  target_util: "1.0",
+  min_load: "0",
+  cold_workers: "0",
+  inactivity_timeout: "a positive number of seconds, e.g. 300",
+  max_queue_time: "0",
+  target_queue_time: "0",
+  max_workers: "at least the concurrent sessions you plan"
+}
+
+const round = (value: number): string => String(Number(value.toFixed(1)))
+
+/** The risk of `setting` at `value` (null: not risky). */
+const judge = (setting: SettingName, value: number, plan: Plan): Omit<Finding, "setting" | "value"> | null => {
+  switch (setting) {
+    case "target_util":
+      return value < 1
+        ? {
+            risk: `capacity is kept for load / target_util, and a session fills a worker: one session (load 100) needs 100 / ${value} = ${round(100 / value)}, more than one worker's 100, so a spare worker runs (and is billed) while the session holds the other, and about one more per nine sessions after that (the README's min_load 100 / 0.9 = 111.1 → 2 workers)`,
+            fix: "set target_util to 1.0"
+          }
+        : null
+    case "min_load":
+      return value > 0
+        ? {
+            risk: `a load floor of ${round(value)} keeps workers running with no session: the endpoint never scales to zero`,
+            fix: "set min_load to 0"
+          }
+        : null
+    case "cold_workers":
+      return value > 0
+        ? {
+            risk: `${value} cold worker(s) (stopped but loaded instances) are kept when there is no load: you pay their storage while the endpoint is idle`,
+            fix: "set cold_workers to 0"
+          }
+        : null
+    case "inactivity_timeout":
+      return value <= 0
+        ? {
+            risk:
+              value < 0
+                ? "a negative inactivity_timeout never scales the endpoint to zero"
+                : "0 turns inactivity scale-down off: the endpoint never scales to zero",
+            fix: "set inactivity_timeout to the idle seconds after which to scale to zero, e.g. 300"
+          }
+        : null
+    case "max_queue_time":
+      return value !== 0
+        ? {
+            risk: `a worker's queue time is estimated as cur_load / max_perf, so a worker holding a session (100 / 100 = 1 s) still looks available within ${round(value)} s: new reservations are routed to busy workers and bounce with 429 instead of starting a worker (the 2 → 3 scale-up stall)`,
+            fix: "set max_queue_time to 0"
+          }
+        : null
+    case "target_queue_time":
+      return value !== 0
+        ? {
+            risk: `a reservation may wait ${round(value)} s for a busy worker before another is started, but a null worker stays busy for its whole session: with max_queue_time it makes the 2 → 3 scale-up stall`,
+            fix: "set target_queue_time to 0"
+          }
+        : null
+    case "max_workers":
+      return value < plan.sessions
+        ? {
+            risk: `at most ${value} worker(s), one session each: of the ${plan.sessions} concurrent sessions you plan (--sessions), the ones past ${value} wait until a session ends`,
+            fix: `raise max_workers to at least ${plan.sessions} (it is also your spending cap)`
+          }
+        : null
+  }
+}
+
+/** Every risky setting of `endpoint`, in the order of `settingNames`; none when all is well. */
+export const findings = (endpoint: EndpointSettings, plan: Plan): ReadonlyArray<Finding> =>
+  settingNames.flatMap((setting): ReadonlyArray<Finding> => {
+    const value = endpoint.settings[setting]
+    if (value === null) {
+      return [
+        {
+          setting,
+          value,
+          risk: "the endpoint lookup did not report it, so it could not be checked",
+          fix: `check it in the Vast console: for the null worker it should be ${recommendedText[setting]}`
+        }
+      ]
+    }
+    const verdict = judge(setting, value, plan)
+    return verdict === null ? [] : [{ setting, value, ...verdict }]
+  })

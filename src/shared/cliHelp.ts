@@ -1,0 +1,88 @@
+/**
+ * Short `--help` text for our command lines, one line per flag (name, description, default), built
+ * from the same definitions as the @effect/cli options so that the two cannot disagree.
+ *
+ * @effect/cli's own help spends five lines per flag on boilerplate ("A floating point number.",
+ * "This setting is optional."), shows no defaults, and always prints ANSI styles, piped or not; the
+ * programs print this text instead when `--help` or `-h` is given, before @effect/cli sees the
+ * arguments.
+ */
+import { Options } from "@effect/cli"
+import type { Option } from "effect"
+
+export interface HelpLine {
+  /** The flag as typed, with a placeholder for its value: `--port N`. */
+  readonly usage: string
+  readonly description: string
+  /** The default as shown; null when there is none. */
+  readonly fallback: string | null
+}
+
+/** An option and its help line. */
+export interface Flag<A> {
+  readonly option: Options.Options<A>
+  readonly help: HelpLine
+}
+
+interface Spec {
+  readonly name: string
+  /** Placeholder of the value (`N`, `SECONDS`, `URL`); none for a boolean switch. */
+  readonly value?: string
+  readonly description: string
+}
+
+const usage = (spec: Spec): string => (spec.value === undefined ? `--${spec.name}` : `--${spec.name} ${spec.value}`)
+
+/** `option` with the default `fallback`, shown as `show(fallback)`. */
+export const withDefault = <A>(option: Options.Options<A>, spec: Spec & { readonly fallback: A; readonly show?: (value: A) => string }): Flag<A> => ({
+  option: option.pipe(Options.withDefault(spec.fallback), Options.withDescription(spec.description)),
+  help: { usage: usage(spec), description: spec.description, fallback: spec.show === undefined ? String(spec.fallback) : spec.show(spec.fallback) }
+})
+
+/** `option` made optional; `fallback` says what applies without it, when something does. */
+export const optional = <A>(option: Options.Options<A>, spec: Spec & { readonly fallback?: string }): Flag<Option.Option<A>> => ({
+  option: option.pipe(Options.optional, Options.withDescription(spec.description)),
+  help: { usage: usage(spec), description: spec.description, fallback: spec.fallback ?? null }
+})
+
+/** `option` as given (required, or with a fallback of its own such as an environment variable). */
+export const plain = <A>(option: Options.Options<A>, spec: Spec & { readonly fallback?: string }): Flag<A> => ({
+  option: option.pipe(Options.withDescription(spec.description)),
+  help: { usage: usage(spec), description: spec.description, fallback: spec.fallback ?? null }
+})
+
+/** A boolean switch, off unless given. */
+export const toggle = (name: string, description: string): Flag<boolean> => ({
+  option: Options.boolean(name).pipe(Options.withDescription(description)),
+  help: { usage: `--${name}`, description, fallback: null }
+})
+
+/** Whether the arguments ask for help (`--help` or `-h` anywhere before a `--`). */
+export const helpRequested = (args: ReadonlyArray<string>): boolean => {
+  const end = args.indexOf("--")
+  const before = end === -1 ? args : args.slice(0, end)
+  return before.includes("--help") || before.includes("-h")
+}
+
+/** The help text: usage lines, a summary, then one line per flag, in the order given. */
+export const renderHelp = (page: {
+  readonly usage: ReadonlyArray<string>
+  readonly summary: ReadonlyArray<string>
+  readonly flags: ReadonlyArray<HelpLine>
+  readonly notes?: ReadonlyArray<string>
+}): string => {
+  const flags = [...page.flags, { usage: "-h, --help", description: "this help", fallback: null }]
+  const width = Math.max(...flags.map((flag) => flag.usage.length))
+  const lines = [
+    ...page.usage.map((line, index) => `${index === 0 ? "Usage:" : "      "} ${line}`),
+    "",
+    ...page.summary,
+    "",
+    "Options:",
+    ...flags.map(
+      (flag) => `  ${flag.usage.padEnd(width)}  ${flag.description}${flag.fallback === null ? "" : ` (default ${flag.fallback})`}`
+    ),
+    ...(page.notes === undefined || page.notes.length === 0 ? [] : ["", ...page.notes])
+  ]
+  return `${lines.join("\n")}\n`
+}

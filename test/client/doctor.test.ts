@@ -1,0 +1,124 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Option, Redacted, Ref } from "effect"
+import { diagnose, renderJson, renderText } from "../../src/client/doctor.js"
+import { findings } from "../../src/client/doctorRules.js"
+import type { EndpointSettings } from "../../src/client/endpointSettings.js"
+import { VastClient } from "../../src/client/VastClient.js"
+import { ENDPOINT_NAME, USER_KEY } from "./fakeControlPlane.js"
+import { type FakeAnswer, type SeenRequest, fakeHttp } from "./fakeHttp.js"
+
+const WEBSERVER = "https://console.test"
+const WORKER = "https://203.0.113.7:41234"
+
+const recommended: EndpointSettings["settings"] = {
+  target_util: 1,
+  min_load: 0,
+  cold_workers: 0,
+  inactivity_timeout: 300,
+  max_queue_time: 0,
+  target_queue_time: 0,
+  max_workers: 20
+}
+const endpoint = (settings: Partial<EndpointSettings["settings"]>): EndpointSettings => ({
+  id: 2,
+  name: ENDPOINT_NAME,
+  state: "active",
+  settings: { ...recommended, ...settings }
+})
+const judged = (settings: Partial<EndpointSettings["settings"]>, sessions = 1) =>
+  findings(endpoint(settings), { sessions }).map((finding) => [finding.setting, finding.value])
+
+describe("the doctor's rules", () => {
+  it("the README's recommended settings are not risky", () => {
+    assert.deepStrictEqual(judged({}), [])
+  })
+
+  it("each risky setting is reported once, in a fixed order, with its value", () => {
+    assert.deepStrictEqual(judged({ target_util: 0.9 }), [["target_util", 0.9]])
+    assert.deepStrictEqual(judged({ min_load: 100 }), [["min_load", 100]])
+    assert.deepStrictEqual(judged({ cold_workers: 5 }), [["cold_workers", 5]])
+    assert.deepStrictEqual(judged({ inactivity_timeout: 0 }), [["inactivity_timeout", 0]])
+    assert.deepStrictEqual(judged({ inactivity_timeout: -1 }), [["inactivity_timeout", -1]])
+    assert.deepStrictEqual(judged({ max_queue_time: 30 }), [["max_queue_time", 30]])
+    assert.deepStrictEqual(judged({ target_queue_time: 10 }), [["target_queue_time", 10]])
+    assert.deepStrictEqual(judged({ max_workers: 2 }, 3), [["max_workers", 2]])
+    assert.deepStrictEqual(judged({ max_workers: 3 }, 3), [])
+    assert.deepStrictEqual(judged({ max_queue_time: 30, target_util: 0.9 }), [["target_util", 0.9], ["max_queue_time", 30]])
+  })
+
+  it("says what a setting costs and how to fix it", () => {
+    const [spare] = findings(endpoint({ target_util: 0.9 }), { sessions: 1 })
+    assert.include(spare?.risk ?? "", "100 / 0.9 = 111.1")
+    assert.strictEqual(spare?.fix, "set target_util to 1.0")
+    const [stall] = findings(endpoint({ max_queue_time: 30 }), { sessions: 1 })
+    assert.include(stall?.risk ?? "", "2 → 3")
+    const [few] = findings(endpoint({ max_workers: 2 }), { sessions: 5 })
+    assert.strictEqual(few?.fix, "raise max_workers to at least 5 (it is also your spending cap)")
+  })
+
+  it("a setting the lookup did not report is a finding: it could not be checked", () => {
+    const [unknown] = findings(endpoint({ cold_workers: null }), { sessions: 1 })
+    assert.deepInclude(unknown, { setting: "cold_workers", value: null })
+    assert.include(unknown?.fix ?? "", "it should be 0")
+  })
+})
+
+/** The doctor over a fake webserver (the endpoint list `results`) and a fake worker. */
+const doctorWith = (results: unknown, worker: (request: SeenRequest) => FakeAnswer = () => ({ status: 200, body: { ok: false } })) =>
+  Effect.gen(function* () {
+    const http = yield* fakeHttp((request) => (request.url.startsWith(WEBSERVER) ? { status: 200, body: { results } } : worker(request)))
+    const client = VastClient.layer({ apiKey: Redacted.make(USER_KEY), webserverUrl: WEBSERVER, autoscalerUrl: "https://run.test" }).pipe(
+      Layer.provide(http.layer)
+    )
+    return { http, run: (options: Parameters<typeof diagnose>[0]) => Effect.provide(diagnose(options), client) }
+  })
+
+const record = { id: 2, endpoint_name: ENDPOINT_NAME, api_key: "k", user_id: 1, created_at: 0, endpoint_state: "active" }
+
+describe("diagnose", () => {
+  it.effect("reads the settings from the endpoint list (numbers, or numeric strings) and probes the worker", () =>
+    Effect.gen(function* () {
+      const { http, run } = yield* doctorWith([
+        { ...record, endpoint_name: "other", target_util: 0.5 },
+        { ...record, target_util: "0.9", min_load: 0, cold_workers: 5, inactivity_timeout: 60, max_queue_time: 0, target_queue_time: 0, max_workers: 20 }
+      ])
+      const report = yield* run({ endpoint: ENDPOINT_NAME, sessions: 1, worker: Option.some(WORKER) })
+      assert.deepStrictEqual(report.findings.map((finding) => finding.setting), ["target_util", "cold_workers"])
+      assert.deepInclude(report.worker, { url: WORKER, answers: true, status: 200 })
+      assert.isFalse(report.ok)
+      // The probe asks about a session the worker does not hold, and sends no key.
+      const [, probe] = yield* Ref.get(http.seen)
+      assert.deepStrictEqual([probe?.url, probe?.body], [`${WORKER}/session/health`, { session_id: "doctor-probe" }])
+      assert.isUndefined(probe?.headers["authorization"])
+      const parsed: unknown = JSON.parse(renderJson(report))
+      assert.deepInclude(parsed, { ok: false })
+      assert.include(renderText(report), "target_util = 0.9\n    risk: ")
+    })
+  )
+
+  it.effect("nothing risky and a worker that answers: ok; a worker that answers otherwise, or not at all: not ok", () =>
+    Effect.gen(function* () {
+      const good = yield* doctorWith([{ ...record, ...recommended }])
+      assert.isTrue((yield* good.run({ endpoint: ENDPOINT_NAME, sessions: 1, worker: Option.none() })).ok)
+      assert.isTrue((yield* good.run({ endpoint: ENDPOINT_NAME, sessions: 1, worker: Option.some(WORKER) })).ok)
+      const notNull = yield* doctorWith([{ ...record, ...recommended }], () => ({ status: 404, body: "not found" }))
+      const odd = yield* notNull.run({ endpoint: ENDPOINT_NAME, sessions: 1, worker: Option.some(WORKER) })
+      assert.deepInclude(odd.worker, { answers: false, status: 404 })
+      assert.isFalse(odd.ok)
+      const gone = yield* doctorWith([{ ...record, ...recommended }], () => "network-error")
+      const silent = yield* gone.run({ endpoint: ENDPOINT_NAME, sessions: 1, worker: Option.some(WORKER) })
+      assert.deepInclude(silent.worker, { answers: false, status: null })
+      assert.include(renderText(silent), "no answer")
+    })
+  )
+
+  it.effect("an unknown endpoint is a failed lookup in the report, not a crash", () =>
+    Effect.gen(function* () {
+      const { run } = yield* doctorWith([])
+      const report = yield* run({ endpoint: ENDPOINT_NAME, sessions: 1, worker: Option.none() })
+      assert.deepInclude(report, { endpoint: null, ok: false })
+      assert.include(report.error ?? "", "could not be found")
+      assert.include(renderText(report), "endpoint lookup failed")
+    })
+  )
+})

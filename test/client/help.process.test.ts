@@ -1,0 +1,39 @@
+import { describe, expect, it } from "vitest"
+import { clientJs } from "./spawnClient.js"
+import { spawnProcess } from "../support/process.js"
+
+/** `node dist/client.js ...args` with stdout a pipe (not a terminal), its output and status. */
+const run = async (args: ReadonlyArray<string>) => {
+  const spawned = spawnProcess(process.execPath, [clientJs, ...args], {})
+  const code = await spawned.exited
+  return { code, output: spawned.output() }
+}
+
+describe("node dist/client.js --help", () => {
+  it("is short: one line per flag with its default, no ANSI codes when piped, exit 0", async () => {
+    for (const args of [["--help"], ["-h"], ["--endpoint", "x", "--help"]]) {
+      const { code, output } = await run(args)
+      expect(code).toBe(0)
+      expect(output).not.toContain("\x1b")
+      expect(output).not.toContain("This setting is optional")
+      expect(output.split("\n").length).toBeLessThan(40)
+      expect(output).toMatch(/^ {2}--session-cost N +.* \(default 100\)$/m)
+      expect(output).toMatch(/^ {2}--count N +--demo: number of sessions \(default 3\)$/m)
+      expect(output).toContain("130 after Ctrl-C")
+    }
+  })
+
+  it("doctor --help describes the doctor's own flags", async () => {
+    const { code, output } = await run(["doctor", "--help"])
+    expect(code).toBe(0)
+    expect(output).toMatch(/^ {2}--sessions N +.* \(default 1\)$/m)
+    expect(output).toMatch(/^ {2}--worker URL /m)
+    expect(output).not.toContain("--hold")
+  })
+
+  it("counts are integers: --count 1.5 is refused with exit 1", async () => {
+    const { code, output } = await run(["--endpoint", "x", "--count", "1.5"])
+    expect(code).toBe(1)
+    expect(output).toContain("'1.5' is not a integer")
+  })
+})
