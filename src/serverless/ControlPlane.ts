@@ -207,6 +207,8 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
         PUBLIC_IPADDR: "127.0.0.1",
         [`VAST_TCP_PORT_${publicPort}`]: String(publicPort),
         HEALTHCHECK_INTERVAL: String(settings.healthcheckInterval),
+        // The launcher kills a worker 5 s after SIGTERM: its drain, callbacks and last report must fit in that.
+        DRAIN_TIMEOUT: "1",
         ...healthUrl
       }
       const echo = (name: string) => (line: string) => {
