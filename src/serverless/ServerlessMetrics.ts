@@ -5,7 +5,8 @@
  * two serverlesses in one process (tests) do not share counters.
  */
 import { Data, Effect } from "effect"
-import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client"
+import { Counter, Gauge } from "prom-client"
+import { processRegistry } from "../shared/promRegistry.js"
 import { type DisplayState, displayStates } from "./scaling.js"
 
 /** How a route request was answered: a worker was named, or the client must poll again. */
@@ -27,14 +28,8 @@ export class ExpositionFailed extends Data.TaggedError("ExpositionFailed")<{ rea
 
 export class ServerlessMetrics extends Effect.Service<ServerlessMetrics>()("serverless/ServerlessMetrics", {
   sync: () => {
-    const registry = new Registry()
+    const registry = processRegistry()
     const registers = [registry]
-    collectDefaultMetrics({ register: registry })
-    // These three gauges end in `_total`, which Prometheus reserves for counters (`promtool check
-    // metrics` rejects them); the same numbers, by type, remain as nodejs_active_handles/_requests/_resources.
-    for (const name of ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"]) {
-      registry.removeSingleMetric(name)
-    }
     const workers = new Gauge({
       name: "null_serverless_workers",
       help: "Workers by state: starting, busy (load reported or routed), idle, stopping, errored.",

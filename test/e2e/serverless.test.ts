@@ -1,11 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest"
-import { execFileSync, spawn } from "node:child_process"
 import { Agent, request } from "node:http"
 import { createServer } from "node:net"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { spawnProcess } from "../support/process.js"
+import { hasPromtool, promtoolCheck, skipWithoutPromtool } from "../support/promtool.js"
 import { type RunningServerless, serverlessJs, startServerless as start, statusOf as status, until } from "../support/serverless.js"
 
 const started: Array<RunningServerless> = []
@@ -97,18 +94,6 @@ describe("the local serverless (real processes)", () => {
     expect(bounced.status).toBe(429)
   })
 })
-
-const hasPromtool = (() => {
-  try {
-    execFileSync("promtool", ["--version"], { stdio: "ignore" })
-    return true
-  } catch {
-    return false
-  }
-})()
-if (!hasPromtool && process.env["CI"] === undefined) {
-  process.stdout.write("promtool check skipped: promtool is not installed (Debian/Ubuntu: apt-get install prometheus)\n")
-}
 
 /** One POST /route/ over `agent` (a kept-alive connection) or, without one, a connection closed after the answer. */
 const routeOnce = (url: string, body: unknown, agent: Agent | false) =>
@@ -202,31 +187,15 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     expect(metrics).toContain("process_resident_memory_bytes")
   })
 
-  it.skipIf(!hasPromtool && process.env["CI"] === undefined)("promtool check metrics accepts /metrics after a session's life", async () => {
+  it.skipIf(skipWithoutPromtool)("promtool check metrics accepts /metrics after a session's life", async () => {
     // In CI a missing promtool fails the test instead of skipping it.
     expect(hasPromtool, "promtool is not installed (Debian/Ubuntu: apt-get install prometheus)").toBe(true)
     const { endpointKey, url } = await startServerless(["--recommended", "--inactivity-timeout", "30"])
     const session = await reserve(url, endpointKey, { lifetime: 60, on_close_route: `${url}/callbacks/promtool` })
     await postJson(`${session.workerUrl}/session/end`, { session_id: session.sessionId, session_auth: session.authData })
     await until("the callback", async () => ((await status(url)).callbacks.length > 0 ? true : undefined))
-    const metrics = await (await fetch(`${url}/metrics`)).text()
-    const dir = mkdtempSync(join(tmpdir(), "null-serverless-metrics-"))
-    try {
-      const file = join(dir, "metrics.txt")
-      writeFileSync(file, metrics)
-      // promtool reads the exposition on stdin; it exits non-zero (and says why) on a problem.
-      const result = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
-        const child = spawn("sh", ["-c", 'promtool check metrics < "$1"', "sh", file], { stdio: ["ignore", "pipe", "pipe"] })
-        let output = ""
-        child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
-        child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
-        child.once("error", reject)
-        child.once("exit", (code) => resolve({ code, output }))
-      })
-      expect(result.output).toBe("")
-      expect(result.code).toBe(0)
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
+    const result = await promtoolCheck(await (await fetch(`${url}/metrics`)).text())
+    expect(result.output).toBe("")
+    expect(result.code).toBe(0)
   })
 })

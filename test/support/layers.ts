@@ -6,6 +6,7 @@ import { Context, Effect, Layer, Logger, LogLevel, Ref } from "effect"
 import { LoadMetrics } from "../../src/worker/autoscaler/LoadMetrics.js"
 import { CallbackPoster, type CloseCallback } from "../../src/worker/callbacks/CallbackPoster.js"
 import { WorkerConfig, type WorkerSettings } from "../../src/worker/config/WorkerConfig.js"
+import { WorkerMetrics } from "../../src/worker/metrics/WorkerMetrics.js"
 import { SlotPool } from "../../src/worker/slots/SlotPool.js"
 
 /** What a recording `CallbackPoster` was handed, in order. */
@@ -45,7 +46,7 @@ export const testConfig = (settings: Partial<WorkerSettings> = {}) =>
 export const poolLayer = (settings: Partial<WorkerSettings> = {}, options: { readonly maxPending?: number } = {}) =>
   SlotPool.DefaultWithoutDependencies.pipe(
     Layer.provideMerge(recordingCallbacks(options.maxPending)),
-    Layer.provideMerge(LoadMetrics.Default),
+    Layer.provideMerge(Layer.merge(LoadMetrics.Default, WorkerMetrics.Default)),
     Layer.provideMerge(testConfig(settings))
   )
 

@@ -8,6 +8,7 @@ import { CallbackPoster, type DeliveryPolicy } from "../../src/worker/callbacks/
 import type { WorkerSettings } from "../../src/worker/config/WorkerConfig.js"
 import { Listeners } from "../../src/worker/http/Listeners.js"
 import { StopSignal } from "../../src/worker/lifecycle/StopSignal.js"
+import { WorkerMetrics } from "../../src/worker/metrics/WorkerMetrics.js"
 import { SlotPool } from "../../src/worker/slots/SlotPool.js"
 import { quietLogs, testConfig } from "./layers.js"
 
@@ -61,6 +62,7 @@ export const startWorker = (
             // Under TestClock a bounded drain would wait for time nobody moves: tests end without one.
             CallbackPoster.layerWith({ drainTimeout: "0 millis", ...options.delivery }),
             LoadMetrics.Default,
+            WorkerMetrics.Default,
             StopSignal.Default,
             verifier
           )

@@ -13,6 +13,7 @@ import { Clock, Duration, Effect, Layer, LogLevel, Redacted, Schema } from "effe
 import { DeleteRequestsBody, statusBody, type WorkerIdentity, type WorkerStatusBody } from "../../protocol/workerStatus.js"
 import { makeThrottledLog } from "../../shared/throttledLog.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
+import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { diskUsedGib } from "./diskUsage.js"
 import { LoadMetrics, type LoadSnapshot } from "./LoadMetrics.js"
 import { type FailoverPolicy, framework, type PostOutcome, postWithFailover } from "./postWithFailover.js"
@@ -71,6 +72,7 @@ const make = (policy: ReportPolicy) =>
     const config = yield* WorkerConfig
     const metrics = yield* LoadMetrics
     const client = yield* HttpClient.HttpClient
+    const prometheus = yield* WorkerMetrics
     const identity: WorkerIdentity = { id: config.containerId, mtoken: Redacted.value(config.masterToken), url: config.workerUrl }
     const deletionAddrs = config.reportAddrs.filter((addr) => addr !== SKIPPED_FOR_DELETIONS)
     const throttled = makeThrottledLog()
@@ -97,6 +99,7 @@ const make = (policy: ReportPolicy) =>
           accepted++
           yield* metrics.acknowledge(snapshot.counters)
         } else refused++
+        prometheus.report(outcome._tag === "Accepted" ? "accepted" : "refused", seconds)
         recentSeconds.push(seconds)
         if (recentSeconds.length > 1000) recentSeconds = recentSeconds.slice(-1000)
         yield* note("/worker_status/", outcome)
@@ -162,12 +165,12 @@ const make = (policy: ReportPolicy) =>
 
 export class AutoscalerReporter extends Effect.Service<AutoscalerReporter>()("worker/AutoscalerReporter", {
   scoped: make(defaultReportPolicy),
-  dependencies: [LoadMetrics.Default]
+  dependencies: [LoadMetrics.Default, WorkerMetrics.Default]
 }) {
   /** The reporter with another cadence (tests). */
   static readonly layerWith = (policy: Partial<ReportPolicy>) =>
     Layer.scoped(
       AutoscalerReporter,
       Effect.map(make({ ...defaultReportPolicy, ...policy }), (service) => AutoscalerReporter.make(service))
-    ).pipe(Layer.provide(LoadMetrics.Default))
+    ).pipe(Layer.provide(Layer.merge(LoadMetrics.Default, WorkerMetrics.Default)))
 }

@@ -19,6 +19,7 @@ import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Data, Deferred, Duration, Effect, Exit, FiberId, Layer, Option, Queue, Schedule } from "effect"
 import type { CloseReason } from "../../protocol/callback.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
+import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { type JournalledCallback, type OutboxJournal, openJournal } from "./OutboxJournal.js"
 import { redactUrl } from "./redactUrl.js"
 
@@ -103,6 +104,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
     Effect.gen(function* () {
       const policy: DeliveryPolicy = { ...defaultPolicy, ...overrides }
       const config = yield* WorkerConfig
+      const prometheus = yield* WorkerMetrics
       const client = HttpClient.withScope(yield* HttpClient.HttpClient)
       const clock = yield* Effect.clock
       const queue = yield* Queue.unbounded<Delivery>()
@@ -204,6 +206,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
             Effect.tapError((error) =>
               Effect.sync(() => {
                 delivery.record = { ...delivery.record, lastStatus: error.status, lastError: error.reason }
+                if (error.retryable && delivery.record.attempts <= policy.retries) prometheus.delivery("retried")
               })
             )
           )
@@ -218,6 +221,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
           inFlight--
           const finishedAt = clock.unsafeCurrentTimeMillis()
           const fields = { session_id: callback.sessionId, generation: callback.generation, route: delivery.record.route, close_reason: callback.reason }
+          prometheus.delivery(outcome._tag === "Right" ? "delivered" : "failed")
           if (outcome._tag === "Right") {
             delivered++
             finish(delivery, { ...delivery.record, state: "delivered", lastStatus: outcome.right, lastError: null, finishedAt })
@@ -270,7 +274,10 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
         /** Whether `extra` more callbacks fit under the cap (synchronous, for the pool's one step). */
         unsafeAdmits: (extra: number): boolean => live.size + extra <= config.callbackMaxPending,
         /** Count a create refused at the cap. */
-        unsafeRefusedAtCap: (): void => void refusedAtCap++,
+        unsafeRefusedAtCap: (): void => {
+          refusedAtCap++
+          prometheus.delivery("refused_at_cap")
+        },
         /** Pending deliveries and the most recent finished ones, oldest first. */
         deliveries: Effect.sync((): ReadonlyArray<DeliveryRecord> => [...finished, ...[...live.values()].map((d) => d.record)]),
         stats: Effect.sync(
@@ -289,9 +296,10 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
     })
 
 export class CallbackPoster extends Effect.Service<CallbackPoster>()("worker/CallbackPoster", {
-  scoped: make({})
+  scoped: make({}),
+  dependencies: [WorkerMetrics.Default]
 }) {
   /** The outbox with another delivery policy (tests: short timeouts, no drain wait). */
   static readonly layerWith = (policy: Partial<DeliveryPolicy>) =>
-    Layer.scoped(CallbackPoster, Effect.map(make(policy), (service) => CallbackPoster.make(service)))
+    Layer.scoped(CallbackPoster, Effect.map(make(policy), (service) => CallbackPoster.make(service))).pipe(Layer.provide(WorkerMetrics.Default))
 }

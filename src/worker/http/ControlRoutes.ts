@@ -10,6 +10,7 @@ import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { CallbackPoster } from "../callbacks/CallbackPoster.js"
 import { redactUrl } from "../callbacks/redactUrl.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
+import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { InvalidField } from "../errors.js"
 import { SlotPool } from "../slots/SlotPool.js"
 import { bodyDecoder, toInvalidField } from "./decode.js"
@@ -38,6 +39,7 @@ export const controlRoutes = Effect.gen(function* () {
   const pool = yield* SlotPool
   const outbox = yield* CallbackPoster
   const metrics = yield* LoadMetrics
+  const prometheus = yield* WorkerMetrics
 
   /** No body (or `{}`): every open session closes. `{"generation": n}` or `{"session_id": "…"}`: that one only. */
   const release = (request: WireRequest) =>
@@ -173,6 +175,24 @@ export const controlRoutes = Effect.gen(function* () {
     })
   })
 
+  /** Prometheus text exposition: counters recorded as things happened, states read now. */
+  const metricsExposition = Effect.gen(function* () {
+    const slots = yield* pool.slots
+    const count = { idle: 0, reserved: 0, retiring: 0, retired: 0 }
+    for (const slot of slots) count[slot.state]++
+    const load = yield* metrics.snapshot
+    const backlog = yield* metrics.deletionBacklog
+    const text = yield* prometheus.exposition({
+      slots: count,
+      callbackPending: (yield* outbox.stats).pending,
+      ready: load.ready,
+      errored: load.errorMsg !== "",
+      draining: (yield* pool.mode) !== "serving",
+      deletionsPending: backlog.finished + backlog.refusals
+    })
+    return { status: 200, body: text, contentType: prometheus.contentType }
+  })
+
   const route = (method: "GET" | "POST", handle: WireRoute["handle"], body: WireRoute["body"] = "none", interruptOnClose = false): WireRoute => ({
     method,
     body,
@@ -183,7 +203,8 @@ export const controlRoutes = Effect.gen(function* () {
     ["/release", route("POST", release, "json")],
     ["/sessions", route("GET", sessions, "none", true)],
     ["/recycle", route("POST", recycle, "json")],
-    ["/debug", route("GET", () => debug)]
+    ["/debug", route("GET", () => debug)],
+    ["/metrics", route("GET", () => metricsExposition)]
   ])
   // The stub health check, only when the framework is not pointed at the consumer.
   if (Option.isNone(config.backendHealthUrl)) table.set("/health", route("GET", () => Effect.succeed(text(200, "ok"))))

@@ -7,6 +7,7 @@ import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { CallbackPoster } from "../callbacks/CallbackPoster.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { StopSignal } from "../lifecycle/StopSignal.js"
+import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { SlotPool } from "../slots/SlotPool.js"
 import { controlRoutes } from "./ControlRoutes.js"
 import { publicRoutes } from "./PublicRoutes.js"
@@ -18,10 +19,11 @@ export class Listeners extends Effect.Service<Listeners>()("worker/Listeners", {
     const config = yield* WorkerConfig
     const routes = yield* publicRoutes
     const control = yield* controlRoutes
+    const prometheus = yield* WorkerMetrics
     const limits: Partial<WireLimits> = { maxBodyBytes: config.maxBodyBytes, maxConnections: config.maxConnections }
     const tls = config.useSsl ? yield* readTls(config) : undefined
     // A taken port is tried again once a second for BIND_RETRY_SECONDS: a restarting predecessor may still hold it.
-    const bind = { bindAttempts: 1 + Math.floor(config.bindRetrySeconds), bindRetryDelay: "1 second" } as const
+    const bind = { bindAttempts: 1 + Math.floor(config.bindRetrySeconds), bindRetryDelay: "1 second", onAnswer: prometheus.request } as const
     const all: ReadonlyArray<WireListener> = [
       yield* serve({
         name: config.useSsl ? "public API (TLS)" : "public API",
@@ -45,5 +47,5 @@ export class Listeners extends Effect.Service<Listeners>()("worker/Listeners", {
       close: (grace: Duration.DurationInput) => Effect.forEach(all, (listener) => listener.close(grace), { concurrency: "unbounded", discard: true })
     }
   }),
-  dependencies: [SlotPool.Default, LoadMetrics.Default, CallbackPoster.Default, StopSignal.Default]
+  dependencies: [SlotPool.Default, LoadMetrics.Default, CallbackPoster.Default, StopSignal.Default, WorkerMetrics.Default]
 }) {}

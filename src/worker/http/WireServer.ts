@@ -72,6 +72,8 @@ export interface WireServerOptions {
   readonly routes: RouteTable
   readonly limits?: Partial<WireLimits>
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer }
+  /** Called with the route (its path, or `other`) and the status of every answer. */
+  readonly onAnswer?: (route: string, status: number) => void
   /** A taken port is tried again this many times, `retryDelay` apart, before the listener fails. */
   readonly bindAttempts?: number
   readonly bindRetryDelay?: Duration.DurationInput
@@ -98,7 +100,7 @@ export class ListenFailed extends Data.TaggedError("ListenFailed")<{
 /** How often Node checks header and request timeouts; its default (30 s) makes them four times looser. */
 const TIMEOUT_CHECK_MS = 1_000
 
-const send = (res: ServerResponse, response: WireResponse) => {
+const writeResponse = (res: ServerResponse, response: WireResponse) => {
   if (res.headersSent || res.destroyed) return
   const headers: Record<string, string | number> = { ...response.headers }
   if (response.body === null) {
@@ -130,16 +132,21 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     const runFork = yield* FiberSet.runtime(background)<never>()
     const sockets = new Set<Socket>()
     let dropped = 0
+    const onAnswer = options.onAnswer
+    const send = (res: ServerResponse, response: WireResponse, path = "other") => {
+      writeResponse(res, response)
+      if (onAnswer !== undefined) onAnswer(options.routes.has(path) ? path : "other", response.status)
+    }
 
     const answer = (req: IncomingMessage, res: ServerResponse, route: WireRoute, path: string, query: string, body: unknown) => {
       const request: WireRequest = { method: req.method ?? "GET", path, query, headers: req.headers, body }
       const cancel = runCallback(Effect.catchAll(route.handle(request), (error) => Effect.succeed(errorResponse(error))), {
         onExit: (exit) => {
-          if (Exit.isSuccess(exit)) return send(res, exit.value)
+          if (Exit.isSuccess(exit)) return send(res, exit.value, path)
           if (Exit.isInterrupted(exit)) return
           // A defect is a bug of ours: it is logged in full, and the client gets a plain 500.
           runFork(Effect.logError(`${options.name}: ${request.method} ${path} failed`, exit.cause))
-          send(res, json(500, { error: "internal error" }))
+          send(res, json(500, { error: "internal error" }), path)
         }
       })
       if (route.interruptOnClose === true) res.once("close", () => cancel())

@@ -23,6 +23,7 @@ import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { HealthProber } from "../health/HealthProber.js"
 import { Listeners } from "../http/Listeners.js"
+import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { SlotPool } from "../slots/SlotPool.js"
 
 export interface LifecyclePolicy {
@@ -48,6 +49,7 @@ const make = (policy: LifecyclePolicy) =>
     const verifier = yield* SignatureVerifier
     const metrics = yield* LoadMetrics
     const pool = yield* SlotPool
+    const prometheus = yield* WorkerMetrics
     // Readiness needs the listeners up (the stub /health is one of them): built after them.
     yield* Listeners
     const firstHealthy = yield* Deferred.make<void>()
@@ -78,6 +80,7 @@ const make = (policy: LifecyclePolicy) =>
           } else {
             consecutiveFailures++
             failuresTotal++
+            prometheus.healthFailure()
             yield* Effect.logWarning(failure.message, { failures_in_a_row: consecutiveFailures, threshold: config.healthFailureThreshold })
             if (consecutiveFailures >= config.healthFailureThreshold) yield* metrics.markErrored(failure.message)
           }
@@ -109,7 +112,7 @@ const make = (policy: LifecyclePolicy) =>
 
 export class Lifecycle extends Effect.Service<Lifecycle>()("worker/Lifecycle", {
   scoped: make(defaultLifecyclePolicy),
-  dependencies: [SlotPool.Default, LoadMetrics.Default, Listeners.Default]
+  dependencies: [SlotPool.Default, LoadMetrics.Default, Listeners.Default, WorkerMetrics.Default]
 }) {
   static readonly layerWith = (policy: LifecyclePolicy) =>
     Layer.scoped(Lifecycle, Effect.map(make(policy), (service) => Lifecycle.make(service)))

@@ -30,6 +30,7 @@ import { secretDigestHex } from "../../shared/secretEquals.js"
 import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { CallbackPoster } from "../callbacks/CallbackPoster.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
+import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import {
   InvalidSession,
   OutboxFull,
@@ -103,6 +104,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
     const config = yield* WorkerConfig
     const outbox = yield* CallbackPoster
     const metrics = yield* LoadMetrics
+    const prometheus = yield* WorkerMetrics
     const clock = yield* Effect.clock
     const step = makeSlotStepper()
     const capMs = Option.map(config.maxSessionSeconds, (seconds) => seconds * 1000)
@@ -138,6 +140,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
     const announceClose = (slot: number, close: AnnounceCloseParams): Effect.Effect<void> => {
       const { at, limit, reason, session } = close
       index.delete(session.id)
+      prometheus.sessionClosed(reason, (at - session.createdAt) / 1000)
       recentCloses.push({ sessionId: session.id, generation: session.generation, slot, reason, closedAt: at })
       if (recentCloses.length > RECENT_CLOSES) recentCloses.shift()
       if (session.onCloseRoute !== null) {
@@ -183,6 +186,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
           case "announceOpen": {
             const { session } = intent.params
             index.set(session.id, slot)
+            prometheus.sessionOpened()
             const timer = timers[slot]
             if (timer !== undefined && session.expiresAt < timer.armedAt) Queue.unsafeOffer(timer.wake, undefined)
             after = Effect.zipRight(
@@ -433,5 +437,5 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       recentCloses: Effect.sync((): ReadonlyArray<ClosedSession> => recentCloses.slice())
     }
   }),
-  dependencies: [CallbackPoster.Default, LoadMetrics.Default]
+  dependencies: [CallbackPoster.Default, LoadMetrics.Default, WorkerMetrics.Default]
 }) {}

@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Ref, Scope, TestClock } from "effect"
 import { AutoscalerReporter } from "../../../src/worker/autoscaler/AutoscalerReporter.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
+import { WorkerMetrics } from "../../../src/worker/metrics/WorkerMetrics.js"
 import type { WorkerStatusBody } from "../../../src/protocol/workerStatus.js"
 import { advanceUntilDone } from "../../support/clock.js"
 import { type Answer, routedClient, type SeenRequest } from "../../support/fakeHttpClient.js"
@@ -16,7 +17,7 @@ const startReporter = (answerFor: (url: string) => Answer, scope: Scope.Scope, a
     const { layer, seen } = yield* routedClient(answerFor)
     const context = yield* Layer.buildWithScope(
       AutoscalerReporter.DefaultWithoutDependencies.pipe(
-        Layer.provideMerge(LoadMetrics.Default),
+        Layer.provideMerge(Layer.merge(LoadMetrics.Default, WorkerMetrics.Default)),
         Layer.provide(layer),
         Layer.provide(testConfig({ reportAddrs: addrs, containerId: 31337, workerUrl: "https://203.0.113.7:41234" })),
         Layer.provide(quietLogs)

@@ -10,6 +10,7 @@ import { CallbackPoster, type CloseCallback, defaultPolicy } from "../../../src/
 import { redactUrl } from "../../../src/worker/callbacks/redactUrl.js"
 import { selfAddresses, targetsSelf } from "../../../src/worker/callbacks/selfTarget.js"
 import type { WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
+import { WorkerMetrics } from "../../../src/worker/metrics/WorkerMetrics.js"
 import { SlotPool } from "../../../src/worker/slots/SlotPool.js"
 import { advanceUntilDone } from "../../support/clock.js"
 import { type Answer, routedClient, type SeenRequest, scriptedClient } from "../../support/fakeHttpClient.js"
@@ -266,7 +267,7 @@ describe("CallbackPoster", () => {
       const context = yield* Layer.buildWithScope(
         SlotPool.DefaultWithoutDependencies.pipe(
           Layer.provideMerge(CallbackPoster.layerWith({ drainTimeout: "5 seconds" })),
-          Layer.provideMerge(LoadMetrics.Default),
+          Layer.provideMerge(Layer.merge(LoadMetrics.Default, WorkerMetrics.Default)),
           Layer.provide(layer),
           Layer.provideMerge(testConfig()),
           Layer.provide(quietLogs)

@@ -1,0 +1,106 @@
+/**
+ * The worker's Prometheus metrics (`GET /metrics` on the control port), in a registry of its own.
+ *
+ * Events are recorded where they happen, synchronously (a counter increment is well under a microsecond):
+ * sessions by the pool, requests by the listeners, deliveries by the outbox, reports by the reporter,
+ * health failures by the lifecycle. What is a state rather than an event (slots by state, pending
+ * callbacks, readiness) is read when the metrics are scraped (`observe`).
+ */
+import { Effect } from "effect"
+import { Counter, Gauge, Histogram } from "prom-client"
+import type { CloseReason } from "../../protocol/callback.js"
+import { processRegistry } from "../../shared/promRegistry.js"
+
+export type DeliveryOutcome = "delivered" | "failed" | "retried" | "refused_at_cap"
+
+/** The states scraped at each `GET /metrics`. */
+export interface ScrapedState {
+  readonly slots: Readonly<Record<"idle" | "reserved" | "retiring" | "retired", number>>
+  readonly callbackPending: number
+  readonly ready: boolean
+  readonly errored: boolean
+  readonly draining: boolean
+  readonly deletionsPending: number
+}
+
+export class WorkerMetrics extends Effect.Service<WorkerMetrics>()("worker/WorkerMetrics", {
+  sync: () => {
+    const registry = processRegistry()
+    const registers = [registry]
+    const slots = new Gauge({ name: "null_worker_slots", help: "Reservation slots by state: idle, reserved, retiring (draining), retired.", labelNames: ["state"], registers })
+    const opened = new Counter({ name: "null_worker_sessions_opened_total", help: "Sessions created.", registers })
+    const closed = new Counter({
+      name: "null_worker_sessions_closed_total",
+      help: "Sessions closed, by reason: ended, released, expired, shutdown.",
+      labelNames: ["reason"],
+      registers
+    })
+    const duration = new Histogram({
+      name: "null_worker_session_duration_seconds",
+      help: "How long sessions were held, from create to close.",
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400],
+      registers
+    })
+    const requests = new Counter({
+      name: "null_worker_requests_total",
+      help: "HTTP requests answered, by route (path, or other) and status.",
+      labelNames: ["route", "status"],
+      registers
+    })
+    const deliveries = new Counter({
+      name: "null_worker_callback_deliveries_total",
+      help: "on_close callbacks: delivered, failed (given up), retried (an attempt failed and another follows), refused_at_cap (a create refused because the outbox was full).",
+      labelNames: ["outcome"],
+      registers
+    })
+    const pending = new Gauge({ name: "null_worker_callback_pending", help: "on_close callbacks waiting or being delivered.", registers })
+    const reports = new Counter({
+      name: "null_worker_autoscaler_reports_total",
+      help: "/worker_status/ reports: accepted, or refused (every address and attempt failed).",
+      labelNames: ["outcome"],
+      registers
+    })
+    const reportSeconds = new Histogram({
+      name: "null_worker_autoscaler_report_seconds",
+      help: "Time one /worker_status/ report took, fail-over and retries included.",
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers
+    })
+    const healthFailures = new Counter({
+      name: "null_worker_health_failures_total",
+      help: "Health checks counted as failures (after the first success and the start-up grace; a timeout while a session is open is not one).",
+      registers
+    })
+    const ready = new Gauge({ name: "null_worker_ready", help: "1 once the worker reports max_perf 100 (key loaded, first health check passed).", registers })
+    const errored = new Gauge({ name: "null_worker_errored", help: "1 once error_msg is set (the autoscaler decommissions the worker).", registers })
+    const draining = new Gauge({ name: "null_worker_draining", help: "1 while the worker takes no new sessions (draining, recycled or stopping).", registers })
+    const deletions = new Gauge({ name: "null_worker_delete_requests_pending", help: "/delete_requests/ records not yet accepted by the autoscaler.", registers })
+
+    return {
+      sessionOpened: (): void => opened.inc(),
+      sessionClosed: (reason: CloseReason, heldSeconds: number): void => {
+        closed.inc({ reason })
+        duration.observe(heldSeconds)
+      },
+      request: (route: string, status: number): void => requests.inc({ route, status: String(status) }),
+      delivery: (outcome: DeliveryOutcome): void => deliveries.inc({ outcome }),
+      report: (outcome: "accepted" | "refused", seconds: number): void => {
+        reports.inc({ outcome })
+        reportSeconds.observe(seconds)
+      },
+      healthFailure: (): void => healthFailures.inc(),
+      /** Set the scraped states, then render the exposition. */
+      exposition: (state: ScrapedState) =>
+        Effect.promise(() => {
+          for (const [name, count] of Object.entries(state.slots)) slots.set({ state: name }, count)
+          pending.set(state.callbackPending)
+          ready.set(state.ready ? 1 : 0)
+          errored.set(state.errored ? 1 : 0)
+          draining.set(state.draining ? 1 : 0)
+          deletions.set(state.deletionsPending)
+          return registry.metrics()
+        }),
+      contentType: registry.contentType
+    }
+  }
+}) {}

@@ -1,0 +1,113 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import { ReleaseAnswer, SessionsAnswer } from "../../src/protocol/control.js"
+import { CreateSessionAnswer, PingAnswer } from "../../src/protocol/session.js"
+import { FakeAutoscaler } from "../support/fakeAutoscaler.js"
+import { authData, cleanup, decoded, request, startReceiver, startWorkerProcess } from "../support/workerProcess.js"
+
+let autoscaler: FakeAutoscaler
+beforeEach(async () => {
+  autoscaler = await FakeAutoscaler.start()
+})
+afterEach(async () => {
+  await cleanup()
+  await autoscaler.close()
+})
+
+const create = async (publicUrl: string, payload: Record<string, unknown> = {}) =>
+  decoded(CreateSessionAnswer, await request(`${publicUrl}/session/create`, { body: { auth_data: authData(), payload: { lifetime: 600, ...payload } } }))
+
+describe("leases", () => {
+  it("fencing: each session has a generation; /release with an old generation or id gets 409 and closes nothing", async () => {
+    const { controlUrl, publicUrl } = await startWorkerProcess(autoscaler, { NULL_MAX_SESSIONS: "2" })
+    const first = await create(publicUrl)
+    const second = await create(publicUrl)
+    expect([first.generation, second.generation]).toEqual([1, 2])
+    const listed = decoded(SessionsAnswer, await request(`${controlUrl}/sessions`, { method: "GET" }))
+    expect(listed.sessions.map((session) => [session.session_id, session.generation])).toEqual([
+      [first.session_id, 1],
+      [second.session_id, 2]
+    ])
+    const own = decoded(ReleaseAnswer, await request(`${controlUrl}/release`, { body: { generation: 1 } }))
+    expect(own).toEqual({ released: true, session_ids: [first.session_id] })
+    const late = await request(`${controlUrl}/release`, { body: { generation: 1 } })
+    expect(late.status).toBe(409)
+    expect(decoded(ReleaseAnswer, late)).toMatchObject({ released: false, reason: "generation 1 is not open" })
+    expect((await request(`${controlUrl}/release`, { body: { session_id: first.session_id } })).status).toBe(409)
+    // The newer reservation is untouched by both late releases.
+    expect(decoded(SessionsAnswer, await request(`${controlUrl}/sessions`, { method: "GET" })).sessions).toHaveLength(1)
+    expect(decoded(ReleaseAnswer, await request(`${controlUrl}/release`, { body: { session_id: second.session_id } }))).toEqual({
+      released: true,
+      session_ids: [second.session_id]
+    })
+  })
+
+  it("/release bodies are decoded: a bad one gets 422 naming the problem; {} and no body release everything", async () => {
+    const { controlUrl, publicUrl } = await startWorkerProcess(autoscaler)
+    for (const body of [{ generation: "one" }, { generation: 0 }, { session_id: "" }, [1], "{"]) {
+      const reply = await request(`${controlUrl}/release`, { body })
+      expect(reply.status).toBe(422)
+      expect(reply.json).toHaveProperty("error")
+    }
+    await create(publicUrl)
+    expect(decoded(ReleaseAnswer, await request(`${controlUrl}/release`, { body: {} })).released).toBe(true)
+    expect(decoded(ReleaseAnswer, await request(`${controlUrl}/release`))).toEqual({ released: false, reason: "no active session" })
+  })
+
+  it("/ping answers the new deadline: now + lifetime", async () => {
+    const { publicUrl } = await startWorkerProcess(autoscaler)
+    const { session_id } = await create(publicUrl, { lifetime: 30 })
+    const before = Date.now() / 1000
+    const ping = decoded(PingAnswer, await request(`${publicUrl}/ping`, { body: { auth_data: authData(), payload: {}, session_id } }))
+    const after = Date.now() / 1000
+    expect(ping.expiration).toBeGreaterThanOrEqual(before + 30 - 0.01)
+    expect(ping.expiration).toBeLessThanOrEqual(after + 30 + 0.01)
+  })
+
+  it("MAX_SESSION_SECONDS: pings cannot keep a session past created + cap; the callback says the cap ended it", async () => {
+    const receiver = await startReceiver()
+    const { publicUrl } = await startWorkerProcess(autoscaler, { MAX_SESSION_SECONDS: "1" })
+    const created = await create(publicUrl, { lifetime: 60, on_close_route: `${receiver.url}/done` })
+    const capAt = created.expiration
+    const pinging = setInterval(() => {
+      void request(`${publicUrl}/ping`, { body: { auth_data: authData(), payload: {}, session_id: created.session_id } }).catch(() => undefined)
+    }, 200)
+    try {
+      const closed = await receiver.next()
+      const at = Date.now() / 1000
+      expect(closed.body).toMatchObject({ session_id: created.session_id, close_reason: "expired", expired_by: "cap" })
+      // Never before the promised instant, and only a little after it.
+      expect(at).toBeGreaterThanOrEqual(capAt - 0.01)
+      expect(at).toBeLessThan(capAt + 0.5)
+    } finally {
+      clearInterval(pinging)
+    }
+  })
+
+  it("POST /recycle: the error is reported at once, open sessions close with shutdown, new ones are refused", async () => {
+    const receiver = await startReceiver()
+    const { controlUrl, publicUrl } = await startWorkerProcess(autoscaler)
+    await autoscaler.waitForStatus((status) => status.max_perf === 100)
+    const { session_id } = await create(publicUrl, { on_close_route: `${receiver.url}/done` })
+    const recycled = await request(`${controlUrl}/recycle`, { body: { reason: "GPU fell off the bus" } })
+    expect(recycled.json).toEqual({ recycled: true, error_msg: "Recycled by the consumer: GPU fell off the bus", session_ids: [session_id] })
+    expect((await receiver.next()).body).toMatchObject({ session_id, close_reason: "shutdown" })
+    const reported = await autoscaler.waitForStatus((status) => status.error_msg !== "")
+    expect(reported.error_msg).toBe("Recycled by the consumer: GPU fell off the bus")
+    expect((await request(`${publicUrl}/session/create`, { body: { auth_data: authData() } })).status).toBe(429)
+  })
+
+  it("HEALTH_FAILURE_THRESHOLD: the error is reported after that many failures in a row, in the very next report", async () => {
+    const health = { status: 200, checks: 0 }
+    const target = await startReceiver((_, res) => {
+      health.checks++
+      res.writeHead(health.status).end()
+    })
+    await startWorkerProcess(autoscaler, { BACKEND_HEALTH_URL: `${target.url}/health`, HEALTHCHECK_INTERVAL: "0.1", HEALTH_FAILURE_THRESHOLD: "4" })
+    await autoscaler.waitForStatus((status) => status.max_perf === 100)
+    health.status = 503
+    const failingFrom = health.checks
+    const errored = await autoscaler.waitForStatus((status) => status.error_msg !== "")
+    expect(errored.error_msg).toBe("Healthcheck failed with status: 503")
+    expect(health.checks - failingFrom).toBeGreaterThanOrEqual(4)
+  })
+})
