@@ -11,6 +11,7 @@ import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { SlotPool } from "../slots/SlotPool.js"
 import { controlRoutes } from "./ControlRoutes.js"
 import { publicRoutes } from "./PublicRoutes.js"
+import { budgetFor, softFdLimit } from "./connectionBudget.js"
 import { readTls } from "./tls.js"
 import { serve, type WireLimits, type WireListener } from "./WireServer.js"
 
@@ -20,7 +21,14 @@ export class Listeners extends Effect.Service<Listeners>()("worker/Listeners", {
     const routes = yield* publicRoutes
     const control = yield* controlRoutes
     const prometheus = yield* WorkerMetrics
-    const limits: Partial<WireLimits> = { maxBodyBytes: config.maxBodyBytes, maxConnections: config.maxConnections }
+    const budget = budgetFor({ configured: config.maxConnections, fdLimit: softFdLimit(), callbackConcurrency: config.callbackConcurrency })
+    yield* Effect.logInfo("connection caps", {
+      public: budget.public,
+      webhook: budget.webhook,
+      control: budget.control,
+      open_files_limit: budget.fdLimit ?? "unknown"
+    })
+    const limits: Partial<WireLimits> = { maxBodyBytes: config.maxBodyBytes }
     const tls = config.useSsl ? yield* readTls(config) : undefined
     // A taken port is tried again once a second for BIND_RETRY_SECONDS: a restarting predecessor may still hold it.
     const bind = { bindAttempts: 1 + Math.floor(config.bindRetrySeconds), bindRetryDelay: "1 second", onAnswer: prometheus.request } as const
@@ -30,14 +38,14 @@ export class Listeners extends Effect.Service<Listeners>()("worker/Listeners", {
         host: config.publicHost,
         port: config.workerPort,
         routes: routes.public,
-        limits,
+        limits: { ...limits, maxConnections: budget.public },
         ...(tls === undefined ? {} : { tls }),
         ...bind
       }),
       // The webhook port stays plain HTTP, as in the framework.
-      yield* serve({ name: "webhook", host: config.publicHost, port: config.workerHttpPort, routes: routes.webhook, limits, ...bind }),
+      yield* serve({ name: "webhook", host: config.publicHost, port: config.workerHttpPort, routes: routes.webhook, limits: { ...limits, maxConnections: budget.webhook }, ...bind }),
       // Loopback only: /release has no auth. Its own connection cap keeps it usable while the public port is flooded.
-      yield* serve({ name: "control", host: "127.0.0.1", port: config.controlPort, routes: control, limits: { ...limits, maxConnections: 128 }, ...bind })
+      yield* serve({ name: "control", host: "127.0.0.1", port: config.controlPort, routes: control, limits: { ...limits, maxConnections: budget.control }, ...bind })
     ]
     return {
       /** The bound ports, in order: public, webhook, control (tests bind port 0). */

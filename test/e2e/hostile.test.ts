@@ -1,0 +1,114 @@
+import { connect, type Socket } from "node:net"
+import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import { SessionsAnswer } from "../../src/protocol/control.js"
+import { FakeAutoscaler } from "../support/fakeAutoscaler.js"
+import { mainJs, spawnProcess } from "../support/process.js"
+import { authData, cleanup, decoded, eventually, processes, request, startWorkerProcess, workerEnv } from "../support/workerProcess.js"
+
+let autoscaler: FakeAutoscaler
+const sockets: Array<Socket> = []
+beforeEach(async () => {
+  autoscaler = await FakeAutoscaler.start()
+})
+afterEach(async () => {
+  for (const socket of sockets.splice(0)) socket.destroy()
+  await cleanup()
+  await autoscaler.close()
+})
+
+const nested = (depth: number, leaf: unknown = 1): unknown => {
+  let value = leaf
+  for (let i = 0; i < depth; i++) value = { a: value }
+  return value
+}
+const deepText = (depth: number) => `${"[".repeat(depth)}${"]".repeat(depth)}`
+
+describe("hostile input against the real process", () => {
+  it("deeply nested JSON on every route is a 422 naming the body, never a 500, and registers nothing", async () => {
+    const { controlUrl, publicUrl, webhookUrl } = await startWorkerProcess(autoscaler)
+    const deep = `{"auth_data":${JSON.stringify({ ...authData(), extra: "X" }).replace('"X"', deepText(5000))},"payload":{}}`
+    for (const [base, path] of [
+      [publicUrl, "/session/create"],
+      [publicUrl, "/session/end"],
+      [publicUrl, "/session/get"],
+      [publicUrl, "/session/health"],
+      [publicUrl, "/ping"],
+      [webhookUrl, "/session/end"],
+      [controlUrl, "/release"],
+      [controlUrl, "/recycle"]
+    ] as const) {
+      const reply = await request(`${base}${path}`, { body: deep })
+      expect(reply.status, `${path}: ${reply.text}`).toBe(422)
+      expect(reply.json).toMatchObject({ field: "body" })
+    }
+    const sessions = decoded(SessionsAnswer, await request(`${controlUrl}/sessions`, { method: "GET" }))
+    expect(sessions.sessions).toEqual([])
+    expect((await request(`${controlUrl}/release`)).json).toEqual({ released: false, reason: "no active session" })
+  })
+
+  it("a deep but allowed session_auth is compared, not crashed on", async () => {
+    const { publicUrl } = await startWorkerProcess(autoscaler)
+    const auth = { ...authData(), extra: nested(60) }
+    const created = await request(`${publicUrl}/session/create`, { body: { auth_data: auth } })
+    expect(created.status).toBe(201)
+    const id = (created.json as { session_id: string }).session_id
+    expect((await request(`${publicUrl}/session/end`, { body: { session_id: id, session_auth: { ...auth, extra: nested(60, 2) } } })).status).toBe(401)
+    expect((await request(`${publicUrl}/session/end`, { body: { session_id: id, session_auth: auth } })).status).toBe(200)
+  })
+
+  it("an enormous cost is refused with 422; the reports stay finite", async () => {
+    const { publicUrl } = await startWorkerProcess(autoscaler)
+    for (const cost of [1.79e308, 1e7, "1e400", -1]) {
+      const reply = await request(`${publicUrl}/session/create`, { body: { auth_data: authData({ cost }) } })
+      expect(reply.status).toBe(422)
+      expect(reply.json).toMatchObject({ field: "auth_data.cost" })
+    }
+    // Finite even in JSON: no null in place of a number.
+    await autoscaler.waitForStatus((status) => status.max_perf === 100)
+    expect(autoscaler.statuses.every((status) => [status.cur_load, status.rej_load, status.new_load, status.cur_perf].every(Number.isFinite))).toBe(true)
+  })
+
+  it("auth_data with __proto__ and other odd keys: created, then ended with the identical auth_data", async () => {
+    const { publicUrl } = await startWorkerProcess(autoscaler)
+    const auth = `{"url":"u","signature":"s","reqnum":1,"request_idx":2,"endpoint":"e","cost":100,"__proto__":{"polluted":true},"constructor":{"prototype":1}}`
+    const created = await request(`${publicUrl}/session/create`, { body: `{"auth_data":${auth}}` })
+    expect(created.status).toBe(201)
+    const id = (created.json as { session_id: string }).session_id
+    const got = await request(`${publicUrl}/session/get`, { body: `{"session_id":"${id}","session_auth":${auth}}` })
+    expect(got.status).toBe(200)
+    expect(got.text).toContain('"__proto__":{"polluted":true}')
+    expect((await request(`${publicUrl}/session/end`, { body: `{"session_id":"${id}","session_auth":${auth}}` })).status).toBe(200)
+  })
+
+  it("under a low file limit, a flood of silent connections hits the cap (logged), while the control port and the reports keep working", async () => {
+    const { env, ports } = await workerEnv(autoscaler)
+    const worker = spawnProcess("sh", ["-c", `ulimit -n 256 && exec "${process.execPath}" "${mainJs}"`], env)
+    processes.push(worker)
+    await worker.waitFor("control listening")
+    await worker.waitFor(/message="connection caps" public=(\d+)/)
+    for (let i = 0; i < 400; i++) {
+      const socket = connect(ports.public, "127.0.0.1")
+      socket.on("error", () => undefined)
+      sockets.push(socket)
+    }
+    await eventually("the cap in the log", () => (worker.output().includes("connection cap reached") ? true : undefined))
+    expect((await request(`http://127.0.0.1:${ports.control}/sessions`, { method: "GET" })).status).toBe(200)
+    expect((await request(`http://127.0.0.1:${ports.control}/release`)).status).toBe(200)
+    // A change made through the control port reaches the autoscaler at once.
+    expect((await request(`http://127.0.0.1:${ports.control}/recycle`, { body: { reason: "flood test" } })).status).toBe(200)
+    await autoscaler.waitForStatus((status) => status.error_msg === "Recycled by the consumer: flood test")
+    expect(worker.child.exitCode).toBeNull()
+  })
+
+  it("a second worker for the same instance retries the taken ports, then exits without reporting an error for the first", async () => {
+    const first = await startWorkerProcess(autoscaler)
+    await autoscaler.waitForStatus((status) => status.max_perf === 100)
+    const duplicate = spawnProcess(process.execPath, [mainJs], { ...first.env, BIND_RETRY_SECONDS: "1" })
+    processes.push(duplicate)
+    expect(await duplicate.exited).toBe(1)
+    expect(duplicate.output()).toContain("trying again")
+    expect(duplicate.output()).toContain("another null worker already serves this instance")
+    expect(autoscaler.statuses.every((status) => status.error_msg === "")).toBe(true)
+    expect(first.worker.child.exitCode).toBeNull()
+  })
+})
