@@ -12,14 +12,17 @@ import { SlotPool } from "../../src/worker/slots/SlotPool.js"
 /** What a recording `CallbackPoster` was handed, in order. */
 export class PostedCallbacks extends Context.Tag("test/PostedCallbacks")<PostedCallbacks, Ref.Ref<ReadonlyArray<CloseCallback>>>() {}
 
-/** A `CallbackPoster` that records what it is handed and sends nothing; room for `maxPending` callbacks. */
-export const recordingCallbacks = (maxPending = 1000) =>
+/**
+ * A `CallbackPoster` that records what it is handed and sends nothing. Recorded callbacks count as pending
+ * against `maxPending`, unless `instant` (as if each were delivered at once).
+ */
+export const recordingCallbacks = ({ instant = false, maxPending = 1000 }: { readonly maxPending?: number; readonly instant?: boolean } = {}) =>
   Layer.effectContext(
     Effect.map(Ref.make<ReadonlyArray<CloseCallback>>([]), (posted) => {
       let pending = 0
       // Synchronous, as the pool calls it inside its one step.
       const record = (callback: CloseCallback) => {
-        pending++
+        if (!instant) pending++
         Effect.runSync(Ref.update(posted, (all) => [...all, callback]))
       }
       return Context.make(PostedCallbacks, posted).pipe(
@@ -45,7 +48,7 @@ export const testConfig = (settings: Partial<WorkerSettings> = {}) =>
 /** A fresh pool over a recording outbox and fresh load metrics. */
 export const poolLayer = (settings: Partial<WorkerSettings> = {}, options: { readonly maxPending?: number } = {}) =>
   SlotPool.DefaultWithoutDependencies.pipe(
-    Layer.provideMerge(recordingCallbacks(options.maxPending)),
+    Layer.provideMerge(recordingCallbacks(options.maxPending === undefined ? {} : { maxPending: options.maxPending })),
     Layer.provideMerge(Layer.merge(LoadMetrics.Default, WorkerMetrics.Default)),
     Layer.provideMerge(testConfig(settings))
   )

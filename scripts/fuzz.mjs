@@ -1,0 +1,47 @@
+// npm run fuzz -- --runs N: the property tests of test/property/ with N generated request sequences (and
+// N/10 pool schedules), then their figures written into docs/reliability.md between the fuzz markers.
+import { spawnSync } from "node:child_process"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+const arg = (name, fallback) => {
+  const at = process.argv.indexOf(`--${name}`)
+  return at >= 0 ? process.argv[at + 1] : fallback
+}
+const runs = Number(arg("runs", "100000"))
+const poolRuns = Math.max(100, Math.floor(runs / 10))
+const report = join(mkdtempSync(join(tmpdir(), "null-worker-fuzz-")), "routes.json")
+const started = Date.now()
+const result = spawnSync("npx", ["vitest", "run", "test/property"], {
+  stdio: "inherit",
+  env: { ...process.env, FUZZ_RUNS: String(runs), FUZZ_POOL_RUNS: String(poolRuns), FUZZ_REPORT: report },
+  timeout: 6 * 60 * 60 * 1000
+})
+const seconds = Math.round((Date.now() - started) / 1000)
+const figures = JSON.parse(readFileSync(report, "utf8"))
+const statuses = Object.entries(figures.statuses)
+  .sort(([a], [b]) => Number(a) - Number(b))
+  .map(([status, count]) => `${status}: ${count}`)
+  .join(", ")
+const section = [
+  "<!-- fuzz:start -->",
+  `Last run: \`npm run fuzz -- --runs ${runs}\` on ${new Date().toISOString().slice(0, 10)} (Node ${process.version}), ${seconds} s in all, exit ${result.status}.`,
+  "",
+  "| figure | value |",
+  "|---|---|",
+  `| request sequences (routes property) | ${figures.sequences} |`,
+  `| requests sent | ${figures.requests} |`,
+  `| answers by status | ${statuses} |`,
+  `| sessions created / callbacks recorded | ${figures.created} / ${figures.callbacks} |`,
+  `| pool schedules (TestClock property) | ${poolRuns} |`,
+  `| invariant violations | ${figures.violations.length} |`,
+  "<!-- fuzz:end -->"
+].join("\n")
+const doc = "docs/reliability.md"
+const text = readFileSync(doc, "utf8")
+const start = text.indexOf("<!-- fuzz:start -->")
+const end = text.indexOf("<!-- fuzz:end -->")
+writeFileSync(doc, start >= 0 && end > start ? text.slice(0, start) + section + text.slice(end + "<!-- fuzz:end -->".length) : `${text}\n${section}\n`)
+process.stdout.write(`${section}\n`)
+process.exit(result.status ?? 1)
