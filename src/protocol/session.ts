@@ -3,7 +3,7 @@
  * client sends and reads back, and what tests decode replies with. Field names are the protocol's.
  */
 import { Schema } from "effect"
-import { AuthData } from "./authData.js"
+import { AuthData, AuthDataFields } from "./authData.js"
 import { HttpUrl } from "./httpUrl.js"
 
 /** The longest lifetime a session may ask for: 7 days. */
@@ -29,7 +29,7 @@ export const CreatePayload = Schema.Struct({
 
 /** `POST /session/create`. The SDK sends `session_id: null` and null payload keys; both are fine. */
 export const CreateSessionBody = Schema.Struct({
-  auth_data: AuthData,
+  auth_data: AuthDataFields,
   payload: Schema.optional(Schema.NullOr(CreatePayload)),
   session_id: Schema.optional(Schema.NullOr(Schema.String))
 })
@@ -81,7 +81,7 @@ export const SessionHealthAnswer = Schema.Struct({ ok: Schema.Boolean })
 
 /** A handler request such as `/ping`: the framework requires `auth_data` and an object `payload`. */
 export const HandlerRequestBody = Schema.Struct({
-  auth_data: AuthData,
+  auth_data: AuthDataFields,
   payload: JsonObject,
   session_id: Schema.optional(Schema.NullOr(Schema.String))
 })

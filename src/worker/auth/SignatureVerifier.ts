@@ -7,7 +7,7 @@ import { Context, Data, Deferred, Duration, Effect, Layer, Option, Ref, Schedule
 import { constants, createPublicKey, type KeyObject, verify as cryptoVerify } from "node:crypto"
 import type { AuthData } from "../../protocol/authData.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
-import { SignatureInvalid } from "../errors.js"
+import { refusals, type SignatureInvalid } from "../errors.js"
 import { signedMessage } from "../../protocol/signedMessage.js"
 
 export interface PublicKeyFetchPolicy {
@@ -179,16 +179,16 @@ const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
 
     const verify = Effect.fn("SignatureVerifier.verify")(function* (authData: AuthData) {
       const current = yield* Ref.get(key)
-      if (Option.isNone(current)) return yield* new SignatureInvalid()
+      if (Option.isNone(current)) return yield* Effect.fail(refusals.signatureInvalid)
       const signature = decodeBase64Lenient(authData.signature)
-      if (signature === undefined) return yield* new SignatureInvalid()
+      if (signature === undefined) return yield* Effect.fail(refusals.signatureInvalid)
       const message = Buffer.from(signedMessage(authData.url), "utf8")
       // RSASSA-PKCS1-v1_5 over SHA-256; a wrong signature length may throw rather than return false.
       const valid = yield* Effect.try({
         try: () => cryptoVerify("sha256", message, { key: current.value, padding: constants.RSA_PKCS1_PADDING }, signature),
-        catch: () => new SignatureInvalid()
+        catch: () => refusals.signatureInvalid
       })
-      if (!valid) return yield* new SignatureInvalid()
+      if (!valid) return yield* Effect.fail(refusals.signatureInvalid)
     })
 
     return SignatureVerifier.of({ verify, ready: Deferred.await(loaded) })

@@ -19,7 +19,7 @@ import { createServer as createHttpsServer } from "node:https"
 import type { Socket } from "node:net"
 import { Data, Deferred, Duration, Effect, Exit, FiberSet, Option, Runtime, Schedule, type Scope } from "effect"
 import { parseBoundedJson } from "../../shared/boundedJson.js"
-import { BodyTooDeep, BodyTooLarge, InvalidJson, type RouteError } from "../errors.js"
+import { BodyTooDeep, BodyTooLarge, refusals, type RouteError } from "../errors.js"
 import { errorResponse, type WireResponse } from "./errorResponse.js"
 
 export interface WireRequest {
@@ -178,7 +178,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
           case "Parsed":
             return answer(req, res, route, path, query, parsed.value)
           case "Invalid":
-            return send(res, errorResponse(new InvalidJson()))
+            return send(res, errorResponse(refusals.invalidJson))
           case "TooDeep":
             return send(res, errorResponse(new BodyTooDeep({ limit: parsed.limit })))
         }

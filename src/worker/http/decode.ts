@@ -3,7 +3,7 @@
  * what was expected and never quote the value (a value can be a megabyte, or a secret).
  */
 import { Effect, Either, ParseResult, Schema } from "effect"
-import { InvalidField, InvalidJson } from "../errors.js"
+import { InvalidField, type InvalidJson, refusals } from "../errors.js"
 
 const MESSAGE_LIMIT = 200
 
@@ -22,7 +22,7 @@ export const bodyDecoder = <A, I>(schema: Schema.Schema<A, I>) => {
   const decode = Schema.decodeUnknownEither(schema, { errors: "first" })
   return (body: unknown): Effect.Effect<A, InvalidField | InvalidJson> => {
     // No body at all is what the framework calls invalid JSON.
-    if (body === undefined) return Effect.fail(new InvalidJson())
+    if (body === undefined) return Effect.fail(refusals.invalidJson)
     const decoded = decode(body)
     return Either.isRight(decoded) ? Effect.succeed(decoded.right) : Effect.fail(toInvalidField(decoded.left))
   }

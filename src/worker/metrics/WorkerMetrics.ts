@@ -76,13 +76,26 @@ export class WorkerMetrics extends Effect.Service<WorkerMetrics>()("worker/Worke
     const draining = new Gauge({ name: "null_worker_draining", help: "1 while the worker takes no new sessions (draining, recycled or stopping).", registers })
     const deletions = new Gauge({ name: "null_worker_delete_requests_pending", help: "/delete_requests/ records not yet accepted by the autoscaler.", registers })
 
+    // One child per (route, status), looked up by a plain key: labelling a counter on every request sorts and
+    // hashes its labels each time.
+    const requestChildren = new Map<string, Counter.Internal>()
+    const requestChild = (route: string, status: number) => {
+      const key = `${route} ${status}`
+      let child = requestChildren.get(key)
+      if (child === undefined) {
+        child = requests.labels(route, String(status))
+        requestChildren.set(key, child)
+      }
+      return child
+    }
+
     return {
       sessionOpened: (): void => opened.inc(),
       sessionClosed: (reason: CloseReason, heldSeconds: number): void => {
         closed.inc({ reason })
         duration.observe(heldSeconds)
       },
-      request: (route: string, status: number): void => requests.inc({ route, status: String(status) }),
+      request: (route: string, status: number): void => requestChild(route, status).inc(),
       delivery: (outcome: DeliveryOutcome): void => deliveries.inc({ outcome }),
       report: (outcome: "accepted" | "refused", seconds: number): void => {
         reports.inc({ outcome })

@@ -32,14 +32,15 @@ import { CallbackPoster } from "../callbacks/CallbackPoster.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import {
-  InvalidSession,
+  type InvalidSession,
   OutboxFull,
+  refusals,
   ReleaseNotOpen,
   SessionAlreadyClosed,
-  SessionAuthInvalid,
-  SessionAuthMismatch,
+  type SessionAuthInvalid,
+  type SessionAuthMismatch,
   SessionNotFound,
-  SlotsExhausted
+  type SlotsExhausted
 } from "../errors.js"
 import { unsafeNewSessionId } from "./newSessionId.js"
 import { initialSlot, makeSlotStepper, type SlotIntent, type SlotSnapshot } from "./slotStep.js"
@@ -280,7 +281,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       /** Take a free slot for a new session. */
       create: (request: SessionRequest): Effect.Effect<SessionOpened, SlotsExhausted | OutboxFull> =>
         Effect.suspend((): Effect.Effect<SessionOpened, SlotsExhausted | OutboxFull> => {
-          if (mode !== "serving") return Effect.fail(new SlotsExhausted({ reason: mode === "draining" ? "draining" : "recycled" }))
+          if (mode !== "serving") return Effect.fail(mode === "draining" ? refusals.draining : refusals.recycled)
           let slot = -1
           for (let candidate = 0; candidate < slots.length; candidate++) {
             if (stateAt(candidate) === "idle") {
@@ -291,7 +292,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
           if (slot < 0) {
             return Effect.zipRight(
               metrics.sessionRejected({ requestIdx: request.requestIdx, workload: request.cost }),
-              Effect.fail(new SlotsExhausted({ reason: "full" }))
+              Effect.fail(refusals.full)
             )
           }
           if (request.onCloseRoute !== null && !outbox.unsafeAdmits(openCallbackCount() + 1)) {
@@ -345,7 +346,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
             case null:
               return after
             case "unauthorised":
-              return Effect.fail(new SessionAuthInvalid())
+              return Effect.fail(refusals.sessionAuthInvalid)
             default:
               return Effect.fail(new SessionNotFound({ sessionId }))
           }
@@ -359,20 +360,20 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
           if (session === null) return Effect.succeedNone
           return isAuthorised(session, sessionId, secretDigestHex(sessionAuth))
             ? Effect.succeedSome(session)
-            : Effect.fail(new SessionAuthInvalid())
+            : Effect.fail(refusals.sessionAuthInvalid)
         }),
 
       /** A handler request inside a session: slides its expiry to now + lifetime (never past the cap). */
       ping: (sessionId: string, authData: unknown): Effect.Effect<SlotSession, InvalidSession | SessionAuthMismatch> =>
         Effect.suspend((): Effect.Effect<SlotSession, InvalidSession | SessionAuthMismatch> => {
           const slot = index.get(sessionId)
-          if (slot === undefined) return Effect.fail(new InvalidSession())
+          if (slot === undefined) return Effect.fail(refusals.invalidSession)
           const event: SlotEvent = { type: "session.ping", sessionId, authDigest: secretDigestHex(authData), now: clock.unsafeCurrentTimeMillis() }
           const { after, intents } = apply(slot, event)
           const refusal = refusalOf(intents)
           const session = sessionAt(slot)
-          if (refusal === "unauthorised") return Effect.fail(new SessionAuthMismatch())
-          if (refusal !== null || session === null) return Effect.fail(new InvalidSession())
+          if (refusal === "unauthorised") return Effect.fail(refusals.sessionAuthMismatch)
+          if (refusal !== null || session === null) return Effect.fail(refusals.invalidSession)
           return Effect.as(after, session)
         }),
 
