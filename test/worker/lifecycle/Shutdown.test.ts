@@ -1,0 +1,137 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Context, Effect, Exit, Fiber, Layer, Option, Ref, Scope, TestClock } from "effect"
+import type { DeleteRequestsBody, WorkerStatusBody } from "../../../src/protocol/workerStatus.js"
+import { AutoscalerReporter } from "../../../src/worker/autoscaler/AutoscalerReporter.js"
+import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
+import type { WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
+import { Listeners } from "../../../src/worker/http/Listeners.js"
+import { Shutdown } from "../../../src/worker/lifecycle/Shutdown.js"
+import { StopSignal } from "../../../src/worker/lifecycle/StopSignal.js"
+import { WorkerMetrics } from "../../../src/worker/metrics/WorkerMetrics.js"
+import { SlotPool } from "../../../src/worker/slots/SlotPool.js"
+import { routedClient } from "../../support/fakeHttpClient.js"
+import { posted, quietLogs, recordingCallbacks, testConfig } from "../../support/layers.js"
+import { authData } from "../../support/sessions.js"
+
+/** The shutdown sequence over a real pool and reporter, a recording outbox and listeners that record their close. */
+const build = (settings: Partial<WorkerSettings>, scope: Scope.Scope) =>
+  Effect.gen(function* () {
+    const { layer: client, seen } = yield* routedClient(() => 200)
+    const listenersClosedAt = yield* Ref.make(Option.none<number>())
+    const listeners = Layer.succeed(
+      Listeners,
+      Listeners.make({
+        ports: [],
+        connections: Effect.succeed(0),
+        close: () => Effect.flatMap(TestClock.currentTimeMillis, (at) => Ref.set(listenersClosedAt, Option.some(at)))
+      })
+    )
+    const context = yield* Layer.buildWithScope(
+      Shutdown.DefaultWithoutDependencies.pipe(
+        Layer.provideMerge(AutoscalerReporter.DefaultWithoutDependencies),
+        Layer.provideMerge(SlotPool.DefaultWithoutDependencies),
+        Layer.provideMerge(Layer.mergeAll(recordingCallbacks(), LoadMetrics.Default, WorkerMetrics.Default, StopSignal.Default, listeners)),
+        Layer.provide(client),
+        Layer.provideMerge(testConfig({ drainTimeoutSeconds: 30, ...settings })),
+        Layer.provide(quietLogs)
+      ),
+      scope
+    )
+    yield* TestClock.adjust("0 millis")
+    return {
+      pool: Context.get(context, SlotPool),
+      metrics: Context.get(context, LoadMetrics),
+      stop: Context.get(context, StopSignal),
+      posted: Effect.provide(posted, context),
+      listenersClosedAt,
+      reports: Effect.map(Ref.get(seen), (all) => all.filter((request) => request.url.endsWith("/worker_status/")).map((request) => ({ at: request.at, body: request.body as WorkerStatusBody }))),
+      deletions: Effect.map(Ref.get(seen), (all) => all.filter((request) => request.url.endsWith("/delete_requests/")).flatMap((request) => (request.body as DeleteRequestsBody).requests))
+    }
+  })
+
+const openSession = (pool: SlotPool) =>
+  pool.create({ authData: authData(), cost: 100, requestIdx: 77, lifetimeMs: 3_600_000, onCloseRoute: "http://198.51.100.9:9/cb", onClosePayload: null })
+
+/** Close the worker's scope in a fiber (as SIGTERM does) and let it run. */
+const stopping = (scope: Scope.CloseableScope) =>
+  Effect.gen(function* () {
+    const fiber = yield* Effect.fork(Scope.close(scope, Exit.void))
+    yield* TestClock.adjust("0 millis")
+    return fiber
+  })
+
+describe("Shutdown", () => {
+  it.effect("drain: the session may run for DRAIN_TIMEOUT, then closes with shutdown; listeners and the last report come after", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const worker = yield* build({}, scope)
+      yield* openSession(worker.pool)
+      const fiber = yield* stopping(scope)
+      assert.strictEqual(yield* worker.pool.mode, "draining")
+      yield* TestClock.adjust("29999 millis")
+      assert.lengthOf(yield* worker.pool.open, 1)
+      assert.isTrue(Option.isNone(yield* Ref.get(worker.listenersClosedAt)))
+      yield* TestClock.adjust("1 millis")
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual((yield* worker.posted).map((callback) => callback.reason), ["shutdown"])
+      assert.deepStrictEqual(yield* Ref.get(worker.listenersClosedAt), Option.some(30_000))
+      // The last report says the worker is empty, and the close's record went out with it.
+      const last = (yield* worker.reports).at(-1)
+      assert.deepStrictEqual([last?.at, last?.body.cur_load, last?.body.working_request_idxs], [30_000, 0, []])
+      assert.deepStrictEqual((yield* worker.deletions).map((record) => [record.request_idx, record.status]), [[77, "Success"]])
+    })
+  )
+
+  it.effect("a release inside the window ends the drain at once", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const worker = yield* build({}, scope)
+      yield* openSession(worker.pool)
+      const fiber = yield* stopping(scope)
+      yield* TestClock.adjust("5 seconds")
+      yield* worker.pool.release({ _tag: "Any" })
+      yield* TestClock.adjust("0 millis")
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual((yield* worker.posted).map((callback) => callback.reason), ["released"])
+      assert.deepStrictEqual(yield* Ref.get(worker.listenersClosedAt), Option.some(5_000))
+    })
+  )
+
+  it.effect("a second stop request skips the rest of the window", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const worker = yield* build({}, scope)
+      yield* openSession(worker.pool)
+      yield* worker.stop.request("SIGTERM")
+      const fiber = yield* stopping(scope)
+      yield* TestClock.adjust("2 seconds")
+      yield* worker.stop.request("SIGTERM")
+      yield* TestClock.adjust("0 millis")
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual((yield* worker.posted).map((callback) => callback.reason), ["shutdown"])
+      assert.deepStrictEqual(yield* Ref.get(worker.listenersClosedAt), Option.some(2_000))
+    })
+  )
+
+  it.effect("DRAIN_TIMEOUT=0 closes at once", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const worker = yield* build({ drainTimeoutSeconds: 0 }, scope)
+      yield* openSession(worker.pool)
+      yield* Fiber.join(yield* stopping(scope))
+      assert.deepStrictEqual(yield* Ref.get(worker.listenersClosedAt), Option.some(0))
+      assert.deepStrictEqual((yield* worker.posted).map((callback) => callback.reason), ["shutdown"])
+    })
+  )
+
+  it.effect("an errored worker does not drain: its consumer is presumed dead", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const worker = yield* build({}, scope)
+      yield* openSession(worker.pool)
+      yield* worker.metrics.markErrored("Healthcheck failed with status: 503")
+      yield* Fiber.join(yield* stopping(scope))
+      assert.deepStrictEqual(yield* Ref.get(worker.listenersClosedAt), Option.some(0))
+    })
+  )
+})
