@@ -2,9 +2,13 @@
 // Everything runs on loopback with real processes; each phase is bounded in count and time.
 //
 //   npm run bench                       all phases, default sizes
+//   BENCH_PHASES=ab npm run bench       only the throughput A/B against the raw node:http floor
 //   BENCH_CYCLES=200000 npm run bench   a longer memory run
+//
+// The `ab` phase runs the shared A/B driver (../shared/bench/ab.mjs, beside this project): the worker and a bare
+// node:http floor in alternating rounds under one driver; it prints the three worker/floor ratios.
 import { spawn } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import { Agent, createServer, request } from "node:http"
 import { createServer as createNetServer } from "node:net"
 import { fileURLToPath } from "node:url"
@@ -15,7 +19,9 @@ const STARTS = env("BENCH_STARTS", 10)
 const CYCLES = env("BENCH_CYCLES", 20000)
 const WARMUP = env("BENCH_WARMUP", 2000)
 const EXPIRIES = env("BENCH_EXPIRIES", 50)
-const PHASES = (process.env.BENCH_PHASES ?? "startup,report,cycles,expiry,callback").split(",")
+const PHASES = (process.env.BENCH_PHASES ?? "ab,rss,startup,report,cycles,expiry,callback").split(",")
+const AB_ROUNDS = env("BENCH_AB_ROUNDS", 3)
+const AB_CYCLES = env("BENCH_AB_CYCLES", 2000)
 
 const freePort = () =>
   new Promise((resolve) => {
@@ -248,7 +254,43 @@ async function phaseHungCallback() {
   hung.close()
 }
 
+async function phaseAb() {
+  const driver = fileURLToPath(new URL("../../shared/bench/ab.mjs", import.meta.url))
+  if (!existsSync(driver)) {
+    console.log(`ab: skipped, the shared A/B driver is not at ${driver}`)
+    return
+  }
+  const lines = []
+  await new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [driver, "--rounds", String(AB_ROUNDS), "--cycles", String(AB_CYCLES)], { stdio: ["ignore", "pipe", "inherit"] })
+    child.stdout.setEncoding("utf8")
+    let rest = ""
+    child.stdout.on("data", (chunk) => {
+      rest += chunk
+      const parts = rest.split("\n")
+      rest = parts.pop() ?? ""
+      for (const line of parts) if (line.trim() !== "") lines.push(line)
+    })
+    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`ab.mjs exited ${code}`))))
+  })
+  const summary = JSON.parse(lines.at(-1) ?? "{}").summary
+  const ratio = (phase) => `${summary[phase].ratio.toFixed(2)} (${summary[phase].worker_per_s}/s vs ${summary[phase].reference_per_s}/s)`
+  console.log(`ab (${AB_ROUNDS} rounds × ${AB_CYCLES} cycles, worker/floor medians): end ${ratio("end")}, release ${ratio("release")}, 429 while full ${ratio("full")}; create → end p99 ${summary.end.worker_p99_ms.toFixed(2)} ms`)
+}
+
+async function phaseRssAfter10k() {
+  const worker = await startWorker({ REPORT_ADDR: "http://127.0.0.1:9" })
+  for (let i = 0; i < 10_000; i++) {
+    const created = await post(`${worker.base}/session/create`, { auth_data: authData, payload: { lifetime: 60 } })
+    await post(`${worker.base}/session/end`, { session_id: created.body.session_id, session_auth: authData })
+  }
+  console.log(`RSS after 10,000 create → /session/end cycles (fresh worker): ${rssMb(worker.child.pid).toFixed(1)} MB`)
+  await worker.stop()
+}
+
 console.log(`null-worker bench — node ${process.version}, ${new Date().toISOString()}`)
+if (PHASES.includes("ab")) await phaseAb()
+if (PHASES.includes("rss")) await phaseRssAfter10k()
 if (PHASES.includes("startup")) await phaseStartup()
 if (PHASES.includes("report")) await phaseReportLatency()
 if (PHASES.includes("cycles")) await phaseCycles()
