@@ -3,12 +3,17 @@
  * Checked on handler routes such as `/ping`.
  */
 import { HttpClient, HttpClientResponse } from "@effect/platform"
-import { Context, Data, Deferred, Duration, Effect, Layer, Option, Ref, Schedule } from "effect"
+import { Context, Data, Deferred, Duration, Effect, Either, Layer, Option, Ref, Schedule } from "effect"
 import { constants, createPublicKey, type KeyObject, verify as cryptoVerify } from "node:crypto"
-import type { AuthData } from "../../protocol/authData.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { refusals, type SignatureInvalid } from "../errors.js"
 import { signedMessage } from "../../protocol/signedMessage.js"
+
+/** What a signature covers and carries: `auth_data.url` and `auth_data.signature`. */
+export interface SignedFields {
+  readonly url: string
+  readonly signature: string
+}
 
 export interface PublicKeyFetchPolicy {
   /** Sleep after the first failed attempt; each later sleep doubles, up to `maxRetryDelay`. */
@@ -33,7 +38,7 @@ export class SignatureVerifier extends Context.Tag("app/SignatureVerifier")<
   SignatureVerifier,
   {
     /** Succeeds when authData.signature is a valid autoscaler signature over authData.url. */
-    readonly verify: (authData: AuthData) => Effect.Effect<void, SignatureInvalid>
+    readonly verify: (authData: SignedFields) => Either.Either<void, SignatureInvalid>
     /** Completes once the public key is loaded (at once when unsecured). Can be awaited by many fibers, any number of times. */
     readonly ready: Effect.Effect<void>
   }
@@ -59,7 +64,7 @@ export class SignatureVerifier extends Context.Tag("app/SignatureVerifier")<
   /** Accepts every request: the behaviour of `UNSECURED=true`. */
   static readonly layerUnsecured = Layer.succeed(
     SignatureVerifier,
-    SignatureVerifier.of({ verify: () => Effect.void, ready: Effect.void })
+    SignatureVerifier.of({ verify: () => Either.void, ready: Effect.void })
   )
 }
 
@@ -126,7 +131,8 @@ const parseRsaPublicKey = (text: string) =>
 const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
   Effect.gen(function* () {
     const client = yield* HttpClient.HttpClient
-    const key = yield* Ref.make(Option.none<KeyObject>())
+    // Read by every signed request, written once: a plain variable of the service, not a Ref.
+    let key = Option.none<KeyObject>()
     const loaded = yield* Deferred.make<void>()
     const attemptsMade = yield* Ref.make(0)
 
@@ -169,7 +175,11 @@ const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
       Effect.retry(retryDelays),
       // The schedule never ends: a failure cannot come out of it.
       Effect.orDie,
-      Effect.flatMap((loadedKey) => Ref.set(key, Option.some(loadedKey))),
+      Effect.flatMap((loadedKey) =>
+        Effect.sync(() => {
+          key = Option.some(loadedKey)
+        })
+      ),
       Effect.zipRight(Effect.suspend(() => Ref.get(attemptsMade))),
       Effect.flatMap((attempts) => Effect.logInfo("Serverless public key loaded", { attempts }))
     )
@@ -177,19 +187,22 @@ const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
     // Interrupted at shutdown; `intoDeferred` then interrupts the fibers awaiting `ready` too.
     yield* fetchKey.pipe(Effect.intoDeferred(loaded), Effect.forkScoped)
 
-    const verify = Effect.fn("SignatureVerifier.verify")(function* (authData: AuthData) {
-      const current = yield* Ref.get(key)
-      if (Option.isNone(current)) return yield* Effect.fail(refusals.signatureInvalid)
+    // Synchronous (an Either is an Effect): the check is pure computation over the loaded key.
+    const verify = (authData: SignedFields): Either.Either<void, SignatureInvalid> => {
+      const current = key
+      if (Option.isNone(current)) return Either.left(refusals.signatureInvalid)
       const signature = decodeBase64Lenient(authData.signature)
-      if (signature === undefined) return yield* Effect.fail(refusals.signatureInvalid)
+      if (signature === undefined) return Either.left(refusals.signatureInvalid)
       const message = Buffer.from(signedMessage(authData.url), "utf8")
-      // RSASSA-PKCS1-v1_5 over SHA-256; a wrong signature length may throw rather than return false.
-      const valid = yield* Effect.try({
-        try: () => cryptoVerify("sha256", message, { key: current.value, padding: constants.RSA_PKCS1_PADDING }, signature),
-        catch: () => refusals.signatureInvalid
-      })
-      if (!valid) return yield* Effect.fail(refusals.signatureInvalid)
-    })
+      try {
+        // RSASSA-PKCS1-v1_5 over SHA-256; a wrong signature length may throw rather than return false.
+        return cryptoVerify("sha256", message, { key: current.value, padding: constants.RSA_PKCS1_PADDING }, signature)
+          ? Either.void
+          : Either.left(refusals.signatureInvalid)
+      } catch {
+        return Either.left(refusals.signatureInvalid)
+      }
+    }
 
     return SignatureVerifier.of({ verify, ready: Deferred.await(loaded) })
   })

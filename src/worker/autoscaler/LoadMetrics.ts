@@ -132,37 +132,47 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
       signal()
     }
 
+    const unsafeSessionOpened = (sessionId: string, info: RequestInfo, at: number): void => begin(`s:${sessionId}`, info, at)
+    const unsafeSessionClosed = (sessionId: string, at: number): void => finish(`s:${sessionId}`, at)
+    const unsafeSessionRejected = (info: RequestInfo): void => {
+      const at = clock.unsafeCurrentTimeMillis()
+      reject(info, at, at)
+    }
+    const unsafeRequestServed = (info: RequestInfo): void => {
+      const at = clock.unsafeCurrentTimeMillis()
+      const key = `r:${nextRequestId++}`
+      begin(key, info, at)
+      finish(key, at)
+    }
+    const unsafeSessionRequestServed = (workload: number): void => {
+      add({ received: workload, served: workload })
+      signal()
+    }
+    const unsafeSessionRequestRejected = (workload: number): void => {
+      add({ rejected: workload })
+      signal()
+    }
+
     return {
       /** A session was created at `at`: occupancy of `cost` until it closes. */
-      sessionOpened: (sessionId: string, info: RequestInfo, at: number) => Effect.sync(() => begin(`s:${sessionId}`, info, at)),
+      sessionOpened: (sessionId: string, info: RequestInfo, at: number) => Effect.sync(() => unsafeSessionOpened(sessionId, info, at)),
       /** A session closed (any reason): a success. */
-      sessionClosed: (sessionId: string, at: number) => Effect.sync(() => finish(`s:${sessionId}`, at)),
+      sessionClosed: (sessionId: string, at: number) => Effect.sync(() => unsafeSessionClosed(sessionId, at)),
       /** An authenticated create was refused (429); a session create's `work_started_at` is the create time. */
-      sessionRejected: (info: RequestInfo) =>
-        Effect.sync(() => {
-          const at = clock.unsafeCurrentTimeMillis()
-          reject(info, at, at)
-        }),
+      sessionRejected: (info: RequestInfo) => Effect.sync(() => unsafeSessionRejected(info)),
+      /** Synchronous forms, for the pool's one step and the session path's routes. */
+      unsafeSessionOpened,
+      unsafeSessionClosed,
+      unsafeSessionRejected,
+      unsafeRequestServed,
+      unsafeSessionRequestServed,
+      unsafeSessionRequestRejected,
       /** A sessionless request was handled at once (the null worker's `/ping`). */
-      requestServed: (info: RequestInfo) =>
-        Effect.sync(() => {
-          const at = clock.unsafeCurrentTimeMillis()
-          const key = `r:${nextRequestId++}`
-          begin(key, info, at)
-          finish(key, at)
-        }),
+      requestServed: (info: RequestInfo) => Effect.sync(() => unsafeRequestServed(info)),
       /** A request inside a session: workload only, never in the request counts (§4.5). */
-      sessionRequestServed: (workload: number) =>
-        Effect.sync(() => {
-          add({ received: workload, served: workload })
-          signal()
-        }),
+      sessionRequestServed: (workload: number) => Effect.sync(() => unsafeSessionRequestServed(workload)),
       /** An authenticated request inside a session was refused (its `auth_data` is not the session's). */
-      sessionRequestRejected: (workload: number) =>
-        Effect.sync(() => {
-          add({ rejected: workload })
-          signal()
-        }),
+      sessionRequestRejected: (workload: number) => Effect.sync(() => unsafeSessionRequestRejected(workload)),
 
       /** Ready to take work: `max_perf` becomes 100 and `loadtime` is fixed. */
       markReady: Effect.sync(() => {

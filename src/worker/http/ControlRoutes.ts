@@ -3,7 +3,7 @@
  * `/release` needs no auth because only local processes can reach it; `/debug` shows state but never a
  * secret (`session_auth`, signatures, tokens, credentials or query strings in callback URLs).
  */
-import { Clock, Duration, Effect, Option, Schema } from "effect"
+import { Clock, Duration, Effect, Either, Option, Schema } from "effect"
 import type { ReleaseTarget } from "../../../machines/slot.js"
 import { RecycleRequest, ReleaseRequest, type SessionsAnswer } from "../../protocol/control.js"
 import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
@@ -11,7 +11,7 @@ import { CallbackPoster } from "../callbacks/CallbackPoster.js"
 import { redactUrl } from "../callbacks/redactUrl.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
-import { InvalidField } from "../errors.js"
+import { InvalidField, type InvalidJson } from "../errors.js"
 import { SlotPool } from "../slots/SlotPool.js"
 import { bodyDecoder, toInvalidField } from "./decode.js"
 import { json, text } from "./errorResponse.js"
@@ -42,18 +42,22 @@ export const controlRoutes = Effect.gen(function* () {
   const prometheus = yield* WorkerMetrics
 
   /** No body (or `{}`): every open session closes. `{"generation": n}` or `{"session_id": "…"}`: that one only. */
-  const release = (request: WireRequest) =>
-    Effect.gen(function* () {
-      let target: ReleaseTarget = { _tag: "Any" }
-      if (request.body !== undefined && !isEmptyObject(request.body)) {
-        const body = yield* decodeRelease(request.body)
-        target = "generation" in body ? { _tag: "Generation", generation: body.generation } : { _tag: "Session", sessionId: body.session_id }
-      }
-      const closed = yield* pool.release(target)
-      return closed.length > 0
-        ? json(200, { released: true, session_ids: closed.map((close) => close.sessionId) })
-        : json(200, { released: false, reason: "no active session" })
-    })
+  const release = (request: WireRequest) => {
+    const target: Either.Either<ReleaseTarget, InvalidField | InvalidJson> =
+      request.body === undefined || isEmptyObject(request.body)
+        ? Either.right({ _tag: "Any" })
+        : Either.map(decodeRelease(request.body), (body): ReleaseTarget =>
+            "generation" in body ? { _tag: "Generation", generation: body.generation } : { _tag: "Session", sessionId: body.session_id }
+          )
+    // Synchronous, like the session routes: an Either needs no fiber.
+    return Either.flatMap(target, (chosen) =>
+      Either.map(pool.unsafeRelease(chosen), (closed) =>
+        closed.length > 0
+          ? json(200, { released: true, session_ids: closed.map((close) => close.sessionId) })
+          : json(200, { released: false, reason: "no active session" })
+      )
+    )
+  }
 
   const sessionsAnswer = Effect.gen(function* () {
     const open = yield* pool.open

@@ -3,7 +3,7 @@
  * worker's one handler route `/ping`, and `/pyworker/update`. The webhook port serves `/session/end` alone.
  */
 import { writeFile } from "node:fs/promises"
-import { Effect, Option, Redacted } from "effect"
+import { Effect, Either, Option, Redacted } from "effect"
 import { costOf } from "../../protocol/authData.js"
 import { callbackText } from "../../protocol/callback.js"
 import {
@@ -32,7 +32,7 @@ import {
 import { StopSignal } from "../lifecycle/StopSignal.js"
 import { SlotPool } from "../slots/SlotPool.js"
 import { bodyDecoder } from "./decode.js"
-import { json } from "./errorResponse.js"
+import { json, type WireResponse } from "./errorResponse.js"
 import type { RouteTable, WireRequest, WireRoute } from "./WireServer.js"
 
 const toSeconds = (millis: number): number => millis / 1000
@@ -45,11 +45,11 @@ const decodeRef = bodyDecoder(SessionRefBody)
 const decodeHandler = bodyDecoder(HandlerRequestBody)
 
 /** `session_id` and `session_auth` of a `/session/*` body; a missing or empty id is the framework's 422. */
-const sessionRef = (body: unknown): Effect.Effect<{ readonly sessionId: string; readonly sessionAuth: unknown }, MissingSessionId | InvalidField | InvalidJson> =>
-  Effect.flatMap(decodeRef(body), ({ session_auth, session_id }): Effect.Effect<{ readonly sessionId: string; readonly sessionAuth: unknown }, MissingSessionId | InvalidField> => {
-    if (session_id === undefined || session_id === null || session_id === "") return Effect.fail(new MissingSessionId())
-    if (typeof session_id !== "string") return Effect.fail(new InvalidField({ field: "session_id", message: "session_id: must be a string" }))
-    return Effect.succeed({ sessionId: session_id, sessionAuth: session_auth })
+const sessionRef = (body: unknown): Either.Either<{ readonly sessionId: string; readonly sessionAuth: unknown }, MissingSessionId | InvalidField | InvalidJson> =>
+  Either.flatMap(decodeRef(body), ({ session_auth, session_id }): Either.Either<{ readonly sessionId: string; readonly sessionAuth: unknown }, MissingSessionId | InvalidField> => {
+    if (session_id === undefined || session_id === null || session_id === "") return Either.left(new MissingSessionId())
+    if (typeof session_id !== "string") return Either.left(new InvalidField({ field: "session_id", message: "session_id: must be a string" }))
+    return Either.right({ sessionId: session_id, sessionAuth: session_auth })
   })
 
 /** The raw `auth_data` as parsed: digests and `/session/get` use it as it came (odd keys such as `__proto__` included). */
@@ -71,89 +71,96 @@ export const publicRoutes = Effect.gen(function* () {
   })
 
   /** The `on_close_route` and its body, checked now so that a session never holds an undeliverable callback. */
-  const checkCallback = (routeUrl: string | null, payload: unknown) =>
-    Effect.suspend(() => {
-      if (routeUrl === null) return Effect.void
-      if (targetsSelf(routeUrl, self)) {
-        return Effect.fail(new InvalidField({ field: "payload.on_close_route", message: "payload.on_close_route: must not point at this worker's own ports" }))
-      }
-      const text = Effect.try({
-        try: () => callbackText(payload, { sessionId: "x".repeat(13), reason: "shutdown", generation: Number.MAX_SAFE_INTEGER, expiredBy: "lifetime" }),
-        catch: () => new InvalidField({ field: "payload.on_close_payload", message: "payload.on_close_payload: cannot be sent as JSON" })
-      })
-      return Effect.filterOrFail(
-        text,
-        (body) => Buffer.byteLength(body) <= MAX_CALLBACK_BYTES,
-        () => new InvalidField({ field: "payload.on_close_payload", message: `payload.on_close_payload: the callback body would exceed ${MAX_CALLBACK_BYTES} bytes` })
-      )
-    })
+  const checkCallback = (routeUrl: string | null, payload: unknown): Either.Either<void, InvalidField> => {
+    if (routeUrl === null) return Either.void
+    if (targetsSelf(routeUrl, self)) {
+      return Either.left(new InvalidField({ field: "payload.on_close_route", message: "payload.on_close_route: must not point at this worker's own ports" }))
+    }
+    let text: string
+    try {
+      text = callbackText(payload, { sessionId: "x".repeat(13), reason: "shutdown", generation: Number.MAX_SAFE_INTEGER, expiredBy: "lifetime" })
+    } catch {
+      return Either.left(new InvalidField({ field: "payload.on_close_payload", message: "payload.on_close_payload: cannot be sent as JSON" }))
+    }
+    return Buffer.byteLength(text) <= MAX_CALLBACK_BYTES
+      ? Either.void
+      : Either.left(new InvalidField({ field: "payload.on_close_payload", message: `payload.on_close_payload: the callback body would exceed ${MAX_CALLBACK_BYTES} bytes` }))
+  }
 
-  // The session routes are written as flat pipelines rather than `Effect.gen`: on this path a generator
-  // step measured ~1 µs, a `flatMap` ~0.3 µs (docs/performance.md).
+  // The session routes are synchronous: each answers with an Either (itself an Effect), so the wire server
+  // runs no fiber for them. On this path a fiber and its steps measured more than the work itself
+  // (docs/performance.md).
   const createSession = (request: WireRequest) =>
-    decodeCreate(request.body).pipe(
+    Either.flatMap(decodeCreate(request.body), (body) =>
       // A request that fails the signature check is nobody's demand: it does not reach the load counters.
-      Effect.tap((body) => verifier.verify(body.auth_data)),
-      Effect.tap((body) => checkCallback(body.payload?.on_close_route ?? null, body.payload?.on_close_payload ?? null)),
-      Effect.flatMap((body) =>
-        pool.create({
-          authData: rawAuthData(request.body),
-          cost: costOf(body.auth_data),
-          requestIdx: body.auth_data.request_idx,
-          lifetimeMs: (body.payload?.lifetime ?? DEFAULT_LIFETIME_SECONDS) * 1000,
-          onCloseRoute: body.payload?.on_close_route ?? null,
-          onClosePayload: body.payload?.on_close_payload ?? null
-        })
-      ),
-      Effect.map((created) => {
-        const answer: CreateSessionAnswer = { session_id: created.sessionId, expiration: toSeconds(created.expiresAt), generation: created.generation }
-        return json(201, answer)
-      })
+      Either.flatMap(verifier.verify(body.auth_data), () =>
+        Either.flatMap(checkCallback(body.payload?.on_close_route ?? null, body.payload?.on_close_payload ?? null), () =>
+          Either.map(
+            pool.unsafeCreate({
+              authData: rawAuthData(request.body),
+              cost: costOf(body.auth_data),
+              requestIdx: body.auth_data.request_idx,
+              lifetimeMs: (body.payload?.lifetime ?? DEFAULT_LIFETIME_SECONDS) * 1000,
+              onCloseRoute: body.payload?.on_close_route ?? null,
+              onClosePayload: body.payload?.on_close_payload ?? null
+            }),
+            (created) => {
+              const answer: CreateSessionAnswer = { session_id: created.sessionId, expiration: toSeconds(created.expiresAt), generation: created.generation }
+              return json(201, answer)
+            }
+          )
+        )
+      )
     )
 
   const endSession = (request: WireRequest) =>
-    Effect.flatMap(sessionRef(request.body), ({ sessionAuth, sessionId }) =>
-      Effect.as(pool.end(sessionId, sessionAuth), json(200, { ended: true, removed_session: sessionId }))
+    Either.flatMap(sessionRef(request.body), ({ sessionAuth, sessionId }) =>
+      Either.map(pool.unsafeEnd(sessionId, sessionAuth), () => json(200, { ended: true, removed_session: sessionId }))
     )
 
   const getSession = (request: WireRequest) =>
-    Effect.gen(function* () {
-      const { sessionAuth, sessionId } = yield* sessionRef(request.body)
-      const found = yield* pool.find(sessionId, sessionAuth)
-      if (Option.isNone(found)) return yield* new SessionDoesNotExist()
-      const session = found.value
-      return json(200, {
-        session_id: session.id,
-        auth_data: session.authData,
-        lifetime: toSeconds(session.lifetimeMs),
-        expiration: toSeconds(session.expiresAt),
-        created_at: toSeconds(session.createdAt),
-        on_close_route: session.onCloseRoute,
-        on_close_payload: session.onClosePayload
+    Either.flatMap(sessionRef(request.body), ({ sessionAuth, sessionId }) =>
+      Either.flatMap(pool.unsafeFind(sessionId, sessionAuth), (found) => {
+        if (Option.isNone(found)) return Either.left(new SessionDoesNotExist())
+        const session = found.value
+        return Either.right(
+          json(200, {
+            session_id: session.id,
+            auth_data: session.authData,
+            lifetime: toSeconds(session.lifetimeMs),
+            expiration: toSeconds(session.expiresAt),
+            created_at: toSeconds(session.createdAt),
+            on_close_route: session.onCloseRoute,
+            on_close_payload: session.onClosePayload
+          })
+        )
       })
-    })
+    )
 
   const sessionHealth = (request: WireRequest) =>
-    Effect.flatMap(sessionRef(request.body), ({ sessionAuth, sessionId }) =>
-      Effect.map(pool.find(sessionId, sessionAuth), (found) => json(200, { ok: Option.isSome(found) }))
+    Either.flatMap(sessionRef(request.body), ({ sessionAuth, sessionId }) =>
+      Either.map(pool.unsafeFind(sessionId, sessionAuth), (found) => json(200, { ok: Option.isSome(found) }))
     )
 
   /** The null worker's one handler: a no-op that, inside a session, keeps the session alive. */
   const ping = (request: WireRequest) =>
-    decodeHandler(request.body).pipe(
-      Effect.tap((body) => verifier.verify(body.auth_data)),
-      Effect.flatMap((body): Effect.Effect<PingAnswer, InvalidSession | SessionAuthMismatch> => {
+    Either.flatMap(decodeHandler(request.body), (body) =>
+      Either.flatMap(verifier.verify(body.auth_data), (): Either.Either<WireResponse, InvalidSession | SessionAuthMismatch> => {
         const sessionId = body.session_id ?? null
+        let answer: PingAnswer = { result: { ok: true } }
         if (sessionId === null) {
-          return Effect.as(metrics.requestServed({ requestIdx: body.auth_data.request_idx, workload: PING_WORKLOAD }), { result: { ok: true } })
+          metrics.unsafeRequestServed({ requestIdx: body.auth_data.request_idx, workload: PING_WORKLOAD })
+        } else {
+          const pinged = pool.unsafePing(sessionId, rawAuthData(request.body))
+          if (Either.isLeft(pinged)) {
+            if (pinged.left._tag === "SessionAuthMismatch") metrics.unsafeSessionRequestRejected(PING_WORKLOAD)
+            return Either.left(pinged.left)
+          }
+          metrics.unsafeSessionRequestServed(PING_WORKLOAD)
+          answer = { ...answer, expiration: toSeconds(pinged.right.expiresAt) }
         }
-        return pool.ping(sessionId, rawAuthData(request.body)).pipe(
-          Effect.tapErrorTag("SessionAuthMismatch", () => metrics.sessionRequestRejected(PING_WORKLOAD)),
-          Effect.zipLeft(metrics.sessionRequestServed(PING_WORKLOAD)),
-          Effect.map((session) => ({ result: { ok: true }, expiration: toSeconds(session.expiresAt) }))
-        )
-      }),
-      Effect.zipWith(pool.mode, (answer, mode) => json(200, mode === "serving" ? answer : { ...answer, draining: true }))
+        return Either.right(json(200, pool.unsafeServing() ? answer : { ...answer, draining: true }))
+      })
     )
 
   /**

@@ -17,7 +17,7 @@ import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } fro
 import { createServer as createHttpServer } from "node:http"
 import { createServer as createHttpsServer } from "node:https"
 import type { Socket } from "node:net"
-import { Data, Deferred, Duration, Effect, Exit, FiberSet, Option, Runtime, Schedule, type Scope } from "effect"
+import { Data, Deferred, Duration, Effect, Either, Exit, FiberSet, Option, Runtime, Schedule, type Scope } from "effect"
 import { parseBoundedJson } from "../../shared/boundedJson.js"
 import { BodyTooDeep, BodyTooLarge, refusals, type RouteError } from "../errors.js"
 import { errorResponse, type WireResponse } from "./errorResponse.js"
@@ -100,6 +100,8 @@ export class ListenFailed extends Data.TaggedError("ListenFailed")<{
 /** How often Node checks header and request timeouts; its default (30 s) makes them four times looser. */
 const TIMEOUT_CHECK_MS = 1_000
 
+const isEither = <A, E>(effect: Effect.Effect<A, E>): effect is Either.Either<A, E> => Either.isEither(effect)
+
 const writeResponse = (res: ServerResponse, response: WireResponse) => {
   if (res.headersSent || res.destroyed) return
   const headers: Record<string, string | number> = { ...response.headers }
@@ -140,7 +142,10 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
 
     const answer = (req: IncomingMessage, res: ServerResponse, route: WireRoute, path: string, query: string, body: unknown) => {
       const request: WireRequest = { method: req.method ?? "GET", path, query, headers: req.headers, body }
-      const cancel = runCallback(Effect.catchAll(route.handle(request), (error) => Effect.succeed(errorResponse(error))), {
+      const effect = route.handle(request)
+      // A handler that had all it needed at once answers with an Either (itself an Effect): no fiber for it.
+      if (isEither(effect)) return send(res, Either.isRight(effect) ? effect.right : errorResponse(effect.left), path)
+      const cancel = runCallback(Effect.catchAll(effect, (error) => Effect.succeed(errorResponse(error))), {
         onExit: (exit) => {
           if (Exit.isSuccess(exit)) return send(res, exit.value, path)
           if (Exit.isInterrupted(exit)) return

@@ -2,7 +2,7 @@
  * Request bodies to typed values: every decode failure is `InvalidField` naming the field. Messages name
  * what was expected and never quote the value (a value can be a megabyte, or a secret).
  */
-import { Effect, Either, ParseResult, Schema } from "effect"
+import { Either, ParseResult, Schema } from "effect"
 import { InvalidField, type InvalidJson, refusals } from "../errors.js"
 
 const MESSAGE_LIMIT = 200
@@ -17,13 +17,12 @@ export const toInvalidField = (error: ParseResult.ParseError): InvalidField => {
   return new InvalidField({ field, message: issue._tag === "Missing" ? `${field} is required` : `${field}: ${text}` })
 }
 
-/** A decoder for `schema`: compiled once, synchronous, first error only. */
+/** A decoder for `schema`: compiled once, synchronous, first error only. Its `Either` is also an Effect. */
 export const bodyDecoder = <A, I>(schema: Schema.Schema<A, I>) => {
   const decode = Schema.decodeUnknownEither(schema, { errors: "first" })
-  return (body: unknown): Effect.Effect<A, InvalidField | InvalidJson> => {
+  return (body: unknown): Either.Either<A, InvalidField | InvalidJson> => {
     // No body at all is what the framework calls invalid JSON.
-    if (body === undefined) return Effect.fail(refusals.invalidJson)
-    const decoded = decode(body)
-    return Either.isRight(decoded) ? Effect.succeed(decoded.right) : Effect.fail(toInvalidField(decoded.left))
+    if (body === undefined) return Either.left(refusals.invalidJson)
+    return Either.mapLeft(decode(body), toInvalidField)
   }
 }

@@ -6,16 +6,18 @@
  * transition returned. The pool keeps just an id → slot index (to find the slot a request names) and a
  * history of recent closes (to tell a late `/session/end` 410 from an unknown id's 400).
  *
- * Every operation is one synchronous step (find the slot, transition, record the intents), so two
- * requests can never interleave inside one: "take a free slot" is atomic without a lock. Logs and load
- * bookkeeping run right after the step.
+ * Every operation is one synchronous step (find the slot, transition, carry out the intents, update the load
+ * bookkeeping), so two requests can never interleave inside one: "take a free slot" is atomic without a lock.
+ * The step returns an `Either`, which is an Effect: the routes use it directly on the session path (no fiber
+ * per request), and everything else composes it like any Effect. What the step has to say is logged by one
+ * supervised fiber that drains the pool's event queue.
  *
  * Expiry: one timer fiber per slot, lazy. It sleeps until the open session's deadline; a create whose
  * deadline is earlier than the one it sleeps for wakes it, a later one does not (a ping only moves the
  * deadline later). When it wakes it sends `session.expire` with `now`, and the machine decides: past the
  * deadline it closes, otherwise it asks to be armed for the current deadline again.
  */
-import { Clock, Duration, Effect, Option, Queue } from "effect"
+import { Clock, Duration, Effect, Either, Option, Queue } from "effect"
 import {
   type AnnounceCloseParams,
   isAuthorised,
@@ -30,7 +32,6 @@ import { secretDigestHex } from "../../shared/secretEquals.js"
 import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { CallbackPoster } from "../callbacks/CallbackPoster.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
-import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import {
   type InvalidSession,
   OutboxFull,
@@ -42,6 +43,7 @@ import {
   SessionNotFound,
   type SlotsExhausted
 } from "../errors.js"
+import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { unsafeNewSessionId } from "./newSessionId.js"
 import { initialSlot, makeSlotStepper, type SlotIntent, type SlotSnapshot } from "./slotStep.js"
 
@@ -89,16 +91,57 @@ interface SlotTimer {
   readonly wake: Queue.Queue<void>
 }
 
+/** What the pool's step has to say, logged by the pool's log fiber. */
+type PoolEvent =
+  | { readonly _tag: "Opened"; readonly session: SlotSession; readonly slot: number }
+  | { readonly _tag: "Closed"; readonly close: AnnounceCloseParams }
+  | { readonly _tag: "OutboxFull"; readonly limit: number }
+
+const logEvent = (event: PoolEvent): Effect.Effect<void> => {
+  switch (event._tag) {
+    case "Opened": {
+      const { session, slot } = event
+      return Effect.logInfo("session created", {
+        session_id: session.id,
+        generation: session.generation,
+        slot,
+        cost: session.cost,
+        lifetime: session.lifetimeMs / 1000,
+        request_idx: session.requestIdx
+      })
+    }
+    case "Closed": {
+      const { at, limit, reason, session } = event.close
+      return Effect.logInfo("session closed", {
+        session_id: session.id,
+        generation: session.generation,
+        reason,
+        ...(limit === null ? {} : { expired_by: limit }),
+        held_ms: at - session.createdAt
+      })
+    }
+    case "OutboxFull":
+      return Effect.logWarning("create refused: the callback outbox is full", { max_pending: event.limit })
+  }
+}
+
 const refusalOf = (intents: ReadonlyArray<SlotIntent>) => {
   for (const intent of intents) if (intent.type === "refuse") return intent.params.refusal
   return null
 }
 
-const closesOf = (intents: ReadonlyArray<SlotIntent>): ReadonlyArray<AnnounceCloseParams> => {
-  const closes: Array<AnnounceCloseParams> = []
-  for (const intent of intents) if (intent.type === "announceClose") closes.push(intent.params)
-  return closes
+const closeOf = (intents: ReadonlyArray<SlotIntent>): AnnounceCloseParams | null => {
+  for (const intent of intents) if (intent.type === "announceClose") return intent.params
+  return null
 }
+
+const closed = (slot: number, close: AnnounceCloseParams): ClosedSession => ({
+  sessionId: close.session.id,
+  generation: close.session.generation,
+  slot,
+  reason: close.reason,
+  closedAt: close.at
+})
 
 export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
   scoped: Effect.gen(function* () {
@@ -108,7 +151,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
     const prometheus = yield* WorkerMetrics
     const clock = yield* Effect.clock
     const step = makeSlotStepper()
-    const capMs = Option.map(config.maxSessionSeconds, (seconds) => seconds * 1000)
+    const capMs = Option.getOrNull(Option.map(config.maxSessionSeconds, (seconds) => seconds * 1000))
 
     const slots: Array<SlotSnapshot> = Array.from({ length: config.maxSessions }, (_, slot) => initialSlot(slot))
     const index = new Map<string, number>()
@@ -122,8 +165,22 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       Effect.map(Queue.sliding<void>(1), (wake): SlotTimer => ({ armedAt: Number.POSITIVE_INFINITY, wake }))
     )
 
+    // What the steps say is logged by one fiber; at the end, whatever is left is logged too.
+    const events = yield* Queue.unbounded<PoolEvent>()
+    const logPending = Effect.flatMap(Queue.takeAll(events), (batch) => Effect.forEach(batch, logEvent, { discard: true }))
+    yield* Effect.addFinalizer(() => logPending)
+    yield* Queue.take(events).pipe(
+      Effect.flatMap((first) => Effect.zipRight(logEvent(first), logPending)),
+      Effect.forever,
+      Effect.forkScoped
+    )
+
     const sessionAt = (slot: number): SlotSession | null => slots[slot]?.context.session ?? null
     const stateAt = (slot: number): SlotStateValue => slots[slot]?.value ?? "retired"
+    const wakeTimer = (slot: number, at: number) => {
+      const timer = timers[slot]
+      if (timer !== undefined && at < timer.armedAt) Queue.unsafeOffer(timer.wake, undefined)
+    }
 
     const noteChange = () => {
       version++
@@ -138,11 +195,18 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       return Effect.sync(() => void waiters.delete(wake))
     })
 
-    const announceClose = (slot: number, close: AnnounceCloseParams): Effect.Effect<void> => {
+    const announceOpen = (slot: number, session: SlotSession) => {
+      index.set(session.id, slot)
+      wakeTimer(slot, session.expiresAt)
+      metrics.unsafeSessionOpened(session.id, { requestIdx: session.requestIdx, workload: session.cost }, session.createdAt)
+      prometheus.sessionOpened()
+      Queue.unsafeOffer(events, { _tag: "Opened", session, slot })
+    }
+
+    const announceClose = (slot: number, close: AnnounceCloseParams) => {
       const { at, limit, reason, session } = close
       index.delete(session.id)
-      prometheus.sessionClosed(reason, (at - session.createdAt) / 1000)
-      recentCloses.push({ sessionId: session.id, generation: session.generation, slot, reason, closedAt: at })
+      recentCloses.push(closed(slot, close))
       if (recentCloses.length > RECENT_CLOSES) recentCloses.shift()
       if (session.onCloseRoute !== null) {
         // The body was checked when the session was created; it cannot fail here.
@@ -154,60 +218,28 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
           reason
         })
       }
-      return Effect.zipRight(
-        metrics.sessionClosed(session.id, at),
-        Effect.logInfo("session closed", {
-          session_id: session.id,
-          generation: session.generation,
-          reason,
-          ...(limit === null ? {} : { expired_by: limit }),
-          held_ms: at - session.createdAt
-        })
-      )
+      metrics.unsafeSessionClosed(session.id, at)
+      prometheus.sessionClosed(reason, (at - session.createdAt) / 1000)
+      Queue.unsafeOffer(events, { _tag: "Closed", close })
     }
 
-    /**
-     * One event through one slot's machine: store the next snapshot and carry out the synchronous part of
-     * its intents. Returns the intents and the effects (logs, load bookkeeping) to run after the step.
-     */
-    const apply = (slot: number, event: SlotEvent): { readonly intents: ReadonlyArray<SlotIntent>; readonly after: Effect.Effect<void> } => {
+    /** One event through one slot's machine: store the next snapshot and carry out its intents. */
+    const apply = (slot: number, event: SlotEvent): ReadonlyArray<SlotIntent> => {
       const current = slots[slot]
-      if (current === undefined) return { intents: [], after: Effect.void }
+      if (current === undefined) return []
       const [next, intents] = step(current, event)
       if (next.status === "error") throw next.error
       slots[slot] = next
-      let after: Effect.Effect<void> = Effect.void
       for (const intent of intents) {
         switch (intent.type) {
-          case "armExpiry": {
-            const timer = timers[slot]
-            if (timer !== undefined && intent.params.at < timer.armedAt) Queue.unsafeOffer(timer.wake, undefined)
+          case "armExpiry":
+            wakeTimer(slot, intent.params.at)
             break
-          }
-          case "announceOpen": {
-            const { session } = intent.params
-            index.set(session.id, slot)
-            prometheus.sessionOpened()
-            const timer = timers[slot]
-            if (timer !== undefined && session.expiresAt < timer.armedAt) Queue.unsafeOffer(timer.wake, undefined)
-            after = Effect.zipRight(
-              after,
-              Effect.zipRight(
-                metrics.sessionOpened(session.id, { requestIdx: session.requestIdx, workload: session.cost }, session.createdAt),
-                Effect.logInfo("session created", {
-                  session_id: session.id,
-                  generation: session.generation,
-                  slot,
-                  cost: session.cost,
-                  lifetime: session.lifetimeMs / 1000,
-                  request_idx: session.requestIdx
-                })
-              )
-            )
+          case "announceOpen":
+            announceOpen(slot, intent.params.session)
             break
-          }
           case "announceClose":
-            after = Effect.zipRight(after, announceClose(slot, intent.params))
+            announceClose(slot, intent.params)
             break
           case "refuse":
             break
@@ -215,7 +247,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       }
       // A refusal leaves state and context as they were: nothing for long polls to see.
       if (next.value !== current.value || next.context !== current.context) noteChange()
-      return { intents, after }
+      return intents
     }
 
     const openCallbackCount = (): number => {
@@ -240,33 +272,27 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
             const woken = yield* Queue.take(timer.wake).pipe(Effect.timeoutOption(Duration.millis(wait)))
             if (Option.isSome(woken)) continue
           }
-          const { after } = apply(slot, { type: "session.expire", now: clock.unsafeCurrentTimeMillis() })
-          yield* after
+          apply(slot, { type: "session.expire", now: clock.unsafeCurrentTimeMillis() })
         }
       }).pipe(Effect.catchAllCause((cause) => Effect.logError(`slot ${slot}: expiry timer stopped`, cause)))
     yield* Effect.forEach(timers, (timer, slot) => Effect.forkScoped(runTimer(slot, timer)), { discard: true })
 
     /** Close every open session for `event`; returns what closed. */
-    const closeAll = (event: SlotEvent): { readonly closed: ReadonlyArray<ClosedSession>; readonly after: Effect.Effect<void> } => {
-      const closed: Array<ClosedSession> = []
-      let after: Effect.Effect<void> = Effect.void
+    const closeAll = (event: SlotEvent): ReadonlyArray<ClosedSession> => {
+      const all: Array<ClosedSession> = []
       for (let slot = 0; slot < slots.length; slot++) {
-        const outcome = apply(slot, event)
-        for (const close of closesOf(outcome.intents)) {
-          closed.push({ sessionId: close.session.id, generation: close.session.generation, slot, reason: close.reason, closedAt: close.at })
-        }
-        after = Effect.zipRight(after, outcome.after)
+        const close = closeOf(apply(slot, event))
+        if (close !== null) all.push(closed(slot, close))
       }
-      return { closed, after }
+      return all
     }
 
-    const shutdownAll = Effect.suspend(() => {
+    const unsafeShutdown = (): ReadonlyArray<ClosedSession> => {
       mode = "stopped"
-      const { after, closed } = closeAll({ type: "slot.shutdown", now: clock.unsafeCurrentTimeMillis() })
-      return Effect.as(after, closed)
-    })
+      return closeAll({ type: "slot.shutdown", now: clock.unsafeCurrentTimeMillis() })
+    }
     // A safety net: the shutdown sequence closes sessions first; this only catches an early exit.
-    yield* Effect.addFinalizer(() => shutdownAll)
+    yield* Effect.addFinalizer(() => Effect.sync(unsafeShutdown))
 
     const openSessions = (): ReadonlyArray<SlotSession> => {
       const open: Array<SlotSession> = []
@@ -277,150 +303,134 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       return open
     }
 
+    /** Take a free slot for a new session. */
+    const unsafeCreate = (request: SessionRequest): Either.Either<SessionOpened, SlotsExhausted | OutboxFull> => {
+      if (mode !== "serving") return Either.left(mode === "draining" ? refusals.draining : refusals.recycled)
+      let slot = -1
+      for (let candidate = 0; candidate < slots.length; candidate++) {
+        if (stateAt(candidate) === "idle") {
+          slot = candidate
+          break
+        }
+      }
+      if (slot < 0) {
+        metrics.unsafeSessionRejected({ requestIdx: request.requestIdx, workload: request.cost })
+        return Either.left(refusals.full)
+      }
+      if (request.onCloseRoute !== null && !outbox.unsafeAdmits(openCallbackCount() + 1)) {
+        outbox.unsafeRefusedAtCap()
+        Queue.unsafeOffer(events, { _tag: "OutboxFull", limit: config.callbackMaxPending })
+        return Either.left(new OutboxFull({ limit: config.callbackMaxPending }))
+      }
+      const now = clock.unsafeCurrentTimeMillis()
+      let sessionId = unsafeNewSessionId()
+      while (index.has(sessionId)) sessionId = unsafeNewSessionId()
+      generation++
+      const capAt = capMs === null ? null : now + capMs
+      const slid = now + request.lifetimeMs
+      const capped = capAt !== null && capAt <= slid
+      const session: SlotSession = {
+        id: sessionId,
+        generation,
+        authDigest: secretDigestHex(request.authData),
+        cost: request.cost,
+        requestIdx: request.requestIdx,
+        lifetimeMs: request.lifetimeMs,
+        createdAt: now,
+        expiresAt: capped ? capAt : slid,
+        limit: capped ? "cap" : "lifetime",
+        capAt,
+        pingCount: 0,
+        authData: request.authData,
+        onCloseRoute: request.onCloseRoute,
+        onClosePayload: request.onCloseRoute === null ? null : request.onClosePayload
+      }
+      apply(slot, { type: "session.reserve", session })
+      return Either.right({ sessionId, generation: session.generation, expiresAt: session.expiresAt })
+    }
+
+    /** Close a session on the client's word, proven by `session_auth`. */
+    const unsafeEnd = (sessionId: string, sessionAuth: unknown): Either.Either<void, SessionNotFound | SessionAuthInvalid | SessionAlreadyClosed> => {
+      const slot = index.get(sessionId)
+      if (slot === undefined) {
+        return Either.left(
+          recentCloses.some((close) => close.sessionId === sessionId) ? new SessionAlreadyClosed({ sessionId }) : new SessionNotFound({ sessionId })
+        )
+      }
+      const refusal = refusalOf(apply(slot, { type: "session.end", sessionId, authDigest: secretDigestHex(sessionAuth), now: clock.unsafeCurrentTimeMillis() }))
+      if (refusal === null) return Either.void
+      return Either.left(refusal === "unauthorised" ? refusals.sessionAuthInvalid : new SessionNotFound({ sessionId }))
+    }
+
+    /** The open session with this id, proven by `session_auth`; `None` when there is none. */
+    const unsafeFind = (sessionId: string, sessionAuth: unknown): Either.Either<Option.Option<SlotSession>, SessionAuthInvalid> => {
+      const slot = index.get(sessionId)
+      const session = slot === undefined ? null : sessionAt(slot)
+      if (session === null) return Either.right(Option.none())
+      return isAuthorised(session, sessionId, secretDigestHex(sessionAuth)) ? Either.right(Option.some(session)) : Either.left(refusals.sessionAuthInvalid)
+    }
+
+    /** A handler request inside a session: slides its expiry to now + lifetime (never past the cap). */
+    const unsafePing = (sessionId: string, authData: unknown): Either.Either<SlotSession, InvalidSession | SessionAuthMismatch> => {
+      const slot = index.get(sessionId)
+      if (slot === undefined) return Either.left(refusals.invalidSession)
+      const refusal = refusalOf(apply(slot, { type: "session.ping", sessionId, authDigest: secretDigestHex(authData), now: clock.unsafeCurrentTimeMillis() }))
+      const session = sessionAt(slot)
+      if (refusal === "unauthorised") return Either.left(refusals.sessionAuthMismatch)
+      if (refusal !== null || session === null) return Either.left(refusals.invalidSession)
+      return Either.right(session)
+    }
+
+    /**
+     * Local `/release`. `Any` closes every open session (possibly none); a generation or session id closes that
+     * session only, and fails with `ReleaseNotOpen` when it is not open (an old job's late release).
+     */
+    const unsafeRelease = (target: ReleaseTarget): Either.Either<ReadonlyArray<ClosedSession>, ReleaseNotOpen> => {
+      const event: SlotEvent = { type: "session.release", target, now: clock.unsafeCurrentTimeMillis() }
+      if (target._tag === "Any") return Either.right(closeAll(event))
+      for (let slot = 0; slot < slots.length; slot++) {
+        if (sessionAt(slot) === null) continue
+        const close = closeOf(apply(slot, event))
+        if (close !== null) return Either.right([closed(slot, close)])
+      }
+      return Either.left(new ReleaseNotOpen({ target: target._tag === "Generation" ? `generation ${target.generation}` : `session ${target.sessionId}` }))
+    }
+
     return {
-      /** Take a free slot for a new session. */
-      create: (request: SessionRequest): Effect.Effect<SessionOpened, SlotsExhausted | OutboxFull> =>
-        Effect.suspend((): Effect.Effect<SessionOpened, SlotsExhausted | OutboxFull> => {
-          if (mode !== "serving") return Effect.fail(mode === "draining" ? refusals.draining : refusals.recycled)
-          let slot = -1
-          for (let candidate = 0; candidate < slots.length; candidate++) {
-            if (stateAt(candidate) === "idle") {
-              slot = candidate
-              break
-            }
-          }
-          if (slot < 0) {
-            return Effect.zipRight(
-              metrics.sessionRejected({ requestIdx: request.requestIdx, workload: request.cost }),
-              Effect.fail(refusals.full)
-            )
-          }
-          if (request.onCloseRoute !== null && !outbox.unsafeAdmits(openCallbackCount() + 1)) {
-            outbox.unsafeRefusedAtCap()
-            return Effect.zipRight(
-              Effect.logWarning("create refused: the callback outbox is full", { max_pending: config.callbackMaxPending }),
-              Effect.fail(new OutboxFull({ limit: config.callbackMaxPending }))
-            )
-          }
-          const now = clock.unsafeCurrentTimeMillis()
-          let sessionId = unsafeNewSessionId()
-          while (index.has(sessionId)) sessionId = unsafeNewSessionId()
-          generation++
-          const capAt = Option.match(capMs, { onNone: () => null, onSome: (cap) => now + cap })
-          const slid = now + request.lifetimeMs
-          const capped = capAt !== null && capAt <= slid
-          const session: SlotSession = {
-            id: sessionId,
-            generation,
-            authDigest: secretDigestHex(request.authData),
-            cost: request.cost,
-            requestIdx: request.requestIdx,
-            lifetimeMs: request.lifetimeMs,
-            createdAt: now,
-            expiresAt: capped ? capAt : slid,
-            limit: capped ? "cap" : "lifetime",
-            capAt,
-            pingCount: 0,
-            authData: request.authData,
-            onCloseRoute: request.onCloseRoute,
-            onClosePayload: request.onCloseRoute === null ? null : request.onClosePayload
-          }
-          const { after } = apply(slot, { type: "session.reserve", session })
-          return Effect.as(after, { sessionId, generation: session.generation, expiresAt: session.expiresAt })
-        }),
-
-      /** Close a session on the client's word, proven by `session_auth`. */
+      /** Each operation as an `Either` (itself an Effect), computed in one synchronous step. */
+      unsafeCreate,
+      unsafeEnd,
+      unsafeFind,
+      unsafePing,
+      unsafeRelease,
+      create: (request: SessionRequest): Effect.Effect<SessionOpened, SlotsExhausted | OutboxFull> => Effect.suspend(() => unsafeCreate(request)),
       end: (sessionId: string, sessionAuth: unknown): Effect.Effect<void, SessionNotFound | SessionAuthInvalid | SessionAlreadyClosed> =>
-        Effect.suspend((): Effect.Effect<void, SessionNotFound | SessionAuthInvalid | SessionAlreadyClosed> => {
-          const slot = index.get(sessionId)
-          if (slot === undefined) {
-            return Effect.fail(
-              recentCloses.some((closed) => closed.sessionId === sessionId)
-                ? new SessionAlreadyClosed({ sessionId })
-                : new SessionNotFound({ sessionId })
-            )
-          }
-          const event: SlotEvent = { type: "session.end", sessionId, authDigest: secretDigestHex(sessionAuth), now: clock.unsafeCurrentTimeMillis() }
-          const { after, intents } = apply(slot, event)
-          switch (refusalOf(intents)) {
-            case null:
-              return after
-            case "unauthorised":
-              return Effect.fail(refusals.sessionAuthInvalid)
-            default:
-              return Effect.fail(new SessionNotFound({ sessionId }))
-          }
-        }),
-
-      /** The open session with this id, proven by `session_auth`; `None` when there is none. */
+        Effect.suspend(() => unsafeEnd(sessionId, sessionAuth)),
       find: (sessionId: string, sessionAuth: unknown): Effect.Effect<Option.Option<SlotSession>, SessionAuthInvalid> =>
-        Effect.suspend(() => {
-          const slot = index.get(sessionId)
-          const session = slot === undefined ? null : sessionAt(slot)
-          if (session === null) return Effect.succeedNone
-          return isAuthorised(session, sessionId, secretDigestHex(sessionAuth))
-            ? Effect.succeedSome(session)
-            : Effect.fail(refusals.sessionAuthInvalid)
-        }),
-
-      /** A handler request inside a session: slides its expiry to now + lifetime (never past the cap). */
+        Effect.suspend(() => unsafeFind(sessionId, sessionAuth)),
       ping: (sessionId: string, authData: unknown): Effect.Effect<SlotSession, InvalidSession | SessionAuthMismatch> =>
-        Effect.suspend((): Effect.Effect<SlotSession, InvalidSession | SessionAuthMismatch> => {
-          const slot = index.get(sessionId)
-          if (slot === undefined) return Effect.fail(refusals.invalidSession)
-          const event: SlotEvent = { type: "session.ping", sessionId, authDigest: secretDigestHex(authData), now: clock.unsafeCurrentTimeMillis() }
-          const { after, intents } = apply(slot, event)
-          const refusal = refusalOf(intents)
-          const session = sessionAt(slot)
-          if (refusal === "unauthorised") return Effect.fail(refusals.sessionAuthMismatch)
-          if (refusal !== null || session === null) return Effect.fail(refusals.invalidSession)
-          return Effect.as(after, session)
-        }),
-
-      /**
-       * Local `/release`. `Any` closes every open session (possibly none); a generation or session id closes
-       * that session only, and fails with `ReleaseNotOpen` when it is not open (an old job's late release).
-       */
-      release: (target: ReleaseTarget): Effect.Effect<ReadonlyArray<ClosedSession>, ReleaseNotOpen> =>
-        Effect.suspend((): Effect.Effect<ReadonlyArray<ClosedSession>, ReleaseNotOpen> => {
-          const event: SlotEvent = { type: "session.release", target, now: clock.unsafeCurrentTimeMillis() }
-          if (target._tag === "Any") {
-            const { after, closed } = closeAll(event)
-            return Effect.as(after, closed)
-          }
-          for (let slot = 0; slot < slots.length; slot++) {
-            const session = sessionAt(slot)
-            if (session === null) continue
-            const { after, intents } = apply(slot, event)
-            const [close] = closesOf(intents)
-            if (close !== undefined) {
-              return Effect.as(after, [{ sessionId: close.session.id, generation: close.session.generation, slot, reason: close.reason, closedAt: close.at }])
-            }
-          }
-          return Effect.fail(
-            new ReleaseNotOpen({ target: target._tag === "Generation" ? `generation ${target.generation}` : `session ${target.sessionId}` })
-          )
-        }),
+        Effect.suspend(() => unsafePing(sessionId, authData)),
+      release: (target: ReleaseTarget): Effect.Effect<ReadonlyArray<ClosedSession>, ReleaseNotOpen> => Effect.suspend(() => unsafeRelease(target)),
 
       /** Drain: take no new session; open ones stay until they close. */
       retire: Effect.suspend(() => {
         if (mode === "serving") mode = "draining"
-        let after: Effect.Effect<void> = Effect.void
-        for (let slot = 0; slot < slots.length; slot++) after = Effect.zipRight(after, apply(slot, { type: "slot.retire" }).after)
-        return Effect.zipRight(after, metrics.touch)
+        for (let slot = 0; slot < slots.length; slot++) apply(slot, { type: "slot.retire" })
+        return metrics.touch
       }),
 
       /** The consumer declared the instance bad: take no new session, close open ones with `shutdown`. */
-      recycle: Effect.suspend(() => {
+      recycle: Effect.sync(() => {
         mode = "recycled"
-        const { after, closed } = closeAll({ type: "slot.shutdown", now: clock.unsafeCurrentTimeMillis() })
-        return Effect.as(after, closed)
+        return closeAll({ type: "slot.shutdown", now: clock.unsafeCurrentTimeMillis() })
       }),
 
       /** Close what is open with `shutdown`; no session is taken again. */
-      shutdown: shutdownAll,
+      shutdown: Effect.sync(unsafeShutdown),
 
       mode: Effect.sync((): PoolMode => mode),
+      /** Whether new sessions are taken (synchronous, for the session path). */
+      unsafeServing: (): boolean => mode === "serving",
       /** The open sessions, oldest slot first. */
       open: Effect.sync(openSessions),
       /** Completes once no session is open. */

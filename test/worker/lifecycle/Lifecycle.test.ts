@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Layer, Ref, TestClock } from "effect"
+import { Context, Effect, Either, Layer, Ref, TestClock } from "effect"
 import { SignatureVerifier } from "../../../src/worker/auth/SignatureVerifier.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import type { WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
@@ -29,7 +29,7 @@ const scriptedProber = (script: ReadonlyArray<Probe>) =>
 
 const noListeners = Layer.succeed(Listeners, Listeners.make({ ports: [], connections: Effect.succeed(0), close: () => Effect.void }))
 
-const verifierThat = (ready: Effect.Effect<void>) => Layer.succeed(SignatureVerifier, SignatureVerifier.of({ verify: () => Effect.void, ready }))
+const verifierThat = (ready: Effect.Effect<void>) => Layer.succeed(SignatureVerifier, SignatureVerifier.of({ verify: () => Either.void, ready }))
 
 const start = (script: ReadonlyArray<Probe>, settings: Partial<WorkerSettings> = {}, verifier = SignatureVerifier.layerUnsecured) =>
   Effect.gen(function* () {
