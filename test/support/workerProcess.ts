@@ -75,7 +75,8 @@ export const startWorkerProcess = async (autoscaler: FakeAutoscaler, extra: Reco
       () => false
     )
     return answered ? true : undefined
-  })
+    // Generous: on a loaded 2-core machine a node start can take seconds.
+  }, 20_000)
   const scheme = env["USE_SSL"] === "true" ? "https" : "http"
   return {
     worker,
