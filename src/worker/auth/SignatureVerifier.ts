@@ -5,6 +5,7 @@
 import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { Context, Data, Deferred, Duration, Effect, Either, Layer, Option, Ref, Schedule } from "effect"
 import { constants, createPublicKey, type KeyObject, verify as cryptoVerify } from "node:crypto"
+import { errnoOf } from "../../shared/errno.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { refusals, type SignatureInvalid } from "../errors.js"
 import { signedMessage } from "../../protocol/signedMessage.js"
@@ -141,7 +142,7 @@ const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
       Effect.flatMap((response) => response.text),
       Effect.catchTags({
         RequestError: (error) =>
-          Effect.fail(new AttemptFailed({ reason: `${error.reason} error${error.description ? `: ${error.description}` : ""}` })),
+          Effect.fail(new AttemptFailed({ reason: `${error.reason} error: ${errnoOf(error) ?? error.description ?? "no answer"}` })),
         ResponseError: (error) =>
           Effect.fail(
             new AttemptFailed({

@@ -5,6 +5,7 @@
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Duration, Effect } from "effect"
+import { transportCause } from "../../shared/errno.js"
 
 export interface FailoverPolicy {
   readonly attempts: number
@@ -18,15 +19,6 @@ export type PostOutcome =
   | { readonly _tag: "Accepted"; readonly addr: string }
   | { readonly _tag: "Refused"; readonly causes: ReadonlyArray<string> }
 
-/** The errno or message behind a transport error, e.g. `ECONNREFUSED`. */
-const transportCause = (error: unknown): string => {
-  let current: unknown = error
-  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
-    if ("code" in current && typeof current.code === "string") return current.code
-    current = "cause" in current ? current.cause : undefined
-  }
-  return error instanceof Error ? error.message : "transport error"
-}
 
 /** Post `body` as JSON to `<addr><path>` for each address in turn, until one accepts it. */
 export const postWithFailover = (

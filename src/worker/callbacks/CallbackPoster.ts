@@ -18,6 +18,7 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Data, Deferred, Duration, Effect, Exit, FiberId, Layer, Option, Queue, Schedule } from "effect"
 import type { CloseReason } from "../../protocol/callback.js"
+import { transportCause } from "../../shared/errno.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { type JournalledCallback, type OutboxJournal, openJournal } from "./OutboxJournal.js"
@@ -171,8 +172,9 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
               Effect.map((answer) => ({ status: answer.status, location: answer.headers["location"] })),
               Effect.scoped,
               Effect.catchTags({
-                RequestError: (error) => Effect.fail(new AttemptFailed({ retryable: true, status: null, reason: error.message })),
-                ResponseError: (error) => Effect.fail(new AttemptFailed({ retryable: true, status: null, reason: error.message }))
+                // Node's code, never the error's message: that names the URL, which may hold credentials.
+                RequestError: (error) => Effect.fail(new AttemptFailed({ retryable: true, status: null, reason: transportCause(error) })),
+                ResponseError: (error) => Effect.fail(new AttemptFailed({ retryable: true, status: null, reason: transportCause(error) }))
               })
             )
             if (response.status >= 200 && response.status < 300) return response.status

@@ -5,6 +5,7 @@
  */
 import { HttpClient } from "@effect/platform"
 import { Context, Data, Duration, Effect, Layer, Option } from "effect"
+import { errnoOf, transportCause } from "../../shared/errno.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 
 export type HealthFailureKind = "timeout" | "refused" | "status" | "transport"
@@ -14,14 +15,6 @@ export class HealthCheckFailed extends Data.TaggedError("HealthCheckFailed")<{
   readonly message: string
 }> {}
 
-const errnoOf = (error: unknown): string | undefined => {
-  let current: unknown = error
-  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
-    if ("code" in current && typeof current.code === "string") return current.code
-    current = "cause" in current ? current.cause : undefined
-  }
-  return undefined
-}
 
 export class HealthProber extends Context.Tag("worker/HealthProber")<
   HealthProber,
@@ -46,15 +39,15 @@ export class HealthProber extends Context.Tag("worker/HealthProber")<
             }),
             Effect.catchTags({
               RequestError: (error) => {
-                const errno = errnoOf(error.cause)
+                const errno = errnoOf(error)
                 return Effect.fail(
                   new HealthCheckFailed({
                     kind: errno === "ECONNREFUSED" ? "refused" : "transport",
-                    message: `Healthcheck failed: ${errno ?? error.message}`
+                    message: `Healthcheck failed: ${errno ?? "transport error"}`
                   })
                 )
               },
-              ResponseError: (error) => Effect.fail(new HealthCheckFailed({ kind: "transport", message: `Healthcheck failed: ${error.message}` }))
+              ResponseError: (error) => Effect.fail(new HealthCheckFailed({ kind: "transport", message: `Healthcheck failed: ${transportCause(error)}` }))
             }),
             Effect.flatMap((status) =>
               status === 200 ? Effect.void : Effect.fail(new HealthCheckFailed({ kind: "status", message: `Healthcheck failed with status: ${status}` }))
