@@ -23,6 +23,23 @@ export interface ScrapedState {
   readonly deletionsPending: number
 }
 
+/**
+ * A counter's labelled children, looked up by a plain key: labelling a metric on every event sorts and hashes
+ * its labels each time.
+ */
+const labelled = (metric: Counter) => {
+  const children = new Map<string, Counter.Internal>()
+  return (...labels: Array<string>): Counter.Internal => {
+    const key = labels.join("\u0000")
+    let child = children.get(key)
+    if (child === undefined) {
+      child = metric.labels(...labels)
+      children.set(key, child)
+    }
+    return child
+  }
+}
+
 export class WorkerMetrics extends Effect.Service<WorkerMetrics>()("worker/WorkerMetrics", {
   sync: () => {
     const registry = processRegistry()
@@ -76,29 +93,21 @@ export class WorkerMetrics extends Effect.Service<WorkerMetrics>()("worker/Worke
     const draining = new Gauge({ name: "null_worker_draining", help: "1 while the worker takes no new sessions (draining, recycled or stopping).", registers })
     const deletions = new Gauge({ name: "null_worker_delete_requests_pending", help: "/delete_requests/ records not yet accepted by the autoscaler.", registers })
 
-    // One child per (route, status), looked up by a plain key: labelling a counter on every request sorts and
-    // hashes its labels each time.
-    const requestChildren = new Map<string, Counter.Internal>()
-    const requestChild = (route: string, status: number) => {
-      const key = `${route} ${status}`
-      let child = requestChildren.get(key)
-      if (child === undefined) {
-        child = requests.labels(route, String(status))
-        requestChildren.set(key, child)
-      }
-      return child
-    }
+    const requestsBy = labelled(requests)
+    const closedBy = labelled(closed)
+    const deliveriesBy = labelled(deliveries)
+    const reportsBy = labelled(reports)
 
     return {
       sessionOpened: (): void => opened.inc(),
       sessionClosed: (reason: CloseReason, heldSeconds: number): void => {
-        closed.inc({ reason })
+        closedBy(reason).inc()
         duration.observe(heldSeconds)
       },
-      request: (route: string, status: number): void => requestChild(route, status).inc(),
-      delivery: (outcome: DeliveryOutcome): void => deliveries.inc({ outcome }),
+      request: (route: string, status: number): void => requestsBy(route, String(status)).inc(),
+      delivery: (outcome: DeliveryOutcome): void => deliveriesBy(outcome).inc(),
       report: (outcome: "accepted" | "refused", seconds: number): void => {
-        reports.inc({ outcome })
+        reportsBy(outcome).inc()
         reportSeconds.observe(seconds)
       },
       healthFailure: (): void => healthFailures.inc(),
