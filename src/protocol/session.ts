@@ -58,6 +58,42 @@ export const SessionRefRequest = Schema.Struct({
   session_auth: AuthData
 })
 
+/** `/session/create` as a client sends it (the SDK's shape: null keys included). */
+export const CreateSessionRequest = Schema.Struct({
+  auth_data: AuthData,
+  payload: Schema.Struct({
+    lifetime: Schema.Number,
+    on_close_route: Schema.NullOr(Schema.String),
+    on_close_payload: Schema.Unknown
+  }),
+  session_id: Schema.Null
+})
+
+/** A handler call inside the session (the null worker's `/ping`), as a client sends it. */
+export const PingRequest = Schema.Struct({
+  auth_data: AuthData,
+  payload: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  session_id: Schema.String
+})
+
+/**
+ * What a client reads from any worker's `/session/end` (ours or the Python framework's): the status is what
+ * counts, the body is read when it is there.
+ */
+export const EndSessionReply = Schema.Struct({
+  ended: Schema.optional(Schema.Boolean),
+  removed_session: Schema.optional(Schema.String)
+})
+
+/** What a client reads from any worker's `/session/get`: the fields it uses. */
+export const SessionInfoReply = Schema.Struct({
+  session_id: Schema.String,
+  lifetime: Schema.Number,
+  expiration: Schema.Number,
+  created_at: Schema.optional(Schema.Number)
+})
+export type SessionInfoReply = typeof SessionInfoReply.Type
+
 /** `200` from `/session/end`. */
 export const EndSessionAnswer = Schema.Struct({
   ended: Schema.Boolean,

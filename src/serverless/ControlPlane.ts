@@ -8,7 +8,8 @@ import { Clock, Context, Effect, FiberSet, Option } from "effect"
 import { signedMessage } from "../protocol/signedMessage.js"
 import type { WorkerStatusBody } from "../protocol/workerStatus.js"
 import { stringEqualsSecret } from "../shared/secretEquals.js"
-import { endpointJob, type EndpointJob } from "./endpointJob.js"
+import type { EndpointJob } from "../protocol/endpoint.js"
+import { endpointJob } from "./endpointJob.js"
 import {
   decide,
   type DisplayState,

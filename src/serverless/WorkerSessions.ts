@@ -4,21 +4,15 @@
  * something else, shows no sessions rather than holding the page up.
  */
 import { HttpClient, HttpClientResponse } from "@effect/platform"
-import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
+import { Context, Duration, Effect, Layer, Option } from "effect"
+import { SessionsAnswer, SessionView } from "../protocol/control.js"
 
-/**
- * One open session, as the worker's control route lists it (epoch seconds). Extra keys are ignored,
- * so a worker that adds fields still decodes.
- */
-export const HeldSession = Schema.Struct({
-  session_id: Schema.String,
-  created_at: Schema.Number,
-  expires_at: Schema.Number
-})
-export type HeldSession = typeof HeldSession.Type
+/** One open session, as the worker's control route lists it (epoch seconds). */
+export const HeldSession = SessionView
+export type HeldSession = SessionView
 
 /** `200` from the worker's `GET /sessions`. */
-export const HeldSessions = Schema.Struct({ sessions: Schema.Array(HeldSession) })
+export const HeldSessions = SessionsAnswer
 
 /** The worker's answer is awaited this long at most: the status page refreshes every second. */
 const ASK_TIMEOUT = Duration.millis(500)

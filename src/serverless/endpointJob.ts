@@ -1,33 +1,5 @@
-/**
- * What the local serverless answers to `GET /api/v0/endptjobs/`: the real API's fields for each
- * endpoint (vast-protocol.md §8.2), so tools that read an endpoint's settings (the client's `doctor`)
- * work against it as against Vast.
- */
-import { Schema } from "effect"
+import type { EndpointJob } from "../protocol/endpoint.js"
 import type { EndpointParams } from "./scaling.js"
-
-export const EndpointJob = Schema.Struct({
-  id: Schema.Int,
-  endpoint_name: Schema.String,
-  /** The endpoint's own key, for `/route/`; not the user's key. */
-  api_key: Schema.String,
-  user_id: Schema.Int,
-  /** Epoch seconds. */
-  created_at: Schema.Number,
-  cold_workers: Schema.Int,
-  max_workers: Schema.Int,
-  min_load: Schema.Number,
-  min_cold_load: Schema.Number,
-  target_util: Schema.Number,
-  cold_mult: Schema.Number,
-  max_queue_time: Schema.Number,
-  target_queue_time: Schema.Number,
-  endpoint_state: Schema.String,
-  inactivity_timeout: Schema.Number
-})
-export type EndpointJob = typeof EndpointJob.Type
-
-export const EndpointJobList = Schema.Struct({ results: Schema.Array(EndpointJob) })
 
 /**
  * `min_cold_load` and `cold_mult` shape Vast's pool of cold (stopped but loaded) instances, which

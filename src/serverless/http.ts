@@ -7,17 +7,12 @@ import { Effect, Option, Schema } from "effect"
 import { DeleteRequestsBody, WorkerStatusBody } from "../protocol/workerStatus.js"
 import { json } from "../shared/jsonResponse.js"
 import { ClientConnections } from "./ClientConnections.js"
+import { RouteRequestIn } from "../protocol/route.js"
 import { ControlPlane } from "./ControlPlane.js"
-import { EndpointJobList } from "./endpointJob.js"
+import { EndpointJobList } from "../protocol/endpoint.js"
 import { statusPage } from "./statusPage.js"
 
-const RouteBody = Schema.Struct({
-  endpoint: Schema.String,
-  api_key: Schema.String,
-  cost: Schema.optionalWith(Schema.Number, { default: () => 100 }),
-  request_idx: Schema.optionalWith(Schema.NullOr(Schema.Int), { default: () => 0 }),
-  replay_timeout: Schema.optional(Schema.Number)
-})
+const RouteBody = RouteRequestIn
 
 const EndpointWorkersBody = Schema.Struct({ id: Schema.Int, api_key: Schema.String })
 

@@ -276,7 +276,7 @@ describe("ControlPlane (TestClock, fake processes)", () => {
     Effect.gen(function* () {
       const { launched, layer } = yield* fakeLauncher
       const asked: Array<string> = []
-      const held: ReadonlyArray<HeldSession> = [{ session_id: "abcDEF1234567", created_at: 1, expires_at: 61 }]
+      const held: ReadonlyArray<HeldSession> = [{ session_id: "abcDEF1234567", generation: 1, created_at: 1, expires_at: 61, cost: 100, request_idx: 7 }]
       const sessions = Layer.succeed(
         WorkerSessions,
         WorkerSessions.of({

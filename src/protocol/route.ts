@@ -1,0 +1,44 @@
+/**
+ * Routing (vast-protocol.md §8.3): `POST {autoscaler}/route/`, what a client sends and what the autoscaler
+ * (Vast's, or the local serverless) answers. The client sends `RouteRequest`; the local serverless reads it
+ * with `RouteRequestIn`, which fills in what older clients leave out.
+ */
+import { Schema } from "effect"
+import { AuthData } from "./authData.js"
+
+export const RouteRequest = Schema.Struct({
+  endpoint: Schema.String,
+  api_key: Schema.String,
+  cost: Schema.Number,
+  request_idx: Schema.Int,
+  replay_timeout: Schema.Number
+})
+export type RouteRequest = typeof RouteRequest.Type
+
+/** `RouteRequest` as a server reads it: `cost` defaults to 100, `request_idx` to 0 (a first request). */
+export const RouteRequestIn = Schema.Struct({
+  endpoint: Schema.String,
+  api_key: Schema.String,
+  cost: Schema.optionalWith(Schema.Number, { default: () => 100 }),
+  request_idx: Schema.optionalWith(Schema.NullOr(Schema.Int), { default: () => 0 }),
+  replay_timeout: Schema.optional(Schema.Number)
+})
+
+/** A routing answer that names a worker: the whole object is the request's `auth_data`. */
+export const RouteReady = AuthData
+
+/**
+ * A routing answer without `url`: no worker yet. `request_idx` is kept for the next poll when the autoscaler
+ * assigned one; the rest (`endpoint`, worker counts under `status`) is only shown.
+ */
+export const RouteWaiting = Schema.Struct(
+  {
+    url: Schema.optional(Schema.Null),
+    request_idx: Schema.optional(Schema.Int),
+    status: Schema.optional(Schema.Unknown)
+  },
+  Schema.Record({ key: Schema.String, value: Schema.Unknown })
+)
+
+/** Ready when the answer has a `url`, waiting when it has none; anything else is a decode error. */
+export const RouteAnswer = Schema.Union(RouteReady, RouteWaiting)
