@@ -1,4 +1,5 @@
 import { connect, type Socket } from "node:net"
+import { CreateSessionAnswer } from "../../src/protocol/session.js"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { SessionsAnswer } from "../../src/protocol/control.js"
 import { FakeAutoscaler } from "../support/fakeAutoscaler.js"
@@ -51,7 +52,7 @@ describe("hostile input against the real process", () => {
     const auth = { ...authData(), extra: nested(60) }
     const created = await request(`${publicUrl}/session/create`, { body: { auth_data: auth } })
     expect(created.status).toBe(201)
-    const id = (created.json as { session_id: string }).session_id
+    const id = decoded(CreateSessionAnswer, created).session_id
     expect((await request(`${publicUrl}/session/end`, { body: { session_id: id, session_auth: { ...auth, extra: nested(60, 2) } } })).status).toBe(401)
     expect((await request(`${publicUrl}/session/end`, { body: { session_id: id, session_auth: auth } })).status).toBe(200)
   })
@@ -73,7 +74,7 @@ describe("hostile input against the real process", () => {
     const auth = `{"url":"u","signature":"s","reqnum":1,"request_idx":2,"endpoint":"e","cost":100,"__proto__":{"polluted":true},"constructor":{"prototype":1}}`
     const created = await request(`${publicUrl}/session/create`, { body: `{"auth_data":${auth}}` })
     expect(created.status).toBe(201)
-    const id = (created.json as { session_id: string }).session_id
+    const id = decoded(CreateSessionAnswer, created).session_id
     const got = await request(`${publicUrl}/session/get`, { body: `{"session_id":"${id}","session_auth":${auth}}` })
     expect(got.status).toBe(200)
     expect(got.text).toContain('"__proto__":{"polluted":true}')

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { Context, Effect, Layer, Queue } from "effect"
+import { Context, Effect, Layer, Queue, Schema } from "effect"
 import { SignatureVerifier } from "../../src/worker/auth/SignatureVerifier.js"
 import { LoadMetrics } from "../../src/worker/autoscaler/LoadMetrics.js"
 import { CallbackPoster, type DeliveryPolicy } from "../../src/worker/callbacks/CallbackPoster.js"
@@ -18,6 +18,9 @@ export interface Reply {
   readonly text: string
   readonly json: unknown
 }
+
+/** A reply's JSON decoded with a protocol Schema: the test fails on any other shape. */
+export const decodeReply = <A, I>(schema: Schema.Schema<A, I>, reply: Reply): A => Schema.decodeUnknownSync(schema)(reply.json)
 
 /** One HTTP call with `fetch`: a Promise at the test's edge, turned into an Effect. */
 export const call = (

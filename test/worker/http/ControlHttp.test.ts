@@ -1,7 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
+import { ReleaseAnswer } from "../../../src/protocol/control.js"
+import { CreateSessionAnswer } from "../../../src/protocol/session.js"
 import { Effect, Option, Queue } from "effect"
 import { authData } from "../../support/sessions.js"
-import { call, startReceiver, startWorker } from "../../support/worker.js"
+import { call, decodeReply, startReceiver, startWorker } from "../../support/worker.js"
 
 const createBody = (payload: Record<string, unknown> = {}) => ({ auth_data: authData(), payload: { lifetime: 60, ...payload } })
 
@@ -24,13 +26,13 @@ describe("control server", () => {
         const created = yield* call(publicUrl, "/session/create", {
           body: createBody({ on_close_route: receiver.url, on_close_payload: { job } })
         })
-        ids.push((created.json as { session_id: string }).session_id)
+        ids.push(decodeReply(CreateSessionAnswer, created).session_id)
       }
       const reply = yield* call(controlUrl, "/release")
       assert.strictEqual(reply.status, 200)
-      const released = reply.json as { released: boolean; session_ids: Array<string> }
+      const released = decodeReply(ReleaseAnswer, reply)
       assert.isTrue(released.released)
-      assert.sameMembers(released.session_ids, ids)
+      assert.sameMembers(released.released ? [...released.session_ids] : [], ids)
       const bodies = [yield* Queue.take(receiver.received), yield* Queue.take(receiver.received)].map((r) => r.body)
       assert.sameDeepMembers(bodies, [
         { job: "a", session_id: ids[0], close_reason: "released", generation: 1 },
@@ -60,11 +62,11 @@ describe("control server", () => {
       const first = yield* call(publicUrl, "/session/create", {
         body: { auth_data: secret, payload: { lifetime: 30, on_close_route: receiver.url } }
       })
-      const firstId = (first.json as { session_id: string }).session_id
+      const firstId = decodeReply(CreateSessionAnswer, first).session_id
       yield* call(publicUrl, "/session/end", { body: { session_id: firstId, session_auth: secret } })
       yield* Queue.take(receiver.received)
       const second = yield* call(publicUrl, "/session/create", { body: { auth_data: secret, payload: { lifetime: 30 } } })
-      const secondId = (second.json as { session_id: string }).session_id
+      const secondId = decodeReply(CreateSessionAnswer, second).session_id
       const reply = yield* call(controlUrl, "/debug", { method: "GET" })
       assert.strictEqual(reply.status, 200)
       assert.notInclude(reply.text, "U0VDUkVULVNJR05BVFVSRQ==")
@@ -92,7 +94,7 @@ describe("control server", () => {
       const { controlUrl, publicUrl } = yield* startWorker({ maxSessions: 2 })
       assert.deepStrictEqual((yield* call(controlUrl, "/sessions", { method: "GET" })).json, { sessions: [], draining: false, index: 0 })
       const created = yield* call(publicUrl, "/session/create", { body: createBody({ lifetime: 30 }) })
-      const id = (created.json as { session_id: string }).session_id
+      const id = decodeReply(CreateSessionAnswer, created).session_id
       const reply = yield* call(controlUrl, "/sessions", { method: "GET" })
       assert.deepStrictEqual(reply.json, {
         sessions: [{ session_id: id, generation: 1, created_at: 0, expires_at: 30, cost: 100, request_idx: 4242 }],

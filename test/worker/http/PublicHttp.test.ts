@@ -1,9 +1,10 @@
 import { request as httpRequest } from "node:http"
+import { CreateSessionAnswer, ErrorAnswer, SessionInfoAnswer } from "../../../src/protocol/session.js"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Queue, TestClock } from "effect"
 import { MAX_LIFETIME_SECONDS } from "../../../src/protocol/session.js"
 import { authData } from "../../support/sessions.js"
-import { call, startReceiver, startWorker } from "../../support/worker.js"
+import { call, decodeReply, startReceiver, startWorker } from "../../support/worker.js"
 
 const createBody = (payload: Record<string, unknown> = {}, auth: Record<string, unknown> = authData()) => ({
   auth_data: auth,
@@ -15,7 +16,7 @@ const create = (base: string, payload: Record<string, unknown> = {}) =>
   Effect.gen(function* () {
     const reply = yield* call(base, "/session/create", { body: createBody(payload) })
     assert.strictEqual(reply.status, 201, reply.text)
-    const body = reply.json as { session_id: string; expiration: number }
+    const body = decodeReply(CreateSessionAnswer, reply)
     return body.session_id
   })
 
@@ -27,7 +28,7 @@ describe("public API: /session/create", () => {
       const reply = yield* call(publicUrl, "/session/create", { body: createBody({ lifetime: 600 }) })
       assert.strictEqual(reply.status, 201)
       assert.match(reply.headers.get("content-type") ?? "", /application\/json/)
-      const { expiration, session_id } = reply.json as { session_id: string; expiration: number }
+      const { expiration, session_id } = decodeReply(CreateSessionAnswer, reply)
       assert.match(session_id, /^[A-Za-z0-9]{13}$/)
       assert.strictEqual(expiration, 1_786_000_600)
       const full = yield* call(publicUrl, "/session/create", { body: createBody() })
@@ -41,7 +42,7 @@ describe("public API: /session/create", () => {
       const { publicUrl } = yield* startWorker({ maxSessions: 2 })
       const bare = yield* call(publicUrl, "/session/create?api_key=abc", { body: { auth_data: authData({ cost: "100" }) } })
       assert.strictEqual(bare.status, 201, bare.text)
-      assert.strictEqual((bare.json as { expiration: number }).expiration, 60)
+      assert.strictEqual(decodeReply(CreateSessionAnswer, bare).expiration, 60)
       const nulls = yield* call(publicUrl, "/session/create", {
         body: { auth_data: authData(), payload: { lifetime: null, on_close_route: null, on_close_payload: null } }
       })
@@ -79,7 +80,7 @@ describe("public API: /session/create", () => {
       const { publicUrl } = yield* startWorker()
       const reply = yield* call(publicUrl, "/session/create", { body })
       assert.strictEqual(reply.status, status, reply.text)
-      const error = reply.json as { error: string; field?: string }
+      const error = decodeReply(ErrorAnswer, reply)
       assert.include(`${error.field ?? ""} ${error.error}`, named)
       // The slot is still free: a valid create succeeds.
       assert.strictEqual((yield* call(publicUrl, "/session/create", { body: createBody() })).status, 201)
@@ -216,7 +217,7 @@ describe("public API: /ping", () => {
       yield* TestClock.adjust("1 second")
       yield* ping({ auth_data: authData(), payload: {}, session_id: id })
       const got = yield* call(publicUrl, "/session/get", { body: { session_id: id, session_auth: authData() } })
-      assert.strictEqual((got.json as { expiration: number }).expiration, 15)
+      assert.strictEqual(decodeReply(SessionInfoAnswer, got).expiration, 15)
     })
   )
 
@@ -231,9 +232,9 @@ describe("public API: /ping", () => {
       assert.strictEqual((yield* ping({ auth_data: authData({ reqnum: 5 }), payload: {}, session_id: id })).status, 401)
       const noPayload = yield* ping({ auth_data: authData() })
       assert.strictEqual(noPayload.status, 422)
-      assert.strictEqual((noPayload.json as { field: string }).field, "payload")
-      assert.strictEqual(((yield* ping({ auth_data: authData(), payload: [] })).json as { field: string }).field, "payload")
-      assert.strictEqual(((yield* ping({ payload: {} })).json as { field: string }).field, "auth_data")
+      assert.strictEqual(decodeReply(ErrorAnswer, noPayload).field, "payload")
+      assert.strictEqual(decodeReply(ErrorAnswer, yield* ping({ auth_data: authData(), payload: [] })).field, "payload")
+      assert.strictEqual(decodeReply(ErrorAnswer, yield* ping({ payload: {} })).field, "auth_data")
     })
   )
 })

@@ -1,8 +1,9 @@
 import { rm, stat } from "node:fs/promises"
+import { CreateSessionAnswer, ErrorAnswer } from "../../../src/protocol/session.js"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import { fakeAutoscaler } from "../../support/fakeAutoscaler.js"
-import { call, startWorker } from "../../support/worker.js"
+import { call, decodeReply, startWorker } from "../../support/worker.js"
 
 const workerUrl = "https://203.0.113.7:41234"
 
@@ -27,7 +28,7 @@ describe("autoscaler signatures on /session/create and /ping", () => {
       const signed = autoscaler.authData(workerUrl)
       const created = yield* call(publicUrl, "/session/create", { body: { auth_data: signed, payload: { lifetime: 60 } } })
       assert.strictEqual(created.status, 201)
-      const sessionId = (created.json as { session_id: string }).session_id
+      const sessionId = decodeReply(CreateSessionAnswer, created).session_id
       const ping = yield* call(publicUrl, "/ping", { body: { auth_data: signed, payload: {}, session_id: sessionId } })
       assert.deepStrictEqual(ping.json, { result: { ok: true }, expiration: 60 })
       const forgedPing = yield* call(publicUrl, "/ping", { body: { auth_data: forged, payload: {} } })
@@ -81,7 +82,7 @@ describe("/pyworker/update", () => {
       const { publicUrl } = yield* startWorker({ forceUpdateFile: "/nonexistent-dir/marker", masterToken: Redacted.make("tok") })
       const reply = yield* call(publicUrl, "/pyworker/update", { headers: { authorization: "Bearer tok" } })
       assert.strictEqual(reply.status, 500)
-      assert.include((reply.json as { error: string }).error, "failed to write file: ")
+      assert.include(decodeReply(ErrorAnswer, reply).error, "failed to write file: ")
     })
   )
 })
