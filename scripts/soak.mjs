@@ -164,7 +164,7 @@ const oneRequest = async () => {
   } else if (roll < 0.72) {
     await send(controlPort, "GET", pick(["/sessions", "/debug", "/metrics", "/sessions?index=0&wait=0.05"]))
   } else {
-    await send(pick([publicPort, webhookPort, controlPort]), pick(["POST", "GET"]), pick(["/session/create", "/session/end", "/session/get", "/session/health", "/ping", "/release", "/recycle", "/nope"]), hostile())
+    await send(pick([publicPort, webhookPort, controlPort]), pick(["POST", "GET"]), pick(["/session/create", "/session/end", "/session/get", "/session/health", "/ping", "/release", "/nope"]), hostile())
   }
 }
 
