@@ -6,10 +6,20 @@ import { createHash, timingSafeEqual } from "node:crypto"
  */
 export const canonicalJson = (value: unknown): string => {
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null"
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`
-  const entries: Array<[string, unknown]> = Object.entries(value)
-  entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-  return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(",")}}`
+  // Built with plain loops: this runs twice per session (create, end) on the session path.
+  if (Array.isArray(value)) {
+    let text = "["
+    for (let i = 0; i < value.length; i++) text += (i === 0 ? "" : ",") + canonicalJson(value[i])
+    return text + "]"
+  }
+  // Own keys only (an own `__proto__` key from JSON.parse included), in code-unit order.
+  const keys = Object.keys(value).sort()
+  let text = "{"
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] ?? ""
+    text += (i === 0 ? "" : ",") + JSON.stringify(key) + ":" + canonicalJson(Reflect.get(value, key))
+  }
+  return text + "}"
 }
 
 const digest = (text: string): Buffer => createHash("sha256").update(text, "utf8").digest()
