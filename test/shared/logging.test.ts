@@ -1,0 +1,40 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Logger } from "effect"
+import { lineLogger } from "../../src/shared/logging.js"
+
+const logged = (format: "logfmt" | "json" | "pretty", effect: Effect.Effect<void>) =>
+  Effect.gen(function* () {
+    const lines: Array<string> = []
+    yield* effect.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, lineLogger(format, (line) => lines.push(line)))))
+    return lines
+  })
+
+describe("log lines", () => {
+  it.effect("logfmt: message, then the fields of a plain object; values quoted only when they need it; no fiber id", () =>
+    Effect.gen(function* () {
+      const [line] = yield* logged("logfmt", Effect.logInfo("session created", { session_id: "abc", cost: 100, note: "two words" }))
+      assert.match(line ?? "", /^timestamp=\S+ level=INFO message="session created" session_id=abc cost=100 note="two words"$/)
+      assert.notInclude(line ?? "", "fiber")
+    })
+  )
+  it.effect("json: one object per line with the fields; a field never overwrites timestamp, level or message", () =>
+    Effect.gen(function* () {
+      const [line] = yield* logged("json", Effect.logWarning("careful", { level: "mine", x: [1, 2] }))
+      const record = JSON.parse(line ?? "{}") as Record<string, unknown>
+      assert.deepStrictEqual([record["level"], record["message"], record["x"]], ["WARN", "careful", [1, 2]])
+    })
+  )
+  it.effect("a failure's cause is a field; annotations are fields too", () =>
+    Effect.gen(function* () {
+      const [line] = yield* logged("json", Effect.logError("it broke", { a: 1 }).pipe(Effect.annotateLogs({ component: "test" })))
+      const record = JSON.parse(line ?? "{}") as Record<string, unknown>
+      assert.deepStrictEqual([record["a"], record["component"]], [1, "test"])
+    })
+  )
+  it.effect("pretty: time, level, message, fields", () =>
+    Effect.gen(function* () {
+      const [line] = yield* logged("pretty", Effect.logInfo("ready", { port: 3000 }))
+      assert.match(line ?? "", /^\d\d:\d\d:\d\d\.\d{3} INFO    ready port=3000$/)
+    })
+  )
+})
