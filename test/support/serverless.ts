@@ -69,7 +69,7 @@ export const startServerless = async (args: ReadonlyArray<string>): Promise<Runn
 }
 
 /** Poll `probe` every 50 ms until it gives a value, for at most `ms`. */
-export const until = async <A>(what: string, probe: () => Promise<A | undefined>, ms = 20_000): Promise<A> => {
+export const until = async <A>(what: string, probe: () => Promise<A | undefined> | A | undefined, ms = 20_000): Promise<A> => {
   const deadline = Date.now() + ms
   for (;;) {
     const found = await probe()

@@ -7,6 +7,10 @@ import { Schema } from "effect"
 import { tracked } from "./cleanup.js"
 import type { FakeAutoscaler } from "./fakeAutoscaler.js"
 import { freePort, type Spawned, spawnWorker } from "./process.js"
+import { until as eventually } from "./serverless.js"
+
+/** Poll until a value comes (one helper for every process test). */
+export { eventually }
 
 export const { cleanup, processes, servers } = tracked()
 
@@ -130,23 +134,5 @@ export const startReceiver = async (
   }
 }
 
-export const authData = (overrides: Record<string, unknown> = {}) => ({
-  url: "https://203.0.113.7:41234",
-  signature: "c2lnbmF0dXJl",
-  reqnum: 917,
-  request_idx: 4242,
-  endpoint: "my-null-endpoint",
-  cost: 100,
-  ...overrides
-})
+export { authData } from "./sessions.js"
 
-/** Poll `check` every 20 ms until it returns a value, or fail after `ms`. */
-export const eventually = async <A>(what: string, check: () => Promise<A | undefined> | A | undefined, ms = 10_000): Promise<A> => {
-  const until = Date.now() + ms
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
