@@ -23,7 +23,7 @@ const url = (name: string, description: string): Flag<Option.Option<string>> =>
   )
 
 /** The flags that say where Vast is and how to talk to it: the client's and the doctor's. */
-const where = {
+export const where = {
   endpoint: plain(Options.text("endpoint").pipe(Options.withFallbackConfig(Config.string("VAST_ENDPOINT"))), {
     name: "endpoint",
     value: "NAME",

@@ -88,12 +88,6 @@ export const CreateSessionRequest = Schema.Struct({
   session_id: Schema.Null
 })
 
-/** `201` from `/session/create`. */
-export const CreateSessionAnswer = Schema.Struct({
-  session_id: Schema.String.pipe(Schema.minLength(1)),
-  expiration: Schema.Number
-})
-
 /** `/session/end` and `/session/get`: the session's `auth_data` is its secret, `session_auth`. */
 export const SessionRefRequest = Schema.Struct({
   session_id: Schema.String,
