@@ -153,7 +153,8 @@ const make = (policy: HoldingsPolicy) =>
             yield* reporter.emit({ event: "draining", reservation: held.reservation, session_id: sessionId, url: held.session.url })
           }
           yield* reporter.emit({ event: "pinged", reservation: held.reservation, session_id: sessionId, expiration })
-          yield* record(next)
+          // The new deadline, for a restart to judge the session by; the next ping tries again if Redis is down.
+          yield* Effect.ignore(store.save(toRecord(next)))
         }
       })
 

@@ -8,7 +8,7 @@
  * callers retry with a back-off of their own; ioredis keeps reconnecting underneath.
  */
 import { Data, Duration, Effect, ParseResult, Schema, type Scope } from "effect"
-import { Redis } from "ioredis"
+import type { Redis } from "ioredis"
 
 /** A Redis command failed, timed out, or answered something its caller cannot read. */
 export class RedisFailed extends Data.TaggedError("RedisFailed")<{ readonly command: string; readonly detail: string }> {
@@ -50,8 +50,9 @@ const decodeFailure = (command: string) => (error: ParseResult.ParseError) =>
 export const connectRedis = (url: string): Effect.Effect<RedisConnection, never, Scope.Scope> =>
   Effect.map(
     Effect.acquireRelease(
-      Effect.sync(() => {
-        const redis = new Redis(url, {
+      // Loaded on first use: the client's other commands start without evaluating ioredis.
+      Effect.map(Effect.promise(() => import("ioredis")), (ioredis): Redis => {
+        const redis = new ioredis.Redis(url, {
           maxRetriesPerRequest: 0,
           retryStrategy: (attempt) => Math.min(100 * attempt, 1000)
         })
