@@ -92,7 +92,11 @@ export const options = {
 }
 
 export const clientHelp = renderHelp({
-  usage: ["null-worker-client --endpoint NAME [options]   (node dist/client.js)", "null-worker-client doctor --endpoint NAME [options]   (see doctor --help)"],
+  usage: [
+    "null-worker-client --endpoint NAME [options]   (node dist/client.js)",
+    "null-worker-client doctor --endpoint NAME [options]   (see doctor --help)",
+    "null-worker-client autoscale --endpoint NAME --stream KEY [options]   (see autoscale --help)"
+  ],
   summary: [
     "Reserve workers of a Vast.ai Serverless endpoint that runs the null worker: one session held for --hold,",
     "or the staggered --demo. Needs VAST_API_KEY. Exit status: 0 when every lookup, create and end succeeded,",

@@ -36,6 +36,18 @@ const daemon = (args: ReadonlyArray<string>, env: Record<string, string> = { VAS
 }
 
 describe("node dist/client.js autoscale (process)", () => {
+  it("--help lists the daemon's flags with their defaults; the client's help names the command", async () => {
+    const help = daemon(["--help"])
+    expect(await help.exited).toBe(0)
+    expect(help.output()).toMatch(/^ {2}--jobs-per-worker N +.* \(default 1\)$/m)
+    expect(help.output()).toMatch(/^ {2}--cooldown SECONDS +.* \(default 120\)$/m)
+    expect(help.output()).not.toContain("--hold")
+    const clientHelp = spawnProcess(process.execPath, [clientJs, "--help"], {})
+    processes.push(clientHelp)
+    expect(await clientHelp.exited).toBe(0)
+    expect(clientHelp.output()).toContain("null-worker-client autoscale --endpoint NAME --stream KEY")
+  })
+
   it("a bad command line is one line on stderr and exit 1", async () => {
     const cases: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
       [["--endpoint", "e"], /exactly one of --stream KEY and --list KEY/],
