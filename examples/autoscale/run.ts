@@ -237,6 +237,7 @@ const example = Command.make("autoscale-example", options, (opts) =>
     yield* Effect.addFinalizer(() => daemon.stop)
 
     const killThreshold = opts.minMs + 0.6 * (opts.maxMs - opts.minMs)
+    const killAfter = Math.max(2, Math.floor(jobs.length / 10))
     let killed = 0
     let done = 0
     let lastDecision = ""
@@ -279,7 +280,7 @@ const example = Command.make("autoscale-example", options, (opts) =>
           if (c.event === "released") yield* say(`consumer w${sidecar[1]} | no job for its idle grace: released its worker`)
           if (c.event === "job-done" && c.outcome !== "stored") yield* say(`consumer w${sidecar[1]} | ${c.job}: ${c.outcome}`)
           // One consumer, well into the run, killed in the middle of one of the longer jobs.
-          if (!opts.noKill && killed === 0 && done >= 5 && c.event === "working" && (c.work_ms ?? 0) >= killThreshold) {
+          if (!opts.noKill && killed === 0 && done >= killAfter && c.event === "working" && (c.work_ms ?? 0) >= killThreshold) {
             killed = 1
             const pid = c.pid
             yield* Effect.forkScoped(

@@ -42,10 +42,10 @@ const Comparison = Schema.parseJson(
 )
 
 describe.skipIf(skipWithoutRedis("the autoscale example test"))("npm run example:autoscale, scaled down (real redis-server and workers)", () => {
-  it("24 jobs in two bursts through at most 3 workers, one consumer killed mid-job: each job done once, none lost, back to zero; then the per-job comparison", { timeout: 150_000 }, async () => {
+  it("16 jobs in two bursts through at most 3 workers, one consumer killed mid-job: each job done once, none lost, back to zero; then the per-job comparison", { timeout: 150_000 }, async () => {
     const run = spawnProcess(
       process.execPath,
-      [example, "--jobs", "24", "--min-ms", "100", "--max-ms", "700", "--max-workers", "3", "--jobs-per-worker", "2", "--burst-gap", "2", "--timeout", "120"],
+      [example, "--jobs", "16", "--min-ms", "100", "--max-ms", "700", "--max-workers", "3", "--jobs-per-worker", "2", "--burst-gap", "1", "--timeout", "120"],
       {}
     )
     processes.push(run)
@@ -54,12 +54,12 @@ describe.skipIf(skipWithoutRedis("the autoscale example test"))("npm run example
     expect(code, output).toBe(0)
     const lines = output.split("\n").filter((line) => line.startsWith("{"))
     const summary = Schema.decodeUnknownSync(Summary)(lines.find((line) => line.includes("\"killed_consumers\"")))
-    expect(summary).toMatchObject({ jobs: 24, done: 24, duplicates: 0, lost: 0, workers_left: 0, killed_consumers: 1 })
+    expect(summary).toMatchObject({ jobs: 16, done: 16, duplicates: 0, lost: 0, workers_left: 0, killed_consumers: 1 })
     expect(summary.peak_workers).toBeGreaterThanOrEqual(2)
     expect(summary.peak_workers).toBeLessThanOrEqual(3)
     expect(summary.worker_seconds).toBeGreaterThan(0)
     const comparison = Schema.decodeUnknownSync(Comparison)(lines.find((line) => line.includes("\"comparison\"")))
-    expect(comparison).toMatchObject({ jobs: 24, done: 24, workers_left: 0 })
+    expect(comparison).toMatchObject({ jobs: 16, done: 16, workers_left: 0 })
     // The timeline shows the scaling, the kill and the re-claim of the killed consumer's job.
     expect(output).toMatch(/daemon \| backlog \d+ waiting/)
     expect(output).toMatch(/killed \(SIGKILL\) in the middle of job-\d+/)

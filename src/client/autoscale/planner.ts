@@ -92,7 +92,7 @@ export const plan = (state: PlannerState, input: PlanInput, settings: PlannerSet
   const windowed = state.recent.filter((entry) => entry.at > now - settings.cooldownMs)
   const recent = desired === null ? windowed : [...windowed, { at: now, desired }]
   // Blind (no reading and no history): keep what is held rather than let consumers go.
-  const target = recent.length === 0 ? live.length : Math.max(...recent.map((entry) => entry.desired))
+  const target = recent.length === 0 ? live.length : recent.reduce((highest, entry) => Math.max(highest, entry.desired), 0)
   const keep = live.slice(0, Math.min(target, live.length)).map((entry) => entry.sessionId)
   const starts = state.starts.filter((at) => at > now - settings.scaleOutWindowMs)
 

@@ -70,7 +70,7 @@ const startDaemon = (harness: Harness, overrides: { readonly token?: string; rea
 }
 
 /** Move the TestClock forward in small steps, so that every fiber gets its turn. */
-const advance = (ms: number) => Effect.forEach(Array.from({ length: Math.ceil(ms / 50) }), () => TestClock.adjust("50 millis"), { discard: true })
+const advance = (ms: number) => Effect.forEach(Array.from({ length: Math.ceil(ms / 125) }), () => TestClock.adjust("125 millis"), { discard: true })
 
 const eventsNamed = <N extends AutoscaleEvent["event"]>(harness: Harness, name: N) =>
   Effect.map(Ref.get(harness.events), (all) => all.filter((event): event is Extract<AutoscaleEvent, { event: N }> => event.event === name))
