@@ -28,6 +28,7 @@ afterEach(async () => {
 
 const decodeSessions = Schema.decodeUnknownSync(SessionsAnswer)
 const decodeGroups = Schema.decodeUnknownSync(Schema.Array(Schema.Array(Schema.Unknown)))
+const decodeObject = Schema.decodeUnknownSync(Schema.parseJson(Schema.Record({ key: Schema.String, value: Schema.Unknown })))
 
 const waitUntil = async (what: string, check: () => Promise<boolean> | boolean, ms = 10_000) => {
   const deadline = Date.now() + ms
@@ -40,7 +41,7 @@ const waitUntil = async (what: string, check: () => Promise<boolean> | boolean, 
 const post = async (url: string, body?: unknown) => {
   const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
   const text = await response.text()
-  return { status: response.status, json: text === "" ? null : (JSON.parse(text) as Record<string, unknown>) }
+  return { status: response.status, json: text === "" ? null : decodeObject(text) }
 }
 
 const startWorkerProcess = async () => {
