@@ -10,7 +10,9 @@ const entryPoints = {
   demo: "src/demo/main.ts",
   "examples/redis-consumer": "examples/redis-queue/consumer.ts",
   "examples/redis-dispatcher": "examples/redis-queue/dispatcher.ts",
-  "examples/redis-example": "examples/redis-queue/run.ts"
+  "examples/redis-example": "examples/redis-queue/run.ts",
+  "examples/autoscale-consumer": "examples/autoscale/consumer.ts",
+  "examples/autoscale-example": "examples/autoscale/run.ts"
 }
 
 await build({

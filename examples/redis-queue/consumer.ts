@@ -10,7 +10,7 @@
  * one is meant to be read and copied.
  *
  * Environment: REDIS_URL, WORKER_CONTROL_URL (e.g. http://127.0.0.1:18999), SIDECAR_PORT (health
- * port), WORK_MS (simulated work per job, default 200).
+ * port), WORK_MS (simulated work per job, default 200; a job's own `work_ms` wins).
  */
 import { createServer } from "node:http"
 import { Redis } from "ioredis"
@@ -50,7 +50,7 @@ const openSession = async (): Promise<string | undefined> => {
 
 const work = async (sessionId: string, job: Job) => {
   log(`session ${sessionId}: working on ${job.job_id}`)
-  await sleep(workMs)
+  await sleep(job.work_ms ?? workMs)
   const result = JSON.stringify({ job_id: job.job_id, output: job.input.toUpperCase(), session_id: sessionId })
   // NX: a job that ran twice (its first consumer died after writing) keeps its first result.
   await redis.set(resultKey(job.job_id), result, "NX")

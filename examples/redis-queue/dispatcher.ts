@@ -9,12 +9,13 @@
  *
  * `node dist/examples/redis-dispatcher.js --jobs 20 --autoscaler-url … --webserver-url … --endpoint …`
  */
+import { readFileSync } from "node:fs"
 import { Command, Options } from "@effect/cli"
 import { HttpRouter, HttpServer, HttpServerRequest } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Data, Deferred, Duration, Effect, Layer, Logger, Redacted, Schema } from "effect"
+import { Data, Deferred, Duration, Effect, Layer, Logger, Option, Redacted, Schema } from "effect"
 import { Redis } from "ioredis"
 import { VastClient } from "../../src/client/VastClient.js"
 import { json } from "../../src/shared/jsonResponse.js"
@@ -59,8 +60,17 @@ const options = {
   redisUrl: Options.text("redis-url").pipe(Options.withDefault("redis://127.0.0.1:6379")),
   concurrency: Options.integer("concurrency").pipe(Options.withDefault(3), Options.withDescription("jobs in flight at once")),
   lifetime: Options.float("lifetime").pipe(Options.withDefault(30), Options.withDescription("session lifetime, seconds")),
-  attempts: Options.integer("attempts").pipe(Options.withDefault(5), Options.withDescription("sessions tried per job"))
+  attempts: Options.integer("attempts").pipe(Options.withDefault(5), Options.withDescription("sessions tried per job")),
+  jobsFile: Options.file("jobs-file", { exists: "yes" }).pipe(
+    Options.optional,
+    Options.withDescription("a JSON array of jobs ({job_id, input, work_ms?}) to run instead of --jobs generated ones")
+  )
 }
+
+/** `--jobs-file`: the jobs to run, as JSON. */
+const JobsFile = Schema.parseJson(
+  Schema.Array(Schema.Struct({ job_id: Schema.String, input: Schema.String, work_ms: Schema.optionalWith(Schema.Number, { exact: true }) }))
+)
 
 const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
   Effect.gen(function* () {
@@ -139,7 +149,9 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
         return "gave up" as const
       })
 
-    const jobs: ReadonlyArray<Job> = Array.from({ length: opts.jobs }, (_, i) => ({ job_id: `job-${i + 1}`, input: `payload ${i + 1}` }))
+    const jobs: ReadonlyArray<Job> = Option.isSome(opts.jobsFile)
+      ? yield* Schema.decodeUnknown(JobsFile)(readFileSync(opts.jobsFile.value, "utf8"))
+      : Array.from({ length: opts.jobs }, (_, i) => ({ job_id: `job-${i + 1}`, input: `payload ${i + 1}` }))
     const outcomes = yield* Effect.forEach(jobs, (job) => Effect.either(runJob(job)), { concurrency: opts.concurrency })
     const done = outcomes.filter((outcome) => outcome._tag === "Right" && outcome.right === "done").length
     yield* Effect.logInfo(`${done} of ${jobs.length} jobs done`)

@@ -10,6 +10,8 @@ export interface Job {
   readonly job_id: string
   /** What to work on; opaque to the queue. */
   readonly input: string
+  /** How long the simulated work takes; the consumer's WORK_MS when absent. */
+  readonly work_ms?: number
 }
 
 export const sessionQueue = (sessionId: string) => `jobs:${sessionId}`

@@ -9,7 +9,7 @@
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Clock, Context, Duration, Effect, Layer, ParseResult, Redacted, Schema } from "effect"
-import type { AuthData } from "../protocol/session.js"
+import { CreateSessionAnswer, PingAnswer, type AuthData } from "../protocol/session.js"
 import { retryDelay, routePollDelay } from "./backoff.js"
 import type { EndpointSettings } from "./endpointSettings.js"
 import {
@@ -24,7 +24,6 @@ import {
   type WorkerError
 } from "./errors.js"
 import {
-  CreateSessionAnswer,
   CreateSessionRequest,
   EndSessionAnswer,
   EndpointList,
@@ -67,6 +66,16 @@ export interface Session {
   /** Seconds. */
   readonly lifetime: number
   readonly requestIdx: number
+  /** The worker's fencing number for this session (null workers give one; other workers may not). */
+  readonly generation?: number | null
+}
+
+/** What a worker said to a `/ping` inside a session. */
+export interface PingOutcome {
+  /** The new deadline (epoch seconds), when the worker said it. */
+  readonly expiration: number | null
+  /** True when the worker is draining: it takes no new session, and closes this one by its deadline. */
+  readonly draining: boolean
 }
 
 /** One answer of `/route/`. */
@@ -149,7 +158,7 @@ export class VastClient extends Context.Tag("client/VastClient")<
      */
     readonly reserve: (options: ReserveOptions) => Effect.Effect<Session, ReserveError>
     /** `/ping` inside the session: the worker extends it. `SessionClosed` on 410. */
-    readonly ping: (session: Session) => Effect.Effect<void, SessionClosed | WorkerError>
+    readonly ping: (session: Session) => Effect.Effect<PingOutcome, SessionClosed | WorkerError>
     /** `/session/get`: the session as the worker holds it (its current expiration). */
     readonly getSession: (session: Session) => Effect.Effect<SessionInfoAnswer, SessionUnknown | WorkerError>
     /** `/session/end`. A 410 means the worker had closed it already: `already-closed`, not a failure. */
@@ -326,7 +335,8 @@ export const make = (settings: ClientSettings) =>
           authData,
           expiration: created.expiration,
           lifetime: options.lifetime,
-          requestIdx: authData.request_idx
+          requestIdx: authData.request_idx,
+          generation: created.generation ?? null
         }
         return { _tag: "Created", session } satisfies CreateOutcome
       }).pipe(
@@ -402,6 +412,12 @@ export const make = (settings: ClientSettings) =>
       const reply = yield* exchange("ping", request)
       if (reply.status === 410) return yield* new SessionClosed({ sessionId: session.sessionId })
       if (!isOk(reply.status)) return yield* unexpected("ping", request.url, reply)
+      // Only the status counts for the SDK; a body that does not say more says nothing more.
+      const answer = yield* Effect.option(decode(PingAnswer, "ping", request.url)(reply))
+      return {
+        expiration: answer._tag === "Some" ? (answer.value.expiration ?? null) : null,
+        draining: answer._tag === "Some" && answer.value.draining === true
+      } satisfies PingOutcome
     })
 
     const getSession = Effect.fn("VastClient.getSession")(function* (session: Session) {

@@ -23,7 +23,7 @@ const url = (name: string, description: string): Flag<Option.Option<string>> =>
   )
 
 /** The flags that say where Vast is and how to talk to it: the client's and the doctor's. */
-const where = {
+export const where = {
   endpoint: plain(Options.text("endpoint").pipe(Options.withFallbackConfig(Config.string("VAST_ENDPOINT"))), {
     name: "endpoint",
     value: "NAME",
@@ -92,7 +92,11 @@ export const options = {
 }
 
 export const clientHelp = renderHelp({
-  usage: ["null-worker-client --endpoint NAME [options]   (node dist/client.js)", "null-worker-client doctor --endpoint NAME [options]   (see doctor --help)"],
+  usage: [
+    "null-worker-client --endpoint NAME [options]   (node dist/client.js)",
+    "null-worker-client doctor --endpoint NAME [options]   (see doctor --help)",
+    "null-worker-client autoscale --endpoint NAME --stream KEY [options]   (see autoscale --help)"
+  ],
   summary: [
     "Reserve workers of a Vast.ai Serverless endpoint that runs the null worker: one session held for --hold,",
     "or the staggered --demo. Needs VAST_API_KEY. Exit status: 0 when every lookup, create and end succeeded,",

@@ -18,8 +18,16 @@ import { constants } from "node:os"
 import { Command } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Config, Console, Data, Effect, Exit, Layer, Logger, Option, Redacted } from "effect"
+import { randomUUID } from "node:crypto"
+import { Cause, Config, Console, Data, Effect, Either, Exit, Layer, Logger, Option, Redacted } from "effect"
 import { helpRequested } from "../shared/cliHelp.js"
+import { AutoscaleReporter } from "./autoscale/AutoscaleReporter.js"
+import { runAutoscaler } from "./autoscale/Autoscaler.js"
+import { listBacklog, streamBacklog } from "./autoscale/Backlog.js"
+import { autoscaleHelp, autoscaleOptions, type AutoscaleRun, toAutoscaleRun } from "./autoscale/cli.js"
+import { Holdings } from "./autoscale/Holdings.js"
+import { connectRedis } from "./autoscale/redis.js"
+import { StateStore } from "./autoscale/StateStore.js"
 import { clientHelp, doctorHelp, doctorOptions, type DoctorRun, options, toDoctorRun, toRun, type Run } from "./cli.js"
 import { diagnose, renderJson, renderText } from "./doctor.js"
 import { ApiKeyMissing, type CaFileInvalid, RunFailed } from "./errors.js"
@@ -66,6 +74,60 @@ const execute = (run: Run) =>
     return yield* program(run.endpoint, run.mode).pipe(Effect.provide(app))
   }).pipe(Effect.catchTags(cannotStart))
 
+const autoscaleReporterLayer = (run: AutoscaleRun) =>
+  run.json
+    ? AutoscaleReporter.layerJson(stdout)
+    : process.stdout.isTTY
+      ? AutoscaleReporter.layerLive(stdout, () => process.stdout.columns)
+      : AutoscaleReporter.layerPlain(stdout)
+
+const stopWith = (error: { readonly message: string }) => Effect.zipRight(Console.error(error.message), Effect.fail(new RunFailed({ failures: 1 })))
+
+/** The daemon: Redis, the backlog, its records, its reservations; runs until interrupted. */
+const executeAutoscale = (run: AutoscaleRun) =>
+  Effect.gen(function* () {
+    const client = yield* clientLayer(run)
+    const redis = yield* connectRedis(run.redisUrl)
+    const backlog =
+      run.source._tag === "List"
+        ? listBacklog(redis, run.source.key, run.source.inFlightKey)
+        : streamBacklog(redis, run.source.key, run.source.group, run.planner.max * run.planner.jobsPerWorker + 1)
+    const app = Holdings.layer(run.holdings).pipe(
+      Layer.provideMerge(Layer.mergeAll(client, StateStore.layerRedis(redis, run.prefix), autoscaleReporterLayer(run))),
+      Layer.merge(backlog)
+    )
+    yield* runAutoscaler({
+      endpoint: run.endpoint,
+      prefix: run.prefix,
+      planner: run.planner,
+      interval: run.interval,
+      leaseMs: run.leaseMs,
+      ownerTtlMs: run.ownerTtlMs,
+      token: randomUUID()
+    }).pipe(Effect.provide(app))
+  }).pipe(
+    Effect.scoped,
+    Effect.catchTags({
+      ...cannotStart,
+      EndpointNotFound: stopWith,
+      OwnershipLost: stopWith,
+      // The start-up steps retry these until they succeed: reaching here is not expected, but is said.
+      RequestFailed: stopWith,
+      UnexpectedResponse: stopWith,
+      RedisFailed: stopWith
+    })
+  )
+
+const autoscaleCommand = Command.run(
+  Command.make("autoscale", autoscaleOptions, (parsed) =>
+    Either.match(toAutoscaleRun(parsed), {
+      onLeft: (error) => Effect.zipRight(Console.error(error.message), Effect.fail(new RunFailed({ failures: 0 }))),
+      onRight: executeAutoscale
+    })
+  ),
+  { name: "null-worker client autoscale", version: "0.1.0" }
+)
+
 /** The doctor found something risky (or could not look): the status is 1. */
 class DoctorFailed extends Data.TaggedError("DoctorFailed")<{}> {}
 
@@ -100,13 +162,18 @@ const remember = (signal: "SIGINT" | "SIGTERM") => () => {
 
 const [node = "node", script = "client.js", ...args] = process.argv
 const doctor = args[0] === "doctor"
+const autoscale = args[0] === "autoscale"
 if (helpRequested(args)) {
-  process.stdout.write(doctor ? doctorHelp : clientHelp)
+  process.stdout.write(doctor ? doctorHelp : autoscale ? autoscaleHelp : clientHelp)
 } else {
   // `once`: a second Ctrl-C finds no handler, and Node's default ends the process at once.
   process.once("SIGINT", remember("SIGINT"))
   process.once("SIGTERM", remember("SIGTERM"))
-  const main = doctor ? doctorCommand([node, script, ...args.slice(1)]) : clientCommand(process.argv)
+  const main = doctor
+    ? doctorCommand([node, script, ...args.slice(1)])
+    : autoscale
+      ? autoscaleCommand([node, script, ...args.slice(1)])
+      : clientCommand(process.argv)
   main.pipe(
     Effect.provide(Layer.merge(NodeContext.layer, StderrLogger)),
     NodeRuntime.runMain({
@@ -114,8 +181,13 @@ if (helpRequested(args)) {
       disablePrettyLogger: true,
       teardown: (exit, onExit) =>
         onExit(
-          stoppedBy !== null
-            ? 128 + constants.signals[stoppedBy]
+          // The daemon's job is to run until it is stopped: a signal is its normal end.
+          stoppedBy !== null && autoscale
+            ? Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
+              ? 1
+              : 0
+            : stoppedBy !== null
+              ? 128 + constants.signals[stoppedBy]
             : Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
               ? 1
               : 0

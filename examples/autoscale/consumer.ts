@@ -1,0 +1,104 @@
+/**
+ * The example consumer for queue-depth autoscaling, run beside each null worker (the local serverless'
+ * `--sidecar`, or your template's `CONSUMER_CMD` on Vast). It uses the consumer library
+ * (`src/client/autoscale/consumer.ts`): it works only while its worker is reserved, pulls jobs from the
+ * stream's consumer group, and releases its worker when it has found no job for `IDLE_GRACE` seconds.
+ *
+ * A job is a stream entry with `job_id` and `work_ms` fields; the work is a sleep of `work_ms`. Each
+ * event is printed as one JSON line (the example runner reads them). It serves `/health` on
+ * `SIDECAR_PORT` for the worker's `BACKEND_HEALTH_URL`: healthy while its Redis connection is up.
+ *
+ * Environment: REDIS_URL, WORKER_CONTROL_URL, SIDECAR_PORT, AUTOSCALE_STREAM (default jobs),
+ * AUTOSCALE_GROUP (workers), AUTOSCALE_PREFIX (<stream>:autoscale), IDLE_GRACE (seconds, 2),
+ * CLAIM_MIN_IDLE (seconds, 5), CONSUMER_NAME (default from CONTAINER_ID and the pid).
+ */
+import { hostname } from "node:os"
+import { HttpRouter, HttpServerResponse } from "@effect/platform"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Config, DateTime, Duration, Effect, Layer, Logger, LogLevel, Option, Schema } from "effect"
+import { type ConsumerEvent, runConsumer } from "../../src/client/autoscale/consumer.js"
+import { JobStream, type StreamJob } from "../../src/client/autoscale/JobStream.js"
+import { defaultPrefix } from "../../src/client/autoscale/keys.js"
+import { connectRedis } from "../../src/client/autoscale/redis.js"
+import { WorkerControl } from "../../src/client/autoscale/WorkerControl.js"
+import { listen } from "../../src/shared/listen.js"
+
+const settings = Config.all({
+  redisUrl: Config.string("REDIS_URL").pipe(Config.withDefault("redis://127.0.0.1:6379")),
+  controlUrl: Config.string("WORKER_CONTROL_URL").pipe(Config.withDefault("http://127.0.0.1:18999")),
+  healthPort: Config.integer("SIDECAR_PORT").pipe(Config.withDefault(9090)),
+  stream: Config.string("AUTOSCALE_STREAM").pipe(Config.withDefault("jobs")),
+  group: Config.string("AUTOSCALE_GROUP").pipe(Config.withDefault("workers")),
+  prefix: Config.string("AUTOSCALE_PREFIX").pipe(Config.option),
+  idleGrace: Config.number("IDLE_GRACE").pipe(Config.withDefault(2)),
+  claimMinIdle: Config.number("CLAIM_MIN_IDLE").pipe(Config.withDefault(5)),
+  name: Config.string("CONSUMER_NAME").pipe(Config.option),
+  container: Config.string("CONTAINER_ID").pipe(Config.withDefault(hostname()))
+})
+
+const WorkMs = Schema.NumberFromString.pipe(Schema.int(), Schema.between(0, 600_000))
+
+const main = Effect.gen(function* () {
+  const config = yield* settings
+  const consumer = Option.getOrElse(config.name, () => `consumer-${config.container}-${process.pid}`)
+  const print = (fields: Record<string, unknown>) =>
+    Effect.flatMap(DateTime.now, (now) =>
+      Effect.sync(() => process.stdout.write(`${JSON.stringify({ consumer, pid: process.pid, ...fields, at: DateTime.formatIso(now) })}\n`))
+    )
+
+  const redis = yield* connectRedis(config.redisUrl)
+  // XREADGROUP … BLOCK holds its connection: it gets one of its own.
+  const blocking = yield* connectRedis(config.redisUrl)
+
+  // The worker's health check: healthy while Redis answers.
+  const health = HttpRouter.empty.pipe(
+    HttpRouter.get(
+      "/health",
+      Effect.map(redis.ready, (up) => (up ? HttpServerResponse.text("ok") : HttpServerResponse.text("redis unavailable", { status: 503 })))
+    )
+  )
+  yield* Layer.launch(listen(health, { name: "consumer health", host: "127.0.0.1", port: config.healthPort })).pipe(Effect.forkScoped)
+
+  const handler = (job: StreamJob) =>
+    Effect.gen(function* () {
+      const workMs = Schema.decodeUnknownOption(WorkMs)(job.fields["work_ms"]).pipe(Option.getOrElse(() => 200))
+      yield* print({ event: "working", job: job.key, work_ms: workMs, reclaimed: job.reclaimed })
+      yield* Effect.sleep(Duration.millis(workMs))
+      return JSON.stringify({ job: job.key, by: consumer, work_ms: workMs })
+    })
+
+  const app = Layer.merge(
+    JobStream.layerRedis(redis, blocking, {
+      stream: config.stream,
+      group: config.group,
+      consumer,
+      prefix: Option.getOrElse(config.prefix, () => defaultPrefix(config.stream)),
+      jobKeyField: "job_id"
+    }),
+    WorkerControl.layer(config.controlUrl).pipe(Layer.provide(NodeHttpClient.layer))
+  )
+  yield* print({ event: "started", stream: config.stream, group: config.group, control: config.controlUrl })
+  yield* runConsumer(
+    {
+      idleGrace: Duration.seconds(config.idleGrace),
+      claimMinIdle: Duration.seconds(config.claimMinIdle),
+      block: Duration.seconds(1),
+      pollWait: 30
+    },
+    handler,
+    (event: ConsumerEvent) => print({ ...event })
+  ).pipe(
+    Effect.provide(app),
+    // A consumer stopped between jobs leaves the group, so that the group lists live consumers only.
+    Effect.onInterrupt(() =>
+      Effect.flatMap(JobStream, (jobs) => Effect.ignore(jobs.leave)).pipe(Effect.provide(app), Effect.zipRight(print({ event: "stopped" })))
+    )
+  )
+}).pipe(Effect.scoped)
+
+main.pipe(
+  Effect.provide(Layer.merge(NodeContext.layer, Logger.minimumLogLevel(LogLevel.Warning))),
+  NodeRuntime.runMain({ disablePrettyLogger: true })
+)

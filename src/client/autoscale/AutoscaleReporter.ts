@@ -1,0 +1,163 @@
+/**
+ * Where the daemon's events go: JSON lines (`--json`), timestamped prose lines (not a terminal), or a
+ * live view redrawn in place (a terminal): the latest decision, a row per reservation held or being
+ * made, and the latest event. Pings are reported in JSON only: as prose they would drown the rest.
+ */
+import { Clock, Context, DateTime, Effect, Layer, Ref, Schedule } from "effect"
+import type { Write } from "../Reporter.js"
+import { type AutoscaleEvent, describeAutoscale } from "./events.js"
+
+export class AutoscaleReporter extends Context.Tag("autoscale/AutoscaleReporter")<
+  AutoscaleReporter,
+  { readonly emit: (event: AutoscaleEvent) => Effect.Effect<void> }
+>() {
+  static readonly layerJson = (write: Write): Layer.Layer<AutoscaleReporter> =>
+    Layer.succeed(
+      AutoscaleReporter,
+      AutoscaleReporter.of({
+        emit: (event) => Effect.flatMap(DateTime.now, (now) => write(`${JSON.stringify({ ...event, at: DateTime.formatIso(now) })}\n`))
+      })
+    )
+
+  static readonly layerPlain = (write: Write): Layer.Layer<AutoscaleReporter> =>
+    Layer.succeed(
+      AutoscaleReporter,
+      AutoscaleReporter.of({
+        emit: (event) =>
+          event.event === "pinged"
+            ? Effect.void
+            : Effect.flatMap(DateTime.now, (now) => write(`${DateTime.formatIso(now)} ${describeAutoscale(event)}\n`))
+      })
+    )
+
+  /** Redrawn on every event and every second; lines cut to `columns()` so that none wraps. */
+  static readonly layerLive = (write: Write, columns: () => number = () => Number.POSITIVE_INFINITY): Layer.Layer<AutoscaleReporter> =>
+    Layer.scoped(AutoscaleReporter, makeLive(write, columns))
+
+  /** Keeps every event, for tests. */
+  static readonly layerRecording = (events: Ref.Ref<ReadonlyArray<AutoscaleEvent>>): Layer.Layer<AutoscaleReporter> =>
+    Layer.succeed(AutoscaleReporter, AutoscaleReporter.of({ emit: (event) => Ref.update(events, (all) => [...all, event]) }))
+}
+
+interface Row {
+  readonly reservation: number
+  readonly state: "reserving" | "open" | "draining"
+  readonly sessionId: string | null
+  readonly url: string | null
+  /** Epoch ms (our clock). */
+  readonly since: number
+  /** Epoch seconds (the worker's). */
+  readonly expiration: number | null
+}
+
+export interface LiveView {
+  readonly decision: string
+  readonly rows: ReadonlyArray<Row>
+  readonly closed: number
+  readonly last: string
+}
+
+const emptyView: LiveView = { decision: "", rows: [], closed: 0, last: "" }
+
+/** The view after `event`, at `now` (epoch ms). */
+export const applyAutoscaleEvent = (view: LiveView, event: AutoscaleEvent, now: number): LiveView => {
+  const last = event.event === "pinged" ? view.last : describeAutoscale(event)
+  const without = (reservation: number) => view.rows.filter((row) => row.reservation !== reservation)
+  const upsert = (row: Row) => [...without(row.reservation), row].sort((a, b) => a.reservation - b.reservation)
+  const find = (reservation: number) => view.rows.find((row) => row.reservation === reservation)
+  switch (event.event) {
+    case "scale":
+      return { ...view, decision: describeAutoscale(event), last }
+    case "reserving":
+      return { ...view, rows: upsert({ reservation: event.reservation, state: "reserving", sessionId: null, url: null, since: now, expiration: null }), last }
+    case "created":
+    case "adopted":
+      return {
+        ...view,
+        rows: upsert({
+          reservation: event.reservation,
+          state: "open",
+          sessionId: event.session_id,
+          url: event.url,
+          since: now,
+          expiration: event.event === "created" ? event.expiration : null
+        }),
+        last
+      }
+    case "pinged": {
+      const row = find(event.reservation)
+      return row === undefined ? view : { ...view, rows: upsert({ ...row, expiration: event.expiration }) }
+    }
+    case "draining": {
+      const row = find(event.reservation)
+      return row === undefined ? { ...view, last } : { ...view, rows: upsert({ ...row, state: "draining" }), last }
+    }
+    case "closed":
+      return { ...view, rows: without(event.reservation), closed: view.closed + 1, last }
+    case "cancelled":
+      return { ...view, rows: without(event.reservation), last }
+    case "error":
+      return event.reservation !== undefined && event.operation === "reserve" ? { ...view, rows: without(event.reservation), last } : { ...view, last }
+    default:
+      return { ...view, last }
+  }
+}
+
+const duration = (ms: number): string => {
+  const total = Math.max(0, Math.round(ms / 1000))
+  const minutes = Math.floor(total / 60)
+  return minutes > 0 ? `${minutes}m${String(total % 60).padStart(2, "0")}s` : `${total}s`
+}
+
+/** The frame: decision, table, totals, latest event; each line cut to `width`. */
+export const renderAutoscaleFrame = (view: LiveView, now: number, width: number): ReadonlyArray<string> => {
+  const header = ["#", "STATE", "SESSION", "WORKER", "AGE", "EXPIRES IN"]
+  const cells = view.rows.map((row) => [
+    String(row.reservation),
+    row.state,
+    row.sessionId ?? "-",
+    row.url ?? "-",
+    duration(now - row.since),
+    row.expiration === null ? "-" : duration(row.expiration * 1000 - now)
+  ])
+  const widths = header.map((title, column) => Math.max(title.length, ...cells.map((line) => (line[column] ?? "").length)))
+  const format = (line: ReadonlyArray<string>) => line.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ").trimEnd()
+  const open = view.rows.filter((row) => row.state !== "reserving").length
+  const lines = [
+    view.decision === "" ? "reading the backlog…" : view.decision,
+    "",
+    format(header),
+    ...cells.map(format),
+    "",
+    `sessions held: ${open}, closed so far: ${view.closed}`,
+    view.last
+  ]
+  return lines.map((line) => (line.length > width ? line.slice(0, Math.max(0, width)) : line))
+}
+
+const makeLive = (write: Write, columns: () => number) =>
+  Effect.gen(function* () {
+    const state = yield* Ref.make(emptyView)
+    const drawn = yield* Ref.make<ReadonlyArray<string>>([])
+    const lock = yield* Effect.makeSemaphore(1)
+    const draw = lock.withPermits(1)(
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const lines = renderAutoscaleFrame(yield* Ref.get(state), now, columns() - 1)
+        const previous = yield* Ref.getAndSet(drawn, lines)
+        if (previous.length === lines.length && previous.every((line, index) => line === lines[index])) return
+        const rewind = previous.length > 0 ? `\x1b[${previous.length}F\x1b[0J` : ""
+        yield* write(`${rewind}${lines.map((line) => `${line}\x1b[K`).join("\n")}\n`)
+      })
+    )
+    yield* draw.pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
+    yield* Effect.addFinalizer(() => draw)
+    return AutoscaleReporter.of({
+      emit: (event) =>
+        Effect.gen(function* () {
+          const now = yield* Clock.currentTimeMillis
+          yield* Ref.update(state, (current) => applyAutoscaleEvent(current, event, now))
+          yield* draw
+        })
+    })
+  })

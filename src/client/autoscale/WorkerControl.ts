@@ -1,0 +1,71 @@
+/**
+ * The consumer's view of its own worker: the loopback control port (`WORKER_CONTROL_URL`). It learns that
+ * it is reserved from `GET /sessions`, as a long poll (`?index=N&wait=S` answers as soon as the state moves
+ * on from index N), and releases its worker with `POST /release {"generation": n}`: fenced, so a late
+ * release can never free a reservation made after the one it meant (the worker answers 409).
+ */
+import { HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platform"
+import { Context, Data, Duration, Effect, Layer, Option } from "effect"
+import { ReleaseAnswer, ReleaseRequest, type SessionsAnswer, SessionsAnswer as SessionsAnswerSchema } from "../../protocol/control.js"
+
+/** The control port did not answer, or answered something else than the protocol says. */
+export class ControlFailed extends Data.TaggedError("ControlFailed")<{ readonly operation: string; readonly detail: string }> {
+  override get message() {
+    return `worker control ${this.operation}: ${this.detail}`
+  }
+}
+
+export type ReleaseOutcome = "released" | "not-open"
+
+export class WorkerControl extends Context.Tag("autoscale/WorkerControl")<
+  WorkerControl,
+  {
+    /** The open sessions; with an index, once the state differs from it, or after `waitSeconds`. */
+    readonly sessions: (index: Option.Option<number>, waitSeconds: number) => Effect.Effect<SessionsAnswer, ControlFailed>
+    /** Release the session of `generation`; `not-open` when it had closed already (409). */
+    readonly release: (generation: number) => Effect.Effect<ReleaseOutcome, ControlFailed>
+  }
+>() {
+  static readonly layer = (controlUrl: string): Layer.Layer<WorkerControl, never, HttpClient.HttpClient> =>
+    Layer.effect(
+      WorkerControl,
+      Effect.map(HttpClient.HttpClient, (client) => {
+        const base = controlUrl.replace(/\/+$/, "")
+        const failed = (operation: string) => (error: { readonly message: string }) => new ControlFailed({ operation, detail: error.message })
+        return WorkerControl.of({
+          sessions: (index, waitSeconds) => {
+            const query = Option.match(index, { onNone: () => "", onSome: (n) => `?index=${n}&wait=${waitSeconds}` })
+            return client.get(`${base}/sessions${query}`).pipe(
+              Effect.flatMap(HttpClientResponse.filterStatusOk),
+              Effect.flatMap(HttpClientResponse.schemaBodyJson(SessionsAnswerSchema)),
+              Effect.scoped,
+              Effect.mapError(failed("GET /sessions")),
+              // The worker answers by `wait`; a few seconds more is for the network, not for a hung worker.
+              Effect.timeoutFail({
+                duration: Duration.seconds(waitSeconds + 5),
+                onTimeout: () => new ControlFailed({ operation: "GET /sessions", detail: `no answer within ${waitSeconds + 5} s` })
+              })
+            )
+          },
+          release: (generation) =>
+            HttpClientRequest.post(`${base}/release`).pipe(
+              HttpClientRequest.schemaBodyJson(ReleaseRequest)({ generation }),
+              // Our own value always encodes.
+              Effect.orDie,
+              Effect.flatMap((request) => client.execute(request)),
+              Effect.flatMap((response) =>
+                response.status === 409
+                  ? Effect.succeed<ReleaseOutcome>("not-open")
+                  : HttpClientResponse.filterStatusOk(response).pipe(
+                      Effect.flatMap(HttpClientResponse.schemaBodyJson(ReleaseAnswer)),
+                      Effect.map((answer): ReleaseOutcome => (answer.released ? "released" : "not-open"))
+                    )
+              ),
+              Effect.scoped,
+              Effect.mapError(failed("POST /release")),
+              Effect.timeoutFail({ duration: Duration.seconds(10), onTimeout: () => new ControlFailed({ operation: "POST /release", detail: "no answer within 10 s" }) })
+            )
+        })
+      })
+    )
+}

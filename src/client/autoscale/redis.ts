@@ -1,0 +1,93 @@
+/**
+ * Redis for the autoscaler and its consumers: one ioredis connection as a scoped resource, and commands
+ * as Effects whose replies are decoded with a Schema (a reply is external input like any other).
+ *
+ * The connection is set up to fail fast rather than wait: `maxRetriesPerRequest: 0` makes ioredis
+ * reject the commands queued or in flight whenever the connection drops (instead of holding them, or
+ * resending them, which could run a write twice behind our back), and every call has a timeout. The
+ * callers retry with a back-off of their own; ioredis keeps reconnecting underneath.
+ */
+import { Data, Duration, Effect, ParseResult, Schema, type Scope } from "effect"
+import type { Redis } from "ioredis"
+
+/** A Redis command failed, timed out, or answered something its caller cannot read. */
+export class RedisFailed extends Data.TaggedError("RedisFailed")<{ readonly command: string; readonly detail: string }> {
+  override get message() {
+    return `redis ${this.command}: ${this.detail}`
+  }
+}
+
+export type RedisArg = string | number
+
+export interface RedisConnection {
+  /** Run `command args…` and decode the reply with `schema`; fails after `timeout` (default 5 s). */
+  readonly call: <A, I>(
+    schema: Schema.Schema<A, I>,
+    command: string,
+    args: ReadonlyArray<RedisArg>,
+    timeout?: Duration.DurationInput
+  ) => Effect.Effect<A, RedisFailed>
+  /** `EVAL script` with `keys` and `args`, reply decoded with `schema`. */
+  readonly eval: <A, I>(
+    schema: Schema.Schema<A, I>,
+    name: string,
+    script: string,
+    keys: ReadonlyArray<string>,
+    args: ReadonlyArray<RedisArg>
+  ) => Effect.Effect<A, RedisFailed>
+  /** True while the connection is up. */
+  readonly ready: Effect.Effect<boolean>
+}
+
+const DEFAULT_TIMEOUT = Duration.seconds(5)
+
+const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+
+const decodeFailure = (command: string) => (error: ParseResult.ParseError) =>
+  new RedisFailed({ command, detail: `unexpected reply: ${ParseResult.TreeFormatter.formatErrorSync(error).slice(0, 300)}` })
+
+/** A connection to `url`, closed with the scope. It connects in the background and reconnects by itself. */
+export const connectRedis = (url: string): Effect.Effect<RedisConnection, never, Scope.Scope> =>
+  Effect.map(
+    Effect.acquireRelease(
+      // Loaded on first use: the client's other commands start without evaluating ioredis.
+      Effect.map(Effect.promise(() => import("ioredis")), (ioredis): Redis => {
+        const redis = new ioredis.Redis(url, {
+          maxRetriesPerRequest: 0,
+          retryStrategy: (attempt) => Math.min(100 * attempt, 1000)
+        })
+        // Errors are seen through the failed commands; an unhandled 'error' event would end the process.
+        redis.on("error", () => undefined)
+        return redis
+      }),
+      (redis) => Effect.sync(() => redis.disconnect())
+    ),
+    (redis): RedisConnection => {
+      const raw = (command: string, args: ReadonlyArray<RedisArg>, timeout: Duration.DurationInput) =>
+        Effect.tryPromise({
+          try: () => redis.call(command, ...args),
+          catch: (error) => new RedisFailed({ command, detail: describe(error) })
+        }).pipe(
+          Effect.timeoutFail({
+            duration: timeout,
+            onTimeout: () => new RedisFailed({ command, detail: `no answer within ${Duration.format(Duration.decode(timeout))}` })
+          })
+        )
+      return {
+        call: (schema, command, args, timeout = DEFAULT_TIMEOUT) =>
+          Effect.flatMap(raw(command, args, timeout), (reply) =>
+            Effect.mapError(Schema.decodeUnknown(schema)(reply), decodeFailure(command))
+          ),
+        eval: (schema, name, script, keys, args) =>
+          Effect.flatMap(raw("EVAL", [script, keys.length, ...keys, ...args], DEFAULT_TIMEOUT), (reply) =>
+            Effect.mapError(Schema.decodeUnknown(schema)(reply), decodeFailure(name))
+          ).pipe(Effect.mapError((error) => (error.command === "EVAL" ? new RedisFailed({ command: name, detail: error.detail }) : error))),
+        ready: Effect.sync(() => redis.status === "ready")
+      }
+    }
+  )
+
+/** A reply that is an integer. */
+export const IntegerReply = Schema.Int
+/** `OK`, or null when a conditional write (`SET NX`) did not happen. */
+export const OkReply = Schema.NullOr(Schema.String)

@@ -1,0 +1,79 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Ref } from "effect"
+import { type LiveView, AutoscaleReporter, applyAutoscaleEvent, renderAutoscaleFrame } from "../../../src/client/autoscale/AutoscaleReporter.js"
+import { type AutoscaleEvent, describeAutoscale } from "../../../src/client/autoscale/events.js"
+
+const scale: AutoscaleEvent = {
+  event: "scale",
+  waiting: 12,
+  in_flight: 3,
+  desired: 4,
+  target: 5,
+  held: 2,
+  reserving: 2,
+  draining: 0,
+  unreachable: 1,
+  start: 2,
+  cancel: 0,
+  limited: "rate"
+}
+
+describe("the daemon's reports", () => {
+  it("a decision in one line: backlog, desired, kept, held, what it does and what held it back", () => {
+    assert.strictEqual(
+      describeAutoscale(scale),
+      "backlog 12 waiting + 3 in flight → desired 4, kept 5; held 2 (+2 reserving), 1 not answering: start 2 (held back: scale-out rate)"
+    )
+    assert.strictEqual(
+      describeAutoscale({ ...scale, waiting: null, in_flight: null, desired: null, reserving: 0, unreachable: 0, start: 0, limited: null }),
+      "backlog ? waiting + ? in flight → desired ?, kept 5; held 2"
+    )
+  })
+
+  it("the live view: the decision, a row per reservation being made or held, closed ones counted", () => {
+    const events: ReadonlyArray<AutoscaleEvent> = [
+      scale,
+      { event: "reserving", reservation: 1 },
+      { event: "reserving", reservation: 2 },
+      { event: "created", reservation: 1, session_id: "s-1", url: "http://w1", generation: 1, expiration: 70 },
+      { event: "pinged", reservation: 1, session_id: "s-1", expiration: 90 },
+      { event: "cancelled", reservation: 2 },
+      { event: "adopted", reservation: 7, session_id: "s-7", url: "http://w7" },
+      { event: "draining", reservation: 7, session_id: "s-7", url: "http://w7" },
+      { event: "reserving", reservation: 8 },
+      { event: "created", reservation: 8, session_id: "s-8", url: "http://w8", generation: 2, expiration: 80 },
+      { event: "closed", reservation: 8, session_id: "s-8", url: "http://w8", reason: "released" }
+    ]
+    const view = events.reduce<LiveView>((current, event) => applyAutoscaleEvent(current, event, 10_000), { decision: "", rows: [], closed: 0, last: "" })
+    const frame = renderAutoscaleFrame(view, 30_000, 200)
+    assert.strictEqual(frame[0], describeAutoscale(scale))
+    assert.deepStrictEqual(frame.slice(2, 5), [
+      "#  STATE     SESSION  WORKER     AGE  EXPIRES IN",
+      "1  open      s-1      http://w1  20s  1m00s",
+      "7  draining  s-7      http://w7  20s  -"
+    ])
+    assert.strictEqual(frame.at(-2), "sessions held: 2, closed so far: 1")
+    assert.strictEqual(frame.at(-1), "#8 session s-8 closed: released")
+    assert.isTrue(renderAutoscaleFrame(view, 30_000, 10).every((line) => line.length <= 10))
+  })
+
+  it.effect("plain lines leave pings out; JSON lines keep every event", () =>
+    Effect.gen(function* () {
+      const written = yield* Ref.make<ReadonlyArray<string>>([])
+      const write = (text: string) => Ref.update(written, (all) => [...all, text])
+      const ping: AutoscaleEvent = { event: "pinged", reservation: 1, session_id: "s-1", expiration: 90 }
+      yield* Effect.flatMap(AutoscaleReporter, (reporter) => Effect.zipRight(reporter.emit(ping), reporter.emit(scale))).pipe(
+        Effect.provide(AutoscaleReporter.layerPlain(write))
+      )
+      const plain = yield* Ref.getAndSet(written, [])
+      assert.strictEqual(plain.length, 1)
+      assert.match(plain[0] ?? "", /^\d{4}-\d\d-\d\dT.* backlog 12 waiting/)
+      yield* Effect.flatMap(AutoscaleReporter, (reporter) => Effect.zipRight(reporter.emit(ping), reporter.emit(scale))).pipe(
+        Effect.provide(AutoscaleReporter.layerJson(write))
+      )
+      const json = yield* Ref.get(written)
+      assert.strictEqual(json.length, 2)
+      assert.match(json[0] ?? "", /^\{"event":"pinged","reservation":1,"session_id":"s-1","expiration":90,"at":"/)
+    })
+  )
+})

@@ -1,0 +1,258 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Clock, Duration, Effect, Fiber, HashMap, Layer, Ref, TestClock } from "effect"
+import { AutoscaleReporter } from "../../../src/client/autoscale/AutoscaleReporter.js"
+import { type AutoscalerSettings, runAutoscaler } from "../../../src/client/autoscale/Autoscaler.js"
+import type { AutoscaleEvent } from "../../../src/client/autoscale/events.js"
+import { Holdings, type HoldingsPolicy } from "../../../src/client/autoscale/Holdings.js"
+import type { PlannerSettings } from "../../../src/client/autoscale/planner.js"
+import type { BacklogReading } from "../../../src/client/autoscale/scalingRule.js"
+import {
+  ENDPOINT,
+  fakeBacklog,
+  fakeVast,
+  keptNow,
+  makeMemoryState,
+  makeWorld,
+  type MemoryState,
+  memoryStore,
+  openSessions,
+  setSession,
+  type VastWorld
+} from "./fakes.js"
+
+const planner: PlannerSettings = {
+  jobsPerWorker: 1,
+  min: 0,
+  max: 10,
+  activation: 0,
+  cooldownMs: 3_000,
+  scaleOutStep: 2,
+  scaleOutWindowMs: 1_000,
+  retryBaseMs: 1_000,
+  retryMaxMs: 8_000
+}
+
+const policy: HoldingsPolicy = { cost: 100, lifetime: 4, pingEvery: "1 second", routeTimeout: "30 seconds" }
+
+interface Harness {
+  readonly world: VastWorld
+  readonly state: MemoryState
+  readonly reading: Ref.Ref<BacklogReading | null>
+  readonly events: Ref.Ref<ReadonlyArray<AutoscaleEvent>>
+}
+
+const makeHarness = Effect.gen(function* () {
+  const harness: Harness = {
+    world: yield* makeWorld,
+    state: yield* makeMemoryState,
+    reading: yield* Ref.make<BacklogReading | null>({ waiting: 0, inFlight: 0 }),
+    events: yield* Ref.make<ReadonlyArray<AutoscaleEvent>>([])
+  }
+  return harness
+})
+
+/** The daemon over the harness' fakes, forked; interrupt the fiber to stop it (a graceful stop). */
+const startDaemon = (harness: Harness, overrides: { readonly token?: string; readonly planner?: Partial<PlannerSettings>; readonly policy?: Partial<HoldingsPolicy> } = {}) => {
+  const settings: AutoscalerSettings = {
+    endpoint: ENDPOINT.name,
+    prefix: "jobs:autoscale",
+    planner: { ...planner, ...overrides.planner },
+    interval: "250 millis",
+    leaseMs: 1_000,
+    ownerTtlMs: 2_000,
+    token: overrides.token ?? "daemon-1"
+  }
+  const app = Holdings.layer({ ...policy, ...overrides.policy }).pipe(
+    Layer.provideMerge(Layer.mergeAll(fakeVast(harness.world), memoryStore(harness.state), AutoscaleReporter.layerRecording(harness.events))),
+    Layer.merge(fakeBacklog(harness.reading))
+  )
+  return Effect.fork(runAutoscaler(settings).pipe(Effect.provide(app)))
+}
+
+/** Move the TestClock forward in small steps, so that every fiber gets its turn. */
+const advance = (ms: number) => Effect.forEach(Array.from({ length: Math.ceil(ms / 125) }), () => TestClock.adjust("125 millis"), { discard: true })
+
+const eventsNamed = <N extends AutoscaleEvent["event"]>(harness: Harness, name: N) =>
+  Effect.map(Ref.get(harness.events), (all) => all.filter((event): event is Extract<AutoscaleEvent, { event: N }> => event.event === name))
+
+describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
+  it.scoped("activation from zero: nothing while the queue is empty, one reservation for one message", () =>
+    Effect.gen(function* () {
+      const harness = yield* makeHarness
+      yield* startDaemon(harness)
+      yield* advance(2_000)
+      assert.strictEqual((yield* Ref.get(harness.world.reserves)).length, 0)
+      yield* Ref.set(harness.reading, { waiting: 1, inFlight: 0 })
+      yield* advance(300)
+      assert.strictEqual((yield* Ref.get(harness.world.reserves)).length, 1)
+      yield* advance(5_000)
+      assert.strictEqual((yield* Ref.get(harness.world.reserves)).length, 1)
+      assert.deepStrictEqual(yield* openSessions(harness.world), ["s-1"])
+      assert.deepStrictEqual(yield* keptNow(harness.state), ["s-1"])
+      assert.strictEqual(HashMap.size(yield* Ref.get(harness.state.records)), 1)
+      assert.isAbove((yield* eventsNamed(harness, "pinged")).length, 3)
+      assert.deepStrictEqual(yield* Ref.get(harness.world.ends), [])
+    })
+  )
+
+  it.scoped("scale-out is capped: at most 2 new reservations per second, up to max", () =>
+    Effect.gen(function* () {
+      const harness = yield* makeHarness
+      yield* Ref.set(harness.reading, { waiting: 100, inFlight: 0 })
+      yield* startDaemon(harness)
+      yield* advance(8_000)
+      const starts = yield* Ref.get(harness.world.reserves)
+      assert.strictEqual(starts.length, 10)
+      for (const at of starts) assert.isAtMost(starts.filter((other) => other > at - 1_000 && other <= at).length, 2)
+      assert.isAtLeast((starts.at(-1) ?? 0) - (starts[0] ?? 0), 4_000)
+      assert.strictEqual((yield* openSessions(harness.world)).length, 10)
+      const limited = yield* eventsNamed(harness, "scale")
+      assert.isTrue(limited.some((event) => event.limited === "rate"))
+    })
+  )
+
+  it.scoped("cool-down: idle workers stay protected for the cool-down, then consumers release them; the daemon ends none", () =>
+    Effect.gen(function* () {
+      const harness = yield* makeHarness
+      yield* Ref.set(harness.reading, { waiting: 3, inFlight: 0 })
+      yield* startDaemon(harness)
+      yield* advance(3_000)
+      assert.strictEqual((yield* openSessions(harness.world)).length, 3)
+      yield* Ref.set(harness.reading, { waiting: 0, inFlight: 0 })
+      yield* advance(2_500)
+      assert.strictEqual((yield* keptNow(harness.state)).length, 3, "protected during the cool-down")
+      yield* advance(1_000)
+      assert.deepStrictEqual(yield* keptNow(harness.state), [], "no longer protected after it")
+      // The consumers, idle and unprotected, release their workers: the next pings get 410.
+      for (const id of yield* openSessions(harness.world)) yield* setSession(harness.world, id, "closed")
+      yield* advance(1_500)
+      const closed = yield* eventsNamed(harness, "closed")
+      assert.strictEqual(closed.length, 3)
+      assert.strictEqual(HashMap.size(yield* Ref.get(harness.state.records)), 0)
+      yield* advance(5_000)
+      assert.strictEqual((yield* Ref.get(harness.world.reserves)).length, 3, "a release is not replaced while nothing waits")
+      assert.deepStrictEqual(yield* Ref.get(harness.world.ends), [])
+    })
+  )
+
+  it.scoped("a busy reservation is never ended: when the backlog drops only reservations without a session are cancelled", () =>
+    Effect.gen(function* () {
+      const harness = yield* makeHarness
+      yield* Ref.set(harness.world.routeDelay, Duration.seconds(6))
+      yield* Ref.set(harness.reading, { waiting: 0, inFlight: 4 })
+      yield* startDaemon(harness)
+      yield* advance(1_500)
+      assert.strictEqual((yield* Ref.get(harness.world.reserves)).length, 4)
+      // Three consumers finish; one is still mid-job. After the cool-down three reservations are surplus.
+      yield* Ref.set(harness.reading, { waiting: 0, inFlight: 1 })
+      yield* advance(12_000)
+      assert.strictEqual((yield* eventsNamed(harness, "cancelled")).length, 3)
+      assert.strictEqual((yield* eventsNamed(harness, "created")).length, 1)
+      assert.strictEqual((yield* openSessions(harness.world)).length, 1)
+      assert.deepStrictEqual(yield* Ref.get(harness.world.ends), [])
+    })
+  )
+
+  it.scoped("restart: a new daemon re-adopts the sessions that answer, forgets the gone ones, and starts nothing it holds already", () =>
+    Effect.gen(function* () {
+      const harness = yield* makeHarness
+      yield* Ref.set(harness.reading, { waiting: 3, inFlight: 0 })
+      const first = yield* startDaemon(harness, { policy: { lifetime: 30 } })
+      yield* advance(3_000)
+      assert.deepStrictEqual((yield* openSessions(harness.world)).sort(), ["s-1", "s-2", "s-3"])
+      // As if the first daemon had been killed: its records stay, and so does its ownership until it lapses.
+      yield* Fiber.interrupt(first)
+      const now = yield* Clock.currentTimeMillis
+      yield* Ref.set(harness.state.owner, { token: "daemon-1", until: now + 2_000 })
+      // While it was away: s-2's consumer released it; s-3's worker went silent and its deadline passed.
+      yield* setSession(harness.world, "s-2", "closed")
+      yield* setSession(harness.world, "s-3", "silent")
+      yield* Ref.update(harness.state.records, (all) =>
+        HashMap.modify(all, "s-3", (record) => ({ ...record, expiration: now / 1000 - 1 }))
+      )
+      yield* Ref.set(harness.reading, { waiting: 0, inFlight: 1 })
+      const reservesBefore = (yield* Ref.get(harness.world.reserves)).length
+      yield* Ref.set(harness.events, [])
+      yield* startDaemon(harness, { token: "daemon-2", policy: { lifetime: 30 } })
+      yield* advance(1_000)
+      assert.strictEqual((yield* eventsNamed(harness, "standby")).length, 1, "waits while the old ownership lasts")
+      assert.strictEqual((yield* eventsNamed(harness, "adopted")).length, 0)
+      yield* advance(3_000)
+      assert.deepStrictEqual((yield* eventsNamed(harness, "adopted")).map((event) => event.session_id), ["s-1"])
+      assert.deepStrictEqual((yield* eventsNamed(harness, "forgotten")).map((event) => event.session_id).sort(), ["s-2", "s-3"])
+      assert.deepStrictEqual(Array.from(HashMap.keys(yield* Ref.get(harness.state.records))), ["s-1"])
+      assert.deepStrictEqual(yield* keptNow(harness.state), ["s-1"])
+      yield* advance(5_000)
+      assert.strictEqual((yield* Ref.get(harness.world.reserves)).length, reservesBefore, "the adopted session covers the backlog")
+      assert.deepStrictEqual(yield* Ref.get(harness.world.ends), [])
+    })
+  )
+
+  it.scoped("a graceful stop leaves the sessions recorded and gives ownership up at once", () =>
+    Effect.gen(function* () {
+      const harness = yield* makeHarness
+      yield* Ref.set(harness.reading, { waiting: 2, inFlight: 0 })
+      const daemon = yield* startDaemon(harness)
+      yield* advance(2_500)
+      yield* Fiber.interrupt(daemon)
+      assert.strictEqual(HashMap.size(yield* Ref.get(harness.state.records)), 2)
+      assert.isNull(yield* Ref.get(harness.state.owner))
+      assert.deepStrictEqual((yield* eventsNamed(harness, "stopped")).map((event) => event.held), [2])
+      assert.deepStrictEqual(yield* Ref.get(harness.world.ends), [])
+    })
+  )
+
+  it.scoped("the autoscaler briefly down: failed reservations back off 1 s, 2 s, 4 s, then one succeeds", () =>
+    Effect.gen(function* () {
+      const harness = yield* makeHarness
+      yield* Ref.set(harness.world.routeDelay, Duration.millis(100))
+      yield* Ref.set(harness.world.failingReserves, 3)
+      yield* Ref.set(harness.reading, { waiting: 1, inFlight: 0 })
+      yield* startDaemon(harness)
+      yield* advance(12_000)
+      const starts = yield* Ref.get(harness.world.reserves)
+      assert.strictEqual(starts.length, 4)
+      const gaps = starts.slice(1).map((at, i) => at - (starts[i] ?? 0))
+      assert.isAtLeast(gaps[0] ?? 0, 1_000)
+      assert.isAtLeast(gaps[1] ?? 0, 2_000)
+      assert.isAtLeast(gaps[2] ?? 0, 4_000)
+      assert.strictEqual((yield* eventsNamed(harness, "error")).filter((event) => event.operation === "reserve").length, 3)
+      assert.deepStrictEqual(yield* openSessions(harness.world), ["s-1"])
+    })
+  )
+
+  it.scoped("Redis down: nothing is started or cancelled, the lease keeps protecting, the error is said once", () =>
+    Effect.gen(function* () {
+      const harness = yield* makeHarness
+      yield* Ref.set(harness.reading, { waiting: 2, inFlight: 0 })
+      yield* startDaemon(harness)
+      yield* advance(2_500)
+      yield* Ref.set(harness.reading, null)
+      yield* advance(6_000)
+      assert.strictEqual((yield* keptNow(harness.state)).length, 2)
+      assert.strictEqual((yield* Ref.get(harness.world.reserves)).length, 2)
+      assert.strictEqual((yield* eventsNamed(harness, "error")).filter((event) => event.operation === "read backlog").length, 1)
+      yield* Ref.set(harness.reading, { waiting: 4, inFlight: 0 })
+      yield* advance(1_500)
+      assert.strictEqual((yield* Ref.get(harness.world.reserves)).length, 4)
+    })
+  )
+
+  it.scoped("a draining or silent worker's session gets a replacement at once; the silent one is kept until its deadline", () =>
+    Effect.gen(function* () {
+      const harness = yield* makeHarness
+      yield* Ref.set(harness.reading, { waiting: 2, inFlight: 0 })
+      yield* startDaemon(harness)
+      yield* advance(2_500)
+      yield* setSession(harness.world, "s-1", "draining")
+      yield* setSession(harness.world, "s-2", "silent")
+      yield* advance(2_000)
+      assert.strictEqual((yield* Ref.get(harness.world.reserves)).length, 4)
+      assert.strictEqual((yield* eventsNamed(harness, "draining")).length, 1)
+      assert.isFalse((yield* eventsNamed(harness, "closed")).some((event) => event.session_id === "s-2"))
+      yield* advance(4_000)
+      assert.isTrue((yield* eventsNamed(harness, "closed")).some((event) => event.session_id === "s-2"), "forgotten after its deadline")
+      assert.deepStrictEqual(yield* Ref.get(harness.world.ends), [])
+    })
+  )
+})

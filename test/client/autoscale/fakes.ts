@@ -1,0 +1,155 @@
+/**
+ * In-memory doubles for the autoscale daemon's ports: a Vast whose workers live in a `Ref` (sessions can
+ * be released, drained, or their workers stopped, as a test says), a backlog the test sets, and a state
+ * store. Everything reads time from Effect's Clock, so TestClock drives it.
+ */
+import { Clock, Duration, Effect, HashMap, Layer, Option, Redacted, Ref } from "effect"
+import { Backlog } from "../../../src/client/autoscale/Backlog.js"
+import { RedisFailed } from "../../../src/client/autoscale/redis.js"
+import type { BacklogReading } from "../../../src/client/autoscale/scalingRule.js"
+import { type HeldRecord, StateStore } from "../../../src/client/autoscale/StateStore.js"
+import { RequestFailed, SessionClosed } from "../../../src/client/errors.js"
+import { type CreateOutcome, type Endpoint, type ReserveOptions, type Session, VastClient } from "../../../src/client/VastClient.js"
+
+export const ENDPOINT: Endpoint = { id: 7, name: "queue-endpoint", apiKey: Redacted.make("endpoint-key") }
+
+export type WorkerSession = { readonly state: "open" | "closed" | "draining" | "silent"; readonly lifetime: number }
+
+export interface VastWorld {
+  /** Session id → what its worker does with it. */
+  readonly sessions: Ref.Ref<HashMap.HashMap<string, WorkerSession>>
+  /** Start times (epoch ms) of every reserve call. */
+  readonly reserves: Ref.Ref<ReadonlyArray<number>>
+  /** How many reserve calls still fail (the autoscaler is down). */
+  readonly failingReserves: Ref.Ref<number>
+  /** `/session/end` calls: the daemon must never make one. */
+  readonly ends: Ref.Ref<ReadonlyArray<string>>
+  /** Time from a reserve call to its session. */
+  readonly routeDelay: Ref.Ref<Duration.Duration>
+  readonly nextId: Ref.Ref<number>
+}
+
+export const makeWorld = Effect.gen(function* () {
+  const world: VastWorld = {
+    sessions: yield* Ref.make(HashMap.empty<string, WorkerSession>()),
+    reserves: yield* Ref.make<ReadonlyArray<number>>([]),
+    failingReserves: yield* Ref.make(0),
+    ends: yield* Ref.make<ReadonlyArray<string>>([]),
+    routeDelay: yield* Ref.make(Duration.millis(500)),
+    nextId: yield* Ref.make(1)
+  }
+  return world
+})
+
+/** Set what a session's worker does: `closed` (released: 410), `draining`, `silent` (no answer). */
+export const setSession = (world: VastWorld, sessionId: string, state: WorkerSession["state"]) =>
+  Ref.update(world.sessions, (all) =>
+    Option.match(HashMap.get(all, sessionId), {
+      onNone: () => all,
+      onSome: (session) => HashMap.set(all, sessionId, { ...session, state })
+    })
+  )
+
+export const openSessions = (world: VastWorld) =>
+  Effect.map(Ref.get(world.sessions), (all) => Array.from(HashMap.entries(all)).filter(([, session]) => session.state !== "closed").map(([id]) => id))
+
+export const fakeVast = (world: VastWorld): Layer.Layer<VastClient> =>
+  Layer.succeed(
+    VastClient,
+    VastClient.of({
+      findEndpoint: () => Effect.succeed(ENDPOINT),
+      endpointSettings: () => Effect.die("not used"),
+      probeWorker: () => Effect.die("not used"),
+      route: () => Effect.die("not used"),
+      getSession: () => Effect.die("not used"),
+      reserve: (options: ReserveOptions) =>
+        Effect.gen(function* () {
+          const now = yield* Clock.currentTimeMillis
+          yield* Ref.update(world.reserves, (all) => [...all, now])
+          yield* Effect.sleep(yield* Ref.get(world.routeDelay))
+          const failing = yield* Ref.getAndUpdate(world.failingReserves, (n) => Math.max(0, n - 1))
+          if (failing > 0) return yield* new RequestFailed({ operation: "route", url: "https://run.test/route/", detail: "connect ECONNREFUSED" })
+          const n = yield* Ref.getAndUpdate(world.nextId, (id) => id + 1)
+          const session: Session = {
+            sessionId: `s-${n}`,
+            url: `https://10.0.0.${n}:4000`,
+            authData: { url: `https://10.0.0.${n}:4000`, signature: "c2ln", reqnum: n, request_idx: n, endpoint: ENDPOINT.name, cost: options.cost },
+            expiration: (yield* Clock.currentTimeMillis) / 1000 + options.lifetime,
+            lifetime: options.lifetime,
+            requestIdx: n,
+            generation: 1
+          }
+          const create = Effect.gen(function* () {
+            yield* Ref.update(world.sessions, (all) => HashMap.set(all, session.sessionId, { state: "open", lifetime: options.lifetime }))
+            return { _tag: "Created", session } satisfies CreateOutcome
+          })
+          yield* (options.runCreate ?? ((attempt: Effect.Effect<CreateOutcome>) => attempt))(create)
+          return session
+        }),
+      ping: (session) =>
+        Effect.gen(function* () {
+          const found = HashMap.get(yield* Ref.get(world.sessions), session.sessionId)
+          if (Option.isNone(found) || found.value.state === "closed") return yield* new SessionClosed({ sessionId: session.sessionId })
+          if (found.value.state === "silent") {
+            return yield* new RequestFailed({ operation: "ping", url: `${session.url}/ping`, detail: "connect ECONNREFUSED" })
+          }
+          return { expiration: (yield* Clock.currentTimeMillis) / 1000 + found.value.lifetime, draining: found.value.state === "draining" }
+        }),
+      endSession: (session) => Effect.as(Ref.update(world.ends, (all) => [...all, session.sessionId]), "ended" as const)
+    })
+  )
+
+/** A backlog the test sets; `null` makes reading fail (Redis down). */
+export const fakeBacklog = (reading: Ref.Ref<BacklogReading | null>): Layer.Layer<Backlog> =>
+  Layer.succeed(
+    Backlog,
+    Backlog.of({
+      source: "fake queue",
+      read: Effect.flatMap(Ref.get(reading), (current) =>
+        current === null ? Effect.fail(new RedisFailed({ command: "XINFO", detail: "connect ECONNREFUSED" })) : Effect.succeed(current)
+      )
+    })
+  )
+
+export interface MemoryState {
+  readonly records: Ref.Ref<HashMap.HashMap<string, HeldRecord>>
+  readonly keep: Ref.Ref<{ readonly ids: ReadonlyArray<string>; readonly until: number }>
+  readonly owner: Ref.Ref<{ readonly token: string; readonly until: number } | null>
+}
+
+export const makeMemoryState = Effect.gen(function* () {
+  const state: MemoryState = {
+    records: yield* Ref.make(HashMap.empty<string, HeldRecord>()),
+    keep: yield* Ref.make<{ readonly ids: ReadonlyArray<string>; readonly until: number }>({ ids: [], until: 0 }),
+    owner: yield* Ref.make<{ readonly token: string; readonly until: number } | null>(null)
+  }
+  return state
+})
+
+/** The keep set as a consumer would read it now (empty once the lease lapsed). */
+export const keptNow = (state: MemoryState) =>
+  Effect.gen(function* () {
+    const now = yield* Clock.currentTimeMillis
+    const keep = yield* Ref.get(state.keep)
+    return now < keep.until ? keep.ids : []
+  })
+
+export const memoryStore = (state: MemoryState): Layer.Layer<StateStore> =>
+  Layer.succeed(
+    StateStore,
+    StateStore.of({
+      load: Effect.map(Ref.get(state.records), (all) => ({ records: Array.from(HashMap.values(all)), unreadable: [] })),
+      save: (record) => Ref.update(state.records, (all) => HashMap.set(all, record.session_id, record)),
+      remove: (sessionId) => Ref.update(state.records, (all) => HashMap.remove(all, sessionId)),
+      publishKeep: (ids, ttlMs) => Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.set(state.keep, { ids, until: now + ttlMs })),
+      claimOwner: (token, ttlMs) =>
+        Effect.gen(function* () {
+          const now = yield* Clock.currentTimeMillis
+          const current = yield* Ref.get(state.owner)
+          if (current !== null && current.token !== token && current.until > now) return false
+          yield* Ref.set(state.owner, { token, until: now + ttlMs })
+          return true
+        }),
+      releaseOwner: (token) => Ref.update(state.owner, (current) => (current !== null && current.token === token ? null : current))
+    })
+  )
