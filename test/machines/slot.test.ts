@@ -1,3 +1,4 @@
+import { assert } from "@effect/vitest"
 import { describe, expect, it } from "vitest"
 import { initialTransition, transition } from "xstate"
 import { getShortestPaths, getSimplePaths } from "xstate/graph"
@@ -191,6 +192,17 @@ describe("slot machine", () => {
     expect(isAuthorised(session, "s1", wrong)).toBe(false)
     expect(isAuthorised(session, "s1", "")).toBe(false)
     expect(isAuthorised(null, "s1", digest)).toBe(false)
+  })
+
+  it("isAuthorised never matches an empty or malformed digest, even against a session that has one", () => {
+    assert.isFalse(isAuthorised(slotSession({ authDigest: "" }), "s1", ""))
+    assert.isFalse(isAuthorised(slotSession({ authDigest: "zz" }), "s1", "zz"))
+  })
+
+  it("a ping whose new deadline falls exactly on the cap ends at the cap, and the close says the cap ended it", () => {
+    const capped = slotSession({ id: "s1", createdAt: 0, expiresAt: 1000, lifetimeMs: 1000, capAt: 1500 })
+    const pinged = step(step(start(), { type: "session.reserve", session: capped }), { ...events.pingCurrent, now: 500 })
+    assert.deepStrictEqual([pinged.context.session?.expiresAt, pinged.context.session?.limit], [1500, "cap"])
   })
 
   describe("graph", () => {
