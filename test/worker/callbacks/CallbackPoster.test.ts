@@ -7,6 +7,7 @@ import { Context, type Duration, Effect, Exit, Fiber, Layer, Option, Ref, Scope,
 import { callbackBody, callbackText } from "../../../src/protocol/callback.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import { CallbackPoster, type CloseCallback, defaultPolicy } from "../../../src/worker/callbacks/CallbackPoster.js"
+import { openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
 import { redactUrl } from "../../../src/worker/callbacks/redactUrl.js"
 import { selfAddresses, targetsSelf } from "../../../src/worker/callbacks/selfTarget.js"
 import type { WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
@@ -95,9 +96,20 @@ describe("targetsSelf", () => {
     ["http://203.0.113.7:41234/", true],
     ["http://127.0.0.1:9090/health", false],
     ["https://cb.example/notify", false],
-    ["http://203.0.113.8:3000/", false]
+    ["http://203.0.113.8:3000/", false],
+    ["http://worker.localhost:3000/", true],
+    ["http://[::]:3001/", true],
+    ["http://127.0.0.1.example:3000/", false],
+    ["not a url", false]
   ])("%s → %s", (url, expected) => {
     assert.strictEqual(targetsSelf(url, self), expected)
+  })
+
+  it("a URL without a port means 80 for http and 443 for https", () => {
+    const web = selfAddresses({ publicIp: "203.0.113.7", ports: [443] })
+    assert.isTrue(targetsSelf("https://203.0.113.7/notify", web))
+    assert.isFalse(targetsSelf("http://203.0.113.7/notify", web))
+    assert.isTrue(targetsSelf("http://203.0.113.7/notify", selfAddresses({ publicIp: "203.0.113.7", ports: [80] })))
   })
 })
 
@@ -454,6 +466,15 @@ describe("CallbackPoster", () => {
         yield* Scope.close(scope, Exit.void)
         const lines: ReadonlyArray<unknown> = readFileSync(file, "utf8").trim().split("\n").map((line) => JSON.parse(line))
         assert.deepStrictEqual(lines, [{ op: "pending", callback: left }, { op: "done", session_id: "a" }])
+      })
+    )
+
+    it.effect("an OUTBOX_FILE that cannot be used fails with JournalUnavailable naming the file and the reason", () =>
+      Effect.gen(function* () {
+        const dir = mkdtempSync(join(tmpdir(), "outbox-"))
+        const failure = yield* Effect.flip(openJournal(dir))
+        assert.strictEqual(failure._tag, "JournalUnavailable")
+        assert.match(failure.message, new RegExp(`^OUTBOX_FILE ${dir} cannot be used: .*EISDIR`))
       })
     )
 
