@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Either, Exit, Layer, Option, Scope, TestClock } from "effect"
+import { Context, Effect, Either, Exit, Layer, Option, Schema, Scope, TestClock } from "effect"
 import { transition } from "xstate"
 import { getShortestPaths } from "xstate/graph"
 import { type SlotEvent, slotMachine } from "../../../machines/slot.js"
@@ -21,6 +21,8 @@ const request = (overrides: Partial<SessionRequest> = {}): SessionRequest => ({
   onClosePayload: { job_id: "j-1" },
   ...overrides
 })
+
+const decodeExpiredBy = Schema.decodeUnknownSync(Schema.parseJson(Schema.Struct({ expired_by: Schema.String })))
 
 const stateOf = Effect.flatMap(SlotPool, (pool) => Effect.map(pool.slots, (slots) => slots.map((slot) => slot.state)))
 const closes = Effect.flatMap(SlotPool, (pool) => pool.recentCloses)
@@ -448,7 +450,7 @@ describe("SlotPool", () => {
       const found = yield* pool.find(sessionId, authData())
       assert.deepStrictEqual(Option.getOrNull(Option.map(found, (session) => [session.expiresAt, session.limit])), [1000, "cap"])
       yield* TestClock.adjust("1 second")
-      assert.strictEqual(JSON.parse((yield* posted)[0]?.body ?? "{}").expired_by, "cap")
+      assert.strictEqual(decodeExpiredBy((yield* posted)[0]?.body ?? "{}").expired_by, "cap")
     }).pipe(Effect.provide(poolLayer({ maxSessionSeconds: Option.some(1) })))
   )
 
