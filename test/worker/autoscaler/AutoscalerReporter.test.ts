@@ -7,6 +7,7 @@ import { DeleteRequestsBody, type WorkerStatusBody } from "../../../src/protocol
 import { advanceUntilDone } from "../../support/clock.js"
 import { type Answer, routedClient, type SeenRequest } from "../../support/fakeHttpClient.js"
 import { quietLogs, testConfig } from "../../support/layers.js"
+import { capturedLogs } from "../../support/logs.js"
 import { sample } from "../../support/metrics.js"
 
 const A = "http://127.0.0.1:9101"
@@ -268,6 +269,26 @@ describe("AutoscalerReporter", () => {
       assert.isBelow(Math.abs(first?.body.additional_disk_usage ?? Number.NaN), 1)
     })
   )
+
+  it.scoped("an autoscaler that refuses is logged once as a warning with every cause, not at every retry", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const { layer } = yield* routedClient((url) => (url.endsWith("/worker_status/") ? 503 : 200))
+      yield* Layer.buildWithScope(
+        AutoscalerReporter.DefaultWithoutDependencies.pipe(
+          Layer.provideMerge(Layer.merge(LoadMetrics.Default, WorkerMetrics.Default)),
+          Layer.provide(layer),
+          Layer.provide(testConfig({ reportAddrs: [A], containerId: 31337, workerUrl: "https://203.0.113.7:41234" })),
+          Layer.provide(logs.layer)
+        ),
+        yield* Effect.scope
+      )
+      // Refused at 7 s (three attempts 2 s apart from 1 s), then again every 6 s: one line in the minute.
+      yield* TestClock.adjust("30 seconds")
+      const cause = `${A}/worker_status/: status 503`
+      assert.deepStrictEqual(logs.lines, [{ level: "WARN", message: ["autoscaler did not accept /worker_status/", { causes: [cause, cause, cause].join("; ") }] }])
+    }).pipe(Effect.provide(logs.layer))
+  })
 
   it.scoped("the report times kept for stats are the last 1,000", () =>
     Effect.gen(function* () {

@@ -1,9 +1,9 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import type { HttpClient } from "@effect/platform"
+import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, type Duration, Effect, Exit, Fiber, Layer, Option, Ref, Scope, TestClock } from "effect"
+import { Context, type Duration, Effect, Exit, Fiber, Layer, LogLevel, Option, Ref, Scope, TestClock } from "effect"
 import { callbackBody, callbackText } from "../../../src/protocol/callback.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import { CallbackPoster, type CloseCallback, defaultPolicy } from "../../../src/worker/callbacks/CallbackPoster.js"
@@ -16,6 +16,7 @@ import { SlotPool } from "../../../src/worker/slots/SlotPool.js"
 import { advanceUntilDone } from "../../support/clock.js"
 import { type Answer, routedClient, type SeenRequest, scriptedClient } from "../../support/fakeHttpClient.js"
 import { quietLogs, testConfig } from "../../support/layers.js"
+import { capturedLogs } from "../../support/logs.js"
 import { sample } from "../../support/metrics.js"
 import { authData } from "../../support/sessions.js"
 
@@ -346,6 +347,110 @@ describe("CallbackPoster", () => {
       assert.strictEqual((yield* poster.deliveries)[0]?.state, "delivered")
     })
   )
+
+  it.scoped("a network error or a response that fails is a retried attempt, and its message is the last error", () =>
+    Effect.gen(function* () {
+      const { poster, seen } = yield* posterWith(["network-error", 200], yield* Effect.scope)
+      yield* poster.post(callback)
+      yield* TestClock.adjust("0 millis")
+      assert.match((yield* poster.deliveries)[0]?.lastError ?? "", /connection refused/)
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(yield* attemptTimes(seen), [0, 1000])
+      const broken = HttpClient.make((request) =>
+        Effect.fail(
+          new HttpClientError.ResponseError({ request, response: HttpClientResponse.fromWeb(request, new Response(null, { status: 200 })), reason: "Decode", description: "cut short" })
+        )
+      )
+      const context = yield* Layer.build(
+        CallbackPoster.layerWith({ drainTimeout: "0 millis" }).pipe(
+          Layer.provide(Layer.succeed(HttpClient.HttpClient, broken)),
+          Layer.provide(testConfig()),
+          Layer.provide(quietLogs)
+        )
+      )
+      const failing = Context.get(context, CallbackPoster)
+      yield* failing.post(callback)
+      yield* TestClock.adjust("0 millis")
+      const [record] = yield* failing.deliveries
+      assert.deepStrictEqual([record?.state, record?.lastStatus], ["delivering", null])
+      assert.match(record?.lastError ?? "", /cut short/)
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual((yield* failing.deliveries)[0]?.attempts, 2)
+    })
+  )
+
+  describe("logs", () => {
+    /** A poster over `script` that logs into `logs` (the other tests keep the outbox quiet). */
+    const loggedPoster = (script: ReadonlyArray<Answer>, scope: Scope.Scope, logs: Layer.Layer<never>, settings: Partial<WorkerSettings> = {}) =>
+      Effect.gen(function* () {
+        const { layer } = yield* scriptedClient(script)
+        const context = yield* Layer.buildWithScope(
+          CallbackPoster.layerWith({ drainTimeout: "0 millis" }).pipe(Layer.provide(layer), Layer.provide(testConfig(settings)), Layer.provide(logs)),
+          scope
+        )
+        return { poster: Context.get(context, CallbackPoster) }
+      })
+
+    it.scoped("a delivered callback is a debug line with its status; one given up is a warning with the attempts and the last reason", () => {
+      const logs = capturedLogs(LogLevel.Debug)
+      return Effect.gen(function* () {
+        const { poster } = yield* loggedPoster([204], yield* Effect.scope, logs.layer)
+        yield* poster.post(callback)
+        yield* TestClock.adjust("0 millis")
+        const failing = yield* loggedPoster([404], yield* Effect.scope, logs.layer)
+        yield* failing.poster.post({ ...callback, route: "http://user:pw@127.0.0.1:9/closed?key=k" })
+        yield* TestClock.adjust("0 millis")
+        const fields = { session_id: callback.sessionId, generation: 3, route: "http://127.0.0.1:9/closed", close_reason: "ended" }
+        assert.deepStrictEqual(
+          logs.lines.filter((line) => String(line.message[0]).startsWith("on_close")),
+          [
+            { level: "DEBUG", message: ["on_close callback delivered", { ...fields, status: 204 }] },
+            { level: "WARN", message: ["on_close callback given up after 1 attempt(s): status 404", { ...fields, route: "http://127.0.0.1:9/closed?…" }] }
+          ]
+        )
+      }).pipe(Effect.provide(logs.layer))
+    })
+
+    it.effect("what is still pending at exit is logged, one warning each, with where it is kept", () => {
+      const logs = capturedLogs()
+      return Effect.gen(function* () {
+        const scope = yield* Scope.make()
+        const { poster } = yield* loggedPoster(["hang"], scope, logs.layer)
+        yield* poster.post(callback)
+        yield* TestClock.adjust("0 millis")
+        yield* Scope.close(scope, Exit.void)
+        assert.deepStrictEqual(logs.lines, [
+          {
+            level: "WARN",
+            message: [
+              "on_close callback still pending at exit",
+              { session_id: callback.sessionId, generation: 3, route: "http://127.0.0.1:9/closed", close_reason: "ended", attempts: 1, kept_in: "nowhere (set OUTBOX_FILE to keep it)" }
+            ]
+          }
+        ])
+      }).pipe(Effect.provide(logs.layer))
+    })
+
+    it.effect("callbacks a previous process left pending are announced when they are sent again", () => {
+      const logs = capturedLogs()
+      return Effect.gen(function* () {
+        const file = join(mkdtempSync(join(tmpdir(), "outbox-")), "outbox.jsonl")
+        writeFileSync(file, JSON.stringify({ op: "pending", callback: { session_id: "a", generation: 1, route: "http://127.0.0.1:9/a", body: "{}", reason: "ended" } }) + "\n")
+        const scope = yield* Scope.make()
+        yield* loggedPoster(["hang"], scope, logs.layer, { outboxFile: Option.some(file) })
+        yield* TestClock.adjust("0 millis")
+        yield* Scope.close(scope, Exit.void)
+        assert.deepStrictEqual(logs.lines[0], { level: "INFO", message: ["re-sending callbacks a previous process left pending", { count: 1 }] })
+        assert.deepStrictEqual(logs.lines[1], {
+          level: "WARN",
+          message: [
+            "on_close callback still pending at exit",
+            { session_id: "a", generation: 1, route: "http://127.0.0.1:9/a", close_reason: "ended", attempts: 1, kept_in: file }
+          ]
+        })
+      }).pipe(Effect.provide(logs.layer))
+    })
+  })
 
   describe("metrics", () => {
     /** The poster with the default policy over `script`, and the metrics it counts into. */

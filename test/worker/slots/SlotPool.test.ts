@@ -8,6 +8,7 @@ import { CallbackPoster } from "../../../src/worker/callbacks/CallbackPoster.js"
 import { WorkerMetrics } from "../../../src/worker/metrics/WorkerMetrics.js"
 import { RECENT_CLOSES, type SessionRequest, SlotPool } from "../../../src/worker/slots/SlotPool.js"
 import { scriptedClient } from "../../support/fakeHttpClient.js"
+import { capturedLogs } from "../../support/logs.js"
 import { posted, poolLayer, quietLogs, testConfig } from "../../support/layers.js"
 import { sample } from "../../support/metrics.js"
 import { authData, slotSession } from "../../support/sessions.js"
@@ -552,6 +553,33 @@ describe("SlotPool", () => {
       assert.strictEqual((yield* Context.get(context, CallbackPoster).stats).refusedAtCap, 1)
     })
   )
+
+  it.effect("each create and each close is logged once, with what an operator needs to follow the session", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const first = yield* pool.create(request({ cost: 250, requestIdx: 9, lifetimeMs: 1000 }))
+      yield* TestClock.adjust("1 second")
+      const second = yield* pool.create(request({ lifetimeMs: 5000 }))
+      yield* TestClock.adjust("500 millis")
+      yield* pool.release(any)
+      assert.deepStrictEqual(logs.lines, [
+        { level: "INFO", message: ["session created", { session_id: first.sessionId, generation: 1, slot: 0, cost: 250, lifetime: 1, request_idx: 9 }] },
+        { level: "INFO", message: ["session closed", { session_id: first.sessionId, generation: 1, reason: "expired", expired_by: "lifetime", held_ms: 1000 }] },
+        { level: "INFO", message: ["session created", { session_id: second.sessionId, generation: 2, slot: 0, cost: 100, lifetime: 5, request_idx: 4242 }] },
+        { level: "INFO", message: ["session closed", { session_id: second.sessionId, generation: 2, reason: "released", held_ms: 500 }] }
+      ])
+    }).pipe(Effect.provide(poolLayer()), Effect.provide(logs.layer))
+  })
+
+  it.effect("a create refused for a full outbox is logged as a warning with the cap", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const pool = yield* SlotPool
+      yield* Effect.flip(pool.create(request()))
+      assert.deepStrictEqual(logs.lines, [{ level: "WARN", message: ["create refused: the callback outbox is full", { max_pending: 1000 }] }])
+    }).pipe(Effect.provide(poolLayer({}, { maxPending: 0 })), Effect.provide(logs.layer))
+  })
 })
 
 /**
