@@ -205,6 +205,25 @@ describe("slot machine", () => {
     assert.deepStrictEqual([pinged.context.session?.expiresAt, pinged.context.session?.limit], [1500, "cap"])
   })
 
+  it("while retiring, a ping still slides the deadline and an early wake asks to be armed for it", () => {
+    const pinged = step(fromState.retiring(), events.pingCurrent)
+    assert.deepStrictEqual([pinged.value, pinged.context.session?.expiresAt, pinged.context.session?.pingCount], ["retiring", 1400, 1])
+    const [, actions] = transition(slotMachine, pinged, events.expireAtDeadline)
+    assert.deepStrictEqual(actions.map((action) => [action.type, action.params]), [["armExpiry", { at: 1400 }]])
+  })
+
+  it.each([
+    ["endCurrent", "ended", 10],
+    ["releaseAny", "released", 20],
+    ["shutdown", "shutdown", 30],
+    ["expireAtDeadline", "expired", 1000]
+  ] as const)("a close while retiring (%s) is recorded with reason %s and retires the slot", (eventName, reason, at) => {
+    const next = step(fromState.retiring(), events[eventName])
+    assert.strictEqual(next.value, "retired")
+    assert.isNull(next.context.session)
+    assert.deepStrictEqual(next.context.lastClose, { sessionId: "s1", generation: 1, reason, at })
+  })
+
   describe("graph", () => {
     const traversal = {
       events: Object.values(events),
