@@ -179,11 +179,10 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       let after: Effect.Effect<void> = Effect.void
       for (const intent of intents) {
         switch (intent.type) {
-          case "armExpiry": {
-            const timer = timers[slot]
-            if (timer !== undefined && intent.params.at < timer.armedAt) Queue.unsafeOffer(timer.wake, undefined)
+          case "armExpiry":
+            // Nothing to do: the machine asks for this only after the timer's own early `session.expire`, and
+            // the timer reads the slot's current deadline every time it wakes (a deadline only moves later).
             break
-          }
           case "announceOpen": {
             const { session } = intent.params
             index.set(session.id, slot)
