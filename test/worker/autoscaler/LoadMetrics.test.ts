@@ -196,4 +196,17 @@ describe("LoadMetrics", () => {
       assert.strictEqual(yield* metrics.uptimeMillis, 1500)
     }).pipe(Effect.provide(LoadMetrics.Default))
   )
+
+  it.effect("uptime and loadtime count from the service's start, not from time zero", () =>
+    Effect.gen(function* () {
+      yield* TestClock.adjust("5 seconds")
+      yield* Effect.gen(function* () {
+        const metrics = yield* LoadMetrics
+        yield* TestClock.adjust("1500 millis")
+        yield* metrics.markReady
+        assert.strictEqual(yield* metrics.uptimeMillis, 1500)
+        assert.strictEqual((yield* metrics.snapshot).loadtime, 1.5)
+      }).pipe(Effect.provide(LoadMetrics.Default))
+    })
+  )
 })

@@ -580,6 +580,53 @@ describe("SlotPool", () => {
       assert.deepStrictEqual(logs.lines, [{ level: "WARN", message: ["create refused: the callback outbox is full", { max_pending: 1000 }] }])
     }).pipe(Effect.provide(poolLayer({}, { maxPending: 0 })), Effect.provide(logs.layer))
   })
+
+  it.effect("a cap longer than the lifetime leaves the lifetime in charge", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const created = yield* pool.create(request({ lifetimeMs: 1000 }))
+      const found = yield* pool.find(created.sessionId, authData())
+      assert.deepStrictEqual(Option.getOrNull(Option.map(found, (session) => [session.expiresAt, session.limit, session.capAt])), [1000, "lifetime", 60_000])
+    }).pipe(Effect.provide(poolLayer({ maxSessionSeconds: Option.some(60) })))
+  )
+
+  it.effect("the refusals name what they are about: the outbox's cap, the closed session's id", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const full = yield* Effect.flip(pool.create(request()))
+      // The limit is the configured CALLBACK_MAX_PENDING (1000 by default).
+      assert.deepStrictEqual([full._tag, full._tag === "OutboxFull" ? full.limit : -1], ["OutboxFull", 1000])
+      const { sessionId } = yield* pool.create(request({ onCloseRoute: null }))
+      yield* pool.release(any)
+      const late = yield* Effect.flip(pool.end(sessionId, authData()))
+      assert.deepStrictEqual([late._tag, late._tag === "SessionAlreadyClosed" ? late.sessionId : ""], ["SessionAlreadyClosed", sessionId])
+    }).pipe(Effect.provide(poolLayer({}, { maxPending: 0 })))
+  )
+
+  it.effect("a session's held time in the metrics counts from its create, not from the pool's start", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const prometheus = yield* WorkerMetrics
+      yield* TestClock.adjust("10 seconds")
+      yield* pool.create(request({ lifetimeMs: 60_000 }))
+      yield* TestClock.adjust("2 seconds")
+      yield* pool.release(any)
+      assert.strictEqual(yield* sample(prometheus, "null_worker_session_duration_seconds_sum"), 2)
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
+  it.effect("a drain moves the version, so a long poll sees the slots retire", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      yield* pool.create(request())
+      const before = yield* pool.version
+      const waiter = yield* Effect.fork(pool.awaitChange)
+      yield* Effect.yieldNow()
+      yield* pool.retire
+      yield* waiter.await
+      assert.isAbove(yield* pool.version, before)
+    }).pipe(Effect.provide(poolLayer()))
+  )
 })
 
 /**
