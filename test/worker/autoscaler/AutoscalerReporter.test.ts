@@ -290,6 +290,22 @@ describe("AutoscalerReporter", () => {
     }).pipe(Effect.provide(logs.layer))
   })
 
+  it.scoped("accepted and refused reports are counted under their own labels; nothing pending means no /delete_requests/", () =>
+    Effect.gen(function* () {
+      let down = false
+      const { metrics, prometheus, seen } = yield* startReporter(() => (down ? 503 : 200), yield* Effect.scope)
+      yield* TestClock.adjust("1 second")
+      yield* metrics.markReady
+      yield* TestClock.adjust("1 second")
+      down = true
+      yield* metrics.markErrored("x")
+      yield* TestClock.adjust("7 seconds")
+      assert.strictEqual(yield* sample(prometheus, "null_worker_autoscaler_reports_total", { outcome: "accepted" }), 2)
+      assert.strictEqual(yield* sample(prometheus, "null_worker_autoscaler_reports_total", { outcome: "refused" }), 1)
+      assert.lengthOf(yield* deletionPosts(seen), 0)
+    })
+  )
+
   it.scoped("the report times kept for stats are the last 1,000", () =>
     Effect.gen(function* () {
       const { layer } = yield* routedClient(() => 200)

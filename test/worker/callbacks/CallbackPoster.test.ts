@@ -452,6 +452,20 @@ describe("CallbackPoster", () => {
     })
   })
 
+  it.effect("a finished delivery is no longer in flight, and a drain after it ends at once", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const { poster } = yield* posterWith([503, 200], scope, {}, "5 seconds")
+      yield* poster.post(callback)
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual([(yield* poster.stats).inFlight, (yield* poster.stats).pending, (yield* poster.stats).delivered], [0, 0, 1])
+      const drained = yield* Effect.fork(poster.drain("5 seconds"))
+      yield* TestClock.adjust("0 millis")
+      assert.isTrue(Option.isSome(yield* drained.poll))
+      yield* Scope.close(scope, Exit.void)
+    })
+  )
+
   describe("metrics", () => {
     /** The poster with the default policy over `script`, and the metrics it counts into. */
     const counted = (script: ReadonlyArray<Answer>, scope: Scope.Scope, settings: Partial<WorkerSettings> = {}) =>
