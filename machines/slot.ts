@@ -87,18 +87,6 @@ export type SlotEvent =
   | { readonly type: "slot.retire" }
   | { readonly type: "slot.shutdown"; readonly now: number }
 
-export type SlotEventType = SlotEvent["type"]
-
-export const slotEventTypes: ReadonlyArray<SlotEventType> = [
-  "session.reserve",
-  "session.ping",
-  "session.end",
-  "session.release",
-  "session.expire",
-  "slot.retire",
-  "slot.shutdown"
-]
-
 export type SlotStateValue = "idle" | "reserved" | "retiring" | "retired"
 
 /** Intent params: what the host is asked to do. */

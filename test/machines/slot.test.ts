@@ -1,3 +1,4 @@
+import { assert } from "@effect/vitest"
 import { describe, expect, it } from "vitest"
 import { initialTransition, transition } from "xstate"
 import { getShortestPaths, getSimplePaths } from "xstate/graph"
@@ -191,6 +192,36 @@ describe("slot machine", () => {
     expect(isAuthorised(session, "s1", wrong)).toBe(false)
     expect(isAuthorised(session, "s1", "")).toBe(false)
     expect(isAuthorised(null, "s1", digest)).toBe(false)
+  })
+
+  it("isAuthorised never matches an empty or malformed digest, even against a session that has one", () => {
+    assert.isFalse(isAuthorised(slotSession({ authDigest: "" }), "s1", ""))
+    assert.isFalse(isAuthorised(slotSession({ authDigest: "zz" }), "s1", "zz"))
+  })
+
+  it("a ping whose new deadline falls exactly on the cap ends at the cap, and the close says the cap ended it", () => {
+    const capped = slotSession({ id: "s1", createdAt: 0, expiresAt: 1000, lifetimeMs: 1000, capAt: 1500 })
+    const pinged = step(step(start(), { type: "session.reserve", session: capped }), { ...events.pingCurrent, now: 500 })
+    assert.deepStrictEqual([pinged.context.session?.expiresAt, pinged.context.session?.limit], [1500, "cap"])
+  })
+
+  it("while retiring, a ping still slides the deadline and an early wake asks to be armed for it", () => {
+    const pinged = step(fromState.retiring(), events.pingCurrent)
+    assert.deepStrictEqual([pinged.value, pinged.context.session?.expiresAt, pinged.context.session?.pingCount], ["retiring", 1400, 1])
+    const [, actions] = transition(slotMachine, pinged, events.expireAtDeadline)
+    assert.deepStrictEqual(actions.map((action) => [action.type, action.params]), [["armExpiry", { at: 1400 }]])
+  })
+
+  it.each([
+    ["endCurrent", "ended", 10],
+    ["releaseAny", "released", 20],
+    ["shutdown", "shutdown", 30],
+    ["expireAtDeadline", "expired", 1000]
+  ] as const)("a close while retiring (%s) is recorded with reason %s and retires the slot", (eventName, reason, at) => {
+    const next = step(fromState.retiring(), events[eventName])
+    assert.strictEqual(next.value, "retired")
+    assert.isNull(next.context.session)
+    assert.deepStrictEqual(next.context.lastClose, { sessionId: "s1", generation: 1, reason, at })
   })
 
   describe("graph", () => {

@@ -25,7 +25,9 @@ export const routedClient = (answerFor: (url: string, count: number) => Answer) 
         const answer = answerFor(url.toString(), count)
         if (answer === "hang") return yield* Effect.never
         if (answer === "network-error") {
-          return yield* new HttpClientError.RequestError({ request, reason: "Transport", description: "connection refused" })
+          // Node puts the errno on the cause, and the message names the URL; the product reads only the errno.
+          const cause = Object.assign(new Error(`connect ECONNREFUSED ${url.host}`), { code: "ECONNREFUSED" })
+          return yield* new HttpClientError.RequestError({ request, reason: "Transport", cause, description: "connection refused" })
         }
         if (typeof answer === "object") {
           return HttpClientResponse.fromWeb(request, new Response(null, { status: answer.status, headers: { location: answer.location } }))

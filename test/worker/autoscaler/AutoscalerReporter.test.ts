@@ -1,12 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Ref, Scope, TestClock } from "effect"
+import { Context, Effect, Exit, Fiber, Layer, Option, Ref, Schema, Scope, TestClock } from "effect"
 import { AutoscalerReporter } from "../../../src/worker/autoscaler/AutoscalerReporter.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import { WorkerMetrics } from "../../../src/worker/metrics/WorkerMetrics.js"
-import type { WorkerStatusBody } from "../../../src/protocol/workerStatus.js"
+import { DeleteRequestsBody, type WorkerStatusBody } from "../../../src/protocol/workerStatus.js"
 import { advanceUntilDone } from "../../support/clock.js"
 import { type Answer, routedClient, type SeenRequest } from "../../support/fakeHttpClient.js"
 import { quietLogs, testConfig } from "../../support/layers.js"
+import { capturedLogs } from "../../support/logs.js"
+import { sample } from "../../support/metrics.js"
 
 const A = "http://127.0.0.1:9101"
 const B = "http://127.0.0.1:9102"
@@ -25,7 +27,7 @@ const startReporter = (answerFor: (url: string) => Answer, scope: Scope.Scope, a
       scope
     )
     yield* TestClock.adjust("0 millis")
-    return { metrics: Context.get(context, LoadMetrics), seen }
+    return { metrics: Context.get(context, LoadMetrics), reporter: Context.get(context, AutoscalerReporter), prometheus: Context.get(context, WorkerMetrics), seen }
   })
 
 const statuses = (seen: Ref.Ref<ReadonlyArray<SeenRequest>>, from?: string) =>
@@ -168,5 +170,158 @@ describe("AutoscalerReporter", () => {
       assert.strictEqual(last?.body.cur_load, 0)
       assert.strictEqual(last?.body.cur_perf, 100)
     })
+  )
+
+  /** The `/delete_requests/` posts, decoded, with the address each went to. */
+  const deletionPosts = (seen: Ref.Ref<ReadonlyArray<SeenRequest>>) =>
+    Effect.map(Ref.get(seen), (all) =>
+      all
+        .filter((request) => request.url.endsWith("/delete_requests/"))
+        .map((request) => ({ url: request.url, at: request.at, body: Schema.decodeUnknownSync(DeleteRequestsBody)(request.body) }))
+    )
+  const SKIPPED = "https://cloud.vast.ai/api/v0"
+
+  it.scoped("/delete_requests/ never go to the one address the framework skips for them; with only that address they stay pending", () =>
+    Effect.gen(function* () {
+      const both = yield* startReporter(() => 200, yield* Effect.scope, [SKIPPED, A])
+      yield* both.metrics.sessionOpened("s1", { requestIdx: 77, workload: 100 }, 0)
+      yield* both.metrics.sessionClosed("s1", 10)
+      yield* TestClock.adjust("2 seconds")
+      assert.isTrue((yield* statuses(both.seen)).every((status) => status.url.startsWith(SKIPPED)))
+      const posts = yield* deletionPosts(both.seen)
+      assert.deepStrictEqual(posts.map((post) => [post.url, post.body.requests.map((record) => record.request_idx)]), [[`${A}/delete_requests/`, [77]]])
+      const only = yield* startReporter(() => 200, yield* Effect.scope, [SKIPPED])
+      yield* only.metrics.sessionOpened("s1", { requestIdx: 78, workload: 100 }, 0)
+      yield* only.metrics.sessionClosed("s1", 10)
+      yield* TestClock.adjust("3 seconds")
+      assert.lengthOf(yield* deletionPosts(only.seen), 0)
+      assert.lengthOf(yield* only.metrics.pendingDeletions(10), 1)
+    })
+  )
+
+  it.scoped("stats and metrics count accepted and refused reports, and how long each took", () =>
+    Effect.gen(function* () {
+      let down = true
+      const { prometheus, reporter, seen } = yield* startReporter(() => (down ? 503 : 200), yield* Effect.scope)
+      // The first report is refused after three attempts 2 s apart (1 s → 7 s); the next one is tried at
+      // once and its second attempt, at 9 s, is accepted.
+      yield* TestClock.adjust("8 seconds")
+      down = false
+      yield* TestClock.adjust("1500 millis")
+      const stats = yield* reporter.stats
+      assert.deepStrictEqual([stats.accepted, stats.refused, stats.recentSeconds], [1, 1, [6, 2]])
+      assert.strictEqual(yield* sample(prometheus, "null_worker_autoscaler_reports_total", { outcome: "accepted" }), 1)
+      assert.strictEqual(yield* sample(prometheus, "null_worker_autoscaler_reports_total", { outcome: "refused" }), 1)
+      assert.strictEqual(yield* sample(prometheus, "null_worker_autoscaler_report_seconds_sum"), 8)
+      assert.deepStrictEqual((yield* statuses(seen)).map((status) => status.at), [1000, 3000, 5000, 7000, 9000])
+    })
+  )
+
+  it.effect("the last report is sent once, though the shutdown sequence and the finalizer both ask for it", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const { reporter, seen } = yield* startReporter(() => 200, scope)
+      yield* TestClock.adjust("1 second")
+      const before = (yield* statuses(seen)).length
+      yield* advanceUntilDone(yield* Effect.fork(reporter.finalReport), "10 millis")
+      assert.lengthOf(yield* statuses(seen), before + 1)
+      yield* advanceUntilDone(yield* Effect.fork(Scope.close(scope, Exit.void)), "10 millis")
+      assert.lengthOf(yield* statuses(seen), before + 1)
+    })
+  )
+
+  it.scoped("the last report makes one quick try per address, without retry delays", () =>
+    Effect.gen(function* () {
+      const { reporter, seen } = yield* startReporter(() => 503, yield* Effect.scope, [A, B])
+      const last = yield* Effect.fork(reporter.finalReport)
+      yield* TestClock.adjust("0 millis")
+      assert.isTrue(Option.isSome(yield* last.poll))
+      assert.deepStrictEqual((yield* statuses(seen)).map((status) => [status.url, status.at]), [[`${A}/worker_status/`, 0], [`${B}/worker_status/`, 0]])
+    })
+  )
+
+  it.scoped("the last report gives up after 3 s when the autoscaler does not answer", () =>
+    Effect.gen(function* () {
+      const { reporter } = yield* startReporter(() => "hang", yield* Effect.scope)
+      const last = yield* Effect.fork(reporter.finalReport)
+      yield* TestClock.adjust("2999 millis")
+      assert.isTrue(Option.isNone(yield* last.poll))
+      yield* TestClock.adjust("1 millis")
+      yield* Fiber.join(last)
+    })
+  )
+
+  it.scoped("the last report also sends the pending /delete_requests/", () =>
+    Effect.gen(function* () {
+      const { metrics, reporter, seen } = yield* startReporter(() => 200, yield* Effect.scope)
+      yield* metrics.sessionOpened("s1", { requestIdx: 77, workload: 100 }, 0)
+      yield* metrics.sessionClosed("s1", 0)
+      yield* Fiber.join(yield* Effect.fork(reporter.finalReport))
+      assert.deepStrictEqual((yield* deletionPosts(seen)).map((post) => [post.at, post.body.requests.map((record) => record.request_idx)]), [[0, [77]]])
+    })
+  )
+
+  it.scoped("additional_disk_usage is the change in used disk since the last report, not the disk's size", () =>
+    Effect.gen(function* () {
+      const { seen } = yield* startReporter(() => 200, yield* Effect.scope)
+      yield* TestClock.adjust("1 second")
+      const [first] = yield* statuses(seen)
+      assert.isBelow(Math.abs(first?.body.additional_disk_usage ?? Number.NaN), 1)
+    })
+  )
+
+  it.scoped("an autoscaler that refuses is logged once as a warning with every cause, not at every retry", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const { layer } = yield* routedClient((url) => (url.endsWith("/worker_status/") ? 503 : 200))
+      yield* Layer.buildWithScope(
+        AutoscalerReporter.DefaultWithoutDependencies.pipe(
+          Layer.provideMerge(Layer.merge(LoadMetrics.Default, WorkerMetrics.Default)),
+          Layer.provide(layer),
+          Layer.provide(testConfig({ reportAddrs: [A], containerId: 31337, workerUrl: "https://203.0.113.7:41234" })),
+          Layer.provide(logs.layer)
+        ),
+        yield* Effect.scope
+      )
+      // Refused at 7 s (three attempts 2 s apart from 1 s), then again every 6 s: one line in the minute.
+      yield* TestClock.adjust("30 seconds")
+      const cause = `${A}/worker_status/: status 503`
+      assert.deepStrictEqual(logs.lines, [{ level: "WARN", message: ["autoscaler did not accept /worker_status/", { causes: [cause, cause, cause].join("; ") }] }])
+    }).pipe(Effect.provide(logs.layer))
+  })
+
+  it.scoped("accepted and refused reports are counted under their own labels; nothing pending means no /delete_requests/", () =>
+    Effect.gen(function* () {
+      let down = false
+      const { metrics, prometheus, seen } = yield* startReporter(() => (down ? 503 : 200), yield* Effect.scope)
+      yield* TestClock.adjust("1 second")
+      yield* metrics.markReady
+      yield* TestClock.adjust("1 second")
+      down = true
+      yield* metrics.markErrored("x")
+      yield* TestClock.adjust("7 seconds")
+      assert.strictEqual(yield* sample(prometheus, "null_worker_autoscaler_reports_total", { outcome: "accepted" }), 2)
+      assert.strictEqual(yield* sample(prometheus, "null_worker_autoscaler_reports_total", { outcome: "refused" }), 1)
+      assert.lengthOf(yield* deletionPosts(seen), 0)
+    })
+  )
+
+  it.scoped("the report times kept for stats are the last 1,000", () =>
+    Effect.gen(function* () {
+      const { layer } = yield* routedClient(() => 200)
+      const context = yield* Layer.build(
+        AutoscalerReporter.layerWith({ firstReport: "0 millis", minSpacing: "0 millis", heartbeat: "1 millis" }).pipe(
+          Layer.provide(layer),
+          Layer.provide(testConfig({ reportAddrs: [A] })),
+          Layer.provide(quietLogs)
+        )
+      )
+      yield* TestClock.adjust("1100 millis")
+      const stats = yield* Context.get(context, AutoscalerReporter).stats
+      assert.isAbove(stats.accepted, 1000)
+      assert.lengthOf(stats.recentSeconds, 1000)
+    }),
+    // About a thousand reports: the slowest test here, so it comes last.
+    { timeout: 30_000 }
   )
 })

@@ -179,4 +179,34 @@ describe("LoadMetrics", () => {
       assert.strictEqual(snapshot.numRequestsRecieved, 200_000)
     }).pipe(Effect.provide(LoadMetrics.Default))
   )
+
+  it.effect("acknowledging more than was counted leaves zero, never a negative counter", () =>
+    Effect.gen(function* () {
+      const metrics = yield* LoadMetrics
+      yield* metrics.sessionRequestServed(100)
+      yield* metrics.acknowledge({ received: 500, served: 500, cancelled: 500, rejected: 500 })
+      assert.deepStrictEqual((yield* metrics.snapshot).counters, { received: 0, served: 0, cancelled: 0, rejected: 0 })
+    }).pipe(Effect.provide(LoadMetrics.Default))
+  )
+
+  it.effect("uptime is counted from the service's start, by Clock", () =>
+    Effect.gen(function* () {
+      const metrics = yield* LoadMetrics
+      yield* TestClock.adjust("1500 millis")
+      assert.strictEqual(yield* metrics.uptimeMillis, 1500)
+    }).pipe(Effect.provide(LoadMetrics.Default))
+  )
+
+  it.effect("uptime and loadtime count from the service's start, not from time zero", () =>
+    Effect.gen(function* () {
+      yield* TestClock.adjust("5 seconds")
+      yield* Effect.gen(function* () {
+        const metrics = yield* LoadMetrics
+        yield* TestClock.adjust("1500 millis")
+        yield* metrics.markReady
+        assert.strictEqual(yield* metrics.uptimeMillis, 1500)
+        assert.strictEqual((yield* metrics.snapshot).loadtime, 1.5)
+      }).pipe(Effect.provide(LoadMetrics.Default))
+    })
+  )
 })

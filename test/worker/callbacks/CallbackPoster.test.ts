@@ -1,12 +1,13 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import type { HttpClient } from "@effect/platform"
+import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, type Duration, Effect, Exit, Layer, Option, Ref, Scope, TestClock } from "effect"
+import { Context, type Duration, Effect, Exit, Fiber, Layer, LogLevel, Option, Ref, Scope, TestClock } from "effect"
 import { callbackBody, callbackText } from "../../../src/protocol/callback.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import { CallbackPoster, type CloseCallback, defaultPolicy } from "../../../src/worker/callbacks/CallbackPoster.js"
+import { openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
 import { redactUrl } from "../../../src/worker/callbacks/redactUrl.js"
 import { selfAddresses, targetsSelf } from "../../../src/worker/callbacks/selfTarget.js"
 import type { WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
@@ -15,6 +16,8 @@ import { SlotPool } from "../../../src/worker/slots/SlotPool.js"
 import { advanceUntilDone } from "../../support/clock.js"
 import { type Answer, routedClient, type SeenRequest, scriptedClient } from "../../support/fakeHttpClient.js"
 import { quietLogs, testConfig } from "../../support/layers.js"
+import { capturedLogs } from "../../support/logs.js"
+import { sample } from "../../support/metrics.js"
 import { authData } from "../../support/sessions.js"
 
 const facts = { sessionId: "aB3dE5fG7hJ9k", reason: "ended", generation: 3, expiredBy: null } as const
@@ -94,9 +97,20 @@ describe("targetsSelf", () => {
     ["http://203.0.113.7:41234/", true],
     ["http://127.0.0.1:9090/health", false],
     ["https://cb.example/notify", false],
-    ["http://203.0.113.8:3000/", false]
+    ["http://203.0.113.8:3000/", false],
+    ["http://worker.localhost:3000/", true],
+    ["http://[::]:3001/", true],
+    ["http://127.0.0.1.example:3000/", false],
+    ["not a url", false]
   ])("%s → %s", (url, expected) => {
     assert.strictEqual(targetsSelf(url, self), expected)
+  })
+
+  it("a URL without a port means 80 for http and 443 for https", () => {
+    const web = selfAddresses({ publicIp: "203.0.113.7", ports: [443] })
+    assert.isTrue(targetsSelf("https://203.0.113.7/notify", web))
+    assert.isFalse(targetsSelf("http://203.0.113.7/notify", web))
+    assert.isTrue(targetsSelf("http://203.0.113.7/notify", selfAddresses({ publicIp: "203.0.113.7", ports: [80] })))
   })
 })
 
@@ -296,6 +310,244 @@ describe("CallbackPoster", () => {
     })
   )
 
+  it.scoped("a 300 and a 399 are not deliveries: they are retried like a 5xx, and the 2xx after them is delivered", () =>
+    Effect.gen(function* () {
+      const { poster, seen } = yield* posterWith([300, 399, 200], yield* Effect.scope)
+      yield* poster.post(callback)
+      yield* TestClock.adjust("0 millis")
+      assert.deepStrictEqual([(yield* poster.deliveries)[0]?.state, (yield* poster.deliveries)[0]?.lastStatus], ["delivering", 300])
+      yield* TestClock.adjust("3 seconds")
+      assert.deepStrictEqual(yield* attemptTimes(seen), [0, 1000, 3000])
+      assert.deepStrictEqual([(yield* poster.deliveries)[0]?.state, (yield* poster.deliveries)[0]?.lastStatus], ["delivered", 200])
+    })
+  )
+
+  it.scoped("a 307 without a Location is not followed: one request, a failed attempt that is retried", () =>
+    Effect.gen(function* () {
+      const { poster, seen } = yield* posterWith([307, 200], yield* Effect.scope)
+      yield* poster.post(callback)
+      yield* TestClock.adjust("0 millis")
+      assert.lengthOf(yield* Ref.get(seen), 1)
+      assert.deepStrictEqual([(yield* poster.deliveries)[0]?.state, (yield* poster.deliveries)[0]?.lastError], ["delivering", "status 307"])
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(yield* attemptTimes(seen), [0, 1000])
+      assert.strictEqual((yield* poster.deliveries)[0]?.state, "delivered")
+    })
+  )
+
+  it.scoped("a 307 whose Location is not a URL is a failed attempt that is retried, not a crash", () =>
+    Effect.gen(function* () {
+      const { poster, seen } = yield* posterWith([{ status: 307, location: "http://[not-a-host" }, 200], yield* Effect.scope)
+      yield* poster.post(callback)
+      yield* TestClock.adjust("0 millis")
+      assert.lengthOf(yield* Ref.get(seen), 1)
+      assert.deepStrictEqual([(yield* poster.deliveries)[0]?.state, (yield* poster.deliveries)[0]?.lastStatus], ["delivering", 307])
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(yield* attemptTimes(seen), [0, 1000])
+      assert.strictEqual((yield* poster.deliveries)[0]?.state, "delivered")
+    })
+  )
+
+  it.scoped("a network error or a response that fails is a retried attempt, named by its errno or else \"transport error\"", () =>
+    Effect.gen(function* () {
+      const { poster, seen } = yield* posterWith(["network-error", 200], yield* Effect.scope)
+      yield* poster.post(callback)
+      yield* TestClock.adjust("0 millis")
+      assert.strictEqual((yield* poster.deliveries)[0]?.lastError, "ECONNREFUSED")
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(yield* attemptTimes(seen), [0, 1000])
+      const broken = HttpClient.make((request) =>
+        Effect.fail(
+          new HttpClientError.ResponseError({ request, response: HttpClientResponse.fromWeb(request, new Response(null, { status: 200 })), reason: "Decode", description: "cut short" })
+        )
+      )
+      const context = yield* Layer.build(
+        CallbackPoster.layerWith({ drainTimeout: "0 millis" }).pipe(
+          Layer.provide(Layer.succeed(HttpClient.HttpClient, broken)),
+          Layer.provide(testConfig()),
+          Layer.provide(quietLogs)
+        )
+      )
+      const failing = Context.get(context, CallbackPoster)
+      yield* failing.post(callback)
+      yield* TestClock.adjust("0 millis")
+      const [record] = yield* failing.deliveries
+      assert.deepStrictEqual([record?.state, record?.lastStatus], ["delivering", null])
+      // No errno: a fixed word, never the error's text (which may name the route and its credentials).
+      assert.strictEqual(record?.lastError, "transport error")
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual((yield* failing.deliveries)[0]?.attempts, 2)
+    })
+  )
+
+  describe("logs", () => {
+    /** A poster over `script` that logs into `logs` (the other tests keep the outbox quiet). */
+    const loggedPoster = (script: ReadonlyArray<Answer>, scope: Scope.Scope, logs: Layer.Layer<never>, settings: Partial<WorkerSettings> = {}) =>
+      Effect.gen(function* () {
+        const { layer } = yield* scriptedClient(script)
+        const context = yield* Layer.buildWithScope(
+          CallbackPoster.layerWith({ drainTimeout: "0 millis" }).pipe(Layer.provide(layer), Layer.provide(testConfig(settings)), Layer.provide(logs)),
+          scope
+        )
+        return { poster: Context.get(context, CallbackPoster) }
+      })
+
+    it.scoped("a delivered callback is a debug line with its status; one given up is a warning with the attempts and the last reason", () => {
+      const logs = capturedLogs(LogLevel.Debug)
+      return Effect.gen(function* () {
+        const { poster } = yield* loggedPoster([204], yield* Effect.scope, logs.layer)
+        yield* poster.post(callback)
+        yield* TestClock.adjust("0 millis")
+        const failing = yield* loggedPoster([404], yield* Effect.scope, logs.layer)
+        yield* failing.poster.post({ ...callback, route: "http://user:pw@127.0.0.1:9/closed?key=k" })
+        yield* TestClock.adjust("0 millis")
+        const fields = { session_id: callback.sessionId, generation: 3, route: "http://127.0.0.1:9/closed", close_reason: "ended" }
+        assert.deepStrictEqual(
+          logs.lines.filter((line) => String(line.message[0]).startsWith("on_close")),
+          [
+            { level: "DEBUG", message: ["on_close callback delivered", { ...fields, status: 204 }] },
+            { level: "WARN", message: ["on_close callback given up after 1 attempt(s): status 404", { ...fields, route: "http://127.0.0.1:9/closed?…" }] }
+          ]
+        )
+      }).pipe(Effect.provide(logs.layer))
+    })
+
+    it.effect("what is still pending at exit is logged, one warning each, with where it is kept", () => {
+      const logs = capturedLogs()
+      return Effect.gen(function* () {
+        const scope = yield* Scope.make()
+        const { poster } = yield* loggedPoster(["hang"], scope, logs.layer)
+        yield* poster.post(callback)
+        yield* TestClock.adjust("0 millis")
+        yield* Scope.close(scope, Exit.void)
+        assert.deepStrictEqual(logs.lines, [
+          {
+            level: "WARN",
+            message: [
+              "on_close callback still pending at exit",
+              { session_id: callback.sessionId, generation: 3, route: "http://127.0.0.1:9/closed", close_reason: "ended", attempts: 1, kept_in: "nowhere (set OUTBOX_FILE to keep it)" }
+            ]
+          }
+        ])
+      }).pipe(Effect.provide(logs.layer))
+    })
+
+    it.effect("callbacks a previous process left pending are announced when they are sent again", () => {
+      const logs = capturedLogs()
+      return Effect.gen(function* () {
+        const file = join(mkdtempSync(join(tmpdir(), "outbox-")), "outbox.jsonl")
+        writeFileSync(file, JSON.stringify({ op: "pending", callback: { session_id: "a", generation: 1, route: "http://127.0.0.1:9/a", body: "{}", reason: "ended" } }) + "\n")
+        const scope = yield* Scope.make()
+        yield* loggedPoster(["hang"], scope, logs.layer, { outboxFile: Option.some(file) })
+        yield* TestClock.adjust("0 millis")
+        yield* Scope.close(scope, Exit.void)
+        assert.deepStrictEqual(logs.lines[0], { level: "INFO", message: ["re-sending callbacks a previous process left pending", { count: 1 }] })
+        assert.deepStrictEqual(logs.lines[1], {
+          level: "WARN",
+          message: [
+            "on_close callback still pending at exit",
+            { session_id: "a", generation: 1, route: "http://127.0.0.1:9/a", close_reason: "ended", attempts: 1, kept_in: file }
+          ]
+        })
+      }).pipe(Effect.provide(logs.layer))
+    })
+  })
+
+  it.effect("a finished delivery is no longer in flight, and a drain after it ends at once", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const { poster } = yield* posterWith([503, 200], scope, {}, "5 seconds")
+      yield* poster.post(callback)
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual([(yield* poster.stats).inFlight, (yield* poster.stats).pending, (yield* poster.stats).delivered], [0, 0, 1])
+      const drained = yield* Effect.fork(poster.drain("5 seconds"))
+      yield* TestClock.adjust("0 millis")
+      assert.isTrue(Option.isSome(yield* drained.poll))
+      yield* Scope.close(scope, Exit.void)
+    })
+  )
+
+  describe("metrics", () => {
+    /** The poster with the default policy over `script`, and the metrics it counts into. */
+    const counted = (script: ReadonlyArray<Answer>, scope: Scope.Scope, settings: Partial<WorkerSettings> = {}) =>
+      Effect.gen(function* () {
+        const { layer } = yield* scriptedClient(script)
+        const context = yield* Layer.buildWithScope(
+          CallbackPoster.DefaultWithoutDependencies.pipe(
+            Layer.provideMerge(WorkerMetrics.Default),
+            Layer.provide(layer),
+            Layer.provide(testConfig(settings)),
+            Layer.provide(quietLogs)
+          ),
+          scope
+        )
+        const metrics = Context.get(context, WorkerMetrics)
+        const outcome = (name: string) => sample(metrics, "null_worker_callback_deliveries_total", { outcome: name })
+        return { poster: Context.get(context, CallbackPoster), outcome }
+      })
+
+    it.scoped("each failed attempt that another follows counts as retried; the one given up after counts as failed", () =>
+      Effect.gen(function* () {
+        const { outcome, poster } = yield* counted([503], yield* Effect.scope)
+        yield* poster.post(callback)
+        yield* TestClock.adjust("60 seconds")
+        assert.deepStrictEqual([yield* outcome("retried"), yield* outcome("failed"), yield* outcome("delivered")], [5, 1, 0])
+      })
+    )
+
+    it.scoped("a final 4xx is failed without a retry; a recovery counts one retry and one delivery", () =>
+      Effect.gen(function* () {
+        const final = yield* counted([404], yield* Effect.scope)
+        yield* final.poster.post(callback)
+        yield* TestClock.adjust("60 seconds")
+        assert.deepStrictEqual([yield* final.outcome("retried"), yield* final.outcome("failed")], [0, 1])
+        const recovered = yield* counted([502, 200], yield* Effect.scope)
+        yield* recovered.poster.post(callback)
+        yield* TestClock.adjust("60 seconds")
+        assert.deepStrictEqual([yield* recovered.outcome("retried"), yield* recovered.outcome("delivered"), yield* recovered.outcome("failed")], [1, 1, 0])
+      })
+    )
+
+    it.scoped("a create refused at the cap is counted in stats and in the metrics; stats show the configured bounds", () =>
+      Effect.gen(function* () {
+        const { outcome, poster } = yield* counted([200], yield* Effect.scope, { callbackMaxPending: 7, callbackConcurrency: 3 })
+        poster.unsafeRefusedAtCap()
+        poster.unsafeRefusedAtCap()
+        const stats = yield* poster.stats
+        assert.deepStrictEqual([stats.refusedAtCap, stats.maxPending, stats.concurrency], [2, 7, 3])
+        assert.strictEqual(yield* outcome("refused_at_cap"), 2)
+      })
+    )
+  })
+
+  it.effect("a delivery that shutdown interrupts is no longer counted in flight; it stays pending", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const { poster } = yield* posterWith(["hang"], scope)
+      yield* poster.post(callback)
+      yield* TestClock.adjust("0 millis")
+      assert.deepStrictEqual([(yield* poster.stats).pending, (yield* poster.stats).inFlight], [1, 1])
+      yield* Scope.close(scope, Exit.void)
+      assert.deepStrictEqual([(yield* poster.stats).pending, (yield* poster.stats).inFlight], [1, 0])
+    })
+  )
+
+  it.scoped("the outbox drains once: a second drain (the finalizer after the shutdown sequence) does not wait again", () =>
+    Effect.gen(function* () {
+      const { poster } = yield* posterWith(["hang"], yield* Effect.scope)
+      yield* poster.post(callback)
+      yield* TestClock.adjust("0 millis")
+      const first = yield* Effect.fork(poster.drain("3 seconds"))
+      yield* TestClock.adjust("2999 millis")
+      assert.isTrue(Option.isNone(yield* first.poll))
+      yield* TestClock.adjust("1 millis")
+      yield* Fiber.join(first)
+      const second = yield* Effect.fork(poster.drain("3 seconds"))
+      yield* TestClock.adjust("0 millis")
+      assert.isTrue(Option.isSome(yield* second.poll))
+    })
+  )
+
   describe("OUTBOX_FILE", () => {
     const journalIn = () => join(mkdtempSync(join(tmpdir(), "outbox-")), "outbox.jsonl")
 
@@ -320,6 +572,29 @@ describe("CallbackPoster", () => {
         yield* TestClock.adjust("0 millis")
         assert.lengthOf(yield* Ref.get(last.seen), 0)
         yield* Scope.close(third, Exit.void)
+      })
+    )
+
+    it.effect("a replayed callback is not journalled again: once delivered, the file holds its one pending line and its done line", () =>
+      Effect.gen(function* () {
+        const file = journalIn()
+        const left = { session_id: "a", generation: 1, route: "http://127.0.0.1:9/a", body: "{}", reason: "ended" }
+        writeFileSync(file, JSON.stringify({ op: "pending", callback: left }) + "\n" + JSON.stringify({ op: "done", session_id: "gone" }) + "\n")
+        const scope = yield* Scope.make()
+        yield* posterWith([200], scope, { outboxFile: Option.some(file) })
+        yield* TestClock.adjust("0 millis")
+        yield* Scope.close(scope, Exit.void)
+        const lines: ReadonlyArray<unknown> = readFileSync(file, "utf8").trim().split("\n").map((line) => JSON.parse(line))
+        assert.deepStrictEqual(lines, [{ op: "pending", callback: left }, { op: "done", session_id: "a" }])
+      })
+    )
+
+    it.effect("an OUTBOX_FILE that cannot be used fails with JournalUnavailable naming the file and the reason", () =>
+      Effect.gen(function* () {
+        const dir = mkdtempSync(join(tmpdir(), "outbox-"))
+        const failure = yield* Effect.flip(openJournal(dir))
+        assert.strictEqual(failure._tag, "JournalUnavailable")
+        assert.match(failure.message, new RegExp(`^OUTBOX_FILE ${dir} cannot be used: .*EISDIR`))
       })
     )
 

@@ -1,11 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Exit, Layer, Option, Scope, TestClock } from "effect"
+import { Context, Effect, Either, Exit, Layer, Option, Schema, Scope, TestClock } from "effect"
 import { transition } from "xstate"
 import { getShortestPaths } from "xstate/graph"
 import { type SlotEvent, slotMachine } from "../../../machines/slot.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
+import { CallbackPoster } from "../../../src/worker/callbacks/CallbackPoster.js"
+import { WorkerMetrics } from "../../../src/worker/metrics/WorkerMetrics.js"
 import { RECENT_CLOSES, type SessionRequest, SlotPool } from "../../../src/worker/slots/SlotPool.js"
-import { posted, poolLayer } from "../../support/layers.js"
+import { scriptedClient } from "../../support/fakeHttpClient.js"
+import { capturedLogs } from "../../support/logs.js"
+import { posted, poolLayer, quietLogs, testConfig } from "../../support/layers.js"
+import { sample } from "../../support/metrics.js"
 import { authData, slotSession } from "../../support/sessions.js"
 
 const request = (overrides: Partial<SessionRequest> = {}): SessionRequest => ({
@@ -17,6 +22,8 @@ const request = (overrides: Partial<SessionRequest> = {}): SessionRequest => ({
   onClosePayload: { job_id: "j-1" },
   ...overrides
 })
+
+const decodeExpiredBy = Schema.decodeUnknownSync(Schema.parseJson(Schema.Struct({ expired_by: Schema.String })))
 
 const stateOf = Effect.flatMap(SlotPool, (pool) => Effect.map(pool.slots, (slots) => slots.map((slot) => slot.state)))
 const closes = Effect.flatMap(SlotPool, (pool) => pool.recentCloses)
@@ -422,6 +429,206 @@ describe("SlotPool", () => {
       yield* TestClock.adjust("10 seconds")
       assert.lengthOf(yield* Effect.provide(posted, context), 2)
     })
+  )
+
+  it.effect("sessions opened and closed are counted in the metrics, by close reason, with how long each was held", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const prometheus = yield* WorkerMetrics
+      yield* pool.create(request({ lifetimeMs: 60_000 }))
+      assert.strictEqual(yield* sample(prometheus, "null_worker_sessions_opened_total"), 1)
+      yield* TestClock.adjust("2500 millis")
+      yield* pool.release(any)
+      assert.strictEqual(yield* sample(prometheus, "null_worker_sessions_closed_total", { reason: "released" }), 1)
+      assert.strictEqual(yield* sample(prometheus, "null_worker_session_duration_seconds_sum"), 2.5)
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
+  it.effect("a cap equal to the lifetime is what ends the session: expired_by cap", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const { sessionId } = yield* pool.create(request({ lifetimeMs: 1000 }))
+      const found = yield* pool.find(sessionId, authData())
+      assert.deepStrictEqual(Option.getOrNull(Option.map(found, (session) => [session.expiresAt, session.limit])), [1000, "cap"])
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(decodeExpiredBy((yield* posted)[0]?.body ?? "{}").expired_by, "cap")
+    }).pipe(Effect.provide(poolLayer({ maxSessionSeconds: Option.some(1) })))
+  )
+
+  it.effect("a session without on_close_route keeps no callback payload", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const { sessionId } = yield* pool.create(request({ onCloseRoute: null, onClosePayload: { job_id: "j-1" } }))
+      const found = yield* pool.find(sessionId, authData())
+      assert.deepStrictEqual(Option.getOrNull(Option.map(found, (session) => [session.onCloseRoute, session.onClosePayload])), [null, null])
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
+  it.effect("a late release names what it asked for: the generation or the session", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const byGeneration = yield* Effect.flip(pool.release({ _tag: "Generation", generation: 7 }))
+      assert.strictEqual(byGeneration.target, "generation 7")
+      const bySession = yield* Effect.flip(pool.release({ _tag: "Session", sessionId: "aB3dE5fG7hJ9k" }))
+      assert.strictEqual(bySession.target, "session aB3dE5fG7hJ9k")
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
+  it.effect("a drain after a recycle leaves the pool recycled: creates are refused as recycled, not draining", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      yield* pool.recycle
+      yield* pool.retire
+      assert.strictEqual(yield* pool.mode, "recycled")
+      const refused = yield* Effect.flip(pool.create(request()))
+      assert.deepStrictEqual([refused._tag, refused._tag === "SlotsExhausted" ? refused.reason : ""], ["SlotsExhausted", "recycled"])
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
+  it.effect("after shutdown the pool is stopped and refuses creates", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      yield* pool.shutdown
+      assert.strictEqual(yield* pool.mode, "stopped")
+      const refused = yield* Effect.flip(pool.create(request()))
+      assert.deepStrictEqual([refused._tag, refused._tag === "SlotsExhausted" ? refused.reason : ""], ["SlotsExhausted", "recycled"])
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
+  it.effect("a drain wakes the reporter at once, even when no session closes", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const metrics = yield* LoadMetrics
+      yield* pool.create(request())
+      yield* metrics.changed
+      yield* pool.retire
+      const woken = yield* Effect.fork(metrics.changed)
+      yield* Effect.yieldNow()
+      assert.isTrue(Option.isSome(yield* woken.poll))
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
+  it.effect("a slot whose timer found it empty still expires its next session on time", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      yield* pool.create(request({ lifetimeMs: 1000 }))
+      yield* pool.release(any)
+      // The timer wakes at the released session's deadline, finds the slot empty and waits to be woken.
+      yield* TestClock.adjust("1 second")
+      yield* pool.create(request({ lifetimeMs: 1000 }))
+      yield* TestClock.adjust("999 millis")
+      assert.deepStrictEqual(yield* stateOf, ["reserved"])
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual((yield* closes).map((closed) => [closed.reason, closed.closedAt]), [["released", 0], ["expired", 2000]])
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
+  it.effect("recentCloses answers a snapshot: later closes do not change an answer already given", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      yield* pool.create(request())
+      yield* pool.release(any)
+      const first = yield* pool.recentCloses
+      yield* pool.create(request())
+      yield* pool.release(any)
+      assert.lengthOf(first, 1)
+      assert.lengthOf(yield* pool.recentCloses, 2)
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
+  it.scoped("a create refused because the outbox is full is counted by the outbox", () =>
+    Effect.gen(function* () {
+      const { layer } = yield* scriptedClient([200])
+      const context = yield* Layer.build(
+        SlotPool.DefaultWithoutDependencies.pipe(
+          Layer.provideMerge(CallbackPoster.layerWith({ drainTimeout: "0 millis" })),
+          Layer.provideMerge(Layer.merge(LoadMetrics.Default, WorkerMetrics.Default)),
+          Layer.provide(layer),
+          Layer.provideMerge(testConfig({ callbackMaxPending: 0 })),
+          Layer.provide(quietLogs)
+        )
+      )
+      const refused = yield* Effect.flip(Context.get(context, SlotPool).create(request()))
+      assert.strictEqual(refused._tag, "OutboxFull")
+      assert.strictEqual((yield* Context.get(context, CallbackPoster).stats).refusedAtCap, 1)
+    })
+  )
+
+  it.effect("each create and each close is logged once, with what an operator needs to follow the session", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const first = yield* pool.create(request({ cost: 250, requestIdx: 9, lifetimeMs: 1000 }))
+      yield* TestClock.adjust("1 second")
+      const second = yield* pool.create(request({ lifetimeMs: 5000 }))
+      yield* TestClock.adjust("500 millis")
+      yield* pool.release(any)
+      // The pool's events are logged by its own fiber: let it run.
+      yield* TestClock.adjust("0 millis")
+      assert.deepStrictEqual(logs.lines, [
+        { level: "INFO", message: ["session created", { session_id: first.sessionId, generation: 1, slot: 0, cost: 250, lifetime: 1, request_idx: 9 }] },
+        { level: "INFO", message: ["session closed", { session_id: first.sessionId, generation: 1, reason: "expired", expired_by: "lifetime", held_ms: 1000 }] },
+        { level: "INFO", message: ["session created", { session_id: second.sessionId, generation: 2, slot: 0, cost: 100, lifetime: 5, request_idx: 4242 }] },
+        { level: "INFO", message: ["session closed", { session_id: second.sessionId, generation: 2, reason: "released", held_ms: 500 }] }
+      ])
+    }).pipe(Effect.provide(poolLayer()), Effect.provide(logs.layer))
+  })
+
+  it.effect("a create refused for a full outbox is logged as a warning with the cap", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const pool = yield* SlotPool
+      yield* Effect.flip(pool.create(request()))
+      yield* TestClock.adjust("0 millis")
+      assert.deepStrictEqual(logs.lines, [{ level: "WARN", message: ["create refused: the callback outbox is full", { max_pending: 1000 }] }])
+    }).pipe(Effect.provide(poolLayer({}, { maxPending: 0 })), Effect.provide(logs.layer))
+  })
+
+  it.effect("a cap longer than the lifetime leaves the lifetime in charge", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const created = yield* pool.create(request({ lifetimeMs: 1000 }))
+      const found = yield* pool.find(created.sessionId, authData())
+      assert.deepStrictEqual(Option.getOrNull(Option.map(found, (session) => [session.expiresAt, session.limit, session.capAt])), [1000, "lifetime", 60_000])
+    }).pipe(Effect.provide(poolLayer({ maxSessionSeconds: Option.some(60) })))
+  )
+
+  it.effect("the refusals name what they are about: the outbox's cap, the closed session's id", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const full = yield* Effect.flip(pool.create(request()))
+      // The limit is the configured CALLBACK_MAX_PENDING (1000 by default).
+      assert.deepStrictEqual([full._tag, full._tag === "OutboxFull" ? full.limit : -1], ["OutboxFull", 1000])
+      const { sessionId } = yield* pool.create(request({ onCloseRoute: null }))
+      yield* pool.release(any)
+      const late = yield* Effect.flip(pool.end(sessionId, authData()))
+      assert.deepStrictEqual([late._tag, late._tag === "SessionAlreadyClosed" ? late.sessionId : ""], ["SessionAlreadyClosed", sessionId])
+    }).pipe(Effect.provide(poolLayer({}, { maxPending: 0 })))
+  )
+
+  it.effect("a session's held time in the metrics counts from its create, not from the pool's start", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const prometheus = yield* WorkerMetrics
+      yield* TestClock.adjust("10 seconds")
+      yield* pool.create(request({ lifetimeMs: 60_000 }))
+      yield* TestClock.adjust("2 seconds")
+      yield* pool.release(any)
+      assert.strictEqual(yield* sample(prometheus, "null_worker_session_duration_seconds_sum"), 2)
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
+  it.effect("a drain moves the version, so a long poll sees the slots retire", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      yield* pool.create(request())
+      const before = yield* pool.version
+      const waiter = yield* Effect.fork(pool.awaitChange)
+      yield* Effect.yieldNow()
+      yield* pool.retire
+      yield* waiter.await
+      assert.isAbove(yield* pool.version, before)
+    }).pipe(Effect.provide(poolLayer()))
   )
 })
 

@@ -1,0 +1,100 @@
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Fiber, Ref, Schema, TestClock } from "effect"
+import { WorkerStatusBody } from "../../../src/protocol/workerStatus.js"
+import { reportLaunchFailure } from "../../../src/worker/autoscaler/launchFailure.js"
+import { type Answer, routedClient } from "../../support/fakeHttpClient.js"
+import { quietLogs } from "../../support/layers.js"
+
+const decodeStatus = Schema.decodeUnknownSync(WorkerStatusBody)
+
+const env = (entries: Record<string, string>) => ConfigProvider.fromMap(new Map(Object.entries(entries)))
+
+const complete = {
+  REPORT_ADDR: "http://127.0.0.1:9101,http://127.0.0.1:9102",
+  CONTAINER_ID: "31337",
+  MASTER_TOKEN: "tok",
+  WORKER_PORT: "3000",
+  PUBLIC_IPADDR: "203.0.113.7",
+  VAST_TCP_PORT_3000: "41234",
+  USE_SSL: "true"
+}
+
+/** The beacon running in a fiber for `seconds` of TestClock time; what it posted, decoded. */
+const beacon = (entries: Record<string, string>, seconds: number, answerFor: (url: string) => Answer = () => 200) =>
+  Effect.gen(function* () {
+    const { layer, seen } = yield* routedClient(answerFor)
+    const fiber = yield* reportLaunchFailure("the backend never started").pipe(
+      Effect.provide(layer),
+      Effect.withConfigProvider(env(entries)),
+      Effect.provide(quietLogs),
+      Effect.fork
+    )
+    yield* TestClock.adjust(`${seconds} seconds`)
+    yield* Fiber.interrupt(fiber)
+    return (yield* Ref.get(seen)).map((request) => ({ url: request.url, at: request.at, body: decodeStatus(request.body) }))
+  })
+
+describe("reportLaunchFailure (the launch-failure beacon)", () => {
+  it.effect("a worker that cannot start reports its reason every 10 s, as an error-only /worker_status/", () =>
+    Effect.gen(function* () {
+      const posts = yield* beacon(complete, 25)
+      assert.deepStrictEqual(posts.map((post) => [post.url, post.at]), [
+        ["http://127.0.0.1:9101/worker_status/", 0],
+        ["http://127.0.0.1:9101/worker_status/", 10_000],
+        ["http://127.0.0.1:9101/worker_status/", 20_000]
+      ])
+      const [first] = posts
+      assert.deepStrictEqual(
+        [first?.body.id, first?.body.mtoken, first?.body.error_msg, first?.body.url, first?.body.max_perf, first?.body.cur_load],
+        [31337, "tok", "the backend never started", "https://203.0.113.7:41234", 0, 0]
+      )
+    })
+  )
+
+  it.effect("the beacon fails over to the next REPORT_ADDR address like every report", () =>
+    Effect.gen(function* () {
+      const posts = yield* beacon(complete, 7, (url) => (url.includes(":9101") ? 503 : 200))
+      // Three tries 2 s apart at the first address, then the second one.
+      assert.deepStrictEqual(posts.map((post) => [new URL(post.url).port, post.at]), [["9101", 0], ["9101", 2000], ["9101", 4000], ["9102", 6000]])
+    })
+  )
+
+  it.effect("without USE_SSL=true the worker's url is http; without the port mapping it is empty", () =>
+    Effect.gen(function* () {
+      const { USE_SSL: _ssl, ...plain } = complete
+      const [http] = yield* beacon(plain, 1)
+      assert.strictEqual(http?.body.url, "http://203.0.113.7:41234")
+      const { VAST_TCP_PORT_3000: _mapped, ...unmapped } = complete
+      const [none] = yield* beacon(unmapped, 1)
+      assert.strictEqual(none?.body.url, "")
+      const [falseSsl] = yield* beacon({ ...complete, USE_SSL: "false" }, 1)
+      assert.strictEqual(falseSsl?.body.url, "http://203.0.113.7:41234")
+    })
+  )
+
+  it.effect("without REPORT_ADDR or CONTAINER_ID there is nobody to tell: it fails with LaunchFailed and the reason", () =>
+    Effect.gen(function* () {
+      const { REPORT_ADDR: _addr, ...noAddr } = complete
+      const { CONTAINER_ID: _id, ...noId } = complete
+      for (const entries of [noAddr, noId]) {
+        const { layer, seen } = yield* routedClient(() => 200)
+        const failure = yield* reportLaunchFailure("the backend never started").pipe(
+          Effect.provide(layer),
+          Effect.withConfigProvider(env(entries)),
+          Effect.provide(quietLogs),
+          Effect.flip
+        )
+        assert.deepStrictEqual([failure._tag, failure.message], ["LaunchFailed", "the backend never started"])
+        assert.lengthOf(yield* Ref.get(seen), 0)
+      }
+    })
+  )
+
+  it.effect("an empty MASTER_TOKEN is sent as empty (the default)", () =>
+    Effect.gen(function* () {
+      const { MASTER_TOKEN: _token, ...noToken } = complete
+      const [first] = yield* beacon(noToken, 1)
+      assert.strictEqual(first?.body.mtoken, "")
+    })
+  )
+})

@@ -1,0 +1,70 @@
+import { HttpClient, HttpClientError } from "@effect/platform"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Ref, TestClock } from "effect"
+import { type FailoverPolicy, postWithFailover } from "../../../src/worker/autoscaler/postWithFailover.js"
+import { type Answer, routedClient } from "../../support/fakeHttpClient.js"
+
+const A = "http://127.0.0.1:9101"
+const B = "http://127.0.0.1:9102"
+const policy: FailoverPolicy = { attempts: 2, retryDelay: "1 second", attemptTimeout: "5 seconds" }
+
+/** `postWithFailover` over a routed client, run until it ends; the outcome and the requests' (url, time). */
+const post = (answerFor: (url: string) => Answer, addrs: ReadonlyArray<string>, over: FailoverPolicy = policy) =>
+  Effect.gen(function* () {
+    const { layer, seen } = yield* routedClient(answerFor)
+    const client = yield* Effect.provide(HttpClient.HttpClient, layer)
+    const fiber = yield* Effect.fork(postWithFailover(client, addrs, "/worker_status/", { id: 1 }, over))
+    yield* TestClock.adjust("1 minute")
+    const outcome = yield* Fiber.join(fiber)
+    return { outcome, requests: (yield* Ref.get(seen)).map((request) => [request.url, request.at]) }
+  })
+
+/** A client whose every request fails in transport with `cause`. */
+const failingWith = (cause: unknown) =>
+  HttpClient.make((request) => Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause })))
+
+describe("postWithFailover", () => {
+  it.effect("addresses in order, each tried `attempts` times `retryDelay` apart; the first 2xx wins", () =>
+    Effect.gen(function* () {
+      const { outcome, requests } = yield* post((url) => (url.startsWith(A) ? 503 : 204), [A, B])
+      assert.deepStrictEqual(outcome, { _tag: "Accepted", addr: B })
+      assert.deepStrictEqual(requests, [[`${A}/worker_status/`, 0], [`${A}/worker_status/`, 1000], [`${B}/worker_status/`, 2000]])
+    })
+  )
+
+  it.effect("refused everywhere: one cause per attempt, naming the address and the status or the silence", () =>
+    Effect.gen(function* () {
+      const { outcome } = yield* post((url) => (url.startsWith(A) ? 500 : "hang"), [A, B], { ...policy, attempts: 1 })
+      assert.deepStrictEqual(outcome, { _tag: "Refused", causes: [`${A}/worker_status/: status 500`, `${B}/worker_status/: no answer within 5s`] })
+    })
+  )
+
+  it.effect("a 3xx is not an acceptance", () =>
+    Effect.gen(function* () {
+      const { outcome } = yield* post(() => 300, [A], { ...policy, attempts: 1 })
+      assert.deepStrictEqual(outcome, { _tag: "Refused", causes: [`${A}/worker_status/: status 300`] })
+    })
+  )
+
+  it.effect("without a retry delay the attempts follow each other at once", () =>
+    Effect.gen(function* () {
+      const { requests } = yield* post(() => 503, [A], { ...policy, retryDelay: 0 })
+      assert.deepStrictEqual(requests, [[`${A}/worker_status/`, 0], [`${A}/worker_status/`, 0]])
+    })
+  )
+
+  it.effect("a transport error is named by the errno found up to five causes deep, else \"transport error\" (never its message, which names the URL)", () =>
+    Effect.gen(function* () {
+      const causeOf = (cause: unknown) =>
+        Effect.map(postWithFailover(failingWith(cause), [A], "/worker_status/", {}, { ...policy, attempts: 1, retryDelay: 0 }), (outcome) =>
+          outcome._tag === "Refused" ? outcome.causes[0] : "accepted"
+        )
+      assert.strictEqual(yield* causeOf({ code: "ECONNREFUSED" }), `${A}/worker_status/: ECONNREFUSED`)
+      assert.strictEqual(yield* causeOf({ cause: { cause: { cause: { cause: { code: "ECONNRESET" } } } } }), `${A}/worker_status/: ECONNRESET`)
+      assert.strictEqual(yield* causeOf({ cause: { cause: { cause: { cause: { cause: { code: "EPIPE" } } } } } }), `${A}/worker_status/: EPIPE`)
+      assert.strictEqual(yield* causeOf({ cause: { cause: { cause: { cause: { cause: { cause: { code: "EPIPE" } } } } } } }), `${A}/worker_status/: transport error`)
+      assert.strictEqual(yield* causeOf({ code: 111 }), `${A}/worker_status/: transport error`)
+      assert.strictEqual(yield* causeOf(new Error("socket hang up")), `${A}/worker_status/: transport error`)
+    })
+  )
+})
