@@ -9,8 +9,8 @@
  * Every operation is one synchronous step (find the slot, transition, carry out the intents, update the load
  * bookkeeping), so two requests can never interleave inside one: "take a free slot" is atomic without a lock.
  * The step returns an `Either`, which is an Effect: the routes use it directly on the session path (no fiber
- * per request), and everything else composes it like any Effect. What the step has to say is logged by one
- * supervised fiber that drains the pool's event queue.
+ * per request), and everything else composes it like any Effect. What the step has to say is logged in the
+ * step itself, through the loggers current when the pool was built (`shared/syncLog.ts`).
  *
  * Expiry: one timer fiber per slot, lazy. It sleeps until the open session's deadline; a create whose
  * deadline is earlier than the one it sleeps for wakes it, a later one does not (a ping only moves the
@@ -29,6 +29,7 @@ import {
 import { callbackText, type CloseReason } from "../../protocol/callback.js"
 import type { SessionId } from "../../protocol/SessionId.js"
 import { secretDigestHex } from "../../shared/secretEquals.js"
+import { makeSyncLog, type SyncLog } from "../../shared/syncLog.js"
 import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { CallbackPoster } from "../callbacks/CallbackPoster.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
@@ -92,38 +93,25 @@ interface SlotTimer {
 }
 
 /** What the pool's step has to say, logged by the pool's log fiber. */
-type PoolEvent =
-  | { readonly _tag: "Opened"; readonly session: SlotSession; readonly slot: number }
-  | { readonly _tag: "Closed"; readonly close: AnnounceCloseParams }
-  | { readonly _tag: "OutboxFull"; readonly limit: number }
+/** Each create and close, logged at once from the synchronous step (no fiber on the session path). */
+const logOpened = (log: SyncLog, slot: number, session: SlotSession) =>
+  log.info("session created", {
+    session_id: session.id,
+    generation: session.generation,
+    slot,
+    cost: session.cost,
+    lifetime: session.lifetimeMs / 1000,
+    request_idx: session.requestIdx
+  })
 
-const logEvent = (event: PoolEvent): Effect.Effect<void> => {
-  switch (event._tag) {
-    case "Opened": {
-      const { session, slot } = event
-      return Effect.logInfo("session created", {
-        session_id: session.id,
-        generation: session.generation,
-        slot,
-        cost: session.cost,
-        lifetime: session.lifetimeMs / 1000,
-        request_idx: session.requestIdx
-      })
-    }
-    case "Closed": {
-      const { at, limit, reason, session } = event.close
-      return Effect.logInfo("session closed", {
-        session_id: session.id,
-        generation: session.generation,
-        reason,
-        ...(limit === null ? {} : { expired_by: limit }),
-        held_ms: at - session.createdAt
-      })
-    }
-    case "OutboxFull":
-      return Effect.logWarning("create refused: the callback outbox is full", { max_pending: event.limit })
-  }
-}
+const logClosed = (log: SyncLog, { at, limit, reason, session }: AnnounceCloseParams) =>
+  log.info("session closed", {
+    session_id: session.id,
+    generation: session.generation,
+    reason,
+    ...(limit === null ? {} : { expired_by: limit }),
+    held_ms: at - session.createdAt
+  })
 
 const refusalOf = (intents: ReadonlyArray<SlotIntent>) => {
   for (const intent of intents) if (intent.type === "refuse") return intent.params.refusal
@@ -165,15 +153,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       Effect.map(Queue.sliding<void>(1), (wake): SlotTimer => ({ armedAt: Number.POSITIVE_INFINITY, wake }))
     )
 
-    // What the steps say is logged by one fiber; at the end, whatever is left is logged too.
-    const events = yield* Queue.unbounded<PoolEvent>()
-    const logPending = Effect.flatMap(Queue.takeAll(events), (batch) => Effect.forEach(batch, logEvent, { discard: true }))
-    yield* Effect.addFinalizer(() => logPending)
-    yield* Queue.take(events).pipe(
-      Effect.flatMap((first) => Effect.zipRight(logEvent(first), logPending)),
-      Effect.forever,
-      Effect.forkScoped
-    )
+    const log = yield* makeSyncLog
 
     const sessionAt = (slot: number): SlotSession | null => slots[slot]?.context.session ?? null
     const stateAt = (slot: number): SlotStateValue => slots[slot]?.value ?? "retired"
@@ -200,7 +180,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       wakeTimer(slot, session.expiresAt)
       metrics.unsafeSessionOpened(session.id, { requestIdx: session.requestIdx, workload: session.cost }, session.createdAt)
       prometheus.sessionOpened()
-      Queue.unsafeOffer(events, { _tag: "Opened", session, slot })
+      logOpened(log, slot, session)
     }
 
     const announceClose = (slot: number, close: AnnounceCloseParams) => {
@@ -220,7 +200,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       }
       metrics.unsafeSessionClosed(session.id, at)
       prometheus.sessionClosed(reason, (at - session.createdAt) / 1000)
-      Queue.unsafeOffer(events, { _tag: "Closed", close })
+      logClosed(log, close)
     }
 
     /** One event through one slot's machine: store the next snapshot and carry out its intents. */
@@ -319,7 +299,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       }
       if (request.onCloseRoute !== null && !outbox.unsafeAdmits(openCallbackCount() + 1)) {
         outbox.unsafeRefusedAtCap()
-        Queue.unsafeOffer(events, { _tag: "OutboxFull", limit: config.callbackMaxPending })
+        log.warning("create refused: the callback outbox is full", { max_pending: config.callbackMaxPending })
         return Either.left(new OutboxFull({ limit: config.callbackMaxPending }))
       }
       const now = clock.unsafeCurrentTimeMillis()
