@@ -12,8 +12,13 @@ import { Cause, type Duration, Effect, type HashMap, Layer, Logger, LogLevel, Qu
 export const LogFormat = Schema.Literal("logfmt", "json", "pretty")
 export type LogFormat = typeof LogFormat.Type
 
-export const LogLevelName = Schema.Literal("all", "trace", "debug", "info", "warning", "error", "fatal", "none")
-export type LogLevelName = typeof LogLevelName.Type
+const LevelLiteral = Schema.Literal("all", "trace", "debug", "info", "warning", "error", "fatal", "none")
+
+/** A level by name, in any case; `warn` is taken for `warning`, as most tools spell it. */
+export const LogLevelName = Schema.compose(Schema.Lowercase, Schema.Union(LevelLiteral, Schema.transformLiteral("warn", "warning")), {
+  strict: false
+})
+export type LogLevelName = typeof LevelLiteral.Type
 
 export const toLogLevel = (name: LogLevelName): LogLevel.LogLevel => {
   switch (name) {

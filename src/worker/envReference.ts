@@ -30,7 +30,7 @@ const variables: ReadonlyArray<readonly [string, string, string]> = [
   ["BIND_RETRY_SECONDS", "10", "how long a taken port is tried again before the launch fails"],
   ["MAX_CONNECTIONS", "512", "open connections per public listener (the control port has its own 128)"],
   ["LOG_FORMAT", "logfmt", "logfmt, json or pretty"],
-  ["LOG_LEVEL", "info", "debug, info, warning, error or none"],
+  ["LOG_LEVEL", "info", "debug, info, warning (or warn), error or none, in any case"],
   ["NULL_FORCE_UPDATE_FILE", "/.force_update", "the marker /pyworker/update creates"]
 ]
 

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Logger } from "effect"
-import { lineLogger } from "../../src/shared/logging.js"
+import { Effect, Either, Logger, LogLevel, Schema } from "effect"
+import { lineLogger, LogLevelName, toLogLevel } from "../../src/shared/logging.js"
 
 const logged = (format: "logfmt" | "json" | "pretty", effect: Effect.Effect<void>) =>
   Effect.gen(function* () {
@@ -37,4 +37,21 @@ describe("log lines", () => {
       assert.match(line ?? "", /^\d\d:\d\d:\d\d\.\d{3} INFO    ready port=3000$/)
     })
   )
+})
+
+describe("LOG_LEVEL", () => {
+  const level = (text: string) => Either.map(Schema.decodeUnknownEither(LogLevelName)(text), toLogLevel)
+
+  it("takes a level in any case, and warn for warning", () => {
+    assert.deepStrictEqual(level("info"), Either.right(LogLevel.Info))
+    assert.deepStrictEqual(level("INFO"), Either.right(LogLevel.Info))
+    assert.deepStrictEqual(level("warn"), Either.right(LogLevel.Warning))
+    assert.deepStrictEqual(level("Warning"), Either.right(LogLevel.Warning))
+    assert.deepStrictEqual(level("none"), Either.right(LogLevel.None))
+  })
+
+  it("refuses a name that is no level", () => {
+    assert.isTrue(Either.isLeft(level("verbose")))
+    assert.isTrue(Either.isLeft(level("")))
+  })
 })

@@ -148,7 +148,7 @@ const positiveInteger = (name: string, fallback: number) =>
     Config.withDefault(fallback)
   )
 
-const literal = <A extends string>(name: string, schema: Schema.Schema<A>, fallback: A) =>
+const literal = <A extends string, I extends string>(name: string, schema: Schema.Schema<A, I>, fallback: A) =>
   Schema.Config(name, schema).pipe(Config.withDefault(fallback))
 
 const base = Config.all({
