@@ -226,7 +226,7 @@ const summary = {
   created: created.size,
   callbacks: [...callbacksBySession.values()].reduce((a, b) => a + b, 0),
   callbacks_missing: missing,
-  callbacks_retried_twice: duplicates,
+  callbacks_accepted_twice: duplicates,
   failed_deliveries: failedDeliveries,
   ...final,
   violations: violations.length,

@@ -105,6 +105,6 @@ describe("SlotPool under generated schedules (fast-check, TestClock)", () => {
       ).pipe(Effect.catchAllDefect((defect) => Effect.sync(() => failures.push(String(defect)))))
       assert.deepStrictEqual(failures.slice(0, 5), [])
     }),
-    { timeout: 120_000 }
+    { timeout: Math.max(120_000, RUNS * 200) }
   )
 })

@@ -213,7 +213,8 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       for (const intent of intents) {
         switch (intent.type) {
           case "armExpiry":
-            wakeTimer(slot, intent.params.at)
+            // Nothing to do: the machine asks for this only after the slot timer's own early `session.expire`,
+            // and the timer reads the slot's current deadline each time it wakes (a deadline only moves later).
             break
           case "announceOpen":
             announceOpen(slot, intent.params.session)
