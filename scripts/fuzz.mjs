@@ -33,7 +33,7 @@ const section = [
   `| request sequences (routes property) | ${figures.sequences} |`,
   `| requests sent | ${figures.requests} |`,
   `| answers by status | ${statuses} |`,
-  `| sessions created / callbacks recorded | ${figures.created} / ${figures.callbacks} |`,
+  `| sessions created / callbacks recorded (exactly one for each session created with an \`on_close_route\`, none for the others) | ${figures.created} / ${figures.callbacks} |`,
   `| pool schedules (TestClock property) | ${poolRuns} |`,
   `| invariant violations | ${figures.violations.length} |`,
   "<!-- fuzz:end -->"
