@@ -23,7 +23,9 @@ const PHASES = (process.env.BENCH_PHASES ?? "ab,rss,startup,report,cycles,expiry
 const AB_ROUNDS = env("BENCH_AB_ROUNDS", 3)
 const AB_CYCLES = env("BENCH_AB_CYCLES", 2000)
 
-const freePort = () =>
+// The OS may offer a port again as soon as its probe closed: never hand out the same one twice.
+const handedOut = new Set()
+const probePort = () =>
   new Promise((resolve) => {
     const server = createNetServer()
     server.listen(0, "127.0.0.1", () => {
@@ -31,6 +33,12 @@ const freePort = () =>
       server.close(() => resolve(port))
     })
   })
+const freePort = async () => {
+  for (;;) {
+    const port = await probePort()
+    if (!handedOut.has(port)) return handedOut.add(port), port
+  }
+}
 
 const quantile = (values, q) => {
   const sorted = [...values].sort((a, b) => a - b)

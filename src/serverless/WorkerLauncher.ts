@@ -30,6 +30,8 @@ export interface RunningProcess {
 export class LaunchError extends Data.TaggedError("LaunchError")<{ readonly message: string }> {}
 
 const TAIL_LINES = 30
+/** How many recently handed-out ports `freePort` refuses to hand out again. */
+const RECENT_PORTS = 256
 
 export class WorkerLauncher extends Context.Tag("serverless/WorkerLauncher")<
   WorkerLauncher,
@@ -113,7 +115,7 @@ export class WorkerLauncher extends Context.Tag("serverless/WorkerLauncher")<
             return { pid, exited: Deferred.await(done), stop, tail: Effect.sync(() => tail.slice()) }
           })
 
-        const freePort = Effect.async<number, LaunchError>((resume) => {
+        const probePort = Effect.async<number, LaunchError>((resume) => {
           const server = createServer()
           server.once("error", (error) => resume(Effect.fail(new LaunchError({ message: `no free port: ${error.message}` }))))
           server.listen(0, "127.0.0.1", () => {
@@ -121,6 +123,16 @@ export class WorkerLauncher extends Context.Tag("serverless/WorkerLauncher")<
             const port = typeof address === "object" && address !== null ? address.port : 0
             server.close(() => resume(Effect.succeed(port)))
           })
+        })
+
+        // The OS may offer a port again as soon as its probe closed: three probes in a row once gave one worker
+        // the same port twice. A port handed out recently is never handed out again.
+        const recentPorts: Array<number> = []
+        const freePort: Effect.Effect<number, LaunchError> = Effect.flatMap(probePort, (port) => {
+          if (recentPorts.includes(port)) return freePort
+          recentPorts.push(port)
+          if (recentPorts.length > RECENT_PORTS) recentPorts.shift()
+          return Effect.succeed(port)
         })
 
         return WorkerLauncher.of({ launch, freePort })

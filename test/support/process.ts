@@ -4,8 +4,10 @@ import { fileURLToPath } from "node:url"
 
 export const mainJs = fileURLToPath(new URL("../../dist/main.js", import.meta.url))
 
-/** A loopback port that was free a moment ago (the OS picks it). */
-export const freePort = (): Promise<number> =>
+/** Ports this test process handed out: the OS may offer a port again as soon as its probe closed. */
+const handedOut = new Set<number>()
+
+const probePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
     const server = createServer()
     server.once("error", reject)
@@ -15,6 +17,21 @@ export const freePort = (): Promise<number> =>
       server.close(() => resolve(port))
     })
   })
+
+/**
+ * A loopback port that was free a moment ago (the OS picks it), and never one this process handed out before:
+ * `[await freePort(), await freePort()]` once gave the same port twice, and a worker then waited for ever to
+ * bind its control port on its own public port.
+ */
+export const freePort = async (): Promise<number> => {
+  for (;;) {
+    const port = await probePort()
+    if (!handedOut.has(port)) {
+      handedOut.add(port)
+      return port
+    }
+  }
+}
 
 export interface Spawned {
   readonly child: ChildProcess
