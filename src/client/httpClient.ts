@@ -12,8 +12,8 @@ import { readFileSync } from "node:fs"
 import { rootCertificates } from "node:tls"
 import { X509Certificate } from "node:crypto"
 import type { HttpClient } from "@effect/platform"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Effect, Layer, Option } from "effect"
+import { keepAliveHttpClient } from "../shared/keepAliveHttpClient.js"
 import { CaFileInvalid } from "./errors.js"
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
@@ -40,13 +40,6 @@ export const readCaFile = (path: string): Effect.Effect<ReadonlyArray<string>, C
 /** An `HttpClient` that trusts Node's roots plus, when given, the certificates in `caFile`. */
 export const layer = (caFile: Option.Option<string>): Layer.Layer<HttpClient.HttpClient, CaFileInvalid> =>
   Option.match(caFile, {
-    onNone: () => NodeHttpClient.layerWithoutAgent.pipe(Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: true }))),
-    onSome: (path) =>
-      Layer.unwrapEffect(
-        Effect.map(readCaFile(path), (extra) =>
-          NodeHttpClient.layerWithoutAgent.pipe(
-            Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: true, ca: [...rootCertificates, ...extra] }))
-          )
-        )
-      )
+    onNone: () => keepAliveHttpClient(),
+    onSome: (path) => Layer.unwrapEffect(Effect.map(readCaFile(path), (extra) => keepAliveHttpClient({ ca: [...rootCertificates, ...extra] })))
   })

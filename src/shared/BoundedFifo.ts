@@ -27,10 +27,17 @@ export class BoundedFifo<A> {
     return this.items.slice(this.head, this.head + max)
   }
 
-  /** Remove these items (by identity) wherever they are; items pushed since stay. */
-  removeAll(sent: ReadonlySet<A>): void {
-    this.items = this.items.slice(this.head).filter((item) => !sent.has(item))
-    this.head = 0
+  /**
+   * Remove these items (by identity), which were the oldest when peeked: items only join at the tail and
+   * leave at the head, so the ones still here are still the oldest. Costs the batch, not the whole list;
+   * items pushed since stay.
+   */
+  removeDelivered(sent: ReadonlySet<A>): void {
+    while (this.head < this.items.length && sent.has(this.items[this.head]!)) this.head++
+    if (this.head === this.items.length) {
+      this.items = []
+      this.head = 0
+    } else if (this.head > this.capacity) this.compact()
   }
 
   private compact(): void {

@@ -24,6 +24,7 @@ import type { ListenFailed } from "./http/WireServer.js"
 import { Lifecycle } from "./lifecycle/Lifecycle.js"
 import { Shutdown } from "./lifecycle/Shutdown.js"
 import { startupLine } from "./lifecycle/startupLine.js"
+import { keepAliveHttpClient } from "../shared/keepAliveHttpClient.js"
 import { StopSignal } from "./lifecycle/StopSignal.js"
 
 if (process.argv.includes("--help") || process.argv.includes("-h")) {
@@ -38,7 +39,8 @@ if (process.argv.includes("--version")) {
 const Worker = Layer.mergeAll(Shutdown.Default, Lifecycle.Default, StopSignal.Default).pipe(
   Layer.provide(SignatureVerifier.layerFromConfig),
   Layer.provide(HealthProber.layerFromConfig),
-  Layer.provide(NodeHttpClient.layer),
+  // Reports, callbacks and health probes go to the same few servers again and again.
+  Layer.provide(keepAliveHttpClient()),
   Layer.provideMerge(WorkerConfig.layerFromEnv)
 )
 

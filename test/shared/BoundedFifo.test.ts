@@ -15,8 +15,26 @@ describe("BoundedFifo", () => {
     for (const item of items) fifo.push(item)
     const batch = fifo.peek(2)
     fifo.push({ n: 4 })
-    fifo.removeAll(new Set(batch))
+    fifo.removeDelivered(new Set(batch))
     expect(fifo.peek(10).map((item) => item.n)).toEqual([3, 4])
+  })
+  it("removes a delivered batch even when the cap dropped part of it meanwhile", () => {
+    const fifo = new BoundedFifo<{ n: number }>(3)
+    for (const n of [1, 2, 3]) fifo.push({ n })
+    const batch = fifo.peek(3)
+    fifo.push({ n: 4 }) // drops 1, which was in the batch
+    fifo.removeDelivered(new Set(batch))
+    expect(fifo.peek(10).map((item) => item.n)).toEqual([4])
+    fifo.push({ n: 5 })
+    expect(fifo.peek(10).map((item) => item.n)).toEqual([4, 5])
+  })
+  it("empties completely when everything was delivered", () => {
+    const fifo = new BoundedFifo<number>(4)
+    for (const n of [1, 2]) fifo.push(n)
+    fifo.removeDelivered(new Set(fifo.peek(2)))
+    expect(fifo.size).toBe(0)
+    fifo.push(3)
+    expect(fifo.peek(10)).toEqual([3])
   })
   it("stays correct across many wraps (the moving head is compacted)", () => {
     const fifo = new BoundedFifo<number>(5)

@@ -122,11 +122,19 @@ const make = (policy: ReportPolicy) =>
       }
     })
 
-    /** Everything pending, in batches; stops at the first batch the autoscaler refuses (kept for the next tick). */
+    /**
+     * What was pending when the tick began, in batches; stops at the first batch the autoscaler refuses
+     * (kept for the next tick). Records that arrive meanwhile wait for the next tick: under a flood of 429s
+     * the loop would otherwise post a tiny batch after every post, without pause.
+     */
     const sendDeletions = (failover: FailoverPolicy) => Effect.gen(function* () {
-      for (;;) {
-        const batch = yield* metrics.pendingDeletions(policy.deleteBatch)
-        if (batch.length === 0 || deletionAddrs.length === 0) return
+      if (deletionAddrs.length === 0) return
+      const backlog = yield* metrics.deletionBacklog
+      let budget = backlog.finished + backlog.refusals
+      while (budget > 0) {
+        const batch = yield* metrics.pendingDeletions(Math.min(policy.deleteBatch, budget))
+        if (batch.length === 0) return
+        budget -= batch.length
         const body = encodeDeletions({ worker_id: identity.id, mtoken: identity.mtoken, requests: batch })
         const outcome = yield* postWithFailover(client, deletionAddrs, "/delete_requests/", body, failover)
         yield* note("/delete_requests/", outcome)

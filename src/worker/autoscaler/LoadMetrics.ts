@@ -228,8 +228,8 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
       deletionsDelivered: (delivered: ReadonlyArray<DeletionRecord>) =>
         Effect.sync(() => {
           const sent = new Set(delivered)
-          finished.removeAll(sent)
-          refusals.removeAll(sent)
+          finished.removeDelivered(sent)
+          refusals.removeDelivered(sent)
         }),
       deletionBacklog: Effect.sync((): PendingDeletions => ({ finished: finished.size, refusals: refusals.size, droppedRefusals })),
 

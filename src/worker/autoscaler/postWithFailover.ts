@@ -13,6 +13,9 @@ export interface FailoverPolicy {
   readonly attemptTimeout: Duration.DurationInput
 }
 
+/** How long an answer's body may take to arrive before the connection is given up instead of reused. */
+const DRAIN_TIMEOUT = "1 second"
+
 export const framework: FailoverPolicy = { attempts: 3, retryDelay: "2 seconds", attemptTimeout: "10 seconds" }
 
 export type PostOutcome =
@@ -36,7 +39,14 @@ export const postWithFailover = (
         const outcome = yield* HttpClientRequest.post(`${addr}${path}`).pipe(
           HttpClientRequest.bodyUnsafeJson(body),
           scoped.execute,
-          Effect.map((response) => (response.status >= 200 && response.status < 300 ? null : `status ${response.status}`)),
+          // The verdict is the status. The body is read (briefly, errors ignored) so that the connection
+          // goes back to the agent's pool instead of being aborted when the scope closes.
+          Effect.flatMap((response) =>
+            Effect.as(
+              Effect.ignore(Effect.timeout(response.arrayBuffer, DRAIN_TIMEOUT)),
+              response.status >= 200 && response.status < 300 ? null : `status ${response.status}`
+            )
+          ),
           Effect.scoped,
           Effect.timeoutFail({ duration: policy.attemptTimeout, onTimeout: () => `no answer within ${Duration.format(policy.attemptTimeout)}` }),
           Effect.catchAll((error) => Effect.succeed(typeof error === "string" ? error : transportCause(error.cause ?? error)))

@@ -129,7 +129,7 @@ describe("AutoscalerReporter", () => {
     })
   )
 
-  it.scoped("/delete_requests/: each tick sends everything pending, in batches of at most 1,000, each record once", () =>
+  it.scoped("/delete_requests/: each tick sends everything pending at its start, in batches of at most 1,000, each record once", () =>
     Effect.gen(function* () {
       const { metrics, seen } = yield* startReporter(() => 200, yield* Effect.scope)
       for (let i = 0; i < 2500; i++) yield* metrics.sessionRejected({ requestIdx: i, workload: 100 })
@@ -138,6 +138,34 @@ describe("AutoscalerReporter", () => {
       assert.deepStrictEqual(batches.map((b) => [(b.body as { requests: Array<unknown> }).requests.length, b.at]), [[1000, 1000], [1000, 1000], [500, 1000]])
       const first = batches[0]?.body as { worker_id: number; mtoken: string; requests: Array<{ request_idx: number; status: string; success: boolean }> }
       assert.deepStrictEqual([first.worker_id, first.requests[0]?.request_idx, first.requests[0]?.status, first.requests[0]?.success], [31337, 0, "Rejected", false])
+    })
+  )
+
+  it.scoped("/delete_requests/: a tick sends what was pending when it began; refusals that arrive during its posts wait for the next tick (a 429 flood is not a post loop)", () =>
+    Effect.gen(function* () {
+      let next = 10_000
+      let floodPosts = 4
+      let onPost = () => {}
+      const { metrics, seen } = yield* startReporter((url) => {
+        if (url.endsWith("/delete_requests/")) onPost()
+        return 200
+      }, yield* Effect.scope)
+      // Each of the first four posts sees ten more refusals arrive while it is under way.
+      onPost = () => {
+        if (floodPosts-- <= 0) return
+        for (let i = 0; i < 10; i++) metrics.unsafeSessionRejected({ requestIdx: next++, workload: 100 })
+      }
+      for (let i = 0; i < 1500; i++) yield* metrics.sessionRejected({ requestIdx: i, workload: 100 })
+      yield* TestClock.adjust("1 second")
+      const sizes = Effect.map(deletionPosts(seen), (posts) => posts.map((post) => [post.at, post.body.requests.length]))
+      assert.deepStrictEqual(yield* sizes, [[1000, 1000], [1000, 500]])
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(yield* sizes, [[1000, 1000], [1000, 500], [2000, 20]])
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(yield* sizes, [[1000, 1000], [1000, 500], [2000, 20], [3000, 10]])
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(yield* sizes, [[1000, 1000], [1000, 500], [2000, 20], [3000, 10], [4000, 10]])
+      assert.lengthOf(yield* metrics.pendingDeletions(10), 0)
     })
   )
 

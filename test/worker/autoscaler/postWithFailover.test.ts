@@ -1,7 +1,10 @@
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import { HttpClient, HttpClientError } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Ref, TestClock } from "effect"
 import { type FailoverPolicy, postWithFailover } from "../../../src/worker/autoscaler/postWithFailover.js"
+import { keepAliveHttpClient } from "../../../src/shared/keepAliveHttpClient.js"
 import { type Answer, routedClient } from "../../support/fakeHttpClient.js"
 
 const A = "http://127.0.0.1:9101"
@@ -66,5 +69,29 @@ describe("postWithFailover", () => {
       assert.strictEqual(yield* causeOf({ code: 111 }), `${A}/worker_status/: transport error`)
       assert.strictEqual(yield* causeOf(new Error("socket hang up")), `${A}/worker_status/: transport error`)
     })
+  )
+
+  it.live("reports reuse one connection: the answer's body is read so the connection goes back to the pool", () =>
+    Effect.gen(function* () {
+      let connections = 0
+      const server = createServer((request, response) => {
+        request.resume()
+        request.on("end", () => response.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}'))
+      })
+      server.on("connection", () => connections++)
+      yield* Effect.acquireRelease(
+        Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
+        () => Effect.sync(() => server.close())
+      )
+      const addr = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      const outcomes = yield* Effect.gen(function* () {
+        const client = yield* HttpClient.HttpClient
+        const results = []
+        for (let i = 0; i < 3; i++) results.push(yield* postWithFailover(client, [addr], "/worker_status/", { i }, { ...policy, attempts: 1 }))
+        return results
+      }).pipe(Effect.provide(keepAliveHttpClient()))
+      assert.deepStrictEqual(outcomes.map((outcome) => outcome._tag), ["Accepted", "Accepted", "Accepted"])
+      assert.strictEqual(connections, 1)
+    }).pipe(Effect.scoped)
   )
 })
