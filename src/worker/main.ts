@@ -114,7 +114,11 @@ const logging = Effect.map(
 
 NodeRuntime.runMain(
   Effect.flatMap(logging, (settings) =>
-    program.pipe(Effect.ensuring(stopped), Effect.provide(Layer.merge(Logging.layer(settings), NodeHttpClient.layer)))
+    program.pipe(
+      Effect.ensuring(stopped),
+      // No spans: nothing here exports traces, and each report and request would still build them.
+      Effect.provide(Layer.mergeAll(Logging.layer(settings), NodeHttpClient.layer, Layer.setTracerEnabled(false)))
+    )
   ),
   {
     disableErrorReporting: true,
