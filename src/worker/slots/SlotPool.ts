@@ -1,8 +1,8 @@
 /**
  * The worker's reservation slots: the host of the slot machine (`machines/slot.ts`).
  *
- * Each slot's state is the machine's snapshot, and only the machine decides what an event does: the pool
- * sends an event (with `now` from `Clock`), stores the next snapshot and carries out the intents the
+ * Each slot's state is the machine's state value and context, and only the machine decides what an event does:
+ * the pool sends an event (with `now` from `Clock`), stores the next state and carries out the intents the
  * transition returned. The pool keeps just an id → slot index (to find the slot a request names) and a
  * history of recent closes (to tell a late `/session/end` 410 from an unknown id's 400).
  *
@@ -46,7 +46,7 @@ import {
 } from "../errors.js"
 import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { unsafeNewSessionId } from "./newSessionId.js"
-import { initialSlot, makeSlotStepper, type SlotIntent, type SlotSnapshot } from "./slotStep.js"
+import { initialSlot, makeSlotStepper, type SlotIntent, type SlotState } from "./slotStep.js"
 
 /** What `/session/create` asks for. `authData` is the request's `auth_data` as parsed, kept as it came. */
 export interface SessionRequest {
@@ -141,7 +141,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
     const step = makeSlotStepper()
     const capMs = Option.getOrNull(Option.map(config.maxSessionSeconds, (seconds) => seconds * 1000))
 
-    const slots: Array<SlotSnapshot> = Array.from({ length: config.maxSessions }, (_, slot) => initialSlot(slot))
+    const slots: Array<SlotState> = Array.from({ length: config.maxSessions }, (_, slot) => initialSlot(slot))
     const index = new Map<string, number>()
     const recentCloses: Array<ClosedSession> = []
     let generation = 0
@@ -203,12 +203,11 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       logClosed(log, close)
     }
 
-    /** One event through one slot's machine: store the next snapshot and carry out its intents. */
+    /** One event through one slot's machine: store the next state and carry out its intents. */
     const apply = (slot: number, event: SlotEvent): ReadonlyArray<SlotIntent> => {
       const current = slots[slot]
       if (current === undefined) return []
       const [next, intents] = step(current, event)
-      if (next.status === "error") throw next.error
       slots[slot] = next
       for (const intent of intents) {
         switch (intent.type) {
