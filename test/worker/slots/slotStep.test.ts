@@ -13,12 +13,13 @@ const digests = [secretDigestHex(authData()), secretDigestHex(authData({ signatu
 const event: fc.Arbitrary<SlotEvent> = fc.oneof(
   fc
     .record({ id: fc.constantFrom(...ids), generation: fc.nat(5), now: fc.nat(3000), lifetime: fc.integer({ min: 1, max: 2000 }), capAt: fc.option(fc.nat(4000)) })
-    .map(({ capAt, generation, id, lifetime, now }) => ({
+    .map(({ capAt, generation, id, lifetime, now }): SlotEvent => ({
       type: "session.reserve",
       session: slotSession({ id, generation, createdAt: now, lifetimeMs: lifetime, expiresAt: capAt === null ? now + lifetime : Math.min(capAt, now + lifetime), capAt, limit: capAt !== null && capAt <= now + lifetime ? "cap" : "lifetime" })
     })),
   fc
-    .record({ type: fc.constantFrom("session.ping" as const, "session.end" as const), sessionId: fc.constantFrom(...ids), authDigest: fc.constantFrom(...digests), now: fc.nat(3000) }),
+    .record({ type: fc.constantFrom("session.ping" as const, "session.end" as const), sessionId: fc.constantFrom(...ids), authDigest: fc.constantFrom(...digests), now: fc.nat(3000) })
+    .map((ping): SlotEvent => ping),
   fc.record({
     target: fc.oneof(
       fc.constant<ReleaseTarget>({ _tag: "Any" }),
