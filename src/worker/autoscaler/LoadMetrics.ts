@@ -16,6 +16,7 @@
 import { Clock, Effect, Queue } from "effect"
 import type { DeletionRecord } from "../../protocol/workerStatus.js"
 import { BoundedFifo } from "../../shared/BoundedFifo.js"
+import { RefusalRing } from "./RefusalRing.js"
 
 /** Workload of one `/ping` (the null worker's handler). */
 export const PING_WORKLOAD = 100
@@ -80,7 +81,9 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
     let numRequestsRecieved = 0
     let counters: IntervalCounters = { received: 0, served: 0, cancelled: 0, rejected: 0 }
     const finished = new BoundedFifo<DeletionRecord>(MAX_PENDING_FINISHED)
-    const refusals = new BoundedFifo<DeletionRecord>(MAX_PENDING_REFUSALS)
+    const refusals = new RefusalRing(MAX_PENDING_REFUSALS)
+    // Records handed out for refusals, by the ring's sequence number: what `deletionsDelivered` removes.
+    const refusalSeq = new WeakMap<DeletionRecord, number>()
     let droppedRefusals = 0
     let readyAt: number | null = null
     let errorMsg = ""
@@ -94,9 +97,7 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
       }
     }
     const queueFinished = (record: DeletionRecord) => void finished.push(record)
-    const queueRefusal = (record: DeletionRecord) => {
-      droppedRefusals += refusals.push(record)
-    }
+
     const begin = (key: string, info: RequestInfo, at: number) => {
       working.set(key, { requestIdx: info.requestIdx, workload: info.workload, startedAt: at })
       numRequestsRecieved = bounded(numRequestsRecieved + 1)
@@ -121,14 +122,7 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
     const reject = (info: RequestInfo, workStartedAt: number, at: number) => {
       numRequestsRecieved = bounded(numRequestsRecieved + 1)
       add({ rejected: info.workload })
-      queueRefusal({
-        request_idx: info.requestIdx,
-        success: false,
-        status: "Rejected",
-        entered_queue_at: seconds(at),
-        work_started_at: seconds(workStartedAt),
-        work_completed_at: 0
-      })
+      droppedRefusals += refusals.push(info.requestIdx, at, workStartedAt)
       signal()
     }
 
@@ -222,14 +216,29 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
       pendingDeletions: (max: number) =>
         Effect.sync((): ReadonlyArray<DeletionRecord> => {
           const batch = finished.peek(max)
-          return batch.length < max ? batch.concat(refusals.peek(max - batch.length)) : batch
+          if (batch.length >= max) return batch
+          const records = batch.slice()
+          for (const refusal of refusals.peek(max - batch.length)) {
+            const record: DeletionRecord = {
+              request_idx: refusal.requestIdx,
+              success: false,
+              status: "Rejected",
+              entered_queue_at: seconds(refusal.enteredAt),
+              work_started_at: seconds(refusal.workStartedAt),
+              work_completed_at: 0
+            }
+            refusalSeq.set(record, refusal.seq)
+            records.push(record)
+          }
+          return records
         }),
       /** These records (from `pendingDeletions`) were delivered; records queued since stay. */
       deletionsDelivered: (delivered: ReadonlyArray<DeletionRecord>) =>
         Effect.sync(() => {
-          const sent = new Set(delivered)
-          finished.removeDelivered(sent)
-          refusals.removeDelivered(sent)
+          finished.removeDelivered(new Set(delivered))
+          let through = -1
+          for (const record of delivered) through = Math.max(through, refusalSeq.get(record) ?? -1)
+          refusals.removeThrough(through)
         }),
       deletionBacklog: Effect.sync((): PendingDeletions => ({ finished: finished.size, refusals: refusals.size, droppedRefusals })),
 

@@ -1,7 +1,7 @@
 /**
  * The worker's Prometheus metrics (`GET /metrics` on the control port), in a registry of its own.
  *
- * Events are recorded where they happen, synchronously (a counter increment is well under a microsecond):
+ * Events are recorded where they happen, synchronously:
  * sessions by the pool, requests by the listeners, deliveries by the outbox, reports by the reporter,
  * health failures by the lifecycle. What is a state rather than an event (slots by state, pending
  * callbacks, readiness) is read when the metrics are scraped (`observe`).
@@ -94,6 +94,15 @@ export class WorkerMetrics extends Effect.Service<WorkerMetrics>()("worker/Worke
     const deletions = new Gauge({ name: "null_worker_delete_requests_pending", help: "/delete_requests/ records not yet accepted by the autoscaler.", registers })
 
     const requestsBy = labelled(requests)
+    // Every answer is counted here, in plain numbers (route → status → count), and handed to the counter when
+    // scraped: labelling a prom-client counter hashes its labels on every call, a measurable share of a 429.
+    const answered = new Map<string, Map<number, number>>()
+    const flushAnswered = () => {
+      for (const [route, byStatus] of answered) {
+        for (const [status, count] of byStatus) if (count > 0) requestsBy(route, String(status)).inc(count)
+        byStatus.clear()
+      }
+    }
     const closedBy = labelled(closed)
     const deliveriesBy = labelled(deliveries)
     const reportsBy = labelled(reports)
@@ -104,7 +113,14 @@ export class WorkerMetrics extends Effect.Service<WorkerMetrics>()("worker/Worke
         closedBy(reason).inc()
         duration.observe(heldSeconds)
       },
-      request: (route: string, status: number): void => requestsBy(route, String(status)).inc(),
+      request: (route: string, status: number): void => {
+        let byStatus = answered.get(route)
+        if (byStatus === undefined) {
+          byStatus = new Map()
+          answered.set(route, byStatus)
+        }
+        byStatus.set(status, (byStatus.get(status) ?? 0) + 1)
+      },
       delivery: (outcome: DeliveryOutcome): void => deliveriesBy(outcome).inc(),
       report: (outcome: "accepted" | "refused", seconds: number): void => {
         reportsBy(outcome).inc()
@@ -114,6 +130,7 @@ export class WorkerMetrics extends Effect.Service<WorkerMetrics>()("worker/Worke
       /** Set the scraped states, then render the exposition. */
       exposition: (state: ScrapedState) =>
         Effect.promise(() => {
+          flushAnswered()
           for (const [name, count] of Object.entries(state.slots)) slots.set({ state: name }, count)
           pending.set(state.callbackPending)
           ready.set(state.ready ? 1 : 0)
