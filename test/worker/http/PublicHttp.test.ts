@@ -87,6 +87,28 @@ describe("public API: /session/create", () => {
     })
   )
 
+  it.scoped("a small chunked body (no content-length) is read and answered like any other; a create with no body at all is 422", () =>
+    Effect.gen(function* () {
+      const { publicUrl } = yield* startWorker()
+      const send = (parts: ReadonlyArray<string>, headers: Record<string, string>) =>
+        Effect.promise(
+          () =>
+            new Promise<number>((resolve, reject) => {
+              const request = httpRequest(`${publicUrl}/session/create`, { method: "POST", headers }, (response) => {
+                response.resume()
+                resolve(response.statusCode ?? 0)
+              })
+              request.on("error", reject)
+              for (const part of parts) request.write(part)
+              request.end()
+            })
+        )
+      const text = JSON.stringify(createBody())
+      assert.strictEqual(yield* send([text.slice(0, 20), text.slice(20)], { "content-type": "application/json" }), 201)
+      assert.strictEqual(yield* send([], { "content-type": "application/json", "content-length": "0" }), 422)
+    })
+  )
+
   it.scoped("a chunked body (no content-length) over 1 MiB gets 413 too, and no slot is taken", () =>
     Effect.gen(function* () {
       const { publicUrl } = yield* startWorker()
