@@ -1,6 +1,6 @@
 import { FastCheck as fc } from "effect"
 import { describe, expect, it } from "vitest"
-import { assign, setup } from "xstate"
+import { and, assign, raise, setup } from "xstate"
 import { type ReleaseTarget, type SlotEvent, slotMachine } from "../../../machines/slot.js"
 import { secretDigestHex } from "../../../src/shared/secretEquals.js"
 import { compileStepper, initialSlot, type SlotState, UnsupportedMachine, xstateStepper } from "../../../src/worker/slots/slotStep.js"
@@ -79,8 +79,8 @@ describe("slotStep: the compiled machine", () => {
   describe("refuses, at start, a machine that uses more than it runs", () => {
     const base = setup({
       types: { context: {} as { n: number }, events: {} as { type: "go" } },
-      guards: { yes: () => true },
-      actions: { bump: assign(({ context }) => ({ n: context.n + 1 })), refuse: () => {}, other: () => {} }
+      guards: { yes: () => true, no: () => false },
+      actions: { bump: assign(({ context }) => ({ n: context.n + 1 })), refuse: () => {}, other: () => {}, constant: assign({ n: 1 }), again: raise({ type: "go" }) }
     })
     const compile = (machine: unknown) => () => compileStepper(machine as typeof slotMachine)
 
@@ -107,6 +107,19 @@ describe("slotStep: the compiled machine", () => {
       )
       expect(compile(base.createMachine({ initial: "a", context: { n: 0 }, states: { a: { on: { go: { actions: "other" } } } } }))).toThrow(/named intents/)
     })
+    it("actions it does not know, assignments that are not functions, built-in actions", () => {
+      const on = (actions: unknown) => base.createMachine({ initial: "a", context: { n: 0 }, states: { a: { on: { go: { actions } } } } } as never)
+      expect(compile(on("missing"))).toThrow(/state a on go: only named actions are supported/)
+      expect(compile(on("constant"))).toThrow(/state a on go: constant: only function assignments are supported/)
+      expect(compile(on("again"))).toThrow(/state a on go: again: only assign and the named intents are supported/)
+    })
+    it("higher-order guards, and targets below the top level", () => {
+      expect(compile(base.createMachine({ initial: "a", context: { n: 0 }, states: { a: { on: { go: { guard: and(["yes", "yes"]), target: "b" } } }, b: {} } }))).toThrow(
+        /state a on go: only named guards with params are supported/
+      )
+      const deep = base.createMachine({ initial: "a", context: { n: 0 }, states: { a: { on: { go: { target: "#inner" } } }, b: { initial: "inner", states: { inner: { id: "inner" } } } } })
+      expect(compile(deep)).toThrow(/state a on go: targets outside the top level/)
+    })
     it("but compiles one that uses only those (named guards, assign, intents)", () => {
       const machine = base.createMachine({
         initial: "a",
@@ -116,6 +129,13 @@ describe("slotStep: the compiled machine", () => {
       const [next, intents] = compile(machine)()({ value: "a", context: { n: 0 } } as never, { type: "go" } as never)
       expect(next).toEqual({ value: "b", context: { n: 1 } })
       expect(intents).toEqual([{ type: "refuse", params: undefined }])
+    })
+    it("an event whose every candidate's guard fails changes nothing", () => {
+      const machine = base.createMachine({ initial: "a", context: { n: 0 }, states: { a: { on: { go: { guard: "no", target: "b", actions: "bump" } } }, b: {} } })
+      const state = { value: "a", context: { n: 0 } }
+      const [next, intents] = compile(machine)()(state as never, { type: "go" } as never)
+      expect(next).toBe(state)
+      expect(intents).toEqual([])
     })
   })
 })
