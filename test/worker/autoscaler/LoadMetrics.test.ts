@@ -100,6 +100,20 @@ describe("LoadMetrics", () => {
     }).pipe(Effect.provide(LoadMetrics.Default))
   )
 
+  it.effect("a delivered batch removes exactly its own refusals: one of two, or none when it held only finished work", () =>
+    Effect.gen(function* () {
+      const metrics = yield* LoadMetrics
+      yield* metrics.sessionRejected({ requestIdx: 1, workload: 100 })
+      yield* metrics.sessionRejected({ requestIdx: 2, workload: 100 })
+      yield* metrics.deletionsDelivered(yield* metrics.pendingDeletions(1))
+      assert.deepStrictEqual((yield* metrics.pendingDeletions(10)).map((record) => record.request_idx), [2])
+      yield* metrics.sessionOpened("s1", { requestIdx: 9, workload: 100 }, 0)
+      yield* metrics.sessionClosed("s1", 10)
+      yield* metrics.deletionsDelivered(yield* metrics.pendingDeletions(1))
+      assert.deepStrictEqual((yield* metrics.pendingDeletions(10)).map((record) => record.request_idx), [2])
+    }).pipe(Effect.provide(LoadMetrics.Default))
+  )
+
   it.effect("a batch takes finished work first: a flood of refusals never delays a close's record", () =>
     Effect.gen(function* () {
       const metrics = yield* LoadMetrics

@@ -22,9 +22,18 @@ describe("RefusalRing", () => {
     ring.push(4, 0, 0)
     ring.removeThrough(batch.at(-1)!.seq)
     expect(idxs(ring)).toEqual([3, 4])
-    // A late or repeated removal of the same batch changes nothing.
+    // A late or repeated removal of the same batch, or of an older one, changes nothing.
     ring.removeThrough(batch.at(-1)!.seq)
+    ring.removeThrough(batch[0]!.seq)
     expect(idxs(ring)).toEqual([3, 4])
+  })
+
+  it("once emptied by a delivery, it takes up to `capacity` new refusals again without dropping any", () => {
+    const ring = new RefusalRing(3)
+    for (const n of [1, 2, 3]) ring.push(n, 0, 0)
+    ring.removeThrough(ring.peek(3).at(-1)!.seq)
+    expect([4, 5, 6].map((n) => ring.push(n, 0, 0))).toEqual([0, 0, 0])
+    expect(idxs(ring)).toEqual([4, 5, 6])
   })
 
   it("a batch partly dropped at the cap while it was sent is removed without touching newer entries", () => {
