@@ -113,6 +113,19 @@ describe("slotStep: the compiled machine", () => {
       expect(compile(on("constant"))).toThrow(/state a on go: constant: only function assignments are supported/)
       expect(compile(on("again"))).toThrow(/state a on go: again: only assign and the named intents are supported/)
     })
+    it("guards it does not know, higher-order guards given a name, built-in actions given an intent's name", () => {
+      const named = setup({
+        types: { context: {} as { n: number }, events: {} as { type: "go" } },
+        guards: { yes: () => true, both: and(["yes", "yes"]) },
+        actions: { refuse: raise({ type: "go" }) }
+      })
+      const guarded = (guard: string) => named.createMachine({ initial: "a", context: { n: 0 }, states: { a: { on: { go: { guard, target: "b" } } }, b: {} } } as never)
+      expect(compile(guarded("nope"))).toThrow(/state a on go: only named guards with params are supported/)
+      expect(compile(guarded("both"))).toThrow(/state a on go: only named guards with params are supported/)
+      expect(compile(named.createMachine({ initial: "a", context: { n: 0 }, states: { a: { on: { go: { actions: "refuse" } } } } }))).toThrow(
+        /state a on go: refuse: only assign and the named intents are supported/
+      )
+    })
     it("higher-order guards, and targets below the top level", () => {
       expect(compile(base.createMachine({ initial: "a", context: { n: 0 }, states: { a: { on: { go: { guard: and(["yes", "yes"]), target: "b" } } }, b: {} } }))).toThrow(
         /state a on go: only named guards with params are supported/
