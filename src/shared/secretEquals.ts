@@ -1,5 +1,4 @@
 import * as crypto from "node:crypto"
-import { createHash, timingSafeEqual } from "node:crypto"
 
 /**
  * The canonical text of a JSON value: object keys sorted, so two values that are equal as JSON
@@ -23,14 +22,14 @@ export const canonicalJson = (value: unknown): string => {
   return text + "}"
 }
 
-const digest = (text: string): Buffer => createHash("sha256").update(text, "utf8").digest()
+const digest = (text: string): Buffer => crypto.createHash("sha256").update(text, "utf8").digest()
 
 /** The fixed-size digest a secret JSON value is kept as, to compare later with `matchesSecret`. */
 export const secretDigest = (value: unknown): Buffer => digest(canonicalJson(value))
 
 // One-shot hashing (Node ≥ 20.12) skips the Hash object a `createHash` chain allocates; this runs twice per session.
 const oneShot: ((algorithm: string, data: string, encoding: "hex") => string) | undefined = Reflect.get(crypto, "hash")
-const sha256Hex = (text: string): string => (oneShot === undefined ? createHash("sha256").update(text, "utf8").digest("hex") : oneShot("sha256", text, "hex"))
+const sha256Hex = (text: string): string => (oneShot === undefined ? crypto.createHash("sha256").update(text, "utf8").digest("hex") : oneShot("sha256", text, "hex"))
 
 /** `secretDigest` as hex text, for plain serialisable state; `""` (which matches nothing) for no value. */
 export const secretDigestHex = (value: unknown): string => (value === undefined ? "" : sha256Hex(canonicalJson(value)))
@@ -40,11 +39,11 @@ export const secretDigestHex = (value: unknown): string => (value === undefined 
  * they differ: fixed-size digests compared with `timingSafeEqual`. Key order is ignored.
  */
 export const matchesSecret = (value: unknown, expected: Buffer): boolean =>
-  value !== undefined && timingSafeEqual(secretDigest(value), expected)
+  value !== undefined && crypto.timingSafeEqual(secretDigest(value), expected)
 
 /** `matchesSecret` for two plain values. */
 export const jsonValuesEqualSecret = (a: unknown, b: unknown): boolean => matchesSecret(a, secretDigest(b))
 
 /** Constant-time string comparison; an empty expected secret never matches. */
 export const stringEqualsSecret = (given: string, expected: string): boolean =>
-  expected.length > 0 && timingSafeEqual(digest(given), digest(expected))
+  expected.length > 0 && crypto.timingSafeEqual(digest(given), digest(expected))

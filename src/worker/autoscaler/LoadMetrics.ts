@@ -97,7 +97,6 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
       }
     }
     const queueFinished = (record: DeletionRecord) => void finished.push(record)
-
     const begin = (key: string, info: RequestInfo, at: number) => {
       working.set(key, { requestIdx: info.requestIdx, workload: info.workload, startedAt: at })
       numRequestsRecieved = bounded(numRequestsRecieved + 1)

@@ -73,8 +73,11 @@ interface Candidate {
 
 // xstate's configs are loosely typed at run time; these read them without trusting their shape.
 const field = (value: unknown, key: string): unknown => (typeof value === "object" || typeof value === "function") && value !== null ? Reflect.get(value, key) : undefined
-const typeOf = (reference: unknown): string | undefined =>
-  typeof reference === "string" ? reference : typeof field(reference, "type") === "string" ? (field(reference, "type") as string) : undefined
+const typeOf = (reference: unknown): string | undefined => {
+  if (typeof reference === "string") return reference
+  const type = field(reference, "type")
+  return typeof type === "string" ? type : undefined
+}
 const paramsOf = (reference: unknown): ParamsOf => {
   const params = field(reference, "params")
   return typeof params === "function" ? (args) => params(args) : () => params
