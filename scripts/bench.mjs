@@ -13,7 +13,8 @@ import { Agent, createServer, request } from "node:http"
 import { createServer as createNetServer } from "node:net"
 import { fileURLToPath } from "node:url"
 
-const mainJs = fileURLToPath(new URL("../dist/main.js", import.meta.url))
+// BENCH_MAIN points the worker phases at another build of the worker (to compare two builds).
+const mainJs = process.env.BENCH_MAIN ?? fileURLToPath(new URL("../dist/main.js", import.meta.url))
 const env = (name, fallback) => Number(process.env[name] ?? fallback)
 const STARTS = env("BENCH_STARTS", 10)
 const CYCLES = env("BENCH_CYCLES", 20000)

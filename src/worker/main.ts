@@ -7,8 +7,6 @@
  * retries), it says why once and, when it knows where the autoscaler is, keeps reporting the error there
  * every 10 s until it is stopped, so the autoscaler can replace it (vast-protocol.md §6.5).
  */
-// First: it tunes V8 before the rest of the bundle runs.
-import "./v8Tuning.js"
 import { HttpClient, HttpClientResponse } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"

@@ -4,7 +4,7 @@
  */
 import { execFileSync } from "node:child_process"
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { alive, DeployHarness, eventually, isReady, mainJs, root } from "./harness.js"
 
@@ -26,7 +26,10 @@ describe("start-vast.sh: cloning NULL_WORKER_REPO at NULL_WORKER_REF and buildin
       writeFileSync(join(repo, "package-lock.json"), JSON.stringify(lock))
     }
     git("init", "-q")
-    write(`node -e "require('fs').mkdirSync('dist',{recursive:true});require('fs').copyFileSync(process.env.TEST_MAIN_JS,'dist/main.js')"`)
+    // The "build" copies the built worker: its boot, bundle and code cache.
+    write(
+      `node -e "const fs=require('fs');fs.mkdirSync('dist',{recursive:true});for(const f of ['main.js','worker.cjs','worker.cjs.cache'])fs.copyFileSync(process.env.TEST_DIST+'/'+f,'dist/'+f)"`
+    )
     git("add", ".")
     git("commit", "-q", "-m", "builds")
     git("tag", "v1")
@@ -37,7 +40,7 @@ describe("start-vast.sh: cloning NULL_WORKER_REPO at NULL_WORKER_REF and buildin
 
   it("clones the ref, builds, runs the worker; a second start reuses the build", async () => {
     const repo = makeRepo()
-    const { env, workspace } = await h.vastEnv({ NULL_WORKER_REPO: repo, NULL_WORKER_REF: "v1", USE_SSL: "false", TEST_MAIN_JS: mainJs })
+    const { env, workspace } = await h.vastEnv({ NULL_WORKER_REPO: repo, NULL_WORKER_REF: "v1", USE_SSL: "false", TEST_DIST: dirname(mainJs) })
     const first = h.start(h.detachedScript, env)
     await h.recorder.waitFor(isReady)
     expect(existsSync(join(workspace, "null-worker", "dist", "main.js"))).toBe(true)

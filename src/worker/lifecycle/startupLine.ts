@@ -4,6 +4,7 @@
  */
 import { Effect, Option, Redacted } from "effect"
 import { redactUrl } from "../callbacks/redactUrl.js"
+import { codeCacheUse } from "../boot/codeCacheUse.js"
 import type { WorkerSettings } from "../config/WorkerConfig.js"
 import { VERSION } from "../envReference.js"
 
@@ -29,7 +30,8 @@ export const startupLine = (config: WorkerSettings) =>
       health_startup_grace: config.healthStartupGraceSeconds,
       outbox_file: Option.getOrElse(config.outboxFile, () => "none"),
       log_format: config.logFormat,
-      log_level: config.logLevel
+      log_level: config.logLevel,
+      code_cache: codeCacheUse()
     })
     if (config.unsecured) {
       yield* Effect.logWarning(

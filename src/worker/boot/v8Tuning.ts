@@ -1,5 +1,6 @@
 /**
- * V8 tuning for the worker, applied before any other module of the bundle runs (it is main.ts's first import).
+ * V8 tuning for the worker, applied before the worker bundle is compiled (the boot's first import): V8 accepts the
+ * bundle's code cache only under the flags it was made with, and the build makes it with these.
  *
  * The interrupt budget decides how much bytecode a function runs before V8 considers optimizing it. With
  * Node 20's default (66 KiB) the session path — Effect's fiber runtime, xstate's transition, Schema — stays in

@@ -1,0 +1,66 @@
+/**
+ * The worker's boot (dist/main.js) runs the worker bundle with the V8 code cache the build made, and still starts
+ * when the cache is missing, made by another V8, or when source maps are asked for. The start-up line says which.
+ */
+import { execFileSync } from "node:child_process"
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { dirname, join } from "node:path"
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest"
+import { FakeAutoscaler } from "../support/fakeAutoscaler.js"
+import { mainJs, spawnProcess } from "../support/process.js"
+import { authData, cleanup, processes, request, workerEnv } from "../support/workerProcess.js"
+
+let autoscaler: FakeAutoscaler
+beforeEach(async () => {
+  autoscaler = await FakeAutoscaler.start()
+})
+afterEach(async () => {
+  await cleanup()
+  await autoscaler.close()
+})
+
+/** A copy of the built worker (boot and bundle, no cache) in a directory of its own. */
+const copy = mkdtempSync(join(tmpdir(), "null-worker-boot-"))
+for (const file of ["main.js", "main.js.map", "worker.cjs"]) copyFileSync(join(dirname(mainJs), file), join(copy, file))
+afterAll(() => rmSync(copy, { recursive: true, force: true }))
+const copiedCache = join(copy, "worker.cjs.cache")
+
+/** Starts the worker from `main` and answers with what its start-up line says of the code cache. */
+const start = async (main: string, nodeArgs: ReadonlyArray<string> = []) => {
+  const { env, ports } = await workerEnv(autoscaler)
+  const worker = spawnProcess(process.execPath, [...nodeArgs, main], env)
+  processes.push(worker)
+  const [, use] = await worker.waitFor(/message="worker started".* code_cache=(\S+)/, 20_000)
+  return { use, publicUrl: `http://127.0.0.1:${ports.public}` }
+}
+
+describe("the worker's code cache", () => {
+  it("the build's cache is accepted", async () => {
+    expect((await start(mainJs)).use).toBe("accepted")
+  })
+
+  it("a boot with NULL_WORKER_WRITE_CODE_CACHE=1 writes a cache the next start accepts", async () => {
+    rmSync(copiedCache, { force: true })
+    expect((await start(join(copy, "main.js"))).use).toBe("none")
+    expect(existsSync(copiedCache)).toBe(false)
+    const version = execFileSync(process.execPath, [join(copy, "main.js"), "--version"], {
+      env: { PATH: process.env["PATH"] ?? "", NULL_WORKER_WRITE_CODE_CACHE: "1" },
+      encoding: "utf8"
+    })
+    expect(version).toMatch(/^null-worker \d/)
+    expect(existsSync(copiedCache)).toBe(true)
+    expect((await start(join(copy, "main.js"))).use).toBe("accepted")
+  })
+
+  it("a cache V8 rejects costs only time: the worker starts and serves", async () => {
+    writeFileSync(copiedCache, Buffer.alloc(4096, 7))
+    const { use, publicUrl } = await start(join(copy, "main.js"))
+    expect(use).toBe("rejected")
+    expect((await request(`${publicUrl}/session/create`, { body: { auth_data: authData(), payload: { lifetime: 60 } } })).status).toBe(201)
+  })
+
+  it("--enable-source-maps loads the bundle with require, for readable stack traces", async () => {
+    expect((await start(join(copy, "main.js"), ["--enable-source-maps"])).use).toBe("source-maps")
+  })
+})
