@@ -3,7 +3,7 @@
  * times with `retryDelay` after every failed attempt; the first success wins. A failure is a transport
  * error (named by its errno), a timeout, or any non-2xx answer (named by its status; the body is ignored).
  */
-import { HttpClient, HttpClientRequest } from "@effect/platform"
+import { HttpBody, HttpClient, HttpClientRequest } from "@effect/platform"
 import { Duration, Effect } from "effect"
 import { transportCause } from "../../shared/errno.js"
 
@@ -33,11 +33,13 @@ export const postWithFailover = (
 ): Effect.Effect<PostOutcome> =>
   Effect.gen(function* () {
     const scoped = HttpClient.withScope(client)
+    // Serialised once for all attempts: a second's `/delete_requests/` records are a few hundred kilobytes.
+    const json = HttpBody.text(JSON.stringify(body), "application/json")
     const causes: Array<string> = []
     for (const addr of addrs) {
       for (let attempt = 1; attempt <= policy.attempts; attempt++) {
         const outcome = yield* HttpClientRequest.post(`${addr}${path}`).pipe(
-          HttpClientRequest.bodyUnsafeJson(body),
+          HttpClientRequest.setBody(json),
           scoped.execute,
           // The verdict is the status. The body is read (briefly, errors ignored) so that the connection
           // goes back to the agent's pool instead of being aborted when the scope closes.

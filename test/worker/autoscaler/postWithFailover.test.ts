@@ -94,4 +94,34 @@ describe("postWithFailover", () => {
       assert.strictEqual(connections, 1)
     }).pipe(Effect.scoped)
   )
+
+  it.live("the body arrives as JSON with its type and exact byte length, non-ASCII text included, and is sent again as it was on a retry", () =>
+    Effect.gen(function* () {
+      const received: Array<{ type: string | undefined; length: string | undefined; text: string }> = []
+      const server = createServer((request, response) => {
+        const chunks: Array<Buffer> = []
+        request.on("data", (chunk: Buffer) => chunks.push(chunk))
+        request.on("end", () => {
+          received.push({ type: request.headers["content-type"], length: request.headers["content-length"], text: Buffer.concat(chunks).toString("utf8") })
+          // The first attempt is refused: the retry must carry the same bytes.
+          response.writeHead(received.length === 1 ? 503 : 200).end()
+        })
+      })
+      yield* Effect.acquireRelease(
+        Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
+        () => Effect.sync(() => server.close())
+      )
+      const addr = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      const body = { error_msg: "santé: ✓ 日本", requests: [{ request_idx: 1, entered_queue_at: 1795941971.409 }] }
+      const outcome = yield* Effect.gen(function* () {
+        return yield* postWithFailover(yield* HttpClient.HttpClient, [addr], "/delete_requests/", body, { attempts: 2, retryDelay: 0, attemptTimeout: "5 seconds" })
+      }).pipe(Effect.provide(keepAliveHttpClient()))
+      assert.strictEqual(outcome._tag, "Accepted")
+      const expected = JSON.stringify(body)
+      assert.deepStrictEqual(received, [
+        { type: "application/json", length: String(Buffer.byteLength(expected)), text: expected },
+        { type: "application/json", length: String(Buffer.byteLength(expected)), text: expected }
+      ])
+    }).pipe(Effect.scoped)
+  )
 })
