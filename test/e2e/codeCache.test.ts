@@ -3,7 +3,8 @@
  * when the cache is missing, made by another V8, or when source maps are asked for. The start-up line says which.
  */
 import { execFileSync } from "node:child_process"
-import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { createHash } from "node:crypto"
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest"
@@ -31,8 +32,8 @@ const start = async (main: string, nodeArgs: ReadonlyArray<string> = []) => {
   const { env, ports } = await workerEnv(autoscaler)
   const worker = spawnProcess(process.execPath, [...nodeArgs, main], env)
   processes.push(worker)
-  const [, use] = await worker.waitFor(/message="worker started".* code_cache=(\S+)/, 20_000)
-  return { use, publicUrl: `http://127.0.0.1:${ports.public}` }
+  const [, started, use] = await worker.waitFor(/message="([Ww]orker started)".* code_cache=(\S+)/, 20_000)
+  return { use, started, publicUrl: `http://127.0.0.1:${ports.public}` }
 }
 
 describe("the worker's code cache", () => {
@@ -53,11 +54,36 @@ describe("the worker's code cache", () => {
     expect((await start(join(copy, "main.js"))).use).toBe("accepted")
   })
 
-  it("a cache V8 rejects costs only time: the worker starts and serves", async () => {
+  it("a cache file that is not a cache is not used: the worker starts and serves", async () => {
     writeFileSync(copiedCache, Buffer.alloc(4096, 7))
+    const { use, publicUrl } = await start(join(copy, "main.js"))
+    expect(use).toBe("stale")
+    expect((await request(`${publicUrl}/session/create`, { body: { auth_data: authData(), payload: { lifetime: 60 } } })).status).toBe(201)
+  })
+
+  it("a cache made from this bundle that V8 refuses (other Node, other flags) costs only time", async () => {
+    const bundle = readFileSync(join(copy, "worker.cjs"), "utf8")
+    writeFileSync(copiedCache, Buffer.concat([createHash("sha256").update(bundle, "utf8").digest(), Buffer.alloc(4096, 7)]))
     const { use, publicUrl } = await start(join(copy, "main.js"))
     expect(use).toBe("rejected")
     expect((await request(`${publicUrl}/session/create`, { body: { auth_data: authData(), payload: { lifetime: 60 } } })).status).toBe(201)
+  })
+
+  it("a bundle changed after its cache was made runs as changed: V8 alone would run the old code, as it checks only the length", () => {
+    rmSync(copiedCache, { force: true })
+    const version = (env: Record<string, string> = {}) =>
+      execFileSync(process.execPath, [join(copy, "main.js"), "--version"], { env: { PATH: process.env["PATH"] ?? "", ...env }, encoding: "utf8" })
+    version({ NULL_WORKER_WRITE_CODE_CACHE: "1" })
+    const bundle = readFileSync(join(copy, "worker.cjs"), "utf8")
+    // The --version line is top-level code, so its bytecode is in the cache: the same length, other text.
+    const edited = bundle.replace(/`null-worker \$\{([\w$]+)\}\n`/, "`Null-worker ${$1}\n`")
+    expect(edited.length === bundle.length && edited !== bundle).toBe(true)
+    writeFileSync(join(copy, "worker.cjs"), edited)
+    try {
+      expect(version()).toMatch(/^Null-worker \d/)
+    } finally {
+      writeFileSync(join(copy, "worker.cjs"), bundle)
+    }
   })
 
   it("--enable-source-maps loads the bundle with require, for readable stack traces", async () => {

@@ -8,9 +8,11 @@
  * (Node 20 has no compile cache for modules), so the bundle is CommonJS and run here the way `require` would.
  *
  * A cache V8 rejects (another Node version, other V8 flags) only costs the time it saves: the bundle compiles as
- * usual. Source maps (`--enable-source-maps`) are not applied to `vm` scripts, so a process that asks for them
+ * usual. V8 checks a cache against its source by length only, so the cache file starts with the SHA-256 of the
+ * bundle it was made from, and a cache of any other bundle (one edited or replaced after the build) is not used. Source maps (`--enable-source-maps`) are not applied to `vm` scripts, so a process that asks for them
  * loads the bundle with `require`, readable stack traces first.
  */
+import * as crypto from "node:crypto"
 import { readFileSync, writeFileSync } from "node:fs"
 import { createRequire, Module } from "node:module"
 import { dirname } from "node:path"
@@ -28,7 +30,13 @@ export interface BundleFiles {
 
 export const bundleFiles = (bundle: string, label: string): BundleFiles => ({ bundle, cache: `${bundle}.cache`, label })
 
-const readCache = (file: string): Buffer | undefined => {
+const DIGEST_BYTES = 32
+
+// One-shot hashing where Node has it (≥ 20.12).
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: "buffer") => Buffer }).hash
+const digestOf = (source: string): Buffer => (oneShot === undefined ? crypto.createHash("sha256").update(source, "utf8").digest() : oneShot("sha256", source, "buffer"))
+
+const readFile = (file: string): Buffer | undefined => {
   try {
     return readFileSync(file)
   } catch {
@@ -36,8 +44,15 @@ const readCache = (file: string): Buffer | undefined => {
   }
 }
 
-const compile = (files: BundleFiles, cachedData?: Buffer): Script =>
-  new Script(Module.wrap(readFileSync(files.bundle, "utf8")), {
+/** The cache made from this very source, if the file holds one: digest of the source, then V8's data. */
+const cacheFor = (source: string, file: Buffer | undefined): Buffer | "stale" | undefined => {
+  if (file === undefined) return undefined
+  if (file.length <= DIGEST_BYTES || !digestOf(source).equals(file.subarray(0, DIGEST_BYTES))) return "stale"
+  return file.subarray(DIGEST_BYTES)
+}
+
+const compile = (files: BundleFiles, source: string, cachedData?: Buffer): Script =>
+  new Script(Module.wrap(source), {
     filename: files.label,
     ...(cachedData === undefined ? {} : { cachedData })
   })
@@ -58,9 +73,10 @@ export const runBundle = (files: BundleFiles): void => {
     createRequire(files.bundle)(files.bundle)
     return
   }
-  const cachedData = readCache(files.cache)
-  const script = compile(files, cachedData)
-  announceCodeCacheUse(cachedData === undefined ? "none" : script.cachedDataRejected === true ? "rejected" : "accepted")
+  const source = readFileSync(files.bundle, "utf8")
+  const cache = cacheFor(source, readFile(files.cache))
+  const script = compile(files, source, cache === "stale" ? undefined : cache)
+  announceCodeCacheUse(cache === undefined || cache === "stale" ? (cache ?? "none") : script.cachedDataRejected === true ? "rejected" : "accepted")
   run(script, files)
 }
 
@@ -69,7 +85,8 @@ export const runBundle = (files: BundleFiles): void => {
  * starts the worker this way and stops it once it listens (scripts/build.mjs).
  */
 export const writeCache = (files: BundleFiles): void => {
-  const script = compile(files)
-  process.once("exit", () => writeFileSync(files.cache, script.createCachedData()))
+  const source = readFileSync(files.bundle, "utf8")
+  const script = compile(files, source)
+  process.once("exit", () => writeFileSync(files.cache, Buffer.concat([digestOf(source), script.createCachedData()])))
   run(script, files)
 }
