@@ -35,7 +35,9 @@ export const defaultReportPolicy: ReportPolicy = {
   minSpacing: "250 millis",
   heartbeat: "10 seconds",
   deleteTick: "1 second",
-  deleteBatch: 1000,
+  // Under a flood of 429s a second's refusals fit one post (as the framework sends one snapshot a tick): each
+  // post through the HTTP client costs far more than its records (docs/performance.md).
+  deleteBatch: 10_000,
   failover: framework,
   finalReportTimeout: "3 seconds"
 }

@@ -129,15 +129,25 @@ describe("AutoscalerReporter", () => {
     })
   )
 
-  it.scoped("/delete_requests/: each tick sends everything pending at its start, in batches of at most 1,000, each record once", () =>
+  it.scoped("/delete_requests/: each tick sends everything pending at its start, in batches of at most 10,000, finished work first, each record once", () =>
     Effect.gen(function* () {
       const { metrics, seen } = yield* startReporter(() => 200, yield* Effect.scope)
-      for (let i = 0; i < 2500; i++) yield* metrics.sessionRejected({ requestIdx: i, workload: 100 })
+      for (let i = 0; i < 15_000; i++) {
+        metrics.unsafeSessionOpened(`s${i}`, { requestIdx: i, workload: 100 }, 0)
+        metrics.unsafeSessionClosed(`s${i}`, 10)
+      }
+      for (let i = 0; i < 10_000; i++) yield* metrics.sessionRejected({ requestIdx: 20_000 + i, workload: 100 })
       yield* TestClock.adjust("5 seconds")
-      const batches = (yield* Ref.get(seen)).filter((r) => r.url.endsWith("/delete_requests/"))
-      assert.deepStrictEqual(batches.map((b) => [(b.body as { requests: Array<unknown> }).requests.length, b.at]), [[1000, 1000], [1000, 1000], [500, 1000]])
-      const first = batches[0]?.body as { worker_id: number; mtoken: string; requests: Array<{ request_idx: number; status: string; success: boolean }> }
-      assert.deepStrictEqual([first.worker_id, first.requests[0]?.request_idx, first.requests[0]?.status, first.requests[0]?.success], [31337, 0, "Rejected", false])
+      const batches = (yield* deletionPosts(seen)).map((post) => post.body.requests)
+      assert.deepStrictEqual(
+        batches.map((requests) => requests.length),
+        [10_000, 10_000, 5_000]
+      )
+      const all = batches.flat()
+      assert.strictEqual(new Set(all.map((record) => record.request_idx)).size, 25_000)
+      assert.deepStrictEqual([all[0]?.request_idx, all[0]?.status, all[14_999]?.status, all[15_000]?.request_idx, all[15_000]?.status], [0, "Success", "Success", 20_000, "Rejected"])
+      const first = (yield* deletionPosts(seen))[0]?.body
+      assert.strictEqual(first?.worker_id, 31337)
     })
   )
 
@@ -158,13 +168,15 @@ describe("AutoscalerReporter", () => {
       for (let i = 0; i < 1500; i++) yield* metrics.sessionRejected({ requestIdx: i, workload: 100 })
       yield* TestClock.adjust("1 second")
       const sizes = Effect.map(deletionPosts(seen), (posts) => posts.map((post) => [post.at, post.body.requests.length]))
-      assert.deepStrictEqual(yield* sizes, [[1000, 1000], [1000, 500]])
+      assert.deepStrictEqual(yield* sizes, [[1000, 1500]])
       yield* TestClock.adjust("1 second")
-      assert.deepStrictEqual(yield* sizes, [[1000, 1000], [1000, 500], [2000, 20]])
+      assert.deepStrictEqual(yield* sizes, [[1000, 1500], [2000, 10]])
       yield* TestClock.adjust("1 second")
-      assert.deepStrictEqual(yield* sizes, [[1000, 1000], [1000, 500], [2000, 20], [3000, 10]])
+      assert.deepStrictEqual(yield* sizes, [[1000, 1500], [2000, 10], [3000, 10]])
       yield* TestClock.adjust("1 second")
-      assert.deepStrictEqual(yield* sizes, [[1000, 1000], [1000, 500], [2000, 20], [3000, 10], [4000, 10]])
+      assert.deepStrictEqual(yield* sizes, [[1000, 1500], [2000, 10], [3000, 10], [4000, 10]])
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(yield* sizes, [[1000, 1500], [2000, 10], [3000, 10], [4000, 10], [5000, 10]])
       assert.lengthOf(yield* metrics.pendingDeletions(10), 0)
     })
   )
