@@ -1,4 +1,5 @@
 import * as crypto from "node:crypto"
+import { sha256, sha256Hex } from "./sha256.js"
 
 /**
  * The canonical text of a JSON value: object keys sorted, so two values that are equal as JSON
@@ -22,14 +23,9 @@ export const canonicalJson = (value: unknown): string => {
   return text + "}"
 }
 
-const digest = (text: string): Buffer => crypto.createHash("sha256").update(text, "utf8").digest()
 
 /** The fixed-size digest a secret JSON value is kept as, to compare later with `matchesSecret`. */
-export const secretDigest = (value: unknown): Buffer => digest(canonicalJson(value))
-
-// One-shot hashing (Node ≥ 20.12) skips the Hash object a `createHash` chain allocates; this runs twice per session.
-const oneShot: ((algorithm: string, data: string, encoding: "hex") => string) | undefined = Reflect.get(crypto, "hash")
-const sha256Hex = (text: string): string => (oneShot === undefined ? crypto.createHash("sha256").update(text, "utf8").digest("hex") : oneShot("sha256", text, "hex"))
+export const secretDigest = (value: unknown): Buffer => sha256(canonicalJson(value))
 
 /** `secretDigest` as hex text, for plain serialisable state; `""` (which matches nothing) for no value. */
 export const secretDigestHex = (value: unknown): string => (value === undefined ? "" : sha256Hex(canonicalJson(value)))
@@ -46,4 +42,4 @@ export const jsonValuesEqualSecret = (a: unknown, b: unknown): boolean => matche
 
 /** Constant-time string comparison; an empty expected secret never matches. */
 export const stringEqualsSecret = (given: string, expected: string): boolean =>
-  expected.length > 0 && crypto.timingSafeEqual(digest(given), digest(expected))
+  expected.length > 0 && crypto.timingSafeEqual(sha256(given), sha256(expected))

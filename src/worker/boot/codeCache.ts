@@ -2,22 +2,23 @@
  * The worker bundle compiled with a V8 code cache.
  *
  * Most of a cold start is V8 parsing and compiling the bundle's functions as Effect's and Schema's modules
- * initialise. `npm run build` runs the bundle's module initialisation once and keeps the code V8 compiled
+ * initialise. `npm run build` starts the worker once, up to its listeners, and keeps the code V8 compiled
  * (`worker.cjs.cache`, beside the bundle); a start that finds a cache made by the same Node and V8 flags skips
  * that work (docs/performance.md, "Start-up"). `vm.Script` takes a cache where `require` and `import` do not
  * (Node 20 has no compile cache for modules), so the bundle is CommonJS and run here the way `require` would.
  *
  * A cache V8 rejects (another Node version, other V8 flags) only costs the time it saves: the bundle compiles as
  * usual. V8 checks a cache against its source by length only, so the cache file starts with the SHA-256 of the
- * bundle it was made from, and a cache of any other bundle (one edited or replaced after the build) is not used. Source maps (`--enable-source-maps`) are not applied to `vm` scripts, so a process that asks for them
- * loads the bundle with `require`, readable stack traces first.
+ * bundle it was made from, and a cache of any other bundle (one edited or replaced after the build) is not used.
+ * Source maps (`--enable-source-maps`) are not applied to `vm` scripts, so a process that asks for them loads
+ * the bundle with `require`, readable stack traces first.
  */
-import * as crypto from "node:crypto"
 import { readFileSync, writeFileSync } from "node:fs"
 import { createRequire, Module } from "node:module"
 import { dirname } from "node:path"
 import { Script } from "node:vm"
-import { announceCodeCacheUse } from "./codeCacheUse.js"
+import { sha256 } from "../../shared/sha256.js"
+import { type CodeCacheUse, announceCodeCacheUse } from "./codeCacheUse.js"
 
 export interface BundleFiles {
   /** The CommonJS bundle, an absolute path. */
@@ -32,10 +33,6 @@ export const bundleFiles = (bundle: string, label: string): BundleFiles => ({ bu
 
 const DIGEST_BYTES = 32
 
-// One-shot hashing where Node has it (≥ 20.12).
-const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: "buffer") => Buffer }).hash
-const digestOf = (source: string): Buffer => (oneShot === undefined ? crypto.createHash("sha256").update(source, "utf8").digest() : oneShot("sha256", source, "buffer"))
-
 const readFile = (file: string): Buffer | undefined => {
   try {
     return readFileSync(file)
@@ -47,7 +44,7 @@ const readFile = (file: string): Buffer | undefined => {
 /** The cache made from this very source, if the file holds one: digest of the source, then V8's data. */
 const cacheFor = (source: string, file: Buffer | undefined): Buffer | "stale" | undefined => {
   if (file === undefined) return undefined
-  if (file.length <= DIGEST_BYTES || !digestOf(source).equals(file.subarray(0, DIGEST_BYTES))) return "stale"
+  if (file.length <= DIGEST_BYTES || !sha256(source).equals(file.subarray(0, DIGEST_BYTES))) return "stale"
   return file.subarray(DIGEST_BYTES)
 }
 
@@ -75,8 +72,11 @@ export const runBundle = (files: BundleFiles): void => {
   }
   const source = readFileSync(files.bundle, "utf8")
   const cache = cacheFor(source, readFile(files.cache))
-  const script = compile(files, source, cache === "stale" ? undefined : cache)
-  announceCodeCacheUse(cache === undefined || cache === "stale" ? (cache ?? "none") : script.cachedDataRejected === true ? "rejected" : "accepted")
+  const cachedData = cache === "stale" ? undefined : cache
+  const script = compile(files, source, cachedData)
+  const use: CodeCacheUse =
+    cache === "stale" ? "stale" : cachedData === undefined ? "none" : script.cachedDataRejected === true ? "rejected" : "accepted"
+  announceCodeCacheUse(use)
   run(script, files)
 }
 
@@ -87,6 +87,6 @@ export const runBundle = (files: BundleFiles): void => {
 export const writeCache = (files: BundleFiles): void => {
   const source = readFileSync(files.bundle, "utf8")
   const script = compile(files, source)
-  process.once("exit", () => writeFileSync(files.cache, Buffer.concat([digestOf(source), script.createCachedData()])))
+  process.once("exit", () => writeFileSync(files.cache, Buffer.concat([sha256(source), script.createCachedData()])))
   run(script, files)
 }
