@@ -7,19 +7,11 @@ import { createHash } from "node:crypto"
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
-import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest"
-import { FakeAutoscaler } from "../support/fakeAutoscaler.js"
+import { afterAll, describe, expect, it } from "vitest"
 import { mainJs, spawnProcess } from "../support/process.js"
-import { authData, cleanup, processes, request, workerEnv } from "../support/workerProcess.js"
+import { authData, autoscalerPerTest, processes, request, workerEnv } from "../support/workerProcess.js"
 
-let autoscaler: FakeAutoscaler
-beforeEach(async () => {
-  autoscaler = await FakeAutoscaler.start()
-})
-afterEach(async () => {
-  await cleanup()
-  await autoscaler.close()
-})
+const autoscaler = autoscalerPerTest()
 
 /** A copy of the built worker (boot and bundle, no cache) in a directory of its own. */
 const copy = mkdtempSync(join(tmpdir(), "null-worker-boot-"))
@@ -29,7 +21,7 @@ const copiedCache = join(copy, "worker.cjs.cache")
 
 /** Starts the worker from `main` and answers with what its start-up line says of the code cache. */
 const start = async (main: string, nodeArgs: ReadonlyArray<string> = []) => {
-  const { env, ports } = await workerEnv(autoscaler)
+  const { env, ports } = await workerEnv(autoscaler())
   const worker = spawnProcess(process.execPath, [...nodeArgs, main], env)
   processes.push(worker)
   const [, started, use] = await worker.waitFor(/message="([Ww]orker started)".* code_cache=(\S+)/, 20_000)

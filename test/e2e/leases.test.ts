@@ -1,24 +1,16 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { ReleaseAnswer, SessionsAnswer } from "../../src/protocol/control.js"
 import { CreateSessionAnswer, PingAnswer } from "../../src/protocol/session.js"
-import { FakeAutoscaler } from "../support/fakeAutoscaler.js"
-import { authData, cleanup, decoded, request, startReceiver, startWorkerProcess } from "../support/workerProcess.js"
+import { authData, autoscalerPerTest, decoded, request, startReceiver, startWorkerProcess } from "../support/workerProcess.js"
 
-let autoscaler: FakeAutoscaler
-beforeEach(async () => {
-  autoscaler = await FakeAutoscaler.start()
-})
-afterEach(async () => {
-  await cleanup()
-  await autoscaler.close()
-})
+const autoscaler = autoscalerPerTest()
 
 const create = async (publicUrl: string, payload: Record<string, unknown> = {}) =>
   decoded(CreateSessionAnswer, await request(`${publicUrl}/session/create`, { body: { auth_data: authData(), payload: { lifetime: 600, ...payload } } }))
 
 describe("leases", () => {
   it("fencing: each session has a generation; /release with an old generation or id gets 409 and closes nothing", async () => {
-    const { controlUrl, publicUrl } = await startWorkerProcess(autoscaler, { NULL_MAX_SESSIONS: "2" })
+    const { controlUrl, publicUrl } = await startWorkerProcess(autoscaler(), { NULL_MAX_SESSIONS: "2" })
     const first = await create(publicUrl)
     const second = await create(publicUrl)
     expect([first.generation, second.generation]).toEqual([1, 2])
@@ -42,7 +34,7 @@ describe("leases", () => {
   })
 
   it("/release bodies are decoded: a bad one gets 422 naming the problem; {} and no body release everything", async () => {
-    const { controlUrl, publicUrl } = await startWorkerProcess(autoscaler)
+    const { controlUrl, publicUrl } = await startWorkerProcess(autoscaler())
     for (const body of [{ generation: "one" }, { generation: 0 }, { session_id: "" }, [1], "{"]) {
       const reply = await request(`${controlUrl}/release`, { body })
       expect(reply.status).toBe(422)
@@ -54,7 +46,7 @@ describe("leases", () => {
   })
 
   it("/ping answers the new deadline: now + lifetime", async () => {
-    const { publicUrl } = await startWorkerProcess(autoscaler)
+    const { publicUrl } = await startWorkerProcess(autoscaler())
     const { session_id } = await create(publicUrl, { lifetime: 30 })
     const before = Date.now() / 1000
     const ping = decoded(PingAnswer, await request(`${publicUrl}/ping`, { body: { auth_data: authData(), payload: {}, session_id } }))
@@ -65,7 +57,7 @@ describe("leases", () => {
 
   it("MAX_SESSION_SECONDS: pings cannot keep a session past created + cap; the callback says the cap ended it", async () => {
     const receiver = await startReceiver()
-    const { publicUrl } = await startWorkerProcess(autoscaler, { MAX_SESSION_SECONDS: "1" })
+    const { publicUrl } = await startWorkerProcess(autoscaler(), { MAX_SESSION_SECONDS: "1" })
     const created = await create(publicUrl, { lifetime: 60, on_close_route: `${receiver.url}/done` })
     const capAt = created.expiration
     const pinging = setInterval(() => {
@@ -85,13 +77,13 @@ describe("leases", () => {
 
   it("POST /recycle: the error is reported at once, open sessions close with shutdown, new ones are refused", async () => {
     const receiver = await startReceiver()
-    const { controlUrl, publicUrl } = await startWorkerProcess(autoscaler)
-    await autoscaler.waitForStatus((status) => status.max_perf === 100)
+    const { controlUrl, publicUrl } = await startWorkerProcess(autoscaler())
+    await autoscaler().waitForStatus((status) => status.max_perf === 100)
     const { session_id } = await create(publicUrl, { on_close_route: `${receiver.url}/done` })
     const recycled = await request(`${controlUrl}/recycle`, { body: { reason: "GPU fell off the bus" } })
     expect(recycled.json).toEqual({ recycled: true, error_msg: "Recycled by the consumer: GPU fell off the bus", session_ids: [session_id] })
     expect((await receiver.next()).body).toMatchObject({ session_id, close_reason: "shutdown" })
-    const reported = await autoscaler.waitForStatus((status) => status.error_msg !== "")
+    const reported = await autoscaler().waitForStatus((status) => status.error_msg !== "")
     expect(reported.error_msg).toBe("Recycled by the consumer: GPU fell off the bus")
     expect((await request(`${publicUrl}/session/create`, { body: { auth_data: authData() } })).status).toBe(429)
   })
@@ -102,11 +94,11 @@ describe("leases", () => {
       health.checks++
       res.writeHead(health.status).end()
     })
-    await startWorkerProcess(autoscaler, { BACKEND_HEALTH_URL: `${target.url}/health`, HEALTHCHECK_INTERVAL: "0.1", HEALTH_FAILURE_THRESHOLD: "4" })
-    await autoscaler.waitForStatus((status) => status.max_perf === 100)
+    await startWorkerProcess(autoscaler(), { BACKEND_HEALTH_URL: `${target.url}/health`, HEALTHCHECK_INTERVAL: "0.1", HEALTH_FAILURE_THRESHOLD: "4" })
+    await autoscaler().waitForStatus((status) => status.max_perf === 100)
     health.status = 503
     const failingFrom = health.checks
-    const errored = await autoscaler.waitForStatus((status) => status.error_msg !== "")
+    const errored = await autoscaler().waitForStatus((status) => status.error_msg !== "")
     expect(errored.error_msg).toBe("Healthcheck failed with status: 503")
     expect(health.checks - failingFrom).toBeGreaterThanOrEqual(4)
   })

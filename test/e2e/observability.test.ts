@@ -1,19 +1,11 @@
 import { execFileSync } from "node:child_process"
-import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { CreateSessionAnswer } from "../../src/protocol/session.js"
-import { FakeAutoscaler } from "../support/fakeAutoscaler.js"
 import { mainJs } from "../support/process.js"
 import { hasPromtool, promtoolCheck, skipWithoutPromtool } from "../support/promtool.js"
-import { authData, cleanup, decoded, eventually, request, startReceiver, startWorkerProcess } from "../support/workerProcess.js"
+import { authData, autoscalerPerTest, decoded, eventually, request, startReceiver, startWorkerProcess } from "../support/workerProcess.js"
 
-let autoscaler: FakeAutoscaler
-beforeEach(async () => {
-  autoscaler = await FakeAutoscaler.start()
-})
-afterEach(async () => {
-  await cleanup()
-  await autoscaler.close()
-})
+const autoscaler = autoscalerPerTest()
 
 /** One session's whole life: create (with a callback), ping, a 429, end; then the callback arrives. */
 const sessionLife = async (publicUrl: string) => {
@@ -40,7 +32,7 @@ describe("observability", () => {
   })
 
   it("LOG_FORMAT=json: every line is a JSON record; session events carry their fields; no fiber ids; secrets stay out", async () => {
-    const { publicUrl, worker } = await startWorkerProcess(autoscaler, { LOG_FORMAT: "json", MASTER_TOKEN: "super-secret-token" })
+    const { publicUrl, worker } = await startWorkerProcess(autoscaler(), { LOG_FORMAT: "json", MASTER_TOKEN: "super-secret-token" })
     const sessionId = await sessionLife(publicUrl)
     worker.child.kill("SIGTERM")
     expect(await worker.exited).toBe(0)
@@ -66,7 +58,7 @@ describe("observability", () => {
   })
 
   it("LOG_LEVEL=warning drops the info lines", async () => {
-    const { publicUrl, worker } = await startWorkerProcess(autoscaler, { LOG_LEVEL: "warning" })
+    const { publicUrl, worker } = await startWorkerProcess(autoscaler(), { LOG_LEVEL: "warning" })
     await sessionLife(publicUrl)
     worker.child.kill("SIGTERM")
     expect(await worker.exited).toBe(0)
@@ -74,21 +66,20 @@ describe("observability", () => {
     expect(worker.output()).toContain("level=WARN")
   })
 
-  it("an unreachable autoscaler is logged with its cause, once, not at every report", async () => {
-    const { worker } = await startWorkerProcess(autoscaler)
-    await autoscaler.close()
+  it("an unreachable autoscaler() is logged with its cause, once, not at every report", async () => {
+    const { worker } = await startWorkerProcess(autoscaler())
+    await autoscaler().close()
     await eventually("the report failure", () => (worker.output().includes("did not accept /worker_status/") ? true : undefined), 20_000)
     expect(worker.output()).toMatch(/causes=".*ECONNREFUSED/)
     worker.child.kill("SIGTERM")
     expect(await worker.exited).toBe(0)
     expect(worker.output().split("did not accept /worker_status/").length - 1).toBe(1)
-    autoscaler = await FakeAutoscaler.start()
   })
 
   it("GET /metrics after a session's life: the counters and states say what happened", async () => {
-    const { controlUrl, publicUrl } = await startWorkerProcess(autoscaler)
+    const { controlUrl, publicUrl } = await startWorkerProcess(autoscaler())
     await sessionLife(publicUrl)
-    await autoscaler.waitForStatus((status) => status.max_perf === 100)
+    await autoscaler().waitForStatus((status) => status.max_perf === 100)
     const metrics = await eventually("a delivered callback in /metrics", async () => {
       const text = (await request(`${controlUrl}/metrics`, { method: "GET" })).text
       return text.includes('null_worker_callback_deliveries_total{outcome="delivered"} 1') ? text : undefined
@@ -115,7 +106,7 @@ describe("observability", () => {
 
   it.skipIf(skipWithoutPromtool)("promtool check metrics accepts the worker's /metrics", async () => {
     expect(hasPromtool, "promtool is not installed (Debian/Ubuntu: apt-get install prometheus)").toBe(true)
-    const { controlUrl, publicUrl } = await startWorkerProcess(autoscaler)
+    const { controlUrl, publicUrl } = await startWorkerProcess(autoscaler())
     await sessionLife(publicUrl)
     const result = await promtoolCheck((await request(`${controlUrl}/metrics`, { method: "GET" })).text)
     expect(result.output).toBe("")

@@ -4,8 +4,9 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { Schema } from "effect"
+import { afterEach, beforeEach } from "vitest"
 import { tracked } from "./cleanup.js"
-import type { FakeAutoscaler } from "./fakeAutoscaler.js"
+import { FakeAutoscaler } from "./fakeAutoscaler.js"
 import { freePort, type Spawned, spawnWorker } from "./process.js"
 import { until as eventually } from "./serverless.js"
 
@@ -13,6 +14,25 @@ import { until as eventually } from "./serverless.js"
 export { eventually }
 
 export const { cleanup, processes, servers } = tracked()
+
+/**
+ * A fresh fake autoscaler for each test of the file; after each test, what it started is stopped, then the
+ * autoscaler. Call at the top level of a test file; the getter answers the current test's autoscaler.
+ */
+export const autoscalerPerTest = (): (() => FakeAutoscaler) => {
+  let current: FakeAutoscaler | undefined
+  beforeEach(async () => {
+    current = await FakeAutoscaler.start()
+  })
+  afterEach(async () => {
+    await cleanup()
+    await current?.close()
+  })
+  return () => {
+    if (current === undefined) throw new Error("autoscalerPerTest: used outside a test")
+    return current
+  }
+}
 
 export interface Reply {
   readonly status: number
