@@ -58,7 +58,7 @@ type ModuleWrapper = (exports: unknown, require: NodeJS.Require, module: unknown
 
 /** Runs the compiled bundle as `require` would run a CommonJS module. */
 const run = (script: Script, files: BundleFiles): void => {
-  const wrapper = script.runInThisContext() as ModuleWrapper
+  const wrapper: ModuleWrapper = script.runInThisContext()
   const module = { exports: {} }
   wrapper.call(module.exports, module.exports, createRequire(files.bundle), module, files.bundle, dirname(files.bundle))
 }
