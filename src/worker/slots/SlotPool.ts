@@ -9,8 +9,14 @@
  * Every operation is one synchronous step (find the slot, transition, carry out the intents, update the load
  * bookkeeping), so two requests can never interleave inside one: "take a free slot" is atomic without a lock.
  * The step returns an `Either`, which is an Effect: the routes use it directly on the session path (no fiber
- * per request), and everything else composes it like any Effect. What the step has to say is logged in the
- * step itself, through the loggers current when the pool was built (`shared/syncLog.ts`).
+ * per request), and everything else composes it like any Effect. What the step has to say is logged through
+ * the loggers current when the pool was built (`shared/syncLog.ts`).
+ *
+ * Bookkeeping that no answer depends on (load metrics, Prometheus, the two log lines) runs just after the step:
+ * for the synchronous forms the routes use, in a microtask, i.e. once the answer is written, so a client waits
+ * only for the transition; the Effect forms and the expiry timer run it before they return. The work runs in
+ * order, so a session's open is always counted before its close. The index, the close history and the callback
+ * (journalled before the answer goes out) stay in the step.
  *
  * Expiry: one timer fiber per slot, lazy. It sleeps until the open session's deadline; a create whose
  * deadline is earlier than the one it sleeps for wakes it, a later one does not (a ping only moves the
@@ -155,6 +161,31 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
 
     const log = yield* makeSyncLog
 
+    let deferred: Array<() => void> = []
+    const flushDeferred = () => {
+      const due = deferred
+      deferred = []
+      for (const work of due) {
+        try {
+          work()
+        } catch (error) {
+          // One failing piece of bookkeeping must not cost the others (nor, in a microtask, the process).
+          log.warning("session bookkeeping failed", { error: String(error) })
+        }
+      }
+    }
+    const defer = (work: () => void) => {
+      if (deferred.push(work) === 1) queueMicrotask(flushDeferred)
+    }
+    /** Run a step and its deferred bookkeeping now (the Effect forms: a caller may read the metrics next). */
+    const settled = <A>(step: () => A): A => {
+      try {
+        return step()
+      } finally {
+        flushDeferred()
+      }
+    }
+
     const sessionAt = (slot: number): SlotSession | null => slots[slot]?.context.session ?? null
     const stateAt = (slot: number): SlotStateValue => slots[slot]?.value ?? "retired"
     const wakeTimer = (slot: number, at: number) => {
@@ -178,9 +209,11 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
     const announceOpen = (slot: number, session: SlotSession) => {
       index.set(session.id, slot)
       wakeTimer(slot, session.expiresAt)
-      metrics.unsafeSessionOpened(session.id, { requestIdx: session.requestIdx, workload: session.cost }, session.createdAt)
-      prometheus.sessionOpened()
-      logOpened(log, slot, session)
+      defer(() => {
+        metrics.unsafeSessionOpened(session.id, { requestIdx: session.requestIdx, workload: session.cost }, session.createdAt)
+        prometheus.sessionOpened()
+        logOpened(log, slot, session)
+      })
     }
 
     const announceClose = (slot: number, close: AnnounceCloseParams) => {
@@ -198,9 +231,11 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
           reason
         })
       }
-      metrics.unsafeSessionClosed(session.id, at)
-      prometheus.sessionClosed(reason, (at - session.createdAt) / 1000)
-      logClosed(log, close)
+      defer(() => {
+        metrics.unsafeSessionClosed(session.id, at)
+        prometheus.sessionClosed(reason, (at - session.createdAt) / 1000)
+        logClosed(log, close)
+      })
     }
 
     /** One event through one slot's machine: store the next state and carry out its intents. */
@@ -252,7 +287,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
             const woken = yield* Queue.take(timer.wake).pipe(Effect.timeoutOption(Duration.millis(wait)))
             if (Option.isSome(woken)) continue
           }
-          apply(slot, { type: "session.expire", now: clock.unsafeCurrentTimeMillis() })
+          settled(() => apply(slot, { type: "session.expire", now: clock.unsafeCurrentTimeMillis() }))
         }
       }).pipe(Effect.catchAllCause((cause) => Effect.logError(`slot ${slot}: expiry timer stopped`, cause)))
     yield* Effect.forEach(timers, (timer, slot) => Effect.forkScoped(runTimer(slot, timer)), { discard: true })
@@ -269,7 +304,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
 
     const unsafeShutdown = (): ReadonlyArray<ClosedSession> => {
       mode = "stopped"
-      return closeAll({ type: "slot.shutdown", now: clock.unsafeCurrentTimeMillis() })
+      return settled(() => closeAll({ type: "slot.shutdown", now: clock.unsafeCurrentTimeMillis() }))
     }
     // A safety net: the shutdown sequence closes sessions first; this only catches an early exit.
     yield* Effect.addFinalizer(() => Effect.sync(unsafeShutdown))
@@ -383,26 +418,30 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       unsafeFind,
       unsafePing,
       unsafeRelease,
-      create: (request: SessionRequest): Effect.Effect<SessionOpened, SlotsExhausted | OutboxFull> => Effect.suspend(() => unsafeCreate(request)),
+      create: (request: SessionRequest): Effect.Effect<SessionOpened, SlotsExhausted | OutboxFull> =>
+        Effect.suspend(() => settled(() => unsafeCreate(request))),
       end: (sessionId: string, sessionAuth: unknown): Effect.Effect<void, SessionNotFound | SessionAuthInvalid | SessionAlreadyClosed> =>
-        Effect.suspend(() => unsafeEnd(sessionId, sessionAuth)),
+        Effect.suspend(() => settled(() => unsafeEnd(sessionId, sessionAuth))),
       find: (sessionId: string, sessionAuth: unknown): Effect.Effect<Option.Option<SlotSession>, SessionAuthInvalid> =>
         Effect.suspend(() => unsafeFind(sessionId, sessionAuth)),
       ping: (sessionId: string, authData: unknown): Effect.Effect<SlotSession, InvalidSession | SessionAuthMismatch> =>
-        Effect.suspend(() => unsafePing(sessionId, authData)),
-      release: (target: ReleaseTarget): Effect.Effect<ReadonlyArray<ClosedSession>, ReleaseNotOpen> => Effect.suspend(() => unsafeRelease(target)),
+        Effect.suspend(() => settled(() => unsafePing(sessionId, authData))),
+      release: (target: ReleaseTarget): Effect.Effect<ReadonlyArray<ClosedSession>, ReleaseNotOpen> =>
+        Effect.suspend(() => settled(() => unsafeRelease(target))),
 
       /** Drain: take no new session; open ones stay until they close. */
       retire: Effect.suspend(() => {
         if (mode === "serving") mode = "draining"
-        for (let slot = 0; slot < slots.length; slot++) apply(slot, { type: "slot.retire" })
+        settled(() => {
+          for (let slot = 0; slot < slots.length; slot++) apply(slot, { type: "slot.retire" })
+        })
         return metrics.touch
       }),
 
       /** The consumer declared the instance bad: take no new session, close open ones with `shutdown`. */
       recycle: Effect.sync(() => {
         mode = "recycled"
-        return closeAll({ type: "slot.shutdown", now: clock.unsafeCurrentTimeMillis() })
+        return settled(() => closeAll({ type: "slot.shutdown", now: clock.unsafeCurrentTimeMillis() }))
       }),
 
       /** Close what is open with `shutdown`; no session is taken again. */

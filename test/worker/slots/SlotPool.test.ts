@@ -444,6 +444,52 @@ describe("SlotPool", () => {
     }).pipe(Effect.provide(poolLayer()))
   )
 
+  it.effect("the synchronous forms count and log a session once the caller's step is over (its answer written), open before close", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const metrics = yield* LoadMetrics
+      const prometheus = yield* WorkerMetrics
+      const created = pool.unsafeCreate(request({ requestIdx: 7, cost: 300 }))
+      const openLoad = (yield* metrics.snapshot).curLoad
+      assert.isTrue(Either.isRight(pool.unsafeRelease(any)))
+      const logged = logs.lines.length
+      const backlog = (yield* metrics.deletionBacklog).finished
+      // Within the step that created and released it, nothing was counted or logged yet.
+      assert.deepStrictEqual([openLoad, logged, backlog], [0, 0, 0])
+      // The state itself moved at once.
+      assert.deepStrictEqual(yield* stateOf, ["idle"])
+      assert.lengthOf(yield* closes, 1)
+      yield* Effect.promise(() => Promise.resolve())
+      assert.strictEqual(yield* sample(prometheus, "null_worker_sessions_opened_total"), 1)
+      assert.strictEqual(yield* sample(prometheus, "null_worker_sessions_closed_total", { reason: "released" }), 1)
+      const snapshot = yield* metrics.snapshot
+      assert.deepStrictEqual([snapshot.curLoad, snapshot.counters.received, snapshot.counters.served], [0, 300, 300])
+      const records = yield* metrics.pendingDeletions(10)
+      assert.deepStrictEqual(records.map((record) => [record.request_idx, record.status]), [[7, "Success"]])
+      const sessionId = Either.isRight(created) ? created.right.sessionId : ""
+      assert.deepStrictEqual(
+        logs.lines.map((line) => {
+          const fields = line.message[1]
+          return [line.message[0], typeof fields === "object" && fields !== null && "session_id" in fields ? fields.session_id : null]
+        }),
+        [["session created", sessionId], ["session closed", sessionId]]
+      )
+    }).pipe(Effect.provide(poolLayer()), Effect.provide(logs.layer))
+  })
+
+  it.effect("the Effect forms count a session before they return", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const metrics = yield* LoadMetrics
+      yield* pool.create(request({ cost: 300 }))
+      assert.strictEqual((yield* metrics.snapshot).curLoad, 300)
+      yield* pool.release(any)
+      assert.strictEqual((yield* metrics.snapshot).curLoad, 0)
+      assert.lengthOf(yield* metrics.pendingDeletions(10), 1)
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
   it.effect("a cap equal to the lifetime is what ends the session: expired_by cap", () =>
     Effect.gen(function* () {
       const pool = yield* SlotPool
@@ -563,8 +609,6 @@ describe("SlotPool", () => {
       const second = yield* pool.create(request({ lifetimeMs: 5000 }))
       yield* TestClock.adjust("500 millis")
       yield* pool.release(any)
-      // The pool's events are logged by its own fiber: let it run.
-      yield* TestClock.adjust("0 millis")
       assert.deepStrictEqual(logs.lines, [
         { level: "INFO", message: ["session created", { session_id: first.sessionId, generation: 1, slot: 0, cost: 250, lifetime: 1, request_idx: 9 }] },
         { level: "INFO", message: ["session closed", { session_id: first.sessionId, generation: 1, reason: "expired", expired_by: "lifetime", held_ms: 1000 }] },
