@@ -8,13 +8,13 @@
  * Interval counters are subtracted only after a report was accepted, so nothing is lost while the
  * autoscaler is unreachable. Every tick sends all pending `/delete_requests/` records, in batches.
  */
-import { HttpClient } from "@effect/platform"
 import { Clock, Duration, Effect, Layer, LogLevel, Redacted } from "effect"
 import { type DeleteRequestsBody, statusBody, type WorkerIdentity, type WorkerStatusBody } from "../../protocol/workerStatus.js"
 import { makeThrottledLog } from "../../shared/throttledLog.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { diskUsedGib } from "./diskUsage.js"
+import { AutoscalerPost } from "./jsonPost.js"
 import { LoadMetrics, type LoadSnapshot } from "./LoadMetrics.js"
 import { type FailoverPolicy, framework, type PostOutcome, postWithFailover } from "./postWithFailover.js"
 
@@ -72,7 +72,7 @@ const make = (policy: ReportPolicy) =>
   Effect.gen(function* () {
     const config = yield* WorkerConfig
     const metrics = yield* LoadMetrics
-    const client = yield* HttpClient.HttpClient
+    const post = yield* AutoscalerPost
     const prometheus = yield* WorkerMetrics
     const identity: WorkerIdentity = { id: config.containerId, mtoken: Redacted.value(config.masterToken), url: config.workerUrl }
     const deletionAddrs = config.reportAddrs.filter((addr) => addr !== SKIPPED_FOR_DELETIONS)
@@ -94,7 +94,7 @@ const make = (policy: ReportPolicy) =>
         const disk = yield* diskUsedGib
         const body = bodyFor(snapshot, identity, disk - lastDisk)
         lastDisk = disk
-        const outcome = yield* postWithFailover(client, config.reportAddrs, "/worker_status/", body, failover)
+        const outcome = yield* postWithFailover(post, config.reportAddrs, "/worker_status/", JSON.stringify(body), failover)
         const seconds = ((yield* Clock.currentTimeMillis) - startedAt) / 1000
         if (outcome._tag === "Accepted") {
           accepted++
@@ -139,7 +139,7 @@ const make = (policy: ReportPolicy) =>
         // The records are built by LoadMetrics in their wire shape (the Schema's type is its encoded form):
         // encoding a thousand of them again each tick only cost time.
         const body: typeof DeleteRequestsBody.Encoded = { worker_id: identity.id, mtoken: identity.mtoken, requests: batch }
-        const outcome = yield* postWithFailover(client, deletionAddrs, "/delete_requests/", body, failover)
+        const outcome = yield* postWithFailover(post, deletionAddrs, "/delete_requests/", JSON.stringify(body), failover)
         yield* note("/delete_requests/", outcome)
         if (outcome._tag === "Refused") return
         yield* metrics.deletionsDelivered(batch)
@@ -176,7 +176,7 @@ const make = (policy: ReportPolicy) =>
 
 export class AutoscalerReporter extends Effect.Service<AutoscalerReporter>()("worker/AutoscalerReporter", {
   scoped: make(defaultReportPolicy),
-  dependencies: [LoadMetrics.Default, WorkerMetrics.Default]
+  dependencies: [LoadMetrics.Default, WorkerMetrics.Default, AutoscalerPost.node]
 }) {
   /** The reporter with another cadence (tests). */
   static readonly layerWith = (policy: Partial<ReportPolicy>) =>

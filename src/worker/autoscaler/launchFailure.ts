@@ -7,6 +7,7 @@
 import { HttpClient } from "@effect/platform"
 import { Config, Data, Effect, Either, Redacted } from "effect"
 import { containerId, masterToken, reportAddrs } from "../config/WorkerConfig.js"
+import { jsonPostFromHttpClient } from "./jsonPost.js"
 import { postWithFailover } from "./postWithFailover.js"
 import { errorStatus } from "../../protocol/workerStatus.js"
 
@@ -27,14 +28,14 @@ export const reportLaunchFailure = (reason: string): Effect.Effect<never, Launch
   Effect.gen(function* () {
     const target = yield* Effect.either(Config.all({ reportAddrs, containerId, masterToken }))
     if (Either.isLeft(target)) return yield* new LaunchFailed({ message: reason })
-    const client = yield* HttpClient.HttpClient
+    const post = jsonPostFromHttpClient(yield* HttpClient.HttpClient)
     const body = errorStatus(
       { id: target.right.containerId, mtoken: Redacted.value(target.right.masterToken), url: yield* workerUrl },
       reason
     )
     yield* Effect.logInfo(`reporting the launch failure to ${target.right.reportAddrs.join(", ")} every 10 s`)
     for (;;) {
-      yield* postWithFailover(client, target.right.reportAddrs, "/worker_status/", body)
+      yield* postWithFailover(post, target.right.reportAddrs, "/worker_status/", JSON.stringify(body))
       yield* Effect.sleep(LAUNCH_FAILURE_INTERVAL)
     }
   })

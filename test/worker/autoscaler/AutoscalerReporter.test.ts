@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Exit, Fiber, Layer, Option, Ref, Schema, Scope, TestClock } from "effect"
 import { AutoscalerReporter } from "../../../src/worker/autoscaler/AutoscalerReporter.js"
+import { AutoscalerPost } from "../../../src/worker/autoscaler/jsonPost.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import { WorkerMetrics } from "../../../src/worker/metrics/WorkerMetrics.js"
 import { DeleteRequestsBody, type WorkerStatusBody } from "../../../src/protocol/workerStatus.js"
@@ -20,6 +21,7 @@ const startReporter = (answerFor: (url: string) => Answer, scope: Scope.Scope, a
     const context = yield* Layer.buildWithScope(
       AutoscalerReporter.DefaultWithoutDependencies.pipe(
         Layer.provideMerge(Layer.merge(LoadMetrics.Default, WorkerMetrics.Default)),
+        Layer.provide(AutoscalerPost.fromHttpClient),
         Layer.provide(layer),
         Layer.provide(testConfig({ reportAddrs: addrs, containerId: 31337, workerUrl: "https://203.0.113.7:41234" })),
         Layer.provide(quietLogs)
@@ -317,7 +319,8 @@ describe("AutoscalerReporter", () => {
       yield* Layer.buildWithScope(
         AutoscalerReporter.DefaultWithoutDependencies.pipe(
           Layer.provideMerge(Layer.merge(LoadMetrics.Default, WorkerMetrics.Default)),
-          Layer.provide(layer),
+          Layer.provide(AutoscalerPost.fromHttpClient),
+        Layer.provide(layer),
           Layer.provide(testConfig({ reportAddrs: [A], containerId: 31337, workerUrl: "https://203.0.113.7:41234" })),
           Layer.provide(logs.layer)
         ),
@@ -351,7 +354,8 @@ describe("AutoscalerReporter", () => {
       const { layer } = yield* routedClient(() => 200)
       const context = yield* Layer.build(
         AutoscalerReporter.layerWith({ firstReport: "0 millis", minSpacing: "0 millis", heartbeat: "1 millis" }).pipe(
-          Layer.provide(layer),
+          Layer.provide(AutoscalerPost.fromHttpClient),
+        Layer.provide(layer),
           Layer.provide(testConfig({ reportAddrs: [A] })),
           Layer.provide(quietLogs)
         )

@@ -1,10 +1,10 @@
-import { createServer } from "node:http"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { HttpClient, HttpClientError } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Ref, TestClock } from "effect"
+import { Deferred, Effect, Exit, Fiber, Ref, TestClock } from "effect"
+import { jsonPostFromHttpClient, makeNodeJsonPost } from "../../../src/worker/autoscaler/jsonPost.js"
 import { type FailoverPolicy, postWithFailover } from "../../../src/worker/autoscaler/postWithFailover.js"
-import { keepAliveHttpClient } from "../../../src/shared/keepAliveHttpClient.js"
 import { type Answer, routedClient } from "../../support/fakeHttpClient.js"
 
 const A = "http://127.0.0.1:9101"
@@ -16,11 +16,14 @@ const post = (answerFor: (url: string) => Answer, addrs: ReadonlyArray<string>, 
   Effect.gen(function* () {
     const { layer, seen } = yield* routedClient(answerFor)
     const client = yield* Effect.provide(HttpClient.HttpClient, layer)
-    const fiber = yield* Effect.fork(postWithFailover(client, addrs, "/worker_status/", { id: 1 }, over))
+    const fiber = yield* Effect.fork(postWithFailover(jsonPostFromHttpClient(client), addrs, "/worker_status/", '{"id":1}', over))
     yield* TestClock.adjust("1 minute")
     const outcome = yield* Fiber.join(fiber)
     return { outcome, requests: (yield* Ref.get(seen)).map((request) => [request.url, request.at]) }
   })
+
+/** The worker's own poster, its agents closed with the test's scope. */
+const nodePoster = Effect.acquireRelease(Effect.sync(makeNodeJsonPost), (poster) => Effect.sync(poster.close))
 
 /** A client whose every request fails in transport with `cause`. */
 const failingWith = (cause: unknown) =>
@@ -59,7 +62,7 @@ describe("postWithFailover", () => {
   it.effect("a transport error is named by the errno found up to five causes deep, else \"transport error\" (never its message, which names the URL)", () =>
     Effect.gen(function* () {
       const causeOf = (cause: unknown) =>
-        Effect.map(postWithFailover(failingWith(cause), [A], "/worker_status/", {}, { ...policy, attempts: 1, retryDelay: 0 }), (outcome) =>
+        Effect.map(postWithFailover(jsonPostFromHttpClient(failingWith(cause)), [A], "/worker_status/", "{}", { ...policy, attempts: 1, retryDelay: 0 }), (outcome) =>
           outcome._tag === "Refused" ? outcome.causes[0] : "accepted"
         )
       assert.strictEqual(yield* causeOf({ code: "ECONNREFUSED" }), `${A}/worker_status/: ECONNREFUSED`)
@@ -84,12 +87,9 @@ describe("postWithFailover", () => {
         () => Effect.sync(() => server.close())
       )
       const addr = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-      const outcomes = yield* Effect.gen(function* () {
-        const client = yield* HttpClient.HttpClient
-        const results = []
-        for (let i = 0; i < 3; i++) results.push(yield* postWithFailover(client, [addr], "/worker_status/", { i }, { ...policy, attempts: 1 }))
-        return results
-      }).pipe(Effect.provide(keepAliveHttpClient()))
+      const poster = yield* nodePoster
+      const outcomes = []
+      for (let i = 0; i < 3; i++) outcomes.push(yield* postWithFailover(poster.post, [addr], "/worker_status/", JSON.stringify({ i }), { ...policy, attempts: 1 }))
       assert.deepStrictEqual(outcomes.map((outcome) => outcome._tag), ["Accepted", "Accepted", "Accepted"])
       assert.strictEqual(connections, 1)
     }).pipe(Effect.scoped)
@@ -113,15 +113,76 @@ describe("postWithFailover", () => {
       )
       const addr = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
       const body = { error_msg: "santé: ✓ 日本", requests: [{ request_idx: 1, entered_queue_at: 1795941971.409 }] }
-      const outcome = yield* Effect.gen(function* () {
-        return yield* postWithFailover(yield* HttpClient.HttpClient, [addr], "/delete_requests/", body, { attempts: 2, retryDelay: 0, attemptTimeout: "5 seconds" })
-      }).pipe(Effect.provide(keepAliveHttpClient()))
+      const poster = yield* nodePoster
+      const outcome = yield* postWithFailover(poster.post, [addr], "/delete_requests/", JSON.stringify(body), { attempts: 2, retryDelay: 0, attemptTimeout: "5 seconds" })
       assert.strictEqual(outcome._tag, "Accepted")
       const expected = JSON.stringify(body)
       assert.deepStrictEqual(received, [
         { type: "application/json", length: String(Buffer.byteLength(expected)), text: expected },
         { type: "application/json", length: String(Buffer.byteLength(expected)), text: expected }
       ])
+    }).pipe(Effect.scoped)
+  )
+})
+
+describe("makeNodeJsonPost (the worker's poster)", () => {
+  /** A loopback server; `handle` gets each request. */
+  const serverWith = (handle: (request: IncomingMessage, response: ServerResponse) => void) =>
+    Effect.acquireRelease(
+      Effect.async<Server>((resume) => {
+        const server = createServer(handle)
+        server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+      }),
+      (server) => Effect.sync(() => server.close())
+    ).pipe(Effect.map((server) => ({ server, addr: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })))
+
+  it.live("a refused connection is named by its errno", () =>
+    Effect.gen(function* () {
+      const { addr, server } = yield* serverWith(() => {})
+      yield* Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+      const poster = yield* nodePoster
+      const outcome = yield* postWithFailover(poster.post, [addr], "/worker_status/", "{}", { attempts: 1, retryDelay: 0, attemptTimeout: "5 seconds" })
+      assert.deepStrictEqual(outcome, { _tag: "Refused", causes: [`${addr}/worker_status/: ECONNREFUSED`] })
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("an attempt without an answer is given up at attemptTimeout and its connection closed", () =>
+    Effect.gen(function* () {
+      const arrived = yield* Deferred.make<void>()
+      const closed = yield* Deferred.make<void>()
+      const { addr } = yield* serverWith((request) => {
+        request.socket.once("close", () => Deferred.unsafeDone(closed, Exit.void))
+        Deferred.unsafeDone(arrived, Exit.void)
+      })
+      const poster = yield* nodePoster
+      const fiber = yield* Effect.fork(postWithFailover(poster.post, [addr], "/worker_status/", "{}", { attempts: 1, retryDelay: 0, attemptTimeout: "3 seconds" }))
+      yield* Deferred.await(arrived)
+      yield* TestClock.adjust("3 seconds")
+      assert.deepStrictEqual(yield* Fiber.join(fiber), { _tag: "Refused", causes: [`${addr}/worker_status/: no answer within 3s`] })
+      yield* Deferred.await(closed)
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("a 2xx whose body never ends counts once its status arrives; after the drain timeout the connection is closed, not reused", () =>
+    Effect.gen(function* () {
+      const closed = yield* Deferred.make<void>()
+      const { addr } = yield* serverWith((request, response) => {
+        request.socket.once("close", () => Deferred.unsafeDone(closed, Exit.void))
+        request.resume()
+        request.on("end", () => {
+          response.writeHead(200, { "content-length": 100 })
+          response.write("{")
+        })
+      })
+      const poster = yield* nodePoster
+      const fiber = yield* Effect.fork(postWithFailover(poster.post, [addr], "/worker_status/", "{}", { attempts: 1, retryDelay: 0, attemptTimeout: "30 seconds" }))
+      // The status arrives over real I/O; the drain then waits on the (test) clock.
+      while (fiber.unsafePoll() === null) {
+        yield* TestClock.adjust("500 millis")
+        yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+      }
+      assert.deepStrictEqual(yield* Fiber.join(fiber), { _tag: "Accepted", addr })
+      yield* Deferred.await(closed)
     }).pipe(Effect.scoped)
   )
 })

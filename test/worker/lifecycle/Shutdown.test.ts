@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Exit, Fiber, Layer, Option, Ref, Scope, TestClock } from "effect"
 import type { DeleteRequestsBody, WorkerStatusBody } from "../../../src/protocol/workerStatus.js"
 import { AutoscalerReporter } from "../../../src/worker/autoscaler/AutoscalerReporter.js"
+import { AutoscalerPost } from "../../../src/worker/autoscaler/jsonPost.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import type { WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
 import { Listeners } from "../../../src/worker/http/Listeners.js"
@@ -31,6 +32,7 @@ const build = (settings: Partial<WorkerSettings>, scope: Scope.Scope) =>
         Layer.provideMerge(AutoscalerReporter.DefaultWithoutDependencies),
         Layer.provideMerge(SlotPool.DefaultWithoutDependencies),
         Layer.provideMerge(Layer.mergeAll(recordingCallbacks(), LoadMetrics.Default, WorkerMetrics.Default, StopSignal.Default, listeners)),
+        Layer.provide(AutoscalerPost.fromHttpClient),
         Layer.provide(client),
         Layer.provideMerge(testConfig({ drainTimeoutSeconds: 30, ...settings })),
         Layer.provide(quietLogs)

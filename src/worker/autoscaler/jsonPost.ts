@@ -1,0 +1,122 @@
+/**
+ * One POST of a JSON text to the autoscaler: the answer's status, or why there was none.
+ *
+ * Reports and deletions go through `makeNodeJsonPost`, a thin Effect over `node:http(s)` with keep-alive
+ * agents. Through `@effect/platform`'s client a small post measured 1–3 ms of CPU and a second's
+ * `/delete_requests/` batch (400 KB) as much again to encode its text; each tick stalled the session routes for
+ * that long (docs/performance.md). `jsonPostFromHttpClient` posts through any `HttpClient` (tests' fakes).
+ */
+import type { IncomingMessage } from "node:http"
+import { Agent as HttpAgent, request as httpRequest } from "node:http"
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https"
+import { HttpBody, HttpClient, HttpClientRequest } from "@effect/platform"
+import { Context, Data, Effect, Layer } from "effect"
+import { transportCause } from "../../shared/errno.js"
+
+/** No answer: `reason` is Node's errno (`ECONNREFUSED`, …) or "transport error"; never the URL. */
+export class PostFailed extends Data.TaggedError("PostFailed")<{ readonly reason: string }> {}
+
+/** POST `json` (a JSON text) to `url`; succeeds with the answer's status once its body was read. */
+export type JsonPost = (url: string, json: string) => Effect.Effect<number, PostFailed>
+
+/** How long an answer's body may take to arrive before the connection is given up instead of reused. */
+export const DRAIN_TIMEOUT = "1 second"
+
+/** Read (and drop) the rest of an answer, so its connection goes back to the agent's pool. */
+const drain = (response: IncomingMessage): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    const done = () => resume(Effect.void)
+    response.once("end", done)
+    response.once("close", done)
+    response.resume()
+    // Given up (the drain timed out): the connection is closed rather than reused.
+    return Effect.sync(() => {
+      response.off("end", done)
+      response.off("close", done)
+      response.destroy()
+    })
+  })
+
+export interface NodeJsonPost {
+  readonly post: JsonPost
+  /** Close the agents' idle connections (at shutdown, after the last report). */
+  readonly close: () => void
+}
+
+export const makeNodeJsonPost = (): NodeJsonPost => {
+  // Reports go to the same few addresses every second or so; over HTTPS a new connection is a handshake.
+  const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) }
+  const send = (url: string, json: string) =>
+    Effect.async<IncomingMessage, PostFailed>((resume) => {
+      let target: URL
+      try {
+        target = new URL(url)
+      } catch {
+        return resume(Effect.fail(new PostFailed({ reason: "invalid address" })))
+      }
+      const secure = target.protocol === "https:"
+      const options = {
+        method: "POST",
+        agent: secure ? agents.https : agents.http,
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(json) }
+      }
+      let settled = false
+      const onResponse = (response: IncomingMessage) => {
+        settled = true
+        resume(Effect.succeed(response))
+      }
+      const request = secure ? httpsRequest(target, options, onResponse) : httpRequest(target, options, onResponse)
+      // Kept for the request's whole life: an error after the answer (or after an abort) must not go unhandled.
+      request.on("error", (error) => {
+        if (settled) return
+        settled = true
+        resume(Effect.fail(new PostFailed({ reason: transportCause(error) })))
+      })
+      request.end(json)
+      return Effect.sync(() => {
+        settled = true
+        request.destroy()
+      })
+    })
+  return {
+    post: (url, json) =>
+      Effect.flatMap(send(url, json), (response) =>
+        Effect.as(Effect.timeoutOption(drain(response), DRAIN_TIMEOUT), response.statusCode ?? 0)
+      ),
+    close: () => {
+      agents.http.destroy()
+      agents.https.destroy()
+    }
+  }
+}
+
+/** The same contract over an `HttpClient`. */
+export const jsonPostFromHttpClient = (client: HttpClient.HttpClient): JsonPost => {
+  const scoped = HttpClient.withScope(client)
+  return (url, json) =>
+    HttpClientRequest.post(url).pipe(
+      HttpClientRequest.setBody(HttpBody.text(json, "application/json")),
+      scoped.execute,
+      // The body is read (briefly, errors ignored) so the connection returns to the pool, not aborted.
+      Effect.flatMap((response) => Effect.as(Effect.ignore(Effect.timeout(response.arrayBuffer, DRAIN_TIMEOUT)), response.status)),
+      Effect.scoped,
+      Effect.mapError((error) => new PostFailed({ reason: transportCause(error.cause ?? error) }))
+    )
+}
+
+/** How the reporter posts. */
+export class AutoscalerPost extends Context.Tag("worker/AutoscalerPost")<AutoscalerPost, JsonPost>() {
+  /** Over `node:http(s)`; the agents close with the layer's scope, after the last report. */
+  static readonly node: Layer.Layer<AutoscalerPost> = Layer.scoped(
+    AutoscalerPost,
+    Effect.map(
+      Effect.acquireRelease(Effect.sync(makeNodeJsonPost), (poster) => Effect.sync(poster.close)),
+      (poster) => poster.post
+    )
+  )
+  /** Through the `HttpClient` in context (tests' fakes). */
+  static readonly fromHttpClient: Layer.Layer<AutoscalerPost, never, HttpClient.HttpClient> = Layer.effect(
+    AutoscalerPost,
+    Effect.map(HttpClient.HttpClient, jsonPostFromHttpClient)
+  )
+}
