@@ -6,6 +6,7 @@ import { writeFile } from "node:fs/promises"
 import { Effect, Either, Option, Redacted } from "effect"
 import { costOf } from "../../protocol/authData.js"
 import { callbackText } from "../../protocol/callback.js"
+import { decodeCreateSessionFast } from "../../protocol/createSessionFastPath.js"
 import {
   type CreateSessionAnswer,
   CreateSessionBody,
@@ -40,7 +41,7 @@ const toSeconds = (millis: number): number => millis / 1000
 /** The largest callback body a session may carry. */
 const MAX_CALLBACK_BYTES = 1024 * 1024
 
-const decodeCreate = bodyDecoder(CreateSessionBody)
+const decodeCreate = bodyDecoder(CreateSessionBody, decodeCreateSessionFast)
 const decodeRef = bodyDecoder(SessionRefBody)
 const decodeHandler = bodyDecoder(HandlerRequestBody)
 

@@ -17,12 +17,16 @@ export const toInvalidField = (error: ParseResult.ParseError): InvalidField => {
   return new InvalidField({ field, message: issue._tag === "Missing" ? `${field} is required` : `${field}: ${text}` })
 }
 
-/** A decoder for `schema`: compiled once, synchronous, first error only. Its `Either` is also an Effect. */
-export const bodyDecoder = <A, I>(schema: Schema.Schema<A, I>) => {
+/**
+ * A decoder for `schema`: compiled once, synchronous, first error only. Its `Either` is also an Effect.
+ * `fast`, when given, decodes the common shape by hand and must agree with the Schema (or answer `undefined`).
+ */
+export const bodyDecoder = <A, I>(schema: Schema.Schema<A, I>, fast?: (body: unknown) => A | undefined) => {
   const decode = Schema.decodeUnknownEither(schema, { errors: "first" })
   return (body: unknown): Either.Either<A, InvalidField | InvalidJson> => {
     // No body at all is what the framework calls invalid JSON.
     if (body === undefined) return Either.left(refusals.invalidJson)
-    return Either.mapLeft(decode(body), toInvalidField)
+    const quick = fast?.(body)
+    return quick === undefined ? Either.mapLeft(decode(body), toInvalidField) : Either.right(quick)
   }
 }
