@@ -25,13 +25,12 @@ export const DRAIN_TIMEOUT = "1 second"
 /** Read (and drop) the rest of an answer, so its connection goes back to the agent's pool. */
 const drain = (response: IncomingMessage): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
+    // `close` follows the body's end, or the connection's loss.
     const done = () => resume(Effect.void)
-    response.once("end", done)
     response.once("close", done)
     response.resume()
     // Given up (the drain timed out): the connection is closed rather than reused.
     return Effect.sync(() => {
-      response.off("end", done)
       response.off("close", done)
       response.destroy()
     })

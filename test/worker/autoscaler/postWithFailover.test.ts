@@ -1,9 +1,14 @@
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import { createServer as createHttpsServer } from "node:https"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import type { AddressInfo } from "node:net"
 import { HttpClient, HttpClientError } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Ref, TestClock } from "effect"
-import { jsonPostFromHttpClient, makeNodeJsonPost } from "../../../src/worker/autoscaler/jsonPost.js"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Ref, TestClock } from "effect"
+import { AutoscalerPost, jsonPostFromHttpClient, makeNodeJsonPost } from "../../../src/worker/autoscaler/jsonPost.js"
 import { type FailoverPolicy, postWithFailover } from "../../../src/worker/autoscaler/postWithFailover.js"
 import { type Answer, routedClient } from "../../support/fakeHttpClient.js"
 
@@ -74,7 +79,9 @@ describe("postWithFailover", () => {
     })
   )
 
-  it.live("reports reuse one connection: the answer's body is read so the connection goes back to the pool", () =>
+  // On TestClock: no timeout can fire, so each post must end on the answer's own events (a drain that never
+  // heard its body's end would hang the test).
+  it.effect("reports reuse one connection: the answer's body is read so the connection goes back to the pool", () =>
     Effect.gen(function* () {
       let connections = 0
       const server = createServer((request, response) => {
@@ -95,14 +102,14 @@ describe("postWithFailover", () => {
     }).pipe(Effect.scoped)
   )
 
-  it.live("the body arrives as JSON with its type and exact byte length, non-ASCII text included, and is sent again as it was on a retry", () =>
+  it.effect("the body arrives as a POST of JSON with its type and exact byte length, non-ASCII text included, and is sent again as it was on a retry", () =>
     Effect.gen(function* () {
-      const received: Array<{ type: string | undefined; length: string | undefined; text: string }> = []
+      const received: Array<{ method: string | undefined; type: string | undefined; length: string | undefined; text: string }> = []
       const server = createServer((request, response) => {
         const chunks: Array<Buffer> = []
         request.on("data", (chunk: Buffer) => chunks.push(chunk))
         request.on("end", () => {
-          received.push({ type: request.headers["content-type"], length: request.headers["content-length"], text: Buffer.concat(chunks).toString("utf8") })
+          received.push({ method: request.method, type: request.headers["content-type"], length: request.headers["content-length"], text: Buffer.concat(chunks).toString("utf8") })
           // The first attempt is refused: the retry must carry the same bytes.
           response.writeHead(received.length === 1 ? 503 : 200).end()
         })
@@ -118,8 +125,8 @@ describe("postWithFailover", () => {
       assert.strictEqual(outcome._tag, "Accepted")
       const expected = JSON.stringify(body)
       assert.deepStrictEqual(received, [
-        { type: "application/json", length: String(Buffer.byteLength(expected)), text: expected },
-        { type: "application/json", length: String(Buffer.byteLength(expected)), text: expected }
+        { method: "POST", type: "application/json", length: String(Buffer.byteLength(expected)), text: expected },
+        { method: "POST", type: "application/json", length: String(Buffer.byteLength(expected)), text: expected }
       ])
     }).pipe(Effect.scoped)
   )
@@ -135,6 +142,58 @@ describe("makeNodeJsonPost (the worker's poster)", () => {
       }),
       (server) => Effect.sync(() => server.close())
     ).pipe(Effect.map((server) => ({ server, addr: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })))
+
+  it.effect("an https address is posted over TLS (a self-signed certificate is refused, by its code)", () =>
+    Effect.gen(function* () {
+      const dir = mkdtempSync(join(tmpdir(), "jsonpost-tls-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], { stdio: "ignore" })
+      const server = createHttpsServer({ key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) }, (_request, response) => response.end())
+      yield* Effect.acquireRelease(
+        Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
+        () => Effect.sync(() => server.close())
+      )
+      const addr = `https://127.0.0.1:${(server.address() as AddressInfo).port}`
+      const poster = yield* nodePoster
+      const outcome = yield* postWithFailover(poster.post, [addr], "/worker_status/", "{}", { attempts: 1, retryDelay: 0, attemptTimeout: "5 seconds" })
+      assert.deepStrictEqual(outcome, { _tag: "Refused", causes: [`${addr}/worker_status/: DEPTH_ZERO_SELF_SIGNED_CERT`] })
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("close() ends the kept connections; so does closing the layer's scope", () =>
+    Effect.gen(function* () {
+      let closed = 0
+      const { addr } = yield* serverWith((request, response) => {
+        request.socket.once("close", () => closed++)
+        request.resume()
+        request.on("end", () => response.end("{}"))
+      })
+      const waitFor = (count: number) =>
+        Effect.async<void>((resume) => {
+          const check = () => (closed >= count ? resume(Effect.void) : void setImmediate(check))
+          check()
+        })
+      const poster = makeNodeJsonPost()
+      assert.strictEqual(yield* poster.post(`${addr}/worker_status/`, "{}"), 200)
+      poster.close()
+      yield* waitFor(1)
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const context = yield* Layer.build(AutoscalerPost.node)
+          assert.strictEqual(yield* Context.get(context, AutoscalerPost)(`${addr}/worker_status/`, "{}"), 200)
+        })
+      )
+      yield* waitFor(2)
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("an address that is not a URL is refused as such, without a request", () =>
+    Effect.gen(function* () {
+      const poster = yield* nodePoster
+      const outcome = yield* postWithFailover(poster.post, ["not a url"], "/worker_status/", "{}", { attempts: 1, retryDelay: 0, attemptTimeout: "5 seconds" })
+      assert.deepStrictEqual(outcome, { _tag: "Refused", causes: ["not a url/worker_status/: invalid address"] })
+    }).pipe(Effect.scoped)
+  )
 
   it.live("a refused connection is named by its errno", () =>
     Effect.gen(function* () {
