@@ -478,6 +478,16 @@ describe("SlotPool", () => {
     }).pipe(Effect.provide(poolLayer()), Effect.provide(logs.layer))
   })
 
+  it.effect("one synchronous create alone is counted once its step is over", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const metrics = yield* LoadMetrics
+      assert.isTrue(Either.isRight(pool.unsafeCreate(request({ cost: 300 }))))
+      yield* Effect.promise(() => Promise.resolve())
+      assert.strictEqual((yield* metrics.snapshot).curLoad, 300)
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
   it.effect("the Effect forms count a session before they return", () =>
     Effect.gen(function* () {
       const pool = yield* SlotPool
