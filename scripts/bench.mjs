@@ -10,8 +10,8 @@
 import { spawn } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
 import { Agent, createServer, request } from "node:http"
-import { createServer as createNetServer } from "node:net"
 import { fileURLToPath } from "node:url"
+import { freePort } from "./freePort.mjs"
 
 // BENCH_MAIN points the worker phases at another build of the worker (to compare two builds).
 const mainJs = process.env.BENCH_MAIN ?? fileURLToPath(new URL("../dist/main.js", import.meta.url))
@@ -24,22 +24,6 @@ const PHASES = (process.env.BENCH_PHASES ?? "ab,rss,startup,report,cycles,expiry
 const AB_ROUNDS = env("BENCH_AB_ROUNDS", 3)
 const AB_CYCLES = env("BENCH_AB_CYCLES", 2000)
 
-// The OS may offer a port again as soon as its probe closed: never hand out the same one twice.
-const handedOut = new Set()
-const probePort = () =>
-  new Promise((resolve) => {
-    const server = createNetServer()
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-const freePort = async () => {
-  for (;;) {
-    const port = await probePort()
-    if (!handedOut.has(port)) return handedOut.add(port), port
-  }
-}
 
 const quantile = (values, q) => {
   const sorted = [...values].sort((a, b) => a - b)

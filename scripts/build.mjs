@@ -6,8 +6,8 @@
 // CPU profiles (../shared/bench/profile-by-package.cjs) map through it.
 import { spawn, spawnSync } from "node:child_process"
 import { appendFileSync, chmodSync, existsSync, renameSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
 import { build } from "esbuild"
+import { freePort } from "./freePort.mjs"
 
 const entryPoints = {
   client: "src/client/main.ts",
@@ -82,17 +82,8 @@ const writerEnv = {
   NULL_WORKER_WRITE_CODE_CACHE: "1"
 }
 
-const freePorts = async (count) => {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise((resolve) => { const server = createServer(); server.listen(0, "127.0.0.1", () => resolve(server)) }))
-  )
-  const ports = servers.map((server) => server.address().port)
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
-  return ports
-}
-
 const cacheFromAStart = async () => {
-  const [workerPort, httpPort, controlPort, closedPort] = await freePorts(4)
+  const [workerPort, httpPort, controlPort, closedPort] = [await freePort(), await freePort(), await freePort(), await freePort()]
   const child = spawn(process.execPath, ["dist/main.js"], {
     env: {
       ...writerEnv,

@@ -12,6 +12,7 @@ import { spawn } from "node:child_process"
 import http from "node:http"
 import net from "node:net"
 import { performance } from "node:perf_hooks"
+import { freePort } from "./freePort.mjs"
 
 const args = process.argv.slice(2)
 const option = (name, fallback) => {
@@ -29,14 +30,6 @@ if (args.length === 0) {
   process.exit(2)
 }
 
-const freePort = () =>
-  new Promise((resolve) => {
-    const server = net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const accepting = (port) =>
   new Promise((resolve) => {

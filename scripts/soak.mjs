@@ -7,7 +7,7 @@
 import { spawn } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
 import http from "node:http"
-import net from "node:net"
+import { freePort } from "./freePort.mjs"
 
 const arg = (name, fallback) => {
   const at = process.argv.indexOf(`--${name}`)
@@ -18,22 +18,6 @@ const rate = Number(arg("rate", "200")) // requests per second, roughly
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const pick = (items) => items[Math.floor(Math.random() * items.length)]
 
-// The OS may offer a port again as soon as its probe closed: never hand out the same one twice.
-const handedOut = new Set()
-const probePort = () =>
-  new Promise((resolve) => {
-    const server = net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-const freePort = async () => {
-  for (;;) {
-    const port = await probePort()
-    if (!handedOut.has(port)) return handedOut.add(port), port
-  }
-}
 
 const listen = (handler) =>
   new Promise((resolve) => {

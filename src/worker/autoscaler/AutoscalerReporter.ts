@@ -35,8 +35,8 @@ export const defaultReportPolicy: ReportPolicy = {
   minSpacing: "250 millis",
   heartbeat: "10 seconds",
   deleteTick: "1 second",
-  // Under a flood of 429s a second's refusals fit one post (as the framework sends one snapshot a tick): each
-  // post through the HTTP client costs far more than its records (docs/performance.md).
+  // Under a flood of 429s a second's refusals fit one post, as the framework sends one snapshot a tick: fewer,
+  // larger posts cost less per record (docs/performance.md).
   deleteBatch: 10_000,
   failover: framework,
   finalReportTimeout: "3 seconds"

@@ -20,7 +20,7 @@ export class PostFailed extends Data.TaggedError("PostFailed")<{ readonly reason
 export type JsonPost = (url: string, json: string) => Effect.Effect<number, PostFailed>
 
 /** How long an answer's body may take to arrive before the connection is given up instead of reused. */
-export const DRAIN_TIMEOUT = "1 second"
+const ANSWER_DRAIN_TIMEOUT = "1 second"
 
 /** Read (and drop) the rest of an answer, so its connection goes back to the agent's pool. */
 const drain = (response: IncomingMessage): Effect.Effect<void> =>
@@ -80,7 +80,7 @@ export const makeNodeJsonPost = (): NodeJsonPost => {
   return {
     post: (url, json) =>
       Effect.flatMap(send(url, json), (response) =>
-        Effect.as(Effect.timeoutOption(drain(response), DRAIN_TIMEOUT), response.statusCode ?? 0)
+        Effect.as(Effect.timeoutOption(drain(response), ANSWER_DRAIN_TIMEOUT), response.statusCode ?? 0)
       ),
     close: () => {
       agents.http.destroy()
@@ -97,7 +97,7 @@ export const jsonPostFromHttpClient = (client: HttpClient.HttpClient): JsonPost 
       HttpClientRequest.setBody(HttpBody.text(json, "application/json")),
       scoped.execute,
       // The body is read (briefly, errors ignored) so the connection returns to the pool, not aborted.
-      Effect.flatMap((response) => Effect.as(Effect.ignore(Effect.timeout(response.arrayBuffer, DRAIN_TIMEOUT)), response.status)),
+      Effect.flatMap((response) => Effect.as(Effect.ignore(Effect.timeout(response.arrayBuffer, ANSWER_DRAIN_TIMEOUT)), response.status)),
       Effect.scoped,
       Effect.mapError((error) => new PostFailed({ reason: transportCause(error.cause ?? error) }))
     )

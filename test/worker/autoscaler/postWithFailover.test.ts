@@ -7,7 +7,7 @@ import { join } from "node:path"
 import type { AddressInfo } from "node:net"
 import { HttpClient, HttpClientError } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Exit, Fiber, Layer, Ref, TestClock } from "effect"
+import { Context, Deferred, type Duration, Effect, Exit, Fiber, Layer, Queue, Ref, TestClock } from "effect"
 import { AutoscalerPost, jsonPostFromHttpClient, makeNodeJsonPost } from "../../../src/worker/autoscaler/jsonPost.js"
 import { type FailoverPolicy, postWithFailover } from "../../../src/worker/autoscaler/postWithFailover.js"
 import { type Answer, routedClient } from "../../support/fakeHttpClient.js"
@@ -133,64 +133,57 @@ describe("postWithFailover", () => {
 })
 
 describe("makeNodeJsonPost (the worker's poster)", () => {
-  /** A loopback server; `handle` gets each request. */
-  const serverWith = (handle: (request: IncomingMessage, response: ServerResponse) => void) =>
+  /** `server` listening on loopback until the scope closes, and its address. */
+  const listening = (server: Server, scheme: "http" | "https") =>
     Effect.acquireRelease(
-      Effect.async<Server>((resume) => {
-        const server = createServer(handle)
-        server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-      }),
-      (server) => Effect.sync(() => server.close())
-    ).pipe(Effect.map((server) => ({ server, addr: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })))
+      Effect.async<Server>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))),
+      () => Effect.sync(() => server.close())
+    ).pipe(Effect.map(() => ({ server, addr: `${scheme}://127.0.0.1:${(server.address() as AddressInfo).port}` })))
+  /** A loopback HTTP server; `handle` gets each request. */
+  const serverWith = (handle: (request: IncomingMessage, response: ServerResponse) => void) => listening(createServer(handle), "http")
+  /** One attempt of a report to `addr` through the worker's poster. */
+  const postOnce = (addr: string, attemptTimeout: Duration.DurationInput = "5 seconds") =>
+    Effect.flatMap(nodePoster, (poster) => postWithFailover(poster.post, [addr], "/worker_status/", "{}", { attempts: 1, retryDelay: 0, attemptTimeout }))
 
   it.effect("an https address is posted over TLS (a self-signed certificate is refused, by its code)", () =>
     Effect.gen(function* () {
       const dir = mkdtempSync(join(tmpdir(), "jsonpost-tls-"))
       yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
       execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], { stdio: "ignore" })
-      const server = createHttpsServer({ key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) }, (_request, response) => response.end())
-      yield* Effect.acquireRelease(
-        Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
-        () => Effect.sync(() => server.close())
+      const { addr } = yield* listening(
+        createHttpsServer({ key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) }, (_request, response) => response.end()),
+        "https"
       )
-      const addr = `https://127.0.0.1:${(server.address() as AddressInfo).port}`
-      const poster = yield* nodePoster
-      const outcome = yield* postWithFailover(poster.post, [addr], "/worker_status/", "{}", { attempts: 1, retryDelay: 0, attemptTimeout: "5 seconds" })
+      const outcome = yield* postOnce(addr)
       assert.deepStrictEqual(outcome, { _tag: "Refused", causes: [`${addr}/worker_status/: DEPTH_ZERO_SELF_SIGNED_CERT`] })
     }).pipe(Effect.scoped)
   )
 
   it.effect("close() ends the kept connections; so does closing the layer's scope", () =>
     Effect.gen(function* () {
-      let closed = 0
+      const closed = yield* Queue.unbounded<void>()
       const { addr } = yield* serverWith((request, response) => {
-        request.socket.once("close", () => closed++)
+        request.socket.once("close", () => Queue.unsafeOffer(closed, undefined))
         request.resume()
         request.on("end", () => response.end("{}"))
       })
-      const waitFor = (count: number) =>
-        Effect.async<void>((resume) => {
-          const check = () => (closed >= count ? resume(Effect.void) : void setImmediate(check))
-          check()
-        })
       const poster = makeNodeJsonPost()
       assert.strictEqual(yield* poster.post(`${addr}/worker_status/`, "{}"), 200)
       poster.close()
-      yield* waitFor(1)
+      yield* Queue.take(closed)
       yield* Effect.scoped(
         Effect.gen(function* () {
           const context = yield* Layer.build(AutoscalerPost.node)
           assert.strictEqual(yield* Context.get(context, AutoscalerPost)(`${addr}/worker_status/`, "{}"), 200)
         })
       )
-      yield* waitFor(2)
+      yield* Queue.take(closed)
     }).pipe(Effect.scoped)
   )
 
   it.effect("an address that is not a URL is refused as such, without a request", () =>
     Effect.gen(function* () {
-      const poster = yield* nodePoster
-      const outcome = yield* postWithFailover(poster.post, ["not a url"], "/worker_status/", "{}", { attempts: 1, retryDelay: 0, attemptTimeout: "5 seconds" })
+      const outcome = yield* postOnce("not a url")
       assert.deepStrictEqual(outcome, { _tag: "Refused", causes: ["not a url/worker_status/: invalid address"] })
     }).pipe(Effect.scoped)
   )
@@ -199,8 +192,7 @@ describe("makeNodeJsonPost (the worker's poster)", () => {
     Effect.gen(function* () {
       const { addr, server } = yield* serverWith(() => {})
       yield* Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
-      const poster = yield* nodePoster
-      const outcome = yield* postWithFailover(poster.post, [addr], "/worker_status/", "{}", { attempts: 1, retryDelay: 0, attemptTimeout: "5 seconds" })
+      const outcome = yield* postOnce(addr)
       assert.deepStrictEqual(outcome, { _tag: "Refused", causes: [`${addr}/worker_status/: ECONNREFUSED`] })
     }).pipe(Effect.scoped)
   )
@@ -213,8 +205,7 @@ describe("makeNodeJsonPost (the worker's poster)", () => {
         request.socket.once("close", () => Deferred.unsafeDone(closed, Exit.void))
         Deferred.unsafeDone(arrived, Exit.void)
       })
-      const poster = yield* nodePoster
-      const fiber = yield* Effect.fork(postWithFailover(poster.post, [addr], "/worker_status/", "{}", { attempts: 1, retryDelay: 0, attemptTimeout: "3 seconds" }))
+      const fiber = yield* Effect.fork(postOnce(addr, "3 seconds"))
       yield* Deferred.await(arrived)
       yield* TestClock.adjust("3 seconds")
       assert.deepStrictEqual(yield* Fiber.join(fiber), { _tag: "Refused", causes: [`${addr}/worker_status/: no answer within 3s`] })
@@ -233,8 +224,7 @@ describe("makeNodeJsonPost (the worker's poster)", () => {
           response.write("{")
         })
       })
-      const poster = yield* nodePoster
-      const fiber = yield* Effect.fork(postWithFailover(poster.post, [addr], "/worker_status/", "{}", { attempts: 1, retryDelay: 0, attemptTimeout: "30 seconds" }))
+      const fiber = yield* Effect.fork(postOnce(addr, "30 seconds"))
       // The status arrives over real I/O; the drain then waits on the (test) clock.
       while (fiber.unsafePoll() === null) {
         yield* TestClock.adjust("500 millis")
