@@ -52,6 +52,29 @@ export const DeleteRequestsBody = Schema.Struct({
 })
 export type DeleteRequestsBody = typeof DeleteRequestsBody.Type
 
+// The deletion records are written as text directly, thousands per tick, from numbers the worker keeps: the
+// same bytes `JSON.stringify` gives for the Schema's encoded form (property tests hold them to it), without an
+// object per record first.
+
+/** A number as JSON writes it (`null` for what JSON cannot hold). */
+const jsonNumber = (value: number): string => (Number.isFinite(value) ? String(value) : "null")
+
+/** One `DeletionRecord` as JSON text, its keys in the Schema's order; times in epoch seconds. */
+export const deletionRecordJson = (
+  requestIdx: number,
+  success: boolean,
+  status: RequestStatus,
+  enteredQueueAt: number,
+  workStartedAt: number,
+  workCompletedAt: number
+): string =>
+  `{"request_idx":${jsonNumber(requestIdx)},"success":${success ? "true" : "false"},"status":"${status}",` +
+  `"entered_queue_at":${jsonNumber(enteredQueueAt)},"work_started_at":${jsonNumber(workStartedAt)},"work_completed_at":${jsonNumber(workCompletedAt)}}`
+
+/** The `/delete_requests/` body around `requestsJson`, a JSON array of records. */
+export const deleteRequestsJson = (identity: Pick<WorkerIdentity, "id" | "mtoken">, requestsJson: string): string =>
+  `{"worker_id":${jsonNumber(identity.id)},"mtoken":${JSON.stringify(identity.mtoken)},"requests":${requestsJson}}`
+
 /** Who is reporting. */
 export interface WorkerIdentity {
   readonly id: number

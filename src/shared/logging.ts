@@ -41,52 +41,85 @@ export const toLogLevel = (name: LogLevelName): LogLevel.LogLevel => {
   }
 }
 
-type Fields = Array<readonly [string, unknown]>
-
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype
 
-/** The message text and the fields of one log call. */
-const split = (message: unknown, cause: Cause.Cause<unknown>, annotations: HashMap.HashMap<string, unknown>) => {
+/**
+ * The fields of the line being formatted, as two parallel lists reused from line to line: formatting runs for
+ * two lines per session, and this way it makes no array per field. Formatting is synchronous and
+ * never re-entered, so one pair of lists serves every line.
+ */
+const keys: Array<string> = []
+const values: Array<unknown> = []
+
+/** Collect the fields of one log call into `keys`/`values`; returns the message text. */
+const collect = (message: unknown, cause: Cause.Cause<unknown>, annotations: HashMap.HashMap<string, unknown>): string => {
+  keys.length = 0
+  values.length = 0
+  let text: string | null = null
   const parts = Array.isArray(message) ? message : [message]
-  const texts: Array<string> = []
-  const fields: Fields = []
   for (const part of parts) {
-    if (typeof part === "string") texts.push(part)
-    else if (isPlainObject(part)) for (const key in part) fields.push([key, part[key]])
-    else if (Cause.isCause(part)) {
-      if (!Cause.isEmpty(part)) fields.push(["cause", Cause.pretty(part)])
-    } else texts.push(String(part))
+    if (typeof part === "string") text = text === null ? part : `${text} ${part}`
+    else if (isPlainObject(part)) {
+      for (const key in part) {
+        keys.push(key)
+        values.push(part[key])
+      }
+    } else if (Cause.isCause(part)) {
+      if (!Cause.isEmpty(part)) {
+        keys.push("cause")
+        values.push(Cause.pretty(part))
+      }
+    } else text = text === null ? String(part) : `${text} ${String(part)}`
   }
-  for (const [key, value] of annotations) fields.push([key, value])
-  if (!Cause.isEmpty(cause)) fields.push(["cause", Cause.pretty(cause)])
-  return { text: texts.join(" "), fields }
+  for (const [key, value] of annotations) {
+    keys.push(key)
+    values.push(value)
+  }
+  if (!Cause.isEmpty(cause)) {
+    keys.push("cause")
+    values.push(Cause.pretty(cause))
+  }
+  return text ?? ""
 }
 
 const BARE = /^[A-Za-z0-9_.:/@+\-,]+$/
 
 const logfmtValue = (value: unknown): string => {
+  // A finite number prints as JSON prints it, and that text is always bare.
+  if (typeof value === "number" && Number.isFinite(value)) return String(value)
   const text = typeof value === "string" ? value : JSON.stringify(value) ?? String(value)
   return BARE.test(text) ? text : JSON.stringify(text)
 }
 
-const formatLogfmt = (date: Date, level: string, text: string, fields: Fields): string => {
-  let line = `timestamp=${date.toISOString()} level=${level} message=${JSON.stringify(text)}`
-  for (const [key, value] of fields) line += ` ${key}=${logfmtValue(value)}`
+const logfmtFields = (line: string): string => {
+  for (let i = 0; i < keys.length; i++) line += ` ${keys[i]}=${logfmtValue(values[i])}`
   return line
 }
 
-const formatJson = (date: Date, level: string, text: string, fields: Fields): string => {
-  const record: Record<string, unknown> = { timestamp: date.toISOString(), level, message: text }
-  for (const [key, value] of fields) if (!Object.hasOwn(record, key)) record[key] = value
+// Lines come in bursts (two per session, often in the same millisecond): the last timestamp's text is reused.
+let lastMillis = Number.NaN
+let lastIso = ""
+const isoOf = (date: Date): string => {
+  const millis = date.getTime()
+  if (millis !== lastMillis) {
+    lastMillis = millis
+    lastIso = date.toISOString()
+  }
+  return lastIso
+}
+
+const formatLogfmt = (date: Date, level: string, text: string): string =>
+  logfmtFields(`timestamp=${isoOf(date)} level=${level} message=${JSON.stringify(text)}`)
+
+const formatJson = (date: Date, level: string, text: string): string => {
+  const record: Record<string, unknown> = { timestamp: isoOf(date), level, message: text }
+  for (let i = 0; i < keys.length; i++) if (!Object.hasOwn(record, keys[i]!)) record[keys[i]!] = values[i]
   return JSON.stringify(record)
 }
 
-const formatPretty = (date: Date, level: string, text: string, fields: Fields): string => {
-  let line = `${date.toISOString().slice(11, 23)} ${level.padEnd(7)} ${text}`
-  for (const [key, value] of fields) line += ` ${key}=${logfmtValue(value)}`
-  return line
-}
+const formatPretty = (date: Date, level: string, text: string): string =>
+  logfmtFields(`${isoOf(date).slice(11, 23)} ${level.padEnd(7)} ${text}`)
 
 const formatters = { logfmt: formatLogfmt, json: formatJson, pretty: formatPretty } as const
 
@@ -99,10 +132,8 @@ interface Entry {
   readonly annotations: HashMap.HashMap<string, unknown>
 }
 
-const formatEntry = (format: LogFormat, entry: Entry): string => {
-  const { fields, text } = split(entry.message, entry.cause, entry.annotations)
-  return formatters[format](entry.date, entry.level, text, fields)
-}
+const formatEntry = (format: LogFormat, entry: Entry): string =>
+  formatters[format](entry.date, entry.level, collect(entry.message, entry.cause, entry.annotations))
 
 /** A logger that formats each call into one line and hands it to `write` at once. */
 export const lineLogger = (format: LogFormat, write: (line: string) => void): Logger.Logger<unknown, void> =>

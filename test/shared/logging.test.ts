@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Logger, LogLevel, Schema } from "effect"
+import { Cause, Effect, Either, FiberId, FiberRefs, HashMap, List, Logger, LogLevel, Schema } from "effect"
 import { lineLogger, LogLevelName, toLogLevel } from "../../src/shared/logging.js"
 
 const logged = (format: "logfmt" | "json" | "pretty", effect: Effect.Effect<void>) =>
@@ -54,4 +54,31 @@ describe("LOG_LEVEL", () => {
     assert.isTrue(Either.isLeft(level("verbose")))
     assert.isTrue(Either.isLeft(level("")))
   })
+  it.effect("each line carries its own time: lines in one millisecond share it, the next millisecond's line has its own", () =>
+    Effect.gen(function* () {
+      const lines: Array<string> = []
+      const logger = lineLogger("logfmt", (line) => lines.push(line))
+      const log = (millis: number) =>
+        logger.log({
+          fiberId: FiberId.none,
+          logLevel: LogLevel.Info,
+          message: ["tick", { n: -0, big: 1e21, small: 1.5e-7, inf: Number.POSITIVE_INFINITY, yes: true }],
+          cause: Cause.empty,
+          context: FiberRefs.empty(),
+          spans: List.empty(),
+          annotations: HashMap.empty(),
+          date: new Date(millis)
+        })
+      log(Date.UTC(2026, 10, 29, 12, 0, 0, 5))
+      log(Date.UTC(2026, 10, 29, 12, 0, 0, 5))
+      log(Date.UTC(2026, 10, 29, 12, 0, 0, 6))
+      log(Date.UTC(2026, 10, 29, 12, 0, 0, 5))
+      assert.deepStrictEqual(
+        lines.map((line) => line.split(" ")[0]),
+        ["2026-11-29T12:00:00.005Z", "2026-11-29T12:00:00.005Z", "2026-11-29T12:00:00.006Z", "2026-11-29T12:00:00.005Z"].map((iso) => `timestamp=${iso}`)
+      )
+      // Numbers print as JSON prints them (bare); what JSON cannot print as a number is quoted text.
+      assert.strictEqual(lines[0]?.split(`message="tick" `)[1], "n=0 big=1e+21 small=1.5e-7 inf=null yes=true")
+    })
+  )
 })

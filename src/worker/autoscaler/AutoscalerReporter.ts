@@ -9,7 +9,7 @@
  * autoscaler is unreachable. Every tick sends all pending `/delete_requests/` records, in batches.
  */
 import { Clock, Duration, Effect, Layer, LogLevel, Redacted } from "effect"
-import { type DeleteRequestsBody, statusBody, type WorkerIdentity, type WorkerStatusBody } from "../../protocol/workerStatus.js"
+import { deleteRequestsJson, statusBody, type WorkerIdentity, type WorkerStatusBody } from "../../protocol/workerStatus.js"
 import { makeThrottledLog } from "../../shared/throttledLog.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
@@ -134,12 +134,10 @@ const make = (policy: ReportPolicy) =>
       let budget = backlog.finished + backlog.refusals
       while (budget > 0) {
         const batch = yield* metrics.pendingDeletions(Math.min(policy.deleteBatch, budget))
-        if (batch.length === 0) return
-        budget -= batch.length
-        // The records are built by LoadMetrics in their wire shape (the Schema's type is its encoded form):
-        // encoding a thousand of them again each tick only cost time.
-        const body: typeof DeleteRequestsBody.Encoded = { worker_id: identity.id, mtoken: identity.mtoken, requests: batch }
-        const outcome = yield* postWithFailover(post, deletionAddrs, "/delete_requests/", JSON.stringify(body), failover)
+        if (batch.size === 0) return
+        budget -= batch.size
+        // The records come as JSON text (LoadMetrics keeps them as numbers): thousands of them each tick.
+        const outcome = yield* postWithFailover(post, deletionAddrs, "/delete_requests/", deleteRequestsJson(identity, batch.requestsJson), failover)
         yield* note("/delete_requests/", outcome)
         if (outcome._tag === "Refused") return
         yield* metrics.deletionsDelivered(batch)

@@ -13,10 +13,9 @@
  * add demand or `request_idx` values. Records of finished work and records of refusals queue separately:
  * refusals (a flood of 429s) are capped and dropped oldest-first, and never delay or push out a close.
  */
-import { Clock, Effect, Queue } from "effect"
-import type { DeletionRecord } from "../../protocol/workerStatus.js"
-import { BoundedFifo } from "../../shared/BoundedFifo.js"
-import { RefusalRing } from "./RefusalRing.js"
+import { Clock, Effect } from "effect"
+import { deletionRecordJson } from "../../protocol/workerStatus.js"
+import { DeletionRing } from "./DeletionRing.js"
 
 /** Workload of one `/ping` (the null worker's handler). */
 export const PING_WORKLOAD = 100
@@ -57,6 +56,16 @@ export interface RequestInfo {
   readonly workload: number
 }
 
+/** A `/delete_requests/` batch: its records as JSON text, and where it ends in each queue. */
+export interface DeletionBatch {
+  readonly size: number
+  /** The `requests` array of the body, as JSON. */
+  readonly requestsJson: string
+  /** The last sequence number the batch took from each queue (-1: none). */
+  readonly finishedThrough: number
+  readonly refusalsThrough: number
+}
+
 /** What is waiting for `/delete_requests/`. */
 export interface PendingDeletions {
   readonly finished: number
@@ -72,56 +81,61 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
   effect: Effect.gen(function* () {
     const clock = yield* Effect.clock
     const startedAt = clock.unsafeCurrentTimeMillis()
-    // Wakes the reporter; sliding(1) coalesces a burst of changes into one report.
-    const changes = yield* Queue.sliding<void>(1)
-    const signal = () => Queue.unsafeOffer(changes, undefined)
+    // Wakes the reporter. A burst of changes is one change: a flag while nobody waits, one wake-up otherwise
+    // (signalled twice per session, so cheaper than offering to a queue).
+    let changedSinceTaken = false
+    const waiting = new Set<() => void>()
+    const signal = () => {
+      if (waiting.size === 0) {
+        changedSinceTaken = true
+        return
+      }
+      const woken = [...waiting]
+      waiting.clear()
+      for (const wake of woken) wake()
+    }
+    const changed = Effect.async<void>((resume) => {
+      if (changedSinceTaken) {
+        changedSinceTaken = false
+        return resume(Effect.void)
+      }
+      const wake = () => resume(Effect.void)
+      waiting.add(wake)
+      return Effect.sync(() => void waiting.delete(wake))
+    })
 
     const working = new Map<string, Working>()
     let nextRequestId = 0
     let numRequestsRecieved = 0
-    let counters: IntervalCounters = { received: 0, served: 0, cancelled: 0, rejected: 0 }
-    const finished = new BoundedFifo<DeletionRecord>(MAX_PENDING_FINISHED)
-    const refusals = new RefusalRing(MAX_PENDING_REFUSALS)
-    // Records handed out for refusals, by the ring's sequence number: what `deletionsDelivered` removes.
-    const refusalSeq = new WeakMap<DeletionRecord, number>()
+    // The interval counters as plain numbers, changed in place: no object per event on the session path.
+    let received = 0
+    let served = 0
+    let cancelled = 0
+    let rejected = 0
+    const finished = new DeletionRing(MAX_PENDING_FINISHED)
+    const refusals = new DeletionRing(MAX_PENDING_REFUSALS)
     let droppedRefusals = 0
     let readyAt: number | null = null
     let errorMsg = ""
 
-    const add = (delta: Partial<IntervalCounters>) => {
-      counters = {
-        received: bounded(counters.received + (delta.received ?? 0)),
-        served: bounded(counters.served + (delta.served ?? 0)),
-        cancelled: bounded(counters.cancelled + (delta.cancelled ?? 0)),
-        rejected: bounded(counters.rejected + (delta.rejected ?? 0))
-      }
-    }
-    const queueFinished = (record: DeletionRecord) => void finished.push(record)
     const begin = (key: string, info: RequestInfo, at: number) => {
       working.set(key, { requestIdx: info.requestIdx, workload: info.workload, startedAt: at })
       numRequestsRecieved = bounded(numRequestsRecieved + 1)
-      add({ received: info.workload })
+      received = bounded(received + info.workload)
       signal()
     }
     const finish = (key: string, at: number) => {
       const entry = working.get(key)
       if (entry === undefined) return
       working.delete(key)
-      add({ served: entry.workload })
-      queueFinished({
-        request_idx: entry.requestIdx,
-        success: true,
-        status: "Success",
-        entered_queue_at: seconds(entry.startedAt),
-        work_started_at: seconds(entry.startedAt),
-        work_completed_at: seconds(at)
-      })
+      served = bounded(served + entry.workload)
+      finished.push(entry.requestIdx, entry.startedAt, entry.startedAt, at)
       signal()
     }
     const reject = (info: RequestInfo, workStartedAt: number, at: number) => {
       numRequestsRecieved = bounded(numRequestsRecieved + 1)
-      add({ rejected: info.workload })
-      droppedRefusals += refusals.push(info.requestIdx, at, workStartedAt)
+      rejected = bounded(rejected + info.workload)
+      droppedRefusals += refusals.push(info.requestIdx, at, workStartedAt, 0)
       signal()
     }
 
@@ -138,11 +152,12 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
       finish(key, at)
     }
     const unsafeSessionRequestServed = (workload: number): void => {
-      add({ received: workload, served: workload })
+      received = bounded(received + workload)
+      served = bounded(served + workload)
       signal()
     }
     const unsafeSessionRequestRejected = (workload: number): void => {
-      add({ rejected: workload })
+      rejected = bounded(rejected + workload)
       signal()
     }
 
@@ -191,7 +206,7 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
           workingRequestIdxs.push(entry.requestIdx)
         }
         return {
-          counters,
+          counters: { received, served, cancelled, rejected },
           curLoad: bounded(curLoad),
           workingRequestIdxs,
           numRequestsRecieved,
@@ -203,46 +218,39 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
       /** A report with these counters was delivered: they no longer count (later ones still do). */
       acknowledge: (sent: IntervalCounters) =>
         Effect.sync(() => {
-          counters = {
-            received: bounded(counters.received - sent.received),
-            served: bounded(counters.served - sent.served),
-            cancelled: bounded(counters.cancelled - sent.cancelled),
-            rejected: bounded(counters.rejected - sent.rejected)
-          }
+          received = bounded(received - sent.received)
+          served = bounded(served - sent.served)
+          cancelled = bounded(cancelled - sent.cancelled)
+          rejected = bounded(rejected - sent.rejected)
         }),
 
-      /** The next `/delete_requests/` batch, at most `max`: finished work first, then refusals. */
+      /** The next `/delete_requests/` batch, at most `max` records: finished work first, then refusals. */
       pendingDeletions: (max: number) =>
-        Effect.sync((): ReadonlyArray<DeletionRecord> => {
-          const batch = finished.peek(max)
-          if (batch.length >= max) return batch
-          const records = batch.slice()
-          for (const refusal of refusals.peek(max - batch.length)) {
-            const record: DeletionRecord = {
-              request_idx: refusal.requestIdx,
-              success: false,
-              status: "Rejected",
-              entered_queue_at: seconds(refusal.enteredAt),
-              work_started_at: seconds(refusal.workStartedAt),
-              work_completed_at: 0
-            }
-            refusalSeq.set(record, refusal.seq)
-            records.push(record)
+        Effect.sync((): DeletionBatch => {
+          let requestsJson = "["
+          let size = 0
+          const write = (record: string) => {
+            requestsJson += size++ === 0 ? record : `,${record}`
           }
-          return records
+          const finishedThrough = finished.forEachOldest(max, (requestIdx, enteredAt, workStartedAt, workCompletedAt) =>
+            write(deletionRecordJson(requestIdx, true, "Success", seconds(enteredAt), seconds(workStartedAt), seconds(workCompletedAt)))
+          )
+          // A refused session create never ran: no completion time (vast-protocol.md §5.6).
+          const refusalsThrough = refusals.forEachOldest(max - size, (requestIdx, enteredAt, workStartedAt) =>
+            write(deletionRecordJson(requestIdx, false, "Rejected", seconds(enteredAt), seconds(workStartedAt), 0))
+          )
+          return { size, requestsJson: `${requestsJson}]`, finishedThrough, refusalsThrough }
         }),
-      /** These records (from `pendingDeletions`) were delivered; records queued since stay. */
-      deletionsDelivered: (delivered: ReadonlyArray<DeletionRecord>) =>
+      /** This batch (from `pendingDeletions`) was delivered; records queued since stay. */
+      deletionsDelivered: (delivered: DeletionBatch) =>
         Effect.sync(() => {
-          finished.removeDelivered(new Set(delivered))
-          let through = -1
-          for (const record of delivered) through = Math.max(through, refusalSeq.get(record) ?? -1)
-          refusals.removeThrough(through)
+          finished.removeThrough(delivered.finishedThrough)
+          refusals.removeThrough(delivered.refusalsThrough)
         }),
       deletionBacklog: Effect.sync((): PendingDeletions => ({ finished: finished.size, refusals: refusals.size, droppedRefusals })),
 
-      /** Completes when something changed since the last call (for the reporter). */
-      changed: Queue.take(changes),
+      /** Completes when something changed since it last completed (for the reporter). */
+      changed,
       /** Milliseconds since the service started, by `Clock`. */
       uptimeMillis: Effect.map(Clock.currentTimeMillis, (now) => now - startedAt)
     }

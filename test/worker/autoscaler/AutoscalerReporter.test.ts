@@ -9,7 +9,7 @@ import { advanceUntilDone } from "../../support/clock.js"
 import { type Answer, routedClient, type SeenRequest } from "../../support/fakeHttpClient.js"
 import { quietLogs, testConfig } from "../../support/layers.js"
 import { capturedLogs } from "../../support/logs.js"
-import { sample } from "../../support/metrics.js"
+import { pendingRecords, sample } from "../../support/metrics.js"
 
 const A = "http://127.0.0.1:9101"
 const B = "http://127.0.0.1:9102"
@@ -179,7 +179,7 @@ describe("AutoscalerReporter", () => {
       assert.deepStrictEqual(yield* sizes, [[1000, 1500], [2000, 10], [3000, 10], [4000, 10]])
       yield* TestClock.adjust("1 second")
       assert.deepStrictEqual(yield* sizes, [[1000, 1500], [2000, 10], [3000, 10], [4000, 10], [5000, 10]])
-      assert.lengthOf(yield* metrics.pendingDeletions(10), 0)
+      assert.lengthOf(yield* pendingRecords(metrics, 10), 0)
     })
   )
 
@@ -190,13 +190,13 @@ describe("AutoscalerReporter", () => {
       yield* metrics.sessionOpened("s1", { requestIdx: 77, workload: 100 }, 0)
       yield* metrics.sessionClosed("s1", 10)
       yield* TestClock.adjust("8 seconds")
-      assert.lengthOf(yield* metrics.pendingDeletions(10), 1)
+      assert.lengthOf(yield* pendingRecords(metrics, 10), 1)
       const refusedPosts = (yield* Ref.get(seen)).filter((r) => r.url.endsWith("/delete_requests/")).length
       down = false
       yield* TestClock.adjust("8 seconds")
       const after = (yield* Ref.get(seen)).filter((r) => r.url.endsWith("/delete_requests/")).slice(refusedPosts)
       assert.deepStrictEqual(after.map((post) => (post.body as { requests: Array<{ request_idx: number }> }).requests.map((r) => r.request_idx)), [[77]])
-      assert.lengthOf(yield* metrics.pendingDeletions(10), 0)
+      assert.lengthOf(yield* pendingRecords(metrics, 10), 0)
     })
   )
 
@@ -237,7 +237,7 @@ describe("AutoscalerReporter", () => {
       yield* only.metrics.sessionClosed("s1", 10)
       yield* TestClock.adjust("3 seconds")
       assert.lengthOf(yield* deletionPosts(only.seen), 0)
-      assert.lengthOf(yield* only.metrics.pendingDeletions(10), 1)
+      assert.lengthOf(yield* pendingRecords(only.metrics, 10), 1)
     })
   )
 

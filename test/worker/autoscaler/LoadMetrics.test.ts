@@ -1,9 +1,18 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, TestClock } from "effect"
+import { Effect, Fiber, Option, TestClock } from "effect"
 import { MAX_COST } from "../../../src/protocol/authData.js"
 import { LoadMetrics, MAX_COUNTER, MAX_PENDING_FINISHED, MAX_PENDING_REFUSALS } from "../../../src/worker/autoscaler/LoadMetrics.js"
+import { pendingRecords } from "../../support/metrics.js"
 
 const session = { requestIdx: 4242, workload: 100 }
+
+/** `Some` when `effect` completes before the test clock moves at all. */
+const completesAtOnce = <A>(effect: Effect.Effect<A>) =>
+  Effect.gen(function* () {
+    const fiber = yield* Effect.fork(Effect.timeoutOption(effect, "1 millis"))
+    yield* TestClock.adjust("1 millis")
+    return yield* Fiber.join(fiber)
+  })
 
 describe("LoadMetrics", () => {
   it.effect("a session is occupancy while open and a success when it closes", () =>
@@ -20,7 +29,7 @@ describe("LoadMetrics", () => {
       assert.strictEqual(closed.curLoad, 0)
       assert.deepStrictEqual(closed.workingRequestIdxs, [])
       assert.strictEqual(closed.counters.served, 100)
-      assert.deepStrictEqual(yield* metrics.pendingDeletions(10), [
+      assert.deepStrictEqual(yield* pendingRecords(metrics, 10), [
         { request_idx: 4242, success: true, status: "Success", entered_queue_at: 2, work_started_at: 2, work_completed_at: 7 }
       ])
     }).pipe(Effect.provide(LoadMetrics.Default))
@@ -33,7 +42,7 @@ describe("LoadMetrics", () => {
       yield* metrics.sessionClosed("s1", 10)
       yield* metrics.sessionClosed("s1", 20)
       assert.strictEqual((yield* metrics.snapshot).counters.served, 100)
-      assert.lengthOf(yield* metrics.pendingDeletions(10), 1)
+      assert.lengthOf(yield* pendingRecords(metrics, 10), 1)
     }).pipe(Effect.provide(LoadMetrics.Default))
   )
 
@@ -46,7 +55,7 @@ describe("LoadMetrics", () => {
       assert.strictEqual(snapshot.counters.rejected, 200)
       assert.strictEqual(snapshot.curLoad, 0)
       assert.strictEqual(snapshot.numRequestsRecieved, 1)
-      assert.deepStrictEqual(yield* metrics.pendingDeletions(10), [
+      assert.deepStrictEqual(yield* pendingRecords(metrics, 10), [
         { request_idx: 9, success: false, status: "Rejected", entered_queue_at: 3, work_started_at: 3, work_completed_at: 0 }
       ])
     }).pipe(Effect.provide(LoadMetrics.Default))
@@ -62,7 +71,7 @@ describe("LoadMetrics", () => {
       assert.strictEqual(snapshot.curLoad, 100)
       assert.deepStrictEqual(snapshot.workingRequestIdxs, [4242])
       assert.strictEqual(snapshot.numRequestsRecieved, 3)
-      assert.lengthOf(yield* metrics.pendingDeletions(10), 2)
+      assert.lengthOf(yield* pendingRecords(metrics, 10), 2)
     }).pipe(Effect.provide(LoadMetrics.Default))
   )
 
@@ -74,7 +83,7 @@ describe("LoadMetrics", () => {
       const snapshot = yield* metrics.snapshot
       assert.deepStrictEqual(snapshot.counters, { received: 100, served: 100, cancelled: 0, rejected: 100 })
       assert.strictEqual(snapshot.numRequestsRecieved, 0)
-      assert.lengthOf(yield* metrics.pendingDeletions(10), 0)
+      assert.lengthOf(yield* pendingRecords(metrics, 10), 0)
     }).pipe(Effect.provide(LoadMetrics.Default))
   )
 
@@ -96,7 +105,7 @@ describe("LoadMetrics", () => {
       const batch = yield* metrics.pendingDeletions(1000)
       yield* metrics.sessionRejected({ requestIdx: 1, workload: 100 })
       yield* metrics.deletionsDelivered(batch)
-      assert.lengthOf(yield* metrics.pendingDeletions(1000), 1)
+      assert.lengthOf(yield* pendingRecords(metrics, 1000), 1)
     }).pipe(Effect.provide(LoadMetrics.Default))
   )
 
@@ -106,11 +115,11 @@ describe("LoadMetrics", () => {
       yield* metrics.sessionRejected({ requestIdx: 1, workload: 100 })
       yield* metrics.sessionRejected({ requestIdx: 2, workload: 100 })
       yield* metrics.deletionsDelivered(yield* metrics.pendingDeletions(1))
-      assert.deepStrictEqual((yield* metrics.pendingDeletions(10)).map((record) => record.request_idx), [2])
+      assert.deepStrictEqual((yield* pendingRecords(metrics, 10)).map((record) => record.request_idx), [2])
       yield* metrics.sessionOpened("s1", { requestIdx: 9, workload: 100 }, 0)
       yield* metrics.sessionClosed("s1", 10)
       yield* metrics.deletionsDelivered(yield* metrics.pendingDeletions(1))
-      assert.deepStrictEqual((yield* metrics.pendingDeletions(10)).map((record) => record.request_idx), [2])
+      assert.deepStrictEqual((yield* pendingRecords(metrics, 10)).map((record) => record.request_idx), [2])
     }).pipe(Effect.provide(LoadMetrics.Default))
   )
 
@@ -120,7 +129,7 @@ describe("LoadMetrics", () => {
       for (let i = 0; i < 5000; i++) yield* metrics.sessionRejected({ requestIdx: i, workload: 100 })
       yield* metrics.sessionOpened("s1", { requestIdx: 777, workload: 100 }, 0)
       yield* metrics.sessionClosed("s1", 10)
-      const [first] = yield* metrics.pendingDeletions(1000)
+      const [first] = yield* pendingRecords(metrics, 1000)
       assert.deepStrictEqual([first?.request_idx, first?.status], [777, "Success"])
     }).pipe(Effect.provide(LoadMetrics.Default))
   )
@@ -133,7 +142,7 @@ describe("LoadMetrics", () => {
       for (let i = 0; i < MAX_PENDING_REFUSALS + 25; i++) yield* metrics.sessionRejected({ requestIdx: i, workload: 1 })
       const backlog = yield* metrics.deletionBacklog
       assert.deepStrictEqual(backlog, { finished: 1, refusals: MAX_PENDING_REFUSALS, droppedRefusals: 25 })
-      const batch = yield* metrics.pendingDeletions(3)
+      const batch = yield* pendingRecords(metrics, 3)
       assert.deepStrictEqual(batch.map((record) => record.request_idx), [777, 25, 26])
     }).pipe(Effect.provide(LoadMetrics.Default))
   )
@@ -143,7 +152,7 @@ describe("LoadMetrics", () => {
       const metrics = yield* LoadMetrics
       for (let i = 0; i < MAX_PENDING_FINISHED + 3; i++) yield* metrics.requestServed({ requestIdx: i, workload: 1 })
       assert.strictEqual((yield* metrics.deletionBacklog).finished, MAX_PENDING_FINISHED)
-      assert.strictEqual((yield* metrics.pendingDeletions(1))[0]?.request_idx, 3)
+      assert.strictEqual((yield* pendingRecords(metrics, 1))[0]?.request_idx, 3)
     }).pipe(Effect.provide(LoadMetrics.Default))
   )
 
@@ -189,7 +198,7 @@ describe("LoadMetrics", () => {
       const snapshot = yield* metrics.snapshot
       assert.strictEqual(snapshot.curLoad, 0)
       assert.lengthOf(snapshot.workingRequestIdxs, 0)
-      assert.lengthOf(yield* metrics.pendingDeletions(10), 0)
+      assert.lengthOf(yield* pendingRecords(metrics, 10), 0)
       assert.strictEqual(snapshot.numRequestsRecieved, 200_000)
     }).pipe(Effect.provide(LoadMetrics.Default))
   )
@@ -222,5 +231,36 @@ describe("LoadMetrics", () => {
         assert.strictEqual((yield* metrics.snapshot).loadtime, 1.5)
       }).pipe(Effect.provide(LoadMetrics.Default))
     })
+  )
+
+  it.effect("changed: a change made while nobody waits completes the next wait at once, and only that one", () =>
+    Effect.gen(function* () {
+      const metrics = yield* LoadMetrics
+      yield* metrics.sessionOpened("s1", session, 0)
+      yield* metrics.sessionClosed("s1", 1)
+      assert.isTrue(Option.isSome(yield* completesAtOnce(metrics.changed)))
+      const second = yield* Effect.fork(metrics.changed.pipe(Effect.timeoutOption("1 second")))
+      yield* TestClock.adjust("1 second")
+      assert.isTrue(Option.isNone(yield* Fiber.join(second)))
+    }).pipe(Effect.provide(LoadMetrics.Default))
+  )
+
+  it.effect("changed: a waiter is woken by the next change, a burst of changes wakes it once, and a timed-out wait leaves no waiter", () =>
+    Effect.gen(function* () {
+      const metrics = yield* LoadMetrics
+      const timedOut = yield* Effect.fork(metrics.changed.pipe(Effect.timeoutOption("1 second")))
+      yield* TestClock.adjust("1 second")
+      assert.isTrue(Option.isNone(yield* Fiber.join(timedOut)))
+      // Had the timed-out wait stayed registered, this change would go to it and be lost.
+      yield* metrics.markReady
+      assert.isTrue(Option.isSome(yield* completesAtOnce(metrics.changed)))
+      const waiter = yield* Effect.fork(metrics.changed)
+      yield* Effect.yieldNow()
+      yield* metrics.sessionOpened("s1", session, 0)
+      yield* metrics.sessionClosed("s1", 1)
+      yield* Fiber.join(waiter)
+      // The second change of the burst came after the wake: it is pending for the next wait, not lost.
+      assert.isTrue(Option.isSome(yield* completesAtOnce(metrics.changed)))
+    }).pipe(Effect.provide(LoadMetrics.Default))
   )
 })

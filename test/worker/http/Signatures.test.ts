@@ -4,6 +4,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import { fakeAutoscaler } from "../../support/fakeAutoscaler.js"
 import { call, decodeReply, startWorker } from "../../support/worker.js"
+import { pendingRecords } from "../../support/metrics.js"
 
 const workerUrl = "https://203.0.113.7:41234"
 
@@ -23,7 +24,7 @@ describe("autoscaler signatures on /session/create and /ping", () => {
       assert.strictEqual(garbage.status, 401)
       // An unauthenticated client cannot steer the autoscaler: no rejected load, no request_idx reported.
       assert.strictEqual((yield* metrics.snapshot).counters.rejected, 0)
-      assert.lengthOf(yield* metrics.pendingDeletions(10), 0)
+      assert.lengthOf(yield* pendingRecords(metrics, 10), 0)
 
       const signed = autoscaler.authData(workerUrl)
       const created = yield* call(publicUrl, "/session/create", { body: { auth_data: signed, payload: { lifetime: 60 } } })

@@ -10,7 +10,7 @@ import { RECENT_CLOSES, type SessionRequest, SlotPool } from "../../../src/worke
 import { scriptedClient } from "../../support/fakeHttpClient.js"
 import { capturedLogs } from "../../support/logs.js"
 import { posted, poolLayer, quietLogs, testConfig } from "../../support/layers.js"
-import { sample } from "../../support/metrics.js"
+import { pendingRecords, sample } from "../../support/metrics.js"
 import { authData, slotSession } from "../../support/sessions.js"
 
 const request = (overrides: Partial<SessionRequest> = {}): SessionRequest => ({
@@ -50,7 +50,7 @@ describe("SlotPool", () => {
       yield* pool.create(request())
       yield* Effect.flip(pool.create(request({ cost: 250, requestIdx: 9 })))
       assert.strictEqual((yield* metrics.snapshot).counters.rejected, 250)
-      const records = yield* metrics.pendingDeletions(10)
+      const records = yield* pendingRecords(metrics, 10)
       assert.deepStrictEqual(records.map((record) => [record.request_idx, record.status]), [[9, "Rejected"]])
     }).pipe(Effect.provide(poolLayer()))
   )
@@ -228,7 +228,7 @@ describe("SlotPool", () => {
         assert.lengthOf(yield* posted, 1)
         assert.strictEqual((yield* closes)[0]?.reason, reasons[order[0] ?? "end"])
         // One success in the load bookkeeping: one finished record, nothing left working.
-        assert.deepStrictEqual((yield* metrics.pendingDeletions(10)).map((record) => record.status), ["Success"])
+        assert.deepStrictEqual((yield* pendingRecords(metrics, 10)).map((record) => record.status), ["Success"])
         assert.strictEqual((yield* metrics.snapshot).curLoad, 0)
       }).pipe(Effect.provide(poolLayer()))
     )
@@ -465,7 +465,7 @@ describe("SlotPool", () => {
       assert.strictEqual(yield* sample(prometheus, "null_worker_sessions_closed_total", { reason: "released" }), 1)
       const snapshot = yield* metrics.snapshot
       assert.deepStrictEqual([snapshot.curLoad, snapshot.counters.received, snapshot.counters.served], [0, 300, 300])
-      const records = yield* metrics.pendingDeletions(10)
+      const records = yield* pendingRecords(metrics, 10)
       assert.deepStrictEqual(records.map((record) => [record.request_idx, record.status]), [[7, "Success"]])
       const sessionId = Either.isRight(created) ? created.right.sessionId : ""
       assert.deepStrictEqual(
@@ -496,7 +496,7 @@ describe("SlotPool", () => {
       assert.strictEqual((yield* metrics.snapshot).curLoad, 300)
       yield* pool.release(any)
       assert.strictEqual((yield* metrics.snapshot).curLoad, 0)
-      assert.lengthOf(yield* metrics.pendingDeletions(10), 1)
+      assert.lengthOf(yield* pendingRecords(metrics, 10), 1)
     }).pipe(Effect.provide(poolLayer()))
   )
 

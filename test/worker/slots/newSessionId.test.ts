@@ -1,4 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
+import { Schema } from "effect"
+import { SessionId } from "../../../src/protocol/SessionId.js"
 import { unsafeNewSessionId } from "../../../src/worker/slots/newSessionId.js"
 
 describe("unsafeNewSessionId", () => {
@@ -6,6 +8,11 @@ describe("unsafeNewSessionId", () => {
     const ids = Array.from({ length: 3000 }, () => unsafeNewSessionId())
     assert.strictEqual(new Set(ids).size, ids.length)
     for (const id of ids) assert.match(id, /^[A-Za-z0-9]{13}$/)
+  })
+
+  it("ids are branded without the Schema's checks, and every one passes them", () => {
+    const is = Schema.is(SessionId)
+    for (let i = 0; i < 1000; i++) assert.isTrue(is(unsafeNewSessionId()))
   })
 
   it("every one of the 62 characters is used", () => {

@@ -1,0 +1,100 @@
+import { describe, expect, it } from "vitest"
+import { DeletionRing } from "../../../src/worker/autoscaler/DeletionRing.js"
+
+const idxs = (ring: DeletionRing, max = 100) => ring.peek(max).map((entry) => entry.requestIdx)
+const lastSeq = (ring: DeletionRing, max: number) => ring.forEachOldest(max, () => undefined)
+
+describe("DeletionRing", () => {
+  it("keeps the newest `capacity` records, oldest first, with their times, and says how many it dropped", () => {
+    const ring = new DeletionRing(3)
+    expect([1, 2, 3, 4, 5].map((n) => ring.push(n, n * 10, n * 100, n * 1000))).toEqual([0, 0, 0, 1, 1])
+    expect(ring.size).toBe(3)
+    expect(ring.peek(2)).toEqual([
+      { seq: 2, requestIdx: 3, enteredAt: 30, workStartedAt: 300, workCompletedAt: 3000 },
+      { seq: 3, requestIdx: 4, enteredAt: 40, workStartedAt: 400, workCompletedAt: 4000 }
+    ])
+    expect(idxs(ring)).toEqual([3, 4, 5])
+  })
+
+  it("visits the oldest `max` entries in order and returns the last one's sequence number (-1 for none)", () => {
+    const ring = new DeletionRing(10)
+    expect(lastSeq(ring, 5)).toBe(-1)
+    for (const n of [7, 8, 9]) ring.push(n, n + 1, n + 2, n + 3)
+    const seen: Array<Array<number>> = []
+    expect(ring.forEachOldest(2, (...fields) => seen.push(fields))).toBe(1)
+    expect(seen).toEqual([
+      [7, 8, 9, 10],
+      [8, 9, 10, 11]
+    ])
+    expect(lastSeq(ring, 0)).toBe(-1)
+    expect(lastSeq(ring, -3)).toBe(-1)
+  })
+
+  it("removes a delivered batch by its last sequence number; records pushed since stay", () => {
+    const ring = new DeletionRing(10)
+    for (const n of [1, 2, 3]) ring.push(n, 0, 0, 0)
+    const through = lastSeq(ring, 2)
+    ring.push(4, 0, 0, 0)
+    ring.removeThrough(through)
+    expect(idxs(ring)).toEqual([3, 4])
+    // A late or repeated removal of the same batch, or of an older one, or of none, changes nothing.
+    ring.removeThrough(through)
+    ring.removeThrough(0)
+    ring.removeThrough(-1)
+    expect(idxs(ring)).toEqual([3, 4])
+  })
+
+  it("once emptied by a delivery, it takes up to `capacity` new records again without dropping any", () => {
+    const ring = new DeletionRing(3)
+    for (const n of [1, 2, 3]) ring.push(n, 0, 0, 0)
+    ring.removeThrough(lastSeq(ring, 3))
+    expect([4, 5, 6].map((n) => ring.push(n, 0, 0, 0))).toEqual([0, 0, 0])
+    expect(idxs(ring)).toEqual([4, 5, 6])
+  })
+
+  it("a batch partly dropped at the cap while it was sent is removed without touching newer entries", () => {
+    const ring = new DeletionRing(3)
+    for (const n of [1, 2, 3]) ring.push(n, 0, 0, 0)
+    const through = lastSeq(ring, 3)
+    for (const n of [4, 5]) ring.push(n, 0, 0, 0) // drops 1 and 2, which were in the batch
+    ring.removeThrough(through)
+    expect(idxs(ring)).toEqual([4, 5])
+    expect(ring.size).toBe(2)
+  })
+
+  it("stays correct across many wraps", () => {
+    const ring = new DeletionRing(5)
+    for (let n = 0; n < 10_003; n++) ring.push(n, n, n, n)
+    expect(idxs(ring)).toEqual([9998, 9999, 10000, 10001, 10002])
+    ring.removeThrough(lastSeq(ring, 5))
+    expect(ring.size).toBe(0)
+    expect(ring.peek(5)).toEqual([])
+  })
+
+  it("grows past its first columns while records are kept, wrapped or not, and keeps every field of every record", () => {
+    // Deliveries now and then leave the ring's start in the middle of its columns when it has to grow.
+    const ring = new DeletionRing(50_000)
+    let next = 0
+    let expectedOldest = 0
+    for (let round = 0; round < 6; round++) {
+      for (let i = 0; i < 700 * (round + 1); i++, next++) expect(ring.push(next, next + 0.5, next + 0.25, next + 0.125)).toBe(0)
+      ring.removeThrough(lastSeq(ring, 333))
+      expectedOldest += 333
+    }
+    const kept = ring.peek(100_000)
+    expect(kept.length).toBe(next - expectedOldest)
+    kept.forEach((entry, i) => {
+      const n = expectedOldest + i
+      expect(entry).toEqual({ seq: n, requestIdx: n, enteredAt: n + 0.5, workStartedAt: n + 0.25, workCompletedAt: n + 0.125 })
+    })
+  })
+
+  it("grows no further than `capacity`: at the cap the oldest go, as for a ring that started full", () => {
+    const ring = new DeletionRing(3000)
+    const dropped = Array.from({ length: 3010 }, (_, n) => ring.push(n, 0, 0, 0)).reduce((a, b) => a + b, 0)
+    expect(dropped).toBe(10)
+    expect(ring.size).toBe(3000)
+    expect(idxs(ring, 2)).toEqual([10, 11])
+    expect(ring.peek(3000).at(-1)?.requestIdx).toBe(3009)
+  })
+})
