@@ -25,4 +25,11 @@ describe("parseBoundedJson", () => {
     const parsed = parseBoundedJson('{"__proto__":{"x":1}}')
     expect(parsed._tag === "Parsed" && Object.keys(parsed.value as object)).toEqual(["__proto__"])
   })
+  it("many brackets that are not nested (or sit inside strings) are fine; the same number nested is not", () => {
+    const flat = JSON.stringify({ list: Array.from({ length: 100 }, (_, i) => [i]), text: "{".repeat(100) })
+    expect(parseBoundedJson(flat, 3)._tag).toBe("Parsed")
+    expect(parseBoundedJson(nest(4), 3)._tag).toBe("TooDeep")
+    expect(parseBoundedJson(`{"a":${nest(3)}}`, 3)._tag).toBe("TooDeep")
+    expect(parseBoundedJson(`{"a":${nest(2)}}`, 3)._tag).toBe("Parsed")
+  })
 })

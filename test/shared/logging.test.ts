@@ -1,6 +1,7 @@
+import { Writable } from "node:stream"
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Either, FiberId, FiberRefs, HashMap, List, Logger, LogLevel, Schema } from "effect"
-import { lineLogger, LogLevelName, toLogLevel } from "../../src/shared/logging.js"
+import { Cause, Effect, Either, Exit, FiberId, FiberRefs, HashMap, Layer, List, Logger, LogLevel, Schema, Scope, TestClock } from "effect"
+import { layer, lineLogger, LogLevelName, toLogLevel } from "../../src/shared/logging.js"
 
 const logged = (format: "logfmt" | "json" | "pretty", effect: Effect.Effect<void>) =>
   Effect.gen(function* () {
@@ -79,6 +80,35 @@ describe("LOG_LEVEL", () => {
       )
       // Numbers print as JSON prints them (bare); what JSON cannot print as a number is quoted text.
       assert.strictEqual(lines[0]?.split(`message="tick" `)[1], "n=0 big=1e+21 small=1.5e-7 inf=null yes=true")
+    })
+  )
+  it.effect("the layer writes the lines of a window in one write, each ending in a newline, and nothing before the window ends", () =>
+    Effect.gen(function* () {
+      const writes: Array<string> = []
+      const stream = new Writable({
+        write: (chunk: Buffer, _encoding, done) => {
+          writes.push(chunk.toString())
+          done()
+        }
+      })
+      const scope = yield* Scope.make()
+      const logs = yield* Layer.buildWithScope(layer({ format: "logfmt", level: "info", stream, window: "20 millis" }), scope)
+      const log = (message: string) => Effect.logInfo(message, { n: 1 }).pipe(Effect.provide(logs))
+      yield* log("first")
+      yield* log("second")
+      yield* Effect.yieldNow()
+      assert.deepStrictEqual(writes, [])
+      yield* TestClock.adjust("20 millis")
+      assert.lengthOf(writes, 1)
+      assert.match(writes[0] ?? "", /^timestamp=\S+ level=INFO message="first" n=1\ntimestamp=\S+ level=INFO message="second" n=1\n$/)
+      // A line logged once the scope has closed is written at once, on its own.
+      yield* log("third")
+      yield* Scope.close(scope, Exit.void)
+      assert.lengthOf(writes, 2)
+      assert.match(writes[1] ?? "", /message="third" n=1\n$/)
+      yield* log("after").pipe(Effect.provide(logs))
+      assert.lengthOf(writes, 3)
+      assert.match(writes[2] ?? "", /^timestamp=\S+ level=INFO message="after" n=1\n$/)
     })
   )
 })

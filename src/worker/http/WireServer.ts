@@ -104,15 +104,20 @@ const isEither = <A, E>(effect: Effect.Effect<A, E>): effect is Either.Either<A,
 
 const writeResponse = (res: ServerResponse, response: WireResponse) => {
   if (res.headersSent || res.destroyed) return
-  const headers: Record<string, string | number> = { ...response.headers }
+  // The headers object is built in one literal (most answers have no extra headers): this runs for every answer.
+  const extra = response.headers
   if (response.body === null) {
-    headers["content-length"] = 0
-    res.writeHead(response.status, headers)
+    res.writeHead(response.status, extra === undefined ? { "content-length": 0 } : { ...extra, "content-length": 0 })
     res.end()
   } else {
-    headers["content-type"] = response.contentType ?? "application/json"
-    headers["content-length"] = Buffer.byteLength(response.body)
-    res.writeHead(response.status, headers)
+    const contentType = response.contentType ?? "application/json"
+    const contentLength = Buffer.byteLength(response.body)
+    res.writeHead(
+      response.status,
+      extra === undefined
+        ? { "content-type": contentType, "content-length": contentLength }
+        : { ...extra, "content-type": contentType, "content-length": contentLength }
+    )
     res.end(response.body)
   }
 }
@@ -174,7 +179,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         chunks.length = 0
         send(res, { ...errorResponse(new BodyTooLarge({ limit: limits.maxBodyBytes })), headers: { connection: "close" } })
       })
-      req.once("end", () => {
+      // `on`, not `once`: each fires at most once for a request, and `once` wraps every listener in a closure.
+      req.on("end", () => {
         if (done) return
         done = true
         if (bytes === 0) return answer(req, res, route, path, query, undefined)
@@ -189,7 +195,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         }
       })
       // A client that goes away mid-body gets no answer; nothing was registered for it.
-      req.once("error", () => {
+      req.on("error", () => {
         done = true
       })
     }
