@@ -43,6 +43,11 @@ export class DeletionRing {
     return this.tail - this.head
   }
 
+  /** Entries the columns hold before they next grow: the memory the ring keeps (never more than `capacity`). */
+  get room(): number {
+    return this.requestIdx.length
+  }
+
   /** Append a record; returns how many old entries were dropped to make room (0 or 1). */
   push(requestIdx: number, enteredAt: number, workStartedAt: number, workCompletedAt: number): number {
     if (this.size === this.requestIdx.length && this.requestIdx.length < this.capacity) this.grow()

@@ -97,4 +97,30 @@ describe("DeletionRing", () => {
     expect(idxs(ring, 2)).toEqual([10, 11])
     expect(ring.peek(3000).at(-1)?.requestIdx).toBe(3009)
   })
+  it("starts with room for 1,024 records, doubles only when full, and never holds more than `capacity`", () => {
+    const ring = new DeletionRing(3000)
+    const rooms: Array<number> = [ring.room]
+    for (let n = 0; n < 3500; n++) {
+      ring.push(n, 0, 0, 0)
+      if (n === 1022 || n === 1023 || n === 1024 || n === 2047 || n === 2048 || n === 3499) rooms.push(ring.room)
+    }
+    expect(rooms).toEqual([1024, 1024, 1024, 2048, 2048, 3000, 3000])
+    // A small ring is as small as its capacity; records that are delivered make room without growing.
+    const small = new DeletionRing(3)
+    expect(small.room).toBe(3)
+    const steady = new DeletionRing(50_000)
+    for (let n = 0; n < 10_000; n++) {
+      steady.push(n, 0, 0, 0)
+      if (n % 500 === 499) steady.removeThrough(lastSeq(steady, 500))
+    }
+    expect(steady.room).toBe(1024)
+  })
+
+  it("an emptied ring says -1 for a batch with nothing in it, whatever it held before", () => {
+    const ring = new DeletionRing(10)
+    for (const n of [1, 2, 3]) ring.push(n, 0, 0, 0)
+    ring.removeThrough(lastSeq(ring, 3))
+    expect(ring.size).toBe(0)
+    expect(lastSeq(ring, 5)).toBe(-1)
+  })
 })

@@ -672,6 +672,30 @@ describe("SlotPool", () => {
     }).pipe(Effect.provide(poolLayer()))
   )
 
+  it.effect("a ping moves the version (the new deadline is news to a long poll); a refused create or ping does not", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const { sessionId } = yield* pool.create(request())
+      const opened = yield* pool.version
+      yield* TestClock.adjust("10 millis")
+      yield* pool.ping(sessionId, authData())
+      const pinged = yield* pool.version
+      assert.isAbove(pinged, opened)
+      yield* Effect.flip(pool.create(request()))
+      yield* Effect.flip(pool.ping(sessionId, authData({ signature: "someone else's" })))
+      assert.strictEqual(yield* pool.version, pinged)
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
+  it.effect("unsafeServing: true while the pool takes sessions, false once it drains", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      assert.isTrue(pool.unsafeServing())
+      yield* pool.retire
+      assert.isFalse(pool.unsafeServing())
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
   it.effect("a drain moves the version, so a long poll sees the slots retire", () =>
     Effect.gen(function* () {
       const pool = yield* SlotPool
