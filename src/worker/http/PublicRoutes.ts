@@ -22,11 +22,11 @@ import { selfAddresses, targetsSelf } from "../callbacks/selfTarget.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import {
   ForceUpdateFailed,
-  type RouteError,
   InvalidField,
   type InvalidJson,
   type InvalidSession,
   MissingSessionId,
+  type RouteError,
   type SessionAuthMismatch,
   SessionDoesNotExist,
   Unauthorized
