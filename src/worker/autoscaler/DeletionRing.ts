@@ -10,14 +10,6 @@
  * number it held, and entries pushed meanwhile stay. Past `capacity`, the oldest entries are dropped. The
  * columns start small and double as needed, up to `capacity`, so an idle worker does not hold the maximum.
  */
-export interface DeletionEntry {
-  readonly seq: number
-  readonly requestIdx: number
-  /** Epoch milliseconds, like the times below; `workCompletedAt` is 0 when the work never ran. */
-  readonly enteredAt: number
-  readonly workStartedAt: number
-  readonly workCompletedAt: number
-}
 
 /** Entries the columns hold before they first grow. */
 const INITIAL_ROOM = 1024
@@ -75,16 +67,6 @@ export class DeletionRing {
       visit(this.requestIdx[slot]!, this.enteredAt[slot]!, this.workStartedAt[slot]!, this.workCompletedAt[slot]!)
     }
     return end > this.head ? end - 1 : -1
-  }
-
-  /** The oldest `max` entries, oldest first (for `/debug` and tests). */
-  peek(max: number): ReadonlyArray<DeletionEntry> {
-    const out: Array<DeletionEntry> = []
-    let seq = this.head
-    this.forEachOldest(max, (requestIdx, enteredAt, workStartedAt, workCompletedAt) => {
-      out.push({ seq: seq++, requestIdx, enteredAt, workStartedAt, workCompletedAt })
-    })
-    return out
   }
 
   /** Remove every entry up to and including `seq` (those dropped meanwhile are gone already). */

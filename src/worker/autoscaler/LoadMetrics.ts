@@ -15,6 +15,7 @@
  */
 import { Clock, Effect } from "effect"
 import { deletionRecordJson } from "../../protocol/workerStatus.js"
+import { Wakeups } from "../../shared/Wakeups.js"
 import { DeletionRing } from "./DeletionRing.js"
 
 /** Workload of one `/ping` (the null worker's handler). */
@@ -84,24 +85,14 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
     // Wakes the reporter. A burst of changes is one change: a flag while nobody waits, one wake-up otherwise
     // (signalled twice per session, so cheaper than offering to a queue).
     let changedSinceTaken = false
-    const waiting = new Set<() => void>()
+    const reporter = new Wakeups()
     const signal = () => {
-      if (waiting.size === 0) {
-        changedSinceTaken = true
-        return
-      }
-      const woken = [...waiting]
-      waiting.clear()
-      for (const wake of woken) wake()
+      if (!reporter.wakeAll()) changedSinceTaken = true
     }
-    const changed = Effect.async<void>((resume) => {
-      if (changedSinceTaken) {
-        changedSinceTaken = false
-        return resume(Effect.void)
-      }
-      const wake = () => resume(Effect.void)
-      waiting.add(wake)
-      return Effect.sync(() => void waiting.delete(wake))
+    const changed = Effect.suspend(() => {
+      if (!changedSinceTaken) return reporter.wait
+      changedSinceTaken = false
+      return Effect.void
     })
 
     const working = new Map<string, Working>()

@@ -36,6 +36,7 @@ import { callbackText, type CloseReason } from "../../protocol/callback.js"
 import type { SessionId } from "../../protocol/SessionId.js"
 import { secretDigestHex } from "../../shared/secretEquals.js"
 import { makeSyncLog, type SyncLog } from "../../shared/syncLog.js"
+import { Wakeups } from "../../shared/Wakeups.js"
 import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { CallbackPoster } from "../callbacks/CallbackPoster.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
@@ -154,7 +155,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
     let mode: PoolMode = "serving"
     let version = 0
     // Fibers waiting for the next change (long polls, the drain): resumed and forgotten on each change.
-    const waiters = new Set<() => void>()
+    const changes = new Wakeups()
     const timers: ReadonlyArray<SlotTimer> = yield* Effect.forEach(slots, () =>
       Effect.map(Queue.sliding<void>(1), (wake): SlotTimer => ({ armedAt: Number.POSITIVE_INFINITY, wake }))
     )
@@ -195,16 +196,9 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
 
     const noteChange = () => {
       version++
-      if (waiters.size === 0) return
-      const woken = [...waiters]
-      waiters.clear()
-      for (const wake of woken) wake()
+      changes.wakeAll()
     }
-    const awaitChange = Effect.async<void>((resume) => {
-      const wake = () => resume(Effect.void)
-      waiters.add(wake)
-      return Effect.sync(() => void waiters.delete(wake))
-    })
+    const awaitChange = changes.wait
 
     const announceOpen = (slot: number, session: SlotSession) => {
       index.set(session.id, slot)
