@@ -95,8 +95,8 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
       return Effect.void
     })
 
+    // Open sessions by id: the only work that lasts (a sessionless request begins and ends in one step).
     const working = new Map<string, Working>()
-    let nextRequestId = 0
     let numRequestsRecieved = 0
     // The interval counters as plain numbers, changed in place: no object per event on the session path.
     let received = 0
@@ -109,19 +109,13 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
     let readyAt: number | null = null
     let errorMsg = ""
 
-    const begin = (key: string, info: RequestInfo, at: number) => {
-      working.set(key, { requestIdx: info.requestIdx, workload: info.workload, startedAt: at })
+    const begin = (info: RequestInfo) => {
       numRequestsRecieved = bounded(numRequestsRecieved + 1)
       received = bounded(received + info.workload)
-      signal()
     }
-    const finish = (key: string, at: number) => {
-      const entry = working.get(key)
-      if (entry === undefined) return
-      working.delete(key)
-      served = bounded(served + entry.workload)
-      finished.push(entry.requestIdx, entry.startedAt, entry.startedAt, at)
-      signal()
+    const finish = (info: RequestInfo, startedAt: number, at: number) => {
+      served = bounded(served + info.workload)
+      finished.push(info.requestIdx, startedAt, startedAt, at)
     }
     const reject = (info: RequestInfo, workStartedAt: number, at: number) => {
       numRequestsRecieved = bounded(numRequestsRecieved + 1)
@@ -130,17 +124,27 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
       signal()
     }
 
-    const unsafeSessionOpened = (sessionId: string, info: RequestInfo, at: number): void => begin(`s:${sessionId}`, info, at)
-    const unsafeSessionClosed = (sessionId: string, at: number): void => finish(`s:${sessionId}`, at)
+    const unsafeSessionOpened = (sessionId: string, info: RequestInfo, at: number): void => {
+      working.set(sessionId, { requestIdx: info.requestIdx, workload: info.workload, startedAt: at })
+      begin(info)
+      signal()
+    }
+    const unsafeSessionClosed = (sessionId: string, at: number): void => {
+      const entry = working.get(sessionId)
+      if (entry === undefined) return
+      working.delete(sessionId)
+      finish(entry, entry.startedAt, at)
+      signal()
+    }
     const unsafeSessionRejected = (info: RequestInfo): void => {
       const at = clock.unsafeCurrentTimeMillis()
       reject(info, at, at)
     }
     const unsafeRequestServed = (info: RequestInfo): void => {
       const at = clock.unsafeCurrentTimeMillis()
-      const key = `r:${nextRequestId++}`
-      begin(key, info, at)
-      finish(key, at)
+      begin(info)
+      finish(info, at, at)
+      signal()
     }
     const unsafeSessionRequestServed = (workload: number): void => {
       received = bounded(received + workload)

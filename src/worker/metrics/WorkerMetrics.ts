@@ -3,8 +3,9 @@
  *
  * Events are recorded where they happen, synchronously:
  * sessions by the pool, requests by the listeners, deliveries by the outbox, reports by the reporter,
- * health failures by the lifecycle. What is a state rather than an event (slots by state, pending
- * callbacks, readiness) is read when the metrics are scraped (`observe`).
+ * health failures by the lifecycle. The two on the session path (answers, and sessions opened and closed)
+ * are kept as plain counts and handed to prom-client when scraped. What is a state rather than an event
+ * (slots by state, pending callbacks, readiness) is read when the metrics are scraped (`exposition`).
  */
 import { Effect } from "effect"
 import { Counter, Gauge, Histogram } from "prom-client"
@@ -39,6 +40,9 @@ const labelled = (metric: Counter) => {
     return child
   }
 }
+
+/** Held times buffered before they are handed to the histogram (also at each scrape). */
+export const HELD_BATCH = 1024
 
 export class WorkerMetrics extends Effect.Service<WorkerMetrics>()("worker/WorkerMetrics", {
   sync: () => {
@@ -107,11 +111,33 @@ export class WorkerMetrics extends Effect.Service<WorkerMetrics>()("worker/Worke
     const deliveriesBy = labelled(deliveries)
     const reportsBy = labelled(reports)
 
+    // Sessions are counted the same way, and their held times kept in a buffer that goes to the histogram when
+    // scraped or when full. In the running worker one prom-client call per session event measured 0.7 µs (opened)
+    // and 3.8 µs (closed: a labelled counter and an observation), many times what a loop of them costs.
+    let openedPending = 0
+    const closedPending = new Map<CloseReason, number>()
+    const heldPending = new Float64Array(HELD_BATCH)
+    let heldCount = 0
+    const flushHeld = () => {
+      for (let i = 0; i < heldCount; i++) duration.observe(heldPending[i] ?? 0)
+      heldCount = 0
+    }
+    const flushSessions = () => {
+      if (openedPending > 0) opened.inc(openedPending)
+      openedPending = 0
+      for (const [reason, count] of closedPending) if (count > 0) closedBy(reason).inc(count)
+      closedPending.clear()
+      flushHeld()
+    }
+
     return {
-      sessionOpened: (): void => opened.inc(),
+      sessionOpened: (): void => {
+        openedPending++
+      },
       sessionClosed: (reason: CloseReason, heldSeconds: number): void => {
-        closedBy(reason).inc()
-        duration.observe(heldSeconds)
+        closedPending.set(reason, (closedPending.get(reason) ?? 0) + 1)
+        if (heldCount === HELD_BATCH) flushHeld()
+        heldPending[heldCount++] = heldSeconds
       },
       request: (route: string, status: number): void => {
         let byStatus = answered.get(route)
@@ -131,6 +157,7 @@ export class WorkerMetrics extends Effect.Service<WorkerMetrics>()("worker/Worke
       exposition: (state: ScrapedState) =>
         Effect.promise(() => {
           flushAnswered()
+          flushSessions()
           for (const [name, count] of Object.entries(state.slots)) slots.set({ state: name }, count)
           pending.set(state.callbackPending)
           ready.set(state.ready ? 1 : 0)

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { WorkerMetrics } from "../../../src/worker/metrics/WorkerMetrics.js"
+import { HELD_BATCH, WorkerMetrics } from "../../../src/worker/metrics/WorkerMetrics.js"
 import { sample } from "../../support/metrics.js"
 
 describe("WorkerMetrics", () => {
@@ -17,6 +17,49 @@ describe("WorkerMetrics", () => {
       metrics.request("/session/create", 429)
       metrics.request("other", 404)
       assert.deepStrictEqual([yield* count("/session/create", "429"), yield* count("other", "404")], [3, 1])
+    }).pipe(Effect.provide(WorkerMetrics.Default))
+  )
+
+  it.effect("sessions counted between scrapes add up across scrapes: opened, closed by reason, held times", () =>
+    Effect.gen(function* () {
+      const metrics = yield* WorkerMetrics
+      const read = Effect.all({
+        opened: sample(metrics, "null_worker_sessions_opened_total"),
+        released: sample(metrics, "null_worker_sessions_closed_total", { reason: "released" }),
+        expired: sample(metrics, "null_worker_sessions_closed_total", { reason: "expired" }),
+        count: sample(metrics, "null_worker_session_duration_seconds_count"),
+        sum: sample(metrics, "null_worker_session_duration_seconds_sum"),
+        under5: sample(metrics, "null_worker_session_duration_seconds_bucket", { le: "5" })
+      })
+      metrics.sessionOpened()
+      metrics.sessionOpened()
+      metrics.sessionClosed("released", 2)
+      assert.deepStrictEqual(yield* read, { opened: 2, released: 1, expired: 0, count: 1, sum: 2, under5: 1 })
+      // A second scrape with nothing new: the same totals, nothing handed over twice.
+      assert.deepStrictEqual(yield* read, { opened: 2, released: 1, expired: 0, count: 1, sum: 2, under5: 1 })
+      metrics.sessionClosed("expired", 10)
+      metrics.sessionClosed("released", 1)
+      assert.deepStrictEqual(yield* read, { opened: 2, released: 2, expired: 1, count: 3, sum: 13, under5: 2 })
+    }).pipe(Effect.provide(WorkerMetrics.Default))
+  )
+
+  it.effect("more held times than one buffer between scrapes: every one reaches the histogram", () =>
+    Effect.gen(function* () {
+      const metrics = yield* WorkerMetrics
+      const closes = 2 * HELD_BATCH + 3
+      // Alternately 1 s and 10 s: the buckets show that each value, not only the count, was kept.
+      for (let i = 0; i < closes; i++) metrics.sessionClosed("ended", i % 2 === 0 ? 1 : 10)
+      const ones = Math.ceil(closes / 2)
+      assert.deepStrictEqual(
+        yield* Effect.all({
+          closed: sample(metrics, "null_worker_sessions_closed_total", { reason: "ended" }),
+          count: sample(metrics, "null_worker_session_duration_seconds_count"),
+          sum: sample(metrics, "null_worker_session_duration_seconds_sum"),
+          upTo1: sample(metrics, "null_worker_session_duration_seconds_bucket", { le: "1" }),
+          upTo15: sample(metrics, "null_worker_session_duration_seconds_bucket", { le: "15" })
+        }),
+        { closed: closes, count: closes, sum: ones + 10 * (closes - ones), upTo1: ones, upTo15: closes }
+      )
     }).pipe(Effect.provide(WorkerMetrics.Default))
   )
 })
