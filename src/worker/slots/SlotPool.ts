@@ -3,8 +3,8 @@
  *
  * Each slot's state is the machine's state value and context, and only the machine decides what an event does:
  * the pool sends an event (with `now` from `Clock`), stores the next state and carries out the intents the
- * transition returned. The pool keeps just an id → slot index (to find the slot a request names) and a
- * history of recent closes (to tell a late `/session/end` 410 from an unknown id's 400).
+ * transition returned. Besides the slots' states the pool keeps only a history of recent closes (to tell a late
+ * `/session/end` 410 from an unknown id's 400); the slot a request names is found by scanning the slots.
  *
  * Every operation is one synchronous step (find the slot, transition, carry out the intents, update the load
  * bookkeeping), so two requests can never interleave inside one: "take a free slot" is atomic without a lock.
@@ -15,7 +15,7 @@
  * Bookkeeping that no answer depends on (load metrics, Prometheus, the two log lines) runs just after the step:
  * for the synchronous forms the routes use, in a microtask, i.e. once the answer is written, so a client waits
  * only for the transition; the Effect forms and the expiry timer run it before they return. The work runs in
- * order, so a session's open is always counted before its close. The index, the close history and the callback
+ * order, so a session's open is always counted before its close. The close history and the callback
  * (journalled before the answer goes out) stay in the step.
  *
  * Expiry: one timer fiber per slot, lazy. It sleeps until the open session's deadline; a create whose
@@ -149,7 +149,6 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
     const capMs = Option.getOrNull(Option.map(config.maxSessionSeconds, (seconds) => seconds * 1000))
 
     const slots: Array<SlotState> = Array.from({ length: config.maxSessions }, (_, slot) => initialSlot(slot))
-    const index = new Map<string, number>()
     const recentCloses: Array<ClosedSession> = []
     let generation = 0
     let mode: PoolMode = "serving"
@@ -188,6 +187,15 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
     }
 
     const sessionAt = (slot: number): SlotSession | null => slots[slot]?.context.session ?? null
+    /**
+     * The slot holding the open session `sessionId`, or -1. The slots are scanned rather than indexed: there are
+     * few (one by default), the create path scans them anyway, and a map emptied at every close allocated a new
+     * table each time (~1 µs per session in the running worker, docs/performance.md).
+     */
+    const slotOf = (sessionId: string): number => {
+      for (let slot = 0; slot < slots.length; slot++) if (sessionAt(slot)?.id === sessionId) return slot
+      return -1
+    }
     const stateAt = (slot: number): SlotStateValue => slots[slot]?.value ?? "retired"
     const wakeTimer = (slot: number, at: number) => {
       const timer = timers[slot]
@@ -201,7 +209,6 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
     const awaitChange = changes.wait
 
     const announceOpen = (slot: number, session: SlotSession) => {
-      index.set(session.id, slot)
       wakeTimer(slot, session.expiresAt)
       defer(() => {
         metrics.unsafeSessionOpened(session.id, { requestIdx: session.requestIdx, workload: session.cost }, session.createdAt)
@@ -212,7 +219,6 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
 
     const announceClose = (slot: number, close: AnnounceCloseParams) => {
       const { at, limit, reason, session } = close
-      index.delete(session.id)
       recentCloses.push(closed(slot, close))
       if (recentCloses.length > RECENT_CLOSES) recentCloses.shift()
       if (session.onCloseRoute !== null) {
@@ -333,7 +339,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       }
       const now = clock.unsafeCurrentTimeMillis()
       let sessionId = unsafeNewSessionId()
-      while (index.has(sessionId)) sessionId = unsafeNewSessionId()
+      while (slotOf(sessionId) >= 0) sessionId = unsafeNewSessionId()
       generation++
       const capAt = capMs === null ? null : now + capMs
       const slid = now + request.lifetimeMs
@@ -360,8 +366,8 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
 
     /** Close a session on the client's word, proven by `session_auth`. */
     const unsafeEnd = (sessionId: string, sessionAuth: unknown): Either.Either<void, SessionNotFound | SessionAuthInvalid | SessionAlreadyClosed> => {
-      const slot = index.get(sessionId)
-      if (slot === undefined) {
+      const slot = slotOf(sessionId)
+      if (slot < 0) {
         return Either.left(
           recentCloses.some((close) => close.sessionId === sessionId) ? new SessionAlreadyClosed({ sessionId }) : new SessionNotFound({ sessionId })
         )
@@ -373,16 +379,16 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
 
     /** The open session with this id, proven by `session_auth`; `None` when there is none. */
     const unsafeFind = (sessionId: string, sessionAuth: unknown): Either.Either<Option.Option<SlotSession>, SessionAuthInvalid> => {
-      const slot = index.get(sessionId)
-      const session = slot === undefined ? null : sessionAt(slot)
+      const slot = slotOf(sessionId)
+      const session = slot < 0 ? null : sessionAt(slot)
       if (session === null) return Either.right(Option.none())
       return isAuthorised(session, sessionId, secretDigestHex(sessionAuth)) ? Either.right(Option.some(session)) : Either.left(refusals.sessionAuthInvalid)
     }
 
     /** A handler request inside a session: slides its expiry to now + lifetime (never past the cap). */
     const unsafePing = (sessionId: string, authData: unknown): Either.Either<SlotSession, InvalidSession | SessionAuthMismatch> => {
-      const slot = index.get(sessionId)
-      if (slot === undefined) return Either.left(refusals.invalidSession)
+      const slot = slotOf(sessionId)
+      if (slot < 0) return Either.left(refusals.invalidSession)
       const refusal = refusalOf(apply(slot, { type: "session.ping", sessionId, authDigest: secretDigestHex(authData), now: clock.unsafeCurrentTimeMillis() }))
       const session = sessionAt(slot)
       if (refusal === "unauthorised") return Either.left(refusals.sessionAuthMismatch)

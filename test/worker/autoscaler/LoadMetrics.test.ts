@@ -35,6 +35,31 @@ describe("LoadMetrics", () => {
     }).pipe(Effect.provide(LoadMetrics.Default))
   )
 
+  it.effect("several open sessions: closing one (first, middle, last) leaves the others, in the order they opened", () =>
+    Effect.gen(function* () {
+      const metrics = yield* LoadMetrics
+      const look = Effect.map(metrics.snapshot, (snapshot) => ({ curLoad: snapshot.curLoad, idxs: snapshot.workingRequestIdxs }))
+      for (const [id, idx] of [["a", 1], ["b", 2], ["c", 3], ["d", 4]] as const) yield* metrics.sessionOpened(id, { requestIdx: idx, workload: 100 * idx }, 1000 * idx)
+      assert.deepStrictEqual(yield* look, { curLoad: 1000, idxs: [1, 2, 3, 4] })
+      yield* metrics.sessionClosed("b", 5000)
+      assert.deepStrictEqual(yield* look, { curLoad: 800, idxs: [1, 3, 4] })
+      // An id that is not open changes nothing.
+      yield* metrics.sessionClosed("b", 5500)
+      yield* metrics.sessionClosed("zz", 5500)
+      assert.deepStrictEqual(yield* look, { curLoad: 800, idxs: [1, 3, 4] })
+      yield* metrics.sessionClosed("d", 6000)
+      assert.deepStrictEqual(yield* look, { curLoad: 400, idxs: [1, 3] })
+      yield* metrics.sessionClosed("a", 7000)
+      assert.deepStrictEqual(yield* look, { curLoad: 300, idxs: [3] })
+      // Each close recorded the session it closed: its own request_idx and start.
+      assert.deepStrictEqual(
+        (yield* pendingRecords(metrics, 10)).map((record) => [record.request_idx, record.work_started_at, record.work_completed_at]),
+        [[2, 2, 5], [4, 4, 6], [1, 1, 7]]
+      )
+      assert.strictEqual((yield* metrics.snapshot).counters.served, 700)
+    }).pipe(Effect.provide(LoadMetrics.Default))
+  )
+
   it.effect("closing twice counts one success", () =>
     Effect.gen(function* () {
       const metrics = yield* LoadMetrics

@@ -81,6 +81,25 @@ describe("SlotPool", () => {
     }).pipe(Effect.provide(poolLayer({ maxSessions: 3 })))
   )
 
+  it.effect("with several slots, end and ping reach the slot that holds the named session and no other", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const [a, b, c] = yield* Effect.all([pool.create(request()), pool.create(request()), pool.create(request())])
+      const openIds = Effect.map(pool.open, (open) => open.map((session) => session.id))
+      assert.strictEqual((yield* pool.ping(c.sessionId, authData())).id, c.sessionId)
+      yield* pool.end(b.sessionId, authData())
+      assert.deepStrictEqual(yield* openIds, [a.sessionId, c.sessionId])
+      assert.strictEqual((yield* Effect.flip(pool.end(b.sessionId, authData())))._tag, "SessionAlreadyClosed")
+      assert.strictEqual((yield* Effect.flip(pool.ping(b.sessionId, authData())))._tag, "InvalidSession")
+      assert.strictEqual((yield* pool.ping(c.sessionId, authData())).pingCount, 2)
+      yield* pool.end(c.sessionId, authData())
+      assert.deepStrictEqual(yield* openIds, [a.sessionId])
+      // The freed slots take new sessions; the one still open keeps its slot.
+      const d = yield* pool.create(request())
+      assert.deepStrictEqual(yield* openIds, [a.sessionId, d.sessionId])
+      assert.deepStrictEqual(yield* stateOf, ["reserved", "reserved", "idle"])
+    }).pipe(Effect.provide(poolLayer({ maxSessions: 3 })))  )
+
   it.effect("generations keep increasing across closes", () =>
     Effect.gen(function* () {
       const pool = yield* SlotPool
