@@ -6,7 +6,8 @@
 //   BENCH_CYCLES=200000 npm run bench   a longer memory run
 //
 // The `ab` phase runs the shared A/B driver (../shared/bench/ab.mjs, beside this project): the worker and a bare
-// node:http floor in alternating rounds under one driver; it prints the three worker/floor ratios.
+// node:http floor in alternating rounds under one driver; it prints the three worker/floor ratios, then the same
+// for scripts/protocol-floor.mjs (a bare server with the protocol's wire bytes) in the worker's place.
 import { spawn } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
 import { Agent, createServer, request } from "node:http"
@@ -247,15 +248,11 @@ async function phaseHungCallback() {
   hung.close()
 }
 
-async function phaseAb() {
-  const driver = fileURLToPath(new URL("../../shared/bench/ab.mjs", import.meta.url))
-  if (!existsSync(driver)) {
-    console.log(`ab: skipped, the shared A/B driver is not at ${driver}`)
-    return
-  }
+/** Runs the shared A/B driver with `args` and returns its summary (the last line it prints). */
+const runAb = async (driver, args) => {
   const lines = []
   await new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [driver, "--rounds", String(AB_ROUNDS), "--cycles", String(AB_CYCLES)], { stdio: ["ignore", "pipe", "inherit"] })
+    const child = spawn(process.execPath, [driver, "--rounds", String(AB_ROUNDS), "--cycles", String(AB_CYCLES), ...args], { stdio: ["ignore", "pipe", "inherit"] })
     child.stdout.setEncoding("utf8")
     let rest = ""
     child.stdout.on("data", (chunk) => {
@@ -266,9 +263,25 @@ async function phaseAb() {
     })
     child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`ab.mjs exited ${code}`))))
   })
-  const summary = JSON.parse(lines.at(-1) ?? "{}").summary
-  const ratio = (phase) => `${summary[phase].ratio.toFixed(2)} (${summary[phase].worker_per_s}/s vs ${summary[phase].reference_per_s}/s)`
-  console.log(`ab (${AB_ROUNDS} rounds × ${AB_CYCLES} cycles, worker/floor medians): end ${ratio("end")}, release ${ratio("release")}, 429 while full ${ratio("full")}; create → end p99 ${summary.end.worker_p99_ms.toFixed(2)} ms`)
+  return JSON.parse(lines.at(-1) ?? "{}").summary
+}
+
+async function phaseAb() {
+  const driver = fileURLToPath(new URL("../../shared/bench/ab.mjs", import.meta.url))
+  if (!existsSync(driver)) {
+    console.log(`ab: skipped, the shared A/B driver is not at ${driver}`)
+    return
+  }
+  const line = (summary) => {
+    const ratio = (phase) => `${summary[phase].ratio.toFixed(2)} (${summary[phase].worker_per_s}/s vs ${summary[phase].reference_per_s}/s)`
+    return `end ${ratio("end")}, release ${ratio("release")}, 429 while full ${ratio("full")}; create → end p99 ${summary.end.worker_p99_ms.toFixed(2)} ms`
+  }
+  const worker = await runAb(driver, [])
+  console.log(`ab (${AB_ROUNDS} rounds × ${AB_CYCLES} cycles, worker/floor medians): ${line(worker)}`)
+  // The same driver against a bare node:http server that keeps the protocol's wire bytes (scripts/protocol-floor.mjs):
+  // what no framework and no bookkeeping would reach on this machine now, for reading the worker's ratios.
+  const bare = await runAb(driver, ["--worker", `node ${fileURLToPath(new URL("./protocol-floor.mjs", import.meta.url))}`])
+  console.log(`ab, a bare server speaking the protocol (scripts/protocol-floor.mjs) in the worker's place: ${line(bare)}`)
 }
 
 async function phaseRssAfter10k() {

@@ -22,6 +22,7 @@ import { HealthProber } from "./health/HealthProber.js"
 import type { ListenFailed } from "./http/WireServer.js"
 import { Lifecycle } from "./lifecycle/Lifecycle.js"
 import { Shutdown } from "./lifecycle/Shutdown.js"
+import { lowerHelperThreads } from "./lifecycle/helperThreads.js"
 import { startupLine } from "./lifecycle/startupLine.js"
 import { StopSignal } from "./lifecycle/StopSignal.js"
 
@@ -46,7 +47,9 @@ const Worker = Layer.mergeAll(Shutdown.Default, Lifecycle.Default, StopSignal.De
 const serve = Effect.scoped(
   Effect.gen(function* () {
     const context = yield* Layer.build(Worker)
-    yield* startupLine(Context.get(context, WorkerConfig))
+    const config = Context.get(context, WorkerConfig)
+    const helpers = yield* Effect.sync(() => lowerHelperThreads(config.helperThreadNice))
+    yield* startupLine(config, helpers)
     yield* Context.get(context, StopSignal).requested
   })
 )

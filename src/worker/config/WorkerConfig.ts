@@ -64,6 +64,8 @@ export interface WorkerSettings {
   readonly logFormat: LogFormat
   /** `LOG_LEVEL`: debug, info (default), warning, error, none. */
   readonly logLevel: LogLevelName
+  /** Nice value of the helper threads (`HELPER_THREAD_NICE`, 0–19, default 19; 0: unchanged). */
+  readonly helperThreadNice: number
 }
 
 export const defaults = {
@@ -84,7 +86,8 @@ export const defaults = {
   maxConnections: 512,
   bindRetrySeconds: 10,
   logFormat: "logfmt",
-  logLevel: "info"
+  logLevel: "info",
+  helperThreadNice: 19
 } as const
 
 const isHttpUrl = (text: string): boolean => Either.isRight(Schema.decodeEither(HttpUrl)(text))
@@ -193,7 +196,11 @@ const base = Config.all({
   maxConnections: positiveInteger("MAX_CONNECTIONS", defaults.maxConnections),
   bindRetrySeconds: nonNegativeSeconds("BIND_RETRY_SECONDS").pipe(Config.withDefault(defaults.bindRetrySeconds)),
   logFormat: literal("LOG_FORMAT", LogFormat, defaults.logFormat),
-  logLevel: literal("LOG_LEVEL", LogLevelName, defaults.logLevel)
+  logLevel: literal("LOG_LEVEL", LogLevelName, defaults.logLevel),
+  helperThreadNice: Config.integer("HELPER_THREAD_NICE").pipe(
+    Config.validate({ message: "must be an integer from 0 to 19", validation: (n) => n >= 0 && n <= 19 }),
+    Config.withDefault(defaults.helperThreadNice)
+  )
 })
 
 /** One line per problem, naming the variable: `WORKER_PORT: Expected an integer value but received "x"`. */
@@ -262,7 +269,8 @@ export const loadSettings: Effect.Effect<WorkerSettings, InvalidConfig> = Effect
     maxConnections: raw.maxConnections,
     bindRetrySeconds: raw.bindRetrySeconds,
     logFormat: raw.logFormat,
-    logLevel: raw.logLevel
+    logLevel: raw.logLevel,
+    helperThreadNice: raw.helperThreadNice
   }
 })
 
@@ -298,6 +306,7 @@ export class WorkerConfig extends Context.Tag("app/WorkerConfig")<WorkerConfig, 
       bindRetrySeconds: 0,
       logFormat: defaults.logFormat,
       logLevel: defaults.logLevel,
+      helperThreadNice: defaults.helperThreadNice,
       ...settings
     })
 

@@ -7,8 +7,9 @@ import { redactUrl } from "../callbacks/redactUrl.js"
 import { codeCacheUse } from "../boot/codeCacheUse.js"
 import type { WorkerSettings } from "../config/WorkerConfig.js"
 import { VERSION } from "../envReference.js"
+import { describeHelperPriority, type HelperPriority } from "./helperThreads.js"
 
-export const startupLine = (config: WorkerSettings) =>
+export const startupLine = (config: WorkerSettings, helpers: HelperPriority) =>
   Effect.gen(function* () {
     yield* Effect.logInfo("worker started", {
       version: VERSION,
@@ -31,7 +32,8 @@ export const startupLine = (config: WorkerSettings) =>
       outbox_file: Option.getOrElse(config.outboxFile, () => "none"),
       log_format: config.logFormat,
       log_level: config.logLevel,
-      code_cache: codeCacheUse()
+      code_cache: codeCacheUse(),
+      helper_thread_nice: describeHelperPriority(helpers)
     })
     if (config.unsecured) {
       yield* Effect.logWarning(

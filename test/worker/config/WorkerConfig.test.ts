@@ -40,6 +40,7 @@ describe("WorkerConfig", () => {
       assert.strictEqual(config.healthcheckIntervalSeconds, 10)
       assert.strictEqual(Redacted.value(config.masterToken), "")
       assert.strictEqual(config.forceUpdateFile, "/.force_update")
+      assert.strictEqual(config.helperThreadNice, 19)
     })
   )
 
@@ -57,8 +58,10 @@ describe("WorkerConfig", () => {
         WORKER_TLS_CERT: "/tmp/c.pem",
         WORKER_TLS_KEY: "/tmp/k.pem",
         HEALTHCHECK_INTERVAL: "0.5",
-        NULL_FORCE_UPDATE_FILE: "/tmp/marker"
+        NULL_FORCE_UPDATE_FILE: "/tmp/marker",
+        HELPER_THREAD_NICE: "0"
       })
+      assert.strictEqual(config.helperThreadNice, 0)
       assert.deepStrictEqual([config.workerHttpPort, config.controlPort, config.maxSessions], [4000, 5000, 3])
       assert.deepStrictEqual(config.backendHealthUrl, Option.some("http://127.0.0.1:9090/health"))
       assert.strictEqual(config.workerUrl, "https://203.0.113.7:41234")
@@ -97,6 +100,12 @@ describe("WorkerConfig", () => {
   it.effect.each(["0", "-1", "1.5", "two"])("NULL_MAX_SESSIONS=%s is a startup error", (value) =>
     Effect.gen(function* () {
       assert.include((yield* problems({ ...required, NULL_MAX_SESSIONS: value }))[0], "NULL_MAX_SESSIONS")
+    })
+  )
+
+  it.effect.each(["20", "-1", "5.5", "low"])("HELPER_THREAD_NICE=%s is a startup error", (value) =>
+    Effect.gen(function* () {
+      assert.include((yield* problems({ ...required, HELPER_THREAD_NICE: value }))[0], "HELPER_THREAD_NICE")
     })
   )
 
