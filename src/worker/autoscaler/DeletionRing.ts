@@ -74,12 +74,22 @@ export class DeletionRing {
     if (seq >= this.head) this.head = Math.min(seq + 1, this.tail)
   }
 
-  /** Double the columns (at most to `capacity`), each entry moved to its slot in the larger ring. */
+  /**
+   * Double the columns (at most to `capacity`), each entry moved to its slot in the larger ring. The entries lie in
+   * at most three runs that are contiguous in both rings; each is copied with `set` (a memory copy) rather than
+   * entry by entry: a growing ring is a flood of refusals, and a loop that runs once per doubling runs cold.
+   */
   private grow(): void {
     const room = Math.min(this.capacity, this.requestIdx.length * 2)
     const move = (old: Float64Array): Float64Array => {
       const column = new Float64Array(room)
-      for (let seq = this.head; seq < this.tail; seq++) column[seq % room] = old[seq % old.length]!
+      for (let seq = this.head; seq < this.tail; ) {
+        const from = seq % old.length
+        const to = seq % room
+        const run = Math.min(this.tail - seq, old.length - from, room - to)
+        column.set(old.subarray(from, from + run), to)
+        seq += run
+      }
       return column
     }
     this.requestIdx = move(this.requestIdx)

@@ -1,3 +1,4 @@
+import { FastCheck as fc } from "effect"
 import { describe, expect, it } from "vitest"
 import { DeletionRing } from "../../../src/worker/autoscaler/DeletionRing.js"
 
@@ -95,6 +96,40 @@ describe("DeletionRing", () => {
       const n = expectedOldest + i
       expect(entry).toEqual({ seq: n, requestIdx: n, enteredAt: n + 0.5, workStartedAt: n + 0.25, workCompletedAt: n + 0.125 })
     })
+  })
+
+  it("holds what a plain list holds, through growths that start anywhere in the columns (property)", () => {
+    // Pushes and deliveries in any order, with a capacity that is not a power of two, so that the last growth
+    // is to a ring of another shape and the runs it copies break at different places in the old and new columns.
+    const step = fc.oneof(fc.record({ push: fc.integer({ min: 1, max: 1500 }) }), fc.record({ deliver: fc.integer({ min: 0, max: 1500 }) }))
+    fc.assert(
+      fc.property(fc.integer({ min: 1025, max: 5000 }), fc.array(step, { minLength: 1, maxLength: 12 }), (capacity, steps) => {
+        const ring = new DeletionRing(capacity)
+        const model: Array<number> = []
+        let next = 0
+        for (const s of steps) {
+          if ("push" in s) {
+            for (let i = 0; i < s.push; i++, next++) {
+              const dropped = ring.push(next, next + 0.5, next + 0.25, next + 0.125)
+              model.push(next)
+              const expected = model.length > capacity ? 1 : 0
+              if (expected === 1) model.shift()
+              if (dropped !== expected) return false
+            }
+          } else {
+            ring.removeThrough(lastSeq(ring, s.deliver))
+            model.splice(0, Math.min(s.deliver, model.length))
+          }
+          if (ring.room > capacity) return false
+        }
+        const kept = peek(ring, capacity)
+        return (
+          kept.length === model.length &&
+          kept.every((entry, i) => entry.requestIdx === model[i] && entry.seq === model[i] && entry.enteredAt === model[i]! + 0.5 && entry.workStartedAt === model[i]! + 0.25 && entry.workCompletedAt === model[i]! + 0.125)
+        )
+      }),
+      { numRuns: 200 }
+    )
   })
 
   it("grows no further than `capacity`: at the cap the oldest go, as for a ring that started full", () => {
