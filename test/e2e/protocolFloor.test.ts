@@ -69,12 +69,16 @@ describe("the protocol floor (scripts/protocol-floor.mjs)", () => {
     const ports = { public: await freePort(), control: await freePort() }
     const floor = spawnProcess(process.execPath, [floorJs], { WORKER_PORT: String(ports.public), NULL_CONTROL_PORT: String(ports.control) })
     processes.push(floor)
-    await eventually("the floor's ports", async () => (await post(ports.control, "/release").then(() => true, () => undefined)) ?? undefined)
+    // Any answer will do; a path it does not serve changes nothing.
+    await eventually("the floor's control port", () => post(ports.control, "/ready").then((answer) => answer.status, () => undefined))
 
     const fromWorker = await benchSequence(worker.ports)
     const fromFloor = await benchSequence(ports)
     expect(fromFloor).toEqual(fromWorker)
     // And what the comparison is about: the refused create is 429 with no body and no content type.
     expect(fromWorker[3]).toEqual({ status: 429, headers: ["content-length", "connection", "keep-alive"], body: "" })
+    // A control path other than /release releases nothing, on either.
+    expect((await post(ports.control, "/other")).status).toBe(404)
+    expect((await post(worker.ports.control, "/other")).status).toBe(404)
   })
 })
