@@ -2,9 +2,11 @@
  * The thread that answers requests comes first. V8 optimizes hot functions and collects garbage on helper threads,
  * and libuv runs file and DNS work on its pool; on a small instance, with a consumer beside the worker, these
  * compete with the main thread for the same cores. Linux keeps the nice value per thread, so the helper threads
- * can run at a lower priority (`HELPER_THREAD_NICE`, default 19): they still get every idle moment and run
- * promptly after a short sleep, but a long compile no longer preempts an answer. Measured with `ab.mjs`: create →
- * end p99 3.56 → 2.48 ms and `end` 0.955 → 1.08 of the floor (medians of 6 alternating runs, docs/performance.md).
+ * can run at a lower priority (`HELPER_THREAD_NICE`, default 19): they still get every idle moment, and a smaller
+ * share of a busy core. (A running helper still keeps its turn when the main thread wakes.) Measured with `ab.mjs`:
+ * create → end p99 3.56 → 2.48 ms and `end` 0.955 → 1.08 of the floor (medians of 6 alternating runs). Linux's idle
+ * class (`SCHED_IDLE`) would give up the turn too, but the main thread waits for its helpers at points of a garbage
+ * collection, and on an instance whose cores are busy that stalled it for up to 2 s: not used (docs/performance.md).
  *
  * Threads that exist when this runs are lowered (all but the main one); threads started later inherit the
  * priority of the thread that starts them, the main thread's. A priority is only ever lowered: a thread already
