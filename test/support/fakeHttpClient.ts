@@ -1,8 +1,16 @@
 import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
 import { Clock, Effect, Layer, Ref } from "effect"
 
-/** One scripted answer: a status (with a `Location`), a transport failure, or a request that never answers. */
-export type Answer = number | { readonly status: number; readonly location: string } | "network-error" | "hang"
+/**
+ * One scripted answer: a status (with a `Location`), a status after `delayMs` of `Clock` time, a transport failure,
+ * or a request that never answers.
+ */
+export type Answer =
+  | number
+  | { readonly status: number; readonly location: string }
+  | { readonly status: number; readonly delayMs: number }
+  | "network-error"
+  | "hang"
 
 export interface SeenRequest {
   readonly url: string
@@ -28,6 +36,10 @@ export const routedClient = (answerFor: (url: string, count: number) => Answer) 
           // Node puts the errno on the cause, and the message names the URL; the product reads only the errno.
           const cause = Object.assign(new Error(`connect ECONNREFUSED ${url.host}`), { code: "ECONNREFUSED" })
           return yield* new HttpClientError.RequestError({ request, reason: "Transport", cause, description: "connection refused" })
+        }
+        if (typeof answer === "object" && "delayMs" in answer) {
+          yield* Effect.sleep(answer.delayMs)
+          return HttpClientResponse.fromWeb(request, new Response(null, { status: answer.status }))
         }
         if (typeof answer === "object") {
           return HttpClientResponse.fromWeb(request, new Response(null, { status: answer.status, headers: { location: answer.location } }))

@@ -14,8 +14,8 @@ import { pendingRecords, sample } from "../../support/metrics.js"
 const A = "http://127.0.0.1:9101"
 const B = "http://127.0.0.1:9102"
 
-/** A running reporter whose autoscaler answers with `answerFor(url)`. */
-const startReporter = (answerFor: (url: string) => Answer, scope: Scope.Scope, addrs: ReadonlyArray<string> = [A]) =>
+/** A running reporter whose autoscaler answers with `answerFor(url)`; its log lines go through `logs`. */
+const startReporter = (answerFor: (url: string) => Answer, scope: Scope.Scope, addrs: ReadonlyArray<string> = [A], logs: Layer.Layer<never> = quietLogs) =>
   Effect.gen(function* () {
     const { layer, seen } = yield* routedClient(answerFor)
     const context = yield* Layer.buildWithScope(
@@ -24,7 +24,7 @@ const startReporter = (answerFor: (url: string) => Answer, scope: Scope.Scope, a
         Layer.provide(AutoscalerPost.fromHttpClient),
         Layer.provide(layer),
         Layer.provide(testConfig({ reportAddrs: addrs, containerId: 31337, workerUrl: "https://203.0.113.7:41234" })),
-        Layer.provide(quietLogs)
+        Layer.provide(logs)
       ),
       scope
     )
@@ -87,6 +87,22 @@ describe("AutoscalerReporter", () => {
       yield* TestClock.adjust("1 millis")
       const heartbeat = (yield* statuses(seen)).at(-1)
       assert.deepStrictEqual([heartbeat?.at, heartbeat?.body.cur_load, heartbeat?.body.rej_load, heartbeat?.body.new_load], [12500, 100, 0, 0])
+    })
+  )
+
+  it.scoped("a slow autoscaler does not stretch the spacing: the next report is due 250 ms after the last one began", () =>
+    Effect.gen(function* () {
+      // The first two reports are answered after 100 ms (later ones at once, so that the scope's last report ends).
+      let slow = 2
+      const { metrics, seen } = yield* startReporter((url) => (url.endsWith("/worker_status/") && slow-- > 0 ? { status: 200, delayMs: 100 } : 200), yield* Effect.scope)
+      yield* TestClock.adjust("1 second")
+      yield* TestClock.adjust("100 millis")
+      // The first report (begun at 1,000) was answered at 1,100; a change then is reported at 1,250.
+      yield* metrics.markReady
+      yield* TestClock.adjust("149 millis")
+      assert.deepStrictEqual((yield* statuses(seen)).map((status) => status.at), [1000])
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual((yield* statuses(seen)).map((status) => [status.at, status.body.max_perf]), [[1000, 0], [1250, 100]])
     })
   )
 
@@ -241,6 +257,19 @@ describe("AutoscalerReporter", () => {
     })
   )
 
+  it.scoped("with only the address the framework skips for /delete_requests/, their ticks post nothing and warn of nothing", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const { metrics, seen } = yield* startReporter(() => 200, yield* Effect.scope, [SKIPPED], logs.layer)
+      yield* metrics.sessionOpened("s1", { requestIdx: 79, workload: 100 }, 0)
+      yield* metrics.sessionClosed("s1", 10)
+      yield* TestClock.adjust("5 seconds")
+      assert.lengthOf(yield* deletionPosts(seen), 0)
+      assert.isAbove((yield* statuses(seen)).length, 0)
+      assert.deepStrictEqual(logs.lines.filter((line) => line.level === "WARN"), [])
+    }).pipe(Effect.provide(logs.layer))
+  })
+
   it.scoped("stats and metrics count accepted and refused reports, and how long each took", () =>
     Effect.gen(function* () {
       let down = true
@@ -315,21 +344,28 @@ describe("AutoscalerReporter", () => {
   it.scoped("an autoscaler that refuses is logged once as a warning with every cause, not at every retry", () => {
     const logs = capturedLogs()
     return Effect.gen(function* () {
-      const { layer } = yield* routedClient((url) => (url.endsWith("/worker_status/") ? 503 : 200))
-      yield* Layer.buildWithScope(
-        AutoscalerReporter.DefaultWithoutDependencies.pipe(
-          Layer.provideMerge(Layer.merge(LoadMetrics.Default, WorkerMetrics.Default)),
-          Layer.provide(AutoscalerPost.fromHttpClient),
-        Layer.provide(layer),
-          Layer.provide(testConfig({ reportAddrs: [A], containerId: 31337, workerUrl: "https://203.0.113.7:41234" })),
-          Layer.provide(logs.layer)
-        ),
-        yield* Effect.scope
-      )
+      yield* startReporter((url) => (url.endsWith("/worker_status/") ? 503 : 200), yield* Effect.scope, [A], logs.layer)
       // Refused at 7 s (three attempts 2 s apart from 1 s), then again every 6 s: one line in the minute.
       yield* TestClock.adjust("30 seconds")
       const cause = `${A}/worker_status/: status 503`
       assert.deepStrictEqual(logs.lines, [{ level: "WARN", message: ["autoscaler did not accept /worker_status/", { causes: [cause, cause, cause].join("; ") }] }])
+    }).pipe(Effect.provide(logs.layer))
+  })
+
+  it.scoped("refused /delete_requests/ are logged once as a warning that names the path and every cause", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const { metrics } = yield* startReporter((url) => (url.endsWith("/delete_requests/") ? 503 : 200), yield* Effect.scope, [A], logs.layer)
+      yield* metrics.sessionOpened("s1", { requestIdx: 80, workload: 100 }, 0)
+      yield* metrics.sessionClosed("s1", 10)
+      // The tick at 1 s makes three attempts 2 s apart; the record stays pending.
+      yield* TestClock.adjust("7 seconds")
+      const cause = `${A}/delete_requests/: status 503`
+      assert.deepStrictEqual(
+        logs.lines.filter((line) => line.level === "WARN"),
+        [{ level: "WARN", message: ["autoscaler did not accept /delete_requests/", { causes: [cause, cause, cause].join("; ") }] }]
+      )
+      assert.lengthOf(yield* pendingRecords(metrics, 10), 1)
     }).pipe(Effect.provide(logs.layer))
   })
 

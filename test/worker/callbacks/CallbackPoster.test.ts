@@ -467,6 +467,61 @@ describe("CallbackPoster", () => {
     })
   )
 
+  it.effect("a drain waiting on a delivery in flight ends when that delivery finishes, not at its time-out", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const { poster } = yield* posterWith([{ status: 200, delayMs: 1_000 }], scope)
+      yield* poster.post(callback)
+      yield* TestClock.adjust("0 millis")
+      const drained = yield* Effect.fork(poster.drain("10 seconds"))
+      yield* TestClock.adjust("999 millis")
+      assert.isTrue(Option.isNone(yield* drained.poll))
+      yield* TestClock.adjust("1 millis")
+      assert.isTrue(Option.isSome(yield* drained.poll))
+      assert.strictEqual((yield* poster.stats).delivered, 1)
+      yield* Scope.close(scope, Exit.void)
+    })
+  )
+
+  it.effect("by default a closing poster waits 5 s for a delivery in flight, then gives it up", () =>
+    Effect.gen(function* () {
+      const { layer } = yield* scriptedClient(["hang"])
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(
+        CallbackPoster.layerWith({}).pipe(Layer.provide(layer), Layer.provide(testConfig()), Layer.provide(quietLogs)),
+        scope
+      )
+      yield* Context.get(context, CallbackPoster).post(callback)
+      yield* TestClock.adjust("0 millis")
+      const closed = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* TestClock.adjust("4999 millis")
+      assert.isTrue(Option.isNone(yield* closed.poll))
+      yield* TestClock.adjust("1 millis")
+      assert.isTrue(Option.isSome(yield* closed.poll))
+    })
+  )
+
+  it.effect("a callback queued while a drain waits is waited for too: the drain ends when both are delivered", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const { poster } = yield* posterOver(
+        routedClient((url) => ({ status: 200, delayMs: url.endsWith("/first") ? 1_000 : 3_000 })),
+        scope
+      )
+      yield* poster.post({ ...callback, sessionId: "first0000000A", route: "http://127.0.0.1:9/first" })
+      yield* TestClock.adjust("0 millis")
+      const drained = yield* Effect.fork(poster.drain("10 seconds"))
+      yield* TestClock.adjust("0 millis")
+      yield* poster.post({ ...callback, sessionId: "second000000B", route: "http://127.0.0.1:9/second" })
+      yield* TestClock.adjust("1 second")
+      // The first is delivered; the second is still in flight, and the drain waits for it.
+      assert.deepStrictEqual([(yield* poster.stats).delivered, Option.isNone(yield* drained.poll)], [1, true])
+      yield* TestClock.adjust("2 seconds")
+      assert.deepStrictEqual([(yield* poster.stats).delivered, Option.isSome(yield* drained.poll)], [2, true])
+      yield* Scope.close(scope, Exit.void)
+    })
+  )
+
   describe("metrics", () => {
     /** The poster with the default policy over `script`, and the metrics it counts into. */
     const counted = (script: ReadonlyArray<Answer>, scope: Scope.Scope, settings: Partial<WorkerSettings> = {}) =>
@@ -586,6 +641,19 @@ describe("CallbackPoster", () => {
         yield* Scope.close(scope, Exit.void)
         const lines: ReadonlyArray<unknown> = readFileSync(file, "utf8").trim().split("\n").map((line) => JSON.parse(line))
         assert.deepStrictEqual(lines, [{ op: "pending", callback: left }, { op: "done", session_id: "a" }])
+      })
+    )
+
+    it.effect("a callback the pool queues (unsafeEnqueue) is journalled, and is not marked as replayed", () =>
+      Effect.gen(function* () {
+        const file = journalIn()
+        const scope = yield* Scope.make()
+        const { poster } = yield* posterWith(["hang"], scope, { outboxFile: Option.some(file) })
+        poster.unsafeEnqueue(callback)
+        const lines = readFileSync(file, "utf8").trim().split("\n").map((line) => JSON.parse(line))
+        assert.deepStrictEqual(lines, [{ op: "pending", callback: { session_id: callback.sessionId, generation: 3, route: callback.route, body: callback.body, reason: "ended" } }])
+        assert.deepStrictEqual((yield* poster.deliveries).map((delivery) => delivery.replayed), [false])
+        yield* Scope.close(scope, Exit.void)
       })
     )
 

@@ -1,0 +1,88 @@
+/**
+ * The journal alone (`OUTBOX_FILE`): what one process appends, the next replays; lines that do not match the
+ * journal's schema are skipped, not trusted. The poster's use of it is in CallbackPoster.test.ts.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { type JournalledCallback, openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
+
+const journalIn = () => join(mkdtempSync(join(tmpdir(), "journal-")), "outbox.jsonl")
+
+const callback = (sessionId: string): JournalledCallback => ({
+  session_id: sessionId,
+  generation: 1,
+  route: `http://127.0.0.1:9/${sessionId}`,
+  body: JSON.stringify({ session_id: sessionId }),
+  reason: "ended"
+})
+
+/** Open the journal on `file`, run `write` on it, close it; returns what the opening found left. */
+const session = (file: string, write: (journal: { pending: (c: JournalledCallback) => void; done: (id: string) => void }) => void = () => {}) =>
+  Effect.map(openJournal(file), ({ journal, left }) => {
+    write(journal)
+    journal.close()
+    return left
+  })
+
+describe("OutboxJournal", () => {
+  it.effect("every callback one process journals is replayed by the next, in order, one line each", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      yield* session(file, (journal) => {
+        journal.pending(callback("a"))
+        journal.pending(callback("b"))
+        journal.pending(callback("c"))
+      })
+      assert.lengthOf(readFileSync(file, "utf8").split("\n").filter((line) => line !== ""), 3)
+      assert.deepStrictEqual(yield* session(file), [callback("a"), callback("b"), callback("c")])
+    })
+  )
+
+  it.effect("a done line removes its callback from the replay, and only that one", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      yield* session(file, (journal) => {
+        journal.pending(callback("a"))
+        journal.pending(callback("b"))
+        journal.done("a")
+      })
+      assert.deepStrictEqual(yield* session(file), [callback("b")])
+      // The opening compacted the file to what is left.
+      assert.deepStrictEqual(
+        readFileSync(file, "utf8").trim().split("\n").map((line) => JSON.parse(line)),
+        [{ op: "pending", callback: callback("b") }]
+      )
+    })
+  )
+
+  it.effect("pending lines whose callback does not match the journal's schema are skipped", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      const lines = [
+        { op: "pending", callback: { ...callback("wrong-generation"), generation: "1" } },
+        { op: "pending", callback: { ...callback("fractional-generation"), generation: 1.5 } },
+        { op: "pending", callback: { session_id: "no-route", generation: 1, body: "{}", reason: "ended" } },
+        { op: "pending", callback: { ...callback("numeric-body"), body: 7 } },
+        { op: "pending", callback: { ...callback("unknown-reason"), reason: "vanished" } },
+        { op: "pending", callback: { ...callback("numeric-id"), session_id: 7 } },
+        { op: "pending" },
+        { op: "unknown", callback: callback("unknown-op") },
+        { op: "pending", callback: callback("kept") }
+      ]
+      writeFileSync(file, lines.map((line) => JSON.stringify(line)).join("\n") + "\n")
+      assert.deepStrictEqual(yield* session(file), [callback("kept")])
+    })
+  )
+
+  it.effect("a done line without a string session_id removes nothing", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      const lines = [{ op: "pending", callback: callback("a") }, { op: "done" }, { op: "done", session_id: ["a"] }]
+      writeFileSync(file, lines.map((line) => JSON.stringify(line)).join("\n") + "\n")
+      assert.deepStrictEqual(yield* session(file), [callback("a")])
+    })
+  )
+})
