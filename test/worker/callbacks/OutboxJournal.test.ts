@@ -7,7 +7,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { type JournalledCallback, openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
+import { type JournalledCallback, type OutboxJournal, openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
 
 const journalIn = () => join(mkdtempSync(join(tmpdir(), "journal-")), "outbox.jsonl")
 
@@ -20,7 +20,7 @@ const callback = (sessionId: string): JournalledCallback => ({
 })
 
 /** Open the journal on `file`, run `write` on it, close it; returns what the opening found left. */
-const session = (file: string, write: (journal: { pending: (c: JournalledCallback) => void; done: (id: string) => void }) => void = () => {}) =>
+const session = (file: string, write: (journal: OutboxJournal) => void = () => {}) =>
   Effect.map(openJournal(file), ({ journal, left }) => {
     write(journal)
     journal.close()
