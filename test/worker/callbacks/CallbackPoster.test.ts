@@ -14,6 +14,7 @@ import type { WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
 import { WorkerMetrics } from "../../../src/worker/metrics/WorkerMetrics.js"
 import { SlotPool } from "../../../src/worker/slots/SlotPool.js"
 import { advanceUntilDone } from "../../support/clock.js"
+import { descriptorsOn } from "../../support/descriptors.js"
 import { type Answer, routedClient, type SeenRequest, scriptedClient } from "../../support/fakeHttpClient.js"
 import { quietLogs, testConfig } from "../../support/layers.js"
 import { capturedLogs } from "../../support/logs.js"
@@ -654,6 +655,17 @@ describe("CallbackPoster", () => {
         assert.deepStrictEqual(lines, [{ op: "pending", callback: { session_id: callback.sessionId, generation: 3, route: callback.route, body: callback.body, reason: "ended" } }])
         assert.deepStrictEqual((yield* poster.deliveries).map((delivery) => delivery.replayed), [false])
         yield* Scope.close(scope, Exit.void)
+      })
+    )
+
+    it.effect("closing the poster closes its journal's file", () =>
+      Effect.gen(function* () {
+        const file = journalIn()
+        const scope = yield* Scope.make()
+        yield* posterWith([200], scope, { outboxFile: Option.some(file) })
+        assert.strictEqual(descriptorsOn(file), 1)
+        yield* Scope.close(scope, Exit.void)
+        assert.strictEqual(descriptorsOn(file), 0)
       })
     )
 

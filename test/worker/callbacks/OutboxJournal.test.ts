@@ -8,6 +8,7 @@ import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { type JournalledCallback, type OutboxJournal, openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
+import { descriptorsOn } from "../../support/descriptors.js"
 
 const journalIn = () => join(mkdtempSync(join(tmpdir(), "journal-")), "outbox.jsonl")
 
@@ -74,6 +75,16 @@ describe("OutboxJournal", () => {
       ]
       writeFileSync(file, lines.map((line) => JSON.stringify(line)).join("\n") + "\n")
       assert.deepStrictEqual(yield* session(file), [callback("kept")])
+    })
+  )
+
+  it.effect("the journal holds one descriptor on its file while open, and none once closed", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      const { journal } = yield* openJournal(file)
+      assert.strictEqual(descriptorsOn(file), 1)
+      journal.close()
+      assert.strictEqual(descriptorsOn(file), 0)
     })
   )
 
