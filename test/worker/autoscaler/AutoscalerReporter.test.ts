@@ -285,6 +285,9 @@ describe("AutoscalerReporter", () => {
       assert.strictEqual(yield* sample(prometheus, "null_worker_autoscaler_reports_total", { outcome: "refused" }), 1)
       assert.strictEqual(yield* sample(prometheus, "null_worker_autoscaler_report_seconds_sum"), 8)
       assert.deepStrictEqual((yield* statuses(seen)).map((status) => status.at), [1000, 3000, 5000, 7000, 9000])
+      // What `stats` gave is a snapshot: the heartbeat's report, 10 s later, adds to the next one only.
+      yield* TestClock.adjust("10 seconds")
+      assert.deepStrictEqual([stats.recentSeconds, (yield* reporter.stats).recentSeconds], [[6, 2], [6, 2, 0]])
     })
   )
 
