@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, type Duration, Effect, Exit, Fiber, Layer, LogLevel, Option, Ref, Scope, TestClock } from "effect"
 import { callbackBody, callbackText } from "../../../src/protocol/callback.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
-import { CallbackPoster, type CloseCallback, defaultPolicy } from "../../../src/worker/callbacks/CallbackPoster.js"
+import { CallbackPoster, type CloseCallback, type DeliveryPolicy, defaultPolicy } from "../../../src/worker/callbacks/CallbackPoster.js"
 import { openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
 import { redactUrl } from "../../../src/worker/callbacks/redactUrl.js"
 import { selfAddresses, targetsSelf } from "../../../src/worker/callbacks/selfTarget.js"
@@ -36,19 +36,20 @@ interface FakeClient {
   readonly seen: Ref.Ref<ReadonlyArray<SeenRequest>>
 }
 
-// Under TestClock a drain would wait for time nobody moves: tests that close with work pending drain in 0 ms.
-const posterOver = (client: Effect.Effect<FakeClient>, scope: Scope.Scope, settings: Partial<WorkerSettings> = {}, drainTimeout: Duration.DurationInput = "0 millis") =>
+// Under TestClock a drain would wait for time nobody moves: tests that close with work pending drain in 0 ms,
+// unless they give a policy of their own (`{}`: the default one).
+const posterOver = (client: Effect.Effect<FakeClient>, scope: Scope.Scope, settings: Partial<WorkerSettings> = {}, policy: Partial<DeliveryPolicy> = { drainTimeout: "0 millis" }) =>
   Effect.gen(function* () {
     const { layer, seen } = yield* client
     const context = yield* Layer.buildWithScope(
-      CallbackPoster.layerWith({ drainTimeout }).pipe(Layer.provide(layer), Layer.provide(testConfig(settings)), Layer.provide(quietLogs)),
+      CallbackPoster.layerWith(policy).pipe(Layer.provide(layer), Layer.provide(testConfig(settings)), Layer.provide(quietLogs)),
       scope
     )
     return { poster: Context.get(context, CallbackPoster), seen }
   })
 
 const posterWith = (script: ReadonlyArray<Answer>, scope: Scope.Scope, settings: Partial<WorkerSettings> = {}, drainTimeout: Duration.DurationInput = "0 millis") =>
-  posterOver(scriptedClient(script), scope, settings, drainTimeout)
+  posterOver(scriptedClient(script), scope, settings, { drainTimeout })
 
 const attemptTimes = (seen: Ref.Ref<ReadonlyArray<SeenRequest>>) => Effect.map(Ref.get(seen), (all) => all.map((request) => request.at))
 
@@ -486,13 +487,9 @@ describe("CallbackPoster", () => {
 
   it.effect("by default a closing poster waits 5 s for a delivery in flight, then gives it up", () =>
     Effect.gen(function* () {
-      const { layer } = yield* scriptedClient(["hang"])
       const scope = yield* Scope.make()
-      const context = yield* Layer.buildWithScope(
-        CallbackPoster.layerWith({}).pipe(Layer.provide(layer), Layer.provide(testConfig()), Layer.provide(quietLogs)),
-        scope
-      )
-      yield* Context.get(context, CallbackPoster).post(callback)
+      const { poster } = yield* posterOver(scriptedClient(["hang"]), scope, {}, {})
+      yield* poster.post(callback)
       yield* TestClock.adjust("0 millis")
       const closed = yield* Effect.fork(Scope.close(scope, Exit.void))
       yield* TestClock.adjust("4999 millis")
