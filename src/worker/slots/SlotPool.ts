@@ -99,7 +99,6 @@ interface SlotTimer {
   readonly wake: Queue.Queue<void>
 }
 
-/** What the pool's step has to say, logged by the pool's log fiber. */
 /** Each create and close, logged at once from the synchronous step (no fiber on the session path). */
 const logOpened = (log: SyncLog, slot: number, session: SlotSession) =>
   log.info("session created", {
