@@ -47,7 +47,9 @@ export const callbackBody = (payload: unknown, facts: CloseFacts): CallbackBody 
   return body
 }
 
-const encodeBody = Schema.encodeUnknownSync(Schema.parseJson(CallbackBody))
+// The body is written as it was built: encoding through `CallbackBody` would rebuild it key by key, and a payload's own
+// `__proto__` key (JSON allows it; `/session/get` shows it) would set a prototype instead of being sent.
+const encodeBody: (body: CallbackBody) => string = Schema.encodeSync(Schema.parseJson())
 
 /** The callback body as the JSON text that is sent. Throws only for a value JSON cannot represent. */
 export const callbackText = (payload: unknown, facts: CloseFacts): string => encodeBody(callbackBody(payload, facts))

@@ -2,15 +2,17 @@ import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platfor
 import { Clock, Effect, Layer, Ref } from "effect"
 
 /**
- * One scripted answer: a status (with a `Location`), a status after `delayMs` of `Clock` time, a transport failure,
- * or a request that never answers.
+ * One scripted answer: a status (with a `Location`), a status after `delayMs` of `Clock` time, a transport failure
+ * (`ECONNREFUSED`, or the errno given), a request that never answers, or a client that throws (a defect).
  */
 export type Answer =
   | number
   | { readonly status: number; readonly location: string }
   | { readonly status: number; readonly delayMs: number }
+  | { readonly errno: string }
   | "network-error"
   | "hang"
+  | "defect"
 
 export interface SeenRequest {
   readonly url: string
@@ -32,9 +34,12 @@ export const routedClient = (answerFor: (url: string, count: number) => Answer) 
         const count = (yield* Ref.getAndUpdate(seen, (all) => [...all, { url: url.toString(), at, body }])).length
         const answer = answerFor(url.toString(), count)
         if (answer === "hang") return yield* Effect.never
-        if (answer === "network-error") {
+        // As Node's client does with a URL it cannot handle: it throws.
+        if (answer === "defect") return yield* Effect.die(new TypeError(`Protocol "${url.protocol}" not supported`))
+        if (answer === "network-error" || (typeof answer === "object" && "errno" in answer)) {
           // Node puts the errno on the cause, and the message names the URL; the product reads only the errno.
-          const cause = Object.assign(new Error(`connect ECONNREFUSED ${url.host}`), { code: "ECONNREFUSED" })
+          const code = answer === "network-error" ? "ECONNREFUSED" : answer.errno
+          const cause = Object.assign(new Error(`connect ${code} ${url.host}`), { code })
           return yield* new HttpClientError.RequestError({ request, reason: "Transport", cause, description: "connection refused" })
         }
         if (typeof answer === "object" && "delayMs" in answer) {

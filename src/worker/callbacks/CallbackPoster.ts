@@ -10,9 +10,11 @@
  *   a callback (`admits`), so a session that was opened always has room for its callback, and at the cap a
  *   create gets 503 (logged, counted, shown in `/debug`) rather than a callback being dropped.
  *
- * Delivery: 2xx is delivered. 307/308 are followed (same method and body, at most `maxRedirects` hops);
- * other 3xx, 5xx, 429, timeouts and network errors are retried after 1, 2, 4, 8, 16 s; any other 4xx is
- * final. On shutdown the outbox gets `drainTimeout`; what is still pending is logged one line each (and
+ * Delivery: 2xx is delivered. 307/308 are followed (same method and body, at most `maxRedirects` hops, to
+ * http(s) URLs only); other 3xx, 5xx, 429, timeouts and network errors are retried after 1, 2, 4, 8, 16 s; any
+ * other 4xx, a redirect elsewhere than http(s), and a destination that is the worker itself (refused by the
+ * HTTP client, `callbackHttpClient.ts`) are final. A defect in one attempt fails that delivery; it never leaves
+ * it pending. On shutdown the outbox gets `drainTimeout`; what is still pending is logged one line each (and
  * stays in the `OUTBOX_FILE` journal, when there is one, for the next process to send).
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
@@ -22,7 +24,9 @@ import { transportCause } from "../../shared/errno.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { type JournalledCallback, type OutboxJournal, openJournal } from "./OutboxJournal.js"
+import { callbackHttpClient } from "./callbackHttpClient.js"
 import { redactUrl } from "./redactUrl.js"
+import { SELF_TARGET_REFUSED } from "./selfTarget.js"
 
 export interface CloseCallback {
   readonly sessionId: string
@@ -93,6 +97,14 @@ class AttemptFailed extends Data.TaggedError("AttemptFailed")<{
   readonly status: number | null
   readonly reason: string
 }> {}
+
+/** A connection the client refused to open to the worker itself is final; other transport failures are retried. */
+const transportFailure = (error: unknown): AttemptFailed => {
+  const code = transportCause(error)
+  return code === SELF_TARGET_REFUSED
+    ? new AttemptFailed({ retryable: false, status: null, reason: "refused: the destination is one of this worker's own ports" })
+    : new AttemptFailed({ retryable: true, status: null, reason: code })
+}
 
 const isRetryableStatus = (status: number): boolean => status >= 500 || status === 429 || (status >= 300 && status < 400)
 
@@ -173,14 +185,18 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
               Effect.scoped,
               Effect.catchTags({
                 // Node's code, never the error's message: that names the URL, which may hold credentials.
-                RequestError: (error) => Effect.fail(new AttemptFailed({ retryable: true, status: null, reason: transportCause(error) })),
-                ResponseError: (error) => Effect.fail(new AttemptFailed({ retryable: true, status: null, reason: transportCause(error) }))
+                RequestError: (error) => Effect.fail(transportFailure(error)),
+                ResponseError: (error) => Effect.fail(transportFailure(error))
               })
             )
             if (response.status >= 200 && response.status < 300) return response.status
             const redirect = (response.status === 307 || response.status === 308) && response.location !== undefined
             if (redirect && hop < policy.maxRedirects && URL.canParse(response.location ?? "", url)) {
-              url = new URL(response.location ?? "", url).toString()
+              const next = new URL(response.location ?? "", url)
+              if (next.protocol !== "http:" && next.protocol !== "https:") {
+                return yield* new AttemptFailed({ retryable: false, status: response.status, reason: `status ${response.status}: redirect to a ${next.protocol} URL` })
+              }
+              url = next.toString()
               continue
             }
             return yield* new AttemptFailed({
@@ -190,6 +206,8 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
             })
           }
         }).pipe(
+          // A request the client could not even make is a bug or a URL it cannot handle: final, never a stuck delivery.
+          Effect.catchAllDefect(() => Effect.fail(new AttemptFailed({ retryable: false, status: null, reason: "the request could not be made" }))),
           Effect.timeoutFail({
             duration: policy.attemptTimeout,
             onTimeout: () => new AttemptFailed({ retryable: true, status: null, reason: "timed out" })
@@ -299,7 +317,8 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
 
 export class CallbackPoster extends Effect.Service<CallbackPoster>()("worker/CallbackPoster", {
   scoped: make({}),
-  dependencies: [WorkerMetrics.Default]
+  // Its own client: a callback's destination is the session creator's, and must never be the worker itself.
+  dependencies: [WorkerMetrics.Default, callbackHttpClient]
 }) {
   /** The outbox with another delivery policy (tests: short timeouts, no drain wait). */
   static readonly layerWith = (policy: Partial<DeliveryPolicy>) =>

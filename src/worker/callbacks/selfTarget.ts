@@ -1,12 +1,18 @@
 /**
- * Whether a callback URL points at this worker itself. A callback into the worker's own ports would let
- * one session's close act on the worker (its control `/release` closes every other session), so such a
- * route is refused at create.
+ * Whether a destination is this worker itself. A callback into the worker's own ports would let one session's
+ * close act on the worker (its control `/release` closes every other session, `/recycle` retires it, its
+ * `/session/create` opens a session nobody holds), so no request the worker sends may reach them.
+ *
+ * Checked twice: on the URL as given, at create (a literal address gets a 422 at once), and on the address a
+ * connection is about to use (`callbackHttpClient.ts`), which also covers names that resolve here and redirects.
  */
 import { networkInterfaces } from "node:os"
 
+/** The code of a connection refused because its destination is the worker itself. */
+export const SELF_TARGET_REFUSED = "ERR_SELF_TARGET_REFUSED"
+
 export interface SelfAddresses {
-  /** Host names and IP addresses that reach this machine. */
+  /** IP addresses (and the public host) that reach this machine, lower case, without brackets. */
   readonly hosts: ReadonlySet<string>
   /** The worker's own ports (public, webhook, control) and the public port's external mapping. */
   readonly ports: ReadonlySet<number>
@@ -17,11 +23,27 @@ const stripBrackets = (host: string): string => (host.startsWith("[") && host.en
 const isLoopback = (host: string): boolean =>
   host === "localhost" || host.endsWith(".localhost") || /^127\.\d+\.\d+\.\d+$/.test(host) || host === "::1" || host === "0.0.0.0" || host === "::"
 
+const defaultPort = (protocol: string): number => (protocol === "https:" ? 443 : 80)
+
 /** This machine's addresses: loopback, every interface address, and the public IP the platform gave it. */
 export const selfAddresses = (input: { readonly publicIp: string; readonly ports: ReadonlyArray<number> }): SelfAddresses => {
-  const hosts = new Set<string>([input.publicIp.toLowerCase()])
+  const hosts = new Set<string>([stripBrackets(input.publicIp.toLowerCase())])
   for (const list of Object.values(networkInterfaces())) for (const address of list ?? []) hosts.add(address.address.toLowerCase())
   return { hosts, ports: new Set(input.ports) }
+}
+
+/** The worker's own addresses and ports, from its settings: the URL it reports and the ports it listens on. */
+export const selfAddressesOf = (config: {
+  readonly workerUrl: string
+  readonly workerPort: number
+  readonly workerHttpPort: number
+  readonly controlPort: number
+}): SelfAddresses => {
+  const reported = new URL(config.workerUrl)
+  return selfAddresses({
+    publicIp: reported.hostname,
+    ports: [config.workerPort, config.workerHttpPort, config.controlPort, reported.port === "" ? defaultPort(reported.protocol) : Number(reported.port)]
+  })
 }
 
 /** `::ffff:7f00:1` (how URLs write an IPv4-mapped address) as `127.0.0.1`; other hosts unchanged. */
@@ -35,13 +57,17 @@ const unmapIpv4 = (host: string): string => {
   return host.startsWith("::ffff:") ? host.slice("::ffff:".length) : host
 }
 
-const defaultPort = (protocol: string): number => (protocol === "https:" ? 443 : 80)
+/** Whether `host` (a name as written, or an address) is this machine. A name other than `localhost` is not resolved here. */
+export const isSelfHost = (host: string, self: SelfAddresses): boolean => {
+  const plain = stripBrackets(host.toLowerCase())
+  const mapped = unmapIpv4(plain)
+  return isLoopback(mapped) || self.hosts.has(mapped) || self.hosts.has(plain)
+}
 
+/** Whether a URL, as written, points at one of the worker's own ports on this machine. */
 export const targetsSelf = (url: string, self: SelfAddresses): boolean => {
   if (!URL.canParse(url)) return false
   const parsed = new URL(url)
-  const host = stripBrackets(parsed.hostname.toLowerCase())
   const port = parsed.port === "" ? defaultPort(parsed.protocol) : Number(parsed.port)
-  const mapped = unmapIpv4(host)
-  return self.ports.has(port) && (isLoopback(mapped) || self.hosts.has(mapped) || self.hosts.has(host))
+  return self.ports.has(port) && isSelfHost(parsed.hostname, self)
 }

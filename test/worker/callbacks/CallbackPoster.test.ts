@@ -9,7 +9,7 @@ import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import { CallbackPoster, type CloseCallback, type DeliveryPolicy, defaultPolicy } from "../../../src/worker/callbacks/CallbackPoster.js"
 import { openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
 import { redactUrl } from "../../../src/worker/callbacks/redactUrl.js"
-import { selfAddresses, targetsSelf } from "../../../src/worker/callbacks/selfTarget.js"
+import { SELF_TARGET_REFUSED, selfAddresses, targetsSelf } from "../../../src/worker/callbacks/selfTarget.js"
 import type { WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
 import { WorkerMetrics } from "../../../src/worker/metrics/WorkerMetrics.js"
 import { SlotPool } from "../../../src/worker/slots/SlotPool.js"
@@ -71,6 +71,12 @@ describe("callbackBody", () => {
     assert.deepStrictEqual(callbackBody("done", facts), { payload: "done", ...base })
     assert.deepStrictEqual(callbackBody([1, 2], facts), { payload: [1, 2], ...base })
     assert.deepStrictEqual(callbackBody(0, facts), { payload: 0, ...base })
+  })
+  it("sends every key of the payload as it was parsed, `__proto__` included; a value JSON cannot write throws", () => {
+    const payload: unknown = JSON.parse('{"__proto__":{"polluted":1},"k":1}')
+    assert.deepStrictEqual(JSON.parse(callbackText(payload, facts)), JSON.parse(`{"__proto__":{"polluted":1},"k":1,"session_id":"${facts.sessionId}","close_reason":"ended","generation":3}`))
+    assert.isTrue(Object.hasOwn(JSON.parse(callbackText(payload, facts)) as object, "__proto__"))
+    assert.throws(() => callbackText({ big: 1n }, facts))
   })
 })
 
@@ -196,6 +202,53 @@ describe("CallbackPoster", () => {
       const [record] = yield* poster.deliveries
       assert.strictEqual(record?.state, "delivering")
       assert.match(record?.lastError ?? "", /redirects/)
+    })
+  )
+
+  it.scoped("a redirect elsewhere than http(s) is final after one attempt, and nothing is requested there", () =>
+    Effect.gen(function* () {
+      const { poster, seen } = yield* posterWith([{ status: 307, location: "data:,x" }], yield* Effect.scope)
+      yield* poster.post(callback)
+      yield* TestClock.adjust("1 minute")
+      assert.lengthOf(yield* Ref.get(seen), 1)
+      const [record] = yield* poster.deliveries
+      assert.deepStrictEqual([record?.state, record?.attempts, record?.lastError], ["failed", 1, "status 307: redirect to a data: URL"])
+      assert.deepStrictEqual([(yield* poster.stats).pending, (yield* poster.stats).inFlight], [0, 0])
+    })
+  )
+
+  it.scoped("a connection the client refused because it leads to the worker itself is final; other transport errors are retried", () =>
+    Effect.gen(function* () {
+      const { poster, seen } = yield* posterWith([{ errno: SELF_TARGET_REFUSED }, 200], yield* Effect.scope)
+      yield* poster.post(callback)
+      yield* TestClock.adjust("1 minute")
+      assert.lengthOf(yield* Ref.get(seen), 1)
+      const [record] = yield* poster.deliveries
+      assert.deepStrictEqual([record?.state, record?.attempts, record?.lastError], ["failed", 1, "refused: the destination is one of this worker's own ports"])
+      const retried = yield* posterWith([{ errno: "EHOSTUNREACH" }, 200], yield* Effect.scope)
+      yield* retried.poster.post(callback)
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual((yield* retried.poster.deliveries).map((entry) => [entry.state, entry.attempts]), [["delivered", 2]])
+    })
+  )
+
+  it.scoped("a client that throws fails that delivery at once: it is neither retried nor left pending, and the outbox goes on", () =>
+    Effect.gen(function* () {
+      const { poster, seen } = yield* posterWith(["defect", 200], yield* Effect.scope, { callbackConcurrency: 1 })
+      yield* poster.post(callback)
+      yield* poster.post({ ...callback, sessionId: "after" })
+      yield* TestClock.adjust("1 minute")
+      assert.lengthOf(yield* Ref.get(seen), 2)
+      const records = yield* poster.deliveries
+      assert.deepStrictEqual(
+        records.map((entry) => [entry.sessionId, entry.state, entry.attempts, entry.lastError]),
+        [
+          [callback.sessionId, "failed", 1, "the request could not be made"],
+          ["after", "delivered", 1, null]
+        ]
+      )
+      const stats = yield* poster.stats
+      assert.deepStrictEqual([stats.pending, stats.inFlight, stats.failed, stats.delivered], [0, 0, 1, 1])
     })
   )
 
