@@ -125,12 +125,12 @@ describe("graceful drain (DRAIN_TIMEOUT)", () => {
     expect(secondsSince(start)).toBeLessThan(10)
   })
 
-  it("a second signal skips the rest of the window", async () => {
+  it("SIGHUP (a closing terminal) drains like SIGTERM; a second signal skips the rest of the window", async () => {
     const receiver = await startReceiver()
     const { controlUrl, publicUrl, worker } = await startWorkerProcess(autoscaler, { DRAIN_TIMEOUT: "60" })
     const { session_id } = await create(publicUrl, { on_close_route: `${receiver.url}/done` })
     const start = Date.now()
-    worker.child.kill("SIGTERM")
+    worker.child.kill("SIGHUP")
     await eventually("draining", async () => (decoded(SessionsAnswer, await request(`${controlUrl}/sessions`, { method: "GET" })).draining ? true : undefined))
     worker.child.kill("SIGINT")
     expect(await receiver.next()).toMatchObject({ body: { session_id, close_reason: "shutdown" } })
@@ -148,6 +148,9 @@ describe("graceful drain (DRAIN_TIMEOUT)", () => {
     expect((await request(`${publicUrl}/pyworker/update`, { headers: { authorization: "Bearer tok" } })).json).toEqual({ ok: true })
     expect(readFileSync(marker, "utf8")).toBe("")
     await eventually("draining", async () => (decoded(SessionsAnswer, await request(`${controlUrl}/sessions`, { method: "GET" })).draining ? true : undefined))
+    // A caller that retries its update does not cut the drain short: the session is still held.
+    expect((await request(`${publicUrl}/pyworker/update`, { headers: { authorization: "Bearer tok" } })).json).toEqual({ ok: true })
+    expect(decoded(SessionsAnswer, await request(`${controlUrl}/sessions`, { method: "GET" })).sessions.map((session) => session.session_id)).toEqual([session_id])
     await request(`${publicUrl}/session/end`, { body: { session_id, session_auth: authData() } })
     expect(await receiver.next()).toMatchObject({ body: { session_id, close_reason: "ended" } })
     expect(await worker.exited).toBe(0)

@@ -73,49 +73,56 @@ class AttemptFailed extends Data.TaggedError("AttemptFailed")<{ readonly reason:
 
 const BASE64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 const BASE64_PAD = 0x3d
+/** Each ASCII code's value in the alphabet, -1 for the characters Python skips. */
+const BASE64_VALUES = Int8Array.from({ length: 128 }, (_, code) => BASE64_ALPHABET.indexOf(String.fromCharCode(code)))
 
 /**
  * Python's `base64.b64decode(text)` (CPython ≥ 3.11 `a2b_base64`, not strict): characters outside the
  * alphabet are skipped, a complete padding ends the input, and a partial last quantum is an error.
- * `undefined` wherever Python raises, including for non-ASCII text.
+ * `undefined` wherever Python raises, including for non-ASCII text, and as soon as the bytes would exceed
+ * `maxBytes`: a signature longer than the key's modulus can never verify, so a megabyte of one costs no more
+ * than a real one.
  */
-export const decodeBase64Lenient = (text: string): Uint8Array | undefined => {
+export const decodeBase64Lenient = (text: string, maxBytes: number = Number.POSITIVE_INFINITY): Uint8Array | undefined => {
   // Python refuses a `str` with any non-ASCII character before decoding anything.
   if (/[^\u0000-\u007f]/.test(text)) return undefined
-  const bytes: Array<number> = []
+  const bytes = new Uint8Array(Math.min(maxBytes, Math.ceil((text.length * 3) / 4)))
+  let length = 0
   let quadPos = 0
   let leftChar = 0
   let pads = 0
   for (let i = 0; i < text.length; i++) {
-    if (text.charCodeAt(i) === BASE64_PAD) {
+    const code = text.charCodeAt(i)
+    if (code === BASE64_PAD) {
       if (quadPos >= 2) {
         pads++
-        if (quadPos + pads >= 4) return Uint8Array.from(bytes)
+        if (quadPos + pads >= 4) return bytes.subarray(0, length)
       }
       continue
     }
-    const value = BASE64_ALPHABET.indexOf(text.charAt(i))
+    const value = BASE64_VALUES[code] ?? -1
     if (value < 0) continue
     pads = 0
+    if (quadPos !== 0 && length >= bytes.length) return undefined
     switch (quadPos) {
       case 0:
         leftChar = value
         break
       case 1:
-        bytes.push(((leftChar << 2) | (value >> 4)) & 0xff)
+        bytes[length++] = (leftChar << 2) | (value >> 4)
         leftChar = value & 0x0f
         break
       case 2:
-        bytes.push(((leftChar << 4) | (value >> 2)) & 0xff)
+        bytes[length++] = (leftChar << 4) | (value >> 2)
         leftChar = value & 0x03
         break
       default:
-        bytes.push(((leftChar << 6) | value) & 0xff)
+        bytes[length++] = (leftChar << 6) | value
         leftChar = 0
     }
     quadPos = (quadPos + 1) % 4
   }
-  return quadPos === 0 ? Uint8Array.from(bytes) : undefined
+  return quadPos === 0 ? bytes.subarray(0, length) : undefined
 }
 
 const parseRsaPublicKey = (text: string) =>
@@ -134,6 +141,8 @@ const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
     const client = yield* HttpClient.HttpClient
     // Read by every signed request, written once: a plain variable of the service, not a Ref.
     let key = Option.none<KeyObject>()
+    // A PKCS#1 v1.5 signature is exactly as long as the key's modulus.
+    let signatureBytes = Number.POSITIVE_INFINITY
     const loaded = yield* Deferred.make<void>()
     const attemptsMade = yield* Ref.make(0)
 
@@ -179,6 +188,7 @@ const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
       Effect.flatMap((loadedKey) =>
         Effect.sync(() => {
           key = Option.some(loadedKey)
+          signatureBytes = Math.ceil((loadedKey.asymmetricKeyDetails?.modulusLength ?? Number.POSITIVE_INFINITY) / 8)
         })
       ),
       Effect.zipRight(Effect.suspend(() => Ref.get(attemptsMade))),
@@ -192,7 +202,7 @@ const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
     const verify = (authData: SignedFields): Either.Either<void, SignatureInvalid> => {
       const current = key
       if (Option.isNone(current)) return Either.left(refusals.signatureInvalid)
-      const signature = decodeBase64Lenient(authData.signature)
+      const signature = decodeBase64Lenient(authData.signature, signatureBytes)
       if (signature === undefined) return Either.left(refusals.signatureInvalid)
       const message = Buffer.from(signedMessage(authData.url), "utf8")
       try {

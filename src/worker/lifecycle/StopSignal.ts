@@ -1,48 +1,52 @@
 /**
- * When the worker should stop, and how urgently. The first SIGTERM/SIGINT (or `/pyworker/update`) asks for
- * a graceful stop: drain, then shut down. A second signal skips what is left of the drain window. Node's
- * own handling would kill the process on that second signal; our listeners stay installed until the end,
- * so it cannot.
+ * When the worker should stop, and how urgently. The first SIGTERM, SIGINT or SIGHUP (a closing terminal or ssh
+ * session), or an authorized `/pyworker/update`, asks for a graceful stop: drain, then shut down. A signal after
+ * that skips what is left of the drain window; a repeated `/pyworker/update` does not (a client that retries its
+ * call must not cut the drain short). Node's own handling would kill the process on a signal; our listeners stay
+ * installed until the end, so it cannot.
  */
 import { Deferred, Effect, Exit } from "effect"
 
-export type StopReason = "SIGTERM" | "SIGINT" | "pyworker update" | "recycle"
+const SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const
+export type StopSignalName = (typeof SIGNALS)[number]
+export type StopReason = StopSignalName | "pyworker update" | "recycle"
 
 export class StopSignal extends Effect.Service<StopSignal>()("worker/StopSignal", {
   scoped: Effect.gen(function* () {
     const requested = yield* Deferred.make<StopReason>()
     const hurried = yield* Deferred.make<void>()
-    let signals = 0
 
-    const onSignal = (signal: "SIGTERM" | "SIGINT") => {
-      signals++
-      if (signals === 1) Deferred.unsafeDone(requested, Exit.succeed(signal))
-      else Deferred.unsafeDone(hurried, Exit.void)
+    let stopAsked = false
+    const ask = (reason: StopReason) => {
+      stopAsked = true
+      Deferred.unsafeDone(requested, Exit.succeed(reason))
     }
-    const onTerm = () => onSignal("SIGTERM")
-    const onInt = () => onSignal("SIGINT")
+    const onSignal = (signal: StopSignalName) => {
+      if (stopAsked) Deferred.unsafeDone(hurried, Exit.void)
+      else ask(signal)
+    }
+    const handlers = SIGNALS.map((signal) => [signal, () => onSignal(signal)] as const)
     yield* Effect.acquireRelease(
       Effect.sync(() => {
-        process.on("SIGTERM", onTerm)
-        process.on("SIGINT", onInt)
+        for (const [signal, handler] of handlers) process.on(signal, handler)
       }),
       () =>
         Effect.sync(() => {
-          process.off("SIGTERM", onTerm)
-          process.off("SIGINT", onInt)
+          for (const [signal, handler] of handlers) process.off(signal, handler)
         })
     )
 
     return {
-      /** Ask for a graceful stop (the first request wins; later ones hurry it). */
+      /** Ask for a graceful stop; the first request wins, and asking again changes nothing. */
       request: (reason: StopReason) =>
-        Effect.suspend(() => {
-          signals++
-          return signals === 1 ? Deferred.succeed(requested, reason) : Deferred.succeed(hurried, undefined)
-        }).pipe(Effect.asVoid),
+        Effect.sync(() => {
+          if (!stopAsked) ask(reason)
+        }),
+      /** An OS signal, as the handlers see it: the first asks for a graceful stop, a later one hurries it. */
+      signal: (signal: StopSignalName) => Effect.sync(() => onSignal(signal)),
       /** Completes with the reason once a stop was asked for. */
       requested: Deferred.await(requested),
-      /** Completes when a second stop request asks to skip the drain window. */
+      /** Completes when a signal came after the stop was asked for: skip the drain window. */
       hurried: Deferred.await(hurried),
       isRequested: Deferred.isDone(requested)
     }

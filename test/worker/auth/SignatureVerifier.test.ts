@@ -136,9 +136,22 @@ describe("decodeBase64Lenient", () => {
       ["QQ==\u00e9", null]
     ]
     for (const [text, hex] of cases) {
-      const bytes = decodeBase64Lenient(text)
-      assert.strictEqual(bytes === undefined ? null : Buffer.from(bytes).toString("hex"), hex, JSON.stringify(text))
+      for (const maxBytes of [undefined, 3]) {
+        const bytes = decodeBase64Lenient(text, maxBytes)
+        assert.strictEqual(bytes === undefined ? null : Buffer.from(bytes).toString("hex"), hex, `${JSON.stringify(text)} at most ${maxBytes}`)
+      }
     }
+  })
+
+  it("stops at the first byte past maxBytes: a signature longer than the key can never verify", () => {
+    const signature = Buffer.from(Array.from({ length: 256 }, (_, i) => i))
+    const text = signature.toString("base64")
+    assert.deepStrictEqual(Buffer.from(decodeBase64Lenient(text, 256) ?? []), signature)
+    assert.isUndefined(decodeBase64Lenient(text, 255))
+    assert.isUndefined(decodeBase64Lenient(`${text.replace(/=+$/, "")}AAAA`, 256))
+    // Skipped characters and a complete padding do not count.
+    assert.deepStrictEqual(Buffer.from(decodeBase64Lenient(`${text.replace(/(.{64})/g, "$1 \n")}==AAAA`, 256) ?? []), signature)
+    assert.isUndefined(decodeBase64Lenient("A".repeat(1_000_000), 256))
   })
 })
 
@@ -149,6 +162,16 @@ describe("SignatureVerifier.verify", () => {
       yield* verifier.verify(authData(URL_A, signUrl(URL_A)))
       const unicodeUrl = "https://h\u00e9\u20ac\u{1F600}.example/\"q\"\\"
       yield* verifier.verify(authData(unicodeUrl, signUrl(unicodeUrl)))
+    })
+  )
+
+  it.scoped("keeps Python's leniency for a real signature, and refuses one longer than the key's modulus", () =>
+    Effect.gen(function* () {
+      const verifier = yield* loadedVerifier
+      const signature = signUrl(URL_A)
+      yield* verifier.verify(authData(URL_A, `${signature.slice(0, 40)}\n ${signature.slice(40)}${" ".repeat(10_000)}`))
+      assert.isTrue(yield* invalid(verifier, authData(URL_A, `${signature.replace(/=+$/, "")}AAAA`)))
+      assert.isTrue(yield* invalid(verifier, authData(URL_A, "A".repeat(900_000))))
     })
   )
 

@@ -99,19 +99,39 @@ describe("Shutdown", () => {
     })
   )
 
-  it.effect("a second stop request skips the rest of the window", () =>
+  /** A worker with one session, 2 s into the drain a `/pyworker/update` started. */
+  const drainingAfterUpdate = Effect.gen(function* () {
+    const scope = yield* Scope.make()
+    const worker = yield* build({}, scope)
+    yield* openSession(worker.pool)
+    yield* worker.stop.request("pyworker update")
+    const fiber = yield* stopping(scope)
+    yield* TestClock.adjust("2 seconds")
+    return { worker, fiber }
+  })
+
+  it.effect.each(["SIGTERM", "SIGINT", "SIGHUP"] as const)("a signal after the stop was asked for (%s) skips the rest of the window", (signal) =>
     Effect.gen(function* () {
-      const scope = yield* Scope.make()
-      const worker = yield* build({}, scope)
-      yield* openSession(worker.pool)
-      yield* worker.stop.request("SIGTERM")
-      const fiber = yield* stopping(scope)
-      yield* TestClock.adjust("2 seconds")
-      yield* worker.stop.request("SIGTERM")
+      const { fiber, worker } = yield* drainingAfterUpdate
+      yield* worker.stop.signal(signal)
       yield* TestClock.adjust("0 millis")
       yield* Fiber.join(fiber)
       assert.deepStrictEqual((yield* worker.posted).map((callback) => callback.reason), ["shutdown"])
       assert.deepStrictEqual(yield* Ref.get(worker.listenersClosedAt), Option.some(2_000))
+    })
+  )
+
+  it.effect("a repeated /pyworker/update does not cut the drain short: the session keeps its window", () =>
+    Effect.gen(function* () {
+      const { fiber, worker } = yield* drainingAfterUpdate
+      yield* worker.stop.request("pyworker update")
+      yield* TestClock.adjust("0 millis")
+      assert.deepStrictEqual(yield* worker.posted, [])
+      assert.deepStrictEqual(yield* worker.stop.requested, "pyworker update")
+      yield* TestClock.adjust("28 seconds")
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual((yield* worker.posted).map((callback) => callback.reason), ["shutdown"])
+      assert.deepStrictEqual(yield* Ref.get(worker.listenersClosedAt), Option.some(30_000))
     })
   )
 
