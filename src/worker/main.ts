@@ -38,7 +38,7 @@ if (process.argv.includes("--version")) {
 const Worker = Layer.mergeAll(Shutdown.Default, Lifecycle.Default, StopSignal.Default).pipe(
   Layer.provide(SignatureVerifier.layerFromConfig),
   Layer.provide(HealthProber.layerFromConfig),
-  // Reports, callbacks and health probes go to the same few servers again and again.
+  // Health probes and the public key go to the same few servers again and again (callbacks have their own client).
   Layer.provide(keepAliveHttpClient()),
   Layer.provideMerge(WorkerConfig.layerFromEnv)
 )
