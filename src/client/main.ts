@@ -36,6 +36,8 @@ import { program } from "./program.js"
 import { Reporter, type Write } from "./Reporter.js"
 import { Reservations } from "./Reservations.js"
 import { VastClient } from "./VastClient.js"
+import { VERSION } from "../shared/version.js"
+import { terminalWidth } from "./terminalWidth.js"
 
 const stdout: Write = (text) => Effect.sync(() => void process.stdout.write(text))
 
@@ -50,7 +52,7 @@ const reporterLayer = (run: Run) =>
   run.json
     ? Reporter.layerJson(stdout)
     : process.stdout.isTTY
-      ? Reporter.layerLive(stdout, () => process.stdout.columns)
+      ? Reporter.layerLive(stdout, terminalWidth(process.stdout))
       : Reporter.layerPlain(stdout)
 
 /** The client for the URLs of a run, over the HTTP stack (`--ca-file`). */
@@ -78,7 +80,7 @@ const autoscaleReporterLayer = (run: AutoscaleRun) =>
   run.json
     ? AutoscaleReporter.layerJson(stdout)
     : process.stdout.isTTY
-      ? AutoscaleReporter.layerLive(stdout, () => process.stdout.columns)
+      ? AutoscaleReporter.layerLive(stdout, terminalWidth(process.stdout))
       : AutoscaleReporter.layerPlain(stdout)
 
 const stopWith = (error: { readonly message: string }) => Effect.zipRight(Console.error(error.message), Effect.fail(new RunFailed({ failures: 1 })))
@@ -125,7 +127,7 @@ const autoscaleCommand = Command.run(
       onRight: executeAutoscale
     })
   ),
-  { name: "null-worker client autoscale", version: "0.1.0" }
+  { name: "null-worker client autoscale", version: VERSION }
 )
 
 /** The doctor found something risky (or could not look): the status is 1. */
@@ -141,11 +143,11 @@ const executeDoctor = (run: DoctorRun) =>
 
 const clientCommand = Command.run(Command.make("client", options, (parsed) => execute(toRun(parsed))), {
   name: "null-worker client",
-  version: "0.1.0"
+  version: VERSION
 })
 const doctorCommand = Command.run(Command.make("doctor", doctorOptions, (parsed) => executeDoctor(toDoctorRun(parsed))), {
   name: "null-worker client doctor",
-  version: "0.1.0"
+  version: VERSION
 })
 
 // stdout carries the events (JSON lines with --json): logs go to stderr.

@@ -13,6 +13,7 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Clock, Data, Deferred, Duration, Effect, Fiber, Layer, Logger, Option, Schema } from "effect"
 import { WorkerLauncher } from "../serverless/WorkerLauncher.js"
+import { VERSION } from "../shared/version.js"
 
 const here = (file: string) => fileURLToPath(new URL(`./${file}`, import.meta.url))
 
@@ -162,7 +163,7 @@ const demo = Command.make("demo", options, (opts) =>
   )
 )
 
-const cli = Command.run(demo, { name: "null-worker demo", version: "0.1.0" })
+const cli = Command.run(demo, { name: "null-worker demo", version: VERSION })
 
 cli(process.argv).pipe(
   Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, WorkerLauncher.layer(), Logger.logFmt)),

@@ -25,6 +25,7 @@ import { type EndpointParams, recommended, vastDefaults } from "./scaling.js"
 import { ServerlessMetrics } from "./ServerlessMetrics.js"
 import { WorkerLauncher } from "./WorkerLauncher.js"
 import { WorkerSessions } from "./WorkerSessions.js"
+import { VERSION } from "../shared/version.js"
 
 const atLeast = (name: string, min: number) =>
   Schema.Number.pipe(Schema.greaterThanOrEqualTo(min, { message: () => `--${name} must be at least ${min}` }))
@@ -198,7 +199,7 @@ const serverless = Command.make("serverless", options, (opts) => {
   )
 })
 
-const cli = Command.run(serverless, { name: "null-worker local serverless", version: "0.1.0" })
+const cli = Command.run(serverless, { name: "null-worker local serverless", version: VERSION })
 
 const args = process.argv.slice(2)
 if (helpRequested(args)) {

@@ -2,7 +2,9 @@
  * The worker's settings, as `node dist/main.js --help` prints them. The README's table says the same;
  * `WorkerConfig.ts` is where they are read.
  */
-export const VERSION = "0.2.0"
+import { VERSION } from "../shared/version.js"
+
+export { VERSION }
 
 const variables: ReadonlyArray<readonly [string, string, string]> = [
   ["WORKER_PORT", "required", "public worker API (TLS when USE_SSL=true), all interfaces"],

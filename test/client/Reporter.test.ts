@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Ref, TestClock } from "effect"
 import type { ClientEvent } from "../../src/client/events.js"
 import { type LiveState, Reporter, applyEvent, renderFrame, renderTable } from "../../src/client/Reporter.js"
+import { terminalWidth } from "../../src/client/terminalWidth.js"
 
 const created = (reservation: number, url: string): ClientEvent => ({
   event: "created",
@@ -81,5 +82,23 @@ describe("Reporter", () => {
     // Ctrl-C: a reservation still looking for a worker is cancelled; the others keep their state.
     const stopped = applyEvent(state, { event: "interrupted" }, 80_000)
     assert.deepStrictEqual(stopped.rows.map((row) => row.state), ["open", "open", "cancelled", "ended"])
+  })
+
+  it.effect("on a terminal that reports no size the live view draws whole lines", () =>
+    Effect.gen(function* () {
+      const text = yield* printed((write) => Reporter.layerLive(write, terminalWidth({ columns: 0 })), [created(1, "http://w1")])
+      assert.include(text, "http://w1")
+      assert.include(text, "workers in use: 1")
+    })
+  )
+
+  it("terminalWidth: the terminal's columns, or no limit when it reports none", () => {
+    assert.strictEqual(terminalWidth({ columns: 120 })(), 120)
+    for (const columns of [0, undefined, -3, Number.NaN, 1.5]) assert.strictEqual(terminalWidth({ columns })(), Number.POSITIVE_INFINITY, String(columns))
+    // Read at each frame: a resized terminal draws at its new width.
+    const stream: { columns: number } = { columns: 80 }
+    const width = terminalWidth(stream)
+    stream.columns = 100
+    assert.strictEqual(width(), 100)
   })
 })
