@@ -10,10 +10,10 @@ import { CloseReason } from "./callback.js"
  * `generation` or `session_id`, only that session closes, and only if it is still open (fencing: a late
  * release from an old job cannot free a newer reservation).
  */
-export const ReleaseRequest = Schema.Union(
-  Schema.Struct({ generation: Schema.Int.pipe(Schema.positive()) }),
-  Schema.Struct({ session_id: Schema.String.pipe(Schema.minLength(1)) })
-).annotations({ message: () => "must be {} or {\"generation\": n} or {\"session_id\": \"…\"}" })
+export const ReleaseByGeneration = Schema.Struct({ generation: Schema.Int.pipe(Schema.positive()) })
+export const ReleaseBySession = Schema.Struct({ session_id: Schema.String.pipe(Schema.minLength(1)) })
+export const RELEASE_BODY_SHAPES = "must be {} or {\"generation\": n} or {\"session_id\": \"…\"}"
+export const ReleaseRequest = Schema.Union(ReleaseByGeneration, ReleaseBySession).annotations({ message: () => RELEASE_BODY_SHAPES })
 export type ReleaseRequest = typeof ReleaseRequest.Type
 
 export const ReleaseAnswer = Schema.Union(

@@ -33,13 +33,26 @@ describe("leases", () => {
     })
   })
 
-  it("/release bodies are decoded: a bad one gets 422 naming the problem; {} and no body release everything", async () => {
+  it("/release bodies are decoded: a bad one gets 422 naming the field that was sent; {} and no body release everything", async () => {
     const { controlUrl, publicUrl } = await startWorkerProcess(autoscaler())
-    for (const body of [{ generation: "one" }, { generation: 0 }, { session_id: "" }, [1], "{"]) {
+    const refused: ReadonlyArray<readonly [unknown, string | undefined]> = [
+      [{ generation: "one" }, "generation"],
+      [{ generation: 0 }, "generation"],
+      [{ session_id: "" }, "session_id"],
+      [{ session_id: 5 }, "session_id"],
+      [{ job: "x" }, "body"],
+      [[1], "body"],
+      ["{", undefined]
+    ]
+    for (const [body, field] of refused) {
       const reply = await request(`${controlUrl}/release`, { body })
-      expect(reply.status).toBe(422)
-      expect(reply.json).toHaveProperty("error")
+      expect(reply.status, JSON.stringify(body)).toBe(422)
+      expect(reply.json, JSON.stringify(body)).toHaveProperty("error")
+      if (field !== undefined) expect(reply.json, JSON.stringify(body)).toMatchObject({ field })
     }
+    expect((await request(`${controlUrl}/release`, { body: { job: "x" } })).json).toMatchObject({
+      error: 'body: must be {} or {"generation": n} or {"session_id": "…"}'
+    })
     await create(publicUrl)
     expect(decoded(ReleaseAnswer, await request(`${controlUrl}/release`, { body: {} })).released).toBe(true)
     expect(decoded(ReleaseAnswer, await request(`${controlUrl}/release`))).toEqual({ released: false, reason: "no active session" })

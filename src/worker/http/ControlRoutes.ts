@@ -5,7 +5,7 @@
  */
 import { Clock, Duration, Effect, Either, Option, Schema } from "effect"
 import type { ReleaseTarget } from "../../../machines/slot.js"
-import { RecycleRequest, ReleaseRequest, type SessionsAnswer } from "../../protocol/control.js"
+import { RecycleRequest, RELEASE_BODY_SHAPES, ReleaseByGeneration, ReleaseBySession, ReleaseRequest, type SessionsAnswer } from "../../protocol/control.js"
 import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { CallbackPoster } from "../callbacks/CallbackPoster.js"
 import { redactUrl } from "../callbacks/redactUrl.js"
@@ -23,6 +23,20 @@ const toSeconds = (millis: number): number => millis / 1000
 export const MAX_WAIT_SECONDS = 300
 
 const decodeRelease = bodyDecoder(ReleaseRequest)
+const decodeByGeneration = bodyDecoder(ReleaseByGeneration)
+const decodeBySession = bodyDecoder(ReleaseBySession)
+
+/**
+ * The session a `/release` body names. Decoded by the key it has, so that an error names the field the consumer
+ * sent (`generation` wins when both are there); an object with neither is refused naming the body's shapes.
+ */
+const releaseTarget = (body: unknown): Either.Either<ReleaseTarget, InvalidField | InvalidJson> => {
+  if (body === undefined || isEmptyObject(body)) return Either.right({ _tag: "Any" })
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return Either.map(decodeRelease(body), () => ({ _tag: "Any" }))
+  if (Object.hasOwn(body, "generation")) return Either.map(decodeByGeneration(body), ({ generation }) => ({ _tag: "Generation", generation }))
+  if (Object.hasOwn(body, "session_id")) return Either.map(decodeBySession(body), ({ session_id }) => ({ _tag: "Session", sessionId: session_id }))
+  return Either.left(new InvalidField({ field: "body", message: `body: ${RELEASE_BODY_SHAPES}` }))
+}
 const decodeRecycle = bodyDecoder(RecycleRequest)
 
 const Query = Schema.Struct({
@@ -42,22 +56,15 @@ export const controlRoutes = Effect.gen(function* () {
   const prometheus = yield* WorkerMetrics
 
   /** No body (or `{}`): every open session closes. `{"generation": n}` or `{"session_id": "…"}`: that one only. */
-  const release = (request: WireRequest) => {
-    const target: Either.Either<ReleaseTarget, InvalidField | InvalidJson> =
-      request.body === undefined || isEmptyObject(request.body)
-        ? Either.right({ _tag: "Any" })
-        : Either.map(decodeRelease(request.body), (body): ReleaseTarget =>
-            "generation" in body ? { _tag: "Generation", generation: body.generation } : { _tag: "Session", sessionId: body.session_id }
-          )
+  const release = (request: WireRequest) =>
     // Synchronous, like the session routes: an Either needs no fiber.
-    return Either.flatMap(target, (chosen) =>
+    Either.flatMap(releaseTarget(request.body), (chosen) =>
       Either.map(pool.unsafeRelease(chosen), (closed) =>
         closed.length > 0
           ? json(200, { released: true, session_ids: closed.map((close) => close.sessionId) })
           : json(200, { released: false, reason: "no active session" })
       )
     )
-  }
 
   const sessionsAnswer = Effect.gen(function* () {
     const open = yield* pool.open

@@ -100,6 +100,17 @@ export class ListenFailed extends Data.TaggedError("ListenFailed")<{
 /** How often Node checks header and request timeouts; its default (30 s) makes them four times looser. */
 const TIMEOUT_CHECK_MS = 1_000
 
+/**
+ * The request target in origin form. A target in absolute form (`POST http://host:port/path`, which a server must
+ * accept: RFC 9112 §3.2.2) is routed by its path, as aiohttp routes it. Origin form, all but every request, is
+ * returned as it came.
+ */
+const originForm = (target: string): string => {
+  if (target.charCodeAt(0) === 47 || !/^https?:\/\//i.test(target) || !URL.canParse(target)) return target
+  const parsed = new URL(target)
+  return `${parsed.pathname}${parsed.search}`
+}
+
 const isEither = <A, E>(effect: Effect.Effect<A, E>): effect is Either.Either<A, E> => Either.isEither(effect)
 
 const writeResponse = (res: ServerResponse, response: WireResponse) => {
@@ -201,7 +212,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     }
 
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-      const url = req.url ?? "/"
+      const url = originForm(req.url ?? "/")
       const mark = url.indexOf("?")
       const path = mark < 0 ? url : url.slice(0, mark)
       const query = mark < 0 ? "" : url.slice(mark + 1)

@@ -2,6 +2,7 @@
  * The one place where failures become HTTP answers. Status codes and bodies follow the Vast protocol
  * (vast-protocol.md §2); answers the protocol leaves open are JSON `{"error": …}` naming the problem.
  */
+import { SESSION_ID_MAX_LENGTH } from "../../protocol/SessionId.js"
 import type { RouteError } from "../errors.js"
 
 /** An answer: status, a JSON (or other) body, or `null` for an empty one. */
@@ -11,6 +12,9 @@ export interface WireResponse {
   readonly contentType?: string
   readonly headers?: Readonly<Record<string, string>>
 }
+
+/** An unknown id as the framework echoes it, cut past the longest id there can be: no answer echoes a megabyte. */
+const echoedId = (id: string): string => (id.length <= SESSION_ID_MAX_LENGTH ? id : `${id.slice(0, SESSION_ID_MAX_LENGTH)}…`)
 
 /** A JSON answer. */
 export const json = (status: number, body: unknown): WireResponse => ({ status, body: JSON.stringify(body) })
@@ -37,7 +41,7 @@ export const errorResponse = (error: RouteError): WireResponse => {
     case "MissingSessionId":
       return json(422, { error: "missing session_id" })
     case "SessionNotFound":
-      return json(400, { error: `session with id ${error.sessionId} not found` })
+      return json(400, { error: `session with id ${echoedId(error.sessionId)} not found` })
     case "SessionDoesNotExist":
       return json(400, { error: "session does not exist" })
     case "SessionAuthInvalid":

@@ -159,6 +159,12 @@ describe("public API: /session/end, /session/get, /session/health", () => {
       const unknown = yield* end({ session_id: "nope", session_auth: authData() })
       assert.strictEqual(unknown.status, 400)
       assert.deepStrictEqual(unknown.json, { error: "session with id nope not found" })
+      // The longest id there can be is echoed whole; a longer one is cut, so no answer echoes a megabyte.
+      const longest = "a".repeat(256)
+      assert.deepStrictEqual((yield* end({ session_id: longest, session_auth: authData() })).json, { error: `session with id ${longest} not found` })
+      assert.deepStrictEqual((yield* end({ session_id: "b".repeat(100_000), session_auth: authData() })).json, {
+        error: `session with id ${"b".repeat(256)}… not found`
+      })
       const noAuth = yield* end({ session_id: id })
       assert.strictEqual(noAuth.status, 401)
       assert.deepStrictEqual(noAuth.json, { error: "session_auth is not valid" })
@@ -269,6 +275,30 @@ describe("public API: routing", () => {
       const wrong = yield* call(publicUrl, "/session/create", { method: "GET" })
       assert.strictEqual(wrong.status, 405)
       assert.strictEqual(wrong.headers.get("allow"), "POST")
+    })
+  )
+
+  it.scoped("a request target in absolute form is routed by its path (RFC 9112 §3.2.2)", () =>
+    Effect.gen(function* () {
+      const { publicUrl } = yield* startWorker()
+      const send = (target: string) =>
+        Effect.promise(
+          () =>
+            new Promise<number>((resolve, reject) => {
+              const url = new URL(publicUrl)
+              // `path` is written to the request line as given.
+              const request = httpRequest({ host: url.hostname, port: url.port, method: "POST", path: target, headers: { "content-type": "application/json" } }, (response) => {
+                response.resume()
+                resolve(response.statusCode ?? 0)
+              })
+              request.on("error", reject)
+              request.end(JSON.stringify(createBody()))
+            })
+        )
+      assert.strictEqual(yield* send(`${publicUrl}/session/create?x=1`), 201)
+      assert.strictEqual(yield* send(`${publicUrl.replace("http://", "HTTP://")}/session/create`), 429)
+      assert.strictEqual(yield* send(`${publicUrl}/nope`), 404)
+      assert.strictEqual(yield* send("ftp://example/session/create"), 404)
     })
   )
 })
