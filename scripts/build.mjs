@@ -17,7 +17,8 @@ const entryPoints = {
   "examples/redis-dispatcher": "examples/redis-queue/dispatcher.ts",
   "examples/redis-example": "examples/redis-queue/run.ts",
   "examples/autoscale-consumer": "examples/autoscale/consumer.ts",
-  "examples/autoscale-example": "examples/autoscale/run.ts"
+  "examples/autoscale-example": "examples/autoscale/run.ts",
+  "examples/reserve-one": "examples/client-library/reserveOne.ts"
 }
 
 const common = {

@@ -7,7 +7,8 @@
  *     once with SET NX, so a job is done exactly once even if it ran twice);
  *   - anything else (`expired`, `shutdown`, `ended`) → the job goes to a new session.
  *
- * `node dist/examples/redis-dispatcher.js --jobs 20 --autoscaler-url … --webserver-url … --endpoint …`
+ * `node dist/examples/redis-dispatcher.js --jobs 20 --autoscaler-url … --webserver-url … --endpoint …`; against Vast,
+ * add `--callback-host 0.0.0.0 --callback-port 8000 --callback-url http://<this machine's public address>:8000`.
  */
 import { readFileSync } from "node:fs"
 import { Command, Options } from "@effect/cli"
@@ -64,6 +65,15 @@ const options = {
   jobsFile: Options.file("jobs-file", { exists: "yes" }).pipe(
     Options.optional,
     Options.withDescription("a JSON array of jobs ({job_id, input, work_ms?}) to run instead of --jobs generated ones")
+  ),
+  callbackHost: Options.text("callback-host").pipe(
+    Options.withDefault("127.0.0.1"),
+    Options.withDescription("address the callback endpoint listens on (0.0.0.0 to take callbacks from other machines)")
+  ),
+  callbackPort: Options.integer("callback-port").pipe(Options.withDefault(0), Options.withDescription("its port (0: any free one)")),
+  callbackUrl: Options.text("callback-url").pipe(
+    Options.optional,
+    Options.withDescription("the base URL workers post callbacks to (default http://<callback-host>:<port>); on Vast, one a worker can reach")
   )
 }
 
@@ -109,12 +119,14 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
     )
     const server = yield* Layer.build(
       serveApp(callbacks, "dispatcher callbacks").pipe(
-        Layer.provideMerge(serverLayer({ name: "dispatcher callbacks", host: "127.0.0.1", port: 0 }))
+        Layer.provideMerge(serverLayer({ name: "dispatcher callbacks", host: opts.callbackHost, port: opts.callbackPort }))
       )
     )
-    const callbackBase = yield* HttpServer.addressWith((a) =>
-      Effect.succeed(a._tag === "TcpAddress" ? `http://127.0.0.1:${a.port}` : "")
+    const listening = yield* HttpServer.addressWith((a) =>
+      Effect.succeed(a._tag === "TcpAddress" ? `http://${opts.callbackHost.includes(":") ? `[${opts.callbackHost}]` : opts.callbackHost}:${a.port}` : "")
     ).pipe(Effect.provide(server))
+    const callbackBase = Option.getOrElse(opts.callbackUrl, () => listening).replace(/\/+$/, "")
+    yield* Effect.logInfo(`callbacks: workers post to ${callbackBase}/closed (listening on ${listening})`)
 
     const endpoint = yield* client.findEndpoint(opts.endpoint)
     const runJob = (job: Job) =>

@@ -469,12 +469,14 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           (worker) =>
             Effect.gen(function* () {
               const tail = worker.process === null ? [] : yield* worker.process.tail
-              const held =
-                worker.phase === "ready" ? yield* workerSessions.held(`http://127.0.0.1:${worker.ports.control}`) : Option.none()
+              const controlUrl = `http://127.0.0.1:${worker.ports.control}`
+              const held = worker.phase === "ready" ? yield* workerSessions.held(controlUrl) : Option.none()
               return {
                 id: worker.id,
                 state: displayState(view(worker)),
                 url: worker.url,
+                /** Where a consumer on the instance would reach it (`/release`, `/sessions`). */
+                control_url: controlUrl,
                 pid: worker.process?.pid ?? null,
                 sidecar_pid: worker.sidecar?.pid ?? null,
                 cur_load: worker.curLoad,

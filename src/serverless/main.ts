@@ -172,7 +172,8 @@ const serverless = Command.make("serverless", options, (opts) => {
       Effect.repeat(Schedule.spaced(Duration.seconds(opts.tick)))
     )
   })
-  const Server = serveApp(serverlessRouter, "serverless").pipe(
+  // Announced by `run`, once the control plane knows its URL.
+  const Server = serveApp(serverlessRouter, "serverless", { announce: false }).pipe(
     Layer.provideMerge(
       serverLayer({
         name: "serverless",

@@ -69,6 +69,7 @@ const workerColumns: ReadonlyArray<Column> = [
   { title: "state", meaning: "starting (not ready yet), busy (holds load), idle (ready, no load), stopping, or errored" },
   { title: "session", meaning: "the sessions the worker holds, from its control port's GET /sessions, with seconds left" },
   { title: "url", meaning: "the worker's public URL, where clients create sessions" },
+  { title: "control", meaning: "its control port, where a consumer on the instance releases it (POST /release)" },
   { title: "cur_load", meaning: "the load the worker last reported (each open session counts its cost)" },
   { title: "routed", meaning: "load routed to the worker that its reports do not show yet" },
   { title: "max_perf", meaning: "the capacity the worker reported (0 until it is ready)" },
@@ -102,7 +103,7 @@ ${table(
   workerColumns,
   status.workers.map((w) => ({
     className: `state-${w.state}`,
-    cells: [`w${w.id}`, w.state, sessionCell(w.sessions), w.url, w.cur_load, w.routed_load, w.max_perf, seconds(w.idle_s), w.error_msg, w.exit]
+    cells: [`w${w.id}`, w.state, sessionCell(w.sessions), w.url, w.control_url, w.cur_load, w.routed_load, w.max_perf, seconds(w.idle_s), w.error_msg, w.exit]
   }))
 )}
 <h2>Waiting route requests</h2>

@@ -22,14 +22,19 @@ export const serverLayer = (options: ListenOptions) =>
     NodeHttpServer.make(options.server ?? (() => createServer()), { host: options.host, port: options.port })
   )
 
-/** Serve `app` with no per-request tracing span or logger: a null worker's hot path stays lean. */
-export const serveApp = <E, R>(app: HttpApp.Default<E, R>, name: string) =>
-  Layer.merge(
-    HttpServer.serve(app).pipe(HttpMiddleware.withTracerDisabledWhen(() => true)),
-    Layer.effectDiscard(
-      HttpServer.addressWith((address) => Effect.logInfo(`${name} listening on ${HttpServer.formatAddress(address)}`))
-    )
-  )
+/**
+ * Serve `app` with no per-request tracing span or logger: a null worker's hot path stays lean. It logs
+ * `<name> listening on <address>`, unless the program says so itself (`announce: false`).
+ */
+export const serveApp = <E, R>(app: HttpApp.Default<E, R>, name: string, options: { readonly announce?: boolean } = {}) => {
+  const served = HttpServer.serve(app).pipe(HttpMiddleware.withTracerDisabledWhen(() => true))
+  return options.announce === false
+    ? served
+    : Layer.merge(
+        served,
+        Layer.effectDiscard(HttpServer.addressWith((address) => Effect.logInfo(`${name} listening on ${HttpServer.formatAddress(address)}`)))
+      )
+}
 
 export const listen = <E, R>(app: HttpApp.Default<E, R>, options: ListenOptions) =>
   serveApp(app, options.name).pipe(Layer.provide(serverLayer(options)))

@@ -164,8 +164,9 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     expect(after.events.map((e) => e.text)).toContain(`request ${String(kept["request_idx"])} dropped: its client closed the connection`)
   })
 
-  it("GET /metrics: workers by state, route requests, scale events; the status page shows colours, sessions and column notes", async () => {
-    const { endpointKey, url } = await startServerless(["--recommended", "--inactivity-timeout", "30"])
+  it("GET /metrics: workers by state, route requests, scale events; the status page shows colours, sessions, control URLs and column notes", async () => {
+    const { endpointKey, process: serverless, url } = await startServerless(["--recommended", "--inactivity-timeout", "30"])
+    expect(serverless.output().match(/serverless listening on/g), "said once").toHaveLength(1)
     const session = await reserve(url, endpointKey, { lifetime: 60 })
     await until("the worker to show its session", async () => {
       const s = await status(url)
@@ -185,6 +186,11 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     expect(metrics).toContain('null_serverless_scale_events_total{action="start",reason="capacity"} 1')
     expect(metrics).toContain("null_serverless_route_requests_waiting 0")
     expect(metrics).toContain("process_resident_memory_bytes")
+
+    // Each worker's control port is shown, so a person can play the consumer: /release there closes the session.
+    const controlUrl = (await status(url)).workers[0]?.control_url ?? ""
+    expect(page).toContain(controlUrl)
+    expect((await postJson(`${controlUrl}/release`, {})).json).toEqual({ released: true, session_ids: [session.sessionId] })
   })
 
   it.skipIf(skipWithoutPromtool)("promtool check metrics accepts /metrics after a session's life", async () => {

@@ -45,7 +45,7 @@ const startRedis = async (port: number, dir: string) => {
 }
 
 /** Redis, the serverless with the example consumer beside each worker, and the dispatcher. */
-const setup = async (options: { jobs: number; workMs: number; maxWorkers?: number }) => {
+const setup = async (options: { jobs: number; workMs: number; maxWorkers?: number; dispatcherArgs?: ReadonlyArray<string> }) => {
   const dir = mkdtempSync(join(tmpdir(), "null-worker-redis-test-"))
   dirs.push(dir)
   const redisPort = await freePort()
@@ -63,7 +63,7 @@ const setup = async (options: { jobs: number; workMs: number; maxWorkers?: numbe
   const url = (await serverless.waitFor(/serverless listening on (http:\/\/[0-9.:]+)/, 20_000))[1] ?? ""
   const dispatcher = start(
     process.execPath,
-    [dist("examples/redis-dispatcher.js"), "--jobs", String(options.jobs), "--autoscaler-url", url, "--webserver-url", url, "--redis-url", redisUrl, "--concurrency", "3", "--lifetime", "20"],
+    [dist("examples/redis-dispatcher.js"), "--jobs", String(options.jobs), "--autoscaler-url", url, "--webserver-url", url, "--redis-url", redisUrl, "--concurrency", "3", "--lifetime", "20", ...(options.dispatcherArgs ?? [])],
     { VAST_API_KEY: "local" }
   )
   const client = new Redis(redisUrl, { maxRetriesPerRequest: null })
@@ -99,7 +99,13 @@ const setup = async (options: { jobs: number; workMs: number; maxWorkers?: numbe
 
 describe.skipIf(!hasRedis && process.env["CI"] === undefined)("the Redis queue example (real redis-server)", { timeout: 120_000 }, () => {
   it("20 jobs through at most 3 workers: each done once, each session released, each callback once, back to zero", async () => {
-    const run = await setup({ jobs: 20, workMs: 100 })
+    // The callback endpoint as a dispatcher on another machine sets it: its own port, and the URL workers use.
+    const port = await freePort()
+    const run = await setup({
+      jobs: 20,
+      workMs: 100,
+      dispatcherArgs: ["--callback-host", "127.0.0.1", "--callback-port", String(port), "--callback-url", `http://localhost:${port}/`]
+    })
     let peak = 0
     const watching = setInterval(() => {
       // Live workers: one being stopped while its replacement starts is not over the cap.
@@ -109,6 +115,7 @@ describe.skipIf(!hasRedis && process.env["CI"] === undefined)("the Redis queue e
     clearInterval(watching)
     expect(code, output).toBe(0)
     expect(summary).toEqual({ jobs: 20, done: 20, callbacks: { released: 20 }, duplicate_callbacks: 0, redispatched: 0 })
+    expect(output).toContain(`workers post to http://localhost:${port}/closed (listening on http://127.0.0.1:${port})`)
     expect(peak).toBeLessThanOrEqual(3)
     await run.checkExactlyOnce(20)
     for (let i = 1; i <= 20; i++) expect(await run.client.llen(`processed:job-${i}`)).toBe(1)

@@ -14,6 +14,7 @@ const Status = Schema.Struct({
       id: Schema.Number,
       state: Schema.String,
       url: Schema.String,
+      control_url: Schema.String,
       pid: Schema.NullOr(Schema.Number),
       cur_load: Schema.Number,
       sessions: Schema.NullOr(Schema.Array(Schema.Struct({ session_id: Schema.String })))
