@@ -13,6 +13,7 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Clock, Data, Deferred, Duration, Effect, Fiber, Layer, Logger, Option, Schema } from "effect"
 import { WorkerLauncher } from "../serverless/WorkerLauncher.js"
+import { helpRequested, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
 import { VERSION } from "../shared/version.js"
 
 const here = (file: string) => fileURLToPath(new URL(`./${file}`, import.meta.url))
@@ -24,20 +25,40 @@ const StatusSnapshot = Schema.Struct({
 
 class DemoFailed extends Data.TaggedError("DemoFailed")<{ readonly message: string }> {}
 
-const options = {
-  count: Options.integer("count").pipe(Options.withDefault(3), Options.withDescription("sessions (and so workers) at the peak")),
-  interval: Options.float("interval").pipe(Options.withDefault(2), Options.withDescription("seconds between starts and between ends")),
-  plateau: Options.float("plateau").pipe(Options.withDefault(4), Options.withDescription("seconds all sessions are held together")),
-  inactivityTimeout: Options.float("inactivity-timeout").pipe(
-    Options.withDefault(2),
-    Options.withDescription("seconds an idle worker lives before the endpoint scales it down")
-  ),
-  sessionCost: Options.float("session-cost").pipe(Options.withDefault(100), Options.withDescription("cost of each session")),
-  vastDefaults: Options.boolean("vast-defaults").pipe(
-    Options.withDescription("use Vast's default endpoint settings instead of the README's (shows the over-routing quirk)")
-  ),
-  timeout: Options.float("timeout").pipe(Options.withDefault(120), Options.withDescription("give up after this many seconds"))
+const flags = {
+  count: withDefault(Options.integer("count"), { name: "count", value: "N", fallback: 3, description: "sessions (and so workers) at the peak" }),
+  interval: withDefault(Options.float("interval"), { name: "interval", value: "SECONDS", fallback: 2, description: "time between starts, and between ends" }),
+  plateau: withDefault(Options.float("plateau"), { name: "plateau", value: "SECONDS", fallback: 4, description: "time all sessions are held together" }),
+  inactivityTimeout: withDefault(Options.float("inactivity-timeout"), {
+    name: "inactivity-timeout",
+    value: "SECONDS",
+    fallback: 2,
+    description: "how long an idle worker lives before the endpoint scales it down"
+  }),
+  sessionCost: withDefault(Options.float("session-cost"), { name: "session-cost", value: "COST", fallback: 100, description: "cost of each session (200: the over-provisioning band-aid)" }),
+  vastDefaults: toggle("vast-defaults", "use Vast's default endpoint settings instead of the README's (shows the over-routing quirk)"),
+  timeout: withDefault(Options.float("timeout"), { name: "timeout", value: "SECONDS", fallback: 120, description: "give up (exit 1) after this long" })
 }
+
+const options = {
+  count: flags.count.option,
+  interval: flags.interval.option,
+  plateau: flags.plateau.option,
+  inactivityTimeout: flags.inactivityTimeout.option,
+  sessionCost: flags.sessionCost.option,
+  vastDefaults: flags.vastDefaults.option,
+  timeout: flags.timeout.option
+}
+
+const help = renderHelp({
+  usage: ["npm run demo -- [options]   (node dist/demo.js)"],
+  summary: [
+    "The whole reservation flow on this machine: a local serverless, real worker processes, and the client in",
+    "--demo mode. Exits 0 when every session was created and ended, every callback arrived once, and the",
+    "endpoint scaled back to zero (unless --vast-defaults keeps workers)."
+  ],
+  flags: Object.values(flags).map((flag) => flag.help)
+})
 
 const demo = Command.make("demo", options, (opts) =>
   Effect.gen(function* () {
@@ -86,7 +107,7 @@ const demo = Command.make("demo", options, (opts) =>
           const now = yield* Clock.currentTimeMillis
           if (workers.length !== lastCount) {
             const states = workers.map((w) => `w${w.id}:${w.state}`).join(" ")
-            yield* say(`[${((now - started) / 1000).toFixed(1).padStart(5)} s] workers: ${workers.length}  ${states}`)
+            yield* say(`[${((now - started) / 1000).toFixed(1).padStart(5)} s] workers: ${workers.length}${states === "" ? "" : `  ${states}`}`)
             lastCount = workers.length
             peak = Math.max(peak, workers.length)
           }
@@ -165,7 +186,11 @@ const demo = Command.make("demo", options, (opts) =>
 
 const cli = Command.run(demo, { name: "null-worker demo", version: VERSION })
 
-cli(process.argv).pipe(
-  Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, WorkerLauncher.layer(), Logger.logFmt)),
-  NodeRuntime.runMain({ disablePrettyLogger: true })
-)
+if (helpRequested(process.argv.slice(2))) {
+  process.stdout.write(help)
+} else {
+  cli(process.argv).pipe(
+    Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, WorkerLauncher.layer(), Logger.logFmt)),
+    NodeRuntime.runMain({ disablePrettyLogger: true })
+  )
+}

@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
 import { clientJs } from "./spawnClient.js"
 import { spawnProcess } from "../support/process.js"
@@ -37,3 +38,18 @@ describe("node dist/client.js --help", () => {
     expect(output).toContain("'1.5' is not a integer")
   })
 })
+
+describe("node dist/demo.js --help", () => {
+  it("is the same short form: every flag with its default, no ANSI codes, exit 0, and no demo is run", async () => {
+    const spawned = spawnProcess(process.execPath, [fileURLToPath(new URL("../../dist/demo.js", import.meta.url)), "--help"], {})
+    expect(await spawned.exited).toBe(0)
+    const output = spawned.output()
+    expect(output).not.toContain("\x1b")
+    expect(output).not.toContain("local serverless on")
+    for (const [flag, fallback] of [["count N", "3"], ["interval SECONDS", "2"], ["plateau SECONDS", "4"], ["inactivity-timeout SECONDS", "2"], ["session-cost COST", "100"], ["timeout SECONDS", "120"]]) {
+      expect(output).toMatch(new RegExp(`^ {2}--${flag} +.* \\(default ${fallback}\\)$`, "m"))
+    }
+    expect(output).toMatch(/^ {2}--vast-defaults +/m)
+  })
+})
+

@@ -16,6 +16,7 @@ export class StopSignal extends Effect.Service<StopSignal>()("worker/StopSignal"
     const requested = yield* Deferred.make<StopReason>()
     const hurried = yield* Deferred.make<void>()
 
+    // Whether `requested` is done, for the signal handlers, which run outside any fiber: a Deferred has no synchronous poll.
     let stopAsked = false
     const ask = (reason: StopReason) => {
       stopAsked = true
