@@ -24,15 +24,15 @@ const refused = (): NodeJS.ErrnoException =>
   Object.assign(new Error("refused: the destination is one of this worker's own ports"), { code: SELF_TARGET_REFUSED })
 
 /** Node's own `oncreate` takes no stream with an error. */
-type Connected = (error: Error | null, stream?: Duplex) => void
+export type Connected = (error: Error | null, stream?: Duplex) => void
 const ignore: Connected = () => undefined
-type Connect = (options: ClientRequestArgs, connected: Connected) => Duplex | null | undefined
+export type Connect = (options: ClientRequestArgs, connected: Connected) => Duplex | null | undefined
 
 /**
  * `connect` with the destination checked: an address literal at once, a name through the lookup the connection
  * uses. Connections to other ports (all but a handful) pass untouched.
  */
-const guardedConnect = (self: SelfAddresses, resolve: LookupFunction, connect: Connect): Connect => (options, connected) => {
+export const guardedConnect = (self: SelfAddresses, resolve: LookupFunction, connect: Connect): Connect => (options, connected) => {
   if (!self.ports.has(Number(options.port))) return connect(options, connected)
   const host = options.host ?? "localhost"
   if (isIP(host.replace(/^\[|\]$/g, "")) !== 0) {
@@ -45,7 +45,8 @@ const guardedConnect = (self: SelfAddresses, resolve: LookupFunction, connect: C
     lookup(hostname, lookupOptions, (error, address, family) => {
       if (error !== null) return done(error, address, family)
       const addresses = typeof address === "string" ? [address] : address.map((entry) => entry.address)
-      if (addresses.some((entry) => isSelfHost(entry, self))) return done(refused(), typeof address === "string" ? "" : [])
+      // With an error, net reads no address.
+      if (addresses.some((entry) => isSelfHost(entry, self))) return done(refused(), [])
       done(null, address, family)
     })
   return connect({ ...options, lookup: checkedLookup }, connected)

@@ -177,16 +177,16 @@ describe("CallbackPoster", () => {
     })
   )
 
-  it.scoped("follows a 307 and a 308 with the same method and body", () =>
+  it.scoped("follows a 307 and a 308 with the same method and body, from http to https too", () =>
     Effect.gen(function* () {
       const { layer, seen } = yield* routedClient((url) =>
-        url.endsWith("/closed") ? { status: 307, location: "/moved" } : url.endsWith("/moved") ? { status: 308, location: "http://127.0.0.1:9/final" } : 200
+        url.endsWith("/closed") ? { status: 307, location: "/moved" } : url.endsWith("/moved") ? { status: 308, location: "https://127.0.0.1:9/final" } : 200
       )
       const { poster } = yield* posterOver(Effect.succeed({ layer, seen }), yield* Effect.scope)
       yield* poster.post(callback)
       yield* TestClock.adjust("0 millis")
       const requests = yield* Ref.get(seen)
-      assert.deepStrictEqual(requests.map((request) => request.url), ["http://127.0.0.1:9/closed", "http://127.0.0.1:9/moved", "http://127.0.0.1:9/final"])
+      assert.deepStrictEqual(requests.map((request) => request.url), ["http://127.0.0.1:9/closed", "http://127.0.0.1:9/moved", "https://127.0.0.1:9/final"])
       assert.deepStrictEqual(requests.map((request) => request.body), requests.map(() => JSON.parse(callback.body)))
       assert.strictEqual((yield* poster.deliveries)[0]?.state, "delivered")
     })

@@ -1,13 +1,14 @@
 import { lookup as dnsLookup, type LookupAddress } from "node:dns"
-import { createServer, type Server } from "node:http"
+import { type ClientRequestArgs, createServer, type Server } from "node:http"
 import type { LookupFunction } from "node:net"
+import { Duplex } from "node:stream"
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Either, Layer } from "effect"
 import { SELF_TARGET_REFUSED, type SelfAddresses } from "../../../src/worker/callbacks/selfTarget.js"
 import { CallbackPoster } from "../../../src/worker/callbacks/CallbackPoster.js"
-import { guardedAgents } from "../../../src/worker/callbacks/callbackHttpClient.js"
+import { type Connect, guardedAgents, guardedConnect } from "../../../src/worker/callbacks/callbackHttpClient.js"
 import { keepAliveHttpClient } from "../../../src/shared/keepAliveHttpClient.js"
 import { quietLogs, testConfig } from "../../support/layers.js"
 import { errnoOf } from "../../../src/shared/errno.js"
@@ -85,3 +86,89 @@ describe("callbackHttpClient's agents", () => {
     }).pipe(Effect.scoped)
   )
 })
+
+describe("guardedConnect", () => {
+  const self: SelfAddresses = { hosts: new Set(["203.0.113.9"]), ports: new Set([3000]) }
+  const socket = new Duplex()
+  /** A connect that records what it was given and answers with one socket. */
+  const recording = () => {
+    const calls: Array<ClientRequestArgs> = []
+    const connect: Connect = (options) => {
+      calls.push(options)
+      return socket
+    }
+    return { calls, connect }
+  }
+  /** What `connected` was told. */
+  const outcome = () => {
+    const told: Array<Error | null> = []
+    return { told, connected: (error: Error | null) => void told.push(error) }
+  }
+  it("passes a connection to any other port through untouched", () => {
+    const { calls, connect } = recording()
+    const given: ClientRequestArgs = { host: "127.0.0.1", port: 8080 }
+    assert.strictEqual(guardedConnect(self, dnsLookup, connect)(given, outcome().connected), socket)
+    assert.deepStrictEqual(calls, [given])
+    assert.strictEqual(calls[0], given)
+  })
+
+  it("on a worker port: an address of this machine is refused before connecting, with a message naming no URL", () => {
+    for (const host of ["127.0.0.1", "::1", "[::1]", "203.0.113.9", "0.0.0.0"]) {
+      const { calls, connect } = recording()
+      const { connected, told } = outcome()
+      assert.isUndefined(guardedConnect(self, dnsLookup, connect)({ host, port: 3000 }, connected), host)
+      assert.lengthOf(calls, 0, host)
+      assert.lengthOf(told, 1, host)
+      assert.strictEqual(errnoOf(told[0]), SELF_TARGET_REFUSED)
+      assert.strictEqual(told[0]?.message, "refused: the destination is one of this worker's own ports")
+    }
+  })
+
+  it("on a worker port: an address of another machine connects as given", () => {
+    for (const host of ["198.51.100.7", "[2001:db8::1]", "2001:db8::1"]) {
+      const { calls, connect } = recording()
+      const given: ClientRequestArgs = { host, port: "3000" as unknown as number }
+      guardedConnect(self, dnsLookup, connect)(given, outcome().connected)
+      assert.deepStrictEqual(calls, [given], host)
+    }
+  })
+
+  it("on a worker port: a name connects through a lookup that refuses any answer with an address of this machine", () => {
+    const answers: ReadonlyArray<readonly [string | ReadonlyArray<LookupAddress>, boolean]> = [
+      ["127.0.0.1", true],
+      ["198.51.100.7", false],
+      [[{ address: "198.51.100.7", family: 4 }, { address: "::1", family: 6 }], true],
+      [[{ address: "198.51.100.7", family: 4 }, { address: "2001:db8::1", family: 6 }], false]
+    ]
+    for (const [address, refusedHere] of answers) {
+      const dns: LookupFunction = (_, __, done) => done(null, address as string, 4)
+      const { calls, connect } = recording()
+      guardedConnect(self, dns, connect)({ host: "name.test", port: 3000 }, outcome().connected)
+      assert.lengthOf(calls, 1)
+      let seen: { error: NodeJS.ErrnoException | null; address: unknown; family: number | undefined } | undefined
+      calls[0]?.lookup?.("name.test", { all: typeof address !== "string" }, (error, resolved, family) => void (seen = { error, address: resolved, family }))
+      if (refusedHere) {
+        assert.strictEqual(errnoOf(seen?.error), SELF_TARGET_REFUSED, JSON.stringify(address))
+      } else {
+        assert.deepStrictEqual(seen, { error: null, address, family: 4 }, JSON.stringify(address))
+      }
+    }
+    // A lookup that failed is passed on as it failed.
+    const failing: LookupFunction = (_, __, done) => done(Object.assign(new Error("no such name"), { code: "ENOTFOUND" }), "", 0)
+    const { calls, connect } = recording()
+    guardedConnect(self, failing, connect)({ host: "name.test", port: 3000 }, outcome().connected)
+    let seen: NodeJS.ErrnoException | null | undefined
+    calls[0]?.lookup?.("name.test", {}, (error) => void (seen = error))
+    assert.strictEqual(errnoOf(seen), "ENOTFOUND")
+  })
+
+  it("on a worker port: the lookup the request brought is the one checked", () => {
+    const own: LookupFunction = (_, __, done) => done(null, "127.0.0.1", 4)
+    const { calls, connect } = recording()
+    guardedConnect(self, (_, __, done) => done(null, "198.51.100.7", 4), connect)({ host: "name.test", port: 3000, lookup: own }, outcome().connected)
+    let seen: NodeJS.ErrnoException | null | undefined
+    calls[0]?.lookup?.("name.test", {}, (error) => void (seen = error))
+    assert.strictEqual(errnoOf(seen), SELF_TARGET_REFUSED)
+  })
+})
+
