@@ -1,7 +1,7 @@
 /**
- * An `HttpClient` over Node's agents that keeps connections open between calls. The worker sends callbacks
- * and health probes to the same few servers again and again (over HTTPS a new connection is a TLS handshake);
- * the client polls one `/route/`. (The worker's autoscaler posts use `worker/autoscaler/jsonPost.ts`.) Node's agent drops a kept connection when the server closes it and
+ * An `HttpClient` over Node's agents that keeps connections open between calls. The worker sends health probes
+ * to the same server again and again (over HTTPS a new connection is a TLS handshake); the client polls one
+ * `/route/`. (Callbacks have a client of their own, `worker/callbacks/callbackHttpClient.ts`.) (The worker's autoscaler posts use `worker/autoscaler/jsonPost.ts`.) Node's agent drops a kept connection when the server closes it and
  * honours the server's `Keep-Alive: timeout` hint, so a connection is not reused after the server gave it up.
  */
 import type { HttpClient } from "@effect/platform"

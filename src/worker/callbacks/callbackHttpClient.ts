@@ -1,5 +1,6 @@
 /**
- * The callback outbox's `HttpClient`: keep-alive agents whose connections never reach the worker's own listeners.
+ * The callback outbox's `HttpClient`: agents whose connections never reach the worker's own listeners. (Not
+ * kept alive: the outbox aborts each response once it has the status, which closes the connection anyway.)
  * (The health prober and the key fetch use the worker's plain client: the stub `/health` is on its own control port.)
  *
  * A callback's URL is the session creator's. Checking it as written, at create, misses a name that resolves to
@@ -34,8 +35,9 @@ export type Connect = (options: ClientRequestArgs, connected: Connected) => Dupl
  */
 export const guardedConnect = (self: SelfAddresses, resolve: LookupFunction, connect: Connect): Connect => (options, connected) => {
   if (!self.ports.has(Number(options.port))) return connect(options, connected)
+  // Node's client gives the host without brackets (`::1`, not `[::1]`), as `isIP` wants it.
   const host = options.host ?? "localhost"
-  if (isIP(host.replace(/^\[|\]$/g, "")) !== 0) {
+  if (isIP(host) !== 0) {
     if (!isSelfHost(host, self)) return connect(options, connected)
     connected(refused())
     return undefined
@@ -64,8 +66,8 @@ const guarded = <A extends HttpAgent>(agent: A, self: SelfAddresses, resolve: Lo
 export const guardedAgents = (self: SelfAddresses, resolve: LookupFunction = dnsLookup): Effect.Effect<NodeHttpClient.HttpAgent, never, Scope.Scope> =>
   Effect.map(
     Effect.all([
-      Effect.acquireRelease(Effect.sync(() => guarded(new HttpAgent({ keepAlive: true }), self, resolve)), (agent) => Effect.sync(() => agent.destroy())),
-      Effect.acquireRelease(Effect.sync(() => guarded(new HttpsAgent({ keepAlive: true }), self, resolve)), (agent) => Effect.sync(() => agent.destroy()))
+      Effect.acquireRelease(Effect.sync(() => guarded(new HttpAgent(), self, resolve)), (agent) => Effect.sync(() => agent.destroy())),
+      Effect.acquireRelease(Effect.sync(() => guarded(new HttpsAgent(), self, resolve)), (agent) => Effect.sync(() => agent.destroy()))
     ]),
     ([http, https]) => NodeHttpClient.HttpAgent.of({ [NodeHttpClient.HttpAgentTypeId]: NodeHttpClient.HttpAgentTypeId, http, https })
   )

@@ -113,7 +113,7 @@ describe("guardedConnect", () => {
   })
 
   it("on a worker port: an address of this machine is refused before connecting, with a message naming no URL", () => {
-    for (const host of ["127.0.0.1", "::1", "[::1]", "203.0.113.9", "0.0.0.0"]) {
+    for (const host of ["127.0.0.1", "::1", "::ffff:127.0.0.1", "203.0.113.9", "0.0.0.0"]) {
       const { calls, connect } = recording()
       const { connected, told } = outcome()
       assert.isUndefined(guardedConnect(self, dnsLookup, connect)({ host, port: 3000 }, connected), host)
@@ -125,7 +125,7 @@ describe("guardedConnect", () => {
   })
 
   it("on a worker port: an address of another machine connects as given", () => {
-    for (const host of ["198.51.100.7", "[2001:db8::1]", "2001:db8::1"]) {
+    for (const host of ["198.51.100.7", "2001:db8::1"]) {
       const { calls, connect } = recording()
       const given: ClientRequestArgs = { host, port: "3000" as unknown as number }
       guardedConnect(self, dnsLookup, connect)(given, outcome().connected)
