@@ -9,7 +9,7 @@ import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import { CallbackPoster, type CloseCallback, type DeliveryPolicy, defaultPolicy } from "../../../src/worker/callbacks/CallbackPoster.js"
 import { openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
 import { redactUrl } from "../../../src/worker/callbacks/redactUrl.js"
-import { SELF_TARGET_REFUSED, selfAddresses, targetsSelf } from "../../../src/worker/callbacks/selfTarget.js"
+import { SELF_TARGET_REFUSED, selfAddresses, selfAddressesOf, targetsSelf } from "../../../src/worker/callbacks/selfTarget.js"
 import type { WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
 import { WorkerMetrics } from "../../../src/worker/metrics/WorkerMetrics.js"
 import { SlotPool } from "../../../src/worker/slots/SlotPool.js"
@@ -119,6 +119,23 @@ describe("targetsSelf", () => {
     assert.isTrue(targetsSelf("https://203.0.113.7/notify", web))
     assert.isFalse(targetsSelf("http://203.0.113.7/notify", web))
     assert.isTrue(targetsSelf("http://203.0.113.7/notify", selfAddresses({ publicIp: "203.0.113.7", ports: [80] })))
+  })
+
+  it("a public IPv6 address written in capitals or brackets is this machine too", () => {
+    for (const publicIp of ["2001:DB8::7", "[2001:db8::7]"]) {
+      assert.isTrue(targetsSelf("http://[2001:db8::7]:3000/", selfAddresses({ publicIp, ports: [3000] })), publicIp)
+    }
+  })
+})
+
+describe("selfAddressesOf", () => {
+  const settings = { workerPort: 3000, workerHttpPort: 3001, controlPort: 18999 }
+  it("the worker's three ports, and the reported URL's port (its scheme's default when the URL names none)", () => {
+    const self = (workerUrl: string) => [...selfAddressesOf({ ...settings, workerUrl }).ports].sort((a, b) => a - b)
+    assert.deepStrictEqual(self("http://203.0.113.7:41234"), [3000, 3001, 18999, 41234])
+    assert.deepStrictEqual(self("https://203.0.113.7"), [443, 3000, 3001, 18999])
+    assert.deepStrictEqual(self("http://203.0.113.7"), [80, 3000, 3001, 18999])
+    assert.isTrue(selfAddressesOf({ ...settings, workerUrl: "https://203.0.113.7" }).hosts.has("203.0.113.7"))
   })
 })
 
