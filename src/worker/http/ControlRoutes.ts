@@ -5,7 +5,7 @@
  */
 import { Clock, Duration, Effect, Either, Option, Schema } from "effect"
 import type { ReleaseTarget } from "../../../machines/slot.js"
-import { RecycleRequest, RELEASE_BODY_SHAPES, ReleaseByGeneration, ReleaseBySession, ReleaseRequest, type SessionsAnswer } from "../../protocol/control.js"
+import { RecycleRequest, RELEASE_BODY_SHAPES, ReleaseByGeneration, ReleaseBySession, type SessionsAnswer } from "../../protocol/control.js"
 import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { CallbackPoster } from "../callbacks/CallbackPoster.js"
 import { redactUrl } from "../callbacks/redactUrl.js"
@@ -13,7 +13,7 @@ import { WorkerConfig } from "../config/WorkerConfig.js"
 import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { InvalidField, type InvalidJson } from "../errors.js"
 import { SlotPool } from "../slots/SlotPool.js"
-import { bodyDecoder, toInvalidField } from "./decode.js"
+import { bodyDecoder, notAnObject, toInvalidField } from "./decode.js"
 import { json, text } from "./errorResponse.js"
 import type { RouteTable, WireRequest, WireRoute } from "./WireServer.js"
 
@@ -22,7 +22,6 @@ const toSeconds = (millis: number): number => millis / 1000
 /** The longest `GET /sessions?wait=` a consumer may ask for. */
 export const MAX_WAIT_SECONDS = 300
 
-const decodeRelease = bodyDecoder(ReleaseRequest)
 const decodeByGeneration = bodyDecoder(ReleaseByGeneration)
 const decodeBySession = bodyDecoder(ReleaseBySession)
 
@@ -32,7 +31,7 @@ const decodeBySession = bodyDecoder(ReleaseBySession)
  */
 const releaseTarget = (body: unknown): Either.Either<ReleaseTarget, InvalidField | InvalidJson> => {
   if (body === undefined || isEmptyObject(body)) return Either.right({ _tag: "Any" })
-  if (typeof body !== "object" || body === null || Array.isArray(body)) return Either.map(decodeRelease(body), () => ({ _tag: "Any" }))
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return Either.left(notAnObject)
   if (Object.hasOwn(body, "generation")) return Either.map(decodeByGeneration(body), ({ generation }) => ({ _tag: "Generation", generation }))
   if (Object.hasOwn(body, "session_id")) return Either.map(decodeBySession(body), ({ session_id }) => ({ _tag: "Session", sessionId: session_id }))
   return Either.left(new InvalidField({ field: "body", message: `body: ${RELEASE_BODY_SHAPES}` }))
