@@ -50,7 +50,7 @@ export const helpText = (): string => {
     `  ${"variable".padEnd(width)}  ${"default".padEnd(defaults)}  meaning`,
     ...lines,
     "",
-    "Signals: SIGTERM/SIGINT drain (DRAIN_TIMEOUT), close what is left, send callbacks and a last report, exit 0;",
-    "a second signal skips the rest of the drain."
+    "Signals: SIGTERM/SIGINT/SIGHUP drain (DRAIN_TIMEOUT), close what is left, send callbacks and a last report,",
+    "exit 0; a second signal skips the rest of the drain."
   ].join("\n")
 }
