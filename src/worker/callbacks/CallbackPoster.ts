@@ -18,9 +18,10 @@
  * stays in the `OUTBOX_FILE` journal, when there is one, for the next process to send).
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Data, Deferred, Duration, Effect, Exit, FiberId, Layer, Option, Queue, Schedule } from "effect"
+import { Data, Deferred, Duration, Effect, Exit, FiberId, FiberSet, Layer, Option, Queue, Schedule } from "effect"
 import type { CloseReason } from "../../protocol/callback.js"
 import { transportCause } from "../../shared/errno.js"
+import { makeThrottledLog } from "../../shared/throttledLog.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { type JournalledCallback, type OutboxJournal, openJournal } from "./OutboxJournal.js"
@@ -134,7 +135,18 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
       let journal: OutboxJournal | null = null
       let replayedFromJournal: ReadonlyArray<JournalledCallback> = []
       if (Option.isSome(config.outboxFile)) {
-        const opened = yield* openJournal(config.outboxFile.value).pipe(Effect.orDie)
+        const file = config.outboxFile.value
+        // A failed append comes from synchronous code (the pool's step, a delivery's end): its warning is forked.
+        const runFork = yield* FiberSet.runtime(yield* FiberSet.make())<never>()
+        const throttled = makeThrottledLog()
+        const onWriteFailure = (reason: string) =>
+          void runFork(
+            throttled.log(throttled.warning, "journal", "OUTBOX_FILE could not be written: callbacks are still delivered, but one pending now would not be sent again after a crash", {
+              file,
+              cause: reason
+            })
+          )
+        const opened = yield* openJournal(file, onWriteFailure).pipe(Effect.orDie)
         journal = opened.journal
         replayedFromJournal = opened.left
         yield* Effect.addFinalizer(() => Effect.sync(() => journal?.close()))

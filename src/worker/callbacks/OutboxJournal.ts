@@ -6,6 +6,9 @@
  * Lines: `{"op":"pending","callback":{…}}` and `{"op":"done","session_id":"…"}`. A torn last line (the
  * process died mid-write) is skipped. The cost is one synchronous `write` + `fsync` per close and per
  * delivery, paid only when the variable is set.
+ *
+ * A write that fails once the journal is open (a full disk, an I/O error) never reaches the caller: the outbox goes
+ * on delivering from memory, and `onWriteFailure` hears why. Only the crash-safety of that callback is lost.
  */
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs"
 import { Effect, Either, Schema } from "effect"
@@ -27,12 +30,19 @@ const JournalLine = Schema.Union(
 const decodeLine = Schema.decodeUnknownEither(Schema.parseJson(JournalLine))
 
 export interface OutboxJournal {
-  /** Record a callback before its first attempt. */
+  /** Record a callback before its first attempt. Never throws. */
   readonly pending: (callback: JournalledCallback) => void
-  /** Record that a callback was delivered or given up for good. */
+  /** Record that a callback was delivered or given up for good. Never throws. */
   readonly done: (sessionId: string) => void
   readonly close: () => void
 }
+
+const reasonOf = (error: unknown): string =>
+  typeof error === "object" && error !== null && "code" in error && typeof error.code === "string"
+    ? error.code
+    : error instanceof Error
+      ? error.message
+      : String(error)
 
 /** The callbacks a previous process left pending, in the order they were queued. */
 const replay = (file: string): ReadonlyArray<JournalledCallback> => {
@@ -49,13 +59,20 @@ const replay = (file: string): ReadonlyArray<JournalledCallback> => {
   return [...pending.values()]
 }
 
-const appendLine = (fd: number, value: unknown) => {
-  writeSync(fd, JSON.stringify(value) + "\n")
-  fsyncSync(fd)
+const appendLine = (fd: number, value: unknown, onWriteFailure: (reason: string) => void) => {
+  try {
+    writeSync(fd, JSON.stringify(value) + "\n")
+    fsyncSync(fd)
+  } catch (error) {
+    onWriteFailure(reasonOf(error))
+  }
 }
 
-/** Open the journal: read what is left, rewrite the file with just that, and append from there. */
-export const openJournal = (file: string) =>
+/**
+ * Open the journal: read what is left, rewrite the file with just that, and append from there. Failing to open it
+ * is an error (the operator asked for it); failing to append later is `onWriteFailure`'s to report.
+ */
+export const openJournal = (file: string, onWriteFailure: (reason: string) => void = () => undefined) =>
   Effect.try({
     try: () => {
       const left = replay(file)
@@ -67,8 +84,8 @@ export const openJournal = (file: string) =>
       renameSync(fresh, file)
       const fd = openSync(file, "a")
       const journal: OutboxJournal = {
-        pending: (callback) => appendLine(fd, { op: "pending", callback }),
-        done: (sessionId) => appendLine(fd, { op: "done", session_id: sessionId }),
+        pending: (callback) => appendLine(fd, { op: "pending", callback }, onWriteFailure),
+        done: (sessionId) => appendLine(fd, { op: "done", session_id: sessionId }, onWriteFailure),
         close: () => closeSync(fd)
       }
       return { journal, left }

@@ -14,7 +14,7 @@ import type { WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
 import { WorkerMetrics } from "../../../src/worker/metrics/WorkerMetrics.js"
 import { SlotPool } from "../../../src/worker/slots/SlotPool.js"
 import { advanceUntilDone } from "../../support/clock.js"
-import { descriptorsOn } from "../../support/descriptors.js"
+import { descriptorsOn, fillDiskUnder } from "../../support/descriptors.js"
 import { type Answer, routedClient, type SeenRequest, scriptedClient } from "../../support/fakeHttpClient.js"
 import { quietLogs, testConfig } from "../../support/layers.js"
 import { capturedLogs } from "../../support/logs.js"
@@ -523,6 +523,39 @@ describe("CallbackPoster", () => {
         })
       }).pipe(Effect.provide(logs.layer))
     })
+  })
+
+  it.effect("a journal that can no longer be written (a full disk) loses no delivery: callbacks go out, the outbox empties, one warning a minute", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const file = join(mkdtempSync(join(tmpdir(), "outbox-")), "outbox.jsonl")
+      const scope = yield* Scope.make()
+      const { layer, seen } = yield* scriptedClient([200])
+      const context = yield* Layer.buildWithScope(
+        CallbackPoster.layerWith({ drainTimeout: "0 millis" }).pipe(
+          Layer.provide(layer),
+          Layer.provide(testConfig({ outboxFile: Option.some(file) })),
+          Layer.provide(logs.layer)
+        ),
+        scope
+      )
+      const poster = Context.get(context, CallbackPoster)
+      fillDiskUnder(file)
+      for (const sessionId of ["a", "b", "c"]) poster.unsafeEnqueue({ ...callback, sessionId })
+      yield* TestClock.adjust("0 millis")
+      assert.lengthOf(yield* Ref.get(seen), 3)
+      const stats = yield* poster.stats
+      assert.deepStrictEqual([stats.delivered, stats.pending, stats.inFlight], [3, 0, 0])
+      const warnings = logs.lines.filter((line) => String(line.message[0]).startsWith("OUTBOX_FILE could not be written"))
+      assert.deepStrictEqual(warnings.map((line) => [line.level, line.message[1]]), [["WARN", { file, cause: "ENOSPC" }]])
+      yield* TestClock.adjust("1 minute")
+      poster.unsafeEnqueue({ ...callback, sessionId: "d" })
+      yield* TestClock.adjust("0 millis")
+      const later = logs.lines.filter((line) => String(line.message[0]).startsWith("OUTBOX_FILE could not be written"))
+      // The six failed writes of a, b and c (pending, done) and d's pending were counted into the second line.
+      assert.deepStrictEqual(later.at(-1)?.message[1], { file, cause: "ENOSPC", repeated_since_last_line: 5 })
+      yield* Scope.close(scope, Exit.void)
+    }).pipe(Effect.provide(logs.layer))
   })
 
   it.effect("a finished delivery is no longer in flight, and a drain after it ends at once", () =>

@@ -8,7 +8,7 @@ import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { type JournalledCallback, type OutboxJournal, openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
-import { descriptorsOn } from "../../support/descriptors.js"
+import { descriptorsOn, fillDiskUnder } from "../../support/descriptors.js"
 
 const journalIn = () => join(mkdtempSync(join(tmpdir(), "journal-")), "outbox.jsonl")
 
@@ -85,6 +85,22 @@ describe("OutboxJournal", () => {
       assert.strictEqual(descriptorsOn(file), 1)
       journal.close()
       assert.strictEqual(descriptorsOn(file), 0)
+    })
+  )
+
+  it.effect("a write that fails once the journal is open (a full disk) is reported, never thrown", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      const failures: Array<string> = []
+      const { journal } = yield* openJournal(file, (reason) => failures.push(reason))
+      journal.pending(callback("a"))
+      fillDiskUnder(file)
+      journal.pending(callback("b"))
+      journal.done("a")
+      journal.close()
+      assert.deepStrictEqual(failures, ["ENOSPC", "ENOSPC"])
+      // What was written before is still there for the next process.
+      assert.deepStrictEqual(yield* session(file), [callback("a")])
     })
   )
 
