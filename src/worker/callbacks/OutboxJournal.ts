@@ -13,6 +13,7 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs"
 import { Effect, Either, Schema } from "effect"
 import { CloseReason } from "../../protocol/callback.js"
+import { errnoOf } from "../../shared/errno.js"
 
 export const JournalledCallback = Schema.Struct({
   session_id: Schema.String,
@@ -37,12 +38,6 @@ export interface OutboxJournal {
   readonly close: () => void
 }
 
-const reasonOf = (error: unknown): string =>
-  typeof error === "object" && error !== null && "code" in error && typeof error.code === "string"
-    ? error.code
-    : error instanceof Error
-      ? error.message
-      : String(error)
 
 /** The callbacks a previous process left pending, in the order they were queued. */
 const replay = (file: string): ReadonlyArray<JournalledCallback> => {
@@ -64,7 +59,7 @@ const appendLine = (fd: number, value: unknown, onWriteFailure: (reason: string)
     writeSync(fd, JSON.stringify(value) + "\n")
     fsyncSync(fd)
   } catch (error) {
-    onWriteFailure(reasonOf(error))
+    onWriteFailure(errnoOf(error) ?? String(error))
   }
 }
 
