@@ -27,7 +27,7 @@ import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { type JournalledCallback, type OutboxJournal, openJournal } from "./OutboxJournal.js"
 import { callbackHttpClient } from "./callbackHttpClient.js"
 import { redactUrl } from "./redactUrl.js"
-import { SELF_TARGET_REFUSED } from "./selfTarget.js"
+import { SELF_TARGET_REASON, SELF_TARGET_REFUSED } from "./selfTarget.js"
 
 export interface CloseCallback {
   readonly sessionId: string
@@ -103,7 +103,7 @@ class AttemptFailed extends Data.TaggedError("AttemptFailed")<{
 const transportFailure = (error: unknown): AttemptFailed => {
   const code = transportCause(error)
   return code === SELF_TARGET_REFUSED
-    ? new AttemptFailed({ retryable: false, status: null, reason: "refused: the destination is one of this worker's own ports" })
+    ? new AttemptFailed({ retryable: false, status: null, reason: SELF_TARGET_REASON })
     : new AttemptFailed({ retryable: true, status: null, reason: code })
 }
 

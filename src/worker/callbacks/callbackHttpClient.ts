@@ -17,12 +17,12 @@ import type { Duplex } from "node:stream"
 import type { HttpClient } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Effect, Layer, type Scope } from "effect"
-import { isSelfHost, SELF_TARGET_REFUSED, type SelfAddresses, selfAddressesOf } from "./selfTarget.js"
+import { isSelfHost, SELF_TARGET_REASON, SELF_TARGET_REFUSED, type SelfAddresses, selfAddressesOf } from "./selfTarget.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 
 /** The error a refused connection fails with; its message names no URL (one may carry credentials). */
 const refused = (): NodeJS.ErrnoException =>
-  Object.assign(new Error("refused: the destination is one of this worker's own ports"), { code: SELF_TARGET_REFUSED })
+  Object.assign(new Error(SELF_TARGET_REASON), { code: SELF_TARGET_REFUSED })
 
 /** Node's own `oncreate` takes no stream with an error. */
 export type Connected = (error: Error | null, stream?: Duplex) => void

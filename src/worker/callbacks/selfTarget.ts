@@ -8,8 +8,9 @@
  */
 import { networkInterfaces } from "node:os"
 
-/** The code of a connection refused because its destination is the worker itself. */
+/** The code of a connection refused because its destination is the worker itself, and what `/debug` says of it. */
 export const SELF_TARGET_REFUSED = "ERR_SELF_TARGET_REFUSED"
+export const SELF_TARGET_REASON = "refused: the destination is one of this worker's own ports"
 
 export interface SelfAddresses {
   /** IP addresses (and the public host) that reach this machine, lower case, without brackets. */
