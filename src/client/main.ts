@@ -21,6 +21,7 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { randomUUID } from "node:crypto"
 import { Cause, Config, Console, Data, Effect, Either, Exit, Layer, Logger, Option, Redacted } from "effect"
 import { helpRequested } from "../shared/cliHelp.js"
+import { VERSION } from "../shared/version.js"
 import { AutoscaleReporter } from "./autoscale/AutoscaleReporter.js"
 import { runAutoscaler } from "./autoscale/Autoscaler.js"
 import { listBacklog, streamBacklog } from "./autoscale/Backlog.js"
@@ -35,9 +36,8 @@ import * as HttpStack from "./httpClient.js"
 import { program } from "./program.js"
 import { Reporter, type Write } from "./Reporter.js"
 import { Reservations } from "./Reservations.js"
-import { VastClient } from "./VastClient.js"
-import { VERSION } from "../shared/version.js"
 import { terminalWidth } from "./terminalWidth.js"
+import { VastClient } from "./VastClient.js"
 
 const stdout: Write = (text) => Effect.sync(() => void process.stdout.write(text))
 

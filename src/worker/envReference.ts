@@ -4,8 +4,6 @@
  */
 import { VERSION } from "../shared/version.js"
 
-export { VERSION }
-
 const variables: ReadonlyArray<readonly [string, string, string]> = [
   ["WORKER_PORT", "required", "public worker API (TLS when USE_SSL=true), all interfaces"],
   ["WORKER_HTTP_PORT", "WORKER_PORT+1", "plain-HTTP webhook port serving POST /session/end"],

@@ -139,10 +139,9 @@ const parseRsaPublicKey = (text: string) =>
 const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
   Effect.gen(function* () {
     const client = yield* HttpClient.HttpClient
-    // Read by every signed request, written once: a plain variable of the service, not a Ref.
-    let key = Option.none<KeyObject>()
-    // A PKCS#1 v1.5 signature is exactly as long as the key's modulus.
-    let signatureBytes = Number.POSITIVE_INFINITY
+    // Read by every signed request, written once: a plain variable of the service, not a Ref. With the key, the
+    // length of its signatures (PKCS#1 v1.5: exactly the modulus), worked out once rather than per request.
+    let key = Option.none<{ readonly key: KeyObject; readonly signatureBytes: number }>()
     const loaded = yield* Deferred.make<void>()
     const attemptsMade = yield* Ref.make(0)
 
@@ -187,8 +186,10 @@ const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
       Effect.orDie,
       Effect.flatMap((loadedKey) =>
         Effect.sync(() => {
-          key = Option.some(loadedKey)
-          signatureBytes = Math.ceil((loadedKey.asymmetricKeyDetails?.modulusLength ?? Number.POSITIVE_INFINITY) / 8)
+          key = Option.some({
+            key: loadedKey,
+            signatureBytes: Math.ceil((loadedKey.asymmetricKeyDetails?.modulusLength ?? Number.POSITIVE_INFINITY) / 8)
+          })
         })
       ),
       Effect.zipRight(Effect.suspend(() => Ref.get(attemptsMade))),
@@ -202,12 +203,12 @@ const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
     const verify = (authData: SignedFields): Either.Either<void, SignatureInvalid> => {
       const current = key
       if (Option.isNone(current)) return Either.left(refusals.signatureInvalid)
-      const signature = decodeBase64Lenient(authData.signature, signatureBytes)
+      const signature = decodeBase64Lenient(authData.signature, current.value.signatureBytes)
       if (signature === undefined) return Either.left(refusals.signatureInvalid)
       const message = Buffer.from(signedMessage(authData.url), "utf8")
       try {
         // RSASSA-PKCS1-v1_5 over SHA-256; a wrong signature length may throw rather than return false.
-        return cryptoVerify("sha256", message, { key: current.value, padding: constants.RSA_PKCS1_PADDING }, signature)
+        return cryptoVerify("sha256", message, { key: current.value.key, padding: constants.RSA_PKCS1_PADDING }, signature)
           ? Either.void
           : Either.left(refusals.signatureInvalid)
       } catch {

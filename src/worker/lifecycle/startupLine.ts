@@ -6,7 +6,7 @@ import { Effect, Option, Redacted } from "effect"
 import { redactUrl } from "../callbacks/redactUrl.js"
 import { codeCacheUse } from "../boot/codeCacheUse.js"
 import type { WorkerSettings } from "../config/WorkerConfig.js"
-import { VERSION } from "../envReference.js"
+import { VERSION } from "../../shared/version.js"
 import { describeHelperPriority, type HelperPriority } from "./helperThreads.js"
 
 export const startupLine = (config: WorkerSettings, helpers: HelperPriority) =>
