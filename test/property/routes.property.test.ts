@@ -16,6 +16,7 @@ import { Context, Effect, FastCheck as fc, Layer, Ref } from "effect"
 import { statusBody } from "../../src/protocol/workerStatus.js"
 import { SignatureVerifier } from "../../src/worker/auth/SignatureVerifier.js"
 import { LoadMetrics } from "../../src/worker/autoscaler/LoadMetrics.js"
+import { WorkerSelf } from "../../src/worker/callbacks/selfTarget.js"
 import { Listeners } from "../../src/worker/http/Listeners.js"
 import { StopSignal } from "../../src/worker/lifecycle/StopSignal.js"
 import { WorkerMetrics } from "../../src/worker/metrics/WorkerMetrics.js"
@@ -155,7 +156,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
 
 const WorkerUnderTest = Listeners.DefaultWithoutDependencies.pipe(
   Layer.provideMerge(SlotPool.DefaultWithoutDependencies),
-  Layer.provideMerge(Layer.mergeAll(recordingCallbacks({ instant: true }), LoadMetrics.Default, WorkerMetrics.Default, StopSignal.Default, SignatureVerifier.layerUnsecured)),
+  Layer.provideMerge(Layer.mergeAll(recordingCallbacks({ instant: true }), LoadMetrics.Default, WorkerMetrics.Default, StopSignal.Default, WorkerSelf.Default, SignatureVerifier.layerUnsecured)),
   Layer.provideMerge(NodeHttpClient.layer),
   Layer.provideMerge(testConfig({ workerPort: 0, workerHttpPort: 0, controlPort: 0, publicHost: "127.0.0.1", maxSessions: MAX_SESSIONS })),
   Layer.provide(quietLogs)

@@ -6,6 +6,7 @@ import { SignatureVerifier } from "../../src/worker/auth/SignatureVerifier.js"
 import { LoadMetrics } from "../../src/worker/autoscaler/LoadMetrics.js"
 import { CallbackPoster, type DeliveryPolicy } from "../../src/worker/callbacks/CallbackPoster.js"
 import type { WorkerSettings } from "../../src/worker/config/WorkerConfig.js"
+import { WorkerSelf } from "../../src/worker/callbacks/selfTarget.js"
 import { Listeners } from "../../src/worker/http/Listeners.js"
 import { StopSignal } from "../../src/worker/lifecycle/StopSignal.js"
 import { WorkerMetrics } from "../../src/worker/metrics/WorkerMetrics.js"
@@ -67,6 +68,7 @@ export const startWorker = (
             LoadMetrics.Default,
             WorkerMetrics.Default,
             StopSignal.Default,
+            WorkerSelf.Default,
             verifier
           )
         ),

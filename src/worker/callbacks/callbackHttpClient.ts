@@ -17,8 +17,8 @@ import type { Duplex } from "node:stream"
 import type { HttpClient } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Effect, Layer, type Scope } from "effect"
-import { isSelfHost, SELF_TARGET_REASON, SELF_TARGET_REFUSED, type SelfAddresses, selfAddressesOf } from "./selfTarget.js"
-import { WorkerConfig } from "../config/WorkerConfig.js"
+import type { WorkerConfig } from "../config/WorkerConfig.js"
+import { isSelfHost, SELF_TARGET_REASON, SELF_TARGET_REFUSED, type SelfAddresses, WorkerSelf } from "./selfTarget.js"
 
 /** The error a refused connection fails with; its message names no URL (one may carry credentials). */
 const refused = (): NodeJS.ErrnoException =>
@@ -75,5 +75,6 @@ export const guardedAgents = (self: SelfAddresses, resolve: LookupFunction = dns
 // `fresh`: layers are shared by reference, and the worker's plain client is built from the same
 // `layerWithoutAgent`; without it the outbox would get that client, over agents that check nothing.
 export const callbackHttpClient: Layer.Layer<HttpClient.HttpClient, never, WorkerConfig> = Layer.fresh(NodeHttpClient.layerWithoutAgent).pipe(
-  Layer.provide(Layer.scoped(NodeHttpClient.HttpAgent, Effect.flatMap(WorkerConfig, (config) => guardedAgents(selfAddressesOf(config)))))
+  Layer.provide(Layer.scoped(NodeHttpClient.HttpAgent, Effect.flatMap(WorkerSelf, guardedAgents))),
+  Layer.provide(WorkerSelf.Default)
 )

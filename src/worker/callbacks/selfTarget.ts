@@ -7,6 +7,8 @@
  * connection is about to use (`callbackHttpClient.ts`), which also covers names that resolve here and redirects.
  */
 import { networkInterfaces } from "node:os"
+import { Effect } from "effect"
+import { WorkerConfig } from "../config/WorkerConfig.js"
 
 /** The code of a connection refused because its destination is the worker itself, and what `/debug` says of it. */
 export const SELF_TARGET_REFUSED = "ERR_SELF_TARGET_REFUSED"
@@ -46,6 +48,14 @@ export const selfAddressesOf = (config: {
     ports: [config.workerPort, config.workerHttpPort, config.controlPort, reported.port === "" ? defaultPort(reported.protocol) : Number(reported.port)]
   })
 }
+
+/**
+ * The worker's own addresses, read once at start: the create-time check and the outbox's agents use the same
+ * snapshot of this machine's interfaces.
+ */
+export class WorkerSelf extends Effect.Service<WorkerSelf>()("worker/WorkerSelf", {
+  effect: Effect.map(WorkerConfig, selfAddressesOf)
+}) {}
 
 /** `::ffff:7f00:1` (how URLs write an IPv4-mapped address) as `127.0.0.1`; other hosts unchanged. */
 const unmapIpv4 = (host: string): string => {

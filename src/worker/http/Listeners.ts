@@ -5,6 +5,7 @@
 import { Duration, Effect } from "effect"
 import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { CallbackPoster } from "../callbacks/CallbackPoster.js"
+import { WorkerSelf } from "../callbacks/selfTarget.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { StopSignal } from "../lifecycle/StopSignal.js"
 import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
@@ -55,5 +56,5 @@ export class Listeners extends Effect.Service<Listeners>()("worker/Listeners", {
       close: (grace: Duration.DurationInput) => Effect.forEach(all, (listener) => listener.close(grace), { concurrency: "unbounded", discard: true })
     }
   }),
-  dependencies: [SlotPool.Default, LoadMetrics.Default, CallbackPoster.Default, StopSignal.Default, WorkerMetrics.Default]
+  dependencies: [SlotPool.Default, LoadMetrics.Default, CallbackPoster.Default, StopSignal.Default, WorkerMetrics.Default, WorkerSelf.Default]
 }) {}

@@ -18,7 +18,7 @@ import {
 import { stringEqualsSecret } from "../../shared/secretEquals.js"
 import { SignatureVerifier } from "../auth/SignatureVerifier.js"
 import { LoadMetrics, PING_WORKLOAD } from "../autoscaler/LoadMetrics.js"
-import { selfAddressesOf, targetsSelf } from "../callbacks/selfTarget.js"
+import { targetsSelf, WorkerSelf } from "../callbacks/selfTarget.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import {
   ForceUpdateFailed,
@@ -66,7 +66,7 @@ export const publicRoutes = Effect.gen(function* () {
   const metrics = yield* LoadMetrics
   const verifier = yield* SignatureVerifier
   const stop = yield* StopSignal
-  const self = selfAddressesOf(config)
+  const self = yield* WorkerSelf
 
   /** The `on_close_route` and its body, checked now so that a session never holds an undeliverable callback. */
   const checkCallback = (routeUrl: string | null, payload: unknown): Either.Either<void, InvalidField> => {
