@@ -154,7 +154,7 @@ const closing = (context: SlotContext, reason: CloseReason, at: number): Announc
   return { session, reason, at, limit: reason === "expired" ? session.limit : null }
 }
 
-export const slotMachine = setup({
+const slotSetup = setup({
   types: {
     context: {} as SlotContext,
     events: {} as SlotEvent,
@@ -188,7 +188,78 @@ export const slotMachine = setup({
     announceClose: (_, _params: AnnounceCloseParams) => {},
     refuse: (_, _params: RefuseParams) => {}
   }
-}).createMachine({
+})
+
+/**
+ * The transitions of a slot whose session is open. `reserved` and `retiring` answer alike and differ only in
+ * where a close leads (`closedTo`): built once, so the two cannot drift apart.
+ */
+const whileOpen = (closedTo: "idle" | "retired") =>
+  slotSetup.createStateConfig({
+    on: {
+      "session.reserve": { actions: { type: "refuse", params: { refusal: "retired" } } },
+      "session.ping": [
+        {
+          guard: { type: "authorised", params: ({ event }) => ({ sessionId: event.sessionId, authDigest: event.authDigest }) },
+          // A ping only moves the deadline later: the timer, armed for the old one, re-reads it when it wakes.
+          actions: { type: "slideExpiry", params: ({ event }) => ({ now: event.now }) }
+        },
+        {
+          guard: { type: "isCurrentSession", params: ({ event }) => ({ sessionId: event.sessionId }) },
+          actions: { type: "refuse", params: { refusal: "unauthorised" } }
+        },
+        { actions: { type: "refuse", params: { refusal: "unknownSession" } } }
+      ],
+      "session.end": [
+        {
+          guard: { type: "authorised", params: ({ event }) => ({ sessionId: event.sessionId, authDigest: event.authDigest }) },
+          target: closedTo,
+          actions: [
+            { type: "announceClose", params: ({ context, event }) => closing(context, "ended", event.now) },
+            { type: "recordClose", params: ({ event }) => ({ reason: "ended", at: event.now }) }
+          ]
+        },
+        {
+          guard: { type: "isCurrentSession", params: ({ event }) => ({ sessionId: event.sessionId }) },
+          actions: { type: "refuse", params: { refusal: "unauthorised" } }
+        },
+        { actions: { type: "refuse", params: { refusal: "unknownSession" } } }
+      ],
+      "session.release": [
+        {
+          guard: { type: "releaseTargetsSession", params: ({ event }) => ({ target: event.target }) },
+          target: closedTo,
+          actions: [
+            { type: "announceClose", params: ({ context, event }) => closing(context, "released", event.now) },
+            { type: "recordClose", params: ({ event }) => ({ reason: "released", at: event.now }) }
+          ]
+        },
+        { actions: { type: "refuse", params: { refusal: "notTargeted" } } }
+      ],
+      "session.expire": [
+        {
+          guard: { type: "deadlinePassed", params: ({ event }) => ({ now: event.now }) },
+          target: closedTo,
+          actions: [
+            { type: "announceClose", params: ({ context, event }) => closing(context, "expired", event.now) },
+            { type: "recordClose", params: ({ event }) => ({ reason: "expired", at: event.now }) }
+          ]
+        },
+        // Woken early, or after a ping moved the deadline: wait again for the current one.
+        { actions: { type: "armExpiry", params: ({ context }) => ({ at: openSession(context).expiresAt }) } }
+      ],
+      // Shutdown closes the session and retires the slot, from either state.
+      "slot.shutdown": {
+        target: "retired",
+        actions: [
+          { type: "announceClose", params: ({ context, event }) => closing(context, "shutdown", event.now) },
+          { type: "recordClose", params: ({ event }) => ({ reason: "shutdown", at: event.now }) }
+        ]
+      }
+    }
+  })
+
+export const slotMachine = slotSetup.createMachine({
   id: "slot",
   initial: "idle",
   context: ({ input }) => ({ slot: input.slot, session: null, lastClose: null }),
@@ -210,131 +281,8 @@ export const slotMachine = setup({
         "slot.shutdown": { target: "retired" }
       }
     },
-    // `reserved` and `retiring` answer alike; they differ only in where a close leads.
-    reserved: {
-      on: {
-        "session.reserve": { actions: { type: "refuse", params: { refusal: "retired" } } },
-        "session.ping": [
-          {
-            guard: { type: "authorised", params: ({ event }) => ({ sessionId: event.sessionId, authDigest: event.authDigest }) },
-            // A ping only moves the deadline later: the timer, armed for the old one, re-reads it when it wakes.
-            actions: { type: "slideExpiry", params: ({ event }) => ({ now: event.now }) }
-          },
-          {
-            guard: { type: "isCurrentSession", params: ({ event }) => ({ sessionId: event.sessionId }) },
-            actions: { type: "refuse", params: { refusal: "unauthorised" } }
-          },
-          { actions: { type: "refuse", params: { refusal: "unknownSession" } } }
-        ],
-        "session.end": [
-          {
-            guard: { type: "authorised", params: ({ event }) => ({ sessionId: event.sessionId, authDigest: event.authDigest }) },
-            target: "idle",
-            actions: [
-              { type: "announceClose", params: ({ context, event }) => closing(context, "ended", event.now) },
-              { type: "recordClose", params: ({ event }) => ({ reason: "ended", at: event.now }) }
-            ]
-          },
-          {
-            guard: { type: "isCurrentSession", params: ({ event }) => ({ sessionId: event.sessionId }) },
-            actions: { type: "refuse", params: { refusal: "unauthorised" } }
-          },
-          { actions: { type: "refuse", params: { refusal: "unknownSession" } } }
-        ],
-        "session.release": [
-          {
-            guard: { type: "releaseTargetsSession", params: ({ event }) => ({ target: event.target }) },
-            target: "idle",
-            actions: [
-              { type: "announceClose", params: ({ context, event }) => closing(context, "released", event.now) },
-              { type: "recordClose", params: ({ event }) => ({ reason: "released", at: event.now }) }
-            ]
-          },
-          { actions: { type: "refuse", params: { refusal: "notTargeted" } } }
-        ],
-        "session.expire": [
-          {
-            guard: { type: "deadlinePassed", params: ({ event }) => ({ now: event.now }) },
-            target: "idle",
-            actions: [
-              { type: "announceClose", params: ({ context, event }) => closing(context, "expired", event.now) },
-              { type: "recordClose", params: ({ event }) => ({ reason: "expired", at: event.now }) }
-            ]
-          },
-          // Woken early, or after a ping moved the deadline: wait again for the current one.
-          { actions: { type: "armExpiry", params: ({ context }) => ({ at: openSession(context).expiresAt }) } }
-        ],
-        "slot.retire": { target: "retiring" },
-        "slot.shutdown": {
-          target: "retired",
-          actions: [
-            { type: "announceClose", params: ({ context, event }) => closing(context, "shutdown", event.now) },
-            { type: "recordClose", params: ({ event }) => ({ reason: "shutdown", at: event.now }) }
-          ]
-        }
-      }
-    },
-    retiring: {
-      on: {
-        "session.reserve": { actions: { type: "refuse", params: { refusal: "retired" } } },
-        "session.ping": [
-          {
-            guard: { type: "authorised", params: ({ event }) => ({ sessionId: event.sessionId, authDigest: event.authDigest }) },
-            // A ping only moves the deadline later: the timer, armed for the old one, re-reads it when it wakes.
-            actions: { type: "slideExpiry", params: ({ event }) => ({ now: event.now }) }
-          },
-          {
-            guard: { type: "isCurrentSession", params: ({ event }) => ({ sessionId: event.sessionId }) },
-            actions: { type: "refuse", params: { refusal: "unauthorised" } }
-          },
-          { actions: { type: "refuse", params: { refusal: "unknownSession" } } }
-        ],
-        "session.end": [
-          {
-            guard: { type: "authorised", params: ({ event }) => ({ sessionId: event.sessionId, authDigest: event.authDigest }) },
-            target: "retired",
-            actions: [
-              { type: "announceClose", params: ({ context, event }) => closing(context, "ended", event.now) },
-              { type: "recordClose", params: ({ event }) => ({ reason: "ended", at: event.now }) }
-            ]
-          },
-          {
-            guard: { type: "isCurrentSession", params: ({ event }) => ({ sessionId: event.sessionId }) },
-            actions: { type: "refuse", params: { refusal: "unauthorised" } }
-          },
-          { actions: { type: "refuse", params: { refusal: "unknownSession" } } }
-        ],
-        "session.release": [
-          {
-            guard: { type: "releaseTargetsSession", params: ({ event }) => ({ target: event.target }) },
-            target: "retired",
-            actions: [
-              { type: "announceClose", params: ({ context, event }) => closing(context, "released", event.now) },
-              { type: "recordClose", params: ({ event }) => ({ reason: "released", at: event.now }) }
-            ]
-          },
-          { actions: { type: "refuse", params: { refusal: "notTargeted" } } }
-        ],
-        "session.expire": [
-          {
-            guard: { type: "deadlinePassed", params: ({ event }) => ({ now: event.now }) },
-            target: "retired",
-            actions: [
-              { type: "announceClose", params: ({ context, event }) => closing(context, "expired", event.now) },
-              { type: "recordClose", params: ({ event }) => ({ reason: "expired", at: event.now }) }
-            ]
-          },
-          { actions: { type: "armExpiry", params: ({ context }) => ({ at: openSession(context).expiresAt }) } }
-        ],
-        "slot.shutdown": {
-          target: "retired",
-          actions: [
-            { type: "announceClose", params: ({ context, event }) => closing(context, "shutdown", event.now) },
-            { type: "recordClose", params: ({ event }) => ({ reason: "shutdown", at: event.now }) }
-          ]
-        }
-      }
-    },
+    reserved: { on: { ...whileOpen("idle").on, "slot.retire": { target: "retiring" } } },
+    retiring: whileOpen("retired"),
     retired: {
       on: {
         "session.reserve": { actions: { type: "refuse", params: { refusal: "retired" } } },
