@@ -3,8 +3,9 @@
  * terminal), or a live table redrawn in place (a terminal), whose last frame is the final table.
  * Either way the final table appears once, however the run ended (Ctrl-C included).
  */
-import { Clock, Context, DateTime, Effect, Layer, Ref, Schedule } from "effect"
+import { Clock, Context, DateTime, Effect, Layer, Ref } from "effect"
 import { type ClientEvent, describe } from "./events.js"
+import { liveFrame } from "./liveFrame.js"
 
 /** Writes text as is (no newline added). */
 export type Write = (text: string) => Effect.Effect<void>
@@ -56,6 +57,8 @@ export interface LiveState {
   readonly rows: ReadonlyArray<Row>
   readonly last: string
 }
+
+const emptyLive: LiveState = { rows: [], last: "" }
 
 const emptyRow = (reservation: number): Row => ({
   reservation,
@@ -159,30 +162,4 @@ const makePlain = (write: Write) =>
   })
 
 const makeLive = (write: Write, columns: () => number) =>
-  Effect.gen(function* () {
-    const state = yield* Ref.make<LiveState>({ rows: [], last: "" })
-    /** The frame on screen: its lines. */
-    const drawn = yield* Ref.make<ReadonlyArray<string>>([])
-    const lock = yield* Effect.makeSemaphore(1)
-    const draw = lock.withPermits(1)(Effect.gen(function* () {
-      const now = yield* Clock.currentTimeMillis
-      // One column spare: a line that fills the last column makes some terminals wrap.
-      const lines = renderFrame(yield* Ref.get(state), now, columns() - 1)
-      const previous = yield* Ref.getAndSet(drawn, lines)
-      if (previous.length === lines.length && previous.every((line, index) => line === lines[index])) return
-      // Back to the top of the previous frame, clear to the end of the screen, draw.
-      const rewind = previous.length > 0 ? `\x1b[${previous.length}F\x1b[0J` : ""
-      yield* write(`${rewind}${lines.map((line) => `${line}\x1b[K`).join("\n")}\n`)
-    }))
-    yield* draw.pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
-    // The last frame (drawn in place of the previous one, unless it is the same).
-    yield* Effect.addFinalizer(() => draw)
-    return Reporter.of({
-      emit: (event) =>
-        Effect.gen(function* () {
-          const now = yield* Clock.currentTimeMillis
-          yield* Ref.update(state, (current) => applyEvent(current, event, now))
-          yield* draw
-        })
-    })
-  })
+  Effect.map(liveFrame({ write, columns, initial: emptyLive, apply: applyEvent, render: renderFrame }), (emit) => Reporter.of({ emit }))

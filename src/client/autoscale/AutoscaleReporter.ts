@@ -3,9 +3,10 @@
  * live view redrawn in place (a terminal): the latest decision, a row per reservation held or being
  * made, and the latest event. Pings are reported in JSON only: as prose they would drown the rest.
  */
-import { Clock, Context, DateTime, Effect, Layer, Ref, Schedule } from "effect"
+import { Context, DateTime, Effect, Layer, Ref } from "effect"
 import type { Write } from "../Reporter.js"
 import { type AutoscaleEvent, describeAutoscale } from "./events.js"
+import { liveFrame } from "../liveFrame.js"
 
 export class AutoscaleReporter extends Context.Tag("autoscale/AutoscaleReporter")<
   AutoscaleReporter,
@@ -136,28 +137,4 @@ export const renderAutoscaleFrame = (view: LiveView, now: number, width: number)
 }
 
 const makeLive = (write: Write, columns: () => number) =>
-  Effect.gen(function* () {
-    const state = yield* Ref.make(emptyView)
-    const drawn = yield* Ref.make<ReadonlyArray<string>>([])
-    const lock = yield* Effect.makeSemaphore(1)
-    const draw = lock.withPermits(1)(
-      Effect.gen(function* () {
-        const now = yield* Clock.currentTimeMillis
-        const lines = renderAutoscaleFrame(yield* Ref.get(state), now, columns() - 1)
-        const previous = yield* Ref.getAndSet(drawn, lines)
-        if (previous.length === lines.length && previous.every((line, index) => line === lines[index])) return
-        const rewind = previous.length > 0 ? `\x1b[${previous.length}F\x1b[0J` : ""
-        yield* write(`${rewind}${lines.map((line) => `${line}\x1b[K`).join("\n")}\n`)
-      })
-    )
-    yield* draw.pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
-    yield* Effect.addFinalizer(() => draw)
-    return AutoscaleReporter.of({
-      emit: (event) =>
-        Effect.gen(function* () {
-          const now = yield* Clock.currentTimeMillis
-          yield* Ref.update(state, (current) => applyAutoscaleEvent(current, event, now))
-          yield* draw
-        })
-    })
-  })
+  Effect.map(liveFrame({ write, columns, initial: emptyView, apply: applyAutoscaleEvent, render: renderAutoscaleFrame }), (emit) => AutoscaleReporter.of({ emit }))
