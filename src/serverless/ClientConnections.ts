@@ -2,11 +2,12 @@
  * Which client connection a `/route/` poll came over, so that a waiting request can be given up as
  * soon as its client goes away instead of when it stops polling.
  *
- * Only connections the client keeps open between polls are tracked (HTTP/1.1 keep-alive): for them a
- * close means the client left (it exited, or it was interrupted mid-poll). A client that opens a new
- * connection per poll closes each one after its answer, which says nothing; its requests are given up
- * when they are not polled again in time (`ControlPlane`). The server must keep idle connections open
- * longer than a client waits between polls (see `main.ts`), so that a close is always the client's.
+ * Only connections the client has kept open between polls are tracked: those that carried a second request.
+ * For them a close means the client left (it exited, or it was interrupted mid-poll). A keep-alive request
+ * alone proves nothing: many clients (`requests.post` without a session, a fresh `http.client` connection)
+ * ask for keep-alive and close the connection after each answer, which says nothing; their requests are
+ * given up when they are not polled again in time (`ControlPlane`). The server must keep idle connections
+ * open longer than a client waits between polls (see `main.ts`), so that a close is always the client's.
  */
 import type { Socket } from "node:net"
 import type { HttpServerRequest } from "@effect/platform"
@@ -19,13 +20,14 @@ export class ClientConnections extends Effect.Service<ClientConnections>()("serv
     const plane = yield* ControlPlane
     // Close notifications run in fibers of this set: interrupted, not leaked, when the serverless stops.
     const run = yield* FiberSet.runtime(yield* FiberSet.make())<never>()
-    const ids = new WeakMap<Socket, number>()
+    /** A connection's id once it carried a second request; `null` after its first. */
+    const ids = new WeakMap<Socket, number | null>()
     let next = 1
 
     return {
       /**
-       * The id of the connection `request` came over, when the client keeps it open; null otherwise.
-       * The first time a connection is seen, its close is watched.
+       * The id of the connection `request` came over, when the client has kept it open; null otherwise.
+       * From a connection's second request on, its close is watched.
        */
       identify: (request: HttpServerRequest.HttpServerRequest) =>
         Effect.sync((): number | null => {
@@ -33,7 +35,11 @@ export class ClientConnections extends Effect.Service<ClientConnections>()("serv
           if (!NodeHttpServerRequest.toServerResponse(request).shouldKeepAlive) return null
           const socket = NodeHttpServerRequest.toIncomingMessage(request).socket
           const known = ids.get(socket)
-          if (known !== undefined) return known
+          if (known === undefined) {
+            ids.set(socket, null)
+            return null
+          }
+          if (known !== null) return known
           const id = next++
           ids.set(socket, id)
           socket.once("close", () => {

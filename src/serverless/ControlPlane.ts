@@ -68,6 +68,8 @@ interface WorkerRecord {
 
 interface Waiting extends WaitingRequest {
   lastPollAt: number
+  /** How many times it was polled. */
+  polls: number
   /** The client connection its latest poll came over, when the client keeps connections open. */
   connection: number | null
 }
@@ -375,6 +377,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
               cost: request.cost,
               since: previous?.since ?? now,
               lastPollAt: now,
+              polls: (previous?.polls ?? 0) + 1,
               connection: request.connection
             })
             if (previous === undefined) yield* log(`request ${requestIdx} waiting for a worker`)
@@ -502,7 +505,8 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           waiting: [...waiting.values()].map((request) => ({
             request_idx: request.requestIdx,
             cost: request.cost,
-            waiting_s: (now - request.since) / 1000
+            waiting_s: (now - request.since) / 1000,
+            polls: request.polls
           })),
           needed_capacity: decide(views(), [...waiting.values()], settings.params, now).neededCapacity,
           deleted_requests: deletedRequests,

@@ -111,9 +111,10 @@ ${table(
   [
     { title: "request_idx", meaning: "the request's id; the client polls /route/ again with it" },
     { title: "cost", meaning: "the load the request will add (its session's cost)" },
-    { title: "waiting (s)", meaning: "seconds since its first poll; dropped when its client stops polling or disconnects" }
+    { title: "waiting (s)", meaning: "seconds since its first poll; dropped when its client stops polling or disconnects" },
+    { title: "polls", meaning: "how many times its client asked; a connection that carried two polls is watched, and its close drops the request" }
   ],
-  status.waiting.map((r) => ({ cells: [r.request_idx, r.cost, r.waiting_s.toFixed(1)] }))
+  status.waiting.map((r) => ({ cells: [r.request_idx, r.cost, r.waiting_s.toFixed(1), r.polls] }))
 )}
 <h2>Callbacks received (${status.callbacks_received})</h2>
 ${table(

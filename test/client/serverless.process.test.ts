@@ -99,7 +99,8 @@ describe("Ctrl-C in the client, against the local serverless", () => {
     // No room for a worker: the reservation can only wait.
     const plane = await serverless(["--max-workers", "0"])
     const waiting = client(plane.url, ["--hold", "600"])
-    await until("the client to wait", async () => (waiting.stdout().includes("waiting for a worker") ? true : undefined), 15_000)
+    // Its connection is watched once it has carried a second poll (the client polls about once a second).
+    await until("the client to poll twice", async () => ((await plane.status()).waiting[0]?.polls ?? 0) >= 2 ? true : undefined, 15_000)
     expect((await plane.status()).waiting).toHaveLength(1)
     waiting.child.kill("SIGINT")
     expect(await waiting.exited, waiting.stderr()).toBe(130)

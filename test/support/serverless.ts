@@ -8,7 +8,7 @@ const JsonObject = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
 /** The parts of `/status` the tests read (the rest is ignored). */
 const Status = Schema.Struct({
-  waiting: Schema.Array(Schema.Struct({ request_idx: Schema.Number })),
+  waiting: Schema.Array(Schema.Struct({ request_idx: Schema.Number, polls: Schema.Number })),
   workers: Schema.Array(
     Schema.Struct({
       id: Schema.Number,
