@@ -20,7 +20,7 @@ const answer = (res, status, body) => {
     return res.end()
   }
   const text = JSON.stringify(body)
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) })
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) })
   res.end(text)
 }
 

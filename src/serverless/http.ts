@@ -5,6 +5,7 @@
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect, Option, Schema } from "effect"
 import { DeleteRequestsBody, WorkerStatusBody } from "../protocol/workerStatus.js"
+import { firstIssue } from "../shared/firstIssue.js"
 import { json } from "../shared/jsonResponse.js"
 import { ClientConnections } from "./ClientConnections.js"
 import { RouteRequestIn } from "../protocol/route.js"
@@ -23,14 +24,22 @@ const withBody = <A, I, R>(
 ) =>
   HttpServerRequest.schemaBodyJson(schema).pipe(
     Effect.matchEffect({
-      onFailure: (error) => Effect.succeed(json(422, { error: error._tag === "ParseError" ? error.message : "invalid JSON" })),
+      onFailure: (error) => {
+        const issue = error._tag === "ParseError" ? firstIssue(error) : undefined
+        return Effect.succeed(
+          issue === undefined ? json(422, { error: "invalid JSON" }) : json(422, { error: issue.message, field: issue.field === "" ? "body" : issue.field })
+        )
+      },
       onSuccess: handle
     })
   )
 
-const bearer = Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
-  const header = request.headers["authorization"] ?? ""
-  return header.startsWith("Bearer ") ? header.slice("Bearer ".length) : ""
+/** The caller's key: `Authorization: Bearer <key>` (the scheme in any case, RFC 9110 §11.1), else `?api_key=` (the SDK sends both). */
+const callerKey = Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
+  const bearer = /^bearer +(\S+)\s*$/i.exec(request.headers["authorization"] ?? "")
+  if (bearer?.[1] !== undefined) return bearer[1]
+  const query = request.url.indexOf("?")
+  return query < 0 ? "" : (new URLSearchParams(request.url.slice(query + 1)).get("api_key") ?? "")
 })
 
 export const serverlessRouter = HttpRouter.empty.pipe(
@@ -38,7 +47,7 @@ export const serverlessRouter = HttpRouter.empty.pipe(
     "/api/v0/endptjobs/",
     Effect.gen(function* () {
       const plane = yield* ControlPlane
-      const found = yield* plane.endpoints(yield* bearer)
+      const found = yield* plane.endpoints(yield* callerKey)
       return Option.match(found, {
         onNone: () => json(401, { error: "invalid api key" }),
         onSome: (results) => json(200, Schema.encodeSync(EndpointJobList)({ results }))

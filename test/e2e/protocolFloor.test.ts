@@ -16,6 +16,7 @@ interface Answer {
   readonly status: number
   /** Header names, lower case, in order, without `date` (it changes every second). */
   readonly headers: ReadonlyArray<string>
+  readonly contentType: string | undefined
   readonly body: string
 }
 
@@ -31,6 +32,7 @@ const post = (port: number, path: string, body?: unknown) =>
           resolve({
             status: res.statusCode ?? 0,
             headers: res.rawHeaders.filter((_, i) => i % 2 === 0).map((name) => name.toLowerCase()).filter((name) => name !== "date"),
+            contentType: res.headers["content-type"],
             body: text
           })
         )
@@ -44,6 +46,7 @@ const post = (port: number, path: string, body?: unknown) =>
 const shape = (answer: Answer) => ({
   status: answer.status,
   headers: answer.headers,
+  contentType: answer.contentType,
   body: answer.body === "" ? "" : JSON.stringify(JSON.parse(answer.body), (key, value: unknown) => (key === "session_id" || key === "removed_session" || key === "expiration" ? typeof value : key === "session_ids" && Array.isArray(value) ? value.length : value))
 })
 
@@ -76,7 +79,9 @@ describe("the protocol floor (scripts/protocol-floor.mjs)", () => {
     const fromFloor = await benchSequence(ports)
     expect(fromFloor).toEqual(fromWorker)
     // And what the comparison is about: the refused create is 429 with no body and no content type.
-    expect(fromWorker[3]).toEqual({ status: 429, headers: ["content-length", "connection", "keep-alive"], body: "" })
+    expect(fromWorker[3]).toEqual({ status: 429, headers: ["content-length", "connection", "keep-alive"], contentType: undefined, body: "" })
+    // JSON answers carry aiohttp's content type (vast-protocol.md §2.1).
+    expect(fromWorker[0]?.contentType).toBe("application/json; charset=utf-8")
     // A control path other than /release releases nothing, on either.
     expect((await post(ports.control, "/other")).status).toBe(404)
     expect((await post(worker.ports.control, "/other")).status).toBe(404)

@@ -177,6 +177,26 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     expect(after.events.map((e) => e.text)).toContain(`request ${String(kept["request_idx"])} dropped: its client closed the connection`)
   })
 
+  it("the endpoint lookup takes the key from Bearer in any case or from ?api_key=; a bad /route/ body is a one-line 422 naming the field", async () => {
+    const { endpointKey, url } = await startServerless(["--max-workers", "0"])
+    const lookup = (query: string, headers: Record<string, string>) => fetch(`${url}/api/v0/endptjobs/?client_id=me${query}`, { headers }).then((r) => r.status)
+    expect(await lookup("", { authorization: "bearer k" })).toBe(200)
+    expect(await lookup("&api_key=k", {})).toBe(200)
+    expect(await lookup("&api_key=k", { authorization: "Bearer " })).toBe(200)
+    expect(await lookup("&api_key=nope", {})).toBe(401)
+    expect(await lookup("", { authorization: "Bearer nope" })).toBe(401)
+    const bad = await fetch(`${url}/route/`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ endpoint: "null-local", api_key: endpointKey, cost: 100, request_idx: "first" })
+    })
+    expect(bad.status).toBe(422)
+    const answer = (await bad.json()) as { error: string; field: string }
+    expect(answer.field).toBe("request_idx")
+    expect(answer.error).toMatch(/^request_idx: /)
+    expect(answer.error).not.toContain("\n")
+  })
+
   it("GET /metrics: workers by state, route requests, scale events; the status page shows colours, sessions, control URLs and column notes", async () => {
     const { endpointKey, process: serverless, url } = await startServerless(["--recommended", "--inactivity-timeout", "30"])
     expect(serverless.output().match(/serverless listening on/g), "said once").toHaveLength(1)

@@ -52,7 +52,10 @@ export interface WireLimits {
   readonly headersTimeoutMs: number
   /** Time a client has to send a whole request. */
   readonly requestTimeoutMs: number
-  /** How long an idle keep-alive connection stays open. */
+  /**
+   * How long an idle keep-alive connection stays open. aiohttp's 75 s: a client's pool (the SDK's aiohttp keeps
+   * idle connections 15 s) then always closes first, so a request is never sent on a connection the server is closing.
+   */
   readonly keepAliveTimeoutMs: number
 }
 
@@ -62,7 +65,7 @@ export const defaultLimits: WireLimits = {
   maxConnections: 512,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
-  keepAliveTimeoutMs: 5_000
+  keepAliveTimeoutMs: 75_000
 }
 
 export interface WireServerOptions {
@@ -111,6 +114,9 @@ const originForm = (target: string): string => {
   return `${parsed.pathname}${parsed.search}`
 }
 
+/** aiohttp's `json_response` content type, which Python clients of the framework see (vast-protocol.md §2.1). */
+const JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+
 const isEither = <A, E>(effect: Effect.Effect<A, E>): effect is Either.Either<A, E> => Either.isEither(effect)
 
 const writeResponse = (res: ServerResponse, response: WireResponse) => {
@@ -121,7 +127,7 @@ const writeResponse = (res: ServerResponse, response: WireResponse) => {
     res.writeHead(response.status, extra === undefined ? { "content-length": 0 } : { ...extra, "content-length": 0 })
     res.end()
   } else {
-    const contentType = response.contentType ?? "application/json"
+    const contentType = response.contentType ?? JSON_CONTENT_TYPE
     const contentLength = Buffer.byteLength(response.body)
     res.writeHead(
       response.status,

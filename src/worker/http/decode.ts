@@ -2,22 +2,18 @@
  * Request bodies to typed values: every decode failure is `InvalidField` naming the field. Messages name
  * what was expected and never quote the value (a value can be a megabyte, or a secret).
  */
-import { Either, ParseResult, Schema } from "effect"
+import { Either, type ParseResult, Schema } from "effect"
+import { firstIssue } from "../../shared/firstIssue.js"
 import { InvalidField, type InvalidJson, refusals } from "../errors.js"
-
-const MESSAGE_LIMIT = 200
 
 /** A body that is JSON but not an object. */
 export const notAnObject = new InvalidField({ field: "body", message: "the body must be a JSON object" })
 
 /** The first problem of a Schema error, as the field's dotted path and a sentence about it. */
 export const toInvalidField = (error: ParseResult.ParseError): InvalidField => {
-  const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const issue = firstIssue(error)
   if (issue === undefined) return new InvalidField({ field: "body", message: "the body is invalid" })
-  if (issue.path.length === 0) return notAnObject
-  const field = issue.path.map(String).join(".")
-  const text = issue._tag === "Missing" ? "is required" : issue.message.length > MESSAGE_LIMIT ? `${issue.message.slice(0, MESSAGE_LIMIT)}…` : issue.message
-  return new InvalidField({ field, message: issue._tag === "Missing" ? `${field} is required` : `${field}: ${text}` })
+  return issue.field === "" ? notAnObject : new InvalidField(issue)
 }
 
 /**

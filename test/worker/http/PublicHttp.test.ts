@@ -27,7 +27,8 @@ describe("public API: /session/create", () => {
       yield* TestClock.setTime(1_786_000_000_000)
       const reply = yield* call(publicUrl, "/session/create", { body: createBody({ lifetime: 600 }) })
       assert.strictEqual(reply.status, 201)
-      assert.match(reply.headers.get("content-type") ?? "", /application\/json/)
+      // aiohttp's json_response content type (vast-protocol.md §2.1).
+      assert.strictEqual(reply.headers.get("content-type"), "application/json; charset=utf-8")
       const { expiration, session_id } = decodeReply(CreateSessionAnswer, reply)
       assert.match(session_id, /^[A-Za-z0-9]{13}$/)
       assert.strictEqual(expiration, 1_786_000_600)
