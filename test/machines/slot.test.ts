@@ -140,6 +140,10 @@ describe("slot machine", () => {
     const twice = step(once, { ...events.pingCurrent, now: 450 })
     expect(twice.context.session?.expiresAt).toBe(1450)
     expect(twice.context.session?.pingCount).toBe(2)
+    // Without a cap the deadline is always the lifetime's, and an expiry after a ping says so.
+    expect(twice.context.session?.limit).toBe("lifetime")
+    const [, actions] = transition(slotMachine, twice, { type: "session.expire", now: 1450 })
+    expect(actions.find((action) => action.type === "announceClose")?.params).toMatchObject({ reason: "expired", limit: "lifetime" })
   })
 
   it("a refused ping leaves the deadline and the count alone", () => {
