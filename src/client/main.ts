@@ -38,8 +38,10 @@ import { Reporter, type Write } from "./Reporter.js"
 import { Reservations } from "./Reservations.js"
 import { terminalWidth } from "./terminalWidth.js"
 import { VastClient } from "./VastClient.js"
+import { writeSafely } from "../shared/safeOutput.js"
 
-const stdout: Write = (text) => Effect.sync(() => void process.stdout.write(text))
+// A reader that goes away (`| head`) must not cost the open sessions their end.
+const stdout: Write = (text) => Effect.sync(() => writeSafely(process.stdout, text))
 
 const apiKey = Config.redacted("VAST_API_KEY").pipe(
   Config.option,

@@ -25,6 +25,7 @@ import {
 import { type DropReason, ServerlessMetrics } from "./ServerlessMetrics.js"
 import { type RunningProcess, WorkerLauncher } from "./WorkerLauncher.js"
 import { WorkerSessions } from "./WorkerSessions.js"
+import { writeSafely } from "../shared/safeOutput.js"
 
 export interface ServerlessSettings {
   readonly endpointName: string
@@ -215,7 +216,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
         ...healthUrl
       }
       const echo = (name: string) => (line: string) => {
-        if (settings.verbose) process.stdout.write(`[${name}] ${line}\n`)
+        if (settings.verbose) writeSafely(process.stdout, `[${name}] ${line}\n`)
       }
       yield* log(`w${id} starting on ${record.url}`)
       const launched = yield* Effect.either(

@@ -8,6 +8,7 @@
  * in batches (one `write` per `window`), not one system call per line.
  */
 import { Cause, type Duration, Effect, type HashMap, Layer, Logger, LogLevel, Queue, Schema } from "effect"
+import { writeSafely } from "./safeOutput.js"
 
 export const LogFormat = Schema.Literal("logfmt", "json", "pretty")
 export type LogFormat = typeof LogFormat.Type
@@ -156,7 +157,7 @@ const batchedLogger = (format: LogFormat, stream: NodeJS.WritableStream, window:
       buffer = []
       let text = ""
       for (const entry of entries) text += formatEntry(format, entry) + "\n"
-      stream.write(text)
+      writeSafely(stream, text)
     }
     const pending = yield* Queue.sliding<void>(1)
     yield* Queue.take(pending).pipe(
@@ -174,7 +175,7 @@ const batchedLogger = (format: LogFormat, stream: NodeJS.WritableStream, window:
     )
     return Logger.make<unknown, void>(({ annotations, cause, date, logLevel, message }) => {
       const entry: Entry = { annotations, cause, date, level: logLevel.label, message }
-      if (!open) return void stream.write(formatEntry(format, entry) + "\n")
+      if (!open) return writeSafely(stream, formatEntry(format, entry) + "\n")
       buffer.push(entry)
       if (buffer.length === 1) Queue.unsafeOffer(pending, undefined)
     })

@@ -123,6 +123,24 @@ describe("the real process (node dist/main.js)", () => {
     expect(worker.output()).toContain('message="worker stopped"')
   })
 
+  it("its stdout reader goes away (EPIPE): it keeps serving, closes sessions with their callbacks and stops with 0", async () => {
+    const receiver = await startReceiver()
+    const { publicUrl, worker } = await startWorker({ DRAIN_TIMEOUT: "0" })
+    // The reader of the worker's stdout exits, as `| head` or a killed `tee` would: every later log line fails.
+    worker.child.stdout?.destroy()
+    const created = await post(`${publicUrl}/session/create`, { auth_data: authData(), payload: { lifetime: 600, on_close_route: receiver.url } })
+    expect(created.status).toBe(201)
+    const id = String(created.json?.["session_id"])
+    expect((await post(`${publicUrl}/session/end`, { session_id: id, session_auth: authData() })).status).toBe(200)
+    expect(await receiver.next()).toEqual({ session_id: id, close_reason: "ended", generation: 1 })
+    const second = await post(`${publicUrl}/session/create`, { auth_data: authData(), payload: { lifetime: 600, on_close_route: receiver.url } })
+    expect(second.status).toBe(201)
+    worker.child.kill("SIGTERM")
+    expect(await receiver.next()).toEqual({ session_id: String(second.json?.["session_id"]), close_reason: "shutdown", generation: 2 })
+    expect(await worker.exited).toBe(0)
+    expect(worker.output()).not.toContain("EPIPE")
+  })
+
   it("an invalid environment stops startup with one message listing every problem", async () => {
     const worker = spawnWorker({ NULL_MAX_SESSIONS: "0", BACKEND_HEALTH_URL: "not-a-url" })
     started.push(worker)
