@@ -25,7 +25,7 @@ import { Lifecycle } from "./lifecycle/Lifecycle.js"
 import { Shutdown } from "./lifecycle/Shutdown.js"
 import { lowerHelperThreads } from "./lifecycle/helperThreads.js"
 import { startupLine } from "./lifecycle/startupLine.js"
-import { StopSignal } from "./lifecycle/StopSignal.js"
+import { absorbLateSignals, StopSignal } from "./lifecycle/StopSignal.js"
 
 if (process.argv.includes("--help") || process.argv.includes("-h")) {
   process.stdout.write(helpText() + "\n")
@@ -48,6 +48,7 @@ const Worker = Layer.mergeAll(Shutdown.Default, Lifecycle.Default, StopSignal.De
 const serve = Effect.scoped(
   Effect.gen(function* () {
     const context = yield* Layer.build(Worker)
+    absorbLateSignals()
     const config = Context.get(context, WorkerConfig)
     const helpers = yield* Effect.sync(() => lowerHelperThreads(config.helperThreadNice))
     yield* startupLine(config, helpers)

@@ -141,6 +141,29 @@ describe("the real process (node dist/main.js)", () => {
     expect(worker.output()).not.toContain("EPIPE")
   })
 
+  it("signals repeated through the whole shutdown never kill it: exit 0 and the 'worker stopped' line", async () => {
+    const receiver = await startReceiver()
+    const { publicUrl, worker } = await startWorker({ DRAIN_TIMEOUT: "0" })
+    const created = await post(`${publicUrl}/session/create`, { auth_data: authData(), payload: { lifetime: 600, on_close_route: receiver.url } })
+    expect(created.status).toBe(201)
+    // A supervisor that keeps asking: a signal every few milliseconds until the process is gone, so one lands in
+    // every part of the stop, its last milliseconds included.
+    const signals = ["SIGTERM", "SIGINT", "SIGHUP"] as const
+    let sent = 0
+    const pester = setInterval(() => {
+      if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill(signals[sent++ % signals.length])
+    }, 3)
+    try {
+      expect(await worker.exited).toBe(0)
+    } finally {
+      clearInterval(pester)
+    }
+    expect(worker.child.signalCode).toBeNull()
+    expect(sent).toBeGreaterThan(1)
+    expect(worker.output()).toContain('message="worker stopped"')
+    expect(await receiver.next()).toEqual({ session_id: String(created.json?.["session_id"]), close_reason: "shutdown", generation: 1 })
+  })
+
   it("an invalid environment stops startup with one message listing every problem", async () => {
     const worker = spawnWorker({ NULL_MAX_SESSIONS: "0", BACKEND_HEALTH_URL: "not-a-url" })
     started.push(worker)

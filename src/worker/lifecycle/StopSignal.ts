@@ -3,12 +3,23 @@
  * session), or an authorized `/pyworker/update`, asks for a graceful stop: drain, then shut down. A signal after
  * that skips what is left of the drain window; a repeated `/pyworker/update` does not (a client that retries its
  * call must not cut the drain short). Node's own handling would kill the process on a signal; our listeners stay
- * installed until the end, so it cannot.
+ * installed while the service lives, and the worker program keeps one that ignores them after it (`absorbLateSignals`).
  */
 import { Deferred, Effect, Exit } from "effect"
 
 const SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const
 export type StopSignalName = (typeof SIGNALS)[number]
+
+const ignore = () => undefined
+
+/**
+ * For the worker program, once its stop signal is installed: from then on each stop signal always has a listener.
+ * The stop signal's own go with its scope, and a signal in the last milliseconds of a clean stop (after them, before
+ * the exit) would otherwise kill the process by Node's default action, with no "worker stopped" line.
+ */
+export const absorbLateSignals = (): void => {
+  for (const signal of SIGNALS) if (!process.listeners(signal).includes(ignore)) process.on(signal, ignore)
+}
 export type StopReason = StopSignalName | "pyworker update" | "recycle"
 
 export class StopSignal extends Effect.Service<StopSignal>()("worker/StopSignal", {
