@@ -9,6 +9,7 @@ import { errnoOf } from "../../shared/errno.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { refusals, type SignatureInvalid } from "../errors.js"
 import { signedMessage } from "../../protocol/signedMessage.js"
+import { autoscalerUrl } from "../autoscaler/autoscalerUrl.js"
 
 /** What a signature covers and carries: `auth_data.url` and `auth_data.signature`. */
 export interface SignedFields {
@@ -58,7 +59,7 @@ export class SignatureVerifier extends Context.Tag("app/SignatureVerifier")<
     Effect.map(WorkerConfig, (config) =>
       config.unsecured
         ? SignatureVerifier.layerUnsecured
-        : SignatureVerifier.layer({ pubkeyUrl: `${config.reportAddrs[0] ?? ""}/pubkey/` })
+        : SignatureVerifier.layer({ pubkeyUrl: autoscalerUrl(config.reportAddrs[0] ?? "", "/pubkey/") })
     )
   )
 

@@ -10,6 +10,7 @@ import { containerId, masterToken, reportAddrs } from "../config/WorkerConfig.js
 import { jsonPostFromHttpClient } from "./jsonPost.js"
 import { postWithFailover } from "./postWithFailover.js"
 import { errorStatus } from "../../protocol/workerStatus.js"
+import { redactUrl } from "../callbacks/redactUrl.js"
 
 export const LAUNCH_FAILURE_INTERVAL = "10 seconds"
 
@@ -33,7 +34,7 @@ export const reportLaunchFailure = (reason: string): Effect.Effect<never, Launch
       { id: target.right.containerId, mtoken: Redacted.value(target.right.masterToken), url: yield* workerUrl },
       reason
     )
-    yield* Effect.logInfo(`reporting the launch failure to ${target.right.reportAddrs.join(", ")} every 10 s`)
+    yield* Effect.logInfo(`reporting the launch failure to ${target.right.reportAddrs.map(redactUrl).join(", ")} every 10 s`)
     for (;;) {
       yield* postWithFailover(post, target.right.reportAddrs, "/worker_status/", JSON.stringify(body))
       yield* Effect.sleep(LAUNCH_FAILURE_INTERVAL)

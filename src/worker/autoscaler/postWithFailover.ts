@@ -5,6 +5,8 @@
  */
 import { Duration, Effect } from "effect"
 import type { JsonPost } from "./jsonPost.js"
+import { redactUrl } from "../callbacks/redactUrl.js"
+import { autoscalerUrl } from "./autoscalerUrl.js"
 
 export interface FailoverPolicy {
   readonly attempts: number
@@ -18,7 +20,7 @@ export type PostOutcome =
   | { readonly _tag: "Accepted"; readonly addr: string }
   | { readonly _tag: "Refused"; readonly causes: ReadonlyArray<string> }
 
-/** Post `json` (a JSON text) to `<addr><path>` for each address in turn, until one accepts it. */
+/** Post `json` (a JSON text) to `<addr><path>` (`autoscalerUrl`) for each address in turn, until one accepts it. */
 export const postWithFailover = (
   post: JsonPost,
   addrs: ReadonlyArray<string>,
@@ -31,14 +33,16 @@ export const postWithFailover = (
     const pause = !Duration.isZero(Duration.decode(policy.retryDelay))
     const silence = `no answer within ${Duration.format(policy.attemptTimeout)}`
     for (const addr of addrs) {
+      const url = autoscalerUrl(addr, path)
       for (let attempt = 1; attempt <= policy.attempts; attempt++) {
-        const outcome = yield* post(`${addr}${path}`, json).pipe(
+        const outcome = yield* post(url, json).pipe(
           Effect.map((status): string | null => (status >= 200 && status < 300 ? null : `status ${status}`)),
           Effect.timeoutFail({ duration: policy.attemptTimeout, onTimeout: () => silence }),
           Effect.catchAll((error) => Effect.succeed(typeof error === "string" ? error : error.reason))
         )
         if (outcome === null) return { _tag: "Accepted", addr } as const
-        causes.push(`${addr}${path}: ${outcome}`)
+        // Logged: an address may carry credentials.
+        causes.push(`${redactUrl(url)}: ${outcome}`)
         if (pause) yield* Effect.sleep(policy.retryDelay)
       }
     }

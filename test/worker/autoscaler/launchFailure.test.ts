@@ -4,6 +4,7 @@ import { WorkerStatusBody } from "../../../src/protocol/workerStatus.js"
 import { reportLaunchFailure } from "../../../src/worker/autoscaler/launchFailure.js"
 import { type Answer, routedClient } from "../../support/fakeHttpClient.js"
 import { quietLogs } from "../../support/layers.js"
+import { capturedLogs } from "../../support/logs.js"
 
 const decodeStatus = Schema.decodeUnknownSync(WorkerStatusBody)
 
@@ -56,6 +57,26 @@ describe("reportLaunchFailure (the launch-failure beacon)", () => {
       const posts = yield* beacon(complete, 7, (url) => (url.includes(":9101") ? 503 : 200))
       // Three tries 2 s apart at the first address, then the second one.
       assert.deepStrictEqual(posts.map((post) => [new URL(post.url).port, post.at]), [["9101", 0], ["9101", 2000], ["9101", 4000], ["9102", 6000]])
+    })
+  )
+
+  it.effect("an address with credentials and a token: posted to its path before the query; the log line shows neither", () =>
+    Effect.gen(function* () {
+      const { layer, seen } = yield* routedClient(() => 200)
+      const logs = capturedLogs()
+      const fiber = yield* reportLaunchFailure("broken").pipe(
+        Effect.provide(layer),
+        Effect.withConfigProvider(env({ ...complete, REPORT_ADDR: "http://user:s3cret@127.0.0.1:9101/?token=t0ken" })),
+        Effect.provide(logs.layer),
+        Effect.fork
+      )
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.interrupt(fiber)
+      assert.deepStrictEqual((yield* Ref.get(seen)).map((request) => request.url), ["http://user:s3cret@127.0.0.1:9101/worker_status/?token=t0ken"])
+      const text = JSON.stringify(logs.lines)
+      assert.include(text, "reporting the launch failure to http://127.0.0.1:9101/?…")
+      assert.notInclude(text, "s3cret")
+      assert.notInclude(text, "t0ken")
     })
   )
 

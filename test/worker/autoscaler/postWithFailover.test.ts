@@ -50,6 +50,15 @@ describe("postWithFailover", () => {
     })
   )
 
+  it.effect("an address with credentials and a query: the path goes before the query, and no cause shows either", () =>
+    Effect.gen(function* () {
+      const secret = "http://user:s3cret@127.0.0.1:9103/base/?token=t0ken"
+      const { outcome, requests } = yield* post(() => 500, [secret], { ...policy, attempts: 1 })
+      assert.deepStrictEqual(requests, [["http://user:s3cret@127.0.0.1:9103/base/worker_status/?token=t0ken", 0]])
+      assert.deepStrictEqual(outcome, { _tag: "Refused", causes: ["http://127.0.0.1:9103/base/worker_status/?…: status 500"] })
+    })
+  )
+
   it.effect("a 3xx is not an acceptance", () =>
     Effect.gen(function* () {
       const { outcome } = yield* post(() => 300, [A], { ...policy, attempts: 1 })
@@ -184,7 +193,7 @@ describe("makeNodeJsonPost (the worker's poster)", () => {
   it.effect("an address that is not a URL is refused as such, without a request", () =>
     Effect.gen(function* () {
       const outcome = yield* postOnce("not a url")
-      assert.deepStrictEqual(outcome, { _tag: "Refused", causes: ["not a url/worker_status/: invalid address"] })
+      assert.deepStrictEqual(outcome, { _tag: "Refused", causes: ["<invalid URL>: invalid address"] })
     }).pipe(Effect.scoped)
   )
 
