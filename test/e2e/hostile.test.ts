@@ -1,3 +1,4 @@
+import { createServer } from "node:http"
 import { connect, type Socket } from "node:net"
 import { CreateSessionAnswer } from "../../src/protocol/session.js"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
@@ -99,6 +100,40 @@ describe("hostile input against the real process", () => {
     expect((await request(`http://127.0.0.1:${ports.control}/recycle`, { body: { reason: "flood test" } })).status).toBe(200)
     await autoscaler.waitForStatus((status) => status.error_msg === "Recycled by the consumer: flood test")
     expect(worker.child.exitCode).toBeNull()
+  })
+
+  it("a /pubkey/ answer without end is a failed attempt, not a crash: the worker keeps trying and stops cleanly", async () => {
+    // An autoscaler whose key endpoint streams for ever; every other path is accepted.
+    const chunk = Buffer.alloc(64 * 1024, "A")
+    const endless = createServer((req, res) => {
+      req.resume()
+      if (req.url !== "/pubkey/") return void res.writeHead(200, { "content-type": "application/json" }).end("{}")
+      res.writeHead(200, { "content-type": "text/plain" })
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk));
+      }
+      res.on("drain", pump)
+      pump()
+    })
+    const port = await new Promise<number>((resolve) =>
+      endless.listen(0, "127.0.0.1", () => {
+        const address = endless.address()
+        resolve(typeof address === "object" && address !== null ? address.port : 0)
+      })
+    )
+    try {
+      const { env } = await workerEnv(autoscaler, { REPORT_ADDR: `http://127.0.0.1:${port}`, UNSECURED: "false" })
+      const worker = spawnProcess(process.execPath, [mainJs], env)
+      processes.push(worker)
+      await worker.waitFor("fetch attempt 1 failed: the answer is larger than 64 KB", 15_000)
+      await worker.waitFor("fetch attempt 2 failed: the answer is larger than 64 KB", 15_000)
+      expect(worker.child.exitCode).toBeNull()
+      worker.child.kill("SIGTERM")
+      expect(await worker.exited).toBe(0)
+    } finally {
+      endless.closeAllConnections()
+      await new Promise((resolve) => endless.close(resolve))
+    }
   })
 
   it("a second worker for the same instance retries the taken ports, then exits without reporting an error for the first", async () => {
