@@ -8,6 +8,9 @@ import { Context, Data, Duration, Effect, Layer, Option } from "effect"
 import { errnoOf, transportCause } from "../../shared/errno.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 
+/** aiohttp's default. */
+const MAX_REDIRECTS = 10
+
 export type HealthFailureKind = "timeout" | "refused" | "status" | "transport"
 
 export class HealthCheckFailed extends Data.TaggedError("HealthCheckFailed")<{
@@ -23,12 +26,16 @@ export class HealthProber extends Context.Tag("worker/HealthProber")<
     readonly check: Effect.Effect<void, HealthCheckFailed>
   }
 >() {
-  /** GET `url` with a `timeout` per probe; the response is aborted once its status is known. */
+  /**
+   * GET `url` with a `timeout` per probe; the response is aborted once its status is known. Redirects are followed
+   * (at most 10), as aiohttp's `GET` in the Python worker does: a consumer whose `/health` answers `301 /health/`
+   * is healthy.
+   */
   static readonly layer = (url: string, timeout: Duration.DurationInput = "10 seconds") =>
     Layer.effect(
       HealthProber,
       Effect.map(HttpClient.HttpClient, (base) => {
-        const client = HttpClient.withScope(base)
+        const client = HttpClient.withScope(HttpClient.followRedirects(base, MAX_REDIRECTS))
         return HealthProber.of({
           check: client.get(url).pipe(
             Effect.map((response) => response.status),

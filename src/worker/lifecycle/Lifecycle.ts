@@ -57,6 +57,8 @@ const make = (policy: LifecyclePolicy) =>
     let consecutiveFailures = 0
     let failuresTotal = 0
     let forgivenTimeouts = 0
+    /** The last reason logged while waiting for the consumer: a new one is worth an info line, a repeat is not. */
+    let waitingReason = ""
 
     const healthLoop = Effect.gen(function* () {
       for (;;) {
@@ -73,7 +75,10 @@ const make = (policy: LifecyclePolicy) =>
           const inGrace = (yield* metrics.uptimeMillis) < graceMs
           const busy = (yield* pool.open).length > 0
           if (!healthySeen || inGrace) {
-            yield* Effect.logDebug(`waiting for the consumer: ${failure.message}`)
+            // Once per reason at info: an operator whose consumer never gets ready sees why (a 302, a refused port).
+            const line = `waiting for the consumer: ${failure.message}`
+            yield* failure.message === waitingReason ? Effect.logDebug(line) : Effect.logInfo(line)
+            waitingReason = failure.message
           } else if (failure.kind === "timeout" && busy) {
             forgivenTimeouts++
             yield* Effect.logInfo("health check timed out while a session is open; not counted", { reason: failure.message })

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Either, Layer, Ref, TestClock } from "effect"
+import { Context, Effect, Either, Layer, LogLevel, Ref, TestClock } from "effect"
 import { SignatureVerifier } from "../../../src/worker/auth/SignatureVerifier.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import type { WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
@@ -8,6 +8,7 @@ import { Listeners } from "../../../src/worker/http/Listeners.js"
 import { defaultLifecyclePolicy, Lifecycle } from "../../../src/worker/lifecycle/Lifecycle.js"
 import { SlotPool } from "../../../src/worker/slots/SlotPool.js"
 import { poolLayer, quietLogs } from "../../support/layers.js"
+import { capturedLogs } from "../../support/logs.js"
 import { authData } from "../../support/sessions.js"
 
 type Probe = "ok" | number | HealthFailureKind
@@ -31,7 +32,12 @@ const noListeners = Layer.succeed(Listeners, Listeners.make({ ports: [], connect
 
 const verifierThat = (ready: Effect.Effect<void>) => Layer.succeed(SignatureVerifier, SignatureVerifier.of({ verify: () => Either.void, ready }))
 
-const start = (script: ReadonlyArray<Probe>, settings: Partial<WorkerSettings> = {}, verifier = SignatureVerifier.layerUnsecured) =>
+const start = (
+  script: ReadonlyArray<Probe>,
+  settings: Partial<WorkerSettings> = {},
+  verifier = SignatureVerifier.layerUnsecured,
+  logs: Layer.Layer<never> = quietLogs
+) =>
   Effect.gen(function* () {
     const prober = yield* scriptedProber(script)
     const context = yield* Layer.build(
@@ -40,7 +46,7 @@ const start = (script: ReadonlyArray<Probe>, settings: Partial<WorkerSettings> =
         Layer.provide(prober.layer),
         Layer.provide(verifier),
         Layer.provide(noListeners),
-        Layer.provide(quietLogs)
+        Layer.provide(logs)
       )
     )
     yield* TestClock.adjust("0 millis")
@@ -67,6 +73,18 @@ describe("Lifecycle", () => {
       yield* TestClock.adjust("10 seconds")
       assert.deepStrictEqual(yield* Ref.get(probes), [0, 1000, 2000, 12000])
       assert.strictEqual(yield* errorOf(metrics), "")
+    })
+  )
+
+  it.scoped("while waiting for the consumer, each new reason is logged once at info; a repeat only at debug", () =>
+    Effect.gen(function* () {
+      const logs = capturedLogs(LogLevel.Info)
+      yield* start([302, 302, "refused", "refused", "ok"], {}, SignatureVerifier.layerUnsecured, logs.layer)
+      yield* TestClock.adjust("5 seconds")
+      assert.deepStrictEqual(
+        logs.lines.map((line) => String(line.message[0])).filter((text) => text.startsWith("waiting for the consumer")),
+        ["waiting for the consumer: Healthcheck failed with status: 302", "waiting for the consumer: Healthcheck failed: refused"]
+      )
     })
   )
 

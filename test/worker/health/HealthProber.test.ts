@@ -1,0 +1,54 @@
+import { createServer, type Server } from "node:http"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Either } from "effect"
+import { HealthProber } from "../../../src/worker/health/HealthProber.js"
+
+/** A consumer on a free loopback port: `/ok` answers 200, `/moved` redirects to `/ok`, `/loop` to itself, `/down` 503. */
+const consumer = Effect.acquireRelease(
+  Effect.async<{ readonly server: Server; readonly base: string }>((resume) => {
+    const server = createServer((req, res) => {
+      switch (req.url) {
+        case "/ok":
+          return void res.writeHead(200).end("ok")
+        case "/moved":
+          return void res.writeHead(301, { location: "/ok" }).end()
+        case "/loop":
+          return void res.writeHead(302, { location: "/loop" }).end()
+        default:
+          return void res.writeHead(503).end()
+      }
+    })
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      resume(Effect.succeed({ server, base: `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}` }))
+    })
+  }),
+  ({ server }) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+)
+
+const probe = (url: string) =>
+  Effect.flatMap(HealthProber, (prober) => Effect.either(prober.check)).pipe(
+    Effect.provide(HealthProber.layer(url, "5 seconds")),
+    Effect.provide(NodeHttpClient.layer)
+  )
+
+describe("HealthProber against a real consumer", () => {
+  it.live("200 is healthy; a redirect to a 200 is followed, as aiohttp's GET follows it", () =>
+    Effect.gen(function* () {
+      const { base } = yield* consumer
+      assert.isTrue(Either.isRight(yield* probe(`${base}/ok`)))
+      assert.isTrue(Either.isRight(yield* probe(`${base}/moved`)))
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("another status is a failure naming it; a redirect loop ends as a failure, not a hang", () =>
+    Effect.gen(function* () {
+      const { base } = yield* consumer
+      const down = yield* probe(`${base}/down`)
+      assert.deepStrictEqual(Either.isLeft(down) ? [down.left.kind, down.left.message] : [], ["status", "Healthcheck failed with status: 503"])
+      const loop = yield* probe(`${base}/loop`)
+      assert.isTrue(Either.isLeft(loop))
+    }).pipe(Effect.scoped)
+  )
+})
