@@ -97,9 +97,16 @@ describe("WorkerConfig", () => {
     })
   )
 
-  it.effect.each(["0", "-1", "1.5", "two"])("NULL_MAX_SESSIONS=%s is a startup error", (value) =>
+  it.effect.each(["0", "-1", "1.5", "two", "1025", "100000000"])("NULL_MAX_SESSIONS=%s is a startup error", (value) =>
     Effect.gen(function* () {
       assert.include((yield* problems({ ...required, NULL_MAX_SESSIONS: value }))[0], "NULL_MAX_SESSIONS")
+    })
+  )
+
+  it.effect("NULL_MAX_SESSIONS takes up to 1024 slots, and the refusal says so", () =>
+    Effect.gen(function* () {
+      assert.strictEqual((yield* settings({ ...required, NULL_MAX_SESSIONS: "1024" })).maxSessions, 1024)
+      assert.deepStrictEqual(yield* problems({ ...required, NULL_MAX_SESSIONS: "1025" }), ["NULL_MAX_SESSIONS: must be an integer from 1 to 1024"])
     })
   )
 
