@@ -21,7 +21,7 @@ const variables: ReadonlyArray<readonly [string, string, string]> = [
   ["HEALTHCHECK_TIMEOUT", "10", "seconds one health check may take"],
   ["HEALTH_FAILURE_THRESHOLD", "3", "failed checks in a row before error_msg is reported"],
   ["HEALTH_STARTUP_GRACE", "0", "seconds after start in which failed checks are not errors"],
-  ["NULL_MAX_SESSIONS", "1", "slots: sessions open at once (a create beyond gets 429)"],
+  ["NULL_MAX_SESSIONS", "1", "slots: sessions open at once, 1 to 1024 (a create beyond gets 429)"],
   ["MAX_SESSION_SECONDS", "unset", "hard cap on a session's life, whatever the pings"],
   ["DRAIN_TIMEOUT", "30", "seconds open sessions get after SIGTERM before they close with `shutdown`; 0: at once"],
   ["OUTBOX_FILE", "unset", "journal of pending callbacks, re-sent by the next process after a crash"],

@@ -16,7 +16,7 @@ import { keepAliveHttpClient } from "../shared/keepAliveHttpClient.js"
 import * as Logging from "../shared/logging.js"
 import { VERSION } from "../shared/version.js"
 import { SignatureVerifier } from "./auth/SignatureVerifier.js"
-import { reportLaunchFailure } from "./autoscaler/launchFailure.js"
+import { describeLaunchFailure, reportLaunchFailure } from "./autoscaler/launchFailure.js"
 import { WorkerConfig } from "./config/WorkerConfig.js"
 import { helpText } from "./envReference.js"
 import { HealthProber } from "./health/HealthProber.js"
@@ -56,13 +56,6 @@ const serve = Effect.scoped(
   })
 )
 
-/** What went wrong, in one line; errors without a message name their cause. */
-const describe = (cause: Cause.Cause<{ readonly _tag: string; readonly message: string }>): string =>
-  Option.match(Cause.failureOption(cause), {
-    onNone: () => Cause.pretty(cause),
-    onSome: (error) => (error.message !== "" ? error.message : error._tag)
-  })
-
 const isListenFailure = (error: { readonly _tag: string }): error is ListenFailed => error._tag === "ListenFailed"
 
 /**
@@ -93,8 +86,9 @@ const program = serve.pipe(
             return yield* Effect.die(new Error("duplicate worker"))
           }
           // The pid makes the report this process's own, should two workers ever report for one instance.
-          const reason = `Worker Server failed to launch: ${describe(cause)} (pid ${process.pid})`
-          yield* Effect.logError(reason)
+          const reason = `Worker Server failed to launch: ${describeLaunchFailure(cause)} (pid ${process.pid})`
+          // A defect is a bug: its stack stays here, in the local log; the report gets the one line.
+          yield* Cause.defects(cause).length > 0 ? Effect.logError(reason, cause) : Effect.logError(reason)
           yield* reportLaunchFailure(reason)
         })
   )

@@ -179,6 +179,24 @@ describe("the real process with an autoscaler", () => {
     expect(await worker.exited).toBe(0)
   })
 
+  it("a key that does not match the certificate is reported as one line naming both variables, with no stack or local paths", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "null-worker-tls-"))
+    dirs.push(dir)
+    for (const pair of ["a", "b"]) {
+      execFileSync("openssl", [
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, `${pair}.key`), "-out", join(dir, `${pair}.crt`), "-days", "1", "-subj", "/CN=127.0.0.1"
+      ], { stdio: "ignore" })
+    }
+    const { env } = await workerEnv({ USE_SSL: "true", WORKER_TLS_CERT: join(dir, "a.crt"), WORKER_TLS_KEY: join(dir, "b.key"), UNSECURED: "true" })
+    const worker = launch(env)
+    const reported = await autoscaler.waitForStatus((s) => s.error_msg !== "")
+    expect(reported.error_msg).toMatch(
+      /^Worker Server failed to launch: Failed to get SSL Certificate: WORKER_TLS_CERT\/WORKER_TLS_KEY: the key does not match the certificate \(error:[^)]*key values mismatch\) \(pid \d+\)$/
+    )
+    worker.child.kill("SIGTERM")
+    expect(await worker.exited).toBe(0)
+  })
+
   it("a port still taken after the bind retries is a launch failure reported to the autoscaler, naming the cause and the process", async () => {
     const { env, workerPort } = await workerEnv({ UNSECURED: "true", BIND_RETRY_SECONDS: "1" })
     const blocker = createServer()

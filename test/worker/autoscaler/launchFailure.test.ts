@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Fiber, Ref, Schema, TestClock } from "effect"
+import { Cause, ConfigProvider, Effect, Fiber, FiberId, Ref, Schema, TestClock } from "effect"
 import { WorkerStatusBody } from "../../../src/protocol/workerStatus.js"
-import { reportLaunchFailure } from "../../../src/worker/autoscaler/launchFailure.js"
+import { describeLaunchFailure, reportLaunchFailure } from "../../../src/worker/autoscaler/launchFailure.js"
 import { type Answer, routedClient } from "../../support/fakeHttpClient.js"
 import { quietLogs } from "../../support/layers.js"
 import { capturedLogs } from "../../support/logs.js"
@@ -118,4 +118,20 @@ describe("reportLaunchFailure (the launch-failure beacon)", () => {
       assert.strictEqual(first?.body.mtoken, "")
     })
   )
+})
+
+describe("describeLaunchFailure (the error_msg of a failed launch)", () => {
+  it("a failure is its message, or its tag when it has none", () => {
+    assert.strictEqual(describeLaunchFailure(Cause.fail({ _tag: "TlsUnavailable", message: "Failed to get SSL Certificate: x" })), "Failed to get SSL Certificate: x")
+    assert.strictEqual(describeLaunchFailure(Cause.fail({ _tag: "Quiet", message: "" })), "Quiet")
+  })
+
+  it("a defect is one line, its name and message: never the stack and its local paths", () => {
+    const defect = new Error("error:05800074:x509 certificate routines::key values mismatch")
+    defect.stack = `${defect.name}: ${defect.message}\n    at setKey (node:internal/tls/secure-context:93:11)\n    at /tmp/hostile2/dist/main.js:69:370`
+    const reason = describeLaunchFailure(Cause.sequential(Cause.interrupt(FiberId.none), Cause.die(defect)))
+    assert.strictEqual(reason, "Error: error:05800074:x509 certificate routines::key values mismatch")
+    assert.strictEqual(describeLaunchFailure(Cause.die(new RangeError("first\nsecond"))), "RangeError: first")
+    assert.strictEqual(describeLaunchFailure(Cause.die("a string\nthrown")), "a string")
+  })
 })

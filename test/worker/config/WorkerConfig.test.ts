@@ -97,9 +97,46 @@ describe("WorkerConfig", () => {
     })
   )
 
-  it.effect.each(["0", "-1", "1.5", "two"])("NULL_MAX_SESSIONS=%s is a startup error", (value) =>
+  it.effect.each(["0", "-1", "1.5", "two", "1025", "100000000"])("NULL_MAX_SESSIONS=%s is a startup error", (value) =>
     Effect.gen(function* () {
       assert.include((yield* problems({ ...required, NULL_MAX_SESSIONS: value }))[0], "NULL_MAX_SESSIONS")
+    })
+  )
+
+  it.effect("NULL_MAX_SESSIONS takes up to 1024 slots, and the refusal says so", () =>
+    Effect.gen(function* () {
+      assert.strictEqual((yield* settings({ ...required, NULL_MAX_SESSIONS: "1024" })).maxSessions, 1024)
+      assert.deepStrictEqual(yield* problems({ ...required, NULL_MAX_SESSIONS: "1025" }), ["NULL_MAX_SESSIONS: must be an integer from 1 to 1024"])
+    })
+  )
+
+  it.effect("WORKER_PORT=65535 needs WORKER_HTTP_PORT: the default webhook port 65536 is refused, naming the variable to set", () =>
+    Effect.gen(function* () {
+      const top = { ...required, WORKER_PORT: "65535", VAST_TCP_PORT_65535: "41234" }
+      assert.deepStrictEqual(yield* problems(top), [
+        "WORKER_HTTP_PORT: the default WORKER_PORT + 1 = 65536 is not a port; set WORKER_HTTP_PORT to a free port from 1 to 65535"
+      ])
+      assert.strictEqual((yield* settings({ ...top, WORKER_HTTP_PORT: "65534" })).workerHttpPort, 65534)
+    })
+  )
+
+  it.effect.each([
+    [{ NULL_CONTROL_PORT: "3000" }, "WORKER_PORT and NULL_CONTROL_PORT are both 3000"],
+    [{ WORKER_HTTP_PORT: "3000" }, "WORKER_PORT and WORKER_HTTP_PORT are both 3000"],
+    [{ WORKER_HTTP_PORT: "5000", NULL_CONTROL_PORT: "5000" }, "WORKER_HTTP_PORT and NULL_CONTROL_PORT are both 5000"],
+    [{ NULL_CONTROL_PORT: "3001" }, "WORKER_HTTP_PORT (default WORKER_PORT + 1 = 3001) and NULL_CONTROL_PORT are both 3001"],
+    // The realistic one: the default webhook port of WORKER_PORT=18998 is the default control port.
+    [{ WORKER_PORT: "18998", VAST_TCP_PORT_18998: "41234" }, "WORKER_HTTP_PORT (default WORKER_PORT + 1 = 18999) and NULL_CONTROL_PORT (default 18999) are both 18999"]
+  ] as const)("two listeners on one port are a startup error naming both variables: %o", ([env, expected]) =>
+    Effect.gen(function* () {
+      assert.deepStrictEqual(yield* problems({ ...required, ...env }), [`${expected}; each listener needs its own port`])
+    })
+  )
+
+  it.effect("a port conflict is listed with the other problems", () =>
+    Effect.gen(function* () {
+      const listed = yield* problems({ ...required, NULL_CONTROL_PORT: "3000", UNSECURED: "maybe" })
+      assert.deepStrictEqual(listed.map((problem) => problem.split(/[: ]/)[0]), ["UNSECURED", "WORKER_PORT"])
     })
   )
 
