@@ -7,12 +7,13 @@
  */
 import { fileURLToPath } from "node:url"
 import { Command, Options } from "@effect/cli"
-import { HttpClient, HttpClientResponse } from "@effect/platform"
+import { HttpClient } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Clock, Data, Deferred, Duration, Effect, Fiber, Layer, Logger, Option, Schema } from "effect"
 import { WorkerLauncher } from "../serverless/WorkerLauncher.js"
+import { boundedJson } from "../shared/boundedBody.js"
 import { helpRequested, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
 import { VERSION } from "../shared/version.js"
 
@@ -91,7 +92,7 @@ const demo = Command.make("demo", options, (opts) =>
 
     // 2. Watch the endpoint: print each change in the worker count and each callback.
     const fetchStatus = client.get(`${url}/status`).pipe(
-      Effect.flatMap(HttpClientResponse.schemaBodyJson(StatusSnapshot)),
+      Effect.flatMap(boundedJson(StatusSnapshot)),
       Effect.scoped,
       Effect.option
     )
