@@ -10,6 +10,7 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Clock, Context, Duration, Effect, Layer, ParseResult, Redacted, Schema } from "effect"
 import { CreateSessionAnswer, PingAnswer, type AuthData } from "../protocol/session.js"
+import { boundedText } from "../shared/boundedBody.js"
 import { retryDelay, routePollDelay } from "./backoff.js"
 import type { EndpointSettings } from "./endpointSettings.js"
 import {
@@ -202,10 +203,20 @@ export const make = (settings: ClientSettings) =>
     const webserver = trimSlash(settings.webserverUrl)
     const autoscaler = trimSlash(settings.autoscalerUrl)
 
-    /** One call: status and body text, or `RequestFailed` when nothing (complete) came back in time. */
+    /**
+     * One call: status and body text, or `RequestFailed` when nothing (complete) came back in time, or
+     * `UnexpectedResponse` for a body past `MAX_ANSWER_BYTES` (no answer of the protocol comes near it).
+     */
     const exchange = (operation: Operation, request: HttpClientRequest.HttpClientRequest, timeout: Duration.Duration = callTimeout) =>
       client.execute(request).pipe(
-        Effect.flatMap((response) => Effect.map(response.text, (text): Reply => ({ status: response.status, text }))),
+        Effect.flatMap((response) =>
+          boundedText(response).pipe(
+            Effect.map((text): Reply => ({ status: response.status, text })),
+            Effect.catchTag("BodyTooLarge", (error) =>
+              Effect.fail(new UnexpectedResponse({ operation, url: request.url, status: response.status, detail: error.message }))
+            )
+          )
+        ),
         Effect.catchTags({
           RequestError: (error) => Effect.fail(new RequestFailed({ operation, url: request.url, detail: withCause(error.message, error.cause) })),
           ResponseError: (error) => Effect.fail(new RequestFailed({ operation, url: request.url, detail: withCause(error.message, error.cause) }))

@@ -8,13 +8,13 @@ import { Config, Duration, Option, Schema } from "effect"
 import { HttpUrl } from "../protocol/session.js"
 import { type Flag, optional, plain, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
 import { type Instance, instanceNames, instances } from "./instances.js"
+import { lifetimeSeconds, secondsAbove0, sessionCost } from "./numericFlags.js"
 import type { Mode } from "./program.js"
 
-const positive = (name: string) => Schema.Number.pipe(Schema.positive({ message: () => `--${name} must be a number above 0` }))
 const atLeastOne = (name: string) => Schema.Int.pipe(Schema.greaterThanOrEqualTo(1, { message: () => `--${name} must be at least 1` }))
 
 const seconds = (name: string, fallback: number, description: string): Flag<number> =>
-  withDefault(Options.float(name).pipe(Options.withSchema(positive(name))), { name, value: "SECONDS", fallback, description })
+  withDefault(secondsAbove0(name), { name, value: "SECONDS", fallback, description })
 
 const url = (name: string, description: string): Flag<Option.Option<string>> =>
   optional(
@@ -46,13 +46,18 @@ export const where = {
 
 const clientFlags = {
   ...where,
-  sessionCost: withDefault(Options.float("session-cost").pipe(Options.withSchema(positive("session-cost"))), {
+  sessionCost: withDefault(sessionCost("session-cost"), {
     name: "session-cost",
     value: "N",
     fallback: 100,
     description: "each session's cost (workload); 200 keeps one warm worker per session"
   }),
-  lifetime: seconds("lifetime", 60, "session lifetime; the client pings every lifetime/2"),
+  lifetime: withDefault(lifetimeSeconds("lifetime"), {
+    name: "lifetime",
+    value: "SECONDS",
+    fallback: 60,
+    description: "session lifetime; the client pings every lifetime/2"
+  }),
   hold: seconds("hold", 180, "single mode: how long to hold the worker"),
   demo: toggle("demo", "start --count sessions --interval apart, hold them --plateau, end them --interval apart"),
   count: withDefault(Options.integer("count").pipe(Options.withSchema(atLeastOne("count"))), {

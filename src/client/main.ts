@@ -14,13 +14,13 @@
  * never succeeded, or an end that got no answer, a 400 (unknown session) or any other status.
  * Events go to stdout; logs, if any, to stderr.
  */
-import { constants } from "node:os"
 import { Command } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { randomUUID } from "node:crypto"
 import { Cause, Config, Console, Data, Effect, Either, Exit, Layer, Logger, Option, Redacted } from "effect"
 import { helpRequested } from "../shared/cliHelp.js"
+import { rememberStopSignal } from "../shared/stopSignal.js"
 import { VERSION } from "../shared/version.js"
 import { AutoscaleReporter } from "./autoscale/AutoscaleReporter.js"
 import { runAutoscaler } from "./autoscale/Autoscaler.js"
@@ -155,24 +155,14 @@ const doctorCommand = Command.run(Command.make("doctor", doctorOptions, (parsed)
 // stdout carries the events (JSON lines with --json): logs go to stderr.
 const StderrLogger = Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true }))
 
-/**
- * The signal that stopped the run, if one did. `runMain` turns SIGINT and SIGTERM into an interruption
- * (the run then ends its sessions), but does not tell which signal it was.
- */
-let stoppedBy: "SIGINT" | "SIGTERM" | null = null
-const remember = (signal: "SIGINT" | "SIGTERM") => () => {
-  stoppedBy ??= signal
-}
-
 const [node = "node", script = "client.js", ...args] = process.argv
 const doctor = args[0] === "doctor"
 const autoscale = args[0] === "autoscale"
 if (helpRequested(args)) {
   process.stdout.write(doctor ? doctorHelp : autoscale ? autoscaleHelp : clientHelp)
 } else {
-  // `once`: a second Ctrl-C finds no handler, and Node's default ends the process at once.
-  process.once("SIGINT", remember("SIGINT"))
-  process.once("SIGTERM", remember("SIGTERM"))
+  // A signal ends the run's sessions first (an interruption), then sets the exit status.
+  const stoppedBy = rememberStopSignal()
   const main = doctor
     ? doctorCommand([node, script, ...args.slice(1)])
     : autoscale
@@ -186,15 +176,14 @@ if (helpRequested(args)) {
       teardown: (exit, onExit) =>
         onExit(
           // The daemon's job is to run until it is stopped: a signal is its normal end.
-          stoppedBy !== null && autoscale
+          stoppedBy() !== null && autoscale
             ? Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
               ? 1
               : 0
-            : stoppedBy !== null
-              ? 128 + constants.signals[stoppedBy]
-            : Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
-              ? 1
-              : 0
+            : (stoppedBy() ??
+              (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
+                ? 1
+                : 0))
         )
     })
   )

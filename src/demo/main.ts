@@ -3,17 +3,20 @@
  * README's recommended endpoint settings unless `--vast-defaults`), then the client in `--demo` mode
  * against it, and watches: workers scaling 0 → 1 → … → N and back to 0, every session's on_close
  * callback arriving. It exits 0 only if every session was created and ended cleanly, every callback
- * arrived once, and the endpoint scaled back to zero.
+ * arrived once, and the endpoint scaled back to zero. Stopped by Ctrl-C (SIGINT) or SIGTERM, it stops the client
+ * (which ends its sessions), then the serverless (which stops its workers), says so, and exits 130 or 143.
  */
 import { fileURLToPath } from "node:url"
 import { Command, Options } from "@effect/cli"
-import { HttpClient, HttpClientResponse } from "@effect/platform"
+import { HttpClient } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Clock, Data, Deferred, Duration, Effect, Fiber, Layer, Logger, Option, Schema } from "effect"
-import { WorkerLauncher } from "../serverless/WorkerLauncher.js"
+import { Cause, Clock, Data, Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, Option, Schema } from "effect"
+import { type RunningProcess, WorkerLauncher } from "../serverless/WorkerLauncher.js"
+import { boundedJson } from "../shared/boundedBody.js"
 import { helpRequested, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
+import { rememberStopSignal } from "../shared/stopSignal.js"
 import { VERSION } from "../shared/version.js"
 
 const here = (file: string) => fileURLToPath(new URL(`./${file}`, import.meta.url))
@@ -65,6 +68,19 @@ const demo = Command.make("demo", options, (opts) =>
     const launcher = yield* WorkerLauncher
     const client = yield* HttpClient.HttpClient
     const say = (text: string) => Effect.sync(() => process.stdout.write(`${text}\n`))
+    /**
+     * Interrupted (a signal, the timeout), the demo stops `child` itself, in the reverse order of the starts (scope
+     * finalizers): the client ends its sessions while the serverless and its workers still run.
+     */
+    const stopOnInterrupt = (child: RunningProcess, name: string) =>
+      Effect.addFinalizer((exit) =>
+        Exit.isInterrupted(exit)
+          ? Effect.gen(function* () {
+              yield* child.stop
+              yield* say(`interrupted: stopped the ${name} (exit ${yield* child.exited})`)
+            })
+          : Effect.void
+      )
 
     // 1. The local serverless, on a free port.
     const listening = yield* Deferred.make<string>()
@@ -84,6 +100,7 @@ const demo = Command.make("demo", options, (opts) =>
         if (url !== undefined) Deferred.unsafeDone(listening, Effect.succeed(url))
       }
     )
+    yield* stopOnInterrupt(serverless, "serverless")
     const url = yield* Deferred.await(listening).pipe(
       Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new DemoFailed({ message: "the serverless did not start" }) })
     )
@@ -91,7 +108,7 @@ const demo = Command.make("demo", options, (opts) =>
 
     // 2. Watch the endpoint: print each change in the worker count and each callback.
     const fetchStatus = client.get(`${url}/status`).pipe(
-      Effect.flatMap(HttpClientResponse.schemaBodyJson(StatusSnapshot)),
+      Effect.flatMap(boundedJson(StatusSnapshot)),
       Effect.scoped,
       Effect.option
     )
@@ -139,6 +156,7 @@ const demo = Command.make("demo", options, (opts) =>
       { name: "client", command: process.execPath, args: clientArgs, env: { PATH: process.env["PATH"] ?? "", VAST_API_KEY: "demo-key" } },
       (line) => process.stdout.write(`  client | ${line}\n`)
     )
+    yield* stopOnInterrupt(clientProcess, "client")
     const clientExit = yield* clientProcess.exited
 
     // 4. Wait for scale-to-zero (and the last callbacks), then judge. Vast's defaults never scale to zero
@@ -189,8 +207,13 @@ const cli = Command.run(demo, { name: "null-worker demo", version: VERSION })
 if (helpRequested(process.argv.slice(2))) {
   process.stdout.write(help)
 } else {
+  const stoppedBy = rememberStopSignal()
   cli(process.argv).pipe(
-    Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, WorkerLauncher.layer(), Logger.logFmt)),
-    NodeRuntime.runMain({ disablePrettyLogger: true })
+    // The serverless's own grace for its workers (5 s) must fit inside the grace it gets.
+    Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, WorkerLauncher.layer({ grace: "10 seconds" }), Logger.logFmt)),
+    NodeRuntime.runMain({
+      disablePrettyLogger: true,
+      teardown: (exit, onExit) => onExit(stoppedBy() ?? (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? 1 : 0))
+    })
   )
 }

@@ -19,13 +19,13 @@ const NumericString = Schema.String.pipe(
   })
 )
 
-/** `auth_data.cost`: the session's workload, a number or a numeric string (the framework's tests use `"1"`). */
-export const Cost = Schema.Union(
-  Schema.Number.pipe(
-    Schema.filter((n) => Number.isFinite(n) && n >= 0 && n <= MAX_COST, { message: () => costMessage })
-  ),
-  NumericString
+/** A workload as a JSON number, within `[0, MAX_COST]`: what `/route/` takes and the client CLI accepts. */
+export const CostNumber = Schema.Number.pipe(
+  Schema.filter((n) => Number.isFinite(n) && n >= 0 && n <= MAX_COST, { message: () => costMessage })
 )
+
+/** `auth_data.cost`: the session's workload, a number or a numeric string (the framework's tests use `"1"`). */
+export const Cost = Schema.Union(CostNumber, NumericString)
 
 /** A request number the autoscaler assigns; reported back as it came, so it must be a safe integer. */
 const RequestNumber = Schema.Int.annotations({ message: () => "must be an integer" })

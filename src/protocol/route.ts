@@ -4,7 +4,7 @@
  * with `RouteRequestIn`, which fills in what older clients leave out.
  */
 import { Schema } from "effect"
-import { AuthData } from "./authData.js"
+import { AuthData, CostNumber } from "./authData.js"
 
 export const RouteRequest = Schema.Struct({
   endpoint: Schema.String,
@@ -15,11 +15,15 @@ export const RouteRequest = Schema.Struct({
 })
 export type RouteRequest = typeof RouteRequest.Type
 
-/** `RouteRequest` as a server reads it: `cost` defaults to 100, `request_idx` to 0 (a first request). */
+/**
+ * `RouteRequest` as a server reads it: `cost` defaults to 100, `request_idx` to 0 (a first request). `cost` is
+ * bounded as a worker bounds `auth_data.cost`: the local serverless adds it to a worker's load, so `1e300` or a
+ * negative cost would scale the endpoint for nothing.
+ */
 export const RouteRequestIn = Schema.Struct({
   endpoint: Schema.String,
   api_key: Schema.String,
-  cost: Schema.optionalWith(Schema.Number, { default: () => 100 }),
+  cost: Schema.optionalWith(CostNumber, { default: () => 100 }),
   request_idx: Schema.optionalWith(Schema.NullOr(Schema.Int), { default: () => 0 }),
   replay_timeout: Schema.optional(Schema.Number)
 })

@@ -1,7 +1,12 @@
 /**
  * Starting and stopping real worker processes (and, optionally, a sidecar process beside each, such
  * as the user's queue consumer). A process is a resource: stopping sends SIGTERM, waits a grace
- * period, then SIGKILL; closing the launcher's scope stops everything it started.
+ * period, then SIGKILL; closing the launcher's scope stops everything it started the same way, so each
+ * child runs its own shutdown (a client ends its sessions, a serverless stops its workers).
+ *
+ * Each child leads its own process group. A terminal's Ctrl-C then reaches only the parent, which stops its
+ * children once and in its own order; a child that had the terminal's SIGINT too would take the parent's SIGTERM
+ * as a second signal, which makes the client quit without ending its sessions.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { createServer } from "node:net"
@@ -46,39 +51,33 @@ export class WorkerLauncher extends Context.Tag("serverless/WorkerLauncher")<
       WorkerLauncher,
       Effect.gen(function* () {
         const runtime = yield* Effect.runtime<never>()
-        const running = new Set<ChildProcess>()
-        // Children started through a shell lead their own process group.
-        const groupLeaders = new WeakSet<ChildProcess>()
+        // Each running child and how to stop it.
+        const running = new Map<ChildProcess, Effect.Effect<void>>()
         const signal = (child: ChildProcess, name: NodeJS.Signals) => {
           try {
-            // A group leader: signal the whole group (the shell and what it started).
-            if (groupLeaders.has(child) && child.pid !== undefined) process.kill(-child.pid, name)
+            // A group leader: signal the whole group (a shell and what it started, a worker and its helpers).
+            if (child.pid !== undefined) process.kill(-child.pid, name)
             else child.kill(name)
           } catch {
             child.kill(name)
           }
         }
-        // Whatever is still running when the serverless stops goes with it.
-        yield* Effect.addFinalizer(() =>
-          Effect.sync(() => {
-            for (const child of running) signal(child, "SIGKILL")
-          })
-        )
+        // Whatever is still running when the launcher's owner stops goes with it, stopped as `stop` does: SIGKILL
+        // at once would leave a child's own children (a serverless's workers) running, and sessions open.
+        yield* Effect.addFinalizer(() => Effect.forEach([...running.values()], (stop) => stop, { concurrency: "unbounded", discard: true }))
 
         const launch = (spec: ProcessSpec, onLine: (line: string) => void) =>
           Effect.gen(function* () {
             const done = yield* Deferred.make<string>()
             const child = yield* Effect.try({
               try: () =>
+                // `detached`: its own process group (see above); a user's command line may also start several
+                // processes, and stopping it must reach all of them, not just the shell.
                 spec.shell === true
-                  ? // Its own process group: a user's command line may start several processes, and stopping
-                    // it must reach all of them, not just the shell.
-                    spawn("sh", ["-c", spec.command], { env: { ...spec.env }, stdio: ["ignore", "pipe", "pipe"], detached: true })
-                  : spawn(spec.command, [...spec.args], { env: { ...spec.env }, stdio: ["ignore", "pipe", "pipe"] }),
+                  ? spawn("sh", ["-c", spec.command], { env: { ...spec.env }, stdio: ["ignore", "pipe", "pipe"], detached: true })
+                  : spawn(spec.command, [...spec.args], { env: { ...spec.env }, stdio: ["ignore", "pipe", "pipe"], detached: true }),
               catch: (error) => new LaunchError({ message: `${spec.name}: ${String(error)}` })
             })
-            running.add(child)
-            if (spec.shell === true) groupLeaders.add(child)
             const tail: Array<string> = []
             let partial = ""
             const onData = (chunk: Buffer) => {
@@ -112,6 +111,8 @@ export class WorkerLauncher extends Context.Tag("serverless/WorkerLauncher")<
                 yield* Deferred.await(done)
               }
             })
+            // An exit already seen has removed it (`finish`); it must not be added back.
+            if (!(yield* Deferred.isDone(done))) running.set(child, stop)
             return { pid, exited: Deferred.await(done), stop, tail: Effect.sync(() => tail.slice()) }
           })
 

@@ -6,6 +6,7 @@
 import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { Context, Duration, Effect, Layer, Option } from "effect"
 import { SessionsAnswer, SessionView } from "../protocol/control.js"
+import { boundedJson } from "../shared/boundedBody.js"
 
 /** One open session, as the worker's control route lists it (epoch seconds). */
 export const HeldSession = SessionView
@@ -32,7 +33,7 @@ export class WorkerSessions extends Context.Tag("serverless/WorkerSessions")<
         held: (controlUrl) =>
           client.get(`${controlUrl}/sessions`).pipe(
             Effect.flatMap(HttpClientResponse.filterStatusOk),
-            Effect.flatMap(HttpClientResponse.schemaBodyJson(HeldSessions)),
+            Effect.flatMap(boundedJson(HeldSessions)),
             Effect.scoped,
             Effect.timeout(ASK_TIMEOUT),
             Effect.map((answer) => Option.some(answer.sessions)),

@@ -1,5 +1,7 @@
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
+import { MAX_COST } from "../../src/protocol/authData.js"
+import { MAX_LIFETIME_SECONDS } from "../../src/protocol/session.js"
 import { clientJs } from "./spawnClient.js"
 import { spawnProcess } from "../support/process.js"
 
@@ -36,6 +38,26 @@ describe("node dist/client.js --help", () => {
     const { code, output } = await run(["--endpoint", "x", "--count", "1.5"])
     expect(code).toBe(1)
     expect(output).toContain("'1.5' is not a integer")
+  })
+
+  it("numeric flags refuse non-finite values and values a worker refuses, up front: one line, exit 1", async () => {
+    const cases: ReadonlyArray<readonly [string, string, RegExp]> = [
+      ["--lifetime", "Infinity", /^--lifetime must be a number of seconds above 0 and at most 604800 /],
+      ["--lifetime", "1e400", /^--lifetime must be /],
+      ["--lifetime", String(MAX_LIFETIME_SECONDS + 1), /^--lifetime must be /],
+      ["--session-cost", "1e300", /^--session-cost must be a number above 0 and at most 1000000 /],
+      ["--session-cost", String(MAX_COST + 1), /^--session-cost must be /],
+      ["--hold", "Infinity", /^--hold must be a finite number above 0$/],
+      ["--interval", "NaN", /^--interval must be /],
+      ["--plateau", "1e400", /^--plateau must be /],
+      ["--route-timeout", "-Infinity", /^--route-timeout must be /]
+    ]
+    const runs = await Promise.all(cases.map(([flag, value]) => run(["--endpoint", "x", flag, value])))
+    for (const [[flag, value, message], { code, output }] of cases.map((c, i) => [c, runs[i] ?? { code: null, output: "" }] as const)) {
+      expect(code, `${flag} ${value}`).toBe(1)
+      expect(output.trim(), `${flag} ${value}`).toMatch(message)
+      expect(output.trim().split("\n"), `${flag} ${value}`).toHaveLength(1)
+    }
   })
 })
 

@@ -1,15 +1,38 @@
+import { execFileSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { afterEach, describe, expect, it } from "vitest"
 import { type Spawned, spawnProcess } from "../support/process.js"
 
 const demoJs = fileURLToPath(new URL("../../dist/demo.js", import.meta.url))
 const running: Array<Spawned> = []
+/** Every process a demo started (its children lead their own process groups: a demo's kill would not reach them). */
+const descendants = new Set<number>()
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** The processes below `root`, from `ps` (Linux and macOS). */
+const processTree = (root: number): ReadonlyArray<number> => {
+  const rows = execFileSync("ps", ["-A", "-o", "pid=,ppid="], { encoding: "utf8" })
+    .split("\n")
+    .map((line) => line.trim().split(/\s+/).map(Number))
+  const below = (pid: number): ReadonlyArray<number> => rows.filter(([, ppid]) => ppid === pid).flatMap(([child = 0]) => [child, ...below(child)])
+  return below(root)
+}
 
 afterEach(async () => {
   for (const demo of running.splice(0)) {
     if (demo.child.exitCode === null) demo.child.kill("SIGTERM")
     await demo.exited
   }
+  for (const pid of descendants) if (alive(pid)) process.kill(pid, "SIGKILL")
+  descendants.clear()
 })
 
 describe("npm run demo (dist/demo.js)", () => {
@@ -32,4 +55,24 @@ describe("npm run demo (dist/demo.js)", () => {
     expect(output).toContain("peak workers: 3; callbacks: 3; workers left: 0")
     expect(output).toContain("demo OK")
   }, 90_000)
+
+  for (const [signal, status] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    it(`${signal} to the demo's pid alone: the client ends its sessions, the serverless stops its workers, exit ${status}, no process left`, async () => {
+      const demo = spawnProcess(process.execPath, [demoJs, "--count", "2", "--interval", "0.5", "--plateau", "60"], {})
+      running.push(demo)
+      await demo.waitFor(/client \| .*#2 created session/, 30_000)
+      const pid = demo.child.pid ?? 0
+      const tree = processTree(pid)
+      for (const child of tree) descendants.add(child)
+      // The serverless, the client and a worker per session.
+      expect(tree.length, demo.output()).toBeGreaterThanOrEqual(4)
+      demo.child.kill(signal)
+      expect(await demo.exited, demo.output()).toBe(status)
+      const output = demo.output()
+      expect(output.match(/client \| .*#\d ended session/g), output).toHaveLength(2)
+      expect(output).toContain("interrupted: stopped the client (exit 143)")
+      expect(output).toContain("interrupted: stopped the serverless (exit 0)")
+      expect(tree.filter(alive), output).toEqual([])
+    }, 60_000)
+  }
 })

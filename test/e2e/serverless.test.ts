@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest"
 import { Agent, request } from "node:http"
 import { createServer } from "node:net"
+import { MAX_COST } from "../../src/protocol/authData.js"
 import { spawnProcess } from "../support/process.js"
 import { hasPromtool, promtoolCheck, skipWithoutPromtool } from "../support/promtool.js"
 import { type RunningServerless, serverlessJs, startServerless as start, statusOf as status, until } from "../support/serverless.js"
@@ -195,6 +196,18 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     expect(answer.field).toBe("request_idx")
     expect(answer.error).toMatch(/^request_idx: /)
     expect(answer.error).not.toContain("\n")
+  })
+
+  it("/route/ refuses a cost a worker would refuse (non-number, negative, above MAX_COST) with a 422 naming cost", async () => {
+    const { endpointKey, url } = await startServerless(["--max-workers", "0"])
+    for (const cost of [1e300, -1, MAX_COST + 1, "100"]) {
+      const refused = await postJson(`${url}/route/`, { endpoint: "null-local", api_key: endpointKey, cost, request_idx: 0 })
+      expect(refused.status, `cost ${String(cost)}`).toBe(422)
+      expect(refused.json["field"]).toBe("cost")
+      expect(String(refused.json["error"])).toMatch(/^cost: /)
+    }
+    expect((await postJson(`${url}/route/`, { endpoint: "null-local", api_key: endpointKey, cost: MAX_COST, request_idx: 0 })).status).toBe(200)
+    expect((await status(url)).waiting).toHaveLength(1)
   })
 
   it("GET /metrics: workers by state, route requests, scale events; the status page shows colours, sessions, control URLs and column notes", async () => {

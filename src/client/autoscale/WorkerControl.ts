@@ -6,6 +6,7 @@
  */
 import { HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platform"
 import { Context, Data, Duration, Effect, Layer, Option } from "effect"
+import { boundedJson } from "../../shared/boundedBody.js"
 import { ReleaseAnswer, ReleaseRequest, type SessionsAnswer, SessionsAnswer as SessionsAnswerSchema } from "../../protocol/control.js"
 
 /** The control port did not answer, or answered something else than the protocol says. */
@@ -37,7 +38,7 @@ export class WorkerControl extends Context.Tag("autoscale/WorkerControl")<
             const query = Option.match(index, { onNone: () => "", onSome: (n) => `?index=${n}&wait=${waitSeconds}` })
             return client.get(`${base}/sessions${query}`).pipe(
               Effect.flatMap(HttpClientResponse.filterStatusOk),
-              Effect.flatMap(HttpClientResponse.schemaBodyJson(SessionsAnswerSchema)),
+              Effect.flatMap(boundedJson(SessionsAnswerSchema)),
               Effect.scoped,
               Effect.mapError(failed("GET /sessions")),
               // The worker answers by `wait`; a few seconds more is for the network, not for a hung worker.
@@ -57,7 +58,7 @@ export class WorkerControl extends Context.Tag("autoscale/WorkerControl")<
                 response.status === 409
                   ? Effect.succeed<ReleaseOutcome>("not-open")
                   : HttpClientResponse.filterStatusOk(response).pipe(
-                      Effect.flatMap(HttpClientResponse.schemaBodyJson(ReleaseAnswer)),
+                      Effect.flatMap(boundedJson(ReleaseAnswer)),
                       Effect.map((answer): ReleaseOutcome => (answer.released ? "released" : "not-open"))
                     )
               ),

@@ -9,15 +9,12 @@ import { type Flag, optional, renderHelp, toggle, withDefault } from "../../shar
 import { where } from "../cli.js"
 import { InvalidOption } from "../errors.js"
 import { instances } from "../instances.js"
+import { lifetimeSeconds, secondsAbove0, secondsFrom0, sessionCost } from "../numericFlags.js"
 import { defaultPrefix } from "./keys.js"
 import type { PlannerSettings } from "./planner.js"
 
 const intAtLeast = (name: string, min: number) =>
   Options.integer(name).pipe(Options.withSchema(Schema.Int.pipe(Schema.greaterThanOrEqualTo(min, { message: () => `--${name} must be at least ${min}` }))))
-const secondsAbove0 = (name: string) =>
-  Options.float(name).pipe(Options.withSchema(Schema.Number.pipe(Schema.positive({ message: () => `--${name} must be a number above 0` }))))
-const secondsFrom0 = (name: string) =>
-  Options.float(name).pipe(Options.withSchema(Schema.Number.pipe(Schema.nonNegative({ message: () => `--${name} must be 0 or more` }))))
 
 const count = (name: string, min: number, fallback: number, description: string): Flag<number> =>
   withDefault(intAtLeast(name, min), { name, value: "N", fallback, description })
@@ -66,13 +63,13 @@ const flags = {
     fallback: 10,
     description: "the keep lease lasts this long unless renewed; then idle consumers release their workers"
   }),
-  sessionCost: withDefault(Options.float("session-cost").pipe(Options.withSchema(Schema.Number.pipe(Schema.positive()))), {
+  sessionCost: withDefault(sessionCost("session-cost"), {
     name: "session-cost",
     value: "N",
     fallback: 100,
     description: "each session's cost (workload)"
   }),
-  lifetime: withDefault(secondsAbove0("lifetime"), { name: "lifetime", value: "SECONDS", fallback: 60, description: "session lifetime: a session nobody pings closes after it" }),
+  lifetime: withDefault(lifetimeSeconds("lifetime"), { name: "lifetime", value: "SECONDS", fallback: 60, description: "session lifetime: a session nobody pings closes after it" }),
   pingInterval: optional(secondsAbove0("ping-interval"), {
     name: "ping-interval",
     value: "SECONDS",

@@ -54,7 +54,13 @@ describe("node dist/client.js autoscale (process)", () => {
       [["--endpoint", "e", "--stream", "s", "--list", "l"], /exactly one of --stream KEY and --list KEY/],
       [["--endpoint", "e", "--list", "l", "--min", "3", "--max", "2"], /--min: must not be above --max/],
       [["--endpoint", "e", "--list", "l", "--interval", "2", "--lease", "3"], /--lease: must be at least twice --interval/],
-      [["--endpoint", "e", "--stream", "s", "--in-flight-list", "b"], /--in-flight-list: goes with --list/]
+      [["--endpoint", "e", "--stream", "s", "--in-flight-list", "b"], /--in-flight-list: goes with --list/],
+      // Numbers JSON cannot carry, or a worker would refuse, are refused before anything starts.
+      [["--endpoint", "e", "--list", "l", "--lifetime", "Infinity"], /--lifetime must be a number of seconds above 0 and at most 604800/],
+      [["--endpoint", "e", "--list", "l", "--lifetime", "1e7"], /--lifetime must be a number of seconds above 0 and at most 604800/],
+      [["--endpoint", "e", "--list", "l", "--session-cost", "1e300"], /--session-cost must be a number above 0 and at most 1000000/],
+      [["--endpoint", "e", "--list", "l", "--cooldown", "Infinity"], /--cooldown must be a finite number, 0 or more/],
+      [["--endpoint", "e", "--list", "l", "--ping-interval", "1e400"], /--ping-interval must be a finite number above 0/]
     ]
     const runs = [...cases.map(([args, message]) => [daemon(args), message] as const), [daemon(["--endpoint", "e", "--list", "l"], {}), /VAST_API_KEY is not set/] as const]
     for (const [run, message] of runs) {
