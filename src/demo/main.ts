@@ -16,7 +16,7 @@ import { Cause, Clock, Data, Deferred, Duration, Effect, Exit, Fiber, Layer, Log
 import { type RunningProcess, WorkerLauncher } from "../serverless/WorkerLauncher.js"
 import { boundedJson } from "../shared/boundedBody.js"
 import { helpRequested, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
-import { rememberStopSignal } from "../shared/stopSignal.js"
+import { rememberStopSignal } from "../shared/signalExitStatus.js"
 import { VERSION } from "../shared/version.js"
 
 const here = (file: string) => fileURLToPath(new URL(`./${file}`, import.meta.url))

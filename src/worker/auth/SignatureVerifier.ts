@@ -2,9 +2,10 @@
  * Proof that a request came through the autoscaler: `auth_data.signature` over `auth_data.url`.
  * Checked on handler routes such as `/ping`.
  */
-import { HttpClient, HttpClientResponse, HttpIncomingMessage } from "@effect/platform"
+import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { Context, Data, Deferred, Duration, Effect, Either, Layer, Option, Ref, Schedule } from "effect"
 import { constants, createPublicKey, type KeyObject, verify as cryptoVerify } from "node:crypto"
+import { boundedText } from "../../shared/boundedBody.js"
 import { errnoOf } from "../../shared/errno.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { refusals, type SignatureInvalid } from "../errors.js"
@@ -140,9 +141,6 @@ const parseRsaPublicKey = (text: string) =>
 /** A PEM RSA key is under 4 KB; an answer past this is not one. */
 const MAX_KEY_ANSWER_BYTES = 64 * 1024
 
-/** The platform's reader fails a body past its size limit with this error. */
-const isTooLarge = (cause: unknown): boolean => cause instanceof Error && cause.message === "maxBytes exceeded"
-
 const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
   Effect.gen(function* () {
     const client = yield* HttpClient.HttpClient
@@ -154,21 +152,16 @@ const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
 
     const fetchOnce = client.get(pubkeyUrl).pipe(
       Effect.flatMap((response) => HttpClientResponse.filterStatusOk(response)),
-      Effect.flatMap((response) => response.text),
       // An answer without end would otherwise be read until the process runs out of memory.
-      HttpIncomingMessage.withMaxBodySize(Option.some(MAX_KEY_ANSWER_BYTES)),
+      Effect.flatMap((response) => boundedText(response, MAX_KEY_ANSWER_BYTES)),
       Effect.catchTags({
+        BodyTooLarge: (error) => Effect.fail(new AttemptFailed({ reason: `the answer is larger than ${error.limit / 1024} KB` })),
         RequestError: (error) =>
           Effect.fail(new AttemptFailed({ reason: `${error.reason} error: ${errnoOf(error) ?? error.description ?? "no answer"}` })),
         ResponseError: (error) =>
           Effect.fail(
             new AttemptFailed({
-              reason:
-                error.reason === "StatusCode"
-                  ? `status ${error.response.status}`
-                  : isTooLarge(error.cause)
-                    ? `the answer is larger than ${MAX_KEY_ANSWER_BYTES / 1024} KB`
-                    : `${error.reason} error`
+              reason: error.reason === "StatusCode" ? `status ${error.response.status}` : `${error.reason} error`
             })
           )
       }),
