@@ -11,6 +11,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { createServer } from "node:net"
 import { Context, Data, Deferred, Duration, Effect, Layer, Runtime } from "effect"
+import { PARENT_PID_VARIABLE } from "../shared/orphanWatch.js"
 
 export interface ProcessSpec {
   /** Shown in logs (`w3`, `w3/sidecar`). */
@@ -37,6 +38,9 @@ export class LaunchError extends Data.TaggedError("LaunchError")<{ readonly mess
 const TAIL_LINES = 30
 /** How many recently handed-out ports `freePort` refuses to hand out again. */
 const RECENT_PORTS = 256
+
+/** A child's environment: its own, and who its parent is, so that it stops if this process dies (`orphanWatch.ts`). */
+const childEnv = (spec: ProcessSpec): Record<string, string> => ({ ...spec.env, [PARENT_PID_VARIABLE]: String(process.pid) })
 
 export class WorkerLauncher extends Context.Tag("serverless/WorkerLauncher")<
   WorkerLauncher,
@@ -74,8 +78,8 @@ export class WorkerLauncher extends Context.Tag("serverless/WorkerLauncher")<
                 // `detached`: its own process group (see above); a user's command line may also start several
                 // processes, and stopping it must reach all of them, not just the shell.
                 spec.shell === true
-                  ? spawn("sh", ["-c", spec.command], { env: { ...spec.env }, stdio: ["ignore", "pipe", "pipe"], detached: true })
-                  : spawn(spec.command, [...spec.args], { env: { ...spec.env }, stdio: ["ignore", "pipe", "pipe"], detached: true }),
+                  ? spawn("sh", ["-c", spec.command], { env: childEnv(spec), stdio: ["ignore", "pipe", "pipe"], detached: true })
+                  : spawn(spec.command, [...spec.args], { env: childEnv(spec), stdio: ["ignore", "pipe", "pipe"], detached: true }),
               catch: (error) => new LaunchError({ message: `${spec.name}: ${String(error)}` })
             })
             const tail: Array<string> = []

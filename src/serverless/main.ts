@@ -26,6 +26,7 @@ import { ServerlessMetrics } from "./ServerlessMetrics.js"
 import { WorkerLauncher } from "./WorkerLauncher.js"
 import { WorkerSessions } from "./WorkerSessions.js"
 import { VERSION } from "../shared/version.js"
+import { stopWhenOrphaned } from "../shared/orphanWatch.js"
 
 const atLeast = (name: string, min: number) =>
   Schema.Number.pipe(Schema.greaterThanOrEqualTo(min, { message: () => `--${name} must be at least ${min}` }))
@@ -165,6 +166,7 @@ const serverless = Command.make("serverless", options, (opts) => {
       Effect.succeed(address._tag === "TcpAddress" ? `http://127.0.0.1:${address.port}` : "")
     )
     yield* plane.setBaseUrl(url)
+    yield* stopWhenOrphaned
     yield* Effect.logInfo(`serverless listening on ${url} (status page: ${url}/)`)
     yield* Effect.logInfo(`endpoint ${settings.endpointName}: ${JSON.stringify(params)}`)
     yield* plane.tick.pipe(
@@ -188,6 +190,7 @@ const serverless = Command.make("serverless", options, (opts) => {
     )
   )
   return run.pipe(
+    Effect.scoped,
     Effect.provide(Server),
     Effect.provide(ClientConnections.Default),
     Effect.provide(ControlPlane.Default),

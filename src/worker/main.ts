@@ -14,6 +14,7 @@ import { Cause, Config, ConfigProvider, Context, Effect, Either, Layer, Option, 
 import { SessionsAnswer } from "../protocol/control.js"
 import { keepAliveHttpClient } from "../shared/keepAliveHttpClient.js"
 import * as Logging from "../shared/logging.js"
+import { stopWhenOrphaned } from "../shared/orphanWatch.js"
 import { VERSION } from "../shared/version.js"
 import { SignatureVerifier } from "./auth/SignatureVerifier.js"
 import { describeLaunchFailure, reportLaunchFailure } from "./autoscaler/launchFailure.js"
@@ -49,6 +50,7 @@ const serve = Effect.scoped(
   Effect.gen(function* () {
     const context = yield* Layer.build(Worker)
     absorbLateSignals()
+    yield* stopWhenOrphaned
     const config = Context.get(context, WorkerConfig)
     const helpers = yield* Effect.sync(() => lowerHelperThreads(config.helperThreadNice))
     yield* startupLine(config, helpers)

@@ -210,6 +210,30 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     expect((await status(url)).waiting).toHaveLength(1)
   })
 
+  it("killed outright (SIGKILL), the serverless leaves no worker behind: each notices and stops in order, closing its session", async () => {
+    const serverless = await startServerless(["--recommended", "--inactivity-timeout", "60"])
+    const session = await reserve(serverless.url, serverless.endpointKey, { lifetime: 600, on_close_route: `${serverless.url}/callbacks/orphan` })
+    const worker = (await status(serverless.url)).workers.find((w) => w.url === session.workerUrl)
+    const pid = worker?.pid ?? 0
+    expect(pid).toBeGreaterThan(0)
+    serverless.process.child.kill("SIGKILL")
+    await serverless.process.exited
+    const alive = () => {
+      try {
+        process.kill(pid, 0)
+        return true
+      } catch {
+        return false
+      }
+    }
+    try {
+      await until("the orphaned worker to stop", async () => (alive() ? undefined : true), 15_000)
+    } finally {
+      // A failing run must not leave the worker behind.
+      if (alive()) process.kill(pid, "SIGKILL")
+    }
+  })
+
   it("GET /metrics: workers by state, route requests, scale events; the status page shows colours, sessions, control URLs and column notes", async () => {
     const { endpointKey, process: serverless, url } = await startServerless(["--recommended", "--inactivity-timeout", "30"])
     expect(serverless.output().match(/serverless listening on/g), "said once").toHaveLength(1)
