@@ -18,6 +18,7 @@ import { boundedJson } from "../shared/boundedBody.js"
 import { helpRequested, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
 import { rememberStopSignal } from "../shared/signalExitStatus.js"
 import { VERSION } from "../shared/version.js"
+import { writeSafely } from "../shared/safeOutput.js"
 
 const here = (file: string) => fileURLToPath(new URL(`./${file}`, import.meta.url))
 
@@ -67,7 +68,7 @@ const demo = Command.make("demo", options, (opts) =>
   Effect.gen(function* () {
     const launcher = yield* WorkerLauncher
     const client = yield* HttpClient.HttpClient
-    const say = (text: string) => Effect.sync(() => process.stdout.write(`${text}\n`))
+    const say = (text: string) => Effect.sync(() => writeSafely(process.stdout, `${text}\n`))
     /**
      * Interrupted (a signal, the timeout), the demo stops `child` itself, in the reverse order of the starts (scope
      * finalizers): the client ends its sessions while the serverless and its workers still run.
@@ -154,7 +155,7 @@ const demo = Command.make("demo", options, (opts) =>
     ]
     const clientProcess = yield* launcher.launch(
       { name: "client", command: process.execPath, args: clientArgs, env: { PATH: process.env["PATH"] ?? "", VAST_API_KEY: "demo-key" } },
-      (line) => process.stdout.write(`  client | ${line}\n`)
+      (line) => writeSafely(process.stdout, `  client | ${line}\n`)
     )
     yield* stopOnInterrupt(clientProcess, "client")
     const clientExit = yield* clientProcess.exited
