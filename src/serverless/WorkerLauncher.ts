@@ -70,8 +70,10 @@ export class WorkerLauncher extends Context.Tag("serverless/WorkerLauncher")<
         // at once would leave a child's own children (a serverless's workers) running, and sessions open.
         yield* Effect.addFinalizer(() => Effect.forEach([...running.values()], (stop) => stop, { concurrency: "unbounded", discard: true }))
 
+        // Uninterruptible from the spawn until the child is registered: an interruption in between would leave a
+        // process no finalizer knows about.
         const launch = (spec: ProcessSpec, onLine: (line: string) => void) =>
-          Effect.gen(function* () {
+          Effect.uninterruptible(Effect.gen(function* () {
             const done = yield* Deferred.make<string>()
             const child = yield* Effect.try({
               try: () =>
@@ -106,9 +108,15 @@ export class WorkerLauncher extends Context.Tag("serverless/WorkerLauncher")<
               return yield* new LaunchError({ message: `${spec.name} did not start (${outcome})` })
             }
             const pid = child.pid
+            // One SIGTERM per child, however many ask it to stop: to a program that is already stopping, a second
+            // one means "hurry" (a worker cuts its drain short; a runMain program that dropped its handlers dies).
+            let terminating = false
             const stop = Effect.gen(function* () {
               if (yield* Deferred.isDone(done)) return
-              signal(child, "SIGTERM")
+              if (!terminating) {
+                terminating = true
+                signal(child, "SIGTERM")
+              }
               const ended = yield* Deferred.await(done).pipe(Effect.timeoutOption(options.grace))
               if (ended._tag === "None") {
                 signal(child, "SIGKILL")
@@ -118,7 +126,7 @@ export class WorkerLauncher extends Context.Tag("serverless/WorkerLauncher")<
             // An exit already seen has removed it (`finish`); it must not be added back.
             if (!(yield* Deferred.isDone(done))) running.set(child, stop)
             return { pid, exited: Deferred.await(done), stop, tail: Effect.sync(() => tail.slice()) }
-          })
+          }))
 
         const probePort = Effect.async<number, LaunchError>((resume) => {
           const server = createServer()
