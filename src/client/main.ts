@@ -39,6 +39,7 @@ import { Reservations } from "./Reservations.js"
 import { terminalWidth } from "./terminalWidth.js"
 import { VastClient } from "./VastClient.js"
 import { writeSafely } from "../shared/safeOutput.js"
+import { stopWhenOrphaned } from "../shared/orphanWatch.js"
 
 // A reader that goes away (`| head`) must not cost the open sessions their end.
 const stdout: Write = (text) => Effect.sync(() => writeSafely(process.stdout, text))
@@ -168,7 +169,8 @@ if (helpRequested(args)) {
     : autoscale
       ? autoscaleCommand([node, script, ...args.slice(1)])
       : clientCommand(process.argv)
-  main.pipe(
+  // Started by the demo, it stops (ending its sessions) if the demo is killed outright.
+  Effect.scoped(Effect.zipRight(stopWhenOrphaned, main)).pipe(
     Effect.provide(Layer.merge(NodeContext.layer, StderrLogger)),
     NodeRuntime.runMain({
       disableErrorReporting: true,

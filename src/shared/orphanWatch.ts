@@ -13,6 +13,8 @@ export const PARENT_PID_VARIABLE = "NULL_PARENT_PID"
 export const stopWhenOrphaned: Effect.Effect<void, never, Scope.Scope> = Effect.gen(function* () {
   const parent = yield* Config.option(Config.integer(PARENT_PID_VARIABLE)).pipe(Effect.orElseSucceed(() => Option.none<number>()))
   if (Option.isNone(parent)) return
+  // Started through a shell (or re-parented already): the variable names someone else, and no check could tell.
+  if (process.ppid !== parent.value) return yield* Effect.logDebug("NULL_PARENT_PID is not this process's parent: not watching it")
   yield* Effect.sync(() => process.ppid !== parent.value).pipe(
     Effect.repeat({ schedule: Schedule.spaced("1 second"), until: (orphaned) => orphaned }),
     Effect.zipRight(Effect.logWarning("the process that started this one is gone: stopping", { parent_pid: parent.value })),

@@ -7,12 +7,13 @@
  * retries), it says why once and, when it knows where the autoscaler is, keeps reporting the error there
  * every 10 s until it is stopped, so the autoscaler can replace it (vast-protocol.md §6.5).
  */
-import { HttpClient, HttpClientResponse } from "@effect/platform"
+import { HttpClient } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Config, ConfigProvider, Context, Effect, Either, Layer, Option, Schema } from "effect"
 import { SessionsAnswer } from "../protocol/control.js"
 import { keepAliveHttpClient } from "../shared/keepAliveHttpClient.js"
+import { boundedJson } from "../shared/boundedBody.js"
 import * as Logging from "../shared/logging.js"
 import { stopWhenOrphaned } from "../shared/orphanWatch.js"
 import { VERSION } from "../shared/version.js"
@@ -68,7 +69,8 @@ const anotherWorkerServes = Effect.gen(function* () {
   const port = yield* Config.integer("NULL_CONTROL_PORT").pipe(Config.withDefault(18999))
   const client = yield* HttpClient.HttpClient
   yield* client.get(`http://127.0.0.1:${port}/sessions`).pipe(
-    Effect.flatMap(HttpClientResponse.schemaBodyJson(SessionsAnswer)),
+    // Whatever holds the port answers: read within the bound every answer from another process gets.
+    Effect.flatMap(boundedJson(SessionsAnswer)),
     Effect.scoped,
     Effect.timeout("2 seconds")
   )

@@ -10,7 +10,7 @@ import type { IncomingMessage } from "node:http"
 import { Agent as HttpAgent, request as httpRequest } from "node:http"
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https"
 import { HttpBody, HttpClient, HttpClientRequest } from "@effect/platform"
-import { Context, Data, Effect, Layer } from "effect"
+import { Context, Data, Effect, Layer, Stream } from "effect"
 import { transportCause } from "../../shared/errno.js"
 
 /** No answer: `reason` is Node's errno (`ECONNREFUSED`, …) or "transport error"; never the URL. */
@@ -96,8 +96,9 @@ export const jsonPostFromHttpClient = (client: HttpClient.HttpClient): JsonPost 
     HttpClientRequest.post(url).pipe(
       HttpClientRequest.setBody(HttpBody.text(json, "application/json")),
       scoped.execute,
-      // The body is read (briefly, errors ignored) so the connection returns to the pool, not aborted.
-      Effect.flatMap((response) => Effect.as(Effect.ignore(Effect.timeout(response.arrayBuffer, ANSWER_DRAIN_TIMEOUT)), response.status)),
+      // The body is read and dropped (briefly, errors ignored) so the connection returns to the pool, not aborted;
+      // never kept, however much of it comes.
+      Effect.flatMap((response) => Effect.as(Effect.ignore(Effect.timeout(Stream.runDrain(response.stream), ANSWER_DRAIN_TIMEOUT)), response.status)),
       Effect.scoped,
       Effect.mapError((error) => new PostFailed({ reason: transportCause(error.cause ?? error) }))
     )
