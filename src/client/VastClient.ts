@@ -36,6 +36,7 @@ import {
   SessionInfoAnswer,
   SessionRefRequest
 } from "./wire.js"
+import { firstIssue } from "../shared/firstIssue.js"
 
 export interface ClientSettings {
   /** The user's key: sent to the webserver's endpoint list, and nowhere else. */
@@ -189,11 +190,11 @@ interface Reply {
 const withCause = (message: string, cause: unknown): string =>
   cause instanceof Error && cause.message !== "" && !message.includes(cause.message) ? `${message}: ${cause.message}` : message
 
-const firstIssue = (error: ParseResult.ParseError): string => {
-  const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+/** An answer's first decoding problem, in one short line. */
+const answerIssue = (error: ParseResult.ParseError): string => {
+  const issue = firstIssue(error)
   if (issue === undefined) return "invalid body"
-  const path = issue.path.length === 0 ? "body" : issue.path.map(String).join(".")
-  return snippet(`${path}: ${issue.message}`)
+  return snippet(issue.field === "" ? `body: ${issue.message}` : issue.message)
 }
 
 export const make = (settings: ClientSettings) =>
@@ -233,7 +234,7 @@ export const make = (settings: ClientSettings) =>
       (reply: Reply): Effect.Effect<A, UnexpectedResponse> =>
         Schema.decodeUnknown(Schema.parseJson(schema))(reply.text).pipe(
           Effect.mapError(
-            (error) => new UnexpectedResponse({ operation, url, status: reply.status, detail: firstIssue(error) })
+            (error) => new UnexpectedResponse({ operation, url, status: reply.status, detail: answerIssue(error) })
           )
         )
 
