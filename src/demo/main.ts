@@ -210,8 +210,10 @@ if (helpRequested(process.argv.slice(2))) {
 } else {
   const stoppedBy = rememberStopSignal()
   cli(process.argv).pipe(
-    // The serverless's own grace for its workers (5 s) must fit inside the grace it gets.
-    Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, WorkerLauncher.layer({ grace: "10 seconds" }), Logger.logFmt)),
+    // The serverless's own grace for its workers must fit inside the grace it gets.
+    Effect.provide(
+      Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, WorkerLauncher.layer({ grace: Duration.times(WorkerLauncher.defaultGrace, 2) }), Logger.logFmt)
+    ),
     NodeRuntime.runMain({
       disablePrettyLogger: true,
       teardown: (exit, onExit) => onExit(stoppedBy() ?? (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? 1 : 0))

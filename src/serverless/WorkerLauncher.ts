@@ -50,7 +50,10 @@ export class WorkerLauncher extends Context.Tag("serverless/WorkerLauncher")<
     readonly freePort: Effect.Effect<number, LaunchError>
   }
 >() {
-  static readonly layer = (options: { readonly grace: Duration.DurationInput } = { grace: "5 seconds" }) =>
+  /** How long a stopped child gets before SIGKILL, unless the layer is given another. */
+  static readonly defaultGrace = Duration.seconds(5)
+
+  static readonly layer = (options: { readonly grace: Duration.DurationInput } = { grace: WorkerLauncher.defaultGrace }) =>
     Layer.scoped(
       WorkerLauncher,
       Effect.gen(function* () {

@@ -155,7 +155,7 @@ const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
       // An answer without end would otherwise be read until the process runs out of memory.
       Effect.flatMap((response) => boundedText(response, MAX_KEY_ANSWER_BYTES)),
       Effect.catchTags({
-        BodyTooLarge: (error) => Effect.fail(new AttemptFailed({ reason: `the answer is larger than ${error.limit / 1024} KB` })),
+        BodyTooLarge: (error) => Effect.fail(new AttemptFailed({ reason: error.message })),
         RequestError: (error) =>
           Effect.fail(new AttemptFailed({ reason: `${error.reason} error: ${errnoOf(error) ?? error.description ?? "no answer"}` })),
         ResponseError: (error) =>

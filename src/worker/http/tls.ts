@@ -30,7 +30,7 @@ const readBounded = (name: string, path: string): Effect.Effect<Buffer, TlsUnava
           read = readSync(fd, buffer, length, buffer.length - length, null)
           length += read
         }
-        if (length > maxTlsFileBytes) throw failure(`${name}: ${path} is larger than 1 MiB, not a certificate or key`)
+        if (length > maxTlsFileBytes) throw failure(`${name}: ${path} is larger than ${maxTlsFileBytes / 1024 / 1024} MiB, not a certificate or key`)
         // A copy: the listener keeps the PEM for its lifetime, not the 1 MiB read buffer.
         return Buffer.from(buffer.subarray(0, length))
       } finally {

@@ -10,6 +10,8 @@ import { Deferred, Effect, Exit } from "effect"
 const SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const
 export type StopSignalName = (typeof SIGNALS)[number]
 
+export type StopReason = StopSignalName | "pyworker update" | "recycle"
+
 const ignore = () => undefined
 
 /**
@@ -20,7 +22,6 @@ const ignore = () => undefined
 export const absorbLateSignals = (): void => {
   for (const signal of SIGNALS) if (!process.listeners(signal).includes(ignore)) process.on(signal, ignore)
 }
-export type StopReason = StopSignalName | "pyworker update" | "recycle"
 
 export class StopSignal extends Effect.Service<StopSignal>()("worker/StopSignal", {
   scoped: Effect.gen(function* () {
