@@ -8,13 +8,13 @@ import { Config, Duration, Option, Schema } from "effect"
 import { HttpUrl } from "../protocol/session.js"
 import { type Flag, optional, plain, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
 import { type Instance, instanceNames, instances } from "./instances.js"
-import { lifetimeSeconds, secondsAbove0, sessionCost } from "./numericFlags.js"
+import { lifetimeSeconds, above0, sessionCost } from "../shared/numericFlags.js"
 import type { Mode } from "./program.js"
 
 const atLeastOne = (name: string) => Schema.Int.pipe(Schema.greaterThanOrEqualTo(1, { message: () => `--${name} must be at least 1` }))
 
 const seconds = (name: string, fallback: number, description: string): Flag<number> =>
-  withDefault(secondsAbove0(name), { name, value: "SECONDS", fallback, description })
+  withDefault(above0(name), { name, value: "SECONDS", fallback, description })
 
 const url = (name: string, description: string): Flag<Option.Option<string>> =>
   optional(

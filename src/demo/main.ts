@@ -18,6 +18,7 @@ import { boundedJson } from "../shared/boundedBody.js"
 import { helpRequested, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
 import { rememberStopSignal } from "../shared/signalExitStatus.js"
 import { VERSION } from "../shared/version.js"
+import { above0, finite, from0, sessionCost } from "../shared/numericFlags.js"
 import { writeSafely } from "../shared/safeOutput.js"
 
 const here = (file: string) => fileURLToPath(new URL(`./${file}`, import.meta.url))
@@ -31,17 +32,17 @@ class DemoFailed extends Data.TaggedError("DemoFailed")<{ readonly message: stri
 
 const flags = {
   count: withDefault(Options.integer("count"), { name: "count", value: "N", fallback: 3, description: "sessions (and so workers) at the peak" }),
-  interval: withDefault(Options.float("interval"), { name: "interval", value: "SECONDS", fallback: 2, description: "time between starts, and between ends" }),
-  plateau: withDefault(Options.float("plateau"), { name: "plateau", value: "SECONDS", fallback: 4, description: "time all sessions are held together" }),
-  inactivityTimeout: withDefault(Options.float("inactivity-timeout"), {
+  interval: withDefault(from0("interval"), { name: "interval", value: "SECONDS", fallback: 2, description: "time between starts, and between ends" }),
+  plateau: withDefault(from0("plateau"), { name: "plateau", value: "SECONDS", fallback: 4, description: "time all sessions are held together" }),
+  inactivityTimeout: withDefault(finite("inactivity-timeout"), {
     name: "inactivity-timeout",
     value: "SECONDS",
     fallback: 2,
     description: "how long an idle worker lives before the endpoint scales it down"
   }),
-  sessionCost: withDefault(Options.float("session-cost"), { name: "session-cost", value: "COST", fallback: 100, description: "cost of each session (200: the over-provisioning band-aid)" }),
+  sessionCost: withDefault(sessionCost("session-cost"), { name: "session-cost", value: "COST", fallback: 100, description: "cost of each session (200: the over-provisioning band-aid)" }),
   vastDefaults: toggle("vast-defaults", "use Vast's default endpoint settings instead of the README's (shows the over-routing quirk)"),
-  timeout: withDefault(Options.float("timeout"), { name: "timeout", value: "SECONDS", fallback: 120, description: "give up (exit 1) after this long" })
+  timeout: withDefault(above0("timeout"), { name: "timeout", value: "SECONDS", fallback: 120, description: "give up (exit 1) after this long" })
 }
 
 const options = {

@@ -26,12 +26,12 @@ import { ServerlessMetrics } from "./ServerlessMetrics.js"
 import { WorkerLauncher } from "./WorkerLauncher.js"
 import { WorkerSessions } from "./WorkerSessions.js"
 import { VERSION } from "../shared/version.js"
+import { above0, finite, from0 } from "../shared/numericFlags.js"
 import { stopWhenOrphaned } from "../shared/orphanWatch.js"
 
 const atLeast = (name: string, min: number) =>
   Schema.Number.pipe(Schema.greaterThanOrEqualTo(min, { message: () => `--${name} must be at least ${min}` }))
 const count = (name: string) => Options.integer(name).pipe(Options.withSchema(atLeast(name, 0)))
-const fraction = (name: string) => Options.float(name)
 
 /** A scaling parameter: optional, its default being Vast's, or the README's with --recommended. */
 const param = <K extends keyof EndpointParams>(
@@ -61,20 +61,20 @@ const flags = {
     description: "the user API key (the client's VAST_API_KEY) that endpoint lookup accepts"
   }),
   recommended: toggle("recommended", "start from the null worker README's endpoint settings instead of Vast's defaults"),
-  targetUtil: param("target_util", fraction, "X", "fraction of capacity to fill: capacity needed = load / target_util"),
-  minLoad: param("min_load", fraction, "X", "load floor (perf units) kept provisioned with no traffic"),
+  targetUtil: param("target_util", above0, "X", "fraction of capacity to fill: capacity needed = load / target_util"),
+  minLoad: param("min_load", from0, "X", "load floor (perf units) kept provisioned with no traffic"),
   maxWorkers: param("max_workers", count, "N", "hard cap on workers"),
   coldWorkers: param("cold_workers", count, "N", "idle workers kept when there is no load"),
-  inactivityTimeout: param("inactivity_timeout", fraction, "SECONDS", "idle time after which a worker stops; <= 0 never"),
-  maxQueueTime: param("max_queue_time", fraction, "SECONDS", "route to a worker only while cur_load / max_perf <= this"),
-  targetQueueTime: param("target_queue_time", fraction, "SECONDS", "a request waiting longer than this asks for another worker"),
-  healthcheckInterval: withDefault(Options.float("healthcheck-interval"), {
+  inactivityTimeout: param("inactivity_timeout", finite, "SECONDS", "idle time after which a worker stops; <= 0 never"),
+  maxQueueTime: param("max_queue_time", from0, "SECONDS", "route to a worker only while cur_load / max_perf <= this"),
+  targetQueueTime: param("target_queue_time", from0, "SECONDS", "a request waiting longer than this asks for another worker"),
+  healthcheckInterval: withDefault(above0("healthcheck-interval"), {
     name: "healthcheck-interval",
     value: "SECONDS",
     fallback: 1,
     description: "each worker's HEALTHCHECK_INTERVAL"
   }),
-  tick: withDefault(Options.float("tick"), { name: "tick", value: "SECONDS", fallback: 0.25, description: "time between two scaling decisions" }),
+  tick: withDefault(above0("tick"), { name: "tick", value: "SECONDS", fallback: 0.25, description: "time between two scaling decisions" }),
   sidecar: optional(Options.text("sidecar"), {
     name: "sidecar",
     value: "CMD",

@@ -125,6 +125,17 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     const fractional = spawnProcess(process.execPath, [serverlessJs, "--max-workers", "1.5"], {})
     expect(await fractional.exited).toBe(1)
     expect(fractional.output()).toBe("'1.5' is not a integer\n\n")
+    // A busy loop (a tick of 0), a rule that divides by 0, a number JSON cannot carry: refused before anything starts.
+    for (const [flag, value, rule] of [
+      ["tick", "0", "a finite number above 0"],
+      ["target-util", "0", "a finite number above 0"],
+      ["healthcheck-interval", "NaN", "a finite number above 0"],
+      ["inactivity-timeout", "Infinity", "a finite number"]
+    ] as const) {
+      const refused = spawnProcess(process.execPath, [serverlessJs, `--${flag}`, value], {})
+      expect(await refused.exited, flag).toBe(1)
+      expect(refused.output(), flag).toContain(`--${flag} must be ${rule}`)
+    }
   })
 
   it("a taken port: one line naming the port and the fix, exit 1, no stack trace", async () => {

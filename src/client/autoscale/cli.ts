@@ -9,7 +9,7 @@ import { type Flag, optional, renderHelp, toggle, withDefault } from "../../shar
 import { where } from "../cli.js"
 import { InvalidOption } from "../errors.js"
 import { instances } from "../instances.js"
-import { lifetimeSeconds, secondsAbove0, secondsFrom0, sessionCost } from "../numericFlags.js"
+import { lifetimeSeconds, above0, from0, sessionCost } from "../../shared/numericFlags.js"
 import { defaultPrefix } from "./keys.js"
 import type { PlannerSettings } from "./planner.js"
 
@@ -43,21 +43,21 @@ const flags = {
   min: count("min", 0, 0, "reservations held even with an empty queue"),
   max: count("max", 1, 10, "reservations held at most"),
   activation: count("activation", 0, 0, "beyond --min only when the backlog is above this (KEDA's activation threshold)"),
-  cooldown: withDefault(secondsFrom0("cooldown"), {
+  cooldown: withDefault(from0("cooldown"), {
     name: "cooldown",
     value: "SECONDS",
     fallback: 120,
     description: "a higher N keeps protecting idle workers this long after the backlog dropped"
   }),
   scaleOutStep: count("scale-out-step", 1, 4, "at most this many new reservations per --scale-out-window"),
-  scaleOutWindow: withDefault(secondsAbove0("scale-out-window"), {
+  scaleOutWindow: withDefault(above0("scale-out-window"), {
     name: "scale-out-window",
     value: "SECONDS",
     fallback: 10,
     description: "the window of --scale-out-step"
   }),
-  interval: withDefault(secondsAbove0("interval"), { name: "interval", value: "SECONDS", fallback: 1, description: "time between two decisions" }),
-  lease: withDefault(secondsAbove0("lease"), {
+  interval: withDefault(above0("interval"), { name: "interval", value: "SECONDS", fallback: 1, description: "time between two decisions" }),
+  lease: withDefault(above0("lease"), {
     name: "lease",
     value: "SECONDS",
     fallback: 10,
@@ -70,13 +70,13 @@ const flags = {
     description: "each session's cost (workload)"
   }),
   lifetime: withDefault(lifetimeSeconds("lifetime"), { name: "lifetime", value: "SECONDS", fallback: 60, description: "session lifetime: a session nobody pings closes after it" }),
-  pingInterval: optional(secondsAbove0("ping-interval"), {
+  pingInterval: optional(above0("ping-interval"), {
     name: "ping-interval",
     value: "SECONDS",
     fallback: "lifetime/4",
     description: "time between two pings of a session (a consumer's release is seen at the next ping)"
   }),
-  routeTimeout: withDefault(secondsAbove0("route-timeout"), {
+  routeTimeout: withDefault(above0("route-timeout"), {
     name: "route-timeout",
     value: "SECONDS",
     fallback: 300,

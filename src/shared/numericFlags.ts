@@ -1,6 +1,6 @@
 /**
- * The numeric options of the client's command lines. `Options.float` takes `Infinity` and `1e400`, which JSON
- * cannot carry (`JSON.stringify(Infinity)` is `null`, so a worker would apply its default), so every one is
+ * The numeric options of the command lines (client, autoscale daemon, local serverless, demo). `Options.float`
+ * takes `Infinity` and `1e400`, which JSON cannot carry (`JSON.stringify(Infinity)` is `null`, so a worker would apply its default), so every one is
  * checked finite here; lifetime and cost are held to the bounds a worker enforces (src/protocol), so a value the
  * worker would refuse is refused before any session is made.
  */
@@ -14,11 +14,14 @@ const bounded = (name: string, holds: (n: number) => boolean, rule: string) =>
     Options.withSchema(Schema.Number.pipe(Schema.filter((n) => Number.isFinite(n) && holds(n), { message: () => `--${name} must be ${rule}` })))
   )
 
-/** A duration in seconds, above 0. */
-export const secondsAbove0 = (name: string) => bounded(name, (n) => n > 0, "a finite number above 0")
+/** Any finite number (a sign has a meaning of its own, e.g. an inactivity timeout `<= 0`: never). */
+export const finite = (name: string) => bounded(name, () => true, "a finite number")
 
-/** A duration in seconds, 0 allowed. */
-export const secondsFrom0 = (name: string) => bounded(name, (n) => n >= 0, "a finite number, 0 or more")
+/** A finite number above 0 (a duration, a divisor). */
+export const above0 = (name: string) => bounded(name, (n) => n > 0, "a finite number above 0")
+
+/** A finite number, 0 or more. */
+export const from0 = (name: string) => bounded(name, (n) => n >= 0, "a finite number, 0 or more")
 
 /** A session lifetime, as `/session/create` takes it. */
 export const lifetimeSeconds = (name: string) =>
