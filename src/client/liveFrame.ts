@@ -3,10 +3,10 @@
  * screen when the scope closes. The client's live table and the autoscaler's live view are both one of these.
  */
 import { Clock, Effect, Ref, Schedule, type Scope } from "effect"
-import type { Write } from "./Reporter.js"
 
 export interface LiveFrameOptions<S, E> {
-  readonly write: Write
+  /** Writes text as is (a reporter's `Write`). */
+  readonly write: (text: string) => Effect.Effect<void>
   /** The terminal's width now. */
   readonly columns: () => number
   readonly initial: S

@@ -232,6 +232,9 @@ export class InvalidConfig extends Schema.TaggedError<InvalidConfig>()("InvalidC
   }
 }
 
+/** The webhook port: `WORKER_HTTP_PORT`, or the framework's default, the public port + 1. */
+const webhookPortOf = (workerPort: number, configured: Option.Option<number>): number => Option.getOrElse(configured, () => workerPort + 1)
+
 /** The three listening ports as configured (the webhook's default derived from `WORKER_PORT`). */
 const ports = Config.all({
   workerPort: port("WORKER_PORT"),
@@ -249,7 +252,7 @@ export const portProblems = (set: {
   readonly workerHttpPort: Option.Option<number>
   readonly controlPort: Option.Option<number>
 }): ReadonlyArray<string> => {
-  const webhook = Option.getOrElse(set.workerHttpPort, () => set.workerPort + 1)
+  const webhook = webhookPortOf(set.workerPort, set.workerHttpPort)
   const webhookName = Option.isSome(set.workerHttpPort) ? "WORKER_HTTP_PORT" : `WORKER_HTTP_PORT (default WORKER_PORT + 1 = ${webhook})`
   const control: readonly [string, number] = Option.match(set.controlPort, {
     onNone: () => [`NULL_CONTROL_PORT (default ${defaults.controlPort})`, defaults.controlPort],
@@ -290,7 +293,7 @@ export const loadSettings: Effect.Effect<WorkerSettings, InvalidConfig> = Effect
   const raw = first.right
   return {
     workerPort: raw.workerPort,
-    workerHttpPort: Option.getOrElse(raw.workerHttpPort, () => raw.workerPort + 1),
+    workerHttpPort: webhookPortOf(raw.workerPort, raw.workerHttpPort),
     controlPort: raw.controlPort,
     maxSessions: raw.maxSessions,
     backendHealthUrl: raw.backendHealthUrl,
@@ -326,7 +329,7 @@ export class WorkerConfig extends Context.Tag("app/WorkerConfig")<WorkerConfig, 
   /** Settings given directly (tests). */
   static readonly layer = (settings: Partial<WorkerSettings> & Pick<WorkerSettings, "workerPort">) =>
     Layer.succeed(WorkerConfig, {
-      workerHttpPort: settings.workerPort + 1,
+      workerHttpPort: webhookPortOf(settings.workerPort, Option.none()),
       controlPort: defaults.controlPort,
       maxSessions: defaults.maxSessions,
       backendHealthUrl: Option.none(),
