@@ -133,5 +133,7 @@ describe("describeLaunchFailure (the error_msg of a failed launch)", () => {
     assert.strictEqual(reason, "Error: error:05800074:x509 certificate routines::key values mismatch")
     assert.strictEqual(describeLaunchFailure(Cause.die(new RangeError("first\nsecond"))), "RangeError: first")
     assert.strictEqual(describeLaunchFailure(Cause.die("a string\nthrown")), "a string")
+    // An error without a message is its name alone, not "TypeError: ".
+    assert.strictEqual(describeLaunchFailure(Cause.die(new TypeError(""))), "TypeError")
   })
 })
