@@ -59,7 +59,7 @@ export interface SlotSession {
   readonly onClosePayload: unknown
 }
 
-/** Which session a local `/release` is for: any open one, or one named by generation or id. */
+/** Which session a local `/release` is for: whichever is open, or the one named by generation or id. */
 export type ReleaseTarget =
   | { readonly _tag: "Any" }
   | { readonly _tag: "Generation"; readonly generation: number }

@@ -6,7 +6,7 @@
 import { type Command, Options } from "@effect/cli"
 import { Config, Duration, Option, Schema } from "effect"
 import { HttpUrl } from "../protocol/session.js"
-import { type Flag, optional, plain, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
+import { defaulted, type Flag, optional, plain, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
 import { type Instance, instanceNames, instances } from "./instances.js"
 import { lifetimeSeconds, above0, sessionCost } from "../shared/numericFlags.js"
 import type { Mode } from "./program.js"
@@ -46,13 +46,13 @@ export const where = {
 
 const clientFlags = {
   ...where,
-  sessionCost: withDefault(sessionCost("session-cost"), {
+  sessionCost: defaulted(sessionCost, {
     name: "session-cost",
     value: "N",
     fallback: 100,
     description: "each session's cost (workload); 200 keeps one warm worker per session"
   }),
-  lifetime: withDefault(lifetimeSeconds("lifetime"), {
+  lifetime: defaulted(lifetimeSeconds, {
     name: "lifetime",
     value: "SECONDS",
     fallback: 60,

@@ -15,7 +15,7 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Clock, Data, Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, Option, Schema } from "effect"
 import { type RunningProcess, WorkerLauncher } from "../serverless/WorkerLauncher.js"
 import { boundedJson } from "../shared/boundedBody.js"
-import { helpRequested, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
+import { defaulted, helpRequested, renderHelp, toggle } from "../shared/cliHelp.js"
 import { rememberStopSignal } from "../shared/signalExitStatus.js"
 import { VERSION } from "../shared/version.js"
 import { above0, finite, from0, sessionCost } from "../shared/numericFlags.js"
@@ -31,18 +31,18 @@ const StatusSnapshot = Schema.Struct({
 class DemoFailed extends Data.TaggedError("DemoFailed")<{ readonly message: string }> {}
 
 const flags = {
-  count: withDefault(Options.integer("count"), { name: "count", value: "N", fallback: 3, description: "sessions (and so workers) at the peak" }),
-  interval: withDefault(from0("interval"), { name: "interval", value: "SECONDS", fallback: 2, description: "time between starts, and between ends" }),
-  plateau: withDefault(from0("plateau"), { name: "plateau", value: "SECONDS", fallback: 4, description: "time all sessions are held together" }),
-  inactivityTimeout: withDefault(finite("inactivity-timeout"), {
+  count: defaulted(Options.integer, { name: "count", value: "N", fallback: 3, description: "sessions (and so workers) at the peak" }),
+  interval: defaulted(from0, { name: "interval", value: "SECONDS", fallback: 2, description: "time between starts, and between ends" }),
+  plateau: defaulted(from0, { name: "plateau", value: "SECONDS", fallback: 4, description: "time all sessions are held together" }),
+  inactivityTimeout: defaulted(finite, {
     name: "inactivity-timeout",
     value: "SECONDS",
     fallback: 2,
     description: "how long an idle worker lives before the endpoint scales it down"
   }),
-  sessionCost: withDefault(sessionCost("session-cost"), { name: "session-cost", value: "COST", fallback: 100, description: "cost of each session (200: the over-provisioning band-aid)" }),
+  sessionCost: defaulted(sessionCost, { name: "session-cost", value: "COST", fallback: 100, description: "cost of each session (200: the over-provisioning band-aid)" }),
   vastDefaults: toggle("vast-defaults", "use Vast's default endpoint settings instead of the README's (shows the over-routing quirk)"),
-  timeout: withDefault(above0("timeout"), { name: "timeout", value: "SECONDS", fallback: 120, description: "give up (exit 1) after this long" })
+  timeout: defaulted(above0, { name: "timeout", value: "SECONDS", fallback: 120, description: "give up (exit 1) after this long" })
 }
 
 const options = {

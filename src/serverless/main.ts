@@ -16,7 +16,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Data, Duration, Effect, Layer, Logger, Option, Schedule, Schema } from "effect"
-import { type Flag, helpRequested, optional, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
+import { defaulted, type Flag, helpRequested, optional, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
 import { serveApp, serverLayer } from "../shared/listen.js"
 import { ClientConnections } from "./ClientConnections.js"
 import { ControlPlane, ServerlessConfig } from "./ControlPlane.js"
@@ -46,15 +46,15 @@ const param = <K extends keyof EndpointParams>(
 }
 
 const flags = {
-  host: withDefault(Options.text("host"), { name: "host", value: "HOST", fallback: "127.0.0.1", description: "interface to listen on" }),
+  host: defaulted(Options.text, { name: "host", value: "HOST", fallback: "127.0.0.1", description: "interface to listen on" }),
   port: withDefault(Options.integer("port").pipe(Options.withSchema(Schema.Int.pipe(Schema.between(0, 65535, { message: () => "--port must be 0 to 65535" })))), {
     name: "port",
     value: "N",
     fallback: 8080,
     description: "port to listen on; 0 picks a free one"
   }),
-  endpoint: withDefault(Options.text("endpoint"), { name: "endpoint", value: "NAME", fallback: "null-local", description: "the endpoint's name" }),
-  apiKey: withDefault(Options.text("api-key"), {
+  endpoint: defaulted(Options.text, { name: "endpoint", value: "NAME", fallback: "null-local", description: "the endpoint's name" }),
+  apiKey: defaulted(Options.text, {
     name: "api-key",
     value: "KEY",
     fallback: "local",
@@ -68,13 +68,13 @@ const flags = {
   inactivityTimeout: param("inactivity_timeout", finite, "SECONDS", "idle time after which a worker stops; <= 0 never"),
   maxQueueTime: param("max_queue_time", from0, "SECONDS", "route to a worker only while cur_load / max_perf <= this"),
   targetQueueTime: param("target_queue_time", from0, "SECONDS", "a request waiting longer than this asks for another worker"),
-  healthcheckInterval: withDefault(above0("healthcheck-interval"), {
+  healthcheckInterval: defaulted(above0, {
     name: "healthcheck-interval",
     value: "SECONDS",
     fallback: 1,
     description: "each worker's HEALTHCHECK_INTERVAL"
   }),
-  tick: withDefault(above0("tick"), { name: "tick", value: "SECONDS", fallback: 0.25, description: "time between two scaling decisions" }),
+  tick: defaulted(above0, { name: "tick", value: "SECONDS", fallback: 0.25, description: "time between two scaling decisions" }),
   sidecar: optional(Options.text("sidecar"), {
     name: "sidecar",
     value: "CMD",

@@ -39,6 +39,10 @@ export const withDefault = <A>(option: Options.Options<A>, spec: Spec & { readon
   help: { usage: usage(spec), description: spec.description, fallback: spec.show === undefined ? String(spec.fallback) : spec.show(spec.fallback) }
 })
 
+/** `withDefault` for an option made from the flag's own name (`make`): the name is written once. */
+export const defaulted = <A>(make: (name: string) => Options.Options<A>, spec: Spec & { readonly fallback: A; readonly show?: (value: A) => string }): Flag<A> =>
+  withDefault(make(spec.name), spec)
+
 /** `option` made optional; `fallback` says what applies without it, when something does. */
 export const optional = <A>(option: Options.Options<A>, spec: Spec & { readonly fallback?: string }): Flag<Option.Option<A>> => ({
   option: option.pipe(Options.optional, Options.withDescription(spec.description)),

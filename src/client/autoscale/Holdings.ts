@@ -244,7 +244,7 @@ const make = (policy: HoldingsPolicy) =>
         if (pinged._tag === "Left") {
           if (pinged.left._tag === "SessionClosed") return yield* drop("closed while the daemon was away (410 on /ping)")
           if (now / 1000 >= saved.expiration) return yield* drop(`its worker does not answer and its deadline has passed (${pinged.left.message})`)
-          // Unreachable for now: held until its deadline, as any session whose pings fail.
+          // Not reached today: held until its deadline, like every session whose pings fail.
           yield* hold({ ...held, unreachable: true })
         } else {
           const adopted: Held = {

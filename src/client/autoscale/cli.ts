@@ -5,7 +5,7 @@
  */
 import { type Command, Options } from "@effect/cli"
 import { Config, Duration, Either, Option, Schema } from "effect"
-import { type Flag, optional, renderHelp, toggle, withDefault } from "../../shared/cliHelp.js"
+import { defaulted, type Flag, optional, renderHelp, toggle, withDefault } from "../../shared/cliHelp.js"
 import { where } from "../cli.js"
 import { InvalidOption } from "../errors.js"
 import { instances } from "../instances.js"
@@ -38,45 +38,45 @@ const flags = {
     value: "KEY",
     description: "the queue is this stream: backlog = the group's lag + pending (KEDA lagCount)"
   }),
-  group: withDefault(Options.text("group"), { name: "group", value: "NAME", fallback: "workers", description: "--stream: the consumer group" }),
+  group: defaulted(Options.text, { name: "group", value: "NAME", fallback: "workers", description: "--stream: the consumer group" }),
   jobsPerWorker: count("jobs-per-worker", 1, 1, "backlog one worker is expected to handle: N = ceil(backlog / this)"),
   min: count("min", 0, 0, "reservations held even with an empty queue"),
   max: count("max", 1, 10, "reservations held at most"),
   activation: count("activation", 0, 0, "beyond --min only when the backlog is above this (KEDA's activation threshold)"),
-  cooldown: withDefault(from0("cooldown"), {
+  cooldown: defaulted(from0, {
     name: "cooldown",
     value: "SECONDS",
     fallback: 120,
     description: "a higher N keeps protecting idle workers this long after the backlog dropped"
   }),
   scaleOutStep: count("scale-out-step", 1, 4, "at most this many new reservations per --scale-out-window"),
-  scaleOutWindow: withDefault(above0("scale-out-window"), {
+  scaleOutWindow: defaulted(above0, {
     name: "scale-out-window",
     value: "SECONDS",
     fallback: 10,
     description: "the window of --scale-out-step"
   }),
-  interval: withDefault(above0("interval"), { name: "interval", value: "SECONDS", fallback: 1, description: "time between two decisions" }),
-  lease: withDefault(above0("lease"), {
+  interval: defaulted(above0, { name: "interval", value: "SECONDS", fallback: 1, description: "time between two decisions" }),
+  lease: defaulted(above0, {
     name: "lease",
     value: "SECONDS",
     fallback: 10,
     description: "the keep lease lasts this long unless renewed; then idle consumers release their workers"
   }),
-  sessionCost: withDefault(sessionCost("session-cost"), {
+  sessionCost: defaulted(sessionCost, {
     name: "session-cost",
     value: "N",
     fallback: 100,
     description: "each session's cost (workload)"
   }),
-  lifetime: withDefault(lifetimeSeconds("lifetime"), { name: "lifetime", value: "SECONDS", fallback: 60, description: "session lifetime: a session nobody pings closes after it" }),
+  lifetime: defaulted(lifetimeSeconds, { name: "lifetime", value: "SECONDS", fallback: 60, description: "session lifetime: a session nobody pings closes after it" }),
   pingInterval: optional(above0("ping-interval"), {
     name: "ping-interval",
     value: "SECONDS",
     fallback: "lifetime/4",
     description: "time between two pings of a session (a consumer's release is seen at the next ping)"
   }),
-  routeTimeout: withDefault(above0("route-timeout"), {
+  routeTimeout: defaulted(above0, {
     name: "route-timeout",
     value: "SECONDS",
     fallback: 300,
