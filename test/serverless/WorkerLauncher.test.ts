@@ -14,8 +14,9 @@ describe("WorkerLauncher.freePort", () => {
 })
 
 describe("WorkerLauncher: stopping a child", () => {
-  // A child that says each SIGTERM it gets and exits 300 ms after the first: a second SIGTERM would show.
-  const script = `process.stdout.write("up\\n"); let n = 0; process.on("SIGTERM", () => { n++; process.stdout.write("term " + n + "\\n"); if (n === 1) setTimeout(() => process.exit(0), 300) }); setInterval(() => {}, 1000)`
+  // A child that says each SIGTERM it gets and exits 300 ms after the first: a second SIGTERM would show. It says
+  // "up" only once its handler is in place (a write to a pipe is synchronous: the parent may act on it at once).
+  const script = `let n = 0; process.on("SIGTERM", () => { n++; process.stdout.write("term " + n + "\\n"); if (n === 1) setTimeout(() => process.exit(0), 300) }); process.stdout.write("up\\n"); setInterval(() => {}, 1000)`
 
   it.live("asked to stop twice at once (a finalizer and an interrupted stop), the child gets one SIGTERM", () =>
     Effect.gen(function* () {
