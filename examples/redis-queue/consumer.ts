@@ -36,12 +36,29 @@ const health = createServer((request, response) => {
 })
 health.listen(healthPort, "127.0.0.1", () => log(`health on :${healthPort}, worker control ${controlUrl}`))
 
+/** The most a worker's answer may take, in time and in bytes: a peer without bounds could hang or fill this loop. */
+const ANSWER_TIMEOUT_MS = 5_000
+const MAX_ANSWER_BYTES = 1024 * 1024
+
+/** `GET url` as JSON, read within the bounds above (stopping at the first byte over). */
+const getJson = async (url: string): Promise<unknown> => {
+  const response = await fetch(url, { signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS) })
+  if (response.body === null) return null
+  const chunks: Array<Uint8Array> = []
+  let bytes = 0
+  for await (const chunk of response.body) {
+    bytes += chunk.length
+    if (bytes > MAX_ANSWER_BYTES) throw new Error(`${url}: the answer is larger than ${MAX_ANSWER_BYTES} bytes`)
+    chunks.push(chunk)
+  }
+  return JSON.parse(Buffer.concat(chunks).toString("utf8"))
+}
+
 /** The id of the session the worker holds, if any. */
 const openSession = async (): Promise<string | undefined> => {
   try {
-    const response = await fetch(`${controlUrl}/sessions`)
-    const body = (await response.json()) as { sessions?: Array<{ session_id?: unknown }> }
-    const id = body.sessions?.[0]?.session_id
+    const body = (await getJson(`${controlUrl}/sessions`)) as { sessions?: Array<{ session_id?: unknown }> } | null
+    const id = body?.sessions?.[0]?.session_id
     return typeof id === "string" ? id : undefined
   } catch {
     return undefined
@@ -55,7 +72,7 @@ const work = async (sessionId: string, job: Job) => {
   // NX: a job that ran twice (its first consumer died after writing) keeps its first result.
   await redis.set(resultKey(job.job_id), result, "NX")
   await redis.rpush(processedKey(job.job_id), sessionId)
-  const released = await fetch(`${controlUrl}/release`, { method: "POST" })
+  const released = await fetch(`${controlUrl}/release`, { method: "POST", signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS) })
   log(`session ${sessionId}: ${job.job_id} done, release → ${released.status}`)
 }
 
@@ -79,7 +96,7 @@ while (!stopping) {
     const popped = await blocking.blpop(sessionQueue(sessionId), 1)
     if (popped !== null) await work(sessionId, JSON.parse(popped[1]) as Job)
   } catch (error) {
-    if (!stopping) log(`redis error: ${String(error)}`)
+    if (!stopping) log(`job error: ${String(error)}`)
     await sleep(100)
   }
 }

@@ -3,8 +3,10 @@
  * (vast-protocol.md §3.3, §5, §8), plus a status page, its JSON, and a sink for on_close callbacks.
  */
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect, Option, Schema } from "effect"
+import { Effect, Either, Option, Schema } from "effect"
 import { DeleteRequestsBody, WorkerStatusBody } from "../protocol/workerStatus.js"
+import type { BodyTooLarge } from "../shared/boundedBody.js"
+import { boundedRequestJson } from "../shared/boundedRequest.js"
 import { firstIssue } from "../shared/firstIssue.js"
 import { json } from "../shared/jsonResponse.js"
 import { ClientConnections } from "./ClientConnections.js"
@@ -17,14 +19,20 @@ const RouteBody = RouteRequestIn
 
 const EndpointWorkersBody = Schema.Struct({ id: Schema.Int, api_key: Schema.String })
 
-/** The body decoded with `schema`, or a 422 naming what is wrong. */
+/** 413, and the connection closed after it: the rest of the body is never read. */
+const tooLarge = (error: BodyTooLarge) => HttpServerResponse.setHeader(json(413, { error: error.message }), "connection", "close")
+
+/** The body, read within `MAX_REQUEST_BYTES`, decoded with `schema`: a 413 past the limit, else a 422 naming what is wrong. */
 const withBody = <A, I, R>(
   schema: Schema.Schema<A, I>,
   handle: (body: A) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>
 ) =>
-  HttpServerRequest.schemaBodyJson(schema).pipe(
+  HttpServerRequest.HttpServerRequest.pipe(
+    Effect.flatMap((request) => boundedRequestJson(request)),
+    Effect.flatMap(Schema.decodeUnknown(schema)),
     Effect.matchEffect({
       onFailure: (error) => {
+        if (error._tag === "BodyTooLarge") return Effect.succeed(tooLarge(error))
         const issue = error._tag === "ParseError" ? firstIssue(error) : undefined
         return Effect.succeed(
           issue === undefined ? json(422, { error: "invalid JSON" }) : json(422, { error: issue.message, field: issue.field === "" ? "body" : issue.field })
@@ -113,8 +121,10 @@ export const serverlessRouter = HttpRouter.empty.pipe(
     Effect.gen(function* () {
       const request = yield* HttpServerRequest.HttpServerRequest
       const plane = yield* ControlPlane
-      const body = yield* Effect.orElseSucceed(request.json, () => null)
-      yield* plane.callback(request.url.split("?", 1)[0] ?? request.url, body)
+      const body = yield* Effect.either(boundedRequestJson(request))
+      if (Either.isLeft(body) && body.left._tag === "BodyTooLarge") return tooLarge(body.left)
+      // Any other body is recorded as it came: the sink shows what a worker sent, JSON or not.
+      yield* plane.callback(request.url.split("?", 1)[0] ?? request.url, Either.getOrNull(body))
       return json(200, { ok: true })
     })
   ),

@@ -3,9 +3,10 @@
  * control), each with its own Node server, so they start and stop independently of one another.
  */
 import { createServer, type Server } from "node:http"
-import { HttpMiddleware, HttpServer, type HttpApp } from "@effect/platform"
+import { HttpIncomingMessage, HttpMiddleware, HttpServer, type HttpApp } from "@effect/platform"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
+import { MAX_REQUEST_BYTES } from "./boundedRequest.js"
 
 export interface ListenOptions {
   readonly name: string
@@ -23,11 +24,14 @@ export const serverLayer = (options: ListenOptions) =>
   )
 
 /**
- * Serve `app` with no per-request tracing span or logger: a null worker's hot path stays lean. It logs
+ * Serve `app`, its request bodies bounded, with no per-request tracing span or logger. It logs
  * `<name> listening on <address>`, unless the program says so itself (`announce: false`).
  */
 export const serveApp = <E, R>(app: HttpApp.Default<E, R>, name: string, options: { readonly announce?: boolean } = {}) => {
-  const served = HttpServer.serve(app).pipe(HttpMiddleware.withTracerDisabledWhen(() => true))
+  // Every body an app reads through the platform (`json`, `text`, `schemaBodyJson`) is bounded: unbounded, one
+  // request without end grows a string until the process dies.
+  const bounded = HttpIncomingMessage.withMaxBodySize(app, Option.some(MAX_REQUEST_BYTES))
+  const served = HttpServer.serve(bounded).pipe(HttpMiddleware.withTracerDisabledWhen(() => true))
   return options.announce === false
     ? served
     : Layer.merge(

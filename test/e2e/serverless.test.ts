@@ -221,6 +221,25 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     expect((await status(url)).waiting).toHaveLength(1)
   })
 
+  it("request bodies are read within 1 MiB: past it every body route answers 413 and nothing is recorded; the serverless stays up", async () => {
+    const { endpointKey, url } = await startServerless(["--max-workers", "0"])
+    // Valid JSON past the limit: only its size is wrong.
+    const huge = JSON.stringify({ endpoint: "null-local", api_key: endpointKey, cost: 100, request_idx: 0, padding: "x".repeat(1024 * 1024) })
+    for (const path of ["/route/", "/worker_status/", "/delete_requests/", "/get_endpoint_workers/", "/callbacks/big"]) {
+      const answer = await fetch(`${url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: huge })
+      expect(answer.status, path).toBe(413)
+      expect(((await answer.json()) as { error: string }).error, path).toBe("the body is larger than 1024 KB")
+    }
+    const after = await status(url)
+    expect(after.waiting).toHaveLength(0)
+    expect(after.callbacks).toHaveLength(0)
+    // Just under the limit is read and decoded as before.
+    const fits = JSON.stringify({ endpoint: "null-local", api_key: endpointKey, cost: 100, request_idx: 0, padding: "x".repeat(1000 * 1000) })
+    expect((await fetch(`${url}/route/`, { method: "POST", headers: { "content-type": "application/json" }, body: fits })).status).toBe(200)
+    expect((await postJson(`${url}/callbacks/small`, { session_id: "s" })).status).toBe(200)
+    expect((await status(url)).callbacks.map((c) => c.path)).toEqual(["/callbacks/small"])
+  })
+
   it("killed outright (SIGKILL), the serverless leaves no worker behind: each notices and stops in order, closing its session", async () => {
     const serverless = await startServerless(["--recommended", "--inactivity-timeout", "60"])
     const session = await reserve(serverless.url, serverless.endpointKey, { lifetime: 600, on_close_route: `${serverless.url}/callbacks/orphan` })

@@ -1,0 +1,72 @@
+/**
+ * A request's body, read by a server of ours built on the platform (the local serverless), within a size limit.
+ *
+ * The platform's own limit (`HttpIncomingMessage.MaxBodySize`) and `boundedText` both end the read by
+ * destroying the request stream, which destroys the socket: the client gets no answer at all. Here reading
+ * stops at the first byte over the limit and the stream is only paused, so the caller can still answer 413
+ * (with `connection: close`: the rest of the body is never read).
+ */
+import type { HttpServerRequest } from "@effect/platform"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import { Data, Effect } from "effect"
+import { BodyTooLarge } from "./boundedBody.js"
+
+/** The most a request to one of our platform-served apps may carry: the worker's own limit. */
+export const MAX_REQUEST_BYTES = 1024 * 1024
+
+/** A request body that is not JSON. */
+export class BodyNotJson extends Data.TaggedError("BodyNotJson")<{}> {
+  override get message() {
+    return "invalid JSON"
+  }
+}
+
+/** The client went away before its body ended. */
+export class BodyAborted extends Data.TaggedError("BodyAborted")<{}> {}
+
+/** The body as UTF-8 text, failing with `BodyTooLarge` at the first byte past `limit`. */
+export const boundedRequestText = (
+  request: HttpServerRequest.HttpServerRequest,
+  limit: number = MAX_REQUEST_BYTES
+): Effect.Effect<string, BodyTooLarge | BodyAborted> =>
+  Effect.async((resume) => {
+    const source = NodeHttpServerRequest.toIncomingMessage(request)
+    const chunks: Array<Buffer> = []
+    let bytes = 0
+    const stop = () => {
+      source.off("data", onData)
+      source.off("end", onEnd)
+      source.off("error", onAborted)
+      source.off("close", onAborted)
+    }
+    const onData = (chunk: Buffer) => {
+      bytes += chunk.length
+      if (bytes <= limit) return void chunks.push(chunk)
+      stop()
+      chunks.length = 0
+      source.pause()
+      resume(Effect.fail(new BodyTooLarge({ limit })))
+    }
+    const onEnd = () => {
+      stop()
+      resume(Effect.succeed(Buffer.concat(chunks, bytes).toString("utf8")))
+    }
+    const onAborted = () => {
+      stop()
+      resume(Effect.fail(new BodyAborted()))
+    }
+    source.on("data", onData)
+    source.on("end", onEnd)
+    source.on("error", onAborted)
+    source.on("close", onAborted)
+    return Effect.sync(stop)
+  })
+
+/** The body as JSON (an empty body is `null`, as the platform's `json` reads it); decoding is the caller's. */
+export const boundedRequestJson = (
+  request: HttpServerRequest.HttpServerRequest,
+  limit: number = MAX_REQUEST_BYTES
+): Effect.Effect<unknown, BodyTooLarge | BodyAborted | BodyNotJson> =>
+  Effect.flatMap(boundedRequestText(request, limit), (text) =>
+    Effect.try({ try: (): unknown => (text === "" ? null : JSON.parse(text)), catch: () => new BodyNotJson() })
+  )
