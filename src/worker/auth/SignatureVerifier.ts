@@ -127,6 +127,12 @@ export const decodeBase64Lenient = (text: string, maxBytes: number = Number.POSI
   return quadPos === 0 ? bytes.subarray(0, length) : undefined
 }
 
+/**
+ * The smallest RSA modulus taken. PyCryptodome, which signs for the autoscaler, makes no key under 1024 bits, and a
+ * 512-bit modulus is factored in hours: a signature by such a key proves nothing.
+ */
+export const MIN_RSA_BITS = 1024
+
 const parseRsaPublicKey = (text: string) =>
   Effect.try({
     try: () => createPublicKey(text.trim()),
@@ -135,6 +141,10 @@ const parseRsaPublicKey = (text: string) =>
     Effect.filterOrFail(
       (key) => key.asymmetricKeyType === "rsa",
       (key) => new AttemptFailed({ reason: `the key is ${key.asymmetricKeyType ?? "of an unknown type"}, not RSA` })
+    ),
+    Effect.filterOrFail(
+      (key) => (key.asymmetricKeyDetails?.modulusLength ?? 0) >= MIN_RSA_BITS,
+      (key) => new AttemptFailed({ reason: `the key is RSA-${key.asymmetricKeyDetails?.modulusLength ?? "?"}, under ${MIN_RSA_BITS} bits` })
     )
   )
 

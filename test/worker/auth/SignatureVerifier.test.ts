@@ -15,6 +15,7 @@ const otherKeys = generateKeyPairSync("rsa", { modulusLength: 2048 })
 const spkiPem = keys.publicKey.export({ type: "spki", format: "pem" }).toString()
 const pkcs1Pem = keys.publicKey.export({ type: "pkcs1", format: "pem" }).toString()
 const ecPem = generateKeyPairSync("ec", { namedCurve: "prime256v1" }).publicKey.export({ type: "spki", format: "pem" }).toString()
+const smallRsaPem = generateKeyPairSync("rsa", { modulusLength: 512 }).publicKey.export({ type: "spki", format: "pem" }).toString()
 
 const signUrl = (url: string, privateKey = keys.privateKey): string =>
   sign("sha256", Buffer.from(signedMessage(url), "utf8"), privateKey).toString("base64")
@@ -296,10 +297,10 @@ describe("SignatureVerifier.layer key fetch", () => {
     )
   )
 
-  it.scoped("a 200 whose body is not an RSA public key is a failed attempt", () =>
+  it.scoped("a 200 whose body is not an RSA public key of at least 1024 bits is a failed attempt", () =>
     withLogs((logs) =>
       Effect.gen(function* () {
-        const script = [ok("<html>maintenance</html>"), ok(ecPem), ok(spkiPem)]
+        const script = [ok("<html>maintenance</html>"), ok(ecPem), ok(smallRsaPem), ok(spkiPem)]
         const { verifier, seen } = yield* verifierWith(script, yield* Effect.scope)
         const ready = yield* Effect.fork(verifier.ready)
         yield* flush
@@ -307,14 +308,18 @@ describe("SignatureVerifier.layer key fetch", () => {
         yield* flush
         assert.isTrue(yield* isPending(ready))
         yield* TestClock.adjust("2 seconds")
+        yield* flush
+        assert.isTrue(yield* isPending(ready))
+        yield* TestClock.adjust("4 seconds")
         assert.isTrue(Exit.isSuccess(yield* exitOf(ready)))
-        assert.deepStrictEqual(yield* attemptTimes(seen), [0, 1000, 3000])
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0, 1000, 3000, 7000])
         yield* verifier.verify(authData(URL_A, signUrl(URL_A)))
         assert.deepStrictEqual(
           logs.filter((line) => line.startsWith("WARN")),
           [
             "WARN Serverless public key fetch attempt 1 failed: the body is not a PEM public key; trying again",
-            "WARN Serverless public key fetch attempt 2 failed: the key is ec, not RSA; trying again"
+            "WARN Serverless public key fetch attempt 2 failed: the key is ec, not RSA; trying again",
+            "WARN Serverless public key fetch attempt 3 failed: the key is RSA-512, under 1024 bits; trying again"
           ]
         )
       })
