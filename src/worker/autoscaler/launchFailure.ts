@@ -10,7 +10,7 @@ import { containerId, masterToken, reportAddrs } from "../config/WorkerConfig.js
 import { jsonPostFromHttpClient } from "./jsonPost.js"
 import { postWithFailover } from "./postWithFailover.js"
 import { errorStatus } from "../../protocol/workerStatus.js"
-import { redactUrl } from "../callbacks/redactUrl.js"
+import { redactUrl } from "../../shared/redactUrl.js"
 
 export const LAUNCH_FAILURE_INTERVAL = "10 seconds"
 

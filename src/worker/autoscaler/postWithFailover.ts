@@ -5,7 +5,7 @@
  */
 import { Duration, Effect } from "effect"
 import type { JsonPost } from "./jsonPost.js"
-import { redactUrl } from "../callbacks/redactUrl.js"
+import { redactUrl } from "../../shared/redactUrl.js"
 import { autoscalerUrl } from "./autoscalerUrl.js"
 
 export interface FailoverPolicy {

@@ -26,7 +26,7 @@ import { WorkerConfig } from "../config/WorkerConfig.js"
 import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { type JournalledCallback, type OutboxJournal, openJournal } from "./OutboxJournal.js"
 import { callbackHttpClient } from "./callbackHttpClient.js"
-import { redactUrl } from "./redactUrl.js"
+import { redactUrl } from "../../shared/redactUrl.js"
 import { SELF_TARGET_REASON, SELF_TARGET_REFUSED } from "./selfTarget.js"
 
 export interface CloseCallback {

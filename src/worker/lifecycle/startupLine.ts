@@ -3,7 +3,7 @@
  * worker runs with; and a loud warning when signatures are not checked.
  */
 import { Effect, Option, Redacted } from "effect"
-import { redactUrl } from "../callbacks/redactUrl.js"
+import { redactUrl } from "../../shared/redactUrl.js"
 import { codeCacheUse } from "../boot/codeCacheUse.js"
 import type { WorkerSettings } from "../config/WorkerConfig.js"
 import { VERSION } from "../../shared/version.js"
