@@ -4,6 +4,24 @@
  * names a worker it has no session id yet).
  */
 
+/** A session found over: its worker closed it, or lost it. The reason is the worker's or the client's word. */
+export interface SessionClosedEvent {
+  readonly event: "closed"
+  readonly reservation: number
+  readonly session_id: string
+  readonly url: string
+  readonly reason: string
+}
+
+/** An operation that failed, with the reservation and session it concerned when there was one. */
+export interface OperationErrorEvent {
+  readonly event: "error"
+  readonly operation: string
+  readonly message: string
+  readonly reservation?: number
+  readonly session_id?: string
+}
+
 export type ClientEvent =
   | { readonly event: "endpoint"; readonly name: string; readonly id: number }
   | { readonly event: "routing"; readonly reservation: number; readonly request_idx: number }
@@ -45,23 +63,10 @@ export type ClientEvent =
   | { readonly event: "holding"; readonly seconds: number; readonly sessions: number }
   | { readonly event: "ending"; readonly reservation: number; readonly session_id: string; readonly url: string }
   | { readonly event: "ended"; readonly reservation: number; readonly session_id: string; readonly url: string }
-  | {
-      /** The worker had closed the session already (410 on /ping or /session/end): not a failure. */
-      readonly event: "closed"
-      readonly reservation: number
-      readonly session_id: string
-      readonly url: string
-      readonly reason: string
-    }
-  | {
-      readonly event: "error"
-      readonly operation: string
-      readonly message: string
-      readonly reservation?: number
-      readonly session_id?: string
-      /** True when it makes the exit status non-zero (a failed create or end). */
-      readonly fatal: boolean
-    }
+  /** The worker had closed the session already (410 on /ping or /session/end): not a failure. */
+  | SessionClosedEvent
+  /** `fatal`: it makes the exit status non-zero (a failed create or end). */
+  | (OperationErrorEvent & { readonly fatal: boolean })
   /** Ctrl-C or SIGTERM: no new reservation starts, routing stops, and the open sessions are ended. */
   | { readonly event: "interrupted" }
   | { readonly event: "shutdown"; readonly open: number }

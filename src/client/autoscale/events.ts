@@ -4,6 +4,8 @@
  * ones keep the number they were created with).
  */
 
+import type { OperationErrorEvent, SessionClosedEvent } from "../events.js"
+
 export type AutoscaleEvent =
   | {
       readonly event: "started"
@@ -56,21 +58,9 @@ export type AutoscaleEvent =
     }
   | { readonly event: "cancelled"; readonly reservation: number }
   | { readonly event: "draining"; readonly reservation: number; readonly session_id: string; readonly url: string }
-  | {
-      /** The session is over: its consumer released it, or its worker closed or lost it. */
-      readonly event: "closed"
-      readonly reservation: number
-      readonly session_id: string
-      readonly url: string
-      readonly reason: string
-    }
-  | {
-      readonly event: "error"
-      readonly operation: string
-      readonly message: string
-      readonly reservation?: number
-      readonly session_id?: string
-    }
+  /** The session is over: its consumer released it, or its worker closed or lost it. */
+  | SessionClosedEvent
+  | OperationErrorEvent
   | { readonly event: "stopping"; readonly held: number; readonly reserving: number }
   | { readonly event: "stopped"; readonly held: number }
 
