@@ -6,7 +6,7 @@
 import { type Command, Options } from "@effect/cli"
 import { Config, Duration, Option, Schema } from "effect"
 import { HttpUrl } from "../protocol/session.js"
-import { defaulted, type Flag, optional, plain, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
+import { defaulted, type Flag, optional, optionsOf, plain, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
 import { type Instance, instanceNames, instances } from "./instances.js"
 import { lifetimeSeconds, above0, sessionCost } from "../shared/numericFlags.js"
 import type { Mode } from "./program.js"
@@ -77,24 +77,7 @@ const clientFlags = {
   json: toggle("json", "one JSON object per event, per line")
 }
 
-export const options = {
-  endpoint: clientFlags.endpoint.option,
-  instance: clientFlags.instance.option,
-  autoscalerUrl: clientFlags.autoscalerUrl.option,
-  webserverUrl: clientFlags.webserverUrl.option,
-  caFile: clientFlags.caFile.option,
-  sessionCost: clientFlags.sessionCost.option,
-  lifetime: clientFlags.lifetime.option,
-  hold: clientFlags.hold.option,
-  demo: clientFlags.demo.option,
-  count: clientFlags.count.option,
-  interval: clientFlags.interval.option,
-  plateau: clientFlags.plateau.option,
-  onCloseRoute: clientFlags.onCloseRoute.option,
-  onClosePayload: clientFlags.onClosePayload.option,
-  routeTimeout: clientFlags.routeTimeout.option,
-  json: clientFlags.json.option
-}
+export const options = optionsOf(clientFlags)
 
 export const clientHelp = renderHelp({
   usage: [
@@ -122,16 +105,7 @@ const doctorFlags = {
   json: toggle("json", "print one JSON object: {endpoint, findings, worker, ok}")
 }
 
-export const doctorOptions = {
-  endpoint: doctorFlags.endpoint.option,
-  instance: doctorFlags.instance.option,
-  autoscalerUrl: doctorFlags.autoscalerUrl.option,
-  webserverUrl: doctorFlags.webserverUrl.option,
-  caFile: doctorFlags.caFile.option,
-  sessions: doctorFlags.sessions.option,
-  worker: doctorFlags.worker.option,
-  json: doctorFlags.json.option
-}
+export const doctorOptions = optionsOf(doctorFlags)
 
 export const doctorHelp = renderHelp({
   usage: ["null-worker-client doctor --endpoint NAME [options]   (node dist/client.js doctor)"],

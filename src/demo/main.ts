@@ -15,7 +15,7 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Clock, Data, Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, Option, Schema } from "effect"
 import { type RunningProcess, WorkerLauncher } from "../serverless/WorkerLauncher.js"
 import { boundedJson } from "../shared/boundedBody.js"
-import { defaulted, helpRequested, renderHelp, toggle } from "../shared/cliHelp.js"
+import { defaulted, helpRequested, optionsOf, renderHelp, toggle } from "../shared/cliHelp.js"
 import { rememberStopSignal } from "../shared/signalExitStatus.js"
 import { VERSION } from "../shared/version.js"
 import { above0, finite, from0, sessionCost } from "../shared/numericFlags.js"
@@ -45,15 +45,7 @@ const flags = {
   timeout: defaulted(above0, { name: "timeout", value: "SECONDS", fallback: 120, description: "give up (exit 1) after this long" })
 }
 
-const options = {
-  count: flags.count.option,
-  interval: flags.interval.option,
-  plateau: flags.plateau.option,
-  inactivityTimeout: flags.inactivityTimeout.option,
-  sessionCost: flags.sessionCost.option,
-  vastDefaults: flags.vastDefaults.option,
-  timeout: flags.timeout.option
-}
+const options = optionsOf(flags)
 
 const help = renderHelp({
   usage: ["npm run demo -- [options]   (node dist/demo.js)"],

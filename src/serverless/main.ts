@@ -16,7 +16,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Data, Duration, Effect, Layer, Logger, Option, Schedule, Schema } from "effect"
-import { defaulted, type Flag, helpRequested, optional, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
+import { defaulted, type Flag, helpRequested, optional, optionsOf, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
 import { serveApp, serverLayer } from "../shared/listen.js"
 import { ClientConnections } from "./ClientConnections.js"
 import { ControlPlane, ServerlessConfig } from "./ControlPlane.js"
@@ -88,25 +88,7 @@ const flags = {
   verbose: toggle("verbose", "print every worker's output")
 }
 
-const options = {
-  host: flags.host.option,
-  port: flags.port.option,
-  endpoint: flags.endpoint.option,
-  apiKey: flags.apiKey.option,
-  recommended: flags.recommended.option,
-  targetUtil: flags.targetUtil.option,
-  minLoad: flags.minLoad.option,
-  maxWorkers: flags.maxWorkers.option,
-  coldWorkers: flags.coldWorkers.option,
-  inactivityTimeout: flags.inactivityTimeout.option,
-  maxQueueTime: flags.maxQueueTime.option,
-  targetQueueTime: flags.targetQueueTime.option,
-  healthcheckInterval: flags.healthcheckInterval.option,
-  tick: flags.tick.option,
-  sidecar: flags.sidecar.option,
-  sidecarHealth: flags.sidecarHealth.option,
-  verbose: flags.verbose.option
-}
+const options = optionsOf(flags)
 
 const help = renderHelp({
   usage: ["null-worker-serverless [options]   (node dist/serverless.js)"],

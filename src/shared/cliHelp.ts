@@ -61,6 +61,11 @@ export const toggle = (name: string, description: string): Flag<boolean> => ({
   help: { usage: `--${name}`, description, fallback: null }
 })
 
+/** The options of a table of flags, under the same keys and in the same order: what `Command.make` takes. */
+export const optionsOf = <F extends Record<string, Flag<unknown>>>(flags: F): { readonly [K in keyof F]: F[K]["option"] } =>
+  // `Object.fromEntries` loses the keys' types; the mapped type restores what the loop keeps.
+  Object.fromEntries(Object.entries(flags).map(([key, flag]) => [key, flag.option])) as { readonly [K in keyof F]: F[K]["option"] }
+
 /** Whether the arguments ask for help (`--help` or `-h` anywhere before a `--`). */
 export const helpRequested = (args: ReadonlyArray<string>): boolean => {
   const end = args.indexOf("--")

@@ -5,7 +5,7 @@
  */
 import { type Command, Options } from "@effect/cli"
 import { Config, Duration, Either, Option, Schema } from "effect"
-import { defaulted, type Flag, optional, renderHelp, toggle, withDefault } from "../../shared/cliHelp.js"
+import { defaulted, type Flag, optional, optionsOf, renderHelp, toggle, withDefault } from "../../shared/cliHelp.js"
 import { where } from "../cli.js"
 import { InvalidOption } from "../errors.js"
 import { instances } from "../instances.js"
@@ -91,33 +91,7 @@ const flags = {
   json: toggle("json", "one JSON object per event, per line")
 }
 
-export const autoscaleOptions = {
-  endpoint: flags.endpoint.option,
-  instance: flags.instance.option,
-  autoscalerUrl: flags.autoscalerUrl.option,
-  webserverUrl: flags.webserverUrl.option,
-  caFile: flags.caFile.option,
-  redisUrl: flags.redisUrl.option,
-  list: flags.list.option,
-  inFlightList: flags.inFlightList.option,
-  stream: flags.stream.option,
-  group: flags.group.option,
-  jobsPerWorker: flags.jobsPerWorker.option,
-  min: flags.min.option,
-  max: flags.max.option,
-  activation: flags.activation.option,
-  cooldown: flags.cooldown.option,
-  scaleOutStep: flags.scaleOutStep.option,
-  scaleOutWindow: flags.scaleOutWindow.option,
-  interval: flags.interval.option,
-  lease: flags.lease.option,
-  sessionCost: flags.sessionCost.option,
-  lifetime: flags.lifetime.option,
-  pingInterval: flags.pingInterval.option,
-  routeTimeout: flags.routeTimeout.option,
-  statePrefix: flags.statePrefix.option,
-  json: flags.json.option
-}
+export const autoscaleOptions = optionsOf(flags)
 
 export const autoscaleHelp = renderHelp({
   usage: ["null-worker-client autoscale --endpoint NAME (--stream KEY | --list KEY) [options]   (node dist/client.js autoscale)"],
