@@ -51,12 +51,11 @@ const apiKey = Config.redacted("VAST_API_KEY").pipe(
   Effect.catchTag("ConfigError", () => Effect.fail(new ApiKeyMissing()))
 )
 
-const reporterLayer = (run: Run) =>
-  run.json
-    ? Reporter.layerJson(stdout)
-    : process.stdout.isTTY
-      ? Reporter.layerLive(stdout, terminalWidth(process.stdout))
-      : Reporter.layerPlain(stdout)
+/** How a run reports: JSON lines with `--json`, a live view on a terminal, plain lines into a pipe. */
+const reporterFor = <L>(
+  json: boolean,
+  reporter: { readonly layerJson: (write: Write) => L; readonly layerLive: (write: Write, columns: () => number) => L; readonly layerPlain: (write: Write) => L }
+): L => (json ? reporter.layerJson(stdout) : process.stdout.isTTY ? reporter.layerLive(stdout, terminalWidth(process.stdout)) : reporter.layerPlain(stdout))
 
 /** The client for the URLs of a run, over the HTTP stack (`--ca-file`). */
 const clientLayer = (settings: { readonly autoscalerUrl: string; readonly webserverUrl: string; readonly caFile: Option.Option<string> }) =>
@@ -75,16 +74,9 @@ const cannotStart = {
 const execute = (run: Run) =>
   Effect.gen(function* () {
     const client = yield* clientLayer(run)
-    const app = Reservations.layer(run.policy).pipe(Layer.provideMerge(client), Layer.provideMerge(reporterLayer(run)))
+    const app = Reservations.layer(run.policy).pipe(Layer.provideMerge(client), Layer.provideMerge(reporterFor(run.json, Reporter)))
     return yield* program(run.endpoint, run.mode).pipe(Effect.provide(app))
   }).pipe(Effect.catchTags(cannotStart))
-
-const autoscaleReporterLayer = (run: AutoscaleRun) =>
-  run.json
-    ? AutoscaleReporter.layerJson(stdout)
-    : process.stdout.isTTY
-      ? AutoscaleReporter.layerLive(stdout, terminalWidth(process.stdout))
-      : AutoscaleReporter.layerPlain(stdout)
 
 const stopWith = (error: { readonly message: string }) => Effect.zipRight(Console.error(error.message), Effect.fail(new RunFailed({ failures: 1 })))
 
@@ -98,7 +90,7 @@ const executeAutoscale = (run: AutoscaleRun) =>
         ? listBacklog(redis, run.source.key, run.source.inFlightKey)
         : streamBacklog(redis, run.source.key, run.source.group, run.planner.max * run.planner.jobsPerWorker + 1)
     const app = Holdings.layer(run.holdings).pipe(
-      Layer.provideMerge(Layer.mergeAll(client, StateStore.layerRedis(redis, run.prefix), autoscaleReporterLayer(run))),
+      Layer.provideMerge(Layer.mergeAll(client, StateStore.layerRedis(redis, run.prefix), reporterFor(run.json, AutoscaleReporter))),
       Layer.merge(backlog)
     )
     yield* runAutoscaler({
