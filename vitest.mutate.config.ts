@@ -5,6 +5,7 @@ import { defineConfig } from "vitest/config"
 // and Stryker stops at the first failure, so these run first and the slow, broad ones last.
 const order = [
   "test/machines/",
+  "test/shared/redactUrl",
   "test/worker/slots/",
   "test/worker/callbacks/",
   "test/worker/autoscaler/",
@@ -33,7 +34,7 @@ class MostDirectFirst extends BaseSequencer {
  */
 export default defineConfig({
   test: {
-    include: ["test/machines/**/*.test.ts", "test/worker/**/*.test.ts", "test/property/**/*.test.ts"],
+    include: ["test/machines/**/*.test.ts", "test/shared/redactUrl.test.ts", "test/worker/**/*.test.ts", "test/property/**/*.test.ts"],
     setupFiles: ["test/support/seedFastCheck.ts"],
     env: { FUZZ_RUNS: "100", FUZZ_POOL_RUNS: "50" },
     sequence: { sequencer: MostDirectFirst },
