@@ -8,7 +8,7 @@
  * already hold, nor cut an end short. The finalizer waits for those calls first, so a session created
  * at the last moment is still ended.
  */
-import { Clock, Context, Duration, Effect, Fiber, FiberMap, FiberSet, HashMap, Layer, Option, Ref } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, FiberMap, FiberSet, HashMap, Layer, Option, Ref } from "effect"
 import type { ReserveError } from "./errors.js"
 import type { ClientEvent } from "./events.js"
 import { Reporter } from "./Reporter.js"
@@ -24,6 +24,11 @@ export interface ReservationPolicy {
   readonly routeTimeout: Duration.DurationInput
   /** Time between pings; the default is half the lifetime. */
   readonly pingEvery?: Duration.DurationInput
+  /**
+   * Time between two looks at whether the worker still holds the session (`/session/health`, which extends
+   * nothing), when shorter than `pingEvery`: a session the consumer released is seen this soon. Default 5 s.
+   */
+  readonly watchEvery?: Duration.DurationInput
 }
 
 export interface Tally {
@@ -37,6 +42,8 @@ export interface Tally {
 interface Held {
   readonly reservation: number
   readonly session: Session
+  /** Done once the session is no longer held: ended, closed by the worker, or given up at shutdown. */
+  readonly gone: Deferred.Deferred<void>
 }
 
 export class Reservations extends Context.Tag("client/Reservations")<
@@ -48,6 +55,8 @@ export class Reservations extends Context.Tag("client/Reservations")<
     readonly close: (sessionId: string) => Effect.Effect<void>
     /** The sessions open now. */
     readonly held: Effect.Effect<ReadonlyArray<Session>>
+    /** Wait until `sessionId` is no longer held (at once when it is not). */
+    readonly gone: (sessionId: string) => Effect.Effect<void>
     readonly tally: Effect.Effect<Tally>
     /**
      * Wait for creates and ends in flight, then end every session still open (concurrently). Safe to
@@ -61,6 +70,8 @@ export class Reservations extends Context.Tag("client/Reservations")<
 }
 
 const seconds = (duration: Duration.Duration): number => Duration.toMillis(duration) / 1000
+
+const DEFAULT_WATCH_EVERY = Duration.seconds(5)
 
 const progressEvent = (reservation: number, progress: ReserveProgress): ClientEvent => {
   switch (progress._tag) {
@@ -93,6 +104,7 @@ const make = (policy: ReservationPolicy) =>
     const client = yield* VastClient
     const reporter = yield* Reporter
     const pingEvery = Duration.decode(policy.pingEvery ?? Duration.seconds(policy.lifetime / 2))
+    const watchEvery = Duration.min(pingEvery, Duration.decode(policy.watchEvery ?? DEFAULT_WATCH_EVERY))
     // Created first, so that its finalizer (interrupt what is left) runs after ours.
     const calls = yield* FiberSet.make()
     const pingers = yield* FiberMap.make<string>()
@@ -105,7 +117,13 @@ const make = (policy: ReservationPolicy) =>
       Effect.flatMap(FiberSet.run(calls, Effect.interruptible(effect)), Fiber.join)
 
     const take = (sessionId: string) =>
-      Ref.modify(open, (current) => [HashMap.get(current, sessionId), HashMap.remove(current, sessionId)] as const)
+      Ref.modify(open, (current) => [HashMap.get(current, sessionId), HashMap.remove(current, sessionId)] as const).pipe(
+        Effect.tap((taken) => (Option.isSome(taken) ? Deferred.done(taken.value.gone, Exit.void) : Effect.void))
+      )
+
+    /** The worker closed the session on its own (expiry, `/release`): reported once, never ended again. */
+    const lost = (sessionId: string, reason: string) =>
+      Effect.flatMap(take(sessionId), (taken) => (Option.isSome(taken) ? closedByWorker(taken.value, reason) : Effect.void))
 
     const closedByWorker = (held: Held, reason: string) =>
       Effect.zipRight(
@@ -113,20 +131,27 @@ const make = (policy: ReservationPolicy) =>
         reporter.emit({ event: "closed", reservation: held.reservation, session_id: held.session.sessionId, url: held.session.url, reason })
       )
 
-    /** Ping every `pingEvery`; refresh the expiration from `/session/get`. Stops when the worker closed it. */
+    /**
+     * Ping every `pingEvery` and refresh the expiration from `/session/get`; between pings, every `watchEvery`, ask
+     * whether the worker still holds the session. Stops when the worker closed it.
+     */
     const keepAlive = (held: Held) =>
       Effect.gen(function* () {
         let session = held.session
+        let pingAt = (yield* Clock.currentTimeMillis) + Duration.toMillis(pingEvery)
         while (true) {
-          yield* Effect.sleep(pingEvery)
+          yield* Effect.sleep(watchEvery)
+          if ((yield* Clock.currentTimeMillis) < pingAt) {
+            // A failed look says nothing: the next ping reports what is wrong.
+            const stillOpen = yield* Effect.either(client.sessionOpen(session))
+            if (stillOpen._tag === "Right" && !stillOpen.right) return yield* lost(session.sessionId, "closed on the worker (/session/health)")
+            continue
+          }
+          pingAt += Duration.toMillis(pingEvery)
           const pinged = yield* Effect.either(client.ping(session))
           if (pinged._tag === "Left") {
             const error = pinged.left
-            if (error._tag === "SessionClosed") {
-              const taken = yield* take(session.sessionId)
-              if (Option.isSome(taken)) yield* closedByWorker(taken.value, "410 on /ping")
-              return
-            }
+            if (error._tag === "SessionClosed") return yield* lost(session.sessionId, "410 on /ping")
             yield* reporter.emit({
               event: "error",
               operation: "ping",
@@ -143,9 +168,10 @@ const make = (policy: ReservationPolicy) =>
           const expiration = info._tag === "Right" ? info.right.expiration : now / 1000 + session.lifetime
           session = { ...session, expiration }
           const current = session
-          yield* Ref.update(open, (all) =>
-            HashMap.has(all, current.sessionId) ? HashMap.set(all, current.sessionId, { ...held, session: current }) : all
-          )
+          yield* Ref.update(open, (all) => {
+            const entry = HashMap.get(all, current.sessionId)
+            return Option.isSome(entry) ? HashMap.set(all, current.sessionId, { ...entry.value, session: current }) : all
+          })
           yield* reporter.emit({
             event: "pinged",
             reservation: held.reservation,
@@ -158,7 +184,7 @@ const make = (policy: ReservationPolicy) =>
 
     const register = (reservation: number, session: Session) =>
       Effect.gen(function* () {
-        const held: Held = { reservation, session }
+        const held: Held = { reservation, session, gone: yield* Deferred.make<void>() }
         yield* Ref.update(open, (all) => HashMap.set(all, session.sessionId, held))
         yield* count("created")
         yield* reporter.emit({
@@ -245,6 +271,7 @@ const make = (policy: ReservationPolicy) =>
       yield* detached(
         Effect.gen(function* () {
           const left = yield* Ref.getAndSet(open, HashMap.empty())
+          yield* Effect.forEach(HashMap.values(left), (held) => Deferred.done(held.gone, Exit.void), { discard: true })
           if (HashMap.size(left) === 0) return
           yield* reporter.emit({ event: "shutdown", open: HashMap.size(left) })
           yield* Effect.forEach(HashMap.values(left), end, { concurrency: "unbounded", discard: true })
@@ -257,6 +284,8 @@ const make = (policy: ReservationPolicy) =>
       open: openSession,
       close,
       held: Effect.map(Ref.get(open), (all) => Array.from(HashMap.values(all), (held) => held.session)),
+      gone: (sessionId) =>
+        Effect.flatMap(Ref.get(open), (all) => Option.match(HashMap.get(all, sessionId), { onNone: () => Effect.void, onSome: (held) => Deferred.await(held.gone) })),
       tally: Ref.get(tally),
       shutdown
     })

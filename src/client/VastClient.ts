@@ -165,6 +165,8 @@ export class VastClient extends Context.Tag("client/VastClient")<
     readonly getSession: (session: Session) => Effect.Effect<SessionInfoAnswer, SessionUnknown | WorkerError>
     /** `/session/end`. A 410 means the worker had closed it already: `already-closed`, not a failure. */
     readonly endSession: (session: Session) => Effect.Effect<EndOutcome, SessionUnknown | WorkerError>
+    /** `/session/health`: whether the worker still holds the session (it does not extend it). */
+    readonly sessionOpen: (session: Session) => Effect.Effect<boolean, WorkerError>
   }
 >() {
   static readonly layer = (settings: ClientSettings): Layer.Layer<VastClient, never, HttpClient.HttpClient> =>
@@ -456,5 +458,15 @@ export const make = (settings: ClientSettings) =>
       return "ended" satisfies EndOutcome
     })
 
-    return VastClient.of({ findEndpoint, endpointSettings, probeWorker, route, reserve, ping, getSession, endSession })
+    const sessionOpen = Effect.fn("VastClient.sessionOpen")(function* (session: Session) {
+      const request = yield* workerPost(session.url, "/session/health", SessionRefRequest, {
+        session_id: session.sessionId,
+        session_auth: session.authData
+      })
+      const reply = yield* exchange("session/health", request)
+      if (!isOk(reply.status)) return yield* unexpected("session/health", request.url, reply)
+      return (yield* decode(HealthAnswer, "session/health", request.url)(reply)).ok
+    })
+
+    return VastClient.of({ findEndpoint, endpointSettings, probeWorker, route, reserve, ping, getSession, endSession, sessionOpen })
   })

@@ -1,6 +1,6 @@
 /**
- * What the CLI does: hold one session (single mode), or ramp sessions up, hold a plateau and ramp
- * down (`--demo`). Whatever stops it (the end, a failure, Ctrl-C, SIGTERM), every session still open
+ * What the CLI does: hold one session (single mode; over early when the worker closes it), or ramp
+ * sessions up, hold a plateau and ramp down (`--demo`). Whatever stops it (the end, a failure, Ctrl-C, SIGTERM), every session still open
  * is ended before it returns; the run fails with `RunFailed` when a lookup, a create or an end failed.
  */
 import { Cause, Duration, Effect, Exit, Option } from "effect"
@@ -36,7 +36,8 @@ const runMode = (endpointName: string, mode: Mode) =>
     if (mode._tag === "Single") {
       const session = yield* Effect.option(reservations.open(endpoint, 1))
       if (Option.isNone(session)) return
-      yield* hold(mode.hold)
+      // The hold is over early when the worker closes the session (its consumer released it, or it expired).
+      yield* Effect.raceFirst(hold(mode.hold), reservations.gone(session.value.sessionId))
       return yield* reservations.close(session.value.sessionId)
     }
 

@@ -18,6 +18,8 @@ interface Overrides {
   readonly create?: FakeAnswer
   readonly ping?: FakeAnswer
   readonly end?: FakeAnswer
+  /** `/session/health`'s answer for a request made at `at` (ms); `{"ok": true}` by default. */
+  readonly health?: (at: number) => FakeAnswer
 }
 
 /**
@@ -53,6 +55,8 @@ const fakeVast = (overrides: Overrides = {}) => {
         return { status: 200, body: { session_id: `s-${n}`, lifetime: 60, expiration: 2_000 } }
       case "/session/end":
         return overrides.end ?? { status: 200, body: { ended: true, removed_session: `s-${n}` } }
+      case "/session/health":
+        return overrides.health?.(request.at) ?? { status: 200, body: { ok: true } }
     }
     return { status: 404 }
   }
@@ -98,6 +102,42 @@ describe("program, single mode", () => {
       assert.deepStrictEqual((yield* run.named("pinged")).map((event) => event.expiration), [2_000, 2_000, 2_000])
       assert.deepInclude((yield* run.named("created"))[0], { session_id: "s-1", url: worker(1), expiration: 1_000, request_idx: 1 })
       assert.deepInclude((yield* run.named("done"))[0], { created: 1, ended: 1, closed: 0, failures: 0, interrupted: false })
+    })
+  )
+
+  it.effect("between pings it asks /session/health every 5 s (never at a ping's moment), and nothing is reported while the session is open", () =>
+    Effect.gen(function* () {
+      const run = yield* start(single(38))
+      yield* TestClock.adjust("38 seconds")
+      yield* Fiber.join(run.fiber)
+      assert.deepStrictEqual((yield* run.calls("/session/health")).map(([, at]) => at), [5_000, 10_000, 15_000, 20_000, 25_000, 35_000])
+      assert.deepStrictEqual((yield* run.calls("/ping")).map(([, at]) => at), [30_000])
+      assert.deepStrictEqual(yield* run.names, ["endpoint", "routing", "created", "holding", "pinged", "ending", "ended", "done"])
+    })
+  )
+
+  it.effect("a session its consumer released is seen at the next look: the hold ends there, nothing is ended, exit 0", () =>
+    Effect.gen(function* () {
+      // Released on the worker at 12 s: from then on /session/health says {"ok": false}.
+      const run = yield* start(single(180), { health: (at) => ({ status: 200, body: { ok: at < 12_000 } }) })
+      yield* TestClock.adjust("15 seconds")
+      const exit = yield* Fiber.await(run.fiber)
+      assert.isTrue(Exit.isSuccess(exit))
+      assert.deepStrictEqual((yield* run.calls("/session/health")).map(([, at]) => at), [5_000, 10_000, 15_000])
+      assert.deepStrictEqual(yield* run.calls("/session/end"), [])
+      assert.deepStrictEqual(yield* run.names, ["endpoint", "routing", "created", "holding", "closed", "done"])
+      assert.deepInclude((yield* run.named("closed"))[0], { session_id: "s-1", reason: "closed on the worker (/session/health)" })
+      assert.deepInclude((yield* run.named("done"))[0], { created: 1, ended: 0, closed: 1, failures: 0, interrupted: false })
+    })
+  )
+
+  it.effect("a failed look (the worker does not answer) is not a close: the session is held and ended as planned", () =>
+    Effect.gen(function* () {
+      const run = yield* start(single(20), { health: () => ({ status: 503 }) })
+      yield* TestClock.adjust("20 seconds")
+      yield* Fiber.join(run.fiber)
+      assert.deepStrictEqual(yield* run.calls("/session/end"), [[`${worker(1)}/session/end`, 20_000]])
+      assert.deepInclude((yield* run.named("done"))[0], { created: 1, ended: 1, closed: 0, failures: 0 })
     })
   )
 

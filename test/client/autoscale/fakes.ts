@@ -62,6 +62,7 @@ export const fakeVast = (world: VastWorld): Layer.Layer<VastClient> =>
       probeWorker: () => Effect.die("not used"),
       route: () => Effect.die("not used"),
       getSession: () => Effect.die("not used"),
+      sessionOpen: () => Effect.die("not used"),
       reserve: (options: ReserveOptions) =>
         Effect.gen(function* () {
           const now = yield* Clock.currentTimeMillis
