@@ -27,7 +27,7 @@ import { Lifecycle } from "./lifecycle/Lifecycle.js"
 import { Shutdown } from "./lifecycle/Shutdown.js"
 import { lowerHelperThreads } from "./lifecycle/helperThreads.js"
 import { startupLine } from "./lifecycle/startupLine.js"
-import { absorbLateSignals, StopSignal } from "./lifecycle/StopSignal.js"
+import { absorbLateSignals, StopSignal, watchInterruptingSignals } from "./lifecycle/StopSignal.js"
 
 if (process.argv.includes("--help") || process.argv.includes("-h")) {
   process.stdout.write(helpText() + "\n")
@@ -37,6 +37,8 @@ if (process.argv.includes("--version")) {
   process.stdout.write(`null-worker ${VERSION}\n`)
   process.exit(0)
 }
+
+const stopAsked = watchInterruptingSignals()
 
 const Worker = Layer.mergeAll(Shutdown.Default, Lifecycle.Default, StopSignal.Default).pipe(
   Layer.provide(SignatureVerifier.layerFromConfig),
@@ -77,20 +79,33 @@ const anotherWorkerServes = Effect.gen(function* () {
   return true
 }).pipe(Effect.orElseSucceed(() => false))
 
+/**
+ * Interrupted with no stop asked for: a failure while the layers built that reached here as a bare interruption
+ * (seen with a layer several services share, `CallbackPoster`, failing: Effect 3.22's memo map hands the others an
+ * interruption, and the failure itself was lost). The log line before says what failed.
+ */
+const lostStartFailure = (cause: Cause.Cause<unknown>) =>
+  Cause.isInterruptedOnly(cause) && !stopAsked() ? Option.some("start-up was interrupted with no stop asked for (the error logged before this line says why)") : Option.none()
+
 const program = serve.pipe(
   Effect.catchAllCause((cause) =>
     // Only interruption (a signal while starting) is a plain stop. A listener that fails to bind interrupts
     // its siblings, so a real failure arrives mixed with interruptions: look for the failure itself.
-    Option.isNone(Cause.failureOption(cause)) && Cause.defects(cause).length === 0
+    Option.isNone(Cause.failureOption(cause)) && Cause.defects(cause).length === 0 && Option.isNone(lostStartFailure(cause))
       ? Effect.void
       : Effect.gen(function* () {
           const failure = Cause.failureOption(cause)
-          if (Option.isSome(failure) && isListenFailure(failure.value) && failure.value.code === "EADDRINUSE" && (yield* anotherWorkerServes)) {
-            yield* Effect.logError(`${failure.value.message}: another null worker already serves this instance; not reporting, exiting`)
+          const duplicatePort = Option.isSome(failure) && isListenFailure(failure.value) && failure.value.code === "EADDRINUSE"
+          // A duplicate launch fails at a taken port, or at OUTBOX_FILE's lock, whichever comes first.
+          if ((duplicatePort || Option.isSome(lostStartFailure(cause))) && (yield* anotherWorkerServes)) {
+            yield* Effect.logError(
+              `${Option.isSome(failure) && isListenFailure(failure.value) ? failure.value.message : "start-up failed"}: another null worker already serves this instance; not reporting, exiting`
+            )
             return yield* Effect.die(new Error("duplicate worker"))
           }
           // The pid makes the report this process's own, should two workers ever report for one instance.
-          const reason = `Worker Server failed to launch: ${describeLaunchFailure(cause)} (pid ${process.pid})`
+          const described = Option.getOrElse(lostStartFailure(cause), () => describeLaunchFailure(cause))
+          const reason = `Worker Server failed to launch: ${described} (pid ${process.pid})`
           // A defect is a bug: its stack stays here, in the local log; the report gets the one line.
           yield* Cause.defects(cause).length > 0 ? Effect.logError(reason, cause) : Effect.logError(reason)
           yield* reportLaunchFailure(reason)

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { createServer } from "node:http"
 import { request as httpsRequest } from "node:https"
 import { tmpdir } from "node:os"
@@ -177,6 +177,26 @@ describe("the real process with an autoscaler", () => {
     expect(worker.child.exitCode).toBeNull()
     worker.child.kill("SIGTERM")
     expect(await worker.exited).toBe(0)
+  })
+
+  it("an OUTBOX_FILE that cannot be the journal is a launch failure naming it, not a silent exit 0: a directory, or a journal another live process holds", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "null-worker-outbox-"))
+    dirs.push(dir)
+    const asDirectory = launch((await workerEnv({ OUTBOX_FILE: dir, UNSECURED: "true" })).env)
+    const first = await autoscaler.waitForStatus((s) => s.error_msg !== "")
+    expect(first.error_msg).toMatch(new RegExp(`^Worker Server failed to launch: invalid configuration: OUTBOX_FILE: ${dir} is a directory, not a regular file \\(pid \\d+\\)$`))
+    asDirectory.child.kill("SIGTERM")
+    expect(await asDirectory.exited).toBe(0)
+
+    // This test process is alive: its pid in the lock means the journal is in use.
+    writeFileSync(join(dir, "outbox.jsonl.lock"), `${process.pid}\n`)
+    const locked = launch((await workerEnv({ OUTBOX_FILE: join(dir, "outbox.jsonl"), UNSECURED: "true" })).env)
+    const second = await autoscaler.waitForStatus((s) => s.error_msg !== "" && s.error_msg !== first.error_msg)
+    expect(second.error_msg).toMatch(/^Worker Server failed to launch: start-up was interrupted with no stop asked for .*\(pid \d+\)$/)
+    expect(locked.child.exitCode).toBeNull()
+    locked.child.kill("SIGTERM")
+    expect(await locked.exited).toBe(0)
+    expect(locked.output()).toContain(`OUTBOX_FILE ${join(dir, "outbox.jsonl")} cannot be used: it is in use by process ${process.pid}`)
   })
 
   it("a key that does not match the certificate is reported as one line naming both variables, with no stack or local paths", async () => {

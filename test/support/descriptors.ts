@@ -20,7 +20,7 @@ export const descriptorsOn = (file: string): number => descriptorsOf(file).lengt
  * Make every later write to `file` through this process's one open descriptor on it fail as a full disk does:
  * the descriptor is closed and `/dev/full` opened in its place (POSIX gives the lowest free number, so the same one).
  */
-export const fillDiskUnder = (file: string): void => {
+export const fillDiskUnder = (file: string): number => {
   const [fd, ...more] = descriptorsOf(file)
   if (fd === undefined || more.length > 0) throw new Error(`expected one descriptor on ${file}, found ${more.length + (fd === undefined ? 0 : 1)}`)
   closeSync(fd)
@@ -28,5 +28,16 @@ export const fillDiskUnder = (file: string): void => {
   if (full !== fd) {
     closeSync(full)
     throw new Error(`/dev/full opened as ${full}, not ${fd}`)
+  }
+  return fd
+}
+
+/** Undo `fillDiskUnder`: the descriptor `fd` writes to `file` again (appending), as when space comes back. */
+export const freeDiskUnder = (fd: number, file: string): void => {
+  closeSync(fd)
+  const again = openSync(file, "a")
+  if (again !== fd) {
+    closeSync(again)
+    throw new Error(`${file} opened as ${again}, not ${fd}`)
   }
 }

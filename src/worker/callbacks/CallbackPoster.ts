@@ -146,9 +146,20 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
               cause: reason
             })
           )
-        const opened = yield* openJournal(file, onWriteFailure).pipe(Effect.orDie)
+        // Said here as well as by the launch failure: a failure while the layers build can reach main.ts as a bare
+        // interruption (a layer several services share), and this line is then the only one that names it.
+        const opened = yield* openJournal(file, onWriteFailure).pipe(
+          Effect.tapError((error) => Effect.logError(error.message)),
+          Effect.orDie
+        )
         journal = opened.journal
         replayedFromJournal = opened.left
+        if (opened.skipped > 0) {
+          yield* Effect.logWarning("OUTBOX_FILE had lines that are not journal lines (torn by a crash or a full disk, or damaged): dropped", {
+            file,
+            lines: opened.skipped
+          })
+        }
         yield* Effect.addFinalizer(() => Effect.sync(() => journal?.close()))
       }
 

@@ -5,6 +5,7 @@
 import { Config, ConfigError, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import { HttpUrl } from "../../protocol/httpUrl.js"
 import { LogFormat, LogLevelName } from "../../shared/logging.js"
+import { journalPathProblem } from "../callbacks/OutboxJournal.js"
 
 export interface WorkerSettings {
   /** Public worker API (`WORKER_PORT`), all interfaces. */
@@ -197,6 +198,11 @@ const base = Config.all({
   healthcheckTimeoutSeconds: seconds("HEALTHCHECK_TIMEOUT", defaults.healthcheckTimeoutSeconds),
   outboxFile: Config.string("OUTBOX_FILE").pipe(
     Config.validate({ message: "must not be empty", validation: (text) => text.trim() !== "" }),
+    // Checked now, so that a path that cannot be the journal is a launch failure naming the variable.
+    Config.mapOrFail((file) => {
+      const problem = journalPathProblem(file)
+      return problem === null ? Either.right(file) : Either.left(ConfigError.InvalidData(["OUTBOX_FILE"], problem))
+    }),
     Config.option
   ),
   callbackConcurrency: positiveInteger("CALLBACK_CONCURRENCY", defaults.callbackConcurrency),

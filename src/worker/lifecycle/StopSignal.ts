@@ -23,6 +23,21 @@ export const absorbLateSignals = (): void => {
   for (const signal of SIGNALS) if (!process.listeners(signal).includes(ignore)) process.on(signal, ignore)
 }
 
+let interruptingSignalSeen = false
+const see = () => {
+  interruptingSignalSeen = true
+}
+
+/**
+ * From the program's first line: whether SIGINT or SIGTERM has arrived, the two on which the runtime interrupts the
+ * program. A start-up that ends interrupted after one is a stop; without one, it is a failure whose cause was lost
+ * on the way (see main.ts). Only those two are watched: a listener would stop SIGHUP's default action.
+ */
+export const watchInterruptingSignals = (): (() => boolean) => {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) if (!process.listeners(signal).includes(see)) process.on(signal, see)
+  return () => interruptingSignalSeen
+}
+
 export class StopSignal extends Effect.Service<StopSignal>()("worker/StopSignal", {
   scoped: Effect.gen(function* () {
     const requested = yield* Deferred.make<StopReason>()

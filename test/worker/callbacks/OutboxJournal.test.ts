@@ -2,13 +2,14 @@
  * The journal alone (`OUTBOX_FILE`): what one process appends, the next replays; lines that do not match the
  * journal's schema are skipped, not trusted. The poster's use of it is in CallbackPoster.test.ts.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { execFileSync, spawnSync } from "node:child_process"
+import { appendFileSync, existsSync, lstatSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { type JournalledCallback, type OutboxJournal, openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
-import { descriptorsOn, fillDiskUnder } from "../../support/descriptors.js"
+import { journalPathProblem, type JournalledCallback, type OutboxJournal, openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
+import { descriptorsOn, fillDiskUnder, freeDiskUnder } from "../../support/descriptors.js"
 
 const journalIn = () => join(mkdtempSync(join(tmpdir(), "journal-")), "outbox.jsonl")
 
@@ -74,9 +75,85 @@ describe("OutboxJournal", () => {
         { op: "pending", callback: callback("kept") }
       ]
       writeFileSync(file, lines.map((line) => JSON.stringify(line)).join("\n") + "\n")
-      assert.deepStrictEqual(yield* session(file), [callback("kept")])
+      const opened = yield* openJournal(file)
+      opened.journal.close()
+      assert.deepStrictEqual(opened.left, [callback("kept")])
+      assert.strictEqual(opened.skipped, 8)
     })
   )
+
+  it.effect("a line longer than any journal line is skipped without being kept whole; the lines around it are read", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      const pending = (id: string) => JSON.stringify({ op: "pending", callback: callback(id) })
+      writeFileSync(file, `${pending("before")}\n${"x".repeat(9 * 1024 * 1024)}\n${pending("after")}\n`)
+      const opened = yield* openJournal(file)
+      opened.journal.close()
+      assert.deepStrictEqual(opened.left, [callback("before"), callback("after")])
+      assert.strictEqual(opened.skipped, 1)
+    })
+  )
+
+  it.effect("after a failed write the next line starts on a line of its own: a torn line costs only itself", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      const failures: Array<string> = []
+      const { journal } = yield* openJournal(file, (reason) => failures.push(reason))
+      journal.pending(callback("a"))
+      const fd = fillDiskUnder(file)
+      journal.pending(callback("b"))
+      // What a nearly full disk leaves of a line: its start, with no newline.
+      appendFileSync(file, '{"op":"pending","callback":{"session_id":"b"')
+      freeDiskUnder(fd, file)
+      journal.pending(callback("c"))
+      journal.close()
+      assert.deepStrictEqual(failures, ["ENOSPC"])
+      const opened = yield* openJournal(file)
+      opened.journal.close()
+      assert.deepStrictEqual(opened.left, [callback("a"), callback("c")])
+      assert.strictEqual(opened.skipped, 1)
+    })
+  )
+
+  it.effect("a journal in use by a live process cannot be opened by another; a lock left by a dead one is taken over", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      // The test runner's parent is alive and is not this process.
+      writeFileSync(`${file}.lock`, `${process.ppid}\n`)
+      const refused = yield* Effect.flip(openJournal(file))
+      assert.strictEqual(refused.message, `OUTBOX_FILE ${file} cannot be used: it is in use by process ${process.ppid} (${file}.lock)`)
+      const gone = spawnSync(process.execPath, ["-e", ""]).pid
+      writeFileSync(`${file}.lock`, `${gone}\n`)
+      const { journal } = yield* openJournal(file)
+      assert.strictEqual(readFileSync(`${file}.lock`, "utf8"), `${process.pid}\n`)
+      journal.close()
+      assert.isFalse(existsSync(`${file}.lock`))
+    })
+  )
+
+  it.effect("a journal behind a symbolic link stays behind it: the compaction replaces the file the link points at", () =>
+    Effect.gen(function* () {
+      const target = journalIn()
+      const link = join(mkdtempSync(join(tmpdir(), "journal-link-")), "outbox.jsonl")
+      symlinkSync(target, link)
+      yield* session(link, (journal) => journal.pending(callback("a")))
+      assert.deepStrictEqual(yield* session(link), [callback("a")])
+      assert.isTrue(lstatSync(link).isSymbolicLink())
+      assert.include(readFileSync(target, "utf8"), '"session_id":"a"')
+    })
+  )
+
+  it("journalPathProblem: a regular file, or a new one in a writable directory; a directory, a FIFO or a missing directory is named", () => {
+    const dir = mkdtempSync(join(tmpdir(), "journal-path-"))
+    assert.isNull(journalPathProblem(join(dir, "new.jsonl")))
+    writeFileSync(join(dir, "old.jsonl"), "")
+    assert.isNull(journalPathProblem(join(dir, "old.jsonl")))
+    assert.strictEqual(journalPathProblem(dir), `${dir} is a directory, not a regular file`)
+    execFileSync("mkfifo", [join(dir, "fifo")])
+    assert.strictEqual(journalPathProblem(join(dir, "fifo")), `${join(dir, "fifo")} is a FIFO, not a regular file`)
+    assert.strictEqual(journalPathProblem(join(dir, "missing", "outbox.jsonl")), `its directory ${join(dir, "missing")} does not exist`)
+    assert.strictEqual(journalPathProblem("/dev/null"), "/dev/null is a device, not a regular file")
+  })
 
   it.effect("the journal holds one descriptor on its file while open, and none once closed", () =>
     Effect.gen(function* () {

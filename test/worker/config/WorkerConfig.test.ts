@@ -1,3 +1,6 @@
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either, Layer, Option, Redacted } from "effect"
 import { type InvalidConfig, WorkerConfig, type WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
@@ -100,6 +103,25 @@ describe("WorkerConfig", () => {
   it.effect.each(["0", "-1", "1.5", "two", "1025", "100000000"])("NULL_MAX_SESSIONS=%s is a startup error", (value) =>
     Effect.gen(function* () {
       assert.include((yield* problems({ ...required, NULL_MAX_SESSIONS: value }))[0], "NULL_MAX_SESSIONS")
+    })
+  )
+
+  it.effect("a bad LOG_LEVEL or LOG_FORMAT is refused with what each takes, not the schema's own description", () =>
+    Effect.gen(function* () {
+      assert.deepStrictEqual(yield* problems({ ...required, LOG_LEVEL: "loud", LOG_FORMAT: "xml" }), [
+        "LOG_FORMAT: must be logfmt, json or pretty",
+        "LOG_LEVEL: must be debug, info, warning (or warn), error or none (also all, trace, fatal), in any case"
+      ])
+      assert.strictEqual((yield* settings({ ...required, LOG_LEVEL: "WARN" })).logLevel, "warning")
+    })
+  )
+
+  it.effect("OUTBOX_FILE must be a regular file, or a new one in a directory that exists: otherwise the refusal names what it is", () =>
+    Effect.gen(function* () {
+      const dir = mkdtempSync(join(tmpdir(), "config-outbox-"))
+      assert.deepStrictEqual(yield* problems({ ...required, OUTBOX_FILE: dir }), [`OUTBOX_FILE: ${dir} is a directory, not a regular file`])
+      assert.deepStrictEqual(yield* problems({ ...required, OUTBOX_FILE: join(dir, "no", "outbox.jsonl") }), [`OUTBOX_FILE: its directory ${join(dir, "no")} does not exist`])
+      assert.deepStrictEqual((yield* settings({ ...required, OUTBOX_FILE: join(dir, "outbox.jsonl") })).outboxFile, Option.some(join(dir, "outbox.jsonl")))
     })
   )
 
