@@ -8,10 +8,9 @@ import { Config, Duration, Option, Schema } from "effect"
 import { HttpUrl } from "../protocol/session.js"
 import { defaulted, type Flag, optional, optionsOf, plain, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
 import { type Instance, instanceNames, instances } from "./instances.js"
-import { lifetimeSeconds, above0, sessionCost } from "../shared/numericFlags.js"
+import { above0, lifetimeSeconds, sessionCost, wholeAtLeast } from "../shared/numericFlags.js"
 import type { Mode } from "./program.js"
 
-const atLeastOne = (name: string) => Schema.Int.pipe(Schema.greaterThanOrEqualTo(1, { message: () => `--${name} must be at least 1` }))
 
 const seconds = (name: string, fallback: number, description: string): Flag<number> =>
   withDefault(above0(name), { name, value: "SECONDS", fallback, description })
@@ -60,7 +59,7 @@ const clientFlags = {
   }),
   hold: seconds("hold", 180, "single mode: how long to hold the worker"),
   demo: toggle("demo", "start --count sessions --interval apart, hold them --plateau, end them --interval apart"),
-  count: withDefault(Options.integer("count").pipe(Options.withSchema(atLeastOne("count"))), {
+  count: withDefault(wholeAtLeast(1)("count"), {
     name: "count",
     value: "N",
     fallback: 3,
@@ -95,7 +94,7 @@ export const clientHelp = renderHelp({
 
 const doctorFlags = {
   ...where,
-  sessions: withDefault(Options.integer("sessions").pipe(Options.withSchema(atLeastOne("sessions"))), {
+  sessions: withDefault(wholeAtLeast(1)("sessions"), {
     name: "sessions",
     value: "N",
     fallback: 1,

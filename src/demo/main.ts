@@ -7,18 +7,18 @@
  * (which ends its sessions), then the serverless (which stops its workers), says so, and exits 130 or 143.
  */
 import { fileURLToPath } from "node:url"
-import { Command, Options } from "@effect/cli"
+import { Command, ValidationError } from "@effect/cli"
 import { HttpClient } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Clock, Data, Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, Option, Schema } from "effect"
+import { Cause, Clock, Console, Data, Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, Option, Schema } from "effect"
 import { type RunningProcess, WorkerLauncher } from "../serverless/WorkerLauncher.js"
 import { boundedJson } from "../shared/boundedBody.js"
 import { defaulted, helpRequested, optionsOf, renderHelp, toggle } from "../shared/cliHelp.js"
 import { rememberStopSignal } from "../shared/signalExitStatus.js"
 import { VERSION } from "../shared/version.js"
-import { above0, finite, from0, sessionCost } from "../shared/numericFlags.js"
+import { above0, finite, from0, sessionCost, wholeAtLeast } from "../shared/numericFlags.js"
 import { writeSafely } from "../shared/safeOutput.js"
 
 const here = (file: string) => fileURLToPath(new URL(`./${file}`, import.meta.url))
@@ -31,7 +31,7 @@ const StatusSnapshot = Schema.Struct({
 class DemoFailed extends Data.TaggedError("DemoFailed")<{ readonly message: string }> {}
 
 const flags = {
-  count: defaulted(Options.integer, { name: "count", value: "N", fallback: 3, description: "sessions (and so workers) at the peak" }),
+  count: defaulted(wholeAtLeast(1), { name: "count", value: "N", fallback: 3, description: "sessions (and so workers) at the peak" }),
   interval: defaulted(from0, { name: "interval", value: "SECONDS", fallback: 2, description: "time between starts, and between ends" }),
   plateau: defaulted(from0, { name: "plateau", value: "SECONDS", fallback: 4, description: "time all sessions are held together" }),
   inactivityTimeout: defaulted(finite, {
@@ -192,7 +192,9 @@ const demo = Command.make("demo", options, (opts) =>
     )
   }).pipe(
     Effect.scoped,
-    Effect.timeoutFail({ duration: Duration.seconds(opts.timeout), onTimeout: () => new DemoFailed({ message: "the demo timed out" }) })
+    Effect.timeoutFail({ duration: Duration.seconds(opts.timeout), onTimeout: () => new DemoFailed({ message: "the demo timed out" }) }),
+    // One line, as every other failure of the command lines; the exit status says the rest.
+    Effect.tapErrorTag("DemoFailed", (error) => Console.error(`demo FAILED: ${error.message}`))
   )
 )
 
@@ -207,7 +209,14 @@ if (helpRequested(process.argv.slice(2))) {
     Effect.provide(
       Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, WorkerLauncher.layer({ grace: Duration.times(WorkerLauncher.defaultGrace, 2) }), Logger.logFmt)
     ),
+    // A failure the demo or @effect/cli (a bad option) said already is not said again; anything else is a bug, shown whole.
+    Effect.tapErrorCause((cause) =>
+      Cause.isInterruptedOnly(cause) || Option.exists(Cause.failureOption(cause), (error) => error._tag === "DemoFailed" || ValidationError.isValidationError(error))
+        ? Effect.void
+        : Console.error(`demo: ${Cause.pretty(cause)}`)
+    ),
     NodeRuntime.runMain({
+      disableErrorReporting: true,
       disablePrettyLogger: true,
       teardown: (exit, onExit) => onExit(stoppedBy() ?? (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? 1 : 0))
     })

@@ -15,7 +15,7 @@ import { HttpServer } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Console, Data, Duration, Effect, Layer, Logger, Option, Schedule, Schema } from "effect"
+import { Console, Data, Duration, Effect, Layer, Logger, Option, Schedule } from "effect"
 import { defaulted, type Flag, helpRequested, optional, optionsOf, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
 import { serveApp, serverLayer } from "../shared/listen.js"
 import { ClientConnections } from "./ClientConnections.js"
@@ -26,12 +26,10 @@ import { ServerlessMetrics } from "./ServerlessMetrics.js"
 import { WorkerLauncher } from "./WorkerLauncher.js"
 import { WorkerSessions } from "./WorkerSessions.js"
 import { VERSION } from "../shared/version.js"
-import { above0, finite, from0 } from "../shared/numericFlags.js"
+import { above0, finite, from0, wholeAtLeast } from "../shared/numericFlags.js"
 import { stopWhenOrphaned } from "../shared/orphanWatch.js"
 
-const atLeast = (name: string, min: number) =>
-  Schema.Number.pipe(Schema.greaterThanOrEqualTo(min, { message: () => `--${name} must be at least ${min}` }))
-const count = (name: string) => Options.integer(name).pipe(Options.withSchema(atLeast(name, 0)))
+const count = wholeAtLeast(0)
 
 /** A scaling parameter: optional, its default being Vast's, or the README's with --recommended. */
 const param = <K extends keyof EndpointParams>(
@@ -47,7 +45,7 @@ const param = <K extends keyof EndpointParams>(
 
 const flags = {
   host: defaulted(Options.text, { name: "host", value: "HOST", fallback: "127.0.0.1", description: "interface to listen on" }),
-  port: withDefault(Options.integer("port").pipe(Options.withSchema(Schema.Int.pipe(Schema.between(0, 65535, { message: () => "--port must be 0 to 65535" })))), {
+  port: withDefault(wholeAtLeast(0, 65535)("port"), {
     name: "port",
     value: "N",
     fallback: 8080,

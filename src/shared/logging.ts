@@ -10,7 +10,8 @@
 import { Cause, type Duration, Effect, type HashMap, Layer, Logger, LogLevel, Queue, Schema } from "effect"
 import { writeSafely } from "./safeOutput.js"
 
-export const LogFormat = Schema.Literal("logfmt", "json", "pretty")
+// Each names what it takes in a refusal, instead of the schema's own description.
+export const LogFormat = Schema.Literal("logfmt", "json", "pretty").annotations({ message: () => ({ message: "must be logfmt, json or pretty", override: true }) })
 export type LogFormat = typeof LogFormat.Type
 
 const LevelLiteral = Schema.Literal("all", "trace", "debug", "info", "warning", "error", "fatal", "none")
@@ -18,7 +19,7 @@ const LevelLiteral = Schema.Literal("all", "trace", "debug", "info", "warning", 
 /** A level by name, in any case; `warn` is taken for `warning`, as most tools spell it. */
 export const LogLevelName = Schema.compose(Schema.Lowercase, Schema.Union(LevelLiteral, Schema.transformLiteral("warn", "warning")), {
   strict: false
-})
+}).annotations({ message: () => ({ message: "must be debug, info, warning (or warn), error or none (also all, trace, fatal), in any case", override: true }) })
 export type LogLevelName = typeof LevelLiteral.Type
 
 export const toLogLevel = (name: LogLevelName): LogLevel.LogLevel => {

@@ -1,17 +1,37 @@
 /**
- * The numeric options of the command lines (client, autoscale daemon, local serverless, demo). `Options.float`
- * takes `Infinity` and `1e400`, which JSON cannot carry (`JSON.stringify(Infinity)` is `null`, so a worker would apply its default), so every one is
+ * The numeric options of the command lines (client, autoscale daemon, local serverless, demo). A number may be
+ * `Infinity` or `1e400`, which JSON cannot carry (`JSON.stringify(Infinity)` is `null`, so a worker would apply its default), so every one is
  * checked finite here; lifetime and cost are held to the bounds a worker enforces (src/protocol), so a value the
  * worker would refuse is refused before any session is made.
  */
-import { Options } from "@effect/cli"
-import { Schema } from "effect"
+import { HelpDoc, Options, ValidationError } from "@effect/cli"
+import { Effect, Option, Schema } from "effect"
 import { MAX_COST } from "../protocol/authData.js"
 import { MAX_LIFETIME_SECONDS } from "../protocol/session.js"
 
+const parseNumber = Schema.decodeUnknownOption(Schema.NumberFromString)
+
+/**
+ * `--name` read as text and taken as a number when `problem` finds nothing wrong with it. `Options.float` and
+ * `Options.integer` say "'abc' is not a float", naming no flag, and a schema's failure prints its tree; here the
+ * one line of every refusal starts with the flag.
+ */
+const numeric = (name: string, problem: (n: number) => string | null) =>
+  Options.text(name).pipe(
+    Options.mapEffect((text) => {
+      const parsed = parseNumber(text)
+      const found = Option.isNone(parsed) ? `--${name} must be a number` : problem(parsed.value)
+      return found === null && Option.isSome(parsed) ? Effect.succeed(parsed.value) : Effect.fail(ValidationError.invalidValue(HelpDoc.p(found ?? "")))
+    })
+  )
+
 const bounded = (name: string, holds: (n: number) => boolean, rule: string) =>
-  Options.float(name).pipe(
-    Options.withSchema(Schema.Number.pipe(Schema.filter((n) => Number.isFinite(n) && holds(n), { message: () => `--${name} must be ${rule}` })))
+  numeric(name, (n) => (Number.isFinite(n) && holds(n) ? null : `--${name} must be ${rule}`))
+
+/** A whole number from `min` to `max` (a count, a port). */
+export const wholeAtLeast = (min: number, max: number = Number.MAX_SAFE_INTEGER) => (name: string) =>
+  numeric(name, (n) =>
+    Number.isSafeInteger(n) && n >= min && n <= max ? null : `--${name} must be a whole number ${max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`}`
   )
 
 /** Any finite number (a sign has a meaning of its own, e.g. an inactivity timeout `<= 0`: never). */

@@ -30,7 +30,7 @@ const variables: ReadonlyArray<readonly [string, string, string]> = [
   ["BIND_RETRY_SECONDS", "10", "how long a taken port is tried again before the launch fails"],
   ["MAX_CONNECTIONS", "512", "open connections per public listener (the control port has its own 128)"],
   ["LOG_FORMAT", "logfmt", "logfmt, json or pretty"],
-  ["LOG_LEVEL", "info", "debug, info, warning (or warn), error or none, in any case"],
+  ["LOG_LEVEL", "info", "debug, info, warning (or warn), error or none (also all, trace, fatal), in any case"],
   ["HELPER_THREAD_NICE", "19", "nice value (0-19) of V8's and libuv's helper threads, so answers come first; 0: unchanged"],
   ["NULL_FORCE_UPDATE_FILE", "/.force_update", "the marker /pyworker/update creates"]
 ]

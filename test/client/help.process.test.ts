@@ -34,10 +34,16 @@ describe("node dist/client.js --help", () => {
     expect(output).not.toContain("--hold")
   })
 
-  it("counts are integers: --count 1.5 is refused with exit 1", async () => {
-    const { code, output } = await run(["--endpoint", "x", "--count", "1.5"])
-    expect(code).toBe(1)
-    expect(output).toContain("'1.5' is not a integer")
+  it("a number that is not one, or a count that is not whole, is one line naming the flag, exit 1", async () => {
+    for (const [args, message] of [
+      [["--count", "1.5"], "--count must be a whole number of at least 1"],
+      [["--count", "abc"], "--count must be a number"],
+      [["--session-cost", "abc"], "--session-cost must be a number"]
+    ] as const) {
+      const { code, output } = await run(["--endpoint", "x", ...args])
+      expect(code, args.join(" ")).toBe(1)
+      expect(output.trim(), args.join(" ")).toBe(message)
+    }
   })
 
   it("numeric flags refuse non-finite values and values a worker refuses, up front: one line, exit 1", async () => {
@@ -72,6 +78,11 @@ describe("node dist/demo.js --help", () => {
       expect(output).toMatch(new RegExp(`^ {2}--${flag} +.* \\(default ${fallback}\\)$`, "m"))
     }
     expect(output).toMatch(/^ {2}--vast-defaults +/m)
+  })
+  it("a bad number is one line naming the flag, exit 1, with no error object", async () => {
+    const spawned = spawnProcess(process.execPath, [fileURLToPath(new URL("../../dist/demo.js", import.meta.url)), "--count", "abc"], {})
+    expect(await spawned.exited).toBe(1)
+    expect(spawned.output().trim()).toBe("--count must be a number")
   })
 })
 

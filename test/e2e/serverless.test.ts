@@ -124,7 +124,7 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     expect(text).toMatch(/^ {2}--target-util X +.*\(default 0\.9; 1 with --recommended\)$/m)
     const fractional = spawnProcess(process.execPath, [serverlessJs, "--max-workers", "1.5"], {})
     expect(await fractional.exited).toBe(1)
-    expect(fractional.output()).toBe("'1.5' is not a integer\n\n")
+    expect(fractional.output()).toBe("--max-workers must be a whole number of at least 0\n\n")
     // A busy loop (a tick of 0), a rule that divides by 0, a number JSON cannot carry: refused before anything starts.
     for (const [flag, value, rule] of [
       ["tick", "0", "a finite number above 0"],

@@ -4,20 +4,18 @@
  * integers. Exactly one of `--list` and `--stream` names the queue.
  */
 import { type Command, Options } from "@effect/cli"
-import { Config, Duration, Either, Option, Schema } from "effect"
+import { Config, Duration, Either, Option } from "effect"
 import { defaulted, type Flag, optional, optionsOf, renderHelp, toggle, withDefault } from "../../shared/cliHelp.js"
 import { where } from "../cli.js"
 import { InvalidOption } from "../errors.js"
 import { instances } from "../instances.js"
-import { lifetimeSeconds, above0, from0, sessionCost } from "../../shared/numericFlags.js"
+import { above0, from0, lifetimeSeconds, sessionCost, wholeAtLeast } from "../../shared/numericFlags.js"
 import { defaultPrefix } from "./keys.js"
 import type { PlannerSettings } from "./planner.js"
 
-const intAtLeast = (name: string, min: number) =>
-  Options.integer(name).pipe(Options.withSchema(Schema.Int.pipe(Schema.greaterThanOrEqualTo(min, { message: () => `--${name} must be at least ${min}` }))))
 
 const count = (name: string, min: number, fallback: number, description: string): Flag<number> =>
-  withDefault(intAtLeast(name, min), { name, value: "N", fallback, description })
+  withDefault(wholeAtLeast(min)(name), { name, value: "N", fallback, description })
 
 const flags = {
   ...where,
