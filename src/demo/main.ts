@@ -41,7 +41,7 @@ const flags = {
     description: "how long an idle worker lives before the endpoint scales it down"
   }),
   sessionCost: defaulted(sessionCost, { name: "session-cost", value: "COST", fallback: 100, description: "cost of each session (200: the over-provisioning band-aid)" }),
-  vastDefaults: toggle("vast-defaults", "use Vast's default endpoint settings instead of the README's (shows the over-routing quirk)"),
+  vastDefaults: toggle("vast-defaults", "use Vast's default endpoint settings instead of the README's (a spare worker kept, none scaled to zero)"),
   timeout: defaulted(above0, { name: "timeout", value: "SECONDS", fallback: 120, description: "give up (exit 1) after this long" })
 }
 

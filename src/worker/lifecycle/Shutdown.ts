@@ -57,7 +57,7 @@ export class Shutdown extends Effect.Service<Shutdown>()("worker/Shutdown", {
           Effect.as(stop.hurried, "second signal" as const)
         )
       ).pipe(Effect.interruptible)
-      if (outcome !== "empty") yield* Effect.logInfo(`drain ended early: ${outcome}`)
+      if (outcome !== "empty") yield* Effect.logInfo(outcome === "deadline" ? "drain window over: sessions still open are closed" : `drain ended early: ${outcome}`)
     })
 
     const sequence = Effect.gen(function* () {
