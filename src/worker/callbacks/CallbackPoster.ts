@@ -289,6 +289,14 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
       if (replayedFromJournal.length > 0) {
         yield* Effect.logInfo("re-sending callbacks a previous process left pending", { count: replayedFromJournal.length })
       }
+      // One process never leaves more than the cap; a journal edited or merged by hand can. All are sent, and until
+      // the outbox is back under the cap a create with a callback is refused (503): said once, here.
+      if (replayedFromJournal.length > config.callbackMaxPending) {
+        yield* Effect.logWarning("OUTBOX_FILE left more callbacks than CALLBACK_MAX_PENDING: creates with an on_close_route are refused until they are sent", {
+          count: replayedFromJournal.length,
+          max_pending: config.callbackMaxPending
+        })
+      }
 
       /** Wait up to `timeout` for the outbox to empty, then log what is left, one line each. */
       let drained = false
