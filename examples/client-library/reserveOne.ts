@@ -1,19 +1,26 @@
 /**
  * The client library, used from a checkout (the package has no library entry point): reserve one worker for a
- * job, keep the session alive while the job runs, and end it. What `endpoint.session(cost, lifetime)` is in
- * Vast's Python SDK. Built by `npm run build`: `VAST_API_KEY=… node dist/examples/reserve-one.js` (`VAST_ENDPOINT`,
- * `JOB_TIME`, and `VAST_WEBSERVER_URL`/`VAST_AUTOSCALER_URL` for the local serverless).
+ * job, keep the session alive while the job runs, and end it, also when the job fails or Ctrl-C stops it. What
+ * `endpoint.session(cost, lifetime)` is in Vast's Python SDK. Built by `npm run build`: `VAST_API_KEY=… node
+ * dist/examples/reserve-one.js`; the README lists its environment variables and exit statuses.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Config, Effect, Fiber, Layer, Schedule } from "effect"
+import { Cause, Config, Console, Effect, Exit, Layer } from "effect"
+import { apiKeyFromEnv } from "../../src/client/apiKey.js"
+import { keepSessionAlive, reserveScoped } from "../../src/client/scopedSession.js"
 import { VastClient } from "../../src/client/VastClient.js"
+import { describeCause } from "../../src/shared/causeLine.js"
+import { rememberStopSignal } from "../../src/shared/signalExitStatus.js"
 
 const job = Effect.gen(function* () {
   const vast = yield* VastClient
+  // Read before anything is reserved: a bad JOB_TIME must not cost a worker.
+  const jobTime = yield* Config.duration("JOB_TIME").pipe(Config.withDefault("10 seconds"))
   const endpoint = yield* vast.findEndpoint(yield* Config.string("VAST_ENDPOINT").pipe(Config.withDefault("my-null-endpoint")))
-  // Routes through the autoscaler until a worker takes the session (a full worker's 429 routes again).
-  const session = yield* vast.reserve({
+  // Routes through the autoscaler until a worker takes the session (a full worker's 429 routes again). The
+  // session is ended when the job is over: done, failed, or interrupted (Ctrl-C).
+  const session = yield* reserveScoped({
     endpoint,
     cost: 100,
     lifetime: 600,
@@ -22,23 +29,27 @@ const job = Effect.gen(function* () {
     timeout: "5 minutes"
   })
   yield* Effect.logInfo(`session ${session.sessionId} on ${session.url}`)
-  // While the job runs, a /ping every lifetime/3 keeps the session open.
-  const keepAlive = yield* vast.ping(session).pipe(Effect.repeat(Schedule.spaced("200 seconds")), Effect.fork)
-  yield* Effect.sleep(yield* Config.duration("JOB_TIME").pipe(Config.withDefault("10 seconds"))) // the job
-  yield* Fiber.interrupt(keepAlive)
-  yield* vast.endSession(session) // or let the consumer on the instance POST 127.0.0.1:18999/release
+  // While the job runs, a /ping every lifetime/3 keeps the session open; a failed one is logged and retried.
+  yield* Effect.forkScoped(keepSessionAlive(session, "200 seconds"))
+  yield* Effect.sleep(jobTime) // the job (or let the consumer on the instance POST 127.0.0.1:18999/release)
 })
 
 // Vast's own URLs unless told otherwise (the local serverless: both http://127.0.0.1:8080).
 const client = Layer.unwrapEffect(
-  Effect.map(
-    Config.all({
-      apiKey: Config.redacted("VAST_API_KEY"),
-      webserverUrl: Config.string("VAST_WEBSERVER_URL").pipe(Config.withDefault("https://console.vast.ai")),
-      autoscalerUrl: Config.string("VAST_AUTOSCALER_URL").pipe(Config.withDefault("https://run.vast.ai"))
-    }),
-    VastClient.layer
-  )
+  Effect.gen(function* () {
+    return VastClient.layer({
+      apiKey: yield* apiKeyFromEnv,
+      webserverUrl: yield* Config.string("VAST_WEBSERVER_URL").pipe(Config.withDefault("https://console.vast.ai")),
+      autoscalerUrl: yield* Config.string("VAST_AUTOSCALER_URL").pipe(Config.withDefault("https://run.vast.ai"))
+    })
+  })
 ).pipe(Layer.provide(NodeHttpClient.layerUndici))
 
-job.pipe(Effect.provide(client), NodeRuntime.runMain)
+// Ctrl-C (SIGINT) or SIGTERM interrupts the job; the session is ended, then the status is 130 or 143.
+const stoppedBy = rememberStopSignal()
+job.pipe(
+  Effect.scoped,
+  Effect.provide(client),
+  Effect.tapErrorCause((cause) => (Cause.isInterruptedOnly(cause) ? Effect.void : Console.error(describeCause(cause)))),
+  NodeRuntime.runMain({ disableErrorReporting: true, teardown: (exit, onExit) => onExit(stoppedBy() ?? (Exit.isFailure(exit) ? 1 : 0)) })
+)

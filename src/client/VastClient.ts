@@ -11,6 +11,7 @@ import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Clock, Context, Duration, Effect, Layer, ParseResult, Redacted, Schema } from "effect"
 import { CreateSessionAnswer, PingAnswer, type AuthData } from "../protocol/session.js"
 import { boundedText } from "../shared/boundedBody.js"
+import { describeDefect } from "../shared/causeLine.js"
 import { retryDelay, routePollDelay } from "./backoff.js"
 import type { EndpointSettings } from "./endpointSettings.js"
 import {
@@ -209,9 +210,12 @@ export const make = (settings: ClientSettings) =>
     /**
      * One call: status and body text, or `RequestFailed` when nothing (complete) came back in time, or
      * `UnexpectedResponse` for a body past `MAX_ANSWER_BYTES` (no answer of the protocol comes near it).
+     * Node's client throws where it cannot make the request (a `ftp:` URL): that is a request that failed,
+     * not a bug of this process, so it is a `RequestFailed` too.
      */
     const exchange = (operation: Operation, request: HttpClientRequest.HttpClientRequest, timeout: Duration.Duration = callTimeout) =>
       client.execute(request).pipe(
+        Effect.catchAllDefect((defect) => Effect.fail(new RequestFailed({ operation, url: request.url, detail: describeDefect(defect) }))),
         Effect.flatMap((response) =>
           boundedText(response).pipe(
             Effect.map((text): Reply => ({ status: response.status, text })),

@@ -18,7 +18,7 @@ import { Command } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { randomUUID } from "node:crypto"
-import { Cause, Config, Console, Data, Effect, Either, Exit, Layer, Logger, Option, Redacted } from "effect"
+import { Cause, Console, Data, Effect, Either, Exit, Layer, Logger, Option } from "effect"
 import { helpRequested } from "../shared/cliHelp.js"
 import { rememberStopSignal } from "../shared/signalExitStatus.js"
 import { VERSION } from "../shared/version.js"
@@ -31,7 +31,8 @@ import { connectRedis } from "./autoscale/redis.js"
 import { StateStore } from "./autoscale/StateStore.js"
 import { clientHelp, doctorHelp, doctorOptions, type DoctorRun, options, toDoctorRun, toRun, type Run } from "./cli.js"
 import { diagnose, renderJson, renderText } from "./doctor.js"
-import { ApiKeyMissing, type CaFileInvalid, RunFailed } from "./errors.js"
+import { apiKeyFromEnv } from "./apiKey.js"
+import { type ApiKeyMissing, type CaFileInvalid, RunFailed } from "./errors.js"
 import * as HttpStack from "./httpClient.js"
 import { program } from "./program.js"
 import { Reporter, type Write } from "./Reporter.js"
@@ -44,13 +45,6 @@ import { stopWhenOrphaned } from "../shared/orphanWatch.js"
 // A reader that goes away (`| head`) must not cost the open sessions their end.
 const stdout: Write = (text) => Effect.sync(() => writeSafely(process.stdout, text))
 
-const apiKey = Config.redacted("VAST_API_KEY").pipe(
-  Config.option,
-  Effect.map(Option.filter((key) => Redacted.value(key).trim() !== "")),
-  Effect.flatMap(Option.match({ onNone: () => Effect.fail(new ApiKeyMissing()), onSome: Effect.succeed })),
-  Effect.catchTag("ConfigError", () => Effect.fail(new ApiKeyMissing()))
-)
-
 /** How a run reports: JSON lines with `--json`, a live view on a terminal, plain lines into a pipe. */
 const reporterFor = <L>(
   json: boolean,
@@ -59,7 +53,7 @@ const reporterFor = <L>(
 
 /** The client for the URLs of a run, over the HTTP stack (`--ca-file`). */
 const clientLayer = (settings: { readonly autoscalerUrl: string; readonly webserverUrl: string; readonly caFile: Option.Option<string> }) =>
-  Effect.map(apiKey, (key) =>
+  Effect.map(apiKeyFromEnv, (key) =>
     VastClient.layer({ apiKey: key, autoscalerUrl: settings.autoscalerUrl, webserverUrl: settings.webserverUrl }).pipe(
       Layer.provide(HttpStack.layer(settings.caFile))
     )

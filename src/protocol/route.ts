@@ -5,6 +5,7 @@
  */
 import { Schema } from "effect"
 import { AuthData, CostNumber } from "./authData.js"
+import { HttpUrl } from "./httpUrl.js"
 
 export const RouteRequest = Schema.Struct({
   endpoint: Schema.String,
@@ -28,8 +29,11 @@ export const RouteRequestIn = Schema.Struct({
   replay_timeout: Schema.optional(Schema.Number)
 })
 
-/** A routing answer that names a worker: the whole object is the request's `auth_data`. */
-export const RouteReady = AuthData
+/**
+ * A routing answer that names a worker: the whole object is the request's `auth_data`. Its `url` is where the
+ * client sends the create, so it must be http(s): Node's HTTP client throws on any other scheme.
+ */
+export const RouteReady = Schema.Struct({ ...AuthData.fields, url: HttpUrl }, ...AuthData.records)
 
 /**
  * A routing answer without `url`: no worker yet. `request_idx` is kept for the next poll when the autoscaler

@@ -272,6 +272,46 @@ describe("VastClient.reserve: routing", () => {
   )
 })
 
+describe("VastClient: worker URLs it cannot call", () => {
+  it.effect("a routing answer whose url is not http(s) fails at once with UnexpectedResponse naming the field; nothing is sent to it", () =>
+    Effect.gen(function* () {
+      for (const url of ["ftp://10.0.0.1:4000", "not a url"]) {
+        const { client, seen } = yield* clientWith(byPath({ [`${AUTOSCALER}/route/`]: [{ status: 200, body: ready(url, 7) }] }))
+        const error = yield* Effect.flip(client.reserve({ ...reserveOptions, timeout: "5 minutes" }))
+        assert.deepInclude(error, { _tag: "UnexpectedResponse", operation: "route", status: 200, detail: "url: must be an absolute http(s) URL" })
+        assert.notInclude(error.message, "\n")
+        assert.deepStrictEqual((yield* Ref.get(seen)).map((request) => request.path), ["/route/"])
+      }
+    })
+  )
+
+  it.effect("a create the HTTP client throws on is a refusal like a network error (routed again), said in one line", () =>
+    Effect.gen(function* () {
+      const { client, requests } = yield* clientWith(
+        byPath({
+          [`${AUTOSCALER}/route/`]: [{ status: 200, body: ready(W1, 7) }],
+          [`${W1}/session/create`]: ["defect", created("s-4")]
+        })
+      )
+      const { log, onProgress } = yield* progressLog()
+      const fiber = yield* Effect.fork(client.reserve({ ...reserveOptions, timeout: "5 minutes", onProgress }))
+      yield* TestClock.adjust("10 seconds")
+      assert.strictEqual((yield* Fiber.join(fiber)).sessionId, "s-4")
+      assert.deepStrictEqual((yield* requests("/route/")).map((route) => field(route.body, "request_idx")), [0, 7])
+      const refused = (yield* Ref.get(log)).flatMap((progress) => (progress._tag === "Refused" ? [[progress.status, progress.detail]] : []))
+      assert.deepStrictEqual(refused, [[null, `session/create: ${W1}/session/create did not answer: Error: the client threw`]])
+    })
+  )
+
+  it.effect("a session whose url is not http(s) (a record from elsewhere): /ping fails with RequestFailed, not a defect", () =>
+    Effect.gen(function* () {
+      const { client } = yield* clientWith(() => ({ status: 200, body: {} }))
+      const error = yield* Effect.flip(client.ping({ ...session, url: "ftp://10.0.0.1:4000" }))
+      assert.deepInclude(error, { _tag: "RequestFailed", operation: "ping", detail: 'TypeError: Protocol "ftp:" not supported. Expected "http:"' })
+    })
+  )
+})
+
 describe("VastClient sessions", () => {
   it.effect("/ping: 200 is fine, 410 is SessionClosed", () =>
     Effect.gen(function* () {

@@ -12,16 +12,18 @@ export interface SeenRequest {
   readonly at: number
 }
 
-/** A JSON answer, a transport failure, or a request that never answers. */
+/** A JSON answer, a transport failure, a client that throws (a defect), or a request that never answers. */
 export type FakeAnswer =
   | { readonly status: number; readonly body?: unknown; readonly delay?: Duration.DurationInput }
   | "network-error"
+  | "defect"
   | "hang"
 
 const parseJson = Schema.decodeUnknownSync(Schema.parseJson())
 
 /**
- * An `HttpClient` answering with `respond`, recording every request (headers, JSON body, Clock time).
+ * An `HttpClient` answering with `respond`, recording every request (headers, JSON body, Clock time). A URL
+ * that is not http(s) is recorded, then dies as it does over Node's agents.
  */
 export const fakeHttp = (respond: (request: SeenRequest, index: number) => FakeAnswer) =>
   Effect.gen(function* () {
@@ -32,8 +34,13 @@ export const fakeHttp = (respond: (request: SeenRequest, index: number) => FakeA
         const body = request.body._tag === "Uint8Array" ? parseJson(new TextDecoder().decode(request.body.body)) : null
         const entry: SeenRequest = { method: request.method, url: url.toString(), path: url.pathname, headers: request.headers, body, at }
         const index = (yield* Ref.getAndUpdate(seen, (all) => [...all, entry])).length
+        // As Node's http.request does: it throws, so the client sees a defect, not a RequestError.
+        if (url.protocol !== "http:" && url.protocol !== "https:") {
+          return yield* Effect.die(new TypeError(`Protocol "${url.protocol}" not supported. Expected "http:"`))
+        }
         const answer = respond(entry, index)
         if (answer === "hang") return yield* Effect.never
+        if (answer === "defect") return yield* Effect.die(new Error("the client threw\nat a stack line"))
         if (answer === "network-error") {
           return yield* new HttpClientError.RequestError({ request, reason: "Transport", description: "connection refused" })
         }

@@ -22,6 +22,9 @@ interface Overrides {
   readonly health?: (at: number) => FakeAnswer
 }
 
+/** A routing answer naming `url`, request_idx and reqnum idx. */
+const routedTo = (url: string, idx: number) => ({ url, signature: "c2ln", reqnum: idx, request_idx: idx, endpoint: ENDPOINT_NAME, cost: 100 })
+
 /**
  * A fake Vast: the endpoint list, `/route/` naming worker n for the n-th reservation (request_idx n),
  * and workers answering create/ping/get/end.
@@ -35,14 +38,7 @@ const fakeVast = (overrides: Overrides = {}) => {
     if (request.path === "/route/") {
       const sent = Number(field(request.body, "request_idx"))
       const idx = sent === 0 ? ++reservations : sent
-      const body = overrides.route?.(idx, reservations) ?? {
-        url: worker(idx),
-        signature: "c2ln",
-        reqnum: idx,
-        request_idx: idx,
-        endpoint: ENDPOINT_NAME,
-        cost: 100
-      }
+      const body = overrides.route?.(idx, reservations) ?? routedTo(worker(idx), idx)
       return { status: 200, body }
     }
     const n = Number(new URL(request.url).hostname.split(".")[3])
@@ -191,6 +187,19 @@ describe("program, single mode", () => {
     })
   )
 
+  it.effect("a routing answer whose url is not http(s) is a failed reservation in one line, not an internal error", () =>
+    Effect.gen(function* () {
+      const run = yield* start(single(10), { route: (idx) => routedTo("ftp://10.0.0.1:4000", idx) })
+      const error = yield* Effect.flip(Fiber.join(run.fiber))
+      assert.deepInclude(error, { _tag: "RunFailed", failures: 1 })
+      assert.deepStrictEqual(yield* run.calls("/session/create"), [])
+      assert.deepStrictEqual(yield* run.names, ["endpoint", "routing", "error", "done"])
+      const [reported] = yield* run.named("error")
+      assert.deepInclude(reported, { operation: "route", reservation: 1, fatal: true })
+      assert.strictEqual(reported?.message, `route: ${AUTOSCALER}/route/ answered 200: url: must be an absolute http(s) URL`)
+    })
+  )
+
   it.effect("an unknown endpoint fails the run before any routing", () =>
     Effect.gen(function* () {
       const http = yield* fakeHttp(() => ({ status: 200, body: { results: [] } }))
@@ -231,6 +240,22 @@ describe("program, --demo", () => {
       ])
       assert.deepInclude((yield* run.named("holding"))[0], { seconds: 300, sessions: 3 })
       assert.deepInclude((yield* run.named("done"))[0], { created: 3, ended: 3, closed: 0, failures: 0 })
+    })
+  )
+
+  it.effect("a reservation routed to a url that is not http(s) is a failure; the demo goes on with the others", () =>
+    Effect.gen(function* () {
+      const run = yield* start(
+        { _tag: "Demo", count: 3, interval: Duration.seconds(1), plateau: Duration.seconds(5) },
+        { route: (idx) => (idx === 2 ? routedTo("ftp://10.0.0.2:4000", idx) : undefined) }
+      )
+      yield* TestClock.adjust("1 minute")
+      const error = yield* Effect.flip(Fiber.join(run.fiber))
+      assert.deepInclude(error, { _tag: "RunFailed", failures: 1 })
+      assert.deepStrictEqual((yield* run.calls("/session/create")).map(([url]) => url), [`${worker(1)}/session/create`, `${worker(3)}/session/create`])
+      assert.deepStrictEqual((yield* run.calls("/session/end")).map(([url]) => url), [`${worker(1)}/session/end`, `${worker(3)}/session/end`])
+      assert.deepStrictEqual((yield* run.named("error")).map((event) => [event.operation, event.reservation]), [["route", 2]])
+      assert.deepInclude((yield* run.named("done"))[0], { created: 2, ended: 2, failures: 1 })
     })
   )
 

@@ -17,26 +17,61 @@ afterEach(async () => {
   for (const serverless of started.splice(0)) await serverless.stop()
 })
 
+/** The example against a fresh local serverless, once its session is held; `jobTime` is its JOB_TIME. */
+const startHeld = async (jobTime: string) => {
+  const serverless = await startServerless(["--recommended"])
+  started.push(serverless)
+  const run = spawnProcess(process.execPath, [example], {
+    VAST_API_KEY: "k",
+    VAST_ENDPOINT: "null-local",
+    JOB_TIME: jobTime,
+    VAST_WEBSERVER_URL: serverless.url,
+    VAST_AUTOSCALER_URL: serverless.url
+  })
+  processes.push(run)
+  const [, sessionId = ""] = await run.waitFor(/session (\w+) on http/, 30_000)
+  const held = async () => (await serverless.status()).workers.flatMap((worker) => worker.sessions ?? []).map((session) => session.session_id)
+  // Held while the job runs: the worker shows it.
+  await until("the worker to hold the session", async () => ((await held()).includes(sessionId) ? true : undefined))
+  return { run, sessionId, held }
+}
+
 describe("the client-library example (dist/examples/reserve-one.js)", () => {
   it("reserves a worker, holds the session for the job, ends it, and exits 0", async () => {
-    const serverless = await startServerless(["--recommended"])
+    const { run, sessionId, held } = await startHeld("1 second")
+    expect(await run.exited, run.output()).toBe(0)
+    // Ended, not left to expire: no worker holds it any more.
+    expect(await held()).not.toContain(sessionId)
+  })
+
+  it("Ctrl-C mid-job ends the session before it exits, with status 130", async () => {
+    const { run, sessionId, held } = await startHeld("10 minutes")
+    run.child.kill("SIGINT")
+    expect(await run.exited, run.output()).toBe(130)
+    // The session's lifetime is 600 s: gone now means ended, not expired.
+    expect(await held()).not.toContain(sessionId)
+  })
+
+  it("Ctrl-C while no worker is free stops the routing at once, with status 130", async () => {
+    const serverless = await startServerless(["--recommended", "--max-workers", "0"])
     started.push(serverless)
     const run = spawnProcess(process.execPath, [example], {
       VAST_API_KEY: "k",
       VAST_ENDPOINT: "null-local",
-      JOB_TIME: "1 second",
       VAST_WEBSERVER_URL: serverless.url,
       VAST_AUTOSCALER_URL: serverless.url
     })
     processes.push(run)
-    const [, sessionId = ""] = await run.waitFor(/session (\w+) on http/, 30_000)
-    // Held while the job runs: the worker shows it.
-    await until("the worker to hold the session", async () =>
-      (await serverless.status()).workers.some((worker) => worker.sessions?.some((held) => held.session_id === sessionId) === true) ? true : undefined
-    )
-    expect(await run.exited, run.output()).toBe(0)
-    // Ended, not left to expire: no worker holds it any more.
-    const after = await serverless.status()
-    expect(after.workers.flatMap((worker) => worker.sessions ?? []).map((held) => held.session_id)).not.toContain(sessionId)
+    await new Promise((resolve) => setTimeout(resolve, 1_500))
+    run.child.kill("SIGINT")
+    expect(await run.exited, run.output()).toBe(130)
+    expect(run.output()).not.toContain("session")
+  }, 10_000)
+
+  it("without VAST_API_KEY it says so in one line and exits 1", async () => {
+    const run = spawnProcess(process.execPath, [example], { VAST_WEBSERVER_URL: "http://127.0.0.1:9", VAST_AUTOSCALER_URL: "http://127.0.0.1:9" })
+    processes.push(run)
+    expect(await run.exited).toBe(1)
+    expect(run.output()).toBe("VAST_API_KEY is not set: export your Vast.ai API key (console.vast.ai → Account → API keys)\n")
   })
 })

@@ -10,7 +10,8 @@
  * - Stopping gives up the reservations still routing, waits for creates in flight, and stops pinging; the
  *   sessions stay recorded, for the next start to adopt.
  */
-import { Clock, Context, Duration, Effect, Fiber, FiberMap, FiberSet, HashMap, Layer, Option, Ref } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Fiber, FiberMap, FiberSet, HashMap, Layer, Option, Ref } from "effect"
+import { describeCause } from "../../shared/causeLine.js"
 import { AutoscaleReporter } from "./AutoscaleReporter.js"
 import type { HeldView } from "./planner.js"
 import { type HeldRecord, StateStore } from "./StateStore.js"
@@ -204,9 +205,15 @@ const make = (policy: HoldingsPolicy) =>
           })
         )
         if (reserved._tag === "Right") return
+        yield* reserveFailed(reservation, reserved.left.message)
+      })
+
+    /** Said, and counted towards the back-off, however the reservation failed. */
+    const reserveFailed = (reservation: number, message: string) =>
+      Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
         yield* Ref.update(failures, (current) => ({ streak: current.streak + 1, lastAt: now }))
-        yield* reporter.emit({ event: "error", operation: "reserve", message: reserved.left.message, reservation })
+        yield* reporter.emit({ event: "error", operation: "reserve", message, reservation })
       })
 
     const start = (endpoint: Endpoint, count: number) =>
@@ -214,7 +221,11 @@ const make = (policy: HoldingsPolicy) =>
         if (yield* Ref.get(stopped)) return
         for (let i = 0; i < count; i++) {
           const reservation = yield* Ref.getAndUpdate(nextReservation, (n) => n + 1)
-          yield* FiberMap.run(reserving, reservation, reserveOne(endpoint, reservation))
+          // A reservation that dies (a bug, a client that throws) is a failed reservation, not one that vanishes.
+          const reported = reserveOne(endpoint, reservation).pipe(
+            Effect.catchAllCause((cause) => (Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : reserveFailed(reservation, describeCause(cause))))
+          )
+          yield* FiberMap.run(reserving, reservation, reported)
         }
       })
 

@@ -5,11 +5,12 @@
  * process exits 1.
  */
 import { HttpClient } from "@effect/platform"
-import { Cause, Chunk, Config, Data, Effect, Either, Option, Redacted } from "effect"
+import { Config, Data, Effect, Either, Redacted } from "effect"
 import { containerId, masterToken, reportAddrs } from "../config/WorkerConfig.js"
 import { jsonPostFromHttpClient } from "./jsonPost.js"
 import { postWithFailover } from "./postWithFailover.js"
 import { errorStatus } from "../../protocol/workerStatus.js"
+import { describeCause } from "../../shared/causeLine.js"
 import { redactUrl } from "../../shared/redactUrl.js"
 
 export const LAUNCH_FAILURE_INTERVAL = "10 seconds"
@@ -25,26 +26,11 @@ const workerUrl = Effect.gen(function* () {
   return `${ssl === "true" ? "https" : "http"}://${ip}:${mapped}`
 }).pipe(Effect.orElseSucceed(() => ""))
 
-/** The first line of a text: an `Error`'s message may carry more (OpenSSL's, a stack pasted in). */
-const firstLine = (text: string): string => text.split("\n")[0] ?? ""
-
 /**
- * Why the launch failed, in one line for `error_msg`: a failure's message (or its tag), a defect's name and
- * message. Never `Cause.pretty`: its stack holds local paths and says nothing the autoscaler can act on (the
- * full cause is logged locally).
+ * Why the launch failed, in one line for `error_msg` (the full cause is logged locally): nothing in a stack
+ * trace is something the autoscaler can act on.
  */
-export const describeLaunchFailure = (cause: Cause.Cause<{ readonly _tag: string; readonly message: string }>): string =>
-  Option.match(Cause.failureOption(cause), {
-    onSome: (error) => (error.message !== "" ? firstLine(error.message) : error._tag),
-    onNone: () =>
-      Option.match(Chunk.head(Cause.defects(cause)), {
-        onNone: () => "interrupted",
-        onSome: (defect) =>
-          defect instanceof Error
-            ? defect.message !== "" ? `${defect.name}: ${firstLine(defect.message)}` : defect.name
-            : firstLine(String(defect))
-      })
-  })
+export const describeLaunchFailure = describeCause
 
 export const reportLaunchFailure = (reason: string): Effect.Effect<never, LaunchFailed, HttpClient.HttpClient> =>
   Effect.gen(function* () {

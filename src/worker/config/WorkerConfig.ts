@@ -2,8 +2,9 @@
  * The worker's settings, decoded once from the environment (vast-protocol.md §1). Invalid settings stop
  * startup with one message that lists every problem (`InvalidConfig`).
  */
-import { Config, ConfigError, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import { Config, type ConfigError, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import { HttpUrl } from "../../protocol/httpUrl.js"
+import { describeConfigError } from "../../shared/causeLine.js"
 import { LogFormat, LogLevelName } from "../../shared/logging.js"
 import { journalPathProblem } from "../callbacks/OutboxJournal.js"
 
@@ -216,19 +217,6 @@ const base = Config.all({
     Config.withDefault(defaults.helperThreadNice)
   )
 })
-
-/** One line per problem, naming the variable: `WORKER_PORT: Expected an integer value but received "x"`. */
-export const describeConfigError = (error: ConfigError.ConfigError): ReadonlyArray<string> => {
-  switch (error._op) {
-    case "And":
-    case "Or":
-      return [...describeConfigError(error.left), ...describeConfigError(error.right)]
-    case "MissingData":
-      return [`${error.path.join(".")}: is required but not set`]
-    default:
-      return [`${error.path.join(".")}: ${error.message}`]
-  }
-}
 
 export class InvalidConfig extends Schema.TaggedError<InvalidConfig>()("InvalidConfig", {
   problems: Schema.Array(Schema.String)

@@ -69,6 +69,17 @@ const startDaemon = (harness: Harness, overrides: { readonly token?: string; rea
   return Effect.fork(runAutoscaler(settings).pipe(Effect.provide(app)))
 }
 
+/** The daemon for one waiting message, its first `count` reserve calls failing or dying (routes take 100 ms). */
+const startTroubled = (trouble: "failingReserves" | "dyingReserves", count: number) =>
+  Effect.gen(function* () {
+    const harness = yield* makeHarness
+    yield* Ref.set(harness.world.routeDelay, Duration.millis(100))
+    yield* Ref.set(harness.world[trouble], count)
+    yield* Ref.set(harness.reading, { waiting: 1, inFlight: 0 })
+    yield* startDaemon(harness)
+    return harness
+  })
+
 /** Move the TestClock forward in small steps, so that every fiber gets its turn. */
 const advance = (ms: number) => Effect.forEach(Array.from({ length: Math.ceil(ms / 125) }), () => TestClock.adjust("125 millis"), { discard: true })
 
@@ -147,6 +158,7 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
       yield* Ref.set(harness.reading, { waiting: 0, inFlight: 1 })
       yield* advance(12_000)
       assert.strictEqual((yield* eventsNamed(harness, "cancelled")).length, 3)
+      assert.deepStrictEqual(yield* eventsNamed(harness, "error"), [], "a cancelled reservation did not fail")
       assert.strictEqual((yield* eventsNamed(harness, "created")).length, 1)
       assert.strictEqual((yield* openSessions(harness.world)).length, 1)
       assert.deepStrictEqual(yield* Ref.get(harness.world.ends), [])
@@ -204,11 +216,7 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
 
   it.scoped("the autoscaler briefly down: failed reservations back off 1 s, 2 s, 4 s, then one succeeds", () =>
     Effect.gen(function* () {
-      const harness = yield* makeHarness
-      yield* Ref.set(harness.world.routeDelay, Duration.millis(100))
-      yield* Ref.set(harness.world.failingReserves, 3)
-      yield* Ref.set(harness.reading, { waiting: 1, inFlight: 0 })
-      yield* startDaemon(harness)
+      const harness = yield* startTroubled("failingReserves", 3)
       yield* advance(12_000)
       const starts = yield* Ref.get(harness.world.reserves)
       assert.strictEqual(starts.length, 4)
@@ -217,6 +225,22 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
       assert.isAtLeast(gaps[1] ?? 0, 2_000)
       assert.isAtLeast(gaps[2] ?? 0, 4_000)
       assert.strictEqual((yield* eventsNamed(harness, "error")).filter((event) => event.operation === "reserve").length, 3)
+      assert.deepStrictEqual(yield* openSessions(harness.world), ["s-1"])
+    })
+  )
+
+  it.scoped("a reservation that dies is reported (one line) and backs off like a failed one; the next one succeeds", () =>
+    Effect.gen(function* () {
+      const harness = yield* startTroubled("dyingReserves", 1)
+      yield* advance(4_000)
+      const errors = yield* eventsNamed(harness, "error")
+      assert.deepStrictEqual(
+        errors.map((event) => [event.operation, event.reservation, event.message]),
+        [["reserve", 1, 'TypeError: Protocol "ftp:" not supported. Expected "http:"']]
+      )
+      const starts = yield* Ref.get(harness.world.reserves)
+      assert.strictEqual(starts.length, 2)
+      assert.isAtLeast((starts[1] ?? 0) - (starts[0] ?? 0), 1_000, "backed off as after a failure")
       assert.deepStrictEqual(yield* openSessions(harness.world), ["s-1"])
     })
   )

@@ -22,6 +22,8 @@ export interface VastWorld {
   readonly reserves: Ref.Ref<ReadonlyArray<number>>
   /** How many reserve calls still fail (the autoscaler is down). */
   readonly failingReserves: Ref.Ref<number>
+  /** How many reserve calls still die (a defect: the HTTP client throws). */
+  readonly dyingReserves: Ref.Ref<number>
   /** `/session/end` calls: the daemon must never make one. */
   readonly ends: Ref.Ref<ReadonlyArray<string>>
   /** Time from a reserve call to its session. */
@@ -34,6 +36,7 @@ export const makeWorld = Effect.gen(function* () {
     sessions: yield* Ref.make(HashMap.empty<string, WorkerSession>()),
     reserves: yield* Ref.make<ReadonlyArray<number>>([]),
     failingReserves: yield* Ref.make(0),
+    dyingReserves: yield* Ref.make(0),
     ends: yield* Ref.make<ReadonlyArray<string>>([]),
     routeDelay: yield* Ref.make(Duration.millis(500)),
     nextId: yield* Ref.make(1)
@@ -70,6 +73,8 @@ export const fakeVast = (world: VastWorld): Layer.Layer<VastClient> =>
           yield* Effect.sleep(yield* Ref.get(world.routeDelay))
           const failing = yield* Ref.getAndUpdate(world.failingReserves, (n) => Math.max(0, n - 1))
           if (failing > 0) return yield* new RequestFailed({ operation: "route", url: "https://run.test/route/", detail: "connect ECONNREFUSED" })
+          const dying = yield* Ref.getAndUpdate(world.dyingReserves, (n) => Math.max(0, n - 1))
+          if (dying > 0) return yield* Effect.die(new TypeError('Protocol "ftp:" not supported. Expected "http:"\n    at a stack line'))
           const n = yield* Ref.getAndUpdate(world.nextId, (id) => id + 1)
           const session: Session = {
             sessionId: `s-${n}`,

@@ -1,0 +1,86 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Fiber, Layer, Redacted, Ref, Scope, TestClock } from "effect"
+import { keepSessionAlive, reserveScoped } from "../../src/client/scopedSession.js"
+import { type Endpoint, type Session, VastClient } from "../../src/client/VastClient.js"
+import { ENDPOINT_KEY, ENDPOINT_NAME, USER_KEY } from "./fakeControlPlane.js"
+import { type FakeAnswer, type SeenRequest, fakeHttp } from "./fakeHttp.js"
+
+const W1 = "https://203.0.113.7:41234"
+const session: Session = {
+  sessionId: "abcdefghijklm",
+  url: W1,
+  authData: { url: W1, signature: "c2ln", reqnum: 1, request_idx: 1, endpoint: ENDPOINT_NAME, cost: 100 },
+  expiration: 60,
+  lifetime: 60,
+  requestIdx: 1
+}
+
+const endpoint: Endpoint = { id: 2, name: ENDPOINT_NAME, apiKey: Redacted.make(ENDPOINT_KEY) }
+const options = { endpoint, cost: 100, lifetime: 600, onCloseRoute: null, onClosePayload: null, timeout: "5 minutes" } as const
+
+/** A fake Vast whose /route/ gives `route` and whose worker W1 creates with `create`; the requests, and a scope to reserve in. */
+const harness = (route: FakeAnswer, create: FakeAnswer) =>
+  Effect.gen(function* () {
+    const http = yield* fakeHttp((request: SeenRequest) =>
+      request.path === "/route/" ? route : request.path === "/session/create" ? create : { status: 200, body: { ended: true } }
+    )
+    const client = VastClient.layer({ apiKey: Redacted.make(USER_KEY), webserverUrl: "https://console.test", autoscalerUrl: "https://run.test" })
+    const scope = yield* Scope.make()
+    const fiber = yield* Effect.fork(Effect.provide(reserveScoped(options), Layer.merge(client.pipe(Layer.provide(http.layer)), Layer.succeed(Scope.Scope, scope))))
+    const paths = Effect.map(Ref.get(http.seen), (all) => all.map((request) => request.path))
+    return { fiber, scope, paths }
+  })
+
+const ready = { status: 200, body: { ...session.authData } }
+const created = { status: 201, body: { session_id: "s-1", expiration: 600 } }
+
+describe("reserveScoped (the library's session for a job)", () => {
+  it.effect("the session is ended when the scope closes", () =>
+    Effect.gen(function* () {
+      const run = yield* harness(ready, created)
+      assert.strictEqual((yield* Fiber.join(run.fiber)).sessionId, "s-1")
+      assert.deepStrictEqual(yield* run.paths, ["/route/", "/session/create"])
+      yield* Scope.close(run.scope, Exit.void)
+      assert.deepStrictEqual(yield* run.paths, ["/route/", "/session/create", "/session/end"])
+    })
+  )
+
+  it.effect("interrupted while the create is in flight, the create finishes and its session is ended with the scope", () =>
+    Effect.gen(function* () {
+      const run = yield* harness(ready, { ...created, delay: "3 seconds" })
+      yield* TestClock.adjust("1 second")
+      const interrupting = yield* Effect.fork(Fiber.interrupt(run.fiber))
+      yield* TestClock.adjust("3 seconds")
+      assert.isTrue(Exit.isInterrupted(yield* Fiber.join(interrupting)))
+      yield* Scope.close(run.scope, Exit.void)
+      assert.deepStrictEqual(yield* run.paths, ["/route/", "/session/create", "/session/end"])
+    })
+  )
+
+  it.effect("interrupted while routing, it stops at once: no create, nothing to end", () =>
+    Effect.gen(function* () {
+      const run = yield* harness({ status: 200, body: { endpoint: ENDPOINT_NAME } }, created)
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.interrupt(run.fiber)
+      yield* Scope.close(run.scope, Exit.void)
+      assert.deepStrictEqual([...new Set(yield* run.paths)], ["/route/"])
+    })
+  )
+})
+
+describe("keepSessionAlive (the library's keep-alive)", () => {
+  it.effect("pings every interval through failed pings (no answer, 5xx), and stops at the worker's 410", () =>
+    Effect.gen(function* () {
+      const answers: ReadonlyArray<FakeAnswer> = [{ status: 200, body: {} }, "network-error", { status: 503 }, { status: 200, body: {} }, { status: 410 }]
+      const http = yield* fakeHttp((_, index) => answers[index] ?? { status: 410 })
+      const client = VastClient.layer({ apiKey: Redacted.make(USER_KEY), webserverUrl: "https://console.test", autoscalerUrl: "https://run.test" })
+      const fiber = yield* Effect.fork(Effect.provide(keepSessionAlive(session, "20 seconds"), client.pipe(Layer.provide(http.layer))))
+      yield* TestClock.adjust("200 seconds")
+      yield* Fiber.join(fiber)
+      const pings = yield* Ref.get(http.seen)
+      assert.deepStrictEqual(pings.map((request) => [request.path, request.at]), [
+        ["/ping", 20_000], ["/ping", 40_000], ["/ping", 60_000], ["/ping", 80_000], ["/ping", 100_000]
+      ])
+    })
+  )
+})
