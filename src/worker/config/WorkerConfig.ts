@@ -2,7 +2,7 @@
  * The worker's settings, decoded once from the environment (vast-protocol.md §1). Invalid settings stop
  * startup with one message that lists every problem (`InvalidConfig`).
  */
-import { Config, type ConfigError, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import { Config, ConfigError, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import { HttpUrl } from "../../protocol/httpUrl.js"
 import { describeConfigError } from "../../shared/causeLine.js"
 import { LogFormat, LogLevelName } from "../../shared/logging.js"
