@@ -52,8 +52,7 @@ export interface JournalOpened {
 const MAX_LINE_BYTES = 8 * 1024 * 1024
 const READ_CHUNK_BYTES = 1024 * 1024
 
-const kindOf = (stats: Stats): string =>
-  stats.isDirectory() ? "a directory" : stats.isFIFO() ? "a FIFO" : stats.isCharacterDevice() || stats.isBlockDevice() ? "a device" : stats.isSocket() ? "a socket" : "not a regular file"
+const kindOf = (stats: Stats): string => (stats.isDirectory() ? "a directory" : stats.isFIFO() ? "a FIFO" : "a device or another special file")
 
 /**
  * Why `file` cannot be the journal, or null: it must be a regular file (a FIFO would block the start, a device never
@@ -71,9 +70,9 @@ export const journalPathProblem = (configured: string): string | null => {
     const code = errnoOf(error)
     if (code !== "ENOENT") return `${file} cannot be used (${code ?? String(error)})`
   }
+  // The file does not exist, so its directory does, or is missing (a parent that is a file failed above: ENOTDIR).
   const directory = dirname(file)
   try {
-    if (!statSync(directory).isDirectory()) return `${directory} is not a directory`
     accessSync(directory, constants.W_OK)
     return null
   } catch (error) {
@@ -123,9 +122,6 @@ const replay = (file: string): { readonly left: ReadonlyArray<JournalledCallback
     throw error
   }
   try {
-    // Checked again on the open file: the path may have changed since the configuration was read.
-    const stats = statSync(file)
-    if (!stats.isFile()) throw new Error(`${file} is ${kindOf(stats)}, not a regular file`)
     forEachLine(fd, (line) => {
       if (line !== null && line.trim() === "") return
       const decoded = line === null ? null : decodeLine(line)

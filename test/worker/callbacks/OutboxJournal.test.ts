@@ -3,7 +3,7 @@
  * journal's schema are skipped, not trusted. The poster's use of it is in CallbackPoster.test.ts.
  */
 import { execFileSync, spawnSync } from "node:child_process"
-import { appendFileSync, existsSync, lstatSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
+import { appendFileSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -82,6 +82,32 @@ describe("OutboxJournal", () => {
     })
   )
 
+  it.effect("a line across the boundary of two reads is read whole; empty lines are not counted as damaged", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      const line = (id: string, bodyBytes: number) => JSON.stringify({ op: "pending", callback: { ...callback(id), body: "x".repeat(bodyBytes) } })
+      // The first line ends 40 bytes before the first megabyte: the second starts in one read and ends in the next.
+      const first = line("first", 0)
+      const padded = line("first", 1024 * 1024 - 40 - first.length)
+      writeFileSync(file, `${padded}\n\n${line("second", 100)}\n   \n${line("third", 10)}`)
+      const opened = yield* openJournal(file)
+      opened.journal.close()
+      assert.deepStrictEqual(opened.left.map((entry) => [entry.session_id, entry.body.length]), [["first", 1024 * 1024 - 40 - first.length], ["second", 100], ["third", 10]])
+      assert.strictEqual(opened.skipped, 0)
+    })
+  )
+
+  it.effect("opening and closing the journal leaves no descriptor behind (the one it read the old file with included)", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      writeFileSync(file, JSON.stringify({ op: "pending", callback: callback("a") }) + "\n")
+      const before = readdirSync("/proc/self/fd").length
+      const { journal } = yield* openJournal(file)
+      journal.close()
+      assert.strictEqual(readdirSync("/proc/self/fd").length, before)
+    })
+  )
+
   it.effect("a line longer than any journal line is skipped without being kept whole; the lines around it are read", () =>
     Effect.gen(function* () {
       const file = journalIn()
@@ -106,11 +132,14 @@ describe("OutboxJournal", () => {
       appendFileSync(file, '{"op":"pending","callback":{"session_id":"b"')
       freeDiskUnder(fd, file)
       journal.pending(callback("c"))
+      journal.pending(callback("d"))
       journal.close()
       assert.deepStrictEqual(failures, ["ENOSPC"])
+      // One fresh line after the torn one, and no empty line after that.
+      assert.notInclude(readFileSync(file, "utf8"), "\n\n")
       const opened = yield* openJournal(file)
       opened.journal.close()
-      assert.deepStrictEqual(opened.left, [callback("a"), callback("c")])
+      assert.deepStrictEqual(opened.left, [callback("a"), callback("c"), callback("d")])
       assert.strictEqual(opened.skipped, 1)
     })
   )
@@ -122,6 +151,12 @@ describe("OutboxJournal", () => {
       writeFileSync(`${file}.lock`, `${process.ppid}\n`)
       const refused = yield* Effect.flip(openJournal(file))
       assert.strictEqual(refused.message, `OUTBOX_FILE ${file} cannot be used: it is in use by process ${process.ppid} (${file}.lock)`)
+      // This process's own pid (a lock it left), no pid, or 0: nobody else holds it.
+      for (const stale of [`${process.pid}\n`, "not a pid\n", "0\n"]) {
+        writeFileSync(`${file}.lock`, stale)
+        const taken = yield* openJournal(file)
+        taken.journal.close()
+      }
       const gone = spawnSync(process.execPath, ["-e", ""]).pid
       writeFileSync(`${file}.lock`, `${gone}\n`)
       const { journal } = yield* openJournal(file)
@@ -152,7 +187,10 @@ describe("OutboxJournal", () => {
     execFileSync("mkfifo", [join(dir, "fifo")])
     assert.strictEqual(journalPathProblem(join(dir, "fifo")), `${join(dir, "fifo")} is a FIFO, not a regular file`)
     assert.strictEqual(journalPathProblem(join(dir, "missing", "outbox.jsonl")), `its directory ${join(dir, "missing")} does not exist`)
-    assert.strictEqual(journalPathProblem("/dev/null"), "/dev/null is a device, not a regular file")
+    assert.strictEqual(journalPathProblem("/dev/null"), "/dev/null is a device or another special file, not a regular file")
+    assert.strictEqual(journalPathProblem(join(dir, "old.jsonl", "x")), `${join(dir, "old.jsonl", "x")} cannot be used (ENOTDIR)`)
+    // Nothing can be created in /proc, not even by root.
+    assert.match(journalPathProblem("/proc/self/outbox.jsonl") ?? "", /^its directory \/proc\/self cannot be written \(E[A-Z]+\)$/)
   })
 
   it.effect("the journal holds one descriptor on its file while open, and none once closed", () =>
