@@ -737,6 +737,30 @@ describe("CallbackPoster", () => {
       })
     )
 
+    it.effect("a journal that cannot be opened stops the poster's start, and the reason is logged where it happened", () => {
+      const logs = capturedLogs()
+      return Effect.gen(function* () {
+        const dir = mkdtempSync(join(tmpdir(), "outbox-"))
+        const { layer } = yield* scriptedClient([200])
+        const exit = yield* Effect.exit(
+          Effect.scoped(
+            Layer.build(
+              CallbackPoster.layerWith({ drainTimeout: "0 millis" }).pipe(
+                Layer.provide(layer),
+                Layer.provide(testConfig({ outboxFile: Option.some(dir) })),
+                Layer.provide(logs.layer)
+              )
+            )
+          )
+        )
+        assert.isTrue(Exit.isFailure(exit))
+        assert.deepStrictEqual(
+          logs.lines.filter((line) => line.level === "ERROR").map((line) => line.message),
+          [[`OUTBOX_FILE ${dir} cannot be used: ${dir} is a directory, not a regular file`]]
+        )
+      })
+    })
+
     it.effect("a journal with damaged lines, or with more callbacks than CALLBACK_MAX_PENDING, is said at start: one warning each", () => {
       const logs = capturedLogs()
       return Effect.gen(function* () {
