@@ -88,29 +88,30 @@ const lostStartFailure = (cause: Cause.Cause<unknown>) =>
   Cause.isInterruptedOnly(cause) && !stopAsked() ? Option.some("start-up was interrupted with no stop asked for (the error logged before this line says why)") : Option.none()
 
 const program = serve.pipe(
-  Effect.catchAllCause((cause) =>
+  Effect.catchAllCause((cause) => {
+    const lost = lostStartFailure(cause)
     // Only interruption (a signal while starting) is a plain stop. A listener that fails to bind interrupts
     // its siblings, so a real failure arrives mixed with interruptions: look for the failure itself.
-    Option.isNone(Cause.failureOption(cause)) && Cause.defects(cause).length === 0 && Option.isNone(lostStartFailure(cause))
+    return Option.isNone(Cause.failureOption(cause)) && Cause.defects(cause).length === 0 && Option.isNone(lost)
       ? Effect.void
       : Effect.gen(function* () {
           const failure = Cause.failureOption(cause)
           const duplicatePort = Option.isSome(failure) && isListenFailure(failure.value) && failure.value.code === "EADDRINUSE"
           // A duplicate launch fails at a taken port, or at OUTBOX_FILE's lock, whichever comes first.
-          if ((duplicatePort || Option.isSome(lostStartFailure(cause))) && (yield* anotherWorkerServes)) {
+          if ((duplicatePort || Option.isSome(lost)) && (yield* anotherWorkerServes)) {
             yield* Effect.logError(
               `${Option.isSome(failure) && isListenFailure(failure.value) ? failure.value.message : "start-up failed"}: another null worker already serves this instance; not reporting, exiting`
             )
             return yield* Effect.die(new Error("duplicate worker"))
           }
           // The pid makes the report this process's own, should two workers ever report for one instance.
-          const described = Option.getOrElse(lostStartFailure(cause), () => describeLaunchFailure(cause))
+          const described = Option.getOrElse(lost, () => describeLaunchFailure(cause))
           const reason = `Worker Server failed to launch: ${described} (pid ${process.pid})`
           // A defect is a bug: its stack stays here, in the local log; the report gets the one line.
           yield* Cause.defects(cause).length > 0 ? Effect.logError(reason, cause) : Effect.logError(reason)
           yield* reportLaunchFailure(reason)
         })
-  )
+  })
 )
 
 // The last line of a deliberate stop. scripts/start-vast.sh looks for it: a worker that is gone without it

@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { createServer } from "node:http"
 import { connect, type Socket } from "node:net"
 import { CreateSessionAnswer } from "../../src/protocol/session.js"
@@ -146,5 +149,20 @@ describe("hostile input against the real process", () => {
     expect(duplicate.output()).toContain("another null worker already serves this instance")
     expect(autoscaler.statuses.every((status) => status.error_msg === "")).toBe(true)
     expect(first.worker.child.exitCode).toBeNull()
+  })
+
+  it("a second worker on the same OUTBOX_FILE stops at the journal's lock, says another worker serves, and reports nothing", async () => {
+    const outbox = join(mkdtempSync(join(tmpdir(), "null-worker-dup-")), "outbox.jsonl")
+    const first = await startWorkerProcess(autoscaler, { OUTBOX_FILE: outbox })
+    await autoscaler.waitForStatus((status) => status.max_perf === 100)
+    const duplicate = spawnProcess(process.execPath, [mainJs], { ...first.env, BIND_RETRY_SECONDS: "30" })
+    processes.push(duplicate)
+    // The lock is met before the ports' 30 s of retries: the duplicate is gone well before them.
+    expect(await duplicate.exited).toBe(1)
+    expect(duplicate.output()).toContain(`OUTBOX_FILE ${outbox} cannot be used: it is in use by process ${first.worker.child.pid}`)
+    expect(duplicate.output()).toContain("start-up failed: another null worker already serves this instance")
+    expect(autoscaler.statuses.every((status) => status.error_msg === "")).toBe(true)
+    expect(first.worker.child.exitCode).toBeNull()
+    expect(readFileSync(`${outbox}.lock`, "utf8")).toBe(`${first.worker.child.pid}\n`)
   })
 })
