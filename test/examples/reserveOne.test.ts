@@ -62,11 +62,12 @@ describe("the client-library example (dist/examples/reserve-one.js)", () => {
       VAST_AUTOSCALER_URL: serverless.url
     })
     processes.push(run)
-    await new Promise((resolve) => setTimeout(resolve, 1_500))
+    // Signalled once it is routing: its request waits at the serverless (no worker may start).
+    await until("the example's request waiting", async () => ((await serverless.status()).waiting.length > 0 ? true : undefined), 15_000)
     run.child.kill("SIGINT")
     expect(await run.exited, run.output()).toBe(130)
     expect(run.output()).not.toContain("session")
-  }, 10_000)
+  }, 30_000)
 
   it("without VAST_API_KEY it says so in one line and exits 1", async () => {
     const run = spawnProcess(process.execPath, [example], { VAST_WEBSERVER_URL: "http://127.0.0.1:9", VAST_AUTOSCALER_URL: "http://127.0.0.1:9" })
