@@ -10,7 +10,7 @@
  * A write that fails once the journal is open (a full disk, an I/O error) never reaches the caller: the outbox goes
  * on delivering from memory, and `onWriteFailure` hears why. Only the crash-safety of that callback is lost.
  */
-import { accessSync, closeSync, constants, fsyncSync, lstatSync, openSync, readFileSync, readlinkSync, readSync, renameSync, type Stats, statSync, unlinkSync, writeSync } from "node:fs"
+import { accessSync, closeSync, constants, fsyncSync, lstatSync, openSync, readlinkSync, readSync, renameSync, type Stats, statSync, unlinkSync, writeSync } from "node:fs"
 import { dirname, resolve } from "node:path"
 import { Effect, Either, Schema } from "effect"
 import { CloseReason } from "../../protocol/callback.js"
@@ -154,7 +154,7 @@ const takeLock = (file: string): string => {
     } catch (error) {
       if (errnoOf(error) !== "EEXIST") throw error
     }
-    const holder = Number.parseInt(readFileSync(lock, "utf8").slice(0, 32), 10)
+    const holder = Number.parseInt(readHead(lock, 32), 10)
     if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
       throw new Error(`it is in use by process ${holder} (${lock})`)
     }
@@ -162,6 +162,19 @@ const takeLock = (file: string): string => {
     unlinkSync(lock)
   }
   throw new Error(`${lock} could not be taken`)
+}
+
+/** The first `bytes` of `file`, opened so that a FIFO put in its place cannot block the start. */
+const readHead = (file: string, bytes: number): string => {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK)
+  try {
+    const head = Buffer.alloc(bytes)
+    return head.subarray(0, readSync(fd, head, 0, bytes, null)).toString("utf8")
+  } catch {
+    return ""
+  } finally {
+    closeSync(fd)
+  }
 }
 
 const isAlive = (pid: number): boolean => {

@@ -157,6 +157,10 @@ describe("OutboxJournal", () => {
         const taken = yield* openJournal(file)
         taken.journal.close()
       }
+      // A FIFO where the lock goes cannot hold the start: it reads as no pid.
+      execFileSync("mkfifo", [`${file}.lock`])
+      const past = yield* openJournal(file)
+      past.journal.close()
       const gone = spawnSync(process.execPath, ["-e", ""]).pid
       writeFileSync(`${file}.lock`, `${gone}\n`)
       const { journal } = yield* openJournal(file)
