@@ -21,7 +21,7 @@ const numeric = (name: string, problem: (n: number) => string | null) =>
     Options.mapEffect((text) => {
       const parsed = parseNumber(text)
       const found = Option.isNone(parsed) ? `--${name} must be a number` : problem(parsed.value)
-      return found === null && Option.isSome(parsed) ? Effect.succeed(parsed.value) : Effect.fail(ValidationError.invalidValue(HelpDoc.p(found ?? "")))
+      return found === null ? Effect.succeed(Option.getOrThrow(parsed)) : Effect.fail(ValidationError.invalidValue(HelpDoc.p(found)))
     })
   )
 

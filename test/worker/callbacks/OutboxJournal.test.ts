@@ -29,6 +29,15 @@ const session = (file: string, write: (journal: OutboxJournal) => void = () => {
     return left
   })
 
+/** A journal on a fresh file, with every write failure it reports kept in `failures`. */
+const openRecordingFailures = () =>
+  Effect.gen(function* () {
+    const file = journalIn()
+    const failures: Array<string> = []
+    const { journal } = yield* openJournal(file, (reason) => failures.push(reason))
+    return { file, failures, journal }
+  })
+
 describe("OutboxJournal", () => {
   it.effect("every callback one process journals is replayed by the next, in order, one line each", () =>
     Effect.gen(function* () {
@@ -122,9 +131,7 @@ describe("OutboxJournal", () => {
 
   it.effect("after a failed write the next line starts on a line of its own: a torn line costs only itself", () =>
     Effect.gen(function* () {
-      const file = journalIn()
-      const failures: Array<string> = []
-      const { journal } = yield* openJournal(file, (reason) => failures.push(reason))
+      const { file, failures, journal } = yield* openRecordingFailures()
       journal.pending(callback("a"))
       const fd = fillDiskUnder(file)
       journal.pending(callback("b"))
@@ -209,9 +216,7 @@ describe("OutboxJournal", () => {
 
   it.effect("a write that fails once the journal is open (a full disk) is reported, never thrown", () =>
     Effect.gen(function* () {
-      const file = journalIn()
-      const failures: Array<string> = []
-      const { journal } = yield* openJournal(file, (reason) => failures.push(reason))
+      const { file, failures, journal } = yield* openRecordingFailures()
       journal.pending(callback("a"))
       fillDiskUnder(file)
       journal.pending(callback("b"))
