@@ -761,27 +761,50 @@ describe("CallbackPoster", () => {
       })
     })
 
-    it.effect("a journal with damaged lines, or with more callbacks than CALLBACK_MAX_PENDING, is said at start: one warning each", () => {
-      const logs = capturedLogs()
-      return Effect.gen(function* () {
+    /** A journal line for a pending callback to `http://127.0.0.1:9/<id>`. */
+    const pendingLine = (id: string) =>
+      JSON.stringify({ op: "pending", callback: { session_id: id, generation: 1, route: `http://127.0.0.1:9/${id}`, body: "{}", reason: "ended" } })
+
+    /** A poster started over a journal holding `lines`, its deliveries hanging, its logs in `logs`. */
+    const startOverJournal = (lines: ReadonlyArray<string>, callbackMaxPending: number, logs: ReturnType<typeof capturedLogs>) =>
+      Effect.gen(function* () {
         const file = journalIn()
-        const pending = (id: string) => JSON.stringify({ op: "pending", callback: { session_id: id, generation: 1, route: `http://127.0.0.1:9/${id}`, body: "{}", reason: "ended" } })
-        writeFileSync(file, [pending("a"), '{"op":"pending","callb', pending("b"), pending("c"), "not json"].join("\n") + "\n")
+        writeFileSync(file, lines.join("\n") + "\n")
         const scope = yield* Scope.make()
         const { layer } = yield* scriptedClient(["hang"])
         yield* Layer.buildWithScope(
           CallbackPoster.layerWith({ drainTimeout: "0 millis" }).pipe(
             Layer.provide(layer),
-            Layer.provide(testConfig({ outboxFile: Option.some(file), callbackMaxPending: 2 })),
+            Layer.provide(testConfig({ outboxFile: Option.some(file), callbackMaxPending })),
             Layer.provide(logs.layer)
           ),
           scope
         )
+        return { file, scope }
+      })
+
+    it.effect("a journal with damaged lines, or with more callbacks than CALLBACK_MAX_PENDING, is said at start: one warning each", () => {
+      const logs = capturedLogs()
+      return Effect.gen(function* () {
+        const { file, scope } = yield* startOverJournal([pendingLine("a"), '{"op":"pending","callb', pendingLine("b"), pendingLine("c"), "not json"], 2, logs)
         const warnings = logs.lines.filter((line) => line.level === "WARN").map((line) => line.message)
         assert.deepStrictEqual(warnings, [
           ["OUTBOX_FILE had lines that are not journal lines (torn by a crash or a full disk, or damaged): dropped", { file, lines: 2 }],
           ["OUTBOX_FILE left more callbacks than CALLBACK_MAX_PENDING: creates with an on_close_route are refused until they are sent", { count: 3, max_pending: 2 }]
         ])
+        yield* Scope.close(scope, Exit.void)
+      })
+    })
+
+    it.effect("a journal with exactly CALLBACK_MAX_PENDING callbacks is within the cap: no warning", () => {
+      const logs = capturedLogs()
+      return Effect.gen(function* () {
+        const { scope } = yield* startOverJournal([pendingLine("a"), pendingLine("b")], 2, logs)
+        assert.deepStrictEqual(logs.lines.filter((line) => line.level === "WARN"), [])
+        assert.deepStrictEqual(
+          logs.lines.filter((line) => line.level === "INFO").map((line) => line.message),
+          [["re-sending callbacks a previous process left pending", { count: 2 }]]
+        )
         yield* Scope.close(scope, Exit.void)
       })
     })
