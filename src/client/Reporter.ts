@@ -86,6 +86,8 @@ export const applyEvent = (state: LiveState, event: ClientEvent, now: number): L
         return { ...current, state: "routing" }
       case "waiting":
         return { ...current, state: "waiting" }
+      case "route_failed":
+        return { ...current, state: "retrying" }
       case "refused":
         return { ...current, state: "retrying", url: event.url }
       case "created":

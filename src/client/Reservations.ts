@@ -12,6 +12,7 @@ import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, FiberMap, Fibe
 import type { ReserveError } from "./errors.js"
 import type { ClientEvent } from "./events.js"
 import { Reporter } from "./Reporter.js"
+import { restartingKeepAlive } from "./restartOnDefect.js"
 import { type CreateOutcome, type Endpoint, type ReserveProgress, type Session, VastClient } from "./VastClient.js"
 
 export interface ReservationPolicy {
@@ -85,6 +86,16 @@ const progressEvent = (reservation: number, progress: ReserveProgress): ClientEv
         attempt: progress.attempt,
         retry_in: seconds(progress.retryIn),
         status: progress.status ?? null
+      }
+    case "RouteFailed":
+      return {
+        event: "route_failed",
+        reservation,
+        request_idx: progress.requestIdx,
+        attempt: progress.attempt,
+        status: progress.status,
+        message: progress.detail,
+        retry_in: seconds(progress.retryIn)
       }
     case "Refused":
       return {
@@ -198,7 +209,10 @@ const make = (policy: ReservationPolicy) =>
         yield* FiberMap.run(
           pingers,
           session.sessionId,
-          keepAlive(held).pipe(Effect.catchAllCause((cause) => Effect.logError("keep-alive stopped", cause)))
+          // A keep-alive that dies (a bug) starts again: a session nobody pings would expire while the run holds it.
+          restartingKeepAlive(keepAlive(held), watchEvery, (message) =>
+            reporter.emit({ event: "error", operation: "keep-alive", message, reservation, session_id: session.sessionId, fatal: false })
+          )
         )
       })
 

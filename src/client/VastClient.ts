@@ -5,14 +5,15 @@
  * Differences from the Python SDK, on purpose: the user's API key goes to the webserver only (never
  * to a worker, never in a query string); waiting for a worker is always bounded by a timeout; a worker
  * that refuses a create (429 and other retryable answers) makes the client route again with the same
- * `request_idx` after a back-off, within that same timeout.
+ * `request_idx` after a back-off, within that same timeout; and a `/route/` call that fails in a way that may pass
+ * (no answer, 408, 429, 5xx), which the SDK treats as fatal, is made again a few times.
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Clock, Context, Duration, Effect, Layer, ParseResult, Redacted, Schema } from "effect"
 import { CreateSessionAnswer, PingAnswer, type AuthData } from "../protocol/session.js"
 import { boundedText } from "../shared/boundedBody.js"
 import { describeDefect } from "../shared/causeLine.js"
-import { retryDelay, routePollDelay } from "./backoff.js"
+import { ROUTE_ATTEMPTS, retryDelay, routePollDelay } from "./backoff.js"
 import type { EndpointSettings } from "./endpointSettings.js"
 import {
   EndpointNotFound,
@@ -97,6 +98,20 @@ export type ReserveProgress =
       readonly status: unknown
     }
   | {
+      /**
+       * `/route/` failed in a way that may pass (no answer, 408, 429 or 5xx): it is asked again after a back-off, with
+       * the same `request_idx`, at most `ROUTE_ATTEMPTS` times in a row.
+       */
+      readonly _tag: "RouteFailed"
+      readonly requestIdx: number
+      /** Failures in a row so far, from 1. */
+      readonly attempt: number
+      /** The autoscaler's status, or null when it did not answer. */
+      readonly status: number | null
+      readonly detail: string
+      readonly retryIn: Duration.Duration
+    }
+  | {
       readonly _tag: "Refused"
       readonly url: string
       readonly requestIdx: number
@@ -157,7 +172,8 @@ export class VastClient extends Context.Tag("client/VastClient")<
     readonly route: (endpoint: Endpoint, cost: number, requestIdx: number) => Effect.Effect<Routed, RequestFailed | UnexpectedResponse>
     /**
      * Route until a worker is named, then create a session on it; a refused create routes again with
-     * the same `request_idx` after a back-off. Fails with `RouteTimeout` once `timeout` has passed.
+     * the same `request_idx` after a back-off, and so does a `/route/` failure that may pass (up to
+     * `ROUTE_ATTEMPTS` in a row). Fails with `RouteTimeout` once `timeout` has passed.
      */
     readonly reserve: (options: ReserveOptions) => Effect.Effect<Session, ReserveError>
     /** `/ping` inside the session: the worker extends it. `SessionClosed` on 410. */
@@ -183,6 +199,10 @@ const trimSlash = (url: string): string => url.replace(/\/+$/, "")
 const isOk = (status: number): boolean => status >= 200 && status < 300
 /** The statuses the SDK retries: the worker may take the next one. */
 const isRetryable = (status: number): boolean => status === 408 || status === 429 || status >= 500
+
+/** A `/route/` failure worth asking again: no answer, or a status the SDK's transport retries. */
+const routeMayPass = (error: RequestFailed | UnexpectedResponse): boolean =>
+  error._tag === "RequestFailed" || isRetryable(error.status)
 
 interface Reply {
   readonly status: number
@@ -382,20 +402,41 @@ export const make = (settings: ClientSettings) =>
         })
       const remaining = Effect.map(Clock.currentTimeMillis, (now) => Duration.millis(Math.max(0, deadline - now)))
 
-      /** Poll `/route/` until it names a worker. */
+      /**
+       * Poll `/route/` until it names a worker. A failure that may pass (no answer, 408, 429, 5xx: a load balancer's
+       * 502 while the autoscaler restarts) is asked again after a back-off, up to `ROUTE_ATTEMPTS` in a row; any
+       * other failure ends the reservation at once.
+       */
       const routeUntilReady = Effect.gen(function* () {
         yield* report({ _tag: "Routing", requestIdx })
-        for (let attempt = 0; ; attempt++) {
+        let polls = 0
+        let failures = 0
+        for (;;) {
           const left = yield* remaining
           if (Duration.toMillis(left) === 0) return yield* timedOut()
           const answer = yield* route(options.endpoint, options.cost, requestIdx).pipe(
-            Effect.timeoutFail({ duration: left, onTimeout: timedOut })
+            Effect.timeoutFail({ duration: left, onTimeout: timedOut }),
+            Effect.catchTags({
+              RequestFailed: (error) => Effect.succeed(error),
+              UnexpectedResponse: (error) => Effect.succeed(error)
+            })
           )
           if (answer._tag === "Ready") return answer.authData
-          requestIdx = answer.requestIdx ?? requestIdx
-          last = "waiting"
-          const retryIn = yield* routePollDelay(attempt)
-          yield* report({ _tag: "Waiting", requestIdx, attempt, retryIn, status: answer.status })
+          if (answer._tag === "Waiting") {
+            failures = 0
+            requestIdx = answer.requestIdx ?? requestIdx
+            last = "waiting"
+            const retryIn = yield* routePollDelay(polls)
+            yield* report({ _tag: "Waiting", requestIdx, attempt: polls++, retryIn, status: answer.status })
+            yield* sleepWithin(retryIn)
+            continue
+          }
+          failures++
+          if (!routeMayPass(answer) || failures >= ROUTE_ATTEMPTS) return yield* answer
+          last = answer.message
+          const retryIn = yield* retryDelay(failures - 1)
+          const status = answer._tag === "UnexpectedResponse" ? answer.status : null
+          yield* report({ _tag: "RouteFailed", requestIdx, attempt: failures, status, detail: answer.message, retryIn })
           yield* sleepWithin(retryIn)
         }
       })

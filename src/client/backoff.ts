@@ -20,6 +20,13 @@ export const routePollDelay = (attempt: number): Effect.Effect<Duration.Duration
       })
 
 /**
+ * How many times in a row `/route/` may fail in a way that may pass (no answer, 408, 429, 5xx) before the reservation
+ * fails: the SDK's transport makes 5 attempts at a retryable status (vast-protocol.md §8.1), though its `/route/`
+ * makes one (§8.3). The waits between them are `retryDelay`'s.
+ */
+export const ROUTE_ATTEMPTS = 5
+
+/**
  * The back-off after the `n`-th refusal (0-based) of `/session/create` by a worker (429, 408, 5xx or
  * no answer) before routing again: min(2^n + U(0,1), 5) s.
  */

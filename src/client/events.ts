@@ -3,6 +3,7 @@
  * per line, with `at` (ISO 8601) added; `reservation` numbers a reservation from 1 (before routing
  * names a worker it has no session id yet).
  */
+import { ROUTE_ATTEMPTS } from "./backoff.js"
 
 /** A session found over: its worker closed it, or lost it. The reason is the worker's or the client's word. */
 export interface SessionClosedEvent {
@@ -33,6 +34,18 @@ export type ClientEvent =
       /** Seconds until the next poll of `/route/`. */
       readonly retry_in: number
       readonly status: unknown
+    }
+  | {
+      /** `/route/` failed in a way that may pass (no answer, 408, 429, 5xx); the client asks again after `retry_in`. */
+      readonly event: "route_failed"
+      readonly reservation: number
+      readonly request_idx: number
+      /** Failures in a row so far, from 1; the reservation fails at `ROUTE_ATTEMPTS`. */
+      readonly attempt: number
+      /** The autoscaler's status, or null when it did not answer. */
+      readonly status: number | null
+      readonly message: string
+      readonly retry_in: number
     }
   | {
       /** A worker refused `/session/create` (429: full); the client routes again with the same request_idx. */
@@ -94,6 +107,8 @@ export const describe = (event: ClientEvent, now: number): string => {
       return `${tag}routing (request_idx ${event.request_idx})`
     case "waiting":
       return `${tag}waiting for a worker (request_idx ${event.request_idx}), polling again in ${seconds(event.retry_in)}`
+    case "route_failed":
+      return `${tag}routing failed (${event.message}; ${event.attempt} of ${ROUTE_ATTEMPTS} in a row), routing again in ${seconds(event.retry_in)}`
     case "refused":
       return `${tag}${event.url} refused the session (${event.message}), routing again in ${seconds(event.retry_in)}`
     case "created":

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Ref, TestClock } from "effect"
-import type { ClientEvent } from "../../src/client/events.js"
+import { type ClientEvent, describe as sentence } from "../../src/client/events.js"
 import { type LiveState, Reporter, applyEvent, renderFrame, renderTable } from "../../src/client/Reporter.js"
 import { terminalWidth } from "../../src/client/terminalWidth.js"
 
@@ -82,6 +82,25 @@ describe("Reporter", () => {
     // Ctrl-C: a reservation still looking for a worker is cancelled; the others keep their state.
     const stopped = applyEvent(state, { event: "interrupted" }, 80_000)
     assert.deepStrictEqual(stopped.rows.map((row) => row.state), ["open", "open", "cancelled", "ended"])
+  })
+
+  it("a failed /route/ call is said with its count and wait; the reservation shows as retrying, and Ctrl-C cancels it", () => {
+    const event: ClientEvent = {
+      event: "route_failed",
+      reservation: 2,
+      request_idx: 7,
+      attempt: 2,
+      status: 502,
+      message: "route: https://run.test/route/ answered 502: bad gateway",
+      retry_in: 2.4
+    }
+    assert.strictEqual(
+      sentence(event, 0),
+      "#2 routing failed (route: https://run.test/route/ answered 502: bad gateway; 2 of 5 in a row), routing again in 2.4 s"
+    )
+    const state = applyEvent({ rows: [], last: "" }, event, 0)
+    assert.deepStrictEqual(state.rows.map((row) => [row.reservation, row.state]), [[2, "retrying"]])
+    assert.deepStrictEqual(applyEvent(state, { event: "interrupted" }, 0).rows.map((row) => row.state), ["cancelled"])
   })
 
   it.effect("on a terminal that reports no size the live view draws whole lines", () =>

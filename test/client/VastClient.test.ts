@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Either, Fiber, Layer, Option, Random, Redacted, Ref, TestClock } from "effect"
+import { ROUTE_ATTEMPTS } from "../../src/client/backoff.js"
 import { type Endpoint, type ReserveProgress, type Session, VastClient } from "../../src/client/VastClient.js"
 import { ENDPOINT_KEY, ENDPOINT_NAME, USER_KEY } from "./fakeControlPlane.js"
 import { type FakeAnswer, type SeenRequest, fakeHttp, field } from "./fakeHttp.js"
@@ -257,17 +258,97 @@ describe("VastClient.reserve: routing", () => {
     })
   )
 
-  it.effect("a non-2xx from /route/ fails at once with UnexpectedResponse; no retry", () =>
+  it.effect("a /route/ failure that may pass (no answer, 5xx, 408, 429) is asked again after min(2^n + U, 5) s with the same request_idx; an answer resets the count", () =>
+    Effect.gen(function* () {
+      const { client, requests } = yield* clientWith(
+        byPath({
+          [`${AUTOSCALER}/route/`]: [
+            { status: 200, body: waiting(5) },
+            "network-error",
+            { status: 502, body: "bad gateway" },
+            { status: 200, body: waiting() },
+            { status: 429 },
+            { status: 408 },
+            { status: 200, body: ready(W1, 5) }
+          ],
+          [`${W1}/session/create`]: [created("s-5")]
+        })
+      )
+      const { log, onProgress } = yield* progressLog()
+      const fiber = yield* Effect.fork(seeded(client.reserve({ ...reserveOptions, timeout: "5 minutes", onProgress })))
+      yield* TestClock.adjust("1 minute")
+      assert.strictEqual((yield* Fiber.join(fiber)).sessionId, "s-5")
+      const routes = yield* requests("/route/")
+      assert.deepStrictEqual(routes.map((route) => field(route.body, "request_idx")), [0, 5, 5, 5, 5, 5, 5])
+      type Step = readonly [tag: "RouteFailed" | "Waiting", attempt: number, status: number | null, waitMs: number]
+      const steps = (yield* Ref.get(log)).flatMap((progress): ReadonlyArray<Step> =>
+        progress._tag === "RouteFailed"
+          ? [[progress._tag, progress.attempt, progress.status, Duration.toMillis(progress.retryIn)]]
+          : progress._tag === "Waiting"
+            ? [[progress._tag, progress.attempt, null, Duration.toMillis(progress.retryIn)]]
+            : []
+      )
+      assert.deepStrictEqual(
+        steps.map(([tag, attempt, status]) => [tag, attempt, status]),
+        [
+          ["Waiting", 0, null],
+          ["RouteFailed", 1, null],
+          ["RouteFailed", 2, 502],
+          ["Waiting", 1, null],
+          ["RouteFailed", 1, 429],
+          ["RouteFailed", 2, 408]
+        ]
+      )
+      // Each wait is the one announced, and a failure's wait is the create back-off's: the n-th is 2^(n-1) s plus up to 1 s.
+      steps.forEach(([, , , wait], i) => assert.strictEqual((routes[i + 1]?.at ?? 0) - (routes[i]?.at ?? 0), wait))
+      for (const [tag, attempt, , wait] of steps) {
+        if (tag === "RouteFailed") assert.isTrue(wait >= 1000 * 2 ** (attempt - 1) && wait <= 1000 * 2 ** (attempt - 1) + 1000, `${attempt}: ${wait}`)
+      }
+      const failed = (yield* Ref.get(log)).find((progress) => progress._tag === "RouteFailed")
+      assert.include(failed?._tag === "RouteFailed" ? failed.detail : "", "did not answer")
+    })
+  )
+
+  it.effect(`${ROUTE_ATTEMPTS} such failures in a row fail the reservation with the last one`, () =>
     Effect.gen(function* () {
       const { client, requests } = yield* clientWith(() => ({ status: 503, body: { error: "down" } }))
-      const error = yield* Effect.flip(client.reserve({ ...reserveOptions, timeout: "5 minutes" }))
+      const fiber = yield* Effect.fork(seeded(client.reserve({ ...reserveOptions, timeout: "5 minutes" })))
+      yield* TestClock.adjust("1 minute")
+      const error = yield* Effect.flip(Fiber.join(fiber))
       assert.deepInclude(error, { _tag: "UnexpectedResponse", operation: "route", status: 503 })
-      assert.strictEqual((yield* requests("/route/")).length, 1)
+      assert.strictEqual((yield* requests("/route/")).length, ROUTE_ATTEMPTS)
+    })
+  )
+
+  it.effect("any other /route/ failure ends the reservation at once: a 4xx, or a 2xx that does not decode", () =>
+    Effect.gen(function* () {
+      const unauthorized = yield* clientWith(() => ({ status: 401, body: { error: "bad api_key" } }))
+      assert.deepInclude(yield* Effect.flip(unauthorized.client.reserve({ ...reserveOptions, timeout: "5 minutes" })), {
+        _tag: "UnexpectedResponse",
+        operation: "route",
+        status: 401
+      })
+      assert.strictEqual((yield* unauthorized.requests("/route/")).length, 1)
       const garbled = yield* clientWith(() => ({ status: 200, body: { url: W1 } }))
       assert.deepInclude(yield* Effect.flip(garbled.client.reserve({ ...reserveOptions, timeout: "5 minutes" })), {
         _tag: "UnexpectedResponse",
         operation: "route"
       })
+      assert.strictEqual((yield* garbled.requests("/route/")).length, 1)
+    })
+  )
+
+  it.effect("the overall timeout bounds those retries too: RouteTimeout, saying what the last failure was", () =>
+    Effect.gen(function* () {
+      const { client, requests } = yield* clientWith(() => "network-error")
+      const fiber = yield* Effect.fork(seeded(client.reserve({ ...reserveOptions, timeout: "2500 millis" })))
+      yield* TestClock.adjust(Duration.millis(2_499))
+      assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))
+      yield* TestClock.adjust(Duration.millis(1))
+      const error = yield* Effect.flip(Fiber.join(fiber))
+      assert.strictEqual(error._tag, "RouteTimeout")
+      assert.include(error._tag === "RouteTimeout" ? error.last : "", "did not answer")
+      assert.isTrue((yield* requests("/route/")).every((route) => route.at < 2_500))
     })
   )
 })

@@ -20,6 +20,8 @@ interface Overrides {
   readonly end?: FakeAnswer
   /** `/session/health`'s answer for a request made at `at` (ms); `{"ok": true}` by default. */
   readonly health?: (at: number) => FakeAnswer
+  /** How many `/session/health` looks die first (a defect: a bug in the keep-alive's path). */
+  readonly dyingLooks?: number
 }
 
 /** A routing answer naming `url`, request_idx and reqnum idx. */
@@ -65,9 +67,16 @@ const start = (mode: Mode, overrides: Overrides = {}, policyOverrides: Partial<R
   Effect.gen(function* () {
     const http = yield* fakeHttp(fakeVast(overrides))
     const events = yield* Ref.make<ReadonlyArray<ClientEvent>>([])
-    const client = VastClient.layer({ apiKey: Redacted.make(USER_KEY), webserverUrl: WEBSERVER, autoscalerUrl: AUTOSCALER }).pipe(
-      Layer.provide(http.layer)
-    )
+    let dyingLooks = overrides.dyingLooks ?? 0
+    const client = Layer.effect(
+      VastClient,
+      Effect.map(VastClient, (real) =>
+        VastClient.of({
+          ...real,
+          sessionOpen: (session) => (dyingLooks-- > 0 ? Effect.die(new TypeError("session.url.replace is not a function")) : real.sessionOpen(session))
+        })
+      )
+    ).pipe(Layer.provide(VastClient.layer({ apiKey: Redacted.make(USER_KEY), webserverUrl: WEBSERVER, autoscalerUrl: AUTOSCALER })), Layer.provide(http.layer))
     const app = Reservations.layer({ ...policy, ...policyOverrides }).pipe(
       Layer.provideMerge(client),
       Layer.provideMerge(Reporter.layerRecording(events))
@@ -157,6 +166,21 @@ describe("program, single mode", () => {
       yield* Fiber.join(interrupter)
       assert.deepStrictEqual(yield* run.calls("/session/end"), [[`${worker(1)}/session/end`, 5_000]])
       assert.deepStrictEqual(yield* run.names, ["endpoint", "routing", "interrupted", "created", "shutdown", "ending", "ended", "done"])
+    })
+  )
+
+  it.effect("a keep-alive that dies is reported (not a failure) and started again: the session is still pinged, then ended", () =>
+    Effect.gen(function* () {
+      const run = yield* start(single(95), { dyingLooks: 1 })
+      yield* TestClock.adjust("95 seconds")
+      yield* Fiber.join(run.fiber)
+      assert.deepStrictEqual(
+        (yield* run.named("error")).map((event) => [event.operation, event.session_id, event.fatal, event.message]),
+        [["keep-alive", "s-1", false, "crashed (TypeError: session.url.replace is not a function); started again"]]
+      )
+      // Died at the first look (5 s), started again 5 s later: pings every 30 s from there.
+      assert.deepStrictEqual((yield* run.calls("/ping")).map(([, at]) => at), [40_000, 70_000])
+      assert.deepInclude((yield* run.named("done"))[0], { created: 1, ended: 1, closed: 0, failures: 0 })
     })
   )
 

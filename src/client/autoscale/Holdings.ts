@@ -12,6 +12,7 @@
  */
 import { Cause, Clock, Context, Duration, Effect, Fiber, FiberMap, FiberSet, HashMap, Layer, Option, Ref } from "effect"
 import { describeCause } from "../../shared/causeLine.js"
+import { restartingKeepAlive } from "../restartOnDefect.js"
 import { AutoscaleReporter } from "./AutoscaleReporter.js"
 import type { HeldView } from "./planner.js"
 import { type HeldRecord, StateStore } from "./StateStore.js"
@@ -165,7 +166,10 @@ const make = (policy: HoldingsPolicy) =>
         yield* FiberMap.run(
           pingers,
           held.session.sessionId,
-          keepAlive(held.session.sessionId).pipe(Effect.catchAllCause((cause) => Effect.logError("keep-alive stopped", cause)))
+          // A keep-alive that dies (a bug) starts again: a session nobody pings would expire while still counted as held.
+          restartingKeepAlive(keepAlive(held.session.sessionId), pingEvery, (message) =>
+            reporter.emit({ event: "error", operation: "keep-alive", message, reservation: held.reservation, session_id: held.session.sessionId })
+          )
         )
       })
 

@@ -245,6 +245,27 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
     })
   )
 
+  it.scoped("a keep-alive that dies is reported and started again: the session is still pinged and held", () =>
+    Effect.gen(function* () {
+      const harness = yield* makeHarness
+      yield* Ref.set(harness.reading, { waiting: 1, inFlight: 0 })
+      yield* startDaemon(harness)
+      yield* advance(1_000)
+      assert.deepStrictEqual(yield* openSessions(harness.world), ["s-1"])
+      const pingedBefore = (yield* eventsNamed(harness, "pinged")).length
+      yield* Ref.set(harness.world.dyingPings, 1)
+      yield* advance(6_000)
+      const errors = yield* eventsNamed(harness, "error")
+      assert.deepStrictEqual(
+        errors.map((event) => [event.operation, event.reservation, event.session_id, event.message]),
+        [["keep-alive", 1, "s-1", "crashed (TypeError: Cannot read properties of undefined (reading 'expiration')); started again"]]
+      )
+      assert.isAbove((yield* eventsNamed(harness, "pinged")).length, pingedBefore + 1, "pinged again after the crash")
+      assert.deepStrictEqual(yield* keptNow(harness.state), ["s-1"])
+      assert.strictEqual((yield* Ref.get(harness.world.reserves)).length, 1)
+    })
+  )
+
   it.scoped("Redis down: nothing is started or cancelled, the lease keeps protecting, the error is said once", () =>
     Effect.gen(function* () {
       const harness = yield* makeHarness

@@ -24,6 +24,8 @@ export interface VastWorld {
   readonly failingReserves: Ref.Ref<number>
   /** How many reserve calls still die (a defect: the HTTP client throws). */
   readonly dyingReserves: Ref.Ref<number>
+  /** How many ping calls still die (a defect: a bug in the keep-alive's path). */
+  readonly dyingPings: Ref.Ref<number>
   /** `/session/end` calls: the daemon must never make one. */
   readonly ends: Ref.Ref<ReadonlyArray<string>>
   /** Time from a reserve call to its session. */
@@ -37,6 +39,7 @@ export const makeWorld = Effect.gen(function* () {
     reserves: yield* Ref.make<ReadonlyArray<number>>([]),
     failingReserves: yield* Ref.make(0),
     dyingReserves: yield* Ref.make(0),
+    dyingPings: yield* Ref.make(0),
     ends: yield* Ref.make<ReadonlyArray<string>>([]),
     routeDelay: yield* Ref.make(Duration.millis(500)),
     nextId: yield* Ref.make(1)
@@ -94,6 +97,8 @@ export const fakeVast = (world: VastWorld): Layer.Layer<VastClient> =>
         }),
       ping: (session) =>
         Effect.gen(function* () {
+          const dying = yield* Ref.getAndUpdate(world.dyingPings, (n) => Math.max(0, n - 1))
+          if (dying > 0) return yield* Effect.die(new TypeError("Cannot read properties of undefined (reading 'expiration')"))
           const found = HashMap.get(yield* Ref.get(world.sessions), session.sessionId)
           if (Option.isNone(found) || found.value.state === "closed") return yield* new SessionClosed({ sessionId: session.sessionId })
           if (found.value.state === "silent") {
