@@ -106,14 +106,17 @@ describe("OutboxJournal", () => {
     })
   )
 
-  it.effect("opening and closing the journal leaves no descriptor behind (the one it read the old file with included)", () =>
+  it.effect("opening and closing the journal leaves no descriptor behind (those it read the old file and a stale lock with included)", () =>
     Effect.gen(function* () {
-      const file = journalIn()
-      writeFileSync(file, JSON.stringify({ op: "pending", callback: callback("a") }) + "\n")
-      const before = readdirSync("/proc/self/fd").length
-      const { journal } = yield* openJournal(file)
-      journal.close()
-      assert.strictEqual(readdirSync("/proc/self/fd").length, before)
+      for (const staleLock of [null, "not a pid\n"]) {
+        const file = journalIn()
+        writeFileSync(file, JSON.stringify({ op: "pending", callback: callback("a") }) + "\n")
+        if (staleLock !== null) writeFileSync(`${file}.lock`, staleLock)
+        const before = readdirSync("/proc/self/fd").length
+        const { journal } = yield* openJournal(file)
+        journal.close()
+        assert.strictEqual(readdirSync("/proc/self/fd").length, before, `stale lock: ${staleLock}`)
+      }
     })
   )
 
