@@ -12,7 +12,7 @@ import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, FiberMap, Fibe
 import type { ReserveError } from "./errors.js"
 import type { ClientEvent } from "./events.js"
 import { Reporter } from "./Reporter.js"
-import { restartingKeepAlive } from "./restartOnDefect.js"
+import { restartingKeepAlive } from "../shared/restartOnDefect.js"
 import { type CreateOutcome, type Endpoint, type ReserveProgress, type Session, VastClient } from "./VastClient.js"
 
 export interface ReservationPolicy {

@@ -12,7 +12,7 @@
  */
 import { Cause, Clock, Context, Duration, Effect, Fiber, FiberMap, FiberSet, HashMap, Layer, Option, Ref } from "effect"
 import { describeCause } from "../../shared/causeLine.js"
-import { restartingKeepAlive } from "../restartOnDefect.js"
+import { restartingKeepAlive } from "../../shared/restartOnDefect.js"
 import { AutoscaleReporter } from "./AutoscaleReporter.js"
 import type { HeldView } from "./planner.js"
 import { type HeldRecord, StateStore } from "./StateStore.js"

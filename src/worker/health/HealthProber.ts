@@ -5,6 +5,7 @@
  */
 import { HttpClient } from "@effect/platform"
 import { Context, Data, Duration, Effect, Layer, Option } from "effect"
+import { describeDefect } from "../../shared/causeLine.js"
 import { errnoOf, transportCause } from "../../shared/errno.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 
@@ -40,6 +41,11 @@ export class HealthProber extends Context.Tag("worker/HealthProber")<
           check: client.get(url).pipe(
             Effect.map((response) => response.status),
             Effect.scoped,
+            // Node's client throws on a redirect it cannot follow (`ftp:`, an unparsable `Location`): one failed check,
+            // as aiohttp's client error is, not a defect that would end the health loop.
+            Effect.catchAllDefect((defect) =>
+              Effect.fail(new HealthCheckFailed({ kind: "transport", message: `Healthcheck failed: ${describeDefect(defect)}` }))
+            ),
             Effect.timeoutFail({
               duration: timeout,
               onTimeout: () => new HealthCheckFailed({ kind: "timeout", message: `Healthcheck failed: no answer within ${Duration.format(timeout)}` })

@@ -18,6 +18,7 @@
  * the instance trustworthy again. A consumer that knows better can say so sooner with `POST /recycle`.
  */
 import { Deferred, Duration, Effect, Layer } from "effect"
+import { restartOnDefect } from "../../shared/restartOnDefect.js"
 import { SignatureVerifier } from "../auth/SignatureVerifier.js"
 import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
@@ -107,7 +108,12 @@ const make = (policy: LifecyclePolicy) =>
       yield* Effect.logInfo("ready")
     })
 
-    yield* Effect.forkScoped(healthLoop.pipe(Effect.catchAllCause((cause) => Effect.logError("health loop stopped", cause))))
+    // A health loop that dies (a bug) starts again: without it a dead consumer is never noticed.
+    yield* Effect.forkScoped(
+      restartOnDefect(healthLoop, Duration.seconds(config.healthcheckIntervalSeconds), (cause) =>
+        Effect.logError("health loop crashed; starting it again", cause)
+      )
+    )
     yield* Effect.forkScoped(becomeReady.pipe(Effect.catchAllCause((cause) => Effect.logError("readiness failed", cause))))
 
     return {

@@ -4,7 +4,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import { HealthProber } from "../../../src/worker/health/HealthProber.js"
 
-/** A consumer on a free loopback port: `/ok` answers 200, `/moved` redirects to `/ok`, `/loop` to itself, `/down` 503. */
+/**
+ * A consumer on a free loopback port: `/ok` answers 200, `/moved` redirects to `/ok`, `/loop` to itself, `/ftp` and
+ * `/badport` to places Node's client cannot go, `/down` 503.
+ */
 const consumer = Effect.acquireRelease(
   Effect.async<{ readonly server: Server; readonly base: string }>((resume) => {
     const server = createServer((req, res) => {
@@ -15,6 +18,10 @@ const consumer = Effect.acquireRelease(
           return void res.writeHead(301, { location: "/ok" }).end()
         case "/loop":
           return void res.writeHead(302, { location: "/loop" }).end()
+        case "/ftp":
+          return void res.writeHead(302, { location: "ftp://127.0.0.1/x" }).end()
+        case "/badport":
+          return void res.writeHead(302, { location: "http://127.0.0.1:99999/health" }).end()
         default:
           return void res.writeHead(503).end()
       }
@@ -49,6 +56,20 @@ describe("HealthProber against a real consumer", () => {
       assert.deepStrictEqual(Either.isLeft(down) ? [down.left.kind, down.left.message] : [], ["status", "Healthcheck failed with status: 503"])
       const loop = yield* probe(`${base}/loop`)
       assert.isTrue(Either.isLeft(loop))
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("a redirect Node's client cannot follow (another scheme, an impossible port) is one failed check, not a crash", () =>
+    Effect.gen(function* () {
+      const { base } = yield* consumer
+      for (const path of ["/ftp", "/badport"]) {
+        const failed = yield* probe(`${base}${path}`)
+        assert.isTrue(Either.isLeft(failed), path)
+        if (Either.isLeft(failed)) {
+          assert.strictEqual(failed.left.kind, "transport")
+          assert.match(failed.left.message, /^Healthcheck failed: TypeError: /)
+        }
+      }
     }).pipe(Effect.scoped)
   )
 })

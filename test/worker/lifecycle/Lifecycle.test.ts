@@ -11,7 +11,7 @@ import { poolLayer, quietLogs } from "../../support/layers.js"
 import { capturedLogs } from "../../support/logs.js"
 import { authData } from "../../support/sessions.js"
 
-type Probe = "ok" | number | HealthFailureKind
+type Probe = "ok" | "die" | number | HealthFailureKind
 
 /** A prober whose answers come from `script` in turn (the last repeats); records probe times. */
 const scriptedProber = (script: ReadonlyArray<Probe>) =>
@@ -22,6 +22,7 @@ const scriptedProber = (script: ReadonlyArray<Probe>) =>
       const count = (yield* Ref.getAndUpdate(probes, (all) => [...all, at])).length
       const answer = script[Math.min(count, script.length - 1)] ?? "ok"
       if (answer === "ok") return
+      if (answer === "die") return yield* Effect.die(new TypeError("a bug in the probe"))
       if (typeof answer === "number") return yield* new HealthCheckFailed({ kind: "status", message: `Healthcheck failed with status: ${answer}` })
       return yield* new HealthCheckFailed({ kind: answer, message: `Healthcheck failed: ${answer}` })
     })
@@ -96,6 +97,17 @@ describe("Lifecycle", () => {
       yield* TestClock.adjust("10 seconds")
       assert.strictEqual(yield* errorOf(metrics), "Healthcheck failed with status: 500")
       yield* TestClock.adjust("10 seconds")
+      assert.strictEqual(yield* errorOf(metrics), "Healthcheck failed with status: 500")
+    })
+  )
+
+  it.scoped("a probe that dies (a bug) does not end health checking: the loop starts again and later failures count", () =>
+    Effect.gen(function* () {
+      const { metrics, probes } = yield* start(["ok", "die", 500, 500, 500])
+      yield* TestClock.adjust("30 seconds")
+      assert.strictEqual(yield* errorOf(metrics), "")
+      yield* TestClock.adjust("10 seconds")
+      assert.deepStrictEqual(yield* Ref.get(probes), [0, 10_000, 20_000, 30_000, 40_000])
       assert.strictEqual(yield* errorOf(metrics), "Healthcheck failed with status: 500")
     })
   )

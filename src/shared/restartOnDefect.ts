@@ -1,9 +1,10 @@
 /**
- * A long-running loop that must not stop for a bug: a session's keep-alive. If it dies, nobody pings the session, and
- * the client goes on counting a worker the session's expiry takes away.
+ * Long-running loops that must not stop for a bug: a session's keep-alive (if it dies, nobody pings the session, and
+ * the client goes on counting a worker the session's expiry takes away), the worker's health loop (if it dies, a dead
+ * consumer is never noticed and the worker stays ready).
  */
 import { Cause, Duration, Effect } from "effect"
-import { describeCause } from "../shared/causeLine.js"
+import { describeCause } from "./causeLine.js"
 
 /**
  * Run `loop`; each time it dies (a defect), let `onDefect` say so, wait `pause`, and run it again. It ends when `loop`

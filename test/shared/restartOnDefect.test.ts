@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Clock, Effect, Fiber, Option, Ref, TestClock } from "effect"
-import { restartOnDefect } from "../../src/client/restartOnDefect.js"
+import { restartOnDefect } from "../../src/shared/restartOnDefect.js"
 
 describe("restartOnDefect", () => {
   it.effect("a loop that dies is said, then run again after the pause; it ends when the loop ends", () =>
