@@ -22,6 +22,12 @@ const toSeconds = (millis: number): number => millis / 1000
 /** The longest `GET /sessions?wait=` a consumer may ask for. */
 export const MAX_WAIT_SECONDS = 300
 
+/**
+ * Long polls waiting at once, at most; one past it is answered at once, as if it had not asked to wait. A consumer
+ * needs one or a few; each costs some kilobytes, and one connection can pipeline thousands.
+ */
+export const MAX_WAITING_POLLS = 64
+
 const decodeByGeneration = bodyDecoder(ReleaseByGeneration)
 const decodeBySession = bodyDecoder(ReleaseBySession)
 
@@ -83,14 +89,20 @@ export const controlRoutes = Effect.gen(function* () {
     return json(200, answer)
   })
 
+  let waitingPolls = 0
+
   /** The open sessions; with `?index=N&wait=S`, once the state differs from index `N` (or `S` seconds passed). */
   const sessions = (request: WireRequest) =>
     Effect.gen(function* () {
       const query = decodeQuery(Object.fromEntries(new URLSearchParams(request.query)))
       if (query._tag === "Left") return yield* Effect.fail(withQueryField(toInvalidField(query.left)))
       const { index, wait } = query.right
-      if (index !== undefined && wait !== undefined && wait > 0 && index === (yield* pool.version)) {
-        yield* pool.awaitChange.pipe(Effect.timeoutOption(Duration.seconds(wait)))
+      if (index !== undefined && wait !== undefined && wait > 0 && waitingPolls < MAX_WAITING_POLLS && index === (yield* pool.version)) {
+        waitingPolls++
+        yield* pool.awaitChange.pipe(
+          Effect.timeoutOption(Duration.seconds(wait)),
+          Effect.ensuring(Effect.sync(() => waitingPolls--))
+        )
       }
       return yield* sessionsAnswer
     })
@@ -172,6 +184,7 @@ export const controlRoutes = Effect.gen(function* () {
         pending_deletions: backlog.finished + backlog.refusals,
         dropped_refusal_records: backlog.droppedRefusals
       },
+      long_polls: { waiting: waitingPolls, max: MAX_WAITING_POLLS },
       config: {
         worker_port: config.workerPort,
         worker_http_port: config.workerHttpPort,

@@ -10,7 +10,7 @@ import { WorkerConfig } from "../config/WorkerConfig.js"
 import { StopSignal } from "../lifecycle/StopSignal.js"
 import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { SlotPool } from "../slots/SlotPool.js"
-import { controlRoutes } from "./ControlRoutes.js"
+import { controlRoutes, MAX_WAIT_SECONDS } from "./ControlRoutes.js"
 import { publicRoutes } from "./PublicRoutes.js"
 import { budgetFor, softFdLimit } from "./connectionBudget.js"
 import { readTls } from "./tls.js"
@@ -46,7 +46,15 @@ export class Listeners extends Effect.Service<Listeners>()("worker/Listeners", {
       // The webhook port stays plain HTTP, as in the framework.
       yield* serve({ name: "webhook", host: config.publicHost, port: config.workerHttpPort, routes: routes.webhook, limits: { ...limits, maxConnections: budget.webhook }, ...bind }),
       // Loopback only: /release has no auth. Its own connection cap keeps it usable while the public port is flooded.
-      yield* serve({ name: "control", host: "127.0.0.1", port: config.controlPort, routes: control, limits: { ...limits, maxConnections: budget.control }, ...bind })
+      // Its long polls wait up to MAX_WAIT_SECONDS in silence: the stall limit starts past that.
+      yield* serve({
+        name: "control",
+        host: "127.0.0.1",
+        port: config.controlPort,
+        routes: control,
+        limits: { ...limits, maxConnections: budget.control, stallTimeoutMs: (MAX_WAIT_SECONDS + 30) * 1000 },
+        ...bind
+      })
     ]
     return {
       /** The bound ports, in order: public, webhook, control (tests bind port 0). */

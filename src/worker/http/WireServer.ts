@@ -57,6 +57,12 @@ export interface WireLimits {
    * idle connections 15 s) then always closes first, so a request is never sent on a connection the server is closing.
    */
   readonly keepAliveTimeoutMs: number
+  /**
+   * How long a connection with a request in progress may pass with no traffic either way before it is destroyed (0:
+   * never). Node stops reading a connection whose answers the client does not read; no other limit runs then, so a
+   * client that pipelines requests and never reads would hold its connection, and enough of them the whole cap.
+   */
+  readonly stallTimeoutMs: number
 }
 
 export const defaultLimits: WireLimits = {
@@ -65,7 +71,8 @@ export const defaultLimits: WireLimits = {
   maxConnections: 512,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
-  keepAliveTimeoutMs: 75_000
+  keepAliveTimeoutMs: 75_000,
+  stallTimeoutMs: 30_000
 }
 
 export interface WireServerOptions {
@@ -176,7 +183,17 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
           send(res, json(500, { error: "internal error" }), path)
         }
       })
-      if (route.interruptOnClose === true) res.once("close", () => cancel())
+      if (route.interruptOnClose === true) {
+        // A pipelined request's answer waits behind the ones before it and gets no `close` of its own: the socket's
+        // is watched too, so no long poll outlives its client.
+        const socket = req.socket
+        const onSocketClose = () => cancel()
+        socket.once("close", onSocketClose)
+        res.once("close", () => {
+          socket.off("close", onSocketClose)
+          cancel()
+        })
+      }
     }
 
     const readBody = (req: IncomingMessage, res: ServerResponse, route: WireRoute, path: string, query: string) => {
@@ -240,6 +257,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         ? createHttpServer(serverOptions, onRequest)
         : createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: limits.headersTimeoutMs }, onRequest)
     server.maxConnections = limits.maxConnections
+    // With no `timeout` listener, Node destroys a connection that stays silent this long while a request is in progress.
+    server.timeout = limits.stallTimeoutMs
     server.on("connection", (socket: Socket) => {
       sockets.add(socket)
       socket.once("close", () => sockets.delete(socket))

@@ -1,7 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ReleaseAnswer } from "../../../src/protocol/control.js"
 import { CreateSessionAnswer } from "../../../src/protocol/session.js"
-import { Effect, Option, Queue } from "effect"
+import { connect } from "node:net"
+import { Effect, Fiber, Option, Queue } from "effect"
+import { MAX_WAITING_POLLS } from "../../../src/worker/http/ControlRoutes.js"
 import { authData } from "../../support/sessions.js"
 import { call, decodeReply, startReceiver, startWorker } from "../../support/worker.js"
 
@@ -52,6 +54,43 @@ describe("control server", () => {
       const pointed = yield* startWorker({ backendHealthUrl: Option.some("http://127.0.0.1:9090/health") })
       assert.strictEqual((yield* call(pointed.controlUrl, "/health", { method: "GET" })).status, 404)
     })
+  )
+
+  it.scoped(`at most ${MAX_WAITING_POLLS} long polls wait at once; one more is answered at once with the state as it is`, () =>
+    Effect.gen(function* () {
+      const { controlUrl, publicUrl } = yield* startWorker()
+      const poll = call(controlUrl, "/sessions?index=0&wait=300", { method: "GET" })
+      const polls = yield* Effect.forEach(Array.from({ length: MAX_WAITING_POLLS + 1 }), () => Effect.fork(poll))
+      // The first answer comes while nothing has changed: the poll that found the others waiting.
+      const first = yield* Effect.raceAll(polls.map(Fiber.join))
+      assert.deepInclude(first.json, { sessions: [], index: 0 })
+      yield* call(publicUrl, "/session/create", { body: createBody() })
+      const indexes = (yield* Effect.forEach(polls, Fiber.join)).map((reply) => (reply.json as { readonly index: number }).index)
+      assert.deepStrictEqual([indexes.filter((index) => index === 0).length, indexes.filter((index) => index === 1).length], [1, MAX_WAITING_POLLS])
+    })
+  )
+
+  it.live("long polls pipelined on one connection stop waiting when their client goes away", () =>
+    Effect.gen(function* () {
+      const { controlUrl } = yield* startWorker()
+      const waiting = Effect.map(call(controlUrl, "/debug", { method: "GET" }), (reply) => (reply.json as { readonly long_polls: { readonly waiting: number } }).long_polls.waiting)
+      /** The waiting count once it is `expected` (polled every 20 ms), or the last one seen after 5 s. */
+      const until = (expected: number) =>
+        Effect.gen(function* () {
+          let count = yield* waiting
+          for (let tries = 0; count !== expected && tries < 250; tries++) {
+            yield* Effect.sleep("20 millis")
+            count = yield* waiting
+          }
+          return count
+        })
+      const socket = connect(Number(new URL(controlUrl).port), "127.0.0.1")
+      socket.on("error", () => undefined)
+      socket.write("GET /sessions?index=0&wait=300 HTTP/1.1\r\nHost: x\r\n\r\n".repeat(10))
+      assert.strictEqual(yield* until(10), 10)
+      socket.destroy()
+      assert.strictEqual(yield* until(0), 0)
+    }).pipe(Effect.scoped)
   )
 
   it.scoped("/debug shows slots, closes and callbacks but never a secret", () =>
