@@ -44,9 +44,17 @@ const releaseTarget = (body: unknown): Either.Either<ReleaseTarget, InvalidField
 }
 const decodeRecycle = bodyDecoder(RecycleRequest)
 
+/** A number written in decimal digits: `Number` would also read `0x10`, `1e3` and ` 7`. */
+const decimal = (pattern: RegExp, what: string) =>
+  Schema.compose(Schema.String.pipe(Schema.pattern(pattern, { message: () => `must be ${what}` })), Schema.NumberFromString)
+
 const Query = Schema.Struct({
-  wait: Schema.optional(Schema.NumberFromString.pipe(Schema.finite(), Schema.between(0, MAX_WAIT_SECONDS))),
-  index: Schema.optional(Schema.NumberFromString.pipe(Schema.int()))
+  wait: Schema.optional(decimal(/^[0-9]+(\.[0-9]+)?$/, "a number of seconds in decimal digits").pipe(Schema.between(0, MAX_WAIT_SECONDS))),
+  index: Schema.optional(
+    decimal(/^[0-9]+$/, "a whole number in decimal digits").pipe(
+      Schema.lessThanOrEqualTo(Number.MAX_SAFE_INTEGER, { message: () => `must be at most ${Number.MAX_SAFE_INTEGER}` })
+    )
+  )
 })
 const decodeQuery = Schema.decodeUnknownEither(Query, { errors: "first" })
 

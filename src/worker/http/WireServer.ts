@@ -257,6 +257,15 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         ? createHttpServer(serverOptions, onRequest)
         : createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: limits.headersTimeoutMs }, onRequest)
     server.maxConnections = limits.maxConnections
+    // `Expect: 100-continue`: a body declared over the limit is refused before the client sends it (Node would say
+    // `100 Continue` first); any other request is told to go on and is served as usual.
+    server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+      if (Number(req.headers["content-length"] ?? "0") > limits.maxBodyBytes) {
+        return send(res, { ...errorResponse(new BodyTooLarge({ limit: limits.maxBodyBytes })), headers: { connection: "close" } })
+      }
+      res.writeContinue()
+      onRequest(req, res)
+    })
     // With no `timeout` listener, Node destroys a connection that stays silent this long while a request is in progress.
     server.timeout = limits.stallTimeoutMs
     server.on("connection", (socket: Socket) => {

@@ -70,6 +70,27 @@ describe("control server", () => {
     })
   )
 
+  it.scoped("/sessions reads wait and index in decimal digits only; anything else is a 422 naming the parameter", () =>
+    Effect.gen(function* () {
+      const { controlUrl } = yield* startWorker()
+      const cases = [
+        ["wait=0x10", "wait"],
+        ["wait=1e2", "wait"],
+        ["wait=%207", "wait"],
+        ["wait=301", "wait"],
+        ["index=-1", "index"],
+        ["index=0x1", "index"],
+        ["index=9007199254740993", "index"]
+      ] as const
+      for (const [query, parameter] of cases) {
+        const reply = yield* call(controlUrl, `/sessions?${query}`, { method: "GET" })
+        assert.strictEqual(reply.status, 422, query)
+        assert.include(JSON.stringify(reply.json), parameter, query)
+      }
+      assert.strictEqual((yield* call(controlUrl, "/sessions?wait=0.5&index=7", { method: "GET" })).status, 200)
+    })
+  )
+
   it.live("long polls pipelined on one connection stop waiting when their client goes away", () =>
     Effect.gen(function* () {
       const { controlUrl } = yield* startWorker()

@@ -2,10 +2,37 @@ import { connect } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import { text } from "../../../src/worker/http/errorResponse.js"
-import { type RouteTable, serve } from "../../../src/worker/http/WireServer.js"
+import { type RouteTable, serve, type WireRoute } from "../../../src/worker/http/WireServer.js"
 
 /** A route whose answers (64 KiB each) fill a socket's buffers after a few dozen unread ones. */
-const routes: RouteTable = new Map([["/big", { method: "GET", body: "none", handle: () => Either.right(text(200, "x".repeat(64 * 1024))) }]])
+const routes: RouteTable = new Map<string, WireRoute>([
+  ["/big", { method: "GET", body: "none", handle: () => Either.right(text(200, "x".repeat(64 * 1024))) }],
+  ["/echo", { method: "POST", body: "json", handle: (request) => Either.right(text(200, JSON.stringify(request.body))) }]
+])
+
+/** Send `head` on a raw socket, then `body` once the server says `100 Continue`; everything the server wrote, once it closes or 2 s pass. */
+const exchange = (port: number, head: string, body: string) =>
+  Effect.async<string>((resume) => {
+    const socket = connect(port, "127.0.0.1")
+    let received = ""
+    socket.on("error", () => undefined)
+    socket.on("data", (chunk) => {
+      received += chunk.toString("latin1")
+      if (received.startsWith("HTTP/1.1 100") && received.includes("\r\n\r\n") && body !== "") {
+        socket.write(body)
+        body = ""
+      }
+    })
+    const done = () => {
+      clearTimeout(limit)
+      socket.destroy()
+      resume(Effect.succeed(received))
+    }
+    const limit = setTimeout(done, 2_000)
+    socket.on("close", done)
+    socket.write(head)
+    return Effect.sync(() => socket.destroy())
+  })
 
 /**
  * A client that sends whole requests one at a time, 1 ms apart, and never reads an answer: Node stops reading it at a
@@ -47,6 +74,26 @@ describe("WireServer against a real socket", () => {
       const listener = yield* serve({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { stallTimeoutMs: 0 } })
       const lived = yield* pipelineWithoutReading(listener.port, 2_000)
       assert.isAtLeast(lived, 2_000)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("Expect: 100-continue: a body declared over the limit is refused at once (413, no 100); a small one is asked for and served", () =>
+    Effect.gen(function* () {
+      const listener = yield* serve({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { maxBodyBytes: 1024 } })
+      const refused = yield* exchange(
+        listener.port,
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000000\r\nExpect: 100-continue\r\n\r\n",
+        ""
+      )
+      assert.match(refused, /^HTTP\/1\.1 413 /)
+      assert.include(refused.toLowerCase(), "connection: close")
+      const served = yield* exchange(
+        listener.port,
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 7\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        '{"a":1}'
+      )
+      assert.match(served, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /)
+      assert.isTrue(served.endsWith('{"a":1}'), served)
     }).pipe(Effect.scoped)
   )
 })
