@@ -99,6 +99,18 @@ const WAITING_TTL_MS = 7_000
 const EVENTS_KEPT = 100
 const EVENTS_SHOWN = 50
 const CALLBACKS_KEPT = 100
+/**
+ * A callback body kept, shown and logged whole up to this size (as JSON); a larger one (a worker accepts up to 1 MiB)
+ * is kept as its size and first characters, so the sink, `/status`, the page and the log stay small.
+ */
+export const CALLBACK_BODY_SHOWN = 4096
+const CALLBACK_HEAD = 256
+
+/** `body` as kept by the sink: itself when its JSON is small, else `{truncated, bytes, head}`. */
+export const keptCallbackBody = (body: unknown): unknown => {
+  const text = JSON.stringify(body) ?? "null"
+  return text.length <= CALLBACK_BODY_SHOWN ? body : { truncated: true, bytes: Buffer.byteLength(text), head: text.slice(0, CALLBACK_HEAD) }
+}
 
 export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/ControlPlane", {
   scoped: Effect.gen(function* () {
@@ -454,11 +466,12 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
       /** `POST /callbacks/…`: a sink for `on_close_route` while trying things locally. */
       callback: (path: string, body: unknown) =>
         Effect.gen(function* () {
-          callbacks.push({ at: yield* Clock.currentTimeMillis, path, body })
+          const kept = keptCallbackBody(body)
+          callbacks.push({ at: yield* Clock.currentTimeMillis, path, body: kept })
           if (callbacks.length > CALLBACKS_KEPT) callbacks.shift()
           callbacksReceived += 1
           yield* metrics.callbackReceived
-          yield* log(`callback ${path}: ${JSON.stringify(body)}`)
+          yield* log(`callback ${path}: ${JSON.stringify(kept)}`)
         }),
 
       /**

@@ -3,7 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Layer, Option, TestClock } from "effect"
 import { signedMessage } from "../../src/protocol/signedMessage.js"
 import { statusBody } from "../../src/protocol/workerStatus.js"
-import { ControlPlane, ServerlessConfig } from "../../src/serverless/ControlPlane.js"
+import { CALLBACK_BODY_SHOWN, ControlPlane, ServerlessConfig } from "../../src/serverless/ControlPlane.js"
 import { type EndpointParams, recommended } from "../../src/serverless/scaling.js"
 import { ServerlessMetrics } from "../../src/serverless/ServerlessMetrics.js"
 import { type ProcessSpec, WorkerLauncher } from "../../src/serverless/WorkerLauncher.js"
@@ -312,6 +312,23 @@ describe("ControlPlane (TestClock, fake processes)", () => {
       assert.strictEqual(status.events_total, 150)
       assert.include(status.events[0]?.text ?? "", '{"n":150}')
       assert.include(yield* plane.metricsText, "null_serverless_callbacks_received_total 150")
+    })
+  )
+
+  it.scoped("a large callback body is kept, shown and logged as its size and first characters; a small one whole", () =>
+    Effect.gen(function* () {
+      const { layer } = yield* fakeLauncher
+      const plane = yield* buildPlane(layer)
+      const big = { job: "j-1", blob: "x".repeat(1024 * 1024), session_id: "s-1", close_reason: "ended" }
+      yield* plane.callback("/callbacks/big", big)
+      yield* plane.callback("/callbacks/small", { job: "j-2" })
+      const status = yield* plane.status
+      const [kept, small] = status.callbacks
+      const text = JSON.stringify(big)
+      assert.deepStrictEqual(kept?.body, { truncated: true, bytes: Buffer.byteLength(text), head: text.slice(0, 256) })
+      assert.deepStrictEqual(small?.body, { job: "j-2" })
+      assert.isBelow(JSON.stringify(status).length, CALLBACK_BODY_SHOWN * 2)
+      assert.isTrue(status.events.every((event) => event.text.length < CALLBACK_BODY_SHOWN), "no event line carries the whole body")
     })
   )
 })
