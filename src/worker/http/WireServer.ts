@@ -164,6 +164,9 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     const sockets = new Set<Socket>()
     let dropped = 0
     const onAnswer = options.onAnswer
+    // A body over the limit is answered at once, and the connection closed: reading it to the end would cost what the
+    // limit protects.
+    const tooLarge: WireResponse = { ...errorResponse(new BodyTooLarge({ limit: limits.maxBodyBytes })), headers: { connection: "close" } }
     const send = (res: ServerResponse, response: WireResponse, path = "other") => {
       writeResponse(res, response)
       if (onAnswer !== undefined) onAnswer(options.routes.has(path) ? path : "other", response.status)
@@ -199,8 +202,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     const readBody = (req: IncomingMessage, res: ServerResponse, route: WireRoute, path: string, query: string) => {
       const declared = Number(req.headers["content-length"] ?? "0")
       if (declared > limits.maxBodyBytes) {
-        // Answer at once and close: reading a huge body to the end would cost what the limit protects.
-        return send(res, { ...errorResponse(new BodyTooLarge({ limit: limits.maxBodyBytes })), headers: { connection: "close" } })
+        return send(res, tooLarge)
       }
       const chunks: Array<Buffer> = []
       let bytes = 0
@@ -211,7 +213,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         if (bytes <= limits.maxBodyBytes) return void chunks.push(chunk)
         done = true
         chunks.length = 0
-        send(res, { ...errorResponse(new BodyTooLarge({ limit: limits.maxBodyBytes })), headers: { connection: "close" } })
+        send(res, tooLarge)
       })
       // `on`, not `once`: each fires at most once for a request, and `once` wraps every listener in a closure.
       req.on("end", () => {
@@ -261,7 +263,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     // `100 Continue` first); any other request is told to go on and is served as usual.
     server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
       if (Number(req.headers["content-length"] ?? "0") > limits.maxBodyBytes) {
-        return send(res, { ...errorResponse(new BodyTooLarge({ limit: limits.maxBodyBytes })), headers: { connection: "close" } })
+        return send(res, tooLarge)
       }
       res.writeContinue()
       onRequest(req, res)
