@@ -9,9 +9,17 @@ import { constants } from "node:os"
 export const rememberStopSignal = (): (() => number | null) => {
   let stoppedBy: "SIGINT" | "SIGTERM" | null = null
   const remember = (signal: "SIGINT" | "SIGTERM") => () => {
-    stoppedBy ??= signal
+    if (stoppedBy !== null) return
+    stoppedBy = signal
+    // The other signal, coming second, ends the process at once too, as a repeat of the first does: its handlers
+    // (the runtime's among them) go, and it is raised again, for Node's default action.
+    const other = signal === "SIGINT" ? "SIGTERM" : "SIGINT"
+    process.prependOnceListener(other, () => {
+      process.removeAllListeners(other)
+      process.kill(process.pid, other)
+    })
   }
-  // `once`: a second signal finds no handler, and Node's default ends the process at once.
+  // `once`: a second signal of the same kind finds no handler, and Node's default ends the process at once.
   process.once("SIGINT", remember("SIGINT"))
   process.once("SIGTERM", remember("SIGTERM"))
   return () => (stoppedBy === null ? null : 128 + constants.signals[stoppedBy])

@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process"
+import { createServer, type ServerResponse } from "node:http"
 import { fileURLToPath } from "node:url"
 import { Effect, Exit, Schema, Scope } from "effect"
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest"
@@ -98,6 +99,40 @@ describe("node dist/client.js", () => {
     const sessionId = created?.["session_id"]
     expect(client.events().filter((event) => event.event === "ended").map((event) => event["session_id"])).toEqual([sessionId])
     expect(await closesOf(worker?.controlUrl ?? "")).toContainEqual(expect.objectContaining({ session_id: sessionId, reason: "ended" }))
+  })
+
+  it("a second signal of the other kind (Ctrl-C, then SIGTERM while the end hangs) quits at once, as a repeated one does", async () => {
+    // A worker that takes the session and never answers /session/end.
+    const hung: Array<ServerResponse> = []
+    const worker = createServer((req, res) => {
+      req.resume()
+      req.on("end", () => {
+        if (req.url?.startsWith("/session/end")) return void hung.push(res)
+        const body = req.url?.startsWith("/session/create")
+          ? { session_id: "s-hung", expiration: Date.now() / 1000 + 60 }
+          : req.url?.startsWith("/session/health")
+            ? { ok: true }
+            : { result: { ok: true } }
+        res.writeHead(req.url?.startsWith("/session/create") ? 201 : 200, { "content-type": "application/json" }).end(JSON.stringify(body))
+      })
+    })
+    await new Promise<void>((resolve) => worker.listen(0, "127.0.0.1", resolve))
+    const address = worker.address()
+    try {
+      plane = await FakeControlPlane.start(signer, [`http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`])
+      const client = run(["--hold", "600", "--lifetime", "60"])
+      await client.waitForEvents("created")
+      client.child.kill("SIGINT")
+      await client.waitForEvents("ending")
+      const sent = performance.now()
+      client.child.kill("SIGTERM")
+      await client.exited
+      expect(client.child.signalCode).toBe("SIGTERM")
+      expect(performance.now() - sent).toBeLessThan(5_000)
+    } finally {
+      for (const res of hung) res.destroy()
+      await new Promise<void>((resolve) => worker.close(() => resolve()))
+    }
   })
 
   it("SIGTERM during a demo plateau ends every open session, then exits 143", async () => {
