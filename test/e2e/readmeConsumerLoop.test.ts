@@ -1,0 +1,68 @@
+/**
+ * The README's "pattern for a consumer" shell loop, as printed there, run with bash, curl and jq against a real
+ * worker: under `scripts/start-vast.sh` the consumer starts before the worker, so the loop's first polls fail, and
+ * it must still pick up the session that comes later and release it by its generation.
+ */
+import { readFileSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+import { Schema } from "effect"
+import { afterEach, describe, expect, it } from "vitest"
+import { CreateSessionAnswer } from "../../src/protocol/session.js"
+import { tracked } from "../support/cleanup.js"
+import { FakeAutoscaler } from "../support/fakeAutoscaler.js"
+import { freePort, spawnProcess, spawnWorker } from "../support/process.js"
+import { authData } from "../support/sessions.js"
+
+const { cleanup, processes } = tracked()
+const stops: Array<() => Promise<void>> = []
+afterEach(async () => {
+  for (const stop of stops.splice(0).reverse()) await stop()
+  await cleanup()
+})
+
+/** The bash block that follows "The pattern for a consumer:" in the README. */
+const readmeLoop = (): string => {
+  const readme = readFileSync(fileURLToPath(new URL("../../README.md", import.meta.url)), "utf8")
+  const block = /The pattern for a consumer:\s*```bash\n([\s\S]*?)```/.exec(readme)?.[1]
+  if (block === undefined) throw new Error("README: no bash block after 'The pattern for a consumer:'")
+  return block
+}
+
+describe("the README's consumer loop", { timeout: 30_000 }, () => {
+  it("starts before the worker, then picks up a session and releases it by its generation", async () => {
+    const controlPort = await freePort()
+    const script = readmeLoop().replaceAll("127.0.0.1:18999", `127.0.0.1:${controlPort}`)
+    expect(script).toContain(`127.0.0.1:${controlPort}/sessions`)
+    // The job announces the generation it holds; `-x` traces each command, so the test sees the loop poll.
+    const loop = spawnProcess("bash", ["-x", "-c", `run_the_job() { echo "job for generation $generation"; }\n${script}`], {})
+    processes.push(loop)
+    // A poll made while nothing listens on the control port, and the loop still going after it.
+    await loop.waitFor(/\+ curl [\s\S]*\+ curl /)
+
+    const autoscaler = await FakeAutoscaler.start()
+    stops.push(() => autoscaler.close())
+    const workerPort = await freePort()
+    const worker = spawnWorker({
+      WORKER_PORT: String(workerPort),
+      WORKER_HTTP_PORT: String(await freePort()),
+      NULL_CONTROL_PORT: String(controlPort),
+      REPORT_ADDR: autoscaler.url,
+      CONTAINER_ID: "7",
+      PUBLIC_IPADDR: "127.0.0.1",
+      [`VAST_TCP_PORT_${workerPort}`]: String(workerPort),
+      UNSECURED: "true"
+    })
+    processes.push(worker)
+    await worker.waitFor("control listening")
+
+    const created = await fetch(`http://127.0.0.1:${workerPort}/session/create`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ auth_data: authData(), payload: { lifetime: 60 } })
+    })
+    expect(created.status).toBe(201)
+    const { generation } = Schema.decodeUnknownSync(CreateSessionAnswer)(await created.json())
+    await loop.waitFor(`job for generation ${generation}`, 15_000)
+    await worker.waitFor(/session closed.*reason=released/, 15_000)
+  })
+})
