@@ -40,7 +40,7 @@ export class Reporter extends Context.Tag("client/Reporter")<
     Layer.succeed(Reporter, Reporter.of({ emit: (event) => Ref.update(events, (all) => [...all, event]) }))
 }
 
-type RowState = "routing" | "waiting" | "retrying" | "open" | "ending" | "ended" | "closed" | "failed" | "cancelled"
+type RowState = "routing" | "waiting" | "retrying" | "open" | "ending" | "ended" | "end failed" | "closed" | "failed" | "cancelled"
 
 export interface Row {
   readonly reservation: number
@@ -101,6 +101,8 @@ export const applyEvent = (state: LiveState, event: ClientEvent, now: number): L
       case "closed":
         return { ...current, state: "closed" }
       case "error":
+        // An end that failed leaves the session to its worker, which may hold it until it expires (or be gone).
+        if (event.operation === "session/end" && current.state === "ending") return { ...current, state: "end failed" }
         return event.fatal ? { ...current, state: current.state === "open" || current.state === "ending" ? current.state : "failed" } : current
     }
   })()
@@ -121,7 +123,7 @@ export const renderTable = (state: LiveState, now: number): ReadonlyArray<string
   // The state comes first: on a narrow terminal the lines are cut on the right.
   const header = ["#", "STATE", "SESSION", "WORKER", "AGE", "EXPIRES IN"]
   const cells = state.rows.map((row) => {
-    const live = row.state === "open" || row.state === "ending"
+    const live = row.state === "open" || row.state === "ending" || row.state === "end failed"
     return [
       String(row.reservation),
       row.state,
@@ -134,7 +136,9 @@ export const renderTable = (state: LiveState, now: number): ReadonlyArray<string
   const widths = header.map((title, column) => Math.max(title.length, ...cells.map((line) => (line[column] ?? "").length)))
   const format = (line: ReadonlyArray<string>) => line.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ").trimEnd()
   const workers = new Set(state.rows.filter((row) => row.state === "open" || row.state === "ending").map((row) => row.url))
-  return [format(header), ...cells.map(format), "", `workers in use: ${workers.size}`]
+  const unsure = state.rows.filter((row) => row.state === "end failed").length
+  const note = unsure === 0 ? "" : ` (and ${unsure} whose end failed: a worker may hold it until it expires)`
+  return [format(header), ...cells.map(format), "", `workers in use: ${workers.size}${note}`]
 }
 
 /** A live frame: the table and the latest event, each line cut to `width` characters. */

@@ -73,6 +73,8 @@ export class Reservations extends Context.Tag("client/Reservations")<
 const seconds = (duration: Duration.Duration): number => Duration.toMillis(duration) / 1000
 
 const DEFAULT_WATCH_EVERY = Duration.seconds(5)
+/** Failed `/session/health` looks in a row that are reported (once per run of failures). */
+const FAILED_LOOKS_REPORTED = 3
 
 const progressEvent = (reservation: number, progress: ReserveProgress): ClientEvent => {
   switch (progress._tag) {
@@ -150,12 +152,26 @@ const make = (policy: ReservationPolicy) =>
       Effect.gen(function* () {
         let session = held.session
         let pingAt = (yield* Clock.currentTimeMillis) + Duration.toMillis(pingEvery)
+        let failedLooks = 0
         while (true) {
           yield* Effect.sleep(watchEvery)
           if ((yield* Clock.currentTimeMillis) < pingAt) {
-            // A failed look says nothing: the next ping reports what is wrong.
+            // One failed look says nothing (the next ping reports what is wrong), but a worker that stops answering is
+            // reported once, after a few looks in a row, rather than at a ping that may be minutes away.
             const stillOpen = yield* Effect.either(client.sessionOpen(session))
-            if (stillOpen._tag === "Right" && !stillOpen.right) return yield* lost(session.sessionId, "closed on the worker (/session/health)")
+            if (stillOpen._tag === "Right") {
+              failedLooks = 0
+              if (!stillOpen.right) return yield* lost(session.sessionId, "closed on the worker (/session/health)")
+            } else if (++failedLooks === FAILED_LOOKS_REPORTED) {
+              yield* reporter.emit({
+                event: "error",
+                operation: "session/health",
+                message: `no answer to ${FAILED_LOOKS_REPORTED} looks in a row: ${stillOpen.left.message}`,
+                reservation: held.reservation,
+                session_id: session.sessionId,
+                fatal: false
+              })
+            }
             continue
           }
           pingAt += Duration.toMillis(pingEvery)

@@ -84,6 +84,24 @@ describe("Reporter", () => {
     assert.deepStrictEqual(stopped.rows.map((row) => row.state), ["open", "open", "cancelled", "ended"])
   })
 
+  it("an end that failed shows as `end failed` with its time to expiry, and is counted apart from the workers in use", () => {
+    const events: ReadonlyArray<ClientEvent> = [
+      created(1, "http://w1"),
+      created(2, "http://w2"),
+      { event: "ending", reservation: 1, session_id: "s-1", url: "http://w1" },
+      { event: "error", operation: "session/end", message: "connection refused", reservation: 1, session_id: "s-1", fatal: true },
+      // Any other failure leaves an open session open.
+      { event: "error", operation: "ping", message: "timed out", reservation: 2, session_id: "s-2", fatal: false }
+    ]
+    const state = events.reduce<LiveState>((current, event) => applyEvent(current, event, 10_000), { rows: [], last: "" })
+    const lines = renderTable(state, 75_000)
+    assert.deepStrictEqual(lines.slice(1, 3).map((line) => line.split(/\s{2,}/)), [
+      ["1", "end failed", "s-1", "http://w1", "1m05s", "25s"],
+      ["2", "open", "s-2", "http://w2", "1m05s", "25s"]
+    ])
+    assert.strictEqual(lines.at(-1), "workers in use: 1 (and 1 whose end failed: a worker may hold it until it expires)")
+  })
+
   it("a failed /route/ call is said with its count and wait; the reservation shows as retrying, and Ctrl-C cancels it", () => {
     const event: ClientEvent = {
       event: "route_failed",

@@ -146,6 +146,25 @@ describe("program, single mode", () => {
     })
   )
 
+  it.effect("three failed looks in a row are reported once (a warning, not a failure); a look that answers starts the count again", () =>
+    Effect.gen(function* () {
+      // Looks at 5, 10, 15, 20, 25 s fail; 35 s answers; 40, 45, 50 s fail again. Pings at 30 and 60 s.
+      const failing = (at: number) => (at < 30_000 || (at > 35_000 && at < 55_000) ? { status: 503 } : { status: 200, body: { ok: true } })
+      const run = yield* start(single(58), { health: failing })
+      yield* TestClock.adjust("14 seconds")
+      assert.deepStrictEqual(yield* run.named("error"), [])
+      yield* TestClock.adjust("44 seconds")
+      yield* Fiber.join(run.fiber)
+      const warnings = yield* run.named("error")
+      assert.deepStrictEqual(warnings.map((event) => [event.operation, event.fatal, event.session_id]), [
+        ["session/health", false, "s-1"],
+        ["session/health", false, "s-1"]
+      ])
+      assert.match(warnings[0]!.message, /^no answer to 3 looks in a row: /)
+      assert.deepInclude((yield* run.named("done"))[0], { created: 1, ended: 1, closed: 0, failures: 0 })
+    })
+  )
+
   it.effect("interrupted during the hold (Ctrl-C), it ends the session before it returns", () =>
     Effect.gen(function* () {
       const run = yield* start(single(600))
