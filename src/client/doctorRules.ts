@@ -40,7 +40,7 @@ const judge = (setting: SettingName, value: number, plan: Plan): Omit<Finding, "
     case "target_util":
       return value < 1
         ? {
-            risk: `capacity is kept for load / target_util, and a session fills a worker: one session (load 100) needs 100 / ${value} = ${round(100 / value)}, more than one worker's 100, so a spare worker runs (and is billed) while the session holds the other, and about one more per nine sessions after that (the README's min_load 100 / 0.9 = 111.1 → 2 workers)`,
+            risk: `capacity is kept for load / target_util, and a session fills a worker: one session (load 100) needs 100 / ${value} = ${round(100 / value)}, more than one worker's 100, so a spare worker runs (and is billed) while the session holds the other, and about one more per nine sessions after that (the README's target_util example: 100 / 0.9 = 111.1 → 2 workers)`,
             fix: "set target_util to 1.0"
           }
         : null

@@ -57,6 +57,9 @@ const help = renderHelp({
   flags: Object.values(flags).map((flag) => flag.help)
 })
 
+/** The exit status a stop signal asks for, once one came (set up when the demo runs, not for `--help`). */
+let stopSignal: () => number | null = () => null
+
 const demo = Command.make("demo", options, (opts) =>
   Effect.gen(function* () {
     const launcher = yield* WorkerLauncher
@@ -71,7 +74,8 @@ const demo = Command.make("demo", options, (opts) =>
         Exit.isInterrupted(exit)
           ? Effect.gen(function* () {
               yield* child.stop
-              yield* say(`interrupted: stopped the ${name} (exit ${yield* child.exited})`)
+              // Without a stop signal, the interruption was the demo's own --timeout.
+              yield* say(`${stopSignal() === null ? "timed out" : "interrupted"}: stopped the ${name} (exit ${yield* child.exited})`)
             })
           : Effect.void
       )
@@ -204,6 +208,7 @@ if (helpRequested(process.argv.slice(2))) {
   process.stdout.write(help)
 } else {
   const stoppedBy = rememberStopSignal()
+  stopSignal = stoppedBy
   cli(process.argv).pipe(
     // The serverless's own grace for its workers must fit inside the grace it gets.
     Effect.provide(

@@ -75,4 +75,21 @@ describe("npm run demo (dist/demo.js)", () => {
       expect(tree.filter(alive), output).toEqual([])
     }, 60_000)
   }
+
+  it("--timeout: stops the client and the serverless as an interruption does, says it timed out, exits 1, no process left", async () => {
+    const demo = spawnProcess(process.execPath, [demoJs, "--count", "2", "--interval", "0.5", "--plateau", "60", "--timeout", "8"], {})
+    running.push(demo)
+    await demo.waitFor(/client \| .*#2 created session/, 30_000)
+    const tree = processTree(demo.child.pid ?? 0)
+    for (const child of tree) descendants.add(child)
+    expect(await demo.exited, demo.output()).toBe(1)
+    const output = demo.output()
+    expect(output.match(/client \| .*#\d ended session/g), output).toHaveLength(2)
+    expect(output).toContain("timed out: stopped the client (exit 143)")
+    expect(output).toContain("timed out: stopped the serverless (exit 0)")
+    expect(output).toContain("demo FAILED: the demo timed out")
+    // The client was stopped by a signal and says so in its own lines; the demo's lines say why it stopped it.
+    expect(output).not.toMatch(/^interrupted: stopped/m)
+    expect(tree.filter(alive), output).toEqual([])
+  }, 60_000)
 })

@@ -49,7 +49,11 @@ const decimal = (pattern: RegExp, what: string) =>
   Schema.compose(Schema.String.pipe(Schema.pattern(pattern, { message: () => `must be ${what}` })), Schema.NumberFromString)
 
 const Query = Schema.Struct({
-  wait: Schema.optional(decimal(/^[0-9]+(\.[0-9]+)?$/, "a number of seconds in decimal digits").pipe(Schema.between(0, MAX_WAIT_SECONDS))),
+  wait: Schema.optional(
+    decimal(/^[0-9]+(\.[0-9]+)?$/, "a number of seconds in decimal digits").pipe(
+      Schema.between(0, MAX_WAIT_SECONDS, { message: () => `must be at most ${MAX_WAIT_SECONDS} (seconds)` })
+    )
+  ),
   index: Schema.optional(
     decimal(/^[0-9]+$/, "a whole number in decimal digits").pipe(
       Schema.lessThanOrEqualTo(Number.MAX_SAFE_INTEGER, { message: () => `must be at most ${Number.MAX_SAFE_INTEGER}` })

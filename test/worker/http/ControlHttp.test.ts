@@ -73,19 +73,21 @@ describe("control server", () => {
   it.scoped("/sessions reads wait and index in decimal digits only; anything else is a 422 naming the parameter", () =>
     Effect.gen(function* () {
       const { controlUrl } = yield* startWorker()
+      const digits = "must be a whole number in decimal digits"
+      const seconds = "must be a number of seconds in decimal digits"
       const cases = [
-        ["wait=0x10", "wait"],
-        ["wait=1e2", "wait"],
-        ["wait=%207", "wait"],
-        ["wait=301", "wait"],
-        ["index=-1", "index"],
-        ["index=0x1", "index"],
-        ["index=9007199254740993", "index"]
+        ["wait=0x10", "wait", seconds],
+        ["wait=1e2", "wait", seconds],
+        ["wait=%207", "wait", seconds],
+        ["wait=301", "wait", "must be at most 300 (seconds)"],
+        ["index=-1", "index", digits],
+        ["index=0x1", "index", digits],
+        ["index=9007199254740993", "index", "must be at most 9007199254740991"]
       ] as const
-      for (const [query, parameter] of cases) {
+      for (const [query, parameter, message] of cases) {
         const reply = yield* call(controlUrl, `/sessions?${query}`, { method: "GET" })
         assert.strictEqual(reply.status, 422, query)
-        assert.include(JSON.stringify(reply.json), parameter, query)
+        assert.deepInclude(reply.json, { error: `query ${parameter}: ${message}`, field: `query.${parameter}` }, query)
       }
       assert.strictEqual((yield* call(controlUrl, "/sessions?wait=0.5&index=7", { method: "GET" })).status, 200)
     })
