@@ -2,6 +2,7 @@
  * The worker's settings, decoded once from the environment (vast-protocol.md §1). Invalid settings stop
  * startup with one message that lists every problem (`InvalidConfig`).
  */
+import { isIP, isIPv6 } from "node:net"
 import { Config, ConfigError, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import { HttpUrl } from "../../protocol/httpUrl.js"
 import { describeConfigError } from "../../shared/causeLine.js"
@@ -89,6 +90,10 @@ export const defaults = {
   healthStartupGraceSeconds: 0,
   healthcheckTimeoutSeconds: 10,
   callbackConcurrency: 16,
+  /** Deliveries in flight at most: each is a fiber and a socket, started at once; a few extra zeros must stop startup. */
+  callbackConcurrencyCap: 1024,
+  /** Health checks at most 100 a second: a smaller interval would run them back to back against the consumer. */
+  healthcheckIntervalMinSeconds: 0.01,
   callbackMaxPending: 1000,
   maxConnections: 512,
   bindRetrySeconds: 10,
@@ -125,7 +130,29 @@ export const reportAddrs = Config.string("REPORT_ADDR").pipe(
   Config.map(splitAddrs)
 )
 
-export const containerId = Config.integer("CONTAINER_ID")
+/** `CONTAINER_ID`: decimal digits, within the integers a JSON number holds exactly (`Config.integer` also reads `0x10`). */
+export const containerId = Config.string("CONTAINER_ID").pipe(
+  Config.validate({
+    message: `must be a whole number in decimal digits, at most ${Number.MAX_SAFE_INTEGER}`,
+    validation: (text) => /^[0-9]+$/.test(text.trim()) && Number.isSafeInteger(Number(text))
+  }),
+  Config.map(Number)
+)
+
+const DNS_NAME = /^(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/
+
+/** `PUBLIC_IPADDR`: an IPv4 or IPv6 address or a DNS name, trimmed (a value taken from a command's output ends in a newline). */
+export const publicIp = Config.string("PUBLIC_IPADDR").pipe(
+  Config.validate({
+    message: "must be an IPv4 or IPv6 address or a host name, e.g. 203.0.113.7",
+    validation: (text) => isIP(text.trim()) !== 0 || DNS_NAME.test(text.trim())
+  }),
+  Config.map((text) => text.trim())
+)
+
+/** The URL the autoscaler knows the worker by; an IPv6 address goes in brackets. */
+export const workerUrlOf = (useSsl: boolean, host: string, port: number): string =>
+  `${useSsl ? "https" : "http"}://${isIPv6(host) ? `[${host}]` : host}:${port}`
 export const masterToken = Config.redacted("MASTER_TOKEN").pipe(Config.withDefault(Redacted.make("")))
 
 const strtoboolTrue = new Set(["y", "yes", "t", "true", "on", "1"])
@@ -176,9 +203,7 @@ const base = Config.all({
   reportAddrs,
   masterToken,
   containerId,
-  publicIp: Config.string("PUBLIC_IPADDR").pipe(
-    Config.validate({ message: "must not be empty", validation: (text) => text.trim() !== "" })
-  ),
+  publicIp,
   // Case-sensitive, as the framework reads it: only the exact string `true` turns TLS on.
   useSsl: Config.string("USE_SSL").pipe(
     Config.map((text) => text === "true"),
@@ -187,7 +212,13 @@ const base = Config.all({
   unsecured: strtobool("UNSECURED"),
   tlsCertFile: Config.string("WORKER_TLS_CERT").pipe(Config.withDefault(defaults.tlsCertFile)),
   tlsKeyFile: Config.string("WORKER_TLS_KEY").pipe(Config.withDefault(defaults.tlsKeyFile)),
-  healthcheckIntervalSeconds: seconds("HEALTHCHECK_INTERVAL", defaults.healthcheckIntervalSeconds),
+  healthcheckIntervalSeconds: Config.number("HEALTHCHECK_INTERVAL").pipe(
+    Config.validate({
+      message: `must be a number of seconds, at least ${defaults.healthcheckIntervalMinSeconds}`,
+      validation: (n) => Number.isFinite(n) && n >= defaults.healthcheckIntervalMinSeconds
+    }),
+    Config.withDefault(defaults.healthcheckIntervalSeconds)
+  ),
   forceUpdateFile: Config.string("NULL_FORCE_UPDATE_FILE").pipe(Config.withDefault(defaults.forceUpdateFile)),
   drainTimeoutSeconds: nonNegativeSeconds("DRAIN_TIMEOUT").pipe(Config.withDefault(defaults.drainTimeoutSeconds)),
   maxSessionSeconds: Config.number("MAX_SESSION_SECONDS").pipe(
@@ -206,7 +237,13 @@ const base = Config.all({
     }),
     Config.option
   ),
-  callbackConcurrency: positiveInteger("CALLBACK_CONCURRENCY", defaults.callbackConcurrency),
+  callbackConcurrency: Config.integer("CALLBACK_CONCURRENCY").pipe(
+    Config.validate({
+      message: `must be an integer from 1 to ${defaults.callbackConcurrencyCap}`,
+      validation: (n) => n >= 1 && n <= defaults.callbackConcurrencyCap
+    }),
+    Config.withDefault(defaults.callbackConcurrency)
+  ),
   callbackMaxPending: positiveInteger("CALLBACK_MAX_PENDING", defaults.callbackMaxPending),
   maxConnections: positiveInteger("MAX_CONNECTIONS", defaults.maxConnections),
   bindRetrySeconds: nonNegativeSeconds("BIND_RETRY_SECONDS").pipe(Config.withDefault(defaults.bindRetrySeconds)),
@@ -296,7 +333,7 @@ export const loadSettings: Effect.Effect<WorkerSettings, InvalidConfig> = Effect
     reportAddrs: raw.reportAddrs,
     masterToken: raw.masterToken,
     containerId: raw.containerId,
-    workerUrl: `${raw.useSsl ? "https" : "http"}://${raw.publicIp}:${mapped.right}`,
+    workerUrl: workerUrlOf(raw.useSsl, raw.publicIp, mapped.right),
     useSsl: raw.useSsl,
     unsecured: raw.unsecured,
     tlsCertFile: raw.tlsCertFile,

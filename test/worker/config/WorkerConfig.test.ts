@@ -132,6 +132,35 @@ describe("WorkerConfig", () => {
     })
   )
 
+  it.effect("CALLBACK_CONCURRENCY takes up to 1024 deliveries, and HEALTHCHECK_INTERVAL at least 0.01 s; each refusal says so", () =>
+    Effect.gen(function* () {
+      assert.strictEqual((yield* settings({ ...required, CALLBACK_CONCURRENCY: "1024" })).callbackConcurrency, 1024)
+      assert.deepStrictEqual(yield* problems({ ...required, CALLBACK_CONCURRENCY: "100000" }), ["CALLBACK_CONCURRENCY: must be an integer from 1 to 1024"])
+      assert.strictEqual((yield* settings({ ...required, HEALTHCHECK_INTERVAL: "0.01" })).healthcheckIntervalSeconds, 0.01)
+      assert.deepStrictEqual(yield* problems({ ...required, HEALTHCHECK_INTERVAL: "0.000001" }), ["HEALTHCHECK_INTERVAL: must be a number of seconds, at least 0.01"])
+    })
+  )
+
+  it.effect("PUBLIC_IPADDR: an IPv4 or IPv6 address or a host name, trimmed; an IPv6 address is bracketed in the worker's URL", () =>
+    Effect.gen(function* () {
+      assert.strictEqual((yield* settings({ ...required, PUBLIC_IPADDR: " 198.51.100.4\n" })).workerUrl, "http://198.51.100.4:41234")
+      assert.strictEqual((yield* settings({ ...required, PUBLIC_IPADDR: "2001:db8::7" })).workerUrl, "http://[2001:db8::7]:41234")
+      assert.strictEqual((yield* settings({ ...required, PUBLIC_IPADDR: "node-7.example.net", USE_SSL: "true" })).workerUrl, "https://node-7.example.net:41234")
+      for (const bad of ["", " ", "a/b?c#d", "[::1]", "1.2.3.4:80", "host name"]) {
+        assert.deepStrictEqual(yield* problems({ ...required, PUBLIC_IPADDR: bad }), ["PUBLIC_IPADDR: must be an IPv4 or IPv6 address or a host name, e.g. 203.0.113.7"], bad)
+      }
+    })
+  )
+
+  it.effect("CONTAINER_ID: decimal digits within the exact integers; 0x10, -5 and 2^53 + 1 are refused", () =>
+    Effect.gen(function* () {
+      assert.strictEqual((yield* settings({ ...required, CONTAINER_ID: String(Number.MAX_SAFE_INTEGER) })).containerId, Number.MAX_SAFE_INTEGER)
+      for (const bad of ["0x10", "-5", "1e3", "9007199254740993", "99999999999999999999"]) {
+        assert.deepStrictEqual(yield* problems({ ...required, CONTAINER_ID: bad }), [`CONTAINER_ID: must be a whole number in decimal digits, at most ${Number.MAX_SAFE_INTEGER}`], bad)
+      }
+    })
+  )
+
   it.effect("WORKER_PORT=65535 needs WORKER_HTTP_PORT: the default webhook port 65536 is refused, naming the variable to set", () =>
     Effect.gen(function* () {
       const top = { ...required, WORKER_PORT: "65535", VAST_TCP_PORT_65535: "41234" }
