@@ -26,6 +26,7 @@ import type { ListenFailed } from "./http/WireServer.js"
 import { Lifecycle } from "./lifecycle/Lifecycle.js"
 import { Shutdown } from "./lifecycle/Shutdown.js"
 import { lowerHelperThreads } from "./lifecycle/helperThreads.js"
+import { notedStartFailure } from "./lifecycle/startFailure.js"
 import { startupLine } from "./lifecycle/startupLine.js"
 import { absorbLateSignals, StopSignal, watchInterruptingSignals } from "./lifecycle/StopSignal.js"
 
@@ -82,10 +83,13 @@ const anotherWorkerServes = Effect.gen(function* () {
 /**
  * Interrupted with no stop asked for: a failure while the layers built that reached here as a bare interruption
  * (seen with a layer several services share, `CallbackPoster`, failing: Effect 3.22's memo map hands the others an
- * interruption, and the failure itself was lost). The log line before says what failed.
+ * interruption, and the failure itself was lost). The service that failed noted why; failing that, the log line
+ * before says it.
  */
 const lostStartFailure = (cause: Cause.Cause<unknown>) =>
-  Cause.isInterruptedOnly(cause) && !stopAsked() ? Option.some("start-up was interrupted with no stop asked for (the error logged before this line says why)") : Option.none()
+  Cause.isInterruptedOnly(cause) && !stopAsked()
+    ? Option.some(notedStartFailure() ?? "start-up was interrupted with no stop asked for (the error logged before this line says why)")
+    : Option.none()
 
 const program = serve.pipe(
   Effect.catchAllCause((cause) => {

@@ -192,7 +192,10 @@ describe("the real process with an autoscaler", () => {
     writeFileSync(join(dir, "outbox.jsonl.lock"), `${process.pid}\n`)
     const locked = launch((await workerEnv({ OUTBOX_FILE: join(dir, "outbox.jsonl"), UNSECURED: "true" })).env)
     const second = await autoscaler.waitForStatus((s) => s.error_msg !== "" && s.error_msg !== first.error_msg)
-    expect(second.error_msg).toMatch(/^Worker Server failed to launch: start-up was interrupted with no stop asked for .*\(pid \d+\)$/)
+    // The report names the variable and why, as the log does.
+    expect(second.error_msg).toBe(
+      `Worker Server failed to launch: OUTBOX_FILE ${join(dir, "outbox.jsonl")} cannot be used: it is in use by process ${process.pid} (${join(dir, "outbox.jsonl.lock")}) (pid ${locked.child.pid})`
+    )
     expect(locked.child.exitCode).toBeNull()
     locked.child.kill("SIGTERM")
     expect(await locked.exited).toBe(0)

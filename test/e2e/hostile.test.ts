@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from "node:fs"
+import { mkdtempSync, readlinkSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { createServer } from "node:http"
@@ -163,6 +163,7 @@ describe("hostile input against the real process", () => {
     expect(duplicate.output()).toContain("start-up failed: another null worker already serves this instance")
     expect(autoscaler.statuses.every((status) => status.error_msg === "")).toBe(true)
     expect(first.worker.child.exitCode).toBeNull()
-    expect(readFileSync(`${outbox}.lock`, "utf8")).toBe(`${first.worker.child.pid}\n`)
+    // The lock still names the first worker (a link to `<pid>:<start time>`).
+    expect(readlinkSync(`${outbox}.lock`)).toMatch(new RegExp(`^${first.worker.child.pid}:\\d+$`))
   })
 })

@@ -24,6 +24,7 @@ import { transportCause } from "../../shared/errno.js"
 import { makeThrottledLog } from "../../shared/throttledLog.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
+import { noteStartFailure } from "../lifecycle/startFailure.js"
 import { type JournalledCallback, type OutboxJournal, openJournal } from "./OutboxJournal.js"
 import { callbackHttpClient } from "./callbackHttpClient.js"
 import { redactUrl } from "../../shared/redactUrl.js"
@@ -148,8 +149,14 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
           )
         // Said here as well as by the launch failure: a failure while the layers build can reach main.ts as a bare
         // interruption (a layer several services share), and this line is then the only one that names it.
-        const opened = yield* openJournal(file, onWriteFailure).pipe(
-          Effect.tapError((error) => Effect.logError(error.message)),
+        const notices = {
+          notCompacted: (cause: string) =>
+            void runFork(throttled.log(throttled.warning, "journal-rewrite", "OUTBOX_FILE could not be rewritten: it is appended to as it is, and grows until it can be", { file, cause })),
+          recreated: (pending: number) =>
+            void runFork(Effect.logWarning("OUTBOX_FILE was deleted while the worker ran: written again with the callbacks still pending", { file, pending }))
+        }
+        const opened = yield* openJournal(file, onWriteFailure, notices).pipe(
+          Effect.tapError((error) => Effect.zipRight(Effect.logError(error.message), noteStartFailure(error.message))),
           Effect.orDie
         )
         journal = opened.journal

@@ -8,13 +8,18 @@
  * delivery, paid only when the variable is set.
  *
  * A write that fails once the journal is open (a full disk, an I/O error) never reaches the caller: the outbox goes
- * on delivering from memory, and `onWriteFailure` hears why. Only the crash-safety of that callback is lost.
+ * on delivering from memory, and `onWriteFailure` hears why. Only the crash-safety of that callback is lost. A
+ * rewrite that fails (at start, or while running) leaves the file as it was, appended to.
+ *
+ * The file is rewritten with its live lines at start and whenever delivered lines make up most of it past a few
+ * MiB, so it stays within about twice what is pending; it is created owner-only, since it holds callback URLs whole.
  */
-import { accessSync, closeSync, constants, fsyncSync, lstatSync, openSync, readlinkSync, readSync, renameSync, type Stats, statSync, unlinkSync, writeSync } from "node:fs"
+import { accessSync, closeSync, constants, fstatSync, fsyncSync, lstatSync, openSync, readlinkSync, readSync, renameSync, type Stats, statSync, unlinkSync, writeSync } from "node:fs"
 import { dirname, resolve } from "node:path"
 import { Effect, Either, Schema } from "effect"
 import { CloseReason } from "../../protocol/callback.js"
 import { errnoOf } from "../../shared/errno.js"
+import { releaseLock, takeLock } from "./journalLock.js"
 
 export const JournalledCallback = Schema.Struct({
   session_id: Schema.String,
@@ -56,8 +61,9 @@ const kindOf = (stats: Stats): string => (stats.isDirectory() ? "a directory" : 
 
 /**
  * Why `file` cannot be the journal, or null: it must be a regular file (a FIFO would block the start, a device never
- * ends) that can be read and written, or not exist yet in a directory that exists and can be written. Checked when
- * the configuration is read, so that a mistake is a launch failure naming `OUTBOX_FILE`.
+ * ends) that can be read and written, or not exist yet, in a directory that exists and can be written (the lock, the
+ * rewrite's temporary file and its rename all go there). Checked when the configuration is read, so that a mistake
+ * is a launch failure naming `OUTBOX_FILE`.
  */
 export const journalPathProblem = (configured: string): string | null => {
   const file = followLinks(configured)
@@ -65,12 +71,11 @@ export const journalPathProblem = (configured: string): string | null => {
     const stats = statSync(file)
     if (!stats.isFile()) return `${file} is ${kindOf(stats)}, not a regular file`
     accessSync(file, constants.R_OK | constants.W_OK)
-    return null
   } catch (error) {
     const code = errnoOf(error)
     if (code !== "ENOENT") return `${file} cannot be used (${code ?? String(error)})`
   }
-  // The file does not exist, so its directory does, or is missing (a parent that is a file failed above: ENOTDIR).
+  // The directory exists, or is missing (a parent that is a file failed above: ENOTDIR).
   const directory = dirname(file)
   try {
     accessSync(directory, constants.W_OK)
@@ -136,61 +141,61 @@ const replay = (file: string): { readonly left: ReadonlyArray<JournalledCallback
   return { left: [...pending.values()], skipped }
 }
 
-/** Write all of `text` (a nearly full disk writes part of it and fails only on the next call). */
-const writeAll = (fd: number, text: string) => {
+/** Write all of `text` (a nearly full disk writes part of it and fails only on the next call); returns its bytes. */
+const writeAll = (fd: number, text: string): number => {
   const bytes = Buffer.from(text)
   for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written, bytes.length - written)
+  return bytes.length
 }
 
-/** `file.lock`, holding this process's pid: a second worker on the same journal would replay and compact it under us. */
-const takeLock = (file: string): string => {
-  const lock = `${file}.lock`
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(lock, "wx")
-      writeAll(fd, `${process.pid}\n`)
-      closeSync(fd)
-      return lock
-    } catch (error) {
-      if (errnoOf(error) !== "EEXIST") throw error
-    }
-    const holder = Number.parseInt(readHead(lock, 32), 10)
-    if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
-      throw new Error(`it is in use by process ${holder} (${lock})`)
-    }
-    // A lock left by a process that is gone (kill -9): taken over.
-    unlinkSync(lock)
-  }
-  throw new Error(`${lock} could not be taken`)
-}
+/** The journal's files hold callback URLs with their credentials, which logs and `/debug` redact: owner only. */
+const FILE_MODE = 0o600
 
-/** The first `bytes` of `file`, opened so that a FIFO put in its place cannot block the start. */
-const readHead = (file: string, bytes: number): string => {
-  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK)
+/** Appended bytes past which the journal is rewritten with its live lines, once they are at most half of it. */
+const COMPACT_AFTER_BYTES = 4 * 1024 * 1024
+
+const pendingLine = (callback: JournalledCallback): string => JSON.stringify({ op: "pending", callback }) + "\n"
+
+/**
+ * Replace `file` with the pending lines of `live`, through a temporary file renamed over it: a crash at any point
+ * leaves the old file or the new one whole. Returns the new file's size. The temporary file never outlives a failure.
+ */
+const rewrite = (file: string, live: Iterable<JournalledCallback>): number => {
+  const fresh = `${file}.${process.pid}.tmp`
+  let fd: number | null = null
   try {
-    const head = Buffer.alloc(bytes)
-    return head.subarray(0, readSync(fd, head, 0, bytes, null)).toString("utf8")
-  } catch {
-    return ""
-  } finally {
+    fd = openSync(fresh, "w", FILE_MODE)
+    let bytes = 0
+    for (const callback of live) bytes += writeAll(fd, pendingLine(callback))
+    fsyncSync(fd)
     closeSync(fd)
+    fd = null
+    renameSync(fresh, file)
+    return bytes
+  } catch (error) {
+    if (fd !== null) closeSync(fd)
+    unlinkQuietly(fresh)
+    throw error
   }
 }
 
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return errnoOf(error) === "EPERM"
-  }
+/** What the journal tells its user besides failed writes: each is said once per event, and never thrown. */
+export interface JournalNotices {
+  /** The file could not be rewritten (at start, or to shed delivered lines): it keeps growing until it can. */
+  readonly notCompacted: (cause: string) => void
+  /** The file was deleted while open: it was written again with the callbacks still pending. */
+  readonly recreated: (pending: number) => void
 }
+
+const noNotices: JournalNotices = { notCompacted: () => undefined, recreated: () => undefined }
 
 /**
  * Open the journal: lock it, read what is left, rewrite the file with just that, and append from there. Failing to
- * open it is an error (the operator asked for it); failing to append later is `onWriteFailure`'s to report.
+ * lock or read it is an error (the operator asked for it); failing to rewrite it (a full disk) is not: the old file
+ * is appended to. Failing to append later is `onWriteFailure`'s to report. While open, the file is rewritten with its
+ * live lines once delivered ones make up most of it, and written again if it is deleted.
  */
-export const openJournal = (configured: string, onWriteFailure: (reason: string) => void = () => undefined) =>
+export const openJournal = (configured: string, onWriteFailure: (reason: string) => void = () => undefined, notices: JournalNotices = noNotices) =>
   Effect.try({
     try: (): JournalOpened => {
       const problem = journalPathProblem(configured)
@@ -200,18 +205,53 @@ export const openJournal = (configured: string, onWriteFailure: (reason: string)
       const lock = takeLock(file)
       try {
         const { left, skipped } = replay(file)
-        const fresh = `${file}.${process.pid}.tmp`
-        const tmp = openSync(fresh, "w")
-        for (const callback of left) writeAll(tmp, JSON.stringify({ op: "pending", callback }) + "\n")
-        fsyncSync(tmp)
-        closeSync(tmp)
-        renameSync(fresh, file)
-        const fd = openSync(file, "a")
+        /** The callbacks still pending, each with the length of its line. */
+        const live = new Map(left.map((callback) => [callback.session_id, { callback, bytes: Buffer.byteLength(pendingLine(callback)) }]))
+        /** Bytes in the file, and how many of them are the live pending lines. */
+        let size = 0
+        let liveBytes = 0
+        for (const entry of live.values()) liveBytes += entry.bytes
+        // Rewritten when appends since the last rewrite pass this (a rewrite that failed waits for as many again).
+        let compactAt = COMPACT_AFTER_BYTES
+        const compact = (): boolean => {
+          try {
+            size = rewrite(file, Array.from(live.values(), (entry) => entry.callback))
+            compactAt = size + COMPACT_AFTER_BYTES
+            return true
+          } catch (error) {
+            compactAt = size + COMPACT_AFTER_BYTES
+            notices.notCompacted(errnoOf(error) ?? String(error))
+            return false
+          }
+        }
+        if (!compact()) size = statSync(file, { throwIfNoEntry: false })?.size ?? 0
+        let fd = openSync(file, "a", FILE_MODE)
+        /** Append to the file now at the path (after a rewrite); on failure the old descriptor stays, and it is said. */
+        const reopen = () => {
+          try {
+            const next = openSync(file, "a", FILE_MODE)
+            closeSync(fd)
+            fd = next
+          } catch (error) {
+            onWriteFailure(errnoOf(error) ?? String(error))
+          }
+        }
         // After a failed write the file may end in part of a line: the next line starts on a line of its own.
         let torn = false
-        const append = (value: unknown) => {
+        // Deleted under us (a cleaner, an operator): appends to the unlinked file would vanish with the process.
+        const recreateIfDeleted = () => {
           try {
-            writeAll(fd, (torn ? "\n" : "") + JSON.stringify(value) + "\n")
+            if (fstatSync(fd).nlink > 0 || !compact()) return
+          } catch (error) {
+            return onWriteFailure(errnoOf(error) ?? String(error))
+          }
+          reopen()
+          torn = false
+          notices.recreated(live.size)
+        }
+        const write = (line: string) => {
+          try {
+            size += writeAll(fd, (torn ? "\n" : "") + line)
             torn = false
             fsyncSync(fd)
           } catch (error) {
@@ -219,17 +259,34 @@ export const openJournal = (configured: string, onWriteFailure: (reason: string)
             onWriteFailure(errnoOf(error) ?? String(error))
           }
         }
+        const compactIfMostlyDelivered = () => {
+          if (size > compactAt && size > 2 * liveBytes && compact()) reopen()
+        }
         const journal: OutboxJournal = {
-          pending: (callback) => append({ op: "pending", callback }),
-          done: (sessionId) => append({ op: "done", session_id: sessionId }),
+          pending: (callback) => {
+            recreateIfDeleted()
+            const line = pendingLine(callback)
+            const bytes = Buffer.byteLength(line)
+            liveBytes += bytes - (live.get(callback.session_id)?.bytes ?? 0)
+            live.set(callback.session_id, { callback, bytes })
+            write(line)
+            compactIfMostlyDelivered()
+          },
+          done: (sessionId) => {
+            recreateIfDeleted()
+            liveBytes -= live.get(sessionId)?.bytes ?? 0
+            live.delete(sessionId)
+            write(JSON.stringify({ op: "done", session_id: sessionId }) + "\n")
+            compactIfMostlyDelivered()
+          },
           close: () => {
             closeSync(fd)
-            unlinkQuietly(lock)
+            releaseLock(lock)
           }
         }
         return { journal, left, skipped }
       } catch (error) {
-        unlinkQuietly(lock)
+        releaseLock(lock)
         throw error
       }
     },

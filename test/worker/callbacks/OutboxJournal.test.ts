@@ -3,13 +3,19 @@
  * journal's schema are skipped, not trusted. The poster's use of it is in CallbackPoster.test.ts.
  */
 import { execFileSync, spawnSync } from "node:child_process"
-import { appendFileSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
+import { appendFileSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { journalPathProblem, type JournalledCallback, type OutboxJournal, openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
 import { descriptorsOn, fillDiskUnder, freeDiskUnder } from "../../support/descriptors.js"
+
+/** When `pid` started, as `/proc/<pid>/stat` says (field 22): what the lock records beside the pid. */
+const startTimeOf = (pid: number): string => {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? ""
+}
 
 const journalIn = () => join(mkdtempSync(join(tmpdir(), "journal-")), "outbox.jsonl")
 
@@ -174,9 +180,79 @@ describe("OutboxJournal", () => {
       const gone = spawnSync(process.execPath, ["-e", ""]).pid
       writeFileSync(`${file}.lock`, `${gone}\n`)
       const { journal } = yield* openJournal(file)
-      assert.strictEqual(readFileSync(`${file}.lock`, "utf8"), `${process.pid}\n`)
+      assert.strictEqual(readlinkSync(`${file}.lock`), `${process.pid}:${startTimeOf(process.pid)}`)
       journal.close()
       assert.isFalse(existsSync(`${file}.lock`))
+    })
+  )
+
+  it.effect("a lock whose pid now belongs to another process (a restarted container reuses pids) is taken over; its holder's is not", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      // The test runner's parent is alive, but it is not the process that started at tick 1.
+      symlinkSync(`${process.ppid}:1`, `${file}.lock`)
+      const taken = yield* openJournal(file)
+      taken.journal.close()
+      symlinkSync(`${process.ppid}:${startTimeOf(process.ppid)}`, `${file}.lock`)
+      const refused = yield* Effect.flip(openJournal(file))
+      assert.strictEqual(refused.message, `OUTBOX_FILE ${file} cannot be used: it is in use by process ${process.ppid} (${file}.lock)`)
+      // An empty file (an older version's lock, caught between its creation and its pid) names nobody.
+      unlinkSync(`${file}.lock`)
+      writeFileSync(`${file}.lock`, "")
+      const past = yield* openJournal(file)
+      past.journal.close()
+    })
+  )
+
+  it.effect("a rewrite that fails at start (a full disk) is said, not fatal: the old file is appended to, and no temporary file is left", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      yield* session(file, (journal) => ["a", "b"].forEach((id) => journal.pending(callback(id))))
+      // The rewrite's temporary file, made to fail as a full disk does.
+      symlinkSync("/dev/full", `${file}.${process.pid}.tmp`)
+      const notCompacted: Array<string> = []
+      const opened = yield* openJournal(file, () => undefined, { notCompacted: (cause) => notCompacted.push(cause), recreated: () => undefined })
+      assert.deepStrictEqual(notCompacted, ["ENOSPC"])
+      assert.deepStrictEqual(opened.left, [callback("a"), callback("b")])
+      assert.isFalse(existsSync(`${file}.${process.pid}.tmp`))
+      opened.journal.done("a")
+      opened.journal.pending(callback("c"))
+      opened.journal.close()
+      assert.deepStrictEqual(yield* session(file), [callback("b"), callback("c")])
+    })
+  )
+
+  it.effect("while open, the file is rewritten with its live lines once delivered ones make up most of it: it stays bounded", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      const big = (id: string): JournalledCallback => ({ ...callback(id), body: "x".repeat(100 * 1024) })
+      const { journal } = yield* openJournal(file)
+      journal.pending(big("kept"))
+      for (let i = 0; i < 200; i++) {
+        journal.pending(big(`s${i}`))
+        journal.done(`s${i}`)
+      }
+      // 20 MB went through; what is left is the live line and what was appended since the last rewrite.
+      assert.isBelow(statSync(file).size, 5 * 1024 * 1024)
+      journal.close()
+      assert.deepStrictEqual(yield* session(file), [big("kept")])
+    })
+  )
+
+  it.effect("a journal deleted while open is written again with what is pending, and said; new files are owner-only", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      const recreated: Array<number> = []
+      const { journal } = yield* openJournal(file, () => undefined, { notCompacted: () => undefined, recreated: (pending) => recreated.push(pending) })
+      assert.strictEqual(statSync(file).mode & 0o777, 0o600)
+      journal.pending(callback("a"))
+      journal.pending(callback("b"))
+      journal.done("a")
+      unlinkSync(file)
+      journal.pending(callback("c"))
+      assert.deepStrictEqual(recreated, [1])
+      journal.close()
+      assert.deepStrictEqual(yield* session(file), [callback("b"), callback("c")])
     })
   )
 

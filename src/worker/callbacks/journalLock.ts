@@ -1,0 +1,98 @@
+/**
+ * `OUTBOX_FILE.lock`: one worker per journal. A second worker on the same file would replay and compact it under the
+ * first.
+ *
+ * The lock is a symbolic link whose target names the holder, `<pid>:<start time>`. A link is made whole by one system
+ * call (a file would exist empty before its pid is written, and a second worker reading it then would take it too),
+ * and its target needs no data block, so a full disk does not stop it. The start time (field 22 of `/proc/<pid>/stat`,
+ * in clock ticks since boot) tells the holder from a later process that got its pid: after a container restart, pids
+ * start again from 1, and the pid a lock names is often alive, as some other process.
+ */
+import { closeSync, constants, openSync, readFileSync, readlinkSync, readSync, symlinkSync, unlinkSync } from "node:fs"
+import { errnoOf } from "../../shared/errno.js"
+
+/** When `pid` started (clock ticks since boot), or "" where `/proc` does not say (not Linux, or no such process). */
+const startTimeOf = (pid: number): string => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    // The command name (field 2) may hold spaces and parentheses: the fields after it start after the last ")".
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? ""
+  } catch {
+    return ""
+  }
+}
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return errnoOf(error) === "EPERM"
+  }
+}
+
+/** The first `bytes` of `file` ("" when unreadable), opened so that a FIFO put in its place cannot block the start. */
+const readHead = (file: string, bytes: number): string => {
+  let fd: number
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK)
+  } catch {
+    return ""
+  }
+  try {
+    const head = Buffer.alloc(bytes)
+    return head.subarray(0, readSync(fd, head, 0, bytes, null)).toString("utf8")
+  } catch {
+    return ""
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** The holder a lock's target names, or null when it names none (damaged, or a lock of an older version). */
+const holderOf = (lock: string): { readonly pid: number; readonly started: string } | null => {
+  try {
+    const [pid = "", started = ""] = readlinkSync(lock).split(":")
+    const holder = Number(pid)
+    return /^[0-9]+$/.test(pid) && Number.isSafeInteger(holder) && holder > 0 ? { pid: holder, started } : null
+  } catch (error) {
+    // Not a link: a regular file, as earlier versions wrote it, holding the pid alone.
+    if (errnoOf(error) !== "EINVAL") return null
+    const holder = Number.parseInt(readHead(lock, 32), 10)
+    return Number.isSafeInteger(holder) && holder > 0 ? { pid: holder, started: "" } : null
+  }
+}
+
+/** Whether the process a lock names still runs: the same pid, started at the same time when both are known. */
+const holds = (holder: { readonly pid: number; readonly started: string }): boolean =>
+  holder.pid !== process.pid && isAlive(holder.pid) && (holder.started === "" || startTimeOf(holder.pid) === holder.started)
+
+/**
+ * Take `<file>.lock` for this process; a lock whose holder is gone (kill -9, a restarted container) is taken over.
+ * Throws, naming the holder, when another live worker has it. Returns the lock's path, for `releaseLock`.
+ */
+export const takeLock = (file: string): string => {
+  const lock = `${file}.lock`
+  const mine = `${process.pid}:${startTimeOf(process.pid)}`
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      symlinkSync(mine, lock)
+      return lock
+    } catch (error) {
+      if (errnoOf(error) !== "EEXIST") throw error
+    }
+    const holder = holderOf(lock)
+    if (holder !== null && holds(holder)) throw new Error(`it is in use by process ${holder.pid} (${lock})`)
+    unlinkSync(lock)
+  }
+  throw new Error(`${lock} could not be taken`)
+}
+
+/** Remove the lock, if it is still there. */
+export const releaseLock = (lock: string): void => {
+  try {
+    unlinkSync(lock)
+  } catch {
+    // Already gone: nothing to release.
+  }
+}
