@@ -26,6 +26,7 @@ import type { ListenFailed } from "./http/WireServer.js"
 import { Lifecycle } from "./lifecycle/Lifecycle.js"
 import { Shutdown } from "./lifecycle/Shutdown.js"
 import { lowerHelperThreads } from "./lifecycle/helperThreads.js"
+import { keepInspectorClosed } from "./lifecycle/inspectorSignal.js"
 import { notedStartFailure } from "./lifecycle/startFailure.js"
 import { startupLine } from "./lifecycle/startupLine.js"
 import { absorbLateSignals, StopSignal, watchInterruptingSignals } from "./lifecycle/StopSignal.js"
@@ -40,6 +41,7 @@ if (process.argv.includes("--version")) {
 }
 
 const stopAsked = watchInterruptingSignals()
+keepInspectorClosed()
 
 const Worker = Layer.mergeAll(Shutdown.Default, Lifecycle.Default, StopSignal.Default).pipe(
   Layer.provide(SignatureVerifier.layerFromConfig),

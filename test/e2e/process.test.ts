@@ -164,6 +164,18 @@ describe("the real process (node dist/main.js)", () => {
     expect(await receiver.next()).toEqual({ session_id: String(created.json?.["session_id"]), close_reason: "shutdown", generation: 1 })
   })
 
+  it("SIGUSR1 does not open Node's inspector (a way into the worker's secrets for any local process), nor stop the worker", async () => {
+    const { controlUrl, worker } = await startWorker()
+    worker.child.kill("SIGUSR1")
+    expect((await fetch(`${controlUrl}/sessions`)).status).toBe(200)
+    // Pending together, SIGUSR1 (10) is delivered before SIGTERM (15): by the clean exit, a debugger would have said so.
+    worker.child.kill("SIGUSR1")
+    worker.child.kill("SIGTERM")
+    expect(await worker.exited).toBe(0)
+    expect(worker.output()).toContain('message="worker stopped"')
+    expect(worker.output()).not.toContain("Debugger listening")
+  })
+
   it("an invalid environment stops startup with one message listing every problem", async () => {
     const worker = spawnWorker({ NULL_MAX_SESSIONS: "0", BACKEND_HEALTH_URL: "not-a-url" })
     started.push(worker)
