@@ -324,7 +324,8 @@ export const make = (settings: ClientSettings) =>
       const answered = yield* Effect.either(decode(HealthAnswer, "session/health", request.url)(reply.right))
       return {
         url,
-        answers: reply.right.status === 200 && answered._tag === "Right",
+        // A null worker holds no session by that id: `{"ok": true}` comes from something else.
+        answers: reply.right.status === 200 && answered._tag === "Right" && !answered.right.ok,
         status: reply.right.status,
         detail: snippet(reply.right.text) || "empty body"
       } satisfies WorkerProbe

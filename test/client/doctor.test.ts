@@ -105,6 +105,11 @@ describe("diagnose", () => {
       const odd = yield* notNull.run({ endpoint: ENDPOINT_NAME, sessions: 1, worker: Option.some(WORKER) })
       assert.deepInclude(odd.worker, { answers: false, status: 404 })
       assert.isFalse(odd.ok)
+      // Only a null worker answers {"ok": false} about a session nobody holds.
+      const yesMan = yield* doctorWith([{ ...record, ...recommended }], () => ({ status: 200, body: { ok: true } }))
+      const agreeable = yield* yesMan.run({ endpoint: ENDPOINT_NAME, sessions: 1, worker: Option.some(WORKER) })
+      assert.deepInclude(agreeable.worker, { answers: false, status: 200 })
+      assert.isFalse(agreeable.ok)
       const gone = yield* doctorWith([{ ...record, ...recommended }], () => "network-error")
       const silent = yield* gone.run({ endpoint: ENDPOINT_NAME, sessions: 1, worker: Option.some(WORKER) })
       assert.deepInclude(silent.worker, { answers: false, status: null })
