@@ -40,8 +40,8 @@ export class InvalidSession extends Data.TaggedError("InvalidSession")<{}> {}
 /** A handler request's `auth_data` is not the session's own. */
 export class SessionAuthMismatch extends Data.TaggedError("SessionAuthMismatch")<{}> {}
 
-/** Every slot holds a session, or the worker takes no new ones (draining, recycled): 429, empty body. */
-export class SlotsExhausted extends Data.TaggedError("SlotsExhausted")<{ readonly reason: "full" | "draining" | "recycled" }> {}
+/** Every slot holds a session, or the worker takes no new ones (draining, recycled, errored): 429, empty body. */
+export class SlotsExhausted extends Data.TaggedError("SlotsExhausted")<{ readonly reason: "full" | "draining" | "recycled" | "errored" }> {}
 
 /** The callback outbox has no room to promise another delivery (503). */
 export class OutboxFull extends Data.TaggedError("OutboxFull")<{ readonly limit: number }> {}
@@ -86,6 +86,7 @@ export const refusals = {
   full: new SlotsExhausted({ reason: "full" }),
   draining: new SlotsExhausted({ reason: "draining" }),
   recycled: new SlotsExhausted({ reason: "recycled" }),
+  errored: new SlotsExhausted({ reason: "errored" }),
   sessionAuthInvalid: new SessionAuthInvalid(),
   invalidSession: new InvalidSession(),
   sessionAuthMismatch: new SessionAuthMismatch(),

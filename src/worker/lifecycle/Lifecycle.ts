@@ -61,6 +61,10 @@ const make = (policy: LifecyclePolicy) =>
     /** The last reason logged while waiting for the consumer: a new one is worth an info line, a repeat is not. */
     let waitingReason = ""
 
+    // An errored worker's consumer is presumed dead: a session now would hold a worker nobody serves, so new creates
+    // get 429 and go elsewhere (the framework takes them). Open sessions stay, as their consumer may still finish them.
+    const becomeErrored = (message: string) => Effect.zipRight(metrics.markErrored(message), pool.errored)
+
     const healthLoop = Effect.gen(function* () {
       for (;;) {
         const outcome = yield* Effect.either(prober.check)
@@ -88,7 +92,7 @@ const make = (policy: LifecyclePolicy) =>
             failuresTotal++
             prometheus.healthFailure()
             yield* Effect.logWarning(failure.message, { failures_in_a_row: consecutiveFailures, threshold: config.healthFailureThreshold })
-            if (consecutiveFailures >= config.healthFailureThreshold) yield* metrics.markErrored(failure.message)
+            if (consecutiveFailures >= config.healthFailureThreshold) yield* becomeErrored(failure.message)
           }
         }
         // Until the consumer first answers, look again sooner: it usually starts a moment after the worker.
@@ -102,7 +106,7 @@ const make = (policy: LifecyclePolicy) =>
       if (healthy._tag === "None") {
         const message = `Lifecycle startup failed: no successful health check within ${Duration.format(policy.readinessTimeout)}`
         yield* Effect.logError(message)
-        return yield* metrics.markErrored(message)
+        return yield* becomeErrored(message)
       }
       yield* metrics.markReady
       yield* Effect.logInfo("ready")

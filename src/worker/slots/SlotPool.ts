@@ -88,7 +88,15 @@ export interface SlotView {
 }
 
 /** Whether the pool takes new sessions. */
-export type PoolMode = "serving" | "draining" | "recycled" | "stopped"
+export type PoolMode = "serving" | "draining" | "recycled" | "errored" | "stopped"
+
+/** Why a pool that is not serving refuses a create. */
+const refusalIn: Record<Exclude<PoolMode, "serving">, SlotsExhausted> = {
+  draining: refusals.draining,
+  recycled: refusals.recycled,
+  errored: refusals.errored,
+  stopped: refusals.recycled
+}
 
 /** Closed sessions remembered, for `/debug` and so that a late `/session/end` gets 410 rather than 400. */
 export const RECENT_CLOSES = 100
@@ -319,7 +327,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
 
     /** Take a free slot for a new session. */
     const unsafeCreate = (request: SessionRequest): Either.Either<SessionOpened, SlotsExhausted | OutboxFull> => {
-      if (mode !== "serving") return Either.left(mode === "draining" ? refusals.draining : refusals.recycled)
+      if (mode !== "serving") return Either.left(refusalIn[mode])
       let slot = -1
       for (let candidate = 0; candidate < slots.length; candidate++) {
         if (stateAt(candidate) === "idle") {
@@ -441,6 +449,11 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       recycle: Effect.sync(() => {
         mode = "recycled"
         return settled(() => closeAll({ type: "slot.shutdown", now: clock.unsafeCurrentTimeMillis() }))
+      }),
+
+      /** The consumer is presumed dead (failed health checks): take no new session; open ones stay until they close. */
+      errored: Effect.sync(() => {
+        if (mode === "serving") mode = "errored"
       }),
 
       /** Close what is open with `shutdown`; no session is taken again. */

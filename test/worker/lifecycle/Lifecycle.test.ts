@@ -6,6 +6,7 @@ import type { WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
 import { HealthCheckFailed, type HealthFailureKind, HealthProber } from "../../../src/worker/health/HealthProber.js"
 import { Listeners } from "../../../src/worker/http/Listeners.js"
 import { defaultLifecyclePolicy, Lifecycle } from "../../../src/worker/lifecycle/Lifecycle.js"
+import { refusals } from "../../../src/worker/errors.js"
 import { SlotPool } from "../../../src/worker/slots/SlotPool.js"
 import { poolLayer, quietLogs } from "../../support/layers.js"
 import { capturedLogs } from "../../support/logs.js"
@@ -98,6 +99,21 @@ describe("Lifecycle", () => {
       assert.strictEqual(yield* errorOf(metrics), "Healthcheck failed with status: 500")
       yield* TestClock.adjust("10 seconds")
       assert.strictEqual(yield* errorOf(metrics), "Healthcheck failed with status: 500")
+    })
+  )
+
+  it.scoped("once errored, new creates are refused (429: errored) and the session already open stays until it closes", () =>
+    Effect.gen(function* () {
+      const { metrics, pool } = yield* start(["ok", 500, 500, 500])
+      const request = { authData: authData(), cost: 100, requestIdx: 1, lifetimeMs: 3_600_000, onCloseRoute: null, onClosePayload: null }
+      yield* pool.create(request)
+      yield* TestClock.adjust("29 seconds")
+      assert.strictEqual(yield* pool.mode, "serving")
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(yield* errorOf(metrics), "Healthcheck failed with status: 500")
+      assert.strictEqual(yield* pool.mode, "errored")
+      assert.strictEqual(yield* Effect.flip(pool.create({ ...request, requestIdx: 2 })), refusals.errored)
+      assert.lengthOf(yield* pool.open, 1)
     })
   )
 
