@@ -39,6 +39,7 @@
 #   REPORT_TIMEOUT         [10] seconds for each error report
 #   CONSUMER_CMD           a command started with `sh -c` beside the worker (your queue consumer)
 #   CONSUMER_LOG           [$WORKSPACE_DIR/consumer.log] the consumer's output
+#   NULL_EXIT_FILE         [$WORKSPACE_DIR/null-worker.exit] the worker's exit marker, passed to it (see below)
 # Everything else (BACKEND_HEALTH_URL, NULL_CONTROL_PORT, UNSECURED, ...) goes to the worker unchanged.
 
 set -Eeuo pipefail
@@ -49,6 +50,7 @@ USE_SSL=${USE_SSL:-true}
 WORKER_PORT=${WORKER_PORT:-3000}
 LOG_FILE=${LOG_FILE:-$WORKSPACE_DIR/null-worker.log}
 CONSUMER_LOG=${CONSUMER_LOG:-$WORKSPACE_DIR/consumer.log}
+NULL_EXIT_FILE=${NULL_EXIT_FILE:-$WORKSPACE_DIR/null-worker.exit}
 NODE_BIN=${NODE_BIN:-node}
 NULL_FORCE_UPDATE_FILE=${NULL_FORCE_UPDATE_FILE:-/.force_update}
 SIGN_CERT_ATTEMPTS=${SIGN_CERT_ATTEMPTS:-5}
@@ -344,8 +346,10 @@ if [[ $USE_SSL == true ]]; then setup_tls; fi
 
 # ---- 4. the consumer, and 5. the worker ---------------------------------------------------------------
 
-export REPORT_ADDR WORKER_PORT USE_SSL CONTAINER_ID
+export REPORT_ADDR WORKER_PORT USE_SSL CONTAINER_ID NULL_EXIT_FILE
 export WORKER_TLS_KEY=$TLS_KEY_FILE WORKER_TLS_CERT=$TLS_CERT_FILE
+# An earlier run's marker would hide a kill in this one.
+if ! rm -f -- "$NULL_EXIT_FILE" 2>/dev/null; then fail "cannot remove the exit marker NULL_EXIT_FILE=$NULL_EXIT_FILE"; fi
 
 # The consumer runs beside the worker, but the worker is exec'd, so no shell is left to wait for both.
 # A background watcher subshell owns the consumer instead:
@@ -356,7 +360,11 @@ export WORKER_TLS_KEY=$TLS_KEY_FILE WORKER_TLS_CERT=$TLS_CERT_FILE
 #   - if the consumer exits while the worker is still alive, it stopped on its own: the watcher stops the
 #     worker (SIGTERM: sessions close with reason `shutdown`, callbacks go out), waits for it to go, and
 #     only then reports "consumer exited with status N", so the worker's last report cannot hide it.
-#     A worker without its consumer would take reservations that nobody serves.
+#     A worker without its consumer would take reservations that nobody serves;
+#   - if the worker is gone without its exit marker (NULL_EXIT_FILE, removed before the worker starts,
+#     written by it with its PID at the end of a deliberate stop), it was killed (out of memory,
+#     SIGKILL), and nobody else will tell the autoscaler: the watcher reports it. The log cannot tell:
+#     its format and level are the operator's, and it keeps earlier runs' lines.
 # The worker's own exit status goes to whoever started this script (its PID is the worker's); the
 # watcher cannot see it, and a SIGTERM from Vast is a normal stop, not an error.
 start_consumer() {
@@ -398,9 +406,7 @@ start_consumer() {
         sleep 1
       done
       send_report "consumer exited with status $status"
-    elif ! tail -n 50 "$LOG_FILE" 2>/dev/null | grep -q 'message="worker stopped"'; then
-      # A deliberate stop ends with the worker's own "worker stopped" line (and its last load report).
-      # Without it the worker was killed (out of memory, SIGKILL), and nobody else will tell the autoscaler.
+    elif [[ $(cat -- "$NULL_EXIT_FILE" 2>/dev/null) != "$worker_pid stopped" ]]; then
       send_report "the worker process was killed (no clean shutdown; out of memory?)"
     fi
   ) &

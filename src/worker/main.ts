@@ -19,7 +19,7 @@ import { stopWhenOrphaned } from "../shared/orphanWatch.js"
 import { VERSION } from "../shared/version.js"
 import { SignatureVerifier } from "./auth/SignatureVerifier.js"
 import { describeLaunchFailure, reportLaunchFailure } from "./autoscaler/launchFailure.js"
-import { WorkerConfig } from "./config/WorkerConfig.js"
+import { exitFile, WorkerConfig } from "./config/WorkerConfig.js"
 import { helpText } from "./envReference.js"
 import { HealthProber } from "./health/HealthProber.js"
 import type { ListenFailed } from "./http/WireServer.js"
@@ -29,6 +29,7 @@ import { lowerHelperThreads } from "./lifecycle/helperThreads.js"
 import { keepInspectorClosed } from "./lifecycle/inspectorSignal.js"
 import { notedStartFailure } from "./lifecycle/startFailure.js"
 import { startupLine } from "./lifecycle/startupLine.js"
+import { writeExitMarker } from "./lifecycle/exitMarker.js"
 import { absorbLateSignals, StopSignal, watchInterruptingSignals } from "./lifecycle/StopSignal.js"
 
 if (process.argv.includes("--help") || process.argv.includes("-h")) {
@@ -120,9 +121,15 @@ const program = serve.pipe(
   })
 )
 
-// The last line of a deliberate stop. scripts/start-vast.sh looks for it: a worker that is gone without it
-// was killed (out of memory, SIGKILL) and is reported as such.
-const stopped = Effect.logInfo("worker stopped")
+// The end of a deliberate stop: the exit marker (scripts/start-vast.sh reports a worker gone without it as
+// killed), then the last line.
+const stopped = (marker: Option.Option<string>) => Effect.zipRight(writeExitMarker(marker, process.pid), Effect.logInfo("worker stopped"))
+
+// Read on its own, like the log settings: a stop after a failed launch is deliberate too. A bad value is
+// that launch failure, and leaves no marker.
+const exitMarkerFile = Effect.map(Effect.either(exitFile), Either.getOrElse(() => Option.none<string>())).pipe(
+  Effect.withConfigProvider(ConfigProvider.fromEnv())
+)
 
 // Logging is read on its own, before the rest of the configuration: a bad setting must still be reported.
 const logging = Effect.map(
@@ -136,9 +143,9 @@ const logging = Effect.map(
 ).pipe(Effect.withConfigProvider(ConfigProvider.fromEnv()))
 
 NodeRuntime.runMain(
-  Effect.flatMap(logging, (settings) =>
+  Effect.flatMap(Effect.all([logging, exitMarkerFile]), ([settings, marker]) =>
     program.pipe(
-      Effect.ensuring(stopped),
+      Effect.ensuring(stopped(marker)),
       // No spans: nothing here exports traces, and each report and request would still build them.
       Effect.provide(Layer.mergeAll(Logging.layer(settings), NodeHttpClient.layer, Layer.setTracerEnabled(false)))
     )

@@ -28,6 +28,27 @@ export const alive = (pid: number): boolean => {
   }
 }
 
+/** Alive and not a zombie: a watcher left to init shows as a zombie until it is reaped. */
+export const running = (pid: number): boolean => {
+  if (!alive(pid)) return false
+  try {
+    // The state follows the command name, which is in parentheses and may hold anything.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat[stat.lastIndexOf(")") + 2] !== "Z"
+  } catch {
+    return true
+  }
+}
+
+/** The processes whose parent is `pid`. */
+export const childrenOf = (pid: number): Array<number> =>
+  execFileSync("ps", ["-A", "-o", "pid=,ppid="], { encoding: "utf8" })
+    .trim()
+    .split("\n")
+    .map((row) => row.trim().split(/\s+/).map(Number))
+    .filter(([, ppid]) => ppid === pid)
+    .map(([child = 0]) => child)
+
 export const eventually = async (condition: () => boolean, what: string, ms = 5000) => {
   const deadline = Date.now() + ms
   while (!condition()) {
@@ -81,6 +102,16 @@ export class DeployHarness {
     this.recorder.diagnostics = () =>
       `script output:\n${run.output()}\nend of ${log}:\n${existsSync(log) ? readFileSync(log, "utf8").slice(-4000) : "(none)"}`
     return run
+  }
+
+  /**
+   * The watcher subshell start-vast.sh leaves beside the worker it became (its only child) when CONSUMER_CMD is
+   * set. Once it is gone, everything the script will ever report has been reported.
+   */
+  async watcherOf(run: ScriptRun): Promise<number> {
+    const worker = run.child.pid ?? 0
+    await eventually(() => childrenOf(worker).length === 1, "the watcher subshell")
+    return childrenOf(worker)[0] ?? 0
   }
 
   /** The environment Vast gives an instance, pointed at the fakes, with free loopback ports. */

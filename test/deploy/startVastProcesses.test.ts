@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process"
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { alive, DeployHarness, eventually, isReady, mainJs, root } from "./harness.js"
+import { alive, DeployHarness, eventually, isReady, mainJs, root, running } from "./harness.js"
 
 const h = DeployHarness.use()
 
@@ -89,10 +89,48 @@ describe("start-vast.sh: CONSUMER_CMD", () => {
     await eventually(() => existsSync(pidFile) && readFileSync(pidFile, "utf8").endsWith("\n"), "the consumer's PID")
     const consumer = Number(readFileSync(pidFile, "utf8").trim())
     expect(alive(consumer)).toBe(true)
+    const watcher = await h.watcherOf(run)
     run.child.kill("SIGTERM")
     expect(await run.exited).toBe(0)
     await eventually(() => !alive(consumer), "the consumer to stop")
+    await eventually(() => !running(watcher), "the watcher to finish", 20_000)
     expect(h.recorder.errors()).toEqual([])
+  })
+
+  it.each([
+    ["LOG_FORMAT=json", { LOG_FORMAT: "json" }],
+    ["LOG_LEVEL=warning", { LOG_LEVEL: "warning" }]
+  ])("a deliberate stop with %s is not reported as a kill", async (_, logging) => {
+    const { env } = await h.vastEnv({ USE_SSL: "false", NULL_WORKER_DIR: root, CONSUMER_CMD: "exec sleep 300", ...logging })
+    const run = h.start(h.detachedScript, env)
+    await h.recorder.waitFor(isReady)
+    const watcher = await h.watcherOf(run)
+    run.child.kill("SIGTERM")
+    expect(await run.exited).toBe(0)
+    // Whatever the watcher reports, it reports before it ends.
+    await eventually(() => !running(watcher), "the watcher to finish", 20_000)
+    expect(h.recorder.errors()).toEqual([])
+  })
+
+  it("a worker killed early, in a workspace whose log ends with an earlier run's clean stop, is reported as killed", async () => {
+    const first = await h.vastEnv({ USE_SSL: "false", NULL_WORKER_DIR: root, CONSUMER_CMD: "exec sleep 300" })
+    const earlier = h.start(h.detachedScript, first.env)
+    await h.recorder.waitFor(isReady)
+    const earlierWatcher = await h.watcherOf(earlier)
+    earlier.child.kill("SIGTERM")
+    expect(await earlier.exited).toBe(0)
+    await eventually(() => !running(earlierWatcher), "the first watcher to finish", 20_000)
+    expect(readFileSync(join(first.workspace, "null-worker.log"), "utf8")).toContain('message="worker stopped"')
+    expect(h.recorder.errors()).toEqual([])
+
+    const again = await h.vastEnv({ USE_SSL: "false", NULL_WORKER_DIR: root, CONSUMER_CMD: "exec sleep 300", WORKSPACE_DIR: first.workspace })
+    const run = h.start(h.detachedScript, again.env)
+    await h.recorder.waitFor((report) => isReady(report) && report.json?.["url"] === `http://127.0.0.1:${again.workerPort}`)
+    const watcher = await h.watcherOf(run)
+    run.child.kill("SIGKILL")
+    await run.exited
+    await eventually(() => !running(watcher), "the watcher to finish", 20_000)
+    expect(h.recorder.errors().map((report) => report.json?.["error_msg"])).toEqual(["the worker process was killed (no clean shutdown; out of memory?)"])
   })
 
   it("when the worker is killed outright, the consumer is stopped and the kill is reported", async () => {

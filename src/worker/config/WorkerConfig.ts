@@ -55,6 +55,8 @@ export interface WorkerSettings {
   readonly healthcheckTimeoutSeconds: number
   /** Where pending callbacks are journalled so that the next process re-sends them (`OUTBOX_FILE`). */
   readonly outboxFile: Option.Option<string>
+  /** Where a deliberate stop leaves its exit marker, `<pid> stopped` (`NULL_EXIT_FILE`; lifecycle/exitMarker.ts). */
+  readonly exitFile: Option.Option<string>
   /** Callback deliveries in flight at once (`CALLBACK_CONCURRENCY`, default 16). */
   readonly callbackConcurrency: number
   /** Callbacks waiting to be delivered, at most (`CALLBACK_MAX_PENDING`, default 1000); beyond, creates with a callback get 503. */
@@ -185,6 +187,23 @@ const positiveInteger = (name: string, fallback: number) =>
     Config.withDefault(fallback)
   )
 
+/**
+ * An optional file the worker writes: a regular file, or a new one, in a directory it can write (`journalPathProblem`).
+ * Checked now, so that a path it cannot write is a launch failure naming the variable.
+ */
+const writableFile = (name: string) =>
+  Config.string(name).pipe(
+    Config.validate({ message: "must not be empty", validation: (text) => text.trim() !== "" }),
+    Config.mapOrFail((file) => {
+      const problem = journalPathProblem(file)
+      return problem === null ? Either.right(file) : Either.left(ConfigError.InvalidData([name], problem))
+    }),
+    Config.option
+  )
+
+/** `NULL_EXIT_FILE`; main.ts also reads it on its own, so that a stop after a failed launch still writes it. */
+export const exitFile = writableFile("NULL_EXIT_FILE")
+
 const literal = <A extends string, I extends string>(name: string, schema: Schema.Schema<A, I>, fallback: A) =>
   Schema.Config(name, schema).pipe(Config.withDefault(fallback))
 
@@ -228,15 +247,8 @@ const base = Config.all({
   healthFailureThreshold: positiveInteger("HEALTH_FAILURE_THRESHOLD", defaults.healthFailureThreshold),
   healthStartupGraceSeconds: nonNegativeSeconds("HEALTH_STARTUP_GRACE").pipe(Config.withDefault(defaults.healthStartupGraceSeconds)),
   healthcheckTimeoutSeconds: seconds("HEALTHCHECK_TIMEOUT", defaults.healthcheckTimeoutSeconds),
-  outboxFile: Config.string("OUTBOX_FILE").pipe(
-    Config.validate({ message: "must not be empty", validation: (text) => text.trim() !== "" }),
-    // Checked now, so that a path that cannot be the journal is a launch failure naming the variable.
-    Config.mapOrFail((file) => {
-      const problem = journalPathProblem(file)
-      return problem === null ? Either.right(file) : Either.left(ConfigError.InvalidData(["OUTBOX_FILE"], problem))
-    }),
-    Config.option
-  ),
+  outboxFile: writableFile("OUTBOX_FILE"),
+  exitFile,
   callbackConcurrency: Config.integer("CALLBACK_CONCURRENCY").pipe(
     Config.validate({
       message: `must be an integer from 1 to ${defaults.callbackConcurrencyCap}`,
@@ -346,6 +358,7 @@ export const loadSettings: Effect.Effect<WorkerSettings, InvalidConfig> = Effect
     healthStartupGraceSeconds: raw.healthStartupGraceSeconds,
     healthcheckTimeoutSeconds: raw.healthcheckTimeoutSeconds,
     outboxFile: raw.outboxFile,
+    exitFile: raw.exitFile,
     callbackConcurrency: raw.callbackConcurrency,
     callbackMaxPending: raw.callbackMaxPending,
     maxConnections: raw.maxConnections,
@@ -382,6 +395,7 @@ export class WorkerConfig extends Context.Tag("app/WorkerConfig")<WorkerConfig, 
       healthStartupGraceSeconds: defaults.healthStartupGraceSeconds,
       healthcheckTimeoutSeconds: defaults.healthcheckTimeoutSeconds,
       outboxFile: Option.none(),
+      exitFile: Option.none(),
       callbackConcurrency: defaults.callbackConcurrency,
       callbackMaxPending: defaults.callbackMaxPending,
       maxConnections: defaults.maxConnections,

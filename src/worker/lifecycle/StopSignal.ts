@@ -17,7 +17,7 @@ const ignore = () => undefined
 /**
  * For the worker program, once its stop signal is installed: from then on each stop signal always has a listener.
  * The stop signal's own go with its scope, and a signal in the last milliseconds of a clean stop (after them, before
- * the exit) would otherwise kill the process by Node's default action, with no "worker stopped" line.
+ * the exit) would otherwise kill the process by Node's default action, with no "worker stopped" line (and no exit marker).
  */
 export const absorbLateSignals = (): void => {
   for (const signal of SIGNALS) if (!process.listeners(signal).includes(ignore)) process.on(signal, ignore)

@@ -30,6 +30,7 @@ export const startupLine = (config: WorkerSettings, helpers: HelperPriority) =>
       health_failure_threshold: config.healthFailureThreshold,
       health_startup_grace: config.healthStartupGraceSeconds,
       outbox_file: Option.getOrElse(config.outboxFile, () => "none"),
+      exit_file: Option.getOrElse(config.exitFile, () => "none"),
       log_format: config.logFormat,
       log_level: config.logLevel,
       code_cache: codeCacheUse(),

@@ -125,6 +125,17 @@ describe("WorkerConfig", () => {
     })
   )
 
+  it.effect("NULL_EXIT_FILE: unset by default; like OUTBOX_FILE, a path the worker cannot write is refused, naming the variable", () =>
+    Effect.gen(function* () {
+      const dir = mkdtempSync(join(tmpdir(), "config-exit-"))
+      assert.isTrue(Option.isNone((yield* settings(required)).exitFile))
+      assert.deepStrictEqual((yield* settings({ ...required, NULL_EXIT_FILE: join(dir, "exit") })).exitFile, Option.some(join(dir, "exit")))
+      assert.deepStrictEqual(yield* problems({ ...required, NULL_EXIT_FILE: dir }), [`NULL_EXIT_FILE: ${dir} is a directory, not a regular file`])
+      assert.deepStrictEqual(yield* problems({ ...required, NULL_EXIT_FILE: join(dir, "no", "exit") }), [`NULL_EXIT_FILE: its directory ${join(dir, "no")} does not exist`])
+      assert.deepStrictEqual(yield* problems({ ...required, NULL_EXIT_FILE: " " }), ["NULL_EXIT_FILE: must not be empty"])
+    })
+  )
+
   it.effect("NULL_MAX_SESSIONS takes up to 1024 slots, and the refusal says so", () =>
     Effect.gen(function* () {
       assert.strictEqual((yield* settings({ ...required, NULL_MAX_SESSIONS: "1024" })).maxSessions, 1024)
