@@ -351,15 +351,31 @@ export WORKER_TLS_KEY=$TLS_KEY_FILE WORKER_TLS_CERT=$TLS_CERT_FILE
 # An earlier run's marker would hide a kill in this one.
 if ! rm -f -- "$NULL_EXIT_FILE" 2>/dev/null; then fail "cannot remove the exit marker NULL_EXIT_FILE=$NULL_EXIT_FILE"; fi
 
+# POST /recycle to the worker's control port, so that open sessions close now rather than after DRAIN_TIMEOUT.
+# One short try: when it fails (no curl, the worker still starting), SIGTERM alone still stops the worker.
+recycle_worker() {
+  local url="http://127.0.0.1:${NULL_CONTROL_PORT:-18999}/recycle" status
+  if ! command -v curl >/dev/null 2>&1; then return 0; fi
+  status=$(printf '{"reason":%s}' "$(json_string "$1")" | curl -sS -o /dev/null -w '%{http_code}' --max-time 5 \
+    -H 'Content-Type: application/json' --data-binary @- -X POST "$url" 2>/dev/null) || true
+  if [[ $status == 2* ]]; then
+    log "recycled the worker at $url (HTTP $status): its sessions are closed"
+  else
+    log "could not recycle the worker at $url (HTTP ${status:-000}): stopping it all the same"
+  fi
+}
+
 # The consumer runs beside the worker, but the worker is exec'd, so no shell is left to wait for both.
 # A background watcher subshell owns the consumer instead:
 #   - it starts CONSUMER_CMD (`sh -c`, in its own session so its whole process group can be stopped,
 #     output to CONSUMER_LOG) and waits for it;
 #   - a poller beside it checks every second that the worker ($$: exec keeps the PID) is alive, and
 #     stops the consumer (TERM, then KILL after 10 s) once the worker has gone;
-#   - if the consumer exits while the worker is still alive, it stopped on its own: the watcher stops the
-#     worker (SIGTERM: sessions close with reason `shutdown`, callbacks go out), waits for it to go, and
-#     only then reports "consumer exited with status N", so the worker's last report cannot hide it.
+#   - if the consumer exits while the worker is still alive, it stopped on its own: the watcher recycles
+#     the worker (POST /recycle on the control port: its sessions close at once with reason `shutdown`,
+#     callbacks go out, and it reports the reason as its error; SIGTERM alone would hold them for the
+#     whole DRAIN_TIMEOUT, though nobody is left to end them), then stops it (SIGTERM), waits for it to go,
+#     and only then reports "consumer exited with status N", so the worker's last report cannot hide it.
 #     A worker without its consumer would take reservations that nobody serves;
 #   - if the worker is gone without its exit marker (NULL_EXIT_FILE, removed before the worker starts,
 #     written by it with its PID at the end of a deliberate stop), it was killed (out of memory,
@@ -398,8 +414,9 @@ start_consumer() {
     status=$?
     kill "$poller" 2>/dev/null
     if alive "$worker_pid"; then
-      log_error "consumer exited with status $status: stopping the worker"
+      log_error "consumer exited with status $status: recycling and stopping the worker"
       kill -TERM -- "-$consumer" 2>/dev/null # anything the consumer left behind
+      recycle_worker "consumer exited with status $status"
       kill -TERM "$worker_pid" 2>/dev/null
       for _ in {1..30}; do
         if ! alive "$worker_pid"; then break; fi

@@ -6,6 +6,7 @@ import { execFileSync } from "node:child_process"
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { describe, expect, it } from "vitest"
+import { cleanup, startReceiver } from "../support/workerProcess.js"
 import { alive, DeployHarness, eventually, isReady, mainJs, root, running } from "./harness.js"
 
 const h = DeployHarness.use()
@@ -79,6 +80,42 @@ describe("start-vast.sh: CONSUMER_CMD", () => {
     expect(report.json).toEqual({ id: 31337, mtoken: "tok", version: "0", error_msg: "consumer exited with status 3", url: `http://127.0.0.1:${workerPort}` })
     expect(h.recorder.statuses.at(-1)).toBe(report)
     expect(readFileSync(join(workspace, "consumer.log"), "utf8")).toBe("consumer up\n")
+  })
+
+  it("a consumer that exits with a session open: the session closes at once (/recycle), not after DRAIN_TIMEOUT, and the exit is reported last", async () => {
+    const receiver = await startReceiver()
+    try {
+      const go = join(h.dir, "consumer-exits")
+      const { env, workerPort } = await h.vastEnv({
+        USE_SSL: "false",
+        NULL_WORKER_DIR: root,
+        DRAIN_TIMEOUT: "30",
+        CONSUMER_CMD: `until [ -e "${go}" ]; do sleep 0.1; done; exit 3`
+      })
+      const run = h.start(h.detachedScript, env)
+      const ready = await h.recorder.waitFor(isReady)
+      const auth = { url: ready.json?.["url"], signature: "x", reqnum: 1, request_idx: 1, endpoint: "e", cost: 100 }
+      const payload = { lifetime: 300, on_close_route: `${receiver.url}/closed` }
+      const created = await fetch(`http://127.0.0.1:${workerPort}/session/create`, { method: "POST", body: JSON.stringify({ auth_data: auth, payload }) })
+      expect(created.status).toBe(201)
+
+      const closed = receiver.next().then((callback) => ({ callback, at: Date.now() }))
+      const exitAt = Date.now()
+      writeFileSync(go, "")
+      // Well under DRAIN_TIMEOUT: SIGTERM alone would hold the dead consumer's session for the full 30 s.
+      const report = await h.recorder.waitFor((status) => status.json?.["error_msg"] === "consumer exited with status 3", 10_000)
+      expect(await run.exited).toBe(0)
+      const { callback, at } = await closed
+      expect(callback.body).toMatchObject({ close_reason: "shutdown" })
+      expect(at - exitAt).toBeLessThan(5000)
+      // The worker said why (the /recycle reason), and the script's report came last; nothing else.
+      expect(new Set(h.recorder.errors().map((status) => status.json?.["error_msg"]))).toEqual(
+        new Set(["Recycled by the consumer: consumer exited with status 3", "consumer exited with status 3"])
+      )
+      expect(h.recorder.statuses.at(-1)).toBe(report)
+    } finally {
+      await cleanup()
+    }
   })
 
   it("when the worker exits, the consumer is stopped, and nothing is reported", async () => {
