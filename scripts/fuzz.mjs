@@ -4,12 +4,30 @@ import { spawnSync } from "node:child_process"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { parseArgs } from "node:util"
 
-const arg = (name, fallback) => {
-  const at = process.argv.indexOf(`--${name}`)
-  return at >= 0 ? process.argv[at + 1] : fallback
+const usage = `usage: npm run fuzz -- [--runs N]
+
+Runs the property tests of test/property/ with N generated request sequences (default 100000) and N/10 pool
+schedules, then writes their figures into docs/reliability.md, between the fuzz markers (a tracked file: commit
+the change or discard it).
+`
+let options
+try {
+  options = parseArgs({ options: { runs: { type: "string", default: "100000" }, help: { type: "boolean", short: "h", default: false } } }).values
+} catch (error) {
+  process.stderr.write(`${error.message}\n${usage}`)
+  process.exit(1)
 }
-const runs = Number(arg("runs", "100000"))
+if (options.help) {
+  process.stdout.write(usage)
+  process.exit(0)
+}
+const runs = Number(options.runs)
+if (!/^[0-9]+$/.test(options.runs) || !Number.isSafeInteger(runs) || runs < 1) {
+  process.stderr.write(`--runs must be a whole number above 0, not ${JSON.stringify(options.runs)}\n${usage}`)
+  process.exit(1)
+}
 const poolRuns = Math.max(100, Math.floor(runs / 10))
 const report = join(mkdtempSync(join(tmpdir(), "null-worker-fuzz-")), "routes.json")
 const started = Date.now()

@@ -1,0 +1,27 @@
+/**
+ * `npm run fuzz`'s command line: `--help` says what it does (it rewrites a tracked file) without running anything,
+ * and a bad `--runs` is refused before the hours-long run starts.
+ */
+import { spawnSync } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { describe, expect, it } from "vitest"
+
+const fuzz = fileURLToPath(new URL("../../scripts/fuzz.mjs", import.meta.url))
+const run = (...args: ReadonlyArray<string>) => spawnSync(process.execPath, [fuzz, ...args], { encoding: "utf8", timeout: 10_000 })
+
+describe("scripts/fuzz.mjs", () => {
+  it("--help prints the usage, names the file it rewrites, and exits 0", () => {
+    const help = run("--help")
+    expect(help.status).toBe(0)
+    expect(help.stdout).toContain("usage: npm run fuzz -- [--runs N]")
+    expect(help.stdout).toContain("docs/reliability.md")
+  })
+
+  it("a --runs that is not a whole number above 0, or an unknown option, is refused with the usage: exit 1", () => {
+    for (const args of [["--runs", "x"], ["--runs", "0"], ["--runs", "1e3"], ["--bogus"]]) {
+      const refused = run(...args)
+      expect(refused.status, args.join(" ")).toBe(1)
+      expect(refused.stderr, args.join(" ")).toContain("usage: npm run fuzz")
+    }
+  })
+})
