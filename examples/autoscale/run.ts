@@ -26,6 +26,8 @@ import { Clock, Data, Deferred, Duration, Effect, Layer, Logger, Option, Queue, 
 import { completionsKey, resultsKey } from "../../src/client/autoscale/keys.js"
 import { connectRedis, IntegerReply, type RedisConnection } from "../../src/client/autoscale/redis.js"
 import { type RunningProcess, WorkerLauncher } from "../../src/serverless/WorkerLauncher.js"
+import { versionRequested } from "../../src/shared/cliHelp.js"
+import { VERSION } from "../../src/shared/version.js"
 
 const dist = (file: string) => fileURLToPath(new URL(`../${file}`, import.meta.url))
 
@@ -420,8 +422,12 @@ const example = Command.make("autoscale-example", options, (opts) =>
   }).pipe(Effect.scoped)
 )
 
-const cli = Command.run(example, { name: "autoscale example", version: "0.1.0" })
-cli(process.argv).pipe(
-  Effect.provide(Layer.mergeAll(NodeContext.layer, WorkerLauncher.layer(), Logger.logFmt)),
-  NodeRuntime.runMain({ disablePrettyLogger: true })
-)
+const cli = Command.run(example, { name: "autoscale example", version: VERSION })
+// `--version` as every program prints it; `--help` is @effect/cli's.
+if (versionRequested(process.argv.slice(2))) process.stdout.write(`autoscale example ${VERSION}\n`)
+else {
+  cli(process.argv).pipe(
+    Effect.provide(Layer.mergeAll(NodeContext.layer, WorkerLauncher.layer(), Logger.logFmt)),
+    NodeRuntime.runMain({ disablePrettyLogger: true })
+  )
+}

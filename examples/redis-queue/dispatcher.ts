@@ -19,8 +19,10 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Data, Deferred, Duration, Effect, Layer, Logger, Option, Redacted, Schema } from "effect"
 import { Redis } from "ioredis"
 import { VastClient } from "../../src/client/VastClient.js"
+import { answeredStandardFlags, defaulted, optional, optionsOf, renderHelp } from "../../src/shared/cliHelp.js"
 import { json } from "../../src/shared/jsonResponse.js"
 import { serveApp, serverLayer } from "../../src/shared/listen.js"
+import { VERSION } from "../../src/shared/version.js"
 import { doneKey, type Job, resultKey, sessionQueue } from "./keys.js"
 
 /** The callback body: our payload (`job_id`) plus what the worker adds. */
@@ -53,29 +55,46 @@ const redisConnection = (url: string) =>
     }
   )
 
-const options = {
-  jobs: Options.integer("jobs").pipe(Options.withDefault(20), Options.withDescription("how many jobs to run")),
-  endpoint: Options.text("endpoint").pipe(Options.withDefault("null-local")),
-  autoscalerUrl: Options.text("autoscaler-url").pipe(Options.withDefault("http://localhost:8080")),
-  webserverUrl: Options.text("webserver-url").pipe(Options.withDefault("http://localhost:8080")),
-  redisUrl: Options.text("redis-url").pipe(Options.withDefault("redis://127.0.0.1:6379")),
-  concurrency: Options.integer("concurrency").pipe(Options.withDefault(3), Options.withDescription("jobs in flight at once")),
-  lifetime: Options.float("lifetime").pipe(Options.withDefault(30), Options.withDescription("session lifetime, seconds")),
-  attempts: Options.integer("attempts").pipe(Options.withDefault(5), Options.withDescription("sessions tried per job")),
-  jobsFile: Options.file("jobs-file", { exists: "yes" }).pipe(
-    Options.optional,
-    Options.withDescription("a JSON array of jobs ({job_id, input, work_ms?}) to run instead of --jobs generated ones")
-  ),
-  callbackHost: Options.text("callback-host").pipe(
-    Options.withDefault("127.0.0.1"),
-    Options.withDescription("address the callback endpoint listens on (0.0.0.0 to take callbacks from other machines)")
-  ),
-  callbackPort: Options.integer("callback-port").pipe(Options.withDefault(0), Options.withDescription("its port (0: any free one)")),
-  callbackUrl: Options.text("callback-url").pipe(
-    Options.optional,
-    Options.withDescription("the base URL workers post callbacks to (default http://<callback-host>:<port>); on Vast, one a worker can reach")
-  )
+const flags = {
+  jobs: defaulted(Options.integer, { name: "jobs", value: "N", fallback: 20, description: "how many jobs to run (generated ones)" }),
+  endpoint: defaulted(Options.text, { name: "endpoint", value: "NAME", fallback: "null-local", description: "the endpoint to reserve workers on" }),
+  autoscalerUrl: defaulted(Options.text, { name: "autoscaler-url", value: "URL", fallback: "http://localhost:8080", description: "where /route/ is called (the local serverless by default)" }),
+  webserverUrl: defaulted(Options.text, { name: "webserver-url", value: "URL", fallback: "http://localhost:8080", description: "where the endpoint is looked up" }),
+  redisUrl: defaulted(Options.text, { name: "redis-url", value: "URL", fallback: "redis://127.0.0.1:6379", description: "the Redis the consumers share" }),
+  concurrency: defaulted(Options.integer, { name: "concurrency", value: "N", fallback: 3, description: "jobs in flight at once" }),
+  lifetime: defaulted(Options.float, { name: "lifetime", value: "SECONDS", fallback: 30, description: "session lifetime" }),
+  attempts: defaulted(Options.integer, { name: "attempts", value: "N", fallback: 5, description: "sessions tried per job" }),
+  jobsFile: optional(Options.file("jobs-file", { exists: "yes" }), {
+    name: "jobs-file",
+    value: "FILE",
+    description: "a JSON array of jobs ({job_id, input, work_ms?}) to run instead of --jobs generated ones"
+  }),
+  callbackHost: defaulted(Options.text, {
+    name: "callback-host",
+    value: "HOST",
+    fallback: "127.0.0.1",
+    description: "address the callback endpoint listens on (0.0.0.0 to take callbacks from other machines)"
+  }),
+  callbackPort: defaulted(Options.integer, { name: "callback-port", value: "N", fallback: 0, description: "its port (0: any free one)" }),
+  callbackUrl: optional(Options.text("callback-url"), {
+    name: "callback-url",
+    value: "URL",
+    fallback: "http://<callback-host>:<port>",
+    description: "the base URL workers post callbacks to; on Vast, one a worker can reach"
+  })
 }
+
+const options = optionsOf(flags)
+
+const help = renderHelp({
+  usage: ["node dist/examples/redis-dispatcher.js [options]"],
+  summary: [
+    "The Redis queue example's dispatcher: reserves a worker per job through Vast (or the local serverless), binds",
+    "the job to the session in Redis, and waits for its on_close callback. VAST_API_KEY is the user key (\"local\",",
+    "the local serverless's, when unset; said at start)."
+  ],
+  flags: Object.values(flags).map((flag) => flag.help)
+})
 
 /** `--jobs-file`: the jobs to run, as JSON. */
 const JobsFile = Schema.parseJson(
@@ -178,7 +197,11 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
     Effect.provide(
       Layer.unwrapEffect(
         Effect.map(
-          Effect.sync(() => process.env["VAST_API_KEY"] ?? "local"),
+          Effect.flatMap(Effect.sync(() => process.env["VAST_API_KEY"]), (key) =>
+            key === undefined
+              ? Effect.as(Effect.logWarning('VAST_API_KEY is not set: using "local", the local serverless\'s key (Vast would answer 401)'), "local")
+              : Effect.succeed(key)
+          ),
           (apiKey) => VastClient.layer({ apiKey: Redacted.make(apiKey), webserverUrl: opts.webserverUrl, autoscalerUrl: opts.autoscalerUrl })
         )
       )
@@ -186,8 +209,10 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
   )
 )
 
-const cli = Command.run(dispatcher, { name: "redis example dispatcher", version: "0.1.0" })
-cli(process.argv).pipe(
-  Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, Logger.logFmt)),
-  NodeRuntime.runMain({ disablePrettyLogger: true })
-)
+const cli = Command.run(dispatcher, { name: "redis example dispatcher", version: VERSION })
+if (!answeredStandardFlags(process.argv.slice(2), "redis example dispatcher", help)) {
+  cli(process.argv).pipe(
+    Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, Logger.logFmt)),
+    NodeRuntime.runMain({ disablePrettyLogger: true })
+  )
+}

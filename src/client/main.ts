@@ -19,7 +19,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { randomUUID } from "node:crypto"
 import { Cause, Console, Data, Effect, Either, Exit, Layer, Logger, Option } from "effect"
-import { helpRequested } from "../shared/cliHelp.js"
+import { answeredStandardFlags } from "../shared/cliHelp.js"
 import { rememberStopSignal } from "../shared/signalExitStatus.js"
 import { VERSION } from "../shared/version.js"
 import { AutoscaleReporter } from "./autoscale/AutoscaleReporter.js"
@@ -145,9 +145,7 @@ const StderrLogger = Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ 
 const [node = "node", script = "client.js", ...args] = process.argv
 const doctor = args[0] === "doctor"
 const autoscale = args[0] === "autoscale"
-if (helpRequested(args)) {
-  process.stdout.write(doctor ? doctorHelp : autoscale ? autoscaleHelp : clientHelp)
-} else {
+if (!answeredStandardFlags(args, "null-worker-client", doctor ? doctorHelp : autoscale ? autoscaleHelp : clientHelp)) {
   // A signal ends the run's sessions first (an interruption), then sets the exit status.
   const stoppedBy = rememberStopSignal()
   const main = doctor

@@ -15,7 +15,7 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Clock, Console, Data, Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, Option, Schema } from "effect"
 import { type RunningProcess, WorkerLauncher } from "../serverless/WorkerLauncher.js"
 import { boundedJson } from "../shared/boundedBody.js"
-import { defaulted, helpRequested, optionsOf, renderHelp, toggle } from "../shared/cliHelp.js"
+import { answeredStandardFlags, defaulted, optionsOf, renderHelp, toggle } from "../shared/cliHelp.js"
 import { rememberStopSignal } from "../shared/signalExitStatus.js"
 import { VERSION } from "../shared/version.js"
 import { above0, finite, from0, sessionCost, wholeAtLeast } from "../shared/numericFlags.js"
@@ -204,9 +204,7 @@ const demo = Command.make("demo", options, (opts) =>
 
 const cli = Command.run(demo, { name: "null-worker demo", version: VERSION })
 
-if (helpRequested(process.argv.slice(2))) {
-  process.stdout.write(help)
-} else {
+if (!answeredStandardFlags(process.argv.slice(2), "null-worker demo", help)) {
   const stoppedBy = rememberStopSignal()
   stopSignal = stoppedBy
   cli(process.argv).pipe(

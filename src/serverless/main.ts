@@ -16,7 +16,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Data, Duration, Effect, Layer, Logger, Option, Schedule } from "effect"
-import { defaulted, type Flag, helpRequested, optional, optionsOf, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
+import { answeredStandardFlags, defaulted, type Flag, optional, optionsOf, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
 import { serveApp, serverLayer } from "../shared/listen.js"
 import { ClientConnections } from "./ClientConnections.js"
 import { ControlPlane, ServerlessConfig } from "./ControlPlane.js"
@@ -186,9 +186,7 @@ const serverless = Command.make("serverless", options, (opts) => {
 const cli = Command.run(serverless, { name: "null-worker local serverless", version: VERSION })
 
 const args = process.argv.slice(2)
-if (helpRequested(args)) {
-  process.stdout.write(help)
-} else {
+if (!answeredStandardFlags(args, "null-worker-serverless", help)) {
   cli(process.argv).pipe(
     Effect.provide(Layer.merge(NodeContext.layer, Logger.logFmt)),
     // Failures were said in one line where they happened (or by @effect/cli, for a bad option).

@@ -9,6 +9,7 @@
  */
 import { Options } from "@effect/cli"
 import type { Option } from "effect"
+import { VERSION } from "./version.js"
 
 export interface HelpLine {
   /** The flag as typed, with a placeholder for its value: `--port N`. */
@@ -66,11 +67,27 @@ export const optionsOf = <F extends Record<string, Flag<unknown>>>(flags: F): { 
   // `Object.fromEntries` loses the keys' types; the mapped type restores what the loop keeps.
   Object.fromEntries(Object.entries(flags).map(([key, flag]) => [key, flag.option])) as { readonly [K in keyof F]: F[K]["option"] }
 
-/** Whether the arguments ask for help (`--help` or `-h` anywhere before a `--`). */
-export const helpRequested = (args: ReadonlyArray<string>): boolean => {
+/** The arguments before a `--` (after it, `--help` is a value). */
+const flagsPart = (args: ReadonlyArray<string>): ReadonlyArray<string> => {
   const end = args.indexOf("--")
-  const before = end === -1 ? args : args.slice(0, end)
-  return before.includes("--help") || before.includes("-h")
+  return end === -1 ? args : args.slice(0, end)
+}
+
+/** Whether the arguments ask for help (`--help` or `-h` anywhere before a `--`). */
+export const helpRequested = (args: ReadonlyArray<string>): boolean => flagsPart(args).includes("--help") || flagsPart(args).includes("-h")
+
+/** Whether the arguments ask for the version (`--version` before a `--`). */
+export const versionRequested = (args: ReadonlyArray<string>): boolean => flagsPart(args).includes("--version")
+
+/**
+ * Answer `--version` (one line, `<name> <version>`, as every program prints it) or `--help` (`help`); true when one
+ * was answered and the program has nothing more to do.
+ */
+export const answeredStandardFlags = (args: ReadonlyArray<string>, name: string, help: string): boolean => {
+  if (versionRequested(args)) process.stdout.write(`${name} ${VERSION}\n`)
+  else if (helpRequested(args)) process.stdout.write(help)
+  else return false
+  return true
 }
 
 /** The help text: usage lines, a summary, then one line per flag, in the order given. */
