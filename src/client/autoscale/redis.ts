@@ -9,6 +9,7 @@
  */
 import { Data, Duration, Effect, ParseResult, Schema, type Scope } from "effect"
 import type { Redis } from "ioredis"
+import { redactUrl } from "../../shared/redactUrl.js"
 
 /** A Redis command failed, timed out, or answered something its caller cannot read. */
 export class RedisFailed extends Data.TaggedError("RedisFailed")<{ readonly command: string; readonly detail: string }> {
@@ -43,6 +44,9 @@ const DEFAULT_TIMEOUT = Duration.seconds(5)
 
 const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
+/** ioredis's words for a command refused while it has no connection (`maxRetriesPerRequest: 0`). */
+const NOT_CONNECTED = /max retries per request limit|Connection is closed|Stream isn't writeable/
+
 const decodeFailure = (command: string) => (error: ParseResult.ParseError) =>
   new RedisFailed({ command, detail: `unexpected reply: ${ParseResult.TreeFormatter.formatErrorSync(error).slice(0, 300)}` })
 
@@ -51,22 +55,32 @@ export const connectRedis = (url: string): Effect.Effect<RedisConnection, never,
   Effect.map(
     Effect.acquireRelease(
       // Loaded on first use: the client's other commands start without evaluating ioredis.
-      Effect.map(Effect.promise(() => import("ioredis")), (ioredis): Redis => {
+      Effect.map(Effect.promise(() => import("ioredis")), (ioredis): Redis & { readonly lastError: () => string } => {
         const redis = new ioredis.Redis(url, {
           maxRetriesPerRequest: 0,
           retryStrategy: (attempt) => Math.min(100 * attempt, 1000)
         })
-        // Errors are seen through the failed commands; an unhandled 'error' event would end the process.
-        redis.on("error", () => undefined)
-        return redis
+        // Errors are seen through the failed commands; an unhandled 'error' event would end the process. The last
+        // one says why there is no connection, which ioredis's refusal of a command does not.
+        let lastError = ""
+        redis.on("error", (error: Error) => {
+          lastError = error.message
+        })
+        return Object.assign(redis, { lastError: () => lastError })
       }),
       (redis) => Effect.sync(() => redis.disconnect())
     ),
     (redis): RedisConnection => {
+      const detailOf = (error: unknown): string => {
+        const text = describe(error)
+        if (!NOT_CONNECTED.test(text)) return text
+        const why = redis.lastError()
+        return `no connection to ${redactUrl(url)}${why === "" ? "" : ` (${why})`}`
+      }
       const raw = (command: string, args: ReadonlyArray<RedisArg>, timeout: Duration.DurationInput) =>
         Effect.tryPromise({
           try: () => redis.call(command, ...args),
-          catch: (error) => new RedisFailed({ command, detail: describe(error) })
+          catch: (error) => new RedisFailed({ command, detail: detailOf(error) })
         }).pipe(
           Effect.timeoutFail({
             duration: timeout,
