@@ -49,4 +49,4 @@ export const lifetimeSeconds = (name: string) =>
 
 /** A session's cost, as `/route/` and `auth_data` take it; 0 is refused as before (a session that counts as no load). */
 export const sessionCost = (name: string) =>
-  bounded(name, (n) => n > 0 && n <= MAX_COST, `a number above 0 (a session of cost 0 adds no load, so nothing would keep its worker) and at most ${MAX_COST} (the worker's limit)`)
+  bounded(name, (n) => n > 0 && n <= MAX_COST, `a number above 0 and at most ${MAX_COST} (the worker's limit; a session of cost 0 would add no load, so nothing would keep its worker)`)

@@ -1,5 +1,4 @@
 import { execFileSync } from "node:child_process"
-import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
 import packageJson from "../../package.json" with { type: "json" }
 import { CreateSessionAnswer } from "../../src/protocol/session.js"
@@ -31,13 +30,6 @@ describe("observability", () => {
     }
     expect(help).not.toMatch(/\u001b\[/)
     expect(execFileSync(process.execPath, [mainJs, "--version"], { encoding: "utf8" })).toBe(`null-worker ${packageJson.version}\n`)
-  })
-
-  it("every program's --version is package.json's", () => {
-    for (const program of ["demo.js", "client.js", "serverless.js"]) {
-      const printed = execFileSync(process.execPath, [fileURLToPath(new URL(`../../dist/${program}`, import.meta.url)), "--version"], { encoding: "utf8" })
-      expect(printed.trim(), program).toBe(packageJson.version)
-    }
   })
 
   it("LOG_FORMAT=json: every line is a JSON record; session events carry their fields; no fiber ids; secrets stay out", async () => {
