@@ -120,7 +120,10 @@ export class WorkerLauncher extends Context.Tag("serverless/WorkerLauncher")<
                 terminating = true
                 signal(child, "SIGTERM")
               }
-              const ended = yield* Deferred.await(done).pipe(Effect.timeoutOption(options.grace))
+              // Interruptible, or the grace never ends where `stop` runs in a finalizer (at shutdown): a timeout
+              // cannot cut short an uninterruptible wait, and a child that ignores SIGTERM (or is stopped) would
+              // hang its parent for ever instead of getting SIGKILL.
+              const ended = yield* Effect.interruptible(Deferred.await(done)).pipe(Effect.timeoutOption(options.grace))
               if (ended._tag === "None") {
                 signal(child, "SIGKILL")
                 yield* Deferred.await(done)
