@@ -77,11 +77,15 @@ export const connectRedis = (url: string): Effect.Effect<RedisConnection, never,
         const why = redis.lastError()
         return `no connection to ${redactUrl(url)}${why === "" ? "" : ` (${why})`}`
       }
+      // Interruptible, or the timeout cannot end a call made from a finalizer (releasing ownership, leaving the
+      // group at a stop): against a Redis that never answers, the stop would hang for ever.
       const raw = (command: string, args: ReadonlyArray<RedisArg>, timeout: Duration.DurationInput) =>
-        Effect.tryPromise({
-          try: () => redis.call(command, ...args),
-          catch: (error) => new RedisFailed({ command, detail: detailOf(error) })
-        }).pipe(
+        Effect.interruptible(
+          Effect.tryPromise({
+            try: () => redis.call(command, ...args),
+            catch: (error) => new RedisFailed({ command, detail: detailOf(error) })
+          })
+        ).pipe(
           Effect.timeoutFail({
             duration: timeout,
             onTimeout: () => new RedisFailed({ command, detail: `no answer within ${Duration.format(Duration.decode(timeout))}` })
