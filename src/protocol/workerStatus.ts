@@ -9,6 +9,8 @@ import { Schema } from "effect"
 export const PROTOCOL_VERSION = "1.1.0"
 /** `max_perf` of a ready null worker. */
 export const MAX_PERF = 100
+/** With nothing new to say, a worker still reports this often (its heartbeat), in seconds. */
+export const HEARTBEAT_SECONDS = 10
 
 export const WorkerStatusBody = Schema.Struct({
   id: Schema.Int,

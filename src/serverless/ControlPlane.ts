@@ -6,7 +6,7 @@
 import { generateKeyPairSync, randomBytes, sign } from "node:crypto"
 import { Clock, Context, Effect, FiberSet, Option } from "effect"
 import { signedMessage } from "../protocol/signedMessage.js"
-import type { WorkerStatusBody } from "../protocol/workerStatus.js"
+import { HEARTBEAT_SECONDS, type WorkerStatusBody } from "../protocol/workerStatus.js"
 import { stringEqualsSecret } from "../shared/secretEquals.js"
 import type { EndpointJob } from "../protocol/endpoint.js"
 import { endpointJob } from "./endpointJob.js"
@@ -18,6 +18,8 @@ import {
   type EndpointParams,
   idleSinceAfter,
   routeTarget,
+  SILENCE_LIMIT_MS,
+  silentTooLong,
   type WaitingRequest,
   type WorkerPhase,
   type WorkerView
@@ -182,6 +184,18 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
         )
       })
 
+    /** Ready workers that stopped reporting are errored before anything is routed or decided (`silentTooLong`). */
+    const noticeSilence = (now: number) =>
+      Effect.forEach(
+        [...workers.values()].filter((worker) => silentTooLong(worker.phase, worker.lastReportAt, now)),
+        (worker) => {
+          worker.phase = "errored"
+          worker.errorMsg = `no report for over ${SILENCE_LIMIT_MS / 1000} s (a worker reports at least every ${HEARTBEAT_SECONDS} s): hung, stopped or cut off`
+          return log(`w${worker.id} ${worker.errorMsg}`)
+        },
+        { discard: true }
+      )
+
     const signAuth = (url: string) => sign("sha256", Buffer.from(signedMessage(url), "utf8"), privateKey).toString("base64")
 
     const startWorker = Effect.gen(function* () {
@@ -301,6 +315,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
         worker.routed = worker.routed.filter((entry) => now - entry.at < ROUTED_TTL_MS)
         observeLoad(worker, now)
       }
+      yield* noticeSilence(now)
       const decision = decide(views(), [...waiting.values()], settings.params, now)
       for (const id of decision.stop) {
         const record = workers.get(id)
@@ -380,6 +395,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
             return Option.none<RouteAnswer>()
           }
           const now = yield* Clock.currentTimeMillis
+          yield* noticeSilence(now)
           const requestIdx = request.requestIdx > 0 ? request.requestIdx : nextRequestIdx++
           const target = routeTarget(views(), settings.params)
           const record = target === undefined ? undefined : workers.get(target.id)

@@ -5,6 +5,7 @@
  * (vast-protocol.md §10) and the product README; docs/local-serverless.md says which parts are
  * documented behaviour and which are our reading.
  */
+import { HEARTBEAT_SECONDS } from "../protocol/workerStatus.js"
 
 /** An endpoint's scaling parameters (Vast's names). */
 export interface EndpointParams {
@@ -48,6 +49,16 @@ export const recommended: EndpointParams = {
 
 /** A worker's perf before it reports one (a null worker reports 100). */
 export const ASSUMED_PERF = 100
+
+/**
+ * A ready worker that has not reported for this long (three of its heartbeats) is presumed hung, stopped or cut
+ * off: it is errored, so it gets no more routes and is replaced, instead of being handed every reservation.
+ */
+export const SILENCE_LIMIT_MS = 3 * HEARTBEAT_SECONDS * 1000
+
+/** Whether a worker in `phase`, last heard from at `lastReportAt`, has been silent too long at `now`. */
+export const silentTooLong = (phase: WorkerPhase, lastReportAt: number | null, now: number): boolean =>
+  phase === "ready" && lastReportAt !== null && now - lastReportAt > SILENCE_LIMIT_MS
 
 export type WorkerPhase = "starting" | "ready" | "stopping" | "errored"
 

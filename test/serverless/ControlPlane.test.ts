@@ -4,7 +4,7 @@ import { Context, Deferred, Effect, Layer, Option, TestClock } from "effect"
 import { signedMessage } from "../../src/protocol/signedMessage.js"
 import { statusBody } from "../../src/protocol/workerStatus.js"
 import { CALLBACK_BODY_SHOWN, ControlPlane, ServerlessConfig } from "../../src/serverless/ControlPlane.js"
-import { type EndpointParams, recommended } from "../../src/serverless/scaling.js"
+import { type EndpointParams, recommended, SILENCE_LIMIT_MS } from "../../src/serverless/scaling.js"
 import { ServerlessMetrics } from "../../src/serverless/ServerlessMetrics.js"
 import { type ProcessSpec, WorkerLauncher } from "../../src/serverless/WorkerLauncher.js"
 import { type HeldSession, WorkerSessions } from "../../src/serverless/WorkerSessions.js"
@@ -153,6 +153,42 @@ describe("ControlPlane (TestClock, fake processes)", () => {
       const workers = (yield* plane.status).workers
       assert.isFalse(workers.some((w) => w.id === 2))
       assert.lengthOf(launched, 3)
+    })
+  )
+
+  it.scoped("a ready worker silent for three heartbeats is errored: no more routes, stopped, and replaced when load needs it", () =>
+    Effect.gen(function* () {
+      const { launched, layer } = yield* fakeLauncher
+      // Idle workers are kept: only the silence can stop this one.
+      const plane = yield* buildPlane(layer, { params: { inactivity_timeout: -1 } })
+      const key = plane.endpointApiKey
+      const route = (requestIdx: number) =>
+        Effect.map(plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx, connection: null }), (answer) => Option.getOrThrow(answer)._tag)
+      yield* route(0)
+      yield* plane.tick
+      const token = launched[0]!.spec.env["MASTER_TOKEN"]!
+      yield* plane.workerStatus(report(1, token, 0, []))
+      assert.strictEqual(SILENCE_LIMIT_MS, 30_000)
+      // A heartbeat within the limit keeps it: the silence counts from the last report.
+      yield* TestClock.adjust("20 seconds")
+      yield* plane.workerStatus(report(1, token, 0, []))
+      yield* TestClock.adjust("30 seconds")
+      yield* plane.tick
+      assert.strictEqual((yield* plane.status).workers[0]?.state, "idle")
+      assert.isFalse(launched[0]!.stopped)
+      // One millisecond past three heartbeats: a route finds no worker and waits.
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual(yield* route(1), "Waiting")
+      const silent = (yield* plane.status).workers[0]
+      assert.strictEqual(silent?.state, "errored")
+      assert.include(silent?.error_msg ?? "", "no report for over 30 s")
+      yield* plane.tick
+      yield* TestClock.adjust("0 millis")
+      assert.isTrue(launched[0]!.stopped)
+      // The waiting request gets a new worker in its place.
+      assert.lengthOf(launched, 2)
+      assert.deepStrictEqual((yield* plane.status).workers.map((w) => [w.id, w.state]), [[2, "starting"]])
+      assert.include(yield* plane.metricsText, 'null_serverless_scale_events_total{action="stop",reason="errored"} 1')
     })
   )
 

@@ -7,6 +7,8 @@ import {
   idleSinceAfter,
   recommended,
   routeTarget,
+  SILENCE_LIMIT_MS,
+  silentTooLong,
   vastDefaults,
   type WorkerView
 } from "../../src/serverless/scaling.js"
@@ -154,4 +156,14 @@ describe("idle time", () => {
       assert.deepStrictEqual([...stoppedAt], [[1, 14_000], [2, 16_000], [3, 18_000]])
     })
   )
+})
+
+describe("silentTooLong", () => {
+  it("a ready worker is silent too long past three heartbeats (30 s) since its last report; other phases never", () => {
+    expect(SILENCE_LIMIT_MS).toBe(3 * 10 * 1000)
+    expect(silentTooLong("ready", 1_000, 1_000 + SILENCE_LIMIT_MS)).toBe(false)
+    expect(silentTooLong("ready", 1_000, 1_001 + SILENCE_LIMIT_MS)).toBe(true)
+    for (const phase of ["starting", "stopping", "errored"] as const) expect(silentTooLong(phase, 0, 10 * SILENCE_LIMIT_MS)).toBe(false)
+    expect(silentTooLong("ready", null, 10 * SILENCE_LIMIT_MS)).toBe(false)
+  })
 })

@@ -9,7 +9,7 @@
  * autoscaler is unreachable. Every tick sends all pending `/delete_requests/` records, in batches.
  */
 import { Clock, Duration, Effect, Layer, LogLevel, Redacted } from "effect"
-import { deleteRequestsJson, statusBody, type WorkerIdentity, type WorkerStatusBody } from "../../protocol/workerStatus.js"
+import { deleteRequestsJson, HEARTBEAT_SECONDS, statusBody, type WorkerIdentity, type WorkerStatusBody } from "../../protocol/workerStatus.js"
 import { makeThrottledLog } from "../../shared/throttledLog.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
@@ -33,7 +33,7 @@ export interface ReportPolicy {
 export const defaultReportPolicy: ReportPolicy = {
   firstReport: "1 second",
   minSpacing: "250 millis",
-  heartbeat: "10 seconds",
+  heartbeat: Duration.seconds(HEARTBEAT_SECONDS),
   deleteTick: "1 second",
   // Under a flood of 429s a second's refusals fit one post, as the framework sends one snapshot a tick: fewer,
   // larger posts cost less per record (docs/performance.md).
