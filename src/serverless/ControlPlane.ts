@@ -65,6 +65,8 @@ interface WorkerRecord {
   errorMsg: string
   lastReportAt: number | null
   exit: string | null
+  /** The sidecar's exit code or signal, once it has ended. */
+  sidecarExit: string | null
   process: RunningProcess | null
   sidecar: RunningProcess | null
 }
@@ -218,6 +220,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
         errorMsg: "",
         lastReportAt: null,
         exit: null,
+        sidecarExit: null,
         process: null,
         sidecar: null
       }
@@ -273,7 +276,27 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
             echo(`w${id}/sidecar`)
           )
         )
-        if (sidecar._tag === "Right") record.sidecar = sidecar.right
+        if (sidecar._tag === "Left") {
+          record.phase = "errored"
+          record.errorMsg = sidecar.left.message
+          yield* log(`w${id} sidecar did not start: ${sidecar.left.message}`)
+        } else {
+          record.sidecar = sidecar.right
+          // As start-vast.sh does on Vast when the consumer exits: a worker whose consumer is gone would take
+          // reservations nobody serves, so it is errored, then stopped (its sessions close) and replaced.
+          const exited = sidecar.right.exited
+          yield* FiberSet.run(
+            stopping,
+            Effect.gen(function* () {
+              const outcome = yield* exited
+              record.sidecarExit = outcome
+              if (record.phase === "stopping") return
+              record.phase = "errored"
+              if (record.errorMsg === "") record.errorMsg = `sidecar exited (${outcome})`
+              yield* log(`w${id} sidecar exited (${outcome}): stopping the worker`)
+            })
+          )
+        }
       }
       // A worker that dies on its own is errored, then replaced by the scaling rule.
       yield* FiberSet.run(
@@ -512,6 +535,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
                 control_url: controlUrl,
                 pid: worker.process?.pid ?? null,
                 sidecar_pid: worker.sidecar?.pid ?? null,
+                sidecar_exit: worker.sidecarExit,
                 cur_load: worker.curLoad,
                 routed_load: routedLoad(worker),
                 max_perf: worker.maxPerf,

@@ -75,8 +75,11 @@ const workerColumns: ReadonlyArray<Column> = [
   { title: "max_perf", meaning: "the capacity the worker reported (0 until it is ready)" },
   { title: "idle (s)", meaning: "seconds since its load dropped to zero; it stops once this passes inactivity_timeout" },
   { title: "error", meaning: "the error_msg the worker reported, if any" },
-  { title: "exit", meaning: "the process's exit code or signal, once it has ended" }
+  { title: "exit", meaning: "the process's exit code or signal, once it has ended; the sidecar's after 'sidecar:'" }
 ]
+
+const exitCell = (exit: string | null, sidecarExit: string | null): string =>
+  [exit ?? "", sidecarExit === null ? "" : `sidecar: ${sidecarExit}`].filter((part) => part !== "").join("; ")
 
 export const statusPage = (status: Status): string => {
   const sessionCell = (sessions: (typeof status.workers)[number]["sessions"]): string =>
@@ -103,7 +106,7 @@ ${table(
   workerColumns,
   status.workers.map((w) => ({
     className: `state-${w.state}`,
-    cells: [`w${w.id}`, w.state, sessionCell(w.sessions), w.url, w.control_url, w.cur_load, w.routed_load, w.max_perf, seconds(w.idle_s), w.error_msg, w.exit]
+    cells: [`w${w.id}`, w.state, sessionCell(w.sessions), w.url, w.control_url, w.cur_load, w.routed_load, w.max_perf, seconds(w.idle_s), w.error_msg, exitCell(w.exit, w.sidecar_exit)]
   }))
 )}
 <h2>Waiting route requests</h2>

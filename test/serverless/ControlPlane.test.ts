@@ -51,7 +51,7 @@ const settings = ServerlessConfig.of({
 /** The control plane over `launcher`, with `params` (the recommended ones, inactivity_timeout 10 s, by default). */
 const buildPlane = (
   launcher: Layer.Layer<WorkerLauncher>,
-  options: { readonly params?: Partial<EndpointParams>; readonly sessions?: Layer.Layer<WorkerSessions> } = {}
+  options: { readonly params?: Partial<EndpointParams>; readonly sessions?: Layer.Layer<WorkerSessions>; readonly sidecar?: string } = {}
 ) =>
   Effect.map(
     Layer.build(
@@ -59,7 +59,13 @@ const buildPlane = (
         Layer.provide(launcher),
         Layer.provide(ServerlessMetrics.Default),
         Layer.provide(options.sessions ?? WorkerSessions.layerNone),
-        Layer.provide(Layer.succeed(ServerlessConfig, { ...settings, params: { ...settings.params, ...options.params } }))
+        Layer.provide(
+          Layer.succeed(ServerlessConfig, {
+            ...settings,
+            params: { ...settings.params, ...options.params },
+            sidecar: Option.fromNullable(options.sidecar)
+          })
+        )
       )
     ),
     (context) => Context.get(context, ControlPlane)
@@ -189,6 +195,33 @@ describe("ControlPlane (TestClock, fake processes)", () => {
       assert.lengthOf(launched, 2)
       assert.deepStrictEqual((yield* plane.status).workers.map((w) => [w.id, w.state]), [[2, "starting"]])
       assert.include(yield* plane.metricsText, 'null_serverless_scale_events_total{action="stop",reason="errored"} 1')
+    })
+  )
+
+  it.scoped("a sidecar that exits is logged and shown; its worker is errored, stopped and replaced (as start-vast.sh stops it on Vast)", () =>
+    Effect.gen(function* () {
+      const { launched, layer } = yield* fakeLauncher
+      const plane = yield* buildPlane(layer, { sidecar: "exit 3" })
+      const key = plane.endpointApiKey
+      yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx: 0, connection: null })
+      yield* plane.tick
+      assert.deepStrictEqual(launched.map((entry) => entry.spec.name), ["w1", "w1/sidecar"])
+      const [worker, sidecar] = launched
+      yield* plane.workerStatus(report(1, worker!.spec.env["MASTER_TOKEN"]!, 0, []))
+      assert.strictEqual((yield* plane.status).workers[0]?.sidecar_exit, null)
+      yield* Deferred.succeed(sidecar!.exit, "3")
+      yield* TestClock.adjust("0 millis")
+      const shown = (yield* plane.status).workers[0]
+      assert.deepInclude(shown, { state: "errored", error_msg: "sidecar exited (3)", sidecar_exit: "3", exit: null })
+      assert.strictEqual((yield* plane.status).events[0]?.text, "w1 sidecar exited (3): stopping the worker")
+      assert.isFalse(worker!.stopped)
+      // No route to it; the next decision stops it, and the request still waiting gets a new worker.
+      assert.strictEqual(Option.getOrThrow(yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx: 1, connection: null }))._tag, "Waiting")
+      yield* plane.tick
+      yield* TestClock.adjust("0 millis")
+      assert.isTrue(worker!.stopped)
+      assert.deepStrictEqual(launched.map((entry) => entry.spec.name), ["w1", "w1/sidecar", "w2", "w2/sidecar"])
+      assert.deepStrictEqual((yield* plane.status).workers.map((w) => w.id), [2])
     })
   )
 
