@@ -12,6 +12,7 @@ import { freePort } from "./freePort.mjs"
 const entryPoints = {
   client: "src/client/main.ts",
   serverless: "src/serverless/main.ts",
+  sidecar: "src/serverless/sidecar.ts",
   demo: "src/demo/main.ts",
   "examples/redis-consumer": "examples/redis-queue/consumer.ts",
   "examples/redis-dispatcher": "examples/redis-queue/dispatcher.ts",

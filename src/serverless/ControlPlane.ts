@@ -36,6 +36,8 @@ export interface ServerlessSettings {
   readonly params: EndpointParams
   /** The worker program: `node <workerScript>`. */
   readonly workerScript: string
+  /** The sidecar runner: `node <sidecarScript> <command>` (`sidecar.ts`: it stops the sidecar if we die). */
+  readonly sidecarScript: string
   /** Seconds between each worker's health checks. */
   readonly healthcheckInterval: number
   /** A command run beside each worker (`sh -c`), e.g. the user's queue consumer; it gets the worker's ports. */
@@ -262,9 +264,8 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           launcher.launch(
             {
               name: `w${id}/sidecar`,
-              command: settings.sidecar.value,
-              args: [],
-              shell: true,
+              command: process.execPath,
+              args: [settings.sidecarScript, settings.sidecar.value],
               // The sidecar is the user's program: it inherits the serverless's environment (REDIS_URL, …).
               env: {
                 ...process.env,

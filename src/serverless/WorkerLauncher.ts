@@ -19,8 +19,6 @@ export interface ProcessSpec {
   readonly command: string
   readonly args: ReadonlyArray<string>
   readonly env: Readonly<Record<string, string>>
-  /** `sh -c command` instead of `command args…` (for user-given command lines). */
-  readonly shell?: boolean
 }
 
 export interface RunningProcess {
@@ -80,11 +78,9 @@ export class WorkerLauncher extends Context.Tag("serverless/WorkerLauncher")<
             const done = yield* Deferred.make<string>()
             const child = yield* Effect.try({
               try: () =>
-                // `detached`: its own process group (see above); a user's command line may also start several
-                // processes, and stopping it must reach all of them, not just the shell.
-                spec.shell === true
-                  ? spawn("sh", ["-c", spec.command], { env: childEnv(spec), stdio: ["ignore", "pipe", "pipe"], detached: true })
-                  : spawn(spec.command, [...spec.args], { env: childEnv(spec), stdio: ["ignore", "pipe", "pipe"], detached: true }),
+                // `detached`: its own process group (see above); a child may start several processes (a sidecar's
+                // shell and what it runs), and stopping it must reach all of them.
+                spawn(spec.command, [...spec.args], { env: childEnv(spec), stdio: ["ignore", "pipe", "pipe"], detached: true }),
               catch: (error) => new LaunchError({ message: `${spec.name}: ${String(error)}` })
             })
             const tail: Array<string> = []

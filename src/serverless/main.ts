@@ -117,6 +117,7 @@ const bindFailure = (cause: unknown, host: string, port: number): string => {
 const KEEP_ALIVE_TIMEOUT_MS = 30_000
 
 const workerScript = fileURLToPath(new URL("./main.js", import.meta.url))
+const sidecarScript = fileURLToPath(new URL("./sidecar.js", import.meta.url))
 
 const serverless = Command.make("serverless", options, (opts) => {
   const base = opts.recommended ? recommended : vastDefaults
@@ -135,6 +136,7 @@ const serverless = Command.make("serverless", options, (opts) => {
     userApiKey: opts.apiKey,
     params,
     workerScript,
+    sidecarScript,
     healthcheckInterval: opts.healthcheckInterval,
     sidecar: opts.sidecar,
     sidecarHealthPath: opts.sidecarHealth,

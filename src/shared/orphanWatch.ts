@@ -9,16 +9,40 @@ import { Config, Effect, Option, Schedule, type Scope } from "effect"
 
 export const PARENT_PID_VARIABLE = "NULL_PARENT_PID"
 
-/** Forks the watch into the current scope; nothing when the variable is unset (a program started by hand). */
-export const stopWhenOrphaned: Effect.Effect<void, never, Scope.Scope> = Effect.gen(function* () {
-  const parent = yield* Config.option(Config.integer(PARENT_PID_VARIABLE)).pipe(Effect.orElseSucceed(() => Option.none<number>()))
-  if (Option.isNone(parent)) return
-  // Started through a shell (or re-parented already): the variable names someone else, and no check could tell.
-  if (process.ppid !== parent.value) return yield* Effect.logDebug("NULL_PARENT_PID is not this process's parent: not watching it")
-  yield* Effect.sync(() => process.ppid !== parent.value).pipe(
-    Effect.repeat({ schedule: Schedule.spaced("1 second"), until: (orphaned) => orphaned }),
-    Effect.zipRight(Effect.logWarning("the process that started this one is gone: stopping", { parent_pid: parent.value })),
-    Effect.zipRight(Effect.sync(() => process.kill(process.pid, "SIGTERM"))),
-    Effect.forkScoped
+/** Whether no process `pid` exists (one we may not signal exists). */
+const gone = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return false
+  } catch (error) {
+    return error instanceof Error && "code" in error && error.code === "ESRCH"
+  }
+}
+
+/**
+ * Forks into the current scope a watch that runs `orphaned` once, when the parent named in `NULL_PARENT_PID` is
+ * gone; nothing when the variable is unset (a program started by hand).
+ */
+export const whenOrphaned = (orphaned: (parent: number) => Effect.Effect<void>): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const parent = yield* Config.option(Config.integer(PARENT_PID_VARIABLE)).pipe(Effect.orElseSucceed(() => Option.none<number>()))
+    if (Option.isNone(parent)) return
+    // Not our parent: either we were started through a shell (the variable names someone else, and no check could
+    // tell), or the parent died before this check ran (a start-up slower than its parent's kill -9), and we are an
+    // orphan already, to be stopped at once rather than never.
+    if (process.ppid !== parent.value && !gone(parent.value)) {
+      return yield* Effect.logDebug("NULL_PARENT_PID is not this process's parent: not watching it")
+    }
+    yield* Effect.sync(() => process.ppid !== parent.value).pipe(
+      Effect.repeat({ schedule: Schedule.spaced("1 second"), until: (gone) => gone }),
+      Effect.zipRight(orphaned(parent.value)),
+      Effect.forkScoped
+    )
+  })
+
+/** The watch, stopping this process with its ordinary SIGTERM path. */
+export const stopWhenOrphaned: Effect.Effect<void, never, Scope.Scope> = whenOrphaned((parent) =>
+  Effect.logWarning("the process that started this one is gone: stopping", { parent_pid: parent }).pipe(
+    Effect.zipRight(Effect.sync(() => process.kill(process.pid, "SIGTERM")))
   )
-})
+)

@@ -1,30 +1,11 @@
-import { execFileSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { afterEach, describe, expect, it } from "vitest"
-import { type Spawned, spawnProcess } from "../support/process.js"
+import { alive, processTree, type Spawned, spawnProcess } from "../support/process.js"
 
 const demoJs = fileURLToPath(new URL("../../dist/demo.js", import.meta.url))
 const running: Array<Spawned> = []
 /** Every process a demo started (its children lead their own process groups: a demo's kill would not reach them). */
 const descendants = new Set<number>()
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
-/** The processes below `root`, from `ps` (Linux and macOS). */
-const processTree = (root: number): ReadonlyArray<number> => {
-  const rows = execFileSync("ps", ["-A", "-o", "pid=,ppid="], { encoding: "utf8" })
-    .split("\n")
-    .map((line) => line.trim().split(/\s+/).map(Number))
-  const below = (pid: number): ReadonlyArray<number> => rows.filter(([, ppid]) => ppid === pid).flatMap(([child = 0]) => [child, ...below(child)])
-  return below(root)
-}
 
 afterEach(async () => {
   for (const demo of running.splice(0)) {

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest"
 import { Agent, request } from "node:http"
 import { createServer } from "node:net"
 import { MAX_COST } from "../../src/protocol/authData.js"
-import { spawnProcess } from "../support/process.js"
+import { alive, processGroup, spawnProcess } from "../support/process.js"
 import { hasPromtool, promtoolCheck, skipWithoutPromtool } from "../support/promtool.js"
 import { type RunningServerless, serverlessJs, startServerless as start, statusOf as status, until } from "../support/serverless.js"
 
@@ -248,20 +248,44 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     expect(pid).toBeGreaterThan(0)
     serverless.process.child.kill("SIGKILL")
     await serverless.process.exited
-    const alive = () => {
-      try {
-        process.kill(pid, 0)
-        return true
-      } catch {
-        return false
-      }
-    }
     try {
-      await until("the orphaned worker to stop", async () => (alive() ? undefined : true), 15_000)
+      await until("the orphaned worker to stop", async () => (alive(pid) ? undefined : true), 15_000)
     } finally {
       // A failing run must not leave the worker behind.
-      if (alive()) process.kill(pid, "SIGKILL")
+      if (alive(pid)) process.kill(pid, "SIGKILL")
     }
+  })
+
+  it("killed outright (SIGKILL), the serverless leaves no sidecar behind: one that ignores SIGTERM goes, with what it started, after the grace", async () => {
+    // A sidecar that ignores SIGTERM and leaves a process of its own behind, outside its shell's children.
+    const serverless = await startServerless(["--recommended", "--min-load", "100", "--sidecar", 'trap "" TERM; (sleep 600 &); sleep 601'])
+    const worker = await until("a worker with its sidecar", async () => (await status(serverless.url)).workers.find((w) => w.sidecar_pid !== null))
+    const group = worker.sidecar_pid ?? 0
+    // Its shell and both sleeps (and the runner that leads the group).
+    await until("the sidecar's processes", () => (processGroup(group).length >= 3 ? true : undefined))
+    serverless.process.child.kill("SIGKILL")
+    await serverless.process.exited
+    try {
+      // Noticed within a second, then 5 s of grace: a little more than 6 s.
+      await until("the orphaned sidecar's group to be gone", () => (processGroup(group).length === 0 ? true : undefined), 15_000)
+      await until("the orphaned worker to stop", () => (alive(worker.pid ?? 0) ? undefined : true), 15_000)
+    } finally {
+      // A failing run must not leave them behind.
+      if (processGroup(group).length > 0) process.kill(-group, "SIGKILL")
+      if (alive(worker.pid ?? 0)) process.kill(worker.pid ?? 0, "SIGKILL")
+    }
+  })
+
+  it("a sidecar that exits is logged with its status and shown; its worker is stopped and replaced", async () => {
+    const { url } = await startServerless(["--recommended", "--min-load", "100", "--sidecar", "sleep 1; exit 3"])
+    // Each replacement's sidecar exits too: any of them may be caught between its exit and its worker's stop.
+    const seen = await until("a sidecar's exit in /status", async () => (await status(url)).workers.find((w) => w.sidecar_exit !== null))
+    expect([seen.sidecar_exit, seen.error_msg]).toEqual(["3", "sidecar exited (3)"])
+    const events = await until("the worker stopped and replaced", async () => {
+      const texts = (await status(url)).events.map((e) => e.text)
+      return texts.includes("w1 stopped (will be replaced)") && texts.some((t) => t.startsWith("w2 starting")) ? texts : undefined
+    })
+    expect(events).toContain("w1 sidecar exited (3): stopping the worker")
   })
 
   it("GET /metrics: workers by state, route requests, scale events; the status page shows colours, sessions, control URLs and column notes", async () => {

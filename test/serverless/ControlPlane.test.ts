@@ -42,6 +42,7 @@ const settings = ServerlessConfig.of({
   userApiKey: "k",
   params: { ...recommended, inactivity_timeout: 10 },
   workerScript: "/dev/null",
+  sidecarScript: "/dev/null",
   healthcheckInterval: 1,
   sidecar: Option.none(),
   sidecarHealthPath: Option.none(),

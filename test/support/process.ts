@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
 
@@ -81,6 +81,36 @@ export const spawnProcess = (command: string, args: ReadonlyArray<string>, env: 
     })
   return { child, output: () => output, waitFor, exited }
 }
+
+/** Whether process `pid` exists (a zombie counts). */
+export const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Every process's pid, parent pid and process group, from `ps` (Linux and macOS). */
+const processTable = (): ReadonlyArray<{ readonly pid: number; readonly ppid: number; readonly pgid: number }> =>
+  execFileSync("ps", ["-A", "-o", "pid=,ppid=,pgid="], { encoding: "utf8" })
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => {
+      const [pid = 0, ppid = 0, pgid = 0] = line.trim().split(/\s+/).map(Number)
+      return { pid, ppid, pgid }
+    })
+
+/** The processes below `root` (children, their children, …). */
+export const processTree = (root: number): ReadonlyArray<number> => {
+  const rows = processTable()
+  const below = (pid: number): ReadonlyArray<number> => rows.filter((row) => row.ppid === pid).flatMap((row) => [row.pid, ...below(row.pid)])
+  return below(root)
+}
+
+/** The processes in process group `pgid`, wherever their parents are. */
+export const processGroup = (pgid: number): ReadonlyArray<number> => processTable().filter((row) => row.pgid === pgid).map((row) => row.pid)
 
 /** Start `node dist/main.js` with `env` added to a minimal environment. */
 export const spawnWorker = (env: Record<string, string>): Spawned => spawnProcess(process.execPath, [mainJs], env)

@@ -16,6 +16,9 @@ const Status = Schema.Struct({
       url: Schema.String,
       control_url: Schema.String,
       pid: Schema.NullOr(Schema.Number),
+      sidecar_pid: Schema.NullOr(Schema.Number),
+      sidecar_exit: Schema.NullOr(Schema.String),
+      error_msg: Schema.String,
       cur_load: Schema.Number,
       sessions: Schema.NullOr(Schema.Array(Schema.Struct({ session_id: Schema.String })))
     })

@@ -1,0 +1,72 @@
+/**
+ * `node dist/sidecar.js <command>`: how the local serverless runs a `--sidecar` command. It runs `sh -c <command>`
+ * in its own process group (which the launcher made it lead) and exits as the command did. What it adds is the
+ * orphan watch a user's command line cannot have: a serverless killed outright (`kill -9`) cannot stop its
+ * sidecars, so once this process sees its parent gone (`orphanWatch.ts`), it stops its whole group as the
+ * launcher would have: SIGTERM, then SIGKILL after the launcher's grace. The worker beside it stops itself the
+ * same way.
+ *
+ * Stop signals are the command's business: the launcher signals the whole group, so they reach the command
+ * directly; this process only waits for it. It never writes anything: its output is the command's, and once the
+ * serverless is gone, nobody reads it.
+ */
+import { spawn } from "node:child_process"
+import { constants } from "node:os"
+import { Deferred, Effect, Exit, Runtime } from "effect"
+import { PARENT_PID_VARIABLE, whenOrphaned } from "../shared/orphanWatch.js"
+import { WorkerLauncher } from "./WorkerLauncher.js"
+
+/** How the command ended: an exit code, or the signal that ended it. */
+type Ended = { readonly code: number } | { readonly signal: NodeJS.Signals }
+
+const stopSignals: ReadonlyArray<NodeJS.Signals> = ["SIGTERM", "SIGINT", "SIGHUP"]
+
+/** Signal the whole group: the command, what it started, and this process (which ignores stop signals). */
+const signalGroup = (signal: NodeJS.Signals) =>
+  Effect.sync(() => {
+    try {
+      process.kill(-process.pid, signal)
+    } catch {
+      // The group is gone already.
+    }
+  })
+
+const run = (command: string) =>
+  Effect.gen(function* () {
+    const runtime = yield* Effect.runtime<never>()
+    const ended = yield* Deferred.make<Ended>()
+    const end = (outcome: Ended) => Runtime.runSync(runtime)(Deferred.succeed(ended, outcome))
+    // Handled, so that they do not end this process before the command: its exit status is what is passed on.
+    for (const signal of stopSignals) process.on(signal, () => undefined)
+    // The command's parent is this process, not the serverless: a program in it that watches its parent watches us.
+    const child = spawn("sh", ["-c", command], { stdio: "inherit", env: { ...process.env, [PARENT_PID_VARIABLE]: String(process.pid) } })
+    child.once("exit", (code, signal) => end(signal === null ? { code: code ?? 1 } : { signal }))
+    child.once("error", () => end({ code: 127 }))
+    yield* whenOrphaned(() =>
+      // Uninterruptible: once begun, the stop ends with SIGKILL to the group even if the command ends first (the
+      // scope's close waits for it), so that nothing it left behind survives; this process goes with it. The wait
+      // in between is interruptible, or its timeout could not end it.
+      Effect.uninterruptible(
+        signalGroup("SIGTERM").pipe(
+          Effect.zipRight(Effect.timeoutOption(Effect.interruptible(Deferred.await(ended)), WorkerLauncher.defaultGrace)),
+          Effect.zipRight(signalGroup("SIGKILL"))
+        )
+      )
+    )
+    return yield* Deferred.await(ended)
+  }).pipe(Effect.scoped)
+
+const command = process.argv[2]
+if (command === undefined || process.argv.length > 3) {
+  process.stderr.write("usage: node dist/sidecar.js '<command>' (started by the local serverless for --sidecar)\n")
+  process.exit(2)
+}
+Effect.runFork(run(command)).addObserver((exit) => {
+  if (Exit.isFailure(exit)) process.exit(1)
+  const outcome = exit.value
+  if ("code" in outcome) process.exit(outcome.code)
+  // Ended by a signal: end by the same one, so that the launcher sees what the command saw.
+  for (const signal of stopSignals) process.removeAllListeners(signal)
+  process.kill(process.pid, outcome.signal)
+  process.exit(128 + (constants.signals[outcome.signal] ?? 0))
+})

@@ -1,0 +1,41 @@
+/**
+ * `node dist/sidecar.js <command>`, the local serverless's sidecar runner (real processes): it exits as its command
+ * did, and stops its whole process group once its parent is gone, even when the parent died before it looked.
+ */
+import { spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { afterEach, describe, expect, it } from "vitest"
+import { processGroup } from "../support/process.js"
+import { until } from "../support/serverless.js"
+
+const sidecarJs = fileURLToPath(new URL("../../dist/sidecar.js", import.meta.url))
+
+/** Groups the tests started: each runner leads its own, as under the launcher. */
+const groups: Array<number> = []
+afterEach(() => {
+  for (const group of groups.splice(0)) if (processGroup(group).length > 0) process.kill(-group, "SIGKILL")
+})
+
+/** The runner with `command`, leading its own process group; resolves with how it ended. */
+const runSidecar = (command: string, env: Record<string, string> = {}) => {
+  const child = spawn(process.execPath, [sidecarJs, command], { env: { PATH: process.env["PATH"] ?? "", ...env }, stdio: "ignore", detached: true })
+  groups.push(child.pid ?? 0)
+  const ended = new Promise<string>((resolve) => child.once("exit", (code, signal) => resolve(signal ?? String(code))))
+  return { pid: child.pid ?? 0, ended }
+}
+
+describe("the sidecar runner (dist/sidecar.js)", () => {
+  it("exits as its command did: with its status, or by the signal that ended it", async () => {
+    expect(await runSidecar("exit 3").ended).toBe("3")
+    expect(await runSidecar("kill -TERM $$").ended).toBe("SIGTERM")
+  })
+
+  it("a parent already gone when it starts (killed during its start-up): the whole group is stopped at once", async () => {
+    const gone = spawn("true")
+    await new Promise((resolve) => gone.once("exit", resolve))
+    // The command leaves a process of its own behind, outside the shell's children but in the group.
+    const runner = runSidecar("(sleep 600 &); sleep 601", { NULL_PARENT_PID: String(gone.pid) })
+    expect(await runner.ended).toBe("SIGKILL")
+    await until("the group to be gone", () => (processGroup(runner.pid).length === 0 ? true : undefined), 5_000)
+  })
+})
