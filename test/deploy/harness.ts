@@ -19,14 +19,7 @@ export const reportKeys = ["id", "mtoken", "version", "error_msg", "url"]
 
 export const isReady = (report: Report) => report.json?.["max_perf"] === 100
 
-export const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
+export { alive } from "../support/process.js"
 
 /** Alive and not a zombie: a watcher left to init shows as a zombie until it is reaped. */
 export const running = (pid: number): boolean => {
