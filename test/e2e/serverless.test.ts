@@ -256,6 +256,23 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     }
   })
 
+  it("SIGTERM with a hung worker (SIGSTOP): the worker is killed after the grace, and the serverless exits 0", async () => {
+    const serverless = await startServerless(["--recommended", "--min-load", "100"])
+    const worker = await until("a ready worker", async () => (await status(serverless.url)).workers.find((w) => w.state === "idle"))
+    const pid = worker.pid ?? 0
+    process.kill(pid, "SIGSTOP")
+    try {
+      serverless.process.child.kill("SIGTERM")
+      // The grace is 5 s.
+      await until("the serverless to exit", () => (serverless.process.child.exitCode === null ? undefined : true), 15_000)
+      expect(serverless.process.child.exitCode).toBe(0)
+      expect(alive(pid)).toBe(false)
+    } finally {
+      // A failing run must not leave the worker behind (SIGKILL ends a stopped process too).
+      if (alive(pid)) process.kill(pid, "SIGKILL")
+    }
+  })
+
   it("killed outright (SIGKILL), the serverless leaves no sidecar behind: one that ignores SIGTERM goes, with what it started, after the grace", async () => {
     // A sidecar that ignores SIGTERM and leaves a process of its own behind, outside its shell's children.
     const serverless = await startServerless(["--recommended", "--min-load", "100", "--sidecar", 'trap "" TERM; (sleep 600 &); sleep 601'])
