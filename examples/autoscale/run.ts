@@ -20,14 +20,12 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Command, Options } from "@effect/cli"
-import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Clock, Data, Deferred, Duration, Effect, Layer, Logger, Option, Queue, Random, Schema } from "effect"
+import { Clock, Data, Deferred, Duration, Effect, Option, Queue, Random, Schema } from "effect"
 import { completionsKey, resultsKey } from "../../src/client/autoscale/keys.js"
 import { connectRedis, IntegerReply, type RedisConnection } from "../../src/client/autoscale/redis.js"
 import { type RunningProcess, WorkerLauncher } from "../../src/serverless/WorkerLauncher.js"
-import { versionRequested } from "../../src/shared/cliHelp.js"
 import { VERSION } from "../../src/shared/version.js"
+import { runExample } from "../runExample.js"
 
 const dist = (file: string) => fileURLToPath(new URL(`../${file}`, import.meta.url))
 
@@ -422,12 +420,4 @@ const example = Command.make("autoscale-example", options, (opts) =>
   }).pipe(Effect.scoped)
 )
 
-const cli = Command.run(example, { name: "autoscale example", version: VERSION })
-// `--version` as every program prints it; `--help` is @effect/cli's.
-if (versionRequested(process.argv.slice(2))) process.stdout.write(`autoscale example ${VERSION}\n`)
-else {
-  cli(process.argv).pipe(
-    Effect.provide(Layer.mergeAll(NodeContext.layer, WorkerLauncher.layer(), Logger.logFmt)),
-    NodeRuntime.runMain({ disablePrettyLogger: true })
-  )
-}
+runExample("autoscale example", Command.run(example, { name: "autoscale example", version: VERSION }))

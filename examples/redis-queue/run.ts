@@ -9,12 +9,10 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Command, Options } from "@effect/cli"
-import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Data, Deferred, Effect, Layer, Logger } from "effect"
+import { Data, Deferred, Effect } from "effect"
 import { WorkerLauncher } from "../../src/serverless/WorkerLauncher.js"
-import { versionRequested } from "../../src/shared/cliHelp.js"
 import { VERSION } from "../../src/shared/version.js"
+import { runExample } from "../runExample.js"
 
 const dist = (file: string) => fileURLToPath(new URL(`../${file}`, import.meta.url))
 
@@ -103,12 +101,4 @@ const example = Command.make("redis-example", options, (opts) =>
   }).pipe(Effect.scoped)
 )
 
-const cli = Command.run(example, { name: "redis example", version: VERSION })
-// `--version` as every program prints it; `--help` is @effect/cli's.
-if (versionRequested(process.argv.slice(2))) process.stdout.write(`redis example ${VERSION}\n`)
-else {
-  cli(process.argv).pipe(
-    Effect.provide(Layer.mergeAll(NodeContext.layer, WorkerLauncher.layer(), Logger.logFmt)),
-    NodeRuntime.runMain({ disablePrettyLogger: true })
-  )
-}
+runExample("redis example", Command.run(example, { name: "redis example", version: VERSION }))

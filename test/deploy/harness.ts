@@ -8,7 +8,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, afterEach, beforeAll, beforeEach, expect } from "vitest"
-import { freePort } from "../support/process.js"
+import { alive, freePort } from "../support/process.js"
 import { FakeSigner, type Report, ReportRecorder, runScript, type ScriptRun, TestCa } from "./fakes.js"
 
 export const root = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/$/, "")
