@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
@@ -546,6 +546,36 @@ describe("CallbackPoster", () => {
       const later = logs.lines.filter((line) => String(line.message[0]).startsWith("OUTBOX_FILE could not be written"))
       // The six failed writes of a, b and c (pending, done) and d's pending were counted into the second line.
       assert.deepStrictEqual(later.at(-1)?.message[1], { file, cause: "ENOSPC", repeated_since_last_line: 5 })
+      yield* Scope.close(scope, Exit.void)
+    }).pipe(Effect.provide(logs.layer))
+  })
+
+  it.effect("the journal's notices are warnings naming the file: one it could not rewrite at start, one deleted while the worker ran", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const file = join(mkdtempSync(join(tmpdir(), "outbox-")), "outbox.jsonl")
+      // The start's rewrite goes through a temporary file made to fail as a full disk does.
+      symlinkSync("/dev/full", `${file}.${process.pid}.tmp`)
+      const scope = yield* Scope.make()
+      const { layer } = yield* scriptedClient([503])
+      const context = yield* Layer.buildWithScope(
+        CallbackPoster.layerWith({ drainTimeout: "0 millis" }).pipe(
+          Layer.provide(layer),
+          Layer.provide(testConfig({ outboxFile: Option.some(file) })),
+          Layer.provide(logs.layer)
+        ),
+        scope
+      )
+      const poster = Context.get(context, CallbackPoster)
+      poster.unsafeEnqueue({ ...callback, sessionId: "a" })
+      unlinkSync(file)
+      poster.unsafeEnqueue({ ...callback, sessionId: "b" })
+      yield* TestClock.adjust("0 millis")
+      const warned = (start: string) => logs.lines.filter((line) => String(line.message[0]).startsWith(start)).map((line) => [line.level, line.message[1]])
+      // Nothing to rewrite: the empty file's fsync is what /dev/full refuses.
+      assert.deepStrictEqual(warned("OUTBOX_FILE could not be rewritten"), [["WARN", { file, cause: "EINVAL" }]])
+      assert.deepStrictEqual(warned("OUTBOX_FILE was deleted while the worker ran"), [["WARN", { file, pending: 1 }]])
+      assert.isTrue(existsSync(file))
       yield* Scope.close(scope, Exit.void)
     }).pipe(Effect.provide(logs.layer))
   })

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { takeLock } from "../../../src/worker/callbacks/journalLock.js"
 import { journalPathProblem, type JournalledCallback, type OutboxJournal, openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
 import { descriptorsOn, fillDiskUnder, freeDiskUnder } from "../../support/descriptors.js"
 
@@ -201,6 +202,80 @@ describe("OutboxJournal", () => {
       writeFileSync(`${file}.lock`, "")
       const past = yield* openJournal(file)
       past.journal.close()
+    })
+  )
+
+  it.effect("a lock's target names a holder only as `<decimal pid>:<start time>`: anything else is stale; a bare pid still counts", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      for (const target of ["abc:", "0:", "-5:", ` ${process.ppid}:`, `${process.ppid}.0:`, `+${process.ppid}:`, `0x${process.ppid.toString(16)}:`]) {
+        symlinkSync(target, `${file}.lock`)
+        const taken = yield* openJournal(file)
+        taken.journal.close()
+        assert.isFalse(existsSync(`${file}.lock`), target)
+      }
+      // A target with no start time names a live pid alone, as an older lock file does: held.
+      symlinkSync(String(process.ppid), `${file}.lock`)
+      const refused = yield* Effect.flip(openJournal(file))
+      assert.include(refused.message, `it is in use by process ${process.ppid}`)
+    })
+  )
+
+  it("a lock that cannot be made says why (the link's own error), not a later one", () => {
+    const missing = join(mkdtempSync(join(tmpdir(), "journal-lock-")), "gone", "outbox.jsonl")
+    assert.throws(() => takeLock(missing), /ENOENT: no such file or directory, symlink/)
+  })
+
+  it.effect("a done line for a session never journalled is written and changes nothing else", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      yield* session(file, (journal) => {
+        journal.pending(callback("a"))
+        journal.done("never-pending")
+      })
+      assert.deepStrictEqual(yield* session(file), [callback("a")])
+    })
+  )
+
+  it.effect("the file is rewritten exactly when delivered lines pass 4 MiB and make up more than half of it; live lines never count", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      const mib = (id: string): JournalledCallback => ({ ...callback(id), body: "x".repeat(1024 * 1024) })
+      const inode = () => statSync(file).ino
+      const { journal } = yield* openJournal(file)
+      const first = inode()
+      // 5 MiB of live lines: more than 4 MiB appended, but nothing delivered.
+      for (const id of ["l1", "l2", "l3", "l4", "l5"]) journal.pending(mib(id))
+      assert.strictEqual(inode(), first)
+      // Each delivered MiB adds two lines; the file passes twice its live 5 MiB at the fifth done line.
+      for (const id of ["d1", "d2", "d3", "d4"]) {
+        journal.pending(mib(id))
+        journal.done(id)
+      }
+      journal.pending(mib("d5"))
+      assert.strictEqual(inode(), first)
+      journal.done("d5")
+      assert.notStrictEqual(inode(), first)
+      const live = ["l1", "l2", "l3", "l4", "l5"].map(mib)
+      assert.strictEqual(statSync(file).size, live.reduce((sum, entry) => sum + Buffer.byteLength(JSON.stringify({ op: "pending", callback: entry }) + "\n"), 0))
+      journal.close()
+      // Reopened with those 5 MiB left: 5 MiB more live lines are no reason to rewrite either.
+      const again = yield* openJournal(file)
+      const reopened = inode()
+      for (const id of ["m1", "m2", "m3", "m4", "m5"]) again.journal.pending(mib(id))
+      assert.strictEqual(inode(), reopened)
+      again.journal.close()
+    })
+  )
+
+  it.effect("a rewrite that fails at start leaves no descriptor open", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      symlinkSync("/dev/full", `${file}.${process.pid}.tmp`)
+      const before = readdirSync("/proc/self/fd").length
+      const { journal } = yield* openJournal(file)
+      journal.close()
+      assert.strictEqual(readdirSync("/proc/self/fd").length, before)
     })
   )
 

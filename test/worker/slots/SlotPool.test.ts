@@ -43,6 +43,26 @@ describe("SlotPool", () => {
     }).pipe(Effect.provide(poolLayer()))
   )
 
+  it.effect("errored: creates are refused as errored; a draining or recycled pool keeps its own mode (and refusal)", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      yield* pool.errored
+      assert.strictEqual(yield* pool.mode, "errored")
+      const refused = yield* Effect.flip(pool.create(request()))
+      assert.deepStrictEqual([refused._tag, refused._tag === "SlotsExhausted" ? refused.reason : ""], ["SlotsExhausted", "errored"])
+      const draining = yield* Effect.provide(
+        Effect.gen(function* () {
+          const other = yield* SlotPool
+          yield* other.retire
+          yield* other.errored
+          return [yield* other.mode, (yield* Effect.flip(other.create(request())))._tag === "SlotsExhausted"] as const
+        }),
+        poolLayer()
+      )
+      assert.deepStrictEqual(draining, ["draining", true])
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
   it.effect("a refused create counts as rejected demand (rej_load) with a Rejected record", () =>
     Effect.gen(function* () {
       const pool = yield* SlotPool
