@@ -517,12 +517,11 @@ describe("CallbackPoster", () => {
     })
   })
 
-  it.effect("a journal that can no longer be written (a full disk) loses no delivery: callbacks go out, the outbox empties, one warning a minute", () => {
-    const logs = capturedLogs()
-    return Effect.gen(function* () {
-      const file = join(mkdtempSync(join(tmpdir(), "outbox-")), "outbox.jsonl")
+  /** A poster journalling to `file`, its deliveries answered by `statuses`, its logs in `logs`; closed with `scope`. */
+  const posterOnJournal = (file: string, statuses: ReadonlyArray<number>, logs: ReturnType<typeof capturedLogs>) =>
+    Effect.gen(function* () {
       const scope = yield* Scope.make()
-      const { layer, seen } = yield* scriptedClient([200])
+      const { layer, seen } = yield* scriptedClient(statuses)
       const context = yield* Layer.buildWithScope(
         CallbackPoster.layerWith({ drainTimeout: "0 millis" }).pipe(
           Layer.provide(layer),
@@ -531,7 +530,14 @@ describe("CallbackPoster", () => {
         ),
         scope
       )
-      const poster = Context.get(context, CallbackPoster)
+      return { poster: Context.get(context, CallbackPoster), scope, seen }
+    })
+
+  it.effect("a journal that can no longer be written (a full disk) loses no delivery: callbacks go out, the outbox empties, one warning a minute", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const file = join(mkdtempSync(join(tmpdir(), "outbox-")), "outbox.jsonl")
+      const { poster, scope, seen } = yield* posterOnJournal(file, [200], logs)
       fillDiskUnder(file)
       for (const sessionId of ["a", "b", "c"]) poster.unsafeEnqueue({ ...callback, sessionId })
       yield* TestClock.adjust("0 millis")
@@ -556,17 +562,7 @@ describe("CallbackPoster", () => {
       const file = join(mkdtempSync(join(tmpdir(), "outbox-")), "outbox.jsonl")
       // The start's rewrite goes through a temporary file made to fail as a full disk does.
       symlinkSync("/dev/full", `${file}.${process.pid}.tmp`)
-      const scope = yield* Scope.make()
-      const { layer } = yield* scriptedClient([503])
-      const context = yield* Layer.buildWithScope(
-        CallbackPoster.layerWith({ drainTimeout: "0 millis" }).pipe(
-          Layer.provide(layer),
-          Layer.provide(testConfig({ outboxFile: Option.some(file) })),
-          Layer.provide(logs.layer)
-        ),
-        scope
-      )
-      const poster = Context.get(context, CallbackPoster)
+      const { poster, scope } = yield* posterOnJournal(file, [503], logs)
       poster.unsafeEnqueue({ ...callback, sessionId: "a" })
       unlinkSync(file)
       poster.unsafeEnqueue({ ...callback, sessionId: "b" })
