@@ -69,6 +69,15 @@ const startDaemon = (harness: Harness, overrides: { readonly token?: string; rea
   return Effect.fork(runAutoscaler(settings).pipe(Effect.provide(app)))
 }
 
+/** A fresh harness whose backlog reads `reading`, with the daemon started on it. */
+const daemonReading = (reading: BacklogReading, overrides?: Parameters<typeof startDaemon>[1]) =>
+  Effect.gen(function* () {
+    const harness = yield* makeHarness
+    yield* Ref.set(harness.reading, reading)
+    const daemon = yield* startDaemon(harness, overrides)
+    return { harness, daemon }
+  })
+
 /** The daemon for one waiting message, its first `count` reserve calls failing or dying (routes take 100 ms). */
 const startTroubled = (trouble: "failingReserves" | "dyingReserves", count: number) =>
   Effect.gen(function* () {
@@ -108,9 +117,7 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
 
   it.scoped("scale-out is capped: at most 2 new reservations per second, up to max", () =>
     Effect.gen(function* () {
-      const harness = yield* makeHarness
-      yield* Ref.set(harness.reading, { waiting: 100, inFlight: 0 })
-      yield* startDaemon(harness)
+      const { harness } = yield* daemonReading({ waiting: 100, inFlight: 0 })
       yield* advance(8_000)
       const starts = yield* Ref.get(harness.world.reserves)
       assert.strictEqual(starts.length, 10)
@@ -124,9 +131,7 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
 
   it.scoped("cool-down: idle workers stay protected for the cool-down, then consumers release them; the daemon ends none", () =>
     Effect.gen(function* () {
-      const harness = yield* makeHarness
-      yield* Ref.set(harness.reading, { waiting: 3, inFlight: 0 })
-      yield* startDaemon(harness)
+      const { harness } = yield* daemonReading({ waiting: 3, inFlight: 0 })
       yield* advance(3_000)
       assert.strictEqual((yield* openSessions(harness.world)).length, 3)
       yield* Ref.set(harness.reading, { waiting: 0, inFlight: 0 })
@@ -167,9 +172,7 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
 
   it.scoped("restart: a new daemon re-adopts the sessions that answer, forgets the gone ones, and starts nothing it holds already", () =>
     Effect.gen(function* () {
-      const harness = yield* makeHarness
-      yield* Ref.set(harness.reading, { waiting: 3, inFlight: 0 })
-      const first = yield* startDaemon(harness, { policy: { lifetime: 30 } })
+      const { harness, daemon: first } = yield* daemonReading({ waiting: 3, inFlight: 0 }, { policy: { lifetime: 30 } })
       yield* advance(3_000)
       assert.deepStrictEqual((yield* openSessions(harness.world)).sort(), ["s-1", "s-2", "s-3"])
       // As if the first daemon had been killed: its records stay, and so does its ownership until it lapses.
@@ -202,9 +205,7 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
 
   it.scoped("a graceful stop leaves the sessions recorded and gives ownership up at once", () =>
     Effect.gen(function* () {
-      const harness = yield* makeHarness
-      yield* Ref.set(harness.reading, { waiting: 2, inFlight: 0 })
-      const daemon = yield* startDaemon(harness)
+      const { harness, daemon: daemon } = yield* daemonReading({ waiting: 2, inFlight: 0 })
       yield* advance(2_500)
       yield* Fiber.interrupt(daemon)
       assert.strictEqual(HashMap.size(yield* Ref.get(harness.state.records)), 2)
@@ -247,9 +248,7 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
 
   it.scoped("a keep-alive that dies is reported and started again: the session is still pinged and held", () =>
     Effect.gen(function* () {
-      const harness = yield* makeHarness
-      yield* Ref.set(harness.reading, { waiting: 1, inFlight: 0 })
-      yield* startDaemon(harness)
+      const { harness } = yield* daemonReading({ waiting: 1, inFlight: 0 })
       yield* advance(1_000)
       assert.deepStrictEqual(yield* openSessions(harness.world), ["s-1"])
       const pingedBefore = (yield* eventsNamed(harness, "pinged")).length
@@ -268,9 +267,7 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
 
   it.scoped("Redis down: nothing is started or cancelled, the lease keeps protecting, the error is said once", () =>
     Effect.gen(function* () {
-      const harness = yield* makeHarness
-      yield* Ref.set(harness.reading, { waiting: 2, inFlight: 0 })
-      yield* startDaemon(harness)
+      const { harness } = yield* daemonReading({ waiting: 2, inFlight: 0 })
       yield* advance(2_500)
       yield* Ref.set(harness.reading, null)
       yield* advance(6_000)
@@ -285,9 +282,7 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
 
   it.scoped("a draining or silent worker's session gets a replacement at once; the silent one is kept until its deadline", () =>
     Effect.gen(function* () {
-      const harness = yield* makeHarness
-      yield* Ref.set(harness.reading, { waiting: 2, inFlight: 0 })
-      yield* startDaemon(harness)
+      const { harness } = yield* daemonReading({ waiting: 2, inFlight: 0 })
       yield* advance(2_500)
       yield* setSession(harness.world, "s-1", "draining")
       yield* setSession(harness.world, "s-2", "silent")
