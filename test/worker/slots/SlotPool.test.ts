@@ -25,6 +25,10 @@ const request = (overrides: Partial<SessionRequest> = {}): SessionRequest => ({
 
 const decodeExpiredBy = Schema.decodeUnknownSync(Schema.parseJson(Schema.Struct({ expired_by: Schema.String })))
 
+/** A create on `pool` that must fail: its tag, and the reason when every slot is taken (or none is offered). */
+const createRefusal = (pool: SlotPool) =>
+  Effect.map(Effect.flip(pool.create(request())), (refused) => [refused._tag, refused._tag === "SlotsExhausted" ? refused.reason : ""])
+
 const stateOf = Effect.flatMap(SlotPool, (pool) => Effect.map(pool.slots, (slots) => slots.map((slot) => slot.state)))
 const closes = Effect.flatMap(SlotPool, (pool) => pool.recentCloses)
 const any = { _tag: "Any" } as const
@@ -48,8 +52,7 @@ describe("SlotPool", () => {
       const pool = yield* SlotPool
       yield* pool.errored
       assert.strictEqual(yield* pool.mode, "errored")
-      const refused = yield* Effect.flip(pool.create(request()))
-      assert.deepStrictEqual([refused._tag, refused._tag === "SlotsExhausted" ? refused.reason : ""], ["SlotsExhausted", "errored"])
+      assert.deepStrictEqual(yield* createRefusal(pool), ["SlotsExhausted", "errored"])
       const draining = yield* Effect.provide(
         Effect.gen(function* () {
           const other = yield* SlotPool
@@ -416,8 +419,7 @@ describe("SlotPool", () => {
       const { sessionId } = yield* pool.create(request())
       yield* pool.retire
       assert.strictEqual(yield* pool.mode, "draining")
-      const refused = yield* Effect.flip(pool.create(request()))
-      assert.deepStrictEqual([refused._tag, refused._tag === "SlotsExhausted" ? refused.reason : ""], ["SlotsExhausted", "draining"])
+      assert.deepStrictEqual(yield* createRefusal(pool), ["SlotsExhausted", "draining"])
       assert.deepStrictEqual(yield* stateOf, ["retiring", "retired"])
       yield* pool.ping(sessionId, authData())
       yield* pool.end(sessionId, authData())
@@ -575,8 +577,7 @@ describe("SlotPool", () => {
       yield* pool.recycle
       yield* pool.retire
       assert.strictEqual(yield* pool.mode, "recycled")
-      const refused = yield* Effect.flip(pool.create(request()))
-      assert.deepStrictEqual([refused._tag, refused._tag === "SlotsExhausted" ? refused.reason : ""], ["SlotsExhausted", "recycled"])
+      assert.deepStrictEqual(yield* createRefusal(pool), ["SlotsExhausted", "recycled"])
     }).pipe(Effect.provide(poolLayer()))
   )
 
@@ -585,8 +586,7 @@ describe("SlotPool", () => {
       const pool = yield* SlotPool
       yield* pool.shutdown
       assert.strictEqual(yield* pool.mode, "stopped")
-      const refused = yield* Effect.flip(pool.create(request()))
-      assert.deepStrictEqual([refused._tag, refused._tag === "SlotsExhausted" ? refused.reason : ""], ["SlotsExhausted", "recycled"])
+      assert.deepStrictEqual(yield* createRefusal(pool), ["SlotsExhausted", "recycled"])
     }).pipe(Effect.provide(poolLayer()))
   )
 
