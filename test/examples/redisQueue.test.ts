@@ -45,7 +45,7 @@ const startRedis = async (port: number, dir: string) => {
 }
 
 /** Redis, the serverless with the example consumer beside each worker, and the dispatcher. */
-const setup = async (options: { jobs: number; workMs: number; maxWorkers?: number; dispatcherArgs?: ReadonlyArray<string> }) => {
+const setup = async (options: { jobs: number; workMs: number; maxWorkers?: number; dispatcherArgs?: ReadonlyArray<string>; verbose?: boolean }) => {
   const dir = mkdtempSync(join(tmpdir(), "null-worker-redis-test-"))
   dirs.push(dir)
   const redisPort = await freePort()
@@ -56,7 +56,9 @@ const setup = async (options: { jobs: number; workMs: number; maxWorkers?: numbe
     [
       dist("serverless.js"), "--port", "0", "--recommended", "--inactivity-timeout", "1", "--max-workers", String(options.maxWorkers ?? 3),
       "--healthcheck-interval", "0.2", "--tick", "0.1",
-      "--sidecar", `${JSON.stringify(process.execPath)} ${JSON.stringify(dist("examples/redis-consumer.js"))}`, "--sidecar-health", "/health"
+      "--sidecar", `${JSON.stringify(process.execPath)} ${JSON.stringify(dist("examples/redis-consumer.js"))}`, "--sidecar-health", "/health",
+      // Every worker's and consumer's lines, prefixed with its name, for a test that waits on one.
+      ...(options.verbose === true ? ["--verbose"] : [])
     ],
     { REDIS_URL: redisUrl, WORK_MS: String(options.workMs) }
   )
@@ -73,7 +75,7 @@ const setup = async (options: { jobs: number; workMs: number; maxWorkers?: numbe
     await redis.exited
     redis = await startRedis(redisPort, dir)
   }
-  const status = async () => (await (await fetch(`${url}/status`)).json()) as { workers: Array<{ state: string; sidecar_pid: number | null }> }
+  const status = async () => (await (await fetch(`${url}/status`)).json()) as { workers: Array<{ id: number; state: string; sidecar_pid: number | null }> }
   const summary = async () => {
     const code = await dispatcher.exited
     const line = /summary (\{.*\})/.exec(dispatcher.output())?.[1]
@@ -94,7 +96,7 @@ const setup = async (options: { jobs: number; workMs: number; maxWorkers?: numbe
     }
     expect((await client.keys("done:*")).length).toBe(jobs)
   }
-  return { client, status, summary, scaledToZero, checkExactlyOnce, restartRedis, close: () => client.disconnect() }
+  return { client, serverless, status, summary, scaledToZero, checkExactlyOnce, restartRedis, close: () => client.disconnect() }
 }
 
 describe.skipIf(!hasRedis && process.env["CI"] === undefined)("the Redis queue example (real redis-server)", { timeout: 120_000 }, () => {
@@ -124,17 +126,10 @@ describe.skipIf(!hasRedis && process.env["CI"] === undefined)("the Redis queue e
   })
 
   it("a consumer killed mid-job: the worker reports it, the session ends, the job is dispatched again and done once", async () => {
-    const run = await setup({ jobs: 2, workMs: 1500 })
-    // Wait for a consumer that holds a job, then kill it.
-    const deadline = Date.now() + 15_000
-    let victim: number | null = null
-    while (victim === null && Date.now() < deadline) {
-      const busy = (await run.status()).workers.find((w) => w.state === "busy" && w.sidecar_pid !== null)
-      if (busy !== undefined) {
-        await new Promise((resolve) => setTimeout(resolve, 300))
-        victim = busy.sidecar_pid
-      } else await new Promise((resolve) => setTimeout(resolve, 50))
-    }
+    const run = await setup({ jobs: 2, workMs: 1500, verbose: true })
+    // A consumer says when it has taken its job (which lasts 1.5 s): that one is killed.
+    const [, id] = await run.serverless.waitFor(/\[w(\d+)\/sidecar\] consumer: session \S+: working on job-/, 30_000)
+    const victim = (await run.status()).workers.find((w) => w.id === Number(id))?.sidecar_pid ?? null
     expect(victim).not.toBeNull()
     // The sidecar leads its own process group (sh and the consumer under it).
     process.kill(-victim!, "SIGKILL")
