@@ -58,6 +58,37 @@ describe("leases", () => {
     expect(decoded(ReleaseAnswer, await request(`${controlUrl}/release`))).toEqual({ released: false, reason: "no active session" })
   })
 
+  it("/release reads its target from the query as from the body: ?generation=n closes that session only, never every one", async () => {
+    const { controlUrl, publicUrl } = await startWorkerProcess(autoscaler(), { NULL_MAX_SESSIONS: "2" })
+    const first = await create(publicUrl)
+    const second = await create(publicUrl)
+    expect(decoded(ReleaseAnswer, await request(`${controlUrl}/release?generation=1`))).toEqual({ released: true, session_ids: [first.session_id] })
+    const late = await request(`${controlUrl}/release?generation=1`)
+    expect(late.status).toBe(409)
+    expect((await request(`${controlUrl}/release?session_id=${first.session_id}`)).status).toBe(409)
+    const refused: ReadonlyArray<readonly [string, unknown, string]> = [
+      ["?generation=one", undefined, "query.generation"],
+      ["?generation=0", undefined, "query.generation"],
+      ["?generation=1e3", undefined, "query.generation"],
+      ["?session_id=", undefined, "query.session_id"],
+      ["?gen=2", undefined, "query.gen"],
+      ["?generation=2&generation=3", undefined, "query.generation"],
+      ["?generation=2", { generation: 2 }, "query"]
+    ]
+    for (const [query, body, field] of refused) {
+      const reply = await request(`${controlUrl}/release${query}`, body === undefined ? {} : { body })
+      expect(reply.status, query).toBe(422)
+      expect(reply.json, query).toMatchObject({ field })
+    }
+    expect((await request(`${controlUrl}/release?gen=2`)).json).toMatchObject({ error: "query gen: unknown parameter (/release takes generation or session_id)" })
+    // None of the refused releases closed the newer reservation; its own release by id does.
+    expect(decoded(SessionsAnswer, await request(`${controlUrl}/sessions`, { method: "GET" })).sessions).toHaveLength(1)
+    expect(decoded(ReleaseAnswer, await request(`${controlUrl}/release?session_id=${second.session_id}`, { body: {} }))).toEqual({
+      released: true,
+      session_ids: [second.session_id]
+    })
+  })
+
   it("/ping answers the new deadline: now + lifetime", async () => {
     const { publicUrl } = await startWorkerProcess(autoscaler())
     const { session_id } = await create(publicUrl, { lifetime: 30 })

@@ -44,6 +44,32 @@ const releaseTarget = (body: unknown): Either.Either<ReleaseTarget, InvalidField
 }
 const decodeRecycle = bodyDecoder(RecycleRequest)
 
+/** The keys `/release` reads from its query string, as from its body. */
+const RELEASE_QUERY_KEYS = new Set(["generation", "session_id"])
+
+/**
+ * The session a `/release` query names (`?generation=n` or `?session_id=…`), the way `/sessions` takes its arguments.
+ * Read, not ignored: a release whose query names a session must never fall back to "no body: release everything".
+ * A key the route does not know, or one given twice, is refused, as is a target named in both query and body.
+ */
+const releaseQueryTarget = (query: string, body: unknown): Either.Either<ReleaseTarget | undefined, InvalidField | InvalidJson> => {
+  if (query === "") return Either.right(undefined)
+  const params = new URLSearchParams(query)
+  const fields: Record<string, unknown> = {}
+  for (const [key, value] of params) {
+    if (!RELEASE_QUERY_KEYS.has(key)) {
+      return Either.left(new InvalidField({ field: `query.${key}`, message: `query ${key}: unknown parameter (/release takes generation or session_id)` }))
+    }
+    if (Object.hasOwn(fields, key)) return Either.left(new InvalidField({ field: `query.${key}`, message: `query ${key}: given more than once` }))
+    fields[key] = key === "generation" && /^[0-9]+$/.test(value) ? Number(value) : value
+  }
+  if (Object.keys(fields).length === 0) return Either.right(undefined)
+  if (body !== undefined && !isEmptyObject(body)) {
+    return Either.left(new InvalidField({ field: "query", message: "query: the session to release is named in both the query and the body; name it once" }))
+  }
+  return Either.mapLeft(releaseTarget(fields), withQueryField)
+}
+
 /** A number written in decimal digits: `Number` would also read `0x10`, `1e3` and ` 7`. */
 const decimal = (pattern: RegExp, what: string) =>
   Schema.compose(Schema.String.pipe(Schema.pattern(pattern, { message: () => `must be ${what}` })), Schema.NumberFromString)
@@ -65,6 +91,12 @@ const decodeQuery = Schema.decodeUnknownEither(Query, { errors: "first" })
 const isEmptyObject = (value: unknown): boolean =>
   typeof value === "object" && value !== null && !Array.isArray(value) && Object.keys(value).length === 0
 
+/** The session a `/release` names, by its query or else by its body. */
+const releaseRequestTarget = (request: WireRequest): Either.Either<ReleaseTarget, InvalidField | InvalidJson> =>
+  Either.flatMap(releaseQueryTarget(request.query, request.body), (fromQuery) =>
+    fromQuery === undefined ? releaseTarget(request.body) : Either.right(fromQuery)
+  )
+
 export const controlRoutes = Effect.gen(function* () {
   const config = yield* WorkerConfig
   const pool = yield* SlotPool
@@ -72,11 +104,14 @@ export const controlRoutes = Effect.gen(function* () {
   const metrics = yield* LoadMetrics
   const prometheus = yield* WorkerMetrics
 
-  /** No body (or `{}`): every open session closes. `{"generation": n}` or `{"session_id": "…"}`: that one only. */
+  /**
+   * No body (or `{}`): every open session closes. `{"generation": n}` or `{"session_id": "…"}`, in the body or as
+   * `?generation=n` / `?session_id=…`: that one only.
+   */
   const release = (request: WireRequest) =>
     // Synchronous, like the session routes: an Either needs no fiber.
-    Either.flatMap(releaseTarget(request.body), (chosen) =>
-      Either.map(pool.unsafeRelease(chosen), (closed) =>
+    Either.flatMap(releaseRequestTarget(request), (target) =>
+      Either.map(pool.unsafeRelease(target), (closed) =>
         closed.length > 0
           ? json(200, { released: true, session_ids: closed.map((close) => close.sessionId) })
           : json(200, { released: false, reason: "no active session" })
@@ -247,5 +282,5 @@ export const controlRoutes = Effect.gen(function* () {
   return routes
 })
 
-const withQueryField = (error: InvalidField): InvalidField =>
-  new InvalidField({ field: `query.${error.field}`, message: `query ${error.message}` })
+const withQueryField = <E extends InvalidField | InvalidJson>(error: E): E | InvalidField =>
+  error._tag === "InvalidField" ? new InvalidField({ field: `query.${error.field}`, message: `query ${error.message}` }) : error
