@@ -19,6 +19,7 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Data, Deferred, Duration, Effect, Layer, Logger, Option, Redacted, Schema } from "effect"
 import { Redis } from "ioredis"
 import { VastClient } from "../../src/client/VastClient.js"
+import { redactUrl } from "../../src/shared/redactUrl.js"
 import { answeredStandardFlags, defaulted, optional, optionsOf, renderHelp } from "../../src/shared/cliHelp.js"
 import { json } from "../../src/shared/jsonResponse.js"
 import { serveApp, serverLayer } from "../../src/shared/listen.js"
@@ -145,7 +146,7 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
       Effect.succeed(a._tag === "TcpAddress" ? `http://${opts.callbackHost.includes(":") ? `[${opts.callbackHost}]` : opts.callbackHost}:${a.port}` : "")
     ).pipe(Effect.provide(server))
     const callbackBase = Option.getOrElse(opts.callbackUrl, () => listening).replace(/\/+$/, "")
-    yield* Effect.logInfo(`callbacks: workers post to ${callbackBase}/closed (listening on ${listening})`)
+    yield* Effect.logInfo(`callbacks: workers post to ${redactUrl(`${callbackBase}/closed`)} (listening on ${listening})`)
 
     const endpoint = yield* client.findEndpoint(opts.endpoint)
     const runJob = (job: Job) =>

@@ -6,9 +6,19 @@
 import { Clock, Context, DateTime, Effect, Layer, Ref } from "effect"
 import { type ClientEvent, describe } from "./events.js"
 import { liveFrame } from "./liveFrame.js"
+import { printableDeep } from "../shared/printable.js"
 
 /** Writes text as is (no newline added). */
 export type Write = (text: string) => Effect.Effect<void>
+
+/**
+ * `emit`, given each event with its text made printable: session ids, URLs and messages come from workers and
+ * autoscalers, and are printed only without control characters or URL credentials (`printable`).
+ */
+export const printing =
+  <E>(emit: (event: E) => Effect.Effect<void>) =>
+  (event: E): Effect.Effect<void> =>
+    emit(printableDeep(event))
 
 export class Reporter extends Context.Tag("client/Reporter")<
   Reporter,
@@ -19,8 +29,9 @@ export class Reporter extends Context.Tag("client/Reporter")<
     Layer.succeed(
       Reporter,
       Reporter.of({
-        emit: (event) =>
+        emit: printing((event) =>
           Effect.flatMap(DateTime.now, (now) => write(`${JSON.stringify({ ...event, at: DateTime.formatIso(now) })}\n`))
+        )
       })
     )
 
@@ -157,15 +168,16 @@ const makePlain = (write: Write) =>
       })
     )
     return Reporter.of({
-      emit: (event) =>
+      emit: printing((event) =>
         Effect.gen(function* () {
           const now = yield* DateTime.now
           const millis = DateTime.toEpochMillis(now)
           yield* Ref.update(state, (current) => applyEvent(current, event, millis))
           yield* write(`${DateTime.formatIso(now)} ${describe(event, millis)}\n`)
         })
+      )
     })
   })
 
 const makeLive = (write: Write, columns: () => number) =>
-  Effect.map(liveFrame({ write, columns, initial: emptyLive, apply: applyEvent, render: renderFrame }), (emit) => Reporter.of({ emit }))
+  Effect.map(liveFrame({ write, columns, initial: emptyLive, apply: applyEvent, render: renderFrame }), (emit) => Reporter.of({ emit: printing(emit) }))

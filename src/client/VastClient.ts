@@ -196,6 +196,17 @@ const HealthAnswer = Schema.Struct({ ok: Schema.Boolean })
 const SNIPPET = 200
 const snippet = (text: string): string => (text.length > SNIPPET ? `${text.slice(0, SNIPPET)}…` : text)
 const trimSlash = (url: string): string => url.replace(/\/+$/, "")
+/**
+ * `path` under `base`: after the base's own path (a proxy's prefix stays), before its query (a proxy's `?token=` is
+ * kept on every call). A base that is not a URL is joined as text, for the HTTP client to refuse with its reason.
+ */
+export const joinPath = (base: string, path: string): string => {
+  if (!URL.canParse(base)) return `${trimSlash(base)}${path}`
+  const url = new URL(base)
+  url.pathname = `${trimSlash(url.pathname)}${path}`
+  url.hash = ""
+  return url.toString()
+}
 const isOk = (status: number): boolean => status >= 200 && status < 300
 /** The statuses the SDK retries: the worker may take the next one. */
 const isRetryable = (status: number): boolean => status === 408 || status === 429 || status >= 500
@@ -269,7 +280,7 @@ export const make = (settings: ClientSettings) =>
 
     /** A POST to a worker: JSON only. No API key, in the URL or in a header. */
     const workerPost = <A, I>(url: string, path: string, schema: Schema.Schema<A, I>, body: A) =>
-      HttpClientRequest.post(`${trimSlash(url)}${path}`).pipe(
+      HttpClientRequest.post(joinPath(url, path)).pipe(
         HttpClientRequest.acceptJson,
         HttpClientRequest.schemaBodyJson(schema)(body),
         // Our own values always encode.
@@ -279,12 +290,12 @@ export const make = (settings: ClientSettings) =>
     /** The user's endpoint list, decoded with `schema`. */
     const endpointList = <A, I>(schema: Schema.Schema<A, I>) =>
       Effect.gen(function* () {
-        const request = HttpClientRequest.get(`${webserver}/api/v0/endptjobs/`).pipe(
+        const url = joinPath(webserver, "/api/v0/endptjobs/")
+        const request = HttpClientRequest.get(url).pipe(
           HttpClientRequest.setUrlParam("client_id", "me"),
           HttpClientRequest.bearerToken(settings.apiKey),
           HttpClientRequest.acceptJson
         )
-        const url = `${webserver}/api/v0/endptjobs/`
         const reply = yield* exchange("endpoint lookup", request)
         if (!isOk(reply.status)) return yield* unexpected("endpoint lookup", url, reply)
         return yield* decode(schema, "endpoint lookup", url)(reply)
@@ -332,7 +343,7 @@ export const make = (settings: ClientSettings) =>
     })
 
     const route = Effect.fn("VastClient.route")(function* (endpoint: Endpoint, cost: number, requestIdx: number) {
-      const url = `${autoscaler}/route/`
+      const url = joinPath(autoscaler, "/route/")
       const request = yield* HttpClientRequest.post(url).pipe(
         HttpClientRequest.acceptJson,
         HttpClientRequest.schemaBodyJson(RouteRequest)({

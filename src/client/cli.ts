@@ -72,7 +72,7 @@ const clientFlags = {
     Options.text("on-close-payload").pipe(Options.withSchema(Schema.parseJson().annotations({ message: () => "--on-close-payload must be JSON" }))),
     { name: "on-close-payload", value: "JSON", description: "JSON the worker sends to --on-close-route" }
   ),
-  routeTimeout: seconds("route-timeout", 300, "a reservation gives up after waiting this long for a worker"),
+  routeTimeout: seconds("route-timeout", 300, "a reservation gives up after waiting this long for a worker (a create already sent is let finish: at most 10 s more)"),
   json: toggle("json", "one JSON object per event, per line")
 }
 

@@ -7,6 +7,7 @@ import { Effect, Option } from "effect"
 import { type Finding, findings } from "./doctorRules.js"
 import type { EndpointSettings } from "./endpointSettings.js"
 import { type WorkerProbe, PROBE_SESSION_ID, VastClient } from "./VastClient.js"
+import { printableDeep } from "../shared/printable.js"
 
 export interface DoctorReport {
   /** The endpoint as looked up; null when the lookup failed (`error` says why). */
@@ -39,8 +40,9 @@ const describeWorker = (probe: WorkerProbe): string =>
       ? `worker ${probe.url}: no answer: ${probe.detail}`
       : `worker ${probe.url}: does not answer as a null worker (POST /session/health → ${probe.status} ${probe.detail})`
 
-/** The report as prose, one finding per paragraph. */
-export const renderText = (report: DoctorReport): string => {
+/** The report as prose, one finding per paragraph; what came from outside is made printable. */
+export const renderText = (diagnosed: DoctorReport): string => {
+  const report = printableDeep(diagnosed)
   const lines: Array<string> = []
   if (report.endpoint === null) {
     lines.push(`endpoint lookup failed: ${report.error ?? "unknown error"}`)
@@ -62,4 +64,4 @@ export const renderText = (report: DoctorReport): string => {
 }
 
 /** The report as one line of JSON: `{endpoint, findings: [{setting, value, risk, fix}], worker, ok}`. */
-export const renderJson = (report: DoctorReport): string => `${JSON.stringify(report)}\n`
+export const renderJson = (report: DoctorReport): string => `${JSON.stringify(printableDeep(report))}\n`

@@ -1,8 +1,10 @@
 /**
  * The client's failures. Each is a fact the CLI can state in one sentence (`message`); none carries a
- * key or a signature.
+ * key or a signature. What a message quotes from outside (a URL, an answer, a session id) is made `printable`: it
+ * reaches logs and terminals.
  */
 import { Data } from "effect"
+import { printable } from "../shared/printable.js"
 
 /** Which call failed: the webserver's endpoint list, the autoscaler's `/route/`, or a worker route. */
 export type Operation = "endpoint lookup" | "route" | "session/create" | "session/end" | "session/get" | "session/health" | "ping"
@@ -28,7 +30,7 @@ export class RequestFailed extends Data.TaggedError("RequestFailed")<{
   readonly detail: string
 }> {
   override get message() {
-    return `${this.operation}: ${this.url} did not answer: ${this.detail}`
+    return `${this.operation}: ${printable(this.url)} did not answer: ${printable(this.detail)}`
   }
 }
 
@@ -40,7 +42,7 @@ export class UnexpectedResponse extends Data.TaggedError("UnexpectedResponse")<{
   readonly detail: string
 }> {
   override get message() {
-    return `${this.operation}: ${this.url} answered ${this.status}: ${this.detail}`
+    return `${this.operation}: ${printable(this.url)} answered ${this.status}: ${printable(this.detail)}`
   }
 }
 
@@ -59,7 +61,7 @@ export class RouteTimeout extends Data.TaggedError("RouteTimeout")<{
 /** `410`: the worker closed the session already (expiry, `/release`, another end). */
 export class SessionClosed extends Data.TaggedError("SessionClosed")<{ readonly sessionId: string }> {
   override get message() {
-    return `session ${this.sessionId} was already closed by the worker`
+    return `session ${printable(this.sessionId)} was already closed by the worker`
   }
 }
 
@@ -69,7 +71,7 @@ export class SessionUnknown extends Data.TaggedError("SessionUnknown")<{
   readonly sessionId: string
 }> {
   override get message() {
-    return `${this.operation}: the worker does not know session ${this.sessionId}`
+    return `${this.operation}: the worker does not know session ${printable(this.sessionId)}`
   }
 }
 

@@ -6,6 +6,7 @@
 import { type Duration, Effect, Fiber, Scope } from "effect"
 import type { ReserveError } from "./errors.js"
 import { type CreateOutcome, type ReserveOptions, type Session, VastClient } from "./VastClient.js"
+import { printable } from "../shared/printable.js"
 
 /**
  * `reserve`, with the session's end added to the scope. Interrupted, routing stops at once, but a create in
@@ -17,7 +18,7 @@ export const reserveScoped = (options: Omit<ReserveOptions, "runCreate">): Effec
     const vast = yield* VastClient
     const scope = yield* Effect.scope
     const end = (session: Session) =>
-      Effect.catchAll(Effect.asVoid(vast.endSession(session)), (error) => Effect.logError(`session ${session.sessionId} not ended: ${error.message}`))
+      Effect.catchAll(Effect.asVoid(vast.endSession(session)), (error) => Effect.logError(`session ${printable(session.sessionId)} not ended: ${error.message}`))
     const registered = (create: Effect.Effect<CreateOutcome>) =>
       Effect.tap(create, (made) => (made._tag === "Created" ? Scope.addFinalizer(scope, end(made.session)) : Effect.void))
     return yield* vast.reserve({

@@ -14,3 +14,24 @@ export const redactUrl = (url: string): string => {
   const text = parsed.pathname === "/" && !/^[a-z]+:\/\/[^/]+\//i.test(url) ? parsed.toString().slice(0, -1) : parsed.toString()
   return hadQuery ? `${text}?…` : text
 }
+
+/** A URL inside free text: a scheme, `://`, then anything up to white space or a quote. */
+const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>`]+/gi
+/** Punctuation that closes the sentence around a URL more often than it ends the URL. */
+const TRAILING = /[)\]}>.,;:!]+$/
+
+/**
+ * `text` with every URL that carries credentials, a query or a fragment shown as `redactUrl` shows it. Messages that
+ * quote a URL (a transport error's `POST <url>`, a server's error page) are redacted this way before they are printed.
+ */
+export const redactUrlsIn = (text: string): string =>
+  text.includes("://")
+    ? text.replace(URL_IN_TEXT, (found) => {
+        const tail = TRAILING.exec(found)?.[0] ?? ""
+        const url = found.slice(0, found.length - tail.length)
+        if (!URL.canParse(url)) return found
+        const parsed = new URL(url)
+        const secretive = parsed.username !== "" || parsed.password !== "" || parsed.search !== "" || parsed.hash !== ""
+        return secretive ? `${redactUrl(url)}${tail}` : found
+      })
+    : text

@@ -58,6 +58,30 @@ describe("Reporter", () => {
     })
   )
 
+  it.effect("what a worker sent is printed without control characters, and URLs without credentials or query, in every layer", () =>
+    Effect.gen(function* () {
+      const hostile: ClientEvent = {
+        event: "created",
+        reservation: 1,
+        session_id: "\u001b[2J\u001b]0;title\u0007\nforged",
+        url: "http://user:PASSWORD@w1:5000/?token=TOKEN",
+        expiration: 100,
+        request_idx: 1
+      }
+      // The live view's own sequences (rewind, clear) are the only control characters it may write.
+      for (const layer of [Reporter.layerJson, Reporter.layerPlain, (write: (text: string) => Effect.Effect<void>) => Reporter.layerLive(write)]) {
+        const text = yield* printed(layer, [hostile])
+        assert.notMatch(text.replaceAll("\n", "").replace(/\u001b\[([0-9]+F|0J|K)/g, ""), /[\u0000-\u001f\u007f-\u009f]/, text)
+        assert.notInclude(text, "PASSWORD")
+        assert.notInclude(text, "TOKEN")
+        assert.include(text, "\\x1b[2J")
+      }
+      // A plain line stays one line: the id's newline is escaped, not written.
+      const plain = yield* printed(Reporter.layerPlain, [hostile])
+      assert.match(plain.split("\n")[0] ?? "", /created session \\x1b\[2J\\x1b\]0;title\\x07\\x0aforged on http:\/\/w1:5000\/\?…/)
+    })
+  )
+
   it("the live table shows age, time to expiry and state per reservation, and counts distinct workers in use", () => {
     const events: ReadonlyArray<ClientEvent> = [
       created(1, "http://w1"),

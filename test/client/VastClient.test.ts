@@ -38,12 +38,12 @@ const session: Session = {
 }
 
 /** A VastClient over a fake HttpClient that answers with `respond`. */
-const clientWith = (respond: (request: SeenRequest, index: number) => FakeAnswer) =>
+const clientWith = (respond: (request: SeenRequest, index: number) => FakeAnswer, urls = { webserverUrl: WEBSERVER, autoscalerUrl: AUTOSCALER }) =>
   Effect.gen(function* () {
     const http = yield* fakeHttp(respond)
     const client = yield* Effect.provide(
       VastClient,
-      VastClient.layer({ apiKey: Redacted.make(USER_KEY), webserverUrl: WEBSERVER, autoscalerUrl: AUTOSCALER }).pipe(
+      VastClient.layer({ apiKey: Redacted.make(USER_KEY), ...urls }).pipe(
         Layer.provide(http.layer)
       )
     )
@@ -389,6 +389,48 @@ describe("VastClient: worker URLs it cannot call", () => {
       const { client } = yield* clientWith(() => ({ status: 200, body: {} }))
       const error = yield* Effect.flip(client.ping({ ...session, url: "ftp://10.0.0.1:4000" }))
       assert.deepInclude(error, { _tag: "RequestFailed", operation: "ping", detail: 'TypeError: Protocol "ftp:" not supported. Expected "http:"' })
+    })
+  )
+})
+
+describe("VastClient: base URLs", () => {
+  it.effect("a base URL's path and query stay on every call: the route's path goes after the base's path, before its query", () =>
+    Effect.gen(function* () {
+      const worker = "https://203.0.113.9:41236/w/?wt=3"
+      const { client, seen } = yield* clientWith(
+        (request) =>
+          request.path.endsWith("/api/v0/endptjobs/")
+            ? { status: 200, body: { results: [{ id: 2, endpoint_name: ENDPOINT_NAME, api_key: ENDPOINT_KEY }] } }
+            : request.path.endsWith("/route/")
+              ? { status: 200, body: ready(worker, 7) }
+              : created("abcdefghijklm"),
+        { webserverUrl: "https://proxy.test/vast/?t=web#frag", autoscalerUrl: "https://proxy.test/run/?t=run" }
+      )
+      const found = yield* client.findEndpoint(ENDPOINT_NAME)
+      yield* client.reserve({ ...reserveOptions, endpoint: found, timeout: "1 minute" })
+      assert.deepStrictEqual(
+        (yield* Ref.get(seen)).map((request) => request.url),
+        [
+          "https://proxy.test/vast/api/v0/endptjobs/?t=web&client_id=me",
+          "https://proxy.test/run/route/?t=run",
+          "https://203.0.113.9:41236/w/session/create?wt=3"
+        ]
+      )
+    })
+  )
+
+  it.effect("a failure's message shows its URL without credentials or query, and escapes what the server sent", () =>
+    Effect.gen(function* () {
+      const { client } = yield* clientWith(() => ({ status: 502, body: "\u001b[2Jgone\nforged line" }), {
+        webserverUrl: "https://user:PASSWORD@proxy.test/?token=TOKEN",
+        autoscalerUrl: AUTOSCALER
+      })
+      const error = yield* Effect.flip(client.findEndpoint(ENDPOINT_NAME))
+      assert.notInclude(error.message, "PASSWORD")
+      assert.notInclude(error.message, "TOKEN")
+      assert.notMatch(error.message, /[\u0000-\u001f]/)
+      assert.include(error.message, "https://proxy.test/api/v0/endptjobs/?…")
+      assert.include(error.message, "\\x1b[2Jgone\\x0aforged line")
     })
   )
 })

@@ -117,6 +117,22 @@ describe("diagnose", () => {
     })
   )
 
+  it.effect("the report prints a worker's answer and the endpoint's name escaped, and the worker's URL without credentials or query", () =>
+    Effect.gen(function* () {
+      const { run } = yield* doctorWith([{ ...record, endpoint_name: ENDPOINT_NAME, endpoint_state: "active\u001b[2J" }], () => ({
+        status: 500,
+        body: "\u001b]0;owned\u0007"
+      }))
+      const report = yield* run({ endpoint: ENDPOINT_NAME, sessions: 1, worker: Option.some("http://u:PASSWORD@203.0.113.5:9/?t=TOKEN") })
+      for (const text of [renderText(report), renderJson(report)]) {
+        assert.notMatch(text.replaceAll("\n", ""), /[\u0000-\u001f]/, text)
+        assert.notInclude(text, "PASSWORD")
+        assert.notInclude(text, "TOKEN")
+      }
+      assert.include(renderText(report), "worker http://203.0.113.5:9/?…: does not answer as a null worker (POST /session/health → 500 \\x1b]0;owned\\x07)")
+    })
+  )
+
   it.effect("an unknown endpoint is a failed lookup in the report, not a crash", () =>
     Effect.gen(function* () {
       const { run } = yield* doctorWith([])

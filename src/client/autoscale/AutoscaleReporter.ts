@@ -4,7 +4,7 @@
  * made, and the latest event. Pings are reported in JSON only: as prose they would drown the rest.
  */
 import { Context, DateTime, Effect, Layer, Ref } from "effect"
-import type { Write } from "../Reporter.js"
+import { printing, type Write } from "../Reporter.js"
 import { type AutoscaleEvent, describeAutoscale } from "./events.js"
 import { liveFrame } from "../liveFrame.js"
 
@@ -16,7 +16,7 @@ export class AutoscaleReporter extends Context.Tag("autoscale/AutoscaleReporter"
     Layer.succeed(
       AutoscaleReporter,
       AutoscaleReporter.of({
-        emit: (event) => Effect.flatMap(DateTime.now, (now) => write(`${JSON.stringify({ ...event, at: DateTime.formatIso(now) })}\n`))
+        emit: printing((event) => Effect.flatMap(DateTime.now, (now) => write(`${JSON.stringify({ ...event, at: DateTime.formatIso(now) })}\n`)))
       })
     )
 
@@ -24,10 +24,11 @@ export class AutoscaleReporter extends Context.Tag("autoscale/AutoscaleReporter"
     Layer.succeed(
       AutoscaleReporter,
       AutoscaleReporter.of({
-        emit: (event) =>
+        emit: printing((event) =>
           event.event === "pinged"
             ? Effect.void
             : Effect.flatMap(DateTime.now, (now) => write(`${DateTime.formatIso(now)} ${describeAutoscale(event)}\n`))
+        )
       })
     )
 
@@ -137,4 +138,4 @@ export const renderAutoscaleFrame = (view: LiveView, now: number, width: number)
 }
 
 const makeLive = (write: Write, columns: () => number) =>
-  Effect.map(liveFrame({ write, columns, initial: emptyView, apply: applyAutoscaleEvent, render: renderAutoscaleFrame }), (emit) => AutoscaleReporter.of({ emit }))
+  Effect.map(liveFrame({ write, columns, initial: emptyView, apply: applyAutoscaleEvent, render: renderAutoscaleFrame }), (emit) => AutoscaleReporter.of({ emit: printing(emit) }))

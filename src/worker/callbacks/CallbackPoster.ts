@@ -221,7 +221,12 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
             )
             if (response.status >= 200 && response.status < 300) return response.status
             const redirect = (response.status === 307 || response.status === 308) && response.location !== undefined
-            if (redirect && hop < policy.maxRedirects && URL.canParse(response.location ?? "", url)) {
+            // A Location that is not a URL is a broken answer, like a 5xx: said as such, and retried (the receiver may be
+            // mended within the retry window). A redirect to another scheme, by contrast, is one we will never follow.
+            if (redirect && !URL.canParse(response.location ?? "", url)) {
+              return yield* new AttemptFailed({ retryable: true, status: response.status, reason: `status ${response.status}: redirect to a Location that is not a URL` })
+            }
+            if (redirect && hop < policy.maxRedirects) {
               const next = new URL(response.location ?? "", url)
               if (next.protocol !== "http:" && next.protocol !== "https:") {
                 return yield* new AttemptFailed({ retryable: false, status: response.status, reason: `status ${response.status}: redirect to a ${next.protocol} URL` })

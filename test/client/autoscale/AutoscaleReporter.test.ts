@@ -76,4 +76,21 @@ describe("the daemon's reports", () => {
       assert.match(json[0] ?? "", /^\{"event":"pinged","reservation":1,"session_id":"s-1","expiration":90,"at":"/)
     })
   )
+
+  it.effect("a worker's session id and URL are printed escaped and without credentials, as JSON and as prose", () =>
+    Effect.gen(function* () {
+      const written = yield* Ref.make<ReadonlyArray<string>>([])
+      const write = (text: string) => Ref.update(written, (all) => [...all, text])
+      const created: AutoscaleEvent = { event: "created", reservation: 1, session_id: "\u001b[2J\nx", url: "http://u:PASSWORD@w1/", generation: 1, expiration: 70 }
+      for (const layer of [AutoscaleReporter.layerPlain(write), AutoscaleReporter.layerJson(write)]) {
+        yield* Effect.flatMap(AutoscaleReporter, (reporter) => reporter.emit(created)).pipe(Effect.provide(layer))
+      }
+      const [plain = "", json = ""] = yield* Ref.get(written)
+      for (const text of [plain, json]) {
+        assert.notMatch(text.replace(/\n$/, ""), /[\u0000-\u001f]/, text)
+        assert.notInclude(text, "PASSWORD")
+        assert.include(text, "x1b[2J")
+      }
+    })
+  )
 })

@@ -399,13 +399,16 @@ describe("CallbackPoster", () => {
     })
   )
 
-  it.scoped("a 307 whose Location is not a URL is a failed attempt that is retried, not a crash", () =>
+  it.scoped("a 307 whose Location is not a URL is a failed attempt that says so and is retried, not a crash", () =>
     Effect.gen(function* () {
       const { poster, seen } = yield* posterWith([{ status: 307, location: "http://[not-a-host" }, 200], yield* Effect.scope)
       yield* poster.post(callback)
       yield* TestClock.adjust("0 millis")
       assert.lengthOf(yield* Ref.get(seen), 1)
-      assert.deepStrictEqual([(yield* poster.deliveries)[0]?.state, (yield* poster.deliveries)[0]?.lastStatus], ["delivering", 307])
+      assert.deepStrictEqual(
+        [(yield* poster.deliveries)[0]?.state, (yield* poster.deliveries)[0]?.lastStatus, (yield* poster.deliveries)[0]?.lastError],
+        ["delivering", 307, "status 307: redirect to a Location that is not a URL"]
+      )
       yield* TestClock.adjust("1 second")
       assert.deepStrictEqual(yield* attemptTimes(seen), [0, 1000])
       assert.strictEqual((yield* poster.deliveries)[0]?.state, "delivered")

@@ -1,0 +1,30 @@
+/**
+ * Text from outside (a worker's session id, an error page, an autoscaler's message) made safe to print. Workers run on
+ * hosts we do not control: a control character in what they send could clear a terminal, retitle it, or start a
+ * forged line in a log. Every such character is written as an escape instead; credentials and queries in URLs are
+ * hidden (`redactUrlsIn`).
+ */
+import { redactUrlsIn } from "./redactUrl.js"
+
+/** C0 and C1 controls, DEL, and the characters that reorder text on screen (bidirectional overrides and marks). */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g
+
+const escape = (char: string): string => {
+  const code = char.charCodeAt(0)
+  return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`
+}
+
+/** `text` with every control character escaped and every secret-bearing URL redacted. */
+export const printable = (text: string): string => redactUrlsIn(text).replace(UNPRINTABLE, escape)
+
+/** `value` with `printable` applied to every string in it (objects and arrays walked; other values kept). */
+export const printableDeep = <A>(value: A): A => {
+  if (typeof value === "string") return printable(value) as A
+  if (Array.isArray(value)) return value.map(printableDeep) as A
+  if (typeof value === "object" && value !== null) {
+    const copy: Record<string, unknown> = {}
+    for (const [key, field] of Object.entries(value)) copy[key] = printableDeep(field)
+    return copy as A
+  }
+  return value
+}

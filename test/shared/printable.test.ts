@@ -1,0 +1,44 @@
+import { assert, describe, it } from "@effect/vitest"
+import { printable, printableDeep } from "../../src/shared/printable.js"
+import { redactUrlsIn } from "../../src/shared/redactUrl.js"
+
+describe("printable", () => {
+  it.each([
+    ["s-1 on http://w1:5000", "s-1 on http://w1:5000"],
+    ["\u001b[2Jclear", "\\x1b[2Jclear"],
+    ["title\u001b]0;x\u0007", "title\\x1b]0;x\\x07"],
+    ["one\ntwo\r", "one\\x0atwo\\x0d"],
+    ["del\u007f c1\u009b", "del\\x7f c1\\x9b"],
+    ["rtl\u202eabc\u2066", "rtl\\u202eabc\\u2066"],
+    ["café 日本 ✓", "café 日本 ✓"]
+  ])("%j → %j", (text, shown) => {
+    assert.strictEqual(printable(text), shown)
+  })
+
+  it("hides the credentials and query of URLs inside the text", () => {
+    assert.strictEqual(
+      printable("Transport error (POST http://u:PW@h:9/route/?t=TOKEN): connect ECONNREFUSED"),
+      "Transport error (POST http://h:9/route/?…): connect ECONNREFUSED"
+    )
+  })
+
+  it("printableDeep applies to every string of objects and arrays, and keeps other values", () => {
+    assert.deepStrictEqual(printableDeep({ a: "x\u0007", b: [1, "\u001b", null, { c: "http://u:p@h/" }], d: true }), {
+      a: "x\\x07",
+      b: [1, "\\x1b", null, { c: "http://h/" }],
+      d: true
+    })
+  })
+})
+
+describe("redactUrlsIn", () => {
+  it.each([
+    ["no url here", "no url here"],
+    ["see http://h:1/a/b.", "see http://h:1/a/b."],
+    ["see (http://u:p@h:1/a?x=1), then", "see (http://h:1/a?…), then"],
+    ["https://h/#frag and redis://:pw@r:6379/0", "https://h/ and redis://r:6379/0"],
+    ["http://[bad", "http://[bad"]
+  ])("%j → %j", (text, shown) => {
+    assert.strictEqual(redactUrlsIn(text), shown)
+  })
+})
