@@ -1,6 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
 import { printable, printableDeep } from "../../src/shared/printable.js"
-import { redactUrlsIn } from "../../src/shared/redactUrl.js"
 
 describe("printable", () => {
   it.each([
@@ -28,17 +27,5 @@ describe("printable", () => {
       b: [1, "\\x1b", null, { c: "http://h/" }],
       d: true
     })
-  })
-})
-
-describe("redactUrlsIn", () => {
-  it.each([
-    ["no url here", "no url here"],
-    ["see http://h:1/a/b.", "see http://h:1/a/b."],
-    ["see (http://u:p@h:1/a?x=1), then", "see (http://h:1/a?…), then"],
-    ["https://h/#frag and redis://:pw@r:6379/0", "https://h/ and redis://r:6379/0"],
-    ["http://[bad", "http://[bad"]
-  ])("%j → %j", (text, shown) => {
-    assert.strictEqual(redactUrlsIn(text), shown)
   })
 })

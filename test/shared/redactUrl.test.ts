@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { redactUrl } from "../../src/shared/redactUrl.js"
+import { redactUrl, redactUrlsIn } from "../../src/shared/redactUrl.js"
 
 describe("redactUrl", () => {
   it.each([
@@ -10,5 +10,21 @@ describe("redactUrl", () => {
     ["not a url", "<invalid URL>"]
   ])("%s → %s", (url, shown) => {
     assert.strictEqual(redactUrl(url), shown)
+  })
+})
+
+describe("redactUrlsIn", () => {
+  it.each([
+    ["no url here", "no url here"],
+    ["see http://h:1/a/b.", "see http://h:1/a/b."],
+    ["see (http://u:p@h:1/a?x=1), then", "see (http://h:1/a?…), then"],
+    ["https://h/#frag and redis://:pw@r:6379/0", "https://h/ and redis://r:6379/0"],
+    ["http://[bad", "http://[bad"],
+    ["(http://u:p@h/a), then", "(http://h/a), then"],
+    ["user only http://u@h/a password only http://:pw@h/b", "user only http://h/a password only http://h/b"],
+    ["query only http://h/a?q=1 fragment only http://h/b#f", "query only http://h/a?… fragment only http://h/b"],
+    ["kept as written: HTTP://Host:1/x", "kept as written: HTTP://Host:1/x"]
+  ])("%j → %j", (text, shown) => {
+    assert.strictEqual(redactUrlsIn(text), shown)
   })
 })
