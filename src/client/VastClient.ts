@@ -13,6 +13,7 @@ import { Clock, Context, Duration, Effect, Layer, ParseResult, Redacted, Schema 
 import { CreateSessionAnswer, PingAnswer, type AuthData } from "../protocol/session.js"
 import { boundedText } from "../shared/boundedBody.js"
 import { describeDefect } from "../shared/causeLine.js"
+import { isUntrustedCertificate, UNTRUSTED_CERTIFICATE_HINT } from "./untrustedCertificate.js"
 import { ROUTE_ATTEMPTS, retryDelay, routePollDelay } from "./backoff.js"
 import type { EndpointSettings } from "./endpointSettings.js"
 import {
@@ -213,7 +214,7 @@ const isRetryable = (status: number): boolean => status === 408 || status === 42
 
 /** A `/route/` failure worth asking again: no answer, or a status the SDK's transport retries. */
 const routeMayPass = (error: RequestFailed | UnexpectedResponse): boolean =>
-  error._tag === "RequestFailed" || isRetryable(error.status)
+  error._tag === "RequestFailed" ? error.untrusted !== true : isRetryable(error.status)
 
 interface Reply {
   readonly status: number
@@ -223,6 +224,12 @@ interface Reply {
 /** The HTTP client's message plus what Node said underneath (`connect ECONNREFUSED 127.0.0.1:9`). */
 const withCause = (message: string, cause: unknown): string =>
   cause instanceof Error && cause.message !== "" && !message.includes(cause.message) ? `${message}: ${cause.message}` : message
+
+/** A call that got no answer; one refused for its TLS certificate says what to do about it. */
+const transportFailed = (operation: Operation, url: string, message: string, cause: unknown): RequestFailed =>
+  isUntrustedCertificate(cause)
+    ? new RequestFailed({ operation, url, detail: `${withCause(message, cause)}; ${UNTRUSTED_CERTIFICATE_HINT}`, untrusted: true })
+    : new RequestFailed({ operation, url, detail: withCause(message, cause) })
 
 /** An answer's first decoding problem, in one short line. */
 const answerIssue = (error: ParseResult.ParseError): string => {
@@ -256,8 +263,8 @@ export const make = (settings: ClientSettings) =>
           )
         ),
         Effect.catchTags({
-          RequestError: (error) => Effect.fail(new RequestFailed({ operation, url: request.url, detail: withCause(error.message, error.cause) })),
-          ResponseError: (error) => Effect.fail(new RequestFailed({ operation, url: request.url, detail: withCause(error.message, error.cause) }))
+          RequestError: (error) => Effect.fail(transportFailed(operation, request.url, error.message, error.cause)),
+          ResponseError: (error) => Effect.fail(transportFailed(operation, request.url, error.message, error.cause))
         }),
         Effect.timeoutFail({
           duration: timeout,
@@ -391,7 +398,7 @@ export const make = (settings: ClientSettings) =>
         return { _tag: "Created", session } satisfies CreateOutcome
       }).pipe(
         Effect.catchAll((error) =>
-          Effect.succeed<CreateOutcome>({ _tag: "Refused", error, retryable: error._tag === "RequestFailed" })
+          Effect.succeed<CreateOutcome>({ _tag: "Refused", error, retryable: error._tag === "RequestFailed" && error.untrusted !== true })
         ),
         Effect.withSpan("VastClient.createSession")
       )

@@ -28,6 +28,8 @@ export class RequestFailed extends Data.TaggedError("RequestFailed")<{
   readonly operation: Operation
   readonly url: string
   readonly detail: string
+  /** The peer's TLS certificate is not trusted: asking again, or another worker, cannot help. */
+  readonly untrusted?: true
 }> {
   override get message() {
     return `${this.operation}: ${printable(this.url)} did not answer: ${printable(this.detail)}`

@@ -230,6 +230,33 @@ describe("VastClient.reserve: routing", () => {
     })
   )
 
+  it.effect("a worker whose TLS certificate is not trusted ends the reservation at once, naming --ca-file and Vast's root CA", () =>
+    Effect.gen(function* () {
+      const untrusted = yield* clientWith(
+        byPath({
+          [`${AUTOSCALER}/route/`]: [{ status: 200, body: ready(W1, 7) }],
+          [`${W1}/session/create`]: [{ transportCode: "UNABLE_TO_VERIFY_LEAF_SIGNATURE" }, created("s-4")]
+        })
+      )
+      const error = yield* Effect.flip(untrusted.client.reserve({ ...reserveOptions, timeout: "5 minutes" }))
+      assert.deepInclude(error, { _tag: "RequestFailed", operation: "session/create", untrusted: true })
+      assert.include(error.message, "--ca-file")
+      assert.include(error.message, "https://console.vast.ai/static/jvastai_root.cer")
+      assert.strictEqual((yield* untrusted.requests("/route/")).length, 1)
+      // The autoscaler's own certificate likewise: no retry of /route/.
+      const autoscaler = yield* clientWith(byPath({ [`${AUTOSCALER}/route/`]: [{ transportCode: "ERR_TLS_CERT_ALTNAME_INVALID" }, { status: 200, body: ready(W1, 7) }] }))
+      assert.deepInclude(yield* Effect.flip(autoscaler.client.reserve({ ...reserveOptions, timeout: "5 minutes" })), { _tag: "RequestFailed", operation: "route" })
+      assert.strictEqual((yield* autoscaler.requests("/route/")).length, 1)
+      // Any other transport failure is still routed again.
+      const reset = yield* clientWith(
+        byPath({ [`${AUTOSCALER}/route/`]: [{ status: 200, body: ready(W1, 7) }], [`${W1}/session/create`]: [{ transportCode: "ECONNRESET" }, created("s-5")] })
+      )
+      const fiber = yield* Effect.fork(reset.client.reserve({ ...reserveOptions, timeout: "5 minutes" }))
+      yield* TestClock.adjust("1 minute")
+      assert.strictEqual((yield* Fiber.join(fiber)).sessionId, "s-5")
+    })
+  )
+
   it.effect("gives up with RouteTimeout when the overall timeout passes while waiting", () =>
     Effect.gen(function* () {
       const { client, requests } = yield* clientWith(() => ({ status: 200, body: waiting(5) }))

@@ -16,6 +16,8 @@ export interface SeenRequest {
 export type FakeAnswer =
   | { readonly status: number; readonly body?: unknown; readonly delay?: Duration.DurationInput }
   | "network-error"
+  /** A transport failure whose cause carries Node's `code` (`UNABLE_TO_VERIFY_LEAF_SIGNATURE`, …). */
+  | { readonly transportCode: string }
   | "defect"
   | "hang"
 
@@ -43,6 +45,10 @@ export const fakeHttp = (respond: (request: SeenRequest, index: number) => FakeA
         if (answer === "defect") return yield* Effect.die(new Error("the client threw\nat a stack line"))
         if (answer === "network-error") {
           return yield* new HttpClientError.RequestError({ request, reason: "Transport", description: "connection refused" })
+        }
+        if ("transportCode" in answer) {
+          const cause = Object.assign(new Error(`failed: ${answer.transportCode}`), { code: answer.transportCode })
+          return yield* new HttpClientError.RequestError({ request, reason: "Transport", cause })
         }
         if (answer.delay !== undefined) yield* Effect.sleep(answer.delay)
         const text = answer.body === undefined ? "" : typeof answer.body === "string" ? answer.body : JSON.stringify(answer.body)

@@ -7,6 +7,7 @@ import { HttpClient } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Option } from "effect"
 import * as HttpStack from "../../src/client/httpClient.js"
+import { isUntrustedCertificate } from "../../src/client/untrustedCertificate.js"
 
 /** A self-signed certificate for 127.0.0.1 (openssl), removed with the scope. */
 const certificate = Effect.acquireRelease(
@@ -53,6 +54,8 @@ describe("--ca-file", () => {
         )
       const refused = yield* status(Option.none())
       assert.isTrue(Either.isLeft(refused) && refused.left._tag === "RequestError")
+      // Node's reason travels in the error's cause: it is what makes the client stop and name --ca-file.
+      assert.isTrue(Either.isLeft(refused) && isUntrustedCertificate(refused.left.cause))
       assert.deepStrictEqual(yield* status(Option.some(cert)), Either.right(200))
     })
   )
