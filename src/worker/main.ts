@@ -19,7 +19,7 @@ import { stopWhenOrphaned } from "../shared/orphanWatch.js"
 import { VERSION } from "../shared/version.js"
 import { SignatureVerifier } from "./auth/SignatureVerifier.js"
 import { describeLaunchFailure, reportLaunchFailure } from "./autoscaler/launchFailure.js"
-import { exitFile, WorkerConfig } from "./config/WorkerConfig.js"
+import { controlPortSetting, exitFile, WorkerConfig } from "./config/WorkerConfig.js"
 import { helpText } from "./envReference.js"
 import { HealthProber } from "./health/HealthProber.js"
 import type { ListenFailed } from "./http/WireServer.js"
@@ -72,7 +72,7 @@ const isListenFailure = (error: { readonly _tag: string }): error is ListenFaile
  * duplicate launch). Reporting an error then would mark the healthy worker's `CONTAINER_ID` as broken.
  */
 const anotherWorkerServes = Effect.gen(function* () {
-  const port = yield* Config.integer("NULL_CONTROL_PORT").pipe(Config.withDefault(18999))
+  const port = yield* controlPortSetting
   const client = yield* HttpClient.HttpClient
   yield* client.get(`http://127.0.0.1:${port}/sessions`).pipe(
     // Whatever holds the port answers: read within the bound every answer from another process gets.

@@ -6,7 +6,7 @@
  */
 import { HttpClient } from "@effect/platform"
 import { Config, Data, Effect, Either, Redacted } from "effect"
-import { containerId, masterToken, publicIp, reportAddrs, workerUrlOf } from "../config/WorkerConfig.js"
+import { containerId, masterToken, port, publicIp, reportAddrs, workerUrlOf } from "../config/WorkerConfig.js"
 import { jsonPostFromHttpClient } from "./jsonPost.js"
 import { postWithFailover } from "./postWithFailover.js"
 import { errorStatus } from "../../protocol/workerStatus.js"
@@ -19,9 +19,9 @@ export class LaunchFailed extends Data.TaggedError("LaunchFailed")<{ readonly me
 
 /** `http(s)://PUBLIC_IPADDR:VAST_TCP_PORT_<WORKER_PORT>` when those are set, else "". */
 const workerUrl = Effect.gen(function* () {
-  const port = yield* Config.integer("WORKER_PORT")
+  const workerPort = yield* port("WORKER_PORT")
   const host = yield* publicIp
-  const mapped = yield* Config.integer(`VAST_TCP_PORT_${port}`)
+  const mapped = yield* port(`VAST_TCP_PORT_${workerPort}`)
   const ssl = yield* Config.string("USE_SSL").pipe(Config.withDefault(""))
   return workerUrlOf(ssl === "true", host, mapped)
 }).pipe(Effect.orElseSucceed(() => ""))

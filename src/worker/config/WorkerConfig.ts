@@ -106,10 +106,31 @@ export const defaults = {
 
 const isHttpUrl = (text: string): boolean => Either.isRight(Schema.decodeEither(HttpUrl)(text))
 
-const port = (name: string) =>
-  Config.integer(name).pipe(
-    Config.validate({ message: "must be a port number from 1 to 65535", validation: (p) => p >= 1 && p <= 65535 })
+/**
+ * A whole number written in decimal digits, as Python's `int()` reads the framework's variables: `Config.integer`
+ * would also take `0x10` and `1e3`, and a `WORKER_PORT=0x10` then asks for `VAST_TCP_PORT_16`, a variable the
+ * user never meant. `message` says the rule (the digits and the range together).
+ */
+export const decimalInteger = (name: string, message: string, holds: (n: number) => boolean = () => true) =>
+  Config.string(name).pipe(
+    Config.validate({ message, validation: (text) => /^[0-9]+$/.test(text.trim()) && Number.isSafeInteger(Number(text)) && holds(Number(text)) }),
+    Config.map(Number)
   )
+
+/** A number as Python's `float()` reads it: decimal, with a fraction or an exponent; not `0x10`, not `Infinity`. */
+const decimalNumber = (name: string, message: string, holds: (n: number) => boolean) =>
+  Config.string(name).pipe(
+    Config.validate({
+      message,
+      validation: (text) => /^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$/.test(text.trim()) && Number.isFinite(Number(text)) && holds(Number(text))
+    }),
+    Config.map(Number)
+  )
+
+export const port = (name: string) => decimalInteger(name, "must be a port number from 1 to 65535", (p) => p >= 1 && p <= 65535)
+
+/** `NULL_CONTROL_PORT`, read alone where the rest of the settings may not load (a launch that failed). */
+export const controlPortSetting = port("NULL_CONTROL_PORT").pipe(Config.withDefault(defaults.controlPort))
 
 const healthUrl = Config.string("BACKEND_HEALTH_URL").pipe(
   Config.validate({ message: "must be an absolute http(s) URL, e.g. http://127.0.0.1:9090/health", validation: isHttpUrl }),
@@ -133,13 +154,7 @@ export const reportAddrs = Config.string("REPORT_ADDR").pipe(
 )
 
 /** `CONTAINER_ID`: decimal digits, within the integers a JSON number holds exactly (`Config.integer` also reads `0x10`). */
-export const containerId = Config.string("CONTAINER_ID").pipe(
-  Config.validate({
-    message: `must be a whole number in decimal digits, at most ${Number.MAX_SAFE_INTEGER}`,
-    validation: (text) => /^[0-9]+$/.test(text.trim()) && Number.isSafeInteger(Number(text))
-  }),
-  Config.map(Number)
-)
+export const containerId = decimalInteger("CONTAINER_ID", `must be a whole number in decimal digits, at most ${Number.MAX_SAFE_INTEGER}`)
 
 const DNS_NAME = /^(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/
 
@@ -171,21 +186,12 @@ const strtobool = (name: string) =>
   )
 
 const seconds = (name: string, fallback: number) =>
-  Config.number(name).pipe(
-    Config.validate({ message: "must be a positive number of seconds", validation: (n) => Number.isFinite(n) && n > 0 }),
-    Config.withDefault(fallback)
-  )
+  decimalNumber(name, "must be a positive number of seconds", (n) => n > 0).pipe(Config.withDefault(fallback))
 
-const nonNegativeSeconds = (name: string) =>
-  Config.number(name).pipe(
-    Config.validate({ message: "must be a number of seconds, 0 or more", validation: (n) => Number.isFinite(n) && n >= 0 })
-  )
+const nonNegativeSeconds = (name: string) => decimalNumber(name, "must be a number of seconds, 0 or more", (n) => n >= 0)
 
 const positiveInteger = (name: string, fallback: number) =>
-  Config.integer(name).pipe(
-    Config.validate({ message: "must be a positive integer", validation: (n) => n >= 1 }),
-    Config.withDefault(fallback)
-  )
+  decimalInteger(name, "must be a positive integer in decimal digits", (n) => n >= 1).pipe(Config.withDefault(fallback))
 
 /**
  * An optional file the worker writes: a regular file, or a new one, in a directory it can write (`journalPathProblem`).
@@ -210,12 +216,8 @@ const literal = <A extends string, I extends string>(name: string, schema: Schem
 const base = Config.all({
   workerPort: port("WORKER_PORT"),
   workerHttpPort: Config.option(port("WORKER_HTTP_PORT")),
-  controlPort: port("NULL_CONTROL_PORT").pipe(Config.withDefault(defaults.controlPort)),
-  maxSessions: Config.integer("NULL_MAX_SESSIONS").pipe(
-    Config.validate({
-      message: `must be an integer from 1 to ${defaults.maxSessionsCap}`,
-      validation: (n) => n >= 1 && n <= defaults.maxSessionsCap
-    }),
+  controlPort: controlPortSetting,
+  maxSessions: decimalInteger("NULL_MAX_SESSIONS", `must be an integer from 1 to ${defaults.maxSessionsCap}`, (n) => n >= 1 && n <= defaults.maxSessionsCap).pipe(
     Config.withDefault(defaults.maxSessions)
   ),
   backendHealthUrl: healthUrl,
@@ -231,38 +233,30 @@ const base = Config.all({
   unsecured: strtobool("UNSECURED"),
   tlsCertFile: Config.string("WORKER_TLS_CERT").pipe(Config.withDefault(defaults.tlsCertFile)),
   tlsKeyFile: Config.string("WORKER_TLS_KEY").pipe(Config.withDefault(defaults.tlsKeyFile)),
-  healthcheckIntervalSeconds: Config.number("HEALTHCHECK_INTERVAL").pipe(
-    Config.validate({
-      message: `must be a number of seconds, at least ${defaults.healthcheckIntervalMinSeconds}`,
-      validation: (n) => Number.isFinite(n) && n >= defaults.healthcheckIntervalMinSeconds
-    }),
-    Config.withDefault(defaults.healthcheckIntervalSeconds)
-  ),
+  healthcheckIntervalSeconds: decimalNumber(
+    "HEALTHCHECK_INTERVAL",
+    `must be a number of seconds, at least ${defaults.healthcheckIntervalMinSeconds}`,
+    (n) => n >= defaults.healthcheckIntervalMinSeconds
+  ).pipe(Config.withDefault(defaults.healthcheckIntervalSeconds)),
   forceUpdateFile: Config.string("NULL_FORCE_UPDATE_FILE").pipe(Config.withDefault(defaults.forceUpdateFile)),
   drainTimeoutSeconds: nonNegativeSeconds("DRAIN_TIMEOUT").pipe(Config.withDefault(defaults.drainTimeoutSeconds)),
-  maxSessionSeconds: Config.number("MAX_SESSION_SECONDS").pipe(
-    Config.validate({ message: "must be a positive number of seconds", validation: (n) => Number.isFinite(n) && n > 0 }),
-    Config.option
-  ),
+  maxSessionSeconds: decimalNumber("MAX_SESSION_SECONDS", "must be a positive number of seconds", (n) => n > 0).pipe(Config.option),
   healthFailureThreshold: positiveInteger("HEALTH_FAILURE_THRESHOLD", defaults.healthFailureThreshold),
   healthStartupGraceSeconds: nonNegativeSeconds("HEALTH_STARTUP_GRACE").pipe(Config.withDefault(defaults.healthStartupGraceSeconds)),
   healthcheckTimeoutSeconds: seconds("HEALTHCHECK_TIMEOUT", defaults.healthcheckTimeoutSeconds),
   outboxFile: writableFile("OUTBOX_FILE"),
   exitFile,
-  callbackConcurrency: Config.integer("CALLBACK_CONCURRENCY").pipe(
-    Config.validate({
-      message: `must be an integer from 1 to ${defaults.callbackConcurrencyCap}`,
-      validation: (n) => n >= 1 && n <= defaults.callbackConcurrencyCap
-    }),
-    Config.withDefault(defaults.callbackConcurrency)
-  ),
+  callbackConcurrency: decimalInteger(
+    "CALLBACK_CONCURRENCY",
+    `must be an integer from 1 to ${defaults.callbackConcurrencyCap}`,
+    (n) => n >= 1 && n <= defaults.callbackConcurrencyCap
+  ).pipe(Config.withDefault(defaults.callbackConcurrency)),
   callbackMaxPending: positiveInteger("CALLBACK_MAX_PENDING", defaults.callbackMaxPending),
   maxConnections: positiveInteger("MAX_CONNECTIONS", defaults.maxConnections),
   bindRetrySeconds: nonNegativeSeconds("BIND_RETRY_SECONDS").pipe(Config.withDefault(defaults.bindRetrySeconds)),
   logFormat: literal("LOG_FORMAT", LogFormat, defaults.logFormat),
   logLevel: literal("LOG_LEVEL", LogLevelName, defaults.logLevel),
-  helperThreadNice: Config.integer("HELPER_THREAD_NICE").pipe(
-    Config.validate({ message: "must be an integer from 0 to 19", validation: (n) => n >= 0 && n <= 19 }),
+  helperThreadNice: decimalInteger("HELPER_THREAD_NICE", "must be an integer from 0 to 19", (n) => n <= 19).pipe(
     Config.withDefault(defaults.helperThreadNice)
   )
 })

@@ -172,6 +172,38 @@ describe("WorkerConfig", () => {
     })
   )
 
+  it.effect("every whole-number variable takes decimal digits only, as Python's int(): 0x10 and 1e3 are refused, naming the variable set", () =>
+    Effect.gen(function* () {
+      for (const bad of ["0x10", "1e3", "43200abc", "+5"]) {
+        assert.deepStrictEqual(yield* problems({ ...required, WORKER_PORT: bad }), ["WORKER_PORT: must be a port number from 1 to 65535"], bad)
+        for (const name of ["WORKER_HTTP_PORT", "NULL_CONTROL_PORT", "VAST_TCP_PORT_3000"]) {
+          assert.deepStrictEqual(yield* problems({ ...required, [name]: bad }), [`${name}: must be a port number from 1 to 65535`], `${name}=${bad}`)
+        }
+        for (const name of ["NULL_MAX_SESSIONS", "CALLBACK_CONCURRENCY", "CALLBACK_MAX_PENDING", "MAX_CONNECTIONS", "HEALTH_FAILURE_THRESHOLD", "HELPER_THREAD_NICE"]) {
+          const listed = yield* problems({ ...required, [name]: bad })
+          assert.lengthOf(listed, 1, `${name}=${bad}`)
+          assert.match(listed[0] ?? "", new RegExp(`^${name}: must be `), `${name}=${bad}`)
+        }
+      }
+      const spaced = yield* settings({ ...required, NULL_MAX_SESSIONS: " 2 ", CALLBACK_MAX_PENDING: "07" })
+      assert.deepStrictEqual([spaced.maxSessions, spaced.callbackMaxPending], [2, 7])
+    })
+  )
+
+  it.effect("every number of seconds is read as Python's float(): fractions and exponents yes, 0x10 and Infinity no", () =>
+    Effect.gen(function* () {
+      const read = yield* settings({ ...required, HEALTHCHECK_INTERVAL: "2.5", DRAIN_TIMEOUT: "1e1", HEALTHCHECK_TIMEOUT: ".5", MAX_SESSION_SECONDS: "3." })
+      assert.deepStrictEqual([read.healthcheckIntervalSeconds, read.drainTimeoutSeconds, read.healthcheckTimeoutSeconds, Option.getOrNull(read.maxSessionSeconds)], [2.5, 10, 0.5, 3])
+      for (const bad of ["0x10", "Infinity", "1e400", "5s", ""]) {
+        for (const name of ["HEALTHCHECK_INTERVAL", "DRAIN_TIMEOUT", "HEALTHCHECK_TIMEOUT", "MAX_SESSION_SECONDS", "HEALTH_STARTUP_GRACE", "BIND_RETRY_SECONDS"]) {
+          const listed = yield* problems({ ...required, [name]: bad })
+          assert.lengthOf(listed, 1, `${name}=${bad}`)
+          assert.match(listed[0] ?? "", new RegExp(`^${name}: must be a `), `${name}=${bad}`)
+        }
+      }
+    })
+  )
+
   it.effect("WORKER_PORT=65535 needs WORKER_HTTP_PORT: the default webhook port 65536 is refused, naming the variable to set", () =>
     Effect.gen(function* () {
       const top = { ...required, WORKER_PORT: "65535", VAST_TCP_PORT_65535: "41234" }
