@@ -50,6 +50,12 @@ export interface ServerlessSettings {
 
 export class ServerlessConfig extends Context.Tag("serverless/ServerlessConfig")<ServerlessConfig, ServerlessSettings>() {}
 
+/**
+ * How long starts wait after `failures` workers in a row errored before they were ready: nothing after one (it is
+ * replaced at once), then 1, 2, 4 … 30 s.
+ */
+export const failedStartBackoffMs = (failures: number): number => (failures <= 1 ? 0 : Math.min(1000 * 2 ** (failures - 2), 30_000))
+
 interface WorkerRecord {
   readonly id: number
   phase: WorkerPhase
@@ -131,6 +137,13 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
     const createdAt = yield* Clock.currentTimeMillis
 
     const workers = new Map<number, WorkerRecord>()
+    /**
+     * Workers in a row that errored before their first ready report, and when the last of them stopped. A setting
+     * that makes every launch fail (a consumer that cannot start, a health path it does not serve) would otherwise
+     * have a new worker started every tick: starts wait `failedStartBackoffMs` after the second such failure in a row.
+     */
+    let failedStarts = 0
+    let lastFailedStartAt = 0
     const waiting = new Map<number, Waiting>()
     const callbacks: Array<CallbackRecord> = []
     const events: Array<{ readonly at: number; readonly text: string }> = []
@@ -317,6 +330,10 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
     const stopWorker = (record: WorkerRecord, why: string) =>
       Effect.gen(function* () {
         const wasErrored = record.phase === "errored"
+        if (wasErrored && record.readyAt === null) {
+          failedStarts++
+          lastFailedStartAt = yield* Clock.currentTimeMillis
+        }
         record.phase = "stopping"
         yield* log(`w${record.id} stopping (${why})`)
         yield* FiberSet.run(
@@ -348,6 +365,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
         yield* metrics.scaled({ action: "stop", reason: errored ? "errored" : "idle" })
         yield* stopWorker(record, errored ? `errored: ${record.errorMsg}` : "idle past inactivity_timeout")
       }
+      if (decision.start > 0 && now < lastFailedStartAt + failedStartBackoffMs(failedStarts)) return
       for (let i = 0; i < decision.start; i++) {
         yield* metrics.scaled({ action: "start", reason: decision.startReason })
         yield* startWorker
@@ -491,6 +509,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           if (record.phase === "starting" && status.max_perf > 0 && status.error_msg === "") {
             record.phase = "ready"
             record.readyAt = now
+            failedStarts = 0
             observeLoad(record, now)
             yield* log(`w${record.id} ready after ${((now - record.startedAt) / 1000).toFixed(2)} s`)
           }
@@ -547,7 +566,8 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
                 ready_at: worker.readyAt === null ? null : worker.readyAt / 1000,
                 last_report_at: worker.lastReportAt === null ? null : worker.lastReportAt / 1000,
                 exit: worker.exit,
-                log_tail: worker.phase === "errored" ? tail : []
+                // A starting worker's output says what it waits for (its consumer's health check, most often).
+                log_tail: worker.phase === "errored" || worker.phase === "starting" ? tail : []
               }
             }),
           { concurrency: "unbounded" }

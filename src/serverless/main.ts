@@ -10,7 +10,7 @@
  */
 import { createServer } from "node:http"
 import { fileURLToPath } from "node:url"
-import { Command, Options } from "@effect/cli"
+import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { HttpServer } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
@@ -78,11 +78,16 @@ const flags = {
     value: "CMD",
     description: "a command (sh -c) started beside each worker, e.g. your queue consumer; it gets SIDECAR_PORT and WORKER_CONTROL_URL"
   }),
-  sidecarHealth: optional(Options.text("sidecar-health"), {
-    name: "sidecar-health",
-    value: "PATH",
-    description: "the sidecar's health path, e.g. /health (sets the worker's BACKEND_HEALTH_URL)"
-  }),
+  sidecarHealth: optional(
+    Options.text("sidecar-health").pipe(
+      Options.mapEffect((path) =>
+        /^\/[^\s?#]*(\?[^\s#]*)?$/.test(path) && URL.canParse(`http://127.0.0.1:1${path}`)
+          ? Effect.succeed(path)
+          : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--sidecar-health must be a path starting with /, e.g. /health (got "${path}")`)))
+      )
+    ),
+    { name: "sidecar-health", value: "PATH", description: "the sidecar's health path, e.g. /health (sets the worker's BACKEND_HEALTH_URL)" }
+  ),
   verbose: toggle("verbose", "print every worker's output")
 }
 

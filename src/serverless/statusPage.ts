@@ -74,12 +74,26 @@ const workerColumns: ReadonlyArray<Column> = [
   { title: "routed", meaning: "load routed to the worker that its reports do not show yet" },
   { title: "max_perf", meaning: "the capacity the worker reported (0 until it is ready)" },
   { title: "idle (s)", meaning: "seconds since its load dropped to zero; it stops once this passes inactivity_timeout" },
-  { title: "error", meaning: "the error_msg the worker reported, if any" },
+  { title: "error", meaning: "the error_msg the worker reported, if any; for a worker still starting, its latest output line" },
   { title: "exit", meaning: "the process's exit code or signal, once it has ended; the sidecar's after 'sidecar:'" }
 ]
 
 const exitCell = (exit: string | null, sidecarExit: string | null): string =>
   [exit ?? "", sidecarExit === null ? "" : `sidecar: ${sidecarExit}`].filter((part) => part !== "").join("; ")
+
+/** A logfmt line's `message`, or the line itself; cut to a table cell's width. */
+const messageOf = (line: string): string => {
+  const quoted = /(?:^| )message="((?:[^"\\]|\\.)*)"/.exec(line)?.[1]
+  const text = quoted === undefined ? line : quoted.replace(/\\(.)/g, "$1")
+  return text.length > 160 ? `${text.slice(0, 160)}…` : text
+}
+
+/** The reported error; for a worker still starting, what it said last (it says what it waits for). */
+const errorCell = (worker: Status["workers"][number]): string => {
+  if (worker.error_msg !== "" || worker.state !== "starting") return worker.error_msg
+  const last = worker.log_tail.at(-1)
+  return last === undefined ? "" : `(starting) ${messageOf(last)}`
+}
 
 export const statusPage = (status: Status): string => {
   const sessionCell = (sessions: (typeof status.workers)[number]["sessions"]): string =>
@@ -106,7 +120,7 @@ ${table(
   workerColumns,
   status.workers.map((w) => ({
     className: `state-${w.state}`,
-    cells: [`w${w.id}`, w.state, sessionCell(w.sessions), w.url, w.control_url, w.cur_load, w.routed_load, w.max_perf, seconds(w.idle_s), w.error_msg, exitCell(w.exit, w.sidecar_exit)]
+    cells: [`w${w.id}`, w.state, sessionCell(w.sessions), w.url, w.control_url, w.cur_load, w.routed_load, w.max_perf, seconds(w.idle_s), errorCell(w), exitCell(w.exit, w.sidecar_exit)]
   }))
 )}
 <h2>Waiting route requests</h2>

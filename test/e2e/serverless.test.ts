@@ -136,6 +136,12 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
       expect(await refused.exited, flag).toBe(1)
       expect(refused.output(), flag).toContain(`--${flag} must be ${rule}`)
     }
+    // A health path that would make every worker's BACKEND_HEALTH_URL invalid: refused up front, naming the flag.
+    for (const path of ["health", "/he alth", "http://127.0.0.1/health"]) {
+      const refused = spawnProcess(process.execPath, [serverlessJs, "--sidecar", "true", "--sidecar-health", path], {})
+      expect(await refused.exited, path).toBe(1)
+      expect(refused.output(), path).toContain(`--sidecar-health must be a path starting with /, e.g. /health (got "${path}")`)
+    }
   })
 
   it("a taken port: one line naming the port and the fix, exit 1, no stack trace", async () => {

@@ -3,39 +3,45 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Layer, Option, TestClock } from "effect"
 import { signedMessage } from "../../src/protocol/signedMessage.js"
 import { statusBody } from "../../src/protocol/workerStatus.js"
-import { CALLBACK_BODY_SHOWN, ControlPlane, ServerlessConfig } from "../../src/serverless/ControlPlane.js"
+import { CALLBACK_BODY_SHOWN, ControlPlane, failedStartBackoffMs, ServerlessConfig } from "../../src/serverless/ControlPlane.js"
 import { type EndpointParams, recommended, SILENCE_LIMIT_MS } from "../../src/serverless/scaling.js"
+import { statusPage } from "../../src/serverless/statusPage.js"
 import { ServerlessMetrics } from "../../src/serverless/ServerlessMetrics.js"
 import { type ProcessSpec, WorkerLauncher } from "../../src/serverless/WorkerLauncher.js"
 import { type HeldSession, WorkerSessions } from "../../src/serverless/WorkerSessions.js"
 
 /** A launcher that starts nothing: it records each spec and lets the test end a "process". */
-const fakeLauncher = Effect.gen(function* () {
-  const launched: Array<{ spec: ProcessSpec; exit: Deferred.Deferred<string>; stopped: boolean }> = []
-  let port = 20000
-  const layer = Layer.succeed(
-    WorkerLauncher,
-    WorkerLauncher.of({
-      freePort: Effect.sync(() => port++),
-      launch: (spec) =>
-        Effect.gen(function* () {
-          const exit = yield* Deferred.make<string>()
-          const entry = { spec, exit, stopped: false }
-          launched.push(entry)
-          return {
-            pid: 1000 + launched.length,
-            exited: Deferred.await(exit),
-            stop: Effect.zipRight(
-              Effect.sync(() => (entry.stopped = true)),
-              Deferred.succeed(exit, "SIGTERM")
-            ),
-            tail: Effect.succeed([])
-          }
-        })
-    })
-  )
-  return { launched, layer }
-})
+const fakeLauncher = fakeLauncherWith([])
+
+/** As `fakeLauncher`, every process's output ending with `tail`. */
+function fakeLauncherWith(tail: ReadonlyArray<string>) {
+  return Effect.gen(function* () {
+    const launched: Array<{ spec: ProcessSpec; exit: Deferred.Deferred<string>; stopped: boolean }> = []
+    let port = 20000
+    const layer = Layer.succeed(
+      WorkerLauncher,
+      WorkerLauncher.of({
+        freePort: Effect.sync(() => port++),
+        launch: (spec) =>
+          Effect.gen(function* () {
+            const exit = yield* Deferred.make<string>()
+            const entry = { spec, exit, stopped: false }
+            launched.push(entry)
+            return {
+              pid: 1000 + launched.length,
+              exited: Deferred.await(exit),
+              stop: Effect.zipRight(
+                Effect.sync(() => (entry.stopped = true)),
+                Deferred.succeed(exit, "SIGTERM")
+              ),
+              tail: Effect.succeed(tail)
+            }
+          })
+      })
+    )
+    return { launched, layer }
+  })
+}
 
 const settings = ServerlessConfig.of({
   endpointName: "null-local",
@@ -223,6 +229,69 @@ describe("ControlPlane (TestClock, fake processes)", () => {
       assert.isTrue(worker!.stopped)
       assert.deepStrictEqual(launched.map((entry) => entry.spec.name), ["w1", "w1/sidecar", "w2", "w2/sidecar"])
       assert.deepStrictEqual((yield* plane.status).workers.map((w) => w.id), [2])
+    })
+  )
+
+  it.scoped("workers that fail in a row before their first ready report are replaced after a growing wait (0, 1 s, 2 s, … 30 s); a ready one resets it", () =>
+    Effect.gen(function* () {
+      const { launched, layer } = yield* fakeLauncher
+      const plane = yield* buildPlane(layer)
+      const key = plane.endpointApiKey
+      const first = Option.getOrThrow(yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx: 0, connection: null }))
+      // One reservation throughout: it polls again with the request_idx it was given.
+      const requestIdx = first._tag === "Waiting" ? Number(first.body["request_idx"]) : 0
+      const poll = plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx, connection: null })
+      const names = () => launched.map((entry) => entry.spec.name)
+      const failLatest = Effect.gen(function* () {
+        yield* Deferred.succeed(launched[launched.length - 1]!.exit, "1")
+        yield* TestClock.adjust("0 millis")
+        yield* plane.tick
+        yield* TestClock.adjust("0 millis")
+      })
+      const tickAfter = (millis: number) =>
+        Effect.gen(function* () {
+          yield* TestClock.adjust(`${millis} millis`)
+          yield* poll
+          yield* plane.tick
+          return names()
+        })
+      yield* plane.tick
+      assert.deepStrictEqual(names(), ["w1"])
+      // The first failure is replaced in the same tick, as before.
+      yield* failLatest
+      assert.deepStrictEqual(names(), ["w1", "w2"])
+      yield* failLatest
+      assert.deepStrictEqual(yield* tickAfter(999), ["w1", "w2"])
+      assert.deepStrictEqual(yield* tickAfter(1), ["w1", "w2", "w3"])
+      yield* failLatest
+      assert.deepStrictEqual(yield* tickAfter(1999), ["w1", "w2", "w3"])
+      assert.deepStrictEqual(yield* tickAfter(1), ["w1", "w2", "w3", "w4"])
+      // w4 gets ready: the count starts again, and a worker that fails after being ready is replaced at once.
+      yield* plane.workerStatus(report(4, launched[3]!.spec.env["MASTER_TOKEN"]!, 0, []))
+      yield* failLatest
+      assert.deepStrictEqual(yield* tickAfter(0), ["w1", "w2", "w3", "w4", "w5"])
+    })
+  )
+
+  it("the wait after failed starts: none after one, then doubling from 1 s up to 30 s", () => {
+    assert.deepStrictEqual([0, 1, 2, 3, 4, 6, 7, 20].map(failedStartBackoffMs), [0, 0, 1000, 2000, 4000, 16_000, 30_000, 30_000])
+  })
+
+  it.scoped("a worker still starting shows its latest output in /status and on the status page (what it waits for)", () =>
+    Effect.gen(function* () {
+      const waitingLine = 'timestamp=2026-11-30T10:00:00.000Z level=WARN fiber=#9 message="waiting for the consumer: Healthcheck failed with status: 503"'
+      const { launched, layer } = yield* fakeLauncherWith(["timestamp=… level=INFO message=\"worker starting\"", waitingLine])
+      const plane = yield* buildPlane(layer)
+      yield* plane.route({ endpoint: "null-local", apiKey: plane.endpointApiKey, cost: 100, requestIdx: 0, connection: null })
+      yield* plane.tick
+      const starting = yield* plane.status
+      assert.deepStrictEqual(starting.workers[0]?.log_tail.at(-1), waitingLine)
+      assert.include(statusPage(starting), "(starting) waiting for the consumer: Healthcheck failed with status: 503")
+      // Once ready, the output is no longer shown.
+      yield* plane.workerStatus(report(1, launched[0]!.spec.env["MASTER_TOKEN"]!, 0, []))
+      const ready = yield* plane.status
+      assert.deepStrictEqual(ready.workers[0]?.log_tail, [])
+      assert.notInclude(statusPage(ready), "(starting)")
     })
   )
 
