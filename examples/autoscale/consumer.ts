@@ -24,6 +24,26 @@ import { defaultPrefix } from "../../src/client/autoscale/keys.js"
 import { connectRedis } from "../../src/client/autoscale/redis.js"
 import { WorkerControl } from "../../src/client/autoscale/WorkerControl.js"
 import { listen } from "../../src/shared/listen.js"
+import { handledEnvProgramArgs } from "../../src/shared/envProgramArgs.js"
+
+const help = `Usage: node dist/examples/autoscale-consumer.js   (run beside a null worker, e.g. the local serverless's --sidecar)
+
+While its worker is reserved, takes jobs from a Redis stream's consumer group (entries with job_id and work_ms fields;
+the work is a sleep of work_ms ms), and releases the worker after IDLE_GRACE seconds without a job. Serves /health
+on SIDECAR_PORT for the worker's BACKEND_HEALTH_URL. Prints one JSON line per event.
+
+Environment:
+  REDIS_URL             Redis (default redis://127.0.0.1:6379)
+  WORKER_CONTROL_URL    its worker's control server (default http://127.0.0.1:18999)
+  SIDECAR_PORT          the /health port (default 9090)
+  AUTOSCALE_STREAM      the stream (default jobs)
+  AUTOSCALE_GROUP       the consumer group (default workers)
+  AUTOSCALE_PREFIX      the daemon's key prefix (default <stream>:autoscale)
+  IDLE_GRACE            seconds without a job before it releases its worker (default 2)
+  CLAIM_MIN_IDLE        seconds after which a job another consumer took is claimed (default 5)
+  CONSUMER_NAME         its name in the group (default from CONTAINER_ID and the pid)
+`
+if (handledEnvProgramArgs(process.argv.slice(2), "autoscale example consumer", help)) process.exit()
 
 const settings = Config.all({
   redisUrl: Config.string("REDIS_URL").pipe(Config.withDefault("redis://127.0.0.1:6379")),

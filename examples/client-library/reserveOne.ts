@@ -12,6 +12,22 @@ import { keepSessionAlive, reserveScoped } from "../../src/client/scopedSession.
 import { VastClient } from "../../src/client/VastClient.js"
 import { describeCause } from "../../src/shared/causeLine.js"
 import { rememberStopSignal } from "../../src/shared/signalExitStatus.js"
+import { handledEnvProgramArgs } from "../../src/shared/envProgramArgs.js"
+
+const help = `Usage: VAST_API_KEY=… node dist/examples/reserve-one.js
+
+Reserves one worker of a Vast endpoint, holds it while a job runs (a sleep of JOB_TIME), then ends the session, also
+when the job fails or Ctrl-C stops it. Exit status 0 when the session was ended, 1 on a failure, 130/143 on a signal.
+
+Environment:
+  VAST_API_KEY          your Vast API key (required)
+  VAST_ENDPOINT         the endpoint's name (default my-null-endpoint)
+  JOB_TIME              how long the job holds the worker (default 10 seconds)
+  VAST_WEBSERVER_URL    where the endpoint is looked up (default https://console.vast.ai)
+  VAST_AUTOSCALER_URL   where /route/ is called (default https://run.vast.ai)
+  NODE_EXTRA_CA_CERTS   a PEM file of extra CAs: Vast's root CA for workers with USE_SSL=true
+`
+if (handledEnvProgramArgs(process.argv.slice(2), "reserve-one example", help)) process.exit()
 
 const job = Effect.gen(function* () {
   const vast = yield* VastClient

@@ -15,6 +15,20 @@
 import { createServer } from "node:http"
 import { Redis } from "ioredis"
 import { type Job, processedKey, resultKey, sessionQueue } from "./keys.js"
+import { handledEnvProgramArgs } from "../../src/shared/envProgramArgs.js"
+
+const help = `Usage: node dist/examples/redis-consumer.js   (run beside a null worker, e.g. the local serverless's --sidecar)
+
+Takes the job bound to its worker's open session from Redis, works (a sleep), stores the result and releases the
+worker. Serves /health on SIDECAR_PORT for the worker's BACKEND_HEALTH_URL.
+
+Environment:
+  REDIS_URL             Redis (default redis://127.0.0.1:6379)
+  WORKER_CONTROL_URL    its worker's control server (default http://127.0.0.1:18999)
+  SIDECAR_PORT          the /health port (default 9090)
+  WORK_MS               simulated work per job, in ms (default 200; a job's own work_ms wins)
+`
+if (handledEnvProgramArgs(process.argv.slice(2), "redis example consumer", help)) process.exit()
 
 const redisUrl = process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379"
 const controlUrl = process.env["WORKER_CONTROL_URL"] ?? "http://127.0.0.1:18999"

@@ -57,7 +57,8 @@ const run = (command: string) =>
   }).pipe(Effect.scoped)
 
 const command = process.argv[2]
-if (command === undefined || process.argv.length > 3) {
+// A command never starts with "-" (sh would read it as its own option): `--help` or `--version` gets the usage.
+if (command === undefined || process.argv.length > 3 || command.startsWith("-")) {
   process.stderr.write("usage: node dist/sidecar.js '<command>' (started by the local serverless for --sidecar)\n")
   process.exit(2)
 }

@@ -16,7 +16,7 @@ import { keepAliveHttpClient } from "../shared/keepAliveHttpClient.js"
 import { boundedJson } from "../shared/boundedBody.js"
 import * as Logging from "../shared/logging.js"
 import { stopWhenOrphaned } from "../shared/orphanWatch.js"
-import { VERSION } from "../shared/version.js"
+import { handledEnvProgramArgs } from "../shared/envProgramArgs.js"
 import { SignatureVerifier } from "./auth/SignatureVerifier.js"
 import { describeLaunchFailure, reportLaunchFailure } from "./autoscaler/launchFailure.js"
 import { controlPortSetting, exitFile, WorkerConfig } from "./config/WorkerConfig.js"
@@ -32,14 +32,7 @@ import { startupLine } from "./lifecycle/startupLine.js"
 import { writeExitMarker } from "./lifecycle/exitMarker.js"
 import { absorbLateSignals, StopSignal, watchInterruptingSignals } from "./lifecycle/StopSignal.js"
 
-if (process.argv.includes("--help") || process.argv.includes("-h")) {
-  process.stdout.write(helpText() + "\n")
-  process.exit(0)
-}
-if (process.argv.includes("--version")) {
-  process.stdout.write(`null-worker ${VERSION}\n`)
-  process.exit(0)
-}
+if (handledEnvProgramArgs(process.argv.slice(2), "null-worker", `${helpText()}\n`)) process.exit()
 
 const stopAsked = watchInterruptingSignals()
 keepInspectorClosed()

@@ -1,5 +1,5 @@
 /** `--version` of every program and example: one line, `<name> <version>`, the version package.json's. */
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
@@ -15,8 +15,35 @@ describe("--version", () => {
     ["demo.js", "null-worker demo"],
     ["examples/redis-dispatcher.js", "redis example dispatcher"],
     ["examples/redis-example.js", "redis example"],
-    ["examples/autoscale-example.js", "autoscale example"]
+    ["examples/autoscale-example.js", "autoscale example"],
+    ["examples/reserve-one.js", "reserve-one example"],
+    ["examples/redis-consumer.js", "redis example consumer"],
+    ["examples/autoscale-consumer.js", "autoscale example consumer"]
   ])("%s prints one line, '%s <package.json's version>'", (file, name) => {
     expect(execFileSync(process.execPath, [dist(file), "--version"], { encoding: "utf8", timeout: 10_000 })).toBe(`${name} ${version}\n`)
+  })
+})
+
+describe("programs configured by the environment only", () => {
+  const programs = [
+    ["main.js", "null-worker"],
+    ["examples/reserve-one.js", "reserve-one example"],
+    ["examples/redis-consumer.js", "redis example consumer"],
+    ["examples/autoscale-consumer.js", "autoscale example consumer"]
+  ] as const
+
+  it.each(programs)("%s --help prints its environment and runs nothing (exit 0)", (file) => {
+    // No VAST_API_KEY, no REDIS_URL, no worker settings: a program that ran would fail or wait, not exit 0 at once.
+    const help = spawnSync(process.execPath, [dist(file), "--help"], { encoding: "utf8", timeout: 10_000, env: { PATH: process.env["PATH"] ?? "" } })
+    expect(help.status).toBe(0)
+    expect(help.stdout).toMatch(/REDIS_URL|VAST_API_KEY|WORKER_PORT/)
+    expect(help.stderr).toBe("")
+  })
+
+  it.each(programs)("%s refuses an argument it does not know, naming it, and runs nothing (exit 1)", (file, name) => {
+    const refused = spawnSync(process.execPath, [dist(file), "--hepl"], { encoding: "utf8", timeout: 10_000, env: { PATH: process.env["PATH"] ?? "" } })
+    expect(refused.status).toBe(1)
+    expect(refused.stdout).toBe("")
+    expect(refused.stderr).toBe(`${name}: unknown argument "--hepl": it takes its settings from the environment (--help lists them)\n`)
   })
 })
