@@ -14,6 +14,7 @@
  */
 import { createServer } from "node:http"
 import { Redis } from "ioredis"
+import { sayConnectionTrouble } from "./connectionTrouble.js"
 import { type Job, processedKey, resultKey, sessionQueue } from "./keys.js"
 import { handledEnvProgramArgs } from "../../src/shared/envProgramArgs.js"
 
@@ -39,7 +40,8 @@ const workMs = Number(process.env["WORK_MS"] ?? "200")
 const redis = new Redis(redisUrl, { maxRetriesPerRequest: null, retryStrategy: (times) => Math.min(50 * times, 1000) })
 // Blocking pops get their own connection, so they never hold up other commands.
 const blocking = redis.duplicate()
-for (const connection of [redis, blocking]) connection.on("error", () => undefined)
+sayConnectionTrouble(redis, redisUrl, (text) => process.stdout.write(`consumer: redis: ${text}\n`))
+blocking.on("error", () => undefined)
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const log = (text: string) => process.stdout.write(`consumer: ${text}\n`)

@@ -16,7 +16,7 @@ import { HttpRouter, HttpServer, HttpServerRequest } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Data, Deferred, Duration, Effect, Layer, Logger, Option, Redacted, Schema } from "effect"
+import { Data, Deferred, Duration, Effect, Layer, Logger, Option, Redacted, Runtime, Schema } from "effect"
 import { Redis } from "ioredis"
 import { VastClient } from "../../src/client/VastClient.js"
 import { redactUrl } from "../../src/shared/redactUrl.js"
@@ -24,6 +24,7 @@ import { answeredStandardFlags, defaulted, optional, optionsOf, renderHelp } fro
 import { json } from "../../src/shared/jsonResponse.js"
 import { serveApp, serverLayer } from "../../src/shared/listen.js"
 import { VERSION } from "../../src/shared/version.js"
+import { sayConnectionTrouble } from "./connectionTrouble.js"
 import { doneKey, type Job, resultKey, sessionQueue } from "./keys.js"
 
 /** The callback body: our payload (`job_id`) plus what the worker adds. */
@@ -36,9 +37,9 @@ class JobsUnfinished extends Data.TaggedError("JobsUnfinished")<{ readonly messa
 const redisConnection = (url: string) =>
   Effect.map(
     Effect.acquireRelease(
-      Effect.sync(() => {
+      Effect.map(Effect.runtime<never>(), (runtime) => {
         const redis = new Redis(url, { maxRetriesPerRequest: null, retryStrategy: (times) => Math.min(50 * times, 1000) })
-        redis.on("error", () => undefined)
+        sayConnectionTrouble(redis, url, (text) => Runtime.runFork(runtime)(Effect.logWarning(`redis: ${text}`)))
         return redis
       }),
       (redis) => Effect.sync(() => redis.disconnect())

@@ -1,0 +1,21 @@
+/**
+ * What the Redis example's programs say when Redis cannot be reached: ioredis retries by itself and emits an
+ * `error` for every failed attempt, so a wrong `--redis-url` would otherwise be silence. Each new reason is said
+ * once, and the connection coming back once; the URL is shown without its password.
+ */
+import type { Redis } from "ioredis"
+import { redactUrl } from "../../src/shared/redactUrl.js"
+
+export const sayConnectionTrouble = (redis: Redis, url: string, say: (text: string) => void): void => {
+  let last: string | null = null
+  redis.on("error", (error: Error) => {
+    if (error.message === last) return
+    last = error.message
+    say(`no connection to ${redactUrl(url)} (${error.message}); retrying`)
+  })
+  redis.on("ready", () => {
+    if (last === null) return
+    last = null
+    say(`connected to ${redactUrl(url)} again`)
+  })
+}

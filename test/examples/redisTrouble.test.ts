@@ -1,0 +1,50 @@
+/** The Redis example's programs say when Redis cannot be reached, once per reason, without the URL's password. */
+import { EventEmitter } from "node:events"
+import { fileURLToPath } from "node:url"
+import type { Redis } from "ioredis"
+import { afterEach, describe, expect, it } from "vitest"
+import { sayConnectionTrouble } from "../../examples/redis-queue/connectionTrouble.js"
+import { freePort, type Spawned, spawnProcess } from "../support/process.js"
+
+const dist = (file: string) => fileURLToPath(new URL(`../../dist/${file}`, import.meta.url))
+
+const started: Array<Spawned> = []
+afterEach(async () => {
+  for (const spawned of started.splice(0)) {
+    spawned.child.kill("SIGKILL")
+    await spawned.exited
+  }
+})
+
+describe("the Redis example against a Redis it cannot reach", () => {
+  it("each new reason is said once, and the connection coming back once", () => {
+    const redis = new EventEmitter()
+    const said: Array<string> = []
+    sayConnectionTrouble(redis as unknown as Redis, "redis://:pw@r:6379/0", (text) => said.push(text))
+    for (const message of ["connect ECONNREFUSED", "connect ECONNREFUSED", "connect ECONNREFUSED", "read ECONNRESET"]) {
+      redis.emit("error", new Error(message))
+    }
+    redis.emit("ready")
+    redis.emit("ready")
+    redis.emit("error", new Error("connect ECONNREFUSED"))
+    expect(said).toEqual([
+      "no connection to redis://r:6379/0 (connect ECONNREFUSED); retrying",
+      "no connection to redis://r:6379/0 (read ECONNRESET); retrying",
+      "connected to redis://r:6379/0 again",
+      "no connection to redis://r:6379/0 (connect ECONNREFUSED); retrying"
+    ])
+  })
+
+  it("the dispatcher and the consumer say so, naming the address without its password", async () => {
+    // A port nothing listens on: every connection attempt is refused.
+    const closed = await freePort()
+    const url = `redis://user:SECRET@127.0.0.1:${closed}`
+    const dispatcher = spawnProcess(process.execPath, [dist("examples/redis-dispatcher.js"), "--jobs", "1", "--redis-url", url], { VAST_API_KEY: "local" })
+    const consumer = spawnProcess(process.execPath, [dist("examples/redis-consumer.js")], { REDIS_URL: url, SIDECAR_PORT: String(await freePort()) })
+    started.push(dispatcher, consumer)
+    const said = `no connection to redis://127.0.0.1:${closed} (connect ECONNREFUSED 127.0.0.1:${closed}); retrying`
+    await dispatcher.waitFor(said)
+    await consumer.waitFor(said)
+    for (const spawned of [dispatcher, consumer]) expect(spawned.output()).not.toContain("SECRET")
+  })
+})
