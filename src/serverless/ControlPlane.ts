@@ -372,25 +372,30 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
       }
     })
 
+    // Said at both ends, so that a Ctrl-C that waits for a slow worker's drain is not silence.
     yield* Effect.addFinalizer(() =>
-      Effect.forEach(
-        [...workers.values()],
-        (record) => {
-          record.phase = "stopping"
-          return record.process === null ? Effect.void : record.process.stop
-        },
-        {
-          concurrency: "unbounded",
-          discard: true
-        }
-      ).pipe(
-        Effect.zipRight(
-          Effect.forEach([...workers.values()], (record) => (record.sidecar === null ? Effect.void : record.sidecar.stop), {
-            concurrency: "unbounded",
-            discard: true
-          })
+      Effect.suspend(() => {
+        const all = [...workers.values()]
+        return log(`stopping: ${all.length} worker(s)${Option.isSome(settings.sidecar) ? " and their sidecars" : ""}`).pipe(
+          Effect.zipRight(
+            Effect.forEach(
+              all,
+              (record) => {
+                record.phase = "stopping"
+                return record.process === null ? Effect.void : record.process.stop
+              },
+              { concurrency: "unbounded", discard: true }
+            )
+          ),
+          Effect.zipRight(
+            Effect.forEach(all, (record) => (record.sidecar === null ? Effect.void : record.sidecar.stop), {
+              concurrency: "unbounded",
+              discard: true
+            })
+          ),
+          Effect.zipRight(log("stopped"))
         )
-      )
+      })
     )
 
     return {
