@@ -1,18 +1,32 @@
 /**
- * How the examples' runners start: `--version` as every program prints it (one line); otherwise the command, with
- * the process launcher, Node's context and logfmt logs. `--help` is @effect/cli's.
+ * How the examples' runners start: `--version` and `--help` as every program answers them (one line; the runner's
+ * own help page, with defaults); otherwise the command, with the process launcher, Node's context and logfmt logs.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Effect, Layer, Logger } from "effect"
+import { ValidationError } from "@effect/cli"
+import { Cause, Console, Effect, Layer, Logger, Option } from "effect"
 import { WorkerLauncher } from "../src/serverless/WorkerLauncher.js"
-import { versionRequested } from "../src/shared/cliHelp.js"
-import { VERSION } from "../src/shared/version.js"
+import { describeCause } from "../src/shared/causeLine.js"
+import { answeredStandardFlags } from "../src/shared/cliHelp.js"
 
-export const runExample = <E>(name: string, cli: (args: ReadonlyArray<string>) => Effect.Effect<void, E, NodeContext.NodeContext | WorkerLauncher>): void => {
-  if (versionRequested(process.argv.slice(2))) {
-    process.stdout.write(`${name} ${VERSION}\n`)
-    return
-  }
-  cli(process.argv).pipe(Effect.provide(Layer.mergeAll(NodeContext.layer, WorkerLauncher.layer(), Logger.logFmt)), NodeRuntime.runMain({ disablePrettyLogger: true }))
+const hasMessage = (error: unknown): error is { readonly _tag: string; readonly message: string } =>
+  typeof error === "object" && error !== null && "_tag" in error && "message" in error && typeof error.message === "string"
+
+export const runExample = <E>(
+  name: string,
+  help: string,
+  cli: (args: ReadonlyArray<string>) => Effect.Effect<void, E, NodeContext.NodeContext | WorkerLauncher>
+): void => {
+  if (answeredStandardFlags(process.argv.slice(2), name, help)) return
+  cli(process.argv).pipe(
+    // A failure is one line (a bad flag's line is @effect/cli's own): no stack trace, no cause tree.
+    Effect.tapErrorCause((cause) =>
+      Cause.isInterruptedOnly(cause) || Cause.failureOption(cause).pipe(Option.exists(ValidationError.isValidationError))
+        ? Effect.void
+        : Console.error(describeCause(Cause.map(cause, (error) => (hasMessage(error) ? error : { _tag: "Failed", message: String(error) }))))
+    ),
+    Effect.provide(Layer.mergeAll(NodeContext.layer, WorkerLauncher.layer(), Logger.logFmt)),
+    NodeRuntime.runMain({ disablePrettyLogger: true, disableErrorReporting: true })
+  )
 }

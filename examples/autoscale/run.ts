@@ -19,11 +19,13 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { Command, Options } from "@effect/cli"
+import { Command } from "@effect/cli"
 import { Clock, Data, Deferred, Duration, Effect, Option, Queue, Random, Schema } from "effect"
 import { completionsKey, resultsKey } from "../../src/client/autoscale/keys.js"
 import { connectRedis, IntegerReply, type RedisConnection } from "../../src/client/autoscale/redis.js"
 import { type RunningProcess, WorkerLauncher } from "../../src/serverless/WorkerLauncher.js"
+import { defaulted, optionsOf, renderHelp, toggle } from "../../src/shared/cliHelp.js"
+import { above0, from0, wholeAtLeast } from "../../src/shared/numericFlags.js"
 import { VERSION } from "../../src/shared/version.js"
 import { runExample } from "../runExample.js"
 
@@ -31,18 +33,30 @@ const dist = (file: string) => fileURLToPath(new URL(`../${file}`, import.meta.u
 
 class ExampleFailed extends Data.TaggedError("ExampleFailed")<{ readonly message: string }> {}
 
-const options = {
-  jobs: Options.integer("jobs").pipe(Options.withDefault(120), Options.withDescription("how many jobs, in two bursts")),
-  minMs: Options.integer("min-ms").pipe(Options.withDefault(200), Options.withDescription("shortest job, ms")),
-  maxMs: Options.integer("max-ms").pipe(Options.withDefault(2000), Options.withDescription("longest job, ms")),
-  maxWorkers: Options.integer("max-workers").pipe(Options.withDefault(6), Options.withDescription("the endpoint's max_workers and the daemon's --max")),
-  jobsPerWorker: Options.integer("jobs-per-worker").pipe(Options.withDefault(4), Options.withDescription("the daemon's --jobs-per-worker")),
-  burstGap: Options.float("burst-gap").pipe(Options.withDefault(4), Options.withDescription("seconds between the first burst done and the second pushed")),
-  seed: Options.integer("seed").pipe(Options.withDefault(14), Options.withDescription("seed of the job durations")),
-  noKill: Options.boolean("no-kill").pipe(Options.withDescription("do not kill a consumer mid-job")),
-  noCompare: Options.boolean("no-compare").pipe(Options.withDescription("skip the one-reservation-per-job comparison")),
-  timeout: Options.float("timeout").pipe(Options.withDefault(240), Options.withDescription("give up after this many seconds"))
+const flags = {
+  jobs: defaulted(wholeAtLeast(2), { name: "jobs", value: "N", fallback: 120, description: "how many jobs, in two bursts" }),
+  minMs: defaulted(wholeAtLeast(0), { name: "min-ms", value: "MS", fallback: 200, description: "shortest job" }),
+  maxMs: defaulted(wholeAtLeast(0), { name: "max-ms", value: "MS", fallback: 2000, description: "longest job (at least --min-ms)" }),
+  maxWorkers: defaulted(wholeAtLeast(1), { name: "max-workers", value: "N", fallback: 6, description: "the endpoint's max_workers and the daemon's --max" }),
+  jobsPerWorker: defaulted(wholeAtLeast(1), { name: "jobs-per-worker", value: "N", fallback: 4, description: "the daemon's --jobs-per-worker" }),
+  burstGap: defaulted(from0, { name: "burst-gap", value: "SECONDS", fallback: 4, description: "between the first burst done and the second pushed" }),
+  seed: defaulted(wholeAtLeast(0), { name: "seed", value: "N", fallback: 14, description: "seed of the job durations" }),
+  noKill: toggle("no-kill", "do not kill a consumer mid-job"),
+  noCompare: toggle("no-compare", "skip the one-reservation-per-job comparison"),
+  timeout: defaulted(above0, { name: "timeout", value: "SECONDS", fallback: 240, description: "give up after this long" })
 }
+const options = optionsOf(flags)
+
+const help = renderHelp({
+  usage: ["npm run example:autoscale -- [options]   (node dist/examples/autoscale-example.js)"],
+  summary: [
+    "Queue-depth autoscaling on one machine, checked: a Redis server, the local serverless with the example consumer",
+    "beside every worker, and the autoscale daemon on the stream jobs. Pushes --jobs jobs in two bursts, kills one",
+    "consumer mid-job, prints the scaling timeline and one JSON line of results, then compares with one reservation",
+    "per job. Needs redis-server (Debian/Ubuntu: apt-get install redis-server)."
+  ],
+  flags: Object.values(flags).map((flag) => flag.help)
+})
 
 /** Timings of the example's consumers and daemon: short, so that the run takes a minute or two. */
 const IDLE_GRACE = 1
@@ -121,9 +135,7 @@ const example = Command.make("autoscale-example", options, (opts) =>
         }
       })
 
-    if (opts.jobs < 2 || opts.minMs < 0 || opts.maxMs < opts.minMs || opts.maxWorkers < 1) {
-      return yield* new ExampleFailed({ message: "need --jobs ≥ 2, 0 ≤ --min-ms ≤ --max-ms, --max-workers ≥ 1" })
-    }
+    if (opts.maxMs < opts.minMs) return yield* new ExampleFailed({ message: "--max-ms must be at least --min-ms" })
     const dir = yield* Effect.acquireRelease(
       Effect.sync(() => mkdtempSync(join(tmpdir(), "null-worker-autoscale-"))),
       (path) => Effect.sync(() => rmSync(path, { recursive: true, force: true }))
@@ -420,4 +432,4 @@ const example = Command.make("autoscale-example", options, (opts) =>
   }).pipe(Effect.scoped)
 )
 
-runExample("autoscale example", Command.run(example, { name: "autoscale example", version: VERSION }))
+runExample("autoscale example", help, Command.run(example, { name: "autoscale example", version: VERSION }))

@@ -8,9 +8,11 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { Command, Options } from "@effect/cli"
+import { Command } from "@effect/cli"
 import { Data, Deferred, Effect } from "effect"
 import { WorkerLauncher } from "../../src/serverless/WorkerLauncher.js"
+import { defaulted, optionsOf, renderHelp } from "../../src/shared/cliHelp.js"
+import { wholeAtLeast } from "../../src/shared/numericFlags.js"
 import { VERSION } from "../../src/shared/version.js"
 import { runExample } from "../runExample.js"
 
@@ -18,11 +20,22 @@ const dist = (file: string) => fileURLToPath(new URL(`../${file}`, import.meta.u
 
 class ExampleFailed extends Data.TaggedError("ExampleFailed")<{ readonly message: string }> {}
 
-const options = {
-  jobs: Options.integer("jobs").pipe(Options.withDefault(20)),
-  maxWorkers: Options.integer("max-workers").pipe(Options.withDefault(3)),
-  workMs: Options.integer("work-ms").pipe(Options.withDefault(300), Options.withDescription("simulated work per job"))
+const flags = {
+  jobs: defaulted(wholeAtLeast(1), { name: "jobs", value: "N", fallback: 20, description: "how many jobs the dispatcher runs" }),
+  maxWorkers: defaulted(wholeAtLeast(1), { name: "max-workers", value: "N", fallback: 3, description: "the endpoint's max_workers" }),
+  workMs: defaulted(wholeAtLeast(0), { name: "work-ms", value: "MS", fallback: 300, description: "simulated work per job" })
 }
+const options = optionsOf(flags)
+
+const help = renderHelp({
+  usage: ["npm run example:redis -- [options]   (node dist/examples/redis-example.js)"],
+  summary: [
+    "The Redis queue example on one machine: a Redis server, the local serverless with the example consumer beside",
+    "every worker, and the dispatcher; it checks that every job is done exactly once and that the workers scale back",
+    "to zero. Needs redis-server (Debian/Ubuntu: apt-get install redis-server)."
+  ],
+  flags: Object.values(flags).map((flag) => flag.help)
+})
 
 const example = Command.make("redis-example", options, (opts) =>
   Effect.gen(function* () {
@@ -101,4 +114,4 @@ const example = Command.make("redis-example", options, (opts) =>
   }).pipe(Effect.scoped)
 )
 
-runExample("redis example", Command.run(example, { name: "redis example", version: VERSION }))
+runExample("redis example", help, Command.run(example, { name: "redis example", version: VERSION }))
