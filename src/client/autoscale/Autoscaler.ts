@@ -82,11 +82,14 @@ export const runAutoscaler = (settings: AutoscalerSettings) =>
     /** Retry `step` on the failures `retryable` accepts, reporting each, with a growing back-off. */
     const persist = <A, E extends { readonly message: string }>(operation: string, step: Effect.Effect<A, E>, retryable: (error: E) => boolean) =>
       Effect.gen(function* () {
+        // Each reason is reported once while it lasts: a Redis or an autoscaler that is down for a minute is one line.
+        let reported: string | null = null
         for (let attempt = 0; ; attempt++) {
           const result = yield* Effect.either(step)
           if (result._tag === "Right") return result.right
           if (!retryable(result.left)) return yield* Effect.fail(result.left)
-          yield* reporter.emit({ event: "error", operation, message: result.left.message })
+          if (result.left.message !== reported) yield* reporter.emit({ event: "error", operation, message: result.left.message })
+          reported = result.left.message
           yield* Effect.sleep(startupDelay(attempt))
         }
       })

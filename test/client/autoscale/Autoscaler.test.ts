@@ -5,7 +5,9 @@ import { type AutoscalerSettings, runAutoscaler } from "../../../src/client/auto
 import type { AutoscaleEvent } from "../../../src/client/autoscale/events.js"
 import { Holdings, type HoldingsPolicy } from "../../../src/client/autoscale/Holdings.js"
 import type { PlannerSettings } from "../../../src/client/autoscale/planner.js"
+import { RedisFailed } from "../../../src/client/autoscale/redis.js"
 import type { BacklogReading } from "../../../src/client/autoscale/scalingRule.js"
+import { StateStore } from "../../../src/client/autoscale/StateStore.js"
 import {
   ENDPOINT,
   fakeBacklog,
@@ -52,7 +54,16 @@ const makeHarness = Effect.gen(function* () {
 })
 
 /** The daemon over the harness' fakes, forked; interrupt the fiber to stop it (a graceful stop). */
-const startDaemon = (harness: Harness, overrides: { readonly token?: string; readonly planner?: Partial<PlannerSettings>; readonly policy?: Partial<HoldingsPolicy> } = {}) => {
+const startDaemon = (
+  harness: Harness,
+  overrides: {
+    readonly token?: string
+    readonly planner?: Partial<PlannerSettings>
+    readonly policy?: Partial<HoldingsPolicy>
+    /** Answers to the ownership claims, in turn (then the store's own): a Redis that fails at start. */
+    readonly claimFailures?: ReadonlyArray<RedisFailed>
+  } = {}
+) => {
   const settings: AutoscalerSettings = {
     endpoint: ENDPOINT.name,
     prefix: "jobs:autoscale",
@@ -63,11 +74,29 @@ const startDaemon = (harness: Harness, overrides: { readonly token?: string; rea
     token: overrides.token ?? "daemon-1"
   }
   const app = Holdings.layer({ ...policy, ...overrides.policy }).pipe(
-    Layer.provideMerge(Layer.mergeAll(fakeVast(harness.world), memoryStore(harness.state), AutoscaleReporter.layerRecording(harness.events))),
+    Layer.provideMerge(Layer.mergeAll(fakeVast(harness.world), failingClaims(memoryStore(harness.state), overrides.claimFailures ?? []), AutoscaleReporter.layerRecording(harness.events))),
     Layer.merge(fakeBacklog(harness.reading))
   )
   return Effect.fork(runAutoscaler(settings).pipe(Effect.provide(app)))
 }
+
+/** `store`, its first ownership claims failing with `failures`, in turn. */
+const failingClaims = (store: Layer.Layer<StateStore>, failures: ReadonlyArray<RedisFailed>): Layer.Layer<StateStore> =>
+  Layer.effect(
+    StateStore,
+    Effect.gen(function* () {
+      const inner = yield* Effect.provide(StateStore, store)
+      let next = 0
+      return StateStore.of({
+        ...inner,
+        claimOwner: (token, ttlMs) =>
+          Effect.suspend(() => {
+            const failure = failures[next++]
+            return failure === undefined ? inner.claimOwner(token, ttlMs) : Effect.fail(failure)
+          })
+      })
+    })
+  )
 
 /** A fresh harness whose backlog reads `reading`, with the daemon started on it. */
 const daemonReading = (reading: BacklogReading, overrides?: Parameters<typeof startDaemon>[1]) =>
@@ -262,6 +291,25 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
       assert.isAbove((yield* eventsNamed(harness, "pinged")).length, pingedBefore + 1, "pinged again after the crash")
       assert.deepStrictEqual(yield* keptNow(harness.state), ["s-1"])
       assert.strictEqual((yield* Ref.get(harness.world.reserves)).length, 1)
+    })
+  )
+
+  it.scoped("a Redis that fails at start is said once per reason while the daemon retries; then it takes ownership", () =>
+    Effect.gen(function* () {
+      const harness = yield* makeHarness
+      const refused = new RedisFailed({ command: "SET", detail: "no connection to redis://127.0.0.1:6379 (connect ECONNREFUSED)" })
+      const reset = new RedisFailed({ command: "SET", detail: "no connection to redis://127.0.0.1:6379 (read ECONNRESET)" })
+      yield* startDaemon(harness, { claimFailures: [refused, refused, refused, reset, reset] })
+      yield* advance(30_000)
+      const errors = yield* eventsNamed(harness, "error")
+      assert.deepStrictEqual(
+        errors.map((event) => [event.operation, event.message]),
+        [
+          ["claim ownership", refused.message],
+          ["claim ownership", reset.message]
+        ]
+      )
+      assert.strictEqual((yield* Ref.get(harness.state.owner))?.token, "daemon-1")
     })
   )
 
