@@ -86,8 +86,29 @@ export const versionRequested = (args: ReadonlyArray<string>): boolean => flagsP
 export const answeredStandardFlags = (args: ReadonlyArray<string>, name: string, help: string): boolean => {
   if (versionRequested(args)) process.stdout.write(`${name} ${VERSION}\n`)
   else if (helpRequested(args)) process.stdout.write(help)
-  else return false
+  else {
+    const missing = missingValue(args, help)
+    if (missing === null) return false
+    process.stderr.write(`${missing}\n`)
+    process.exitCode = 1
+  }
   return true
+}
+
+/**
+ * A flag that takes a value (`--hold SECONDS` in `help`) given last, or followed by another flag: @effect/cli would
+ * call it an unknown argument, which sends the user looking for a typo. Said here instead, naming the value it needs.
+ */
+export const missingValue = (args: ReadonlyArray<string>, help: string): string | null => {
+  const takesValue = new Map([...help.matchAll(/^ {2}(--[a-z0-9-]+) ([A-Z][A-Z_]*)/gm)].map((match) => [match[1] ?? "", match[2] ?? ""]))
+  const flags = flagsPart(args)
+  for (const [index, arg] of flags.entries()) {
+    const value = takesValue.get(arg)
+    if (value === undefined) continue
+    const next = flags[index + 1]
+    if (next === undefined || next.startsWith("--")) return `${arg} needs a value (${value}); --help lists the flags`
+  }
+  return null
 }
 
 /** The help text: usage lines, a summary, then one line per flag, in the order given. */

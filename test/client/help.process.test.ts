@@ -34,6 +34,19 @@ describe("node dist/client.js --help", () => {
     expect(output).not.toContain("--hold")
   })
 
+  it("a flag given without its value (last, or before another flag) is one line naming the value it needs, exit 1", async () => {
+    for (const [args, message] of [
+      [["--endpoint", "x", "--hold"], "--hold needs a value (SECONDS); --help lists the flags"],
+      [["--hold", "--endpoint", "x"], "--hold needs a value (SECONDS); --help lists the flags"],
+      [["autoscale", "--endpoint", "e", "--list"], "--list needs a value (KEY); --help lists the flags"],
+      [["doctor", "--endpoint", "e", "--worker"], "--worker needs a value (URL); --help lists the flags"]
+    ] as const) {
+      const { code, output } = await run(args)
+      expect(code, args.join(" ")).toBe(1)
+      expect(output.trim(), args.join(" ")).toBe(message)
+    }
+  })
+
   it("a number that is not one, or a count that is not whole, is one line naming the flag, exit 1", async () => {
     for (const [args, message] of [
       [["--count", "1.5"], "--count must be a whole number of at least 1"],
