@@ -372,11 +372,13 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
       }
     })
 
-    // Said at both ends, so that a Ctrl-C that waits for a slow worker's drain is not silence.
+    // Said at both ends, so that a Ctrl-C that waits for a slow worker's drain is not silence; not when the serverless
+    // never listened (its own failure was said).
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {
         const all = [...workers.values()]
-        return log(`stopping: ${all.length} worker(s)${Option.isSome(settings.sidecar) ? " and their sidecars" : ""}`).pipe(
+        const say = (text: string) => (baseUrl === "" ? Effect.void : log(text))
+        return say(`stopping: ${all.length} worker(s)${Option.isSome(settings.sidecar) ? " and their sidecars" : ""}`).pipe(
           Effect.zipRight(
             Effect.forEach(
               all,
@@ -393,7 +395,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
               discard: true
             })
           ),
-          Effect.zipRight(log("stopped"))
+          Effect.zipRight(say("stopped"))
         )
       })
     )
