@@ -138,9 +138,15 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     }
     // A health path that would make every worker's BACKEND_HEALTH_URL invalid: refused up front, naming the flag.
     for (const path of ["health", "/he alth", "http://127.0.0.1/health"]) {
-      const refused = spawnProcess(process.execPath, [serverlessJs, "--sidecar", "true", "--sidecar-health", path], {})
-      expect(await refused.exited, path).toBe(1)
-      expect(refused.output(), path).toContain(`--sidecar-health must be a path starting with /, e.g. /health (got "${path}")`)
+      const refused = spawnProcess(process.execPath, [serverlessJs, "--port", "0", "--sidecar", "true", "--sidecar-health", path], {})
+      try {
+        // A deadline, so that a serverless that took the path is killed below instead of outliving the test.
+        const code = await Promise.race([refused.exited, new Promise((resolve) => setTimeout(() => resolve("still running after 10 s"), 10_000).unref())])
+        expect(code, path).toBe(1)
+        expect(refused.output(), path).toContain(`--sidecar-health must be a path starting with /, e.g. /health (got "${path}")`)
+      } finally {
+        refused.child.kill("SIGKILL")
+      }
     }
   })
 
