@@ -6,19 +6,16 @@
 import { Clock, Context, DateTime, Effect, Layer, Ref } from "effect"
 import { type ClientEvent, describe } from "./events.js"
 import { liveFrame } from "./liveFrame.js"
-import { printableDeep } from "../shared/printable.js"
+import { printable, printableJson } from "../shared/printable.js"
 
 /** Writes text as is (no newline added). */
 export type Write = (text: string) => Effect.Effect<void>
 
 /**
- * `emit`, given each event with its text made printable: session ids, URLs and messages come from workers and
- * autoscalers, and are printed only without control characters or URL credentials (`printable`).
+ * One event as a JSON line: the event's fields, exact (a script reads the session id and the worker's URL as the worker
+ * gave them), plus `at`; escaped so that no character in it acts on a terminal (`printableJson`).
  */
-export const printing =
-  <E>(emit: (event: E) => Effect.Effect<void>) =>
-  (event: E): Effect.Effect<void> =>
-    emit(printableDeep(event))
+export const jsonLine = (event: object, at: DateTime.DateTime): string => `${printableJson({ ...event, at: DateTime.formatIso(at) })}\n`
 
 export class Reporter extends Context.Tag("client/Reporter")<
   Reporter,
@@ -29,9 +26,7 @@ export class Reporter extends Context.Tag("client/Reporter")<
     Layer.succeed(
       Reporter,
       Reporter.of({
-        emit: printing((event) =>
-          Effect.flatMap(DateTime.now, (now) => write(`${JSON.stringify({ ...event, at: DateTime.formatIso(now) })}\n`))
-        )
+        emit: (event) => Effect.flatMap(DateTime.now, (now) => write(jsonLine(event, now)))
       })
     )
 
@@ -138,8 +133,9 @@ export const renderTable = (state: LiveState, now: number): ReadonlyArray<string
     return [
       String(row.reservation),
       row.state,
-      row.sessionId ?? "-",
-      row.url ?? "-",
+      // What the worker sent is made printable where it is shown; the state keeps it exact (workers are counted by it).
+      printable(row.sessionId ?? "-"),
+      printable(row.url ?? "-"),
       row.createdAt === null || !live ? "-" : duration(now - row.createdAt),
       row.expiration === null || !live ? "-" : duration(row.expiration * 1000 - now)
     ]
@@ -154,7 +150,7 @@ export const renderTable = (state: LiveState, now: number): ReadonlyArray<string
 
 /** A live frame: the table and the latest event, each line cut to `width` characters. */
 export const renderFrame = (state: LiveState, now: number, width: number): ReadonlyArray<string> =>
-  [...renderTable(state, now), state.last].map((line) => (line.length > width ? line.slice(0, Math.max(0, width)) : line))
+  [...renderTable(state, now), printable(state.last)].map((line) => (line.length > width ? line.slice(0, Math.max(0, width)) : line))
 
 const makePlain = (write: Write) =>
   Effect.gen(function* () {
@@ -168,16 +164,15 @@ const makePlain = (write: Write) =>
       })
     )
     return Reporter.of({
-      emit: printing((event) =>
+      emit: (event) =>
         Effect.gen(function* () {
           const now = yield* DateTime.now
           const millis = DateTime.toEpochMillis(now)
           yield* Ref.update(state, (current) => applyEvent(current, event, millis))
-          yield* write(`${DateTime.formatIso(now)} ${describe(event, millis)}\n`)
+          yield* write(`${DateTime.formatIso(now)} ${printable(describe(event, millis))}\n`)
         })
-      )
     })
   })
 
 const makeLive = (write: Write, columns: () => number) =>
-  Effect.map(liveFrame({ write, columns, initial: emptyLive, apply: applyEvent, render: renderFrame }), (emit) => Reporter.of({ emit: printing(emit) }))
+  Effect.map(liveFrame({ write, columns, initial: emptyLive, apply: applyEvent, render: renderFrame }), (emit) => Reporter.of({ emit }))

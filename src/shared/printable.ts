@@ -17,14 +17,26 @@ const escape = (char: string): string => {
 /** `text` with every control character escaped and every secret-bearing URL redacted. */
 export const printable = (text: string): string => redactUrlsIn(text).replace(UNPRINTABLE, escape)
 
-/** `value` with `printable` applied to every string in it (objects and arrays walked; other values kept). */
+/**
+ * `value` with `printable` applied to every string in it, keys included (objects and arrays walked; other values kept).
+ * `Object.fromEntries` defines each key as the object's own, so even a `__proto__` key is kept as data.
+ */
 export const printableDeep = <A>(value: A): A => {
   if (typeof value === "string") return printable(value) as A
   if (Array.isArray(value)) return value.map(printableDeep) as A
   if (typeof value === "object" && value !== null) {
-    const copy: Record<string, unknown> = {}
-    for (const [key, field] of Object.entries(value)) copy[key] = printableDeep(field)
-    return copy as A
+    return Object.fromEntries(Object.entries(value).map(([key, field]) => [printable(key), printableDeep(field)])) as A
   }
   return value
 }
+
+/** What `JSON.stringify` leaves as is and a terminal would act on: DEL, the C1 controls and the reordering marks. */
+const UNPRINTABLE_IN_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g
+
+/**
+ * `value` as one line of JSON that is safe on a terminal and still the same data once parsed: `JSON.stringify`
+ * escapes the C0 controls, and the rest of `UNPRINTABLE` is written as `\uXXXX` escapes too. The values stay exact
+ * (a session id, a worker's URL), for the scripts that read them.
+ */
+export const printableJson = (value: unknown): string =>
+  JSON.stringify(value).replace(UNPRINTABLE_IN_JSON, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`)

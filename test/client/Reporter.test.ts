@@ -58,29 +58,50 @@ describe("Reporter", () => {
     })
   )
 
-  it.effect("what a worker sent is printed without control characters, and URLs without credentials or query, in every layer", () =>
+  it.effect("what a worker sent is printed without control characters, and URLs without credentials or query, as text", () =>
     Effect.gen(function* () {
       const hostile: ClientEvent = {
         event: "created",
         reservation: 1,
-        session_id: "\u001b[2J\u001b]0;title\u0007\nforged",
+        session_id: "\u001b[2J\u001b]0;title\u0007\nforged\u009b\u202e",
         url: "http://user:PASSWORD@w1:5000/?token=TOKEN",
         expiration: 100,
         request_idx: 1
       }
       // The live view's own sequences (rewind, clear) are the only control characters it may write.
-      for (const layer of [Reporter.layerJson, Reporter.layerPlain, (write: (text: string) => Effect.Effect<void>) => Reporter.layerLive(write)]) {
+      for (const layer of [Reporter.layerPlain, (write: (text: string) => Effect.Effect<void>) => Reporter.layerLive(write)]) {
         const text = yield* printed(layer, [hostile])
-        assert.notMatch(text.replaceAll("\n", "").replace(/\u001b\[([0-9]+F|0J|K)/g, ""), /[\u0000-\u001f\u007f-\u009f]/, text)
+        assert.notMatch(text.replaceAll("\n", "").replace(/\u001b\[([0-9]+F|0J|K)/g, ""), /[\u0000-\u001f\u007f-\u009f\u202e]/, text)
         assert.notInclude(text, "PASSWORD")
         assert.notInclude(text, "TOKEN")
         assert.include(text, "\\x1b[2J")
       }
       // A plain line stays one line: the id's newline is escaped, not written.
       const plain = yield* printed(Reporter.layerPlain, [hostile])
-      assert.match(plain.split("\n")[0] ?? "", /created session \\x1b\[2J\\x1b\]0;title\\x07\\x0aforged on http:\/\/w1:5000\/\?…/)
+      assert.match(plain.split("\n")[0] ?? "", /created session \\x1b\[2J\\x1b\]0;title\\x07\\x0aforged\\x9b\\u202e on http:\/\/w1:5000\/\?…/)
     })
   )
+
+  it.effect("--json keeps the worker's values exact, with every character a terminal would act on escaped as JSON", () =>
+    Effect.gen(function* () {
+      const sessionId = "\u001b[2J\nforged\u009b\u202e"
+      const url = "https://proxy.test/w/?wt=3"
+      const text = yield* printed(Reporter.layerJson, [{ event: "created", reservation: 1, session_id: sessionId, url, expiration: 100, request_idx: 1 }])
+      assert.notMatch(text.replace(/\n$/, ""), /[\u0000-\u001f\u007f-\u009f\u202e]/)
+      assert.deepInclude(JSON.parse(text), { session_id: sessionId, url })
+    })
+  )
+
+  it("workers are counted by their exact URL: two behind one proxy, told apart by their query, are two", () => {
+    const state = [created(1, "https://proxy.test/w/?wt=3"), created(2, "https://proxy.test/w/?wt=4")].reduce(
+      (current, event) => applyEvent(current, event, 0),
+      { rows: [], last: "" } as LiveState
+    )
+    const lines = renderTable(state, 0)
+    assert.strictEqual(lines.at(-1), "workers in use: 2")
+    // Shown without their queries, as every URL is.
+    assert.isTrue(lines.slice(1, 3).every((line) => line.includes("https://proxy.test/w/?…")))
+  })
 
   it("the live table shows age, time to expiry and state per reservation, and counts distinct workers in use", () => {
     const events: ReadonlyArray<ClientEvent> = [

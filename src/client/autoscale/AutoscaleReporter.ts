@@ -4,7 +4,8 @@
  * made, and the latest event. Pings are reported in JSON only: as prose they would drown the rest.
  */
 import { Context, DateTime, Effect, Layer, Ref } from "effect"
-import { printing, type Write } from "../Reporter.js"
+import { jsonLine, type Write } from "../Reporter.js"
+import { printable } from "../../shared/printable.js"
 import { type AutoscaleEvent, describeAutoscale } from "./events.js"
 import { liveFrame } from "../liveFrame.js"
 
@@ -16,7 +17,7 @@ export class AutoscaleReporter extends Context.Tag("autoscale/AutoscaleReporter"
     Layer.succeed(
       AutoscaleReporter,
       AutoscaleReporter.of({
-        emit: printing((event) => Effect.flatMap(DateTime.now, (now) => write(`${JSON.stringify({ ...event, at: DateTime.formatIso(now) })}\n`)))
+        emit: (event) => Effect.flatMap(DateTime.now, (now) => write(jsonLine(event, now)))
       })
     )
 
@@ -24,11 +25,10 @@ export class AutoscaleReporter extends Context.Tag("autoscale/AutoscaleReporter"
     Layer.succeed(
       AutoscaleReporter,
       AutoscaleReporter.of({
-        emit: printing((event) =>
+        emit: (event) =>
           event.event === "pinged"
             ? Effect.void
-            : Effect.flatMap(DateTime.now, (now) => write(`${DateTime.formatIso(now)} ${describeAutoscale(event)}\n`))
-        )
+            : Effect.flatMap(DateTime.now, (now) => write(`${DateTime.formatIso(now)} ${printable(describeAutoscale(event))}\n`))
       })
     )
 
@@ -117,8 +117,9 @@ export const renderAutoscaleFrame = (view: LiveView, now: number, width: number)
   const cells = view.rows.map((row) => [
     String(row.reservation),
     row.state,
-    row.sessionId ?? "-",
-    row.url ?? "-",
+    // What the worker sent is made printable where it is shown; the state keeps it exact.
+    printable(row.sessionId ?? "-"),
+    printable(row.url ?? "-"),
     duration(now - row.since),
     row.expiration === null ? "-" : duration(row.expiration * 1000 - now)
   ])
@@ -132,10 +133,10 @@ export const renderAutoscaleFrame = (view: LiveView, now: number, width: number)
     ...cells.map(format),
     "",
     `sessions held: ${open}, closed so far: ${view.closed}`,
-    view.last
+    printable(view.last)
   ]
   return lines.map((line) => (line.length > width ? line.slice(0, Math.max(0, width)) : line))
 }
 
 const makeLive = (write: Write, columns: () => number) =>
-  Effect.map(liveFrame({ write, columns, initial: emptyView, apply: applyAutoscaleEvent, render: renderAutoscaleFrame }), (emit) => AutoscaleReporter.of({ emit: printing(emit) }))
+  Effect.map(liveFrame({ write, columns, initial: emptyView, apply: applyAutoscaleEvent, render: renderAutoscaleFrame }), (emit) => AutoscaleReporter.of({ emit }))

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Ref } from "effect"
+import { Effect, Layer, Ref } from "effect"
 import { type LiveView, AutoscaleReporter, applyAutoscaleEvent, renderAutoscaleFrame } from "../../../src/client/autoscale/AutoscaleReporter.js"
 import { type AutoscaleEvent, describeAutoscale } from "../../../src/client/autoscale/events.js"
 
@@ -77,20 +77,22 @@ describe("the daemon's reports", () => {
     })
   )
 
-  it.effect("a worker's session id and URL are printed escaped and without credentials, as JSON and as prose", () =>
+  it.effect("a worker's session id and URL are printed escaped and without credentials as text; JSON keeps them exact", () =>
     Effect.gen(function* () {
       const written = yield* Ref.make<ReadonlyArray<string>>([])
       const write = (text: string) => Ref.update(written, (all) => [...all, text])
       const created: AutoscaleEvent = { event: "created", reservation: 1, session_id: "\u001b[2J\nx", url: "http://u:PASSWORD@w1/", generation: 1, expiration: 70 }
-      for (const layer of [AutoscaleReporter.layerPlain(write), AutoscaleReporter.layerJson(write)]) {
-        yield* Effect.flatMap(AutoscaleReporter, (reporter) => reporter.emit(created)).pipe(Effect.provide(layer))
-      }
-      const [plain = "", json = ""] = yield* Ref.get(written)
-      for (const text of [plain, json]) {
-        assert.notMatch(text.replace(/\n$/, ""), /[\u0000-\u001f]/, text)
-        assert.notInclude(text, "PASSWORD")
-        assert.include(text, "x1b[2J")
-      }
+      const emit = (layer: Layer.Layer<AutoscaleReporter>) => Effect.scoped(Effect.flatMap(Layer.build(layer), (context) => Effect.flatMap(Effect.provide(AutoscaleReporter, context), (reporter) => reporter.emit(created))))
+      yield* emit(AutoscaleReporter.layerPlain(write))
+      yield* emit(AutoscaleReporter.layerLive(write))
+      const text = (yield* Ref.getAndSet(written, [])).join("")
+      assert.notMatch(text.replaceAll("\n", "").replace(/\u001b\[([0-9]+F|0J|K)/g, ""), /[\u0000-\u001f]/, text)
+      assert.notInclude(text, "PASSWORD")
+      assert.include(text, "x1b[2J")
+      yield* emit(AutoscaleReporter.layerJson(write))
+      const [json = ""] = yield* Ref.get(written)
+      assert.notMatch(json.replace(/\n$/, ""), /[\u0000-\u001f]/)
+      assert.deepInclude(JSON.parse(json), { session_id: created.session_id, url: "http://u:PASSWORD@w1/" })
     })
   )
 })
