@@ -230,7 +230,7 @@ describe("VastClient.reserve: routing", () => {
     })
   )
 
-  it.effect("a worker whose TLS certificate is not trusted ends the reservation at once, naming --ca-file and Vast's root CA", () =>
+  it.effect("a worker whose certificate's CA is not trusted ends the reservation at once, naming --ca-file, NODE_EXTRA_CA_CERTS and Vast's root CA", () =>
     Effect.gen(function* () {
       const untrusted = yield* clientWith(
         byPath({
@@ -241,19 +241,22 @@ describe("VastClient.reserve: routing", () => {
       const error = yield* Effect.flip(untrusted.client.reserve({ ...reserveOptions, timeout: "5 minutes" }))
       assert.deepInclude(error, { _tag: "RequestFailed", operation: "session/create", untrusted: true })
       assert.include(error.message, "--ca-file")
+      assert.include(error.message, "NODE_EXTRA_CA_CERTS")
       assert.include(error.message, "https://console.vast.ai/static/jvastai_root.cer")
       assert.strictEqual((yield* untrusted.requests("/route/")).length, 1)
       // The autoscaler's own certificate likewise: no retry of /route/.
-      const autoscaler = yield* clientWith(byPath({ [`${AUTOSCALER}/route/`]: [{ transportCode: "ERR_TLS_CERT_ALTNAME_INVALID" }, { status: 200, body: ready(W1, 7) }] }))
+      const autoscaler = yield* clientWith(byPath({ [`${AUTOSCALER}/route/`]: [{ transportCode: "SELF_SIGNED_CERT_IN_CHAIN" }, { status: 200, body: ready(W1, 7) }] }))
       assert.deepInclude(yield* Effect.flip(autoscaler.client.reserve({ ...reserveOptions, timeout: "5 minutes" })), { _tag: "RequestFailed", operation: "route" })
       assert.strictEqual((yield* autoscaler.requests("/route/")).length, 1)
-      // Any other transport failure is still routed again.
-      const reset = yield* clientWith(
-        byPath({ [`${AUTOSCALER}/route/`]: [{ status: 200, body: ready(W1, 7) }], [`${W1}/session/create`]: [{ transportCode: "ECONNRESET" }, created("s-5")] })
-      )
-      const fiber = yield* Effect.fork(reset.client.reserve({ ...reserveOptions, timeout: "5 minutes" }))
-      yield* TestClock.adjust("1 minute")
-      assert.strictEqual((yield* Fiber.join(fiber)).sessionId, "s-5")
+      // Any other transport failure, one worker's expired or misnamed certificate included, is still routed again.
+      for (const code of ["ECONNRESET", "CERT_HAS_EXPIRED", "ERR_TLS_CERT_ALTNAME_INVALID"]) {
+        const other = yield* clientWith(
+          byPath({ [`${AUTOSCALER}/route/`]: [{ status: 200, body: ready(W1, 7) }], [`${W1}/session/create`]: [{ transportCode: code }, created("s-5")] })
+        )
+        const fiber = yield* Effect.fork(other.client.reserve({ ...reserveOptions, timeout: "5 minutes" }))
+        yield* TestClock.adjust("1 minute")
+        assert.strictEqual((yield* Fiber.join(fiber)).sessionId, "s-5", code)
+      }
     })
   )
 
