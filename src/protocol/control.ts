@@ -1,6 +1,8 @@
 /**
  * The worker's loopback control port (`127.0.0.1:NULL_CONTROL_PORT`): what a consumer on the instance
- * sends and reads. The seed's routes (`/release`, `/health`) keep their exact answers; the rest is ours.
+ * sends and reads. The seed's routes (`/release`, `/health`) keep their exact answers to the seed's requests; the
+ * rest is ours, `/release`'s body and query included (a query names a session, and any other key in it is refused:
+ * a typo such as `?gen=2` must not fall back to releasing every session).
  */
 import { Schema } from "effect"
 import { CloseReason } from "./callback.js"

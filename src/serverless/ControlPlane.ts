@@ -144,6 +144,9 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
      */
     let failedStarts = 0
     let lastFailedStartAt = 0
+    /** Scaling decisions so far, and the one whose stops counted the last failure. */
+    let ticks = 0
+    let lastFailedTick = -1
     const waiting = new Map<number, Waiting>()
     const callbacks: Array<CallbackRecord> = []
     const events: Array<{ readonly at: number; readonly text: string }> = []
@@ -331,7 +334,9 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
       Effect.gen(function* () {
         const wasErrored = record.phase === "errored"
         if (wasErrored && record.readyAt === null) {
-          failedStarts++
+          // Workers stopped in the same tick are one failure: the wait grows with the attempts, not the cold workers.
+          if (failedStarts === 0 || ticks !== lastFailedTick) failedStarts++
+          lastFailedTick = ticks
           lastFailedStartAt = yield* Clock.currentTimeMillis
         }
         record.phase = "stopping"
@@ -348,6 +353,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
       })
 
     const tick = Effect.gen(function* () {
+      ticks++
       const now = yield* Clock.currentTimeMillis
       for (const request of [...waiting.values()]) {
         if (now - request.lastPollAt > WAITING_TTL_MS) yield* dropWaiting(request, "not_polled")

@@ -83,8 +83,8 @@ const exitCell = (exit: string | null, sidecarExit: string | null): string =>
 
 /** A logfmt line's `message`, or the line itself; cut to a table cell's width. */
 const messageOf = (line: string): string => {
-  const quoted = /(?:^| )message="((?:[^"\\]|\\.)*)"/.exec(line)?.[1]
-  const text = quoted === undefined ? line : quoted.replace(/\\(.)/g, "$1")
+  const found = /(?:^| )message=(?:"((?:[^"\\]|\\.)*)"|(\S+))/.exec(line)
+  const text = found === null ? line : found[1] !== undefined ? found[1].replace(/\\(.)/g, "$1") : (found[2] ?? line)
   return text.length > 160 ? `${text.slice(0, 160)}…` : text
 }
 

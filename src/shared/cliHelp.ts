@@ -87,7 +87,7 @@ export const answeredStandardFlags = (args: ReadonlyArray<string>, name: string,
   if (versionRequested(args)) process.stdout.write(`${name} ${VERSION}\n`)
   else if (helpRequested(args)) process.stdout.write(help)
   else {
-    const missing = missingValue(args, help)
+    const missing = missingValueMessage(args, help)
     if (missing === null) return false
     process.stderr.write(`${missing}\n`)
     process.exitCode = 1
@@ -98,8 +98,10 @@ export const answeredStandardFlags = (args: ReadonlyArray<string>, name: string,
 /**
  * A flag that takes a value (`--hold SECONDS` in `help`) given last, or followed by another flag: @effect/cli would
  * call it an unknown argument, which sends the user looking for a typo. Said here instead, naming the value it needs.
+ * The flags are read from the lines `renderHelp` writes (`  --name VALUE  …`, the value in capitals, as every `Spec`
+ * names it), so the page and the check cannot disagree.
  */
-export const missingValue = (args: ReadonlyArray<string>, help: string): string | null => {
+export const missingValueMessage = (args: ReadonlyArray<string>, help: string): string | null => {
   const takesValue = new Map([...help.matchAll(/^ {2}(--[a-z0-9-]+) ([A-Z][A-Z_]*)/gm)].map((match) => [match[1] ?? "", match[2] ?? ""]))
   const flags = flagsPart(args)
   for (const [index, arg] of flags.entries()) {

@@ -15,10 +15,14 @@ export const redactUrl = (url: string): string => {
   return hadQuery ? `${text}?…` : text
 }
 
-/** A URL inside free text: a scheme, `://`, then anything up to white space or a quote. */
-const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>`]+/gi
-/** Punctuation that closes the sentence around a URL more often than it ends the URL. */
-const TRAILING = /[)\]}>.,;:!]+$/
+/**
+ * A URL inside free text: a scheme, `://`, then anything up to white space or an angle bracket. Quotes are taken in
+ * (a query after a quote would otherwise be left showing) and given back below when they end the match: hiding too
+ * much of a message is harmless, too little is not.
+ */
+const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s<>`]+/gi
+/** Punctuation that closes the sentence (or the quotes) around a URL more often than it ends the URL. */
+const TRAILING = /[)\]}>.,;:!'"]+$/
 
 /**
  * `text` with every URL that carries credentials, a query or a fragment shown as `redactUrl` shows it. Messages that

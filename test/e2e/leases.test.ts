@@ -73,7 +73,9 @@ describe("leases", () => {
       ["?session_id=", undefined, "query.session_id"],
       ["?gen=2", undefined, "query.gen"],
       ["?generation=2&generation=3", undefined, "query.generation"],
-      ["?generation=2", { generation: 2 }, "query"]
+      ["?generation=2", { generation: 2 }, "query"],
+      ["?generation=2", null, "body"],
+      ["?generation=2", [2], "body"]
     ]
     for (const [query, body, field] of refused) {
       const reply = await request(`${controlUrl}/release${query}`, body === undefined ? {} : { body })

@@ -14,9 +14,15 @@ describe("scripts/soak.mjs", () => {
   })
 
   it("a --minutes or --rate that is not a number above 0, or an unknown option, is refused with the usage: exit 1", () => {
-    for (const args of [["--minutes", "abc"], ["--minutes", "0"], ["--rate", "-1"], ["--bogus"]]) {
+    for (const [args, first] of [
+      [["--minutes", "abc"], '--minutes must be a number above 0, not "abc"'],
+      [["--minutes", "0"], '--minutes must be a number above 0, not "0"'],
+      [["--rate=-1"], '--rate must be a number above 0, not "-1"'],
+      [["--bogus"], "Unknown option '--bogus'"]
+    ] as const) {
       const refused = run(...args)
       expect(refused.status, args.join(" ")).toBe(1)
+      expect(refused.stderr.split("\n")[0], args.join(" ")).toContain(first)
       expect(refused.stderr, args.join(" ")).toContain("usage: npm run soak")
     }
   })

@@ -273,6 +273,27 @@ describe("ControlPlane (TestClock, fake processes)", () => {
     })
   )
 
+  it.scoped("workers that fail in the same tick count as one failure: three cold workers failing together are replaced at once", () =>
+    Effect.gen(function* () {
+      const { launched, layer } = yield* fakeLauncher
+      const plane = yield* buildPlane(layer, { params: { min_load: 300, target_util: 1 } })
+      yield* plane.tick
+      assert.lengthOf(launched, 3)
+      for (const entry of launched) yield* Deferred.succeed(entry.exit, "1")
+      yield* TestClock.adjust("0 millis")
+      yield* plane.tick
+      assert.lengthOf(launched, 6)
+      // The second failure in a row (again three at once) makes the next starts wait 1 s.
+      for (const entry of launched.slice(3)) yield* Deferred.succeed(entry.exit, "1")
+      yield* TestClock.adjust("0 millis")
+      yield* plane.tick
+      assert.lengthOf(launched, 6)
+      yield* TestClock.adjust("1 second")
+      yield* plane.tick
+      assert.lengthOf(launched, 9)
+    })
+  )
+
   it("the wait after failed starts: none after one, then doubling from 1 s up to 30 s", () => {
     assert.deepStrictEqual([0, 1, 2, 3, 4, 6, 7, 20].map(failedStartBackoffMs), [0, 0, 1000, 2000, 4000, 16_000, 30_000, 30_000])
   })
@@ -287,6 +308,12 @@ describe("ControlPlane (TestClock, fake processes)", () => {
       const starting = yield* plane.status
       assert.deepStrictEqual(starting.workers[0]?.log_tail.at(-1), waitingLine)
       assert.include(statusPage(starting), "(starting) waiting for the consumer: Healthcheck failed with status: 503")
+      // A one-word message is written unquoted by logfmt: it is shown alone too.
+      const other = yield* fakeLauncherWith(["timestamp=2026-11-30T10:00:00.000Z level=INFO fiber=#3 message=listening"])
+      const quiet = yield* buildPlane(other.layer)
+      yield* quiet.route({ endpoint: "null-local", apiKey: quiet.endpointApiKey, cost: 100, requestIdx: 0, connection: null })
+      yield* quiet.tick
+      assert.include(statusPage(yield* quiet.status), "<td>(starting) listening</td>")
       // Once ready, the output is no longer shown.
       yield* plane.workerStatus(report(1, launched[0]!.spec.env["MASTER_TOKEN"]!, 0, []))
       const ready = yield* plane.status

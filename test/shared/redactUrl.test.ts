@@ -23,7 +23,9 @@ describe("redactUrlsIn", () => {
     ["(http://u:p@h/a), then", "(http://h/a), then"],
     ["user only http://u@h/a password only http://:pw@h/b", "user only http://h/a password only http://h/b"],
     ["query only http://h/a?q=1 fragment only http://h/b#f", "query only http://h/a?… fragment only http://h/b"],
-    ["kept as written: HTTP://Host:1/x", "kept as written: HTTP://Host:1/x"]
+    ["kept as written: HTTP://Host:1/x", "kept as written: HTTP://Host:1/x"],
+    [`a quote inside: http://h/with"quote?tok=1 and 'http://u:p@h/x'`, `a quote inside: http://h/with%22quote?… and 'http://h/x'`],
+    [`in JSON: {"url":"http://h/?t=1"}`, `in JSON: {"url":"http://h/?…"}`]
   ])("%j → %j", (text, shown) => {
     assert.strictEqual(redactUrlsIn(text), shown)
   })

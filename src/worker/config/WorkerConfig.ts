@@ -107,9 +107,9 @@ export const defaults = {
 const isHttpUrl = (text: string): boolean => Either.isRight(Schema.decodeEither(HttpUrl)(text))
 
 /**
- * A whole number written in decimal digits, as Python's `int()` reads the framework's variables: `Config.integer`
- * would also take `0x10` and `1e3`, and a `WORKER_PORT=0x10` then asks for `VAST_TCP_PORT_16`, a variable the
- * user never meant. `message` says the rule (the digits and the range together).
+ * A whole number written in decimal digits only (no sign, no `_`: stricter than Python's `int()`). `Config.integer`
+ * would also take `0x10` and `1e3`, and a `WORKER_PORT=0x10` then asks for `VAST_TCP_PORT_16`, a variable the user
+ * never meant. A variable set but empty is refused too (it was 0). `message` says the rule (the digits and the range).
  */
 export const decimalInteger = (name: string, message: string, holds: (n: number) => boolean = () => true) =>
   Config.string(name).pipe(
@@ -117,7 +117,7 @@ export const decimalInteger = (name: string, message: string, holds: (n: number)
     Config.map(Number)
   )
 
-/** A number as Python's `float()` reads it: decimal, with a fraction or an exponent; not `0x10`, not `Infinity`. */
+/** A finite decimal number, with a fraction or an exponent if need be (`2.5`, `1e1`); not `0x10`, `Infinity` or empty. */
 const decimalNumber = (name: string, message: string, holds: (n: number) => boolean) =>
   Config.string(name).pipe(
     Config.validate({
@@ -256,7 +256,7 @@ const base = Config.all({
   bindRetrySeconds: nonNegativeSeconds("BIND_RETRY_SECONDS").pipe(Config.withDefault(defaults.bindRetrySeconds)),
   logFormat: literal("LOG_FORMAT", LogFormat, defaults.logFormat),
   logLevel: literal("LOG_LEVEL", LogLevelName, defaults.logLevel),
-  helperThreadNice: decimalInteger("HELPER_THREAD_NICE", "must be an integer from 0 to 19", (n) => n <= 19).pipe(
+  helperThreadNice: decimalInteger("HELPER_THREAD_NICE", "must be an integer from 0 to 19", (n) => n >= 0 && n <= 19).pipe(
     Config.withDefault(defaults.helperThreadNice)
   )
 })

@@ -64,8 +64,12 @@ const releaseQueryTarget = (query: string, body: unknown): Either.Either<Release
     fields[key] = key === "generation" && /^[0-9]+$/.test(value) ? Number(value) : value
   }
   if (Object.keys(fields).length === 0) return Either.right(undefined)
-  if (body !== undefined && !isEmptyObject(body)) {
-    return Either.left(new InvalidField({ field: "query", message: "query: the session to release is named in both the query and the body; name it once" }))
+  if (body !== undefined) {
+    // A body that is not an object is refused as it would be without a query; one that names a session too is ambiguous.
+    if (typeof body !== "object" || body === null || Array.isArray(body)) return Either.left(notAnObject)
+    if (!isEmptyObject(body)) {
+      return Either.left(new InvalidField({ field: "query", message: "query: the session to release is named in both the query and the body; name it once" }))
+    }
   }
   return Either.mapLeft(releaseTarget(fields), withQueryField)
 }

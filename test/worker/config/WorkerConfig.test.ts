@@ -172,7 +172,7 @@ describe("WorkerConfig", () => {
     })
   )
 
-  it.effect("every whole-number variable takes decimal digits only, as Python's int(): 0x10 and 1e3 are refused, naming the variable set", () =>
+  it.effect("every whole-number variable takes decimal digits only: 0x10, 1e3 and +5 are refused, naming the variable set", () =>
     Effect.gen(function* () {
       for (const bad of ["0x10", "1e3", "43200abc", "+5"]) {
         assert.deepStrictEqual(yield* problems({ ...required, WORKER_PORT: bad }), ["WORKER_PORT: must be a port number from 1 to 65535"], bad)
@@ -190,7 +190,7 @@ describe("WorkerConfig", () => {
     })
   )
 
-  it.effect("every number of seconds is read as Python's float(): fractions and exponents yes, 0x10 and Infinity no", () =>
+  it.effect("every number of seconds is a finite decimal number: fractions and exponents yes, 0x10, Infinity and empty no", () =>
     Effect.gen(function* () {
       const read = yield* settings({ ...required, HEALTHCHECK_INTERVAL: "2.5", DRAIN_TIMEOUT: "1e1", HEALTHCHECK_TIMEOUT: ".5", MAX_SESSION_SECONDS: "3." })
       assert.deepStrictEqual([read.healthcheckIntervalSeconds, read.drainTimeoutSeconds, read.healthcheckTimeoutSeconds, Option.getOrNull(read.maxSessionSeconds)], [2.5, 10, 0.5, 3])
