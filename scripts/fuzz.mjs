@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { parseArgs } from "node:util"
+import { refuse, scriptArgs } from "./scriptArgs.mjs"
 
 const usage = `usage: npm run fuzz -- [--runs N]
 
@@ -12,22 +12,9 @@ Runs the property tests of test/property/ with N generated request sequences (de
 schedules, then writes their figures into docs/reliability.md, between the fuzz markers (a tracked file: commit
 the change or discard it).
 `
-let options
-try {
-  options = parseArgs({ options: { runs: { type: "string", default: "100000" }, help: { type: "boolean", short: "h", default: false } } }).values
-} catch (error) {
-  process.stderr.write(`${error.message}\n${usage}`)
-  process.exit(1)
-}
-if (options.help) {
-  process.stdout.write(usage)
-  process.exit(0)
-}
+const options = scriptArgs({ runs: { type: "string", default: "100000" } }, usage)
 const runs = Number(options.runs)
-if (!/^[0-9]+$/.test(options.runs) || !Number.isSafeInteger(runs) || runs < 1) {
-  process.stderr.write(`--runs must be a whole number above 0, not ${JSON.stringify(options.runs)}\n${usage}`)
-  process.exit(1)
-}
+if (!/^[0-9]+$/.test(options.runs) || !Number.isSafeInteger(runs) || runs < 1) refuse("runs", "a whole number above 0", options.runs, usage)
 const poolRuns = Math.max(100, Math.floor(runs / 10))
 const report = join(mkdtempSync(join(tmpdir(), "null-worker-fuzz-")), "routes.json")
 const started = Date.now()

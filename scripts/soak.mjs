@@ -7,7 +7,7 @@
 import { spawn } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
 import http from "node:http"
-import { parseArgs } from "node:util"
+import { refuse, scriptArgs } from "./scriptArgs.mjs"
 import { freePort } from "./freePort.mjs"
 
 const usage = `usage: npm run soak -- [--minutes N] [--rate R]
@@ -16,24 +16,11 @@ Runs one real worker (dist/main.js) under a random mix of valid and hostile traf
 autoscaler and consumer health flapping), for N minutes (default 5) at about R requests a second (default 200).
 Prints one line a minute; exit status 0 when no invariant was broken.
 `
-let options
-try {
-  options = parseArgs({ options: { minutes: { type: "string", default: "5" }, rate: { type: "string", default: "200" }, help: { type: "boolean", short: "h", default: false } } }).values
-} catch (error) {
-  process.stderr.write(`${error.message}\n${usage}`)
-  process.exit(1)
-}
-if (options.help) {
-  process.stdout.write(usage)
-  process.exit(0)
-}
+const options = scriptArgs({ minutes: { type: "string", default: "5" }, rate: { type: "string", default: "200" } }, usage)
 const minutes = Number(options.minutes)
 const rate = Number(options.rate) // requests per second, roughly
 for (const [flag, value, parsed] of [["minutes", options.minutes, minutes], ["rate", options.rate, rate]]) {
-  if (!/^[0-9]+(\.[0-9]+)?$/.test(value) || !(parsed > 0)) {
-    process.stderr.write(`--${flag} must be a number above 0, not ${JSON.stringify(value)}\n${usage}`)
-    process.exit(1)
-  }
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(value) || !(parsed > 0)) refuse(flag, "a number above 0", value, usage)
 }
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const pick = (items) => items[Math.floor(Math.random() * items.length)]

@@ -5,17 +5,14 @@
  */
 import type { Redis } from "ioredis"
 import { redactUrl } from "../../src/shared/redactUrl.js"
+import { repeatedReason } from "../../src/shared/repeatedReason.js"
 
 export const sayConnectionTrouble = (redis: Redis, url: string, say: (text: string) => void): void => {
-  let last: string | null = null
+  const reasons = repeatedReason()
   redis.on("error", (error: Error) => {
-    if (error.message === last) return
-    last = error.message
-    say(`no connection to ${redactUrl(url)} (${error.message}); retrying`)
+    if (reasons.isNew(error.message)) say(`no connection to ${redactUrl(url)} (${error.message}); retrying`)
   })
   redis.on("ready", () => {
-    if (last === null) return
-    last = null
-    say(`connected to ${redactUrl(url)} again`)
+    if (reasons.clear()) say(`connected to ${redactUrl(url)} again`)
   })
 }

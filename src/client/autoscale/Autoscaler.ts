@@ -7,7 +7,8 @@
  * lease keeps what it kept; when the endpoint lookup or ownership cannot be had yet, it is retried with a
  * back-off (Vast, or Redis, being briefly down is not a reason to stop).
  */
-import { Clock, Data, Duration, Effect, Option } from "effect"
+import { Clock, Data, Duration, Effect } from "effect"
+import { repeatedReason } from "../../shared/repeatedReason.js"
 import type { EndpointNotFound, RequestFailed, UnexpectedResponse } from "../errors.js"
 import { type Endpoint, VastClient } from "../VastClient.js"
 import { AutoscaleReporter } from "./AutoscaleReporter.js"
@@ -83,13 +84,12 @@ export const runAutoscaler = (settings: AutoscalerSettings) =>
     const persist = <A, E extends { readonly message: string }>(operation: string, step: Effect.Effect<A, E>, retryable: (error: E) => boolean) =>
       Effect.gen(function* () {
         // Each reason is reported once while it lasts: a Redis or an autoscaler that is down for a minute is one line.
-        let reported: string | null = null
+        const reasons = repeatedReason()
         for (let attempt = 0; ; attempt++) {
           const result = yield* Effect.either(step)
           if (result._tag === "Right") return result.right
           if (!retryable(result.left)) return yield* Effect.fail(result.left)
-          if (result.left.message !== reported) yield* reporter.emit({ event: "error", operation, message: result.left.message })
-          reported = result.left.message
+          if (reasons.isNew(result.left.message)) yield* reporter.emit({ event: "error", operation, message: result.left.message })
           yield* Effect.sleep(startupDelay(attempt))
         }
       })
@@ -122,21 +122,16 @@ export const runAutoscaler = (settings: AutoscalerSettings) =>
     let state: PlannerState =
       adopted > 0 ? { ...initialPlannerState, recent: [{ at: yield* Clock.currentTimeMillis, desired: adopted }] } : initialPlannerState
     let lastScale: ScaleEvent | null = null
-    let lastError: Option.Option<string> = Option.none()
+    const troubles = repeatedReason()
     const reportOnce = (operation: string, message: string) =>
-      Effect.gen(function* () {
-        const key = `${operation}: ${message}`
-        if (Option.isSome(lastError) && lastError.value === key) return
-        lastError = Option.some(key)
-        yield* reporter.emit({ event: "error", operation, message })
-      })
+      troubles.isNew(`${operation}: ${message}`) ? reporter.emit({ event: "error", operation, message }) : Effect.void
 
     while (true) {
       const owned = yield* Effect.either(store.claimOwner(settings.token, settings.ownerTtlMs))
       if (owned._tag === "Right" && !owned.right) return yield* new OwnershipLost({ prefix: settings.prefix })
       const reading = yield* Effect.either(backlog.read)
       if (reading._tag === "Left") yield* reportOnce("read backlog", reading.left.message)
-      else lastError = Option.none()
+      else troubles.clear()
       const snapshot = yield* holdings.snapshot
       const now = yield* Clock.currentTimeMillis
       const [decision, next] = plan(

@@ -6,6 +6,7 @@ import { isIP, isIPv6 } from "node:net"
 import { Config, ConfigError, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import { HttpUrl } from "../../protocol/httpUrl.js"
 import { describeConfigError } from "../../shared/causeLine.js"
+import { DECIMAL_DIGITS, DECIMAL_NUMBER } from "../../shared/decimalText.js"
 import { LogFormat, LogLevelName } from "../../shared/logging.js"
 import { journalPathProblem } from "../callbacks/OutboxJournal.js"
 
@@ -113,7 +114,7 @@ const isHttpUrl = (text: string): boolean => Either.isRight(Schema.decodeEither(
  */
 export const decimalInteger = (name: string, message: string, holds: (n: number) => boolean = () => true) =>
   Config.string(name).pipe(
-    Config.validate({ message, validation: (text) => /^[0-9]+$/.test(text.trim()) && Number.isSafeInteger(Number(text)) && holds(Number(text)) }),
+    Config.validate({ message, validation: (text) => DECIMAL_DIGITS.test(text.trim()) && Number.isSafeInteger(Number(text)) && holds(Number(text)) }),
     Config.map(Number)
   )
 
@@ -122,7 +123,7 @@ const decimalNumber = (name: string, message: string, holds: (n: number) => bool
   Config.string(name).pipe(
     Config.validate({
       message,
-      validation: (text) => /^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$/.test(text.trim()) && Number.isFinite(Number(text)) && holds(Number(text))
+      validation: (text) => DECIMAL_NUMBER.test(text.trim()) && Number.isFinite(Number(text)) && holds(Number(text))
     }),
     Config.map(Number)
   )

@@ -8,6 +8,7 @@ import type { ReleaseTarget } from "../../../machines/slot.js"
 import { RecycleRequest, RELEASE_BODY_SHAPES, ReleaseByGeneration, ReleaseBySession, type SessionsAnswer } from "../../protocol/control.js"
 import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { CallbackPoster } from "../callbacks/CallbackPoster.js"
+import { DECIMAL_DIGITS, DECIMAL_FRACTION } from "../../shared/decimalText.js"
 import { redactUrl } from "../../shared/redactUrl.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
@@ -61,7 +62,7 @@ const releaseQueryTarget = (query: string, body: unknown): Either.Either<Release
       return Either.left(new InvalidField({ field: `query.${key}`, message: `query ${key}: unknown parameter (/release takes generation or session_id)` }))
     }
     if (Object.hasOwn(fields, key)) return Either.left(new InvalidField({ field: `query.${key}`, message: `query ${key}: given more than once` }))
-    fields[key] = key === "generation" && /^[0-9]+$/.test(value) ? Number(value) : value
+    fields[key] = key === "generation" && DECIMAL_DIGITS.test(value) ? Number(value) : value
   }
   if (Object.keys(fields).length === 0) return Either.right(undefined)
   if (body !== undefined) {
@@ -80,12 +81,12 @@ const decimal = (pattern: RegExp, what: string) =>
 
 const Query = Schema.Struct({
   wait: Schema.optional(
-    decimal(/^[0-9]+(\.[0-9]+)?$/, "a number of seconds in decimal digits").pipe(
+    decimal(DECIMAL_FRACTION, "a number of seconds in decimal digits").pipe(
       Schema.between(0, MAX_WAIT_SECONDS, { message: () => `must be at most ${MAX_WAIT_SECONDS} (seconds)` })
     )
   ),
   index: Schema.optional(
-    decimal(/^[0-9]+$/, "a whole number in decimal digits").pipe(
+    decimal(DECIMAL_DIGITS, "a whole number in decimal digits").pipe(
       Schema.lessThanOrEqualTo(Number.MAX_SAFE_INTEGER, { message: () => `must be at most ${Number.MAX_SAFE_INTEGER}` })
     )
   )
