@@ -105,10 +105,13 @@ export const missingValueMessage = (args: ReadonlyArray<string>, help: string): 
   const takesValue = new Map([...help.matchAll(/^ {2}(--[a-z0-9-]+) ([A-Z][A-Z_]*)/gm)].map((match) => [match[1] ?? "", match[2] ?? ""]))
   const flags = flagsPart(args)
   for (const [index, arg] of flags.entries()) {
-    const value = takesValue.get(arg)
+    // `--hold=` gives the flag an empty value: as missing as a flag given last.
+    const emptyAfterEquals = arg.endsWith("=") ? arg.slice(0, -1) : null
+    const name = emptyAfterEquals ?? arg
+    const value = takesValue.get(name)
     if (value === undefined) continue
     const next = flags[index + 1]
-    if (next === undefined || next.startsWith("--")) return `${arg} needs a value (${value}); --help lists the flags`
+    if (emptyAfterEquals !== null || next === undefined || next.startsWith("--")) return `${name} needs a value (${value}); --help lists the flags`
   }
   return null
 }

@@ -14,8 +14,17 @@ const escape = (char: string): string => {
   return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`
 }
 
-/** `text` with every control character escaped and every secret-bearing URL redacted. */
-export const printable = (text: string): string => redactUrlsIn(text).replace(UNPRINTABLE, escape)
+/**
+ * The most of one text that is shown. A worker may send a session id of up to an answer's megabyte: shown whole it
+ * would bury the output, and every redraw would scan it again.
+ */
+export const PRINTABLE_MAX = 2_000
+
+/** `text` (its first `PRINTABLE_MAX` characters) with every control character escaped and every secret-bearing URL redacted. */
+export const printable = (text: string): string => {
+  const shown = text.length > PRINTABLE_MAX ? `${text.slice(0, PRINTABLE_MAX)}… (${text.length - PRINTABLE_MAX} more characters)` : text
+  return redactUrlsIn(shown).replace(UNPRINTABLE, escape)
+}
 
 /**
  * `value` with `printable` applied to every string in it, keys included (objects and arrays walked; other values kept).

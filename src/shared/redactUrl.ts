@@ -16,13 +16,31 @@ export const redactUrl = (url: string): string => {
 }
 
 /**
- * A URL inside free text: a scheme, `://`, then anything up to white space or an angle bracket. Quotes are taken in
+ * A URL inside free text: a scheme (at most 32 characters, so that a long run of letters and dots is not tried from
+ * each of its positions to its end), `://`, then anything up to white space or an angle bracket. Quotes are taken in
  * (a query after a quote would otherwise be left showing) and given back below when they end the match: hiding too
  * much of a message is harmless, too little is not.
  */
-const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s<>`]+/gi
+const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]{0,31}:\/\/[^\s<>`]+/gi
 /** Punctuation that closes the sentence (or the quotes) around a URL more often than it ends the URL. */
-const TRAILING = /[)\]}>.,;:!'"]+$/
+const TRAILING = new Set([...")]}>.,;:!'\""])
+
+/** How many characters at the end of `found` are closing punctuation (a loop: a regex anchored at `$` is quadratic). */
+const trailingLength = (found: string): number => {
+  let length = 0
+  while (length < found.length && TRAILING.has(found.charAt(found.length - 1 - length))) length++
+  return length
+}
+
+/**
+ * A URL that does not parse (cut short, a bad port, a host no parser takes), hidden all the same: whatever stands
+ * before an `@` in its authority goes, and so does its query or fragment. Failing open would print the credentials.
+ */
+const redactUnparsable = (url: string): string => {
+  const parts = /^([a-z][a-z0-9+.-]*:\/\/)(?:[^/?#\s]*@)?([^?#]*)([?#].*)?$/i.exec(url)
+  if (parts === null) return url
+  return `${parts[1] ?? ""}${parts[2] ?? ""}${parts[3] === undefined ? "" : "?…"}`
+}
 
 /**
  * `text` with every URL that carries credentials, a query or a fragment shown as `redactUrl` shows it. Messages that
@@ -31,9 +49,9 @@ const TRAILING = /[)\]}>.,;:!'"]+$/
 export const redactUrlsIn = (text: string): string =>
   text.includes("://")
     ? text.replace(URL_IN_TEXT, (found) => {
-        const tail = TRAILING.exec(found)?.[0] ?? ""
+        const tail = found.slice(found.length - trailingLength(found))
         const url = found.slice(0, found.length - tail.length)
-        if (!URL.canParse(url)) return found
+        if (!URL.canParse(url)) return `${redactUnparsable(url)}${tail}`
         const parsed = new URL(url)
         const secretive = parsed.username !== "" || parsed.password !== "" || parsed.search !== "" || parsed.hash !== ""
         return secretive ? `${redactUrl(url)}${tail}` : found

@@ -39,7 +39,9 @@ describe("node dist/client.js --help", () => {
       [["--endpoint", "x", "--hold"], "--hold needs a value (SECONDS); --help lists the flags"],
       [["--hold", "--endpoint", "x"], "--hold needs a value (SECONDS); --help lists the flags"],
       [["autoscale", "--endpoint", "e", "--list"], "--list needs a value (KEY); --help lists the flags"],
-      [["doctor", "--endpoint", "e", "--worker"], "--worker needs a value (URL); --help lists the flags"]
+      [["doctor", "--endpoint", "e", "--worker"], "--worker needs a value (URL); --help lists the flags"],
+      [["--endpoint=", "--hold", "3"], "--endpoint needs a value (NAME); --help lists the flags"],
+      [["--endpoint", "x", "--hold="], "--hold needs a value (SECONDS); --help lists the flags"]
     ] as const) {
       const { code, output } = await run(args)
       expect(code, args.join(" ")).toBe(1)

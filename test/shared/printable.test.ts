@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { printable, printableDeep } from "../../src/shared/printable.js"
+import { PRINTABLE_MAX, printable, printableDeep } from "../../src/shared/printable.js"
 
 describe("printable", () => {
   it.each([
@@ -19,6 +19,12 @@ describe("printable", () => {
       printable("Transport error (POST http://u:PW@h:9/route/?t=TOKEN): connect ECONNREFUSED"),
       "Transport error (POST http://h:9/route/?…): connect ECONNREFUSED"
     )
+  })
+
+  it("shows at most PRINTABLE_MAX characters of a text, and says how many more there were", () => {
+    const id = "a.".repeat(500_000)
+    const shown = printable(id)
+    assert.strictEqual(shown, `${id.slice(0, PRINTABLE_MAX)}… (${id.length - PRINTABLE_MAX} more characters)`)
   })
 
   it("printableDeep applies to every string of objects and arrays, and keeps other values", () => {

@@ -25,7 +25,11 @@ describe("redactUrlsIn", () => {
     ["query only http://h/a?q=1 fragment only http://h/b#f", "query only http://h/a?… fragment only http://h/b"],
     ["kept as written: HTTP://Host:1/x", "kept as written: HTTP://Host:1/x"],
     [`a quote inside: http://h/with"quote?tok=1 and 'http://u:p@h/x'`, `a quote inside: http://h/with%22quote?… and 'http://h/x'`],
-    [`in JSON: {"url":"http://h/?t=1"}`, `in JSON: {"url":"http://h/?…"}`]
+    [`in JSON: {"url":"http://h/?t=1"}`, `in JSON: {"url":"http://h/?…"}`],
+    // A URL that does not parse is hidden all the same: cut short by a snippet, or a port followed by more JSON.
+    ["cut: https://admin:hunter2@proxy.i…", "cut: https://proxy.i…"],
+    [`{"upstream":"http://admin:hunter2@10.0.0.5:8080","retry":true}`, `{"upstream":"http://10.0.0.5:8080","retry":true}`],
+    ["bad port: http://u:pw@h:99999/x?token=T", "bad port: http://h:99999/x?…"]
   ])("%j → %j", (text, shown) => {
     assert.strictEqual(redactUrlsIn(text), shown)
   })
