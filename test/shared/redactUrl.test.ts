@@ -29,7 +29,8 @@ describe("redactUrlsIn", () => {
     // A URL that does not parse is hidden all the same: cut short by a snippet, or a port followed by more JSON.
     ["cut: https://admin:hunter2@proxy.i…", "cut: https://proxy.i…"],
     [`{"upstream":"http://admin:hunter2@10.0.0.5:8080","retry":true}`, `{"upstream":"http://10.0.0.5:8080","retry":true}`],
-    ["bad port: http://u:pw@h:99999/x?token=T", "bad port: http://h:99999/x?…"]
+    ["bad port: http://u:pw@h:99999/x?token=T", "bad port: http://h:99999/x?…"],
+    ["bad port, no user: http://h:99999/x?token=T", "bad port, no user: http://h:99999/x?…"]
   ])("%j → %j", (text, shown) => {
     assert.strictEqual(redactUrlsIn(text), shown)
   })
