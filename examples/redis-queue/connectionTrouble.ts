@@ -8,11 +8,13 @@ import { redactUrl } from "../../src/shared/redactUrl.js"
 import { repeatedReason } from "../../src/shared/repeatedReason.js"
 
 export const sayConnectionTrouble = (redis: Redis, url: string, say: (text: string) => void): void => {
+  // ioredis also takes `host:port`, which is no URL: shown as given, less anything before an `@`.
+  const shown = URL.canParse(url) ? redactUrl(url) : url.replace(/^.*@/, "")
   const reasons = repeatedReason()
   redis.on("error", (error: Error) => {
-    if (reasons.isNew(error.message)) say(`no connection to ${redactUrl(url)} (${error.message}); retrying`)
+    if (reasons.isNew(error.message)) say(`no connection to ${shown} (${error.message}); retrying`)
   })
   redis.on("ready", () => {
-    if (reasons.clear()) say(`connected to ${redactUrl(url)} again`)
+    if (reasons.clear()) say(`connected to ${shown} again`)
   })
 }

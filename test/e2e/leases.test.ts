@@ -75,6 +75,7 @@ describe("leases", () => {
       ["?generation=2&generation=3", undefined, "query.generation"],
       ["?generation=2", { generation: 2 }, "query"],
       ["?generation=2", null, "body"],
+      ["?&", undefined, "query"],
       ["?generation=2", [2], "body"]
     ]
     for (const [query, body, field] of refused) {

@@ -33,6 +33,12 @@ describe("the Redis example against a Redis it cannot reach", () => {
       "connected to redis://r:6379/0 again",
       "no connection to redis://r:6379/0 (connect ECONNREFUSED); retrying"
     ])
+    // ioredis also takes host:port, which is no URL: it is shown as given, less a password before an `@`.
+    const plain = new EventEmitter()
+    const told: Array<string> = []
+    sayConnectionTrouble(plain as unknown as Redis, ":pw@127.0.0.1:1", (text) => told.push(text))
+    plain.emit("error", new Error("connect ECONNREFUSED"))
+    expect(told).toEqual(["no connection to 127.0.0.1:1 (connect ECONNREFUSED); retrying"])
   })
 
   it("the dispatcher and the consumer say so, naming the address without its password", async () => {

@@ -64,7 +64,8 @@ const releaseQueryTarget = (query: string, body: unknown): Either.Either<Release
     if (Object.hasOwn(fields, key)) return Either.left(new InvalidField({ field: `query.${key}`, message: `query ${key}: given more than once` }))
     fields[key] = key === "generation" && DECIMAL_DIGITS.test(value) ? Number(value) : value
   }
-  if (Object.keys(fields).length === 0) return Either.right(undefined)
+  // A query that names nothing (`?&`) is no request to release everything: that takes no query at all.
+  if (Object.keys(fields).length === 0) return Either.left(new InvalidField({ field: "query", message: "query: names no session (/release takes generation or session_id)" }))
   if (body !== undefined) {
     // A body that is not an object is refused as it would be without a query; one that names a session too is ambiguous.
     if (typeof body !== "object" || body === null || Array.isArray(body)) return Either.left(notAnObject)
