@@ -51,10 +51,10 @@ const RELEASE_QUERY_KEYS = new Set(["generation", "session_id"])
 /**
  * The session a `/release` query names (`?generation=n` or `?session_id=…`), the way `/sessions` takes its arguments.
  * Read, not ignored: a release whose query names a session must never fall back to "no body: release everything".
- * A key the route does not know, or one given twice, is refused, as is a target named in both query and body.
+ * A key the route does not know, or one given twice, is refused, as is a target named in both query and body, or a
+ * query (never empty here) that names nothing.
  */
-const releaseQueryTarget = (query: string, body: unknown): Either.Either<ReleaseTarget | undefined, InvalidField | InvalidJson> => {
-  if (query === "") return Either.right(undefined)
+const releaseQueryTarget = (query: string, body: unknown): Either.Either<ReleaseTarget, InvalidField | InvalidJson> => {
   const params = new URLSearchParams(query)
   const fields: Record<string, unknown> = {}
   for (const [key, value] of params) {
@@ -97,11 +97,9 @@ const decodeQuery = Schema.decodeUnknownEither(Query, { errors: "first" })
 const isEmptyObject = (value: unknown): boolean =>
   typeof value === "object" && value !== null && !Array.isArray(value) && Object.keys(value).length === 0
 
-/** The session a `/release` names, by its query or else by its body. */
+/** The session a `/release` names, by its query or else by its body. A release without a query, all but every one, goes straight to the body. */
 const releaseRequestTarget = (request: WireRequest): Either.Either<ReleaseTarget, InvalidField | InvalidJson> =>
-  Either.flatMap(releaseQueryTarget(request.query, request.body), (fromQuery) =>
-    fromQuery === undefined ? releaseTarget(request.body) : Either.right(fromQuery)
-  )
+  request.query === "" ? releaseTarget(request.body) : releaseQueryTarget(request.query, request.body)
 
 export const controlRoutes = Effect.gen(function* () {
   const config = yield* WorkerConfig
