@@ -10,6 +10,7 @@
 import { Options } from "@effect/cli"
 import type { Option } from "effect"
 import { VERSION } from "./version.js"
+import { flagsPart, helpRequested, versionRequested } from "./standardFlags.js"
 
 export interface HelpLine {
   /** The flag as typed, with a placeholder for its value: `--port N`. */
@@ -67,17 +68,6 @@ export const optionsOf = <F extends Record<string, Flag<unknown>>>(flags: F): { 
   // `Object.fromEntries` loses the keys' types; the mapped type restores what the loop keeps.
   Object.fromEntries(Object.entries(flags).map(([key, flag]) => [key, flag.option])) as { readonly [K in keyof F]: F[K]["option"] }
 
-/** The arguments before a `--` (after it, `--help` is a value). */
-const flagsPart = (args: ReadonlyArray<string>): ReadonlyArray<string> => {
-  const end = args.indexOf("--")
-  return end === -1 ? args : args.slice(0, end)
-}
-
-/** Whether the arguments ask for help (`--help` or `-h` anywhere before a `--`). */
-export const helpRequested = (args: ReadonlyArray<string>): boolean => flagsPart(args).includes("--help") || flagsPart(args).includes("-h")
-
-/** Whether the arguments ask for the version (`--version` before a `--`). */
-export const versionRequested = (args: ReadonlyArray<string>): boolean => flagsPart(args).includes("--version")
 
 /**
  * Answer `--version` (one line, `<name> <version>`, as every program prints it) or `--help` (`help`); true when one

@@ -4,6 +4,7 @@
  * program when the user asked for something else: `--hepl` would start a worker, and `reserve-one --help` would
  * reserve a real one. No `@effect/cli` here: the worker's start-up does not load it.
  */
+import { helpRequested, versionRequested } from "./standardFlags.js"
 import { VERSION } from "./version.js"
 
 /**
@@ -11,11 +12,11 @@ import { VERSION } from "./version.js"
  * (a line on stderr, exit status 1). `help` ends with a newline.
  */
 export const handledEnvProgramArgs = (args: ReadonlyArray<string>, name: string, help: string): boolean => {
-  if (args.includes("--version")) {
+  if (versionRequested(args)) {
     process.stdout.write(`${name} ${VERSION}\n`)
     return true
   }
-  if (args.includes("--help") || args.includes("-h")) {
+  if (helpRequested(args)) {
     process.stdout.write(help)
     return true
   }
