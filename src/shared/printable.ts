@@ -6,8 +6,11 @@
  */
 import { redactUrlsIn } from "./redactUrl.js"
 
-/** C0 and C1 controls, DEL, and the characters that reorder text on screen (bidirectional overrides and marks). */
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g
+/** DEL, the C1 controls, and the characters that reorder text on screen (bidirectional overrides and marks). */
+const BEYOND_C0 = "\\u007f-\\u009f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069"
+
+/** Every character a terminal would act on: the C0 controls and `BEYOND_C0`. */
+const UNPRINTABLE = new RegExp(`[\\u0000-\\u001f${BEYOND_C0}]`, "g")
 
 const escape = (char: string): string => {
   const code = char.charCodeAt(0)
@@ -39,8 +42,8 @@ export const printableDeep = <A>(value: A): A => {
   return value
 }
 
-/** What `JSON.stringify` leaves as is and a terminal would act on: DEL, the C1 controls and the reordering marks. */
-const UNPRINTABLE_IN_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g
+/** What `JSON.stringify` leaves as is and a terminal would act on (it escapes the C0 controls itself). */
+const UNPRINTABLE_IN_JSON = new RegExp(`[${BEYOND_C0}]`, "g")
 
 /**
  * `value` as one line of JSON that is safe on a terminal and still the same data once parsed: `JSON.stringify`
