@@ -51,9 +51,15 @@ export interface ServerlessSettings {
 export class ServerlessConfig extends Context.Tag("serverless/ServerlessConfig")<ServerlessConfig, ServerlessSettings>() {}
 
 /**
- * How long starts wait after `failures` workers in a row errored before they were ready: nothing after one (it is
- * replaced at once), then 1, 2, 4 … 30 s.
+ * How long starts wait after `failures` workers in a row errored before they were ready (or soon after,
+ * `SETTLED_MS`): nothing after one (it is replaced at once), then 1, 2, 4 … 30 s.
  */
+/**
+ * How long a worker must stay ready before its launch counts as a success. A consumer that crashes on its first job,
+ * or a worker that dies just after its first report, would otherwise reset the count and be relaunched every tick.
+ */
+export const SETTLED_MS = 10_000
+
 export const failedStartBackoffMs = (failures: number): number => (failures <= 1 ? 0 : Math.min(1000 * 2 ** (failures - 2), 30_000))
 
 interface WorkerRecord {
@@ -138,9 +144,10 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
 
     const workers = new Map<number, WorkerRecord>()
     /**
-     * Workers in a row that errored before their first ready report, and when the last of them stopped. A setting
-     * that makes every launch fail (a consumer that cannot start, a health path it does not serve) would otherwise
-     * have a new worker started every tick: starts wait `failedStartBackoffMs` after the second such failure in a row.
+     * Workers in a row that errored before they had been ready `SETTLED_MS`, and when the last of them stopped. A
+     * setting that makes every launch fail (a consumer that cannot start, a health path it does not serve) would
+     * otherwise have a new worker started every tick: starts wait `failedStartBackoffMs` after the second such failure
+     * in a row. The count starts again once a worker has stayed ready `SETTLED_MS`.
      */
     let failedStarts = 0
     let lastFailedStartAt = 0
@@ -333,11 +340,12 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
     const stopWorker = (record: WorkerRecord, why: string) =>
       Effect.gen(function* () {
         const wasErrored = record.phase === "errored"
-        if (wasErrored && record.readyAt === null) {
+        const now = yield* Clock.currentTimeMillis
+        if (wasErrored && (record.readyAt === null || now - record.readyAt < SETTLED_MS)) {
           // Workers stopped in the same tick are one failure: the wait grows with the attempts, not the cold workers.
           if (failedStarts === 0 || ticks !== lastFailedTick) failedStarts++
           lastFailedTick = ticks
-          lastFailedStartAt = yield* Clock.currentTimeMillis
+          lastFailedStartAt = now
         }
         record.phase = "stopping"
         yield* log(`w${record.id} stopping (${why})`)
@@ -361,6 +369,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
       for (const worker of workers.values()) {
         worker.routed = worker.routed.filter((entry) => now - entry.at < ROUTED_TTL_MS)
         observeLoad(worker, now)
+        if (worker.phase === "ready" && worker.readyAt !== null && now - worker.readyAt >= SETTLED_MS) failedStarts = 0
       }
       yield* noticeSilence(now)
       const decision = decide(views(), [...waiting.values()], settings.params, now)
@@ -522,7 +531,6 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           if (record.phase === "starting" && status.max_perf > 0 && status.error_msg === "") {
             record.phase = "ready"
             record.readyAt = now
-            failedStarts = 0
             observeLoad(record, now)
             yield* log(`w${record.id} ready after ${((now - record.startedAt) / 1000).toFixed(2)} s`)
           }

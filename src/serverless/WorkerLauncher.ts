@@ -12,6 +12,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { createServer } from "node:net"
 import { Context, Data, Deferred, Duration, Effect, Layer, Runtime } from "effect"
 import { PARENT_PID_VARIABLE } from "../shared/orphanWatch.js"
+import { lineSplitter } from "./lineSplitter.js"
 
 export interface ProcessSpec {
   /** Shown in logs (`w3`, `w3/sidecar`). */
@@ -84,18 +85,13 @@ export class WorkerLauncher extends Context.Tag("serverless/WorkerLauncher")<
               catch: (error) => new LaunchError({ message: `${spec.name}: ${String(error)}` })
             })
             const tail: Array<string> = []
-            let partial = ""
-            const onData = (chunk: Buffer) => {
-              const lines = (partial + chunk.toString("utf8")).split("\n")
-              partial = lines.pop() ?? ""
-              for (const line of lines) {
-                tail.push(line)
-                if (tail.length > TAIL_LINES) tail.shift()
-                onLine(line)
-              }
+            const onChildLine = (line: string) => {
+              tail.push(line)
+              if (tail.length > TAIL_LINES) tail.shift()
+              onLine(line)
             }
-            child.stdout?.on("data", onData)
-            child.stderr?.on("data", onData)
+            child.stdout?.on("data", lineSplitter(onChildLine))
+            child.stderr?.on("data", lineSplitter(onChildLine))
             const finish = (outcome: string) => {
               running.delete(child)
               Runtime.runSync(runtime)(Deferred.succeed(done, outcome))

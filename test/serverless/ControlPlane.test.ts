@@ -3,7 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Layer, Option, TestClock } from "effect"
 import { signedMessage } from "../../src/protocol/signedMessage.js"
 import { statusBody } from "../../src/protocol/workerStatus.js"
-import { CALLBACK_BODY_SHOWN, ControlPlane, failedStartBackoffMs, ServerlessConfig } from "../../src/serverless/ControlPlane.js"
+import { CALLBACK_BODY_SHOWN, ControlPlane, failedStartBackoffMs, ServerlessConfig, SETTLED_MS } from "../../src/serverless/ControlPlane.js"
 import { type EndpointParams, recommended, SILENCE_LIMIT_MS } from "../../src/serverless/scaling.js"
 import { statusPage } from "../../src/serverless/statusPage.js"
 import { ServerlessMetrics } from "../../src/serverless/ServerlessMetrics.js"
@@ -232,7 +232,7 @@ describe("ControlPlane (TestClock, fake processes)", () => {
     })
   )
 
-  it.scoped("workers that fail in a row before their first ready report are replaced after a growing wait (0, 1 s, 2 s, … 30 s); a ready one resets it", () =>
+  it.scoped("workers that fail in a row before their first ready report are replaced after a growing wait (0, 1 s, 2 s, … 30 s); failing soon after ready counts too, staying ready SETTLED_MS resets it", () =>
     Effect.gen(function* () {
       const { launched, layer } = yield* fakeLauncher
       const plane = yield* buildPlane(layer)
@@ -266,10 +266,21 @@ describe("ControlPlane (TestClock, fake processes)", () => {
       yield* failLatest
       assert.deepStrictEqual(yield* tickAfter(1999), ["w1", "w2", "w3"])
       assert.deepStrictEqual(yield* tickAfter(1), ["w1", "w2", "w3", "w4"])
-      // w4 gets ready: the count starts again, and a worker that fails after being ready is replaced at once.
+      // w4 gets ready and fails within SETTLED_MS of it: still a failed start, the fourth in a row (a 4 s wait).
       yield* plane.workerStatus(report(4, launched[3]!.spec.env["MASTER_TOKEN"]!, 0, []))
+      yield* TestClock.adjust(`${SETTLED_MS - 2000} millis`)
       yield* failLatest
-      assert.deepStrictEqual(yield* tickAfter(0), ["w1", "w2", "w3", "w4", "w5"])
+      assert.deepStrictEqual(yield* tickAfter(3999), ["w1", "w2", "w3", "w4"])
+      assert.deepStrictEqual(yield* tickAfter(1), ["w1", "w2", "w3", "w4", "w5"])
+      // w5 stays ready SETTLED_MS: the count starts again, and its later failure is replaced at once.
+      yield* plane.workerStatus(report(5, launched[4]!.spec.env["MASTER_TOKEN"]!, 0, []))
+      yield* tickAfter(SETTLED_MS)
+      yield* plane.workerStatus(report(5, launched[4]!.spec.env["MASTER_TOKEN"]!, 0, []))
+      yield* failLatest
+      assert.deepStrictEqual(yield* tickAfter(0), ["w1", "w2", "w3", "w4", "w5", "w6"])
+      // The count started again at w5: w6 failing cold is a first failure, replaced at once.
+      yield* failLatest
+      assert.deepStrictEqual(yield* tickAfter(0), ["w1", "w2", "w3", "w4", "w5", "w6", "w7"])
     })
   )
 
