@@ -76,7 +76,9 @@ describe("leases", () => {
       ["?generation=2", { generation: 2 }, "query"],
       ["?generation=2", null, "body"],
       ["?&", undefined, "query"],
-      ["?generation=2", [2], "body"]
+      ["?generation=2", [2], "body"],
+      ["?generation=2&session_id=x", undefined, "query"],
+      ["", { generation: 2, session_id: "x" }, "body"]
     ]
     for (const [query, body, field] of refused) {
       const reply = await request(`${controlUrl}/release${query}`, body === undefined ? {} : { body })

@@ -34,11 +34,15 @@ const decodeBySession = bodyDecoder(ReleaseBySession)
 
 /**
  * The session a `/release` body names. Decoded by the key it has, so that an error names the field the consumer
- * sent (`generation` wins when both are there); an object with neither is refused naming the body's shapes.
+ * sent; an object with neither is refused naming the body's shapes, and one with both (which may name two sessions)
+ * as ambiguous.
  */
 const releaseTarget = (body: unknown): Either.Either<ReleaseTarget, InvalidField | InvalidJson> => {
   if (body === undefined || isEmptyObject(body)) return Either.right({ _tag: "Any" })
   if (typeof body !== "object" || body === null || Array.isArray(body)) return Either.left(notAnObject)
+  if (Object.hasOwn(body, "generation") && Object.hasOwn(body, "session_id")) {
+    return Either.left(new InvalidField({ field: "body", message: "body: names the session by generation and by session_id; give one" }))
+  }
   if (Object.hasOwn(body, "generation")) return Either.map(decodeByGeneration(body), ({ generation }) => ({ _tag: "Generation", generation }))
   if (Object.hasOwn(body, "session_id")) return Either.map(decodeBySession(body), ({ session_id }) => ({ _tag: "Session", sessionId: session_id }))
   return Either.left(new InvalidField({ field: "body", message: `body: ${RELEASE_BODY_SHAPES}` }))
@@ -51,8 +55,8 @@ const RELEASE_QUERY_KEYS = new Set(["generation", "session_id"])
 /**
  * The session a `/release` query names (`?generation=n` or `?session_id=…`), the way `/sessions` takes its arguments.
  * Read, not ignored: a release whose query names a session must never fall back to "no body: release everything".
- * A key the route does not know, or one given twice, is refused, as is a target named in both query and body, or a
- * query (never empty here) that names nothing.
+ * A key the route does not know, or one given twice, is refused, as is a target named in both query and body, by
+ * both keys, or a query (never empty here) that names nothing.
  */
 const releaseQueryTarget = (query: string, body: unknown): Either.Either<ReleaseTarget, InvalidField | InvalidJson> => {
   const params = new URLSearchParams(query)
@@ -66,6 +70,7 @@ const releaseQueryTarget = (query: string, body: unknown): Either.Either<Release
   }
   // A query that names nothing (`?&`) is no request to release everything: that takes no query at all.
   if (Object.keys(fields).length === 0) return Either.left(new InvalidField({ field: "query", message: "query: names no session (/release takes generation or session_id)" }))
+  if (Object.keys(fields).length > 1) return Either.left(new InvalidField({ field: "query", message: "query: names the session by generation and by session_id; give one" }))
   if (body !== undefined) {
     // A body that is not an object is refused as it would be without a query; one that names a session too is ambiguous.
     if (typeof body !== "object" || body === null || Array.isArray(body)) return Either.left(notAnObject)
