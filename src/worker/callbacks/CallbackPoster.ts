@@ -3,9 +3,10 @@
  * never delays `/session/end` or `/release` and never keeps a slot busy.
  *
  * Bounds, so that no target can make the worker lose a close or grow without limit:
- * - at most `CALLBACK_CONCURRENCY` deliveries in flight; each attempt has a timeout and its response is
- *   aborted once its status is known (the body is never read), so a response that never ends frees its
- *   socket with the attempt;
+ * - at most `CALLBACK_CONCURRENCY` attempts in flight, and a quarter of them to one destination (scheme, host and
+ *   port); a delivery waiting to be retried holds none, so a few dead or hung receivers cannot keep everyone
+ *   else's callbacks waiting. Each attempt has a timeout and its response is aborted once its status is known
+ *   (the body is never read), so a response that never ends frees its socket with the attempt;
  * - at most `CALLBACK_MAX_PENDING` callbacks waiting; the pool reserves room before it opens a session with
  *   a callback (`admits`), so a session that was opened always has room for its callback, and at the cap a
  *   create gets 503 (logged, counted, shown in `/debug`) rather than a callback being dropped.
@@ -18,7 +19,7 @@
  * stays in the `OUTBOX_FILE` journal, when there is one, for the next process to send).
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Data, Deferred, Duration, Effect, Exit, FiberId, FiberSet, Layer, Option, Queue, Schedule } from "effect"
+import { Data, Deferred, Duration, Effect, Exit, FiberId, FiberSet, Layer, Option, Queue } from "effect"
 import type { CloseReason } from "../../protocol/callback.js"
 import { transportCause } from "../../shared/errno.js"
 import { makeThrottledLog } from "../../shared/throttledLog.js"
@@ -100,18 +101,25 @@ class AttemptFailed extends Data.TaggedError("AttemptFailed")<{
   readonly reason: string
 }> {}
 
-/** A connection the client refused to open to the worker itself is final; other transport failures are retried. */
+/**
+ * A connection the client refused to open to the worker itself, and a route that is not a URL (only a damaged journal
+ * holds one: routes are checked at create), are final; other transport failures are retried.
+ */
 const transportFailure = (error: unknown): AttemptFailed => {
   const code = transportCause(error)
-  return code === SELF_TARGET_REFUSED
-    ? new AttemptFailed({ retryable: false, status: null, reason: SELF_TARGET_REASON })
-    : new AttemptFailed({ retryable: true, status: null, reason: code })
+  if (code === SELF_TARGET_REFUSED) return new AttemptFailed({ retryable: false, status: null, reason: SELF_TARGET_REASON })
+  if (code === "ERR_INVALID_URL") return new AttemptFailed({ retryable: false, status: null, reason: "the route is not a URL" })
+  return new AttemptFailed({ retryable: true, status: null, reason: code })
 }
+
+/** Where a route's first attempt goes (scheme, host and port): the key of the per-destination limit. */
+const destinationOf = (route: string): string => (URL.canParse(route) ? new URL(route).origin : route)
 
 const isRetryableStatus = (status: number): boolean => status >= 500 || status === 429 || (status >= 300 && status < 400)
 
 interface Delivery {
   readonly callback: CloseCallback
+  readonly destination: string
   record: DeliveryRecord
 }
 
@@ -123,6 +131,13 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
       const client = HttpClient.withScope(yield* HttpClient.HttpClient)
       const clock = yield* Effect.clock
       const queue = yield* Queue.unbounded<Delivery>()
+      /** Attempts in flight to one destination at most, and those in flight now by destination. */
+      const perDestination = Math.max(1, Math.floor(config.callbackConcurrency / 4))
+      const busy = new Map<string, number>()
+      /** Deliveries taken while their destination was at its limit: queued again, in order, as its attempts end. */
+      const parked = new Map<string, Array<Delivery>>()
+      // Deliveries waiting out their back-off: fibers of their own, so that the wait holds no delivery slot.
+      const backOffs = yield* FiberSet.make()
 
       const live = new Map<string, Delivery>()
       let finished: Array<DeliveryRecord> = []
@@ -182,6 +197,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
       const enqueue = (callback: CloseCallback, replayed: boolean) => {
         const delivery: Delivery = {
           callback,
+          destination: destinationOf(callback.route),
           record: {
             sessionId: callback.sessionId,
             generation: callback.generation,
@@ -249,47 +265,60 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
           })
         )
 
-      const deliver = (delivery: Delivery) =>
+      /** One attempt. A retryable failure is queued again after its back-off (1, 2, 4 … s), from a fiber of its own. */
+      const deliverOnce = (delivery: Delivery) =>
         Effect.gen(function* () {
           const { callback } = delivery
           inFlight++
-          delivery.record = { ...delivery.record, state: "delivering" }
-          const counted = Effect.suspend(() => {
-            delivery.record = { ...delivery.record, attempts: delivery.record.attempts + 1 }
-            return attempt(callback)
-          }).pipe(
-            Effect.tapError((error) =>
-              Effect.sync(() => {
-                delivery.record = { ...delivery.record, lastStatus: error.status, lastError: error.reason }
-                if (error.retryable && delivery.record.attempts <= policy.retries) prometheus.delivery("retried")
-              })
-            )
-          )
-          const outcome = yield* counted.pipe(
-            Effect.retry({
-              schedule: Schedule.exponential(policy.firstRetryDelay, 2),
-              times: policy.retries,
-              while: (error) => error.retryable
-            }),
-            Effect.either
-          )
+          delivery.record = { ...delivery.record, state: "delivering", attempts: delivery.record.attempts + 1 }
+          const outcome = yield* Effect.either(attempt(callback))
           inFlight--
-          const finishedAt = clock.unsafeCurrentTimeMillis()
           const fields = { session_id: callback.sessionId, generation: callback.generation, route: delivery.record.route, close_reason: callback.reason }
-          prometheus.delivery(outcome._tag === "Right" ? "delivered" : "failed")
           if (outcome._tag === "Right") {
             delivered++
-            finish(delivery, { ...delivery.record, state: "delivered", lastStatus: outcome.right, lastError: null, finishedAt })
-            yield* Effect.logDebug("on_close callback delivered", { ...fields, status: outcome.right })
-          } else {
-            failed++
-            finish(delivery, { ...delivery.record, state: "failed", finishedAt })
-            yield* Effect.logWarning(`on_close callback given up after ${delivery.record.attempts} attempt(s): ${outcome.left.reason}`, fields)
+            prometheus.delivery("delivered")
+            finish(delivery, { ...delivery.record, state: "delivered", lastStatus: outcome.right, lastError: null, finishedAt: clock.unsafeCurrentTimeMillis() })
+            return yield* Effect.logDebug("on_close callback delivered", { ...fields, status: outcome.right })
           }
+          const error = outcome.left
+          delivery.record = { ...delivery.record, lastStatus: error.status, lastError: error.reason }
+          if (error.retryable && delivery.record.attempts <= policy.retries) {
+            prometheus.delivery("retried")
+            const backOff = Duration.times(policy.firstRetryDelay, 2 ** (delivery.record.attempts - 1))
+            return yield* FiberSet.run(backOffs, Effect.zipRight(Effect.sleep(backOff), Effect.sync(() => Queue.unsafeOffer(queue, delivery))))
+          }
+          failed++
+          prometheus.delivery("failed")
+          finish(delivery, { ...delivery.record, state: "failed", finishedAt: clock.unsafeCurrentTimeMillis() })
+          yield* Effect.logWarning(`on_close callback given up after ${delivery.record.attempts} attempt(s): ${error.reason}`, fields)
         }).pipe(Effect.onInterrupt(() => Effect.sync(() => void inFlight--)))
 
+      /** An attempt to `destination` ended: a delivery parked for it goes back in the queue. */
+      const attemptEnded = (destination: string) =>
+        Effect.sync(() => {
+          const running = (busy.get(destination) ?? 1) - 1
+          if (running === 0) busy.delete(destination)
+          else busy.set(destination, running)
+          const waiting = parked.get(destination)
+          const next = waiting?.shift()
+          if (waiting !== undefined && waiting.length === 0) parked.delete(destination)
+          if (next !== undefined) Queue.unsafeOffer(queue, next)
+        })
+
+      const take = (delivery: Delivery): Effect.Effect<void> => {
+        const running = busy.get(delivery.destination) ?? 0
+        if (running >= perDestination) {
+          const waiting = parked.get(delivery.destination)
+          if (waiting === undefined) parked.set(delivery.destination, [delivery])
+          else waiting.push(delivery)
+          return Effect.void
+        }
+        busy.set(delivery.destination, running + 1)
+        return Effect.ensuring(deliverOnce(delivery), attemptEnded(delivery.destination))
+      }
+
       const worker = Queue.take(queue).pipe(
-        Effect.flatMap((delivery) => deliver(delivery)),
+        Effect.flatMap(take),
         Effect.catchAllCause((cause) => Effect.logError("on_close delivery crashed", cause)),
         Effect.forever
       )

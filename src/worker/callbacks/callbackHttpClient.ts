@@ -18,6 +18,7 @@ import type { HttpClient } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Effect, Layer, type Scope } from "effect"
 import type { WorkerConfig } from "../config/WorkerConfig.js"
+import { CALLBACK_LOOKUPS, limitLookups } from "./lookupLimit.js"
 import { isSelfHost, SELF_TARGET_REASON, SELF_TARGET_REFUSED, type SelfAddresses, WorkerSelf } from "./selfTarget.js"
 
 /** The error a refused connection fails with; its message names no URL (one may carry credentials). */
@@ -54,23 +55,29 @@ export const guardedConnect = (self: SelfAddresses, resolve: LookupFunction, con
   return connect({ ...options, lookup: checkedLookup }, connected)
 }
 
-/** The agent, its connections checked first. */
+/** The agent, its connections checked first, and every name it connects to looked up through `resolve`. */
 const guarded = <A extends HttpAgent>(agent: A, self: SelfAddresses, resolve: LookupFunction): A => {
   const connect = agent.createConnection.bind(agent)
   const checked = guardedConnect(self, resolve, (options, connected) => connect(options, connected))
-  agent.createConnection = (options, connected) => checked(options, (connected ?? ignore) as Connected)
+  agent.createConnection = (options, connected) => checked({ ...options, lookup: options.lookup ?? resolve }, (connected ?? ignore) as Connected)
   return agent
 }
 
-/** Agents that refuse the worker's own listeners, closed with the scope. `resolve` is DNS (tests give their own). */
+/**
+ * Agents that refuse the worker's own listeners, closed with the scope. `resolve` is DNS (tests give their own); both
+ * agents' lookups share one limit (`lookupLimit.ts`), so that callback hosts with hanging DNS cannot take the thread
+ * pool from the worker's own health checks and reports.
+ */
 export const guardedAgents = (self: SelfAddresses, resolve: LookupFunction = dnsLookup): Effect.Effect<NodeHttpClient.HttpAgent, never, Scope.Scope> =>
-  Effect.map(
-    Effect.all([
-      Effect.acquireRelease(Effect.sync(() => guarded(new HttpAgent(), self, resolve)), (agent) => Effect.sync(() => agent.destroy())),
-      Effect.acquireRelease(Effect.sync(() => guarded(new HttpsAgent(), self, resolve)), (agent) => Effect.sync(() => agent.destroy()))
-    ]),
+  Effect.suspend(() => {
+    const limited = limitLookups(resolve, CALLBACK_LOOKUPS)
+    return Effect.all([
+      Effect.acquireRelease(Effect.sync(() => guarded(new HttpAgent(), self, limited)), (agent) => Effect.sync(() => agent.destroy())),
+      Effect.acquireRelease(Effect.sync(() => guarded(new HttpsAgent(), self, limited)), (agent) => Effect.sync(() => agent.destroy()))
+    ])
+  }).pipe(Effect.map(
     ([http, https]) => NodeHttpClient.HttpAgent.of({ [NodeHttpClient.HttpAgentTypeId]: NodeHttpClient.HttpAgentTypeId, http, https })
-  )
+  ))
 
 // `fresh`: layers are shared by reference, and the worker's plain client is built from the same
 // `layerWithoutAgent`; without it the outbox would get that client, over agents that check nothing.

@@ -289,11 +289,66 @@ describe("CallbackPoster", () => {
   it.scoped("at most CALLBACK_CONCURRENCY deliveries are in flight; the rest wait their turn", () =>
     Effect.gen(function* () {
       const { poster, seen } = yield* posterWith(["hang"], yield* Effect.scope, { callbackConcurrency: 3 })
-      for (let i = 0; i < 10; i++) yield* poster.post({ ...callback, sessionId: `s${i}` })
+      for (let i = 0; i < 10; i++) yield* poster.post({ ...callback, sessionId: `s${i}`, route: `http://cb${i}.test/done` })
       yield* TestClock.adjust("0 millis")
       assert.lengthOf(yield* Ref.get(seen), 3)
       const stats = yield* poster.stats
       assert.deepStrictEqual([stats.pending, stats.inFlight], [10, 3])
+    })
+  )
+
+  it.scoped("a quarter of CALLBACK_CONCURRENCY at most goes to one destination: a hung receiver leaves the other slots to everyone else", () =>
+    Effect.gen(function* () {
+      const { poster, seen } = yield* posterOver(
+        routedClient((url) => (url.startsWith("http://hung.test") ? "hang" : 200)),
+        yield* Effect.scope,
+        { callbackConcurrency: 16 }
+      )
+      for (let i = 0; i < 20; i++) yield* poster.post({ ...callback, sessionId: `h${i}`, route: `http://hung.test/cb/${i}` })
+      yield* poster.post({ ...callback, sessionId: "good", route: "http://good.test/cb" })
+      yield* TestClock.adjust("0 millis")
+      const urls = (yield* Ref.get(seen)).map((request) => request.url)
+      assert.deepStrictEqual(urls, ["http://hung.test/cb/0", "http://hung.test/cb/1", "http://hung.test/cb/2", "http://hung.test/cb/3", "http://good.test/cb"])
+      assert.strictEqual((yield* poster.deliveries).find((record) => record.sessionId === "good")?.state, "delivered")
+      // Same scheme, host and port is one destination, whatever the path; another port is another.
+      yield* poster.post({ ...callback, sessionId: "other-port", route: "http://hung.test:8080/cb" })
+      yield* TestClock.adjust("0 millis")
+      assert.strictEqual((yield* Ref.get(seen)).at(-1)?.url, "http://hung.test:8080/cb")
+      // When the hung attempts time out, the parked deliveries to that destination get their turn, four at a time.
+      yield* TestClock.adjust(defaultPolicy.attemptTimeout)
+      const hung = (yield* Ref.get(seen)).filter((request) => request.url.startsWith("http://hung.test/"))
+      assert.deepStrictEqual(hung.map((request) => request.url).slice(4), ["http://hung.test/cb/4", "http://hung.test/cb/5", "http://hung.test/cb/6", "http://hung.test/cb/7"])
+    })
+  )
+
+  it.scoped("a delivery waiting to be retried holds no slot: with one slot, a refused target's back-off does not keep the next callback waiting", () =>
+    Effect.gen(function* () {
+      const { poster, seen } = yield* posterOver(
+        routedClient((url) => (url.startsWith("http://down.test") ? "network-error" : 200)),
+        yield* Effect.scope,
+        { callbackConcurrency: 1 }
+      )
+      yield* poster.post({ ...callback, sessionId: "down", route: "http://down.test/cb" })
+      yield* poster.post({ ...callback, sessionId: "up", route: "http://up.test/cb" })
+      yield* TestClock.adjust("0 millis")
+      assert.deepStrictEqual((yield* Ref.get(seen)).map((request) => [request.url, request.at]), [["http://down.test/cb", 0], ["http://up.test/cb", 0]])
+      const records = yield* poster.deliveries
+      assert.deepStrictEqual(records.map((record) => [record.sessionId, record.state, record.attempts]), [["up", "delivered", 1], ["down", "delivering", 1]])
+      assert.strictEqual((yield* poster.stats).inFlight, 0)
+      // The refused one is tried again after its back-off, as before.
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(yield* attemptTimes(seen), [0, 0, 1000])
+    })
+  )
+
+  it.scoped("a route that is not a URL (a damaged journal's) fails at once, not after six attempts", () =>
+    Effect.gen(function* () {
+      const { poster, seen } = yield* posterWith([{ errno: "ERR_INVALID_URL" }], yield* Effect.scope)
+      yield* poster.post(callback)
+      yield* TestClock.adjust("0 millis")
+      assert.lengthOf(yield* Ref.get(seen), 1)
+      const [record] = yield* poster.deliveries
+      assert.deepStrictEqual([record?.state, record?.attempts, record?.lastError], ["failed", 1, "the route is not a URL"])
     })
   )
 

@@ -30,8 +30,10 @@ const counting = Effect.acquireRelease(
 )
 
 /** DNS for the test: two names of ours; any other name asks the system. Answers in both of Node's shapes. */
-const names: Record<string, string> = { "evil.test": "127.0.0.1", "mapped.test": "::ffff:127.0.0.1", "public.test": "203.0.113.9" }
+const names: Record<string, string> = { "evil.test": "127.0.0.1", "mapped.test": "::ffff:127.0.0.1", "public.test": "203.0.113.9", "other.test": "127.0.0.1" }
+const looked: Array<string> = []
 const testLookup: LookupFunction = (hostname, options, done) => {
+  looked.push(hostname)
   const address = names[hostname]
   if (address === undefined) return dnsLookup(hostname, options, done)
   const family = address.includes(":") ? 6 : 4
@@ -68,6 +70,10 @@ describe("callbackHttpClient's agents", () => {
         assert.deepStrictEqual(yield* statusOf(client, `http://${host}:${other.port}/done`), Either.right(200), host)
       }
       assert.strictEqual(other.hits(), 2)
+      // A name on another port is looked up through the agents' own (limited) lookup too, not Node's default.
+      looked.length = 0
+      assert.deepStrictEqual(yield* statusOf(client, `http://other.test:${other.port}/done`), Either.right(200))
+      assert.deepStrictEqual(looked, ["other.test"])
     }).pipe(Effect.scoped)
   )
 

@@ -1,0 +1,50 @@
+import type { LookupFunction } from "node:net"
+import { assert, describe, it } from "@effect/vitest"
+import { limitLookups } from "../../../src/worker/callbacks/lookupLimit.js"
+
+/** A resolver that answers only when told: each lookup it was asked, in order, with its answer function. */
+const manual = () => {
+  const asked: Array<{ readonly hostname: string; readonly answer: (address: string) => void }> = []
+  const lookup: LookupFunction = (hostname, _options, done) => {
+    asked.push({ hostname, answer: (address) => done(null, address, 4) })
+  }
+  return { asked, lookup }
+}
+
+describe("limitLookups", () => {
+  it("runs at most `max` lookups at once; the next waits for one to end, oldest first", () => {
+    const { asked, lookup } = manual()
+    const limited = limitLookups(lookup, 2)
+    const answers: Array<string> = []
+    for (const name of ["a.test", "b.test", "c.test", "d.test"]) limited(name, {}, (_, address) => void answers.push(`${name}=${String(address)}`))
+    assert.deepStrictEqual(asked.map((entry) => entry.hostname), ["a.test", "b.test"])
+    assert.deepStrictEqual([limited.running(), limited.waiting()], [2, 2])
+    asked[1]!.answer("10.0.0.2")
+    assert.deepStrictEqual(asked.map((entry) => entry.hostname), ["a.test", "b.test", "c.test"])
+    assert.deepStrictEqual(answers, ["b.test=10.0.0.2"])
+    asked[2]!.answer("10.0.0.3")
+    asked[3]!.answer("10.0.0.4")
+    asked[0]!.answer("10.0.0.1")
+    assert.deepStrictEqual(answers, ["b.test=10.0.0.2", "c.test=10.0.0.3", "d.test=10.0.0.4", "a.test=10.0.0.1"])
+    assert.deepStrictEqual([limited.running(), limited.waiting()], [0, 0])
+  })
+
+  it("a name already being looked up with the same options takes no other thread: its callers share the answer", () => {
+    const { asked, lookup } = manual()
+    const limited = limitLookups(lookup, 2)
+    const answers: Array<string> = []
+    limited("hang.test", {}, (_, address) => void answers.push(`first ${String(address)}`))
+    limited("hang.test", {}, (_, address) => void answers.push(`second ${String(address)}`))
+    limited("hang.test", { all: true }, () => void answers.push("all"))
+    limited("other.test", {}, () => void answers.push("other"))
+    // One thread for hang.test with the same options, one for its `all` lookup; other.test waits.
+    assert.deepStrictEqual(asked.map((entry) => entry.hostname), ["hang.test", "hang.test"])
+    assert.strictEqual(limited.waiting(), 1)
+    asked[0]!.answer("10.0.0.9")
+    assert.deepStrictEqual(answers, ["first 10.0.0.9", "second 10.0.0.9"])
+    assert.deepStrictEqual(asked.map((entry) => entry.hostname), ["hang.test", "hang.test", "other.test"])
+    // Once answered, the name is looked up afresh.
+    limited("hang.test", {}, () => undefined)
+    assert.strictEqual(limited.waiting(), 1)
+  })
+})
