@@ -2,6 +2,7 @@ import { createServer, type Server } from "node:http"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
+import { keepAliveHttpClient } from "../../../src/shared/keepAliveHttpClient.js"
 import { HealthProber } from "../../../src/worker/health/HealthProber.js"
 
 /**
@@ -40,7 +41,44 @@ const probe = (url: string) =>
     Effect.provide(NodeHttpClient.layer)
   )
 
+/** A consumer that never closes an idle connection (Go's default server): `/moved` redirects to `/ok`. Counts open connections. */
+const keepingConsumer = Effect.acquireRelease(
+  Effect.async<{ readonly server: Server; readonly base: string; readonly open: () => number }>((resume) => {
+    let open = 0
+    const server = createServer((req, res) => {
+      if (req.url === "/moved") return void res.writeHead(301, { location: "/ok" }).end()
+      res.writeHead(200).end("ok")
+    })
+    server.keepAliveTimeout = 0
+    server.on("connection", (socket) => {
+      open++
+      socket.once("close", () => open--)
+    })
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      resume(Effect.succeed({ server, base: `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`, open: () => open }))
+    })
+  }),
+  ({ server }) =>
+    Effect.async<void>((resume) => {
+      server.closeAllConnections()
+      server.close(() => resume(Effect.void))
+    })
+)
+
 describe("HealthProber against a real consumer", () => {
+  it.live("a redirect leaves no connection open behind it: 20 checks through a 301, over the worker's keep-alive client, against a server that keeps idle connections", () =>
+    Effect.gen(function* () {
+      const { base, open } = yield* keepingConsumer
+      const prober = yield* Effect.provide(HealthProber, HealthProber.layer(`${base}/moved`, "5 seconds"))
+      for (let i = 0; i < 20; i++) assert.isTrue(Either.isRight(yield* Effect.either(prober.check)))
+      // The aborted sockets reach the server's side a moment later: polled, with a deadline.
+      for (let i = 0; i < 200 && open() > 1; i++) yield* Effect.sleep("10 millis")
+      assert.isAtMost(open(), 1)
+    }).pipe(Effect.provide(keepAliveHttpClient()), Effect.scoped)
+  )
+
+
   it.live("200 is healthy; a redirect to a 200 is followed, as aiohttp's GET follows it", () =>
     Effect.gen(function* () {
       const { base } = yield* consumer
