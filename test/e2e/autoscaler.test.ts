@@ -234,6 +234,25 @@ describe("the real process with an autoscaler", () => {
     expect(await worker.exited).toBe(0)
   })
 
+  it("SIGHUP stops a worker still retrying a taken port, or reporting its failed launch, as SIGTERM does: exit 0, 'worker stopped', the exit marker", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "null-worker-hup-"))
+    dirs.push(dir)
+    for (const [when, retrySeconds] of [["during the bind retries", "30"], ["while reporting the failed launch", "1"]] as const) {
+      const marker = join(dir, `exit-${retrySeconds}`)
+      const { env, workerPort } = await workerEnv({ UNSECURED: "true", BIND_RETRY_SECONDS: retrySeconds, NULL_EXIT_FILE: marker })
+      const blocker = createServer()
+      servers.push(blocker)
+      await new Promise<void>((resolve) => blocker.listen(workerPort, "0.0.0.0", () => resolve()))
+      const worker = launch(env)
+      if (retrySeconds === "30") await worker.waitFor("trying again")
+      else await autoscaler.waitForStatus((s) => s.error_msg.includes(`(pid ${worker.child.pid})`))
+      worker.child.kill("SIGHUP")
+      expect(await worker.exited, when).toBe(0)
+      expect(worker.output(), when).toContain('message="worker stopped"')
+      expect(readFileSync(marker, "utf8"), when).toContain(String(worker.child.pid))
+    }
+  })
+
   it("an invalid environment is reported to the autoscaler when REPORT_ADDR and CONTAINER_ID are usable", async () => {
     const worker = launch({ REPORT_ADDR: autoscaler.url, CONTAINER_ID: "31337", NULL_MAX_SESSIONS: "0", UNSECURED: "maybe" })
     const reported = await autoscaler.waitForStatus((s) => s.error_msg !== "")

@@ -15,11 +15,13 @@ export type StopReason = StopSignalName | "pyworker update" | "recycle"
 const ignore = () => undefined
 
 /**
- * For the worker program, once its stop signal is installed: from then on each stop signal always has a listener.
- * The stop signal's own go with its scope, and a signal in the last milliseconds of a clean stop (after them, before
- * the exit) would otherwise kill the process by Node's default action, with no "worker stopped" line (and no exit marker).
+ * For the worker program, once it serves (its stop signal installed, awaited next): from then on each stop signal
+ * always has a listener. The stop signal's own go with its scope, and a signal in the last milliseconds of a clean
+ * stop (after them, before the exit) would otherwise kill the process by Node's default action, with no "worker
+ * stopped" line (and no exit marker). SIGHUP is the stop signal's from here.
  */
 export const absorbLateSignals = (): void => {
+  serving = true
   for (const signal of SIGNALS) if (!process.listeners(signal).includes(ignore)) process.on(signal, ignore)
 }
 
@@ -28,13 +30,27 @@ const see = () => {
   interruptingSignalSeen = true
 }
 
+/** Whether the worker has started serving (`absorbLateSignals`): its `StopSignal` then handles SIGHUP. */
+let serving = false
+
+/**
+ * SIGHUP before the worker serves (while the layers build, during the bind retries, while a failed launch is
+ * reported): a `StopSignal` built by then asks for a stop nobody awaits yet, the runtime interrupts the program on
+ * SIGINT and SIGTERM only, and Node's default would kill it with no "worker stopped" line and no exit marker. So it
+ * is passed on as SIGTERM, and is the same stop.
+ */
+const hangUpAsTerminate = () => {
+  if (!serving) process.emit("SIGTERM", "SIGTERM")
+}
+
 /**
  * From the program's first line: whether SIGINT or SIGTERM has arrived, the two on which the runtime interrupts the
  * program. A start-up that ends interrupted after one is a stop; without one, it is a failure whose cause was lost
- * on the way (see main.ts). Only those two are watched: a listener would stop SIGHUP's default action.
+ * on the way (see main.ts). SIGHUP is made one of them while no `StopSignal` service listens.
  */
 export const watchInterruptingSignals = (): (() => boolean) => {
   for (const signal of ["SIGINT", "SIGTERM"] as const) if (!process.listeners(signal).includes(see)) process.on(signal, see)
+  if (!process.listeners("SIGHUP").includes(hangUpAsTerminate)) process.on("SIGHUP", hangUpAsTerminate)
   return () => interruptingSignalSeen
 }
 
