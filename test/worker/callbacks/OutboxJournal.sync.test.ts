@@ -1,0 +1,64 @@
+/**
+ * When the journal's lines reach the disk: written at once, fsync'd off the main thread one at a time (a group
+ * commit), and synchronously at close. `node:fs`'s `fsync` is held here, so that the test decides when it ends.
+ */
+import { mkdtempSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { vi } from "vitest"
+import { type JournalledCallback, openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
+
+const fsyncs = vi.hoisted(() => ({ held: [] as Array<(error: NodeJS.ErrnoException | null) => void>, synchronous: 0 }))
+
+vi.mock("node:fs", async (importOriginal) => {
+  const actual = await importOriginal<typeof import("node:fs")>()
+  return {
+    ...actual,
+    fsync: (_fd: number, done: (error: NodeJS.ErrnoException | null) => void) => void fsyncs.held.push(done),
+    fsyncSync: (fd: number) => {
+      fsyncs.synchronous++
+      actual.fsyncSync(fd)
+    }
+  }
+})
+
+const callback = (sessionId: string): JournalledCallback => ({
+  session_id: sessionId,
+  generation: 1,
+  route: `http://127.0.0.1:9/${sessionId}`,
+  body: "{}",
+  reason: "ended"
+})
+
+describe("OutboxJournal's fsync", () => {
+  it.effect("a line is written before it returns; its fsync runs after, one at a time, one more covering the lines written meanwhile", () =>
+    Effect.gen(function* () {
+      const file = join(mkdtempSync(join(tmpdir(), "journal-sync-")), "outbox.jsonl")
+      const failures: Array<string> = []
+      const { journal } = yield* openJournal(file, (reason) => failures.push(reason))
+      const synchronousAtOpen = fsyncs.synchronous
+      journal.pending(callback("a"))
+      assert.include(readFileSync(file, "utf8"), '"session_id":"a"')
+      assert.lengthOf(fsyncs.held, 1)
+      journal.pending(callback("b"))
+      journal.done("a")
+      // Written, and waiting for the fsync in flight: no second one yet.
+      assert.lengthOf(readFileSync(file, "utf8").trim().split("\n"), 3)
+      assert.lengthOf(fsyncs.held, 1)
+      fsyncs.held[0]!(null)
+      assert.lengthOf(fsyncs.held, 2)
+      fsyncs.held[1]!(null)
+      assert.lengthOf(fsyncs.held, 2)
+      // A failed fsync is told as a write failure; the line was written all the same.
+      journal.done("b")
+      fsyncs.held[2]!(Object.assign(new Error("i/o"), { code: "EIO" }))
+      assert.deepStrictEqual(failures, ["EIO"])
+      // No request waited for a disk: the main thread's only fsync is at close.
+      assert.strictEqual(fsyncs.synchronous, synchronousAtOpen)
+      journal.close()
+      assert.strictEqual(fsyncs.synchronous, synchronousAtOpen + 1)
+    })
+  )
+})
