@@ -5,7 +5,8 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { ValidationError } from "@effect/cli"
-import { Cause, Console, Effect, Layer, Logger, Option } from "effect"
+import { Cause, Console, Effect, Layer, Option } from "effect"
+import { plainLogfmt } from "../src/shared/logging.js"
 import { WorkerLauncher } from "../src/serverless/WorkerLauncher.js"
 import { describeCause } from "../src/shared/causeLine.js"
 import { answeredStandardFlags } from "../src/shared/cliHelp.js"
@@ -26,7 +27,7 @@ export const runExample = <E>(
         ? Effect.void
         : Console.error(describeCause(Cause.map(cause, (error) => (hasMessage(error) ? error : { _tag: "Failed", message: String(error) }))))
     ),
-    Effect.provide(Layer.mergeAll(NodeContext.layer, WorkerLauncher.layer(), Logger.logFmt)),
+    Effect.provide(Layer.mergeAll(NodeContext.layer, WorkerLauncher.layer(), plainLogfmt)),
     NodeRuntime.runMain({ disablePrettyLogger: true, disableErrorReporting: true })
   )
 }

@@ -37,7 +37,8 @@
 #   TLS_KEY_FILE           [$WORKER_TLS_KEY or /etc/instance.key]  passed to the worker as WORKER_TLS_KEY
 #   TLS_CERT_FILE          [$WORKER_TLS_CERT or /etc/instance.crt] passed to the worker as WORKER_TLS_CERT
 #   REPORT_TIMEOUT         [10] seconds for each error report
-#   CONSUMER_CMD           a command started with `sh -c` beside the worker (your queue consumer)
+#   CONSUMER_CMD           a command started with `sh -c` beside the worker (your queue consumer); it gets
+#                          WORKER_CONTROL_URL=http://127.0.0.1:$NULL_CONTROL_PORT unless that is set
 #   CONSUMER_LOG           [$WORKSPACE_DIR/consumer.log] the consumer's output
 #   NULL_EXIT_FILE         [$WORKSPACE_DIR/null-worker.exit] the worker's exit marker, passed to it (see below)
 # Everything else (BACKEND_HEALTH_URL, NULL_CONTROL_PORT, UNSECURED, ...) goes to the worker unchanged.
@@ -397,12 +398,17 @@ start_consumer() {
       done
       kill -KILL -- "-$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null
     }
+    # The consumer finds its worker's control server here (the worker's NULL_CONTROL_PORT, 18999 by default).
+    export WORKER_CONTROL_URL=${WORKER_CONTROL_URL:-http://127.0.0.1:${NULL_CONTROL_PORT:-18999}}
     if command -v setsid >/dev/null 2>&1; then
       setsid sh -c "$CONSUMER_CMD" </dev/null >>"$CONSUMER_LOG" 2>&1 &
     else
       sh -c "$CONSUMER_CMD" </dev/null >>"$CONSUMER_LOG" 2>&1 &
     fi
     consumer=$!
+    # A TERM to the whole process group (`timeout`, a terminal's job control) reaches the worker too: the watcher and
+    # its poller stay, to stop the consumer once the worker is gone. Set after the consumer's start, which keeps TERM.
+    trap '' TERM
     log "consumer started (PID $consumer, output in $CONSUMER_LOG): $CONSUMER_CMD"
     (
       while alive "$worker_pid"; do sleep 1; done
@@ -412,7 +418,7 @@ start_consumer() {
     poller=$!
     wait "$consumer"
     status=$?
-    kill "$poller" 2>/dev/null
+    kill -KILL "$poller" 2>/dev/null # it ignores TERM (above)
     if alive "$worker_pid"; then
       log_error "consumer exited with status $status: recycling and stopping the worker"
       kill -TERM -- "-$consumer" 2>/dev/null # anything the consumer left behind

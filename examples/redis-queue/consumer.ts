@@ -4,7 +4,8 @@
  * It asks its worker's control server which session is open, takes that session's job from Redis, does
  * the work, stores the result, and releases the worker (`POST /release`), which closes the session and
  * fires the dispatcher's callback. It serves `/health` for the worker's health check (`BACKEND_HEALTH_URL`):
- * healthy while its Redis connection is up.
+ * healthy while its Redis connection is up and its worker's control server answers (a consumer pointed at the wrong
+ * control port would otherwise let its worker take sessions nobody serves).
  *
  * Written as plain async TypeScript on purpose: a consumer can be any program in any language, and this
  * one is meant to be read and copied.
@@ -17,15 +18,17 @@ import { Redis } from "ioredis"
 import { sayConnectionTrouble } from "./connectionTrouble.js"
 import { type Job, processedKey, resultKey, sessionQueue } from "./keys.js"
 import { handledEnvProgramArgs } from "../../src/shared/envProgramArgs.js"
+import { repeatedReason } from "../../src/shared/repeatedReason.js"
 
 const help = `Usage: node dist/examples/redis-consumer.js   (run beside a null worker, e.g. the local serverless's --sidecar)
 
 Takes the job bound to its worker's open session from Redis, works (a sleep), stores the result and releases the
-worker. Serves /health on SIDECAR_PORT for the worker's BACKEND_HEALTH_URL.
+worker. Serves /health on SIDECAR_PORT for the worker's BACKEND_HEALTH_URL: healthy while Redis is connected and
+the worker's control server answers at WORKER_CONTROL_URL.
 
 Environment:
   REDIS_URL             Redis (default redis://127.0.0.1:6379)
-  WORKER_CONTROL_URL    its worker's control server (default http://127.0.0.1:18999)
+  WORKER_CONTROL_URL    its worker's control server (default http://127.0.0.1:18999; follow NULL_CONTROL_PORT)
   SIDECAR_PORT          the /health port (default 9090)
   WORK_MS               simulated work per job, in ms (default 200; a job's own work_ms wins)
 `
@@ -46,9 +49,12 @@ blocking.on("error", () => undefined)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const log = (text: string) => process.stdout.write(`consumer: ${text}\n`)
 
+/** Whether the last look at the worker's control server got an answer. */
+let controlAnswers = false
+
 const health = createServer((request, response) => {
-  const healthy = request.url === "/health" && redis.status === "ready"
-  response.writeHead(healthy ? 200 : 503, { "content-type": "text/plain" }).end(healthy ? "ok" : "redis unavailable")
+  const problem = request.url !== "/health" ? "not found" : redis.status !== "ready" ? "redis unavailable" : !controlAnswers ? "worker control server unreachable" : null
+  response.writeHead(problem === null ? 200 : 503, { "content-type": "text/plain" }).end(problem ?? "ok")
 })
 health.listen(healthPort, "127.0.0.1", () => log(`health on :${healthPort}, worker control ${controlUrl}`))
 
@@ -70,13 +76,27 @@ const getJson = async (url: string): Promise<unknown> => {
   return JSON.parse(Buffer.concat(chunks).toString("utf8"))
 }
 
+/** Why a look at the control server failed, said once while it lasts (Node's errno when there is one). */
+const controlTrouble = repeatedReason()
+const reasonOf = (error: unknown): string => {
+  const cause = error instanceof Error ? (error.cause as { code?: unknown } | undefined) : undefined
+  return typeof cause?.code === "string" ? cause.code : error instanceof Error ? error.message : String(error)
+}
+
 /** The id of the session the worker holds, if any. */
 const openSession = async (): Promise<string | undefined> => {
   try {
     const body = (await getJson(`${controlUrl}/sessions`)) as { sessions?: Array<{ session_id?: unknown }> } | null
+    controlAnswers = true
+    if (controlTrouble.clear()) log(`worker control ${controlUrl} answers again`)
     const id = body?.sessions?.[0]?.session_id
     return typeof id === "string" ? id : undefined
-  } catch {
+  } catch (error) {
+    controlAnswers = false
+    const reason = reasonOf(error)
+    if (controlTrouble.isNew(reason)) {
+      log(`cannot reach the worker's control server at ${controlUrl}/sessions (${reason}); /health answers 503 until it does (is WORKER_CONTROL_URL the worker's NULL_CONTROL_PORT?)`)
+    }
     return undefined
   }
 }

@@ -11,14 +11,17 @@
  * add `--callback-host 0.0.0.0 --callback-port 8000 --callback-url http://<this machine's public address>:8000`.
  */
 import { readFileSync } from "node:fs"
-import { Command, Options } from "@effect/cli"
+import { Command, Options, ValidationError } from "@effect/cli"
 import { HttpRouter, HttpServer, HttpServerRequest } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Data, Deferred, Duration, Effect, Layer, Logger, Option, Redacted, Runtime, Schema } from "effect"
+import { Cause, Data, Deferred, Duration, Effect, Layer, Option, Redacted, Runtime, Schema } from "effect"
+import { plainLogfmt } from "../../src/shared/logging.js"
 import { Redis } from "ioredis"
-import { VastClient } from "../../src/client/VastClient.js"
+import { type ReserveProgress, VastClient } from "../../src/client/VastClient.js"
+import { describeCause } from "../../src/shared/causeLine.js"
+import { printable } from "../../src/shared/printable.js"
 import { redactUrl } from "../../src/shared/redactUrl.js"
 import { answeredStandardFlags, defaulted, optional, optionsOf, renderHelp } from "../../src/shared/cliHelp.js"
 import { json } from "../../src/shared/jsonResponse.js"
@@ -65,7 +68,7 @@ const flags = {
   redisUrl: defaulted(Options.text, { name: "redis-url", value: "URL", fallback: "redis://127.0.0.1:6379", description: "the Redis the consumers share" }),
   concurrency: defaulted(Options.integer, { name: "concurrency", value: "N", fallback: 3, description: "jobs in flight at once" }),
   lifetime: defaulted(Options.float, { name: "lifetime", value: "SECONDS", fallback: 30, description: "session lifetime" }),
-  attempts: defaulted(Options.integer, { name: "attempts", value: "N", fallback: 5, description: "sessions tried per job" }),
+  attempts: defaulted(Options.integer, { name: "attempts", value: "N", fallback: 5, description: "reservations tried per job (a session that closed without a result, or a reservation that failed)" }),
   jobsFile: optional(Options.file("jobs-file", { exists: "yes" }), {
     name: "jobs-file",
     value: "FILE",
@@ -93,7 +96,8 @@ const help = renderHelp({
   summary: [
     "The Redis queue example's dispatcher: reserves a worker per job through Vast (or the local serverless), binds",
     "the job to the session in Redis, and waits for its on_close callback. VAST_API_KEY is the user key (\"local\",",
-    "the local serverless's, when unset; said at start)."
+    "the local serverless's, when unset; said at start). Workers with a certificate of Vast's CA: give the CA",
+    "through NODE_EXTRA_CA_CERTS."
   ],
   flags: Object.values(flags).map((flag) => flag.help)
 })
@@ -150,18 +154,53 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
     yield* Effect.logInfo(`callbacks: workers post to ${redactUrl(`${callbackBase}/closed`)} (listening on ${listening})`)
 
     const endpoint = yield* client.findEndpoint(opts.endpoint)
+    /** What routing said, as the client CLI says it: each refusal and failed route, and the first wait of a reservation. */
+    const progressOf = (job: Job) => {
+      let waited = false
+      return (progress: ReserveProgress): Effect.Effect<void> => {
+        switch (progress._tag) {
+          case "Routing":
+            return Effect.void
+          case "Waiting":
+            if (waited) return Effect.void
+            waited = true
+            return Effect.logInfo(`${job.job_id}: waiting for a worker (request_idx ${progress.requestIdx})`)
+          case "RouteFailed":
+            return Effect.logWarning(`${job.job_id}: /route/ failed (${printable(progress.detail)}), asking again in ${Duration.format(progress.retryIn)}`)
+          case "Refused":
+            return Effect.logWarning(
+              `${job.job_id}: ${printable(progress.url)} refused the session (${printable(progress.detail)}), routing again in ${Duration.format(progress.retryIn)}`
+            )
+        }
+      }
+    }
     const runJob = (job: Job) =>
       Effect.gen(function* () {
         for (let attempt = 1; attempt <= opts.attempts; attempt++) {
-          if (yield* redis.isDone(job.job_id)) return "done" as const
-          const session = yield* client.reserve({
-            endpoint,
-            cost: 100,
-            lifetime: opts.lifetime,
-            onCloseRoute: `${callbackBase}/closed`,
-            onClosePayload: { job_id: job.job_id },
-            timeout: "120 seconds"
-          })
+          if (yield* redis.isDone(job.job_id)) {
+            // Done by an earlier run or another dispatcher on this Redis (generated jobs are job-1 … job-N every run).
+            yield* Effect.logInfo(`${job.job_id}: already done (${doneKey(job.job_id)} is set in Redis), skipped`)
+            return "done" as const
+          }
+          const reserved = yield* Effect.either(
+            client.reserve({
+              endpoint,
+              cost: 100,
+              lifetime: opts.lifetime,
+              onCloseRoute: `${callbackBase}/closed`,
+              onClosePayload: { job_id: job.job_id },
+              timeout: "120 seconds",
+              onProgress: progressOf(job)
+            })
+          )
+          if (reserved._tag === "Left") {
+            const error = reserved.left
+            yield* Effect.logWarning(`${job.job_id}: could not reserve a worker: ${error.message}`)
+            // An untrusted certificate is this machine's setting: no other attempt can pass.
+            if (error._tag === "RequestFailed" && error.untrusted === true) return "gave up" as const
+            continue
+          }
+          const session = reserved.right
           const closed = yield* closeOf(session.sessionId)
           yield* redis.bindJob(session.sessionId, job)
           yield* Effect.logInfo(`${job.job_id} → session ${session.sessionId} on ${session.url}`)
@@ -185,7 +224,11 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
     const jobs: ReadonlyArray<Job> = Option.isSome(opts.jobsFile)
       ? yield* Schema.decodeUnknown(JobsFile)(readFileSync(opts.jobsFile.value, "utf8"))
       : Array.from({ length: opts.jobs }, (_, i) => ({ job_id: `job-${i + 1}`, input: `payload ${i + 1}` }))
-    const outcomes = yield* Effect.forEach(jobs, (job) => Effect.either(runJob(job)), { concurrency: opts.concurrency })
+    const outcomes = yield* Effect.forEach(
+      jobs,
+      (job) => Effect.either(runJob(job)).pipe(Effect.tap((outcome) => (outcome._tag === "Left" ? Effect.logError(`${job.job_id}: ${outcome.left.message}`) : Effect.void))),
+      { concurrency: opts.concurrency }
+    )
     const done = outcomes.filter((outcome) => outcome._tag === "Right" && outcome.right === "done").length
     yield* Effect.logInfo(`${done} of ${jobs.length} jobs done`)
     yield* Effect.sync(() =>
@@ -214,7 +257,14 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
 const cli = Command.run(dispatcher, { name: "redis example dispatcher", version: VERSION })
 if (!answeredStandardFlags(process.argv.slice(2), "redis example dispatcher", help)) {
   cli(process.argv).pipe(
-    Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, Logger.logFmt)),
-    NodeRuntime.runMain({ disablePrettyLogger: true })
+    Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, plainLogfmt)),
+    // The run's failure is said in one line, not with a stack (`describeCause`).
+    Effect.tapErrorCause((cause) =>
+      // A bad flag was said by the CLI parser already.
+      Cause.isInterruptedOnly(cause) || Option.exists(Cause.failureOption(cause), ValidationError.isValidationError)
+        ? Effect.void
+        : Effect.logError(describeCause(Cause.map(cause, (error) => ({ _tag: error._tag, message: "message" in error ? String(error.message) : "" }))))
+    ),
+    NodeRuntime.runMain({ disablePrettyLogger: true, disableErrorReporting: true })
   )
 }

@@ -12,7 +12,8 @@ import { HttpClient } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Clock, Console, Data, Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, Option, Schema } from "effect"
+import { Cause, Clock, Console, Data, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schema } from "effect"
+import { plainLogfmt } from "../shared/logging.js"
 import { type RunningProcess, WorkerLauncher } from "../serverless/WorkerLauncher.js"
 import { boundedJson } from "../shared/boundedBody.js"
 import { answeredStandardFlags, defaulted, optionsOf, renderHelp, toggle } from "../shared/cliHelp.js"
@@ -210,7 +211,7 @@ if (!answeredStandardFlags(process.argv.slice(2), "null-worker demo", help)) {
   cli(process.argv).pipe(
     // The serverless's own grace for its workers must fit inside the grace it gets.
     Effect.provide(
-      Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, WorkerLauncher.layer({ grace: Duration.times(WorkerLauncher.defaultGrace, 2) }), Logger.logFmt)
+      Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, WorkerLauncher.layer({ grace: Duration.times(WorkerLauncher.defaultGrace, 2) }), plainLogfmt)
     ),
     // A failure the demo or @effect/cli (a bad option) said already is not said again; anything else is a bug, shown whole.
     Effect.tapErrorCause((cause) =>

@@ -15,7 +15,8 @@ import { HttpServer } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Console, Data, Duration, Effect, Layer, Logger, Option, Schedule } from "effect"
+import { Console, Data, Duration, Effect, Layer, Option, Schedule } from "effect"
+import { plainLogfmt } from "../shared/logging.js"
 import { answeredStandardFlags, defaulted, type Flag, optional, optionsOf, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
 import { serveApp, serverLayer } from "../shared/listen.js"
 import { ClientConnections } from "./ClientConnections.js"
@@ -195,7 +196,7 @@ const cli = Command.run(serverless, { name: "null-worker local serverless", vers
 const args = process.argv.slice(2)
 if (!answeredStandardFlags(args, "null-worker-serverless", help)) {
   cli(process.argv).pipe(
-    Effect.provide(Layer.merge(NodeContext.layer, Logger.logFmt)),
+    Effect.provide(Layer.merge(NodeContext.layer, plainLogfmt)),
     // Failures were said in one line where they happened (or by @effect/cli, for a bad option).
     NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
   )

@@ -198,3 +198,12 @@ export const layer = (options: LoggingOptions): Layer.Layer<never> =>
       Layer.merge(Logger.replace(Logger.defaultLogger, logger), Logger.minimumLogLevel(toLogLevel(options.level)))
     )
   )
+
+/**
+ * The programs other than the worker (the serverless, the demo, the examples): the worker's logfmt lines, each written
+ * at once to stdout. Effect's `Logger.logFmt` would add a `fiber=#N` to every line, which tells a reader nothing.
+ */
+export const plainLogfmt: Layer.Layer<never> = Logger.replace(
+  Logger.defaultLogger,
+  lineLogger("logfmt", (line) => writeSafely(process.stdout, `${line}\n`))
+)

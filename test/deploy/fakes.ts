@@ -191,10 +191,12 @@ export interface ScriptRun {
 }
 
 /** `bash <script>` with `env` added to PATH and HOME only. */
-export const runScript = (script: string, env: Record<string, string>): ScriptRun => {
+/** `groupLeader`: in a process group of its own, so that a test can signal the whole group as `timeout` does. */
+export const runScript = (script: string, env: Record<string, string>, options: { readonly groupLeader?: boolean } = {}): ScriptRun => {
   const child = spawn("bash", [script], {
     env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", HOME: tmpdir(), ...env },
-    stdio: ["ignore", "pipe", "pipe"]
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: options.groupLeader === true
   })
   let output = ""
   child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))

@@ -88,8 +88,8 @@ export class DeployHarness {
     return h
   }
 
-  start(script: string, env: Record<string, string>): ScriptRun {
-    const run = runScript(script, env)
+  start(script: string, env: Record<string, string>, options: { readonly groupLeader?: boolean } = {}): ScriptRun {
+    const run = runScript(script, env, options)
     this.runs.push(run)
     const log = join(env["WORKSPACE_DIR"] ?? "", "null-worker.log")
     this.recorder.diagnostics = () =>

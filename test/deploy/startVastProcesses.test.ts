@@ -134,6 +134,32 @@ describe("start-vast.sh: CONSUMER_CMD", () => {
     expect(h.recorder.errors()).toEqual([])
   })
 
+  it("a TERM to the whole process group (as `timeout` sends) still stops the consumer; the consumer found its worker's control port in WORKER_CONTROL_URL", async () => {
+    const pidFile = join(h.dir, "consumer.pid")
+    const urlFile = join(h.dir, "consumer.url")
+    const { env } = await h.vastEnv({
+      USE_SSL: "false",
+      NULL_WORKER_DIR: root,
+      CONSUMER_CMD: `echo "$WORKER_CONTROL_URL" > "${urlFile}"; echo $$ > "${pidFile}"; exec sleep 300`
+    })
+    const run = h.start(h.detachedScript, env, { groupLeader: true })
+    await h.recorder.waitFor(isReady)
+    await eventually(() => existsSync(pidFile) && readFileSync(pidFile, "utf8").endsWith("\n"), "the consumer's PID")
+    const consumer = Number(readFileSync(pidFile, "utf8").trim())
+    expect(readFileSync(urlFile, "utf8").trim()).toBe(`http://127.0.0.1:${env["NULL_CONTROL_PORT"]}`)
+    const watcher = await h.watcherOf(run)
+    try {
+      process.kill(-(run.child.pid ?? 0), "SIGTERM")
+      expect(await run.exited).toBe(0)
+      await eventually(() => !alive(consumer), "the consumer to stop")
+      await eventually(() => !running(watcher), "the watcher to finish", 20_000)
+      expect(h.recorder.errors()).toEqual([])
+    } finally {
+      // Outside the group (setsid): if the watcher failed to stop it, nothing else would.
+      if (alive(consumer)) process.kill(consumer, "SIGKILL")
+    }
+  })
+
   it.each([
     ["LOG_FORMAT=json", { LOG_FORMAT: "json" }],
     ["LOG_LEVEL=warning", { LOG_LEVEL: "warning" }]

@@ -280,7 +280,7 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
       expect(serverless.process.child.exitCode).toBe(0)
       expect(alive(pid)).toBe(false)
       // What it stopped is said, at both ends.
-      expect(serverless.process.output()).toMatch(/message="stopping: 1 worker\(s\)"[\s\S]*message=stopped/)
+      expect(serverless.process.output()).toMatch(/message="stopping: 1 worker\(s\)"[\s\S]*message="stopped"/)
     } finally {
       // A failing run must not leave the worker behind (SIGKILL ends a stopped process too).
       if (alive(pid)) process.kill(pid, "SIGKILL")

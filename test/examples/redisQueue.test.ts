@@ -2,6 +2,7 @@ import { type ChildProcess, execFileSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { createServer } from "node:http"
 import { fileURLToPath } from "node:url"
 import { Redis } from "ioredis"
 import { afterEach, describe, expect, it } from "vitest"
@@ -141,6 +142,45 @@ describe.skipIf(!hasRedis && process.env["CI"] === undefined)("the Redis queue e
     expect((summary.callbacks["shutdown"] ?? 0) + (summary.callbacks["expired"] ?? 0)).toBeGreaterThanOrEqual(1)
     await run.checkExactlyOnce(2)
     run.close()
+  })
+
+  it("a consumer whose worker's control server does not answer says so once, answers /health with 503 (its worker takes no sessions) until it does", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "null-worker-redis-test-"))
+    dirs.push(dir)
+    const redisPort = await freePort()
+    await startRedis(redisPort, dir)
+    // A control server that answers no JSON at first, then as a worker with nothing open; it counts the looks.
+    let looks = 0
+    let answering = false
+    const control = createServer((_, response) => {
+      looks++
+      response.writeHead(200, { "content-type": "application/json" }).end(answering ? '{"sessions": []}' : "not json")
+    })
+    await new Promise<void>((resolve) => control.listen(0, "127.0.0.1", () => resolve()))
+    try {
+      const address = control.address()
+      const controlPort = typeof address === "object" && address !== null ? address.port : 0
+      const healthPort = await freePort()
+      const consumer = start(process.execPath, [dist("examples/redis-consumer.js")], {
+        REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+        WORKER_CONTROL_URL: `http://127.0.0.1:${controlPort}`,
+        SIDECAR_PORT: String(healthPort)
+      })
+      await consumer.waitFor(`cannot reach the worker's control server at http://127.0.0.1:${controlPort}/sessions (`)
+      const deadline = Date.now() + 10_000
+      while (looks < 5 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(looks).toBeGreaterThanOrEqual(5)
+      expect(consumer.output().split("cannot reach the worker's control server").length - 1).toBe(1)
+      const refused = await fetch(`http://127.0.0.1:${healthPort}/health`)
+      expect([refused.status, await refused.text()]).toEqual([503, "worker control server unreachable"])
+      answering = true
+      await consumer.waitFor(`worker control http://127.0.0.1:${controlPort} answers again`)
+      const healthy = await fetch(`http://127.0.0.1:${healthPort}/health`)
+      expect([healthy.status, await healthy.text()]).toEqual([200, "ok"])
+    } finally {
+      control.closeAllConnections()
+      control.close()
+    }
   })
 
   it("Redis restarted mid-run: consumers and dispatcher reconnect, nothing is lost", async () => {
