@@ -88,11 +88,23 @@ const messageOf = (line: string): string => {
   return text.length > 160 ? `${text.slice(0, 160)}…` : text
 }
 
-/** The reported error; for a worker still starting, what it said last (it says what it waits for). */
+/** A warning or an error among the worker's logfmt lines. */
+const isWarning = (line: string): boolean => /(?:^| )level=(?:WARN|ERROR|FATAL)\b/.test(line)
+
+const lastWhere = (lines: ReadonlyArray<string>, keep: (line: string) => boolean): string | undefined => {
+  for (let i = lines.length - 1; i >= 0; i--) if (keep(lines[i]!)) return lines[i]
+  return undefined
+}
+
+/**
+ * The reported error; for a worker still starting, what it waits for: its latest warning (`waiting for the consumer:
+ * …`), which it says once per reason and which a later line (`Serverless public key loaded`) must not hide, or else
+ * its latest line.
+ */
 const errorCell = (worker: Status["workers"][number]): string => {
   if (worker.error_msg !== "" || worker.state !== "starting") return worker.error_msg
-  const last = worker.log_tail.at(-1)
-  return last === undefined ? "" : `(starting) ${messageOf(last)}`
+  const shown = lastWhere(worker.log_tail, isWarning) ?? worker.log_tail.at(-1)
+  return shown === undefined ? "" : `(starting) ${messageOf(shown)}`
 }
 
 export const statusPage = (status: Status): string => {

@@ -319,6 +319,12 @@ describe("ControlPlane (TestClock, fake processes)", () => {
       const starting = yield* plane.status
       assert.deepStrictEqual(starting.workers[0]?.log_tail.at(-1), waitingLine)
       assert.include(statusPage(starting), "(starting) waiting for the consumer: Healthcheck failed with status: 503")
+      // A later line that is no warning (the key loaded after the wait was said, once) does not hide what it waits for.
+      const hidden = yield* fakeLauncherWith([waitingLine, 'timestamp=2026-11-30T10:00:00.017Z level=INFO fiber=#4 message="Serverless public key loaded"'])
+      const keyLater = yield* buildPlane(hidden.layer)
+      yield* keyLater.route({ endpoint: "null-local", apiKey: keyLater.endpointApiKey, cost: 100, requestIdx: 0, connection: null })
+      yield* keyLater.tick
+      assert.include(statusPage(yield* keyLater.status), "(starting) waiting for the consumer: Healthcheck failed with status: 503")
       // A one-word message is written unquoted by logfmt: it is shown alone too.
       const other = yield* fakeLauncherWith(["timestamp=2026-11-30T10:00:00.000Z level=INFO fiber=#3 message=listening"])
       const quiet = yield* buildPlane(other.layer)
