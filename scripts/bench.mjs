@@ -13,6 +13,20 @@ import { existsSync, readFileSync } from "node:fs"
 import { Agent, createServer, request } from "node:http"
 import { fileURLToPath } from "node:url"
 import { freePort } from "./freePort.mjs"
+import { scriptArgs } from "./scriptArgs.mjs"
+
+scriptArgs(
+  {},
+  `Usage: npm run bench   (node scripts/bench.mjs after npm run build)
+
+Benchmarks of the built worker against docs/performance.md's targets: the A/B against a bare node:http floor
+(../shared/bench/ab.mjs), RSS, start-up, report latency, cycles, expiry and callbacks. Takes no options; set:
+  BENCH_PHASES     phases to run, comma-separated (default ab,rss,startup,report,cycles,expiry,callback)
+  BENCH_CYCLES     cycles of the memory run (default 20000); BENCH_WARMUP (2000), BENCH_STARTS (10),
+                   BENCH_EXPIRIES (50), BENCH_AB_ROUNDS (3), BENCH_AB_CYCLES (2000)
+  BENCH_MAIN       another build of the worker to measure (default dist/main.js)
+`
+)
 
 // BENCH_MAIN points the worker phases at another build of the worker (to compare two builds).
 const mainJs = process.env.BENCH_MAIN ?? fileURLToPath(new URL("../dist/main.js", import.meta.url))

@@ -14,6 +14,16 @@ import net from "node:net"
 import { performance } from "node:perf_hooks"
 import { freePort } from "./freePort.mjs"
 
+const usage = `Usage: node scripts/interleave.mjs [--phase release|end] [--blocks N] [--block N] [--warmup N] SERVER...
+
+Compares servers side by side in interleaved blocks of cycles. A SERVER is \`ref\` (../shared/bench/raw-reference.mjs)
+or a worker entry such as dist/main.js, optionally followed by @NAME=value settings for its environment
+(@NODEARGS=--flag passes flags to node), e.g.  node scripts/interleave.mjs ref dist/main.js "dist/main.js@LOG_LEVEL=warning"
+`
+if (process.argv.includes("--help") || process.argv.includes("-h")) {
+  process.stdout.write(usage)
+  process.exit(0)
+}
 const args = process.argv.slice(2)
 const option = (name, fallback) => {
   const at = args.indexOf(`--${name}`)
@@ -25,8 +35,9 @@ const phase = option("phase", "release")
 const BLOCKS = Number(option("blocks", "60"))
 const BLOCK = Number(option("block", "200"))
 const WARM = Number(option("warmup", "2500"))
-if (args.length === 0) {
-  console.error("usage: node scripts/interleave.mjs [--phase release|end] [--blocks N] [--block N] SERVER...")
+const unknown = args.find((arg) => arg.startsWith("-"))
+if (args.length === 0 || unknown !== undefined) {
+  process.stderr.write(`${unknown === undefined ? "" : `unknown option ${unknown}\n`}${usage}`)
   process.exit(2)
 }
 

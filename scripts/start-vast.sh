@@ -45,6 +45,16 @@
 
 set -Eeuo pipefail
 
+# Its settings are environment variables: an argument is a mistake, never a reason to sign a certificate and start.
+if [[ $# -gt 0 ]]; then
+  if [[ $1 == --help || $1 == -h ]]; then
+    sed -n '2,/^$/{s/^# \{0,1\}//;/^$/d;p}' "$0"
+    exit 0
+  fi
+  echo "start-vast.sh takes no arguments (its settings are environment variables); --help lists them" >&2
+  exit 2
+fi
+
 WORKSPACE_DIR=${WORKSPACE_DIR:-/workspace}
 REPORT_ADDR=${REPORT_ADDR:-https://run.vast.ai}
 USE_SSL=${USE_SSL:-true}
