@@ -7,6 +7,7 @@
 import { HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platform"
 import { Context, Data, Duration, Effect, Layer, Option } from "effect"
 import { boundedJson } from "../../shared/boundedBody.js"
+import { errnoOf } from "../../shared/errno.js"
 import { ReleaseAnswer, ReleaseRequest, type SessionsAnswer, SessionsAnswer as SessionsAnswerSchema } from "../../protocol/control.js"
 
 /** The control port did not answer, or answered something else than the protocol says. */
@@ -32,7 +33,11 @@ export class WorkerControl extends Context.Tag("autoscale/WorkerControl")<
       WorkerControl,
       Effect.map(HttpClient.HttpClient, (client) => {
         const base = controlUrl.replace(/\/+$/, "")
-        const failed = (operation: string) => (error: { readonly message: string }) => new ControlFailed({ operation, detail: error.message })
+        // The client's message says "Transport error"; Node's errno under it (ECONNREFUSED) says which.
+        const failed = (operation: string) => (error: { readonly message: string }) => {
+          const errno = errnoOf(error)
+          return new ControlFailed({ operation, detail: errno === undefined || error.message.includes(errno) ? error.message : `${error.message}: ${errno}` })
+        }
         return WorkerControl.of({
           sessions: (index, waitSeconds) => {
             const query = Option.match(index, { onNone: () => "", onSome: (n) => `?index=${n}&wait=${waitSeconds}` })
