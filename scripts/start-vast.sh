@@ -300,6 +300,18 @@ log "null-worker: $project"
 
 # ---- 3. TLS -------------------------------------------------------------------------------------------
 
+# What curl's exit status means, for the few a signing attempt meets; the rest are said by number only.
+curl_meaning() {
+  case $1 in
+    6) echo ": could not resolve the host" ;;
+    7) echo ": could not connect" ;;
+    28) echo ": timed out" ;;
+    35) echo ": the TLS handshake failed" ;;
+    60) echo ": the server's certificate is not trusted" ;;
+    *) echo "" ;;
+  esac
+}
+
 # Sign a fresh key through Vast, and install the certificate only once it is known to be one for our key.
 setup_tls() {
   local csr answer attempt status http umask_before delay=$SIGN_CERT_RETRY_DELAY url=${SIGN_CERT_URL:-https://console.vast.ai/api/v0/sign_cert/?instance_id=$CONTAINER_ID}
@@ -327,7 +339,7 @@ setup_tls() {
       -H 'Content-Type: application/octet-stream' --data-binary "@$csr" -X POST "$url" 2>>"$LOG_FILE") || status=$?
     if ((status == 0)) && [[ $http == 2* ]]; then break; fi
     local why="HTTP $http"
-    if ((status != 0)); then why="curl status $status"; fi
+    if ((status != 0)); then why="curl status $status$(curl_meaning "$status")"; fi
     if [[ -s $answer ]]; then why+=": $(head -c 300 "$answer" | tr -d '\000')"; fi
     log "signing attempt $attempt/$SIGN_CERT_ATTEMPTS failed ($why)"
     if ((attempt >= SIGN_CERT_ATTEMPTS)); then

@@ -6,7 +6,7 @@
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Config, Console, Effect, Exit, Layer } from "effect"
+import { Cause, Config, ConfigError, Console, Duration, Effect, Either, Exit, Layer, Option } from "effect"
 import { apiKeyFromEnv } from "../../src/client/apiKey.js"
 import { keepSessionAlive, reserveScoped } from "../../src/client/scopedSession.js"
 import { VastClient } from "../../src/client/VastClient.js"
@@ -32,7 +32,15 @@ if (handledEnvProgramArgs(process.argv.slice(2), "reserve-one example", help)) p
 const job = Effect.gen(function* () {
   const vast = yield* VastClient
   // Read before anything is reserved: a bad JOB_TIME must not cost a worker.
-  const jobTime = yield* Config.duration("JOB_TIME").pipe(Config.withDefault("10 seconds"))
+  const jobTime = yield* Config.string("JOB_TIME").pipe(
+    Config.withDefault("10 seconds"),
+    Config.mapOrFail((text) =>
+      Option.match(Duration.decodeUnknown(text), {
+        onNone: () => Either.left(ConfigError.InvalidData(["JOB_TIME"], `must be a duration such as "90 seconds" or "5 minutes", not ${JSON.stringify(text)}`)),
+        onSome: Either.right
+      })
+    )
+  )
   const endpoint = yield* vast.findEndpoint(yield* Config.string("VAST_ENDPOINT").pipe(Config.withDefault("my-null-endpoint")))
   // Routes through the autoscaler until a worker takes the session (a full worker's 429 routes again). The
   // session is ended when the job is over: done, failed, or interrupted (Ctrl-C).
@@ -48,6 +56,7 @@ const job = Effect.gen(function* () {
   // While the job runs, a /ping every lifetime/3 keeps the session open; a failed one is logged and retried.
   yield* Effect.forkScoped(keepSessionAlive(session, "200 seconds"))
   yield* Effect.sleep(jobTime) // the job (or let the consumer on the instance POST 127.0.0.1:18999/release)
+  return session
 })
 
 // Vast's own URLs unless told otherwise (the local serverless: both http://127.0.0.1:8080).
@@ -64,7 +73,9 @@ const client = Layer.unwrapEffect(
 // Ctrl-C (SIGINT) or SIGTERM interrupts the job; the session is ended, then the status is 130 or 143.
 const stoppedBy = rememberStopSignal()
 job.pipe(
+  // Leaving the scope ended the session.
   Effect.scoped,
+  Effect.tap((session) => Effect.logInfo(`job done: session ${session.sessionId} ended`)),
   Effect.provide(client),
   Effect.tapErrorCause((cause) => (Cause.isInterruptedOnly(cause) ? Effect.void : Console.error(describeCause(cause)))),
   NodeRuntime.runMain({ disableErrorReporting: true, teardown: (exit, onExit) => onExit(stoppedBy() ?? (Exit.isFailure(exit) ? 1 : 0)) })

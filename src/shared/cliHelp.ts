@@ -113,7 +113,7 @@ export const renderHelp = (page: {
   readonly flags: ReadonlyArray<HelpLine>
   readonly notes?: ReadonlyArray<string>
 }): string => {
-  const flags = [...page.flags, { usage: "-h, --help", description: "this help", fallback: null }]
+  const flags = [...page.flags, { usage: "-h, --help", description: "this help", fallback: null }, { usage: "--version", description: "the version", fallback: null }]
   const width = Math.max(...flags.map((flag) => flag.usage.length))
   const lines = [
     ...page.usage.map((line, index) => `${index === 0 ? "Usage:" : "      "} ${line}`),

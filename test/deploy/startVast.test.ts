@@ -126,6 +126,12 @@ describe("start-vast.sh: environment, TLS and error reports", () => {
     }
   })
 
+  it("a signing URL nobody answers is reported with what curl's status means", async () => {
+    const { env } = await h.vastEnv({ NULL_WORKER_DIR: root, SIGN_CERT_URL: "http://127.0.0.1:9/sign", SIGN_CERT_ATTEMPTS: "1" })
+    const report = await h.launchFailure(h.start(h.detachedScript, env))
+    expect(report["error_msg"]).toBe("signing the TLS certificate at http://127.0.0.1:9/sign failed after 1 attempt (curl status 7: could not connect)")
+  })
+
   it.each([
     ["junk", () => Promise.resolve("hello, I am not a certificate"), "is not a PEM certificate (it starts with: hello, I am not a certificate)"],
     ["a valid certificate for another key", () => h.ca.certificateForAnotherKey(), "is not for our key"]

@@ -40,8 +40,9 @@ describe("the client-library example (dist/examples/reserve-one.js)", () => {
   it("reserves a worker, holds the session for the job, ends it, and exits 0", async () => {
     const { run, sessionId, held } = await startHeld("1 second")
     expect(await run.exited, run.output()).toBe(0)
-    // Ended, not left to expire: no worker holds it any more.
+    // Ended, not left to expire: no worker holds it any more; and it says so.
     expect(await held()).not.toContain(sessionId)
+    expect(run.output()).toContain(`job done: session ${sessionId} ended`)
   })
 
   it("Ctrl-C mid-job ends the session before it exits, with status 130", async () => {
@@ -68,6 +69,13 @@ describe("the client-library example (dist/examples/reserve-one.js)", () => {
     expect(await run.exited, run.output()).toBe(130)
     expect(run.output()).not.toContain("session")
   }, 30_000)
+
+  it("a JOB_TIME that is no duration is refused in one line naming the form, before anything is reserved", async () => {
+    const run = spawnProcess(process.execPath, [example], { VAST_API_KEY: "k", JOB_TIME: "3", VAST_WEBSERVER_URL: "http://127.0.0.1:9", VAST_AUTOSCALER_URL: "http://127.0.0.1:9" })
+    processes.push(run)
+    expect(await run.exited).toBe(1)
+    expect(run.output()).toBe('JOB_TIME: must be a duration such as "90 seconds" or "5 minutes", not "3"\n')
+  })
 
   it("without VAST_API_KEY it says so in one line and exits 1", async () => {
     const run = spawnProcess(process.execPath, [example], { VAST_WEBSERVER_URL: "http://127.0.0.1:9", VAST_AUTOSCALER_URL: "http://127.0.0.1:9" })
