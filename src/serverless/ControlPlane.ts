@@ -76,6 +76,8 @@ interface WorkerRecord {
   idleSince: number | null
   readonly startedAt: number
   readyAt: number | null
+  /** It has stayed ready `SETTLED_MS` (counted once, when it did). */
+  settled: boolean
   errorMsg: string
   lastReportAt: number | null
   exit: string | null
@@ -147,7 +149,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
      * Workers in a row that errored before they had been ready `SETTLED_MS`, and when the last of them stopped. A
      * setting that makes every launch fail (a consumer that cannot start, a health path it does not serve) would
      * otherwise have a new worker started every tick: starts wait `failedStartBackoffMs` after the second such failure
-     * in a row. The count starts again once a worker has stayed ready `SETTLED_MS`.
+     * in a row. The count starts again once a worker launched after the last failure has stayed ready `SETTLED_MS`.
      */
     let failedStarts = 0
     let lastFailedStartAt = 0
@@ -241,6 +243,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
         routed: [],
         idleSince: null,
         startedAt: now,
+        settled: false,
         readyAt: null,
         errorMsg: "",
         lastReportAt: null,
@@ -369,7 +372,12 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
       for (const worker of workers.values()) {
         worker.routed = worker.routed.filter((entry) => now - entry.at < ROUTED_TTL_MS)
         observeLoad(worker, now)
-        if (worker.phase === "ready" && worker.readyAt !== null && now - worker.readyAt >= SETTLED_MS) failedStarts = 0
+        if (!worker.settled && worker.phase === "ready" && worker.readyAt !== null && now - worker.readyAt >= SETTLED_MS) {
+          worker.settled = true
+          // A launch made since the last failure works: the count starts again. A worker settled long before says
+          // nothing of the launches failing now, and must not keep their back-off at zero.
+          if (worker.startedAt >= lastFailedStartAt) failedStarts = 0
+        }
       }
       yield* noticeSilence(now)
       const decision = decide(views(), [...waiting.values()], settings.params, now)

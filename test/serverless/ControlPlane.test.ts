@@ -284,6 +284,30 @@ describe("ControlPlane (TestClock, fake processes)", () => {
     })
   )
 
+  it.scoped("a worker settled long ago does not keep the back-off of another worker's failing launches at zero", () =>
+    Effect.gen(function* () {
+      const { launched, layer } = yield* fakeLauncher
+      const plane = yield* buildPlane(layer, { params: { min_load: 200, target_util: 1 } })
+      yield* plane.tick
+      assert.lengthOf(launched, 2)
+      // w1 gets ready and settles; w2 never gets ready.
+      yield* plane.workerStatus(report(1, launched[0]!.spec.env["MASTER_TOKEN"]!, 0, []))
+      yield* TestClock.adjust(`${SETTLED_MS} millis`)
+      yield* plane.tick
+      yield* plane.workerStatus(report(1, launched[0]!.spec.env["MASTER_TOKEN"]!, 0, []))
+      const counts: Array<number> = []
+      for (let failure = 0; failure < 6; failure++) {
+        yield* Deferred.succeed(launched[launched.length - 1]!.exit, "1")
+        yield* TestClock.adjust("100 millis")
+        yield* plane.tick
+        yield* TestClock.adjust("0 millis")
+        counts.push(launched.length)
+      }
+      // The first failure is replaced at once; from the second the starts wait (1 s, then more): not one per tick.
+      assert.deepStrictEqual(counts, [3, 3, 3, 3, 3, 3])
+    })
+  )
+
   it.scoped("workers that fail in the same tick count as one failure: three cold workers failing together are replaced at once", () =>
     Effect.gen(function* () {
       const { launched, layer } = yield* fakeLauncher
