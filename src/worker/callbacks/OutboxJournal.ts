@@ -228,11 +228,41 @@ export const openJournal = (configured: string, onWriteFailure: (reason: string)
         }
         if (!compact()) size = statSync(file, { throwIfNoEntry: false })?.size ?? 0
         let fd = openSync(file, "a", FILE_MODE)
+        // One fsync in flight at most (on `syncing`); lines written meanwhile are covered by one more after it. A
+        // descriptor given up (a rewrite, the close) while its fsync runs is closed when that fsync returns: closed at
+        // once, its number could go to a socket before the fsync ran, which would then fail, or sync the wrong file.
+        let syncing: number | null = null
+        let syncAgain = false
+        let closeWhenSynced = false
+        let closed = false
+        const retire = (old: number) => {
+          if (old === syncing) closeWhenSynced = true
+          else closeSync(old)
+        }
+        const sync = () => {
+          if (syncing !== null) return void (syncAgain = true)
+          const target = fd
+          syncing = target
+          fsync(target, (error) => {
+            syncing = null
+            if (closeWhenSynced) {
+              closeWhenSynced = false
+              closeQuietly(target)
+            } else if (error !== null) {
+              onWriteFailure(error.code ?? error.message)
+            }
+            // After a rewrite the lines are in the new file, synced by the rewrite; later ones still need this.
+            if (syncAgain && !closed) {
+              syncAgain = false
+              sync()
+            }
+          })
+        }
         /** Append to the file now at the path (after a rewrite); on failure the old descriptor stays, and it is said. */
         const reopen = () => {
           try {
             const next = openSync(file, "a", FILE_MODE)
-            closeSync(fd)
+            retire(fd)
             fd = next
           } catch (error) {
             onWriteFailure(errnoOf(error) ?? String(error))
@@ -250,22 +280,6 @@ export const openJournal = (configured: string, onWriteFailure: (reason: string)
           reopen()
           torn = false
           notices.recreated(live.size)
-        }
-        // One fsync in flight at most; lines written meanwhile are covered by one more after it.
-        let syncing = false
-        let syncAgain = false
-        const sync = () => {
-          if (syncing) return void (syncAgain = true)
-          syncing = true
-          fsync(fd, (error) => {
-            syncing = false
-            // EBADF: the file was rewritten and its old descriptor closed meanwhile; the rewrite synced the new one.
-            if (error !== null && error.code !== "EBADF") onWriteFailure(error.code ?? error.message)
-            if (syncAgain) {
-              syncAgain = false
-              sync()
-            }
-          })
         }
         const write = (line: string) => {
           try {
@@ -298,12 +312,13 @@ export const openJournal = (configured: string, onWriteFailure: (reason: string)
             compactIfMostlyDelivered()
           },
           close: () => {
+            closed = true
             try {
               fsyncSync(fd)
             } catch {
               // Every line is written; only its safety from a power cut is lost, and nothing is left to tell.
             }
-            closeSync(fd)
+            retire(fd)
             releaseLock(lock)
           }
         }
@@ -328,6 +343,14 @@ const followLinks = (file: string): string => {
     current = resolve(dirname(current), readlinkSync(current))
   }
   return current
+}
+
+const closeQuietly = (fd: number) => {
+  try {
+    closeSync(fd)
+  } catch {
+    // Already closed: nothing to release.
+  }
 }
 
 const unlinkQuietly = (file: string) => {

@@ -2,7 +2,7 @@
  * When the journal's lines reach the disk: written at once, fsync'd off the main thread one at a time (a group
  * commit), and synchronously at close. `node:fs`'s `fsync` is held here, so that the test decides when it ends.
  */
-import { mkdtempSync, readFileSync } from "node:fs"
+import { fstatSync, mkdtempSync, readFileSync, unlinkSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -10,13 +10,16 @@ import { Effect } from "effect"
 import { vi } from "vitest"
 import { type JournalledCallback, openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
 
-const fsyncs = vi.hoisted(() => ({ held: [] as Array<(error: NodeJS.ErrnoException | null) => void>, synchronous: 0 }))
+const fsyncs = vi.hoisted(() => ({ held: [] as Array<(error: NodeJS.ErrnoException | null) => void>, fds: [] as Array<number>, synchronous: 0 }))
 
 vi.mock("node:fs", async (importOriginal) => {
   const actual = await importOriginal<typeof import("node:fs")>()
   return {
     ...actual,
-    fsync: (_fd: number, done: (error: NodeJS.ErrnoException | null) => void) => void fsyncs.held.push(done),
+    fsync: (fd: number, done: (error: NodeJS.ErrnoException | null) => void) => {
+      fsyncs.fds.push(fd)
+      fsyncs.held.push(done)
+    },
     fsyncSync: (fd: number) => {
       fsyncs.synchronous++
       actual.fsyncSync(fd)
@@ -59,6 +62,47 @@ describe("OutboxJournal's fsync", () => {
       assert.strictEqual(fsyncs.synchronous, synchronousAtOpen)
       journal.close()
       assert.strictEqual(fsyncs.synchronous, synchronousAtOpen + 1)
+    })
+  )
+
+  it.effect("a descriptor given up while its fsync runs (the file rewritten) is closed only when that fsync returns, and later lines get one of their own", () =>
+    Effect.gen(function* () {
+      const file = join(mkdtempSync(join(tmpdir(), "journal-sync-")), "outbox.jsonl")
+      const failures: Array<string> = []
+      const { journal } = yield* openJournal(file, (reason) => failures.push(reason))
+      const first = fsyncs.held.length
+      journal.pending(callback("a"))
+      const old = fsyncs.fds[first]!
+      // Deleted under the worker: the next line rewrites the file and appends to a new descriptor.
+      unlinkSync(file)
+      journal.pending(callback("b"))
+      assert.lengthOf(fsyncs.held, first + 1)
+      // Still open: its number cannot have gone to anything else while the fsync runs on it.
+      assert.isTrue(fstatSync(old).isFile())
+      fsyncs.held[first]!(null)
+      assert.throws(() => fstatSync(old), /EBADF/)
+      assert.lengthOf(fsyncs.held, first + 2)
+      assert.notStrictEqual(fsyncs.fds[first + 1], old)
+      fsyncs.held[first + 1]!(null)
+      assert.deepStrictEqual(failures, [])
+      assert.include(readFileSync(file, "utf8"), '"session_id":"b"')
+      journal.close()
+    })
+  )
+
+  it.effect("close with an fsync in flight: the descriptor is closed when it returns, and nothing is synced after", () =>
+    Effect.gen(function* () {
+      const file = join(mkdtempSync(join(tmpdir(), "journal-sync-")), "outbox.jsonl")
+      const { journal } = yield* openJournal(file)
+      const first = fsyncs.held.length
+      journal.pending(callback("a"))
+      journal.done("a")
+      const fd = fsyncs.fds[first]!
+      journal.close()
+      assert.isTrue(fstatSync(fd).isFile())
+      fsyncs.held[first]!(null)
+      assert.throws(() => fstatSync(fd), /EBADF/)
+      assert.lengthOf(fsyncs.held, first + 1)
     })
   )
 })
