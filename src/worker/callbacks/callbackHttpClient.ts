@@ -69,8 +69,8 @@ const guarded = <A extends HttpAgent>(agent: A, self: SelfAddresses, resolve: Lo
  * pool from the worker's own health checks and reports.
  */
 export const guardedAgents = (self: SelfAddresses, resolve: LookupFunction = dnsLookup): Effect.Effect<NodeHttpClient.HttpAgent, never, Scope.Scope> =>
-  Effect.suspend(() => {
-    const limited = limitLookups(resolve, CALLBACK_LOOKUPS)
+  Effect.flatMap(Effect.clock, (clock) => {
+    const limited = limitLookups(resolve, CALLBACK_LOOKUPS, () => clock.unsafeCurrentTimeMillis())
     return Effect.all([
       Effect.acquireRelease(Effect.sync(() => guarded(new HttpAgent(), self, limited)), (agent) => Effect.sync(() => agent.destroy())),
       Effect.acquireRelease(Effect.sync(() => guarded(new HttpsAgent(), self, limited)), (agent) => Effect.sync(() => agent.destroy()))

@@ -5,8 +5,11 @@
  * session creators' names: unbounded, four whose DNS hangs would hold every thread, and the worker's own health checks
  * and reports (`localhost`, `run.vast.ai`) would wait behind them until the worker marked itself broken.
  *
- * So at most `max` lookups run at once (below the pool's size), and a lookup of a name already being looked up (with
- * the same options) waits for that one instead of taking another thread: a name whose DNS hangs holds one thread at most.
+ * So at most `max` lookups run at once (below the pool's size), and a lookup of a name already being looked up with
+ * the same options waits for that one instead of taking another thread. A lookup that waited for a thread longer than
+ * `maxWait` is answered with an error instead of being run: its caller (an attempt with a timeout) has given up, and
+ * running it would only hold a thread again. Names whose DNS hangs can still delay other callbacks' lookups, by up to
+ * the resolver's own time-out; never the worker's health checks or reports.
  */
 import type { LookupFunction } from "node:net"
 
@@ -14,7 +17,7 @@ type Done = Parameters<LookupFunction>[2]
 type LookupOptions = Parameters<LookupFunction>[1]
 
 export interface LimitedLookup extends LookupFunction {
-  /** Lookups running now (tests, `/debug`). */
+  /** Lookups running now (for tests). */
   readonly running: () => number
   /** Names waiting for a thread. */
   readonly waiting: () => number
@@ -23,35 +26,72 @@ export interface LimitedLookup extends LookupFunction {
 /** Callback lookups at once: two of the pool's four threads, the other two left to the health checks and reports. */
 export const CALLBACK_LOOKUPS = 2
 
+/** How long a lookup may wait for a thread: a callback attempt's time-out, after which nobody waits for its answer. */
+export const LOOKUP_MAX_WAIT_MS = 10_000
+
+interface Pending {
+  readonly hostname: string
+  readonly options: LookupOptions
+  readonly callers: Array<Done>
+  /** When the latest caller joined: the lookup is stale once even that one would have given up. */
+  joinedAt: number
+}
+
 const keyOf = (hostname: string, options: LookupOptions): string =>
   `${hostname}\u0000${String(options.family ?? 0)}\u0000${String(options.hints ?? 0)}\u0000${options.all === true ? "all" : "one"}`
 
-export const limitLookups = (lookup: LookupFunction, max: number): LimitedLookup => {
-  /** The callers of each lookup running or waiting, by name and options. */
-  const callers = new Map<string, Array<Done>>()
-  /** Lookups waiting for a thread, oldest first. */
-  const queue: Array<{ readonly key: string; readonly hostname: string; readonly options: LookupOptions }> = []
+const errorWith = (code: string, message: string): NodeJS.ErrnoException => Object.assign(new Error(message), { code })
+
+/** `now` is the service's clock (milliseconds). */
+export const limitLookups = (lookup: LookupFunction, max: number, now: () => number, maxWait = LOOKUP_MAX_WAIT_MS): LimitedLookup => {
+  /** Lookups running or waiting, by name and options. */
+  const pending = new Map<string, Pending>()
+  /** Keys waiting for a thread, oldest first. */
+  const queue: Array<string> = []
   let running = 0
 
-  const start = (key: string, hostname: string, options: LookupOptions) => {
+  const answer = (key: string, ...result: Parameters<Done>) => {
+    const entry = pending.get(key)
+    pending.delete(key)
+    for (const done of entry?.callers ?? []) done(...result)
+  }
+
+  const startNext = () => {
+    for (let key = queue.shift(); key !== undefined; key = queue.shift()) {
+      const entry = pending.get(key)
+      if (entry === undefined) continue
+      if (now() - entry.joinedAt <= maxWait) return start(key, entry)
+      answer(key, errorWith("ETIMEOUT", `lookup of ${entry.hostname}: waited over ${maxWait} ms for a thread`), "", 0)
+    }
+  }
+
+  const start = (key: string, entry: Pending) => {
     running++
-    lookup(hostname, options, (...answer: Parameters<Done>) => {
+    const ended = (...result: Parameters<Done>) => {
       running--
-      const waiting = callers.get(key) ?? []
-      callers.delete(key)
-      const next = queue.shift()
-      if (next !== undefined) start(next.key, next.hostname, next.options)
-      for (const done of waiting) done(...answer)
-    })
+      answer(key, ...result)
+      startNext()
+    }
+    try {
+      lookup(entry.hostname, entry.options, ended)
+    } catch (error) {
+      // A lookup that throws (an invalid name or option) must give its thread back and answer its callers.
+      ended(error instanceof Error ? error : errorWith("EINVAL", String(error)), "", 0)
+    }
   }
 
   const limited: LookupFunction = (hostname, options, done) => {
     const key = keyOf(hostname, options)
-    const joined = callers.get(key)
-    if (joined !== undefined) return void joined.push(done)
-    callers.set(key, [done])
-    if (running < max) start(key, hostname, options)
-    else queue.push({ key, hostname, options })
+    const joined = pending.get(key)
+    if (joined !== undefined) {
+      joined.callers.push(done)
+      joined.joinedAt = now()
+      return
+    }
+    const entry: Pending = { hostname, options, callers: [done], joinedAt: now() }
+    pending.set(key, entry)
+    if (running < max) start(key, entry)
+    else queue.push(key)
   }
   return Object.assign(limited, { running: () => running, waiting: () => queue.length })
 }

@@ -14,7 +14,7 @@ const manual = () => {
 describe("limitLookups", () => {
   it("runs at most `max` lookups at once; the next waits for one to end, oldest first", () => {
     const { asked, lookup } = manual()
-    const limited = limitLookups(lookup, 2)
+    const limited = limitLookups(lookup, 2, () => 0)
     const answers: Array<string> = []
     for (const name of ["a.test", "b.test", "c.test", "d.test"]) limited(name, {}, (_, address) => void answers.push(`${name}=${String(address)}`))
     assert.deepStrictEqual(asked.map((entry) => entry.hostname), ["a.test", "b.test"])
@@ -31,7 +31,7 @@ describe("limitLookups", () => {
 
   it("a name already being looked up with the same options takes no other thread: its callers share the answer", () => {
     const { asked, lookup } = manual()
-    const limited = limitLookups(lookup, 2)
+    const limited = limitLookups(lookup, 2, () => 0)
     const answers: Array<string> = []
     limited("hang.test", {}, (_, address) => void answers.push(`first ${String(address)}`))
     limited("hang.test", {}, (_, address) => void answers.push(`second ${String(address)}`))
@@ -46,5 +46,42 @@ describe("limitLookups", () => {
     // Once answered, the name is looked up afresh.
     limited("hang.test", {}, () => undefined)
     assert.strictEqual(limited.waiting(), 1)
+  })
+
+  it("a lookup that waited for a thread longer than maxWait is answered with ETIMEOUT, not run; one joined since is run", () => {
+    const { asked, lookup } = manual()
+    let now = 0
+    const limited = limitLookups(lookup, 1, () => now, 10_000)
+    const answers: Array<string> = []
+    const record = (name: string) => (error: NodeJS.ErrnoException | null, address: unknown) => void answers.push(`${name}: ${error?.code ?? String(address)}`)
+    limited("hang.test", {}, record("hang"))
+    limited("stale.test", {}, record("stale"))
+    limited("fresh.test", {}, record("fresh"))
+    now = 9_000
+    limited("fresh.test", {}, record("fresh again"))
+    now = 10_500
+    asked[0]!.answer("10.0.0.1")
+    // stale.test waited 10.5 s: answered, never asked; fresh.test's latest caller waited 1.5 s: it runs.
+    assert.deepStrictEqual(asked.map((entry) => entry.hostname), ["hang.test", "fresh.test"])
+    asked[1]!.answer("10.0.0.3")
+    assert.deepStrictEqual(answers, ["hang: 10.0.0.1", "stale: ETIMEOUT", "fresh: 10.0.0.3", "fresh again: 10.0.0.3"])
+    assert.deepStrictEqual([limited.running(), limited.waiting()], [0, 0])
+  })
+
+  it("a lookup that throws gives its thread back and answers its callers with the error", () => {
+    const { asked, lookup } = manual()
+    let calls = 0
+    const throwing: LookupFunction = (hostname, options, done) => {
+      if (calls++ === 0) throw Object.assign(new TypeError("bad hostname"), { code: "ERR_INVALID_ARG_VALUE" })
+      lookup(hostname, options, done)
+    }
+    const limited = limitLookups(throwing, 1, () => 0)
+    const answers: Array<string> = []
+    limited("bad name", {}, (error) => void answers.push(error?.message ?? "none"))
+    limited("ok.test", {}, (_, address) => void answers.push(String(address)))
+    assert.deepStrictEqual(answers, ["bad hostname"])
+    asked[0]!.answer("10.0.0.5")
+    assert.deepStrictEqual(answers, ["bad hostname", "10.0.0.5"])
+    assert.deepStrictEqual([limited.running(), limited.waiting()], [0, 0])
   })
 })
