@@ -3,9 +3,9 @@
  * never delays `/session/end` or `/release` and never keeps a slot busy.
  *
  * Bounds, so that no target can make the worker lose a close or grow without limit:
- * - at most `CALLBACK_CONCURRENCY` attempts in flight, and a quarter of them to one destination (scheme, host and
- *   port); a delivery waiting to be retried holds none, so a few dead or hung receivers cannot keep everyone
- *   else's callbacks waiting. Each attempt has a timeout and its response is aborted once its status is known
+ * - at most `CALLBACK_CONCURRENCY` attempts in flight, and all but a quarter of them (at least one) to one destination
+ *   (scheme, host and port); a delivery waiting to be retried holds none, so a few dead or hung receivers cannot keep
+ *   everyone else's callbacks waiting, and one receiver alone still gets most of the slots. Each attempt has a timeout and its response is aborted once its status is known
  *   (the body is never read), so a response that never ends frees its socket with the attempt;
  * - at most `CALLBACK_MAX_PENDING` callbacks waiting; the pool reserves room before it opens a session with
  *   a callback (`admits`), so a session that was opened always has room for its callback, and at the cap a
@@ -41,6 +41,7 @@ export interface CloseCallback {
   readonly reason: CloseReason
 }
 
+/** `delivering`: its first attempt has started, and it is not finished (an attempt in flight, or a retry's back-off). */
 export type DeliveryState = "queued" | "delivering" | "delivered" | "failed"
 
 export interface DeliveryRecord {
@@ -61,6 +62,7 @@ export interface DeliveryRecord {
 
 export interface OutboxStats {
   readonly pending: number
+  /** Attempts in flight now (a delivery waiting out its back-off has none). */
   readonly inFlight: number
   readonly delivered: number
   readonly failed: number
@@ -131,9 +133,11 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
       const client = HttpClient.withScope(yield* HttpClient.HttpClient)
       const clock = yield* Effect.clock
       const queue = yield* Queue.unbounded<Delivery>()
-      /** Attempts in flight to one destination at most, and those in flight now by destination. */
-      const perDestination = Math.max(1, Math.floor(config.callbackConcurrency / 4))
+      /** Attempts in flight to one destination at most: a quarter of the slots (at least one) stays for the others. */
+      const perDestination = Math.max(1, config.callbackConcurrency - Math.max(1, Math.floor(config.callbackConcurrency / 4)))
+      /** Attempts in flight now, by destination and in all (counted where a slot is taken and given back, nowhere else). */
       const busy = new Map<string, number>()
+      let inFlight = 0
       /** Deliveries taken while their destination was at its limit: queued again, in order, as its attempts end. */
       const parked = new Map<string, Array<Delivery>>()
       // Deliveries waiting out their back-off: fibers of their own, so that the wait holds no delivery slot.
@@ -141,7 +145,6 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
 
       const live = new Map<string, Delivery>()
       let finished: Array<DeliveryRecord> = []
-      let inFlight = 0
       let delivered = 0
       let failed = 0
       let refusedAtCap = 0
@@ -269,10 +272,8 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
       const deliverOnce = (delivery: Delivery) =>
         Effect.gen(function* () {
           const { callback } = delivery
-          inFlight++
           delivery.record = { ...delivery.record, state: "delivering", attempts: delivery.record.attempts + 1 }
           const outcome = yield* Effect.either(attempt(callback))
-          inFlight--
           const fields = { session_id: callback.sessionId, generation: callback.generation, route: delivery.record.route, close_reason: callback.reason }
           if (outcome._tag === "Right") {
             delivered++
@@ -291,31 +292,49 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
           prometheus.delivery("failed")
           finish(delivery, { ...delivery.record, state: "failed", finishedAt: clock.unsafeCurrentTimeMillis() })
           yield* Effect.logWarning(`on_close callback given up after ${delivery.record.attempts} attempt(s): ${error.reason}`, fields)
-        }).pipe(Effect.onInterrupt(() => Effect.sync(() => void inFlight--)))
-
-      /** An attempt to `destination` ended: a delivery parked for it goes back in the queue. */
-      const attemptEnded = (destination: string) =>
-        Effect.sync(() => {
-          const running = (busy.get(destination) ?? 1) - 1
-          if (running === 0) busy.delete(destination)
-          else busy.set(destination, running)
-          const waiting = parked.get(destination)
-          const next = waiting?.shift()
-          if (waiting !== undefined && waiting.length === 0) parked.delete(destination)
-          if (next !== undefined) Queue.unsafeOffer(queue, next)
         })
 
-      const take = (delivery: Delivery): Effect.Effect<void> => {
-        const running = busy.get(delivery.destination) ?? 0
-        if (running >= perDestination) {
-          const waiting = parked.get(delivery.destination)
-          if (waiting === undefined) parked.set(delivery.destination, [delivery])
-          else waiting.push(delivery)
-          return Effect.void
-        }
-        busy.set(delivery.destination, running + 1)
-        return Effect.ensuring(deliverOnce(delivery), attemptEnded(delivery.destination))
+      /** The oldest delivery parked for `destination`, taken off its list. */
+      const unpark = (destination: string): Delivery | undefined => {
+        const waiting = parked.get(destination)
+        const next = waiting?.shift()
+        if (waiting !== undefined && waiting.length === 0) parked.delete(destination)
+        return next
       }
+
+      // The slot is taken (or the delivery parked) and given back as one resource: no other fiber can come between the
+      // check and the count, and no interruption between the count and its release. A slot that ends an attempt goes
+      // on with the oldest delivery parked for its destination, so each destination's callbacks keep their order.
+      const take = (delivery: Delivery): Effect.Effect<void> =>
+        Effect.acquireUseRelease(
+          Effect.sync(() => {
+            const running = busy.get(delivery.destination) ?? 0
+            if (running >= perDestination) {
+              const waiting = parked.get(delivery.destination)
+              if (waiting === undefined) parked.set(delivery.destination, [delivery])
+              else waiting.push(delivery)
+              return false
+            }
+            busy.set(delivery.destination, running + 1)
+            inFlight++
+            return true
+          }),
+          (taken) =>
+            taken
+              ? Effect.gen(function* () {
+                  for (let next: Delivery | undefined = delivery; next !== undefined; next = unpark(delivery.destination)) yield* deliverOnce(next)
+                })
+              : Effect.void,
+          (taken) =>
+            taken
+              ? Effect.sync(() => {
+                  inFlight--
+                  const running = (busy.get(delivery.destination) ?? 1) - 1
+                  if (running === 0) busy.delete(delivery.destination)
+                  else busy.set(delivery.destination, running)
+                })
+              : Effect.void
+        )
 
       const worker = Queue.take(queue).pipe(
         Effect.flatMap(take),
