@@ -440,8 +440,9 @@ start_consumer() {
     poller=$!
     wait "$consumer"
     status=$?
-    kill -KILL "$poller" 2>/dev/null # it ignores TERM (above)
     if alive "$worker_pid"; then
+      # The consumer stopped on its own: the poller still waits for the worker (it ignores TERM, above).
+      kill -KILL "$poller" 2>/dev/null
       log_error "consumer exited with status $status: recycling and stopping the worker"
       kill -TERM -- "-$consumer" 2>/dev/null # anything the consumer left behind
       recycle_worker "consumer exited with status $status"
@@ -451,8 +452,12 @@ start_consumer() {
         sleep 1
       done
       send_report "consumer exited with status $status"
-    elif [[ $(cat -- "$NULL_EXIT_FILE" 2>/dev/null) != "$worker_pid stopped" ]]; then
-      send_report "the worker process was killed (no clean shutdown; out of memory?)"
+    else
+      # The worker is gone and the poller is stopping the consumer's group: let it finish (its KILL included).
+      wait "$poller"
+      if [[ $(cat -- "$NULL_EXIT_FILE" 2>/dev/null) != "$worker_pid stopped" ]]; then
+        send_report "the worker process was killed (no clean shutdown; out of memory?)"
+      fi
     fi
   ) &
 }

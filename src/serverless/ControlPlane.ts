@@ -51,15 +51,15 @@ export interface ServerlessSettings {
 export class ServerlessConfig extends Context.Tag("serverless/ServerlessConfig")<ServerlessConfig, ServerlessSettings>() {}
 
 /**
- * How long starts wait after `failures` workers in a row errored before they were ready (or soon after,
- * `SETTLED_MS`): nothing after one (it is replaced at once), then 1, 2, 4 … 30 s.
- */
-/**
  * How long a worker must stay ready before its launch counts as a success. A consumer that crashes on its first job,
  * or a worker that dies just after its first report, would otherwise reset the count and be relaunched every tick.
  */
 export const SETTLED_MS = 10_000
 
+/**
+ * How long starts wait after `failures` workers in a row errored before they were ready (or soon after,
+ * `SETTLED_MS`): nothing after one (it is replaced at once), then 1, 2, 4 … 30 s.
+ */
 export const failedStartBackoffMs = (failures: number): number => (failures <= 1 ? 0 : Math.min(1000 * 2 ** (failures - 2), 30_000))
 
 interface WorkerRecord {

@@ -90,8 +90,11 @@ export class WorkerLauncher extends Context.Tag("serverless/WorkerLauncher")<
               if (tail.length > TAIL_LINES) tail.shift()
               onLine(line)
             }
-            child.stdout?.on("data", lineSplitter(onChildLine))
-            child.stderr?.on("data", lineSplitter(onChildLine))
+            for (const stream of [child.stdout, child.stderr]) {
+              const lines = lineSplitter(onChildLine)
+              stream?.on("data", lines.push)
+              stream?.on("end", lines.end)
+            }
             const finish = (outcome: string) => {
               running.delete(child)
               Runtime.runSync(runtime)(Deferred.succeed(done, outcome))

@@ -30,7 +30,7 @@ import { keepInspectorClosed } from "./lifecycle/inspectorSignal.js"
 import { notedStartFailure } from "./lifecycle/startFailure.js"
 import { startupLine } from "./lifecycle/startupLine.js"
 import { writeExitMarker } from "./lifecycle/exitMarker.js"
-import { absorbLateSignals, StopSignal, watchInterruptingSignals } from "./lifecycle/StopSignal.js"
+import { absorbLateSignals, markServing, StopSignal, watchInterruptingSignals } from "./lifecycle/StopSignal.js"
 
 if (handledEnvProgramArgs(process.argv.slice(2), "null-worker", `${helpText()}\n`)) process.exit()
 
@@ -50,6 +50,7 @@ const serve = Effect.scoped(
   Effect.gen(function* () {
     const context = yield* Layer.build(Worker)
     absorbLateSignals()
+    markServing()
     yield* stopWhenOrphaned
     const config = Context.get(context, WorkerConfig)
     const helpers = yield* Effect.sync(() => lowerHelperThreads(config.helperThreadNice))

@@ -190,8 +190,10 @@ export interface ScriptRun {
   readonly exited: Promise<number | null>
 }
 
-/** `bash <script>` with `env` added to PATH and HOME only. */
-/** `groupLeader`: in a process group of its own, so that a test can signal the whole group as `timeout` does. */
+/**
+ * `bash <script>` with `env` added to PATH and HOME only. `groupLeader`: in a process group of its own, so that a test
+ * can signal the whole group as `timeout` does.
+ */
 export const runScript = (script: string, env: Record<string, string>, options: { readonly groupLeader?: boolean } = {}): ScriptRun => {
   const child = spawn("bash", [script], {
     env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", HOME: tmpdir(), ...env },

@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest"
 import { lineSplitter } from "../../src/serverless/lineSplitter.js"
 
-const split = (chunks: ReadonlyArray<Buffer | string>, maxChars?: number): Array<string> => {
+const split = (chunks: ReadonlyArray<Buffer | string>, maxChars?: number, ended = false): Array<string> => {
   const lines: Array<string> = []
-  const push = lineSplitter((line) => lines.push(line), maxChars)
-  for (const chunk of chunks) push(typeof chunk === "string" ? Buffer.from(chunk) : chunk)
+  const splitter = lineSplitter((line) => lines.push(line), maxChars)
+  for (const chunk of chunks) splitter.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk)
+  if (ended) splitter.end()
   return lines
 }
 
@@ -27,5 +28,15 @@ describe("lineSplitter", () => {
 
   it("a line of exactly the limit is kept whole", () => {
     expect(split(["abcde", "\n"], 5)).toEqual(["abcde"])
+  })
+
+  it("a whole line longer than the limit inside one chunk is cut too", () => {
+    expect(split(["abcdefgh\nok\n"], 5)).toEqual(["abcde … (line cut at 5 characters)", "ok"])
+  })
+
+  it("the last line without its newline is given when the stream ends, cut if long; nothing more after a cut line's rest", () => {
+    expect(split(["a\nfatal: crash"], 50, true)).toEqual(["a", "fatal: crash"])
+    expect(split(["a\n"], 50, true)).toEqual(["a"])
+    expect(split(["abcdefgh"], 5, true)).toEqual(["abcde … (line cut at 5 characters)"])
   })
 })

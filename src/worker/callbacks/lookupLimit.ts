@@ -23,7 +23,10 @@ export interface LimitedLookup extends LookupFunction {
   readonly waiting: () => number
 }
 
-/** Callback lookups at once: two of the pool's four threads, the other two left to the health checks and reports. */
+/**
+ * Callback lookups at once: two of the pool's four threads, the other two left to everything else (the health checks'
+ * and reports' lookups, the journal's fsync).
+ */
 export const CALLBACK_LOOKUPS = 2
 
 /** How long a lookup may wait for a thread: a callback attempt's time-out, after which nobody waits for its answer. */

@@ -18,10 +18,9 @@ const ignore = () => undefined
  * For the worker program, once it serves (its stop signal installed, awaited next): from then on each stop signal
  * always has a listener. The stop signal's own go with its scope, and a signal in the last milliseconds of a clean
  * stop (after them, before the exit) would otherwise kill the process by Node's default action, with no "worker
- * stopped" line (and no exit marker). SIGHUP is the stop signal's from here.
+ * stopped" line (and no exit marker).
  */
 export const absorbLateSignals = (): void => {
-  serving = true
   for (const signal of SIGNALS) if (!process.listeners(signal).includes(ignore)) process.on(signal, ignore)
 }
 
@@ -30,8 +29,14 @@ const see = () => {
   interruptingSignalSeen = true
 }
 
-/** Whether the worker has started serving (`absorbLateSignals`): its `StopSignal` then handles SIGHUP. */
+/** Whether SIGHUP is passed on as SIGTERM (`watchInterruptingSignals`), and whether the worker serves (`markServing`). */
+let forwardingHangUp = false
 let serving = false
+
+/** The worker serves: from here its `StopSignal` handles SIGHUP, which is no longer passed on as SIGTERM. */
+export const markServing = (): void => {
+  serving = true
+}
 
 /**
  * SIGHUP before the worker serves (while the layers build, during the bind retries, while a failed launch is
@@ -46,11 +51,12 @@ const hangUpAsTerminate = () => {
 /**
  * From the program's first line: whether SIGINT or SIGTERM has arrived, the two on which the runtime interrupts the
  * program. A start-up that ends interrupted after one is a stop; without one, it is a failure whose cause was lost
- * on the way (see main.ts). SIGHUP is made one of them while no `StopSignal` service listens.
+ * on the way (see main.ts). SIGHUP is made one of them until the worker serves.
  */
 export const watchInterruptingSignals = (): (() => boolean) => {
   for (const signal of ["SIGINT", "SIGTERM"] as const) if (!process.listeners(signal).includes(see)) process.on(signal, see)
   if (!process.listeners("SIGHUP").includes(hangUpAsTerminate)) process.on("SIGHUP", hangUpAsTerminate)
+  forwardingHangUp = true
   return () => interruptingSignalSeen
 }
 
@@ -66,6 +72,8 @@ export class StopSignal extends Effect.Service<StopSignal>()("worker/StopSignal"
       Deferred.unsafeDone(requested, Exit.succeed(reason))
     }
     const onSignal = (signal: StopSignalName) => {
+      // Before the worker serves, a SIGHUP arrives again as SIGTERM (`hangUpAsTerminate`): once is enough.
+      if (signal === "SIGHUP" && forwardingHangUp && !serving) return
       if (stopAsked) Deferred.unsafeDone(hurried, Exit.void)
       else ask(signal)
     }

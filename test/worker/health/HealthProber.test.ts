@@ -78,7 +78,6 @@ describe("HealthProber against a real consumer", () => {
     }).pipe(Effect.provide(keepAliveHttpClient()), Effect.scoped)
   )
 
-
   it.live("200 is healthy; a redirect to a 200 is followed, as aiohttp's GET follows it", () =>
     Effect.gen(function* () {
       const { base } = yield* consumer
