@@ -197,7 +197,20 @@ const noNotices: JournalNotices = { notCompacted: () => undefined, recreated: ()
  * is appended to. Failing to append later is `onWriteFailure`'s to report. While open, the file is rewritten with its
  * live lines once delivered ones make up most of it, and written again if it is deleted.
  */
-export const openJournal = (configured: string, onWriteFailure: (reason: string) => void = () => undefined, notices: JournalNotices = noNotices) =>
+/** How the journal's appends reach the disk: Node's calls (tests hold them to decide when they end). */
+export interface JournalSync {
+  readonly fsync: (fd: number, done: (error: NodeJS.ErrnoException | null) => void) => void
+  readonly fsyncSync: (fd: number) => void
+}
+
+const nodeSync: JournalSync = { fsync, fsyncSync }
+
+export const openJournal = (
+  configured: string,
+  onWriteFailure: (reason: string) => void = () => undefined,
+  notices: JournalNotices = noNotices,
+  disk: JournalSync = nodeSync
+) =>
   Effect.try({
     try: (): JournalOpened => {
       const problem = journalPathProblem(configured)
@@ -243,7 +256,7 @@ export const openJournal = (configured: string, onWriteFailure: (reason: string)
           if (syncing !== null) return void (syncAgain = true)
           const target = fd
           syncing = target
-          fsync(target, (error) => {
+          disk.fsync(target, (error) => {
             syncing = null
             if (closeWhenSynced) {
               closeWhenSynced = false
@@ -314,7 +327,7 @@ export const openJournal = (configured: string, onWriteFailure: (reason: string)
           close: () => {
             closed = true
             try {
-              fsyncSync(fd)
+              disk.fsyncSync(fd)
             } catch {
               // Every line is written; only its safety from a power cut is lost, and nothing is left to tell.
             }

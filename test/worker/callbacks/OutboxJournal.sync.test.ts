@@ -1,31 +1,26 @@
 /**
  * When the journal's lines reach the disk: written at once, fsync'd off the main thread one at a time (a group
- * commit), and synchronously at close. `node:fs`'s `fsync` is held here, so that the test decides when it ends.
+ * commit), and synchronously at close. The journal's fsyncs are held here, so that the test decides when they end.
  */
-import { fstatSync, mkdtempSync, readFileSync, unlinkSync } from "node:fs"
+import { fstatSync, fsyncSync, mkdtempSync, readFileSync, unlinkSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { vi } from "vitest"
-import { type JournalledCallback, openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
+import { type JournalledCallback, type JournalSync, openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
 
-const fsyncs = vi.hoisted(() => ({ held: [] as Array<(error: NodeJS.ErrnoException | null) => void>, fds: [] as Array<number>, synchronous: 0 }))
-
-vi.mock("node:fs", async (importOriginal) => {
-  const actual = await importOriginal<typeof import("node:fs")>()
-  return {
-    ...actual,
-    fsync: (fd: number, done: (error: NodeJS.ErrnoException | null) => void) => {
-      fsyncs.fds.push(fd)
-      fsyncs.held.push(done)
-    },
-    fsyncSync: (fd: number) => {
-      fsyncs.synchronous++
-      actual.fsyncSync(fd)
-    }
+/** A disk whose fsyncs are held until the test ends them, with the descriptors they were given. */
+const fsyncs = { held: [] as Array<(error: NodeJS.ErrnoException | null) => void>, fds: [] as Array<number>, synchronous: 0 }
+const heldDisk: JournalSync = {
+  fsync: (fd, done) => {
+    fsyncs.fds.push(fd)
+    fsyncs.held.push(done)
+  },
+  fsyncSync: (fd) => {
+    fsyncs.synchronous++
+    fsyncSync(fd)
   }
-})
+}
 
 const callback = (sessionId: string): JournalledCallback => ({
   session_id: sessionId,
@@ -40,7 +35,7 @@ describe("OutboxJournal's fsync", () => {
     Effect.gen(function* () {
       const file = join(mkdtempSync(join(tmpdir(), "journal-sync-")), "outbox.jsonl")
       const failures: Array<string> = []
-      const { journal } = yield* openJournal(file, (reason) => failures.push(reason))
+      const { journal } = yield* openJournal(file, (reason) => failures.push(reason), undefined, heldDisk)
       const synchronousAtOpen = fsyncs.synchronous
       journal.pending(callback("a"))
       assert.include(readFileSync(file, "utf8"), '"session_id":"a"')
@@ -69,7 +64,7 @@ describe("OutboxJournal's fsync", () => {
     Effect.gen(function* () {
       const file = join(mkdtempSync(join(tmpdir(), "journal-sync-")), "outbox.jsonl")
       const failures: Array<string> = []
-      const { journal } = yield* openJournal(file, (reason) => failures.push(reason))
+      const { journal } = yield* openJournal(file, (reason) => failures.push(reason), undefined, heldDisk)
       const first = fsyncs.held.length
       journal.pending(callback("a"))
       const old = fsyncs.fds[first]!
@@ -93,7 +88,7 @@ describe("OutboxJournal's fsync", () => {
   it.effect("close with an fsync in flight: the descriptor is closed when it returns, and nothing is synced after", () =>
     Effect.gen(function* () {
       const file = join(mkdtempSync(join(tmpdir(), "journal-sync-")), "outbox.jsonl")
-      const { journal } = yield* openJournal(file)
+      const { journal } = yield* openJournal(file, undefined, undefined, heldDisk)
       const first = fsyncs.held.length
       journal.pending(callback("a"))
       journal.done("a")
