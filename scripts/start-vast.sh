@@ -51,8 +51,9 @@ if [[ $# -gt 0 ]]; then
     sed -n '2,/^$/{s/^# \{0,1\}//;/^$/d;p}' "$0"
     exit 0
   fi
+  # Said on the console only: an operator's typo, made where they can read it, before the settings that say where to report.
   echo "start-vast.sh takes no arguments (its settings are environment variables); --help lists them" >&2
-  exit 2
+  exit 1
 fi
 
 WORKSPACE_DIR=${WORKSPACE_DIR:-/workspace}

@@ -30,6 +30,7 @@ import { keepInspectorClosed } from "./lifecycle/inspectorSignal.js"
 import { notedStartFailure } from "./lifecycle/startFailure.js"
 import { startupLine } from "./lifecycle/startupLine.js"
 import { writeExitMarker } from "./lifecycle/exitMarker.js"
+import { takeEarlySignal } from "./boot/earlyProcess.js"
 import { absorbLateSignals, markServing, StopSignal, watchInterruptingSignals } from "./lifecycle/StopSignal.js"
 
 if (handledEnvProgramArgs(process.argv.slice(2), "null-worker", `${helpText()}\n`)) process.exit()
@@ -155,3 +156,8 @@ NodeRuntime.runMain(
     }
   }
 )
+
+// A stop signal that came while the bundle loaded, kept by the boot (`earlyProcess.ts`): now that the runtime's
+// handlers exist, it is the same stop as any other.
+const earlySignal = takeEarlySignal()
+if (earlySignal !== null) process.emit(earlySignal, earlySignal)

@@ -1,4 +1,7 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { createServer } from "node:http"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { FakeAutoscaler } from "../support/fakeAutoscaler.js"
 import { authData } from "../support/sessions.js"
@@ -163,6 +166,42 @@ describe("the real process (node dist/main.js)", () => {
     expect(worker.output()).toContain('message="worker stopped"')
     expect(await receiver.next()).toEqual({ session_id: String(created.json?.["session_id"]), close_reason: "shutdown", generation: 1 })
   })
+
+  it.each(["SIGTERM", "SIGHUP"] as const)(
+    "%s as soon as the process catches it (the boot, before the worker's code has loaded): exit 0, 'worker stopped', the exit marker",
+    async (signal) => {
+      const dir = mkdtempSync(join(tmpdir(), "null-worker-early-"))
+      const marker = join(dir, "exit")
+      const [workerPort, httpPort, controlPort] = [await freePort(), await freePort(), await freePort()]
+      const worker = spawnWorker({
+        WORKER_PORT: String(workerPort),
+        WORKER_HTTP_PORT: String(httpPort),
+        NULL_CONTROL_PORT: String(controlPort),
+        REPORT_ADDR: autoscaler.url,
+        CONTAINER_ID: "7",
+        PUBLIC_IPADDR: "127.0.0.1",
+        [`VAST_TCP_PORT_${workerPort}`]: String(workerPort),
+        UNSECURED: "true",
+        NULL_EXIT_FILE: marker
+      })
+      started.push(worker)
+      // SIGHUP's bit in the caught-signals mask: Node catches SIGTERM and SIGINT itself from its start (to restore the
+      // terminal before it dies of them), SIGHUP only once a listener exists; the boot adds its three at once, before the
+      // bundle loads. (Sent then, the signal waits for the load to end; before the boot's listeners, it killed the
+      // process.) A poll of the real process, bounded.
+      const caught = () => {
+        const line = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${worker.child.pid}/status`, "utf8"))
+        return line !== null && (BigInt(`0x${line[1]}`) & 1n) !== 0n
+      }
+      const deadline = Date.now() + 5_000
+      while (!caught() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 2))
+      worker.child.kill(signal)
+      expect(await worker.exited, worker.output()).toBe(0)
+      expect(worker.output()).toContain('message="worker stopped"')
+      expect(readFileSync(marker, "utf8")).toBe(`${worker.child.pid} stopped\n`)
+      rmSync(dir, { recursive: true, force: true })
+    }
+  )
 
   it("SIGUSR1 does not open Node's inspector (a way into the worker's secrets for any local process), nor stop the worker", async () => {
     const { controlUrl, worker } = await startWorker()

@@ -3,9 +3,10 @@
  * never delays `/session/end` or `/release` and never keeps a slot busy.
  *
  * Bounds, so that no target can make the worker lose a close or grow without limit:
- * - at most `CALLBACK_CONCURRENCY` attempts in flight, and all but a quarter of them (at least one) to one destination
- *   (scheme, host and port); a delivery waiting to be retried holds none, so a few dead or hung receivers cannot keep
- *   everyone else's callbacks waiting, and one receiver alone still gets most of the slots. Each attempt has a timeout and its response is aborted once its status is known
+ * - at most `CALLBACK_CONCURRENCY` attempts in flight; a quarter of them is kept for destinations (scheme, host and
+ *   port) with nothing in flight, so one destination takes the rest at most, and a delivery waiting to be retried
+ *   holds none: dead or hung receivers cannot keep other receivers' callbacks waiting, and one receiver alone still
+ *   gets most of the slots. Each attempt has a timeout and its response is aborted once its status is known
  *   (the body is never read), so a response that never ends frees its socket with the attempt;
  * - at most `CALLBACK_MAX_PENDING` callbacks waiting; the pool reserves room before it opens a session with
  *   a callback (`admits`), so a session that was opened always has room for its callback, and at the cap a
@@ -133,8 +134,11 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
       const client = HttpClient.withScope(yield* HttpClient.HttpClient)
       const clock = yield* Effect.clock
       const queue = yield* Queue.unbounded<Delivery>()
-      /** Attempts in flight to one destination at most: a quarter of the slots (at least one) stays for the others. */
-      const perDestination = Math.max(1, config.callbackConcurrency - Math.max(1, Math.floor(config.callbackConcurrency / 4)))
+      // A quarter of the slots (at least one) is kept for destinations with nothing in flight: one destination takes
+      // the rest at most, and once they are taken, a destination gets a reserved slot only for its first attempt. So
+      // hung receivers, however many, leave every other destination a slot until each slot has its own destination.
+      const reserved = Math.max(1, Math.floor(config.callbackConcurrency / 4))
+      const perDestination = Math.max(1, config.callbackConcurrency - reserved)
       /** Attempts in flight now, by destination and in all (counted where a slot is taken and given back, nowhere else). */
       const busy = new Map<string, number>()
       let inFlight = 0
@@ -309,7 +313,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
         Effect.acquireUseRelease(
           Effect.sync(() => {
             const running = busy.get(delivery.destination) ?? 0
-            if (running >= perDestination) {
+            if (running >= perDestination || (running > 0 && inFlight >= config.callbackConcurrency - reserved)) {
               const waiting = parked.get(delivery.destination)
               if (waiting === undefined) parked.set(delivery.destination, [delivery])
               else waiting.push(delivery)

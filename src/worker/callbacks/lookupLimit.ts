@@ -5,7 +5,7 @@
  * session creators' names: unbounded, four whose DNS hangs would hold every thread, and the worker's own health checks
  * and reports (`localhost`, `run.vast.ai`) would wait behind them until the worker marked itself broken.
  *
- * So at most `max` lookups run at once (below the pool's size), and a lookup of a name already being looked up with
+ * So at most `max` lookups run at once (`callbackLookups`: half of what libuv runs at once), and a lookup of a name already being looked up with
  * the same options waits for that one instead of taking another thread. A lookup that waited for a thread longer than
  * `maxWait` is answered with an error instead of being run: its caller (an attempt with a timeout) has given up, and
  * running it would only hold a thread again. Names whose DNS hangs can still delay other callbacks' lookups, by up to
@@ -24,10 +24,11 @@ export interface LimitedLookup extends LookupFunction {
 }
 
 /**
- * Callback lookups at once: two of the pool's four threads, the other two left to everything else (the health checks'
- * and reports' lookups, the journal's fsync).
+ * Callback lookups at once for a thread pool of `poolSize`: libuv runs name lookups on at most half of its threads,
+ * and callbacks get half of those (at least one); the rest stay for the health checks' and reports' lookups. With
+ * Node's 4 threads, 1 of 2; with `UV_THREADPOOL_SIZE=8`, 2 of 4.
  */
-export const CALLBACK_LOOKUPS = 2
+export const callbackLookups = (poolSize: number): number => Math.max(1, Math.floor(Math.floor((poolSize + 1) / 2) / 2))
 
 /** How long a lookup may wait for a thread: a callback attempt's time-out, after which nobody waits for its answer. */
 export const LOOKUP_MAX_WAIT_MS = 10_000

@@ -322,6 +322,27 @@ describe("CallbackPoster", () => {
     })
   )
 
+  it.scoped("two or more hung receivers leave every other destination a slot: the last quarter goes only to destinations with nothing in flight", () =>
+    Effect.gen(function* () {
+      const { poster, seen } = yield* posterOver(
+        routedClient((url) => (url.includes("hung") ? "hang" : 200)),
+        yield* Effect.scope,
+        { callbackConcurrency: 16 }
+      )
+      for (const host of ["hung-a.test", "hung-b.test", "hung-c.test"]) {
+        for (let i = 0; i < 20; i++) yield* poster.post({ ...callback, sessionId: `${host}-${i}`, route: `http://${host}/cb/${i}` })
+      }
+      yield* poster.post({ ...callback, sessionId: "good", route: "http://good.test/cb" })
+      yield* TestClock.adjust("0 millis")
+      const byHost = (yield* Ref.get(seen)).reduce<Record<string, number>>((counts, request) => {
+        const host = new URL(request.url).host
+        return { ...counts, [host]: (counts[host] ?? 0) + 1 }
+      }, {})
+      assert.deepStrictEqual(byHost, { "hung-a.test": 12, "hung-b.test": 1, "hung-c.test": 1, "good.test": 1 })
+      assert.strictEqual((yield* poster.deliveries).find((record) => record.sessionId === "good")?.state, "delivered")
+    })
+  )
+
   it.scoped("a delivery waiting to be retried holds no slot: with one slot, a refused target's back-off does not keep the next callback waiting", () =>
     Effect.gen(function* () {
       const { poster, seen } = yield* posterOver(

@@ -1,6 +1,6 @@
 import type { LookupFunction } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { limitLookups } from "../../../src/worker/callbacks/lookupLimit.js"
+import { callbackLookups, limitLookups } from "../../../src/worker/callbacks/lookupLimit.js"
 
 /** A resolver that answers only when told: each lookup it was asked, in order, with its answer function. */
 const manual = () => {
@@ -10,6 +10,12 @@ const manual = () => {
   }
   return { asked, lookup }
 }
+
+describe("callbackLookups", () => {
+  it("half of the lookups libuv runs at once (half its thread pool), at least one: the rest stay for the health checks and reports", () => {
+    assert.deepStrictEqual([1, 2, 3, 4, 8, 16].map(callbackLookups), [1, 1, 1, 1, 2, 4])
+  })
+})
 
 describe("limitLookups", () => {
   it("runs at most `max` lookups at once; the next waits for one to end, oldest first", () => {
