@@ -57,7 +57,8 @@ const startReceiver = async () => {
   return { url: `http://127.0.0.1:${port}/closed`, next }
 }
 
-const startWorker = async (extra: Record<string, string> = {}) => {
+/** A worker process on free ports, reporting to the fake autoscaler; not yet waited for. */
+const spawnOnFreePorts = async (extra: Record<string, string> = {}) => {
   const [workerPort, httpPort, controlPort] = [await freePort(), await freePort(), await freePort()]
   const worker = spawnWorker({
     WORKER_PORT: String(workerPort),
@@ -71,6 +72,11 @@ const startWorker = async (extra: Record<string, string> = {}) => {
     ...extra
   })
   started.push(worker)
+  return { worker, workerPort, httpPort, controlPort }
+}
+
+const startWorker = async (extra: Record<string, string> = {}) => {
+  const { controlPort, httpPort, worker, workerPort } = await spawnOnFreePorts(extra)
   await worker.waitFor("control listening")
   return {
     worker,
@@ -172,19 +178,7 @@ describe("the real process (node dist/main.js)", () => {
     async (signal) => {
       const dir = mkdtempSync(join(tmpdir(), "null-worker-early-"))
       const marker = join(dir, "exit")
-      const [workerPort, httpPort, controlPort] = [await freePort(), await freePort(), await freePort()]
-      const worker = spawnWorker({
-        WORKER_PORT: String(workerPort),
-        WORKER_HTTP_PORT: String(httpPort),
-        NULL_CONTROL_PORT: String(controlPort),
-        REPORT_ADDR: autoscaler.url,
-        CONTAINER_ID: "7",
-        PUBLIC_IPADDR: "127.0.0.1",
-        [`VAST_TCP_PORT_${workerPort}`]: String(workerPort),
-        UNSECURED: "true",
-        NULL_EXIT_FILE: marker
-      })
-      started.push(worker)
+      const { worker } = await spawnOnFreePorts({ NULL_EXIT_FILE: marker })
       // SIGHUP's bit in the caught-signals mask: Node catches SIGTERM and SIGINT itself from its start (to restore the
       // terminal before it dies of them), SIGHUP only once a listener exists; the boot adds its three at once, before the
       // bundle loads. (Sent then, the signal waits for the load to end; before the boot's listeners, it killed the
