@@ -74,6 +74,43 @@ describe("limitLookups", () => {
     assert.deepStrictEqual([limited.running(), limited.waiting()], [0, 0])
   })
 
+  it("lookups of one name with another family or other hints are not joined: each asks on its own", () => {
+    const { asked, lookup } = manual()
+    const limited = limitLookups(lookup, 4, () => 0)
+    limited("a.test", { family: 4 }, () => undefined)
+    limited("a.test", { family: 6 }, () => undefined)
+    limited("a.test", { family: 4, hints: 32 }, () => undefined)
+    limited("a.test", { family: 4 }, () => undefined)
+    assert.deepStrictEqual([asked.length, limited.running()], [3, 3])
+  })
+
+  it("the wait is measured against maxWait inclusive; a stale lookup's error names the name and the limit", () => {
+    const { asked, lookup } = manual()
+    let now = 0
+    const limited = limitLookups(lookup, 1, () => now, 10_000)
+    const errors: Array<string> = []
+    limited("busy.test", {}, () => undefined)
+    limited("edge.test", {}, () => undefined)
+    limited("late.test", {}, (error) => void errors.push(`${error?.code}: ${error?.message}`))
+    now = 10_000
+    asked[0]!.answer("10.0.0.1")
+    // edge.test waited exactly 10 s: still run.
+    assert.deepStrictEqual(asked.map((entry) => entry.hostname), ["busy.test", "edge.test"])
+    now = 10_001
+    asked[1]!.answer("10.0.0.2")
+    assert.deepStrictEqual(errors, ["ETIMEOUT: lookup of late.test: waited over 10000 ms for a thread"])
+  })
+
+  it("a lookup that throws something other than an Error answers its callers with EINVAL", () => {
+    const limited = limitLookups(() => {
+      throw "not an error"
+    }, 1, () => 0)
+    const errors: Array<string> = []
+    limited("x.test", {}, (error) => void errors.push(`${error?.code}: ${error?.message}`))
+    assert.deepStrictEqual(errors, ["EINVAL: not an error"])
+    assert.strictEqual(limited.running(), 0)
+  })
+
   it("a lookup that throws gives its thread back and answers its callers with the error", () => {
     const { asked, lookup } = manual()
     let calls = 0
