@@ -134,15 +134,15 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
       const client = HttpClient.withScope(yield* HttpClient.HttpClient)
       const clock = yield* Effect.clock
       const queue = yield* Queue.unbounded<Delivery>()
-      // A quarter of the slots (at least one) is kept for destinations with nothing in flight: one destination takes
-      // the rest at most, and once they are taken, a destination gets a reserved slot only for its first attempt. So
-      // hung receivers, however many, leave every other destination a slot until each slot has its own destination.
+      // A quarter of the slots (at least one) is kept for destinations with nothing in flight: once the rest are taken,
+      // a destination gets one only for its first attempt. So one destination takes the rest at most, and hung
+      // receivers, however many, leave every other destination a slot until each slot has its own destination.
       const reserved = Math.max(1, Math.floor(config.callbackConcurrency / 4))
-      const perDestination = Math.max(1, config.callbackConcurrency - reserved)
+      const shared = config.callbackConcurrency - reserved
       /** Attempts in flight now, by destination and in all (counted where a slot is taken and given back, nowhere else). */
       const busy = new Map<string, number>()
       let inFlight = 0
-      /** Deliveries taken while their destination was at its limit: queued again, in order, as its attempts end. */
+      /** Deliveries taken while their destination could have no other slot: each goes on, in order, as one of its attempts ends. */
       const parked = new Map<string, Array<Delivery>>()
       // Deliveries waiting out their back-off: fibers of their own, so that the wait holds no delivery slot.
       const backOffs = yield* FiberSet.make()
@@ -313,7 +313,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
         Effect.acquireUseRelease(
           Effect.sync(() => {
             const running = busy.get(delivery.destination) ?? 0
-            if (running >= perDestination || (running > 0 && inFlight >= config.callbackConcurrency - reserved)) {
+            if (running > 0 && inFlight >= shared) {
               const waiting = parked.get(delivery.destination)
               if (waiting === undefined) parked.set(delivery.destination, [delivery])
               else waiting.push(delivery)
