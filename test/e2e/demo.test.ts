@@ -58,7 +58,9 @@ describe("npm run demo (dist/demo.js)", () => {
   }
 
   it("--timeout: stops the client and the serverless as an interruption does, says it timed out, exits 1, no process left", async () => {
-    const demo = spawnProcess(process.execPath, [demoJs, "--count", "2", "--interval", "0.5", "--plateau", "60", "--timeout", "8"], {})
+    // 20 s: both sessions are made long before (a worker's start and the client's poll back-off, up to 5 s, under a
+    // busy CI), and the 60 s plateau is far after.
+    const demo = spawnProcess(process.execPath, [demoJs, "--count", "2", "--interval", "0.5", "--plateau", "60", "--timeout", "20"], {})
     running.push(demo)
     await demo.waitFor(/client \| .*#2 created session/, 30_000)
     const tree = processTree(demo.child.pid ?? 0)
