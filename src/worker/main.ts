@@ -158,6 +158,6 @@ NodeRuntime.runMain(
 )
 
 // A stop signal that came while the bundle loaded, kept by the boot (`earlyProcess.ts`): now that the runtime's
-// handlers exist, it is the same stop as any other.
+// handlers exist, it stops the worker as a later one would.
 const earlySignal = takeEarlySignal()
 if (earlySignal !== null) process.emit(earlySignal, earlySignal)

@@ -1,15 +1,10 @@
 /**
- * What the worker process needs before its bundle loads (a tenth of a second in which no handler of the worker's
- * exists yet):
- *
- * - **Stop signals are caught from the boot's first line.** Without a listener, Node's default for SIGTERM, SIGINT and
- *   SIGHUP kills the process, with no "worker stopped" line and no exit marker, so `start-vast.sh` reports a kill.
- *   With one, the signal waits until the synchronous load of the bundle ends, and then reaches the worker's own
- *   handlers, which stop as for any other. Should one reach these first (a load that yields), it is kept and
- *   handed on (`takeEarlySignal`). Node's own start-up, before this line (about 0.2 s on a small VM), stays exposed.
- *
- * (libuv's thread pool cannot be sized from here: Node's module loader has started it before this line runs, with
- * `UV_THREADPOOL_SIZE` or 4 threads. `threadPoolSize` says which, for the callbacks' lookup limit.)
+ * Stop signals caught from the boot's first line, before the worker bundle loads (a tenth of a second in which no
+ * handler of the worker's exists yet). Without a listener, Node's default for SIGTERM, SIGINT and SIGHUP kills the
+ * process, with no "worker stopped" line and no exit marker, so `start-vast.sh` reports a kill. With one, the signal
+ * waits until the synchronous load of the bundle ends, then reaches the worker's own handlers. Should one reach these
+ * first (a load that yields), it is kept and handed on (`takeEarlySignal`). Node's own start-up, before this line
+ * (about 0.2 s on a small VM), stays exposed.
  */
 const SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const
 type EarlySignal = (typeof SIGNALS)[number]
@@ -42,10 +37,4 @@ export const takeEarlySignal = (): "SIGTERM" | "SIGINT" | null => {
   for (const [signal, handler] of state.handlers) process.off(signal, handler)
   delete (globalThis as { [KEY]?: EarlyState })[KEY]
   return state.signal === null ? null : state.signal === "SIGINT" ? "SIGINT" : "SIGTERM"
-}
-
-/** The libuv thread pool's size, as libuv reads it (4 when unset or not a number from 1 to 1024). */
-export const threadPoolSize = (): number => {
-  const size = Number(process.env["UV_THREADPOOL_SIZE"])
-  return Number.isInteger(size) && size >= 1 && size <= 1024 ? size : 4
 }

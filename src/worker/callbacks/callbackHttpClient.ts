@@ -18,8 +18,7 @@ import type { HttpClient } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Effect, Layer, type Scope } from "effect"
 import type { WorkerConfig } from "../config/WorkerConfig.js"
-import { threadPoolSize } from "../boot/earlyProcess.js"
-import { callbackLookups, limitLookups } from "./lookupLimit.js"
+import { callbackLookups, limitLookups, threadPoolSize } from "./lookupLimit.js"
 import { isSelfHost, SELF_TARGET_REASON, SELF_TARGET_REFUSED, type SelfAddresses, WorkerSelf } from "./selfTarget.js"
 
 /** The error a refused connection fails with; its message names no URL (one may carry credentials). */

@@ -24,6 +24,15 @@ export interface LimitedLookup extends LookupFunction {
 }
 
 /**
+ * libuv's thread pool size, as libuv read it (`UV_THREADPOOL_SIZE`, else 4). Node's module loader starts the pool
+ * before any of the worker's code runs, so the worker cannot size it, only read what it is.
+ */
+export const threadPoolSize = (): number => {
+  const size = Number(process.env["UV_THREADPOOL_SIZE"])
+  return Number.isInteger(size) && size >= 1 && size <= 1024 ? size : 4
+}
+
+/**
  * Callback lookups at once for a thread pool of `poolSize`: libuv runs name lookups on at most half of its threads,
  * and callbacks get half of those (at least one); the rest stay for the health checks' and reports' lookups. With
  * Node's 4 threads, 1 of 2; with `UV_THREADPOOL_SIZE=8`, 2 of 4.
