@@ -16,9 +16,11 @@ import { HttpRouter, HttpServer, HttpServerRequest } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Data, Deferred, Duration, Effect, Layer, Option, Redacted, Runtime, Schema } from "effect"
+import { Cause, Clock, Data, Deferred, Duration, Effect, Layer, Option, Redacted, Runtime, Schema } from "effect"
 import { plainLogfmt } from "../../src/shared/logging.js"
 import { Redis } from "ioredis"
+import { describe } from "../../src/client/events.js"
+import { progressEvent } from "../../src/client/Reservations.js"
 import { type ReserveProgress, VastClient } from "../../src/client/VastClient.js"
 import { describeCause } from "../../src/shared/causeLine.js"
 import { printable } from "../../src/shared/printable.js"
@@ -154,24 +156,14 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
     yield* Effect.logInfo(`callbacks: workers post to ${redactUrl(`${callbackBase}/closed`)} (listening on ${listening})`)
 
     const endpoint = yield* client.findEndpoint(opts.endpoint)
-    /** What routing said, as the client CLI says it: each refusal and failed route, and the first wait of a reservation. */
-    const progressOf = (job: Job) => {
+    /** What routing said, in the client CLI's words (`#n`: the job's attempt): each refusal and failed route, the first wait. */
+    const progressOf = (job: Job, attempt: number) => {
       let waited = false
       return (progress: ReserveProgress): Effect.Effect<void> => {
-        switch (progress._tag) {
-          case "Routing":
-            return Effect.void
-          case "Waiting":
-            if (waited) return Effect.void
-            waited = true
-            return Effect.logInfo(`${job.job_id}: waiting for a worker (request_idx ${progress.requestIdx})`)
-          case "RouteFailed":
-            return Effect.logWarning(`${job.job_id}: /route/ failed (${printable(progress.detail)}), asking again in ${Duration.format(progress.retryIn)}`)
-          case "Refused":
-            return Effect.logWarning(
-              `${job.job_id}: ${printable(progress.url)} refused the session (${printable(progress.detail)}), routing again in ${Duration.format(progress.retryIn)}`
-            )
-        }
+        if (progress._tag === "Routing" || (progress._tag === "Waiting" && waited)) return Effect.void
+        waited ||= progress._tag === "Waiting"
+        const line = Effect.map(Clock.currentTimeMillis, (now) => `${job.job_id}: ${printable(describe(progressEvent(attempt, progress), now))}`)
+        return Effect.flatMap(line, (text) => (progress._tag === "Waiting" ? Effect.logInfo(text) : Effect.logWarning(text)))
       }
     }
     const runJob = (job: Job) =>
@@ -190,7 +182,7 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
               onCloseRoute: `${callbackBase}/closed`,
               onClosePayload: { job_id: job.job_id },
               timeout: "120 seconds",
-              onProgress: progressOf(job)
+              onProgress: progressOf(job, attempt)
             })
           )
           if (reserved._tag === "Left") {

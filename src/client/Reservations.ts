@@ -76,7 +76,8 @@ const DEFAULT_WATCH_EVERY = Duration.seconds(5)
 /** Failed `/session/health` looks in a row that are reported (once per run of failures). */
 const FAILED_LOOKS_REPORTED = 3
 
-const progressEvent = (reservation: number, progress: ReserveProgress): ClientEvent => {
+/** What `reserve` reported, as the client's event for reservation number `reservation`. */
+export const progressEvent = (reservation: number, progress: ReserveProgress): ClientEvent => {
   switch (progress._tag) {
     case "Routing":
       return { event: "routing", reservation, request_idx: progress.requestIdx }
