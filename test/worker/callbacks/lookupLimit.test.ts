@@ -1,6 +1,6 @@
 import type { LookupFunction } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { callbackLookups, limitLookups } from "../../../src/worker/callbacks/lookupLimit.js"
+import { callbackLookups, limitLookups, threadPoolSize } from "../../../src/worker/callbacks/lookupLimit.js"
 
 /** A resolver that answers only when told: each lookup it was asked, in order, with its answer function. */
 const manual = () => {
@@ -14,6 +14,22 @@ const manual = () => {
 describe("callbackLookups", () => {
   it("half of the lookups libuv runs at once (half its thread pool), at least one: the rest stay for the health checks and reports", () => {
     assert.deepStrictEqual([1, 2, 3, 4, 8, 16].map(callbackLookups), [1, 1, 1, 1, 2, 4])
+  })
+})
+
+describe("threadPoolSize", () => {
+  it("reads UV_THREADPOOL_SIZE as libuv does: a whole number from 1 to 1024, else 4", () => {
+    const before = process.env["UV_THREADPOOL_SIZE"]
+    const sizeWith = (value: string | undefined) => {
+      if (value === undefined) delete process.env["UV_THREADPOOL_SIZE"]
+      else process.env["UV_THREADPOOL_SIZE"] = value
+      return threadPoolSize()
+    }
+    try {
+      assert.deepStrictEqual([undefined, "8", "1", "1024", "0", "1025", "2.5", "x"].map(sizeWith), [4, 8, 1, 1024, 4, 4, 4, 4])
+    } finally {
+      sizeWith(before)
+    }
   })
 })
 
