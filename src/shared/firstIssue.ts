@@ -12,11 +12,32 @@ export interface FirstIssue {
   readonly message: string
 }
 
+/** How Schema's default messages end: `Expected …, actual <the value as text>`. */
+const ACTUAL_VALUE = /, actual ([\s\S]*)$/
+
+/**
+ * What kind of value Schema's text of it shows. The kind says enough to fix the request; the text itself would
+ * echo what was sent, and a query's `+2` reads back as `" 2"`.
+ */
+const kindOf = (shown: string): string => {
+  if (shown.startsWith('"')) return "a string"
+  if (shown.startsWith("[")) return "an array"
+  if (shown.startsWith("{")) return "an object"
+  if (shown === "true" || shown === "false") return "a boolean"
+  if (shown === "null" || shown === "undefined") return shown
+  if (/^-?(?:[0-9]|Infinity|NaN)/.test(shown)) return "a number"
+  return "another value"
+}
+
+/** `message` with the value it quotes replaced by its kind. */
+const withoutValue = (message: string): string => message.replace(ACTUAL_VALUE, (_, shown: string) => `, got ${kindOf(shown)}`)
+
 export const firstIssue = (error: ParseResult.ParseError): FirstIssue | undefined => {
   const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
   if (issue === undefined) return undefined
   const field = issue.path.map(String).join(".")
   if (issue._tag === "Missing") return { field, message: `${field} is required` }
-  const text = issue.message.length > MESSAGE_LIMIT ? `${issue.message.slice(0, MESSAGE_LIMIT)}…` : issue.message
+  const plain = withoutValue(issue.message)
+  const text = plain.length > MESSAGE_LIMIT ? `${plain.slice(0, MESSAGE_LIMIT)}…` : plain
   return { field, message: field === "" ? text : `${field}: ${text}` }
 }

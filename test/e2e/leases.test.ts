@@ -70,6 +70,7 @@ describe("leases", () => {
       ["?generation=one", undefined, "query.generation"],
       ["?generation=0", undefined, "query.generation"],
       ["?generation=1e3", undefined, "query.generation"],
+      ["?generation=+2", undefined, "query.generation"],
       ["?session_id=", undefined, "query.session_id"],
       ["?gen=2", undefined, "query.gen"],
       ["?generation=2&generation=3", undefined, "query.generation"],
@@ -86,6 +87,8 @@ describe("leases", () => {
       expect(reply.json, query).toMatchObject({ field })
     }
     expect((await request(`${controlUrl}/release?gen=2`)).json).toMatchObject({ error: "query gen: unknown parameter (/release takes generation or session_id)" })
+    // A form-encoded `+` reads as a space; the answer names the kind of value, never the text as it was decoded.
+    expect((await request(`${controlUrl}/release?generation=+2`)).json).toMatchObject({ error: "query generation: Expected number, got a string" })
     // None of the refused releases closed the newer reservation; its own release by id does.
     expect(decoded(SessionsAnswer, await request(`${controlUrl}/sessions`, { method: "GET" })).sessions).toHaveLength(1)
     expect(decoded(ReleaseAnswer, await request(`${controlUrl}/release?session_id=${second.session_id}`, { body: {} }))).toEqual({
