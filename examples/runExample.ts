@@ -10,6 +10,7 @@ import { plainLogfmt } from "../src/shared/logging.js"
 import { WorkerLauncher } from "../src/serverless/WorkerLauncher.js"
 import { describeCause } from "../src/shared/causeLine.js"
 import { answeredStandardFlags } from "../src/shared/cliHelp.js"
+import { withOneLineErrors } from "../src/shared/cliConsole.js"
 
 const hasMessage = (error: unknown): error is { readonly _tag: string; readonly message: string } =>
   typeof error === "object" && error !== null && "_tag" in error && "message" in error && typeof error.message === "string"
@@ -20,7 +21,7 @@ export const runExample = <E>(
   cli: (args: ReadonlyArray<string>) => Effect.Effect<void, E, NodeContext.NodeContext | WorkerLauncher>
 ): void => {
   if (answeredStandardFlags(process.argv.slice(2), name, help)) return
-  cli(process.argv).pipe(
+  withOneLineErrors(cli(process.argv)).pipe(
     // A failure is one line (a bad flag's line is @effect/cli's own): no stack trace, no cause tree.
     Effect.tapErrorCause((cause) =>
       Cause.isInterruptedOnly(cause) || Cause.failureOption(cause).pipe(Option.exists(ValidationError.isValidationError))

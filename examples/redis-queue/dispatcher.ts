@@ -31,6 +31,7 @@ import { serveApp, serverLayer } from "../../src/shared/listen.js"
 import { VERSION } from "../../src/shared/version.js"
 import { sayConnectionTrouble } from "./connectionTrouble.js"
 import { doneKey, type Job, resultKey, sessionQueue } from "./keys.js"
+import { withOneLineErrors } from "../../src/shared/cliConsole.js"
 
 /** The callback body: our payload (`job_id`) plus what the worker adds. */
 const ClosedSession = Schema.Struct({ job_id: Schema.String, session_id: Schema.String, close_reason: Schema.String })
@@ -248,7 +249,7 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
 
 const cli = Command.run(dispatcher, { name: "redis example dispatcher", version: VERSION })
 if (!answeredStandardFlags(process.argv.slice(2), "redis example dispatcher", help)) {
-  cli(process.argv).pipe(
+  withOneLineErrors(cli(process.argv)).pipe(
     Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, plainLogfmt)),
     // The run's failure is said in one line, not with a stack (`describeCause`).
     Effect.tapErrorCause((cause) =>

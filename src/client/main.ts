@@ -41,6 +41,7 @@ import { terminalWidth } from "./terminalWidth.js"
 import { VastClient } from "./VastClient.js"
 import { writeSafely } from "../shared/safeOutput.js"
 import { stopWhenOrphaned } from "../shared/orphanWatch.js"
+import { withOneLineErrors } from "../shared/cliConsole.js"
 
 // A reader that goes away (`| head`) must not cost the open sessions their end.
 const stdout: Write = (text) => Effect.sync(() => writeSafely(process.stdout, text))
@@ -154,7 +155,7 @@ if (!answeredStandardFlags(args, "null-worker-client", doctor ? doctorHelp : aut
       ? autoscaleCommand([node, script, ...args.slice(1)])
       : clientCommand(process.argv)
   // Started by the demo, it stops (ending its sessions) if the demo is killed outright.
-  Effect.scoped(Effect.zipRight(stopWhenOrphaned, main)).pipe(
+  withOneLineErrors(Effect.scoped(Effect.zipRight(stopWhenOrphaned, main))).pipe(
     Effect.provide(Layer.merge(NodeContext.layer, StderrLogger)),
     NodeRuntime.runMain({
       disableErrorReporting: true,

@@ -21,6 +21,7 @@ import { rememberStopSignal } from "../shared/signalExitStatus.js"
 import { VERSION } from "../shared/version.js"
 import { above0, finite, from0, sessionCost, wholeAtLeast } from "../shared/numericFlags.js"
 import { writeSafely } from "../shared/safeOutput.js"
+import { withOneLineErrors } from "../shared/cliConsole.js"
 
 const here = (file: string) => fileURLToPath(new URL(`./${file}`, import.meta.url))
 
@@ -208,7 +209,7 @@ const cli = Command.run(demo, { name: "null-worker demo", version: VERSION })
 if (!answeredStandardFlags(process.argv.slice(2), "null-worker demo", help)) {
   const stoppedBy = rememberStopSignal()
   stopSignal = stoppedBy
-  cli(process.argv).pipe(
+  withOneLineErrors(cli(process.argv)).pipe(
     // The serverless's own grace for its workers must fit inside the grace it gets.
     Effect.provide(
       Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, WorkerLauncher.layer({ grace: Duration.times(WorkerLauncher.defaultGrace, 2) }), plainLogfmt)

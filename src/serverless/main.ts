@@ -29,6 +29,7 @@ import { WorkerSessions } from "./WorkerSessions.js"
 import { VERSION } from "../shared/version.js"
 import { above0, finite, from0, wholeAtLeast } from "../shared/numericFlags.js"
 import { stopWhenOrphaned } from "../shared/orphanWatch.js"
+import { withOneLineErrors } from "../shared/cliConsole.js"
 
 const count = wholeAtLeast(0)
 
@@ -195,7 +196,7 @@ const cli = Command.run(serverless, { name: "null-worker local serverless", vers
 
 const args = process.argv.slice(2)
 if (!answeredStandardFlags(args, "null-worker-serverless", help)) {
-  cli(process.argv).pipe(
+  withOneLineErrors(cli(process.argv)).pipe(
     Effect.provide(Layer.merge(NodeContext.layer, plainLogfmt)),
     // Failures were said in one line where they happened (or by @effect/cli, for a bad option).
     NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })

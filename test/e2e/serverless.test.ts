@@ -124,7 +124,7 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     expect(text).toMatch(/^ {2}--target-util X +.*\(default 0\.9; 1 with --recommended\)$/m)
     const fractional = spawnProcess(process.execPath, [serverlessJs, "--max-workers", "1.5"], {})
     expect(await fractional.exited).toBe(1)
-    expect(fractional.output()).toBe("--max-workers must be a whole number of at least 0\n\n")
+    expect(fractional.output()).toBe("--max-workers must be a whole number of at least 0\n")
     // A busy loop (a tick of 0), a rule that divides by 0, a number JSON cannot carry: refused before anything starts.
     for (const [flag, value, rule] of [
       ["tick", "0", "a finite number above 0"],
@@ -143,7 +143,7 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
         // A deadline, so that a serverless that took the path is killed below instead of outliving the test.
         const code = await Promise.race([refused.exited, new Promise((resolve) => setTimeout(() => resolve("still running after 10 s"), 10_000).unref())])
         expect(code, path).toBe(1)
-        expect(refused.output(), path).toContain(`--sidecar-health must be a path starting with /, e.g. /health (got "${path}")`)
+        expect(refused.output(), path).toBe(`--sidecar-health must be a path starting with /, e.g. /health (got "${path}")\n`)
       } finally {
         refused.child.kill("SIGKILL")
       }

@@ -27,6 +27,6 @@ describe("the example runners", () => {
     const refused = run(file, ...args)
     expect(refused.status).toBe(1)
     expect(refused.stdout + refused.stderr).not.toMatch(/at file:|cause=|redis-server/)
-    expect((refused.stdout + refused.stderr).trim()).toBe(message)
+    expect(refused.stdout + refused.stderr).toBe(`${message}\n`)
   })
 })
