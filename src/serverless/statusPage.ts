@@ -88,23 +88,29 @@ const messageOf = (line: string): string => {
   return text.length > 160 ? `${text.slice(0, 160)}…` : text
 }
 
-/** A warning or an error among the worker's logfmt lines. */
-const isWarning = (line: string): boolean => /(?:^| )level=(?:WARN|ERROR|FATAL)\b/.test(line)
+/**
+ * A line that says what a starting worker waits for: a warning or an error, or its `waiting for …` line (said at
+ * info, once per reason, while it waits for the consumer).
+ */
+const isNotice = (line: string): boolean => /(?:^| )level=(?:WARN|ERROR|FATAL)\b/.test(line) || messageOf(line).startsWith("waiting for ")
 
-const lastWhere = (lines: ReadonlyArray<string>, keep: (line: string) => boolean): string | undefined => {
-  for (let i = lines.length - 1; i >= 0; i--) if (keep(lines[i]!)) return lines[i]
-  return undefined
+const lastIndexWhere = (lines: ReadonlyArray<string>, keep: (line: string) => boolean): number => {
+  for (let i = lines.length - 1; i >= 0; i--) if (keep(lines[i]!)) return i
+  return -1
 }
 
 /**
- * The reported error; for a worker still starting, what it waits for: its latest warning (`waiting for the consumer:
- * …`), which it says once per reason and which a later line (`Serverless public key loaded`) must not hide, or else
- * its latest line.
+ * The reported error; for a worker still starting, what it waits for: its latest notice, which a later line
+ * (`Serverless public key loaded`) must not hide, with that later line beside it, since it may say the wait is over
+ * (`first health check passed`); with no notice, its latest line.
  */
 const errorCell = (worker: Status["workers"][number]): string => {
   if (worker.error_msg !== "" || worker.state !== "starting") return worker.error_msg
-  const shown = lastWhere(worker.log_tail, isWarning) ?? worker.log_tail.at(-1)
-  return shown === undefined ? "" : `(starting) ${messageOf(shown)}`
+  const tail = worker.log_tail
+  if (tail.length === 0) return ""
+  const latest = messageOf(tail[tail.length - 1]!)
+  const notice = lastIndexWhere(tail, isNotice)
+  return notice < 0 || notice === tail.length - 1 ? `(starting) ${latest}` : `(starting) ${messageOf(tail[notice]!)}; since then: ${latest}`
 }
 
 export const statusPage = (status: Status): string => {

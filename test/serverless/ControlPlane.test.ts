@@ -335,26 +335,38 @@ describe("ControlPlane (TestClock, fake processes)", () => {
 
   it.scoped("a worker still starting shows its latest output in /status and on the status page (what it waits for)", () =>
     Effect.gen(function* () {
-      const waitingLine = 'timestamp=2026-11-30T10:00:00.000Z level=WARN fiber=#9 message="waiting for the consumer: Healthcheck failed with status: 503"'
+      // The worker says its wait for the consumer at info, once per reason (Lifecycle.ts).
+      const waitingLine = 'timestamp=2026-11-30T10:00:00.000Z level=INFO message="waiting for the consumer: Healthcheck failed with status: 503"'
       const { launched, layer } = yield* fakeLauncherWith(["timestamp=… level=INFO message=\"worker starting\"", waitingLine])
       const plane = yield* buildPlane(layer)
       yield* plane.route({ endpoint: "null-local", apiKey: plane.endpointApiKey, cost: 100, requestIdx: 0, connection: null })
       yield* plane.tick
       const starting = yield* plane.status
       assert.deepStrictEqual(starting.workers[0]?.log_tail.at(-1), waitingLine)
-      assert.include(statusPage(starting), "(starting) waiting for the consumer: Healthcheck failed with status: 503")
-      // A later line that is no warning (the key loaded after the wait was said, once) does not hide what it waits for.
-      const hidden = yield* fakeLauncherWith([waitingLine, 'timestamp=2026-11-30T10:00:00.017Z level=INFO fiber=#4 message="Serverless public key loaded"'])
-      const keyLater = yield* buildPlane(hidden.layer)
-      yield* keyLater.route({ endpoint: "null-local", apiKey: keyLater.endpointApiKey, cost: 100, requestIdx: 0, connection: null })
-      yield* keyLater.tick
-      assert.include(statusPage(yield* keyLater.status), "(starting) waiting for the consumer: Healthcheck failed with status: 503")
+      assert.include(statusPage(starting), "<td>(starting) waiting for the consumer: Healthcheck failed with status: 503</td>")
+      const cellFor = (lines: ReadonlyArray<string>) =>
+        Effect.gen(function* () {
+          const launcher = yield* fakeLauncherWith(lines)
+          const built = yield* buildPlane(launcher.layer)
+          yield* built.route({ endpoint: "null-local", apiKey: built.endpointApiKey, cost: 100, requestIdx: 0, connection: null })
+          yield* built.tick
+          return /<td>\(starting\)[^<]*<\/td>/.exec(statusPage(yield* built.status))?.[0]
+        })
+      const keyLoaded = 'timestamp=2026-11-30T10:00:00.017Z level=INFO message="Serverless public key loaded"'
+      const keyFailed = 'timestamp=2026-11-30T10:00:00.005Z level=WARN message="Serverless public key fetch attempt 1 failed: status 503; trying again"'
+      // A later line (the key loaded after the wait was said, once) does not hide what it waits for; it is shown beside it.
+      assert.strictEqual(
+        yield* cellFor([waitingLine, keyLoaded]),
+        "<td>(starting) waiting for the consumer: Healthcheck failed with status: 503; since then: Serverless public key loaded</td>"
+      )
+      // A warning that a later line cleared is not shown over the wait that followed it.
+      assert.strictEqual(yield* cellFor([keyFailed, keyLoaded, waitingLine]), "<td>(starting) waiting for the consumer: Healthcheck failed with status: 503</td>")
+      assert.strictEqual(
+        yield* cellFor([keyFailed, "timestamp=… level=INFO message=listening"]),
+        "<td>(starting) Serverless public key fetch attempt 1 failed: status 503; trying again; since then: listening</td>"
+      )
       // A one-word message is written unquoted by logfmt: it is shown alone too.
-      const other = yield* fakeLauncherWith(["timestamp=2026-11-30T10:00:00.000Z level=INFO fiber=#3 message=listening"])
-      const quiet = yield* buildPlane(other.layer)
-      yield* quiet.route({ endpoint: "null-local", apiKey: quiet.endpointApiKey, cost: 100, requestIdx: 0, connection: null })
-      yield* quiet.tick
-      assert.include(statusPage(yield* quiet.status), "<td>(starting) listening</td>")
+      assert.strictEqual(yield* cellFor(["timestamp=2026-11-30T10:00:00.000Z level=INFO fiber=#3 message=listening"]), "<td>(starting) listening</td>")
       // Once ready, the output is no longer shown.
       yield* plane.workerStatus(report(1, launched[0]!.spec.env["MASTER_TOKEN"]!, 0, []))
       const ready = yield* plane.status
