@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { createServer } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { FakeAutoscaler } from "../support/fakeAutoscaler.js"
 import { authData } from "../support/sessions.js"
 import { tracked } from "../support/cleanup.js"
-import { freePort, spawnWorker } from "../support/process.js"
+import { freePort, mainJs, spawnProcess, spawnWorker } from "../support/process.js"
 
 const { cleanup, processes: started, servers } = tracked()
 let autoscaler: FakeAutoscaler
@@ -196,6 +196,25 @@ describe("the real process (node dist/main.js)", () => {
       rmSync(dir, { recursive: true, force: true })
     }
   )
+
+  it("the boot holds SIGTERM, SIGINT and SIGHUP before the worker bundle runs: a signal sent while it loads does not kill it", async () => {
+    // The real boot, with a bundle of our own beside it that reports the listeners it finds and signals its process.
+    const dir = mkdtempSync(join(tmpdir(), "null-worker-boot-"))
+    try {
+      copyFileSync(mainJs, join(dir, "main.js"))
+      writeFileSync(
+        join(dir, "worker.cjs"),
+        'process.stdout.write(["SIGTERM", "SIGINT", "SIGHUP"].map((s) => process.listenerCount(s)).join(" ") + "\\n"); process.kill(process.pid, "SIGHUP")\n'
+      )
+      const boot = spawnProcess(process.execPath, [join(dir, "main.js")], { PATH: process.env["PATH"] ?? "" })
+      started.push(boot)
+      expect(await boot.exited, boot.output()).toBe(0)
+      expect(boot.child.signalCode).toBeNull()
+      expect(boot.output()).toBe("1 1 1\n")
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
 
   it("SIGUSR1 does not open Node's inspector (a way into the worker's secrets for any local process), nor stop the worker", async () => {
     const { controlUrl, worker } = await startWorker()
