@@ -9,7 +9,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Command } from "@effect/cli"
-import { Data, Deferred, Effect } from "effect"
+import { Clock, Data, Deferred, Effect } from "effect"
 import { WorkerLauncher } from "../../src/serverless/WorkerLauncher.js"
 import { defaulted, optionsOf, renderHelp } from "../../src/shared/cliHelp.js"
 import { wholeAtLeast } from "../../src/shared/numericFlags.js"
@@ -17,6 +17,9 @@ import { VERSION } from "../../src/shared/version.js"
 import { runExample } from "../runExample.js"
 
 const dist = (file: string) => fileURLToPath(new URL(`../${file}`, import.meta.url))
+
+/** How long the endpoint has to stop every worker once the jobs are done. */
+const ZERO_WITHIN_MS = 30_000
 
 class ExampleFailed extends Data.TaggedError("ExampleFailed")<{ readonly message: string }> {}
 
@@ -74,6 +77,8 @@ const example = Command.make("redis-example", options, (opts) =>
     yield* say(`redis on ${redisUrl}`)
 
     const listening = yield* Deferred.make<string>()
+    /** Workers started and not yet stopped, by the serverless's own lines. */
+    const live = new Set<string>()
     const serverless = yield* launcher.launch(
       {
         name: "serverless",
@@ -89,7 +94,11 @@ const example = Command.make("redis-example", options, (opts) =>
       (line) => {
         const url = /serverless listening on (http:\/\/[0-9.:]+)/.exec(line)?.[1]
         if (url !== undefined) Deferred.unsafeDone(listening, Effect.succeed(url))
-        if (/w\d+ (starting|ready|stopping|stopped|died)/.test(line)) process.stdout.write(`  serverless | ${line.replace(/^.*message="?/, "").replace(/"$/, "")}\n`)
+        const change = /w(\d+) (starting|ready|stopping|stopped|died)/.exec(line)
+        if (change === null) return
+        if (change[2] === "starting") live.add(change[1]!)
+        if (change[2] === "stopped" || change[2] === "died") live.delete(change[1]!)
+        process.stdout.write(`  serverless | ${line.replace(/^.*message="?/, "").replace(/"$/, "")}\n`)
       }
     )
     yield* Effect.addFinalizer(() => serverless.stop)
@@ -110,7 +119,15 @@ const example = Command.make("redis-example", options, (opts) =>
     )
     const exit = yield* dispatcher.exited
     if (exit !== "0") return yield* new ExampleFailed({ message: `the dispatcher exited with ${exit}` })
-    yield* say(`all ${opts.jobs} jobs done exactly once`)
+    yield* say(`all ${opts.jobs} jobs done exactly once; waiting for the endpoint to scale back to zero`)
+    // Each consumer releases its session; the endpoint stops a worker once it has been idle for the inactivity timeout
+    // (2 s here): well within the 30 s given.
+    const zeroBy = (yield* Clock.currentTimeMillis) + ZERO_WITHIN_MS
+    while (live.size > 0 && (yield* Clock.currentTimeMillis) < zeroBy) yield* Effect.sleep("200 millis")
+    if (live.size > 0) {
+      return yield* new ExampleFailed({ message: `${live.size} worker(s) still running ${ZERO_WITHIN_MS / 1000} s after the last job` })
+    }
+    yield* say("scaled back to zero workers")
   }).pipe(Effect.scoped)
 )
 

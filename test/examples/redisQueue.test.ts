@@ -126,6 +126,21 @@ describe.skipIf(!hasRedis && process.env["CI"] === undefined)("the Redis queue e
     run.close()
   })
 
+  it("npm run example:redis (its runner, as a user runs it): every job done once, then the endpoint back to zero workers, exit 0", async () => {
+    const run = start(process.execPath, [dist("examples/redis-example.js"), "--jobs", "4", "--work-ms", "50", "--max-workers", "2"], {
+      PATH: process.env["PATH"] ?? ""
+    })
+    expect(await run.exited, run.output()).toBe(0)
+    const output = run.output()
+    expect(output).toContain("all 4 jobs done exactly once; waiting for the endpoint to scale back to zero")
+    // Said only once the serverless has said each worker it started stopped.
+    const started = new Set(Array.from(output.matchAll(/serverless \| w(\d+) starting/g), (m) => m[1]))
+    const stopped = new Set(Array.from(output.matchAll(/serverless \| w(\d+) stopped/g), (m) => m[1]))
+    expect(started.size).toBeGreaterThan(0)
+    expect(stopped).toEqual(started)
+    expect(output.indexOf("scaled back to zero workers")).toBeGreaterThan(Math.max(...Array.from(output.matchAll(/w\d+ stopped/g), (m) => m.index)))
+  })
+
   it("a consumer killed mid-job: the worker reports it, the session ends, the job is dispatched again and done once", async () => {
     const run = await setup({ jobs: 2, workMs: 1500, verbose: true })
     // A consumer says when it has taken its job (which lasts 1.5 s): that one is killed.
