@@ -20,15 +20,23 @@ afterEach(async () => {
   await cleanup()
 })
 
-/** The bash block that follows "The pattern for a consumer:" in the README. */
+/** The bash block that follows "The pattern for a consumer …:" in the README. */
 const readmeLoop = (): string => {
   const readme = readFileSync(fileURLToPath(new URL("../../README.md", import.meta.url)), "utf8")
-  const block = /The pattern for a consumer:\s*```bash\n([\s\S]*?)```/.exec(readme)?.[1]
-  if (block === undefined) throw new Error("README: no bash block after 'The pattern for a consumer:'")
+  const block = /The pattern for a consumer[^\n]*:\s*```bash\n([\s\S]*?)```/.exec(readme)?.[1]
+  if (block === undefined) throw new Error("README: no bash block after 'The pattern for a consumer …:'")
   return block
 }
 
 describe("the README's consumer loop", { timeout: 30_000 }, () => {
+  it("without jq it stops at once and says what it needs, instead of polling with an empty index for ever", async () => {
+    // A PATH with nothing on it: bash's builtins still run, jq (and everything else) is not found.
+    const loop = spawnProcess("/bin/bash", ["-c", readmeLoop()], { PATH: "/nonexistent" })
+    processes.push(loop)
+    expect(await loop.exited).toBe(1)
+    expect(loop.output()).toBe("this loop needs jq (Debian/Ubuntu: apt-get install jq)\n")
+  })
+
   it("starts before the worker, then picks up a session and releases it by its generation", async () => {
     const controlPort = await freePort()
     const script = readmeLoop().replaceAll("127.0.0.1:18999", `127.0.0.1:${controlPort}`)
