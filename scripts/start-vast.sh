@@ -442,8 +442,9 @@ start_consumer() {
     wait "$consumer"
     status=$?
     if alive "$worker_pid"; then
-      # The consumer stopped on its own: the poller still waits for the worker (it ignores TERM, above).
-      kill -KILL "$poller" 2>/dev/null
+      # The consumer stopped on its own: the poller still waits for the worker (it ignores TERM, above). Reaped here,
+      # with the shell's own notice of the kill ("Killed …", which reads like an out-of-memory kill) kept out of the log.
+      { kill -KILL "$poller" && wait "$poller"; } 2>/dev/null
       log_error "consumer exited with status $status: recycling and stopping the worker"
       kill -TERM -- "-$consumer" 2>/dev/null # anything the consumer left behind
       recycle_worker "consumer exited with status $status"

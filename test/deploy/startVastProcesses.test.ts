@@ -80,6 +80,10 @@ describe("start-vast.sh: CONSUMER_CMD", () => {
     expect(report.json).toEqual({ id: 31337, mtoken: "tok", version: "0", error_msg: "consumer exited with status 3", url: `http://127.0.0.1:${workerPort}` })
     expect(h.recorder.statuses.at(-1)).toBe(report)
     expect(readFileSync(join(workspace, "consumer.log"), "utf8")).toBe("consumer up\n")
+    // The script's lines and the worker's, and not bash's notice of the poller it kills ("Killed", read as an OOM kill).
+    const log = readFileSync(join(workspace, "null-worker.log"), "utf8")
+    expect(log).toContain("ERROR: consumer exited with status 3")
+    expect(log).not.toMatch(/Killed|while alive/)
   })
 
   it("a consumer that exits with a session open: the session closes at once (/recycle), not after DRAIN_TIMEOUT, and the exit is reported last", async () => {
