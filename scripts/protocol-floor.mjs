@@ -8,9 +8,22 @@
 // Reads WORKER_PORT and NULL_CONTROL_PORT as the worker does; everything else in its environment is ignored.
 import { randomBytes } from "node:crypto"
 import { createServer } from "node:http"
+import { scriptArgs } from "./scriptArgs.mjs"
 
-const publicPort = Number(process.env.WORKER_PORT)
-const controlPort = Number(process.env.NULL_CONTROL_PORT)
+const usage = `Usage: WORKER_PORT=N NULL_CONTROL_PORT=N node scripts/protocol-floor.mjs
+A bare node:http session server with the worker's wire bytes, for the A/B driver:
+  node ../shared/bench/ab.mjs --worker "node scripts/protocol-floor.mjs"
+It takes no options; the driver gives it its two ports in the environment, as it gives the worker.
+`
+scriptArgs({}, usage)
+const port = (name) => {
+  const text = process.env[name] ?? ""
+  if (/^[0-9]+$/.test(text) && Number(text) <= 65535) return Number(text)
+  process.stderr.write(`${name} must be a port number, not ${JSON.stringify(text)}\n${usage}`)
+  process.exit(1)
+}
+const publicPort = port("WORKER_PORT")
+const controlPort = port("NULL_CONTROL_PORT")
 /** The open session, if any: its id and its `auth_data` as JSON. */
 let open = null
 

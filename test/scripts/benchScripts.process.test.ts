@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest"
 const script = (name: string) => fileURLToPath(new URL(`../../scripts/${name}`, import.meta.url))
 const run = (name: string, ...args: ReadonlyArray<string>) => spawnSync(process.execPath, [script(name), ...args], { encoding: "utf8", timeout: 10_000 })
 
-describe("scripts/bench.mjs and scripts/interleave.mjs", () => {
+describe("scripts/bench.mjs, interleave.mjs, protocol-floor.mjs and cycles.mjs", () => {
   it("--help prints the usage and exits 0, starting nothing", () => {
     const bench = run("bench.mjs", "--help")
     expect([bench.status, bench.stdout.split("\n")[0]]).toEqual([0, "Usage: npm run bench   (node scripts/bench.mjs after npm run build)"])
@@ -14,6 +14,20 @@ describe("scripts/bench.mjs and scripts/interleave.mjs", () => {
     const interleave = run("interleave.mjs", "--help")
     expect(interleave.status).toBe(0)
     expect(interleave.stdout).toMatch(/^Usage: node scripts\/interleave\.mjs /)
+    const floor = run("protocol-floor.mjs", "--help")
+    expect([floor.status, floor.stdout.split("\n")[0]]).toEqual([0, "Usage: WORKER_PORT=N NULL_CONTROL_PORT=N node scripts/protocol-floor.mjs"])
+    const cycles = run("cycles.mjs", "--help")
+    expect([cycles.status, cycles.stdout.split("\n")[0]]).toEqual([0, "Usage: node scripts/cycles.mjs URL [N]"])
+  })
+
+  it("protocol-floor.mjs without its ports, and cycles.mjs without a URL, say so with the usage, exit 1, no stack", () => {
+    const floor = spawnSync(process.execPath, [script("protocol-floor.mjs")], { encoding: "utf8", timeout: 10_000, env: { PATH: process.env["PATH"] ?? "" } })
+    expect([floor.status, floor.stderr.split("\n")[0]]).toEqual([1, 'WORKER_PORT must be a port number, not ""'])
+    for (const args of [[], ["not a url"], ["http://127.0.0.1:1", "1.5"]]) {
+      const cycles = run("cycles.mjs", ...args)
+      expect([cycles.status, cycles.stderr.split("\n")[0]], args.join(" ")).toEqual([1, "cycles.mjs: needs a worker URL and, optionally, a whole number of cycles"])
+      expect(cycles.stderr).not.toContain("    at ")
+    }
   })
 
   it("an unknown option is refused with the usage", () => {
