@@ -21,7 +21,7 @@ export const runExample = <E>(
   cli: (args: ReadonlyArray<string>) => Effect.Effect<void, E, NodeContext.NodeContext | WorkerLauncher>
 ): void => {
   if (answeredStandardFlags(process.argv.slice(2), name, help)) return
-  withOneLineErrors(cli(process.argv)).pipe(
+  withOneLineErrors(cli(process.argv), help).pipe(
     // A failure is one line (a bad flag's line is @effect/cli's own): no stack trace, no cause tree.
     Effect.tapErrorCause((cause) =>
       Cause.isInterruptedOnly(cause) || Cause.failureOption(cause).pipe(Option.exists(ValidationError.isValidationError))

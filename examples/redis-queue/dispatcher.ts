@@ -249,7 +249,7 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
 
 const cli = Command.run(dispatcher, { name: "redis example dispatcher", version: VERSION })
 if (!answeredStandardFlags(process.argv.slice(2), "redis example dispatcher", help)) {
-  withOneLineErrors(cli(process.argv)).pipe(
+  withOneLineErrors(cli(process.argv), help).pipe(
     Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, plainLogfmt)),
     // The run's failure is said in one line, not with a stack (`describeCause`).
     Effect.tapErrorCause((cause) =>

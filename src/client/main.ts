@@ -155,7 +155,7 @@ if (!answeredStandardFlags(args, "null-worker-client", doctor ? doctorHelp : aut
       ? autoscaleCommand([node, script, ...args.slice(1)])
       : clientCommand(process.argv)
   // Started by the demo, it stops (ending its sessions) if the demo is killed outright.
-  withOneLineErrors(Effect.scoped(Effect.zipRight(stopWhenOrphaned, main))).pipe(
+  withOneLineErrors(Effect.scoped(Effect.zipRight(stopWhenOrphaned, main)), doctor ? doctorHelp : autoscale ? autoscaleHelp : clientHelp).pipe(
     Effect.provide(Layer.merge(NodeContext.layer, StderrLogger)),
     NodeRuntime.runMain({
       disableErrorReporting: true,

@@ -209,7 +209,7 @@ const cli = Command.run(demo, { name: "null-worker demo", version: VERSION })
 if (!answeredStandardFlags(process.argv.slice(2), "null-worker demo", help)) {
   const stoppedBy = rememberStopSignal()
   stopSignal = stoppedBy
-  withOneLineErrors(cli(process.argv)).pipe(
+  withOneLineErrors(cli(process.argv), help).pipe(
     // The serverless's own grace for its workers must fit inside the grace it gets.
     Effect.provide(
       Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, WorkerLauncher.layer({ grace: Duration.times(WorkerLauncher.defaultGrace, 2) }), plainLogfmt)

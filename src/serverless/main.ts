@@ -196,7 +196,7 @@ const cli = Command.run(serverless, { name: "null-worker local serverless", vers
 
 const args = process.argv.slice(2)
 if (!answeredStandardFlags(args, "null-worker-serverless", help)) {
-  withOneLineErrors(cli(process.argv)).pipe(
+  withOneLineErrors(cli(process.argv), help).pipe(
     Effect.provide(Layer.merge(NodeContext.layer, plainLogfmt)),
     // Failures were said in one line where they happened (or by @effect/cli, for a bad option).
     NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })

@@ -49,6 +49,14 @@ describe("node dist/client.js --help", () => {
     }
   })
 
+  it("without --endpoint or VAST_ENDPOINT, each command says the flag is required and what stands in for it: one line, exit 1", async () => {
+    for (const args of [[], ["doctor"], ["autoscale", "--stream", "jobs"]]) {
+      const { code, output } = await run(args)
+      expect(code, args.join(" ")).toBe(1)
+      expect(output, args.join(" ")).toBe("--endpoint NAME is required (the Serverless endpoint's name; required unless VAST_ENDPOINT is set)\n")
+    }
+  })
+
   it("a number that is not one, or a count that is not whole, is one line naming the flag, exit 1", async () => {
     for (const [args, message] of [
       [["--count", "1.5"], "--count must be a whole number of at least 1"],
