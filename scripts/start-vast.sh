@@ -328,7 +328,10 @@ setup_tls() {
   status=0
   umask_before=$(umask)
   umask 077
-  run_logged openssl req -new -newkey rsa:2048 -nodes -sha256 -keyout "$TLS_KEY_FILE" -out "$csr" \
+  # openssl draws the key's generation in lines of dots and pluses (OpenSSL 3.0's req has no -quiet): those lines are
+  # left out of the log, the rest (an error) kept, and openssl's own status is the step's (pipefail).
+  run_logged bash -c 'set -o pipefail; openssl "$@" 2>&1 | { grep -v -E "^[-.+*]+$" || true; }' openssl \
+    req -new -newkey rsa:2048 -nodes -sha256 -keyout "$TLS_KEY_FILE" -out "$csr" \
     -subj "/C=US/ST=CA/CN=pyworker.vast.ai/" -addext "subjectAltName=IP:0.0.0.0" \
     -addext "basicConstraints=CA:FALSE" -addext "keyUsage=nonRepudiation,digitalSignature,keyEncipherment" || status=$?
   umask "$umask_before"
