@@ -16,7 +16,7 @@ import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { diskUsedGib } from "./diskUsage.js"
 import { AutoscalerPost } from "./jsonPost.js"
 import { LoadMetrics, type LoadSnapshot } from "./LoadMetrics.js"
-import { type FailoverPolicy, framework, type PostOutcome, postWithFailover } from "./postWithFailover.js"
+import { type FailoverPolicy, framework, type PostOutcome, postLatestWithFailover, postWithFailover } from "./postWithFailover.js"
 
 export interface ReportPolicy {
   /** The longest wait for the first report (the framework's first tick is 1 s after start). */
@@ -90,15 +90,20 @@ const make = (policy: ReportPolicy) =>
     const report = (failover: FailoverPolicy) =>
       Effect.gen(function* () {
         const startedAt = yield* Clock.currentTimeMillis
-        const snapshot = yield* metrics.snapshot
-        const disk = yield* diskUsedGib
-        const body = bodyFor(snapshot, identity, disk - lastDisk)
-        lastDisk = disk
-        const outcome = yield* postWithFailover(post, config.reportAddrs, "/worker_status/", JSON.stringify(body), failover)
+        // Made again for each attempt: the autoscaler gets the load as it is when it answers, and the counters of the
+        // body it accepted are the ones acknowledged. `additional_disk_usage` is the change since the previous attempt.
+        const build = Effect.gen(function* () {
+          const snapshot = yield* metrics.snapshot
+          const disk = yield* diskUsedGib
+          const body = bodyFor(snapshot, identity, disk - lastDisk)
+          lastDisk = disk
+          return { json: JSON.stringify(body), value: snapshot.counters }
+        })
+        const outcome = yield* postLatestWithFailover(post, config.reportAddrs, "/worker_status/", build, failover)
         const seconds = ((yield* Clock.currentTimeMillis) - startedAt) / 1000
         if (outcome._tag === "Accepted") {
           accepted++
-          yield* metrics.acknowledge(snapshot.counters)
+          yield* metrics.acknowledge(outcome.value)
         } else refused++
         prometheus.report(outcome._tag === "Accepted" ? "accepted" : "refused", seconds)
         recentSeconds.push(seconds)

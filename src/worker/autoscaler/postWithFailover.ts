@@ -16,18 +16,36 @@ export interface FailoverPolicy {
 
 export const framework: FailoverPolicy = { attempts: 3, retryDelay: "2 seconds", attemptTimeout: "10 seconds" }
 
-export type PostOutcome =
-  | { readonly _tag: "Accepted"; readonly addr: string }
-  | { readonly _tag: "Refused"; readonly causes: ReadonlyArray<string> }
+interface Accepted {
+  readonly _tag: "Accepted"
+  readonly addr: string
+}
+interface Refused {
+  readonly _tag: "Refused"
+  readonly causes: ReadonlyArray<string>
+}
+export type PostOutcome = Accepted | Refused
+/** An outcome that carries what the accepted body was made of. */
+export type LatestOutcome<A> = (Accepted & { readonly value: A }) | Refused
 
-/** Post `json` (a JSON text) to `<addr><path>` (`autoscalerUrl`) for each address in turn, until one accepts it. */
-export const postWithFailover = (
+/** A body made for one attempt: its JSON text, and what it was made of (returned with the attempt that was accepted). */
+export interface Attempted<A> {
+  readonly json: string
+  readonly value: A
+}
+
+/**
+ * Post the body `build` makes (a JSON text, and what it stands for) to `<addr><path>` (`autoscalerUrl`) for each
+ * address in turn, until one accepts it. The body is made again for every attempt: a retry after a hung or failed
+ * one (up to 36 s later) says how things are then, not how they were when the first attempt began.
+ */
+export const postLatestWithFailover = <A>(
   post: JsonPost,
   addrs: ReadonlyArray<string>,
   path: string,
-  json: string,
+  build: Effect.Effect<Attempted<A>>,
   policy: FailoverPolicy = framework
-): Effect.Effect<PostOutcome> =>
+): Effect.Effect<LatestOutcome<A>> =>
   Effect.gen(function* () {
     const causes: Array<string> = []
     const pause = !Duration.isZero(Duration.decode(policy.retryDelay))
@@ -35,12 +53,13 @@ export const postWithFailover = (
     for (const addr of addrs) {
       const url = autoscalerUrl(addr, path)
       for (let attempt = 1; attempt <= policy.attempts; attempt++) {
-        const outcome = yield* post(url, json).pipe(
+        const body = yield* build
+        const outcome = yield* post(url, body.json).pipe(
           Effect.map((status): string | null => (status >= 200 && status < 300 ? null : `status ${status}`)),
           Effect.timeoutFail({ duration: policy.attemptTimeout, onTimeout: () => silence }),
           Effect.catchAll((error) => Effect.succeed(typeof error === "string" ? error : error.reason))
         )
-        if (outcome === null) return { _tag: "Accepted", addr } as const
+        if (outcome === null) return { _tag: "Accepted", addr, value: body.value } as const
         // Logged: an address may carry credentials.
         causes.push(`${redactUrl(url)}: ${outcome}`)
         if (pause) yield* Effect.sleep(policy.retryDelay)
@@ -48,3 +67,15 @@ export const postWithFailover = (
     }
     return { _tag: "Refused", causes } as const
   })
+
+/** Post `json` (a JSON text that stays the same for every attempt) as `postLatestWithFailover` does. */
+export const postWithFailover = (
+  post: JsonPost,
+  addrs: ReadonlyArray<string>,
+  path: string,
+  json: string,
+  policy: FailoverPolicy = framework
+): Effect.Effect<PostOutcome> =>
+  Effect.map(postLatestWithFailover(post, addrs, path, Effect.succeed({ json, value: undefined }), policy), (outcome) =>
+    outcome._tag === "Accepted" ? { _tag: "Accepted", addr: outcome.addr } : outcome
+  )

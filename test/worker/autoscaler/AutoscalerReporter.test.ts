@@ -128,6 +128,30 @@ describe("AutoscalerReporter", () => {
     })
   )
 
+  it.scoped("a retry says how things are when it is sent: a session closed during the failed attempts is not reported open; only what the accepted body held is acknowledged", () =>
+    Effect.gen(function* () {
+      // The first two attempts fail; the third (4 s after the first) is accepted.
+      let failures = 2
+      const { metrics, seen } = yield* startReporter((url) => (url.endsWith("/worker_status/") && failures-- > 0 ? 503 : 200), yield* Effect.scope)
+      yield* metrics.sessionOpened("s1", { requestIdx: 7, workload: 100 }, 0)
+      yield* TestClock.adjust("0 millis")
+      yield* TestClock.adjust("1 second")
+      yield* metrics.sessionClosed("s1", 1000)
+      yield* metrics.sessionRejected({ requestIdx: 8, workload: 100 })
+      yield* TestClock.adjust("3 seconds")
+      const all = yield* statuses(seen)
+      assert.deepStrictEqual(
+        all.map((s) => [s.at, s.body.cur_load, s.body.working_request_idxs, s.body.rej_load]),
+        // The changes made during the attempts ask for one more report, at once: the refusal went out in the accepted
+        // body, so it is acknowledged and not counted again.
+        [[0, 100, [7], 0], [2000, 0, [], 100], [4000, 0, [], 100], [4000, 0, [], 0]]
+      )
+      yield* metrics.sessionRejected({ requestIdx: 9, workload: 50 })
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual((yield* statuses(seen)).at(-1)?.body.rej_load, 50)
+    })
+  )
+
   it.scoped("while the autoscaler is down nothing is lost: counters add up and are sent once it is back", () =>
     Effect.gen(function* () {
       let down = true

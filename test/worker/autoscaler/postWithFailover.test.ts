@@ -9,7 +9,7 @@ import { HttpClient, HttpClientError } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, type Duration, Effect, Exit, Fiber, Layer, Queue, Ref, TestClock } from "effect"
 import { AutoscalerPost, jsonPostFromHttpClient, makeNodeJsonPost } from "../../../src/worker/autoscaler/jsonPost.js"
-import { type FailoverPolicy, postWithFailover } from "../../../src/worker/autoscaler/postWithFailover.js"
+import { type FailoverPolicy, postLatestWithFailover, postWithFailover } from "../../../src/worker/autoscaler/postWithFailover.js"
 import { type Answer, routedClient } from "../../support/fakeHttpClient.js"
 
 const A = "http://127.0.0.1:9101"
@@ -40,6 +40,22 @@ describe("postWithFailover", () => {
       const { outcome, requests } = yield* post((url) => (url.startsWith(A) ? 503 : 204), [A, B])
       assert.deepStrictEqual(outcome, { _tag: "Accepted", addr: B })
       assert.deepStrictEqual(requests, [[`${A}/worker_status/`, 0], [`${A}/worker_status/`, 1000], [`${B}/worker_status/`, 2000]])
+    })
+  )
+
+  it.effect("postLatestWithFailover makes the body again for every attempt, and answers what the accepted one was made of", () =>
+    Effect.gen(function* () {
+      const { layer, seen } = yield* routedClient((url) => (url.startsWith(A) ? 503 : 204))
+      const client = yield* Effect.provide(HttpClient.HttpClient, layer)
+      let made = 0
+      const build = Effect.sync(() => {
+        made++
+        return { json: `{"attempt":${made}}`, value: made }
+      })
+      const fiber = yield* Effect.fork(postLatestWithFailover(jsonPostFromHttpClient(client), [A, B], "/worker_status/", build, policy))
+      yield* TestClock.adjust("1 minute")
+      assert.deepStrictEqual(yield* Fiber.join(fiber), { _tag: "Accepted", addr: B, value: 3 })
+      assert.deepStrictEqual((yield* Ref.get(seen)).map((request) => request.body), [{ attempt: 1 }, { attempt: 2 }, { attempt: 3 }])
     })
   )
 
