@@ -87,8 +87,18 @@ describe("leases", () => {
       expect(reply.json, query).toMatchObject({ field })
     }
     expect((await request(`${controlUrl}/release?gen=2`)).json).toMatchObject({ error: "query gen: unknown parameter (/release takes generation or session_id)" })
-    // A form-encoded `+` reads as a space; the answer names the kind of value, never the text as it was decoded.
-    expect((await request(`${controlUrl}/release?generation=+2`)).json).toMatchObject({ error: "query generation: Expected number, got a string" })
+    const longKey = "k".repeat(5000)
+    expect((await request(`${controlUrl}/release?${longKey}=1`)).json).toEqual({
+      error: `query ${"k".repeat(64)}…: unknown parameter (/release takes generation or session_id)`,
+      field: `query.${"k".repeat(64)}…`
+    })
+    // A form-encoded `+` reads as a space; the answer says what to send, never the text as it was decoded.
+    for (const generation of ["+2", "one", "1e3"]) {
+      expect((await request(`${controlUrl}/release?generation=${generation}`)).json, generation).toEqual({
+        error: "query generation: must be a whole number in decimal digits",
+        field: "query.generation"
+      })
+    }
     // None of the refused releases closed the newer reservation; its own release by id does.
     expect(decoded(SessionsAnswer, await request(`${controlUrl}/sessions`, { method: "GET" })).sessions).toHaveLength(1)
     expect(decoded(ReleaseAnswer, await request(`${controlUrl}/release?session_id=${second.session_id}`, { body: {} }))).toEqual({

@@ -49,6 +49,9 @@ const releaseTarget = (body: unknown): Either.Either<ReleaseTarget, InvalidField
 }
 const decodeRecycle = bodyDecoder(RecycleRequest)
 
+/** The most of an unknown query key a refusal shows. */
+const SHOWN_KEY_MAX = 64
+
 /** The keys `/release` reads from its query string, as from its body. */
 const RELEASE_QUERY_KEYS = new Set(["generation", "session_id"])
 
@@ -63,10 +66,15 @@ const releaseQueryTarget = (query: string, body: unknown): Either.Either<Release
   const fields: Record<string, unknown> = {}
   for (const [key, value] of params) {
     if (!RELEASE_QUERY_KEYS.has(key)) {
-      return Either.left(new InvalidField({ field: `query.${key}`, message: `query ${key}: unknown parameter (/release takes generation or session_id)` }))
+      // Named, but never echoed whole: a query can be as long as the request line Node accepts.
+      const shown = key.length > SHOWN_KEY_MAX ? `${key.slice(0, SHOWN_KEY_MAX)}…` : key
+      return Either.left(new InvalidField({ field: `query.${shown}`, message: `query ${shown}: unknown parameter (/release takes generation or session_id)` }))
     }
     if (Object.hasOwn(fields, key)) return Either.left(new InvalidField({ field: `query.${key}`, message: `query ${key}: given more than once` }))
-    fields[key] = key === "generation" && DECIMAL_DIGITS.test(value) ? Number(value) : value
+    if (key === "generation" && !DECIMAL_DIGITS.test(value)) {
+      return Either.left(new InvalidField({ field: "query.generation", message: "query generation: must be a whole number in decimal digits" }))
+    }
+    fields[key] = key === "generation" ? Number(value) : value
   }
   // A query that names nothing (`?&`) is no request to release everything: that takes no query at all.
   if (Object.keys(fields).length === 0) return Either.left(new InvalidField({ field: "query", message: "query: names no session (/release takes generation or session_id)" }))
