@@ -74,7 +74,7 @@ const workerColumns: ReadonlyArray<Column> = [
   { title: "routed", meaning: "load routed to the worker that its reports do not show yet" },
   { title: "max_perf", meaning: "the capacity the worker reported (0 until it is ready)" },
   { title: "idle (s)", meaning: "seconds since its load dropped to zero; it stops once this passes inactivity_timeout" },
-  { title: "error", meaning: "the error_msg the worker reported, if any; for a worker still starting, its latest output line" },
+  { title: "error", meaning: "the error_msg the worker reported, if any; for a worker still starting, what it waits for (its latest warning or 'waiting for' line, and its latest line after it), or else its latest output line" },
   { title: "exit", meaning: "the process's exit code or signal, once it has ended; the sidecar's after 'sidecar:'" }
 ]
 

@@ -12,8 +12,8 @@ export interface FirstIssue {
   readonly message: string
 }
 
-/** How Schema's default messages end: `Expected …, actual <the value as text>`. */
-const ACTUAL_VALUE = /, actual ([\s\S]*)$/
+/** Schema's default messages: `Expected …, actual <the value as text>`. A message of ours is never of this form. */
+const DEFAULT_MESSAGE = /^(Expected [\s\S]*?), actual ([\s\S]*)$/
 
 /**
  * What kind of value Schema's text of it shows. The kind says enough to fix the request; the text itself would
@@ -25,12 +25,15 @@ const kindOf = (shown: string): string => {
   if (shown.startsWith("{")) return "an object"
   if (shown === "true" || shown === "false") return "a boolean"
   if (shown === "null" || shown === "undefined") return shown
-  if (/^-?(?:[0-9]|Infinity|NaN)/.test(shown)) return "a number"
+  if (/^-?(?:[0-9]+(?:\.[0-9]+)?(?:e[-+]?[0-9]+)?n?|Infinity|NaN)$/.test(shown)) return "a number"
   return "another value"
 }
 
 /** `message` with the value it quotes replaced by its kind. */
-const withoutValue = (message: string): string => message.replace(ACTUAL_VALUE, (_, shown: string) => `, got ${kindOf(shown)}`)
+const withoutValue = (message: string): string => {
+  const parts = DEFAULT_MESSAGE.exec(message)
+  return parts === null ? message : `${parts[1]}, got ${kindOf(parts[2]!)}`
+}
 
 export const firstIssue = (error: ParseResult.ParseError): FirstIssue | undefined => {
   const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)

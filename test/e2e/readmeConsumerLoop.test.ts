@@ -3,7 +3,10 @@
  * worker: under `scripts/start-vast.sh` the consumer starts before the worker, so the loop's first polls fail, and
  * it must still pick up the session that comes later and release it by its generation.
  */
-import { readFileSync } from "node:fs"
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Schema } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
@@ -29,12 +32,20 @@ const readmeLoop = (): string => {
 }
 
 describe("the README's consumer loop", { timeout: 30_000 }, () => {
-  it("without jq it stops at once and says what it needs, instead of polling with an empty index for ever", async () => {
-    // A PATH with nothing on it: bash's builtins still run, jq (and everything else) is not found.
-    const loop = spawnProcess("/bin/bash", ["-c", readmeLoop()], { PATH: "/nonexistent" })
-    processes.push(loop)
-    expect(await loop.exited).toBe(1)
-    expect(loop.output()).toBe("this loop needs jq (Debian/Ubuntu: apt-get install jq)\n")
+  it("without curl or jq it stops at once and says which it needs, instead of polling for ever", async () => {
+    // PATHs with nothing on them, and with curl alone: bash's builtins still run.
+    const curlOnly = mkdtempSync(join(tmpdir(), "null-worker-path-"))
+    try {
+      symlinkSync(execFileSync("bash", ["-c", "command -v curl"], { encoding: "utf8" }).trim(), join(curlOnly, "curl"))
+      for (const [path, tool] of [["/nonexistent", "curl"], [curlOnly, "jq"]] as const) {
+        const loop = spawnProcess("/bin/bash", ["-c", readmeLoop()], { PATH: path })
+        processes.push(loop)
+        expect(await loop.exited, tool).toBe(1)
+        expect(loop.output(), tool).toBe(`this loop needs ${tool} (Debian/Ubuntu: apt-get install ${tool})\n`)
+      }
+    } finally {
+      rmSync(curlOnly, { recursive: true, force: true })
+    }
   })
 
   it("starts before the worker, then picks up a session and releases it by its generation", async () => {

@@ -20,10 +20,15 @@ describe("firstIssue", () => {
       [true, "a boolean"],
       [null, "null"],
       [10n, "a number"],
+      [new Date(0), "another value"],
       [Symbol("secret"), "another value"]
     ]
     for (const [value, kind] of cases) {
       assert.deepStrictEqual(issueOf(Count, { count: value }), { field: "count", message: `count: Expected number, got ${kind}` })
+    }
+    const Text = Schema.Struct({ text: Schema.String })
+    for (const value of [0, -1.5e-7, 12345678901234567890, Number.NEGATIVE_INFINITY]) {
+      assert.deepStrictEqual(issueOf(Text, { text: value }), { field: "text", message: "text: Expected string, got a number" })
     }
   })
 
@@ -40,8 +45,8 @@ describe("firstIssue", () => {
   })
 
   it("keeps a message of our own as written, and says a missing field is required", () => {
-    const Named = Schema.Struct({ age: Schema.Number.pipe(Schema.positive({ message: () => "must be positive, actually" })) })
-    assert.deepStrictEqual(issueOf(Named, { age: -1 }), { field: "age", message: "age: must be positive, actually" })
+    const Named = Schema.Struct({ age: Schema.Number.pipe(Schema.positive({ message: () => "must be above 0, actual value -1 refused" })) })
+    assert.deepStrictEqual(issueOf(Named, { age: -1 }), { field: "age", message: "age: must be above 0, actual value -1 refused" })
     assert.deepStrictEqual(issueOf(Count, {}), { field: "count", message: "count is required" })
   })
 
