@@ -32,6 +32,8 @@ import { VERSION } from "../../src/shared/version.js"
 import { sayConnectionTrouble } from "./connectionTrouble.js"
 import { doneKey, type Job, resultKey, sessionQueue } from "./keys.js"
 import { withOneLineErrors } from "../../src/shared/cliConsole.js"
+import { existingFile } from "../../src/shared/textFlags.js"
+import { lifetimeSeconds, wholeAtLeast } from "../../src/shared/numericFlags.js"
 
 /** The callback body: our payload (`job_id`) plus what the worker adds. */
 const ClosedSession = Schema.Struct({ job_id: Schema.String, session_id: Schema.String, close_reason: Schema.String })
@@ -64,15 +66,15 @@ const redisConnection = (url: string) =>
   )
 
 const flags = {
-  jobs: defaulted(Options.integer, { name: "jobs", value: "N", fallback: 20, description: "how many jobs to run (generated ones)" }),
+  jobs: defaulted(wholeAtLeast(1), { name: "jobs", value: "N", fallback: 20, description: "how many jobs to run (generated ones)" }),
   endpoint: defaulted(Options.text, { name: "endpoint", value: "NAME", fallback: "null-local", description: "the endpoint to reserve workers on" }),
   autoscalerUrl: defaulted(Options.text, { name: "autoscaler-url", value: "URL", fallback: "http://localhost:8080", description: "where /route/ is called (the local serverless by default)" }),
   webserverUrl: defaulted(Options.text, { name: "webserver-url", value: "URL", fallback: "http://localhost:8080", description: "where the endpoint is looked up" }),
   redisUrl: defaulted(Options.text, { name: "redis-url", value: "URL", fallback: "redis://127.0.0.1:6379", description: "the Redis the consumers share" }),
-  concurrency: defaulted(Options.integer, { name: "concurrency", value: "N", fallback: 3, description: "jobs in flight at once" }),
-  lifetime: defaulted(Options.float, { name: "lifetime", value: "SECONDS", fallback: 30, description: "session lifetime" }),
-  attempts: defaulted(Options.integer, { name: "attempts", value: "N", fallback: 5, description: "reservations tried per job (a session that closed without a result, or a reservation that failed)" }),
-  jobsFile: optional(Options.file("jobs-file", { exists: "yes" }), {
+  concurrency: defaulted(wholeAtLeast(1), { name: "concurrency", value: "N", fallback: 3, description: "jobs in flight at once" }),
+  lifetime: defaulted(lifetimeSeconds, { name: "lifetime", value: "SECONDS", fallback: 30, description: "session lifetime" }),
+  attempts: defaulted(wholeAtLeast(1), { name: "attempts", value: "N", fallback: 5, description: "reservations tried per job (a session that closed without a result, or a reservation that failed)" }),
+  jobsFile: optional(existingFile("jobs-file"), {
     name: "jobs-file",
     value: "FILE",
     description: "a JSON array of jobs ({job_id, input, work_ms?}) to run instead of --jobs generated ones"
@@ -83,7 +85,7 @@ const flags = {
     fallback: "127.0.0.1",
     description: "address the callback endpoint listens on (0.0.0.0 to take callbacks from other machines)"
   }),
-  callbackPort: defaulted(Options.integer, { name: "callback-port", value: "N", fallback: 0, description: "its port (0: any free one)" }),
+  callbackPort: defaulted(wholeAtLeast(0, 65535), { name: "callback-port", value: "N", fallback: 0, description: "its port (0: any free one)" }),
   callbackUrl: optional(Options.text("callback-url"), {
     name: "callback-url",
     value: "URL",

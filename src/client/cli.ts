@@ -10,6 +10,7 @@ import { defaulted, type Flag, optional, optionsOf, plain, renderHelp, toggle, w
 import { type Instance, instanceNames, instances } from "./instances.js"
 import { above0, lifetimeSeconds, sessionCost, wholeAtLeast } from "../shared/numericFlags.js"
 import type { Mode } from "./program.js"
+import { choiceOf, existingFile } from "../shared/textFlags.js"
 
 
 const seconds = (name: string, fallback: number, description: string): Flag<number> =>
@@ -28,7 +29,7 @@ export const where = {
     value: "NAME",
     description: "the Serverless endpoint's name; required unless VAST_ENDPOINT is set"
   }),
-  instance: withDefault<Instance>(Options.choice("instance", instanceNames), {
+  instance: withDefault<Instance>(choiceOf(instanceNames)("instance"), {
     name: "instance",
     value: "NAME",
     fallback: "prod",
@@ -36,7 +37,7 @@ export const where = {
   }),
   autoscalerUrl: url("autoscaler-url", "autoscaler base URL (overrides --instance)"),
   webserverUrl: url("webserver-url", "webserver base URL, for the endpoint lookup (overrides --instance)"),
-  caFile: optional(Options.file("ca-file", { exists: "yes" }), {
+  caFile: optional(existingFile("ca-file"), {
     name: "ca-file",
     value: "PEM",
     description: "extra CA certificates to trust, e.g. Vast's root CA for workers' certificates"

@@ -146,7 +146,8 @@ const StderrLogger = Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ 
 const [node = "node", script = "client.js", ...args] = process.argv
 const doctor = args[0] === "doctor"
 const autoscale = args[0] === "autoscale"
-if (!answeredStandardFlags(args, "null-worker-client", doctor ? doctorHelp : autoscale ? autoscaleHelp : clientHelp)) {
+const helpPage = doctor ? doctorHelp : autoscale ? autoscaleHelp : clientHelp
+if (!answeredStandardFlags(args, "null-worker-client", helpPage)) {
   // A signal ends the run's sessions first (an interruption), then sets the exit status.
   const stoppedBy = rememberStopSignal()
   const main = doctor
@@ -155,7 +156,7 @@ if (!answeredStandardFlags(args, "null-worker-client", doctor ? doctorHelp : aut
       ? autoscaleCommand([node, script, ...args.slice(1)])
       : clientCommand(process.argv)
   // Started by the demo, it stops (ending its sessions) if the demo is killed outright.
-  withOneLineErrors(Effect.scoped(Effect.zipRight(stopWhenOrphaned, main)), doctor ? doctorHelp : autoscale ? autoscaleHelp : clientHelp).pipe(
+  withOneLineErrors(Effect.scoped(Effect.zipRight(stopWhenOrphaned, main)), helpPage).pipe(
     Effect.provide(Layer.merge(NodeContext.layer, StderrLogger)),
     NodeRuntime.runMain({
       disableErrorReporting: true,

@@ -85,23 +85,36 @@ export const answeredStandardFlags = (args: ReadonlyArray<string>, name: string,
   return true
 }
 
+/** The line of `help` that lists `flag` (`  --endpoint NAME  the endpoint's name…`): its value's name and its description. */
+export const helpLineOf = (help: string, flag: string): { readonly value: string | null; readonly description: string } | null => {
+  const line = new RegExp(`^ {2}${flag}(?: ([A-Z][A-Z_]*))? +(.+)$`, "m").exec(help)
+  return line === null ? null : { value: line[1] ?? null, description: line[2] ?? "" }
+}
+
 /**
- * A flag that takes a value (`--hold SECONDS` in `help`) given last, or followed by another flag: @effect/cli would
- * call it an unknown argument, which sends the user looking for a typo. Said here instead, naming the value it needs.
- * The flags are read from the lines `renderHelp` writes (`  --name VALUE  …`, the value in capitals, as every `Spec`
- * names it), so the page and the check cannot disagree.
+ * What @effect/cli would say badly about the flags, said here naming the flag: one that takes a value (`--hold
+ * SECONDS` in `help`) given last, or followed by another flag (it would call it an unknown argument, which sends the
+ * user looking for a typo), and one given twice (it would call the second an unknown argument). The flags are read
+ * from the lines `renderHelp` writes (`  --name VALUE  …`, the value in capitals, as every `Spec` names it), so the
+ * page and the check cannot disagree. Flags the page does not list are left to @effect/cli.
  */
 export const missingValueMessage = (args: ReadonlyArray<string>, help: string): string | null => {
-  const takesValue = new Map([...help.matchAll(/^ {2}(--[a-z0-9-]+) ([A-Z][A-Z_]*)/gm)].map((match) => [match[1] ?? "", match[2] ?? ""]))
+  const known = new Set([...help.matchAll(/^ {2}(--[a-z0-9-]+)/gm)].map((match) => match[1] ?? ""))
+  const seen = new Set<string>()
   const flags = flagsPart(args)
-  for (const [index, arg] of flags.entries()) {
-    // `--hold=` gives the flag an empty value: as missing as a flag given last.
-    const emptyAfterEquals = arg.endsWith("=") ? arg.slice(0, -1) : null
-    const name = emptyAfterEquals ?? arg
-    const value = takesValue.get(name)
-    if (value === undefined) continue
+  for (let index = 0; index < flags.length; index++) {
+    const arg = flags[index] ?? ""
+    const equals = arg.indexOf("=")
+    const name = equals < 0 ? arg : arg.slice(0, equals)
+    if (!known.has(name)) continue
+    if (seen.has(name)) return `${name} given more than once; --help lists the flags`
+    seen.add(name)
+    const value = helpLineOf(help, name)?.value ?? null
+    if (value === null) continue
     const next = flags[index + 1]
-    if (emptyAfterEquals !== null || next === undefined || next.startsWith("--")) return `${name} needs a value (${value}); --help lists the flags`
+    // `--hold=` gives the flag an empty value: as missing as a flag given last.
+    if (equals === arg.length - 1 || (equals < 0 && (next === undefined || next.startsWith("--")))) return `${name} needs a value (${value}); --help lists the flags`
+    if (equals < 0) index++
   }
   return null
 }

@@ -57,6 +57,20 @@ describe("node dist/client.js --help", () => {
     }
   })
 
+  it("a choice or a file that is not one, or a flag given twice, is one line naming the flag, exit 1", async () => {
+    for (const [args, message] of [
+      [["--instance", "foo"], '--instance must be one of prod, alpha, candidate, local, not "foo"'],
+      [["--ca-file", "/nonexistent/ca.pem"], '--ca-file: no file at "/nonexistent/ca.pem"'],
+      [["--ca-file", "/"], '--ca-file: "/" is not a file'],
+      [["--endpoint", "y"], "--endpoint given more than once; --help lists the flags"],
+      [["--hold=3", "--hold", "4"], "--hold given more than once; --help lists the flags"]
+    ] as const) {
+      const { code, output } = await run(["--endpoint", "x", ...args])
+      expect(code, args.join(" ")).toBe(1)
+      expect(output, args.join(" ")).toBe(`${message}\n`)
+    }
+  })
+
   it("a number that is not one, or a count that is not whole, is one line naming the flag, exit 1", async () => {
     for (const [args, message] of [
       [["--count", "1.5"], "--count must be a whole number of at least 1"],

@@ -1,0 +1,34 @@
+/**
+ * The text options of the command lines that take a value from a set or name a file. `Options.choice` and
+ * `Options.file` refuse with lines that name no flag ("Expected one of the following cases: …", "Path '…' must
+ * exist"); here the one line of every refusal starts with the flag, as numericFlags.ts does for numbers.
+ */
+import { statSync } from "node:fs"
+import { HelpDoc, Options, ValidationError } from "@effect/cli"
+import { Effect } from "effect"
+
+const refuse = (line: string) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(line)))
+
+/** One of `choices`, as typed. */
+export const choiceOf =
+  <A extends string>(choices: ReadonlyArray<A>) =>
+  (name: string): Options.Options<A> =>
+    Options.text(name).pipe(
+      Options.mapEffect((text) => {
+        const found = choices.find((choice) => choice === text)
+        return found === undefined ? refuse(`--${name} must be one of ${choices.join(", ")}, not ${JSON.stringify(text)}`) : Effect.succeed(found)
+      })
+    )
+
+/** The path of a file that exists (a directory is refused, as reading it would fail later). */
+export const existingFile = (name: string): Options.Options<string> =>
+  Options.text(name).pipe(
+    Options.mapEffect((path) => {
+      const stat = statSync(path, { throwIfNoEntry: false })
+      return stat === undefined
+        ? refuse(`--${name}: no file at ${JSON.stringify(path)}`)
+        : stat.isFile()
+          ? Effect.succeed(path)
+          : refuse(`--${name}: ${JSON.stringify(path)} is not a file`)
+    })
+  )
