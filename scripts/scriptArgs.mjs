@@ -2,21 +2,27 @@
 // an option they do not know, so that a typo never starts an hours-long run.
 import { parseArgs } from "node:util"
 
-/** `options` (parseArgs' form, without help) parsed from the command line; `--help` prints `usage` and exits 0. */
-export const scriptArgs = (options, usage) => {
-  let values
+/**
+ * `options` (parseArgs' form, without help) and, when `allowPositionals`, the arguments that are not options, parsed
+ * from the command line; `--help` prints `usage` and exits 0.
+ */
+export const scriptCommandLine = (options, usage, allowPositionals = false) => {
+  let parsed
   try {
-    values = parseArgs({ options: { ...options, help: { type: "boolean", short: "h", default: false } } }).values
+    parsed = parseArgs({ options: { ...options, help: { type: "boolean", short: "h", default: false } }, allowPositionals })
   } catch (error) {
     process.stderr.write(`${error.message}\n${usage}`)
     process.exit(1)
   }
-  if (values.help) {
+  if (parsed.values.help) {
     process.stdout.write(usage)
     process.exit(0)
   }
-  return values
+  return parsed
 }
+
+/** `options` parsed from a command line that takes nothing else (see `scriptCommandLine`). */
+export const scriptArgs = (options, usage) => scriptCommandLine(options, usage).values
 
 /** Refuse `value` of `--flag` with the usage, exit 1. */
 export const refuse = (flag, rule, value, usage) => {

@@ -2,6 +2,7 @@
 import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
+import { freePort } from "../support/process.js"
 
 const script = (name: string) => fileURLToPath(new URL(`../../scripts/${name}`, import.meta.url))
 const run = (name: string, ...args: ReadonlyArray<string>) => spawnSync(process.execPath, [script(name), ...args], { encoding: "utf8", timeout: 10_000 })
@@ -23,11 +24,17 @@ describe("scripts/bench.mjs, interleave.mjs, protocol-floor.mjs and cycles.mjs",
   it("protocol-floor.mjs without its ports, and cycles.mjs without a URL, say so with the usage, exit 1, no stack", () => {
     const floor = spawnSync(process.execPath, [script("protocol-floor.mjs")], { encoding: "utf8", timeout: 10_000, env: { PATH: process.env["PATH"] ?? "" } })
     expect([floor.status, floor.stderr.split("\n")[0]]).toEqual([1, 'WORKER_PORT must be a port number, not ""'])
-    for (const args of [[], ["not a url"], ["http://127.0.0.1:1", "1.5"]]) {
+    for (const args of [[], ["not a url"], ["localhost:8080"], ["http://127.0.0.1:1", "1.5"]]) {
       const cycles = run("cycles.mjs", ...args)
-      expect([cycles.status, cycles.stderr.split("\n")[0]], args.join(" ")).toEqual([1, "cycles.mjs: needs a worker URL and, optionally, a whole number of cycles"])
+      expect([cycles.status, cycles.stderr.split("\n")[0]], args.join(" ")).toEqual([1, "cycles.mjs: needs a worker URL (http://…) and, optionally, a whole number of cycles"])
       expect(cycles.stderr).not.toContain("    at ")
     }
+  })
+
+  it("cycles.mjs against a port where no worker listens: one line naming the error, exit 1", async () => {
+    const url = `http://127.0.0.1:${await freePort()}`
+    const cycles = run("cycles.mjs", url, "5")
+    expect([cycles.status, cycles.stderr]).toEqual([1, `cycles.mjs: ${url}: ECONNREFUSED\n`])
   })
 
   it("an unknown option is refused with the usage", () => {
