@@ -11,6 +11,7 @@ import { Options } from "@effect/cli"
 import type { Option } from "effect"
 import { VERSION } from "./version.js"
 import { flagsPart, helpRequested, versionRequested } from "./standardFlags.js"
+import { writeSafely } from "./safeOutput.js"
 
 export interface HelpLine {
   /** The flag as typed, with a placeholder for its value: `--port N`. */
@@ -74,12 +75,13 @@ export const optionsOf = <F extends Record<string, Flag<unknown>>>(flags: F): { 
  * was answered and the program has nothing more to do.
  */
 export const answeredStandardFlags = (args: ReadonlyArray<string>, name: string, help: string): boolean => {
-  if (versionRequested(args)) process.stdout.write(`${name} ${VERSION}\n`)
-  else if (helpRequested(args)) process.stdout.write(help)
+  // Safely: a reader that stops early (`--help | head -1`) must not turn the answer into an EPIPE crash.
+  if (versionRequested(args)) writeSafely(process.stdout, `${name} ${VERSION}\n`)
+  else if (helpRequested(args)) writeSafely(process.stdout, help)
   else {
     const missing = missingValueMessage(args, help)
     if (missing === null) return false
-    process.stderr.write(`${missing}\n`)
+    writeSafely(process.stderr, `${missing}\n`)
     process.exitCode = 1
   }
   return true

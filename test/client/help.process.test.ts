@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
 import { MAX_COST } from "../../src/protocol/authData.js"
@@ -101,6 +102,28 @@ describe("node dist/client.js --help", () => {
       expect(code, `${flag} ${value}`).toBe(1)
       expect(output.trim(), `${flag} ${value}`).toMatch(message)
       expect(output.trim().split("\n"), `${flag} ${value}`).toHaveLength(1)
+    }
+  })
+})
+
+describe("--help and --version to a reader that has gone (`| head -1`, `| true`)", () => {
+  it("each program exits 0 without an EPIPE trace", async () => {
+    const dist = (file: string) => fileURLToPath(new URL(`../../dist/${file}`, import.meta.url))
+    for (const [file, args] of [
+      ["client.js", ["--help"]],
+      ["client.js", ["autoscale", "--help"]],
+      ["client.js", ["--version"]],
+      ["serverless.js", ["--help"]],
+      ["demo.js", ["--help"]],
+      ["examples/redis-example.js", ["--help"]]
+    ] as const) {
+      // The read end of stdout is closed before the program (which takes a tenth of a second to load) writes.
+      const child = spawn(process.execPath, [dist(file), ...args], { stdio: ["ignore", "pipe", "pipe"] })
+      child.stdout.destroy()
+      let stderr = ""
+      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")))
+      const code = await new Promise<number | null>((resolve) => child.once("exit", resolve))
+      expect([code, stderr], `${file} ${args.join(" ")}`).toEqual([0, ""])
     }
   })
 })
