@@ -1,4 +1,4 @@
-import { mkdtempSync, readlinkSync } from "node:fs"
+import { mkdtempSync, readlinkSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { createServer } from "node:http"
@@ -12,6 +12,8 @@ import { authData, cleanup, decoded, eventually, processes, request, startWorker
 
 let autoscaler: FakeAutoscaler
 const sockets: Array<Socket> = []
+/** Temporary directories, removed once the processes using them are gone. */
+const dirs: Array<string> = []
 beforeEach(async () => {
   autoscaler = await FakeAutoscaler.start()
 })
@@ -19,6 +21,7 @@ afterEach(async () => {
   for (const socket of sockets.splice(0)) socket.destroy()
   await cleanup()
   await autoscaler.close()
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
 })
 
 const nested = (depth: number, leaf: unknown = 1): unknown => {
@@ -152,7 +155,9 @@ describe("hostile input against the real process", () => {
   })
 
   it("a second worker on the same OUTBOX_FILE stops at the journal's lock, says another worker serves, and reports nothing", async () => {
-    const outbox = join(mkdtempSync(join(tmpdir(), "null-worker-dup-")), "outbox.jsonl")
+    const dir = mkdtempSync(join(tmpdir(), "null-worker-dup-"))
+    dirs.push(dir)
+    const outbox = join(dir, "outbox.jsonl")
     const first = await startWorkerProcess(autoscaler, { OUTBOX_FILE: outbox })
     await autoscaler.waitForStatus((status) => status.max_perf === 100)
     const duplicate = spawnProcess(process.execPath, [mainJs], { ...first.env, BIND_RETRY_SECONDS: "30" })

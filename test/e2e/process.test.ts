@@ -187,13 +187,16 @@ describe("the real process (node dist/main.js)", () => {
         const line = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${worker.child.pid}/status`, "utf8"))
         return line !== null && (BigInt(`0x${line[1]}`) & 1n) !== 0n
       }
-      const deadline = Date.now() + 5_000
-      while (!caught() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 2))
-      worker.child.kill(signal)
-      expect(await worker.exited, worker.output()).toBe(0)
-      expect(worker.output()).toContain('message="worker stopped"')
-      expect(readFileSync(marker, "utf8")).toBe(`${worker.child.pid} stopped\n`)
-      rmSync(dir, { recursive: true, force: true })
+      try {
+        const deadline = Date.now() + 5_000
+        while (!caught() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 2))
+        worker.child.kill(signal)
+        expect(await worker.exited, worker.output()).toBe(0)
+        expect(worker.output()).toContain('message="worker stopped"')
+        expect(readFileSync(marker, "utf8")).toBe(`${worker.child.pid} stopped\n`)
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
     }
   )
 
