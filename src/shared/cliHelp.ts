@@ -78,7 +78,11 @@ export const answeredStandardFlags = (args: ReadonlyArray<string>, name: string,
   // Safely: a reader that stops early (`--help | head -1`) must not turn the answer into an EPIPE crash.
   if (versionRequested(args)) writeSafely(process.stdout, `${name} ${VERSION}\n`)
   else if (helpRequested(args)) writeSafely(process.stdout, help)
-  else {
+  else if (flagsPart(args).includes("--wizard") && process.stdin.isTTY !== true) {
+    // @effect/cli's wizard asks its questions on stdin; from a pipe or /dev/null it would wait for ever.
+    writeSafely(process.stderr, "--wizard asks its questions on a terminal, and stdin is not one; --help lists the flags\n")
+    process.exitCode = 1
+  } else {
     const missing = missingValueMessage(args, help)
     if (missing === null) return false
     writeSafely(process.stderr, `${missing}\n`)

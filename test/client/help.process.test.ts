@@ -72,6 +72,13 @@ describe("node dist/client.js --help", () => {
     }
   })
 
+  it("--wizard with stdin not a terminal is refused at once (the wizard would wait for ever for answers), exit 1", async () => {
+    for (const args of [["--wizard"], ["autoscale", "--wizard"], ["doctor", "--wizard"]]) {
+      const { code, output } = await run(args)
+      expect([code, output], args.join(" ")).toEqual([1, "--wizard asks its questions on a terminal, and stdin is not one; --help lists the flags\n"])
+    }
+  })
+
   it("a number that is not one, or a count that is not whole, is one line naming the flag, exit 1", async () => {
     for (const [args, message] of [
       [["--count", "1.5"], "--count must be a whole number of at least 1"],
