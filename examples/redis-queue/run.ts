@@ -9,7 +9,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Command } from "@effect/cli"
-import { Clock, Data, Deferred, Effect } from "effect"
+import { Data, Deferred, Duration, Effect } from "effect"
 import { WorkerLauncher } from "../../src/serverless/WorkerLauncher.js"
 import { defaulted, optionsOf, renderHelp } from "../../src/shared/cliHelp.js"
 import { wholeAtLeast } from "../../src/shared/numericFlags.js"
@@ -79,6 +79,8 @@ const example = Command.make("redis-example", options, (opts) =>
     const listening = yield* Deferred.make<string>()
     /** Workers started and not yet stopped, by the serverless's own lines. */
     const live = new Set<string>()
+    /** Done whenever the last live worker stops; made anew once the jobs are done, so only a stop after them counts. */
+    let noWorkers = yield* Deferred.make<void>()
     const serverless = yield* launcher.launch(
       {
         name: "serverless",
@@ -98,6 +100,7 @@ const example = Command.make("redis-example", options, (opts) =>
         if (change === null) return
         if (change[2] === "starting") live.add(change[1]!)
         if (change[2] === "stopped" || change[2] === "died") live.delete(change[1]!)
+        if (live.size === 0) Deferred.unsafeDone(noWorkers, Effect.void)
         process.stdout.write(`  serverless | ${line.replace(/^.*message="?/, "").replace(/"$/, "")}\n`)
       }
     )
@@ -122,11 +125,14 @@ const example = Command.make("redis-example", options, (opts) =>
     yield* say(`all ${opts.jobs} jobs done exactly once; waiting for the endpoint to scale back to zero`)
     // Each consumer releases its session; the endpoint stops a worker once it has been idle for the inactivity timeout
     // (2 s here): well within the 30 s given.
-    const zeroBy = (yield* Clock.currentTimeMillis) + ZERO_WITHIN_MS
-    while (live.size > 0 && (yield* Clock.currentTimeMillis) < zeroBy) yield* Effect.sleep("200 millis")
-    if (live.size > 0) {
-      return yield* new ExampleFailed({ message: `${live.size} worker(s) still running ${ZERO_WITHIN_MS / 1000} s after the last job` })
-    }
+    noWorkers = yield* Deferred.make<void>()
+    if (live.size === 0) yield* Deferred.succeed(noWorkers, undefined)
+    yield* Deferred.await(noWorkers).pipe(
+      Effect.timeoutFail({
+        duration: Duration.millis(ZERO_WITHIN_MS),
+        onTimeout: () => new ExampleFailed({ message: `${live.size} worker(s) still running ${ZERO_WITHIN_MS / 1000} s after the last job` })
+      })
+    )
     yield* say("scaled back to zero workers")
   }).pipe(Effect.scoped)
 )
