@@ -8,7 +8,7 @@
  * Interval counters are subtracted only after a report was accepted, so nothing is lost while the
  * autoscaler is unreachable. Every tick sends all pending `/delete_requests/` records, in batches.
  */
-import { Clock, Duration, Effect, Layer, LogLevel, Redacted } from "effect"
+import { Clock, Duration, Effect, Fiber, Layer, LogLevel, Redacted } from "effect"
 import { deleteRequestsJson, HEARTBEAT_SECONDS, statusBody, type WorkerIdentity, type WorkerStatusBody } from "../../protocol/workerStatus.js"
 import { makeThrottledLog } from "../../shared/throttledLog.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
@@ -87,7 +87,12 @@ const make = (policy: ReportPolicy) =>
         ? throttled.reset(path)
         : throttled.log(LogLevel.Warning, path, `autoscaler did not accept ${path}`, { causes: outcome.causes.join("; ") })
 
-    const report = (failover: FailoverPolicy) =>
+    // One report, and one deletion post, at a time: two bodies made from the same unacknowledged counters (the loop's
+    // and the last report at shutdown) would both be accepted, and the autoscaler would count that work twice.
+    const reporting = yield* Effect.makeSemaphore(1)
+    const deleting = yield* Effect.makeSemaphore(1)
+
+    const reportOnce = (failover: FailoverPolicy) =>
       Effect.gen(function* () {
         const startedAt = yield* Clock.currentTimeMillis
         // Made again for each attempt: the autoscaler gets the load as it is when it answers, and the counters of the
@@ -120,7 +125,7 @@ const make = (policy: ReportPolicy) =>
       for (;;) {
         // Spacing counts from the start of a report, so a change waits at most `minSpacing`.
         const startedAt = yield* Clock.currentTimeMillis
-        const wasAccepted = yield* report(policy.failover)
+        const wasAccepted = yield* reporting.withPermits(1)(reportOnce(policy.failover))
         const spent = (yield* Clock.currentTimeMillis) - startedAt
         if (spent < spacing) yield* Effect.sleep(Duration.millis(spacing - spent))
         // After a failed report, try again at once; otherwise wait for a change or the heartbeat.
@@ -133,7 +138,7 @@ const make = (policy: ReportPolicy) =>
      * (kept for the next tick). Records that arrive meanwhile wait for the next tick: under a flood of 429s
      * the loop would otherwise post a tiny batch after every post, without pause.
      */
-    const sendDeletions = (failover: FailoverPolicy) => Effect.gen(function* () {
+    const sendDeletionsOnce = (failover: FailoverPolicy) => Effect.gen(function* () {
       if (deletionAddrs.length === 0) return
       const backlog = yield* metrics.deletionBacklog
       let budget = backlog.finished + backlog.refusals
@@ -148,24 +153,30 @@ const make = (policy: ReportPolicy) =>
         yield* metrics.deletionsDelivered(batch)
       }
     })
-    const deletionLoop = Effect.forever(Effect.zipRight(Effect.sleep(policy.deleteTick), sendDeletions(policy.failover)))
+    const deletionLoop = Effect.forever(Effect.zipRight(Effect.sleep(policy.deleteTick), deleting.withPermits(1)(sendDeletionsOnce(policy.failover))))
 
     const supervised = (name: string, loop: Effect.Effect<never>) =>
       loop.pipe(
         Effect.catchAllCause((cause) => Effect.logError(`${name} stopped`, cause)),
         Effect.forkScoped
       )
-    yield* supervised("worker_status loop", statusLoop)
-    yield* supervised("delete_requests loop", deletionLoop)
+    const statusFiber = yield* supervised("worker_status loop", statusLoop)
+    const deletionFiber = yield* supervised("delete_requests loop", deletionLoop)
 
     const quick: FailoverPolicy = { ...policy.failover, attempts: 1, retryDelay: 0 }
     let finalSent = false
-    /** The last report: one quick try per address (shutdown must not wait out retry delays). */
+    /**
+     * The last report: one quick try per address (shutdown must not wait out retry delays). It waits for a post in
+     * flight to end, then stops the loop, so that nothing is sent after it and no counter goes out twice.
+     */
     const finalReport = Effect.suspend(() => {
       if (finalSent) return Effect.void
       finalSent = true
       return Effect.interruptible(
-        Effect.zipRight(report(quick), sendDeletions(quick))
+        Effect.zipRight(
+          reporting.withPermits(1)(Effect.zipRight(Fiber.interrupt(statusFiber), reportOnce(quick))),
+          deleting.withPermits(1)(Effect.zipRight(Fiber.interrupt(deletionFiber), sendDeletionsOnce(quick)))
+        )
       ).pipe(Effect.timeoutOption(policy.finalReportTimeout), Effect.asVoid)
     })
     // A safety net: the shutdown sequence sends it after the last close; this catches an early exit.

@@ -29,7 +29,10 @@ const startReporter = (answerFor: (url: string) => Answer, scope: Scope.Scope, a
       scope
     )
     yield* TestClock.adjust("0 millis")
-    return { metrics: Context.get(context, LoadMetrics), reporter: Context.get(context, AutoscalerReporter), prometheus: Context.get(context, WorkerMetrics), seen }
+    const reporter = Context.get(context, AutoscalerReporter)
+    // The last report waits for a report in flight; under the TestClock, time must move for it at the scope's end.
+    yield* Scope.addFinalizer(scope, Effect.flatMap(Effect.fork(reporter.finalReport), (last) => advanceUntilDone(last)))
+    return { metrics: Context.get(context, LoadMetrics), reporter, prometheus: Context.get(context, WorkerMetrics), seen }
   })
 
 const statuses = (seen: Ref.Ref<ReadonlyArray<SeenRequest>>, from?: string) =>
@@ -325,6 +328,26 @@ describe("AutoscalerReporter", () => {
       assert.lengthOf(yield* statuses(seen), before + 1)
       yield* advanceUntilDone(yield* Effect.fork(Scope.close(scope, Exit.void)), "10 millis")
       assert.lengthOf(yield* statuses(seen), before + 1)
+    })
+  )
+
+  it.scoped("the last report waits for a report in flight and stops the loop: the work it reported is not counted twice", () =>
+    Effect.gen(function* () {
+      // Every /worker_status/ is answered 500 ms after it arrives.
+      const { metrics, reporter, seen } = yield* startReporter((url) => (url.endsWith("/worker_status/") ? { status: 200, delayMs: 500 } : 200), yield* Effect.scope)
+      yield* metrics.sessionOpened("s1", { requestIdx: 1, workload: 100 }, 0)
+      yield* TestClock.adjust("0 millis")
+      yield* metrics.sessionClosed("s1", 100)
+      // The loop's report of the open session began at 0; the close asks for another at 500 (when the first is answered).
+      yield* TestClock.adjust("600 millis")
+      assert.deepStrictEqual((yield* statuses(seen)).map((s) => [s.at, s.body.cur_perf]), [[0, 0], [500, 100]])
+      // Shutdown asks for the last report while the second is in flight: it waits for it, then reports nothing new.
+      const last = yield* Effect.fork(reporter.finalReport)
+      yield* advanceUntilDone(last)
+      yield* TestClock.adjust("30 seconds")
+      const all = yield* statuses(seen)
+      assert.deepStrictEqual(all.map((s) => [s.at, s.body.cur_perf]), [[0, 0], [500, 100], [1000, 0]])
+      assert.strictEqual(all.reduce((sum, s) => sum + s.body.cur_perf, 0), 100)
     })
   )
 
