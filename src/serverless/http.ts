@@ -34,8 +34,13 @@ const withBody = <A, I, R>(
       onFailure: (error) => {
         if (error._tag === "BodyTooLarge") return Effect.succeed(tooLarge(error))
         const issue = error._tag === "ParseError" ? firstIssue(error) : undefined
+        // A body that is not an object at all is said as the worker says it, not as the Schema's whole shape.
         return Effect.succeed(
-          issue === undefined ? json(422, { error: "invalid JSON" }) : json(422, { error: issue.message, field: issue.field === "" ? "body" : issue.field })
+          issue === undefined
+            ? json(422, { error: "invalid JSON" })
+            : issue.field === ""
+              ? json(422, { error: "the body must be a JSON object", field: "body" })
+              : json(422, { error: issue.message, field: issue.field })
         )
       },
       onSuccess: handle

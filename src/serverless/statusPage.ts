@@ -92,7 +92,11 @@ const messageOf = (line: string): string => {
  * A line that says what a starting worker waits for: a warning or an error, or its `waiting for …` line (said at
  * info, once per reason, while it waits for the consumer).
  */
-const isNotice = (line: string): boolean => /(?:^| )level=(?:WARN|ERROR|FATAL)\b/.test(line) || messageOf(line).startsWith("waiting for ")
+const isNotice = (line: string): boolean => {
+  // The level field comes before the message: a message that quotes " level=ERROR" is not a warning.
+  const beforeMessage = line.split(" message=", 1)[0] ?? ""
+  return /(?:^| )level=(?:WARN|ERROR|FATAL)\b/.test(beforeMessage) || messageOf(line).startsWith("waiting for ")
+}
 
 const lastIndexWhere = (lines: ReadonlyArray<string>, keep: (line: string) => boolean): number => {
   for (let i = lines.length - 1; i >= 0; i--) if (keep(lines[i]!)) return i

@@ -16,31 +16,33 @@ export interface FirstIssue {
 const DEFAULT_MESSAGE = /^(Expected [\s\S]*?), actual ([\s\S]*)$/
 
 /**
- * What kind of value Schema's text of it shows. The kind says enough to fix the request; the text itself would
- * echo what was sent, and a query's `+2` reads back as `" 2"`.
+ * What Schema's text of a value may show of it: a number, a boolean or null as it is (short, and the point of a
+ * refinement's message: "Expected a positive number, got 0"); anything else only by its kind. A string or a structure
+ * could be a megabyte or a secret, and a query's `+2` reads back as `" 2"`.
  */
-const kindOf = (shown: string): string => {
+const shownAs = (shown: string): string => {
   if (shown.startsWith('"')) return "a string"
   if (shown.startsWith("[")) return "an array"
   if (shown.startsWith("{")) return "an object"
-  if (shown === "true" || shown === "false") return "a boolean"
-  if (shown === "null" || shown === "undefined") return shown
-  if (/^-?(?:[0-9]+(?:\.[0-9]+)?(?:e[-+]?[0-9]+)?n?|Infinity|NaN)$/.test(shown)) return "a number"
+  if (shown === "true" || shown === "false" || shown === "null" || shown === "undefined") return shown
+  if (/^-?(?:[0-9]+(?:\.[0-9]+)?(?:e[-+]?[0-9]+)?n?|Infinity|NaN)$/.test(shown)) return shown
   return "another value"
 }
 
-/** `message` with the value it quotes replaced by its kind. */
+/** `message` with the value it quotes replaced as `shownAs` says; the expectation is cut, never the value's part. */
 const withoutValue = (message: string): string => {
   const parts = DEFAULT_MESSAGE.exec(message)
-  return parts === null ? message : `${parts[1]}, got ${kindOf(parts[2]!)}`
+  if (parts === null) return cut(message)
+  return `${cut(parts[1]!)}, got ${shownAs(parts[2]!)}`
 }
+
+const cut = (text: string): string => (text.length > MESSAGE_LIMIT ? `${text.slice(0, MESSAGE_LIMIT)}…` : text)
 
 export const firstIssue = (error: ParseResult.ParseError): FirstIssue | undefined => {
   const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
   if (issue === undefined) return undefined
   const field = issue.path.map(String).join(".")
   if (issue._tag === "Missing") return { field, message: `${field} is required` }
-  const plain = withoutValue(issue.message)
-  const text = plain.length > MESSAGE_LIMIT ? `${plain.slice(0, MESSAGE_LIMIT)}…` : plain
+  const text = withoutValue(issue.message)
   return { field, message: field === "" ? text : `${field}: ${text}` }
 }

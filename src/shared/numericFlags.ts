@@ -12,6 +12,12 @@ import { MAX_LIFETIME_SECONDS } from "../protocol/session.js"
 const parseNumber = Schema.decodeUnknownOption(Schema.NumberFromString)
 
 /**
+ * Decimal notation (a sign, digits, a fraction, an exponent), or `Infinity` and `NaN` so that they are refused by the
+ * flag's own rule. `Number` would also read `0x10`, `0b1`, `0o7` and surrounding spaces: a count of 16 nobody typed.
+ */
+const NUMBER_TEXT = /^[-+]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|Infinity|NaN)$/
+
+/**
  * `--name` read as text and taken as a number when `problem` finds nothing wrong with it. `Options.float` and
  * `Options.integer` say "'abc' is not a float", naming no flag, and a schema's failure prints its tree; here the
  * one line of every refusal starts with the flag.
@@ -19,7 +25,7 @@ const parseNumber = Schema.decodeUnknownOption(Schema.NumberFromString)
 const numeric = (name: string, problem: (n: number) => string | null) =>
   Options.text(name).pipe(
     Options.mapEffect((text) => {
-      const parsed = parseNumber(text)
+      const parsed = NUMBER_TEXT.test(text) ? parseNumber(text) : Option.none()
       const found = Option.isNone(parsed) ? `--${name} must be a number` : problem(parsed.value)
       return found === null ? Effect.succeed(Option.getOrThrow(parsed)) : Effect.fail(ValidationError.invalidValue(HelpDoc.p(found)))
     })

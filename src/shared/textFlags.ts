@@ -7,6 +7,9 @@ import { statSync } from "node:fs"
 import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Effect } from "effect"
 
+/** The most of a refused value a line shows. */
+const SHOWN_MAX = 64
+
 const refuse = (line: string) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(line)))
 
 /** One of `choices`, as typed. */
@@ -16,7 +19,8 @@ export const choiceOf =
     Options.text(name).pipe(
       Options.mapEffect((text) => {
         const found = choices.find((choice) => choice === text)
-        return found === undefined ? refuse(`--${name} must be one of ${choices.join(", ")}, not ${JSON.stringify(text)}`) : Effect.succeed(found)
+        const shown = text.length > SHOWN_MAX ? `${text.slice(0, SHOWN_MAX)}…` : text
+        return found === undefined ? refuse(`--${name} must be one of ${choices.join(", ")}, not ${JSON.stringify(shown)}`) : Effect.succeed(found)
       })
     )
 

@@ -61,6 +61,7 @@ describe("node dist/client.js --help", () => {
   it("a choice or a file that is not one, or a flag given twice, is one line naming the flag, exit 1", async () => {
     for (const [args, message] of [
       [["--instance", "foo"], '--instance must be one of prod, alpha, candidate, local, not "foo"'],
+      [["--instance", "x".repeat(5000)], `--instance must be one of prod, alpha, candidate, local, not "${"x".repeat(64)}…"`],
       [["--ca-file", "/nonexistent/ca.pem"], '--ca-file: no file at "/nonexistent/ca.pem"'],
       [["--ca-file", "/"], '--ca-file: "/" is not a file'],
       [["--endpoint", "y"], "--endpoint given more than once; --help lists the flags"],
@@ -83,6 +84,8 @@ describe("node dist/client.js --help", () => {
     for (const [args, message] of [
       [["--count", "1.5"], "--count must be a whole number of at least 1"],
       [["--count", "abc"], "--count must be a number"],
+      [["--count", "0x10"], "--count must be a number"],
+      [["--count", " 3"], "--count must be a number"],
       [["--session-cost", "abc"], "--session-cost must be a number"]
     ] as const) {
       const { code, output } = await run(["--endpoint", "x", ...args])

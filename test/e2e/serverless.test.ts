@@ -219,6 +219,11 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     expect(answer.field).toBe("request_idx")
     expect(answer.error).toMatch(/^request_idx: /)
     expect(answer.error).not.toContain("\n")
+    // A body that is not an object: said as the worker says it, not as the Schema's whole shape.
+    for (const body of [[1], "text", 5, null]) {
+      const refused = await postJson(`${url}/route/`, body)
+      expect([refused.status, refused.json], JSON.stringify(body)).toEqual([422, { error: "the body must be a JSON object", field: "body" }])
+    }
   })
 
   it("/route/ refuses a cost a worker would refuse (non-number, negative, above MAX_COST) with a 422 naming cost", async () => {

@@ -24,6 +24,7 @@ describe("the example runners", () => {
     ["examples/autoscale-example.js", ["--jobs", "-5"], "--jobs must be a whole number of at least 2"],
     ["examples/autoscale-example.js", ["--min-ms", "5", "--max-ms", "1"], "--max-ms must be at least --min-ms"],
     ["examples/redis-dispatcher.js", ["--jobs", "abc"], "--jobs must be a number"],
+    ["examples/redis-dispatcher.js", ["--jobs", "0x10"], "--jobs must be a number"],
     ["examples/redis-dispatcher.js", ["--callback-port", "70000"], "--callback-port must be a whole number from 0 to 65535"],
     ["examples/redis-dispatcher.js", ["--jobs-file", "/nonexistent.json"], '--jobs-file: no file at "/nonexistent.json"']
   ] as const)("%s %j: one line saying what is wrong, exit 1, nothing started", (file, args, message) => {

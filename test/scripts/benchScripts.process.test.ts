@@ -1,5 +1,7 @@
 /** The benchmark scripts' command lines: `--help` runs nothing, and an unknown option is refused before a server starts. */
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
 import { freePort } from "../support/process.js"
@@ -28,6 +30,22 @@ describe("scripts/bench.mjs, interleave.mjs, protocol-floor.mjs and cycles.mjs",
       const cycles = run("cycles.mjs", ...args)
       expect([cycles.status, cycles.stderr.split("\n")[0]], args.join(" ")).toEqual([1, "cycles.mjs: needs a worker URL (http://…) and, optionally, a whole number of cycles"])
       expect(cycles.stderr).not.toContain("    at ")
+    }
+  })
+
+  it("cycles.mjs against a server that is not a worker's public port: one line naming the status, exit 1, no figure", async () => {
+    const server = createServer((_, response) => response.writeHead(404).end("{}"))
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      const cycles = spawn(process.execPath, [script("cycles.mjs"), url, "5"], { stdio: ["ignore", "pipe", "pipe"] })
+      let output = ""
+      cycles.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
+      cycles.stderr.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
+      expect(await new Promise((resolve) => cycles.once("exit", resolve))).toBe(1)
+      expect(output).toBe(`cycles.mjs: ${url}: /session/create answered 404, not 201 (a worker's public port, with UNSECURED=true?)\n`)
+    } finally {
+      server.close()
     }
   })
 

@@ -365,6 +365,9 @@ describe("ControlPlane (TestClock, fake processes)", () => {
         yield* cellFor([keyFailed, "timestamp=… level=INFO message=listening"]),
         "<td>(starting) Serverless public key fetch attempt 1 failed: status 503; trying again; since then: listening</td>"
       )
+      // A message that quotes a level is not a warning: the level is the line's own field.
+      const quoting = 'timestamp=2026-11-30T10:00:00.009Z level=INFO message="consumer said: level=ERROR disk full"'
+      assert.strictEqual(yield* cellFor([quoting, "timestamp=… level=INFO message=listening"]), "<td>(starting) listening</td>")
       // A one-word message is written unquoted by logfmt: it is shown alone too.
       assert.strictEqual(yield* cellFor(["timestamp=2026-11-30T10:00:00.000Z level=INFO fiber=#3 message=listening"]), "<td>(starting) listening</td>")
       // Once ready, the output is no longer shown.

@@ -17,9 +17,9 @@ describe("firstIssue", () => {
       ["secret-token", "a string"],
       [[1, 2], "an array"],
       [{ nested: "secret-token" }, "an object"],
-      [true, "a boolean"],
+      [true, "true"],
       [null, "null"],
-      [10n, "a number"],
+      [10n, "10n"],
       [new Date(0), "another value"],
       [Symbol("secret"), "another value"]
     ]
@@ -27,8 +27,8 @@ describe("firstIssue", () => {
       assert.deepStrictEqual(issueOf(Count, { count: value }), { field: "count", message: `count: Expected number, got ${kind}` })
     }
     const Text = Schema.Struct({ text: Schema.String })
-    for (const value of [0, -1.5e-7, 12345678901234567890, Number.NEGATIVE_INFINITY]) {
-      assert.deepStrictEqual(issueOf(Text, { text: value }), { field: "text", message: "text: Expected string, got a number" })
+    for (const [value, shown] of [[0, "0"], [-1.5e-7, "-1.5e-7"], [12345678901234567890, "12345678901234567000"], [Number.NEGATIVE_INFINITY, "-Infinity"]] as const) {
+      assert.deepStrictEqual(issueOf(Text, { text: value }), { field: "text", message: `text: Expected string, got ${shown}` })
     }
   })
 
@@ -38,10 +38,11 @@ describe("firstIssue", () => {
       field: "token",
       message: "token: Expected a string at most 3 character(s) long, got a string"
     })
-    const Whole = Schema.Struct({ n: Schema.Int })
-    for (const n of [1.5, -0.5, Number.NaN, Number.POSITIVE_INFINITY]) {
-      assert.deepStrictEqual(issueOf(Whole, { n }), { field: "n", message: "n: Expected an integer, got a number" })
+    const Whole = Schema.Struct({ n: Schema.Int.pipe(Schema.positive()) })
+    for (const [n, shown] of [[1.5, "1.5"], [-0.5, "-0.5"], [Number.NaN, "NaN"], [Number.POSITIVE_INFINITY, "Infinity"], [0, "0"]] as const) {
+      assert.match(issueOf(Whole, { n })?.message ?? "", new RegExp(`^n: Expected .*, got ${shown}$`))
     }
+    assert.deepStrictEqual(issueOf(Whole, { n: 0 }), { field: "n", message: "n: Expected a positive number, got 0" })
   })
 
   it("keeps a message of our own as written, and says a missing field is required", () => {
@@ -54,5 +55,8 @@ describe("firstIssue", () => {
     assert.deepStrictEqual(issueOf(Count, "text"), { field: "", message: "Expected { readonly count: number }, got a string" })
     const Long = Schema.Struct({ x: Schema.Number.pipe(Schema.filter(() => false, { message: () => "y".repeat(300) })) })
     assert.deepStrictEqual(issueOf(Long, { x: 1 }), { field: "x", message: `x: ${"y".repeat(200)}…` })
+    // A long expectation (a whole body's shape) is cut before what was got, which is kept.
+    const Wide = Schema.Struct(Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`field_${i}`, Schema.String])))
+    assert.match(issueOf(Wide, [1])?.message ?? "", /^Expected \{ readonly field_0: string; .{100,}…, got an array$/)
   })
 })

@@ -158,7 +158,12 @@ export const controlRoutes = Effect.gen(function* () {
   /** The open sessions; with `?index=N&wait=S`, once the state differs from index `N` (or `S` seconds passed). */
   const sessions = (request: WireRequest) =>
     Effect.gen(function* () {
-      const query = decodeQuery(Object.fromEntries(new URLSearchParams(request.query)))
+      const params = new URLSearchParams(request.query)
+      // A key given twice is refused, as /release refuses it: which one was meant is not ours to guess.
+      for (const key of ["index", "wait"]) {
+        if (params.getAll(key).length > 1) return yield* Effect.fail(new InvalidField({ field: `query.${key}`, message: `query ${key}: given more than once` }))
+      }
+      const query = decodeQuery(Object.fromEntries(params))
       if (query._tag === "Left") return yield* Effect.fail(withQueryField(toInvalidField(query.left)))
       const { index, wait } = query.right
       if (index !== undefined && wait !== undefined && wait > 0 && waitingPolls < MAX_WAITING_POLLS && index === (yield* pool.version)) {

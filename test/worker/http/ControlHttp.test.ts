@@ -82,7 +82,9 @@ describe("control server", () => {
         ["wait=301", "wait", "must be at most 300 (seconds)"],
         ["index=-1", "index", digits],
         ["index=0x1", "index", digits],
-        ["index=9007199254740993", "index", "must be at most 9007199254740991"]
+        ["index=9007199254740993", "index", "must be at most 9007199254740991"],
+        ["index=1&index=2", "index", "given more than once"],
+        ["wait=1&index=1&wait=2", "wait", "given more than once"]
       ] as const
       for (const [query, parameter, message] of cases) {
         const reply = yield* call(controlUrl, `/sessions?${query}`, { method: "GET" })
