@@ -1,6 +1,7 @@
 /**
  * The first problem of a Schema decode, as one line a client can act on: the field's dotted path and a sentence
- * about it. Never the value (it can be a megabyte, or a secret), never Effect's multi-line error tree.
+ * about it. Never a string or a structure that was sent (it can be a megabyte, or a secret), only its kind; never
+ * Effect's multi-line error tree.
  */
 import { ParseResult } from "effect"
 

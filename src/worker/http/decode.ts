@@ -1,6 +1,6 @@
 /**
  * Request bodies to typed values: every decode failure is `InvalidField` naming the field. Messages name
- * what was expected and never quote the value (a value can be a megabyte, or a secret).
+ * what was expected and never quote a string or a structure that was sent (it can be a megabyte, or a secret).
  */
 import { Either, type ParseResult, Schema } from "effect"
 import { firstIssue } from "../../shared/firstIssue.js"
