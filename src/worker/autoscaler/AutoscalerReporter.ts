@@ -16,7 +16,7 @@ import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { diskUsedGib } from "./diskUsage.js"
 import { AutoscalerPost } from "./jsonPost.js"
 import { LoadMetrics, type LoadSnapshot } from "./LoadMetrics.js"
-import { type FailoverPolicy, framework, type PostOutcome, postLatestWithFailover, postWithFailover } from "./postWithFailover.js"
+import { type FailoverPolicy, framework, type PostOutcome, postLatestWithFailover } from "./postWithFailover.js"
 
 export interface ReportPolicy {
   /** The longest wait for the first report (the framework's first tick is 1 s after start). */
@@ -87,12 +87,17 @@ const make = (policy: ReportPolicy) =>
         ? throttled.reset(path)
         : throttled.log(LogLevel.Warning, path, `autoscaler did not accept ${path}`, { causes: outcome.causes.join("; ") })
 
-    // One report, and one deletion post, at a time: two bodies made from the same unacknowledged counters (the loop's
-    // and the last report at shutdown) would both be accepted, and the autoscaler would count that work twice.
+    // One attempt at a time, its acknowledgment included: two bodies made from the same unacknowledged counters (the
+    // loop's and the last report at shutdown) would both be accepted, and the autoscaler would count that work twice.
+    // Between attempts (a retry's pause) the lock is free, so the last report never waits out a retry.
     const reporting = yield* Effect.makeSemaphore(1)
     const deleting = yield* Effect.makeSemaphore(1)
+    const unlocked = <X>(attempt: Effect.Effect<X>): Effect.Effect<X> => attempt
+    /** Set when the last report is asked for: the loops start nothing more, so it does not wait behind a new post. */
+    let lastRequested = false
+    const unlessLast = <A>(post: Effect.Effect<A>): Effect.Effect<A> => Effect.suspend(() => (lastRequested ? Effect.never : post))
 
-    const reportOnce = (failover: FailoverPolicy) =>
+    const reportOnce = (failover: FailoverPolicy, around: <X>(attempt: Effect.Effect<X>) => Effect.Effect<X>) =>
       Effect.gen(function* () {
         const startedAt = yield* Clock.currentTimeMillis
         // Made again for each attempt: the autoscaler gets the load as it is when it answers, and the counters of the
@@ -104,12 +109,13 @@ const make = (policy: ReportPolicy) =>
           lastDisk = disk
           return { json: JSON.stringify(body), value: snapshot.counters }
         })
-        const outcome = yield* postLatestWithFailover(post, config.reportAddrs, "/worker_status/", build, failover)
+        const outcome = yield* postLatestWithFailover(post, config.reportAddrs, "/worker_status/", build, failover, {
+          around,
+          onAccepted: (counters) => metrics.acknowledge(counters)
+        })
         const seconds = ((yield* Clock.currentTimeMillis) - startedAt) / 1000
-        if (outcome._tag === "Accepted") {
-          accepted++
-          yield* metrics.acknowledge(outcome.value)
-        } else refused++
+        if (outcome._tag === "Accepted") accepted++
+        else refused++
         prometheus.report(outcome._tag === "Accepted" ? "accepted" : "refused", seconds)
         recentSeconds.push(seconds)
         if (recentSeconds.length > 1000) recentSeconds = recentSeconds.slice(-1000)
@@ -125,7 +131,7 @@ const make = (policy: ReportPolicy) =>
       for (;;) {
         // Spacing counts from the start of a report, so a change waits at most `minSpacing`.
         const startedAt = yield* Clock.currentTimeMillis
-        const wasAccepted = yield* reporting.withPermits(1)(reportOnce(policy.failover))
+        const wasAccepted = yield* unlessLast(reportOnce(policy.failover, reporting.withPermits(1)))
         const spent = (yield* Clock.currentTimeMillis) - startedAt
         if (spent < spacing) yield* Effect.sleep(Duration.millis(spacing - spent))
         // After a failed report, try again at once; otherwise wait for a change or the heartbeat.
@@ -138,7 +144,7 @@ const make = (policy: ReportPolicy) =>
      * (kept for the next tick). Records that arrive meanwhile wait for the next tick: under a flood of 429s
      * the loop would otherwise post a tiny batch after every post, without pause.
      */
-    const sendDeletionsOnce = (failover: FailoverPolicy) => Effect.gen(function* () {
+    const sendDeletionsOnce = (failover: FailoverPolicy, around: <X>(attempt: Effect.Effect<X>) => Effect.Effect<X>) => Effect.gen(function* () {
       if (deletionAddrs.length === 0) return
       const backlog = yield* metrics.deletionBacklog
       let budget = backlog.finished + backlog.refusals
@@ -147,13 +153,16 @@ const make = (policy: ReportPolicy) =>
         if (batch.size === 0) return
         budget -= batch.size
         // The records come as JSON text (LoadMetrics keeps them as numbers): thousands of them each tick.
-        const outcome = yield* postWithFailover(post, deletionAddrs, "/delete_requests/", deleteRequestsJson(identity, batch.requestsJson), failover)
+        const json = deleteRequestsJson(identity, batch.requestsJson)
+        const outcome = yield* postLatestWithFailover(post, deletionAddrs, "/delete_requests/", Effect.succeed({ json, value: batch }), failover, {
+          around,
+          onAccepted: (delivered) => metrics.deletionsDelivered(delivered)
+        })
         yield* note("/delete_requests/", outcome)
         if (outcome._tag === "Refused") return
-        yield* metrics.deletionsDelivered(batch)
       }
     })
-    const deletionLoop = Effect.forever(Effect.zipRight(Effect.sleep(policy.deleteTick), deleting.withPermits(1)(sendDeletionsOnce(policy.failover))))
+    const deletionLoop = Effect.forever(Effect.zipRight(Effect.sleep(policy.deleteTick), unlessLast(sendDeletionsOnce(policy.failover, deleting.withPermits(1)))))
 
     const supervised = (name: string, loop: Effect.Effect<never>) =>
       loop.pipe(
@@ -166,16 +175,18 @@ const make = (policy: ReportPolicy) =>
     const quick: FailoverPolicy = { ...policy.failover, attempts: 1, retryDelay: 0 }
     let finalSent = false
     /**
-     * The last report: one quick try per address (shutdown must not wait out retry delays). It waits for a post in
-     * flight to end, then stops the loop, so that nothing is sent after it and no counter goes out twice.
+     * The last report: one quick try per address (shutdown must not wait out retry delays). It waits for an attempt in
+     * flight to end (not for a retry's pause), then stops the loop, so that nothing is sent after it and no counter
+     * goes out twice.
      */
     const finalReport = Effect.suspend(() => {
       if (finalSent) return Effect.void
       finalSent = true
+      lastRequested = true
       return Effect.interruptible(
         Effect.zipRight(
-          reporting.withPermits(1)(Effect.zipRight(Fiber.interrupt(statusFiber), reportOnce(quick))),
-          deleting.withPermits(1)(Effect.zipRight(Fiber.interrupt(deletionFiber), sendDeletionsOnce(quick)))
+          reporting.withPermits(1)(Effect.zipRight(Fiber.interrupt(statusFiber), reportOnce(quick, unlocked))),
+          deleting.withPermits(1)(Effect.zipRight(Fiber.interrupt(deletionFiber), sendDeletionsOnce(quick, unlocked)))
         )
       ).pipe(Effect.timeoutOption(policy.finalReportTimeout), Effect.asVoid)
     })

@@ -34,6 +34,14 @@ export interface Attempted<A> {
   readonly value: A
 }
 
+/** What runs with each attempt. */
+export interface AttemptHooks<A> {
+  /** Wraps each attempt (its body's making, its post and `onAccepted`): a lock, so that attempts never overlap. */
+  readonly around?: <X>(attempt: Effect.Effect<X>) => Effect.Effect<X>
+  /** Runs inside the attempt that was accepted, with what its body was made of (e.g. clearing what it reported). */
+  readonly onAccepted?: (value: A) => Effect.Effect<void>
+}
+
 /**
  * Post the body `build` makes (a JSON text, and what it stands for) to `<addr><path>` (`autoscalerUrl`) for each
  * address in turn, until one accepts it. The body is made again for every attempt: a retry after a hung or failed
@@ -44,20 +52,28 @@ export const postLatestWithFailover = <A>(
   addrs: ReadonlyArray<string>,
   path: string,
   build: Effect.Effect<Attempted<A>>,
-  policy: FailoverPolicy = framework
+  policy: FailoverPolicy = framework,
+  hooks: AttemptHooks<A> = {}
 ): Effect.Effect<LatestOutcome<A>> =>
   Effect.gen(function* () {
     const causes: Array<string> = []
     const pause = !Duration.isZero(Duration.decode(policy.retryDelay))
     const silence = `no answer within ${Duration.format(policy.attemptTimeout)}`
+    const around = hooks.around ?? (<X>(attempt: Effect.Effect<X>) => attempt)
     for (const addr of addrs) {
       const url = autoscalerUrl(addr, path)
       for (let attempt = 1; attempt <= policy.attempts; attempt++) {
-        const body = yield* build
-        const outcome = yield* post(url, body.json).pipe(
-          Effect.map((status): string | null => (status >= 200 && status < 300 ? null : `status ${status}`)),
-          Effect.timeoutFail({ duration: policy.attemptTimeout, onTimeout: () => silence }),
-          Effect.catchAll((error) => Effect.succeed(typeof error === "string" ? error : error.reason))
+        const { body, outcome } = yield* around(
+          Effect.gen(function* () {
+            const body = yield* build
+            const outcome = yield* post(url, body.json).pipe(
+              Effect.map((status): string | null => (status >= 200 && status < 300 ? null : `status ${status}`)),
+              Effect.timeoutFail({ duration: policy.attemptTimeout, onTimeout: () => silence }),
+              Effect.catchAll((error) => Effect.succeed(typeof error === "string" ? error : error.reason))
+            )
+            if (outcome === null && hooks.onAccepted !== undefined) yield* hooks.onAccepted(body.value)
+            return { body, outcome }
+          })
         )
         if (outcome === null) return { _tag: "Accepted", addr, value: body.value } as const
         // Logged: an address may carry credentials.

@@ -351,6 +351,17 @@ describe("AutoscalerReporter", () => {
     })
   )
 
+  it.scoped("the last report does not wait out the loop's retry pause: it goes at once, to the next address too, and the loop sends nothing after it", () =>
+    Effect.gen(function* () {
+      const { reporter, seen } = yield* startReporter((url) => (url.startsWith(A) ? 503 : 200), yield* Effect.scope, [A, B])
+      // The loop's first attempt at A (1 s) is refused; its next is due at 3 s.
+      yield* TestClock.adjust("1500 millis")
+      yield* advanceUntilDone(yield* Effect.fork(reporter.finalReport))
+      yield* TestClock.adjust("30 seconds")
+      assert.deepStrictEqual((yield* statuses(seen)).map((s) => [s.url.startsWith(A) ? "A" : "B", s.at]), [["A", 1000], ["A", 1500], ["B", 1500]])
+    })
+  )
+
   it.scoped("the last report makes one quick try per address, without retry delays", () =>
     Effect.gen(function* () {
       const { reporter, seen } = yield* startReporter(() => 503, yield* Effect.scope, [A, B])
