@@ -93,9 +93,6 @@ const make = (policy: ReportPolicy) =>
     const reporting = yield* Effect.makeSemaphore(1)
     const deleting = yield* Effect.makeSemaphore(1)
     const unlocked = <X>(attempt: Effect.Effect<X>): Effect.Effect<X> => attempt
-    /** Set when the last report is asked for: the loops start nothing more, so it does not wait behind a new post. */
-    let lastRequested = false
-    const unlessLast = <A>(post: Effect.Effect<A>): Effect.Effect<A> => Effect.suspend(() => (lastRequested ? Effect.never : post))
 
     const reportOnce = (failover: FailoverPolicy, around: <X>(attempt: Effect.Effect<X>) => Effect.Effect<X>) =>
       Effect.gen(function* () {
@@ -131,7 +128,7 @@ const make = (policy: ReportPolicy) =>
       for (;;) {
         // Spacing counts from the start of a report, so a change waits at most `minSpacing`.
         const startedAt = yield* Clock.currentTimeMillis
-        const wasAccepted = yield* unlessLast(reportOnce(policy.failover, reporting.withPermits(1)))
+        const wasAccepted = yield* reportOnce(policy.failover, reporting.withPermits(1))
         const spent = (yield* Clock.currentTimeMillis) - startedAt
         if (spent < spacing) yield* Effect.sleep(Duration.millis(spacing - spent))
         // After a failed report, try again at once; otherwise wait for a change or the heartbeat.
@@ -162,7 +159,7 @@ const make = (policy: ReportPolicy) =>
         if (outcome._tag === "Refused") return
       }
     })
-    const deletionLoop = Effect.forever(Effect.zipRight(Effect.sleep(policy.deleteTick), unlessLast(sendDeletionsOnce(policy.failover, deleting.withPermits(1)))))
+    const deletionLoop = Effect.forever(Effect.zipRight(Effect.sleep(policy.deleteTick), sendDeletionsOnce(policy.failover, deleting.withPermits(1))))
 
     const supervised = (name: string, loop: Effect.Effect<never>) =>
       loop.pipe(
@@ -182,7 +179,6 @@ const make = (policy: ReportPolicy) =>
     const finalReport = Effect.suspend(() => {
       if (finalSent) return Effect.void
       finalSent = true
-      lastRequested = true
       return Effect.interruptible(
         Effect.zipRight(
           reporting.withPermits(1)(Effect.zipRight(Fiber.interrupt(statusFiber), reportOnce(quick, unlocked))),

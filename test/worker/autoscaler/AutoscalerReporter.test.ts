@@ -196,6 +196,24 @@ describe("AutoscalerReporter", () => {
     })
   )
 
+  it.scoped("/delete_requests/: a refused batch ends its tick; the batches after it wait for the next tick", () =>
+    Effect.gen(function* () {
+      let refuse = true
+      const { metrics, seen } = yield* startReporter((url) => (url.endsWith("/delete_requests/") && refuse ? 503 : 200), yield* Effect.scope)
+      for (let i = 0; i < 15_000; i++) {
+        metrics.unsafeSessionOpened(`s${i}`, { requestIdx: i, workload: 100 }, 0)
+        metrics.unsafeSessionClosed(`s${i}`, 10)
+      }
+      // The first tick (1 s) tries its first batch three times, 2 s apart, and stops there.
+      yield* TestClock.adjust("6500 millis")
+      assert.deepStrictEqual((yield* deletionPosts(seen)).map((post) => [post.at, post.body.requests.length]), [[1000, 10_000], [3000, 10_000], [5000, 10_000]])
+      refuse = false
+      yield* TestClock.adjust("2 seconds")
+      const sizes = (yield* deletionPosts(seen)).slice(3).map((post) => post.body.requests.length)
+      assert.deepStrictEqual(sizes, [10_000, 5_000])
+    })
+  )
+
   it.scoped("/delete_requests/: a tick sends what was pending when it began; refusals that arrive during its posts wait for the next tick (a 429 flood is not a post loop)", () =>
     Effect.gen(function* () {
       let next = 10_000
