@@ -5,12 +5,13 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { ValidationError } from "@effect/cli"
-import { Cause, Console, Effect, Layer, Option } from "effect"
+import { Cause, Console, Effect, Exit, Layer, Option } from "effect"
 import { plainLogfmt } from "../src/shared/logging.js"
 import { WorkerLauncher } from "../src/serverless/WorkerLauncher.js"
 import { describeCause } from "../src/shared/causeLine.js"
 import { answeredStandardFlags } from "../src/shared/cliHelp.js"
 import { withOneLineErrors } from "../src/shared/cliConsole.js"
+import { rememberStopSignal } from "../src/shared/signalExitStatus.js"
 
 const hasMessage = (error: unknown): error is { readonly _tag: string; readonly message: string } =>
   typeof error === "object" && error !== null && "_tag" in error && "message" in error && typeof error.message === "string"
@@ -21,6 +22,7 @@ export const runExample = <E>(
   cli: (args: ReadonlyArray<string>) => Effect.Effect<void, E, NodeContext.NodeContext | WorkerLauncher>
 ): void => {
   if (answeredStandardFlags(process.argv.slice(2), name, help)) return
+  const stoppedBy = rememberStopSignal()
   withOneLineErrors(cli(process.argv), help).pipe(
     // A failure is one line (a bad flag's line is @effect/cli's own): no stack trace, no cause tree.
     Effect.tapErrorCause((cause) =>
@@ -29,6 +31,15 @@ export const runExample = <E>(
         : Console.error(describeCause(Cause.map(cause, (error) => (hasMessage(error) ? error : { _tag: "Failed", message: String(error) }))))
     ),
     Effect.provide(Layer.mergeAll(NodeContext.layer, WorkerLauncher.layer(), plainLogfmt)),
-    NodeRuntime.runMain({ disablePrettyLogger: true, disableErrorReporting: true })
+    NodeRuntime.runMain({
+      disablePrettyLogger: true,
+      disableErrorReporting: true,
+      // Stopped by a signal: said, once everything the example started has stopped, and 128 + the signal's number.
+      teardown: (exit, onExit) => {
+        const signalled = stoppedBy()
+        if (signalled !== null) process.stderr.write(`${name}: interrupted; everything it started has stopped\n`)
+        onExit(signalled ?? (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? 1 : 0))
+      }
+    })
   )
 }

@@ -25,6 +25,7 @@ import { connectRedis } from "../../src/client/autoscale/redis.js"
 import { WorkerControl } from "../../src/client/autoscale/WorkerControl.js"
 import { listen } from "../../src/shared/listen.js"
 import { handledEnvProgramArgs } from "../../src/shared/envProgramArgs.js"
+import { stopOnHangup } from "../../src/shared/signalExitStatus.js"
 
 const help = `Usage: node dist/examples/autoscale-consumer.js   (run beside a null worker, e.g. the local serverless's --sidecar)
 
@@ -118,6 +119,7 @@ const main = Effect.gen(function* () {
   )
 }).pipe(Effect.scoped)
 
+stopOnHangup()
 main.pipe(
   Effect.provide(Layer.merge(NodeContext.layer, Logger.minimumLogLevel(LogLevel.Warning))),
   NodeRuntime.runMain({ disablePrettyLogger: true })

@@ -34,6 +34,7 @@ import { doneKey, type Job, resultKey, sessionQueue } from "./keys.js"
 import { withOneLineErrors } from "../../src/shared/cliConsole.js"
 import { existingFile } from "../../src/shared/textFlags.js"
 import { lifetimeSeconds, wholeAtLeast } from "../../src/shared/numericFlags.js"
+import { stopOnHangup } from "../../src/shared/signalExitStatus.js"
 
 /** The callback body: our payload (`job_id`) plus what the worker adds. */
 const ClosedSession = Schema.Struct({ job_id: Schema.String, session_id: Schema.String, close_reason: Schema.String })
@@ -251,6 +252,7 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
 
 const cli = Command.run(dispatcher, { name: "redis example dispatcher", version: VERSION })
 if (!answeredStandardFlags(process.argv.slice(2), "redis example dispatcher", help)) {
+  stopOnHangup()
   withOneLineErrors(cli(process.argv), help).pipe(
     Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, plainLogfmt)),
     // The run's failure is said in one line, not with a stack (`describeCause`).

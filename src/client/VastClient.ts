@@ -40,6 +40,7 @@ import {
   SessionRefRequest
 } from "./wire.js"
 import { firstIssue } from "../shared/firstIssue.js"
+import { parseBoundedJsonWith } from "../shared/boundedJson.js"
 
 export interface ClientSettings {
   /** The user's key: sent to the webserver's endpoint list, and nowhere else. */
@@ -276,7 +277,7 @@ export const make = (settings: ClientSettings) =>
     const decode =
       <A, I>(schema: Schema.Schema<A, I>, operation: Operation, url: string) =>
       (reply: Reply): Effect.Effect<A, UnexpectedResponse> =>
-        Schema.decodeUnknown(Schema.parseJson(schema))(reply.text).pipe(
+        Schema.decodeUnknown(parseBoundedJsonWith(schema))(reply.text).pipe(
           Effect.mapError(
             (error) => new UnexpectedResponse({ operation, url, status: reply.status, detail: answerIssue(error) })
           )

@@ -4,13 +4,16 @@
  * seconds, fractions allowed (`--interval 0.5`); counts are integers.
  */
 import { type Command, Options } from "@effect/cli"
-import { Config, Duration, Option, Schema } from "effect"
+import { Config, Duration, Option } from "effect"
 import { HttpUrl } from "../protocol/session.js"
 import { defaulted, type Flag, optional, optionsOf, plain, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
 import { type Instance, instanceNames, instances } from "./instances.js"
 import { above0, lifetimeSeconds, sessionCost, wholeAtLeast } from "../shared/numericFlags.js"
 import type { Mode } from "./program.js"
 import { choiceOf, existingFile } from "../shared/textFlags.js"
+import { BoundedJsonText, MAX_JSON_DEPTH } from "../shared/boundedJson.js"
+
+const ON_CLOSE_PAYLOAD_DEPTH = MAX_JSON_DEPTH - 2
 
 
 const seconds = (name: string, fallback: number, description: string): Flag<number> =>
@@ -70,7 +73,10 @@ const clientFlags = {
   plateau: seconds("plateau", 300, "--demo: how long all sessions are held together"),
   onCloseRoute: url("on-close-route", "URL the worker POSTs to when a session closes"),
   onClosePayload: optional(
-    Options.text("on-close-payload").pipe(Options.withSchema(Schema.parseJson().annotations({ message: () => "--on-close-payload must be JSON" }))),
+    Options.text("on-close-payload").pipe(Options.withSchema(
+      // The create body holds it two levels down, and the worker refuses a body nested deeper than 64 levels.
+      BoundedJsonText(ON_CLOSE_PAYLOAD_DEPTH).annotations({ message: () => `--on-close-payload must be JSON nested at most ${ON_CLOSE_PAYLOAD_DEPTH} levels deep` })
+    )),
     { name: "on-close-payload", value: "JSON", description: "JSON the worker sends to --on-close-route" }
   ),
   routeTimeout: seconds("route-timeout", 300, "a reservation gives up after waiting this long for a worker (a create already sent is let finish: at most 10 s more)"),

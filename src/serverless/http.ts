@@ -33,6 +33,7 @@ const withBody = <A, I, R>(
     Effect.matchEffect({
       onFailure: (error) => {
         if (error._tag === "BodyTooLarge") return Effect.succeed(tooLarge(error))
+        if (error._tag === "BodyTooDeep") return Effect.succeed(json(422, { error: error.message, field: "body" }))
         const issue = error._tag === "ParseError" ? firstIssue(error) : undefined
         // A body that is not an object at all is said as the worker says it, not as the Schema's whole shape.
         return Effect.succeed(

@@ -30,6 +30,7 @@ import { VERSION } from "../shared/version.js"
 import { above0, finite, from0, wholeAtLeast } from "../shared/numericFlags.js"
 import { stopWhenOrphaned } from "../shared/orphanWatch.js"
 import { withOneLineErrors } from "../shared/cliConsole.js"
+import { stopOnHangup } from "../shared/signalExitStatus.js"
 
 const count = wholeAtLeast(0)
 
@@ -196,6 +197,8 @@ const cli = Command.run(serverless, { name: "null-worker local serverless", vers
 
 const args = process.argv.slice(2)
 if (!answeredStandardFlags(args, "null-worker-serverless", help)) {
+  // A closed terminal stops the workers in order, as Ctrl-C does.
+  stopOnHangup()
   withOneLineErrors(cli(process.argv), help).pipe(
     Effect.provide(Layer.merge(NodeContext.layer, plainLogfmt)),
     // Failures were said in one line where they happened (or by @effect/cli, for a bad option).

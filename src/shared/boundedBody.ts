@@ -6,6 +6,7 @@
  */
 import type { HttpIncomingMessage } from "@effect/platform"
 import { Data, Effect, Schema, Stream } from "effect"
+import { parseBoundedJsonWith } from "./boundedJson.js"
 
 /** The most an answer of a control plane or a worker may carry: endpoint lists, `/route/`, session answers, `/sessions`, `/status`. */
 export const MAX_ANSWER_BYTES = 1024 * 1024
@@ -37,4 +38,4 @@ export const boundedText = <E>(message: HttpIncomingMessage.HttpIncomingMessage<
 export const boundedJson =
   <A, I, R>(schema: Schema.Schema<A, I, R>, limit: number = MAX_ANSWER_BYTES) =>
   <E>(message: HttpIncomingMessage.HttpIncomingMessage<E>) =>
-    Effect.flatMap(boundedText(message, limit), (text) => Schema.decodeUnknown(Schema.parseJson(schema))(text))
+    Effect.flatMap(boundedText(message, limit), (text) => Schema.decodeUnknown(parseBoundedJsonWith(schema))(text))

@@ -5,6 +5,8 @@
  * such input up front keeps every later step bounded.
  */
 
+import { ParseResult, Schema } from "effect"
+
 /** The deepest nesting of arrays and objects accepted in a request body. */
 export const MAX_JSON_DEPTH = 64
 
@@ -45,13 +47,43 @@ const openingsExceed = (text: string, limit: number): boolean => {
   return false
 }
 
+/**
+ * Whether `text` nests arrays and objects deeper than `limit`. Nesting deeper than `limit` needs more than `limit`
+ * openings: most bodies have a handful, and counting them with `indexOf` costs a fraction of the scan that follows
+ * strings character by character.
+ */
+export const nestedDeeperThan = (text: string, limit: number): boolean => openingsExceed(text, limit) && depthExceeds(text, limit)
+
 export const parseBoundedJson = (text: string, limit: number = MAX_JSON_DEPTH): JsonParse => {
-  // Nesting deeper than `limit` needs more than `limit` openings: most bodies have a handful, and counting them
-  // with `indexOf` costs a fraction of the scan that follows strings character by character.
-  if (openingsExceed(text, limit) && depthExceeds(text, limit)) return { _tag: "TooDeep", limit }
+  if (nestedDeeperThan(text, limit)) return { _tag: "TooDeep", limit }
   try {
     return { _tag: "Parsed", value: JSON.parse(text) }
   } catch {
     return { _tag: "Invalid" }
   }
 }
+
+/**
+ * `Schema.parseJson()` with the nesting limit: JSON text from outside (an answer, a flag, a file) is refused past
+ * `limit` levels before any value exists, so no later step (Schema's messages among them) recurses without bound.
+ */
+export const BoundedJsonText = (limit: number = MAX_JSON_DEPTH): Schema.Schema<unknown, string> =>
+  Schema.transformOrFail(Schema.String, Schema.Unknown, {
+    strict: true,
+    decode: (text, _, ast) =>
+      nestedDeeperThan(text, limit)
+        ? ParseResult.fail(new ParseResult.Type(ast, text, `JSON nested deeper than ${limit} levels`))
+        : ParseResult.try({
+            try: (): unknown => JSON.parse(text),
+            catch: (error) => new ParseResult.Type(ast, text, error instanceof Error ? error.message : String(error))
+          }),
+    encode: (value, _, ast) =>
+      ParseResult.try({
+        try: () => JSON.stringify(value),
+        catch: (error) => new ParseResult.Type(ast, value, error instanceof Error ? error.message : String(error))
+      })
+  })
+
+/** `Schema.parseJson(schema)` with the nesting limit. */
+export const parseBoundedJsonWith = <A, I, R>(schema: Schema.Schema<A, I, R>, limit: number = MAX_JSON_DEPTH): Schema.Schema<A, string, R> =>
+  Schema.compose(BoundedJsonText(limit), schema, { strict: false })

@@ -10,6 +10,7 @@ import type { HttpServerRequest } from "@effect/platform"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Data, Effect } from "effect"
 import { BodyTooLarge } from "./boundedBody.js"
+import { MAX_JSON_DEPTH, parseBoundedJson } from "./boundedJson.js"
 
 /** The most a request to one of our platform-served apps may carry: the worker's own limit. */
 export const MAX_REQUEST_BYTES = 1024 * 1024
@@ -18,6 +19,13 @@ export const MAX_REQUEST_BYTES = 1024 * 1024
 export class BodyNotJson extends Data.TaggedError("BodyNotJson")<{}> {
   override get message() {
     return "invalid JSON"
+  }
+}
+
+/** A JSON body nested deeper than the limit: refused before anything walks it. */
+export class BodyTooDeep extends Data.TaggedError("BodyTooDeep")<{ readonly limit: number }> {
+  override get message() {
+    return `invalid JSON: nested deeper than ${this.limit} levels`
   }
 }
 
@@ -66,7 +74,16 @@ export const boundedRequestText = (
 export const boundedRequestJson = (
   request: HttpServerRequest.HttpServerRequest,
   limit: number = MAX_REQUEST_BYTES
-): Effect.Effect<unknown, BodyTooLarge | BodyAborted | BodyNotJson> =>
-  Effect.flatMap(boundedRequestText(request, limit), (text) =>
-    Effect.try({ try: (): unknown => (text === "" ? null : JSON.parse(text)), catch: () => new BodyNotJson() })
-  )
+): Effect.Effect<unknown, BodyTooLarge | BodyAborted | BodyNotJson | BodyTooDeep> =>
+  Effect.flatMap(boundedRequestText(request, limit), (text): Effect.Effect<unknown, BodyNotJson | BodyTooDeep> => {
+    if (text === "") return Effect.succeed(null)
+    const parsed = parseBoundedJson(text, MAX_JSON_DEPTH)
+    switch (parsed._tag) {
+      case "Parsed":
+        return Effect.succeed(parsed.value)
+      case "Invalid":
+        return Effect.fail(new BodyNotJson())
+      case "TooDeep":
+        return Effect.fail(new BodyTooDeep({ limit: parsed.limit }))
+    }
+  })

@@ -12,6 +12,7 @@ import type { Option } from "effect"
 import { VERSION } from "./version.js"
 import { flagsPart, helpRequested, versionRequested } from "./standardFlags.js"
 import { writeSafely } from "./safeOutput.js"
+import { printable } from "./printable.js"
 
 export interface HelpLine {
   /** The flag as typed, with a placeholder for its value: `--port N`. */
@@ -102,8 +103,14 @@ export const helpLineOf = (help: string, flag: string): { readonly value: string
  * SECONDS` in `help`) given last, or followed by another flag (it would call it an unknown argument, which sends the
  * user looking for a typo), and one given twice (it would call the second an unknown argument). The flags are read
  * from the lines `renderHelp` writes (`  --name VALUE  …`, the value in capitals, as every `Spec` names it), so the
- * page and the check cannot disagree. Flags the page does not list are left to @effect/cli.
+ * page and the check cannot disagree. A flag the page does not list (nor @effect/cli itself) is refused as unknown.
  */
+/** Flags every @effect/cli program takes besides its own (`--help` and `--version` are answered before this check). */
+const BUILT_IN_FLAGS = new Set(["--wizard", "--completions", "--log-level"])
+
+/** A flag as the user typed it, for a terminal: cut, its control characters escaped. */
+const printableFlag = (name: string): string => printable(name.length > 64 ? `${name.slice(0, 64)}…` : name)
+
 export const missingValueMessage = (args: ReadonlyArray<string>, help: string): string | null => {
   const known = new Set([...help.matchAll(/^ {2}(--[a-z0-9-]+)/gm)].map((match) => match[1] ?? ""))
   const seen = new Set<string>()
@@ -112,7 +119,11 @@ export const missingValueMessage = (args: ReadonlyArray<string>, help: string): 
     const arg = flags[index] ?? ""
     const equals = arg.indexOf("=")
     const name = equals < 0 ? arg : arg.slice(0, equals)
-    if (!known.has(name)) continue
+    // @effect/cli checks required flags first, so a typo (`--hodl`) would be reported as a missing `--endpoint`.
+    if (!known.has(name)) {
+      if (name.startsWith("-") && name !== "-" && !BUILT_IN_FLAGS.has(name)) return `unknown flag ${printableFlag(name)}; --help lists the flags`
+      continue
+    }
     if (seen.has(name)) return `${name} given more than once; --help lists the flags`
     seen.add(name)
     const value = helpLineOf(help, name)?.value ?? null

@@ -39,8 +39,22 @@ const withoutValue = (message: string): string => {
 
 const cut = (text: string): string => (text.length > MESSAGE_LIMIT ? `${text.slice(0, MESSAGE_LIMIT)}…` : text)
 
+/** Said when Schema's formatter cannot even describe the value (nesting past the stack: our parsers refuse it first). */
+const TOO_DEEP: FirstIssue = { field: "", message: "a value nested too deeply to describe" }
+
+const formatted = (error: ParseResult.ParseError): ReadonlyArray<ParseResult.ArrayFormatterIssue> | typeof TOO_DEEP => {
+  try {
+    return ParseResult.ArrayFormatter.formatErrorSync(error)
+  } catch (defect) {
+    if (defect instanceof RangeError) return TOO_DEEP
+    throw defect
+  }
+}
+
 export const firstIssue = (error: ParseResult.ParseError): FirstIssue | undefined => {
-  const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const issues = formatted(error)
+  if (!Array.isArray(issues)) return TOO_DEEP
+  const [issue] = issues as ReadonlyArray<ParseResult.ArrayFormatterIssue>
   if (issue === undefined) return undefined
   const field = issue.path.map(String).join(".")
   if (issue._tag === "Missing") return { field, message: `${field} is required` }

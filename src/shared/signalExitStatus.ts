@@ -1,26 +1,45 @@
 /**
  * The exit status of a program a signal stopped. `runMain` turns SIGINT and SIGTERM into an interruption (the
  * program then runs its own shutdown) but does not say which signal it was; such a program exits 128 + the
- * signal's number (130, 143), as a shell reports a process a signal stopped.
+ * signal's number (130, 143, 129), as a shell reports a process a signal stopped.
+ *
+ * SIGHUP (the terminal or the ssh connection closed) is stopped as SIGTERM is: `runMain` does not listen for it, and
+ * Node's default would kill the program before it ends its sessions or stops its workers.
  */
 import { constants } from "node:os"
 
-/** Starts listening; the returned function gives the status for the first SIGINT/SIGTERM, or null when none came. */
+type StopSignal = "SIGINT" | "SIGTERM" | "SIGHUP"
+
+/** A further `signal` ends the process at once: its handlers (the runtime's among them) go, and it is raised again. */
+const quitOnNext = (signal: "SIGINT" | "SIGTERM") =>
+  process.prependOnceListener(signal, () => {
+    process.removeAllListeners(signal)
+    process.kill(process.pid, signal)
+  })
+
+/** A hang-up stops the program as SIGTERM would, through the runtime's own handler. Once: a second ends it at once. */
+export const stopOnHangup = (): void => {
+  process.once("SIGHUP", () => process.kill(process.pid, "SIGTERM"))
+}
+
+/** Starts listening; the returned function gives the status for the first SIGINT/SIGTERM/SIGHUP, or null when none came. */
 export const rememberStopSignal = (): (() => number | null) => {
-  let stoppedBy: "SIGINT" | "SIGTERM" | null = null
-  const remember = (signal: "SIGINT" | "SIGTERM") => () => {
+  let stoppedBy: StopSignal | null = null
+  const remember = (signal: StopSignal) => () => {
     if (stoppedBy !== null) return
     stoppedBy = signal
-    // The other signal, coming second, ends the process at once too, as a repeat of the first does: its handlers
-    // (the runtime's among them) go, and it is raised again, for Node's default action.
-    const other = signal === "SIGINT" ? "SIGTERM" : "SIGINT"
-    process.prependOnceListener(other, () => {
-      process.removeAllListeners(other)
-      process.kill(process.pid, other)
-    })
+    if (signal === "SIGHUP") {
+      // Said to the runtime as SIGTERM (this listener, already answered, lets it through); a Ctrl-C after it quits.
+      quitOnNext("SIGINT")
+      process.kill(process.pid, "SIGTERM")
+      return
+    }
+    // The other signal, coming second, ends the process at once too, as a repeat of the first does.
+    quitOnNext(signal === "SIGINT" ? "SIGTERM" : "SIGINT")
   }
   // `once`: a second signal of the same kind finds no handler, and Node's default ends the process at once.
   process.once("SIGINT", remember("SIGINT"))
   process.once("SIGTERM", remember("SIGTERM"))
+  process.once("SIGHUP", remember("SIGHUP"))
   return () => (stoppedBy === null ? null : 128 + constants.signals[stoppedBy])
 }

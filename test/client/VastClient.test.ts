@@ -108,7 +108,7 @@ describe("VastClient.findEndpoint", () => {
     })
   )
 
-  it.effect("a body that does not decode, or a non-2xx, is an UnexpectedResponse", () =>
+  it.effect("a body that does not decode (not JSON, nested too deep, a field missing), or a non-2xx, is an UnexpectedResponse", () =>
     Effect.gen(function* () {
       const missingKey = yield* clientWith(() => ({ status: 200, body: { results: [{ id: 2, endpoint_name: ENDPOINT_NAME }] } }))
       const decodeError = yield* Effect.flip(missingKey.client.findEndpoint(ENDPOINT_NAME))
@@ -116,6 +116,10 @@ describe("VastClient.findEndpoint", () => {
       if (decodeError._tag === "UnexpectedResponse") assert.include(decodeError.detail, "api_key")
       const notJson = yield* clientWith(() => ({ status: 200, body: "<html>" }))
       assert.strictEqual((yield* Effect.flip(notJson.client.findEndpoint(ENDPOINT_NAME)))._tag, "UnexpectedResponse")
+      // Nested past 64 levels: refused as an answer, before Schema's message walks it (that overflowed the stack once).
+      const deep = `{"results":[{"id":2,"endpoint_name":"${ENDPOINT_NAME}","api_key":${"[".repeat(20_000)}${"]".repeat(20_000)}}]}`
+      const tooDeep = yield* Effect.flip((yield* clientWith(() => ({ status: 200, body: deep }))).client.findEndpoint(ENDPOINT_NAME))
+      assert.deepInclude(tooDeep, { _tag: "UnexpectedResponse", detail: "body: JSON nested deeper than 64 levels" })
       const refused = yield* clientWith(() => ({ status: 401, body: { detail: "bad key" } }))
       const error = yield* Effect.flip(refused.client.findEndpoint(ENDPOINT_NAME))
       assert.deepInclude(error, { _tag: "UnexpectedResponse", operation: "endpoint lookup", status: 401 })

@@ -88,12 +88,15 @@ describe("node dist/client.js", () => {
     }
   })
 
-  it("Ctrl-C (SIGINT) in single mode ends the session on the worker, says it was interrupted, then exits 130", async () => {
+  it.each([
+    ["Ctrl-C (SIGINT)", "SIGINT", 130],
+    ["a closed terminal (SIGHUP)", "SIGHUP", 129]
+  ] as const)("%s in single mode ends the session on the worker, says it was interrupted, then exits 128 + the signal", async (_, signal, status) => {
     const [worker] = await workers(1)
     const client = run(["--hold", "600", "--lifetime", "60"])
     const [created] = await client.waitForEvents("created")
-    client.child.kill("SIGINT")
-    expect(await client.exited, client.stderr()).toBe(130)
+    client.child.kill(signal)
+    expect(await client.exited, client.stderr()).toBe(status)
     expect(client.events().filter((event) => event.event === "interrupted")).toHaveLength(1)
     expect(client.events().filter((event) => event.event === "done")).toMatchObject([{ ended: 1, failures: 0, interrupted: true }])
     const sessionId = created?.["session_id"]

@@ -58,6 +58,20 @@ describe("node dist/client.js --help", () => {
     }
   })
 
+  it("an unknown flag is said as unknown (not as a missing --endpoint), escaped and cut; each command, exit 1", async () => {
+    for (const [args, message] of [
+      [["--hodl"], "unknown flag --hodl; --help lists the flags"],
+      [["-x"], "unknown flag -x; --help lists the flags"],
+      [["doctor", "--bogus=1"], "unknown flag --bogus; --help lists the flags"],
+      [["--endpoint", "x", "--bo\u001bgus"], "unknown flag --bo\\x1bgus; --help lists the flags"],
+      [[`--${"y".repeat(100)}`], `unknown flag --${"y".repeat(62)}…; --help lists the flags`]
+    ] as const) {
+      const { code, output } = await run(args)
+      expect(code, args.join(" ")).toBe(1)
+      expect(output, args.join(" ")).toBe(`${message}\n`)
+    }
+  })
+
   it("a choice or a file that is not one, or a flag given twice, is one line naming the flag, exit 1", async () => {
     for (const [args, message] of [
       [["--instance", "foo"], '--instance must be one of prod, alpha, candidate, local, not "foo"'],
@@ -65,7 +79,8 @@ describe("node dist/client.js --help", () => {
       [["--ca-file", "/nonexistent/ca.pem"], '--ca-file: no file at "/nonexistent/ca.pem"'],
       [["--ca-file", "/"], '--ca-file: "/" is not a file'],
       [["--endpoint", "y"], "--endpoint given more than once; --help lists the flags"],
-      [["--hold=3", "--hold", "4"], "--hold given more than once; --help lists the flags"]
+      [["--hold=3", "--hold", "4"], "--hold given more than once; --help lists the flags"],
+      [["--on-close-payload", `{"a":${"[".repeat(70)}${"]".repeat(70)}}`], "--on-close-payload must be JSON nested at most 62 levels deep"]
     ] as const) {
       const { code, output } = await run(["--endpoint", "x", ...args])
       expect(code, args.join(" ")).toBe(1)

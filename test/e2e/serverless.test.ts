@@ -238,7 +238,7 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     expect((await status(url)).waiting).toHaveLength(1)
   })
 
-  it("request bodies are read within 1 MiB: past it every body route answers 413 and nothing is recorded; the serverless stays up", async () => {
+  it("request bodies are read within 1 MiB and 64 levels: past the size every body route answers 413 and nothing is recorded, past the depth 422; the serverless stays up", async () => {
     const { endpointKey, url } = await startServerless(["--max-workers", "0"])
     // Valid JSON past the limit: only its size is wrong.
     const huge = JSON.stringify({ endpoint: "null-local", api_key: endpointKey, cost: 100, request_idx: 0, padding: "x".repeat(1024 * 1024) })
@@ -255,6 +255,18 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     expect((await fetch(`${url}/route/`, { method: "POST", headers: { "content-type": "application/json" }, body: fits })).status).toBe(200)
     expect((await postJson(`${url}/callbacks/small`, { session_id: "s" })).status).toBe(200)
     expect((await status(url)).callbacks.map((c) => c.path)).toEqual(["/callbacks/small"])
+    // Nested past 64 levels: a 422 naming the body on every decoding route (a stack overflow in the error's text was a
+    // 500 once); the callback sink records the call with no body, and its status page still renders.
+    const deep = "[".repeat(20_000) + "]".repeat(20_000)
+    for (const path of ["/route/", "/worker_status/", "/delete_requests/", "/get_endpoint_workers/"]) {
+      const answer = await fetch(`${url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: `{"id":${deep}}` })
+      expect(answer.status, path).toBe(422)
+      expect(await answer.json(), path).toEqual({ error: "invalid JSON: nested deeper than 64 levels", field: "body" })
+    }
+    expect((await fetch(`${url}/callbacks/deep`, { method: "POST", body: deep })).status).toBe(200)
+    const recorded = (await (await fetch(`${url}/status`)).json()) as { callbacks: ReadonlyArray<{ path: string; body: unknown }> }
+    expect(recorded.callbacks.map((c) => [c.path, c.body])).toEqual([["/callbacks/small", { session_id: "s" }], ["/callbacks/deep", null]])
+    expect((await fetch(`${url}/`)).status).toBe(200)
   })
 
   it("killed outright (SIGKILL), the serverless leaves no worker behind: each notices and stops in order, closing its session", async () => {
@@ -271,6 +283,16 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
       // A failing run must not leave the worker behind.
       if (alive(pid)) process.kill(pid, "SIGKILL")
     }
+  })
+
+  it("SIGHUP (its terminal closed) stops it as SIGTERM does: its worker stopped in order, exit 0", async () => {
+    const serverless = await startServerless(["--recommended", "--min-load", "100"])
+    const worker = await until("a ready worker", async () => (await status(serverless.url)).workers.find((w) => w.state === "idle"))
+    serverless.process.child.kill("SIGHUP")
+    await until("the serverless to exit", () => (serverless.process.child.exitCode === null ? undefined : true), 15_000)
+    expect(serverless.process.child.exitCode).toBe(0)
+    expect(alive(worker.pid ?? 0)).toBe(false)
+    expect(serverless.process.output()).toMatch(/message="stopping: 1 worker\(s\)"[\s\S]*message="stopped"/)
   })
 
   it("SIGTERM with a hung worker (SIGSTOP): the worker is killed after the grace, and the serverless exits 0", async () => {

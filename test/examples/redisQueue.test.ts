@@ -141,6 +141,21 @@ describe.skipIf(!hasRedis && process.env["CI"] === undefined)("the Redis queue e
     expect(output.indexOf("scaled back to zero workers")).toBeGreaterThan(Math.max(...Array.from(output.matchAll(/w\d+ stopped/g), (m) => m.index)))
   })
 
+  it("Ctrl-C (SIGINT) to the runner mid-run: everything it started stops, it says it was interrupted, exit 130", async () => {
+    const run = start(process.execPath, [dist("examples/redis-example.js"), "--jobs", "40", "--work-ms", "300", "--max-workers", "2"], {
+      PATH: process.env["PATH"] ?? ""
+    })
+    await run.waitFor(/serverless \| w\d+ ready/, 30_000)
+    run.child.kill("SIGINT")
+    expect(await run.exited, run.output()).toBe(130)
+    const output = run.output()
+    expect(output.trimEnd().split("\n").at(-1)).toBe("redis example: interrupted; everything it started has stopped")
+    // The serverless exits only once its workers have (its own tests hold that): its port is closed.
+    const url = /local serverless on (http:\/\/[0-9.:]+)/.exec(output)?.[1] ?? ""
+    expect(url).not.toBe("")
+    await expect(fetch(`${url}/status`)).rejects.toThrow()
+  })
+
   it("a consumer killed mid-job: the worker reports it, the session ends, the job is dispatched again and done once", async () => {
     const run = await setup({ jobs: 2, workMs: 1500, verbose: true })
     // A consumer says when it has taken its job (which lasts 1.5 s): that one is killed.

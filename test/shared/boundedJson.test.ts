@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
-import { MAX_JSON_DEPTH, parseBoundedJson } from "../../src/shared/boundedJson.js"
+import { Either, Schema } from "effect"
+import { BoundedJsonText, MAX_JSON_DEPTH, parseBoundedJson, parseBoundedJsonWith } from "../../src/shared/boundedJson.js"
 
 const nest = (depth: number) => `${"[".repeat(depth)}${"]".repeat(depth)}`
 
@@ -31,5 +32,21 @@ describe("parseBoundedJson", () => {
     expect(parseBoundedJson(nest(4), 3)._tag).toBe("TooDeep")
     expect(parseBoundedJson(`{"a":${nest(3)}}`, 3)._tag).toBe("TooDeep")
     expect(parseBoundedJson(`{"a":${nest(2)}}`, 3)._tag).toBe("Parsed")
+  })
+})
+
+describe("BoundedJsonText and parseBoundedJsonWith", () => {
+  const decode = Schema.decodeUnknownEither(BoundedJsonText(3))
+  it("decodes as Schema.parseJson does up to the limit, and refuses past it with a message naming the limit", () => {
+    expect(decode('{"a":[[1]]}')).toEqual(Either.right({ a: [[1]] }))
+    const refused = decode('{"a":[[[1]]]}')
+    expect(Either.isLeft(refused) && refused.left.message).toContain("JSON nested deeper than 3 levels")
+    expect(Either.isLeft(decode("{"))).toBe(true)
+  })
+  it("composes with a schema, both ways", () => {
+    const Named = parseBoundedJsonWith(Schema.Struct({ name: Schema.String }))
+    expect(Schema.decodeUnknownSync(Named)('{"name":"x"}')).toEqual({ name: "x" })
+    expect(Schema.encodeSync(Named)({ name: "x" })).toBe('{"name":"x"}')
+    expect(Either.isLeft(Schema.decodeUnknownEither(Named)(`{"name":${nest(100)}}`))).toBe(true)
   })
 })

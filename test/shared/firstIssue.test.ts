@@ -51,6 +51,12 @@ describe("firstIssue", () => {
     assert.deepStrictEqual(issueOf(Count, {}), { field: "count", message: "count is required" })
   })
 
+  it("a value too deep for Schema's formatter to describe gives a one-line issue instead of a stack overflow", () => {
+    let deep: unknown = 1
+    for (let level = 0; level < 100_000; level++) deep = [deep]
+    assert.deepStrictEqual(issueOf(Count, { count: deep }), { field: "", message: "a value nested too deeply to describe" })
+  })
+
   it("a wrong value as a whole has an empty field and an unprefixed message; a long message is cut", () => {
     assert.deepStrictEqual(issueOf(Count, "text"), { field: "", message: "Expected { readonly count: number }, got a string" })
     const Long = Schema.Struct({ x: Schema.Number.pipe(Schema.filter(() => false, { message: () => "y".repeat(300) })) })

@@ -10,6 +10,7 @@ import { Context, Effect, Layer, Schema } from "effect"
 import { AuthData } from "../../protocol/session.js"
 import { autoscaleKeys } from "./keys.js"
 import { IntegerReply, type RedisConnection, type RedisFailed } from "./redis.js"
+import { parseBoundedJsonWith } from "../../shared/boundedJson.js"
 
 /** One held reservation, as stored (JSON) under its session id. */
 export const HeldRecord = Schema.Struct({
@@ -52,8 +53,8 @@ export class StateStore extends Context.Tag("autoscale/StateStore")<
   static readonly layerRedis = (redis: RedisConnection, prefix: string): Layer.Layer<StateStore> => Layer.succeed(StateStore, makeRedis(redis, prefix))
 }
 
-const encodeRecord = Schema.encodeSync(Schema.parseJson(HeldRecord))
-const decodeRecord = Schema.decodeUnknownEither(Schema.parseJson(HeldRecord))
+const encodeRecord = Schema.encodeSync(parseBoundedJsonWith(HeldRecord))
+const decodeRecord = Schema.decodeUnknownEither(parseBoundedJsonWith(HeldRecord))
 const FlatHash = Schema.Array(Schema.String)
 
 const KEEP_SCRIPT = `

@@ -22,6 +22,7 @@ import { Effect, Either, Schema } from "effect"
 import { CloseReason } from "../../protocol/callback.js"
 import { errnoOf } from "../../shared/errno.js"
 import { releaseLock, takeLock } from "./journalLock.js"
+import { parseBoundedJsonWith } from "../../shared/boundedJson.js"
 
 export const JournalledCallback = Schema.Struct({
   session_id: Schema.String,
@@ -36,7 +37,7 @@ const JournalLine = Schema.Union(
   Schema.Struct({ op: Schema.Literal("pending"), callback: JournalledCallback }),
   Schema.Struct({ op: Schema.Literal("done"), session_id: Schema.String })
 )
-const decodeLine = Schema.decodeUnknownEither(Schema.parseJson(JournalLine))
+const decodeLine = Schema.decodeUnknownEither(parseBoundedJsonWith(JournalLine))
 
 export interface OutboxJournal {
   /** Record a callback before its first attempt. Never throws. */
