@@ -3,6 +3,7 @@
  * (vast-protocol.md §3.1). The worker, the client and the local serverless all read it with this Schema.
  */
 import { Schema } from "effect"
+import { DECIMAL_NUMBER } from "../shared/decimalText.js"
 
 /**
  * The largest `cost` (workload) one request may declare. The null worker's `max_perf` is 100 and a session
@@ -13,9 +14,12 @@ export const MAX_COST = 1_000_000
 
 const costMessage = `must be a number from 0 to ${MAX_COST}`
 
+const numericStringMessage = `${costMessage}, or such a number as a string`
+
+/** In decimal, as Python's `float` reads it (`Number` alone would also take `0x10`, `0b11` and `0o7`). */
 const NumericString = Schema.String.pipe(
-  Schema.filter((text) => text.trim() !== "" && Number.isFinite(Number(text)) && Number(text) >= 0 && Number(text) <= MAX_COST, {
-    message: () => `${costMessage}, or such a number as a string`
+  Schema.filter((text) => DECIMAL_NUMBER.test(text.trim()) && Number(text) >= 0 && Number(text) <= MAX_COST, {
+    message: () => numericStringMessage
   })
 )
 
@@ -25,7 +29,7 @@ export const CostNumber = Schema.Number.pipe(
 )
 
 /** `auth_data.cost`: the session's workload, a number or a numeric string (the framework's tests use `"1"`). */
-export const Cost = Schema.Union(CostNumber, NumericString)
+export const Cost = Schema.Union(CostNumber, NumericString).annotations({ message: () => ({ message: numericStringMessage, override: true }) })
 
 /** A request number the autoscaler assigns; reported back as it came, so it must be a safe integer. */
 const RequestNumber = Schema.Int.annotations({ message: () => "must be an integer" })

@@ -41,7 +41,7 @@ export type CreateSessionBody = typeof CreateSessionBody.Type
  */
 export const CreateSessionAnswer = Schema.Struct({
   session_id: Schema.String.pipe(Schema.minLength(1)),
-  expiration: Schema.Number,
+  expiration: Schema.Finite,
   generation: Schema.optional(Schema.Int)
 })
 export type CreateSessionAnswer = typeof CreateSessionAnswer.Type
@@ -89,7 +89,7 @@ export const EndSessionReply = Schema.Struct({
 export const SessionInfoReply = Schema.Struct({
   session_id: Schema.String,
   lifetime: Schema.Number,
-  expiration: Schema.Number,
+  expiration: Schema.Finite,
   created_at: Schema.optional(Schema.Number)
 })
 export type SessionInfoReply = typeof SessionInfoReply.Type
@@ -105,7 +105,7 @@ export const SessionInfoAnswer = Schema.Struct({
   session_id: Schema.String,
   auth_data: Schema.Unknown,
   lifetime: Schema.Number,
-  expiration: Schema.Number,
+  expiration: Schema.Finite,
   created_at: Schema.Number,
   on_close_route: Schema.NullOr(Schema.String),
   on_close_payload: Schema.Unknown
@@ -129,7 +129,7 @@ export type HandlerRequestBody = typeof HandlerRequestBody.Type
  */
 export const PingAnswer = Schema.Struct({
   result: Schema.Struct({ ok: Schema.Literal(true) }),
-  expiration: Schema.optional(Schema.Number),
+  expiration: Schema.optional(Schema.Finite),
   draining: Schema.optional(Schema.Literal(true))
 })
 export type PingAnswer = typeof PingAnswer.Type

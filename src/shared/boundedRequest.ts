@@ -6,6 +6,7 @@
  * stops at the first byte over the limit and the stream is only paused, so the caller can still answer 413
  * (with `connection: close`: the rest of the body is never read).
  */
+import { isUtf8 } from "node:buffer"
 import type { HttpServerRequest } from "@effect/platform"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Data, Effect } from "effect"
@@ -32,11 +33,11 @@ export class BodyTooDeep extends Data.TaggedError("BodyTooDeep")<{ readonly limi
 /** The client went away before its body ended. */
 export class BodyAborted extends Data.TaggedError("BodyAborted")<{}> {}
 
-/** The body as UTF-8 text, failing with `BodyTooLarge` at the first byte past `limit`. */
+/** The body as UTF-8 text, failing with `BodyTooLarge` at the first byte past `limit`, and with `BodyNotJson` when it is not UTF-8. */
 export const boundedRequestText = (
   request: HttpServerRequest.HttpServerRequest,
   limit: number = MAX_REQUEST_BYTES
-): Effect.Effect<string, BodyTooLarge | BodyAborted> =>
+): Effect.Effect<string, BodyTooLarge | BodyAborted | BodyNotJson> =>
   Effect.async((resume) => {
     const source = NodeHttpServerRequest.toIncomingMessage(request)
     const chunks: Array<Buffer> = []
@@ -57,7 +58,9 @@ export const boundedRequestText = (
     }
     const onEnd = () => {
       stop()
-      resume(Effect.succeed(Buffer.concat(chunks, bytes).toString("utf8")))
+      const raw = Buffer.concat(chunks, bytes)
+      // Not UTF-8 is not JSON (RFC 8259 §8.1); a lenient decode would make different bytes read alike.
+      resume(isUtf8(raw) ? Effect.succeed(raw.toString("utf8")) : Effect.fail(new BodyNotJson()))
     }
     const onAborted = () => {
       stop()

@@ -1,8 +1,9 @@
 import * as crypto from "node:crypto"
 import { sha256, sha256Hex } from "./sha256.js"
 
+/** A value whose `JSON.stringify` text is its canonical text (a number past the double range is not: below). */
 const isPrimitive = (value: unknown): boolean =>
-  value === null || typeof value === "string" || typeof value === "number" || typeof value === "boolean"
+  value === null || typeof value === "string" || (typeof value === "number" && Number.isFinite(value)) || typeof value === "boolean"
 
 /** `keys` (the object's own, in property order) are in code-unit order and every value is a JSON primitive. */
 const isOrderedAndFlat = (value: object, keys: ReadonlyArray<string>): boolean => {
@@ -19,6 +20,9 @@ const isOrderedAndFlat = (value: object, keys: ReadonlyArray<string>): boolean =
  * (key order ignored, `1` and `1.0` alike) have the same text.
  */
 export const canonicalJson = (value: unknown): string => {
+  // `1e400` parses to Infinity, which `JSON.stringify` writes as `null`: kept apart, so that `null`, `1e400` and
+  // `-1e400` are three values, as they are to the Python worker (its `inf`, `-inf` and `None`).
+  if (typeof value === "number" && !Number.isFinite(value)) return String(value)
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null"
   // Built with plain loops: this runs twice per session (create, end) on the session path.
   if (Array.isArray(value)) {

@@ -49,7 +49,7 @@ export const helpText = (): string => {
     `  ${"variable".padEnd(width)}  ${"default".padEnd(defaults)}  meaning`,
     ...lines,
     "",
-    "Signals: SIGTERM/SIGINT/SIGHUP drain (DRAIN_TIMEOUT), close what is left, send callbacks and a last report,",
+    "Signals: SIGTERM/SIGINT/SIGHUP/SIGUSR2 drain (DRAIN_TIMEOUT), close what is left, send callbacks and a last report,",
     "exit 0; a second signal skips the rest of the drain."
   ].join("\n")
 }

@@ -400,6 +400,20 @@ describe("VastClient: worker URLs it cannot call", () => {
     })
   )
 
+  it.effect("a create answer whose expiration is past the double range (1e400 reads as Infinity) is an UnexpectedResponse naming it", () =>
+    Effect.gen(function* () {
+      const { client } = yield* clientWith(
+        byPath({
+          [`${AUTOSCALER}/route/`]: [{ status: 200, body: ready(W1, 7) }],
+          [`${W1}/session/create`]: [{ status: 201, body: '{"session_id":"s-5","expiration":1e400}' }]
+        })
+      )
+      const error = yield* Effect.flip(client.reserve({ ...reserveOptions, timeout: "5 minutes" }))
+      assert.deepInclude(error, { _tag: "UnexpectedResponse", operation: "session/create", status: 201 })
+      assert.include(error._tag === "UnexpectedResponse" ? error.detail : "", "expiration")
+    })
+  )
+
   it.effect("a create the HTTP client throws on is a refusal like a network error (routed again), said in one line", () =>
     Effect.gen(function* () {
       const { client, requests } = yield* clientWith(

@@ -25,6 +25,10 @@ describe("leases", () => {
     expect(late.status).toBe(409)
     expect(decoded(ReleaseAnswer, late)).toMatchObject({ released: false, reason: "generation 1 is not open" })
     expect((await request(`${controlUrl}/release`, { body: { session_id: first.session_id } })).status).toBe(409)
+    // An id of any length is echoed cut, as /session/end cuts it: no answer repeats a megabyte.
+    const long = await request(`${controlUrl}/release`, { body: { session_id: "a".repeat(900_000) } })
+    expect(long.status).toBe(409)
+    expect(decoded(ReleaseAnswer, long)).toMatchObject({ released: false, reason: `session ${"a".repeat(256)}… is not open` })
     // The newer reservation is untouched by both late releases.
     expect(decoded(SessionsAnswer, await request(`${controlUrl}/sessions`, { method: "GET" })).sessions).toHaveLength(1)
     expect(decoded(ReleaseAnswer, await request(`${controlUrl}/release`, { body: { session_id: second.session_id } }))).toEqual({

@@ -157,7 +157,7 @@ describe("the real process (node dist/main.js)", () => {
     expect(created.status).toBe(201)
     // A supervisor that keeps asking: a signal every few milliseconds until the process is gone, so one lands in
     // every part of the stop, its last milliseconds included.
-    const signals = ["SIGTERM", "SIGINT", "SIGHUP"] as const
+    const signals = ["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR2"] as const
     let sent = 0
     const pester = setInterval(() => {
       if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill(signals[sent++ % signals.length])
@@ -173,14 +173,14 @@ describe("the real process (node dist/main.js)", () => {
     expect(await receiver.next()).toEqual({ session_id: String(created.json?.["session_id"]), close_reason: "shutdown", generation: 1 })
   })
 
-  it.each(["SIGTERM", "SIGHUP"] as const)(
+  it.each(["SIGTERM", "SIGHUP", "SIGUSR2"] as const)(
     "%s as soon as the process catches it (the boot, before the worker's code has loaded): exit 0, 'worker stopped', the exit marker",
     async (signal) => {
       const dir = mkdtempSync(join(tmpdir(), "null-worker-early-"))
       const marker = join(dir, "exit")
       const { worker } = await spawnOnFreePorts({ NULL_EXIT_FILE: marker })
       // SIGHUP's bit in the caught-signals mask: Node catches SIGTERM and SIGINT itself from its start (to restore the
-      // terminal before it dies of them), SIGHUP only once a listener exists; the boot adds its three at once, before the
+      // terminal before it dies of them), SIGHUP only once a listener exists; the boot adds its four at once, before the
       // bundle loads. (Sent then, the signal waits for the load to end; before the boot's listeners, it killed the
       // process.) A poll of the real process, bounded.
       const caught = () => {
@@ -200,20 +200,20 @@ describe("the real process (node dist/main.js)", () => {
     }
   )
 
-  it("the boot holds SIGTERM, SIGINT and SIGHUP before the worker bundle runs: a signal sent while it loads does not kill it", async () => {
+  it("the boot holds SIGTERM, SIGINT, SIGHUP and SIGUSR2 before the worker bundle runs: a signal sent while it loads does not kill it", async () => {
     // The real boot, with a bundle of our own beside it that reports the listeners it finds and signals its process.
     const dir = mkdtempSync(join(tmpdir(), "null-worker-boot-"))
     try {
       copyFileSync(mainJs, join(dir, "main.js"))
       writeFileSync(
         join(dir, "worker.cjs"),
-        'process.stdout.write(["SIGTERM", "SIGINT", "SIGHUP"].map((s) => process.listenerCount(s)).join(" ") + "\\n"); process.kill(process.pid, "SIGHUP")\n'
+        'process.stdout.write(["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR2"].map((s) => process.listenerCount(s)).join(" ") + "\\n"); process.kill(process.pid, "SIGUSR2")\n'
       )
       const boot = spawnProcess(process.execPath, [join(dir, "main.js")], { PATH: process.env["PATH"] ?? "" })
       started.push(boot)
       expect(await boot.exited, boot.output()).toBe(0)
       expect(boot.child.signalCode).toBeNull()
-      expect(boot.output()).toBe("1 1 1\n")
+      expect(boot.output()).toBe("1 1 1 1\n")
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

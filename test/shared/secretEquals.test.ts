@@ -4,6 +4,7 @@ import { canonicalJson, jsonValuesEqualSecret, stringEqualsSecret } from "../../
 
 /** The definition, written out: every object's keys sorted by code unit, piece by piece, at every depth. */
 const oracle = (value: unknown): string => {
+  if (typeof value === "number" && !Number.isFinite(value)) return String(value)
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null"
   if (Array.isArray(value)) return `[${value.map(oracle).join(",")}]`
   const keys = Object.keys(value).sort()
@@ -44,10 +45,17 @@ describe("canonicalJson", () => {
     fc.assert(fc.property(sortedFlat, (value) => canonicalJson(parsed(value)) === oracle(parsed(value))), { numRuns: 20_000 })
   })
 
-  it("secrets compare equal regardless of key order, and differ on any value", () => {
+  it("secrets compare equal regardless of key order, and differ on any value (null and ±Infinity included)", () => {
     expect(jsonValuesEqualSecret({ a: 1, b: "x" }, { b: "x", a: 1 })).toBe(true)
     expect(jsonValuesEqualSecret({ a: 1, b: "x" }, { a: 1, b: "y" })).toBe(false)
     expect(jsonValuesEqualSecret(undefined, { a: 1 })).toBe(false)
+    // Numbers past the double range parse to ±Infinity, which JSON.stringify writes as null: three values all the same.
+    const [big, negative, nothing] = [JSON.parse('{"x":1e400}'), JSON.parse('{"x":-1e999}'), JSON.parse('{"x":null}')]
+    expect(jsonValuesEqualSecret(big, negative)).toBe(false)
+    expect(jsonValuesEqualSecret(big, nothing)).toBe(false)
+    expect(jsonValuesEqualSecret(negative, nothing)).toBe(false)
+    expect(jsonValuesEqualSecret(big, JSON.parse('{"x":2e400}'))).toBe(true)
+    expect(jsonValuesEqualSecret([big], [nothing])).toBe(false)
     expect(stringEqualsSecret("token", "token")).toBe(true)
     expect(stringEqualsSecret("", "")).toBe(false)
   })

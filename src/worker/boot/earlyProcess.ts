@@ -1,12 +1,12 @@
 /**
  * Stop signals caught from the boot's first line, before the worker bundle loads (a tenth of a second in which no
- * handler of the worker's exists yet). Without a listener, Node's default for SIGTERM, SIGINT and SIGHUP kills the
+ * handler of the worker's exists yet). Without a listener, Node's default for SIGTERM, SIGINT, SIGHUP and SIGUSR2 kills the
  * process, with no "worker stopped" line and no exit marker, so `start-vast.sh` reports a kill. With one, the signal
  * waits until the synchronous load of the bundle ends, then reaches the worker's own handlers. Should one reach these
  * first (a load that yields), it is kept and handed on (`takeEarlySignal`). Node's own start-up, before this line
  * (about 0.2 s on a small VM), stays exposed.
  */
-const SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const
+const SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR2"] as const
 type EarlySignal = (typeof SIGNALS)[number]
 
 /** Where the boot leaves what it caught: the worker bundle is a separate script, sharing only the global object. */
@@ -29,7 +29,7 @@ export const prepareProcess = (): void => {
 
 /**
  * For the worker, once its handlers are installed: the early handlers go, and the signal they caught, if any (SIGHUP
- * said as SIGTERM, as the worker treats it before it serves).
+ * and SIGUSR2 said as SIGTERM, as the worker treats it before it serves).
  */
 export const takeEarlySignal = (): "SIGTERM" | "SIGINT" | null => {
   const state = (globalThis as { [KEY]?: EarlyState })[KEY]

@@ -14,6 +14,7 @@
  * TLS handshake) can hold the process.
  */
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from "node:http"
+import { isUtf8 } from "node:buffer"
 import { createServer as createHttpServer } from "node:http"
 import { createServer as createHttpsServer } from "node:https"
 import type { Socket } from "node:net"
@@ -162,6 +163,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     const background = yield* FiberSet.make()
     const runFork = yield* FiberSet.runtime(background)<never>()
     const sockets = new Set<Socket>()
+    /** The long polls waiting on each socket, cancelled together when it closes. */
+    const pollsBySocket = new WeakMap<Socket, Set<() => void>>()
     let dropped = 0
     const onAnswer = options.onAnswer
     // A body over the limit is answered at once, and the connection closed: reading it to the end would cost what the
@@ -188,12 +191,23 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       })
       if (route.interruptOnClose === true) {
         // A pipelined request's answer waits behind the ones before it and gets no `close` of its own: the socket's
-        // is watched too, so no long poll outlives its client.
+        // is watched too, so no long poll outlives its client. One listener per socket, whatever the number of polls
+        // pipelined on it (one each would pass Node's listener limit and print its warning outside our log format).
         const socket = req.socket
-        const onSocketClose = () => cancel()
-        socket.once("close", onSocketClose)
+        let waiting = pollsBySocket.get(socket)
+        if (waiting === undefined) {
+          const polls = new Set<() => void>()
+          waiting = polls
+          pollsBySocket.set(socket, polls)
+          socket.once("close", () => {
+            pollsBySocket.delete(socket)
+            for (const poll of polls) poll()
+          })
+        }
+        waiting.add(cancel)
+        const polls = waiting
         res.once("close", () => {
-          socket.off("close", onSocketClose)
+          polls.delete(cancel)
           cancel()
         })
       }
@@ -220,7 +234,11 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         if (done) return
         done = true
         if (bytes === 0) return answer(req, res, route, path, query, undefined)
-        const parsed = parseBoundedJson(chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8"), limits.maxJsonDepth)
+        const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+        // JSON is UTF-8 (RFC 8259 §8.1). Decoded leniently, two different invalid bytes would both read as U+FFFD, and
+        // a `session_auth` holding either would match the other.
+        if (!isUtf8(raw)) return send(res, errorResponse(refusals.invalidJson))
+        const parsed = parseBoundedJson(raw.toString("utf8"), limits.maxJsonDepth)
         switch (parsed._tag) {
           case "Parsed":
             return answer(req, res, route, path, query, parsed.value)

@@ -2,7 +2,7 @@
  * The one place where failures become HTTP answers. Status codes and bodies follow the Vast protocol
  * (vast-protocol.md §2); answers the protocol leaves open are JSON `{"error": …}` naming the problem.
  */
-import { SESSION_ID_MAX_LENGTH } from "../../protocol/SessionId.js"
+import { echoedId } from "../../protocol/SessionId.js"
 import type { RouteError } from "../errors.js"
 
 /** An answer: status, a JSON (or other) body, or `null` for an empty one. */
@@ -13,8 +13,6 @@ export interface WireResponse {
   readonly headers?: Readonly<Record<string, string>>
 }
 
-/** An unknown id as the framework echoes it, cut past the longest id there can be: no answer echoes a megabyte. */
-const echoedId = (id: string): string => (id.length <= SESSION_ID_MAX_LENGTH ? id : `${id.slice(0, SESSION_ID_MAX_LENGTH)}…`)
 
 /** A JSON answer. */
 export const json = (status: number, body: unknown): WireResponse => ({ status, body: JSON.stringify(body) })

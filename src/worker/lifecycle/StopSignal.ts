@@ -1,13 +1,13 @@
 /**
- * When the worker should stop, and how urgently. The first SIGTERM, SIGINT or SIGHUP (a closing terminal or ssh
- * session), or an authorized `/pyworker/update`, asks for a graceful stop: drain, then shut down. A signal after
+ * When the worker should stop, and how urgently. The first SIGTERM, SIGINT, SIGHUP (a closing terminal or ssh
+ * session) or SIGUSR2 (nodemon's restart, which Node's default answers with a kill), or an authorized `/pyworker/update`, asks for a graceful stop: drain, then shut down. A signal after
  * that skips what is left of the drain window; a repeated `/pyworker/update` does not (a client that retries its
  * call must not cut the drain short). Node's own handling would kill the process on a signal; our listeners stay
  * installed while the service lives, and the worker program keeps one that ignores them after it (`absorbLateSignals`).
  */
 import { Deferred, Effect, Exit } from "effect"
 
-const SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const
+const SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR2"] as const
 export type StopSignalName = (typeof SIGNALS)[number]
 
 export type StopReason = StopSignalName | "pyworker update" | "recycle"
@@ -29,17 +29,21 @@ const see = () => {
   interruptingSignalSeen = true
 }
 
-/** Whether SIGHUP is passed on as SIGTERM (`watchInterruptingSignals`), and whether the worker serves (`markServing`). */
+/** The stop signals the runtime does not interrupt the program on: before the worker serves, each is passed on as SIGTERM. */
+const FORWARDED = ["SIGHUP", "SIGUSR2"] as const
+const isForwarded = (signal: StopSignalName): boolean => signal === "SIGHUP" || signal === "SIGUSR2"
+
+/** Whether SIGHUP and SIGUSR2 are passed on as SIGTERM (`watchInterruptingSignals`), and whether the worker serves (`markServing`). */
 let forwardingHangUp = false
 let serving = false
 
-/** The worker serves: from here its `StopSignal` handles SIGHUP, which is no longer passed on as SIGTERM. */
+/** The worker serves: from here its `StopSignal` handles SIGHUP and SIGUSR2, which are no longer passed on as SIGTERM. */
 export const markServing = (): void => {
   serving = true
 }
 
 /**
- * SIGHUP before the worker serves (while the layers build, during the bind retries, while a failed launch is
+ * SIGHUP or SIGUSR2 before the worker serves (while the layers build, during the bind retries, while a failed launch is
  * reported): a `StopSignal` built by then asks for a stop nobody awaits yet, the runtime interrupts the program on
  * SIGINT and SIGTERM only, and Node's default would kill it with no "worker stopped" line and no exit marker. So it
  * is passed on as SIGTERM, and is the same stop.
@@ -51,11 +55,11 @@ const hangUpAsTerminate = () => {
 /**
  * From the program's first line: whether SIGINT or SIGTERM has arrived, the two on which the runtime interrupts the
  * program. A start-up that ends interrupted after one is a stop; without one, it is a failure whose cause was lost
- * on the way (see main.ts). SIGHUP is made one of them until the worker serves.
+ * on the way (see main.ts). SIGHUP and SIGUSR2 are made ones of them until the worker serves.
  */
 export const watchInterruptingSignals = (): (() => boolean) => {
   for (const signal of ["SIGINT", "SIGTERM"] as const) if (!process.listeners(signal).includes(see)) process.on(signal, see)
-  if (!process.listeners("SIGHUP").includes(hangUpAsTerminate)) process.on("SIGHUP", hangUpAsTerminate)
+  for (const signal of FORWARDED) if (!process.listeners(signal).includes(hangUpAsTerminate)) process.on(signal, hangUpAsTerminate)
   forwardingHangUp = true
   return () => interruptingSignalSeen
 }
@@ -72,8 +76,8 @@ export class StopSignal extends Effect.Service<StopSignal>()("worker/StopSignal"
       Deferred.unsafeDone(requested, Exit.succeed(reason))
     }
     const onSignal = (signal: StopSignalName) => {
-      // Before the worker serves, a SIGHUP arrives again as SIGTERM (`hangUpAsTerminate`): once is enough.
-      if (signal === "SIGHUP" && forwardingHangUp && !serving) return
+      // Before the worker serves, a SIGHUP or SIGUSR2 arrives again as SIGTERM (`hangUpAsTerminate`): once is enough.
+      if (isForwarded(signal) && forwardingHangUp && !serving) return
       if (stopAsked) Deferred.unsafeDone(hurried, Exit.void)
       else ask(signal)
     }

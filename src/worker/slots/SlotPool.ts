@@ -54,6 +54,7 @@ import {
 import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { unsafeNewSessionId } from "./newSessionId.js"
 import { initialSlot, makeSlotStepper, type SlotIntent, type SlotState } from "./slotStep.js"
+import { echoedId } from "../../protocol/SessionId.js"
 
 /** What `/session/create` asks for. `authData` is the request's `auth_data` as parsed, kept as it came. */
 export interface SessionRequest {
@@ -415,7 +416,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
         const close = closeOf(apply(slot, event))
         if (close !== null) return Either.right([closed(slot, close)])
       }
-      return Either.left(new ReleaseNotOpen({ target: target._tag === "Generation" ? `generation ${target.generation}` : `session ${target.sessionId}` }))
+      return Either.left(new ReleaseNotOpen({ target: target._tag === "Generation" ? `generation ${target.generation}` : `session ${echoedId(target.sessionId)}` }))
     }
 
     return {

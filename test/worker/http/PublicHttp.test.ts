@@ -61,7 +61,9 @@ describe("public API: /session/create", () => {
     ["auth_data null", { auth_data: null }, 422, "auth_data"],
     ["auth_data without signature", { auth_data: { ...authData(), signature: undefined } }, 422, "auth_data.signature"],
     ["auth_data without cost", { auth_data: { ...authData(), cost: undefined } }, 422, "auth_data.cost"],
-    ["a cost that is not a number", { auth_data: authData({ cost: "abc" }) }, 422, "auth_data.cost"],
+    ["a cost that is not a number", { auth_data: authData({ cost: "abc" }) }, 422, "auth_data.cost: must be a number from 0 to 1000000, or such a number as a string"],
+    ["a cost in hex", { auth_data: authData({ cost: "0x10" }) }, 422, "auth_data.cost"],
+    ["a cost in binary", { auth_data: authData({ cost: "0b11" }) }, 422, "auth_data.cost"],
     ["a negative cost", { auth_data: authData({ cost: -1 }) }, 422, "auth_data.cost"],
     ["reqnum as a string", { auth_data: authData({ reqnum: "917" }) }, 422, "auth_data.reqnum"],
     ["a payload that is not an object", { auth_data: authData(), payload: "x" }, 422, "payload"],
@@ -85,6 +87,29 @@ describe("public API: /session/create", () => {
       assert.include(`${error.field ?? ""} ${error.error}`, named)
       // The slot is still free: a valid create succeeds.
       assert.strictEqual((yield* call(publicUrl, "/session/create", { body: createBody() })).status, 201)
+    })
+  )
+
+  it.scoped("a body that is not UTF-8 is invalid JSON (two such bytes would decode alike); the same text in UTF-8 is fine", () =>
+    Effect.gen(function* () {
+      const { publicUrl } = yield* startWorker()
+      const send = (body: Buffer) =>
+        Effect.promise(
+          () =>
+            new Promise<{ status: number; text: string }>((resolve, reject) => {
+              const request = httpRequest(`${publicUrl}/session/create`, { method: "POST", headers: { "content-type": "application/json" } }, (response) => {
+                let text = ""
+                response.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")))
+                response.on("end", () => resolve({ status: response.statusCode ?? 0, text }))
+              })
+              request.on("error", reject)
+              request.end(body)
+            })
+        )
+      const text = JSON.stringify({ ...createBody(), note: "\u00ff" })
+      const latin1 = yield* send(Buffer.from(text, "latin1"))
+      assert.deepStrictEqual({ status: latin1.status, body: JSON.parse(latin1.text) as unknown }, { status: 422, body: { error: "invalid JSON" } })
+      assert.strictEqual((yield* send(Buffer.from(text, "utf8"))).status, 201)
     })
   )
 

@@ -110,7 +110,7 @@ describe("Shutdown", () => {
     return { worker, fiber }
   })
 
-  it.effect.each(["SIGTERM", "SIGINT", "SIGHUP"] as const)("a signal after the stop was asked for (%s) skips the rest of the window", (signal) =>
+  it.effect.each(["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR2"] as const)("a signal after the stop was asked for (%s) skips the rest of the window", (signal) =>
     Effect.gen(function* () {
       const { fiber, worker } = yield* drainingAfterUpdate
       yield* worker.stop.signal(signal)
