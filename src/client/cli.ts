@@ -10,7 +10,7 @@ import { defaulted, type Flag, optional, optionsOf, plain, renderHelp, toggle, w
 import { type Instance, instanceNames, instances } from "./instances.js"
 import { above0, lifetimeSeconds, sessionCost, wholeAtLeast } from "../shared/numericFlags.js"
 import type { Mode } from "./program.js"
-import { choiceOf, existingFile } from "../shared/textFlags.js"
+import { choiceOf, nonEmpty, existingFile } from "../shared/textFlags.js"
 import { BoundedJsonText, MAX_JSON_DEPTH } from "../shared/boundedJson.js"
 
 const ON_CLOSE_PAYLOAD_DEPTH = MAX_JSON_DEPTH - 2
@@ -27,7 +27,7 @@ const url = (name: string, description: string): Flag<Option.Option<string>> =>
 
 /** The flags that say where Vast is and how to talk to it: the client's and the doctor's. */
 export const where = {
-  endpoint: plain(Options.text("endpoint").pipe(Options.withFallbackConfig(Config.string("VAST_ENDPOINT"))), {
+  endpoint: plain(Options.text("endpoint").pipe(Options.withFallbackConfig(Config.string("VAST_ENDPOINT")), nonEmpty("endpoint")), {
     name: "endpoint",
     value: "NAME",
     description: "the Serverless endpoint's name; required unless VAST_ENDPOINT is set"

@@ -27,7 +27,8 @@ import { ServerlessMetrics } from "./ServerlessMetrics.js"
 import { WorkerLauncher } from "./WorkerLauncher.js"
 import { WorkerSessions } from "./WorkerSessions.js"
 import { VERSION } from "../shared/version.js"
-import { above0, finite, from0, wholeAtLeast } from "../shared/numericFlags.js"
+import { above0, atLeast, finite, from0, wholeAtLeast } from "../shared/numericFlags.js"
+import { nonEmptyText } from "../shared/textFlags.js"
 import { stopWhenOrphaned } from "../shared/orphanWatch.js"
 import { withOneLineErrors } from "../shared/cliConsole.js"
 import { stopOnHangup } from "../shared/signalExitStatus.js"
@@ -46,6 +47,9 @@ const param = <K extends keyof EndpointParams>(
   return optional(option(name), { name, value, description, fallback })
 }
 
+/** Scaling decisions at most a hundred a second: a tick near 0 would hold a core to decide nothing new. */
+const MIN_TICK_SECONDS = 0.01
+
 const flags = {
   host: defaulted(Options.text, { name: "host", value: "HOST", fallback: "127.0.0.1", description: "interface to listen on" }),
   port: withDefault(wholeAtLeast(0, 65535)("port"), {
@@ -54,8 +58,8 @@ const flags = {
     fallback: 8080,
     description: "port to listen on; 0 picks a free one"
   }),
-  endpoint: defaulted(Options.text, { name: "endpoint", value: "NAME", fallback: "null-local", description: "the endpoint's name" }),
-  apiKey: defaulted(Options.text, {
+  endpoint: defaulted(nonEmptyText, { name: "endpoint", value: "NAME", fallback: "null-local", description: "the endpoint's name" }),
+  apiKey: defaulted(nonEmptyText, {
     name: "api-key",
     value: "KEY",
     fallback: "local",
@@ -75,8 +79,8 @@ const flags = {
     fallback: 1,
     description: "each worker's HEALTHCHECK_INTERVAL"
   }),
-  tick: defaulted(above0, { name: "tick", value: "SECONDS", fallback: 0.25, description: "time between two scaling decisions" }),
-  sidecar: optional(Options.text("sidecar"), {
+  tick: defaulted(atLeast(MIN_TICK_SECONDS), { name: "tick", value: "SECONDS", fallback: 0.25, description: "time between two scaling decisions" }),
+  sidecar: optional(nonEmptyText("sidecar"), {
     name: "sidecar",
     value: "CMD",
     description: "a command (sh -c) started beside each worker, e.g. your queue consumer; it gets SIDECAR_PORT and WORKER_CONTROL_URL"

@@ -46,6 +46,9 @@ export const finite = (name: string) => bounded(name, () => true, "a finite numb
 /** A finite number above 0 (a duration, a divisor). */
 export const above0 = (name: string) => bounded(name, (n) => n > 0, "a finite number above 0")
 
+/** A finite number of at least `min` (a period a loop waits: smaller would spin). */
+export const atLeast = (min: number) => (name: string) => bounded(name, (n) => n >= min, `a finite number of at least ${min}`)
+
 /** A finite number, 0 or more. */
 export const from0 = (name: string) => bounded(name, (n) => n >= 0, "a finite number, 0 or more")
 

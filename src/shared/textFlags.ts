@@ -36,3 +36,12 @@ export const existingFile = (name: string): Options.Options<string> =>
           : refuse(`--${name}: ${JSON.stringify(path)} is not a file`)
     })
   )
+
+/** `options` refused when empty or only spaces (a name, a key, a command): said as the flag, not found later as nothing. */
+export const nonEmpty =
+  (name: string) =>
+  (options: Options.Options<string>): Options.Options<string> =>
+    options.pipe(Options.mapEffect((text) => (text.trim() === "" ? refuse(`--${name} must not be empty`) : Effect.succeed(text))))
+
+/** Text that is not empty. */
+export const nonEmptyText = (name: string): Options.Options<string> => nonEmpty(name)(Options.text(name))

@@ -125,9 +125,12 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     const fractional = spawnProcess(process.execPath, [serverlessJs, "--max-workers", "1.5"], {})
     expect(await fractional.exited).toBe(1)
     expect(fractional.output()).toBe("--max-workers must be a whole number of at least 0\n")
-    // A busy loop (a tick of 0), a rule that divides by 0, a number JSON cannot carry: refused before anything starts.
+    // A busy loop (a tick of 0 or near it), a rule that divides by 0, a number JSON cannot carry, an empty name, key or
+    // command: refused before anything starts.
     for (const [flag, value, rule] of [
-      ["tick", "0", "a finite number above 0"],
+      ["tick", "0", "a finite number of at least 0.01"],
+      ["tick", "1e-9", "a finite number of at least 0.01"],
+
       ["target-util", "0", "a finite number above 0"],
       ["healthcheck-interval", "NaN", "a finite number above 0"],
       ["inactivity-timeout", "Infinity", "a finite number"]
@@ -135,6 +138,11 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
       const refused = spawnProcess(process.execPath, [serverlessJs, `--${flag}`, value], {})
       expect(await refused.exited, flag).toBe(1)
       expect(refused.output(), flag).toContain(`--${flag} must be ${rule}`)
+    }
+    for (const [flag, value] of [["endpoint", ""], ["api-key", " "], ["sidecar", ""]] as const) {
+      const refused = spawnProcess(process.execPath, [serverlessJs, `--${flag}`, value], {})
+      expect(await refused.exited, flag).toBe(1)
+      expect(refused.output(), flag).toBe(`--${flag} must not be empty\n`)
     }
     // A health path that would make every worker's BACKEND_HEALTH_URL invalid: refused up front, naming the flag.
     for (const path of ["health", "/he alth", "http://127.0.0.1/health"]) {

@@ -38,19 +38,21 @@ export class Listeners extends Effect.Service<Listeners>()("worker/Listeners", {
         name: config.useSsl ? "public API (TLS)" : "public API",
         host: config.publicHost,
         port: config.workerPort,
+        portSetting: "WORKER_PORT",
         routes: routes.public,
         limits: { ...limits, maxConnections: budget.public },
         ...(tls === undefined ? {} : { tls }),
         ...bind
       }),
       // The webhook port stays plain HTTP, as in the framework.
-      yield* serve({ name: "webhook", host: config.publicHost, port: config.workerHttpPort, routes: routes.webhook, limits: { ...limits, maxConnections: budget.webhook }, ...bind }),
+      yield* serve({ name: "webhook", host: config.publicHost, port: config.workerHttpPort, portSetting: "WORKER_HTTP_PORT", routes: routes.webhook, limits: { ...limits, maxConnections: budget.webhook }, ...bind }),
       // Loopback only: /release has no auth. Its own connection cap keeps it usable while the public port is flooded.
       // Its long polls wait up to MAX_WAIT_SECONDS in silence: the stall limit starts past that.
       yield* serve({
         name: "control",
         host: "127.0.0.1",
         port: config.controlPort,
+        portSetting: "NULL_CONTROL_PORT",
         routes: control,
         limits: { ...limits, maxConnections: budget.control, stallTimeoutMs: (MAX_WAIT_SECONDS + 30) * 1000 },
         ...bind

@@ -80,6 +80,8 @@ export interface WireServerOptions {
   readonly name: string
   readonly host: string
   readonly port: number
+  /** The setting that chose `port` (`WORKER_PORT`), named when the port cannot be bound. */
+  readonly portSetting?: string
   readonly routes: RouteTable
   readonly limits?: Partial<WireLimits>
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer }
@@ -330,7 +332,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
               host: options.host,
               port: options.port,
               code: error.code ?? "UNKNOWN",
-              message: `${options.name}: cannot listen on ${options.host}:${options.port}: ${error.code ?? error.message}`
+              message: `${options.name}: cannot listen on ${options.host}:${options.port}${options.portSetting === undefined ? "" : ` (${options.portSetting})`}: ${error.code ?? error.message}`
             })
           )
         )
