@@ -44,7 +44,7 @@ export class SessionAuthMismatch extends Data.TaggedError("SessionAuthMismatch")
 export class SlotsExhausted extends Data.TaggedError("SlotsExhausted")<{ readonly reason: "full" | "draining" | "recycled" | "errored" }> {}
 
 /** The callback outbox has no room to promise another delivery (503). */
-export class OutboxFull extends Data.TaggedError("OutboxFull")<{ readonly limit: number }> {}
+export class OutboxFull extends Data.TaggedError("OutboxFull")<{ readonly limit: string }> {}
 
 /** A `/release` for a session that is not open (an old job's late release): 409, nothing closes. */
 export class ReleaseNotOpen extends Data.TaggedError("ReleaseNotOpen")<{ readonly target: string }> {}

@@ -31,7 +31,7 @@ export const recordingCallbacks = ({ instant = false, maxPending = 1000 }: { rea
           CallbackPoster.make({
             unsafeEnqueue: record,
             post: (callback) => Effect.sync(() => record(callback)),
-            unsafeAdmits: (extra) => pending + extra <= maxPending,
+            unsafeFullness: (extra) => (pending + extra <= maxPending ? null : `${maxPending} callbacks`),
             unsafeRefusedAtCap: () => undefined,
             deliveries: Effect.succeed([]),
             stats: Effect.succeed({ pending, inFlight: 0, delivered: 0, failed: 0, refusedAtCap: 0, maxPending, concurrency: 1 }),

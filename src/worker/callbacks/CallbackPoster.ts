@@ -148,6 +148,8 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
       const backOffs = yield* FiberSet.make()
 
       const live = new Map<string, Delivery>()
+      /** The characters of the bodies in `live`: what `CALLBACK_MAX_PENDING_BYTES` bounds. */
+      let liveLength = 0
       let finished: Array<DeliveryRecord> = []
       let delivered = 0
       let failed = 0
@@ -195,6 +197,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
       const finish = (delivery: Delivery, next: DeliveryRecord) => {
         delivery.record = next
         live.delete(delivery.callback.sessionId)
+        liveLength -= delivery.callback.body.length
         finished.push(next)
         if (finished.length > policy.history) finished = finished.slice(finished.length - policy.history)
         journal?.done(delivery.callback.sessionId)
@@ -221,6 +224,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
         }
         if (live.size === 0) idle = Deferred.unsafeMake(FiberId.none)
         live.set(callback.sessionId, delivery)
+        liveLength += callback.body.length
         if (!replayed) journal?.pending({ session_id: callback.sessionId, generation: callback.generation, route: callback.route, body: callback.body, reason: callback.reason })
         Queue.unsafeOffer(queue, delivery)
       }
@@ -386,8 +390,16 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
         /** Queue a delivery; returns at once. Synchronous, so the pool can call it inside its one step. */
         unsafeEnqueue: (callback: CloseCallback): void => enqueue(callback, false),
         post: (callback: CloseCallback): Effect.Effect<void> => Effect.sync(() => enqueue(callback, false)),
-        /** Whether `extra` more callbacks fit under the cap (synchronous, for the pool's one step). */
-        unsafeAdmits: (extra: number): boolean => live.size + extra <= config.callbackMaxPending,
+        /**
+         * Which cap `extra` more callbacks of `extraLength` characters would pass, or null when they fit (synchronous, for
+         * the pool's one step).
+         */
+        unsafeFullness: (extra: number, extraLength: number): string | null =>
+          live.size + extra > config.callbackMaxPending
+            ? `${config.callbackMaxPending} callbacks`
+            : liveLength + extraLength > config.callbackMaxPendingBytes
+              ? `${config.callbackMaxPendingBytes} characters of callbacks`
+              : null,
         /** Count a create refused at the cap. */
         unsafeRefusedAtCap: (): void => {
           refusedAtCap++

@@ -62,6 +62,11 @@ export interface WorkerSettings {
   readonly callbackConcurrency: number
   /** Callbacks waiting to be delivered, at most (`CALLBACK_MAX_PENDING`, default 1000); beyond, creates with a callback get 503. */
   readonly callbackMaxPending: number
+  /**
+   * The JSON text of those callbacks, and of the payloads open sessions keep for theirs, at most, in characters
+   * (`CALLBACK_MAX_PENDING_BYTES`, default 64 MiB): a thousand 1 MiB payloads to a hung receiver would hold a gigabyte.
+   */
+  readonly callbackMaxPendingBytes: number
   /** Open connections per public listener (`MAX_CONNECTIONS`, default 512); more are refused and logged. */
   readonly maxConnections: number
   /** How long a taken port is tried again before the launch fails (`BIND_RETRY_SECONDS`, default 10). */
@@ -98,6 +103,7 @@ export const defaults = {
   /** Health checks at most 100 a second: a smaller interval would run them back to back against the consumer. */
   healthcheckIntervalMinSeconds: 0.01,
   callbackMaxPending: 1000,
+  callbackMaxPendingBytes: 64 * 1024 * 1024,
   maxConnections: 512,
   bindRetrySeconds: 10,
   logFormat: "logfmt",
@@ -253,6 +259,7 @@ const base = Config.all({
     (n) => n >= 1 && n <= defaults.callbackConcurrencyCap
   ).pipe(Config.withDefault(defaults.callbackConcurrency)),
   callbackMaxPending: positiveInteger("CALLBACK_MAX_PENDING", defaults.callbackMaxPending),
+  callbackMaxPendingBytes: positiveInteger("CALLBACK_MAX_PENDING_BYTES", defaults.callbackMaxPendingBytes),
   maxConnections: positiveInteger("MAX_CONNECTIONS", defaults.maxConnections),
   bindRetrySeconds: nonNegativeSeconds("BIND_RETRY_SECONDS").pipe(Config.withDefault(defaults.bindRetrySeconds)),
   logFormat: literal("LOG_FORMAT", LogFormat, defaults.logFormat),
@@ -356,6 +363,7 @@ export const loadSettings: Effect.Effect<WorkerSettings, InvalidConfig> = Effect
     exitFile: raw.exitFile,
     callbackConcurrency: raw.callbackConcurrency,
     callbackMaxPending: raw.callbackMaxPending,
+    callbackMaxPendingBytes: raw.callbackMaxPendingBytes,
     maxConnections: raw.maxConnections,
     bindRetrySeconds: raw.bindRetrySeconds,
     logFormat: raw.logFormat,
@@ -393,6 +401,7 @@ export class WorkerConfig extends Context.Tag("app/WorkerConfig")<WorkerConfig, 
       exitFile: Option.none(),
       callbackConcurrency: defaults.callbackConcurrency,
       callbackMaxPending: defaults.callbackMaxPending,
+      callbackMaxPendingBytes: defaults.callbackMaxPendingBytes,
       maxConnections: defaults.maxConnections,
       bindRetrySeconds: 0,
       logFormat: defaults.logFormat,

@@ -53,7 +53,7 @@ export const errorResponse = (error: RouteError): WireResponse => {
     case "SlotsExhausted":
       return empty(429)
     case "OutboxFull":
-      return json(503, { error: `the callback outbox is full (${error.limit} callbacks pending or kept for open sessions); try another worker` })
+      return json(503, { error: `the callback outbox is full (${error.limit} pending or kept for open sessions); try another worker` })
     case "ReleaseNotOpen":
       return json(409, { released: false, reason: `${error.target} is not open` })
     case "SignatureInvalid":

@@ -279,6 +279,13 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       return count
     }
 
+    /** The payload text the open sessions keep for their callbacks. */
+    const openCallbackLength = (): number => {
+      let length = 0
+      for (let slot = 0; slot < slots.length; slot++) length += sessionAt(slot)?.onClosePayloadLength ?? 0
+      return length
+    }
+
     /** The slot's timer: sleeps until its session's deadline, then lets the machine decide. */
     const runTimer = (slot: number, timer: SlotTimer) =>
       Effect.gen(function* () {
@@ -340,10 +347,15 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
         metrics.unsafeSessionRejected({ requestIdx: request.requestIdx, workload: request.cost })
         return Either.left(refusals.full)
       }
-      if (request.onCloseRoute !== null && !outbox.unsafeAdmits(openCallbackCount() + 1)) {
-        outbox.unsafeRefusedAtCap()
-        log.warning("create refused: the callback outbox is full", { max_pending: config.callbackMaxPending })
-        return Either.left(new OutboxFull({ limit: config.callbackMaxPending }))
+      // Only with a route: the payload's text is measured (a megabyte at most), and the hot path has none.
+      const payloadLength = request.onCloseRoute === null ? 0 : (JSON.stringify(request.onClosePayload) ?? "null").length
+      if (request.onCloseRoute !== null) {
+        const full = outbox.unsafeFullness(openCallbackCount() + 1, openCallbackLength() + payloadLength)
+        if (full !== null) {
+          outbox.unsafeRefusedAtCap()
+          log.warning("create refused: the callback outbox is full", { max_pending: config.callbackMaxPending, max_pending_bytes: config.callbackMaxPendingBytes })
+          return Either.left(new OutboxFull({ limit: full }))
+        }
       }
       const now = clock.unsafeCurrentTimeMillis()
       let sessionId = unsafeNewSessionId()
@@ -366,7 +378,8 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
         pingCount: 0,
         authData: request.authData,
         onCloseRoute: request.onCloseRoute,
-        onClosePayload: request.onCloseRoute === null ? null : request.onClosePayload
+        onClosePayload: request.onCloseRoute === null ? null : request.onClosePayload,
+        onClosePayloadLength: payloadLength
       }
       apply(slot, { type: "session.reserve", session })
       return Either.right({ sessionId, generation: session.generation, expiresAt: session.expiresAt })

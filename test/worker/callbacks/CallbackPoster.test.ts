@@ -374,13 +374,32 @@ describe("CallbackPoster", () => {
     })
   )
 
-  it.scoped("admission: room is counted against CALLBACK_MAX_PENDING", () =>
+  it.scoped("admission: room is counted against CALLBACK_MAX_PENDING, and the bodies' text against CALLBACK_MAX_PENDING_BYTES", () =>
     Effect.gen(function* () {
       const { poster } = yield* posterWith(["hang"], yield* Effect.scope, { callbackMaxPending: 2 })
-      assert.isTrue(poster.unsafeAdmits(2))
+      assert.isNull(poster.unsafeFullness(2, 0))
       yield* poster.post(callback)
-      assert.isTrue(poster.unsafeAdmits(1))
-      assert.isFalse(poster.unsafeAdmits(2))
+      assert.isNull(poster.unsafeFullness(1, 0))
+      assert.strictEqual(poster.unsafeFullness(2, 0), "2 callbacks")
+
+      const limit = callback.body.length + 10
+      const sized = (yield* posterWith(["hang", "hang"], yield* Effect.scope, { callbackMaxPendingBytes: limit })).poster
+      assert.isNull(sized.unsafeFullness(1, limit))
+      assert.strictEqual(sized.unsafeFullness(1, limit + 1), `${limit} characters of callbacks`)
+      yield* sized.post(callback)
+      assert.isNull(sized.unsafeFullness(1, 10))
+      assert.strictEqual(sized.unsafeFullness(1, 11), `${limit} characters of callbacks`)
+    })
+  )
+
+  it.scoped("a delivery that ends gives its text back to CALLBACK_MAX_PENDING_BYTES", () =>
+    Effect.gen(function* () {
+      const { poster } = yield* posterWith([200], yield* Effect.scope, { callbackMaxPendingBytes: callback.body.length })
+      yield* poster.post(callback)
+      assert.strictEqual(poster.unsafeFullness(1, 1), `${callback.body.length} characters of callbacks`)
+      yield* TestClock.adjust("0 millis")
+      yield* poster.drain("1 second")
+      assert.isNull(poster.unsafeFullness(1, callback.body.length))
     })
   )
 

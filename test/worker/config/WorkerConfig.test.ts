@@ -179,14 +179,14 @@ describe("WorkerConfig", () => {
         for (const name of ["WORKER_HTTP_PORT", "NULL_CONTROL_PORT", "VAST_TCP_PORT_3000"]) {
           assert.deepStrictEqual(yield* problems({ ...required, [name]: bad }), [`${name}: must be a port number from 1 to 65535`], `${name}=${bad}`)
         }
-        for (const name of ["NULL_MAX_SESSIONS", "CALLBACK_CONCURRENCY", "CALLBACK_MAX_PENDING", "MAX_CONNECTIONS", "HEALTH_FAILURE_THRESHOLD", "HELPER_THREAD_NICE"]) {
+        for (const name of ["NULL_MAX_SESSIONS", "CALLBACK_CONCURRENCY", "CALLBACK_MAX_PENDING", "CALLBACK_MAX_PENDING_BYTES", "MAX_CONNECTIONS", "HEALTH_FAILURE_THRESHOLD", "HELPER_THREAD_NICE"]) {
           const listed = yield* problems({ ...required, [name]: bad })
           assert.lengthOf(listed, 1, `${name}=${bad}`)
           assert.match(listed[0] ?? "", new RegExp(`^${name}: must be `), `${name}=${bad}`)
         }
       }
-      const spaced = yield* settings({ ...required, NULL_MAX_SESSIONS: " 2 ", CALLBACK_MAX_PENDING: "07" })
-      assert.deepStrictEqual([spaced.maxSessions, spaced.callbackMaxPending], [2, 7])
+      const spaced = yield* settings({ ...required, NULL_MAX_SESSIONS: " 2 ", CALLBACK_MAX_PENDING: "07", CALLBACK_MAX_PENDING_BYTES: "1048576" })
+      assert.deepStrictEqual([spaced.maxSessions, spaced.callbackMaxPending, spaced.callbackMaxPendingBytes], [2, 7, 1_048_576])
     })
   )
 

@@ -649,6 +649,32 @@ describe("SlotPool", () => {
     })
   )
 
+  it.scoped("a create with a callback is refused when its payload's text, with what waits and what open sessions keep, passes CALLBACK_MAX_PENDING_BYTES", () =>
+    Effect.gen(function* () {
+      const { layer } = yield* scriptedClient(["hang"])
+      const payload = { job_id: "x".repeat(1000) }
+      const length = JSON.stringify(payload).length
+      const context = yield* Layer.build(
+        SlotPool.DefaultWithoutDependencies.pipe(
+          Layer.provideMerge(CallbackPoster.layerWith({ drainTimeout: "0 millis" })),
+          Layer.provideMerge(Layer.merge(LoadMetrics.Default, WorkerMetrics.Default)),
+          Layer.provide(layer),
+          Layer.provideMerge(testConfig({ maxSessions: 3, callbackMaxPendingBytes: 2 * length + 10 })),
+          Layer.provide(quietLogs)
+        )
+      )
+      const pool = Context.get(context, SlotPool)
+      // Two open sessions keep two payloads: a third does not fit beside them.
+      yield* pool.create(request({ onClosePayload: payload }))
+      yield* pool.create(request({ onClosePayload: payload }))
+      const refused = yield* Effect.flip(pool.create(request({ onClosePayload: payload })))
+      assert.deepStrictEqual([refused._tag, refused._tag === "OutboxFull" ? refused.limit : ""], ["OutboxFull", `${2 * length + 10} characters of callbacks`])
+      // Without a route nothing is kept, so nothing is measured.
+      yield* pool.create(request({ onCloseRoute: null, onClosePayload: payload }))
+      assert.strictEqual((yield* Context.get(context, CallbackPoster).stats).refusedAtCap, 1)
+    })
+  )
+
   it.effect("each create and each close is logged once, with what an operator needs to follow the session", () => {
     const logs = capturedLogs()
     return Effect.gen(function* () {
@@ -673,7 +699,9 @@ describe("SlotPool", () => {
       const pool = yield* SlotPool
       yield* Effect.flip(pool.create(request()))
       yield* TestClock.adjust("0 millis")
-      assert.deepStrictEqual(logs.lines, [{ level: "WARN", message: ["create refused: the callback outbox is full", { max_pending: 1000 }] }])
+      assert.deepStrictEqual(logs.lines, [
+        { level: "WARN", message: ["create refused: the callback outbox is full", { max_pending: 1000, max_pending_bytes: 64 * 1024 * 1024 }] }
+      ])
     }).pipe(Effect.provide(poolLayer({}, { maxPending: 0 })), Effect.provide(logs.layer))
   })
 
@@ -690,8 +718,8 @@ describe("SlotPool", () => {
     Effect.gen(function* () {
       const pool = yield* SlotPool
       const full = yield* Effect.flip(pool.create(request()))
-      // The limit is the configured CALLBACK_MAX_PENDING (1000 by default).
-      assert.deepStrictEqual([full._tag, full._tag === "OutboxFull" ? full.limit : -1], ["OutboxFull", 1000])
+      // The limit is the one the outbox says was passed (this stand-in's cap of 0).
+      assert.deepStrictEqual([full._tag, full._tag === "OutboxFull" ? full.limit : ""], ["OutboxFull", "0 callbacks"])
       const { sessionId } = yield* pool.create(request({ onCloseRoute: null }))
       yield* pool.release(any)
       const late = yield* Effect.flip(pool.end(sessionId, authData()))
