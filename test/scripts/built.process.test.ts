@@ -1,0 +1,30 @@
+/** `scripts/built.mjs`, which the npm scripts that start a program run first: a fresh clone without `npm install` is told so. */
+import { spawnSync } from "node:child_process"
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { afterEach, describe, expect, it } from "vitest"
+
+const script = fileURLToPath(new URL("../../scripts/built.mjs", import.meta.url))
+const dirs: Array<string> = []
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+})
+
+describe("scripts/built.mjs", () => {
+  it("in a checkout without node_modules or dist/: one line saying to run npm install, exit 1; in this one, nothing, exit 0", () => {
+    const clone = mkdtempSync(join(tmpdir(), "null-worker-fresh-"))
+    dirs.push(clone)
+    mkdirSync(join(clone, "scripts"))
+    copyFileSync(script, join(clone, "scripts", "built.mjs"))
+    const fresh = spawnSync(process.execPath, [join(clone, "scripts", "built.mjs")], { encoding: "utf8" })
+    expect([fresh.status, fresh.stdout, fresh.stderr]).toEqual([
+      1,
+      "",
+      "node_modules and dist/main.js are missing: run npm install first (it installs the dependencies and builds dist/)\n"
+    ])
+    const here = spawnSync(process.execPath, [script], { encoding: "utf8" })
+    expect([here.status, here.stdout, here.stderr]).toEqual([0, "", ""])
+  })
+})
