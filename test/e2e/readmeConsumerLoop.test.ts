@@ -50,10 +50,12 @@ describe("the README's consumer loop", { timeout: 30_000 }, () => {
 
   it("starts before the worker, then picks up a session and releases it by its generation", async () => {
     const controlPort = await freePort()
-    const script = readmeLoop().replaceAll("127.0.0.1:18999", `127.0.0.1:${controlPort}`)
-    expect(script).toContain(`127.0.0.1:${controlPort}/sessions`)
+    // The loop finds the worker at WORKER_CONTROL_URL, as start-vast.sh and the local serverless set it for a consumer.
+    const script = readmeLoop()
     // The job announces the generation it holds; `-x` traces each command, so the test sees the loop poll.
-    const loop = spawnProcess("bash", ["-x", "-c", `run_the_job() { echo "job for generation $generation"; }\n${script}`], {})
+    const loop = spawnProcess("bash", ["-x", "-c", `run_the_job() { echo "job for generation $generation"; }\n${script}`], {
+      WORKER_CONTROL_URL: `http://127.0.0.1:${controlPort}`
+    })
     processes.push(loop)
     // A poll made while nothing listens on the control port, and the loop still going after it.
     await loop.waitFor(/\+ curl [\s\S]*\+ curl /)
