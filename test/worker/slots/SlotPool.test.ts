@@ -659,18 +659,18 @@ describe("SlotPool", () => {
           Layer.provideMerge(CallbackPoster.layerWith({ drainTimeout: "0 millis" })),
           Layer.provideMerge(Layer.merge(LoadMetrics.Default, WorkerMetrics.Default)),
           Layer.provide(layer),
-          Layer.provideMerge(testConfig({ maxSessions: 3, callbackMaxPendingBytes: 2 * length + 10 })),
+          Layer.provideMerge(testConfig({ maxSessions: 4, callbackMaxPendingBytes: 2 * length + 10 })),
           Layer.provide(quietLogs)
         )
       )
       const pool = Context.get(context, SlotPool)
+      // Without a route nothing is kept, so nothing is counted: two sessions with one fit beside it.
+      yield* pool.create(request({ onCloseRoute: null, onClosePayload: payload }))
       // Two open sessions keep two payloads: a third does not fit beside them.
       yield* pool.create(request({ onClosePayload: payload }))
       yield* pool.create(request({ onClosePayload: payload }))
       const refused = yield* Effect.flip(pool.create(request({ onClosePayload: payload })))
       assert.deepStrictEqual([refused._tag, refused._tag === "OutboxFull" ? refused.limit : ""], ["OutboxFull", `${2 * length + 10} characters of callbacks`])
-      // Without a route nothing is kept, so nothing is measured.
-      yield* pool.create(request({ onCloseRoute: null, onClosePayload: payload }))
       assert.strictEqual((yield* Context.get(context, CallbackPoster).stats).refusedAtCap, 1)
     })
   )
