@@ -8,8 +8,8 @@
  *   holds none: dead or hung receivers cannot keep other receivers' callbacks waiting, and one receiver alone still
  *   gets most of the slots. Each attempt has a timeout and its response is aborted once its status is known
  *   (the body is never read), so a response that never ends frees its socket with the attempt;
- * - at most `CALLBACK_MAX_PENDING` callbacks waiting; the pool reserves room before it opens a session with
- *   a callback (`admits`), so a session that was opened always has room for its callback, and at the cap a
+ * - at most `CALLBACK_MAX_PENDING` callbacks waiting, and `CALLBACK_MAX_PENDING_BYTES` of their text; the pool
+ *   reserves room before it opens a session with a callback (`unsafeFullness`), so a session that was opened always has room for its callback, and at the cap a
  *   create gets 503 (logged, counted, shown in `/debug`) rather than a callback being dropped.
  *
  * Delivery: 2xx is delivered. 307/308 are followed (same method and body, at most `maxRedirects` hops, to
