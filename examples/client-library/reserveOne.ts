@@ -35,8 +35,9 @@ const job = Effect.gen(function* () {
   const jobTime = yield* Config.string("JOB_TIME").pipe(
     Config.withDefault("10 seconds"),
     Config.mapOrFail((text) =>
-      Option.match(Duration.decodeUnknown(text), {
-        onNone: () => Either.left(ConfigError.InvalidData(["JOB_TIME"], `must be a duration such as "90 seconds" or "5 minutes", not ${JSON.stringify(text)}`)),
+      Option.match(Option.filter(Duration.decodeUnknown(text), (duration) => Duration.greaterThan(duration, Duration.zero)), {
+        onNone: () =>
+          Either.left(ConfigError.InvalidData(["JOB_TIME"], `must be a duration above 0 such as "90 seconds" or "5 minutes", not ${JSON.stringify(text.slice(0, 64))}`)),
         onSome: Either.right
       })
     )
@@ -59,13 +60,24 @@ const job = Effect.gen(function* () {
   return session
 })
 
+/** An http(s) URL from the environment, refused naming its variable (a bad one would fail later as a bare "Invalid URL"). */
+const urlFromEnv = (name: string, fallback: string) =>
+  Config.string(name).pipe(
+    Config.withDefault(fallback),
+    Config.mapOrFail((text) =>
+      URL.canParse(text) && /^https?:$/.test(new URL(text).protocol)
+        ? Either.right(text)
+        : Either.left(ConfigError.InvalidData([name], `must be an http(s) URL, not ${JSON.stringify(text.slice(0, 64))}`))
+    )
+  )
+
 // Vast's own URLs unless told otherwise (the local serverless: both http://127.0.0.1:8080).
 const client = Layer.unwrapEffect(
   Effect.gen(function* () {
     return VastClient.layer({
       apiKey: yield* apiKeyFromEnv,
-      webserverUrl: yield* Config.string("VAST_WEBSERVER_URL").pipe(Config.withDefault("https://console.vast.ai")),
-      autoscalerUrl: yield* Config.string("VAST_AUTOSCALER_URL").pipe(Config.withDefault("https://run.vast.ai"))
+      webserverUrl: yield* urlFromEnv("VAST_WEBSERVER_URL", "https://console.vast.ai"),
+      autoscalerUrl: yield* urlFromEnv("VAST_AUTOSCALER_URL", "https://run.vast.ai")
     })
   })
 ).pipe(Layer.provide(NodeHttpClient.layerUndici))

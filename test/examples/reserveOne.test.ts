@@ -74,7 +74,21 @@ describe("the client-library example (dist/examples/reserve-one.js)", () => {
     const run = spawnProcess(process.execPath, [example], { VAST_API_KEY: "k", JOB_TIME: "3", VAST_WEBSERVER_URL: "http://127.0.0.1:9", VAST_AUTOSCALER_URL: "http://127.0.0.1:9" })
     processes.push(run)
     expect(await run.exited).toBe(1)
-    expect(run.output()).toBe('JOB_TIME: must be a duration such as "90 seconds" or "5 minutes", not "3"\n')
+    expect(run.output()).toBe('JOB_TIME: must be a duration above 0 such as "90 seconds" or "5 minutes", not "3"\n')
+  })
+
+  it("a JOB_TIME of 0 or less, or a URL variable that is no http(s) URL, is refused in one line naming the variable", async () => {
+    const base = { VAST_API_KEY: "k", VAST_WEBSERVER_URL: "http://127.0.0.1:9", VAST_AUTOSCALER_URL: "http://127.0.0.1:9" }
+    for (const [env, line] of [
+      [{ JOB_TIME: "-5 seconds" }, 'JOB_TIME: must be a duration above 0 such as "90 seconds" or "5 minutes", not "-5 seconds"'],
+      [{ VAST_WEBSERVER_URL: "console.vast.ai" }, 'VAST_WEBSERVER_URL: must be an http(s) URL, not "console.vast.ai"'],
+      [{ VAST_AUTOSCALER_URL: "ftp://run.vast.ai" }, 'VAST_AUTOSCALER_URL: must be an http(s) URL, not "ftp://run.vast.ai"']
+    ] as const) {
+      const run = spawnProcess(process.execPath, [example], { ...base, ...env })
+      processes.push(run)
+      expect(await run.exited, line).toBe(1)
+      expect(run.output(), line).toBe(`${line}\n`)
+    }
   })
 
   it("without VAST_API_KEY it says so in one line and exits 1", async () => {
