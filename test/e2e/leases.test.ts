@@ -154,6 +154,12 @@ describe("leases", () => {
     expect((await request(`${publicUrl}/session/create`, { body: { auth_data: authData() } })).status).toBe(429)
   })
 
+  it("POST /recycle with an empty or blank reason reports the plain message, without a dangling colon", async () => {
+    const { controlUrl } = await startWorkerProcess(autoscaler())
+    const recycled = await request(`${controlUrl}/recycle`, { body: { reason: "  " } })
+    expect(recycled.json).toEqual({ recycled: true, error_msg: "Recycled by the consumer", session_ids: [] })
+  })
+
   it("HEALTH_FAILURE_THRESHOLD: the error is reported after that many failures in a row, in the very next report", async () => {
     const health = { status: 200, checks: 0 }
     const target = await startReceiver((_, res) => {

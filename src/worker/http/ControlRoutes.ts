@@ -179,7 +179,7 @@ export const controlRoutes = Effect.gen(function* () {
   const recycle = (request: WireRequest) =>
     Effect.gen(function* () {
       const body = request.body === undefined ? {} : yield* decodeRecycle(request.body)
-      const reason = `Recycled by the consumer${body.reason === undefined ? "" : `: ${body.reason}`}`
+      const reason = `Recycled by the consumer${body.reason === undefined || body.reason.trim() === "" ? "" : `: ${body.reason}`}`
       yield* metrics.markErrored(reason)
       const closed = yield* pool.recycle
       yield* Effect.logWarning("recycled: reporting the error, taking no new session", { reason, closed: closed.length })

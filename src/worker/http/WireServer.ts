@@ -263,7 +263,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       const query = mark < 0 ? "" : url.slice(mark + 1)
       const route = options.routes.get(path)
       if (route === undefined) return send(res, json(404, { error: "not found" }))
-      if (req.method !== route.method) return send(res, json(405, { error: "method not allowed" }, { allow: route.method }))
+      // HEAD is GET without the body (RFC 9110 §9.3.2); Node writes no body for it.
+      if (req.method !== route.method && !(req.method === "HEAD" && route.method === "GET")) return send(res, json(405, { error: "method not allowed" }, { allow: route.method }))
       if (route.body === "none") return answer(req, res, route, path, query, undefined)
       readBody(req, res, route, path, query)
     }

@@ -175,10 +175,13 @@ describe("control server", () => {
     })
   )
 
-  it.scoped("unknown control paths get 404 and wrong methods 405", () =>
+  it.scoped("unknown control paths get 404 and wrong methods 405; HEAD is a GET route's answer without its body", () =>
     Effect.gen(function* () {
       const { controlUrl } = yield* startWorker()
       assert.strictEqual((yield* call(controlUrl, "/release", { method: "GET" })).status, 405)
+      assert.strictEqual((yield* call(controlUrl, "/release", { method: "HEAD" })).status, 405)
+      const head = yield* call(controlUrl, "/sessions", { method: "HEAD" })
+      assert.deepStrictEqual([head.status, head.text], [200, ""])
       assert.strictEqual((yield* call(controlUrl, "/session/create", { body: {} })).status, 404)
     })
   )
