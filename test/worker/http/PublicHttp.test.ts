@@ -6,6 +6,33 @@ import { MAX_LIFETIME_SECONDS } from "../../../src/protocol/session.js"
 import { authData } from "../../support/sessions.js"
 import { call, decodeReply, startReceiver, startWorker } from "../../support/worker.js"
 
+/**
+ * A POST written with node:http rather than fetch: a request target sent as given (absolute form too), a body sent as
+ * raw bytes or in chunks with no content-length. Its status and text.
+ */
+const rawPost = (
+  publicUrl: string,
+  parts: ReadonlyArray<string | Buffer>,
+  options: { readonly target?: string; readonly headers?: Record<string, string> } = {}
+) =>
+  Effect.promise(
+    () =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const url = new URL(publicUrl)
+        const headers = options.headers ?? { "content-type": "application/json" }
+        // `path` is written to the request line as given.
+        const path = options.target ?? "/session/create"
+        const request = httpRequest({ host: url.hostname, port: url.port, method: "POST", path, headers }, (response) => {
+          let text = ""
+          response.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")))
+          response.on("end", () => resolve({ status: response.statusCode ?? 0, text }))
+        })
+        request.on("error", reject)
+        for (const part of parts) request.write(part)
+        request.end()
+      })
+  )
+
 const createBody = (payload: Record<string, unknown> = {}, auth: Record<string, unknown> = authData()) => ({
   auth_data: auth,
   payload: { lifetime: 60, ...payload },
@@ -93,19 +120,7 @@ describe("public API: /session/create", () => {
   it.scoped("a body that is not UTF-8 is invalid JSON (two such bytes would decode alike); the same text in UTF-8 is fine", () =>
     Effect.gen(function* () {
       const { publicUrl } = yield* startWorker()
-      const send = (body: Buffer) =>
-        Effect.promise(
-          () =>
-            new Promise<{ status: number; text: string }>((resolve, reject) => {
-              const request = httpRequest(`${publicUrl}/session/create`, { method: "POST", headers: { "content-type": "application/json" } }, (response) => {
-                let text = ""
-                response.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")))
-                response.on("end", () => resolve({ status: response.statusCode ?? 0, text }))
-              })
-              request.on("error", reject)
-              request.end(body)
-            })
-        )
+      const send = (body: Buffer) => rawPost(publicUrl, [body])
       const text = JSON.stringify({ ...createBody(), note: "\u00ff" })
       const latin1 = yield* send(Buffer.from(text, "latin1"))
       assert.deepStrictEqual({ status: latin1.status, body: JSON.parse(latin1.text) as unknown }, { status: 422, body: { error: "invalid JSON" } })
@@ -117,18 +132,7 @@ describe("public API: /session/create", () => {
     Effect.gen(function* () {
       const { publicUrl } = yield* startWorker()
       const send = (parts: ReadonlyArray<string>, headers: Record<string, string>) =>
-        Effect.promise(
-          () =>
-            new Promise<number>((resolve, reject) => {
-              const request = httpRequest(`${publicUrl}/session/create`, { method: "POST", headers }, (response) => {
-                response.resume()
-                resolve(response.statusCode ?? 0)
-              })
-              request.on("error", reject)
-              for (const part of parts) request.write(part)
-              request.end()
-            })
-        )
+        Effect.map(rawPost(publicUrl, parts, { headers }), (reply) => reply.status)
       const text = JSON.stringify(createBody())
       assert.strictEqual(yield* send([text.slice(0, 20), text.slice(20)], { "content-type": "application/json" }), 201)
       assert.strictEqual(yield* send([], { "content-type": "application/json", "content-length": "0" }), 422)
@@ -307,20 +311,7 @@ describe("public API: routing", () => {
   it.scoped("a request target in absolute form is routed by its path (RFC 9112 §3.2.2)", () =>
     Effect.gen(function* () {
       const { publicUrl } = yield* startWorker()
-      const send = (target: string) =>
-        Effect.promise(
-          () =>
-            new Promise<number>((resolve, reject) => {
-              const url = new URL(publicUrl)
-              // `path` is written to the request line as given.
-              const request = httpRequest({ host: url.hostname, port: url.port, method: "POST", path: target, headers: { "content-type": "application/json" } }, (response) => {
-                response.resume()
-                resolve(response.statusCode ?? 0)
-              })
-              request.on("error", reject)
-              request.end(JSON.stringify(createBody()))
-            })
-        )
+      const send = (target: string) => Effect.map(rawPost(publicUrl, [JSON.stringify(createBody())], { target }), (reply) => reply.status)
       assert.strictEqual(yield* send(`${publicUrl}/session/create?x=1`), 201)
       assert.strictEqual(yield* send(`${publicUrl.replace("http://", "HTTP://")}/session/create`), 429)
       assert.strictEqual(yield* send(`${publicUrl}/nope`), 404)
