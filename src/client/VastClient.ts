@@ -33,8 +33,11 @@ import {
   EndpointList,
   EndpointSettingsList,
   PingRequest,
-  RouteAnswer,
+  type RouteAnswer,
+  routeAnswerNamesWorker,
+  RouteReady,
   RouteRequest,
+  RouteWaiting,
   SessionHealthProbe,
   SessionInfoAnswer,
   SessionRefRequest
@@ -277,11 +280,16 @@ export const make = (settings: ClientSettings) =>
     const decode =
       <A, I>(schema: Schema.Schema<A, I>, operation: Operation, url: string) =>
       (reply: Reply): Effect.Effect<A, UnexpectedResponse> =>
-        Schema.decodeUnknown(parseBoundedJsonWith(schema))(reply.text).pipe(
-          Effect.mapError(
-            (error) => new UnexpectedResponse({ operation, url, status: reply.status, detail: answerIssue(error) })
-          )
-        )
+        decodeAs(Schema.decodeUnknown(parseBoundedJsonWith(schema))(reply.text), operation, url, reply)
+
+    /** An answer already parsed, decoded against one shape. */
+    const decodeParsed =
+      <A, I>(schema: Schema.Schema<A, I>, operation: Operation, url: string, reply: Reply) =>
+      (value: unknown): Effect.Effect<A, UnexpectedResponse> =>
+        decodeAs(Schema.decodeUnknown(schema)(value), operation, url, reply)
+
+    const decodeAs = <A>(decoded: Effect.Effect<A, ParseResult.ParseError>, operation: Operation, url: string, reply: Reply) =>
+      Effect.mapError(decoded, (error) => new UnexpectedResponse({ operation, url, status: reply.status, detail: answerIssue(error) }))
 
     const unexpected = (operation: Operation, url: string, reply: Reply) =>
       new UnexpectedResponse({ operation, url, status: reply.status, detail: snippet(reply.text) || "empty body" })
@@ -365,7 +373,10 @@ export const make = (settings: ClientSettings) =>
       )
       const reply = yield* exchange("route", request)
       if (!isOk(reply.status)) return yield* unexpected("route", url, reply)
-      const answer = yield* decode(RouteAnswer, "route", url)(reply)
+      const parsed = yield* decode(Schema.Unknown, "route", url)(reply)
+      const answer: RouteAnswer = routeAnswerNamesWorker(parsed)
+        ? yield* decodeParsed(RouteReady, "route", url, reply)(parsed)
+        : yield* decodeParsed(RouteWaiting, "route", url, reply)(parsed)
       return typeof answer.url === "string" && "signature" in answer
         ? ({ _tag: "Ready", authData: answer } satisfies Routed)
         : ({ _tag: "Waiting", requestIdx: answer.request_idx, status: answer["status"] } satisfies Routed)

@@ -9,7 +9,7 @@ export { EndpointList, EndpointRecord, EndpointSettingsList, EndpointSettingsRec
 /** `POST /session/health` with a session id no worker holds: the cheapest call a worker answers. */
 export const SessionHealthProbe = Schema.Struct({ session_id: Schema.String })
 
-export { RouteAnswer, RouteReady, RouteRequest, RouteWaiting } from "../protocol/route.js"
+export { RouteAnswer, RouteReady, RouteRequest, RouteWaiting, routeAnswerNamesWorker } from "../protocol/route.js"
 
 export {
   CreateSessionRequest,

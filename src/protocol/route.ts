@@ -50,3 +50,12 @@ export const RouteWaiting = Schema.Struct(
 
 /** Ready when the answer has a `url`, waiting when it has none; anything else is a decode error. */
 export const RouteAnswer = Schema.Union(RouteReady, RouteWaiting)
+export type RouteAnswer = typeof RouteAnswer.Type
+
+/**
+ * Whether an answer claims to name a worker (a `url` that is not null), read before it is decoded. Decoding it
+ * against the shape it claims alone makes a bad answer's message about what it got wrong (a waiting answer's
+ * `request_idx` of 1.5), not about the union's first member's missing `url`.
+ */
+export const routeAnswerNamesWorker = (value: unknown): boolean =>
+  typeof value === "object" && value !== null && (value as { readonly url?: unknown }).url != null

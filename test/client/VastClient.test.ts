@@ -400,6 +400,24 @@ describe("VastClient: worker URLs it cannot call", () => {
     })
   )
 
+  it.effect("a routing answer is described against the shape it claims: a waiting answer's bad request_idx, a ready one's missing signature", () =>
+    Effect.gen(function* () {
+      const cases: ReadonlyArray<readonly [unknown, string]> = [
+        [{ ...waiting(), request_idx: 1.5 }, "request_idx"],
+        [{ ...waiting(), url: null, request_idx: "7" }, "request_idx"],
+        [{ url: W1, request_idx: 7 }, "signature"]
+      ]
+      for (const [body, field] of cases) {
+        const { client } = yield* clientWith(byPath({ [`${AUTOSCALER}/route/`]: [{ status: 200, body }] }))
+        const error = yield* Effect.flip(client.reserve({ ...reserveOptions, timeout: "5 minutes" }))
+        assert.deepInclude(error, { _tag: "UnexpectedResponse", operation: "route", status: 200 }, JSON.stringify(body))
+        const detail = error._tag === "UnexpectedResponse" ? error.detail : ""
+        assert.match(detail, new RegExp(`^${field}(: | is required)`), JSON.stringify(body))
+        assert.notInclude(detail, field === "signature" ? "url" : "url is required", JSON.stringify(body))
+      }
+    })
+  )
+
   it.effect("a create answer whose expiration is past the double range (1e400 reads as Infinity) is an UnexpectedResponse naming it", () =>
     Effect.gen(function* () {
       const { client } = yield* clientWith(
