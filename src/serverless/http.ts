@@ -8,6 +8,7 @@ import { DeleteRequestsBody, WorkerStatusBody } from "../protocol/workerStatus.j
 import type { BodyTooLarge } from "../shared/boundedBody.js"
 import { boundedRequestJson } from "../shared/boundedRequest.js"
 import { firstIssue } from "../shared/firstIssue.js"
+import { headerText } from "../shared/headerText.js"
 import { json } from "../shared/jsonResponse.js"
 import { ClientConnections } from "./ClientConnections.js"
 import { RouteRequestIn } from "../protocol/route.js"
@@ -48,10 +49,14 @@ const withBody = <A, I, R>(
     })
   )
 
-/** The caller's key: `Authorization: Bearer <key>` (the scheme in any case, RFC 9110 §11.1), else `?api_key=` (the SDK sends both). */
+/**
+ * The caller's key: `Authorization: Bearer <key>` (the scheme in any case, RFC 9110 §11.1), else `?api_key=` (the
+ * SDK sends both). Node reads a header's bytes as Latin-1; they are read again as UTF-8, as the query and the body
+ * are, so a key outside ASCII matches however it is sent. A header that is not UTF-8 names no key.
+ */
 const callerKey = Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
   const bearer = /^bearer +(\S+)\s*$/i.exec(request.headers["authorization"] ?? "")
-  if (bearer?.[1] !== undefined) return bearer[1]
+  if (bearer?.[1] !== undefined) return headerText(bearer[1]) ?? ""
   const query = request.url.indexOf("?")
   return query < 0 ? "" : (new URLSearchParams(request.url.slice(query + 1)).get("api_key") ?? "")
 })

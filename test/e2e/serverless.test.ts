@@ -11,8 +11,8 @@ afterEach(async () => {
   for (const serverless of started.splice(0)) await serverless.stop()
 })
 
-const startServerless = async (args: ReadonlyArray<string>) => {
-  const serverless = await start(args)
+const startServerless = async (args: ReadonlyArray<string>, options?: Parameters<typeof start>[1]) => {
+  const serverless = await start(args, options)
   started.push(serverless)
   return serverless
 }
@@ -232,6 +232,17 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
       const refused = await postJson(`${url}/route/`, body)
       expect([refused.status, refused.json], JSON.stringify(body)).toEqual([422, { error: "the body must be a JSON object", field: "body" }])
     }
+  })
+
+  it("a user key outside ASCII matches its UTF-8 bytes in Bearer, as in ?api_key= (percent-encoded); its Latin-1 bytes do not", async () => {
+    const { url } = await startServerless(["--max-workers", "0"], { apiKey: "clé-秘" })
+    const lookup = (query: string, authorization?: string) =>
+      fetch(`${url}/api/v0/endptjobs/?client_id=me${query}`, authorization === undefined ? {} : { headers: { authorization } }).then((r) => r.status)
+    // fetch writes each header character as one byte: a client's UTF-8 bytes are written as their Latin-1 text.
+    expect(await lookup("", `Bearer ${Buffer.from("clé-秘", "utf8").toString("latin1")}`)).toBe(200)
+    expect(await lookup(`&api_key=${encodeURIComponent("clé-秘")}`)).toBe(200)
+    expect(await lookup("", `Bearer ${Buffer.from("clé-", "latin1").toString("latin1")}`)).toBe(401)
+    expect(await lookup("", "Bearer k")).toBe(401)
   })
 
   it("/route/ refuses a cost a worker would refuse (non-number, negative, above MAX_COST) with a 422 naming cost", async () => {

@@ -47,17 +47,17 @@ export interface RunningServerless {
 }
 
 /**
- * `node dist/serverless.js` on a free port (user key `k`, endpoint `null-local`), with short timings;
+ * `node dist/serverless.js` on a free port (user key `k` unless given, endpoint `null-local`), with short timings;
  * `args` are added. The caller stops it with `stop()`.
  */
-export const startServerless = async (args: ReadonlyArray<string>): Promise<RunningServerless> => {
+export const startServerless = async (args: ReadonlyArray<string>, { apiKey = "k" }: { readonly apiKey?: string } = {}): Promise<RunningServerless> => {
   const spawned = spawnProcess(
     process.execPath,
-    [serverlessJs, "--port", "0", "--api-key", "k", "--tick", "0.1", "--healthcheck-interval", "0.2", ...args],
+    [serverlessJs, "--port", "0", "--api-key", apiKey, "--tick", "0.1", "--healthcheck-interval", "0.2", ...args],
     {}
   )
   const [, url = ""] = await spawned.waitFor(/serverless listening on (http:\/\/[0-9.:]+) \(status page/, 15_000)
-  const lookup = await fetch(`${url}/api/v0/endptjobs/?client_id=me`, { headers: { authorization: "Bearer k" } })
+  const lookup = await fetch(`${url}/api/v0/endptjobs/?client_id=me&api_key=${encodeURIComponent(apiKey)}`)
   const [endpoint] = decodeEndpoints(await lookup.json()).results
   return {
     url,

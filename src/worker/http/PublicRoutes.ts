@@ -16,6 +16,7 @@ import {
   SessionRefBody
 } from "../../protocol/session.js"
 import { stringEqualsSecret } from "../../shared/secretEquals.js"
+import { headerText } from "../../shared/headerText.js"
 import { SignatureVerifier } from "../auth/SignatureVerifier.js"
 import { LoadMetrics, PING_WORKLOAD } from "../autoscaler/LoadMetrics.js"
 import { targetsSelf, WorkerSelf } from "../callbacks/selfTarget.js"
@@ -174,9 +175,9 @@ export const publicRoutes = Effect.gen(function* () {
    */
   const pyworkerUpdate = (request: WireRequest) =>
     Effect.gen(function* () {
-      const header = request.headers["authorization"] ?? ""
-      const token = header.startsWith("Bearer ") ? header.slice("Bearer ".length) : header
-      if (!stringEqualsSecret(token, Redacted.value(config.masterToken))) return yield* new Unauthorized()
+      const header = headerText(request.headers["authorization"] ?? "")
+      const token = header?.startsWith("Bearer ") === true ? header.slice("Bearer ".length) : header
+      if (token === undefined || !stringEqualsSecret(token, Redacted.value(config.masterToken))) return yield* new Unauthorized()
       yield* Effect.tryPromise({
         try: () => writeFile(config.forceUpdateFile, ""),
         catch: (error) => new ForceUpdateFailed({ reason: error instanceof Error ? error.message : String(error) })

@@ -78,6 +78,21 @@ describe("/pyworker/update", () => {
     })
   )
 
+  it.scoped("a master token outside ASCII matches its UTF-8 bytes, as on the Python worker; its Latin-1 byte or invalid bytes do not", () =>
+    Effect.gen(function* () {
+      const marker = `/tmp/null-worker-test-${process.pid}-${Date.now()}-utf8`
+      const { publicUrl } = yield* startWorker({ forceUpdateFile: marker, masterToken: Redacted.make("tök-é") })
+      // fetch writes each header character as one byte: a client's UTF-8 bytes are written as their Latin-1 text.
+      const bytes = (buffer: Buffer) => buffer.toString("latin1")
+      for (const header of [bytes(Buffer.from("Bearer tök-é", "latin1")), bytes(Buffer.from([0x74, 0xff, 0x6b]))]) {
+        assert.strictEqual((yield* call(publicUrl, "/pyworker/update", { headers: { authorization: header } })).status, 401, header)
+      }
+      const ok = yield* call(publicUrl, "/pyworker/update", { headers: { authorization: bytes(Buffer.from("Bearer tök-é", "utf8")) } })
+      assert.deepStrictEqual([ok.status, ok.json], [200, { ok: true }])
+      yield* Effect.promise(() => rm(marker))
+    })
+  )
+
   it.scoped("a marker that cannot be written answers 500 naming the reason", () =>
     Effect.gen(function* () {
       const { publicUrl } = yield* startWorker({ forceUpdateFile: "/nonexistent-dir/marker", masterToken: Redacted.make("tok") })
