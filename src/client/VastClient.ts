@@ -212,6 +212,10 @@ export const joinPath = (base: string, path: string): string => {
   url.hash = ""
   return url.toString()
 }
+/** What to do when nothing listens at a control plane on this machine. */
+export const LOCAL_CONTROL_PLANE_HINT =
+  "nothing listens there: start the local serverless (node dist/serverless.js), or point --instance, --webserver-url or --autoscaler-url at a running one"
+
 const isOk = (status: number): boolean => status >= 200 && status < 300
 /** The statuses the SDK retries: the worker may take the next one. */
 const isRetryable = (status: number): boolean => status === 408 || status === 429 || status >= 500
@@ -225,15 +229,46 @@ interface Reply {
   readonly text: string
 }
 
-/** The HTTP client's message plus what Node said underneath (`connect ECONNREFUSED 127.0.0.1:9`). */
-const withCause = (message: string, cause: unknown): string =>
-  cause instanceof Error && cause.message !== "" && !message.includes(cause.message) ? `${message}: ${cause.message}` : message
+interface TransportError {
+  readonly reason: string
+  readonly description?: string | undefined
+  readonly cause?: unknown
+}
 
-/** A call that got no answer; one refused for its TLS certificate says what to do about it. */
-const transportFailed = (operation: Operation, url: string, message: string, cause: unknown): RequestFailed =>
-  isUntrustedCertificate(cause)
-    ? new RequestFailed({ operation, url, detail: `${withCause(message, cause)}; ${UNTRUSTED_CERTIFICATE_HINT}`, untrusted: true })
-    : new RequestFailed({ operation, url, detail: withCause(message, cause) })
+/**
+ * What went wrong, without the method and URL the HTTP client's own message repeats (the error names the URL
+ * once): its description and what Node said underneath (`connect ECONNREFUSED 127.0.0.1:9`).
+ */
+const transportDetail = (error: TransportError): string => {
+  const parts: Array<string> = []
+  if (error.description !== undefined && error.description !== "") parts.push(error.description)
+  const cause = error.cause instanceof Error ? error.cause.message : ""
+  if (cause !== "" && !parts.some((part) => part.includes(cause))) parts.push(cause)
+  return parts.length === 0 ? `${error.reason} error` : parts.join(": ")
+}
+
+/** The control plane's address refused the connection on this machine: most often the local serverless is not up. */
+const refusedLocally = (operation: Operation, url: string, cause: unknown): boolean =>
+  (operation === "endpoint lookup" || operation === "route") &&
+  Reflect.get(cause instanceof Error ? cause : {}, "code") === "ECONNREFUSED" &&
+  isLoopbackUrl(url)
+
+const isLoopbackUrl = (url: string): boolean => {
+  try {
+    const host = new URL(url).hostname
+    return host === "localhost" || host === "[::1]" || /^127\./.test(host)
+  } catch {
+    return false
+  }
+}
+
+/** A call that got no answer; one refused for its TLS certificate, or by a local control plane that is not up, says what to do. */
+const transportFailed = (operation: Operation, url: string, error: TransportError): RequestFailed => {
+  const detail = transportDetail(error)
+  if (isUntrustedCertificate(error.cause)) return new RequestFailed({ operation, url, detail: `${detail}; ${UNTRUSTED_CERTIFICATE_HINT}`, untrusted: true })
+  if (refusedLocally(operation, url, error.cause)) return new RequestFailed({ operation, url, detail: `${detail}; ${LOCAL_CONTROL_PLANE_HINT}` })
+  return new RequestFailed({ operation, url, detail })
+}
 
 /** An answer's first decoding problem, in one short line. */
 const answerIssue = (error: ParseResult.ParseError): string => {
@@ -267,8 +302,8 @@ export const make = (settings: ClientSettings) =>
           )
         ),
         Effect.catchTags({
-          RequestError: (error) => Effect.fail(transportFailed(operation, request.url, error.message, error.cause)),
-          ResponseError: (error) => Effect.fail(transportFailed(operation, request.url, error.message, error.cause))
+          RequestError: (error) => Effect.fail(transportFailed(operation, request.url, error)),
+          ResponseError: (error) => Effect.fail(transportFailed(operation, request.url, error))
         }),
         Effect.timeoutFail({
           duration: timeout,

@@ -8,6 +8,7 @@ import { type Finding, findings } from "./doctorRules.js"
 import type { EndpointSettings } from "./endpointSettings.js"
 import { type WorkerProbe, PROBE_SESSION_ID, VastClient } from "./VastClient.js"
 import { printableDeep } from "../shared/printable.js"
+import { withoutOperation } from "./events.js"
 
 export interface DoctorReport {
   /** The endpoint as looked up; null when the lookup failed (`error` says why). */
@@ -45,7 +46,7 @@ export const renderText = (diagnosed: DoctorReport): string => {
   const report = printableDeep(diagnosed)
   const lines: Array<string> = []
   if (report.endpoint === null) {
-    lines.push(`endpoint lookup failed: ${report.error ?? "unknown error"}`)
+    lines.push(`endpoint lookup failed: ${withoutOperation("endpoint lookup", report.error ?? "unknown error")}`)
   } else {
     const { id, name, state } = report.endpoint
     const where = `endpoint ${name} (id ${id}${state === null ? "" : `, ${state}`})`

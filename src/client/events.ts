@@ -95,6 +95,14 @@ export type ClientEvent =
 
 export type EventName = ClientEvent["event"]
 
+/** An error's message where the line already names its operation: without the name a second time. */
+export const withoutOperation = (operation: string, message: string): string =>
+  message.startsWith(`${operation}: `) ? message.slice(operation.length + 2) : message
+
+/** An error's line: `error (route): <message>`. */
+export const operationErrorLine = (kind: string, operation: string, message: string): string =>
+  `${kind} (${operation}): ${withoutOperation(operation, message)}`
+
 const seconds = (value: number): string => `${Number(value.toFixed(1))} s`
 
 /** One line of prose for `event`; `now` (epoch ms) makes expirations relative. */
@@ -124,7 +132,7 @@ export const describe = (event: ClientEvent, now: number): string => {
     case "closed":
       return `${tag}session ${event.session_id} was closed by the worker: ${event.reason}`
     case "error":
-      return `${tag}${event.fatal ? "error" : "warning"} (${event.operation}): ${event.message}`
+      return tag + operationErrorLine(event.fatal ? "error" : "warning", event.operation, event.message)
     case "interrupted":
       return "interrupted: no new reservations; ending the open sessions before exiting"
     case "shutdown":

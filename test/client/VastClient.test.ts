@@ -418,6 +418,20 @@ describe("VastClient: worker URLs it cannot call", () => {
     })
   )
 
+  it.effect("a refused connection says what Node said; only a control plane on this machine adds what to start", () =>
+    Effect.gen(function* () {
+      for (const [webserverUrl, hinted] of [["http://127.0.0.1:9", true], ["http://localhost:9", true], [WEBSERVER, false]] as const) {
+        const { client } = yield* clientWith(() => ({ transportCode: "ECONNREFUSED" }), { webserverUrl, autoscalerUrl: AUTOSCALER })
+        const error = yield* Effect.flip(client.findEndpoint(ENDPOINT_NAME))
+        assert.strictEqual(error._tag, "RequestFailed", webserverUrl)
+        const detail = error._tag === "RequestFailed" ? error.detail : ""
+        assert.match(detail, /^failed: ECONNREFUSED/, webserverUrl)
+        assert.notInclude(detail, webserverUrl, "the URL is named once, by the error")
+        assert.strictEqual(detail.includes("start the local serverless"), hinted, webserverUrl)
+      }
+    })
+  )
+
   it.effect("a create answer whose expiration is past the double range (1e400 reads as Infinity) is an UnexpectedResponse naming it", () =>
     Effect.gen(function* () {
       const { client } = yield* clientWith(

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest"
 import { MAX_COST } from "../../src/protocol/authData.js"
 import { MAX_LIFETIME_SECONDS } from "../../src/protocol/session.js"
 import { clientJs } from "./spawnClient.js"
-import { spawnProcess } from "../support/process.js"
+import { freePort, spawnProcess } from "../support/process.js"
 
 /** `node dist/client.js ...args` with stdout a pipe (not a terminal), its output and status. */
 const run = async (args: ReadonlyArray<string>) => {
@@ -173,3 +173,20 @@ describe("node dist/demo.js --help", () => {
   })
 })
 
+
+describe("node dist/client.js against a control plane on this machine that is not up", () => {
+  it("says so in one line: the URL once, what Node said, and what to start; the doctor too; exit 1", async () => {
+    const port = await freePort()
+    const base = `http://127.0.0.1:${port}`
+    const flags = ["--endpoint", "x", "--webserver-url", base, "--autoscaler-url", base]
+    for (const args of [[...flags, "--hold", "1"], ["doctor", ...flags]]) {
+      const spawned = spawnProcess(process.execPath, [clientJs, ...args], { VAST_API_KEY: "k" })
+      expect(await spawned.exited, args.join(" ")).toBe(1)
+      const line = spawned.output().split("\n").find((text) => text.includes("endpoint lookup")) ?? ""
+      expect(line, args.join(" ")).toContain(`${base}/api/v0/endptjobs/ did not answer: connect ECONNREFUSED 127.0.0.1:${port}; nothing listens there: start the local serverless`)
+      expect(line.split(base).length - 1, line).toBe(1)
+      expect(line.split("endpoint lookup").length - 1, line).toBe(1)
+      expect(line).not.toContain("Transport error")
+    }
+  })
+})

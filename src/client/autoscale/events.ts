@@ -4,7 +4,7 @@
  * ones keep the number they were created with).
  */
 
-import type { OperationErrorEvent, SessionClosedEvent } from "../events.js"
+import { operationErrorLine, type OperationErrorEvent, type SessionClosedEvent } from "../events.js"
 
 export type AutoscaleEvent =
   | {
@@ -96,7 +96,7 @@ export const describeAutoscale = (event: AutoscaleEvent): string => {
     case "closed":
       return `${tag}session ${event.session_id} closed: ${event.reason}`
     case "error":
-      return `${tag}error (${event.operation}): ${event.message}`
+      return tag + operationErrorLine("error", event.operation, event.message)
     case "stopping":
       return `stopping: ${event.held} session(s) left to their consumers (released when idle, or adopted by the next start); ${event.reserving} reservation(s) without a worker given up`
     case "stopped":
