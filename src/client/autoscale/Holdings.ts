@@ -111,8 +111,23 @@ const make = (policy: HoldingsPolicy) =>
     const detached = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
       Effect.flatMap(FiberSet.run(calls, Effect.interruptible(effect)), Fiber.join)
 
-    const record = (held: Held) =>
+    /** Sessions whose last save failed: a restart cannot adopt them, and the stop says so. */
+    const unrecorded = yield* Ref.make<ReadonlySet<string>>(new Set())
+    const saved = (sessionId: string, ok: boolean) =>
+      Ref.update(unrecorded, (ids) => {
+        if (ids.has(sessionId) !== ok) return ids
+        const next = new Set(ids)
+        if (ok) next.delete(sessionId)
+        else next.add(sessionId)
+        return next
+      })
+    const save = (held: Held) =>
       store.save(toRecord(held)).pipe(
+        Effect.tapBoth({ onFailure: () => saved(held.session.sessionId, false), onSuccess: () => saved(held.session.sessionId, true) })
+      )
+
+    const record = (held: Held) =>
+      save(held).pipe(
         Effect.catchAll((error) =>
           reporter.emit({ event: "error", operation: "record", message: error.message, reservation: held.reservation, session_id: held.session.sessionId })
         )
@@ -121,6 +136,7 @@ const make = (policy: HoldingsPolicy) =>
     const forget = (held: Held, reason: string) =>
       Effect.gen(function* () {
         yield* Ref.update(open, (all) => HashMap.remove(all, held.session.sessionId))
+        yield* saved(held.session.sessionId, true)
         yield* store.remove(held.session.sessionId).pipe(
           Effect.catchAll((error) => reporter.emit({ event: "error", operation: "record", message: error.message, reservation: held.reservation }))
         )
@@ -156,7 +172,7 @@ const make = (policy: HoldingsPolicy) =>
           }
           yield* reporter.emit({ event: "pinged", reservation: held.reservation, session_id: sessionId, expiration })
           // The new deadline, for a restart to judge the session by; the next ping tries again if Redis is down.
-          yield* Effect.ignore(store.save(toRecord(next)))
+          yield* Effect.ignore(save(next))
         }
       })
 
@@ -304,7 +320,10 @@ const make = (policy: HoldingsPolicy) =>
       // A create in flight finishes: its session is registered and recorded.
       yield* FiberSet.awaitEmpty(calls)
       yield* FiberMap.clear(pingers)
-      yield* reporter.emit({ event: "stopped", held: HashMap.size(yield* Ref.get(open)) })
+      const held = yield* Ref.get(open)
+      const lost = yield* Ref.get(unrecorded)
+      const notRecorded = Array.from(HashMap.keys(held)).filter((sessionId) => lost.has(sessionId)).length
+      yield* reporter.emit({ event: "stopped", held: HashMap.size(held), unrecorded: notRecorded })
     })
     yield* Effect.addFinalizer(() => shutdown)
 

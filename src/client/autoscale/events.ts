@@ -62,7 +62,7 @@ export type AutoscaleEvent =
   | SessionClosedEvent
   | OperationErrorEvent
   | { readonly event: "stopping"; readonly held: number; readonly reserving: number }
-  | { readonly event: "stopped"; readonly held: number }
+  | { readonly event: "stopped"; readonly held: number; readonly unrecorded: number }
 
 const orDash = (value: number | null): string => (value === null ? "?" : String(value))
 
@@ -100,6 +100,8 @@ export const describeAutoscale = (event: AutoscaleEvent): string => {
     case "stopping":
       return `stopping: ${event.held} session(s) left to their consumers (released when idle, or adopted by the next start); ${event.reserving} reservation(s) without a worker given up`
     case "stopped":
-      return `stopped (${event.held} session(s) still held, recorded for the next start)`
+      if (event.held === 0) return "stopped (no session held)"
+      if (event.unrecorded === 0) return `stopped (${event.held} session(s) still held, recorded for the next start)`
+      return `stopped (${event.held} session(s) still held; ${event.unrecorded} could not be recorded, so the next start cannot adopt them: they end at their lifetime or when their consumer releases them)`
   }
 }

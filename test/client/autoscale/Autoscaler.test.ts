@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Fiber, HashMap, Layer, Ref, TestClock } from "effect"
 import { AutoscaleReporter } from "../../../src/client/autoscale/AutoscaleReporter.js"
 import { type AutoscalerSettings, runAutoscaler } from "../../../src/client/autoscale/Autoscaler.js"
-import type { AutoscaleEvent } from "../../../src/client/autoscale/events.js"
+import { type AutoscaleEvent, describeAutoscale } from "../../../src/client/autoscale/events.js"
 import { Holdings, type HoldingsPolicy } from "../../../src/client/autoscale/Holdings.js"
 import type { PlannerSettings } from "../../../src/client/autoscale/planner.js"
 import { RedisFailed } from "../../../src/client/autoscale/redis.js"
@@ -62,6 +62,8 @@ const startDaemon = (
     readonly policy?: Partial<HoldingsPolicy>
     /** Answers to the ownership claims, in turn (then the store's own): a Redis that fails at start. */
     readonly claimFailures?: ReadonlyArray<RedisFailed>
+    /** While true, every save of a session's record fails. */
+    readonly savesFail?: Ref.Ref<boolean>
   } = {}
 ) => {
   const settings: AutoscalerSettings = {
@@ -74,14 +76,14 @@ const startDaemon = (
     token: overrides.token ?? "daemon-1"
   }
   const app = Holdings.layer({ ...policy, ...overrides.policy }).pipe(
-    Layer.provideMerge(Layer.mergeAll(fakeVast(harness.world), failingClaims(memoryStore(harness.state), overrides.claimFailures ?? []), AutoscaleReporter.layerRecording(harness.events))),
+    Layer.provideMerge(Layer.mergeAll(fakeVast(harness.world), failingClaims(memoryStore(harness.state), overrides.claimFailures ?? [], overrides.savesFail), AutoscaleReporter.layerRecording(harness.events))),
     Layer.merge(fakeBacklog(harness.reading))
   )
   return Effect.fork(runAutoscaler(settings).pipe(Effect.provide(app)))
 }
 
-/** `store`, its first ownership claims failing with `failures`, in turn. */
-const failingClaims = (store: Layer.Layer<StateStore>, failures: ReadonlyArray<RedisFailed>): Layer.Layer<StateStore> =>
+/** `store`, its first ownership claims failing with `failures`, in turn, and its saves while `savesFail` holds. */
+const failingClaims = (store: Layer.Layer<StateStore>, failures: ReadonlyArray<RedisFailed>, savesFail?: Ref.Ref<boolean>): Layer.Layer<StateStore> =>
   Layer.effect(
     StateStore,
     Effect.gen(function* () {
@@ -93,7 +95,11 @@ const failingClaims = (store: Layer.Layer<StateStore>, failures: ReadonlyArray<R
           Effect.suspend(() => {
             const failure = failures[next++]
             return failure === undefined ? inner.claimOwner(token, ttlMs) : Effect.fail(failure)
-          })
+          }),
+        save: (record) =>
+          Effect.flatMap(savesFail === undefined ? Effect.succeed(false) : Ref.get(savesFail), (fails) =>
+            fails ? Effect.fail(new RedisFailed({ command: "HSET", detail: "connection lost" })) : inner.save(record)
+          )
       })
     })
   )
@@ -241,6 +247,33 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
       assert.isNull(yield* Ref.get(harness.state.owner))
       assert.deepStrictEqual((yield* eventsNamed(harness, "stopped")).map((event) => event.held), [2])
       assert.deepStrictEqual(yield* Ref.get(harness.world.ends), [])
+    })
+  )
+
+  it.scoped("a stop says which held sessions could not be recorded (Redis down), and a save that works again counts them recorded", () =>
+    Effect.gen(function* () {
+      const savesFail = yield* Ref.make(true)
+      const { harness, daemon } = yield* daemonReading({ waiting: 2, inFlight: 0 }, { savesFail })
+      yield* advance(2_500)
+      yield* Fiber.interrupt(daemon)
+      const [stopped] = yield* eventsNamed(harness, "stopped")
+      assert.deepInclude(stopped, { held: 2, unrecorded: 2 })
+      assert.include(stopped === undefined ? "" : describeAutoscale(stopped), "2 could not be recorded, so the next start cannot adopt them")
+      assert.strictEqual(HashMap.size(yield* Ref.get(harness.state.records)), 0)
+
+      const recovers = yield* Ref.make(true)
+      const again = yield* daemonReading({ waiting: 1, inFlight: 0 }, { savesFail: recovers })
+      yield* advance(500)
+      assert.strictEqual((yield* eventsNamed(again.harness, "created")).length, 1)
+      assert.strictEqual(HashMap.size(yield* Ref.get(again.harness.state.records)), 0)
+      yield* Ref.set(recovers, false)
+      // The next ping's save (every second) records it after all.
+      yield* advance(2_000)
+      yield* Fiber.interrupt(again.daemon)
+      assert.strictEqual(HashMap.size(yield* Ref.get(again.harness.state.records)), 1)
+      const [last] = yield* eventsNamed(again.harness, "stopped")
+      assert.deepInclude(last, { held: 1, unrecorded: 0 })
+      assert.strictEqual(last === undefined ? "" : describeAutoscale(last), "stopped (1 session(s) still held, recorded for the next start)")
     })
   )
 
