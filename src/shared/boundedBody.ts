@@ -7,6 +7,7 @@
 import type { HttpIncomingMessage } from "@effect/platform"
 import { Data, Effect, Schema, Stream } from "effect"
 import { parseBoundedJsonWith } from "./boundedJson.js"
+import { ChunkAccumulator } from "./chunkAccumulator.js"
 
 /** The most an answer of a control plane or a worker may carry: endpoint lists, `/route/`, session answers, `/sessions`, `/status`. */
 export const MAX_ANSWER_BYTES = 1024 * 1024
@@ -21,16 +22,14 @@ export class BodyTooLarge extends Data.TaggedError("BodyTooLarge")<{ readonly li
 /** The body as UTF-8 text, failing with `BodyTooLarge` past `limit` bytes. */
 export const boundedText = <E>(message: HttpIncomingMessage.HttpIncomingMessage<E>, limit: number = MAX_ANSWER_BYTES): Effect.Effect<string, E | BodyTooLarge> =>
   Effect.suspend(() => {
-    const chunks: Array<Uint8Array> = []
-    let bytes = 0
+    const body = new ChunkAccumulator()
     return message.stream.pipe(
       Stream.runForEach((chunk) => {
-        bytes += chunk.length
-        if (bytes > limit) return Effect.fail(new BodyTooLarge({ limit }))
-        chunks.push(chunk)
+        if (body.length + chunk.length > limit) return Effect.fail(new BodyTooLarge({ limit }))
+        body.push(chunk, limit)
         return Effect.void
       }),
-      Effect.map(() => Buffer.concat(chunks, bytes).toString("utf8"))
+      Effect.map(() => body.bytes().toString("utf8"))
     )
   })
 

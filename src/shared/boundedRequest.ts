@@ -12,6 +12,7 @@ import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequ
 import { Data, Effect } from "effect"
 import { BodyTooLarge } from "./boundedBody.js"
 import { MAX_JSON_DEPTH, parseBoundedJson } from "./boundedJson.js"
+import { ChunkAccumulator } from "./chunkAccumulator.js"
 
 /** The most a request to one of our platform-served apps may carry: the worker's own limit. */
 export const MAX_REQUEST_BYTES = 1024 * 1024
@@ -40,8 +41,7 @@ export const boundedRequestText = (
 ): Effect.Effect<string, BodyTooLarge | BodyAborted | BodyNotJson> =>
   Effect.async((resume) => {
     const source = NodeHttpServerRequest.toIncomingMessage(request)
-    const chunks: Array<Buffer> = []
-    let bytes = 0
+    const body = new ChunkAccumulator()
     const stop = () => {
       source.off("data", onData)
       source.off("end", onEnd)
@@ -49,16 +49,15 @@ export const boundedRequestText = (
       source.off("close", onAborted)
     }
     const onData = (chunk: Buffer) => {
-      bytes += chunk.length
-      if (bytes <= limit) return void chunks.push(chunk)
+      if (body.length + chunk.length <= limit) return void body.push(chunk, limit)
       stop()
-      chunks.length = 0
+      body.clear()
       source.pause()
       resume(Effect.fail(new BodyTooLarge({ limit })))
     }
     const onEnd = () => {
       stop()
-      const raw = Buffer.concat(chunks, bytes)
+      const raw = body.bytes()
       // Not UTF-8 is not JSON (RFC 8259 §8.1); a lenient decode would make different bytes read alike.
       resume(isUtf8(raw) ? Effect.succeed(raw.toString("utf8")) : Effect.fail(new BodyNotJson()))
     }

@@ -13,6 +13,9 @@ export class BodyTooDeep extends Data.TaggedError("BodyTooDeep")<{ readonly limi
 /** The body is larger than the listener accepts. */
 export class BodyTooLarge extends Data.TaggedError("BodyTooLarge")<{ readonly limit: number }> {}
 
+/** The bodies being received hold the listeners' whole budget (`bodyBudget.ts`): this one is not read. */
+export class BodiesInFlightFull extends Data.TaggedError("BodiesInFlightFull")<{ readonly limit: number }> {}
+
 /** A field is missing or ill-typed; `field` is its dotted path (`payload.lifetime`), `body` for the whole. */
 export class InvalidField extends Data.TaggedError("InvalidField")<{
   readonly field: string
@@ -62,6 +65,7 @@ export type RouteError =
   | InvalidJson
   | BodyTooDeep
   | BodyTooLarge
+  | BodiesInFlightFull
   | InvalidField
   | MissingSessionId
   | SessionNotFound

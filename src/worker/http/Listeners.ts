@@ -12,6 +12,7 @@ import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { SlotPool } from "../slots/SlotPool.js"
 import { controlRoutes, MAX_WAIT_SECONDS } from "./ControlRoutes.js"
 import { publicRoutes } from "./PublicRoutes.js"
+import { CONTROL_BODY_BUDGET_BYTES, makeBodyBudget, SHARED_BODY_BUDGET_BYTES } from "./bodyBudget.js"
 import { budgetFor, softFdLimit } from "./connectionBudget.js"
 import { readTls } from "./tls.js"
 import { serve, type WireLimits, type WireListener } from "./WireServer.js"
@@ -30,6 +31,8 @@ export class Listeners extends Effect.Service<Listeners>()("worker/Listeners", {
       open_files_limit: budget.fdLimit ?? "unknown"
     })
     const limits: Partial<WireLimits> = { maxBodyBytes: config.maxBodyBytes }
+    // One budget of bodies being received for the two public listeners; the control port keeps its own.
+    const publicBodies = makeBodyBudget(SHARED_BODY_BUDGET_BYTES)
     const tls = config.useSsl ? yield* readTls(config) : undefined
     // A taken port is tried again once a second for BIND_RETRY_SECONDS: a restarting predecessor may still hold it.
     const bind = { bindAttempts: 1 + Math.floor(config.bindRetrySeconds), bindRetryDelay: "1 second", onAnswer: prometheus.request } as const
@@ -41,11 +44,12 @@ export class Listeners extends Effect.Service<Listeners>()("worker/Listeners", {
         portSetting: "WORKER_PORT",
         routes: routes.public,
         limits: { ...limits, maxConnections: budget.public },
+        bodyBudget: publicBodies,
         ...(tls === undefined ? {} : { tls }),
         ...bind
       }),
       // The webhook port stays plain HTTP, as in the framework.
-      yield* serve({ name: "webhook", host: config.publicHost, port: config.workerHttpPort, portSetting: "WORKER_HTTP_PORT", routes: routes.webhook, limits: { ...limits, maxConnections: budget.webhook }, ...bind }),
+      yield* serve({ name: "webhook", host: config.publicHost, port: config.workerHttpPort, portSetting: "WORKER_HTTP_PORT", routes: routes.webhook, limits: { ...limits, maxConnections: budget.webhook }, bodyBudget: publicBodies, ...bind }),
       // Loopback only: /release has no auth. Its own connection cap keeps it usable while the public port is flooded.
       // Its long polls wait up to MAX_WAIT_SECONDS in silence: the stall limit starts past that.
       yield* serve({
@@ -55,6 +59,7 @@ export class Listeners extends Effect.Service<Listeners>()("worker/Listeners", {
         portSetting: "NULL_CONTROL_PORT",
         routes: control,
         limits: { ...limits, maxConnections: budget.control, stallTimeoutMs: (MAX_WAIT_SECONDS + 30) * 1000 },
+        bodyBudget: makeBodyBudget(CONTROL_BODY_BUDGET_BYTES),
         ...bind
       })
     ]

@@ -20,7 +20,9 @@ import { createServer as createHttpsServer } from "node:https"
 import type { Socket } from "node:net"
 import { Data, Deferred, Duration, Effect, Either, Exit, FiberSet, Option, Runtime, Schedule, type Scope } from "effect"
 import { parseBoundedJson } from "../../shared/boundedJson.js"
-import { BodyTooDeep, BodyTooLarge, refusals, type RouteError } from "../errors.js"
+import { ChunkAccumulator } from "../../shared/chunkAccumulator.js"
+import { BodiesInFlightFull, BodyTooDeep, BodyTooLarge, refusals, type RouteError } from "../errors.js"
+import { type BodyBudget, makeBodyBudget } from "./bodyBudget.js"
 import { errorResponse, type WireResponse } from "./errorResponse.js"
 
 export interface WireRequest {
@@ -85,6 +87,8 @@ export interface WireServerOptions {
   readonly routes: RouteTable
   readonly limits?: Partial<WireLimits>
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer }
+  /** The budget of bodies being received, shared with other listeners (`bodyBudget.ts`); a listener's own by default. */
+  readonly bodyBudget?: BodyBudget
   /** Called with the route (its path, or `other`) and the status of every answer. */
   readonly onAnswer?: (route: string, status: number) => void
   /** A taken port is tried again this many times, `retryDelay` apart, before the listener fails. */
@@ -109,6 +113,15 @@ export class ListenFailed extends Data.TaggedError("ListenFailed")<{
   readonly code: string
   readonly message: string
 }> {}
+
+/**
+ * What each body may hold without charging the budget: a create or an end is a few hundred bytes, so a flood of
+ * large bodies cannot keep them out. The connection caps bound what these allowances add up to.
+ */
+const FREE_BODY_BYTES = 16 * 1024
+
+/** Without a budget given, a listener's own holds this many bodies of its limit. */
+const DEFAULT_BUDGET_BODIES = 64
 
 /** How often Node checks header and request timeouts; its default (30 s) makes them four times looser. */
 const TIMEOUT_CHECK_MS = 1_000
@@ -172,6 +185,22 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     // A body over the limit is answered at once, and the connection closed: reading it to the end would cost what the
     // limit protects.
     const tooLarge: WireResponse = { ...errorResponse(new BodyTooLarge({ limit: limits.maxBodyBytes })), headers: { connection: "close" } }
+    const budget = options.bodyBudget ?? makeBodyBudget(DEFAULT_BUDGET_BODIES * limits.maxBodyBytes)
+    // Past the budget the body is not read: its connection is closed, so what it was sending is dropped with it.
+    const bodiesFull: WireResponse = { ...errorResponse(new BodiesInFlightFull({ limit: budget.max })), headers: { connection: "close" } }
+    let warnedBodiesFull = false
+    const warnBodiesFull = () => {
+      if (warnedBodiesFull) return
+      warnedBodiesFull = true
+      runFork(
+        Effect.logWarning(`${options.name}: request bodies being received reached their budget; refusing more with 503`, {
+          max_bytes: budget.max
+        }).pipe(
+          Effect.zipRight(Effect.sleep("1 minute")),
+          Effect.ensuring(Effect.sync(() => (warnedBodiesFull = false)))
+        )
+      )
+    }
     const send = (res: ServerResponse, response: WireResponse, path = "other") => {
       writeResponse(res, response)
       if (onAnswer !== undefined) onAnswer(options.routes.has(path) ? path : "other", response.status)
@@ -215,28 +244,47 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       }
     }
 
+    /** Read a JSON body within the size limit and the shared budget (`bodyBudget.ts`), then answer. */
     const readBody = (req: IncomingMessage, res: ServerResponse, route: WireRoute, path: string, query: string) => {
       const declared = Number(req.headers["content-length"] ?? "0")
       if (declared > limits.maxBodyBytes) {
         return send(res, tooLarge)
       }
-      const chunks: Array<Buffer> = []
-      let bytes = 0
+      const body = new ChunkAccumulator()
+      let held = 0
       let done = false
+      const release = () => {
+        budget.held -= held
+        held = 0
+        body.clear()
+      }
+      const refuse = (response: WireResponse) => {
+        done = true
+        release()
+        if (response === bodiesFull) warnBodiesFull()
+        send(res, response)
+      }
       req.on("data", (chunk: Buffer) => {
         if (done) return
-        bytes += chunk.length
-        if (bytes <= limits.maxBodyBytes) return void chunks.push(chunk)
-        done = true
-        chunks.length = 0
-        send(res, tooLarge)
+        if (body.length + chunk.length > limits.maxBodyBytes) return refuse(tooLarge)
+        // What passes the free allowance is charged to the budget, if it has room. The buffer grows by doubling what
+        // came, not to the declared length: a client that declares 1 MiB and sends two bytes holds 16 KiB.
+        const capacity = body.capacityAfter(chunk.length, limits.maxBodyBytes)
+        const more = Math.max(0, capacity - FREE_BODY_BYTES) - held
+        if (more > 0) {
+          if (budget.held + more > budget.max) return refuse(bodiesFull)
+          budget.held += more
+          held += more
+        }
+        body.push(chunk, limits.maxBodyBytes)
       })
       // `on`, not `once`: each fires at most once for a request, and `once` wraps every listener in a closure.
       req.on("end", () => {
         if (done) return
         done = true
-        if (bytes === 0) return answer(req, res, route, path, query, undefined)
-        const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+        const raw = body.bytes()
+        release()
+        if (raw.length === 0) return answer(req, res, route, path, query, undefined)
         // JSON is UTF-8 (RFC 8259 §8.1). Decoded leniently, two different invalid bytes would both read as U+FFFD, and
         // a `session_auth` holding either would match the other.
         if (!isUtf8(raw)) return send(res, errorResponse(refusals.invalidJson))
@@ -250,9 +298,10 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
             return send(res, errorResponse(new BodyTooDeep({ limit: parsed.limit })))
         }
       })
-      // A client that goes away mid-body gets no answer; nothing was registered for it.
+      // A client that goes away mid-body (or is cut off by a timeout) gets no answer; nothing was registered for it.
       req.on("error", () => {
         done = true
+        release()
       })
     }
 
@@ -296,10 +345,11 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       socket.once("close", () => sockets.delete(socket))
     })
     server.on("drop", () => {
+      closeIdleAtCap()
       // Logged on the first refusal of a burst; the count says how many followed.
       if (dropped++ === 0) {
         runFork(
-          Effect.logWarning(`${options.name}: connection cap reached`, { max_connections: limits.maxConnections }).pipe(
+          Effect.logWarning(`${options.name}: connection cap reached; idle keep-alive connections closed`, { max_connections: limits.maxConnections }).pipe(
             Effect.zipRight(Effect.sleep("1 minute")),
             Effect.zipRight(
               Effect.suspend(() => {
@@ -314,6 +364,19 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         )
       }
     })
+    /**
+     * At the cap, the connections that wait for nothing (idle keep-alive, or silent since they connected) are closed,
+     * at most once a second: otherwise a client that holds the cap's worth of idle connections keeps everyone else
+     * out for the keep-alive timeout (75 s), and again as soon as it reconnects. A client with a request in progress
+     * keeps its connection; a pooled client that loses an idle one opens another.
+     */
+    let closingIdle = false
+    const closeIdleAtCap = () => {
+      if (closingIdle) return
+      closingIdle = true
+      server.closeIdleConnections()
+      runFork(Effect.sleep("1 second").pipe(Effect.ensuring(Effect.sync(() => (closingIdle = false)))))
+    }
     server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
       // Node's default: a 400/408/431 when it can still answer; never an exception.
       if (socket.writable && !socket.destroyed) {

@@ -34,6 +34,8 @@ export const errorResponse = (error: RouteError): WireResponse => {
       return json(422, { error: `invalid JSON: nested deeper than ${error.limit} levels`, field: "body" })
     case "BodyTooLarge":
       return json(413, { error: `request body is larger than ${error.limit} bytes` })
+    case "BodiesInFlightFull":
+      return json(503, { error: `request bodies being received hold ${error.limit} bytes, the most this worker reads at once; try again` })
     case "InvalidField":
       return json(422, { error: error.message, field: error.field })
     case "MissingSessionId":

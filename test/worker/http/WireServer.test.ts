@@ -1,6 +1,7 @@
-import { connect } from "node:net"
+import { connect, type Socket } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { type Duration, Effect, Either, Option } from "effect"
+import { type Duration, Effect, Either, Option, Schedule } from "effect"
+import { makeBodyBudget } from "../../../src/worker/http/bodyBudget.js"
 import { text } from "../../../src/worker/http/errorResponse.js"
 import { type RouteTable, serve, type WireRoute } from "../../../src/worker/http/WireServer.js"
 
@@ -82,6 +83,102 @@ describe("WireServer against a real socket", () => {
       )
       assert.match(served, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /)
       assert.isTrue(served.endsWith('{"a":1}'), served)
+    }).pipe(Effect.scoped)
+  )
+
+  /** A chunked POST of `body` to /echo, written as `sizes` chunks in turn (the last size repeats), one write each. */
+  const chunked = (port: number, body: string, sizes: ReadonlyArray<number>) =>
+    Effect.gen(function* () {
+      let head = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+      let at = 0
+      for (let i = 0; at < body.length; i++) {
+        const piece = body.slice(at, at + (sizes[Math.min(i, sizes.length - 1)] ?? 1))
+        at += piece.length
+        head += `${Buffer.byteLength(piece).toString(16)}\r\n${piece}\r\n`
+      }
+      return yield* exchange(port, `${head}0\r\n\r\n`, "")
+    })
+
+  it.live("a body sent in many small chunks is read whole and in order, however it is cut", () =>
+    Effect.gen(function* () {
+      const listener = yield* serve({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { maxBodyBytes: 256 * 1024 } })
+      // 40 KiB: past the first buffer (16 KiB), so it doubles twice.
+      const value = Array.from({ length: 40 * 1024 }, (_, i) => String.fromCharCode(97 + (i % 26))).join("")
+      const body = JSON.stringify({ value })
+      for (const sizes of [[1], [3, 7, 1], [5000, 1], [16 * 1024, 16 * 1024 + 1], [body.length]]) {
+        const answer = yield* chunked(listener.port, body, sizes)
+        assert.match(answer, /^HTTP\/1\.1 200 /, String(sizes))
+        assert.isTrue(answer.endsWith(body), `chunks of ${String(sizes)}`)
+      }
+    }).pipe(Effect.scoped)
+  )
+
+  /** A raw connection that sends `head` and `bytes` of body, then waits; what it was answered so far, and its close. */
+  const partial = (port: number, head: string, bytes: number) =>
+    Effect.acquireRelease(
+      Effect.async<{ readonly socket: Socket; readonly received: () => string; readonly closed: Promise<void> }>((resume) => {
+        const socket = connect(port, "127.0.0.1")
+        let received = ""
+        socket.on("error", () => undefined)
+        socket.on("data", (chunk) => (received += chunk.toString("latin1")))
+        const closed = new Promise<void>((done) => socket.on("close", () => done()))
+        socket.write(head + "x".repeat(bytes), () => resume(Effect.succeed({ socket, received: () => received, closed })))
+      }),
+      (connection) => Effect.sync(() => connection.socket.destroy())
+    )
+
+  it.live("bodies being received share a budget: past it a large one gets 503 and its connection closes, a small one is still read, and what a client abandons is given back", () =>
+    Effect.gen(function* () {
+      const bodyBudget = makeBodyBudget(200 * 1024)
+      const listener = yield* serve({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { maxBodyBytes: 1024 * 1024 }, bodyBudget })
+      const head = (length: number) => `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`
+      const until = (what: string, done: () => boolean) =>
+        Effect.repeat(Effect.sync(done), { until: (ok) => ok, schedule: Schedule.spaced("5 millis") }).pipe(
+          Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error(`not ${what}`) })
+        )
+      const answered = yield* Effect.scoped(
+        Effect.gen(function* () {
+          // 80 KiB of a declared 1 MiB: past the free 16 KiB, its buffer (128 KiB) charges 112 KiB of the 200 KiB.
+          const holding = yield* partial(listener.port, head(1024 * 1024), 80 * 1024)
+          yield* until("charged", () => bodyBudget.held > 0)
+          assert.isAtMost(bodyBudget.held, bodyBudget.max)
+          const refused = yield* partial(listener.port, head(1024 * 1024), 150 * 1024)
+          yield* Effect.promise(() => refused.closed)
+          assert.match(refused.received(), /^HTTP\/1\.1 503 /)
+          assert.include(refused.received(), "request bodies being received hold 204800 bytes")
+          const small = yield* exchange(
+            listener.port,
+            'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 9\r\nConnection: close\r\n\r\n{"a":123}',
+            ""
+          )
+          assert.match(small, /^HTTP\/1\.1 200 /)
+          return holding.received()
+        })
+      )
+      assert.strictEqual(answered, "", "the first body was still being received")
+      yield* until("given back once its client left", () => bodyBudget.held === 0)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("at the connection cap, idle keep-alive connections are closed so that a new client gets in", () =>
+    Effect.gen(function* () {
+      const listener = yield* serve({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { maxConnections: 3 } })
+      const idle = yield* Effect.forEach([1, 2, 3], () =>
+        Effect.async<{ readonly closed: Promise<void> }>((resume) => {
+          const socket = connect(listener.port, "127.0.0.1")
+          socket.on("error", () => undefined)
+          const closed = new Promise<void>((done) => socket.on("close", () => done()))
+          socket.once("data", () => resume(Effect.succeed({ closed })))
+          socket.write('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}')
+        })
+      )
+      // The fourth is refused at the cap, and the three idle ones are closed for those that follow.
+      yield* exchange(listener.port, "GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "")
+      yield* Effect.promise(() => Promise.all(idle.map((connection) => connection.closed))).pipe(
+        Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the idle connections were not closed") })
+      )
+      const served = yield* exchange(listener.port, "GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "")
+      assert.match(served, /^HTTP\/1\.1 200 /)
     }).pipe(Effect.scoped)
   )
 })
