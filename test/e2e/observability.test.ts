@@ -33,7 +33,8 @@ describe("observability", () => {
   })
 
   it("LOG_FORMAT=json: every line is a JSON record; session events carry their fields; no fiber ids; secrets stay out", async () => {
-    const { publicUrl, worker } = await startWorkerProcess(autoscaler(), { LOG_FORMAT: "json", MASTER_TOKEN: "super-secret-token" })
+    // A token no header can carry, and a USE_SSL that is almost true: each is warned about, the token never quoted.
+    const { publicUrl, worker } = await startWorkerProcess(autoscaler(), { LOG_FORMAT: "json", MASTER_TOKEN: "super-secret-token ", USE_SSL: "True" })
     const sessionId = await sessionLife(publicUrl)
     worker.child.kill("SIGTERM")
     expect(await worker.exited).toBe(0)
@@ -47,6 +48,8 @@ describe("observability", () => {
     expect(started).toMatchObject({ unsecured: true, master_token: "set", drain_timeout: 30 })
     expect(worker.output()).not.toContain("super-secret-token")
     expect(records.some((record) => record["level"] === "WARN" && String(record["message"]).startsWith("UNSECURED=true"))).toBe(true)
+    const warned = (start: string) => records.filter((record) => record["level"] === "WARN" && String(record["message"]).startsWith(start)).length
+    expect([warned("MASTER_TOKEN begins or ends with whitespace"), warned('USE_SSL is "True", not exactly "true"')]).toEqual([1, 1])
     expect(records.find((record) => record["message"] === "session created")).toMatchObject({
       session_id: sessionId,
       generation: 1,

@@ -29,6 +29,8 @@ export interface WorkerSettings {
   readonly reportAddrs: ReadonlyArray<string>
   /** `MASTER_TOKEN`: sent as `mtoken`; bearer token of `/pyworker/update`. */
   readonly masterToken: Redacted.Redacted<string>
+  /** Values accepted as the framework reads them that are most likely mistakes, said once at start (`configWarnings`). */
+  readonly warnings: ReadonlyArray<string>
   /** `CONTAINER_ID`: the worker's id in every report. */
   readonly containerId: number
   /** The URL the autoscaler knows this worker by: `http(s)://PUBLIC_IPADDR:VAST_TCP_PORT_<WORKER_PORT>`. */
@@ -208,11 +210,32 @@ const writableFile = (name: string) =>
   Config.string(name).pipe(
     Config.validate({ message: "must not be empty", validation: (text) => text.trim() !== "" }),
     Config.mapOrFail((file) => {
-      const problem = journalPathProblem(file)
+      const problem = OUTER_SPACE_OR_CONTROL.test(file)
+        ? "must not begin or end with whitespace or hold a control character (a newline, a tab): most likely a quoting mistake"
+        : journalPathProblem(file)
       return problem === null ? Either.right(file) : Either.left(ConfigError.InvalidData([name], problem))
     }),
     Config.option
   )
+
+/** Whitespace at either end, or a control character anywhere (C0, DEL). */
+const OUTER_SPACE_OR_CONTROL = /^\s|\s$|[\u0000-\u001f\u007f]/
+
+/**
+ * Settings the worker accepts as the framework reads them but that cannot be what was meant: a `MASTER_TOKEN` that
+ * no request can carry (HTTP drops a header value's surrounding whitespace and carries no control characters), and
+ * a `USE_SSL` that is almost `true` (only the exact string turns TLS on). Secrets are never quoted.
+ */
+export const configWarnings = (settings: { readonly masterToken: string; readonly useSslText: string }): ReadonlyArray<string> => [
+  ...(OUTER_SPACE_OR_CONTROL.test(settings.masterToken)
+    ? [
+        "MASTER_TOKEN begins or ends with whitespace or holds a control character: /pyworker/update can never match it (HTTP drops a header's surrounding whitespace and carries no control characters); reports send it as it is"
+      ]
+    : []),
+  ...(settings.useSslText !== "true" && ["true", "1", "yes", "on", "y", "t"].includes(settings.useSslText.trim().toLowerCase())
+    ? [`USE_SSL is ${JSON.stringify(settings.useSslText)}, not exactly "true": TLS is off, as the framework reads it`]
+    : [])
+]
 
 /** `NULL_EXIT_FILE`; main.ts also reads it on its own, so that a stop after a failed launch still writes it. */
 export const exitFile = writableFile("NULL_EXIT_FILE")
@@ -233,10 +256,7 @@ const base = Config.all({
   containerId,
   publicIp,
   // Case-sensitive, as the framework reads it: only the exact string `true` turns TLS on.
-  useSsl: Config.string("USE_SSL").pipe(
-    Config.map((text) => text === "true"),
-    Config.withDefault(false)
-  ),
+  useSslText: Config.string("USE_SSL").pipe(Config.withDefault("false")),
   unsecured: strtobool("UNSECURED"),
   tlsCertFile: Config.string("WORKER_TLS_CERT").pipe(Config.withDefault(defaults.tlsCertFile)),
   tlsKeyFile: Config.string("WORKER_TLS_KEY").pipe(Config.withDefault(defaults.tlsKeyFile)),
@@ -245,7 +265,8 @@ const base = Config.all({
     `must be a number of seconds, at least ${defaults.healthcheckIntervalMinSeconds}`,
     (n) => n >= defaults.healthcheckIntervalMinSeconds
   ).pipe(Config.withDefault(defaults.healthcheckIntervalSeconds)),
-  forceUpdateFile: Config.string("NULL_FORCE_UPDATE_FILE").pipe(Config.withDefault(defaults.forceUpdateFile)),
+  // Checked when set, as the other files are; the default, at the root, is the framework's and is left to the platform.
+  forceUpdateFile: writableFile("NULL_FORCE_UPDATE_FILE").pipe(Config.map(Option.getOrElse(() => defaults.forceUpdateFile))),
   drainTimeoutSeconds: nonNegativeSeconds("DRAIN_TIMEOUT").pipe(Config.withDefault(defaults.drainTimeoutSeconds)),
   maxSessionSeconds: decimalNumber("MAX_SESSION_SECONDS", "must be a positive number of seconds", (n) => n > 0).pipe(Config.option),
   healthFailureThreshold: positiveInteger("HEALTH_FAILURE_THRESHOLD", defaults.healthFailureThreshold),
@@ -336,6 +357,8 @@ export const loadSettings: Effect.Effect<WorkerSettings, InvalidConfig> = Effect
     return yield* new InvalidConfig({ problems: [...problemsOf(first), ...(mapped === undefined ? [] : problemsOf(mapped)), ...conflicts] })
   }
   const raw = first.right
+  // Case-sensitive, as the framework reads it: only the exact string `true` turns TLS on.
+  const useSsl = raw.useSslText === "true"
   return {
     workerPort: raw.workerPort,
     workerHttpPort: webhookPortOf(raw.workerPort, raw.workerHttpPort),
@@ -347,8 +370,9 @@ export const loadSettings: Effect.Effect<WorkerSettings, InvalidConfig> = Effect
     reportAddrs: raw.reportAddrs,
     masterToken: raw.masterToken,
     containerId: raw.containerId,
-    workerUrl: workerUrlOf(raw.useSsl, raw.publicIp, mapped.right),
-    useSsl: raw.useSsl,
+    workerUrl: workerUrlOf(useSsl, raw.publicIp, mapped.right),
+    useSsl,
+    warnings: configWarnings({ masterToken: Redacted.value(raw.masterToken), useSslText: raw.useSslText }),
     unsecured: raw.unsecured,
     tlsCertFile: raw.tlsCertFile,
     tlsKeyFile: raw.tlsKeyFile,
@@ -387,6 +411,7 @@ export class WorkerConfig extends Context.Tag("app/WorkerConfig")<WorkerConfig, 
       containerId: 1,
       workerUrl: `http://127.0.0.1:${settings.workerPort}`,
       useSsl: false,
+      warnings: [],
       unsecured: true,
       tlsCertFile: defaults.tlsCertFile,
       tlsKeyFile: defaults.tlsKeyFile,

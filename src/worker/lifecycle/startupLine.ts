@@ -36,6 +36,7 @@ export const startupLine = (config: WorkerSettings, helpers: HelperPriority) =>
       code_cache: codeCacheUse(),
       helper_thread_nice: describeHelperPriority(helpers)
     })
+    for (const warning of config.warnings) yield* Effect.logWarning(warning)
     if (config.unsecured) {
       yield* Effect.logWarning(
         "UNSECURED=true: autoscaler signatures are NOT checked. Anyone who can reach the public port can create sessions and steer load reports. Use only for local development."

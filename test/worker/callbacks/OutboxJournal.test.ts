@@ -297,6 +297,21 @@ describe("OutboxJournal", () => {
     })
   )
 
+  it.effect("a file that an earlier process left in the middle of a line, kept as it was (its rewrite failed): the next line starts on its own, and is replayed", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      yield* session(file, (journal) => journal.pending(callback("a")))
+      // Killed while writing b's line, on a full disk.
+      appendFileSync(file, '{"op":"pending","callback":{"session_id":"b","ro')
+      symlinkSync("/dev/full", `${file}.${process.pid}.tmp`)
+      const opened = yield* openJournal(file, () => undefined, { notCompacted: () => undefined, recreated: () => undefined })
+      assert.deepStrictEqual(opened.left, [callback("a")])
+      opened.journal.pending(callback("c"))
+      opened.journal.close()
+      assert.deepStrictEqual(yield* session(file), [callback("a"), callback("c")])
+    })
+  )
+
   it.effect("while open, the file is rewritten with its live lines once delivered ones make up most of it: it stays bounded", () =>
     Effect.gen(function* () {
       const file = journalIn()

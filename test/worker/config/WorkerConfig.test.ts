@@ -136,6 +136,43 @@ describe("WorkerConfig", () => {
     })
   )
 
+  it.effect("the written files (OUTBOX_FILE, NULL_EXIT_FILE, NULL_FORCE_UPDATE_FILE when set) refuse surrounding whitespace and control characters, naming the variable", () =>
+    Effect.gen(function* () {
+      const dir = mkdtempSync(join(tmpdir(), "config-files-"))
+      for (const name of ["OUTBOX_FILE", "NULL_EXIT_FILE", "NULL_FORCE_UPDATE_FILE"]) {
+        for (const value of [` ${join(dir, "a")}`, `${join(dir, "a")} `, join(dir, "a\nb"), join(dir, "a\tb"), join(dir, "a\u007fb")]) {
+          const found = yield* problems({ ...required, [name]: value })
+          assert.strictEqual(found.length, 1, JSON.stringify(value))
+          assert.match(found[0] ?? "", new RegExp(`^${name}: must not begin or end with whitespace or hold a control character`), JSON.stringify(value))
+        }
+      }
+      assert.strictEqual((yield* settings({ ...required, NULL_FORCE_UPDATE_FILE: join(dir, "update me") })).forceUpdateFile, join(dir, "update me"))
+      assert.strictEqual((yield* settings(required)).forceUpdateFile, "/.force_update")
+      assert.deepStrictEqual(yield* problems({ ...required, NULL_FORCE_UPDATE_FILE: join(dir, "no", "marker") }), [
+        `NULL_FORCE_UPDATE_FILE: its directory ${join(dir, "no")} does not exist`
+      ])
+    })
+  )
+
+  it.effect("a MASTER_TOKEN no header can carry and a USE_SSL that is almost true are accepted as the framework reads them, with a warning that never quotes the token", () =>
+    Effect.gen(function* () {
+      assert.deepStrictEqual((yield* settings({ ...required, MASTER_TOKEN: "tok", USE_SSL: "false" })).warnings, [])
+      for (const token of [" tok", "tok ", "tok\n", "to\u0000k"]) {
+        const { warnings, masterToken } = yield* settings({ ...required, MASTER_TOKEN: token })
+        assert.strictEqual(Redacted.value(masterToken), token, "kept as it is: reports send it")
+        assert.strictEqual(warnings.length, 1, JSON.stringify(token))
+        assert.match(warnings[0] ?? "", /^MASTER_TOKEN begins or ends with whitespace or holds a control character: \/pyworker\/update can never match it/)
+        assert.notInclude(warnings[0] ?? "", "tok")
+      }
+      for (const useSsl of ["true ", "True", "TRUE", "1", "yes"]) {
+        const loaded = yield* settings({ ...required, USE_SSL: useSsl })
+        assert.isFalse(loaded.useSsl, useSsl)
+        assert.deepStrictEqual(loaded.warnings, [`USE_SSL is ${JSON.stringify(useSsl)}, not exactly "true": TLS is off, as the framework reads it`])
+      }
+      assert.deepStrictEqual((yield* settings({ ...required, USE_SSL: "no" })).warnings, [])
+    })
+  )
+
   it.effect("NULL_MAX_SESSIONS takes up to 1024 slots, and the refusal says so", () =>
     Effect.gen(function* () {
       assert.strictEqual((yield* settings({ ...required, NULL_MAX_SESSIONS: "1024" })).maxSessions, 1024)
