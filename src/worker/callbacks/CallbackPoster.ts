@@ -42,8 +42,11 @@ export interface CloseCallback {
   readonly reason: CloseReason
 }
 
-/** `delivering`: its first attempt has started, and it is not finished (an attempt in flight, or a retry's back-off). */
-export type DeliveryState = "queued" | "delivering" | "delivered" | "failed"
+/**
+ * `delivering`: an attempt is in flight (or waits for a free slot once its back-off is over); `retrying`: the last
+ * attempt failed and the next one waits out its back-off, until `nextAttemptAt`.
+ */
+export type DeliveryState = "queued" | "delivering" | "retrying" | "delivered" | "failed"
 
 export interface DeliveryRecord {
   readonly sessionId: string
@@ -56,6 +59,8 @@ export interface DeliveryRecord {
   readonly lastStatus: number | null
   readonly lastError: string | null
   readonly queuedAt: number
+  /** When a `retrying` delivery's next attempt is due; null in every other state. */
+  readonly nextAttemptAt: number | null
   readonly finishedAt: number | null
   /** Sent again by this process after a previous one left it pending (`OUTBOX_FILE`). */
   readonly replayed: boolean
@@ -218,6 +223,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
             lastStatus: null,
             lastError: null,
             queuedAt: clock.unsafeCurrentTimeMillis(),
+            nextAttemptAt: null,
             finishedAt: null,
             replayed
           }
@@ -280,7 +286,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
       const deliverOnce = (delivery: Delivery) =>
         Effect.gen(function* () {
           const { callback } = delivery
-          delivery.record = { ...delivery.record, state: "delivering", attempts: delivery.record.attempts + 1 }
+          delivery.record = { ...delivery.record, state: "delivering", attempts: delivery.record.attempts + 1, nextAttemptAt: null }
           const outcome = yield* Effect.either(attempt(callback))
           const fields = { session_id: callback.sessionId, generation: callback.generation, route: delivery.record.route, close_reason: callback.reason }
           if (outcome._tag === "Right") {
@@ -294,6 +300,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
           if (error.retryable && delivery.record.attempts <= policy.retries) {
             prometheus.delivery("retried")
             const backOff = Duration.times(policy.firstRetryDelay, 2 ** (delivery.record.attempts - 1))
+            delivery.record = { ...delivery.record, state: "retrying", nextAttemptAt: clock.unsafeCurrentTimeMillis() + Duration.toMillis(backOff) }
             return yield* FiberSet.run(backOffs, Effect.zipRight(Effect.sleep(backOff), Effect.sync(() => Queue.unsafeOffer(queue, delivery))))
           }
           failed++

@@ -242,6 +242,7 @@ export const controlRoutes = Effect.gen(function* () {
           last_status: delivery.lastStatus,
           last_error: delivery.lastError,
           queued_at: toSeconds(delivery.queuedAt),
+          next_attempt_at: delivery.nextAttemptAt === null ? null : toSeconds(delivery.nextAttemptAt),
           finished_at: delivery.finishedAt === null ? null : toSeconds(delivery.finishedAt),
           replayed: delivery.replayed
         }))

@@ -204,7 +204,7 @@ describe("CallbackPoster", () => {
       // One attempt: the first request and three hops.
       assert.lengthOf(yield* Ref.get(seen), 4)
       const [record] = yield* poster.deliveries
-      assert.strictEqual(record?.state, "delivering")
+      assert.strictEqual(record?.state, "retrying")
       assert.match(record?.lastError ?? "", /redirects/)
     })
   )
@@ -355,7 +355,7 @@ describe("CallbackPoster", () => {
       yield* TestClock.adjust("0 millis")
       assert.deepStrictEqual((yield* Ref.get(seen)).map((request) => [request.url, request.at]), [["http://down.test/cb", 0], ["http://up.test/cb", 0]])
       const records = yield* poster.deliveries
-      assert.deepStrictEqual(records.map((record) => [record.sessionId, record.state, record.attempts]), [["up", "delivered", 1], ["down", "delivering", 1]])
+      assert.deepStrictEqual(records.map((record) => [record.sessionId, record.state, record.attempts]), [["up", "delivered", 1], ["down", "retrying", 1]])
       assert.strictEqual((yield* poster.stats).inFlight, 0)
       // The refused one is tried again after its back-off, as before.
       yield* TestClock.adjust("1 second")
@@ -475,7 +475,7 @@ describe("CallbackPoster", () => {
       const { poster, seen } = yield* posterWith([300, 399, 200], yield* Effect.scope)
       yield* poster.post(callback)
       yield* TestClock.adjust("0 millis")
-      assert.deepStrictEqual([(yield* poster.deliveries)[0]?.state, (yield* poster.deliveries)[0]?.lastStatus], ["delivering", 300])
+      assert.deepStrictEqual([(yield* poster.deliveries)[0]?.state, (yield* poster.deliveries)[0]?.lastStatus], ["retrying", 300])
       yield* TestClock.adjust("3 seconds")
       assert.deepStrictEqual(yield* attemptTimes(seen), [0, 1000, 3000])
       assert.deepStrictEqual([(yield* poster.deliveries)[0]?.state, (yield* poster.deliveries)[0]?.lastStatus], ["delivered", 200])
@@ -488,7 +488,9 @@ describe("CallbackPoster", () => {
       yield* poster.post(callback)
       yield* TestClock.adjust("0 millis")
       assert.lengthOf(yield* Ref.get(seen), 1)
-      assert.deepStrictEqual([(yield* poster.deliveries)[0]?.state, (yield* poster.deliveries)[0]?.lastError], ["delivering", "status 307"])
+      assert.deepStrictEqual([(yield* poster.deliveries)[0]?.state, (yield* poster.deliveries)[0]?.lastError], ["retrying", "status 307"])
+      // Its next attempt is due after the first back-off (1 s), and shown so.
+      assert.strictEqual((yield* poster.deliveries)[0]?.nextAttemptAt, (yield* TestClock.currentTimeMillis) + 1000)
       yield* TestClock.adjust("1 second")
       assert.deepStrictEqual(yield* attemptTimes(seen), [0, 1000])
       assert.strictEqual((yield* poster.deliveries)[0]?.state, "delivered")
@@ -503,7 +505,7 @@ describe("CallbackPoster", () => {
       assert.lengthOf(yield* Ref.get(seen), 1)
       assert.deepStrictEqual(
         [(yield* poster.deliveries)[0]?.state, (yield* poster.deliveries)[0]?.lastStatus, (yield* poster.deliveries)[0]?.lastError],
-        ["delivering", 307, "status 307: redirect to a Location that is not a URL"]
+        ["retrying", 307, "status 307: redirect to a Location that is not a URL"]
       )
       yield* TestClock.adjust("1 second")
       assert.deepStrictEqual(yield* attemptTimes(seen), [0, 1000])
@@ -535,7 +537,7 @@ describe("CallbackPoster", () => {
       yield* failing.post(callback)
       yield* TestClock.adjust("0 millis")
       const [record] = yield* failing.deliveries
-      assert.deepStrictEqual([record?.state, record?.lastStatus], ["delivering", null])
+      assert.deepStrictEqual([record?.state, record?.lastStatus], ["retrying", null])
       // No errno: a fixed word, never the error's text (which may name the route and its credentials).
       assert.strictEqual(record?.lastError, "transport error")
       yield* TestClock.adjust("1 second")

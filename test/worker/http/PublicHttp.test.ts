@@ -333,12 +333,12 @@ describe("callbacks through HTTP", () => {
       // The slot is free while the callback target still hangs.
       assert.strictEqual((yield* call(publicUrl, "/session/create", { body: createBody() })).status, 201)
       const debug = (yield* call(controlUrl, "/debug", { method: "GET" })).json as {
-        callbacks: { pending: number; deliveries: Array<{ session_id: string; state: string; attempts: number }> }
+        callbacks: { pending: number; deliveries: Array<{ session_id: string; state: string; attempts: number; next_attempt_at: number | null }> }
       }
       assert.strictEqual(debug.callbacks.pending, 1)
       assert.deepStrictEqual(
-        debug.callbacks.deliveries.map((delivery) => [delivery.session_id, delivery.state, delivery.attempts]),
-        [[id, "delivering", 1]]
+        debug.callbacks.deliveries.map((delivery) => [delivery.session_id, delivery.state, delivery.attempts, delivery.next_attempt_at]),
+        [[id, "delivering", 1, null]]
       )
     })
   )
