@@ -284,8 +284,9 @@ export const openJournal = (
           }
         }
         // After a failed write the file may end in part of a line: the next line starts on a line of its own. So may a
-        // file kept as it was (its rewrite failed) that an earlier process was killed in the middle of writing.
-        let torn = !compacted && size > 0 && !endsWithNewline(file, size)
+        // file kept as it was (its rewrite failed), which an earlier process may have been killed in the middle of
+        // writing; a blank line where it was not torn costs nothing, as the replay skips blank lines.
+        let torn = !compacted
         // Deleted under us (a cleaner, an operator): appends to the unlinked file would vanish with the process.
         const recreateIfDeleted = () => {
           try {
@@ -348,20 +349,6 @@ export const openJournal = (
   })
 
 /** The file a chain of symbolic links ends at, whether or not it exists yet (a journal not written so far). */
-/** Whether the file's last byte (of `size`) is a newline; a file that cannot be read is taken as torn. */
-const endsWithNewline = (file: string, size: number): boolean => {
-  let fd: number | undefined
-  try {
-    fd = openSync(file, "r")
-    const last = Buffer.alloc(1)
-    return readSync(fd, last, 0, 1, size - 1) === 1 && last[0] === 0x0a
-  } catch {
-    return false
-  } finally {
-    if (fd !== undefined) closeQuietly(fd)
-  }
-}
-
 const followLinks = (file: string): string => {
   let current = file
   for (let hop = 0; hop < 16; hop++) {

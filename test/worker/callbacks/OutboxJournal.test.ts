@@ -297,6 +297,27 @@ describe("OutboxJournal", () => {
     })
   )
 
+  it.effect("a file kept as it was (its rewrite failed at start) counts the bytes already in it: once mostly delivered, it is rewritten at the next line", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      const mib = (id: string): JournalledCallback => ({ ...callback(id), body: "x".repeat(1024 * 1024) })
+      // 5 MiB delivered and one small line live, as a process left it; the next one's rewrite fails at start.
+      for (const id of ["d1", "d2", "d3", "d4", "d5"]) {
+        appendFileSync(file, JSON.stringify({ op: "pending", callback: mib(id) }) + "\n" + JSON.stringify({ op: "done", session_id: id }) + "\n")
+      }
+      appendFileSync(file, JSON.stringify({ op: "pending", callback: callback("kept") }) + "\n")
+      symlinkSync("/dev/full", `${file}.${process.pid}.tmp`)
+      const opened = yield* openJournal(file, () => undefined, { notCompacted: () => undefined, recreated: () => undefined })
+      assert.isAbove(statSync(file).size, 5 * 1024 * 1024)
+      // The disk has room again (the failed rewrite's temporary file is gone); the 4 MiB a failed rewrite waits for
+      // were already in the file.
+      opened.journal.pending(callback("next"))
+      assert.isBelow(statSync(file).size, 4096, "rewritten to its two live lines")
+      opened.journal.close()
+      assert.deepStrictEqual(yield* session(file), [callback("kept"), callback("next")])
+    })
+  )
+
   it.effect("a file that an earlier process left in the middle of a line, kept as it was (its rewrite failed): the next line starts on its own, and is replayed", () =>
     Effect.gen(function* () {
       const file = journalIn()
