@@ -133,9 +133,11 @@ describe("leases", () => {
       const closed = await receiver.next()
       const at = Date.now() / 1000
       expect(closed.body).toMatchObject({ session_id: created.session_id, close_reason: "expired", expired_by: "cap" })
-      // Never before the promised instant, and only a little after it.
+      // Never before the promised instant, and not at the next ping's lifetime (60 s) either. How soon after the cap
+      // the receiver hears of it depends on the machine's load (0.6 s seen with the suite on two busy cores); the
+      // expiry's own lateness is measured by `npm run bench`.
       expect(at).toBeGreaterThanOrEqual(capAt - 0.01)
-      expect(at).toBeLessThan(capAt + 0.5)
+      expect(at).toBeLessThan(capAt + 5)
     } finally {
       clearInterval(pinging)
     }

@@ -1,6 +1,6 @@
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { createServer } from "node:http"
-import { tmpdir } from "node:os"
+import { constants, tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { FakeAutoscaler } from "../support/fakeAutoscaler.js"
@@ -179,13 +179,14 @@ describe("the real process (node dist/main.js)", () => {
       const dir = mkdtempSync(join(tmpdir(), "null-worker-early-"))
       const marker = join(dir, "exit")
       const { worker } = await spawnOnFreePorts({ NULL_EXIT_FILE: marker })
-      // SIGHUP's bit in the caught-signals mask: Node catches SIGTERM and SIGINT itself from its start (to restore the
-      // terminal before it dies of them), SIGHUP only once a listener exists; the boot adds its four at once, before the
-      // bundle loads. (Sent then, the signal waits for the load to end; before the boot's listeners, it killed the
-      // process.) A poll of the real process, bounded.
+      // The signal's own bit in the caught-signals mask, and SIGHUP's: Node catches SIGTERM and SIGINT itself from its
+      // start (to restore the terminal before it dies of them), SIGHUP and SIGUSR2 only once a listener exists; the
+      // boot adds its four one after another, before the bundle loads. (Sent then, the signal waits for the load to end;
+      // before the boot's listeners, it killed the process.) A poll of the real process, bounded.
+      const bits = (1n << BigInt(constants.signals[signal] - 1)) | (1n << BigInt(constants.signals.SIGHUP - 1))
       const caught = () => {
         const line = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${worker.child.pid}/status`, "utf8"))
-        return line !== null && (BigInt(`0x${line[1]}`) & 1n) !== 0n
+        return line !== null && (BigInt(`0x${line[1]}`) & bits) === bits
       }
       try {
         const deadline = Date.now() + 5_000

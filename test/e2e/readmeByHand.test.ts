@@ -1,0 +1,47 @@
+/**
+ * The README's "Running a worker by hand" block, as printed there (its first line's ports made free ones), run with
+ * bash and curl: pasted whole, each step must do what its comment says.
+ */
+import { readFileSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+import { afterEach, describe, expect, it } from "vitest"
+import { tracked } from "../support/cleanup.js"
+import { alive, freePort, processTree, spawnProcess } from "../support/process.js"
+
+const { cleanup, processes } = tracked()
+const leftovers: Array<number> = []
+afterEach(async () => {
+  for (const pid of leftovers.splice(0)) if (alive(pid)) process.kill(pid, "SIGKILL")
+  await cleanup()
+})
+
+/** The bash block under "## Running a worker by hand". */
+const readmeBlock = (): string => {
+  const readme = readFileSync(fileURLToPath(new URL("../../README.md", import.meta.url)), "utf8")
+  const block = /## Running a worker by hand[\s\S]*?```bash\n([\s\S]*?)```/.exec(readme)?.[1]
+  if (block === undefined) throw new Error("README: no bash block under '## Running a worker by hand'")
+  return block
+}
+
+describe("the README's worker by hand", { timeout: 30_000 }, () => {
+  it("pasted whole: waits for the worker, reserves, gets 429 for a second create, pings, releases (callback), ends with 410, stops", async () => {
+    const [port, webhook, control, receiver] = [await freePort(), await freePort(), await freePort(), await freePort()]
+    const block = readmeBlock().replace(/^PORT=3000 WEBHOOK=3001 CONTROL=18999 RECEIVER=9999$/m, `PORT=${port} WEBHOOK=${webhook} CONTROL=${control} RECEIVER=${receiver}`)
+    expect(block).toContain(`PORT=${port} `)
+    // The worker's drain after `kill` outlives bash: bash waits for its background jobs at the end.
+    const shell = spawnProcess("bash", ["-c", `${block}\nwait`], { PATH: `${process.execPath.replace(/\/node$/, "")}:${process.env["PATH"] ?? ""}` })
+    processes.push(shell)
+    await shell.waitFor(/reserved session/, 15_000)
+    leftovers.push(...processTree(shell.child.pid ?? 0))
+    expect(await shell.exited, shell.output()).toBe(0)
+    const output = shell.output()
+    const id = /reserved session (\S+)/.exec(output)?.[1] ?? ""
+    expect(id).toMatch(/^[A-Za-z0-9]{13}$/)
+    expect(output).toContain("second create: 429")
+    expect(output).toMatch(/\{"result":\{"ok":true\},"expiration":[0-9.]+\}/)
+    expect(output).toContain(`{"released":true,"session_ids":["${id}"]}`)
+    expect(output).toContain('{"error":"session already closed"}')
+    expect(output).toContain(`callback: {"job_id":"j-1","session_id":"${id}","close_reason":"released","generation":1}`)
+    expect(output).toContain('message="worker stopped"')
+  })
+})
