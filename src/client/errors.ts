@@ -12,7 +12,7 @@ export type Operation = "endpoint lookup" | "route" | "session/create" | "sessio
 /** `VAST_API_KEY` is unset or empty. */
 export class ApiKeyMissing extends Data.TaggedError("ApiKeyMissing")<{}> {
   override get message() {
-    return "VAST_API_KEY is not set: export your Vast.ai API key (console.vast.ai → Account → API keys)"
+    return "VAST_API_KEY is not set: export your Vast.ai API key (console.vast.ai → Account → API keys), or `local` for the local serverless (its --api-key)"
   }
 }
 

@@ -95,6 +95,6 @@ describe("the client-library example (dist/examples/reserve-one.js)", () => {
     const run = spawnProcess(process.execPath, [example], { VAST_WEBSERVER_URL: "http://127.0.0.1:9", VAST_AUTOSCALER_URL: "http://127.0.0.1:9" })
     processes.push(run)
     expect(await run.exited).toBe(1)
-    expect(run.output()).toBe("VAST_API_KEY is not set: export your Vast.ai API key (console.vast.ai → Account → API keys)\n")
+    expect(run.output()).toBe("VAST_API_KEY is not set: export your Vast.ai API key (console.vast.ai → Account → API keys), or `local` for the local serverless (its --api-key)\n")
   })
 })

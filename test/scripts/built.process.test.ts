@@ -1,4 +1,4 @@
-/** `scripts/built.mjs`, which the npm scripts that start a program run first: a fresh clone without `npm install` is told so. */
+/** `scripts/built.mjs`, which the npm scripts that start a program (and npm test) run first: a fresh clone without `npm install` is told so. */
 import { spawnSync } from "node:child_process"
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -26,5 +26,17 @@ describe("scripts/built.mjs", () => {
     ])
     const here = spawnSync(process.execPath, [script], { encoding: "utf8" })
     expect([here.status, here.stdout, here.stderr]).toEqual([0, "", ""])
+  })
+
+  it("--dependencies (before npm test, which builds dist/ itself): only node_modules is asked for", () => {
+    const clone = mkdtempSync(join(tmpdir(), "null-worker-fresh-"))
+    dirs.push(clone)
+    mkdirSync(join(clone, "scripts"))
+    copyFileSync(script, join(clone, "scripts", "built.mjs"))
+    const fresh = spawnSync(process.execPath, [join(clone, "scripts", "built.mjs"), "--dependencies"], { encoding: "utf8" })
+    expect([fresh.status, fresh.stderr]).toEqual([1, "node_modules is missing: run npm install first (it installs the dependencies and builds dist/)\n"])
+    mkdirSync(join(clone, "node_modules"))
+    const installed = spawnSync(process.execPath, [join(clone, "scripts", "built.mjs"), "--dependencies"], { encoding: "utf8" })
+    expect([installed.status, installed.stderr]).toEqual([0, ""])
   })
 })

@@ -46,7 +46,7 @@ export class Shutdown extends Effect.Service<Shutdown>()("worker/Shutdown", {
         // An errored worker's consumer is presumed dead: nobody would release its sessions in the window.
         return yield* Effect.logInfo("not draining: the worker is errored", { error_msg: errorMsg, open_sessions: open })
       }
-      yield* Effect.logInfo("draining: new sessions are refused; open ones may finish", {
+      yield* Effect.logInfo("draining: new sessions are refused; open ones may finish (a second signal, or Ctrl-C again, closes them now)", {
         open_sessions: open,
         drain_timeout: config.drainTimeoutSeconds
       })
