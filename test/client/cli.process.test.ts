@@ -90,7 +90,8 @@ describe("node dist/client.js", () => {
 
   it.each([
     ["Ctrl-C (SIGINT)", "SIGINT", 130],
-    ["a closed terminal (SIGHUP)", "SIGHUP", 129]
+    ["a closed terminal (SIGHUP)", "SIGHUP", 129],
+    ["SIGUSR2, which the worker takes as a stop too", "SIGUSR2", 140]
   ] as const)("%s in single mode ends the session on the worker, says it was interrupted, then exits 128 + the signal", async (_, signal, status) => {
     const [worker] = await workers(1)
     const client = run(["--hold", "600", "--lifetime", "60"])

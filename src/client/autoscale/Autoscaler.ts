@@ -89,7 +89,8 @@ export const runAutoscaler = (settings: AutoscalerSettings) =>
           const result = yield* Effect.either(step)
           if (result._tag === "Right") return result.right
           if (!retryable(result.left)) return yield* Effect.fail(result.left)
-          if (reasons.isNew(result.left.message)) yield* reporter.emit({ event: "error", operation, message: result.left.message })
+          // Said once per reason, so that it is clear the daemon is not stuck: it keeps trying.
+          if (reasons.isNew(result.left.message)) yield* reporter.emit({ event: "error", operation, message: `${result.left.message} (trying again until it works)` })
           yield* Effect.sleep(startupDelay(attempt))
         }
       })
@@ -97,7 +98,8 @@ export const runAutoscaler = (settings: AutoscalerSettings) =>
     const endpoint: Endpoint = yield* persist<Endpoint, EndpointNotFound | RequestFailed | UnexpectedResponse>(
       "endpoint lookup",
       client.findEndpoint(settings.endpoint),
-      (error) => error._tag !== "EndpointNotFound"
+      // A refused key (401, 403) is not fixed by asking again; nor is an endpoint that does not exist.
+      (error) => error._tag !== "EndpointNotFound" && !(error._tag === "UnexpectedResponse" && (error.status === 401 || error.status === 403))
     )
 
     // Ownership: one daemon per prefix. A stopped daemon gives it up; a killed one's lapses after ownerTtlMs.

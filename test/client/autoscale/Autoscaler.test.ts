@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Fiber, HashMap, Layer, Ref, TestClock } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Fiber, HashMap, Layer, Option, Ref, TestClock } from "effect"
 import { AutoscaleReporter } from "../../../src/client/autoscale/AutoscaleReporter.js"
 import { type AutoscalerSettings, runAutoscaler } from "../../../src/client/autoscale/Autoscaler.js"
 import { type AutoscaleEvent, describeAutoscale } from "../../../src/client/autoscale/events.js"
@@ -238,6 +238,24 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
     })
   )
 
+  it.scoped("an endpoint lookup the webserver refuses for the key (401, 403) ends the daemon at once; a 503 is tried again", () =>
+    Effect.gen(function* () {
+      for (const status of [401, 403]) {
+        const harness = yield* makeHarness
+        yield* Ref.set(harness.world.lookupStatuses, [503, status])
+        const daemon = yield* startDaemon(harness)
+        yield* advance(5_000)
+        const exit = yield* Fiber.await(daemon)
+        assert.isTrue(Exit.isFailure(exit), `${status}: the daemon stopped`)
+        const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+        assert.deepInclude(Option.getOrUndefined(failure), { _tag: "UnexpectedResponse", status })
+        // The 503 was said once, with the retry, before the refusal ended it.
+        assert.deepStrictEqual((yield* eventsNamed(harness, "error")).map((event) => event.message), ["endpoint lookup: https://console.test/api/v0/endptjobs/ answered 503: status 503 (trying again until it works)"])
+        assert.lengthOf(yield* Ref.get(harness.world.reserves), 0)
+      }
+    })
+  )
+
   it.scoped("a graceful stop leaves the sessions recorded and gives ownership up at once", () =>
     Effect.gen(function* () {
       const { harness, daemon: daemon } = yield* daemonReading({ waiting: 2, inFlight: 0 })
@@ -338,8 +356,8 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
       assert.deepStrictEqual(
         errors.map((event) => [event.operation, event.message]),
         [
-          ["claim ownership", refused.message],
-          ["claim ownership", reset.message]
+          ["claim ownership", `${refused.message} (trying again until it works)`],
+          ["claim ownership", `${reset.message} (trying again until it works)`]
         ]
       )
       assert.strictEqual((yield* Ref.get(harness.state.owner))?.token, "daemon-1")

@@ -8,7 +8,7 @@ import { Backlog } from "../../../src/client/autoscale/Backlog.js"
 import { RedisFailed } from "../../../src/client/autoscale/redis.js"
 import type { BacklogReading } from "../../../src/client/autoscale/scalingRule.js"
 import { type HeldRecord, StateStore } from "../../../src/client/autoscale/StateStore.js"
-import { RequestFailed, SessionClosed } from "../../../src/client/errors.js"
+import { RequestFailed, SessionClosed, UnexpectedResponse } from "../../../src/client/errors.js"
 import { type CreateOutcome, type Endpoint, type ReserveOptions, type Session, VastClient } from "../../../src/client/VastClient.js"
 
 export const ENDPOINT: Endpoint = { id: 7, name: "queue-endpoint", apiKey: Redacted.make("endpoint-key") }
@@ -28,6 +28,8 @@ export interface VastWorld {
   readonly dyingPings: Ref.Ref<number>
   /** `/session/end` calls: the daemon must never make one. */
   readonly ends: Ref.Ref<ReadonlyArray<string>>
+  /** Statuses the endpoint lookup answers with, in turn, before it finds the endpoint. */
+  readonly lookupStatuses: Ref.Ref<ReadonlyArray<number>>
   /** Time from a reserve call to its session. */
   readonly routeDelay: Ref.Ref<Duration.Duration>
   readonly nextId: Ref.Ref<number>
@@ -41,6 +43,7 @@ export const makeWorld = Effect.gen(function* () {
     dyingReserves: yield* Ref.make(0),
     dyingPings: yield* Ref.make(0),
     ends: yield* Ref.make<ReadonlyArray<string>>([]),
+    lookupStatuses: yield* Ref.make<ReadonlyArray<number>>([]),
     routeDelay: yield* Ref.make(Duration.millis(500)),
     nextId: yield* Ref.make(1)
   }
@@ -63,7 +66,14 @@ export const fakeVast = (world: VastWorld): Layer.Layer<VastClient> =>
   Layer.succeed(
     VastClient,
     VastClient.of({
-      findEndpoint: () => Effect.succeed(ENDPOINT),
+      findEndpoint: () =>
+        Effect.flatMap(
+          Ref.modify(world.lookupStatuses, ([status, ...rest]) => [status, rest] as const),
+          (status) =>
+            status === undefined
+              ? Effect.succeed(ENDPOINT)
+              : Effect.fail(new UnexpectedResponse({ operation: "endpoint lookup", url: "https://console.test/api/v0/endptjobs/", status, detail: `status ${status}` }))
+        ),
       endpointSettings: () => Effect.die("not used"),
       probeWorker: () => Effect.die("not used"),
       route: () => Effect.die("not used"),
