@@ -6,7 +6,9 @@
  *
  * A job is a stream entry with `job_id` and `work_ms` fields; the work is a sleep of `work_ms`. Each
  * event is printed as one JSON line (the example runner reads them). It serves `/health` on
- * `SIDECAR_PORT` for the worker's `BACKEND_HEALTH_URL`: healthy while its Redis connection is up.
+ * `SIDECAR_PORT` for the worker's `BACKEND_HEALTH_URL`: healthy while it runs, Redis or not (an outage hits every
+ * instance alike, a new one would reach the same Redis, and an unhealthy worker is replaced with the sessions it
+ * holds; the consumer waits Redis out).
  *
  * Environment: REDIS_URL, WORKER_CONTROL_URL, SIDECAR_PORT, AUTOSCALE_STREAM (default jobs),
  * AUTOSCALE_GROUP (workers), AUTOSCALE_PREFIX (<stream>:autoscale), IDLE_GRACE (seconds, 2),
@@ -73,11 +75,11 @@ const main = Effect.gen(function* () {
   // XREADGROUP … BLOCK holds its connection: it gets one of its own.
   const blocking = yield* connectRedis(config.redisUrl)
 
-  // The worker's health check: healthy while Redis answers.
+  // The worker's health check: healthy while the consumer runs; a Redis outage is said, not failed (see above).
   const health = HttpRouter.empty.pipe(
     HttpRouter.get(
       "/health",
-      Effect.map(redis.ready, (up) => (up ? HttpServerResponse.text("ok") : HttpServerResponse.text("redis unavailable", { status: 503 })))
+      Effect.map(redis.ready, (up) => HttpServerResponse.text(up ? "ok" : "ok (redis unavailable: waiting for it)"))
     )
   )
   yield* Layer.launch(listen(health, { name: "consumer health", host: "127.0.0.1", port: config.healthPort })).pipe(Effect.forkScoped)

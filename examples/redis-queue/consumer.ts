@@ -4,8 +4,9 @@
  * It asks its worker's control server which session is open, takes that session's job from Redis, does
  * the work, stores the result, and releases the worker (`POST /release`), which closes the session and
  * fires the dispatcher's callback. It serves `/health` for the worker's health check (`BACKEND_HEALTH_URL`):
- * healthy while its Redis connection is up and its worker's control server answers (a consumer pointed at the wrong
- * control port would otherwise let its worker take sessions nobody serves).
+ * healthy while its worker's control server answers (a consumer pointed at the wrong control port would otherwise let
+ * its worker take sessions nobody serves). Not while Redis is down: an outage hits every instance alike, a new one
+ * would reach the same Redis, and an unhealthy worker is replaced with the sessions it holds; the consumer waits.
  *
  * Written as plain async TypeScript on purpose: a consumer can be any program in any language, and this
  * one is meant to be read and copied.
@@ -23,8 +24,8 @@ import { repeatedReason } from "../../src/shared/repeatedReason.js"
 const help = `Usage: node dist/examples/redis-consumer.js   (run beside a null worker, e.g. the local serverless's --sidecar)
 
 Takes the job bound to its worker's open session from Redis, works (a sleep), stores the result and releases the
-worker. Serves /health on SIDECAR_PORT for the worker's BACKEND_HEALTH_URL: healthy while Redis is connected and
-the worker's control server answers at WORKER_CONTROL_URL.
+worker. Serves /health on SIDECAR_PORT for the worker's BACKEND_HEALTH_URL: healthy while the worker's control
+server answers at WORKER_CONTROL_URL (a Redis outage is waited out, not reported: every instance would fail alike).
 
 Environment:
   REDIS_URL             Redis (default redis://127.0.0.1:6379)
@@ -53,8 +54,9 @@ const log = (text: string) => process.stdout.write(`consumer: ${text}\n`)
 let controlAnswers = false
 
 const health = createServer((request, response) => {
-  const problem = request.url !== "/health" ? "not found" : redis.status !== "ready" ? "redis unavailable" : !controlAnswers ? "worker control server unreachable" : null
-  response.writeHead(problem === null ? 200 : 503, { "content-type": "text/plain" }).end(problem ?? "ok")
+  const problem = request.url !== "/health" ? "not found" : !controlAnswers ? "worker control server unreachable" : null
+  const note = redis.status === "ready" ? "ok" : "ok (redis unavailable: waiting for it)"
+  response.writeHead(problem === null ? 200 : problem === "not found" ? 404 : 503, { "content-type": "text/plain" }).end(problem ?? note)
 })
 health.listen(healthPort, "127.0.0.1", () => log(`health on :${healthPort}, worker control ${controlUrl}`))
 

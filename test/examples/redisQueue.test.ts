@@ -174,6 +174,28 @@ describe.skipIf(!hasRedis && process.env["CI"] === undefined)("the Redis queue e
     run.close()
   })
 
+  it("a consumer whose Redis is down stays healthy (every instance would fail alike), saying so in /health's body", async () => {
+    const control = createServer((_, response) => response.writeHead(200, { "content-type": "application/json" }).end('{"sessions": []}'))
+    await new Promise<void>((resolve) => control.listen(0, "127.0.0.1", () => resolve()))
+    try {
+      const address = control.address()
+      const controlPort = typeof address === "object" && address !== null ? address.port : 0
+      const healthPort = await freePort()
+      const consumer = start(process.execPath, [dist("examples/redis-consumer.js")], {
+        REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
+        WORKER_CONTROL_URL: `http://127.0.0.1:${controlPort}`,
+        SIDECAR_PORT: String(healthPort)
+      })
+      await consumer.waitFor(`health on :${healthPort}`)
+      await consumer.waitFor("consumer: redis: ")
+      const health = await fetch(`http://127.0.0.1:${healthPort}/health`)
+      expect([health.status, await health.text()]).toEqual([200, "ok (redis unavailable: waiting for it)"])
+    } finally {
+      control.closeAllConnections()
+      control.close()
+    }
+  })
+
   it("a consumer whose worker's control server does not answer says so once, answers /health with 503 (its worker takes no sessions) until it does", async () => {
     const dir = mkdtempSync(join(tmpdir(), "null-worker-redis-test-"))
     dirs.push(dir)
