@@ -32,12 +32,28 @@ import { VERSION } from "../../src/shared/version.js"
 import { sayConnectionTrouble } from "./connectionTrouble.js"
 import { doneKey, type Job, resultKey, sessionQueue } from "./keys.js"
 import { withOneLineErrors } from "../../src/shared/cliConsole.js"
+import { CloseReason } from "../../src/protocol/callback.js"
 import { existingFile } from "../../src/shared/textFlags.js"
 import { lifetimeSeconds, wholeAtLeast } from "../../src/shared/numericFlags.js"
 import { stopOnHangup } from "../../src/shared/signalExitStatus.js"
 
 /** The callback body: our payload (`job_id`) plus what the worker adds. */
-const ClosedSession = Schema.Struct({ job_id: Schema.String, session_id: Schema.String, close_reason: Schema.String })
+// The protocol's reasons only: what a callback names is counted, so a forged one cannot add keys without end.
+const ClosedSession = Schema.Struct({ job_id: Schema.String, session_id: Schema.String, close_reason: CloseReason })
+
+/**
+ * Callbacks for sessions this run has not created (yet: one can arrive before its create's answer) are kept, at most
+ * this many, the oldest dropped first; as are the sessions whose callback came, for counting duplicates. `/closed`
+ * needs no login, so without a bound a stream of forged callbacks would grow the dispatcher without end.
+ */
+const MAX_EARLY_CALLBACKS = 1_000
+const MAX_REMEMBERED_CALLBACKS = 10_000
+
+/** Add `key` to an insertion-ordered set, dropping the oldest past `max`. */
+const remember = (set: Set<string>, key: string, max: number) => {
+  set.add(key)
+  if (set.size > max) set.delete(set.values().next().value ?? key)
+}
 
 class RedisFailed extends Data.TaggedError("RedisFailed")<{ readonly message: string }> {}
 class JobsUnfinished extends Data.TaggedError("JobsUnfinished")<{ readonly message: string }> {}
@@ -124,14 +140,27 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
     // What the run saw, printed at the end as one JSON line (`summary {...}`).
     const reasons: Record<string, number> = {}
     const callbackSessions = new Set<string>()
+    /** Sessions whose Deferred a callback made before this run knew them, oldest first. */
+    const early = new Set<string>()
     let duplicateCallbacks = 0
     let redispatched = 0
-    const closeOf = (sessionId: string) =>
+    const closeOf = (sessionId: string, fromCallback = false) =>
       Effect.gen(function* () {
         const existing = closes.get(sessionId)
-        if (existing !== undefined) return existing
+        if (existing !== undefined) {
+          if (!fromCallback) early.delete(sessionId)
+          return existing
+        }
         const made = yield* Deferred.make<string>()
         closes.set(sessionId, made)
+        if (fromCallback) {
+          early.add(sessionId)
+          if (early.size > MAX_EARLY_CALLBACKS) {
+            const oldest = early.values().next().value ?? sessionId
+            early.delete(oldest)
+            closes.delete(oldest)
+          }
+        }
         return made
       })
 
@@ -141,9 +170,9 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
         Effect.gen(function* () {
           const body = yield* HttpServerRequest.schemaBodyJson(ClosedSession)
           if (callbackSessions.has(body.session_id)) duplicateCallbacks += 1
-          callbackSessions.add(body.session_id)
+          remember(callbackSessions, body.session_id, MAX_REMEMBERED_CALLBACKS)
           reasons[body.close_reason] = (reasons[body.close_reason] ?? 0) + 1
-          yield* Deferred.succeed(yield* closeOf(body.session_id), body.close_reason)
+          yield* Deferred.succeed(yield* closeOf(body.session_id, true), body.close_reason)
           return json(200, { ok: true })
         }).pipe(Effect.catchAll(() => Effect.succeed(json(422, { error: "not a session callback" }))))
       )
