@@ -19,6 +19,8 @@ import {
   idleSinceAfter,
   routeTarget,
   SILENCE_LIMIT_MS,
+  neverReady,
+  START_LIMIT_MS,
   silentTooLong,
   type WaitingRequest,
   type WorkerPhase,
@@ -216,10 +218,13 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
     /** Ready workers that stopped reporting are errored before anything is routed or decided (`silentTooLong`). */
     const noticeSilence = (now: number) =>
       Effect.forEach(
-        [...workers.values()].filter((worker) => silentTooLong(worker.phase, worker.lastReportAt, now)),
+        [...workers.values()].filter((worker) => silentTooLong(worker.phase, worker.lastReportAt, now) || neverReady(worker.phase, worker.startedAt, now)),
         (worker) => {
+          worker.errorMsg =
+            worker.phase === "starting"
+              ? `not ready ${START_LIMIT_MS / 1000} s after its start (${worker.lastReportAt === null ? "it never reported" : "it reported, never ready"}): replaced`
+              : `no report for over ${SILENCE_LIMIT_MS / 1000} s (a worker reports at least every ${HEARTBEAT_SECONDS} s): hung, stopped or cut off`
           worker.phase = "errored"
-          worker.errorMsg = `no report for over ${SILENCE_LIMIT_MS / 1000} s (a worker reports at least every ${HEARTBEAT_SECONDS} s): hung, stopped or cut off`
           return log(`w${worker.id} ${worker.errorMsg}`)
         },
         { discard: true }

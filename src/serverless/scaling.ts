@@ -56,6 +56,15 @@ export const ASSUMED_PERF = 100
  */
 export const SILENCE_LIMIT_MS = 3 * HEARTBEAT_SECONDS * 1000
 
+/**
+ * A worker still starting this long after its launch (a null worker is ready in a fraction of a second; one that
+ * never reports, or never gets ready, would otherwise hold its place for ever) is errored and replaced.
+ */
+export const START_LIMIT_MS = 60_000
+
+/** Whether a worker in `phase`, launched at `startedAt`, is still not ready at `now` past `START_LIMIT_MS`. */
+export const neverReady = (phase: WorkerPhase, startedAt: number, now: number): boolean => phase === "starting" && now - startedAt > START_LIMIT_MS
+
 /** Whether a worker in `phase`, last heard from at `lastReportAt`, has been silent too long at `now`. */
 export const silentTooLong = (phase: WorkerPhase, lastReportAt: number | null, now: number): boolean =>
   phase === "ready" && lastReportAt !== null && now - lastReportAt > SILENCE_LIMIT_MS

@@ -205,6 +205,31 @@ describe("ControlPlane (TestClock, fake processes)", () => {
     })
   )
 
+  it.scoped("a worker that never reports is errored 60 s after its start, stopped, and replaced while a request waits", () =>
+    Effect.gen(function* () {
+      const { launched, layer } = yield* fakeLauncher
+      const plane = yield* buildPlane(layer, { params: { inactivity_timeout: -1 } })
+      const key = plane.endpointApiKey
+      const route = (requestIdx: number) =>
+        Effect.map(plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx, connection: null }), (answer) => Option.getOrThrow(answer)._tag)
+      assert.strictEqual(yield* route(0), "Waiting")
+      yield* plane.tick
+      assert.lengthOf(launched, 1)
+      yield* TestClock.adjust("60 seconds")
+      yield* plane.tick
+      assert.strictEqual((yield* plane.status).workers[0]?.state, "starting")
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual(yield* route(1), "Waiting")
+      const stuck = (yield* plane.status).workers[0]
+      assert.strictEqual(stuck?.state, "errored")
+      assert.strictEqual(stuck?.error_msg, "not ready 60 s after its start (it never reported): replaced")
+      yield* plane.tick
+      yield* TestClock.adjust("0 millis")
+      assert.isTrue(launched[0]!.stopped)
+      assert.lengthOf(launched, 2)
+    })
+  )
+
   it.scoped("a sidecar that exits is logged and shown; its worker is errored, stopped and replaced (as start-vast.sh stops it on Vast)", () =>
     Effect.gen(function* () {
       const { launched, layer } = yield* fakeLauncher

@@ -9,6 +9,8 @@ import {
   routeTarget,
   SILENCE_LIMIT_MS,
   silentTooLong,
+  neverReady,
+  START_LIMIT_MS,
   vastDefaults,
   type WorkerView
 } from "../../src/serverless/scaling.js"
@@ -165,5 +167,14 @@ describe("silentTooLong", () => {
     expect(silentTooLong("ready", 1_000, 1_001 + SILENCE_LIMIT_MS)).toBe(true)
     for (const phase of ["starting", "stopping", "errored"] as const) expect(silentTooLong(phase, 0, 10 * SILENCE_LIMIT_MS)).toBe(false)
     expect(silentTooLong("ready", null, 10 * SILENCE_LIMIT_MS)).toBe(false)
+  })
+})
+
+describe("neverReady", () => {
+  it("a worker still starting past 60 s after its launch is never going to be ready; other phases never are", () => {
+    expect(START_LIMIT_MS).toBe(60_000)
+    expect(neverReady("starting", 1_000, 1_000 + START_LIMIT_MS)).toBe(false)
+    expect(neverReady("starting", 1_000, 1_001 + START_LIMIT_MS)).toBe(true)
+    for (const phase of ["ready", "stopping", "errored"] as const) expect(neverReady(phase, 0, 10 * START_LIMIT_MS)).toBe(false)
   })
 })
