@@ -390,7 +390,8 @@ const example = Command.make("autoscale-example", options, (opts) =>
             },
             () => undefined
           )
-          return yield* dispatcher.exited
+          // Stopped before the serverless it routes through (finalizers run last first).
+          return yield* dispatcher.exited.pipe(Effect.onInterrupt(() => dispatcher.stop))
         })
       const startedAt = yield* Clock.currentTimeMillis
       const firstExit = yield* dispatch(files[0] ?? "")

@@ -120,6 +120,9 @@ const example = Command.make("redis-example", options, (opts) =>
       },
       (line) => process.stdout.write(`  dispatcher | ${line.replace(/^.*message="?/, "").replace(/"$/, "")}\n`)
     )
+    // Stopped before the serverless (finalizers run last first): stopped after it, an interrupted dispatcher's last
+    // polls would find nothing listening and say so.
+    yield* Effect.addFinalizer(() => dispatcher.stop)
     const exit = yield* dispatcher.exited
     if (exit !== "0") return yield* new ExampleFailed({ message: `the dispatcher exited with ${exit}` })
     yield* say(`all ${opts.jobs} jobs done exactly once; waiting for the endpoint to scale back to zero`)
