@@ -270,6 +270,19 @@ const transportFailed = (operation: Operation, url: string, error: TransportErro
   return new RequestFailed({ operation, url, detail })
 }
 
+/**
+ * A create whose answer never came in time, or came as a success this client cannot read, may have opened a session
+ * on the worker that nobody will end: said, with when the worker closes it by itself.
+ */
+const mayHoldSession = <E extends RequestFailed | UnexpectedResponse>(error: E, lifetime: number): E => {
+  const unseen =
+    (error._tag === "RequestFailed" && error.detail.startsWith("no answer within")) ||
+    (error._tag === "UnexpectedResponse" && isOk(error.status))
+  if (!unseen) return error
+  const detail = `${error.detail}; the worker may hold a session this client cannot end: it closes it ${lifetime} s after its last ping`
+  return (error._tag === "RequestFailed" ? new RequestFailed({ ...error, detail }) : new UnexpectedResponse({ ...error, detail })) as E
+}
+
 /** An answer's first decoding problem, in one short line. */
 const answerIssue = (error: ParseResult.ParseError): string => {
   const issue = firstIssue(error)
@@ -445,7 +458,11 @@ export const make = (settings: ClientSettings) =>
         return { _tag: "Created", session } satisfies CreateOutcome
       }).pipe(
         Effect.catchAll((error) =>
-          Effect.succeed<CreateOutcome>({ _tag: "Refused", error, retryable: error._tag === "RequestFailed" && error.untrusted !== true })
+          Effect.succeed<CreateOutcome>({
+            _tag: "Refused",
+            error: mayHoldSession(error, options.lifetime),
+            retryable: error._tag === "RequestFailed" && error.untrusted !== true
+          })
         ),
         Effect.withSpan("VastClient.createSession")
       )

@@ -443,6 +443,26 @@ describe("VastClient: worker URLs it cannot call", () => {
       const error = yield* Effect.flip(client.reserve({ ...reserveOptions, timeout: "5 minutes" }))
       assert.deepInclude(error, { _tag: "UnexpectedResponse", operation: "session/create", status: 201 })
       assert.include(error._tag === "UnexpectedResponse" ? error.detail : "", "expiration")
+      // A success it cannot read may be a session nobody ends: said, with when the worker closes it.
+      assert.include(error._tag === "UnexpectedResponse" ? error.detail : "", "; the worker may hold a session this client cannot end: it closes it 60 s after its last ping")
+    })
+  )
+
+  it.effect("a create that gets no answer in time may have opened a session: the failure says so; a refused connection does not", () =>
+    Effect.gen(function* () {
+      const progress: Array<ReserveProgress> = []
+      const onProgress = (event: ReserveProgress) => Effect.sync(() => void progress.push(event))
+      const { client } = yield* clientWith(
+        byPath({ [`${AUTOSCALER}/route/`]: [{ status: 200, body: ready(W1, 7) }], [`${W1}/session/create`]: ["hang", "network-error"] })
+      )
+      const fiber = yield* Effect.fork(seeded(client.reserve({ ...reserveOptions, timeout: "5 minutes", onProgress })))
+      yield* TestClock.adjust("11 seconds")
+      yield* TestClock.adjust("10 seconds")
+      yield* Fiber.interrupt(fiber)
+      const refusals = progress.flatMap((event) => (event._tag === "Refused" ? [event.detail] : []))
+      assert.isAtLeast(refusals.length, 2)
+      assert.match(refusals[0] ?? "", /did not answer: no answer within 10 s; the worker may hold a session this client cannot end: it closes it 60 s after its last ping$/)
+      assert.notInclude(refusals[1] ?? "", "may hold a session")
     })
   )
 
