@@ -242,9 +242,22 @@ interface TransportError {
 const transportDetail = (error: TransportError): string => {
   const parts: Array<string> = []
   if (error.description !== undefined && error.description !== "") parts.push(error.description)
-  const cause = error.cause instanceof Error ? error.cause.message : ""
+  const cause = error.cause instanceof Error ? tidyTransportMessage(error.cause.message) : ""
   if (cause !== "" && !parts.some((part) => part.includes(cause))) parts.push(cause)
   return parts.length === 0 ? `${error.reason} error` : parts.join(": ")
+}
+
+/**
+ * Node's message for a failed call, readable: OpenSSL's internal text (`…:error:0A00010B:SSL routines:…:wrong version
+ * number:../deps/openssl/….c:350:`) becomes its reason, and a message cut after a colon loses it.
+ */
+export const tidyTransportMessage = (message: string): string => {
+  const ssl = /error:[0-9A-F]+:SSL routines:[^:]*:([^:]+)/.exec(message)
+  const text =
+    ssl === null
+      ? message
+      : `TLS failed (${ssl[1]})${ssl[1] === "wrong version number" || ssl[1] === "packet length too long" ? ": the server may speak plain HTTP, not TLS" : ""}`
+  return text.replace(/[\s:]+$/, "")
 }
 
 /** The control plane's address refused the connection on this machine: most often the local serverless is not up. */

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Either, Fiber, Layer, Option, Random, Redacted, Ref, TestClock } from "effect"
 import { ROUTE_ATTEMPTS } from "../../src/client/backoff.js"
-import { type Endpoint, type ReserveProgress, type Session, VastClient } from "../../src/client/VastClient.js"
+import { type Endpoint, type ReserveProgress, type Session, tidyTransportMessage, VastClient } from "../../src/client/VastClient.js"
 import { ENDPOINT_KEY, ENDPOINT_NAME, USER_KEY } from "./fakeControlPlane.js"
 import { type FakeAnswer, type SeenRequest, fakeHttp, field } from "./fakeHttp.js"
 
@@ -615,4 +615,18 @@ describe("VastClient sessions", () => {
       assert.isUndefined(route?.headers["authorization"])
     })
   )
+})
+
+describe("tidyTransportMessage", () => {
+  it("OpenSSL's internal text becomes its reason, with a hint for plain HTTP; a message cut after a colon loses it; others stay", () => {
+    assert.strictEqual(
+      tidyTransportMessage("write EPROTO 80EC82B9767F0000:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../deps/openssl/openssl/ssl/record/ssl3_record.c:350:\n"),
+      "TLS failed (wrong version number): the server may speak plain HTTP, not TLS"
+    )
+    assert.strictEqual(
+      tidyTransportMessage("Hostname/IP does not match certificate's altnames: IP: 127.0.0.1 is not in the cert's list: "),
+      "Hostname/IP does not match certificate's altnames: IP: 127.0.0.1 is not in the cert's list"
+    )
+    assert.strictEqual(tidyTransportMessage("connect ECONNREFUSED 127.0.0.1:9"), "connect ECONNREFUSED 127.0.0.1:9")
+  })
 })
