@@ -13,6 +13,8 @@ type Status = ControlPlane["status"] extends Effect.Effect<infer A> ? A : never
 const EVENTS_ON_PAGE = 20
 /** Callbacks shown on the page, newest first. */
 const CALLBACKS_ON_PAGE = 20
+/** Rows of waiting requests on the page: a flood of polls would otherwise make a page of megabytes every second. */
+const WAITING_ON_PAGE = 100
 
 const escape = (text: string): string =>
   text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] ?? c)
@@ -145,7 +147,7 @@ ${table(
     cells: [`w${w.id}`, w.state, sessionCell(w.sessions), w.url, w.control_url, w.cur_load, w.routed_load, w.max_perf, seconds(w.idle_s), errorCell(w), exitCell(w.exit, w.sidecar_exit)]
   }))
 )}
-<h2>Waiting route requests</h2>
+<h2>Waiting route requests (${status.waiting.length}${status.waiting.length > WAITING_ON_PAGE ? `; the ${WAITING_ON_PAGE} waiting longest shown` : ""})</h2>
 ${table(
   [
     { title: "request_idx", meaning: "the request's id; the client polls /route/ again with it" },
@@ -153,7 +155,10 @@ ${table(
     { title: "waiting (s)", meaning: "seconds since its first poll; dropped when its client stops polling or disconnects" },
     { title: "polls", meaning: "how many times its client asked; a connection that carried two polls is watched, and its close drops the request" }
   ],
-  status.waiting.map((r) => ({ cells: [r.request_idx, r.cost, r.waiting_s.toFixed(1), r.polls] }))
+  [...status.waiting]
+    .sort((a, b) => b.waiting_s - a.waiting_s)
+    .slice(0, WAITING_ON_PAGE)
+    .map((r) => ({ cells: [r.request_idx, r.cost, r.waiting_s.toFixed(1), r.polls] }))
 )}
 <h2>Callbacks received (${status.callbacks_received})</h2>
 ${table(

@@ -205,6 +205,26 @@ describe("ControlPlane (TestClock, fake processes)", () => {
     })
   )
 
+  it.scoped("the status page lists the 100 requests waiting longest, and says how many wait in all", () =>
+    Effect.gen(function* () {
+      const { layer } = yield* fakeLauncher
+      const plane = yield* buildPlane(layer, { params: { max_workers: 0 } })
+      const indexes: Array<number> = []
+      for (let i = 0; i < 150; i++) {
+        const answer = yield* plane.route({ endpoint: "null-local", apiKey: plane.endpointApiKey, cost: 100, requestIdx: 0, connection: null })
+        const waiting = Option.getOrThrow(answer)
+        if (waiting._tag === "Waiting") indexes.push(Number(waiting.body["request_idx"]))
+        yield* TestClock.adjust("10 millis")
+      }
+      assert.lengthOf(indexes, 150)
+      const page = statusPage(yield* plane.status)
+      assert.include(page, "<h2>Waiting route requests (150; the 100 waiting longest shown)</h2>")
+      const rows = (page.split("<h2>Waiting route requests")[1] ?? "").split("</table>")[0] ?? ""
+      const shown = Array.from(rows.matchAll(/<tr[^>]*><td>(\d+)<\/td>/g), (match) => Number(match[1]))
+      assert.deepStrictEqual(shown, indexes.slice(0, 100))
+    })
+  )
+
   it.scoped("a worker that never reports is errored 60 s after its start, stopped, and replaced while a request waits", () =>
     Effect.gen(function* () {
       const { launched, layer } = yield* fakeLauncher
