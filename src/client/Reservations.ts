@@ -13,7 +13,7 @@ import type { ReserveError } from "./errors.js"
 import type { ClientEvent } from "./events.js"
 import { Reporter } from "./Reporter.js"
 import { restartingKeepAlive } from "../shared/restartOnDefect.js"
-import { type CreateOutcome, type Endpoint, type ReserveProgress, type Session, VastClient } from "./VastClient.js"
+import { createMayHaveOpened, type CreateOutcome, type Endpoint, type ReserveProgress, type Session, VastClient } from "./VastClient.js"
 
 export interface ReservationPolicy {
   readonly cost: number
@@ -265,8 +265,10 @@ const make = (policy: ReservationPolicy) =>
         Effect.flatMap(take(sessionId), (taken) => (Option.isSome(taken) ? end(taken.value) : Effect.void))
       )
 
-    const openSession = (endpoint: Endpoint, reservation: number) =>
-      client
+    const openSession = (endpoint: Endpoint, reservation: number) => {
+      // Set when the reservation is given up (Ctrl-C) while a create is in flight: its outcome reaches no one else.
+      let abandoned = false
+      return client
         .reserve({
           endpoint,
           cost: policy.cost,
@@ -277,10 +279,17 @@ const make = (policy: ReservationPolicy) =>
           onProgress: (progress) => reporter.emit(progressEvent(reservation, progress)),
           runCreate: (attempt: Effect.Effect<CreateOutcome>) =>
             detached(
-              Effect.tap(attempt, (outcome) => (outcome._tag === "Created" ? register(reservation, outcome.session) : Effect.void))
+              Effect.tap(attempt, (outcome) =>
+                outcome._tag === "Created"
+                  ? register(reservation, outcome.session)
+                  : abandoned && createMayHaveOpened(outcome.error)
+                    ? reporter.emit({ event: "error", operation: "session/create", message: outcome.error.message, reservation, fatal: false })
+                    : Effect.void
+              )
             )
         })
         .pipe(
+          Effect.onInterrupt(() => Effect.sync(() => void (abandoned = true))),
           Effect.tapError((error) =>
             Effect.zipRight(
               count("failures"),
@@ -294,6 +303,7 @@ const make = (policy: ReservationPolicy) =>
             )
           )
         )
+    }
 
     const shutdown = Effect.gen(function* () {
       // Creates still in flight register their sessions; ends still in flight finish.

@@ -283,15 +283,16 @@ const transportFailed = (operation: Operation, url: string, error: TransportErro
   return new RequestFailed({ operation, url, detail })
 }
 
+/** A failed create after which the worker may hold a session: no answer in time, or a success this client cannot read. */
+export const createMayHaveOpened = (error: WorkerError): boolean =>
+  (error._tag === "RequestFailed" && error.detail.startsWith("no answer within")) || (error._tag === "UnexpectedResponse" && isOk(error.status))
+
 /**
  * A create whose answer never came in time, or came as a success this client cannot read, may have opened a session
  * on the worker that nobody will end: said, with when the worker closes it by itself.
  */
 const mayHoldSession = <E extends RequestFailed | UnexpectedResponse>(error: E, lifetime: number): E => {
-  const unseen =
-    (error._tag === "RequestFailed" && error.detail.startsWith("no answer within")) ||
-    (error._tag === "UnexpectedResponse" && isOk(error.status))
-  if (!unseen) return error
+  if (!createMayHaveOpened(error)) return error
   const detail = `${error.detail}; the worker may hold a session this client cannot end: it closes it ${lifetime} s after its last ping`
   return (error._tag === "RequestFailed" ? new RequestFailed({ ...error, detail }) : new UnexpectedResponse({ ...error, detail })) as E
 }

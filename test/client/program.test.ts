@@ -188,6 +188,22 @@ describe("program, single mode", () => {
     })
   )
 
+  it.effect("interrupted while a /session/create that never answers is in flight: once it gives up, a warning says the worker may hold a session", () =>
+    Effect.gen(function* () {
+      const run = yield* start(single(600), { create: "hang" })
+      yield* TestClock.adjust("1 second")
+      const interrupter = yield* Effect.fork(Fiber.interrupt(run.fiber))
+      yield* TestClock.adjust("10 seconds")
+      yield* Fiber.join(interrupter)
+      assert.deepStrictEqual(yield* run.calls("/session/end"), [])
+      assert.deepStrictEqual(yield* run.names, ["endpoint", "routing", "interrupted", "error", "done"])
+      const [warning] = yield* run.named("error")
+      assert.deepInclude(warning, { operation: "session/create", fatal: false, reservation: 1 })
+      assert.match(warning?.message ?? "", /did not answer: no answer within 10 s; the worker may hold a session this client cannot end: it closes it 60 s after its last ping$/)
+      assert.deepInclude((yield* run.named("done"))[0], { created: 0, failures: 0, interrupted: true })
+    })
+  )
+
   it.effect("a keep-alive that dies is reported (not a failure) and started again: the session is still pinged, then ended", () =>
     Effect.gen(function* () {
       const run = yield* start(single(95), { dyingLooks: 1 })
