@@ -345,11 +345,10 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       socket.once("close", () => sockets.delete(socket))
     })
     server.on("drop", () => {
-      closeIdleAtCap()
       // Logged on the first refusal of a burst; the count says how many followed.
       if (dropped++ === 0) {
         runFork(
-          Effect.logWarning(`${options.name}: connection cap reached; idle keep-alive connections closed`, { max_connections: limits.maxConnections }).pipe(
+          Effect.logWarning(`${options.name}: connection cap reached`, { max_connections: limits.maxConnections }).pipe(
             Effect.zipRight(Effect.sleep("1 minute")),
             Effect.zipRight(
               Effect.suspend(() => {
@@ -364,19 +363,6 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         )
       }
     })
-    /**
-     * At the cap, the connections that wait for nothing (idle keep-alive, or silent since they connected) are closed,
-     * at most once a second: otherwise a client that holds the cap's worth of idle connections keeps everyone else
-     * out for the keep-alive timeout (75 s), and again as soon as it reconnects. A client with a request in progress
-     * keeps its connection; a pooled client that loses an idle one opens another.
-     */
-    let closingIdle = false
-    const closeIdleAtCap = () => {
-      if (closingIdle) return
-      closingIdle = true
-      server.closeIdleConnections()
-      runFork(Effect.sleep("1 second").pipe(Effect.ensuring(Effect.sync(() => (closingIdle = false)))))
-    }
     server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
       // Node's default: a 400/408/431 when it can still answer; never an exception.
       if (socket.writable && !socket.destroyed) {
