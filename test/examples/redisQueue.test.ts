@@ -100,6 +100,24 @@ const setup = async (options: { jobs: number; workMs: number; maxWorkers?: numbe
   return { client, serverless, status, summary, scaledToZero, checkExactlyOnce, restartRedis, close: () => client.disconnect() }
 }
 
+/**
+ * The example consumer beside a stand-in for its worker's control server, which answers every look with `answer()`;
+ * the caller closes `control` (the consumer is stopped with the test's other processes).
+ */
+const consumerBeside = async (redisUrl: string, answer: () => string) => {
+  const control = createServer((_, response) => response.writeHead(200, { "content-type": "application/json" }).end(answer()))
+  await new Promise<void>((resolve) => control.listen(0, "127.0.0.1", () => resolve()))
+  const address = control.address()
+  const controlPort = typeof address === "object" && address !== null ? address.port : 0
+  const healthPort = await freePort()
+  const consumer = start(process.execPath, [dist("examples/redis-consumer.js")], {
+    REDIS_URL: redisUrl,
+    WORKER_CONTROL_URL: `http://127.0.0.1:${controlPort}`,
+    SIDECAR_PORT: String(healthPort)
+  })
+  return { control, consumer, controlPort, healthPort }
+}
+
 describe.skipIf(!hasRedis && process.env["CI"] === undefined)("the Redis queue example (real redis-server)", { timeout: 120_000 }, () => {
   it("20 jobs through at most 3 workers: each done once, each session released, each callback once, back to zero", async () => {
     // The callback endpoint as a dispatcher on another machine sets it: its own port, and the URL workers use.
@@ -178,17 +196,8 @@ describe.skipIf(!hasRedis && process.env["CI"] === undefined)("the Redis queue e
   })
 
   it("a consumer whose Redis is down stays healthy (every instance would fail alike), saying so in /health's body", async () => {
-    const control = createServer((_, response) => response.writeHead(200, { "content-type": "application/json" }).end('{"sessions": []}'))
-    await new Promise<void>((resolve) => control.listen(0, "127.0.0.1", () => resolve()))
+    const { control, consumer, healthPort } = await consumerBeside(`redis://127.0.0.1:${await freePort()}`, () => '{"sessions": []}')
     try {
-      const address = control.address()
-      const controlPort = typeof address === "object" && address !== null ? address.port : 0
-      const healthPort = await freePort()
-      const consumer = start(process.execPath, [dist("examples/redis-consumer.js")], {
-        REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
-        WORKER_CONTROL_URL: `http://127.0.0.1:${controlPort}`,
-        SIDECAR_PORT: String(healthPort)
-      })
       await consumer.waitFor(`health on :${healthPort}`)
       await consumer.waitFor("consumer: redis: ")
       // Until its first look at the control server has an answer, it is unhealthy for that reason; then healthy.
@@ -218,20 +227,11 @@ describe.skipIf(!hasRedis && process.env["CI"] === undefined)("the Redis queue e
     // A control server that answers no JSON at first, then as a worker with nothing open; it counts the looks.
     let looks = 0
     let answering = false
-    const control = createServer((_, response) => {
+    const { control, consumer, controlPort, healthPort } = await consumerBeside(`redis://127.0.0.1:${redisPort}`, () => {
       looks++
-      response.writeHead(200, { "content-type": "application/json" }).end(answering ? '{"sessions": []}' : "not json")
+      return answering ? '{"sessions": []}' : "not json"
     })
-    await new Promise<void>((resolve) => control.listen(0, "127.0.0.1", () => resolve()))
     try {
-      const address = control.address()
-      const controlPort = typeof address === "object" && address !== null ? address.port : 0
-      const healthPort = await freePort()
-      const consumer = start(process.execPath, [dist("examples/redis-consumer.js")], {
-        REDIS_URL: `redis://127.0.0.1:${redisPort}`,
-        WORKER_CONTROL_URL: `http://127.0.0.1:${controlPort}`,
-        SIDECAR_PORT: String(healthPort)
-      })
       await consumer.waitFor(`cannot reach the worker's control server at http://127.0.0.1:${controlPort}/sessions (`)
       const deadline = Date.now() + 10_000
       while (looks < 5 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))

@@ -78,6 +78,14 @@ const buildPlane = (
     (context) => Context.get(context, ControlPlane)
   )
 
+/** A plane whose idle workers are kept (only errors stop them), and a route call giving the answer's kind. */
+const planeKeepingIdle = (launcher: Layer.Layer<WorkerLauncher>) =>
+  Effect.map(buildPlane(launcher, { params: { inactivity_timeout: -1 } }), (plane) => ({
+    plane,
+    route: (requestIdx: number) =>
+      Effect.map(plane.route({ endpoint: "null-local", apiKey: plane.endpointApiKey, cost: 100, requestIdx, connection: null }), (answer) => Option.getOrThrow(answer)._tag)
+  }))
+
 const report = (id: number, mtoken: string, curLoad: number, workingRequestIdxs: ReadonlyArray<number>) =>
   statusBody(
     { id, mtoken, url: "" },
@@ -173,10 +181,7 @@ describe("ControlPlane (TestClock, fake processes)", () => {
     Effect.gen(function* () {
       const { launched, layer } = yield* fakeLauncher
       // Idle workers are kept: only the silence can stop this one.
-      const plane = yield* buildPlane(layer, { params: { inactivity_timeout: -1 } })
-      const key = plane.endpointApiKey
-      const route = (requestIdx: number) =>
-        Effect.map(plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx, connection: null }), (answer) => Option.getOrThrow(answer)._tag)
+      const { plane, route } = yield* planeKeepingIdle(layer)
       yield* route(0)
       yield* plane.tick
       const token = launched[0]!.spec.env["MASTER_TOKEN"]!
@@ -228,10 +233,7 @@ describe("ControlPlane (TestClock, fake processes)", () => {
   it.scoped("a worker that never reports is errored 60 s after its start, stopped, and replaced while a request waits", () =>
     Effect.gen(function* () {
       const { launched, layer } = yield* fakeLauncher
-      const plane = yield* buildPlane(layer, { params: { inactivity_timeout: -1 } })
-      const key = plane.endpointApiKey
-      const route = (requestIdx: number) =>
-        Effect.map(plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx, connection: null }), (answer) => Option.getOrThrow(answer)._tag)
+      const { plane, route } = yield* planeKeepingIdle(layer)
       assert.strictEqual(yield* route(0), "Waiting")
       yield* plane.tick
       assert.lengthOf(launched, 1)
