@@ -43,6 +43,7 @@ import {
   SessionRefRequest
 } from "./wire.js"
 import { firstIssue } from "../shared/firstIssue.js"
+import { isLoopbackHost } from "../shared/loopbackHost.js"
 import { parseBoundedJsonWith } from "../shared/boundedJson.js"
 
 export interface ClientSettings {
@@ -266,14 +267,7 @@ const refusedLocally = (operation: Operation, url: string, cause: unknown): bool
   Reflect.get(cause instanceof Error ? cause : {}, "code") === "ECONNREFUSED" &&
   isLoopbackUrl(url)
 
-const isLoopbackUrl = (url: string): boolean => {
-  try {
-    const host = new URL(url).hostname
-    return host === "localhost" || host === "[::1]" || /^127\./.test(host)
-  } catch {
-    return false
-  }
-}
+const isLoopbackUrl = (url: string): boolean => URL.canParse(url) && isLoopbackHost(new URL(url).hostname)
 
 /** A call that got no answer; one refused for its TLS certificate, or by a local control plane that is not up, says what to do. */
 const transportFailed = (operation: Operation, url: string, error: TransportError): RequestFailed => {

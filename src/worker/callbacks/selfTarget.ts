@@ -9,6 +9,7 @@
 import { networkInterfaces } from "node:os"
 import { Effect } from "effect"
 import { WorkerConfig } from "../config/WorkerConfig.js"
+import { isLoopbackHost } from "../../shared/loopbackHost.js"
 
 /** The code of a connection refused because its destination is the worker itself, and what `/debug` says of it. */
 export const SELF_TARGET_REFUSED = "ERR_SELF_TARGET_REFUSED"
@@ -22,9 +23,6 @@ export interface SelfAddresses {
 }
 
 const stripBrackets = (host: string): string => (host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host)
-
-const isLoopback = (host: string): boolean =>
-  host === "localhost" || host.endsWith(".localhost") || /^127\.\d+\.\d+\.\d+$/.test(host) || host === "::1" || host === "0.0.0.0" || host === "::"
 
 const defaultPort = (protocol: string): number => (protocol === "https:" ? 443 : 80)
 
@@ -72,7 +70,7 @@ const unmapIpv4 = (host: string): string => {
 export const isSelfHost = (host: string, self: SelfAddresses): boolean => {
   const plain = stripBrackets(host.toLowerCase())
   const mapped = unmapIpv4(plain)
-  return isLoopback(mapped) || self.hosts.has(mapped) || self.hosts.has(plain)
+  return isLoopbackHost(mapped) || self.hosts.has(mapped) || self.hosts.has(plain)
 }
 
 /** Whether a URL, as written, points at one of the worker's own ports on this machine. */
