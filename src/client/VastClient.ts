@@ -45,6 +45,7 @@ import {
 import { firstIssue } from "../shared/firstIssue.js"
 import { isLoopbackHost } from "../shared/loopbackHost.js"
 import { parseBoundedJsonWith } from "../shared/boundedJson.js"
+import { jsonText } from "../shared/exactJson.js"
 
 export interface ClientSettings {
   /** The user's key: sent to the webserver's endpoint list, and nowhere else. */
@@ -350,11 +351,15 @@ export const make = (settings: ClientSettings) =>
     const unexpected = (operation: Operation, url: string, reply: Reply) =>
       new UnexpectedResponse({ operation, url, status: reply.status, detail: snippet(reply.text) || "empty body" })
 
-    /** A POST to a worker: JSON only. No API key, in the URL or in a header. */
+    /**
+     * A POST to a worker: JSON only. No API key, in the URL or in a header. Written with `jsonText`, so that an
+     * `auth_data` holding an integer past 2^53 reaches the worker as the autoscaler wrote it.
+     */
     const workerPost = <A, I>(url: string, path: string, schema: Schema.Schema<A, I>, body: A) =>
-      HttpClientRequest.post(joinPath(url, path)).pipe(
-        HttpClientRequest.acceptJson,
-        HttpClientRequest.schemaBodyJson(schema)(body),
+      Schema.encode(schema)(body).pipe(
+        Effect.map((encoded) =>
+          HttpClientRequest.post(joinPath(url, path)).pipe(HttpClientRequest.acceptJson, HttpClientRequest.bodyText(jsonText(encoded) ?? "null", "application/json"))
+        ),
         // Our own values always encode.
         Effect.orDie
       )

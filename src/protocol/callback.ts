@@ -2,6 +2,7 @@
  * The `on_close_route` callback (vast-protocol.md §4.4) and why a session closed.
  */
 import { Schema } from "effect"
+import { holdsExactInteger, jsonText } from "../shared/exactJson.js"
 
 export const CloseReason = Schema.Literal("ended", "released", "expired", "shutdown")
 /** Why a session ended. `ended`: `/session/end`; `released`: local `/release`; `expired`: a limit passed. */
@@ -52,4 +53,5 @@ export const callbackBody = (payload: unknown, facts: CloseFacts): CallbackBody 
 const encodeBody: (body: CallbackBody) => string = Schema.encodeSync(Schema.parseJson())
 
 /** The callback body as the JSON text that is sent. Throws only for a value JSON cannot represent. */
-export const callbackText = (payload: unknown, facts: CloseFacts): string => encodeBody(callbackBody(payload, facts))
+export const callbackText = (payload: unknown, facts: CloseFacts): string =>
+  holdsExactInteger(payload) ? (jsonText(callbackBody(payload, facts)) ?? "{}") : encodeBody(callbackBody(payload, facts))

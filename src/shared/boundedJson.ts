@@ -6,6 +6,7 @@
  */
 
 import { ParseResult, Schema } from "effect"
+import { jsonText, parseJson } from "./exactJson.js"
 
 /** The deepest nesting of arrays and objects accepted in a request body. */
 export const MAX_JSON_DEPTH = 64
@@ -57,7 +58,7 @@ export const nestedDeeperThan = (text: string, limit: number): boolean => openin
 export const parseBoundedJson = (text: string, limit: number = MAX_JSON_DEPTH): JsonParse => {
   if (nestedDeeperThan(text, limit)) return { _tag: "TooDeep", limit }
   try {
-    return { _tag: "Parsed", value: JSON.parse(text) }
+    return { _tag: "Parsed", value: parseJson(text) }
   } catch {
     return { _tag: "Invalid" }
   }
@@ -74,12 +75,12 @@ export const BoundedJsonText = (limit: number = MAX_JSON_DEPTH): Schema.Schema<u
       nestedDeeperThan(text, limit)
         ? ParseResult.fail(new ParseResult.Type(ast, text, `JSON nested deeper than ${limit} levels`))
         : ParseResult.try({
-            try: (): unknown => JSON.parse(text),
+            try: (): unknown => parseJson(text),
             catch: (error) => new ParseResult.Type(ast, text, error instanceof Error ? error.message : String(error))
           }),
     encode: (value, _, ast) =>
       ParseResult.try({
-        try: () => JSON.stringify(value),
+        try: () => jsonText(value) ?? "null",
         catch: (error) => new ParseResult.Type(ast, value, error instanceof Error ? error.message : String(error))
       })
   })

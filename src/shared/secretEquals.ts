@@ -1,4 +1,5 @@
 import * as crypto from "node:crypto"
+import { ExactInteger } from "./exactJson.js"
 import { sha256, sha256Hex } from "./sha256.js"
 
 /** A value whose `JSON.stringify` text is its canonical text (a number past the double range is not: below). */
@@ -15,6 +16,11 @@ const isOrderedAndFlat = (value: object, keys: ReadonlyArray<string>): boolean =
   return true
 }
 
+const exactIntegerCanonical = (digits: string): string => {
+  const nearest = Number(digits)
+  return Number.isFinite(nearest) && BigInt(nearest) === BigInt(digits) ? JSON.stringify(nearest) : digits
+}
+
 /**
  * The canonical text of a JSON value: object keys sorted, so two values that are equal as JSON
  * (key order ignored, `1` and `1.0` alike) have the same text.
@@ -24,6 +30,9 @@ export const canonicalJson = (value: unknown): string => {
   // `-1e400` are three values, as they are to the Python worker (its `inf`, `-inf` and `None`).
   if (typeof value === "number" && !Number.isFinite(value)) return String(value)
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null"
+  // An integer past 2^53 as it was written: equal to a double only when the double is that integer exactly (as
+  // Python compares an `int` with a `float`).
+  if (value instanceof ExactInteger) return exactIntegerCanonical(value.digits)
   // Built with plain loops: this runs twice per session (create, end) on the session path.
   if (Array.isArray(value)) {
     let text = "["

@@ -176,6 +176,30 @@ describe("VastClient.reserve: routing", () => {
     })
   )
 
+  it.effect("an integer past 2^53 in the routing answer's auth_data reaches the worker's create, ping and end as written", () =>
+    Effect.gen(function* () {
+      const past = "9007199254740993" // JSON.parse reads it as 9007199254740992
+      const answer = JSON.stringify(ready(W1, 42)).replace(/}$/, `,"ticket":${past}}`)
+      const { client, requests } = yield* clientWith(
+        byPath({
+          [`${AUTOSCALER}/route/`]: [{ status: 200, body: answer }],
+          [`${W1}/session/create`]: [created("s-1")],
+          [`${W1}/ping`]: [{ status: 200, body: { result: { ok: true } } }],
+          [`${W1}/session/end`]: [{ status: 200, body: { ended: true } }]
+        })
+      )
+      const reserved = yield* seeded(client.reserve({ ...reserveOptions, timeout: "1 minute" }))
+      yield* client.ping(reserved)
+      yield* client.endSession(reserved)
+      const [create] = yield* requests("/session/create")
+      const [ping] = yield* requests("/ping")
+      const [end] = yield* requests("/session/end")
+      assert.include(create?.text, `"auth_data":${answer}`)
+      assert.include(ping?.text, `"auth_data":${answer}`)
+      assert.include(end?.text, `"session_auth":${answer}`)
+    })
+  )
+
   it.effect("a 429 from the worker routes again with the same request_idx after min(2^n + U, 5) s", () =>
     Effect.gen(function* () {
       const { client, requests, seen } = yield* clientWith(

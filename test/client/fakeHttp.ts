@@ -8,6 +8,8 @@ export interface SeenRequest {
   readonly path: string
   readonly headers: Readonly<Record<string, string>>
   readonly body: unknown
+  /** The body's text as sent (`null` for none). */
+  readonly text: string | null
   /** Clock time (TestClock in unit tests) when the request was made. */
   readonly at: number
 }
@@ -33,8 +35,9 @@ export const fakeHttp = (respond: (request: SeenRequest, index: number) => FakeA
     const client = HttpClient.make((request, url) =>
       Effect.gen(function* () {
         const at = yield* Clock.currentTimeMillis
-        const body = request.body._tag === "Uint8Array" ? parseJson(new TextDecoder().decode(request.body.body)) : null
-        const entry: SeenRequest = { method: request.method, url: url.toString(), path: url.pathname, headers: request.headers, body, at }
+        const sent = request.body._tag === "Uint8Array" ? new TextDecoder().decode(request.body.body) : null
+        const body = sent === null ? null : parseJson(sent)
+        const entry: SeenRequest = { method: request.method, url: url.toString(), path: url.pathname, headers: request.headers, body, text: sent, at }
         const index = (yield* Ref.getAndUpdate(seen, (all) => [...all, entry])).length
         // As Node's http.request does: it throws, so the client sees a defect, not a RequestError.
         if (url.protocol !== "http:" && url.protocol !== "https:") {

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { SessionsAnswer } from "../../src/protocol/control.js"
 import { FakeAutoscaler } from "../support/fakeAutoscaler.js"
 import { mainJs, spawnProcess } from "../support/process.js"
-import { authData, cleanup, decoded, eventually, processes, request, startWorkerProcess, workerEnv } from "../support/workerProcess.js"
+import { authData, cleanup, decoded, eventually, processes, request, startReceiver, startWorkerProcess, workerEnv } from "../support/workerProcess.js"
 
 let autoscaler: FakeAutoscaler
 const sockets: Array<Socket> = []
@@ -86,6 +86,27 @@ describe("hostile input against the real process", () => {
     expect(got.status).toBe(200)
     expect(got.text).toContain('"__proto__":{"polluted":true}')
     expect((await request(`${publicUrl}/session/end`, { body: `{"session_id":"${id}","session_auth":${auth}}` })).status).toBe(200)
+  })
+
+  it("integers past 2^53 in auth_data and on_close_payload: echoed, compared and called back exactly as sent", async () => {
+    const { publicUrl } = await startWorkerProcess(autoscaler)
+    const receiver = await startReceiver()
+    const past = "9007199254740993" // JSON.parse reads it as 9007199254740992
+    const auth = JSON.stringify(authData()).replace(/}$/, `,"ticket":${past}}`)
+    const nearby = auth.replace(past, "9007199254740992")
+    const payload = `{"on_close_route":"${receiver.url}","on_close_payload":{"job":${past},"list":[-123456789012345678901234567890]}}`
+    const created = await request(`${publicUrl}/session/create`, { body: `{"auth_data":${auth},"payload":${payload}}` })
+    expect(created.status).toBe(201)
+    const id = decoded(CreateSessionAnswer, created).session_id
+    const got = await request(`${publicUrl}/session/get`, { body: `{"session_id":"${id}","session_auth":${auth}}` })
+    expect(got.status).toBe(200)
+    expect(got.text).toContain(`"auth_data":${auth}`)
+    expect(got.text).toContain(`"on_close_payload":{"job":${past},"list":[-123456789012345678901234567890]}`)
+    // One unit apart is another auth_data, as it is to the Python worker.
+    expect((await request(`${publicUrl}/session/end`, { body: `{"session_id":"${id}","session_auth":${nearby}}` })).status).toBe(401)
+    expect((await request(`${publicUrl}/session/end`, { body: `{"session_id":"${id}","session_auth":${auth}}` })).status).toBe(200)
+    const callback = await receiver.next()
+    expect(callback.text).toContain(`"job":${past},"list":[-123456789012345678901234567890],"session_id":"${id}"`)
   })
 
   it("under a low file limit, a flood of silent connections hits the cap (logged), while the control port and the reports keep working", async () => {

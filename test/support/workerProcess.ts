@@ -112,11 +112,17 @@ export const startWorkerProcess = async (autoscaler: FakeAutoscaler, extra: Reco
   }
 }
 
+export interface ReceivedCallback {
+  readonly path: string
+  readonly body: unknown
+  readonly text: string
+}
+
 export interface Receiver {
   readonly url: string
   readonly port: number
-  /** Resolves with the next body received (in order). */
-  readonly next: () => Promise<{ readonly path: string; readonly body: unknown }>
+  /** Resolves with the next body received (in order): parsed, and the text as it came. */
+  readonly next: () => Promise<ReceivedCallback>
   readonly count: () => number
 }
 
@@ -124,15 +130,15 @@ export interface Receiver {
 export const startReceiver = async (
   answer: (request: IncomingMessage, response: ServerResponse) => "hang" | void = (_, response) => void response.writeHead(200).end()
 ): Promise<Receiver> => {
-  const bodies: Array<{ path: string; body: unknown }> = []
-  const waiting: Array<(entry: { path: string; body: unknown }) => void> = []
+  const bodies: Array<ReceivedCallback> = []
+  const waiting: Array<(entry: ReceivedCallback) => void> = []
   let count = 0
   const server = createServer((req, res) => {
     let text = ""
     req.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")))
     req.on("end", () => {
       count++
-      const entry = { path: req.url ?? "", body: text === "" ? null : (JSON.parse(text) as unknown) }
+      const entry = { path: req.url ?? "", body: text === "" ? null : (JSON.parse(text) as unknown), text }
       const waiter = waiting.shift()
       if (waiter) waiter(entry)
       else bodies.push(entry)
@@ -149,7 +155,7 @@ export const startReceiver = async (
   return {
     url: `http://127.0.0.1:${port}`,
     port,
-    next: () => (bodies.length > 0 ? Promise.resolve(bodies.shift() ?? { path: "", body: null }) : new Promise((resolve) => waiting.push(resolve))),
+    next: () => (bodies.length > 0 ? Promise.resolve(bodies.shift() ?? { path: "", body: null, text: "" }) : new Promise((resolve) => waiting.push(resolve))),
     count: () => count
   }
 }

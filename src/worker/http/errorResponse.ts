@@ -3,6 +3,7 @@
  * (vast-protocol.md §2); answers the protocol leaves open are JSON `{"error": …}` naming the problem.
  */
 import { echoedId } from "../../protocol/SessionId.js"
+import { jsonText } from "../../shared/exactJson.js"
 import type { RouteError } from "../errors.js"
 
 /** An answer: status, a JSON (or other) body, or `null` for an empty one. */
@@ -14,8 +15,8 @@ export interface WireResponse {
 }
 
 
-/** A JSON answer. */
-export const json = (status: number, body: unknown): WireResponse => ({ status, body: JSON.stringify(body) })
+/** A JSON answer; an `auth_data` or payload echoed back keeps its integers past 2^53 as they came. */
+export const json = (status: number, body: unknown): WireResponse => ({ status, body: jsonText(body) ?? null })
 
 /** An answer with no body (the framework's `Response(status=N)`). */
 export const empty = (status: number): WireResponse => ({ status, body: null })

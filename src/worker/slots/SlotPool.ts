@@ -55,6 +55,7 @@ import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { unsafeNewSessionId } from "./newSessionId.js"
 import { initialSlot, makeSlotStepper, type SlotIntent, type SlotState } from "./slotStep.js"
 import { echoedId } from "../../protocol/SessionId.js"
+import { jsonText } from "../../shared/exactJson.js"
 
 /** What `/session/create` asks for. `authData` is the request's `auth_data` as parsed, kept as it came. */
 export interface SessionRequest {
@@ -348,7 +349,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
         return Either.left(refusals.full)
       }
       // Only with a route: the payload's text is measured (a megabyte at most), and the hot path has none.
-      const payloadLength = request.onCloseRoute === null ? 0 : (JSON.stringify(request.onClosePayload) ?? "null").length
+      const payloadLength = request.onCloseRoute === null ? 0 : (jsonText(request.onClosePayload) ?? "null").length
       if (request.onCloseRoute !== null) {
         const full = outbox.unsafeFullness(openCallbackCount() + 1, openCallbackLength() + payloadLength)
         if (full !== null) {
