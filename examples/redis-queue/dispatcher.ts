@@ -36,24 +36,11 @@ import { CloseReason } from "../../src/protocol/callback.js"
 import { existingFile } from "../../src/shared/textFlags.js"
 import { lifetimeSeconds, wholeAtLeast } from "../../src/shared/numericFlags.js"
 import { stopOnHangup } from "../../src/shared/signalExitStatus.js"
+import { makeCallbackBook } from "./callbackBook.js"
 
 /** The callback body: our payload (`job_id`) plus what the worker adds. */
 // The protocol's reasons only: what a callback names is counted, so a forged one cannot add keys without end.
 const ClosedSession = Schema.Struct({ job_id: Schema.String, session_id: Schema.String, close_reason: CloseReason })
-
-/**
- * Callbacks for sessions this run has not created (yet: one can arrive before its create's answer) are kept, at most
- * this many, the oldest dropped first; as are the sessions whose callback came, for counting duplicates. `/closed`
- * needs no login, so without a bound a stream of forged callbacks would grow the dispatcher without end.
- */
-const MAX_EARLY_CALLBACKS = 1_000
-const MAX_REMEMBERED_CALLBACKS = 10_000
-
-/** Add `key` to an insertion-ordered set, dropping the oldest past `max`. */
-const remember = (set: Set<string>, key: string, max: number) => {
-  set.add(key)
-  if (set.size > max) set.delete(set.values().next().value ?? key)
-}
 
 class RedisFailed extends Data.TaggedError("RedisFailed")<{ readonly message: string }> {}
 class JobsUnfinished extends Data.TaggedError("JobsUnfinished")<{ readonly message: string }> {}
@@ -134,45 +121,15 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
     const redis = yield* redisConnection(opts.redisUrl)
     const client = yield* VastClient
 
-    // Callbacks can come before the waiter is registered, so each session gets one Deferred, made by
-    // whichever side comes first.
-    const closes = new Map<string, Deferred.Deferred<string>>()
-    // What the run saw, printed at the end as one JSON line (`summary {...}`).
-    const reasons: Record<string, number> = {}
-    const callbackSessions = new Set<string>()
-    /** Sessions whose Deferred a callback made before this run knew them, oldest first. */
-    const early = new Set<string>()
-    let duplicateCallbacks = 0
+    // Callbacks can come before the waiter is registered: the book makes each session's Deferred on either side.
+    const book = yield* makeCallbackBook()
     let redispatched = 0
-    const closeOf = (sessionId: string, fromCallback = false) =>
-      Effect.gen(function* () {
-        const existing = closes.get(sessionId)
-        if (existing !== undefined) {
-          if (!fromCallback) early.delete(sessionId)
-          return existing
-        }
-        const made = yield* Deferred.make<string>()
-        closes.set(sessionId, made)
-        if (fromCallback) {
-          early.add(sessionId)
-          if (early.size > MAX_EARLY_CALLBACKS) {
-            const oldest = early.values().next().value ?? sessionId
-            early.delete(oldest)
-            closes.delete(oldest)
-          }
-        }
-        return made
-      })
-
     const callbacks = HttpRouter.empty.pipe(
       HttpRouter.post(
         "/closed",
         Effect.gen(function* () {
           const body = yield* HttpServerRequest.schemaBodyJson(ClosedSession)
-          if (callbackSessions.has(body.session_id)) duplicateCallbacks += 1
-          remember(callbackSessions, body.session_id, MAX_REMEMBERED_CALLBACKS)
-          reasons[body.close_reason] = (reasons[body.close_reason] ?? 0) + 1
-          yield* Deferred.succeed(yield* closeOf(body.session_id, true), body.close_reason)
+          yield* book.received(body.session_id, body.close_reason)
           return json(200, { ok: true })
         }).pipe(Effect.catchAll(() => Effect.succeed(json(422, { error: "not a session callback" }))))
       )
@@ -226,14 +183,14 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
             continue
           }
           const session = reserved.right
-          const closed = yield* closeOf(session.sessionId)
+          const closed = yield* book.waitFor(session.sessionId)
           yield* redis.bindJob(session.sessionId, job)
           yield* Effect.logInfo(`${job.job_id} → session ${session.sessionId} on ${session.url}`)
           const reason = yield* Deferred.await(closed).pipe(
             Effect.timeout(Duration.seconds(opts.lifetime + 30)),
             Effect.orElseSucceed(() => "no callback")
           )
-          closes.delete(session.sessionId)
+          yield* book.forget(session.sessionId)
           if (reason === "released" && (yield* redis.hasResult(job.job_id))) {
             const first = yield* redis.markDone(job.job_id)
             yield* Effect.logInfo(`${job.job_id} done${first ? "" : " (already done before)"}`)
@@ -256,9 +213,10 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
     )
     const done = outcomes.filter((outcome) => outcome._tag === "Right" && outcome.right === "done").length
     yield* Effect.logInfo(`${done} of ${jobs.length} jobs done`)
+    const { duplicates, reasons } = book.counts()
     yield* Effect.sync(() =>
       process.stdout.write(
-        `summary ${JSON.stringify({ jobs: jobs.length, done, callbacks: reasons, duplicate_callbacks: duplicateCallbacks, redispatched })}\n`
+        `summary ${JSON.stringify({ jobs: jobs.length, done, callbacks: reasons, duplicate_callbacks: duplicates, redispatched })}\n`
       )
     )
     if (done !== jobs.length) return yield* new JobsUnfinished({ message: `${jobs.length - done} job(s) not done` })
