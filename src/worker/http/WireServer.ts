@@ -24,6 +24,7 @@ import { ChunkAccumulator } from "../../shared/chunkAccumulator.js"
 import { BodiesInFlightFull, BodyTooDeep, BodyTooLarge, refusals, type RouteError } from "../errors.js"
 import { type BodyBudget, makeBodyBudget } from "./bodyBudget.js"
 import { errorResponse, type WireResponse } from "./errorResponse.js"
+import { makeIdleConnections } from "./idleConnections.js"
 
 export interface WireRequest {
   readonly method: string
@@ -49,8 +50,12 @@ export type RouteTable = ReadonlyMap<string, WireRoute>
 export interface WireLimits {
   readonly maxBodyBytes: number
   readonly maxJsonDepth: number
-  /** Open connections at most; more are refused by the kernel accept path and logged. */
+  /**
+   * Open connections at most. At the cap a new connection is let in by closing the one idle the longest, if it has
+   * been idle `idleEvictionMs` or more (`idleConnections.ts`); otherwise it is refused, and that is logged.
+   */
   readonly maxConnections: number
+  readonly idleEvictionMs: number
   /** Time a client has to send complete request headers (also bounds a silent connection). */
   readonly headersTimeoutMs: number
   /** Time a client has to send a whole request. */
@@ -72,6 +77,7 @@ export const defaultLimits: WireLimits = {
   maxBodyBytes: 1024 * 1024,
   maxJsonDepth: 64,
   maxConnections: 512,
+  idleEvictionMs: 5_000,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 75_000,
@@ -178,9 +184,13 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     const background = yield* FiberSet.make()
     const runFork = yield* FiberSet.runtime(background)<never>()
     const sockets = new Set<Socket>()
+    const clock = yield* Effect.clock
+    // Request-level sockets: for TLS the TLS socket, tracked once its handshake is done.
+    const idle = makeIdleConnections<Socket>(limits.idleEvictionMs, () => clock.unsafeCurrentTimeMillis())
+    /** Connections closed for a newcomer at the cap and not yet gone: no longer counted against it. */
+    let evicting = 0
     /** The long polls waiting on each socket, cancelled together when it closes. */
     const pollsBySocket = new WeakMap<Socket, Set<() => void>>()
-    let dropped = 0
     const onAnswer = options.onAnswer
     // A body over the limit is answered at once, and the connection closed: reading it to the end would cost what the
     // limit protects.
@@ -203,6 +213,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     }
     const send = (res: ServerResponse, response: WireResponse, path = "other") => {
       writeResponse(res, response)
+      idle.answered(res.req.socket)
       if (onAnswer !== undefined) onAnswer(options.routes.has(path) ? path : "other", response.status)
     }
 
@@ -306,6 +317,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     }
 
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+      idle.requested(req.socket)
       const url = originForm(req.url ?? "/")
       const mark = url.indexOf("?")
       const path = mark < 0 ? url : url.slice(0, mark)
@@ -328,7 +340,9 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       options.tls === undefined
         ? createHttpServer(serverOptions, onRequest)
         : createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: limits.headersTimeoutMs }, onRequest)
-    server.maxConnections = limits.maxConnections
+    // One more than the cap, so that the connection past it reaches the `connection` listener below, which closes an
+    // idle one for it or refuses it.
+    server.maxConnections = limits.maxConnections + 1
     // `Expect: 100-continue`: a body declared over the limit is refused before the client sends it (Node would say
     // `100 Continue` first); any other request is told to go on and is served as usual.
     server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
@@ -340,29 +354,62 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     })
     // With no `timeout` listener, Node destroys a connection that stays silent this long while a request is in progress.
     server.timeout = limits.stallTimeoutMs
-    server.on("connection", (socket: Socket) => {
-      sockets.add(socket)
-      socket.once("close", () => sockets.delete(socket))
-    })
-    server.on("drop", () => {
-      // Logged on the first refusal of a burst; the count says how many followed.
-      if (dropped++ === 0) {
+    /** A warning logged at the first of a burst, then, a minute later, once more with how many followed. */
+    const burstWarning = (first: Effect.Effect<void>, followed: (count: number) => Effect.Effect<void>) => {
+      let count = 0
+      return () => {
+        if (count++ > 0) return
         runFork(
-          Effect.logWarning(`${options.name}: connection cap reached`, { max_connections: limits.maxConnections }).pipe(
+          first.pipe(
             Effect.zipRight(Effect.sleep("1 minute")),
             Effect.zipRight(
               Effect.suspend(() => {
-                const more = dropped - 1
-                dropped = 0
-                return more > 0
-                  ? Effect.logWarning(`${options.name}: connections refused at the cap`, { refused: more, max_connections: limits.maxConnections })
-                  : Effect.void
+                const more = count - 1
+                count = 0
+                return more > 0 ? followed(more) : Effect.void
               })
             )
           )
         )
       }
+    }
+    const refusedAtCap = burstWarning(
+      Effect.logWarning(`${options.name}: connection cap reached`, { max_connections: limits.maxConnections }),
+      (refused) => Effect.logWarning(`${options.name}: connections refused at the cap`, { refused, max_connections: limits.maxConnections })
+    )
+    const closedForNewcomer = burstWarning(
+      Effect.logWarning(`${options.name}: connection cap reached; the longest idle connection closed to let a new one in`, {
+        max_connections: limits.maxConnections,
+        idle_at_least_ms: limits.idleEvictionMs
+      }),
+      (closed) => Effect.logWarning(`${options.name}: idle connections closed at the cap`, { closed, max_connections: limits.maxConnections })
+    )
+    const closeForNewcomer = (socket: Socket) => {
+      evicting++
+      socket.once("close", () => evicting--)
+      socket.destroy()
+      closedForNewcomer()
+    }
+    server.on("connection", (socket: Socket) => {
+      if (sockets.size - evicting >= limits.maxConnections) {
+        const longestIdle = idle.takeLongestIdle()
+        if (longestIdle === undefined) {
+          socket.destroy()
+          return refusedAtCap()
+        }
+        closeForNewcomer(longestIdle)
+      }
+      sockets.add(socket)
+      socket.once("close", () => sockets.delete(socket))
+      if (options.tls === undefined) track(socket)
     })
+    const track = (socket: Socket) => {
+      idle.opened(socket)
+      socket.once("close", () => idle.closed(socket))
+    }
+    if (options.tls !== undefined) server.on("secureConnection", track)
+    // Node's own refusal, past the cap plus one: a burst faster than closed connections go.
+    server.on("drop", refusedAtCap)
     server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
       // Node's default: a 400/408/431 when it can still answer; never an exception.
       if (socket.writable && !socket.destroyed) {

@@ -1,6 +1,6 @@
 import { connect, type Socket } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { type Duration, Effect, Either, Option, Schedule } from "effect"
+import { type Duration, Effect, Either, Option, Schedule, TestClock } from "effect"
 import { makeBodyBudget } from "../../../src/worker/http/bodyBudget.js"
 import { text } from "../../../src/worker/http/errorResponse.js"
 import { type RouteTable, serve, type WireRoute } from "../../../src/worker/http/WireServer.js"
@@ -158,5 +158,77 @@ describe("WireServer against a real socket", () => {
       assert.strictEqual(answered, "", "the first body was still being received")
       yield* until("given back once its client left", () => bodyBudget.held === 0)
     }).pipe(Effect.scoped)
+  )
+})
+
+describe("WireServer at its connection cap", () => {
+  const small: RouteTable = new Map<string, WireRoute>([
+    ["/small", { method: "GET", body: "none", handle: () => Either.right(text(200, "ok")) }],
+    ["/echo", { method: "POST", body: "json", handle: (request) => Either.right(text(200, JSON.stringify(request.body))) }]
+  ])
+
+  /** A keep-alive connection: `send` writes a request and resolves with its answer; `closed` resolves when it closes. */
+  const open = (port: number) =>
+    Effect.acquireRelease(
+      Effect.async<{ readonly send: (request: string) => Promise<string>; readonly closed: Promise<string>; readonly socket: Socket }>((resume) => {
+        const socket = connect(port, "127.0.0.1")
+        let received = ""
+        let onData = () => undefined as void
+        socket.on("error", () => undefined)
+        socket.on("data", (chunk) => {
+          received += chunk.toString("latin1")
+          onData()
+        })
+        const closed = new Promise<string>((done) => socket.on("close", () => done(received)))
+        const send = (request: string) =>
+          new Promise<string>((answered, failed) => {
+            const from = received.length
+            onData = () => {
+              const answer = received.slice(from)
+              const head = answer.indexOf("\r\n\r\n")
+              const length = Number(/content-length: (\d+)/i.exec(answer)?.[1] ?? "-1")
+              if (head >= 0 && answer.length >= head + 4 + length) answered(answer)
+            }
+            void closed.then(() => failed(new Error(`closed before an answer (received ${JSON.stringify(received.slice(from))})`)))
+            socket.write(request)
+          })
+        socket.on("connect", () => resume(Effect.succeed({ send, closed, socket })))
+      }),
+      (connection) => Effect.sync(() => connection.socket.destroy())
+    )
+  const GET = "GET /small HTTP/1.1\r\nHost: x\r\n\r\n"
+  /** A connection the server has taken: it answered one request, so it tracks it, idle from now. */
+  const served = (port: number) =>
+    Effect.gen(function* () {
+      const connection = yield* open(port)
+      assert.match(yield* Effect.promise(() => connection.send(GET)), /^HTTP\/1\.1 200 /)
+      return connection
+    })
+
+  it.scoped("the connection idle the longest gives way to a newcomer, once idle 5 s; a busy one or one idle less never does", () =>
+    Effect.gen(function* () {
+      const listener = yield* serve({ name: "test", host: "127.0.0.1", port: 0, routes: small, limits: { maxConnections: 2, idleEvictionMs: 5_000 } })
+      const a = yield* served(listener.port)
+      yield* TestClock.adjust("1 second")
+      const b = yield* served(listener.port)
+      yield* TestClock.adjust("5 seconds")
+      // a has been idle 6 s, b 5 s: a gives way.
+      const c = yield* served(listener.port)
+      assert.match(yield* Effect.promise(() => a.closed), /^HTTP\/1\.1 200 [^]*ok$/, "a closed after its one answer")
+      assert.match(yield* Effect.promise(() => b.send(GET)), /^HTTP\/1\.1 200 /)
+      // b and c were just used: a newcomer is refused, and nothing else is closed.
+      const d = yield* open(listener.port)
+      assert.strictEqual(yield* Effect.promise(() => d.closed), "")
+      assert.strictEqual(yield* listener.connections, 2)
+      // c starts a request and sends its body slowly: busy, however long it takes; b, idle 10 s, gives way.
+      const head = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n"
+      const answer = c.send(head + '{"a"')
+      yield* TestClock.adjust("10 seconds")
+      const e = yield* served(listener.port)
+      yield* Effect.promise(() => b.closed)
+      c.socket.write(":1}")
+      assert.match(yield* Effect.promise(() => answer), /^HTTP\/1\.1 200 [^]*\{"a":1\}$/)
+      assert.match(yield* Effect.promise(() => e.send(GET)), /^HTTP\/1\.1 200 /)
+    })
   )
 })
