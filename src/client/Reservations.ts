@@ -73,6 +73,9 @@ export class Reservations extends Context.Tag("client/Reservations")<
 const seconds = (duration: Duration.Duration): number => Duration.toMillis(duration) / 1000
 
 const DEFAULT_WATCH_EVERY = Duration.seconds(5)
+
+/** A ping this close to its moment is due: timers and the wall clock can disagree by a millisecond or so. */
+const PING_TIMER_SLACK_MS = 50
 /** Failed `/session/health` looks in a row that are reported (once per run of failures). */
 const FAILED_LOOKS_REPORTED = 3
 
@@ -119,6 +122,8 @@ const make = (policy: ReservationPolicy) =>
     const reporter = yield* Reporter
     const pingEvery = Duration.decode(policy.pingEvery ?? Duration.seconds(policy.lifetime / 2))
     const watchEvery = Duration.min(pingEvery, Duration.decode(policy.watchEvery ?? DEFAULT_WATCH_EVERY))
+    const pingEveryMs = Duration.toMillis(pingEvery)
+    const watchEveryMs = Duration.toMillis(watchEvery)
     // Created first, so that its finalizer (interrupt what is left) runs after ours.
     const calls = yield* FiberSet.make()
     const pingers = yield* FiberMap.make<string>()
@@ -152,11 +157,14 @@ const make = (policy: ReservationPolicy) =>
     const keepAlive = (held: Held) =>
       Effect.gen(function* () {
         let session = held.session
-        let pingAt = (yield* Clock.currentTimeMillis) + Duration.toMillis(pingEvery)
+        let pingAt = (yield* Clock.currentTimeMillis) + pingEveryMs
         let failedLooks = 0
         while (true) {
-          yield* Effect.sleep(watchEvery)
-          if ((yield* Clock.currentTimeMillis) < pingAt) {
+          // Wake for the next look, or at the ping's moment if that comes first.
+          yield* Effect.sleep(Math.max(0, Math.min(watchEveryMs, pingAt - (yield* Clock.currentTimeMillis))))
+          // A timer can fire a moment before the wall clock shows its time: read as "not yet", the ping would wait a
+          // whole interval more, and with the default interval (half the lifetime) the session would expire.
+          if ((yield* Clock.currentTimeMillis) < pingAt - PING_TIMER_SLACK_MS) {
             // One failed look says nothing (the next ping reports what is wrong), but a worker that stops answering is
             // reported once, after a few looks in a row, rather than at a ping that may be minutes away.
             const stillOpen = yield* Effect.either(client.sessionOpen(session))
@@ -175,7 +183,7 @@ const make = (policy: ReservationPolicy) =>
             }
             continue
           }
-          pingAt += Duration.toMillis(pingEvery)
+          pingAt += pingEveryMs
           const pinged = yield* Effect.either(client.ping(session))
           if (pinged._tag === "Left") {
             const error = pinged.left

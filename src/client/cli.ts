@@ -4,16 +4,28 @@
  * seconds, fractions allowed (`--interval 0.5`); counts are integers.
  */
 import { type Command, Options } from "@effect/cli"
-import { Config, Duration, Option } from "effect"
+import { Config, Duration, Option, type ParseResult } from "effect"
 import { HttpUrl } from "../protocol/session.js"
 import { defaulted, type Flag, optional, optionsOf, plain, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
 import { type Instance, instanceNames, instances } from "./instances.js"
-import { above0, lifetimeSeconds, sessionCost, wholeAtLeast } from "../shared/numericFlags.js"
+import { above0, from0, lifetimeSeconds, sessionCost, wholeAtLeast } from "../shared/numericFlags.js"
 import type { Mode } from "./program.js"
 import { choiceOf, nonEmpty, existingFile } from "../shared/textFlags.js"
 import { BoundedJsonText, MAX_JSON_DEPTH } from "../shared/boundedJson.js"
 
 const ON_CLOSE_PAYLOAD_DEPTH = MAX_JSON_DEPTH - 2
+
+/** The reason the JSON reader gave (`JSON.parse`'s, or the nesting limit), under the issue's wrappers. */
+const readerMessage = (issue: ParseResult.ParseIssue): string | undefined =>
+  issue._tag === "Type" ? issue.message : issue._tag === "Transformation" || issue._tag === "Refinement" ? readerMessage(issue.issue) : undefined
+
+/** Text that is not JSON and JSON nested too deep are told apart: each needs a different fix. */
+const onClosePayloadMessage = (issue: ParseResult.ParseIssue): string => {
+  const reason = readerMessage(issue) ?? ""
+  return reason.startsWith("JSON nested deeper")
+    ? `--on-close-payload must be JSON nested at most ${ON_CLOSE_PAYLOAD_DEPTH} levels deep`
+    : `--on-close-payload must be JSON, e.g. '{"job_id":"j1"}' (keys in double quotes)${reason === "" ? "" : `: ${reason}`}`
+}
 
 
 const seconds = (name: string, fallback: number, description: string): Flag<number> =>
@@ -69,13 +81,13 @@ const clientFlags = {
     fallback: 3,
     description: "--demo: number of sessions"
   }),
-  interval: seconds("interval", 30, "--demo: time between two creates, and between two ends"),
-  plateau: seconds("plateau", 300, "--demo: how long all sessions are held together"),
+  interval: withDefault(from0("interval"), { name: "interval", value: "SECONDS", fallback: 30, description: "--demo: time between two creates, and between two ends (0: all at once)" }),
+  plateau: withDefault(from0("plateau"), { name: "plateau", value: "SECONDS", fallback: 300, description: "--demo: how long all sessions are held together" }),
   onCloseRoute: url("on-close-route", "URL the worker POSTs to when a session closes"),
   onClosePayload: optional(
     Options.text("on-close-payload").pipe(Options.withSchema(
       // The create body holds it two levels down, and the worker refuses a body nested deeper than 64 levels.
-      BoundedJsonText(ON_CLOSE_PAYLOAD_DEPTH).annotations({ message: () => `--on-close-payload must be JSON nested at most ${ON_CLOSE_PAYLOAD_DEPTH} levels deep` })
+      BoundedJsonText(ON_CLOSE_PAYLOAD_DEPTH).annotations({ message: onClosePayloadMessage })
     )),
     { name: "on-close-payload", value: "JSON", description: "JSON the worker sends to --on-close-route" }
   ),

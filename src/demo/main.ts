@@ -179,12 +179,18 @@ const demo = Command.make("demo", options, (opts) =>
     const sessionIds = new Set(
       callbacks.flatMap((c) => (typeof c.body === "object" && c.body !== null && "session_id" in c.body ? [String(c.body.session_id)] : []))
     )
+    // The client ends every session: any other close (an expiry, a shutdown) is a session the demo lost.
+    const notEnded = callbacks.flatMap((c) => {
+      const reason = typeof c.body === "object" && c.body !== null && "close_reason" in c.body ? String(c.body.close_reason) : "none given"
+      return reason === "ended" ? [] : [reason]
+    })
     const workersLeft = Option.match(final, { onNone: () => -1, onSome: (s) => s.workers.length })
     const problems = [
       ...(clientExit === "0" ? [] : [`the client exited with ${clientExit}`]),
       ...(callbacks.length === opts.count && sessionIds.size === opts.count
         ? []
         : [`expected ${opts.count} callbacks for ${opts.count} sessions, got ${callbacks.length} for ${sessionIds.size}`]),
+      ...(notEnded.length === 0 ? [] : [`${notEnded.length} session(s) closed by the worker, not ended by the client (close_reason: ${notEnded.join(", ")})`]),
       ...(workersLeft === 0 || !expectZero ? [] : [`the endpoint did not scale back to zero (${workersLeft} workers left)`])
     ]
     yield* serverless.stop

@@ -81,7 +81,8 @@ describe("node dist/client.js --help", () => {
       [["--ca-file", "/"], '--ca-file: "/" is not a file'],
       [["--endpoint", "y"], "--endpoint given more than once; --help lists the flags"],
       [["--hold=3", "--hold", "4"], "--hold given more than once; --help lists the flags"],
-      [["--on-close-payload", `{"a":${"[".repeat(70)}${"]".repeat(70)}}`], "--on-close-payload must be JSON nested at most 62 levels deep"]
+      [["--on-close-payload", `{"a":${"[".repeat(70)}${"]".repeat(70)}}`], "--on-close-payload must be JSON nested at most 62 levels deep"],
+      [["--on-close-payload", "{job:1}"], `--on-close-payload must be JSON, e.g. '{"job_id":"j1"}' (keys in double quotes): Expected property name or '}' in JSON at position 1`]
     ] as const) {
       const { code, output } = await run(["--endpoint", "x", ...args])
       expect(code, args.join(" ")).toBe(1)

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Layer, Redacted, Ref, TestClock } from "effect"
+import { Clock, Duration, Effect, Exit, Fiber, Layer, Redacted, Ref, TestClock } from "effect"
 import type { ClientEvent } from "../../src/client/events.js"
 import { type Mode, program } from "../../src/client/program.js"
 import { Reporter } from "../../src/client/Reporter.js"
@@ -22,6 +22,21 @@ interface Overrides {
   readonly health?: (at: number) => FakeAnswer
   /** How many `/session/health` looks die first (a defect: a bug in the keep-alive's path). */
   readonly dyingLooks?: number
+  /** Read the clock a millisecond slow per second of its timers: a timer fires a moment before the wall clock shows its time. */
+  readonly slowClock?: boolean
+}
+
+/** `clock` read a millisecond behind its timers for each second they have run. */
+const slow = (clock: Clock.Clock): Clock.Clock => {
+  const read = (now: number) => now - Math.floor(now / 1000)
+  return {
+    [Clock.ClockTypeId]: Clock.ClockTypeId,
+    unsafeCurrentTimeMillis: () => read(clock.unsafeCurrentTimeMillis()),
+    currentTimeMillis: Effect.map(clock.currentTimeMillis, read),
+    unsafeCurrentTimeNanos: () => BigInt(read(clock.unsafeCurrentTimeMillis())) * 1_000_000n,
+    currentTimeNanos: Effect.map(clock.currentTimeMillis, (now) => BigInt(read(now)) * 1_000_000n),
+    sleep: (duration) => clock.sleep(duration)
+  }
 }
 
 /** A routing answer naming `url`, request_idx and reqnum idx. */
@@ -81,7 +96,9 @@ const start = (mode: Mode, overrides: Overrides = {}, policyOverrides: Partial<R
       Layer.provideMerge(client),
       Layer.provideMerge(Reporter.layerRecording(events))
     )
-    const fiber = yield* Effect.fork(Effect.provide(program(ENDPOINT_NAME, mode), app))
+    const run = Effect.provide(program(ENDPOINT_NAME, mode), app)
+    const clock = yield* Effect.clock
+    const fiber = yield* Effect.fork(overrides.slowClock === true ? Effect.withClock(run, slow(clock)) : run)
     const calls = (path: string) =>
       Effect.map(Ref.get(http.seen), (all) => all.filter((request) => request.path === path).map((request) => [request.url, request.at]))
     const names = Effect.map(Ref.get(events), (all) => all.map((event) => event.event))
@@ -118,6 +135,26 @@ describe("program, single mode", () => {
       assert.deepStrictEqual((yield* run.calls("/session/health")).map(([, at]) => at), [5_000, 10_000, 15_000, 20_000, 25_000, 35_000])
       assert.deepStrictEqual((yield* run.calls("/ping")).map(([, at]) => at), [30_000])
       assert.deepStrictEqual(yield* run.names, ["endpoint", "routing", "created", "holding", "pinged", "ending", "ended", "done"])
+    })
+  )
+
+  it.effect("pings at their moment when the look interval does not divide the ping interval: looks go on between them", () =>
+    Effect.gen(function* () {
+      const run = yield* start(single(22), {}, { pingEvery: "7 seconds" })
+      yield* TestClock.adjust("22 seconds")
+      yield* Fiber.join(run.fiber)
+      assert.deepStrictEqual((yield* run.calls("/ping")).map(([, at]) => at), [7_000, 14_000, 21_000])
+      assert.deepStrictEqual((yield* run.calls("/session/health")).map(([, at]) => at), [5_000, 12_000, 19_000])
+    })
+  )
+
+  it.effect("a clock read behind its timers still pings at each half lifetime (else the first ping lands on the expiry)", () =>
+    Effect.gen(function* () {
+      const run = yield* start(single(10), { slowClock: true }, { lifetime: 6 })
+      yield* TestClock.adjust("10 seconds")
+      yield* Fiber.join(run.fiber)
+      // The timers' 3, 6 and 9 s, as the slow clock reads them.
+      assert.deepStrictEqual((yield* run.calls("/ping")).map(([, at]) => at), [2_997, 5_994, 8_991])
     })
   )
 
