@@ -9,6 +9,7 @@
  * at the last moment is still ended.
  */
 import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, FiberMap, FiberSet, HashMap, Layer, Option, Ref } from "effect"
+import { monotonicMillis } from "../shared/monotonic.js"
 import type { ReserveError } from "./errors.js"
 import type { ClientEvent } from "./events.js"
 import { Reporter } from "./Reporter.js"
@@ -157,14 +158,15 @@ const make = (policy: ReservationPolicy) =>
     const keepAlive = (held: Held) =>
       Effect.gen(function* () {
         let session = held.session
-        let pingAt = (yield* Clock.currentTimeMillis) + pingEveryMs
+        // Intervals on the monotonic clock: a wall clock stepped back would hold the pings back by the step.
+        let pingAt = (yield* monotonicMillis) + pingEveryMs
         let failedLooks = 0
         while (true) {
           // Wake for the next look, or at the ping's moment if that comes first.
-          yield* Effect.sleep(Math.max(0, Math.min(watchEveryMs, pingAt - (yield* Clock.currentTimeMillis))))
+          yield* Effect.sleep(Math.max(0, Math.min(watchEveryMs, pingAt - (yield* monotonicMillis))))
           // A timer can fire a moment before the wall clock shows its time: read as "not yet", the ping would wait a
           // whole interval more, and with the default interval (half the lifetime) the session would expire.
-          if ((yield* Clock.currentTimeMillis) < pingAt - PING_TIMER_SLACK_MS) {
+          if ((yield* monotonicMillis) < pingAt - PING_TIMER_SLACK_MS) {
             // One failed look says nothing (the next ping reports what is wrong), but a worker that stops answering is
             // reported once, after a few looks in a row, rather than at a ping that may be minutes away.
             const stillOpen = yield* Effect.either(client.sessionOpen(session))

@@ -9,7 +9,8 @@
  * (no answer, 408, 429, 5xx), which the SDK treats as fatal, is made again a few times.
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Clock, Context, Duration, Effect, Layer, ParseResult, Redacted, Schema } from "effect"
+import { Context, Duration, Effect, Layer, ParseResult, Redacted, Schema } from "effect"
+import { monotonicMillis } from "../shared/monotonic.js"
 import { CreateSessionAnswer, PingAnswer, type AuthData } from "../protocol/session.js"
 import { boundedText } from "../shared/boundedBody.js"
 import { describeDefect } from "../shared/causeLine.js"
@@ -484,19 +485,19 @@ export const make = (settings: ClientSettings) =>
       const report = options.onProgress ?? (() => Effect.void)
       const runCreate = options.runCreate ?? ((attempt: Effect.Effect<CreateOutcome>) => attempt)
       const timeout = Duration.decode(options.timeout)
-      const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(timeout)
+      const deadline = (yield* monotonicMillis) + Duration.toMillis(timeout)
       let requestIdx = 0
       let last = "waiting"
       const timedOut = () => new RouteTimeout({ seconds: Duration.toSeconds(timeout), requestIdx, last })
       /** Sleep `delay`, unless the deadline comes first: then sleep until it and fail. */
       const sleepWithin = (delay: Duration.Duration) =>
         Effect.gen(function* () {
-          const remaining = deadline - (yield* Clock.currentTimeMillis)
+          const remaining = deadline - (yield* monotonicMillis)
           if (Duration.toMillis(delay) < remaining) return yield* Effect.sleep(delay)
           yield* Effect.sleep(Duration.millis(Math.max(0, remaining)))
           return yield* timedOut()
         })
-      const remaining = Effect.map(Clock.currentTimeMillis, (now) => Duration.millis(Math.max(0, deadline - now)))
+      const remaining = Effect.map(monotonicMillis, (now) => Duration.millis(Math.max(0, deadline - now)))
 
       /**
        * Poll `/route/` until it names a worker. A failure that may pass (no answer, 408, 429, 5xx: a load balancer's

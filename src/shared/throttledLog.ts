@@ -3,7 +3,8 @@
  * first time, then at most once per `window` with how many times it happened in between, so a long
  * outage costs a few lines rather than one every few seconds.
  */
-import { Clock, Duration, Effect, LogLevel } from "effect"
+import { Duration, Effect, LogLevel } from "effect"
+import { monotonicMillis } from "./monotonic.js"
 
 interface Entry {
   lastLoggedAt: number
@@ -16,7 +17,7 @@ export const makeThrottledLog = (window: Duration.DurationInput = "1 minute") =>
   return {
     /** Log `message` under `key` unless the same key was logged less than `window` ago. */
     log: (level: LogLevel.LogLevel, key: string, message: string, fields: Record<string, unknown> = {}) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      Effect.flatMap(monotonicMillis, (now) => {
         const entry = entries.get(key)
         if (entry !== undefined && now - entry.lastLoggedAt < windowMs) {
           entry.suppressed++

@@ -15,7 +15,8 @@
  *   it is not mid-job, which is why it, not the daemon, ends reservations (docs/autoscale.md).
  * - When Redis fails, it counts no idle time (it cannot know the queue is empty) and retries.
  */
-import { Clock, Duration, Effect, Option, Schedule, Stream, SubscriptionRef } from "effect"
+import { Duration, Effect, Option, Schedule, Stream, SubscriptionRef } from "effect"
+import { monotonicMillis } from "../../shared/monotonic.js"
 import type { SessionsAnswer, SessionView } from "../../protocol/control.js"
 import { type CompleteOutcome, JobStream, type StreamJob } from "./JobStream.js"
 import { type ReleaseOutcome, WorkerControl } from "./WorkerControl.js"
@@ -92,7 +93,7 @@ export const runConsumer = (settings: ConsumerSettings, handler: Handler, onEven
     const work = (job: StreamJob) =>
       Effect.gen(function* () {
         yield* onEvent({ event: "job-started", job: job.key, id: job.id, reclaimed: job.reclaimed })
-        const started = yield* Clock.currentTimeMillis
+        const started = yield* monotonicMillis
         const result = yield* Effect.scoped(
           Effect.gen(function* () {
             // While we work, the entry's idle time keeps being reset: nobody re-claims a live consumer's job.
@@ -111,7 +112,7 @@ export const runConsumer = (settings: ConsumerSettings, handler: Handler, onEven
         if (outcome._tag === "Left") {
           return yield* onEvent({ event: "error", operation: "complete job", message: `${job.key}: ${outcome.left.message} (it stays pending and is re-claimed)` })
         }
-        const ms = (yield* Clock.currentTimeMillis) - started
+        const ms = (yield* monotonicMillis) - started
         yield* onEvent({ event: "job-done", job: job.key, id: job.id, outcome: outcome.right, ms })
       })
 
@@ -124,7 +125,7 @@ export const runConsumer = (settings: ConsumerSettings, handler: Handler, onEven
     const serve = (session: SessionView) =>
       Effect.gen(function* () {
         const ids = { session_id: session.session_id, generation: session.generation }
-        let idleSince = yield* Clock.currentTimeMillis
+        let idleSince = yield* monotonicMillis
         while (true) {
           const current = yield* SubscriptionRef.get(state)
           if (Option.isSome(current) && current.value.draining) return yield* onEvent({ event: "draining", ...ids })
@@ -134,16 +135,16 @@ export const runConsumer = (settings: ConsumerSettings, handler: Handler, onEven
           const job = yield* Effect.either(nextJob)
           if (job._tag === "Left") {
             yield* redisTrouble("read jobs", job.left.message)
-            idleSince = yield* Clock.currentTimeMillis
+            idleSince = yield* monotonicMillis
             continue
           }
           lastError = ""
           if (Option.isSome(job.right)) {
             yield* work(job.right.value)
-            idleSince = yield* Clock.currentTimeMillis
+            idleSince = yield* monotonicMillis
             continue
           }
-          const idleFor = (yield* Clock.currentTimeMillis) - idleSince
+          const idleFor = (yield* monotonicMillis) - idleSince
           if (idleFor < Duration.toMillis(settings.idleGrace)) continue
           const kept = yield* Effect.either(jobs.isProtected(session.session_id))
           if (kept._tag === "Left") {

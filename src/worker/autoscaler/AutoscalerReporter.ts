@@ -8,7 +8,8 @@
  * Interval counters are subtracted only after a report was accepted, so nothing is lost while the
  * autoscaler is unreachable. Every tick sends all pending `/delete_requests/` records, in batches.
  */
-import { Clock, Duration, Effect, Fiber, Layer, LogLevel, Redacted } from "effect"
+import { Duration, Effect, Fiber, Layer, LogLevel, Redacted } from "effect"
+import { monotonicMillis } from "../../shared/monotonic.js"
 import { deleteRequestsJson, HEARTBEAT_SECONDS, statusBody, type WorkerIdentity, type WorkerStatusBody } from "../../protocol/workerStatus.js"
 import { makeThrottledLog } from "../../shared/throttledLog.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
@@ -96,7 +97,7 @@ const make = (policy: ReportPolicy) =>
 
     const reportOnce = (failover: FailoverPolicy, around: <X>(attempt: Effect.Effect<X>) => Effect.Effect<X>) =>
       Effect.gen(function* () {
-        const startedAt = yield* Clock.currentTimeMillis
+        const startedAt = yield* monotonicMillis
         // Made again for each attempt: the autoscaler gets the load as it is when it answers, and the counters of the
         // body it accepted are the ones acknowledged. `additional_disk_usage` is the change since the previous attempt.
         const build = Effect.gen(function* () {
@@ -110,7 +111,7 @@ const make = (policy: ReportPolicy) =>
           around,
           onAccepted: (counters) => metrics.acknowledge(counters)
         })
-        const seconds = ((yield* Clock.currentTimeMillis) - startedAt) / 1000
+        const seconds = ((yield* monotonicMillis) - startedAt) / 1000
         if (outcome._tag === "Accepted") accepted++
         else refused++
         prometheus.report(outcome._tag === "Accepted" ? "accepted" : "refused", seconds)
@@ -127,9 +128,9 @@ const make = (policy: ReportPolicy) =>
       yield* metrics.changed.pipe(Effect.timeoutOption(policy.firstReport))
       for (;;) {
         // Spacing counts from the start of a report, so a change waits at most `minSpacing`.
-        const startedAt = yield* Clock.currentTimeMillis
+        const startedAt = yield* monotonicMillis
         const wasAccepted = yield* reportOnce(policy.failover, reporting.withPermits(1))
-        const spent = (yield* Clock.currentTimeMillis) - startedAt
+        const spent = (yield* monotonicMillis) - startedAt
         if (spent < spacing) yield* Effect.sleep(Duration.millis(spacing - spent))
         // After a failed report, try again at once; otherwise wait for a change or the heartbeat.
         if (wasAccepted) yield* metrics.changed.pipe(Effect.timeoutOption(policy.heartbeat))

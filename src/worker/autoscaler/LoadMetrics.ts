@@ -13,7 +13,8 @@
  * add demand or `request_idx` values. Records of finished work and records of refusals queue separately:
  * refusals (a flood of 429s) are capped and dropped oldest-first, and never delay or push out a close.
  */
-import { Clock, Effect } from "effect"
+import { Effect } from "effect"
+import { monotonicMillis, unsafeMonotonicMillis } from "../../shared/monotonic.js"
 import { deletionRecordJson } from "../../protocol/workerStatus.js"
 import { Wakeups } from "../../shared/Wakeups.js"
 import { DeletionRing } from "./DeletionRing.js"
@@ -82,7 +83,8 @@ const bounded = (value: number): number => (value > MAX_COUNTER ? MAX_COUNTER : 
 export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetrics", {
   effect: Effect.gen(function* () {
     const clock = yield* Effect.clock
-    const startedAt = clock.unsafeCurrentTimeMillis()
+    // On the monotonic clock: `loadtime` and the uptime are intervals, which a step of the wall clock must not bend.
+    const startedAt = unsafeMonotonicMillis(clock)
     // Wakes the reporter. A burst of changes is one change: a flag while nobody waits, one wake-up otherwise
     // (signalled twice per session, so cheaper than offering to a queue).
     let changedSinceTaken = false
@@ -187,7 +189,7 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
       /** Ready to take work: `max_perf` becomes 100 and `loadtime` is fixed. */
       markReady: Effect.sync(() => {
         if (readyAt !== null) return
-        readyAt = clock.unsafeCurrentTimeMillis()
+        readyAt = unsafeMonotonicMillis(clock)
         signal()
       }),
       /** An error the autoscaler must see; it stays (vast-protocol.md §6.4: Vast decommissions errored workers). */
@@ -254,7 +256,7 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
       /** Completes when something changed since it last completed (for the reporter). */
       changed,
       /** Milliseconds since the service started, by `Clock`. */
-      uptimeMillis: Effect.map(Clock.currentTimeMillis, (now) => now - startedAt)
+      uptimeMillis: Effect.map(monotonicMillis, (now) => now - startedAt)
     }
   })
 }) {}

@@ -17,6 +17,7 @@ import type { Duplex } from "node:stream"
 import type { HttpClient } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Effect, Layer, type Scope } from "effect"
+import { unsafeMonotonicMillis } from "../../shared/monotonic.js"
 import type { WorkerConfig } from "../config/WorkerConfig.js"
 import { callbackLookups, limitLookups, threadPoolSize } from "./lookupLimit.js"
 import { isSelfHost, SELF_TARGET_REASON, SELF_TARGET_REFUSED, type SelfAddresses, WorkerSelf } from "./selfTarget.js"
@@ -70,7 +71,7 @@ const guarded = <A extends HttpAgent>(agent: A, self: SelfAddresses, resolve: Lo
  */
 export const guardedAgents = (self: SelfAddresses, resolve: LookupFunction = dnsLookup): Effect.Effect<NodeHttpClient.HttpAgent, never, Scope.Scope> =>
   Effect.flatMap(Effect.clock, (clock) => {
-    const limited = limitLookups(resolve, callbackLookups(threadPoolSize()), () => clock.unsafeCurrentTimeMillis())
+    const limited = limitLookups(resolve, callbackLookups(threadPoolSize()), () => unsafeMonotonicMillis(clock))
     return Effect.all([
       Effect.acquireRelease(Effect.sync(() => guarded(new HttpAgent(), self, limited)), (agent) => Effect.sync(() => agent.destroy())),
       Effect.acquireRelease(Effect.sync(() => guarded(new HttpsAgent(), self, limited)), (agent) => Effect.sync(() => agent.destroy()))

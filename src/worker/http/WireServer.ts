@@ -25,6 +25,7 @@ import { BodiesInFlightFull, BodyTooDeep, BodyTooLarge, refusals, type RouteErro
 import { type BodyBudget, makeBodyBudget } from "./bodyBudget.js"
 import { errorResponse, type WireResponse } from "./errorResponse.js"
 import { makeIdleConnections } from "./idleConnections.js"
+import { unsafeMonotonicMillis } from "../../shared/monotonic.js"
 
 export interface WireRequest {
   readonly method: string
@@ -186,7 +187,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     const sockets = new Set<Socket>()
     const clock = yield* Effect.clock
     // Request-level sockets: for TLS the TLS socket, tracked once its handshake is done.
-    const idle = makeIdleConnections<Socket>(limits.idleEvictionMs, () => clock.unsafeCurrentTimeMillis())
+    const idle = makeIdleConnections<Socket>(limits.idleEvictionMs, () => unsafeMonotonicMillis(clock))
     /** Connections closed for a newcomer at the cap and not yet gone: no longer counted against it. */
     let evicting = 0
     /** The long polls waiting on each socket, cancelled together when it closes. */

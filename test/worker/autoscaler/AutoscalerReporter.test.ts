@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Exit, Fiber, Layer, Option, Ref, Schema, Scope, TestClock } from "effect"
+import { Clock, Context, Effect, Exit, Fiber, Layer, Option, Ref, Schema, Scope, TestClock } from "effect"
 import { AutoscalerReporter } from "../../../src/worker/autoscaler/AutoscalerReporter.js"
 import { AutoscalerPost } from "../../../src/worker/autoscaler/jsonPost.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
@@ -15,10 +15,16 @@ const A = "http://127.0.0.1:9101"
 const B = "http://127.0.0.1:9102"
 
 /** A running reporter whose autoscaler answers with `answerFor(url)`; its log lines go through `logs`. */
-const startReporter = (answerFor: (url: string) => Answer, scope: Scope.Scope, addrs: ReadonlyArray<string> = [A], logs: Layer.Layer<never> = quietLogs) =>
+const startReporter = (
+  answerFor: (url: string) => Answer,
+  scope: Scope.Scope,
+  addrs: ReadonlyArray<string> = [A],
+  logs: Layer.Layer<never> = quietLogs,
+  clock?: Clock.Clock
+) =>
   Effect.gen(function* () {
     const { layer, seen } = yield* routedClient(answerFor)
-    const context = yield* Layer.buildWithScope(
+    const build = Layer.buildWithScope(
       AutoscalerReporter.DefaultWithoutDependencies.pipe(
         Layer.provideMerge(Layer.merge(LoadMetrics.Default, WorkerMetrics.Default)),
         Layer.provide(AutoscalerPost.fromHttpClient),
@@ -28,6 +34,8 @@ const startReporter = (answerFor: (url: string) => Answer, scope: Scope.Scope, a
       ),
       scope
     )
+    // The services' fibers keep the clock they were started with.
+    const context = yield* (clock === undefined ? build : Effect.withClock(build, clock))
     yield* TestClock.adjust("0 millis")
     const reporter = Context.get(context, AutoscalerReporter)
     // The last report waits for a report in flight; under the TestClock, time must move for it at the scope's end.
@@ -57,6 +65,39 @@ describe("AutoscalerReporter", () => {
       yield* TestClock.adjust("0 millis")
       const [ready] = yield* statuses(eager.seen)
       assert.deepStrictEqual([ready?.at, ready?.body.max_perf], [1100, 100])
+    })
+  )
+
+  it.scoped("a wall clock stepped back an hour during a report holds no report back, and loadtime stays positive", () =>
+    Effect.gen(function* () {
+      // The wall clock (NTP's step) moves; the monotonic one (`currentTimeNanos`) does not.
+      let step = 0
+      const test = yield* Effect.clock
+      const stepped: Clock.Clock = {
+        [Clock.ClockTypeId]: Clock.ClockTypeId,
+        unsafeCurrentTimeMillis: () => test.unsafeCurrentTimeMillis() - step,
+        currentTimeMillis: Effect.map(test.currentTimeMillis, (now) => now - step),
+        unsafeCurrentTimeNanos: () => test.unsafeCurrentTimeNanos(),
+        currentTimeNanos: test.currentTimeNanos,
+        sleep: (duration) => test.sleep(duration)
+      }
+      const { metrics, seen } = yield* startReporter(
+        () => {
+          step = 3_600_000
+          return 200
+        },
+        yield* Effect.scope,
+        [A],
+        quietLogs,
+        stepped
+      )
+      yield* TestClock.adjust("1 second")
+      yield* metrics.markReady
+      yield* TestClock.adjust("25 seconds")
+      const all = yield* statuses(seen)
+      // The first report (during which the clock stepped), ready at once, then a heartbeat every 10 s.
+      assert.strictEqual(all.length, 4)
+      assert.deepStrictEqual(all.map((status) => status.body.loadtime), [0, 1, 1, 1])
     })
   )
 
