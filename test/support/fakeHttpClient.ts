@@ -24,7 +24,7 @@ export interface SeenRequest {
  * An `HttpClient` whose answer depends on the URL and on how many requests came before, recording
  * every request with its `Clock` time.
  */
-export const routedClient = (answerFor: (url: string, count: number) => Answer) =>
+export const routedClient = (answerFor: (url: string, count: number, body: unknown) => Answer) =>
   Effect.gen(function* () {
     const seen = yield* Ref.make<ReadonlyArray<SeenRequest>>([])
     const client = HttpClient.make((request, url) =>
@@ -32,7 +32,7 @@ export const routedClient = (answerFor: (url: string, count: number) => Answer) 
         const at = yield* Clock.currentTimeMillis
         const body: unknown = request.body._tag === "Uint8Array" ? JSON.parse(new TextDecoder().decode(request.body.body)) : null
         const count = (yield* Ref.getAndUpdate(seen, (all) => [...all, { url: url.toString(), at, body }])).length
-        const answer = answerFor(url.toString(), count)
+        const answer = answerFor(url.toString(), count, body)
         if (answer === "hang") return yield* Effect.never
         // As Node's client does with a URL it cannot handle: it throws.
         if (answer === "defect") return yield* Effect.die(new TypeError(`Protocol "${url.protocol}" not supported`))

@@ -142,12 +142,14 @@ const make = (policy: ReportPolicy) =>
      * (kept for the next tick). Records that arrive meanwhile wait for the next tick: under a flood of 429s
      * the loop would otherwise post a tiny batch after every post, without pause.
      */
+    /** Records per `/delete_requests/` post: `policy.deleteBatch`, halved each time the autoscaler answers `413`. */
+    let deleteBatch = policy.deleteBatch
     const sendDeletionsOnce = (failover: FailoverPolicy, around: <X>(attempt: Effect.Effect<X>) => Effect.Effect<X>) => Effect.gen(function* () {
       if (deletionAddrs.length === 0) return
       const backlog = yield* metrics.deletionBacklog
       let budget = backlog.finished + backlog.refusals
       while (budget > 0) {
-        const batch = yield* metrics.pendingDeletions(Math.min(policy.deleteBatch, budget))
+        const batch = yield* metrics.pendingDeletions(Math.min(deleteBatch, budget))
         if (batch.size === 0) return
         budget -= batch.size
         // The records come as JSON text (LoadMetrics keeps them as numbers): thousands of them each tick.
@@ -157,6 +159,14 @@ const make = (policy: ReportPolicy) =>
           onAccepted: (delivered) => metrics.deletionsDelivered(delivered)
         })
         yield* note("/delete_requests/", outcome)
+        if (outcome._tag === "Refused" && outcome.tooLarge && batch.size > 1) {
+          // An autoscaler with a body limit (the batch after an outage is megabytes): halve the batch, send it at once,
+          // and keep the smaller size, rather than offering the same refused batch every tick for ever.
+          deleteBatch = Math.max(1, Math.floor(batch.size / 2))
+          budget += batch.size
+          yield* Effect.logWarning("/delete_requests/: the autoscaler refused a batch as too large (413); sending smaller ones", { records: batch.size, now_at_most: deleteBatch })
+          continue
+        }
         if (outcome._tag === "Refused") return
       }
     })

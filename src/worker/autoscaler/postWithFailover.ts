@@ -14,6 +14,8 @@ export interface FailoverPolicy {
   readonly attemptTimeout: Duration.DurationInput
 }
 
+const TOO_LARGE = "status 413"
+
 export const framework: FailoverPolicy = { attempts: 3, retryDelay: "2 seconds", attemptTimeout: "10 seconds" }
 
 interface Accepted {
@@ -23,6 +25,8 @@ interface Accepted {
 interface Refused {
   readonly _tag: "Refused"
   readonly causes: ReadonlyArray<string>
+  /** Some address answered `413`: the body is too large for it, however often it is sent. */
+  readonly tooLarge: boolean
 }
 export type PostOutcome = Accepted | Refused
 /** An outcome that carries what the accepted body was made of. */
@@ -57,6 +61,7 @@ export const postLatestWithFailover = <A>(
 ): Effect.Effect<LatestOutcome<A>> =>
   Effect.gen(function* () {
     const causes: Array<string> = []
+    let tooLarge = false
     const pause = !Duration.isZero(Duration.decode(policy.retryDelay))
     const silence = `no answer within ${Duration.format(policy.attemptTimeout)}`
     const around = hooks.around ?? (<X>(attempt: Effect.Effect<X>) => attempt)
@@ -78,10 +83,15 @@ export const postLatestWithFailover = <A>(
         if (outcome === null) return { _tag: "Accepted", addr, value: body.value } as const
         // Logged: an address may carry credentials.
         causes.push(`${redactUrl(url)}: ${outcome}`)
+        // The same body is refused again for its size: the next address, without the retries' pauses.
+        if (outcome === TOO_LARGE) {
+          tooLarge = true
+          break
+        }
         if (pause) yield* Effect.sleep(policy.retryDelay)
       }
     }
-    return { _tag: "Refused", causes } as const
+    return { _tag: "Refused", causes, tooLarge } as const
   })
 
 /** Post `json` (a JSON text that stays the same for every attempt) as `postLatestWithFailover` does. */

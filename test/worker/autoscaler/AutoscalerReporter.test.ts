@@ -16,7 +16,7 @@ const B = "http://127.0.0.1:9102"
 
 /** A running reporter whose autoscaler answers with `answerFor(url)`; its log lines go through `logs`. */
 const startReporter = (
-  answerFor: (url: string) => Answer,
+  answerFor: (url: string, count: number, body: unknown) => Answer,
   scope: Scope.Scope,
   addrs: ReadonlyArray<string> = [A],
   logs: Layer.Layer<never> = quietLogs,
@@ -234,6 +234,27 @@ describe("AutoscalerReporter", () => {
       assert.deepStrictEqual([all[0]?.request_idx, all[0]?.status, all[14_999]?.status, all[15_000]?.request_idx, all[15_000]?.status], [0, "Success", "Success", 20_000, "Rejected"])
       const first = (yield* deletionPosts(seen))[0]?.body
       assert.strictEqual(first?.worker_id, 31337)
+    })
+  )
+
+  it.scoped("/delete_requests/: an autoscaler that answers 413 to a large batch gets half-size batches at once, and keeps getting them", () =>
+    Effect.gen(function* () {
+      const size = (body: unknown) => Schema.decodeUnknownSync(DeleteRequestsBody)(body).requests.length
+      const { metrics, seen } = yield* startReporter(
+        (url, _, body) => (url.endsWith("/delete_requests/") && size(body) > 6_000 ? 413 : 200),
+        yield* Effect.scope
+      )
+      for (let i = 0; i < 15_000; i++) {
+        metrics.unsafeSessionOpened(`s${i}`, { requestIdx: i, workload: 100 }, 0)
+        metrics.unsafeSessionClosed(`s${i}`, 10)
+      }
+      yield* TestClock.adjust("1 second")
+      const posts = yield* deletionPosts(seen)
+      assert.deepStrictEqual(posts.map((post) => [post.at, post.body.requests.length]), [[1000, 10_000], [1000, 5_000], [1000, 5_000], [1000, 5_000]])
+      assert.strictEqual(new Set(posts.slice(1).flatMap((post) => post.body.requests.map((record) => record.request_idx))).size, 15_000)
+      for (let i = 0; i < 7_000; i++) yield* metrics.sessionRejected({ requestIdx: 20_000 + i, workload: 100 })
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual((yield* deletionPosts(seen)).slice(4).map((post) => post.body.requests.length), [5_000, 2_000])
     })
   )
 

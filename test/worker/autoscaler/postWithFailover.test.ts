@@ -62,7 +62,7 @@ describe("postWithFailover", () => {
   it.effect("refused everywhere: one cause per attempt, naming the address and the status or the silence", () =>
     Effect.gen(function* () {
       const { outcome } = yield* post((url) => (url.startsWith(A) ? 500 : "hang"), [A, B], { ...policy, attempts: 1 })
-      assert.deepStrictEqual(outcome, { _tag: "Refused", causes: [`${A}/worker_status/: status 500`, `${B}/worker_status/: no answer within 5s`] })
+      assert.deepStrictEqual(outcome, { _tag: "Refused", causes: [`${A}/worker_status/: status 500`, `${B}/worker_status/: no answer within 5s`] , tooLarge: false })
     })
   )
 
@@ -71,14 +71,22 @@ describe("postWithFailover", () => {
       const secret = "http://user:s3cret@127.0.0.1:9103/base/?token=t0ken"
       const { outcome, requests } = yield* post(() => 500, [secret], { ...policy, attempts: 1 })
       assert.deepStrictEqual(requests, [["http://user:s3cret@127.0.0.1:9103/base/worker_status/?token=t0ken", 0]])
-      assert.deepStrictEqual(outcome, { _tag: "Refused", causes: ["http://127.0.0.1:9103/base/worker_status/?…: status 500"] })
+      assert.deepStrictEqual(outcome, { _tag: "Refused", causes: ["http://127.0.0.1:9103/base/worker_status/?…: status 500"] , tooLarge: false })
+    })
+  )
+
+  it.effect("a 413 goes to the next address at once (the same body is refused again), and says the body was too large", () =>
+    Effect.gen(function* () {
+      const { outcome, requests } = yield* post((url) => (url.startsWith(A) ? 413 : 503), [A, B], { ...policy, attempts: 3, retryDelay: "2 seconds" })
+      assert.deepStrictEqual(requests, [[`${A}/worker_status/`, 0], [`${B}/worker_status/`, 0], [`${B}/worker_status/`, 2000], [`${B}/worker_status/`, 4000]])
+      assert.isTrue(outcome._tag === "Refused" && outcome.tooLarge)
     })
   )
 
   it.effect("a 3xx is not an acceptance", () =>
     Effect.gen(function* () {
       const { outcome } = yield* post(() => 300, [A], { ...policy, attempts: 1 })
-      assert.deepStrictEqual(outcome, { _tag: "Refused", causes: [`${A}/worker_status/: status 300`] })
+      assert.deepStrictEqual(outcome, { _tag: "Refused", causes: [`${A}/worker_status/: status 300`] , tooLarge: false })
     })
   )
 
@@ -180,7 +188,7 @@ describe("makeNodeJsonPost (the worker's poster)", () => {
         "https"
       )
       const outcome = yield* postOnce(addr)
-      assert.deepStrictEqual(outcome, { _tag: "Refused", causes: [`${addr}/worker_status/: DEPTH_ZERO_SELF_SIGNED_CERT`] })
+      assert.deepStrictEqual(outcome, { _tag: "Refused", causes: [`${addr}/worker_status/: DEPTH_ZERO_SELF_SIGNED_CERT`] , tooLarge: false })
     }).pipe(Effect.scoped)
   )
 
@@ -209,7 +217,7 @@ describe("makeNodeJsonPost (the worker's poster)", () => {
   it.effect("an address that is not a URL is refused as such, without a request", () =>
     Effect.gen(function* () {
       const outcome = yield* postOnce("not a url")
-      assert.deepStrictEqual(outcome, { _tag: "Refused", causes: ["<invalid URL>: invalid address"] })
+      assert.deepStrictEqual(outcome, { _tag: "Refused", causes: ["<invalid URL>: invalid address"] , tooLarge: false })
     }).pipe(Effect.scoped)
   )
 
@@ -218,7 +226,7 @@ describe("makeNodeJsonPost (the worker's poster)", () => {
       const { addr, server } = yield* serverWith(() => {})
       yield* Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
       const outcome = yield* postOnce(addr)
-      assert.deepStrictEqual(outcome, { _tag: "Refused", causes: [`${addr}/worker_status/: ECONNREFUSED`] })
+      assert.deepStrictEqual(outcome, { _tag: "Refused", causes: [`${addr}/worker_status/: ECONNREFUSED`] , tooLarge: false })
     }).pipe(Effect.scoped)
   )
 
@@ -233,7 +241,7 @@ describe("makeNodeJsonPost (the worker's poster)", () => {
       const fiber = yield* Effect.fork(postOnce(addr, "3 seconds"))
       yield* Deferred.await(arrived)
       yield* TestClock.adjust("3 seconds")
-      assert.deepStrictEqual(yield* Fiber.join(fiber), { _tag: "Refused", causes: [`${addr}/worker_status/: no answer within 3s`] })
+      assert.deepStrictEqual(yield* Fiber.join(fiber), { _tag: "Refused", causes: [`${addr}/worker_status/: no answer within 3s`] , tooLarge: false })
       yield* Deferred.await(closed)
     }).pipe(Effect.scoped)
   )
