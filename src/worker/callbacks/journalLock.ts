@@ -8,7 +8,7 @@
  * in clock ticks since boot) tells the holder from a later process that got its pid: after a container restart, pids
  * start again from 1, and the pid a lock names is often alive, as some other process.
  */
-import { closeSync, constants, openSync, readFileSync, readlinkSync, readSync, symlinkSync, unlinkSync } from "node:fs"
+import { closeSync, constants, linkSync, openSync, readFileSync, readlinkSync, readSync, renameSync, symlinkSync, unlinkSync } from "node:fs"
 import { errnoOf } from "../../shared/errno.js"
 
 /** When `pid` started (clock ticks since boot), or "" where `/proc` does not say (not Linux, or no such process). */
@@ -70,11 +70,16 @@ const holds = (holder: { readonly pid: number; readonly started: string }): bool
 /**
  * Take `<file>.lock` for this process; a lock whose holder is gone (kill -9, a restarted container) is taken over.
  * Throws, naming the holder, when another live worker has it. Returns the lock's path, for `releaseLock`.
+ *
+ * A stale lock is moved aside, not deleted: two workers starting together both read it as stale, and one of them could
+ * otherwise delete the lock the other had just made in its place, so both would run. A rename moves one link; the
+ * worker that moved a live lock (made after it read the stale one) puts it back and stands down. `afterRead` runs
+ * between the read and the move (tests: another worker's turn).
  */
-export const takeLock = (file: string): string => {
+export const takeLock = (file: string, afterRead: () => void = () => undefined): string => {
   const lock = `${file}.lock`
   const mine = `${process.pid}:${startTimeOf(process.pid)}`
-  for (let attempt = 0; attempt < 2; attempt++) {
+  for (let attempt = 0; attempt < 3; attempt++) {
     try {
       symlinkSync(mine, lock)
       return lock
@@ -82,10 +87,36 @@ export const takeLock = (file: string): string => {
       if (errnoOf(error) !== "EEXIST") throw error
     }
     const holder = holderOf(lock)
-    if (holder !== null && holds(holder)) throw new Error(`it is in use by process ${holder.pid} (${lock})`)
-    unlinkSync(lock)
+    if (holder !== null && holds(holder)) throw inUse(holder.pid, lock)
+    afterRead()
+    const aside = `${lock}.${process.pid}.stale`
+    try {
+      renameSync(lock, aside)
+    } catch (error) {
+      // Another worker moved it first: try again, and find its lock.
+      if (errnoOf(error) === "ENOENT") continue
+      throw error
+    }
+    const moved = holderOf(aside)
+    if (moved !== null && holds(moved)) {
+      putBack(aside, lock)
+      throw inUse(moved.pid, lock)
+    }
+    unlinkSync(aside)
   }
   throw new Error(`${lock} could not be taken`)
+}
+
+const inUse = (pid: number, lock: string) => new Error(`it is in use by process ${pid} (${lock})`)
+
+/** A live lock moved aside by mistake goes back, unless a lock was made in its place meanwhile. */
+const putBack = (aside: string, lock: string): void => {
+  try {
+    linkSync(aside, lock)
+  } catch {
+    // A lock is there again: its maker holds it.
+  }
+  unlinkSync(aside)
 }
 
 /** Remove the lock, if it is still there. */

@@ -3,9 +3,9 @@
  * journal's schema are skipped, not trusted. The poster's use of it is in CallbackPoster.test.ts.
  */
 import { execFileSync, spawnSync } from "node:child_process"
-import { appendFileSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs"
+import { appendFileSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { takeLock } from "../../../src/worker/callbacks/journalLock.js"
@@ -220,6 +220,36 @@ describe("OutboxJournal", () => {
       assert.include(refused.message, `it is in use by process ${process.ppid}`)
     })
   )
+
+  it("two workers that both found the lock stale: the one that moves aside the other's new lock puts it back and stands down", () => {
+    const file = journalIn()
+    const lock = `${file}.lock`
+    symlinkSync("4000000:1", lock)
+    // Between this worker's read of the stale lock and its move, the other worker (a live process) took the lock over.
+    const otherWorker = `${process.ppid}:`
+    assert.throws(
+      () =>
+        takeLock(file, () => {
+          unlinkSync(lock)
+          symlinkSync(otherWorker, lock)
+        }),
+      new RegExp(`it is in use by process ${process.ppid}`)
+    )
+    assert.strictEqual(readlinkSync(lock), otherWorker)
+    assert.deepStrictEqual(readdirSync(dirname(file)).filter((name) => name.includes(".stale")), [])
+  })
+
+  it("two workers that both found the lock stale: when the other moved it first, this one makes the lock and holds it", () => {
+    const file = journalIn()
+    const lock = `${file}.lock`
+    symlinkSync("4000000:1", lock)
+    // The other worker's move comes between this worker's read and its own; the other has not made its lock yet.
+    assert.strictEqual(
+      takeLock(file, () => renameSync(lock, `${lock}.other.stale`)),
+      lock
+    )
+    assert.match(readlinkSync(lock), new RegExp(`^${process.pid}:`))
+  })
 
   it("a lock that cannot be made says why (the link's own error), not a later one", () => {
     const missing = join(mkdtempSync(join(tmpdir(), "journal-lock-")), "gone", "outbox.jsonl")
