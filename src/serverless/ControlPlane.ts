@@ -30,6 +30,7 @@ import { type DropReason, ServerlessMetrics } from "./ServerlessMetrics.js"
 import { type RunningProcess, WorkerLauncher } from "./WorkerLauncher.js"
 import { WorkerSessions } from "./WorkerSessions.js"
 import { writeSafely } from "../shared/safeOutput.js"
+import { printable } from "../shared/printable.js"
 
 export interface ServerlessSettings {
   readonly endpointName: string
@@ -169,12 +170,12 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
     let baseUrl = ""
 
     let eventsTotal = 0
-    const log = (text: string) =>
+    const log = (text: string, level: "info" | "warning" = "info") =>
       Effect.flatMap(Clock.currentTimeMillis, (at) => {
         events.push({ at, text })
         eventsTotal += 1
         if (events.length > EVENTS_KEPT) events.shift()
-        return Effect.logInfo(text)
+        return level === "warning" ? Effect.logWarning(text) : Effect.logInfo(text)
       })
 
     const routedLoad = (worker: WorkerRecord) => worker.routed.reduce((sum, entry) => sum + entry.cost, 0)
@@ -324,8 +325,12 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
               record.sidecarExit = outcome
               if (record.phase === "stopping") return
               record.phase = "errored"
-              if (record.errorMsg === "") record.errorMsg = `sidecar exited (${outcome})`
-              yield* log(`w${id} sidecar exited (${outcome}): stopping the worker`)
+              // Its last line says why (a missing module, a refused connection), which --verbose alone would show.
+              const tail = yield* sidecar.right.tail
+              const lastLine = [...tail].reverse().find((line) => line.trim() !== "")
+              const why = lastLine === undefined ? "" : `: ${printable(lastLine.trim()).slice(0, 300)}`
+              if (record.errorMsg === "") record.errorMsg = `sidecar exited (${outcome})${why}`
+              yield* log(`w${id} sidecar exited (${outcome})${why}: stopping the worker${settings.verbose ? "" : " (--verbose shows its output)"}`, "warning")
             })
           )
         }

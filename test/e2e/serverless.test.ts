@@ -353,16 +353,16 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     }
   })
 
-  it("a sidecar that exits is logged with its status and shown; its worker is stopped and replaced", async () => {
-    const { url } = await startServerless(["--recommended", "--min-load", "100", "--sidecar", "sleep 1; exit 3"])
+  it("a sidecar that exits is logged with its status and last line, and shown; its worker is stopped and replaced", async () => {
+    const { url } = await startServerless(["--recommended", "--min-load", "100", "--sidecar", "echo 'Error: Cannot find module /x.js' >&2; echo; sleep 1; exit 3"])
     // Each replacement's sidecar exits too: any of them may be caught between its exit and its worker's stop.
     const seen = await until("a sidecar's exit in /status", async () => (await status(url)).workers.find((w) => w.sidecar_exit !== null))
-    expect([seen.sidecar_exit, seen.error_msg]).toEqual(["3", "sidecar exited (3)"])
+    expect([seen.sidecar_exit, seen.error_msg]).toEqual(["3", "sidecar exited (3): Error: Cannot find module /x.js"])
     const events = await until("the worker stopped and replaced", async () => {
       const texts = (await status(url)).events.map((e) => e.text)
       return texts.includes("w1 stopped (will be replaced)") && texts.some((t) => t.startsWith("w2 starting")) ? texts : undefined
     })
-    expect(events).toContain("w1 sidecar exited (3): stopping the worker")
+    expect(events).toContain("w1 sidecar exited (3): Error: Cannot find module /x.js: stopping the worker (--verbose shows its output)")
   })
 
   it("GET /metrics: workers by state, route requests, scale events; the status page shows colours, sessions, control URLs and column notes", async () => {

@@ -267,7 +267,7 @@ describe("ControlPlane (TestClock, fake processes)", () => {
       yield* TestClock.adjust("0 millis")
       const shown = (yield* plane.status).workers[0]
       assert.deepInclude(shown, { state: "errored", error_msg: "sidecar exited (3)", sidecar_exit: "3", exit: null })
-      assert.strictEqual((yield* plane.status).events[0]?.text, "w1 sidecar exited (3): stopping the worker")
+      assert.strictEqual((yield* plane.status).events[0]?.text, "w1 sidecar exited (3): stopping the worker (--verbose shows its output)")
       assert.isFalse(worker!.stopped)
       // No route to it; the next decision stops it, and the request still waiting gets a new worker.
       assert.strictEqual(Option.getOrThrow(yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx: 1, connection: null }))._tag, "Waiting")
