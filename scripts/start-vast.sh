@@ -38,7 +38,8 @@
 #   TLS_CERT_FILE          [$WORKER_TLS_CERT or /etc/instance.crt] passed to the worker as WORKER_TLS_CERT
 #   REPORT_TIMEOUT         [10] seconds for each error report
 #   CONSUMER_CMD           a command started with `sh -c` beside the worker (your queue consumer); it gets
-#                          WORKER_CONTROL_URL=http://127.0.0.1:$NULL_CONTROL_PORT unless that is set
+#                          WORKER_CONTROL_URL=http://127.0.0.1:$NULL_CONTROL_PORT unless that is set, and
+#                          WORKER_HTTP_PORT (the webhook port, WORKER_PORT + 1 unless set)
 #   CONSUMER_LOG           [$WORKSPACE_DIR/consumer.log] the consumer's output
 #   NULL_EXIT_FILE         [$WORKSPACE_DIR/null-worker.exit] the worker's exit marker, passed to it (see below)
 # Everything else (BACKEND_HEALTH_URL, NULL_CONTROL_PORT, UNSECURED, ...) goes to the worker unchanged.
@@ -426,6 +427,8 @@ start_consumer() {
     }
     # The consumer finds its worker's control server here (the worker's NULL_CONTROL_PORT, 18999 by default).
     export WORKER_CONTROL_URL=${WORKER_CONTROL_URL:-http://127.0.0.1:${NULL_CONTROL_PORT:-18999}}
+    # And its webhook port (`POST /session/end` with session_auth), the worker's default when it is not set.
+    export WORKER_HTTP_PORT=${WORKER_HTTP_PORT:-$((10#$WORKER_PORT + 1))}
     if command -v setsid >/dev/null 2>&1; then
       setsid sh -c "$CONSUMER_CMD" </dev/null >>"$CONSUMER_LOG" 2>&1 &
     else
