@@ -12,6 +12,7 @@ import { above0, from0, lifetimeSeconds, sessionCost, wholeAtLeast } from "../sh
 import type { Mode } from "./program.js"
 import { choiceOf, nonEmpty, existingFile } from "../shared/textFlags.js"
 import { BoundedJsonText, MAX_JSON_DEPTH } from "../shared/boundedJson.js"
+import { flagsPart } from "../shared/standardFlags.js"
 
 const ON_CLOSE_PAYLOAD_DEPTH = MAX_JSON_DEPTH - 2
 
@@ -153,6 +154,21 @@ export interface Run {
     readonly onClosePayload: unknown
     readonly routeTimeout: Duration.Duration
   }
+}
+
+const DEMO_ONLY = ["--count", "--interval", "--plateau"] as const
+
+/**
+ * A flag of the other mode, which the run would ignore: `--count` without `--demo` (one session is held), `--hold` with
+ * it (sessions are held for `--plateau`). Said rather than ignored, as a typo would be.
+ */
+export const modeConflict = (args: ReadonlyArray<string>): string | null => {
+  const names = flagsPart(args).map((arg) => arg.split("=")[0] ?? "")
+  const demo = names.includes("--demo")
+  const demoOnly = DEMO_ONLY.find((flag) => names.includes(flag))
+  if (!demo && demoOnly !== undefined) return `${demoOnly} is for --demo; without it the client holds one session (--hold)`
+  if (demo && names.includes("--hold")) return "--hold is for single mode; with --demo the sessions are held for --plateau"
+  return null
 }
 
 /** The parsed options as what the run needs. */

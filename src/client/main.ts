@@ -29,7 +29,7 @@ import { autoscaleHelp, autoscaleOptions, type AutoscaleRun, toAutoscaleRun } fr
 import { Holdings } from "./autoscale/Holdings.js"
 import { connectRedis } from "./autoscale/redis.js"
 import { StateStore } from "./autoscale/StateStore.js"
-import { clientHelp, doctorHelp, doctorOptions, type DoctorRun, options, toDoctorRun, toRun, type Run } from "./cli.js"
+import { clientHelp, doctorHelp, doctorOptions, type DoctorRun, modeConflict, options, toDoctorRun, toRun, type Run } from "./cli.js"
 import { diagnose, renderJson, renderText } from "./doctor.js"
 import { apiKeyFromEnv } from "./apiKey.js"
 import { type ApiKeyMissing, type CaFileInvalid, RunFailed } from "./errors.js"
@@ -131,7 +131,11 @@ const executeDoctor = (run: DoctorRun) =>
     if (!report.ok) return yield* new DoctorFailed()
   }).pipe(Effect.catchTags(cannotStart))
 
-const clientCommand = Command.run(Command.make("client", options, (parsed) => execute(toRun(parsed))), {
+// Checked once the values are (a `--count 1.5` is told about first).
+const clientCommand = Command.run(Command.make("client", options, (parsed) => {
+  const conflict = modeConflict(process.argv.slice(2))
+  return conflict === null ? execute(toRun(parsed)) : Effect.zipRight(Console.error(conflict), Effect.fail(new RunFailed({ failures: 0 })))
+}), {
   name: "null-worker client",
   version: VERSION
 })

@@ -82,6 +82,9 @@ describe("node dist/client.js --help", () => {
       [["--endpoint", "y"], "--endpoint given more than once; --help lists the flags"],
       [["--hold=3", "--hold", "4"], "--hold given more than once; --help lists the flags"],
       [["--on-close-payload", `{"a":${"[".repeat(70)}${"]".repeat(70)}}`], "--on-close-payload must be JSON nested at most 62 levels deep"],
+      [["--count", "2"], "--count is for --demo; without it the client holds one session (--hold)"],
+      [["--plateau=9"], "--plateau is for --demo; without it the client holds one session (--hold)"],
+      [["--demo", "--hold", "3"], "--hold is for single mode; with --demo the sessions are held for --plateau"],
       [["--on-close-payload", "{job:1}"], `--on-close-payload must be JSON, e.g. '{"job_id":"j1"}' (keys in double quotes): Expected property name or '}' in JSON at position 1`]
     ] as const) {
       const { code, output } = await run(["--endpoint", "x", ...args])
