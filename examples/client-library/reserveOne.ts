@@ -54,6 +54,10 @@ const job = Effect.gen(function* () {
     timeout: "5 minutes"
   })
   yield* Effect.logInfo(`session ${session.sessionId} on ${session.url}`)
+  // Said on Ctrl-C (before the session is ended, as finalizers run last-added first), so a stop is not silent.
+  yield* Effect.addFinalizer((exit) =>
+    Exit.isInterrupted(exit) ? Effect.logInfo(`interrupted: ending session ${session.sessionId}`) : Effect.void
+  )
   // While the job runs, a /ping every lifetime/3 keeps the session open; a failed one is logged and retried.
   yield* Effect.forkScoped(keepSessionAlive(session, "200 seconds"))
   yield* Effect.sleep(jobTime) // the job (or let the consumer on the instance POST 127.0.0.1:18999/release)

@@ -34,6 +34,7 @@ import { doneKey, type Job, resultKey, sessionQueue } from "./keys.js"
 import { withOneLineErrors } from "../../src/shared/cliConsole.js"
 import { CloseReason } from "../../src/protocol/callback.js"
 import { existingFile } from "../../src/shared/textFlags.js"
+import { firstIssue } from "../../src/shared/firstIssue.js"
 import { lifetimeSeconds, wholeAtLeast } from "../../src/shared/numericFlags.js"
 import { stopOnHangup } from "../../src/shared/signalExitStatus.js"
 import { makeCallbackBook } from "./callbackBook.js"
@@ -44,6 +45,7 @@ const ClosedSession = Schema.Struct({ job_id: Schema.String, session_id: Schema.
 
 class RedisFailed extends Data.TaggedError("RedisFailed")<{ readonly message: string }> {}
 class JobsUnfinished extends Data.TaggedError("JobsUnfinished")<{ readonly message: string }> {}
+class JobsFileInvalid extends Data.TaggedError("JobsFileInvalid")<{ readonly message: string }> {}
 
 /** Redis as a scoped resource; commands wrapped once, here. */
 const redisConnection = (url: string) =>
@@ -116,8 +118,24 @@ const JobsFile = Schema.parseJson(
   Schema.Array(Schema.Struct({ job_id: Schema.String, input: Schema.String, work_ms: Schema.optionalWith(Schema.Number, { exact: true }) }))
 )
 
+/** The jobs to run: `--jobs-file`'s, read before anything is started (a bad file is said naming it), or `--jobs` generated. */
+const jobsOf = (opts: { readonly jobs: number; readonly jobsFile: Option.Option<string> }): Effect.Effect<ReadonlyArray<Job>, JobsFileInvalid> =>
+  Option.match(opts.jobsFile, {
+    onNone: () => Effect.succeed(Array.from({ length: opts.jobs }, (_, i) => ({ job_id: `job-${i + 1}`, input: `payload ${i + 1}` }))),
+    onSome: (path) =>
+      Effect.mapError(
+        Schema.decodeUnknown(JobsFile)(readFileSync(path, "utf8")),
+        (error) =>
+          new JobsFileInvalid({
+            // Printable: JSON.parse's message quotes the file's text, line breaks included.
+            message: printable(`--jobs-file ${path}: ${firstIssue(error)?.message ?? "not JSON"} (a JSON array of {"job_id", "input", "work_ms"?})`)
+          })
+      )
+  })
+
 const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
   Effect.gen(function* () {
+    const jobs = yield* jobsOf(opts)
     const redis = yield* redisConnection(opts.redisUrl)
     const client = yield* VastClient
 
@@ -203,9 +221,6 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
         return "gave up" as const
       })
 
-    const jobs: ReadonlyArray<Job> = Option.isSome(opts.jobsFile)
-      ? yield* Schema.decodeUnknown(JobsFile)(readFileSync(opts.jobsFile.value, "utf8"))
-      : Array.from({ length: opts.jobs }, (_, i) => ({ job_id: `job-${i + 1}`, input: `payload ${i + 1}` }))
     const outcomes = yield* Effect.forEach(
       jobs,
       (job) => Effect.either(runJob(job)).pipe(Effect.tap((outcome) => (outcome._tag === "Left" ? Effect.logError(`${job.job_id}: ${outcome.left.message}`) : Effect.void))),

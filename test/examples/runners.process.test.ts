@@ -1,5 +1,8 @@
 /** The example runners' command lines: a help page with defaults, and one line for a bad value, before anything starts. */
 import { spawnSync } from "node:child_process"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
 
@@ -32,5 +35,27 @@ describe("the example runners", () => {
     expect(refused.status).toBe(1)
     expect(refused.stdout + refused.stderr).not.toMatch(/at file:|cause=|redis-server/)
     expect(refused.stdout + refused.stderr).toBe(`${message}\n`)
+  })
+})
+
+describe("the Redis dispatcher's --jobs-file", () => {
+  it("a file that is not a JSON array of jobs is refused naming the file and the first problem, before Redis or the endpoint is tried", () => {
+    const dir = mkdtempSync(join(tmpdir(), "jobs-file-"))
+    try {
+      for (const [text, problem] of [
+        ['[{"job_id":1,"input":"x"}]', "0.job_id: Expected string, got 1"],
+        ["nope\n", `Unexpected token 'o', \\"nope\\\\x0a\\" is not valid JSON`]
+      ] as const) {
+        const file = join(dir, "jobs.json")
+        writeFileSync(file, text)
+        // Redis and the serverless on a port where nothing listens: reaching either would say so.
+        const refused = run("examples/redis-dispatcher.js", "--jobs-file", file, "--redis-url", "redis://127.0.0.1:1", "--autoscaler-url", "http://127.0.0.1:1", "--webserver-url", "http://127.0.0.1:1")
+        expect(refused.status).toBe(1)
+        expect(refused.stdout + refused.stderr).toContain(`message="--jobs-file ${file}: ${problem} (a JSON array of`)
+        expect(refused.stdout + refused.stderr).not.toMatch(/redis:|ECONNREFUSED/)
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
