@@ -13,7 +13,8 @@
  *   create gets 503 (logged, counted, shown in `/debug`) rather than a callback being dropped.
  *
  * Delivery: 2xx is delivered. 307/308 are followed (same method and body, at most `maxRedirects` hops, to
- * http(s) URLs only); other 3xx, 5xx, 429, timeouts and network errors are retried after 1, 2, 4, 8, 16 s; any
+ * http(s) URLs only); other 3xx, 5xx, 429, a status below 100, timeouts and network errors are retried after 1, 2,
+ * 4, 8, 16 s; any
  * other 4xx, a redirect elsewhere than http(s), and a destination that is the worker itself (refused by the
  * HTTP client, `callbackHttpClient.ts`) are final. A defect in one attempt fails that delivery; it never leaves
  * it pending. On shutdown the outbox gets `drainTimeout`; what is still pending is logged one line each (and
@@ -123,7 +124,9 @@ const transportFailure = (error: unknown): AttemptFailed => {
 /** Where a route's first attempt goes (scheme, host and port): the key of the per-destination limit. */
 const destinationOf = (route: string): string => (URL.canParse(route) ? new URL(route).origin : route)
 
-const isRetryableStatus = (status: number): boolean => status >= 500 || status === 429 || (status >= 300 && status < 400)
+/** A status outside 100–599 (`000`, `999`) is a broken answer, retried like a 5xx. */
+export const isRetryableStatus = (status: number): boolean =>
+  status >= 500 || status === 429 || (status >= 300 && status < 400) || status < 100
 
 interface Delivery {
   readonly callback: CloseCallback

@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, type Duration, Effect, Exit, Fiber, Layer, LogLevel, Option, Ref, Scope, TestClock } from "effect"
 import { callbackBody, callbackText } from "../../../src/protocol/callback.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
-import { CallbackPoster, type CloseCallback, type DeliveryPolicy, defaultPolicy } from "../../../src/worker/callbacks/CallbackPoster.js"
+import { CallbackPoster, type CloseCallback, type DeliveryPolicy, defaultPolicy, isRetryableStatus } from "../../../src/worker/callbacks/CallbackPoster.js"
 import { openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
 import { SELF_TARGET_REFUSED, selfAddresses, selfAddressesOf, targetsSelf } from "../../../src/worker/callbacks/selfTarget.js"
 import type { WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
@@ -168,6 +168,13 @@ describe("CallbackPoster", () => {
       assert.strictEqual((yield* poster.deliveries)[0]?.state, "delivered")
     })
   )
+
+  it("which answers are tried again: 3xx (not followed), 429, 5xx, and a status outside 100–599 (a broken answer, `000`); not another 4xx", () => {
+    const retried = [0, 1, 99, 300, 302, 429, 500, 503, 599, 600, 999]
+    const final = [400, 401, 404, 410, 422, 451, 499]
+    assert.deepStrictEqual(retried.filter((status) => !isRetryableStatus(status)), [])
+    assert.deepStrictEqual(final.filter(isRetryableStatus), [])
+  })
 
   it.scoped.each([400, 404, 410, 422])("gives up at once on a %d (a 4xx other than 429): failed, not delivered", (status) =>
     Effect.gen(function* () {
