@@ -56,7 +56,14 @@ export class RouteTimeout extends Data.TaggedError("RouteTimeout")<{
   readonly last: string
 }> {
   override get message() {
-    return `no worker was reserved within ${this.seconds} s (request_idx ${this.requestIdx}; last answer: ${this.last})`
+    // What usually keeps a reservation waiting, where the user can look.
+    const hint =
+      this.last === "waiting"
+        ? "; the endpoint may be at max_workers with every worker busy, or its workers may not be getting ready (the endpoint's workers and their logs say which)"
+        : this.last === "worker full"
+          ? "; every worker routed to was full: the endpoint may be at max_workers"
+          : ""
+    return `no worker was reserved within ${this.seconds} s (request_idx ${this.requestIdx}; last answer: ${this.last})${hint}`
   }
 }
 
