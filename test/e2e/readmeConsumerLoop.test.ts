@@ -52,8 +52,8 @@ describe("the README's consumer loop", { timeout: 30_000 }, () => {
     const controlPort = await freePort()
     // The loop finds the worker at WORKER_CONTROL_URL, as start-vast.sh and the local serverless set it for a consumer.
     const script = readmeLoop()
-    // The job announces the generation it holds; `-x` traces each command, so the test sees the loop poll.
-    const loop = spawnProcess("bash", ["-x", "-c", `run_the_job() { echo "job for generation $generation"; }\n${script}`], {
+    // The README's stand-in job announces the generation it holds; `-x` traces each command, so the test sees the loop poll.
+    const loop = spawnProcess("bash", ["-x", "-c", script], {
       WORKER_CONTROL_URL: `http://127.0.0.1:${controlPort}`
     })
     processes.push(loop)
