@@ -210,6 +210,8 @@ failed_with_output() {
 
 # ---- 1. environment -----------------------------------------------------------------------------------
 
+# Not on a Vast instance (run by hand, say): said on stderr before anything is made, /workspace included.
+if [[ -z ${CONTAINER_ID:-} ]]; then fail "CONTAINER_ID must be set (Vast sets it on an instance; this script runs there)"; fi
 if ! mkdir -p "$WORKSPACE_DIR" 2>/dev/null || ! touch "$LOG_FILE" 2>/dev/null; then
   fail "cannot write the log file $LOG_FILE (WORKSPACE_DIR=$WORKSPACE_DIR)"
 fi
@@ -217,7 +219,6 @@ LOG_READY=true
 cd "$WORKSPACE_DIR"
 log "start-vast.sh: WORKSPACE_DIR=$WORKSPACE_DIR REPORT_ADDR=$REPORT_ADDR WORKER_PORT=$WORKER_PORT USE_SSL=$USE_SSL LOG_FILE=$LOG_FILE"
 
-if [[ -z ${CONTAINER_ID:-} ]]; then fail "CONTAINER_ID must be set"; fi
 if ! [[ $CONTAINER_ID =~ ^[0-9]+$ ]]; then fail "CONTAINER_ID must be an integer, got: $CONTAINER_ID"; fi
 if ! [[ $WORKER_PORT =~ ^[0-9]+$ ]] || ((10#$WORKER_PORT < 1 || 10#$WORKER_PORT > 65535)); then
   fail "WORKER_PORT must be a port number from 1 to 65535, got: $WORKER_PORT"

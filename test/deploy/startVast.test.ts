@@ -83,13 +83,14 @@ describe("start-vast.sh: environment, TLS and error reports", () => {
     expect(await run.exited).toBe(0)
   })
 
-  it("without CONTAINER_ID it exits 1 and reports nothing: no id would name this worker", async () => {
-    const { env } = await h.vastEnv()
+  it("without CONTAINER_ID it exits 1, reports nothing (no id would name this worker) and makes no workspace", async () => {
+    const { env, workspace } = await h.vastEnv()
     delete env["CONTAINER_ID"]
     const run = h.start(h.detachedScript, env)
     expect(await run.exited).toBe(1)
     expect(run.output()).toContain("ERROR: CONTAINER_ID must be set")
     expect(run.output()).toContain("not reported to the autoscaler: CONTAINER_ID is not set")
+    expect(existsSync(workspace)).toBe(false)
     expect(h.recorder.statuses).toEqual([])
     expect(h.signer.requests).toEqual([])
   })
