@@ -1,18 +1,18 @@
-// npm run fuzz -- --runs N: the property tests of test/property/ with N generated request sequences (and
-// N/10 pool schedules), then their figures written into docs/reliability.md between the fuzz markers.
+// npm run fuzz -- --runs N [--write-docs]: the property tests of test/property/ with N generated request sequences
+// (and N/10 pool schedules), then their figures printed, and with --write-docs written into docs/reliability.md.
 import { spawnSync } from "node:child_process"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { refuse, scriptArgs } from "./scriptArgs.mjs"
 
-const usage = `usage: npm run fuzz -- [--runs N]
+const usage = `usage: npm run fuzz -- [--runs N] [--write-docs]
 
 Runs the property tests of test/property/ with N generated request sequences (default 100000) and N/10 pool
-schedules, then writes their figures into docs/reliability.md, between the fuzz markers (a tracked file: commit
-the change or discard it).
+schedules, then prints their figures. With --write-docs it also writes them into docs/reliability.md, between the
+fuzz markers (a tracked file, whose figures are the published ones: commit the change or discard it).
 `
-const options = scriptArgs({ runs: { type: "string", default: "100000" } }, usage)
+const options = scriptArgs({ runs: { type: "string", default: "100000" }, "write-docs": { type: "boolean", default: false } }, usage)
 const runs = Number(options.runs)
 if (!/^[0-9]+$/.test(options.runs) || !Number.isSafeInteger(runs) || runs < 1) refuse("runs", "a whole number above 0", options.runs, usage)
 const poolRuns = Math.max(100, Math.floor(runs / 10))
@@ -43,10 +43,12 @@ const section = [
   `| invariant violations | ${figures.violations.length} |`,
   "<!-- fuzz:end -->"
 ].join("\n")
-const doc = "docs/reliability.md"
-const text = readFileSync(doc, "utf8")
-const start = text.indexOf("<!-- fuzz:start -->")
-const end = text.indexOf("<!-- fuzz:end -->")
-writeFileSync(doc, start >= 0 && end > start ? text.slice(0, start) + section + text.slice(end + "<!-- fuzz:end -->".length) : `${text}\n${section}\n`)
+if (options["write-docs"]) {
+  const doc = "docs/reliability.md"
+  const text = readFileSync(doc, "utf8")
+  const start = text.indexOf("<!-- fuzz:start -->")
+  const end = text.indexOf("<!-- fuzz:end -->")
+  writeFileSync(doc, start >= 0 && end > start ? text.slice(0, start) + section + text.slice(end + "<!-- fuzz:end -->".length) : `${text}\n${section}\n`)
+}
 process.stdout.write(`${section}\n`)
 process.exit(result.status ?? 1)

@@ -10,10 +10,10 @@ const fuzz = fileURLToPath(new URL("../../scripts/fuzz.mjs", import.meta.url))
 const run = (...args: ReadonlyArray<string>) => spawnSync(process.execPath, [fuzz, ...args], { encoding: "utf8", timeout: 10_000 })
 
 describe("scripts/fuzz.mjs", () => {
-  it("--help prints the usage, names the file it rewrites, and exits 0", () => {
+  it("--help prints the usage, names the file --write-docs rewrites, and exits 0", () => {
     const help = run("--help")
     expect(help.status).toBe(0)
-    expect(help.stdout).toContain("usage: npm run fuzz -- [--runs N]")
+    expect(help.stdout).toContain("usage: npm run fuzz -- [--runs N] [--write-docs]")
     expect(help.stdout).toContain("docs/reliability.md")
   })
 
