@@ -10,6 +10,12 @@
  * `maxWait` is answered with an error instead of being run: its caller (an attempt with a timeout) has given up, and
  * running it would only hold a thread again. Names whose DNS hangs can still delay other callbacks' lookups, by up to
  * the resolver's own time-out; never the worker's health checks or reports.
+ *
+ * A name whose lookup failed after `SLOW_LOOKUP_MS` or more (the resolver timed out) is not looked up again for
+ * `HUNG_NAME_MS`: its lookups fail at once. Otherwise its retries, queued with everyone else's on the same back-off,
+ * would take the thread first again, and a callback to a healthy name queued behind it would miss every attempt
+ * (probe 15: six attempts lost behind one hung name). The window ends before a delivery's last attempt, which looks
+ * the name up again.
  */
 import type { LookupFunction } from "node:net"
 
@@ -42,6 +48,15 @@ export const callbackLookups = (poolSize: number): number => Math.max(1, Math.fl
 /** How long a lookup may wait for a thread: a callback attempt's time-out, after which nobody waits for its answer. */
 export const LOOKUP_MAX_WAIT_MS = 10_000
 
+/** A failed lookup that took this long hung in the resolver (`options timeout:5` and more). */
+export const SLOW_LOOKUP_MS = 5_000
+
+/** How long such a name is not looked up again: within a delivery's six attempts (31 s of back-off), not its last. */
+export const HUNG_NAME_MS = 30_000
+
+/** Names remembered as hung at most: they are the session creators' names, so their number has no other bound. */
+const MAX_HUNG_NAMES = 1_000
+
 interface Pending {
   readonly hostname: string
   readonly options: LookupOptions
@@ -62,6 +77,8 @@ export const limitLookups = (lookup: LookupFunction, max: number, now: () => num
   /** Keys waiting for a thread, oldest first. */
   const queue: Array<string> = []
   let running = 0
+  /** Names (with options) whose last lookup hung, and until when they fail at once; oldest first. */
+  const hungUntil = new Map<string, number>()
 
   const answer = (key: string, ...result: Parameters<Done>) => {
     const entry = pending.get(key)
@@ -80,8 +97,14 @@ export const limitLookups = (lookup: LookupFunction, max: number, now: () => num
 
   const start = (key: string, entry: Pending) => {
     running++
+    const startedAt = now()
     const ended = (...result: Parameters<Done>) => {
       running--
+      if (result[0] !== null && now() - startedAt >= SLOW_LOOKUP_MS) {
+        hungUntil.delete(key)
+        hungUntil.set(key, now() + HUNG_NAME_MS)
+        if (hungUntil.size > MAX_HUNG_NAMES) hungUntil.delete(hungUntil.keys().next().value ?? key)
+      }
       answer(key, ...result)
       startNext()
     }
@@ -95,6 +118,16 @@ export const limitLookups = (lookup: LookupFunction, max: number, now: () => num
 
   const limited: LookupFunction = (hostname, options, done) => {
     const key = keyOf(hostname, options)
+    const until = hungUntil.get(key)
+    if (until !== undefined) {
+      if (now() < until) {
+        // As a resolver answers: later, never from inside the call.
+        const error = errorWith("ETIMEOUT", `lookup of ${hostname}: its last lookup hung (over ${SLOW_LOOKUP_MS} ms); not tried again for ${Math.ceil((until - now()) / 1000)} s`)
+        process.nextTick(() => done(error, "", 0))
+        return
+      }
+      hungUntil.delete(key)
+    }
     const joined = pending.get(key)
     if (joined !== undefined) {
       joined.callers.push(done)

@@ -144,3 +144,48 @@ describe("limitLookups", () => {
     assert.deepStrictEqual([limited.running(), limited.waiting()], [0, 0])
   })
 })
+
+describe("limitLookups: a name whose lookup hung", () => {
+  /** A resolver whose lookups end when told, with an error or an address. */
+  const resolver = () => {
+    const asked: Array<{ readonly hostname: string; readonly fail: () => void; readonly answer: () => void }> = []
+    const lookup: LookupFunction = (hostname, _options, done) => {
+      asked.push({
+        hostname,
+        fail: () => done(Object.assign(new Error(`getaddrinfo EAI_AGAIN ${hostname}`), { code: "EAI_AGAIN" }), "", 0),
+        answer: () => done(null, "127.0.0.1", 4)
+      })
+    }
+    return { asked, lookup }
+  }
+  const tick = () => new Promise((resolve) => process.nextTick(resolve))
+
+  it("fails at once for 30 s without taking the thread, so a healthy name's retry runs; then it is looked up again", async () => {
+    let now = 0
+    const { asked, lookup } = resolver()
+    const limited = limitLookups(lookup, 1, () => now)
+    const results: Array<string> = []
+    const ask = (name: string) => limited(name, {}, (error) => void results.push(`${name} ${error === null ? "ok" : String((error as NodeJS.ErrnoException).code)}`))
+    ask("hung.test")
+    ask("localhost")
+    // The resolver's own time-out (5 s × 2): the healthy name waited too long behind it, as before.
+    now = 10_200
+    asked[0]!.fail()
+    assert.deepStrictEqual(results, ["hung.test EAI_AGAIN", "localhost ETIMEOUT"])
+    // The retries, together: the hung name fails at once, and the healthy name gets the thread.
+    now = 11_200
+    ask("hung.test")
+    ask("localhost")
+    assert.deepStrictEqual(asked.map((entry) => entry.hostname), ["hung.test", "localhost"])
+    asked[1]!.answer()
+    await tick()
+    assert.deepStrictEqual(results.slice(2), ["localhost ok", "hung.test ETIMEOUT"])
+    // After 30 s it is asked again; a failure that comes fast marks nothing.
+    now = 10_200 + 30_000
+    ask("hung.test")
+    assert.deepStrictEqual(asked.map((entry) => entry.hostname), ["hung.test", "localhost", "hung.test"])
+    asked[2]!.fail()
+    ask("hung.test")
+    assert.strictEqual(asked.length, 4)
+  })
+})
