@@ -493,6 +493,24 @@ describe("AutoscalerReporter", () => {
     }).pipe(Effect.provide(logs.layer))
   })
 
+  it.scoped("a 413 to a batch of one record is not halved again: one post per tick, and the halving is logged as a warning", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const { metrics, seen } = yield* startReporter((url) => (url.endsWith("/delete_requests/") ? 413 : 200), yield* Effect.scope, [A], logs.layer)
+      metrics.unsafeSessionOpened("s1", { requestIdx: 1, workload: 100 }, 0)
+      metrics.unsafeSessionClosed("s1", 10)
+      metrics.unsafeSessionOpened("s2", { requestIdx: 2, workload: 100 }, 0)
+      metrics.unsafeSessionClosed("s2", 10)
+      yield* TestClock.adjust("3 seconds")
+      // Tick 1: two records refused, then one (halved), refused, kept; ticks 2 and 3: one post of one record each.
+      assert.deepStrictEqual((yield* deletionPosts(seen)).map((post) => [post.at, post.body.requests.length]), [[1000, 2], [1000, 1], [2000, 1], [3000, 1]])
+      const halving = logs.lines.filter((line) => String(line.message[0]).includes("too large"))
+      assert.deepStrictEqual(halving, [
+        { level: "WARN", message: ["/delete_requests/: the autoscaler refused a batch as too large (413); sending smaller ones", { records: 2, now_at_most: 1 }] }
+      ])
+    }).pipe(Effect.provide(logs.layer))
+  })
+
   it.scoped("refused /delete_requests/ are logged once as a warning that names the path and every cause", () => {
     const logs = capturedLogs()
     return Effect.gen(function* () {

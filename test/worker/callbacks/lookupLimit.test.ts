@@ -1,6 +1,6 @@
 import type { LookupFunction } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { callbackLookups, limitLookups, threadPoolSize } from "../../../src/worker/callbacks/lookupLimit.js"
+import { callbackLookups, HUNG_NAME_MS, limitLookups, SLOW_LOOKUP_MS, threadPoolSize } from "../../../src/worker/callbacks/lookupLimit.js"
 
 /** A resolver that answers only when told: each lookup it was asked, in order, with its answer function. */
 const manual = () => {
@@ -187,5 +187,53 @@ describe("limitLookups: a name whose lookup hung", () => {
     asked[2]!.fail()
     ask("hung.test")
     assert.strictEqual(asked.length, 4)
+  })
+})
+
+describe("limitLookups: what counts as hung", () => {
+  const failing = () => {
+    const asked: Array<{ readonly hostname: string; readonly end: (ok: boolean) => void }> = []
+    const lookup: LookupFunction = (hostname, _options, done) => {
+      asked.push({ hostname, end: (ok) => (ok ? done(null, "127.0.0.1", 4) : done(Object.assign(new Error("getaddrinfo EAI_AGAIN"), { code: "EAI_AGAIN" }), "", 0)) })
+    }
+    return { asked, lookup }
+  }
+
+  it("a failure after exactly 5 s counts, and the error says for how long the name is not tried; a slow success does not count", async () => {
+    let now = 0
+    const { asked, lookup } = failing()
+    const limited = limitLookups(lookup, 1, () => now)
+    const errors: Array<string> = []
+    const ask = (name: string) => limited(name, {}, (error) => void errors.push(error === null ? "ok" : error.message))
+    ask("slow.test")
+    now = SLOW_LOOKUP_MS
+    asked[0]!.end(true)
+    ask("slow.test")
+    assert.strictEqual(asked.length, 2, "a slow success is looked up again")
+    asked[1]!.end(false)
+    ask("hung.test")
+    now += SLOW_LOOKUP_MS
+    asked[2]!.end(false)
+    now += 1_000
+    ask("hung.test")
+    await new Promise((resolve) => process.nextTick(resolve))
+    assert.strictEqual(asked.length, 3)
+    assert.strictEqual(errors.at(-1), `lookup of hung.test: its last lookup hung (over ${SLOW_LOOKUP_MS} ms); not tried again for ${HUNG_NAME_MS / 1000 - 1} s`)
+  })
+
+  it("at most 1,000 names are remembered as hung: the oldest is looked up again", () => {
+    let now = 0
+    const { asked, lookup } = failing()
+    const limited = limitLookups(lookup, 1, () => now)
+    for (let i = 0; i <= 1_000; i++) {
+      limited(`hung-${i}.test`, {}, () => undefined)
+      now += SLOW_LOOKUP_MS
+      asked[i]!.end(false)
+    }
+    now = 0
+    limited("hung-0.test", {}, () => undefined)
+    asked[1_001]!.end(true)
+    limited("hung-1.test", {}, () => undefined)
+    assert.deepStrictEqual(asked.slice(1_001).map((entry) => entry.hostname), ["hung-0.test"])
   })
 })
