@@ -1,5 +1,10 @@
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { connect, type Socket } from "node:net"
-import { assert, describe, it } from "@effect/vitest"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { connect as tlsConnect, type TLSSocket } from "node:tls"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { type Duration, Effect, Either, Option, Schedule, TestClock } from "effect"
 import { makeBodyBudget } from "../../../src/worker/http/bodyBudget.js"
 import { text } from "../../../src/worker/http/errorResponse.js"
@@ -229,6 +234,59 @@ describe("WireServer at its connection cap", () => {
       c.socket.write(":1}")
       assert.match(yield* Effect.promise(() => answer), /^HTTP\/1\.1 200 [^]*\{"a":1\}$/)
       assert.match(yield* Effect.promise(() => e.send(GET)), /^HTTP\/1\.1 200 /)
+    })
+  )
+})
+
+describe("WireServer at its connection cap, over TLS", () => {
+  let dir = ""
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "null-worker-tls-cap-"))
+    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "k.pem"), "-out", join(dir, "c.pem"), "-days", "1", "-subj", "/CN=127.0.0.1"], { stdio: "ignore" })
+  })
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  /** A TLS connection that sends one GET and resolves with the answer; `closed` resolves when it closes. */
+  const tlsGet = (port: number) =>
+    Effect.acquireRelease(
+      Effect.async<{ readonly answer: Promise<string>; readonly closed: Promise<void>; readonly socket: TLSSocket }>((resume) => {
+        const socket = tlsConnect({ port, host: "127.0.0.1", rejectUnauthorized: false })
+        let received = ""
+        socket.on("error", () => undefined)
+        const closed = new Promise<void>((done) => socket.on("close", () => done()))
+        const answer = new Promise<string>((done) =>
+          socket.on("data", (chunk) => {
+            received += chunk.toString("latin1")
+            if (received.endsWith("ok")) done(received)
+          })
+        )
+        socket.on("secureConnect", () => {
+          socket.write("GET /small HTTP/1.1\r\nHost: x\r\n\r\n")
+          resume(Effect.succeed({ answer, closed, socket }))
+        })
+      }),
+      (connection) => Effect.sync(() => connection.socket.destroy())
+    )
+
+  it.scoped("the TLS connection idle the longest gives way; a newcomer is refused while every connection is fresh, and the server goes on", () =>
+    Effect.gen(function* () {
+      const tls = { cert: readFileSync(join(dir, "c.pem")), key: readFileSync(join(dir, "k.pem")) }
+      const routes: RouteTable = new Map([["/small", { method: "GET", body: "none", handle: () => Either.right(text(200, "ok")) } satisfies WireRoute]])
+      const listener = yield* serve({ name: "tls", host: "127.0.0.1", port: 0, routes, tls, limits: { maxConnections: 2, idleEvictionMs: 5_000 } })
+      const a = yield* tlsGet(listener.port)
+      yield* Effect.promise(() => a.answer)
+      yield* TestClock.adjust("1 second")
+      const b = yield* tlsGet(listener.port)
+      yield* Effect.promise(() => b.answer)
+      // Both fresh: a plain TCP connection (no handshake) is refused at once.
+      const refused = connect(listener.port, "127.0.0.1")
+      refused.on("error", () => undefined)
+      yield* Effect.promise(() => new Promise<void>((done) => refused.on("close", () => done())))
+      yield* TestClock.adjust("5 seconds")
+      const c = yield* tlsGet(listener.port)
+      assert.match(yield* Effect.promise(() => c.answer), /^HTTP\/1\.1 200 /)
+      yield* Effect.promise(() => a.closed)
+      assert.isFalse(b.socket.destroyed)
     })
   )
 })
