@@ -217,7 +217,7 @@ export const joinPath = (base: string, path: string): string => {
 }
 /** What to do when nothing listens at a control plane on this machine. */
 export const LOCAL_CONTROL_PLANE_HINT =
-  "nothing listens there: start the local serverless (node dist/serverless.js), or point --instance, --webserver-url or --autoscaler-url at a running one"
+  "nothing listens there: start the local serverless (node dist/serverless.js), or point --webserver-url and --autoscaler-url at a running one (the client also takes --instance)"
 
 const isOk = (status: number): boolean => status >= 200 && status < 300
 /** The statuses the SDK retries: the worker may take the next one. */
