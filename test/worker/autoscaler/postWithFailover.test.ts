@@ -267,4 +267,29 @@ describe("makeNodeJsonPost (the worker's poster)", () => {
       yield* Deferred.await(closed)
     }).pipe(Effect.scoped)
   )
+
+  it.effect("a 2xx whose body never stops coming is read no further than 64 KiB: the connection is closed then, not after the drain time", () =>
+    Effect.gen(function* () {
+      const closed = yield* Deferred.make<number>()
+      const { addr } = yield* serverWith((request, response) => {
+        let written = 0
+        const chunk = Buffer.alloc(16 * 1024, "x")
+        request.socket.once("close", () => Deferred.unsafeDone(closed, Exit.succeed(written)))
+        request.resume()
+        request.on("end", () => {
+          response.writeHead(200)
+          const more = () => {
+            while (!response.destroyed && response.write(chunk)) written += chunk.length
+            if (!response.destroyed) response.once("drain", more)
+          }
+          more()
+        })
+      })
+      // Under the TestClock the drain's time-out never comes: only the byte bound ends the read.
+      assert.deepStrictEqual(yield* postOnce(addr, "30 seconds"), { _tag: "Accepted", addr })
+      const written = yield* Deferred.await(closed)
+      assert.isBelow(written, 16 * 1024 * 1024)
+    }).pipe(Effect.scoped)
+  )
 })
+
