@@ -179,7 +179,7 @@ const demo = Command.make("demo", options, (opts) =>
     const sessionIds = new Set(
       callbacks.flatMap((c) => (typeof c.body === "object" && c.body !== null && "session_id" in c.body ? [String(c.body.session_id)] : []))
     )
-    // The client ends every session: any other close (an expiry, a shutdown) is a session the demo lost.
+    // The client ends every session: a close for another reason (an expiry, a shutdown) is a session the demo lost.
     const notEnded = callbacks.flatMap((c) => {
       const reason = typeof c.body === "object" && c.body !== null && "close_reason" in c.body ? String(c.body.close_reason) : "none given"
       return reason === "ended" ? [] : [reason]

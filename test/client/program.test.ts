@@ -5,6 +5,7 @@ import { type Mode, program } from "../../src/client/program.js"
 import { Reporter } from "../../src/client/Reporter.js"
 import { type ReservationPolicy, Reservations } from "../../src/client/Reservations.js"
 import { VastClient } from "../../src/client/VastClient.js"
+import { readThrough } from "../support/clock.js"
 import { ENDPOINT_KEY, ENDPOINT_NAME, USER_KEY } from "./fakeControlPlane.js"
 import { type FakeAnswer, type SeenRequest, fakeHttp, field } from "./fakeHttp.js"
 
@@ -29,14 +30,7 @@ interface Overrides {
 /** `clock` read a millisecond behind its timers for each second they have run. */
 const slow = (clock: Clock.Clock): Clock.Clock => {
   const read = (now: number) => now - Math.floor(now / 1000)
-  return {
-    [Clock.ClockTypeId]: Clock.ClockTypeId,
-    unsafeCurrentTimeMillis: () => read(clock.unsafeCurrentTimeMillis()),
-    currentTimeMillis: Effect.map(clock.currentTimeMillis, read),
-    unsafeCurrentTimeNanos: () => BigInt(read(clock.unsafeCurrentTimeMillis())) * 1_000_000n,
-    currentTimeNanos: Effect.map(clock.currentTimeMillis, (now) => BigInt(read(now)) * 1_000_000n),
-    sleep: (duration) => clock.sleep(duration)
-  }
+  return readThrough(clock, read, read)
 }
 
 /** A routing answer naming `url`, request_idx and reqnum idx. */

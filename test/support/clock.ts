@@ -1,4 +1,4 @@
-import { Duration, Effect, Fiber, Option, TestClock } from "effect"
+import { Clock, Duration, Effect, Fiber, Option, TestClock } from "effect"
 
 /**
  * Move the TestClock forward in `step`s until `fiber` ends (at most `limit` steps), letting other
@@ -17,3 +17,21 @@ export const advanceUntilDone = <A, E>(
     }
     return yield* Fiber.join(fiber)
   })
+
+/**
+ * `clock`'s timers, read through `wall` (what `currentTimeMillis` shows) and `monotonic` (what `currentTimeNanos`
+ * shows, in milliseconds), each given the clock's own milliseconds: a wall clock stepped or running slow beside timers
+ * that are not.
+ */
+export const readThrough = (
+  clock: Clock.Clock,
+  wall: (millis: number) => number,
+  monotonic: (millis: number) => number = (millis) => millis
+): Clock.Clock => ({
+  [Clock.ClockTypeId]: Clock.ClockTypeId,
+  unsafeCurrentTimeMillis: () => wall(clock.unsafeCurrentTimeMillis()),
+  currentTimeMillis: Effect.map(clock.currentTimeMillis, wall),
+  unsafeCurrentTimeNanos: () => BigInt(Math.round(monotonic(clock.unsafeCurrentTimeMillis()) * 1e6)),
+  currentTimeNanos: Effect.map(clock.currentTimeMillis, (millis) => BigInt(Math.round(monotonic(millis) * 1e6))),
+  sleep: (duration) => clock.sleep(duration)
+})

@@ -5,7 +5,7 @@ import { AutoscalerPost } from "../../../src/worker/autoscaler/jsonPost.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import { WorkerMetrics } from "../../../src/worker/metrics/WorkerMetrics.js"
 import { DeleteRequestsBody, type WorkerStatusBody } from "../../../src/protocol/workerStatus.js"
-import { advanceUntilDone } from "../../support/clock.js"
+import { advanceUntilDone, readThrough } from "../../support/clock.js"
 import { type Answer, routedClient, type SeenRequest } from "../../support/fakeHttpClient.js"
 import { quietLogs, testConfig } from "../../support/layers.js"
 import { capturedLogs } from "../../support/logs.js"
@@ -73,14 +73,7 @@ describe("AutoscalerReporter", () => {
       // The wall clock (NTP's step) moves; the monotonic one (`currentTimeNanos`) does not.
       let step = 0
       const test = yield* Effect.clock
-      const stepped: Clock.Clock = {
-        [Clock.ClockTypeId]: Clock.ClockTypeId,
-        unsafeCurrentTimeMillis: () => test.unsafeCurrentTimeMillis() - step,
-        currentTimeMillis: Effect.map(test.currentTimeMillis, (now) => now - step),
-        unsafeCurrentTimeNanos: () => test.unsafeCurrentTimeNanos(),
-        currentTimeNanos: test.currentTimeNanos,
-        sleep: (duration) => test.sleep(duration)
-      }
+      const stepped = readThrough(test, (now) => now - step)
       const { metrics, seen } = yield* startReporter(
         () => {
           step = 3_600_000

@@ -2,14 +2,19 @@ import type { LookupFunction } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { callbackLookups, HUNG_NAME_MS, limitLookups, SLOW_LOOKUP_MS, threadPoolSize } from "../../../src/worker/callbacks/lookupLimit.js"
 
-/** A resolver that answers only when told: each lookup it was asked, in order, with its answer function. */
-const manual = () => {
-  const asked: Array<{ readonly hostname: string; readonly answer: (address: string) => void }> = []
+/** A resolver whose lookups end only when told, with an error or an address; each lookup it was asked, in order. */
+const resolver = () => {
+  const asked: Array<{ readonly hostname: string; readonly fail: () => void; readonly answer: (address?: string) => void }> = []
   const lookup: LookupFunction = (hostname, _options, done) => {
-    asked.push({ hostname, answer: (address) => done(null, address, 4) })
+    asked.push({
+      hostname,
+      fail: () => done(Object.assign(new Error(`getaddrinfo EAI_AGAIN ${hostname}`), { code: "EAI_AGAIN" }), "", 0),
+      answer: (address = "127.0.0.1") => done(null, address, 4)
+    })
   }
   return { asked, lookup }
 }
+const tick = () => new Promise((resolve) => process.nextTick(resolve))
 
 describe("callbackLookups", () => {
   it("half of the lookups libuv runs at once (half its thread pool), at least one: the rest stay for the health checks and reports", () => {
@@ -35,7 +40,7 @@ describe("threadPoolSize", () => {
 
 describe("limitLookups", () => {
   it("runs at most `max` lookups at once; the next waits for one to end, oldest first", () => {
-    const { asked, lookup } = manual()
+    const { asked, lookup } = resolver()
     const limited = limitLookups(lookup, 2, () => 0)
     const answers: Array<string> = []
     for (const name of ["a.test", "b.test", "c.test", "d.test"]) limited(name, {}, (_, address) => void answers.push(`${name}=${String(address)}`))
@@ -52,7 +57,7 @@ describe("limitLookups", () => {
   })
 
   it("a name already being looked up with the same options takes no other thread: its callers share the answer", () => {
-    const { asked, lookup } = manual()
+    const { asked, lookup } = resolver()
     const limited = limitLookups(lookup, 2, () => 0)
     const answers: Array<string> = []
     limited("hang.test", {}, (_, address) => void answers.push(`first ${String(address)}`))
@@ -71,7 +76,7 @@ describe("limitLookups", () => {
   })
 
   it("a lookup that waited for a thread longer than maxWait is answered with ETIMEOUT, not run; one joined since is run", () => {
-    const { asked, lookup } = manual()
+    const { asked, lookup } = resolver()
     let now = 0
     const limited = limitLookups(lookup, 1, () => now, 10_000)
     const answers: Array<string> = []
@@ -91,7 +96,7 @@ describe("limitLookups", () => {
   })
 
   it("lookups of one name with another family or other hints are not joined: each asks on its own", () => {
-    const { asked, lookup } = manual()
+    const { asked, lookup } = resolver()
     const limited = limitLookups(lookup, 4, () => 0)
     limited("a.test", { family: 4 }, () => undefined)
     limited("a.test", { family: 6 }, () => undefined)
@@ -101,7 +106,7 @@ describe("limitLookups", () => {
   })
 
   it("the wait is measured against maxWait inclusive; a stale lookup's error names the name and the limit", () => {
-    const { asked, lookup } = manual()
+    const { asked, lookup } = resolver()
     let now = 0
     const limited = limitLookups(lookup, 1, () => now, 10_000)
     const errors: Array<string> = []
@@ -128,7 +133,7 @@ describe("limitLookups", () => {
   })
 
   it("a lookup that throws gives its thread back and answers its callers with the error", () => {
-    const { asked, lookup } = manual()
+    const { asked, lookup } = resolver()
     let calls = 0
     const throwing: LookupFunction = (hostname, options, done) => {
       if (calls++ === 0) throw Object.assign(new TypeError("bad hostname"), { code: "ERR_INVALID_ARG_VALUE" })
@@ -145,20 +150,8 @@ describe("limitLookups", () => {
   })
 })
 
+
 describe("limitLookups: a name whose lookup hung", () => {
-  /** A resolver whose lookups end when told, with an error or an address. */
-  const resolver = () => {
-    const asked: Array<{ readonly hostname: string; readonly fail: () => void; readonly answer: () => void }> = []
-    const lookup: LookupFunction = (hostname, _options, done) => {
-      asked.push({
-        hostname,
-        fail: () => done(Object.assign(new Error(`getaddrinfo EAI_AGAIN ${hostname}`), { code: "EAI_AGAIN" }), "", 0),
-        answer: () => done(null, "127.0.0.1", 4)
-      })
-    }
-    return { asked, lookup }
-  }
-  const tick = () => new Promise((resolve) => process.nextTick(resolve))
 
   it("fails at once for 30 s without taking the thread, so a healthy name's retry runs; then it is looked up again", async () => {
     let now = 0
@@ -191,48 +184,40 @@ describe("limitLookups: a name whose lookup hung", () => {
 })
 
 describe("limitLookups: what counts as hung", () => {
-  const failing = () => {
-    const asked: Array<{ readonly hostname: string; readonly end: (ok: boolean) => void }> = []
-    const lookup: LookupFunction = (hostname, _options, done) => {
-      asked.push({ hostname, end: (ok) => (ok ? done(null, "127.0.0.1", 4) : done(Object.assign(new Error("getaddrinfo EAI_AGAIN"), { code: "EAI_AGAIN" }), "", 0)) })
-    }
-    return { asked, lookup }
-  }
-
   it("a failure after exactly 5 s counts, and the error says for how long the name is not tried; a slow success does not count", async () => {
     let now = 0
-    const { asked, lookup } = failing()
+    const { asked, lookup } = resolver()
     const limited = limitLookups(lookup, 1, () => now)
     const errors: Array<string> = []
     const ask = (name: string) => limited(name, {}, (error) => void errors.push(error === null ? "ok" : error.message))
     ask("slow.test")
     now = SLOW_LOOKUP_MS
-    asked[0]!.end(true)
+    asked[0]!.answer()
     ask("slow.test")
     assert.strictEqual(asked.length, 2, "a slow success is looked up again")
-    asked[1]!.end(false)
+    asked[1]!.fail()
     ask("hung.test")
     now += SLOW_LOOKUP_MS
-    asked[2]!.end(false)
+    asked[2]!.fail()
     now += 1_000
     ask("hung.test")
-    await new Promise((resolve) => process.nextTick(resolve))
+    await tick()
     assert.strictEqual(asked.length, 3)
     assert.strictEqual(errors.at(-1), `lookup of hung.test: its last lookup hung (over ${SLOW_LOOKUP_MS} ms); not tried again for ${HUNG_NAME_MS / 1000 - 1} s`)
   })
 
   it("at most 1,000 names are remembered as hung: the oldest is looked up again", () => {
     let now = 0
-    const { asked, lookup } = failing()
+    const { asked, lookup } = resolver()
     const limited = limitLookups(lookup, 1, () => now)
     for (let i = 0; i <= 1_000; i++) {
       limited(`hung-${i}.test`, {}, () => undefined)
       now += SLOW_LOOKUP_MS
-      asked[i]!.end(false)
+      asked[i]!.fail()
     }
     now = 0
     limited("hung-0.test", {}, () => undefined)
-    asked[1_001]!.end(true)
+    asked[1_001]!.answer()
     limited("hung-1.test", {}, () => undefined)
     assert.deepStrictEqual(asked.slice(1_001).map((entry) => entry.hostname), ["hung-0.test"])
   })
