@@ -2,7 +2,7 @@
  * The `on_close_route` callback (vast-protocol.md §4.4) and why a session closed.
  */
 import { Schema } from "effect"
-import { holdsExactInteger, jsonText } from "../shared/exactJson.js"
+import { jsonText } from "../shared/exactJson.js"
 
 export const CloseReason = Schema.Literal("ended", "released", "expired", "shutdown")
 /** Why a session ended. `ended`: `/session/end`; `released`: local `/release`; `expired`: a limit passed. */
@@ -48,10 +48,9 @@ export const callbackBody = (payload: unknown, facts: CloseFacts): CallbackBody 
   return body
 }
 
-// The body is written as it was built: encoding through `CallbackBody` would rebuild it key by key, and a payload's own
-// `__proto__` key (JSON allows it; `/session/get` shows it) would set a prototype instead of being sent.
-const encodeBody: (body: CallbackBody) => string = Schema.encodeSync(Schema.parseJson())
-
-/** The callback body as the JSON text that is sent. Throws only for a value JSON cannot represent. */
-export const callbackText = (payload: unknown, facts: CloseFacts): string =>
-  holdsExactInteger(payload) ? (jsonText(callbackBody(payload, facts)) ?? "{}") : encodeBody(callbackBody(payload, facts))
+/**
+ * The callback body as the JSON text that is sent (integers past 2^53 as they came). Throws only for a value JSON cannot
+ * represent. The body is written as it was built: encoding through `CallbackBody` would rebuild it key by key, and a
+ * payload's own `__proto__` key (JSON allows it; `/session/get` shows it) would set a prototype instead of being sent.
+ */
+export const callbackText = (payload: unknown, facts: CloseFacts): string => jsonText(callbackBody(payload, facts)) ?? "{}"
