@@ -36,25 +36,29 @@ const readNumber = (text: string): number | ExactInteger => {
 const ownValue = (object: object, key: string): unknown =>
   key === "__proto__" ? Object.getOwnPropertyDescriptor(object, key)?.value : (object as Record<string, unknown>)[key]
 
-/** Whether `value` is, or holds at any depth, a value that `is` accepts. */
-const holds = (value: unknown, is: (leaf: unknown) => boolean): boolean => {
-  if (is(value)) return true
+/** Whether `value` holds a number that is an integer past 2^53, where `JSON.parse` may have rounded it. */
+const holdsLargeInteger = (value: unknown): boolean => {
+  if (typeof value === "number") return Number.isInteger(value) && !Number.isSafeInteger(value)
   if (typeof value !== "object" || value === null) return false
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) if (holds(value[i], is)) return true
+    for (let i = 0; i < value.length; i++) if (holdsLargeInteger(value[i])) return true
     return false
   }
-  for (const key in value) if (holds(ownValue(value, key), is)) return true
+  for (const key in value) if (holdsLargeInteger(ownValue(value, key))) return true
   return false
 }
 
-/** A number that is an integer past 2^53, where `JSON.parse` may have rounded it. */
-const isLargeInteger = (value: unknown): boolean => typeof value === "number" && Number.isInteger(value) && !Number.isSafeInteger(value)
-
-const isExactInteger = (value: unknown): boolean => value instanceof ExactInteger
-
 /** Whether `value` holds an `ExactInteger` anywhere. */
-export const holdsExactInteger = (value: unknown): boolean => anyMade && typeof value === "object" && value !== null && holds(value, isExactInteger)
+export const holdsExactInteger = (value: unknown): boolean => {
+  if (!anyMade || typeof value !== "object" || value === null) return false
+  if (value instanceof ExactInteger) return true
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (holdsExactInteger(value[i])) return true
+    return false
+  }
+  for (const key in value) if (holdsExactInteger(ownValue(value, key))) return true
+  return false
+}
 
 /** A repeated key: the last value wins, as in `JSON.parse` and Python (lossless-json would throw). */
 const lastOneWins = ({ newValue }: { readonly newValue: unknown }): unknown => newValue
@@ -66,7 +70,7 @@ const lastOneWins = ({ newValue }: { readonly newValue: unknown }): unknown => n
  */
 export const parseJson = (text: string): unknown => {
   const value: unknown = JSON.parse(text)
-  if (!holds(value, isLargeInteger)) return value
+  if (!holdsLargeInteger(value)) return value
   try {
     return parseLossless(text, null, { parseNumber: readNumber, onDuplicateKey: lastOneWins })
   } catch {
@@ -75,7 +79,7 @@ export const parseJson = (text: string): unknown => {
   }
 }
 
-const exactIntegerText = [{ test: isExactInteger, stringify: (value: unknown) => (value as ExactInteger).digits }]
+const exactIntegerText = [{ test: (value: unknown) => value instanceof ExactInteger, stringify: (value: unknown) => (value as ExactInteger).digits }]
 
 /** lossless-json reads `object[key]`, which for an own `__proto__` key is the prototype: each value is read as own. */
 function ownValueOfThis(this: object, key: string): unknown {
