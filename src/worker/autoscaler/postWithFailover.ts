@@ -2,6 +2,10 @@
  * Delivery to the autoscaler (vast-protocol.md §5.5): addresses in order, each tried up to `attempts`
  * times with `retryDelay` after every failed attempt; the first success wins. A failure is a transport
  * error (named by its errno), a timeout, or any non-2xx answer (named by its status; the body is ignored).
+ *
+ * Unlike the framework, a sender with an `AddressPreference` starts each delivery at the address that accepted its
+ * last one, going round the list from there: with a first address that hangs, the framework's order makes every
+ * report wait out its three attempts (36 s); here only the first delivery after the fault does.
  */
 import { Duration, Effect } from "effect"
 import type { JsonPost } from "./jsonPost.js"
@@ -38,8 +42,17 @@ export interface Attempted<A> {
   readonly value: A
 }
 
+/** Where a sender's next delivery starts: the index of the address that accepted its last one. */
+export interface AddressPreference {
+  preferred: number
+}
+
+export const makeAddressPreference = (): AddressPreference => ({ preferred: 0 })
+
 /** What runs with each attempt. */
 export interface AttemptHooks<A> {
+  /** Start at the address that accepted the last delivery of this sender (by default: the first, as the framework). */
+  readonly preference?: AddressPreference
   /** Wraps each attempt (its body's making, its post and `onAccepted`): a lock, so that attempts never overlap. */
   readonly around?: <X>(attempt: Effect.Effect<X>) => Effect.Effect<X>
   /** Runs inside the attempt that was accepted, with what its body was made of (e.g. clearing what it reported). */
@@ -65,7 +78,10 @@ export const postLatestWithFailover = <A>(
     const pause = !Duration.isZero(Duration.decode(policy.retryDelay))
     const silence = `no answer within ${Duration.format(policy.attemptTimeout)}`
     const around = hooks.around ?? (<X>(attempt: Effect.Effect<X>) => attempt)
-    for (const addr of addrs) {
+    const start = hooks.preference === undefined || addrs.length === 0 ? 0 : hooks.preference.preferred % addrs.length
+    for (let tried = 0; tried < addrs.length; tried++) {
+      const index = (start + tried) % addrs.length
+      const addr = addrs[index]!
       const url = autoscalerUrl(addr, path)
       for (let attempt = 1; attempt <= policy.attempts; attempt++) {
         const { body, outcome } = yield* around(
@@ -80,7 +96,10 @@ export const postLatestWithFailover = <A>(
             return { body, outcome }
           })
         )
-        if (outcome === null) return { _tag: "Accepted", addr, value: body.value } as const
+        if (outcome === null) {
+          if (hooks.preference !== undefined) hooks.preference.preferred = index
+          return { _tag: "Accepted", addr, value: body.value } as const
+        }
         // Logged: an address may carry credentials.
         causes.push(`${redactUrl(url)}: ${outcome}`)
         // The same body is refused again for its size: the next address, without the retries' pauses.

@@ -165,6 +165,29 @@ describe("AutoscalerReporter", () => {
     })
   )
 
+  it.scoped("after a failover, reports and /delete_requests/ start at the address that accepted the last one: a hung first address delays one report, not every one", () =>
+    Effect.gen(function* () {
+      const { metrics, seen } = yield* startReporter((url) => (url.startsWith(A) ? "hang" : 200), yield* Effect.scope, [A, B])
+      // The first report waits out three attempts of 10 s at A, 2 s apart, then goes to B.
+      yield* TestClock.adjust("37 seconds")
+      const first = yield* statuses(seen)
+      assert.deepStrictEqual(first.map((s) => [s.url.startsWith(A) ? "A" : "B", s.at]), [["A", 1000], ["A", 13000], ["A", 25000], ["B", 37000]])
+      yield* metrics.sessionOpened("s1", { requestIdx: 5, workload: 100 }, 37_000)
+      yield* TestClock.adjust("250 millis")
+      const next = (yield* statuses(seen)).slice(first.length)
+      assert.deepStrictEqual(next.map((s) => [s.url.startsWith(A) ? "A" : "B", s.at, s.body.cur_load]), [["B", 37000, 100]])
+      // Deletions learn it the same way, once; the tick after goes straight to B.
+      yield* metrics.sessionClosed("s1", 37_300)
+      yield* TestClock.adjust("80 seconds")
+      yield* metrics.sessionOpened("s2", { requestIdx: 6, workload: 100 }, 117_300)
+      yield* metrics.sessionClosed("s2", 117_300)
+      const before = (yield* Ref.get(seen)).filter((r) => r.url.endsWith("/delete_requests/")).length
+      yield* TestClock.adjust("8 seconds")
+      const later = (yield* Ref.get(seen)).filter((r) => r.url.endsWith("/delete_requests/")).slice(before)
+      assert.deepStrictEqual(later.map((r) => [r.url.startsWith(A) ? "A" : "B", (r.body as { requests: Array<{ request_idx: number }> }).requests.map((x) => x.request_idx)]), [["B", [6]]])
+    })
+  )
+
   it.scoped("a retry says how things are when it is sent: a session closed during the failed attempts is not reported open; only what the accepted body held is acknowledged", () =>
     Effect.gen(function* () {
       // The first two attempts fail; the third (4 s after the first) is accepted.

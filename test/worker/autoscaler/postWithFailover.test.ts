@@ -9,7 +9,7 @@ import { HttpClient, HttpClientError } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, type Duration, Effect, Exit, Fiber, Layer, Queue, Ref, TestClock } from "effect"
 import { AutoscalerPost, jsonPostFromHttpClient, makeNodeJsonPost } from "../../../src/worker/autoscaler/jsonPost.js"
-import { type FailoverPolicy, postLatestWithFailover, postWithFailover } from "../../../src/worker/autoscaler/postWithFailover.js"
+import { type FailoverPolicy, makeAddressPreference, postLatestWithFailover, postWithFailover } from "../../../src/worker/autoscaler/postWithFailover.js"
 import { type Answer, routedClient } from "../../support/fakeHttpClient.js"
 
 const A = "http://127.0.0.1:9101"
@@ -56,6 +56,45 @@ describe("postWithFailover", () => {
       yield* TestClock.adjust("1 minute")
       assert.deepStrictEqual(yield* Fiber.join(fiber), { _tag: "Accepted", addr: B, value: 3 })
       assert.deepStrictEqual((yield* Ref.get(seen)).map((request) => request.body), [{ attempt: 1 }, { attempt: 2 }, { attempt: 3 }])
+    })
+  )
+
+  it.effect("with a preference, each delivery starts at the address that accepted the last one and goes round the list from there", () =>
+    Effect.gen(function* () {
+      let bDown = false
+      const { layer, seen } = yield* routedClient((url) => (url.startsWith(A) ? "hang" : bDown ? 503 : 204))
+      const poster = jsonPostFromHttpClient(yield* Effect.provide(HttpClient.HttpClient, layer))
+      const preference = makeAddressPreference()
+      const deliver = Effect.gen(function* () {
+        const fiber = yield* Effect.fork(postLatestWithFailover(poster, [A, B], "/worker_status/", Effect.succeed({ json: "{}", value: 0 }), policy, { preference }))
+        yield* TestClock.adjust("1 minute")
+        return yield* Fiber.join(fiber)
+      })
+      const urls = Effect.map(Ref.getAndSet(seen, []), (requests) => requests.map((request) => request.url.slice(0, A.length)))
+      // The first delivery waits out the hung first address, as the framework's would.
+      assert.strictEqual((yield* deliver)._tag, "Accepted")
+      assert.deepStrictEqual(yield* urls, [A, A, B])
+      // The next ones go straight to the address that answered.
+      assert.strictEqual((yield* deliver)._tag, "Accepted")
+      assert.deepStrictEqual(yield* urls, [B])
+      // When that one fails too, the list is gone round: the first address gets its turn again after it.
+      bDown = true
+      assert.strictEqual((yield* deliver)._tag, "Refused")
+      assert.deepStrictEqual(yield* urls, [B, B, A, A])
+      assert.strictEqual(preference.preferred, 1)
+    })
+  )
+
+  it.effect("without a preference every delivery starts at the first address (the framework's order)", () =>
+    Effect.gen(function* () {
+      const { layer, seen } = yield* routedClient((url) => (url.startsWith(A) ? 503 : 204))
+      const poster = jsonPostFromHttpClient(yield* Effect.provide(HttpClient.HttpClient, layer))
+      for (let i = 0; i < 2; i++) {
+        const fiber = yield* Effect.fork(postWithFailover(poster, [A, B], "/worker_status/", "{}", { ...policy, attempts: 1 }))
+        yield* TestClock.adjust("1 minute")
+        assert.strictEqual((yield* Fiber.join(fiber))._tag, "Accepted")
+      }
+      assert.deepStrictEqual((yield* Ref.get(seen)).map((request) => request.url.slice(0, A.length)), [A, B, A, B])
     })
   )
 
