@@ -1,12 +1,14 @@
 /** `scripts/built.mjs`, which the npm scripts that start a program (and npm test) run first: a fresh clone without `npm install` is told so. */
 import { spawnSync } from "node:child_process"
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs"
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterEach, describe, expect, it } from "vitest"
 
 const script = fileURLToPath(new URL("../../scripts/built.mjs", import.meta.url))
+const packageJson = fileURLToPath(new URL("../../package.json", import.meta.url))
+const scripts: Record<string, string> = JSON.parse(readFileSync(packageJson, "utf8")).scripts
 const dirs: Array<string> = []
 afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
@@ -38,5 +40,24 @@ describe("scripts/built.mjs", () => {
     mkdirSync(join(clone, "node_modules"))
     const installed = spawnSync(process.execPath, [join(clone, "scripts", "built.mjs"), "--dependencies"], { encoding: "utf8" })
     expect([installed.status, installed.stderr]).toEqual([0, ""])
+  })
+
+  it("every npm script that runs a program from dist/ checks first, in its own line or in its pre-script", () => {
+    const running = Object.entries(scripts).filter(([, command]) => /\bnode dist\//.test(command))
+    expect(running.map(([name]) => name)).toContain("start")
+    const unchecked = running.filter(([name, command]) => !command.startsWith("node scripts/built.mjs") && scripts[`pre${name}`] !== "node scripts/built.mjs")
+    expect(unchecked).toEqual([])
+  })
+
+  it("npm start in a checkout without npm install: the one line, exit 1, not Node's stack", () => {
+    const clone = mkdtempSync(join(tmpdir(), "null-worker-fresh-"))
+    dirs.push(clone)
+    mkdirSync(join(clone, "scripts"))
+    copyFileSync(script, join(clone, "scripts", "built.mjs"))
+    copyFileSync(packageJson, join(clone, "package.json"))
+    const started = spawnSync("npm", ["start"], { cwd: clone, encoding: "utf8" })
+    expect(started.status).toBe(1)
+    expect(started.stderr).toContain("node_modules and dist/main.js are missing: run npm install first")
+    expect(started.stderr).not.toContain("Cannot find module")
   })
 })
