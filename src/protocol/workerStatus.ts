@@ -94,6 +94,8 @@ export interface StatusFacts {
   readonly served: number
   readonly errorMsg: string
   readonly ready: boolean
+  /** Taking no new session (draining to stop): reported as no capacity, as before ready. */
+  readonly draining: boolean
   readonly workingRequestIdxs: ReadonlyArray<number>
   readonly numRequestsRecieved: number
   readonly additionalDiskUsage: number
@@ -112,8 +114,8 @@ export const statusBody = (identity: WorkerIdentity, facts: StatusFacts): Worker
     rej_load: facts.rejected,
     new_load: Math.max(facts.received - facts.cancelled, 0),
     error_msg: facts.errorMsg,
-    // Never advertise capacity before requests can be accepted.
-    max_perf: facts.ready ? MAX_PERF : 0,
+    // Never advertise capacity while creates would be refused: before ready, and while draining to stop.
+    max_perf: facts.ready && !facts.draining ? MAX_PERF : 0,
     cur_perf: facts.served,
     cur_capacity: 0,
     max_capacity: 0,
@@ -135,6 +137,7 @@ export const errorStatus = (identity: WorkerIdentity, errorMsg: string): WorkerS
     served: 0,
     errorMsg,
     ready: false,
+    draining: false,
     workingRequestIdxs: [],
     numRequestsRecieved: 0,
     additionalDiskUsage: 0

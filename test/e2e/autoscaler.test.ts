@@ -123,6 +123,41 @@ describe("the real process with an autoscaler", () => {
     expect(await worker.exited).toBe(0)
   })
 
+  it("a draining worker says so in its next report (max_perf 0, its session still in cur_load), and the creates it refuses are rejected load with Rejected records", async () => {
+    const { env, workerPort } = await workerEnv({ DRAIN_TIMEOUT: "30" })
+    const worker = launch(env)
+    const base = `http://127.0.0.1:${workerPort}`
+    await autoscaler.waitForStatus((s) => s.max_perf === 100)
+    const auth = autoscaler.authData(base, { request_idx: 500 })
+    const created = await post(`${base}/session/create`, { auth_data: auth, payload: { lifetime: 60 } })
+    expect(created.status).toBe(201)
+    await autoscaler.waitForStatus((s) => s.cur_load === 100 && s.max_perf === 100)
+    const before = autoscaler.statuses.length
+    worker.child.kill("SIGTERM")
+    const draining = await autoscaler.waitForStatus((s) => s.max_perf === 0)
+    expect([draining.cur_load, draining.working_request_idxs, draining.error_msg]).toEqual([100, [500], ""])
+    for (const idx of [501, 502]) {
+      expect((await post(`${base}/session/create`, { auth_data: autoscaler.authData(base, { request_idx: idx }) })).status).toBe(429)
+    }
+    await autoscaler.waitForStatus(() => autoscaler.statuses.slice(before).reduce((sum, s) => sum + s.rej_load, 0) === 200)
+    // Every report from the signal on says there is no room, until the worker is gone.
+    expect(autoscaler.statuses.slice(autoscaler.statuses.indexOf(draining)).map((s) => s.max_perf)).not.toContain(100)
+    const rejected = () => autoscaler.deletions.flatMap((d) => d.requests).filter((r) => r.status === "Rejected").map((r) => r.request_idx)
+    await new Promise<void>((resolve, reject) => {
+      const deadline = setTimeout(() => reject(new Error(`deletions: ${JSON.stringify(autoscaler.deletions)}`)), 5000)
+      const poll = setInterval(() => {
+        if (rejected().length < 2) return
+        clearInterval(poll)
+        clearTimeout(deadline)
+        resolve()
+      }, 20)
+    })
+    expect(rejected()).toEqual([501, 502])
+    expect((await post(`${base}/session/end`, { session_id: created.json?.["session_id"], session_auth: auth })).status).toBe(200)
+    expect(await worker.exited).toBe(0)
+    expect(autoscaler.statuses.at(-1)?.cur_load).toBe(0)
+  })
+
   it("a consumer that turns unhealthy after its first success is reported as error_msg", async () => {
     const health = await startHealthTarget()
     const { env } = await workerEnv({ BACKEND_HEALTH_URL: health.url, UNSECURED: "true" })

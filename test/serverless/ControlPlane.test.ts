@@ -98,6 +98,7 @@ const report = (id: number, mtoken: string, curLoad: number, workingRequestIdxs:
       workingRequestIdxs,
       numRequestsRecieved: 0,
       ready: true,
+      draining: false,
       loadtime: 1,
       errorMsg: "",
       additionalDiskUsage: 0

@@ -64,6 +64,7 @@ const bodyFor = (snapshot: LoadSnapshot, identity: WorkerIdentity, additionalDis
     served: snapshot.counters.served,
     errorMsg: snapshot.errorMsg,
     ready: snapshot.ready,
+    draining: snapshot.draining,
     workingRequestIdxs: snapshot.workingRequestIdxs,
     numRequestsRecieved: snapshot.numRequestsRecieved,
     additionalDiskUsage

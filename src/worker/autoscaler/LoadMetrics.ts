@@ -49,6 +49,8 @@ export interface LoadSnapshot {
   readonly workingRequestIdxs: ReadonlyArray<number>
   readonly numRequestsRecieved: number
   readonly ready: boolean
+  /** The worker takes no new session (it is draining to stop): `max_perf` 0, so no reservation is routed to it. */
+  readonly draining: boolean
   /** Seconds from start to ready; 0 before. */
   readonly loadtime: number
   readonly errorMsg: string
@@ -113,6 +115,7 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
     let droppedRefusals = 0
     let readyAt: number | null = null
     let errorMsg = ""
+    let draining = false
 
     const begin = (info: RequestInfo) => {
       numRequestsRecieved = bounded(numRequestsRecieved + 1)
@@ -199,8 +202,14 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
           errorMsg = message
           signal()
         }),
-      /** Report now, e.g. to say the worker is draining or empty. */
+      /** Report now, e.g. to say the worker is empty. */
       touch: Effect.sync(signal),
+      /** The worker takes no new session from now on; reported at once. */
+      markDraining: Effect.sync(() => {
+        if (draining) return
+        draining = true
+        signal()
+      }),
 
       snapshot: Effect.sync((): LoadSnapshot => {
         let curLoad = 0
@@ -215,6 +224,7 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
           workingRequestIdxs,
           numRequestsRecieved,
           ready: readyAt !== null,
+          draining,
           loadtime: readyAt === null ? 0 : seconds(readyAt - startedAt),
           errorMsg
         }

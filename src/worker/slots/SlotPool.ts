@@ -335,8 +335,14 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
     }
 
     /** Take a free slot for a new session. */
+    /** A create refused, for whatever reason the pool has: demand that went unserved here, so rejected load (§4.6). */
+    const refuseCreate = <E>(request: SessionRequest, refusal: E): Either.Either<never, E> => {
+      metrics.unsafeSessionRejected({ requestIdx: request.requestIdx, workload: request.cost })
+      return Either.left(refusal)
+    }
+
     const unsafeCreate = (request: SessionRequest): Either.Either<SessionOpened, SlotsExhausted | OutboxFull> => {
-      if (mode !== "serving") return Either.left(refusalIn[mode])
+      if (mode !== "serving") return refuseCreate(request, refusalIn[mode])
       let slot = -1
       for (let candidate = 0; candidate < slots.length; candidate++) {
         if (stateAt(candidate) === "idle") {
@@ -344,10 +350,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
           break
         }
       }
-      if (slot < 0) {
-        metrics.unsafeSessionRejected({ requestIdx: request.requestIdx, workload: request.cost })
-        return Either.left(refusals.full)
-      }
+      if (slot < 0) return refuseCreate(request, refusals.full)
       // Only with a route: the payload's text is measured (a megabyte at most), and the hot path has none.
       const payloadLength = request.onCloseRoute === null ? 0 : (jsonText(request.onClosePayload) ?? "null").length
       if (request.onCloseRoute !== null) {
@@ -355,7 +358,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
         if (full !== null) {
           outbox.unsafeRefusedAtCap()
           log.warning("create refused: the callback outbox is full", { max_pending: config.callbackMaxPending, max_pending_bytes: config.callbackMaxPendingBytes })
-          return Either.left(new OutboxFull({ limit: full }))
+          return refuseCreate(request, new OutboxFull({ limit: full }))
         }
       }
       const now = clock.unsafeCurrentTimeMillis()
@@ -457,7 +460,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
         settled(() => {
           for (let slot = 0; slot < slots.length; slot++) apply(slot, { type: "slot.retire" })
         })
-        return metrics.touch
+        return metrics.markDraining
       }),
 
       /** The consumer declared the instance bad: take no new session, close open ones with `shutdown`. */

@@ -78,6 +78,47 @@ describe("SlotPool", () => {
     }).pipe(Effect.provide(poolLayer()))
   )
 
+  it.effect("every refused create is rejected demand: while draining, recycled or errored, and when the outbox is full", () =>
+    Effect.gen(function* () {
+      /** Each refusal's tag and reason, then what the metrics counted for it. */
+      const refusedIn = (layer: ReturnType<typeof poolLayer>, before: (pool: SlotPool) => Effect.Effect<void>) =>
+        Effect.provide(
+          Effect.gen(function* () {
+            const pool = yield* SlotPool
+            const metrics = yield* LoadMetrics
+            yield* before(pool)
+            const refused = yield* Effect.flip(pool.create(request({ cost: 40, requestIdx: 77 })))
+            const records = yield* pendingRecords(metrics, 10)
+            return {
+              refusal: [refused._tag, refused._tag === "SlotsExhausted" ? refused.reason : ""],
+              rejected: (yield* metrics.snapshot).counters.rejected,
+              records: records.filter((record) => record.status === "Rejected").map((record) => record.request_idx)
+            }
+          }),
+          layer
+        )
+      const counted = { rejected: 40, records: [77] }
+      assert.deepStrictEqual(yield* refusedIn(poolLayer(), (pool) => pool.retire), { refusal: ["SlotsExhausted", "draining"], ...counted })
+      assert.deepStrictEqual(yield* refusedIn(poolLayer(), (pool) => pool.recycle), { refusal: ["SlotsExhausted", "recycled"], ...counted })
+      assert.deepStrictEqual(yield* refusedIn(poolLayer(), (pool) => pool.errored), { refusal: ["SlotsExhausted", "errored"], ...counted })
+      assert.deepStrictEqual(yield* refusedIn(poolLayer({}, { maxPending: 0 }), () => Effect.void), { refusal: ["OutboxFull", ""], ...counted })
+    })
+  )
+
+  it.effect("draining is reported at once as no capacity (max_perf 0); the open session stays in cur_load", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const metrics = yield* LoadMetrics
+      yield* metrics.markReady
+      yield* pool.create(request({ cost: 60 }))
+      const before = yield* metrics.snapshot
+      assert.deepStrictEqual([before.ready, before.draining, before.curLoad], [true, false, 60])
+      yield* pool.retire
+      const after = yield* metrics.snapshot
+      assert.deepStrictEqual([after.ready, after.draining, after.curLoad], [true, true, 60])
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
   it.effect("500 concurrent creates against one slot: exactly one wins, every other is refused", () =>
     Effect.gen(function* () {
       const pool = yield* SlotPool
