@@ -9,7 +9,7 @@ import { freePort } from "../support/process.js"
 const script = (name: string) => fileURLToPath(new URL(`../../scripts/${name}`, import.meta.url))
 const run = (name: string, ...args: ReadonlyArray<string>) => spawnSync(process.execPath, [script(name), ...args], { encoding: "utf8", timeout: 10_000 })
 
-describe("scripts/bench.mjs, interleave.mjs, protocol-floor.mjs and cycles.mjs", () => {
+describe("scripts/bench.mjs, interleave.mjs, protocol-floor.mjs, cycles.mjs and full-cpu.mjs", () => {
   it("--help prints the usage and exits 0, starting nothing", () => {
     const bench = run("bench.mjs", "--help")
     expect([bench.status, bench.stdout.split("\n")[0]]).toEqual([0, "Usage: npm run bench   (node scripts/bench.mjs after npm run build)"])
@@ -21,6 +21,20 @@ describe("scripts/bench.mjs, interleave.mjs, protocol-floor.mjs and cycles.mjs",
     expect([floor.status, floor.stdout.split("\n")[0]]).toEqual([0, "Usage: WORKER_PORT=N NULL_CONTROL_PORT=N node scripts/protocol-floor.mjs"])
     const cycles = run("cycles.mjs", "--help")
     expect([cycles.status, cycles.stdout.split("\n")[0]]).toEqual([0, "Usage: node scripts/cycles.mjs URL [N]"])
+    const fullCpu = run("full-cpu.mjs", "--help")
+    expect([fullCpu.status, fullCpu.stdout.split("\n")[0]]).toEqual([0, "Usage: node scripts/full-cpu.mjs [--rounds N] [--phases N] [--answers N] [SERVER...]"])
+  })
+
+  it("full-cpu.mjs refuses an unknown option or a count below its minimum before it starts a server: the rule, the usage, exit 1", () => {
+    const unknown = run("full-cpu.mjs", "--bogus")
+    expect([unknown.status, unknown.stderr.split("\n")[0]]).toEqual([1, "Unknown option '--bogus'. To specify a positional argument starting with a '-', place it at the end of the command after '--', as in '-- \"--bogus\""])
+    for (const [flag, value, min] of [["--rounds", "0", 1], ["--phases", "1.5", 1], ["--answers", "4", 8]] as const) {
+      const refused = run("full-cpu.mjs", flag, value)
+      expect([refused.status, refused.stderr.split("\n")[0]]).toEqual([1, `${flag} must be a whole number of at least ${min}, not "${value}"`])
+      expect(refused.stderr).toContain("Usage: node scripts/full-cpu.mjs")
+    }
+    const missing = run("full-cpu.mjs", "/nonexistent/main.js")
+    expect([missing.status, missing.stderr]).toEqual([1, "full-cpu.mjs: /nonexistent/main.js does not exist (npm run build makes dist/main.js)\n"])
   })
 
   it("protocol-floor.mjs without its ports, and cycles.mjs without a URL, say so with the usage, exit 1, no stack", () => {
