@@ -118,7 +118,8 @@ const cycles = async (ports, close, count) => {
 
 const fullPhase = async (ports, pid) => {
   const holder = keepAlive()
-  await post(holder, ports.public, "/session/create", createBody())
+  const held = await post(holder, ports.public, "/session/create", createBody())
+  if (held.status !== 201) throw new Error(`the session that fills the server was answered ${held.status}, not 201`)
   const agents = Array.from({ length: 8 }, keepAlive)
   const [wall0, driver0, server0] = [performance.now(), process.cpuUsage(), serverCpuMs(pid)]
   let refused = 0
@@ -191,7 +192,8 @@ try {
         for (let phase = 1; phase <= phases; phase++) console.log(JSON.stringify({ round, server, phase, ...(await fullPhase(ports, child.pid)) }))
       } finally {
         child.kill("SIGTERM")
-        await new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once("exit", resolve)))
+        // A child that ended by a signal has no exit code, only a signal code.
+        await new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once("exit", resolve)))
       }
     }
   }

@@ -196,7 +196,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
 
     /** Every state, with 0 for those no worker is in. */
     const countsByState = (): Record<DisplayState, number> => {
-      const counts: Record<DisplayState, number> = { starting: 0, busy: 0, idle: 0, stopping: 0, errored: 0 }
+      const counts: Record<DisplayState, number> = { starting: 0, busy: 0, idle: 0, draining: 0, stopping: 0, errored: 0 }
       for (const worker of workers.values()) counts[displayState(view(worker))] += 1
       return counts
     }

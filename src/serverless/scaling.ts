@@ -94,12 +94,18 @@ export interface WaitingRequest {
 }
 
 /** The states the status page, `/status` and `/metrics` show. */
-export const displayStates = ["starting", "busy", "idle", "stopping", "errored"] as const
+export const displayStates = ["starting", "busy", "idle", "draining", "stopping", "errored"] as const
 export type DisplayState = (typeof displayStates)[number]
 
-/** A worker's state as shown: a ready worker is busy while it has load (reported or routed), idle otherwise. */
+/**
+ * A ready worker that reports no capacity (`max_perf` 0) is draining to stop (its own SIGTERM, `/pyworker/update`): it
+ * serves the sessions it holds and takes no new one, so it is neither capacity nor demand for scaling.
+ */
+export const isDraining = (worker: WorkerView): boolean => worker.phase === "ready" && worker.maxPerf <= 0
+
+/** A worker's state as shown: a ready worker is draining, or busy while it has load (reported or routed), or idle. */
 export const displayState = (worker: WorkerView): DisplayState =>
-  worker.phase === "ready" ? (worker.curLoad + worker.routedLoad > 0 ? "busy" : "idle") : worker.phase
+  worker.phase === "ready" ? (isDraining(worker) ? "draining" : worker.curLoad + worker.routedLoad > 0 ? "busy" : "idle") : worker.phase
 
 const load = (worker: WorkerView): number => worker.curLoad + worker.routedLoad
 
@@ -161,11 +167,14 @@ export const decide = (
   now: number
 ): ScalingDecision => {
   const live = workers.filter((worker) => worker.phase === "starting" || worker.phase === "ready")
+  // A draining worker still holds its instance (max_workers counts it) until it stops.
+  const serving = live.filter((worker) => !isDraining(worker))
   const errored = workers.filter((worker) => worker.phase === "errored").map((worker) => worker.id)
-  const demand = live.reduce((sum, worker) => sum + load(worker), 0) + waiting.reduce((sum, request) => sum + request.cost, 0)
+  const demand = serving.reduce((sum, worker) => sum + load(worker), 0) + waiting.reduce((sum, request) => sum + request.cost, 0)
   const neededCapacity = Math.max(params.min_load, demand) / Math.max(params.target_util, 0.01)
+  // A starting worker has not reported its capacity yet.
   const perfOf = (worker: WorkerView) => (worker.maxPerf > 0 ? worker.maxPerf : ASSUMED_PERF)
-  const provisioned = live.reduce((sum, worker) => sum + perfOf(worker), 0)
+  const provisioned = serving.reduce((sum, worker) => sum + perfOf(worker), 0)
   const room = Math.max(0, params.max_workers - live.length)
 
   let start = Math.min(room, Math.max(0, Math.ceil((neededCapacity - provisioned - 1e-9) / ASSUMED_PERF)))
@@ -181,7 +190,7 @@ export const decide = (
   const stop: Array<number> = [...errored]
   if (params.inactivity_timeout > 0 && start === 0) {
     let capacity = provisioned
-    const idle = live
+    const idle = serving
       .flatMap((worker) =>
         worker.phase === "ready" && load(worker) === 0 ? [{ worker, since: worker.idleSince ?? now }] : []
       )

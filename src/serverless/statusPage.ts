@@ -54,6 +54,7 @@ const stateColours: Readonly<Record<DisplayState, string>> = {
   busy: "#c6efce",
   idle: "#f2f2f2",
   starting: "#fff2cc",
+  draining: "#fce4d6",
   stopping: "#fce4d6",
   errored: "#f4b6b6"
 }
@@ -68,13 +69,13 @@ ${Object.entries(stateColours)
 
 const workerColumns: ReadonlyArray<Column> = [
   { title: "id", meaning: "the worker (its CONTAINER_ID)" },
-  { title: "state", meaning: "starting (not ready yet), busy (holds load), idle (ready, no load), stopping, or errored" },
+  { title: "state", meaning: "starting (not ready yet), busy (holds load), idle (ready, no load), draining (reports no capacity: stopping of its own accord, it keeps what it holds), stopping, or errored" },
   { title: "session", meaning: "the sessions the worker holds, from its control port's GET /sessions, with seconds left" },
   { title: "url", meaning: "the worker's public URL, where clients create sessions" },
   { title: "control", meaning: "its control port, where a consumer on the instance releases it (POST /release)" },
   { title: "cur_load", meaning: "the load the worker last reported (each open session counts its cost)" },
   { title: "routed", meaning: "load routed to the worker that its reports do not show yet" },
-  { title: "max_perf", meaning: "the capacity the worker reported (0 until it is ready)" },
+  { title: "max_perf", meaning: "the capacity the worker reported (0 until it is ready, and while it drains)" },
   { title: "idle (s)", meaning: "seconds since its load dropped to zero; it stops once this passes inactivity_timeout" },
   { title: "error", meaning: "the error_msg the worker reported, if any; for a worker still starting, what it waits for (its latest warning or 'waiting for' line, and its latest line after it), or else its latest output line" },
   { title: "exit", meaning: "the process's exit code or signal, once it has ended; the sidecar's after 'sidecar:'" }

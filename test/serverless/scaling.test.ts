@@ -111,10 +111,24 @@ describe("decide", () => {
     expect(decision.start).toBe(1)
   })
 
+  it("a draining worker (ready, reporting max_perf 0) is neither capacity nor demand, is not stopped as idle, and still counts against max_workers", () => {
+    const draining = worker(1, { maxPerf: 0, curLoad: 100 })
+    // Its session is being served where it is: no worker is started for it.
+    expect(decide([draining], [], recommended, 0).start).toBe(0)
+    // A waiting request finds no capacity in it: one is started at once.
+    expect(decide([draining], [{ requestIdx: 2, cost: 100, since: 0 }], recommended, 0)).toMatchObject({ start: 1, startReason: "capacity" })
+    expect(decide([worker(1, { maxPerf: 0 })], [{ requestIdx: 2, cost: 100, since: 0 }], recommended, 0).start).toBe(1)
+    // It stops of its own accord: the idle rule leaves it alone.
+    expect(decide([worker(1, { maxPerf: 0, idleSince: 0 })], [], recommended, 1e9).stop).toEqual([])
+    expect(decide([draining], [{ requestIdx: 2, cost: 100, since: 0 }], { ...recommended, max_workers: 1 }, 0).start).toBe(0)
+  })
+
   it("display states", () => {
     expect(displayState(worker(1))).toBe("idle")
     expect(displayState(worker(1, { curLoad: 100 }))).toBe("busy")
     expect(displayState(worker(1, { phase: "starting" }))).toBe("starting")
+    expect(displayState(worker(1, { maxPerf: 0, curLoad: 100 }))).toBe("draining")
+    expect(displayState(worker(1, { phase: "starting", maxPerf: 0 }))).toBe("starting")
   })
 })
 

@@ -17,7 +17,7 @@ import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { diskUsedGib } from "./diskUsage.js"
 import { AutoscalerPost } from "./jsonPost.js"
 import { LoadMetrics, type LoadSnapshot } from "./LoadMetrics.js"
-import { type FailoverPolicy, framework, makeAddressPreference, type PostOutcome, postLatestWithFailover } from "./postWithFailover.js"
+import { type FailoverPolicy, framework, makeAddressCooldown, type PostOutcome, postLatestWithFailover } from "./postWithFailover.js"
 
 export interface ReportPolicy {
   /** The longest wait for the first report (the framework's first tick is 1 s after start). */
@@ -95,8 +95,8 @@ const make = (policy: ReportPolicy) =>
     const reporting = yield* Effect.makeSemaphore(1)
     const deleting = yield* Effect.makeSemaphore(1)
     const unlocked = <X>(attempt: Effect.Effect<X>): Effect.Effect<X> => attempt
-    const reportPreference = makeAddressPreference()
-    const deletionPreference = makeAddressPreference()
+    const reportCooldown = makeAddressCooldown()
+    const deletionCooldown = makeAddressCooldown()
 
     const reportOnce = (failover: FailoverPolicy, around: <X>(attempt: Effect.Effect<X>) => Effect.Effect<X>) =>
       Effect.gen(function* () {
@@ -112,7 +112,7 @@ const make = (policy: ReportPolicy) =>
         })
         const outcome = yield* postLatestWithFailover(post, config.reportAddrs, "/worker_status/", build, failover, {
           around,
-          preference: reportPreference,
+          cooldown: reportCooldown,
           onAccepted: (counters) => metrics.acknowledge(counters)
         })
         const seconds = ((yield* monotonicMillis) - startedAt) / 1000
@@ -160,7 +160,7 @@ const make = (policy: ReportPolicy) =>
         const json = deleteRequestsJson(identity, batch.requestsJson)
         const outcome = yield* postLatestWithFailover(post, deletionAddrs, "/delete_requests/", Effect.succeed({ json, value: batch }), failover, {
           around,
-          preference: deletionPreference,
+          cooldown: deletionCooldown,
           onAccepted: (delivered) => metrics.deletionsDelivered(delivered)
         })
         yield* note("/delete_requests/", outcome)

@@ -202,8 +202,6 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
           errorMsg = message
           signal()
         }),
-      /** Report now, e.g. to say the worker is empty. */
-      touch: Effect.sync(signal),
       /** The worker takes no new session from now on; reported at once. */
       markDraining: Effect.sync(() => {
         if (draining) return

@@ -8,7 +8,7 @@ import { HttpClient } from "@effect/platform"
 import { Config, Data, Effect, Either, Redacted } from "effect"
 import { containerId, masterToken, port, publicIp, reportAddrs, workerUrlOf } from "../config/WorkerConfig.js"
 import { jsonPostFromHttpClient } from "./jsonPost.js"
-import { postWithFailover } from "./postWithFailover.js"
+import { framework, makeAddressCooldown, postWithFailover } from "./postWithFailover.js"
 import { errorStatus } from "../../protocol/workerStatus.js"
 import { describeCause } from "../../shared/causeLine.js"
 import { redactUrl } from "../../shared/redactUrl.js"
@@ -42,8 +42,10 @@ export const reportLaunchFailure = (reason: string): Effect.Effect<never, Launch
       reason
     )
     yield* Effect.logInfo(`reporting the launch failure to ${target.right.reportAddrs.map(redactUrl).join(", ")} every 10 s`)
+    // An address that hangs delays one beacon in five minutes, not every one.
+    const cooldown = makeAddressCooldown()
     for (;;) {
-      yield* postWithFailover(post, target.right.reportAddrs, "/worker_status/", JSON.stringify(body))
+      yield* postWithFailover(post, target.right.reportAddrs, "/worker_status/", JSON.stringify(body), framework, cooldown)
       yield* Effect.sleep(LAUNCH_FAILURE_INTERVAL)
     }
   })

@@ -3,11 +3,13 @@
  * times with `retryDelay` after every failed attempt; the first success wins. A failure is a transport
  * error (named by its errno), a timeout, or any non-2xx answer (named by its status; the body is ignored).
  *
- * Unlike the framework, a sender with an `AddressPreference` starts each delivery at the address that accepted its
- * last one, going round the list from there: with a first address that hangs, the framework's order makes every
- * report wait out its three attempts (36 s); here only the first delivery after the fault does.
+ * Unlike the framework, a sender with an `AddressCooldown` tries an address that failed one of its deliveries (every
+ * attempt, not a `413`) after the others for the next 5 minutes: with a first address that hangs, the framework's
+ * order makes every report wait out its three attempts (36 s); here one delivery in five minutes does. Outside a
+ * cool-down the order is the framework's, so reports go back to the first address once it has had time to recover.
  */
 import { Duration, Effect } from "effect"
+import { monotonicMillis } from "../../shared/monotonic.js"
 import type { JsonPost } from "./jsonPost.js"
 import { redactUrl } from "../../shared/redactUrl.js"
 import { autoscalerUrl } from "./autoscalerUrl.js"
@@ -42,17 +44,32 @@ export interface Attempted<A> {
   readonly value: A
 }
 
-/** Where a sender's next delivery starts: the index of the address that accepted its last one. */
-export interface AddressPreference {
-  preferred: number
+/** How long an address that failed a delivery is tried after the others. */
+export const ADDRESS_COOLDOWN_MS = 5 * 60_000
+
+/** A sender's memory of its addresses that failed it: when each last did (monotonic ms), by its index in the list. */
+export interface AddressCooldown {
+  readonly failedAt: Map<number, number>
 }
 
-export const makeAddressPreference = (): AddressPreference => ({ preferred: 0 })
+export const makeAddressCooldown = (): AddressCooldown => ({ failedAt: new Map() })
+
+/** The indices of `count` addresses in the order to try them at `now`: those not cooling down first, each group in list order. */
+export const addressOrder = (count: number, cooldown: AddressCooldown | undefined, now: number): ReadonlyArray<number> => {
+  const ready: Array<number> = []
+  const cooling: Array<number> = []
+  for (let index = 0; index < count; index++) {
+    const failed = cooldown?.failedAt.get(index)
+    if (failed !== undefined && now - failed < ADDRESS_COOLDOWN_MS) cooling.push(index)
+    else ready.push(index)
+  }
+  return [...ready, ...cooling]
+}
 
 /** What runs with each attempt. */
 export interface AttemptHooks<A> {
-  /** Start at the address that accepted the last delivery of this sender (by default: the first, as the framework). */
-  readonly preference?: AddressPreference
+  /** Try the addresses that failed this sender lately after the others (by default: always in order, as the framework). */
+  readonly cooldown?: AddressCooldown
   /** Wraps each attempt (its body's making, its post and `onAccepted`): a lock, so that attempts never overlap. */
   readonly around?: <X>(attempt: Effect.Effect<X>) => Effect.Effect<X>
   /** Runs inside the attempt that was accepted, with what its body was made of (e.g. clearing what it reported). */
@@ -78,9 +95,8 @@ export const postLatestWithFailover = <A>(
     const pause = !Duration.isZero(Duration.decode(policy.retryDelay))
     const silence = `no answer within ${Duration.format(policy.attemptTimeout)}`
     const around = hooks.around ?? (<X>(attempt: Effect.Effect<X>) => attempt)
-    const start = hooks.preference === undefined || addrs.length === 0 ? 0 : hooks.preference.preferred % addrs.length
-    for (let tried = 0; tried < addrs.length; tried++) {
-      const index = (start + tried) % addrs.length
+    const cooldown = hooks.cooldown
+    for (const index of addressOrder(addrs.length, cooldown, cooldown === undefined ? 0 : yield* monotonicMillis)) {
       const addr = addrs[index]!
       const url = autoscalerUrl(addr, path)
       for (let attempt = 1; attempt <= policy.attempts; attempt++) {
@@ -97,7 +113,7 @@ export const postLatestWithFailover = <A>(
           })
         )
         if (outcome === null) {
-          if (hooks.preference !== undefined) hooks.preference.preferred = index
+          cooldown?.failedAt.delete(index)
           return { _tag: "Accepted", addr, value: body.value } as const
         }
         // Logged: an address may carry credentials.
@@ -109,6 +125,8 @@ export const postLatestWithFailover = <A>(
         }
         if (pause) yield* Effect.sleep(policy.retryDelay)
       }
+      // Every attempt failed (a body too large is no fault of the address's).
+      if (cooldown !== undefined && !tooLarge) cooldown.failedAt.set(index, yield* monotonicMillis)
     }
     return { _tag: "Refused", causes, tooLarge } as const
   })
@@ -119,8 +137,9 @@ export const postWithFailover = (
   addrs: ReadonlyArray<string>,
   path: string,
   json: string,
-  policy: FailoverPolicy = framework
+  policy: FailoverPolicy = framework,
+  cooldown?: AddressCooldown
 ): Effect.Effect<PostOutcome> =>
-  Effect.map(postLatestWithFailover(post, addrs, path, Effect.succeed({ json, value: undefined }), policy), (outcome) =>
+  Effect.map(postLatestWithFailover(post, addrs, path, Effect.succeed({ json, value: undefined }), policy, cooldown === undefined ? {} : { cooldown }), (outcome) =>
     outcome._tag === "Accepted" ? { _tag: "Accepted", addr: outcome.addr } : outcome
   )

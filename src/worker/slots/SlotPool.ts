@@ -334,13 +334,13 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       return open
     }
 
-    /** Take a free slot for a new session. */
     /** A create refused, for whatever reason the pool has: demand that went unserved here, so rejected load (§4.6). */
     const refuseCreate = <E>(request: SessionRequest, refusal: E): Either.Either<never, E> => {
       metrics.unsafeSessionRejected({ requestIdx: request.requestIdx, workload: request.cost })
       return Either.left(refusal)
     }
 
+    /** Take a free slot for a new session. */
     const unsafeCreate = (request: SessionRequest): Either.Either<SessionOpened, SlotsExhausted | OutboxFull> => {
       if (mode !== "serving") return refuseCreate(request, refusalIn[mode])
       let slot = -1

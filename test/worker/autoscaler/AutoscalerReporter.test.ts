@@ -68,6 +68,25 @@ describe("AutoscalerReporter", () => {
     })
   )
 
+  it.effect("draining: the next report says max_perf 0 with the open session still in cur_load, and so does the last one", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const { metrics, seen } = yield* startReporter(() => 200, scope)
+      yield* metrics.markReady
+      yield* metrics.sessionOpened("s1", { requestIdx: 8, workload: 100 }, 0)
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(((yield* statuses(seen)).at(-1))?.body.max_perf, 100)
+      yield* metrics.markDraining
+      yield* TestClock.adjust("250 millis")
+      const draining = (yield* statuses(seen)).at(-1)
+      assert.deepStrictEqual([draining?.at, draining?.body.max_perf, draining?.body.cur_load, draining?.body.working_request_idxs], [1000, 0, 100, [8]])
+      yield* metrics.sessionClosed("s1", 1250)
+      yield* advanceUntilDone(yield* Effect.fork(Scope.close(scope, Exit.void)), "10 millis")
+      const last = (yield* statuses(seen)).at(-1)
+      assert.deepStrictEqual([last?.body.max_perf, last?.body.cur_load], [0, 0])
+    })
+  )
+
   it.scoped("a wall clock stepped back an hour during a report holds no report back, and loadtime stays positive", () =>
     Effect.gen(function* () {
       // The wall clock (NTP's step) moves; the monotonic one (`currentTimeNanos`) does not.
@@ -165,9 +184,10 @@ describe("AutoscalerReporter", () => {
     })
   )
 
-  it.scoped("after a failover, reports and /delete_requests/ start at the address that accepted the last one: a hung first address delays one report, not every one", () =>
+  it.scoped("after a failover, reports and /delete_requests/ try the failed address last for 5 minutes: a hung first address delays one report, not every one; then the first address is first again", () =>
     Effect.gen(function* () {
-      const { metrics, seen } = yield* startReporter((url) => (url.startsWith(A) ? "hang" : 200), yield* Effect.scope, [A, B])
+      let aHangs = true
+      const { metrics, seen } = yield* startReporter((url) => (url.startsWith(A) && aHangs ? "hang" : 200), yield* Effect.scope, [A, B])
       // The first report waits out three attempts of 10 s at A, 2 s apart, then goes to B.
       yield* TestClock.adjust("37 seconds")
       const first = yield* statuses(seen)
@@ -185,6 +205,14 @@ describe("AutoscalerReporter", () => {
       yield* TestClock.adjust("8 seconds")
       const later = (yield* Ref.get(seen)).filter((r) => r.url.endsWith("/delete_requests/")).slice(before)
       assert.deepStrictEqual(later.map((r) => [r.url.startsWith(A) ? "A" : "B", (r.body as { requests: Array<{ request_idx: number }> }).requests.map((x) => x.request_idx)]), [["B", [6]]])
+      // A recovers. Reports go back to it once 5 minutes have passed since it failed (at 37 s): the first heartbeat after
+      // 337 s, and every one after it.
+      aHangs = false
+      yield* TestClock.adjust("250 seconds")
+      const heartbeats = (yield* statuses(seen)).filter((s) => s.at > 300_000).map((s) => [s.url.startsWith(A) ? "A" : "B", s.at])
+      const [early, late] = [heartbeats.filter(([, at]) => (at as number) < 337_000), heartbeats.filter(([, at]) => (at as number) >= 337_000)]
+      assert.deepStrictEqual([early.length > 0, early.every(([addr]) => addr === "B")], [true, true], JSON.stringify(heartbeats))
+      assert.deepStrictEqual([late.length > 0, late.every(([addr]) => addr === "A")], [true, true], JSON.stringify(heartbeats))
     })
   )
 

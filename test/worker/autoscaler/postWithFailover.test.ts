@@ -9,7 +9,7 @@ import { HttpClient, HttpClientError } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, type Duration, Effect, Exit, Fiber, Layer, Queue, Ref, TestClock } from "effect"
 import { AutoscalerPost, jsonPostFromHttpClient, makeNodeJsonPost } from "../../../src/worker/autoscaler/jsonPost.js"
-import { type FailoverPolicy, makeAddressPreference, postLatestWithFailover, postWithFailover } from "../../../src/worker/autoscaler/postWithFailover.js"
+import { ADDRESS_COOLDOWN_MS, addressOrder, type FailoverPolicy, makeAddressCooldown, postLatestWithFailover, postWithFailover } from "../../../src/worker/autoscaler/postWithFailover.js"
 import { type Answer, routedClient } from "../../support/fakeHttpClient.js"
 
 const A = "http://127.0.0.1:9101"
@@ -59,14 +59,14 @@ describe("postWithFailover", () => {
     })
   )
 
-  it.effect("with a preference, each delivery starts at the address that accepted the last one and goes round the list from there", () =>
+  it.effect("with a cool-down, an address that failed a delivery is tried after the others for 5 minutes, then in the framework's order again", () =>
     Effect.gen(function* () {
       let bDown = false
       const { layer, seen } = yield* routedClient((url) => (url.startsWith(A) ? "hang" : bDown ? 503 : 204))
       const poster = jsonPostFromHttpClient(yield* Effect.provide(HttpClient.HttpClient, layer))
-      const preference = makeAddressPreference()
+      const cooldown = makeAddressCooldown()
       const deliver = Effect.gen(function* () {
-        const fiber = yield* Effect.fork(postLatestWithFailover(poster, [A, B], "/worker_status/", Effect.succeed({ json: "{}", value: 0 }), policy, { preference }))
+        const fiber = yield* Effect.fork(postLatestWithFailover(poster, [A, B], "/worker_status/", Effect.succeed({ json: "{}", value: 0 }), policy, { cooldown }))
         yield* TestClock.adjust("1 minute")
         return yield* Fiber.join(fiber)
       })
@@ -77,15 +77,54 @@ describe("postWithFailover", () => {
       // The next ones go straight to the address that answered.
       assert.strictEqual((yield* deliver)._tag, "Accepted")
       assert.deepStrictEqual(yield* urls, [B])
-      // When that one fails too, the list is gone round: the first address gets its turn again after it.
+      // When that one fails too, the address cooling down is still tried, after it.
       bDown = true
       assert.strictEqual((yield* deliver)._tag, "Refused")
       assert.deepStrictEqual(yield* urls, [B, B, A, A])
-      assert.strictEqual(preference.preferred, 1)
+      // Five minutes after their last failures, the order is the framework's again.
+      bDown = false
+      yield* TestClock.adjust(ADDRESS_COOLDOWN_MS)
+      assert.strictEqual((yield* deliver)._tag, "Accepted")
+      assert.deepStrictEqual(yield* urls, [A, A, B])
     })
   )
 
-  it.effect("without a preference every delivery starts at the first address (the framework's order)", () =>
+  it("addressOrder: the addresses not cooling down in list order, then those cooling down in list order; a failure exactly 5 minutes old has cooled down", () => {
+    const cooldown = makeAddressCooldown()
+    assert.deepStrictEqual(addressOrder(3, undefined, 0), [0, 1, 2])
+    assert.deepStrictEqual(addressOrder(3, cooldown, 0), [0, 1, 2])
+    cooldown.failedAt.set(0, 1000)
+    cooldown.failedAt.set(2, 500)
+    assert.deepStrictEqual(addressOrder(3, cooldown, 500 + ADDRESS_COOLDOWN_MS - 1), [1, 0, 2])
+    assert.deepStrictEqual(addressOrder(3, cooldown, 500 + ADDRESS_COOLDOWN_MS), [1, 2, 0])
+    assert.deepStrictEqual(addressOrder(3, cooldown, 1000 + ADDRESS_COOLDOWN_MS), [0, 1, 2])
+    assert.deepStrictEqual(addressOrder(0, cooldown, 0), [])
+  })
+
+  it.effect("a 413 does not put an address on cool-down (the body was too large, not the address at fault); an accepted delivery takes it off", () =>
+    Effect.gen(function* () {
+      const cooldown = makeAddressCooldown()
+      let answer: Answer = 413
+      const { layer } = yield* routedClient((url) => (url.startsWith(A) ? answer : 204))
+      const poster = jsonPostFromHttpClient(yield* Effect.provide(HttpClient.HttpClient, layer))
+      const deliver = Effect.gen(function* () {
+        const fiber = yield* Effect.fork(postWithFailover(poster, [A, B], "/delete_requests/", "{}", policy, cooldown))
+        yield* TestClock.adjust("1 minute")
+        return yield* Fiber.join(fiber)
+      })
+      assert.deepStrictEqual(yield* deliver, { _tag: "Accepted", addr: B })
+      assert.isFalse(cooldown.failedAt.has(0))
+      answer = 503
+      yield* deliver
+      assert.isTrue(cooldown.failedAt.has(0))
+      answer = 204
+      yield* TestClock.adjust(ADDRESS_COOLDOWN_MS)
+      assert.deepStrictEqual(yield* deliver, { _tag: "Accepted", addr: A })
+      assert.isFalse(cooldown.failedAt.has(0))
+    })
+  )
+
+  it.effect("without a cool-down every delivery starts at the first address (the framework's order)", () =>
     Effect.gen(function* () {
       const { layer, seen } = yield* routedClient((url) => (url.startsWith(A) ? 503 : 204))
       const poster = jsonPostFromHttpClient(yield* Effect.provide(HttpClient.HttpClient, layer))
