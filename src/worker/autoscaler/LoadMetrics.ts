@@ -49,7 +49,7 @@ export interface LoadSnapshot {
   readonly workingRequestIdxs: ReadonlyArray<number>
   readonly numRequestsRecieved: number
   readonly ready: boolean
-  /** The worker takes no new session (it is draining to stop): `max_perf` 0, so no reservation is routed to it. */
+  /** The worker takes no new session (it is draining to stop): reported as `max_perf` 0, so that none is routed to it. */
   readonly draining: boolean
   /** Seconds from start to ready; 0 before. */
   readonly loadtime: number

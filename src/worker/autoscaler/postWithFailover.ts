@@ -99,6 +99,7 @@ export const postLatestWithFailover = <A>(
     for (const index of addressOrder(addrs.length, cooldown, cooldown === undefined ? 0 : yield* monotonicMillis)) {
       const addr = addrs[index]!
       const url = autoscalerUrl(addr, path)
+      let refusedForSize = false
       for (let attempt = 1; attempt <= policy.attempts; attempt++) {
         const { body, outcome } = yield* around(
           Effect.gen(function* () {
@@ -120,13 +121,13 @@ export const postLatestWithFailover = <A>(
         causes.push(`${redactUrl(url)}: ${outcome}`)
         // The same body is refused again for its size: the next address, without the retries' pauses.
         if (outcome === TOO_LARGE) {
-          tooLarge = true
+          tooLarge = refusedForSize = true
           break
         }
         if (pause) yield* Effect.sleep(policy.retryDelay)
       }
       // Every attempt failed (a body too large is no fault of the address's).
-      if (cooldown !== undefined && !tooLarge) cooldown.failedAt.set(index, yield* monotonicMillis)
+      if (cooldown !== undefined && !refusedForSize) cooldown.failedAt.set(index, yield* monotonicMillis)
     }
     return { _tag: "Refused", causes, tooLarge } as const
   })

@@ -121,6 +121,14 @@ describe("postWithFailover", () => {
       yield* TestClock.adjust(ADDRESS_COOLDOWN_MS)
       assert.deepStrictEqual(yield* deliver, { _tag: "Accepted", addr: A })
       assert.isFalse(cooldown.failedAt.has(0))
+      // A 413 at one address does not spare the next one that fails.
+      const both = makeAddressCooldown()
+      const { layer: second } = yield* routedClient((url) => (url.startsWith(A) ? 413 : 503))
+      const failing = jsonPostFromHttpClient(yield* Effect.provide(HttpClient.HttpClient, second))
+      const fiber = yield* Effect.fork(postWithFailover(failing, [A, B], "/delete_requests/", "{}", policy, both))
+      yield* TestClock.adjust("1 minute")
+      assert.strictEqual((yield* Fiber.join(fiber))._tag, "Refused")
+      assert.deepStrictEqual([both.failedAt.has(0), both.failedAt.has(1)], [false, true])
     })
   )
 
