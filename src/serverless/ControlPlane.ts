@@ -3,6 +3,7 @@
  * waiting for a worker, and what the workers report. Routing and scaling decisions come from the pure
  * rules in `scaling.ts`; this service applies them and keeps the books.
  */
+import { sidecarExitReason } from "./sidecarExitReason.js"
 import { generateKeyPairSync, randomBytes, sign } from "node:crypto"
 import { Clock, Context, Effect, FiberSet, Option } from "effect"
 import { signedMessage } from "../protocol/signedMessage.js"
@@ -325,10 +326,9 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
               record.sidecarExit = outcome
               if (record.phase === "stopping") return
               record.phase = "errored"
-              // Its last line says why (a missing module, a refused connection), which --verbose alone would show.
-              const tail = yield* sidecar.right.tail
-              const lastLine = [...tail].reverse().find((line) => line.trim() !== "")
-              const why = lastLine === undefined ? "" : `: ${printable(lastLine.trim()).slice(0, 300)}`
+              // The line of its output that says why (a missing module, a refused connection), which --verbose alone would show.
+              const reason = sidecarExitReason(yield* sidecar.right.tail)
+              const why = reason === undefined ? "" : `: ${printable(reason).slice(0, 300)}`
               if (record.errorMsg === "") record.errorMsg = `sidecar exited (${outcome})${why}`
               yield* log(`w${id} sidecar exited (${outcome})${why}: stopping the worker${settings.verbose ? "" : " (--verbose shows its output)"}`, "warning")
             })
@@ -368,7 +368,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
             if (record.process !== null) yield* record.process.stop
             if (record.sidecar !== null) yield* record.sidecar.stop
             workers.delete(record.id)
-            yield* log(`w${record.id} stopped${wasErrored ? " (will be replaced)" : ""}`)
+            yield* log(`w${record.id} stopped${wasErrored ? " (replaced if the load needs it)" : ""}`)
           })
         )
       })

@@ -360,7 +360,7 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     expect([seen.sidecar_exit, seen.error_msg]).toEqual(["3", "sidecar exited (3): Error: Cannot find module /x.js"])
     const events = await until("the worker stopped and replaced", async () => {
       const texts = (await status(url)).events.map((e) => e.text)
-      return texts.includes("w1 stopped (will be replaced)") && texts.some((t) => t.startsWith("w2 starting")) ? texts : undefined
+      return texts.includes("w1 stopped (replaced if the load needs it)") && texts.some((t) => t.startsWith("w2 starting")) ? texts : undefined
     })
     expect(events).toContain("w1 sidecar exited (3): Error: Cannot find module /x.js: stopping the worker (--verbose shows its output)")
   })
