@@ -3,7 +3,7 @@
  * reserved, ended when the scope closes, and kept alive meanwhile. (The CLI's `Reservations` does the same
  * with its own reporting, and also watches for a release.)
  */
-import { type Duration, Effect, Fiber, Scope } from "effect"
+import { type Duration, Effect, Exit, Fiber, Scope } from "effect"
 import type { ReserveError } from "./errors.js"
 import { type CreateOutcome, type ReserveOptions, type Session, VastClient } from "./VastClient.js"
 import { printable } from "../shared/printable.js"
@@ -11,16 +11,20 @@ import { printable } from "../shared/printable.js"
 /**
  * `reserve`, with the session's end added to the scope. Interrupted, routing stops at once, but a create in
  * flight finishes first (its own timeout still applies), so a session the worker made is ended too. An end
- * that fails is logged: the session then lasts until its lifetime passes.
+ * that fails is logged: the session then lasts until its lifetime passes. An end on interruption (Ctrl-C) is logged
+ * when it succeeds too, so a stop says how it ended; otherwise the caller says what it wants.
  */
 export const reserveScoped = (options: Omit<ReserveOptions, "runCreate">): Effect.Effect<Session, ReserveError, VastClient | Scope.Scope> =>
   Effect.gen(function* () {
     const vast = yield* VastClient
     const scope = yield* Effect.scope
-    const end = (session: Session) =>
-      Effect.catchAll(Effect.asVoid(vast.endSession(session)), (error) => Effect.logError(`session ${printable(session.sessionId)} not ended: ${error.message}`))
+    const end = (session: Session, exit: Exit.Exit<unknown, unknown>) =>
+      Effect.matchEffect(vast.endSession(session), {
+        onFailure: (error) => Effect.logError(`session ${printable(session.sessionId)} not ended: ${error.message}`),
+        onSuccess: () => (Exit.isInterrupted(exit) ? Effect.logInfo(`session ${printable(session.sessionId)} ended`) : Effect.void)
+      })
     const registered = (create: Effect.Effect<CreateOutcome>) =>
-      Effect.tap(create, (made) => (made._tag === "Created" ? Scope.addFinalizer(scope, end(made.session)) : Effect.void))
+      Effect.tap(create, (made) => (made._tag === "Created" ? Scope.addFinalizerExit(scope, (exit) => end(made.session, exit)) : Effect.void))
     return yield* vast.reserve({
       ...options,
       // In a fiber of its own, which the caller's interruption does not reach, but interruptible there: an

@@ -1,9 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Redacted, Ref, Scope, TestClock } from "effect"
+import { Effect, Exit, Fiber, FiberId, Layer, Redacted, Ref, Scope, TestClock } from "effect"
 import { keepSessionAlive, reserveScoped } from "../../src/client/scopedSession.js"
 import { type Endpoint, type Session, VastClient } from "../../src/client/VastClient.js"
 import { ENDPOINT_KEY, ENDPOINT_NAME, USER_KEY } from "./fakeControlPlane.js"
 import { type FakeAnswer, type SeenRequest, fakeHttp } from "./fakeHttp.js"
+import { capturedLogs } from "../support/logs.js"
 
 const W1 = "https://203.0.113.7:41234"
 const session: Session = {
@@ -42,6 +43,28 @@ describe("reserveScoped (the library's session for a job)", () => {
       assert.deepStrictEqual(yield* run.paths, ["/route/", "/session/create"])
       yield* Scope.close(run.scope, Exit.void)
       assert.deepStrictEqual(yield* run.paths, ["/route/", "/session/create", "/session/end"])
+    })
+  )
+
+  it.effect("an end on interruption is logged as ended; a clean close says nothing (the caller does); a failed end is logged as not ended", () =>
+    Effect.gen(function* () {
+      const logs = capturedLogs()
+      const closeWith = (exit: Exit.Exit<unknown, unknown>, end: FakeAnswer) =>
+        Effect.gen(function* () {
+          const http = yield* fakeHttp((request: SeenRequest) =>
+            request.path === "/route/" ? ready : request.path === "/session/create" ? created : end
+          )
+          const client = VastClient.layer({ apiKey: Redacted.make(USER_KEY), webserverUrl: "https://console.test", autoscalerUrl: "https://run.test" })
+          const scope = yield* Scope.make()
+          yield* Effect.provide(reserveScoped(options), Layer.merge(client.pipe(Layer.provide(http.layer)), Layer.succeed(Scope.Scope, scope)))
+          const before = logs.lines.length
+          yield* Scope.close(scope, exit)
+          return logs.lines.slice(before).map((line) => `${line.level} ${String(line.message[0])}`)
+        }).pipe(Effect.provide(logs.layer))
+      assert.deepStrictEqual(yield* closeWith(Exit.interrupt(FiberId.none), { status: 200, body: { ended: true } }), ["INFO session s-1 ended"])
+      assert.deepStrictEqual(yield* closeWith(Exit.void, { status: 200, body: { ended: true } }), [])
+      const failed = yield* closeWith(Exit.interrupt(FiberId.none), { status: 500, body: "down" })
+      assert.deepStrictEqual([failed.length, failed[0]?.startsWith("ERROR session s-1 not ended: ")], [1, true])
     })
   )
 

@@ -50,6 +50,7 @@ describe("the client-library example (dist/examples/reserve-one.js)", () => {
     run.child.kill("SIGINT")
     expect(await run.exited, run.output()).toBe(130)
     expect(run.output()).toContain(`interrupted: ending session ${sessionId}`)
+    expect(run.output()).toContain(`session ${sessionId} ended`)
     // The session's lifetime is 600 s: gone now means ended, not expired.
     expect(await held()).not.toContain(sessionId)
   })
