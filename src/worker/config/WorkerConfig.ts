@@ -116,25 +116,31 @@ export const defaults = {
 const isHttpUrl = (text: string): boolean => Either.isRight(Schema.decodeEither(HttpUrl)(text))
 
 /**
+ * A variable's text that `holds`, else `message`; set but empty, it says so (an empty field in a template, which a
+ * user may have meant as unset).
+ */
+const checkedText = (name: string, message: string, holds: (text: string) => boolean) =>
+  Config.string(name).pipe(
+    Config.mapOrFail((text) =>
+      text.trim() === ""
+        ? Either.left(ConfigError.InvalidData([], "is set but empty: give it a value (or unset it, where it has a default)"))
+        : holds(text)
+          ? Either.right(text)
+          : Either.left(ConfigError.InvalidData([], message))
+    )
+  )
+
+/**
  * A whole number written in decimal digits only (no sign, no `_`: stricter than Python's `int()`). `Config.integer`
  * would also take `0x10` and `1e3`, and a `WORKER_PORT=0x10` then asks for `VAST_TCP_PORT_16`, a variable the user
  * never meant. A variable set but empty is refused too (it was 0). `message` says the rule (the digits and the range).
  */
 export const decimalInteger = (name: string, message: string, holds: (n: number) => boolean = () => true) =>
-  Config.string(name).pipe(
-    Config.validate({ message, validation: (text) => DECIMAL_DIGITS.test(text.trim()) && Number.isSafeInteger(Number(text)) && holds(Number(text)) }),
-    Config.map(Number)
-  )
+  checkedText(name, message, (text) => DECIMAL_DIGITS.test(text.trim()) && Number.isSafeInteger(Number(text)) && holds(Number(text))).pipe(Config.map(Number))
 
 /** A finite decimal number, with a fraction or an exponent if need be (`2.5`, `1e1`); not `0x10`, `Infinity` or empty. */
 const decimalNumber = (name: string, message: string, holds: (n: number) => boolean) =>
-  Config.string(name).pipe(
-    Config.validate({
-      message,
-      validation: (text) => DECIMAL_NUMBER.test(text.trim()) && Number.isFinite(Number(text)) && holds(Number(text))
-    }),
-    Config.map(Number)
-  )
+  checkedText(name, message, (text) => DECIMAL_NUMBER.test(text.trim()) && Number.isFinite(Number(text)) && holds(Number(text))).pipe(Config.map(Number))
 
 export const port = (name: string) => decimalInteger(name, "must be a port number from 1 to 65535", (p) => p >= 1 && p <= 65535)
 

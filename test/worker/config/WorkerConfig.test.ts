@@ -231,12 +231,23 @@ describe("WorkerConfig", () => {
     Effect.gen(function* () {
       const read = yield* settings({ ...required, HEALTHCHECK_INTERVAL: "2.5", DRAIN_TIMEOUT: "1e1", HEALTHCHECK_TIMEOUT: ".5", MAX_SESSION_SECONDS: "3." })
       assert.deepStrictEqual([read.healthcheckIntervalSeconds, read.drainTimeoutSeconds, read.healthcheckTimeoutSeconds, Option.getOrNull(read.maxSessionSeconds)], [2.5, 10, 0.5, 3])
-      for (const bad of ["0x10", "Infinity", "1e400", "5s", ""]) {
+      for (const bad of ["0x10", "Infinity", "1e400", "5s", "", " "]) {
         for (const name of ["HEALTHCHECK_INTERVAL", "DRAIN_TIMEOUT", "HEALTHCHECK_TIMEOUT", "MAX_SESSION_SECONDS", "HEALTH_STARTUP_GRACE", "BIND_RETRY_SECONDS"]) {
           const listed = yield* problems({ ...required, [name]: bad })
           assert.lengthOf(listed, 1, `${name}=${bad}`)
-          assert.match(listed[0] ?? "", new RegExp(`^${name}: must be a `), `${name}=${bad}`)
+          // Set but empty, it says so: an empty field in a template reads as a bad number otherwise.
+          const rule = bad.trim() === "" ? "is set but empty: give it a value" : "must be a "
+          assert.match(listed[0] ?? "", new RegExp(`^${name}: ${rule}`), `${name}=${bad}`)
         }
+      }
+    })
+  )
+
+  it.effect("a whole-number variable set but empty says so, naming it", () =>
+    Effect.gen(function* () {
+      for (const name of ["WORKER_PORT", "NULL_MAX_SESSIONS", "CONTAINER_ID", "CALLBACK_CONCURRENCY"]) {
+        const listed = yield* problems({ ...required, [name]: "" })
+        assert.include(listed, `${name}: is set but empty: give it a value (or unset it, where it has a default)`, name)
       }
     })
   )
