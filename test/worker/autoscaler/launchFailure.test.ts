@@ -60,6 +60,21 @@ describe("reportLaunchFailure (the launch-failure beacon)", () => {
     })
   )
 
+  it.effect("a first address that hangs delays one beacon in five minutes, not every one: the next go straight to the second", () =>
+    Effect.gen(function* () {
+      const posts = yield* beacon(complete, 60, (url) => (url.includes(":9101") ? "hang" : 200))
+      // Three tries of 10 s, 2 s apart, at the first address; the second hears the beacon at 36 s (a pause follows each failed try), then every 10 s.
+      assert.deepStrictEqual(posts.map((post) => [new URL(post.url).port, post.at]), [
+        ["9101", 0],
+        ["9101", 12_000],
+        ["9101", 24_000],
+        ["9102", 36_000],
+        ["9102", 46_000],
+        ["9102", 56_000]
+      ])
+    })
+  )
+
   it.effect("an address with credentials and a token: posted to its path before the query; the log line shows neither", () =>
     Effect.gen(function* () {
       const { layer, seen } = yield* routedClient(() => 200)
