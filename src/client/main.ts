@@ -132,7 +132,7 @@ const executeDoctor = (run: DoctorRun) =>
   }).pipe(Effect.catchTags(cannotStart))
 
 // Checked once the values are (a `--count 1.5` is told about first).
-const clientCommand = Command.run(Command.make("client", options, (parsed) => {
+const clientCommand = Command.run(Command.make("null-worker-client", options, (parsed) => {
   const conflict = modeConflict(process.argv.slice(2))
   return conflict === null ? execute(toRun(parsed)) : Effect.zipRight(Console.error(conflict), Effect.fail(new RunFailed({ failures: 0 })))
 }), {

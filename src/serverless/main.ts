@@ -131,7 +131,7 @@ const KEEP_ALIVE_TIMEOUT_MS = 30_000
 const workerScript = fileURLToPath(new URL("./main.js", import.meta.url))
 const sidecarScript = fileURLToPath(new URL("./sidecar.js", import.meta.url))
 
-const serverless = Command.make("serverless", options, (opts) => {
+const serverless = Command.make("null-worker-serverless", options, (opts) => {
   const base = opts.recommended ? recommended : vastDefaults
   const pick = (value: Option.Option<number>, fallback: number) => Option.getOrElse(value, () => fallback)
   const params: EndpointParams = {

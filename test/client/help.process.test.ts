@@ -13,6 +13,17 @@ const run = async (args: ReadonlyArray<string>) => {
   return { code, output: spawned.output() }
 }
 
+describe("--completions", () => {
+  it("the client's and the serverless's scripts complete the installed commands (package.json's bin names)", async () => {
+    const serverlessJs = fileURLToPath(new URL("../../dist/serverless.js", import.meta.url))
+    for (const [script, command] of [[clientJs, "null-worker-client"], [serverlessJs, "null-worker-serverless"]] as const) {
+      const spawned = spawnProcess(process.execPath, [script, "--completions", "bash"], {})
+      expect(await spawned.exited).toBe(0)
+      expect(spawned.output()).toMatch(new RegExp(`^complete -F _${command}_bash_completions .* ${command}$`, "m"))
+    }
+  })
+})
+
 describe("node dist/client.js --help", () => {
   it("is short: one line per flag with its default, no ANSI codes when piped, exit 0", async () => {
     for (const args of [["--help"], ["-h"], ["--endpoint", "x", "--help"]]) {
