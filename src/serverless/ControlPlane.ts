@@ -3,7 +3,6 @@
  * waiting for a worker, and what the workers report. Routing and scaling decisions come from the pure
  * rules in `scaling.ts`; this service applies them and keeps the books.
  */
-import { sidecarExitReason } from "./sidecarExitReason.js"
 import { generateKeyPairSync, randomBytes, sign } from "node:crypto"
 import { Clock, Context, Effect, FiberSet, Option } from "effect"
 import { signedMessage } from "../protocol/signedMessage.js"
@@ -32,6 +31,7 @@ import { type RunningProcess, WorkerLauncher } from "./WorkerLauncher.js"
 import { WorkerSessions } from "./WorkerSessions.js"
 import { writeSafely } from "../shared/safeOutput.js"
 import { printable } from "../shared/printable.js"
+import { sidecarExitReason } from "./sidecarExitReason.js"
 
 export interface ServerlessSettings {
   readonly endpointName: string
