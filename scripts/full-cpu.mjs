@@ -16,6 +16,7 @@ import http from "node:http"
 import net from "node:net"
 import { performance } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
+import { createBodies, keepAliveAgent, standInAutoscaler } from "./benchRequests.mjs"
 import { freePort } from "./freePort.mjs"
 import { refuse, scriptCommandLine } from "./scriptArgs.mjs"
 
@@ -97,12 +98,8 @@ const post = (agent, port, path, body) => {
   })
 }
 
-let requestIdx = 1
-const createBody = () => {
-  const n = requestIdx++
-  return { auth_data: { cost: 100, endpoint: "bench", reqnum: n, request_idx: n, signature: "x", url: "u" }, payload: { lifetime: 60 } }
-}
-const keepAlive = () => new http.Agent({ keepAlive: true, maxSockets: 1 })
+const createBody = createBodies()
+const keepAlive = keepAliveAgent
 
 const cycles = async (ports, close, count) => {
   const [pub, ctl] = [keepAlive(), keepAlive()]
@@ -154,13 +151,7 @@ const waitForPort = async (port) => {
   throw new Error(`port ${port} did not open`)
 }
 
-// The stand-in autoscaler, in this process as in ab.mjs: what the worker reports costs the driver too.
-const autoscaler = http.createServer((request, response) => {
-  request.resume()
-  request.on("end", () => response.writeHead(200, { "content-type": "application/json" }).end("{}"))
-})
-const autoscalerPort = await freePort()
-await new Promise((resolve) => autoscaler.listen(autoscalerPort, "127.0.0.1", resolve))
+const autoscaler = await standInAutoscaler(freePort)
 
 try {
   for (let round = 1; round <= rounds; round++) {
@@ -173,7 +164,7 @@ try {
           WORKER_PORT: String(ports.public),
           WORKER_HTTP_PORT: String(ports.webhook),
           NULL_CONTROL_PORT: String(ports.control),
-          REPORT_ADDR: `http://127.0.0.1:${autoscalerPort}`,
+          REPORT_ADDR: autoscaler.url,
           UNSECURED: "true",
           USE_SSL: "false",
           MASTER_TOKEN: "bench",

@@ -12,6 +12,7 @@ import { spawn } from "node:child_process"
 import http from "node:http"
 import net from "node:net"
 import { performance } from "node:perf_hooks"
+import { createBodies, keepAliveAgent, standInAutoscaler } from "./benchRequests.mjs"
 import { freePort } from "./freePort.mjs"
 
 const usage = `Usage: node scripts/interleave.mjs [--phase release|end] [--blocks N] [--block N] [--warmup N] SERVER...
@@ -48,13 +49,7 @@ const accepting = (port) =>
     socket.on("error", () => resolve(false))
   })
 
-// The stand-in autoscaler accepts every report and deletion.
-const autoscaler = http.createServer((request, response) => {
-  request.resume()
-  request.on("end", () => response.writeHead(200, { "content-type": "application/json" }).end("{}"))
-})
-const autoscalerPort = await freePort()
-await new Promise((resolve) => autoscaler.listen(autoscalerPort, "127.0.0.1", resolve))
+const autoscaler = await standInAutoscaler(freePort)
 
 const post = (agent, port, path, body) =>
   new Promise((resolve, reject) => {
@@ -70,11 +65,7 @@ const post = (agent, port, path, body) =>
     request.on("error", reject)
     request.end(text)
   })
-let next = 1
-const createBody = () => {
-  const n = next++
-  return { auth_data: { cost: 100, endpoint: "bench", reqnum: n, request_idx: n, signature: "x", url: "u" }, payload: { lifetime: 60 } }
-}
+const createBody = createBodies()
 
 const servers = []
 const stopAll = () => {
@@ -95,12 +86,12 @@ try {
         env: {
           ...process.env,
           WORKER_PORT: String(ports.public), WORKER_HTTP_PORT: String(ports.webhook), NULL_CONTROL_PORT: String(ports.control),
-          REPORT_ADDR: `http://127.0.0.1:${autoscalerPort}`, UNSECURED: "true", USE_SSL: "false", MASTER_TOKEN: "bench", CONTAINER_ID: "1",
+          REPORT_ADDR: autoscaler.url, UNSECURED: "true", USE_SSL: "false", MASTER_TOKEN: "bench", CONTAINER_ID: "1",
           PUBLIC_IPADDR: "127.0.0.1", [`VAST_TCP_PORT_${ports.public}`]: String(ports.public), ...env
         }
       }
     )
-    servers.push({ spec, ports, child, publicAgent: new http.Agent({ keepAlive: true, maxSockets: 1 }), controlAgent: new http.Agent({ keepAlive: true, maxSockets: 1 }), cycles: [], creates: [], closes: [] })
+    servers.push({ spec, ports, child, publicAgent: keepAliveAgent(), controlAgent: keepAliveAgent(), cycles: [], creates: [], closes: [] })
     const until = Date.now() + 15_000
     while (!(await accepting(ports.control))) {
       if (Date.now() > until || child.exitCode !== null) throw new Error(`${spec} did not start`)

@@ -14,12 +14,18 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
 })
 
+/** A checkout as cloned: scripts/built.mjs, and no node_modules or dist/. Removed after the test. */
+const freshCheckout = (): string => {
+  const clone = mkdtempSync(join(tmpdir(), "null-worker-fresh-"))
+  dirs.push(clone)
+  mkdirSync(join(clone, "scripts"))
+  copyFileSync(script, join(clone, "scripts", "built.mjs"))
+  return clone
+}
+
 describe("scripts/built.mjs", () => {
   it("in a checkout without node_modules or dist/: one line saying to run npm install, exit 1; in this one, nothing, exit 0", () => {
-    const clone = mkdtempSync(join(tmpdir(), "null-worker-fresh-"))
-    dirs.push(clone)
-    mkdirSync(join(clone, "scripts"))
-    copyFileSync(script, join(clone, "scripts", "built.mjs"))
+    const clone = freshCheckout()
     const fresh = spawnSync(process.execPath, [join(clone, "scripts", "built.mjs")], { encoding: "utf8" })
     expect([fresh.status, fresh.stdout, fresh.stderr]).toEqual([
       1,
@@ -31,10 +37,7 @@ describe("scripts/built.mjs", () => {
   })
 
   it("--dependencies (before npm test, which builds dist/ itself): only node_modules is asked for", () => {
-    const clone = mkdtempSync(join(tmpdir(), "null-worker-fresh-"))
-    dirs.push(clone)
-    mkdirSync(join(clone, "scripts"))
-    copyFileSync(script, join(clone, "scripts", "built.mjs"))
+    const clone = freshCheckout()
     const fresh = spawnSync(process.execPath, [join(clone, "scripts", "built.mjs"), "--dependencies"], { encoding: "utf8" })
     expect([fresh.status, fresh.stderr]).toEqual([1, "node_modules is missing: run npm install first (it installs the dependencies and builds dist/)\n"])
     mkdirSync(join(clone, "node_modules"))
@@ -50,10 +53,7 @@ describe("scripts/built.mjs", () => {
   })
 
   it("npm start in a checkout without npm install: the one line, exit 1, not Node's stack", () => {
-    const clone = mkdtempSync(join(tmpdir(), "null-worker-fresh-"))
-    dirs.push(clone)
-    mkdirSync(join(clone, "scripts"))
-    copyFileSync(script, join(clone, "scripts", "built.mjs"))
+    const clone = freshCheckout()
     copyFileSync(packageJson, join(clone, "package.json"))
     const started = spawnSync("npm", ["start"], { cwd: clone, encoding: "utf8" })
     expect(started.status).toBe(1)
