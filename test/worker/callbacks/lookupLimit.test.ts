@@ -16,6 +16,13 @@ const resolver = () => {
 }
 const tick = () => new Promise((resolve) => process.nextTick(resolve))
 
+/** One lookup thread over a manual resolver, on a clock the test sets (`clock.now`). */
+const oneThread = () => {
+  const clock = { now: 0 }
+  const { asked, lookup } = resolver()
+  return { asked, clock, limited: limitLookups(lookup, 1, () => clock.now) }
+}
+
 describe("callbackLookups", () => {
   it("half of the lookups libuv runs at once (half its thread pool), at least one: the rest stay for the health checks and reports", () => {
     assert.deepStrictEqual([1, 2, 3, 4, 8, 16].map(callbackLookups), [1, 1, 1, 1, 2, 4])
@@ -154,19 +161,17 @@ describe("limitLookups", () => {
 describe("limitLookups: a name whose lookup hung", () => {
 
   it("fails at once for 30 s without taking the thread, so a healthy name's retry runs; then it is looked up again", async () => {
-    let now = 0
-    const { asked, lookup } = resolver()
-    const limited = limitLookups(lookup, 1, () => now)
+    const { asked, clock, limited } = oneThread()
     const results: Array<string> = []
     const ask = (name: string) => limited(name, {}, (error) => void results.push(`${name} ${error === null ? "ok" : String((error as NodeJS.ErrnoException).code)}`))
     ask("hung.test")
     ask("localhost")
     // The resolver's own time-out (5 s × 2): the healthy name waited too long behind it, as before.
-    now = 10_200
+    clock.now = 10_200
     asked[0]!.fail()
     assert.deepStrictEqual(results, ["hung.test EAI_AGAIN", "localhost ETIMEOUT"])
     // The retries, together: the hung name fails at once, and the healthy name gets the thread.
-    now = 11_200
+    clock.now = 11_200
     ask("hung.test")
     ask("localhost")
     assert.deepStrictEqual(asked.map((entry) => entry.hostname), ["hung.test", "localhost"])
@@ -174,7 +179,7 @@ describe("limitLookups: a name whose lookup hung", () => {
     await tick()
     assert.deepStrictEqual(results.slice(2), ["localhost ok", "hung.test ETIMEOUT"])
     // After 30 s it is asked again; a failure that comes fast marks nothing.
-    now = 10_200 + 30_000
+    clock.now = 10_200 + 30_000
     ask("hung.test")
     assert.deepStrictEqual(asked.map((entry) => entry.hostname), ["hung.test", "localhost", "hung.test"])
     asked[2]!.fail()
@@ -185,21 +190,19 @@ describe("limitLookups: a name whose lookup hung", () => {
 
 describe("limitLookups: what counts as hung", () => {
   it("a failure after exactly 5 s counts, and the error says for how long the name is not tried; a slow success does not count", async () => {
-    let now = 0
-    const { asked, lookup } = resolver()
-    const limited = limitLookups(lookup, 1, () => now)
+    const { asked, clock, limited } = oneThread()
     const errors: Array<string> = []
     const ask = (name: string) => limited(name, {}, (error) => void errors.push(error === null ? "ok" : error.message))
     ask("slow.test")
-    now = SLOW_LOOKUP_MS
+    clock.now = SLOW_LOOKUP_MS
     asked[0]!.answer()
     ask("slow.test")
     assert.strictEqual(asked.length, 2, "a slow success is looked up again")
     asked[1]!.fail()
     ask("hung.test")
-    now += SLOW_LOOKUP_MS
+    clock.now += SLOW_LOOKUP_MS
     asked[2]!.fail()
-    now += 1_000
+    clock.now += 1_000
     ask("hung.test")
     await tick()
     assert.strictEqual(asked.length, 3)
@@ -207,15 +210,13 @@ describe("limitLookups: what counts as hung", () => {
   })
 
   it("at most 1,000 names are remembered as hung: the oldest is looked up again", () => {
-    let now = 0
-    const { asked, lookup } = resolver()
-    const limited = limitLookups(lookup, 1, () => now)
+    const { asked, clock, limited } = oneThread()
     for (let i = 0; i <= 1_000; i++) {
       limited(`hung-${i}.test`, {}, () => undefined)
-      now += SLOW_LOOKUP_MS
+      clock.now += SLOW_LOOKUP_MS
       asked[i]!.fail()
     }
-    now = 0
+    clock.now = 0
     limited("hung-0.test", {}, () => undefined)
     asked[1_001]!.answer()
     limited("hung-1.test", {}, () => undefined)
