@@ -1,7 +1,8 @@
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { request as httpsRequest } from "node:https"
-import { connect, type Socket } from "node:net"
+import { createServer } from "node:http"
+import { type AddressInfo, connect, type Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
@@ -66,6 +67,26 @@ describe("shutdown that no client can hold", () => {
     expect(secondsSince(start)).toBeLessThan(6)
     const last = autoscaler.statuses.at(-1)
     expect([last?.cur_load, last?.working_request_idxs]).toEqual([0, []])
+  })
+
+  it("SIGTERM while the first REPORT_ADDR hangs: the last report and the session's /delete_requests/ record reach the second address", async () => {
+    // An autoscaler address that takes every request and never answers.
+    const hung = createServer(() => undefined)
+    const hungPort = await new Promise<number>((resolve) => hung.listen(0, "127.0.0.1", () => resolve((hung.address() as AddressInfo).port)))
+    try {
+      const { publicUrl, worker } = await startWorkerProcess(autoscaler, { REPORT_ADDR: `http://127.0.0.1:${hungPort},${autoscaler.url}`, DRAIN_TIMEOUT: "1" })
+      await create(publicUrl)
+      // The loop's reports are stuck at the first address (10 s per attempt); the shutdown comes meanwhile.
+      const start = Date.now()
+      worker.child.kill("SIGTERM")
+      expect(await worker.exited).toBe(0)
+      expect(secondsSince(start)).toBeLessThan(6)
+      expect(autoscaler.statuses.map((status) => status.cur_load)).toEqual([0])
+      expect(autoscaler.deletions.flatMap((body) => body.requests.map((record) => record.request_idx))).toEqual([4242])
+    } finally {
+      hung.closeAllConnections()
+      await new Promise((resolve) => hung.close(resolve))
+    }
   })
 
   it("an unfinished TLS handshake on the TLS public port does not hold the process either", async () => {

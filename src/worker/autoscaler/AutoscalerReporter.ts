@@ -185,22 +185,43 @@ const make = (policy: ReportPolicy) =>
     const statusFiber = yield* supervised("worker_status loop", statusLoop)
     const deletionFiber = yield* supervised("delete_requests loop", deletionLoop)
 
-    const quick: FailoverPolicy = { ...policy.failover, attempts: 1, retryDelay: 0 }
     let finalSent = false
     /**
-     * The last report: one quick try per address (shutdown must not wait out retry delays). It waits for an attempt in
-     * flight to end (not for a retry's pause), then stops the loop, so that nothing is sent after it and no counter
-     * goes out twice.
+     * The last report and the pending `/delete_requests/`, side by side, within `finalReportTimeout`. Each first stops
+     * its loop: it waits for an attempt in flight to be answered (not for a retry's pause), so that nothing is sent
+     * after it and no counter goes out twice, but for a third of the time at most: an attempt still unanswered then
+     * (a hung address) is stopped, and its address goes last. Then one quick try per address (shutdown must not wait
+     * out retry delays), each allowed an equal share of the time left.
      */
     const finalReport = Effect.suspend(() => {
       if (finalSent) return Effect.void
       finalSent = true
-      return Effect.interruptible(
-        Effect.zipRight(
-          reporting.withPermits(1)(Effect.zipRight(Fiber.interrupt(statusFiber), reportOnce(quick, unlocked))),
-          deleting.withPermits(1)(Effect.zipRight(Fiber.interrupt(deletionFiber), sendDeletionsOnce(quick, unlocked)))
+      const budget = Duration.toMillis(Duration.decode(policy.finalReportTimeout))
+      return Effect.gen(function* () {
+        const deadline = (yield* monotonicMillis) + budget
+        const stopLoop = (lock: Effect.Semaphore, fiber: Fiber.RuntimeFiber<unknown, unknown>) =>
+          lock.withPermits(1)(Fiber.interrupt(fiber)).pipe(Effect.timeoutOption(Duration.millis(budget / 3)), Effect.zipRight(Fiber.interrupt(fiber)))
+        const quick = (addresses: number) =>
+          Effect.map(monotonicMillis, (now): FailoverPolicy => ({
+            ...policy.failover,
+            attempts: 1,
+            retryDelay: 0,
+            attemptTimeout: Duration.millis(Math.max(1, (deadline - now) / Math.max(1, addresses)))
+          }))
+        yield* Effect.all(
+          [
+            stopLoop(reporting, statusFiber).pipe(
+              Effect.zipRight(quick(config.reportAddrs.length)),
+              Effect.flatMap((failover) => reporting.withPermits(1)(reportOnce(failover, unlocked)))
+            ),
+            stopLoop(deleting, deletionFiber).pipe(
+              Effect.zipRight(quick(deletionAddrs.length)),
+              Effect.flatMap((failover) => deleting.withPermits(1)(sendDeletionsOnce(failover, unlocked)))
+            )
+          ],
+          { concurrency: 2, discard: true }
         )
-      ).pipe(Effect.timeoutOption(policy.finalReportTimeout), Effect.asVoid)
+      }).pipe(Effect.interruptible, Effect.timeoutOption(policy.finalReportTimeout), Effect.asVoid)
     })
     // A safety net: the shutdown sequence sends it after the last close; this catches an early exit.
     yield* Effect.addFinalizer(() => finalReport)

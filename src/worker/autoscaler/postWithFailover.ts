@@ -102,16 +102,32 @@ export const postLatestWithFailover = <A>(
       let refusedForSize = false
       for (let attempt = 1; attempt <= policy.attempts; attempt++) {
         const { body, outcome } = yield* around(
-          Effect.gen(function* () {
-            const body = yield* build
-            const outcome = yield* post(url, body.json).pipe(
-              Effect.map((status): string | null => (status >= 200 && status < 300 ? null : `status ${status}`)),
-              Effect.timeoutFail({ duration: policy.attemptTimeout, onTimeout: () => silence }),
-              Effect.catchAll((error) => Effect.succeed(typeof error === "string" ? error : error.reason))
-            )
-            if (outcome === null && hooks.onAccepted !== undefined) yield* hooks.onAccepted(body.value)
-            return { body, outcome }
-          })
+          // A shutdown may stop this attempt (the last report stopping a loop) as its answer arrives: work the
+          // autoscaler accepted must still be acknowledged, or it is sent, and counted, again. So only the body's
+          // making and the post can be stopped, and a stop notes what was answered by then. Stopped with no answer,
+          // the address failed this delivery.
+          Effect.uninterruptibleMask((restore) =>
+            Effect.gen(function* () {
+              const body = yield* restore(build)
+              let status: number | undefined
+              const outcome = yield* restore(
+                post(url, body.json).pipe(
+                  Effect.tap((answered) => void (status = answered)),
+                  Effect.map((answered): string | null => (answered >= 200 && answered < 300 ? null : `status ${answered}`)),
+                  Effect.timeoutFail({ duration: policy.attemptTimeout, onTimeout: () => silence }),
+                  Effect.catchAll((error) => Effect.succeed(typeof error === "string" ? error : error.reason))
+                )
+              ).pipe(
+                Effect.onInterrupt(() =>
+                  status === undefined
+                    ? cooldown === undefined ? Effect.void : Effect.map(monotonicMillis, (now) => void cooldown.failedAt.set(index, now))
+                    : status >= 200 && status < 300 && hooks.onAccepted !== undefined ? hooks.onAccepted(body.value) : Effect.void
+                )
+              )
+              if (outcome === null && hooks.onAccepted !== undefined) yield* hooks.onAccepted(body.value)
+              return { body, outcome }
+            })
+          )
         )
         if (outcome === null) {
           cooldown?.failedAt.delete(index)

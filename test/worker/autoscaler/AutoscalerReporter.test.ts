@@ -367,17 +367,18 @@ describe("AutoscalerReporter", () => {
     })
   )
 
-  it.effect("shutdown sends one last report", () =>
+  it.effect("shutdown sends one last report, after the loop's; the work is counted once", () =>
     Effect.gen(function* () {
       const scope = yield* Scope.make()
       const { metrics, seen } = yield* startReporter(() => 200, scope)
       yield* metrics.sessionOpened("s1", { requestIdx: 1, workload: 100 }, 0)
       yield* TestClock.adjust("1 second")
       yield* metrics.sessionClosed("s1", 1000)
+      yield* TestClock.adjust("0 millis")
+      const before = yield* statuses(seen)
+      assert.deepStrictEqual(before.map((s) => [s.at, s.body.cur_load, s.body.cur_perf]), [[0, 100, 0], [1000, 0, 100]])
       yield* advanceUntilDone(yield* Effect.fork(Scope.close(scope, Exit.void)), "10 millis")
-      const last = (yield* statuses(seen)).at(-1)
-      assert.strictEqual(last?.body.cur_load, 0)
-      assert.strictEqual(last?.body.cur_perf, 100)
+      assert.deepStrictEqual((yield* statuses(seen)).slice(before.length).map((s) => [s.at, s.body.cur_load, s.body.cur_perf]), [[1000, 0, 0]])
     })
   )
 
@@ -504,6 +505,45 @@ describe("AutoscalerReporter", () => {
       assert.isTrue(Option.isNone(yield* last.poll))
       yield* TestClock.adjust("1 millis")
       yield* Fiber.join(last)
+    })
+  )
+
+  it.scoped("a shutdown while the first address hangs: the last report and the pending /delete_requests/ reach the second address within the 3 s, each once", () =>
+    Effect.gen(function* () {
+      const { metrics, reporter, seen } = yield* startReporter((url) => (url.startsWith(A) ? "hang" : 200), yield* Effect.scope, [A, B])
+      yield* metrics.sessionOpened("s1", { requestIdx: 41, workload: 100 }, 0)
+      yield* metrics.sessionClosed("s1", 0)
+      // The loop's report (at 0) and the deletion tick (at 1 s) both hang at A; shutdown comes at 1.5 s.
+      yield* TestClock.adjust("1500 millis")
+      const last = yield* Effect.fork(reporter.finalReport)
+      // The attempts in flight get a third of the 3 s; then they are stopped and A, which did not answer, goes last.
+      yield* TestClock.adjust("999 millis")
+      assert.isTrue(Option.isNone(yield* last.poll))
+      assert.lengthOf((yield* Ref.get(seen)).filter((request) => request.url.startsWith(B)), 0)
+      yield* TestClock.adjust("1 millis")
+      yield* Fiber.join(last)
+      const posts = (yield* Ref.get(seen)).map((request) => [request.url.startsWith(A) ? "A" : "B", request.url.slice(A.length), request.at])
+      // The two go side by side, in either order.
+      assert.deepStrictEqual(posts.slice(0, 2), [["A", "/worker_status/", 0], ["A", "/delete_requests/", 1000]])
+      assert.sameDeepMembers(posts.slice(2), [["B", "/worker_status/", 2500], ["B", "/delete_requests/", 2500]])
+      assert.deepStrictEqual((yield* deletionPosts(seen)).map((post) => post.body.requests.map((record) => record.request_idx)), [[41], [41]])
+      assert.strictEqual((yield* metrics.deletionBacklog).finished, 0)
+      // Nothing after it.
+      yield* TestClock.adjust("1 minute")
+      assert.lengthOf(yield* Ref.get(seen), 4)
+    })
+  )
+
+  it.scoped("a shutdown while a slow autoscaler's answer is on its way waits for it, and the last report still goes out", () =>
+    Effect.gen(function* () {
+      // Answered 800 ms after it arrives: within the third of the budget the last report waits for an attempt in flight.
+      const { metrics, reporter, seen } = yield* startReporter((url) => (url.endsWith("/worker_status/") ? { status: 200, delayMs: 800 } : 200), yield* Effect.scope, [A, B])
+      yield* metrics.sessionOpened("s1", { requestIdx: 1, workload: 100 }, 0)
+      yield* TestClock.adjust("100 millis")
+      const last = yield* Effect.fork(reporter.finalReport)
+      yield* advanceUntilDone(last, "10 millis")
+      // The open session was reported once, to A, and acknowledged: the last report goes to A too, 800 ms after the first.
+      assert.deepStrictEqual((yield* statuses(seen)).map((s) => [s.url.startsWith(A) ? "A" : "B", s.at, s.body.cur_load]), [["A", 0, 100], ["A", 800, 100]])
     })
   )
 

@@ -7,8 +7,8 @@ import { join } from "node:path"
 import type { AddressInfo } from "node:net"
 import { HttpClient, HttpClientError } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, type Duration, Effect, Exit, Fiber, Layer, Queue, Ref, TestClock } from "effect"
-import { AutoscalerPost, jsonPostFromHttpClient, makeNodeJsonPost } from "../../../src/worker/autoscaler/jsonPost.js"
+import { Context, Deferred, type Duration, Effect, Exit, Fiber, FiberId, Layer, Queue, Ref, TestClock } from "effect"
+import { AutoscalerPost, type JsonPost, jsonPostFromHttpClient, makeNodeJsonPost } from "../../../src/worker/autoscaler/jsonPost.js"
 import { ADDRESS_COOLDOWN_MS, addressOrder, type FailoverPolicy, makeAddressCooldown, postLatestWithFailover, postWithFailover } from "../../../src/worker/autoscaler/postWithFailover.js"
 import { type Answer, routedClient } from "../../support/fakeHttpClient.js"
 
@@ -129,6 +129,29 @@ describe("postWithFailover", () => {
       yield* TestClock.adjust("1 minute")
       assert.strictEqual((yield* Fiber.join(fiber))._tag, "Refused")
       assert.deepStrictEqual([both.failedAt.has(0), both.failedAt.has(1)], [false, true])
+    })
+  )
+
+  it.effect("an attempt stopped from outside: an answer already in is acknowledged first; one still awaited puts its address on cool-down", () =>
+    Effect.gen(function* () {
+      // The answer arrives in the same step as the stop.
+      let stop: () => void = () => {}
+      let acknowledged = 0
+      const answersAsStopped: JsonPost = () => Effect.sync(() => (stop(), 200))
+      const first = yield* Effect.fork(
+        postLatestWithFailover(answersAsStopped, [A], "/worker_status/", Effect.succeed({ json: "{}", value: 7 }), policy, {
+          onAccepted: (value) => Effect.sync(() => void (acknowledged += value))
+        })
+      )
+      stop = () => first.unsafeInterruptAsFork(FiberId.none)
+      yield* Fiber.await(first)
+      assert.strictEqual(acknowledged, 7)
+      // No answer yet when stopped: the address goes last for the next delivery.
+      const cooldown = makeAddressCooldown()
+      const second = yield* Effect.fork(postLatestWithFailover(() => Effect.never, [A, B], "/worker_status/", Effect.succeed({ json: "{}", value: 0 }), policy, { cooldown }))
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.interrupt(second)
+      assert.deepStrictEqual(addressOrder(2, cooldown, 1000), [1, 0])
     })
   )
 
