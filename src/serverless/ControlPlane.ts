@@ -335,13 +335,19 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           )
         }
       }
-      // A worker that dies on its own is errored, then replaced by the scaling rule.
+      // A worker that dies on its own is errored, then replaced by the scaling rule. One that had been ready and exits 0
+      // stopped on purpose (a drain: a signal from outside, `/pyworker/update`): it is stopped, not counted as a
+      // failure, and replaced if the load needs it.
       yield* FiberSet.run(
         stopping,
         Effect.gen(function* () {
           const outcome = yield* launched.right.exited
           record.exit = outcome
-          if (record.phase !== "stopping") {
+          if (record.phase === "stopping") return
+          if (outcome === "0" && record.readyAt !== null) {
+            yield* log(`w${id} exited on its own (0): it drained`)
+            yield* stopWorker(record, "exited after a drain")
+          } else {
             record.phase = "errored"
             if (record.errorMsg === "") record.errorMsg = `worker process exited (${outcome})`
             yield* log(`w${id} died (${outcome})`)

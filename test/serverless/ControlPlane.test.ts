@@ -332,6 +332,45 @@ describe("ControlPlane (TestClock, fake processes)", () => {
     })
   )
 
+  it.scoped("a ready worker that exits 0 on its own (it drained) is stopped, not errored, and its replacement is not held back as after failed starts", () =>
+    Effect.gen(function* () {
+      const { launched, layer } = yield* fakeLauncher
+      const plane = yield* buildPlane(layer, { params: { min_load: 100, target_util: 1 } })
+      const drainAndExit = (index: number) =>
+        Effect.gen(function* () {
+          const token = launched[index]!.spec.env["MASTER_TOKEN"]!
+          yield* plane.workerStatus(report(index + 1, token, 0, []))
+          yield* TestClock.adjust("1 second")
+          yield* plane.workerStatus({ ...report(index + 1, token, 0, []), max_perf: 0 })
+          yield* Deferred.succeed(launched[index]!.exit, "0")
+          yield* TestClock.adjust("0 millis")
+        })
+      yield* plane.tick
+      // Three workers in a row drain and exit within a second of ready: none is a failed start, each is replaced at once.
+      for (let index = 0; index < 3; index++) {
+        yield* drainAndExit(index)
+        assert.deepStrictEqual((yield* plane.status).workers.filter((w) => w.id === index + 1).map((w) => w.state), [])
+        yield* plane.tick
+        assert.lengthOf(launched, index + 2)
+      }
+      const texts = (yield* plane.status).events.map((event) => event.text)
+      assert.includeMembers(texts, ["w1 exited on its own (0): it drained", "w1 stopping (exited after a drain)", "w1 stopped"])
+      assert.notInclude(yield* plane.metricsText, 'reason="errored"} 1')
+    })
+  )
+
+  it.scoped("a worker that exits 0 before it was ever ready is a failed start", () =>
+    Effect.gen(function* () {
+      const { launched, layer } = yield* fakeLauncher
+      const plane = yield* buildPlane(layer, { params: { min_load: 100, target_util: 1 } })
+      yield* plane.tick
+      yield* Deferred.succeed(launched[0]!.exit, "0")
+      yield* TestClock.adjust("0 millis")
+      const dead = (yield* plane.status).workers[0]
+      assert.deepStrictEqual([dead?.state, dead?.exit], ["errored", "0"])
+    })
+  )
+
   it.scoped("a worker settled long ago does not keep the back-off of another worker's failing launches at zero", () =>
     Effect.gen(function* () {
       const { launched, layer } = yield* fakeLauncher
