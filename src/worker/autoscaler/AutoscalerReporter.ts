@@ -11,9 +11,11 @@
 import { Duration, Effect, Fiber, Layer, LogLevel, Redacted } from "effect"
 import { monotonicMillis } from "../../shared/monotonic.js"
 import { deleteRequestsJson, HEARTBEAT_SECONDS, statusBody, type WorkerIdentity, type WorkerStatusBody } from "../../protocol/workerStatus.js"
+import { redactUrl } from "../../shared/redactUrl.js"
 import { makeThrottledLog } from "../../shared/throttledLog.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
+import { autoscalerUrl } from "./autoscalerUrl.js"
 import { diskUsedGib } from "./diskUsage.js"
 import { AutoscalerPost } from "./jsonPost.js"
 import { LoadMetrics, type LoadSnapshot } from "./LoadMetrics.js"
@@ -84,10 +86,18 @@ const make = (policy: ReportPolicy) =>
     let refused = 0
     let recentSeconds: Array<number> = []
 
-    const note = (path: string, outcome: PostOutcome) =>
-      outcome._tag === "Accepted"
-        ? throttled.reset(path)
-        : throttled.log(LogLevel.Warning, path, `autoscaler did not accept ${path}`, { causes: outcome.causes.join("; ") })
+    const note = (path: "/worker_status/" | "/delete_requests/", outcome: PostOutcome) => {
+      if (outcome._tag === "Refused") return throttled.log(LogLevel.Warning, path, `autoscaler did not accept ${path}`, { causes: outcome.causes.join("; ") })
+      if (outcome.causes.length === 0) return throttled.reset(path)
+      // Accepted after failures: the failing address (a hung first REPORT_ADDR) would otherwise go unseen.
+      prometheus.failover(path)
+      return Effect.zipRight(
+        throttled.reset(path),
+        throttled.log(LogLevel.Warning, `${path} failover`, `autoscaler accepted ${path} at ${redactUrl(autoscalerUrl(outcome.addr, path))} after failed attempts`, {
+          causes: outcome.causes.join("; ")
+        })
+      )
+    }
 
     // One attempt at a time, its acknowledgment included: two bodies made from the same unacknowledged counters (the
     // loop's and the last report at shutdown) would both be accepted, and the autoscaler would count that work twice.

@@ -27,6 +27,8 @@ export const framework: FailoverPolicy = { attempts: 3, retryDelay: "2 seconds",
 interface Accepted {
   readonly _tag: "Accepted"
   readonly addr: string
+  /** The attempts that failed before it (a retry, or another address first): empty when the first attempt was accepted. */
+  readonly causes: ReadonlyArray<string>
 }
 interface Refused {
   readonly _tag: "Refused"
@@ -131,7 +133,7 @@ export const postLatestWithFailover = <A>(
         )
         if (outcome === null) {
           cooldown?.failedAt.delete(index)
-          return { _tag: "Accepted", addr, value: body.value } as const
+          return { _tag: "Accepted", addr, causes, value: body.value } as const
         }
         // Logged: an address may carry credentials.
         causes.push(`${redactUrl(url)}: ${outcome}`)
@@ -158,5 +160,5 @@ export const postWithFailover = (
   cooldown?: AddressCooldown
 ): Effect.Effect<PostOutcome> =>
   Effect.map(postLatestWithFailover(post, addrs, path, Effect.succeed({ json, value: undefined }), policy, cooldown === undefined ? {} : { cooldown }), (outcome) =>
-    outcome._tag === "Accepted" ? { _tag: "Accepted", addr: outcome.addr } : outcome
+    outcome._tag === "Accepted" ? { _tag: "Accepted", addr: outcome.addr, causes: outcome.causes } : outcome
   )

@@ -103,6 +103,12 @@ export class WorkerMetrics extends Effect.Service<WorkerMetrics>()("worker/Worke
       labelNames: ["outcome"],
       registers
     })
+    const failovers = new Counter({
+      name: "null_worker_autoscaler_failovers_total",
+      help: "/worker_status/ and /delete_requests/ deliveries accepted after an attempt failed: by a retry or by another REPORT_ADDR.",
+      labelNames: ["path"],
+      registers
+    })
     const reportSeconds = new Histogram({
       name: "null_worker_autoscaler_report_seconds",
       help: "Time one /worker_status/ report took, fail-over and retries included.",
@@ -129,6 +135,7 @@ export class WorkerMetrics extends Effect.Service<WorkerMetrics>()("worker/Worke
     const closedBy = labelled(closed)
     const deliveriesBy = labelled(deliveries)
     const reportsBy = labelled(reports)
+    const failoversBy = labelled(failovers)
 
     // Sessions are counted the same way, and their held times kept in a buffer that goes to the histogram when
     // scraped or when full. In the running worker one prom-client call per session event measured 0.7 µs (opened)
@@ -170,6 +177,8 @@ export class WorkerMetrics extends Effect.Service<WorkerMetrics>()("worker/Worke
         reportsBy(outcome).inc()
         reportSeconds.observe(seconds)
       },
+      /** A delivery to the autoscaler accepted after an attempt failed. */
+      failover: (path: "/worker_status/" | "/delete_requests/"): void => failoversBy(path).inc(),
       healthFailure: (): void => healthFailures.inc(),
       /** Set the scraped states, then render the exposition. */
       exposition: (state: ScrapedState) =>

@@ -577,6 +577,27 @@ describe("AutoscalerReporter", () => {
     }).pipe(Effect.provide(logs.layer))
   })
 
+  it.scoped("a delivery accepted after failed attempts (a failover) is logged as a warning naming both addresses, once a minute, and counted by path", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const { metrics, prometheus } = yield* startReporter((url) => (url.startsWith(A) ? 503 : 200), yield* Effect.scope, [A, B], logs.layer)
+      yield* metrics.sessionOpened("s1", { requestIdx: 3, workload: 100 }, 0)
+      yield* metrics.sessionClosed("s1", 0)
+      // The report (A at 1, 3, 5 s, then B) and the deletions (A from 1 s, then B) fail over; A then cools down.
+      yield* TestClock.adjust("30 seconds")
+      const refused = `${A}/worker_status/: status 503`
+      const refusedDeletions = `${A}/delete_requests/: status 503`
+      assert.sameDeepMembers(logs.lines, [
+        { level: "WARN", message: [`autoscaler accepted /worker_status/ at ${B}/worker_status/ after failed attempts`, { causes: [refused, refused, refused].join("; ") }] },
+        { level: "WARN", message: [`autoscaler accepted /delete_requests/ at ${B}/delete_requests/ after failed attempts`, { causes: [refusedDeletions, refusedDeletions, refusedDeletions].join("; ") }] }
+      ])
+      assert.deepStrictEqual(
+        [yield* sample(prometheus, "null_worker_autoscaler_failovers_total", { path: "/worker_status/" }), yield* sample(prometheus, "null_worker_autoscaler_failovers_total", { path: "/delete_requests/" })],
+        [1, 1]
+      )
+    }).pipe(Effect.provide(logs.layer))
+  })
+
   it.scoped("a 413 to a batch of one record is not halved again: one post per tick, and the halving is logged as a warning", () => {
     const logs = capturedLogs()
     return Effect.gen(function* () {

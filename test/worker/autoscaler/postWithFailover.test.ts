@@ -38,7 +38,7 @@ describe("postWithFailover", () => {
   it.effect("addresses in order, each tried `attempts` times `retryDelay` apart; the first 2xx wins", () =>
     Effect.gen(function* () {
       const { outcome, requests } = yield* post((url) => (url.startsWith(A) ? 503 : 204), [A, B])
-      assert.deepStrictEqual(outcome, { _tag: "Accepted", addr: B })
+      assert.deepStrictEqual(outcome, { _tag: "Accepted", addr: B, causes: [`${A}/worker_status/: status 503`, `${A}/worker_status/: status 503`] })
       assert.deepStrictEqual(requests, [[`${A}/worker_status/`, 0], [`${A}/worker_status/`, 1000], [`${B}/worker_status/`, 2000]])
     })
   )
@@ -54,7 +54,7 @@ describe("postWithFailover", () => {
       })
       const fiber = yield* Effect.fork(postLatestWithFailover(jsonPostFromHttpClient(client), [A, B], "/worker_status/", build, policy))
       yield* TestClock.adjust("1 minute")
-      assert.deepStrictEqual(yield* Fiber.join(fiber), { _tag: "Accepted", addr: B, value: 3 })
+      assert.deepStrictEqual(yield* Fiber.join(fiber), { _tag: "Accepted", addr: B, causes: [`${A}/worker_status/: status 503`, `${A}/worker_status/: status 503`], value: 3 })
       assert.deepStrictEqual((yield* Ref.get(seen)).map((request) => request.body), [{ attempt: 1 }, { attempt: 2 }, { attempt: 3 }])
     })
   )
@@ -112,14 +112,14 @@ describe("postWithFailover", () => {
         yield* TestClock.adjust("1 minute")
         return yield* Fiber.join(fiber)
       })
-      assert.deepStrictEqual(yield* deliver, { _tag: "Accepted", addr: B })
+      assert.deepStrictEqual(yield* deliver, { _tag: "Accepted", addr: B, causes: [`${A}/delete_requests/: status 413`] })
       assert.isFalse(cooldown.failedAt.has(0))
       answer = 503
       yield* deliver
       assert.isTrue(cooldown.failedAt.has(0))
       answer = 204
       yield* TestClock.adjust(ADDRESS_COOLDOWN_MS)
-      assert.deepStrictEqual(yield* deliver, { _tag: "Accepted", addr: A })
+      assert.deepStrictEqual(yield* deliver, { _tag: "Accepted", addr: A, causes: [] })
       assert.isFalse(cooldown.failedAt.has(0))
       // A 413 at one address does not spare the next one that fails.
       const both = makeAddressCooldown()
@@ -372,7 +372,7 @@ describe("makeNodeJsonPost (the worker's poster)", () => {
         yield* TestClock.adjust("500 millis")
         yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
       }
-      assert.deepStrictEqual(yield* Fiber.join(fiber), { _tag: "Accepted", addr })
+      assert.deepStrictEqual(yield* Fiber.join(fiber), { _tag: "Accepted", addr, causes: [] })
       yield* Deferred.await(closed)
     }).pipe(Effect.scoped)
   )
@@ -395,7 +395,7 @@ describe("makeNodeJsonPost (the worker's poster)", () => {
         })
       })
       // Under the TestClock the drain's time-out never comes: only the byte bound ends the read.
-      assert.deepStrictEqual(yield* postOnce(addr, "30 seconds"), { _tag: "Accepted", addr })
+      assert.deepStrictEqual(yield* postOnce(addr, "30 seconds"), { _tag: "Accepted", addr, causes: [] })
       const written = yield* Deferred.await(closed)
       assert.isBelow(written, 16 * 1024 * 1024)
     }).pipe(Effect.scoped)
