@@ -147,11 +147,16 @@ const doctorCommand = Command.run(Command.make("doctor", doctorOptions, (parsed)
 // stdout carries the events (JSON lines with --json): logs go to stderr.
 const StderrLogger = Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true }))
 
+/** The whole program, for `--completions`: the client's flags and its two subcommands' in one script. */
+const wholeProgram = Command.make("null-worker-client", options).pipe(
+  Command.withSubcommands([Command.make("doctor", doctorOptions), Command.make("autoscale", autoscaleOptions)])
+)
+
 const [node = "node", script = "client.js", ...args] = process.argv
 const doctor = args[0] === "doctor"
 const autoscale = args[0] === "autoscale"
 const helpPage = doctor ? doctorHelp : autoscale ? autoscaleHelp : clientHelp
-if (!answeredStandardFlags(args, "null-worker-client", helpPage)) {
+if (!answeredStandardFlags(args, "null-worker-client", helpPage, wholeProgram)) {
   // A signal ends the run's sessions first (an interruption), then sets the exit status.
   const stoppedBy = rememberStopSignal()
   const main = doctor

@@ -200,7 +200,7 @@ const serverless = Command.make("null-worker-serverless", options, (opts) => {
 const cli = Command.run(serverless, { name: "null-worker local serverless", version: VERSION })
 
 const args = process.argv.slice(2)
-if (!answeredStandardFlags(args, "null-worker-serverless", help)) {
+if (!answeredStandardFlags(args, "null-worker-serverless", help, serverless)) {
   // A closed terminal stops the workers in order, as Ctrl-C does.
   stopOnHangup()
   withOneLineErrors(cli(process.argv), help).pipe(

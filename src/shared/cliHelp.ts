@@ -7,9 +7,10 @@
  * programs print this text instead when `--help` or `-h` is given, before @effect/cli sees the
  * arguments.
  */
-import { Options } from "@effect/cli"
+import { type Command, Options } from "@effect/cli"
 import type { Option } from "effect"
 import { VERSION } from "./version.js"
+import { completionsRequest, completionsScript } from "./completions.js"
 import { flagsPart, helpRequested, versionRequested } from "./standardFlags.js"
 import { writeSafely } from "./safeOutput.js"
 import { printable } from "./printable.js"
@@ -75,10 +76,24 @@ export const optionsOf = <F extends Record<string, Flag<unknown>>>(flags: F): { 
  * Answer `--version` (one line, `<name> <version>`, as every program prints it) or `--help` (`help`); true when one
  * was answered and the program has nothing more to do.
  */
-export const answeredStandardFlags = (args: ReadonlyArray<string>, name: string, help: string): boolean => {
+export const answeredStandardFlags = <Name extends string, R, E, A>(
+  args: ReadonlyArray<string>,
+  name: string,
+  help: string,
+  /** The program's whole command (its subcommands included), for `--completions`. */
+  command?: Command.Command<Name, R, E, A>
+): boolean => {
+  const completions = command === undefined ? null : completionsRequest(args)
   // Safely: a reader that stops early (`--help | head -1`) must not turn the answer into an EPIPE crash.
   if (versionRequested(args)) writeSafely(process.stdout, `${name} ${VERSION}\n`)
   else if (helpRequested(args)) writeSafely(process.stdout, help)
+  else if (completions !== null && command !== undefined) {
+    if ("shell" in completions) writeSafely(process.stdout, completionsScript(command, name, completions.shell))
+    else {
+      writeSafely(process.stderr, `${completions.error}\n`)
+      process.exitCode = 1
+    }
+  }
   else if (flagsPart(args).includes("--wizard") && process.stdin.isTTY !== true) {
     // @effect/cli's wizard asks its questions on stdin; from a pipe or /dev/null it would wait for ever.
     writeSafely(process.stderr, "--wizard asks its questions on a terminal, and stdin is not one; --help lists the flags\n")

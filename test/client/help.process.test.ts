@@ -22,6 +22,33 @@ describe("--completions", () => {
       expect(spawned.output()).toMatch(new RegExp(`^complete -F _${command}_bash_completions .* ${command}$`, "m"))
     }
   })
+
+  it("asked from a subcommand, the script is still the whole program's: it completes null-worker-client and its subcommands' flags", async () => {
+    for (const subcommand of ["doctor", "autoscale"]) {
+      const { code, output } = await run([subcommand, "--completions", "bash"])
+      expect(code, subcommand).toBe(0)
+      expect(output).toMatch(/^complete -F _null-worker-client_bash_completions .* null-worker-client$/m)
+      expect(output).not.toMatch(/complete .* (doctor|autoscale)$/m)
+      // The doctor's --worker and the daemon's --stream are completed after their subcommand's name.
+      expect(output).toMatch(/null__worker__client__doctor\)\n\s+opts="[^"]*--worker/)
+      expect(output).toMatch(/null__worker__client__autoscale\)\n\s+opts="[^"]*--stream/)
+    }
+  })
+
+  it("a shell it does not know, or none, is one line naming the shells, exit 1", async () => {
+    for (const [args, message] of [
+      [["--completions", "foo"], '--completions needs a shell: bash, fish, sh, zsh (not "foo")'],
+      [["doctor", "--completions=powershell"], '--completions needs a shell: bash, fish, sh, zsh (not "powershell")'],
+      [["--completions"], "--completions needs a shell: bash, fish, sh, zsh"]
+    ] as const) {
+      const { code, output } = await run(args)
+      expect(code, args.join(" ")).toBe(1)
+      expect(output.trim(), args.join(" ")).toBe(message)
+    }
+    const serverless = spawnProcess(process.execPath, [fileURLToPath(new URL("../../dist/serverless.js", import.meta.url)), "--completions", "tcsh"], {})
+    expect(await serverless.exited).toBe(1)
+    expect(serverless.output().trim()).toBe('--completions needs a shell: bash, fish, sh, zsh (not "tcsh")')
+  })
 })
 
 describe("node dist/client.js --help", () => {
