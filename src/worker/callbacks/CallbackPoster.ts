@@ -13,9 +13,8 @@
  *   create gets 503 (logged, counted, shown in `/debug`) rather than a callback being dropped.
  *
  * Delivery: 2xx is delivered. 307/308 are followed (same method and body, at most `maxRedirects` hops, to
- * http(s) URLs only); other 3xx, 5xx, 429, a status below 100, timeouts and network errors are retried after 1, 2,
- * 4, 8, 16 s; any
- * other 4xx, a redirect elsewhere than http(s), and a destination that is the worker itself (refused by the
+ * http(s) URLs only); other 3xx, 5xx, 429, a status below 100, timeouts and network errors are retried after about
+ * 1, 2, 4, 8, 16 s (each spread by `jitter`); any other 4xx, a redirect elsewhere than http(s), and a destination that is the worker itself (refused by the
  * HTTP client, `callbackHttpClient.ts`) are final. A defect in one attempt fails that delivery; it never leaves
  * it pending. On shutdown the outbox gets `drainTimeout`; what is still pending is logged one line each (and
  * stays in the `OUTBOX_FILE` journal, when there is one, for the next process to send).
@@ -86,6 +85,11 @@ export interface DeliveryPolicy {
   readonly retries: number
   /** Delay before the first retry; each later delay doubles. */
   readonly firstRetryDelay: Duration.DurationInput
+  /**
+   * Each wait is spread by up to this fraction either way (0.2: 0.8 to 1.2 of it, from Effect's `Random`): callbacks
+   * whose attempts failed together (a receiver that cut every connection at once) do not all retry together.
+   */
+  readonly jitter: number
   /** 307/308 hops followed per attempt. */
   readonly maxRedirects: number
   /** How long shutdown waits for pending deliveries. */
@@ -94,11 +98,12 @@ export interface DeliveryPolicy {
   readonly history: number
 }
 
-/** 1 attempt + 5 retries after 1, 2, 4, 8, 16 s: a target that is down for about half a minute still gets it. */
+/** 1 attempt + 5 retries after about 1, 2, 4, 8, 16 s: a target that is down for about half a minute still gets it. */
 export const defaultPolicy: DeliveryPolicy = {
   attemptTimeout: "10 seconds",
   retries: 5,
   firstRetryDelay: "1 second",
+  jitter: 0.2,
   maxRedirects: 3,
   drainTimeout: "5 seconds",
   history: 100
@@ -141,6 +146,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
       const prometheus = yield* WorkerMetrics
       const client = HttpClient.withScope(yield* HttpClient.HttpClient)
       const clock = yield* Effect.clock
+      const random = yield* Effect.random
       const queue = yield* Queue.unbounded<Delivery>()
       // A quarter of the slots (at least one) is kept for destinations with nothing in flight: once the rest are taken,
       // a destination gets one only for its first attempt. So one destination takes the rest at most, and hung
@@ -285,7 +291,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
           })
         )
 
-      /** One attempt. A retryable failure is queued again after its back-off (1, 2, 4 … s), from a fiber of its own. */
+      /** One attempt. A retryable failure is queued again after its back-off (about 1, 2, 4 … s), from a fiber of its own. */
       const deliverOnce = (delivery: Delivery) =>
         Effect.gen(function* () {
           const { callback } = delivery
@@ -302,7 +308,8 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
           delivery.record = { ...delivery.record, lastStatus: error.status, lastError: error.reason }
           if (error.retryable && delivery.record.attempts <= policy.retries) {
             prometheus.delivery("retried")
-            const backOff = Duration.times(policy.firstRetryDelay, 2 ** (delivery.record.attempts - 1))
+            const spread = 1 + policy.jitter * (2 * (yield* random.next) - 1)
+            const backOff = Duration.millis(Math.round(Duration.toMillis(policy.firstRetryDelay) * 2 ** (delivery.record.attempts - 1) * spread))
             delivery.record = { ...delivery.record, state: "retrying", nextAttemptAt: clock.unsafeCurrentTimeMillis() + Duration.toMillis(backOff) }
             return yield* FiberSet.run(backOffs, Effect.zipRight(Effect.sleep(backOff), Effect.sync(() => Queue.unsafeOffer(queue, delivery))))
           }

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, type Duration, Effect, Exit, Fiber, Layer, LogLevel, Option, Ref, Scope, TestClock } from "effect"
+import { Context, type Duration, Effect, Exit, Fiber, Layer, LogLevel, Option, Random, Ref, Scope, TestClock } from "effect"
 import { callbackBody, callbackText } from "../../../src/protocol/callback.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import { CallbackPoster, type CloseCallback, type DeliveryPolicy, defaultPolicy, isRetryableStatus } from "../../../src/worker/callbacks/CallbackPoster.js"
@@ -36,14 +36,21 @@ interface FakeClient {
 }
 
 // Under TestClock a drain would wait for time nobody moves: tests that close with work pending drain in 0 ms,
-// unless they give a policy of their own (`{}`: the default one).
-const posterOver = (client: Effect.Effect<FakeClient>, scope: Scope.Scope, settings: Partial<WorkerSettings> = {}, policy: Partial<DeliveryPolicy> = { drainTimeout: "0 millis" }) =>
+// unless they give a policy of their own (`{}`: the default one). The retries' jitter draws `random`'s values in turn:
+// 0.5 by default, the middle, so each wait is exactly 1, 2, 4 … s.
+const posterOver = (
+  client: Effect.Effect<FakeClient>,
+  scope: Scope.Scope,
+  settings: Partial<WorkerSettings> = {},
+  policy: Partial<DeliveryPolicy> = { drainTimeout: "0 millis" },
+  random: Random.Random = Random.fixed([0.5])
+) =>
   Effect.gen(function* () {
     const { layer, seen } = yield* client
     const context = yield* Layer.buildWithScope(
       CallbackPoster.layerWith(policy).pipe(Layer.provide(layer), Layer.provide(testConfig(settings)), Layer.provide(quietLogs)),
       scope
-    )
+    ).pipe(Effect.withRandom(random))
     return { poster: Context.get(context, CallbackPoster), seen }
   })
 
@@ -156,6 +163,17 @@ describe("CallbackPoster", () => {
       const [record] = yield* poster.deliveries
       assert.deepStrictEqual([record?.state, record?.attempts, record?.lastStatus], ["failed", 1 + defaultPolicy.retries, 500])
       assert.strictEqual((yield* poster.stats).failed, 1)
+    })
+  )
+
+  it.scoped("each wait is spread by up to a fifth either way, from Effect's Random: callbacks that failed together do not retry together", () =>
+    Effect.gen(function* () {
+      // The lowest draw (0), the highest (1), then a quarter and three quarters of the way.
+      const { poster, seen } = yield* posterOver(scriptedClient([503, 503, 503, 503, 503, 503]), yield* Effect.scope, {}, { drainTimeout: "0 millis" }, Random.fixed([0, 1, 0.25, 0.75, 0.5]))
+      yield* poster.post(callback)
+      yield* TestClock.adjust("60 seconds")
+      // Waits of 0.8 s, 2.4 s, 3.6 s, 8.8 s and 16 s after each attempt.
+      assert.deepStrictEqual(yield* attemptTimes(seen), [0, 800, 3200, 6800, 15600, 31600])
     })
   )
 
