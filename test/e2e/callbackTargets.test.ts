@@ -74,4 +74,17 @@ describe("callback destinations, against the real process", () => {
     })
     expect(created.status, created.text).toBe(201)
   })
+
+  it("a receiver's 503 with Retry-After: 2 gets the retry 2 s later, not after the schedule's 1 s", async () => {
+    const worker = await startWorkerProcess(autoscaler())
+    const arrivals: Array<number> = []
+    const target = await startReceiver((_, response) => {
+      arrivals.push(performance.now())
+      if (arrivals.length === 1) response.writeHead(503, { "retry-after": "2" }).end()
+      else response.writeHead(200).end()
+    })
+    const debug = await closeWithCallback(worker, `${target.url}/closed`, { k: 1 })
+    expect(debug.callbacks.deliveries.at(-1)).toMatchObject({ state: "delivered", attempts: 2 })
+    expect(arrivals[1]! - arrivals[0]!).toBeGreaterThanOrEqual(1950)
+  })
 })

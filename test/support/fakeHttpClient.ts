@@ -2,13 +2,14 @@ import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platfor
 import { Clock, Effect, Layer, Ref } from "effect"
 
 /**
- * One scripted answer: a status (with a `Location`), a status after `delayMs` of `Clock` time, a transport failure
+ * One scripted answer: a status (with a `Location` or a `Retry-After`), a status after `delayMs` of `Clock` time, a transport failure
  * (`ECONNREFUSED`, or the errno given), a request that never answers, or a client that throws (a defect).
  */
 export type Answer =
   | number
   | { readonly status: number; readonly location: string }
   | { readonly status: number; readonly delayMs: number }
+  | { readonly status: number; readonly retryAfter: string }
   | { readonly errno: string }
   | "network-error"
   | "hang"
@@ -45,6 +46,9 @@ export const routedClient = (answerFor: (url: string, count: number, body: unkno
         if (typeof answer === "object" && "delayMs" in answer) {
           yield* Effect.sleep(answer.delayMs)
           return HttpClientResponse.fromWeb(request, new Response(null, { status: answer.status }))
+        }
+        if (typeof answer === "object" && "retryAfter" in answer) {
+          return HttpClientResponse.fromWeb(request, new Response(null, { status: answer.status, headers: { "retry-after": answer.retryAfter } }))
         }
         if (typeof answer === "object") {
           return HttpClientResponse.fromWeb(request, new Response(null, { status: answer.status, headers: { location: answer.location } }))

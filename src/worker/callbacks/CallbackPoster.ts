@@ -29,6 +29,7 @@ import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { noteStartFailure } from "../lifecycle/startFailure.js"
 import { type JournalledCallback, type OutboxJournal, openJournal } from "./OutboxJournal.js"
 import { callbackHttpClient } from "./callbackHttpClient.js"
+import { retryAfterMs } from "./retryAfter.js"
 import { redactUrl } from "../../shared/redactUrl.js"
 import { SELF_TARGET_REASON, SELF_TARGET_REFUSED } from "./selfTarget.js"
 
@@ -113,6 +114,8 @@ class AttemptFailed extends Data.TaggedError("AttemptFailed")<{
   readonly retryable: boolean
   readonly status: number | null
   readonly reason: string
+  /** The wait the receiver asked for (`Retry-After` on a 429 or 503), bounded; null when it asked none. */
+  readonly retryAfterMs?: number | null
 }> {}
 
 /**
@@ -253,7 +256,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
               HttpClientRequest.bodyText(callback.body, "application/json"),
               client.execute,
               // The status and the Location header are all we need; closing the scope aborts the response.
-              Effect.map((answer) => ({ status: answer.status, location: answer.headers["location"] })),
+              Effect.map((answer) => ({ status: answer.status, location: answer.headers["location"], retryAfter: answer.headers["retry-after"] })),
               Effect.scoped,
               Effect.catchTags({
                 // Node's code, never the error's message: that names the URL, which may hold credentials.
@@ -279,7 +282,8 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
             return yield* new AttemptFailed({
               retryable: isRetryableStatus(response.status),
               status: response.status,
-              reason: redirect ? `status ${response.status}: more than ${policy.maxRedirects} redirects` : `status ${response.status}`
+              reason: redirect ? `status ${response.status}: more than ${policy.maxRedirects} redirects` : `status ${response.status}`,
+              retryAfterMs: response.status === 429 || response.status === 503 ? retryAfterMs(response.retryAfter, clock.unsafeCurrentTimeMillis()) : null
             })
           }
         }).pipe(
@@ -309,7 +313,9 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
           if (error.retryable && delivery.record.attempts <= policy.retries) {
             prometheus.delivery("retried")
             const spread = 1 + policy.jitter * (2 * (yield* random.next) - 1)
-            const backOff = Duration.millis(Math.round(Duration.toMillis(policy.firstRetryDelay) * 2 ** (delivery.record.attempts - 1) * spread))
+            const scheduled = Math.round(Duration.toMillis(policy.firstRetryDelay) * 2 ** (delivery.record.attempts - 1) * spread)
+            // A receiver that said when to come back is not asked sooner.
+            const backOff = Duration.millis(Math.max(scheduled, error.retryAfterMs ?? 0))
             delivery.record = { ...delivery.record, state: "retrying", nextAttemptAt: clock.unsafeCurrentTimeMillis() + Duration.toMillis(backOff) }
             return yield* FiberSet.run(backOffs, Effect.zipRight(Effect.sleep(backOff), Effect.sync(() => Queue.unsafeOffer(queue, delivery))))
           }

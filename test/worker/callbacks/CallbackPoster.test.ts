@@ -177,6 +177,28 @@ describe("CallbackPoster", () => {
     })
   )
 
+  it.scoped("a 429 or 503 with Retry-After is not retried sooner than it asks (seconds or a date), at most 60 s later; on other statuses, or unreadable, it is ignored", () =>
+    Effect.gen(function* () {
+      const { poster, seen } = yield* posterWith(
+        [
+          { status: 503, retryAfter: "5" },
+          { status: 429, retryAfter: "Thu, 01 Jan 1970 00:00:13 GMT" },
+          { status: 429, retryAfter: "3600" },
+          { status: 500, retryAfter: "30" },
+          { status: 503, retryAfter: "soon" },
+          200
+        ],
+        yield* Effect.scope
+      )
+      yield* poster.post(callback)
+      yield* TestClock.adjust("3 minutes")
+      // 5 s asked; at 5 s the date asks for 13 s (8 s more); an hour is held to 60 s; a 500's header is not read (8 s,
+      // the schedule's); "soon" is no wait (16 s, the schedule's).
+      assert.deepStrictEqual(yield* attemptTimes(seen), [0, 5000, 13000, 73000, 81000, 97000])
+      assert.strictEqual((yield* poster.deliveries)[0]?.state, "delivered")
+    })
+  )
+
   it.scoped("a target that recovers gets the callback on the retry", () =>
     Effect.gen(function* () {
       const { poster, seen } = yield* posterWith([502, 200], yield* Effect.scope)
@@ -565,7 +587,8 @@ describe("CallbackPoster", () => {
       assert.deepStrictEqual([record?.state, record?.lastStatus], ["retrying", null])
       // No errno: a fixed word, never the error's text (which may name the route and its credentials).
       assert.strictEqual(record?.lastError, "transport error")
-      yield* TestClock.adjust("1 second")
+      // Retried within the first wait's jitter (at most 1.2 s): this poster draws from the default Random.
+      yield* TestClock.adjust("1200 millis")
       assert.strictEqual((yield* failing.deliveries)[0]?.attempts, 2)
     })
   )
