@@ -110,15 +110,13 @@ const executeAutoscale = (run: AutoscaleRun) =>
     })
   )
 
-const autoscaleCommand = Command.run(
-  Command.make("autoscale", autoscaleOptions, (parsed) =>
-    Either.match(toAutoscaleRun(parsed), {
-      onLeft: (error) => Effect.zipRight(Console.error(error.message), Effect.fail(new RunFailed({ failures: 0 }))),
-      onRight: executeAutoscale
-    })
-  ),
-  { name: "null-worker client autoscale", version: VERSION }
+const autoscaleSubcommand = Command.make("autoscale", autoscaleOptions, (parsed) =>
+  Either.match(toAutoscaleRun(parsed), {
+    onLeft: (error) => Effect.zipRight(Console.error(error.message), Effect.fail(new RunFailed({ failures: 0 }))),
+    onRight: executeAutoscale
+  })
 )
+const autoscaleCommand = Command.run(autoscaleSubcommand, { name: "null-worker client autoscale", version: VERSION })
 
 /** The doctor found something risky (or could not look): the status is 1. */
 class DoctorFailed extends Data.TaggedError("DoctorFailed")<{}> {}
@@ -139,18 +137,14 @@ const clientCommand = Command.run(Command.make("null-worker-client", options, (p
   name: "null-worker client",
   version: VERSION
 })
-const doctorCommand = Command.run(Command.make("doctor", doctorOptions, (parsed) => executeDoctor(toDoctorRun(parsed))), {
-  name: "null-worker client doctor",
-  version: VERSION
-})
+const doctorSubcommand = Command.make("doctor", doctorOptions, (parsed) => executeDoctor(toDoctorRun(parsed)))
+const doctorCommand = Command.run(doctorSubcommand, { name: "null-worker client doctor", version: VERSION })
 
 // stdout carries the events (JSON lines with --json): logs go to stderr.
 const StderrLogger = Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true }))
 
-/** The whole program, for `--completions`: the client's flags and its two subcommands' in one script. */
-const wholeProgram = Command.make("null-worker-client", options).pipe(
-  Command.withSubcommands([Command.make("doctor", doctorOptions), Command.make("autoscale", autoscaleOptions)])
-)
+/** The whole program, for `--completions`: the client's flags and its subcommands' (the ones run below) in one script. */
+const wholeProgram = Command.make("null-worker-client", options).pipe(Command.withSubcommands([doctorSubcommand, autoscaleSubcommand]))
 
 const [node = "node", script = "client.js", ...args] = process.argv
 const doctor = args[0] === "doctor"

@@ -335,17 +335,18 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           )
         }
       }
-      // A worker that dies on its own is errored, then replaced by the scaling rule. One that had been ready and exits 0
-      // stopped on purpose (a drain: a signal from outside, `/pyworker/update`): it is stopped, not counted as a
-      // failure, and replaced if the load needs it.
+      // A worker that dies on its own is errored, then replaced by the scaling rule. One that was ready, reported its
+      // drain (`max_perf` 0) and exits 0 stopped on purpose (a signal from outside, `/pyworker/update`): it is
+      // stopped, not counted as a failure, and replaced if the load needs it.
       yield* FiberSet.run(
         stopping,
         Effect.gen(function* () {
           const outcome = yield* launched.right.exited
           record.exit = outcome
           if (record.phase === "stopping") return
-          if (outcome === "0" && record.readyAt !== null) {
+          if (outcome === "0" && record.phase === "ready" && record.maxPerf <= 0) {
             yield* log(`w${id} exited on its own (0): it drained`)
+            yield* metrics.scaled({ action: "stop", reason: "exited" })
             yield* stopWorker(record, "exited after a drain")
           } else {
             record.phase = "errored"

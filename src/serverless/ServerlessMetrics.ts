@@ -15,7 +15,7 @@ export type RouteAnswerKind = "ready" | "waiting"
 export type DropReason = "client_gone" | "not_polled"
 export type ScaleEvent =
   | { readonly action: "start"; readonly reason: "capacity" | "queue_time" }
-  | { readonly action: "stop"; readonly reason: "idle" | "errored" }
+  | { readonly action: "stop"; readonly reason: "idle" | "errored" | "exited" }
 
 /** What the gauges show at scrape time, read from the control plane's state. */
 export interface Snapshot {
@@ -55,7 +55,7 @@ export class ServerlessMetrics extends Effect.Service<ServerlessMetrics>()("serv
     })
     const scaleEvents = new Counter({
       name: "null_serverless_scale_events_total",
-      help: "Workers started (capacity, queue_time) and stopped (idle, errored) by the scaling rules.",
+      help: "Workers started (capacity, queue_time) and stopped (idle, errored) by the scaling rules, or stopped after they drained and exited on their own (exited).",
       labelNames: ["action", "reason"],
       registers
     })
@@ -78,7 +78,7 @@ export class ServerlessMetrics extends Effect.Service<ServerlessMetrics>()("serv
     // Every series exists from the start, at 0: a rate() over a series that appears late misses its first events.
     for (const answer of ["ready", "waiting"]) routeRequests.inc({ answer }, 0)
     for (const reason of ["client_gone", "not_polled"]) dropped.inc({ reason }, 0)
-    for (const [action, reason] of [["start", "capacity"], ["start", "queue_time"], ["stop", "idle"], ["stop", "errored"]] as const) {
+    for (const [action, reason] of [["start", "capacity"], ["start", "queue_time"], ["stop", "idle"], ["stop", "errored"], ["stop", "exited"]] as const) {
       scaleEvents.inc({ action, reason }, 0)
     }
     for (const outcome of ["accepted", "rejected"]) reports.inc({ outcome }, 0)

@@ -93,8 +93,7 @@ export const answeredStandardFlags = <Name extends string, R, E, A>(
       writeSafely(process.stderr, `${completions.error}\n`)
       process.exitCode = 1
     }
-  }
-  else if (flagsPart(args).includes("--wizard") && process.stdin.isTTY !== true) {
+  } else if (flagsPart(args).includes("--wizard") && process.stdin.isTTY !== true) {
     // @effect/cli's wizard asks its questions on stdin; from a pipe or /dev/null it would wait for ever.
     writeSafely(process.stderr, "--wizard asks its questions on a terminal, and stdin is not one; --help lists the flags\n")
     process.exitCode = 1

@@ -35,5 +35,11 @@ export const completionsScript = <Name extends string, R, E, A>(command: Command
       : shell === "zsh"
         ? Command.getZshCompletions(command, programName)
         : Command.getBashCompletions(command, programName)
-  return `${Effect.runSync(lines).join("\n")}\n`
+  const text = `${Effect.runSync(lines).join("\n")}\n`
+  if (shell === "fish" || shell === "zsh") return text
+  // @effect/cli's bash script writes the program's state with its "-" as "__" where a subcommand follows
+  // (`null__worker__client,doctor)`), but sets it and matches it with the name as it is: past a hyphenated program
+  // name, no subcommand was ever recognised, and `doctor --s<TAB>` offered the client's flags.
+  const state = programName.replaceAll("-", "__")
+  return text.replaceAll(`cmd="${programName}"`, `cmd="${state}"`).replaceAll(`\n        ${programName})\n`, `\n        ${state})\n`)
 }

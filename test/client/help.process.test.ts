@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
 import { MAX_COST } from "../../src/protocol/authData.js"
@@ -33,6 +33,25 @@ describe("--completions", () => {
       expect(output).toMatch(/null__worker__client__doctor\)\n\s+opts="[^"]*--worker/)
       expect(output).toMatch(/null__worker__client__autoscale\)\n\s+opts="[^"]*--stream/)
     }
+  })
+
+  it("in bash, a subcommand's flags are completed after its name, and the client's at the top", async () => {
+    const { output: script } = await run(["--completions", "bash"])
+    // Each line: the words typed so far (the last one being completed) and what bash offers.
+    const offered = execFileSync(
+      "bash",
+      [
+        "-c",
+        `${script}
+complete_words() { COMP_WORDS=("$@"); COMP_CWORD=$(( \${#COMP_WORDS[@]} - 1 )); COMPREPLY=(); _null-worker-client_bash_completions null-worker-client; echo "\${COMPREPLY[*]}"; }
+complete_words null-worker-client doctor --s
+complete_words null-worker-client doctor --wor
+complete_words null-worker-client autoscale --str
+complete_words null-worker-client --sess`
+      ],
+      { encoding: "utf8" }
+    )
+    expect(offered.split("\n").slice(0, 4)).toEqual(["--sessions", "--worker", "--stream", "--session-cost"])
   })
 
   it("a shell it does not know, or none, is one line naming the shells, exit 1", async () => {

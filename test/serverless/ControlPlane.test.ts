@@ -355,7 +355,22 @@ describe("ControlPlane (TestClock, fake processes)", () => {
       }
       const texts = (yield* plane.status).events.map((event) => event.text)
       assert.includeMembers(texts, ["w1 exited on its own (0): it drained", "w1 stopping (exited after a drain)", "w1 stopped"])
-      assert.notInclude(yield* plane.metricsText, 'reason="errored"} 1')
+      const exposition = yield* plane.metricsText
+      assert.include(exposition, 'null_serverless_scale_events_total{action="stop",reason="errored"} 0')
+      assert.include(exposition, 'null_serverless_scale_events_total{action="stop",reason="exited"} 3')
+    })
+  )
+
+  it.scoped("a ready worker that exits 0 without having reported a drain is errored, as any worker that dies", () =>
+    Effect.gen(function* () {
+      const { launched, layer } = yield* fakeLauncher
+      const plane = yield* buildPlane(layer, { params: { min_load: 100, target_util: 1 } })
+      yield* plane.tick
+      yield* plane.workerStatus(report(1, launched[0]!.spec.env["MASTER_TOKEN"]!, 0, []))
+      yield* Deferred.succeed(launched[0]!.exit, "0")
+      yield* TestClock.adjust("0 millis")
+      const dead = (yield* plane.status).workers[0]
+      assert.deepStrictEqual([dead?.state, dead?.exit], ["errored", "0"])
     })
   )
 

@@ -105,10 +105,16 @@ const make = (policy: ReportPolicy) =>
     const reporting = yield* Effect.makeSemaphore(1)
     const deleting = yield* Effect.makeSemaphore(1)
     const unlocked = <X>(attempt: Effect.Effect<X>): Effect.Effect<X> => attempt
+    /** Set when the last report begins: a loop starts no attempt after it (it waits to be stopped instead). */
+    let stopping = false
+    // Checked before the lock is taken: Effect's semaphore is not fair, and a loop going straight on to its next
+    // attempt (the next `/delete_requests/` batch) would take it again before the last report, waiting, ever could.
+    const loopAttempt = (lock: Effect.Semaphore) => <X>(attempt: Effect.Effect<X>): Effect.Effect<X> =>
+      Effect.suspend(() => (stopping ? Effect.never : lock.withPermits(1)(attempt)))
     const reportCooldown = makeAddressCooldown()
     const deletionCooldown = makeAddressCooldown()
 
-    const reportOnce = (failover: FailoverPolicy, around: <X>(attempt: Effect.Effect<X>) => Effect.Effect<X>) =>
+    const reportOnce = (failover: FailoverPolicy, around: <X>(attempt: Effect.Effect<X>) => Effect.Effect<X>, deadline?: number) =>
       Effect.gen(function* () {
         const startedAt = yield* monotonicMillis
         // Made again for each attempt: the autoscaler gets the load as it is when it answers, and the counters of the
@@ -123,7 +129,8 @@ const make = (policy: ReportPolicy) =>
         const outcome = yield* postLatestWithFailover(post, config.reportAddrs, "/worker_status/", build, failover, {
           around,
           cooldown: reportCooldown,
-          onAccepted: (counters) => metrics.acknowledge(counters)
+          onAccepted: (counters) => metrics.acknowledge(counters),
+          ...(deadline === undefined ? {} : { deadline })
         })
         const seconds = ((yield* monotonicMillis) - startedAt) / 1000
         if (outcome._tag === "Accepted") accepted++
@@ -143,7 +150,7 @@ const make = (policy: ReportPolicy) =>
       for (;;) {
         // Spacing counts from the start of a report, so a change waits at most `minSpacing`.
         const startedAt = yield* monotonicMillis
-        const wasAccepted = yield* reportOnce(policy.failover, reporting.withPermits(1))
+        const wasAccepted = yield* reportOnce(policy.failover, loopAttempt(reporting))
         const spent = (yield* monotonicMillis) - startedAt
         if (spent < spacing) yield* Effect.sleep(Duration.millis(spacing - spent))
         // After a failed report, try again at once; otherwise wait for a change or the heartbeat.
@@ -158,34 +165,35 @@ const make = (policy: ReportPolicy) =>
      */
     /** Records per `/delete_requests/` post: `policy.deleteBatch`, halved each time the autoscaler answers `413`. */
     let deleteBatch = policy.deleteBatch
-    const sendDeletionsOnce = (failover: FailoverPolicy, around: <X>(attempt: Effect.Effect<X>) => Effect.Effect<X>) => Effect.gen(function* () {
+    const sendDeletionsOnce = (failover: FailoverPolicy, around: <X>(attempt: Effect.Effect<X>) => Effect.Effect<X>, deadline?: number) => Effect.gen(function* () {
       if (deletionAddrs.length === 0) return
       const backlog = yield* metrics.deletionBacklog
-      let budget = backlog.finished + backlog.refusals
-      while (budget > 0) {
-        const batch = yield* metrics.pendingDeletions(Math.min(deleteBatch, budget))
+      let records = backlog.finished + backlog.refusals
+      while (records > 0) {
+        const batch = yield* metrics.pendingDeletions(Math.min(deleteBatch, records))
         if (batch.size === 0) return
-        budget -= batch.size
+        records -= batch.size
         // The records come as JSON text (LoadMetrics keeps them as numbers): thousands of them each tick.
         const json = deleteRequestsJson(identity, batch.requestsJson)
         const outcome = yield* postLatestWithFailover(post, deletionAddrs, "/delete_requests/", Effect.succeed({ json, value: batch }), failover, {
           around,
           cooldown: deletionCooldown,
-          onAccepted: (delivered) => metrics.deletionsDelivered(delivered)
+          onAccepted: (delivered) => metrics.deletionsDelivered(delivered),
+          ...(deadline === undefined ? {} : { deadline })
         })
         yield* note("/delete_requests/", outcome)
         if (outcome._tag === "Refused" && outcome.tooLarge && batch.size > 1) {
           // An autoscaler with a body limit (the batch after an outage is megabytes): halve the batch, send it at once,
           // and keep the smaller size, rather than offering the same refused batch every tick for ever.
           deleteBatch = Math.max(1, Math.floor(batch.size / 2))
-          budget += batch.size
+          records += batch.size
           yield* Effect.logWarning("/delete_requests/: the autoscaler refused a batch as too large (413); sending smaller ones", { records: batch.size, now_at_most: deleteBatch })
           continue
         }
         if (outcome._tag === "Refused") return
       }
     })
-    const deletionLoop = Effect.forever(Effect.zipRight(Effect.sleep(policy.deleteTick), sendDeletionsOnce(policy.failover, deleting.withPermits(1))))
+    const deletionLoop = Effect.forever(Effect.zipRight(Effect.sleep(policy.deleteTick), sendDeletionsOnce(policy.failover, loopAttempt(deleting))))
 
     const supervised = (name: string, loop: Effect.Effect<never>) =>
       loop.pipe(
@@ -196,42 +204,48 @@ const make = (policy: ReportPolicy) =>
     const deletionFiber = yield* supervised("delete_requests loop", deletionLoop)
 
     let finalSent = false
+    let finalAccepted = false
+    // The process is about to exit: what the autoscaler did not get now, it never will (its own records of the work stay).
+    const sayWhatWasLost = Effect.gen(function* () {
+      const backlog = yield* metrics.deletionBacklog
+      const records = deletionAddrs.length === 0 ? 0 : backlog.finished + backlog.refusals
+      if (finalAccepted && records === 0) return
+      yield* Effect.logWarning("shutdown: the autoscaler did not get everything before exit", {
+        last_worker_status: finalAccepted ? "accepted" : "not accepted",
+        delete_requests_records_not_sent: records
+      })
+    })
     /**
      * The last report and the pending `/delete_requests/`, side by side, within `finalReportTimeout`. Each first stops
-     * its loop: it waits for an attempt in flight to be answered (not for a retry's pause), so that nothing is sent
-     * after it and no counter goes out twice, but for a third of the time at most: an attempt still unanswered then
-     * (a hung address) is stopped, and its address goes last. Then one quick try per address (shutdown must not wait
-     * out retry delays), each allowed an equal share of the time left.
+     * its loop: the loop starts no new attempt, and one in flight is waited for (not a retry's pause), so that nothing
+     * is sent after the last report and no counter goes out twice; but for a third of the time at most: an attempt
+     * still unanswered then (a hung address) is stopped, and its address goes last. Then one quick try per address
+     * (shutdown must not wait out retry delays), each with an equal share of the time left.
      */
     const finalReport = Effect.suspend(() => {
       if (finalSent) return Effect.void
       finalSent = true
-      const budget = Duration.toMillis(Duration.decode(policy.finalReportTimeout))
+      stopping = true
+      const timeoutMs = Duration.toMillis(Duration.decode(policy.finalReportTimeout))
+      const quick: FailoverPolicy = { ...policy.failover, attempts: 1, retryDelay: 0 }
       return Effect.gen(function* () {
-        const deadline = (yield* monotonicMillis) + budget
+        const deadline = (yield* monotonicMillis) + timeoutMs
         const stopLoop = (lock: Effect.Semaphore, fiber: Fiber.RuntimeFiber<unknown, unknown>) =>
-          lock.withPermits(1)(Fiber.interrupt(fiber)).pipe(Effect.timeoutOption(Duration.millis(budget / 3)), Effect.zipRight(Fiber.interrupt(fiber)))
-        const quick = (addresses: number) =>
-          Effect.map(monotonicMillis, (now): FailoverPolicy => ({
-            ...policy.failover,
-            attempts: 1,
-            retryDelay: 0,
-            attemptTimeout: Duration.millis(Math.max(1, (deadline - now) / Math.max(1, addresses)))
-          }))
+          lock.withPermits(1)(Fiber.interrupt(fiber)).pipe(
+            Effect.timeoutOption(Duration.millis(timeoutMs / 3)),
+            // Stopped even if the lock never came: the attempt in flight is interrupted.
+            Effect.zipRight(Fiber.interrupt(fiber))
+          )
         yield* Effect.all(
           [
-            stopLoop(reporting, statusFiber).pipe(
-              Effect.zipRight(quick(config.reportAddrs.length)),
-              Effect.flatMap((failover) => reporting.withPermits(1)(reportOnce(failover, unlocked)))
+            Effect.zipRight(stopLoop(reporting, statusFiber), reporting.withPermits(1)(reportOnce(quick, unlocked, deadline))).pipe(
+              Effect.map((accepted) => void (finalAccepted = accepted))
             ),
-            stopLoop(deleting, deletionFiber).pipe(
-              Effect.zipRight(quick(deletionAddrs.length)),
-              Effect.flatMap((failover) => deleting.withPermits(1)(sendDeletionsOnce(failover, unlocked)))
-            )
+            Effect.zipRight(stopLoop(deleting, deletionFiber), deleting.withPermits(1)(sendDeletionsOnce(quick, unlocked, deadline)))
           ],
           { concurrency: 2, discard: true }
         )
-      }).pipe(Effect.interruptible, Effect.timeoutOption(policy.finalReportTimeout), Effect.asVoid)
+      }).pipe(Effect.interruptible, Effect.timeoutOption(policy.finalReportTimeout), Effect.zipRight(sayWhatWasLost))
     })
     // A safety net: the shutdown sequence sends it after the last close; this catches an early exit.
     yield* Effect.addFinalizer(() => finalReport)

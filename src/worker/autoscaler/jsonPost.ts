@@ -16,8 +16,12 @@ import { transportCause } from "../../shared/errno.js"
 /** No answer: `reason` is Node's errno (`ECONNREFUSED`, …) or "transport error"; never the URL. */
 export class PostFailed extends Data.TaggedError("PostFailed")<{ readonly reason: string }> {}
 
-/** POST `json` (a JSON text) to `url`; succeeds with the answer's status once its body was read. */
-export type JsonPost = (url: string, json: string) => Effect.Effect<number, PostFailed>
+/**
+ * POST `json` (a JSON text) to `url`; succeeds with the answer's status once its body was read. `onStatus` hears the
+ * status as soon as it arrives, before the body: an attempt stopped while the body is still coming was answered all
+ * the same, and what the answer accepted must not be sent again.
+ */
+export type JsonPost = (url: string, json: string, onStatus?: (status: number) => void) => Effect.Effect<number, PostFailed>
 
 /** How long an answer's body may take to arrive before the connection is given up instead of reused. */
 const ANSWER_DRAIN_TIMEOUT = "1 second"
@@ -89,10 +93,11 @@ export const makeNodeJsonPost = (): NodeJsonPost => {
       })
     })
   return {
-    post: (url, json) =>
-      Effect.flatMap(send(url, json), (response) =>
-        Effect.as(Effect.timeoutOption(drain(response), ANSWER_DRAIN_TIMEOUT), response.statusCode ?? 0)
-      ),
+    post: (url, json, onStatus) =>
+      Effect.flatMap(send(url, json), (response) => {
+        onStatus?.(response.statusCode ?? 0)
+        return Effect.as(Effect.timeoutOption(drain(response), ANSWER_DRAIN_TIMEOUT), response.statusCode ?? 0)
+      }),
     close: () => {
       agents.http.destroy()
       agents.https.destroy()
@@ -103,10 +108,11 @@ export const makeNodeJsonPost = (): NodeJsonPost => {
 /** The same contract over an `HttpClient`. */
 export const jsonPostFromHttpClient = (client: HttpClient.HttpClient): JsonPost => {
   const scoped = HttpClient.withScope(client)
-  return (url, json) =>
+  return (url, json, onStatus) =>
     HttpClientRequest.post(url).pipe(
       HttpClientRequest.setBody(HttpBody.text(json, "application/json")),
       scoped.execute,
+      Effect.tap((response) => onStatus?.(response.status)),
       // The body is read and dropped (briefly, errors ignored) so the connection returns to the pool, not aborted;
       // never kept, however much of it comes.
       Effect.flatMap((response) => Effect.as(Effect.ignore(Effect.timeout(Stream.runDrain(response.stream), ANSWER_DRAIN_TIMEOUT)), response.status)),

@@ -56,15 +56,17 @@ export interface AddressCooldown {
 
 export const makeAddressCooldown = (): AddressCooldown => ({ failedAt: new Map() })
 
+/** Whether the address at `index` failed this sender less than `ADDRESS_COOLDOWN_MS` before `now`. */
+const isCooling = (cooldown: AddressCooldown | undefined, index: number, now: number): boolean => {
+  const failed = cooldown?.failedAt.get(index)
+  return failed !== undefined && now - failed < ADDRESS_COOLDOWN_MS
+}
+
 /** The indices of `count` addresses in the order to try them at `now`: those not cooling down first, each group in list order. */
 export const addressOrder = (count: number, cooldown: AddressCooldown | undefined, now: number): ReadonlyArray<number> => {
   const ready: Array<number> = []
   const cooling: Array<number> = []
-  for (let index = 0; index < count; index++) {
-    const failed = cooldown?.failedAt.get(index)
-    if (failed !== undefined && now - failed < ADDRESS_COOLDOWN_MS) cooling.push(index)
-    else ready.push(index)
-  }
+  for (let index = 0; index < count; index++) (isCooling(cooldown, index, now) ? cooling : ready).push(index)
   return [...ready, ...cooling]
 }
 
@@ -76,7 +78,17 @@ export interface AttemptHooks<A> {
   readonly around?: <X>(attempt: Effect.Effect<X>) => Effect.Effect<X>
   /** Runs inside the attempt that was accepted, with what its body was made of (e.g. clearing what it reported). */
   readonly onAccepted?: (value: A) => Effect.Effect<void>
+  /**
+   * A time (monotonic ms) the delivery must end by (shutdown's last report): each attempt gets at most an equal share
+   * of the time left among the addresses still to try that are not cooling down (those are tried last, with what is
+   * left), recomputed as each ends, so a fast failure leaves its share to the next; a little is kept back so the
+   * attempt's own timeout, which says why, comes before the caller's.
+   */
+  readonly deadline?: number
 }
+
+/** Kept back from a deadline: the attempt's own timeout ends it first. */
+const DEADLINE_MARGIN_MS = 50
 
 /**
  * Post the body `build` makes (a JSON text, and what it stands for) to `<addr><path>` (`autoscalerUrl`) for each
@@ -95,28 +107,38 @@ export const postLatestWithFailover = <A>(
     const causes: Array<string> = []
     let tooLarge = false
     const pause = !Duration.isZero(Duration.decode(policy.retryDelay))
-    const silence = `no answer within ${Duration.format(policy.attemptTimeout)}`
     const around = hooks.around ?? (<X>(attempt: Effect.Effect<X>) => attempt)
     const cooldown = hooks.cooldown
-    for (const index of addressOrder(addrs.length, cooldown, cooldown === undefined ? 0 : yield* monotonicMillis)) {
+    const startedAt = cooldown === undefined ? 0 : yield* monotonicMillis
+    const order = addressOrder(addrs.length, cooldown, startedAt)
+    const readyCount = order.filter((index) => !isCooling(cooldown, index, startedAt)).length
+    for (const [position, index] of order.entries()) {
       const addr = addrs[index]!
       const url = autoscalerUrl(addr, path)
       let refusedForSize = false
       for (let attempt = 1; attempt <= policy.attempts; attempt++) {
+        let timeout = Duration.decode(policy.attemptTimeout)
+        if (hooks.deadline !== undefined) {
+          const sharing = position < readyCount ? readyCount - position : order.length - position
+          const share = Math.floor((hooks.deadline - DEADLINE_MARGIN_MS - (yield* monotonicMillis)) / sharing)
+          timeout = Duration.min(timeout, Duration.millis(Math.max(1, share)))
+        }
+        const silence = `no answer within ${Duration.format(timeout)}`
         const { body, outcome } = yield* around(
-          // A shutdown may stop this attempt (the last report stopping a loop) as its answer arrives: work the
-          // autoscaler accepted must still be acknowledged, or it is sent, and counted, again. So only the body's
-          // making and the post can be stopped, and a stop notes what was answered by then. Stopped with no answer,
-          // the address failed this delivery.
+          // A shutdown may stop this attempt (the last report stopping a loop whose attempt hangs) as its answer comes
+          // in: work the autoscaler accepted must still be acknowledged, or it is sent, and counted, again. So only the
+          // body's making and the post can be stopped, and a stop notes what was answered by then (the status, heard
+          // before the body is read). Stopped with no answer, the address failed this delivery: a shutdown stops only an attempt that has
+          // gone unanswered for a while (`finalReport`).
           Effect.uninterruptibleMask((restore) =>
             Effect.gen(function* () {
               const body = yield* restore(build)
               let status: number | undefined
               const outcome = yield* restore(
-                post(url, body.json).pipe(
+                post(url, body.json, (answered) => void (status = answered)).pipe(
                   Effect.tap((answered) => void (status = answered)),
                   Effect.map((answered): string | null => (answered >= 200 && answered < 300 ? null : `status ${answered}`)),
-                  Effect.timeoutFail({ duration: policy.attemptTimeout, onTimeout: () => silence }),
+                  Effect.timeoutFail({ duration: timeout, onTimeout: () => silence }),
                   Effect.catchAll((error) => Effect.succeed(typeof error === "string" ? error : error.reason))
                 )
               ).pipe(

@@ -136,6 +136,8 @@ export class WorkerMetrics extends Effect.Service<WorkerMetrics>()("worker/Worke
     const deliveriesBy = labelled(deliveries)
     const reportsBy = labelled(reports)
     const failoversBy = labelled(failovers)
+    // Shown at 0 from the start: a series that first appears at 1 is invisible to increase(), and a failover is rare.
+    for (const path of ["/worker_status/", "/delete_requests/"]) failoversBy(path).inc(0)
 
     // Sessions are counted the same way, and their held times kept in a buffer that goes to the histogram when
     // scraped or when full. In the running worker one prom-client call per session event measured 0.7 µs (opened)

@@ -497,14 +497,52 @@ describe("AutoscalerReporter", () => {
     })
   )
 
-  it.scoped("the last report gives up after 3 s when the autoscaler does not answer", () =>
-    Effect.gen(function* () {
-      const { reporter } = yield* startReporter(() => "hang", yield* Effect.scope)
+  it.scoped("the last report gives up within its 3 s when the autoscaler does not answer: its attempt's own timeout comes first, so the refusal is counted and said", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const { reporter } = yield* startReporter(() => "hang", yield* Effect.scope, [A], logs.layer)
       const last = yield* Effect.fork(reporter.finalReport)
-      yield* TestClock.adjust("2999 millis")
+      yield* TestClock.adjust("2949 millis")
       assert.isTrue(Option.isNone(yield* last.poll))
       yield* TestClock.adjust("1 millis")
       yield* Fiber.join(last)
+      assert.strictEqual((yield* reporter.stats).refused, 1)
+      assert.deepStrictEqual(logs.lines, [
+        { level: "WARN", message: ["autoscaler did not accept /worker_status/", { causes: `${A}/worker_status/: no answer within 2s 950ms` }] },
+        { level: "WARN", message: ["shutdown: the autoscaler did not get everything before exit", { last_worker_status: "not accepted", delete_requests_records_not_sent: 0 }] }
+      ])
+    }).pipe(Effect.provide(logs.layer))
+  })
+
+  it.scoped("at exit, what the autoscaler did not get is said in one warning; after everything was delivered, nothing is", () =>
+    Effect.gen(function* () {
+      /** The shutdown warnings of a reporter whose autoscaler answers `answerFor`, after one closed session and the last report. */
+      const shutdownWarnings = (answerFor: (url: string) => Answer) => {
+        const logs = capturedLogs()
+        return Effect.gen(function* () {
+          const { metrics, reporter } = yield* startReporter(answerFor, yield* Effect.scope, [A], logs.layer)
+          yield* metrics.sessionOpened("s1", { requestIdx: 8, workload: 100 }, 0)
+          yield* metrics.sessionClosed("s1", 0)
+          yield* advanceUntilDone(yield* Effect.fork(reporter.finalReport), "10 millis")
+          return logs.lines.filter((line) => String(line.message[0]).startsWith("shutdown:"))
+        }).pipe(Effect.provide(logs.layer), Effect.scoped)
+      }
+      assert.deepStrictEqual(yield* shutdownWarnings((url) => (url.endsWith("/delete_requests/") ? 503 : 200)), [
+        { level: "WARN", message: ["shutdown: the autoscaler did not get everything before exit", { last_worker_status: "accepted", delete_requests_records_not_sent: 1 }] }
+      ])
+      assert.deepStrictEqual(yield* shutdownWarnings(() => 200), [])
+    })
+  )
+
+  it.scoped("the last report shares its time among the addresses left: a first address that hangs gets half, a second that fails at once leaves its share to a third", () =>
+    Effect.gen(function* () {
+      const C = "http://127.0.0.1:9103"
+      const { reporter, seen } = yield* startReporter((url) => (url.startsWith(A) ? "hang" : url.startsWith(B) ? 503 : { status: 200, delayMs: 1400 }), yield* Effect.scope, [A, B, C])
+      yield* advanceUntilDone(yield* Effect.fork(reporter.finalReport), "1 millis", 5000)
+      // A: a third of (3,000 - 50) ms; B fails at once; C gets all that is left (1,966 ms) and answers after 1,400.
+      const at = (yield* statuses(seen)).map((s) => [s.url.slice(0, A.length), s.at])
+      assert.deepStrictEqual(at, [[A, 0], [B, 983], [C, 983]])
+      assert.strictEqual((yield* reporter.stats).accepted, 1)
     })
   )
 
@@ -531,6 +569,38 @@ describe("AutoscalerReporter", () => {
       // Nothing after it.
       yield* TestClock.adjust("1 minute")
       assert.lengthOf(yield* Ref.get(seen), 4)
+    })
+  )
+
+  it.scoped("the address stopped as hung goes last with only what is left: a live second address slow to answer (1.5 s) still gets the last report", () =>
+    Effect.gen(function* () {
+      const { metrics, reporter, seen } = yield* startReporter((url) => (url.startsWith(A) ? "hang" : { status: 200, delayMs: 1500 }), yield* Effect.scope, [A, B])
+      yield* metrics.sessionOpened("s1", { requestIdx: 1, workload: 100 }, 0)
+      yield* TestClock.adjust("500 millis")
+      yield* advanceUntilDone(yield* Effect.fork(reporter.finalReport), "10 millis")
+      // Stopped at 1.5 s, A goes last; B gets the 1,950 ms left before A, and answers at 3 s.
+      assert.deepStrictEqual((yield* statuses(seen)).map((s) => [s.url.startsWith(A) ? "A" : "B", s.at]), [["A", 0], ["B", 1500]])
+      assert.strictEqual((yield* reporter.stats).accepted, 1)
+    })
+  )
+
+  it.scoped("a shutdown during a run of /delete_requests/ batches stops the run at the next batch: the batch in flight is answered and acknowledged, the rest go in the last post, each record once", () =>
+    Effect.gen(function* () {
+      // Every /delete_requests/ is answered 300 ms after it arrives, at either address.
+      const { metrics, reporter, seen } = yield* startReporter((url) => (url.endsWith("/delete_requests/") ? { status: 200, delayMs: 300 } : 200), yield* Effect.scope, [A, B])
+      for (let i = 0; i < 35_000; i++) {
+        metrics.unsafeSessionOpened(`s${i}`, { requestIdx: i, workload: 100 }, 0)
+        metrics.unsafeSessionClosed(`s${i}`, 0)
+      }
+      // The tick at 1 s posts its first batch; shutdown comes while it is in flight.
+      yield* TestClock.adjust("1100 millis")
+      yield* advanceUntilDone(yield* Effect.fork(reporter.finalReport), "10 millis")
+      const posts = (yield* deletionPosts(seen)).map((post) => [post.url.startsWith(A) ? "A" : "B", post.at, post.body.requests.length])
+      // No batch after the one in flight, and no address on cool-down: the rest goes to A, in the last report's batches.
+      assert.deepStrictEqual(posts, [["A", 1000, 10_000], ["A", 1300, 10_000], ["A", 1600, 10_000], ["A", 1900, 5_000]])
+      const all = (yield* deletionPosts(seen)).flatMap((post) => post.body.requests.map((record) => record.request_idx))
+      assert.strictEqual(new Set(all).size, 35_000)
+      assert.strictEqual(all.length, 35_000)
     })
   )
 
@@ -595,6 +665,19 @@ describe("AutoscalerReporter", () => {
         [yield* sample(prometheus, "null_worker_autoscaler_failovers_total", { path: "/worker_status/" }), yield* sample(prometheus, "null_worker_autoscaler_failovers_total", { path: "/delete_requests/" })],
         [1, 1]
       )
+    }).pipe(Effect.provide(logs.layer))
+  })
+
+  it.scoped("the failover warning names the accepting address without its credentials or query", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const withSecrets = "http://user:secret@127.0.0.1:9102/base?token=t"
+      yield* startReporter((url) => (url.startsWith(A) ? 503 : 200), yield* Effect.scope, [A, withSecrets], logs.layer)
+      yield* TestClock.adjust("10 seconds")
+      const text = JSON.stringify(logs.lines)
+      assert.include(text, "autoscaler accepted /worker_status/ at http://127.0.0.1:9102/base/worker_status/?… after failed attempts")
+      assert.notInclude(text, "secret")
+      assert.notInclude(text, "token=t")
     }).pipe(Effect.provide(logs.layer))
   })
 

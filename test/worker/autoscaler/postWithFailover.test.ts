@@ -146,6 +146,22 @@ describe("postWithFailover", () => {
       stop = () => first.unsafeInterruptAsFork(FiberId.none)
       yield* Fiber.await(first)
       assert.strictEqual(acknowledged, 7)
+      // Stopped while the acknowledgment itself is under way (it yields): it still runs to its end.
+      let ackSteps = 0
+      let midAckStop: () => void = () => {}
+      const midAck = yield* Effect.fork(
+        postLatestWithFailover(() => Effect.succeed(200), [A], "/worker_status/", Effect.succeed({ json: "{}", value: 0 }), policy, {
+          onAccepted: () => Effect.gen(function* () {
+            ackSteps++
+            midAckStop()
+            yield* Effect.yieldNow()
+            ackSteps++
+          })
+        })
+      )
+      midAckStop = () => midAck.unsafeInterruptAsFork(FiberId.none)
+      yield* Fiber.await(midAck)
+      assert.strictEqual(ackSteps, 2)
       // No answer yet when stopped: the address goes last for the next delivery.
       const cooldown = makeAddressCooldown()
       const second = yield* Effect.fork(postLatestWithFailover(() => Effect.never, [A, B], "/worker_status/", Effect.succeed({ json: "{}", value: 0 }), policy, { cooldown }))
@@ -320,6 +336,37 @@ describe("makeNodeJsonPost (the worker's poster)", () => {
         })
       )
       yield* Queue.take(closed)
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("an attempt stopped after the 2xx status line but before the body ends was answered: what it carried is acknowledged, and the address is not cooled down", () =>
+    Effect.gen(function* () {
+      // The status line goes out at once; the body never ends.
+      const { addr } = yield* serverWith((request, response) => {
+        request.resume()
+        request.on("end", () => {
+          response.writeHead(200, { "content-type": "application/json" })
+          response.write("{")
+        })
+      })
+      const poster = yield* nodePoster
+      const heard = yield* Deferred.make<number>()
+      const watched: JsonPost = (url, json, onStatus) =>
+        poster.post(url, json, (status) => {
+          onStatus?.(status)
+          Deferred.unsafeDone(heard, Exit.succeed(status))
+        })
+      let acknowledged = 0
+      const cooldown = makeAddressCooldown()
+      const delivery = yield* Effect.fork(
+        postLatestWithFailover(watched, [addr], "/worker_status/", Effect.succeed({ json: "{}", value: 5 }), { attempts: 1, retryDelay: 0, attemptTimeout: "5 seconds" }, {
+          cooldown,
+          onAccepted: (value) => Effect.sync(() => void (acknowledged += value))
+        })
+      )
+      assert.strictEqual(yield* Deferred.await(heard), 200)
+      yield* Fiber.interrupt(delivery)
+      assert.deepStrictEqual([acknowledged, cooldown.failedAt.size], [5, 0])
     }).pipe(Effect.scoped)
   )
 
