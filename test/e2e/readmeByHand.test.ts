@@ -1,6 +1,6 @@
 /**
- * The README's "Running a worker by hand" block, as printed there (its first line's ports made free ones), run with
- * bash and curl: pasted whole, each step must do what its comment says.
+ * The README's "Running a worker by hand" blocks, as printed there (the first line's ports made free ones), run with
+ * bash and curl one after the other in one shell: each step must do what its comment says.
  */
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
@@ -15,16 +15,18 @@ afterEach(async () => {
   await cleanup()
 })
 
-/** The bash block under "## Running a worker by hand". */
+/** The two bash blocks under "## Running a worker by hand" (start and wait; the rest), one after the other. */
 const readmeBlock = (): string => {
   const readme = readFileSync(fileURLToPath(new URL("../../README.md", import.meta.url)), "utf8")
-  const block = /## Running a worker by hand[\s\S]*?```bash\n([\s\S]*?)```/.exec(readme)?.[1]
-  if (block === undefined) throw new Error("README: no bash block under '## Running a worker by hand'")
-  return block
+  const blocks = /## Running a worker by hand[\s\S]*?```bash\n([\s\S]*?)```[\s\S]*?```bash\n([\s\S]*?)```/.exec(readme)
+  if (blocks === null) throw new Error("README: not two bash blocks under '## Running a worker by hand'")
+  expect(blocks[1]).toContain("the worker does not answer")
+  expect(blocks[2]).toContain("kill %1 %2")
+  return `${blocks[1]}${blocks[2]}`
 }
 
 describe("the README's worker by hand", { timeout: 30_000 }, () => {
-  it("pasted whole: waits for the worker, reserves, gets 429 for a second create, pings, releases (callback), ends with 410, stops", async () => {
+  it("pasted in turn: waits for the worker, reserves, gets 429 for a second create, pings, releases (callback), ends with 410, stops", async () => {
     const [port, webhook, control, receiver] = [await freePort(), await freePort(), await freePort(), await freePort()]
     const block = readmeBlock().replace(/^PORT=3000 WEBHOOK=3001 CONTROL=18999 RECEIVER=9999$/m, `PORT=${port} WEBHOOK=${webhook} CONTROL=${control} RECEIVER=${receiver}`)
     expect(block).toContain(`PORT=${port} `)

@@ -3,7 +3,7 @@
  * startup with one message that lists every problem (`InvalidConfig`).
  */
 import { isIP, isIPv6 } from "node:net"
-import { Config, ConfigError, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import { Config, ConfigError, Context, Effect, Either, Layer, Option, ParseResult, Redacted, Schema } from "effect"
 import { HttpUrl } from "../../protocol/httpUrl.js"
 import { describeConfigError } from "../../shared/causeLine.js"
 import { DECIMAL_DIGITS, DECIMAL_NUMBER } from "../../shared/decimalText.js"
@@ -115,15 +115,17 @@ export const defaults = {
 
 const isHttpUrl = (text: string): boolean => Either.isRight(Schema.decodeEither(HttpUrl)(text))
 
+const SET_BUT_EMPTY = "is set but empty: give it a value (or unset it, where it has a default)"
+
 /**
  * A variable's text that `holds`, else `message`; set but empty, it says so (an empty field in a template, which a
- * user may have meant as unset).
+ * user may have meant as unset), whatever the variable.
  */
 const checkedText = (name: string, message: string, holds: (text: string) => boolean) =>
   Config.string(name).pipe(
     Config.mapOrFail((text) =>
       text.trim() === ""
-        ? Either.left(ConfigError.InvalidData([], "is set but empty: give it a value (or unset it, where it has a default)"))
+        ? Either.left(ConfigError.InvalidData([], SET_BUT_EMPTY))
         : holds(text)
           ? Either.right(text)
           : Either.left(ConfigError.InvalidData([], message))
@@ -160,13 +162,11 @@ const splitAddrs = (text: string): ReadonlyArray<string> =>
     .filter((item) => item !== "")
 
 // Validated before mapping: an error raised after `Config.map` would lose the variable's name.
-export const reportAddrs = Config.string("REPORT_ADDR").pipe(
-  Config.validate({
-    message: "must be one or more absolute http(s) URLs, separated by commas",
-    validation: (text) => splitAddrs(text).length > 0 && splitAddrs(text).every(isHttpUrl)
-  }),
-  Config.map(splitAddrs)
-)
+export const reportAddrs = checkedText(
+  "REPORT_ADDR",
+  "must be one or more absolute http(s) URLs, separated by commas",
+  (text) => splitAddrs(text).length > 0 && splitAddrs(text).every(isHttpUrl)
+).pipe(Config.map(splitAddrs))
 
 /** `CONTAINER_ID`: decimal digits, within the integers a JSON number holds exactly (`Config.integer` also reads `0x10`). */
 export const containerId = decimalInteger("CONTAINER_ID", `must be a whole number in decimal digits, at most ${Number.MAX_SAFE_INTEGER}`)
@@ -174,13 +174,11 @@ export const containerId = decimalInteger("CONTAINER_ID", `must be a whole numbe
 const DNS_NAME = /^(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/
 
 /** `PUBLIC_IPADDR`: an IPv4 or IPv6 address or a DNS name, trimmed (a value taken from a command's output ends in a newline). */
-export const publicIp = Config.string("PUBLIC_IPADDR").pipe(
-  Config.validate({
-    message: "must be an IPv4 or IPv6 address or a host name, e.g. 203.0.113.7",
-    validation: (text) => isIP(text.trim()) !== 0 || DNS_NAME.test(text.trim())
-  }),
-  Config.map((text) => text.trim())
-)
+export const publicIp = checkedText(
+  "PUBLIC_IPADDR",
+  "must be an IPv4 or IPv6 address or a host name, e.g. 203.0.113.7",
+  (text) => isIP(text.trim()) !== 0 || DNS_NAME.test(text.trim())
+).pipe(Config.map((text) => text.trim()))
 
 /** The URL the autoscaler knows the worker by; an IPv6 address goes in brackets. */
 export const workerUrlOf = (useSsl: boolean, host: string, port: number): string =>
@@ -191,11 +189,11 @@ const strtoboolTrue = new Set(["y", "yes", "t", "true", "on", "1"])
 const strtoboolFalse = new Set(["n", "no", "f", "false", "off", "0"])
 /** Python's `strtobool`: the usual spellings in any case; anything else is an error. */
 const strtobool = (name: string) =>
-  Config.string(name).pipe(
-    Config.validate({
-      message: "must be one of y, yes, t, true, on, 1, n, no, f, false, off, 0",
-      validation: (text) => strtoboolTrue.has(text.toLowerCase()) || strtoboolFalse.has(text.toLowerCase())
-    }),
+  checkedText(
+    name,
+    "must be one of y, yes, t, true, on, 1, n, no, f, false, off, 0",
+    (text) => strtoboolTrue.has(text.toLowerCase()) || strtoboolFalse.has(text.toLowerCase())
+  ).pipe(
     Config.map((text) => strtoboolTrue.has(text.toLowerCase())),
     Config.withDefault(false)
   )
@@ -247,7 +245,14 @@ export const configWarnings = (settings: { readonly masterToken: string; readonl
 export const exitFile = writableFile("NULL_EXIT_FILE")
 
 const literal = <A extends string, I extends string>(name: string, schema: Schema.Schema<A, I>, fallback: A) =>
-  Schema.Config(name, schema).pipe(Config.withDefault(fallback))
+  Config.string(name).pipe(
+    Config.mapOrFail((text) =>
+      text.trim() === ""
+        ? Either.left(ConfigError.InvalidData([], SET_BUT_EMPTY))
+        : Either.mapLeft(Schema.decodeUnknownEither(schema)(text), (error) => ConfigError.InvalidData([], ParseResult.TreeFormatter.formatErrorSync(error)))
+    ),
+    Config.withDefault(fallback)
+  )
 
 const base = Config.all({
   workerPort: port("WORKER_PORT"),

@@ -189,12 +189,22 @@ describe("WorkerConfig", () => {
     })
   )
 
+  it.effect("any variable set but empty (or blank) says so, whatever it holds: addresses, switches, log settings, numbers", () =>
+    Effect.gen(function* () {
+      for (const name of ["REPORT_ADDR", "PUBLIC_IPADDR", "UNSECURED", "LOG_LEVEL", "LOG_FORMAT", "CONTAINER_ID", "DRAIN_TIMEOUT", "WORKER_HTTP_PORT"]) {
+        for (const empty of ["", " "]) {
+          assert.deepStrictEqual(yield* problems({ ...required, [name]: empty }), [`${name}: is set but empty: give it a value (or unset it, where it has a default)`], `${name}=${JSON.stringify(empty)}`)
+        }
+      }
+    })
+  )
+
   it.effect("PUBLIC_IPADDR: an IPv4 or IPv6 address or a host name, trimmed; an IPv6 address is bracketed in the worker's URL", () =>
     Effect.gen(function* () {
       assert.strictEqual((yield* settings({ ...required, PUBLIC_IPADDR: " 198.51.100.4\n" })).workerUrl, "http://198.51.100.4:41234")
       assert.strictEqual((yield* settings({ ...required, PUBLIC_IPADDR: "2001:db8::7" })).workerUrl, "http://[2001:db8::7]:41234")
       assert.strictEqual((yield* settings({ ...required, PUBLIC_IPADDR: "node-7.example.net", USE_SSL: "true" })).workerUrl, "https://node-7.example.net:41234")
-      for (const bad of ["", " ", "a/b?c#d", "[::1]", "1.2.3.4:80", "host name"]) {
+      for (const bad of ["a/b?c#d", "[::1]", "1.2.3.4:80", "host name"]) {
         assert.deepStrictEqual(yield* problems({ ...required, PUBLIC_IPADDR: bad }), ["PUBLIC_IPADDR: must be an IPv4 or IPv6 address or a host name, e.g. 203.0.113.7"], bad)
       }
     })
