@@ -215,9 +215,9 @@ export const joinPath = (base: string, path: string): string => {
   url.hash = ""
   return url.toString()
 }
-/** What to do when nothing listens at a control plane on this machine. */
-export const LOCAL_CONTROL_PLANE_HINT =
-  "nothing listens there: start the local serverless (node dist/serverless.js), or point --webserver-url and --autoscaler-url at a running one (the client also takes --instance)"
+/** What to do when nothing listens at a control plane on this machine: the flag named is the one for the address that failed. */
+export const localControlPlaneHint = (operation: "endpoint lookup" | "route"): string =>
+  `nothing listens there: start the local serverless (node dist/serverless.js), or point ${operation === "route" ? "--autoscaler-url" : "--webserver-url"} at a running one (the client also takes --instance)`
 
 const isOk = (status: number): boolean => status >= 200 && status < 300
 /** The statuses the SDK retries: the worker may take the next one. */
@@ -264,7 +264,7 @@ export const tidyTransportMessage = (message: string): string => {
 }
 
 /** The control plane's address refused the connection on this machine: most often the local serverless is not up. */
-const refusedLocally = (operation: Operation, url: string, cause: unknown): boolean =>
+const refusedLocally = (operation: Operation, url: string, cause: unknown): operation is "endpoint lookup" | "route" =>
   (operation === "endpoint lookup" || operation === "route") &&
   Reflect.get(cause instanceof Error ? cause : {}, "code") === "ECONNREFUSED" &&
   isLoopbackUrl(url)
@@ -275,7 +275,7 @@ const isLoopbackUrl = (url: string): boolean => URL.canParse(url) && isLoopbackH
 const transportFailed = (operation: Operation, url: string, error: TransportError): RequestFailed => {
   const detail = transportDetail(error)
   if (isUntrustedCertificate(error.cause)) return new RequestFailed({ operation, url, detail: `${detail}; ${UNTRUSTED_CERTIFICATE_HINT}`, untrusted: true })
-  if (refusedLocally(operation, url, error.cause)) return new RequestFailed({ operation, url, detail: `${detail}; ${LOCAL_CONTROL_PLANE_HINT}` })
+  if (refusedLocally(operation, url, error.cause)) return new RequestFailed({ operation, url, detail: `${detail}; ${localControlPlaneHint(operation)}` })
   return new RequestFailed({ operation, url, detail })
 }
 

@@ -99,6 +99,7 @@ const clientFlags = {
 export const options = optionsOf(clientFlags)
 
 export const clientHelp = renderHelp({
+  completions: true,
   usage: [
     "null-worker-client --endpoint NAME [options]   (node dist/client.js)",
     "null-worker-client doctor --endpoint NAME [options]   (see doctor --help)",
@@ -127,6 +128,7 @@ const doctorFlags = {
 export const doctorOptions = optionsOf(doctorFlags)
 
 export const doctorHelp = renderHelp({
+  completions: true,
   usage: ["null-worker-client doctor --endpoint NAME [options]   (node dist/client.js doctor)"],
   summary: [
     "Read the endpoint's settings through the endpoint lookup and report each one that is risky for the",

@@ -101,6 +101,7 @@ const flags = {
 const options = optionsOf(flags)
 
 const help = renderHelp({
+  completions: true,
   usage: ["null-worker-serverless [options]   (node dist/serverless.js)"],
   summary: [
     "A local stand-in for Vast's Serverless control plane: endpoint lookup, /route/, load reports, a status",

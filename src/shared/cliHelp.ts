@@ -156,8 +156,21 @@ export const renderHelp = (page: {
   readonly summary: ReadonlyArray<string>
   readonly flags: ReadonlyArray<HelpLine>
   readonly notes?: ReadonlyArray<string>
+  /** An installed command (a bin in package.json): `--completions` makes a script for it. */
+  readonly completions?: boolean
 }): string => {
-  const flags = [...page.flags, { usage: "-h, --help", description: "this help", fallback: null }, { usage: "--version", description: "the version", fallback: null }]
+  // @effect/cli's own flags, which every one of these programs takes as well.
+  const builtIn: ReadonlyArray<HelpLine> = [
+    ...(page.completions === true ? [{ usage: "--completions SHELL", description: "print a completion script: bash, zsh, fish or sh", fallback: null }] : []),
+    { usage: "--wizard", description: "ask for each flag in turn (on a terminal)", fallback: null },
+    { usage: "--log-level LEVEL", description: "the least level of log line shown: all, trace, debug, info, warning, error, fatal, none", fallback: null }
+  ]
+  const flags = [
+    ...page.flags,
+    ...builtIn,
+    { usage: "-h, --help", description: "this help", fallback: null },
+    { usage: "--version", description: "the version", fallback: null }
+  ]
   const width = Math.max(...flags.map((flag) => flag.usage.length))
   const lines = [
     ...page.usage.map((line, index) => `${index === 0 ? "Usage:" : "      "} ${line}`),

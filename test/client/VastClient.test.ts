@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Either, Fiber, Layer, Option, Random, Redacted, Ref, TestClock } from "effect"
 import { ROUTE_ATTEMPTS } from "../../src/client/backoff.js"
-import { type Endpoint, type ReserveProgress, type Session, tidyTransportMessage, VastClient } from "../../src/client/VastClient.js"
+import { type Endpoint, localControlPlaneHint, type ReserveProgress, type Session, tidyTransportMessage, VastClient } from "../../src/client/VastClient.js"
 import { ENDPOINT_KEY, ENDPOINT_NAME, USER_KEY } from "./fakeControlPlane.js"
 import { type FakeAnswer, type SeenRequest, fakeHttp, field } from "./fakeHttp.js"
 
@@ -74,6 +74,13 @@ const reserveOptions = { endpoint, cost: 100, lifetime: 60, onCloseRoute: null, 
 const SEED = "null-worker"
 const seeded = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.withRandom(effect, Random.make(SEED))
 const millis = (seconds: number) => Math.round(seconds * 1000)
+
+describe("localControlPlaneHint", () => {
+  it("names the flag of the address that refused: --webserver-url for the lookup, --autoscaler-url for routing", () => {
+    assert.include(localControlPlaneHint("endpoint lookup"), "point --webserver-url at a running one")
+    assert.include(localControlPlaneHint("route"), "point --autoscaler-url at a running one")
+  })
+})
 
 describe("VastClient.findEndpoint", () => {
   it.effect("picks the exact name, asking the webserver with the user's key as a Bearer token only", () =>

@@ -81,6 +81,10 @@ describe("node dist/client.js --help", () => {
       expect(output).toMatch(/^ {2}--session-cost N +.* \(default 100\)$/m)
       expect(output).toMatch(/^ {2}--count N +--demo: number of sessions \(default 3\)$/m)
       expect(output).toContain("130 after Ctrl-C")
+      // @effect/cli's own flags are listed too.
+      expect(output).toMatch(/^ {2}--completions SHELL +print a completion script: bash, zsh, fish or sh$/m)
+      expect(output).toMatch(/^ {2}--wizard +/m)
+      expect(output).toMatch(/^ {2}--log-level LEVEL +/m)
     }
   })
 
@@ -244,7 +248,9 @@ describe("node dist/client.js against a control plane on this machine that is no
       const spawned = spawnProcess(process.execPath, [clientJs, ...args], { VAST_API_KEY: "k" })
       expect(await spawned.exited, args.join(" ")).toBe(1)
       const line = spawned.output().split("\n").find((text) => text.includes("endpoint lookup")) ?? ""
-      expect(line, args.join(" ")).toContain(`${base}/api/v0/endptjobs/ did not answer: connect ECONNREFUSED 127.0.0.1:${port}; nothing listens there: start the local serverless`)
+      expect(line, args.join(" ")).toContain(
+        `${base}/api/v0/endptjobs/ did not answer: connect ECONNREFUSED 127.0.0.1:${port}; nothing listens there: start the local serverless (node dist/serverless.js), or point --webserver-url at a running one`
+      )
       expect(line.split(base).length - 1, line).toBe(1)
       expect(line.split("endpoint lookup").length - 1, line).toBe(1)
       expect(line).not.toContain("Transport error")

@@ -92,6 +92,7 @@ const flags = {
 export const autoscaleOptions = optionsOf(flags)
 
 export const autoscaleHelp = renderHelp({
+  completions: true,
   usage: ["null-worker-client autoscale --endpoint NAME (--stream KEY | --list KEY) [options]   (node dist/client.js autoscale)"],
   summary: [
     "Hold clamp(ceil((waiting + in flight) / --jobs-per-worker), --min, --max) reservations on the endpoint,",
