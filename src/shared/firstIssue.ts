@@ -30,11 +30,15 @@ const shownAs = (shown: string): string => {
   return "another value"
 }
 
+/** Schema's text of a struct's type (`{ readonly url: string; … }`): a client is told what it is, not how it is declared. */
+const STRUCT_EXPECTED = /^Expected \{ readonly /
+
 /** `message` with the value it quotes replaced as `shownAs` says; the expectation is cut, never the value's part. */
 const withoutValue = (message: string): string => {
   const parts = DEFAULT_MESSAGE.exec(message)
   if (parts === null) return cut(message)
-  return `${cut(parts[1]!)}, got ${shownAs(parts[2]!)}`
+  const expected = STRUCT_EXPECTED.test(parts[1]!) ? "must be a JSON object" : cut(parts[1]!)
+  return `${expected}, got ${shownAs(parts[2]!)}`
 }
 
 const cut = (text: string): string => (text.length > MESSAGE_LIMIT ? `${text.slice(0, MESSAGE_LIMIT)}…` : text)
