@@ -9,6 +9,10 @@ import { type Duration, Effect, Either, Option, Schedule, TestClock } from "effe
 import { makeBodyBudget } from "../../../src/worker/http/bodyBudget.js"
 import { text } from "../../../src/worker/http/errorResponse.js"
 import { type RouteTable, serve, type WireRoute } from "../../../src/worker/http/WireServer.js"
+import { quietLogs } from "../../support/layers.js"
+
+/** `serve`, its log lines (listening, refusals) kept out of the test output: what it logs is not what these tests check. */
+const serveQuietly = (options: Parameters<typeof serve>[0]) => serve(options).pipe(Effect.provide(quietLogs))
 
 /** A route whose answers (64 KiB each) fill a socket's buffers after a few dozen unread ones. */
 const routes: RouteTable = new Map<string, WireRoute>([
@@ -59,7 +63,7 @@ describe("WireServer against a real socket", () => {
   /** Whether a server with `stallTimeoutMs` closed a client that pipelines and never reads within `within`. */
   const closedWithin = (stallTimeoutMs: number, within: Duration.DurationInput) =>
     Effect.gen(function* () {
-      const listener = yield* serve({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { stallTimeoutMs } })
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { stallTimeoutMs } })
       return Option.isSome(yield* Effect.timeoutOption(pipelineWithoutReading(listener.port), within))
     }).pipe(Effect.scoped)
 
@@ -73,7 +77,7 @@ describe("WireServer against a real socket", () => {
 
   it.live("Expect: 100-continue: a body declared over the limit is refused at once (413, no 100); a small one is asked for and served", () =>
     Effect.gen(function* () {
-      const listener = yield* serve({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { maxBodyBytes: 1024 } })
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { maxBodyBytes: 1024 } })
       const refused = yield* exchange(
         listener.port,
         "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000000\r\nExpect: 100-continue\r\n\r\n",
@@ -106,7 +110,7 @@ describe("WireServer against a real socket", () => {
 
   it.live("a body sent in many small chunks is read whole and in order, however it is cut", () =>
     Effect.gen(function* () {
-      const listener = yield* serve({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { maxBodyBytes: 256 * 1024 } })
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { maxBodyBytes: 256 * 1024 } })
       // 40 KiB: past the first buffer (16 KiB), so it doubles twice.
       const value = Array.from({ length: 40 * 1024 }, (_, i) => String.fromCharCode(97 + (i % 26))).join("")
       const body = JSON.stringify({ value })
@@ -135,7 +139,7 @@ describe("WireServer against a real socket", () => {
   it.live("bodies being received share a budget: past it a large one gets 503 and its connection closes, a small one is still read, and what a client abandons is given back", () =>
     Effect.gen(function* () {
       const bodyBudget = makeBodyBudget(200 * 1024)
-      const listener = yield* serve({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { maxBodyBytes: 1024 * 1024 }, bodyBudget })
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { maxBodyBytes: 1024 * 1024 }, bodyBudget })
       const head = (length: number) => `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`
       const until = (what: string, done: () => boolean) =>
         Effect.repeat(Effect.sync(done), { until: (ok) => ok, schedule: Schedule.spaced("5 millis") }).pipe(
@@ -212,7 +216,7 @@ describe("WireServer at its connection cap", () => {
 
   it.scoped("the connection idle the longest gives way to a newcomer, once idle 5 s; a busy one or one idle less never does", () =>
     Effect.gen(function* () {
-      const listener = yield* serve({ name: "test", host: "127.0.0.1", port: 0, routes: small, limits: { maxConnections: 2, idleEvictionMs: 5_000 } })
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: small, limits: { maxConnections: 2, idleEvictionMs: 5_000 } })
       const a = yield* served(listener.port)
       yield* TestClock.adjust("1 second")
       const b = yield* served(listener.port)
@@ -272,7 +276,7 @@ describe("WireServer at its connection cap, over TLS", () => {
     Effect.gen(function* () {
       const tls = { cert: readFileSync(join(dir, "c.pem")), key: readFileSync(join(dir, "k.pem")) }
       const routes: RouteTable = new Map([["/small", { method: "GET", body: "none", handle: () => Either.right(text(200, "ok")) } satisfies WireRoute]])
-      const listener = yield* serve({ name: "tls", host: "127.0.0.1", port: 0, routes, tls, limits: { maxConnections: 2, idleEvictionMs: 5_000 } })
+      const listener = yield* serveQuietly({ name: "tls", host: "127.0.0.1", port: 0, routes, tls, limits: { maxConnections: 2, idleEvictionMs: 5_000 } })
       const a = yield* tlsGet(listener.port)
       yield* Effect.promise(() => a.answer)
       yield* TestClock.adjust("1 second")
