@@ -128,8 +128,8 @@ export const postLatestWithFailover = <A>(
           // A shutdown may stop this attempt (the last report stopping a loop whose attempt hangs) as its answer comes
           // in: work the autoscaler accepted must still be acknowledged, or it is sent, and counted, again. So only the
           // body's making and the post can be stopped, and a stop notes what was answered by then (the status, heard
-          // before the body is read). Stopped with no answer, the address failed this delivery: a shutdown stops only an attempt that has
-          // gone unanswered for a while (`finalReport`).
+          // before the body is read). Stopped with no answer, the address failed this delivery: a shutdown stops only
+          // an attempt that has gone unanswered for a while (`finalReport`).
           Effect.uninterruptibleMask((restore) =>
             Effect.gen(function* () {
               const body = yield* restore(build)
