@@ -8,7 +8,7 @@
  * Interval counters are subtracted only after a report was accepted, so nothing is lost while the
  * autoscaler is unreachable. Every tick sends all pending `/delete_requests/` records, in batches.
  */
-import { Duration, Effect, Fiber, Layer, LogLevel, Redacted } from "effect"
+import { Duration, Effect, Fiber, Layer, LogLevel, Option, Redacted } from "effect"
 import { monotonicMillis } from "../../shared/monotonic.js"
 import { deleteRequestsJson, HEARTBEAT_SECONDS, statusBody, type WorkerIdentity, type WorkerStatusBody } from "../../protocol/workerStatus.js"
 import { redactUrl } from "../../shared/redactUrl.js"
@@ -204,23 +204,25 @@ const make = (policy: ReportPolicy) =>
     const deletionFiber = yield* supervised("delete_requests loop", deletionLoop)
 
     let finalSent = false
-    let finalAccepted = false
     // The process is about to exit: what the autoscaler did not get now, it never will (its own records of the work stay).
-    const sayWhatWasLost = Effect.gen(function* () {
-      const backlog = yield* metrics.deletionBacklog
-      const records = deletionAddrs.length === 0 ? 0 : backlog.finished + backlog.refusals
-      if (finalAccepted && records === 0) return
-      yield* Effect.logWarning("shutdown: the autoscaler did not get everything before exit", {
-        last_worker_status: finalAccepted ? "accepted" : "not accepted",
-        delete_requests_records_not_sent: records
+    // Records that no address is for (only the one the framework skips) are not lost: they were never to be sent.
+    const sayWhatWasLost = (finalAccepted: boolean) =>
+      Effect.gen(function* () {
+        const backlog = yield* metrics.deletionBacklog
+        const records = deletionAddrs.length === 0 ? 0 : backlog.finished + backlog.refusals
+        if (finalAccepted && records === 0) return
+        yield* Effect.logWarning("shutdown: the autoscaler did not get everything before exit", {
+          last_worker_status: finalAccepted ? "accepted" : "not accepted",
+          delete_requests_records_not_sent: records
+        })
       })
-    })
     /**
      * The last report and the pending `/delete_requests/`, side by side, within `finalReportTimeout`. Each first stops
      * its loop: the loop starts no new attempt, and one in flight is waited for (not a retry's pause), so that nothing
      * is sent after the last report and no counter goes out twice; but for a third of the time at most: an attempt
      * still unanswered then (a hung address) is stopped, and its address goes last. Then one quick try per address
-     * (shutdown must not wait out retry delays), each with an equal share of the time left.
+     * (shutdown must not wait out retry delays), each with an equal share of the time left among the addresses not
+     * given up (`deadline` in `postLatestWithFailover`). What did not get through is said once, at the end.
      */
     const finalReport = Effect.suspend(() => {
       if (finalSent) return Effect.void
@@ -236,16 +238,19 @@ const make = (policy: ReportPolicy) =>
             // Stopped even if the lock never came: the attempt in flight is interrupted.
             Effect.zipRight(Fiber.interrupt(fiber))
           )
-        yield* Effect.all(
+        const [accepted] = yield* Effect.all(
           [
-            Effect.zipRight(stopLoop(reporting, statusFiber), reporting.withPermits(1)(reportOnce(quick, unlocked, deadline))).pipe(
-              Effect.map((accepted) => void (finalAccepted = accepted))
-            ),
+            Effect.zipRight(stopLoop(reporting, statusFiber), reporting.withPermits(1)(reportOnce(quick, unlocked, deadline))),
             Effect.zipRight(stopLoop(deleting, deletionFiber), deleting.withPermits(1)(sendDeletionsOnce(quick, unlocked, deadline)))
           ],
-          { concurrency: 2, discard: true }
+          { concurrency: 2 }
         )
-      }).pipe(Effect.interruptible, Effect.timeoutOption(policy.finalReportTimeout), Effect.zipRight(sayWhatWasLost))
+        return accepted
+      }).pipe(
+        Effect.interruptible,
+        Effect.timeoutOption(policy.finalReportTimeout),
+        Effect.flatMap((accepted) => sayWhatWasLost(Option.getOrElse(accepted, () => false)))
+      )
     })
     // A safety net: the shutdown sequence sends it after the last close; this catches an early exit.
     yield* Effect.addFinalizer(() => finalReport)

@@ -516,21 +516,24 @@ describe("AutoscalerReporter", () => {
 
   it.scoped("at exit, what the autoscaler did not get is said in one warning; after everything was delivered, nothing is", () =>
     Effect.gen(function* () {
-      /** The shutdown warnings of a reporter whose autoscaler answers `answerFor`, after one closed session and the last report. */
-      const shutdownWarnings = (answerFor: (url: string) => Answer) => {
+      /** The shutdown warnings of a reporter whose autoscaler answers `answerFor`, after a closed session, a refusal and the last report. */
+      const shutdownWarnings = (answerFor: (url: string) => Answer, addrs: ReadonlyArray<string> = [A]) => {
         const logs = capturedLogs()
         return Effect.gen(function* () {
-          const { metrics, reporter } = yield* startReporter(answerFor, yield* Effect.scope, [A], logs.layer)
+          const { metrics, reporter } = yield* startReporter(answerFor, yield* Effect.scope, addrs, logs.layer)
           yield* metrics.sessionOpened("s1", { requestIdx: 8, workload: 100 }, 0)
           yield* metrics.sessionClosed("s1", 0)
+          yield* metrics.sessionRejected({ requestIdx: 9, workload: 100 })
           yield* advanceUntilDone(yield* Effect.fork(reporter.finalReport), "10 millis")
           return logs.lines.filter((line) => String(line.message[0]).startsWith("shutdown:"))
         }).pipe(Effect.provide(logs.layer), Effect.scoped)
       }
       assert.deepStrictEqual(yield* shutdownWarnings((url) => (url.endsWith("/delete_requests/") ? 503 : 200)), [
-        { level: "WARN", message: ["shutdown: the autoscaler did not get everything before exit", { last_worker_status: "accepted", delete_requests_records_not_sent: 1 }] }
+        { level: "WARN", message: ["shutdown: the autoscaler did not get everything before exit", { last_worker_status: "accepted", delete_requests_records_not_sent: 2 }] }
       ])
       assert.deepStrictEqual(yield* shutdownWarnings(() => 200), [])
+      // Records no address is for (only the one the framework skips for them) were never to be sent: not lost.
+      assert.deepStrictEqual(yield* shutdownWarnings(() => 200, [SKIPPED]), [])
     })
   )
 
@@ -538,10 +541,12 @@ describe("AutoscalerReporter", () => {
     Effect.gen(function* () {
       const C = "http://127.0.0.1:9103"
       const { reporter, seen } = yield* startReporter((url) => (url.startsWith(A) ? "hang" : url.startsWith(B) ? 503 : { status: 200, delayMs: 1400 }), yield* Effect.scope, [A, B, C])
+      // Shutdown at 200 ms, before the loop's first report (due at 1 s).
+      yield* TestClock.adjust("200 millis")
       yield* advanceUntilDone(yield* Effect.fork(reporter.finalReport), "10 millis")
       // A: a third of (3,000 - 50) ms; B fails at once; C gets all that is left (1,966 ms) and answers after 1,400.
       const at = (yield* statuses(seen)).map((s) => [s.url.slice(0, A.length), s.at])
-      assert.deepStrictEqual(at, [[A, 0], [B, 983], [C, 983]])
+      assert.deepStrictEqual(at, [[A, 200], [B, 1183], [C, 1183]])
       assert.strictEqual((yield* reporter.stats).accepted, 1)
     })
   )
@@ -583,6 +588,35 @@ describe("AutoscalerReporter", () => {
       assert.strictEqual((yield* reporter.stats).accepted, 1)
     })
   )
+
+  it.scoped("addresses not given up share the time left among themselves; the one given up gets what is left after them, its own timeout still first", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const C = "http://127.0.0.1:9103"
+      // A hangs (the loop's report, in flight at shutdown, is given up); B answers after 1.2 s; C at once.
+      const { metrics, reporter, seen } = yield* startReporter((url) => (url.startsWith(A) ? "hang" : url.startsWith(B) ? { status: 200, delayMs: 1200 } : 200), yield* Effect.scope, [A, B, C], logs.layer)
+      yield* metrics.sessionOpened("s1", { requestIdx: 1, workload: 100 }, 0)
+      yield* TestClock.adjust("500 millis")
+      yield* advanceUntilDone(yield* Effect.fork(reporter.finalReport), "10 millis")
+      // Stopped at 1.5 s; B and C share the 1,950 ms left: B's 975 ms run out before its answer, C takes it.
+      assert.deepStrictEqual((yield* statuses(seen)).map((s) => [s.url.slice(0, A.length), s.at]), [[A, 0], [B, 1500], [C, 2475]])
+    }).pipe(Effect.provide(logs.layer))
+  })
+
+  it.scoped("the address given up, tried last after the others failed, gets all the time left, and its refusal is its own timeout's", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const { metrics, reporter } = yield* startReporter((url) => (url.startsWith(A) ? "hang" : 503), yield* Effect.scope, [A, B], logs.layer)
+      yield* metrics.sessionOpened("s1", { requestIdx: 1, workload: 100 }, 0)
+      yield* TestClock.adjust("500 millis")
+      yield* advanceUntilDone(yield* Effect.fork(reporter.finalReport), "10 millis")
+      assert.strictEqual((yield* reporter.stats).refused, 1)
+      assert.deepStrictEqual(logs.lines[0], {
+        level: "WARN",
+        message: ["autoscaler did not accept /worker_status/", { causes: `${B}/worker_status/: status 503; ${A}/worker_status/: no answer within 1s 950ms` }]
+      })
+    }).pipe(Effect.provide(logs.layer))
+  })
 
   it.scoped("a shutdown during a run of /delete_requests/ batches stops the run at the next batch: the batch in flight is answered and acknowledged, the rest go in the last post, each record once", () =>
     Effect.gen(function* () {

@@ -7,7 +7,7 @@ import { join } from "node:path"
 import type { AddressInfo } from "node:net"
 import { HttpClient, HttpClientError } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, type Duration, Effect, Exit, Fiber, FiberId, Layer, Queue, Ref, TestClock } from "effect"
+import { Cause, Context, Deferred, type Duration, Effect, Exit, Fiber, FiberId, Layer, Queue, Ref, TestClock } from "effect"
 import { AutoscalerPost, type JsonPost, jsonPostFromHttpClient, makeNodeJsonPost } from "../../../src/worker/autoscaler/jsonPost.js"
 import { ADDRESS_COOLDOWN_MS, addressOrder, type FailoverPolicy, makeAddressCooldown, postLatestWithFailover, postWithFailover } from "../../../src/worker/autoscaler/postWithFailover.js"
 import { type Answer, routedClient } from "../../support/fakeHttpClient.js"
@@ -162,6 +162,24 @@ describe("postWithFailover", () => {
       midAckStop = () => midAck.unsafeInterruptAsFork(FiberId.none)
       yield* Fiber.await(midAck)
       assert.strictEqual(ackSteps, 2)
+      // A status heard that is not a 2xx (a 503, a 300) is no acceptance: nothing acknowledged. Without a cool-down or an
+      // acknowledgment to run, a stop is a plain interruption.
+      const heardThenStopped = (status: number, hooks: Parameters<typeof postLatestWithFailover<number>>[5]) =>
+        Effect.gen(function* () {
+          const heard = yield* Deferred.make<void>()
+          const post: JsonPost = (_url, _json, onStatus) => Effect.zipRight(Effect.sync(() => (onStatus?.(status), Deferred.unsafeDone(heard, Exit.void))), Effect.never)
+          const fiber = yield* Effect.fork(postLatestWithFailover(post, [A], "/worker_status/", Effect.succeed({ json: "{}", value: 1 }), policy, hooks))
+          yield* Deferred.await(heard)
+          return yield* Fiber.interrupt(fiber)
+        })
+      let wronglyAcknowledged = 0
+      for (const status of [503, 300]) {
+        yield* heardThenStopped(status, { onAccepted: () => Effect.sync(() => void wronglyAcknowledged++) })
+      }
+      assert.strictEqual(wronglyAcknowledged, 0)
+      for (const exit of [yield* heardThenStopped(200, {}), yield* Fiber.interrupt(yield* Effect.fork(postLatestWithFailover(() => Effect.never, [A], "/worker_status/", Effect.succeed({ json: "{}", value: 1 }), policy)))]) {
+        assert.isTrue(Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause), String(exit))
+      }
       // No answer yet when stopped: the address goes last for the next delivery.
       const cooldown = makeAddressCooldown()
       const second = yield* Effect.fork(postLatestWithFailover(() => Effect.never, [A, B], "/worker_status/", Effect.succeed({ json: "{}", value: 0 }), policy, { cooldown }))

@@ -18,6 +18,6 @@ describe("retryAfterMs", () => {
   })
 
   it("anything else is no wait asked: absent, signed, fractional, words, a bare year", () => {
-    for (const header of [undefined, "", "-5", "+5", "1.5", "soon", "Xyz, 99 Foo 2026 99:99:99 GMT"]) expect(retryAfterMs(header, now), String(header)).toBeNull()
+    for (const header of [undefined, "", "-5", "+5", "1.5", "soon", "in Tue, 01 Dec 2026 09:00:20 GMT", "Xyz, 99 Foo 2026 99:99:99 GMT"]) expect(retryAfterMs(header, now), String(header)).toBeNull()
   })
 })
