@@ -177,7 +177,12 @@ describe("postWithFailover", () => {
         yield* heardThenStopped(status, { onAccepted: () => Effect.sync(() => void wronglyAcknowledged++) })
       }
       assert.strictEqual(wronglyAcknowledged, 0)
-      for (const exit of [yield* heardThenStopped(200, {}), yield* Fiber.interrupt(yield* Effect.fork(postLatestWithFailover(() => Effect.never, [A], "/worker_status/", Effect.succeed({ json: "{}", value: 1 }), policy)))]) {
+      const started = yield* Deferred.make<void>()
+      const unanswered = yield* Effect.fork(
+        postLatestWithFailover(() => Effect.zipRight(Deferred.succeed(started, undefined), Effect.never), [A], "/worker_status/", Effect.succeed({ json: "{}", value: 1 }), policy)
+      )
+      yield* Deferred.await(started)
+      for (const exit of [yield* heardThenStopped(200, {}), yield* Fiber.interrupt(unanswered)]) {
         assert.isTrue(Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause), String(exit))
       }
       // No answer yet when stopped: the address goes last for the next delivery.
