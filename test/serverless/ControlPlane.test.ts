@@ -361,28 +361,18 @@ describe("ControlPlane (TestClock, fake processes)", () => {
     })
   )
 
-  it.scoped("a ready worker that exits 0 without having reported a drain is errored, as any worker that dies", () =>
+  it.scoped("a worker that exits 0 without having reported a drain (ready or not yet) is errored, as any worker that dies", () =>
     Effect.gen(function* () {
-      const { launched, layer } = yield* fakeLauncher
-      const plane = yield* buildPlane(layer, { params: { min_load: 100, target_util: 1 } })
-      yield* plane.tick
-      yield* plane.workerStatus(report(1, launched[0]!.spec.env["MASTER_TOKEN"]!, 0, []))
-      yield* Deferred.succeed(launched[0]!.exit, "0")
-      yield* TestClock.adjust("0 millis")
-      const dead = (yield* plane.status).workers[0]
-      assert.deepStrictEqual([dead?.state, dead?.exit], ["errored", "0"])
-    })
-  )
-
-  it.scoped("a worker that exits 0 before it was ever ready is a failed start", () =>
-    Effect.gen(function* () {
-      const { launched, layer } = yield* fakeLauncher
-      const plane = yield* buildPlane(layer, { params: { min_load: 100, target_util: 1 } })
-      yield* plane.tick
-      yield* Deferred.succeed(launched[0]!.exit, "0")
-      yield* TestClock.adjust("0 millis")
-      const dead = (yield* plane.status).workers[0]
-      assert.deepStrictEqual([dead?.state, dead?.exit], ["errored", "0"])
+      for (const reportedReady of [true, false]) {
+        const { launched, layer } = yield* fakeLauncher
+        const plane = yield* buildPlane(layer, { params: { min_load: 100, target_util: 1 } })
+        yield* plane.tick
+        if (reportedReady) yield* plane.workerStatus(report(1, launched[0]!.spec.env["MASTER_TOKEN"]!, 0, []))
+        yield* Deferred.succeed(launched[0]!.exit, "0")
+        yield* TestClock.adjust("0 millis")
+        const dead = (yield* plane.status).workers[0]
+        assert.deepStrictEqual([dead?.state, dead?.exit], ["errored", "0"], `reported ready: ${reportedReady}`)
+      }
     })
   )
 

@@ -118,18 +118,17 @@ const isHttpUrl = (text: string): boolean => Either.isRight(Schema.decodeEither(
 const SET_BUT_EMPTY = "is set but empty: give it a value (or unset it, where it has a default)"
 
 /**
- * A variable's text that `holds`, else `message`; set but empty, it says so (an empty field in a template, which a
- * user may have meant as unset), whatever the variable.
+ * `read(text)`, unless the variable is set but empty (or blank): then it says so, whatever the variable (an empty field
+ * in a template, which a user may have meant as unset). Used inside the one `mapOrFail` of a variable: an error from a
+ * second one would lose the variable's name.
  */
+const unlessEmpty = <A>(text: string, read: (text: string) => Either.Either<A, ConfigError.ConfigError>): Either.Either<A, ConfigError.ConfigError> =>
+  text.trim() === "" ? Either.left(ConfigError.InvalidData([], SET_BUT_EMPTY)) : read(text)
+
+/** A variable's text that `holds`, else `message`. */
 const checkedText = (name: string, message: string, holds: (text: string) => boolean) =>
   Config.string(name).pipe(
-    Config.mapOrFail((text) =>
-      text.trim() === ""
-        ? Either.left(ConfigError.InvalidData([], SET_BUT_EMPTY))
-        : holds(text)
-          ? Either.right(text)
-          : Either.left(ConfigError.InvalidData([], message))
-    )
+    Config.mapOrFail((text) => unlessEmpty(text, () => (holds(text) ? Either.right(text) : Either.left(ConfigError.InvalidData([], message)))))
   )
 
 /**
@@ -247,9 +246,9 @@ export const exitFile = writableFile("NULL_EXIT_FILE")
 const literal = <A extends string, I extends string>(name: string, schema: Schema.Schema<A, I>, fallback: A) =>
   Config.string(name).pipe(
     Config.mapOrFail((text) =>
-      text.trim() === ""
-        ? Either.left(ConfigError.InvalidData([], SET_BUT_EMPTY))
-        : Either.mapLeft(Schema.decodeUnknownEither(schema)(text), (error) => ConfigError.InvalidData([], ParseResult.TreeFormatter.formatErrorSync(error)))
+      unlessEmpty(text, () =>
+        Either.mapLeft(Schema.decodeUnknownEither(schema)(text), (error) => ConfigError.InvalidData([], ParseResult.TreeFormatter.formatErrorSync(error)))
+      )
     ),
     Config.withDefault(fallback)
   )
