@@ -62,11 +62,17 @@ const isCooling = (cooldown: AddressCooldown | undefined, index: number, now: nu
   return failed !== undefined && now - failed < ADDRESS_COOLDOWN_MS
 }
 
-/** The indices of `count` addresses in the order to try them at `now`: those not cooling down first, each group in list order. */
-export const addressOrder = (count: number, cooldown: AddressCooldown | undefined, now: number): ReadonlyArray<number> => {
+/** The indices of `count` addresses at `now`, those not cooling down and those cooling down, each in list order. */
+const addressGroups = (count: number, cooldown: AddressCooldown | undefined, now: number) => {
   const ready: Array<number> = []
   const cooling: Array<number> = []
   for (let index = 0; index < count; index++) (isCooling(cooldown, index, now) ? cooling : ready).push(index)
+  return { ready, cooling }
+}
+
+/** The indices of `count` addresses in the order to try them at `now`: those not cooling down first, each group in list order. */
+export const addressOrder = (count: number, cooldown: AddressCooldown | undefined, now: number): ReadonlyArray<number> => {
+  const { cooling, ready } = addressGroups(count, cooldown, now)
   return [...ready, ...cooling]
 }
 
@@ -109,9 +115,9 @@ export const postLatestWithFailover = <A>(
     const pause = !Duration.isZero(Duration.decode(policy.retryDelay))
     const around = hooks.around ?? (<X>(attempt: Effect.Effect<X>) => attempt)
     const cooldown = hooks.cooldown
-    const startedAt = cooldown === undefined ? 0 : yield* monotonicMillis
-    const order = addressOrder(addrs.length, cooldown, startedAt)
-    const readyCount = order.filter((index) => !isCooling(cooldown, index, startedAt)).length
+    const { cooling, ready } = addressGroups(addrs.length, cooldown, cooldown === undefined ? 0 : yield* monotonicMillis)
+    const order = [...ready, ...cooling]
+    const readyCount = ready.length
     for (const [position, index] of order.entries()) {
       const addr = addrs[index]!
       const url = autoscalerUrl(addr, path)
@@ -136,6 +142,7 @@ export const postLatestWithFailover = <A>(
               let status: number | undefined
               const outcome = yield* restore(
                 post(url, body.json, (answered) => void (status = answered)).pipe(
+                  // Also from the result: a poster that does not call `onStatus` (a test's) is still acknowledged on a stop.
                   Effect.tap((answered) => void (status = answered)),
                   Effect.map((answered): string | null => (answered >= 200 && answered < 300 ? null : `status ${answered}`)),
                   Effect.timeoutFail({ duration: timeout, onTimeout: () => silence }),

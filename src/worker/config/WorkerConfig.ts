@@ -118,12 +118,12 @@ const isHttpUrl = (text: string): boolean => Either.isRight(Schema.decodeEither(
 const SET_BUT_EMPTY = "is set but empty: give it a value (or unset it, where it has a default)"
 
 /**
- * `read(text)`, unless the variable is set but empty (or blank): then it says so, whatever the variable (an empty field
+ * `read()`, unless the variable is set but empty (or blank): then it says so, whatever the variable (an empty field
  * in a template, which a user may have meant as unset). Used inside the one `mapOrFail` of a variable: an error from a
  * second one would lose the variable's name.
  */
-const unlessEmpty = <A>(text: string, read: (text: string) => Either.Either<A, ConfigError.ConfigError>): Either.Either<A, ConfigError.ConfigError> =>
-  text.trim() === "" ? Either.left(ConfigError.InvalidData([], SET_BUT_EMPTY)) : read(text)
+const unlessEmpty = <A>(text: string, read: () => Either.Either<A, ConfigError.ConfigError>): Either.Either<A, ConfigError.ConfigError> =>
+  text.trim() === "" ? Either.left(ConfigError.InvalidData([], SET_BUT_EMPTY)) : read()
 
 /** A variable's text that `holds`, else `message`. */
 const checkedText = (name: string, message: string, holds: (text: string) => boolean) =>
