@@ -62,6 +62,13 @@ export const SILENCE_LIMIT_MS = 3 * HEARTBEAT_SECONDS * 1000
  */
 export const START_LIMIT_MS = 60_000
 
+/**
+ * A worker reports a change of its load at most this long after it (its reports are spaced by 250 ms, design.md
+ * "Targets"), so a request routed just after a session ended can find the worker's last report still busy. A waiting
+ * request this young does not yet ask for a new worker while a busy worker's pending report could free a place for it.
+ */
+export const REPORT_GRACE_MS = 250
+
 /** Whether a worker in `phase`, launched at `startedAt`, is still not ready at `now` past `START_LIMIT_MS`. */
 export const neverReady = (phase: WorkerPhase, startedAt: number, now: number): boolean => phase === "starting" && now - startedAt > START_LIMIT_MS
 
@@ -149,8 +156,32 @@ export interface ScalingDecision {
 }
 
 /**
+ * The waiting requests that ask for capacity at `now`: all but the youngest ones (within `REPORT_GRACE_MS`) whose cost
+ * the busy workers' load covers, oldest first, since those may be routed to a worker whose report of a session's
+ * end is still on its way. Without a busy worker every waiting request counts at once (a scale-up from zero waits for
+ * nothing).
+ */
+export const pressingRequests = (
+  waiting: ReadonlyArray<WaitingRequest>,
+  serving: ReadonlyArray<WorkerView>,
+  now: number
+): ReadonlyArray<WaitingRequest> => {
+  let freeable = serving.reduce((sum, worker) => sum + (worker.phase === "ready" ? load(worker) : 0), 0)
+  if (freeable <= 0) return waiting
+  return [...waiting]
+    .sort((a, b) => a.since - b.since)
+    .filter((request) => {
+      if (now - request.since >= REPORT_GRACE_MS || request.cost > freeable) return true
+      freeable -= request.cost
+      return false
+    })
+}
+
+/**
  * How many workers to start and which to stop.
  *
+ * - waiting requests count once they are pressing (`pressingRequests`): a young one a busy worker may take waits for
+ *   that worker's next report;
  * - capacity needed = max(min_load, reported load + routed load + waiting cost) / target_util;
  * - capacity provisioned = perf of every starting or ready worker (100 until reported);
  * - start enough workers to cover the gap (within max_workers), plus one when a request has waited
@@ -170,7 +201,8 @@ export const decide = (
   // A draining worker still holds its instance (max_workers counts it) until it stops.
   const serving = live.filter((worker) => !isDraining(worker))
   const errored = workers.filter((worker) => worker.phase === "errored").map((worker) => worker.id)
-  const demand = serving.reduce((sum, worker) => sum + load(worker), 0) + waiting.reduce((sum, request) => sum + request.cost, 0)
+  const pressing = pressingRequests(waiting, serving, now)
+  const demand = serving.reduce((sum, worker) => sum + load(worker), 0) + pressing.reduce((sum, request) => sum + request.cost, 0)
   const neededCapacity = Math.max(params.min_load, demand) / Math.max(params.target_util, 0.01)
   // A starting worker has not reported its capacity yet.
   const perfOf = (worker: WorkerView) => (worker.maxPerf > 0 ? worker.maxPerf : ASSUMED_PERF)
@@ -180,7 +212,7 @@ export const decide = (
   let start = Math.min(room, Math.max(0, Math.ceil((neededCapacity - provisioned - 1e-9) / ASSUMED_PERF)))
   let startReason: ScalingDecision["startReason"] = "capacity"
   const starting = live.some((worker) => worker.phase === "starting")
-  const overdue = waiting.some((request) => (now - request.since) / 1000 > params.target_queue_time)
+  const overdue = pressing.some((request) => (now - request.since) / 1000 > params.target_queue_time)
   // Only when the request has nowhere to go: an idle routable worker will take it at its next poll.
   if (start === 0 && overdue && !starting && room > 0 && routeTarget(workers, params) === undefined) {
     start = 1

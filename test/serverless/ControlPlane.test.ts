@@ -4,7 +4,7 @@ import { Context, Deferred, Effect, Layer, Option, TestClock } from "effect"
 import { signedMessage } from "../../src/protocol/signedMessage.js"
 import { statusBody } from "../../src/protocol/workerStatus.js"
 import { CALLBACK_BODY_SHOWN, ControlPlane, failedStartBackoffMs, ServerlessConfig, SETTLED_MS } from "../../src/serverless/ControlPlane.js"
-import { type EndpointParams, recommended, SILENCE_LIMIT_MS } from "../../src/serverless/scaling.js"
+import { type EndpointParams, recommended, REPORT_GRACE_MS, SILENCE_LIMIT_MS } from "../../src/serverless/scaling.js"
 import { statusPage } from "../../src/serverless/statusPage.js"
 import { ServerlessMetrics } from "../../src/serverless/ServerlessMetrics.js"
 import { type ProcessSpec, WorkerLauncher } from "../../src/serverless/WorkerLauncher.js"
@@ -136,6 +136,40 @@ describe("ControlPlane (TestClock, fake processes)", () => {
       assert.isTrue(verify("sha256", Buffer.from(signedMessage(url)), plane.publicKeyPem, signature))
       // The wrong endpoint key gets nothing.
       assert.isTrue(Option.isNone(yield* plane.route({ endpoint: "null-local", apiKey: "nope", cost: 100, requestIdx: 0, connection: null })))
+    })
+  )
+
+  it.scoped("a reservation routed before the busy worker's report of its session's end waits for that report, then goes to it: no second worker", () =>
+    Effect.gen(function* () {
+      const { launched, layer } = yield* fakeLauncher
+      const { plane, route } = yield* planeKeepingIdle(layer)
+      yield* route(1)
+      yield* plane.tick
+      const token = launched[0]!.spec.env["MASTER_TOKEN"]!
+      yield* plane.workerStatus(report(1, token, 0, []))
+      assert.strictEqual(yield* route(1), "Ready")
+      yield* plane.workerStatus(report(1, token, 100, [1]))
+      // The session ends; the worker's report of it is up to 250 ms away when the next reservation is routed.
+      yield* TestClock.adjust("10 seconds")
+      assert.strictEqual(yield* route(2), "Waiting")
+      yield* plane.tick
+      yield* TestClock.adjust(`${REPORT_GRACE_MS - 1} millis`)
+      yield* plane.tick
+      assert.lengthOf(launched, 1)
+      yield* plane.workerStatus(report(1, token, 0, []))
+      yield* plane.tick
+      assert.strictEqual(yield* route(2), "Ready")
+      assert.lengthOf(launched, 1)
+
+      // Still busy one report's time later: the session is a real second one, and a second worker starts.
+      yield* plane.workerStatus(report(1, token, 100, [2]))
+      assert.strictEqual(yield* route(3), "Waiting")
+      yield* TestClock.adjust(`${REPORT_GRACE_MS - 1} millis`)
+      yield* plane.tick
+      assert.lengthOf(launched, 1)
+      yield* TestClock.adjust("1 millis")
+      yield* plane.tick
+      assert.lengthOf(launched, 2)
     })
   )
 

@@ -5,7 +5,9 @@ import {
   decide,
   displayState,
   idleSinceAfter,
+  pressingRequests,
   recommended,
+  REPORT_GRACE_MS,
   routeTarget,
   SILENCE_LIMIT_MS,
   silentTooLong,
@@ -54,8 +56,37 @@ describe("decide", () => {
 
   it("recommended: a third concurrent session gets a third worker", () => {
     const busy = [worker(1, { curLoad: 100 }), worker(2, { curLoad: 100 })]
-    expect(decide(busy, [{ requestIdx: 3, cost: 100, since: 0 }], recommended, 0).start).toBe(1)
-    expect(decide(busy, [], recommended, 0).start).toBe(0)
+    expect(decide(busy, [{ requestIdx: 3, cost: 100, since: 0 }], recommended, REPORT_GRACE_MS).start).toBe(1)
+    expect(decide(busy, [], recommended, REPORT_GRACE_MS).start).toBe(0)
+  })
+
+  it("a reservation routed just after a session ended waits one report's time before it starts a worker (the busy report may be stale)", () => {
+    const busy = [worker(1, { curLoad: 100 })]
+    const request = { requestIdx: 2, cost: 100, since: 1_000 }
+    expect(REPORT_GRACE_MS).toBe(250)
+    // Neither the capacity rule nor the queue-time rule (target_queue_time 0) starts one within the grace.
+    const within = decide(busy, [request], recommended, 1_000 + REPORT_GRACE_MS - 1)
+    expect([within.start, within.neededCapacity]).toEqual([0, 100])
+    expect(decide(busy, [request], recommended, 1_000 + REPORT_GRACE_MS)).toMatchObject({ start: 1, neededCapacity: 200 })
+    // The worker's report of the end came in: the request goes to it at its next poll, no new worker.
+    expect(decide([worker(1)], [request], recommended, 1_000 + REPORT_GRACE_MS).start).toBe(0)
+    // The same for a reservation held back with a routed-but-unreported one.
+    expect(decide([worker(1, { routedLoad: 100 })], [request], recommended, 1_100).start).toBe(0)
+  })
+
+  it("within the grace, only as many young requests wait as the busy workers' load could take; with no busy worker none wait", () => {
+    const young = (requestIdx: number, since: number) => ({ requestIdx, cost: 100, since })
+    const burst = [young(3, 20), young(2, 10), young(4, 30)]
+    // One busy worker could free one place: the oldest young request waits for it, the other two start workers now.
+    expect(pressingRequests(burst, [worker(1, { curLoad: 100 })], 40).map((request) => request.requestIdx)).toEqual([3, 4])
+    expect(decide([worker(1, { curLoad: 100 })], burst, recommended, 40).start).toBe(2)
+    // A scale-up from zero, or from idle workers only, waits for nothing.
+    expect(pressingRequests(burst, [], 40)).toBe(burst)
+    expect(pressingRequests(burst, [worker(1)], 40)).toBe(burst)
+    // A starting worker's load is not a report that can free a place.
+    expect(pressingRequests(burst, [worker(1, { phase: "starting", curLoad: 100 })], 40)).toBe(burst)
+    // A request costing more than the busy load counts at once; a smaller one after it may still wait.
+    expect(pressingRequests([{ requestIdx: 5, cost: 200, since: 0 }, young(6, 1)], [worker(1, { curLoad: 100 })], 2).map((request) => request.requestIdx)).toEqual([5])
   })
 
   it("target_util 0.9 keeps a whole extra worker for unit-occupancy workers (min_load 100 → 2 workers)", () => {
