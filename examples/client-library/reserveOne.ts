@@ -11,6 +11,7 @@ import { apiKeyFromEnv } from "../../src/client/apiKey.js"
 import { keepSessionAlive, reserveScoped } from "../../src/client/scopedSession.js"
 import { VastClient } from "../../src/client/VastClient.js"
 import { describeCause } from "../../src/shared/causeLine.js"
+import { plainLogfmt } from "../../src/shared/logging.js"
 import { rememberStopSignal } from "../../src/shared/signalExitStatus.js"
 import { handledEnvProgramArgs } from "../../src/shared/envProgramArgs.js"
 
@@ -93,6 +94,8 @@ job.pipe(
   Effect.scoped,
   Effect.tap((session) => Effect.logInfo(`job done: session ${session.sessionId} ended`)),
   Effect.provide(client),
+  // The same logfmt lines on stdout as the worker, the serverless and the other examples.
+  Effect.provide(plainLogfmt),
   Effect.tapErrorCause((cause) => (Cause.isInterruptedOnly(cause) ? Effect.void : Console.error(describeCause(cause)))),
-  NodeRuntime.runMain({ disableErrorReporting: true, teardown: (exit, onExit) => onExit(stoppedBy() ?? (Exit.isFailure(exit) ? 1 : 0)) })
+  NodeRuntime.runMain({ disablePrettyLogger: true, disableErrorReporting: true, teardown: (exit, onExit) => onExit(stoppedBy() ?? (Exit.isFailure(exit) ? 1 : 0)) })
 )

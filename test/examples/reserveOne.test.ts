@@ -43,6 +43,8 @@ describe("the client-library example (dist/examples/reserve-one.js)", () => {
     // Ended, not left to expire: no worker holds it any more; and it says so.
     expect(await held()).not.toContain(sessionId)
     expect(run.output()).toContain(`job done: session ${sessionId} ended`)
+    // The project's logfmt lines, as the other programs write them: no pretty logger's "[hh:mm:ss] INFO (#0):".
+    expect(run.output()).toMatch(new RegExp(`^timestamp=\\S+ level=INFO message="job done: session ${sessionId} ended"$`, "m"))
   })
 
   it("Ctrl-C mid-job ends the session before it exits, with status 130", async () => {
