@@ -26,7 +26,9 @@ const Summary = Schema.parseJson(
     workers_left: Schema.Number,
     killed_consumers: Schema.Number,
     worker_seconds: Schema.Number,
-    seconds: Schema.Number
+    seconds: Schema.Number,
+    workers_started: Schema.Number,
+    routes: Schema.Number
   })
 )
 const Comparison = Schema.parseJson(
@@ -37,7 +39,9 @@ const Comparison = Schema.parseJson(
     peak_workers: Schema.Number,
     workers_left: Schema.Number,
     worker_seconds: Schema.Number,
-    seconds: Schema.Number
+    seconds: Schema.Number,
+    workers_started: Schema.Number,
+    routes: Schema.Number
   })
 )
 
@@ -60,6 +64,16 @@ describe.skipIf(skipWithoutRedis("the autoscale example test"))("npm run example
     expect(summary.worker_seconds).toBeGreaterThan(0)
     const comparison = Schema.decodeUnknownSync(Comparison)(lines.find((line) => line.includes("\"comparison\"")))
     expect(comparison).toMatchObject({ jobs: 16, done: 16, workers_left: 0 })
+    // Every job of the per-job run was routed at least once; the daemon's reservations were fewer than the jobs.
+    expect(comparison.routes).toBeGreaterThanOrEqual(16)
+    expect(summary.routes).toBeGreaterThanOrEqual(summary.peak_workers)
+    expect(summary.routes).toBeLessThan(16)
+    expect(summary.workers_started).toBeGreaterThanOrEqual(summary.peak_workers)
+    expect(comparison.workers_started).toBeGreaterThanOrEqual(comparison.peak_workers)
+    // And the example says what the two lines show, with their figures.
+    const figures = (run: { readonly seconds: number; readonly worker_seconds: number; readonly workers_started: number; readonly routes: number }) => `${run.seconds} s, ${run.worker_seconds} worker-seconds, ${run.workers_started} worker starts, ${run.routes} routes`
+    expect(output).toContain(`comparison: held workers ${figures(summary)}; one reservation per job ${figures(comparison)}.`)
+    expect(output).toMatch(/One reservation per job routed [\d.]+× as often and started [\d.]+× as many workers; on one machine/)
     // The timeline shows the scaling, the kill and the re-claim of the killed consumer's job.
     expect(output).toMatch(/daemon \| backlog \d+ waiting/)
     expect(output).toMatch(/killed \(SIGKILL\) in the middle of job-\d+/)
