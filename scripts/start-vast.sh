@@ -46,6 +46,13 @@
 
 set -Eeuo pipefail
 
+# Where this script lives, found before anything changes directory: run by a relative path (`bash
+# scripts/start-vast.sh`), its path means something only from where it was started.
+script_dir=""
+if [[ -n ${BASH_SOURCE[0]:-} && -f ${BASH_SOURCE[0]} ]]; then
+  script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+fi
+
 # Its settings are environment variables: an argument is a mistake, never a reason to sign a certificate and start.
 if [[ $# -gt 0 ]]; then
   if [[ $1 == --help || $1 == -h ]]; then
@@ -277,11 +284,6 @@ clone() {
   printf '%s' "$source" >"$stamp"
   rm -f "$NULL_FORCE_UPDATE_FILE"
 }
-
-script_dir=""
-if [[ -n ${BASH_SOURCE[0]:-} && -f ${BASH_SOURCE[0]} ]]; then
-  script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-fi
 
 if [[ -n ${NULL_WORKER_DIR:-} ]]; then
   if [[ ! -f $NULL_WORKER_DIR/dist/main.js ]]; then

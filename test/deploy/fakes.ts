@@ -194,9 +194,14 @@ export interface ScriptRun {
  * `bash <script>` with `env` added to PATH and HOME only. `groupLeader`: in a process group of its own, so that a test
  * can signal the whole group as `timeout` does.
  */
-export const runScript = (script: string, env: Record<string, string>, options: { readonly groupLeader?: boolean } = {}): ScriptRun => {
+export const runScript = (
+  script: string,
+  env: Record<string, string>,
+  options: { readonly groupLeader?: boolean; readonly cwd?: string } = {}
+): ScriptRun => {
   const child = spawn("bash", [script], {
     env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", HOME: tmpdir(), ...env },
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     stdio: ["ignore", "pipe", "pipe"],
     detached: options.groupLeader === true
   })

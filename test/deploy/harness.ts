@@ -88,7 +88,7 @@ export class DeployHarness {
     return h
   }
 
-  start(script: string, env: Record<string, string>, options: { readonly groupLeader?: boolean } = {}): ScriptRun {
+  start(script: string, env: Record<string, string>, options: { readonly groupLeader?: boolean; readonly cwd?: string } = {}): ScriptRun {
     const run = runScript(script, env, options)
     this.runs.push(run)
     const log = join(env["WORKSPACE_DIR"] ?? "", "null-worker.log")

@@ -177,6 +177,16 @@ describe("start-vast.sh: environment, TLS and error reports", () => {
     })
   })
 
+  it("run by a relative path from its checkout (`bash scripts/start-vast.sh`), it still finds that checkout after moving to WORKSPACE_DIR", async () => {
+    const { env } = await h.vastEnv({ USE_SSL: "false", DRAIN_TIMEOUT: "0" })
+    const run = h.start(join("scripts", "start-vast.sh"), env, { cwd: root })
+    const ready = await h.recorder.waitFor(isReady)
+    expect(ready.json?.["error_msg"]).toBe("")
+    expect(readFileSync(join(env["WORKSPACE_DIR"] ?? "", "null-worker.log"), "utf8")).toContain(`null-worker: ${root}`)
+    run.child.kill("SIGTERM")
+    expect(await run.exited, run.output()).toBe(0)
+  })
+
   it("a Node.js older than 20 is refused and reported", async () => {
     const oldNode = join(h.dir, "old-node")
     writeFileSync(oldNode, "#!/bin/sh\necho 18.19.0\n")
