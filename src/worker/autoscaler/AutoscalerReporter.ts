@@ -205,12 +205,14 @@ const make = (policy: ReportPolicy) =>
 
     let finalSent = false
     // The process is about to exit: what the autoscaler did not get now, it never will (its own records of the work stay).
-    // Records that no address is for (only the one the framework skips) are not lost: they were never to be sent.
+    // Records that no address is for (only the one the framework skips) are not lost: they were never to be sent. A
+    // worker that never got ready (a failed launch, a stop during start-up) had no state of its own to tell: its
+    // launch failure, if any, is reported on its own.
     const sayWhatWasLost = (finalAccepted: boolean) =>
       Effect.gen(function* () {
         const backlog = yield* metrics.deletionBacklog
         const records = deletionAddrs.length === 0 ? 0 : backlog.finished + backlog.refusals
-        if (finalAccepted && records === 0) return
+        if (records === 0 && (finalAccepted || !(yield* metrics.snapshot).ready)) return
         yield* Effect.logWarning("shutdown: the autoscaler did not get everything before exit", {
           last_worker_status: finalAccepted ? "accepted" : "not accepted",
           delete_requests_records_not_sent: records

@@ -500,7 +500,8 @@ describe("AutoscalerReporter", () => {
   it.scoped("the last report gives up within its 3 s when the autoscaler does not answer: its attempt's own timeout comes first, so the refusal is counted and said", () => {
     const logs = capturedLogs()
     return Effect.gen(function* () {
-      const { reporter } = yield* startReporter(() => "hang", yield* Effect.scope, [A], logs.layer)
+      const { metrics, reporter } = yield* startReporter(() => "hang", yield* Effect.scope, [A], logs.layer)
+      yield* metrics.markReady
       const last = yield* Effect.fork(reporter.finalReport)
       yield* TestClock.adjust("2949 millis")
       assert.isTrue(Option.isNone(yield* last.poll))
@@ -534,6 +535,22 @@ describe("AutoscalerReporter", () => {
       assert.deepStrictEqual(yield* shutdownWarnings(() => 200), [])
       // Records no address is for (only the one the framework skips for them) were never to be sent: not lost.
       assert.deepStrictEqual(yield* shutdownWarnings(() => 200, [SKIPPED]), [])
+    })
+  )
+
+  it.scoped("a worker that never got ready (a failed launch) has nothing lost to say at exit, its last report refused or not; once ready, it says it", () =>
+    Effect.gen(function* () {
+      const exitWarnings = (ready: boolean) => {
+        const logs = capturedLogs()
+        return Effect.gen(function* () {
+          const { metrics, reporter } = yield* startReporter(() => 503, yield* Effect.scope, [A], logs.layer)
+          if (ready) yield* metrics.markReady
+          yield* advanceUntilDone(yield* Effect.fork(reporter.finalReport), "10 millis")
+          return logs.lines.filter((line) => String(line.message[0]).startsWith("shutdown:")).map((line) => line.message[1])
+        }).pipe(Effect.provide(logs.layer), Effect.scoped)
+      }
+      assert.deepStrictEqual(yield* exitWarnings(false), [])
+      assert.deepStrictEqual(yield* exitWarnings(true), [{ last_worker_status: "not accepted", delete_requests_records_not_sent: 0 }])
     })
   )
 
