@@ -5,7 +5,7 @@
 import { createServer, type Server } from "node:http"
 import { HttpIncomingMessage, HttpMiddleware, HttpServer, type HttpApp } from "@effect/platform"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Effect, Layer, Option } from "effect"
+import { Deferred, Duration, Effect, Exit, Layer, Option } from "effect"
 import { MAX_REQUEST_BYTES } from "./boundedRequest.js"
 
 export interface ListenOptions {
@@ -14,13 +14,42 @@ export interface ListenOptions {
   readonly port: number
   /** The Node server to use; plain HTTP by default (TLS passes an `https` server). */
   readonly server?: () => Server
+  /** At close, how long a connection still busy (or silent, or half-sent) is waited for before it is cut; 2 s by default. */
+  readonly closeGrace?: Duration.DurationInput
 }
+
+/**
+ * Stop `server` within `grace`: it stops accepting, idle connections close at once, and the rest are cut after
+ * `grace`. The platform's own release is a bare `server.close`, which waits for every connection to end: one client
+ * that connects and sends nothing (or half a request) would hold the program's stop, and every finalizer behind it,
+ * for ever.
+ */
+const closeWithin = (server: Server, grace: Duration.DurationInput) =>
+  Effect.suspend(() => {
+    if (!server.listening) return Effect.void
+    return Effect.flatMap(Deferred.make<void>(), (closed) => {
+      server.close(() => Deferred.unsafeDone(closed, Exit.void))
+      server.closeIdleConnections()
+      return Effect.interruptible(Deferred.await(closed)).pipe(
+        Effect.timeoutOption(grace),
+        Effect.flatMap((finished) =>
+          Option.isSome(finished) ? Effect.void : Effect.zipRight(Effect.sync(() => server.closeAllConnections()), Deferred.await(closed))
+        )
+      )
+    })
+  })
 
 /** The server itself, for callers that need its bound address (tests bind port 0). */
 export const serverLayer = (options: ListenOptions) =>
   Layer.scoped(
     HttpServer.HttpServer,
-    NodeHttpServer.make(options.server ?? (() => createServer()), { host: options.host, port: options.port })
+    Effect.gen(function* () {
+      const server = (options.server ?? (() => createServer()))()
+      const httpServer = yield* NodeHttpServer.make(() => server, { host: options.host, port: options.port })
+      // Runs before the platform's release, which then finds the server closed.
+      yield* Effect.addFinalizer(() => closeWithin(server, options.closeGrace ?? Duration.seconds(2)))
+      return httpServer
+    })
   )
 
 /**

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest"
 import { Agent, request } from "node:http"
-import { createServer } from "node:net"
+import { connect, createServer, type Socket } from "node:net"
 import { MAX_COST } from "../../src/protocol/authData.js"
 import { alive, processGroup, spawnProcess } from "../support/process.js"
 import { hasPromtool, promtoolCheck, skipWithoutPromtool } from "../support/promtool.js"
@@ -304,14 +304,23 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     }
   })
 
-  it("SIGHUP (its terminal closed) stops it as SIGTERM does: its worker stopped in order, exit 0", async () => {
+  it("SIGHUP (its terminal closed) stops it as SIGTERM does, also with clients holding a silent and a half-sent connection: its worker stopped in order, exit 0", async () => {
     const serverless = await startServerless(["--recommended", "--min-load", "100"])
     const worker = await until("a ready worker", async () => (await status(serverless.url)).workers.find((w) => w.state === "idle"))
-    serverless.process.child.kill("SIGHUP")
-    await until("the serverless to exit", () => (serverless.process.child.exitCode === null ? undefined : true), 15_000)
-    expect(serverless.process.child.exitCode).toBe(0)
-    expect(alive(worker.pid ?? 0)).toBe(false)
-    expect(serverless.process.output()).toMatch(/message="stopping: 1 worker\(s\)"[\s\S]*message="stopped"/)
+    // Neither connection ever finishes a request: the stop cuts them after its 2 s grace instead of waiting for them.
+    const port = Number(new URL(serverless.url).port)
+    const held = [connect(port, "127.0.0.1"), connect(port, "127.0.0.1", function (this: Socket) { this.write("GET /status HTTP/1.1\r\nHo") })]
+    for (const socket of held) socket.on("error", () => undefined)
+    try {
+      await Promise.all(held.map((socket) => new Promise((resolve) => (socket.readyState === "open" ? resolve(undefined) : socket.once("connect", resolve)))))
+      serverless.process.child.kill("SIGHUP")
+      await until("the serverless to exit", () => (serverless.process.child.exitCode === null ? undefined : true), 15_000)
+      expect(serverless.process.child.exitCode).toBe(0)
+      expect(alive(worker.pid ?? 0)).toBe(false)
+      expect(serverless.process.output()).toMatch(/message="stopping: 1 worker\(s\)"[\s\S]*message="stopped"/)
+    } finally {
+      for (const socket of held) socket.destroy()
+    }
   })
 
   it("SIGTERM with a hung worker (SIGSTOP): the worker is killed after the grace, and the serverless exits 0", async () => {

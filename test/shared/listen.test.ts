@@ -1,5 +1,7 @@
+import { connect, type Socket } from "node:net"
 import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect, Layer } from "effect"
+import { it as effect } from "@effect/vitest"
+import { Effect, Exit, Fiber, Layer, Scope, TestClock, TestServices } from "effect"
 import { describe, expect, it } from "vitest"
 import { boundedRequestText, MAX_REQUEST_BYTES } from "../../src/shared/boundedRequest.js"
 import { serveApp, serverLayer } from "../../src/shared/listen.js"
@@ -51,4 +53,45 @@ describe("serveApp and boundedRequestText: request bodies are read within MAX_RE
       { status: 413, text: "the body is larger than 1 KB" }
     ])
   })
+})
+
+describe("serverLayer's close", () => {
+  /** A raw connection to `port` that writes `bytes` and then holds the connection open; resolves once connected. */
+  const holding = (port: number, bytes: string) =>
+    Effect.async<Socket>((resume) => {
+      const socket = connect(port, "127.0.0.1", () => {
+        if (bytes !== "") socket.write(bytes)
+        resume(Effect.succeed(socket))
+      })
+      socket.on("error", () => undefined)
+    })
+  const closedByPeer = (socket: Socket) => Effect.async<void>((resume) => void (socket.destroyed ? resume(Effect.void) : socket.once("close", () => resume(Effect.void))))
+
+  effect.scoped("clients that send nothing, half the headers or half a body hold the stop for the grace (2 s) and no longer", () =>
+    Effect.gen(function* () {
+      const app = HttpRouter.empty.pipe(HttpRouter.post("/x", Effect.succeed(HttpServerResponse.text("ok"))))
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(serveApp(app, "test", { announce: false }).pipe(Layer.provideMerge(serverLayer({ name: "test", host: "127.0.0.1", port: 0 }))), scope)
+      const port = yield* HttpServer.addressWith((address) => Effect.succeed(address._tag === "TcpAddress" ? address.port : 0)).pipe(Effect.provide(context))
+      const held = [
+        yield* holding(port, ""),
+        yield* holding(port, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Le"),
+        yield* holding(port, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+      ]
+      // Let the server see all three before the stop.
+      yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+      // A daemon: a stop that never ends (the bug) must not hold the test's own scope.
+      const stop = yield* Effect.forkDaemon(Scope.close(scope, Exit.void))
+      yield* TestClock.adjust("1999 millis")
+      expect(stop.unsafePoll()).toBeNull()
+      expect(held.map((socket) => socket.destroyed)).toEqual([false, false, false])
+      yield* TestClock.adjust("1 millis")
+      // The sockets' ends are real events: waited for on the real clock, within a bound that fails instead of hanging.
+      yield* TestServices.provideLive(
+        Fiber.join(stop).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the stop still waits for the held connections") }))
+      )
+      yield* Effect.forEach(held, closedByPeer)
+      expect(held.map((socket) => socket.destroyed)).toEqual([true, true, true])
+    })
+  )
 })
