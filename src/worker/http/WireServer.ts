@@ -145,6 +145,13 @@ const originForm = (target: string): string => {
 }
 
 /** aiohttp's `json_response` content type, which Python clients of the framework see (vast-protocol.md §2.1). */
+/**
+ * The answer Node is writing on `socket`, until it finishes (`_httpMessage`: not in Node's types, but what its own
+ * `clientError` default reads to decide the same question, since Node 0.x).
+ */
+const answerBeingWritten = (socket: Socket): ServerResponse | undefined =>
+  (socket as Socket & { readonly _httpMessage?: ServerResponse | null })._httpMessage ?? undefined
+
 const JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
 const isEither = <A, E>(effect: Effect.Effect<A, E>): effect is Either.Either<A, E> => Either.isEither(effect)
@@ -212,9 +219,28 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         )
       )
     }
+    /** Connections whose current request's body is being read: a parse error there is that request's own. */
+    const readingBody = new WeakSet<Socket>()
+    /** Connections a malformed request ended, closed once the requests before it are answered (`clientError`). */
+    const closing = new Set<Socket>()
+    const closeIfAnswered = (socket: Socket) => {
+      const current = answerBeingWritten(socket)
+      // Node hands the connection to the next answer queued behind this one as this one finishes, before our listener.
+      if (current !== undefined) current.once("finish", () => closeIfAnswered(socket))
+      else if (idle.pending(socket) === 0) socket.destroySoon()
+    }
+    const closeWhenAnswered = (socket: Socket) => {
+      if (closing.has(socket)) return
+      closing.add(socket)
+      socket.once("close", () => closing.delete(socket))
+      closeIfAnswered(socket)
+    }
+
     const send = (res: ServerResponse, response: WireResponse, path = "other") => {
       writeResponse(res, response)
-      idle.answered(res.req.socket)
+      const socket = res.req.socket
+      idle.answered(socket)
+      if (closing.size > 0 && closing.has(socket)) closeIfAnswered(socket)
       if (onAnswer !== undefined) onAnswer(options.routes.has(path) ? path : "other", response.status)
     }
 
@@ -260,12 +286,15 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     const readBody = (req: IncomingMessage, res: ServerResponse, route: WireRoute, path: string, query: string) => {
       const declared = Number(req.headers["content-length"] ?? "0")
       if (declared > limits.maxBodyBytes) {
-        return send(res, tooLarge)
+        return send(res, tooLarge, path)
       }
       const body = new ChunkAccumulator()
       let held = 0
       let done = false
+      const socket = req.socket
+      readingBody.add(socket)
       const release = () => {
+        readingBody.delete(socket)
         budget.held -= held
         held = 0
         body.clear()
@@ -274,7 +303,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         done = true
         release()
         if (response === bodiesFull) warnBodiesFull()
-        send(res, response)
+        send(res, response, path)
       }
       req.on("data", (chunk: Buffer) => {
         if (done) return
@@ -299,15 +328,15 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         if (raw.length === 0) return answer(req, res, route, path, query, undefined)
         // JSON is UTF-8 (RFC 8259 §8.1). Decoded leniently, two different invalid bytes would both read as U+FFFD, and
         // a `session_auth` holding either would match the other.
-        if (!isUtf8(raw)) return send(res, errorResponse(refusals.invalidJson))
+        if (!isUtf8(raw)) return send(res, errorResponse(refusals.invalidJson), path)
         const parsed = parseBoundedJson(raw.toString("utf8"), limits.maxJsonDepth)
         switch (parsed._tag) {
           case "Parsed":
             return answer(req, res, route, path, query, parsed.value)
           case "Invalid":
-            return send(res, errorResponse(refusals.invalidJson))
+            return send(res, errorResponse(refusals.invalidJson), path)
           case "TooDeep":
-            return send(res, errorResponse(new BodyTooDeep({ limit: parsed.limit })))
+            return send(res, errorResponse(new BodyTooDeep({ limit: parsed.limit })), path)
         }
       })
       // A client that goes away mid-body (or is cut off by a timeout) gets no answer; nothing was registered for it.
@@ -326,7 +355,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       const route = options.routes.get(path)
       if (route === undefined) return send(res, json(404, { error: "not found" }))
       // HEAD is GET without the body (RFC 9110 §9.3.2); Node writes no body for it.
-      if (req.method !== route.method && !(req.method === "HEAD" && route.method === "GET")) return send(res, json(405, { error: "method not allowed" }, { allow: route.method }))
+      if (req.method !== route.method && !(req.method === "HEAD" && route.method === "GET")) return send(res, json(405, { error: "method not allowed" }, { allow: route.method }), path)
       if (route.body === "none") return answer(req, res, route, path, query, undefined)
       readBody(req, res, route, path, query)
     }
@@ -412,8 +441,15 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     // Node's own refusal, past the cap plus one: a burst faster than closed connections go.
     server.on("drop", refusedAtCap)
     server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
+      // A request before the bad one still unanswered, or an answer still being written, comes first: a 400 written
+      // now would reach the client as that request's answer. A malformed request after whole ones closes the
+      // connection once they are answered, with no answer of its own (Node's own handler stays silent too once an
+      // answer has begun); a bad body, a timeout or a reset closes it at once, without a word.
+      const reading = readingBody.has(socket)
+      const inFlight = idle.pending(socket) > (reading ? 1 : 0) || answerBeingWritten(socket) !== undefined
+      if (inFlight && !reading && error.code?.startsWith("HPE_") === true) return closeWhenAnswered(socket)
       // Node's default: a 400/408/431 when it can still answer; never an exception.
-      if (socket.writable && !socket.destroyed) {
+      if (!inFlight && socket.writable && !socket.destroyed) {
         const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400
         socket.end(`HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : status === 408 ? "Request Timeout" : "Bad Request"}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
       }

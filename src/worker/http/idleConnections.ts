@@ -17,6 +17,8 @@ export interface IdleConnections<S extends object> {
   /** A request on the connection was answered. */
   readonly answered: (socket: S) => void
   readonly closed: (socket: S) => void
+  /** Requests begun on the connection and not yet answered (0 for one not tracked). */
+  readonly pending: (socket: S) => number
   /** The connection idle the longest, if it has been idle `minIdleMs` or more; it is no longer tracked. */
   readonly takeLongestIdle: () => S | undefined
 }
@@ -43,6 +45,7 @@ export const makeIdleConnections = <S extends object>(minIdleMs: number, now: ()
       if (--activity.pending === 0) activity.idleSince = now()
     },
     closed: (socket) => void tracked.delete(socket),
+    pending: (socket) => tracked.get(socket)?.pending ?? 0,
     takeLongestIdle: () => {
       const at = now()
       if (at < noneBefore) return undefined

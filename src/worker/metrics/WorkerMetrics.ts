@@ -9,10 +9,11 @@
  */
 import { Effect } from "effect"
 import { Counter, Gauge, Histogram } from "prom-client"
-import type { CloseReason } from "../../protocol/callback.js"
+import { CloseReason } from "../../protocol/callback.js"
 import { processRegistry } from "../../shared/promRegistry.js"
 
-export type DeliveryOutcome = "delivered" | "failed" | "retried" | "refused_at_cap"
+const deliveryOutcomes = ["delivered", "failed", "retried", "refused_at_cap"] as const
+export type DeliveryOutcome = (typeof deliveryOutcomes)[number]
 
 /** The states scraped at each `GET /metrics`. */
 export interface ScrapedState {
@@ -136,7 +137,11 @@ export class WorkerMetrics extends Effect.Service<WorkerMetrics>()("worker/Worke
     const deliveriesBy = labelled(deliveries)
     const reportsBy = labelled(reports)
     const failoversBy = labelled(failovers)
-    // Shown at 0 from the start: a series that first appears at 1 is invisible to increase(), and a failover is rare.
+    // Every label value is shown at 0 from the start: a series that first appears at 1 is invisible to increase() and to
+    // absent(), and most of these (a shutdown close, a failed callback, a failover) are rare.
+    for (const reason of CloseReason.literals) closedBy(reason).inc(0)
+    for (const outcome of deliveryOutcomes) deliveriesBy(outcome).inc(0)
+    for (const outcome of ["accepted", "refused"]) reportsBy(outcome).inc(0)
     for (const path of ["/worker_status/", "/delete_requests/"]) failoversBy(path).inc(0)
 
     // Sessions are counted the same way, and their held times kept in a buffer that goes to the histogram when

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { connect as tlsConnect, type TLSSocket } from "node:tls"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { type Duration, Effect, Either, Option, Schedule, TestClock } from "effect"
+import { Deferred, type Duration, Effect, Either, Fiber, Option, Schedule, TestClock } from "effect"
 import { makeBodyBudget } from "../../../src/worker/http/bodyBudget.js"
 import { text } from "../../../src/worker/http/errorResponse.js"
 import { type RouteTable, serve, type WireRoute } from "../../../src/worker/http/WireServer.js"
@@ -73,6 +73,42 @@ describe("WireServer against a real socket", () => {
 
   it.live("without the stall limit the same client holds its connection", () =>
     Effect.map(closedWithin(0, "2 seconds"), (closed) => assert.isFalse(closed, "still open after 2 s"))
+  )
+
+  it.live("a malformed request pipelined behind valid ones never takes their answers: they are answered in order, then the connection closes, with no 400", () =>
+    Effect.gen(function* () {
+      const [started, release] = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
+      const slowRoutes: RouteTable = new Map<string, WireRoute>([
+        ...routes,
+        ["/slow", { method: "GET", body: "none", handle: () => Deferred.succeed(started, undefined).pipe(Effect.zipRight(Deferred.await(release)), Effect.as(text(200, "slow answer"))) }]
+      ])
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: slowRoutes })
+      // Unanswered when the bad request is parsed (in the same read, before the handler's fiber runs): the answer comes
+      // later, and is the only one.
+      const pending = yield* Effect.fork(exchange(listener.port, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n", ""))
+      yield* Deferred.await(started)
+      yield* Deferred.succeed(release, undefined)
+      const slow = yield* Fiber.join(pending)
+      assert.match(slow, /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nslow answer$/)
+      // Answered at once, but still being written (64 KiB each) when the bad request is parsed: both arrive whole.
+      const big = yield* exchange(listener.port, "GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /big HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n", "")
+      assert.deepStrictEqual(big.match(/HTTP\/1\.1 \d+/g), ["HTTP/1.1 200", "HTTP/1.1 200"])
+      assert.isTrue(big.endsWith("x".repeat(64 * 1024)), "the second answer whole")
+      // Alone, a bad request still gets its 400.
+      assert.match(yield* exchange(listener.port, "GARBAGE\r\n\r\n", ""), /^HTTP\/1\.1 400 Bad Request\r\n/)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("every answer on a known path is counted under that path, bad bodies and wrong methods included; only unknown paths are \"other\"", () =>
+    Effect.gen(function* () {
+      const counted: Array<[string, number]> = []
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { maxBodyBytes: 1024 }, onAnswer: (path, status) => void counted.push([path, status]) })
+      const post = (body: string) => `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: ${Buffer.byteLength(body, "latin1")}\r\nConnection: close\r\n\r\n${body}`
+      for (const request of [post("nonjson"), post("\xff"), post("[".repeat(100)), post("x".repeat(2000)), "GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"]) {
+        yield* exchange(listener.port, request, "")
+      }
+      assert.deepStrictEqual(counted, [["/echo", 422], ["/echo", 422], ["/echo", 422], ["/echo", 413], ["/echo", 405], ["other", 404]])
+    }).pipe(Effect.scoped)
   )
 
   it.live("Expect: 100-continue: a body declared over the limit is refused at once (413, no 100); a small one is asked for and served", () =>

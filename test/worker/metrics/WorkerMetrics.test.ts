@@ -4,6 +4,20 @@ import { HELD_BATCH, WorkerMetrics } from "../../../src/worker/metrics/WorkerMet
 import { sample } from "../../support/metrics.js"
 
 describe("WorkerMetrics", () => {
+  it.effect("a fresh worker shows every labelled counter's series at 0, so that increase() and absent() see the first event", () =>
+    Effect.gen(function* () {
+      const metrics = yield* WorkerMetrics
+      const text = yield* metrics.exposition({ slots: { idle: 1, reserved: 0, retiring: 0, retired: 0 }, callbackPending: 0, ready: true, errored: false, draining: false, deletionsPending: 0 })
+      const series = [
+        ...["ended", "released", "expired", "shutdown"].map((reason) => `null_worker_sessions_closed_total{reason="${reason}"} 0`),
+        ...["delivered", "failed", "retried", "refused_at_cap"].map((outcome) => `null_worker_callback_deliveries_total{outcome="${outcome}"} 0`),
+        ...["accepted", "refused"].map((outcome) => `null_worker_autoscaler_reports_total{outcome="${outcome}"} 0`),
+        ...["/worker_status/", "/delete_requests/"].map((path) => `null_worker_autoscaler_failovers_total{path="${path}"} 0`)
+      ]
+      assert.deepStrictEqual(series.filter((line) => !text.split("\n").includes(line)), [])
+    }).pipe(Effect.provide(WorkerMetrics.Default))
+  )
+
   it.effect("answers counted between scrapes add up across scrapes, by route and status", () =>
     Effect.gen(function* () {
       const metrics = yield* WorkerMetrics
