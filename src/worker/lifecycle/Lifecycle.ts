@@ -19,6 +19,7 @@
  */
 import { Deferred, Duration, Effect, Layer } from "effect"
 import { restartOnDefect } from "../../shared/restartOnDefect.js"
+import { makeThrottledLog } from "../../shared/throttledLog.js"
 import { SignatureVerifier } from "../auth/SignatureVerifier.js"
 import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
@@ -60,6 +61,9 @@ const make = (policy: LifecyclePolicy) =>
     let forgivenTimeouts = 0
     /** The last reason logged while waiting for the consumer: a new one is worth an info line, a repeat is not. */
     let waitingReason = ""
+    // Past the threshold the worker is errored and says so in its reports; its checks go on failing until the
+    // autoscaler replaces it, which can take hours: a line a minute with the count, not one per check.
+    const pastThreshold = makeThrottledLog()
 
     // An errored worker's consumer is presumed dead: a session now would hold a worker nobody serves, so new creates
     // get 429 and go elsewhere (the framework takes them). Open sessions stay, as their consumer may still finish them.
@@ -71,6 +75,7 @@ const make = (policy: LifecyclePolicy) =>
         const healthySeen = yield* Deferred.isDone(firstHealthy)
         if (outcome._tag === "Right") {
           consecutiveFailures = 0
+          yield* pastThreshold.reset("health")
           if (!healthySeen) {
             yield* Deferred.succeed(firstHealthy, undefined)
             yield* Effect.logInfo("first health check passed")
@@ -91,7 +96,10 @@ const make = (policy: LifecyclePolicy) =>
             consecutiveFailures++
             failuresTotal++
             prometheus.healthFailure()
-            yield* Effect.logWarning(failure.message, { failures_in_a_row: consecutiveFailures, threshold: config.healthFailureThreshold })
+            const fields = { failures_in_a_row: consecutiveFailures, threshold: config.healthFailureThreshold }
+            yield* consecutiveFailures <= config.healthFailureThreshold
+              ? Effect.logWarning(failure.message, fields)
+              : pastThreshold.log(pastThreshold.warning, "health", failure.message, fields)
             if (consecutiveFailures >= config.healthFailureThreshold) yield* becomeErrored(failure.message)
           }
         }

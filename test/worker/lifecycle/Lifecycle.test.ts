@@ -102,6 +102,28 @@ describe("Lifecycle", () => {
     })
   )
 
+  it.scoped("the failures up to the threshold are each a warning; past it, while the worker stays errored, one line a minute with the count; a success starts over", () =>
+    Effect.gen(function* () {
+      const logs = capturedLogs(LogLevel.Info)
+      // First success at 0, then failures every 10 s: the 3rd (30 s) errors the worker, the 4th (40 s) on are past it.
+      const script: Array<Probe> = ["ok", ...Array.from({ length: 12 }, () => 500 as const), "ok", 500, 500, 500, 500]
+      yield* start(script, {}, SignatureVerifier.layerUnsecured, logs.layer)
+      const failures = () =>
+        logs.lines.filter((line) => line.message[0] === "Healthcheck failed with status: 500").map((line) => line.message[1] as Record<string, unknown>)
+      yield* TestClock.adjust("40 seconds")
+      assert.deepStrictEqual(failures().map((fields) => fields["failures_in_a_row"]), [1, 2, 3, 4])
+      // 50 s to 90 s: five more failures, all within a minute of the 4th's line.
+      yield* TestClock.adjust("50 seconds")
+      assert.lengthOf(failures(), 4)
+      // 100 s: a minute after the 4th's line, one more, saying how many were not logged.
+      yield* TestClock.adjust("10 seconds")
+      assert.deepStrictEqual(failures().at(-1), { failures_in_a_row: 10, threshold: 3, repeated_since_last_line: 5 })
+      // The success at 130 s starts the count over; the failure right after the threshold is logged at once again.
+      yield* TestClock.adjust("80 seconds")
+      assert.deepStrictEqual(failures().slice(5).map((fields) => fields["failures_in_a_row"]), [1, 2, 3, 4])
+    })
+  )
+
   it.scoped("once errored, new creates are refused (429: errored) and the session already open stays until it closes", () =>
     Effect.gen(function* () {
       const { metrics, pool } = yield* start(["ok", 500, 500, 500])
