@@ -16,7 +16,7 @@ const variables: ReadonlyArray<readonly [string, string, string]> = [
   ["USE_SSL", "false", "exactly `true` turns TLS on for the public port"],
   ["WORKER_TLS_CERT / WORKER_TLS_KEY", "/etc/instance.crt, .key", "certificate chain and key for TLS"],
   ["UNSECURED", "false", "skip autoscaler signature checks (development only)"],
-  ["BACKEND_HEALTH_URL", "unset", "your consumer's health URL; unset: the control server's stub /health"],
+  ["BACKEND_HEALTH_URL", "unset", "your consumer's health URL; unset: no consumer is checked (the control server serves a stub /health)"],
   ["HEALTHCHECK_INTERVAL", "10", "seconds between health checks"],
   ["HEALTHCHECK_TIMEOUT", "10", "seconds one health check may take"],
   ["HEALTH_FAILURE_THRESHOLD", "3", "failed checks in a row before error_msg is reported"],

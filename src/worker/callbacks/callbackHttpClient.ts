@@ -1,7 +1,7 @@
 /**
  * The callback outbox's `HttpClient`: agents whose connections never reach the worker's own listeners. (Not
  * kept alive: the outbox aborts each response once it has the status, which closes the connection anyway.)
- * (The health prober and the key fetch use the worker's plain client: the stub `/health` is on its own control port.)
+ * (The health prober and the key fetch use the worker's plain client: a consumer's health URL may be on this host.)
  *
  * A callback's URL is the session creator's. Checking it as written, at create, misses a name that resolves to
  * this machine (`http://<hostname>:18999/recycle`) and a redirect to one, so the check is made here, on the

@@ -1,6 +1,6 @@
 /**
- * Whether the user's consumer is alive: a GET of its health URL (`BACKEND_HEALTH_URL`, or the control
- * server's stub `/health`) that answers 200 within the timeout. A failure says what kind it was, because a
+ * Whether the user's consumer is alive: a GET of its health URL (`BACKEND_HEALTH_URL`) that answers 200 within
+ * the timeout. A failure says what kind it was, because a
  * busy consumer may be slow (a timeout) while a dead one refuses the connection or answers an error status.
  */
 import { HttpClient, type HttpClientError } from "@effect/platform"
@@ -85,13 +85,18 @@ export class HealthProber extends Context.Tag("worker/HealthProber")<
   /** Always healthy (tests, and code that needs a prober but not a consumer). */
   static readonly layerNoop = Layer.succeed(HealthProber, HealthProber.of({ check: Effect.void }))
 
-  /** `BACKEND_HEALTH_URL`, or the control server's stub `/health`, with `HEALTHCHECK_TIMEOUT`. */
+  /**
+   * `BACKEND_HEALTH_URL` with `HEALTHCHECK_TIMEOUT`; without it there is no consumer to check, and the worker is
+   * healthy. The control server's stub `/health` answers 200 for whoever asks, but the worker does not probe itself
+   * through it: a local client holding the control port's connection cap would fail that probe, and three failures
+   * would retire a worker that has nothing wrong with it.
+   */
   static readonly layerFromConfig = Layer.unwrapEffect(
     Effect.map(WorkerConfig, (config) =>
-      HealthProber.layer(
-        Option.getOrElse(config.backendHealthUrl, () => `http://127.0.0.1:${config.controlPort}/health`),
-        Duration.seconds(config.healthcheckTimeoutSeconds)
-      )
+      Option.match(config.backendHealthUrl, {
+        onNone: () => HealthProber.layerNoop,
+        onSome: (url) => HealthProber.layer(url, Duration.seconds(config.healthcheckTimeoutSeconds))
+      })
     )
   )
 }

@@ -52,7 +52,7 @@ const make = (policy: LifecyclePolicy) =>
     const metrics = yield* LoadMetrics
     const pool = yield* SlotPool
     const prometheus = yield* WorkerMetrics
-    // Readiness needs the listeners up (the stub /health is one of them): built after them.
+    // Readiness needs the listeners up: built after them.
     yield* Listeners
     const firstHealthy = yield* Deferred.make<void>()
     const graceMs = config.healthStartupGraceSeconds * 1000

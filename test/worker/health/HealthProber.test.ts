@@ -1,9 +1,11 @@
 import { createServer, type Server } from "node:http"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Either, Option } from "effect"
 import { keepAliveHttpClient } from "../../../src/shared/keepAliveHttpClient.js"
+import type { WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
 import { HealthProber } from "../../../src/worker/health/HealthProber.js"
+import { testConfig } from "../../support/layers.js"
 
 /**
  * A consumer on a free loopback port: `/ok` answers 200, `/moved` redirects to `/ok`, `/loop` to itself, `/ftp` and
@@ -108,5 +110,21 @@ describe("HealthProber against a real consumer", () => {
         }
       }
     }).pipe(Effect.scoped)
+  )
+
+  it.scoped("from the configuration: BACKEND_HEALTH_URL is probed; without it nothing is, not even the stub on the control port", () =>
+    Effect.gen(function* () {
+      const { base } = yield* consumer
+      const fromConfig = (settings: Partial<WorkerSettings>) =>
+        Effect.flatMap(HealthProber, (prober) => Effect.either(prober.check)).pipe(
+          Effect.provide(HealthProber.layerFromConfig),
+          Effect.provide(testConfig(settings)),
+          Effect.provide(NodeHttpClient.layer)
+        )
+      const down = yield* fromConfig({ backendHealthUrl: Option.some(`${base}/down`) })
+      assert.isTrue(Either.isLeft(down) && down.left.message === "Healthcheck failed with status: 503")
+      // The control port here (3, testConfig's) has no server: a probe of the stub would be refused.
+      assert.isTrue(Either.isRight(yield* fromConfig({ backendHealthUrl: Option.none() })))
+    })
   )
 })
