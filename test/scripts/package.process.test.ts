@@ -1,0 +1,43 @@
+/**
+ * The package `npm pack` makes (README, "Installing the commands"): what it holds, and that its programs run from it
+ * alone, with no node_modules beside them (each is a self-contained bundle).
+ */
+import { execFileSync, spawnSync } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+
+const root = fileURLToPath(new URL("../..", import.meta.url))
+const dir = mkdtempSync(join(tmpdir(), "null-worker-pack-"))
+let files: ReadonlyArray<string> = []
+let unpacked = ""
+
+beforeAll(() => {
+  // `npm test` built dist/ already: the pack does not build again (its `prepare` would).
+  const answer = execFileSync("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", dir], { cwd: root, encoding: "utf8" })
+  const [packed] = JSON.parse(answer) as ReadonlyArray<{ readonly filename: string; readonly files: ReadonlyArray<{ readonly path: string }> }>
+  files = (packed?.files ?? []).map((file) => file.path)
+  execFileSync("tar", ["-xzf", join(dir, packed?.filename ?? ""), "-C", dir])
+  unpacked = join(dir, "package")
+}, 60_000)
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+describe("the package npm pack makes", () => {
+  it("holds every command's bundle, the worker's code cache, start-vast.sh, the README and docs; no sources, tests or source maps", () => {
+    const bin: Record<string, string> = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).bin
+    for (const target of Object.values(bin)) expect(files).toContain(target)
+    for (const file of ["dist/worker.cjs", "dist/worker.cjs.cache", "dist/sidecar.js", "dist/demo.js", "scripts/start-vast.sh", "README.md", "docs/deploy-vast.md"]) {
+      expect(files).toContain(file)
+    }
+    expect(files.filter((file) => file.endsWith(".map") || /^(src|test|examples|machines)\//.test(file) || file.endsWith(".ts"))).toEqual([])
+  })
+
+  it("its commands run from the unpacked package alone", () => {
+    for (const [program, name] of [["dist/client.js", "null-worker-client"], ["dist/serverless.js", "null-worker-serverless"], ["dist/main.js", "null-worker"]] as const) {
+      const run = spawnSync(process.execPath, [join(unpacked, program), "--version"], { cwd: unpacked, encoding: "utf8", env: { PATH: process.env["PATH"] ?? "" } })
+      expect([run.status, run.stdout.split(" ")[0], run.stderr]).toEqual([0, name, ""])
+    }
+  })
+})
