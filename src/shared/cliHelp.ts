@@ -80,19 +80,20 @@ export const answeredStandardFlags = <Name extends string, R, E, A>(
   args: ReadonlyArray<string>,
   name: string,
   help: string,
-  /** The program's whole command (its subcommands included), for `--completions`. */
+  /** The program's whole command (its subcommands included), for `--completions`; without it, an installed command it is not. */
   command?: Command.Command<Name, R, E, A>
 ): boolean => {
-  const completions = command === undefined ? null : completionsRequest(args)
+  const completions = completionsRequest(args)
   // Safely: a reader that stops early (`--help | head -1`) must not turn the answer into an EPIPE crash.
   if (versionRequested(args)) writeSafely(process.stdout, `${name} ${VERSION}\n`)
   else if (helpRequested(args)) writeSafely(process.stdout, help)
-  else if (completions !== null && command !== undefined) {
-    if ("shell" in completions) writeSafely(process.stdout, completionsScript(command, name, completions.shell))
-    else {
-      writeSafely(process.stderr, `${completions.error}\n`)
-      process.exitCode = 1
-    }
+  else if (completions !== null) {
+    // A program run as `npm run …` or `node dist/….js` is no command a shell could complete (@effect/cli's script
+    // would name one that does not exist).
+    if (command === undefined) writeSafely(process.stderr, `${name} is not an installed command: it has no shell completions (--help lists its flags)\n`)
+    else if ("shell" in completions) writeSafely(process.stdout, completionsScript(command, name, completions.shell))
+    else writeSafely(process.stderr, `${completions.error}\n`)
+    if (command === undefined || !("shell" in completions)) process.exitCode = 1
   } else if (flagsPart(args).includes("--wizard") && process.stdin.isTTY !== true) {
     // @effect/cli's wizard asks its questions on stdin; from a pipe or /dev/null it would wait for ever.
     writeSafely(process.stderr, "--wizard asks its questions on a terminal, and stdin is not one; --help lists the flags\n")

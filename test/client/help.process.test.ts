@@ -68,6 +68,14 @@ complete_words null-worker-client --sess`
     expect(await serverless.exited).toBe(1)
     expect(serverless.output().trim()).toBe('--completions needs a shell: bash, fish, sh, zsh (not "tcsh")')
   })
+
+  it("a program that is not an installed command (the demo, the examples' runners) has none: one line, exit 1", async () => {
+    for (const [script, name] of [["../../dist/demo.js", "null-worker demo"], ["../../dist/examples/autoscale-example.js", "autoscale example"]] as const) {
+      const spawned = spawnProcess(process.execPath, [fileURLToPath(new URL(script, import.meta.url)), "--completions", "bash"], {})
+      expect(await spawned.exited, name).toBe(1)
+      expect(spawned.output().trim()).toBe(`${name} is not an installed command: it has no shell completions (--help lists its flags)`)
+    }
+  })
 })
 
 describe("node dist/client.js --help", () => {
