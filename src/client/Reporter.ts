@@ -7,6 +7,7 @@ import { Clock, Context, DateTime, Effect, Layer, Ref } from "effect"
 import { type ClientEvent, describe } from "./events.js"
 import { liveFrame } from "./liveFrame.js"
 import { printable, printableJson } from "../shared/printable.js"
+import { MAX_LIFETIME_SECONDS } from "../protocol/session.js"
 
 /** Writes text as is (no newline added). */
 export type Write = (text: string) => Effect.Effect<void>
@@ -119,7 +120,7 @@ export const applyEvent = (state: LiveState, event: ClientEvent, now: number): L
 }
 
 const duration = (ms: number): string => {
-  const total = Math.max(0, Math.round(ms / 1000))
+  const total = Number.isFinite(ms) ? Math.max(0, Math.round(ms / 1000)) : 0
   const minutes = Math.floor(total / 60)
   return minutes > 0 ? `${minutes}m${String(total % 60).padStart(2, "0")}s` : `${total}s`
 }
@@ -137,7 +138,7 @@ export const renderTable = (state: LiveState, now: number): ReadonlyArray<string
       printable(row.sessionId ?? "-"),
       printable(row.url ?? "-"),
       row.createdAt === null || !live ? "-" : duration(now - row.createdAt),
-      row.expiration === null || !live ? "-" : duration(row.expiration * 1000 - now)
+      row.expiration === null || !live ? "-" : duration(Math.min(row.expiration * 1000 - now, MAX_LIFETIME_SECONDS * 1000))
     ]
   })
   const widths = header.map((title, column) => Math.max(title.length, ...cells.map((line) => (line[column] ?? "").length)))

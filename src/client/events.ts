@@ -3,6 +3,7 @@
  * per line, with `at` (ISO 8601) added; `reservation` numbers a reservation from 1 (before routing
  * names a worker it has no session id yet).
  */
+import { MAX_LIFETIME_SECONDS } from "../protocol/session.js"
 import { ROUTE_ATTEMPTS } from "./backoff.js"
 
 /** A session found over: its worker closed it, or lost it. The reason is the worker's or the client's word. */
@@ -105,6 +106,17 @@ export const operationErrorLine = (kind: string, operation: string, message: str
 
 const seconds = (value: number): string => `${Number(value.toFixed(1))} s`
 
+/**
+ * When a session expires, from the worker's `expiration` (epoch seconds): a worker's number is shown within what a
+ * session can be (now to the longest lifetime), so a broken or hostile one cannot print a negative or astronomic time.
+ */
+const expiresIn = (expiration: number, now: number): string => {
+  const left = expiration - now / 1000
+  if (!(left >= 0)) return "expires now (the worker's expiration is already past)"
+  if (left > MAX_LIFETIME_SECONDS) return `expires in over ${MAX_LIFETIME_SECONDS} s (the worker's expiration is past the longest lifetime)`
+  return `expires in ${seconds(left)}`
+}
+
 /** One line of prose for `event`; `now` (epoch ms) makes expirations relative. */
 export const describe = (event: ClientEvent, now: number): string => {
   const tag = "reservation" in event && event.reservation !== undefined ? `#${event.reservation} ` : ""
@@ -120,9 +132,9 @@ export const describe = (event: ClientEvent, now: number): string => {
     case "refused":
       return `${tag}${event.url} refused the session (${event.message}), routing again in ${seconds(event.retry_in)}`
     case "created":
-      return `${tag}created session ${event.session_id} on ${event.url}, expires in ${seconds(event.expiration - now / 1000)}`
+      return `${tag}created session ${event.session_id} on ${event.url}, ${expiresIn(event.expiration, now)}`
     case "pinged":
-      return `${tag}pinged session ${event.session_id}, expires in ${seconds(event.expiration - now / 1000)}`
+      return `${tag}pinged session ${event.session_id}, ${expiresIn(event.expiration, now)}`
     case "holding":
       return `holding ${event.sessions} session(s) for ${seconds(event.seconds)}`
     case "ending":

@@ -25,6 +25,8 @@ const shownAs = (shown: string): string => {
   if (shown.startsWith('"')) return "a string"
   if (shown.startsWith("[")) return "an array"
   if (shown.startsWith("{")) return "an object"
+  // What exactJson.ts keeps of an integer JSON held past 2^53, where a number field cannot take it.
+  if (shown.startsWith("ExactInteger(")) return "an integer beyond 2^53, which a number cannot hold exactly"
   if (shown === "true" || shown === "false" || shown === "null" || shown === "undefined") return shown
   if (/^-?(?:[0-9]+(?:\.[0-9]+)?(?:e[-+]?[0-9]+)?n?|Infinity|NaN)$/.test(shown)) return shown
   return "another value"

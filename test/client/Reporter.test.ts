@@ -25,6 +25,19 @@ const printed = (layer: (write: (text: string) => Effect.Effect<void>) => Layer.
   })
 
 describe("Reporter", () => {
+  it("a worker's expiration is shown within what a session can be: a past one says so, one past the longest lifetime (7 days) too", () => {
+    const at = (expiration: number) => sentence({ event: "created", reservation: 1, session_id: "s-1", url: "http://w1", expiration, request_idx: 1 }, 1_000_000)
+    assert.strictEqual(at(1_030), "#1 created session s-1 on http://w1, expires in 30 s")
+    assert.strictEqual(at(1_000 + 604_800), "#1 created session s-1 on http://w1, expires in 604800 s")
+    assert.strictEqual(at(-5), "#1 created session s-1 on http://w1, expires now (the worker's expiration is already past)")
+    assert.strictEqual(at(Number.NaN), "#1 created session s-1 on http://w1, expires now (the worker's expiration is already past)")
+    assert.strictEqual(at(1e308), "#1 created session s-1 on http://w1, expires in over 604800 s (the worker's expiration is past the longest lifetime)")
+    assert.strictEqual(
+      sentence({ event: "pinged", reservation: 1, session_id: "s-1", url: "http://w1", expiration: 1e308 }, 1_000_000),
+      "#1 pinged session s-1, expires in over 604800 s (the worker's expiration is past the longest lifetime)"
+    )
+  })
+
   it.effect("--json prints one object per line with the event's fields and an ISO `at`", () =>
     Effect.gen(function* () {
       yield* TestClock.setTime(1_000)
@@ -101,6 +114,12 @@ describe("Reporter", () => {
     assert.strictEqual(lines.at(-1), "workers in use: 2")
     // Shown without their queries, as every URL is.
     assert.isTrue(lines.slice(1, 3).every((line) => line.includes("https://proxy.test/w/?…")))
+  })
+
+  it("the table's time to expiry stays within a session's bounds whatever the worker said (past, NaN, 1e308)", () => {
+    const expiring = (expiration: number): ClientEvent => ({ event: "created", reservation: 1, session_id: "s-1", url: "http://w1", expiration, request_idx: 1 })
+    const expiresIn = (expiration: number) => renderTable(applyEvent({ rows: [], last: "" }, expiring(expiration), 0), 0)[1]?.split(/\s+/).at(-1)
+    assert.deepStrictEqual([expiresIn(-5), expiresIn(Number.NaN), expiresIn(1e308), expiresIn(90)], ["0s", "0s", "10080m00s", "1m30s"])
   })
 
   it("the live table shows age, time to expiry and state per reservation, and counts distinct workers in use", () => {

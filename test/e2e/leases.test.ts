@@ -91,6 +91,8 @@ describe("leases", () => {
       expect(reply.json, query).toMatchObject({ field })
     }
     expect((await request(`${controlUrl}/release?gen=2`)).json).toMatchObject({ error: "query gen: unknown parameter (/release takes generation or session_id)" })
+    // A parameter without a name is the query's fault, not a field ending in a dot.
+    expect((await request(`${controlUrl}/release?=1`)).json).toEqual({ error: "query: a parameter without a name (/release takes generation or session_id)", field: "query" })
     const longKey = "k".repeat(5000)
     expect((await request(`${controlUrl}/release?${longKey}=1`)).json).toEqual({
       error: `query ${"k".repeat(64)}…: unknown parameter (/release takes generation or session_id)`,

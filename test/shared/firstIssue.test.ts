@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Either, Schema } from "effect"
+import { parseBoundedJson } from "../../src/shared/boundedJson.js"
 import { firstIssue } from "../../src/shared/firstIssue.js"
 
 const issueOf = <A, I>(schema: Schema.Schema<A, I>, value: unknown) => {
@@ -30,6 +31,12 @@ describe("firstIssue", () => {
     for (const [value, shown] of [[0, "0"], [-1.5e-7, "-1.5e-7"], [12345678901234567890, "12345678901234567000"], [Number.NEGATIVE_INFINITY, "-Infinity"]] as const) {
       assert.deepStrictEqual(issueOf(Text, { text: value }), { field: "text", message: `text: Expected string, got ${shown}` })
     }
+  })
+
+  it("an integer past 2^53 (kept exact by the JSON parser) where a number belongs is named as such, without its digits", () => {
+    const parsed = parseBoundedJson('{"count": 9007199254740993}')
+    if (parsed._tag !== "Parsed") return assert.fail(parsed._tag)
+    assert.deepStrictEqual(issueOf(Count, parsed.value), { field: "count", message: "count: Expected number, got an integer beyond 2^53, which a number cannot hold exactly" })
   })
 
   it("a refinement's default message loses its value too; a number is named as one", () => {

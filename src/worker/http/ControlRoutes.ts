@@ -68,6 +68,7 @@ const releaseQueryTarget = (query: string, body: unknown): Either.Either<Release
     if (!RELEASE_QUERY_KEYS.has(key)) {
       // Named, but never echoed whole: a query can be as long as the request line Node accepts.
       const shown = key.length > SHOWN_KEY_MAX ? `${key.slice(0, SHOWN_KEY_MAX)}…` : key
+      if (shown === "") return Either.left(new InvalidField({ field: "query", message: "query: a parameter without a name (/release takes generation or session_id)" }))
       return Either.left(new InvalidField({ field: `query.${shown}`, message: `query ${shown}: unknown parameter (/release takes generation or session_id)` }))
     }
     if (Object.hasOwn(fields, key)) return Either.left(new InvalidField({ field: `query.${key}`, message: `query ${key}: given more than once` }))
