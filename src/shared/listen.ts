@@ -2,10 +2,11 @@
  * One HTTP listener: an app served on a host and port. The worker runs three (public, webhook,
  * control), each with its own Node server, so they start and stop independently of one another.
  */
-import { createServer, type Server } from "node:http"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import { HttpIncomingMessage, HttpMiddleware, HttpServer, type HttpApp } from "@effect/platform"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Deferred, Duration, Effect, Exit, Layer, Option } from "effect"
+import { BodyTooLarge } from "./boundedBody.js"
 import { MAX_REQUEST_BYTES } from "./boundedRequest.js"
 
 export interface ListenOptions {
@@ -45,6 +46,17 @@ export const serverLayer = (options: ListenOptions) =>
     HttpServer.HttpServer,
     Effect.gen(function* () {
       const server = (options.server ?? (() => createServer()))()
+      // `Expect: 100-continue`: a body declared past the limit is refused before the client sends it (Node would say
+      // `100 Continue`, and the body would be read up to the limit only to be refused); any other is asked for.
+      server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+        if (Number(req.headers["content-length"] ?? "0") > MAX_REQUEST_BYTES) {
+          res.writeHead(413, { "content-type": "application/json", connection: "close" })
+          res.end(JSON.stringify({ error: new BodyTooLarge({ limit: MAX_REQUEST_BYTES }).message }))
+          return
+        }
+        res.writeContinue()
+        server.emit("request", req, res)
+      })
       const httpServer = yield* NodeHttpServer.make(() => server, { host: options.host, port: options.port })
       // Runs before the platform's release, which then finds the server closed.
       yield* Effect.addFinalizer(() => closeWithin(server, options.closeGrace ?? Duration.seconds(2)))

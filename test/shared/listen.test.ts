@@ -55,6 +55,40 @@ describe("serveApp and boundedRequestText: request bodies are read within MAX_RE
   })
 })
 
+/** Send `head` on a raw socket, then `body` once the server says `100 Continue`; everything it wrote, once it closes. */
+const exchange = (url: string, head: string, body: string) =>
+  new Promise<string>((resolve, reject) => {
+    const socket = connect(Number(new URL(url).port), "127.0.0.1")
+    let received = ""
+    socket.on("error", reject)
+    socket.on("data", (chunk) => {
+      received += chunk.toString("latin1")
+      if (received.startsWith("HTTP/1.1 100") && received.includes("\r\n\r\n") && body !== "") {
+        socket.write(body)
+        body = ""
+      }
+    })
+    socket.on("close", () => resolve(received))
+    socket.write(head)
+  })
+
+describe("serverLayer and Expect: 100-continue", () => {
+  it("a body declared past MAX_REQUEST_BYTES is refused at once (413, no 100, connection closed); a small one is asked for and served", async () => {
+    const app = HttpRouter.empty.pipe(
+      HttpRouter.post("/text", Effect.map(Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => request.text), (text) => HttpServerResponse.text(`read ${text.length}`)))
+    )
+    const [refused, served] = await withServer(app, async (url) => [
+      await exchange(url, `POST /text HTTP/1.1\r\nHost: x\r\nContent-Length: ${MAX_REQUEST_BYTES + 1}\r\nExpect: 100-continue\r\n\r\n`, ""),
+      await exchange(url, "POST /text HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n", "hello")
+    ])
+    expect(refused).toMatch(/^HTTP\/1\.1 413 /)
+    expect(refused.toLowerCase()).toContain("connection: close")
+    expect(refused).toContain('{"error":"the body is larger than 1024 KB"}')
+    expect(served).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /)
+    expect(served.endsWith("read 5")).toBe(true)
+  })
+})
+
 describe("serverLayer's close", () => {
   /** A raw connection to `port` that writes `bytes` and then holds the connection open; resolves once connected. */
   const holding = (port: number, bytes: string) =>
