@@ -144,14 +144,15 @@ const originForm = (target: string): string => {
   return `${parsed.pathname}${parsed.search}`
 }
 
-/** aiohttp's `json_response` content type, which Python clients of the framework see (vast-protocol.md §2.1). */
 /**
- * The answer Node is writing on `socket`, until it finishes (`_httpMessage`: not in Node's types, but what its own
- * `clientError` default reads to decide the same question, since Node 0.x).
+ * The answer Node has given `socket` (the first one not yet finished; the others queue behind it). `_httpMessage` is
+ * not in Node's types, but it is what Node's own `clientError` default reads (with `headersSent`) to decide whether
+ * it may still answer a malformed request, since Node 0.x.
  */
-const answerBeingWritten = (socket: Socket): ServerResponse | undefined =>
+const attachedAnswer = (socket: Socket): ServerResponse | undefined =>
   (socket as Socket & { readonly _httpMessage?: ServerResponse | null })._httpMessage ?? undefined
 
+/** aiohttp's `json_response` content type, which Python clients of the framework see (vast-protocol.md §2.1). */
 const JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
 const isEither = <A, E>(effect: Effect.Effect<A, E>): effect is Either.Either<A, E> => Either.isEither(effect)
@@ -219,28 +220,26 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         )
       )
     }
-    /** Connections whose current request's body is being read: a parse error there is that request's own. */
-    const readingBody = new WeakSet<Socket>()
+    /** The request whose body a connection is reading, until its end: a parse error before that is the body's own. */
+    const readingBody = new WeakMap<Socket, IncomingMessage>()
     /** Connections a malformed request ended, closed once the requests before it are answered (`clientError`). */
-    const closing = new Set<Socket>()
+    const closing = new WeakSet<Socket>()
+    // One `finish` listener at a time: while a request is unanswered its answer is the one attached, or is queued
+    // behind it, and Node attaches the next queued answer as one finishes, before this listener runs.
     const closeIfAnswered = (socket: Socket) => {
-      const current = answerBeingWritten(socket)
-      // Node hands the connection to the next answer queued behind this one as this one finishes, before our listener.
+      const current = attachedAnswer(socket)
       if (current !== undefined) current.once("finish", () => closeIfAnswered(socket))
       else if (idle.pending(socket) === 0) socket.destroySoon()
     }
     const closeWhenAnswered = (socket: Socket) => {
       if (closing.has(socket)) return
       closing.add(socket)
-      socket.once("close", () => closing.delete(socket))
       closeIfAnswered(socket)
     }
 
     const send = (res: ServerResponse, response: WireResponse, path = "other") => {
       writeResponse(res, response)
-      const socket = res.req.socket
-      idle.answered(socket)
-      if (closing.size > 0 && closing.has(socket)) closeIfAnswered(socket)
+      idle.answered(res.req.socket)
       if (onAnswer !== undefined) onAnswer(options.routes.has(path) ? path : "other", response.status)
     }
 
@@ -292,9 +291,9 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       let held = 0
       let done = false
       const socket = req.socket
-      readingBody.add(socket)
+      readingBody.set(socket, req)
       const release = () => {
-        readingBody.delete(socket)
+        if (readingBody.get(socket) === req) readingBody.delete(socket)
         budget.held -= held
         held = 0
         body.clear()
@@ -377,7 +376,11 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     // `100 Continue` first); any other request is told to go on and is served as usual.
     server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
       if (Number(req.headers["content-length"] ?? "0") > limits.maxBodyBytes) {
-        return send(res, tooLarge)
+        // Begun and answered as any request, so that the connection's count of unanswered ones stays true.
+        idle.requested(req.socket)
+        const url = originForm(req.url ?? "/")
+        const mark = url.indexOf("?")
+        return send(res, tooLarge, mark < 0 ? url : url.slice(0, mark))
       }
       res.writeContinue()
       onRequest(req, res)
@@ -445,8 +448,9 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       // now would reach the client as that request's answer. A malformed request after whole ones closes the
       // connection once they are answered, with no answer of its own (Node's own handler stays silent too once an
       // answer has begun); a bad body, a timeout or a reset closes it at once, without a word.
-      const reading = readingBody.has(socket)
-      const inFlight = idle.pending(socket) > (reading ? 1 : 0) || answerBeingWritten(socket) !== undefined
+      // A body whose request is complete (its `end` comes a tick later) is not the one that failed.
+      const reading = readingBody.get(socket)?.complete === false
+      const inFlight = idle.pending(socket) > (reading ? 1 : 0) || attachedAnswer(socket)?.headersSent === true
       if (inFlight && !reading && error.code?.startsWith("HPE_") === true) return closeWhenAnswered(socket)
       // Node's default: a 400/408/431 when it can still answer; never an exception.
       if (!inFlight && socket.writable && !socket.destroyed) {

@@ -94,8 +94,37 @@ describe("WireServer against a real socket", () => {
       const big = yield* exchange(listener.port, "GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /big HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n", "")
       assert.deepStrictEqual(big.match(/HTTP\/1\.1 \d+/g), ["HTTP/1.1 200", "HTTP/1.1 200"])
       assert.isTrue(big.endsWith("x".repeat(64 * 1024)), "the second answer whole")
-      // Alone, a bad request still gets its 400.
+      // A whole request with a body, then garbage in the same read: the request is answered, then the connection closes.
+      const posted = yield* exchange(listener.port, 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\n{"a":1}GARBAGE\r\n\r\n', "")
+      assert.match(posted, /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\n\{"a":1\}$/)
+      const chunkedThenGarbage = 'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n7\r\n{"a":1}\r\n0\r\n\r\nGARBAGE\r\n\r\n'
+      assert.match(yield* exchange(listener.port, chunkedThenGarbage, ""), /^HTTP\/1\.1 200 OK\r\n[\s\S]*\{"a":1\}$/)
+      // Alone, a bad request still gets its 400, a bad body included.
       assert.match(yield* exchange(listener.port, "GARBAGE\r\n\r\n", ""), /^HTTP\/1\.1 400 Bad Request\r\n/)
+      const badChunk = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n"
+      assert.match(yield* exchange(listener.port, badChunk, ""), /^HTTP\/1\.1 400 Bad Request\r\n/)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("a body that stops coming gets its 408 when the request timeout passes; many requests before a bad one add no listener warning", () =>
+    Effect.gen(function* () {
+      const warnings: Array<string> = []
+      const onWarning = (warning: Error) => void warnings.push(warning.name)
+      process.on("warning", onWarning)
+      yield* Effect.addFinalizer(() => Effect.sync(() => process.off("warning", onWarning)))
+      const release = yield* Deferred.make<void>()
+      const slowRoutes: RouteTable = new Map<string, WireRoute>([
+        ...routes,
+        ["/slow", { method: "GET", body: "none", handle: () => Effect.as(Deferred.await(release), text(200, "slow")) }]
+      ])
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: slowRoutes, limits: { requestTimeoutMs: 500, headersTimeoutMs: 400 } })
+      const slow = yield* exchange(listener.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc", "")
+      assert.match(slow, /^HTTP\/1\.1 408 Request Timeout\r\n/)
+      const pipelined = yield* Effect.fork(exchange(listener.port, `${"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n".repeat(12)}GARBAGE\r\n\r\n`, ""))
+      yield* Effect.yieldNow()
+      yield* Deferred.succeed(release, undefined)
+      assert.lengthOf((yield* Fiber.join(pipelined)).match(/HTTP\/1\.1 200 OK/g) ?? [], 12)
+      assert.deepStrictEqual(warnings, [])
     }).pipe(Effect.scoped)
   )
 
@@ -104,10 +133,11 @@ describe("WireServer against a real socket", () => {
       const counted: Array<[string, number]> = []
       const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { maxBodyBytes: 1024 }, onAnswer: (path, status) => void counted.push([path, status]) })
       const post = (body: string) => `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: ${Buffer.byteLength(body, "latin1")}\r\nConnection: close\r\n\r\n${body}`
-      for (const request of [post("nonjson"), post("\xff"), post("[".repeat(100)), post("x".repeat(2000)), "GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"]) {
+      const expecting = "POST /echo?x=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n"
+      for (const request of [post("nonjson"), post("\xff"), post("[".repeat(100)), post("x".repeat(2000)), expecting, "GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"]) {
         yield* exchange(listener.port, request, "")
       }
-      assert.deepStrictEqual(counted, [["/echo", 422], ["/echo", 422], ["/echo", 422], ["/echo", 413], ["/echo", 405], ["other", 404]])
+      assert.deepStrictEqual(counted, [["/echo", 422], ["/echo", 422], ["/echo", 422], ["/echo", 413], ["/echo", 413], ["/echo", 405], ["other", 404]])
     }).pipe(Effect.scoped)
   )
 
