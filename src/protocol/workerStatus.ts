@@ -11,6 +11,8 @@ export const PROTOCOL_VERSION = "1.1.0"
 export const MAX_PERF = 100
 /** With nothing new to say, a worker still reports this often (its heartbeat), in seconds. */
 export const HEARTBEAT_SECONDS = 10
+/** A change is reported at once, but two reports are at least this far apart, in milliseconds. */
+export const REPORT_SPACING_MS = 250
 
 export const WorkerStatusBody = Schema.Struct({
   id: Schema.Int,

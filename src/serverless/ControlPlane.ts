@@ -6,7 +6,7 @@
 import { generateKeyPairSync, randomBytes, sign } from "node:crypto"
 import { Clock, Context, Effect, FiberSet, Option } from "effect"
 import { signedMessage } from "../protocol/signedMessage.js"
-import { HEARTBEAT_SECONDS, type WorkerStatusBody } from "../protocol/workerStatus.js"
+import { type DeleteRequestsBody, HEARTBEAT_SECONDS, type WorkerStatusBody } from "../protocol/workerStatus.js"
 import { stringEqualsSecret } from "../shared/secretEquals.js"
 import type { EndpointJob } from "../protocol/endpoint.js"
 import { endpointJob } from "./endpointJob.js"
@@ -506,6 +506,13 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
             })
           }
           waiting.delete(requestIdx)
+          // The same request routed again (its worker refused it with a 429) is no longer load where it went first.
+          for (const other of workers.values()) {
+            if (other !== record && other.routed.some((entry) => entry.requestIdx === requestIdx)) {
+              other.routed = other.routed.filter((entry) => entry.requestIdx !== requestIdx)
+              observeLoad(other, now)
+            }
+          }
           record.routed.push({ at: now, requestIdx, cost: request.cost })
           observeLoad(record, now)
           const reqnum = nextReqnum++
@@ -562,10 +569,18 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           return true
         }),
 
-      /** `POST /delete_requests/`. */
-      deleteRequests: (count: number) =>
-        Effect.sync(() => {
-          deletedRequests += count
+      /**
+       * `POST /delete_requests/`: the records of requests a worker finished or refused. A request routed to it that
+       * has one is no longer load there: a session created and closed between two of its reports shows in neither.
+       */
+      deleteRequests: (body: DeleteRequestsBody) =>
+        Effect.gen(function* () {
+          deletedRequests += body.requests.length
+          const record = workers.get(body.worker_id)
+          if (record === undefined || !stringEqualsSecret(body.mtoken, record.mtoken) || record.routed.length === 0) return
+          const done = new Set(body.requests.map((entry) => entry.request_idx))
+          record.routed = record.routed.filter((entry) => !done.has(entry.requestIdx))
+          observeLoad(record, yield* Clock.currentTimeMillis)
         }),
 
       /** `POST /callbacks/…`: a sink for `on_close_route` while trying things locally. */

@@ -110,7 +110,7 @@ export const serverlessRouter = HttpRouter.empty.pipe(
     "/delete_requests/",
     withBody(DeleteRequestsBody, (body) =>
       Effect.as(
-        Effect.flatMap(ControlPlane, (plane) => plane.deleteRequests(body.requests.length)),
+        Effect.flatMap(ControlPlane, (plane) => plane.deleteRequests(body)),
         json(200, {})
       )
     )

@@ -5,7 +5,7 @@
  * (vast-protocol.md §10) and the product README; docs/local-serverless.md says which parts are
  * documented behaviour and which are our reading.
  */
-import { HEARTBEAT_SECONDS } from "../protocol/workerStatus.js"
+import { HEARTBEAT_SECONDS, REPORT_SPACING_MS } from "../protocol/workerStatus.js"
 
 /** An endpoint's scaling parameters (Vast's names). */
 export interface EndpointParams {
@@ -63,11 +63,12 @@ export const SILENCE_LIMIT_MS = 3 * HEARTBEAT_SECONDS * 1000
 export const START_LIMIT_MS = 60_000
 
 /**
- * A worker reports a change of its load at most this long after it (its reports are spaced by 250 ms, design.md
- * "Targets"), so a request routed just after a session ended can find the worker's last report still busy. A waiting
- * request this young does not yet ask for a new worker while a busy worker's pending report could free a place for it.
+ * A worker reports a change of its load at most one report spacing after it (`REPORT_SPACING_MS`), so a request routed
+ * just after a session ended can find the worker's last report still busy. A waiting request this young does not yet
+ * ask for a new worker while a busy worker's pending report could free a place for it. The grace counts from the
+ * request, not from the end, and the report takes its time to arrive: 100 ms more than the spacing.
  */
-export const REPORT_GRACE_MS = 250
+export const REPORT_GRACE_MS = REPORT_SPACING_MS + 100
 
 /** Whether a worker in `phase`, launched at `startedAt`, is still not ready at `now` past `START_LIMIT_MS`. */
 export const neverReady = (phase: WorkerPhase, startedAt: number, now: number): boolean => phase === "starting" && now - startedAt > START_LIMIT_MS
@@ -157,7 +158,7 @@ export interface ScalingDecision {
 
 /**
  * The waiting requests that ask for capacity at `now`: all but the youngest ones (within `REPORT_GRACE_MS`) whose cost
- * the busy workers' load covers, oldest first, since those may be routed to a worker whose report of a session's
+ * the busy workers' reported load covers, oldest first, since those may be routed to a worker whose report of a session's
  * end is still on its way. Without a busy worker every waiting request counts at once (a scale-up from zero waits for
  * nothing).
  */
@@ -166,7 +167,8 @@ export const pressingRequests = (
   serving: ReadonlyArray<WorkerView>,
   now: number
 ): ReadonlyArray<WaitingRequest> => {
-  let freeable = serving.reduce((sum, worker) => sum + (worker.phase === "ready" ? load(worker) : 0), 0)
+  // Only reported load: a report of its end may be on its way. Load routed and not yet reported has just begun.
+  let freeable = serving.reduce((sum, worker) => sum + (worker.phase === "ready" ? worker.curLoad : 0), 0)
   if (freeable <= 0) return waiting
   return [...waiting]
     .sort((a, b) => a.since - b.since)

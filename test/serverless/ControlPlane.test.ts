@@ -173,6 +173,50 @@ describe("ControlPlane (TestClock, fake processes)", () => {
     })
   )
 
+  it.scoped("a session created and closed between two of the worker's reports is no longer load once its /delete_requests/ record comes", () =>
+    Effect.gen(function* () {
+      const { launched, layer } = yield* fakeLauncher
+      const { plane, route } = yield* planeKeepingIdle(layer)
+      yield* route(1)
+      yield* plane.tick
+      const token = launched[0]!.spec.env["MASTER_TOKEN"]!
+      yield* plane.workerStatus(report(1, token, 0, []))
+      assert.strictEqual(yield* route(1), "Ready")
+      // Its report (within 1 s of the route) shows no load: the session already came and went, and the route still counts.
+      yield* TestClock.adjust("300 millis")
+      yield* plane.workerStatus(report(1, token, 0, []))
+      const loadOf = Effect.map(plane.status, (status) => status.workers[0]?.routed_load)
+      assert.strictEqual(yield* loadOf, 100)
+      const record = { request_idx: 1, success: true, status: "Success" as const, entered_queue_at: 0, work_started_at: 0, work_completed_at: 0 }
+      // A record with another worker's token changes nothing; the worker's own clears the route.
+      yield* plane.deleteRequests({ worker_id: 1, mtoken: "not the token", requests: [record] })
+      assert.strictEqual(yield* loadOf, 100)
+      yield* plane.deleteRequests({ worker_id: 1, mtoken: token, requests: [record] })
+      assert.strictEqual(yield* loadOf, 0)
+      assert.strictEqual(yield* route(2), "Ready")
+      yield* plane.tick
+      assert.lengthOf(launched, 1)
+    })
+  )
+
+  it.scoped("a request routed again (its first worker refused it) counts only where it went last", () =>
+    Effect.gen(function* () {
+      const { launched, layer } = yield* fakeLauncher
+      // Two workers kept (min_load 200), each routable while busy (max_queue_time 30), as under Vast's defaults.
+      const plane = yield* buildPlane(layer, { params: { inactivity_timeout: -1, max_queue_time: 30, min_load: 200 } })
+      const route = (requestIdx: number) => plane.route({ endpoint: "null-local", apiKey: plane.endpointApiKey, cost: 100, requestIdx, connection: null })
+      yield* plane.tick
+      assert.lengthOf(launched, 2)
+      const tokens = () => launched.map((entry) => entry.spec.env["MASTER_TOKEN"]!)
+      for (const [index, token] of tokens().entries()) yield* plane.workerStatus(report(index + 1, token, 0, []))
+      // Both routes of request 7 go to the least loaded worker: first one, then (after its 429) the other.
+      yield* route(7)
+      yield* route(7)
+      const loads = (yield* plane.status).workers.map((worker) => worker.routed_load)
+      assert.deepStrictEqual([...loads].sort(), [0, 100])
+    })
+  )
+
   it.scoped("an idle worker stops exactly inactivity_timeout after its load dropped to zero; a dead one is noticed and removed", () =>
     Effect.gen(function* () {
       const { launched, layer } = yield* fakeLauncher

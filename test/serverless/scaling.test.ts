@@ -63,15 +63,15 @@ describe("decide", () => {
   it("a reservation routed just after a session ended waits one report's time before it starts a worker (the busy report may be stale)", () => {
     const busy = [worker(1, { curLoad: 100 })]
     const request = { requestIdx: 2, cost: 100, since: 1_000 }
-    expect(REPORT_GRACE_MS).toBe(250)
+    expect(REPORT_GRACE_MS).toBe(350)
     // Neither the capacity rule nor the queue-time rule (target_queue_time 0) starts one within the grace.
     const within = decide(busy, [request], recommended, 1_000 + REPORT_GRACE_MS - 1)
     expect([within.start, within.neededCapacity]).toEqual([0, 100])
     expect(decide(busy, [request], recommended, 1_000 + REPORT_GRACE_MS)).toMatchObject({ start: 1, neededCapacity: 200 })
     // The worker's report of the end came in: the request goes to it at its next poll, no new worker.
     expect(decide([worker(1)], [request], recommended, 1_000 + REPORT_GRACE_MS).start).toBe(0)
-    // The same for a reservation held back with a routed-but-unreported one.
-    expect(decide([worker(1, { routedLoad: 100 })], [request], recommended, 1_100).start).toBe(0)
+    // Load routed and not yet reported has just begun: no report of its end is coming, and nothing waits for one.
+    expect(decide([worker(1, { routedLoad: 100 })], [request], recommended, 1_100).start).toBe(1)
   })
 
   it("within the grace, only as many young requests wait as the busy workers' load could take; with no busy worker none wait", () => {

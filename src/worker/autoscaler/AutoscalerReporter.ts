@@ -10,7 +10,7 @@
  */
 import { Duration, Effect, Fiber, Layer, LogLevel, Option, Redacted } from "effect"
 import { monotonicMillis } from "../../shared/monotonic.js"
-import { deleteRequestsJson, HEARTBEAT_SECONDS, statusBody, type WorkerIdentity, type WorkerStatusBody } from "../../protocol/workerStatus.js"
+import { deleteRequestsJson, HEARTBEAT_SECONDS, REPORT_SPACING_MS, statusBody, type WorkerIdentity, type WorkerStatusBody } from "../../protocol/workerStatus.js"
 import { redactUrl } from "../../shared/redactUrl.js"
 import { makeThrottledLog } from "../../shared/throttledLog.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
@@ -35,7 +35,7 @@ export interface ReportPolicy {
 
 export const defaultReportPolicy: ReportPolicy = {
   firstReport: "1 second",
-  minSpacing: "250 millis",
+  minSpacing: Duration.millis(REPORT_SPACING_MS),
   heartbeat: Duration.seconds(HEARTBEAT_SECONDS),
   deleteTick: "1 second",
   // Under a flood of 429s a second's refusals fit one post, as the framework sends one snapshot a tick: fewer,
