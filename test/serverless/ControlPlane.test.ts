@@ -105,6 +105,18 @@ const report = (id: number, mtoken: string, curLoad: number, workingRequestIdxs:
     }
   )
 
+/** A plane keeping idle workers, whose one worker is ready and was just routed request 1. */
+const oneWorkerRouted = Effect.gen(function* () {
+  const { launched, layer } = yield* fakeLauncher
+  const { plane, route } = yield* planeKeepingIdle(layer)
+  yield* route(1)
+  yield* plane.tick
+  const token = launched[0]!.spec.env["MASTER_TOKEN"]!
+  yield* plane.workerStatus(report(1, token, 0, []))
+  assert.strictEqual(yield* route(1), "Ready")
+  return { launched, plane, route, token }
+})
+
 describe("ControlPlane (TestClock, fake processes)", () => {
   it.scoped("a waiting reservation starts a worker; once ready it is routed there with a valid signature", () =>
     Effect.gen(function* () {
@@ -141,13 +153,7 @@ describe("ControlPlane (TestClock, fake processes)", () => {
 
   it.scoped("a reservation routed before the busy worker's report of its session's end waits for that report, then goes to it: no second worker", () =>
     Effect.gen(function* () {
-      const { launched, layer } = yield* fakeLauncher
-      const { plane, route } = yield* planeKeepingIdle(layer)
-      yield* route(1)
-      yield* plane.tick
-      const token = launched[0]!.spec.env["MASTER_TOKEN"]!
-      yield* plane.workerStatus(report(1, token, 0, []))
-      assert.strictEqual(yield* route(1), "Ready")
+      const { launched, plane, route, token } = yield* oneWorkerRouted
       yield* plane.workerStatus(report(1, token, 100, [1]))
       // The session ends; the worker's report of it is up to 250 ms away when the next reservation is routed.
       yield* TestClock.adjust("10 seconds")
@@ -175,13 +181,7 @@ describe("ControlPlane (TestClock, fake processes)", () => {
 
   it.scoped("a session created and closed between two of the worker's reports is no longer load once its /delete_requests/ record comes", () =>
     Effect.gen(function* () {
-      const { launched, layer } = yield* fakeLauncher
-      const { plane, route } = yield* planeKeepingIdle(layer)
-      yield* route(1)
-      yield* plane.tick
-      const token = launched[0]!.spec.env["MASTER_TOKEN"]!
-      yield* plane.workerStatus(report(1, token, 0, []))
-      assert.strictEqual(yield* route(1), "Ready")
+      const { launched, plane, route, token } = yield* oneWorkerRouted
       // Its report (within 1 s of the route) shows no load: the session already came and went, and the route still counts.
       yield* TestClock.adjust("300 millis")
       yield* plane.workerStatus(report(1, token, 0, []))
