@@ -77,6 +77,15 @@ SIGN_CERT_ATTEMPTS=${SIGN_CERT_ATTEMPTS:-5}
 SIGN_CERT_RETRY_DELAY=${SIGN_CERT_RETRY_DELAY:-2}
 SIGN_CERT_TIMEOUT=${SIGN_CERT_TIMEOUT:-30}
 REPORT_TIMEOUT=${REPORT_TIMEOUT:-10}
+# Spaces around a number are ignored, as the worker reads its numbers (and as Python's int() does): a template's
+# `WORKER_PORT=" 3000"` is 3000 here too, and the worker is given it without them.
+for name in CONTAINER_ID WORKER_PORT SIGN_CERT_ATTEMPTS SIGN_CERT_RETRY_DELAY SIGN_CERT_TIMEOUT REPORT_TIMEOUT; do
+  if [[ -n ${!name:-} ]]; then
+    value=${!name}
+    value=${value#"${value%%[![:space:]]*}"}
+    printf -v "$name" '%s' "${value%"${value##*[![:space:]]}"}"
+  fi
+done
 TLS_KEY_FILE=${TLS_KEY_FILE:-${WORKER_TLS_KEY:-/etc/instance.key}}
 TLS_CERT_FILE=${TLS_CERT_FILE:-${WORKER_TLS_CERT:-/etc/instance.crt}}
 

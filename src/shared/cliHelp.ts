@@ -73,8 +73,9 @@ export const optionsOf = <F extends Record<string, Flag<unknown>>>(flags: F): { 
 
 
 /**
- * Answer `--version` (one line, `<name> <version>`, as every program prints it), `--help` (`help`) or, given the
- * program's `command`, `--completions <shell>`; true when one was answered and the program has nothing more to do.
+ * Answer `--version` (one line, `<name> <version>`, as every program prints it), `--help` (`help`) or `--completions
+ * <shell>` (the script of an installed program's `command`; without one, a line saying there is none, exit 1); true
+ * when one was answered and the program has nothing more to do.
  */
 export const answeredStandardFlags = <Name extends string, R, E, A>(
   args: ReadonlyArray<string>,

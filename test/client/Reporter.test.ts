@@ -29,8 +29,11 @@ describe("Reporter", () => {
     const at = (expiration: number) => sentence({ event: "created", reservation: 1, session_id: "s-1", url: "http://w1", expiration, request_idx: 1 }, 1_000_000)
     assert.strictEqual(at(1_030), "#1 created session s-1 on http://w1, expires in 30 s")
     assert.strictEqual(at(1_000 + 604_800), "#1 created session s-1 on http://w1, expires in 604800 s")
+    // The worker's clock a little ahead of ours is no fault of its answer.
+    assert.strictEqual(at(1_000 + 604_860), "#1 created session s-1 on http://w1, expires in 604860 s")
     assert.strictEqual(at(-5), "#1 created session s-1 on http://w1, expires now (the worker's expiration is already past)")
     assert.strictEqual(at(Number.NaN), "#1 created session s-1 on http://w1, expires now (the worker's expiration is already past)")
+    assert.strictEqual(at(1_000 + 604_861), "#1 created session s-1 on http://w1, expires in over 604800 s (the worker's expiration is past the longest lifetime)")
     assert.strictEqual(at(1e308), "#1 created session s-1 on http://w1, expires in over 604800 s (the worker's expiration is past the longest lifetime)")
     assert.strictEqual(
       sentence({ event: "pinged", reservation: 1, session_id: "s-1", url: "http://w1", expiration: 1e308 }, 1_000_000),

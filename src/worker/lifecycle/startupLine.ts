@@ -23,7 +23,7 @@ export const startupLine = (config: WorkerSettings, helpers: HelperPriority) =>
       master_token: Redacted.value(config.masterToken) === "" ? "unset" : "set",
       use_ssl: config.useSsl,
       unsecured: config.unsecured,
-      backend_health_url: Option.match(config.backendHealthUrl, { onNone: () => "stub", onSome: redactUrl }),
+      backend_health_url: Option.match(config.backendHealthUrl, { onNone: () => "none (stub /health served)", onSome: redactUrl }),
       max_sessions: config.maxSessions,
       max_session_seconds: Option.getOrElse(config.maxSessionSeconds, () => "none"),
       drain_timeout: config.drainTimeoutSeconds,
