@@ -186,14 +186,21 @@ describe("ControlPlane (TestClock, fake processes)", () => {
       yield* TestClock.adjust("300 millis")
       yield* plane.workerStatus(report(1, token, 0, []))
       const loadOf = Effect.map(plane.status, (status) => status.workers[0]?.routed_load)
+      const deletedOf = Effect.map(plane.status, (status) => status.deleted_requests)
       assert.strictEqual(yield* loadOf, 100)
       const record = { request_idx: 1, success: true, status: "Success" as const, entered_queue_at: 0, work_started_at: 0, work_completed_at: 0 }
       // A record with another worker's token changes nothing; the worker's own clears the route.
       yield* plane.deleteRequests({ worker_id: 1, mtoken: "not the token", requests: [record] })
       assert.strictEqual(yield* loadOf, 100)
+      // An unknown worker's records are counted and change nothing.
+      yield* plane.deleteRequests({ worker_id: 9, mtoken: token, requests: [record] })
+      assert.strictEqual(yield* loadOf, 100)
       yield* plane.deleteRequests({ worker_id: 1, mtoken: token, requests: [record] })
-      assert.strictEqual(yield* loadOf, 0)
+      assert.deepStrictEqual([yield* loadOf, yield* deletedOf], [0, 3])
+      // Only the requests named: one routed since stays.
       assert.strictEqual(yield* route(2), "Ready")
+      yield* plane.deleteRequests({ worker_id: 1, mtoken: token, requests: [record] })
+      assert.strictEqual(yield* loadOf, 100)
       yield* plane.tick
       assert.lengthOf(launched, 1)
     })
@@ -209,11 +216,13 @@ describe("ControlPlane (TestClock, fake processes)", () => {
       assert.lengthOf(launched, 2)
       const tokens = () => launched.map((entry) => entry.spec.env["MASTER_TOKEN"]!)
       for (const [index, token] of tokens().entries()) yield* plane.workerStatus(report(index + 1, token, 0, []))
-      // Both routes of request 7 go to the least loaded worker: first one, then (after its 429) the other.
+      // Request 6 holds w1 and 8 holds w2; 7 goes to w1 (oldest on a tie), then, after its 429, to w2: it leaves w1.
+      yield* route(6)
+      yield* route(8)
       yield* route(7)
+      assert.deepStrictEqual((yield* plane.status).workers.map((worker) => worker.routed_load), [200, 100])
       yield* route(7)
-      const loads = (yield* plane.status).workers.map((worker) => worker.routed_load)
-      assert.deepStrictEqual([...loads].sort(), [0, 100])
+      assert.deepStrictEqual((yield* plane.status).workers.map((worker) => worker.routed_load), [100, 200])
     })
   )
 

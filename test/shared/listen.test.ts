@@ -84,8 +84,25 @@ describe("serverLayer and Expect: 100-continue", () => {
     expect(refused).toMatch(/^HTTP\/1\.1 413 /)
     expect(refused.toLowerCase()).toContain("connection: close")
     expect(refused).toContain('{"error":"the body is larger than 1024 KB"}')
+    expect(refused.toLowerCase()).toContain("content-type: application/json")
     expect(served).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /)
     expect(served.endsWith("read 5")).toBe(true)
+  })
+
+  it("a body declared at exactly MAX_REQUEST_BYTES is asked for", async () => {
+    const app = HttpRouter.empty.pipe(HttpRouter.post("/text", Effect.succeed(HttpServerResponse.text("ok"))))
+    const first = await withServer(app, (url) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(new URL(url).port), "127.0.0.1")
+        socket.on("error", reject)
+        socket.once("data", (chunk) => {
+          socket.destroy()
+          resolve(chunk.toString("latin1"))
+        })
+        socket.write(`POST /text HTTP/1.1\r\nHost: x\r\nContent-Length: ${MAX_REQUEST_BYTES}\r\nExpect: 100-continue\r\n\r\n`)
+      })
+    )
+    expect(first).toMatch(/^HTTP\/1\.1 100 Continue\r\n/)
   })
 })
 

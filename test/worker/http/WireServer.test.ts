@@ -120,6 +120,9 @@ describe("WireServer against a real socket", () => {
       const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: slowRoutes, limits: { requestTimeoutMs: 500, headersTimeoutMs: 400 } })
       const slow = yield* exchange(listener.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc", "")
       assert.match(slow, /^HTTP\/1\.1 408 Request Timeout\r\n/)
+      // A bad body behind a request still unanswered: the connection is cut, with no 400 to be read as that request's.
+      const behind = yield* exchange(listener.port, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n", "")
+      assert.notInclude(behind, "400")
       const pipelined = yield* Effect.fork(exchange(listener.port, `${"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n".repeat(12)}GARBAGE\r\n\r\n`, ""))
       yield* Effect.yieldNow()
       yield* Deferred.succeed(release, undefined)

@@ -124,6 +124,17 @@ describe("Lifecycle", () => {
     })
   )
 
+  it.scoped("a success resets the once-a-minute line: the next run of failures past the threshold is said at once, even within the minute", () =>
+    Effect.gen(function* () {
+      const logs = capturedLogs(LogLevel.Info)
+      // Every 5 s: failures at 5–20 (the 4th, at 20, past the threshold), a success at 25, failures at 30–45.
+      yield* start(["ok", 500, 500, 500, 500, "ok", 500, 500, 500, 500], { healthcheckIntervalSeconds: 5 }, SignatureVerifier.layerUnsecured, logs.layer)
+      yield* TestClock.adjust("45 seconds")
+      const inARow = logs.lines.filter((line) => line.message[0] === "Healthcheck failed with status: 500").map((line) => (line.message[1] as Record<string, unknown>)["failures_in_a_row"])
+      assert.deepStrictEqual(inARow, [1, 2, 3, 4, 1, 2, 3, 4])
+    })
+  )
+
   it.scoped("once errored, new creates are refused (429: errored) and the session already open stays until it closes", () =>
     Effect.gen(function* () {
       const { metrics, pool } = yield* start(["ok", 500, 500, 500])
