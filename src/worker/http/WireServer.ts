@@ -445,10 +445,10 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     server.on("drop", refusedAtCap)
     server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
       // A request before the bad one still unanswered, or an answer still being written, comes first: a 400 written
-      // now would reach the client as that request's answer. A malformed request after whole ones closes the
+      // now would reach the client as that request's answer. Then a malformed request after whole ones closes the
       // connection once they are answered, with no answer of its own (Node's own handler stays silent too once an
-      // answer has begun); a bad body, a timeout or a reset closes it at once, without a word.
-      // A body whose request is complete (its `end` comes a tick later) is not the one that failed.
+      // answer has begun), and a bad body, a timeout or a reset closes it at once, without a word. A body whose
+      // request is complete (its `end` comes a tick later) is not the one that failed.
       const reading = readingBody.get(socket)?.complete === false
       const inFlight = idle.pending(socket) > (reading ? 1 : 0) || attachedAnswer(socket)?.headersSent === true
       if (inFlight && !reading && error.code?.startsWith("HPE_") === true) return closeWhenAnswered(socket)
