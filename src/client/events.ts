@@ -106,15 +106,16 @@ export const operationErrorLine = (kind: string, operation: string, message: str
 
 const seconds = (value: number): string => `${Number(value.toFixed(1))} s`
 
+/** How far the worker's clock may be ahead of ours before its expiration is called past the longest lifetime. */
+const CLOCK_LEEWAY_SECONDS = 60
+
 /**
  * When a session expires, from the worker's `expiration` (epoch seconds): a worker's number is shown within what a
  * session can be (now to the longest lifetime), so a broken or hostile one cannot print a negative or astronomic time.
  */
-const CLOCK_LEEWAY_SECONDS = 60
 const expiresIn = (expiration: number, now: number): string => {
   const left = expiration - now / 1000
   if (!(left >= 0)) return "expires now (the worker's expiration is already past)"
-  // A minute's leeway: the worker's clock and ours differ a little, and a 7-day session is not a wrong answer.
   if (left > MAX_LIFETIME_SECONDS + CLOCK_LEEWAY_SECONDS) return `expires in over ${MAX_LIFETIME_SECONDS} s (the worker's expiration is past the longest lifetime)`
   return `expires in ${seconds(left)}`
 }
