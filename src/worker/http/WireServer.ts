@@ -220,8 +220,11 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         )
       )
     }
-    /** The request whose body a connection is reading, until its end: a parse error before that is the body's own. */
-    const readingBody = new WeakMap<Socket, IncomingMessage>()
+    /**
+     * The request whose body a connection is reading, until its end (a parse error before that is the body's own), its
+     * answer, and how to stop reading it.
+     */
+    const readingBody = new WeakMap<Socket, { readonly res: ServerResponse; readonly stop: () => void }>()
     /** Connections a malformed request ended, closed once the requests before it are answered (`clientError`). */
     const closing = new WeakSet<Socket>()
     // One `finish` listener at a time: while a request is unanswered its answer is the one attached, or is queued
@@ -231,6 +234,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       if (current !== undefined) current.once("finish", () => closeIfAnswered(socket))
       else if (idle.pending(socket) === 0) socket.destroySoon()
     }
+    const badBody: WireResponse = { status: 400, body: null, headers: { connection: "close" } }
     const closeWhenAnswered = (socket: Socket) => {
       if (closing.has(socket)) return
       closing.add(socket)
@@ -291,9 +295,16 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       let held = 0
       let done = false
       const socket = req.socket
-      readingBody.set(socket, req)
+      const reading = {
+        res,
+        stop: () => {
+          done = true
+          release()
+        }
+      }
+      readingBody.set(socket, reading)
       const release = () => {
-        if (readingBody.get(socket) === req) readingBody.delete(socket)
+        if (readingBody.get(socket) === reading) readingBody.delete(socket)
         budget.held -= held
         held = 0
         body.clear()
@@ -447,11 +458,19 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       // A request before the bad one still unanswered, or an answer still being written, comes first: a 400 written
       // now would reach the client as that request's answer. Then a malformed request after whole ones closes the
       // connection once they are answered, with no answer of its own (Node's own handler stays silent too once an
-      // answer has begun), and a bad body, a timeout or a reset closes it at once, without a word. A body whose
-      // request is complete (its `end` comes a tick later) is not the one that failed.
-      const reading = readingBody.get(socket)?.complete === false
+      // answer has begun); a bad body is answered 400 in its turn; a timeout or a reset closes it at once, without a
+      // word. A body whose request is complete (its `end` comes a tick later) is not the one that failed.
+      const current = readingBody.get(socket)
+      const reading = current !== undefined && !current.res.req.complete
       const inFlight = idle.pending(socket) > (reading ? 1 : 0) || attachedAnswer(socket)?.headersSent === true
-      if (inFlight && !reading && error.code?.startsWith("HPE_") === true) return closeWhenAnswered(socket)
+      if (inFlight && error.code?.startsWith("HPE_") === true) {
+        // A bad body behind unanswered requests gets its 400 through its own answer, which Node sends in its turn.
+        if (reading) {
+          current.stop()
+          send(current.res, badBody)
+        }
+        return closeWhenAnswered(socket)
+      }
       // Node's default: a 400/408/431 when it can still answer; never an exception.
       if (!inFlight && socket.writable && !socket.destroyed) {
         const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400
