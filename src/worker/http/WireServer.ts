@@ -221,10 +221,10 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       )
     }
     /**
-     * The request whose body a connection is reading, until its end (a parse error before that is the body's own), its
-     * answer, and how to stop reading it.
+     * The answer of the request whose body a connection is reading, until the body's end: a parse error before that is
+     * the body's own. (Its budget is given back when the connection closes: the request then fails, `req.on("error")`.)
      */
-    const readingBody = new WeakMap<Socket, { readonly res: ServerResponse; readonly stop: () => void }>()
+    const readingBody = new WeakMap<Socket, ServerResponse>()
     /** Connections a malformed request ended, closed once the requests before it are answered (`clientError`). */
     const closing = new WeakSet<Socket>()
     // One `finish` listener at a time: while a request is unanswered its answer is the one attached, or is queued
@@ -295,16 +295,9 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       let held = 0
       let done = false
       const socket = req.socket
-      const reading = {
-        res,
-        stop: () => {
-          done = true
-          release()
-        }
-      }
-      readingBody.set(socket, reading)
+      readingBody.set(socket, res)
       const release = () => {
-        if (readingBody.get(socket) === reading) readingBody.delete(socket)
+        if (readingBody.get(socket) === res) readingBody.delete(socket)
         budget.held -= held
         held = 0
         body.clear()
@@ -461,14 +454,11 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       // answer has begun); a bad body is answered 400 in its turn; a timeout or a reset closes it at once, without a
       // word. A body whose request is complete (its `end` comes a tick later) is not the one that failed.
       const current = readingBody.get(socket)
-      const reading = current !== undefined && !current.res.req.complete
+      const reading = current !== undefined && !current.req.complete
       const inFlight = idle.pending(socket) > (reading ? 1 : 0) || attachedAnswer(socket)?.headersSent === true
       if (inFlight && error.code?.startsWith("HPE_") === true) {
         // A bad body behind unanswered requests gets its 400 through its own answer, which Node sends in its turn.
-        if (reading) {
-          current.stop()
-          send(current.res, badBody)
-        }
+        if (reading) send(current, badBody)
         return closeWhenAnswered(socket)
       }
       // Node's default: a 400/408/431 when it can still answer; never an exception.
