@@ -239,6 +239,8 @@ if ! [[ $CONTAINER_ID =~ ^[0-9]+$ ]]; then fail "CONTAINER_ID must be an integer
 if ! [[ $WORKER_PORT =~ ^[0-9]+$ ]] || ((10#$WORKER_PORT < 1 || 10#$WORKER_PORT > 65535)); then
   fail "WORKER_PORT must be a port number from 1 to 65535, got: $WORKER_PORT"
 fi
+# As a number, as the worker reads it: `03000` is port 3000, whose address is in VAST_TCP_PORT_3000.
+WORKER_PORT=$((10#$WORKER_PORT))
 for name in SIGN_CERT_ATTEMPTS SIGN_CERT_RETRY_DELAY SIGN_CERT_TIMEOUT REPORT_TIMEOUT; do
   if ! [[ ${!name} =~ ^[0-9]+$ ]]; then fail "$name must be a whole number, got: ${!name}"; fi
 done

@@ -179,7 +179,8 @@ describe("start-vast.sh: environment, TLS and error reports", () => {
 
   it("run by a relative path from its checkout (`bash scripts/start-vast.sh`), it still finds that checkout after moving to WORKSPACE_DIR; spaces around its numbers are ignored, as the worker ignores them", async () => {
     const { env, workerPort } = await h.vastEnv({ USE_SSL: "false", DRAIN_TIMEOUT: "0" })
-    const run = h.start(join("scripts", "start-vast.sh"), { ...env, WORKER_PORT: ` ${workerPort} `, CONTAINER_ID: " 31337", REPORT_TIMEOUT: "5 " }, { cwd: root })
+    // Leading zeros too: `0<port>` is the port, whose address is in VAST_TCP_PORT_<port>.
+    const run = h.start(join("scripts", "start-vast.sh"), { ...env, WORKER_PORT: ` 0${workerPort} `, CONTAINER_ID: " 31337", REPORT_TIMEOUT: "5 " }, { cwd: root })
     const ready = await h.recorder.waitFor(isReady)
     expect([ready.json?.["error_msg"], ready.json?.["id"], ready.json?.["url"]]).toEqual(["", 31337, `http://127.0.0.1:${workerPort}`])
     expect(readFileSync(join(env["WORKSPACE_DIR"] ?? "", "null-worker.log"), "utf8")).toContain(`null-worker: ${root}`)

@@ -17,7 +17,7 @@
  * consumer that was dead for three checks may have lost the work it held, so a later success does not make
  * the instance trustworthy again. A consumer that knows better can say so sooner with `POST /recycle`.
  */
-import { Deferred, Duration, Effect, Layer } from "effect"
+import { Deferred, Duration, Effect, Layer, Option } from "effect"
 import { restartOnDefect } from "../../shared/restartOnDefect.js"
 import { makeThrottledLog } from "../../shared/throttledLog.js"
 import { SignatureVerifier } from "../auth/SignatureVerifier.js"
@@ -78,7 +78,8 @@ const make = (policy: LifecyclePolicy) =>
           yield* pastThreshold.reset("health")
           if (!healthySeen) {
             yield* Deferred.succeed(firstHealthy, undefined)
-            yield* Effect.logInfo("first health check passed")
+            // Without BACKEND_HEALTH_URL nothing was checked (HealthProber.layerFromConfig): said as it is.
+            yield* Effect.logInfo(Option.isSome(config.backendHealthUrl) ? "first health check passed" : "no consumer to check (BACKEND_HEALTH_URL is unset)")
           }
         } else {
           const failure = outcome.left

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Either, Layer, LogLevel, Ref, TestClock } from "effect"
+import { Context, Effect, Either, Layer, LogLevel, Option, Ref, TestClock } from "effect"
 import { SignatureVerifier } from "../../../src/worker/auth/SignatureVerifier.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import type { WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
@@ -63,6 +63,19 @@ describe("Lifecycle", () => {
       const { metrics } = yield* start(["ok"])
       const snapshot = yield* metrics.snapshot
       assert.deepStrictEqual([snapshot.ready, snapshot.errorMsg], [true, ""])
+    })
+  )
+
+  it.scoped("the first success says a check passed with BACKEND_HEALTH_URL, and that there is no consumer to check without it", () =>
+    Effect.gen(function* () {
+      const firstLine = (settings: Partial<WorkerSettings>) => {
+        const logs = capturedLogs(LogLevel.Info)
+        return Effect.map(Effect.scoped(Effect.zipRight(start(["ok"], settings, SignatureVerifier.layerUnsecured, logs.layer), Effect.succeed(logs))), (captured) =>
+          captured.lines.map((line) => String(line.message[0])).filter((text) => /check|consumer/.test(text))
+        )
+      }
+      assert.deepStrictEqual(yield* firstLine({ backendHealthUrl: Option.some("http://127.0.0.1:9/health") }), ["first health check passed"])
+      assert.deepStrictEqual(yield* firstLine({ backendHealthUrl: Option.none() }), ["no consumer to check (BACKEND_HEALTH_URL is unset)"])
     })
   )
 
