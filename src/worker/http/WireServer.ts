@@ -380,7 +380,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     // `100 Continue` first); any other request is told to go on and is served as usual.
     server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
       if (Number(req.headers["content-length"] ?? "0") > limits.maxBodyBytes) {
-        // Begun and answered as any request, so that the connection's count of unanswered ones stays true.
+        // Begun and answered like every other request, so that the connection's count of unanswered ones stays true.
         idle.requested(req.socket)
         const url = originForm(req.url ?? "/")
         const mark = url.indexOf("?")
