@@ -57,6 +57,14 @@ export const serverLayer = (options: ListenOptions) =>
         res.writeContinue()
         server.emit("request", req, res)
       })
+      // The platform takes its request handler off when its scope closes, before `closeWithin`'s grace: a request whose
+      // headers complete during the grace (half-sent at the stop) would reach no handler, and hold its connection, with
+      // no answer, for the grace. It is told the server is stopping, and the connection closes after.
+      server.on("request", (_req: IncomingMessage, res: ServerResponse) => {
+        if (server.listenerCount("request") > 1) return
+        res.writeHead(503, { "content-type": "application/json", connection: "close" })
+        res.end(JSON.stringify({ error: "the server is stopping" }))
+      })
       const httpServer = yield* NodeHttpServer.make(() => server, { host: options.host, port: options.port })
       // Runs before the platform's release, which then finds the server closed.
       yield* Effect.addFinalizer(() => closeWithin(server, options.closeGrace ?? Duration.seconds(2)))

@@ -1,7 +1,7 @@
 import { connect, type Socket } from "node:net"
 import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { it as effect } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Scope, TestClock, TestServices } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Scope, TestClock, TestServices } from "effect"
 import { describe, expect, it } from "vitest"
 import { boundedRequestText, MAX_REQUEST_BYTES } from "../../src/shared/boundedRequest.js"
 import { serveApp, serverLayer } from "../../src/shared/listen.js"
@@ -120,7 +120,15 @@ describe("serverLayer's close", () => {
 
   effect.scoped("clients that send nothing, half the headers or half a body hold the stop for the grace (2 s) and no longer", () =>
     Effect.gen(function* () {
-      const app = HttpRouter.empty.pipe(HttpRouter.post("/x", Effect.succeed(HttpServerResponse.text("ok"))))
+      const bodyAwaited = yield* Deferred.make<void>()
+      const app = HttpRouter.empty.pipe(
+        HttpRouter.post(
+          "/x",
+          Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+            Effect.zipRight(Deferred.succeed(bodyAwaited, undefined), Effect.as(request.text, HttpServerResponse.text("ok")))
+          )
+        )
+      )
       const scope = yield* Scope.make()
       const context = yield* Layer.buildWithScope(serveApp(app, "test", { announce: false }).pipe(Layer.provideMerge(serverLayer({ name: "test", host: "127.0.0.1", port: 0 }))), scope)
       const port = yield* HttpServer.addressWith((address) => Effect.succeed(address._tag === "TcpAddress" ? address.port : 0)).pipe(Effect.provide(context))
@@ -129,7 +137,8 @@ describe("serverLayer's close", () => {
         yield* holding(port, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Le"),
         yield* holding(port, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
       ]
-      // Let the server see all three before the stop.
+      // The half-sent body is being read before the stop (a request that begins after the stop is answered 503).
+      yield* TestServices.provideLive(Effect.timeoutFail(Deferred.await(bodyAwaited), { duration: "5 seconds", onTimeout: () => new Error("the body is not being read") }))
       yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
       // A daemon: a stop that never ends (the bug) must not hold the test's own scope.
       const stop = yield* Effect.forkDaemon(Scope.close(scope, Exit.void))
@@ -143,6 +152,32 @@ describe("serverLayer's close", () => {
       )
       yield* Effect.forEach(held, closedByPeer)
       expect(held.map((socket) => socket.destroyed)).toEqual([true, true, true])
+    })
+  )
+  effect.scoped("a request completed during the grace (its headers half-sent at the stop) is answered 503 and closed, not held for the grace", () =>
+    Effect.gen(function* () {
+      const app = HttpRouter.empty.pipe(HttpRouter.get("/x", Effect.succeed(HttpServerResponse.text("ok"))))
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(serveApp(app, "test", { announce: false }).pipe(Layer.provideMerge(serverLayer({ name: "test", host: "127.0.0.1", port: 0 }))), scope)
+      const port = yield* HttpServer.addressWith((address) => Effect.succeed(address._tag === "TcpAddress" ? address.port : 0)).pipe(Effect.provide(context))
+      // A keep-alive connection idle after its answer: closed at once by the stop, which tells the test the stop began.
+      const idle = yield* holding(port, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+      yield* Effect.async<void>((resume) => void idle.once("data", () => resume(Effect.void)))
+      const half = yield* holding(port, "GET /x HTTP/1.1\r\nHost: a\r\n")
+      let received = ""
+      half.on("data", (chunk) => void (received += chunk.toString("latin1")))
+      yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+      const stop = yield* Effect.forkDaemon(Scope.close(scope, Exit.void))
+      const live = <A, E>(effect: Effect.Effect<A, E>, what: string) =>
+        TestServices.provideLive(Effect.timeoutFail(effect, { duration: "5 seconds", onTimeout: () => new Error(what) }))
+      yield* live(closedByPeer(idle), "the idle connection is still open")
+      half.write("\r\n")
+      // The clock never moves: the stop ends because the connection closed after its answer, not because the grace passed.
+      yield* live(Fiber.join(stop), "the stop still waits for the connection")
+      yield* closedByPeer(half)
+      expect(received).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n/)
+      expect(received.toLowerCase()).toContain("connection: close")
+      expect(received).toContain('{"error":"the server is stopping"}')
     })
   )
 })

@@ -25,6 +25,7 @@ import { BodiesInFlightFull, BodyTooDeep, BodyTooLarge, refusals, type RouteErro
 import { type BodyBudget, makeBodyBudget } from "./bodyBudget.js"
 import { errorResponse, type WireResponse } from "./errorResponse.js"
 import { makeIdleConnections } from "./idleConnections.js"
+import { makeLingeringClose } from "./lingeringClose.js"
 import { unsafeMonotonicMillis } from "../../shared/monotonic.js"
 
 export interface WireRequest {
@@ -155,6 +156,12 @@ const attachedAnswer = (socket: Socket): ServerResponse | undefined =>
 /** aiohttp's `json_response` content type, which Python clients of the framework see (vast-protocol.md §2.1). */
 const JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
+/** A body being read: its answer, and how to end the reading with another answer. */
+interface BodyReading {
+  readonly res: ServerResponse
+  readonly refuse: (response: WireResponse) => void
+}
+
 const isEither = <A, E>(effect: Effect.Effect<A, E>): effect is Either.Either<A, E> => Either.isEither(effect)
 
 const writeResponse = (res: ServerResponse, response: WireResponse) => {
@@ -221,10 +228,12 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       )
     }
     /**
-     * The answer of the request whose body a connection is reading, until the body's end: a parse error before that is
-     * the body's own. (Its budget is given back when the connection closes: the request then fails, `req.on("error")`.)
+     * The request whose body a connection is reading, until the body's end: a parse error or a stall before that is the
+     * body's own, answered by `refuse`. (Its budget is given back when the connection closes: the request then fails,
+     * `req.on("error")`.)
      */
-    const readingBody = new WeakMap<Socket, ServerResponse>()
+    const readingBody = new WeakMap<Socket, BodyReading>()
+    const lingeringClose = makeLingeringClose(runFork)
     /** Connections a malformed request ended, closed once the requests before it are answered (`clientError`). */
     const closing = new WeakSet<Socket>()
     // One `finish` listener at a time: while a request is unanswered its answer is the one attached, or is queued
@@ -232,9 +241,10 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     const closeIfAnswered = (socket: Socket) => {
       const current = attachedAnswer(socket)
       if (current !== undefined) current.once("finish", () => closeIfAnswered(socket))
-      else if (idle.pending(socket) === 0) socket.destroySoon()
+      else if (idle.pending(socket) === 0) lingeringClose(socket)
     }
     const badBody: WireResponse = { status: 400, body: null, headers: { connection: "close" } }
+    const bodyTimedOut: WireResponse = { status: 408, body: null, headers: { connection: "close" } }
     const closeWhenAnswered = (socket: Socket) => {
       if (closing.has(socket)) return
       closing.add(socket)
@@ -295,9 +305,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       let held = 0
       let done = false
       const socket = req.socket
-      readingBody.set(socket, res)
       const release = () => {
-        if (readingBody.get(socket) === res) readingBody.delete(socket)
+        if (readingBody.get(socket) === reading) readingBody.delete(socket)
         budget.held -= held
         held = 0
         body.clear()
@@ -308,6 +317,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         if (response === bodiesFull) warnBodiesFull()
         send(res, response, path)
       }
+      const reading: BodyReading = { res, refuse }
+      readingBody.set(socket, reading)
       req.on("data", (chunk: Buffer) => {
         if (done) return
         if (body.length + chunk.length > limits.maxBodyBytes) return refuse(tooLarge)
@@ -389,8 +400,16 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       res.writeContinue()
       onRequest(req, res)
     })
-    // With no `timeout` listener, Node destroys a connection that stays silent this long while a request is in progress.
+    // A connection silent this long while a request is in progress: a body that stopped coming gets its 408 (in its turn,
+    // then the connection closes), whatever the request timeout's check would have said a moment later; anything else
+    // (a client that does not read its answers) is destroyed. With this listener Node destroys nothing itself.
     server.timeout = limits.stallTimeoutMs
+    server.on("timeout", (socket: Socket) => {
+      const current = readingBody.get(socket)
+      if (current === undefined || current.res.req.complete) return socket.destroy()
+      current.refuse(bodyTimedOut)
+      closeWhenAnswered(socket)
+    })
     /** A warning logged at the first of a burst, then, a minute later, once more with how many followed. */
     const burstWarning = (first: Effect.Effect<void>, followed: (count: number) => Effect.Effect<void>) => {
       let count = 0
@@ -441,6 +460,9 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       if (options.tls === undefined) track(socket)
     })
     const track = (socket: Socket) => {
+      // Node closes a connection after an answer marked last (a `Connection: close`, ours or the client's) with
+      // `destroySoon`: it lingers instead, so that the answer is not lost to a reset.
+      socket.destroySoon = () => lingeringClose(socket)
       idle.opened(socket)
       socket.once("close", () => idle.closed(socket))
     }
@@ -454,17 +476,18 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       // answer has begun); a bad body is answered 400 in its turn; a timeout or a reset closes it at once, without a
       // word. A body whose request is complete (its `end` comes a tick later) is not the one that failed.
       const current = readingBody.get(socket)
-      const reading = current !== undefined && !current.req.complete
+      const reading = current !== undefined && !current.res.req.complete
       const inFlight = idle.pending(socket) > (reading ? 1 : 0) || attachedAnswer(socket)?.headersSent === true
       if (inFlight && error.code?.startsWith("HPE_") === true) {
         // A bad body behind unanswered requests gets its 400 through its own answer, which Node sends in its turn.
-        if (reading) send(current, badBody)
+        if (reading) current.refuse(badBody)
         return closeWhenAnswered(socket)
       }
       // Node's default: a 400/408/431 when it can still answer; never an exception.
       if (!inFlight && socket.writable && !socket.destroyed) {
         const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400
-        socket.end(`HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : status === 408 ? "Request Timeout" : "Bad Request"}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
+        socket.write(`HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : status === 408 ? "Request Timeout" : "Bad Request"}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
+        return lingeringClose(socket)
       }
       socket.destroy()
     })

@@ -5,8 +5,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { connect as tlsConnect, type TLSSocket } from "node:tls"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { Deferred, type Duration, Effect, Either, Fiber, Option, Schedule, TestClock } from "effect"
+import { Deferred, type Duration, Effect, Either, Fiber, Option, Schedule, TestClock, TestServices } from "effect"
 import { makeBodyBudget } from "../../../src/worker/http/bodyBudget.js"
+import { LINGER_BYTES, LINGER_MS } from "../../../src/worker/http/lingeringClose.js"
 import { text } from "../../../src/worker/http/errorResponse.js"
 import { type RouteTable, serve, type WireRoute } from "../../../src/worker/http/WireServer.js"
 import { quietLogs } from "../../support/layers.js"
@@ -59,6 +60,52 @@ const pipelineWithoutReading = (port: number) =>
     return Effect.sync(() => socket.destroy())
   })
 
+/**
+ * Send `head`, then keep sending `junk` bytes (16 KiB a write) while reading every answer, then half-close: what a
+ * client still uploading when the server closes sees. Resolves once the connection closes, with whether it was reset.
+ */
+const sendWhileReading = (port: number, head: string, junk: number, open: (port: number) => Socket = (port) => connect(port, "127.0.0.1")) =>
+  Effect.async<{ readonly received: string; readonly reset: boolean }>((resume) => {
+    const socket = open(port)
+    let received = ""
+    let reset = false
+    let left = junk
+    socket.on("error", () => (reset = true))
+    socket.on("data", (chunk) => void (received += chunk.toString("latin1")))
+    const more = () => {
+      while (left > 0 && !socket.destroyed) {
+        const size = Math.min(left, 16 * 1024)
+        left -= size
+        if (!socket.write("z".repeat(size))) return void socket.once("drain", more)
+      }
+      if (!socket.destroyed) socket.end()
+    }
+    socket.on("close", () => resume(Effect.succeed({ received, reset })))
+    socket.write(head, more)
+    return Effect.sync(() => socket.destroy())
+  }).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the connection did not close") }))
+
+/**
+ * A client that may stay half-open (the server's FIN does not end its side), closed with the test's scope: what it
+ * received so far, and when it saw the server's FIN and the close.
+ */
+const halfOpenClient = (port: number) =>
+  Effect.gen(function* () {
+    const [ended, closed] = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
+    const socket = connect({ port, host: "127.0.0.1", allowHalfOpen: true })
+    yield* Effect.addFinalizer(() => Effect.sync(() => socket.destroy()))
+    let received = ""
+    socket.on("error", () => undefined)
+    socket.on("data", (chunk) => void (received += chunk.toString("latin1")))
+    socket.on("end", () => Deferred.unsafeDone(ended, Effect.void))
+    socket.on("close", () => Deferred.unsafeDone(closed, Effect.void))
+    return { socket, received: () => received, ended, closed }
+  })
+
+/** Wait for a real event on the real clock (the test's own may be TestClock), failing with `what` after 5 s. */
+const live = <A, E>(effect: Effect.Effect<A, E>, what: string) =>
+  TestServices.provideLive(Effect.timeoutFail(effect, { duration: "5 seconds", onTimeout: () => new Error(what) }))
+
 describe("WireServer against a real socket", () => {
   /** Whether a server with `stallTimeoutMs` closed a client that pipelines and never reads within `within`. */
   const closedWithin = (stallTimeoutMs: number, within: Duration.DurationInput) =>
@@ -103,6 +150,104 @@ describe("WireServer against a real socket", () => {
       assert.match(yield* exchange(listener.port, "GARBAGE\r\n\r\n", ""), /^HTTP\/1\.1 400 Bad Request\r\n/)
       const badChunk = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n"
       assert.match(yield* exchange(listener.port, badChunk, ""), /^HTTP\/1\.1 400 Bad Request\r\n/)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("a client still sending when the server closes gets every answer before the close whole, and a FIN, not a reset", () =>
+    Effect.gen(function* () {
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { maxBodyBytes: 1024 } })
+      const big = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"
+      // Pipelined requests, a malformed one, then more bytes: the answers, then the close.
+      const afterGarbage = yield* sendWhileReading(listener.port, `${big.repeat(4)}GARBAGE\r\n\r\n`, 512 * 1024)
+      assert.deepStrictEqual(afterGarbage.received.match(/HTTP\/1\.1 \d+/g), Array(4).fill("HTTP/1.1 200"))
+      assert.isTrue(afterGarbage.received.endsWith("x".repeat(64 * 1024)), "the last answer whole")
+      assert.isFalse(afterGarbage.reset, "closed by a FIN after a malformed request")
+      // A body declared over the limit, still coming: its 413 arrives.
+      const tooLarge = yield* sendWhileReading(listener.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 600000\r\n\r\n", 512 * 1024)
+      assert.match(tooLarge.received, /^HTTP\/1\.1 413 /)
+      assert.isFalse(tooLarge.reset, "closed by a FIN after a 413")
+      // The client's own `Connection: close`, with bytes after it: the answer whole.
+      const closeAsked = yield* sendWhileReading(listener.port, `${big}${big.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n")}`, 512 * 1024)
+      assert.deepStrictEqual(closeAsked.received.match(/HTTP\/1\.1 \d+/g), ["HTTP/1.1 200", "HTTP/1.1 200"])
+      assert.isTrue(closeAsked.received.endsWith("x".repeat(64 * 1024)), "the answer before the close whole")
+      assert.isFalse(closeAsked.reset, "closed by a FIN after Connection: close")
+      // A header too large, still coming: its 431 arrives.
+      const headerTooLarge = yield* sendWhileReading(listener.port, `GET /big HTTP/1.1\r\nHost: x\r\nX-Long: ${"y".repeat(20_000)}`, 512 * 1024)
+      assert.match(headerTooLarge.received, /^HTTP\/1\.1 431 /)
+      assert.isFalse(headerTooLarge.reset, "closed by a FIN after a 431")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("a lingering connection whose client neither closes nor sends is closed LINGER_MS after the server's FIN", () =>
+    Effect.gen(function* () {
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes })
+      // Its side stays open after the server's FIN, as a client's that has not read it yet.
+      const { closed, ended, received, socket } = yield* halfOpenClient(listener.port)
+      socket.write("GARBAGE\r\n\r\n")
+      yield* live(Deferred.await(ended), "no FIN")
+      assert.match(received(), /^HTTP\/1\.1 400 Bad Request\r\n/)
+      yield* TestClock.adjust(LINGER_MS - 1)
+      // With its read side ended, the client learns of a reset from a later write (a byte sent to a closed connection
+      // is answered by one): a few writes, each after the last went out, are dropped while the connection lingers.
+      for (let turn = 0; turn < 5; turn++) {
+        yield* Effect.async<void>((resume) => void socket.write("x", () => setImmediate(() => resume(Effect.void))))
+      }
+      assert.isFalse(yield* Deferred.isDone(closed), "still open 1 ms before the bound")
+      yield* TestClock.adjust(1)
+      // It writes until one fails.
+      const poke = () => void (socket.destroyed || socket.write("x", () => setImmediate(poke)))
+      poke()
+      yield* live(Deferred.await(closed), "still open after the bound")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("a client that half-closes after its requests gets every answer, then the connection closes without waiting for the bound", () =>
+    Effect.gen(function* () {
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes })
+      const { closed, received, socket } = yield* halfOpenClient(listener.port)
+      // Its FIN comes before the answers are written, so before the connection lingers; the clock never moves.
+      socket.end(`${"GET /big HTTP/1.1\r\nHost: x\r\n\r\n".repeat(4)}GARBAGE\r\n\r\n`)
+      yield* live(Deferred.await(closed), "still open")
+      const answers = received()
+      assert.deepStrictEqual(answers.match(/HTTP\/1\.1 \d+/g), Array(4).fill("HTTP/1.1 200"))
+      assert.isTrue(answers.endsWith("x".repeat(64 * 1024)), "the last answer whole")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("a client that keeps sending after its answer is cut off past LINGER_BYTES, before the time bound", () =>
+    Effect.gen(function* () {
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes })
+      const closed = yield* Deferred.make<number>()
+      const socket = connect(listener.port, "127.0.0.1")
+      yield* Effect.addFinalizer(() => Effect.sync(() => socket.destroy()))
+      let sent = 0
+      socket.on("error", () => undefined)
+      socket.on("close", () => Deferred.unsafeDone(closed, Effect.succeed(sent)))
+      // Sends without end until the connection closes; the clock never moves, so only the byte bound can close it.
+      const more = () => {
+        while (!socket.destroyed) {
+          sent += 64 * 1024
+          if (!socket.write("z".repeat(64 * 1024))) return void socket.once("drain", more)
+        }
+      }
+      socket.write("GARBAGE\r\n\r\n", more)
+      const total = yield* live(Deferred.await(closed), "never cut off")
+      // Past the bound by at most what the two kernels' buffers hold.
+      assert.isAbove(total, LINGER_BYTES)
+      assert.isBelow(total, LINGER_BYTES + 16 * 1024 * 1024)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("a body that stops coming gets its 408 from the stall limit too, when that passes first; a stalled reader is still cut off without a word", () =>
+    Effect.gen(function* () {
+      const counted: Array<[string, number]> = []
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { stallTimeoutMs: 300 }, onAnswer: (path, status) => void counted.push([path, status]) })
+      const silent = yield* exchange(listener.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc", "")
+      assert.match(silent, /^HTTP\/1\.1 408 Request Timeout\r\n/)
+      assert.match(silent, /\r\nconnection: close\r\n/i)
+      // No body being read: a client that pipelines and never reads its answers is still cut off.
+      assert.isTrue(Option.isSome(yield* Effect.timeoutOption(pipelineWithoutReading(listener.port), "5 seconds")), "closed by the server")
+      assert.deepStrictEqual(counted.slice(0, 1), [["/echo", 408]])
     }).pipe(Effect.scoped)
   )
 
@@ -342,6 +487,22 @@ describe("WireServer at its connection cap, over TLS", () => {
       }),
       (connection) => Effect.sync(() => connection.socket.destroy())
     )
+
+  it.scoped("over TLS too, a client still sending when the server closes gets every answer before the close, and a clean close", () =>
+    Effect.gen(function* () {
+      const tls = { cert: readFileSync(join(dir, "c.pem")), key: readFileSync(join(dir, "k.pem")) }
+      const listener = yield* serveQuietly({ name: "tls", host: "127.0.0.1", port: 0, routes, tls, limits: { maxBodyBytes: 1024 } })
+      const open = (port: number) => tlsConnect({ port, host: "127.0.0.1", rejectUnauthorized: false })
+      const big = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"
+      const afterGarbage = yield* sendWhileReading(listener.port, `${big.repeat(4)}GARBAGE\r\n\r\n`, 512 * 1024, open)
+      assert.deepStrictEqual(afterGarbage.received.match(/HTTP\/1\.1 \d+/g), Array(4).fill("HTTP/1.1 200"))
+      assert.isTrue(afterGarbage.received.endsWith("x".repeat(64 * 1024)), "the last answer whole")
+      assert.isFalse(afterGarbage.reset, "closed without a reset after a malformed request")
+      const tooLarge = yield* sendWhileReading(listener.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 600000\r\n\r\n", 512 * 1024, open)
+      assert.match(tooLarge.received, /^HTTP\/1\.1 413 /)
+      assert.isFalse(tooLarge.reset, "closed without a reset after a 413")
+    })
+  )
 
   it.scoped("the TLS connection idle the longest gives way; a newcomer is refused while every connection is fresh, and the server goes on", () =>
     Effect.gen(function* () {
