@@ -5,15 +5,17 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import { HttpIncomingMessage, HttpMiddleware, HttpServer, type HttpApp } from "@effect/platform"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Deferred, Duration, Effect, Exit, Layer, Option } from "effect"
+import type { Socket } from "node:net"
+import { Deferred, Duration, Effect, Exit, FiberSet, Layer, Option } from "effect"
 import { BodyTooLarge } from "./boundedBody.js"
 import { MAX_REQUEST_BYTES } from "./boundedRequest.js"
+import { makeLingeringClose } from "./lingeringClose.js"
 
 export interface ListenOptions {
   readonly name: string
   readonly host: string
   readonly port: number
-  /** The Node server to use; plain HTTP by default (TLS passes an `https` server). */
+  /** The Node HTTP server to use (one with other settings); a plain one by default. */
   readonly server?: () => Server
   /** At close, how long a connection still busy (or silent, or half-sent) is waited for before it is cut; 2 s by default. */
   readonly closeGrace?: Duration.DurationInput
@@ -64,6 +66,13 @@ export const serverLayer = (options: ListenOptions) =>
         if (server.listenerCount("request") > 1) return
         res.writeHead(503, { "content-type": "application/json", connection: "close" })
         res.end(JSON.stringify({ error: "the server is stopping" }))
+      })
+      // Node closes a connection after an answer marked last (a `413`, a `Connection: close`) with `destroySoon`: it
+      // lingers instead, so that a client still sending does not lose that answer to a reset (plain HTTP: a TLS
+      // server's requests come on other sockets than `connection`'s).
+      const lingeringClose = makeLingeringClose(yield* FiberSet.runtime(yield* FiberSet.make())<never>())
+      server.on("connection", (socket: Socket) => {
+        socket.destroySoon = () => lingeringClose(socket)
       })
       const httpServer = yield* NodeHttpServer.make(() => server, { host: options.host, port: options.port })
       // Runs before the platform's release, which then finds the server closed.

@@ -5,6 +5,7 @@ import { Deferred, Effect, Exit, Fiber, Layer, Scope, TestClock, TestServices } 
 import { describe, expect, it } from "vitest"
 import { boundedRequestText, MAX_REQUEST_BYTES } from "../../src/shared/boundedRequest.js"
 import { serveApp, serverLayer } from "../../src/shared/listen.js"
+import { sendAfterServerFin } from "../support/stillSending.js"
 
 /** Serve `app` with `serveApp` on a free loopback port while `use` runs. */
 const withServer = <E, A>(app: HttpRouter.HttpRouter<E>, use: (url: string) => Promise<A>): Promise<A> =>
@@ -19,6 +20,17 @@ const withServer = <E, A>(app: HttpRouter.HttpRouter<E>, use: (url: string) => P
       })
     )
   )
+
+/** `POST /bounded` reads at most 1,000 bytes of body; past them it answers 413 and closes the connection. */
+const boundedApp = HttpRouter.empty.pipe(
+  HttpRouter.post(
+    "/bounded",
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => boundedRequestText(request, 1000)).pipe(
+      Effect.map((text) => HttpServerResponse.text(`read ${text.length}`)),
+      Effect.catchTag("BodyTooLarge", (error) => Effect.succeed(HttpServerResponse.text(error.message, { status: 413, headers: { connection: "close" } })))
+    )
+  )
+)
 
 const post = (url: string, bytes: number) =>
   fetch(url, { method: "POST", body: "x".repeat(bytes) }).then(
@@ -37,16 +49,7 @@ describe("serveApp and boundedRequestText: request bodies are read within MAX_RE
   })
 
   it("boundedRequestText fails with BodyTooLarge at the first byte over, and the server can still answer", async () => {
-    const app = HttpRouter.empty.pipe(
-      HttpRouter.post(
-        "/bounded",
-        Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => boundedRequestText(request, 1000)).pipe(
-          Effect.map((text) => HttpServerResponse.text(`read ${text.length}`)),
-          Effect.catchTag("BodyTooLarge", (error) => Effect.succeed(HttpServerResponse.text(error.message, { status: 413, headers: { connection: "close" } })))
-        )
-      )
-    )
-    const answers = await withServer(app, async (url) => [await post(`${url}/bounded`, 1000), await post(`${url}/bounded`, 1001), await post(`${url}/bounded`, 200_000)])
+    const answers = await withServer(boundedApp, async (url) => [await post(`${url}/bounded`, 1000), await post(`${url}/bounded`, 1001), await post(`${url}/bounded`, 200_000)])
     expect(answers).toEqual([
       { status: 200, text: "read 1000" },
       { status: 413, text: "the body is larger than 1 KB" },
@@ -71,6 +74,24 @@ const exchange = (url: string, head: string, body: string) =>
     socket.on("close", () => resolve(received))
     socket.write(head)
   })
+
+describe("serverLayer's closes after an answer", () => {
+  it("after a 413 with Connection: close (a body over the limit, or declared so with Expect: 100-continue), what the client still sends is read and dropped, not answered with a reset", async () => {
+    const [read, declared] = await withServer(boundedApp, (url) => {
+      const port = Number(new URL(url).port)
+      return Effect.runPromise(
+        Effect.all([
+          sendAfterServerFin(port, `POST /bounded HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n${"y".repeat(2000)}`, 8),
+          sendAfterServerFin(port, `POST /bounded HTTP/1.1\r\nHost: x\r\nContent-Length: ${MAX_REQUEST_BYTES + 1}\r\nExpect: 100-continue\r\n\r\n`, 8)
+        ])
+      )
+    })
+    expect(read.received).toMatch(/^HTTP\/1\.1 413 [\s\S]*the body is larger than 1 KB$/)
+    expect(read.reset).toBe(false)
+    expect(declared.received).toMatch(/^HTTP\/1\.1 413 /)
+    expect(declared.reset).toBe(false)
+  })
+})
 
 describe("serverLayer and Expect: 100-continue", () => {
   it("a body declared past MAX_REQUEST_BYTES is refused at once (413, no 100, connection closed); a small one is asked for and served", async () => {

@@ -25,7 +25,7 @@ import { BodiesInFlightFull, BodyTooDeep, BodyTooLarge, refusals, type RouteErro
 import { type BodyBudget, makeBodyBudget } from "./bodyBudget.js"
 import { errorResponse, type WireResponse } from "./errorResponse.js"
 import { makeIdleConnections } from "./idleConnections.js"
-import { makeLingeringClose } from "./lingeringClose.js"
+import { makeLingeringClose } from "../../shared/lingeringClose.js"
 import { unsafeMonotonicMillis } from "../../shared/monotonic.js"
 
 export interface WireRequest {

@@ -7,10 +7,11 @@ import { connect as tlsConnect, type TLSSocket } from "node:tls"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Deferred, type Duration, Effect, Either, Fiber, Option, Schedule, TestClock, TestServices } from "effect"
 import { makeBodyBudget } from "../../../src/worker/http/bodyBudget.js"
-import { LINGER_BYTES, LINGER_MS } from "../../../src/worker/http/lingeringClose.js"
+import { LINGER_BYTES, LINGER_MS } from "../../../src/shared/lingeringClose.js"
 import { text } from "../../../src/worker/http/errorResponse.js"
 import { type RouteTable, serve, type WireRoute } from "../../../src/worker/http/WireServer.js"
 import { quietLogs } from "../../support/layers.js"
+import { sendWhileReading } from "../../support/stillSending.js"
 
 /** `serve`, its log lines (listening, refusals) kept out of the test output: what it logs is not what these tests check. */
 const serveQuietly = (options: Parameters<typeof serve>[0]) => serve(options).pipe(Effect.provide(quietLogs))
@@ -59,31 +60,6 @@ const pipelineWithoutReading = (port: number) =>
     socket.on("close", () => resume(Effect.void))
     return Effect.sync(() => socket.destroy())
   })
-
-/**
- * Send `head`, then keep sending `junk` bytes (16 KiB a write) while reading every answer, then half-close: what a
- * client still uploading when the server closes sees. Resolves once the connection closes, with whether it was reset.
- */
-const sendWhileReading = (port: number, head: string, junk: number, open: (port: number) => Socket = (port) => connect(port, "127.0.0.1")) =>
-  Effect.async<{ readonly received: string; readonly reset: boolean }>((resume) => {
-    const socket = open(port)
-    let received = ""
-    let reset = false
-    let left = junk
-    socket.on("error", () => (reset = true))
-    socket.on("data", (chunk) => void (received += chunk.toString("latin1")))
-    const more = () => {
-      while (left > 0 && !socket.destroyed) {
-        const size = Math.min(left, 16 * 1024)
-        left -= size
-        if (!socket.write("z".repeat(size))) return void socket.once("drain", more)
-      }
-      if (!socket.destroyed) socket.end()
-    }
-    socket.on("close", () => resume(Effect.succeed({ received, reset })))
-    socket.write(head, more)
-    return Effect.sync(() => socket.destroy())
-  }).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the connection did not close") }))
 
 /**
  * A client that may stay half-open (the server's FIN does not end its side), closed with the test's scope: what it
