@@ -198,6 +198,7 @@ describe("serverLayer's close", () => {
       yield* closedByPeer(half)
       expect(received).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n/)
       expect(received.toLowerCase()).toContain("connection: close")
+      expect(received.toLowerCase()).toContain("content-type: application/json")
       expect(received).toContain('{"error":"the server is stopping"}')
     })
   )
