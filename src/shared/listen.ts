@@ -7,6 +7,7 @@ import { HttpIncomingMessage, HttpMiddleware, HttpServer, type HttpApp } from "@
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import type { Socket } from "node:net"
 import { Deferred, Duration, Effect, Exit, FiberSet, Layer, Option } from "effect"
+import { attachedAnswer } from "./attachedAnswer.js"
 import { BodyTooLarge } from "./boundedBody.js"
 import { MAX_REQUEST_BYTES } from "./boundedRequest.js"
 import { makeLingeringClose } from "./lingeringClose.js"
@@ -22,17 +23,25 @@ export interface ListenOptions {
 }
 
 /**
- * Stop `server` within `grace`: it stops accepting, idle connections close at once, and the rest are cut after
- * `grace`. The platform's own release is a bare `server.close`, which waits for every connection to end: one client
- * that connects and sends nothing (or half a request) would hold the program's stop, and every finalizer behind it,
- * for ever.
+ * Stop `server` within `grace`: it stops accepting, idle connections close at once, a connection whose answer is
+ * being made closes after it (the answer says `Connection: close` if its headers are not out yet), and the rest are
+ * cut after `grace`. The platform's own release is a bare `server.close`, which waits for every connection to end:
+ * one client that connects and sends nothing (or half a request) would hold the program's stop, and every finalizer
+ * behind it, for ever.
  */
-const closeWithin = (server: Server, grace: Duration.DurationInput) =>
+const closeWithin = (server: Server, sockets: ReadonlySet<Socket>, lingeringClose: (socket: Socket) => void, grace: Duration.DurationInput) =>
   Effect.suspend(() => {
     if (!server.listening) return Effect.void
     return Effect.flatMap(Deferred.make<void>(), (closed) => {
       server.close(() => Deferred.unsafeDone(closed, Exit.void))
       server.closeIdleConnections()
+      for (const socket of sockets) {
+        const answer = attachedAnswer(socket)
+        if (answer === undefined || answer.writableFinished) continue
+        // Node closes the connection after an answer it wrote with `Connection: close` (through `destroySoon`).
+        if (!answer.headersSent) answer.shouldKeepAlive = false
+        else answer.once("finish", () => lingeringClose(socket))
+      }
       return Effect.interruptible(Deferred.await(closed)).pipe(
         Effect.timeoutOption(grace),
         Effect.flatMap((finished) =>
@@ -71,12 +80,15 @@ export const serverLayer = (options: ListenOptions) =>
       // lingers instead, so that a client still sending does not lose that answer to a reset (plain HTTP: a TLS
       // server's requests come on other sockets than `connection`'s).
       const lingeringClose = makeLingeringClose(yield* FiberSet.runtime(yield* FiberSet.make())<never>())
+      const sockets = new Set<Socket>()
       server.on("connection", (socket: Socket) => {
         socket.destroySoon = () => lingeringClose(socket)
+        sockets.add(socket)
+        socket.once("close", () => sockets.delete(socket))
       })
       const httpServer = yield* NodeHttpServer.make(() => server, { host: options.host, port: options.port })
       // Runs before the platform's release, which then finds the server closed.
-      yield* Effect.addFinalizer(() => closeWithin(server, options.closeGrace ?? Duration.seconds(2)))
+      yield* Effect.addFinalizer(() => closeWithin(server, sockets, lingeringClose, options.closeGrace ?? Duration.seconds(2)))
       return httpServer
     })
   )

@@ -1,7 +1,7 @@
 import { connect, type Socket } from "node:net"
 import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { it as effect } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer, Scope, TestClock, TestServices } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Scope, Stream, TestClock, TestServices } from "effect"
 import { describe, expect, it } from "vitest"
 import { boundedRequestText, MAX_REQUEST_BYTES } from "../../src/shared/boundedRequest.js"
 import { serveApp, serverLayer } from "../../src/shared/listen.js"
@@ -200,6 +200,47 @@ describe("serverLayer's close", () => {
       expect(received.toLowerCase()).toContain("connection: close")
       expect(received.toLowerCase()).toContain("content-type: application/json")
       expect(received).toContain('{"error":"the server is stopping"}')
+    })
+  )
+  effect.scoped("an answer in progress at the stop closes its connection once written (saying Connection: close if its headers were not out yet), not at the grace's end", () =>
+    Effect.gen(function* () {
+      const [entered, release, streaming] = [yield* Deferred.make<void>(), yield* Deferred.make<void>(), yield* Deferred.make<void>()]
+      const rest = Stream.fromEffect(Effect.as(Deferred.await(release), new TextEncoder().encode("end")))
+      const app = HttpRouter.empty.pipe(
+        HttpRouter.get("/slow", Effect.zipRight(Deferred.succeed(entered, undefined), Effect.as(Deferred.await(release), HttpServerResponse.text("slow")))),
+        // Its headers and first bytes go out before the stop, the rest after.
+        HttpRouter.get("/stream", Effect.succeed(HttpServerResponse.stream(Stream.concat(Stream.make(new TextEncoder().encode("begin")), rest)))),
+        HttpRouter.get("/x", Effect.succeed(HttpServerResponse.text("ok")))
+      )
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(serveApp(app, "test", { announce: false }).pipe(Layer.provideMerge(serverLayer({ name: "test", host: "127.0.0.1", port: 0 }))), scope)
+      const port = yield* HttpServer.addressWith((address) => Effect.succeed(address._tag === "TcpAddress" ? address.port : 0)).pipe(Effect.provide(context))
+      const live = <A, E>(effect: Effect.Effect<A, E>, what: string) =>
+        TestServices.provideLive(Effect.timeoutFail(effect, { duration: "5 seconds", onTimeout: () => new Error(what) }))
+      const idle = yield* holding(port, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+      yield* Effect.async<void>((resume) => void idle.once("data", () => resume(Effect.void)))
+      const busy = yield* holding(port, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+      let received = ""
+      busy.on("data", (chunk) => void (received += chunk.toString("latin1")))
+      yield* live(Deferred.await(entered), "the slow request did not begin")
+      const streamed = yield* holding(port, "GET /stream HTTP/1.1\r\nHost: a\r\n\r\n")
+      let streamedText = ""
+      streamed.on("data", (chunk) => {
+        streamedText += chunk.toString("latin1")
+        if (streamedText.includes("begin")) Deferred.unsafeDone(streaming, Effect.void)
+      })
+      yield* live(Deferred.await(streaming), "the stream did not begin")
+      const stop = yield* Effect.forkDaemon(Scope.close(scope, Exit.void))
+      // The idle connection closed: the stop has begun.
+      yield* live(closedByPeer(idle), "the idle connection is still open")
+      yield* Deferred.succeed(release, undefined)
+      // The clock never moves: the stop ends because the connection closed after its answer.
+      yield* live(Fiber.join(stop), "the stop still waits for the connection")
+      yield* live(closedByPeer(busy), "the busy connection is still open")
+      yield* live(closedByPeer(streamed), "the streaming connection is still open")
+      expect(received).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nslow$/)
+      expect(received.toLowerCase()).toContain("connection: close")
+      expect(streamedText).toMatch(/begin[\s\S]*end/)
     })
   )
 })

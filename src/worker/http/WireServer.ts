@@ -25,6 +25,7 @@ import { BodiesInFlightFull, BodyTooDeep, BodyTooLarge, refusals, type RouteErro
 import { type BodyBudget, makeBodyBudget } from "./bodyBudget.js"
 import { errorResponse, type WireResponse } from "./errorResponse.js"
 import { makeIdleConnections } from "./idleConnections.js"
+import { attachedAnswer } from "../../shared/attachedAnswer.js"
 import { makeLingeringClose } from "../../shared/lingeringClose.js"
 import { unsafeMonotonicMillis } from "../../shared/monotonic.js"
 
@@ -144,14 +145,6 @@ const originForm = (target: string): string => {
   const parsed = new URL(target)
   return `${parsed.pathname}${parsed.search}`
 }
-
-/**
- * The answer Node has given `socket` (the first one not yet finished; the others queue behind it). `_httpMessage` is
- * not in Node's types, but it is what Node's own `clientError` default reads (with `headersSent`) to decide whether
- * it may still answer a malformed request, since Node 0.x.
- */
-const attachedAnswer = (socket: Socket): ServerResponse | undefined =>
-  (socket as Socket & { readonly _httpMessage?: ServerResponse | null })._httpMessage ?? undefined
 
 /** aiohttp's `json_response` content type, which Python clients of the framework see (vast-protocol.md §2.1). */
 const JSON_CONTENT_TYPE = "application/json; charset=utf-8"
