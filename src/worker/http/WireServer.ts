@@ -468,6 +468,12 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       // connection once they are answered, with no answer of its own (Node's own handler stays silent too once an
       // answer has begun); a bad body is answered 400 in its turn; a timeout or a reset closes it at once, without a
       // word. A body whose request is complete (its `end` comes a tick later) is not the one that failed.
+      // Not an error: Node paused the parser while answers back up (it does so between chunks, never inside one), and
+      // over TLS the next chunk still came to it, none of it parsed (`bytesParsed` is then not a position). Put back,
+      // it is read again when Node resumes the connection; a bare Node server drops it, and with it every request
+      // pipelined after the first ~16 KB.
+      const unparsed = (error as NodeJS.ErrnoException & { readonly rawPacket?: unknown }).rawPacket
+      if (error.code === "HPE_PAUSED" && Buffer.isBuffer(unparsed)) return void socket.unshift(unparsed)
       const current = readingBody.get(socket)
       const reading = current !== undefined && !current.res.req.complete
       const inFlight = idle.pending(socket) > (reading ? 1 : 0) || attachedAnswer(socket)?.headersSent === true

@@ -481,6 +481,32 @@ describe("WireServer at its connection cap, over TLS", () => {
     })
   )
 
+  it.scoped("over TLS, hundreds of requests pipelined in one write are all answered, in order (Node pauses its parser between TLS records while answers back up)", () =>
+    Effect.gen(function* () {
+      const tls = { cert: readFileSync(join(dir, "c.pem")), key: readFileSync(join(dir, "k.pem")) }
+      const counted: Array<number> = []
+      const listener = yield* serveQuietly({ name: "tls", host: "127.0.0.1", port: 0, routes, tls, onAnswer: (_path, status) => void counted.push(status) })
+      const requests = Array.from({ length: 600 }, (_, i) => `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: ${String(i).length}\r\n\r\n${i}`).join("")
+      const open = (port: number) => tlsConnect({ port, host: "127.0.0.1", rejectUnauthorized: false })
+      // The client reads until the last answer, then closes.
+      const received = yield* Effect.async<string>((resume) => {
+        const socket = open(listener.port)
+        let text = ""
+        socket.on("error", () => undefined)
+        socket.on("data", (chunk) => {
+          text += chunk.toString("latin1")
+          if (text.endsWith("\r\n\r\n599")) socket.destroy()
+        })
+        socket.on("close", () => resume(Effect.succeed(text)))
+        socket.write(requests)
+        return Effect.sync(() => socket.destroy())
+      }).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("not every answer came") }))
+      const bodies = received.split(/HTTP\/1\.1 200 OK\r\n[^]*?\r\n\r\n/).slice(1)
+      assert.deepStrictEqual(bodies, Array.from({ length: 600 }, (_, i) => String(i)))
+      assert.lengthOf(counted, 600)
+    })
+  )
+
   it.scoped("the TLS connection idle the longest gives way; a newcomer is refused while every connection is fresh, and the server goes on", () =>
     Effect.gen(function* () {
       const tls = { cert: readFileSync(join(dir, "c.pem")), key: readFileSync(join(dir, "k.pem")) }
