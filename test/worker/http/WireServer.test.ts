@@ -227,6 +227,15 @@ describe("WireServer against a real socket", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("a request that times out behind an unanswered one closes the connection without a word: its 408 would read as the first one's answer", () =>
+    Effect.gen(function* () {
+      const slowRoutes: RouteTable = new Map<string, WireRoute>([...routes, ["/slow", { method: "GET", body: "none", handle: () => Effect.never }]])
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: slowRoutes, limits: { headersTimeoutMs: 300, requestTimeoutMs: 400 } })
+      const received = yield* exchange(listener.port, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /big HTTP/1.1\r\nHo", "")
+      assert.strictEqual(received, "")
+    }).pipe(Effect.scoped)
+  )
+
   it.live("a body that stops coming gets its 408 when the request timeout passes; many requests before a bad one add no listener warning", () =>
     Effect.gen(function* () {
       const warnings: Array<string> = []
