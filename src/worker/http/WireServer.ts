@@ -463,28 +463,29 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     // Node's own refusal, past the cap plus one: a burst faster than closed connections go.
     server.on("drop", refusedAtCap)
     server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
-      // A request before the bad one still unanswered, or an answer still being written, comes first: a 400 written
-      // now would reach the client as that request's answer. Then a malformed request after whole ones closes the
-      // connection once they are answered, with no answer of its own (Node's own handler stays silent too once an
-      // answer has begun); a bad body is answered 400 in its turn; a timeout or a reset closes it at once, without a
-      // word. A body whose request is complete (its `end` comes a tick later) is not the one that failed.
       // Not an error: Node paused the parser while answers back up (it does so between chunks, never inside one), and
       // over TLS the next chunk still came to it, none of it parsed (`bytesParsed` is then not a position). Put back,
       // it is read again when Node resumes the connection; a bare Node server drops it, and with it every request
       // pipelined after the first ~16 KB.
       const unparsed = (error as NodeJS.ErrnoException & { readonly rawPacket?: unknown }).rawPacket
       if (error.code === "HPE_PAUSED" && Buffer.isBuffer(unparsed)) return void socket.unshift(unparsed)
+      // A request before the bad (or late) one still unanswered, or an answer still being written, comes first: a 400 or
+      // 408 written now would reach the client as that request's answer. Then the connection closes once they are
+      // answered, with no answer for a malformed request (Node's own handler stays silent too once an answer has
+      // begun) or unfinished headers; a bad or late body is answered 400 or 408 in its turn. A reset closes it at once.
+      // A body whose request is complete (its `end` comes a tick later) is not the one that failed.
       const current = readingBody.get(socket)
       const reading = current !== undefined && !current.res.req.complete
       const inFlight = idle.pending(socket) > (reading ? 1 : 0) || attachedAnswer(socket)?.headersSent === true
-      if (inFlight && error.code?.startsWith("HPE_") === true) {
-        // A bad body behind unanswered requests gets its 400 through its own answer, which Node sends in its turn.
-        if (reading) current.refuse(badBody)
+      const timedOut = error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+      if (inFlight && (timedOut || error.code?.startsWith("HPE_") === true)) {
+        // Through the body's own answer, which Node sends in its turn.
+        if (reading) current.refuse(timedOut ? bodyTimedOut : badBody)
         return closeWhenAnswered(socket)
       }
       // Node's default: a 400/408/431 when it can still answer; never an exception.
       if (!inFlight && socket.writable && !socket.destroyed) {
-        const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400
+        const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : timedOut ? 408 : 400
         socket.write(`HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : status === 408 ? "Request Timeout" : "Bad Request"}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
         return lingeringClose(socket)
       }

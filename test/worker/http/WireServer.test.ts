@@ -227,12 +227,26 @@ describe("WireServer against a real socket", () => {
     }).pipe(Effect.scoped)
   )
 
-  it.live("a request that times out behind an unanswered one closes the connection without a word: its 408 would read as the first one's answer", () =>
+  it.live("a body that times out behind an unanswered request waits for that one's answer, gets its 408 after it, then the connection closes", () =>
     Effect.gen(function* () {
-      const slowRoutes: RouteTable = new Map<string, WireRoute>([...routes, ["/slow", { method: "GET", body: "none", handle: () => Effect.never }]])
-      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: slowRoutes, limits: { headersTimeoutMs: 300, requestTimeoutMs: 400 } })
-      const received = yield* exchange(listener.port, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /big HTTP/1.1\r\nHo", "")
-      assert.strictEqual(received, "")
+      const release = yield* Deferred.make<void>()
+      const timedOut = yield* Deferred.make<void>()
+      const slowRoutes: RouteTable = new Map<string, WireRoute>([...routes, ["/slow", { method: "GET", body: "none", handle: () => Effect.as(Deferred.await(release), text(200, "slow")) }]])
+      const listener = yield* serveQuietly({
+        name: "test",
+        host: "127.0.0.1",
+        port: 0,
+        routes: slowRoutes,
+        limits: { headersTimeoutMs: 300, requestTimeoutMs: 400 },
+        onAnswer: (_path, status) => void (status === 408 && Deferred.unsafeDone(timedOut, Effect.void))
+      })
+      const lateBody = yield* Effect.fork(exchange(listener.port, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc", ""))
+      // The 408 is made (and queued) when the timeout passes; the slow answer is released only then.
+      yield* Deferred.await(timedOut).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("no 408 was made") }))
+      yield* Deferred.succeed(release, undefined)
+      const late = yield* Fiber.join(lateBody)
+      assert.deepStrictEqual(late.match(/HTTP\/1\.1 \d{3}/g), ["HTTP/1.1 200", "HTTP/1.1 408"])
+      assert.match(late, /\r\n\r\nslowHTTP\/1\.1 408 Request Timeout\r\n/)
     }).pipe(Effect.scoped)
   )
 
