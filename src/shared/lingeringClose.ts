@@ -15,6 +15,9 @@ export const LINGER_BYTES = 4 * 1024 * 1024
 
 const lingering = new WeakSet<Socket>()
 
+/** Whether `socket` is closing this way: Node's parser no longer reads it, so its timeouts have nothing to answer. */
+export const isLingering = (socket: Socket): boolean => lingering.has(socket)
+
 /** Resolves when the socket closes, whoever closes it. */
 const closed = (socket: Socket) =>
   Effect.async<void>((resume) => {
@@ -25,8 +28,9 @@ const closed = (socket: Socket) =>
   })
 
 /**
- * `(socket) => void`, to close a connection once what was written has gone out. The bound runs as a fiber started by
- * `runFork` (the listener's, so that closing the listener interrupts it).
+ * `(socket) => void`: end the connection's write side (after what is already written), then read and drop until the
+ * client's FIN, within the bounds. The time bound runs as a fiber started by `runFork` (the listener's, so that
+ * closing the listener interrupts it).
  */
 export const makeLingeringClose = (runFork: (effect: Effect.Effect<void>) => Fiber.RuntimeFiber<void>) => (socket: Socket) => {
   if (socket.destroyed || lingering.has(socket)) return
@@ -41,7 +45,8 @@ export const makeLingeringClose = (runFork: (effect: Effect.Effect<void>) => Fib
   })
   socket.resume()
   // The parser stopped the handle's reads while it owned them, and the stream still counts a read in progress, so
-  // `resume` alone reads nothing: the read is started the way the stream itself starts one.
+  // `resume` alone reads nothing: the read is started the way the stream itself starts one (`_read`, the stream's
+  // private method; the linger tests fail if a Node version changes this).
   socket._read(64 * 1024)
   // Once the client's FIN has come too (before or after), the stream closes itself (net sockets destroy themselves
   // when both sides have ended).

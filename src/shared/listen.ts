@@ -3,9 +3,10 @@
  * control), each with its own Node server, so they start and stop independently of one another.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import type { Socket } from "node:net"
+import { Server as TlsServer } from "node:tls"
 import { HttpIncomingMessage, HttpMiddleware, HttpServer, type HttpApp } from "@effect/platform"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import type { Socket } from "node:net"
 import { Deferred, Duration, Effect, Exit, FiberSet, Layer, Option } from "effect"
 import { attachedAnswer } from "./attachedAnswer.js"
 import { BodyTooLarge } from "./boundedBody.js"
@@ -24,8 +25,8 @@ export interface ListenOptions {
 
 /**
  * Stop `server` within `grace`: it stops accepting, idle connections close at once, a connection whose answer is
- * being made closes after it (the answer says `Connection: close` if its headers are not out yet), and the rest are
- * cut after `grace`. The platform's own release is a bare `server.close`, which waits for every connection to end:
+ * being made closes after it (the answer says `Connection: close` if its headers are not out yet; answers pipelined
+ * behind it are not sent), and the rest are cut after `grace`. The platform's own release is a bare `server.close`, which waits for every connection to end:
  * one client that connects and sends nothing (or half a request) would hold the program's stop, and every finalizer
  * behind it, for ever.
  */
@@ -57,6 +58,8 @@ export const serverLayer = (options: ListenOptions) =>
     HttpServer.HttpServer,
     Effect.gen(function* () {
       const server = (options.server ?? (() => createServer()))()
+      // Its connections are tracked from `connection`, which for TLS is not the socket the requests come on.
+      if (server instanceof TlsServer) return yield* Effect.dieMessage(`${options.name}: serverLayer serves plain HTTP only`)
       // `Expect: 100-continue`: a body declared past the limit is refused before the client sends it (Node would say
       // `100 Continue`, and the body would be read up to the limit only to be refused); any other is asked for.
       server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
@@ -77,9 +80,9 @@ export const serverLayer = (options: ListenOptions) =>
         res.end(JSON.stringify({ error: "the server is stopping" }))
       })
       // Node closes a connection after an answer marked last (a `413`, a `Connection: close`) with `destroySoon`: it
-      // lingers instead, so that a client still sending does not lose that answer to a reset (plain HTTP: a TLS
-      // server's requests come on other sockets than `connection`'s).
-      const lingeringClose = makeLingeringClose(yield* FiberSet.runtime(yield* FiberSet.make())<never>())
+      // lingers instead, so that a client still sending does not lose that answer to a reset.
+      const background = yield* FiberSet.make()
+      const lingeringClose = makeLingeringClose(yield* FiberSet.runtime(background)<never>())
       const sockets = new Set<Socket>()
       server.on("connection", (socket: Socket) => {
         socket.destroySoon = () => lingeringClose(socket)

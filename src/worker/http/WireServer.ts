@@ -19,15 +19,15 @@ import { createServer as createHttpServer } from "node:http"
 import { createServer as createHttpsServer } from "node:https"
 import type { Socket } from "node:net"
 import { Data, Deferred, Duration, Effect, Either, Exit, FiberSet, Option, Runtime, Schedule, type Scope } from "effect"
+import { attachedAnswer } from "../../shared/attachedAnswer.js"
 import { parseBoundedJson } from "../../shared/boundedJson.js"
 import { ChunkAccumulator } from "../../shared/chunkAccumulator.js"
+import { isLingering, makeLingeringClose } from "../../shared/lingeringClose.js"
+import { unsafeMonotonicMillis } from "../../shared/monotonic.js"
 import { BodiesInFlightFull, BodyTooDeep, BodyTooLarge, refusals, type RouteError } from "../errors.js"
 import { type BodyBudget, makeBodyBudget } from "./bodyBudget.js"
 import { errorResponse, type WireResponse } from "./errorResponse.js"
 import { makeIdleConnections } from "./idleConnections.js"
-import { attachedAnswer } from "../../shared/attachedAnswer.js"
-import { makeLingeringClose } from "../../shared/lingeringClose.js"
-import { unsafeMonotonicMillis } from "../../shared/monotonic.js"
 
 export interface WireRequest {
   readonly method: string
@@ -154,6 +154,9 @@ interface BodyReading {
   readonly res: ServerResponse
   readonly refuse: (response: WireResponse) => void
 }
+
+/** Only there to make Node read a TLS socket as a stream (`secureConnection`). */
+const readByNode = () => undefined
 
 const isEither = <A, E>(effect: Effect.Effect<A, E>): effect is Either.Either<A, E> => Either.isEither(effect)
 
@@ -394,14 +397,18 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       onRequest(req, res)
     })
     // A connection silent this long while a request is in progress: a body that stopped coming gets its 408 (in its turn,
-    // then the connection closes), whatever the request timeout's check would have said a moment later; anything else
-    // (a client that does not read its answers) is destroyed. With this listener Node destroys nothing itself.
+    // then the connection closes), whatever the request timeout's check would have said a moment later, and the limit
+    // runs again (Node arms it once per silence), so that a client that does not read that answer is destroyed at the
+    // next; anything else (a client that does not read its answers) is destroyed. With this listener Node destroys
+    // nothing itself. A lingering connection has its own bound.
     server.timeout = limits.stallTimeoutMs
     server.on("timeout", (socket: Socket) => {
+      if (isLingering(socket)) return
       const current = readingBody.get(socket)
       if (current === undefined || current.res.req.complete) return socket.destroy()
       current.refuse(bodyTimedOut)
       closeWhenAnswered(socket)
+      socket.setTimeout(limits.stallTimeoutMs)
     })
     /** A warning logged at the first of a burst, then, a minute later, once more with how many followed. */
     const burstWarning = (first: Effect.Effect<void>, followed: (count: number) => Effect.Effect<void>) => {
@@ -459,16 +466,21 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       idle.opened(socket)
       socket.once("close", () => idle.closed(socket))
     }
-    if (options.tls !== undefined) server.on("secureConnection", track)
+    if (options.tls !== undefined) {
+      server.on("secureConnection", (socket: Socket) => {
+        // Node's parser reads a TLS socket from its handle, whose decrypted records keep coming after Node pauses the
+        // parser for answers that back up: each is refused (HPE_PAUSED) and, as a bare Node server does, the connection
+        // closes with the requests pipelined past the first ~16 KB unanswered. A `data` listener makes Node read it
+        // as a stream instead, whose pause holds them back.
+        socket.on("data", readByNode)
+        track(socket)
+      })
+    }
     // Node's own refusal, past the cap plus one: a burst faster than closed connections go.
     server.on("drop", refusedAtCap)
     server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
-      // Not an error: Node paused the parser while answers back up (it does so between chunks, never inside one), and
-      // over TLS the next chunk still came to it, none of it parsed (`bytesParsed` is then not a position). Put back,
-      // it is read again when Node resumes the connection; a bare Node server drops it, and with it every request
-      // pipelined after the first ~16 KB.
-      const unparsed = (error as NodeJS.ErrnoException & { readonly rawPacket?: unknown }).rawPacket
-      if (error.code === "HPE_PAUSED" && Buffer.isBuffer(unparsed)) return void socket.unshift(unparsed)
+      // A lingering connection's parser has stopped: a timeout there (its request never finished) needs nothing.
+      if (isLingering(socket)) return
       // A request before the bad (or late) one still unanswered, or an answer still being written, comes first: a 400 or
       // 408 written now would reach the client as that request's answer. Then the connection closes once they are
       // answered, with no answer for a malformed request (Node's own handler stays silent too once an answer has
