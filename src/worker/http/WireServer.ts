@@ -379,7 +379,14 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     const server: Server =
       options.tls === undefined
         ? createHttpServer(serverOptions, onRequest)
-        : createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: limits.headersTimeoutMs }, onRequest)
+        : // Half-open as a plain HTTP server's sockets are: a TLS socket otherwise ends its side at the client's FIN.
+          createHttpsServer({ ...serverOptions, allowHalfOpen: true, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: limits.headersTimeoutMs }, onRequest)
+    // Over TLS a client that half-closes after its requests gets their answers: Node's HTTP server otherwise ends the
+    // connection at the FIN, dropping the answers still queued (the TLS layer reads the FIN while requests wait behind
+    // a paused parser; over plain TCP the FIN is read only once they are answered). Node's own switch for this
+    // (`httpAllowHalfOpen`, not in its types): the last answer then closes the connection. Not for plain HTTP, where a
+    // FIN is also how a long poll learns that its client has gone.
+    if (options.tls !== undefined) (server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true
     // One more than the cap, so that the connection past it reaches the `connection` listener below, which closes an
     // idle one for it or refuses it.
     server.maxConnections = limits.maxConnections + 1

@@ -542,6 +542,10 @@ describe("WireServer at its connection cap, over TLS", () => {
       const bodies = received.split(/HTTP\/1\.1 200 OK\r\n[^]*?\r\n\r\n/).slice(1)
       assert.deepStrictEqual(bodies, Array.from({ length: 3000 }, (_, i) => String(i)))
       assert.lengthOf(counted, 3000)
+      // A client that half-closes right after its requests gets every answer too, then the server's close.
+      const halfClosed = yield* sendWhileReading(listener.port, requests, 0, open)
+      assert.isFalse(halfClosed.reset)
+      assert.lengthOf(halfClosed.received.match(/HTTP\/1\.1 200 OK/g) ?? [], 3000)
     })
   )
 
