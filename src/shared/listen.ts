@@ -63,6 +63,8 @@ export const serverLayer = (options: ListenOptions) =>
       // `Expect: 100-continue`: a body declared past the limit is refused before the client sends it (Node would say
       // `100 Continue`, and the body would be read up to the limit only to be refused); any other is asked for.
       server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+        // Stopping (the platform's handler is gone): the fallback's 503 at once, without asking for the body.
+        if (server.listenerCount("request") <= 1) return void server.emit("request", req, res)
         if (Number(req.headers["content-length"] ?? "0") > MAX_REQUEST_BYTES) {
           res.writeHead(413, { "content-type": "application/json", connection: "close" })
           res.end(JSON.stringify({ error: new BodyTooLarge({ limit: MAX_REQUEST_BYTES }).message }))

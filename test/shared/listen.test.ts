@@ -175,7 +175,7 @@ describe("serverLayer's close", () => {
       expect(held.map((socket) => socket.destroyed)).toEqual([true, true, true])
     })
   )
-  effect.scoped("a request completed during the grace (its headers half-sent at the stop) is answered 503 and closed, not held for the grace", () =>
+  effect.scoped("a request completed during the grace (its headers half-sent at the stop) is answered 503 and closed, not held for the grace; one that expects 100-continue is not asked for its body", () =>
     Effect.gen(function* () {
       const app = HttpRouter.empty.pipe(HttpRouter.get("/x", Effect.succeed(HttpServerResponse.text("ok"))))
       const scope = yield* Scope.make()
@@ -187,15 +187,21 @@ describe("serverLayer's close", () => {
       const half = yield* holding(port, "GET /x HTTP/1.1\r\nHost: a\r\n")
       let received = ""
       half.on("data", (chunk) => void (received += chunk.toString("latin1")))
+      const expecting = yield* holding(port, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n")
+      let expectingReceived = ""
+      expecting.on("data", (chunk) => void (expectingReceived += chunk.toString("latin1")))
       yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
       const stop = yield* Effect.forkDaemon(Scope.close(scope, Exit.void))
       const live = <A, E>(effect: Effect.Effect<A, E>, what: string) =>
         TestServices.provideLive(Effect.timeoutFail(effect, { duration: "5 seconds", onTimeout: () => new Error(what) }))
       yield* live(closedByPeer(idle), "the idle connection is still open")
       half.write("\r\n")
+      expecting.write("\r\n")
       // The clock never moves: the stop ends because the connection closed after its answer, not because the grace passed.
       yield* live(Fiber.join(stop), "the stop still waits for the connection")
       yield* closedByPeer(half)
+      yield* closedByPeer(expecting)
+      expect(expectingReceived).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n/)
       expect(received).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n/)
       expect(received.toLowerCase()).toContain("connection: close")
       expect(received.toLowerCase()).toContain("content-type: application/json")
