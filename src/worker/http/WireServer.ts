@@ -229,7 +229,15 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
      * `req.on("error")`.)
      */
     const readingBody = new WeakMap<Socket, BodyReading>()
-    const lingeringClose = makeLingeringClose(runFork)
+    const linger = makeLingeringClose(runFork)
+    /** Connections lingering after their last answer, oldest first: at the cap, the first to give way to a newcomer. */
+    const lingeringSockets = new Set<Socket>()
+    const lingeringClose = (socket: Socket) => {
+      if (socket.destroyed || isLingering(socket)) return
+      linger(socket)
+      lingeringSockets.add(socket)
+      socket.once("close", () => lingeringSockets.delete(socket))
+    }
     /** Connections a malformed request ended, closed once the requests before it are answered (`clientError`). */
     const closing = new WeakSet<Socket>()
     // One `finish` listener at a time: while a request is unanswered its answer is the one attached, or is queued
@@ -455,12 +463,13 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     }
     server.on("connection", (socket: Socket) => {
       if (sockets.size - evicting >= limits.maxConnections) {
-        const longestIdle = idle.takeLongestIdle()
-        if (longestIdle === undefined) {
+        const givesWay = lingeringSockets.values().next().value ?? idle.takeLongestIdle()
+        if (givesWay === undefined) {
           socket.destroy()
           return refusedAtCap()
         }
-        closeForNewcomer(longestIdle)
+        lingeringSockets.delete(givesWay)
+        closeForNewcomer(givesWay)
       }
       sockets.add(socket)
       socket.once("close", () => sockets.delete(socket))

@@ -445,6 +445,28 @@ describe("WireServer at its connection cap", () => {
       return connection
     })
 
+  it.scoped("a connection lingering after its last answer gives way to a newcomer at once", () =>
+    Effect.gen(function* () {
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: small, limits: { maxConnections: 2, idleEvictionMs: 5_000 } })
+      // Answered with Connection: close, their side kept open: the server lingers on both (the clock never moves).
+      yield* Effect.forEach([1, 2], () =>
+        Effect.acquireRelease(
+          Effect.async<Socket>((resume) => {
+            const socket = connect({ port: listener.port, host: "127.0.0.1", allowHalfOpen: true })
+            socket.on("error", () => undefined)
+            socket.on("data", () => undefined)
+            socket.on("end", () => resume(Effect.succeed(socket)))
+            socket.write("GET /small HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+          }),
+          (socket) => Effect.sync(() => socket.destroy())
+        )
+      )
+      assert.strictEqual(yield* listener.connections, 2)
+      const newcomer = yield* served(listener.port)
+      assert.match(yield* Effect.promise(() => newcomer.send(GET)), /^HTTP\/1\.1 200 /)
+    })
+  )
+
   it.scoped("the connection idle the longest gives way to a newcomer, once idle 5 s; a busy one or one idle less never does", () =>
     Effect.gen(function* () {
       const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: small, limits: { maxConnections: 2, idleEvictionMs: 5_000 } })
