@@ -13,11 +13,6 @@ export const LINGER_MS = 2_000
 /** Bytes dropped at most (four default body limits): a client still sending this much after its answer is not stopping. */
 export const LINGER_BYTES = 4 * 1024 * 1024
 
-const lingering = new WeakSet<Socket>()
-
-/** Whether `socket` is closing this way: Node's parser no longer reads it, so its timeouts have nothing to answer. */
-export const isLingering = (socket: Socket): boolean => lingering.has(socket)
-
 /** Resolves when the socket closes, whoever closes it. */
 const closed = (socket: Socket) =>
   Effect.async<void>((resume) => {
@@ -27,14 +22,35 @@ const closed = (socket: Socket) =>
     return Effect.sync(() => socket.off("close", onClose))
   })
 
-/**
- * `(socket) => void`: end the connection's write side (after what is already written), then read and drop until the
- * client's FIN, within the bounds. The time bound runs as a fiber started by `runFork` (the listener's, so that
- * closing the listener interrupts it).
- */
-export const makeLingeringClose = (runFork: (effect: Effect.Effect<void>) => Fiber.RuntimeFiber<void>) => (socket: Socket) => {
+/** A listener's lingering closes. */
+export interface LingeringClose {
+  /**
+   * End the connection's write side (after what is already written), then read and drop until the client's FIN,
+   * within the bounds. Once per connection.
+   */
+  readonly close: (socket: Socket) => void
+  /** Whether `socket` is closing this way: Node's parser no longer reads it, so its timeouts have nothing to answer. */
+  readonly isLingering: (socket: Socket) => boolean
+  /** The connection lingering the longest, no longer counted here (for the caller to destroy), if any. */
+  readonly takeOldest: () => Socket | undefined
+}
+
+/** The time bounds run as fibers started by `runFork` (the listener's, so that closing the listener interrupts them). */
+export const makeLingeringClose = (runFork: (effect: Effect.Effect<void>) => Fiber.RuntimeFiber<void>): LingeringClose => {
+  /** Oldest first (a `Set` keeps insertion order). */
+  const lingering = new Set<Socket>()
+  const takeOldest = () => {
+    const oldest = lingering.values().next().value
+    if (oldest !== undefined) lingering.delete(oldest)
+    return oldest
+  }
+  return { close: (socket) => lingerOn(socket, lingering, runFork), isLingering: (socket) => lingering.has(socket), takeOldest }
+}
+
+const lingerOn = (socket: Socket, lingering: Set<Socket>, runFork: (effect: Effect.Effect<void>) => Fiber.RuntimeFiber<void>) => {
   if (socket.destroyed || lingering.has(socket)) return
   lingering.add(socket)
+  socket.once("close", () => lingering.delete(socket))
   // Node's HTTP parser reads this socket through its own `data` listener (or straight from the handle, which adding a
   // listener undoes): taken off, so that what comes after the close is never parsed as a request.
   socket.removeAllListeners("data")

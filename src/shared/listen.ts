@@ -84,7 +84,7 @@ export const serverLayer = (options: ListenOptions) =>
       // Node closes a connection after an answer marked last (a `413`, a `Connection: close`) with `destroySoon`: it
       // lingers instead, so that a client still sending does not lose that answer to a reset.
       const background = yield* FiberSet.make()
-      const lingeringClose = makeLingeringClose(yield* FiberSet.runtime(background)<never>())
+      const { close: lingeringClose } = makeLingeringClose(yield* FiberSet.runtime(background)<never>())
       const sockets = new Set<Socket>()
       server.on("connection", (socket: Socket) => {
         socket.destroySoon = () => lingeringClose(socket)

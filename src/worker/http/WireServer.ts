@@ -22,7 +22,7 @@ import { Data, Deferred, Duration, Effect, Either, Exit, FiberSet, Option, Runti
 import { attachedAnswer } from "../../shared/attachedAnswer.js"
 import { parseBoundedJson } from "../../shared/boundedJson.js"
 import { ChunkAccumulator } from "../../shared/chunkAccumulator.js"
-import { isLingering, makeLingeringClose } from "../../shared/lingeringClose.js"
+import { makeLingeringClose } from "../../shared/lingeringClose.js"
 import { unsafeMonotonicMillis } from "../../shared/monotonic.js"
 import { BodiesInFlightFull, BodyTooDeep, BodyTooLarge, refusals, type RouteError } from "../errors.js"
 import { type BodyBudget, makeBodyBudget } from "./bodyBudget.js"
@@ -229,15 +229,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
      * `req.on("error")`.)
      */
     const readingBody = new WeakMap<Socket, BodyReading>()
-    const linger = makeLingeringClose(runFork)
-    /** Connections lingering after their last answer, oldest first: at the cap, the first to give way to a newcomer. */
-    const lingeringSockets = new Set<Socket>()
-    const lingeringClose = (socket: Socket) => {
-      if (socket.destroyed || isLingering(socket)) return
-      linger(socket)
-      lingeringSockets.add(socket)
-      socket.once("close", () => lingeringSockets.delete(socket))
-    }
+    // Connections lingering after their last answer are also, at the cap, the first to give way to a newcomer.
+    const { close: lingeringClose, isLingering, takeOldest: takeOldestLingering } = makeLingeringClose(runFork)
     /** Connections a malformed request ended, closed once the requests before it are answered (`clientError`). */
     const closing = new WeakSet<Socket>()
     // One `finish` listener at a time: while a request is unanswered its answer is the one attached, or is queued
@@ -423,6 +416,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       if (current === undefined || current.res.req.complete) return socket.destroy()
       current.refuse(bodyTimedOut)
       closeWhenAnswered(socket)
+      // Not a timer of ours: Node's own stall limit (`server.timeout`, armed per socket, reset by traffic), armed again.
       socket.setTimeout(limits.stallTimeoutMs)
     })
     /** A warning logged at the first of a burst, then, a minute later, once more with how many followed. */
@@ -463,12 +457,11 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     }
     server.on("connection", (socket: Socket) => {
       if (sockets.size - evicting >= limits.maxConnections) {
-        const givesWay = lingeringSockets.values().next().value ?? idle.takeLongestIdle()
+        const givesWay = takeOldestLingering() ?? idle.takeLongestIdle()
         if (givesWay === undefined) {
           socket.destroy()
           return refusedAtCap()
         }
-        lingeringSockets.delete(givesWay)
         closeForNewcomer(givesWay)
       }
       sockets.add(socket)
