@@ -105,16 +105,23 @@ const report = (id: number, mtoken: string, curLoad: number, workingRequestIdxs:
     }
   )
 
+/** A plane keeping idle workers (only silence can stop one), started for request `requestIdx`: its one worker ready. */
+const oneWorkerStarted = (requestIdx: number) =>
+  Effect.gen(function* () {
+    const { launched, layer } = yield* fakeLauncher
+    const { plane, route } = yield* planeKeepingIdle(layer)
+    yield* route(requestIdx)
+    yield* plane.tick
+    const token = launched[0]!.spec.env["MASTER_TOKEN"]!
+    yield* plane.workerStatus(report(1, token, 0, []))
+    return { launched, plane, route, token }
+  })
+
 /** A plane keeping idle workers, whose one worker is ready and was just routed request 1. */
 const oneWorkerRouted = Effect.gen(function* () {
-  const { launched, layer } = yield* fakeLauncher
-  const { plane, route } = yield* planeKeepingIdle(layer)
-  yield* route(1)
-  yield* plane.tick
-  const token = launched[0]!.spec.env["MASTER_TOKEN"]!
-  yield* plane.workerStatus(report(1, token, 0, []))
-  assert.strictEqual(yield* route(1), "Ready")
-  return { launched, plane, route, token }
+  const started = yield* oneWorkerStarted(1)
+  assert.strictEqual(yield* started.route(1), "Ready")
+  return started
 })
 
 describe("ControlPlane (TestClock, fake processes)", () => {
@@ -267,13 +274,8 @@ describe("ControlPlane (TestClock, fake processes)", () => {
 
   it.scoped("a ready worker silent for three heartbeats is errored: no more routes, stopped, and replaced when load needs it", () =>
     Effect.gen(function* () {
-      const { launched, layer } = yield* fakeLauncher
       // Idle workers are kept: only the silence can stop this one.
-      const { plane, route } = yield* planeKeepingIdle(layer)
-      yield* route(0)
-      yield* plane.tick
-      const token = launched[0]!.spec.env["MASTER_TOKEN"]!
-      yield* plane.workerStatus(report(1, token, 0, []))
+      const { launched, plane, route, token } = yield* oneWorkerStarted(0)
       assert.strictEqual(SILENCE_LIMIT_MS, 30_000)
       // A heartbeat within the limit keeps it: the silence counts from the last report.
       yield* TestClock.adjust("20 seconds")
