@@ -8,7 +8,6 @@ import { Server as TlsServer } from "node:tls"
 import { HttpIncomingMessage, HttpMiddleware, HttpServer, type HttpApp } from "@effect/platform"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Deferred, Duration, Effect, Exit, FiberSet, Layer, Option } from "effect"
-import { attachedAnswer } from "./attachedAnswer.js"
 import { BodyTooLarge } from "./boundedBody.js"
 import { MAX_REQUEST_BYTES } from "./boundedRequest.js"
 import { makeLingeringClose } from "./lingeringClose.js"
@@ -24,20 +23,24 @@ export interface ListenOptions {
 }
 
 /**
- * Stop `server` within `grace`: it stops accepting, idle connections close at once, a connection whose answer is
- * being made closes after it (the answer says `Connection: close` if its headers are not out yet; answers pipelined
- * behind it are not sent), and the rest are cut after `grace`. The platform's own release is a bare `server.close`, which waits for every connection to end:
+ * Stop `server` within `grace`: it stops accepting, idle connections close at once, a connection with answers still
+ * to send closes after the last of them (which says `Connection: close` if its headers are not out yet: a request
+ * already handled keeps its answer), and the rest are cut after `grace`. The platform's own release is a bare `server.close`, which waits for every connection to end:
  * one client that connects and sends nothing (or half a request) would hold the program's stop, and every finalizer
  * behind it, for ever.
  */
-const closeWithin = (server: Server, sockets: ReadonlySet<Socket>, lingeringClose: (socket: Socket) => void, grace: Duration.DurationInput) =>
+const closeWithin = (
+  server: Server,
+  latestAnswers: ReadonlyMap<Socket, ServerResponse | undefined>,
+  lingeringClose: (socket: Socket) => void,
+  grace: Duration.DurationInput
+) =>
   Effect.suspend(() => {
     if (!server.listening) return Effect.void
     return Effect.flatMap(Deferred.make<void>(), (closed) => {
       server.close(() => Deferred.unsafeDone(closed, Exit.void))
       server.closeIdleConnections()
-      for (const socket of sockets) {
-        const answer = attachedAnswer(socket)
+      for (const [socket, answer] of latestAnswers) {
         if (answer === undefined || answer.writableFinished) continue
         // Node closes the connection after an answer it wrote with `Connection: close` (through `destroySoon`).
         if (!answer.headersSent) answer.shouldKeepAlive = false
@@ -76,7 +79,11 @@ export const serverLayer = (options: ListenOptions) =>
       // The platform takes its request handler off when its scope closes, before `closeWithin`'s grace: a request whose
       // headers complete during the grace (half-sent at the stop) would reach no handler, and hold its connection, with
       // no answer, for the grace. It is told the server is stopping, and the connection closes after.
-      server.on("request", (_req: IncomingMessage, res: ServerResponse) => {
+      // Each connection's latest answer: the stop closes the connection after it, so that requests pipelined behind
+      // the one in progress, already handled, are answered too.
+      const latestAnswers = new Map<Socket, ServerResponse | undefined>()
+      server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+        if (latestAnswers.has(req.socket)) latestAnswers.set(req.socket, res)
         if (server.listenerCount("request") > 1) return
         res.writeHead(503, { "content-type": "application/json", connection: "close" })
         res.end(JSON.stringify({ error: "the server is stopping" }))
@@ -85,15 +92,14 @@ export const serverLayer = (options: ListenOptions) =>
       // lingers instead, so that a client still sending does not lose that answer to a reset.
       const background = yield* FiberSet.make()
       const { close: lingeringClose } = makeLingeringClose(yield* FiberSet.runtime(background)<never>())
-      const sockets = new Set<Socket>()
       server.on("connection", (socket: Socket) => {
         socket.destroySoon = () => lingeringClose(socket)
-        sockets.add(socket)
-        socket.once("close", () => sockets.delete(socket))
+        latestAnswers.set(socket, undefined)
+        socket.once("close", () => latestAnswers.delete(socket))
       })
       const httpServer = yield* NodeHttpServer.make(() => server, { host: options.host, port: options.port })
       // Runs before the platform's release, which then finds the server closed.
-      yield* Effect.addFinalizer(() => closeWithin(server, sockets, lingeringClose, options.closeGrace ?? Duration.seconds(2)))
+      yield* Effect.addFinalizer(() => closeWithin(server, latestAnswers, lingeringClose, options.closeGrace ?? Duration.seconds(2)))
       return httpServer
     })
   )

@@ -137,6 +137,20 @@ describe("serverLayer's close", () => {
       })
       socket.on("error", () => undefined)
     })
+  /** Serve `app` in a scope of its own, which the test closes to stop the server. */
+  const servedUntilClosed = <E>(app: HttpRouter.HttpRouter<E>) =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(serveApp(app, "test", { announce: false }).pipe(Layer.provideMerge(serverLayer({ name: "test", host: "127.0.0.1", port: 0 }))), scope)
+      const port = yield* HttpServer.addressWith((address) => Effect.succeed(address._tag === "TcpAddress" ? address.port : 0)).pipe(Effect.provide(context))
+      return { scope, port }
+    })
+  /** A keep-alive connection idle after its answer to `GET /x`: the stop closes it at once, which tells a test the stop began. */
+  const answeredOnce = (port: number) =>
+    Effect.tap(holding(port, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n"), (socket) => Effect.async<void>((resume) => void socket.once("data", () => resume(Effect.void))))
+  /** A real event waited for on the real clock, within a bound that fails instead of hanging. */
+  const live = <A, E>(effect: Effect.Effect<A, E>, what: string) =>
+    TestServices.provideLive(Effect.timeoutFail(effect, { duration: "5 seconds", onTimeout: () => new Error(what) }))
   const closedByPeer = (socket: Socket) => Effect.async<void>((resume) => void (socket.destroyed ? resume(Effect.void) : socket.once("close", () => resume(Effect.void))))
 
   effect.scoped("clients that send nothing, half the headers or half a body hold the stop for the grace (2 s) and no longer", () =>
@@ -150,9 +164,7 @@ describe("serverLayer's close", () => {
           )
         )
       )
-      const scope = yield* Scope.make()
-      const context = yield* Layer.buildWithScope(serveApp(app, "test", { announce: false }).pipe(Layer.provideMerge(serverLayer({ name: "test", host: "127.0.0.1", port: 0 }))), scope)
-      const port = yield* HttpServer.addressWith((address) => Effect.succeed(address._tag === "TcpAddress" ? address.port : 0)).pipe(Effect.provide(context))
+      const { scope, port } = yield* servedUntilClosed(app)
       const held = [
         yield* holding(port, ""),
         yield* holding(port, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Le"),
@@ -178,12 +190,8 @@ describe("serverLayer's close", () => {
   effect.scoped("a request completed during the grace (its headers half-sent at the stop) is answered 503 and closed, not held for the grace; one that expects 100-continue is not asked for its body", () =>
     Effect.gen(function* () {
       const app = HttpRouter.empty.pipe(HttpRouter.get("/x", Effect.succeed(HttpServerResponse.text("ok"))))
-      const scope = yield* Scope.make()
-      const context = yield* Layer.buildWithScope(serveApp(app, "test", { announce: false }).pipe(Layer.provideMerge(serverLayer({ name: "test", host: "127.0.0.1", port: 0 }))), scope)
-      const port = yield* HttpServer.addressWith((address) => Effect.succeed(address._tag === "TcpAddress" ? address.port : 0)).pipe(Effect.provide(context))
-      // A keep-alive connection idle after its answer: closed at once by the stop, which tells the test the stop began.
-      const idle = yield* holding(port, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
-      yield* Effect.async<void>((resume) => void idle.once("data", () => resume(Effect.void)))
+      const { scope, port } = yield* servedUntilClosed(app)
+      const idle = yield* answeredOnce(port)
       const half = yield* holding(port, "GET /x HTTP/1.1\r\nHost: a\r\n")
       let received = ""
       half.on("data", (chunk) => void (received += chunk.toString("latin1")))
@@ -192,8 +200,6 @@ describe("serverLayer's close", () => {
       expecting.on("data", (chunk) => void (expectingReceived += chunk.toString("latin1")))
       yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
       const stop = yield* Effect.forkDaemon(Scope.close(scope, Exit.void))
-      const live = <A, E>(effect: Effect.Effect<A, E>, what: string) =>
-        TestServices.provideLive(Effect.timeoutFail(effect, { duration: "5 seconds", onTimeout: () => new Error(what) }))
       yield* live(closedByPeer(idle), "the idle connection is still open")
       half.write("\r\n")
       expecting.write("\r\n")
@@ -218,13 +224,8 @@ describe("serverLayer's close", () => {
         HttpRouter.get("/stream", Effect.succeed(HttpServerResponse.stream(Stream.concat(Stream.make(new TextEncoder().encode("begin")), rest)))),
         HttpRouter.get("/x", Effect.succeed(HttpServerResponse.text("ok")))
       )
-      const scope = yield* Scope.make()
-      const context = yield* Layer.buildWithScope(serveApp(app, "test", { announce: false }).pipe(Layer.provideMerge(serverLayer({ name: "test", host: "127.0.0.1", port: 0 }))), scope)
-      const port = yield* HttpServer.addressWith((address) => Effect.succeed(address._tag === "TcpAddress" ? address.port : 0)).pipe(Effect.provide(context))
-      const live = <A, E>(effect: Effect.Effect<A, E>, what: string) =>
-        TestServices.provideLive(Effect.timeoutFail(effect, { duration: "5 seconds", onTimeout: () => new Error(what) }))
-      const idle = yield* holding(port, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
-      yield* Effect.async<void>((resume) => void idle.once("data", () => resume(Effect.void)))
+      const { scope, port } = yield* servedUntilClosed(app)
+      const idle = yield* answeredOnce(port)
       const busy = yield* holding(port, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
       let received = ""
       busy.on("data", (chunk) => void (received += chunk.toString("latin1")))
@@ -247,6 +248,36 @@ describe("serverLayer's close", () => {
       expect(received).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nslow$/)
       expect(received.toLowerCase()).toContain("connection: close")
       expect(streamedText).toMatch(/begin[\s\S]*end/)
+    })
+  )
+  effect.scoped("answers pipelined behind the one in progress at the stop are sent too, then the connection closes (the last says Connection: close when its headers were not out yet)", () =>
+    Effect.gen(function* () {
+      const [entered, queued, release] = [yield* Deferred.make<void>(), yield* Deferred.make<void>(), yield* Deferred.make<void>()]
+      const app = HttpRouter.empty.pipe(
+        HttpRouter.get("/slow", Effect.zipRight(Deferred.succeed(entered, undefined), Effect.as(Deferred.await(release), HttpServerResponse.text("slow")))),
+        HttpRouter.get("/queued", Effect.zipRight(Deferred.succeed(queued, undefined), Effect.succeed(HttpServerResponse.text("queued")))),
+        HttpRouter.get("/x", Effect.succeed(HttpServerResponse.text("ok")))
+      )
+      const { scope, port } = yield* servedUntilClosed(app)
+      const idle = yield* answeredOnce(port)
+      // Four requests in one write: the first and the last wait; the two between are handled and their answers queued.
+      const busy = yield* holding(
+        port,
+        ["/slow", "/x", "/queued", "/slow"].map((path) => `GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`).join("")
+      )
+      let received = ""
+      busy.on("data", (chunk) => void (received += chunk.toString("latin1")))
+      yield* live(Deferred.await(entered), "the slow request did not begin")
+      yield* live(Deferred.await(queued), "the pipelined /queued was not handled")
+      const stop = yield* Effect.forkDaemon(Scope.close(scope, Exit.void))
+      yield* live(closedByPeer(idle), "the idle connection is still open")
+      yield* Deferred.succeed(release, undefined)
+      yield* live(Fiber.join(stop), "the stop still waits for the connection")
+      yield* live(closedByPeer(busy), "the busy connection is still open")
+      const answers = received.split(/(?=HTTP\/1\.1 )/)
+      expect(answers.map((answer) => answer.slice(answer.lastIndexOf("\r\n\r\n") + 4))).toEqual(["slow", "ok", "queued", "slow"])
+      // The last answer's headers were not made yet at the stop: it tells the client the connection ends.
+      expect(answers.map((answer) => /\r\nconnection: close\r\n/i.test(answer))).toEqual([false, false, false, true])
     })
   )
 })
