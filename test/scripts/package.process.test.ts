@@ -34,6 +34,11 @@ describe("the package npm pack makes", () => {
     expect(files.filter((file) => file.endsWith(".map") || /^(src|test|examples|machines)\//.test(file) || file.endsWith(".ts"))).toEqual([])
   })
 
+  it("declares no dependency (the bundles hold the libraries): an install adds nothing beside them", () => {
+    const manifest = JSON.parse(readFileSync(join(unpacked, "package.json"), "utf8"))
+    expect([manifest.dependencies, manifest.optionalDependencies, manifest.peerDependencies]).toEqual([undefined, undefined, undefined])
+  })
+
   it("its commands run from the unpacked package alone", () => {
     for (const [program, name] of [["dist/client.js", "null-worker-client"], ["dist/serverless.js", "null-worker-serverless"], ["dist/main.js", "null-worker"]] as const) {
       const run = spawnSync(process.execPath, [join(unpacked, program), "--version"], { cwd: unpacked, encoding: "utf8", env: { PATH: process.env["PATH"] ?? "" } })
