@@ -44,6 +44,8 @@
 #   NULL_EXIT_FILE         [$WORKSPACE_DIR/null-worker.exit] the worker's exit marker, passed to it (see below)
 # Everything else (BACKEND_HEALTH_URL, NULL_CONTROL_PORT, UNSECURED, ...) goes to the worker unchanged.
 
+# Run by `sh` (dash has no pipefail, no [[): handed to bash, which it is written for.
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -Eeuo pipefail
 
 # Where this script lives, found before anything changes directory: run by a relative path (`bash

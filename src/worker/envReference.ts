@@ -44,8 +44,8 @@ export const helpText = (): string => {
   return [
     `null-worker ${VERSION}: a Vast.ai Serverless worker that forwards nothing; a reservation is a session.`,
     "",
-    "Usage: node dist/main.js            (configured by environment variables)",
-    "       node dist/main.js --help | --version",
+    "Usage: null-worker                  (node dist/main.js; configured by environment variables)",
+    "       null-worker --help | --version",
     "",
     `  ${"variable".padEnd(width)}  ${"default".padEnd(defaults)}  meaning`,
     ...lines,

@@ -203,6 +203,9 @@ describe("start-vast.sh: environment, TLS and error reports", () => {
     expect(help.stdout).toMatch(/^start-vast\.sh: the on-start script/)
     for (const name of ["CONSUMER_CMD", "NULL_EXIT_FILE", "SIGN_CERT_URL"]) expect(help.stdout).toContain(name)
     expect(help.stdout).not.toContain("set -E")
+    // Run by `sh` (dash here), it hands itself to bash and says the same.
+    const bySh = spawnSync("sh", [scriptInCheckout, "--help"], { encoding: "utf8", env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin" } })
+    expect([bySh.status, bySh.stdout, bySh.stderr]).toEqual([0, help.stdout, ""])
     const typo = spawnSync("bash", [scriptInCheckout, "--hepl"], { encoding: "utf8", env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", CONTAINER_ID: "1" } })
     expect([typo.status, typo.stdout, typo.stderr]).toEqual([1, "", "start-vast.sh takes no arguments (its settings are environment variables); --help lists them\n"])
   })
