@@ -10,7 +10,7 @@
  */
 import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, FiberMap, FiberSet, HashMap, Layer, Option, Ref } from "effect"
 import { monotonicMillis } from "../shared/monotonic.js"
-import type { ReserveError } from "./errors.js"
+import { RequestFailed, type ReserveError } from "./errors.js"
 import type { ClientEvent } from "./events.js"
 import { Reporter } from "./Reporter.js"
 import { restartingKeepAlive } from "../shared/restartOnDefect.js"
@@ -74,6 +74,14 @@ export class Reservations extends Context.Tag("client/Reservations")<
 const seconds = (duration: Duration.Duration): number => Duration.toMillis(duration) / 1000
 
 const DEFAULT_WATCH_EVERY = Duration.seconds(5)
+
+/**
+ * A worker whose port refuses the connection has stopped (a worker listens until it exits, and its sessions live in
+ * its memory): the session went with it. Without this, a worker scaled down soon after its consumer released the
+ * session (a short `inactivity_timeout`) left the hold pinging nothing, then an end that "failed".
+ */
+const workerGone = (error: unknown): boolean => error instanceof RequestFailed && error.refused === true
+const WORKER_GONE = "the worker is gone (connection refused)"
 
 /** A ping this close to its moment is due: timers and the wall clock can disagree by a millisecond or so. */
 const PING_TIMER_SLACK_MS = 50
@@ -173,6 +181,8 @@ const make = (policy: ReservationPolicy) =>
             if (stillOpen._tag === "Right") {
               failedLooks = 0
               if (!stillOpen.right) return yield* lost(session.sessionId, "closed on the worker (/session/health)")
+            } else if (workerGone(stillOpen.left)) {
+              return yield* lost(session.sessionId, WORKER_GONE)
             } else if (++failedLooks === FAILED_LOOKS_REPORTED) {
               yield* reporter.emit({
                 event: "error",
@@ -190,6 +200,7 @@ const make = (policy: ReservationPolicy) =>
           if (pinged._tag === "Left") {
             const error = pinged.left
             if (error._tag === "SessionClosed") return yield* lost(session.sessionId, "410 on /ping")
+            if (workerGone(error)) return yield* lost(session.sessionId, WORKER_GONE)
             yield* reporter.emit({
               event: "error",
               operation: "ping",
@@ -259,6 +270,7 @@ const make = (policy: ReservationPolicy) =>
           }
           return
         }
+        if (workerGone(outcome.left)) return yield* closedByWorker(held, `${WORKER_GONE} on /session/end`)
         yield* count("failures")
         yield* reporter.emit({
           event: "error",

@@ -276,7 +276,9 @@ const transportFailed = (operation: Operation, url: string, error: TransportErro
   const detail = transportDetail(error)
   if (isUntrustedCertificate(error.cause)) return new RequestFailed({ operation, url, detail: `${detail}; ${UNTRUSTED_CERTIFICATE_HINT}`, untrusted: true })
   if (refusedLocally(operation, url, error.cause)) return new RequestFailed({ operation, url, detail: `${detail}; ${localControlPlaneHint(operation)}` })
-  return new RequestFailed({ operation, url, detail })
+  return Reflect.get(error.cause instanceof Error ? error.cause : {}, "code") === "ECONNREFUSED"
+    ? new RequestFailed({ operation, url, detail, refused: true })
+    : new RequestFailed({ operation, url, detail })
 }
 
 /** A failed create after which the worker may hold a session: no answer in time, or a success this client cannot read. */

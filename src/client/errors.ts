@@ -30,6 +30,8 @@ export class RequestFailed extends Data.TaggedError("RequestFailed")<{
   readonly detail: string
   /** The peer's TLS certificate is not trusted: asking again, or another worker, cannot help. */
   readonly untrusted?: true
+  /** The connection was refused: nothing listens at that address (a worker there has stopped). */
+  readonly refused?: true
 }> {
   override get message() {
     return `${this.operation}: ${printable(this.url)} did not answer: ${printable(this.detail)}`

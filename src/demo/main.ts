@@ -179,28 +179,29 @@ const demo = Command.make("demo", options, (opts) =>
     const sessionIds = new Set(
       callbacks.flatMap((c) => (typeof c.body === "object" && c.body !== null && "session_id" in c.body ? [String(c.body.session_id)] : []))
     )
-    // The client ends every session: a close for another reason (an expiry, a shutdown) is a session the demo lost.
-    const notEnded = callbacks.flatMap((c) => {
-      const reason = typeof c.body === "object" && c.body !== null && "close_reason" in c.body ? String(c.body.close_reason) : "none given"
-      return reason === "ended" ? [] : [reason]
-    })
+    const reasons = callbacks.map((c) => (typeof c.body === "object" && c.body !== null && "close_reason" in c.body ? String(c.body.close_reason) : "none given"))
+    // The client ends every session, unless its consumer releases it first (a `POST /release` on the worker, which
+    // both READMEs invite during the plateau): a close for another reason (an expiry, a shutdown) is a session lost.
+    const released = reasons.filter((reason) => reason === "released").length
+    const lost = reasons.filter((reason) => reason !== "ended" && reason !== "released")
     const workersLeft = Option.match(final, { onNone: () => -1, onSome: (s) => s.workers.length })
     const problems = [
       ...(clientExit === "0" ? [] : [`the client exited with ${clientExit}`]),
       ...(callbacks.length === opts.count && sessionIds.size === opts.count
         ? []
         : [`expected ${opts.count} callbacks for ${opts.count} sessions, got ${callbacks.length} for ${sessionIds.size}`]),
-      ...(notEnded.length === 0 ? [] : [`${notEnded.length} session(s) closed by the worker, not ended by the client (close_reason: ${notEnded.join(", ")})`]),
+      ...(lost.length === 0 ? [] : [`${lost.length} session(s) closed by the worker, neither ended by the client nor released by a consumer (close_reason: ${lost.join(", ")})`]),
       ...(workersLeft === 0 || !expectZero ? [] : [`the endpoint did not scale back to zero (${workersLeft} workers left)`])
     ]
     yield* serverless.stop
     yield* say("")
     yield* say(`peak workers: ${peak}; callbacks: ${callbacks.length}; workers left: ${workersLeft}`)
     if (problems.length > 0) return yield* new DemoFailed({ message: problems.join("; ") })
+    const closed = released === 0 ? "ended" : `closed (${opts.count - released} ended by the client, ${released} released by a consumer)`
     yield* say(
       expectZero
-        ? `demo OK: ${opts.count} sessions created and ended, every callback arrived once, scaled back to zero`
-        : `demo OK: ${opts.count} sessions created and ended, every callback arrived once; with Vast's defaults the workers stay (no inactivity_timeout, cold_workers 5, and target_util 0.9 keeps a spare)`
+        ? `demo OK: ${opts.count} sessions created and ${closed}, every callback arrived once, scaled back to zero`
+        : `demo OK: ${opts.count} sessions created and ${closed}, every callback arrived once; with Vast's defaults the workers stay (no inactivity_timeout, cold_workers 5, and target_util 0.9 keeps a spare)`
     )
   }).pipe(
     Effect.scoped,

@@ -261,6 +261,41 @@ describe("program, single mode", () => {
     })
   )
 
+  it.effect("a worker that refuses the connection has stopped, and its session with it: a refused look or ping ends the hold, a refused end counts as closed; not failures", () =>
+    Effect.gen(function* () {
+      const refused = { transportCode: "ECONNREFUSED" }
+      // Scaled down at 12 s: the look at 15 s is refused.
+      const looked = yield* start(single(180), { health: (at) => (at < 12_000 ? { status: 200, body: { ok: true } } : refused) })
+      yield* TestClock.adjust("15 seconds")
+      assert.isTrue(Exit.isSuccess(yield* Fiber.await(looked.fiber)))
+      assert.deepStrictEqual(yield* looked.calls("/session/end"), [])
+      assert.deepInclude((yield* looked.named("closed"))[0], { session_id: "s-1", reason: "the worker is gone (connection refused)" })
+      assert.deepInclude((yield* looked.named("done"))[0], { created: 1, ended: 0, closed: 1, failures: 0 })
+      assert.deepStrictEqual(yield* looked.named("error"), [])
+
+      const pinged = yield* start(single(180), { ping: refused }, { lifetime: 4 })
+      yield* TestClock.adjust("2 seconds")
+      assert.isTrue(Exit.isSuccess(yield* Fiber.await(pinged.fiber)))
+      assert.deepInclude((yield* pinged.named("closed"))[0], { session_id: "s-1", reason: "the worker is gone (connection refused)" })
+
+      const ended = yield* start(single(10), { end: refused })
+      yield* TestClock.adjust("10 seconds")
+      assert.isTrue(Exit.isSuccess(yield* Fiber.await(ended.fiber)))
+      assert.deepInclude((yield* ended.named("closed"))[0], { session_id: "s-1", reason: "the worker is gone (connection refused) on /session/end" })
+      assert.deepInclude((yield* ended.named("done"))[0], { created: 1, ended: 0, closed: 1, failures: 0 })
+    })
+  )
+
+  it.effect("a worker that does not answer in other ways (a reset, a timeout) may still hold the session: a failed end still fails the run", () =>
+    Effect.gen(function* () {
+      const reset = yield* start(single(10), { end: { transportCode: "ECONNRESET" } })
+      yield* TestClock.adjust("10 seconds")
+      const exit = yield* Fiber.await(reset.fiber)
+      assert.isTrue(Exit.isFailure(exit))
+      assert.deepInclude((yield* reset.named("error"))[0], { operation: "session/end", session_id: "s-1", fatal: true })
+    })
+  )
+
   it.effect("a 410 on /session/end counts as closed; any other failed end makes the run fail", () =>
     Effect.gen(function* () {
       const gone = yield* start(single(10), { end: { status: 410, body: { error: "session already closed" } } })

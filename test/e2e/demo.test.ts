@@ -37,6 +37,20 @@ describe("npm run demo (dist/demo.js)", () => {
     expect(output).toContain("demo OK")
   }, 90_000)
 
+  it("a session its consumer releases during the plateau (POST /release on the worker) is no failure: every callback arrives, it exits 0", async () => {
+    const demo = spawnProcess(process.execPath, [demoJs, "--count", "1", "--plateau", "6", "--inactivity-timeout", "0.5"], {})
+    running.push(demo)
+    await demo.waitFor(/client \| .*#1 created session/, 30_000)
+    const serverless = /local serverless on (http:\/\/\S+)/.exec(demo.output())?.[1] ?? ""
+    const status = (await (await fetch(`${serverless}/status`)).json()) as { workers: ReadonlyArray<{ control_url: string }> }
+    const controlUrl = status.workers[0]?.control_url ?? ""
+    expect((await fetch(`${controlUrl}/release`, { method: "POST" })).status).toBe(200)
+    expect(await demo.exited, demo.output()).toBe(0)
+    const output = demo.output()
+    expect(output.match(/on_close callback: .*"close_reason":"released"/g), output).toHaveLength(1)
+    expect(output).toContain("demo OK: 1 sessions created and closed (0 ended by the client, 1 released by a consumer)")
+  }, 90_000)
+
   for (const [signal, status] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
     it(`${signal} to the demo's pid alone: the client ends its sessions, the serverless stops its workers, exit ${status}, no process left`, async () => {
       const demo = spawnProcess(process.execPath, [demoJs, "--count", "2", "--interval", "0.5", "--plateau", "60"], {})
