@@ -67,7 +67,18 @@ const make = (policy: LifecyclePolicy) =>
 
     // An errored worker's consumer is presumed dead: a session now would hold a worker nobody serves, so new creates
     // get 429 and go elsewhere (the framework takes them). Open sessions stay, as their consumer may still finish them.
-    const becomeErrored = (message: string) => Effect.zipRight(metrics.markErrored(message), pool.errored)
+    // The change of state gets one error line of its own: the warnings before it only count failures.
+    let errored = false
+    const becomeErrored = (message: string) =>
+      Effect.suspend(() => {
+        const first = !errored
+        errored = true
+        return Effect.zipRight(metrics.markErrored(message), pool.errored).pipe(
+          Effect.zipRight(
+            first ? Effect.logError(`the worker is errored: ${message}; it takes no new session, and its reports ask the autoscaler to replace it`) : Effect.void
+          )
+        )
+      })
 
     const healthLoop = Effect.gen(function* () {
       for (;;) {
@@ -113,9 +124,7 @@ const make = (policy: LifecyclePolicy) =>
       yield* verifier.ready
       const healthy = yield* Deferred.await(firstHealthy).pipe(Effect.timeoutOption(policy.readinessTimeout))
       if (healthy._tag === "None") {
-        const message = `Lifecycle startup failed: no successful health check within ${Duration.format(policy.readinessTimeout)}`
-        yield* Effect.logError(message)
-        return yield* becomeErrored(message)
+        return yield* becomeErrored(`Lifecycle startup failed: no successful health check within ${Duration.format(policy.readinessTimeout)}`)
       }
       yield* metrics.markReady
       yield* Effect.logInfo("ready")

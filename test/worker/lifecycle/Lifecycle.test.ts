@@ -115,6 +115,22 @@ describe("Lifecycle", () => {
     })
   )
 
+  it.scoped("becoming errored is one error line, when it happens: not before the threshold, not again while the failures go on or after a recovery", () =>
+    Effect.gen(function* () {
+      const logs = capturedLogs(LogLevel.Info)
+      yield* start(["ok", 500, 500, 500, 500, "ok", 500, 500, 500], {}, SignatureVerifier.layerUnsecured, logs.layer)
+      const errors = () => logs.lines.filter((line) => line.level === "ERROR").map((line) => String(line.message[0]))
+      yield* TestClock.adjust("20 seconds")
+      assert.deepStrictEqual(errors(), [])
+      yield* TestClock.adjust("10 seconds")
+      assert.deepStrictEqual(errors(), [
+        "the worker is errored: Healthcheck failed with status: 500; it takes no new session, and its reports ask the autoscaler to replace it"
+      ])
+      yield* TestClock.adjust("60 seconds")
+      assert.lengthOf(errors(), 1)
+    })
+  )
+
   it.scoped("the failures up to the threshold are each a warning; past it, while the worker stays errored, one line a minute with the count; a success starts over", () =>
     Effect.gen(function* () {
       const logs = capturedLogs(LogLevel.Info)
