@@ -83,7 +83,7 @@ const flags = {
   jobsFile: optional(existingFile("jobs-file"), {
     name: "jobs-file",
     value: "FILE",
-    description: "a JSON array of jobs ({job_id, input, work_ms?}) to run instead of --jobs generated ones"
+    description: "a JSON array of jobs ({job_id, input, work_ms?}: job_id and input strings, work_ms a number of ms) to run instead of --jobs generated ones"
   }),
   callbackHost: defaulted(Options.text, {
     name: "callback-host",
