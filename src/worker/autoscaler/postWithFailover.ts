@@ -144,9 +144,11 @@ export const postLatestWithFailover = <A>(
                 post(url, body.json, (answered) => void (status = answered)).pipe(
                   // Also from the result: a poster that does not call `onStatus` (a test's) is still acknowledged on a stop.
                   Effect.tap((answered) => void (status = answered)),
-                  Effect.map((answered): string | null => (answered >= 200 && answered < 300 ? null : `status ${answered}`)),
-                  Effect.timeoutFail({ duration: timeout, onTimeout: () => silence }),
-                  Effect.catchAll((error) => Effect.succeed(typeof error === "string" ? error : error.reason))
+                  Effect.map(verdict),
+                  Effect.catchAll((error) => Effect.succeed(error.reason)),
+                  // A status heard before the time-out is the answer, its body still coming or not: a 2xx taken for
+                  // silence would be sent, and its work counted, again.
+                  Effect.timeoutTo({ duration: timeout, onSuccess: (verdict) => verdict, onTimeout: () => (status === undefined ? silence : verdict(status)) })
                 )
               ).pipe(
                 Effect.onInterrupt(() =>
@@ -178,6 +180,9 @@ export const postLatestWithFailover = <A>(
     }
     return { _tag: "Refused", causes, tooLarge } as const
   })
+
+/** An answer's status as an attempt's outcome: `null` when it was accepted, else why not. */
+const verdict = (status: number): string | null => (status >= 200 && status < 300 ? null : `status ${status}`)
 
 /** Post `json` (a JSON text that stays the same for every attempt) as `postLatestWithFailover` does. */
 export const postWithFailover = (

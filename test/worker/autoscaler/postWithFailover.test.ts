@@ -132,6 +132,26 @@ describe("postWithFailover", () => {
     })
   )
 
+  it.effect("a status heard before the attempt's time-out is its answer, though the body never ends: a 2xx is accepted (not sent again), another is that status", () =>
+    Effect.gen(function* () {
+      const posts: Array<number> = []
+      const headThenNothing = (status: number): JsonPost => (_url, _json, onStatus) =>
+        Effect.zipRight(Effect.sync(() => (posts.push(status), onStatus?.(status))), Effect.never)
+      let acknowledged = 0
+      const accepted = yield* Effect.fork(
+        postLatestWithFailover(headThenNothing(200), [A], "/worker_status/", Effect.succeed({ json: "{}", value: 3 }), policy, {
+          onAccepted: (value) => Effect.sync(() => void (acknowledged += value))
+        })
+      )
+      yield* TestClock.adjust("5 seconds")
+      assert.deepStrictEqual(yield* Fiber.join(accepted), { _tag: "Accepted", addr: A, causes: [], value: 3 })
+      assert.deepStrictEqual([posts, acknowledged], [[200], 3])
+      const refused = yield* Effect.fork(postWithFailover(headThenNothing(503), [A], "/worker_status/", "{}", policy))
+      yield* TestClock.adjust("1 minute")
+      assert.deepStrictEqual(yield* Fiber.join(refused), { _tag: "Refused", causes: [`${A}/worker_status/: status 503`, `${A}/worker_status/: status 503`], tooLarge: false })
+    })
+  )
+
   it.effect("an attempt stopped from outside: an answer already in is acknowledged first; one still awaited puts its address on cool-down", () =>
     Effect.gen(function* () {
       // The answer arrives in the same step as the stop.
