@@ -172,11 +172,23 @@ export const containerId = decimalInteger("CONTAINER_ID", `must be a whole numbe
 
 const DNS_NAME = /^(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/
 
+/**
+ * A host the worker's URL keeps as it is: an address without a zone id (URLs have no place for one), or a name that
+ * URL parsing neither refuses (a numeric last label, `a.123`, is read as an IPv4 address and fails) nor rewrites
+ * (`123` and `0x7f.1` are read as 0.0.0.123 and 127.0.0.1).
+ */
+const urlKeepsHost = (host: string): boolean => {
+  if (isIP(host) !== 0) return !host.includes("%")
+  if (!DNS_NAME.test(host)) return false
+  const url = `http://${host}/`
+  return URL.canParse(url) && new URL(url).hostname === host.toLowerCase()
+}
+
 /** `PUBLIC_IPADDR`: an IPv4 or IPv6 address or a DNS name, trimmed (a value taken from a command's output ends in a newline). */
 export const publicIp = checkedText(
   "PUBLIC_IPADDR",
-  "must be an IPv4 or IPv6 address or a host name, e.g. 203.0.113.7",
-  (text) => isIP(text.trim()) !== 0 || DNS_NAME.test(text.trim())
+  "must be an IPv4 or IPv6 address (without a zone id) or a host name whose last label is not a number, e.g. 203.0.113.7",
+  (text) => urlKeepsHost(text.trim())
 ).pipe(Config.map((text) => text.trim()))
 
 /** The URL the autoscaler knows the worker by; an IPv6 address goes in brackets. */

@@ -204,8 +204,14 @@ describe("WorkerConfig", () => {
       assert.strictEqual((yield* settings({ ...required, PUBLIC_IPADDR: " 198.51.100.4\n" })).workerUrl, "http://198.51.100.4:41234")
       assert.strictEqual((yield* settings({ ...required, PUBLIC_IPADDR: "2001:db8::7" })).workerUrl, "http://[2001:db8::7]:41234")
       assert.strictEqual((yield* settings({ ...required, PUBLIC_IPADDR: "node-7.example.net", USE_SSL: "true" })).workerUrl, "https://node-7.example.net:41234")
-      for (const bad of ["a/b?c#d", "[::1]", "1.2.3.4:80", "host name"]) {
-        assert.deepStrictEqual(yield* problems({ ...required, PUBLIC_IPADDR: bad }), ["PUBLIC_IPADDR: must be an IPv4 or IPv6 address or a host name, e.g. 203.0.113.7"], bad)
+      assert.strictEqual((yield* settings({ ...required, PUBLIC_IPADDR: "Node-7.Example.NET." })).workerUrl, "http://Node-7.Example.NET.:41234")
+      // Also those URL parsing refuses (a zone id, a numeric last label) or reads as another host (`123`: 0.0.0.123).
+      for (const bad of ["a/b?c#d", "[::1]", "1.2.3.4:80", "host name", "fe80::1%eth0", "1.2.3.4.5", "999.1.1.1", "a.123", "123", "0x7f.1"]) {
+        assert.deepStrictEqual(
+          yield* problems({ ...required, PUBLIC_IPADDR: bad }),
+          ["PUBLIC_IPADDR: must be an IPv4 or IPv6 address (without a zone id) or a host name whose last label is not a number, e.g. 203.0.113.7"],
+          bad
+        )
       }
     })
   )
