@@ -19,7 +19,7 @@ import { stopWhenOrphaned } from "../shared/orphanWatch.js"
 import { handledEnvProgramArgs } from "../shared/envProgramArgs.js"
 import { SignatureVerifier } from "./auth/SignatureVerifier.js"
 import { describeLaunchFailure, reportLaunchFailure } from "./autoscaler/launchFailure.js"
-import { controlPortSetting, exitFile, WorkerConfig } from "./config/WorkerConfig.js"
+import { controlPortSetting, exitMarkerSetting, WorkerConfig } from "./config/WorkerConfig.js"
 import { helpText } from "./envReference.js"
 import { HealthProber } from "./health/HealthProber.js"
 import type { ListenFailed } from "./http/WireServer.js"
@@ -122,9 +122,7 @@ const stopped = (marker: Option.Option<string>) => Effect.zipRight(writeExitMark
 
 // Read on its own, like the log settings: a stop after a failed launch is deliberate too. A bad value is
 // that launch failure, and leaves no marker.
-const exitMarkerFile = Effect.map(Effect.either(exitFile), Either.getOrElse(() => Option.none<string>())).pipe(
-  Effect.withConfigProvider(ConfigProvider.fromEnv())
-)
+const exitMarkerFile = exitMarkerSetting.pipe(Effect.withConfigProvider(ConfigProvider.fromEnv()))
 
 // Logging is read on its own, before the rest of the configuration: a bad setting must still be reported.
 const logging = Effect.map(

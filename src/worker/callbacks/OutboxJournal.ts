@@ -349,7 +349,7 @@ export const openJournal = (
   })
 
 /** The file a chain of symbolic links ends at, whether or not it exists yet (a journal not written so far). */
-const followLinks = (file: string): string => {
+export const followLinks = (file: string): string => {
   let current = file
   for (let hop = 0; hop < 16; hop++) {
     try {

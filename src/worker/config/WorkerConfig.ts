@@ -3,12 +3,13 @@
  * startup with one message that lists every problem (`InvalidConfig`).
  */
 import { isIP, isIPv6 } from "node:net"
+import { resolve } from "node:path"
 import { Config, ConfigError, Context, Effect, Either, Layer, Option, ParseResult, Redacted, Schema } from "effect"
 import { HttpUrl } from "../../protocol/httpUrl.js"
 import { describeConfigError } from "../../shared/causeLine.js"
 import { DECIMAL_DIGITS, DECIMAL_NUMBER } from "../../shared/decimalText.js"
 import { LogFormat, LogLevelName } from "../../shared/logging.js"
-import { journalPathProblem } from "../callbacks/OutboxJournal.js"
+import { followLinks, journalPathProblem } from "../callbacks/OutboxJournal.js"
 
 export interface WorkerSettings {
   /** Public worker API (`WORKER_PORT`), all interfaces. */
@@ -252,8 +253,23 @@ export const configWarnings = (settings: { readonly masterToken: string; readonl
     : [])
 ]
 
-/** `NULL_EXIT_FILE`; main.ts also reads it on its own, so that a stop after a failed launch still writes it. */
+/** `NULL_EXIT_FILE`; main.ts also reads it on its own (`exitMarkerSetting`), so that a stop after a failed launch still writes it. */
 export const exitFile = writableFile("NULL_EXIT_FILE")
+const outboxFileSetting = writableFile("OUTBOX_FILE")
+const forceUpdateFileSetting = writableFile("NULL_FORCE_UPDATE_FILE").pipe(Config.map(Option.getOrElse(() => defaults.forceUpdateFile)))
+
+/**
+ * `NULL_EXIT_FILE` as main.ts reads it on its own, for a stop after a failed launch too: none when unusable, or when it
+ * names a file the worker keeps something else in (`fileProblems`), which the marker would overwrite.
+ */
+export const exitMarkerSetting: Effect.Effect<Option.Option<string>> = Effect.gen(function* () {
+  const exit = yield* Effect.orElseSucceed(exitFile, () => Option.none<string>())
+  if (Option.isNone(exit)) return exit
+  const outboxFile = yield* Effect.orElseSucceed(outboxFileSetting, () => Option.none<string>())
+  const forceUpdateFile = yield* Effect.orElseSucceed(forceUpdateFileSetting, () => defaults.forceUpdateFile)
+  const clashes = fileProblems({ outboxFile, exitFile: exit, forceUpdateFile }).some((problem) => problem.includes("NULL_EXIT_FILE"))
+  return clashes ? Option.none() : exit
+})
 
 const literal = <A extends string, I extends string>(name: string, schema: Schema.Schema<A, I>, fallback: A) =>
   Config.string(name).pipe(
@@ -288,13 +304,13 @@ const base = Config.all({
     (n) => n >= defaults.healthcheckIntervalMinSeconds
   ).pipe(Config.withDefault(defaults.healthcheckIntervalSeconds)),
   // Checked when set, as the other files are; the default, at the root, is the framework's and is left to the platform.
-  forceUpdateFile: writableFile("NULL_FORCE_UPDATE_FILE").pipe(Config.map(Option.getOrElse(() => defaults.forceUpdateFile))),
+  forceUpdateFile: forceUpdateFileSetting,
   drainTimeoutSeconds: nonNegativeSeconds("DRAIN_TIMEOUT").pipe(Config.withDefault(defaults.drainTimeoutSeconds)),
   maxSessionSeconds: decimalNumber("MAX_SESSION_SECONDS", "must be a positive number of seconds", (n) => n > 0).pipe(Config.option),
   healthFailureThreshold: positiveInteger("HEALTH_FAILURE_THRESHOLD", defaults.healthFailureThreshold),
   healthStartupGraceSeconds: nonNegativeSeconds("HEALTH_STARTUP_GRACE").pipe(Config.withDefault(defaults.healthStartupGraceSeconds)),
   healthcheckTimeoutSeconds: seconds("HEALTHCHECK_TIMEOUT", defaults.healthcheckTimeoutSeconds),
-  outboxFile: writableFile("OUTBOX_FILE"),
+  outboxFile: outboxFileSetting,
   exitFile,
   callbackConcurrency: decimalInteger(
     "CALLBACK_CONCURRENCY",
@@ -361,6 +377,29 @@ export const portProblems = (set: {
     : conflicts
 }
 
+/**
+ * Two of the files the worker writes named as one (after links): the exit and update markers are written whole, so
+ * either one on the callback journal, or on its lock, would wipe the callbacks kept there at the stop.
+ */
+export const fileProblems = (set: {
+  readonly outboxFile: Option.Option<string>
+  readonly exitFile: Option.Option<string>
+  readonly forceUpdateFile: string
+}): ReadonlyArray<string> => {
+  const where = (file: string) => followLinks(resolve(file))
+  const named: ReadonlyArray<readonly [string, string]> = [
+    ...Option.match(set.outboxFile, { onNone: () => [], onSome: (file) => [["OUTBOX_FILE", where(file)], ["OUTBOX_FILE's lock", `${where(file)}.lock`]] as const }),
+    ...Option.match(set.exitFile, { onNone: () => [], onSome: (file) => [["NULL_EXIT_FILE", where(file)]] as const }),
+    ["NULL_FORCE_UPDATE_FILE", where(set.forceUpdateFile)]
+  ]
+  return named.flatMap(([name, file], index) =>
+    named
+      .slice(index + 1)
+      .filter(([otherName, other]) => other === file && !(name === "OUTBOX_FILE" && otherName === "OUTBOX_FILE's lock"))
+      .map(([otherName]) => `${name} and ${otherName} are the same file (${file}); each needs its own, or one would overwrite the other`)
+  )
+}
+
 const problemsOf = <A>(result: Either.Either<A, ConfigError.ConfigError>): ReadonlyArray<string> =>
   Either.isLeft(result) ? describeConfigError(result.left) : []
 
@@ -379,6 +418,8 @@ export const loadSettings: Effect.Effect<WorkerSettings, InvalidConfig> = Effect
     return yield* new InvalidConfig({ problems: [...problemsOf(first), ...(mapped === undefined ? [] : problemsOf(mapped)), ...conflicts] })
   }
   const raw = first.right
+  const sameFiles = fileProblems(raw)
+  if (sameFiles.length > 0) return yield* new InvalidConfig({ problems: sameFiles })
   // Case-sensitive, as the framework reads it: only the exact string `true` turns TLS on.
   const useSsl = raw.useSslText === "true"
   return {

@@ -1,9 +1,9 @@
-import { mkdtempSync } from "node:fs"
+import { mkdtempSync, symlinkSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either, Layer, Option, Redacted } from "effect"
-import { type InvalidConfig, WorkerConfig, type WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
+import { exitMarkerSetting, type InvalidConfig, WorkerConfig, type WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
 
 const required = {
   WORKER_PORT: "3000",
@@ -133,6 +133,31 @@ describe("WorkerConfig", () => {
       assert.deepStrictEqual(yield* problems({ ...required, NULL_EXIT_FILE: dir }), [`NULL_EXIT_FILE: ${dir} is a directory, not a regular file`])
       assert.deepStrictEqual(yield* problems({ ...required, NULL_EXIT_FILE: join(dir, "no", "exit") }), [`NULL_EXIT_FILE: its directory ${join(dir, "no")} does not exist`])
       assert.deepStrictEqual(yield* problems({ ...required, NULL_EXIT_FILE: " " }), ["NULL_EXIT_FILE: must not be empty"])
+    })
+  )
+
+  it.effect("two written files named as one (also through a link, or the journal's lock) are refused, naming both: a marker written whole would wipe the callbacks the journal keeps", () =>
+    Effect.gen(function* () {
+      const dir = mkdtempSync(join(tmpdir(), "config-same-"))
+      const journal = join(dir, "outbox.jsonl")
+      symlinkSync(journal, join(dir, "link"))
+      const same = (a: string, b: string, file: string) => `${a} and ${b} are the same file (${file}); each needs its own, or one would overwrite the other`
+      assert.deepStrictEqual(yield* problems({ ...required, OUTBOX_FILE: journal, NULL_EXIT_FILE: join(dir, "link") }), [same("OUTBOX_FILE", "NULL_EXIT_FILE", journal)])
+      assert.deepStrictEqual(yield* problems({ ...required, OUTBOX_FILE: journal, NULL_FORCE_UPDATE_FILE: `${dir}/./outbox.jsonl` }), [
+        same("OUTBOX_FILE", "NULL_FORCE_UPDATE_FILE", journal)
+      ])
+      assert.deepStrictEqual(yield* problems({ ...required, OUTBOX_FILE: journal, NULL_EXIT_FILE: `${journal}.lock` }), [same("OUTBOX_FILE's lock", "NULL_EXIT_FILE", `${journal}.lock`)])
+      assert.deepStrictEqual(yield* problems({ ...required, NULL_EXIT_FILE: join(dir, "m"), NULL_FORCE_UPDATE_FILE: join(dir, "m") }), [
+        same("NULL_EXIT_FILE", "NULL_FORCE_UPDATE_FILE", join(dir, "m"))
+      ])
+      const apart = yield* settings({ ...required, OUTBOX_FILE: journal, NULL_EXIT_FILE: join(dir, "exit"), NULL_FORCE_UPDATE_FILE: join(dir, "update") })
+      assert.deepStrictEqual(apart.exitFile, Option.some(join(dir, "exit")))
+      // The exit marker main.ts writes even after a failed launch: not on the journal (nor on an invalid path).
+      const marker = (env: Record<string, string>) => Effect.withConfigProvider(exitMarkerSetting, ConfigProvider.fromMap(new Map(Object.entries(env))))
+      assert.deepStrictEqual(yield* marker({ OUTBOX_FILE: journal, NULL_EXIT_FILE: join(dir, "link") }), Option.none())
+      assert.deepStrictEqual(yield* marker({ NULL_EXIT_FILE: dir }), Option.none())
+      assert.deepStrictEqual(yield* marker({ OUTBOX_FILE: journal, NULL_EXIT_FILE: join(dir, "exit") }), Option.some(join(dir, "exit")))
+      assert.deepStrictEqual(yield* marker({ OUTBOX_FILE: dir, NULL_EXIT_FILE: join(dir, "exit") }), Option.some(join(dir, "exit")))
     })
   )
 
