@@ -8,7 +8,7 @@
  * in clock ticks since boot) tells the holder from a later process that got its pid: after a container restart, pids
  * start again from 1, and the pid a lock names is often alive, as some other process.
  */
-import { closeSync, constants, linkSync, openSync, readFileSync, readlinkSync, readSync, renameSync, symlinkSync, unlinkSync } from "node:fs"
+import { closeSync, constants, linkSync, lstatSync, openSync, readFileSync, readlinkSync, readSync, renameSync, symlinkSync, unlinkSync } from "node:fs"
 import { errnoOf } from "../../shared/errno.js"
 
 /** When `pid` started (clock ticks since boot), or "" where `/proc` does not say (not Linux, or no such process). */
@@ -21,6 +21,32 @@ const startTimeOf = (pid: number): string => {
     return ""
   }
 }
+
+/**
+ * When `pid` started, in ms since the epoch (`/proc/stat`'s boot time plus the start in ticks, Linux's 100 a second),
+ * or null where `/proc` does not say.
+ */
+const startedAtMs = (pid: number): number | null => {
+  const ticks = Number(startTimeOf(pid))
+  try {
+    const boot = /^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))?.[1]
+    return boot === undefined || startTimeOf(pid) === "" || !Number.isFinite(ticks) ? null : Number(boot) * 1000 + ticks * 10
+  } catch {
+    return null
+  }
+}
+
+/** The lock's own time of writing, or null when it cannot be read. */
+const writtenAtMs = (lock: string): number | null => {
+  try {
+    return lstatSync(lock).mtimeMs
+  } catch {
+    return null
+  }
+}
+
+// The boot time is in whole seconds: a process is taken for one started after the lock only past this margin.
+const START_MARGIN_MS = 2_000
 
 const isAlive = (pid: number): boolean => {
   try {
@@ -63,9 +89,18 @@ const holderOf = (lock: string): { readonly pid: number; readonly started: strin
   }
 }
 
-/** Whether the process a lock names still runs: the same pid, started at the same time when both are known. */
-const holds = (holder: { readonly pid: number; readonly started: string }): boolean =>
-  holder.pid !== process.pid && isAlive(holder.pid) && (holder.started === "" || startTimeOf(holder.pid) === holder.started)
+/**
+ * Whether the process a lock names still runs: the same pid, started at the same time when both are known. A lock
+ * without a start time (an older version's) names a live pid's process only if that process started before the lock
+ * was written: after a container restart pid 1 is alive, as something else.
+ */
+const holds = (holder: { readonly pid: number; readonly started: string }, lock: string): boolean => {
+  if (holder.pid === process.pid || !isAlive(holder.pid)) return false
+  if (holder.started !== "") return startTimeOf(holder.pid) === holder.started
+  const started = startedAtMs(holder.pid)
+  const written = writtenAtMs(lock)
+  return started === null || written === null || started <= written + START_MARGIN_MS
+}
 
 /**
  * Take `<file>.lock` for this process; a lock whose holder is gone (kill -9, a restarted container) is taken over.
@@ -87,7 +122,7 @@ export const takeLock = (file: string, afterRead: () => void = () => undefined):
       if (errnoOf(error) !== "EEXIST") throw error
     }
     const holder = holderOf(lock)
-    if (holder !== null && holds(holder)) throw inUse(holder.pid, lock)
+    if (holder !== null && holds(holder, lock)) throw inUse(holder.pid, lock)
     afterRead()
     const aside = `${lock}.${process.pid}.stale`
     try {
@@ -98,7 +133,7 @@ export const takeLock = (file: string, afterRead: () => void = () => undefined):
       throw error
     }
     const moved = holderOf(aside)
-    if (moved !== null && holds(moved)) {
+    if (moved !== null && holds(moved, aside)) {
       putBack(aside, lock)
       throw inUse(moved.pid, lock)
     }

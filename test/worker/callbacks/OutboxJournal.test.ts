@@ -3,7 +3,7 @@
  * journal's schema are skipped, not trusted. The poster's use of it is in CallbackPoster.test.ts.
  */
 import { execFileSync, spawnSync } from "node:child_process"
-import { appendFileSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs"
+import { appendFileSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync, utimesSync, lutimesSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -218,6 +218,25 @@ describe("OutboxJournal", () => {
       symlinkSync(String(process.ppid), `${file}.lock`)
       const refused = yield* Effect.flip(openJournal(file))
       assert.include(refused.message, `it is in use by process ${process.ppid}`)
+    })
+  )
+
+  it.effect("a lock without a start time (an older version's file, or a link `<pid>:`) written before its live pid's process started is stale: a restarted container's pid 1 is not its holder", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      const lock = `${file}.lock`
+      const yearAgo = Date.now() / 1000 - 365 * 86_400
+      writeFileSync(lock, `${process.ppid}\n`)
+      utimesSync(lock, yearAgo, yearAgo)
+      const taken = yield* openJournal(file)
+      taken.journal.close()
+      symlinkSync(`${process.ppid}:`, lock)
+      lutimesSync(lock, yearAgo, yearAgo)
+      const again = yield* openJournal(file)
+      again.journal.close()
+      // Written now, after the process started: its holder.
+      writeFileSync(lock, `${process.ppid}\n`)
+      assert.include((yield* Effect.flip(openJournal(file))).message, `it is in use by process ${process.ppid}`)
     })
   )
 
