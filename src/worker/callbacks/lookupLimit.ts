@@ -15,7 +15,8 @@
  * `HUNG_NAME_MS`: its lookups fail at once. Otherwise its retries, queued with everyone else's on the same back-off,
  * would take the thread first again, and a callback to a healthy name queued behind it would miss every attempt
  * (probe 15: six attempts lost behind one hung name). The window ends before a delivery's last attempt, which looks
- * the name up again.
+ * the name up again. Many distinct names that hang (one per job, under a zone whose servers are down) each hold the
+ * thread once: a name that answered quickly within `QUICK_NAME_MS` waits ahead of them (probe 23).
  */
 import type { LookupFunction } from "node:net"
 
@@ -54,8 +55,11 @@ export const SLOW_LOOKUP_MS = 5_000
 /** How long such a name is not looked up again: within a delivery's six attempts (31 s of back-off), not its last. */
 export const HUNG_NAME_MS = 30_000
 
-/** Names remembered as hung at most: they are the session creators' names, so their number has no other bound. */
+/** Names remembered as hung (or as quick) at most: they are the session creators' names, so their number has no other bound. */
 const MAX_HUNG_NAMES = 1_000
+
+/** How long a name that resolved quickly keeps its place ahead of the others in the wait for a thread. */
+export const QUICK_NAME_MS = 10 * 60_000
 
 interface Pending {
   readonly hostname: string
@@ -74,11 +78,23 @@ const errorWith = (code: string, message: string): NodeJS.ErrnoException => Obje
 export const limitLookups = (lookup: LookupFunction, max: number, now: () => number, maxWait = LOOKUP_MAX_WAIT_MS): LimitedLookup => {
   /** Lookups running or waiting, by name and options. */
   const pending = new Map<string, Pending>()
-  /** Keys waiting for a thread, oldest first. */
+  /** Keys waiting for a thread, oldest first: those of names that resolved quickly of late first, then the rest. */
+  const quickQueue: Array<string> = []
   const queue: Array<string> = []
   let running = 0
   /** Names (with options) whose last lookup hung, and until when they fail at once; oldest first. */
   const hungUntil = new Map<string, number>()
+  /**
+   * Names (with options) whose last lookup answered quickly, and until when they wait ahead of the others: a name
+   * never seen before may hang for a whole resolver time-out, and many distinct such names (one per job) would
+   * otherwise hold a name known to answer behind each of them in turn.
+   */
+  const quickUntil = new Map<string, number>()
+  const remember = (names: Map<string, number>, key: string, until: number) => {
+    names.delete(key)
+    names.set(key, until)
+    if (names.size > MAX_HUNG_NAMES) names.delete(names.keys().next().value ?? key)
+  }
 
   const answer = (key: string, ...result: Parameters<Done>) => {
     const entry = pending.get(key)
@@ -86,8 +102,9 @@ export const limitLookups = (lookup: LookupFunction, max: number, now: () => num
     for (const done of entry?.callers ?? []) done(...result)
   }
 
+  const next = () => quickQueue.shift() ?? queue.shift()
   const startNext = () => {
-    for (let key = queue.shift(); key !== undefined; key = queue.shift()) {
+    for (let key = next(); key !== undefined; key = next()) {
       const entry = pending.get(key)
       if (entry === undefined) continue
       if (now() - entry.joinedAt <= maxWait) return start(key, entry)
@@ -100,11 +117,10 @@ export const limitLookups = (lookup: LookupFunction, max: number, now: () => num
     const startedAt = now()
     const ended = (...result: Parameters<Done>) => {
       running--
-      if (result[0] !== null && now() - startedAt >= SLOW_LOOKUP_MS) {
-        hungUntil.delete(key)
-        hungUntil.set(key, now() + HUNG_NAME_MS)
-        if (hungUntil.size > MAX_HUNG_NAMES) hungUntil.delete(hungUntil.keys().next().value ?? key)
-      }
+      const took = now() - startedAt
+      if (result[0] !== null && took >= SLOW_LOOKUP_MS) remember(hungUntil, key, now() + HUNG_NAME_MS)
+      if (result[0] === null && took < SLOW_LOOKUP_MS) remember(quickUntil, key, now() + QUICK_NAME_MS)
+      else quickUntil.delete(key)
       answer(key, ...result)
       startNext()
     }
@@ -137,7 +153,7 @@ export const limitLookups = (lookup: LookupFunction, max: number, now: () => num
     const entry: Pending = { hostname, options, callers: [done], joinedAt: now() }
     pending.set(key, entry)
     if (running < max) start(key, entry)
-    else queue.push(key)
+    else ((quickUntil.get(key) ?? 0) > now() ? quickQueue : queue).push(key)
   }
-  return Object.assign(limited, { running: () => running, waiting: () => queue.length })
+  return Object.assign(limited, { running: () => running, waiting: () => quickQueue.length + queue.length })
 }

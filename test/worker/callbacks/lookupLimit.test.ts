@@ -1,6 +1,6 @@
 import type { LookupFunction } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { callbackLookups, HUNG_NAME_MS, limitLookups, SLOW_LOOKUP_MS, threadPoolSize } from "../../../src/worker/callbacks/lookupLimit.js"
+import { callbackLookups, HUNG_NAME_MS, limitLookups, QUICK_NAME_MS, SLOW_LOOKUP_MS, threadPoolSize } from "../../../src/worker/callbacks/lookupLimit.js"
 
 /** A resolver whose lookups end only when told, with an error or an address; each lookup it was asked, in order. */
 const resolver = () => {
@@ -185,6 +185,34 @@ describe("limitLookups: a name whose lookup hung", () => {
     asked[2]!.fail()
     ask("hung.test")
     assert.strictEqual(asked.length, 4)
+  })
+})
+
+describe("limitLookups: a name that answered quickly", () => {
+  it("waits ahead of names not known to answer (each may hang a whole resolver time-out), for 10 minutes; a name never seen waits its turn", () => {
+    const { asked, clock, limited } = oneThread()
+    const order: Array<string> = []
+    const ask = (name: string) => limited(name, {}, () => void order.push(name))
+    ask("localhost")
+    asked[0]!.answer()
+    // Three names of jobs whose DNS hangs, then a name never seen, then the name that answered.
+    for (const name of ["h1.hang.test", "h2.hang.test", "h3.hang.test", "new.test", "localhost"]) ask(name)
+    assert.deepStrictEqual(limited.waiting(), 4)
+    clock.now = 8_000
+    asked[1]!.fail()
+    assert.deepStrictEqual(asked.map((entry) => entry.hostname).slice(2), ["localhost"])
+    asked[2]!.answer()
+    assert.deepStrictEqual(asked.map((entry) => entry.hostname).slice(3), ["h2.hang.test"])
+    for (let i = 3; i < 5; i++) asked[i]!.fail()
+    asked[5]!.answer()
+    assert.deepStrictEqual(order, ["localhost", "h1.hang.test", "localhost", "h2.hang.test", "h3.hang.test", "new.test"])
+    // Past QUICK_NAME_MS since its last answer, it waits its turn again.
+    clock.now = 8_000 + QUICK_NAME_MS
+    ask("busy.test")
+    ask("other.test")
+    ask("localhost")
+    asked[6]!.answer()
+    assert.strictEqual(asked[7]!.hostname, "other.test")
   })
 })
 
