@@ -146,9 +146,15 @@ describe("postWithFailover", () => {
       yield* TestClock.adjust("5 seconds")
       assert.deepStrictEqual(yield* Fiber.join(accepted), { _tag: "Accepted", addr: A, causes: [], value: 3 })
       assert.deepStrictEqual([posts, acknowledged], [[200], 3])
-      const refused = yield* Effect.fork(postWithFailover(headThenNothing(503), [A], "/worker_status/", "{}", policy))
-      yield* TestClock.adjust("1 minute")
-      assert.deepStrictEqual(yield* Fiber.join(refused), { _tag: "Refused", causes: [`${A}/worker_status/: status 503`, `${A}/worker_status/: status 503`], tooLarge: false })
+      for (const status of [503, 300]) {
+        const refused = yield* Effect.fork(postWithFailover(headThenNothing(status), [A], "/worker_status/", "{}", policy))
+        yield* TestClock.adjust("1 minute")
+        assert.deepStrictEqual(yield* Fiber.join(refused), {
+          _tag: "Refused",
+          causes: [`${A}/worker_status/: status ${status}`, `${A}/worker_status/: status ${status}`],
+          tooLarge: false
+        })
+      }
     })
   )
 

@@ -2,7 +2,7 @@
  * The journal alone (`OUTBOX_FILE`): what one process appends, the next replays; lines that do not match the
  * journal's schema are skipped, not trusted. The poster's use of it is in CallbackPoster.test.ts.
  */
-import { execFileSync, spawnSync } from "node:child_process"
+import { execFileSync, spawn, spawnSync } from "node:child_process"
 import { appendFileSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync, utimesSync, lutimesSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
@@ -237,6 +237,20 @@ describe("OutboxJournal", () => {
       // Written now, after the process started: its holder.
       writeFileSync(lock, `${process.ppid}\n`)
       assert.include((yield* Effect.flip(openJournal(file))).message, `it is in use by process ${process.ppid}`)
+      // A process started just now, against a lock a minute older (written after the boot): the lock is not its.
+      const child = spawn("sleep", ["30"], { stdio: "ignore" })
+      try {
+        const pid = child.pid ?? 0
+        writeFileSync(lock, `${pid}\n`)
+        const minuteAgo = Date.now() / 1000 - 60
+        utimesSync(lock, minuteAgo, minuteAgo)
+        const taken = yield* openJournal(file)
+        taken.journal.close()
+        writeFileSync(lock, `${pid}\n`)
+        assert.include((yield* Effect.flip(openJournal(file))).message, `it is in use by process ${pid}`)
+      } finally {
+        child.kill("SIGKILL")
+      }
     })
   )
 

@@ -195,24 +195,28 @@ describe("limitLookups: a name that answered quickly", () => {
     const ask = (name: string) => limited(name, {}, () => void order.push(name))
     ask("localhost")
     asked[0]!.answer()
-    // Three names of jobs whose DNS hangs, then a name never seen, then the name that answered.
-    for (const name of ["h1.hang.test", "h2.hang.test", "h3.hang.test", "new.test", "localhost"]) ask(name)
-    assert.deepStrictEqual(limited.waiting(), 4)
-    clock.now = 8_000
+    // A name whose lookup failed, even at once, is not known to answer.
+    ask("gone.test")
     asked[1]!.fail()
-    assert.deepStrictEqual(asked.map((entry) => entry.hostname).slice(2), ["localhost"])
-    asked[2]!.answer()
-    assert.deepStrictEqual(asked.map((entry) => entry.hostname).slice(3), ["h2.hang.test"])
-    for (let i = 3; i < 5; i++) asked[i]!.fail()
-    asked[5]!.answer()
-    assert.deepStrictEqual(order, ["localhost", "h1.hang.test", "localhost", "h2.hang.test", "h3.hang.test", "new.test"])
+    // A minute later: three names of jobs whose DNS hangs, a name never seen, the failed one, the one that answered.
+    clock.now = 60_000
+    for (const name of ["h1.hang.test", "h2.hang.test", "h3.hang.test", "new.test", "gone.test", "localhost"]) ask(name)
+    assert.deepStrictEqual(limited.waiting(), 5)
+    clock.now = 68_000
+    asked[2]!.fail()
+    assert.deepStrictEqual(asked.map((entry) => entry.hostname).slice(3), ["localhost"])
+    asked[3]!.answer()
+    assert.deepStrictEqual(asked.map((entry) => entry.hostname).slice(4), ["h2.hang.test"])
+    for (let i = 4; i < 7; i++) asked[i]!.fail()
+    asked[7]!.answer()
+    assert.deepStrictEqual(order, ["localhost", "gone.test", "h1.hang.test", "localhost", "h2.hang.test", "h3.hang.test", "new.test", "gone.test"])
     // Past QUICK_NAME_MS since its last answer, it waits its turn again.
-    clock.now = 8_000 + QUICK_NAME_MS
+    clock.now = 68_000 + QUICK_NAME_MS
     ask("busy.test")
     ask("other.test")
     ask("localhost")
-    asked[6]!.answer()
-    assert.strictEqual(asked[7]!.hostname, "other.test")
+    asked[8]!.answer()
+    assert.strictEqual(asked[9]!.hostname, "other.test")
   })
 })
 
