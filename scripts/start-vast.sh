@@ -44,8 +44,13 @@
 #   NULL_EXIT_FILE         [$WORKSPACE_DIR/null-worker.exit] the worker's exit marker, passed to it (see below)
 # Everything else (BACKEND_HEALTH_URL, NULL_CONTROL_PORT, UNSECURED, ...) goes to the worker unchanged.
 
-# Run by `sh` (dash has no pipefail, no [[): handed to bash, which it is written for.
-if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
+# Run by `sh` (dash has no pipefail, no [[): handed to bash, which it is written for; read from a pipe (`curl … | sh`),
+# there is no file to hand over, so it says how to run it.
+if [ -z "${BASH_VERSION:-}" ]; then
+  if [ -f "$0" ]; then exec bash "$0" "$@"; fi
+  echo "start-vast.sh is a bash script: run it with bash (curl … | bash)" >&2
+  exit 2
+fi
 set -Eeuo pipefail
 
 # Where this script lives, found before anything changes directory: run by a relative path (`bash
@@ -245,6 +250,13 @@ fi
 WORKER_PORT=$((10#$WORKER_PORT))
 for name in SIGN_CERT_ATTEMPTS SIGN_CERT_RETRY_DELAY SIGN_CERT_TIMEOUT REPORT_TIMEOUT; do
   if ! [[ ${!name} =~ ^[0-9]+$ ]]; then fail "$name must be a whole number, got: ${!name}"; fi
+done
+# This script removes both markers before the worker starts: on the callback journal, that would delete the
+# callbacks it keeps (links and hard links followed).
+for name in NULL_EXIT_FILE NULL_FORCE_UPDATE_FILE; do
+  if [[ -n ${OUTBOX_FILE:-} && ${!name} -ef $OUTBOX_FILE ]]; then
+    fail "$name and OUTBOX_FILE are the same file ($OUTBOX_FILE); each needs its own, or the callbacks kept there would be lost"
+  fi
 done
 
 if ! node_path=$(command -v "$NODE_BIN" 2>/dev/null); then

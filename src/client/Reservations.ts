@@ -78,10 +78,15 @@ const DEFAULT_WATCH_EVERY = Duration.seconds(5)
 /**
  * A worker whose port refuses the connection has stopped (a worker listens until it exits, and its sessions live in
  * its memory): the session went with it. Without this, a worker scaled down soon after its consumer released the
- * session (a short `inactivity_timeout`) left the hold pinging nothing, then an end that "failed".
+ * session (a short `inactivity_timeout`) left the hold pinging nothing, then an end that "failed". A refusal is asked
+ * again a second later before it counts: a forwarder on the client's side (`ssh -L`) may refuse for a moment.
  */
-const workerGone = (error: unknown): boolean => error instanceof RequestFailed && error.refused === true
-const WORKER_GONE = "the worker is gone (connection refused)"
+const refused = (error: unknown): boolean => error instanceof RequestFailed && error.refused === true
+const REFUSED_AGAIN_AFTER = Duration.seconds(1)
+const WORKER_GONE = "nothing listens at the worker's address any more (connection refused twice, a second apart)"
+/** The call once more, a second later: whether it was refused again. */
+const refusedAgain = <A, E>(call: Effect.Effect<A, E>): Effect.Effect<boolean> =>
+  Effect.map(Effect.either(Effect.zipRight(Effect.sleep(REFUSED_AGAIN_AFTER), call)), (again) => again._tag === "Left" && refused(again.left))
 
 /** A ping this close to its moment is due: timers and the wall clock can disagree by a millisecond or so. */
 const PING_TIMER_SLACK_MS = 50
@@ -181,7 +186,7 @@ const make = (policy: ReservationPolicy) =>
             if (stillOpen._tag === "Right") {
               failedLooks = 0
               if (!stillOpen.right) return yield* lost(session.sessionId, "closed on the worker (/session/health)")
-            } else if (workerGone(stillOpen.left)) {
+            } else if (refused(stillOpen.left) && (yield* refusedAgain(client.sessionOpen(session)))) {
               return yield* lost(session.sessionId, WORKER_GONE)
             } else if (++failedLooks === FAILED_LOOKS_REPORTED) {
               yield* reporter.emit({
@@ -200,7 +205,7 @@ const make = (policy: ReservationPolicy) =>
           if (pinged._tag === "Left") {
             const error = pinged.left
             if (error._tag === "SessionClosed") return yield* lost(session.sessionId, "410 on /ping")
-            if (workerGone(error)) return yield* lost(session.sessionId, WORKER_GONE)
+            if (refused(error) && (yield* refusedAgain(client.ping(session)))) return yield* lost(session.sessionId, WORKER_GONE)
             yield* reporter.emit({
               event: "error",
               operation: "ping",
@@ -260,7 +265,9 @@ const make = (policy: ReservationPolicy) =>
         const { reservation, session } = held
         yield* FiberMap.remove(pingers, session.sessionId)
         yield* reporter.emit({ event: "ending", reservation, session_id: session.sessionId, url: session.url })
-        const outcome = yield* Effect.either(client.endSession(session))
+        const endOnce = Effect.either(client.endSession(session))
+        const first = yield* endOnce
+        const outcome = first._tag === "Left" && refused(first.left) ? yield* Effect.zipRight(Effect.sleep(REFUSED_AGAIN_AFTER), endOnce) : first
         if (outcome._tag === "Right") {
           if (outcome.right === "ended") {
             yield* count("ended")
@@ -270,7 +277,7 @@ const make = (policy: ReservationPolicy) =>
           }
           return
         }
-        if (workerGone(outcome.left)) return yield* closedByWorker(held, `${WORKER_GONE} on /session/end`)
+        if (refused(outcome.left)) return yield* closedByWorker(held, `${WORKER_GONE} on /session/end`)
         yield* count("failures")
         yield* reporter.emit({
           event: "error",

@@ -264,25 +264,42 @@ describe("program, single mode", () => {
   it.effect("a worker that refuses the connection has stopped, and its session with it: a refused look or ping ends the hold, a refused end counts as closed; not failures", () =>
     Effect.gen(function* () {
       const refused = { transportCode: "ECONNREFUSED" }
-      // Scaled down at 12 s: the look at 15 s is refused.
+      const gone = "nothing listens at the worker's address any more (connection refused twice, a second apart)"
+      // Scaled down at 12 s: the look at 15 s is refused, and so is the one asked again at 16 s.
       const looked = yield* start(single(180), { health: (at) => (at < 12_000 ? { status: 200, body: { ok: true } } : refused) })
       yield* TestClock.adjust("15 seconds")
+      assert.isNull(looked.fiber.unsafePoll())
+      yield* TestClock.adjust("1 second")
       assert.isTrue(Exit.isSuccess(yield* Fiber.await(looked.fiber)))
+      assert.deepStrictEqual((yield* looked.calls("/session/health")).map(([, at]) => at), [5_000, 10_000, 15_000, 16_000])
       assert.deepStrictEqual(yield* looked.calls("/session/end"), [])
-      assert.deepInclude((yield* looked.named("closed"))[0], { session_id: "s-1", reason: "the worker is gone (connection refused)" })
+      assert.deepInclude((yield* looked.named("closed"))[0], { session_id: "s-1", reason: gone })
       assert.deepInclude((yield* looked.named("done"))[0], { created: 1, ended: 0, closed: 1, failures: 0 })
       assert.deepStrictEqual(yield* looked.named("error"), [])
 
       const pinged = yield* start(single(180), { ping: refused }, { lifetime: 4 })
-      yield* TestClock.adjust("2 seconds")
+      yield* TestClock.adjust("3 seconds")
       assert.isTrue(Exit.isSuccess(yield* Fiber.await(pinged.fiber)))
-      assert.deepInclude((yield* pinged.named("closed"))[0], { session_id: "s-1", reason: "the worker is gone (connection refused)" })
+      assert.deepInclude((yield* pinged.named("closed"))[0], { session_id: "s-1", reason: gone })
 
       const ended = yield* start(single(10), { end: refused })
-      yield* TestClock.adjust("10 seconds")
+      yield* TestClock.adjust("11 seconds")
       assert.isTrue(Exit.isSuccess(yield* Fiber.await(ended.fiber)))
-      assert.deepInclude((yield* ended.named("closed"))[0], { session_id: "s-1", reason: "the worker is gone (connection refused) on /session/end" })
+      const ends = (yield* ended.calls("/session/end")).map(([, at]) => Number(at))
+      assert.deepStrictEqual([ends.length, (ends[1] ?? 0) - (ends[0] ?? 0)], [2, 1_000])
+      assert.deepInclude((yield* ended.named("closed"))[0], { session_id: "s-1", reason: `${gone} on /session/end` })
       assert.deepInclude((yield* ended.named("done"))[0], { created: 1, ended: 0, closed: 1, failures: 0 })
+    })
+  )
+
+  it.effect("a connection refused once (a forwarder's blip) is asked again a second later: answered then, the session is held and ended as planned", () =>
+    Effect.gen(function* () {
+      const blip = yield* start(single(20), { health: (at) => (at === 15_000 ? { transportCode: "ECONNREFUSED" } : { status: 200, body: { ok: true } }) })
+      yield* TestClock.adjust("20 seconds")
+      yield* Fiber.join(blip.fiber)
+      assert.deepStrictEqual((yield* blip.calls("/session/health")).map(([, at]) => at), [5_000, 10_000, 15_000, 16_000])
+      assert.deepStrictEqual(yield* blip.named("closed"), [])
+      assert.deepInclude((yield* blip.named("done"))[0], { created: 1, ended: 1, closed: 0, failures: 0 })
     })
   )
 

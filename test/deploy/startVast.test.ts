@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawnSync } from "node:child_process"
 import { X509Certificate } from "node:crypto"
-import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs"
 import { request as httpsRequest } from "node:https"
 import { join } from "node:path"
 import { TLSSocket } from "node:tls"
@@ -100,6 +100,17 @@ describe("start-vast.sh: environment, TLS and error reports", () => {
     const report = await h.launchFailure(h.start(h.detachedScript, env))
     expect(report["id"]).toBe("abc")
     expect(report["error_msg"]).toBe("CONTAINER_ID must be an integer, got: abc")
+  })
+
+  it.each(["NULL_EXIT_FILE", "NULL_FORCE_UPDATE_FILE"])("a marker (%s) that is the callback journal, through a link too, is reported and exits 1 before anything removes it", async (name) => {
+    const { env, workspace } = await h.vastEnv()
+    const journal = join(workspace, "outbox.jsonl")
+    mkdirSync(workspace, { recursive: true })
+    writeFileSync(journal, "kept\n")
+    symlinkSync(journal, join(workspace, `${name}.link`))
+    const report = await h.launchFailure(h.start(h.detachedScript, { ...env, OUTBOX_FILE: journal, [name]: join(workspace, `${name}.link`) }))
+    expect(report["error_msg"]).toBe(`${name} and OUTBOX_FILE are the same file (${journal}); each needs its own, or the callbacks kept there would be lost`)
+    expect(readFileSync(journal, "utf8")).toBe("kept\n")
   })
 
   it("a failed signing is reported as JSON to every REPORT_ADDR item, one try each, and exits 1", async () => {

@@ -188,7 +188,7 @@ const urlKeepsHost = (host: string): boolean => {
 /** `PUBLIC_IPADDR`: an IPv4 or IPv6 address or a DNS name, trimmed (a value taken from a command's output ends in a newline). */
 export const publicIp = checkedText(
   "PUBLIC_IPADDR",
-  "must be an IPv4 or IPv6 address (without a zone id) or a host name whose last label is not a number, e.g. 203.0.113.7",
+  "must be an IPv4 or IPv6 address (without a zone id) or a host name a URL keeps as written (not 123, a.123 or 1.2.3.4.5), e.g. 203.0.113.7",
   (text) => urlKeepsHost(text.trim())
 ).pipe(Config.map((text) => text.trim()))
 

@@ -234,7 +234,7 @@ describe("WorkerConfig", () => {
       for (const bad of ["a/b?c#d", "[::1]", "1.2.3.4:80", "host name", "fe80::1%eth0", "1.2.3.4.5", "999.1.1.1", "a.123", "123", "0x7f.1"]) {
         assert.deepStrictEqual(
           yield* problems({ ...required, PUBLIC_IPADDR: bad }),
-          ["PUBLIC_IPADDR: must be an IPv4 or IPv6 address (without a zone id) or a host name whose last label is not a number, e.g. 203.0.113.7"],
+          ["PUBLIC_IPADDR: must be an IPv4 or IPv6 address (without a zone id) or a host name a URL keeps as written (not 123, a.123 or 1.2.3.4.5), e.g. 203.0.113.7"],
           bad
         )
       }
