@@ -121,6 +121,8 @@ export const takeLock = (file: string, afterRead: () => void = () => undefined):
     } catch (error) {
       if (errnoOf(error) !== "EEXIST") throw error
     }
+    // A directory in the lock's place is nobody's lock, and not ours to delete with what it may hold.
+    if (isDirectory(lock)) throw new Error(`${lock} is a directory, not a lock: move it away`)
     const holder = holderOf(lock)
     if (holder !== null && holds(holder, lock)) throw inUse(holder.pid, lock)
     afterRead()
@@ -143,6 +145,14 @@ export const takeLock = (file: string, afterRead: () => void = () => undefined):
 }
 
 const inUse = (pid: number, lock: string) => new Error(`it is in use by process ${pid} (${lock})`)
+
+const isDirectory = (path: string): boolean => {
+  try {
+    return lstatSync(path).isDirectory()
+  } catch {
+    return false
+  }
+}
 
 /** A live lock moved aside by mistake goes back, unless a lock was made in its place meanwhile. */
 const putBack = (aside: string, lock: string): void => {

@@ -3,7 +3,7 @@
  * journal's schema are skipped, not trusted. The poster's use of it is in CallbackPoster.test.ts.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process"
-import { appendFileSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync, utimesSync, lutimesSync, writeFileSync } from "node:fs"
+import { appendFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync, utimesSync, lutimesSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -218,6 +218,20 @@ describe("OutboxJournal", () => {
       symlinkSync(String(process.ppid), `${file}.lock`)
       const refused = yield* Effect.flip(openJournal(file))
       assert.include(refused.message, `it is in use by process ${process.ppid}`)
+    })
+  )
+
+  it.effect("a directory where the lock goes is refused, naming it, and left as it is (it may hold something); once moved away, the journal opens", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      mkdirSync(`${file}.lock`)
+      writeFileSync(join(`${file}.lock`, "kept"), "x")
+      const refused = yield* Effect.flip(openJournal(file))
+      assert.strictEqual(refused.message, `OUTBOX_FILE ${file} cannot be used: ${file}.lock is a directory, not a lock: move it away`)
+      assert.strictEqual(readFileSync(join(`${file}.lock`, "kept"), "utf8"), "x")
+      renameSync(`${file}.lock`, `${file}.moved`)
+      const opened = yield* openJournal(file)
+      opened.journal.close()
     })
   )
 
