@@ -2,8 +2,9 @@
  * The worker's settings, decoded once from the environment (vast-protocol.md §1). Invalid settings stop
  * startup with one message that lists every problem (`InvalidConfig`).
  */
+import { realpathSync, statSync } from "node:fs"
 import { isIP, isIPv6 } from "node:net"
-import { resolve } from "node:path"
+import { basename, dirname, join, resolve } from "node:path"
 import { Config, ConfigError, Context, Effect, Either, Layer, Option, ParseResult, Redacted, Schema } from "effect"
 import { HttpUrl } from "../../protocol/httpUrl.js"
 import { describeConfigError } from "../../shared/causeLine.js"
@@ -392,12 +393,28 @@ export const fileProblems = (set: {
     ...Option.match(set.exitFile, { onNone: () => [], onSome: (file) => [["NULL_EXIT_FILE", where(file)]] as const }),
     ["NULL_FORCE_UPDATE_FILE", where(set.forceUpdateFile)]
   ]
+  const identities = named.map(([, file]) => identityOf(file))
   return named.flatMap(([name, file], index) =>
     named
+      .map(([otherName], at) => [otherName, identities[at]] as const)
       .slice(index + 1)
-      .filter(([otherName, other]) => other === file && !(name === "OUTBOX_FILE" && otherName === "OUTBOX_FILE's lock"))
+      .filter(([otherName, other]) => other === identities[index] && !(name === "OUTBOX_FILE" && otherName === "OUTBOX_FILE's lock"))
       .map(([otherName]) => `${name} and ${otherName} are the same file (${file}); each needs its own, or one would overwrite the other`)
   )
+}
+
+/** What makes two paths one file: its device and inode when it exists (a hard link too), else its directory's real path and its name. */
+const identityOf = (file: string): string => {
+  try {
+    const stats = statSync(file)
+    return `inode ${stats.dev}:${stats.ino}`
+  } catch {
+    try {
+      return join(realpathSync(dirname(file)), basename(file))
+    } catch {
+      return file
+    }
+  }
 }
 
 const problemsOf = <A>(result: Either.Either<A, ConfigError.ConfigError>): ReadonlyArray<string> =>

@@ -1,4 +1,4 @@
-import { mkdtempSync, symlinkSync } from "node:fs"
+import { linkSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -147,6 +147,14 @@ describe("WorkerConfig", () => {
         same("OUTBOX_FILE", "NULL_FORCE_UPDATE_FILE", journal)
       ])
       assert.deepStrictEqual(yield* problems({ ...required, OUTBOX_FILE: journal, NULL_EXIT_FILE: `${journal}.lock` }), [same("OUTBOX_FILE's lock", "NULL_EXIT_FILE", `${journal}.lock`)])
+      // Through a linked directory, and a hard link to a journal that exists.
+      symlinkSync(dir, `${dir}-linked`)
+      assert.deepStrictEqual(yield* problems({ ...required, OUTBOX_FILE: journal, NULL_EXIT_FILE: join(`${dir}-linked`, "outbox.jsonl") }), [
+        same("OUTBOX_FILE", "NULL_EXIT_FILE", journal)
+      ])
+      writeFileSync(journal, "")
+      linkSync(journal, join(dir, "hard"))
+      assert.deepStrictEqual(yield* problems({ ...required, OUTBOX_FILE: journal, NULL_EXIT_FILE: join(dir, "hard") }), [same("OUTBOX_FILE", "NULL_EXIT_FILE", journal)])
       assert.deepStrictEqual(yield* problems({ ...required, NULL_EXIT_FILE: join(dir, "m"), NULL_FORCE_UPDATE_FILE: join(dir, "m") }), [
         same("NULL_EXIT_FILE", "NULL_FORCE_UPDATE_FILE", join(dir, "m"))
       ])
