@@ -47,7 +47,9 @@ const runMode = (endpointName: string, mode: Mode) =>
       const session = yield* Effect.option(reservations.open(endpoint, reservation))
       if (Option.isSome(session)) opened.push(session.value.sessionId)
     }
-    yield* hold(mode.plateau)
+    // The plateau is over early once the workers have closed every session (their consumers released them): there is
+    // nothing left to hold.
+    yield* Effect.raceFirst(hold(mode.plateau), Effect.forEach(opened, reservations.gone, { concurrency: "unbounded", discard: true }))
     for (const [index, sessionId] of opened.entries()) {
       if (index > 0) yield* Effect.sleep(mode.interval)
       yield* reservations.close(sessionId)

@@ -361,6 +361,21 @@ describe("program, single mode", () => {
 })
 
 describe("program, --demo", () => {
+  it.effect("a plateau whose sessions the workers all closed (their consumers released them) is over at once: nothing is left to hold or end", () =>
+    Effect.gen(function* () {
+      // Every worker says its session is closed from 40 s on; the plateau would last until 360 s.
+      const run = yield* start(
+        { _tag: "Demo", count: 2, interval: Duration.seconds(30), plateau: Duration.seconds(300) },
+        { health: (at) => ({ status: 200, body: { ok: at < 40_000 } }) },
+        { lifetime: 1_000 }
+      )
+      yield* TestClock.adjust("75 seconds")
+      assert.isTrue(Exit.isSuccess(yield* Fiber.await(run.fiber)))
+      assert.deepStrictEqual(yield* run.calls("/session/end"), [])
+      assert.deepInclude((yield* run.named("done"))[0], { created: 2, ended: 0, closed: 2, failures: 0 })
+    })
+  )
+
   it.effect("creates --count sessions --interval apart, holds the plateau, ends them one at a time --interval apart", () =>
     Effect.gen(function* () {
       const run = yield* start(
