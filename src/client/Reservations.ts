@@ -8,7 +8,7 @@
  * already hold, nor cut an end short. The finalizer waits for those calls first, so a session created
  * at the last moment is still ended.
  */
-import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, FiberMap, FiberSet, HashMap, Layer, Option, Ref } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Either, Exit, Fiber, FiberMap, FiberSet, HashMap, Layer, Option, Ref } from "effect"
 import { monotonicMillis } from "../shared/monotonic.js"
 import { RequestFailed, type ReserveError } from "./errors.js"
 import type { ClientEvent } from "./events.js"
@@ -84,9 +84,11 @@ const DEFAULT_WATCH_EVERY = Duration.seconds(5)
 const refused = (error: unknown): boolean => error instanceof RequestFailed && error.refused === true
 const REFUSED_AGAIN_AFTER = Duration.seconds(1)
 const WORKER_GONE = "nothing listens at the worker's address any more (connection refused twice, a second apart)"
-/** The call once more, a second later: whether it was refused again. */
-const refusedAgain = <A, E>(call: Effect.Effect<A, E>): Effect.Effect<boolean> =>
-  Effect.map(Effect.either(Effect.zipRight(Effect.sleep(REFUSED_AGAIN_AFTER), call)), (again) => again._tag === "Left" && refused(again.left))
+/** The call's outcome; a refused one is made once more a second later, and that outcome counts. */
+const askedTwiceIfRefused = <A, E>(call: Effect.Effect<A, E>): Effect.Effect<Either.Either<A, E>> =>
+  Effect.flatMap(Effect.either(call), (first) =>
+    Either.isLeft(first) && refused(first.left) ? Effect.zipRight(Effect.sleep(REFUSED_AGAIN_AFTER), Effect.either(call)) : Effect.succeed(first)
+  )
 
 /** A ping this close to its moment is due: timers and the wall clock can disagree by a millisecond or so. */
 const PING_TIMER_SLACK_MS = 50
@@ -182,11 +184,11 @@ const make = (policy: ReservationPolicy) =>
           if ((yield* monotonicMillis) < pingAt - PING_TIMER_SLACK_MS) {
             // One failed look says nothing (the next ping reports what is wrong), but a worker that stops answering is
             // reported once, after a few looks in a row, rather than at a ping that may be minutes away.
-            const stillOpen = yield* Effect.either(client.sessionOpen(session))
+            const stillOpen = yield* askedTwiceIfRefused(client.sessionOpen(session))
             if (stillOpen._tag === "Right") {
               failedLooks = 0
               if (!stillOpen.right) return yield* lost(session.sessionId, "closed on the worker (/session/health)")
-            } else if (refused(stillOpen.left) && (yield* refusedAgain(client.sessionOpen(session)))) {
+            } else if (refused(stillOpen.left)) {
               return yield* lost(session.sessionId, WORKER_GONE)
             } else if (++failedLooks === FAILED_LOOKS_REPORTED) {
               yield* reporter.emit({
@@ -201,11 +203,11 @@ const make = (policy: ReservationPolicy) =>
             continue
           }
           pingAt += pingEveryMs
-          const pinged = yield* Effect.either(client.ping(session))
+          const pinged = yield* askedTwiceIfRefused(client.ping(session))
           if (pinged._tag === "Left") {
             const error = pinged.left
             if (error._tag === "SessionClosed") return yield* lost(session.sessionId, "410 on /ping")
-            if (refused(error) && (yield* refusedAgain(client.ping(session)))) return yield* lost(session.sessionId, WORKER_GONE)
+            if (refused(error)) return yield* lost(session.sessionId, WORKER_GONE)
             yield* reporter.emit({
               event: "error",
               operation: "ping",
@@ -265,9 +267,7 @@ const make = (policy: ReservationPolicy) =>
         const { reservation, session } = held
         yield* FiberMap.remove(pingers, session.sessionId)
         yield* reporter.emit({ event: "ending", reservation, session_id: session.sessionId, url: session.url })
-        const endOnce = Effect.either(client.endSession(session))
-        const first = yield* endOnce
-        const outcome = first._tag === "Left" && refused(first.left) ? yield* Effect.zipRight(Effect.sleep(REFUSED_AGAIN_AFTER), endOnce) : first
+        const outcome = yield* askedTwiceIfRefused(client.endSession(session))
         if (outcome._tag === "Right") {
           if (outcome.right === "ended") {
             yield* count("ended")

@@ -148,6 +148,17 @@ describe("serverLayer's close", () => {
   /** A keep-alive connection idle after its answer to `GET /x`: the stop closes it at once, which tells a test the stop began. */
   const answeredOnce = (port: number) =>
     Effect.tap(holding(port, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n"), (socket) => Effect.async<void>((resume) => void socket.once("data", () => resume(Effect.void))))
+  /**
+   * Close `scope` (the server's stop), and once `idle` is closed (the stop has begun) let the handlers waiting on
+   * `release` answer; the clock never moves, so the stop ends because the connections closed after their answers.
+   */
+  const stopThenRelease = (scope: Scope.CloseableScope, idle: Socket, release: Deferred.Deferred<void>) =>
+    Effect.gen(function* () {
+      const stop = yield* Effect.forkDaemon(Scope.close(scope, Exit.void))
+      yield* live(closedByPeer(idle), "the idle connection is still open")
+      yield* Deferred.succeed(release, undefined)
+      yield* live(Fiber.join(stop), "the stop still waits for the connection")
+    })
   /** A real event waited for on the real clock, within a bound that fails instead of hanging. */
   const live = <A, E>(effect: Effect.Effect<A, E>, what: string) =>
     TestServices.provideLive(Effect.timeoutFail(effect, { duration: "5 seconds", onTimeout: () => new Error(what) }))
@@ -237,12 +248,7 @@ describe("serverLayer's close", () => {
         if (streamedText.includes("begin")) Deferred.unsafeDone(streaming, Effect.void)
       })
       yield* live(Deferred.await(streaming), "the stream did not begin")
-      const stop = yield* Effect.forkDaemon(Scope.close(scope, Exit.void))
-      // The idle connection closed: the stop has begun.
-      yield* live(closedByPeer(idle), "the idle connection is still open")
-      yield* Deferred.succeed(release, undefined)
-      // The clock never moves: the stop ends because the connection closed after its answer.
-      yield* live(Fiber.join(stop), "the stop still waits for the connection")
+      yield* stopThenRelease(scope, idle, release)
       yield* live(closedByPeer(busy), "the busy connection is still open")
       yield* live(closedByPeer(streamed), "the streaming connection is still open")
       expect(received).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nslow$/)
@@ -269,10 +275,7 @@ describe("serverLayer's close", () => {
       busy.on("data", (chunk) => void (received += chunk.toString("latin1")))
       yield* live(Deferred.await(entered), "the slow request did not begin")
       yield* live(Deferred.await(queued), "the pipelined /queued was not handled")
-      const stop = yield* Effect.forkDaemon(Scope.close(scope, Exit.void))
-      yield* live(closedByPeer(idle), "the idle connection is still open")
-      yield* Deferred.succeed(release, undefined)
-      yield* live(Fiber.join(stop), "the stop still waits for the connection")
+      yield* stopThenRelease(scope, idle, release)
       yield* live(closedByPeer(busy), "the busy connection is still open")
       const answers = received.split(/(?=HTTP\/1\.1 )/)
       expect(answers.map((answer) => answer.slice(answer.lastIndexOf("\r\n\r\n") + 4))).toEqual(["slow", "ok", "queued", "slow"])

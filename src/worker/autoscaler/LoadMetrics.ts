@@ -195,12 +195,13 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
         readyAt = unsafeMonotonicMillis(clock)
         signal()
       }),
-      /** An error the autoscaler must see; it stays (vast-protocol.md §6.4: Vast decommissions errored workers). */
+      /** An error the autoscaler must see; it stays (vast-protocol.md §6.4: Vast decommissions errored workers). Whether this call set it. */
       markErrored: (message: string) =>
-        Effect.sync(() => {
-          if (errorMsg !== "") return
+        Effect.sync((): boolean => {
+          if (errorMsg !== "") return false
           errorMsg = message
           signal()
+          return true
         }),
       /** The worker takes no new session from now on; reported at once. */
       markDraining: Effect.sync(() => {

@@ -27,10 +27,11 @@ const startTimeOf = (pid: number): string => {
  * or null where `/proc` does not say.
  */
 const startedAtMs = (pid: number): number | null => {
-  const ticks = Number(startTimeOf(pid))
+  const started = startTimeOf(pid)
+  const ticks = Number(started)
   try {
     const boot = /^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))?.[1]
-    return boot === undefined || startTimeOf(pid) === "" || !Number.isFinite(ticks) ? null : Number(boot) * 1000 + ticks * 10
+    return boot === undefined || started === "" || !Number.isFinite(ticks) ? null : Number(boot) * 1000 + ticks * 10
   } catch {
     return null
   }

@@ -268,7 +268,7 @@ export const exitMarkerSetting: Effect.Effect<Option.Option<string>> = Effect.ge
   if (Option.isNone(exit)) return exit
   const outboxFile = yield* Effect.orElseSucceed(outboxFileSetting, () => Option.none<string>())
   const forceUpdateFile = yield* Effect.orElseSucceed(forceUpdateFileSetting, () => defaults.forceUpdateFile)
-  const clashes = fileProblems({ outboxFile, exitFile: exit, forceUpdateFile }).some((problem) => problem.includes("NULL_EXIT_FILE"))
+  const clashes = fileClashes({ outboxFile, exitFile: exit, forceUpdateFile }).some((clash) => clash.names.includes("NULL_EXIT_FILE"))
   return clashes ? Option.none() : exit
 })
 
@@ -378,30 +378,33 @@ export const portProblems = (set: {
     : conflicts
 }
 
-/**
- * Two of the files the worker writes named as one (after links): the exit and update markers are written whole, so
- * either one on the callback journal, or on its lock, would wipe the callbacks kept there at the stop.
- */
-export const fileProblems = (set: {
+interface WrittenFiles {
   readonly outboxFile: Option.Option<string>
   readonly exitFile: Option.Option<string>
   readonly forceUpdateFile: string
-}): ReadonlyArray<string> => {
+}
+
+/**
+ * Two of the files the worker writes named as one (links followed): the exit and update markers are written whole,
+ * so either one on the callback journal, or on its lock, would wipe the callbacks kept there at the stop.
+ */
+const fileClashes = (set: WrittenFiles): ReadonlyArray<{ readonly names: readonly [string, string]; readonly file: string }> => {
   const where = (file: string) => followLinks(resolve(file))
-  const named: ReadonlyArray<readonly [string, string]> = [
+  const named = [
     ...Option.match(set.outboxFile, { onNone: () => [], onSome: (file) => [["OUTBOX_FILE", where(file)], ["OUTBOX_FILE's lock", `${where(file)}.lock`]] as const }),
     ...Option.match(set.exitFile, { onNone: () => [], onSome: (file) => [["NULL_EXIT_FILE", where(file)]] as const }),
-    ["NULL_FORCE_UPDATE_FILE", where(set.forceUpdateFile)]
-  ]
-  const identities = named.map(([, file]) => identityOf(file))
-  return named.flatMap(([name, file], index) =>
+    ["NULL_FORCE_UPDATE_FILE", where(set.forceUpdateFile)] as const
+  ].map(([name, file]) => ({ name, file, identity: identityOf(file) }))
+  return named.flatMap((one, index) =>
     named
-      .map(([otherName], at) => [otherName, identities[at]] as const)
       .slice(index + 1)
-      .filter(([otherName, other]) => other === identities[index] && !(name === "OUTBOX_FILE" && otherName === "OUTBOX_FILE's lock"))
-      .map(([otherName]) => `${name} and ${otherName} are the same file (${file}); each needs its own, or one would overwrite the other`)
+      .filter((other) => other.identity === one.identity && !(one.name === "OUTBOX_FILE" && other.name === "OUTBOX_FILE's lock"))
+      .map((other) => ({ names: [one.name, other.name] as const, file: one.file }))
   )
 }
+
+export const fileProblems = (set: WrittenFiles): ReadonlyArray<string> =>
+  fileClashes(set).map(({ names: [one, other], file }) => `${one} and ${other} are the same file (${file}); each needs its own, or one would overwrite the other`)
 
 /** What makes two paths one file: its device and inode when it exists (a hard link too), else its directory's real path and its name. */
 const identityOf = (file: string): string => {

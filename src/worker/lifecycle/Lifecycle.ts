@@ -68,17 +68,13 @@ const make = (policy: LifecyclePolicy) =>
     // An errored worker's consumer is presumed dead: a session now would hold a worker nobody serves, so new creates
     // get 429 and go elsewhere (the framework takes them). Open sessions stay, as their consumer may still finish them.
     // The change of state gets one error line of its own: the warnings before it only count failures.
-    let errored = false
     const becomeErrored = (message: string) =>
-      Effect.suspend(() => {
-        const first = !errored
-        errored = true
-        return Effect.zipRight(metrics.markErrored(message), pool.errored).pipe(
-          Effect.zipRight(
-            first ? Effect.logError(`the worker is errored: ${message}; it takes no new session, and its reports ask the autoscaler to replace it`) : Effect.void
-          )
+      Effect.flatMap(metrics.markErrored(message), (changed) =>
+        Effect.zipRight(
+          pool.errored,
+          changed ? Effect.logError(`the worker is errored: ${message}; it takes no new session, and its reports ask the autoscaler to replace it`) : Effect.void
         )
-      })
+      )
 
     const healthLoop = Effect.gen(function* () {
       for (;;) {
