@@ -8,12 +8,13 @@
  * already hold, nor cut an end short. The finalizer waits for those calls first, so a session created
  * at the last moment is still ended.
  */
-import { Clock, Context, Deferred, Duration, Effect, Either, Exit, Fiber, FiberMap, FiberSet, HashMap, Layer, Option, Ref } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, FiberMap, FiberSet, HashMap, Layer, Option, Ref } from "effect"
 import { monotonicMillis } from "../shared/monotonic.js"
-import { RequestFailed, type ReserveError } from "./errors.js"
+import type { ReserveError } from "./errors.js"
 import type { ClientEvent } from "./events.js"
 import { Reporter } from "./Reporter.js"
 import { restartingKeepAlive } from "../shared/restartOnDefect.js"
+import { askedTwiceIfRefused, refused, WORKER_GONE } from "./workerGone.js"
 import { createMayHaveOpened, type CreateOutcome, type Endpoint, type ReserveProgress, type Session, VastClient } from "./VastClient.js"
 
 export interface ReservationPolicy {
@@ -74,21 +75,6 @@ export class Reservations extends Context.Tag("client/Reservations")<
 const seconds = (duration: Duration.Duration): number => Duration.toMillis(duration) / 1000
 
 const DEFAULT_WATCH_EVERY = Duration.seconds(5)
-
-/**
- * A worker whose port refuses the connection has stopped (a worker listens until it exits, and its sessions live in
- * its memory): the session went with it. Without this, a worker scaled down soon after its consumer released the
- * session (a short `inactivity_timeout`) left the hold pinging nothing, then an end that "failed". A refusal is asked
- * again a second later before it counts: a forwarder on the client's side (`ssh -L`) may refuse for a moment.
- */
-const refused = (error: unknown): boolean => error instanceof RequestFailed && error.refused === true
-const REFUSED_AGAIN_AFTER = Duration.seconds(1)
-const WORKER_GONE = "nothing listens at the worker's address any more (connection refused twice, a second apart)"
-/** The call's outcome; a refused one is made once more a second later, and that outcome counts. */
-const askedTwiceIfRefused = <A, E>(call: Effect.Effect<A, E>): Effect.Effect<Either.Either<A, E>> =>
-  Effect.flatMap(Effect.either(call), (first) =>
-    Either.isLeft(first) && refused(first.left) ? Effect.zipRight(Effect.sleep(REFUSED_AGAIN_AFTER), Effect.either(call)) : Effect.succeed(first)
-  )
 
 /** A ping this close to its moment is due: timers and the wall clock can disagree by a millisecond or so. */
 const PING_TIMER_SLACK_MS = 50

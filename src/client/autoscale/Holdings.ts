@@ -6,7 +6,8 @@
  * - A create runs in a fiber of its own (a `FiberSet`): cancelling a reservation, or stopping the daemon,
  *   cannot lose a session the worker already holds; it is registered and recorded whatever happens.
  * - A session whose worker does not answer pings is kept until its last known deadline has passed, then
- *   forgotten: the worker expires it by then (or is gone).
+ *   forgotten: the worker expires it by then (or is gone). One whose worker's port refuses the connection, twice a
+ *   second apart, is forgotten at once: the worker has stopped, and its session with it (`workerGone.ts`).
  * - Stopping gives up the reservations still routing, waits for creates in flight, and stops pinging; the
  *   sessions stay recorded, for the next start to adopt.
  */
@@ -17,6 +18,7 @@ import { AutoscaleReporter } from "./AutoscaleReporter.js"
 import type { HeldView } from "./planner.js"
 import { type HeldRecord, StateStore } from "./StateStore.js"
 import { type CreateOutcome, type Endpoint, type Session, VastClient } from "../VastClient.js"
+import { askedTwiceIfRefused, refused, WORKER_GONE } from "../workerGone.js"
 
 export interface HoldingsPolicy {
   readonly cost: number
@@ -151,11 +153,13 @@ const make = (policy: HoldingsPolicy) =>
           const current = HashMap.get(yield* Ref.get(open), sessionId)
           if (Option.isNone(current)) return
           const held = current.value
-          const pinged = yield* Effect.either(client.ping(held.session))
+          const pinged = yield* askedTwiceIfRefused(client.ping(held.session))
           const now = yield* Clock.currentTimeMillis
           if (pinged._tag === "Left") {
             const error = pinged.left
             if (error._tag === "SessionClosed") return yield* forget(held, "released by its consumer or closed by its worker (410 on /ping)")
+            // Gone with its worker: forgotten now, so that the planner can reserve another, not at the deadline.
+            if (refused(error)) return yield* forget(held, WORKER_GONE)
             if (now / 1000 >= held.session.expiration) return yield* forget(held, `its worker did not answer past the session's deadline (${error.message})`)
             // Said once per streak: the next failures say nothing new.
             if (!held.unreachable) {
@@ -265,7 +269,7 @@ const make = (policy: HoldingsPolicy) =>
     const adoptOne = (saved: HeldRecord) =>
       Effect.gen(function* () {
         const held = fromRecord(saved)
-        const pinged = yield* Effect.either(client.ping(held.session))
+        const pinged = yield* askedTwiceIfRefused(client.ping(held.session))
         const now = yield* Clock.currentTimeMillis
         const drop = (reason: string) =>
           Effect.zipRight(
@@ -274,6 +278,7 @@ const make = (policy: HoldingsPolicy) =>
           )
         if (pinged._tag === "Left") {
           if (pinged.left._tag === "SessionClosed") return yield* drop("closed while the daemon was away (410 on /ping)")
+          if (refused(pinged.left)) return yield* drop(WORKER_GONE)
           if (now / 1000 >= saved.expiration) return yield* drop(`its worker does not answer and its deadline has passed (${pinged.left.message})`)
           // Not reached today: held until its deadline, like every session whose pings fail.
           yield* hold({ ...held, unreachable: true })

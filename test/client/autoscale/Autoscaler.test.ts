@@ -6,6 +6,7 @@ import { type AutoscaleEvent, describeAutoscale } from "../../../src/client/auto
 import { Holdings, type HoldingsPolicy } from "../../../src/client/autoscale/Holdings.js"
 import type { PlannerSettings } from "../../../src/client/autoscale/planner.js"
 import { RedisFailed } from "../../../src/client/autoscale/redis.js"
+import { WORKER_GONE } from "../../../src/client/workerGone.js"
 import type { BacklogReading } from "../../../src/client/autoscale/scalingRule.js"
 import { StateStore } from "../../../src/client/autoscale/StateStore.js"
 import {
@@ -376,6 +377,46 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
       yield* Ref.set(harness.reading, { waiting: 4, inFlight: 0 })
       yield* advance(1_500)
       assert.strictEqual((yield* Ref.get(harness.world.reserves)).length, 4)
+    })
+  )
+
+  it.scoped("a worker whose port refuses twice, a second apart, has stopped: its session is forgotten then, long before its deadline; one refusal is not enough", () =>
+    Effect.gen(function* () {
+      const { harness } = yield* daemonReading({ waiting: 1, inFlight: 0 }, { policy: { lifetime: 30 } })
+      yield* advance(2_500)
+      assert.deepStrictEqual(yield* openSessions(harness.world), ["s-1"])
+      // A forwarder's blip: one ping refused, the same ping a second later answered.
+      yield* Ref.set(harness.world.refusedPings, 1)
+      yield* advance(3_000)
+      assert.deepStrictEqual(yield* eventsNamed(harness, "closed"), [], "held through one refusal")
+      assert.deepStrictEqual(yield* eventsNamed(harness, "error"), [], "and nothing said: the second asking answered")
+      assert.strictEqual(yield* Ref.get(harness.world.refusedPings), 0, "the refused ping was made")
+      yield* setSession(harness.world, "s-1", "gone")
+      const goneAt = yield* Clock.currentTimeMillis
+      yield* advance(2_500)
+      const closed = yield* eventsNamed(harness, "closed")
+      assert.deepStrictEqual(closed.map((event) => [event.session_id, event.reason]), [["s-1", WORKER_GONE]])
+      assert.isBelow((yield* Clock.currentTimeMillis) - goneAt, 30_000 - 2_500, "well before its deadline")
+      assert.deepStrictEqual(Array.from(HashMap.keys(yield* Ref.get(harness.state.records))), [], "its record removed")
+      assert.strictEqual((yield* Ref.get(harness.world.reserves)).length, 2, "the message waiting still: another reserved")
+      assert.deepStrictEqual(yield* Ref.get(harness.world.ends), [])
+    })
+  )
+
+  it.scoped("restart: a recorded session whose worker's port refuses twice is forgotten, not held until its deadline", () =>
+    Effect.gen(function* () {
+      const { harness, daemon: first } = yield* daemonReading({ waiting: 2, inFlight: 0 }, { policy: { lifetime: 30 } })
+      yield* advance(3_000)
+      assert.deepStrictEqual((yield* openSessions(harness.world)).sort(), ["s-1", "s-2"])
+      yield* Fiber.interrupt(first)
+      yield* setSession(harness.world, "s-2", "gone")
+      yield* Ref.set(harness.reading, { waiting: 0, inFlight: 1 })
+      yield* Ref.set(harness.events, [])
+      yield* startDaemon(harness, { token: "daemon-2", policy: { lifetime: 30 } })
+      yield* advance(4_000)
+      assert.deepStrictEqual((yield* eventsNamed(harness, "adopted")).map((event) => event.session_id), ["s-1"])
+      assert.deepStrictEqual((yield* eventsNamed(harness, "forgotten")).map((event) => [event.session_id, event.reason]), [["s-2", WORKER_GONE]])
+      assert.deepStrictEqual(Array.from(HashMap.keys(yield* Ref.get(harness.state.records))), ["s-1"])
     })
   )
 

@@ -13,7 +13,7 @@ import { type CreateOutcome, type Endpoint, type ReserveOptions, type Session, V
 
 export const ENDPOINT: Endpoint = { id: 7, name: "queue-endpoint", apiKey: Redacted.make("endpoint-key") }
 
-export type WorkerSession = { readonly state: "open" | "closed" | "draining" | "silent"; readonly lifetime: number }
+export type WorkerSession = { readonly state: "open" | "closed" | "draining" | "silent" | "gone"; readonly lifetime: number }
 
 export interface VastWorld {
   /** Session id → what its worker does with it. */
@@ -26,6 +26,8 @@ export interface VastWorld {
   readonly dyingReserves: Ref.Ref<number>
   /** How many ping calls still die (a defect: a bug in the keep-alive's path). */
   readonly dyingPings: Ref.Ref<number>
+  /** How many ping calls still find the connection refused (a forwarder's blip), whatever the session's state. */
+  readonly refusedPings: Ref.Ref<number>
   /** `/session/end` calls: the daemon must never make one. */
   readonly ends: Ref.Ref<ReadonlyArray<string>>
   /** Statuses the endpoint lookup answers with, in turn, before it finds the endpoint. */
@@ -42,6 +44,7 @@ export const makeWorld = Effect.gen(function* () {
     failingReserves: yield* Ref.make(0),
     dyingReserves: yield* Ref.make(0),
     dyingPings: yield* Ref.make(0),
+    refusedPings: yield* Ref.make(0),
     ends: yield* Ref.make<ReadonlyArray<string>>([]),
     lookupStatuses: yield* Ref.make<ReadonlyArray<number>>([]),
     routeDelay: yield* Ref.make(Duration.millis(500)),
@@ -50,7 +53,7 @@ export const makeWorld = Effect.gen(function* () {
   return world
 })
 
-/** Set what a session's worker does: `closed` (released: 410), `draining`, `silent` (no answer). */
+/** Set what a session's worker does: `closed` (released: 410), `draining`, `silent` (no answer), `gone` (its port refuses). */
 export const setSession = (world: VastWorld, sessionId: string, state: WorkerSession["state"]) =>
   Ref.update(world.sessions, (all) =>
     Option.match(HashMap.get(all, sessionId), {
@@ -109,7 +112,11 @@ export const fakeVast = (world: VastWorld): Layer.Layer<VastClient> =>
         Effect.gen(function* () {
           const dying = yield* Ref.getAndUpdate(world.dyingPings, (n) => Math.max(0, n - 1))
           if (dying > 0) return yield* Effect.die(new TypeError("Cannot read properties of undefined (reading 'expiration')"))
+          const blip = yield* Ref.getAndUpdate(world.refusedPings, (n) => Math.max(0, n - 1))
           const found = HashMap.get(yield* Ref.get(world.sessions), session.sessionId)
+          if (blip > 0 || (Option.isSome(found) && found.value.state === "gone")) {
+            return yield* new RequestFailed({ operation: "ping", url: `${session.url}/ping`, detail: "connect ECONNREFUSED", refused: true })
+          }
           if (Option.isNone(found) || found.value.state === "closed") return yield* new SessionClosed({ sessionId: session.sessionId })
           if (found.value.state === "silent") {
             return yield* new RequestFailed({ operation: "ping", url: `${session.url}/ping`, detail: "connect ECONNREFUSED" })
