@@ -194,7 +194,16 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
           notCompacted: (cause: string) =>
             void runFork(throttled.log(throttled.warning, "journal-rewrite", "OUTBOX_FILE could not be rewritten: it is appended to as it is, and grows until it can be", { file, cause })),
           recreated: (pending: number) =>
-            void runFork(Effect.logWarning("OUTBOX_FILE was deleted while the worker ran: written again with the callbacks still pending", { file, pending }))
+            void runFork(Effect.logWarning("OUTBOX_FILE was deleted while the worker ran: written again with the callbacks still pending", { file, pending })),
+          directoryGone: (directory: string) =>
+            void runFork(
+              throttled.log(
+                throttled.warning,
+                "journal-directory",
+                "OUTBOX_FILE was deleted with its directory while the worker ran: callbacks are still delivered, but those pending would not be sent again after a crash; the file is written again once the directory exists",
+                { file, directory }
+              )
+            )
         }
         const opened = yield* openJournal(file, onWriteFailure, notices).pipe(
           Effect.tapError((error) => Effect.zipRight(Effect.logError(error.message), noteStartFailure(error.message))),

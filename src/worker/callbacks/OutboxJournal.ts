@@ -16,7 +16,7 @@
  * The file is rewritten with its live lines at start and whenever delivered lines make up most of it past a few
  * MiB, so it stays within about twice what is pending; it is created owner-only, since it holds callback URLs whole.
  */
-import { accessSync, closeSync, constants, fstatSync, fsync, fsyncSync, lstatSync, openSync, readlinkSync, readSync, renameSync, type Stats, statSync, unlinkSync, writeSync } from "node:fs"
+import { accessSync, closeSync, constants, existsSync, fstatSync, fsync, fsyncSync, lstatSync, openSync, readlinkSync, readSync, renameSync, type Stats, statSync, unlinkSync, writeSync } from "node:fs"
 import { dirname, resolve } from "node:path"
 import { Effect, Either, Schema } from "effect"
 import { CloseReason } from "../../protocol/callback.js"
@@ -188,9 +188,14 @@ export interface JournalNotices {
   readonly notCompacted: (cause: string) => void
   /** The file was deleted while open: it was written again with the callbacks still pending. */
   readonly recreated: (pending: number) => void
+  /**
+   * The file was deleted with its directory: it cannot be written again until the directory exists (tried at each new
+   * pending callback), and appends meanwhile go to the deleted file.
+   */
+  readonly directoryGone: (directory: string) => void
 }
 
-const noNotices: JournalNotices = { notCompacted: () => undefined, recreated: () => undefined }
+const noNotices: JournalNotices = { notCompacted: () => undefined, recreated: () => undefined, directoryGone: () => undefined }
 
 /**
  * Open the journal: lock it, read what is left, rewrite the file with just that, and append from there. Failing to
@@ -236,7 +241,10 @@ export const openJournal = (
             return true
           } catch (error) {
             compactAt = size + COMPACT_AFTER_BYTES
-            notices.notCompacted(errnoOf(error) ?? String(error))
+            const code = errnoOf(error)
+            // The start checked the directory: missing now, it was deleted while the worker ran.
+            if (code === "ENOENT" && !existsSync(dirname(file))) notices.directoryGone(dirname(file))
+            else notices.notCompacted(code ?? String(error))
             return false
           }
         }

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
@@ -721,6 +721,23 @@ describe("CallbackPoster", () => {
       assert.deepStrictEqual(warned("OUTBOX_FILE could not be rewritten"), [["WARN", { file, cause: "EINVAL" }]])
       assert.deepStrictEqual(warned("OUTBOX_FILE was deleted while the worker ran"), [["WARN", { file, pending: 1 }]])
       assert.isTrue(existsSync(file))
+      yield* Scope.close(scope, Exit.void)
+    }).pipe(Effect.provide(logs.layer))
+  })
+
+  it.effect("a journal deleted with its directory is said in a warning naming both, not as a failed rewrite", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const directory = mkdtempSync(join(tmpdir(), "outbox-"))
+      const file = join(directory, "outbox.jsonl")
+      const { poster, scope } = yield* posterOnJournal(file, [503], logs)
+      poster.unsafeEnqueue({ ...callback, sessionId: "a" })
+      rmSync(directory, { recursive: true })
+      poster.unsafeEnqueue({ ...callback, sessionId: "b" })
+      yield* TestClock.adjust("0 millis")
+      const warned = (start: string) => logs.lines.filter((line) => String(line.message[0]).startsWith(start)).map((line) => [line.level, line.message[1]])
+      assert.deepStrictEqual(warned("OUTBOX_FILE was deleted with its directory"), [["WARN", { file, directory }]])
+      assert.deepStrictEqual(warned("OUTBOX_FILE could not be rewritten"), [])
       yield* Scope.close(scope, Exit.void)
     }).pipe(Effect.provide(logs.layer))
   })

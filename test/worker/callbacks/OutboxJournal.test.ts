@@ -3,13 +3,13 @@
  * journal's schema are skipped, not trusted. The poster's use of it is in CallbackPoster.test.ts.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process"
-import { appendFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync, utimesSync, lutimesSync, writeFileSync } from "node:fs"
+import { appendFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, lutimesSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { takeLock } from "../../../src/worker/callbacks/journalLock.js"
-import { journalPathProblem, type JournalledCallback, type OutboxJournal, openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
+import { type JournalNotices, journalPathProblem, type JournalledCallback, type OutboxJournal, openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
 import { descriptorsOn, fillDiskUnder, freeDiskUnder } from "../../support/descriptors.js"
 
 /** When `pid` started, as `/proc/<pid>/stat` says (field 22): what the lock records beside the pid. */
@@ -19,6 +19,14 @@ const startTimeOf = (pid: number): string => {
 }
 
 const journalIn = () => join(mkdtempSync(join(tmpdir(), "journal-")), "outbox.jsonl")
+
+/** Notices that record nothing but those given. */
+const noticesWith = (given: Partial<JournalNotices>): JournalNotices => ({
+  notCompacted: () => undefined,
+  recreated: () => undefined,
+  directoryGone: () => undefined,
+  ...given
+})
 
 const callback = (sessionId: string): JournalledCallback => ({
   session_id: sessionId,
@@ -363,7 +371,7 @@ describe("OutboxJournal", () => {
       // The rewrite's temporary file, made to fail as a full disk does.
       symlinkSync("/dev/full", `${file}.${process.pid}.tmp`)
       const notCompacted: Array<string> = []
-      const opened = yield* openJournal(file, () => undefined, { notCompacted: (cause) => notCompacted.push(cause), recreated: () => undefined })
+      const opened = yield* openJournal(file, () => undefined, noticesWith({ notCompacted: (cause) => void notCompacted.push(cause) }))
       assert.deepStrictEqual(notCompacted, ["ENOSPC"])
       assert.deepStrictEqual(opened.left, [callback("a"), callback("b")])
       assert.isFalse(existsSync(`${file}.${process.pid}.tmp`))
@@ -384,7 +392,7 @@ describe("OutboxJournal", () => {
       }
       appendFileSync(file, JSON.stringify({ op: "pending", callback: callback("kept") }) + "\n")
       symlinkSync("/dev/full", `${file}.${process.pid}.tmp`)
-      const opened = yield* openJournal(file, () => undefined, { notCompacted: () => undefined, recreated: () => undefined })
+      const opened = yield* openJournal(file, () => undefined, noticesWith({}))
       assert.isAbove(statSync(file).size, 5 * 1024 * 1024)
       // The disk has room again (the failed rewrite's temporary file is gone); the 4 MiB a failed rewrite waits for
       // were already in the file.
@@ -402,7 +410,7 @@ describe("OutboxJournal", () => {
       // Killed while writing b's line, on a full disk.
       appendFileSync(file, '{"op":"pending","callback":{"session_id":"b","ro')
       symlinkSync("/dev/full", `${file}.${process.pid}.tmp`)
-      const opened = yield* openJournal(file, () => undefined, { notCompacted: () => undefined, recreated: () => undefined })
+      const opened = yield* openJournal(file, () => undefined, noticesWith({}))
       assert.deepStrictEqual(opened.left, [callback("a")])
       opened.journal.pending(callback("c"))
       opened.journal.close()
@@ -431,7 +439,7 @@ describe("OutboxJournal", () => {
     Effect.gen(function* () {
       const file = journalIn()
       const recreated: Array<number> = []
-      const { journal } = yield* openJournal(file, () => undefined, { notCompacted: () => undefined, recreated: (pending) => recreated.push(pending) })
+      const { journal } = yield* openJournal(file, () => undefined, noticesWith({ recreated: (pending) => void recreated.push(pending) }))
       assert.strictEqual(statSync(file).mode & 0o777, 0o600)
       journal.pending(callback("a"))
       journal.pending(callback("b"))
@@ -441,6 +449,31 @@ describe("OutboxJournal", () => {
       assert.deepStrictEqual(recreated, [1])
       journal.close()
       assert.deepStrictEqual(yield* session(file), [callback("b"), callback("c")])
+    })
+  )
+
+  it.effect("a journal deleted with its directory says so (not a failed rewrite), and is written again with what is pending once the directory exists", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      const directory = dirname(file)
+      const [gone, recreated, notCompacted] = [[] as Array<string>, [] as Array<number>, [] as Array<string>]
+      const { journal } = yield* openJournal(
+        file,
+        () => undefined,
+        noticesWith({ directoryGone: (where) => void gone.push(where), recreated: (pending) => void recreated.push(pending), notCompacted: (cause) => void notCompacted.push(cause) })
+      )
+      journal.pending(callback("a"))
+      rmSync(directory, { recursive: true })
+      journal.pending(callback("b"))
+      assert.deepStrictEqual(gone, [directory])
+      assert.deepStrictEqual(notCompacted, [])
+      assert.deepStrictEqual(recreated, [])
+      mkdirSync(directory)
+      journal.pending(callback("c"))
+      assert.deepStrictEqual(recreated, [2], "written again with the two pending, then the third appended")
+      assert.deepStrictEqual(gone, [directory])
+      journal.close()
+      assert.deepStrictEqual(yield* session(file), [callback("a"), callback("b"), callback("c")])
     })
   )
 
