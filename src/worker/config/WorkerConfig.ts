@@ -211,8 +211,16 @@ const strtobool = (name: string) =>
     Config.withDefault(false)
   )
 
-const seconds = (name: string, fallback: number) =>
-  decimalNumber(name, "must be a positive number of seconds", (n) => n > 0).pipe(Config.withDefault(fallback))
+/**
+ * The shortest time a setting that must be positive may say. Below it the value is a typo (`1e-9` for `1e9`): a
+ * health check that can never pass, or sessions closed as they are created.
+ */
+const MIN_POSITIVE_SECONDS = 0.001
+
+const positiveSeconds = (name: string) =>
+  decimalNumber(name, `must be a number of seconds, at least ${MIN_POSITIVE_SECONDS}`, (n) => n >= MIN_POSITIVE_SECONDS)
+
+const seconds = (name: string, fallback: number) => positiveSeconds(name).pipe(Config.withDefault(fallback))
 
 const nonNegativeSeconds = (name: string) => decimalNumber(name, "must be a number of seconds, 0 or more", (n) => n >= 0)
 
@@ -307,7 +315,7 @@ const base = Config.all({
   // Checked when set, as the other files are; the default, at the root, is the framework's and is left to the platform.
   forceUpdateFile: forceUpdateFileSetting,
   drainTimeoutSeconds: nonNegativeSeconds("DRAIN_TIMEOUT").pipe(Config.withDefault(defaults.drainTimeoutSeconds)),
-  maxSessionSeconds: decimalNumber("MAX_SESSION_SECONDS", "must be a positive number of seconds", (n) => n > 0).pipe(Config.option),
+  maxSessionSeconds: positiveSeconds("MAX_SESSION_SECONDS").pipe(Config.option),
   healthFailureThreshold: positiveInteger("HEALTH_FAILURE_THRESHOLD", defaults.healthFailureThreshold),
   healthStartupGraceSeconds: nonNegativeSeconds("HEALTH_STARTUP_GRACE").pipe(Config.withDefault(defaults.healthStartupGraceSeconds)),
   healthcheckTimeoutSeconds: seconds("HEALTHCHECK_TIMEOUT", defaults.healthcheckTimeoutSeconds),

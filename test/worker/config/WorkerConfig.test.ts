@@ -292,6 +292,18 @@ describe("WorkerConfig", () => {
     })
   )
 
+  it.effect("a time that must be positive is at least a millisecond: 1e-9 is refused as a typo, naming the variable; 0.001 is taken", () =>
+    Effect.gen(function* () {
+      for (const name of ["HEALTHCHECK_TIMEOUT", "MAX_SESSION_SECONDS"]) {
+        for (const bad of ["1e-9", "0.0009", "0", "-1"]) {
+          assert.deepStrictEqual(yield* problems({ ...required, [name]: bad }), [`${name}: must be a number of seconds, at least 0.001`], `${name}=${bad}`)
+        }
+      }
+      const least = yield* settings({ ...required, HEALTHCHECK_TIMEOUT: "0.001", MAX_SESSION_SECONDS: "1e-3" })
+      assert.deepStrictEqual([least.healthcheckTimeoutSeconds, Option.getOrNull(least.maxSessionSeconds)], [0.001, 0.001])
+    })
+  )
+
   it.effect("a whole-number variable set but empty says so, naming it", () =>
     Effect.gen(function* () {
       for (const name of ["WORKER_PORT", "NULL_MAX_SESSIONS", "CONTAINER_ID", "CALLBACK_CONCURRENCY"]) {
