@@ -10,7 +10,7 @@
 import { HttpClient } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Config, ConfigProvider, Context, Effect, Either, Layer, Option, Schema } from "effect"
+import { Cause, Config, ConfigProvider, Context, Effect, Either, Exit, Layer, Option, Schema } from "effect"
 import { SessionsAnswer } from "../protocol/control.js"
 import { keepAliveHttpClient } from "../shared/keepAliveHttpClient.js"
 import { boundedJson } from "../shared/boundedBody.js"
@@ -140,14 +140,18 @@ NodeRuntime.runMain(
     program.pipe(
       Effect.ensuring(stopped(marker)),
       // No spans: nothing here exports traces, and each report and request would still build them.
-      Effect.provide(Layer.mergeAll(Logging.layer(settings), NodeHttpClient.layer, Layer.setTracerEnabled(false)))
+      Effect.provide(Layer.mergeAll(Logging.layer(settings), NodeHttpClient.layer, Layer.setTracerEnabled(false))),
+      // The outcome as a value: a failure was logged where it happened, and a failed root fiber would be logged again
+      // (at debug, with its stack) after the last line.
+      Effect.exit
     )
   ),
   {
     disableErrorReporting: true,
     disablePrettyLogger: true,
     // Exit as soon as the program ends: a leftover handle must not keep a stopped worker alive.
-    teardown: (exit, onExit) => {
+    teardown: (outer, onExit) => {
+      const exit: Exit.Exit<unknown, unknown> = Exit.isSuccess(outer) && Exit.isExit(outer.value) ? outer.value : outer
       const code = exit._tag === "Success" || Cause.isInterruptedOnly(exit.cause) ? 0 : 1
       onExit(code)
       process.exit(code)

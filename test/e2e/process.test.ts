@@ -241,7 +241,7 @@ describe("the real process (node dist/main.js)", () => {
     expect(output).not.toContain("at file://")
   })
 
-  it("without REPORT_ADDR a launch failure exits 1: there is nobody to tell", async () => {
+  it("without REPORT_ADDR a launch failure exits 1: there is nobody to tell; 'worker stopped' is the last line, even at debug", async () => {
     const [port, httpPort, controlPort] = [await freePort(), await freePort(), await freePort()]
     const worker = spawnWorker({
       WORKER_PORT: String(port),
@@ -250,10 +250,13 @@ describe("the real process (node dist/main.js)", () => {
       CONTAINER_ID: "8",
       PUBLIC_IPADDR: "127.0.0.1",
       [`VAST_TCP_PORT_${port}`]: String(port),
-      UNSECURED: "true"
+      UNSECURED: "true",
+      LOG_LEVEL: "debug"
     })
     started.push(worker)
     expect(await worker.exited).toBe(1)
     expect(worker.output()).toContain("Worker Server failed to launch: invalid configuration: REPORT_ADDR: is required but not set")
+    // The failure is logged once, where it happened: not again as an unhandled error after the last line.
+    expect(worker.output().trim().split("\n").at(-1)).toContain('message="worker stopped"')
   })
 })
