@@ -23,8 +23,10 @@ const startTimeOf = (pid: number): string => {
 }
 
 /**
- * When `pid` started, in ms since the epoch (`/proc/stat`'s boot time plus the start in ticks, Linux's 100 a second),
- * or null where `/proc` does not say.
+ * When `pid` started, in ms since the epoch (`/proc/stat`'s boot time plus the start in ticks: USER_HZ, 100 a second on
+ * every mainstream Linux architecture), or null where `/proc` does not say. The boot time is the wall clock now less the
+ * time since boot: a clock step since the lock was written moves the result by the step (a residual risk for locks
+ * without a start time only, which this version no longer writes).
  */
 const startedAtMs = (pid: number): number | null => {
   const started = startTimeOf(pid)
@@ -46,7 +48,8 @@ const writtenAtMs = (lock: string): number | null => {
   }
 }
 
-// The boot time is in whole seconds: a process is taken for one started after the lock only past this margin.
+// A process is taken for one started after the lock only past this margin: a file system's mtime may be as coarse as
+// 2 s (FAT). The boot time's truncation to whole seconds makes a start look earlier, which errs towards "held".
 const START_MARGIN_MS = 2_000
 
 const isAlive = (pid: number): boolean => {
