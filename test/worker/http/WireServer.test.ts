@@ -177,6 +177,44 @@ describe("WireServer against a real socket", () => {
     }).pipe(Effect.scoped)
   )
 
+  /**
+   * Whether a lingering connection (the server's FIN sent after `request`'s answer, the client's side left open and
+   * silent) is still open after `wait` of real time, in which Node's own timer (`limits`) has come due: only LINGER_MS,
+   * on the test's clock, which never moves here, may close it.
+   */
+  const lingersThrough = (limits: NonNullable<Parameters<typeof serve>[0]["limits"]>, request: string, wait: Duration.DurationInput) =>
+    Effect.gen(function* () {
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits })
+      const { closed, ended, received, socket } = yield* halfOpenClient(listener.port)
+      socket.write(request)
+      yield* live(Deferred.await(ended), "no FIN")
+      yield* TestServices.provideLive(Effect.sleep(wait))
+      // A write to a connection the server has closed is answered by a reset, which closes the client's side.
+      for (let turn = 0; turn < 5; turn++) {
+        yield* Effect.async<void>((resume) => void socket.write("x", () => setImmediate(() => resume(Effect.void))))
+      }
+      return { open: !(yield* Deferred.isDone(closed)), received: received() }
+    }).pipe(Effect.scoped)
+
+  it.effect("a lingering connection outlives the stall limit, which has nothing to answer there: only LINGER_MS closes it", () =>
+    Effect.gen(function* () {
+      const { open, received } = yield* lingersThrough({ stallTimeoutMs: 100 }, "GARBAGE\r\n\r\n", "600 millis")
+      assert.match(received, /^HTTP\/1\.1 400 Bad Request\r\n/)
+      assert.isTrue(open, "still lingering 600 ms after the FIN, past a 100 ms stall limit")
+    })
+  )
+
+  it.effect("a lingering connection outlives the request timeout of the body it was refused: only LINGER_MS closes it", () =>
+    Effect.gen(function* () {
+      // Refused at its declared length: the body never comes, so the request never completes, and Node's check (every
+      // second) finds it past its time.
+      const tooLarge = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n"
+      const { open, received } = yield* lingersThrough({ maxBodyBytes: 1024, headersTimeoutMs: 200, requestTimeoutMs: 300 }, tooLarge, "1800 millis")
+      assert.match(received, /^HTTP\/1\.1 413 /)
+      assert.isTrue(open, "still lingering 1.8 s after the FIN, past a 0.3 s request timeout checked every second")
+    })
+  )
+
   it.effect("a client that half-closes after its requests gets every answer, then the connection closes without waiting for the bound", () =>
     Effect.gen(function* () {
       const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes })
