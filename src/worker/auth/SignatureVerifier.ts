@@ -6,7 +6,9 @@ import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { Context, Data, Deferred, Duration, Effect, Either, Layer, Option, Ref, Schedule } from "effect"
 import { constants, createPublicKey, type KeyObject, verify as cryptoVerify } from "node:crypto"
 import { boundedText } from "../../shared/boundedBody.js"
+import { describeDefect } from "../../shared/causeLine.js"
 import { errnoOf } from "../../shared/errno.js"
+import { getFollowingRedirects } from "../../shared/getFollowingRedirects.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { refusals, type SignatureInvalid } from "../errors.js"
 import { signedMessage } from "../../protocol/signedMessage.js"
@@ -160,10 +162,16 @@ const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
     const loaded = yield* Deferred.make<void>()
     const attemptsMade = yield* Ref.make(0)
 
-    const fetchOnce = client.get(pubkeyUrl).pipe(
-      Effect.flatMap((response) => HttpClientResponse.filterStatusOk(response)),
-      // An answer without end would otherwise be read until the process runs out of memory.
-      Effect.flatMap((response) => boundedText(response, MAX_KEY_ANSWER_BYTES)),
+    // Redirects followed as the framework's aiohttp GET follows them: a key moved behind one (http to https, a new path)
+    // would otherwise leave the worker unready for good.
+    const fetchOnce = getFollowingRedirects(client, pubkeyUrl, (response) =>
+      HttpClientResponse.filterStatusOk(response).pipe(
+        // An answer without end would otherwise be read until the process runs out of memory.
+        Effect.flatMap((ok) => boundedText(ok, MAX_KEY_ANSWER_BYTES))
+      )
+    ).pipe(
+      // Node's client throws on a redirect it cannot follow (`ftp:`, an unparsable `Location`): a failed attempt.
+      Effect.catchAllDefect((defect) => Effect.fail(new AttemptFailed({ reason: `cannot follow the redirect: ${describeDefect(defect)}` }))),
       Effect.catchTags({
         BodyTooLarge: (error) => Effect.fail(new AttemptFailed({ reason: error.message })),
         RequestError: (error) =>

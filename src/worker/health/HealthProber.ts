@@ -3,14 +3,12 @@
  * the timeout. A failure says what kind it was, because a
  * busy consumer may be slow (a timeout) while a dead one refuses the connection or answers an error status.
  */
-import { HttpClient, type HttpClientError } from "@effect/platform"
+import { HttpClient } from "@effect/platform"
 import { Context, Data, Duration, Effect, Layer, Option } from "effect"
 import { describeDefect } from "../../shared/causeLine.js"
 import { errnoOf, transportCause } from "../../shared/errno.js"
+import { getFollowingRedirects } from "../../shared/getFollowingRedirects.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
-
-/** aiohttp's default. */
-const MAX_REDIRECTS = 10
 
 export type HealthFailureKind = "timeout" | "refused" | "status" | "transport"
 
@@ -35,24 +33,11 @@ export class HealthProber extends Context.Tag("worker/HealthProber")<
   static readonly layer = (url: string, timeout: Duration.DurationInput = "10 seconds") =>
     Layer.effect(
       HealthProber,
-      Effect.map(HttpClient.HttpClient, (base) => {
-        const client = HttpClient.withScope(base)
-        // Redirects are followed here, not by the platform's `followRedirects`, which leaves each redirect's response
-        // open: against a server that keeps idle connections (Go's does, for ever), one per check, until no descriptor
-        // was left. Each hop's response is aborted once its status and Location are known, as the final one is.
-        const hop = (target: string) =>
-          client.get(target).pipe(
-            Effect.map((response) => ({ status: response.status, location: response.headers["location"] })),
-            Effect.scoped
-          )
-        const follow = (target: string, redirects: number): Effect.Effect<number, HttpClientError.HttpClientError> =>
-          Effect.flatMap(hop(target), ({ location, status }) =>
-            status >= 300 && status < 400 && location !== undefined && redirects < MAX_REDIRECTS
-              ? Effect.suspend(() => follow(new URL(location, target).toString(), redirects + 1))
-              : Effect.succeed(status)
-          )
+      Effect.map(HttpClient.HttpClient, (client) => {
+        // Each hop's answer is closed once its status is known (`getFollowingRedirects`), the final one too.
+        const follow = (target: string) => getFollowingRedirects(client, target, (response) => Effect.succeed(response.status))
         return HealthProber.of({
-          check: follow(url, 0).pipe(
+          check: follow(url).pipe(
             // Node's client throws on a redirect it cannot follow (`ftp:`, an unparsable `Location`): one failed check,
             // as aiohttp's client error is, not a defect that would end the health loop.
             Effect.catchAllDefect((defect) =>

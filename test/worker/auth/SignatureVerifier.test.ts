@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
-import { Cause, Clock, Context, Effect, Exit, Fiber, Layer, Logger, Option, Ref, Scope, TestClock } from "effect"
+import { Cause, Clock, Context, type Duration, Effect, Exit, Fiber, Layer, Logger, Option, Ref, Scope, TestClock } from "effect"
 import { generateKeyPairSync, randomBytes, sign } from "node:crypto"
 import { decodeBase64Lenient, SignatureVerifier } from "../../../src/worker/auth/SignatureVerifier.js"
 import { signedMessage } from "../../../src/protocol/signedMessage.js"
@@ -30,7 +30,7 @@ const authData = (url: string, signature: string): AuthData => ({
 })
 
 /** One scripted answer of the key server: a status with a body, a transport failure, or no answer at all. */
-type KeyAnswer = { readonly status: number; readonly body: string } | "network-error" | "hang"
+type KeyAnswer = { readonly status: number; readonly body: string; readonly location?: string } | "network-error" | "hang"
 const ok = (body: string): KeyAnswer => ({ status: 200, body })
 const status = (code: number): KeyAnswer => ({ status: code, body: "" })
 
@@ -54,7 +54,8 @@ const verifierWith = (script: ReadonlyArray<KeyAnswer>, scope: Scope.Scope, answ
         if (answer === "network-error") {
           return yield* new HttpClientError.RequestError({ request, reason: "Transport", description: "connection refused" })
         }
-        return HttpClientResponse.fromWeb(request, new Response(answer.body, { status: answer.status }))
+        const headers = answer.location === undefined ? undefined : { location: answer.location }
+        return HttpClientResponse.fromWeb(request, new Response(answer.body, { status: answer.status, ...(headers === undefined ? {} : { headers }) }))
       })
     )
     const layer = SignatureVerifier.layer({ pubkeyUrl: PUBKEY_URL }).pipe(
@@ -84,6 +85,20 @@ const exitOf = <A, E>(fiber: Fiber.Fiber<A, E>) =>
   })
 
 const isPending = <A, E>(fiber: Fiber.Fiber<A, E>) => Effect.map(Fiber.poll(fiber), Option.isNone)
+
+/** The clock moved through the fetch's back-off `sleeps`: not ready after any but the last, ready after it. */
+const readyAfterSleeps = (verifier: Context.Tag.Service<SignatureVerifier>, sleeps: ReadonlyArray<Duration.DurationInput>) =>
+  Effect.gen(function* () {
+    const ready = yield* Effect.fork(verifier.ready)
+    yield* flush
+    for (const [index, sleep] of sleeps.entries()) {
+      yield* TestClock.adjust(sleep)
+      if (index === sleeps.length - 1) break
+      yield* flush
+      assert.isTrue(yield* isPending(ready), `not ready after sleep ${index + 1}`)
+    }
+    assert.isTrue(Exit.isSuccess(yield* exitOf(ready)))
+  })
 
 /** Log lines (`LEVEL message`) written while `effect` runs, forked fibers included. */
 const withLogs = <A, E, R>(body: (lines: ReadonlyArray<string>) => Effect.Effect<A, E, R>) => {
@@ -297,21 +312,46 @@ describe("SignatureVerifier.layer key fetch", () => {
     )
   )
 
+  it.scoped("follows redirects as the framework's aiohttp GET does (at most 10, resolved against the URL that gave them); more, or a Location that cannot be followed, is a failed attempt", () =>
+    withLogs((logs) =>
+      Effect.gen(function* () {
+        const moved = (location: string): KeyAnswer => ({ status: 301, body: "", location })
+        const script = [
+          // Attempt 1: eleven redirects, one more than followed.
+          ...Array.from({ length: 11 }, (_, hop) => moved(`/hop/${hop}`)),
+          // Attempt 2: a Location that is no URL.
+          moved("http://["),
+          // Attempt 3: 302 to a path, then 307 to another host, which has the key.
+          { status: 302, body: "", location: "../keys/current" },
+          { status: 307, body: "", location: "https://keys.vast.example/pem" },
+          ok(spkiPem)
+        ]
+        const { verifier, seen } = yield* verifierWith(script, yield* Effect.scope)
+        yield* readyAfterSleeps(verifier, ["1 second", "2 seconds"])
+        yield* verifier.verify(authData(URL_A, signUrl(URL_A)))
+        const urls = (yield* Ref.get(seen)).map((request) => `${request.at} ${request.method} ${request.url}`)
+        assert.deepStrictEqual(urls, [
+          `0 GET ${PUBKEY_URL}`,
+          ...Array.from({ length: 10 }, (_, hop) => `0 GET https://run.vast.ai/hop/${hop}`),
+          `1000 GET ${PUBKEY_URL}`,
+          `3000 GET ${PUBKEY_URL}`,
+          "3000 GET https://run.vast.ai/keys/current",
+          "3000 GET https://keys.vast.example/pem"
+        ])
+        const warnings = logs.filter((line) => line.startsWith("WARN"))
+        assert.deepStrictEqual(warnings[0], "WARN Serverless public key fetch attempt 1 failed: status 301; trying again")
+        assert.match(warnings[1] ?? "", /^WARN Serverless public key fetch attempt 2 failed: cannot follow the redirect: .*Invalid URL.*; trying again$/)
+        assert.lengthOf(warnings, 2)
+      })
+    )
+  )
+
   it.scoped("a 200 whose body is not an RSA public key of at least 1024 bits is a failed attempt", () =>
     withLogs((logs) =>
       Effect.gen(function* () {
         const script = [ok("<html>maintenance</html>"), ok(ecPem), ok(smallRsaPem), ok(spkiPem)]
         const { verifier, seen } = yield* verifierWith(script, yield* Effect.scope)
-        const ready = yield* Effect.fork(verifier.ready)
-        yield* flush
-        yield* TestClock.adjust("1 second")
-        yield* flush
-        assert.isTrue(yield* isPending(ready))
-        yield* TestClock.adjust("2 seconds")
-        yield* flush
-        assert.isTrue(yield* isPending(ready))
-        yield* TestClock.adjust("4 seconds")
-        assert.isTrue(Exit.isSuccess(yield* exitOf(ready)))
+        yield* readyAfterSleeps(verifier, ["1 second", "2 seconds", "4 seconds"])
         assert.deepStrictEqual(yield* attemptTimes(seen), [0, 1000, 3000, 7000])
         yield* verifier.verify(authData(URL_A, signUrl(URL_A)))
         assert.deepStrictEqual(
