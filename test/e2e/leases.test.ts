@@ -156,6 +156,9 @@ describe("leases", () => {
     const reported = await autoscaler().waitForStatus((status) => status.error_msg !== "")
     expect(reported.error_msg).toBe("Recycled by the consumer: GPU fell off the bus")
     expect((await request(`${publicUrl}/session/create`, { body: { auth_data: authData() } })).status).toBe(429)
+    // Recycled again: the answer names the error that is reported, the first one.
+    const again = await request(`${controlUrl}/recycle`, { body: { reason: "second opinion" } })
+    expect(again.json).toEqual({ recycled: true, error_msg: "Recycled by the consumer: GPU fell off the bus", session_ids: [] })
   })
 
   it("POST /recycle with an empty or blank reason reports the plain message, without a dangling colon", async () => {

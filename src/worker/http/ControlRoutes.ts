@@ -181,10 +181,14 @@ export const controlRoutes = Effect.gen(function* () {
     Effect.gen(function* () {
       const body = request.body === undefined ? {} : yield* decodeRecycle(request.body)
       const reason = `Recycled by the consumer${body.reason === undefined || body.reason.trim() === "" ? "" : `: ${body.reason}`}`
-      yield* metrics.markErrored(reason)
+      const first = yield* metrics.markErrored(reason)
       const closed = yield* pool.recycle
-      yield* Effect.logWarning("recycled: reporting the error, taking no new session", { reason, closed: closed.length })
-      return json(200, { recycled: true, error_msg: reason, session_ids: closed.map((close) => close.sessionId) })
+      // The error reported is the first one set (a recycle's, or the health checks'): the answer names that one.
+      const reported = first ? reason : (yield* metrics.snapshot).errorMsg
+      yield* first
+        ? Effect.logWarning("recycled: reporting the error, taking no new session", { reason, closed: closed.length })
+        : Effect.logWarning("recycled again: the error already reported stays", { reason, reported, closed: closed.length })
+      return json(200, { recycled: true, error_msg: reported, session_ids: closed.map((close) => close.sessionId) })
     })
 
   const debug = Effect.gen(function* () {

@@ -471,7 +471,10 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
 
       /** The consumer is presumed dead (failed health checks): take no new session; open ones stay until they close. */
       errored: Effect.sync(() => {
-        if (mode === "serving") mode = "errored"
+        if (mode !== "serving") return
+        mode = "errored"
+        // No slot changes, but `/sessions` does (`draining`): its long polls wake, as for a drain.
+        noteChange()
       }),
 
       /** Close what is open with `shutdown`; no session is taken again. */

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Either, Exit, Layer, Option, Schema, Scope, TestClock } from "effect"
+import { Context, Effect, Either, Exit, Fiber, Layer, Option, Schema, Scope, TestClock } from "effect"
 import { transition } from "xstate"
 import { getShortestPaths } from "xstate/graph"
 import { type SlotEvent, slotMachine } from "../../../machines/slot.js"
@@ -802,6 +802,32 @@ describe("SlotPool", () => {
       yield* pool.retire
       assert.isFalse(pool.unsafeServing())
     }).pipe(Effect.provide(poolLayer()))
+  )
+
+  it.effect("becoming errored moves the version once, so a long poll sees that no session is taken any more; errored again, or while draining, does not", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const at = yield* pool.version
+      const waiter = yield* Effect.fork(pool.awaitChange)
+      yield* Effect.yieldNow()
+      yield* pool.errored
+      yield* Effect.yieldNow()
+      assert.isTrue(Option.isSome(yield* Fiber.poll(waiter)), "the waiting long poll woke")
+      assert.strictEqual(yield* pool.version, at + 1, "moved once")
+      yield* pool.errored
+      assert.strictEqual(yield* pool.version, at + 1, "errored again: no change")
+    }).pipe(
+      Effect.provide(poolLayer()),
+      Effect.zipRight(
+        Effect.gen(function* () {
+          const pool = yield* SlotPool
+          yield* pool.retire
+          const at = yield* pool.version
+          yield* pool.errored
+          assert.strictEqual(yield* pool.version, at, "a draining pool stays draining")
+        }).pipe(Effect.provide(poolLayer()))
+      )
+    )
   )
 
   it.effect("a drain moves the version, so a long poll sees the slots retire", () =>
