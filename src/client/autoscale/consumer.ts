@@ -19,6 +19,7 @@ import { Duration, Effect, Option, Schedule, Stream, SubscriptionRef } from "eff
 import { monotonicMillis } from "../../shared/monotonic.js"
 import type { SessionsAnswer, SessionView } from "../../protocol/control.js"
 import { type CompleteOutcome, JobStream, type StreamJob } from "./JobStream.js"
+import { watchSessions } from "./watchSessions.js"
 import { type ReleaseOutcome, WorkerControl } from "./WorkerControl.js"
 
 export interface ConsumerSettings {
@@ -60,25 +61,8 @@ export const runConsumer = (settings: ConsumerSettings, handler: Handler, onEven
     const jobs = yield* JobStream
     const state = yield* SubscriptionRef.make<Option.Option<SessionsAnswer>>(Option.none())
 
-    /** Keep `state` current: a long poll, retried with a back-off while the worker does not answer. */
-    const watch = Effect.gen(function* () {
-      let index: Option.Option<number> = Option.none()
-      let failures = 0
-      while (true) {
-        const answer = yield* Effect.either(control.sessions(index, settings.pollWait))
-        if (answer._tag === "Right") {
-          failures = 0
-          index = Option.some(answer.right.index)
-          yield* SubscriptionRef.set(state, Option.some(answer.right))
-          continue
-        }
-        // The worker may start after its consumer: the first failures are expected, and said once.
-        if (failures === 5) yield* onEvent({ event: "error", operation: "watch sessions", message: answer.left.message })
-        failures += 1
-        index = Option.none()
-        yield* Effect.sleep(Duration.millis(Math.min(2000, 100 * 2 ** Math.min(failures, 5))))
-      }
-    })
+    /** Keep `state` current (`watchSessions.ts`). */
+    const watch = watchSessions(control, settings.pollWait, state, (message) => onEvent({ event: "error", operation: "watch sessions", message }))
     yield* Effect.forkScoped(watch)
 
     let lastError = ""
