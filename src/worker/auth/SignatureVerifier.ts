@@ -1,9 +1,12 @@
 /**
  * Proof that a request came through the autoscaler: `auth_data.signature` over `auth_data.url`.
  * Checked on handler routes such as `/ping`.
+ *
+ * The key is fetched until it loads, and again after a signature the loaded keys refuse (at most once a minute): the
+ * framework fetches it once, so a rotated key leaves its workers refusing every signed request until they restart.
  */
 import { HttpClient, HttpClientResponse } from "@effect/platform"
-import { Context, Data, Deferred, Duration, Effect, Either, Layer, Option, Ref, Schedule } from "effect"
+import { Context, Data, Deferred, Duration, Effect, Either, FiberSet, Layer, Ref, Schedule } from "effect"
 import { constants, createPublicKey, type KeyObject, verify as cryptoVerify } from "node:crypto"
 import { boundedText } from "../../shared/boundedBody.js"
 import { describeDefect } from "../../shared/causeLine.js"
@@ -153,13 +156,46 @@ const parseRsaPublicKey = (text: string) =>
 /** A PEM RSA key is under 4 KB; an answer past this is not one. */
 const MAX_KEY_ANSWER_BYTES = 64 * 1024
 
+/** A loaded key, with the length of its signatures (PKCS#1 v1.5: exactly the modulus), worked out once. */
+interface LoadedKey {
+  readonly key: KeyObject
+  readonly signatureBytes: number
+}
+
+const withSignatureBytes = (key: KeyObject): LoadedKey => ({
+  key,
+  signatureBytes: Math.ceil((key.asymmetricKeyDetails?.modulusLength ?? Number.POSITIVE_INFINITY) / 8)
+})
+
+/** After a refused signature the key is fetched again at most this often (the last fetch counts). */
+export const KEY_RECHECK_MS = 60_000
+
+/** Keys accepted at once: the latest, and the one it replaced. */
+const KEYS_KEPT = 2
+
+const verifiedBy = (loaded: LoadedKey, message: Buffer, signatureText: string): boolean => {
+  const signature = decodeBase64Lenient(signatureText, loaded.signatureBytes)
+  if (signature === undefined) return false
+  try {
+    // RSASSA-PKCS1-v1_5 over SHA-256; a wrong signature length may throw rather than return false.
+    return cryptoVerify("sha256", message, { key: loaded.key, padding: constants.RSA_PKCS1_PADDING }, signature)
+  } catch {
+    return false
+  }
+}
+
 const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
   Effect.gen(function* () {
     const client = yield* HttpClient.HttpClient
-    // Read by every signed request, written once: a plain variable of the service, not a Ref. With the key, the
-    // length of its signatures (PKCS#1 v1.5: exactly the modulus), worked out once rather than per request.
-    let key = Option.none<{ readonly key: KeyObject; readonly signatureBytes: number }>()
+    // Read by every signed request, written rarely: a plain variable of the service, not a Ref.
+    let keys: ReadonlyArray<LoadedKey> = []
     const loaded = yield* Deferred.make<void>()
+    const clock = yield* Effect.clock
+    /** When the key was last fetched, and whether a check after a refused signature is running. */
+    let fetchedAt = 0
+    let rechecking = false
+    const background = yield* FiberSet.make()
+    const runFork = yield* FiberSet.runtime(background)<never>()
     const attemptsMade = yield* Ref.make(0)
 
     // Redirects followed as the framework's aiohttp GET follows them: a key moved behind one (http to https, a new path)
@@ -211,10 +247,8 @@ const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
       Effect.orDie,
       Effect.flatMap((loadedKey) =>
         Effect.sync(() => {
-          key = Option.some({
-            key: loadedKey,
-            signatureBytes: Math.ceil((loadedKey.asymmetricKeyDetails?.modulusLength ?? Number.POSITIVE_INFINITY) / 8)
-          })
+          keys = [withSignatureBytes(loadedKey)]
+          fetchedAt = clock.unsafeCurrentTimeMillis()
         })
       ),
       Effect.zipRight(Effect.suspend(() => Ref.get(attemptsMade))),
@@ -224,21 +258,38 @@ const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
     // Interrupted at shutdown; `intoDeferred` then interrupts the fibers awaiting `ready` too.
     yield* fetchKey.pipe(Effect.intoDeferred(loaded), Effect.forkScoped)
 
-    // Synchronous (an Either is an Effect): the check is pure computation over the loaded key.
+    /**
+     * The key fetched again, after a signature the loaded keys refuse: the autoscaler may have rotated it. A new key is
+     * taken first, and the one before it kept (open sessions' `auth_data` were signed by it).
+     */
+    const recheck = fetchOnce.pipe(
+      Effect.flatMap((fresh) =>
+        Effect.suspend(() => {
+          if (keys[0]?.key.equals(fresh) === true) return Effect.void
+          keys = [withSignatureBytes(fresh), ...keys.filter((kept) => !kept.key.equals(fresh))].slice(0, KEYS_KEPT)
+          return Effect.logInfo("Serverless public key changed: signatures by the new key are accepted, and by the previous one still")
+        })
+      ),
+      Effect.catchAll((error) => Effect.logWarning(`Serverless public key check after a refused signature failed: ${error.reason}; the loaded key stays`)),
+      Effect.ensuring(Effect.sync(() => (rechecking = false)))
+    )
+    const recheckSoon = () => {
+      const now = clock.unsafeCurrentTimeMillis()
+      if (rechecking || now - fetchedAt < KEY_RECHECK_MS) return
+      rechecking = true
+      fetchedAt = now
+      runFork(recheck)
+    }
+
+    // Synchronous (an Either is an Effect): the check is computation over the loaded keys; a refusal may start a check
+    // of the key in the background.
     const verify = (authData: SignedFields): Either.Either<void, SignatureInvalid> => {
-      const current = key
-      if (Option.isNone(current)) return Either.left(refusals.signatureInvalid)
-      const signature = decodeBase64Lenient(authData.signature, current.value.signatureBytes)
-      if (signature === undefined) return Either.left(refusals.signatureInvalid)
+      const current = keys
+      if (current.length === 0) return Either.left(refusals.signatureInvalid)
       const message = Buffer.from(signedMessage(authData.url), "utf8")
-      try {
-        // RSASSA-PKCS1-v1_5 over SHA-256; a wrong signature length may throw rather than return false.
-        return cryptoVerify("sha256", message, { key: current.value.key, padding: constants.RSA_PKCS1_PADDING }, signature)
-          ? Either.void
-          : Either.left(refusals.signatureInvalid)
-      } catch {
-        return Either.left(refusals.signatureInvalid)
-      }
+      for (const candidate of current) if (verifiedBy(candidate, message, authData.signature)) return Either.void
+      recheckSoon()
+      return Either.left(refusals.signatureInvalid)
     }
 
     return SignatureVerifier.of({ verify, ready: Deferred.await(loaded) })

@@ -401,6 +401,78 @@ describe("SignatureVerifier.layer key fetch", () => {
   )
 })
 
+describe("SignatureVerifier after a key rotation", () => {
+  const thirdKeys = generateKeyPairSync("rsa", { modulusLength: 2048 })
+  const pemOf = (pair: typeof keys) => pair.publicKey.export({ type: "spki", format: "pem" }).toString()
+  const signedBy = (pair: typeof keys) => authData(URL_A, signUrl(URL_A, pair.privateKey))
+
+  it.scoped("a refused signature fetches the key again, at most once a minute; a new key is taken and the one before it kept, an older one dropped", () =>
+    withLogs((logs) =>
+      Effect.gen(function* () {
+        // Loaded: A. The checks find B (a rotation), then B again, then C.
+        const script = [ok(pemOf(keys)), ok(pemOf(otherKeys)), ok(pemOf(otherKeys)), ok(pemOf(thirdKeys))]
+        const { verifier, seen } = yield* verifierWith(script, yield* Effect.scope)
+        yield* readyAfterSleeps(verifier, [0])
+        // Within a minute of the fetch, a refusal starts no check.
+        yield* TestClock.adjust("59 seconds")
+        assert.isTrue(yield* invalid(verifier, signedBy(otherKeys)))
+        yield* flush
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0])
+        yield* TestClock.adjust("1 second")
+        assert.isTrue(yield* invalid(verifier, signedBy(otherKeys)), "refused: the check runs in the background")
+        assert.isTrue(yield* invalid(verifier, signedBy(otherKeys)), "one check at a time")
+        yield* flush
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0, 60_000])
+        yield* verifier.verify(signedBy(otherKeys))
+        yield* verifier.verify(signedBy(keys))
+        assert.isTrue(yield* invalid(verifier, signedBy(thirdKeys)))
+        yield* flush
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0, 60_000], "a minute since the last fetch has not passed")
+        // The same key again: nothing changes.
+        yield* TestClock.adjust("1 minute")
+        assert.isTrue(yield* invalid(verifier, signedBy(thirdKeys)))
+        yield* flush
+        yield* verifier.verify(signedBy(keys))
+        // C: taken, B kept, A dropped.
+        yield* TestClock.adjust("1 minute")
+        assert.isTrue(yield* invalid(verifier, signedBy(thirdKeys)))
+        yield* flush
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0, 60_000, 120_000, 180_000])
+        yield* verifier.verify(signedBy(thirdKeys))
+        yield* verifier.verify(signedBy(otherKeys))
+        assert.isTrue(yield* invalid(verifier, signedBy(keys)))
+        assert.deepStrictEqual(
+          logs.filter((line) => line.includes("public key changed")),
+          Array(2).fill("INFO Serverless public key changed: signatures by the new key are accepted, and by the previous one still")
+        )
+      })
+    )
+  )
+
+  it.scoped("a check that fails keeps the loaded key, says so, and the next is a minute later", () =>
+    withLogs((logs) =>
+      Effect.gen(function* () {
+        const { verifier, seen } = yield* verifierWith([ok(spkiPem), status(503), ok(pemOf(otherKeys))], yield* Effect.scope)
+        yield* readyAfterSleeps(verifier, [0])
+        yield* TestClock.adjust("1 minute")
+        assert.isTrue(yield* invalid(verifier, signedBy(otherKeys)))
+        yield* flush
+        yield* verifier.verify(signedBy(keys))
+        assert.deepStrictEqual(logs.filter((line) => line.startsWith("WARN")), ["WARN Serverless public key check after a refused signature failed: status 503; the loaded key stays"])
+        yield* TestClock.adjust("59 seconds")
+        assert.isTrue(yield* invalid(verifier, signedBy(otherKeys)))
+        yield* flush
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0, 60_000])
+        yield* TestClock.adjust("1 second")
+        assert.isTrue(yield* invalid(verifier, signedBy(otherKeys)))
+        yield* flush
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0, 60_000, 120_000])
+        yield* verifier.verify(signedBy(otherKeys))
+      })
+    )
+  )
+})
+
 describe("SignatureVerifier.layerUnsecured", () => {
   it.effect("is ready at once and accepts any signature", () =>
     Effect.gen(function* () {
