@@ -82,7 +82,7 @@ const clientFlags = {
     fallback: 3,
     description: "--demo: number of sessions"
   }),
-  interval: withDefault(from0("interval"), { name: "interval", value: "SECONDS", fallback: 30, description: "--demo: time between two creates, and between two ends (0: all at once)" }),
+  interval: withDefault(from0("interval"), { name: "interval", value: "SECONDS", fallback: 30, description: "--demo: time between two reservations' starts (each starts whether or not the one before it has a worker yet), and between two ends (0: all at once)" }),
   plateau: withDefault(from0("plateau"), { name: "plateau", value: "SECONDS", fallback: 300, description: "--demo: how long all sessions are held together" }),
   onCloseRoute: url("on-close-route", "URL the worker POSTs to when a session closes"),
   onClosePayload: optional(

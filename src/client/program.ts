@@ -41,12 +41,14 @@ const runMode = (endpointName: string, mode: Mode) =>
       return yield* reservations.close(session.value.sessionId)
     }
 
-    const opened: Array<string> = []
-    for (let reservation = 1; reservation <= mode.count; reservation++) {
-      if (reservation > 1) yield* Effect.sleep(mode.interval)
-      const session = yield* Effect.option(reservations.open(endpoint, reservation))
-      if (Option.isSome(session)) opened.push(session.value.sessionId)
-    }
+    // Reservation n starts (n - 1) intervals after the first, whether or not those before it have a worker yet: one
+    // that cannot be placed holds back no other, and `--interval 0` starts them all at once.
+    const outcomes = yield* Effect.forEach(
+      Array.from({ length: mode.count }, (_, index) => index + 1),
+      (reservation) => Effect.delay(Effect.option(reservations.open(endpoint, reservation)), Duration.times(mode.interval, reservation - 1)),
+      { concurrency: "unbounded" }
+    )
+    const opened = outcomes.flatMap((session) => (Option.isSome(session) ? [session.value.sessionId] : []))
     // The plateau is over early once the workers have closed every session (their consumers released them): there is
     // nothing left to hold.
     yield* Effect.raceFirst(hold(mode.plateau), Effect.forEach(opened, reservations.gone, { concurrency: "unbounded", discard: true }))

@@ -400,6 +400,42 @@ describe("program, --demo", () => {
     })
   )
 
+  it.effect("each reservation starts --interval after the one before it started: one still waiting for a worker holds back none after it", () =>
+    Effect.gen(function* () {
+      // Reservation 2 finds no worker for its first six polls; the others are routed at once.
+      let waited = 0
+      const run = yield* start(
+        { _tag: "Demo", count: 3, interval: Duration.seconds(1), plateau: Duration.seconds(5) },
+        { route: (idx) => (idx === 2 && waited++ < 6 ? { endpoint: ENDPOINT_NAME, request_idx: 2 } : undefined) }
+      )
+      yield* TestClock.adjust("2 minutes")
+      yield* Fiber.join(run.fiber)
+      const creates = yield* run.calls("/session/create")
+      assert.deepStrictEqual(creates.filter(([url]) => url !== `${worker(2)}/session/create`), [
+        [`${worker(1)}/session/create`, 0],
+        [`${worker(3)}/session/create`, 2_000]
+      ])
+      const second = creates.find(([url]) => url === `${worker(2)}/session/create`)
+      assert.isAbove(Number(second?.[1] ?? 0), 2_000, "the second created last, after its wait")
+      assert.deepInclude((yield* run.named("done"))[0], { created: 3, ended: 3, failures: 0 })
+    })
+  )
+
+  it.effect("--interval 0 starts every reservation at once: the first waiting for a worker delays none of the others", () =>
+    Effect.gen(function* () {
+      let waited = 0
+      const run = yield* start(
+        { _tag: "Demo", count: 3, interval: Duration.zero, plateau: Duration.seconds(5) },
+        { route: (idx) => (idx === 1 && waited++ < 3 ? { endpoint: ENDPOINT_NAME, request_idx: 1 } : undefined) }
+      )
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.join(run.fiber)
+      const creates = yield* run.calls("/session/create")
+      assert.deepStrictEqual(creates.slice(0, 2), [[`${worker(2)}/session/create`, 0], [`${worker(3)}/session/create`, 0]])
+      assert.strictEqual(creates[2]?.[0], `${worker(1)}/session/create`)
+    })
+  )
+
   it.effect("a reservation routed to a url that is not http(s) is a failure; the demo goes on with the others", () =>
     Effect.gen(function* () {
       const run = yield* start(
