@@ -23,7 +23,8 @@
 #   WORKER_PORT            [3000] the worker's public port
 #   USE_SSL                [true] TLS on the public port when exactly "true"
 #   PUBLIC_IPADDR, VAST_TCP_PORT_<WORKER_PORT>   (Vast sets them) make the `url` of a report
-#   WORKSPACE_DIR          [/workspace] logs, and the clone when there is no preinstalled copy
+#   WORKSPACE_DIR          [/workspace] logs, and the clone when there is no preinstalled copy (a relative
+#                          path here or in the other paths is taken from the directory the script starts in)
 #   LOG_FILE               [$WORKSPACE_DIR/null-worker.log] this script's and the worker's output
 #   NULL_WORKER_DIR        a checkout that already has dist/main.js (takes precedence)
 #   NULL_WORKER_REPO       git URL (or path) to clone when no preinstalled copy is found
@@ -33,7 +34,7 @@
 #   NODE_BIN               [node] the Node.js executable
 #   SIGN_CERT_URL          [https://console.vast.ai/api/v0/sign_cert/?instance_id=$CONTAINER_ID]
 #   SIGN_CERT_ATTEMPTS     [5] tries at signing; SIGN_CERT_RETRY_DELAY [2] seconds before the 2nd, doubling
-#   SIGN_CERT_TIMEOUT      [30] seconds per signing try
+#   SIGN_CERT_TIMEOUT      [30] seconds per signing try (these three and REPORT_TIMEOUT: whole numbers)
 #   TLS_KEY_FILE           [$WORKER_TLS_KEY or /etc/instance.key]  passed to the worker as WORKER_TLS_KEY
 #   TLS_CERT_FILE          [$WORKER_TLS_CERT or /etc/instance.crt] passed to the worker as WORKER_TLS_CERT
 #   REPORT_TIMEOUT         [10] seconds for each error report
@@ -95,6 +96,11 @@ for name in CONTAINER_ID WORKER_PORT SIGN_CERT_ATTEMPTS SIGN_CERT_RETRY_DELAY SI
 done
 TLS_KEY_FILE=${TLS_KEY_FILE:-${WORKER_TLS_KEY:-/etc/instance.key}}
 TLS_CERT_FILE=${TLS_CERT_FILE:-${WORKER_TLS_CERT:-/etc/instance.crt}}
+# A relative path is the caller's: made absolute against the directory the script was started in, before it moves
+# into WORKSPACE_DIR (the worker, started there, gets the absolute paths too).
+for name in WORKSPACE_DIR LOG_FILE CONSUMER_LOG NULL_EXIT_FILE NULL_FORCE_UPDATE_FILE NULL_WORKER_DIR OUTBOX_FILE TLS_KEY_FILE TLS_CERT_FILE; do
+  if [[ -n ${!name:-} && ${!name} != /* ]]; then printf -v "$name" '%s' "$PWD/${!name}"; fi
+done
 
 NODE_OK=false # set once NODE_BIN is known to be Node.js >= 20; reports are then built with JSON.stringify
 LOG_READY=false
@@ -314,7 +320,7 @@ if [[ -n ${NULL_WORKER_DIR:-} ]]; then
   if [[ ! -f $NULL_WORKER_DIR/dist/main.js ]]; then
     fail "NULL_WORKER_DIR has no dist/main.js (build it with npm ci): $NULL_WORKER_DIR"
   fi
-  project=$NULL_WORKER_DIR
+  project=$(cd "$NULL_WORKER_DIR" && pwd)
 elif [[ -n $script_dir ]] && is_null_worker "$script_dir"; then
   project=$script_dir
 elif [[ -n $script_dir ]] && is_null_worker "$script_dir/.."; then

@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from "node:child_process"
 import { X509Certificate } from "node:crypto"
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs"
 import { request as httpsRequest } from "node:https"
-import { join } from "node:path"
+import { join, relative as relativePath } from "node:path"
 import { TLSSocket } from "node:tls"
 import { describe, expect, it } from "vitest"
 import { ReportRecorder } from "./fakes.js"
@@ -197,6 +197,19 @@ describe("start-vast.sh: environment, TLS and error reports", () => {
     expect(readFileSync(join(env["WORKSPACE_DIR"] ?? "", "null-worker.log"), "utf8")).toContain(`null-worker: ${root}`)
     run.child.kill("SIGTERM")
     expect(await run.exited, run.output()).toBe(0)
+  })
+
+  it("relative WORKSPACE_DIR, NULL_WORKER_DIR and LOG_FILE are the caller's: resolved against the directory it was started in, not WORKSPACE_DIR", async () => {
+    const { env, workerPort } = await h.vastEnv({ USE_SSL: "false", DRAIN_TIMEOUT: "0" })
+    const relative = { WORKSPACE_DIR: "ws", NULL_WORKER_DIR: relativePath(h.dir, root), LOG_FILE: "start.log" }
+    const run = h.start(h.detachedScript, { ...env, ...relative }, { cwd: h.dir })
+    const ready = await h.recorder.waitFor(isReady)
+    expect(ready.json?.["url"]).toBe(`http://127.0.0.1:${workerPort}`)
+    expect(readFileSync(join(h.dir, "start.log"), "utf8")).toContain(`null-worker: ${root}`)
+    run.child.kill("SIGTERM")
+    expect(await run.exited, run.output()).toBe(0)
+    expect(existsSync(join(h.dir, "ws", "null-worker.exit")), "the exit marker in the workspace").toBe(true)
+    expect(existsSync(join(h.dir, "ws", "start.log")), "no log inside the workspace").toBe(false)
   })
 
   it("a Node.js older than 20 is refused and reported", async () => {
