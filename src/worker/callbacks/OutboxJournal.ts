@@ -16,12 +16,13 @@
  * The file is rewritten with its live lines at start and whenever delivered lines make up most of it past a few
  * MiB, so it stays within about twice what is pending; it is created owner-only, since it holds callback URLs whole.
  */
-import { accessSync, closeSync, constants, existsSync, fstatSync, fsync, fsyncSync, lstatSync, openSync, readlinkSync, readSync, renameSync, type Stats, statSync, unlinkSync, writeSync } from "node:fs"
+import { accessSync, closeSync, constants, existsSync, fstatSync, fsync, fsyncSync, lstatSync, openSync, readlinkSync, renameSync, type Stats, statSync, unlinkSync, writeSync } from "node:fs"
 import { dirname, resolve } from "node:path"
 import { Effect, Either, Schema } from "effect"
 import { CloseReason } from "../../protocol/callback.js"
 import { errnoOf } from "../../shared/errno.js"
 import { releaseLock, takeLock } from "./journalLock.js"
+import { forEachLine } from "./lineReader.js"
 import { parseBoundedJsonWith } from "../../shared/boundedJson.js"
 
 export const JournalledCallback = Schema.Struct({
@@ -58,7 +59,6 @@ export interface JournalOpened {
 
 /** The longest line replayed: a callback body is at most 1 MiB, and JSON escaping can make it six times as long. */
 const MAX_LINE_BYTES = 8 * 1024 * 1024
-const READ_CHUNK_BYTES = 1024 * 1024
 
 const kindOf = (stats: Stats): string => (stats.isDirectory() ? "a directory" : stats.isFIFO() ? "a FIFO" : "a device or another special file")
 
@@ -89,35 +89,6 @@ export const journalPathProblem = (configured: string): string | null => {
   }
 }
 
-/** Each line of `fd`, read a chunk at a time: memory holds one line, never the whole file. Longer lines are `null`. */
-const forEachLine = (fd: number, visit: (line: string | null) => void) => {
-  const chunk = Buffer.alloc(READ_CHUNK_BYTES)
-  let parts: Array<Buffer> = []
-  let length = 0
-  let tooLong = false
-  const flush = () => {
-    if (tooLong) visit(null)
-    else if (length > 0) visit(Buffer.concat(parts, length).toString("utf8"))
-    parts = []
-    length = 0
-    tooLong = false
-  }
-  for (let read = readSync(fd, chunk, 0, chunk.length, null); read > 0; read = readSync(fd, chunk, 0, chunk.length, null)) {
-    let from = 0
-    for (let newline = chunk.indexOf(10, from); newline !== -1 && newline < read; newline = chunk.indexOf(10, from)) {
-      if (!tooLong) parts.push(Buffer.from(chunk.subarray(from, newline)))
-      length += newline - from
-      if (length > MAX_LINE_BYTES) tooLong = true
-      flush()
-      from = newline + 1
-    }
-    length += read - from
-    if (length > MAX_LINE_BYTES) tooLong = true
-    if (!tooLong && read > from) parts.push(Buffer.from(chunk.subarray(from, read)))
-  }
-  flush()
-}
-
 /** The callbacks left pending in `file`, and how many lines were not journal lines. */
 const replay = (file: string): { readonly left: ReadonlyArray<JournalledCallback>; readonly skipped: number } => {
   const pending = new Map<string, JournalledCallback>()
@@ -130,7 +101,7 @@ const replay = (file: string): { readonly left: ReadonlyArray<JournalledCallback
     throw error
   }
   try {
-    forEachLine(fd, (line) => {
+    forEachLine(fd, MAX_LINE_BYTES, (line) => {
       if (line !== null && line.trim() === "") return
       const decoded = line === null ? null : decodeLine(line)
       if (decoded === null || Either.isLeft(decoded)) return void skipped++
