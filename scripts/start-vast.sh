@@ -24,7 +24,8 @@
 #   USE_SSL                [true] TLS on the public port when exactly "true"
 #   PUBLIC_IPADDR, VAST_TCP_PORT_<WORKER_PORT>   (Vast sets them) make the `url` of a report
 #   WORKSPACE_DIR          [/workspace] logs, and the clone when there is no preinstalled copy (a relative
-#                          path here or in the other paths is taken from the directory the script starts in)
+#                          WORKSPACE_DIR, LOG_FILE, CONSUMER_LOG, NULL_EXIT_FILE, NULL_FORCE_UPDATE_FILE,
+#                          NULL_WORKER_DIR, OUTBOX_FILE or TLS_*_FILE is taken from where the script starts)
 #   LOG_FILE               [$WORKSPACE_DIR/null-worker.log] this script's and the worker's output
 #   NULL_WORKER_DIR        a checkout that already has dist/main.js (takes precedence)
 #   NULL_WORKER_REPO       git URL (or path) to clone when no preinstalled copy is found

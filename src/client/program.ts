@@ -20,7 +20,7 @@ export type Mode =
 
 const seconds = (duration: Duration.Duration): number => Duration.toMillis(duration) / 1000
 
-/** The reservations of `mode`, one after another; failures are reported where they happen. */
+/** The reservations of `mode` (in `--demo`, started `--interval` apart); failures are reported where they happen. */
 const runMode = (endpointName: string, mode: Mode) =>
   Effect.gen(function* () {
     const client = yield* VastClient

@@ -1,6 +1,7 @@
 /**
  * A GET that follows redirects as aiohttp's `GET` does (the framework's fetches: the health check, the public key):
- * a 3xx answer with a `Location` is followed, resolved against the URL that gave it, at most `MAX_REDIRECTS` times.
+ * a 301, 302, 303, 307 or 308 with a `Location` is followed, resolved against the URL that gave it, at most
+ * `MAX_REDIRECTS` times (past them the last redirect is the answer: a status that is not the success asked for).
  *
  * Not the platform's `followRedirects`, which leaves each redirect's response open: against a server that keeps idle
  * connections (Go's does, for ever), one descriptor per fetch, until none was left. Here each hop's answer is closed
@@ -11,6 +12,9 @@ import { Effect } from "effect"
 
 /** aiohttp's default (`max_redirects=10`). */
 export const MAX_REDIRECTS = 10
+
+/** The statuses aiohttp follows; any other 3xx (a 300, a 304) is the answer. */
+const FOLLOWED = new Set([301, 302, 303, 307, 308])
 
 type Step<A> = { readonly _tag: "Redirect"; readonly to: string } | { readonly _tag: "Final"; readonly value: A }
 
@@ -29,7 +33,7 @@ export const getFollowingRedirects = <A, E, R>(
       Effect.scoped(
         Effect.flatMap(scoped.get(target), (response): Effect.Effect<Step<A>, E, R> => {
           const location = response.headers["location"]
-          return response.status >= 300 && response.status < 400 && location !== undefined && redirects < MAX_REDIRECTS
+          return FOLLOWED.has(response.status) && location !== undefined && redirects < MAX_REDIRECTS
             ? Effect.sync(() => ({ _tag: "Redirect", to: new URL(location, target).toString() }))
             : Effect.map(read(response), (value) => ({ _tag: "Final", value }))
         })

@@ -12,6 +12,7 @@ import { boundedText } from "../../shared/boundedBody.js"
 import { describeDefect } from "../../shared/causeLine.js"
 import { errnoOf } from "../../shared/errno.js"
 import { getFollowingRedirects } from "../../shared/getFollowingRedirects.js"
+import { unsafeMonotonicMillis } from "../../shared/monotonic.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { refusals, type SignatureInvalid } from "../errors.js"
 import { signedMessage } from "../../protocol/signedMessage.js"
@@ -206,8 +207,9 @@ const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
         Effect.flatMap((ok) => boundedText(ok, MAX_KEY_ANSWER_BYTES))
       )
     ).pipe(
-      // Node's client throws on a redirect it cannot follow (`ftp:`, an unparsable `Location`): a failed attempt.
-      Effect.catchAllDefect((defect) => Effect.fail(new AttemptFailed({ reason: `cannot follow the redirect: ${describeDefect(defect)}` }))),
+      // Node's client throws on a redirect it cannot follow (`ftp:`, an unparsable `Location`): a failed attempt, as
+      // any other defect of one fetch is.
+      Effect.catchAllDefect((defect) => Effect.fail(new AttemptFailed({ reason: `the fetch failed: ${describeDefect(defect)}` }))),
       Effect.catchTags({
         BodyTooLarge: (error) => Effect.fail(new AttemptFailed({ reason: error.message })),
         RequestError: (error) =>
@@ -248,7 +250,7 @@ const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
       Effect.flatMap((loadedKey) =>
         Effect.sync(() => {
           keys = [withSignatureBytes(loadedKey)]
-          fetchedAt = clock.unsafeCurrentTimeMillis()
+          fetchedAt = unsafeMonotonicMillis(clock)
         })
       ),
       Effect.zipRight(Effect.suspend(() => Ref.get(attemptsMade))),
@@ -274,7 +276,8 @@ const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
       Effect.ensuring(Effect.sync(() => (rechecking = false)))
     )
     const recheckSoon = () => {
-      const now = clock.unsafeCurrentTimeMillis()
+      // Monotonic: a wall clock stepped back would hold the next check back by the step.
+      const now = unsafeMonotonicMillis(clock)
       if (rechecking || now - fetchedAt < KEY_RECHECK_MS) return
       rechecking = true
       fetchedAt = now

@@ -27,10 +27,10 @@ const fakeControl = (behave: (sent: Option.Option<number>, waitSeconds: number, 
   return { control, polls }
 }
 
-const watching = (control: WorkerControl["Type"], failures: Array<string> = []) =>
+const watching = (control: WorkerControl["Type"], failures: Array<string> = [], pollWaitSeconds = 30) =>
   Effect.gen(function* () {
     const state = yield* SubscriptionRef.make<Option.Option<SessionsAnswer>>(Option.none())
-    yield* Effect.forkScoped(watchSessions(control, 30, state, (message) => Effect.sync(() => void failures.push(message))))
+    yield* Effect.forkScoped(watchSessions(control, pollWaitSeconds, state, (message) => Effect.sync(() => void failures.push(message))))
     yield* TestClock.adjust("0 millis")
     return state
   })
@@ -58,6 +58,17 @@ describe("watchSessions (TestClock)", () => {
       yield* watching(control)
       yield* TestClock.adjust("100 seconds")
       assert.deepStrictEqual(polls.map((poll) => [poll.at, poll.sent]), [[0, null], [0, 7], [30_000, 7], [60_000, 7], [65_000, 8], [95_000, 8]])
+    })
+  )
+
+  it.scoped("a wait asked past the worker's 300 s is waited 300 s: such a poll waited, and the next follows at once", () =>
+    Effect.gen(function* () {
+      const { control, polls } = fakeControl((sent, waitSeconds) =>
+        Option.isNone(sent) ? Effect.succeed(answerAt(7)) : Effect.as(Effect.sleep(`${Math.min(waitSeconds, 300)} seconds`), answerAt(7))
+      )
+      yield* watching(control, [], 900)
+      yield* TestClock.adjust("601 seconds")
+      assert.deepStrictEqual(polls.map((poll) => poll.at), [0, 0, 300_000, 600_000])
     })
   )
 
