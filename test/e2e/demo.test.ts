@@ -55,6 +55,8 @@ describe("npm run demo (dist/demo.js)", () => {
     it(`${signal} to the demo's pid alone: the client ends its sessions, the serverless stops its workers, exit ${status}, no process left`, async () => {
       const demo = spawnProcess(process.execPath, [demoJs, "--count", "2", "--interval", "0.5", "--plateau", "60"], {})
       running.push(demo)
+      // Both sessions, in either order: the two reservations route side by side, and the second may take the first worker.
+      await demo.waitFor(/client \| .*#1 created session/, 30_000)
       await demo.waitFor(/client \| .*#2 created session/, 30_000)
       const pid = demo.child.pid ?? 0
       const tree = processTree(pid)
@@ -76,6 +78,7 @@ describe("npm run demo (dist/demo.js)", () => {
     // busy CI), and the 60 s plateau is far after.
     const demo = spawnProcess(process.execPath, [demoJs, "--count", "2", "--interval", "0.5", "--plateau", "60", "--timeout", "20"], {})
     running.push(demo)
+    await demo.waitFor(/client \| .*#1 created session/, 30_000)
     await demo.waitFor(/client \| .*#2 created session/, 30_000)
     const tree = processTree(demo.child.pid ?? 0)
     for (const child of tree) descendants.add(child)
