@@ -10,7 +10,7 @@ import { RequestFailed } from "./errors.js"
 /** Whether the call failed because nothing listens at the address. */
 export const refused = (error: unknown): boolean => error instanceof RequestFailed && error.refused === true
 
-export const REFUSED_AGAIN_AFTER = Duration.seconds(1)
+const REFUSED_AGAIN_AFTER = Duration.seconds(1)
 
 export const WORKER_GONE = "nothing listens at the worker's address any more (connection refused twice, a second apart)"
 

@@ -24,6 +24,9 @@ export const ReleaseAnswer = Schema.Union(
 )
 export type ReleaseAnswer = typeof ReleaseAnswer.Type
 
+/** The longest `GET /sessions?wait=` the worker honours, in seconds: its long polls' cap, and what a consumer may ask. */
+export const MAX_SESSIONS_WAIT_SECONDS = 300
+
 /** `POST /recycle` body, optional: why the consumer declares this instance bad. */
 export const RecycleRequest = Schema.Struct({ reason: Schema.optional(Schema.String.pipe(Schema.maxLength(1000))) })
 

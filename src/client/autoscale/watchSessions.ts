@@ -9,14 +9,11 @@
  *   and said once.
  */
 import { Clock, Duration, Effect, Option, SubscriptionRef } from "effect"
-import type { SessionsAnswer } from "../../protocol/control.js"
+import { MAX_SESSIONS_WAIT_SECONDS, type SessionsAnswer } from "../../protocol/control.js"
 import type { WorkerControl } from "./WorkerControl.js"
 
 /** 200 ms after the first, doubling to 2 s. */
 const backOff = (count: number) => Effect.sleep(Duration.millis(Math.min(2000, 100 * 2 ** Math.min(count, 5))))
-
-/** The longest wait the worker honours (`GET /sessions?wait=`). */
-const MAX_WAIT_SECONDS = 300
 
 /** Failures in a row before the failure is said (once). */
 const FAILURES_SAID_AT = 5
@@ -40,7 +37,7 @@ export const watchSessions = (
         index = Option.some(answer.right.index)
         yield* SubscriptionRef.set(state, Option.some(answer.right))
         // Nothing new, answered in under half its wait (the worker waits 300 s at most): the poll did not wait.
-        const waited = (yield* Clock.currentTimeMillis) - started >= (Math.min(pollWaitSeconds, MAX_WAIT_SECONDS) * 1000) / 2
+        const waited = (yield* Clock.currentTimeMillis) - started >= (Math.min(pollWaitSeconds, MAX_SESSIONS_WAIT_SECONDS) * 1000) / 2
         if (Option.isNone(sent) || sent.value !== answer.right.index || waited) unwaited = 0
         else yield* backOff(++unwaited)
         continue

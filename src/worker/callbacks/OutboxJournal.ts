@@ -214,7 +214,8 @@ export const openJournal = (
             compactAt = size + COMPACT_AFTER_BYTES
             const code = errnoOf(error)
             // The start checked the directory: missing now, it was deleted while the worker ran.
-            if (code === "ENOENT" && !existsSync(dirname(file))) notices.directoryGone(dirname(file))
+            const directory = dirname(file)
+            if (code === "ENOENT" && !existsSync(directory)) notices.directoryGone(directory)
             else notices.notCompacted(code ?? String(error))
             return false
           }

@@ -5,7 +5,7 @@
  */
 import { Clock, Duration, Effect, Either, Option, Schema } from "effect"
 import type { ReleaseTarget } from "../../../machines/slot.js"
-import { RecycleRequest, RELEASE_BODY_SHAPES, ReleaseByGeneration, ReleaseBySession, type SessionsAnswer } from "../../protocol/control.js"
+import { MAX_SESSIONS_WAIT_SECONDS, RecycleRequest, RELEASE_BODY_SHAPES, ReleaseByGeneration, ReleaseBySession, type SessionsAnswer } from "../../protocol/control.js"
 import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { CallbackPoster } from "../callbacks/CallbackPoster.js"
 import { DECIMAL_DIGITS, DECIMAL_FRACTION } from "../../shared/decimalText.js"
@@ -20,8 +20,8 @@ import type { RouteTable, WireRequest, WireRoute } from "./WireServer.js"
 
 const toSeconds = (millis: number): number => millis / 1000
 
-/** The longest `GET /sessions?wait=` a consumer may ask for. */
-export const MAX_WAIT_SECONDS = 300
+/** The longest `GET /sessions?wait=` a consumer may ask for (the protocol's). */
+export const MAX_WAIT_SECONDS = MAX_SESSIONS_WAIT_SECONDS
 
 /**
  * Long polls waiting at once, at most; one past it is answered at once, as if it had not asked to wait. A consumer
