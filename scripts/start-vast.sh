@@ -25,7 +25,8 @@
 #   PUBLIC_IPADDR, VAST_TCP_PORT_<WORKER_PORT>   (Vast sets them) make the `url` of a report
 #   WORKSPACE_DIR          [/workspace] logs, and the clone when there is no preinstalled copy (a relative
 #                          WORKSPACE_DIR, LOG_FILE, CONSUMER_LOG, NULL_EXIT_FILE, NULL_FORCE_UPDATE_FILE,
-#                          NULL_WORKER_DIR, OUTBOX_FILE or TLS_*_FILE is taken from where the script starts)
+#                          NULL_WORKER_DIR, OUTBOX_FILE or TLS_*_FILE is taken from where the script starts;
+#                          one with surrounding whitespace is refused, naming it)
 #   LOG_FILE               [$WORKSPACE_DIR/null-worker.log] this script's and the worker's output
 #   NULL_WORKER_DIR        a checkout that already has dist/main.js (takes precedence)
 #   NULL_WORKER_REPO       git URL (or path) to clone when no preinstalled copy is found
@@ -99,8 +100,15 @@ TLS_KEY_FILE=${TLS_KEY_FILE:-${WORKER_TLS_KEY:-/etc/instance.key}}
 TLS_CERT_FILE=${TLS_CERT_FILE:-${WORKER_TLS_CERT:-/etc/instance.crt}}
 # A relative path is the caller's: made absolute against the directory the script was started in, before it moves
 # into WORKSPACE_DIR (the worker, started there, gets the absolute paths too).
+# A path with surrounding whitespace is refused (at the first step, naming it), not made `$PWD/ /data/…`: the space is
+# more likely a template's typo than part of a name, and the worker refuses its own paths with it too.
+PATH_PROBLEM=""
 for name in WORKSPACE_DIR LOG_FILE CONSUMER_LOG NULL_EXIT_FILE NULL_FORCE_UPDATE_FILE NULL_WORKER_DIR OUTBOX_FILE TLS_KEY_FILE TLS_CERT_FILE; do
-  if [[ -n ${!name:-} && ${!name} != /* ]]; then printf -v "$name" '%s' "$PWD/${!name}"; fi
+  if [[ ${!name:-} =~ ^[[:space:]]|[[:space:]]$ ]]; then
+    PATH_PROBLEM=${PATH_PROBLEM:-"$name has surrounding whitespace (\"${!name}\"): remove it"}
+  elif [[ -n ${!name:-} && ${!name} != /* ]]; then
+    printf -v "$name" '%s' "$PWD/${!name}"
+  fi
 done
 
 NODE_OK=false # set once NODE_BIN is known to be Node.js >= 20; reports are then built with JSON.stringify
@@ -242,6 +250,7 @@ failed_with_output() {
 
 # Not on a Vast instance (run by hand, say): said on stderr before anything is made, /workspace included.
 if [[ -z ${CONTAINER_ID:-} ]]; then fail "CONTAINER_ID must be set (Vast sets it on an instance; this script runs there)"; fi
+if [[ -n $PATH_PROBLEM ]]; then fail "$PATH_PROBLEM"; fi
 if ! mkdir -p "$WORKSPACE_DIR" 2>/dev/null || ! touch "$LOG_FILE" 2>/dev/null; then
   fail "cannot write the log file $LOG_FILE (WORKSPACE_DIR=$WORKSPACE_DIR)"
 fi

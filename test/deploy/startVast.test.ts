@@ -102,6 +102,16 @@ describe("start-vast.sh: environment, TLS and error reports", () => {
     expect(report["error_msg"]).toBe("CONTAINER_ID must be an integer, got: abc")
   })
 
+  it.each([
+    ["OUTBOX_FILE", " /data/outbox.jsonl"],
+    ["LOG_FILE", "/workspace/start.log\t"]
+  ])("a path with surrounding whitespace (%s) is refused naming it, not made relative, and reported; nothing is made", async (name, value) => {
+    const { env, workspace } = await h.vastEnv()
+    const report = await h.launchFailure(h.start(h.detachedScript, { ...env, [name]: value }))
+    expect(report["error_msg"]).toBe(`${name} has surrounding whitespace ("${value}"): remove it`)
+    expect(existsSync(workspace)).toBe(false)
+  })
+
   it.each(["NULL_EXIT_FILE", "NULL_FORCE_UPDATE_FILE"])("a marker (%s) that is the callback journal, through a link too, is reported and exits 1 before anything removes it", async (name) => {
     const { env, workspace } = await h.vastEnv()
     const journal = join(workspace, "outbox.jsonl")

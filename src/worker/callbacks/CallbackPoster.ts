@@ -203,6 +203,13 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
                 "OUTBOX_FILE was deleted with its directory while the worker ran: callbacks are still delivered, but those pending would not be sent again after a crash; the file is written again once the directory exists",
                 { file, directory }
               )
+            ),
+          lockTaken: (holder: number) =>
+            void runFork(
+              Effect.logWarning(
+                "OUTBOX_FILE and its lock were deleted while the worker ran, and another worker has taken the lock since: this worker no longer journals its callbacks (they are still delivered, but those pending would not be sent again after a crash)",
+                { file, holder }
+              )
             )
         }
         const opened = yield* openJournal(file, onWriteFailure, notices).pipe(

@@ -21,7 +21,7 @@ import { dirname, resolve } from "node:path"
 import { Effect, Either, Schema } from "effect"
 import { CloseReason } from "../../protocol/callback.js"
 import { errnoOf } from "../../shared/errno.js"
-import { releaseLock, takeLock } from "./journalLock.js"
+import { isOwnLock, LockHeld, releaseLock, takeLock } from "./journalLock.js"
 import { forEachLine } from "./lineReader.js"
 import { parseBoundedJsonWith } from "../../shared/boundedJson.js"
 
@@ -164,9 +164,19 @@ export interface JournalNotices {
    * pending callback), and appends meanwhile go to the deleted file.
    */
   readonly directoryGone: (directory: string) => void
+  /**
+   * The file and its lock were deleted, and another worker (`holder`) has taken the lock since: the file is its journal
+   * now, and this worker stops writing one (appends go to the deleted file).
+   */
+  readonly lockTaken: (holder: number) => void
 }
 
-const noNotices: JournalNotices = { notCompacted: () => undefined, recreated: () => undefined, directoryGone: () => undefined }
+const noNotices: JournalNotices = {
+  notCompacted: () => undefined,
+  recreated: () => undefined,
+  directoryGone: () => undefined,
+  lockTaken: () => undefined
+}
 
 /**
  * Open the journal: lock it, read what is left, rewrite the file with just that, and append from there. Failing to
@@ -267,10 +277,25 @@ export const openJournal = (
         // file kept as it was (its rewrite failed), which an earlier process may have been killed in the middle of
         // writing; a blank line where it was not torn costs nothing, as the replay skips blank lines.
         let torn = !compacted
+        // Set when another worker took the lock after ours was deleted: the path is its journal from then on.
+        let lockLost = false
+        /** Whether the lock is this worker's, taken again if it was deleted (with the directory, say) and is free. */
+        const keepLock = (): boolean => {
+          if (isOwnLock(lock)) return true
+          try {
+            takeLock(file)
+            return true
+          } catch (error) {
+            if (!(error instanceof LockHeld)) return true // The directory is still missing: the rewrite says so.
+            lockLost = true
+            notices.lockTaken(error.holder)
+            return false
+          }
+        }
         // Deleted under us (a cleaner, an operator): appends to the unlinked file would vanish with the process.
         const recreateIfDeleted = () => {
           try {
-            if (fstatSync(fd).nlink > 0 || !compact()) return
+            if (lockLost || fstatSync(fd).nlink > 0 || !keepLock() || !compact()) return
           } catch (error) {
             return onWriteFailure(errnoOf(error) ?? String(error))
           }
@@ -289,7 +314,8 @@ export const openJournal = (
           sync()
         }
         const compactIfMostlyDelivered = () => {
-          if (size > compactAt && size > 2 * liveBytes && compact()) reopen()
+          // Never once the lock is lost: the rewrite would replace the other worker's journal.
+          if (!lockLost && size > compactAt && size > 2 * liveBytes && compact()) reopen()
         }
         const journal: OutboxJournal = {
           pending: (callback) => {

@@ -117,7 +117,7 @@ const holds = (holder: { readonly pid: number; readonly started: string }, lock:
  */
 export const takeLock = (file: string, afterRead: () => void = () => undefined): string => {
   const lock = `${file}.lock`
-  const mine = `${process.pid}:${startTimeOf(process.pid)}`
+  const mine = ownTarget()
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       symlinkSync(mine, lock)
@@ -128,7 +128,7 @@ export const takeLock = (file: string, afterRead: () => void = () => undefined):
     // A directory in the lock's place is nobody's lock, and not ours to delete with what it may hold.
     if (isDirectory(lock)) throw new Error(`${lock} is a directory, not a lock: move it away`)
     const holder = holderOf(lock)
-    if (holder !== null && holds(holder, lock)) throw inUse(holder.pid, lock)
+    if (holder !== null && holds(holder, lock)) throw new LockHeld(holder.pid, lock)
     afterRead()
     const aside = `${lock}.${process.pid}.stale`
     try {
@@ -141,14 +141,31 @@ export const takeLock = (file: string, afterRead: () => void = () => undefined):
     const moved = holderOf(aside)
     if (moved !== null && holds(moved, aside)) {
       putBack(aside, lock)
-      throw inUse(moved.pid, lock)
+      throw new LockHeld(moved.pid, lock)
     }
     unlinkSync(aside)
   }
   throw new Error(`${lock} could not be taken`)
 }
 
-const inUse = (pid: number, lock: string) => new Error(`it is in use by process ${pid} (${lock})`)
+/** Another live worker holds the lock (the other failures to take it are the file system's own errors). */
+export class LockHeld extends Error {
+  constructor(readonly holder: number, lock: string) {
+    super(`it is in use by process ${holder} (${lock})`)
+  }
+}
+
+/** What this process writes as the lock's target. */
+const ownTarget = (): string => `${process.pid}:${startTimeOf(process.pid)}`
+
+/** Whether the lock at `lock` is this process's (a lock deleted, or made by another worker since, is not). */
+export const isOwnLock = (lock: string): boolean => {
+  try {
+    return readlinkSync(lock) === ownTarget()
+  } catch {
+    return false
+  }
+}
 
 const isDirectory = (path: string): boolean => {
   try {
@@ -168,8 +185,12 @@ const putBack = (aside: string, lock: string): void => {
   unlinkSync(aside)
 }
 
-/** Remove the lock, if it is still there. */
+/**
+ * Remove the lock if it is still this process's: one deleted with its directory may since have been taken by another
+ * worker, whose lock it is then.
+ */
 export const releaseLock = (lock: string): void => {
+  if (!isOwnLock(lock)) return
   try {
     unlinkSync(lock)
   } catch {

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
@@ -14,6 +14,7 @@ import { WorkerMetrics } from "../../../src/worker/metrics/WorkerMetrics.js"
 import { SlotPool } from "../../../src/worker/slots/SlotPool.js"
 import { advanceUntilDone } from "../../support/clock.js"
 import { descriptorsOn, fillDiskUnder } from "../../support/descriptors.js"
+import { otherWorkersLock } from "../../support/processStart.js"
 import { type Answer, routedClient, type SeenRequest, scriptedClient } from "../../support/fakeHttpClient.js"
 import { quietLogs, testConfig } from "../../support/layers.js"
 import { capturedLogs } from "../../support/logs.js"
@@ -725,7 +726,8 @@ describe("CallbackPoster", () => {
     }).pipe(Effect.provide(logs.layer))
   })
 
-  it.effect("a journal deleted with its directory is said in a warning naming both, not as a failed rewrite", () => {
+  /** A poster whose journal's directory is deleted after one callback, `meanwhile` run, then a second callback. */
+  const journalDirectoryDeleted = (meanwhile: (directory: string, file: string) => void) => {
     const logs = capturedLogs()
     return Effect.gen(function* () {
       const directory = mkdtempSync(join(tmpdir(), "outbox-"))
@@ -733,14 +735,34 @@ describe("CallbackPoster", () => {
       const { poster, scope } = yield* posterOnJournal(file, [503], logs)
       poster.unsafeEnqueue({ ...callback, sessionId: "a" })
       rmSync(directory, { recursive: true })
+      meanwhile(directory, file)
       poster.unsafeEnqueue({ ...callback, sessionId: "b" })
       yield* TestClock.adjust("0 millis")
       const warned = (start: string) => logs.lines.filter((line) => String(line.message[0]).startsWith(start)).map((line) => [line.level, line.message[1]])
+      yield* Scope.close(scope, Exit.void)
+      return { directory, file, warned }
+    }).pipe(Effect.provide(logs.layer))
+  }
+
+  it.effect("a journal deleted with its directory is said in a warning naming both, not as a failed rewrite", () =>
+    Effect.gen(function* () {
+      const { directory, file, warned } = yield* journalDirectoryDeleted(() => undefined)
       assert.deepStrictEqual(warned("OUTBOX_FILE was deleted with its directory"), [["WARN", { file, directory }]])
       assert.deepStrictEqual(warned("OUTBOX_FILE could not be rewritten"), [])
-      yield* Scope.close(scope, Exit.void)
-    }).pipe(Effect.provide(logs.layer))
-  })
+    })
+  )
+
+  it.effect("a journal whose lock another worker took after the directory was deleted is said in a warning naming the file and that worker", () =>
+    Effect.gen(function* () {
+      const { file, warned } = yield* journalDirectoryDeleted((directory, file) => {
+        mkdirSync(directory)
+        // The parent process stands for the other worker: alive, and not this one.
+        symlinkSync(otherWorkersLock(), `${file}.lock`)
+      })
+      assert.deepStrictEqual(warned("OUTBOX_FILE and its lock were deleted"), [["WARN", { file, holder: process.ppid }]])
+      assert.isFalse(existsSync(file), "the other worker's file is not written by this one")
+    })
+  )
 
   it.effect("a finished delivery is no longer in flight, and a drain after it ends at once", () =>
     Effect.gen(function* () {

@@ -11,12 +11,8 @@ import { Effect } from "effect"
 import { takeLock } from "../../../src/worker/callbacks/journalLock.js"
 import { type JournalNotices, journalPathProblem, type JournalledCallback, type OutboxJournal, openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
 import { descriptorsOn, fillDiskUnder, freeDiskUnder } from "../../support/descriptors.js"
+import { otherWorkersLock, startTimeOf } from "../../support/processStart.js"
 
-/** When `pid` started, as `/proc/<pid>/stat` says (field 22): what the lock records beside the pid. */
-const startTimeOf = (pid: number): string => {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? ""
-}
 
 const journalIn = () => join(mkdtempSync(join(tmpdir(), "journal-")), "outbox.jsonl")
 
@@ -25,6 +21,7 @@ const noticesWith = (given: Partial<JournalNotices>): JournalNotices => ({
   notCompacted: () => undefined,
   recreated: () => undefined,
   directoryGone: () => undefined,
+  lockTaken: () => undefined,
   ...given
 })
 
@@ -474,6 +471,59 @@ describe("OutboxJournal", () => {
       assert.deepStrictEqual(gone, [directory])
       journal.close()
       assert.deepStrictEqual(yield* session(file), [callback("a"), callback("b"), callback("c")])
+    })
+  )
+
+  it.effect("a journal deleted with its directory takes its lock again when it is written again, and releases only its own", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      const directory = dirname(file)
+      const lock = `${file}.lock`
+      const { journal } = yield* openJournal(file)
+      journal.pending(callback("a"))
+      rmSync(directory, { recursive: true })
+      mkdirSync(directory)
+      journal.pending(callback("b"))
+      assert.strictEqual(readlinkSync(lock), `${process.pid}:${startTimeOf(process.pid)}`, "the lock is taken again with the file")
+      journal.close()
+      assert.isFalse(existsSync(lock))
+      assert.deepStrictEqual(yield* session(file), [callback("a"), callback("b")])
+    })
+  )
+
+  it.effect("a journal deleted with its directory, whose lock another worker took since, is left to it: not rewritten, not compacted, its lock not released", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      const directory = dirname(file)
+      const lock = `${file}.lock`
+      const taken: Array<number> = []
+      const recreated: Array<number> = []
+      const { journal } = yield* openJournal(
+        file,
+        () => undefined,
+        noticesWith({ lockTaken: (holder) => void taken.push(holder), recreated: (pending) => void recreated.push(pending) })
+      )
+      journal.pending(callback("a"))
+      rmSync(directory, { recursive: true })
+      mkdirSync(directory)
+      // The other worker (a live process) takes the lock and writes its journal.
+      const otherWorker = otherWorkersLock()
+      symlinkSync(otherWorker, lock)
+      const othersLine = "the other worker's journal\n"
+      writeFileSync(file, othersLine)
+      journal.pending(callback("b"))
+      assert.deepStrictEqual(taken, [process.ppid])
+      assert.deepStrictEqual(recreated, [])
+      // Delivered lines past the size that compacts a journal of its own (4 MiB): this one leaves the file alone.
+      for (let index = 0; index < 500; index++) {
+        journal.pending({ ...callback(`many-${index}`), body: "x".repeat(10_000) })
+        journal.done(`many-${index}`)
+      }
+      journal.done("b")
+      assert.deepStrictEqual(taken, [process.ppid], "said once")
+      journal.close()
+      assert.strictEqual(readFileSync(file, "utf8"), othersLine)
+      assert.strictEqual(readlinkSync(lock), otherWorker)
     })
   )
 
