@@ -26,8 +26,9 @@ export class FakeAutoscaler {
   readonly deletions: Array<DeleteRequestsBody> = []
   readonly mode: FakeAutoscalerMode = { down: false, pubkeyFails: false }
   pubkeyRequests = 0
-  private readonly privateKey: KeyObject
-  readonly publicKeyPem: string
+  private privateKey: KeyObject
+  /** The key `/pubkey/` serves; `rotateKey` replaces it. */
+  publicKeyPem: string
   private readonly waiters: Array<() => void> = []
 
   private constructor(
@@ -69,6 +70,13 @@ export class FakeAutoscaler {
     else return reply(404, "")
     reply(200, "{}")
     for (const wake of this.waiters.splice(0)) wake()
+  }
+
+  /** A new signing key, served from now on: a rotation. What was signed before stays signed by the old one. */
+  rotateKey(): void {
+    const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 })
+    this.privateKey = privateKey
+    this.publicKeyPem = publicKey.export({ type: "spki", format: "pem" }).toString()
   }
 
   /** A signature over `url`, as the autoscaler makes it. */

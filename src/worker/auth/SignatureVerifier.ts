@@ -4,6 +4,8 @@
  *
  * The key is fetched until it loads, and again after a signature the loaded keys refuse (at most once a minute): the
  * framework fetches it once, so a rotated key leaves its workers refusing every signed request until they restart.
+ * The key a rotation replaced opens no session a minute after the rotation is seen, as a key rotated because it leaked
+ * must not; the sessions it opened keep their pings.
  */
 import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { Context, Data, Deferred, Duration, Effect, Either, FiberSet, Layer, Ref, Schedule } from "effect"
@@ -46,8 +48,17 @@ export const defaultPublicKeyFetchPolicy: PublicKeyFetchPolicy = {
 export class SignatureVerifier extends Context.Tag("app/SignatureVerifier")<
   SignatureVerifier,
   {
-    /** Succeeds when authData.signature is a valid autoscaler signature over authData.url. */
+    /**
+     * Succeeds when authData.signature is a valid autoscaler signature over authData.url, by the current key (or by the
+     * one it replaced, within a minute of the replacement): for a request that opens something, a create or a ping
+     * outside a session.
+     */
     readonly verify: (authData: SignedFields) => Either.Either<void, SignatureInvalid>
+    /**
+     * The same for a request inside a session, whose `auth_data` the pool then matches with the one its create
+     * verified: the key that verified that create counts for as long as it is kept (sessions outlive a rotation).
+     */
+    readonly verifyInSession: (authData: SignedFields) => Either.Either<void, SignatureInvalid>
     /** Completes once the public key is loaded (at once when unsecured). Can be awaited by many fibers, any number of times. */
     readonly ready: Effect.Effect<void>
   }
@@ -73,7 +84,7 @@ export class SignatureVerifier extends Context.Tag("app/SignatureVerifier")<
   /** Accepts every request: the behaviour of `UNSECURED=true`. */
   static readonly layerUnsecured = Layer.succeed(
     SignatureVerifier,
-    SignatureVerifier.of({ verify: () => Either.void, ready: Effect.void })
+    SignatureVerifier.of({ verify: () => Either.void, verifyInSession: () => Either.void, ready: Effect.void })
   )
 }
 
@@ -171,8 +182,12 @@ const withSignatureBytes = (key: KeyObject): LoadedKey => ({
 /** After a refused signature the key is fetched again at most this often (the last fetch counts). */
 export const KEY_RECHECK_MS = 60_000
 
-/** Keys accepted at once: the latest, and the one it replaced. */
-const KEYS_KEPT = 2
+/**
+ * How long after a rotation is seen the key it replaced still verifies a create: a route answer signed just before it
+ * may still be on its way. Past this, that key counts only inside the sessions it opened (a key rotated because it
+ * leaked must not keep opening sessions).
+ */
+export const PREVIOUS_KEY_GRACE_MS = 60_000
 
 const verifiedBy = (loaded: LoadedKey, message: Buffer, signatureText: string): boolean => {
   const signature = decodeBase64Lenient(signatureText, loaded.signatureBytes)
@@ -188,8 +203,11 @@ const verifiedBy = (loaded: LoadedKey, message: Buffer, signatureText: string): 
 const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
   Effect.gen(function* () {
     const client = yield* HttpClient.HttpClient
-    // Read by every signed request, written rarely: a plain variable of the service, not a Ref.
-    let keys: ReadonlyArray<LoadedKey> = []
+    // Read by every signed request, written rarely: plain variables of the service, not Refs. The key a rotation
+    // replaced is kept, with when the rotation was seen, until the next one.
+    let current: LoadedKey | null = null
+    let previous: LoadedKey | null = null
+    let replacedAt = 0
     const loaded = yield* Deferred.make<void>()
     const clock = yield* Effect.clock
     /** When the key was last fetched, and whether a check after a refused signature is running. */
@@ -249,7 +267,7 @@ const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
       Effect.orDie,
       Effect.flatMap((loadedKey) =>
         Effect.sync(() => {
-          keys = [withSignatureBytes(loadedKey)]
+          current = withSignatureBytes(loadedKey)
           fetchedAt = unsafeMonotonicMillis(clock)
         })
       ),
@@ -262,14 +280,19 @@ const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
 
     /**
      * The key fetched again, after a signature the loaded keys refuse: the autoscaler may have rotated it. A new key is
-     * taken first, and the one before it kept (open sessions' `auth_data` were signed by it).
+     * taken, and the one before it kept for the sessions it opened (their `auth_data` were signed by it).
      */
     const recheck = fetchOnce.pipe(
       Effect.flatMap((fresh) =>
         Effect.suspend(() => {
-          if (keys[0]?.key.equals(fresh) === true) return Effect.void
-          keys = [withSignatureBytes(fresh), ...keys.filter((kept) => !kept.key.equals(fresh))].slice(0, KEYS_KEPT)
-          return Effect.logInfo("Serverless public key changed: signatures by the new key are accepted, and by the previous one still")
+          if (current === null || current.key.equals(fresh)) return Effect.void
+          // A rotation back to the key before: the one it replaces is the one kept.
+          previous = current
+          current = withSignatureBytes(fresh)
+          replacedAt = unsafeMonotonicMillis(clock)
+          return Effect.logInfo(
+            `Serverless public key changed: signatures by the new key are accepted; by the previous one, creates for ${PREVIOUS_KEY_GRACE_MS / 1000} s more, and requests inside the sessions it opened while it is kept`
+          )
         })
       ),
       Effect.catchAll((error) => Effect.logWarning(`Serverless public key check after a refused signature failed: ${error.reason}; the loaded key stays`)),
@@ -286,14 +309,21 @@ const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
 
     // Synchronous (an Either is an Effect): the check is computation over the loaded keys; a refusal may start a check
     // of the key in the background.
-    const verify = (authData: SignedFields): Either.Either<void, SignatureInvalid> => {
-      const current = keys
-      if (current.length === 0) return Either.left(refusals.signatureInvalid)
+    const verifyWith = (authData: SignedFields, previousCounts: () => boolean): Either.Either<void, SignatureInvalid> => {
+      const key = current
+      if (key === null) return Either.left(refusals.signatureInvalid)
       const message = Buffer.from(signedMessage(authData.url), "utf8")
-      for (const candidate of current) if (verifiedBy(candidate, message, authData.signature)) return Either.void
+      if (verifiedBy(key, message, authData.signature)) return Either.void
+      if (previous !== null && previousCounts() && verifiedBy(previous, message, authData.signature)) return Either.void
       recheckSoon()
       return Either.left(refusals.signatureInvalid)
     }
+    const withinGrace = () => unsafeMonotonicMillis(clock) - replacedAt < PREVIOUS_KEY_GRACE_MS
+    const always = () => true
 
-    return SignatureVerifier.of({ verify, ready: Deferred.await(loaded) })
+    return SignatureVerifier.of({
+      verify: (authData) => verifyWith(authData, withinGrace),
+      verifyInSession: (authData) => verifyWith(authData, always),
+      ready: Deferred.await(loaded)
+    })
   })

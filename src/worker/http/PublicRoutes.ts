@@ -149,9 +149,12 @@ export const publicRoutes = Effect.gen(function* () {
 
   /** The null worker's one handler: a no-op that, inside a session, keeps the session alive. */
   const ping = (request: WireRequest) =>
-    Either.flatMap(decodeHandler(request.body), (body) =>
-      Either.flatMap(verifier.verify(body.auth_data), (): Either.Either<WireResponse, InvalidSession | SessionAuthMismatch> => {
-        const sessionId = body.session_id ?? null
+    Either.flatMap(decodeHandler(request.body), (body) => {
+      const sessionId = body.session_id ?? null
+      // Inside a session the pool then matches `auth_data` with the one its create verified, so a key replaced since
+      // still counts there.
+      const verified = sessionId === null ? verifier.verify(body.auth_data) : verifier.verifyInSession(body.auth_data)
+      return Either.flatMap(verified, (): Either.Either<WireResponse, InvalidSession | SessionAuthMismatch> => {
         let answer: PingAnswer = { result: { ok: true } }
         if (sessionId === null) {
           metrics.unsafeRequestServed({ requestIdx: body.auth_data.request_idx, workload: PING_WORKLOAD })
@@ -166,7 +169,7 @@ export const publicRoutes = Effect.gen(function* () {
         }
         return Either.right(json(200, pool.unsafeServing() ? answer : { ...answer, draining: true }))
       })
-    )
+    })
 
   /**
    * `/pyworker/update`: with the master token (`Authorization: Bearer <MASTER_TOKEN>`, or the bare token),

@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
-import { Cause, Clock, Context, type Duration, Effect, Exit, Fiber, Layer, Logger, Option, Ref, Scope, TestClock } from "effect"
+import { Cause, Clock, Context, type Duration, Effect, Either, Exit, Fiber, Layer, Logger, Option, Ref, Scope, TestClock } from "effect"
 import { generateKeyPairSync, randomBytes, sign } from "node:crypto"
-import { decodeBase64Lenient, SignatureVerifier } from "../../../src/worker/auth/SignatureVerifier.js"
+import { decodeBase64Lenient, PREVIOUS_KEY_GRACE_MS, SignatureVerifier } from "../../../src/worker/auth/SignatureVerifier.js"
 import { signedMessage } from "../../../src/protocol/signedMessage.js"
 import { SignatureInvalid } from "../../../src/worker/errors.js"
 import type { AuthData } from "../../../src/protocol/session.js"
@@ -442,7 +442,7 @@ describe("SignatureVerifier after a key rotation", () => {
         yield* TestClock.adjust("1 minute")
         assert.isTrue(yield* invalid(verifier, signedBy(thirdKeys)))
         yield* flush
-        yield* verifier.verify(signedBy(keys))
+        yield* verifier.verifyInSession(signedBy(keys))
         // C: taken, B kept, A dropped.
         yield* TestClock.adjust("1 minute")
         assert.isTrue(yield* invalid(verifier, signedBy(thirdKeys)))
@@ -451,12 +451,36 @@ describe("SignatureVerifier after a key rotation", () => {
         yield* verifier.verify(signedBy(thirdKeys))
         yield* verifier.verify(signedBy(otherKeys))
         assert.isTrue(yield* invalid(verifier, signedBy(keys)))
+        assert.isTrue(Either.isLeft(verifier.verifyInSession(signedBy(keys))), "dropped for the sessions it opened too")
         assert.deepStrictEqual(
           logs.filter((line) => line.includes("public key changed")),
-          Array(2).fill("INFO Serverless public key changed: signatures by the new key are accepted, and by the previous one still")
+          Array(2).fill(
+            "INFO Serverless public key changed: signatures by the new key are accepted; by the previous one, creates for 60 s more, and requests inside the sessions it opened while it is kept"
+          )
         )
       })
     )
+  )
+
+  it.scoped("the key a rotation replaced opens nothing a minute after the rotation is seen, but still counts inside a session", () =>
+    Effect.gen(function* () {
+      const { verifier } = yield* verifierWith([ok(pemOf(keys)), ok(pemOf(otherKeys))], yield* Effect.scope)
+      yield* readyAfterSleeps(verifier, [0])
+      yield* TestClock.adjust("1 minute")
+      assert.isTrue(yield* invalid(verifier, signedBy(otherKeys)))
+      yield* flush
+      // Seen at 60 s: A still opens sessions until 120 s (a route answer signed before the rotation, still on its way).
+      yield* TestClock.adjust(`${PREVIOUS_KEY_GRACE_MS - 1} millis`)
+      yield* verifier.verify(signedBy(keys))
+      yield* TestClock.adjust("1 millis")
+      assert.isTrue(yield* invalid(verifier, signedBy(keys)))
+      yield* verifier.verifyInSession(signedBy(keys))
+      yield* verifier.verify(signedBy(otherKeys))
+      yield* verifier.verifyInSession(signedBy(otherKeys))
+      assert.isTrue(Either.isLeft(verifier.verifyInSession(signedBy(thirdKeys))), "a key never served is refused everywhere")
+      yield* TestClock.adjust("1 hour")
+      yield* verifier.verifyInSession(signedBy(keys))
+    })
   )
 
   it.scoped("a check that fails keeps the loaded key, says so, and the next is a minute later", () =>

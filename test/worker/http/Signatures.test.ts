@@ -1,7 +1,7 @@
 import { rm, stat } from "node:fs/promises"
 import { CreateSessionAnswer, ErrorAnswer } from "../../../src/protocol/session.js"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
+import { Effect, Redacted, TestClock } from "effect"
 import { fakeAutoscaler } from "../../support/fakeAutoscaler.js"
 import { call, decodeReply, startWorker } from "../../support/worker.js"
 import { pendingRecords } from "../../support/metrics.js"
@@ -43,6 +43,40 @@ describe("autoscaler signatures on /session/create and /ping", () => {
       const mismatched = yield* call(publicUrl, "/ping", { body: { auth_data: stranger, payload: {}, session_id: sessionId } })
       assert.strictEqual(mismatched.status, 401)
       assert.strictEqual((yield* metrics.snapshot).counters.rejected, 100)
+    })
+  )
+
+  it.scoped("after a rotation the previous key opens no session a minute on, and still counts inside the session it opened", () =>
+    Effect.gen(function* () {
+      const autoscaler = yield* fakeAutoscaler
+      const { publicUrl, verifier } = yield* startWorker({}, { pubkeyUrl: `${autoscaler.url}/pubkey/` })
+      yield* verifier.ready
+      const beforeRotation = autoscaler.authData(workerUrl)
+      const alsoBefore = autoscaler.authData(workerUrl, { reqnum: 5 })
+      const created = yield* call(publicUrl, "/session/create", { body: { auth_data: beforeRotation, payload: { lifetime: 600 } } })
+      const sessionId = decodeReply(CreateSessionAnswer, created).session_id
+      autoscaler.rotateKey()
+      const afterRotation = autoscaler.authData(workerUrl)
+      yield* TestClock.adjust("1 minute")
+      // Refused until the worker's check of the key (started by the first refusal) is in; then 429: the slot is taken.
+      let status = 401
+      for (let attempt = 0; attempt < 500 && status === 401; attempt++) {
+        status = (yield* call(publicUrl, "/session/create", { body: { auth_data: afterRotation, payload: {} } })).status
+      }
+      assert.strictEqual(status, 429)
+      assert.strictEqual(autoscaler.pubkeyRequests, 2)
+      yield* TestClock.adjust("1 minute")
+      const ping = (authData: unknown, inSession: boolean) =>
+        Effect.map(call(publicUrl, "/ping", { body: { auth_data: authData, payload: {}, ...(inSession ? { session_id: sessionId } : {}) } }), (reply) => reply.status)
+      assert.strictEqual(yield* ping(beforeRotation, true), 200, "the session's own auth_data, signed by the key that opened it")
+      assert.strictEqual(yield* ping(beforeRotation, false), 401)
+      assert.strictEqual(yield* ping(afterRotation, false), 200)
+      const ended = yield* call(publicUrl, "/session/end", { body: { session_id: sessionId, session_auth: beforeRotation } })
+      assert.strictEqual(ended.status, 200)
+      const byOldKey = yield* call(publicUrl, "/session/create", { body: { auth_data: alsoBefore, payload: {} } })
+      assert.strictEqual(byOldKey.status, 401, "the previous key opens nothing past its minute")
+      const byNewKey = yield* call(publicUrl, "/session/create", { body: { auth_data: afterRotation, payload: {} } })
+      assert.strictEqual(byNewKey.status, 201)
     })
   )
 

@@ -32,7 +32,7 @@ const scriptedProber = (script: ReadonlyArray<Probe>) =>
 
 const noListeners = Layer.succeed(Listeners, Listeners.make({ ports: [], connections: Effect.succeed(0), close: () => Effect.void }))
 
-const verifierThat = (ready: Effect.Effect<void>) => Layer.succeed(SignatureVerifier, SignatureVerifier.of({ verify: () => Either.void, ready }))
+const verifierThat = (ready: Effect.Effect<void>) => Layer.succeed(SignatureVerifier, SignatureVerifier.of({ verify: () => Either.void, verifyInSession: () => Either.void, ready }))
 
 const start = (
   script: ReadonlyArray<Probe>,
