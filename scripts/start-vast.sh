@@ -25,7 +25,8 @@
 #   PUBLIC_IPADDR, VAST_TCP_PORT_<WORKER_PORT>   (Vast sets them) make the `url` of a report
 #   WORKSPACE_DIR          [/workspace] logs, and the clone when there is no preinstalled copy (a relative
 #                          WORKSPACE_DIR, LOG_FILE, CONSUMER_LOG, NULL_EXIT_FILE, NULL_FORCE_UPDATE_FILE,
-#                          NULL_WORKER_DIR, OUTBOX_FILE or TLS_*_FILE is taken from where the script starts;
+#                          NULL_WORKER_DIR, OUTBOX_FILE, TLS_*_FILE, a NODE_BIN path or a local NULL_WORKER_REPO
+#                          is taken from where the script starts;
 #                          one with surrounding whitespace is refused, naming it)
 #   LOG_FILE               [$WORKSPACE_DIR/null-worker.log] this script's and the worker's output
 #   NULL_WORKER_DIR        a checkout that already has dist/main.js (takes precedence)
@@ -110,6 +111,10 @@ for name in WORKSPACE_DIR LOG_FILE CONSUMER_LOG NULL_EXIT_FILE NULL_FORCE_UPDATE
     printf -v "$name" '%s' "$PWD/${!name}"
   fi
 done
+# A NODE_BIN with a slash is a path (a bare name is looked up in PATH); a NULL_WORKER_REPO that exists here is a local
+# repository, not a URL: both are the caller's too.
+if [[ $NODE_BIN == */* && $NODE_BIN != /* ]]; then NODE_BIN=$PWD/$NODE_BIN; fi
+if [[ -n ${NULL_WORKER_REPO:-} && $NULL_WORKER_REPO != /* && -e $NULL_WORKER_REPO ]]; then NULL_WORKER_REPO=$PWD/$NULL_WORKER_REPO; fi
 
 NODE_OK=false # set once NODE_BIN is known to be Node.js >= 20; reports are then built with JSON.stringify
 LOG_READY=false

@@ -190,6 +190,13 @@ describe("start-vast.sh: environment, TLS and error reports", () => {
       })
     })
 
+    it("a NULL_WORKER_REPO given as a path relative to where the script starts is cloned from there", async () => {
+      mkdirSync(join(h.dir, "not-a-repository"), { recursive: true })
+      const { env } = await h.vastEnv({ NULL_WORKER_REPO: "not-a-repository", USE_SSL: "false" })
+      const report = await h.launchFailure(h.start(h.detachedScript, env, { cwd: h.dir }))
+      expect(String(report["error_msg"]).startsWith(`git clone of ${join(h.dir, "not-a-repository")} failed (status 128): `)).toBe(true)
+    })
+
     it("a NULL_WORKER_REPO that cannot be cloned", async () => {
       const repo = join(h.dir, nasty)
       const { env } = await h.vastEnv({ NULL_WORKER_REPO: repo, USE_SSL: "false" })
@@ -209,13 +216,16 @@ describe("start-vast.sh: environment, TLS and error reports", () => {
     expect(await run.exited, run.output()).toBe(0)
   })
 
-  it("relative WORKSPACE_DIR, NULL_WORKER_DIR and LOG_FILE are the caller's: resolved against the directory it was started in, not WORKSPACE_DIR", async () => {
+  it("relative WORKSPACE_DIR, NULL_WORKER_DIR, LOG_FILE and NODE_BIN are the caller's: resolved against the directory it was started in, not WORKSPACE_DIR", async () => {
     const { env, workerPort } = await h.vastEnv({ USE_SSL: "false", DRAIN_TIMEOUT: "0" })
-    const relative = { WORKSPACE_DIR: "ws", NULL_WORKER_DIR: relativePath(h.dir, root), LOG_FILE: "start.log" }
+    mkdirSync(join(h.dir, "bin"), { recursive: true })
+    if (!existsSync(join(h.dir, "bin", "node"))) symlinkSync(process.execPath, join(h.dir, "bin", "node"))
+    const relative = { WORKSPACE_DIR: "ws", NULL_WORKER_DIR: relativePath(h.dir, root), LOG_FILE: "start.log", NODE_BIN: "bin/node" }
     const run = h.start(h.detachedScript, { ...env, ...relative }, { cwd: h.dir })
     const ready = await h.recorder.waitFor(isReady)
     expect(ready.json?.["url"]).toBe(`http://127.0.0.1:${workerPort}`)
     expect(readFileSync(join(h.dir, "start.log"), "utf8")).toContain(`null-worker: ${root}`)
+    expect(readFileSync(join(h.dir, "start.log"), "utf8")).toContain(`Node.js ${process.versions.node} at ${join(h.dir, "bin", "node")}`)
     run.child.kill("SIGTERM")
     expect(await run.exited, run.output()).toBe(0)
     expect(existsSync(join(h.dir, "ws", "null-worker.exit")), "the exit marker in the workspace").toBe(true)
