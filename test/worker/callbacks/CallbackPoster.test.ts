@@ -98,6 +98,11 @@ describe("targetsSelf", () => {
     ["http://2130706433:18999/", true],
     ["http://[::ffff:127.0.0.1]:18999/", true],
     ["http://203.0.113.7:41234/", true],
+    // The public address mapped into IPv6 (URLs write it `[::ffff:cb00:7107]`) is this machine; addresses that only
+    // contain that form are not.
+    ["http://[::ffff:203.0.113.7]:41234/", true],
+    ["http://[1::ffff:cb00:7107]:41234/", false],
+    ["http://[::ffff:cb00:7107:1]:41234/", false],
     ["http://127.0.0.1:9090/health", false],
     ["https://cb.example/notify", false],
     ["http://203.0.113.8:3000/", false],

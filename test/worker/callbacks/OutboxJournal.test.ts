@@ -303,6 +303,17 @@ describe("OutboxJournal", () => {
     assert.match(readlinkSync(lock), new RegExp(`^${process.pid}:`))
   })
 
+  it("a stale lock that cannot be moved aside says why (the move's own error), rather than trying again", () => {
+    const file = journalIn()
+    const lock = `${file}.lock`
+    symlinkSync("4000000:1", lock)
+    // Something (not ours) is in the way of the move.
+    mkdirSync(`${lock}.${process.pid}.stale`)
+    writeFileSync(join(`${lock}.${process.pid}.stale`, "kept"), "")
+    assert.throws(() => takeLock(file), /EISDIR/)
+    assert.strictEqual(readlinkSync(lock), "4000000:1")
+  })
+
   it("a lock that cannot be made says why (the link's own error), not a later one", () => {
     const missing = join(mkdtempSync(join(tmpdir(), "journal-lock-")), "gone", "outbox.jsonl")
     assert.throws(() => takeLock(missing), /ENOENT: no such file or directory, symlink/)
