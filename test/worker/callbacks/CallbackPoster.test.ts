@@ -375,6 +375,28 @@ describe("CallbackPoster", () => {
     })
   )
 
+  it.scoped("a destination's count of attempts in flight goes down by one when one of them ends: its cap still holds while the others run", () =>
+    Effect.gen(function* () {
+      const { poster, seen } = yield* posterOver(
+        routedClient((url) => (url.endsWith("/fast") || url.startsWith("http://good.test") ? 200 : "hang")),
+        yield* Effect.scope,
+        { callbackConcurrency: 4 }
+      )
+      // Three of four slots may go to one destination: one answers at once, two hang.
+      for (const path of ["fast", "h1", "h2"]) yield* poster.post({ ...callback, sessionId: `mixed-${path}`, route: `http://mixed.test/${path}` })
+      yield* TestClock.adjust("0 millis")
+      yield* poster.post({ ...callback, sessionId: "other", route: "http://other.test/h" })
+      yield* TestClock.adjust("0 millis")
+      // Two of mixed.test's are still in flight, three slots in all: its next one waits for them.
+      yield* poster.post({ ...callback, sessionId: "mixed-h3", route: "http://mixed.test/h3" })
+      yield* poster.post({ ...callback, sessionId: "good", route: "http://good.test/cb" })
+      yield* TestClock.adjust("0 millis")
+      const urls = (yield* Ref.get(seen)).map((request) => request.url)
+      assert.notInclude(urls, "http://mixed.test/h3")
+      assert.strictEqual((yield* poster.deliveries).find((record) => record.sessionId === "good")?.state, "delivered")
+    })
+  )
+
   it.scoped("two or more hung receivers leave every other destination a slot: the last quarter goes only to destinations with nothing in flight", () =>
     Effect.gen(function* () {
       const { poster, seen } = yield* posterOver(

@@ -218,6 +218,18 @@ describe("limitLookups: a name that answered quickly", () => {
     asked[8]!.answer()
     assert.strictEqual(asked[9]!.hostname, "other.test")
   })
+
+  it("a name that answered only after 5 s or more is not a quick one: it waits its turn", () => {
+    const { asked, clock, limited } = oneThread()
+    limited("slow.test", {}, () => undefined)
+    clock.now = SLOW_LOOKUP_MS
+    asked[0]!.answer()
+    limited("busy.test", {}, () => undefined)
+    limited("new.test", {}, () => undefined)
+    limited("slow.test", {}, () => undefined)
+    asked[1]!.answer()
+    assert.strictEqual(asked[2]!.hostname, "new.test")
+  })
 })
 
 describe("limitLookups: what counts as hung", () => {
