@@ -9,7 +9,7 @@ import { dirname, join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { takeLock } from "../../../src/worker/callbacks/journalLock.js"
-import { type JournalNotices, journalPathProblem, type JournalledCallback, type OutboxJournal, openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
+import { followLinks, type JournalNotices, journalPathProblem, type JournalledCallback, type OutboxJournal, openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
 import { descriptorsOn, fillDiskUnder, freeDiskUnder } from "../../support/descriptors.js"
 import { otherWorkersLock, startTimeOf } from "../../support/processStart.js"
 
@@ -313,6 +313,17 @@ describe("OutboxJournal", () => {
     assert.throws(() => takeLock(file), /EISDIR/)
     assert.strictEqual(readlinkSync(lock), "4000000:1")
   })
+
+  it("a loop of symbolic links is followed 16 hops, not forever: the journal then fails to open, naming the loop", () =>
+    Effect.gen(function* () {
+      const directory = dirname(journalIn())
+      const [a, b] = [join(directory, "a.jsonl"), join(directory, "b.jsonl")]
+      symlinkSync(b, a)
+      symlinkSync(a, b)
+      assert.strictEqual(followLinks(a), a, "16 hops from a, an even number, end at a")
+      assert.include((yield* Effect.flip(openJournal(a))).message, "ELOOP")
+    }).pipe(Effect.runSync)
+  )
 
   it("a lock that cannot be made says why (the link's own error), not a later one", () => {
     const missing = join(mkdtempSync(join(tmpdir(), "journal-lock-")), "gone", "outbox.jsonl")
