@@ -207,7 +207,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
           lockTaken: (holder: number) =>
             void runFork(
               Effect.logWarning(
-                "OUTBOX_FILE and its lock were deleted while the worker ran, and another worker has taken the lock since: this worker no longer journals its callbacks (they are still delivered, but those pending would not be sent again after a crash)",
+                "OUTBOX_FILE's lock was deleted while the worker ran, and another worker has taken it since: the file is that worker's journal, and this worker no longer journals its callbacks (they are still delivered, but those pending would not be sent again after a crash)",
                 { file, holder }
               )
             )

@@ -165,8 +165,8 @@ export interface JournalNotices {
    */
   readonly directoryGone: (directory: string) => void
   /**
-   * The file and its lock were deleted, and another worker (`holder`) has taken the lock since: the file is its journal
-   * now, and this worker stops writing one (appends go to the deleted file).
+   * The lock was deleted (alone, or with the file or its directory), and another worker (`holder`) has taken it since:
+   * the file is its journal now, and this worker writes none from then on.
    */
   readonly lockTaken: (holder: number) => void
 }
@@ -277,31 +277,53 @@ export const openJournal = (
         // file kept as it was (its rewrite failed), which an earlier process may have been killed in the middle of
         // writing; a blank line where it was not torn costs nothing, as the replay skips blank lines.
         let torn = !compacted
-        // Set when another worker took the lock after ours was deleted: the path is its journal from then on.
-        let lockLost = false
-        /** Whether the lock is this worker's, taken again if it was deleted (with the directory, say) and is free. */
-        const keepLock = (): boolean => {
-          if (isOwnLock(lock)) return true
-          try {
-            takeLock(file)
-            return true
-          } catch (error) {
-            if (!(error instanceof LockHeld)) return true // The directory is still missing: the rewrite says so.
-            lockLost = true
-            notices.lockTaken(error.holder)
-            return false
+        // Set when another worker took the lock after ours was deleted: the path is its journal from then on, and this
+        // worker writes none (appends to a file it no longer has would only fill the disk).
+        let stopped = false
+        /** Callbacks pending in the file now at the path (another process's, left for the next start): kept in it. */
+        const keepLeftovers = () => {
+          for (const callback of replay(file).left) {
+            if (live.has(callback.session_id)) continue
+            const bytes = Buffer.byteLength(pendingLine(callback))
+            live.set(callback.session_id, { callback, bytes })
+            liveBytes += bytes
           }
         }
-        // Deleted under us (a cleaner, an operator): appends to the unlinked file would vanish with the process.
-        const recreateIfDeleted = () => {
+        /**
+         * Before each line: the lock still this worker's (made again if it was deleted and is free), and the file
+         * written again if it was deleted. Whether to write the line: not once another worker holds the lock.
+         */
+        const keepJournal = (): boolean => {
+          if (stopped) return false
           try {
-            if (lockLost || fstatSync(fd).nlink > 0 || !keepLock() || !compact()) return
+            const deleted = fstatSync(fd).nlink === 0
+            if (!isOwnLock(lock)) {
+              try {
+                takeLock(file)
+              } catch (error) {
+                if (error instanceof LockHeld) {
+                  stopped = true
+                  retire(fd)
+                  notices.lockTaken(error.holder)
+                  return false
+                }
+                // Without its lock the file is not rewritten. A missing directory is said by the rewrite's attempt.
+                if (deleted && errnoOf(error) === "ENOENT" && !existsSync(dirname(file))) compact()
+                else notices.notCompacted(`its lock cannot be taken again: ${error instanceof Error ? error.message : String(error)}`)
+                return true
+              }
+            }
+            if (!deleted) return true
+            keepLeftovers()
+            if (!compact()) return true
           } catch (error) {
-            return onWriteFailure(errnoOf(error) ?? String(error))
+            onWriteFailure(errnoOf(error) ?? String(error))
+            return true
           }
           reopen()
           torn = false
           notices.recreated(live.size)
+          return true
         }
         const write = (line: string) => {
           try {
@@ -313,13 +335,13 @@ export const openJournal = (
           }
           sync()
         }
+        // The lock was checked before the line: the rewrite replaces this worker's own journal.
         const compactIfMostlyDelivered = () => {
-          // Never once the lock is lost: the rewrite would replace the other worker's journal.
-          if (!lockLost && size > compactAt && size > 2 * liveBytes && compact()) reopen()
+          if (size > compactAt && size > 2 * liveBytes && compact()) reopen()
         }
         const journal: OutboxJournal = {
           pending: (callback) => {
-            recreateIfDeleted()
+            if (!keepJournal()) return
             const line = pendingLine(callback)
             const bytes = Buffer.byteLength(line)
             liveBytes += bytes - (live.get(callback.session_id)?.bytes ?? 0)
@@ -328,7 +350,7 @@ export const openJournal = (
             compactIfMostlyDelivered()
           },
           done: (sessionId) => {
-            recreateIfDeleted()
+            if (!keepJournal()) return
             liveBytes -= live.get(sessionId)?.bytes ?? 0
             live.delete(sessionId)
             write(JSON.stringify({ op: "done", session_id: sessionId }) + "\n")
@@ -336,12 +358,14 @@ export const openJournal = (
           },
           close: () => {
             closed = true
-            try {
-              disk.fsyncSync(fd)
-            } catch {
-              // Every line is written; only its safety from a power cut is lost, and nothing is left to tell.
+            if (!stopped) {
+              try {
+                disk.fsyncSync(fd)
+              } catch {
+                // Every line is written; only its safety from a power cut is lost, and nothing is left to tell.
+              }
+              retire(fd)
             }
-            retire(fd)
             releaseLock(lock)
           }
         }

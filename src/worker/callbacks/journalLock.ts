@@ -155,8 +155,9 @@ export class LockHeld extends Error {
   }
 }
 
-/** What this process writes as the lock's target. */
-const ownTarget = (): string => `${process.pid}:${startTimeOf(process.pid)}`
+let ownTargetRead: string | undefined
+/** What this process writes as the lock's target (read once: it is checked before every journal line). */
+const ownTarget = (): string => (ownTargetRead ??= `${process.pid}:${startTimeOf(process.pid)}`)
 
 /** Whether the lock at `lock` is this process's (a lock deleted, or made by another worker since, is not). */
 export const isOwnLock = (lock: string): boolean => {

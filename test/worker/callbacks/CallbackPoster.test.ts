@@ -786,7 +786,7 @@ describe("CallbackPoster", () => {
         // The parent process stands for the other worker: alive, and not this one.
         symlinkSync(otherWorkersLock(), `${file}.lock`)
       })
-      assert.deepStrictEqual(warned("OUTBOX_FILE and its lock were deleted"), [["WARN", { file, holder: process.ppid }]])
+      assert.deepStrictEqual(warned("OUTBOX_FILE's lock was deleted"), [["WARN", { file, holder: process.ppid }]])
       assert.isFalse(existsSync(file), "the other worker's file is not written by this one")
     })
   )

@@ -14,6 +14,9 @@ import { descriptorsOn, fillDiskUnder, freeDiskUnder } from "../../support/descr
 import { otherWorkersLock, startTimeOf } from "../../support/processStart.js"
 
 
+/** One turn of the event loop (an fsync's callback may be due), not a wait for time to pass. */
+const nextTurn = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+
 const journalIn = () => join(mkdtempSync(join(tmpdir(), "journal-")), "outbox.jsonl")
 
 /** Notices that record nothing but those given. */
@@ -543,9 +546,89 @@ describe("OutboxJournal", () => {
       }
       journal.done("b")
       assert.deepStrictEqual(taken, [process.ppid], "said once")
+      // The deleted file is let go (once its fsync in flight returns): nothing fills the disk the other worker uses.
+      for (let turn = 0; turn < 100 && descriptorsOn(`${file} (deleted)`) > 0; turn++) yield* nextTurn
+      assert.strictEqual(descriptorsOn(`${file} (deleted)`), 0)
       journal.close()
       assert.strictEqual(readFileSync(file, "utf8"), othersLine)
       assert.strictEqual(readlinkSync(lock), otherWorker)
+    })
+  )
+
+  it.effect("a lock deleted alone is made again before the next line", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      const lock = `${file}.lock`
+      const { journal } = yield* openJournal(file)
+      journal.pending(callback("a"))
+      unlinkSync(lock)
+      journal.pending(callback("b"))
+      assert.strictEqual(readlinkSync(lock), `${process.pid}:${startTimeOf(process.pid)}`)
+      journal.close()
+      assert.isFalse(existsSync(lock))
+      assert.deepStrictEqual(yield* session(file), [callback("a"), callback("b")])
+    })
+  )
+
+  it.effect("a lock deleted alone that another worker took since: this worker writes no more lines to the file, and says so", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      const lock = `${file}.lock`
+      const taken: Array<number> = []
+      const { journal } = yield* openJournal(file, () => undefined, noticesWith({ lockTaken: (holder) => void taken.push(holder) }))
+      journal.pending(callback("a"))
+      unlinkSync(lock)
+      symlinkSync(otherWorkersLock(), lock)
+      const before = readFileSync(file, "utf8")
+      journal.pending(callback("b"))
+      journal.done("a")
+      journal.close()
+      assert.deepStrictEqual(taken, [process.ppid])
+      assert.strictEqual(readFileSync(file, "utf8"), before)
+      assert.strictEqual(readlinkSync(lock), otherWorkersLock())
+    })
+  )
+
+  it.effect("after its directory was deleted, the callbacks another worker left pending in the file now there are kept when the journal is written again", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      const directory = dirname(file)
+      const { journal } = yield* openJournal(file)
+      journal.pending(callback("a"))
+      rmSync(directory, { recursive: true })
+      mkdirSync(directory)
+      // Another worker journalled here and was killed: its lock names a process that is gone.
+      writeFileSync(file, JSON.stringify({ op: "pending", callback: callback("left") }) + "\n")
+      symlinkSync("4000000:1", `${file}.lock`)
+      journal.pending(callback("b"))
+      journal.close()
+      assert.deepStrictEqual(yield* session(file), [callback("a"), callback("left"), callback("b")])
+    })
+  )
+
+  it.effect("a lock that cannot be made again (a directory in its place) leaves the file unwritten and is said; once it can be, the file is written again", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      const directory = dirname(file)
+      const lock = `${file}.lock`
+      const [notCompacted, recreated] = [[] as Array<string>, [] as Array<number>]
+      const { journal } = yield* openJournal(
+        file,
+        () => undefined,
+        noticesWith({ notCompacted: (cause) => void notCompacted.push(cause), recreated: (pending) => void recreated.push(pending) })
+      )
+      journal.pending(callback("a"))
+      rmSync(directory, { recursive: true })
+      mkdirSync(directory)
+      mkdirSync(lock)
+      journal.pending(callback("b"))
+      assert.deepStrictEqual(notCompacted, [`its lock cannot be taken again: ${lock} is a directory, not a lock: move it away`])
+      assert.isFalse(existsSync(file))
+      rmSync(lock, { recursive: true })
+      journal.pending(callback("c"))
+      assert.deepStrictEqual(recreated, [2])
+      journal.close()
+      assert.deepStrictEqual(yield* session(file), [callback("a"), callback("b"), callback("c")])
     })
   )
 
