@@ -280,6 +280,8 @@ export const openJournal = (
         // Set when another worker took the lock after ours was deleted: the path is its journal from then on, and this
         // worker writes none (appends to a file it no longer has would only fill the disk).
         let stopped = false
+        // Whether the lock was this worker's at the last line: a rewrite (which replaces the file) needs it.
+        let locked = true
         /** Callbacks pending in the file now at the path (another process's, left for the next start): kept in it. */
         const keepLeftovers = () => {
           for (const callback of replay(file).left) {
@@ -297,9 +299,11 @@ export const openJournal = (
           if (stopped) return false
           try {
             const deleted = fstatSync(fd).nlink === 0
-            if (!isOwnLock(lock)) {
+            locked = isOwnLock(lock)
+            if (!locked) {
               try {
                 takeLock(file)
+                locked = true
               } catch (error) {
                 if (error instanceof LockHeld) {
                   stopped = true
@@ -335,9 +339,9 @@ export const openJournal = (
           }
           sync()
         }
-        // The lock was checked before the line: the rewrite replaces this worker's own journal.
+        // The lock was checked before the line: without it, another worker's journal may be at the path.
         const compactIfMostlyDelivered = () => {
-          if (size > compactAt && size > 2 * liveBytes && compact()) reopen()
+          if (locked && size > compactAt && size > 2 * liveBytes && compact()) reopen()
         }
         const journal: OutboxJournal = {
           pending: (callback) => {

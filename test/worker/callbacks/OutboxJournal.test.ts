@@ -626,6 +626,18 @@ describe("OutboxJournal", () => {
       assert.isFalse(existsSync(file))
       rmSync(lock, { recursive: true })
       journal.pending(callback("c"))
+      // The same with the file in place: appended to, never compacted (the rewrite would replace it), until the lock is made.
+      rmSync(lock, { force: true })
+      mkdirSync(lock)
+      const bigDelivered = (id: string) => {
+        journal.pending({ ...callback(id), body: "x".repeat(10_000) })
+        journal.done(id)
+      }
+      for (let index = 0; index < 500; index++) bigDelivered(`many-${index}`)
+      assert.isAbove(statSync(file).size, 5_000_000, "not compacted without its lock")
+      rmSync(lock, { recursive: true })
+      bigDelivered("last")
+      assert.isBelow(statSync(file).size, 20_000, "compacted once the lock is made again")
       assert.deepStrictEqual(recreated, [2])
       journal.close()
       assert.deepStrictEqual(yield* session(file), [callback("a"), callback("b"), callback("c")])
