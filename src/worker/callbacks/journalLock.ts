@@ -9,6 +9,7 @@
  * start again from 1, and the pid a lock names is often alive, as some other process.
  */
 import { closeSync, constants, linkSync, lstatSync, openSync, readFileSync, readlinkSync, readSync, renameSync, symlinkSync, unlinkSync } from "node:fs"
+import { Data } from "effect"
 import { errnoOf } from "../../shared/errno.js"
 
 /** When `pid` started (clock ticks since boot), or "" where `/proc` does not say (not Linux, or no such process). */
@@ -128,7 +129,7 @@ export const takeLock = (file: string, afterRead: () => void = () => undefined):
     // A directory in the lock's place is nobody's lock, and not ours to delete with what it may hold.
     if (isDirectory(lock)) throw new Error(`${lock} is a directory, not a lock: move it away`)
     const holder = holderOf(lock)
-    if (holder !== null && holds(holder, lock)) throw new LockHeld(holder.pid, lock)
+    if (holder !== null && holds(holder, lock)) throw new LockHeld({ holder: holder.pid, lock })
     afterRead()
     const aside = `${lock}.${process.pid}.stale`
     try {
@@ -141,17 +142,17 @@ export const takeLock = (file: string, afterRead: () => void = () => undefined):
     const moved = holderOf(aside)
     if (moved !== null && holds(moved, aside)) {
       putBack(aside, lock)
-      throw new LockHeld(moved.pid, lock)
+      throw new LockHeld({ holder: moved.pid, lock })
     }
     unlinkSync(aside)
   }
   throw new Error(`${lock} could not be taken`)
 }
 
-/** Another live worker holds the lock (the other failures to take it are the file system's own errors). */
-export class LockHeld extends Error {
-  constructor(readonly holder: number, lock: string) {
-    super(`it is in use by process ${holder} (${lock})`)
+/** Another live worker holds the lock (thrown: `takeLock` is synchronous). Other failures to take it are plain errors. */
+export class LockHeld extends Data.TaggedError("LockHeld")<{ readonly holder: number; readonly lock: string }> {
+  override get message(): string {
+    return `it is in use by process ${this.holder} (${this.lock})`
   }
 }
 
