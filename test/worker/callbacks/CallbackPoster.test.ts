@@ -397,6 +397,23 @@ describe("CallbackPoster", () => {
     })
   )
 
+  it.scoped("a destination whose attempts have all ended has nothing in flight again: it may take the last quarter", () =>
+    Effect.gen(function* () {
+      const { poster } = yield* posterOver(
+        routedClient((url) => (url.startsWith("http://hung.test") ? "hang" : 200)),
+        yield* Effect.scope,
+        { callbackConcurrency: 4 }
+      )
+      yield* poster.post({ ...callback, sessionId: "first", route: "http://good.test/cb" })
+      yield* TestClock.adjust("0 millis")
+      for (let i = 0; i < 5; i++) yield* poster.post({ ...callback, sessionId: `h${i}`, route: `http://hung.test/cb/${i}` })
+      yield* TestClock.adjust("0 millis")
+      yield* poster.post({ ...callback, sessionId: "second", route: "http://good.test/cb" })
+      yield* TestClock.adjust("0 millis")
+      assert.strictEqual((yield* poster.deliveries).find((record) => record.sessionId === "second")?.state, "delivered")
+    })
+  )
+
   it.scoped("two or more hung receivers leave every other destination a slot: the last quarter goes only to destinations with nothing in flight", () =>
     Effect.gen(function* () {
       const { poster, seen } = yield* posterOver(
