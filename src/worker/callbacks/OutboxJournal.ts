@@ -240,6 +240,9 @@ export const openJournal = (
         let syncAgain = false
         let closeWhenSynced = false
         let closed = false
+        // Set when another worker took the lock after ours was deleted: the path is its journal from then on, and this
+        // worker writes none (appends to a file it no longer has would only fill the disk).
+        let stopped = false
         const retire = (old: number) => {
           if (old === syncing) closeWhenSynced = true
           else closeSync(old)
@@ -257,7 +260,7 @@ export const openJournal = (
               onWriteFailure(error.code ?? error.message)
             }
             // After a rewrite the lines are in the new file, synced by the rewrite; later ones still need this.
-            if (syncAgain && !closed) {
+            if (syncAgain && !closed && !stopped) {
               syncAgain = false
               sync()
             }
@@ -277,9 +280,6 @@ export const openJournal = (
         // file kept as it was (its rewrite failed), which an earlier process may have been killed in the middle of
         // writing; a blank line where it was not torn costs nothing, as the replay skips blank lines.
         let torn = !compacted
-        // Set when another worker took the lock after ours was deleted: the path is its journal from then on, and this
-        // worker writes none (appends to a file it no longer has would only fill the disk).
-        let stopped = false
         // Whether the lock was this worker's at the last line: a rewrite (which replaces the file) needs it.
         let locked = true
         /** Callbacks pending in the file now at the path (another process's, left for the next start): kept in it. */
@@ -299,11 +299,11 @@ export const openJournal = (
           if (stopped) return false
           try {
             const deleted = fstatSync(fd).nlink === 0
-            locked = isOwnLock(lock)
-            if (!locked) {
+            const retaken = !isOwnLock(lock)
+            if (retaken) {
+              locked = false
               try {
                 takeLock(file)
-                locked = true
               } catch (error) {
                 if (error instanceof LockHeld) {
                   stopped = true
@@ -317,10 +317,14 @@ export const openJournal = (
                 return true
               }
             }
-            if (!deleted) return true
-            keepLeftovers()
-            if (!compact()) return true
+            // Whoever held the lock meanwhile may have left lines in the file now at the path (appended to this very
+            // file, or written one of its own): they are kept for the next start, not dropped by the next rewrite.
+            if (retaken || deleted) keepLeftovers()
+            locked = true
+            if (!deleted || !compact()) return true
           } catch (error) {
+            // The file at the path could not be read (or this one's state known): not rewritten over, for now.
+            locked = false
             onWriteFailure(errnoOf(error) ?? String(error))
             return true
           }

@@ -2,12 +2,13 @@
  * When the journal's lines reach the disk: written at once, fsync'd off the main thread one at a time (a group
  * commit), and synchronously at close. The journal's fsyncs are held here, so that the test decides when they end.
  */
-import { fstatSync, fsyncSync, mkdtempSync, readFileSync, unlinkSync } from "node:fs"
+import { fstatSync, fsyncSync, mkdtempSync, readFileSync, symlinkSync, unlinkSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { type JournalledCallback, type JournalSync, openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
+import { otherWorkersLock } from "../../support/processStart.js"
 
 /** A disk whose fsyncs are held until the test ends them, with the descriptors they were given. */
 const fsyncs = { held: [] as Array<(error: NodeJS.ErrnoException | null) => void>, fds: [] as Array<number>, synchronous: 0 }
@@ -98,6 +99,26 @@ describe("OutboxJournal's fsync", () => {
       fsyncs.held[first]!(null)
       assert.throws(() => fstatSync(fd), /EBADF/)
       assert.lengthOf(fsyncs.held, first + 1)
+    })
+  )
+
+  it.effect("a journal stopped (another worker took its lock) with an fsync in flight: the descriptor is closed when it returns, and nothing is synced after", () =>
+    Effect.gen(function* () {
+      const file = join(mkdtempSync(join(tmpdir(), "journal-sync-")), "outbox.jsonl")
+      const failures: Array<string> = []
+      const { journal } = yield* openJournal(file, (reason) => failures.push(reason), undefined, heldDisk)
+      const first = fsyncs.held.length
+      journal.pending(callback("a"))
+      journal.pending(callback("b"))
+      const fd = fsyncs.fds[first]!
+      unlinkSync(`${file}.lock`)
+      symlinkSync(otherWorkersLock(), `${file}.lock`)
+      journal.pending(callback("c"))
+      fsyncs.held[first]!(null)
+      assert.throws(() => fstatSync(fd), /EBADF/)
+      assert.lengthOf(fsyncs.held, first + 1, "no fsync of the line written meanwhile: the descriptor is given up")
+      assert.deepStrictEqual(failures, [])
+      journal.close()
     })
   )
 })

@@ -14,6 +14,14 @@ import { descriptorsOn, fillDiskUnder, freeDiskUnder } from "../../support/descr
 import { otherWorkersLock, startTimeOf } from "../../support/processStart.js"
 
 
+/** `count` callbacks of 10 KB, each journalled then delivered: 500 pass the 4 MiB after which a journal is compacted. */
+const deliverPastCompaction = (journal: OutboxJournal, count = 500, prefix = "many") => {
+  for (let index = 0; index < count; index++) {
+    journal.pending({ ...callback(`${prefix}-${index}`), body: "x".repeat(10_000) })
+    journal.done(`${prefix}-${index}`)
+  }
+}
+
 /** One turn of the event loop (an fsync's callback may be due), not a wait for time to pass. */
 const nextTurn = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
 
@@ -539,15 +547,12 @@ describe("OutboxJournal", () => {
       journal.pending(callback("b"))
       assert.deepStrictEqual(taken, [process.ppid])
       assert.deepStrictEqual(recreated, [])
-      // Delivered lines past the size that compacts a journal of its own (4 MiB): this one leaves the file alone.
-      for (let index = 0; index < 500; index++) {
-        journal.pending({ ...callback(`many-${index}`), body: "x".repeat(10_000) })
-        journal.done(`many-${index}`)
-      }
+      // Delivered lines past the size that compacts a journal of its own: this one leaves the file alone.
+      deliverPastCompaction(journal)
       journal.done("b")
       assert.deepStrictEqual(taken, [process.ppid], "said once")
       // The deleted file is let go (once its fsync in flight returns): nothing fills the disk the other worker uses.
-      for (let turn = 0; turn < 100 && descriptorsOn(`${file} (deleted)`) > 0; turn++) yield* nextTurn
+      for (let turn = 0; turn < 100_000 && descriptorsOn(`${file} (deleted)`) > 0; turn++) yield* nextTurn
       assert.strictEqual(descriptorsOn(`${file} (deleted)`), 0)
       journal.close()
       assert.strictEqual(readFileSync(file, "utf8"), othersLine)
@@ -586,6 +591,23 @@ describe("OutboxJournal", () => {
       assert.deepStrictEqual(taken, [process.ppid])
       assert.strictEqual(readFileSync(file, "utf8"), before)
       assert.strictEqual(readlinkSync(lock), otherWorkersLock())
+    })
+  )
+
+  it.effect("a lock deleted alone, taken by another worker that appended to the same file and died: its lines outlive this worker's next compaction", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      const lock = `${file}.lock`
+      const { journal } = yield* openJournal(file)
+      journal.pending(callback("a"))
+      unlinkSync(lock)
+      appendFileSync(file, JSON.stringify({ op: "pending", callback: callback("left") }) + "\n")
+      symlinkSync("4000000:1", lock)
+      journal.pending(callback("b"))
+      deliverPastCompaction(journal)
+      assert.isBelow(statSync(file).size, 1_000_000, "compacted")
+      journal.close()
+      assert.deepStrictEqual(yield* session(file), [callback("a"), callback("left"), callback("b")])
     })
   )
 
@@ -629,14 +651,10 @@ describe("OutboxJournal", () => {
       // The same with the file in place: appended to, never compacted (the rewrite would replace it), until the lock is made.
       rmSync(lock, { force: true })
       mkdirSync(lock)
-      const bigDelivered = (id: string) => {
-        journal.pending({ ...callback(id), body: "x".repeat(10_000) })
-        journal.done(id)
-      }
-      for (let index = 0; index < 500; index++) bigDelivered(`many-${index}`)
+      deliverPastCompaction(journal)
       assert.isAbove(statSync(file).size, 5_000_000, "not compacted without its lock")
       rmSync(lock, { recursive: true })
-      bigDelivered("last")
+      deliverPastCompaction(journal, 1, "last")
       assert.isBelow(statSync(file).size, 20_000, "compacted once the lock is made again")
       assert.deepStrictEqual(recreated, [2])
       journal.close()
