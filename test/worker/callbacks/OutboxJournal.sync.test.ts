@@ -23,6 +23,15 @@ const heldDisk: JournalSync = {
   }
 }
 
+/** A journal on a fresh file over the held disk, with every write failure it reports kept in `failures`. */
+const openOnHeldDisk = () =>
+  Effect.gen(function* () {
+    const file = join(mkdtempSync(join(tmpdir(), "journal-sync-")), "outbox.jsonl")
+    const failures: Array<string> = []
+    const { journal } = yield* openJournal(file, (reason) => failures.push(reason), undefined, heldDisk)
+    return { file, failures, journal }
+  })
+
 const callback = (sessionId: string): JournalledCallback => ({
   session_id: sessionId,
   generation: 1,
@@ -34,9 +43,7 @@ const callback = (sessionId: string): JournalledCallback => ({
 describe("OutboxJournal's fsync", () => {
   it.effect("a line is written before it returns; its fsync runs after, one at a time, one more covering the lines written meanwhile", () =>
     Effect.gen(function* () {
-      const file = join(mkdtempSync(join(tmpdir(), "journal-sync-")), "outbox.jsonl")
-      const failures: Array<string> = []
-      const { journal } = yield* openJournal(file, (reason) => failures.push(reason), undefined, heldDisk)
+      const { file, failures, journal } = yield* openOnHeldDisk()
       const synchronousAtOpen = fsyncs.synchronous
       journal.pending(callback("a"))
       assert.include(readFileSync(file, "utf8"), '"session_id":"a"')
@@ -63,9 +70,7 @@ describe("OutboxJournal's fsync", () => {
 
   it.effect("a descriptor given up while its fsync runs (the file rewritten) is closed only when that fsync returns, and later lines get one of their own", () =>
     Effect.gen(function* () {
-      const file = join(mkdtempSync(join(tmpdir(), "journal-sync-")), "outbox.jsonl")
-      const failures: Array<string> = []
-      const { journal } = yield* openJournal(file, (reason) => failures.push(reason), undefined, heldDisk)
+      const { file, failures, journal } = yield* openOnHeldDisk()
       const first = fsyncs.held.length
       journal.pending(callback("a"))
       const old = fsyncs.fds[first]!
@@ -88,8 +93,7 @@ describe("OutboxJournal's fsync", () => {
 
   it.effect("close with an fsync in flight: the descriptor is closed when it returns, and nothing is synced after", () =>
     Effect.gen(function* () {
-      const file = join(mkdtempSync(join(tmpdir(), "journal-sync-")), "outbox.jsonl")
-      const { journal } = yield* openJournal(file, undefined, undefined, heldDisk)
+      const { journal } = yield* openOnHeldDisk()
       const first = fsyncs.held.length
       journal.pending(callback("a"))
       journal.done("a")
@@ -104,9 +108,7 @@ describe("OutboxJournal's fsync", () => {
 
   it.effect("a journal stopped (another worker took its lock) with an fsync in flight: the descriptor is closed when it returns, and nothing is synced after", () =>
     Effect.gen(function* () {
-      const file = join(mkdtempSync(join(tmpdir(), "journal-sync-")), "outbox.jsonl")
-      const failures: Array<string> = []
-      const { journal } = yield* openJournal(file, (reason) => failures.push(reason), undefined, heldDisk)
+      const { file, failures, journal } = yield* openOnHeldDisk()
       const first = fsyncs.held.length
       journal.pending(callback("a"))
       journal.pending(callback("b"))

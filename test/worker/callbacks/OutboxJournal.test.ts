@@ -27,14 +27,23 @@ const nextTurn = Effect.promise(() => new Promise<void>((resolve) => setImmediat
 
 const journalIn = () => join(mkdtempSync(join(tmpdir(), "journal-")), "outbox.jsonl")
 
-/** Notices that record nothing but those given. */
-const noticesWith = (given: Partial<JournalNotices>): JournalNotices => ({
-  notCompacted: () => undefined,
-  recreated: () => undefined,
-  directoryGone: () => undefined,
-  lockTaken: () => undefined,
-  ...given
-})
+/** Open the journal on `file` with every notice it gives recorded, by kind, in `said`. */
+const openRecordingNotices = (file: string) => {
+  const said = { notCompacted: [] as Array<string>, recreated: [] as Array<number>, directoryGone: [] as Array<string>, lockTaken: [] as Array<number> }
+  const notices: JournalNotices = {
+    notCompacted: (cause) => void said.notCompacted.push(cause),
+    recreated: (pending) => void said.recreated.push(pending),
+    directoryGone: (directory) => void said.directoryGone.push(directory),
+    lockTaken: (holder) => void said.lockTaken.push(holder)
+  }
+  return Effect.map(openJournal(file, () => undefined, notices), (opened) => ({ ...opened, said }))
+}
+
+/** The journal's directory deleted with all it holds, then made again, empty. */
+const recreateDirectoryOf = (file: string) => {
+  rmSync(dirname(file), { recursive: true })
+  mkdirSync(dirname(file))
+}
 
 const callback = (sessionId: string): JournalledCallback => ({
   session_id: sessionId,
@@ -400,9 +409,8 @@ describe("OutboxJournal", () => {
       yield* session(file, (journal) => ["a", "b"].forEach((id) => journal.pending(callback(id))))
       // The rewrite's temporary file, made to fail as a full disk does.
       symlinkSync("/dev/full", `${file}.${process.pid}.tmp`)
-      const notCompacted: Array<string> = []
-      const opened = yield* openJournal(file, () => undefined, noticesWith({ notCompacted: (cause) => void notCompacted.push(cause) }))
-      assert.deepStrictEqual(notCompacted, ["ENOSPC"])
+      const opened = yield* openRecordingNotices(file)
+      assert.deepStrictEqual(opened.said.notCompacted, ["ENOSPC"])
       assert.deepStrictEqual(opened.left, [callback("a"), callback("b")])
       assert.isFalse(existsSync(`${file}.${process.pid}.tmp`))
       opened.journal.done("a")
@@ -422,7 +430,7 @@ describe("OutboxJournal", () => {
       }
       appendFileSync(file, JSON.stringify({ op: "pending", callback: callback("kept") }) + "\n")
       symlinkSync("/dev/full", `${file}.${process.pid}.tmp`)
-      const opened = yield* openJournal(file, () => undefined, noticesWith({}))
+      const opened = yield* openJournal(file)
       assert.isAbove(statSync(file).size, 5 * 1024 * 1024)
       // The disk has room again (the failed rewrite's temporary file is gone); the 4 MiB a failed rewrite waits for
       // were already in the file.
@@ -440,7 +448,7 @@ describe("OutboxJournal", () => {
       // Killed while writing b's line, on a full disk.
       appendFileSync(file, '{"op":"pending","callback":{"session_id":"b","ro')
       symlinkSync("/dev/full", `${file}.${process.pid}.tmp`)
-      const opened = yield* openJournal(file, () => undefined, noticesWith({}))
+      const opened = yield* openJournal(file)
       assert.deepStrictEqual(opened.left, [callback("a")])
       opened.journal.pending(callback("c"))
       opened.journal.close()
@@ -468,15 +476,14 @@ describe("OutboxJournal", () => {
   it.effect("a journal deleted while open is written again with what is pending, and said; new files are owner-only", () =>
     Effect.gen(function* () {
       const file = journalIn()
-      const recreated: Array<number> = []
-      const { journal } = yield* openJournal(file, () => undefined, noticesWith({ recreated: (pending) => void recreated.push(pending) }))
+      const { journal, said } = yield* openRecordingNotices(file)
       assert.strictEqual(statSync(file).mode & 0o777, 0o600)
       journal.pending(callback("a"))
       journal.pending(callback("b"))
       journal.done("a")
       unlinkSync(file)
       journal.pending(callback("c"))
-      assert.deepStrictEqual(recreated, [1])
+      assert.deepStrictEqual(said.recreated, [1])
       journal.close()
       assert.deepStrictEqual(yield* session(file), [callback("b"), callback("c")])
     })
@@ -486,22 +493,17 @@ describe("OutboxJournal", () => {
     Effect.gen(function* () {
       const file = journalIn()
       const directory = dirname(file)
-      const [gone, recreated, notCompacted] = [[] as Array<string>, [] as Array<number>, [] as Array<string>]
-      const { journal } = yield* openJournal(
-        file,
-        () => undefined,
-        noticesWith({ directoryGone: (where) => void gone.push(where), recreated: (pending) => void recreated.push(pending), notCompacted: (cause) => void notCompacted.push(cause) })
-      )
+      const { journal, said } = yield* openRecordingNotices(file)
       journal.pending(callback("a"))
       rmSync(directory, { recursive: true })
       journal.pending(callback("b"))
-      assert.deepStrictEqual(gone, [directory])
-      assert.deepStrictEqual(notCompacted, [])
-      assert.deepStrictEqual(recreated, [])
+      assert.deepStrictEqual(said.directoryGone, [directory])
+      assert.deepStrictEqual(said.notCompacted, [])
+      assert.deepStrictEqual(said.recreated, [])
       mkdirSync(directory)
       journal.pending(callback("c"))
-      assert.deepStrictEqual(recreated, [2], "written again with the two pending, then the third appended")
-      assert.deepStrictEqual(gone, [directory])
+      assert.deepStrictEqual(said.recreated, [2], "written again with the two pending, then the third appended")
+      assert.deepStrictEqual(said.directoryGone, [directory])
       journal.close()
       assert.deepStrictEqual(yield* session(file), [callback("a"), callback("b"), callback("c")])
     })
@@ -510,12 +512,10 @@ describe("OutboxJournal", () => {
   it.effect("a journal deleted with its directory takes its lock again when it is written again, and releases only its own", () =>
     Effect.gen(function* () {
       const file = journalIn()
-      const directory = dirname(file)
       const lock = `${file}.lock`
       const { journal } = yield* openJournal(file)
       journal.pending(callback("a"))
-      rmSync(directory, { recursive: true })
-      mkdirSync(directory)
+      recreateDirectoryOf(file)
       journal.pending(callback("b"))
       assert.strictEqual(readlinkSync(lock), `${process.pid}:${startTimeOf(process.pid)}`, "the lock is taken again with the file")
       journal.close()
@@ -527,30 +527,22 @@ describe("OutboxJournal", () => {
   it.effect("a journal deleted with its directory, whose lock another worker took since, is left to it: not rewritten, not compacted, its lock not released", () =>
     Effect.gen(function* () {
       const file = journalIn()
-      const directory = dirname(file)
       const lock = `${file}.lock`
-      const taken: Array<number> = []
-      const recreated: Array<number> = []
-      const { journal } = yield* openJournal(
-        file,
-        () => undefined,
-        noticesWith({ lockTaken: (holder) => void taken.push(holder), recreated: (pending) => void recreated.push(pending) })
-      )
+      const { journal, said } = yield* openRecordingNotices(file)
       journal.pending(callback("a"))
-      rmSync(directory, { recursive: true })
-      mkdirSync(directory)
+      recreateDirectoryOf(file)
       // The other worker (a live process) takes the lock and writes its journal.
       const otherWorker = otherWorkersLock()
       symlinkSync(otherWorker, lock)
       const othersLine = "the other worker's journal\n"
       writeFileSync(file, othersLine)
       journal.pending(callback("b"))
-      assert.deepStrictEqual(taken, [process.ppid])
-      assert.deepStrictEqual(recreated, [])
+      assert.deepStrictEqual(said.lockTaken, [process.ppid])
+      assert.deepStrictEqual(said.recreated, [])
       // Delivered lines past the size that compacts a journal of its own: this one leaves the file alone.
       deliverPastCompaction(journal)
       journal.done("b")
-      assert.deepStrictEqual(taken, [process.ppid], "said once")
+      assert.deepStrictEqual(said.lockTaken, [process.ppid], "said once")
       // The deleted file is let go (once its fsync in flight returns): nothing fills the disk the other worker uses.
       for (let turn = 0; turn < 100_000 && descriptorsOn(`${file} (deleted)`) > 0; turn++) yield* nextTurn
       assert.strictEqual(descriptorsOn(`${file} (deleted)`), 0)
@@ -579,8 +571,7 @@ describe("OutboxJournal", () => {
     Effect.gen(function* () {
       const file = journalIn()
       const lock = `${file}.lock`
-      const taken: Array<number> = []
-      const { journal } = yield* openJournal(file, () => undefined, noticesWith({ lockTaken: (holder) => void taken.push(holder) }))
+      const { journal, said } = yield* openRecordingNotices(file)
       journal.pending(callback("a"))
       unlinkSync(lock)
       symlinkSync(otherWorkersLock(), lock)
@@ -588,7 +579,7 @@ describe("OutboxJournal", () => {
       journal.pending(callback("b"))
       journal.done("a")
       journal.close()
-      assert.deepStrictEqual(taken, [process.ppid])
+      assert.deepStrictEqual(said.lockTaken, [process.ppid])
       assert.strictEqual(readFileSync(file, "utf8"), before)
       assert.strictEqual(readlinkSync(lock), otherWorkersLock())
     })
@@ -614,11 +605,9 @@ describe("OutboxJournal", () => {
   it.effect("after its directory was deleted, the callbacks another worker left pending in the file now there are kept when the journal is written again", () =>
     Effect.gen(function* () {
       const file = journalIn()
-      const directory = dirname(file)
       const { journal } = yield* openJournal(file)
       journal.pending(callback("a"))
-      rmSync(directory, { recursive: true })
-      mkdirSync(directory)
+      recreateDirectoryOf(file)
       // Another worker journalled here and was killed: its lock names a process that is gone.
       writeFileSync(file, JSON.stringify({ op: "pending", callback: callback("left") }) + "\n")
       symlinkSync("4000000:1", `${file}.lock`)
@@ -631,20 +620,13 @@ describe("OutboxJournal", () => {
   it.effect("a lock that cannot be made again (a directory in its place) leaves the file unwritten and is said; once it can be, the file is written again", () =>
     Effect.gen(function* () {
       const file = journalIn()
-      const directory = dirname(file)
       const lock = `${file}.lock`
-      const [notCompacted, recreated] = [[] as Array<string>, [] as Array<number>]
-      const { journal } = yield* openJournal(
-        file,
-        () => undefined,
-        noticesWith({ notCompacted: (cause) => void notCompacted.push(cause), recreated: (pending) => void recreated.push(pending) })
-      )
+      const { journal, said } = yield* openRecordingNotices(file)
       journal.pending(callback("a"))
-      rmSync(directory, { recursive: true })
-      mkdirSync(directory)
+      recreateDirectoryOf(file)
       mkdirSync(lock)
       journal.pending(callback("b"))
-      assert.deepStrictEqual(notCompacted, [`its lock cannot be taken again: ${lock} is a directory, not a lock: move it away`])
+      assert.deepStrictEqual(said.notCompacted, [`its lock cannot be taken again: ${lock} is a directory, not a lock: move it away`])
       assert.isFalse(existsSync(file))
       rmSync(lock, { recursive: true })
       journal.pending(callback("c"))
@@ -656,7 +638,7 @@ describe("OutboxJournal", () => {
       rmSync(lock, { recursive: true })
       deliverPastCompaction(journal, 1, "last")
       assert.isBelow(statSync(file).size, 20_000, "compacted once the lock is made again")
-      assert.deepStrictEqual(recreated, [2])
+      assert.deepStrictEqual(said.recreated, [2])
       journal.close()
       assert.deepStrictEqual(yield* session(file), [callback("a"), callback("b"), callback("c")])
     })
