@@ -20,9 +20,6 @@ import type { RouteTable, WireRequest, WireRoute } from "./WireServer.js"
 
 const toSeconds = (millis: number): number => millis / 1000
 
-/** The longest `GET /sessions?wait=` a consumer may ask for (the protocol's). */
-export const MAX_WAIT_SECONDS = MAX_SESSIONS_WAIT_SECONDS
-
 /**
  * Long polls waiting at once, at most; one past it is answered at once, as if it had not asked to wait. A consumer
  * needs one or a few; each costs some kilobytes, and one connection can pipeline thousands.
@@ -97,7 +94,7 @@ const decimal = (pattern: RegExp, what: string) =>
 const Query = Schema.Struct({
   wait: Schema.optional(
     decimal(DECIMAL_FRACTION, "a number of seconds in decimal digits").pipe(
-      Schema.between(0, MAX_WAIT_SECONDS, { message: () => `must be at most ${MAX_WAIT_SECONDS} (seconds)` })
+      Schema.between(0, MAX_SESSIONS_WAIT_SECONDS, { message: () => `must be at most ${MAX_SESSIONS_WAIT_SECONDS} (seconds)` })
     )
   ),
   index: Schema.optional(

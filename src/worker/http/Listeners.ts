@@ -10,7 +10,8 @@ import { WorkerConfig } from "../config/WorkerConfig.js"
 import { StopSignal } from "../lifecycle/StopSignal.js"
 import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { SlotPool } from "../slots/SlotPool.js"
-import { controlRoutes, MAX_WAIT_SECONDS } from "./ControlRoutes.js"
+import { MAX_SESSIONS_WAIT_SECONDS } from "../../protocol/control.js"
+import { controlRoutes } from "./ControlRoutes.js"
 import { publicRoutes } from "./PublicRoutes.js"
 import { CONTROL_BODY_BUDGET_BYTES, makeBodyBudget, SHARED_BODY_BUDGET_BYTES } from "./bodyBudget.js"
 import { budgetFor, softFdLimit } from "./connectionBudget.js"
@@ -51,14 +52,14 @@ export class Listeners extends Effect.Service<Listeners>()("worker/Listeners", {
       // The webhook port stays plain HTTP, as in the framework.
       yield* serve({ name: "webhook", host: config.publicHost, port: config.workerHttpPort, portSetting: "WORKER_HTTP_PORT", routes: routes.webhook, limits: { ...limits, maxConnections: budget.webhook }, bodyBudget: publicBodies, ...bind }),
       // Loopback only: /release has no auth. Its own connection cap keeps it usable while the public port is flooded.
-      // Its long polls wait up to MAX_WAIT_SECONDS in silence: the stall limit starts past that.
+      // Its long polls wait up to MAX_SESSIONS_WAIT_SECONDS in silence: the stall limit starts past that.
       yield* serve({
         name: "control",
         host: "127.0.0.1",
         port: config.controlPort,
         portSetting: "NULL_CONTROL_PORT",
         routes: control,
-        limits: { ...limits, maxConnections: budget.control, stallTimeoutMs: (MAX_WAIT_SECONDS + 30) * 1000 },
+        limits: { ...limits, maxConnections: budget.control, stallTimeoutMs: (MAX_SESSIONS_WAIT_SECONDS + 30) * 1000 },
         bodyBudget: makeBodyBudget(CONTROL_BODY_BUDGET_BYTES),
         ...bind
       })
