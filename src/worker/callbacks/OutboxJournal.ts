@@ -208,11 +208,19 @@ export const openJournal = (
       try {
         const { left, skipped } = replay(file)
         /** The callbacks still pending, each with the length of its line. */
-        const live = new Map(left.map((callback) => [callback.session_id, { callback, bytes: Buffer.byteLength(pendingLine(callback)) }]))
+        const live = new Map<string, { readonly callback: JournalledCallback; readonly bytes: number }>()
         /** Bytes in the file, and how many of them are the live pending lines. */
         let size = 0
         let liveBytes = 0
-        for (const entry of live.values()) liveBytes += entry.bytes
+        /** `callback` pending (in place of an earlier line for its session); returns its line. */
+        const track = (callback: JournalledCallback): string => {
+          const line = pendingLine(callback)
+          const bytes = Buffer.byteLength(line)
+          liveBytes += bytes - (live.get(callback.session_id)?.bytes ?? 0)
+          live.set(callback.session_id, { callback, bytes })
+          return line
+        }
+        for (const callback of left) track(callback)
         // Rewritten when appends since the last rewrite pass this (a rewrite that failed waits for as many again).
         let compactAt = COMPACT_AFTER_BYTES
         const compact = (): boolean => {
@@ -284,12 +292,7 @@ export const openJournal = (
         let locked = true
         /** Callbacks pending in the file now at the path (another process's, left for the next start): kept in it. */
         const keepLeftovers = () => {
-          for (const callback of replay(file).left) {
-            if (live.has(callback.session_id)) continue
-            const bytes = Buffer.byteLength(pendingLine(callback))
-            live.set(callback.session_id, { callback, bytes })
-            liveBytes += bytes
-          }
+          for (const callback of replay(file).left) if (!live.has(callback.session_id)) track(callback)
         }
         /**
          * Before each line: the lock still this worker's (made again if it was deleted and is free), and the file
@@ -350,11 +353,7 @@ export const openJournal = (
         const journal: OutboxJournal = {
           pending: (callback) => {
             if (!keepJournal()) return
-            const line = pendingLine(callback)
-            const bytes = Buffer.byteLength(line)
-            liveBytes += bytes - (live.get(callback.session_id)?.bytes ?? 0)
-            live.set(callback.session_id, { callback, bytes })
-            write(line)
+            write(track(callback))
             compactIfMostlyDelivered()
           },
           done: (sessionId) => {
