@@ -26,6 +26,7 @@ import type { ListenFailed } from "./http/WireServer.js"
 import { Lifecycle } from "./lifecycle/Lifecycle.js"
 import { Shutdown } from "./lifecycle/Shutdown.js"
 import { lowerHelperThreads } from "./lifecycle/helperThreads.js"
+import { capYoungGeneration } from "./lifecycle/youngGeneration.js"
 import { keepInspectorClosed } from "./lifecycle/inspectorSignal.js"
 import { notedStartFailure } from "./lifecycle/startFailure.js"
 import { startupLine } from "./lifecycle/startupLine.js"
@@ -55,7 +56,8 @@ const serve = Effect.scoped(
     yield* stopWhenOrphaned
     const config = Context.get(context, WorkerConfig)
     const helpers = yield* Effect.sync(() => lowerHelperThreads(config.helperThreadNice))
-    yield* startupLine(config, helpers)
+    const youngGeneration = yield* capYoungGeneration(config.youngGenerationMb)
+    yield* startupLine(config, helpers, youngGeneration)
     yield* Context.get(context, StopSignal).requested
   })
 )

@@ -81,6 +81,8 @@ export interface WorkerSettings {
   readonly logLevel: LogLevelName
   /** Nice value of the helper threads (`HELPER_THREAD_NICE`, 0–19, default 19; 0: unchanged). */
   readonly helperThreadNice: number
+  /** Size in MiB at which V8's young generation stops growing (`YOUNG_GENERATION_MB`, default 16; 0: V8's own). */
+  readonly youngGenerationMb: number
 }
 
 export const defaults = {
@@ -112,7 +114,8 @@ export const defaults = {
   bindRetrySeconds: 10,
   logFormat: "logfmt",
   logLevel: "info",
-  helperThreadNice: 19
+  helperThreadNice: 19,
+  youngGenerationMb: 16
 } as const
 
 const isHttpUrl = (text: string): boolean => Either.isRight(Schema.decodeEither(HttpUrl)(text))
@@ -334,6 +337,9 @@ const base = Config.all({
   logLevel: literal("LOG_LEVEL", LogLevelName, defaults.logLevel),
   helperThreadNice: decimalInteger("HELPER_THREAD_NICE", "must be an integer from 0 to 19", (n) => n >= 0 && n <= 19).pipe(
     Config.withDefault(defaults.helperThreadNice)
+  ),
+  youngGenerationMb: decimalInteger("YOUNG_GENERATION_MB", "must be an integer from 0 to 1024", (n) => n >= 0 && n <= 1024).pipe(
+    Config.withDefault(defaults.youngGenerationMb)
   )
 })
 
@@ -483,7 +489,8 @@ export const loadSettings: Effect.Effect<WorkerSettings, InvalidConfig> = Effect
     bindRetrySeconds: raw.bindRetrySeconds,
     logFormat: raw.logFormat,
     logLevel: raw.logLevel,
-    helperThreadNice: raw.helperThreadNice
+    helperThreadNice: raw.helperThreadNice,
+    youngGenerationMb: raw.youngGenerationMb
   }
 })
 
@@ -523,6 +530,7 @@ export class WorkerConfig extends Context.Tag("app/WorkerConfig")<WorkerConfig, 
       logFormat: defaults.logFormat,
       logLevel: defaults.logLevel,
       helperThreadNice: defaults.helperThreadNice,
+      youngGenerationMb: defaults.youngGenerationMb,
       ...settings
     })
 

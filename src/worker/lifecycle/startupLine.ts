@@ -8,8 +8,9 @@ import { codeCacheUse } from "../boot/codeCacheUse.js"
 import type { WorkerSettings } from "../config/WorkerConfig.js"
 import { VERSION } from "../../shared/version.js"
 import { describeHelperPriority, type HelperPriority } from "./helperThreads.js"
+import { describeYoungGenerationCap, type YoungGenerationCap } from "./youngGeneration.js"
 
-export const startupLine = (config: WorkerSettings, helpers: HelperPriority) =>
+export const startupLine = (config: WorkerSettings, helpers: HelperPriority, youngGeneration: YoungGenerationCap) =>
   Effect.gen(function* () {
     yield* Effect.logInfo("worker started", {
       version: VERSION,
@@ -34,7 +35,8 @@ export const startupLine = (config: WorkerSettings, helpers: HelperPriority) =>
       log_format: config.logFormat,
       log_level: config.logLevel,
       code_cache: codeCacheUse(),
-      helper_thread_nice: describeHelperPriority(helpers)
+      helper_thread_nice: describeHelperPriority(helpers),
+      young_generation: describeYoungGenerationCap(youngGeneration)
     })
     for (const warning of config.warnings) yield* Effect.logWarning(warning)
     if (config.unsecured) {

@@ -44,6 +44,7 @@ describe("WorkerConfig", () => {
       assert.strictEqual(Redacted.value(config.masterToken), "")
       assert.strictEqual(config.forceUpdateFile, "/.force_update")
       assert.strictEqual(config.helperThreadNice, 19)
+      assert.strictEqual(config.youngGenerationMb, 16)
     })
   )
 
@@ -62,9 +63,11 @@ describe("WorkerConfig", () => {
         WORKER_TLS_KEY: "/tmp/k.pem",
         HEALTHCHECK_INTERVAL: "0.5",
         NULL_FORCE_UPDATE_FILE: "/tmp/marker",
-        HELPER_THREAD_NICE: "0"
+        HELPER_THREAD_NICE: "0",
+        YOUNG_GENERATION_MB: "0"
       })
       assert.strictEqual(config.helperThreadNice, 0)
+      assert.strictEqual(config.youngGenerationMb, 0)
       assert.deepStrictEqual([config.workerHttpPort, config.controlPort, config.maxSessions], [4000, 5000, 3])
       assert.deepStrictEqual(config.backendHealthUrl, Option.some("http://127.0.0.1:9090/health"))
       assert.strictEqual(config.workerUrl, "https://203.0.113.7:41234")
@@ -265,7 +268,7 @@ describe("WorkerConfig", () => {
         for (const name of ["WORKER_HTTP_PORT", "NULL_CONTROL_PORT", "VAST_TCP_PORT_3000"]) {
           assert.deepStrictEqual(yield* problems({ ...required, [name]: bad }), [`${name}: must be a port number from 1 to 65535`], `${name}=${bad}`)
         }
-        for (const name of ["NULL_MAX_SESSIONS", "CALLBACK_CONCURRENCY", "CALLBACK_MAX_PENDING", "CALLBACK_MAX_PENDING_BYTES", "MAX_CONNECTIONS", "HEALTH_FAILURE_THRESHOLD", "HELPER_THREAD_NICE"]) {
+        for (const name of ["NULL_MAX_SESSIONS", "CALLBACK_CONCURRENCY", "CALLBACK_MAX_PENDING", "CALLBACK_MAX_PENDING_BYTES", "MAX_CONNECTIONS", "HEALTH_FAILURE_THRESHOLD", "HELPER_THREAD_NICE", "YOUNG_GENERATION_MB"]) {
           const listed = yield* problems({ ...required, [name]: bad })
           assert.lengthOf(listed, 1, `${name}=${bad}`)
           assert.match(listed[0] ?? "", new RegExp(`^${name}: must be `), `${name}=${bad}`)
@@ -346,6 +349,18 @@ describe("WorkerConfig", () => {
   it.effect.each(["20", "-1", "5.5", "low"])("HELPER_THREAD_NICE=%s is a startup error", (value) =>
     Effect.gen(function* () {
       assert.include((yield* problems({ ...required, HELPER_THREAD_NICE: value }))[0], "HELPER_THREAD_NICE")
+    })
+  )
+
+  it.effect.each(["1025", "-1", "16.5", "big"])("YOUNG_GENERATION_MB=%s is a startup error", (value) =>
+    Effect.gen(function* () {
+      assert.deepStrictEqual(yield* problems({ ...required, YOUNG_GENERATION_MB: value }), ["YOUNG_GENERATION_MB: must be an integer from 0 to 1024"])
+    })
+  )
+
+  it.effect("YOUNG_GENERATION_MB takes 1024, its largest", () =>
+    Effect.gen(function* () {
+      assert.strictEqual((yield* settings({ ...required, YOUNG_GENERATION_MB: "1024" })).youngGenerationMb, 1024)
     })
   )
 

@@ -1,0 +1,127 @@
+/**
+ * The young generation's cap: after each collection V8's growth factor is 1 while the young generation is at the cap
+ * or above and V8's own 2 below it, set only when it changes; off at 0, untouched when the operator sized it, and
+ * given back when the scope closes. (That V8 obeys is test/e2e/youngGeneration.test.ts.)
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Scope } from "effect"
+import {
+  capYoungGeneration,
+  describeYoungGenerationCap,
+  growthFactorFor,
+  V8_GROWTH_FACTOR,
+  type YoungGenerationHeap
+} from "../../../src/worker/lifecycle/youngGeneration.js"
+
+const MiB = 1024 * 1024
+
+/** A heap whose young generation is `young` bytes; `collect()` runs the listeners as a collection would. */
+const fakeHeap = (young: number, options = "") => {
+  const state = { young, factors: [] as Array<number>, listeners: new Set<() => void>() }
+  const heap: YoungGenerationHeap = {
+    youngBytes: () => state.young,
+    setGrowthFactor: (factor) => void state.factors.push(factor),
+    afterCollections: (listener) => {
+      state.listeners.add(listener)
+      return () => void state.listeners.delete(listener)
+    },
+    operatorOptions: () => options
+  }
+  const collect = (youngAfter: number) => {
+    state.young = youngAfter
+    for (const listener of state.listeners) listener()
+  }
+  return { heap, state, collect }
+}
+
+describe("growthFactorFor", () => {
+  it("is 1 from the cap on, V8's 2 below it", () => {
+    expect(growthFactorFor(16 * MiB - 1, 16 * MiB)).toBe(V8_GROWTH_FACTOR)
+    expect(growthFactorFor(16 * MiB, 16 * MiB)).toBe(1)
+    expect(growthFactorFor(32 * MiB, 16 * MiB)).toBe(1)
+    expect(V8_GROWTH_FACTOR).toBe(2)
+  })
+})
+
+describe("capYoungGeneration", () => {
+  it.effect("below the cap nothing is set; reaching it stops growth once; V8 shrinking it lets it grow again", () =>
+    Effect.gen(function* () {
+      const { collect, heap, state } = fakeHeap(2 * MiB)
+      const scope = yield* Scope.make()
+      const cap = yield* capYoungGeneration(16, heap).pipe(Scope.extend(scope))
+      expect(cap).toEqual({ _tag: "Capped", megabytes: 16 })
+      expect(state.factors).toEqual([])
+      collect(8 * MiB)
+      expect(state.factors).toEqual([])
+      collect(16 * MiB)
+      expect(state.factors).toEqual([1])
+      collect(16 * MiB)
+      expect(state.factors).toEqual([1])
+      collect(4 * MiB)
+      expect(state.factors).toEqual([1, 2])
+      collect(16 * MiB)
+      expect(state.factors).toEqual([1, 2, 1])
+      yield* Scope.close(scope, Exit.void)
+      // Closed at the cap: V8 gets its own factor back, and later collections change nothing.
+      expect(state.factors).toEqual([1, 2, 1, 2])
+      expect(state.listeners.size).toBe(0)
+      collect(2 * MiB)
+      collect(32 * MiB)
+      expect(state.factors).toEqual([1, 2, 1, 2])
+    }))
+
+  it.effect("a young generation already at the cap stops growing at once; closed below it, nothing is set", () =>
+    Effect.gen(function* () {
+      const { collect, heap, state } = fakeHeap(32 * MiB)
+      const scope = yield* Scope.make()
+      yield* capYoungGeneration(16, heap).pipe(Scope.extend(scope))
+      expect(state.factors).toEqual([1])
+      collect(8 * MiB)
+      expect(state.factors).toEqual([1, 2])
+      yield* Scope.close(scope, Exit.void)
+      expect(state.factors).toEqual([1, 2])
+      expect(state.listeners.size).toBe(0)
+    }))
+
+  it.effect("0 leaves V8's own growth: nothing watched, nothing set", () =>
+    Effect.gen(function* () {
+      const { collect, heap, state } = fakeHeap(32 * MiB)
+      const cap = yield* Effect.scoped(capYoungGeneration(0, heap))
+      expect(cap).toEqual({ _tag: "Off" })
+      collect(64 * MiB)
+      expect(state.factors).toEqual([])
+      expect(state.listeners.size).toBe(0)
+    }))
+
+  it.effect.each([
+    "--max-semi-space-size=64",
+    "--max_semi_space_size=64",
+    "--semi-space-growth-factor=4",
+    "--min-semi-space-size=8",
+    " --max-old-space-size=512 --semi_space_growth_factor=3"
+  ])("a semi-space option the operator gave Node (%s) is theirs: nothing watched, nothing set", (options) =>
+    Effect.gen(function* () {
+      const { collect, heap, state } = fakeHeap(32 * MiB, options)
+      const cap = yield* Effect.scoped(capYoungGeneration(16, heap))
+      expect(cap).toEqual({ _tag: "Operator" })
+      collect(64 * MiB)
+      expect(state.factors).toEqual([])
+      expect(state.listeners.size).toBe(0)
+    }))
+
+  it.effect("other V8 options of the operator's do not turn it off", () =>
+    Effect.gen(function* () {
+      const { heap, state } = fakeHeap(32 * MiB, "--max-old-space-size=512 --stack-size=2000")
+      const cap = yield* Effect.scoped(capYoungGeneration(16, heap))
+      expect(cap).toEqual({ _tag: "Capped", megabytes: 16 })
+      expect(state.factors).toEqual([1, 2])
+    }))
+})
+
+describe("describeYoungGenerationCap", () => {
+  it("says the cap, off, or that Node was told", () => {
+    expect(describeYoungGenerationCap({ _tag: "Capped", megabytes: 16 })).toBe("16 MiB")
+    expect(describeYoungGenerationCap({ _tag: "Off" })).toBe("off")
+    expect(describeYoungGenerationCap({ _tag: "Operator" })).toBe("as Node was told")
+  })
+})
