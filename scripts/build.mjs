@@ -81,7 +81,9 @@ rmSync("dist/worker.cjs.cache", { force: true })
 const writerEnv = {
   PATH: process.env.PATH ?? "",
   ...(process.env.NODE_OPTIONS === undefined ? {} : { NODE_OPTIONS: process.env.NODE_OPTIONS }),
-  NULL_WORKER_WRITE_CODE_CACHE: "1"
+  NULL_WORKER_WRITE_CODE_CACHE: "1",
+  // The young generation's cap changes a V8 flag while the worker runs; a cache made under it would be refused.
+  YOUNG_GENERATION_MB: "0"
 }
 
 const cacheFromAStart = async () => {

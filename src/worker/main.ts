@@ -19,7 +19,7 @@ import { stopWhenOrphaned } from "../shared/orphanWatch.js"
 import { handledEnvProgramArgs } from "../shared/envProgramArgs.js"
 import { SignatureVerifier } from "./auth/SignatureVerifier.js"
 import { describeLaunchFailure, reportLaunchFailure } from "./autoscaler/launchFailure.js"
-import { controlPortSetting, exitMarkerSetting, WorkerConfig } from "./config/WorkerConfig.js"
+import { controlPortSetting, exitMarkerSetting, WorkerConfig, youngGenerationSetting } from "./config/WorkerConfig.js"
 import { helpText } from "./envReference.js"
 import { HealthProber } from "./health/HealthProber.js"
 import type { ListenFailed } from "./http/WireServer.js"
@@ -50,13 +50,15 @@ const Worker = Layer.mergeAll(Shutdown.Default, Lifecycle.Default, StopSignal.De
 /** Serve until a stop is asked for; leaving the scope runs the shutdown sequence. */
 const serve = Effect.scoped(
   Effect.gen(function* () {
+    // Before the services start, so that their start-up grows the young generation within the cap and the shutdown,
+    // which closes them first, still runs under it. A bad value is the launch failure WorkerConfig reports.
+    const youngGeneration = yield* capYoungGeneration(yield* Effect.orElseSucceed(youngGenerationSetting, () => 0))
     const context = yield* Layer.build(Worker)
     absorbLateSignals()
     markServing()
     yield* stopWhenOrphaned
     const config = Context.get(context, WorkerConfig)
     const helpers = yield* Effect.sync(() => lowerHelperThreads(config.helperThreadNice))
-    const youngGeneration = yield* capYoungGeneration(config.youngGenerationMb)
     yield* startupLine(config, helpers, youngGeneration)
     yield* Context.get(context, StopSignal).requested
   })

@@ -81,7 +81,7 @@ export interface WorkerSettings {
   readonly logLevel: LogLevelName
   /** Nice value of the helper threads (`HELPER_THREAD_NICE`, 0–19, default 19; 0: unchanged). */
   readonly helperThreadNice: number
-  /** Size in MiB at which V8's young generation stops growing (`YOUNG_GENERATION_MB`, default 16; 0: V8's own). */
+  /** The most V8's young generation may grow to, in MiB (`YOUNG_GENERATION_MB`, default 16; 0: V8's own growth). */
   readonly youngGenerationMb: number
 }
 
@@ -152,6 +152,11 @@ export const port = (name: string) => decimalInteger(name, "must be a port numbe
 
 /** `NULL_CONTROL_PORT`, read alone where the rest of the settings may not load (a launch that failed). */
 export const controlPortSetting = port("NULL_CONTROL_PORT").pipe(Config.withDefault(defaults.controlPort))
+
+/** `YOUNG_GENERATION_MB`; main.ts also reads it on its own, to cap the young generation before the services start. */
+export const youngGenerationSetting = decimalInteger("YOUNG_GENERATION_MB", "must be an integer from 0 to 1024", (n) => n >= 0 && n <= 1024).pipe(
+  Config.withDefault(defaults.youngGenerationMb)
+)
 
 const healthUrl = Config.string("BACKEND_HEALTH_URL").pipe(
   Config.validate({ message: "must be an absolute http(s) URL, e.g. http://127.0.0.1:9090/health", validation: isHttpUrl }),
@@ -338,9 +343,7 @@ const base = Config.all({
   helperThreadNice: decimalInteger("HELPER_THREAD_NICE", "must be an integer from 0 to 19", (n) => n >= 0 && n <= 19).pipe(
     Config.withDefault(defaults.helperThreadNice)
   ),
-  youngGenerationMb: decimalInteger("YOUNG_GENERATION_MB", "must be an integer from 0 to 1024", (n) => n >= 0 && n <= 1024).pipe(
-    Config.withDefault(defaults.youngGenerationMb)
-  )
+  youngGenerationMb: youngGenerationSetting
 })
 
 export class InvalidConfig extends Schema.TaggedError<InvalidConfig>()("InvalidConfig", {

@@ -8,7 +8,7 @@ import { codeCacheUse } from "../boot/codeCacheUse.js"
 import type { WorkerSettings } from "../config/WorkerConfig.js"
 import { VERSION } from "../../shared/version.js"
 import { describeHelperPriority, type HelperPriority } from "./helperThreads.js"
-import { describeYoungGenerationCap, type YoungGenerationCap } from "./youngGeneration.js"
+import { describeYoungGenerationCap, v8Heap, type YoungGenerationCap } from "./youngGeneration.js"
 
 export const startupLine = (config: WorkerSettings, helpers: HelperPriority, youngGeneration: YoungGenerationCap) =>
   Effect.gen(function* () {
@@ -36,7 +36,7 @@ export const startupLine = (config: WorkerSettings, helpers: HelperPriority, you
       log_level: config.logLevel,
       code_cache: codeCacheUse(),
       helper_thread_nice: describeHelperPriority(helpers),
-      young_generation: describeYoungGenerationCap(youngGeneration)
+      young_generation: describeYoungGenerationCap(youngGeneration, v8Heap.youngBytes())
     })
     for (const warning of config.warnings) yield* Effect.logWarning(warning)
     if (config.unsecured) {

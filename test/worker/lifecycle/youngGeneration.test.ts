@@ -1,7 +1,7 @@
 /**
- * The young generation's cap: after each collection V8's growth factor is 1 while the young generation is at the cap
- * or above and V8's own 2 below it, set only when it changes; off at 0, untouched when the operator sized it, and
- * given back when the scope closes. (That V8 obeys is test/e2e/youngGeneration.test.ts.)
+ * The young generation's cap: after collections V8's growth factor is 1 when a doubling would pass the cap and V8's
+ * own 2 otherwise, set only when it changes; off at 0, untouched when the operator sized it or V8 reports no young
+ * generation, and given back when the scope closes. (That V8 obeys: youngGeneration.v8.test.ts beside this file.)
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
@@ -35,16 +35,20 @@ const fakeHeap = (young: number, options = "") => {
 }
 
 describe("growthFactorFor", () => {
-  it("is 1 from the cap on, V8's 2 below it", () => {
-    expect(growthFactorFor(16 * MiB - 1, 16 * MiB)).toBe(V8_GROWTH_FACTOR)
+  it("is 1 once a doubling would pass the cap, V8's 2 while it would not", () => {
+    expect(growthFactorFor(8 * MiB, 16 * MiB)).toBe(V8_GROWTH_FACTOR)
+    expect(growthFactorFor(8 * MiB + 1, 16 * MiB)).toBe(1)
     expect(growthFactorFor(16 * MiB, 16 * MiB)).toBe(1)
+    // A cap between two doublings holds the young generation at the lower one.
+    expect(growthFactorFor(8 * MiB, 24 * MiB)).toBe(V8_GROWTH_FACTOR)
+    expect(growthFactorFor(16 * MiB, 24 * MiB)).toBe(1)
     expect(growthFactorFor(32 * MiB, 16 * MiB)).toBe(1)
     expect(V8_GROWTH_FACTOR).toBe(2)
   })
 })
 
 describe("capYoungGeneration", () => {
-  it.effect("below the cap nothing is set; reaching it stops growth once; V8 shrinking it lets it grow again", () =>
+  it.effect("while a doubling fits nothing is set; reaching the cap stops growth once; V8 shrinking it lets it grow again", () =>
     Effect.gen(function* () {
       const { collect, heap, state } = fakeHeap(2 * MiB)
       const scope = yield* Scope.make()
@@ -70,7 +74,7 @@ describe("capYoungGeneration", () => {
       expect(state.factors).toEqual([1, 2, 1, 2])
     }))
 
-  it.effect("a young generation already at the cap stops growing at once; closed below it, nothing is set", () =>
+  it.effect("a young generation already at or past the cap stops growing at once; closed where it may grow, nothing is set", () =>
     Effect.gen(function* () {
       const { collect, heap, state } = fakeHeap(32 * MiB)
       const scope = yield* Scope.make()
@@ -109,19 +113,34 @@ describe("capYoungGeneration", () => {
       expect(state.listeners.size).toBe(0)
     }))
 
-  it.effect("other V8 options of the operator's do not turn it off", () =>
+  it.effect.each(["--max-old-space-size=512 --stack-size=2000", "--require=/opt/hooks/--semi-space.js"])(
+    "other options of the operator's (%s) do not turn it off",
+    (options) =>
+      Effect.gen(function* () {
+        const { heap, state } = fakeHeap(32 * MiB, options)
+        const cap = yield* Effect.scoped(capYoungGeneration(16, heap))
+        expect(cap).toEqual({ _tag: "Capped", megabytes: 16 })
+        expect(state.factors).toEqual([1, 2])
+      })
+  )
+
+  it.effect("a V8 that reports no young generation: nothing watched, nothing set, and the start-up line says so", () =>
     Effect.gen(function* () {
-      const { heap, state } = fakeHeap(32 * MiB, "--max-old-space-size=512 --stack-size=2000")
+      const { heap, state } = fakeHeap(0)
       const cap = yield* Effect.scoped(capYoungGeneration(16, heap))
-      expect(cap).toEqual({ _tag: "Capped", megabytes: 16 })
-      expect(state.factors).toEqual([1, 2])
+      expect(cap).toEqual({ _tag: "Unavailable" })
+      expect(state.factors).toEqual([])
+      expect(state.listeners.size).toBe(0)
     }))
 })
 
 describe("describeYoungGenerationCap", () => {
-  it("says the cap, off, or that Node was told", () => {
-    expect(describeYoungGenerationCap({ _tag: "Capped", megabytes: 16 })).toBe("16 MiB")
-    expect(describeYoungGenerationCap({ _tag: "Off" })).toBe("off")
-    expect(describeYoungGenerationCap({ _tag: "Operator" })).toBe("as Node was told")
+  it("says the cap and the size now, off, that Node was told, or that V8 reports none", () => {
+    expect(describeYoungGenerationCap({ _tag: "Capped", megabytes: 16 }, 16 * MiB)).toBe("at most 16 MiB (16 MiB now)")
+    expect(describeYoungGenerationCap({ _tag: "Capped", megabytes: 4 }, 16 * MiB)).toBe("at most 4 MiB (16 MiB now)")
+    expect(describeYoungGenerationCap({ _tag: "Capped", megabytes: 24 }, 1.5 * MiB)).toBe("at most 24 MiB (1.5 MiB now)")
+    expect(describeYoungGenerationCap({ _tag: "Off" }, MiB)).toBe("off")
+    expect(describeYoungGenerationCap({ _tag: "Operator" }, MiB)).toBe("as Node was told")
+    expect(describeYoungGenerationCap({ _tag: "Unavailable" }, 0)).toBe("unavailable (V8 reports no young generation)")
   })
 })
