@@ -15,7 +15,9 @@
  * by the operator (command line or `NODE_OPTIONS`) is theirs: then nothing is changed.
  *
  * V8 stamps a code cache with its flags: the factor is V8's own whenever a cache is made or used (the boot compiles the
- * bundle before this runs; the build makes its cache with the cap off, scripts/build.mjs).
+ * bundle before this runs; the build makes its cache with the cap off, scripts/build.mjs). Node does not promise that a
+ * V8 flag changed at run time takes effect; this one is an integer V8 reads on the main thread as it grows the space,
+ * and youngGeneration.v8.test.ts checks that it does on the Node the tests run on.
  */
 import { PerformanceObserver } from "node:perf_hooks"
 import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8"
