@@ -81,12 +81,17 @@ export const describeYoungGenerationCap = (cap: YoungGenerationCap, youngBytes: 
  * Hold the young generation within `megabytes` (0: V8's own growth) for as long as the scope is open; closing it
  * gives V8 back its own factor.
  */
-export const capYoungGeneration = (megabytes: number, heap: YoungGenerationHeap = v8Heap): Effect.Effect<YoungGenerationCap, never, Scope.Scope> => {
-  if (megabytes === 0) return Effect.succeed({ _tag: "Off" })
-  if (sizedByOperator(heap.operatorOptions())) return Effect.succeed({ _tag: "Operator" })
-  if (heap.youngBytes() === 0) return Effect.succeed({ _tag: "Unavailable" })
-  const capBytes = megabytes * MiB
-  return Effect.acquireRelease(
+export const capYoungGeneration = (megabytes: number, heap: YoungGenerationHeap = v8Heap): Effect.Effect<YoungGenerationCap, never, Scope.Scope> =>
+  Effect.suspend((): Effect.Effect<YoungGenerationCap, never, Scope.Scope> => {
+    if (megabytes === 0) return Effect.succeed({ _tag: "Off" })
+    if (sizedByOperator(heap.operatorOptions())) return Effect.succeed({ _tag: "Operator" })
+    if (heap.youngBytes() === 0) return Effect.succeed({ _tag: "Unavailable" })
+    return Effect.as(holdWithin(megabytes * MiB, heap), { _tag: "Capped", megabytes })
+  })
+
+/** Follow the young generation's size after collections, setting the factor that keeps it within `capBytes`. */
+const holdWithin = (capBytes: number, heap: YoungGenerationHeap): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.acquireRelease(
     Effect.sync(() => {
       // Only a change is passed on: V8 parses the flag's text and recomputes its flag hash each time.
       let factor = V8_GROWTH_FACTOR
@@ -104,5 +109,4 @@ export const capYoungGeneration = (megabytes: number, heap: YoungGenerationHeap 
       }
     }),
     (release) => Effect.sync(release)
-  ).pipe(Effect.as({ _tag: "Capped", megabytes } as const))
-}
+  ).pipe(Effect.asVoid)

@@ -87,6 +87,15 @@ describe("capYoungGeneration", () => {
       expect(state.listeners.size).toBe(0)
     }))
 
+  it.effect("V8 is asked when the effect runs, not when it is made", () =>
+    Effect.gen(function* () {
+      const { heap, state } = fakeHeap(0)
+      const capping = capYoungGeneration(16, heap)
+      state.young = 32 * MiB
+      expect(yield* Effect.scoped(capping)).toEqual({ _tag: "Capped", megabytes: 16 })
+      expect(state.factors).toEqual([1, 2])
+    }))
+
   it.effect("0 leaves V8's own growth: nothing watched, nothing set", () =>
     Effect.gen(function* () {
       const { collect, heap, state } = fakeHeap(32 * MiB)
