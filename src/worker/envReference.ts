@@ -33,7 +33,7 @@ const variables: ReadonlyArray<readonly [string, string, string]> = [
   ["LOG_FORMAT", "logfmt", "logfmt, json or pretty"],
   ["LOG_LEVEL", "info", "debug, info, warning (or warn), error or none (also all, trace, fatal), in any case"],
   ["HELPER_THREAD_NICE", "19", "nice value (0-19) of V8's and libuv's helper threads, so answers come first; 0: unchanged"],
-  ["YOUNG_GENERATION_MB", "16", "the most V8's young generation may grow to (0-1024 MiB; it doubles: 2, 4, 8, 16, 32), which bounds its memory under load; 0: V8's own growth"],
+  ["YOUNG_GENERATION_MB", "16", "the most V8's young generation may grow to (0-1024 MiB; it doubles: 1, 2, 4, 8, 16, 32), which bounds its memory under load; 0: V8's own growth"],
   ["NULL_FORCE_UPDATE_FILE", "/.force_update", "the marker /pyworker/update creates"],
   ["NULL_EXIT_FILE", "unset", "a deliberate stop ends by writing `<pid> stopped` here: a supervisor tells it from a kill"]
 ]
