@@ -509,15 +509,18 @@ describe("OutboxJournal", () => {
     })
   )
 
-  it.effect("a journal deleted with its directory takes its lock again when it is written again, and releases only its own", () =>
+  it.effect.each([
+    ["a journal deleted with its directory takes its lock again when it is written again, and releases only its own", recreateDirectoryOf],
+    ["a lock deleted alone is made again before the next line", (file: string) => unlinkSync(`${file}.lock`)]
+  ] as const)("%s", ([, disturb]) =>
     Effect.gen(function* () {
       const file = journalIn()
       const lock = `${file}.lock`
       const { journal } = yield* openJournal(file)
       journal.pending(callback("a"))
-      recreateDirectoryOf(file)
+      disturb(file)
       journal.pending(callback("b"))
-      assert.strictEqual(readlinkSync(lock), `${process.pid}:${startTimeOf(process.pid)}`, "the lock is taken again with the file")
+      assert.strictEqual(readlinkSync(lock), `${process.pid}:${startTimeOf(process.pid)}`, "the lock is taken again before the line")
       journal.close()
       assert.isFalse(existsSync(lock))
       assert.deepStrictEqual(yield* session(file), [callback("a"), callback("b")])
@@ -549,21 +552,6 @@ describe("OutboxJournal", () => {
       journal.close()
       assert.strictEqual(readFileSync(file, "utf8"), othersLine)
       assert.strictEqual(readlinkSync(lock), otherWorker)
-    })
-  )
-
-  it.effect("a lock deleted alone is made again before the next line", () =>
-    Effect.gen(function* () {
-      const file = journalIn()
-      const lock = `${file}.lock`
-      const { journal } = yield* openJournal(file)
-      journal.pending(callback("a"))
-      unlinkSync(lock)
-      journal.pending(callback("b"))
-      assert.strictEqual(readlinkSync(lock), `${process.pid}:${startTimeOf(process.pid)}`)
-      journal.close()
-      assert.isFalse(existsSync(lock))
-      assert.deepStrictEqual(yield* session(file), [callback("a"), callback("b")])
     })
   )
 
