@@ -89,8 +89,29 @@ export const journalPathProblem = (configured: string): string | null => {
   }
 }
 
-/** The callbacks left pending in `file`, and how many lines were not journal lines. */
-const replay = (file: string): { readonly left: ReadonlyArray<JournalledCallback>; readonly skipped: number } => {
+/**
+ * The journal's lock is taken by name (`<file>.lock`): a worker given another name of the same file (a hard link) would
+ * take its own lock, replay what this one is delivering and send it again. Checked when the journal opens, after the
+ * settings (which report a marker that is the journal under another name as the clash it is).
+ */
+const otherNamesProblem = (file: string): string | null => {
+  const links = statSync(file, { throwIfNoEntry: false })?.nlink ?? 1
+  return links > 1 ? `${file} has ${links} names (hard links); its lock is taken by name, so a worker on another name would send its callbacks again` : null
+}
+
+/**
+ * The largest file a running worker reads when it finds another in its journal's place (a deleted journal written
+ * again, leftovers of a worker that held the lock meanwhile): that read runs before a line is written, on the request
+ * path. A journal is rewritten past 4 MiB of delivered lines; a file far larger is not one this worker needs to read now.
+ */
+const MAX_LEFTOVER_BYTES = 64 * 1024 * 1024
+
+/**
+ * The callbacks left pending in `file`, and how many lines were not journal lines. Only a regular file is read, and
+ * only up to the size it had when opened: the path may have been replaced while the worker ran, by a device that
+ * never ends or a file still growing. `maxBytes`: a larger file is refused, unread.
+ */
+const replay = (file: string, maxBytes = Number.POSITIVE_INFINITY): { readonly left: ReadonlyArray<JournalledCallback>; readonly skipped: number } => {
   const pending = new Map<string, JournalledCallback>()
   let skipped = 0
   let fd: number
@@ -101,6 +122,9 @@ const replay = (file: string): { readonly left: ReadonlyArray<JournalledCallback
     throw error
   }
   try {
+    const stats = fstatSync(fd)
+    if (!stats.isFile()) throw new Error(`${file} is ${kindOf(stats)}, not a regular file: not read`)
+    if (stats.size > maxBytes) throw new Error(`${file} holds ${stats.size} bytes, more than a running worker reads (${maxBytes}): left for the next start`)
     forEachLine(fd, MAX_LINE_BYTES, (line) => {
       if (line !== null && line.trim() === "") return
       const decoded = line === null ? null : decodeLine(line)
@@ -108,7 +132,7 @@ const replay = (file: string): { readonly left: ReadonlyArray<JournalledCallback
       const entry = decoded.right
       if (entry.op === "pending") pending.set(entry.callback.session_id, entry.callback)
       else pending.delete(entry.session_id)
-    })
+    }, undefined, stats.size)
   } finally {
     closeSync(fd)
   }
@@ -204,6 +228,8 @@ export const openJournal = (
       if (problem !== null) throw new Error(problem)
       // A symbolic link stays one: the compaction replaces the file it points at.
       const file = followLinks(configured)
+      const named = otherNamesProblem(file)
+      if (named !== null) throw new Error(named)
       const lock = takeLock(file)
       try {
         const { left, skipped } = replay(file)
@@ -292,7 +318,7 @@ export const openJournal = (
         let locked = true
         /** Callbacks pending in the file now at the path (another process's, left for the next start): kept in it. */
         const keepLeftovers = () => {
-          for (const callback of replay(file).left) if (!live.has(callback.session_id)) track(callback)
+          for (const callback of replay(file, MAX_LEFTOVER_BYTES).left) if (!live.has(callback.session_id)) track(callback)
         }
         /**
          * Before each line: the lock still this worker's (made again if it was deleted and is free), and the file
@@ -328,7 +354,7 @@ export const openJournal = (
           } catch (error) {
             // The file at the path could not be read (or this one's state known): not rewritten over, for now.
             locked = false
-            onWriteFailure(errnoOf(error) ?? String(error))
+            onWriteFailure(errnoOf(error) ?? (error instanceof Error ? error.message : String(error)))
             return true
           }
           reopen()

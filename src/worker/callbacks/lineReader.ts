@@ -9,10 +9,19 @@ const READ_CHUNK_BYTES = 1024 * 1024
 
 /**
  * Visit each non-empty line of `fd` (split at `\n`, without it; the last one may have none), decoded as UTF-8. A line
- * longer than `maxLineBytes` is visited as `null`, and none of it is kept past the limit.
+ * longer than `maxLineBytes` is visited as `null`, and none of it is kept past the limit. At most `maxBytes` are read
+ * (a file that another process keeps appending to would otherwise never end).
  */
-export const forEachLine = (fd: number, maxLineBytes: number, visit: (line: string | null) => void, chunkBytes: number = READ_CHUNK_BYTES) => {
+export const forEachLine = (
+  fd: number,
+  maxLineBytes: number,
+  visit: (line: string | null) => void,
+  chunkBytes: number = READ_CHUNK_BYTES,
+  maxBytes: number = Number.POSITIVE_INFINITY
+) => {
   const chunk = Buffer.alloc(chunkBytes)
+  let left = maxBytes
+  const readChunk = () => (left <= 0 ? 0 : readSync(fd, chunk, 0, Math.min(chunk.length, left), null))
   let parts: Array<Buffer> = []
   let length = 0
   let tooLong = false
@@ -23,7 +32,8 @@ export const forEachLine = (fd: number, maxLineBytes: number, visit: (line: stri
     length = 0
     tooLong = false
   }
-  for (let read = readSync(fd, chunk, 0, chunk.length, null); read > 0; read = readSync(fd, chunk, 0, chunk.length, null)) {
+  for (let read = readChunk(); read > 0; read = readChunk()) {
+    left -= read
     let from = 0
     for (let newline = chunk.indexOf(10, from); newline !== -1 && newline < read; newline = chunk.indexOf(10, from)) {
       if (!tooLong) parts.push(Buffer.from(chunk.subarray(from, newline)))

@@ -3,7 +3,7 @@
  * journal's schema are skipped, not trusted. The poster's use of it is in CallbackPoster.test.ts.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process"
-import { appendFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, lutimesSync, writeFileSync } from "node:fs"
+import { appendFileSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, unlinkSync, utimesSync, lutimesSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -655,6 +655,7 @@ describe("OutboxJournal", () => {
     assert.strictEqual(journalPathProblem(join(dir, "missing", "outbox.jsonl")), `its directory ${join(dir, "missing")} does not exist`)
     assert.strictEqual(journalPathProblem("/dev/null"), "/dev/null is a device or another special file, not a regular file")
     assert.strictEqual(journalPathProblem(join(dir, "old.jsonl", "x")), `${join(dir, "old.jsonl", "x")} cannot be used (ENOTDIR)`)
+
     // Nothing can be created in /proc, not even by root.
     assert.match(journalPathProblem("/proc/self/outbox.jsonl") ?? "", /^its directory \/proc\/self cannot be written \(E[A-Z]+\)$/)
   })
@@ -679,6 +680,44 @@ describe("OutboxJournal", () => {
       journal.close()
       assert.deepStrictEqual(failures, ["ENOSPC", "ENOSPC"])
       // What was written before is still there for the next process.
+      assert.deepStrictEqual(yield* session(file), [callback("a")])
+    })
+  )
+
+  it.effect.each([
+    ["a device (a link to /dev/zero, which never ends)", (file: string) => symlinkSync("/dev/zero", file), "is a device or another special file, not a regular file: not read"],
+    ["a file larger than a running worker reads (64 MiB, sparse)", (file: string) => (writeFileSync(file, ""), truncateSync(file, 65 * 1024 * 1024)), "holds 68157440 bytes, more than a running worker reads"]
+  ] as const)("%s put in the journal's place while open is not read: the lines go on to the open file, and the failure is said", ([, replace, said]) =>
+    Effect.gen(function* () {
+      const { file, failures, journal } = yield* openRecordingFailures()
+      journal.pending(callback("a"))
+      unlinkSync(file)
+      replace(file)
+      journal.pending(callback("b"))
+      journal.done("a")
+      assert.lengthOf(failures, 2, "said at each line, not thrown (the poster's log throttles it)")
+      for (const failure of failures) assert.include(failure, said)
+      assert.include(failures[0], file, "the failure names the file")
+      // Once the path is free again, the journal is written again with what is still pending.
+      unlinkSync(file)
+      journal.pending(callback("c"))
+      journal.close()
+      assert.deepStrictEqual(yield* session(file), [callback("b"), callback("c")])
+    })
+  )
+
+  it.effect("a journal with another name (a hard link) is refused under either, naming it: a worker on the other name would take its own lock and send the same callbacks", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      writeFileSync(file, JSON.stringify({ op: "pending", callback: callback("a") }) + "\n")
+      const other = join(dirname(file), "hard.jsonl")
+      linkSync(file, other)
+      for (const name of [file, other]) {
+        const refused = yield* Effect.flip(openJournal(name))
+        assert.include(String(refused), `${name} has 2 names (hard links); its lock is taken by name`)
+        assert.isFalse(existsSync(`${name}.lock`), "no lock taken")
+      }
+      unlinkSync(other)
       assert.deepStrictEqual(yield* session(file), [callback("a")])
     })
   )

@@ -64,4 +64,26 @@ describe("forEachLine", () => {
       { numRuns: 300 }
     )
   })
+
+  it("reads at most maxBytes: the lines within them as if the file ended there, and a device that never ends stops", () => {
+    const file = join(dir, `lines-${files++}`)
+    writeFileSync(file, "one\ntwo\nthree\n")
+    const fd = openSync(file, "r")
+    const seen: Array<string | null> = []
+    try {
+      forEachLine(fd, 16, (line) => void seen.push(line), 3, 6)
+    } finally {
+      closeSync(fd)
+    }
+    assert.deepStrictEqual(seen, ["one", "tw"])
+    // No newline in /dev/zero: one line over the limit, visited once, and the read ends at the bound.
+    const zero = openSync("/dev/zero", "r")
+    const fromZero: Array<string | null> = []
+    try {
+      forEachLine(zero, 1024, (line) => void fromZero.push(line), 4096, 64 * 1024)
+    } finally {
+      closeSync(zero)
+    }
+    assert.deepStrictEqual(fromZero, [null])
+  })
 })
