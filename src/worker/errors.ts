@@ -58,6 +58,15 @@ export class SignatureInvalid extends Data.TaggedError("SignatureInvalid")<{}> {
 /** `/pyworker/update` without the master token (an empty token never authorizes). */
 export class Unauthorized extends Data.TaggedError("Unauthorized")<{}> {}
 
+/**
+ * A control request from a web page (an `Origin` header, or `Sec-Fetch-Site` other than `none`), or addressed to a name
+ * that is not this machine's (`Host`, a DNS rebinding page): 403, naming the header (`src/worker/http/localOnly.ts`).
+ */
+export class NotLocalRequest extends Data.TaggedError("NotLocalRequest")<{
+  readonly field: "origin" | "sec-fetch-site" | "host"
+  readonly message: string
+}> {}
+
 /** `/pyworker/update` could not create its marker file. */
 export class ForceUpdateFailed extends Data.TaggedError("ForceUpdateFailed")<{ readonly reason: string }> {}
 
@@ -79,6 +88,7 @@ export type RouteError =
   | ReleaseNotOpen
   | SignatureInvalid
   | Unauthorized
+  | NotLocalRequest
   | ForceUpdateFailed
 
 /**

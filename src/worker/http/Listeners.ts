@@ -15,6 +15,7 @@ import { controlRoutes } from "./ControlRoutes.js"
 import { publicRoutes } from "./PublicRoutes.js"
 import { CONTROL_BODY_BUDGET_BYTES, makeBodyBudget, SHARED_BODY_BUDGET_BYTES } from "./bodyBudget.js"
 import { budgetFor, softFdLimit } from "./connectionBudget.js"
+import { notLocal } from "./localOnly.js"
 import { readTls } from "./tls.js"
 import { serve, type WireLimits, type WireListener } from "./WireServer.js"
 
@@ -59,6 +60,8 @@ export class Listeners extends Effect.Service<Listeners>()("worker/Listeners", {
         port: config.controlPort,
         portSetting: "NULL_CONTROL_PORT",
         routes: control,
+        // No credentials, so no web page either: a browser on the machine is a local process too.
+        guard: notLocal,
         limits: { ...limits, maxConnections: budget.control, stallTimeoutMs: (MAX_SESSIONS_WAIT_SECONDS + 30) * 1000 },
         bodyBudget: makeBodyBudget(CONTROL_BODY_BUDGET_BYTES),
         ...bind

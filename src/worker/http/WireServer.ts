@@ -98,6 +98,8 @@ export interface WireServerOptions {
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer }
   /** The budget of bodies being received, shared with other listeners (`bodyBudget.ts`); a listener's own by default. */
   readonly bodyBudget?: BodyBudget
+  /** Refuses a request before it is routed (its headers only): the control port's `localOnly.ts`. */
+  readonly guard?: (headers: IncomingHttpHeaders) => RouteError | null
   /** Called with the route (its path, or `other`) and the status of every answer. */
   readonly onAnswer?: (route: string, status: number) => void
   /** A taken port is tried again this many times, `retryDelay` apart, before the listener fails. */
@@ -204,6 +206,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     /** The long polls waiting on each socket, cancelled together when it closes. */
     const pollsBySocket = new WeakMap<Socket, Set<() => void>>()
     const onAnswer = options.onAnswer
+    const guard = options.guard
     // A body over the limit is answered at once, and the connection closed: reading it to the end would cost what the
     // limit protects.
     const tooLarge: WireResponse = { ...errorResponse(new BodyTooLarge({ limit: limits.maxBodyBytes })), headers: { connection: "close" } }
@@ -363,6 +366,10 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       const mark = url.indexOf("?")
       const path = mark < 0 ? url : url.slice(0, mark)
       const query = mark < 0 ? "" : url.slice(mark + 1)
+      if (guard !== undefined) {
+        const refused = guard(req.headers)
+        if (refused !== null) return send(res, errorResponse(refused), path)
+      }
       const route = options.routes.get(path)
       if (route === undefined) return send(res, json(404, { error: "not found" }))
       // HEAD is GET without the body (RFC 9110 §9.3.2); Node writes no body for it.

@@ -63,6 +63,8 @@ export const errorResponse = (error: RouteError): WireResponse => {
       return empty(401)
     case "Unauthorized":
       return json(401, { error: "unauthorized" })
+    case "NotLocalRequest":
+      return json(403, { error: error.message, field: error.field })
     case "ForceUpdateFailed":
       return json(500, { error: `failed to write file: ${error.reason}` })
   }

@@ -1,8 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ReleaseAnswer } from "../../../src/protocol/control.js"
 import { CreateSessionAnswer } from "../../../src/protocol/session.js"
+import { request as httpRequest } from "node:http"
 import { connect } from "node:net"
-import { Effect, Fiber, Option, Queue } from "effect"
+import { Effect, Fiber, Option, Queue, Schema } from "effect"
 import { MAX_WAITING_POLLS } from "../../../src/worker/http/ControlRoutes.js"
 import { authData } from "../../support/sessions.js"
 import { call, decodeReply, startReceiver, startWorker } from "../../support/worker.js"
@@ -116,7 +117,7 @@ describe("control server", () => {
       const onWarning = (warning: Error) => void warnings.push(warning.name)
       process.on("warning", onWarning)
       yield* Effect.addFinalizer(() => Effect.sync(() => process.off("warning", onWarning)))
-      socket.write("GET /sessions?index=0&wait=300 HTTP/1.1\r\nHost: x\r\n\r\n".repeat(30))
+      socket.write("GET /sessions?index=0&wait=300 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".repeat(30))
       assert.strictEqual(yield* until(30), 30)
       socket.destroy()
       assert.strictEqual(yield* until(0), 0)
@@ -185,4 +186,46 @@ describe("control server", () => {
       assert.strictEqual((yield* call(controlUrl, "/session/create", { body: {} })).status, 404)
     })
   )
+
+  it.scoped("a web page cannot drive it: a request with an Origin, cross-site fetch metadata or a Host that is not loopback gets 403 naming the header, and nothing changes", () =>
+    Effect.gen(function* () {
+      const { controlUrl, publicUrl } = yield* startWorker()
+      const created = decodeReply(CreateSessionAnswer, yield* call(publicUrl, "/session/create", { body: createBody() }))
+      const { port } = new URL(controlUrl)
+      // What a page sends with `fetch(…, { mode: "no-cors" })`: a text/plain POST, no preflight.
+      const page = { "content-type": "text/plain;charset=UTF-8", host: `127.0.0.1:${port}` }
+      const refusals = [
+        ["POST", "/release", { ...page, origin: "http://evil.example" }, "origin"],
+        ["POST", "/recycle", { ...page, "sec-fetch-site": "cross-site" }, "sec-fetch-site"],
+        ["GET", "/debug", { host: `rebind.evil.example:${port}` }, "host"],
+        ["GET", "/no-such-path", { host: "evil.example" }, "host"]
+      ] as const
+      for (const [method, path, headers, field] of refusals) {
+        const reply = yield* rawCall(controlUrl, method, path, headers, path === "/recycle" ? JSON.stringify({ reason: "from a web page" }) : undefined)
+        assert.strictEqual(reply.status, 403, `${method} ${path}`)
+        assert.strictEqual((JSON.parse(reply.text) as { readonly field: string }).field, field, `${method} ${path}`)
+      }
+      // The session is still open, and the worker still takes sessions.
+      const debug = yield* rawCall(controlUrl, "GET", "/debug", { host: `localhost:${port}`, "sec-fetch-site": "none" })
+      assert.strictEqual(debug.status, 200)
+      assert.include(debug.text, created.session_id)
+      assert.notInclude(debug.text, "Recycled")
+      const released = yield* rawCall(controlUrl, "POST", "/release", { host: `127.0.0.1:${port}` })
+      assert.strictEqual(released.status, 200)
+      assert.deepStrictEqual(Schema.decodeUnknownSync(ReleaseAnswer)(JSON.parse(released.text)), { released: true, session_ids: [created.session_id] })
+    })
+  )
 })
+
+/** A request with exactly these headers (fetch would set some of its own): its status and text. */
+const rawCall = (base: string, method: string, path: string, headers: Record<string, string>, body?: string) =>
+  Effect.async<{ readonly status: number; readonly text: string }>((resume) => {
+    const request = httpRequest(new URL(path, base), { method, headers: body === undefined ? headers : { ...headers, "content-length": String(Buffer.byteLength(body)) } }, (response) => {
+      let text = ""
+      response.setEncoding("utf8")
+      response.on("data", (chunk: string) => (text += chunk))
+      response.on("end", () => resume(Effect.succeed({ status: response.statusCode ?? 0, text })))
+    })
+    request.on("error", (error) => resume(Effect.die(error)))
+    request.end(body)
+  })

@@ -1,0 +1,39 @@
+/**
+ * The control server's guard against web pages. It listens on 127.0.0.1 and asks for no credentials because only
+ * processes on the machine reach it, but a browser on the machine is one such process, running any site's code: a page
+ * can send `POST /release` to 127.0.0.1 without a preflight (a `text/plain` body), and through DNS rebinding read
+ * answers under a name of its own. Browsers say who sent a request (`Origin`, `Sec-Fetch-Site`) and name the host it
+ * was for (`Host`). The consumers this port serves (curl, the examples, Python and Node clients) send neither of the
+ * first two, and address 127.0.0.1 or localhost. Typing a control URL in the address bar (`Sec-Fetch-Site: none`) still works.
+ */
+import type { IncomingHttpHeaders } from "node:http"
+import { isIP } from "node:net"
+import { NotLocalRequest } from "../errors.js"
+
+/** `Host` names this machine: an address literal (a rebinding page has a name of its own), `localhost` or a name under it. */
+const isLocalHost = (host: string): boolean => {
+  if (host.startsWith("[")) {
+    const end = host.indexOf("]")
+    return end > 0 && isIP(host.slice(1, end)) === 6
+  }
+  const colon = host.lastIndexOf(":")
+  const name = (colon < 0 ? host : host.slice(0, colon)).toLowerCase().replace(/\.$/, "")
+  // RFC 6761 §6.3: names under `localhost` are loopback names, which browsers never ask DNS about.
+  return isIP(name) === 4 || name === "localhost" || name.endsWith(".localhost")
+}
+
+/** Why a request is not a local client's, naming the header; `null` when it is. */
+export const notLocal = (headers: IncomingHttpHeaders): NotLocalRequest | null => {
+  if (headers.origin !== undefined) {
+    return new NotLocalRequest({ field: "origin", message: "origin: the control port does not answer requests from web pages (this one has an Origin header)" })
+  }
+  const site = headers["sec-fetch-site"]
+  if (site !== undefined && site !== "none") {
+    return new NotLocalRequest({ field: "sec-fetch-site", message: "sec-fetch-site: the control port does not answer requests from web pages" })
+  }
+  const host = headers.host
+  if (host !== undefined && !isLocalHost(host)) {
+    return new NotLocalRequest({ field: "host", message: "host: the control port answers requests addressed to 127.0.0.1 or localhost only" })
+  }
+  return null
+}

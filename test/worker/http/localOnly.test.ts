@@ -1,0 +1,28 @@
+import { assert, describe, it } from "@effect/vitest"
+import { notLocal } from "../../../src/worker/http/localOnly.js"
+
+describe("notLocal (the control port's guard against web pages)", () => {
+  it("a local client's request passes: no Origin, no cross-site fetch metadata, addressed to a loopback literal or localhost", () => {
+    for (const host of [undefined, "127.0.0.1:18999", "127.0.0.1", "localhost:18999", "LOCALHOST", "localhost.:1", "app.localhost:80", "[::1]:18999", "10.0.0.5:18999"]) {
+      assert.isNull(notLocal(host === undefined ? {} : { host }), String(host))
+    }
+    // Typed into the address bar, a browser says `none`: a person reading /debug.
+    assert.isNull(notLocal({ host: "127.0.0.1:18999", "sec-fetch-site": "none" }))
+    // Node's fetch sends `sec-fetch-mode: cors` but neither header that marks a web page.
+    assert.isNull(notLocal({ host: "127.0.0.1:18999", "sec-fetch-mode": "cors" }))
+  })
+
+  it("a web page's request is refused, naming the header that shows it", () => {
+    const fieldOf = (headers: Record<string, string>) => notLocal(headers)?.field
+    assert.strictEqual(fieldOf({ host: "127.0.0.1:18999", origin: "http://evil.example" }), "origin")
+    assert.strictEqual(fieldOf({ host: "127.0.0.1:18999", origin: "null" }), "origin")
+    for (const site of ["cross-site", "same-site", "same-origin"]) assert.strictEqual(fieldOf({ host: "127.0.0.1:18999", "sec-fetch-site": site }), "sec-fetch-site", site)
+    // DNS rebinding: the page's own name, now pointing at 127.0.0.1.
+    for (const host of ["rebind.evil.example:18999", "evil.example", "localhost.evil.example", "[::1", "[evil]:1", ""]) {
+      assert.strictEqual(fieldOf({ host }), "host", host)
+    }
+    const refused = notLocal({ host: "evil.example" })
+    assert.strictEqual(refused?._tag, "NotLocalRequest")
+    assert.strictEqual(refused?.message, "host: the control port answers requests addressed to 127.0.0.1 or localhost only")
+  })
+})
