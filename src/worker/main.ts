@@ -53,13 +53,14 @@ const serve = Effect.scoped(
     // Before the services start, so that their start-up grows the young generation within the cap and the shutdown,
     // which closes them first, still runs under it. A bad value is the launch failure WorkerConfig reports.
     const youngGeneration = yield* capYoungGeneration(yield* Effect.orElseSucceed(youngGenerationSetting, () => 0))
+    const youngGenerationNamed = Option.isSome(yield* Effect.orElseSucceed(Config.option(Config.string("YOUNG_GENERATION_MB")), () => Option.none()))
     const context = yield* Layer.build(Worker)
     absorbLateSignals()
     markServing()
     yield* stopWhenOrphaned
     const config = Context.get(context, WorkerConfig)
     const helpers = yield* Effect.sync(() => lowerHelperThreads(config.helperThreadNice))
-    yield* startupLine(config, helpers, youngGeneration)
+    yield* startupLine(config, helpers, youngGeneration, youngGenerationNamed)
     yield* Context.get(context, StopSignal).requested
   })
 )

@@ -29,9 +29,18 @@ describe("the young generation's cap", () => {
   it.each([
     [{ YOUNG_GENERATION_MB: "8" }, /^at most 8 MiB \([\d.]+ MiB now\)$/],
     [{ YOUNG_GENERATION_MB: "0" }, /^off$/],
-    [{ NODE_OPTIONS: "--max-semi-space-size=8" }, /^as Node was told$/]
+    [{ NODE_OPTIONS: "--max-semi-space-size=8" }, /^as Node was told$/],
+    [{ NODE_OPTIONS: '"--max-semi-space-size=8"' }, /^as Node was told$/]
   ])("with %o the start-up line says %s", async (extra, expected) => {
     expect(await saidAtStart(extra)).toMatch(expected)
+  })
+
+  it("YOUNG_GENERATION_MB set beside a semi-space option given to Node: the option wins, and a warning says the variable is not used", async () => {
+    const { env } = await workerEnv(autoscaler(), { YOUNG_GENERATION_MB: "8", NODE_OPTIONS: "--max-semi-space-size=4" })
+    const worker = spawnProcess(process.execPath, [mainJs], env)
+    processes.push(worker)
+    await worker.waitFor(/young_generation="as Node was told"/, 20_000)
+    await worker.waitFor(/level=WARN.*YOUNG_GENERATION_MB is set, but Node was given a semi-space option/, 20_000)
   })
 
   it("a semi-space option on Node's command line leaves V8's own growth", async () => {

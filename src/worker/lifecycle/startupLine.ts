@@ -10,7 +10,8 @@ import { VERSION } from "../../shared/version.js"
 import { describeHelperPriority, type HelperPriority } from "./helperThreads.js"
 import { describeYoungGenerationCap, v8Heap, type YoungGenerationCap } from "./youngGeneration.js"
 
-export const startupLine = (config: WorkerSettings, helpers: HelperPriority, youngGeneration: YoungGenerationCap) =>
+/** `youngGenerationNamed`: `YOUNG_GENERATION_MB` was set (not its default), so that it is said when Node's own option wins. */
+export const startupLine = (config: WorkerSettings, helpers: HelperPriority, youngGeneration: YoungGenerationCap, youngGenerationNamed = false) =>
   Effect.gen(function* () {
     yield* Effect.logInfo("worker started", {
       version: VERSION,
@@ -39,6 +40,11 @@ export const startupLine = (config: WorkerSettings, helpers: HelperPriority, you
       young_generation: describeYoungGenerationCap(youngGeneration, v8Heap.youngBytes())
     })
     for (const warning of config.warnings) yield* Effect.logWarning(warning)
+    if (youngGenerationNamed && youngGeneration._tag === "Operator") {
+      yield* Effect.logWarning(
+        "YOUNG_GENERATION_MB is set, but Node was given a semi-space option (on its command line or in NODE_OPTIONS): that option sizes the young generation, and YOUNG_GENERATION_MB is not used"
+      )
+    }
     if (config.unsecured) {
       yield* Effect.logWarning(
         "UNSECURED=true: autoscaler signatures are NOT checked. Anyone who can reach the public port can create sessions and steer load reports. Use only for local development."

@@ -54,8 +54,11 @@ export const v8Heap: YoungGenerationHeap = {
 export const growthFactorFor = (youngBytes: number, capBytes: number): number =>
   youngBytes * V8_GROWTH_FACTOR > capBytes ? 1 : V8_GROWTH_FACTOR
 
-/** The operator sized the young generation themselves (`--max-semi-space-size`, `--semi_space_growth_factor`, …). */
-const sizedByOperator = (options: string): boolean => /(?:^|\s)--[a-z_-]*semi[-_]space/.test(options)
+/**
+ * The operator sized the young generation themselves (`--max-semi-space-size`, `--semi_space_growth_factor`, …), also
+ * quoted in `NODE_OPTIONS` (`"--max-semi-space-size=64"`), which Node accepts.
+ */
+const sizedByOperator = (options: string): boolean => /(?:^|[\s"'])--[a-z_-]*semi[-_]space/.test(options)
 
 export type YoungGenerationCap =
   | { readonly _tag: "Capped"; readonly megabytes: number }

@@ -111,7 +111,10 @@ describe("capYoungGeneration", () => {
     "--max_semi_space_size=64",
     "--semi-space-growth-factor=4",
     "--min-semi-space-size=8",
-    " --max-old-space-size=512 --semi_space_growth_factor=3"
+    " --max-old-space-size=512 --semi_space_growth_factor=3",
+    // Quoted in NODE_OPTIONS, as Node accepts it.
+    '"--max-semi-space-size=64"',
+    "--max-old-space-size=512 '--semi-space-growth-factor=3'"
   ])("a semi-space option the operator gave Node (%s) is theirs: nothing watched, nothing set", (options) =>
     Effect.gen(function* () {
       const { collect, heap, state } = fakeHeap(32 * MiB, options)
