@@ -420,9 +420,10 @@ describe("VastClient.reserve: routing", () => {
 })
 
 describe("VastClient: worker URLs it cannot call", () => {
-  it.effect("a routing answer whose url is not http(s) fails at once with UnexpectedResponse naming the field; nothing is sent to it", () =>
+  it.effect("a routing answer whose url is not http(s), or has port 0, fails at once with UnexpectedResponse naming the field; nothing is sent to it", () =>
     Effect.gen(function* () {
-      for (const url of ["ftp://10.0.0.1:4000", "not a url"]) {
+      // Port 0: Node would send the create to the scheme's default port instead.
+      for (const url of ["ftp://10.0.0.1:4000", "not a url", "http://10.0.0.1:0", "https://10.0.0.1:00/"]) {
         const { client, seen } = yield* clientWith(byPath({ [`${AUTOSCALER}/route/`]: [{ status: 200, body: ready(url, 7) }] }))
         const error = yield* Effect.flip(client.reserve({ ...reserveOptions, timeout: "5 minutes" }))
         assert.deepInclude(error, { _tag: "UnexpectedResponse", operation: "route", status: 200, detail: "url: must be an absolute http(s) URL" })
