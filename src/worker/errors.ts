@@ -59,6 +59,12 @@ export class SignatureInvalid extends Data.TaggedError("SignatureInvalid")<{}> {
 export class Unauthorized extends Data.TaggedError("Unauthorized")<{}> {}
 
 /**
+ * The body comes in a coding this server does not decode: a `Content-Encoding` other than `identity` (415), or a
+ * `Transfer-Encoding` with a coding besides `chunked` (501, RFC 9112 §6.1). Read as it is, it would be taken for text.
+ */
+export class UnsupportedCoding extends Data.TaggedError("UnsupportedCoding")<{ readonly field: "content-encoding" | "transfer-encoding" }> {}
+
+/**
  * A control request from a web page (an `Origin` header, or `Sec-Fetch-Site` other than `none`), or addressed to a name
  * that is not this machine's (`Host`, a DNS rebinding page): 403, naming the header (`src/worker/http/localOnly.ts`).
  */
@@ -89,6 +95,7 @@ export type RouteError =
   | SignatureInvalid
   | Unauthorized
   | NotLocalRequest
+  | UnsupportedCoding
   | ForceUpdateFailed
 
 /**

@@ -24,7 +24,7 @@ import { parseBoundedJson } from "../../shared/boundedJson.js"
 import { ChunkAccumulator } from "../../shared/chunkAccumulator.js"
 import { makeLingeringClose } from "../../shared/lingeringClose.js"
 import { unsafeMonotonicMillis } from "../../shared/monotonic.js"
-import { BodiesInFlightFull, BodyTooDeep, BodyTooLarge, refusals, type RouteError } from "../errors.js"
+import { BodiesInFlightFull, BodyTooDeep, BodyTooLarge, refusals, type RouteError, UnsupportedCoding } from "../errors.js"
 import { type BodyBudget, makeBodyBudget } from "./bodyBudget.js"
 import { errorResponse, type WireResponse } from "./errorResponse.js"
 import { makeIdleConnections } from "./idleConnections.js"
@@ -155,6 +155,22 @@ const JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 interface BodyReading {
   readonly res: ServerResponse
   readonly refuse: (response: WireResponse) => void
+}
+
+const contentEncoded: WireResponse = { ...errorResponse(new UnsupportedCoding({ field: "content-encoding" })), headers: { connection: "close" } }
+const transferEncoded: WireResponse = { ...errorResponse(new UnsupportedCoding({ field: "transfer-encoding" })), headers: { connection: "close" } }
+
+/**
+ * The answer to a body in a coding that is not decoded here, or null. Node's parser takes `Transfer-Encoding: gzip,
+ * chunked` as chunked and passes `Content-Encoding` on: read as they come, such bodies would be parsed as plain text.
+ * Refused without reading the body, whose connection then closes.
+ */
+const unsupportedCoding = (headers: IncomingHttpHeaders): WireResponse | null => {
+  const content = headers["content-encoding"]
+  if (content !== undefined && content.trim().toLowerCase() !== "identity" && content.trim() !== "") return contentEncoded
+  const transfer = headers["transfer-encoding"]
+  if (transfer !== undefined && transfer.split(",").some((coding) => coding.trim().toLowerCase() !== "chunked")) return transferEncoded
+  return null
 }
 
 /** Only there to make Node read a TLS socket as a stream (`secureConnection`). */
@@ -301,6 +317,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       if (declared > limits.maxBodyBytes) {
         return send(res, tooLarge, path)
       }
+      const coding = unsupportedCoding(req.headers)
+      if (coding !== null) return send(res, coding, path)
       const body = new ChunkAccumulator()
       let held = 0
       let done = false

@@ -63,6 +63,10 @@ export const errorResponse = (error: RouteError): WireResponse => {
       return empty(401)
     case "Unauthorized":
       return json(401, { error: "unauthorized" })
+    case "UnsupportedCoding":
+      return error.field === "content-encoding"
+        ? json(415, { error: "content-encoding: the body must not be encoded (identity only)", field: error.field })
+        : json(501, { error: "transfer-encoding: only chunked is understood", field: error.field })
     case "NotLocalRequest":
       return json(403, { error: error.message, field: error.field })
     case "ForceUpdateFailed":
