@@ -19,7 +19,7 @@ import { boundedJson } from "../shared/boundedBody.js"
 import { answeredStandardFlags, defaulted, optionsOf, renderHelp, toggle } from "../shared/cliHelp.js"
 import { rememberStopSignal } from "../shared/signalExitStatus.js"
 import { VERSION } from "../shared/version.js"
-import { above0, finite, from0, sessionCost, wholeAtLeast } from "../shared/numericFlags.js"
+import { above0, from0, sessionCost, wholeAtLeast } from "../shared/numericFlags.js"
 import { writeSafely } from "../shared/safeOutput.js"
 import { withOneLineErrors } from "../shared/cliConsole.js"
 
@@ -36,11 +36,12 @@ const flags = {
   count: defaulted(wholeAtLeast(1), { name: "count", value: "N", fallback: 3, description: "sessions (and so workers) at the peak" }),
   interval: defaulted(from0, { name: "interval", value: "SECONDS", fallback: 2, description: "time between starts, and between ends" }),
   plateau: defaulted(from0, { name: "plateau", value: "SECONDS", fallback: 4, description: "time all sessions are held together" }),
-  inactivityTimeout: defaulted(finite, {
+  inactivityTimeout: defaulted(above0, {
     name: "inactivity-timeout",
     value: "SECONDS",
     fallback: 2,
-    description: "how long an idle worker lives before the endpoint scales it down"
+    // The serverless reads 0 or less as "never": the demo, which waits for the scale-down, could not pass.
+    description: "how long an idle worker lives before the endpoint scales it down (above 0)"
   }),
   sessionCost: defaulted(sessionCost, { name: "session-cost", value: "COST", fallback: 100, description: "cost of each session (200: the over-provisioning band-aid)" }),
   vastDefaults: toggle("vast-defaults", "use Vast's default endpoint settings instead of the README's (a spare worker kept, none scaled to zero)"),
@@ -91,7 +92,9 @@ const demo = Command.make("demo", options, (opts) =>
       "--endpoint", "null-demo",
       "--healthcheck-interval", "0.5",
       ...(opts.vastDefaults ? [] : ["--recommended"]),
-      "--inactivity-timeout", String(opts.inactivityTimeout)
+      "--inactivity-timeout", String(opts.inactivityTimeout),
+      // The endpoint's default cap (20) would hold a larger --count waiting for a worker until the demo timed out.
+      "--max-workers", String(Math.max(20, 2 * opts.count))
     ]
     const serverless = yield* launcher.launch(
       { name: "serverless", command: process.execPath, args: serverlessArgs, env: { PATH: process.env["PATH"] ?? "" } },
@@ -191,7 +194,9 @@ const demo = Command.make("demo", options, (opts) =>
         ? []
         : [`expected ${opts.count} callbacks for ${opts.count} sessions, got ${callbacks.length} for ${sessionIds.size}`]),
       ...(lost.length === 0 ? [] : [`${lost.length} session(s) closed by the worker, neither ended by the client nor released by a consumer (close_reason: ${lost.join(", ")})`]),
-      ...(workersLeft === 0 || !expectZero ? [] : [`the endpoint did not scale back to zero (${workersLeft} workers left)`])
+      ...(workersLeft === 0 || !expectZero
+        ? []
+        : [`the endpoint did not scale back to zero within ${opts.inactivityTimeout + 15} s of the last session (--inactivity-timeout + 15; ${workersLeft} workers left)`])
     ]
     yield* serverless.stop
     yield* say("")

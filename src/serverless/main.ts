@@ -27,7 +27,7 @@ import { ServerlessMetrics } from "./ServerlessMetrics.js"
 import { WorkerLauncher } from "./WorkerLauncher.js"
 import { WorkerSessions } from "./WorkerSessions.js"
 import { VERSION } from "../shared/version.js"
-import { above0, atLeast, finite, from0, wholeAtLeast } from "../shared/numericFlags.js"
+import { above0, atLeast, finite, fraction, from0, wholeAtLeast } from "../shared/numericFlags.js"
 import { nonEmptyText } from "../shared/textFlags.js"
 import { stopWhenOrphaned } from "../shared/orphanWatch.js"
 import { withOneLineErrors } from "../shared/cliConsole.js"
@@ -66,9 +66,9 @@ const flags = {
     description: "the user API key (the client's VAST_API_KEY) that endpoint lookup accepts"
   }),
   recommended: toggle("recommended", "start from the null worker README's endpoint settings instead of Vast's defaults"),
-  targetUtil: param("target_util", above0, "X", "fraction of capacity to fill: capacity needed = load / target_util"),
+  targetUtil: param("target_util", fraction, "X", "fraction of capacity to fill (above 0, at most 1): capacity needed = load / target_util"),
   minLoad: param("min_load", from0, "X", "load floor (perf units) kept provisioned with no traffic"),
-  maxWorkers: param("max_workers", count, "N", "hard cap on workers"),
+  maxWorkers: param("max_workers", count, "N", "hard cap on workers (0: none is started, as for a paused endpoint)"),
   coldWorkers: param("cold_workers", count, "N", "idle workers kept when there is no load"),
   inactivityTimeout: param("inactivity_timeout", finite, "SECONDS", "idle time after which a worker stops; <= 0 never"),
   maxQueueTime: param("max_queue_time", from0, "SECONDS", "route to a worker only while cur_load / max_perf <= this"),
@@ -133,6 +133,10 @@ const workerScript = fileURLToPath(new URL("./main.js", import.meta.url))
 const sidecarScript = fileURLToPath(new URL("./sidecar.js", import.meta.url))
 
 const serverless = Command.make("null-worker-serverless", options, (opts) => {
+  // A health path with no sidecar to answer it would be dropped, and the workers would check nothing.
+  if (Option.isSome(opts.sidecarHealth) && Option.isNone(opts.sidecar)) {
+    return Effect.zipRight(Console.error("serverless: --sidecar-health needs --sidecar: it is the path the sidecar answers health checks on"), Effect.fail(new StartFailed()))
+  }
   const base = opts.recommended ? recommended : vastDefaults
   const pick = (value: Option.Option<number>, fallback: number) => Option.getOrElse(value, () => fallback)
   const params: EndpointParams = {
@@ -164,6 +168,9 @@ const serverless = Command.make("null-worker-serverless", options, (opts) => {
     yield* stopWhenOrphaned
     yield* Effect.logInfo(`serverless listening on ${url} (status page: ${url}/)`)
     yield* Effect.logInfo(`endpoint ${settings.endpointName}: ${JSON.stringify(params)}`)
+    if (params.max_workers === 0) {
+      yield* Effect.logWarning(`endpoint ${settings.endpointName}: max_workers is 0, so no worker will start; a client waits for one until its route timeout`)
+    }
     yield* plane.tick.pipe(
       Effect.catchAllCause((cause) => Effect.logError("scaling tick failed", cause)),
       Effect.repeat(Schedule.spaced(Duration.seconds(opts.tick)))

@@ -49,6 +49,9 @@ export const above0 = (name: string) => bounded(name, (n) => n > 0, "a finite nu
 /** A finite number of at least `min` (a period a loop waits: smaller would spin). */
 export const atLeast = (min: number) => (name: string) => bounded(name, (n) => n >= min, `a finite number of at least ${min}`)
 
+/** A fraction above 0, at most 1 (a share of capacity). */
+export const fraction = (name: string) => bounded(name, (n) => n > 0 && n <= 1, "a fraction above 0, at most 1")
+
 /** A finite number, 0 or more. */
 export const from0 = (name: string) => bounded(name, (n) => n >= 0, "a finite number, 0 or more")
 

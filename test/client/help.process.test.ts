@@ -243,6 +243,12 @@ describe("node dist/demo.js --help", () => {
     const spawned = spawnProcess(process.execPath, [fileURLToPath(new URL("../../dist/demo.js", import.meta.url)), "--count", "abc"], {})
     expect(await spawned.exited).toBe(1)
     expect(spawned.output()).toBe("--count must be a number\n")
+    // 0 or less is "never" to the serverless: a demo that waits for the scale-down could not pass.
+    for (const value of ["0", "-1"]) {
+      const never = spawnProcess(process.execPath, [fileURLToPath(new URL("../../dist/demo.js", import.meta.url)), "--inactivity-timeout", value], {})
+      expect(await never.exited, value).toBe(1)
+      expect(never.output(), value).toBe("--inactivity-timeout must be a finite number above 0\n")
+    }
   })
 })
 

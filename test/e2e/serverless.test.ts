@@ -131,7 +131,8 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
       ["tick", "0", "a finite number of at least 0.01"],
       ["tick", "1e-9", "a finite number of at least 0.01"],
 
-      ["target-util", "0", "a finite number above 0"],
+      ["target-util", "0", "a fraction above 0, at most 1"],
+      ["target-util", "1.5", "a fraction above 0, at most 1"],
       ["healthcheck-interval", "NaN", "a finite number above 0"],
       ["inactivity-timeout", "Infinity", "a finite number"]
     ] as const) {
@@ -139,6 +140,10 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
       expect(await refused.exited, flag).toBe(1)
       expect(refused.output(), flag).toContain(`--${flag} must be ${rule}`)
     }
+    // A health path without the sidecar that answers it: the workers would check nothing.
+    const healthAlone = spawnProcess(process.execPath, [serverlessJs, "--port", "0", "--sidecar-health", "/health"], {})
+    expect(await healthAlone.exited).toBe(1)
+    expect(healthAlone.output()).toBe("serverless: --sidecar-health needs --sidecar: it is the path the sidecar answers health checks on\n")
     for (const [flag, value] of [["endpoint", ""], ["api-key", " "], ["sidecar", ""]] as const) {
       const refused = spawnProcess(process.execPath, [serverlessJs, `--${flag}`, value], {})
       expect(await refused.exited, flag).toBe(1)
