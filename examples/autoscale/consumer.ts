@@ -19,12 +19,13 @@ import { HttpRouter, HttpServerResponse } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Config, DateTime, Duration, Effect, Layer, Logger, LogLevel, Option, Schema } from "effect"
+import { Config, ConfigError, DateTime, Duration, Effect, Layer, Logger, LogLevel, Option, Schema } from "effect"
 import { type ConsumerEvent, runConsumer } from "../../src/client/autoscale/consumer.js"
 import { JobStream, type StreamJob } from "../../src/client/autoscale/JobStream.js"
 import { defaultPrefix } from "../../src/client/autoscale/keys.js"
 import { connectRedis } from "../../src/client/autoscale/redis.js"
 import { WorkerControl } from "../../src/client/autoscale/WorkerControl.js"
+import { describeConfigError } from "../../src/shared/causeLine.js"
 import { listen } from "../../src/shared/listen.js"
 import { handledEnvProgramArgs } from "../../src/shared/envProgramArgs.js"
 import { stopOnHangup } from "../../src/shared/signalExitStatus.js"
@@ -51,7 +52,10 @@ if (handledEnvProgramArgs(process.argv.slice(2), "autoscale example consumer", h
 const settings = Config.all({
   redisUrl: Config.string("REDIS_URL").pipe(Config.withDefault("redis://127.0.0.1:6379")),
   controlUrl: Config.string("WORKER_CONTROL_URL").pipe(Config.withDefault("http://127.0.0.1:18999")),
-  healthPort: Config.integer("SIDECAR_PORT").pipe(Config.withDefault(9090)),
+  healthPort: Config.integer("SIDECAR_PORT").pipe(
+    Config.validate({ message: "must be a port number from 1 to 65535", validation: (port) => port >= 1 && port <= 65535 }),
+    Config.withDefault(9090)
+  ),
   stream: Config.string("AUTOSCALE_STREAM").pipe(Config.withDefault("jobs")),
   group: Config.string("AUTOSCALE_GROUP").pipe(Config.withDefault("workers")),
   prefix: Config.string("AUTOSCALE_PREFIX").pipe(Config.option),
@@ -123,6 +127,13 @@ const main = Effect.gen(function* () {
 
 stopOnHangup()
 main.pipe(
+  // A bad setting is one line naming the variable, as the worker says it, and exit 1.
+  Effect.catchIf(ConfigError.isConfigError, (error) =>
+    Effect.sync(() => {
+      for (const line of describeConfigError(error)) process.stderr.write(`consumer: ${line}\n`)
+      process.exitCode = 1
+    })
+  ),
   Effect.provide(Layer.merge(NodeContext.layer, Logger.minimumLogLevel(LogLevel.Warning))),
   NodeRuntime.runMain({ disablePrettyLogger: true })
 )

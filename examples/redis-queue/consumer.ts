@@ -35,10 +35,20 @@ Environment:
 `
 if (handledEnvProgramArgs(process.argv.slice(2), "redis example consumer", help)) process.exit()
 
+/** A whole-number setting in decimal digits within `[min, max]`, or its default; anything else stops the consumer in one line naming it. */
+const wholeSetting = (name: string, fallback: number, min: number, max: number, rule: string): number => {
+  const text = process.env[name]
+  if (text === undefined) return fallback
+  const value = /^\s*\d+\s*$/.test(text) ? Number(text) : Number.NaN
+  if (Number.isSafeInteger(value) && value >= min && value <= max) return value
+  process.stderr.write(`consumer: ${name}: ${text.trim() === "" ? "is set but empty" : rule}\n`)
+  process.exit(1)
+}
+
 const redisUrl = process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379"
 const controlUrl = process.env["WORKER_CONTROL_URL"] ?? "http://127.0.0.1:18999"
-const healthPort = Number(process.env["SIDECAR_PORT"] ?? "9090")
-const workMs = Number(process.env["WORK_MS"] ?? "200")
+const healthPort = wholeSetting("SIDECAR_PORT", 9090, 1, 65535, "must be a port number from 1 to 65535")
+const workMs = wholeSetting("WORK_MS", 200, 0, 3_600_000, "must be a whole number of milliseconds, from 0 to 3600000")
 
 // ioredis reconnects by itself and resends commands that were in flight when Redis went away.
 const redis = new Redis(redisUrl, { maxRetriesPerRequest: null, retryStrategy: (times) => Math.min(50 * times, 1000) })

@@ -40,6 +40,23 @@ describe("programs configured by the environment only", () => {
     expect(help.stderr).toBe("")
   })
 
+  it.each([
+    ["examples/redis-consumer.js", { SIDECAR_PORT: "abc" }, "consumer: SIDECAR_PORT: must be a port number from 1 to 65535\n"],
+    ["examples/redis-consumer.js", { SIDECAR_PORT: "70000" }, "consumer: SIDECAR_PORT: must be a port number from 1 to 65535\n"],
+    ["examples/redis-consumer.js", { SIDECAR_PORT: "" }, "consumer: SIDECAR_PORT: is set but empty\n"],
+    ["examples/redis-consumer.js", { WORK_MS: "abc" }, "consumer: WORK_MS: must be a whole number of milliseconds, from 0 to 3600000\n"],
+    ["examples/autoscale-consumer.js", { SIDECAR_PORT: "0" }, "consumer: SIDECAR_PORT: must be a port number from 1 to 65535\n"],
+    ["examples/autoscale-consumer.js", { SIDECAR_PORT: "abc" }, 'consumer: SIDECAR_PORT: Expected an integer value but received "abc"\n']
+  ] as const)("%s with %o stops at once: one line naming the variable, exit 1", (file, env, line) => {
+    // Redis and the worker are not there: a consumer that started would wait for them, not exit.
+    const refused = spawnSync(process.execPath, [dist(file)], {
+      encoding: "utf8",
+      timeout: 10_000,
+      env: { PATH: process.env["PATH"] ?? "", REDIS_URL: "redis://127.0.0.1:1", WORKER_CONTROL_URL: "http://127.0.0.1:1", ...env }
+    })
+    expect([refused.status, refused.stderr]).toEqual([1, line])
+  })
+
   it.each(programs)("%s refuses an argument it does not know, naming it, and runs nothing (exit 1)", (file, name) => {
     const refused = spawnSync(process.execPath, [dist(file), "--hepl"], { encoding: "utf8", timeout: 10_000, env: { PATH: process.env["PATH"] ?? "" } })
     expect(refused.status).toBe(1)
