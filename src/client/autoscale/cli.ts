@@ -14,6 +14,13 @@ import { defaultPrefix } from "./keys.js"
 import type { PlannerSettings } from "./planner.js"
 
 
+/** The stream's consumer group unless `--group` names one. */
+const DEFAULT_GROUP = "workers"
+
+/** What ioredis connects to: a `redis://` or `rediss://` URL, or a Unix socket's path. */
+const isRedisTarget = (target: string): boolean =>
+  target.startsWith("/") || (URL.canParse(target) && ["redis:", "rediss:"].includes(new URL(target).protocol))
+
 const count = (name: string, min: number, fallback: number, description: string): Flag<number> =>
   withDefault(wholeAtLeast(min)(name), { name, value: "N", fallback, description })
 
@@ -36,7 +43,7 @@ const flags = {
     value: "KEY",
     description: "the queue is this stream: backlog = the group's lag + pending (KEDA lagCount)"
   }),
-  group: defaulted(Options.text, { name: "group", value: "NAME", fallback: "workers", description: "--stream: the consumer group" }),
+  group: optional(Options.text("group"), { name: "group", value: "NAME", fallback: DEFAULT_GROUP, description: "--stream: the consumer group" }),
   jobsPerWorker: count("jobs-per-worker", 1, 1, "backlog one worker is expected to handle: N = ceil(backlog / this)"),
   min: count("min", 0, 0, "reservations held even with an empty queue"),
   max: count("max", 1, 10, "reservations held at most"),
@@ -139,13 +146,19 @@ const RETRY_MAX_MS = 30_000
 export const toAutoscaleRun = (parsed: ParsedAutoscaleOptions): Either.Either<AutoscaleRun, InvalidOption> => {
   const source: Either.Either<QueueSource, InvalidOption> =
     Option.isSome(parsed.list) && Option.isNone(parsed.stream)
-      ? Either.right({ _tag: "List", key: parsed.list.value, inFlightKey: parsed.inFlightList })
+      ? Option.isSome(parsed.group)
+        ? Either.left(new InvalidOption({ option: "group", reason: "goes with --stream (a list has no consumer group)" }))
+        : Either.right({ _tag: "List", key: parsed.list.value, inFlightKey: parsed.inFlightList })
       : Option.isSome(parsed.stream) && Option.isNone(parsed.list)
         ? Option.isSome(parsed.inFlightList)
           ? Either.left(new InvalidOption({ option: "in-flight-list", reason: "goes with --list (a stream's pending entries are its in-flight jobs)" }))
-          : Either.right({ _tag: "Stream", key: parsed.stream.value, group: parsed.group })
+          : Either.right({ _tag: "Stream", key: parsed.stream.value, group: Option.getOrElse(parsed.group, () => DEFAULT_GROUP) })
         : Either.left(new InvalidOption({ option: "stream", reason: "name the queue with exactly one of --stream KEY and --list KEY" }))
   if (Either.isLeft(source)) return Either.left(source.left)
+  // ioredis reads anything else as a socket path (`http://x` as `//x`) and would try it for ever.
+  if (!isRedisTarget(parsed.redisUrl)) {
+    return Either.left(new InvalidOption({ option: "redis-url", reason: "must be a redis:// or rediss:// URL, or a Unix socket's path (from --redis-url or REDIS_URL)" }))
+  }
   if (parsed.min > parsed.max) return Either.left(new InvalidOption({ option: "min", reason: `must not be above --max (${parsed.max})` }))
   if (parsed.lease < 2 * parsed.interval) {
     return Either.left(new InvalidOption({ option: "lease", reason: `must be at least twice --interval (${parsed.interval} s), or the lease lapses between renewals` }))
