@@ -23,7 +23,7 @@ when the job fails or Ctrl-C stops it. Exit status 0 when the session was ended,
 Environment:
   VAST_API_KEY          your Vast API key (required)
   VAST_ENDPOINT         the endpoint's name (default my-null-endpoint)
-  JOB_TIME              how long the job holds the worker (default 10 seconds)
+  JOB_TIME              how long the job holds the worker: seconds, or with a unit such as "5 minutes" (default 10 seconds)
   VAST_WEBSERVER_URL    where the endpoint is looked up (default https://console.vast.ai)
   VAST_AUTOSCALER_URL   where /route/ is called (default https://run.vast.ai)
   NODE_EXTRA_CA_CERTS   a PEM file of extra CAs: Vast's root CA for workers with USE_SSL=true
@@ -35,13 +35,18 @@ const job = Effect.gen(function* () {
   // Read before anything is reserved: a bad JOB_TIME must not cost a worker.
   const jobTime = yield* Config.string("JOB_TIME").pipe(
     Config.withDefault("10 seconds"),
-    Config.mapOrFail((text) =>
-      Option.match(Option.filter(Duration.decodeUnknown(text), (duration) => Duration.greaterThan(duration, Duration.zero)), {
+    Config.mapOrFail((text) => {
+      // A bare number is seconds, as the worker's own settings are; spaces around the value do not count.
+      const trimmed = text.trim()
+      const read = /^\d+(\.\d+)?$/.test(trimmed) ? Option.some(Duration.seconds(Number(trimmed))) : Duration.decodeUnknown(trimmed)
+      return Option.match(Option.filter(read, (duration) => Duration.greaterThan(duration, Duration.zero)), {
         onNone: () =>
-          Either.left(ConfigError.InvalidData(["JOB_TIME"], `must be a duration above 0 such as "90 seconds" or "5 minutes", not ${JSON.stringify(text.slice(0, 64))}`)),
+          Either.left(
+            ConfigError.InvalidData(["JOB_TIME"], `must be a duration above 0: seconds ("90") or with a unit ("90 seconds", "5 minutes"), not ${JSON.stringify(text.slice(0, 64))}`)
+          ),
         onSome: Either.right
       })
-    )
+    })
   )
   const endpoint = yield* vast.findEndpoint(yield* Config.string("VAST_ENDPOINT").pipe(Config.withDefault("my-null-endpoint")))
   // Routes through the autoscaler until a worker takes the session (a full worker's 429 routes again). The
