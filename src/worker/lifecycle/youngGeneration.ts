@@ -66,11 +66,17 @@ export type YoungGenerationCap =
   | { readonly _tag: "Operator" }
   | { readonly _tag: "Unavailable" }
 
-/** For the start-up line: `at most 16 MiB (16 MiB now)`, `off`, `as Node was told`, or `unavailable`. */
+/**
+ * For the start-up line: `at most 16 MiB (16 MiB now)`, `at most 4 MiB (8 MiB now; held from V8's next shrink)`, `off`,
+ * `as Node was told`, or `unavailable`.
+ */
 export const describeYoungGenerationCap = (cap: YoungGenerationCap, youngBytes: number): string => {
   switch (cap._tag) {
-    case "Capped":
-      return `at most ${cap.megabytes} MiB (${Math.round((youngBytes / MiB) * 10) / 10} MiB now)`
+    case "Capped": {
+      const now = `${Math.round((youngBytes / MiB) * 10) / 10} MiB now`
+      // Start-up may have grown it past a small cap already: V8 only gives space back when allocation pauses.
+      return youngBytes > cap.megabytes * MiB ? `at most ${cap.megabytes} MiB (${now}; held from V8's next shrink)` : `at most ${cap.megabytes} MiB (${now})`
+    }
     case "Off":
       return "off"
     case "Operator":

@@ -149,7 +149,7 @@ describe("capYoungGeneration", () => {
 describe("describeYoungGenerationCap", () => {
   it("says the cap and the size now, off, that Node was told, or that V8 reports none", () => {
     expect(describeYoungGenerationCap({ _tag: "Capped", megabytes: 16 }, 16 * MiB)).toBe("at most 16 MiB (16 MiB now)")
-    expect(describeYoungGenerationCap({ _tag: "Capped", megabytes: 4 }, 16 * MiB)).toBe("at most 4 MiB (16 MiB now)")
+    expect(describeYoungGenerationCap({ _tag: "Capped", megabytes: 4 }, 16 * MiB)).toBe("at most 4 MiB (16 MiB now; held from V8's next shrink)")
     expect(describeYoungGenerationCap({ _tag: "Capped", megabytes: 24 }, 1.5 * MiB)).toBe("at most 24 MiB (1.5 MiB now)")
     expect(describeYoungGenerationCap({ _tag: "Off" }, MiB)).toBe("off")
     expect(describeYoungGenerationCap({ _tag: "Operator" }, MiB)).toBe("as Node was told")
