@@ -118,6 +118,9 @@ class AttemptFailed extends Data.TaggedError("AttemptFailed")<{
   readonly retryAfterMs?: number | null
 }> {}
 
+/** Pending callbacks logged one line each at exit when the journal keeps them all; the rest are counted in one line. */
+export const EXIT_LINES_WHEN_JOURNALLED = 100
+
 /**
  * A connection the client refused to open to the worker itself, and a route that is not a URL (only a damaged journal
  * holds one: routes are checked at create), are final; other transport failures are retried.
@@ -412,7 +415,18 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
           if (drained) return
           drained = true
           if (live.size > 0) yield* Effect.interruptible(Deferred.await(idle)).pipe(Effect.timeoutOption(timeout))
+          // Journalled, the callbacks are all in the file for the next start: past a screenful, the log counts them. (A
+          // journal left by crashed workers can hold far more than CALLBACK_MAX_PENDING, all replayed.)
+          const listed = Option.isSome(config.outboxFile) ? EXIT_LINES_WHEN_JOURNALLED : Number.POSITIVE_INFINITY
+          let logged = 0
           for (const { record } of live.values()) {
+            if (logged++ === listed) {
+              yield* Effect.logWarning(`and ${live.size - listed} more on_close callbacks still pending at exit`, {
+                count: live.size - listed,
+                kept_in: Option.getOrElse(config.outboxFile, () => "nowhere")
+              })
+              break
+            }
             yield* Effect.logWarning("on_close callback still pending at exit", {
               session_id: record.sessionId,
               generation: record.generation,

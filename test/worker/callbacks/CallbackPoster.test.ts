@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, type Duration, Effect, Exit, Fiber, Layer, LogLevel, Option, Random, Ref, Scope, TestClock } from "effect"
 import { callbackBody, callbackText } from "../../../src/protocol/callback.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
-import { CallbackPoster, type CloseCallback, type DeliveryPolicy, defaultPolicy, isRetryableStatus } from "../../../src/worker/callbacks/CallbackPoster.js"
+import { CallbackPoster, type CloseCallback, type DeliveryPolicy, defaultPolicy, EXIT_LINES_WHEN_JOURNALLED, isRetryableStatus } from "../../../src/worker/callbacks/CallbackPoster.js"
 import { openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
 import { SELF_TARGET_REFUSED, selfAddresses, selfAddressesOf, targetsSelf } from "../../../src/worker/callbacks/selfTarget.js"
 import type { WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
@@ -709,6 +709,32 @@ describe("CallbackPoster", () => {
         })
       }).pipe(Effect.provide(logs.layer))
     })
+  })
+
+  it.effect(`journalled, what is still pending at exit is listed up to ${EXIT_LINES_WHEN_JOURNALLED} lines, then counted in one: the journal keeps them all`, () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const file = join(mkdtempSync(join(tmpdir(), "outbox-")), "outbox.jsonl")
+      const left = EXIT_LINES_WHEN_JOURNALLED + 3
+      const line = (index: number) => JSON.stringify({ op: "pending", callback: { session_id: `s${index}`, generation: index, route: "http://127.0.0.1:9/a", body: "{}", reason: "ended" } })
+      writeFileSync(file, Array.from({ length: left }, (_, index) => line(index)).join("\n") + "\n")
+      const scope = yield* Scope.make()
+      yield* Layer.buildWithScope(
+        CallbackPoster.layerWith({ drainTimeout: "0 millis" }).pipe(
+          Layer.provide((yield* scriptedClient(["hang"])).layer),
+          Layer.provide(testConfig({ outboxFile: Option.some(file) })),
+          Layer.provide(logs.layer)
+        ),
+        scope
+      )
+      yield* TestClock.adjust("0 millis")
+      yield* Scope.close(scope, Exit.void)
+      const atExit = logs.lines.filter((logged) => String(logged.message[0]).includes("still pending at exit"))
+      assert.lengthOf(atExit, EXIT_LINES_WHEN_JOURNALLED + 1)
+      assert.deepStrictEqual(atExit.at(-1), { level: "WARN", message: ["and 3 more on_close callbacks still pending at exit", { count: 3, kept_in: file }] })
+      // Every one of them is still in the journal for the next start.
+      assert.lengthOf(readFileSync(file, "utf8").trim().split("\n"), left)
+    }).pipe(Effect.provide(logs.layer))
   })
 
   /** A poster journalling to `file`, its deliveries answered by `statuses`, its logs in `logs`; closed with `scope`. */
