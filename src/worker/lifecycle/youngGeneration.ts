@@ -56,9 +56,10 @@ export const growthFactorFor = (youngBytes: number, capBytes: number): number =>
 
 /**
  * The operator sized the young generation themselves (`--max-semi-space-size`, `--semi_space_growth_factor`, …), also
- * quoted in `NODE_OPTIONS` (`"--max-semi-space-size=64"`), which Node accepts.
+ * in double quotes in `NODE_OPTIONS` (`"--max-semi-space-size=64"`), which Node reads. Node's parser knows no single
+ * quotes: `'--max-semi-space-size=64'` reaches V8 with its quote, which V8 ignores, so it sizes nothing.
  */
-const sizedByOperator = (options: string): boolean => /(?:^|[\s"'])--[a-z_-]*semi[-_]space/.test(options)
+const sizedByOperator = (options: string): boolean => /(?:^|[\s"])--[a-z_-]*semi[-_]space/.test(options)
 
 export type YoungGenerationCap =
   | { readonly _tag: "Capped"; readonly megabytes: number }

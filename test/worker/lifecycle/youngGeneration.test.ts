@@ -112,9 +112,9 @@ describe("capYoungGeneration", () => {
     "--semi-space-growth-factor=4",
     "--min-semi-space-size=8",
     " --max-old-space-size=512 --semi_space_growth_factor=3",
-    // Quoted in NODE_OPTIONS, as Node accepts it.
+    // In double quotes in NODE_OPTIONS, which Node reads.
     '"--max-semi-space-size=64"',
-    "--max-old-space-size=512 '--semi-space-growth-factor=3'"
+    '--max-old-space-size=512 "--semi-space-growth-factor=3"'
   ])("a semi-space option the operator gave Node (%s) is theirs: nothing watched, nothing set", (options) =>
     Effect.gen(function* () {
       const { collect, heap, state } = fakeHeap(32 * MiB, options)
@@ -125,7 +125,12 @@ describe("capYoungGeneration", () => {
       expect(state.listeners.size).toBe(0)
     }))
 
-  it.effect.each(["--max-old-space-size=512 --stack-size=2000", "--require=/opt/hooks/--semi-space.js"])(
+  it.effect.each([
+    "--max-old-space-size=512 --stack-size=2000",
+    "--require=/opt/hooks/--semi-space.js",
+    // Node's NODE_OPTIONS parser knows no single quotes: V8 gets the option with its quote and ignores it.
+    "'--max-semi-space-size=64'"
+  ])(
     "other options of the operator's (%s) do not turn it off",
     (options) =>
       Effect.gen(function* () {
