@@ -101,6 +101,7 @@ describe("public API: /session/create", () => {
     ["lifetime above the maximum", createBody({ lifetime: MAX_LIFETIME_SECONDS + 1 }), 422, "payload.lifetime"],
     ["a relative on_close_route", createBody({ on_close_route: "/notify" }), 422, "payload.on_close_route"],
     ["an ftp on_close_route", createBody({ on_close_route: "ftp://cb.example/x" }), 422, "payload.on_close_route"],
+    ["an on_close_route on port 0", createBody({ on_close_route: "http://127.0.0.1:0/done" }), 422, "payload.on_close_route: must not use port 0"],
     ["session_id as a number", { ...createBody(), session_id: 5 }, 422, "session_id"],
     ["a 2 MB body", { ...createBody(), padding: "x".repeat(2 * 1024 * 1024) }, 413, "larger than"]
   ]
