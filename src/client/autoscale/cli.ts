@@ -17,9 +17,11 @@ import type { PlannerSettings } from "./planner.js"
 /** The stream's consumer group unless `--group` names one. */
 const DEFAULT_GROUP = "workers"
 
-/** What ioredis connects to: a `redis://` or `rediss://` URL, or a Unix socket's path. */
-const isRedisTarget = (target: string): boolean =>
-  target.startsWith("/") || (URL.canParse(target) && ["redis:", "rediss:"].includes(new URL(target).protocol))
+/**
+ * Not a URL of another scheme: ioredis reads `redis://`, `rediss://` and `unix://` URLs, `host:port`, a bare host or
+ * port and a socket's path, but takes `http://x` for the socket path `//x` and would try it for ever.
+ */
+export const isRedisTarget = (target: string): boolean => !/^[a-z][a-z\d+.-]*:\/\//i.test(target) || /^(rediss?|unix):\/\//i.test(target)
 
 const count = (name: string, min: number, fallback: number, description: string): Flag<number> =>
   withDefault(wholeAtLeast(min)(name), { name, value: "N", fallback, description })
@@ -155,9 +157,8 @@ export const toAutoscaleRun = (parsed: ParsedAutoscaleOptions): Either.Either<Au
           : Either.right({ _tag: "Stream", key: parsed.stream.value, group: Option.getOrElse(parsed.group, () => DEFAULT_GROUP) })
         : Either.left(new InvalidOption({ option: "stream", reason: "name the queue with exactly one of --stream KEY and --list KEY" }))
   if (Either.isLeft(source)) return Either.left(source.left)
-  // ioredis reads anything else as a socket path (`http://x` as `//x`) and would try it for ever.
   if (!isRedisTarget(parsed.redisUrl)) {
-    return Either.left(new InvalidOption({ option: "redis-url", reason: "must be a redis:// or rediss:// URL, or a Unix socket's path (from --redis-url or REDIS_URL)" }))
+    return Either.left(new InvalidOption({ option: "redis-url", reason: "must be a redis://, rediss:// or unix:// URL (or host:port), not another scheme (from --redis-url or REDIS_URL)" }))
   }
   if (parsed.min > parsed.max) return Either.left(new InvalidOption({ option: "min", reason: `must not be above --max (${parsed.max})` }))
   if (parsed.lease < 2 * parsed.interval) {

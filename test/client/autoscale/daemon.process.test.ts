@@ -56,7 +56,7 @@ describe("node dist/client.js autoscale (process)", () => {
       [["--endpoint", "e", "--list", "l", "--interval", "2", "--lease", "3"], /--lease: must be at least twice --interval/],
       [["--endpoint", "e", "--stream", "s", "--in-flight-list", "b"], /--in-flight-list: goes with --list/],
       [["--endpoint", "e", "--list", "l", "--group", "g"], /--group: goes with --stream/],
-      [["--endpoint", "e", "--list", "l", "--redis-url", "http://x"], /--redis-url: must be a redis:\/\/ or rediss:\/\/ URL, or a Unix socket's path/],
+      [["--endpoint", "e", "--list", "l", "--redis-url", "http://x"], /--redis-url: must be a redis:\/\/, rediss:\/\/ or unix:\/\/ URL \(or host:port\), not another scheme/],
       // Numbers JSON cannot carry, or a worker would refuse, are refused before anything starts.
       [["--endpoint", "e", "--list", "l", "--lifetime", "Infinity"], /--lifetime must be a number of seconds above 0 and at most 604800/],
       [["--endpoint", "e", "--list", "l", "--lifetime", "1e7"], /--lifetime must be a number of seconds above 0 and at most 604800/],
