@@ -100,18 +100,25 @@ const otherNamesProblem = (file: string): string | null => {
 }
 
 /**
- * The largest file a running worker reads when it finds another in its journal's place (a deleted journal written
- * again, leftovers of a worker that held the lock meanwhile): that read runs before a line is written, on the request
- * path. A journal is rewritten past 4 MiB of delivered lines; a file far larger is not one this worker needs to read now.
+ * The largest file a running worker reads when it finds another file in its journal's place (its journal deleted and
+ * another written there): that read runs before a line is written, on the request path, and a file that large is left
+ * for the next start, whose replay reads it whole.
  */
 const MAX_LEFTOVER_BYTES = 64 * 1024 * 1024
+
+/** Two stats of one file (the path still names the open descriptor's file). */
+const isSameFile = (open: Stats, atPath: Stats | undefined): boolean => atPath !== undefined && open.dev === atPath.dev && open.ino === atPath.ino
 
 /**
  * The callbacks left pending in `file`, and how many lines were not journal lines. Only a regular file is read, and
  * only up to the size it had when opened: the path may have been replaced while the worker ran, by a device that
- * never ends or a file still growing. `maxBytes`: a larger file is refused, unread.
+ * never ends or a file still growing. `maxBytes`: a larger file is refused, unread. (`readLines`: tests watch the read.)
  */
-const replay = (file: string, maxBytes = Number.POSITIVE_INFINITY): { readonly left: ReadonlyArray<JournalledCallback>; readonly skipped: number } => {
+export const replay = (
+  file: string,
+  maxBytes = Number.POSITIVE_INFINITY,
+  readLines: typeof forEachLine = forEachLine
+): { readonly left: ReadonlyArray<JournalledCallback>; readonly skipped: number } => {
   const pending = new Map<string, JournalledCallback>()
   let skipped = 0
   let fd: number
@@ -125,7 +132,7 @@ const replay = (file: string, maxBytes = Number.POSITIVE_INFINITY): { readonly l
     const stats = fstatSync(fd)
     if (!stats.isFile()) throw new Error(`${file} is ${kindOf(stats)}, not a regular file: not read`)
     if (stats.size > maxBytes) throw new Error(`${file} holds ${stats.size} bytes, more than a running worker reads (${maxBytes}): left for the next start`)
-    forEachLine(fd, MAX_LINE_BYTES, (line) => {
+    readLines(fd, MAX_LINE_BYTES, (line) => {
       if (line !== null && line.trim() === "") return
       const decoded = line === null ? null : decodeLine(line)
       if (decoded === null || Either.isLeft(decoded)) return void skipped++
@@ -316,9 +323,14 @@ export const openJournal = (
         let torn = !compacted
         // Whether the lock was this worker's at the last line: a rewrite (which replaces the file) needs it.
         let locked = true
-        /** Callbacks pending in the file now at the path (another process's, left for the next start): kept in it. */
+        /**
+         * Callbacks pending in the file now at the path (another process's, left for the next start): kept in it. The
+         * file may still be this worker's own (its lock was deleted, the file not), as large as its pending lines make
+         * it: read whole, as at start. Only another file is bounded.
+         */
         const keepLeftovers = () => {
-          for (const callback of replay(file, MAX_LEFTOVER_BYTES).left) if (!live.has(callback.session_id)) track(callback)
+          const own = isSameFile(fstatSync(fd), statSync(file, { throwIfNoEntry: false }))
+          for (const callback of replay(file, own ? Number.POSITIVE_INFINITY : MAX_LEFTOVER_BYTES).left) if (!live.has(callback.session_id)) track(callback)
         }
         /**
          * Before each line: the lock still this worker's (made again if it was deleted and is free), and the file

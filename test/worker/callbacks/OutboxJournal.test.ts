@@ -9,7 +9,8 @@ import { dirname, join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { takeLock } from "../../../src/worker/callbacks/journalLock.js"
-import { followLinks, type JournalNotices, journalPathProblem, type JournalledCallback, type OutboxJournal, openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
+import { forEachLine } from "../../../src/worker/callbacks/lineReader.js"
+import { followLinks, type JournalNotices, journalPathProblem, type JournalledCallback, type OutboxJournal, openJournal, replay } from "../../../src/worker/callbacks/OutboxJournal.js"
 import { descriptorsOn, fillDiskUnder, freeDiskUnder } from "../../support/descriptors.js"
 import { otherWorkersLock, startTimeOf } from "../../support/processStart.js"
 
@@ -703,6 +704,39 @@ describe("OutboxJournal", () => {
       journal.pending(callback("c"))
       journal.close()
       assert.deepStrictEqual(yield* session(file), [callback("b"), callback("c")])
+    })
+  )
+
+  it("a replay reads a file only as far as it was when opened: lines another process appends meanwhile wait for the next", () => {
+    const file = journalIn()
+    const line = (sessionId: string) => JSON.stringify({ op: "pending", callback: callback(sessionId) }) + "\n"
+    writeFileSync(file, line("a") + line("b"))
+    let appended = false
+    // Small reads, and a line appended as soon as the first is seen: a writer that keeps up with the reader.
+    const { left } = replay(file, Number.POSITIVE_INFINITY, (fd, maxLineBytes, visit, _chunk, maxBytes) =>
+      forEachLine(fd, maxLineBytes, (seen) => {
+        if (!appended) appendFileSync(file, line("late"))
+        appended = true
+        visit(seen)
+      }, 16, maxBytes)
+    )
+    assert.isTrue(appended)
+    assert.deepStrictEqual(left, [callback("a"), callback("b")])
+    assert.deepStrictEqual(replay(file).left, [callback("a"), callback("b"), callback("late")])
+  })
+
+  it.effect("a journal whose lock alone was deleted is read whole again, however large: it is still this worker's own file, not a stranger's", () =>
+    Effect.gen(function* () {
+      const { file, failures, journal } = yield* openRecordingFailures()
+      journal.pending(callback("a"))
+      // Past the 64 MiB a running worker reads of another file (sparse: nothing is written).
+      truncateSync(file, statSync(file).size + 65 * 1024 * 1024)
+      appendFileSync(file, "\n")
+      unlinkSync(`${file}.lock`)
+      journal.pending(callback("b"))
+      assert.deepStrictEqual(failures, [])
+      journal.close()
+      assert.deepStrictEqual(yield* session(file), [callback("a"), callback("b")])
     })
   )
 
