@@ -8,9 +8,17 @@
  */
 import type { IncomingHttpHeaders } from "node:http"
 import { isIP } from "node:net"
+import { hostname } from "node:os"
 import { NotLocalRequest } from "../errors.js"
 
-/** `Host` names this machine: an address literal (a rebinding page has a name of its own), `localhost` or a name under it. */
+/**
+ * Names of this machine a local client may put in `Host`, besides `localhost` and the names under it (RFC 6761 §6.3:
+ * loopback names, which browsers never ask DNS about): the machine's own host name and `localhost.localdomain`, which
+ * `/etc/hosts` maps to it. A rebinding page's name is its own domain, none of these.
+ */
+const machineNames = new Set(["localhost.localdomain", hostname().toLowerCase()])
+
+/** `Host` names this machine: an address literal (a rebinding page has a name of its own) or one of its names. */
 const isLocalHost = (host: string): boolean => {
   if (host.startsWith("[")) {
     const end = host.indexOf("]")
@@ -18,8 +26,7 @@ const isLocalHost = (host: string): boolean => {
   }
   const colon = host.lastIndexOf(":")
   const name = (colon < 0 ? host : host.slice(0, colon)).toLowerCase().replace(/\.$/, "")
-  // RFC 6761 §6.3: names under `localhost` are loopback names, which browsers never ask DNS about.
-  return isIP(name) === 4 || name === "localhost" || name.endsWith(".localhost")
+  return isIP(name) === 4 || name === "localhost" || name.endsWith(".localhost") || machineNames.has(name)
 }
 
 /** Why a request is not a local client's, naming the header; `null` when it is. */
@@ -33,7 +40,10 @@ export const notLocal = (headers: IncomingHttpHeaders): NotLocalRequest | null =
   }
   const host = headers.host
   if (host !== undefined && !isLocalHost(host)) {
-    return new NotLocalRequest({ field: "host", message: "host: the control port answers requests addressed to 127.0.0.1 or localhost only" })
+    return new NotLocalRequest({
+      field: "host",
+      message: "host: the control port answers requests addressed to 127.0.0.1, localhost or this machine's name only (a proxy or tunnel can send Host: localhost)"
+    })
   }
   return null
 }

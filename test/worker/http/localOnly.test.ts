@@ -1,9 +1,23 @@
 import { assert, describe, it } from "@effect/vitest"
+import { hostname } from "node:os"
 import { notLocal } from "../../../src/worker/http/localOnly.js"
 
 describe("notLocal (the control port's guard against web pages)", () => {
   it("a local client's request passes: no Origin, no cross-site fetch metadata, addressed to a loopback literal or localhost", () => {
-    for (const host of [undefined, "127.0.0.1:18999", "127.0.0.1", "localhost:18999", "LOCALHOST", "localhost.:1", "app.localhost:80", "[::1]:18999", "10.0.0.5:18999"]) {
+    for (const host of [
+      undefined,
+      "127.0.0.1:18999",
+      "127.0.0.1",
+      "localhost:18999",
+      "LOCALHOST",
+      "localhost.:1",
+      "app.localhost:80",
+      "[::1]:18999",
+      "10.0.0.5:18999",
+      "localhost.localdomain:18999",
+      `${hostname()}:18999`,
+      hostname().toUpperCase()
+    ]) {
       assert.isNull(notLocal(host === undefined ? {} : { host }), String(host))
     }
     // Typed into the address bar, a browser says `none`: a person reading /debug.
@@ -23,6 +37,9 @@ describe("notLocal (the control port's guard against web pages)", () => {
     }
     const refused = notLocal({ host: "evil.example" })
     assert.strictEqual(refused?._tag, "NotLocalRequest")
-    assert.strictEqual(refused?.message, "host: the control port answers requests addressed to 127.0.0.1 or localhost only")
+    assert.strictEqual(
+      refused?.message,
+      "host: the control port answers requests addressed to 127.0.0.1, localhost or this machine's name only (a proxy or tunnel can send Host: localhost)"
+    )
   })
 })
