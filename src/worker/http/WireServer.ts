@@ -418,13 +418,24 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     server.maxConnections = limits.maxConnections + 1
     // `Expect: 100-continue`: a body declared over the limit is refused before the client sends it (Node would say
     // `100 Continue` first); any other request is told to go on and is served as usual.
+    /**
+     * `Expect: 100-continue`: a request that would be refused unread is refused before the client is told to send its
+     * body, and its connection closed (the body may still come).
+     */
+    const refusedBeforeBody = (headers: IncomingHttpHeaders): WireResponse | null => {
+      if (Number(headers["content-length"] ?? "0") > limits.maxBodyBytes) return tooLarge
+      const notAllowed = guard === undefined ? null : guard(headers)
+      if (notAllowed !== null) return { ...errorResponse(notAllowed), headers: { connection: "close" } }
+      return unsupportedCoding(headers)
+    }
     server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
-      if (Number(req.headers["content-length"] ?? "0") > limits.maxBodyBytes) {
+      const refused = refusedBeforeBody(req.headers)
+      if (refused !== null) {
         // Begun and answered like every other request, so that the connection's count of unanswered ones stays true.
         idle.requested(req.socket)
         const url = originForm(req.url ?? "/")
         const mark = url.indexOf("?")
-        return send(res, tooLarge, mark < 0 ? url : url.slice(0, mark))
+        return send(res, refused, mark < 0 ? url : url.slice(0, mark))
       }
       res.writeContinue()
       onRequest(req, res)

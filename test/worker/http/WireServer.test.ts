@@ -8,6 +8,7 @@ import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Deferred, type Duration, Effect, Either, Fiber, Option, Schedule, TestClock, TestServices } from "effect"
 import { makeBodyBudget } from "../../../src/worker/http/bodyBudget.js"
 import { LINGER_BYTES, LINGER_MS } from "../../../src/shared/lingeringClose.js"
+import { InvalidField } from "../../../src/worker/errors.js"
 import { text } from "../../../src/worker/http/errorResponse.js"
 import { type RouteTable, serve, type WireRoute } from "../../../src/worker/http/WireServer.js"
 import { quietLogs } from "../../support/layers.js"
@@ -344,7 +345,7 @@ describe("WireServer against a real socket", () => {
     }).pipe(Effect.scoped)
   )
 
-  it.live("Expect: 100-continue: a body declared over the limit is refused at once (413, no 100); a small one is asked for and served", () =>
+  it.live("Expect: 100-continue: a body declared over the limit, in a coding not decoded, or refused by the guard is refused at once (no 100); a small one is asked for and served", () =>
     Effect.gen(function* () {
       const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { maxBodyBytes: 1024 } })
       const refused = yield* exchange(
@@ -361,6 +362,22 @@ describe("WireServer against a real socket", () => {
       )
       assert.match(served, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /)
       assert.isTrue(served.endsWith('{"a":1}'), served)
+      // A coding that is not decoded, or a request the listener's guard refuses: answered without a 100 first.
+      const guarded = yield* serveQuietly({
+        name: "guarded",
+        host: "127.0.0.1",
+        port: 0,
+        routes,
+        guard: (headers) => (headers["x-refuse"] === undefined ? null : new InvalidField({ field: "x-refuse", message: "x-refuse: refused" }))
+      })
+      for (const [port, header, status] of [
+        [listener.port, "Content-Encoding: gzip", 415],
+        [guarded.port, "X-Refuse: 1", 422]
+      ] as const) {
+        const answer = yield* exchange(port, `POST /echo HTTP/1.1\r\nHost: x\r\n${header}\r\nContent-Length: 7\r\nExpect: 100-continue\r\n\r\n`, '{"a":1}')
+        assert.match(answer, new RegExp(`^HTTP/1\\.1 ${status} `), header)
+        assert.include(answer.toLowerCase(), "connection: close", header)
+      }
     }).pipe(Effect.scoped)
   )
 
