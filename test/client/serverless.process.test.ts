@@ -96,8 +96,9 @@ describe("null-worker-client doctor against the local serverless", () => {
 
 describe("Ctrl-C in the client, against the local serverless", () => {
   it("while waiting for a worker: exit 130, one 'interrupted' line, the table once, and the serverless drops the request at once", async () => {
-    // No room for a worker: the reservation can only wait.
+    // No room for a worker: the reservation can only wait, as the serverless says at its start.
     const plane = await serverless(["--max-workers", "0"])
+    await plane.process.waitFor(/level=WARN message="endpoint null-local: max_workers is 0, so no worker will start/, 5_000)
     const waiting = client(plane.url, ["--hold", "600"])
     // Its connection is watched once it has carried a second poll (the client polls about once a second).
     await until("the client to poll twice", async () => ((await plane.status()).waiting[0]?.polls ?? 0) >= 2 ? true : undefined, 15_000)
