@@ -416,11 +416,10 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     // One more than the cap, so that the connection past it reaches the `connection` listener below, which closes an
     // idle one for it or refuses it.
     server.maxConnections = limits.maxConnections + 1
-    // `Expect: 100-continue`: a body declared over the limit is refused before the client sends it (Node would say
-    // `100 Continue` first); any other request is told to go on and is served as usual.
     /**
-     * `Expect: 100-continue`: a request that would be refused unread is refused before the client is told to send its
-     * body, and its connection closed (the body may still come).
+     * `Expect: 100-continue`: a request that would be refused unread (a body declared over the limit, a request the guard
+     * refuses, a coding not decoded) is refused before the client is told to send its body (Node would say `100 Continue`
+     * first), and its connection closed (the body may still come); any other is told to go on and served as usual.
      */
     const refusedBeforeBody = (headers: IncomingHttpHeaders): WireResponse | null => {
       if (Number(headers["content-length"] ?? "0") > limits.maxBodyBytes) return tooLarge
