@@ -19,7 +19,7 @@ import { stopWhenOrphaned } from "../shared/orphanWatch.js"
 import { handledEnvProgramArgs } from "../shared/envProgramArgs.js"
 import { SignatureVerifier } from "./auth/SignatureVerifier.js"
 import { describeLaunchFailure, reportLaunchFailure } from "./autoscaler/launchFailure.js"
-import { controlPortSetting, exitMarkerSetting, WorkerConfig, youngGenerationSetting } from "./config/WorkerConfig.js"
+import { controlPortSetting, exitMarkerSetting, markerKeepsSetting, WorkerConfig, youngGenerationSetting } from "./config/WorkerConfig.js"
 import { helpText } from "./envReference.js"
 import { HealthProber } from "./health/HealthProber.js"
 import type { ListenFailed } from "./http/WireServer.js"
@@ -123,11 +123,12 @@ const program = serve.pipe(
 
 // The end of a deliberate stop: the exit marker (scripts/start-vast.sh reports a worker gone without it as
 // killed), then the last line.
-const stopped = (marker: Option.Option<string>) => Effect.zipRight(writeExitMarker(marker, process.pid), Effect.logInfo("worker stopped"))
+const stopped = ([marker, keep]: readonly [Option.Option<string>, ReadonlyArray<string>]) =>
+  Effect.zipRight(writeExitMarker(marker, process.pid, keep), Effect.logInfo("worker stopped"))
 
 // Read on its own, like the log settings: a stop after a failed launch is deliberate too. A bad value is
-// that launch failure, and leaves no marker.
-const exitMarkerFile = exitMarkerSetting.pipe(Effect.withConfigProvider(ConfigProvider.fromEnv()))
+// that launch failure, and leaves no marker. With it, the journal it must never be written over.
+const exitMarkerFile = Effect.all([exitMarkerSetting, markerKeepsSetting]).pipe(Effect.withConfigProvider(ConfigProvider.fromEnv()))
 
 // Logging is read on its own, before the rest of the configuration: a bad setting must still be reported.
 const logging = Effect.map(

@@ -288,6 +288,12 @@ export const exitMarkerSetting: Effect.Effect<Option.Option<string>> = Effect.ge
   return clashes ? Option.none() : exit
 })
 
+/** The files a marker must never be written over (`markerFile.ts`), read on their own as `exitMarkerSetting` is: the journal. */
+export const markerKeepsSetting: Effect.Effect<ReadonlyArray<string>> = Effect.map(
+  Effect.orElseSucceed(outboxFileSetting, () => Option.none<string>()),
+  Option.toArray
+)
+
 const literal = <A extends string, I extends string>(name: string, schema: Schema.Schema<A, I>, fallback: A) =>
   Config.string(name).pipe(
     Config.mapOrFail((text) =>

@@ -2,7 +2,6 @@
  * The public worker API on `WORKER_PORT` (vast-protocol.md §2): session create/end/get/health, the null
  * worker's one handler route `/ping`, and `/pyworker/update`. The webhook port serves `/session/end` alone.
  */
-import { writeFile } from "node:fs/promises"
 import { Effect, Either, Option, Redacted } from "effect"
 import { costOf } from "../../protocol/authData.js"
 import { callbackText } from "../../protocol/callback.js"
@@ -32,6 +31,7 @@ import {
   SessionDoesNotExist,
   Unauthorized
 } from "../errors.js"
+import { writeMarkerFile } from "../lifecycle/markerFile.js"
 import { StopSignal } from "../lifecycle/StopSignal.js"
 import { SlotPool } from "../slots/SlotPool.js"
 import { bodyDecoder } from "./decode.js"
@@ -181,8 +181,9 @@ export const publicRoutes = Effect.gen(function* () {
       const header = headerText(request.headers["authorization"] ?? "")
       const token = header?.startsWith("Bearer ") === true ? header.slice("Bearer ".length) : header
       if (token === undefined || !stringEqualsSecret(token, Redacted.value(config.masterToken))) return yield* new Unauthorized()
-      yield* Effect.tryPromise({
-        try: () => writeFile(config.forceUpdateFile, ""),
+      // Not through Node's file thread pool: a FIFO put in the marker's place would hold one of its threads for good.
+      yield* Effect.try({
+        try: () => writeMarkerFile(config.forceUpdateFile, "", Option.toArray(config.outboxFile)),
         catch: (error) => new ForceUpdateFailed({ reason: error instanceof Error ? error.message : String(error) })
       })
       yield* Effect.logInfo("update requested: draining, then stopping", { marker: config.forceUpdateFile })

@@ -2,7 +2,8 @@
  * The exit marker a deliberate stop leaves for scripts/start-vast.sh: the pid and `stopped`, replacing whatever
  * was there; nothing without a file; a file that cannot be written is a warning, never a failed stop.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { execFileSync } from "node:child_process"
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -36,6 +37,27 @@ describe("writeExitMarker", () => {
         yield* writeExitMarker(Option.none(), 4242).pipe(Effect.provide(logs.layer))
         assert.isFalse(existsSync(join(dir, "exit")))
         assert.deepStrictEqual(logs.lines, [])
+      })
+    )
+  )
+
+  it.effect("a FIFO or a link to the journal put at the path while the worker ran: a warning naming why, the stop goes on, the journal untouched", () =>
+    withDir((dir) =>
+      Effect.gen(function* () {
+        const logs = capturedLogs()
+        const fifo = join(dir, "fifo")
+        execFileSync("mkfifo", [fifo])
+        const journal = join(dir, "outbox.jsonl")
+        writeFileSync(journal, '{"op":"pending"}\n')
+        symlinkSync(journal, join(dir, "exit"))
+        yield* writeExitMarker(Option.some(fifo), 4242, [journal]).pipe(Effect.provide(logs.layer))
+        yield* writeExitMarker(Option.some(join(dir, "exit")), 4242, [journal]).pipe(Effect.provide(logs.layer))
+        const warning = "could not write the exit marker: a supervisor may take this stop for a kill"
+        assert.deepStrictEqual(logs.lines, [
+          { level: "WARN", message: [warning, { file: fifo, cause: "ENXIO" }] },
+          { level: "WARN", message: [warning, { file: join(dir, "exit"), cause: `${join(dir, "exit")} is now ${journal}, which the worker keeps` }] }
+        ])
+        assert.strictEqual(readFileSync(journal, "utf8"), '{"op":"pending"}\n')
       })
     )
   )

@@ -1,0 +1,37 @@
+/**
+ * The marker files the worker writes whole at a moment it chooses: the exit marker at the end of a stop
+ * (`NULL_EXIT_FILE`), the update marker on `/pyworker/update` (`NULL_FORCE_UPDATE_FILE`). Their paths were checked at
+ * start, but anything may be put there since: a FIFO, whose opening would block the thread for good (a stop that never
+ * ends, or a thread of libuv's pool held), a device, or a link to the callback journal, which a marker written whole
+ * would wipe. So the file is opened without blocking, and written only if what was opened is a regular file other than
+ * the ones the worker keeps.
+ */
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, statSync, writeSync } from "node:fs"
+
+/** A marker left unwritten: what was found at its path. */
+export class MarkerRefused extends Error {}
+
+const kindOf = (directory: boolean, fifo: boolean): string => (directory ? "a directory" : fifo ? "a FIFO" : "a device or another special file")
+
+/**
+ * Write `text` to `path` (following links, creating it if need be), unless what is there is not a regular file or is
+ * one of `keep` (the journal): then `MarkerRefused`, and nothing is changed. Other failures are Node's (`ENOENT`, …).
+ */
+export const writeMarkerFile = (path: string, text: string, keep: ReadonlyArray<string>): void => {
+  // Without O_NONBLOCK, opening a FIFO to write waits for a reader; with it, it fails at once (ENXIO) when none reads.
+  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NONBLOCK, 0o644)
+  try {
+    // Decided on what was opened, not on the path, which can change in between; truncated only once decided.
+    const opened = fstatSync(fd)
+    if (!opened.isFile()) throw new MarkerRefused(`${path} is ${kindOf(opened.isDirectory(), opened.isFIFO())}, not a regular file`)
+    for (const kept of keep) {
+      const other = statSync(kept, { throwIfNoEntry: false })
+      if (other !== undefined && other.dev === opened.dev && other.ino === opened.ino) throw new MarkerRefused(`${path} is now ${kept}, which the worker keeps`)
+    }
+    ftruncateSync(fd, 0)
+    const bytes = Buffer.from(text)
+    for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written, bytes.length - written)
+  } finally {
+    closeSync(fd)
+  }
+}
