@@ -18,14 +18,15 @@ import { NotLocalRequest } from "../errors.js"
  */
 const machineNames = new Set(["localhost.localdomain", hostname().toLowerCase()])
 
+/** `[v6]`, or a name or IPv4 address, then an optional port in digits: nothing else is a `Host` (RFC 9110 §7.2). */
+const HOST = /^(?:\[([^\]]*)\]|([^:[\]@/\s]+))(?::\d*)?$/
+
 /** `Host` names this machine: an address literal (a rebinding page has a name of its own) or one of its names. */
 const isLocalHost = (host: string): boolean => {
-  if (host.startsWith("[")) {
-    const end = host.indexOf("]")
-    return end > 0 && isIP(host.slice(1, end)) === 6
-  }
-  const colon = host.lastIndexOf(":")
-  const name = (colon < 0 ? host : host.slice(0, colon)).toLowerCase().replace(/\.$/, "")
+  const [, v6, other] = HOST.exec(host) ?? []
+  if (v6 !== undefined) return isIP(v6) === 6
+  if (other === undefined) return false
+  const name = other.toLowerCase().replace(/\.$/, "")
   return isIP(name) === 4 || name === "localhost" || name.endsWith(".localhost") || machineNames.has(name)
 }
 

@@ -32,7 +32,7 @@ describe("notLocal (the control port's guard against web pages)", () => {
     assert.strictEqual(fieldOf({ host: "127.0.0.1:18999", origin: "null" }), "origin")
     for (const site of ["cross-site", "same-site", "same-origin"]) assert.strictEqual(fieldOf({ host: "127.0.0.1:18999", "sec-fetch-site": site }), "sec-fetch-site", site)
     // DNS rebinding: the page's own name, now pointing at 127.0.0.1.
-    for (const host of ["rebind.evil.example:18999", "evil.example", "localhost.evil.example", "[::1", "[evil]:1", ""]) {
+    for (const host of ["rebind.evil.example:18999", "evil.example", "localhost.evil.example", "[::1", "[evil]:1", "", "[::1]evil.example", "localhost:1@evil.example", "localhost:18999/x", "127.0.0.1:abc"]) {
       assert.strictEqual(fieldOf({ host }), "host", host)
     }
     const refused = notLocal({ host: "evil.example" })
