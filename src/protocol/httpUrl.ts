@@ -2,8 +2,9 @@ import { Schema } from "effect"
 
 const isHttpUrl = (text: string): boolean => {
   if (!URL.canParse(text)) return false
-  const { protocol, hostname } = new URL(text)
-  return (protocol === "http:" || protocol === "https:") && hostname !== ""
+  // A URL of these schemes always has a host (WHATWG URL: "special" schemes refuse an empty one).
+  const { protocol } = new URL(text)
+  return protocol === "http:" || protocol === "https:"
 }
 
 /** An absolute http(s) URL, with a port a server can listen on (not `:0`). */

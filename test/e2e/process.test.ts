@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { createServer } from "node:http"
 import { constants, tmpdir } from "node:os"
 import { join } from "node:path"
@@ -200,6 +200,25 @@ describe("the real process (node dist/main.js)", () => {
       }
     }
   )
+
+  it("an exit marker replaced by a link to the journal while the worker ran is not written at the stop: a warning, the journal kept, exit 0", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "null-worker-marker-"))
+    try {
+      const journal = join(dir, "outbox.jsonl")
+      const marker = join(dir, "exit")
+      const { worker } = await spawnOnFreePorts({ NULL_EXIT_FILE: marker, OUTBOX_FILE: journal })
+      await worker.waitFor(/message="worker started"/, 20_000)
+      writeFileSync(journal, `${readFileSync(journal, "utf8")}{"op":"done","session_id":"kept"}\n`)
+      const before = readFileSync(journal, "utf8")
+      symlinkSync(journal, marker)
+      worker.child.kill("SIGTERM")
+      expect(await worker.exited, worker.output()).toBe(0)
+      expect(worker.output()).toContain(`could not write the exit marker: a supervisor may take this stop for a kill" file=${marker} cause="${marker} is now ${journal}, which the worker keeps"`)
+      expect(readFileSync(journal, "utf8")).toBe(before)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
 
   it("the boot holds SIGTERM, SIGINT, SIGHUP and SIGUSR2 before the worker bundle runs: a signal sent while it loads does not kill it", async () => {
     // The real boot, with a bundle of our own beside it that reports the listeners it finds and signals its process.

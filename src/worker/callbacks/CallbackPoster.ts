@@ -417,14 +417,12 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
           if (live.size > 0) yield* Effect.interruptible(Deferred.await(idle)).pipe(Effect.timeoutOption(timeout))
           // Journalled, the callbacks are all in the file for the next start: past a screenful, the log counts them. (A
           // journal left by crashed workers can hold far more than CALLBACK_MAX_PENDING, all replayed.)
-          const listed = Option.isSome(config.outboxFile) ? EXIT_LINES_WHEN_JOURNALLED : Number.POSITIVE_INFINITY
+          const journal = Option.getOrNull(config.outboxFile)
+          const listed = journal === null ? Number.POSITIVE_INFINITY : EXIT_LINES_WHEN_JOURNALLED
           let logged = 0
           for (const { record } of live.values()) {
             if (logged++ === listed) {
-              yield* Effect.logWarning(`and ${live.size - listed} more on_close callbacks still pending at exit`, {
-                count: live.size - listed,
-                kept_in: Option.getOrElse(config.outboxFile, () => "nowhere")
-              })
+              yield* Effect.logWarning(`and ${live.size - listed} more on_close callbacks still pending at exit`, { count: live.size - listed, kept_in: journal })
               break
             }
             yield* Effect.logWarning("on_close callback still pending at exit", {

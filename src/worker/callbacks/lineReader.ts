@@ -21,7 +21,8 @@ export const forEachLine = (
 ) => {
   const chunk = Buffer.alloc(chunkBytes)
   let left = maxBytes
-  const readChunk = () => (left <= 0 ? 0 : readSync(fd, chunk, 0, Math.min(chunk.length, left), null))
+  // Past the bound, a read of 0 bytes: the end.
+  const readChunk = () => readSync(fd, chunk, 0, Math.min(chunk.length, left), null)
   let parts: Array<Buffer> = []
   let length = 0
   let tooLong = false

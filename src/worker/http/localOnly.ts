@@ -43,7 +43,7 @@ export const notLocal = (headers: IncomingHttpHeaders): NotLocalRequest | null =
   if (host !== undefined && !isLocalHost(host)) {
     return new NotLocalRequest({
       field: "host",
-      message: "host: the control port answers requests addressed to 127.0.0.1, localhost or this machine's name only (a proxy or tunnel can send Host: localhost)"
+      message: "host: the control port answers requests addressed to an IP address, localhost or this machine's name only (a proxy or tunnel can send Host: localhost)"
     })
   }
   return null

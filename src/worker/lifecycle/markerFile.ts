@@ -6,26 +6,45 @@
  * would wipe. So the file is opened without blocking, and written only if what was opened is a regular file other than
  * the ones the worker keeps.
  */
-import { closeSync, constants, fstatSync, ftruncateSync, openSync, statSync, writeSync } from "node:fs"
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, type Stats, statSync, writeSync } from "node:fs"
+import { errnoOf } from "../../shared/errno.js"
 
 /** A marker left unwritten: what was found at its path. */
 export class MarkerRefused extends Error {}
 
 const kindOf = (directory: boolean, fifo: boolean): string => (directory ? "a directory" : fifo ? "a FIFO" : "a device or another special file")
 
+/** A kept file that cannot be looked at (gone, or its path broken since) is not the one opened. */
+const statOrUndefined = (file: string): Stats | undefined => {
+  try {
+    return statSync(file, { throwIfNoEntry: false })
+  } catch {
+    return undefined
+  }
+}
+
+/** Without O_NONBLOCK, opening a FIFO to write waits for a reader; with it, it fails at once (ENXIO) when none reads. */
+const openWithoutWaiting = (path: string): number => {
+  try {
+    return openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NONBLOCK, 0o644)
+  } catch (error) {
+    if (errnoOf(error) === "ENXIO") throw new MarkerRefused(`${path} is a FIFO (with no reader), not a regular file`)
+    throw error
+  }
+}
+
 /**
  * Write `text` to `path` (following links, creating it if need be), unless what is there is not a regular file or is
  * one of `keep` (the journal): then `MarkerRefused`, and nothing is changed. Other failures are Node's (`ENOENT`, …).
  */
 export const writeMarkerFile = (path: string, text: string, keep: ReadonlyArray<string>): void => {
-  // Without O_NONBLOCK, opening a FIFO to write waits for a reader; with it, it fails at once (ENXIO) when none reads.
-  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NONBLOCK, 0o644)
+  const fd = openWithoutWaiting(path)
   try {
     // Decided on what was opened, not on the path, which can change in between; truncated only once decided.
     const opened = fstatSync(fd)
     if (!opened.isFile()) throw new MarkerRefused(`${path} is ${kindOf(opened.isDirectory(), opened.isFIFO())}, not a regular file`)
     for (const kept of keep) {
-      const other = statSync(kept, { throwIfNoEntry: false })
+      const other = statOrUndefined(kept)
       if (other !== undefined && other.dev === opened.dev && other.ino === opened.ino) throw new MarkerRefused(`${path} is now ${kept}, which the worker keeps`)
     }
     ftruncateSync(fd, 0)

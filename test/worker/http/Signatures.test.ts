@@ -1,7 +1,11 @@
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { rm, stat } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { CreateSessionAnswer, ErrorAnswer } from "../../../src/protocol/session.js"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Redacted, TestClock } from "effect"
+import { Effect, Option, Redacted, TestClock } from "effect"
 import { fakeAutoscaler } from "../../support/fakeAutoscaler.js"
 import { call, decodeReply, startWorker } from "../../support/worker.js"
 import { pendingRecords } from "../../support/metrics.js"
@@ -133,6 +137,29 @@ describe("/pyworker/update", () => {
       const reply = yield* call(publicUrl, "/pyworker/update", { headers: { authorization: "Bearer tok" } })
       assert.strictEqual(reply.status, 500)
       assert.include(decodeReply(ErrorAnswer, reply).error, "failed to write file: ")
+    })
+  )
+
+  it.scoped("a FIFO or a link to the journal put at the marker's path since the start answers 500 at once, naming it; the journal is untouched", () =>
+    Effect.gen(function* () {
+      const dir = mkdtempSync(join(tmpdir(), "update-marker-"))
+      const journal = join(dir, "outbox.jsonl")
+      writeFileSync(journal, "")
+      const fifo = join(dir, "fifo")
+      execFileSync("mkfifo", [fifo])
+      const linked = join(dir, "linked")
+      const cases = [
+        [fifo, `failed to write file: ${fifo} is a FIFO (with no reader), not a regular file`],
+        [linked, `failed to write file: ${linked} is now ${journal}, which the worker keeps`]
+      ] as const
+      for (const [marker, error] of cases) {
+        const { publicUrl } = yield* startWorker({ forceUpdateFile: marker, outboxFile: Option.some(journal), masterToken: Redacted.make("tok") })
+        // Put there after the start, which would have refused it.
+        if (marker === linked) symlinkSync(journal, linked)
+        const reply = yield* call(publicUrl, "/pyworker/update", { headers: { authorization: "Bearer tok" } })
+        assert.deepStrictEqual([reply.status, decodeReply(ErrorAnswer, reply).error], [500, error])
+      }
+      assert.strictEqual(readFileSync(journal, "utf8").includes("stopped"), false)
     })
   )
 })

@@ -8,6 +8,8 @@ describe("notLocal (the control port's guard against web pages)", () => {
       undefined,
       "127.0.0.1:18999",
       "127.0.0.1",
+      "localhost:",
+      "[fe80::1%25eth0]:18999",
       "localhost:18999",
       "LOCALHOST",
       "localhost.:1",
@@ -35,11 +37,13 @@ describe("notLocal (the control port's guard against web pages)", () => {
     for (const host of ["rebind.evil.example:18999", "evil.example", "localhost.evil.example", "[::1", "[evil]:1", "", "[::1]evil.example", "localhost:1@evil.example", "localhost:18999/x", "127.0.0.1:abc"]) {
       assert.strictEqual(fieldOf({ host }), "host", host)
     }
+    assert.strictEqual(notLocal({ origin: "http://evil.example" })?.message, "origin: the control port does not answer requests from web pages (this one has an Origin header)")
+    assert.strictEqual(notLocal({ "sec-fetch-site": "cross-site" })?.message, "sec-fetch-site: the control port does not answer requests from web pages")
     const refused = notLocal({ host: "evil.example" })
     assert.strictEqual(refused?._tag, "NotLocalRequest")
     assert.strictEqual(
       refused?.message,
-      "host: the control port answers requests addressed to 127.0.0.1, localhost or this machine's name only (a proxy or tunnel can send Host: localhost)"
+      "host: the control port answers requests addressed to an IP address, localhost or this machine's name only (a proxy or tunnel can send Host: localhost)"
     )
   })
 })

@@ -54,7 +54,7 @@ describe("writeExitMarker", () => {
         yield* writeExitMarker(Option.some(join(dir, "exit")), 4242, [journal]).pipe(Effect.provide(logs.layer))
         const warning = "could not write the exit marker: a supervisor may take this stop for a kill"
         assert.deepStrictEqual(logs.lines, [
-          { level: "WARN", message: [warning, { file: fifo, cause: "ENXIO" }] },
+          { level: "WARN", message: [warning, { file: fifo, cause: `${fifo} is a FIFO (with no reader), not a regular file` }] },
           { level: "WARN", message: [warning, { file: join(dir, "exit"), cause: `${join(dir, "exit")} is now ${journal}, which the worker keeps` }] }
         ])
         assert.strictEqual(readFileSync(journal, "utf8"), '{"op":"pending"}\n')

@@ -37,7 +37,7 @@ describe("writeMarkerFile", () => {
     const at = dir()
     const fifo = join(at, "fifo")
     execFileSync("mkfifo", [fifo])
-    assert.strictEqual(refusal(() => writeMarkerFile(fifo, "42 stopped\n", [])), "ENXIO")
+    assert.strictEqual(refusal(() => writeMarkerFile(fifo, "42 stopped\n", [])), `${fifo} is a FIFO (with no reader), not a regular file`)
     const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK)
     try {
       assert.strictEqual(refusal(() => writeMarkerFile(fifo, "42 stopped\n", [])), `${fifo} is a FIFO, not a regular file`)
@@ -58,5 +58,9 @@ describe("writeMarkerFile", () => {
     assert.strictEqual(readFileSync(journal, "utf8"), '{"op":"pending"}\n')
     assert.strictEqual(refusal(() => writeMarkerFile(join(at, "missing", "exit"), "x", [])), "ENOENT")
     assert.strictEqual(refusal(() => writeMarkerFile(at, "x", [])), "EISDIR")
+    // A kept path that cannot be looked at any more (a loop of links put there) is not what was opened: written.
+    symlinkSync(join(at, "loop"), join(at, "loop"))
+    writeMarkerFile(join(at, "fine"), "x", [join(at, "loop")])
+    assert.strictEqual(readFileSync(join(at, "fine"), "utf8"), "x")
   })
 })
