@@ -12,12 +12,11 @@ import { errnoOf } from "../../shared/errno.js"
 /** A marker left unwritten: what was found at its path. */
 export class MarkerRefused extends Error {}
 
-const kindOf = (directory: boolean, fifo: boolean): string => (directory ? "a directory" : fifo ? "a FIFO" : "a device or another special file")
 
 /** A kept file that cannot be looked at (gone, or its path broken since) is not the one opened. */
 const statOrUndefined = (file: string): Stats | undefined => {
   try {
-    return statSync(file, { throwIfNoEntry: false })
+    return statSync(file)
   } catch {
     return undefined
   }
@@ -42,7 +41,8 @@ export const writeMarkerFile = (path: string, text: string, keep: ReadonlyArray<
   try {
     // Decided on what was opened, not on the path, which can change in between; truncated only once decided.
     const opened = fstatSync(fd)
-    if (!opened.isFile()) throw new MarkerRefused(`${path} is ${kindOf(opened.isDirectory(), opened.isFIFO())}, not a regular file`)
+    // (A directory fails to open for writing: EISDIR.)
+    if (!opened.isFile()) throw new MarkerRefused(`${path} is ${opened.isFIFO() ? "a FIFO" : "a device or another special file"}, not a regular file`)
     for (const kept of keep) {
       const other = statOrUndefined(kept)
       if (other !== undefined && other.dev === opened.dev && other.ino === opened.ino) throw new MarkerRefused(`${path} is now ${kept}, which the worker keeps`)

@@ -737,6 +737,29 @@ describe("CallbackPoster", () => {
     }).pipe(Effect.provide(logs.layer))
   })
 
+  it.effect(`without a journal, what is still pending at exit is listed whole, past ${EXIT_LINES_WHEN_JOURNALLED} too: the log is its only record`, () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(
+        CallbackPoster.layerWith({ drainTimeout: "0 millis" }).pipe(
+          Layer.provide((yield* scriptedClient(["hang"])).layer),
+          Layer.provide(testConfig()),
+          Layer.provide(logs.layer)
+        ),
+        scope
+      )
+      const poster = Context.get(context, CallbackPoster)
+      const pending = EXIT_LINES_WHEN_JOURNALLED + 3
+      for (let index = 0; index < pending; index++) yield* poster.post({ ...callback, sessionId: `s${index}`, generation: index })
+      yield* TestClock.adjust("0 millis")
+      yield* Scope.close(scope, Exit.void)
+      const atExit = logs.lines.filter((logged) => String(logged.message[0]).includes("still pending at exit"))
+      assert.lengthOf(atExit, pending)
+      assert.isTrue(atExit.every((logged) => logged.message[0] === "on_close callback still pending at exit"))
+    }).pipe(Effect.provide(logs.layer))
+  })
+
   /** A poster journalling to `file`, its deliveries answered by `statuses`, its logs in `logs`; closed with `scope`. */
   const posterOnJournal = (file: string, statuses: ReadonlyArray<number>, logs: ReturnType<typeof capturedLogs>) =>
     Effect.gen(function* () {

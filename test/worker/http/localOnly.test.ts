@@ -34,7 +34,7 @@ describe("notLocal (the control port's guard against web pages)", () => {
     assert.strictEqual(fieldOf({ host: "127.0.0.1:18999", origin: "null" }), "origin")
     for (const site of ["cross-site", "same-site", "same-origin"]) assert.strictEqual(fieldOf({ host: "127.0.0.1:18999", "sec-fetch-site": site }), "sec-fetch-site", site)
     // DNS rebinding: the page's own name, now pointing at 127.0.0.1.
-    for (const host of ["rebind.evil.example:18999", "evil.example", "localhost.evil.example", "[::1", "[evil]:1", "", "[::1]evil.example", "localhost:1@evil.example", "localhost:18999/x", "127.0.0.1:abc"]) {
+    for (const host of ["rebind.evil.example:18999", "evil.example", "localhost.evil.example", "[::1", "[evil]:1", "", "[::1]evil.example", "localhost:1@evil.example", "localhost:18999/x", "127.0.0.1:abc", "evil.example@localhost", "evil.example/127.0.0.1"]) {
       assert.strictEqual(fieldOf({ host }), "host", host)
     }
     assert.strictEqual(notLocal({ origin: "http://evil.example" })?.message, "origin: the control port does not answer requests from web pages (this one has an Origin header)")

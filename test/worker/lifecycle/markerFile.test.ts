@@ -26,8 +26,11 @@ describe("writeMarkerFile", () => {
     const at = dir()
     const file = join(at, "marker")
     writeFileSync(file, "an earlier run's longer text\n")
-    writeMarkerFile(file, "42 stopped\n", [])
+    // Another file kept beside it (the journal, in the same directory) is not this one.
+    writeFileSync(join(at, "outbox.jsonl"), "kept\n")
+    writeMarkerFile(file, "42 stopped\n", [join(at, "outbox.jsonl"), join(at, "missing")])
     assert.strictEqual(readFileSync(file, "utf8"), "42 stopped\n")
+    assert.strictEqual(readFileSync(join(at, "outbox.jsonl"), "utf8"), "kept\n")
     symlinkSync(join(at, "target"), join(at, "link"))
     writeMarkerFile(join(at, "link"), "", [])
     assert.strictEqual(readFileSync(join(at, "target"), "utf8"), "")
