@@ -12,7 +12,6 @@ import { errnoOf } from "../../shared/errno.js"
 /** A marker left unwritten: what was found at its path. */
 export class MarkerRefused extends Error {}
 
-
 /** A kept file that cannot be looked at (gone, or its path broken since) is not the one opened. */
 const statOrUndefined = (file: string): Stats | undefined => {
   try {
