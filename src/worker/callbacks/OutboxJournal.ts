@@ -16,11 +16,13 @@
  * The file is rewritten with its live lines at start and whenever delivered lines make up most of it past a few
  * MiB, so it stays within about twice what is pending; it is created owner-only, since it holds callback URLs whole.
  */
-import { accessSync, closeSync, constants, existsSync, fstatSync, fsync, fsyncSync, lstatSync, openSync, readlinkSync, renameSync, type Stats, statSync, unlinkSync, writeSync } from "node:fs"
+import { accessSync, closeSync, constants, existsSync, fstatSync, fsync, fsyncSync, lstatSync, openSync, readlinkSync, renameSync, statSync, unlinkSync } from "node:fs"
 import { dirname, resolve } from "node:path"
 import { Effect, Either, Schema } from "effect"
 import { CloseReason } from "../../protocol/callback.js"
 import { errnoOf } from "../../shared/errno.js"
+import { isSameFile, kindOf } from "../../shared/fileStats.js"
+import { writeAll } from "../../shared/writeAll.js"
 import { isOwnLock, LockHeld, releaseLock, takeLock } from "./journalLock.js"
 import { forEachLine } from "./lineReader.js"
 import { parseBoundedJsonWith } from "../../shared/boundedJson.js"
@@ -60,7 +62,6 @@ export interface JournalOpened {
 /** The longest line replayed: a callback body is at most 1 MiB, and JSON escaping can make it six times as long. */
 const MAX_LINE_BYTES = 8 * 1024 * 1024
 
-const kindOf = (stats: Stats): string => (stats.isDirectory() ? "a directory" : stats.isFIFO() ? "a FIFO" : "a device or another special file")
 
 /**
  * Why `file` cannot be the journal, or null: it must be a regular file (a FIFO would block the start, a device never
@@ -106,9 +107,6 @@ const otherNamesProblem = (file: string): string | null => {
  */
 const MAX_LEFTOVER_BYTES = 64 * 1024 * 1024
 
-/** Two stats of one file (the path still names the open descriptor's file). */
-const isSameFile = (open: Stats, atPath: Stats | undefined): boolean => atPath !== undefined && open.dev === atPath.dev && open.ino === atPath.ino
-
 /**
  * The callbacks left pending in `file`, and how many lines were not journal lines. Only a regular file is read, and
  * only up to the size it had when opened: the path may have been replaced while the worker ran, by a device that
@@ -144,13 +142,6 @@ export const replay = (
     closeSync(fd)
   }
   return { left: [...pending.values()], skipped }
-}
-
-/** Write all of `text` (a nearly full disk writes part of it and fails only on the next call); returns its bytes. */
-const writeAll = (fd: number, text: string): number => {
-  const bytes = Buffer.from(text)
-  for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written, bytes.length - written)
-  return bytes.length
 }
 
 /** The journal's files hold callback URLs with their credentials, which logs and `/debug` redact: owner only. */

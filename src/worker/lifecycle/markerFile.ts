@@ -6,8 +6,10 @@
  * would wipe. So the file is opened without blocking, and written only if what was opened is a regular file other than
  * the ones the worker keeps.
  */
-import { closeSync, constants, fstatSync, ftruncateSync, openSync, type Stats, statSync, writeSync } from "node:fs"
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, type Stats, statSync } from "node:fs"
 import { errnoOf } from "../../shared/errno.js"
+import { isSameFile, kindOf } from "../../shared/fileStats.js"
+import { writeAll } from "../../shared/writeAll.js"
 
 /** A marker left unwritten: what was found at its path. */
 export class MarkerRefused extends Error {}
@@ -40,15 +42,12 @@ export const writeMarkerFile = (path: string, text: string, keep: ReadonlyArray<
   try {
     // Decided on what was opened, not on the path, which can change in between; truncated only once decided.
     const opened = fstatSync(fd)
-    // (A directory fails to open for writing: EISDIR.)
-    if (!opened.isFile()) throw new MarkerRefused(`${path} is ${opened.isFIFO() ? "a FIFO" : "a device or another special file"}, not a regular file`)
+    if (!opened.isFile()) throw new MarkerRefused(`${path} is ${kindOf(opened)}, not a regular file`)
     for (const kept of keep) {
-      const other = statOrUndefined(kept)
-      if (other !== undefined && other.dev === opened.dev && other.ino === opened.ino) throw new MarkerRefused(`${path} is now ${kept}, which the worker keeps`)
+      if (isSameFile(opened, statOrUndefined(kept))) throw new MarkerRefused(`${path} is now ${kept}, which the worker keeps`)
     }
     ftruncateSync(fd, 0)
-    const bytes = Buffer.from(text)
-    for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written, bytes.length - written)
+    writeAll(fd, text)
   } finally {
     closeSync(fd)
   }
