@@ -96,15 +96,18 @@ describe("capYoungGeneration", () => {
       expect(state.factors).toEqual([1, 2])
     }))
 
-  it.effect("0 leaves V8's own growth: nothing watched, nothing set", () =>
+  /** A cap that leaves V8's own growth: it says which, and nothing is watched or set, even past the cap. */
+  const leftToV8 = (megabytes: number, options: string, tag: "Off" | "Operator") =>
     Effect.gen(function* () {
-      const { collect, heap, state } = fakeHeap(32 * MiB)
-      const cap = yield* Effect.scoped(capYoungGeneration(0, heap))
-      expect(cap).toEqual({ _tag: "Off" })
+      const { collect, heap, state } = fakeHeap(32 * MiB, options)
+      const cap = yield* Effect.scoped(capYoungGeneration(megabytes, heap))
+      expect(cap).toEqual({ _tag: tag })
       collect(64 * MiB)
       expect(state.factors).toEqual([])
       expect(state.listeners.size).toBe(0)
-    }))
+    })
+
+  it.effect("0 leaves V8's own growth: nothing watched, nothing set", () => leftToV8(0, "", "Off"))
 
   it.effect.each([
     "--max-semi-space-size=64",
@@ -115,15 +118,7 @@ describe("capYoungGeneration", () => {
     // In double quotes in NODE_OPTIONS, which Node reads.
     '"--max-semi-space-size=64"',
     '--max-old-space-size=512 "--semi-space-growth-factor=3"'
-  ])("a semi-space option the operator gave Node (%s) is theirs: nothing watched, nothing set", (options) =>
-    Effect.gen(function* () {
-      const { collect, heap, state } = fakeHeap(32 * MiB, options)
-      const cap = yield* Effect.scoped(capYoungGeneration(16, heap))
-      expect(cap).toEqual({ _tag: "Operator" })
-      collect(64 * MiB)
-      expect(state.factors).toEqual([])
-      expect(state.listeners.size).toBe(0)
-    }))
+  ])("a semi-space option the operator gave Node (%s) is theirs: nothing watched, nothing set", (options) => leftToV8(16, options, "Operator"))
 
   it.effect.each([
     "--max-old-space-size=512 --stack-size=2000",
