@@ -10,7 +10,7 @@
  */
 
 export interface IdleConnections<S extends object> {
-  /** A connection to track (for TLS, once its handshake is done: before that the handshake timeout bounds it). */
+  /** A connection to track (for TLS, its TCP socket until the handshake is done, then the TLS socket in its place). */
   readonly opened: (socket: S) => void
   /** A request began on the connection. */
   readonly requested: (socket: S) => void

@@ -671,4 +671,56 @@ describe("WireServer at its connection cap, over TLS", () => {
       assert.isFalse(b.socket.destroyed)
     })
   )
+
+  it.scoped("a connection still in its TLS handshake is idle from its accept and gives way once idle 5 s; a TLS connection whose handshake is done is judged by its requests", () =>
+    Effect.gen(function* () {
+      const tls = { cert: readFileSync(join(dir, "c.pem")), key: readFileSync(join(dir, "k.pem")) }
+      const routes: RouteTable = new Map<string, WireRoute>([
+        ["/small", { method: "GET", body: "none", handle: () => Either.right(text(200, "ok")) }],
+        ["/echo", { method: "POST", body: "json", handle: (request) => Either.right(text(200, `${JSON.stringify(request.body)}ok`)) }]
+      ])
+      const listener = yield* serveQuietly({ name: "tls", host: "127.0.0.1", port: 0, routes, tls, limits: { maxConnections: 2, idleEvictionMs: 5_000 } })
+      // Accepted first: a TLS connection that starts a request and sends its body slowly (busy, however long it takes).
+      const busy = yield* Effect.acquireRelease(
+        Effect.async<TLSSocket>((resume) => {
+          const socket = tlsConnect({ port: listener.port, host: "127.0.0.1", rejectUnauthorized: false })
+          socket.on("error", () => undefined)
+          socket.on("secureConnect", () => resume(Effect.succeed(socket)))
+        }),
+        (socket) => Effect.sync(() => socket.destroy())
+      )
+      let busyReceived = ""
+      // Its answer, or what it had when it closed.
+      const busyAnswer = new Promise<string>((done) => {
+        busy.on("data", (chunk) => {
+          busyReceived += chunk.toString("latin1")
+          if (busyReceived.endsWith("ok")) done(busyReceived)
+        })
+        busy.on("close", () => done(`closed after ${JSON.stringify(busyReceived)}`))
+      })
+      busy.write('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{"a"')
+      // Then a TCP connection that never begins its handshake.
+      const silent = connect(listener.port, "127.0.0.1")
+      silent.on("error", () => undefined)
+      const silentClosed = new Promise<void>((done) => silent.on("close", () => done()))
+      yield* Effect.addFinalizer(() => Effect.sync(() => silent.destroy()))
+      yield* Effect.promise(() => new Promise<void>((done) => silent.on("connect", () => done())))
+      // Accepted by the server before the clock moves (its idle time counts from the accept).
+      while ((yield* listener.connections) < 2) yield* Effect.promise(() => new Promise((done) => setImmediate(done)))
+      yield* TestClock.adjust("6 seconds")
+      // The silent one gives way (a newcomer refused closes before its handshake); the busy one, accepted earlier, does not.
+      const newcomer = tlsConnect({ port: listener.port, host: "127.0.0.1", rejectUnauthorized: false })
+      newcomer.on("error", () => undefined)
+      yield* Effect.addFinalizer(() => Effect.sync(() => newcomer.destroy()))
+      const admitted = yield* Effect.promise(
+        () => new Promise<boolean>((done) => (newcomer.on("secureConnect", () => done(true)), newcomer.on("close", () => done(false))))
+      )
+      assert.isTrue(admitted, "the newcomer got in")
+      // The silent one was closed before the newcomer's handshake began; the busy one's answer needs a round trip more.
+      busy.write(":1}")
+      const first = yield* Effect.promise(() => Promise.race([silentClosed.then(() => "the silent one closed"), busyAnswer.then((answer) => `the busy one answered: ${answer}`)]))
+      assert.strictEqual(first, "the silent one closed")
+      assert.match(yield* Effect.promise(() => busyAnswer), /^HTTP\/1\.1 200 [^]*\{"a":1\}ok$/)
+    })
+  )
 })
