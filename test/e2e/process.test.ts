@@ -1,4 +1,5 @@
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
+import { spawn } from "node:child_process"
+import { closeSync, copyFileSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { createServer } from "node:http"
 import { constants, tmpdir } from "node:os"
 import { join } from "node:path"
@@ -215,6 +216,71 @@ describe("the real process (node dist/main.js)", () => {
       expect(await worker.exited, worker.output()).toBe(0)
       expect(worker.output()).toContain(`could not write the exit marker: a supervisor may take this stop for a kill" file=${marker} cause="${marker} is now ${journal}, which the worker keeps"`)
       expect(readFileSync(journal, "utf8")).toBe(before)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("a worker whose output goes to a log file refuses that file, by its name or as /dev/stdout, as NULL_EXIT_FILE; a marker linked to the log since is not written at the stop", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "null-worker-own-log-"))
+    /** The worker with its standard output and error appended to `log`; resolves with its exit code. */
+    const runLogged = (log: string, extra: Record<string, string>) => {
+      const fd = openSync(log, "a")
+      const child = spawn(process.execPath, [mainJs], {
+        env: { PATH: process.env["PATH"] ?? "", REPORT_ADDR: autoscaler.url, CONTAINER_ID: "7", PUBLIC_IPADDR: "127.0.0.1", UNSECURED: "true", ...extra },
+        stdio: ["ignore", fd, fd]
+      })
+      closeSync(fd)
+      return { child, exited: new Promise<number | null>((done) => child.once("exit", (code) => done(code))) }
+    }
+    /** The first of `texts` found in `log`, once one is (the real process writes it; polled between turns of the event loop). */
+    const untilLogged = async (log: string, ...texts: ReadonlyArray<string>): Promise<string> => {
+      for (;;) {
+        const written = readFileSync(log, "utf8")
+        const found = texts.find((text) => written.includes(text))
+        if (found !== undefined) return found
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+    }
+    try {
+      const log = join(dir, "worker.log")
+      // (Its standard error is the same file: found as its standard output first.)
+      for (const marker of [log, "/dev/stdout", "/dev/stderr"]) {
+        const port = await freePort()
+        // Nothing else listens on the webhook and control ports: taken free, so a start that passed would not fail on them.
+        const ports = { WORKER_PORT: String(port), [`VAST_TCP_PORT_${port}`]: String(port), WORKER_HTTP_PORT: String(await freePort()), NULL_CONTROL_PORT: String(await freePort()) }
+        const { child } = runLogged(log, { ...ports, NULL_EXIT_FILE: marker })
+        try {
+          // A launch failure: reported to the autoscaler until the process is stopped.
+          const refusal = `NULL_EXIT_FILE: ${marker} is this process's standard output, which it would write over`
+          expect(await untilLogged(log, refusal, 'message="worker started"')).toBe(refusal)
+        } finally {
+          child.kill("SIGKILL")
+        }
+      }
+      // Accepted at the start, then made a link to the log: the stop leaves the log whole and says why.
+      const marker = join(dir, "exit")
+      const [workerPort, httpPort, controlPort] = [await freePort(), await freePort(), await freePort()]
+      const { child, exited } = runLogged(log, {
+        WORKER_PORT: String(workerPort),
+        WORKER_HTTP_PORT: String(httpPort),
+        NULL_CONTROL_PORT: String(controlPort),
+        [`VAST_TCP_PORT_${workerPort}`]: String(workerPort),
+        NULL_EXIT_FILE: marker
+      })
+      try {
+        await untilLogged(log, 'message="worker started"')
+        symlinkSync(log, marker)
+        child.kill("SIGTERM")
+        expect(await exited).toBe(0)
+      } finally {
+        child.kill("SIGKILL")
+      }
+      const written = readFileSync(log, "utf8")
+      expect(written).toContain(`cause="${marker} is now this process's standard output, which a marker would write over"`)
+      expect(written).toContain('message="worker stopped"')
+      expect(written).not.toContain("\0")
+      expect(written).not.toContain(`${child.pid} stopped`)
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

@@ -21,7 +21,7 @@ import { dirname, resolve } from "node:path"
 import { Effect, Either, Schema } from "effect"
 import { CloseReason } from "../../protocol/callback.js"
 import { errnoOf } from "../../shared/errno.js"
-import { isSameFile, kindOf } from "../../shared/fileStats.js"
+import { isSameFile, kindOf, ownOutputOf, statOrUndefined } from "../../shared/fileStats.js"
 import { writeAll } from "../../shared/writeAll.js"
 import { isOwnLock, LockHeld, releaseLock, takeLock } from "./journalLock.js"
 import { forEachLine } from "./lineReader.js"
@@ -79,6 +79,12 @@ export const journalPathProblem = (configured: string): string | null => {
     const code = errnoOf(error)
     if (code !== "ENOENT") return `${file} cannot be used (${code ?? String(error)})`
   }
+  // What the kernel opens there too: a link into `/proc/self/fd` (`/dev/stdout`) reads as `pipe:[N]`, which
+  // `followLinks` takes for a file not made yet.
+  const opened = statOrUndefined(configured)
+  if (opened !== undefined && !opened.isFile()) return `${configured} is ${kindOf(opened)}, not a regular file`
+  const output = opened === undefined ? null : ownOutputOf(opened)
+  if (output !== null) return `${configured} is this process's ${output}, which it would write over`
   // The directory exists, or is missing (a parent that is a file failed above: ENOTDIR).
   const directory = dirname(file)
   try {

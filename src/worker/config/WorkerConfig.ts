@@ -276,23 +276,29 @@ const outboxFileSetting = writableFile("OUTBOX_FILE")
 const forceUpdateFileSetting = writableFile("NULL_FORCE_UPDATE_FILE").pipe(Config.map(Option.getOrElse(() => defaults.forceUpdateFile)))
 
 /**
+ * `OUTBOX_FILE` as given, unchecked: a file there may hold an earlier run's callbacks even when this launch refused the
+ * setting (its directory not writable, say), so a marker is still never written over it.
+ */
+const outboxFileAsGiven: Effect.Effect<Option.Option<string>> = Effect.orElseSucceed(
+  Config.option(Config.string("OUTBOX_FILE")).pipe(Config.map(Option.filter((file) => file.trim() !== ""))),
+  () => Option.none<string>()
+)
+
+/**
  * `NULL_EXIT_FILE` as main.ts reads it on its own, for a stop after a failed launch too: none when unusable, or when it
  * names a file the worker keeps something else in (`fileProblems`), which the marker would overwrite.
  */
 export const exitMarkerSetting: Effect.Effect<Option.Option<string>> = Effect.gen(function* () {
   const exit = yield* Effect.orElseSucceed(exitFile, () => Option.none<string>())
   if (Option.isNone(exit)) return exit
-  const outboxFile = yield* Effect.orElseSucceed(outboxFileSetting, () => Option.none<string>())
+  const outboxFile = yield* outboxFileAsGiven
   const forceUpdateFile = yield* Effect.orElseSucceed(forceUpdateFileSetting, () => defaults.forceUpdateFile)
   const clashes = fileClashes({ outboxFile, exitFile: exit, forceUpdateFile }).some((clash) => clash.names.includes("NULL_EXIT_FILE"))
   return clashes ? Option.none() : exit
 })
 
 /** The files a marker must never be written over (`markerFile.ts`), read on their own as `exitMarkerSetting` is: the journal. */
-export const markerKeepsSetting: Effect.Effect<ReadonlyArray<string>> = Effect.map(
-  Effect.orElseSucceed(outboxFileSetting, () => Option.none<string>()),
-  Option.toArray
-)
+export const markerKeepsSetting: Effect.Effect<ReadonlyArray<string>> = Effect.map(outboxFileAsGiven, Option.toArray)
 
 const literal = <A extends string, I extends string>(name: string, schema: Schema.Schema<A, I>, fallback: A) =>
   Config.string(name).pipe(

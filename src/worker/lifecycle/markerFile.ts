@@ -6,22 +6,13 @@
  * would wipe. So the file is opened without blocking, and written only if what was opened is a regular file other than
  * the ones the worker keeps.
  */
-import { closeSync, constants, fstatSync, ftruncateSync, openSync, type Stats, statSync } from "node:fs"
+import { closeSync, constants, fstatSync, ftruncateSync, openSync } from "node:fs"
 import { errnoOf } from "../../shared/errno.js"
-import { isSameFile, kindOf } from "../../shared/fileStats.js"
+import { isSameFile, kindOf, ownOutputOf, statOrUndefined } from "../../shared/fileStats.js"
 import { writeAll } from "../../shared/writeAll.js"
 
 /** A marker left unwritten: what was found at its path. */
 export class MarkerRefused extends Error {}
-
-/** A kept file that cannot be looked at (gone, or its path broken since) is not the one opened. */
-const statOrUndefined = (file: string): Stats | undefined => {
-  try {
-    return statSync(file)
-  } catch {
-    return undefined
-  }
-}
 
 /** Without O_NONBLOCK, opening a FIFO to write waits for a reader; with it, it fails at once (ENXIO) when none reads. */
 const openWithoutWaiting = (path: string): number => {
@@ -43,6 +34,8 @@ export const writeMarkerFile = (path: string, text: string, keep: ReadonlyArray<
     // Decided on what was opened, not on the path, which can change in between; truncated only once decided.
     const opened = fstatSync(fd)
     if (!opened.isFile()) throw new MarkerRefused(`${path} is ${kindOf(opened)}, not a regular file`)
+    const output = ownOutputOf(opened)
+    if (output !== null) throw new MarkerRefused(`${path} is now this process's ${output}, which a marker would write over`)
     for (const kept of keep) {
       if (isSameFile(opened, statOrUndefined(kept))) throw new MarkerRefused(`${path} is now ${kept}, which the worker keeps`)
     }

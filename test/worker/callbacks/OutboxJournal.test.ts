@@ -661,6 +661,22 @@ describe("OutboxJournal", () => {
     assert.match(journalPathProblem("/proc/self/outbox.jsonl") ?? "", /^its directory \/proc\/self cannot be written \(E[A-Z]+\)$/)
   })
 
+  it("journalPathProblem: a link whose text is not a path (a process's pipe or socket, as /dev/stdout can be) is judged by what the kernel opens", () => {
+    const dir = mkdtempSync(join(tmpdir(), "journal-path-"))
+    // A child's standard output, a socket pair (libuv's pipe): its link in /proc reads `socket:[N]`, which names no file.
+    const child = spawn("sleep", ["30"], { stdio: ["ignore", "pipe", "ignore"] })
+    try {
+      const output = `/proc/${child.pid}/fd/1`
+      assert.match(readlinkSync(output), /^socket:\[\d+\]$/)
+      assert.strictEqual(journalPathProblem(output), `${output} is a socket, not a regular file`)
+      symlinkSync(output, join(dir, "through-a-link"))
+      assert.strictEqual(journalPathProblem(join(dir, "through-a-link")), `${join(dir, "through-a-link")} is a socket, not a regular file`)
+    } finally {
+      child.kill("SIGKILL")
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it.effect("the journal holds one descriptor on its file while open, and none once closed", () =>
     Effect.gen(function* () {
       const file = journalIn()

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either, Layer, Option, Redacted } from "effect"
-import { exitMarkerSetting, type InvalidConfig, WorkerConfig, type WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
+import { exitMarkerSetting, type InvalidConfig, markerKeepsSetting, WorkerConfig, type WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
 
 const required = {
   WORKER_PORT: "3000",
@@ -169,6 +169,14 @@ describe("WorkerConfig", () => {
       assert.deepStrictEqual(yield* marker({ NULL_EXIT_FILE: dir }), Option.none())
       assert.deepStrictEqual(yield* marker({ OUTBOX_FILE: journal, NULL_EXIT_FILE: join(dir, "exit") }), Option.some(join(dir, "exit")))
       assert.deepStrictEqual(yield* marker({ OUTBOX_FILE: dir, NULL_EXIT_FILE: join(dir, "exit") }), Option.some(join(dir, "exit")))
+      // What a marker is never written over: the journal as given, even a setting the launch refused (an earlier run's
+      // file may be there); nothing when it is unset or blank.
+      const keeps = (env: Record<string, string>) => Effect.withConfigProvider(markerKeepsSetting, ConfigProvider.fromMap(new Map(Object.entries(env))))
+      assert.deepStrictEqual(yield* keeps({ OUTBOX_FILE: journal }), [journal])
+      assert.isNotEmpty(yield* problems({ ...required, OUTBOX_FILE: `${journal}\n` }))
+      assert.deepStrictEqual(yield* keeps({ OUTBOX_FILE: `${journal}\n` }), [`${journal}\n`])
+      assert.deepStrictEqual(yield* keeps({}), [])
+      assert.deepStrictEqual(yield* keeps({ OUTBOX_FILE: " " }), [])
     })
   )
 
