@@ -8,6 +8,7 @@
  * in batches (one `write` per `window`), not one system call per line.
  */
 import { Cause, type Duration, Effect, type HashMap, Layer, Logger, LogLevel, Queue, Schema } from "effect"
+import { escapedControls, escapedInJson } from "./printable.js"
 import { writeSafely } from "./safeOutput.js"
 
 // Each names what it takes in a refusal, instead of the schema's own description.
@@ -111,17 +112,19 @@ const isoOf = (date: Date): string => {
   return lastIso
 }
 
+// Every format is read on a terminal too: quoting escapes the C0 controls, and `escapedInJson` the C1 controls and the
+// marks that reorder text on screen, which JSON leaves as they are (a value from a consumer, a recycle reason).
 const formatLogfmt = (date: Date, level: string, text: string): string =>
-  logfmtFields(`timestamp=${isoOf(date)} level=${level} message=${JSON.stringify(text)}`)
+  escapedInJson(logfmtFields(`timestamp=${isoOf(date)} level=${level} message=${JSON.stringify(text)}`))
 
 const formatJson = (date: Date, level: string, text: string): string => {
   const record: Record<string, unknown> = { timestamp: isoOf(date), level, message: text }
   for (let i = 0; i < keys.length; i++) if (!Object.hasOwn(record, keys[i]!)) record[keys[i]!] = values[i]
-  return JSON.stringify(record)
+  return escapedInJson(JSON.stringify(record))
 }
 
 const formatPretty = (date: Date, level: string, text: string): string =>
-  logfmtFields(`${isoOf(date).slice(11, 23)} ${level.padEnd(7)} ${text}`)
+  escapedInJson(logfmtFields(`${isoOf(date).slice(11, 23)} ${level.padEnd(7)} ${escapedControls(text)}`))
 
 const formatters = { logfmt: formatLogfmt, json: formatJson, pretty: formatPretty } as const
 

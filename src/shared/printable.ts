@@ -50,5 +50,12 @@ const UNPRINTABLE_IN_JSON = new RegExp(`[${BEYOND_C0}]`, "g")
  * escapes the C0 controls, and the rest of `UNPRINTABLE` is written as `\uXXXX` escapes too. The values stay exact
  * (a session id, a worker's URL), for the scripts that read them.
  */
-export const printableJson = (value: unknown): string =>
-  JSON.stringify(value).replace(UNPRINTABLE_IN_JSON, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`)
+export const printableJson = (value: unknown): string => escapedInJson(JSON.stringify(value))
+
+const unicodeEscape = (char: string): string => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`
+
+/** JSON text (or logfmt, whose quoted values are JSON strings) with the rest of `UNPRINTABLE` written as `\uXXXX`: the same data once parsed. */
+export const escapedInJson = (json: string): string => json.replace(UNPRINTABLE_IN_JSON, unicodeEscape)
+
+/** Bare text (a log line's message in the pretty format) with every character of `UNPRINTABLE` written as `\uXXXX`. */
+export const escapedControls = (text: string): string => text.replace(UNPRINTABLE, unicodeEscape)
