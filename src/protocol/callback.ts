@@ -4,6 +4,9 @@
 import { Schema } from "effect"
 import { jsonText } from "../shared/exactJson.js"
 
+/** The largest callback body a session may carry, in bytes of UTF-8. */
+export const MAX_CALLBACK_BYTES = 1024 * 1024
+
 export const CloseReason = Schema.Literal("ended", "released", "expired", "shutdown")
 /** Why a session ended. `ended`: `/session/end`; `released`: local `/release`; `expired`: a limit passed. */
 export type CloseReason = typeof CloseReason.Type

@@ -6,6 +6,7 @@ import { realpathSync, statSync } from "node:fs"
 import { isIP, isIPv6 } from "node:net"
 import { basename, dirname, join, resolve } from "node:path"
 import { Config, ConfigError, Context, Effect, Either, Layer, Option, ParseResult, Redacted, Schema } from "effect"
+import { MAX_CALLBACK_BYTES } from "../../protocol/callback.js"
 import { HttpUrl } from "../../protocol/httpUrl.js"
 import { describeConfigError } from "../../shared/causeLine.js"
 import { DECIMAL_DIGITS, DECIMAL_NUMBER } from "../../shared/decimalText.js"
@@ -347,7 +348,12 @@ const base = Config.all({
     (n) => n >= 1 && n <= defaults.callbackConcurrencyCap
   ).pipe(Config.withDefault(defaults.callbackConcurrency)),
   callbackMaxPending: positiveInteger("CALLBACK_MAX_PENDING", defaults.callbackMaxPending),
-  callbackMaxPendingBytes: positiveInteger("CALLBACK_MAX_PENDING_BYTES", defaults.callbackMaxPendingBytes),
+  // Below one callback at its largest, an empty outbox would refuse a create the route accepts, for good.
+  callbackMaxPendingBytes: decimalInteger(
+    "CALLBACK_MAX_PENDING_BYTES",
+    `must be an integer, at least ${MAX_CALLBACK_BYTES} (one callback body at its largest, 1 MiB)`,
+    (n) => n >= MAX_CALLBACK_BYTES
+  ).pipe(Config.withDefault(defaults.callbackMaxPendingBytes)),
   maxConnections: positiveInteger("MAX_CONNECTIONS", defaults.maxConnections),
   bindRetrySeconds: nonNegativeSeconds("BIND_RETRY_SECONDS").pipe(Config.withDefault(defaults.bindRetrySeconds)),
   logFormat: literal("LOG_FORMAT", LogFormat, defaults.logFormat),

@@ -4,7 +4,7 @@
  */
 import { Effect, Either, Option, Redacted } from "effect"
 import { costOf } from "../../protocol/authData.js"
-import { callbackText } from "../../protocol/callback.js"
+import { callbackText, MAX_CALLBACK_BYTES } from "../../protocol/callback.js"
 import { decodeCreateSessionFast } from "../../protocol/createSessionFastPath.js"
 import {
   type CreateSessionAnswer,
@@ -39,9 +39,6 @@ import { json, type WireResponse } from "./errorResponse.js"
 import type { RouteTable, WireRequest, WireRoute } from "./WireServer.js"
 
 const toSeconds = (millis: number): number => millis / 1000
-
-/** The largest callback body a session may carry. */
-const MAX_CALLBACK_BYTES = 1024 * 1024
 
 const decodeCreate = bodyDecoder(CreateSessionBody, decodeCreateSessionFast)
 const decodeRef = bodyDecoder(SessionRefBody)

@@ -287,6 +287,17 @@ describe("WorkerConfig", () => {
     })
   )
 
+  it.effect("CALLBACK_MAX_PENDING_BYTES below one callback at its largest (1 MiB) is refused: an empty outbox would refuse callbacks for good", () =>
+    Effect.gen(function* () {
+      for (const small of ["1", "64", "1048575"]) {
+        assert.deepStrictEqual(yield* problems({ ...required, CALLBACK_MAX_PENDING_BYTES: small }), [
+          "CALLBACK_MAX_PENDING_BYTES: must be an integer, at least 1048576 (one callback body at its largest, 1 MiB)"
+        ], small)
+      }
+      assert.strictEqual((yield* settings(required)).callbackMaxPendingBytes, 64 * 1024 * 1024)
+    })
+  )
+
   it.effect("every number of seconds is a finite decimal number: fractions and exponents yes, 0x10, Infinity and empty no", () =>
     Effect.gen(function* () {
       const read = yield* settings({ ...required, HEALTHCHECK_INTERVAL: "2.5", DRAIN_TIMEOUT: "1e1", HEALTHCHECK_TIMEOUT: ".5", MAX_SESSION_SECONDS: "3." })
