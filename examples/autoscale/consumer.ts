@@ -19,7 +19,7 @@ import { HttpRouter, HttpServerResponse } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Config, ConfigError, DateTime, Duration, Effect, Layer, Logger, LogLevel, Option, Schema } from "effect"
+import { Config, ConfigError, Data, DateTime, Duration, Effect, Layer, Logger, LogLevel, Option, Schema } from "effect"
 import { type ConsumerEvent, runConsumer } from "../../src/client/autoscale/consumer.js"
 import { JobStream, type StreamJob } from "../../src/client/autoscale/JobStream.js"
 import { defaultPrefix } from "../../src/client/autoscale/keys.js"
@@ -27,6 +27,8 @@ import { connectRedis } from "../../src/client/autoscale/redis.js"
 import { WorkerControl } from "../../src/client/autoscale/WorkerControl.js"
 import { describeConfigError } from "../../src/shared/causeLine.js"
 import { listen } from "../../src/shared/listen.js"
+import { listenFailure } from "../../src/shared/listenFailure.js"
+import { isRedisTarget, REDIS_TARGET_RULE } from "../../src/shared/redisTarget.js"
 import { handledEnvProgramArgs } from "../../src/shared/envProgramArgs.js"
 import { stopOnHangup } from "../../src/shared/signalExitStatus.js"
 
@@ -49,8 +51,18 @@ Environment:
 `
 if (handledEnvProgramArgs(process.argv.slice(2), "autoscale example consumer", help)) process.exit()
 
+/** A number of seconds, 0 or more and finite (`Infinity` would never release a worker or reclaim a job). */
+const seconds = (name: string, fallback: number) =>
+  Config.number(name).pipe(
+    Config.validate({ message: "must be a number of seconds, 0 or more", validation: (value) => Number.isFinite(value) && value >= 0 }),
+    Config.withDefault(fallback)
+  )
+
 const settings = Config.all({
-  redisUrl: Config.string("REDIS_URL").pipe(Config.withDefault("redis://127.0.0.1:6379")),
+  redisUrl: Config.string("REDIS_URL").pipe(
+    Config.validate({ message: REDIS_TARGET_RULE, validation: isRedisTarget }),
+    Config.withDefault("redis://127.0.0.1:6379")
+  ),
   controlUrl: Config.string("WORKER_CONTROL_URL").pipe(Config.withDefault("http://127.0.0.1:18999")),
   healthPort: Config.integer("SIDECAR_PORT").pipe(
     Config.validate({ message: "must be a port number from 1 to 65535", validation: (port) => port >= 1 && port <= 65535 }),
@@ -59,11 +71,13 @@ const settings = Config.all({
   stream: Config.string("AUTOSCALE_STREAM").pipe(Config.withDefault("jobs")),
   group: Config.string("AUTOSCALE_GROUP").pipe(Config.withDefault("workers")),
   prefix: Config.string("AUTOSCALE_PREFIX").pipe(Config.option),
-  idleGrace: Config.number("IDLE_GRACE").pipe(Config.withDefault(2)),
-  claimMinIdle: Config.number("CLAIM_MIN_IDLE").pipe(Config.withDefault(5)),
+  idleGrace: seconds("IDLE_GRACE", 2),
+  claimMinIdle: seconds("CLAIM_MIN_IDLE", 5),
   name: Config.string("CONSUMER_NAME").pipe(Config.option),
   container: Config.string("CONTAINER_ID").pipe(Config.withDefault(hostname()))
 })
+
+class HealthNotListening extends Data.TaggedError("HealthNotListening")<{ readonly message: string }> {}
 
 const WorkMs = Schema.NumberFromString.pipe(Schema.int(), Schema.between(0, 600_000))
 
@@ -86,7 +100,10 @@ const main = Effect.gen(function* () {
       Effect.map(redis.ready, (up) => HttpServerResponse.text(up ? "ok" : "ok (redis unavailable: waiting for it)"))
     )
   )
-  yield* Layer.launch(listen(health, { name: "consumer health", host: "127.0.0.1", port: config.healthPort })).pipe(Effect.forkScoped)
+  // Held open in this scope: a port it cannot take stops the consumer at once, naming the variable.
+  yield* Layer.build(listen(health, { name: "consumer health", host: "127.0.0.1", port: config.healthPort })).pipe(
+    Effect.catchTag("ServeError", (error) => Effect.fail(new HealthNotListening({ message: `SIDECAR_PORT: ${listenFailure(error.cause, "127.0.0.1", config.healthPort, "SIDECAR_PORT")}` })))
+  )
 
   const handler = (job: StreamJob) =>
     Effect.gen(function* () {
@@ -131,6 +148,12 @@ main.pipe(
   Effect.catchIf(ConfigError.isConfigError, (error) =>
     Effect.sync(() => {
       for (const line of describeConfigError(error)) process.stderr.write(`consumer: ${line}\n`)
+      process.exitCode = 1
+    })
+  ),
+  Effect.catchTag("HealthNotListening", (error) =>
+    Effect.sync(() => {
+      process.stderr.write(`consumer: ${error.message}\n`)
       process.exitCode = 1
     })
   ),

@@ -20,6 +20,8 @@ import { sayConnectionTrouble } from "./connectionTrouble.js"
 import { type Job, processedKey, resultKey, sessionQueue } from "./keys.js"
 import { handledEnvProgramArgs } from "../../src/shared/envProgramArgs.js"
 import { repeatedReason } from "../../src/shared/repeatedReason.js"
+import { listenFailure } from "../../src/shared/listenFailure.js"
+import { isRedisTarget, REDIS_TARGET_RULE } from "../../src/shared/redisTarget.js"
 
 const help = `Usage: node dist/examples/redis-consumer.js   (run beside a null worker, e.g. the local serverless's --sidecar)
 
@@ -46,6 +48,10 @@ const wholeSetting = (name: string, fallback: number, min: number, max: number, 
 }
 
 const redisUrl = process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379"
+if (!isRedisTarget(redisUrl)) {
+  process.stderr.write(`consumer: REDIS_URL: ${REDIS_TARGET_RULE}\n`)
+  process.exit(1)
+}
 const controlUrl = process.env["WORKER_CONTROL_URL"] ?? "http://127.0.0.1:18999"
 const healthPort = wholeSetting("SIDECAR_PORT", 9090, 1, 65535, "must be a port number from 1 to 65535")
 const workMs = wholeSetting("WORK_MS", 200, 0, 3_600_000, "must be a whole number of milliseconds, from 0 to 3600000")
@@ -67,6 +73,11 @@ const health = createServer((request, response) => {
   const problem = request.url !== "/health" ? "not found" : !controlAnswers ? "worker control server unreachable" : null
   const note = redis.status === "ready" ? "ok" : "ok (redis unavailable: waiting for it)"
   response.writeHead(problem === null ? 200 : problem === "not found" ? 404 : 503, { "content-type": "text/plain" }).end(problem ?? note)
+})
+// A port it cannot take stops the consumer in one line naming the variable: the worker would check nothing else.
+health.once("error", (error) => {
+  process.stderr.write(`consumer: SIDECAR_PORT: ${listenFailure(error, "127.0.0.1", healthPort, "SIDECAR_PORT")}\n`)
+  process.exit(1)
 })
 health.listen(healthPort, "127.0.0.1", () => log(`health on :${healthPort}, worker control ${controlUrl}`))
 

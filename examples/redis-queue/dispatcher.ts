@@ -19,6 +19,7 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Clock, Data, Deferred, Duration, Effect, Layer, Option, Redacted, Runtime, Schema } from "effect"
 import { plainLogfmt } from "../../src/shared/logging.js"
 import { Redis } from "ioredis"
+import { urlFlagSchema } from "../../src/client/cli.js"
 import { describe } from "../../src/client/events.js"
 import { progressEvent } from "../../src/client/Reservations.js"
 import { type ReserveProgress, VastClient } from "../../src/client/VastClient.js"
@@ -28,6 +29,8 @@ import { redactUrl } from "../../src/shared/redactUrl.js"
 import { answeredStandardFlags, defaulted, optional, optionsOf, renderHelp } from "../../src/shared/cliHelp.js"
 import { json } from "../../src/shared/jsonResponse.js"
 import { serveApp, serverLayer } from "../../src/shared/listen.js"
+import { listenFailure } from "../../src/shared/listenFailure.js"
+import { isRedisTarget, REDIS_TARGET_RULE } from "../../src/shared/redisTarget.js"
 import { VERSION } from "../../src/shared/version.js"
 import { sayConnectionTrouble } from "./connectionTrouble.js"
 import { doneKey, type Job, resultKey, sessionQueue } from "./keys.js"
@@ -45,6 +48,7 @@ const ClosedSession = Schema.Struct({ job_id: Schema.String, session_id: Schema.
 
 class RedisFailed extends Data.TaggedError("RedisFailed")<{ readonly message: string }> {}
 class JobsUnfinished extends Data.TaggedError("JobsUnfinished")<{ readonly message: string }> {}
+class CallbacksNotListening extends Data.TaggedError("CallbacksNotListening")<{ readonly message: string }> {}
 class JobsFileInvalid extends Data.TaggedError("JobsFileInvalid")<{ readonly message: string }> {}
 
 /** Redis as a scoped resource; commands wrapped once, here. */
@@ -92,7 +96,7 @@ const flags = {
     description: "address the callback endpoint listens on (0.0.0.0 to take callbacks from other machines)"
   }),
   callbackPort: defaulted(wholeAtLeast(0, 65535), { name: "callback-port", value: "N", fallback: 0, description: "its port (0: any free one)" }),
-  callbackUrl: optional(Options.text("callback-url"), {
+  callbackUrl: optional(Options.text("callback-url").pipe(Options.withSchema(urlFlagSchema("callback-url"))), {
     name: "callback-url",
     value: "URL",
     fallback: "http://<callback-host>:<port>",
@@ -135,6 +139,7 @@ const jobsOf = (opts: { readonly jobs: number; readonly jobsFile: Option.Option<
 
 const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
   Effect.gen(function* () {
+    if (!isRedisTarget(opts.redisUrl)) return yield* new RedisFailed({ message: `--redis-url ${REDIS_TARGET_RULE}` })
     const jobs = yield* jobsOf(opts)
     const redis = yield* redisConnection(opts.redisUrl)
     const client = yield* VastClient
@@ -155,6 +160,10 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
     const server = yield* Layer.build(
       serveApp(callbacks, "dispatcher callbacks").pipe(
         Layer.provideMerge(serverLayer({ name: "dispatcher callbacks", host: opts.callbackHost, port: opts.callbackPort }))
+      )
+    ).pipe(
+      Effect.catchTag("ServeError", (error) =>
+        Effect.fail(new CallbacksNotListening({ message: `callbacks: ${listenFailure(error.cause, opts.callbackHost, opts.callbackPort, "--callback-port")}` }))
       )
     )
     const listening = yield* HttpServer.addressWith((a) =>

@@ -4,8 +4,8 @@
  * seconds, fractions allowed (`--interval 0.5`); counts are integers.
  */
 import { type Command, Options } from "@effect/cli"
-import { Config, Duration, Option, type ParseResult } from "effect"
-import { HttpUrl } from "../protocol/session.js"
+import { Config, Duration, Option, type ParseResult, Schema } from "effect"
+import { httpUrlProblem } from "../protocol/httpUrl.js"
 import { defaulted, type Flag, optional, optionsOf, plain, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
 import { type Instance, instanceNames, instances } from "./instances.js"
 import { above0, from0, lifetimeSeconds, sessionCost, wholeAtLeast } from "../shared/numericFlags.js"
@@ -32,11 +32,16 @@ const onClosePayloadMessage = (issue: ParseResult.ParseIssue): string => {
 const seconds = (name: string, fallback: number, description: string): Flag<number> =>
   withDefault(above0(name), { name, value: "SECONDS", fallback, description })
 
-const url = (name: string, description: string): Flag<Option.Option<string>> =>
-  optional(
-    Options.text(name).pipe(Options.withSchema(HttpUrl.annotations({ message: () => `--${name} must be an absolute http(s) URL` }))),
-    { name, value: "URL", description }
+/** A URL flag's value: an absolute http(s) URL, else the rule it breaks, naming the flag (port 0 has its own). */
+export const urlFlagSchema = (name: string): Schema.Schema<string> =>
+  Schema.String.pipe(
+    Schema.filter((text) => httpUrlProblem(text) === null, {
+      message: (issue) => `--${name} ${("actual" in issue ? httpUrlProblem(String(issue.actual)) : null) ?? "must be an absolute http(s) URL"}`
+    })
   )
+
+const url = (name: string, description: string): Flag<Option.Option<string>> =>
+  optional(Options.text(name).pipe(Options.withSchema(urlFlagSchema(name))), { name, value: "URL", description })
 
 /** The flags that say where Vast is and how to talk to it: the client's and the doctor's. */
 export const where = {

@@ -7,10 +7,16 @@ const isHttpUrl = (text: string): boolean => {
   return protocol === "http:" || protocol === "https:"
 }
 
+/** Why `text` is not an `HttpUrl`, or null: the rule it breaks, for a message that names the setting. */
+export const httpUrlProblem = (text: string): string | null =>
+  !isHttpUrl(text) ? "must be an absolute http(s) URL" : new URL(text).port === "0" ? PORT_ZERO : null
+
+const PORT_ZERO = "must not use port 0 (no server listens there)"
+
 /** An absolute http(s) URL, with a port a server can listen on (not `:0`). */
 export const HttpUrl = Schema.String.pipe(
   Schema.maxLength(8192),
   Schema.filter(isHttpUrl, { message: () => "must be an absolute http(s) URL" }),
   // Node's clients would send a request for port 0 to the scheme's default port instead.
-  Schema.filter((text) => new URL(text).port !== "0", { message: () => "must not use port 0 (no server listens there)" })
+  Schema.filter((text) => new URL(text).port !== "0", { message: () => PORT_ZERO })
 )

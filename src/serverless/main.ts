@@ -16,6 +16,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Data, Duration, Effect, Layer, Option, Schedule } from "effect"
+import { listenFailure } from "../shared/listenFailure.js"
 import { plainLogfmt } from "../shared/logging.js"
 import { answeredStandardFlags, defaulted, type Flag, optional, optionsOf, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
 import { serveApp, serverLayer } from "../shared/listen.js"
@@ -115,13 +116,6 @@ const help = renderHelp({
 class StartFailed extends Data.TaggedError("StartFailed")<{}> {}
 
 /** The one line that says why the listener could not bind. */
-const bindFailure = (cause: unknown, host: string, port: number): string => {
-  const code = cause instanceof Error && "code" in cause && typeof cause.code === "string" ? cause.code : null
-  if (code === "EADDRINUSE") return `serverless: port ${port} is already in use (EADDRINUSE); pick another with --port`
-  const reason = cause instanceof Error ? cause.message : String(cause)
-  return `serverless: cannot listen on ${host}:${port}: ${reason}`
-}
-
 /**
  * Idle client connections stay open this long. A client that keeps its connection between polls of
  * `/route/` (up to 5 s apart) must never see it closed by us: a close is how a client's departure is
@@ -199,7 +193,7 @@ const serverless = Command.make("null-worker-serverless", options, (opts) => {
     Effect.provide(Layer.mergeAll(WorkerLauncher.layer(), ServerlessMetrics.Default, WorkerSessions.layer.pipe(Layer.provide(NodeHttpClient.layer)))),
     Effect.provide(Layer.succeed(ServerlessConfig, settings)),
     Effect.catchTag("ServeError", (error) =>
-      Effect.zipRight(Console.error(bindFailure(error.cause, opts.host, opts.port)), Effect.fail(new StartFailed()))
+      Effect.zipRight(Console.error(`serverless: ${listenFailure(error.cause, opts.host, opts.port, "--port")}`), Effect.fail(new StartFailed()))
     ),
     Effect.asVoid
   )

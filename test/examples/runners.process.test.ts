@@ -1,5 +1,7 @@
 /** The example runners' command lines: a help page with defaults, and one line for a bad value, before anything starts. */
 import { spawnSync } from "node:child_process"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -29,7 +31,9 @@ describe("the example runners", () => {
     ["examples/redis-dispatcher.js", ["--jobs", "abc"], "--jobs must be a number"],
     ["examples/redis-dispatcher.js", ["--jobs", "0x10"], "--jobs must be a number"],
     ["examples/redis-dispatcher.js", ["--callback-port", "70000"], "--callback-port must be a whole number from 0 to 65535"],
-    ["examples/redis-dispatcher.js", ["--jobs-file", "/nonexistent.json"], '--jobs-file: no file at "/nonexistent.json"']
+    ["examples/redis-dispatcher.js", ["--jobs-file", "/nonexistent.json"], '--jobs-file: no file at "/nonexistent.json"'],
+    ["examples/redis-dispatcher.js", ["--callback-url", "ftp://x"], "--callback-url must be an absolute http(s) URL"],
+    ["examples/redis-dispatcher.js", ["--callback-url", "http://127.0.0.1:0"], "--callback-url must not use port 0 (no server listens there)"]
   ] as const)("%s %j: one line saying what is wrong, exit 1, nothing started", (file, args, message) => {
     const refused = run(file, ...args)
     expect(refused.status).toBe(1)
@@ -57,5 +61,54 @@ describe("the Redis dispatcher's --jobs-file", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+})
+
+describe("the Redis examples' own listeners and Redis addresses", () => {
+  /** A port held by a listener of this test's process, for as long as `use` runs. */
+  const withPortTaken = async <A>(use: (port: number) => A): Promise<A> => {
+    const server = createServer()
+    await new Promise<void>((listening) => server.listen(0, "127.0.0.1", listening))
+    try {
+      return use((server.address() as AddressInfo).port)
+    } finally {
+      server.close()
+    }
+  }
+  const runWith = (file: string, env: Record<string, string>, ...args: ReadonlyArray<string>) =>
+    spawnSync(process.execPath, [dist(file), ...args], { encoding: "utf8", timeout: 20_000, env: { PATH: process.env["PATH"] ?? "", ...env } })
+  // Redis on a port where nothing listens: a program that got past the check would only retry it.
+  const nowhere = "redis://127.0.0.1:1"
+
+  it("a callback port already taken: the dispatcher says so in one line naming --callback-port, exit 1", async () => {
+    const refused = await withPortTaken((port) =>
+      runWith("examples/redis-dispatcher.js", { VAST_API_KEY: "local" }, "--redis-url", nowhere, "--autoscaler-url", "http://127.0.0.1:1", "--webserver-url", "http://127.0.0.1:1", "--callback-port", String(port))
+    )
+    expect(refused.status).toBe(1)
+    expect(refused.stdout + refused.stderr).toMatch(/message="callbacks: port \d+ is already in use \(EADDRINUSE\); pick another with --callback-port"/)
+  })
+
+  it.each(["examples/redis-consumer.js", "examples/autoscale-consumer.js"])("%s: a SIDECAR_PORT already taken is one line naming it, exit 1", async (file) => {
+    const refused = await withPortTaken((port) => runWith(file, { REDIS_URL: nowhere, SIDECAR_PORT: String(port) }))
+    expect(refused.status).toBe(1)
+    expect(refused.stderr).toMatch(/^consumer: SIDECAR_PORT: port \d+ is already in use \(EADDRINUSE\); pick another with SIDECAR_PORT\n$/)
+  })
+
+  it.each(["examples/redis-consumer.js", "examples/autoscale-consumer.js"])("%s: a REDIS_URL of another scheme is refused in one line, exit 1", (file) => {
+    const refused = runWith(file, { REDIS_URL: "http://x" })
+    expect(refused.status).toBe(1)
+    expect(refused.stderr).toBe("consumer: REDIS_URL: must be a redis://, rediss:// or unix:// URL (or host:port), not another scheme\n")
+  })
+
+  it("the dispatcher refuses a --redis-url of another scheme before anything starts", () => {
+    const refused = runWith("examples/redis-dispatcher.js", { VAST_API_KEY: "local" }, "--redis-url", "http://x")
+    expect(refused.status).toBe(1)
+    expect(refused.stdout + refused.stderr).toContain('message="--redis-url must be a redis://, rediss:// or unix:// URL (or host:port), not another scheme"')
+  })
+
+  it("the autoscale consumer refuses an IDLE_GRACE or CLAIM_MIN_IDLE below 0 or not finite, naming each", () => {
+    const refused = runWith("examples/autoscale-consumer.js", { REDIS_URL: nowhere, IDLE_GRACE: "Infinity", CLAIM_MIN_IDLE: "-5" })
+    expect(refused.status).toBe(1)
+    expect(refused.stderr).toBe("consumer: IDLE_GRACE: must be a number of seconds, 0 or more\nconsumer: CLAIM_MIN_IDLE: must be a number of seconds, 0 or more\n")
   })
 })

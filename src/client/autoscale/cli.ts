@@ -5,6 +5,7 @@
  */
 import { type Command, Options } from "@effect/cli"
 import { Config, Duration, Either, Option } from "effect"
+import { isRedisTarget, REDIS_TARGET_RULE } from "../../shared/redisTarget.js"
 import { defaulted, type Flag, optional, optionsOf, renderHelp, toggle, withDefault } from "../../shared/cliHelp.js"
 import { where } from "../cli.js"
 import { InvalidOption } from "../errors.js"
@@ -17,11 +18,6 @@ import type { PlannerSettings } from "./planner.js"
 /** The stream's consumer group unless `--group` names one. */
 const DEFAULT_GROUP = "workers"
 
-/**
- * Not a URL of another scheme: ioredis reads `redis://`, `rediss://` and `unix://` URLs, `host:port`, a bare host or
- * port and a socket's path, but takes `http://x` for the socket path `//x` and would try it for ever.
- */
-export const isRedisTarget = (target: string): boolean => !/^[a-z][a-z\d+.-]*:\/\//i.test(target) || /^(rediss?|unix):\/\//i.test(target)
 
 const count = (name: string, min: number, fallback: number, description: string): Flag<number> =>
   withDefault(wholeAtLeast(min)(name), { name, value: "N", fallback, description })
@@ -158,7 +154,7 @@ export const toAutoscaleRun = (parsed: ParsedAutoscaleOptions): Either.Either<Au
         : Either.left(new InvalidOption({ option: "stream", reason: "name the queue with exactly one of --stream KEY and --list KEY" }))
   if (Either.isLeft(source)) return Either.left(source.left)
   if (!isRedisTarget(parsed.redisUrl)) {
-    return Either.left(new InvalidOption({ option: "redis-url", reason: "must be a redis://, rediss:// or unix:// URL (or host:port), not another scheme (from --redis-url or REDIS_URL)" }))
+    return Either.left(new InvalidOption({ option: "redis-url", reason: `${REDIS_TARGET_RULE} (from --redis-url or REDIS_URL)` }))
   }
   if (parsed.min > parsed.max) return Either.left(new InvalidOption({ option: "min", reason: `must not be above --max (${parsed.max})` }))
   if (parsed.lease < 2 * parsed.interval) {

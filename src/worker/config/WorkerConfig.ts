@@ -7,7 +7,7 @@ import { isIP, isIPv6 } from "node:net"
 import { basename, dirname, join, resolve } from "node:path"
 import { Config, ConfigError, Context, Effect, Either, Layer, Option, ParseResult, Redacted, Schema } from "effect"
 import { MAX_CALLBACK_BYTES } from "../../protocol/callback.js"
-import { HttpUrl } from "../../protocol/httpUrl.js"
+import { httpUrlProblem } from "../../protocol/httpUrl.js"
 import { describeConfigError } from "../../shared/causeLine.js"
 import { DECIMAL_DIGITS, DECIMAL_NUMBER } from "../../shared/decimalText.js"
 import { LogFormat, LogLevelName } from "../../shared/logging.js"
@@ -119,8 +119,6 @@ export const defaults = {
   youngGenerationMb: 16
 } as const
 
-const isHttpUrl = (text: string): boolean => Either.isRight(Schema.decodeEither(HttpUrl)(text))
-
 const SET_BUT_EMPTY = "is set but empty: give it a value (or unset it, where it has a default)"
 
 /**
@@ -160,23 +158,43 @@ export const youngGenerationSetting = decimalInteger("YOUNG_GENERATION_MB", "mus
 )
 
 const healthUrl = Config.string("BACKEND_HEALTH_URL").pipe(
-  Config.validate({ message: "must be an absolute http(s) URL, e.g. http://127.0.0.1:9090/health", validation: isHttpUrl }),
+  Config.mapOrFail((text) =>
+    unlessEmpty(text, () => {
+      const problem = httpUrlProblem(text)
+      return problem === null ? Either.right(text) : Either.left(ConfigError.InvalidData([], `${problem}, e.g. http://127.0.0.1:9090/health`))
+    })
+  ),
   Config.option
 )
 
-/** `REPORT_ADDR`: a comma-separated list of http(s) base URLs; items trimmed, trailing slashes dropped. */
-const splitAddrs = (text: string): ReadonlyArray<string> =>
-  text
-    .split(",")
-    .map((item) => item.trim().replace(/\/+$/, ""))
-    .filter((item) => item !== "")
+/**
+ * `REPORT_ADDR`: a comma-separated list of http(s) base URLs; items trimmed, trailing slashes dropped, each address
+ * once (failing over to the address that just failed would only try it again).
+ */
+const splitAddrs = (text: string): ReadonlyArray<string> => [
+  ...new Set(
+    text
+      .split(",")
+      .map((item) => item.trim().replace(/\/+$/, ""))
+      .filter((item) => item !== "")
+  )
+]
 
-// Validated before mapping: an error raised after `Config.map` would lose the variable's name.
-export const reportAddrs = checkedText(
-  "REPORT_ADDR",
-  "must be one or more absolute http(s) URLs, separated by commas",
-  (text) => splitAddrs(text).length > 0 && splitAddrs(text).every(isHttpUrl)
-).pipe(Config.map(splitAddrs))
+const REPORT_ADDR_RULE = "must be one or more absolute http(s) URLs, separated by commas"
+
+// Validated before mapping: an error raised after `Config.map` would lose the variable's name. A bad item is named by
+// its place, not quoted: it may carry credentials.
+export const reportAddrs = Config.string("REPORT_ADDR").pipe(
+  Config.mapOrFail((text) =>
+    unlessEmpty(text, () => {
+      const addrs = splitAddrs(text)
+      if (addrs.length === 0) return Either.left(ConfigError.InvalidData([], REPORT_ADDR_RULE))
+      const bad = addrs.findIndex((addr) => httpUrlProblem(addr) !== null)
+      if (bad < 0) return Either.right(addrs)
+      return Either.left(ConfigError.InvalidData([], `${REPORT_ADDR_RULE}: ${addrs.length === 1 ? "it" : `address ${bad + 1}`} ${httpUrlProblem(addrs[bad]!)}`))
+    })
+  )
+)
 
 /** `CONTAINER_ID`: decimal digits, within the integers a JSON number holds exactly (`Config.integer` also reads `0x10`). */
 export const containerId = decimalInteger("CONTAINER_ID", `must be a whole number in decimal digits, at most ${Number.MAX_SAFE_INTEGER}`)

@@ -85,6 +85,29 @@ describe("WorkerConfig", () => {
       const config = yield* settings({ ...required, REPORT_ADDR: " https://run.vast.ai/ ,http://10.0.0.1:8080// " })
       assert.deepStrictEqual(config.reportAddrs, ["https://run.vast.ai", "http://10.0.0.1:8080"])
       assert.include((yield* problems({ ...required, REPORT_ADDR: "https://run.vast.ai,not a url" }))[0], "REPORT_ADDR")
+      // Each address once: failing over to the one that just failed would only try it again.
+      const twice = yield* settings({ ...required, REPORT_ADDR: "http://10.0.0.1:8080,,http://10.0.0.1:8080/, https://run.vast.ai,http://10.0.0.1:8080" })
+      assert.deepStrictEqual(twice.reportAddrs, ["http://10.0.0.1:8080", "https://run.vast.ai"])
+      // The rule an address breaks, and which one (never quoted: it may carry credentials).
+      const rule = "REPORT_ADDR: must be one or more absolute http(s) URLs, separated by commas"
+      assert.deepStrictEqual(yield* problems({ ...required, REPORT_ADDR: "http://u:secret@a.example,ftp://u:secret@b.example" }), [
+        `${rule}: address 2 must be an absolute http(s) URL`
+      ])
+      assert.deepStrictEqual(yield* problems({ ...required, REPORT_ADDR: "http://127.0.0.1:0" }), [`${rule}: it must not use port 0 (no server listens there)`])
+      assert.deepStrictEqual(yield* problems({ ...required, REPORT_ADDR: "   " }), ["REPORT_ADDR: is set but empty: give it a value (or unset it, where it has a default)"])
+      assert.deepStrictEqual(yield* problems({ ...required, REPORT_ADDR: ",," }), [rule])
+    })
+  )
+
+  it.effect("BACKEND_HEALTH_URL: the rule it breaks (port 0 its own), and set but empty said as every variable says it", () =>
+    Effect.gen(function* () {
+      assert.deepStrictEqual(yield* problems({ ...required, BACKEND_HEALTH_URL: "http://127.0.0.1:0/health" }), [
+        "BACKEND_HEALTH_URL: must not use port 0 (no server listens there), e.g. http://127.0.0.1:9090/health"
+      ])
+      assert.deepStrictEqual(yield* problems({ ...required, BACKEND_HEALTH_URL: "tcp://x" }), ["BACKEND_HEALTH_URL: must be an absolute http(s) URL, e.g. http://127.0.0.1:9090/health"])
+      for (const empty of ["", "  "]) {
+        assert.deepStrictEqual(yield* problems({ ...required, BACKEND_HEALTH_URL: empty }), ["BACKEND_HEALTH_URL: is set but empty: give it a value (or unset it, where it has a default)"])
+      }
     })
   )
 

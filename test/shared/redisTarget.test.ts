@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { isRedisTarget } from "../../../src/client/autoscale/cli.js"
+import { isRedisTarget } from "../../src/shared/redisTarget.js"
 
 describe("isRedisTarget (--redis-url, REDIS_URL)", () => {
   it("takes what ioredis reads as meant: redis(s) and unix URLs, host:port, a bare host or port, a socket's path", () => {
