@@ -16,7 +16,7 @@ import { Cause, Clock, Console, Data, Deferred, Duration, Effect, Exit, Fiber, L
 import { plainLogfmt } from "../shared/logging.js"
 import { type RunningProcess, WorkerLauncher } from "../serverless/WorkerLauncher.js"
 import { boundedJson } from "../shared/boundedBody.js"
-import { answeredStandardFlags, defaulted, optionsOf, renderHelp, toggle } from "../shared/cliHelp.js"
+import { answeredStandardFlags, defaulted, optional, optionsOf, renderHelp, toggle } from "../shared/cliHelp.js"
 import { rememberStopSignal } from "../shared/signalExitStatus.js"
 import { VERSION } from "../shared/version.js"
 import { above0, from0, sessionCost, wholeAtLeast } from "../shared/numericFlags.js"
@@ -32,14 +32,19 @@ const StatusSnapshot = Schema.Struct({
 
 class DemoFailed extends Data.TaggedError("DemoFailed")<{ readonly message: string }> {}
 
+/** An idle worker's life on the demo's endpoint, unless `--inactivity-timeout` or `--vast-defaults` says otherwise. */
+const DEFAULT_INACTIVITY_SECONDS = 2
+/** How long after its idle life a worker may take to be gone from the status page: the demo's wait for the scale-down. */
+const SCALE_DOWN_SLACK_SECONDS = 15
+
 const flags = {
   count: defaulted(wholeAtLeast(1), { name: "count", value: "N", fallback: 3, description: "sessions (and so workers) at the peak" }),
   interval: defaulted(from0, { name: "interval", value: "SECONDS", fallback: 2, description: "time between starts, and between ends" }),
   plateau: defaulted(from0, { name: "plateau", value: "SECONDS", fallback: 4, description: "time all sessions are held together" }),
-  inactivityTimeout: defaulted(above0, {
+  inactivityTimeout: optional(above0("inactivity-timeout"), {
     name: "inactivity-timeout",
     value: "SECONDS",
-    fallback: 2,
+    fallback: `${DEFAULT_INACTIVITY_SECONDS}; none with --vast-defaults`,
     // The serverless reads 0 or less as "never": the demo, which waits for the scale-down, could not pass.
     description: "how long an idle worker lives before the endpoint scales it down (above 0)"
   }),
@@ -63,8 +68,21 @@ const help = renderHelp({
 /** The exit status a stop signal asks for, once one came (set up when the demo runs, not for `--help`). */
 let stopSignal: () => number | null = () => null
 
+/** What the demo was doing, for a timeout's message (one demo runs per process). */
+let phase = "starting the serverless"
+
 const demo = Command.make("demo", options, (opts) =>
   Effect.gen(function* () {
+    // Vast's defaults keep workers (no inactivity_timeout): their demo waits for no scale-down, unless one is given.
+    const inactivity = Option.orElse(opts.inactivityTimeout, () => (opts.vastDefaults ? Option.none() : Option.some(DEFAULT_INACTIVITY_SECONDS)))
+    const expectZero = !opts.vastDefaults
+    const scaleDownWait = Option.getOrElse(inactivity, () => DEFAULT_INACTIVITY_SECONDS) + SCALE_DOWN_SLACK_SECONDS
+    if (expectZero && opts.timeout <= scaleDownWait) {
+      const given = Option.isSome(opts.inactivityTimeout) ? "--inactivity-timeout" : `--inactivity-timeout's default ${DEFAULT_INACTIVITY_SECONDS}`
+      return yield* new DemoFailed({
+        message: `--timeout ${opts.timeout} is not above the wait for the scale-down alone (${given} + ${SCALE_DOWN_SLACK_SECONDS} = ${scaleDownWait} s): give a longer --timeout or a shorter --inactivity-timeout`
+      })
+    }
     const launcher = yield* WorkerLauncher
     const client = yield* HttpClient.HttpClient
     const say = (text: string) => Effect.sync(() => writeSafely(process.stdout, `${text}\n`))
@@ -92,7 +110,7 @@ const demo = Command.make("demo", options, (opts) =>
       "--endpoint", "null-demo",
       "--healthcheck-interval", "0.5",
       ...(opts.vastDefaults ? [] : ["--recommended"]),
-      "--inactivity-timeout", String(opts.inactivityTimeout),
+      ...Option.match(inactivity, { onNone: () => [], onSome: (seconds) => ["--inactivity-timeout", String(seconds)] }),
       // The endpoint's default cap (20) would hold a larger --count waiting for a worker until the demo timed out.
       "--max-workers", String(Math.max(20, 2 * opts.count))
     ]
@@ -142,6 +160,7 @@ const demo = Command.make("demo", options, (opts) =>
     const watcher = yield* Effect.forkScoped(watch)
 
     // 3. The client, in --demo mode, against the serverless.
+    phase = "the client holding its sessions"
     const clientArgs = [
       here("client.js"),
       "--demo",
@@ -164,8 +183,8 @@ const demo = Command.make("demo", options, (opts) =>
 
     // 4. Wait for scale-to-zero (and the last callbacks), then judge. Vast's defaults never scale to zero
     // (no inactivity_timeout, 5 cold workers kept), so with them only the callbacks are waited for.
-    const expectZero = !opts.vastDefaults
-    const deadline = Duration.seconds(opts.inactivityTimeout + 15)
+    const deadline = Duration.seconds(scaleDownWait)
+    phase = expectZero ? `waiting for the scale-down to zero (up to --inactivity-timeout + ${SCALE_DOWN_SLACK_SECONDS} s)` : "waiting for the last callbacks"
     yield* Effect.gen(function* () {
       for (;;) {
         const status = yield* fetchStatus
@@ -196,7 +215,7 @@ const demo = Command.make("demo", options, (opts) =>
       ...(lost.length === 0 ? [] : [`${lost.length} session(s) closed by the worker, neither ended by the client nor released by a consumer (close_reason: ${lost.join(", ")})`]),
       ...(workersLeft === 0 || !expectZero
         ? []
-        : [`the endpoint did not scale back to zero within ${opts.inactivityTimeout + 15} s of the last session (--inactivity-timeout + 15; ${workersLeft} workers left)`])
+        : [`the endpoint did not scale back to zero within ${scaleDownWait} s of the last session (--inactivity-timeout + ${SCALE_DOWN_SLACK_SECONDS}; ${workersLeft} workers left)`])
     ]
     yield* serverless.stop
     yield* say("")
@@ -206,11 +225,11 @@ const demo = Command.make("demo", options, (opts) =>
     yield* say(
       expectZero
         ? `demo OK: ${opts.count} sessions created and ${closed}, every callback arrived once, scaled back to zero`
-        : `demo OK: ${opts.count} sessions created and ${closed}, every callback arrived once; with Vast's defaults the workers stay (no inactivity_timeout, cold_workers 5, and target_util 0.9 keeps a spare)`
+        : `demo OK: ${opts.count} sessions created and ${closed}, every callback arrived once; with Vast's defaults the workers stay (${Option.isNone(inactivity) ? "no inactivity_timeout, " : ""}cold_workers 5, and target_util 0.9 keeps a spare)`
     )
   }).pipe(
     Effect.scoped,
-    Effect.timeoutFail({ duration: Duration.seconds(opts.timeout), onTimeout: () => new DemoFailed({ message: "the demo timed out" }) }),
+    Effect.timeoutFail({ duration: Duration.seconds(opts.timeout), onTimeout: () => new DemoFailed({ message: `the demo timed out (${phase})` }) }),
     // One line, as every other failure of the command lines; the exit status says the rest.
     Effect.tapErrorTag("DemoFailed", (error) => Console.error(`demo FAILED: ${error.message}`))
   )

@@ -234,7 +234,7 @@ describe("node dist/demo.js --help", () => {
     const output = spawned.output()
     expect(output).not.toContain("\x1b")
     expect(output).not.toContain("local serverless on")
-    for (const [flag, fallback] of [["count N", "3"], ["interval SECONDS", "2"], ["plateau SECONDS", "4"], ["inactivity-timeout SECONDS", "2"], ["session-cost COST", "100"], ["timeout SECONDS", "120"]]) {
+    for (const [flag, fallback] of [["count N", "3"], ["interval SECONDS", "2"], ["plateau SECONDS", "4"], ["inactivity-timeout SECONDS", "2; none with --vast-defaults"], ["session-cost COST", "100"], ["timeout SECONDS", "120"]]) {
       expect(output).toMatch(new RegExp(`^ {2}--${flag} +.* \\(default ${fallback}\\)$`, "m"))
     }
     expect(output).toMatch(/^ {2}--vast-defaults +/m)

@@ -73,6 +73,21 @@ describe("npm run demo (dist/demo.js)", () => {
     }, 60_000)
   }
 
+  it("a --timeout not above the scale-down's own wait (--inactivity-timeout + 15 s) is refused before anything starts, exit 1", async () => {
+    for (const [flags, given] of [
+      [["--inactivity-timeout", "60", "--timeout", "30"], "--inactivity-timeout"],
+      [["--timeout", "17"], "--inactivity-timeout's default 2"]
+    ] as const) {
+      const demo = spawnProcess(process.execPath, [demoJs, ...flags], {})
+      running.push(demo)
+      expect(await demo.exited, demo.output()).toBe(1)
+      const waited = flags[1] === "60" ? 75 : 17
+      expect(demo.output()).toBe(
+        `demo FAILED: --timeout ${flags.at(-1)} is not above the wait for the scale-down alone (${given} + 15 = ${waited} s): give a longer --timeout or a shorter --inactivity-timeout\n`
+      )
+    }
+  })
+
   it("--timeout: stops the client and the serverless as an interruption does, says it timed out, exits 1, no process left", async () => {
     // 20 s: both sessions are made long before (a worker's start and the client's poll back-off, up to 5 s, under a
     // busy CI), and the 60 s plateau is far after.
@@ -87,7 +102,7 @@ describe("npm run demo (dist/demo.js)", () => {
     expect(output.match(/client \| .*#\d ended session/g), output).toHaveLength(2)
     expect(output).toContain("timed out: stopped the client (exit 143)")
     expect(output).toContain("timed out: stopped the serverless (exit 0)")
-    expect(output).toContain("demo FAILED: the demo timed out")
+    expect(output).toContain("demo FAILED: the demo timed out (the client holding its sessions)")
     // The client was stopped by a signal and says so in its own lines; the demo's lines say why it stopped it.
     expect(output).not.toMatch(/^interrupted: stopped/m)
     expect(tree.filter(alive), output).toEqual([])
