@@ -25,8 +25,10 @@ const gone = (pid: number): boolean => {
  */
 export const whenOrphaned = (orphaned: (parent: number) => Effect.Effect<void>): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const parent = yield* Config.option(Config.integer(PARENT_PID_VARIABLE)).pipe(Effect.orElseSucceed(() => Option.none<number>()))
-    if (Option.isNone(parent)) return
+    const text = yield* Config.option(Config.string(PARENT_PID_VARIABLE)).pipe(Effect.orElseSucceed(() => Option.none<string>()))
+    if (Option.isNone(text)) return
+    const parent = /^\s*[1-9]\d{0,9}\s*$/.test(text.value) ? Option.some(Number(text.value)) : Option.none<number>()
+    if (Option.isNone(parent)) return yield* Effect.logWarning(`${PARENT_PID_VARIABLE} is not a process id (a whole number above 0): no parent is watched`)
     // Not our parent: either we were started through a shell (the variable names someone else, and no check could
     // tell), or the parent died before this check ran (a start-up slower than its parent's kill -9), and we are an
     // orphan already, to be stopped at once rather than never.
@@ -42,7 +44,7 @@ export const whenOrphaned = (orphaned: (parent: number) => Effect.Effect<void>):
 
 /** The watch, stopping this process with its ordinary SIGTERM path. */
 export const stopWhenOrphaned: Effect.Effect<void, never, Scope.Scope> = whenOrphaned((parent) =>
-  Effect.logWarning("the process that started this one is gone: stopping", { parent_pid: parent }).pipe(
+  Effect.logWarning(`the process that started this one (${PARENT_PID_VARIABLE}) is gone: stopping`, { parent_pid: parent }).pipe(
     Effect.zipRight(Effect.sync(() => process.kill(process.pid, "SIGTERM")))
   )
 )

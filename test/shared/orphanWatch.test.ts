@@ -1,0 +1,45 @@
+/** The watch of the launcher that started a program (`NULL_PARENT_PID`): only a process id is watched; junk is said. */
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Logger } from "effect"
+import { whenOrphaned } from "../../src/shared/orphanWatch.js"
+
+/** What the watch did with `NULL_PARENT_PID` set to `value` (or unset): the lines it logged, and the parent it declared gone. */
+const watch = (value: string | undefined) =>
+  Effect.gen(function* () {
+    const logged: Array<string> = []
+    const orphanedBy: Array<number> = []
+    // The watch is a fiber of the scope: it gets its turns before the scope closes.
+    yield* whenOrphaned((parent) => Effect.sync(() => void orphanedBy.push(parent))).pipe(
+      Effect.zipRight(Effect.repeatN(Effect.yieldNow(), 10)),
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(value === undefined ? [] : [["NULL_PARENT_PID", value]]))),
+      Effect.provide(Logger.replace(Logger.defaultLogger, Logger.make(({ logLevel, message }) => void logged.push(`${logLevel.label} ${String(message)}`)))),
+      Effect.scoped
+    )
+    return { logged, orphanedBy }
+  })
+
+/** A process id no process has (above the kernel's largest, 2^22). */
+const NO_SUCH_PID = 4_194_999
+
+describe("whenOrphaned (NULL_PARENT_PID)", () => {
+  it.effect("unset: nothing watched, nothing said", () =>
+    Effect.gen(function* () {
+      assert.deepStrictEqual(yield* watch(undefined), { logged: [], orphanedBy: [] })
+    })
+  )
+
+  it.effect("not a process id (letters, hex, 0, negative, empty): one warning naming the variable, nothing watched", () =>
+    Effect.gen(function* () {
+      for (const junk of ["abc", "0x1", "0", "-1", "", "1.5"]) {
+        assert.deepStrictEqual(yield* watch(junk), { logged: ["WARN NULL_PARENT_PID is not a process id (a whole number above 0): no parent is watched"], orphanedBy: [] }, junk)
+      }
+    })
+  )
+
+  it.effect("a parent already gone at the start: declared gone at once; this process's own parent: watched, not gone", () =>
+    Effect.gen(function* () {
+      assert.deepStrictEqual((yield* watch(String(NO_SUCH_PID))).orphanedBy, [NO_SUCH_PID])
+      assert.deepStrictEqual(yield* watch(` ${process.ppid}\n`), { logged: [], orphanedBy: [] })
+    })
+  )
+})
