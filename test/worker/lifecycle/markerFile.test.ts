@@ -5,6 +5,7 @@
 import { execFileSync } from "node:child_process"
 import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
+import { Worker } from "node:worker_threads"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { MarkerRefused, writeMarkerFile } from "../../../src/worker/lifecycle/markerFile.js"
@@ -40,7 +41,17 @@ describe("writeMarkerFile", () => {
     const at = dir()
     const fifo = join(at, "fifo")
     execFileSync("mkfifo", [fifo])
-    assert.strictEqual(refusal(() => writeMarkerFile(fifo, "42 stopped\n", [])), `${fifo} is a FIFO (with no reader), not a regular file`)
+    // Were the open to wait for a reader, it would block this thread for good, and the test with it: a watchdog on a
+    // thread of its own becomes that reader after 2 s, so that such a regression fails (a refusal without "no reader").
+    const watchdog = new Worker(
+      `const { openSync, constants } = require("node:fs"); Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000); openSync(${JSON.stringify(fifo)}, constants.O_RDONLY | constants.O_NONBLOCK)`,
+      { eval: true }
+    )
+    try {
+      assert.strictEqual(refusal(() => writeMarkerFile(fifo, "42 stopped\n", [])), `${fifo} is a FIFO (with no reader), not a regular file`)
+    } finally {
+      void watchdog.terminate()
+    }
     const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK)
     try {
       assert.strictEqual(refusal(() => writeMarkerFile(fifo, "42 stopped\n", [])), `${fifo} is a FIFO, not a regular file`)
@@ -61,6 +72,12 @@ describe("writeMarkerFile", () => {
     assert.strictEqual(readFileSync(journal, "utf8"), '{"op":"pending"}\n')
     assert.strictEqual(refusal(() => writeMarkerFile(join(at, "missing", "exit"), "x", [])), "ENOENT")
     assert.strictEqual(refusal(() => writeMarkerFile(at, "x", [])), "EISDIR")
+    // The journal named through a link of its own (`OUTBOX_FILE` a symbolic link), the marker linked to its real path.
+    const named = join(at, "outbox-link.jsonl")
+    symlinkSync(journal, named)
+    symlinkSync(journal, join(at, "update"))
+    assert.strictEqual(refusal(() => writeMarkerFile(join(at, "update"), "x", [named])), `${join(at, "update")} is now ${named}, which the worker keeps`)
+    assert.strictEqual(readFileSync(journal, "utf8"), '{"op":"pending"}\n')
     // A kept path that cannot be looked at any more (a loop of links put there) is not what was opened: written.
     symlinkSync(join(at, "loop"), join(at, "loop"))
     writeMarkerFile(join(at, "fine"), "x", [join(at, "loop")])
