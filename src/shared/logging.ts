@@ -92,7 +92,7 @@ const logfmtValue = (value: unknown): string => {
   // A finite number prints as JSON prints it, and that text is always bare.
   if (typeof value === "number" && Number.isFinite(value)) return String(value)
   const text = typeof value === "string" ? value : JSON.stringify(value) ?? String(value)
-  return BARE.test(text) ? text : JSON.stringify(text)
+  return BARE.test(text) ? text : escapedInJson(JSON.stringify(text))
 }
 
 const logfmtFields = (line: string): string => {
@@ -113,9 +113,10 @@ const isoOf = (date: Date): string => {
 }
 
 // Every format is read on a terminal too: quoting escapes the C0 controls, and `escapedInJson` the C1 controls and the
-// marks that reorder text on screen, which JSON leaves as they are (a value from a consumer, a recycle reason).
+// marks that reorder text on screen, which JSON leaves as they are (a value from a consumer, a recycle reason). Only
+// quoted text is scanned: a bare value holds none of them (`BARE`), and most lines of a session are bare but the message.
 const formatLogfmt = (date: Date, level: string, text: string): string =>
-  escapedInJson(logfmtFields(`timestamp=${isoOf(date)} level=${level} message=${JSON.stringify(text)}`))
+  logfmtFields(`timestamp=${isoOf(date)} level=${level} message=${escapedInJson(JSON.stringify(text))}`)
 
 const formatJson = (date: Date, level: string, text: string): string => {
   const record: Record<string, unknown> = { timestamp: isoOf(date), level, message: text }
@@ -124,7 +125,7 @@ const formatJson = (date: Date, level: string, text: string): string => {
 }
 
 const formatPretty = (date: Date, level: string, text: string): string =>
-  escapedInJson(logfmtFields(`${isoOf(date).slice(11, 23)} ${level.padEnd(7)} ${escapedControls(text)}`))
+  logfmtFields(`${isoOf(date).slice(11, 23)} ${level.padEnd(7)} ${escapedControls(text)}`)
 
 const formatters = { logfmt: formatLogfmt, json: formatJson, pretty: formatPretty } as const
 
