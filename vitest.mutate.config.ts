@@ -35,7 +35,7 @@ class MostDirectFirst extends BaseSequencer {
 export default defineConfig({
   test: {
     include: ["test/machines/**/*.test.ts", "test/shared/redactUrl.test.ts", "test/worker/**/*.test.ts", "test/property/**/*.test.ts"],
-    setupFiles: ["test/support/seedFastCheck.ts"],
+    setupFiles: ["test/support/effectValuesInAssert.ts", "test/support/seedFastCheck.ts"],
     env: { FUZZ_RUNS: "100", FUZZ_POOL_RUNS: "50" },
     sequence: { sequencer: MostDirectFirst },
     // One module graph per run instead of one per file: half the time. Each mutant run still starts

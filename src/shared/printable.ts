@@ -6,8 +6,11 @@
  */
 import { redactUrlsIn } from "./redactUrl.js"
 
-/** DEL, the C1 controls, and the characters that reorder text on screen (bidirectional overrides and marks). */
-const BEYOND_C0 = "\\u007f-\\u009f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069"
+/**
+ * DEL, the C1 controls, the line and paragraph separators (a new line to some viewers), and the characters that
+ * reorder text on screen (bidirectional overrides and marks).
+ */
+const BEYOND_C0 = "\\u007f-\\u009f\\u061c\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069"
 
 /** Every character a terminal would act on: the C0 controls and `BEYOND_C0`. */
 const UNPRINTABLE = new RegExp(`[\\u0000-\\u001f${BEYOND_C0}]`, "g")

@@ -37,6 +37,22 @@ describe("npm run demo (dist/demo.js)", () => {
     expect(output).toContain("demo OK")
   }, 90_000)
 
+  it("--vast-defaults: the endpoint keeps Vast's own settings, no inactivity timeout included (-1, never), unless one is given", async () => {
+    for (const [extra, inactivity, said] of [
+      [[], -1, "(no inactivity_timeout, cold_workers 5"],
+      [["--inactivity-timeout", "7"], 7, "(cold_workers 5"]
+    ] as const) {
+      const demo = spawnProcess(process.execPath, [demoJs, "--vast-defaults", "--count", "1", "--interval", "0.2", "--plateau", "2", ...extra], {})
+      running.push(demo)
+      const [, url] = await demo.waitFor(/local serverless on (http:\/\/[0-9.:]+)/, 30_000)
+      const status = (await (await fetch(`${url}/status`)).json()) as { endpoint: { inactivity_timeout: number; cold_workers: number } }
+      expect(status.endpoint.inactivity_timeout).toBe(inactivity)
+      expect(status.endpoint.cold_workers).toBe(5)
+      expect(await demo.exited, demo.output()).toBe(0)
+      expect(demo.output()).toContain(`every callback arrived once; with Vast's defaults the workers stay ${said}`)
+    }
+  }, 90_000)
+
   it("a session its consumer releases during the plateau (POST /release on the worker) is no failure: every callback arrives, it exits 0", async () => {
     const demo = spawnProcess(process.execPath, [demoJs, "--count", "1", "--plateau", "6", "--inactivity-timeout", "0.5"], {})
     running.push(demo)

@@ -135,9 +135,12 @@ const transportFailure = (error: unknown): AttemptFailed => {
 /** Where a route's first attempt goes (scheme, host and port): the key of the per-destination limit. */
 const destinationOf = (route: string): string => (URL.canParse(route) ? new URL(route).origin : route)
 
-/** A status outside 200–599 (`000`, `999`, or an informational 1xx given as the answer) is a broken answer, retried like a 5xx. */
+/**
+ * A status outside 100–599 (`000`, `999`) is a broken answer, retried like a 5xx. A `101` is final: the receiver took the
+ * connection for another protocol, and each attempt would leave it one more socket held open.
+ */
 export const isRetryableStatus = (status: number): boolean =>
-  status >= 500 || status === 429 || (status >= 300 && status < 400) || status < 200
+  status >= 500 || status === 429 || (status >= 300 && status < 400) || status < 100
 
 interface Delivery {
   readonly callback: CloseCallback

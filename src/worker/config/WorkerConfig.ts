@@ -171,14 +171,10 @@ const healthUrl = Config.string("BACKEND_HEALTH_URL").pipe(
  * `REPORT_ADDR`: a comma-separated list of http(s) base URLs; items trimmed, trailing slashes dropped, each address
  * once (failing over to the address that just failed would only try it again).
  */
-const splitAddrs = (text: string): ReadonlyArray<string> => [
-  ...new Set(
-    text
-      .split(",")
-      .map((item) => item.trim().replace(/\/+$/, ""))
-      .filter((item) => item !== "")
-  )
-]
+const splitAddrs = (text: string): ReadonlyArray<string> => [...new Set(itemsOf(text).filter((item) => item !== ""))]
+
+/** `REPORT_ADDR`'s items as written, each trimmed and without trailing slashes (empty ones kept, for their places). */
+const itemsOf = (text: string): ReadonlyArray<string> => text.split(",").map((item) => item.trim().replace(/\/+$/, ""))
 
 const REPORT_ADDR_RULE = "must be one or more absolute http(s) URLs, separated by commas"
 
@@ -189,9 +185,11 @@ export const reportAddrs = Config.string("REPORT_ADDR").pipe(
     unlessEmpty(text, () => {
       const addrs = splitAddrs(text)
       if (addrs.length === 0) return Either.left(ConfigError.InvalidData([], REPORT_ADDR_RULE))
-      const bad = addrs.findIndex((addr) => httpUrlProblem(addr) !== null)
+      // Named by its place in the list as written (empty items counted), which is where the user will look.
+      const items = itemsOf(text)
+      const bad = items.findIndex((item) => item !== "" && httpUrlProblem(item) !== null)
       if (bad < 0) return Either.right(addrs)
-      return Either.left(ConfigError.InvalidData([], `${REPORT_ADDR_RULE}: ${addrs.length === 1 ? "it" : `address ${bad + 1}`} ${httpUrlProblem(addrs[bad]!)}`))
+      return Either.left(ConfigError.InvalidData([], `${REPORT_ADDR_RULE}: ${items.length === 1 ? "it" : `item ${bad + 1}`} ${httpUrlProblem(items[bad]!)}`))
     })
   )
 )

@@ -17,7 +17,8 @@ export class MarkerRefused extends Error {}
 /** Without O_NONBLOCK, opening a FIFO to write waits for a reader; with it, it fails at once (ENXIO) when none reads. */
 const openWithoutWaiting = (path: string): number => {
   try {
-    return openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NONBLOCK, 0o644)
+    // O_NOCTTY: a terminal put at the path never becomes the worker's controlling terminal (it is refused once opened).
+    return openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NONBLOCK | constants.O_NOCTTY, 0o644)
   } catch (error) {
     if (errnoOf(error) === "ENXIO") throw new MarkerRefused(`${path} is a FIFO (with no reader), not a regular file`)
     throw error

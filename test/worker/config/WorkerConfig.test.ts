@@ -91,8 +91,13 @@ describe("WorkerConfig", () => {
       // The rule an address breaks, and which one (never quoted: it may carry credentials).
       const rule = "REPORT_ADDR: must be one or more absolute http(s) URLs, separated by commas"
       assert.deepStrictEqual(yield* problems({ ...required, REPORT_ADDR: "http://u:secret@a.example,ftp://u:secret@b.example" }), [
-        `${rule}: address 2 must be an absolute http(s) URL`
+        `${rule}: item 2 must be an absolute http(s) URL`
       ])
+      // Its place as written: empty items and repeats counted.
+      assert.deepStrictEqual(yield* problems({ ...required, REPORT_ADDR: "http://a.example,,http://a.example,http://b.example:0" }), [
+        `${rule}: item 4 must not use port 0 (no server listens there)`
+      ])
+      assert.deepStrictEqual(yield* problems({ ...required, REPORT_ADDR: `http://a.example/${"x".repeat(8200)}` }), [`${rule}: it must be at most 8192 characters long`])
       assert.deepStrictEqual(yield* problems({ ...required, REPORT_ADDR: "http://127.0.0.1:0" }), [`${rule}: it must not use port 0 (no server listens there)`])
       assert.deepStrictEqual(yield* problems({ ...required, REPORT_ADDR: "   " }), ["REPORT_ADDR: is set but empty: give it a value (or unset it, where it has a default)"])
       assert.deepStrictEqual(yield* problems({ ...required, REPORT_ADDR: ",," }), [rule])

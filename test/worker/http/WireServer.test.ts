@@ -10,7 +10,7 @@ import { makeBodyBudget } from "../../../src/worker/http/bodyBudget.js"
 import { LINGER_BYTES, LINGER_MS } from "../../../src/shared/lingeringClose.js"
 import { InvalidField } from "../../../src/worker/errors.js"
 import { text } from "../../../src/worker/http/errorResponse.js"
-import { type RouteTable, serve, type WireRoute } from "../../../src/worker/http/WireServer.js"
+import { type RouteTable, serve, type WireListener, type WireRoute } from "../../../src/worker/http/WireServer.js"
 import { quietLogs } from "../../support/layers.js"
 import { sendWhileReading } from "../../support/stillSending.js"
 
@@ -18,6 +18,24 @@ import { sendWhileReading } from "../../support/stillSending.js"
 const serveQuietly = (options: Parameters<typeof serve>[0]) => serve(options).pipe(Effect.provide(quietLogs))
 
 /** A route whose answers (64 KiB each) fill a socket's buffers after a few dozen unread ones. */
+/** Until the listener's count of open connections satisfies `holds` (the server sees an accept or a close a little later). */
+const untilConnections = (listener: WireListener, holds: (open: number) => boolean) =>
+  Effect.gen(function* () {
+    while (!holds(yield* listener.connections)) yield* Effect.promise(() => new Promise((done) => setImmediate(done)))
+  })
+
+/** A TCP connection the listener accepted, then closed by its client (`reset`: with a reset rather than a FIN), and gone from the count. */
+const acceptedThenGone = (listener: WireListener, reset: boolean) =>
+  Effect.gen(function* () {
+    const gone = connect(listener.port, "127.0.0.1")
+    gone.on("error", () => undefined)
+    yield* Effect.promise(() => new Promise<void>((done) => gone.on("connect", () => done())))
+    yield* untilConnections(listener, (open) => open >= 1)
+    if (reset) gone.resetAndDestroy()
+    else gone.destroy()
+    yield* untilConnections(listener, (open) => open === 0)
+  })
+
 const routes: RouteTable = new Map<string, WireRoute>([
   ["/big", { method: "GET", body: "none", handle: () => Either.right(text(200, "x".repeat(64 * 1024))) }],
   ["/echo", { method: "POST", body: "json", handle: (request) => Either.right(text(200, JSON.stringify(request.body))) }]
@@ -546,6 +564,21 @@ describe("WireServer at its connection cap", () => {
     })
   )
 
+  it.scoped("a connection that closed is no longer counted or tracked: it never stands in for an idle one at the cap", () =>
+    Effect.gen(function* () {
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: small, limits: { maxConnections: 1, idleEvictionMs: 5_000 } })
+      // Accepted, then gone before any request.
+      yield* acceptedThenGone(listener, false)
+      yield* TestClock.adjust("6 seconds")
+      // A fresh connection takes the one place; the next is refused (nothing has been idle 5 s), and the cap holds.
+      const a = yield* served(listener.port)
+      const b = yield* open(listener.port)
+      assert.strictEqual(yield* Effect.promise(() => b.closed), "")
+      assert.match(yield* Effect.promise(() => a.send(GET)), /^HTTP\/1\.1 200 /)
+      assert.strictEqual(yield* listener.connections, 1)
+    })
+  )
+
   it.scoped("the connection idle the longest gives way to a newcomer, once idle 5 s; a busy one or one idle less never does", () =>
     Effect.gen(function* () {
       const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: small, limits: { maxConnections: 2, idleEvictionMs: 5_000 } })
@@ -672,6 +705,26 @@ describe("WireServer at its connection cap, over TLS", () => {
     })
   )
 
+  it.scoped("a connection that closed during its TLS handshake is no longer tracked: it never stands in for an idle one at the cap", () =>
+    Effect.gen(function* () {
+      const tls = { cert: readFileSync(join(dir, "c.pem")), key: readFileSync(join(dir, "k.pem")) }
+      const routes: RouteTable = new Map([["/small", { method: "GET", body: "none", handle: () => Either.right(text(200, "ok")) } satisfies WireRoute]])
+      const listener = yield* serveQuietly({ name: "tls", host: "127.0.0.1", port: 0, routes, tls, limits: { maxConnections: 1, idleEvictionMs: 5_000 } })
+      // Reset: a FIN alone leaves the server its half of the connection (half-open, as a plain one) until the handshake timeout.
+      yield* acceptedThenGone(listener, true)
+      yield* TestClock.adjust("6 seconds")
+      const a = yield* tlsGet(listener.port)
+      assert.match(yield* Effect.promise(() => a.answer), /^HTTP\/1\.1 200 /)
+      // A newcomer is refused before its handshake: the closed one is not there to give way for it.
+      const b = tlsConnect({ port: listener.port, host: "127.0.0.1", rejectUnauthorized: false })
+      b.on("error", () => undefined)
+      yield* Effect.addFinalizer(() => Effect.sync(() => b.destroy()))
+      const admitted = yield* Effect.promise(() => new Promise<boolean>((done) => (b.on("secureConnect", () => done(true)), b.on("close", () => done(false)))))
+      assert.isFalse(admitted)
+      assert.isFalse(a.socket.destroyed)
+    })
+  )
+
   it.scoped("a connection still in its TLS handshake is idle from its accept and gives way once idle 5 s; a TLS connection whose handshake is done is judged by its requests", () =>
     Effect.gen(function* () {
       const tls = { cert: readFileSync(join(dir, "c.pem")), key: readFileSync(join(dir, "k.pem")) }
@@ -706,7 +759,7 @@ describe("WireServer at its connection cap, over TLS", () => {
       yield* Effect.addFinalizer(() => Effect.sync(() => silent.destroy()))
       yield* Effect.promise(() => new Promise<void>((done) => silent.on("connect", () => done())))
       // Accepted by the server before the clock moves (its idle time counts from the accept).
-      while ((yield* listener.connections) < 2) yield* Effect.promise(() => new Promise((done) => setImmediate(done)))
+      yield* untilConnections(listener, (open) => open >= 2)
       yield* TestClock.adjust("6 seconds")
       // The silent one gives way (a newcomer refused closes before its handshake); the busy one, accepted earlier, does not.
       const newcomer = tlsConnect({ port: listener.port, host: "127.0.0.1", rejectUnauthorized: false })
