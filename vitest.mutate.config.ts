@@ -34,7 +34,7 @@ class MostDirectFirst extends BaseSequencer {
  */
 export default defineConfig({
   test: {
-    include: ["test/machines/**/*.test.ts", "test/shared/redactUrl.test.ts", "test/worker/**/*.test.ts", "test/property/**/*.test.ts"],
+    include: ["test/machines/**/*.test.ts", "test/shared/**/*.test.ts", "test/worker/**/*.test.ts", "test/property/**/*.test.ts"],
     setupFiles: ["test/support/effectValuesInAssert.ts", "test/support/seedFastCheck.ts"],
     env: { FUZZ_RUNS: "100", FUZZ_POOL_RUNS: "50" },
     sequence: { sequencer: MostDirectFirst },
