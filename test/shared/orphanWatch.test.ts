@@ -1,6 +1,6 @@
 /** The watch of the launcher that started a program (`NULL_PARENT_PID`): only a process id is watched; junk is said. */
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Logger } from "effect"
+import { ConfigProvider, Effect, Logger, LogLevel } from "effect"
 import { whenOrphaned } from "../../src/shared/orphanWatch.js"
 
 /** What the watch did with `NULL_PARENT_PID` set to `value` (or unset): the lines it logged, and the parent it declared gone. */
@@ -13,6 +13,7 @@ const watch = (value: string | undefined) =>
       Effect.zipRight(Effect.repeatN(Effect.yieldNow(), 10)),
       Effect.withConfigProvider(ConfigProvider.fromMap(new Map(value === undefined ? [] : [["NULL_PARENT_PID", value]]))),
       Effect.provide(Logger.replace(Logger.defaultLogger, Logger.make(({ logLevel, message }) => void logged.push(`${logLevel.label} ${String(message)}`)))),
+      Logger.withMinimumLogLevel(LogLevel.Debug),
       Effect.scoped
     )
     return { logged, orphanedBy }
@@ -40,6 +41,12 @@ describe("whenOrphaned (NULL_PARENT_PID)", () => {
     Effect.gen(function* () {
       assert.deepStrictEqual((yield* watch(String(NO_SUCH_PID))).orphanedBy, [NO_SUCH_PID])
       assert.deepStrictEqual(yield* watch(` ${process.ppid}\n`), { logged: [], orphanedBy: [] })
+    })
+  )
+
+  it.effect("a live process that is not this one's parent (the variable inherited through a shell): not watched, said at debug level", () =>
+    Effect.gen(function* () {
+      assert.deepStrictEqual(yield* watch(String(process.pid)), { logged: ["DEBUG NULL_PARENT_PID is not this process's parent: not watching it"], orphanedBy: [] })
     })
   )
 })
