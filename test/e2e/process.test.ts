@@ -231,7 +231,10 @@ describe("the real process (node dist/main.js)", () => {
         stdio: ["ignore", fd, fd]
       })
       closeSync(fd)
-      return { child, exited: new Promise<number | null>((done) => child.once("exit", (code) => done(code))) }
+      const exited = new Promise<number | null>((done) => child.once("exit", (code) => done(code)))
+      // Killed after the test whatever happens in it (a test cut off by its timeout runs no `finally`).
+      started.push({ child, exited, output: () => readFileSync(log, "utf8"), waitFor: () => Promise.reject(new Error("read the log instead")) })
+      return { child, exited }
     }
     /** The first of `texts` found in `log`, once one is (the real process writes it; polled between turns of the event loop). */
     const untilLogged = async (log: string, ...texts: ReadonlyArray<string>): Promise<string> => {
