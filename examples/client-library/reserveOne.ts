@@ -11,6 +11,7 @@ import { apiKeyFromEnv } from "../../src/client/apiKey.js"
 import { keepSessionAlive, reserveScoped } from "../../src/client/scopedSession.js"
 import { VastClient } from "../../src/client/VastClient.js"
 import { describeCause } from "../../src/shared/causeLine.js"
+import { DECIMAL_FRACTION } from "../../src/shared/decimalText.js"
 import { plainLogfmt } from "../../src/shared/logging.js"
 import { rememberStopSignal } from "../../src/shared/signalExitStatus.js"
 import { handledEnvProgramArgs } from "../../src/shared/envProgramArgs.js"
@@ -38,7 +39,7 @@ const job = Effect.gen(function* () {
     Config.mapOrFail((text) => {
       // A bare number is seconds, as the worker's own settings are; spaces around the value do not count.
       const trimmed = text.trim()
-      const read = /^\d+(\.\d+)?$/.test(trimmed) ? Option.some(Duration.seconds(Number(trimmed))) : Duration.decodeUnknown(trimmed)
+      const read = DECIMAL_FRACTION.test(trimmed) ? Option.some(Duration.seconds(Number(trimmed))) : Duration.decodeUnknown(trimmed)
       return Option.match(Option.filter(read, (duration) => Duration.greaterThan(duration, Duration.zero)), {
         onNone: () =>
           Either.left(

@@ -7,25 +7,28 @@ const isHttpUrl = (text: string): boolean => {
   return protocol === "http:" || protocol === "https:"
 }
 
+/** Node's clients would send a request for port 0 to the scheme's default port instead. */
+const usesPortZero = (url: string): boolean => new URL(url).port === "0"
+
 /** Why `text` is not an `HttpUrl`, or null: the rule it breaks, for a message that names the setting. */
 export const httpUrlProblem = (text: string): string | null =>
   text.length > MAX_URL_LENGTH
     ? `must be at most ${MAX_URL_LENGTH} characters long`
     : !isHttpUrl(text)
-      ? "must be an absolute http(s) URL"
-      : new URL(text).port === "0"
+      ? NOT_HTTP_URL
+      : usesPortZero(text)
         ? PORT_ZERO
         : null
 
 /** The longest URL taken: a route is kept per session and sent with every report of it. */
 const MAX_URL_LENGTH = 8192
 
+const NOT_HTTP_URL = "must be an absolute http(s) URL"
 const PORT_ZERO = "must not use port 0 (no server listens there)"
 
 /** An absolute http(s) URL, with a port a server can listen on (not `:0`). */
 export const HttpUrl = Schema.String.pipe(
   Schema.maxLength(MAX_URL_LENGTH),
-  Schema.filter(isHttpUrl, { message: () => "must be an absolute http(s) URL" }),
-  // Node's clients would send a request for port 0 to the scheme's default port instead.
-  Schema.filter((text) => new URL(text).port !== "0", { message: () => PORT_ZERO })
+  Schema.filter(isHttpUrl, { message: () => NOT_HTTP_URL }),
+  Schema.filter((text) => !usesPortZero(text), { message: () => PORT_ZERO })
 )

@@ -171,7 +171,7 @@ const healthUrl = Config.string("BACKEND_HEALTH_URL").pipe(
  * `REPORT_ADDR`: a comma-separated list of http(s) base URLs; items trimmed, trailing slashes dropped, each address
  * once (failing over to the address that just failed would only try it again).
  */
-const splitAddrs = (text: string): ReadonlyArray<string> => [...new Set(itemsOf(text).filter((item) => item !== ""))]
+const addrsOf = (items: ReadonlyArray<string>): ReadonlyArray<string> => [...new Set(items.filter((item) => item !== ""))]
 
 /** `REPORT_ADDR`'s items as written, each trimmed and without trailing slashes (empty ones kept, for their places). */
 const itemsOf = (text: string): ReadonlyArray<string> => text.split(",").map((item) => item.trim().replace(/\/+$/, ""))
@@ -183,10 +183,10 @@ const REPORT_ADDR_RULE = "must be one or more absolute http(s) URLs, separated b
 export const reportAddrs = Config.string("REPORT_ADDR").pipe(
   Config.mapOrFail((text) =>
     unlessEmpty(text, () => {
-      const addrs = splitAddrs(text)
+      const items = itemsOf(text)
+      const addrs = addrsOf(items)
       if (addrs.length === 0) return Either.left(ConfigError.InvalidData([], REPORT_ADDR_RULE))
       // Named by its place in the list as written (empty items counted), which is where the user will look.
-      const items = itemsOf(text)
       const bad = items.findIndex((item) => item !== "" && httpUrlProblem(item) !== null)
       if (bad < 0) return Either.right(addrs)
       return Either.left(ConfigError.InvalidData([], `${REPORT_ADDR_RULE}: ${items.length === 1 ? "it" : `item ${bad + 1}`} ${httpUrlProblem(items[bad]!)}`))
