@@ -9,6 +9,9 @@ import { Config, Effect, Option, Schedule, type Scope } from "effect"
 
 export const PARENT_PID_VARIABLE = "NULL_PARENT_PID"
 
+/** The largest process id Linux can give (its `pid_max` is at most 2^22); above it a value names no process anywhere. */
+const MAX_PID = 4_194_303
+
 /** Whether no process `pid` exists (one we may not signal exists). */
 const gone = (pid: number): boolean => {
   try {
@@ -27,8 +30,10 @@ export const whenOrphaned = (orphaned: (parent: number) => Effect.Effect<void>):
   Effect.gen(function* () {
     const text = yield* Config.option(Config.string(PARENT_PID_VARIABLE)).pipe(Effect.orElseSucceed(() => Option.none<string>()))
     if (Option.isNone(text)) return
-    const parent = /^\s*[1-9]\d{0,9}\s*$/.test(text.value) ? Option.some(Number(text.value)) : Option.none<number>()
-    if (Option.isNone(parent)) return yield* Effect.logWarning(`${PARENT_PID_VARIABLE} is not a process id (a whole number above 0): no parent is watched`)
+    const parent = /^\s*[1-9]\d{0,6}\s*$/.test(text.value) && Number(text.value) <= MAX_PID ? Option.some(Number(text.value)) : Option.none<number>()
+    if (Option.isNone(parent)) {
+      return yield* Effect.logWarning(`${PARENT_PID_VARIABLE} is not a process id (a whole number from 1 to ${MAX_PID}): no parent is watched`)
+    }
     // Not our parent: either we were started through a shell (the variable names someone else, and no check could
     // tell), or the parent died before this check ran (a start-up slower than its parent's kill -9), and we are an
     // orphan already, to be stopped at once rather than never.

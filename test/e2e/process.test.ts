@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process"
-import { closeSync, copyFileSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
+import { closeSync, copyFileSync, type FSWatcher, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, watch, writeFileSync } from "node:fs"
 import { createServer } from "node:http"
 import { constants, tmpdir } from "node:os"
 import { join } from "node:path"
@@ -236,15 +236,24 @@ describe("the real process (node dist/main.js)", () => {
       started.push({ child, exited, output: () => readFileSync(log, "utf8"), waitFor: () => Promise.reject(new Error("read the log instead")) })
       return { child, exited }
     }
-    /** The first of `texts` found in `log`, once one is (the real process writes it; polled between turns of the event loop). */
-    const untilLogged = async (log: string, ...texts: ReadonlyArray<string>): Promise<string> => {
-      for (;;) {
-        const written = readFileSync(log, "utf8")
-        const found = texts.find((text) => written.includes(text))
-        if (found !== undefined) return found
-        await new Promise((resolve) => setImmediate(resolve))
-      }
-    }
+    /** Watches of the log still waiting, closed with the test whatever happens in it. */
+    const watching = new Set<FSWatcher>()
+    /** The first of `texts` found in `log`, once one is: read again each time the real process writes to it. */
+    const untilLogged = (log: string, ...texts: ReadonlyArray<string>): Promise<string> =>
+      new Promise((resolve) => {
+        // Watched before the first read, so that a write between the two is not missed.
+        const watcher = watch(log, () => look())
+        watching.add(watcher)
+        const look = () => {
+          const written = readFileSync(log, "utf8")
+          const found = texts.find((text) => written.includes(text))
+          if (found === undefined) return
+          watcher.close()
+          watching.delete(watcher)
+          resolve(found)
+        }
+        look()
+      })
     try {
       const log = join(dir, "worker.log")
       // (Its standard error is the same file: found as its standard output first.)
@@ -285,6 +294,7 @@ describe("the real process (node dist/main.js)", () => {
       expect(written).not.toContain("\0")
       expect(written).not.toContain(`${child.pid} stopped`)
     } finally {
+      for (const watcher of watching) watcher.close()
       rmSync(dir, { recursive: true, force: true })
     }
   })

@@ -19,8 +19,20 @@ const watch = (value: string | undefined) =>
     return { logged, orphanedBy }
   })
 
-/** A process id no process has (above the kernel's largest, 2^22). */
-const NO_SUCH_PID = 4_194_999
+/** The largest process id Linux can give. */
+const MAX_PID = 4_194_303
+
+/** A process id in range that no process has now: the highest free one (this machine's `pid_max` is usually lower). */
+const noSuchPid = (): number => {
+  for (let pid = MAX_PID; pid > 1; pid--) {
+    try {
+      process.kill(pid, 0)
+    } catch (error) {
+      if (error instanceof Error && "code" in error && error.code === "ESRCH") return pid
+    }
+  }
+  throw new Error("every process id is taken")
+}
 
 describe("whenOrphaned (NULL_PARENT_PID)", () => {
   it.effect("unset: nothing watched, nothing said", () =>
@@ -29,17 +41,22 @@ describe("whenOrphaned (NULL_PARENT_PID)", () => {
     })
   )
 
-  it.effect("not a process id (letters, hex, 0, negative, empty): one warning naming the variable, nothing watched", () =>
+  it.effect("not a process id (letters, hex, 0, negative, empty, above Linux's largest pid): one warning naming the variable, nothing watched", () =>
     Effect.gen(function* () {
-      for (const junk of ["abc", "0x1", "0", "-1", "", "1.5"]) {
-        assert.deepStrictEqual(yield* watch(junk), { logged: ["WARN NULL_PARENT_PID is not a process id (a whole number above 0): no parent is watched"], orphanedBy: [] }, junk)
+      for (const junk of ["abc", "0x1", "0", "-1", "", "1.5", String(MAX_PID + 1), "2147483648", "9999999999", "99999999999"]) {
+        assert.deepStrictEqual(
+          yield* watch(junk),
+          { logged: [`WARN NULL_PARENT_PID is not a process id (a whole number from 1 to ${MAX_PID}): no parent is watched`], orphanedBy: [] },
+          junk
+        )
       }
     })
   )
 
   it.effect("a parent already gone at the start: declared gone at once; this process's own parent: watched, not gone", () =>
     Effect.gen(function* () {
-      assert.deepStrictEqual((yield* watch(String(NO_SUCH_PID))).orphanedBy, [NO_SUCH_PID])
+      const gone = noSuchPid()
+      assert.deepStrictEqual(yield* watch(String(gone)), { logged: [], orphanedBy: [gone] })
       assert.deepStrictEqual(yield* watch(` ${process.ppid}\n`), { logged: [], orphanedBy: [] })
     })
   )

@@ -14,8 +14,17 @@ import { type RouteTable, serve, type WireListener, type WireRoute } from "../..
 import { quietLogs } from "../../support/layers.js"
 import { sendWhileReading } from "../../support/stillSending.js"
 
-/** `serve`, its log lines (listening, refusals) kept out of the test output: what it logs is not what these tests check. */
-const serveQuietly = (options: Parameters<typeof serve>[0]) => serve(options).pipe(Effect.provide(quietLogs))
+/**
+ * `serve`, its log lines (listening, refusals) kept out of the test output: what it logs is not what these tests check.
+ * At the test's end the listener is closed on the real clock first: a test that failed with a connection still open
+ * then reports its assertion, where the listener's grace on the test's clock, which nothing moves any more, would
+ * hold the scope until the test's timeout.
+ */
+const serveQuietly = (options: Parameters<typeof serve>[0]) =>
+  serve(options).pipe(
+    Effect.tap((listener) => Effect.addFinalizer(() => TestServices.provideLive(listener.close("2 seconds")))),
+    Effect.provide(quietLogs)
+  )
 
 /** A route whose answers (64 KiB each) fill a socket's buffers after a few dozen unread ones. */
 /** Until the listener's count of open connections satisfies `holds` (the server sees an accept or a close a little later). */
