@@ -459,8 +459,19 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
           refusedAtCap++
           prometheus.delivery("refused_at_cap")
         },
-        /** Pending deliveries and the most recent finished ones, oldest first. */
-        deliveries: Effect.sync((): ReadonlyArray<DeliveryRecord> => [...finished, ...[...live.values()].map((d) => d.record)]),
+        /**
+         * The most recent finished deliveries and the pending ones, oldest first: of these at most `CALLBACK_MAX_PENDING`,
+         * the next to be sent. Only a journal replayed over the cap leaves more (`/debug` counts the rest).
+         */
+        deliveries: Effect.sync((): ReadonlyArray<DeliveryRecord> => {
+          const listed = [...finished]
+          let pending = 0
+          for (const delivery of live.values()) {
+            if (pending++ === config.callbackMaxPending) break
+            listed.push(delivery.record)
+          }
+          return listed
+        }),
         stats: Effect.sync(
           (): OutboxStats => ({
             pending: live.size,

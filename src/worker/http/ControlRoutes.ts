@@ -247,7 +247,9 @@ export const controlRoutes = Effect.gen(function* () {
           next_attempt_at: delivery.nextAttemptAt === null ? null : toSeconds(delivery.nextAttemptAt),
           finished_at: delivery.finishedAt === null ? null : toSeconds(delivery.finishedAt),
           replayed: delivery.replayed
-        }))
+        })),
+        // A journal replayed over the cap can leave tens of thousands pending: only the first `max_pending` are listed.
+        pending_not_listed: Math.max(0, stats.pending - stats.maxPending)
       },
       autoscaler: {
         ready: load.ready,

@@ -1080,7 +1080,7 @@ describe("CallbackPoster", () => {
         writeFileSync(file, lines.join("\n") + "\n")
         const scope = yield* Scope.make()
         const { layer } = yield* scriptedClient(["hang"])
-        yield* Layer.buildWithScope(
+        const context = yield* Layer.buildWithScope(
           CallbackPoster.layerWith({ drainTimeout: "0 millis" }).pipe(
             Layer.provide(layer),
             Layer.provide(testConfig({ outboxFile: Option.some(file), callbackMaxPending })),
@@ -1088,8 +1088,18 @@ describe("CallbackPoster", () => {
           ),
           scope
         )
-        return { file, scope }
+        return { file, scope, poster: Context.get(context, CallbackPoster) }
       })
+
+    it.effect("a journal replayed over CALLBACK_MAX_PENDING: every callback is pending, the first CALLBACK_MAX_PENDING of them (the next to be sent) are listed", () => {
+      const logs = capturedLogs()
+      return Effect.gen(function* () {
+        const { poster, scope } = yield* startOverJournal(["a", "b", "c", "d", "e"].map(pendingLine), 2, logs)
+        assert.strictEqual((yield* poster.stats).pending, 5)
+        assert.deepStrictEqual((yield* poster.deliveries).map((record) => record.sessionId), ["a", "b"])
+        yield* Scope.close(scope, Exit.void)
+      })
+    })
 
     it.effect("a journal with damaged lines, or with more callbacks than CALLBACK_MAX_PENDING, is said at start: one warning each", () => {
       const logs = capturedLogs()

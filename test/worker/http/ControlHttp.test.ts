@@ -1,8 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ReleaseAnswer } from "../../../src/protocol/control.js"
 import { CreateSessionAnswer } from "../../../src/protocol/session.js"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { request as httpRequest } from "node:http"
 import { connect } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Effect, Fiber, Option, Queue, Schema } from "effect"
 import { MAX_WAITING_POLLS } from "../../../src/worker/http/ControlRoutes.js"
 import { authData } from "../../support/sessions.js"
@@ -157,6 +160,39 @@ describe("control server", () => {
       assert.deepStrictEqual(debug.recent_closes.map((c) => [c.session_id, c.reason]), [[firstId, "ended"]])
       assert.deepStrictEqual(debug.callbacks.deliveries.map((c) => [c.session_id, c.reason]), [[firstId, "ended"]])
       assert.strictEqual(debug.config.max_sessions, 2)
+    })
+  )
+
+  it.scoped("/debug after a journal replayed over CALLBACK_MAX_PENDING: every callback counted as pending, the first max_pending listed, the rest counted", () =>
+    Effect.gen(function* () {
+      const dir = yield* Effect.acquireRelease(
+        Effect.sync(() => mkdtempSync(join(tmpdir(), "null-worker-debug-journal-"))),
+        (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+      )
+      const journal = join(dir, "outbox.jsonl")
+      // Left by an earlier process: five callbacks to a port where nothing listens (each waits for its retry).
+      const ids = ["a", "b", "c", "d", "e"]
+      writeFileSync(
+        journal,
+        ids.map((id) => JSON.stringify({ op: "pending", callback: { session_id: id, generation: 1, route: `http://127.0.0.1:9/${id}`, body: "{}", reason: "ended" } })).join("\n") + "\n"
+      )
+      const { controlUrl } = yield* startWorker({ outboxFile: Option.some(journal), callbackMaxPending: 2 })
+      const debug = Schema.decodeUnknownSync(
+        Schema.Struct({
+          callbacks: Schema.Struct({
+            pending: Schema.Number,
+            max_pending: Schema.Number,
+            pending_not_listed: Schema.Number,
+            deliveries: Schema.Array(Schema.Struct({ session_id: Schema.String }))
+          })
+        })
+      )((yield* call(controlUrl, "/debug", { method: "GET" })).json)
+      assert.deepStrictEqual(debug.callbacks, {
+        pending: 5,
+        max_pending: 2,
+        pending_not_listed: 3,
+        deliveries: [{ session_id: "a" }, { session_id: "b" }]
+      })
     })
   )
 
