@@ -7,6 +7,7 @@
  * retries), it says why once and, when it knows where the autoscaler is, keeps reporting the error there
  * every 10 s until it is stopped, so the autoscaler can replace it (vast-protocol.md §6.5).
  */
+import { connect } from "node:net"
 import { HttpClient } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
@@ -67,21 +68,55 @@ const serve = Effect.scoped(
 
 const isListenFailure = (error: { readonly _tag: string }): error is ListenFailed => error._tag === "ListenFailed"
 
+/** Whether something accepts a connection on the loopback `port` (refused, or no answer within 2 s: no). */
+const accepts = (port: number) =>
+  Effect.async<boolean>((resume) => {
+    const socket = connect(port, "127.0.0.1")
+    const done = (open: boolean) => {
+      socket.destroy()
+      resume(Effect.succeed(open))
+    }
+    socket.once("connect", () => done(true))
+    socket.once("error", () => done(false))
+    return Effect.sync(() => socket.destroy())
+  }).pipe(Effect.timeoutTo({ duration: "2 seconds", onSuccess: (open) => open, onTimeout: () => false }))
+
 /**
- * A port still taken after the retries may be held by another null worker serving this same instance (a
- * duplicate launch). Reporting an error then would mark the healthy worker's `CONTAINER_ID` as broken.
+ * Whether another null worker answers on this instance's control port, and whether it is draining (a predecessor on
+ * its way out) or serving. Nothing listening, or something else: `none`.
  */
-const anotherWorkerServes = Effect.gen(function* () {
+const controlPortHolder = Effect.gen(function* () {
   const port = yield* controlPortSetting
+  // Nothing listening, the usual start, is known from a refused connection: the HTTP client's first use costs a start
+  // some 20 ms.
+  if (!(yield* accepts(port))) return "none" as const
   const client = yield* HttpClient.HttpClient
-  yield* client.get(`http://127.0.0.1:${port}/sessions`).pipe(
+  const answer = yield* client.get(`http://127.0.0.1:${port}/sessions`).pipe(
     // Whatever holds the port answers: read within the bound every answer from another process gets.
     Effect.flatMap(boundedJson(SessionsAnswer)),
     Effect.scoped,
     Effect.timeout("2 seconds")
   )
-  return true
-}).pipe(Effect.orElseSucceed(() => false))
+  return answer.draining ? ("draining" as const) : ("serving" as const)
+}).pipe(Effect.orElseSucceed(() => "none" as const))
+
+/**
+ * A port still taken after the retries may be held by another null worker serving this same instance (a
+ * duplicate launch). Reporting an error then would mark the healthy worker's `CONTAINER_ID` as broken.
+ */
+const anotherWorkerServes = Effect.map(controlPortHolder, (holder) => holder !== "none")
+
+/**
+ * A second start beside a worker that serves this instance (not one draining, whose ports a successor waits for)
+ * stops before it binds or reports anything: its reports, under the instance's id, would tell the autoscaler the
+ * healthy worker is not ready.
+ */
+const refuseDuplicate = Effect.gen(function* () {
+  if ((yield* controlPortHolder) !== "serving") return
+  const port = yield* Effect.orElseSucceed(controlPortSetting, () => 0)
+  yield* Effect.logError(`another null worker already serves this instance (it answers on NULL_CONTROL_PORT ${port}): not starting, not reporting; exiting`)
+  return yield* Effect.die(new Error("duplicate worker"))
+})
 
 /**
  * Interrupted with no stop asked for: a failure while the layers built that reached here as a bare interruption
@@ -94,7 +129,7 @@ const lostStartFailure = (cause: Cause.Cause<unknown>) =>
     ? Option.some(notedStartFailure() ?? "start-up was interrupted with no stop asked for (the error logged before this line says why)")
     : Option.none()
 
-const program = serve.pipe(
+const launched = serve.pipe(
   Effect.catchAllCause((cause) => {
     const lost = lostStartFailure(cause)
     // Only interruption (a signal while starting) is a plain stop. A listener that fails to bind interrupts
@@ -120,6 +155,8 @@ const program = serve.pipe(
         })
   })
 )
+
+const program = Effect.zipRight(refuseDuplicate, launched)
 
 // The end of a deliberate stop: the exit marker (scripts/start-vast.sh reports a worker gone without it as
 // killed), then the last line.

@@ -226,7 +226,8 @@ describe("the real process with an autoscaler", () => {
 
     // This test process is alive: its pid in the lock means the journal is in use.
     writeFileSync(join(dir, "outbox.jsonl.lock"), `${process.pid}\n`)
-    const locked = launch((await workerEnv({ OUTBOX_FILE: join(dir, "outbox.jsonl"), UNSECURED: "true" })).env)
+    // Tried again for BIND_RETRY_SECONDS, as a predecessor still stopping would let it go: 1 s here.
+    const locked = launch((await workerEnv({ OUTBOX_FILE: join(dir, "outbox.jsonl"), UNSECURED: "true", BIND_RETRY_SECONDS: "1" })).env)
     const second = await autoscaler.waitForStatus((s) => s.error_msg !== "" && s.error_msg !== first.error_msg)
     // The report names the variable and why, as the log does.
     expect(second.error_msg).toBe(

@@ -163,31 +163,64 @@ describe("hostile input against the real process", () => {
     }
   })
 
-  it("a second worker for the same instance retries the taken ports, then exits without reporting an error for the first", async () => {
+  it("a second worker beside one that serves the instance exits at once, before it binds or reports anything", async () => {
     const first = await startWorkerProcess(autoscaler)
     await autoscaler.waitForStatus((status) => status.max_perf === 100)
-    const duplicate = spawnProcess(process.execPath, [mainJs], { ...first.env, BIND_RETRY_SECONDS: "1" })
+    // The duplicate's reports would carry its token: none may come.
+    const duplicate = spawnProcess(process.execPath, [mainJs], { ...first.env, MASTER_TOKEN: "duplicate", BIND_RETRY_SECONDS: "5" })
     processes.push(duplicate)
     expect(await duplicate.exited).toBe(1)
-    expect(duplicate.output()).toContain("trying again")
-    expect(duplicate.output()).toContain("another null worker already serves this instance")
+    expect(duplicate.output()).toContain(`another null worker already serves this instance (it answers on NULL_CONTROL_PORT ${first.ports.control}): not starting, not reporting; exiting`)
+    expect(duplicate.output()).not.toContain("trying again")
+    expect(duplicate.output()).not.toContain("listening")
+    // A report the first worker sends after the duplicate is gone (a session taken) comes after anything the duplicate sent.
+    await request(`${first.publicUrl}/session/create`, { body: { auth_data: authData() } })
+    await autoscaler.waitForStatus((status) => status.cur_load === 100)
+    expect(autoscaler.statuses.filter((status) => status.mtoken === "duplicate")).toEqual([])
     expect(autoscaler.statuses.every((status) => status.error_msg === "")).toBe(true)
     expect(first.worker.child.exitCode).toBeNull()
   })
 
-  it("a second worker on the same OUTBOX_FILE stops at the journal's lock, says another worker serves, and reports nothing", async () => {
+  it("a successor started while its predecessor drains waits for the ports and the journal, reporting nothing until it holds them, then serves", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "null-worker-successor-"))
+    dirs.push(dir)
+    const outbox = join(dir, "outbox.jsonl")
+    const first = await startWorkerProcess(autoscaler, { DRAIN_TIMEOUT: "60", OUTBOX_FILE: outbox })
+    await autoscaler.waitForStatus((status) => status.max_perf === 100)
+    const created = decoded(CreateSessionAnswer, await request(`${first.publicUrl}/session/create`, { body: { auth_data: authData() } }))
+    first.worker.child.kill("SIGTERM")
+    await eventually("the first worker draining", async () => {
+      const sessions = decoded(SessionsAnswer, await request(`${first.controlUrl}/sessions`, { method: "GET" }))
+      return sessions.draining ? true : undefined
+    })
+    const successor = spawnProcess(process.execPath, [mainJs], { ...first.env, MASTER_TOKEN: "successor", BIND_RETRY_SECONDS: "30" })
+    processes.push(successor)
+    // The journal is opened before the listeners bind: its lock is what the successor waits for first.
+    await successor.waitFor(`OUTBOX_FILE ${outbox} cannot be used: it is in use by process ${first.worker.child.pid} (${outbox}.lock); trying again`, 20_000)
+    expect(autoscaler.statuses.filter((status) => status.mtoken === "successor")).toEqual([])
+    // The predecessor's last session ends: it stops, and the successor gets the ports and reports itself ready.
+    await request(`${first.publicUrl}/session/end`, { body: { session_id: created.session_id, session_auth: authData() } })
+    expect(await first.worker.exited).toBe(0)
+    const ready = await autoscaler.waitForStatus((status) => status.mtoken === "successor" && status.max_perf === 100, 20_000)
+    expect(ready.error_msg).toBe("")
+    expect(autoscaler.statuses.filter((status) => status.mtoken === "successor")[0]).toBe(ready)
+    expect(successor.child.exitCode).toBeNull()
+    expect(readlinkSync(`${outbox}.lock`)).toMatch(new RegExp(`^${successor.child.pid}:\\d+$`))
+  })
+
+  it("a second worker given the same OUTBOX_FILE (its own ports) waits BIND_RETRY_SECONDS for the journal's lock, then fails its launch naming the holder", async () => {
     const dir = mkdtempSync(join(tmpdir(), "null-worker-dup-"))
     dirs.push(dir)
     const outbox = join(dir, "outbox.jsonl")
     const first = await startWorkerProcess(autoscaler, { OUTBOX_FILE: outbox })
     await autoscaler.waitForStatus((status) => status.max_perf === 100)
-    const duplicate = spawnProcess(process.execPath, [mainJs], { ...first.env, BIND_RETRY_SECONDS: "30" })
-    processes.push(duplicate)
-    // The lock is met before the ports' 30 s of retries: the duplicate is gone well before them.
-    expect(await duplicate.exited).toBe(1)
-    expect(duplicate.output()).toContain(`OUTBOX_FILE ${outbox} cannot be used: it is in use by process ${first.worker.child.pid}`)
-    expect(duplicate.output()).toContain("start-up failed: another null worker already serves this instance")
-    expect(autoscaler.statuses.every((status) => status.error_msg === "")).toBe(true)
+    const { env } = await workerEnv(autoscaler, { OUTBOX_FILE: outbox, BIND_RETRY_SECONDS: "1", MASTER_TOKEN: "second" })
+    const second = spawnProcess(process.execPath, [mainJs], env)
+    processes.push(second)
+    const failure = `Worker Server failed to launch: OUTBOX_FILE ${outbox} cannot be used: it is in use by process ${first.worker.child.pid}`
+    await autoscaler.waitForStatus((status) => status.mtoken === "second" && status.error_msg.startsWith(failure), 20_000)
+    expect(second.output()).toContain(`OUTBOX_FILE ${outbox} cannot be used: it is in use by process ${first.worker.child.pid} (${outbox}.lock); trying again`)
+    expect(autoscaler.statuses.filter((status) => status.mtoken !== "second").every((status) => status.error_msg === "")).toBe(true)
     expect(first.worker.child.exitCode).toBeNull()
     // The lock still names the first worker (a link to `<pid>:<start time>`).
     expect(readlinkSync(`${outbox}.lock`)).toMatch(new RegExp(`^${first.worker.child.pid}:\\d+$`))

@@ -20,7 +20,7 @@
  * stays in the `OUTBOX_FILE` journal, when there is one, for the next process to send).
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Data, Deferred, Duration, Effect, Exit, FiberId, FiberSet, Layer, Option, Queue } from "effect"
+import { Data, Deferred, Duration, Effect, Exit, FiberId, FiberSet, Layer, Option, Queue, Schedule } from "effect"
 import type { CloseReason } from "../../protocol/callback.js"
 import { transportCause } from "../../shared/errno.js"
 import { makeThrottledLog } from "../../shared/throttledLog.js"
@@ -218,7 +218,11 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
               )
             )
         }
+        // A lock another live worker holds is tried again once a second for BIND_RETRY_SECONDS, as a taken port is: a
+        // predecessor still draining lets both go when it stops.
         const opened = yield* openJournal(file, onWriteFailure, notices).pipe(
+          Effect.tapError((error) => (error.lockHolder === null ? Effect.void : Effect.logWarning(`${error.message}; trying again`))),
+          Effect.retry({ schedule: Schedule.spaced("1 second"), times: Math.floor(config.bindRetrySeconds), while: (error) => error.lockHolder !== null }),
           Effect.tapError((error) => Effect.zipRight(Effect.logError(error.message), noteStartFailure(error.message))),
           Effect.orDie
         )

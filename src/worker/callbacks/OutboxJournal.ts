@@ -417,7 +417,12 @@ export const openJournal = (
         throw error
       }
     },
-    catch: (error) => new JournalUnavailable({ file: configured, reason: error instanceof Error ? error.message : String(error) })
+    catch: (error) =>
+      new JournalUnavailable({
+        file: configured,
+        reason: error instanceof Error ? error.message : String(error),
+        lockHolder: error instanceof LockHeld ? error.holder : null
+      })
   })
 
 /** The file a chain of symbolic links ends at, whether or not it exists yet (a journal not written so far). */
@@ -452,7 +457,9 @@ const unlinkQuietly = (file: string) => {
 
 export class JournalUnavailable extends Schema.TaggedError<JournalUnavailable>()("JournalUnavailable", {
   file: Schema.String,
-  reason: Schema.String
+  reason: Schema.String,
+  /** The live process holding the journal's lock, when that is why (a predecessor still stopping may let it go). */
+  lockHolder: Schema.NullOr(Schema.Int)
 }) {
   override get message(): string {
     return `OUTBOX_FILE ${this.file} cannot be used: ${this.reason}`

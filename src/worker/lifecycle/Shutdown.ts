@@ -15,7 +15,7 @@
  * Each step is a method of the service that owns it, and each service also does its part in its own
  * finalizer, idempotently: this sequence is the order, the finalizers are the safety net.
  */
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Layer } from "effect"
 import { AutoscalerReporter } from "../autoscaler/AutoscalerReporter.js"
 import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { CallbackPoster } from "../callbacks/CallbackPoster.js"
@@ -23,6 +23,12 @@ import { WorkerConfig } from "../config/WorkerConfig.js"
 import { Listeners } from "../http/Listeners.js"
 import { SlotPool } from "../slots/SlotPool.js"
 import { StopSignal } from "./StopSignal.js"
+
+/**
+ * The reporter, started once the listeners hold their ports: a worker that cannot bind them (a second start while a
+ * predecessor drains, or a port another process holds) must not report under the instance's id meanwhile.
+ */
+const reportingOnceBound = Layer.provide(AutoscalerReporter.Default, Listeners.Default)
 
 /** Busy connections get this long to finish their answer once the listeners stop. */
 export const CONNECTION_GRACE = "2 seconds"
@@ -72,5 +78,5 @@ export class Shutdown extends Effect.Service<Shutdown>()("worker/Shutdown", {
     yield* Effect.addFinalizer(() => sequence)
     return { sequence }
   }),
-  dependencies: [SlotPool.Default, CallbackPoster.Default, AutoscalerReporter.Default, Listeners.Default, StopSignal.Default, LoadMetrics.Default]
+  dependencies: [SlotPool.Default, CallbackPoster.Default, reportingOnceBound, Listeners.Default, StopSignal.Default, LoadMetrics.Default]
 }) {}

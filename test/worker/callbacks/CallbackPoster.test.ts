@@ -1,9 +1,9 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, type Duration, Effect, Exit, Fiber, Layer, LogLevel, Option, Random, Ref, Scope, TestClock } from "effect"
+import { Cause, Context, type Duration, Effect, Exit, Fiber, Layer, LogLevel, Option, Random, Ref, Scope, TestClock } from "effect"
 import { callbackBody, callbackText } from "../../../src/protocol/callback.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import { CallbackPoster, type CloseCallback, type DeliveryPolicy, defaultPolicy, EXIT_LINES_WHEN_JOURNALLED, isRetryableStatus } from "../../../src/worker/callbacks/CallbackPoster.js"
@@ -1148,6 +1148,41 @@ describe("CallbackPoster", () => {
         assert.strictEqual(descriptorsOn(file), 1)
         yield* Scope.close(scope, Exit.void)
         assert.strictEqual(descriptorsOn(file), 0)
+      })
+    )
+
+    it.effect("a journal whose lock another live worker holds is tried again once a second for BIND_RETRY_SECONDS: let go meanwhile (a predecessor that stopped), it is taken", () =>
+      Effect.gen(function* () {
+        const file = journalIn()
+        // The parent process stands for the other worker: alive, and not this one.
+        symlinkSync(otherWorkersLock(), `${file}.lock`)
+        const scope = yield* Scope.make()
+        const started = yield* Effect.fork(posterWith([200], scope, { outboxFile: Option.some(file), bindRetrySeconds: 3 }))
+        yield* TestClock.adjust("2 seconds")
+        assert.isNull(started.unsafePoll(), "still waiting for the lock")
+        unlinkSync(`${file}.lock`)
+        yield* TestClock.adjust("1 second")
+        const { poster } = yield* Fiber.join(started)
+        yield* poster.post(callback)
+        assert.strictEqual(readlinkSync(`${file}.lock`).split(":")[0], String(process.pid))
+        yield* Scope.close(scope, Exit.void)
+      })
+    )
+
+    it.effect("a journal still locked by another live worker after BIND_RETRY_SECONDS fails the start, naming the holder; with no retries at once", () =>
+      Effect.gen(function* () {
+        for (const bindRetrySeconds of [0, 2]) {
+          const file = journalIn()
+          symlinkSync(otherWorkersLock(), `${file}.lock`)
+          const scope = yield* Scope.make()
+          const started = yield* Effect.fork(Effect.exit(posterWith([200], scope, { outboxFile: Option.some(file), bindRetrySeconds })))
+          yield* TestClock.adjust(`${bindRetrySeconds} seconds`)
+          const exit = yield* Fiber.join(started)
+          assert.isTrue(Exit.isFailure(exit), `${bindRetrySeconds}`)
+          assert.include(String(Exit.isFailure(exit) ? Cause.squash(exit.cause) : ""), `it is in use by process ${process.ppid}`)
+          assert.isTrue(readlinkSync(`${file}.lock`).startsWith(`${process.ppid}:`), "the other worker's lock is left as it was")
+          yield* Scope.close(scope, Exit.void)
+        }
       })
     )
 
