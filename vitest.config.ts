@@ -4,7 +4,9 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     setupFiles: ["test/support/effectValuesInAssert.ts"],
-    testTimeout: 30_000,
+    // A bound against a hang, not a speed check: a test that runs real processes one after another can take several
+    // times its usual few seconds on a busy 2-core machine.
+    testTimeout: 60_000,
     hookTimeout: 60_000,
     // Two cores: end-to-end tests spawn processes, so files run two at a time at most.
     maxWorkers: 2,
