@@ -106,14 +106,20 @@ const reasonOf = (error: unknown): string => {
   return typeof cause?.code === "string" ? cause.code : error instanceof Error ? error.message : String(error)
 }
 
-/** The id of the session the worker holds, if any. */
-const openSession = async (): Promise<string | undefined> => {
+/** The session the worker holds, if any: its id, and its generation, which the release names. */
+interface OpenSession {
+  readonly id: string
+  readonly generation: number
+}
+
+const openSession = async (): Promise<OpenSession | undefined> => {
   try {
-    const body = (await getJson(`${controlUrl}/sessions`)) as { sessions?: Array<{ session_id?: unknown }> } | null
+    const body = (await getJson(`${controlUrl}/sessions`)) as { sessions?: Array<{ session_id?: unknown; generation?: unknown }> } | null
     controlAnswers = true
     if (controlTrouble.clear()) log(`worker control ${controlUrl} answers again`)
     const id = body?.sessions?.[0]?.session_id
-    return typeof id === "string" ? id : undefined
+    const generation = body?.sessions?.[0]?.generation
+    return typeof id === "string" && typeof generation === "number" ? { id, generation } : undefined
   } catch (error) {
     controlAnswers = false
     const reason = reasonOf(error)
@@ -124,15 +130,22 @@ const openSession = async (): Promise<string | undefined> => {
   }
 }
 
-const work = async (sessionId: string, job: Job) => {
-  log(`session ${sessionId}: working on ${job.job_id}`)
+const work = async (session: OpenSession, job: Job) => {
+  log(`session ${session.id}: working on ${job.job_id}`)
   await sleep(job.work_ms ?? workMs)
-  const result = JSON.stringify({ job_id: job.job_id, output: job.input.toUpperCase(), session_id: sessionId })
+  const result = JSON.stringify({ job_id: job.job_id, output: job.input.toUpperCase(), session_id: session.id })
   // NX: a job that ran twice (its first consumer died after writing) keeps its first result.
   await redis.set(resultKey(job.job_id), result, "NX")
-  await redis.rpush(processedKey(job.job_id), sessionId)
-  const released = await fetch(`${controlUrl}/release`, { method: "POST", signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS) })
-  log(`session ${sessionId}: ${job.job_id} done, release → ${released.status}`)
+  await redis.rpush(processedKey(job.job_id), session.id)
+  // By generation: if this session ended meanwhile (its lifetime ran out during a long job or a Redis stall) and the
+  // worker took a newer one, a bare release would close that one, which this consumer never served. Then 409: too late.
+  const released = await fetch(`${controlUrl}/release`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ generation: session.generation }),
+    signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS)
+  })
+  log(`session ${session.id}: ${job.job_id} done, release → ${released.status}${released.status === 409 ? " (the session had already ended)" : ""}`)
 }
 
 let stopping = false
@@ -146,14 +159,14 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
 }
 
 while (!stopping) {
-  const sessionId = await openSession()
-  if (sessionId === undefined) {
+  const session = await openSession()
+  if (session === undefined) {
     await sleep(100)
     continue
   }
   try {
-    const popped = await blocking.blpop(sessionQueue(sessionId), 1)
-    if (popped !== null) await work(sessionId, JSON.parse(popped[1]) as Job)
+    const popped = await blocking.blpop(sessionQueue(session.id), 1)
+    if (popped !== null) await work(session, JSON.parse(popped[1]) as Job)
   } catch (error) {
     if (!stopping) log(`job error: ${String(error)}`)
     await sleep(100)

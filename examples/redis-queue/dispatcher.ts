@@ -82,7 +82,7 @@ const flags = {
   webserverUrl: defaulted(Options.text, { name: "webserver-url", value: "URL", fallback: "http://localhost:8080", description: "where the endpoint is looked up" }),
   redisUrl: defaulted(Options.text, { name: "redis-url", value: "URL", fallback: "redis://127.0.0.1:6379", description: "the Redis the consumers share" }),
   concurrency: defaulted(wholeAtLeast(1), { name: "concurrency", value: "N", fallback: 3, description: "jobs in flight at once" }),
-  lifetime: defaulted(lifetimeSeconds, { name: "lifetime", value: "SECONDS", fallback: 30, description: "session lifetime" }),
+  lifetime: defaulted(lifetimeSeconds, { name: "lifetime", value: "SECONDS", fallback: 30, description: "session lifetime: a job must finish within it (the dispatcher does not ping)" }),
   attempts: defaulted(wholeAtLeast(1), { name: "attempts", value: "N", fallback: 5, description: "reservations tried per job (a session that closed without a result, or a reservation that failed)" }),
   jobsFile: optional(existingFile("jobs-file"), {
     name: "jobs-file",
