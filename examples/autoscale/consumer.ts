@@ -54,7 +54,7 @@ if (handledEnvProgramArgs(process.argv.slice(2), "autoscale example consumer", h
 /** A number of seconds, 0 or more and finite (`Infinity` would never release a worker or reclaim a job). */
 const seconds = (name: string, fallback: number) =>
   Config.number(name).pipe(
-    Config.validate({ message: "must be a number of seconds, 0 or more", validation: (value) => Number.isFinite(value) && value >= 0 }),
+    Config.validate({ message: "must be a finite number of seconds, 0 or more", validation: (value) => Number.isFinite(value) && value >= 0 }),
     Config.withDefault(fallback)
   )
 

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
+import { freePort, spawnProcess } from "../support/process.js"
 
 const dist = (file: string) => fileURLToPath(new URL(`../../dist/${file}`, import.meta.url))
 const run = (file: string, ...args: ReadonlyArray<string>) =>
@@ -109,6 +110,25 @@ describe("the Redis examples' own listeners and Redis addresses", () => {
   it("the autoscale consumer refuses an IDLE_GRACE or CLAIM_MIN_IDLE below 0 or not finite, naming each", () => {
     const refused = runWith("examples/autoscale-consumer.js", { REDIS_URL: nowhere, IDLE_GRACE: "Infinity", CLAIM_MIN_IDLE: "-5" })
     expect(refused.status).toBe(1)
-    expect(refused.stderr).toBe("consumer: IDLE_GRACE: must be a number of seconds, 0 or more\nconsumer: CLAIM_MIN_IDLE: must be a number of seconds, 0 or more\n")
+    expect(refused.stderr).toBe("consumer: IDLE_GRACE: must be a finite number of seconds, 0 or more\nconsumer: CLAIM_MIN_IDLE: must be a finite number of seconds, 0 or more\n")
+  })
+
+  it("the autoscale consumer whose Redis cannot be reached at start says so once, as an error event, and keeps trying", async () => {
+    const consumer = spawnProcess(process.execPath, [dist("examples/autoscale-consumer.js")], {
+      REDIS_URL: nowhere,
+      WORKER_CONTROL_URL: "http://127.0.0.1:1",
+      SIDECAR_PORT: String(await freePort())
+    })
+    try {
+      const [line] = await consumer.waitFor(/"event":"error","operation":"create consumer group".*/, 20_000)
+      expect(line).toContain("no connection to redis://127.0.0.1:1")
+      // Tried again every half second (a real process: real time), said once, and the consumer still running.
+      await new Promise((resolve) => setTimeout(resolve, 1_600))
+      expect(consumer.output().split('"operation":"create consumer group"').length - 1).toBe(1)
+      expect(consumer.child.exitCode).toBeNull()
+    } finally {
+      consumer.child.kill("SIGTERM")
+      await consumer.exited
+    }
   })
 })

@@ -124,16 +124,17 @@ export const runAutoscaler = (settings: AutoscalerSettings) =>
     let state: PlannerState =
       adopted > 0 ? { ...initialPlannerState, recent: [{ at: yield* Clock.currentTimeMillis, desired: adopted }] } : initialPlannerState
     let lastScale: ScaleEvent | null = null
-    const troubles = repeatedReason()
-    const reportOnce = (operation: string, message: string) =>
-      troubles.isNew(`${operation}: ${message}`) ? reporter.emit({ event: "error", operation, message }) : Effect.void
+    // One memory per operation: a Redis outage fails both in every tick, and each is said once while it lasts.
+    const troubles = { "read backlog": repeatedReason(), "publish keep lease": repeatedReason() }
+    const reportOnce = (operation: keyof typeof troubles, message: string) =>
+      troubles[operation].isNew(message) ? reporter.emit({ event: "error", operation, message }) : Effect.void
 
     while (true) {
       const owned = yield* Effect.either(store.claimOwner(settings.token, settings.ownerTtlMs))
       if (owned._tag === "Right" && !owned.right) return yield* new OwnershipLost({ prefix: settings.prefix })
       const reading = yield* Effect.either(backlog.read)
       if (reading._tag === "Left") yield* reportOnce("read backlog", reading.left.message)
-      else troubles.clear()
+      else troubles["read backlog"].clear()
       const snapshot = yield* holdings.snapshot
       const now = yield* Clock.currentTimeMillis
       const [decision, next] = plan(
@@ -171,6 +172,7 @@ export const runAutoscaler = (settings: AutoscalerSettings) =>
       if (decision.cancel > 0) yield* holdings.cancel(decision.cancel)
       const published = yield* Effect.either(store.publishKeep(decision.keep, settings.leaseMs))
       if (published._tag === "Left") yield* reportOnce("publish keep lease", published.left.message)
+      else troubles["publish keep lease"].clear()
       yield* Effect.sleep(interval)
     }
   }).pipe(

@@ -146,7 +146,13 @@ export const runConsumer = (settings: ConsumerSettings, handler: Handler, onEven
         }
       })
 
-    yield* jobs.ensureGroup.pipe(Effect.retry(Schedule.spaced("500 millis")))
+    // Said once while it lasts, as every other Redis call's trouble: a wrong REDIS_URL must not be silence.
+    for (;;) {
+      const grouped = yield* Effect.either(jobs.ensureGroup)
+      if (grouped._tag === "Right") break
+      yield* redisTrouble("create consumer group", grouped.left.message)
+    }
+    lastError = ""
     while (true) {
       yield* onEvent({ event: "waiting" })
       const session = yield* state.changes.pipe(Stream.filterMap(servable), Stream.runHead)

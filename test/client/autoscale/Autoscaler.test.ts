@@ -380,6 +380,25 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
     })
   )
 
+  it.scoped("Redis down for both the backlog and the keep lease, which fail in turn every tick: each said once while it lasts, again after it was over", () =>
+    Effect.gen(function* () {
+      const { harness } = yield* daemonReading({ waiting: 1, inFlight: 0 })
+      yield* advance(2_500)
+      const down = Effect.zipRight(Ref.set(harness.reading, null), Ref.set(harness.state.publishDown, true))
+      const errorsOf = Effect.map(eventsNamed(harness, "error"), (events) => events.map((event) => event.operation))
+      yield* down
+      yield* advance(10_000)
+      assert.deepStrictEqual(yield* errorsOf, ["read backlog", "publish keep lease"])
+      // Back for a moment, then down again: a new outage, said again.
+      yield* Ref.set(harness.reading, { waiting: 1, inFlight: 0 })
+      yield* Ref.set(harness.state.publishDown, false)
+      yield* advance(1_500)
+      yield* down
+      yield* advance(10_000)
+      assert.deepStrictEqual(yield* errorsOf, ["read backlog", "publish keep lease", "read backlog", "publish keep lease"])
+    })
+  )
+
   it.scoped("a worker whose port refuses twice, a second apart, has stopped: its session is forgotten then, long before its deadline; one refusal is not enough", () =>
     Effect.gen(function* () {
       const { harness } = yield* daemonReading({ waiting: 1, inFlight: 0 }, { policy: { lifetime: 30 } })

@@ -143,13 +143,16 @@ export interface MemoryState {
   readonly records: Ref.Ref<HashMap.HashMap<string, HeldRecord>>
   readonly keep: Ref.Ref<{ readonly ids: ReadonlyArray<string>; readonly until: number }>
   readonly owner: Ref.Ref<{ readonly token: string; readonly until: number } | null>
+  /** Set: publishing the keep set fails as with Redis down. */
+  readonly publishDown: Ref.Ref<boolean>
 }
 
 export const makeMemoryState = Effect.gen(function* () {
   const state: MemoryState = {
     records: yield* Ref.make(HashMap.empty<string, HeldRecord>()),
     keep: yield* Ref.make<{ readonly ids: ReadonlyArray<string>; readonly until: number }>({ ids: [], until: 0 }),
-    owner: yield* Ref.make<{ readonly token: string; readonly until: number } | null>(null)
+    owner: yield* Ref.make<{ readonly token: string; readonly until: number } | null>(null),
+    publishDown: yield* Ref.make(false)
   }
   return state
 })
@@ -169,7 +172,12 @@ export const memoryStore = (state: MemoryState): Layer.Layer<StateStore> =>
       load: Effect.map(Ref.get(state.records), (all) => ({ records: Array.from(HashMap.values(all)), unreadable: [] })),
       save: (record) => Ref.update(state.records, (all) => HashMap.set(all, record.session_id, record)),
       remove: (sessionId) => Ref.update(state.records, (all) => HashMap.remove(all, sessionId)),
-      publishKeep: (ids, ttlMs) => Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.set(state.keep, { ids, until: now + ttlMs })),
+      publishKeep: (ids, ttlMs) =>
+        Effect.flatMap(Ref.get(state.publishDown), (down) =>
+          down
+            ? Effect.fail(new RedisFailed({ command: "SET", detail: "connect ECONNREFUSED" }))
+            : Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.set(state.keep, { ids, until: now + ttlMs }))
+        ),
       claimOwner: (token, ttlMs) =>
         Effect.gen(function* () {
           const now = yield* Clock.currentTimeMillis
