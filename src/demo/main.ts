@@ -86,6 +86,15 @@ const demo = Command.make("demo", options, (opts) =>
     const launcher = yield* WorkerLauncher
     const client = yield* HttpClient.HttpClient
     const say = (text: string) => Effect.sync(() => writeSafely(process.stdout, `${text}\n`))
+    // The client's own part, at the least (the starts, the plateau, the ends; worker starts and routing come on top):
+    // a --timeout that the scale-down's wait passes is refused above, one that the whole run may pass is said here.
+    const sessionsTake = 2 * (opts.count - 1) * opts.interval + opts.plateau
+    const runTakes = sessionsTake + (expectZero ? scaleDownWait : 0)
+    if (opts.timeout <= runTakes) {
+      yield* say(
+        `note: --timeout ${opts.timeout} s may run out: the sessions take ${sessionsTake} s at the least (--count, --interval, --plateau)${expectZero ? ` and the scale-down up to ${scaleDownWait} s after them` : ""}`
+      )
+    }
     /**
      * Interrupted (a signal, the timeout), the demo stops `child` itself, in the reverse order of the starts (scope
      * finalizers): the client ends its sessions while the serverless and its workers still run.
@@ -185,6 +194,9 @@ const demo = Command.make("demo", options, (opts) =>
     // (no inactivity_timeout, 5 cold workers kept), so with them only the callbacks are waited for.
     const deadline = Duration.seconds(scaleDownWait)
     phase = expectZero ? `waiting for the scale-down to zero (up to --inactivity-timeout + ${SCALE_DOWN_SLACK_SECONDS} s)` : "waiting for the last callbacks"
+    // Nothing may change for a while (each worker lives --inactivity-timeout after its session): said, so that a wait
+    // does not read as a hang.
+    if (expectZero) yield* say(`waiting up to ${scaleDownWait} s (--inactivity-timeout + ${SCALE_DOWN_SLACK_SECONDS}) for the endpoint to scale back to zero`)
     yield* Effect.gen(function* () {
       for (;;) {
         const status = yield* fetchStatus

@@ -35,6 +35,9 @@ describe("npm run demo (dist/demo.js)", () => {
     expect(output.match(/on_close callback: .*"close_reason":"ended"/g)).toHaveLength(3)
     expect(output).toContain("peak workers: 3; callbacks: 3; workers left: 0")
     expect(output).toContain("demo OK")
+    // The wait for the scale-down is said when it begins; the default --timeout leaves room, so no note.
+    expect(output).toContain("waiting up to 15.5 s (--inactivity-timeout + 15) for the endpoint to scale back to zero")
+    expect(output).not.toContain("note: --timeout")
   }, 90_000)
 
   it("--vast-defaults: the endpoint keeps Vast's own settings, no inactivity timeout included (-1, never), unless one is given", async () => {
@@ -119,6 +122,8 @@ describe("npm run demo (dist/demo.js)", () => {
     expect(output).toContain("timed out: stopped the client (exit 143)")
     expect(output).toContain("timed out: stopped the serverless (exit 0)")
     expect(output).toContain("demo FAILED: the demo timed out (the client holding its sessions)")
+    // Said at the start: the sessions alone take longer than the --timeout given.
+    expect(output.split("\n")[0]).toBe("note: --timeout 20 s may run out: the sessions take 61 s at the least (--count, --interval, --plateau) and the scale-down up to 17 s after them")
     // The client was stopped by a signal and says so in its own lines; the demo's lines say why it stopped it.
     expect(output).not.toMatch(/^interrupted: stopped/m)
     expect(tree.filter(alive), output).toEqual([])
