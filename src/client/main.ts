@@ -74,6 +74,8 @@ const execute = (run: Run) =>
   }).pipe(Effect.catchTags(cannotStart))
 
 const stopWith = (error: { readonly message: string }) => Effect.zipRight(Console.error(error.message), Effect.fail(new RunFailed({ failures: 1 })))
+/** A failure the daemon has already reported as a fatal `error` event: only the status is left to give. */
+const stopSaid = () => Effect.fail(new RunFailed({ failures: 1 }))
 
 /** The daemon: Redis, the backlog, its records, its reservations; runs until interrupted. */
 const executeAutoscale = (run: AutoscaleRun) =>
@@ -101,11 +103,12 @@ const executeAutoscale = (run: AutoscaleRun) =>
     Effect.scoped,
     Effect.catchTags({
       ...cannotStart,
-      EndpointNotFound: stopWith,
+      // The endpoint lookup's failures that asking again cannot fix (`persist`) were said as fatal events.
+      EndpointNotFound: stopSaid,
+      UnexpectedResponse: stopSaid,
       OwnershipLost: stopWith,
       // The start-up steps retry these until they succeed: reaching here is not expected, but is said.
       RequestFailed: stopWith,
-      UnexpectedResponse: stopWith,
       RedisFailed: stopWith
     })
   )

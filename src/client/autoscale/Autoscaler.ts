@@ -88,7 +88,11 @@ export const runAutoscaler = (settings: AutoscalerSettings) =>
         for (let attempt = 0; ; attempt++) {
           const result = yield* Effect.either(step)
           if (result._tag === "Right") return result.right
-          if (!retryable(result.left)) return yield* Effect.fail(result.left)
+          if (!retryable(result.left)) {
+            // Said as an event, before the stop's own: a --json reader gets the reason in the stream.
+            yield* reporter.emit({ event: "error", operation, message: result.left.message, fatal: true })
+            return yield* Effect.fail(result.left)
+          }
           // Said once per reason, so that it is clear the daemon is not stuck: it keeps trying.
           if (reasons.isNew(result.left.message)) yield* reporter.emit({ event: "error", operation, message: `${result.left.message} (trying again until it works)` })
           yield* Effect.sleep(startupDelay(attempt))

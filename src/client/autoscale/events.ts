@@ -60,7 +60,8 @@ export type AutoscaleEvent =
   | { readonly event: "draining"; readonly reservation: number; readonly session_id: string; readonly url: string }
   /** The session is over: its consumer released it, or its worker closed or lost it. */
   | SessionClosedEvent
-  | OperationErrorEvent
+  /** `fatal`: the daemon stops on it (an endpoint that does not exist, a refused key), exit 1. */
+  | (OperationErrorEvent & { readonly fatal?: true })
   | { readonly event: "stopping"; readonly held: number; readonly reserving: number }
   | { readonly event: "stopped"; readonly held: number; readonly unrecorded: number }
 

@@ -250,8 +250,14 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
         assert.isTrue(Exit.isFailure(exit), `${status}: the daemon stopped`)
         const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
         assert.deepInclude(Option.getOrUndefined(failure), { _tag: "UnexpectedResponse", status })
-        // The 503 was said once, with the retry, before the refusal ended it.
-        assert.deepStrictEqual((yield* eventsNamed(harness, "error")).map((event) => event.message), ["endpoint lookup: https://console.test/api/v0/endptjobs/ answered 503: status 503 (trying again until it works)"])
+        // The 503 was said once, with the retry; then the refusal, as a fatal event (a --json reader's reason).
+        assert.deepStrictEqual(
+          (yield* eventsNamed(harness, "error")).map((event) => [event.message, "fatal" in event ? event.fatal : undefined]),
+          [
+            ["endpoint lookup: https://console.test/api/v0/endptjobs/ answered 503: status 503 (trying again until it works)", undefined],
+            [`endpoint lookup: https://console.test/api/v0/endptjobs/ answered ${status}: status ${status}`, true]
+          ]
+        )
         assert.lengthOf(yield* Ref.get(harness.world.reserves), 0)
       }
     })

@@ -72,6 +72,23 @@ describe("node dist/client.js autoscale (process)", () => {
   })
 
   it.skipIf(skipWithoutRedis("the daemon process test"))(
+    "--json with an endpoint that does not exist: its reason is a fatal error event in the stream, before the stop's own, and nothing on stderr; exit 1",
+    { timeout: 60_000 },
+    async () => {
+      const redis = await startRedis()
+      stops.push(() => redis.stop())
+      const serverless = await startServerless(["--recommended"])
+      stops.push(() => serverless.stop())
+      const run = daemon(["--autoscaler-url", serverless.url, "--webserver-url", serverless.url, "--endpoint", "nosuch", "--redis-url", redis.url, "--list", "queue", "--json"])
+      expect(await run.exited, run.output()).toBe(1)
+      const lines = run.output().trimEnd().split("\n")
+      const seen = lines.map((line) => JSON.parse(line) as { event: string; operation?: string; message?: string; fatal?: boolean })
+      expect(seen.map((event) => event.event)).toEqual(["started", "error", "stopping", "stopped"])
+      expect(seen[1]).toMatchObject({ operation: "endpoint lookup", message: 'endpoint "nosuch" could not be found among your endpoints', fatal: true })
+    }
+  )
+
+  it.skipIf(skipWithoutRedis("the daemon process test"))(
     "killed with SIGKILL, a restarted daemon re-adopts the session it held and starts no other; SIGTERM stops it with exit 0, the session still recorded",
     { timeout: 60_000 },
     async () => {
