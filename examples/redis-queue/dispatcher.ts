@@ -64,7 +64,8 @@ const redisConnection = (url: string) =>
     ),
     (redis) => {
       const run = <A>(what: string, command: () => Promise<A>) =>
-        Effect.tryPromise({ try: command, catch: (error) => new RedisFailed({ message: `${what}: ${String(error)}` }) })
+        // The message, not `String(error)`: the bundle's class names are minified.
+        Effect.tryPromise({ try: command, catch: (error) => new RedisFailed({ message: `${what}: ${error instanceof Error ? error.message : String(error)}` }) })
       return {
         bindJob: (sessionId: string, job: Job) => run("RPUSH", () => redis.rpush(sessionQueue(sessionId), JSON.stringify(job))),
         unbind: (sessionId: string) => run("DEL", () => redis.del(sessionQueue(sessionId))),
@@ -189,7 +190,7 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
           if (yield* redis.isDone(job.job_id)) {
             // Done by an earlier run or another dispatcher on this Redis (generated jobs are job-1 … job-N every run).
             yield* Effect.logInfo(`${job.job_id}: already done (${doneKey(job.job_id)} is set in Redis), skipped`)
-            return "done" as const
+            return "skipped" as const
           }
           const reserved = yield* Effect.either(
             client.reserve({
@@ -211,7 +212,16 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
           }
           const session = reserved.right
           const closed = yield* book.waitFor(session.sessionId)
-          yield* redis.bindJob(session.sessionId, job)
+          const bound = yield* Effect.either(redis.bindJob(session.sessionId, job))
+          if (bound._tag === "Left") {
+            // An error reply (out of memory, a replica made read-only by a failover): the worker is given back at once,
+            // not held idle until its lifetime ends, and the job tried again after a pause, as a failed reservation is.
+            yield* Effect.logWarning(`${job.job_id}: could not hand the job to session ${session.sessionId} (${bound.left.message}): ending it, trying again`)
+            yield* Effect.ignore(client.endSession(session))
+            yield* book.forget(session.sessionId)
+            yield* Effect.sleep("1 second")
+            continue
+          }
           yield* Effect.logInfo(`${job.job_id} → session ${session.sessionId} on ${session.url}`)
           const reason = yield* Deferred.await(closed).pipe(
             Effect.timeout(Duration.seconds(opts.lifetime + 30)),
@@ -235,12 +245,14 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
       (job) => Effect.either(runJob(job)).pipe(Effect.tap((outcome) => (outcome._tag === "Left" ? Effect.logError(`${job.job_id}: ${outcome.left.message}`) : Effect.void))),
       { concurrency: opts.concurrency }
     )
-    const done = outcomes.filter((outcome) => outcome._tag === "Right" && outcome.right === "done").length
-    yield* Effect.logInfo(`${done} of ${jobs.length} jobs done`)
+    // Done counts the jobs found done before this run too (skipped): the run's work is `done - skipped`.
+    const skipped = outcomes.filter((outcome) => outcome._tag === "Right" && outcome.right === "skipped").length
+    const done = skipped + outcomes.filter((outcome) => outcome._tag === "Right" && outcome.right === "done").length
+    yield* Effect.logInfo(`${done} of ${jobs.length} jobs done${skipped === 0 ? "" : ` (${skipped} of them before this run: skipped)`}`)
     const { duplicates, reasons } = book.counts()
     yield* Effect.sync(() =>
       process.stdout.write(
-        `summary ${JSON.stringify({ jobs: jobs.length, done, callbacks: reasons, duplicate_callbacks: duplicates, redispatched })}\n`
+        `summary ${JSON.stringify({ jobs: jobs.length, done, skipped, callbacks: reasons, duplicate_callbacks: duplicates, redispatched })}\n`
       )
     )
     if (done !== jobs.length) return yield* new JobsUnfinished({ message: `${jobs.length - done} job(s) not done` })

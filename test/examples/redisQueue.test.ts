@@ -101,7 +101,16 @@ const setup = async (options: { jobs: number; workMs: number; maxWorkers?: numbe
     }
     expect((await client.keys("done:*")).length).toBe(jobs)
   }
-  return { client, serverless, status, summary, scaledToZero, checkExactlyOnce, restartRedis, close: () => client.disconnect() }
+  /** Another dispatcher run against the same serverless and Redis: its exit code and output. */
+  const dispatchAgain = async (jobs: number) => {
+    const again = start(
+      process.execPath,
+      [dist("examples/redis-dispatcher.js"), "--jobs", String(jobs), "--autoscaler-url", url, "--webserver-url", url, "--redis-url", redisUrl],
+      { VAST_API_KEY: "local" }
+    )
+    return { code: await again.exited, output: again.output() }
+  }
+  return { client, serverless, dispatcher, status, summary, scaledToZero, checkExactlyOnce, restartRedis, dispatchAgain, close: () => client.disconnect() }
 }
 
 /**
@@ -139,12 +148,17 @@ describe.skipIf(!hasRedis && process.env["CI"] === undefined)("the Redis queue e
     const { code, output, summary } = await run.summary()
     clearInterval(watching)
     expect(code, output).toBe(0)
-    expect(summary).toEqual({ jobs: 20, done: 20, callbacks: { released: 20 }, duplicate_callbacks: 0, redispatched: 0 })
+    expect(summary).toEqual({ jobs: 20, done: 20, skipped: 0, callbacks: { released: 20 }, duplicate_callbacks: 0, redispatched: 0 })
     expect(output).toContain(`workers post to http://localhost:${port}/closed (listening on http://127.0.0.1:${port})`)
     expect(peak).toBeLessThanOrEqual(3)
     await run.checkExactlyOnce(20)
     for (let i = 1; i <= 20; i++) expect(await run.client.llen(`processed:job-${i}`)).toBe(1)
     await run.scaledToZero()
+    // Run again on the same Redis: the generated ids are the same, and each is found done, said as skipped.
+    const again = await run.dispatchAgain(3)
+    expect(again.code, again.output).toBe(0)
+    expect(again.output).toContain("3 of 3 jobs done (3 of them before this run: skipped)")
+    expect(again.output).toContain('summary {"jobs":3,"done":3,"skipped":3,"callbacks":{},"duplicate_callbacks":0,"redispatched":0}')
     run.close()
   })
 
@@ -285,6 +299,24 @@ describe.skipIf(!hasRedis && process.env["CI"] === undefined)("the Redis queue e
       await cleanup()
       await autoscaler.close()
     }
+  })
+
+  it("Redis refusing writes (out of memory) while a job is handed over: its session is ended at once, the job tried again and done", async () => {
+    const run = await setup({ jobs: 3, workMs: 100 })
+    await run.client.config("SET", "maxmemory-policy", "noeviction")
+    await run.client.config("SET", "maxmemory", "1")
+    await run.dispatcher.waitFor(/could not hand the job to session \w+ \(RPUSH: OOM command not allowed/, 60_000)
+    await run.client.config("SET", "maxmemory", "0")
+    const { code, output, summary } = await run.summary()
+    expect(code, output).toBe(0)
+    expect(summary.done).toBe(3)
+    // The ended session's callback says `ended`: given back by the dispatcher, not left to expire.
+    expect(summary.callbacks["expired"] ?? 0, output).toBe(0)
+    expect(summary.callbacks["ended"], output).toBeGreaterThanOrEqual(1)
+    // The reply's own message, not the bundle's minified class name.
+    expect(output).not.toMatch(/RPUSH: \w+: OOM/)
+    await run.checkExactlyOnce(3)
+    run.close()
   })
 
   it("Redis restarted mid-run: consumers and dispatcher reconnect, nothing is lost", async () => {
