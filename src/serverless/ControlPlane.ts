@@ -32,6 +32,7 @@ import { WorkerSessions } from "./WorkerSessions.js"
 import { writeSafely } from "../shared/safeOutput.js"
 import { printable } from "../shared/printable.js"
 import { sidecarExitReason } from "./sidecarExitReason.js"
+import { whatItWaitsFor } from "./startingWorker.js"
 
 export interface ServerlessSettings {
   readonly endpointName: string
@@ -221,14 +222,17 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
     const noticeSilence = (now: number) =>
       Effect.forEach(
         [...workers.values()].filter((worker) => silentTooLong(worker.phase, worker.lastReportAt, now) || neverReady(worker.phase, worker.startedAt, now)),
-        (worker) => {
-          worker.errorMsg =
-            worker.phase === "starting"
-              ? `not ready ${START_LIMIT_MS / 1000} s after its start (${worker.lastReportAt === null ? "it never reported" : "it reported, never ready"}): replaced`
-              : `no report for over ${SILENCE_LIMIT_MS / 1000} s (a worker reports at least every ${HEARTBEAT_SECONDS} s): hung, stopped or cut off`
-          worker.phase = "errored"
-          return log(`w${worker.id} ${worker.errorMsg}`)
-        },
+        (worker) =>
+          Effect.gen(function* () {
+            // A worker that never got ready says why in its output (its consumer's health check, most often).
+            const waiting = worker.phase === "starting" && worker.process !== null ? whatItWaitsFor(yield* worker.process.tail) : ""
+            worker.errorMsg =
+              worker.phase === "starting"
+                ? `not ready ${START_LIMIT_MS / 1000} s after its start (${worker.lastReportAt === null ? "it never reported" : "it reported, never ready"}${waiting === "" ? "" : `; its last word: ${waiting}`}): replaced`
+                : `no report for over ${SILENCE_LIMIT_MS / 1000} s (a worker reports at least every ${HEARTBEAT_SECONDS} s): hung, stopped or cut off`
+            worker.phase = "errored"
+            yield* log(`w${worker.id} ${worker.errorMsg}`, "warning")
+          }),
         { discard: true }
       )
 

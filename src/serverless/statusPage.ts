@@ -6,6 +6,7 @@
 import { DateTime, type Effect } from "effect"
 import type { ControlPlane } from "./ControlPlane.js"
 import type { DisplayState } from "./scaling.js"
+import { whatItWaitsFor } from "./startingWorker.js"
 
 type Status = ControlPlane["status"] extends Effect.Effect<infer A> ? A : never
 
@@ -84,40 +85,11 @@ const workerColumns: ReadonlyArray<Column> = [
 const exitCell = (exit: string | null, sidecarExit: string | null): string =>
   [exit ?? "", sidecarExit === null ? "" : `sidecar: ${sidecarExit}`].filter((part) => part !== "").join("; ")
 
-/** A logfmt line's `message`, or the line itself; cut to a table cell's width. */
-const messageOf = (line: string): string => {
-  const found = /(?:^| )message=(?:"((?:[^"\\]|\\.)*)"|(\S+))/.exec(line)
-  const text = found === null ? line : found[1] !== undefined ? found[1].replace(/\\(.)/g, "$1") : (found[2] ?? line)
-  return text.length > 160 ? `${text.slice(0, 160)}…` : text
-}
-
-/**
- * A line that says what a starting worker waits for: a warning or an error, or its `waiting for …` line (said at
- * info, once per reason, while it waits for the consumer).
- */
-const isNotice = (line: string): boolean => {
-  // The level field comes before the message: a message that quotes " level=ERROR" is not a warning.
-  const beforeMessage = line.split(" message=", 1)[0] ?? ""
-  return /(?:^| )level=(?:WARN|ERROR|FATAL)\b/.test(beforeMessage) || messageOf(line).startsWith("waiting for ")
-}
-
-const lastIndexWhere = (lines: ReadonlyArray<string>, keep: (line: string) => boolean): number => {
-  for (let i = lines.length - 1; i >= 0; i--) if (keep(lines[i]!)) return i
-  return -1
-}
-
-/**
- * The reported error; for a worker still starting, what it waits for: its latest notice, which a later line
- * (`Serverless public key loaded`) must not hide, with that later line beside it, since it may say the wait is over
- * (`first health check passed`); with no notice, its latest line.
- */
+/** The reported error; for a worker still starting, what it waits for (`startingWorker.ts`). */
 const errorCell = (worker: Status["workers"][number]): string => {
   if (worker.error_msg !== "" || worker.state !== "starting") return worker.error_msg
-  const tail = worker.log_tail
-  if (tail.length === 0) return ""
-  const latest = messageOf(tail[tail.length - 1]!)
-  const notice = lastIndexWhere(tail, isNotice)
-  return notice < 0 || notice === tail.length - 1 ? `(starting) ${latest}` : `(starting) ${messageOf(tail[notice]!)}; since then: ${latest}`
+  const waiting = whatItWaitsFor(worker.log_tail)
+  return waiting === "" ? "" : `(starting) ${waiting}`
 }
 
 export const statusPage = (status: Status): string => {

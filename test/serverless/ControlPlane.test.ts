@@ -342,6 +342,23 @@ describe("ControlPlane (TestClock, fake processes)", () => {
     })
   )
 
+  it.scoped("a worker replaced for never getting ready: the replacement says what the worker last said it waited for", () =>
+    Effect.gen(function* () {
+      const waitingLine = 'timestamp=2026-11-30T10:00:00.000Z level=INFO message="waiting for the consumer: Healthcheck failed: ECONNREFUSED"'
+      const keyLoaded = 'timestamp=2026-11-30T10:00:00.017Z level=INFO message="Serverless public key loaded"'
+      const { layer } = yield* fakeLauncherWith([waitingLine, keyLoaded])
+      const { plane, route } = yield* planeKeepingIdle(layer)
+      assert.strictEqual(yield* route(0), "Waiting")
+      yield* plane.tick
+      yield* TestClock.adjust("60001 millis")
+      yield* plane.tick
+      assert.strictEqual(
+        (yield* plane.status).workers[0]?.error_msg,
+        "not ready 60 s after its start (it never reported; its last word: waiting for the consumer: Healthcheck failed: ECONNREFUSED; since then: Serverless public key loaded): replaced"
+      )
+    })
+  )
+
   it.scoped("a sidecar that exits is logged and shown; its worker is errored, stopped and replaced (as start-vast.sh stops it on Vast)", () =>
     Effect.gen(function* () {
       const { launched, layer } = yield* fakeLauncher
