@@ -172,6 +172,13 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
     ).pipe(Effect.provide(server))
     const callbackBase = Option.getOrElse(opts.callbackUrl, () => listening).replace(/\/+$/, "")
     yield* Effect.logInfo(`callbacks: workers post to ${redactUrl(`${callbackBase}/closed`)} (listening on ${listening})`)
+    // A wildcard address is where to listen, not where to be reached: a worker on another machine posting there posts
+    // to itself. It works on one machine, which is why it is only said.
+    if (Option.isNone(opts.callbackUrl) && /^(?:0\.0\.0\.0|::|\[::\])$/.test(opts.callbackHost)) {
+      yield* Effect.logWarning(
+        `--callback-host ${opts.callbackHost} listens on every address, but is no address workers can reach: give --callback-url with this machine's public address (workers elsewhere would post to themselves)`
+      )
+    }
 
     const endpoint = yield* client.findEndpoint(opts.endpoint)
     /** What routing said, in the client CLI's words (`#n`: the job's attempt): each refusal and failed route, the first wait. */

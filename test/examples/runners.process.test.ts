@@ -101,6 +101,16 @@ describe("the Redis examples' own listeners and Redis addresses", () => {
     expect(refused.stderr).toBe("consumer: REDIS_URL: must be a redis://, rediss:// or unix:// URL (or host:port), not another scheme\n")
   })
 
+  it("the dispatcher listening on a wildcard address without --callback-url warns that workers cannot reach it there; with one, it does not", () => {
+    const base = ["--callback-port", "0", "--redis-url", nowhere, "--autoscaler-url", "http://127.0.0.1:1", "--webserver-url", "http://127.0.0.1:1"]
+    const warning = "--callback-host 0.0.0.0 listens on every address, but is no address workers can reach: give --callback-url"
+    const bare = runWith("examples/redis-dispatcher.js", { VAST_API_KEY: "local" }, "--callback-host", "0.0.0.0", ...base)
+    expect(bare.stdout).toContain(warning)
+    const given = runWith("examples/redis-dispatcher.js", { VAST_API_KEY: "local" }, "--callback-host", "0.0.0.0", "--callback-url", "http://203.0.113.7:8000", ...base)
+    expect(given.stdout).toContain("workers post to http://203.0.113.7:8000/closed")
+    expect(given.stdout).not.toContain("listens on every address")
+  })
+
   it("the dispatcher refuses a --redis-url of another scheme before anything starts", () => {
     const refused = runWith("examples/redis-dispatcher.js", { VAST_API_KEY: "local" }, "--redis-url", "http://x")
     expect(refused.status).toBe(1)
