@@ -16,7 +16,7 @@ import { HttpRouter, HttpServer, HttpServerRequest } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Clock, Data, Deferred, Duration, Effect, Layer, Option, Redacted, Runtime, Schema } from "effect"
+import { Cause, Clock, Data, Deferred, Duration, Effect, Exit, Layer, Option, Redacted, Runtime, Schema } from "effect"
 import { plainLogfmt } from "../../src/shared/logging.js"
 import { Redis } from "ioredis"
 import { urlFlagSchema } from "../../src/client/cli.js"
@@ -39,7 +39,7 @@ import { CloseReason } from "../../src/protocol/callback.js"
 import { existingFile } from "../../src/shared/textFlags.js"
 import { firstIssue } from "../../src/shared/firstIssue.js"
 import { lifetimeSeconds, wholeAtLeast } from "../../src/shared/numericFlags.js"
-import { stopOnHangup } from "../../src/shared/signalExitStatus.js"
+import { rememberStopSignal } from "../../src/shared/signalExitStatus.js"
 import { makeCallbackBook } from "./callbackBook.js"
 
 /** The callback body: our payload (`job_id`) plus what the worker adds. */
@@ -232,7 +232,15 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
           yield* Effect.logInfo(`${job.job_id} → session ${session.sessionId} on ${session.url}`)
           const reason = yield* Deferred.await(closed).pipe(
             Effect.timeout(Duration.seconds(opts.lifetime + 30)),
-            Effect.orElseSucceed(() => "no callback")
+            Effect.orElseSucceed(() => "no callback"),
+            // Stopped (Ctrl-C, SIGTERM): the session is ended, not left to hold its worker until its lifetime runs out.
+            // Its job is not done; a later run does it again.
+            Effect.onInterrupt(() =>
+              Effect.zipRight(
+                Effect.ignore(client.endSession(session)),
+                Effect.logWarning(`${job.job_id}: stopped before it was done; session ${session.sessionId} ended`)
+              )
+            )
           )
           yield* book.forget(session.sessionId)
           if (reason === "released" && (yield* redis.hasResult(job.job_id))) {
@@ -282,7 +290,7 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
 
 const cli = Command.run(dispatcher, { name: "redis example dispatcher", version: VERSION })
 if (!answeredStandardFlags(process.argv.slice(2), "redis example dispatcher", help)) {
-  stopOnHangup()
+  const stoppedBy = rememberStopSignal()
   withOneLineErrors(cli(process.argv), help).pipe(
     Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, plainLogfmt)),
     // The run's failure is said in one line, not with a stack (`describeCause`).
@@ -292,6 +300,12 @@ if (!answeredStandardFlags(process.argv.slice(2), "redis example dispatcher", he
         ? Effect.void
         : Effect.logError(describeCause(Cause.map(cause, (error) => ({ _tag: error._tag, message: "message" in error ? String(error.message) : "" }))))
     ),
-    NodeRuntime.runMain({ disablePrettyLogger: true, disableErrorReporting: true })
+    // A stop by signal is said, with what was left undone, and exits 128 + the signal's number, as a shell reports it.
+    Effect.onInterrupt(() => Effect.logWarning("interrupted: the sessions held were ended; jobs not done are left for a later run")),
+    NodeRuntime.runMain({
+      disablePrettyLogger: true,
+      disableErrorReporting: true,
+      teardown: (exit, onExit) => onExit(stoppedBy() ?? (Exit.isFailure(exit) ? 1 : 0))
+    })
   )
 }

@@ -319,6 +319,20 @@ describe.skipIf(!hasRedis && process.env["CI"] === undefined)("the Redis queue e
     run.close()
   })
 
+  it("SIGTERM to the dispatcher mid-job: the session it holds is ended (not left to expire), it says so, exit 143", async () => {
+    const run = await setup({ jobs: 1, workMs: 30_000 })
+    const [, sessionId] = await run.dispatcher.waitFor(/job-1 → session (\w+) on/, 60_000)
+    run.dispatcher.child.kill("SIGTERM")
+    expect(await run.dispatcher.exited).toBe(143)
+    const output = run.dispatcher.output()
+    expect(output).toContain(`job-1: stopped before it was done; session ${sessionId} ended`)
+    expect(output).toContain("interrupted: the sessions held were ended; jobs not done are left for a later run")
+    // The worker holds it no longer (its lifetime, 20 s, is far from over).
+    const status = (await run.status()) as { workers: Array<{ sessions?: Array<{ session_id: string }> | null }> }
+    expect(status.workers.flatMap((worker) => worker.sessions ?? []).map((session) => session.session_id)).not.toContain(sessionId)
+    run.close()
+  })
+
   it("Redis restarted mid-run: consumers and dispatcher reconnect, nothing is lost", async () => {
     const run = await setup({ jobs: 8, workMs: 200 })
     const deadline = Date.now() + 20_000
