@@ -139,10 +139,15 @@ const figures = (run: RunFigures) =>
  * cold start of minutes.
  */
 const verdict = (held: RunFigures, perJob: RunFigures): string => {
-  const ratio = (a: number, b: number) => (b > 0 ? `${round1(a / b)}×` : "—")
+  /** `2.5× as often`; a ratio of 1 reads `as often` alone. */
+  const compared = (a: number, b: number, what: string) => {
+    if (b <= 0) return `— ${what}`
+    const times = round1(a / b)
+    return times === 1 ? what : `${times}× ${what}`
+  }
   return [
     `comparison: held workers ${figures(held)}; one reservation per job ${figures(perJob)}.`,
-    `One reservation per job routed ${ratio(perJob.routes, held.routes)} as often and started ${ratio(perJob.workers_started, held.workers_started)} as many workers;`,
+    `One reservation per job routed ${compared(perJob.routes, held.routes, "as often")} and started ${compared(perJob.workers_started, held.workers_started, "as many workers")};`,
     "on one machine a start takes about a second, so the times are close, while on Vast each start of a scaled-down worker is a cold start of minutes."
   ].join(" ")
 }

@@ -59,7 +59,7 @@ const job = Effect.gen(function* () {
     onCloseRoute: null, // or your callback URL: the worker posts {…payload, session_id, close_reason} there
     onClosePayload: { job_id: "j-1" },
     timeout: "5 minutes"
-  })
+  }).pipe(Effect.onInterrupt(() => Effect.logInfo("interrupted while waiting for a worker: nothing was reserved")))
   yield* Effect.logInfo(`session ${session.sessionId} on ${session.url}`)
   // Said on Ctrl-C (before the session is ended, as finalizers run last-added first), so a stop is not silent.
   yield* Effect.addFinalizer((exit) =>

@@ -217,7 +217,7 @@ export const joinPath = (base: string, path: string): string => {
 }
 /** What to do when nothing listens at a control plane on this machine: the flag named is the one for the address that failed. */
 export const localControlPlaneHint = (operation: "endpoint lookup" | "route"): string =>
-  `nothing listens there: start the local serverless (node dist/serverless.js), or point ${operation === "route" ? "--autoscaler-url" : "--webserver-url"} at a running one (the client also takes --instance)`
+  `nothing listens there: start the local serverless (node dist/serverless.js, on port 8080 for --instance local), or point ${operation === "route" ? "--autoscaler-url" : "--webserver-url"} at a running one`
 
 const isOk = (status: number): boolean => status >= 200 && status < 300
 /** The statuses the SDK retries: the worker may take the next one. */

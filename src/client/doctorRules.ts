@@ -85,7 +85,10 @@ const judge = (setting: SettingName, value: number, plan: Plan): Omit<Finding, "
     case "max_workers":
       return value < plan.sessions
         ? {
-            risk: `at most ${value} worker(s), one session each: of the ${plan.sessions} concurrent sessions you plan (--sessions), the ones past ${value} wait until a session ends`,
+            risk:
+              value <= 0
+                ? `max_workers ${value}: no worker will start, so every session you plan (--sessions ${plan.sessions}) waits until its route times out`
+                : `at most ${value} worker(s), one session each: of the ${plan.sessions} concurrent sessions you plan (--sessions), the ones past ${value} wait until a session ends`,
             fix: `raise max_workers to at least ${plan.sessions} (it is also your spending cap)`
           }
         : null

@@ -54,6 +54,10 @@ describe("the doctor's rules", () => {
     assert.include(stall?.risk ?? "", "2 → 3")
     const [few] = findings(endpoint({ max_workers: 2 }), { sessions: 5 })
     assert.strictEqual(few?.fix, "raise max_workers to at least 5 (it is also your spending cap)")
+    assert.include(few?.risk ?? "", "the ones past 2 wait until a session ends")
+    // None at all: no session will ever end, so none waits for one; each waits for its route's time-out.
+    const [none] = findings(endpoint({ max_workers: 0 }), { sessions: 1 })
+    assert.strictEqual(none?.risk, "max_workers 0: no worker will start, so every session you plan (--sessions 1) waits until its route times out")
   })
 
   it("a setting the lookup did not report is a finding: it could not be checked", () => {

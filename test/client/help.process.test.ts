@@ -263,7 +263,7 @@ describe("node dist/client.js against a control plane on this machine that is no
       expect(await spawned.exited, args.join(" ")).toBe(1)
       const line = spawned.output().split("\n").find((text) => text.includes("endpoint lookup")) ?? ""
       expect(line, args.join(" ")).toContain(
-        `${base}/api/v0/endptjobs/ did not answer: connect ECONNREFUSED 127.0.0.1:${port}; nothing listens there: start the local serverless (node dist/serverless.js), or point --webserver-url at a running one`
+        `${base}/api/v0/endptjobs/ did not answer: connect ECONNREFUSED 127.0.0.1:${port}; nothing listens there: start the local serverless (node dist/serverless.js, on port 8080 for --instance local), or point --webserver-url at a running one`
       )
       expect(line.split(base).length - 1, line).toBe(1)
       expect(line.split("endpoint lookup").length - 1, line).toBe(1)

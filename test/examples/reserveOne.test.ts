@@ -72,6 +72,8 @@ describe("the client-library example (dist/examples/reserve-one.js)", () => {
     run.child.kill("SIGINT")
     expect(await run.exited, run.output()).toBe(130)
     expect(run.output()).not.toContain("session")
+    // Not silent: the stop is said.
+    expect(run.output()).toContain('message="interrupted while waiting for a worker: nothing was reserved"')
   }, 30_000)
 
   it("a JOB_TIME that is no duration is refused in one line naming the form, before anything is reserved; bare seconds, spaces around, are one", async () => {
