@@ -218,28 +218,32 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
             continue
           }
           const session = reserved.right
+          // Stopped (Ctrl-C, SIGTERM) while it holds the session: the session is ended, not left to hold its worker until
+          // its lifetime runs out. Its job is not done; a later run does it again.
+          const endedOnStop = <A, E>(step: Effect.Effect<A, E>) =>
+            Effect.onInterrupt(step, () =>
+              Effect.zipRight(
+                Effect.ignore(client.endSession(session)),
+                Effect.logWarning(`${job.job_id}: stopped before it was done; session ${session.sessionId} ended`)
+              )
+            )
           const closed = yield* book.waitFor(session.sessionId)
-          const bound = yield* Effect.either(redis.bindJob(session.sessionId, job))
+          const bound = yield* endedOnStop(Effect.either(redis.bindJob(session.sessionId, job)))
           if (bound._tag === "Left") {
             // An error reply (out of memory, a replica made read-only by a failover): the worker is given back at once,
             // not held idle until its lifetime ends, and the job tried again after a pause, as a failed reservation is.
             yield* Effect.logWarning(`${job.job_id}: could not hand the job to session ${session.sessionId} (${bound.left.message}): ending it, trying again`)
             yield* Effect.ignore(client.endSession(session))
             yield* book.forget(session.sessionId)
+            redispatched += 1
             yield* Effect.sleep("1 second")
             continue
           }
           yield* Effect.logInfo(`${job.job_id} → session ${session.sessionId} on ${session.url}`)
-          const reason = yield* Deferred.await(closed).pipe(
-            Effect.timeout(Duration.seconds(opts.lifetime + 30)),
-            Effect.orElseSucceed(() => "no callback"),
-            // Stopped (Ctrl-C, SIGTERM): the session is ended, not left to hold its worker until its lifetime runs out.
-            // Its job is not done; a later run does it again.
-            Effect.onInterrupt(() =>
-              Effect.zipRight(
-                Effect.ignore(client.endSession(session)),
-                Effect.logWarning(`${job.job_id}: stopped before it was done; session ${session.sessionId} ended`)
-              )
+          const reason = yield* endedOnStop(
+            Deferred.await(closed).pipe(
+              Effect.timeout(Duration.seconds(opts.lifetime + 30)),
+              Effect.orElseSucceed(() => "no callback")
             )
           )
           yield* book.forget(session.sessionId)

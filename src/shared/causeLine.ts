@@ -7,13 +7,10 @@ import { Cause, Chunk, ConfigError, Option } from "effect"
 /** The first line of a text: an `Error`'s message may carry more (OpenSSL's, a stack pasted in). */
 const firstLine = (text: string): string => text.split("\n")[0] ?? ""
 
-/** Whether `defect` is one of our typed errors (tagged), made a defect where a service cannot fail: its message says it all. */
-const isTaggedError = (defect: Error): boolean => "_tag" in defect && typeof defect._tag === "string" && defect.message !== ""
-
-/** A thrown value in one line: `TypeError: Protocol "ftp:" not supported…`; a typed error by its message, as a failure is. */
+/** A thrown value in one line: `TypeError: Protocol "ftp:" not supported…`. */
 export const describeDefect = (defect: unknown): string =>
   defect instanceof Error
-    ? isTaggedError(defect) ? firstLine(defect.message) : defect.message !== "" ? `${defect.name}: ${firstLine(defect.message)}` : defect.name
+    ? defect.message !== "" ? `${defect.name}: ${firstLine(defect.message)}` : defect.name
     : firstLine(String(defect))
 
 /** One line per problem, naming the variable: `WORKER_PORT: Expected an integer value but received "x"`. */

@@ -147,7 +147,9 @@ const launched = serve.pipe(
             return yield* Effect.die(new Error("duplicate worker"))
           }
           // The pid makes the report this process's own, should two workers ever report for one instance.
-          const described = Option.getOrElse(lost, () => describeLaunchFailure(cause))
+          // A service that failed to start noted why in its own words (a journal in use, say), however its failure
+          // reached here: as an interruption, or as a defect named by its class.
+          const described = Option.getOrElse(lost, () => notedStartFailure() ?? describeLaunchFailure(cause))
           const reason = `Worker Server failed to launch: ${described} (pid ${process.pid})`
           // A defect is a bug: its stack stays here, in the local log; the report gets the one line.
           yield* Cause.defects(cause).length > 0 ? Effect.logError(reason, cause) : Effect.logError(reason)

@@ -57,6 +57,8 @@ export interface LiveView {
   readonly rows: ReadonlyArray<Row>
   readonly closed: number
   readonly last: string
+  /** The error the daemon stopped on: kept in view, where the stop's own events replace `last`. */
+  readonly fatal?: string
 }
 
 const emptyView: LiveView = { decision: "", rows: [], closed: 0, last: "" }
@@ -99,6 +101,7 @@ export const applyAutoscaleEvent = (view: LiveView, event: AutoscaleEvent, now: 
     case "cancelled":
       return { ...view, rows: without(event.reservation), last }
     case "error":
+      if (event.fatal === true) return { ...view, last, fatal: last }
       return event.reservation !== undefined && event.operation === "reserve" ? { ...view, rows: without(event.reservation), last } : { ...view, last }
     default:
       return { ...view, last }
@@ -133,7 +136,8 @@ export const renderAutoscaleFrame = (view: LiveView, now: number, width: number)
     ...cells.map(format),
     "",
     `sessions held: ${open}, closed so far: ${view.closed}`,
-    printable(view.last)
+    printable(view.last),
+    ...(view.fatal === undefined || view.fatal === view.last ? [] : [printable(view.fatal)])
   ]
   return lines.map((line) => (line.length > width ? line.slice(0, Math.max(0, width)) : line))
 }

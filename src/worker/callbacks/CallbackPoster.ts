@@ -220,9 +220,12 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
         }
         // A lock another live worker holds is tried again once a second for BIND_RETRY_SECONDS, as a taken port is: a
         // predecessor still draining lets both go when it stops.
+        const retries = Math.floor(config.bindRetrySeconds)
+        let failedTries = 0
         const opened = yield* openJournal(file, onWriteFailure, notices).pipe(
-          Effect.tapError((error) => (error.lockHolder === null ? Effect.void : Effect.logWarning(`${error.message}; trying again`))),
-          Effect.retry({ schedule: Schedule.spaced("1 second"), times: Math.floor(config.bindRetrySeconds), while: (error) => error.lockHolder !== null }),
+          // "trying again" only when it will be: not with no retries, nor after the last.
+          Effect.tapError((error) => (error.lockHolder !== null && failedTries++ < retries ? Effect.logWarning(`${error.message}; trying again`) : Effect.void)),
+          Effect.retry({ schedule: Schedule.spaced("1 second"), times: retries, while: (error) => error.lockHolder !== null }),
           Effect.tapError((error) => Effect.zipRight(Effect.logError(error.message), noteStartFailure(error.message))),
           Effect.orDie
         )

@@ -63,6 +63,20 @@ describe("the daemon's reports", () => {
     assert.isTrue(renderAutoscaleFrame(view, 30_000, 10).every((line) => line.length <= 10))
   })
 
+  it("the error the daemon stopped on stays in the live view after the stop's own events", () => {
+    const fatal: AutoscaleEvent = { event: "error", operation: "endpoint lookup", message: 'endpoint "nosuch" could not be found among your endpoints', fatal: true }
+    const stopped = ([fatal, { event: "stopping", held: 0, reserving: 0 }, { event: "stopped", held: 0, unrecorded: 0 }] as const).reduce<LiveView>(
+      (current, event) => applyAutoscaleEvent(current, event, 10_000),
+      { decision: "", rows: [], closed: 0, last: "" }
+    )
+    const frame = renderAutoscaleFrame(stopped, 10_000, 200)
+    assert.strictEqual(frame.at(-2), describeAutoscale({ event: "stopped", held: 0, unrecorded: 0 }))
+    assert.strictEqual(frame.at(-1), describeAutoscale(fatal))
+    assert.include(frame.at(-1), 'endpoint "nosuch" could not be found')
+    // While it is the latest event, it is shown once.
+    assert.lengthOf(renderAutoscaleFrame(applyAutoscaleEvent({ decision: "", rows: [], closed: 0, last: "" }, fatal, 0), 0, 200).filter((line) => line.includes("nosuch")), 1)
+  })
+
   it.effect("plain lines leave pings out; JSON lines keep every event", () =>
     Effect.gen(function* () {
       const written = yield* Ref.make<ReadonlyArray<string>>([])
