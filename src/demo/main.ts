@@ -88,7 +88,8 @@ const demo = Command.make("demo", options, (opts) =>
     const say = (text: string) => Effect.sync(() => writeSafely(process.stdout, `${text}\n`))
     // The client's own part, at the least (the starts, the plateau, the ends; worker starts and routing come on top):
     // a --timeout that the scale-down's wait passes is refused above, one that the whole run may pass is said here.
-    const sessionsTake = 2 * (opts.count - 1) * opts.interval + opts.plateau
+    // Rounded as written: 2 × 2 × 0.1 + 0.2 is 0.6000000000000001 in binary.
+    const sessionsTake = Number((2 * (opts.count - 1) * opts.interval + opts.plateau).toFixed(3))
     const runTakes = sessionsTake + (expectZero ? scaleDownWait : 0)
     if (opts.timeout <= runTakes) {
       yield* say(
