@@ -16,6 +16,7 @@
  * - When Redis fails, it counts no idle time (it cannot know the queue is empty) and retries.
  */
 import { Duration, Effect, Option, Schedule, Stream, SubscriptionRef } from "effect"
+import { repeatedReason } from "../../shared/repeatedReason.js"
 import { monotonicMillis } from "../../shared/monotonic.js"
 import type { SessionsAnswer, SessionView } from "../../protocol/control.js"
 import { type CompleteOutcome, JobStream, type StreamJob } from "./JobStream.js"
@@ -65,11 +66,11 @@ export const runConsumer = (settings: ConsumerSettings, handler: Handler, onEven
     const watch = watchSessions(control, settings.pollWait, state, (message) => onEvent({ event: "error", operation: "watch sessions", message }))
     yield* Effect.forkScoped(watch)
 
-    let lastError = ""
+    // Every reason said since Redis last answered: two calls that fail in turn during one outage are each said once.
+    const troubles = repeatedReason()
     const redisTrouble = (operation: string, message: string) =>
       Effect.gen(function* () {
-        if (message !== lastError) yield* onEvent({ event: "error", operation, message })
-        lastError = message
+        if (troubles.isNew(`${operation}: ${message}`)) yield* onEvent({ event: "error", operation, message })
         yield* Effect.sleep("500 millis")
       })
 
@@ -122,7 +123,7 @@ export const runConsumer = (settings: ConsumerSettings, handler: Handler, onEven
             idleSince = yield* monotonicMillis
             continue
           }
-          lastError = ""
+          troubles.clear()
           if (Option.isSome(job.right)) {
             yield* work(job.right.value)
             idleSince = yield* monotonicMillis
@@ -152,7 +153,7 @@ export const runConsumer = (settings: ConsumerSettings, handler: Handler, onEven
       if (grouped._tag === "Right") break
       yield* redisTrouble("create consumer group", grouped.left.message)
     }
-    lastError = ""
+    troubles.clear()
     while (true) {
       yield* onEvent({ event: "waiting" })
       const session = yield* state.changes.pipe(Stream.filterMap(servable), Stream.runHead)
