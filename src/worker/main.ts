@@ -7,20 +7,16 @@
  * retries), it says why once and, when it knows where the autoscaler is, keeps reporting the error there
  * every 10 s until it is stopped, so the autoscaler can replace it (vast-protocol.md §6.5).
  */
-import { connect } from "node:net"
-import { HttpClient } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Config, ConfigProvider, Context, Effect, Either, Exit, Layer, Option, Schema } from "effect"
-import { SessionsAnswer } from "../protocol/control.js"
 import { keepAliveHttpClient } from "../shared/keepAliveHttpClient.js"
-import { boundedJson } from "../shared/boundedBody.js"
 import * as Logging from "../shared/logging.js"
 import { stopWhenOrphaned } from "../shared/orphanWatch.js"
 import { handledEnvProgramArgs } from "../shared/envProgramArgs.js"
 import { SignatureVerifier } from "./auth/SignatureVerifier.js"
 import { describeLaunchFailure, reportLaunchFailure } from "./autoscaler/launchFailure.js"
-import { controlPortSetting, exitMarkerSetting, markerKeepsSetting, WorkerConfig, youngGenerationSetting } from "./config/WorkerConfig.js"
+import { exitMarkerSetting, markerKeepsSetting, WorkerConfig, youngGenerationSetting } from "./config/WorkerConfig.js"
 import { helpText } from "./envReference.js"
 import { HealthProber } from "./health/HealthProber.js"
 import type { ListenFailed } from "./http/WireServer.js"
@@ -30,6 +26,7 @@ import { lowerHelperThreads } from "./lifecycle/helperThreads.js"
 import { capYoungGeneration } from "./lifecycle/youngGeneration.js"
 import { keepInspectorClosed } from "./lifecycle/inspectorSignal.js"
 import { notedStartFailure } from "./lifecycle/startFailure.js"
+import { anotherWorkerServes, refuseDuplicate } from "./lifecycle/duplicateLaunch.js"
 import { startupLine } from "./lifecycle/startupLine.js"
 import { writeExitMarker } from "./lifecycle/exitMarker.js"
 import { takeEarlySignal } from "./boot/earlyProcess.js"
@@ -67,56 +64,6 @@ const serve = Effect.scoped(
 )
 
 const isListenFailure = (error: { readonly _tag: string }): error is ListenFailed => error._tag === "ListenFailed"
-
-/** Whether something accepts a connection on the loopback `port` (refused, or no answer within 2 s: no). */
-const accepts = (port: number) =>
-  Effect.async<boolean>((resume) => {
-    const socket = connect(port, "127.0.0.1")
-    const done = (open: boolean) => {
-      socket.destroy()
-      resume(Effect.succeed(open))
-    }
-    socket.once("connect", () => done(true))
-    socket.once("error", () => done(false))
-    return Effect.sync(() => socket.destroy())
-  }).pipe(Effect.timeoutTo({ duration: "2 seconds", onSuccess: (open) => open, onTimeout: () => false }))
-
-/**
- * Whether another null worker answers on this instance's control port, and whether it is draining (a predecessor on
- * its way out) or serving. Nothing listening, or something else: `none`.
- */
-const controlPortHolder = Effect.gen(function* () {
-  const port = yield* controlPortSetting
-  // Nothing listening, the usual start, is known from a refused connection: the HTTP client's first use costs a start
-  // some 20 ms.
-  if (!(yield* accepts(port))) return "none" as const
-  const client = yield* HttpClient.HttpClient
-  const answer = yield* client.get(`http://127.0.0.1:${port}/sessions`).pipe(
-    // Whatever holds the port answers: read within the bound every answer from another process gets.
-    Effect.flatMap(boundedJson(SessionsAnswer)),
-    Effect.scoped,
-    Effect.timeout("2 seconds")
-  )
-  return answer.draining ? ("draining" as const) : ("serving" as const)
-}).pipe(Effect.orElseSucceed(() => "none" as const))
-
-/**
- * A port still taken after the retries may be held by another null worker serving this same instance (a
- * duplicate launch). Reporting an error then would mark the healthy worker's `CONTAINER_ID` as broken.
- */
-const anotherWorkerServes = Effect.map(controlPortHolder, (holder) => holder !== "none")
-
-/**
- * A second start beside a worker that serves this instance (not one draining, whose ports a successor waits for)
- * stops before it binds or reports anything: its reports, under the instance's id, would tell the autoscaler the
- * healthy worker is not ready.
- */
-const refuseDuplicate = Effect.gen(function* () {
-  if ((yield* controlPortHolder) !== "serving") return
-  const port = yield* Effect.orElseSucceed(controlPortSetting, () => 0)
-  yield* Effect.logError(`another null worker already serves this instance (it answers on NULL_CONTROL_PORT ${port}): not starting, not reporting; exiting`)
-  return yield* Effect.die(new Error("duplicate worker"))
-})
 
 /**
  * Interrupted with no stop asked for: a failure while the layers built that reached here as a bare interruption

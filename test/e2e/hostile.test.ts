@@ -2,7 +2,7 @@ import { mkdtempSync, readlinkSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { createServer } from "node:http"
-import { connect, type Socket } from "node:net"
+import { connect, createServer as createTcpServer, type Socket } from "node:net"
 import { CreateSessionAnswer } from "../../src/protocol/session.js"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { SessionsAnswer } from "../../src/protocol/control.js"
@@ -179,6 +179,31 @@ describe("hostile input against the real process", () => {
     expect(autoscaler.statuses.filter((status) => status.mtoken === "duplicate")).toEqual([])
     expect(autoscaler.statuses.every((status) => status.error_msg === "")).toBe(true)
     expect(first.worker.child.exitCode).toBeNull()
+  })
+
+  it("a control port held by something that is not a null worker (silent, or answering garbage) is no duplicate: the start goes on and reports the taken port", async () => {
+    for (const answer of [null, "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"] as const) {
+      const holder = createTcpServer()
+      holder.on("connection", (socket) => {
+        sockets.push(socket)
+        if (answer !== null) socket.once("data", () => socket.end(answer))
+      })
+      await new Promise<void>((listening) => holder.listen(0, "127.0.0.1", listening))
+      try {
+        const port = (holder.address() as { port: number }).port
+        const { env } = await workerEnv(autoscaler, { NULL_CONTROL_PORT: String(port), BIND_RETRY_SECONDS: "0", MASTER_TOKEN: `held-${answer === null ? "silent" : "garbage"}` })
+        const worker = spawnProcess(process.execPath, [mainJs], env)
+        processes.push(worker)
+        const reported = await autoscaler.waitForStatus((status) => status.mtoken === env["MASTER_TOKEN"] && status.error_msg !== "", 20_000)
+        expect(reported.error_msg).toContain(`(NULL_CONTROL_PORT): EADDRINUSE`)
+        expect(worker.output()).not.toContain("another null worker already serves")
+        worker.child.kill("SIGTERM")
+        expect(await worker.exited).toBe(0)
+      } finally {
+        for (const socket of sockets.splice(0)) socket.destroy()
+        await new Promise((closed) => holder.close(closed))
+      }
+    }
   })
 
   it.each([

@@ -1,0 +1,62 @@
+/**
+ * A second start beside a null worker that already serves this instance (a duplicate launch: a supervisor's restart
+ * racing the first, a template's command run twice). Reporting from it, under the instance's `CONTAINER_ID`, would tell
+ * the autoscaler that the healthy worker is not ready, or broken; so it is found before anything is built, by asking
+ * the configured control port, and again after a port or the journal stayed taken.
+ */
+import { connect } from "node:net"
+import { HttpClient } from "@effect/platform"
+import { Effect } from "effect"
+import { SessionsAnswer } from "../../protocol/control.js"
+import { boundedJson } from "../../shared/boundedBody.js"
+import { controlPortSetting } from "../config/WorkerConfig.js"
+
+/** Whether something accepts a connection on the loopback `port` (refused, or no answer within 2 s: no). */
+const accepts = (port: number) =>
+  Effect.async<boolean>((resume) => {
+    const socket = connect(port, "127.0.0.1")
+    const done = (open: boolean) => {
+      socket.destroy()
+      resume(Effect.succeed(open))
+    }
+    socket.once("connect", () => done(true))
+    socket.once("error", () => done(false))
+    return Effect.sync(() => socket.destroy())
+  }).pipe(Effect.timeoutTo({ duration: "2 seconds", onSuccess: (open) => open, onTimeout: () => false }))
+
+/**
+ * Whether another null worker answers on this instance's control port, and whether it is draining (a predecessor on
+ * its way out) or serving. Nothing listening, or something else: `none`.
+ */
+const controlPortHolder = Effect.gen(function* () {
+  const port = yield* controlPortSetting
+  // Nothing listening, the usual start, is known from a refused connection: the HTTP client's first use costs a start
+  // some 20 ms.
+  if (!(yield* accepts(port))) return "none" as const
+  const client = yield* HttpClient.HttpClient
+  const answer = yield* client.get(`http://127.0.0.1:${port}/sessions`).pipe(
+    // Whatever holds the port answers: read within the bound every answer from another process gets.
+    Effect.flatMap(boundedJson(SessionsAnswer)),
+    Effect.scoped,
+    Effect.timeout("2 seconds")
+  )
+  return answer.draining ? ("draining" as const) : ("serving" as const)
+}).pipe(Effect.orElseSucceed(() => "none" as const))
+
+/**
+ * A port still taken after the retries may be held by another null worker serving this same instance (a
+ * duplicate launch). Reporting an error then would mark the healthy worker's `CONTAINER_ID` as broken.
+ */
+export const anotherWorkerServes = Effect.map(controlPortHolder, (holder) => holder !== "none")
+
+/**
+ * A second start beside a worker that serves this instance (not one draining, whose ports a successor waits for)
+ * stops before it binds or reports anything: its reports, under the instance's id, would tell the autoscaler the
+ * healthy worker is not ready.
+ */
+export const refuseDuplicate = Effect.gen(function* () {
+  if ((yield* controlPortHolder) !== "serving") return
+  const port = yield* Effect.orElseSucceed(controlPortSetting, () => 0)
+  yield* Effect.logError(`another null worker already serves this instance (it answers on NULL_CONTROL_PORT ${port}): not starting, not reporting; exiting`)
+  return yield* Effect.die(new Error("duplicate worker"))
+})
