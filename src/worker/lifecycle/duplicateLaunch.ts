@@ -25,29 +25,33 @@ const accepts = (port: number) =>
   }).pipe(Effect.timeoutTo({ duration: "2 seconds", onSuccess: (open) => open, onTimeout: () => false }))
 
 /**
- * Whether another null worker answers on this instance's control port, and whether it is draining (a predecessor on
- * its way out) or serving. Nothing listening, or something else: `none`.
+ * Whether another null worker answers on the control port `port`, and whether it is draining (a predecessor on its way
+ * out) or serving. Nothing listening, or something else: `none`.
  */
-const controlPortHolder = Effect.gen(function* () {
-  const port = yield* controlPortSetting
-  // Nothing listening, the usual start, is known from a refused connection: the HTTP client's first use costs a start
-  // some 20 ms.
-  if (!(yield* accepts(port))) return "none" as const
-  const client = yield* HttpClient.HttpClient
-  const answer = yield* client.get(`http://127.0.0.1:${port}/sessions`).pipe(
-    // Whatever holds the port answers: read within the bound every answer from another process gets.
-    Effect.flatMap(boundedJson(SessionsAnswer)),
-    Effect.scoped,
-    Effect.timeout("2 seconds")
-  )
-  return answer.draining ? ("draining" as const) : ("serving" as const)
-}).pipe(Effect.orElseSucceed(() => "none" as const))
+const holderOf = (port: number) =>
+  Effect.gen(function* () {
+    // Nothing listening, the usual start, is known from a refused connection, without an HTTP request.
+    if (!(yield* accepts(port))) return "none" as const
+    const client = yield* HttpClient.HttpClient
+    const answer = yield* client.get(`http://127.0.0.1:${port}/sessions`).pipe(
+      // Whatever holds the port answers: read within the bound every answer from another process gets.
+      Effect.flatMap(boundedJson(SessionsAnswer)),
+      Effect.scoped,
+      Effect.timeout("2 seconds")
+    )
+    return answer.draining ? ("draining" as const) : ("serving" as const)
+  }).pipe(Effect.orElseSucceed(() => "none" as const))
+
+/** The configured control port, or null when the setting is bad (the launch failure says so). */
+const configuredControlPort = Effect.orElseSucceed(controlPortSetting, () => null)
 
 /**
  * A port still taken after the retries may be held by another null worker serving this same instance (a
  * duplicate launch). Reporting an error then would mark the healthy worker's `CONTAINER_ID` as broken.
  */
-export const anotherWorkerServes = Effect.map(controlPortHolder, (holder) => holder !== "none")
+export const anotherWorkerServes = Effect.flatMap(configuredControlPort, (port) =>
+  port === null ? Effect.succeed(false) : Effect.map(holderOf(port), (holder) => holder !== "none")
+)
 
 /**
  * A second start beside a worker that serves this instance (not one draining, whose ports a successor waits for)
@@ -55,8 +59,8 @@ export const anotherWorkerServes = Effect.map(controlPortHolder, (holder) => hol
  * healthy worker is not ready.
  */
 export const refuseDuplicate = Effect.gen(function* () {
-  if ((yield* controlPortHolder) !== "serving") return
-  const port = yield* Effect.orElseSucceed(controlPortSetting, () => 0)
+  const port = yield* configuredControlPort
+  if (port === null || (yield* holderOf(port)) !== "serving") return
   yield* Effect.logError(`another null worker already serves this instance (it answers on NULL_CONTROL_PORT ${port}): not starting, not reporting; exiting`)
   return yield* Effect.die(new Error("duplicate worker"))
 })
