@@ -1,7 +1,7 @@
 /** The example runners' command lines: a help page with defaults, and one line for a bad value, before anything starts. */
 import { spawnSync } from "node:child_process"
 import { createServer } from "node:http"
-import type { AddressInfo } from "node:net"
+import { type AddressInfo, createServer as createNetServer } from "node:net"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -12,6 +12,24 @@ import { freePort, spawnProcess } from "../support/process.js"
 const dist = (file: string) => fileURLToPath(new URL(`../../dist/${file}`, import.meta.url))
 const run = (file: string, ...args: ReadonlyArray<string>) =>
   spawnSync(process.execPath, [dist(file), ...args], { encoding: "utf8", timeout: 20_000, env: { PATH: process.env["PATH"] ?? "" } })
+
+/** The first whole RESP command (an array of bulk strings) in `text`: its upper-cased name and its length, or null. */
+const nextCommand = (text: string): { readonly name: string; readonly length: number } | null => {
+  const head = /^\*(\d+)\r\n/.exec(text)
+  if (head === null) return null
+  let at = head[0].length
+  let name = ""
+  for (let i = 0; i < Number(head[1]); i++) {
+    const size = /^\$(\d+)\r\n/.exec(text.slice(at))
+    if (size === null) return null
+    const start = at + size[0].length
+    const end = start + Number(size[1])
+    if (text.length < end + 2) return null
+    if (i === 0) name = text.slice(start, end).toUpperCase()
+    at = end + 2
+  }
+  return { name, length: at }
+}
 
 describe("the example runners", () => {
   it.each([
@@ -123,22 +141,51 @@ describe("the Redis examples' own listeners and Redis addresses", () => {
     expect(refused.stderr).toBe("consumer: IDLE_GRACE: must be a finite number of seconds, 0 or more\nconsumer: CLAIM_MIN_IDLE: must be a finite number of seconds, 0 or more\n")
   })
 
-  it("the autoscale consumer whose Redis cannot be reached at start says so once, as an error event, and keeps trying", async () => {
+  it("the autoscale consumer whose Redis fails at start says so once, as an error event, and keeps trying", async () => {
+    // A "Redis" that answers its readiness check and refuses every XGROUP: the consumer's tries can be counted, so no
+    // time has to pass for the test to see that a trouble said once is not said again.
+    let tries = 0
+    let counted: () => void = () => undefined
+    const refusing = createNetServer((socket) => {
+      let pending = ""
+      socket.on("data", (chunk: Buffer) => {
+        pending += chunk.toString("latin1")
+        for (;;) {
+          const command = nextCommand(pending)
+          if (command === null) return
+          pending = pending.slice(command.length)
+          if (command.name === "INFO") socket.write("$9\r\nloading:0\r\n")
+          else if (command.name === "XGROUP") {
+            socket.write("-ERR this Redis refuses XGROUP\r\n")
+            tries += 1
+            counted()
+          } else socket.write("+OK\r\n")
+        }
+      })
+    })
+    await new Promise<void>((resolve) => refusing.listen(0, "127.0.0.1", resolve))
     const consumer = spawnProcess(process.execPath, [dist("examples/autoscale-consumer.js")], {
-      REDIS_URL: nowhere,
+      REDIS_URL: `redis://127.0.0.1:${(refusing.address() as AddressInfo).port}`,
       WORKER_CONTROL_URL: "http://127.0.0.1:1",
       SIDECAR_PORT: String(await freePort())
     })
     try {
       const [line] = await consumer.waitFor(/"event":"error","operation":"create consumer group".*/, 20_000)
-      expect(line).toContain("no connection to redis://127.0.0.1:1")
-      // Tried again every half second (a real process: real time), said once, and the consumer still running.
-      await new Promise((resolve) => setTimeout(resolve, 1_600))
+      expect(line).toContain("ERR this Redis refuses XGROUP")
+      // Two more tries after the one said.
+      const after = tries
+      await new Promise<void>((resolve) => {
+        counted = () => {
+          if (tries >= after + 2) resolve()
+        }
+        counted()
+      })
       expect(consumer.output().split('"operation":"create consumer group"').length - 1).toBe(1)
       expect(consumer.child.exitCode).toBeNull()
     } finally {
       consumer.child.kill("SIGTERM")
       await consumer.exited
+      await new Promise((resolve) => refusing.close(resolve))
     }
   })
 })

@@ -11,8 +11,9 @@
  * - Told to drain (`draining: true`), or finding its session closed, it takes no new job; the job in
  *   hand is finished and acknowledged.
  * - Having found no job for `idleGrace`, it releases its worker (`POST /release` with its session's
- *   generation), unless the daemon's keep lease protects its session. It is the one process that knows
- *   it is not mid-job, which is why it, not the daemon, ends reservations (docs/autoscale.md).
+ *   generation), unless the daemon's keep lease protects its session (said once, as `kept`). It is the
+ *   one process that knows it is not mid-job, which is why it, not the daemon, ends reservations
+ *   (docs/autoscale.md).
  * - When Redis fails, it counts no idle time (it cannot know the queue is empty) and retries.
  */
 import { Duration, Effect, Option, Schedule, Stream, SubscriptionRef } from "effect"
@@ -41,6 +42,8 @@ export type ConsumerEvent =
   | { readonly event: "job-done"; readonly job: string; readonly id: string; readonly outcome: CompleteOutcome; readonly ms: number }
   | { readonly event: "job-failed"; readonly job: string; readonly id: string; readonly message: string }
   | { readonly event: "released"; readonly session_id: string; readonly generation: number; readonly outcome: ReleaseOutcome; readonly idle_ms: number }
+  /** Idle past its grace, but the daemon's keep lease protects the session: said once per idle spell. */
+  | { readonly event: "kept"; readonly session_id: string; readonly generation: number; readonly idle_ms: number }
   | { readonly event: "session-closed"; readonly session_id: string; readonly generation: number }
   | { readonly event: "draining"; readonly session_id: string; readonly generation: number }
   | { readonly event: "error"; readonly operation: string; readonly message: string }
@@ -111,6 +114,8 @@ export const runConsumer = (settings: ConsumerSettings, handler: Handler, onEven
       Effect.gen(function* () {
         const ids = { session_id: session.session_id, generation: session.generation }
         let idleSince = yield* monotonicMillis
+        // Whether this idle spell's keep was said: a consumer that holds its worker past its grace says why, once.
+        let keptSaid = false
         while (true) {
           const current = yield* SubscriptionRef.get(state)
           if (Option.isSome(current) && current.value.draining) return yield* onEvent({ event: "draining", ...ids })
@@ -127,6 +132,7 @@ export const runConsumer = (settings: ConsumerSettings, handler: Handler, onEven
           if (Option.isSome(job.right)) {
             yield* work(job.right.value)
             idleSince = yield* monotonicMillis
+            keptSaid = false
             continue
           }
           const idleFor = (yield* monotonicMillis) - idleSince
@@ -136,7 +142,11 @@ export const runConsumer = (settings: ConsumerSettings, handler: Handler, onEven
             yield* redisTrouble("read keep lease", kept.left.message)
             continue
           }
-          if (kept.right) continue
+          if (kept.right) {
+            if (!keptSaid) yield* onEvent({ event: "kept", ...ids, idle_ms: idleFor })
+            keptSaid = true
+            continue
+          }
           const released = yield* Effect.either(control.release(session.generation))
           if (released._tag === "Left") {
             yield* onEvent({ event: "error", operation: "release", message: released.left.message })

@@ -38,6 +38,14 @@ const waitUntil = async (what: string, check: () => Promise<boolean> | boolean, 
   }
 }
 
+/** How many `GET /sessions` the worker has answered (its request counter on the control port). */
+const sessionsAnswered = async (controlUrl: string): Promise<number> => {
+  const text = await (await fetch(`${controlUrl}/metrics`)).text()
+  let total = 0
+  for (const match of text.matchAll(/^null_worker_requests_total\{[^}]*route="\/sessions"[^}]*\} (\d+)$/gm)) total += Number(match[1])
+  return total
+}
+
 const post = async (url: string, body?: unknown) => {
   const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
   const text = await response.text()
@@ -117,7 +125,9 @@ describe.skipIf(skipWithoutRedis("the consumer library tests"))("the consumer li
 
     const events: Array<ConsumerEvent> = []
     startConsumer(redis, worker.controlUrl, events)
-    await new Promise((resolve) => setTimeout(resolve, 700))
+    // Once the worker has answered its first look at the sessions (none), the consumer knows it is not reserved.
+    await waitUntil("the consumer's first look at the sessions", async () => (await sessionsAnswered(worker.controlUrl)) >= 1)
+    await waitUntil("the waiting event", () => events.length > 0)
     expect(await client.hlen("jobs:results")).toBe(0)
     expect(events.map((event) => event.event)).toEqual(["waiting"])
 
@@ -135,10 +145,13 @@ describe.skipIf(skipWithoutRedis("the consumer library tests"))("the consumer li
     // Protected by the keep lease: it holds on while the lease lasts, and lets go after it lapses.
     const second = await worker.create()
     await client.sadd("jobs:autoscale:keep", second.sessionId)
-    await client.pexpire("jobs:autoscale:keep", 2_500)
-    await new Promise((resolve) => setTimeout(resolve, 2_000))
+    await waitUntil("the keep said", () => events.some((event) => event.event === "kept" && event.session_id === second.sessionId))
     expect((await worker.sessions()).sessions.map((session) => session.session_id)).toEqual([second.sessionId])
+    expect(events.filter((event) => event.event === "kept")).toHaveLength(1)
+    await client.del("jobs:autoscale:keep")
     await waitUntil("the release after the lease", async () => (await worker.sessions()).sessions.length === 0, 5_000)
+    // Said once for its idle spell, however many looks at the lease kept it.
+    expect(events.filter((event) => event.event === "kept")).toHaveLength(1)
 
     // A late release for an old generation is fenced off: the new session stays open.
     const third = await worker.create()
@@ -153,7 +166,9 @@ describe.skipIf(skipWithoutRedis("the consumer library tests"))("the consumer li
     await client.xadd("jobs", "*", "job_id", "job-6", "work_ms", "50")
     await waitUntil("draining seen", () => events.some((event) => event.event === "draining"))
     expect(await client.hexists("jobs:results", "job-5")).toBe(1)
-    await new Promise((resolve) => setTimeout(resolve, 800))
+    // Until the worker has drained (its session closed at DRAIN_TIMEOUT) and exited, the consumer could still take job-6.
+    expect(await worker.worker.exited).toBe(0)
+    expect(events.some((event) => event.event === "job-started" && event.job === "job-6")).toBe(false)
     expect(await client.hexists("jobs:results", "job-6")).toBe(0)
     const [group] = decodeGroups(await client.xinfo("GROUPS", "jobs"))
     expect(group?.[(group?.indexOf("lag") ?? 0) + 1]).toBe(1)

@@ -1,0 +1,88 @@
+/**
+ * The consumer library and the daemon's keep lease, against a fake stream and a fake worker (TestClock): idle past
+ * its grace while the lease protects its session, the consumer keeps its worker and says so once for the idle spell;
+ * once the lease no longer protects it, it releases its worker by generation. A job between two spells starts a new one.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect, Fiber, Layer, Option, Ref, TestClock } from "effect"
+import { type ConsumerEvent, runConsumer } from "../../../src/client/autoscale/consumer.js"
+import { JobStream, type StreamJob } from "../../../src/client/autoscale/JobStream.js"
+import { WorkerControl } from "../../../src/client/autoscale/WorkerControl.js"
+import type { SessionsAnswer } from "../../../src/protocol/control.js"
+
+const reserved: SessionsAnswer = {
+  sessions: [{ session_id: "s-1", generation: 4, created_at: 0, expires_at: 60, cost: 100, request_idx: 1 }],
+  draining: false,
+  index: 1
+}
+
+const settings = { idleGrace: Duration.seconds(1), claimMinIdle: Duration.seconds(60), block: Duration.millis(200), pollWait: 5 }
+
+/** What the consumer said, without the times that vary with the schedule. */
+const said = (events: ReadonlyArray<ConsumerEvent>) =>
+  events.map((event) => (event.event === "kept" || event.event === "released" ? `${event.event} ${event.session_id}/${event.generation}` : event.event))
+
+const setUp = Effect.gen(function* () {
+  const isProtected = yield* Ref.make(true)
+  const lookedAt = yield* Ref.make(0)
+  const jobs = yield* Ref.make<ReadonlyArray<StreamJob>>([])
+  const released = yield* Ref.make<ReadonlyArray<number>>([])
+  const stream = Layer.succeed(
+    JobStream,
+    JobStream.of({
+      ensureGroup: Effect.void,
+      claimStale: () => Effect.succeed(Option.none()),
+      // An empty queue blocks for the whole wait, as XREADGROUP does.
+      readNew: (block) =>
+        Effect.flatMap(Ref.modify(jobs, ([next, ...rest]) => [next, rest] as const), (next) =>
+          next === undefined ? Effect.as(Effect.sleep(block), Option.none()) : Effect.succeed(Option.some(next))),
+      refresh: () => Effect.succeed(true),
+      complete: () => Effect.succeed("stored" as const),
+      isProtected: () => Effect.zipRight(Ref.update(lookedAt, (n) => n + 1), Ref.get(isProtected)),
+      leave: Effect.void
+    })
+  )
+  // The first look answers at once with the session; later ones wait for a change that never comes.
+  const control = Layer.succeed(
+    WorkerControl,
+    WorkerControl.of({
+      sessions: (index) => (Option.isNone(index) ? Effect.succeed(reserved) : Effect.never),
+      release: (generation) => Effect.as(Ref.update(released, (all) => [...all, generation]), "released" as const)
+    })
+  )
+  const events: Array<ConsumerEvent> = []
+  const consumer = yield* Effect.forkScoped(
+    runConsumer(settings, () => Effect.succeed("done"), (event) => Effect.sync(() => void events.push(event))).pipe(
+      Effect.provide(Layer.merge(stream, control))
+    )
+  )
+  return { isProtected, lookedAt, jobs, released, events, consumer }
+})
+
+describe("the consumer and the keep lease (fake stream and worker)", () => {
+  it.scoped("kept past its grace: said once however many looks kept it; released by generation once the lease lets go", () =>
+    Effect.gen(function* () {
+      const { consumer, events, isProtected, lookedAt, released } = yield* setUp
+      yield* TestClock.adjust("10 seconds")
+      assert.isAbove(yield* Ref.get(lookedAt), 10)
+      assert.deepStrictEqual(said(events), ["waiting", "reserved", "kept s-1/4"])
+      assert.deepStrictEqual(yield* Ref.get(released), [])
+      yield* Ref.set(isProtected, false)
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(said(events), ["waiting", "reserved", "kept s-1/4", "released s-1/4"])
+      assert.deepStrictEqual(yield* Ref.get(released), [4])
+      yield* Fiber.interrupt(consumer)
+    })
+  )
+
+  it.scoped("a job between two idle spells: each spell's keep is said", () =>
+    Effect.gen(function* () {
+      const { consumer, events, jobs } = yield* setUp
+      yield* TestClock.adjust("5 seconds")
+      yield* Ref.set(jobs, [{ id: "1-0", key: "job-1", fields: { job_id: "job-1" }, reclaimed: false }])
+      yield* TestClock.adjust("5 seconds")
+      assert.deepStrictEqual(said(events), ["waiting", "reserved", "kept s-1/4", "job-started", "job-done", "kept s-1/4"])
+      yield* Fiber.interrupt(consumer)
+    })
+  )
+})
