@@ -5,6 +5,7 @@
  */
 import type { Redis } from "ioredis"
 import { redactUrl } from "../../src/shared/redactUrl.js"
+import { redisErrorText } from "../../src/shared/redisErrorText.js"
 import { repeatedReason } from "../../src/shared/repeatedReason.js"
 
 export const sayConnectionTrouble = (redis: Redis, url: string, say: (text: string) => void): void => {
@@ -12,7 +13,7 @@ export const sayConnectionTrouble = (redis: Redis, url: string, say: (text: stri
   const shown = URL.canParse(url) ? redactUrl(url) : url.replace(/^.*@/, "")
   const reasons = repeatedReason()
   redis.on("error", (error: Error) => {
-    if (reasons.isNew(error.message)) say(`no connection to ${shown} (${error.message}); retrying`)
+    if (reasons.isNew(error.message)) say(`no connection to ${shown} (${redisErrorText(error.message)}); retrying`)
   })
   redis.on("ready", () => {
     if (reasons.clear()) say(`connected to ${shown} again`)

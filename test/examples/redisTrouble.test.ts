@@ -1,5 +1,7 @@
 /** The Redis example's programs say when Redis cannot be reached, once per reason, without the URL's password. */
 import { EventEmitter } from "node:events"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import { fileURLToPath } from "node:url"
 import type { Redis } from "ioredis"
 import { afterEach, describe, expect, it } from "vitest"
@@ -39,6 +41,28 @@ describe("the Redis example against a Redis it cannot reach", () => {
     sayConnectionTrouble(plain as unknown as Redis, ":pw@127.0.0.1:1", (text) => told.push(text))
     plain.emit("error", new Error("connect ECONNREFUSED"))
     expect(told).toEqual(["no connection to 127.0.0.1:1 (connect ECONNREFUSED); retrying"])
+  })
+
+  it("a peer that is not Redis (an HTTP server) is said as the wrong address it is, by the example's consumer and the autoscale consumer", async () => {
+    const web = createServer((_, res) => res.end("hi"))
+    await new Promise<void>((resolve) => web.listen(0, "127.0.0.1", resolve))
+    try {
+      const url = `redis://127.0.0.1:${(web.address() as AddressInfo).port}`
+      const consumer = spawnProcess(process.execPath, [dist("examples/redis-consumer.js")], { REDIS_URL: url, SIDECAR_PORT: String(await freePort()) })
+      const autoscale = spawnProcess(process.execPath, [dist("examples/autoscale-consumer.js")], {
+        REDIS_URL: url,
+        WORKER_CONTROL_URL: "http://127.0.0.1:1",
+        SIDECAR_PORT: String(await freePort())
+      })
+      started.push(consumer, autoscale)
+      const reason = `the peer does not answer in the Redis protocol (its reply began with "H"): is this a Redis server's address?`
+      await consumer.waitFor(`no connection to ${url} (${reason})`)
+      // The autoscale consumer's events are JSON lines: its quotes are escaped.
+      await autoscale.waitFor(`no connection to ${url} (${reason.replaceAll('"', '\\"')})`)
+      for (const spawned of [consumer, autoscale]) expect(spawned.output()).not.toContain("Please report this")
+    } finally {
+      await new Promise((resolve) => web.close(resolve))
+    }
   })
 
   it("the dispatcher and the consumer say so, naming the address without its password", async () => {

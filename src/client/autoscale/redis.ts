@@ -10,6 +10,7 @@
 import { Data, Duration, Effect, ParseResult, Schema, type Scope } from "effect"
 import type { Redis } from "ioredis"
 import { redactUrl } from "../../shared/redactUrl.js"
+import { redisErrorText } from "../../shared/redisErrorText.js"
 
 /** A Redis command failed, timed out, or answered something its caller cannot read. */
 export class RedisFailed extends Data.TaggedError("RedisFailed")<{ readonly command: string; readonly detail: string }> {
@@ -64,7 +65,8 @@ export const connectRedis = (url: string): Effect.Effect<RedisConnection, never,
         // one says why there is no connection, which ioredis's refusal of a command does not.
         let lastError = ""
         redis.on("error", (error: Error) => {
-          lastError = error.message
+          // ioredis also emits its refusal of the queued commands; that says nothing of the connection.
+          if (!NOT_CONNECTED.test(error.message)) lastError = redisErrorText(error.message)
         })
         return Object.assign(redis, { lastError: () => lastError })
       }),
@@ -73,6 +75,9 @@ export const connectRedis = (url: string): Effect.Effect<RedisConnection, never,
     (redis): RedisConnection => {
       const detailOf = (error: unknown): string => {
         const text = describe(error)
+        const plain = redisErrorText(text)
+        // A peer that is not Redis fails the command itself: said as the connection it is not.
+        if (plain !== text) return `no connection to ${redactUrl(url)} (${plain})`
         if (!NOT_CONNECTED.test(text)) return text
         const why = redis.lastError()
         return `no connection to ${redactUrl(url)}${why === "" ? "" : ` (${why})`}`
