@@ -53,7 +53,12 @@ export const call = (
  */
 export const startWorker = (
   settings: Partial<WorkerSettings> = {},
-  options: { readonly pubkeyUrl?: string; readonly delivery?: Partial<DeliveryPolicy> } = {}
+  options: {
+    readonly pubkeyUrl?: string
+    readonly delivery?: Partial<DeliveryPolicy>
+    /** Where the worker's log lines go (none by default): e.g. `capturedLogs().layer`. */
+    readonly logs?: Layer.Layer<never>
+  } = {}
 ) =>
   Effect.gen(function* () {
     const verifier =
@@ -87,7 +92,7 @@ export const startWorker = (
       outbox: Context.get(context, CallbackPoster),
       stop: Context.get(context, StopSignal)
     }
-  }).pipe(Effect.provide(quietLogs))
+  }).pipe(Effect.provide(options.logs ?? quietLogs))
 
 export interface Received {
   readonly path: string

@@ -182,7 +182,12 @@ export const publicRoutes = Effect.gen(function* () {
       yield* Effect.try({
         try: () => writeMarkerFile(config.forceUpdateFile, "", Option.toArray(config.outboxFile)),
         catch: (error) => new ForceUpdateFailed({ reason: error instanceof Error ? error.message : String(error) })
-      })
+      }).pipe(
+        // An update asked for with the right token that does nothing must leave a trace on the instance.
+        Effect.tapError((failed) =>
+          Effect.logWarning("update requested, but its marker could not be written: not stopping", { marker: config.forceUpdateFile, reason: failed.reason })
+        )
+      )
       yield* Effect.logInfo("update requested: draining, then stopping", { marker: config.forceUpdateFile })
       yield* stop.request("pyworker update")
       return json(200, { ok: true })

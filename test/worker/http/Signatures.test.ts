@@ -8,6 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Redacted, TestClock } from "effect"
 import { fakeAutoscaler } from "../../support/fakeAutoscaler.js"
 import { call, decodeReply, startWorker } from "../../support/worker.js"
+import { capturedLogs } from "../../support/logs.js"
 import { pendingRecords } from "../../support/metrics.js"
 
 const workerUrl = "https://203.0.113.7:41234"
@@ -131,14 +132,20 @@ describe("/pyworker/update", () => {
     })
   )
 
-  it.scoped("a marker that cannot be written answers 500 naming the reason", () =>
-    Effect.gen(function* () {
-      const { publicUrl } = yield* startWorker({ forceUpdateFile: "/nonexistent-dir/marker", masterToken: Redacted.make("tok") })
+  it.scoped("a marker that cannot be written answers 500 naming the reason, and says so in the log: no stop", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const { publicUrl } = yield* startWorker({ forceUpdateFile: "/nonexistent-dir/marker", masterToken: Redacted.make("tok") }, { logs: logs.layer })
       const reply = yield* call(publicUrl, "/pyworker/update", { headers: { authorization: "Bearer tok" } })
       assert.strictEqual(reply.status, 500)
       assert.include(decodeReply(ErrorAnswer, reply).error, "failed to write file: ")
+      const said = logs.lines.filter((line) => String(line.message[0]).startsWith("update requested"))
+      assert.deepStrictEqual(said.map((line) => [line.level, line.message[0]]), [["WARN", "update requested, but its marker could not be written: not stopping"]])
+      assert.include(JSON.stringify(said[0]?.message[1]), '"marker":"/nonexistent-dir/marker"')
+      assert.include(JSON.stringify(said[0]?.message[1]), "ENOENT")
+      assert.notInclude(JSON.stringify(logs.lines), "tok\"")
     })
-  )
+  })
 
   it.scoped("a FIFO or a link to the journal put at the marker's path since the start answers 500 at once, naming it; the journal is untouched", () =>
     Effect.gen(function* () {
