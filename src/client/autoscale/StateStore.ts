@@ -57,12 +57,13 @@ const encodeRecord = Schema.encodeSync(parseBoundedJsonWith(HeldRecord))
 const decodeRecord = Schema.decodeUnknownEither(parseBoundedJsonWith(HeldRecord))
 const FlatHash = Schema.Array(Schema.String)
 
+// SADD in slices: Lua's unpack returns at most about 8,000 values, and a keep set can be larger (--max has no bound).
 const KEEP_SCRIPT = `
 redis.call('DEL', KEYS[1])
-if #ARGV > 1 then
-  redis.call('SADD', KEYS[1], unpack(ARGV, 2))
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+for i = 2, #ARGV, 4096 do
+  redis.call('SADD', KEYS[1], unpack(ARGV, i, math.min(i + 4095, #ARGV)))
 end
+if #ARGV > 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return 1`
 
 const CLAIM_SCRIPT = `
