@@ -187,9 +187,36 @@ report_body() {
     "$(json_string "${MASTER_TOKEN:-}")" "$(json_string "$version")" "$(json_string "$message")" "$(json_string "$url")"
 }
 
-# Post one report to every REPORT_ADDR item (trimmed, trailing "/" removed): one try each, with a timeout.
+# An address as it may be shown, as the worker shows it: no credentials (`user:pass@`), and `?…` for a query or a
+# fragment, where API keys travel.
+shown_url() {
+  local base=${1%%[?#]*} scheme="" rest authority
+  rest=$base
+  if [[ $base == *://* ]]; then
+    scheme="${base%%://*}://"
+    rest=${base#*://}
+  fi
+  authority=${rest%%/*}
+  printf '%s%s%s' "$scheme" "${authority##*@}" "${rest:${#authority}}"
+  if [[ $1 == *[?#]* ]]; then printf '?…'; fi
+}
+
+# REPORT_ADDR with every item shown as `shown_url` shows it.
+shown_report_addr() {
+  local item out="" sep=""
+  local -a items
+  IFS=',' read -r -a items <<<"$REPORT_ADDR"
+  for item in "${items[@]}"; do
+    out+="$sep$(shown_url "$item")"
+    sep=","
+  done
+  printf '%s' "$out"
+}
+
+# Post one report to every REPORT_ADDR item (trimmed, trailing "/" removed): one try each, with a timeout. The path goes
+# before the item's query, as the worker puts it (`https://host/base?k=v` → `https://host/base/worker_status/?k=v`).
 send_report() {
-  local body addr status item
+  local body addr base query status item url
   local -a items
   if ! command -v curl >/dev/null 2>&1; then
     log_error "curl is not installed: the error cannot be reported to the autoscaler"
@@ -200,15 +227,19 @@ send_report() {
   for item in "${items[@]}"; do
     addr=${item#"${item%%[![:space:]]*}"}
     addr=${addr%"${addr##*[![:space:]]}"}
-    while [[ $addr == */ ]]; do addr=${addr%/}; done
-    if [[ -z $addr ]]; then continue; fi
+    base=${addr%%[?#]*}
+    query=${addr:${#base}}
+    query=${query%%#*}
+    while [[ $base == */ ]]; do base=${base%/}; done
+    if [[ -z $base ]]; then continue; fi
+    url="$base/worker_status/$query"
     # The body goes through stdin: MASTER_TOKEN stays out of the process list.
     status=$(printf '%s' "$body" | curl -sS -o /dev/null -w '%{http_code}' --max-time "$REPORT_TIMEOUT" \
-      -H 'Content-Type: application/json' --data-binary @- -X POST "$addr/worker_status/" 2>/dev/null) || true
+      -H 'Content-Type: application/json' --data-binary @- -X POST "$url" 2>/dev/null) || true
     if [[ $status == 2* ]]; then
-      log "reported the error to $addr/worker_status/ (HTTP $status)"
+      log "reported the error to $(shown_url "$url") (HTTP $status)"
     else
-      log "could not report the error to $addr/worker_status/ (HTTP ${status:-000})"
+      log "could not report the error to $(shown_url "$url") (HTTP ${status:-000})"
     fi
   done
 }
@@ -261,7 +292,7 @@ if ! mkdir -p "$WORKSPACE_DIR" 2>/dev/null || ! touch "$LOG_FILE" 2>/dev/null; t
 fi
 LOG_READY=true
 cd "$WORKSPACE_DIR"
-log "start-vast.sh: WORKSPACE_DIR=$WORKSPACE_DIR REPORT_ADDR=$REPORT_ADDR WORKER_PORT=$WORKER_PORT USE_SSL=$USE_SSL LOG_FILE=$LOG_FILE"
+log "start-vast.sh: WORKSPACE_DIR=$WORKSPACE_DIR REPORT_ADDR=$(shown_report_addr) WORKER_PORT=$WORKER_PORT USE_SSL=$USE_SSL LOG_FILE=$LOG_FILE"
 
 if ! [[ $CONTAINER_ID =~ ^[0-9]+$ ]]; then fail "CONTAINER_ID must be an integer, got: $CONTAINER_ID"; fi
 if ! [[ $WORKER_PORT =~ ^[0-9]+$ ]] || ((10#$WORKER_PORT < 1 || 10#$WORKER_PORT > 65535)); then

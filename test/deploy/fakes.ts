@@ -134,6 +134,8 @@ export interface Report {
 /** The autoscaler's `/worker_status/` (and `/delete_requests/`), recording every body as sent. */
 export class ReportRecorder {
   readonly statuses: Array<Report> = []
+  /** Every request's target (path and query) and `Authorization` header, in order. */
+  readonly requests: Array<{ readonly target: string; readonly authorization: string | undefined }> = []
   /** Appended to a timeout's message (e.g. the end of the worker's log). */
   diagnostics: () => string = () => ""
   private readonly waiters: Array<() => void> = []
@@ -147,8 +149,11 @@ export class ReportRecorder {
     let self: ReportRecorder | undefined
     const server = createServer((request, response) => {
       void readBody(request).then((body) => {
-        if (request.url === "/worker_status/") self?.record(body.toString("utf8"))
-        response.writeHead(request.url === "/worker_status/" || request.url === "/delete_requests/" ? 200 : 404).end("{}")
+        self?.requests.push({ target: request.url ?? "", authorization: request.headers.authorization })
+        // Under a base path and with a query too (`REPORT_ADDR=http://host/base?k=v` posts to `/base/worker_status/?k=v`).
+        const path = new URL(request.url ?? "/", "http://recorder").pathname
+        if (path.endsWith("/worker_status/")) self?.record(body.toString("utf8"))
+        response.writeHead(path.endsWith("/worker_status/") || path.endsWith("/delete_requests/") ? 200 : 404).end("{}")
       })
     })
     self = new ReportRecorder(server, await listen(server))

@@ -150,6 +150,27 @@ describe("start-vast.sh: environment, TLS and error reports", () => {
     }
   })
 
+  it("a REPORT_ADDR with credentials, a base path and a query: reported where the worker reports (path before query), its secrets never shown", async () => {
+    const keyed = await ReportRecorder.start()
+    try {
+      h.signer.answers = [{ status: 500, body: "no" }]
+      const port = new URL(keyed.url).port
+      const { env } = await h.vastEnv({ REPORT_ADDR: `${h.recorder.url},http://ruser:RPASS@127.0.0.1:${port}/base/?key=RQ#frag`, NULL_WORKER_DIR: root })
+      const run = h.start(h.detachedScript, env)
+      const report = await h.launchFailure(run)
+      expect(report["error_msg"]).toContain("signing the TLS certificate")
+      expect(keyed.requests).toEqual([{ target: "/base/worker_status/?key=RQ", authorization: `Basic ${Buffer.from("ruser:RPASS").toString("base64")}` }])
+      const log = readFileSync(join(env["WORKSPACE_DIR"] ?? "", "null-worker.log"), "utf8")
+      for (const text of [run.output(), log]) {
+        expect(text).toContain(`REPORT_ADDR=${h.recorder.url},http://127.0.0.1:${port}/base/?… `)
+        expect(text).toContain(`reported the error to http://127.0.0.1:${port}/base/worker_status/?… (HTTP 200)`)
+        for (const secret of ["RPASS", "ruser", "RQ", "frag"]) expect(text).not.toContain(secret)
+      }
+    } finally {
+      await keyed.close()
+    }
+  })
+
   it("a signing URL nobody answers is reported with what curl's status means", async () => {
     const { env } = await h.vastEnv({ NULL_WORKER_DIR: root, SIGN_CERT_URL: "http://127.0.0.1:9/sign", SIGN_CERT_ATTEMPTS: "1" })
     const report = await h.launchFailure(h.start(h.detachedScript, env))
