@@ -173,6 +173,12 @@ const unsupportedCoding = (headers: IncomingHttpHeaders): WireResponse | null =>
   return null
 }
 
+/** Whether `bytes` are all JSON's white space (space, tab, LF, CR: RFC 8259 §2). */
+const isJsonWhiteSpace = (bytes: Uint8Array): boolean => {
+  for (const byte of bytes) if (byte !== 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0d) return false
+  return true
+}
+
 /** Only there to make Node read a TLS socket as a stream (`secureConnection`). */
 const readByNode = () => undefined
 
@@ -366,6 +372,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
           case "Parsed":
             return answer(req, res, route, path, query, parsed.value)
           case "Invalid":
+            // Only white space (`echo | curl --data-binary @-` sends a newline) is no body, as an empty one is.
+            if (isJsonWhiteSpace(raw)) return answer(req, res, route, path, query, undefined)
             return send(res, errorResponse(refusals.invalidJson), path)
           case "TooDeep":
             return send(res, errorResponse(new BodyTooDeep({ limit: parsed.limit })), path)

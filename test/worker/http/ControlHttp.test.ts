@@ -49,6 +49,25 @@ describe("control server", () => {
     })
   )
 
+  it.scoped.each(["\n", "\r\n", " \t "])("/release with a body of white space only (%j, as a piped empty line sends) is no body: every session is released", (body) =>
+    Effect.gen(function* () {
+      const { controlUrl, publicUrl } = yield* startWorker({ maxSessions: 2 })
+      const ids: Array<string> = []
+      for (let i = 0; i < 2; i++) ids.push(decodeReply(CreateSessionAnswer, yield* call(publicUrl, "/session/create", { body: createBody() })).session_id)
+      const reply = yield* call(controlUrl, "/release", { body })
+      assert.strictEqual(reply.status, 200, reply.text)
+      const released = decodeReply(ReleaseAnswer, reply)
+      assert.sameMembers(released.released ? [...released.session_ids] : [], ids)
+      // White space around a value is still the value: a generation given so releases that session only.
+      const kept = decodeReply(CreateSessionAnswer, yield* call(publicUrl, "/session/create", { body: createBody() }))
+      const other = decodeReply(CreateSessionAnswer, yield* call(publicUrl, "/session/create", { body: createBody() }))
+      const one = yield* call(controlUrl, "/release", { body: `${body}{"generation": ${other.generation}}${body}` })
+      assert.deepStrictEqual(decodeReply(ReleaseAnswer, one), { released: true, session_ids: [other.session_id] })
+      const left = yield* call(controlUrl, "/sessions", { method: "GET" })
+      assert.include(left.text, kept.session_id)
+    })
+  )
+
   it.scoped("stub /health answers ok when BACKEND_HEALTH_URL is unset, and is absent when it is set", () =>
     Effect.gen(function* () {
       const stub = yield* startWorker()

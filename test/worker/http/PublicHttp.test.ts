@@ -81,6 +81,8 @@ describe("public API: /session/create", () => {
   const malformed: ReadonlyArray<[string, string | object, number, string]> = [
     ["not JSON", "{", 422, "invalid JSON"],
     ["an empty body", "", 422, "invalid JSON"],
+    ["a body of white space only, taken as none", " \r\n\t", 422, "invalid JSON"],
+    ["white space then a stray character", " \n x", 422, "invalid JSON"],
     ["an array", "[]", 422, "body"],
     ["null", "null", 422, "body"],
     ["a string", '"x"', 422, "body"],
