@@ -544,6 +544,7 @@ start_consumer() {
       # The worker is gone and the poller is stopping the consumer's group: let it finish (its KILL included).
       wait "$poller"
       if [[ $(cat -- "$NULL_EXIT_FILE" 2>/dev/null) != "$worker_pid stopped" ]]; then
+        log_error "the worker process was killed (no clean shutdown; out of memory?)"
         send_report "the worker process was killed (no clean shutdown; out of memory?)"
       fi
     fi

@@ -159,7 +159,7 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
       )
     )
     const server = yield* Layer.build(
-      serveApp(callbacks, "dispatcher callbacks").pipe(
+      serveApp(callbacks, "dispatcher callbacks", { announce: false }).pipe(
         Layer.provideMerge(serverLayer({ name: "dispatcher callbacks", host: opts.callbackHost, port: opts.callbackPort }))
       )
     ).pipe(

@@ -31,6 +31,8 @@ const StatusSnapshot = Schema.Struct({
 })
 
 class DemoFailed extends Data.TaggedError("DemoFailed")<{ readonly message: string }> {}
+/** Options that cannot work together, refused before anything starts: said as a bad option is, not as a failed run. */
+class OptionsRefused extends Data.TaggedError("OptionsRefused")<{ readonly message: string }> {}
 
 /** An idle worker's life on the demo's endpoint, unless `--inactivity-timeout` or `--vast-defaults` says otherwise. */
 const DEFAULT_INACTIVITY_SECONDS = 2
@@ -79,7 +81,7 @@ const demo = Command.make("demo", options, (opts) =>
     const scaleDownWait = Option.getOrElse(inactivity, () => DEFAULT_INACTIVITY_SECONDS) + SCALE_DOWN_SLACK_SECONDS
     if (expectZero && opts.timeout <= scaleDownWait) {
       const given = Option.isSome(opts.inactivityTimeout) ? "--inactivity-timeout" : `--inactivity-timeout's default ${DEFAULT_INACTIVITY_SECONDS}`
-      return yield* new DemoFailed({
+      return yield* new OptionsRefused({
         message: `--timeout ${opts.timeout} is not above the wait for the scale-down alone (${given} + ${SCALE_DOWN_SLACK_SECONDS} = ${scaleDownWait} s): give a longer --timeout or a shorter --inactivity-timeout`
       })
     }
@@ -234,17 +236,19 @@ const demo = Command.make("demo", options, (opts) =>
     yield* say("")
     yield* say(`peak workers: ${peak}; callbacks: ${callbacks.length}; workers left: ${workersLeft}`)
     if (problems.length > 0) return yield* new DemoFailed({ message: problems.join("; ") })
+    const sessions = opts.count === 1 ? "1 session" : `${opts.count} sessions`
     const closed = released === 0 ? "ended" : `closed (${opts.count - released} ended by the client, ${released} released by a consumer)`
     yield* say(
       expectZero
-        ? `demo OK: ${opts.count} sessions created and ${closed}, every callback arrived once, scaled back to zero`
-        : `demo OK: ${opts.count} sessions created and ${closed}, every callback arrived once; with Vast's defaults the workers stay (${Option.isNone(inactivity) ? "no inactivity_timeout, " : ""}cold_workers 5, and target_util 0.9 keeps a spare)`
+        ? `demo OK: ${sessions} created and ${closed}, every callback arrived once, scaled back to zero`
+        : `demo OK: ${sessions} created and ${closed}, every callback arrived once; with Vast's defaults the workers stay (${Option.isNone(inactivity) ? "no inactivity_timeout, " : ""}cold_workers 5, and target_util 0.9 keeps a spare)`
     )
   }).pipe(
     Effect.scoped,
     Effect.timeoutFail({ duration: Duration.seconds(opts.timeout), onTimeout: () => new DemoFailed({ message: `the demo timed out (${phase})` }) }),
     // One line, as every other failure of the command lines; the exit status says the rest.
-    Effect.tapErrorTag("DemoFailed", (error) => Console.error(`demo FAILED: ${error.message}`))
+    Effect.tapErrorTag("DemoFailed", (error) => Console.error(`demo FAILED: ${error.message}`)),
+    Effect.tapErrorTag("OptionsRefused", (error) => Console.error(error.message))
   )
 )
 
@@ -260,7 +264,7 @@ if (!answeredStandardFlags(process.argv.slice(2), "null-worker demo", help)) {
     ),
     // A failure the demo or @effect/cli (a bad option) said already is not said again; anything else is a bug, shown whole.
     Effect.tapErrorCause((cause) =>
-      Cause.isInterruptedOnly(cause) || Option.exists(Cause.failureOption(cause), (error) => error._tag === "DemoFailed" || ValidationError.isValidationError(error))
+      Cause.isInterruptedOnly(cause) || Option.exists(Cause.failureOption(cause), (error) => error._tag === "DemoFailed" || error._tag === "OptionsRefused" || ValidationError.isValidationError(error))
         ? Effect.void
         : Console.error(`demo: ${Cause.pretty(cause)}`)
     ),

@@ -212,5 +212,9 @@ describe("start-vast.sh: CONSUMER_CMD", () => {
     await eventually(() => !alive(consumer), "the consumer to stop")
     const report = await h.recorder.waitFor((status) => String(status.json?.["error_msg"] ?? "").includes("killed"), 20_000)
     expect(report.json?.["error_msg"]).toBe("the worker process was killed (no clean shutdown; out of memory?)")
+    // The log the deployment guide says to read names it too, before the report's own line.
+    const logFile = join(env["WORKSPACE_DIR"] ?? "", "null-worker.log")
+    await eventually(() => readFileSync(logFile, "utf8").includes("reported the error to "), "the report's line in the log")
+    expect(readFileSync(logFile, "utf8")).toMatch(/ERROR: the worker process was killed \(no clean shutdown; out of memory\?\)\n.*reported the error to /)
   })
 })

@@ -67,7 +67,7 @@ describe("npm run demo (dist/demo.js)", () => {
     expect(await demo.exited, demo.output()).toBe(0)
     const output = demo.output()
     expect(output.match(/on_close callback: .*"close_reason":"released"/g), output).toHaveLength(1)
-    expect(output).toContain("demo OK: 1 sessions created and closed (0 ended by the client, 1 released by a consumer)")
+    expect(output).toContain("demo OK: 1 session created and closed (0 ended by the client, 1 released by a consumer)")
   }, 90_000)
 
   for (const [signal, status] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
@@ -102,7 +102,7 @@ describe("npm run demo (dist/demo.js)", () => {
       expect(await demo.exited, demo.output()).toBe(1)
       const waited = flags[1] === "60" ? 75 : 17
       expect(demo.output()).toBe(
-        `demo FAILED: --timeout ${flags.at(-1)} is not above the wait for the scale-down alone (${given} + 15 = ${waited} s): give a longer --timeout or a shorter --inactivity-timeout\n`
+        `--timeout ${flags.at(-1)} is not above the wait for the scale-down alone (${given} + 15 = ${waited} s): give a longer --timeout or a shorter --inactivity-timeout\n`
       )
     }
   })

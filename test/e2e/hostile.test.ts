@@ -221,7 +221,8 @@ describe("hostile input against the real process", () => {
       const sessions = decoded(SessionsAnswer, await request(`${first.controlUrl}/sessions`, { method: "GET" }))
       return sessions.draining ? true : undefined
     })
-    const successor = spawnProcess(process.execPath, [mainJs], { ...first.env, MASTER_TOKEN: "successor", BIND_RETRY_SECONDS: "30" })
+    // At debug level each try is said (the first as a warning, the others at debug).
+    const successor = spawnProcess(process.execPath, [mainJs], { ...first.env, MASTER_TOKEN: "successor", BIND_RETRY_SECONDS: "30", LOG_LEVEL: "debug" })
     processes.push(successor)
     // The journal is opened before the listeners bind: its lock is what the successor waits for first. Three tries, a
     // second apart: longer than a reporter started at once would wait for its first report (1 s).

@@ -223,8 +223,15 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
         const retries = Math.floor(config.bindRetrySeconds)
         let failedTries = 0
         const opened = yield* openJournal(file, onWriteFailure, notices).pipe(
-          // "trying again" only when it will be: not with no retries, nor after the last.
-          Effect.tapError((error) => (error.lockHolder !== null && failedTries++ < retries ? Effect.logWarning(`${error.message}; trying again`) : Effect.void)),
+          // "trying again" only when it will be: not with no retries, nor after the last. Said once as a warning, with
+          // how long; each later try at debug level (a warning a second for BIND_RETRY_SECONDS says nothing new).
+          Effect.tapError((error) => {
+            if (error.lockHolder === null || failedTries >= retries) return Effect.void
+            failedTries += 1
+            return failedTries === 1
+              ? Effect.logWarning(`${error.message}; trying again once a second for up to ${retries} s (BIND_RETRY_SECONDS)`)
+              : Effect.logDebug(`${error.message}; trying again (try ${failedTries + 1} of ${retries + 1})`)
+          }),
           Effect.retry({ schedule: Schedule.spaced("1 second"), times: retries, while: (error) => error.lockHolder !== null }),
           Effect.tapError((error) => Effect.zipRight(Effect.logError(error.message), noteStartFailure(error.message))),
           Effect.orDie

@@ -590,12 +590,19 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     })
 
     const attempts = options.bindAttempts ?? 1
+    const retryDelay = Duration.decode(options.bindRetryDelay ?? "1 second")
+    let failedTries = 0
     const port = yield* bindOnce.pipe(
-      Effect.tapError((error) =>
-        error.code === "EADDRINUSE" && attempts > 1 ? Effect.logWarning(`${error.message}; trying again`) : Effect.void
-      ),
+      // Said once as a warning, with how long it will go on; each later try at debug level.
+      Effect.tapError((error) => {
+        if (error.code !== "EADDRINUSE" || failedTries >= attempts - 1) return Effect.void
+        failedTries += 1
+        return failedTries === 1
+          ? Effect.logWarning(`${error.message}; trying again every ${Duration.format(retryDelay)} for up to ${Duration.format(Duration.times(retryDelay, attempts - 1))}`)
+          : Effect.logDebug(`${error.message}; trying again (try ${failedTries + 1} of ${attempts})`)
+      }),
       Effect.retry({
-        schedule: Schedule.spaced(options.bindRetryDelay ?? "1 second"),
+        schedule: Schedule.spaced(retryDelay),
         times: Math.max(0, attempts - 1),
         while: (error) => error.code === "EADDRINUSE"
       })

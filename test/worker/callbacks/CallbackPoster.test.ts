@@ -44,12 +44,13 @@ const posterOver = (
   scope: Scope.Scope,
   settings: Partial<WorkerSettings> = {},
   policy: Partial<DeliveryPolicy> = { drainTimeout: "0 millis" },
-  random: Random.Random = Random.fixed([0.5])
+  random: Random.Random = Random.fixed([0.5]),
+  logs: Layer.Layer<never> = quietLogs
 ) =>
   Effect.gen(function* () {
     const { layer, seen } = yield* client
     const context = yield* Layer.buildWithScope(
-      CallbackPoster.layerWith(policy).pipe(Layer.provide(layer), Layer.provide(testConfig(settings)), Layer.provide(quietLogs)),
+      CallbackPoster.layerWith(policy).pipe(Layer.provide(layer), Layer.provide(testConfig(settings)), Layer.provide(logs)),
       scope
     ).pipe(Effect.withRandom(random))
     return { poster: Context.get(context, CallbackPoster), seen }
@@ -1175,10 +1176,21 @@ describe("CallbackPoster", () => {
           const file = journalIn()
           symlinkSync(otherWorkersLock(), `${file}.lock`)
           const scope = yield* Scope.make()
-          const started = yield* Effect.fork(Effect.exit(posterWith([200], scope, { outboxFile: Option.some(file), bindRetrySeconds })))
+          const logs = capturedLogs(LogLevel.Debug)
+          const started = yield* Effect.fork(
+            Effect.exit(posterOver(scriptedClient([200]), scope, { outboxFile: Option.some(file), bindRetrySeconds }, undefined, undefined, logs.layer))
+          )
           yield* TestClock.adjust(`${bindRetrySeconds} seconds`)
           const exit = yield* Fiber.join(started)
           assert.isTrue(Exit.isFailure(exit), `${bindRetrySeconds}`)
+          // The first failed try said as a warning with how long it goes on, the next at debug level; none after the last.
+          const locked = `OUTBOX_FILE ${file} cannot be used: it is in use by process ${process.ppid} (${file}.lock)`
+          assert.deepStrictEqual(
+            logs.lines.filter((line) => String(line.message[0]).startsWith(locked)).map((line) => `${line.level} ${String(line.message[0])}`),
+            bindRetrySeconds === 0
+              ? [`ERROR ${locked}`]
+              : [`WARN ${locked}; trying again once a second for up to 2 s (BIND_RETRY_SECONDS)`, `DEBUG ${locked}; trying again (try 3 of 3)`, `ERROR ${locked}`]
+          )
           assert.include(String(Exit.isFailure(exit) ? Cause.squash(exit.cause) : ""), `it is in use by process ${process.ppid}`)
           assert.isTrue(readlinkSync(`${file}.lock`).startsWith(`${process.ppid}:`), "the other worker's lock is left as it was")
           yield* Scope.close(scope, Exit.void)

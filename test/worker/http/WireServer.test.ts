@@ -1,17 +1,18 @@
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { connect, type Socket } from "node:net"
+import { type AddressInfo, connect, createServer as createNetServer, type Server, type Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { connect as tlsConnect, type TLSSocket } from "node:tls"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { Deferred, type Duration, Effect, Either, Fiber, Option, Schedule, TestClock, TestServices } from "effect"
+import { Deferred, type Duration, Effect, Either, Fiber, LogLevel, Option, Schedule, TestClock, TestServices } from "effect"
 import { makeBodyBudget } from "../../../src/worker/http/bodyBudget.js"
 import { LINGER_BYTES, LINGER_MS } from "../../../src/shared/lingeringClose.js"
 import { InvalidField } from "../../../src/worker/errors.js"
 import { text } from "../../../src/worker/http/errorResponse.js"
 import { type RouteTable, serve, type WireListener, type WireRoute } from "../../../src/worker/http/WireServer.js"
 import { quietLogs } from "../../support/layers.js"
+import { capturedLogs } from "../../support/logs.js"
 import { sendWhileReading } from "../../support/stillSending.js"
 
 /**
@@ -785,4 +786,29 @@ describe("WireServer at its connection cap, over TLS", () => {
       assert.match(yield* Effect.promise(() => busyAnswer), /^HTTP\/1\.1 200 [^]*\{"a":1\}ok$/)
     })
   )
+})
+
+describe("a taken port", () => {
+  it.scoped("is tried again bindAttempts times, said once as a warning with how long, each later try at debug level, none after the last", () => {
+    const logs = capturedLogs(LogLevel.Debug)
+    return Effect.gen(function* () {
+      const holder = yield* Effect.acquireRelease(
+        Effect.async<Server>((resume) => {
+          const server = createNetServer()
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+      )
+      const port = (holder.address() as AddressInfo).port
+      const bound = yield* Effect.fork(Effect.either(serve({ name: "test", host: "127.0.0.1", port, routes: new Map(), bindAttempts: 3, bindRetryDelay: "1 second" })))
+      yield* TestClock.adjust("2 seconds")
+      const result = yield* Fiber.join(bound)
+      assert.isTrue(Either.isLeft(result))
+      const taken = `test: cannot listen on 127.0.0.1:${port}: EADDRINUSE`
+      assert.deepStrictEqual(
+        logs.lines.map((line) => `${line.level} ${String(line.message[0])}`),
+        [`WARN ${taken}; trying again every 1s for up to 2s`, `DEBUG ${taken}; trying again (try 3 of 3)`]
+      )
+    }).pipe(Effect.provide(logs.layer))
+  })
 })
