@@ -10,8 +10,8 @@
 #   4. optionally starts your consumer (CONSUMER_CMD) beside the worker;
 #   5. replaces itself with the worker (`exec node dist/main.js`), so the script's PID is the worker's and
 #      SIGTERM from Vast reaches it directly.
-# Any failure in steps 1-4 is posted as `error_msg` to <item>/worker_status/ for every REPORT_ADDR item,
-# and the script exits 1. See docs/deploy-vast.md.
+# Any failure in steps 1-4 is posted as `error_msg` to <item>/worker_status/ for every REPORT_ADDR item (the path
+# before the item's query, as the worker posts it), and the script exits 1. See docs/deploy-vast.md.
 #
 # Differences from start_server.sh: reports are built as real JSON (a quote or a newline in a message
 # cannot break them); the signed certificate is checked before use; the worker is not run under a pipe.
@@ -187,18 +187,24 @@ report_body() {
     "$(json_string "${MASTER_TOKEN:-}")" "$(json_string "$version")" "$(json_string "$message")" "$(json_string "$url")"
 }
 
-# An address as it may be shown, as the worker shows it: no credentials (`user:pass@`), and `?…` for a query or a
-# fragment, where API keys travel.
+# An address as it may be shown (logs, and the error reported): no credentials (`user:pass@`), and `?…` for a query or a
+# fragment, where API keys travel, as the worker shows it; where the address is odd, more is hidden, never less.
 shown_url() {
-  local base=${1%%[?#]*} scheme="" rest authority
-  rest=$base
-  if [[ $base == *://* ]]; then
-    scheme="${base%%://*}://"
-    rest=${base#*://}
+  local scheme="" rest=$1 authority base
+  if [[ $1 == *://* ]]; then
+    scheme="${1%%://*}://"
+    rest=${1#*://}
   fi
-  authority=${rest%%/*}
-  printf '%s%s%s' "$scheme" "${authority##*@}" "${rest:${#authority}}"
-  if [[ $1 == *[?#]* ]]; then printf '?…'; fi
+  authority=${rest%%[/?#]*}
+  if [[ $authority == *@* ]]; then
+    rest=${rest#"${authority%@*}@"}
+  elif [[ $rest == *@* && $authority == *:* && $authority != \[* && ! $authority =~ :[0-9]*$ ]]; then
+    # `user:pa/ss@host`: a password holding `/`, `?` or `#` unencoded ends the authority early. All up to the last `@` goes.
+    rest=${rest##*@}
+  fi
+  base=${rest%%[?#]*}
+  printf '%s%s' "$scheme" "$base"
+  if [[ $rest != "$base" ]]; then printf '?…'; fi
 }
 
 # REPORT_ADDR with every item shown as `shown_url` shows it.
@@ -211,6 +217,15 @@ shown_report_addr() {
     sep=","
   done
   printf '%s' "$out"
+}
+
+# curl's options for `url` as a config file's lines, read through a pipe (`-K <(curl_url …)`): the address, whose
+# credentials and query may be secrets, stays out of the process list; `globoff`: `{…}` and `[…]` in it are characters,
+# not curl's patterns (which would post to several addresses).
+curl_url() {
+  local quoted=${1//\\/\\\\}
+  quoted=${quoted//\"/\\\"}
+  printf 'globoff\nurl = "%s"\n' "$quoted"
 }
 
 # Post one report to every REPORT_ADDR item (trimmed, trailing "/" removed): one try each, with a timeout. The path goes
@@ -227,15 +242,20 @@ send_report() {
   for item in "${items[@]}"; do
     addr=${item#"${item%%[![:space:]]*}"}
     addr=${addr%"${addr##*[![:space:]]}"}
+    while [[ $addr == */ ]]; do addr=${addr%/}; done
+    if [[ -z $addr ]]; then continue; fi
     base=${addr%%[?#]*}
     query=${addr:${#base}}
     query=${query%%#*}
     while [[ $base == */ ]]; do base=${base%/}; done
-    if [[ -z $base ]]; then continue; fi
+    if [[ -z $base ]]; then
+      log "could not report the error to $(shown_url "$addr"): a REPORT_ADDR item with no address before its query"
+      continue
+    fi
     url="$base/worker_status/$query"
-    # The body goes through stdin: MASTER_TOKEN stays out of the process list.
+    # The body goes through stdin, the address through a config pipe: neither is in the process list.
     status=$(printf '%s' "$body" | curl -sS -o /dev/null -w '%{http_code}' --max-time "$REPORT_TIMEOUT" \
-      -H 'Content-Type: application/json' --data-binary @- -X POST "$url" 2>/dev/null) || true
+      -H 'Content-Type: application/json' --data-binary @- -X POST -K <(curl_url "$url") 2>/dev/null) || true
     if [[ $status == 2* ]]; then
       log "reported the error to $(shown_url "$url") (HTTP $status)"
     else
@@ -340,19 +360,25 @@ build() {
   if [[ ! -f $dir/dist/main.js ]]; then fail "npm ci in $dir did not produce dist/main.js"; fi
 }
 
+# Run a command with every URL in its output (git echoes the address it was given) shown without credentials or query.
+with_urls_hidden() {
+  "$@" 2>&1 | sed -E -e "s#([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@[:space:]'\"]*@#\1#g" -e "s#(://[^?#[:space:]'\"]*)[?#][^[:space:]'\"]*#\1?…#g"
+  return "${PIPESTATUS[0]}"
+}
+
 clone() {
   local dir=$1 stamp=$1/.start-vast-source status=0
   local source="$NULL_WORKER_REPO ${NULL_WORKER_REF:-}"
   if [[ -f $dir/dist/main.js && -f $stamp && $(<"$stamp") == "$source" && ! -e $NULL_FORCE_UPDATE_FILE ]]; then
-    log "reusing $dir (already built from $source)"
+    log "reusing $dir (already built from $(shown_url "$NULL_WORKER_REPO") ${NULL_WORKER_REF:-})"
     return 0
   fi
   if [[ -e $NULL_FORCE_UPDATE_FILE ]]; then log "$NULL_FORCE_UPDATE_FILE is present: cloning afresh"; fi
-  if ! command -v git >/dev/null 2>&1; then fail "git is required to clone $NULL_WORKER_REPO, but it was not found"; fi
+  if ! command -v git >/dev/null 2>&1; then fail "git is required to clone $(shown_url "$NULL_WORKER_REPO"), but it was not found"; fi
   rm -rf "$dir"
-  log "cloning $NULL_WORKER_REPO into $dir"
-  run_logged git clone -- "$NULL_WORKER_REPO" "$dir" || status=$?
-  if ((status != 0)); then fail "$(failed_with_output "git clone of $NULL_WORKER_REPO" "$status")"; fi
+  log "cloning $(shown_url "$NULL_WORKER_REPO") into $dir"
+  run_logged with_urls_hidden git clone -- "$NULL_WORKER_REPO" "$dir" || status=$?
+  if ((status != 0)); then fail "$(failed_with_output "git clone of $(shown_url "$NULL_WORKER_REPO")" "$status")"; fi
   if [[ -n ${NULL_WORKER_REF:-} ]]; then
     run_logged git -C "$dir" checkout -q "$NULL_WORKER_REF" || status=$?
     if ((status != 0)); then fail "$(failed_with_output "git checkout of $NULL_WORKER_REF" "$status")"; fi
@@ -421,7 +447,7 @@ setup_tls() {
   for ((attempt = 1; ; attempt++)); do
     status=0
     http=$(curl -sS -o "$answer" -w '%{http_code}' --max-time "$SIGN_CERT_TIMEOUT" \
-      -H 'Content-Type: application/octet-stream' --data-binary "@$csr" -X POST "$url" 2>>"$LOG_FILE") || status=$?
+      -H 'Content-Type: application/octet-stream' --data-binary "@$csr" -X POST -K <(curl_url "$url") 2>>"$LOG_FILE") || status=$?
     if ((status == 0)) && [[ $http == 2* ]]; then break; fi
     local why="HTTP $http"
     if ((status != 0)); then why="curl status $status$(curl_meaning "$status")"; fi
@@ -430,20 +456,20 @@ setup_tls() {
     if ((attempt >= SIGN_CERT_ATTEMPTS)); then
       local tries="$attempt attempts"
       if ((attempt == 1)); then tries="1 attempt"; fi
-      fail "signing the TLS certificate at $url failed after $tries ($why)"
+      fail "signing the TLS certificate at $(shown_url "$url") failed after $tries ($why)"
     fi
     sleep "$delay"
     delay=$((delay * 2))
   done
 
   if ! openssl x509 -in "$answer" -noout 2>/dev/null; then
-    fail "the answer of $url is not a PEM certificate (it starts with: $(head -c 100 "$answer" | tr -d '\000'))"
+    fail "the answer of $(shown_url "$url") is not a PEM certificate (it starts with: $(head -c 100 "$answer" | tr -d '\000'))"
   fi
   if [[ $(openssl x509 -in "$answer" -noout -pubkey 2>/dev/null) != "$(openssl pkey -in "$TLS_KEY_FILE" -pubout 2>/dev/null)" ]]; then
-    fail "the certificate from $url is not for our key $TLS_KEY_FILE"
+    fail "the certificate from $(shown_url "$url") is not for our key $TLS_KEY_FILE"
   fi
   if ! openssl x509 -in "$answer" -noout -checkend 0 >/dev/null 2>&1; then
-    fail "the certificate from $url has expired"
+    fail "the certificate from $(shown_url "$url") has expired"
   fi
   mv -f "$answer" "$TLS_CERT_FILE"
   rm -f "$csr"

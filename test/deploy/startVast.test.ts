@@ -14,6 +14,9 @@ import { describe, expect, it } from "vitest"
 import { ReportRecorder } from "./fakes.js"
 import { DeployHarness, isReady, root, scriptInCheckout } from "./harness.js"
 
+/** A URL as the script shows it: its query (the instance id, or a key) as `?…`. */
+const shownUrl = (url: string | undefined) => (url ?? "").replace(/[?#].*$/, "?…")
+
 const h = DeployHarness.use()
 
 /** Quotes, backslashes, newlines, a tab, a control character, non-ASCII text and shell syntax. */
@@ -139,10 +142,11 @@ describe("start-vast.sh: environment, TLS and error reports", () => {
         id: 31337,
         mtoken: "tok",
         version: "0.1.0",
-        error_msg: `signing the TLS certificate at ${env["SIGN_CERT_URL"]} failed after 1 attempt (HTTP 500: ${body.trimEnd()})`,
+        error_msg: `signing the TLS certificate at ${shownUrl(env["SIGN_CERT_URL"])} failed after 1 attempt (HTTP 500: ${body.trimEnd()})`,
         url: `https://127.0.0.1:${workerPort}`
       })
       expect(second.statuses.map((status) => status.json)).toEqual([report])
+      for (const recorder of [h.recorder, second]) expect(recorder.requests.map((request) => request.target)).toEqual(["/worker_status/"])
       expect(h.signer.requests).toHaveLength(1)
       expect(existsSync(env["TLS_CERT_FILE"] ?? "")).toBe(false)
     } finally {
@@ -155,15 +159,18 @@ describe("start-vast.sh: environment, TLS and error reports", () => {
     try {
       h.signer.answers = [{ status: 500, body: "no" }]
       const port = new URL(keyed.url).port
-      const { env } = await h.vastEnv({ REPORT_ADDR: `${h.recorder.url},http://ruser:RPASS@127.0.0.1:${port}/base/?key=RQ#frag`, NULL_WORKER_DIR: root })
+      const { env } = await h.vastEnv({ REPORT_ADDR: `${h.recorder.url},http://ruser:RPASS@127.0.0.1:${port}/base/?key=RQ&n={1}[3]#frag,?only=RQ`, NULL_WORKER_DIR: root })
       const run = h.start(h.detachedScript, env)
       const report = await h.launchFailure(run)
       expect(report["error_msg"]).toContain("signing the TLS certificate")
-      expect(keyed.requests).toEqual([{ target: "/base/worker_status/?key=RQ", authorization: `Basic ${Buffer.from("ruser:RPASS").toString("base64")}` }])
+      // One post (curl's `{…}` and `[…]` patterns off), the path before the query.
+      expect(keyed.requests).toEqual([{ target: "/base/worker_status/?key=RQ&n={1}[3]", authorization: `Basic ${Buffer.from("ruser:RPASS").toString("base64")}` }])
       const log = readFileSync(join(env["WORKSPACE_DIR"] ?? "", "null-worker.log"), "utf8")
       for (const text of [run.output(), log]) {
-        expect(text).toContain(`REPORT_ADDR=${h.recorder.url},http://127.0.0.1:${port}/base/?… `)
+        expect(text).toContain(`REPORT_ADDR=${h.recorder.url},http://127.0.0.1:${port}/base/?…,?… `)
         expect(text).toContain(`reported the error to http://127.0.0.1:${port}/base/worker_status/?… (HTTP 200)`)
+        // An item with no address is said, not skipped in silence.
+        expect(text).toContain("could not report the error to ?…: a REPORT_ADDR item with no address before its query")
         for (const secret of ["RPASS", "ruser", "RQ", "frag"]) expect(text).not.toContain(secret)
       }
     } finally {
@@ -184,7 +191,7 @@ describe("start-vast.sh: environment, TLS and error reports", () => {
     h.signer.answers = [{ status: 200, body: await answer() }]
     const { env } = await h.vastEnv({ NULL_WORKER_DIR: root })
     const report = await h.launchFailure(h.start(h.detachedScript, env))
-    expect(report["error_msg"]).toContain(`${env["SIGN_CERT_URL"]} ${problem}`)
+    expect(report["error_msg"]).toContain(`${shownUrl(env["SIGN_CERT_URL"])} ${problem}`)
     expect(report["version"]).toBe("0")
     expect(existsSync(env["TLS_CERT_FILE"] ?? "")).toBe(false)
   })
@@ -216,6 +223,15 @@ describe("start-vast.sh: environment, TLS and error reports", () => {
       const { env } = await h.vastEnv({ NULL_WORKER_REPO: "not-a-repository", USE_SSL: "false" })
       const report = await h.launchFailure(h.start(h.detachedScript, env, { cwd: h.dir }))
       expect(String(report["error_msg"]).startsWith(`git clone of ${join(h.dir, "not-a-repository")} failed (status 128): `)).toBe(true)
+    })
+
+    it("a NULL_WORKER_REPO with a token in it that cannot be cloned: reported and logged without the token", async () => {
+      const { env } = await h.vastEnv({ NULL_WORKER_REPO: "http://deploy:TOKEN@127.0.0.1:9/null-worker.git?ref=TOKEN2", USE_SSL: "false" })
+      const run = h.start(h.detachedScript, env)
+      const report = await h.launchFailure(run)
+      expect(String(report["error_msg"])).toMatch(/^git clone of http:\/\/127\.0\.0\.1:9\/null-worker\.git\?… failed \(status 128\): /)
+      const log = readFileSync(join(env["WORKSPACE_DIR"] ?? "", "null-worker.log"), "utf8")
+      for (const text of [String(report["error_msg"]), run.output(), log]) expect(text).not.toMatch(/TOKEN|deploy:/)
     })
 
     it("a NULL_WORKER_REPO that cannot be cloned", async () => {
