@@ -150,6 +150,8 @@ describe.skipIf(!hasRedis && process.env["CI"] === undefined)("the Redis queue e
     expect(code, output).toBe(0)
     expect(summary).toEqual({ jobs: 20, done: 20, skipped: 0, callbacks: { released: 20 }, duplicate_callbacks: 0, redispatched: 0 })
     expect(output).toContain(`workers post to http://localhost:${port}/closed (listening on http://127.0.0.1:${port})`)
+    // Where it listens is said once, in that line.
+    expect(output.split(`http://127.0.0.1:${port}`)).toHaveLength(2)
     expect(peak).toBeLessThanOrEqual(3)
     await run.checkExactlyOnce(20)
     for (let i = 1; i <= 20; i++) expect(await run.client.llen(`processed:job-${i}`)).toBe(1)

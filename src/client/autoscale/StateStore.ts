@@ -57,7 +57,7 @@ const encodeRecord = Schema.encodeSync(parseBoundedJsonWith(HeldRecord))
 const decodeRecord = Schema.decodeUnknownEither(parseBoundedJsonWith(HeldRecord))
 const FlatHash = Schema.Array(Schema.String)
 
-// SADD in slices: Lua's unpack returns at most about 8,000 values, and a keep set can be larger (--max has no bound).
+// SADD in slices: Lua's unpack returns at most about 8,000 values, and --max allows a larger keep set.
 const KEEP_SCRIPT = `
 redis.call('DEL', KEYS[1])
 for i = 2, #ARGV, 4096 do

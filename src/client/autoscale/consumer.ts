@@ -125,7 +125,9 @@ export const runConsumer = (settings: ConsumerSettings, handler: Handler, onEven
           const job = yield* Effect.either(nextJob)
           if (job._tag === "Left") {
             yield* redisTrouble("read jobs", job.left.message)
+            // Redis could not say the queue is empty: the idle spell starts again, and so does what it says.
             idleSince = yield* monotonicMillis
+            keptSaid = false
             continue
           }
           troubles.clear()

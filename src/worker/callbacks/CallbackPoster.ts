@@ -229,7 +229,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
             if (error.lockHolder === null || failedTries >= retries) return Effect.void
             failedTries += 1
             return failedTries === 1
-              ? Effect.logWarning(`${error.message}; trying again once a second for up to ${retries} s (BIND_RETRY_SECONDS)`)
+              ? Effect.logWarning(`${error.message}; trying again every 1 s for up to ${retries} s (BIND_RETRY_SECONDS)`)
               : Effect.logDebug(`${error.message}; trying again (try ${failedTries + 1} of ${retries + 1})`)
           }),
           Effect.retry({ schedule: Schedule.spaced("1 second"), times: retries, while: (error) => error.lockHolder !== null }),

@@ -37,7 +37,7 @@ export class Listeners extends Effect.Service<Listeners>()("worker/Listeners", {
     const publicBodies = makeBodyBudget(SHARED_BODY_BUDGET_BYTES)
     const tls = config.useSsl ? yield* readTls(config) : undefined
     // A taken port is tried again once a second for BIND_RETRY_SECONDS: a restarting predecessor may still hold it.
-    const bind = { bindAttempts: 1 + Math.floor(config.bindRetrySeconds), bindRetryDelay: "1 second", onAnswer: prometheus.request } as const
+    const bind = { bindAttempts: 1 + Math.floor(config.bindRetrySeconds), bindRetryDelay: "1 second", bindRetrySetting: "BIND_RETRY_SECONDS", onAnswer: prometheus.request } as const
     const all: ReadonlyArray<WireListener> = [
       yield* serve({
         name: config.useSsl ? "public API (TLS)" : "public API",

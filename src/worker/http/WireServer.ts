@@ -105,6 +105,8 @@ export interface WireServerOptions {
   /** A taken port is tried again this many times, `retryDelay` apart, before the listener fails. */
   readonly bindAttempts?: number
   readonly bindRetryDelay?: Duration.DurationInput
+  /** The setting that chose how long a taken port is tried (`BIND_RETRY_SECONDS`), named when it is. */
+  readonly bindRetrySetting?: string
 }
 
 export interface WireListener {
@@ -598,7 +600,9 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         if (error.code !== "EADDRINUSE" || failedTries >= attempts - 1) return Effect.void
         failedTries += 1
         return failedTries === 1
-          ? Effect.logWarning(`${error.message}; trying again every ${Duration.format(retryDelay)} for up to ${Duration.format(Duration.times(retryDelay, attempts - 1))}`)
+          ? Effect.logWarning(
+              `${error.message}; trying again every ${Duration.toSeconds(retryDelay)} s for up to ${Duration.toSeconds(retryDelay) * (attempts - 1)} s${options.bindRetrySetting === undefined ? "" : ` (${options.bindRetrySetting})`}`
+            )
           : Effect.logDebug(`${error.message}; trying again (try ${failedTries + 1} of ${attempts})`)
       }),
       Effect.retry({

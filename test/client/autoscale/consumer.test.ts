@@ -38,13 +38,11 @@ const waitUntil = async (what: string, check: () => Promise<boolean> | boolean, 
   }
 }
 
-/** How many `GET /sessions` the worker has answered (its request counter on the control port). */
-const sessionsAnswered = async (controlUrl: string): Promise<number> => {
-  const text = await (await fetch(`${controlUrl}/metrics`)).text()
-  let total = 0
-  for (const match of text.matchAll(/^null_worker_requests_total\{[^}]*route="\/sessions"[^}]*\} (\d+)$/gm)) total += Number(match[1])
-  return total
-}
+const decodeDebug = Schema.decodeUnknownSync(Schema.Struct({ long_polls: Schema.Struct({ waiting: Schema.Number }) }))
+
+/** The long polls of `GET /sessions` waiting on the worker now (`/debug`). */
+const longPollsWaiting = async (controlUrl: string): Promise<number> =>
+  decodeDebug(await (await fetch(`${controlUrl}/debug`)).json()).long_polls.waiting
 
 const post = async (url: string, body?: unknown) => {
   const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
@@ -125,8 +123,9 @@ describe.skipIf(skipWithoutRedis("the consumer library tests"))("the consumer li
 
     const events: Array<ConsumerEvent> = []
     startConsumer(redis, worker.controlUrl, events)
-    // Once the worker has answered its first look at the sessions (none), the consumer knows it is not reserved.
-    await waitUntil("the consumer's first look at the sessions", async () => (await sessionsAnswered(worker.controlUrl)) >= 1)
+    // The consumer's second look at the sessions waits for a change: it has read the first answer (none), and knows it is
+    // not reserved.
+    await waitUntil("the consumer's long poll", async () => (await longPollsWaiting(worker.controlUrl)) >= 1)
     await waitUntil("the waiting event", () => events.length > 0)
     expect(await client.hlen("jobs:results")).toBe(0)
     expect(events.map((event) => event.event)).toEqual(["waiting"])

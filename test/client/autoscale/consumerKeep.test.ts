@@ -1,12 +1,14 @@
 /**
  * The consumer library and the daemon's keep lease, against a fake stream and a fake worker (TestClock): idle past
  * its grace while the lease protects its session, the consumer keeps its worker and says so once for the idle spell;
- * once the lease no longer protects it, it releases its worker by generation. A job between two spells starts a new one.
+ * once the lease no longer protects it, it releases its worker by generation. A job, or a failed read of the queue, between
+ * two spells starts a new one.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Layer, Option, Ref, TestClock } from "effect"
 import { type ConsumerEvent, runConsumer } from "../../../src/client/autoscale/consumer.js"
 import { JobStream, type StreamJob } from "../../../src/client/autoscale/JobStream.js"
+import { RedisFailed } from "../../../src/client/autoscale/redis.js"
 import { WorkerControl } from "../../../src/client/autoscale/WorkerControl.js"
 import type { SessionsAnswer } from "../../../src/protocol/control.js"
 
@@ -27,6 +29,7 @@ const setUp = Effect.gen(function* () {
   const lookedAt = yield* Ref.make(0)
   const jobs = yield* Ref.make<ReadonlyArray<StreamJob>>([])
   const released = yield* Ref.make<ReadonlyArray<number>>([])
+  const failNextRead = yield* Ref.make(false)
   const stream = Layer.succeed(
     JobStream,
     JobStream.of({
@@ -34,8 +37,11 @@ const setUp = Effect.gen(function* () {
       claimStale: () => Effect.succeed(Option.none()),
       // An empty queue blocks for the whole wait, as XREADGROUP does.
       readNew: (block) =>
-        Effect.flatMap(Ref.modify(jobs, ([next, ...rest]) => [next, rest] as const), (next) =>
-          next === undefined ? Effect.as(Effect.sleep(block), Option.none()) : Effect.succeed(Option.some(next))),
+        Effect.flatMap(Ref.getAndSet(failNextRead, false), (fail) =>
+          fail
+            ? Effect.fail(new RedisFailed({ command: "XREADGROUP", detail: "read ECONNRESET" }))
+            : Effect.flatMap(Ref.modify(jobs, ([next, ...rest]) => [next, rest] as const), (next) =>
+                next === undefined ? Effect.as(Effect.sleep(block), Option.none()) : Effect.succeed(Option.some(next)))),
       refresh: () => Effect.succeed(true),
       complete: () => Effect.succeed("stored" as const),
       isProtected: () => Effect.zipRight(Ref.update(lookedAt, (n) => n + 1), Ref.get(isProtected)),
@@ -56,7 +62,7 @@ const setUp = Effect.gen(function* () {
       Effect.provide(Layer.merge(stream, control))
     )
   )
-  return { isProtected, lookedAt, jobs, released, events, consumer }
+  return { isProtected, lookedAt, jobs, released, failNextRead, events, consumer }
 })
 
 describe("the consumer and the keep lease (fake stream and worker)", () => {
@@ -71,6 +77,17 @@ describe("the consumer and the keep lease (fake stream and worker)", () => {
       yield* TestClock.adjust("1 second")
       assert.deepStrictEqual(said(events), ["waiting", "reserved", "kept s-1/4", "released s-1/4"])
       assert.deepStrictEqual(yield* Ref.get(released), [4])
+      yield* Fiber.interrupt(consumer)
+    })
+  )
+
+  it.scoped("a Redis read that failed starts the idle spell again: its keep is said again", () =>
+    Effect.gen(function* () {
+      const { consumer, events, failNextRead } = yield* setUp
+      yield* TestClock.adjust("5 seconds")
+      yield* Ref.set(failNextRead, true)
+      yield* TestClock.adjust("5 seconds")
+      assert.deepStrictEqual(said(events), ["waiting", "reserved", "kept s-1/4", "error", "kept s-1/4"])
       yield* Fiber.interrupt(consumer)
     })
   )

@@ -1189,7 +1189,7 @@ describe("CallbackPoster", () => {
             logs.lines.filter((line) => String(line.message[0]).startsWith(locked)).map((line) => `${line.level} ${String(line.message[0])}`),
             bindRetrySeconds === 0
               ? [`ERROR ${locked}`]
-              : [`WARN ${locked}; trying again once a second for up to 2 s (BIND_RETRY_SECONDS)`, `DEBUG ${locked}; trying again (try 3 of 3)`, `ERROR ${locked}`]
+              : [`WARN ${locked}; trying again every 1 s for up to 2 s (BIND_RETRY_SECONDS)`, `DEBUG ${locked}; trying again (try 3 of 3)`, `ERROR ${locked}`]
           )
           assert.include(String(Exit.isFailure(exit) ? Cause.squash(exit.cause) : ""), `it is in use by process ${process.ppid}`)
           assert.isTrue(readlinkSync(`${file}.lock`).startsWith(`${process.ppid}:`), "the other worker's lock is left as it was")

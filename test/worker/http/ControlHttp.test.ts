@@ -68,6 +68,15 @@ describe("control server", () => {
     })
   )
 
+  it.scoped("/recycle with a body of white space only is no body: recycled with the default reason", () =>
+    Effect.gen(function* () {
+      const { controlUrl } = yield* startWorker()
+      const reply = yield* call(controlUrl, "/recycle", { body: "\r\n" })
+      assert.strictEqual(reply.status, 200, reply.text)
+      assert.deepStrictEqual(reply.json, { recycled: true, error_msg: "Recycled by the consumer", session_ids: [] })
+    })
+  )
+
   it.scoped("stub /health answers ok when BACKEND_HEALTH_URL is unset, and is absent when it is set", () =>
     Effect.gen(function* () {
       const stub = yield* startWorker()

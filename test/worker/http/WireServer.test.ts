@@ -800,14 +800,14 @@ describe("a taken port", () => {
         (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
       )
       const port = (holder.address() as AddressInfo).port
-      const bound = yield* Effect.fork(Effect.either(serve({ name: "test", host: "127.0.0.1", port, routes: new Map(), bindAttempts: 3, bindRetryDelay: "1 second" })))
+      const bound = yield* Effect.fork(Effect.either(serve({ name: "test", host: "127.0.0.1", port, routes: new Map(), bindAttempts: 3, bindRetryDelay: "1 second", bindRetrySetting: "BIND_RETRY_SECONDS" })))
       yield* TestClock.adjust("2 seconds")
       const result = yield* Fiber.join(bound)
       assert.isTrue(Either.isLeft(result))
       const taken = `test: cannot listen on 127.0.0.1:${port}: EADDRINUSE`
       assert.deepStrictEqual(
         logs.lines.map((line) => `${line.level} ${String(line.message[0])}`),
-        [`WARN ${taken}; trying again every 1s for up to 2s`, `DEBUG ${taken}; trying again (try 3 of 3)`]
+        [`WARN ${taken}; trying again every 1 s for up to 2 s (BIND_RETRY_SECONDS)`, `DEBUG ${taken}; trying again (try 3 of 3)`]
       )
     }).pipe(Effect.provide(logs.layer))
   })
