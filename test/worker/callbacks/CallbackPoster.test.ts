@@ -1198,6 +1198,24 @@ describe("CallbackPoster", () => {
       })
     )
 
+    it.effect("an OUTBOX_FILE that cannot be used for another reason than a live worker's lock fails the start at once, without trying again", () =>
+      Effect.gen(function* () {
+        const dir = mkdtempSync(join(tmpdir(), "outbox-"))
+        const scope = yield* Scope.make()
+        const logs = capturedLogs(LogLevel.Debug)
+        const started = yield* Effect.fork(Effect.exit(posterOver(scriptedClient([200]), scope, { outboxFile: Option.some(dir), bindRetrySeconds: 5 }, undefined, undefined, logs.layer)))
+        yield* TestClock.adjust("0 millis")
+        const exit = started.unsafePoll()
+        assert.isNotNull(exit, "failed with no time passed")
+        assert.isTrue(exit !== null && Exit.isSuccess(exit) && Exit.isFailure(exit.value))
+        assert.deepStrictEqual(
+          logs.lines.map((line) => `${line.level} ${String(line.message[0])}`),
+          [`ERROR OUTBOX_FILE ${dir} cannot be used: ${dir} is a directory, not a regular file`]
+        )
+        yield* Scope.close(scope, Exit.void)
+      })
+    )
+
     it.effect("an OUTBOX_FILE that cannot be used fails with JournalUnavailable naming the file and the reason", () =>
       Effect.gen(function* () {
         const dir = mkdtempSync(join(tmpdir(), "outbox-"))
