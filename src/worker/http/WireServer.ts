@@ -102,7 +102,7 @@ export interface WireServerOptions {
   readonly guard?: (headers: IncomingHttpHeaders) => RouteError | null
   /** Called with the route (its path, or `other`) and the status of every answer. */
   readonly onAnswer?: (route: string, status: number) => void
-  /** A taken port is tried again this many times, `retryDelay` apart, before the listener fails. */
+  /** A taken port is tried this many times in all, `bindRetryDelay` apart, before the listener fails. */
   readonly bindAttempts?: number
   readonly bindRetryDelay?: Duration.DurationInput
   /** The setting that chose how long a taken port is tried (`BIND_RETRY_SECONDS`), named when it is. */
