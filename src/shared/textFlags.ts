@@ -30,10 +30,10 @@ export const existingFile = (name: string): Options.Options<string> =>
     Options.mapEffect((path) => {
       const stat = statSync(path, { throwIfNoEntry: false })
       return stat === undefined
-        ? refuse(`--${name}: no file at ${JSON.stringify(path)}`)
+        ? refuse(`--${name} must name a file, and there is none at ${JSON.stringify(path)}`)
         : stat.isFile()
           ? Effect.succeed(path)
-          : refuse(`--${name}: ${JSON.stringify(path)} is not a file`)
+          : refuse(`--${name} must name a file, and ${JSON.stringify(path)} is not one`)
     })
   )
 

@@ -146,8 +146,8 @@ describe("node dist/client.js --help", () => {
     for (const [args, message] of [
       [["--instance", "foo"], '--instance must be one of prod, alpha, candidate, local, not "foo"'],
       [["--instance", "x".repeat(5000)], `--instance must be one of prod, alpha, candidate, local, not "${"x".repeat(64)}…"`],
-      [["--ca-file", "/nonexistent/ca.pem"], '--ca-file: no file at "/nonexistent/ca.pem"'],
-      [["--ca-file", "/"], '--ca-file: "/" is not a file'],
+      [["--ca-file", "/nonexistent/ca.pem"], '--ca-file must name a file, and there is none at "/nonexistent/ca.pem"'],
+      [["--ca-file", "/"], '--ca-file must name a file, and "/" is not one'],
       [["--endpoint", "y"], "--endpoint given more than once; --help lists the flags"],
       [["--hold=3", "--hold", "4"], "--hold given more than once; --help lists the flags"],
       [["--on-close-payload", `{"a":${"[".repeat(70)}${"]".repeat(70)}}`], "--on-close-payload must be JSON nested at most 62 levels deep"],

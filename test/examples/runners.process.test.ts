@@ -50,7 +50,7 @@ describe("the example runners", () => {
     ["examples/redis-dispatcher.js", ["--jobs", "abc"], "--jobs must be a number"],
     ["examples/redis-dispatcher.js", ["--jobs", "0x10"], "--jobs must be a number"],
     ["examples/redis-dispatcher.js", ["--callback-port", "70000"], "--callback-port must be a whole number from 0 to 65535"],
-    ["examples/redis-dispatcher.js", ["--jobs-file", "/nonexistent.json"], '--jobs-file: no file at "/nonexistent.json"'],
+    ["examples/redis-dispatcher.js", ["--jobs-file", "/nonexistent.json"], '--jobs-file must name a file, and there is none at "/nonexistent.json"'],
     ["examples/redis-dispatcher.js", ["--callback-url", "ftp://x"], "--callback-url must be an absolute http(s) URL"],
     ["examples/redis-dispatcher.js", ["--callback-url", "http://127.0.0.1:0"], "--callback-url must not use port 0 (no server listens there)"]
   ] as const)("%s %j: one line saying what is wrong, exit 1, nothing started", (file, args, message) => {
