@@ -134,8 +134,15 @@ const demo = Command.make("demo", options, (opts) =>
       }
     )
     yield* stopOnInterrupt(serverless, "serverless")
+    // Gone before it listened, or not listening in time: said with the serverless' own last lines, which say why.
     const url = yield* Deferred.await(listening).pipe(
-      Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new DemoFailed({ message: "the serverless did not start" }) })
+      Effect.raceFirst(Effect.flatMap(serverless.exited, (outcome) => Effect.fail(`exited (${outcome}) before it listened`))),
+      Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => "did not listen within 20 s" }),
+      Effect.catchAll((why) =>
+        Effect.flatMap(serverless.tail, (lines) =>
+          Effect.fail(new DemoFailed({ message: `the serverless ${why}${lines.length === 0 ? "" : `; its last lines: ${lines.slice(-5).join(" | ")}`}` }))
+        )
+      )
     )
     yield* say(`local serverless on ${url} (status page: ${url}/)`)
 

@@ -1,3 +1,6 @@
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterEach, describe, expect, it } from "vitest"
 import { alive, processTree, type Spawned, spawnProcess } from "../support/process.js"
@@ -91,6 +94,21 @@ describe("npm run demo (dist/demo.js)", () => {
       expect(tree.filter(alive), output).toEqual([])
     }, 60_000)
   }
+
+  it("a serverless that exits before it listens: the demo fails at once, with the serverless' exit and its last lines", async () => {
+    // The demo beside a stand-in serverless.js that says why it cannot start and exits 3.
+    const dir = mkdtempSync(join(tmpdir(), "demo-serverless-"))
+    try {
+      copyFileSync(demoJs, join(dir, "demo.js"))
+      writeFileSync(join(dir, "serverless.js"), 'console.log("cannot start: no key")\nconsole.error("second line")\nprocess.exit(3)\n')
+      const demo = spawnProcess(process.execPath, [join(dir, "demo.js")], {})
+      running.push(demo)
+      expect(await demo.exited, demo.output()).toBe(1)
+      expect(demo.output()).toBe("demo FAILED: the serverless exited (3) before it listened; its last lines: cannot start: no key | second line\n")
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
 
   it("a --timeout not above the scale-down's own wait (--inactivity-timeout + 15 s) is refused before anything starts, exit 1", async () => {
     for (const [flags, given] of [
