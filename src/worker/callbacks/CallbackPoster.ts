@@ -22,6 +22,7 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Data, Deferred, Duration, Effect, Exit, FiberId, FiberSet, Layer, Option, Queue, Schedule } from "effect"
 import type { CloseReason } from "../../protocol/callback.js"
+import { retryNotices } from "../../shared/retryNotices.js"
 import { transportCause } from "../../shared/errno.js"
 import { makeThrottledLog } from "../../shared/throttledLog.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
@@ -221,17 +222,9 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
         // A lock another live worker holds is tried again once a second for BIND_RETRY_SECONDS, as a taken port is: a
         // predecessor still draining lets both go when it stops.
         const retries = Math.floor(config.bindRetrySeconds)
-        let failedTries = 0
+        const notice = retryNotices(retries, `every 1 s for up to ${retries} s (BIND_RETRY_SECONDS)`)
         const opened = yield* openJournal(file, onWriteFailure, notices).pipe(
-          // "trying again" only when it will be: not with no retries, nor after the last. Said once as a warning, with
-          // how long; each later try at debug level (a warning a second for BIND_RETRY_SECONDS says nothing new).
-          Effect.tapError((error) => {
-            if (error.lockHolder === null || failedTries >= retries) return Effect.void
-            failedTries += 1
-            return failedTries === 1
-              ? Effect.logWarning(`${error.message}; trying again every 1 s for up to ${retries} s (BIND_RETRY_SECONDS)`)
-              : Effect.logDebug(`${error.message}; trying again (try ${failedTries + 1} of ${retries + 1})`)
-          }),
+          Effect.tapError((error) => (error.lockHolder === null ? Effect.void : notice(error.message))),
           Effect.retry({ schedule: Schedule.spaced("1 second"), times: retries, while: (error) => error.lockHolder !== null }),
           Effect.tapError((error) => Effect.zipRight(Effect.logError(error.message), noteStartFailure(error.message))),
           Effect.orDie

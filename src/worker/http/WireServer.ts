@@ -21,6 +21,7 @@ import { Socket } from "node:net"
 import { Data, Deferred, Duration, Effect, Either, Exit, FiberSet, Option, Runtime, Schedule, type Scope } from "effect"
 import { attachedAnswer } from "../../shared/attachedAnswer.js"
 import { parseBoundedJson } from "../../shared/boundedJson.js"
+import { retryNotices } from "../../shared/retryNotices.js"
 import { ChunkAccumulator } from "../../shared/chunkAccumulator.js"
 import { makeLingeringClose } from "../../shared/lingeringClose.js"
 import { unsafeMonotonicMillis } from "../../shared/monotonic.js"
@@ -593,18 +594,12 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
 
     const attempts = options.bindAttempts ?? 1
     const retryDelay = Duration.decode(options.bindRetryDelay ?? "1 second")
-    let failedTries = 0
+    const notice = retryNotices(
+      attempts - 1,
+      `every ${Duration.toSeconds(retryDelay)} s for up to ${Duration.toSeconds(retryDelay) * (attempts - 1)} s${options.bindRetrySetting === undefined ? "" : ` (${options.bindRetrySetting})`}`
+    )
     const port = yield* bindOnce.pipe(
-      // Said once as a warning, with how long it will go on; each later try at debug level.
-      Effect.tapError((error) => {
-        if (error.code !== "EADDRINUSE" || failedTries >= attempts - 1) return Effect.void
-        failedTries += 1
-        return failedTries === 1
-          ? Effect.logWarning(
-              `${error.message}; trying again every ${Duration.toSeconds(retryDelay)} s for up to ${Duration.toSeconds(retryDelay) * (attempts - 1)} s${options.bindRetrySetting === undefined ? "" : ` (${options.bindRetrySetting})`}`
-            )
-          : Effect.logDebug(`${error.message}; trying again (try ${failedTries + 1} of ${attempts})`)
-      }),
+      Effect.tapError((error) => (error.code === "EADDRINUSE" ? notice(error.message) : Effect.void)),
       Effect.retry({
         schedule: Schedule.spaced(retryDelay),
         times: Math.max(0, attempts - 1),
