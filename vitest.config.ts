@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     setupFiles: ["test/support/effectValuesInAssert.ts"],
+    // dist/ built once before every file when missing; no file builds on its own (buildOnce.ts says why).
+    globalSetup: ["test/support/buildOnce.ts"],
     // A bound against a hang, not a speed check: a test that runs real processes one after another can take several
     // times its usual few seconds on a busy 2-core machine.
     testTimeout: 60_000,

@@ -1,15 +1,12 @@
-import { execFileSync } from "node:child_process"
 import { createServer, type ServerResponse } from "node:http"
-import { fileURLToPath } from "node:url"
 import { Effect, Exit, Schema, Scope } from "effect"
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest"
+import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import type { WorkerSettings } from "../../src/worker/config/WorkerConfig.js"
 import { FakeAutoscaler } from "../support/fakeAutoscaler.js"
 import { call, startWorker } from "../support/worker.js"
 import { ENDPOINT_NAME, FakeControlPlane, USER_KEY } from "./fakeControlPlane.js"
 import { type SpawnedClient, spawnClient } from "./spawnClient.js"
 
-const root = fileURLToPath(new URL("../..", import.meta.url))
 
 const Closes = Schema.Struct({
   recent_closes: Schema.Array(Schema.Struct({ session_id: Schema.String, reason: Schema.String }))
@@ -20,9 +17,6 @@ let scope: Scope.CloseableScope
 let plane: FakeControlPlane | undefined
 const clients: Array<SpawnedClient> = []
 
-beforeAll(() => {
-  execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: root, stdio: "inherit" })
-})
 
 beforeEach(async () => {
   signer = await FakeAutoscaler.start()

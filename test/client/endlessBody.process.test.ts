@@ -1,15 +1,7 @@
-import { execFileSync } from "node:child_process"
 import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
-import { fileURLToPath } from "node:url"
-import { afterEach, beforeAll, describe, expect, it } from "vitest"
+import { afterEach, describe, expect, it } from "vitest"
 import { type SpawnedClient, spawnClient } from "./spawnClient.js"
-
-const root = fileURLToPath(new URL("../..", import.meta.url))
-
-beforeAll(() => {
-  execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: root, stdio: "inherit" })
-})
 
 const servers: Array<Server> = []
 const clients: Array<SpawnedClient> = []

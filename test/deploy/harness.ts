@@ -64,8 +64,6 @@ export class DeployHarness {
   static use(): DeployHarness {
     const h = new DeployHarness()
     beforeAll(() => {
-      // `npm test` builds first; a run of this folder alone may not have.
-      if (!existsSync(mainJs)) execFileSync(process.execPath, [join(root, "scripts", "build.mjs")], { cwd: root, stdio: "ignore" })
       h.ca = TestCa.make()
     })
     afterAll(() => rmSync(h.ca.dir, { recursive: true, force: true }))
