@@ -1,13 +1,41 @@
 // Run before the npm scripts that start a program, and before npm test: on a fresh clone without `npm install` (which builds dist/), say
-// so in one line instead of Node's MODULE_NOT_FOUND stack trace. Plain Node, no dependencies: node_modules may be missing.
-import { existsSync } from "node:fs"
+// so in one line instead of Node's MODULE_NOT_FOUND stack trace; and say when the sources changed after the last build, since the
+// scripts run dist/ as it was built. Plain Node, no dependencies: node_modules may be missing.
+import { existsSync, readdirSync, statSync } from "node:fs"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 // `--dependencies`: only node_modules (npm test builds dist/ itself).
-const required = process.argv.includes("--dependencies") ? ["node_modules"] : ["node_modules", "dist/main.js"]
+const onlyDependencies = process.argv.includes("--dependencies")
+const required = onlyDependencies ? ["node_modules"] : ["node_modules", "dist/main.js"]
 const missing = required.filter((path) => !existsSync(`${root}${path}`))
 if (missing.length > 0) {
   process.stderr.write(`${missing.join(" and ")} ${missing.length > 1 ? "are" : "is"} missing: run npm install first (it installs the dependencies and builds dist/)\n`)
   process.exit(1)
+}
+
+/** The first file under `dir` changed after `since` (ms), as a path from the checkout's root, or null. */
+const changedAfter = (dir, since) => {
+  let entries
+  try {
+    entries = readdirSync(join(root, dir), { withFileTypes: true })
+  } catch {
+    return null
+  }
+  for (const entry of entries) {
+    const path = `${dir}/${entry.name}`
+    if (entry.isDirectory()) {
+      const found = changedAfter(path, since)
+      if (found !== null) return found
+    } else if (entry.isFile() && statSync(join(root, path)).mtimeMs > since) return path
+  }
+  return null
+}
+
+if (!onlyDependencies) {
+  // A warning, not a refusal: a checkout whose clock or copy left odd times must still run.
+  const built = statSync(join(root, "dist/main.js")).mtimeMs
+  const changed = ["src", "machines", "examples"].map((dir) => changedAfter(dir, built)).find((path) => path !== null)
+  if (changed !== undefined) process.stderr.write(`warning: ${changed} changed after dist/ was built: run npm run build to run what the sources say\n`)
 }

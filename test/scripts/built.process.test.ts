@@ -1,6 +1,6 @@
 /** `scripts/built.mjs`, which the npm scripts that start a program (and npm test) run first: a fresh clone without `npm install` is told so. */
-import { spawnSync } from "node:child_process"
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -9,9 +9,18 @@ import { afterEach, describe, expect, it } from "vitest"
 const script = fileURLToPath(new URL("../../scripts/built.mjs", import.meta.url))
 const packageJson = fileURLToPath(new URL("../../package.json", import.meta.url))
 const scripts: Record<string, string> = JSON.parse(readFileSync(packageJson, "utf8")).scripts
+const root = fileURLToPath(new URL("../..", import.meta.url))
 const dirs: Array<string> = []
+const groups: Array<ChildProcess> = []
 afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+  for (const child of groups.splice(0)) {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL")
+    } catch {
+      // The group is gone already.
+    }
+  }
 })
 
 /** A checkout as cloned: scripts/built.mjs, and no node_modules or dist/. Removed after the test. */
@@ -50,6 +59,53 @@ describe("scripts/built.mjs", () => {
     expect(running.map(([name]) => name)).toContain("start")
     const unchecked = running.filter(([name, command]) => !command.startsWith("node scripts/built.mjs") && scripts[`pre${name}`] !== "node scripts/built.mjs")
     expect(unchecked).toEqual([])
+  })
+
+  it("a checkout whose sources changed after the build: a one-line warning naming the file, and the program still runs (exit 0)", () => {
+    const clone = freshCheckout()
+    mkdirSync(join(clone, "node_modules"))
+    mkdirSync(join(clone, "dist"))
+    mkdirSync(join(clone, "src", "worker"), { recursive: true })
+    writeFileSync(join(clone, "dist", "main.js"), "")
+    writeFileSync(join(clone, "src", "worker", "main.ts"), "")
+    const builtAt = new Date("2026-01-02T00:00:00Z")
+    utimesSync(join(clone, "dist", "main.js"), builtAt, builtAt)
+    const before = new Date("2026-01-01T00:00:00Z")
+    utimesSync(join(clone, "src", "worker", "main.ts"), before, before)
+    const fresh = spawnSync(process.execPath, [join(clone, "scripts", "built.mjs")], { encoding: "utf8" })
+    expect([fresh.status, fresh.stderr]).toEqual([0, ""])
+    const after = new Date("2026-01-03T00:00:00Z")
+    utimesSync(join(clone, "src", "worker", "main.ts"), after, after)
+    const stale = spawnSync(process.execPath, [join(clone, "scripts", "built.mjs")], { encoding: "utf8" })
+    expect([stale.status, stale.stderr]).toEqual([0, "warning: src/worker/main.ts changed after dist/ was built: run npm run build to run what the sources say\n"])
+    // npm test builds dist/ itself: it is not warned.
+    const forTests = spawnSync(process.execPath, [join(clone, "scripts", "built.mjs"), "--dependencies"], { encoding: "utf8" })
+    expect([forTests.status, forTests.stderr]).toEqual([0, ""])
+  })
+
+  it("every npm script that runs a program from dist/ execs it, so a signal sent to npm reaches the program", () => {
+    const running = Object.entries(scripts).filter(([, command]) => /\bnode dist\//.test(command))
+    expect(running.filter(([, command]) => !/(?:^|&& )exec node dist\/[^&|;]*$/.test(command))).toEqual([])
+  })
+
+  it("npm run serverless sent to the background and given SIGTERM: the serverless gets it, stops and exits with npm", async () => {
+    const npm = spawn("npm", ["run", "--silent", "serverless", "--", "--port", "0"], { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"] })
+    groups.push(npm)
+    let output = ""
+    const listening = new Promise<void>((resolve) => {
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString("utf8")
+        if (output.includes("serverless listening on")) resolve()
+      }
+      npm.stdout.on("data", onData)
+      npm.stderr.on("data", onData)
+    })
+    const exited = new Promise<number | null>((resolve) => npm.once("exit", (code) => resolve(code)))
+    await listening
+    npm.kill("SIGTERM")
+    await exited
+    expect(output).toContain('message="stopping: 0 worker(s)"')
+    expect(output).toContain('message="stopped"')
   })
 
   it("npm start in a checkout without npm install: the one line, exit 1, not Node's stack", () => {
