@@ -30,7 +30,7 @@ import { listen } from "../../src/shared/listen.js"
 import { listenFailure } from "../../src/shared/listenFailure.js"
 import { isRedisTarget, REDIS_TARGET_RULE } from "../../src/shared/redisTarget.js"
 import { handledEnvProgramArgs } from "../../src/shared/envProgramArgs.js"
-import { stopOnHangup } from "../../src/shared/signalExitStatus.js"
+import { rememberStopSignal } from "../../src/shared/signalExitStatus.js"
 
 const help = `Usage: node dist/examples/autoscale-consumer.js   (run beside a null worker, e.g. the local serverless's --sidecar)
 
@@ -142,7 +142,8 @@ const main = Effect.gen(function* () {
   )
 }).pipe(Effect.scoped)
 
-stopOnHangup()
+// A hang-up stops it as SIGTERM does; a stop's echo (timeout(1)) is not a second one.
+rememberStopSignal()
 main.pipe(
   // A bad setting is one line naming the variable, as the worker says it, and exit 1.
   Effect.catchIf(ConfigError.isConfigError, (error) =>

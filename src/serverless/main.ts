@@ -32,7 +32,7 @@ import { above0, atLeast, finite, fraction, from0, wholeAtLeast } from "../share
 import { nonEmptyText } from "../shared/textFlags.js"
 import { stopWhenOrphaned } from "../shared/orphanWatch.js"
 import { withOneLineErrors } from "../shared/cliConsole.js"
-import { stopOnHangup } from "../shared/signalExitStatus.js"
+import { rememberStopSignal } from "../shared/signalExitStatus.js"
 
 const count = wholeAtLeast(0)
 
@@ -203,8 +203,9 @@ const cli = Command.run(serverless, { name: "null-worker local serverless", vers
 
 const args = process.argv.slice(2)
 if (!answeredStandardFlags(args, "null-worker-serverless", help, serverless)) {
-  // A closed terminal stops the workers in order, as Ctrl-C does.
-  stopOnHangup()
+  // A closed terminal stops the workers in order, as Ctrl-C does; a stop's echo (timeout(1)) is not a second one. The
+  // status is the serverless's own: 0 after a stop.
+  rememberStopSignal()
   withOneLineErrors(cli(process.argv), help).pipe(
     Effect.provide(Layer.merge(NodeContext.layer, plainLogfmt)),
     // Failures were said in one line where they happened (or by @effect/cli, for a bad option).

@@ -1,49 +1,59 @@
 /**
- * The exit status of a program a signal stopped. `runMain` turns SIGINT and SIGTERM into an interruption (the
- * program then runs its own shutdown) but does not say which signal it was; such a program exits 128 + the
- * signal's number (130, 143, 129), as a shell reports a process a signal stopped.
+ * The stop signals of the command-line programs (client, demo, local serverless). `runMain` turns the first SIGINT or
+ * SIGTERM into an interruption (the program then runs its own shutdown) but does not say which signal it was; such a
+ * program exits 128 + the signal's number (130, 143, 129), as a shell reports a process a signal stopped.
  *
  * SIGHUP (the terminal or the ssh connection closed) and SIGUSR2 (which the worker takes as a stop too) are stopped
  * as SIGTERM is: `runMain` does not listen for them, and Node's default would kill the program before it ends its
  * sessions or stops its workers.
+ *
+ * A later stop signal quits at once (a second Ctrl-C), except the first one's echo (`signalEcho.ts`).
  */
+import { Clock } from "effect"
 import { constants } from "node:os"
+import { unsafeMonotonicMillis } from "./monotonic.js"
+import { isEcho, type SignalSeen } from "./signalEcho.js"
 
-type StopSignal = "SIGINT" | "SIGTERM" | "SIGHUP" | "SIGUSR2"
+export type StopSignalName = "SIGINT" | "SIGTERM" | "SIGHUP" | "SIGUSR2"
 
-/** The stops `runMain` does not hear of itself: each is passed on to it as SIGTERM. */
-const FORWARDED = ["SIGHUP", "SIGUSR2"] as const
+const STOPS: ReadonlyArray<StopSignalName> = ["SIGINT", "SIGTERM", "SIGHUP", "SIGUSR2"]
 
-/** A further `signal` ends the process at once: its handlers (the runtime's among them) go, and it is raised again. */
-const quitOnNext = (signal: "SIGINT" | "SIGTERM") =>
-  process.prependOnceListener(signal, () => {
-    process.removeAllListeners(signal)
-    process.kill(process.pid, signal)
-  })
-
-/** A hang-up (or SIGUSR2) stops the program as SIGTERM would, through the runtime's own handler. Once: a second ends it at once. */
-export const stopOnHangup = (): void => {
-  for (const signal of FORWARDED) process.once(signal, () => process.kill(process.pid, "SIGTERM"))
+/** End the process by `signal` now: its handlers (the runtime's among them) go, and it is raised again, Node's default then ending the process. */
+const quit = (signal: StopSignalName) => {
+  for (const stop of STOPS) process.removeAllListeners(stop)
+  process.kill(process.pid, signal)
 }
 
-/** Starts listening; the returned function gives the status for the first SIGINT/SIGTERM/SIGHUP/SIGUSR2, or null when none came. */
-export const rememberStopSignal = (): (() => number | null) => {
-  let stoppedBy: StopSignal | null = null
-  const remember = (signal: StopSignal) => () => {
-    if (stoppedBy !== null) return
-    stoppedBy = signal
-    if (signal === "SIGHUP" || signal === "SIGUSR2") {
-      // Said to the runtime as SIGTERM (this listener, already answered, lets it through); a Ctrl-C after it quits.
-      quitOnNext("SIGINT")
-      process.kill(process.pid, "SIGTERM")
+const liveClock = Clock.make()
+const liveMillis = () => unsafeMonotonicMillis(liveClock)
+
+/**
+ * Starts listening, before the runtime does; the returned function gives the exit status for the first stop signal,
+ * or null when none came. `now`: milliseconds on a clock that never steps; `quitNow`: how a second stop ends the
+ * process (tests give their own of both).
+ */
+export const rememberStopSignal = (now: () => number = liveMillis, quitNow: (signal: StopSignalName) => void = quit): (() => number | null) => {
+  let first: SignalSeen<StopSignalName> | null = null
+  /** Set while a hang-up is passed on to the runtime as SIGTERM: that SIGTERM is the same stop, not a second one. */
+  let forwarding = false
+  const onStop = (signal: StopSignalName) => () => {
+    if (forwarding) return
+    const at = now()
+    if (first === null) {
+      first = { signal, at }
+      if (signal === "SIGHUP" || signal === "SIGUSR2") {
+        // Said to the runtime as SIGTERM, synchronously (the runtime's listener runs in this call).
+        forwarding = true
+        try {
+          process.emit("SIGTERM", "SIGTERM")
+        } finally {
+          forwarding = false
+        }
+      }
       return
     }
-    // The other signal, coming second, ends the process at once too, as a repeat of the first does.
-    quitOnNext(signal === "SIGINT" ? "SIGTERM" : "SIGINT")
+    if (!isEcho(first, signal, at)) quitNow(signal)
   }
-  // `once`: a second signal of the same kind finds no handler, and Node's default ends the process at once.
-  process.once("SIGINT", remember("SIGINT"))
-  process.once("SIGTERM", remember("SIGTERM"))
-  for (const signal of FORWARDED) process.once(signal, remember(signal))
-  return () => (stoppedBy === null ? null : 128 + constants.signals[stoppedBy])
+  for (const signal of STOPS) process.on(signal, onStop(signal))
+  return () => (first === null ? null : 128 + constants.signals[first.signal])
 }

@@ -1,11 +1,15 @@
 /**
  * When the worker should stop, and how urgently. The first SIGTERM, SIGINT, SIGHUP (a closing terminal or ssh
- * session) or SIGUSR2 (nodemon's restart, which Node's default answers with a kill), or an authorized `/pyworker/update`, asks for a graceful stop: drain, then shut down. A signal after
- * that skips what is left of the drain window; a repeated `/pyworker/update` does not (a client that retries its
- * call must not cut the drain short). Node's own handling would kill the process on a signal; our listeners stay
- * installed while the service lives, and the worker program keeps one that ignores them after it (`absorbLateSignals`).
+ * session) or SIGUSR2 (nodemon's restart, which Node's default answers with a kill), or an authorized
+ * `/pyworker/update`, asks for a graceful stop: drain, then shut down. A signal after that skips what is left of the
+ * drain window, but for the first signal's echo (`signalEcho.ts`); a repeated `/pyworker/update` does not (a client
+ * that retries its call must not cut the drain short). Node's own handling would kill the process on a signal; our
+ * listeners stay installed while the service lives, and the worker program keeps one that ignores them after it
+ * (`absorbLateSignals`).
  */
 import { Deferred, Effect, Exit } from "effect"
+import { unsafeMonotonicMillis } from "../../shared/monotonic.js"
+import { isEcho, type SignalSeen } from "../../shared/signalEcho.js"
 
 const SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR2"] as const
 export type StopSignalName = (typeof SIGNALS)[number]
@@ -75,9 +79,15 @@ export class StopSignal extends Effect.Service<StopSignal>()("worker/StopSignal"
       stopAsked = true
       Deferred.unsafeDone(requested, Exit.succeed(reason))
     }
+    const clock = yield* Effect.clock
+    /** The first signal: its echo (`signalEcho.ts`, e.g. under `timeout`) must not cut the drain short. */
+    let firstSignal: SignalSeen<StopSignalName> | null = null
     const onSignal = (signal: StopSignalName) => {
       // Before the worker serves, a SIGHUP or SIGUSR2 arrives again as SIGTERM (`hangUpAsTerminate`): once is enough.
       if (isForwarded(signal) && forwardingHangUp && !serving) return
+      const at = unsafeMonotonicMillis(clock)
+      if (firstSignal !== null && isEcho(firstSignal, signal, at)) return
+      firstSignal ??= { signal, at }
       if (stopAsked) Deferred.unsafeDone(hurried, Exit.void)
       else ask(signal)
     }

@@ -121,6 +121,43 @@ describe("Shutdown", () => {
     })
   )
 
+  /** A worker with one session, draining after a SIGTERM (no time has passed). */
+  const drainingAfterSigterm = Effect.gen(function* () {
+    const scope = yield* Scope.make()
+    const worker = yield* build({}, scope)
+    yield* openSession(worker.pool)
+    yield* worker.stop.signal("SIGTERM")
+    return { worker, fiber: yield* stopping(scope) }
+  })
+
+  it.effect("the first signal's echo (the same signal within 100 ms, as timeout(1) sends it) keeps the window; the same signal later skips it", () =>
+    Effect.gen(function* () {
+      const { fiber, worker } = yield* drainingAfterSigterm
+      yield* worker.stop.signal("SIGTERM")
+      yield* TestClock.adjust("99 millis")
+      yield* worker.stop.signal("SIGTERM")
+      yield* TestClock.adjust("0 millis")
+      assert.deepStrictEqual(yield* worker.posted, [])
+      assert.lengthOf(yield* worker.pool.open, 1)
+      yield* TestClock.adjust("1 millis")
+      yield* worker.stop.signal("SIGTERM")
+      yield* TestClock.adjust("0 millis")
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual((yield* worker.posted).map((callback) => callback.reason), ["shutdown"])
+      assert.deepStrictEqual(yield* Ref.get(worker.listenersClosedAt), Option.some(100))
+    })
+  )
+
+  it.effect("another signal within the echo window is a second stop: SIGTERM, then Ctrl-C at once, skips the window", () =>
+    Effect.gen(function* () {
+      const { fiber, worker } = yield* drainingAfterSigterm
+      yield* worker.stop.signal("SIGINT")
+      yield* TestClock.adjust("0 millis")
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual(yield* Ref.get(worker.listenersClosedAt), Option.some(0))
+    })
+  )
+
   it.effect("a repeated /pyworker/update does not cut the drain short: the session keeps its window", () =>
     Effect.gen(function* () {
       const { fiber, worker } = yield* drainingAfterUpdate
