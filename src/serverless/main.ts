@@ -28,10 +28,12 @@ import { ServerlessMetrics } from "./ServerlessMetrics.js"
 import { WorkerLauncher } from "./WorkerLauncher.js"
 import { WorkerSessions } from "./WorkerSessions.js"
 import { VERSION } from "../shared/version.js"
-import { above0, atLeast, finite, fraction, from0, wholeAtLeast } from "../shared/numericFlags.js"
+import { atLeast, finite, fraction, from0, wholeAtLeast } from "../shared/numericFlags.js"
 import { nonEmptyText } from "../shared/textFlags.js"
 import { stopWhenOrphaned } from "../shared/orphanWatch.js"
 import { withOneLineErrors } from "../shared/cliConsole.js"
+import { HEALTHCHECK_INTERVAL_MIN_SECONDS } from "../shared/healthcheckIntervalMin.js"
+import { reachableUrl } from "../shared/reachableUrl.js"
 import { rememberStopSignal } from "../shared/signalExitStatus.js"
 
 const count = wholeAtLeast(0)
@@ -74,7 +76,7 @@ const flags = {
   inactivityTimeout: param("inactivity_timeout", finite, "SECONDS", "idle time after which a worker stops; <= 0 never"),
   maxQueueTime: param("max_queue_time", from0, "SECONDS", "route to a worker only while cur_load / max_perf <= this"),
   targetQueueTime: param("target_queue_time", from0, "SECONDS", "a request waiting longer than this asks for another worker"),
-  healthcheckInterval: defaulted(above0, {
+  healthcheckInterval: defaulted(atLeast(HEALTHCHECK_INTERVAL_MIN_SECONDS), {
     name: "healthcheck-interval",
     value: "SECONDS",
     fallback: 1,
@@ -155,9 +157,8 @@ const serverless = Command.make("null-worker-serverless", options, (opts) => {
   })
   const run = Effect.gen(function* () {
     const plane = yield* ControlPlane
-    const url = yield* HttpServer.addressWith((address) =>
-      Effect.succeed(address._tag === "TcpAddress" ? `http://127.0.0.1:${address.port}` : "")
-    )
+    // Where it listens, which is also where its workers report: the address `--host` bound, not always 127.0.0.1.
+    const url = yield* HttpServer.addressWith((address) => Effect.succeed(address._tag === "TcpAddress" ? reachableUrl(address.hostname, address.port) : ""))
     yield* plane.setBaseUrl(url)
     yield* stopWhenOrphaned
     yield* Effect.logInfo(`serverless listening on ${url} (status page: ${url}/)`)

@@ -133,7 +133,9 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
 
       ["target-util", "0", "a fraction above 0, at most 1"],
       ["target-util", "1.5", "a fraction above 0, at most 1"],
-      ["healthcheck-interval", "NaN", "a finite number above 0"],
+      ["healthcheck-interval", "NaN", "a finite number of at least 0.01"],
+      // What every worker it launches would refuse (HEALTHCHECK_INTERVAL), launching one after another for nothing.
+      ["healthcheck-interval", "0.005", "a finite number of at least 0.01"],
       ["inactivity-timeout", "Infinity", "a finite number"]
     ] as const) {
       const refused = spawnProcess(process.execPath, [serverlessJs, `--${flag}`, value], {})
@@ -178,6 +180,13 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     } finally {
       await new Promise((resolve) => holder.close(resolve))
     }
+  })
+
+  it("--host 127.0.0.2: it says, and gives its workers to report to, the address it listens on; a worker gets ready there", async () => {
+    const serverless = await startServerless(["--host", "127.0.0.2", "--recommended", "--min-load", "100"])
+    expect(serverless.url).toMatch(/^http:\/\/127\.0\.0\.2:\d+$/)
+    const worker = await until("a ready worker", async () => (await status(serverless.url)).workers.find((w) => w.state === "idle"))
+    expect(worker.error_msg).toBe("")
   })
 
   it("a waiting route request is dropped as soon as the connection its client kept open between polls closes; a connection used once is not watched", async () => {

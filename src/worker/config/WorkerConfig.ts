@@ -11,6 +11,7 @@ import { httpUrlProblem } from "../../protocol/httpUrl.js"
 import { describeConfigError } from "../../shared/causeLine.js"
 import { DECIMAL_DIGITS, DECIMAL_NUMBER } from "../../shared/decimalText.js"
 import { LogFormat, LogLevelName } from "../../shared/logging.js"
+import { HEALTHCHECK_INTERVAL_MIN_SECONDS } from "../../shared/healthcheckIntervalMin.js"
 import { followLinks, journalPathProblem } from "../callbacks/OutboxJournal.js"
 
 export interface WorkerSettings {
@@ -107,8 +108,7 @@ export const defaults = {
   callbackConcurrency: 16,
   /** Deliveries in flight at most: each is a fiber and a socket, started at once; a few extra zeros must stop startup. */
   callbackConcurrencyCap: 1024,
-  /** Health checks at most 100 a second: a smaller interval would run them back to back against the consumer. */
-  healthcheckIntervalMinSeconds: 0.01,
+  healthcheckIntervalMinSeconds: HEALTHCHECK_INTERVAL_MIN_SECONDS,
   callbackMaxPending: 1000,
   callbackMaxPendingBytes: 64 * 1024 * 1024,
   maxConnections: 512,
