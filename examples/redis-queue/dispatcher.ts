@@ -10,7 +10,6 @@
  * `node dist/examples/redis-dispatcher.js --jobs 20 --autoscaler-url … --webserver-url … --endpoint …`; against Vast,
  * add `--callback-host 0.0.0.0 --callback-port 8000 --callback-url http://<this machine's public address>:8000`.
  */
-import { readFileSync } from "node:fs"
 import { Command, Options, ValidationError } from "@effect/cli"
 import { HttpRouter, HttpServer, HttpServerRequest } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
@@ -39,6 +38,7 @@ import { CloseReason } from "../../src/protocol/callback.js"
 import { existingFile } from "../../src/shared/textFlags.js"
 import { firstIssue } from "../../src/shared/firstIssue.js"
 import { lifetimeSeconds, wholeAtLeast } from "../../src/shared/numericFlags.js"
+import { readBoundedFile } from "../../src/shared/readBoundedFile.js"
 import { rememberStopSignal } from "../../src/shared/signalExitStatus.js"
 import { makeCallbackBook } from "./callbackBook.js"
 
@@ -123,18 +123,40 @@ const JobsFile = Schema.parseJson(
   Schema.Array(Schema.Struct({ job_id: Schema.String, input: Schema.String, work_ms: Schema.optionalWith(Schema.Number, { exact: true }) }))
 )
 
+/** The largest `--jobs-file` read: far more jobs than one run dispatches; a larger file is a wrong path, refused unread. */
+const MAX_JOBS_FILE_BYTES = 64 * 1024 * 1024
+
+/** `--jobs-file`'s text, or why it was not read (a file replaced or grown since the flag was checked, a device). */
+const jobsFileText = (path: string): Effect.Effect<string, JobsFileInvalid> =>
+  Effect.try({
+    try: () => readBoundedFile(path, MAX_JOBS_FILE_BYTES),
+    catch: (error) => new JobsFileInvalid({ message: printable(`--jobs-file ${path}: ${error instanceof Error ? error.message : String(error)}`) })
+  }).pipe(
+    Effect.flatMap((read) =>
+      typeof read !== "string"
+        ? Effect.succeed(read.toString("utf8"))
+        : Effect.fail(
+            new JobsFileInvalid({
+              message: printable(`--jobs-file ${path}: ${read === "too large" ? `larger than ${MAX_JOBS_FILE_BYTES / 1024 / 1024} MiB` : "not a regular file"}`)
+            })
+          )
+    )
+  )
+
 /** The jobs to run: `--jobs-file`'s, read before anything is started (a bad file is said naming it), or `--jobs` generated. */
 const jobsOf = (opts: { readonly jobs: number; readonly jobsFile: Option.Option<string> }): Effect.Effect<ReadonlyArray<Job>, JobsFileInvalid> =>
   Option.match(opts.jobsFile, {
     onNone: () => Effect.succeed(Array.from({ length: opts.jobs }, (_, i) => ({ job_id: `job-${i + 1}`, input: `payload ${i + 1}` }))),
     onSome: (path) =>
-      Effect.mapError(
-        Schema.decodeUnknown(JobsFile)(readFileSync(path, "utf8")),
-        (error) =>
-          new JobsFileInvalid({
-            // Printable: JSON.parse's message quotes the file's text, line breaks included.
-            message: printable(`--jobs-file ${path}: ${firstIssue(error)?.message ?? "not JSON"} (a JSON array of {"job_id", "input", "work_ms"?})`)
-          })
+      Effect.flatMap(jobsFileText(path), (text) =>
+        Effect.mapError(
+          Schema.decodeUnknown(JobsFile)(text),
+          (error) =>
+            new JobsFileInvalid({
+              // Printable: JSON.parse's message quotes the file's text, line breaks included.
+              message: printable(`--jobs-file ${path}: ${firstIssue(error)?.message ?? "not JSON"} (a JSON array of {"job_id", "input", "work_ms"?})`)
+            })
+        )
       )
   })
 

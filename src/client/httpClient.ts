@@ -8,23 +8,29 @@
  * watches connections (the local serverless does) knows at once that the waiting request has nobody
  * behind it.
  */
-import { readFileSync } from "node:fs"
 import { rootCertificates } from "node:tls"
 import { X509Certificate } from "node:crypto"
 import type { HttpClient } from "@effect/platform"
 import { Effect, Layer, Option } from "effect"
 import { keepAliveHttpClient } from "../shared/keepAliveHttpClient.js"
+import { readBoundedFile } from "../shared/readBoundedFile.js"
 import { CaFileInvalid } from "./errors.js"
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
 
-/** The certificates of a PEM file; fails when it cannot be read or holds none that parse. */
+/** Far more than any bundle of CA certificates (the system's whole store is a few hundred KB): a larger file is not one. */
+export const MAX_CA_FILE_BYTES = 8 * 1024 * 1024
+
+/** The certificates of a PEM file; fails when it cannot be read, is not a regular file of at most 8 MiB, or holds none that parse. */
 export const readCaFile = (path: string): Effect.Effect<ReadonlyArray<string>, CaFileInvalid> =>
   Effect.gen(function* () {
-    const text = yield* Effect.try({
-      try: () => readFileSync(path, "utf8"),
+    const read = yield* Effect.try({
+      try: () => readBoundedFile(path, MAX_CA_FILE_BYTES),
       catch: (error) => new CaFileInvalid({ path, reason: error instanceof Error ? error.message : String(error) })
     })
+    if (read === "not a regular file") return yield* new CaFileInvalid({ path, reason: "not a regular file" })
+    if (read === "too large") return yield* new CaFileInvalid({ path, reason: `larger than ${MAX_CA_FILE_BYTES / 1024 / 1024} MiB, not a file of CA certificates` })
+    const text = read.toString("utf8")
     const blocks = text.match(PEM_BLOCK) ?? []
     if (blocks.length === 0) return yield* new CaFileInvalid({ path, reason: "no PEM certificate (BEGIN CERTIFICATE) found" })
     for (const block of blocks) {

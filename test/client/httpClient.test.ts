@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs"
 import { createServer, type Server } from "node:https"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -70,6 +70,18 @@ describe("--ca-file", () => {
       const garbage = join(dir, "garbage.pem")
       writeFileSync(garbage, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
       assert.include((yield* Effect.flip(HttpStack.readCaFile(garbage))).message, "does not parse")
+    })
+  )
+
+  it.scoped("a file past 8 MiB (a wrong path: a disk image, a log) is refused unread, in one line; so is a device that never ends", () =>
+    Effect.gen(function* () {
+      const { dir } = yield* certificate
+      const large = join(dir, "large.pem")
+      // Sparse: its size is what counts, nothing is written.
+      writeFileSync(large, "")
+      truncateSync(large, HttpStack.MAX_CA_FILE_BYTES + 1)
+      assert.strictEqual((yield* Effect.flip(HttpStack.readCaFile(large))).message, `--ca-file ${large}: larger than 8 MiB, not a file of CA certificates`)
+      assert.strictEqual((yield* Effect.flip(HttpStack.readCaFile("/dev/zero"))).message, "--ca-file /dev/zero: not a regular file")
     })
   )
 })

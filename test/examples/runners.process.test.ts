@@ -2,7 +2,7 @@
 import { spawnSync } from "node:child_process"
 import { createServer } from "node:http"
 import { type AddressInfo, createServer as createNetServer } from "node:net"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -77,6 +77,12 @@ describe("the Redis dispatcher's --jobs-file", () => {
         expect(refused.stdout + refused.stderr).toContain(`message="--jobs-file ${file}: ${problem} (a JSON array of`)
         expect(refused.stdout + refused.stderr).not.toMatch(/redis:|ECONNREFUSED/)
       }
+      // A wrong path to something huge (sparse here: its size is what counts) is refused unread.
+      const huge = join(dir, "huge.json")
+      writeFileSync(huge, "")
+      truncateSync(huge, 64 * 1024 * 1024 + 1)
+      const refused = run("examples/redis-dispatcher.js", "--jobs-file", huge, "--redis-url", "redis://127.0.0.1:1", "--autoscaler-url", "http://127.0.0.1:1", "--webserver-url", "http://127.0.0.1:1")
+      expect([refused.status, refused.stdout + refused.stderr]).toEqual([1, expect.stringContaining(`message="--jobs-file ${huge}: larger than 64 MiB"`)])
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

@@ -1,8 +1,8 @@
 /** The public port's TLS certificate chain and key (`USE_SSL=true`). */
-import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs"
 import { createSecureContext } from "node:tls"
 import { Data, Effect } from "effect"
 import type { WorkerSettings } from "../config/WorkerConfig.js"
+import { readBoundedFile } from "../../shared/readBoundedFile.js"
 
 export class TlsUnavailable extends Data.TaggedError("TlsUnavailable")<{ readonly message: string }> {}
 
@@ -18,24 +18,10 @@ const failure = (text: string) => new TlsUnavailable({ message: `Failed to get S
 const readBounded = (name: string, path: string): Effect.Effect<Buffer, TlsUnavailable> =>
   Effect.try({
     try: () => {
-      // Non-blocking: opening a FIFO for reading would otherwise wait for a writer before the check below.
-      const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK)
-      try {
-        if (!fstatSync(fd).isFile()) throw failure(`${name}: ${path} is not a regular file`)
-        // One byte over the cap tells a file that is too large (or still growing) from one that fits.
-        const buffer = Buffer.alloc(maxTlsFileBytes + 1)
-        let length = 0
-        let read = 1
-        while (read > 0 && length < buffer.length) {
-          read = readSync(fd, buffer, length, buffer.length - length, null)
-          length += read
-        }
-        if (length > maxTlsFileBytes) throw failure(`${name}: ${path} is larger than ${maxTlsFileBytes / 1024 / 1024} MiB, not a certificate or key`)
-        // A copy: the listener keeps the PEM for its lifetime, not the 1 MiB read buffer.
-        return Buffer.from(buffer.subarray(0, length))
-      } finally {
-        closeSync(fd)
-      }
+      const read = readBoundedFile(path, maxTlsFileBytes)
+      if (read === "not a regular file") throw failure(`${name}: ${path} is not a regular file`)
+      if (read === "too large") throw failure(`${name}: ${path} is larger than ${maxTlsFileBytes / 1024 / 1024} MiB, not a certificate or key`)
+      return read
     },
     catch: (error) => (error instanceof TlsUnavailable ? error : failure(`${name}: ${reason(error)}`))
   })
