@@ -99,12 +99,13 @@ const judge = (setting: SettingName, value: number, plan: Plan): Omit<Finding, "
 export const findings = (endpoint: EndpointSettings, plan: Plan): ReadonlyArray<Finding> =>
   settingNames.flatMap((setting): ReadonlyArray<Finding> => {
     const value = endpoint.settings[setting]
-    if (value === null) {
+    // A setting given as the text "NaN" or "Infinity" (or "1e309") reads as a number every rule's comparison passes.
+    if (value === null || !Number.isFinite(value)) {
       return [
         {
           setting,
           value,
-          risk: "the endpoint lookup did not report it, so it could not be checked",
+          risk: value === null ? "the endpoint lookup did not report it, so it could not be checked" : `the endpoint lookup reported ${value}, not a finite number, so it could not be checked`,
           fix: `check it in the Vast console: for the null worker it should be ${recommendedText[setting]}`
         }
       ]

@@ -65,6 +65,16 @@ describe("the doctor's rules", () => {
     assert.deepInclude(unknown, { setting: "cold_workers", value: null })
     assert.include(unknown?.fix ?? "", "it should be 0")
   })
+
+  it("a setting reported as no finite number (the text \"NaN\", \"Infinity\" or \"1e309\") could not be checked either: every comparison with it is false", () => {
+    assert.deepStrictEqual(judged({ target_util: Number.NaN, inactivity_timeout: Number.POSITIVE_INFINITY, max_workers: Number.NEGATIVE_INFINITY }), [
+      ["target_util", Number.NaN],
+      ["inactivity_timeout", Number.POSITIVE_INFINITY],
+      ["max_workers", Number.NEGATIVE_INFINITY]
+    ])
+    const [unknown] = findings(endpoint({ min_load: Number.NaN }), { sessions: 1 })
+    assert.strictEqual(unknown?.risk, "the endpoint lookup reported NaN, not a finite number, so it could not be checked")
+  })
 })
 
 /** The doctor over a fake webserver (the endpoint list `results`) and a fake worker. */
@@ -97,6 +107,18 @@ describe("diagnose", () => {
       const parsed: unknown = JSON.parse(renderJson(report))
       assert.deepInclude(parsed, { ok: false })
       assert.include(renderText(report), "target_util = 0.9\n    risk: ")
+    })
+  )
+
+  it.effect("settings given as \"NaN\" and \"Infinity\" make the report not OK, each a finding that could not be checked", () =>
+    Effect.gen(function* () {
+      const { run } = yield* doctorWith([
+        { ...record, target_util: "NaN", min_load: 0, cold_workers: 0, inactivity_timeout: "1e309", max_queue_time: 0, target_queue_time: 0, max_workers: "Infinity" }
+      ])
+      const report = yield* run({ endpoint: ENDPOINT_NAME, sessions: 1, worker: Option.none() })
+      assert.deepStrictEqual(report.findings.map((finding) => finding.setting), ["target_util", "inactivity_timeout", "max_workers"])
+      assert.isFalse(report.ok)
+      assert.include(renderText(report), "inactivity_timeout = Infinity\n    risk: the endpoint lookup reported Infinity, not a finite number")
     })
   )
 

@@ -127,11 +127,17 @@ describe("node dist/client.js --help", () => {
     }
   })
 
-  it("an unknown flag is said as unknown (not as a missing --endpoint), escaped and cut, and an empty --endpoint as empty; each command, exit 1", async () => {
+  it("an unknown flag is said as unknown (not as a missing --endpoint), escaped and cut, and an empty --endpoint (or queue key) as empty; each command, exit 1", async () => {
     for (const [args, message] of [
       [["--hodl"], "unknown flag --hodl; --help lists the flags"],
       [["-x"], "unknown flag -x; --help lists the flags"],
       [["--endpoint", " "], "--endpoint must not be empty"],
+      // The queue's keys and the daemon's prefix: an empty one would name the key ":autoscale".
+      [["autoscale", "--endpoint", "x", "--list", ""], "--list must not be empty"],
+      [["autoscale", "--endpoint", "x", "--list", "q", "--in-flight-list", " "], "--in-flight-list must not be empty"],
+      [["autoscale", "--endpoint", "x", "--stream", ""], "--stream must not be empty"],
+      [["autoscale", "--endpoint", "x", "--stream", "s", "--group", ""], "--group must not be empty"],
+      [["autoscale", "--endpoint", "x", "--stream", "s", "--state-prefix", ""], "--state-prefix must not be empty"],
       [["doctor", "--bogus=1"], "unknown flag --bogus; --help lists the flags"],
       [["--endpoint", "x", "--bo\u001bgus"], "unknown flag --bo\\x1bgus; --help lists the flags"],
       [[`--${"y".repeat(100)}`], `unknown flag --${"y".repeat(62)}…; --help lists the flags`]

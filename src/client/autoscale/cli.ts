@@ -12,6 +12,7 @@ import { InvalidOption } from "../errors.js"
 import { instances } from "../instances.js"
 import { above0, from0, lifetimeSeconds, sessionCost, wholeAtLeast } from "../../shared/numericFlags.js"
 import { defaultPrefix } from "./keys.js"
+import { nonEmptyText } from "../../shared/textFlags.js"
 import type { PlannerSettings } from "./planner.js"
 
 
@@ -30,18 +31,18 @@ const flags = {
     fallback: "redis://127.0.0.1:6379",
     description: "the Redis that holds the queue (or REDIS_URL)"
   }),
-  list: optional(Options.text("list"), { name: "list", value: "KEY", description: "the queue is this list: backlog = LLEN (KEDA listLength)" }),
-  inFlightList: optional(Options.text("in-flight-list"), {
+  list: optional(nonEmptyText("list"), { name: "list", value: "KEY", description: "the queue is this list: backlog = LLEN (KEDA listLength)" }),
+  inFlightList: optional(nonEmptyText("in-flight-list"), {
     name: "in-flight-list",
     value: "KEY",
     description: "--list: the list consumers move jobs to while they work (LMOVE); its length counts as in flight"
   }),
-  stream: optional(Options.text("stream"), {
+  stream: optional(nonEmptyText("stream"), {
     name: "stream",
     value: "KEY",
     description: "the queue is this stream: backlog = the group's lag + pending (KEDA lagCount)"
   }),
-  group: optional(Options.text("group"), { name: "group", value: "NAME", fallback: DEFAULT_GROUP, description: "--stream: the consumer group" }),
+  group: optional(nonEmptyText("group"), { name: "group", value: "NAME", fallback: DEFAULT_GROUP, description: "--stream: the consumer group" }),
   jobsPerWorker: count("jobs-per-worker", 1, 1, "backlog one worker is expected to handle: N = ceil(backlog / this)"),
   min: count("min", 0, 0, "reservations held even with an empty queue"),
   max: count("max", 1, 10, "reservations held at most"),
@@ -85,7 +86,7 @@ const flags = {
     fallback: 300,
     description: "a reservation waiting this long for a worker is given up (and started again if still needed)"
   }),
-  statePrefix: optional(Options.text("state-prefix"), {
+  statePrefix: optional(nonEmptyText("state-prefix"), {
     name: "state-prefix",
     value: "KEY",
     fallback: "<queue key>:autoscale",
