@@ -15,7 +15,7 @@ import { HttpServer } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Console, Data, Duration, Effect, Layer, Option, Schedule } from "effect"
+import { Config, Console, Data, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { listenFailure } from "../shared/listenFailure.js"
 import { plainLogfmt } from "../shared/logging.js"
 import { answeredStandardFlags, defaulted, type Flag, optional, optionsOf, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
@@ -29,7 +29,7 @@ import { WorkerLauncher } from "./WorkerLauncher.js"
 import { WorkerSessions } from "./WorkerSessions.js"
 import { VERSION } from "../shared/version.js"
 import { atLeast, finite, fraction, from0, wholeAtLeast } from "../shared/numericFlags.js"
-import { nonEmptyText } from "../shared/textFlags.js"
+import { nonEmpty, nonEmptyText } from "../shared/textFlags.js"
 import { stopWhenOrphaned } from "../shared/orphanWatch.js"
 import { withOneLineErrors } from "../shared/cliConsole.js"
 import { HEALTHCHECK_INTERVAL_MIN_SECONDS } from "../shared/healthcheckIntervalMin.js"
@@ -62,11 +62,12 @@ const flags = {
     description: "port to listen on; 0 picks a free one"
   }),
   endpoint: defaulted(nonEmptyText, { name: "endpoint", value: "NAME", fallback: "null-local", description: "the endpoint's name" }),
-  apiKey: defaulted(nonEmptyText, {
+  // From the environment too: a flag's value is in every process listing.
+  apiKey: withDefault(Options.text("api-key").pipe(Options.withFallbackConfig(Config.string("SERVERLESS_API_KEY")), nonEmpty("api-key")), {
     name: "api-key",
     value: "KEY",
     fallback: "local",
-    description: "the user API key (the client's VAST_API_KEY) that endpoint lookup accepts"
+    description: "the user API key (the client's VAST_API_KEY) that endpoint lookup accepts (or SERVERLESS_API_KEY)"
   }),
   recommended: toggle("recommended", "start from the null worker README's endpoint settings instead of Vast's defaults"),
   targetUtil: param("target_util", fraction, "X", "fraction of capacity to fill (above 0, at most 1): capacity needed = load / target_util"),

@@ -182,6 +182,23 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     }
   })
 
+  it("the user key from SERVERLESS_API_KEY (kept out of process listings) is the one the endpoint lookup takes; --api-key still wins", async () => {
+    for (const [flags, taken, refused] of [
+      [[], "from-env", "local"],
+      [["--api-key", "from-flag"], "from-flag", "from-env"]
+    ] as const) {
+      const serverless = spawnProcess(process.execPath, [serverlessJs, "--port", "0", ...flags], { SERVERLESS_API_KEY: "from-env" })
+      try {
+        const [, url = ""] = await serverless.waitFor(/serverless listening on (http:\/\/[0-9.:]+) /)
+        const lookup = (key: string) => fetch(`${url}/api/v0/endptjobs/?api_key=${key}`).then((response) => response.status)
+        expect([await lookup(taken), await lookup(refused)]).toEqual([200, 401])
+      } finally {
+        serverless.child.kill("SIGTERM")
+        await serverless.exited
+      }
+    }
+  })
+
   it("--host 127.0.0.2: it says, and gives its workers to report to, the address it listens on; a worker gets ready there", async () => {
     const serverless = await startServerless(["--host", "127.0.0.2", "--recommended", "--min-load", "100"])
     expect(serverless.url).toMatch(/^http:\/\/127\.0\.0\.2:\d+$/)
