@@ -93,6 +93,8 @@ describe("leases", () => {
     expect((await request(`${controlUrl}/release?gen=2`)).json).toMatchObject({ error: "query gen: unknown parameter (/release takes generation or session_id)" })
     // A parameter without a name is the query's fault, not a field ending in a dot.
     expect((await request(`${controlUrl}/release?=1`)).json).toEqual({ error: "query: a parameter without a name (/release takes generation or session_id)", field: "query" })
+    // Digits past 2^53: said as the bound they pass, not as "not an integer" of the neighbour they would round to.
+    expect((await request(`${controlUrl}/release?generation=9007199254740993`)).json).toEqual({ error: "query generation: must be at most 9007199254740991", field: "query.generation" })
     const longKey = "k".repeat(5000)
     expect((await request(`${controlUrl}/release?${longKey}=1`)).json).toEqual({
       error: `query ${"k".repeat(64)}…: unknown parameter (/release takes generation or session_id)`,

@@ -72,6 +72,10 @@ const releaseQueryTarget = (query: string, body: unknown): Either.Either<Release
     if (key === "generation" && !DECIMAL_DIGITS.test(value)) {
       return Either.left(new InvalidField({ field: "query.generation", message: "query generation: must be a whole number in decimal digits" }))
     }
+    // Past 2^53 the digits would be read as a neighbouring integer, and refused as "not an integer".
+    if (key === "generation" && !Number.isSafeInteger(Number(value))) {
+      return Either.left(new InvalidField({ field: "query.generation", message: `query generation: must be at most ${Number.MAX_SAFE_INTEGER}` }))
+    }
     fields[key] = key === "generation" ? Number(value) : value
   }
   // A query that names nothing (`?&`) is no request to release everything: that takes no query at all.
