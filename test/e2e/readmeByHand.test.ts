@@ -22,13 +22,17 @@ const readmeBlock = (): string => {
   if (blocks === null) throw new Error("README: not two bash blocks under '## Running a worker by hand'")
   expect(blocks[1]).toContain("the worker does not answer")
   expect(blocks[2]).toContain("kill %1 %2")
-  return `${blocks[1]}${blocks[2]}`
+  // The second block pasted twice, the first time without its last line (the stop), as the README says it can be.
+  const again = (blocks[2] ?? "").replace(/\n# stop it[\s\S]*$/, "\n")
+  expect(again).not.toContain("kill")
+  return `${blocks[1]}${again}${blocks[2]}`
 }
 
 describe("the README's worker by hand", { timeout: 30_000 }, () => {
-  it("pasted in turn: waits for the worker, reserves, gets 429 for a second create, pings, releases (callback), ends with 410, stops", async () => {
+  it("pasted in turn, the second block twice: waits for the worker, reserves, gets 429 for a second create, pings, releases (callback), ends with 410; again with the next generation; stops", async () => {
+    // The test's own free ports in place of the README's (two ports the system offered in turn were once the same).
     const [port, webhook, control, receiver] = [await freePort(), await freePort(), await freePort(), await freePort()]
-    const block = readmeBlock().replace(/^PORT=3000 WEBHOOK=3001 CONTROL=18999 RECEIVER=9999$/m, `PORT=${port} WEBHOOK=${webhook} CONTROL=${control} RECEIVER=${receiver}`)
+    const block = readmeBlock().replace(/^PORT=\$\(free\) WEBHOOK=\$\(free\) CONTROL=\$\(free\) RECEIVER=\$\(free\)$/m, `PORT=${port} WEBHOOK=${webhook} CONTROL=${control} RECEIVER=${receiver}`)
     expect(block).toContain(`PORT=${port} `)
     // The worker's drain after `kill` outlives bash: bash waits for its background jobs at the end.
     const shell = spawnProcess("bash", ["-c", `${block}\nwait`], { PATH: `${process.execPath.replace(/\/node$/, "")}:${process.env["PATH"] ?? ""}` })
@@ -37,13 +41,17 @@ describe("the README's worker by hand", { timeout: 30_000 }, () => {
     leftovers.push(...processTree(shell.child.pid ?? 0))
     expect(await shell.exited, shell.output()).toBe(0)
     const output = shell.output()
-    const id = /reserved session (\S+)/.exec(output)?.[1] ?? ""
-    expect(id).toMatch(/^[A-Za-z0-9]{13}$/)
-    expect(output).toContain("second create: 429")
-    expect(output).toMatch(/\{"result":\{"ok":true\},"expiration":[0-9.]+\}/)
-    expect(output).toContain(`{"released":true,"session_ids":["${id}"]}`)
-    expect(output).toContain('{"error":"session already closed"}')
-    expect(output).toContain(`callback: {"job_id":"j-1","session_id":"${id}","close_reason":"released","generation":1}`)
+    const ids = [...output.matchAll(/reserved session (\S+) \(generation (\d+)\)/g)].map((match) => [match[1] ?? "", Number(match[2])] as const)
+    expect(ids.map(([, generation]) => generation)).toEqual([1, 2])
+    for (const [id, generation] of ids) {
+      expect(id).toMatch(/^[A-Za-z0-9]{13}$/)
+      expect(output).toContain(`{"released":true,"session_ids":["${id}"]}`)
+      expect(output).toContain(`callback: {"job_id":"j-1","session_id":"${id}","close_reason":"released","generation":${generation}}`)
+    }
+    expect(output.match(/second create: 429/g)).toHaveLength(2)
+    expect(output.match(/\{"result":\{"ok":true\},"expiration":[0-9.]+\}/g)).toHaveLength(2)
+    expect(output.match(/\{"error":"session already closed"\}/g)).toHaveLength(2)
+    expect(output).not.toContain("no session")
     expect(output).toContain('message="worker stopped"')
   })
 })
