@@ -41,7 +41,10 @@ export const reportLaunchFailure = (reason: string): Effect.Effect<never, Launch
       { id: target.right.containerId, mtoken: Redacted.value(target.right.masterToken), url: yield* workerUrl },
       reason
     )
-    yield* Effect.logInfo(`reporting the launch failure to ${target.right.reportAddrs.map(redactUrl).join(", ")} every 10 s`)
+    // As on Vast, where the autoscaler then replaces the instance: said so, since a worker in a terminal seems to hang.
+    yield* Effect.logInfo(
+      `reporting the launch failure to ${target.right.reportAddrs.map(redactUrl).join(", ")} every 10 s until stopped (Ctrl-C or SIGTERM); the worker serves nothing: fix the cause above and start it again`
+    )
     // An address that hangs delays one beacon in five minutes, not every one.
     const cooldown = makeAddressCooldown()
     for (;;) {
