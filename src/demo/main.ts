@@ -248,7 +248,7 @@ const demo = Command.make("demo", options, (opts) =>
     yield* say(
       expectZero
         ? `demo OK: ${sessions} created and ${closed}, every callback arrived once, scaled back to zero`
-        : `demo OK: ${sessions} created and ${closed}, every callback arrived once; with Vast's defaults the workers stay (${Option.isNone(inactivity) ? "no inactivity_timeout, " : ""}cold_workers 5, and target_util 0.9 keeps a spare)`
+        : `demo OK: ${sessions} created and ${closed}, every callback arrived once; with Vast's defaults the workers stay (${Option.isNone(inactivity) ? "no inactivity_timeout, " : ""}cold_workers 5 keeps up to 5 idle ones, none started in advance, and target_util 0.9 keeps a spare)`
     )
   }).pipe(
     Effect.scoped,

@@ -45,8 +45,8 @@ describe("npm run demo (dist/demo.js)", () => {
 
   it("--vast-defaults: the endpoint keeps Vast's own settings, no inactivity timeout included (-1, never), unless one is given", async () => {
     for (const [extra, inactivity, said] of [
-      [[], -1, "(no inactivity_timeout, cold_workers 5"],
-      [["--inactivity-timeout", "7"], 7, "(cold_workers 5"]
+      [[], -1, "(no inactivity_timeout, cold_workers 5 keeps up to 5 idle ones, none started in advance"],
+      [["--inactivity-timeout", "7"], 7, "(cold_workers 5 keeps up to 5 idle ones, none started in advance"]
     ] as const) {
       const demo = spawnProcess(process.execPath, [demoJs, "--vast-defaults", "--count", "1", "--interval", "0.2", "--plateau", "2", ...extra], {})
       running.push(demo)
