@@ -384,14 +384,14 @@ export const make = (settings: ClientSettings) =>
     const findEndpoint = Effect.fn("VastClient.findEndpoint")(function* (name: string) {
       const list = yield* endpointList(EndpointList)
       const found = list.results.find((record) => record.endpoint_name === name)
-      if (found === undefined) return yield* new EndpointNotFound({ name })
+      if (found === undefined) return yield* new EndpointNotFound({ name, known: list.results.map((record) => record.endpoint_name) })
       return { id: found.id, name: found.endpoint_name, apiKey: found.api_key } satisfies Endpoint
     })
 
     const endpointSettings = Effect.fn("VastClient.endpointSettings")(function* (name: string) {
       const list = yield* endpointList(EndpointSettingsList)
       const found = list.results.find((record) => record.endpoint_name === name)
-      if (found === undefined) return yield* new EndpointNotFound({ name })
+      if (found === undefined) return yield* new EndpointNotFound({ name, known: list.results.map((record) => record.endpoint_name) })
       return {
         id: found.id,
         name: found.endpoint_name,

@@ -16,10 +16,15 @@ export class ApiKeyMissing extends Data.TaggedError("ApiKeyMissing")<{}> {
   }
 }
 
-/** The user's endpoint list has no endpoint of this name. */
-export class EndpointNotFound extends Data.TaggedError("EndpointNotFound")<{ readonly name: string }> {
+/** Names of the user's endpoints said when the one asked for is not among them: a typo is then seen at once. */
+const KNOWN_SHOWN = 10
+
+/** The user's endpoint list has no endpoint of this name; `known`: the names it has. */
+export class EndpointNotFound extends Data.TaggedError("EndpointNotFound")<{ readonly name: string; readonly known: ReadonlyArray<string> }> {
   override get message() {
-    return `endpoint "${this.name}" could not be found among your endpoints`
+    const shown = this.known.slice(0, KNOWN_SHOWN).map((name) => `"${printable(name)}"`)
+    const more = this.known.length > KNOWN_SHOWN ? `, … (${this.known.length} in all)` : ""
+    return `endpoint "${printable(this.name)}" could not be found among your endpoints (${shown.length === 0 ? "you have none" : `yours: ${shown.join(", ")}${more}`})`
   }
 }
 

@@ -111,7 +111,22 @@ describe("VastClient.findEndpoint", () => {
       }))
       const error = yield* Effect.flip(client.findEndpoint(ENDPOINT_NAME))
       assert.strictEqual(error._tag, "EndpointNotFound")
-      assert.include(error.message, ENDPOINT_NAME)
+      // The names there are are said, so that a typo shows.
+      assert.strictEqual(error.message, `endpoint "${ENDPOINT_NAME}" could not be found among your endpoints (yours: "${ENDPOINT_NAME}-other")`)
+    })
+  )
+
+  it.effect("EndpointNotFound names at most ten of the user's endpoints, escaped, with how many there are; none: says so", () =>
+    Effect.gen(function* () {
+      const names = ["evil\u001b[2J", ...Array.from({ length: 11 }, (_, i) => `e${i}`)]
+      const many = yield* clientWith(() => ({ status: 200, body: { results: names.map((endpoint_name, id) => ({ id, endpoint_name, api_key: "k" })) } }))
+      const error = yield* Effect.flip(many.client.findEndpoint("nope"))
+      assert.strictEqual(
+        error.message,
+        `endpoint "nope" could not be found among your endpoints (yours: "evil\\x1b[2J", ${names.slice(1, 10).map((name) => `"${name}"`).join(", ")}, … (12 in all))`
+      )
+      const none = yield* clientWith(() => ({ status: 200, body: { results: [] } }))
+      assert.strictEqual((yield* Effect.flip(none.client.findEndpoint("nope"))).message, 'endpoint "nope" could not be found among your endpoints (you have none)')
     })
   )
 

@@ -158,7 +158,7 @@ describe("node dist/client.js", () => {
     clients.push(unknown)
     expect(await unknown.exited).toBe(1)
     expect(unknown.events().filter((event) => event.event === "error")).toMatchObject([
-      { operation: "endpoint lookup", message: 'endpoint "nope" could not be found among your endpoints', fatal: true }
+      { operation: "endpoint lookup", message: 'endpoint "nope" could not be found among your endpoints (yours: "my-null-endpoint-other", "my-null-endpoint")', fatal: true }
     ])
   })
 })

@@ -84,7 +84,7 @@ describe("node dist/client.js autoscale (process)", () => {
       const lines = run.output().trimEnd().split("\n")
       const seen = lines.map((line) => JSON.parse(line) as { event: string; operation?: string; message?: string; fatal?: boolean })
       expect(seen.map((event) => event.event)).toEqual(["started", "error", "stopping", "stopped"])
-      expect(seen[1]).toMatchObject({ operation: "endpoint lookup", message: 'endpoint "nosuch" could not be found among your endpoints', fatal: true })
+      expect(seen[1]).toMatchObject({ operation: "endpoint lookup", message: 'endpoint "nosuch" could not be found among your endpoints (yours: "null-local")', fatal: true })
     }
   )
 
