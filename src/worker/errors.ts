@@ -73,6 +73,15 @@ export class NotLocalRequest extends Data.TaggedError("NotLocalRequest")<{
   readonly message: string
 }> {}
 
+/**
+ * What Node's HTTP parser refused before any route saw the request: a malformed request line, header or chunk
+ * (`reason`: the parser's words), headers past its limit, or a request that did not arrive in its time. Node's own
+ * answers to these have no body; ours say which it was, as every other refusal does.
+ */
+export class MalformedRequest extends Data.TaggedError("MalformedRequest")<{ readonly reason: string }> {}
+export class HeadersTooLarge extends Data.TaggedError("HeadersTooLarge")<{}> {}
+export class RequestTimedOut extends Data.TaggedError("RequestTimedOut")<{}> {}
+
 /** `/pyworker/update` could not create its marker file. */
 export class ForceUpdateFailed extends Data.TaggedError("ForceUpdateFailed")<{ readonly reason: string }> {}
 
@@ -96,6 +105,9 @@ export type RouteError =
   | Unauthorized
   | NotLocalRequest
   | UnsupportedCoding
+  | MalformedRequest
+  | HeadersTooLarge
+  | RequestTimedOut
   | ForceUpdateFailed
 
 /**

@@ -15,7 +15,7 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from "node:http"
 import { isUtf8 } from "node:buffer"
-import { createServer as createHttpServer } from "node:http"
+import { createServer as createHttpServer, STATUS_CODES } from "node:http"
 import { createServer as createHttpsServer } from "node:https"
 import { Socket } from "node:net"
 import { Data, Deferred, Duration, Effect, Either, Exit, FiberSet, Option, Runtime, Schedule, type Scope } from "effect"
@@ -25,7 +25,7 @@ import { retryNotices } from "../../shared/retryNotices.js"
 import { ChunkAccumulator } from "../../shared/chunkAccumulator.js"
 import { makeLingeringClose } from "../../shared/lingeringClose.js"
 import { unsafeMonotonicMillis } from "../../shared/monotonic.js"
-import { BodiesInFlightFull, BodyTooDeep, BodyTooLarge, refusals, type RouteError, UnsupportedCoding } from "../errors.js"
+import { BodiesInFlightFull, BodyTooDeep, BodyTooLarge, HeadersTooLarge, MalformedRequest, refusals, RequestTimedOut, type RouteError, UnsupportedCoding } from "../errors.js"
 import { type BodyBudget, makeBodyBudget } from "./bodyBudget.js"
 import { errorResponse, type WireResponse } from "./errorResponse.js"
 import { makeIdleConnections } from "./idleConnections.js"
@@ -168,6 +168,13 @@ const transferEncoded: WireResponse = { ...errorResponse(new UnsupportedCoding({
  * chunked` as chunked and passes `Content-Encoding` on: read as they come, such bodies would be parsed as plain text.
  * Refused without reading the body, whose connection then closes.
  */
+/** Node's parser's words for a request it refused (`Invalid method encountered`), printable and short; else its code. */
+const parserReason = (error: NodeJS.ErrnoException): string => {
+  const reason = (error as { readonly reason?: unknown }).reason
+  const text = typeof reason === "string" && reason !== "" ? reason : (error.code ?? "unreadable")
+  return text.replace(/[^\x20-\x7e]/g, "?").slice(0, 100)
+}
+
 const unsupportedCoding = (headers: IncomingHttpHeaders): WireResponse | null => {
   const content = headers["content-encoding"]
   if (content !== undefined && content.trim().toLowerCase() !== "identity" && content.trim() !== "") return contentEncoded
@@ -268,8 +275,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       if (current !== undefined) current.once("finish", () => closeIfAnswered(socket))
       else if (idle.pending(socket) === 0) lingeringClose(socket)
     }
-    const badBody: WireResponse = { status: 400, body: null, headers: { connection: "close" } }
-    const bodyTimedOut: WireResponse = { status: 408, body: null, headers: { connection: "close" } }
+    const badBody: WireResponse = { ...errorResponse(new MalformedRequest({ reason: "the body is not valid HTTP (its length or a chunk)" })), headers: { connection: "close" } }
+    const bodyTimedOut: WireResponse = { ...errorResponse(new RequestTimedOut()), headers: { connection: "close" } }
     const closeWhenAnswered = (socket: Socket) => {
       if (closing.has(socket)) return
       closing.add(socket)
@@ -450,6 +457,15 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       res.writeContinue()
       onRequest(req, res)
     })
+    // An `Expect` other than 100-continue: Node's own 417 has no body; this one names the header, and closes (the body
+    // the client holds back may still come).
+    const expectationFailed = json(417, { error: "expect: only 100-continue is understood", field: "expect" }, { connection: "close" })
+    server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
+      idle.requested(req.socket)
+      const url = originForm(req.url ?? "/")
+      const mark = url.indexOf("?")
+      send(res, expectationFailed, mark < 0 ? url : url.slice(0, mark))
+    })
     // A connection silent this long while a request is in progress: a body that stopped coming gets its 408 (in its turn,
     // then the connection closes), whatever the request timeout's check would have said a moment later, and the limit
     // runs again (Node arms it once per silence), so that a client that does not read that answer is destroyed at the
@@ -560,8 +576,16 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       }
       // Node's default: a 400/408/431 when it can still answer; never an exception.
       if (!inFlight && socket.writable && !socket.destroyed) {
-        const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : timedOut ? 408 : 400
-        socket.write(`HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : status === 408 ? "Request Timeout" : "Bad Request"}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
+        const refusal =
+          error.code === "HPE_HEADER_OVERFLOW"
+            ? errorResponse(new HeadersTooLarge())
+            : timedOut
+              ? errorResponse(new RequestTimedOut())
+              : errorResponse(new MalformedRequest({ reason: parserReason(error) }))
+        const body = refusal.body ?? ""
+        socket.write(
+          `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ""}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+        )
         return lingeringClose(socket)
       }
       socket.destroy()

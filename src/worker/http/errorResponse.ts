@@ -69,6 +69,12 @@ export const errorResponse = (error: RouteError): WireResponse => {
         : json(501, { error: "transfer-encoding: only chunked is understood", field: error.field })
     case "NotLocalRequest":
       return json(403, { error: error.message, field: error.field })
+    case "MalformedRequest":
+      return json(400, { error: `malformed request: ${error.reason}` })
+    case "HeadersTooLarge":
+      return json(431, { error: "request headers too large" })
+    case "RequestTimedOut":
+      return json(408, { error: "the request did not arrive in time" })
     case "ForceUpdateFailed":
       return json(500, { error: `failed to write file: ${error.reason}` })
   }

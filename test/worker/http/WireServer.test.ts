@@ -151,10 +151,14 @@ describe("WireServer against a real socket", () => {
       assert.match(posted, /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\n\{"a":1\}$/)
       const chunkedThenGarbage = 'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n7\r\n{"a":1}\r\n0\r\n\r\nGARBAGE\r\n\r\n'
       assert.match(yield* exchange(listener.port, chunkedThenGarbage, ""), /^HTTP\/1\.1 200 OK\r\n[\s\S]*\{"a":1\}$/)
-      // Alone, a bad request still gets its 400, a bad body included.
-      assert.match(yield* exchange(listener.port, "GARBAGE\r\n\r\n", ""), /^HTTP\/1\.1 400 Bad Request\r\n/)
+      // Alone, a bad request still gets its 400, a bad body included, each saying in JSON what was wrong.
+      const garbage = yield* exchange(listener.port, "GARBAGE\r\n\r\n", "")
+      assert.match(garbage, /^HTTP\/1\.1 400 Bad Request\r\n/)
+      assert.match(garbage, /\r\ncontent-type: application\/json\r\n[\s\S]*\r\n\r\n\{"error":"malformed request: Invalid method encountered"\}$/)
       const badChunk = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n"
-      assert.match(yield* exchange(listener.port, badChunk, ""), /^HTTP\/1\.1 400 Bad Request\r\n/)
+      const badChunkAnswer = yield* exchange(listener.port, badChunk, "")
+      assert.match(badChunkAnswer, /^HTTP\/1\.1 400 Bad Request\r\n/)
+      assert.match(badChunkAnswer, /\r\n\r\n\{"error":"malformed request: [^"]+"\}$/)
     }).pipe(Effect.scoped)
   )
 
@@ -178,7 +182,7 @@ describe("WireServer against a real socket", () => {
       assert.isFalse(closeAsked.reset, "closed by a FIN after Connection: close")
       // A header too large, still coming: its 431 arrives.
       const headerTooLarge = yield* sendWhileReading(listener.port, `GET /big HTTP/1.1\r\nHost: x\r\nX-Long: ${"y".repeat(20_000)}`, 512 * 1024)
-      assert.match(headerTooLarge.received, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/)
+      assert.match(headerTooLarge.received, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n[\s\S]*\r\n\r\n\{"error":"request headers too large"\}$/)
       assert.isFalse(headerTooLarge.reset, "closed by a FIN after a 431")
     }).pipe(Effect.scoped)
   )
@@ -288,6 +292,7 @@ describe("WireServer against a real socket", () => {
       const silent = yield* exchange(listener.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc", "")
       assert.match(silent, /^HTTP\/1\.1 408 Request Timeout\r\n/)
       assert.match(silent, /\r\nconnection: close\r\n/i)
+      assert.match(silent, /\r\n\r\n\{"error":"the request did not arrive in time"\}$/)
       // No body being read: a client that pipelines and never reads its answers is still cut off.
       assert.isTrue(Option.isSome(yield* Effect.timeoutOption(pipelineWithoutReading(listener.port), "5 seconds")), "closed by the server")
       assert.deepStrictEqual(counted.slice(0, 1), [["/echo", 408]])
@@ -406,6 +411,11 @@ describe("WireServer against a real socket", () => {
         assert.match(answer, new RegExp(`^HTTP/1\\.1 ${status} `), header)
         assert.include(answer.toLowerCase(), "connection: close", header)
       }
+      // An expectation other than 100-continue: 417, naming the header (Node's own has no body), and the connection closes.
+      const unknown = yield* exchange(listener.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\nExpect: foo\r\n\r\n", '{"a":1}')
+      assert.match(unknown, /^HTTP\/1\.1 417 Expectation Failed\r\n/)
+      assert.include(unknown.toLowerCase(), "connection: close")
+      assert.isTrue(unknown.endsWith('\r\n\r\n{"error":"expect: only 100-continue is understood","field":"expect"}'), unknown)
     }).pipe(Effect.scoped)
   )
 
