@@ -67,6 +67,12 @@ const help = renderHelp({
   flags: Object.values(flags).map((flag) => flag.help)
 })
 
+/** `[ 12.3 s]`: the time since the demo began watching, the stamp of every line it prints as it runs. */
+const elapsedStamp = (millis: number): string => `[${(millis / 1000).toFixed(1).padStart(5)} s]`
+
+/** The client's own stamp at the start of its lines (ISO wall time), replaced by the demo's. */
+const CLIENT_TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z /
+
 /** The exit status a stop signal asks for, once one came (set up when the demo runs, not for `--help`). */
 let stopSignal: () => number | null = () => null
 
@@ -164,12 +170,12 @@ const demo = Command.make("demo", options, (opts) =>
           const now = yield* Clock.currentTimeMillis
           if (workers.length !== lastCount) {
             const states = workers.map((w) => `w${w.id}:${w.state}`).join(" ")
-            yield* say(`[${((now - started) / 1000).toFixed(1).padStart(5)} s] workers: ${workers.length}${states === "" ? "" : `  ${states}`}`)
+            yield* say(`${elapsedStamp(now - started)} workers: ${workers.length}${states === "" ? "" : `  ${states}`}`)
             lastCount = workers.length
             peak = Math.max(peak, workers.length)
           }
           for (const callback of status.value.callbacks.slice(seenCallbacks)) {
-            yield* say(`[${((now - started) / 1000).toFixed(1).padStart(5)} s] on_close callback: ${JSON.stringify(callback.body)}`)
+            yield* say(`${elapsedStamp(now - started)} on_close callback: ${JSON.stringify(callback.body)}`)
           }
           seenCallbacks = status.value.callbacks.length
         }
@@ -193,9 +199,12 @@ const demo = Command.make("demo", options, (opts) =>
       "--session-cost", String(opts.sessionCost),
       "--on-close-route", `${url}/callbacks/demo`
     ]
+    // The client's lines on the demo's clock: its own timestamp (wall time) beside the demo's elapsed seconds could
+    // not be lined up at a glance.
+    const clock = yield* Effect.clock
     const clientProcess = yield* launcher.launch(
       { name: "client", command: process.execPath, args: clientArgs, env: { PATH: process.env["PATH"] ?? "", VAST_API_KEY: "demo-key" } },
-      (line) => writeSafely(process.stdout, `  client | ${line}\n`)
+      (line) => writeSafely(process.stdout, `${elapsedStamp(clock.unsafeCurrentTimeMillis() - started)} client | ${line.replace(CLIENT_TIMESTAMP, "")}\n`)
     )
     yield* stopOnInterrupt(clientProcess, "client")
     const clientExit = yield* clientProcess.exited

@@ -36,6 +36,10 @@ describe("npm run demo (dist/demo.js)", () => {
     // Each worker stops inactivity_timeout after its own session ended, not all at once.
     expect(counts.slice(peak), output).toEqual([3, 2, 1, 0])
     expect(output.match(/on_close callback: .*"close_reason":"ended"/g)).toHaveLength(3)
+    // The client's lines on the demo's clock, not on their own wall-clock stamps.
+    const clientLines = output.split("\n").filter((line) => line.includes(" client | "))
+    expect(clientLines.length, output).toBeGreaterThan(5)
+    expect(clientLines.filter((line) => !/^\[ *\d+\.\d s\] client \| /.test(line) || /\d{4}-\d\d-\d\dT\d\d:/.test(line))).toEqual([])
     expect(output).toContain("peak workers: 3; callbacks: 3; workers left: 0")
     expect(output).toContain("demo OK")
     // The wait for the scale-down is said when it begins; the default --timeout leaves room, so no note.
