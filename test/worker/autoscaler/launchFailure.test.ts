@@ -81,7 +81,7 @@ describe("reportLaunchFailure (the launch-failure beacon)", () => {
       const logs = capturedLogs()
       const fiber = yield* reportLaunchFailure("broken").pipe(
         Effect.provide(layer),
-        Effect.withConfigProvider(env({ ...complete, REPORT_ADDR: "http://user:s3cret@127.0.0.1:9101/?token=t0ken" })),
+        Effect.withConfigProvider(env({ ...complete, REPORT_ADDR: "http://user:s3cret@127.0.0.1:9101/?token=t0ken,http://127.0.0.1:9102" })),
         Effect.provide(logs.layer),
         Effect.fork
       )
@@ -89,7 +89,10 @@ describe("reportLaunchFailure (the launch-failure beacon)", () => {
       yield* Fiber.interrupt(fiber)
       assert.deepStrictEqual((yield* Ref.get(seen)).map((request) => request.url), ["http://user:s3cret@127.0.0.1:9101/worker_status/?token=t0ken"])
       const text = JSON.stringify(logs.lines)
-      assert.include(text, "reporting the launch failure to http://127.0.0.1:9101/?… every 10 s until stopped (Ctrl-C or SIGTERM); the worker serves nothing: fix the cause above and start it again")
+      assert.include(
+        text,
+        "reporting the launch failure to http://127.0.0.1:9101/?…, http://127.0.0.1:9102 every 10 s until stopped (Ctrl-C or SIGTERM); the worker serves nothing: fix the cause above and start it again"
+      )
       assert.notInclude(text, "s3cret")
       assert.notInclude(text, "t0ken")
     })
