@@ -17,6 +17,10 @@ export class ExactInteger {
   toJSON(): number {
     return Number(this.digits)
   }
+  /** How Schema's messages show it (`firstIssue.ts` reads this): by its own name, which a minified build would not keep. */
+  toString(): string {
+    return `ExactInteger(${this.digits})`
+  }
 }
 
 /** Whether any `ExactInteger` was made in this process: until one is, no value needs looking into. */

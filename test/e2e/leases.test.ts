@@ -95,6 +95,11 @@ describe("leases", () => {
     expect((await request(`${controlUrl}/release?=1`)).json).toEqual({ error: "query: a parameter without a name (/release takes generation or session_id)", field: "query" })
     // Digits past 2^53: said as the bound they pass, not as "not an integer" of the neighbour they would round to.
     expect((await request(`${controlUrl}/release?generation=9007199254740993`)).json).toEqual({ error: "query generation: must be at most 9007199254740991", field: "query.generation" })
+    // In the body, the same integer is kept exact, and said as such (by the built, minified worker too).
+    expect((await request(`${controlUrl}/release`, { body: `{"generation": 9007199254740993}` })).json).toEqual({
+      error: "generation: Expected number, got an integer beyond 2^53, which a number cannot hold exactly",
+      field: "generation"
+    })
     const longKey = "k".repeat(5000)
     expect((await request(`${controlUrl}/release?${longKey}=1`)).json).toEqual({
       error: `query ${"k".repeat(64)}…: unknown parameter (/release takes generation or session_id)`,
