@@ -356,10 +356,12 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     }
   })
 
-  it("SIGTERM twice back to back (as timeout(1) sends it, to the child and then to its group) is one stop: its worker stopped in order, exit 0", async () => {
+  it("SIGTERM, and SIGTERM again once it is stopping (as timeout(1) sends it, to the child and then to its group) is one stop: its worker stopped in order, exit 0", async () => {
     const serverless = await startServerless(["--recommended", "--min-load", "100"])
     const worker = await until("a ready worker", async () => (await status(serverless.url)).workers.find((w) => w.state === "idle"))
     serverless.process.child.kill("SIGTERM")
+    // The second after the first was handled: two deliveries, never one merged by the kernel while pending.
+    await serverless.process.waitFor('message="stopping: 1 worker(s)"')
     serverless.process.child.kill("SIGTERM")
     expect(await serverless.process.exited).toBe(0)
     expect(alive(worker.pid ?? 0)).toBe(false)

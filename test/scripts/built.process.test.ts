@@ -88,7 +88,8 @@ describe("scripts/built.mjs", () => {
     expect(running.filter(([, command]) => !/(?:^|&& )exec node dist\/[^&|;]*$/.test(command))).toEqual([])
   })
 
-  it("npm run serverless sent to the background and given SIGTERM: the serverless gets it, stops and exits with npm", async () => {
+  /** `npm run serverless` in a process group of its own, its output, and when it is listening and when its output ended. */
+  const npmServerless = () => {
     const npm = spawn("npm", ["run", "--silent", "serverless", "--", "--port", "0"], { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"] })
     groups.push(npm)
     let output = ""
@@ -100,12 +101,27 @@ describe("scripts/built.mjs", () => {
       npm.stdout.on("data", onData)
       npm.stderr.on("data", onData)
     })
-    const exited = new Promise<number | null>((resolve) => npm.once("exit", (code) => resolve(code)))
-    await listening
-    npm.kill("SIGTERM")
-    await exited
-    expect(output).toContain('message="stopping: 0 worker(s)"')
-    expect(output).toContain('message="stopped"')
+    // `close`: the process has exited and its output has all been read.
+    const closed = new Promise<number | null>((resolve) => npm.once("close", (code) => resolve(code)))
+    return { npm, listening, closed, output: () => output }
+  }
+
+  it("npm run serverless sent to the background and given SIGTERM: the serverless gets it, stops and exits with npm", async () => {
+    const run = npmServerless()
+    await run.listening
+    run.npm.kill("SIGTERM")
+    await run.closed
+    expect(run.output()).toContain('message="stopping: 0 worker(s)"')
+    expect(run.output()).toContain('message="stopped"')
+  })
+
+  it("Ctrl-C in a terminal under npm run (SIGINT to the whole group: npm and the program it execs): the serverless stops in order, not at once", async () => {
+    const run = npmServerless()
+    await run.listening
+    process.kill(-(run.npm.pid ?? 0), "SIGINT")
+    await run.closed
+    expect(run.output()).toContain('message="stopping: 0 worker(s)"')
+    expect(run.output()).toContain('message="stopped"')
   })
 
   it("npm start in a checkout without npm install: the one line, exit 1, not Node's stack", () => {
