@@ -19,6 +19,7 @@ import { WorkerConfig } from "../config/WorkerConfig.js"
 import { refusals, type SignatureInvalid } from "../errors.js"
 import { signedMessage } from "../../protocol/signedMessage.js"
 import { autoscalerUrl } from "../autoscaler/autoscalerUrl.js"
+import { redactUrl } from "../../shared/redactUrl.js"
 
 /** What a signature covers and carries: `auth_data.url` and `auth_data.signature`. */
 export interface SignedFields {
@@ -64,20 +65,24 @@ export class SignatureVerifier extends Context.Tag("app/SignatureVerifier")<
   }
 >() {
   /**
-   * Fetches the RSA public key from `pubkeyUrl` (`<REPORT_ADDR>/pubkey/`) in the background, with back-off,
-   * until it loads; until then `verify` refuses everything.
+   * Fetches the RSA public key from `pubkeyUrl` (`<REPORT_ADDR>/pubkey/`; with several, each in turn until one
+   * answers, as the reports fail over) in the background, with back-off, until it loads; until then `verify`
+   * refuses everything.
    */
   static readonly layer = (
-    options: { readonly pubkeyUrl: string } & Partial<PublicKeyFetchPolicy>
+    options: { readonly pubkeyUrl: string | ReadonlyArray<string> } & Partial<PublicKeyFetchPolicy>
   ): Layer.Layer<SignatureVerifier, never, HttpClient.HttpClient> =>
-    Layer.scoped(SignatureVerifier, make(options.pubkeyUrl, { ...defaultPublicKeyFetchPolicy, ...options }))
+    Layer.scoped(
+      SignatureVerifier,
+      make(typeof options.pubkeyUrl === "string" ? [options.pubkeyUrl] : options.pubkeyUrl, { ...defaultPublicKeyFetchPolicy, ...options })
+    )
 
-  /** By the configuration: `UNSECURED=true` accepts everything; otherwise the key comes from the first `REPORT_ADDR`. */
+  /** By the configuration: `UNSECURED=true` accepts everything; otherwise the key comes from the `REPORT_ADDR` addresses, in order. */
   static readonly layerFromConfig: Layer.Layer<SignatureVerifier, never, HttpClient.HttpClient | WorkerConfig> = Layer.unwrapEffect(
     Effect.map(WorkerConfig, (config) =>
       config.unsecured
         ? SignatureVerifier.layerUnsecured
-        : SignatureVerifier.layer({ pubkeyUrl: autoscalerUrl(config.reportAddrs[0] ?? "", "/pubkey/") })
+        : SignatureVerifier.layer({ pubkeyUrl: config.reportAddrs.map((address) => autoscalerUrl(address, "/pubkey/")) })
     )
   )
 
@@ -200,7 +205,7 @@ const verifiedBy = (loaded: LoadedKey, message: Buffer, signatureText: string): 
   }
 }
 
-const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
+const make = (pubkeyUrls: ReadonlyArray<string>, policy: PublicKeyFetchPolicy) =>
   Effect.gen(function* () {
     const client = yield* HttpClient.HttpClient
     // Read by every signed request, written rarely: plain variables of the service, not Refs. The key a rotation
@@ -219,7 +224,7 @@ const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
 
     // Redirects followed as the framework's aiohttp GET follows them: a key moved behind one (http to https, a new path)
     // would otherwise leave the worker unready for good.
-    const fetchOnce = getFollowingRedirects(client, pubkeyUrl, (response) =>
+    const fetchFrom = (pubkeyUrl: string) => getFollowingRedirects(client, pubkeyUrl, (response) =>
       HttpClientResponse.filterStatusOk(response).pipe(
         // An answer without end would otherwise be read until the process runs out of memory.
         Effect.flatMap((ok) => boundedText(ok, MAX_KEY_ANSWER_BYTES))
@@ -245,6 +250,23 @@ const make = (pubkeyUrl: string, policy: PublicKeyFetchPolicy) =>
       }),
       Effect.flatMap((body) => parseRsaPublicKey(body))
     )
+    // The first address that serves a key; each failure is said with its address (redacted) when there are several.
+    const fetchOnce: Effect.Effect<KeyObject, AttemptFailed> =
+      pubkeyUrls.length <= 1
+        ? fetchFrom(pubkeyUrls[0] ?? "")
+        : Effect.suspend(() => {
+            const reasons: Array<string> = []
+            const tryFrom = (index: number): Effect.Effect<KeyObject, AttemptFailed> =>
+              index >= pubkeyUrls.length
+                ? Effect.fail(new AttemptFailed({ reason: reasons.join("; ") }))
+                : fetchFrom(pubkeyUrls[index]!).pipe(
+                    Effect.catchAll((error) => {
+                      reasons.push(`${redactUrl(pubkeyUrls[index]!)}: ${error.reason}`)
+                      return tryFrom(index + 1)
+                    })
+                  )
+            return tryFrom(0)
+          })
 
     const attempt = Effect.gen(function* () {
       const number = yield* Ref.updateAndGet(attemptsMade, (n) => n + 1)

@@ -255,6 +255,36 @@ describe("SignatureVerifier.layer key fetch", () => {
     )
   }
 
+  it.scoped("several REPORT_ADDR addresses: each in turn within one attempt, as the reports fail over; a failed attempt names each address's reason", () =>
+    withLogs((logs) =>
+      Effect.gen(function* () {
+        const first = "http://10.0.0.1:9/pubkey/"
+        const second = "https://user:s3cret@run.vast.ai/pubkey/?token=t0ken"
+        const seen: Array<string> = []
+        // The first never serves the key; the second refuses the first attempt, then serves it.
+        let secondAnswers = 0
+        const client = HttpClient.make((request, url) =>
+          Effect.suspend(() => {
+            seen.push(url.toString())
+            if (url.toString() === first) return Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", description: "connection refused" }))
+            secondAnswers++
+            return Effect.succeed(HttpClientResponse.fromWeb(request, secondAnswers === 1 ? new Response("", { status: 404 }) : new Response(spkiPem)))
+          })
+        )
+        const layer = SignatureVerifier.layer({ pubkeyUrl: [first, second] }).pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, client)))
+        const verifier = Context.get(yield* Layer.buildWithScope(layer, yield* Effect.scope), SignatureVerifier)
+        yield* readyAfterSleeps(verifier, ["1 second"])
+        assert.deepStrictEqual(seen, [first, second, first, second])
+        yield* verifier.verify(authData(URL_A, signUrl(URL_A)))
+        assert.deepStrictEqual(
+          logs.filter((line) => line.includes("fetch attempt")),
+          ["WARN Serverless public key fetch attempt 1 failed: http://10.0.0.1:9/pubkey/: Transport error: connection refused; https://run.vast.ai/pubkey/?…: status 404; trying again"]
+        )
+        assert.notInclude(logs.join("\n"), "s3cret")
+      })
+    )
+  )
+
   it.scoped("retries after 1 s then 2 s: a non-2xx status and a transport error are failed attempts", () =>
     withLogs((logs) =>
       Effect.gen(function* () {
