@@ -417,36 +417,41 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
     })
 
     // Said at both ends, so that a Ctrl-C that waits for a slow worker's drain is not silence; not when the serverless
-    // never listened (its own failure was said).
-    yield* Effect.addFinalizer(() =>
-      Effect.suspend(() => {
-        const all = [...workers.values()]
-        const say = (text: string) => (baseUrl === "" ? Effect.void : log(text))
-        return say(`stopping: ${all.length} worker(s)${Option.isSome(settings.sidecar) ? " and their sidecars" : ""}`).pipe(
-          Effect.zipRight(
-            Effect.forEach(
-              all,
-              (record) => {
-                record.phase = "stopping"
-                return record.process === null ? Effect.void : record.process.stop
-              },
-              { concurrency: "unbounded", discard: true }
-            )
-          ),
-          Effect.zipRight(
-            Effect.forEach(all, (record) => (record.sidecar === null ? Effect.void : record.sidecar.stop), {
-              concurrency: "unbounded",
-              discard: true
-            })
-          ),
-          Effect.zipRight(say("stopped"))
-        )
-      })
-    )
+    // never listened (its own failure was said). Once: the program stops them while it still listens (their last
+    // reports and callbacks come to it), and the finalizer is there for a stop that did not get that far.
+    let stopped = false
+    const stopAll = Effect.suspend(() => {
+      if (stopped) return Effect.void
+      stopped = true
+      const all = [...workers.values()]
+      const say = (text: string) => (baseUrl === "" ? Effect.void : log(text))
+      return say(`stopping: ${all.length} worker(s)${Option.isSome(settings.sidecar) ? " and their sidecars" : ""}`).pipe(
+        Effect.zipRight(
+          Effect.forEach(
+            all,
+            (record) => {
+              record.phase = "stopping"
+              return record.process === null ? Effect.void : record.process.stop
+            },
+            { concurrency: "unbounded", discard: true }
+          )
+        ),
+        Effect.zipRight(
+          Effect.forEach(all, (record) => (record.sidecar === null ? Effect.void : record.sidecar.stop), {
+            concurrency: "unbounded",
+            discard: true
+          })
+        ),
+        Effect.zipRight(say("stopped"))
+      )
+    })
+    yield* Effect.addFinalizer(() => stopAll)
 
     return {
       publicKeyPem,
       endpointApiKey,
+      /** Stop every worker (and sidecar) in order, once: what the serverless does first when it stops. */
+      stopAll,
       /** The serverless's own base URL, once its listener is up (workers report there). */
       setBaseUrl: (url: string) =>
         Effect.sync(() => {

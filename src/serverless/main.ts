@@ -161,6 +161,9 @@ const serverless = Command.make("null-worker-serverless", options, (opts) => {
     // Where it listens, which is also where its workers report: the address `--host` bound, not always 127.0.0.1.
     const url = yield* HttpServer.addressWith((address) => Effect.succeed(address._tag === "TcpAddress" ? reachableUrl(address.hostname, address.port) : ""))
     yield* plane.setBaseUrl(url)
+    // The workers stop while this still listens: their last reports and the callbacks they deliver to its sink arrive
+    // (the listener is released after this scope).
+    yield* Effect.addFinalizer(() => plane.stopAll)
     yield* stopWhenOrphaned
     yield* Effect.logInfo(`serverless listening on ${url} (status page: ${url}/)`)
     yield* Effect.logInfo(`endpoint ${settings.endpointName}: ${JSON.stringify(params)}`)

@@ -368,6 +368,21 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     expect(serverless.process.output()).toMatch(/message="stopping: 1 worker\(s\)"[\s\S]*message="stopped"/)
   })
 
+  it("SIGTERM stops the workers while it still listens: a session's callback to its own sink and each worker's last report arrive, and each worker stops by itself", async () => {
+    const serverless = await startServerless(["--recommended", "--max-workers", "1", "--verbose"])
+    const { sessionId } = await reserve(serverless.url, serverless.endpointKey, { lifetime: 60, on_close_route: `${serverless.url}/callbacks/stop-order` })
+    serverless.process.child.kill("SIGTERM")
+    expect(await serverless.process.exited).toBe(0)
+    const output = serverless.process.output()
+    const stopping = output.indexOf('message="stopping: 1 worker(s)"')
+    expect(stopping, output).toBeGreaterThan(0)
+    // After the stop began, before it ended: the callback reached the sink, the worker said it stopped.
+    const afterStop = output.slice(stopping, output.indexOf('message="stopped"'))
+    expect(afterStop).toContain(`callback /callbacks/stop-order: {\\"session_id\\":\\"${sessionId}\\"`)
+    expect(afterStop).toContain('message="worker stopped"')
+    expect(output).not.toContain("did not get everything before exit")
+  })
+
   it("SIGTERM with a hung worker (SIGSTOP): the worker is killed after the grace, and the serverless exits 0", async () => {
     const serverless = await startServerless(["--recommended", "--min-load", "100"])
     const worker = await until("a ready worker", async () => (await status(serverless.url)).workers.find((w) => w.state === "idle"))
