@@ -64,5 +64,8 @@ export const renderText = (diagnosed: DoctorReport): string => {
   return `${lines.join("\n")}\n`
 }
 
+/** A number JSON cannot hold (a setting reported as "NaN" or "Infinity") as its text: `null` would read as "not reported". */
+const nonFiniteAsText = (_key: string, value: unknown): unknown => (typeof value === "number" && !Number.isFinite(value) ? String(value) : value)
+
 /** The report as one line of JSON: `{endpoint, findings: [{setting, value, risk, fix}], worker, ok}`. */
-export const renderJson = (report: DoctorReport): string => `${JSON.stringify(printableDeep(report))}\n`
+export const renderJson = (report: DoctorReport): string => `${JSON.stringify(printableDeep(report), nonFiniteAsText)}\n`

@@ -17,8 +17,9 @@ export const readBoundedFile = (path: string, maxBytes: number): Buffer | Bounde
     const stats = fstatSync(fd)
     if (!stats.isFile()) return "not a regular file"
     if (stats.size > maxBytes) return "too large"
-    // Read to the end, not to the size it had: a file still growing is bounded too. One byte over the cap tells it.
-    const chunk = Buffer.alloc(Math.min(maxBytes, stats.size) + 1)
+    // Read to the end, not to the size it had: a file still growing is bounded too. One byte over the cap tells it. At
+    // least 64 KiB a read: a file that says it is empty (a /proc file, one being written) is not read byte by byte.
+    const chunk = Buffer.alloc(Math.min(maxBytes + 1, Math.max(stats.size + 1, 64 * 1024)))
     const parts: Array<Buffer> = []
     let length = 0
     for (let read = readSync(fd, chunk, 0, chunk.length, null); read > 0; read = readSync(fd, chunk, 0, chunk.length, null)) {
@@ -26,7 +27,7 @@ export const readBoundedFile = (path: string, maxBytes: number): Buffer | Bounde
       if (length > maxBytes) return "too large"
       parts.push(Buffer.from(chunk.subarray(0, read)))
     }
-    return Buffer.concat(parts, length)
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, length)
   } finally {
     closeSync(fd)
   }

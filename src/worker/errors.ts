@@ -81,6 +81,8 @@ export class NotLocalRequest extends Data.TaggedError("NotLocalRequest")<{
 export class MalformedRequest extends Data.TaggedError("MalformedRequest")<{ readonly reason: string }> {}
 export class HeadersTooLarge extends Data.TaggedError("HeadersTooLarge")<{}> {}
 export class RequestTimedOut extends Data.TaggedError("RequestTimedOut")<{}> {}
+/** An `Expect` header other than `100-continue` (RFC 9110 §10.1.1: 417). */
+export class UnsupportedExpectation extends Data.TaggedError("UnsupportedExpectation")<{}> {}
 
 /** `/pyworker/update` could not create its marker file. */
 export class ForceUpdateFailed extends Data.TaggedError("ForceUpdateFailed")<{ readonly reason: string }> {}
@@ -108,6 +110,7 @@ export type RouteError =
   | MalformedRequest
   | HeadersTooLarge
   | RequestTimedOut
+  | UnsupportedExpectation
   | ForceUpdateFailed
 
 /**

@@ -119,6 +119,10 @@ describe("diagnose", () => {
       assert.deepStrictEqual(report.findings.map((finding) => finding.setting), ["target_util", "inactivity_timeout", "max_workers"])
       assert.isFalse(report.ok)
       assert.include(renderText(report), "inactivity_timeout = Infinity\n    risk: the endpoint lookup reported Infinity, not a finite number")
+      // In JSON as text, since null is what "not reported" looks like.
+      const parsed = JSON.parse(renderJson(report)) as { findings: Array<{ setting: string; value: unknown }>; endpoint: { settings: Record<string, unknown> } }
+      assert.deepStrictEqual(parsed.findings.map((finding) => finding.value), ["NaN", "Infinity", "Infinity"])
+      assert.strictEqual(parsed.endpoint.settings["target_util"], "NaN")
     })
   )
 

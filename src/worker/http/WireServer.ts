@@ -25,7 +25,7 @@ import { retryNotices } from "../../shared/retryNotices.js"
 import { ChunkAccumulator } from "../../shared/chunkAccumulator.js"
 import { makeLingeringClose } from "../../shared/lingeringClose.js"
 import { unsafeMonotonicMillis } from "../../shared/monotonic.js"
-import { BodiesInFlightFull, BodyTooDeep, BodyTooLarge, HeadersTooLarge, MalformedRequest, refusals, RequestTimedOut, type RouteError, UnsupportedCoding } from "../errors.js"
+import { BodiesInFlightFull, BodyTooDeep, BodyTooLarge, HeadersTooLarge, MalformedRequest, refusals, RequestTimedOut, type RouteError, UnsupportedCoding, UnsupportedExpectation } from "../errors.js"
 import { type BodyBudget, makeBodyBudget } from "./bodyBudget.js"
 import { errorResponse, type WireResponse } from "./errorResponse.js"
 import { makeIdleConnections } from "./idleConnections.js"
@@ -163,11 +163,6 @@ interface BodyReading {
 const contentEncoded: WireResponse = { ...errorResponse(new UnsupportedCoding({ field: "content-encoding" })), headers: { connection: "close" } }
 const transferEncoded: WireResponse = { ...errorResponse(new UnsupportedCoding({ field: "transfer-encoding" })), headers: { connection: "close" } }
 
-/**
- * The answer to a body in a coding that is not decoded here, or null. Node's parser takes `Transfer-Encoding: gzip,
- * chunked` as chunked and passes `Content-Encoding` on: read as they come, such bodies would be parsed as plain text.
- * Refused without reading the body, whose connection then closes.
- */
 /** Node's parser's words for a request it refused (`Invalid method encountered`), printable and short; else its code. */
 const parserReason = (error: NodeJS.ErrnoException): string => {
   const reason = (error as { readonly reason?: unknown }).reason
@@ -175,6 +170,11 @@ const parserReason = (error: NodeJS.ErrnoException): string => {
   return text.replace(/[^\x20-\x7e]/g, "?").slice(0, 100)
 }
 
+/**
+ * The answer to a body in a coding that is not decoded here, or null. Node's parser takes `Transfer-Encoding: gzip,
+ * chunked` as chunked and passes `Content-Encoding` on: read as they come, such bodies would be parsed as plain text.
+ * Refused without reading the body, whose connection then closes.
+ */
 const unsupportedCoding = (headers: IncomingHttpHeaders): WireResponse | null => {
   const content = headers["content-encoding"]
   if (content !== undefined && content.trim().toLowerCase() !== "identity" && content.trim() !== "") return contentEncoded
@@ -458,13 +458,14 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       onRequest(req, res)
     })
     // An `Expect` other than 100-continue: Node's own 417 has no body; this one names the header, and closes (the body
-    // the client holds back may still come).
-    const expectationFailed = json(417, { error: "expect: only 100-continue is understood", field: "expect" }, { connection: "close" })
+    // the client holds back may still come). A request the guard refuses gets the guard's answer, as everywhere.
+    const expectationFailed: WireResponse = { ...errorResponse(new UnsupportedExpectation()), headers: { connection: "close" } }
     server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
       idle.requested(req.socket)
       const url = originForm(req.url ?? "/")
       const mark = url.indexOf("?")
-      send(res, expectationFailed, mark < 0 ? url : url.slice(0, mark))
+      const notAllowed = guard === undefined ? null : guard(req.headers)
+      send(res, notAllowed === null ? expectationFailed : { ...errorResponse(notAllowed), headers: { connection: "close" } }, mark < 0 ? url : url.slice(0, mark))
     })
     // A connection silent this long while a request is in progress: a body that stopped coming gets its 408 (in its turn,
     // then the connection closes), whatever the request timeout's check would have said a moment later, and the limit
@@ -584,7 +585,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
               : errorResponse(new MalformedRequest({ reason: parserReason(error) }))
         const body = refusal.body ?? ""
         socket.write(
-          `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ""}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+          `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ""}\r\nconnection: close\r\ncontent-type: ${JSON_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
         )
         return lingeringClose(socket)
       }

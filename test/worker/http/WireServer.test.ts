@@ -154,7 +154,7 @@ describe("WireServer against a real socket", () => {
       // Alone, a bad request still gets its 400, a bad body included, each saying in JSON what was wrong.
       const garbage = yield* exchange(listener.port, "GARBAGE\r\n\r\n", "")
       assert.match(garbage, /^HTTP\/1\.1 400 Bad Request\r\n/)
-      assert.match(garbage, /\r\ncontent-type: application\/json\r\n[\s\S]*\r\n\r\n\{"error":"malformed request: Invalid method encountered"\}$/)
+      assert.match(garbage, /\r\ncontent-type: application\/json; charset=utf-8\r\n[\s\S]*\r\n\r\n\{"error":"malformed request: Invalid method encountered"\}$/)
       const badChunk = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n"
       const badChunkAnswer = yield* exchange(listener.port, badChunk, "")
       assert.match(badChunkAnswer, /^HTTP\/1\.1 400 Bad Request\r\n/)
@@ -416,6 +416,10 @@ describe("WireServer against a real socket", () => {
       assert.match(unknown, /^HTTP\/1\.1 417 Expectation Failed\r\n/)
       assert.include(unknown.toLowerCase(), "connection: close")
       assert.isTrue(unknown.endsWith('\r\n\r\n{"error":"expect: only 100-continue is understood","field":"expect"}'), unknown)
+      // The guard still answers first: a request it refuses gets its refusal, not the 417.
+      const guardedUnknown = yield* exchange(guarded.port, "POST /echo HTTP/1.1\r\nHost: x\r\nX-Refuse: 1\r\nContent-Length: 7\r\nExpect: foo\r\n\r\n", '{"a":1}')
+      assert.match(guardedUnknown, /^HTTP\/1\.1 422 /)
+      assert.isTrue(guardedUnknown.endsWith('{"error":"x-refuse: refused","field":"x-refuse"}'), guardedUnknown)
     }).pipe(Effect.scoped)
   )
 
