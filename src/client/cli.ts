@@ -45,7 +45,7 @@ const url = (name: string, description: string): Flag<Option.Option<string>> =>
 
 /** The flags that say where Vast is and how to talk to it: the client's and the doctor's. */
 export const where = {
-  endpoint: plain(Options.text("endpoint").pipe(Options.withFallbackConfig(Config.string("VAST_ENDPOINT")), nonEmpty("endpoint")), {
+  endpoint: plain(Options.text("endpoint").pipe(Options.withFallbackConfig(Config.string("VAST_ENDPOINT")), nonEmpty("endpoint", "VAST_ENDPOINT")), {
     name: "endpoint",
     value: "NAME",
     description: "the Serverless endpoint's name; required unless VAST_ENDPOINT is set"

@@ -63,7 +63,7 @@ const flags = {
   }),
   endpoint: defaulted(nonEmptyText, { name: "endpoint", value: "NAME", fallback: "null-local", description: "the endpoint's name" }),
   // From the environment too: a flag's value is in every process listing.
-  apiKey: withDefault(Options.text("api-key").pipe(Options.withFallbackConfig(Config.string("SERVERLESS_API_KEY")), nonEmpty("api-key")), {
+  apiKey: withDefault(Options.text("api-key").pipe(Options.withFallbackConfig(Config.string("SERVERLESS_API_KEY")), nonEmpty("api-key", "SERVERLESS_API_KEY")), {
     name: "api-key",
     value: "KEY",
     fallback: "local",

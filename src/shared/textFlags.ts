@@ -37,11 +37,16 @@ export const existingFile = (name: string): Options.Options<string> =>
     })
   )
 
-/** `options` refused when empty or only spaces (a name, a key, a command): said as the flag, not found later as nothing. */
+/**
+ * `options` refused when empty or only spaces (a name, a key, a command): said as the flag, not found later as nothing;
+ * with the variable it may also come from (`fromEnv`), which is said too, since the flag may not have been given.
+ */
 export const nonEmpty =
-  (name: string) =>
+  (name: string, fromEnv?: string) =>
   (options: Options.Options<string>): Options.Options<string> =>
-    options.pipe(Options.mapEffect((text) => (text.trim() === "" ? refuse(`--${name} must not be empty`) : Effect.succeed(text))))
+    options.pipe(
+      Options.mapEffect((text) => (text.trim() === "" ? refuse(`--${name}${fromEnv === undefined ? "" : ` (or ${fromEnv})`} must not be empty`) : Effect.succeed(text)))
+    )
 
 /** Text that is not empty. */
 export const nonEmptyText = (name: string): Options.Options<string> => nonEmpty(name)(Options.text(name))

@@ -131,7 +131,7 @@ describe("node dist/client.js --help", () => {
     for (const [args, message] of [
       [["--hodl"], "unknown flag --hodl; --help lists the flags"],
       [["-x"], "unknown flag -x; --help lists the flags"],
-      [["--endpoint", " "], "--endpoint must not be empty"],
+      [["--endpoint", " "], "--endpoint (or VAST_ENDPOINT) must not be empty"],
       // The queue's keys and the daemon's prefix: an empty one would name the key ":autoscale".
       [["autoscale", "--endpoint", "x", "--list", ""], "--list must not be empty"],
       [["autoscale", "--endpoint", "x", "--list", "q", "--in-flight-list", " "], "--in-flight-list must not be empty"],

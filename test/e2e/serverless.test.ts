@@ -146,11 +146,19 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     const healthAlone = spawnProcess(process.execPath, [serverlessJs, "--port", "0", "--sidecar-health", "/health"], {})
     expect(await healthAlone.exited).toBe(1)
     expect(healthAlone.output()).toBe("serverless: --sidecar-health needs --sidecar: it is the path the sidecar answers health checks on\n")
-    for (const [flag, value] of [["endpoint", ""], ["api-key", " "], ["sidecar", ""]] as const) {
+    for (const [flag, value, said] of [
+      ["endpoint", "", "--endpoint"],
+      ["api-key", " ", "--api-key (or SERVERLESS_API_KEY)"],
+      ["sidecar", "", "--sidecar"]
+    ] as const) {
       const refused = spawnProcess(process.execPath, [serverlessJs, `--${flag}`, value], {})
       expect(await refused.exited, flag).toBe(1)
-      expect(refused.output(), flag).toBe(`--${flag} must not be empty\n`)
+      expect(refused.output(), flag).toBe(`${said} must not be empty\n`)
     }
+    // The variable set but empty: said, as the flag may not have been given at all.
+    const emptyVariable = spawnProcess(process.execPath, [serverlessJs], { SERVERLESS_API_KEY: "" })
+    expect(await emptyVariable.exited).toBe(1)
+    expect(emptyVariable.output()).toBe("--api-key (or SERVERLESS_API_KEY) must not be empty\n")
     // A health path that would make every worker's BACKEND_HEALTH_URL invalid: refused up front, naming the flag.
     for (const path of ["health", "/he alth", "http://127.0.0.1/health"]) {
       const refused = spawnProcess(process.execPath, [serverlessJs, "--port", "0", "--sidecar", "true", "--sidecar-health", path], {})
