@@ -1,9 +1,9 @@
 /**
  * One stop signal delivered twice. coreutils `timeout` signals its child and then the child's process group, and a
- * kill of a group the program is in reaches it beside its parent's own signal (a terminal's Ctrl-C reaches npm and
- * the program it runs, and npm passes its own on): the same stop arrives twice,
- * microseconds apart (seen: 2 of 8 stops of the local serverless under `timeout` on a loaded machine quit without
- * stopping its workers). A second stop (a second Ctrl-C) means "now"; an echo must not.
+ * kill of a group the program is in reaches it beside its parent's own signal (a terminal's Ctrl-C reaches npm and the
+ * program it runs, and npm passes its own on): the same stop arrives twice, microseconds apart (seen: 2 of 8 stops of
+ * the local serverless under `timeout` on a loaded machine quit without stopping its workers). A second stop (a second
+ * Ctrl-C) means "now"; an echo must not.
  */
 
 /**
