@@ -575,7 +575,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         if (reading) current.refuse(timedOut ? bodyTimedOut : badBody)
         return closeWhenAnswered(socket)
       }
-      // Node's default: a 400/408/431 when it can still answer; never an exception.
+      // As Node's default does, a 400/408/431 when it can still answer (with a JSON body saying which); never an exception.
       if (!inFlight && socket.writable && !socket.destroyed) {
         const refusal =
           error.code === "HPE_HEADER_OVERFLOW"
