@@ -1,0 +1,53 @@
+/**
+ * docs/deploy-vast.md's rehearsal of start-vast.sh on one's own machine, run with bash as printed there (its workspace
+ * made a temporary directory): what the page says follows must follow.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { afterEach, describe, expect, it } from "vitest"
+import { tracked } from "../support/cleanup.js"
+import { alive, processTree, spawnProcess } from "../support/process.js"
+
+const { cleanup, processes } = tracked()
+const leftovers: Array<number> = []
+const dirs: Array<string> = []
+afterEach(async () => {
+  for (const pid of leftovers.splice(0)) if (alive(pid)) process.kill(pid, "SIGKILL")
+  await cleanup()
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+})
+
+const root = fileURLToPath(new URL("../..", import.meta.url))
+
+/** The bash block of "Before you pay for an instance". */
+const rehearsalBlock = (): string => {
+  const page = readFileSync(join(root, "docs", "deploy-vast.md"), "utf8")
+  const block = /\*\*Before you pay for an instance\*\*[\s\S]*?```bash\n([\s\S]*?)```/.exec(page)?.[1]
+  if (block === undefined) throw new Error("docs/deploy-vast.md: no bash block under 'Before you pay for an instance'")
+  return block
+}
+
+describe("docs/deploy-vast.md's rehearsal", { timeout: 60_000 }, () => {
+  it("as printed: the stand-in autoscaler prints the reports, the consumer's exit recycles the worker and is reported, the script ends", async () => {
+    const workspace = mkdtempSync(join(tmpdir(), "rehearsal-"))
+    dirs.push(workspace)
+    const block = rehearsalBlock()
+    expect(block).toContain("WORKSPACE_DIR=/tmp/rehearsal ")
+    // The stand-in autoscaler is the page's `%1`, stopped once the script has ended, as the page says.
+    const shell = spawnProcess("bash", ["-c", `${block.replace("WORKSPACE_DIR=/tmp/rehearsal ", `WORKSPACE_DIR=${workspace} `)}\nkill %1\nwait`], {
+      PATH: `${process.execPath.replace(/\/node$/, "")}:${process.env["PATH"] ?? ""}`
+    })
+    processes.push(shell)
+    await shell.waitFor("/worker_status/", 15_000)
+    leftovers.push(...processTree(shell.child.pid ?? 0))
+    expect(await shell.exited, shell.output()).toBe(0)
+    const output = shell.output()
+    expect(output).toMatch(/\/worker_status\/ \{[^\n]*"max_perf":100/)
+    expect(output).toMatch(/\/worker_status\/ \{[^\n]*"error_msg":"Recycled by the consumer: consumer exited with status 3"/)
+    const log = readFileSync(join(workspace, "null-worker.log"), "utf8")
+    expect(log).toContain("ERROR: consumer exited with status 3: recycling and stopping the worker")
+    expect(log).toContain('message="worker stopped"')
+  })
+})
