@@ -11,6 +11,7 @@ import { WorkerLauncher } from "../src/serverless/WorkerLauncher.js"
 import { describeCause } from "../src/shared/causeLine.js"
 import { answeredStandardFlags } from "../src/shared/cliHelp.js"
 import { withOneLineErrors } from "../src/shared/cliConsole.js"
+import { guardOutput } from "../src/shared/safeOutput.js"
 import { rememberStopSignal } from "../src/shared/signalExitStatus.js"
 
 const hasMessage = (error: unknown): error is { readonly _tag: string; readonly message: string } =>
@@ -22,6 +23,9 @@ export const runExample = <E>(
   cli: (args: ReadonlyArray<string>) => Effect.Effect<void, E, NodeContext.NodeContext | WorkerLauncher>
 ): void => {
   if (answeredStandardFlags(process.argv.slice(2), name, help)) return
+  // A reader that goes away (`| head`) must not crash the runner before it stops what it started.
+  guardOutput(process.stdout)
+  guardOutput(process.stderr)
   const stoppedBy = rememberStopSignal()
   withOneLineErrors(cli(process.argv), help).pipe(
     // A failure is one line (a bad flag's line is @effect/cli's own): no stack trace, no cause tree.

@@ -30,6 +30,7 @@ import { defaulted, optionsOf, renderHelp, toggle } from "../../src/shared/cliHe
 import { above0, from0, wholeAtLeast } from "../../src/shared/numericFlags.js"
 import { VERSION } from "../../src/shared/version.js"
 import { runExample } from "../runExample.js"
+import { startRedisServer } from "../redisServer.js"
 
 const dist = (file: string) => fileURLToPath(new URL(`../${file}`, import.meta.url))
 
@@ -175,21 +176,7 @@ const example = Command.make("autoscale-example", options, (opts) =>
     )
 
     // Redis.
-    const redisPort = yield* launcher.freePort
-    const redisUp = yield* Deferred.make<void>()
-    const redisServer = yield* launcher
-      .launch(
-        { name: "redis", command: "redis-server", args: ["--port", String(redisPort), "--bind", "127.0.0.1", "--dir", dir, "--save", ""], env },
-        (line) => {
-          if (line.includes("Ready to accept connections")) Deferred.unsafeDone(redisUp, Effect.void)
-        }
-      )
-      .pipe(Effect.mapError(() => new ExampleFailed({ message: "redis-server was not found: install it (Debian/Ubuntu: apt-get install redis-server)" })))
-    yield* Effect.addFinalizer(() => redisServer.stop)
-    yield* Deferred.await(redisUp).pipe(
-      Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new ExampleFailed({ message: "redis-server did not start" }) })
-    )
-    const redisUrl = `redis://127.0.0.1:${redisPort}`
+    const redisUrl = yield* startRedisServer(dir, ["--save", ""], env).pipe(Effect.mapError((error) => new ExampleFailed({ message: error.message })))
     const redis: RedisConnection = yield* connectRedis(redisUrl)
     yield* say(`redis on ${redisUrl}`)
 

@@ -40,6 +40,7 @@ import { firstIssue } from "../../src/shared/firstIssue.js"
 import { lifetimeSeconds, wholeAtLeast } from "../../src/shared/numericFlags.js"
 import { readBoundedFile } from "../../src/shared/readBoundedFile.js"
 import { rememberStopSignal } from "../../src/shared/signalExitStatus.js"
+import { stopWhenOrphaned } from "../../src/shared/orphanWatch.js"
 import { makeCallbackBook } from "./callbackBook.js"
 
 /** The callback body: our payload (`job_id`) plus what the worker adds. */
@@ -163,6 +164,8 @@ const jobsOf = (opts: { readonly jobs: number; readonly jobsFile: Option.Option<
 const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
   Effect.gen(function* () {
     if (!isRedisTarget(opts.redisUrl)) return yield* new RedisFailed({ message: `--redis-url ${REDIS_TARGET_RULE}` })
+    // Started by an example's runner that is then killed outright, it stops rather than dispatch for nobody.
+    yield* stopWhenOrphaned
     const jobs = yield* jobsOf(opts)
     const redis = yield* redisConnection(opts.redisUrl)
     const client = yield* VastClient

@@ -15,6 +15,7 @@ import { defaulted, optionsOf, renderHelp } from "../../src/shared/cliHelp.js"
 import { wholeAtLeast } from "../../src/shared/numericFlags.js"
 import { VERSION } from "../../src/shared/version.js"
 import { runExample } from "../runExample.js"
+import { startRedisServer } from "../redisServer.js"
 
 const dist = (file: string) => fileURLToPath(new URL(`../${file}`, import.meta.url))
 
@@ -50,30 +51,9 @@ const example = Command.make("redis-example", options, (opts) =>
       (path) => Effect.sync(() => rmSync(path, { recursive: true, force: true }))
     )
 
-    const redisPort = yield* launcher.freePort
-    const redisUp = yield* Deferred.make<void>()
-    const redis = yield* launcher
-      .launch(
-        {
-          name: "redis",
-          command: "redis-server",
-          args: ["--port", String(redisPort), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--save", ""],
-          env
-        },
-        (line) => {
-          if (line.includes("Ready to accept connections")) Deferred.unsafeDone(redisUp, Effect.void)
-        }
-      )
-      .pipe(
-        Effect.mapError(
-          () => new ExampleFailed({ message: "redis-server was not found: install it (Debian/Ubuntu: apt-get install redis-server)" })
-        )
-      )
-    yield* Effect.addFinalizer(() => redis.stop)
-    yield* Deferred.await(redisUp).pipe(
-      Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new ExampleFailed({ message: "redis-server did not start" }) })
+    const redisUrl = yield* startRedisServer(dir, ["--appendonly", "yes", "--save", ""], env).pipe(
+      Effect.mapError((error) => new ExampleFailed({ message: error.message }))
     )
-    const redisUrl = `redis://127.0.0.1:${redisPort}`
     yield* say(`redis on ${redisUrl}`)
 
     const listening = yield* Deferred.make<string>()
