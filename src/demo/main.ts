@@ -94,6 +94,12 @@ const demo = Command.make("demo", options, (opts) =>
     const launcher = yield* WorkerLauncher
     const client = yield* HttpClient.HttpClient
     const say = (text: string) => Effect.sync(() => writeSafely(process.stdout, `${text}\n`))
+    const clock = yield* Effect.clock
+    /** When the demo began watching the serverless (null before): the origin of every stamp. */
+    let watchedFrom: number | null = null
+    /** `text` stamped with the time since the watch began, as every line printed while the demo runs. */
+    const sayStamped = (text: string) =>
+      say(watchedFrom === null ? text : `${elapsedStamp(clock.unsafeCurrentTimeMillis() - watchedFrom)} ${text}`)
     // The client's own part, at the least (the starts, the plateau, the ends; worker starts and routing come on top):
     // a --timeout that the scale-down's wait passes is refused above, one that the whole run may pass is said here.
     // Rounded as written: 2 × 2 × 0.1 + 0.2 is 0.6000000000000001 in binary.
@@ -114,7 +120,7 @@ const demo = Command.make("demo", options, (opts) =>
           ? Effect.gen(function* () {
               yield* child.stop
               // Without a stop signal, the interruption was the demo's own --timeout.
-              yield* say(`${stopSignal() === null ? "timed out" : "interrupted"}: stopped the ${name} (exit ${yield* child.exited})`)
+              yield* sayStamped(`${stopSignal() === null ? "timed out" : "interrupted"}: stopped the ${name} (exit ${yield* child.exited})`)
             })
           : Effect.void
       )
@@ -162,6 +168,7 @@ const demo = Command.make("demo", options, (opts) =>
     let peak = 0
     let seenCallbacks = 0
     const started = yield* Clock.currentTimeMillis
+    watchedFrom = started
     const watch = Effect.gen(function* () {
       for (;;) {
         const status = yield* fetchStatus
@@ -200,11 +207,12 @@ const demo = Command.make("demo", options, (opts) =>
       "--on-close-route", `${url}/callbacks/demo`
     ]
     // The client's lines on the demo's clock: its own timestamp (wall time) beside the demo's elapsed seconds could
-    // not be lined up at a glance.
-    const clock = yield* Effect.clock
+    // not be lined up at a glance. Its blank lines (around its table) are left out.
     const clientProcess = yield* launcher.launch(
       { name: "client", command: process.execPath, args: clientArgs, env: { PATH: process.env["PATH"] ?? "", VAST_API_KEY: "demo-key" } },
-      (line) => writeSafely(process.stdout, `${elapsedStamp(clock.unsafeCurrentTimeMillis() - started)} client | ${line.replace(CLIENT_TIMESTAMP, "")}\n`)
+      (line) => {
+        if (line.trim() !== "") writeSafely(process.stdout, `${elapsedStamp(clock.unsafeCurrentTimeMillis() - started)} client | ${line.replace(CLIENT_TIMESTAMP, "")}\n`)
+      }
     )
     yield* stopOnInterrupt(clientProcess, "client")
     const clientExit = yield* clientProcess.exited
@@ -215,7 +223,7 @@ const demo = Command.make("demo", options, (opts) =>
     phase = expectZero ? `waiting for the scale-down to zero (up to --inactivity-timeout + ${SCALE_DOWN_SLACK_SECONDS} s)` : "waiting for the last callbacks"
     // Nothing may change for a while (each worker lives --inactivity-timeout after its session): said, so that a wait
     // does not read as a hang.
-    if (expectZero) yield* say(`waiting up to ${scaleDownWait} s (--inactivity-timeout + ${SCALE_DOWN_SLACK_SECONDS}) for the endpoint to scale back to zero`)
+    if (expectZero) yield* sayStamped(`waiting up to ${scaleDownWait} s (--inactivity-timeout + ${SCALE_DOWN_SLACK_SECONDS}) for the endpoint to scale back to zero`)
     yield* Effect.gen(function* () {
       for (;;) {
         const status = yield* fetchStatus

@@ -39,11 +39,11 @@ describe("npm run demo (dist/demo.js)", () => {
     // The client's lines on the demo's clock, not on their own wall-clock stamps.
     const clientLines = output.split("\n").filter((line) => line.includes(" client | "))
     expect(clientLines.length, output).toBeGreaterThan(5)
-    expect(clientLines.filter((line) => !/^\[ *\d+\.\d s\] client \| /.test(line) || /\d{4}-\d\d-\d\dT\d\d:/.test(line))).toEqual([])
+    expect(clientLines.filter((line) => !/^\[ *\d+\.\d s\] client \| \S/.test(line) || /\d{4}-\d\d-\d\dT\d\d:/.test(line))).toEqual([])
     expect(output).toContain("peak workers: 3; callbacks: 3; workers left: 0")
     expect(output).toContain("demo OK")
     // The wait for the scale-down is said when it begins; the default --timeout leaves room, so no note.
-    expect(output).toContain("waiting up to 15.5 s (--inactivity-timeout + 15) for the endpoint to scale back to zero")
+    expect(output).toMatch(/\n\[ *\d+\.\d s\] waiting up to 15\.5 s \(--inactivity-timeout \+ 15\) for the endpoint to scale back to zero\n/)
     expect(output).not.toContain("note: --timeout")
   }, 90_000)
 
