@@ -37,5 +37,10 @@ if (!onlyDependencies) {
   // A warning, not a refusal: a checkout whose clock or copy left odd times must still run.
   const built = statSync(join(root, "dist/main.js")).mtimeMs
   const changed = ["src", "machines", "examples"].map((dir) => changedAfter(dir, built)).find((path) => path !== null)
-  if (changed !== undefined) process.stderr.write(`warning: ${changed} changed after dist/ was built: run npm run build to run what the sources say\n`)
+  // The bundles hold the dependencies too: a newer lock (a `git pull` that bumped one) needs them installed first.
+  const newer = (file) => statSync(join(root, file), { throwIfNoEntry: false })?.mtimeMs > built
+  if (newer("package-lock.json")) process.stderr.write("warning: package-lock.json changed after dist/ was built: run npm install (it builds dist/ again)\n")
+  else if (changed !== undefined || newer("scripts/build.mjs")) {
+    process.stderr.write(`warning: ${changed ?? "scripts/build.mjs"} changed after dist/ was built: run npm run build to run what the sources say\n`)
+  }
 }

@@ -78,6 +78,11 @@ describe("scripts/built.mjs", () => {
     utimesSync(join(clone, "src", "worker", "main.ts"), after, after)
     const stale = spawnSync(process.execPath, [join(clone, "scripts", "built.mjs")], { encoding: "utf8" })
     expect([stale.status, stale.stderr]).toEqual([0, "warning: src/worker/main.ts changed after dist/ was built: run npm run build to run what the sources say\n"])
+    // A newer lock (a dependency bumped): the bundles hold the dependencies, so npm install, which builds again.
+    writeFileSync(join(clone, "package-lock.json"), "{}")
+    utimesSync(join(clone, "package-lock.json"), after, after)
+    const locked = spawnSync(process.execPath, [join(clone, "scripts", "built.mjs")], { encoding: "utf8" })
+    expect([locked.status, locked.stderr]).toEqual([0, "warning: package-lock.json changed after dist/ was built: run npm install (it builds dist/ again)\n"])
     // npm test builds dist/ itself: it is not warned.
     const forTests = spawnSync(process.execPath, [join(clone, "scripts", "built.mjs"), "--dependencies"], { encoding: "utf8" })
     expect([forTests.status, forTests.stderr]).toEqual([0, ""])
