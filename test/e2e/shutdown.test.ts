@@ -52,6 +52,13 @@ const held = {
 const secondsSince = (start: number) => (Date.now() - start) / 1000
 
 describe("shutdown that no client can hold", () => {
+  it("an idle worker stopped says why, before it stops: stopping, with the signal, then worker stopped", async () => {
+    const { worker } = await startWorkerProcess(autoscaler)
+    worker.child.kill("SIGUSR2")
+    expect(await worker.exited).toBe(0)
+    expect(worker.output()).toMatch(/message="stopping" reason=SIGUSR2\n[\s\S]*message="worker stopped"/)
+  })
+
   it("SIGTERM with silent, half-sent and slow-body connections on all three ports: the session closes, its callback goes out, exit 0 in bounded time", async () => {
     const receiver = await startReceiver()
     const { ports, publicUrl, worker } = await startWorkerProcess(autoscaler, { DRAIN_TIMEOUT: "1" })

@@ -15,7 +15,7 @@
  * Each step is a method of the service that owns it, and each service also does its part in its own
  * finalizer, idempotently: this sequence is the order, the finalizers are the safety net.
  */
-import { Duration, Effect, Layer } from "effect"
+import { Duration, Effect, Layer, Option } from "effect"
 import { AutoscalerReporter } from "../autoscaler/AutoscalerReporter.js"
 import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { CallbackPoster } from "../callbacks/CallbackPoster.js"
@@ -44,6 +44,9 @@ export class Shutdown extends Effect.Service<Shutdown>()("worker/Shutdown", {
     const metrics = yield* LoadMetrics
 
     const drain = Effect.gen(function* () {
+      // Said for every stop, an idle one included: the drain's own line comes only when sessions are open.
+      const reason = yield* stop.reason
+      if (Option.isSome(reason)) yield* Effect.logInfo("stopping", { reason: reason.value })
       yield* pool.retire
       const open = (yield* pool.open).length
       if (open === 0 || config.drainTimeoutSeconds === 0) return

@@ -7,7 +7,7 @@
  * listeners stay installed while the service lives, and the worker program keeps one that ignores them after it
  * (`absorbLateSignals`).
  */
-import { Deferred, Effect, Exit } from "effect"
+import { Deferred, Effect, Exit, Option } from "effect"
 import { unsafeMonotonicMillis } from "../../shared/monotonic.js"
 import { isEcho, type SignalSeen } from "../../shared/signalEcho.js"
 
@@ -112,6 +112,8 @@ export class StopSignal extends Effect.Service<StopSignal>()("worker/StopSignal"
       signal: (signal: StopSignalName) => Effect.sync(() => onSignal(signal)),
       /** Completes with the reason once a stop was asked for. */
       requested: Deferred.await(requested),
+      /** The reason, when a stop was asked for; none when the worker stops for another reason (a failed start). */
+      reason: Effect.flatMap(Deferred.poll(requested), Option.match({ onNone: () => Effect.succeedNone, onSome: Effect.asSome })),
       /** Completes when a signal came after the stop was asked for: skip the drain window. */
       hurried: Deferred.await(hurried),
       isRequested: Deferred.isDone(requested)
