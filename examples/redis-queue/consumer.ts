@@ -101,6 +101,8 @@ const getJson = async (url: string): Promise<unknown> => {
 
 /** Why a look at the control server failed, said once while it lasts (Node's errno when there is one). */
 const controlTrouble = repeatedReason()
+/** Whether the control server has answered once: what its silence means differs before and after. */
+let everAnswered = false
 const reasonOf = (error: unknown): string => {
   const cause = error instanceof Error ? (error.cause as { code?: unknown } | undefined) : undefined
   return typeof cause?.code === "string" ? cause.code : error instanceof Error ? error.message : String(error)
@@ -115,8 +117,9 @@ interface OpenSession {
 const openSession = async (): Promise<OpenSession | undefined> => {
   try {
     const body = (await getJson(`${controlUrl}/sessions`)) as { sessions?: Array<{ session_id?: unknown; generation?: unknown }> } | null
+    if (controlTrouble.clear()) log(`worker control ${controlUrl} answers${everAnswered ? " again" : ""}`)
     controlAnswers = true
-    if (controlTrouble.clear()) log(`worker control ${controlUrl} answers again`)
+    everAnswered = true
     const id = body?.sessions?.[0]?.session_id
     const generation = body?.sessions?.[0]?.generation
     return typeof id === "string" && typeof generation === "number" ? { id, generation } : undefined
@@ -124,7 +127,13 @@ const openSession = async (): Promise<OpenSession | undefined> => {
     controlAnswers = false
     const reason = reasonOf(error)
     if (controlTrouble.isNew(reason)) {
-      log(`cannot reach the worker's control server at ${controlUrl}/sessions (${reason}); /health answers 503 until it does (is WORKER_CONTROL_URL the worker's NULL_CONTROL_PORT?)`)
+      // Before the worker has ever answered, the usual case is a worker still starting (start-vast.sh starts the
+      // consumer first); a wrong address is the other, and looks the same.
+      log(
+        everAnswered
+          ? `the worker's control server at ${controlUrl}/sessions stopped answering (${reason}); /health answers 503 until it answers again`
+          : `waiting for the worker's control server at ${controlUrl}/sessions (${reason}); /health answers 503 until it answers (still waiting once the worker is up? is WORKER_CONTROL_URL the worker's NULL_CONTROL_PORT?)`
+      )
     }
     return undefined
   }

@@ -252,17 +252,22 @@ describe.skipIf(!hasRedis && process.env["CI"] === undefined)("the Redis queue e
       return answering ? '{"sessions": []}' : "not json"
     })
     try {
-      await consumer.waitFor(`cannot reach the worker's control server at http://127.0.0.1:${controlPort}/sessions (`)
+      await consumer.waitFor(`waiting for the worker's control server at http://127.0.0.1:${controlPort}/sessions (`)
       const deadline = Date.now() + 10_000
       while (looks < 5 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
       expect(looks).toBeGreaterThanOrEqual(5)
-      expect(consumer.output().split("cannot reach the worker's control server").length - 1).toBe(1)
+      expect(consumer.output().split("waiting for the worker's control server").length - 1).toBe(1)
       const refused = await fetch(`http://127.0.0.1:${healthPort}/health`)
       expect([refused.status, await refused.text()]).toEqual([503, "worker control server unreachable"])
       answering = true
-      await consumer.waitFor(`worker control http://127.0.0.1:${controlPort} answers again`)
+      await consumer.waitFor(`worker control http://127.0.0.1:${controlPort} answers\n`)
       const healthy = await fetch(`http://127.0.0.1:${healthPort}/health`)
       expect([healthy.status, await healthy.text()]).toEqual([200, "ok"])
+      // Once it has answered, its silence is said as such (the worker stopped or restarted), and its return as a return.
+      answering = false
+      await consumer.waitFor(`the worker's control server at http://127.0.0.1:${controlPort}/sessions stopped answering (`)
+      answering = true
+      await consumer.waitFor(`worker control http://127.0.0.1:${controlPort} answers again`)
     } finally {
       control.closeAllConnections()
       control.close()
