@@ -58,6 +58,12 @@ export const renderText = (diagnosed: DoctorReport): string => {
       lines.push(`    risk: ${finding.risk}`)
       lines.push(`    fix:  ${finding.fix}`)
     }
+    // Where the fixes go: the endpoint's settings in the Vast console, or vast-cli's update (older versions of it lack
+    // some of these flags).
+    if (report.findings.length > 0) {
+      const flags = report.findings.map((finding) => `--${finding.setting} ${finding.setTo}`).join(" ")
+      lines.push(`  apply: vastai update endpoint ${id} ${flags}   (or edit the endpoint in the Vast console)`)
+    }
   }
   if (report.worker !== null) lines.push(describeWorker(report.worker))
   lines.push(report.ok ? "doctor: OK" : "doctor: something needs attention (exit status 1)")

@@ -14,6 +14,8 @@ export interface Finding {
   /** What the setting does to a null-worker endpoint. */
   readonly risk: string
   readonly fix: string
+  /** The value the fix sets, as `vastai update endpoint ID --<setting> <value>` takes it. */
+  readonly setTo: string
 }
 
 export interface Plan {
@@ -32,10 +34,14 @@ const recommendedText: Readonly<Record<SettingName, string>> = {
   max_workers: "at least the concurrent sessions you plan"
 }
 
+/** The value each fix sets, for the update command the doctor prints (300 s: the README's example of an idle time). */
+const settingTo = (setting: SettingName, plan: Plan): string =>
+  setting === "max_workers" ? String(plan.sessions) : setting === "inactivity_timeout" ? "300" : setting === "target_util" ? "1.0" : "0"
+
 const round = (value: number): string => String(Number(value.toFixed(1)))
 
 /** The risk of `setting` at `value` (null: not risky). */
-const judge = (setting: SettingName, value: number, plan: Plan): Omit<Finding, "setting" | "value"> | null => {
+const judge = (setting: SettingName, value: number, plan: Plan): Omit<Finding, "setting" | "value" | "setTo"> | null => {
   switch (setting) {
     case "target_util":
       return value < 1
@@ -106,10 +112,11 @@ export const findings = (endpoint: EndpointSettings, plan: Plan): ReadonlyArray<
           setting,
           value,
           risk: value === null ? "the endpoint lookup did not report it, so it could not be checked" : `the endpoint lookup reported ${value}, not a finite number, so it could not be checked`,
-          fix: `check it in the Vast console: for the null worker it should be ${recommendedText[setting]}`
+          fix: `check it in the Vast console: for the null worker it should be ${recommendedText[setting]}`,
+          setTo: settingTo(setting, plan)
         }
       ]
     }
     const verdict = judge(setting, value, plan)
-    return verdict === null ? [] : [{ setting, value, ...verdict }]
+    return verdict === null ? [] : [{ setting, value, ...verdict, setTo: settingTo(setting, plan) }]
   })

@@ -107,6 +107,8 @@ describe("diagnose", () => {
       const parsed: unknown = JSON.parse(renderJson(report))
       assert.deepInclude(parsed, { ok: false })
       assert.include(renderText(report), "target_util = 0.9\n    risk: ")
+      // Where the fixes go, as one command for the endpoint's id.
+      assert.include(renderText(report), "\n  apply: vastai update endpoint 2 --target_util 1.0 --cold_workers 0   (or edit the endpoint in the Vast console)\n")
     })
   )
 
