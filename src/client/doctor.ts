@@ -73,5 +73,5 @@ export const renderText = (diagnosed: DoctorReport): string => {
 /** A number JSON cannot hold (a setting reported as "NaN" or "Infinity") as its text: `null` would read as "not reported". */
 const nonFiniteAsText = (_key: string, value: unknown): unknown => (typeof value === "number" && !Number.isFinite(value) ? String(value) : value)
 
-/** The report as one line of JSON: `{endpoint, findings: [{setting, value, risk, fix}], worker, ok}`. */
+/** The report as one line of JSON: `{endpoint, findings: [{setting, value, risk, fix, setTo}], worker, ok}`. */
 export const renderJson = (report: DoctorReport): string => `${JSON.stringify(printableDeep(report), nonFiniteAsText)}\n`
