@@ -115,9 +115,11 @@ interface WorkerTally {
   peak: number
   /** Reservations routed to a worker (each one a route and a create; a full worker's 429 routes again). */
   routes: number
+  /** Each worker's name by its URL, so that the daemon's lines (which know URLs) name the worker the timeline shows. */
+  readonly named: Map<string, string>
 }
 
-const newTally = (): WorkerTally => ({ started: new Map(), stopped: new Map(), live: new Set(), peak: 0, routes: 0 })
+const newTally = (): WorkerTally => ({ started: new Map(), stopped: new Map(), live: new Set(), peak: 0, routes: 0, named: new Map() })
 
 const workerSeconds = (tally: WorkerTally, now: number): number =>
   [...tally.started].reduce((sum, [id, at]) => sum + ((tally.stopped.get(id) ?? now) - at) / 1000, 0)
@@ -227,6 +229,8 @@ const example = Command.make("autoscale-example", options, (opts) =>
       if (found === null) return Option.none()
       const id = Number(found[1])
       if (found[2] === "starting") {
+        const url = /^w\d+ starting on (\S+)/.exec(text)?.[1]
+        if (url !== undefined) tally.named.set(url, `w${id}`)
         tally.started.set(id, now)
         tally.live.add(id)
         tally.peak = Math.max(tally.peak, tally.live.size)
@@ -290,8 +294,11 @@ const example = Command.make("autoscale-example", options, (opts) =>
             if (shape !== lastDecision) yield* say(`daemon | ${decision}`)
             lastDecision = shape
           } else if (e.event === "created" || e.event === "closed" || e.event === "error" || e.event === "adopted") {
-            const detail = e.event === "created" ? `on ${e.url}` : e.event === "error" ? `${e.operation}: ${e.message}` : (e.reason ?? "")
-            yield* say(`daemon | #${e.reservation ?? "-"} ${e.event} ${detail}`)
+            const worker = e.url === undefined ? undefined : tally.named.get(e.url)
+            const detail =
+              e.event === "created" ? `on ${worker === undefined ? e.url : `${worker} (${e.url})`}` : e.event === "error" ? `${e.operation}: ${e.message}` : (e.reason ?? "")
+            const named = e.event === "created" || worker === undefined ? "" : ` (${worker})`
+            yield* say(`daemon | #${e.reservation ?? "-"}${named} ${e.event}${e.event === "created" ? "" : ":"} ${detail}`)
           }
         })
       )

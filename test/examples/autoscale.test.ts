@@ -77,6 +77,9 @@ describe.skipIf(skipWithoutRedis("the autoscale example test"))("npm run example
     expect(output).toMatch(/One reservation per job routed (?:[\d.]+× )?as often and started (?:[\d.]+× )?as many workers; on one machine/)
     // The timeline shows the scaling, the kill and the re-claim of the killed consumer's job.
     expect(output).toMatch(/daemon \| backlog \d+ waiting/)
+    // The daemon's reservations named by the workers the timeline shows, and its closes with their reasons.
+    expect(output).toMatch(/daemon \| #\d+ created on w\d+ \(http:\/\/127\.0\.0\.1:\d+\)/)
+    expect(output).toMatch(/daemon \| #\d+ \(w\d+\) closed: \S/)
     expect(output).toMatch(/killed \(SIGKILL\) in the middle of job-\d+/)
     expect(output).toMatch(/re-claimed job-\d+ from a dead consumer/)
     expect(output).toMatch(/released its worker/)
