@@ -38,9 +38,10 @@ import { CloseReason } from "../../src/protocol/callback.js"
 import { existingFile } from "../../src/shared/textFlags.js"
 import { firstIssue } from "../../src/shared/firstIssue.js"
 import { lifetimeSeconds, wholeAtLeast } from "../../src/shared/numericFlags.js"
-import { readBoundedFile } from "../../src/shared/readBoundedFile.js"
+import { readBoundedFile, refusalText } from "../../src/shared/readBoundedFile.js"
 import { rememberStopSignal } from "../../src/shared/signalExitStatus.js"
 import { stopWhenOrphaned } from "../../src/shared/orphanWatch.js"
+import { httpUrl } from "../../src/shared/reachableUrl.js"
 import { makeCallbackBook } from "./callbackBook.js"
 
 /** The callback body: our payload (`job_id`) plus what the worker adds. */
@@ -136,11 +137,7 @@ const jobsFileText = (path: string): Effect.Effect<string, JobsFileInvalid> =>
     Effect.flatMap((read) =>
       typeof read !== "string"
         ? Effect.succeed(read.toString("utf8"))
-        : Effect.fail(
-            new JobsFileInvalid({
-              message: printable(`--jobs-file ${path}: ${read === "too large" ? `larger than ${MAX_JOBS_FILE_BYTES / 1024 / 1024} MiB` : "not a regular file"}`)
-            })
-          )
+        : Effect.fail(new JobsFileInvalid({ message: printable(`--jobs-file ${path}: ${refusalText(read, MAX_JOBS_FILE_BYTES)}`) }))
     )
   )
 
@@ -193,7 +190,7 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
       )
     )
     const listening = yield* HttpServer.addressWith((a) =>
-      Effect.succeed(a._tag === "TcpAddress" ? `http://${opts.callbackHost.includes(":") ? `[${opts.callbackHost}]` : opts.callbackHost}:${a.port}` : "")
+      Effect.succeed(a._tag === "TcpAddress" ? httpUrl(opts.callbackHost, a.port) : "")
     ).pipe(Effect.provide(server))
     const callbackBase = Option.getOrElse(opts.callbackUrl, () => listening).replace(/\/+$/, "")
     yield* Effect.logInfo(`callbacks: workers post to ${redactUrl(`${callbackBase}/closed`)} (listening on ${listening})`)

@@ -13,7 +13,7 @@ import { X509Certificate } from "node:crypto"
 import type { HttpClient } from "@effect/platform"
 import { Effect, Layer, Option } from "effect"
 import { keepAliveHttpClient } from "../shared/keepAliveHttpClient.js"
-import { readBoundedFile } from "../shared/readBoundedFile.js"
+import { readBoundedFile, refusalText } from "../shared/readBoundedFile.js"
 import { CaFileInvalid } from "./errors.js"
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
@@ -28,8 +28,9 @@ export const readCaFile = (path: string): Effect.Effect<ReadonlyArray<string>, C
       try: () => readBoundedFile(path, MAX_CA_FILE_BYTES),
       catch: (error) => new CaFileInvalid({ path, reason: error instanceof Error ? error.message : String(error) })
     })
-    if (read === "not a regular file") return yield* new CaFileInvalid({ path, reason: "not a regular file" })
-    if (read === "too large") return yield* new CaFileInvalid({ path, reason: `larger than ${MAX_CA_FILE_BYTES / 1024 / 1024} MiB, not a file of CA certificates` })
+    if (typeof read === "string") {
+      return yield* new CaFileInvalid({ path, reason: `${refusalText(read, MAX_CA_FILE_BYTES)}${read === "too large" ? ", not a file of CA certificates" : ""}` })
+    }
     const text = read.toString("utf8")
     const blocks = text.match(PEM_BLOCK) ?? []
     if (blocks.length === 0) return yield* new CaFileInvalid({ path, reason: "no PEM certificate (BEGIN CERTIFICATE) found" })

@@ -98,8 +98,8 @@ const demo = Command.make("demo", options, (opts) =>
     /** When the demo began watching the serverless (null before): the origin of every stamp. */
     let watchedFrom: number | null = null
     /** `text` stamped with the time since the watch began, as every line printed while the demo runs. */
-    const sayStamped = (text: string) =>
-      say(watchedFrom === null ? text : `${elapsedStamp(clock.unsafeCurrentTimeMillis() - watchedFrom)} ${text}`)
+    const stamped = (text: string) => (watchedFrom === null ? text : `${elapsedStamp(clock.unsafeCurrentTimeMillis() - watchedFrom)} ${text}`)
+    const sayStamped = (text: string) => Effect.suspend(() => say(stamped(text)))
     // The client's own part, at the least (the starts, the plateau, the ends; worker starts and routing come on top):
     // a --timeout that the scale-down's wait passes is refused above, one that the whole run may pass is said here.
     // Rounded as written: 2 × 2 × 0.1 + 0.2 is 0.6000000000000001 in binary.
@@ -211,7 +211,7 @@ const demo = Command.make("demo", options, (opts) =>
     const clientProcess = yield* launcher.launch(
       { name: "client", command: process.execPath, args: clientArgs, env: { PATH: process.env["PATH"] ?? "", VAST_API_KEY: "demo-key" } },
       (line) => {
-        if (line.trim() !== "") writeSafely(process.stdout, `${elapsedStamp(clock.unsafeCurrentTimeMillis() - started)} client | ${line.replace(CLIENT_TIMESTAMP, "")}\n`)
+        if (line.trim() !== "") writeSafely(process.stdout, `${stamped(`client | ${line.replace(CLIENT_TIMESTAMP, "")}`)}\n`)
       }
     )
     yield* stopOnInterrupt(clientProcess, "client")

@@ -6,6 +6,10 @@ import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs"
 
 export type BoundedFileRefusal = "not a regular file" | "too large"
 
+/** A refusal in words, with the cap: `not a regular file`, `larger than 8 MiB`. */
+export const refusalText = (refusal: BoundedFileRefusal, maxBytes: number): string =>
+  refusal === "too large" ? `larger than ${maxBytes / 1024 / 1024} MiB` : refusal
+
 /**
  * The bytes of `path` when it is a regular file of at most `maxBytes`, else the rule it breaks. What Node's calls throw
  * (no such file, no permission) is thrown.

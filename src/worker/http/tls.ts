@@ -2,7 +2,7 @@
 import { createSecureContext } from "node:tls"
 import { Data, Effect } from "effect"
 import type { WorkerSettings } from "../config/WorkerConfig.js"
-import { readBoundedFile } from "../../shared/readBoundedFile.js"
+import { readBoundedFile, refusalText } from "../../shared/readBoundedFile.js"
 
 export class TlsUnavailable extends Data.TaggedError("TlsUnavailable")<{ readonly message: string }> {}
 
@@ -19,8 +19,7 @@ const readBounded = (name: string, path: string): Effect.Effect<Buffer, TlsUnava
   Effect.try({
     try: () => {
       const read = readBoundedFile(path, maxTlsFileBytes)
-      if (read === "not a regular file") throw failure(`${name}: ${path} is not a regular file`)
-      if (read === "too large") throw failure(`${name}: ${path} is larger than ${maxTlsFileBytes / 1024 / 1024} MiB, not a certificate or key`)
+      if (typeof read === "string") throw failure(`${name}: ${path} is ${refusalText(read, maxTlsFileBytes)}${read === "too large" ? ", not a certificate or key" : ""}`)
       return read
     },
     catch: (error) => (error instanceof TlsUnavailable ? error : failure(`${name}: ${reason(error)}`))
