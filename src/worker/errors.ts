@@ -83,6 +83,8 @@ export class HeadersTooLarge extends Data.TaggedError("HeadersTooLarge")<{}> {}
 export class RequestTimedOut extends Data.TaggedError("RequestTimedOut")<{}> {}
 /** An `Expect` header other than `100-continue` (RFC 9110 §10.1.1: 417). */
 export class UnsupportedExpectation extends Data.TaggedError("UnsupportedExpectation")<{}> {}
+/** An HTTP/1.1 request without a `Host` header (RFC 9112 §3.2: a server answers it 400). */
+export class MissingHost extends Data.TaggedError("MissingHost")<{}> {}
 
 /** `/pyworker/update` could not create its marker file. */
 export class ForceUpdateFailed extends Data.TaggedError("ForceUpdateFailed")<{ readonly reason: string }> {}
@@ -111,6 +113,7 @@ export type RouteError =
   | HeadersTooLarge
   | RequestTimedOut
   | UnsupportedExpectation
+  | MissingHost
   | ForceUpdateFailed
 
 /**

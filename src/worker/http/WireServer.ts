@@ -25,7 +25,19 @@ import { retryNotices } from "../../shared/retryNotices.js"
 import { ChunkAccumulator } from "../../shared/chunkAccumulator.js"
 import { makeLingeringClose } from "../../shared/lingeringClose.js"
 import { unsafeMonotonicMillis } from "../../shared/monotonic.js"
-import { BodiesInFlightFull, BodyTooDeep, BodyTooLarge, HeadersTooLarge, MalformedRequest, refusals, RequestTimedOut, type RouteError, UnsupportedCoding, UnsupportedExpectation } from "../errors.js"
+import {
+  BodiesInFlightFull,
+  BodyTooDeep,
+  BodyTooLarge,
+  HeadersTooLarge,
+  MalformedRequest,
+  MissingHost,
+  refusals,
+  RequestTimedOut,
+  type RouteError,
+  UnsupportedCoding,
+  UnsupportedExpectation
+} from "../errors.js"
 import { type BodyBudget, makeBodyBudget } from "./bodyBudget.js"
 import { errorResponse, type WireResponse } from "./errorResponse.js"
 import { makeIdleConnections } from "./idleConnections.js"
@@ -139,6 +151,9 @@ const DEFAULT_BUDGET_BODIES = 64
 
 /** How often Node checks header and request timeouts; its default (30 s) makes them four times looser. */
 const TIMEOUT_CHECK_MS = 1_000
+
+/** An HTTP/1.1 request without `Host` (HTTP/1.0 need not send one). */
+const lacksHost = (req: IncomingMessage): boolean => req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1
 
 /**
  * The request target in origin form. A target in absolute form (`POST http://host:port/path`, which a server must
@@ -275,6 +290,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       if (current !== undefined) current.once("finish", () => closeIfAnswered(socket))
       else if (idle.pending(socket) === 0) lingeringClose(socket)
     }
+    // Closed after, as Node's own refusal is: a client that does not name the host may not frame its requests either.
+    const missingHost: WireResponse = { ...errorResponse(new MissingHost()), headers: { connection: "close" } }
     const badBody: WireResponse = { ...errorResponse(new MalformedRequest({ reason: "the body is not valid HTTP (its length or a chunk)" })), headers: { connection: "close" } }
     const bodyTimedOut: WireResponse = { ...errorResponse(new RequestTimedOut()), headers: { connection: "close" } }
     const closeWhenAnswered = (socket: Socket) => {
@@ -402,6 +419,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       const mark = url.indexOf("?")
       const path = mark < 0 ? url : url.slice(0, mark)
       const query = mark < 0 ? "" : url.slice(mark + 1)
+      if (lacksHost(req)) return send(res, missingHost, path)
       if (guard !== undefined) {
         const refused = guard(req.headers)
         if (refused !== null) return send(res, errorResponse(refused), path)
@@ -415,6 +433,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     }
 
     const serverOptions = {
+      // Node's own check answers 400 with no body; `lacksHost` answers it in JSON, naming the header.
+      requireHostHeader: false,
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: limits.requestTimeoutMs,
       keepAliveTimeout: limits.keepAliveTimeoutMs,
@@ -439,14 +459,16 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
      * refuses, a coding not decoded) is refused before the client is told to send its body (Node would say `100 Continue`
      * first), and its connection closed (the body may still come); any other is told to go on and served as usual.
      */
-    const refusedBeforeBody = (headers: IncomingHttpHeaders): WireResponse | null => {
+    const refusedBeforeBody = (req: IncomingMessage): WireResponse | null => {
+      if (lacksHost(req)) return missingHost
+      const headers = req.headers
       if (Number(headers["content-length"] ?? "0") > limits.maxBodyBytes) return tooLarge
       const notAllowed = guard === undefined ? null : guard(headers)
       if (notAllowed !== null) return { ...errorResponse(notAllowed), headers: { connection: "close" } }
       return unsupportedCoding(headers)
     }
     server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
-      const refused = refusedBeforeBody(req.headers)
+      const refused = refusedBeforeBody(req)
       if (refused !== null) {
         // Begun and answered like every other request, so that the connection's count of unanswered ones stays true.
         idle.requested(req.socket)
@@ -464,6 +486,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       idle.requested(req.socket)
       const url = originForm(req.url ?? "/")
       const mark = url.indexOf("?")
+      if (lacksHost(req)) return send(res, missingHost, mark < 0 ? url : url.slice(0, mark))
       const notAllowed = guard === undefined ? null : guard(req.headers)
       send(res, notAllowed === null ? expectationFailed : { ...errorResponse(notAllowed), headers: { connection: "close" } }, mark < 0 ? url : url.slice(0, mark))
     })

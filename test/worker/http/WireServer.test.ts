@@ -423,6 +423,27 @@ describe("WireServer against a real socket", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("an HTTP/1.1 request without Host is refused 400 in JSON naming the header, and the connection closes; HTTP/1.0 needs none", () =>
+    Effect.gen(function* () {
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes })
+      const refusal = '\r\n\r\n{"error":"host: an HTTP/1.1 request must have a Host header","field":"host"}'
+      for (const [head, body] of [
+        ["POST /echo HTTP/1.1\r\nContent-Length: 7\r\n\r\n", '{"a":1}'],
+        ["POST /echo HTTP/1.1\r\nContent-Length: 7\r\nExpect: 100-continue\r\n\r\n", '{"a":1}'],
+        ["POST /echo HTTP/1.1\r\nContent-Length: 7\r\nExpect: foo\r\n\r\n", '{"a":1}'],
+        ["GET /nowhere HTTP/1.1\r\n\r\n", ""]
+      ] as const) {
+        const answer = yield* exchange(listener.port, head, body)
+        assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/, head)
+        assert.include(answer.toLowerCase(), "connection: close", head)
+        assert.isTrue(answer.endsWith(refusal), answer)
+      }
+      const old = yield* exchange(listener.port, 'POST /echo HTTP/1.0\r\nContent-Length: 7\r\n\r\n{"a":1}', "")
+      assert.match(old, /^HTTP\/1\.1 200 OK\r\n/)
+      assert.isTrue(old.endsWith('\r\n\r\n{"a":1}'), old)
+    }).pipe(Effect.scoped)
+  )
+
   /** A chunked POST of `body` to /echo, written as `sizes` chunks in turn (the last size repeats), one write each. */
   const chunked = (port: number, body: string, sizes: ReadonlyArray<number>) =>
     Effect.gen(function* () {
