@@ -22,11 +22,11 @@ const NUMBER_TEXT = /^[-+]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+
  * `Options.integer` say "'abc' is not a float", naming no flag, and a schema's failure prints its tree; here the
  * one line of every refusal starts with the flag.
  */
-const numeric = (name: string, problem: (n: number) => string | null) =>
+const numeric = (name: string, problem: (n: number, text: string) => string | null) =>
   Options.text(name).pipe(
     Options.mapEffect((text) => {
       const parsed = NUMBER_TEXT.test(text) ? parseNumber(text) : Option.none()
-      const found = Option.isNone(parsed) ? `--${name} must be a number` : problem(parsed.value)
+      const found = Option.isNone(parsed) ? `--${name} must be a number` : problem(parsed.value, text)
       return found === null ? Effect.succeed(Option.getOrThrow(parsed)) : Effect.fail(ValidationError.invalidValue(HelpDoc.p(found)))
     })
   )
@@ -34,11 +34,16 @@ const numeric = (name: string, problem: (n: number) => string | null) =>
 const bounded = (name: string, holds: (n: number) => boolean, rule: string) =>
   numeric(name, (n) => (Number.isFinite(n) && holds(n) ? null : `--${name} must be ${rule}`))
 
-/** A whole number from `min` to `max` (a count, a port). */
+/** Digits only, as the worker reads its whole-number settings: `1e3` and `80.0` are numbers, not how a count or a port is written. */
+const DIGITS = /^[0-9]+$/
+
+/** A whole number from `min` (0 or more) to `max` (a count, a port), in decimal digits. */
 export const wholeAtLeast = (min: number, max: number = Number.MAX_SAFE_INTEGER) => (name: string) =>
-  numeric(name, (n) =>
-    Number.isSafeInteger(n) && n >= min && n <= max ? null : `--${name} must be a whole number ${max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`}`
-  )
+  numeric(name, (n, text) => {
+    const inRange = Number.isSafeInteger(n) && n >= min && n <= max
+    if (inRange && DIGITS.test(text)) return null
+    return `--${name} must be a whole number ${max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`}${inRange ? ", in decimal digits" : ""}`
+  })
 
 /** Any finite number (a sign has a meaning of its own, e.g. an inactivity timeout `<= 0`: never). */
 export const finite = (name: string) => bounded(name, () => true, "a finite number")

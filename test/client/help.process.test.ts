@@ -178,6 +178,10 @@ describe("node dist/client.js --help", () => {
   it("a number that is not one, or a count that is not whole, is one line naming the flag, exit 1", async () => {
     for (const [args, message] of [
       [["--count", "1.5"], "--count must be a whole number of at least 1"],
+      // Numbers, but not how a count is written (the worker's settings take digits only too).
+      [["--count", "1e3"], "--count must be a whole number of at least 1, in decimal digits"],
+      [["--count", "2.0"], "--count must be a whole number of at least 1, in decimal digits"],
+      [["--count", "+2"], "--count must be a whole number of at least 1, in decimal digits"],
       [["--count", "abc"], "--count must be a number"],
       [["--count", "0x10"], "--count must be a number"],
       [["--count", " 3"], "--count must be a number"],

@@ -125,6 +125,10 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     const fractional = spawnProcess(process.execPath, [serverlessJs, "--max-workers", "1.5"], {})
     expect(await fractional.exited).toBe(1)
     expect(fractional.output()).toBe("--max-workers must be a whole number of at least 0\n")
+    // `--port 1e3` listened on port 1000: a port is written in digits.
+    const exponent = spawnProcess(process.execPath, [serverlessJs, "--port", "1e3"], {})
+    expect(await exponent.exited).toBe(1)
+    expect(exponent.output()).toBe("--port must be a whole number from 0 to 65535, in decimal digits\n")
     // A busy loop (a tick of 0 or near it), a rule that divides by 0, a number JSON cannot carry, an empty name, key or
     // command: refused before anything starts.
     for (const [flag, value, rule] of [
