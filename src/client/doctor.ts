@@ -60,10 +60,9 @@ export const renderText = (diagnosed: DoctorReport): string => {
     }
     // Where the fixes go: the endpoint's settings in the Vast console, or vast-cli's update (older versions of it lack
     // some of these flags).
-    if (report.findings.length > 0) {
-      const flags = report.findings.map((finding) => `--${finding.setting} ${finding.setTo}`).join(" ")
-      lines.push(`  apply: vastai update endpoint ${id} ${flags}   (or edit the endpoint in the Vast console)`)
-    }
+    // A setting that could not be checked has no value to set: it is for the user to look at (its `fix` says so).
+    const flags = report.findings.flatMap((finding) => (finding.setTo === null ? [] : [`--${finding.setting} ${finding.setTo}`]))
+    if (flags.length > 0) lines.push(`  apply: vastai update endpoint ${id} ${flags.join(" ")}   (or edit the endpoint in the Vast console)`)
   }
   if (report.worker !== null) lines.push(describeWorker(report.worker))
   lines.push(report.ok ? "doctor: OK" : "doctor: something needs attention (exit status 1)")

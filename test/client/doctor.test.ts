@@ -128,6 +128,27 @@ describe("diagnose", () => {
     })
   )
 
+  it.effect("a setting that could not be checked is not in the apply command (writing the README's value over it could cap a working endpoint): its setTo is null", () =>
+    Effect.gen(function* () {
+      const { run } = yield* doctorWith([
+        { ...record, target_util: 0.9, min_load: 0, cold_workers: 0, inactivity_timeout: "NaN", max_queue_time: 0, target_queue_time: 0 }
+      ])
+      const report = yield* run({ endpoint: ENDPOINT_NAME, sessions: 3, worker: Option.none() })
+      assert.deepStrictEqual(
+        report.findings.map((finding) => [finding.setting, finding.setTo]),
+        [["target_util", "1.0"], ["inactivity_timeout", null], ["max_workers", null]]
+      )
+      const text = renderText(report)
+      assert.include(text, "\n  apply: vastai update endpoint 2 --target_util 1.0   (or edit the endpoint in the Vast console)\n")
+      assert.include(text, "fix:  check it in the Vast console: for the null worker it should be at least 3, the concurrent sessions you plan (--sessions)\n")
+      const parsed = JSON.parse(renderJson(report)) as { findings: Array<{ setTo: unknown }> }
+      assert.deepStrictEqual(parsed.findings.map((finding) => finding.setTo), ["1.0", null, null])
+      // Nothing that could be checked was risky: no command at all.
+      const unchecked = yield* doctorWith([{ ...record, target_util: 1, min_load: 0, cold_workers: 0, inactivity_timeout: 300, max_queue_time: 0, target_queue_time: 0 }])
+      assert.notInclude(renderText(yield* unchecked.run({ endpoint: ENDPOINT_NAME, sessions: 1, worker: Option.none() })), "apply:")
+    })
+  )
+
   it.effect("nothing risky and a worker that answers: ok; a worker that answers otherwise, or not at all: not ok", () =>
     Effect.gen(function* () {
       const good = yield* doctorWith([{ ...record, ...recommended }])
