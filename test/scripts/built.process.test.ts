@@ -78,6 +78,12 @@ describe("scripts/built.mjs", () => {
     utimesSync(join(clone, "src", "worker", "main.ts"), after, after)
     const stale = spawnSync(process.execPath, [join(clone, "scripts", "built.mjs")], { encoding: "utf8" })
     expect([stale.status, stale.stderr]).toEqual([0, "warning: src/worker/main.ts changed after dist/ was built: run npm run build to run what the sources say\n"])
+    // A newer build script (the bundles' settings), the sources as built: named too.
+    utimesSync(join(clone, "src", "worker", "main.ts"), before, before)
+    writeFileSync(join(clone, "scripts", "build.mjs"), "")
+    utimesSync(join(clone, "scripts", "build.mjs"), after, after)
+    const rebundled = spawnSync(process.execPath, [join(clone, "scripts", "built.mjs")], { encoding: "utf8" })
+    expect([rebundled.status, rebundled.stderr]).toEqual([0, "warning: scripts/build.mjs changed after dist/ was built: run npm run build to run what the sources say\n"])
     // A newer lock (a dependency bumped): the bundles hold the dependencies, so npm install, which builds again.
     writeFileSync(join(clone, "package-lock.json"), "{}")
     utimesSync(join(clone, "package-lock.json"), after, after)
