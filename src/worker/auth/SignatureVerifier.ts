@@ -31,7 +31,7 @@ export interface PublicKeyFetchPolicy {
   /** Sleep after the first failed attempt; each later sleep doubles, up to `maxRetryDelay`. */
   readonly firstRetryDelay: Duration.DurationInput
   readonly maxRetryDelay: Duration.DurationInput
-  /** Time allowed for one attempt, body included. */
+  /** Time allowed for one address within an attempt, body included (an attempt tries each `REPORT_ADDR` in turn). */
   readonly attemptTimeout: Duration.DurationInput
 }
 
@@ -250,21 +250,28 @@ const make = (pubkeyUrls: ReadonlyArray<string>, policy: PublicKeyFetchPolicy) =
       }),
       Effect.flatMap((body) => parseRsaPublicKey(body))
     )
-    // The first address that serves a key; each failure is said with its address (redacted) when there are several.
+    // The first address that serves a key, starting at the one that served it last (a hung first address would otherwise
+    // cost every later check its timeout); each failure is said with its address (redacted) when there are several.
+    let servedBy = 0
     const fetchOnce: Effect.Effect<KeyObject, AttemptFailed> =
       pubkeyUrls.length <= 1
         ? fetchFrom(pubkeyUrls[0] ?? "")
         : Effect.suspend(() => {
             const reasons: Array<string> = []
-            const tryFrom = (index: number): Effect.Effect<KeyObject, AttemptFailed> =>
-              index >= pubkeyUrls.length
-                ? Effect.fail(new AttemptFailed({ reason: reasons.join("; ") }))
-                : fetchFrom(pubkeyUrls[index]!).pipe(
-                    Effect.catchAll((error) => {
-                      reasons.push(`${redactUrl(pubkeyUrls[index]!)}: ${error.reason}`)
-                      return tryFrom(index + 1)
-                    })
-                  )
+            const start = servedBy
+            const tryFrom = (tried: number): Effect.Effect<KeyObject, AttemptFailed> => {
+              if (tried >= pubkeyUrls.length) return Effect.fail(new AttemptFailed({ reason: reasons.join("; ") }))
+              const index = (start + tried) % pubkeyUrls.length
+              return fetchFrom(pubkeyUrls[index]!).pipe(
+                Effect.tap(() => {
+                  servedBy = index
+                }),
+                Effect.catchAll((error) => {
+                  reasons.push(`${redactUrl(pubkeyUrls[index]!)}: ${error.reason}`)
+                  return tryFrom(tried + 1)
+                })
+              )
+            }
             return tryFrom(0)
           })
 

@@ -255,7 +255,7 @@ describe("SignatureVerifier.layer key fetch", () => {
     )
   }
 
-  it.scoped("several REPORT_ADDR addresses: each in turn within one attempt, as the reports fail over; a failed attempt names each address's reason", () =>
+  it.scoped("several REPORT_ADDR addresses: each in turn within one attempt, as the reports fail over, later ones from the address that served the key; a failed attempt names each address's reason", () =>
     withLogs((logs) =>
       Effect.gen(function* () {
         const first = "http://10.0.0.1:9/pubkey/"
@@ -276,6 +276,12 @@ describe("SignatureVerifier.layer key fetch", () => {
         yield* readyAfterSleeps(verifier, ["1 second"])
         assert.deepStrictEqual(seen, [first, second, first, second])
         yield* verifier.verify(authData(URL_A, signUrl(URL_A)))
+        // A refused signature's check (a minute on) starts at the address that served the key: a dead or hung first
+        // address would cost every check its timeout.
+        yield* TestClock.adjust("1 minute")
+        assert.isTrue(yield* invalid(verifier, authData(URL_A, signUrl("https://198.51.100.1:1"))))
+        yield* flush
+        assert.deepStrictEqual(seen, [first, second, first, second, second])
         assert.deepStrictEqual(
           logs.filter((line) => line.includes("fetch attempt")),
           ["WARN Serverless public key fetch attempt 1 failed: http://10.0.0.1:9/pubkey/: Transport error: connection refused; https://run.vast.ai/pubkey/?…: status 404; trying again"]
