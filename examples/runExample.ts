@@ -23,11 +23,23 @@ export const runExample = <E>(
   cli: (args: ReadonlyArray<string>) => Effect.Effect<void, E, NodeContext.NodeContext | WorkerLauncher>
 ): void => {
   if (answeredStandardFlags(process.argv.slice(2), name, help)) return
-  // A reader that goes away (`| head`) must not crash the runner before it stops what it started.
+  // A reader that goes away (`| head`) must not crash the runner before it stops what it started; it stops the run, as
+  // the pipe's signal would stop a plain program, but in order.
   guardOutput(process.stdout)
   guardOutput(process.stderr)
+  let readerGone = false
+  const outputClosed = Effect.async<void>((resume) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      if (error.code !== "EPIPE") return
+      readerGone = true
+      resume(Effect.void)
+    }
+    process.stdout.on("error", onError)
+    return Effect.sync(() => process.stdout.off("error", onError))
+  })
   const stoppedBy = rememberStopSignal()
   withOneLineErrors(cli(process.argv), help).pipe(
+    Effect.raceFirst(outputClosed),
     // A failure is one line (a bad flag's line is @effect/cli's own): no stack trace, no cause tree.
     Effect.tapErrorCause((cause) =>
       Cause.isInterruptedOnly(cause) || Cause.failureOption(cause).pipe(Option.exists(ValidationError.isValidationError))
@@ -39,10 +51,12 @@ export const runExample = <E>(
       disablePrettyLogger: true,
       disableErrorReporting: true,
       // Stopped by a signal: said, once everything the example started has stopped, and 128 + the signal's number.
+      // Its reader gone: said, and 141 (128 + SIGPIPE), the status of a program a closed pipe stops.
       teardown: (exit, onExit) => {
         const signalled = stoppedBy()
         if (signalled !== null) process.stderr.write(`${name}: interrupted; everything it started has stopped\n`)
-        onExit(signalled ?? (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? 1 : 0))
+        else if (readerGone) process.stderr.write(`${name}: its output was closed; everything it started has stopped\n`)
+        onExit(signalled ?? (readerGone ? 141 : Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? 1 : 0))
       }
     })
   )

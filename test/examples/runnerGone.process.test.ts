@@ -14,11 +14,11 @@ afterEach(() => {
   for (const pid of started.splice(0)) if (alive(pid)) process.kill(pid, "SIGKILL")
 })
 
-/** Until every process in `pids` has gone (a poll of real processes, bounded by the test's time). */
+/** The processes of `pids` still alive once all have gone or 20 s have passed (a poll of real processes), so that a failure names them. */
 const allGone = async (pids: ReadonlyArray<number>): Promise<ReadonlyArray<number>> => {
-  for (;;) {
+  for (let polls = 0; ; polls++) {
     const left = pids.filter(alive)
-    if (left.length === 0) return left
+    if (left.length === 0 || polls === 200) return left
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
 }
@@ -31,11 +31,13 @@ const startedUntil = async (jobs: number, line: string) => {
   child.stderr.on("data", (chunk: Buffer) => void (stderr += chunk.toString("utf8")))
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
   let seen = ""
-  await new Promise<void>((resolve) => {
+  // A runner that fails at start says why, rather than leaving the test to its timeout.
+  await new Promise<void>((resolve, reject) => {
     child.stdout.on("data", (chunk: Buffer) => {
       seen += chunk.toString("utf8")
       if (seen.includes(line)) resolve()
     })
+    void exited.then((code) => reject(new Error(`the runner exited (${code}) before saying ${JSON.stringify(line)}: ${stderr}`)))
   })
   const tree = processTree(child.pid ?? 0)
   started.push(...tree)
@@ -43,12 +45,14 @@ const startedUntil = async (jobs: number, line: string) => {
 }
 
 describe.skipIf(skipWithoutRedis("the example runner's leftovers test"))("an example runner that goes away", { timeout: 60_000 }, () => {
-  it("its reader gone (as after `| head`): it runs to its end, exit 0, no EPIPE stack, and stops everything it started", async () => {
-    const run = await startedUntil(5, "dispatcher |")
+  it("its reader gone (as after `| head`): it stops the run in order, says so, exit 141 (a closed pipe's status), no EPIPE stack, nothing left", async () => {
+    // 500 jobs: minutes of work, so an exit within the test's time is the stop, not the run's end.
+    const run = await startedUntil(500, "dispatcher |")
     expect(run.tree.length, "redis, serverless, dispatcher").toBeGreaterThanOrEqual(3)
     // Every write after this fails with EPIPE.
     run.child.stdout.destroy()
-    expect(await run.exited, run.stderr()).toBe(0)
+    expect(await run.exited, run.stderr()).toBe(141)
+    expect(run.stderr()).toContain("redis example: its output was closed; everything it started has stopped\n")
     expect(run.stderr()).not.toContain("EPIPE")
     expect(await allGone(run.tree)).toEqual([])
   })
