@@ -1,10 +1,10 @@
 /**
- * `node dist/sidecar.js <command>`: how the local serverless runs a `--sidecar` command. It runs `sh -c <command>`
- * in its own process group (which the launcher made it lead) and exits as the command did. What it adds is the
- * orphan watch a user's command line cannot have: a serverless killed outright (`kill -9`) cannot stop its
- * sidecars, so once this process sees its parent gone (`orphanWatch.ts`), it stops its whole group as the
- * launcher would have: SIGTERM, then SIGKILL after the launcher's grace. The worker beside it stops itself the
- * same way.
+ * `node dist/sidecar.js <command>`: how the local serverless runs a `--sidecar` command, and the examples' runners
+ * their redis-server. It runs `sh -c <command>` in its own process group (which the launcher made it lead) and exits
+ * as the command did. What it adds is the orphan watch a user's command line cannot have: a parent killed outright
+ * (`kill -9`) cannot stop its sidecars, so once this process sees its parent gone (`orphanWatch.ts`), it stops its
+ * whole group as the launcher would have: SIGTERM, then SIGKILL after the launcher's grace. The worker beside it stops
+ * itself the same way.
  *
  * Stop signals are the command's business: the launcher signals the whole group, so they reach the command
  * directly; this process only waits for it. It never writes anything: its output is the command's, and once the
@@ -59,7 +59,7 @@ const run = (command: string) =>
 const command = process.argv[2]
 // A command never starts with "-" (sh would read it as its own option): `--help` or `--version` gets the usage.
 if (command === undefined || process.argv.length > 3 || command.startsWith("-")) {
-  process.stderr.write("usage: node dist/sidecar.js '<command>' (started by the local serverless for --sidecar)\n")
+  process.stderr.write("usage: node dist/sidecar.js '<command>' (started by the local serverless for --sidecar, and by the examples for redis-server)\n")
   process.exit(2)
 }
 Effect.runFork(run(command)).addObserver((exit) => {
