@@ -178,7 +178,7 @@ const example = Command.make("autoscale-example", options, (opts) =>
     )
 
     // Redis.
-    const redisUrl = yield* startRedisServer(dir, ["--save", ""], env).pipe(Effect.mapError((error) => new ExampleFailed({ message: error.message })))
+    const redisUrl = yield* startRedisServer(dir, ["--save", ""], env)
     const redis: RedisConnection = yield* connectRedis(redisUrl)
     yield* say(`redis on ${redisUrl}`)
 

@@ -51,9 +51,7 @@ const example = Command.make("redis-example", options, (opts) =>
       (path) => Effect.sync(() => rmSync(path, { recursive: true, force: true }))
     )
 
-    const redisUrl = yield* startRedisServer(dir, ["--appendonly", "yes", "--save", ""], env).pipe(
-      Effect.mapError((error) => new ExampleFailed({ message: error.message }))
-    )
+    const redisUrl = yield* startRedisServer(dir, ["--appendonly", "yes", "--save", ""], env)
     yield* say(`redis on ${redisUrl}`)
 
     const listening = yield* Deferred.make<string>()

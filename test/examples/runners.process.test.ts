@@ -2,7 +2,7 @@
 import { spawnSync } from "node:child_process"
 import { createServer } from "node:http"
 import { type AddressInfo, createServer as createNetServer } from "node:net"
-import { mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs"
+import { chmodSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -192,6 +192,24 @@ describe("the Redis examples' own listeners and Redis addresses", () => {
       consumer.child.kill("SIGTERM")
       await consumer.exited
       await new Promise((resolve) => refusing.close(resolve))
+    }
+  })
+
+  it("a redis-server that is not installed, or exits at start, is one line saying which (with its last words), exit 1", () => {
+    const bin = mkdtempSync(join(tmpdir(), "no-redis-"))
+    try {
+      // A PATH with a shell and no redis-server.
+      symlinkSync("/bin/sh", join(bin, "sh"))
+      const runWith = (path: string) =>
+        spawnSync(process.execPath, [dist("examples/redis-example.js")], { encoding: "utf8", timeout: 20_000, env: { PATH: path } })
+      const missing = runWith(bin)
+      expect([missing.status, missing.stderr]).toEqual([1, "redis-server was not found: install it (Debian/Ubuntu: apt-get install redis-server)\n"])
+      writeFileSync(join(bin, "redis-server"), "#!/bin/sh\necho \"# Can't chdir to '/x': Permission denied\"\nexit 1\n")
+      chmodSync(join(bin, "redis-server"), 0o755)
+      const failing = runWith(bin)
+      expect([failing.status, failing.stderr]).toEqual([1, "redis-server did not start: # Can't chdir to '/x': Permission denied\n"])
+    } finally {
+      rmSync(bin, { recursive: true, force: true })
     }
   })
 })
