@@ -175,8 +175,17 @@ interface BodyReading {
   readonly refuse: (response: WireResponse) => void
 }
 
-const contentEncoded: WireResponse = { ...errorResponse(new UnsupportedCoding({ field: "content-encoding" })), headers: { connection: "close" } }
-const transferEncoded: WireResponse = { ...errorResponse(new UnsupportedCoding({ field: "transfer-encoding" })), headers: { connection: "close" } }
+/** `error`'s answer, after which the connection closes (a body the request may still send is not read). */
+const closingAnswer = (error: RouteError): WireResponse => ({ ...errorResponse(error), headers: { connection: "close" } })
+
+/** The path of a request target, its query cut. */
+const pathOf = (target: string): string => {
+  const mark = target.indexOf("?")
+  return mark < 0 ? target : target.slice(0, mark)
+}
+
+const contentEncoded = closingAnswer(new UnsupportedCoding({ field: "content-encoding" }))
+const transferEncoded = closingAnswer(new UnsupportedCoding({ field: "transfer-encoding" }))
 
 /** Node's parser's words for a request it refused (`Invalid method encountered`), printable and short; else its code. */
 const parserReason = (error: NodeJS.ErrnoException): string => {
@@ -254,12 +263,13 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     const pollsBySocket = new WeakMap<Socket, Set<() => void>>()
     const onAnswer = options.onAnswer
     const guard = options.guard
+    const refusedByGuard = (headers: IncomingHttpHeaders): RouteError | null => (guard === undefined ? null : guard(headers))
     // A body over the limit is answered at once, and the connection closed: reading it to the end would cost what the
     // limit protects.
-    const tooLarge: WireResponse = { ...errorResponse(new BodyTooLarge({ limit: limits.maxBodyBytes })), headers: { connection: "close" } }
+    const tooLarge = closingAnswer(new BodyTooLarge({ limit: limits.maxBodyBytes }))
     const budget = options.bodyBudget ?? makeBodyBudget(DEFAULT_BUDGET_BODIES * limits.maxBodyBytes)
     // Past the budget the body is not read: its connection is closed, so what it was sending is dropped with it.
-    const bodiesFull: WireResponse = { ...errorResponse(new BodiesInFlightFull({ limit: budget.max })), headers: { connection: "close" } }
+    const bodiesFull = closingAnswer(new BodiesInFlightFull({ limit: budget.max }))
     let warnedBodiesFull = false
     const warnBodiesFull = () => {
       if (warnedBodiesFull) return
@@ -291,9 +301,9 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       else if (idle.pending(socket) === 0) lingeringClose(socket)
     }
     // Closed after, as Node's own refusal is: a client that does not name the host may not frame its requests either.
-    const missingHost: WireResponse = { ...errorResponse(new MissingHost()), headers: { connection: "close" } }
-    const badBody: WireResponse = { ...errorResponse(new MalformedRequest({ reason: "the body is not valid HTTP (its length or a chunk)" })), headers: { connection: "close" } }
-    const bodyTimedOut: WireResponse = { ...errorResponse(new RequestTimedOut()), headers: { connection: "close" } }
+    const missingHost = closingAnswer(new MissingHost())
+    const badBody = closingAnswer(new MalformedRequest({ reason: "the body is not valid HTTP (its length or a chunk)" }))
+    const bodyTimedOut = closingAnswer(new RequestTimedOut())
     const closeWhenAnswered = (socket: Socket) => {
       if (closing.has(socket)) return
       closing.add(socket)
@@ -420,10 +430,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       const path = mark < 0 ? url : url.slice(0, mark)
       const query = mark < 0 ? "" : url.slice(mark + 1)
       if (lacksHost(req)) return send(res, missingHost, path)
-      if (guard !== undefined) {
-        const refused = guard(req.headers)
-        if (refused !== null) return send(res, errorResponse(refused), path)
-      }
+      const refused = refusedByGuard(req.headers)
+      if (refused !== null) return send(res, errorResponse(refused), path)
       const route = options.routes.get(path)
       if (route === undefined) return send(res, json(404, { error: "not found" }))
       // HEAD is GET without the body (RFC 9110 §9.3.2); Node writes no body for it.
@@ -454,6 +462,11 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     // One more than the cap, so that the connection past it reaches the `connection` listener below, which closes an
     // idle one for it or refuses it.
     server.maxConnections = limits.maxConnections + 1
+    /** A request answered before its body is read: begun and answered like every other, so that its connection's count of unanswered ones stays true. */
+    const answerUnread = (req: IncomingMessage, res: ServerResponse, response: WireResponse) => {
+      idle.requested(req.socket)
+      send(res, response, pathOf(originForm(req.url ?? "/")))
+    }
     /**
      * `Expect: 100-continue`: a request that would be refused unread (a body declared over the limit, a request the guard
      * refuses, a coding not decoded) is refused before the client is told to send its body (Node would say `100 Continue`
@@ -463,32 +476,23 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       if (lacksHost(req)) return missingHost
       const headers = req.headers
       if (Number(headers["content-length"] ?? "0") > limits.maxBodyBytes) return tooLarge
-      const notAllowed = guard === undefined ? null : guard(headers)
-      if (notAllowed !== null) return { ...errorResponse(notAllowed), headers: { connection: "close" } }
+      const notAllowed = refusedByGuard(headers)
+      if (notAllowed !== null) return closingAnswer(notAllowed)
       return unsupportedCoding(headers)
     }
     server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
       const refused = refusedBeforeBody(req)
-      if (refused !== null) {
-        // Begun and answered like every other request, so that the connection's count of unanswered ones stays true.
-        idle.requested(req.socket)
-        const url = originForm(req.url ?? "/")
-        const mark = url.indexOf("?")
-        return send(res, refused, mark < 0 ? url : url.slice(0, mark))
-      }
+      if (refused !== null) return answerUnread(req, res, refused)
       res.writeContinue()
       onRequest(req, res)
     })
     // An `Expect` other than 100-continue: Node's own 417 has no body; this one names the header, and closes (the body
     // the client holds back may still come). A request the guard refuses gets the guard's answer, as everywhere.
-    const expectationFailed: WireResponse = { ...errorResponse(new UnsupportedExpectation()), headers: { connection: "close" } }
+    const expectationFailed = closingAnswer(new UnsupportedExpectation())
     server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
-      idle.requested(req.socket)
-      const url = originForm(req.url ?? "/")
-      const mark = url.indexOf("?")
-      if (lacksHost(req)) return send(res, missingHost, mark < 0 ? url : url.slice(0, mark))
-      const notAllowed = guard === undefined ? null : guard(req.headers)
-      send(res, notAllowed === null ? expectationFailed : { ...errorResponse(notAllowed), headers: { connection: "close" } }, mark < 0 ? url : url.slice(0, mark))
+      if (lacksHost(req)) return answerUnread(req, res, missingHost)
+      const notAllowed = refusedByGuard(req.headers)
+      answerUnread(req, res, notAllowed === null ? expectationFailed : closingAnswer(notAllowed))
     })
     // A connection silent this long while a request is in progress: a body that stopped coming gets its 408 (in its turn,
     // then the connection closes), whatever the request timeout's check would have said a moment later, and the limit
