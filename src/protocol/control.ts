@@ -12,7 +12,11 @@ import { CloseReason } from "./callback.js"
  * `generation` or `session_id`, only that session closes, and only if it is still open (fencing: a late
  * release from an old job cannot free a newer reservation).
  */
-export const ReleaseByGeneration = Schema.Struct({ generation: Schema.Int.pipe(Schema.positive()) })
+/** What a generation is, in the body and in the query alike (one past 2^53 could not be told from its neighbour). */
+export const GENERATION_RULE = `must be a whole number from 1 to ${Number.MAX_SAFE_INTEGER}`
+export const ReleaseByGeneration = Schema.Struct({
+  generation: Schema.Int.pipe(Schema.positive()).annotations({ message: () => ({ message: GENERATION_RULE, override: true }) })
+})
 export const ReleaseBySession = Schema.Struct({ session_id: Schema.String.pipe(Schema.minLength(1)) })
 export const RELEASE_BODY_SHAPES = "must be {} or {\"generation\": n} or {\"session_id\": \"…\"}"
 export const ReleaseRequest = Schema.Union(ReleaseByGeneration, ReleaseBySession).annotations({ message: () => RELEASE_BODY_SHAPES })

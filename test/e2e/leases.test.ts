@@ -94,11 +94,21 @@ describe("leases", () => {
     // A parameter without a name is the query's fault, not a field ending in a dot.
     expect((await request(`${controlUrl}/release?=1`)).json).toEqual({ error: "query: a parameter without a name (/release takes generation or session_id)", field: "query" })
     // Digits past 2^53: said as the bound they pass, not as "not an integer" of the neighbour they would round to.
-    expect((await request(`${controlUrl}/release?generation=9007199254740993`)).json).toEqual({ error: "query generation: must be at most 9007199254740991", field: "query.generation" })
-    // In the body, the same integer is kept exact, and said as such (by the built, minified worker too).
-    expect((await request(`${controlUrl}/release`, { body: `{"generation": 9007199254740993}` })).json).toEqual({
-      error: "generation: Expected number, got an integer beyond 2^53, which a number cannot hold exactly",
-      field: "generation"
+    expect((await request(`${controlUrl}/release?generation=9007199254740993`)).json).toEqual({
+      error: "query generation: must be a whole number from 1 to 9007199254740991",
+      field: "query.generation"
+    })
+    // In the body (kept exact by the parser), the same rule in the same words, by the built, minified worker too; and
+    // for every other generation that is not one.
+    for (const generation of ["9007199254740993", "0", "1.5", "-3", '"2"', "null"]) {
+      expect((await request(`${controlUrl}/release`, { body: `{"generation": ${generation}}` })).json, generation).toEqual({
+        error: "generation: must be a whole number from 1 to 9007199254740991",
+        field: "generation"
+      })
+    }
+    expect((await request(`${controlUrl}/release?generation=0`)).json).toEqual({
+      error: "query generation: must be a whole number from 1 to 9007199254740991",
+      field: "query.generation"
     })
     const longKey = "k".repeat(5000)
     expect((await request(`${controlUrl}/release?${longKey}=1`)).json).toEqual({

@@ -5,7 +5,7 @@
  */
 import { Clock, Duration, Effect, Either, Option, Schema } from "effect"
 import type { ReleaseTarget } from "../../../machines/slot.js"
-import { MAX_SESSIONS_WAIT_SECONDS, RecycleRequest, RELEASE_BODY_SHAPES, ReleaseByGeneration, ReleaseBySession, type SessionsAnswer } from "../../protocol/control.js"
+import { GENERATION_RULE, MAX_SESSIONS_WAIT_SECONDS, RecycleRequest, RELEASE_BODY_SHAPES, ReleaseByGeneration, ReleaseBySession, type SessionsAnswer } from "../../protocol/control.js"
 import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { CallbackPoster } from "../callbacks/CallbackPoster.js"
 import { DECIMAL_DIGITS, DECIMAL_FRACTION } from "../../shared/decimalText.js"
@@ -74,7 +74,7 @@ const releaseQueryTarget = (query: string, body: unknown): Either.Either<Release
     }
     // Past 2^53 the digits would be read as a neighbouring integer, and refused as "not an integer".
     if (key === "generation" && !Number.isSafeInteger(Number(value))) {
-      return Either.left(new InvalidField({ field: "query.generation", message: `query generation: must be at most ${Number.MAX_SAFE_INTEGER}` }))
+      return Either.left(new InvalidField({ field: "query.generation", message: `query generation: ${GENERATION_RULE}` }))
     }
     fields[key] = key === "generation" ? Number(value) : value
   }
