@@ -91,6 +91,22 @@ const DaemonEvent = Schema.parseJson(
 )
 const decodeDaemonEvent = Schema.decodeUnknownOption(DaemonEvent)
 
+/**
+ * A reservation's event as the timeline says it, with the worker it is on when the serverless named it: `#3 created on
+ * w2 (http://…)`, `#3 (w2) closed: released`, `#4 error: route: …`.
+ */
+const reservationLine = (e: Schema.Schema.Type<typeof DaemonEvent>, worker: string | undefined): string => {
+  const reservation = `#${e.reservation ?? "-"}`
+  switch (e.event) {
+    case "created":
+      return `${reservation} created on ${worker === undefined ? e.url : `${worker} (${e.url})`}`
+    case "error":
+      return `${reservation}${worker === undefined ? "" : ` (${worker})`} error: ${e.operation}: ${e.message}`
+    default:
+      return `${reservation}${worker === undefined ? "" : ` (${worker})`} ${e.event}: ${e.reason ?? ""}`
+  }
+}
+
 /** A line a consumer printed (through the serverless' `--verbose`): `[w3/sidecar] {json}`. */
 const ConsumerLine = Schema.parseJson(
   Schema.Struct({
@@ -225,11 +241,12 @@ const example = Command.make("autoscale-example", options, (opts) =>
       if (line.startsWith("[")) return Option.none()
       const text = message(line)
       if (/^request \d+ → w\d+$/.test(text)) tally.routes += 1
-      const found = /^w(\d+) (starting|stopping|stopped|died)/.exec(text)
+      const found = /^w(\d+) (starting|stopping|stopped|died)(?: on (\S+))?/.exec(text)
       if (found === null) return Option.none()
       const id = Number(found[1])
       if (found[2] === "starting") {
-        const url = /^w\d+ starting on (\S+)/.exec(text)?.[1]
+        // A freed port may be the next worker's: the latest worker started on a URL names it.
+        const url = found[3]
         if (url !== undefined) tally.named.set(url, `w${id}`)
         tally.started.set(id, now)
         tally.live.add(id)
@@ -294,11 +311,7 @@ const example = Command.make("autoscale-example", options, (opts) =>
             if (shape !== lastDecision) yield* say(`daemon | ${decision}`)
             lastDecision = shape
           } else if (e.event === "created" || e.event === "closed" || e.event === "error" || e.event === "adopted") {
-            const worker = e.url === undefined ? undefined : tally.named.get(e.url)
-            const detail =
-              e.event === "created" ? `on ${worker === undefined ? e.url : `${worker} (${e.url})`}` : e.event === "error" ? `${e.operation}: ${e.message}` : (e.reason ?? "")
-            const named = e.event === "created" || worker === undefined ? "" : ` (${worker})`
-            yield* say(`daemon | #${e.reservation ?? "-"}${named} ${e.event}${e.event === "created" ? "" : ":"} ${detail}`)
+            yield* say(`daemon | ${reservationLine(e, e.url === undefined ? undefined : tally.named.get(e.url))}`)
           }
         })
       )
