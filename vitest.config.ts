@@ -3,7 +3,7 @@ import { defineConfig } from "vitest/config"
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
-    setupFiles: ["test/support/effectValuesInAssert.ts"],
+    setupFiles: ["test/support/effectValuesInAssert.ts", "test/support/noProcessLeftBehind.ts"],
     // dist/ built once before every file when missing; no file builds on its own (buildOnce.ts says why).
     globalSetup: ["test/support/buildOnce.ts"],
     // A bound against a hang, not a speed check: a test that runs real processes one after another can take several

@@ -44,11 +44,25 @@ export interface Spawned {
 }
 
 /** Start `command args` with `env` added to a minimal environment, collecting its output. */
+/** Every process `spawnProcess` started in this test file, for `killLeftovers`. */
+const spawnedInFile = new Set<ChildProcess>()
+
+/**
+ * Kills what a test file started and left running: a test that fails before its own clean-up (an assertion on a
+ * process that was meant to exit and did not) must not leave it running for the rest of the suite, or after it.
+ */
+export const killLeftovers = (): void => {
+  for (const child of spawnedInFile) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+  spawnedInFile.clear()
+}
+
 export const spawnProcess = (command: string, args: ReadonlyArray<string>, env: Record<string, string>): Spawned => {
   const child = spawn(command, [...args], {
     env: { PATH: process.env["PATH"] ?? "", ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })
+  spawnedInFile.add(child)
+  child.once("exit", () => spawnedInFile.delete(child))
   let output = ""
   const listeners = new Set<() => void>()
   const onData = (chunk: Buffer) => {
