@@ -4,6 +4,13 @@
 import { Schema } from "effect"
 import { jsonText } from "../shared/exactJson.js"
 
+/**
+ * The `User-Agent` of every callback POST, naming its sender. The control port refuses a request that carries it: a
+ * session's `on_close_route` is chosen by whoever made the reservation, and on a host with several workers (the local
+ * serverless) it could otherwise name another worker's `/recycle` or `/release`.
+ */
+export const CALLBACK_USER_AGENT_PREFIX = "null-worker-callback/"
+
 /** The largest callback body a session may carry, in bytes of UTF-8. */
 export const MAX_CALLBACK_BYTES = 1024 * 1024
 

@@ -69,7 +69,7 @@ export class UnsupportedCoding extends Data.TaggedError("UnsupportedCoding")<{ r
  * that is not this machine's (`Host`, a DNS rebinding page): 403, naming the header (`src/worker/http/localOnly.ts`).
  */
 export class NotLocalRequest extends Data.TaggedError("NotLocalRequest")<{
-  readonly field: "origin" | "sec-fetch-site" | "host"
+  readonly field: "origin" | "sec-fetch-site" | "host" | "user-agent"
   readonly message: string
 }> {}
 

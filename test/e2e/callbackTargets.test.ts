@@ -2,6 +2,7 @@ import { Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import { SessionsAnswer } from "../../src/protocol/control.js"
 import { CreateSessionAnswer } from "../../src/protocol/session.js"
+import { VERSION } from "../../src/shared/version.js"
 import { authData, autoscalerPerTest, decoded, eventually, request, startReceiver, startWorkerProcess } from "../support/workerProcess.js"
 
 const autoscaler = autoscalerPerTest()
@@ -45,6 +46,28 @@ describe("callback destinations, against the real process", () => {
     expect(debug.callbacks.deliveries).toEqual([{ state: "failed", attempts: 1, last_error: "refused: the destination is one of this worker's own ports" }])
     expect(debug.mode).toBe("serving")
     expect((await request(`${worker.publicUrl}/session/create`, { body: { auth_data: authData({ request_idx: 2 }) } })).status).toBe(201)
+  })
+
+  it("a callback aimed at another worker's control port (two workers on one host, as under the local serverless) is refused there, naming its User-Agent: the sibling is not recycled", async () => {
+    const worker = await startWorkerProcess(autoscaler())
+    const sibling = await startWorkerProcess(autoscaler())
+    const debug = await closeWithCallback(worker, `${sibling.controlUrl}/recycle`, { reason: "recycled by another worker's session" })
+    expect(debug.callbacks.deliveries).toEqual([{ state: "failed", attempts: 1, last_error: "status 403" }])
+    const siblingDebug = decoded(DebugCallbacks, await request(`${sibling.controlUrl}/debug`, { method: "GET" }))
+    expect(siblingDebug.mode).toBe("serving")
+    // Its own consumer, which sends no such User-Agent, still recycles it.
+    expect((await request(`${sibling.controlUrl}/recycle`, { body: { reason: "bad GPU" } })).status).toBe(200)
+  })
+
+  it("a callback names its sender in its User-Agent", async () => {
+    const worker = await startWorkerProcess(autoscaler())
+    const agents: Array<string | undefined> = []
+    const receiver = await startReceiver((request, response) => {
+      agents.push(request.headers["user-agent"])
+      response.writeHead(200).end()
+    })
+    await closeWithCallback(worker, `${receiver.url}/closed`, {})
+    expect(agents).toEqual([`null-worker-callback/${VERSION}`])
   })
 
   it("a redirect to the worker's own /session/create opens no session", async () => {

@@ -21,7 +21,8 @@
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Data, Deferred, Duration, Effect, Exit, FiberId, FiberSet, Layer, Option, Queue, Schedule } from "effect"
-import type { CloseReason } from "../../protocol/callback.js"
+import { CALLBACK_USER_AGENT_PREFIX, type CloseReason } from "../../protocol/callback.js"
+import { VERSION } from "../../shared/version.js"
 import { retryNotices } from "../../shared/retryNotices.js"
 import { transportCause } from "../../shared/errno.js"
 import { makeThrottledLog } from "../../shared/throttledLog.js"
@@ -33,6 +34,8 @@ import { callbackHttpClient } from "./callbackHttpClient.js"
 import { retryAfterMs } from "./retryAfter.js"
 import { redactUrl } from "../../shared/redactUrl.js"
 import { SELF_TARGET_REASON, SELF_TARGET_REFUSED } from "./selfTarget.js"
+
+const CALLBACK_USER_AGENT = `${CALLBACK_USER_AGENT_PREFIX}${VERSION}`
 
 export interface CloseCallback {
   readonly sessionId: string
@@ -282,6 +285,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
           let url = callback.route
           for (let hop = 0; ; hop++) {
             const response = yield* HttpClientRequest.post(url).pipe(
+              HttpClientRequest.setHeader("user-agent", CALLBACK_USER_AGENT),
               HttpClientRequest.bodyText(callback.body, "application/json"),
               client.execute,
               // The status and the Location header are all we need; closing the scope aborts the response.

@@ -4,11 +4,13 @@
  * can send `POST /release` to 127.0.0.1 without a preflight (a `text/plain` body), and through DNS rebinding read
  * answers under a name of its own. Browsers say who sent a request (`Origin`, `Sec-Fetch-Site`) and name the host it
  * was for (`Host`). The consumers this port serves (curl, the examples, Python and Node clients) send neither of the
- * first two, and address 127.0.0.1 or localhost. Typing a control URL in the address bar (`Sec-Fetch-Site: none`) still works.
+ * first two, and address 127.0.0.1 or localhost. A worker's own session callbacks say so in their `User-Agent`: a
+ * reservation names its callback's URL, which on a host with several workers could be a sibling's control port. Typing a control URL in the address bar (`Sec-Fetch-Site: none`) still works.
  */
 import type { IncomingHttpHeaders } from "node:http"
 import { isIP } from "node:net"
 import { hostname } from "node:os"
+import { CALLBACK_USER_AGENT_PREFIX } from "../../protocol/callback.js"
 import { NotLocalRequest } from "../errors.js"
 
 /**
@@ -38,6 +40,12 @@ export const notLocal = (headers: IncomingHttpHeaders): NotLocalRequest | null =
   const site = headers["sec-fetch-site"]
   if (site !== undefined && site !== "none") {
     return new NotLocalRequest({ field: "sec-fetch-site", message: "sec-fetch-site: the control port does not answer requests from web pages" })
+  }
+  if (headers["user-agent"]?.startsWith(CALLBACK_USER_AGENT_PREFIX) === true) {
+    return new NotLocalRequest({
+      field: "user-agent",
+      message: "user-agent: the control port does not answer a worker's session callbacks (an on_close_route points at a control port)"
+    })
   }
   const host = headers.host
   if (host !== undefined && !isLocalHost(host)) {

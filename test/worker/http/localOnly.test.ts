@@ -39,6 +39,9 @@ describe("notLocal (the control port's guard against web pages)", () => {
     }
     assert.strictEqual(notLocal({ origin: "http://evil.example" })?.message, "origin: the control port does not answer requests from web pages (this one has an Origin header)")
     assert.strictEqual(notLocal({ "sec-fetch-site": "cross-site" })?.message, "sec-fetch-site: the control port does not answer requests from web pages")
+    // A worker's session callback (its on_close_route chosen by whoever reserved): never a local consumer's request.
+    assert.strictEqual(notLocal({ host: "127.0.0.1:18999", "user-agent": "null-worker-callback/1.0.0" })?.field, "user-agent")
+    assert.isNull(notLocal({ host: "127.0.0.1:18999", "user-agent": "curl/8.5.0" }))
     const refused = notLocal({ host: "evil.example" })
     assert.strictEqual(refused?._tag, "NotLocalRequest")
     assert.strictEqual(
