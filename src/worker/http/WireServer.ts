@@ -172,6 +172,8 @@ const JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 /** A body being read: its answer, and how to end the reading with another answer. */
 interface BodyReading {
   readonly res: ServerResponse
+  /** Its route's path, under which its answer is counted. */
+  readonly path: string
   readonly refuse: (response: WireResponse) => void
 }
 
@@ -378,7 +380,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         if (response === bodiesFull) warnBodiesFull()
         send(res, response, path)
       }
-      const reading: BodyReading = { res, refuse }
+      const reading: BodyReading = { res, path, refuse }
       readingBody.set(socket, reading)
       req.on("data", (chunk: Buffer) => {
         if (done) return
@@ -614,6 +616,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         socket.write(
           `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ""}\r\nconnection: close\r\ncontent-type: ${JSON_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
         )
+        // Counted as every answer is: under the route whose body failed, or `other` when no request was read.
+        if (onAnswer !== undefined) onAnswer(reading ? current.path : "other", refusal.status)
         return lingeringClose(socket)
       }
       socket.destroy()

@@ -299,6 +299,28 @@ describe("WireServer against a real socket", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("the parser's own refusals are counted as every answer is: under the route whose body failed, under other when no request was read", () =>
+    Effect.gen(function* () {
+      const counted: Array<[string, number]> = []
+      const listener = yield* serveQuietly({
+        name: "test",
+        host: "127.0.0.1",
+        port: 0,
+        routes,
+        limits: { headersTimeoutMs: 300, requestTimeoutMs: 400 },
+        onAnswer: (path, status) => void counted.push([path, status])
+      })
+      // A body that stops coming, caught by the request timeout (not the stall limit's path).
+      assert.match(yield* exchange(listener.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc", ""), /^HTTP\/1\.1 408 /)
+      // A chunk that is not one.
+      assert.match(yield* exchange(listener.port, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", ""), /^HTTP\/1\.1 400 /)
+      // Headers too large, and a request line that is not one: no route read.
+      assert.match(yield* exchange(listener.port, `GET /echo HTTP/1.1\r\nHost: x\r\nX-Long: ${"y".repeat(20_000)}\r\n\r\n`, ""), /^HTTP\/1\.1 431 /)
+      assert.match(yield* exchange(listener.port, "GARBAGE\r\n\r\n", ""), /^HTTP\/1\.1 400 /)
+      assert.deepStrictEqual(counted, [["/echo", 408], ["/echo", 400], ["other", 431], ["other", 400]])
+    }).pipe(Effect.scoped)
+  )
+
   it.live("a body that times out behind an unanswered request waits for that one's answer, gets its 408 after it, then the connection closes", () =>
     Effect.gen(function* () {
       const release = yield* Deferred.make<void>()
