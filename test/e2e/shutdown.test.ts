@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { request as httpsRequest } from "node:https"
-import { createServer } from "node:http"
+import { createServer, request as httpRequest } from "node:http"
 import { type AddressInfo, connect, type Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -135,6 +135,17 @@ describe("graceful drain (DRAIN_TIMEOUT)", () => {
     expect((await request(`${publicUrl}/session/create`, { body: { auth_data: authData({ request_idx: 2 }) } })).status).toBe(429)
     const ping = decoded(PingAnswer, await request(`${publicUrl}/ping`, { body: { auth_data: authData(), payload: {}, session_id } }))
     expect(ping).toMatchObject({ result: { ok: true }, draining: true })
+    // Every answer of the drain closes its connection: the client's next request comes on a new one, which the closed
+    // listener refuses cleanly, never on a kept one that the close resets.
+    const connection = await new Promise<string | undefined>((resolve, reject) => {
+      const ask = httpRequest(`${publicUrl}/ping`, { method: "POST", headers: { "content-type": "application/json" } }, (answer) => {
+        answer.resume()
+        resolve(answer.headers.connection)
+      })
+      ask.on("error", reject)
+      ask.end(JSON.stringify({ auth_data: authData(), payload: {}, session_id }))
+    })
+    expect(connection).toBe("close")
     // The autoscaler hears it at once and keeps hearing the truth: the session is still held.
     await autoscaler.waitForStatus((status) => status.cur_load === 100)
     expect(await receiver.next()).toMatchObject({ body: { session_id, close_reason: "shutdown" } })

@@ -37,7 +37,16 @@ export class Listeners extends Effect.Service<Listeners>()("worker/Listeners", {
     const publicBodies = makeBodyBudget(SHARED_BODY_BUDGET_BYTES)
     const tls = config.useSsl ? yield* readTls(config) : undefined
     // A taken port is tried again once a second for BIND_RETRY_SECONDS: a restarting predecessor may still hold it.
-    const bind = { bindAttempts: 1 + Math.floor(config.bindRetrySeconds), bindRetryDelay: "1 second", bindRetrySetting: "BIND_RETRY_SECONDS", onAnswer: prometheus.request } as const
+    const stop = yield* StopSignal
+    const bind = {
+      bindAttempts: 1 + Math.floor(config.bindRetrySeconds),
+      bindRetryDelay: "1 second",
+      bindRetrySetting: "BIND_RETRY_SECONDS",
+      onAnswer: prometheus.request,
+      // From the drain's start: a client's next request then comes on a new connection, refused cleanly once the
+      // listeners close, rather than reset with the kept one.
+      closeAfterAnswer: stop.unsafeIsRequested
+    } as const
     const all: ReadonlyArray<WireListener> = [
       yield* serve({
         name: config.useSsl ? "public API (TLS)" : "public API",

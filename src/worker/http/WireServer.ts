@@ -115,6 +115,12 @@ export interface WireServerOptions {
   readonly guard?: (headers: IncomingHttpHeaders) => RouteError | null
   /** Called with the route (its path, or `other`) and the status of every answer. */
   readonly onAnswer?: (route: string, status: number) => void
+  /**
+   * Once true (a stop asked for), every answer says `Connection: close` and its connection closes after it: clients move
+   * to new connections, which the closed listener then refuses cleanly, instead of sending their next request on a
+   * kept one that the close would reset.
+   */
+  readonly closeAfterAnswer?: () => boolean
   /** A taken port is tried this many times in all, `bindRetryDelay` apart, before the listener fails. */
   readonly bindAttempts?: number
   readonly bindRetryDelay?: Duration.DurationInput
@@ -179,6 +185,10 @@ interface BodyReading {
 
 /** `error`'s answer, after which the connection closes (a body the request may still send is not read). */
 const closingAnswer = (error: RouteError): WireResponse => ({ ...errorResponse(error), headers: { connection: "close" } })
+
+/** `response`, saying `Connection: close`. */
+const closingConnection = (response: WireResponse): WireResponse =>
+  response.headers?.["connection"] === "close" ? response : { ...response, headers: { ...response.headers, connection: "close" } }
 
 /** The path of a request target, its query cut. */
 const pathOf = (target: string): string => {
@@ -312,8 +322,9 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       closeIfAnswered(socket)
     }
 
+    const closeAfterAnswer = options.closeAfterAnswer
     const send = (res: ServerResponse, response: WireResponse, path = "other") => {
-      writeResponse(res, response)
+      writeResponse(res, closeAfterAnswer !== undefined && closeAfterAnswer() ? closingConnection(response) : response)
       idle.answered(res.req.socket)
       if (onAnswer !== undefined) onAnswer(options.routes.has(path) ? path : "other", response.status)
     }

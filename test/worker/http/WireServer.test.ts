@@ -609,6 +609,30 @@ describe("WireServer at its connection cap", () => {
       return connection
     })
 
+  it.scoped("once closeAfterAnswer says so (a stop asked for), every answer says Connection: close and its connection closes after it", () =>
+    Effect.gen(function* () {
+      let stopping = false
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: small, closeAfterAnswer: () => stopping })
+      const connection = yield* open(listener.port)
+      const kept = yield* Effect.promise(() => connection.send(GET))
+      assert.match(kept, /\r\nconnection: keep-alive\r\n/i)
+      stopping = true
+      const last = yield* Effect.promise(() => connection.send(GET))
+      assert.match(last, /^HTTP\/1\.1 200 /)
+      assert.match(last, /\r\nconnection: close\r\n/i)
+      assert.notMatch(last, /keep-alive/i)
+      // The server ends the connection (lingering for the client's side): the client learns it from a FIN.
+      if (connection.socket.readableEnded === false) {
+        yield* Effect.async<void>((resume) => void connection.socket.once("end", () => resume(Effect.void))).pipe(
+          Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the server kept the connection") })
+        )
+      }
+      // A refusal that already closes is not changed.
+      const refused = yield* exchange(listener.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}", "")
+      assert.strictEqual(refused.match(/connection: close/gi)?.length, 1)
+    })
+  )
+
   it.scoped("a connection lingering after its last answer gives way to a newcomer at once", () =>
     Effect.gen(function* () {
       const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: small, limits: { maxConnections: 2, idleEvictionMs: 5_000 } })
