@@ -25,6 +25,8 @@ export class ExactInteger {
 
 /** Whether any `ExactInteger` was made in this process: until one is, no value needs looking into. */
 let anyMade = false
+/** Whether any number past the double range (`1e400`: `Infinity`) was parsed in this process; the same for it. */
+let anyNonFinite = false
 
 const INTEGER_TEXT = /^-?\d+$/
 
@@ -40,9 +42,16 @@ const readNumber = (text: string): number | ExactInteger => {
 const ownValue = (object: object, key: string): unknown =>
   key === "__proto__" ? Object.getOwnPropertyDescriptor(object, key)?.value : (object as Record<string, unknown>)[key]
 
-/** Whether `value` holds a number that is an integer past 2^53, where `JSON.parse` may have rounded it. */
+/**
+ * Whether `value` holds a number that is an integer past 2^53, where `JSON.parse` may have rounded it. A number past
+ * the double range is noted on the way (`anyNonFinite`).
+ */
 const holdsLargeInteger = (value: unknown): boolean => {
-  if (typeof value === "number") return Number.isInteger(value) && !Number.isSafeInteger(value)
+  if (typeof value === "number") {
+    if (Number.isInteger(value)) return !Number.isSafeInteger(value)
+    if (!Number.isFinite(value)) anyNonFinite = true
+    return false
+  }
   if (typeof value !== "object" || value === null) return false
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) if (holdsLargeInteger(value[i])) return true
@@ -52,15 +61,16 @@ const holdsLargeInteger = (value: unknown): boolean => {
   return false
 }
 
-/** Whether `value` holds an `ExactInteger` anywhere. */
-export const holdsExactInteger = (value: unknown): boolean => {
-  if (!anyMade || typeof value !== "object" || value === null) return false
+/** Whether `value` holds, anywhere, what `JSON.stringify` would not write back as it was read: an `ExactInteger`, or a number past the double range. */
+const needsExactText = (value: unknown): boolean => {
+  if (typeof value === "number") return !Number.isFinite(value)
+  if (typeof value !== "object" || value === null) return false
   if (value instanceof ExactInteger) return true
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) if (holdsExactInteger(value[i])) return true
+    for (let i = 0; i < value.length; i++) if (needsExactText(value[i])) return true
     return false
   }
-  for (const key in value) if (holdsExactInteger(ownValue(value, key))) return true
+  for (const key in value) if (needsExactText(ownValue(value, key))) return true
   return false
 }
 
@@ -83,13 +93,24 @@ export const parseJson = (text: string): unknown => {
   }
 }
 
-const exactIntegerText = [{ test: (value: unknown) => value instanceof ExactInteger, stringify: (value: unknown) => (value as ExactInteger).digits }]
+/**
+ * How the values `JSON.stringify` gets wrong are written: an `ExactInteger` as its digits; a number past the double
+ * range (`1e400` was read as `Infinity`, which `JSON.stringify` writes as `null`) as `1e999` or `-1e999`, which read back
+ * as the same value, in JavaScript and in Python (whose worker keeps it as `inf`).
+ */
+const exactNumberText = [
+  { test: (value: unknown) => value instanceof ExactInteger, stringify: (value: unknown) => (value as ExactInteger).digits },
+  {
+    test: (value: unknown) => typeof value === "number" && (value === Infinity || value === -Infinity),
+    stringify: (value: unknown) => ((value as number) > 0 ? "1e999" : "-1e999")
+  }
+]
 
 /** lossless-json reads `object[key]`, which for an own `__proto__` key is the prototype: each value is read as own. */
 function ownValueOfThis(this: object, key: string): unknown {
   return ownValue(this, key)
 }
 
-/** `JSON.stringify`, writing every `ExactInteger` as its digits. */
+/** `JSON.stringify`, writing every `ExactInteger` as its digits and a number past the double range as one (not `null`). */
 export const jsonText = (value: unknown): string | undefined =>
-  holdsExactInteger(value) ? stringifyLossless(value, ownValueOfThis, undefined, exactIntegerText) : JSON.stringify(value)
+  (anyMade || anyNonFinite) && needsExactText(value) ? stringifyLossless(value, ownValueOfThis, undefined, exactNumberText) : JSON.stringify(value)

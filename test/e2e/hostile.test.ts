@@ -109,6 +109,24 @@ describe("hostile input against the real process", () => {
     expect(callback.text).toContain(`"job":${past},"list":[-123456789012345678901234567890],"session_id":"${id}"`)
   })
 
+  it("numbers past the double range (1e400) in auth_data and on_close_payload: echoed and called back as numbers (1e999), never as null; the echo ends the session", async () => {
+    const { publicUrl } = await startWorkerProcess(autoscaler)
+    const receiver = await startReceiver()
+    const auth = JSON.stringify(authData()).replace(/}$/, ',"x":1e400,"y":-1E999}')
+    const payload = `{"on_close_route":"${receiver.url}","on_close_payload":{"f":1.0e400}}`
+    const created = await request(`${publicUrl}/session/create`, { body: `{"auth_data":${auth},"payload":${payload}}` })
+    expect(created.status).toBe(201)
+    const id = decoded(CreateSessionAnswer, created).session_id
+    const got = await request(`${publicUrl}/session/get`, { body: `{"session_id":"${id}","session_auth":${auth}}` })
+    expect(got.text).toContain('"x":1e999,"y":-1e999}')
+    expect(got.text).toContain('"on_close_payload":{"f":1e999}')
+    // What /session/get gave back is the session's auth_data: it ends the session.
+    const echoed = /"auth_data":(\{[^}]*\})/.exec(got.text)?.[1]
+    expect((await request(`${publicUrl}/session/end`, { body: `{"session_id":"${id}","session_auth":${echoed}}` })).status).toBe(200)
+    const callback = await receiver.next()
+    expect(callback.text).toContain(`{"f":1e999,"session_id":"${id}"`)
+  })
+
   it("under a low file limit, a flood of silent connections hits the cap (logged), while the control port and the reports keep working", async () => {
     const { env, ports } = await workerEnv(autoscaler)
     const worker = spawnProcess("sh", ["-c", `ulimit -n 256 && exec "${process.execPath}" "${mainJs}"`], env)
