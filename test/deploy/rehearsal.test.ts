@@ -2,8 +2,7 @@
  * docs/deploy-vast.md's rehearsal of start-vast.sh on one's own machine, run with bash as printed there (its workspace
  * made a temporary directory): what the page says follows must follow.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readFileSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterEach, describe, expect, it } from "vitest"
@@ -31,15 +30,16 @@ const rehearsalBlock = (): string => {
 
 describe("docs/deploy-vast.md's rehearsal", { timeout: 60_000 }, () => {
   it("as printed: the stand-in autoscaler prints the reports, the consumer's exit recycles the worker and is reported, the script ends", async () => {
-    const workspace = mkdtempSync(join(tmpdir(), "rehearsal-"))
-    dirs.push(workspace)
     const block = rehearsalBlock()
-    expect(block).toContain("WORKSPACE_DIR=/tmp/rehearsal ")
     // The stand-in autoscaler is the page's `%1`, stopped once the script has ended, as the page says.
-    const shell = spawnProcess("bash", ["-c", `${block.replace("WORKSPACE_DIR=/tmp/rehearsal ", `WORKSPACE_DIR=${workspace} `)}\nkill %1\nwait`], {
+    const shell = spawnProcess("bash", ["-c", `${block}\nkill %1\nwait`], {
       PATH: `${process.execPath.replace(/\/node$/, "")}:${process.env["PATH"] ?? ""}`
     })
     processes.push(shell)
+    // Its own fresh workspace, said first: two rehearsals never share a log or an exit marker.
+    const workspace = (await shell.waitFor(/workspace: (\S+)\n/))[1] ?? ""
+    dirs.push(workspace)
+    expect(workspace).toMatch(/^\/tmp\/rehearsal-/)
     await shell.waitFor("/worker_status/", 15_000)
     leftovers.push(...processTree(shell.child.pid ?? 0))
     expect(await shell.exited, shell.output()).toBe(0)

@@ -21,7 +21,7 @@ const readmeBlock = (): string => {
   const blocks = /## Running a worker by hand[\s\S]*?```bash\n([\s\S]*?)```[\s\S]*?```bash\n([\s\S]*?)```/.exec(readme)
   if (blocks === null) throw new Error("README: not two bash blocks under '## Running a worker by hand'")
   expect(blocks[1]).toContain("the worker does not answer")
-  expect(blocks[2]).toContain("kill %1 %2")
+  expect(blocks[2]).toContain("kill %1; wait %1; kill %2")
   // The second block pasted twice, the first time without its last line (the stop), as the README says it can be.
   const again = (blocks[2] ?? "").replace(/\n# stop it[\s\S]*$/, "\n")
   expect(again).not.toContain("kill")
