@@ -305,7 +305,7 @@ failed_with_output() {
 # ---- 1. environment -----------------------------------------------------------------------------------
 
 # Not on a Vast instance (run by hand, say): said on stderr before anything is made, /workspace included.
-if [[ -z ${CONTAINER_ID:-} ]]; then fail "CONTAINER_ID must be set (Vast sets it on an instance; this script runs there)"; fi
+if [[ -z ${CONTAINER_ID:-} ]]; then fail "CONTAINER_ID must be set (Vast sets it on an instance; this script runs there; to try it on your machine, see docs/deploy-vast.md, \"Before you pay for an instance\")"; fi
 if [[ -n $PATH_PROBLEM ]]; then fail "$PATH_PROBLEM"; fi
 if ! mkdir -p "$WORKSPACE_DIR" 2>/dev/null || ! touch "$LOG_FILE" 2>/dev/null; then
   fail "cannot write the log file $LOG_FILE (WORKSPACE_DIR=$WORKSPACE_DIR)"

@@ -92,6 +92,8 @@ describe("start-vast.sh: environment, TLS and error reports", () => {
     const run = h.start(h.detachedScript, env)
     expect(await run.exited).toBe(1)
     expect(run.output()).toContain("ERROR: CONTAINER_ID must be set")
+    // Someone trying it off Vast is sent to the page's rehearsal, which sets what Vast would.
+    expect(run.output()).toContain('to try it on your machine, see docs/deploy-vast.md, "Before you pay for an instance"')
     expect(run.output()).toContain("not reported to the autoscaler: CONTAINER_ID is not set")
     expect(existsSync(workspace)).toBe(false)
     expect(h.recorder.statuses).toEqual([])
