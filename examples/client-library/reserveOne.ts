@@ -88,7 +88,8 @@ const client = Layer.unwrapEffect(
     return VastClient.layer({
       apiKey: yield* apiKeyFromEnv,
       webserverUrl: yield* urlFromEnv("VAST_WEBSERVER_URL", "https://console.vast.ai"),
-      autoscalerUrl: yield* urlFromEnv("VAST_AUTOSCALER_URL", "https://run.vast.ai")
+      autoscalerUrl: yield* urlFromEnv("VAST_AUTOSCALER_URL", "https://run.vast.ai"),
+      settingNames: { webserverUrl: "VAST_WEBSERVER_URL", autoscalerUrl: "VAST_AUTOSCALER_URL" }
     })
   })
 ).pipe(Layer.provide(NodeHttpClient.layerUndici))

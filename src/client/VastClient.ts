@@ -57,7 +57,17 @@ export interface ClientSettings {
   readonly autoscalerUrl: string
   /** Time allowed for one HTTP call, body included (the SDK's 10 s for routing and sessions). */
   readonly callTimeout?: Duration.DurationInput
+  /** How the program using this client names the two addresses, for its messages (the command line's flags by default). */
+  readonly settingNames?: AddressSettingNames
 }
+
+/** What a program calls its setting of each control-plane address: a flag, or an environment variable. */
+export interface AddressSettingNames {
+  readonly webserverUrl: string
+  readonly autoscalerUrl: string
+}
+
+const FLAG_NAMES: AddressSettingNames = { webserverUrl: "--webserver-url", autoscalerUrl: "--autoscaler-url" }
 
 export interface Endpoint {
   readonly id: number
@@ -216,8 +226,8 @@ export const joinPath = (base: string, path: string): string => {
   return url.toString()
 }
 /** What to do when nothing listens at a control plane on this machine: the flag named is the one for the address that failed. */
-export const localControlPlaneHint = (operation: "endpoint lookup" | "route"): string =>
-  `nothing listens there: start the local serverless (node dist/serverless.js, on port 8080 for --instance local), or point ${operation === "route" ? "--autoscaler-url" : "--webserver-url"} at a running one`
+export const localControlPlaneHint = (operation: "endpoint lookup" | "route", names: AddressSettingNames = FLAG_NAMES): string =>
+  `nothing listens there: start the local serverless (node dist/serverless.js${names === FLAG_NAMES ? ", on port 8080 for --instance local" : ""}), or point ${operation === "route" ? names.autoscalerUrl : names.webserverUrl} at a running one`
 
 const isOk = (status: number): boolean => status >= 200 && status < 300
 /** The statuses the SDK retries: the worker may take the next one. */
@@ -272,10 +282,10 @@ const refusedLocally = (operation: Operation, url: string, cause: unknown): oper
 const isLoopbackUrl = (url: string): boolean => URL.canParse(url) && isLoopbackHost(new URL(url).hostname)
 
 /** A call that got no answer; one refused for its TLS certificate, or by a local control plane that is not up, says what to do. */
-const transportFailed = (operation: Operation, url: string, error: TransportError): RequestFailed => {
+const transportFailed = (operation: Operation, url: string, error: TransportError, names: AddressSettingNames): RequestFailed => {
   const detail = transportDetail(error)
   if (isUntrustedCertificate(error.cause)) return new RequestFailed({ operation, url, detail: `${detail}; ${UNTRUSTED_CERTIFICATE_HINT}`, untrusted: true })
-  if (refusedLocally(operation, url, error.cause)) return new RequestFailed({ operation, url, detail: `${detail}; ${localControlPlaneHint(operation)}` })
+  if (refusedLocally(operation, url, error.cause)) return new RequestFailed({ operation, url, detail: `${detail}; ${localControlPlaneHint(operation, names)}` })
   return Reflect.get(error.cause instanceof Error ? error.cause : {}, "code") === "ECONNREFUSED"
     ? new RequestFailed({ operation, url, detail, refused: true })
     : new RequestFailed({ operation, url, detail })
@@ -306,6 +316,7 @@ export const make = (settings: ClientSettings) =>
   Effect.gen(function* () {
     const client = yield* HttpClient.HttpClient
     const callTimeout = Duration.decode(settings.callTimeout ?? "10 seconds")
+    const settingNames = settings.settingNames ?? FLAG_NAMES
     const webserver = trimSlash(settings.webserverUrl)
     const autoscaler = trimSlash(settings.autoscalerUrl)
 
@@ -327,8 +338,8 @@ export const make = (settings: ClientSettings) =>
           )
         ),
         Effect.catchTags({
-          RequestError: (error) => Effect.fail(transportFailed(operation, request.url, error)),
-          ResponseError: (error) => Effect.fail(transportFailed(operation, request.url, error))
+          RequestError: (error) => Effect.fail(transportFailed(operation, request.url, error, settingNames)),
+          ResponseError: (error) => Effect.fail(transportFailed(operation, request.url, error, settingNames))
         }),
         Effect.timeoutFail({
           duration: timeout,

@@ -5,7 +5,7 @@
 import { fileURLToPath } from "node:url"
 import { afterEach, describe, expect, it } from "vitest"
 import { tracked } from "../support/cleanup.js"
-import { spawnProcess } from "../support/process.js"
+import { freePort, spawnProcess } from "../support/process.js"
 import { type RunningServerless, startServerless, until } from "../support/serverless.js"
 
 const example = fileURLToPath(new URL("../../dist/examples/reserve-one.js", import.meta.url))
@@ -37,6 +37,15 @@ const startHeld = async (jobTime: string) => {
 }
 
 describe("the client-library example (dist/examples/reserve-one.js)", () => {
+  it("nothing listening at its webserver: the hint names its own setting (VAST_WEBSERVER_URL), not the command line's flags", async () => {
+    const url = `http://127.0.0.1:${await freePort()}`
+    const run = spawnProcess(process.execPath, [example], { VAST_API_KEY: "k", VAST_ENDPOINT: "null-local", VAST_WEBSERVER_URL: url, VAST_AUTOSCALER_URL: url })
+    processes.push(run)
+    expect(await run.exited).toBe(1)
+    expect(run.output()).toContain("nothing listens there: start the local serverless (node dist/serverless.js), or point VAST_WEBSERVER_URL at a running one")
+    expect(run.output()).not.toContain("--")
+  })
+
   it("reserves a worker, holds the session for the job, ends it, and exits 0", async () => {
     const { run, sessionId, held } = await startHeld("1 second")
     expect(await run.exited, run.output()).toBe(0)
