@@ -11,7 +11,7 @@ import { WorkerLauncher } from "../src/serverless/WorkerLauncher.js"
 import { describeCause } from "../src/shared/causeLine.js"
 import { answeredStandardFlags } from "../src/shared/cliHelp.js"
 import { withOneLineErrors } from "../src/shared/cliConsole.js"
-import { guardOutput } from "../src/shared/safeOutput.js"
+import { guardOutput, READER_GONE_STATUS, readerGone } from "../src/shared/safeOutput.js"
 import { rememberStopSignal } from "../src/shared/signalExitStatus.js"
 
 const hasMessage = (error: unknown): error is { readonly _tag: string; readonly message: string } =>
@@ -25,21 +25,11 @@ export const runExample = <E>(
   if (answeredStandardFlags(process.argv.slice(2), name, help)) return
   // A reader that goes away (`| head`) must not crash the runner before it stops what it started; it stops the run, as
   // the pipe's signal would stop a plain program, but in order.
-  guardOutput(process.stdout)
+  const reader = readerGone(process.stdout)
   guardOutput(process.stderr)
-  let readerGone = false
-  const outputClosed = Effect.async<void>((resume) => {
-    const onError = (error: NodeJS.ErrnoException) => {
-      if (error.code !== "EPIPE") return
-      readerGone = true
-      resume(Effect.void)
-    }
-    process.stdout.on("error", onError)
-    return Effect.sync(() => process.stdout.off("error", onError))
-  })
   const stoppedBy = rememberStopSignal()
   withOneLineErrors(cli(process.argv), help).pipe(
-    Effect.raceFirst(outputClosed),
+    Effect.raceFirst(reader.closed),
     // A failure is one line (a bad flag's line is @effect/cli's own): no stack trace, no cause tree.
     Effect.tapErrorCause((cause) =>
       Cause.isInterruptedOnly(cause) || Cause.failureOption(cause).pipe(Option.exists(ValidationError.isValidationError))
@@ -55,8 +45,8 @@ export const runExample = <E>(
       teardown: (exit, onExit) => {
         const signalled = stoppedBy()
         if (signalled !== null) process.stderr.write(`${name}: interrupted; everything it started has stopped\n`)
-        else if (readerGone) process.stderr.write(`${name}: its output was closed; everything it started has stopped\n`)
-        onExit(signalled ?? (readerGone ? 141 : Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? 1 : 0))
+        else if (reader.happened()) process.stderr.write(`${name}: its output was closed; everything it started has stopped\n`)
+        onExit(signalled ?? (reader.happened() ? READER_GONE_STATUS : Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? 1 : 0))
       }
     })
   )

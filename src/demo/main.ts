@@ -20,7 +20,7 @@ import { answeredStandardFlags, defaulted, optional, optionsOf, renderHelp, togg
 import { rememberStopSignal } from "../shared/signalExitStatus.js"
 import { VERSION } from "../shared/version.js"
 import { above0, from0, sessionCost, wholeAtLeast } from "../shared/numericFlags.js"
-import { writeSafely } from "../shared/safeOutput.js"
+import { READER_GONE_STATUS, readerGone, writeSafely } from "../shared/safeOutput.js"
 import { withOneLineErrors } from "../shared/cliConsole.js"
 
 const here = (file: string) => fileURLToPath(new URL(`./${file}`, import.meta.url))
@@ -281,7 +281,10 @@ const cli = Command.run(demo, { name: "null-worker demo", version: VERSION })
 if (!answeredStandardFlags(process.argv.slice(2), "null-worker demo", help)) {
   const stoppedBy = rememberStopSignal()
   stopSignal = stoppedBy
+  // Read through `| head`: once the reader has gone, the demo stops in order, as on Ctrl-C, rather than running on unread.
+  const reader = readerGone(process.stdout)
   withOneLineErrors(cli(process.argv), help).pipe(
+    Effect.raceFirst(reader.closed),
     // The serverless's own grace for its workers must fit inside the grace it gets.
     Effect.provide(
       Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, WorkerLauncher.layer({ grace: Duration.times(WorkerLauncher.defaultGrace, 2) }), plainLogfmt)
@@ -295,7 +298,10 @@ if (!answeredStandardFlags(process.argv.slice(2), "null-worker demo", help)) {
     NodeRuntime.runMain({
       disableErrorReporting: true,
       disablePrettyLogger: true,
-      teardown: (exit, onExit) => onExit(stoppedBy() ?? (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? 1 : 0))
+      teardown: (exit, onExit) => {
+        if (stoppedBy() === null && reader.happened()) process.stderr.write("demo: its output was closed; everything it started has stopped\n")
+        onExit(stoppedBy() ?? (reader.happened() ? READER_GONE_STATUS : Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? 1 : 0))
+      }
     })
   )
 }

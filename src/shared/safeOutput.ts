@@ -4,6 +4,8 @@
  * worker would lose its open sessions without a close, a callback or a last report. A guarded stream swallows the
  * error; once it has failed, what is written to it is dropped.
  */
+import { Effect } from "effect"
+
 const guarded = new WeakSet<NodeJS.WritableStream>()
 
 /** `stream`, with its errors absorbed (once per stream, however often it is asked). */
@@ -19,4 +21,27 @@ export const guardOutput = <S extends NodeJS.WritableStream>(stream: S): S => {
 export const writeSafely = (stream: NodeJS.WritableStream, text: string): void => {
   guardOutput(stream)
   if (stream.writable) stream.write(text)
+}
+
+/** Exit status of a program a closed pipe stopped: 128 + SIGPIPE, as a shell reports it. */
+export const READER_GONE_STATUS = 141
+
+/**
+ * For a program whose output is the point (a demo, an example's run): once `stream`'s reader has gone (`| head` has
+ * read its lines), there is no one to run for. `closed` completes then, to be raced with the program's work so that it
+ * stops in order, as on Ctrl-C; `happened` says whether it did, for the exit status and a line on stderr.
+ */
+export const readerGone = (stream: NodeJS.WritableStream): { readonly closed: Effect.Effect<void>; readonly happened: () => boolean } => {
+  guardOutput(stream)
+  let gone = false
+  const closed = Effect.async<void>((resume) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      if (error.code !== "EPIPE") return
+      gone = true
+      resume(Effect.void)
+    }
+    stream.on("error", onError)
+    return Effect.sync(() => stream.off("error", onError))
+  })
+  return { closed, happened: () => gone }
 }

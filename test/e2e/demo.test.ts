@@ -129,6 +129,20 @@ describe("npm run demo (dist/demo.js)", () => {
     }
   })
 
+  it("read through | head: once its reader has gone, it stops everything in order, says so on stderr, exits 141, no process left", async () => {
+    const demo = spawnProcess(process.execPath, [demoJs, "--count", "2", "--interval", "0.5", "--plateau", "60"], {})
+    running.push(demo)
+    await demo.waitFor(/client \| .*#1 created session/, 30_000)
+    const tree = processTree(demo.child.pid ?? 0)
+    for (const child of tree) descendants.add(child)
+    // Its next line (the second session's) fails with EPIPE.
+    demo.child.stdout?.destroy()
+    expect(await demo.exited, demo.output()).toBe(141)
+    expect(demo.output()).toContain("demo: its output was closed; everything it started has stopped\n")
+    expect(demo.output()).not.toContain("EPIPE")
+    expect(tree.filter(alive), demo.output()).toEqual([])
+  }, 60_000)
+
   it("--timeout: stops the client and the serverless as an interruption does, says it timed out, exits 1, no process left", async () => {
     // 20 s: both sessions are made long before (a worker's start and the client's poll back-off, up to 5 s, under a
     // busy CI), and the 60 s plateau is far after.
