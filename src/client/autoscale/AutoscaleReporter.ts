@@ -130,7 +130,8 @@ export const renderAutoscaleFrame = (view: LiveView, now: number, width: number)
   const format = (line: ReadonlyArray<string>) => line.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ").trimEnd()
   const open = view.rows.filter((row) => row.state !== "reserving").length
   const lines = [
-    view.decision === "" ? "reading the backlog…" : view.decision,
+    // The last decision, made at the last look at the backlog; the table under it is live, so the two can differ.
+    view.decision === "" ? "reading the backlog…" : `last decision: ${view.decision}`,
     "",
     format(header),
     ...cells.map(format),

@@ -52,7 +52,7 @@ describe("the daemon's reports", () => {
     ]
     const view = events.reduce<LiveView>((current, event) => applyAutoscaleEvent(current, event, 10_000), { decision: "", rows: [], closed: 0, last: "" })
     const frame = renderAutoscaleFrame(view, 30_000, 200)
-    assert.strictEqual(frame[0], describeAutoscale(scale))
+    assert.strictEqual(frame[0], `last decision: ${describeAutoscale(scale)}`)
     assert.deepStrictEqual(frame.slice(2, 5), [
       "#  STATE     SESSION  WORKER     AGE  EXPIRES IN",
       "1  open      s-1      http://w1  20s  1m00s",
