@@ -59,8 +59,7 @@ export const renderText = (diagnosed: DoctorReport): string => {
       lines.push(`    fix:  ${finding.fix}`)
     }
     // Where the fixes go: the endpoint's settings in the Vast console, or vast-cli's update (older versions of it lack
-    // some of these flags).
-    // A setting that could not be checked has no value to set: it is for the user to look at (its `fix` says so).
+    // some of these flags). A setting that could not be checked has no value to set: its `fix` asks the user to look.
     const flags = report.findings.flatMap((finding) => (finding.setTo === null ? [] : [`--${finding.setting} ${finding.setTo}`]))
     if (flags.length > 0) lines.push(`  apply: vastai update endpoint ${id} ${flags.join(" ")}   (or edit the endpoint in the Vast console)`)
   }

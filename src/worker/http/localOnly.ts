@@ -4,8 +4,9 @@
  * can send `POST /release` to 127.0.0.1 without a preflight (a `text/plain` body), and through DNS rebinding read
  * answers under a name of its own. Browsers say who sent a request (`Origin`, `Sec-Fetch-Site`) and name the host it
  * was for (`Host`). The consumers this port serves (curl, the examples, Python and Node clients) send neither of the
- * first two, and address 127.0.0.1 or localhost. A worker's own session callbacks say so in their `User-Agent`: a
- * reservation names its callback's URL, which on a host with several workers could be a sibling's control port. Typing a control URL in the address bar (`Sec-Fetch-Site: none`) still works.
+ * first two, and address 127.0.0.1 or localhost. Typing a control URL in the address bar (`Sec-Fetch-Site: none`) still
+ * works. A worker's own session callbacks are refused too, by their `User-Agent`: a reservation names its callback's
+ * URL, which on a host with several workers (the local serverless) could be a sibling's control port.
  */
 import type { IncomingHttpHeaders } from "node:http"
 import { isIP } from "node:net"
