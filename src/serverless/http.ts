@@ -61,7 +61,7 @@ const callerKey = Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
   return query < 0 ? "" : (new URLSearchParams(request.url.slice(query + 1)).get("api_key") ?? "")
 })
 
-export const serverlessRouter = HttpRouter.empty.pipe(
+const serverlessRouter = HttpRouter.empty.pipe(
   HttpRouter.get(
     "/api/v0/endptjobs/",
     Effect.gen(function* () {
@@ -155,3 +155,6 @@ export const serverlessRouter = HttpRouter.empty.pipe(
     Effect.flatMap(ControlPlane, (plane) => Effect.map(plane.status, (status) => HttpServerResponse.html(statusPage(status))))
   )
 )
+
+/** The router, a path it does not serve answered in JSON as its own refusals are (the platform's 404 has no body). */
+export const serverlessApp = serverlessRouter.pipe(Effect.catchTag("RouteNotFound", () => Effect.succeed(json(404, { error: "not found" }))))

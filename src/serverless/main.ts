@@ -22,7 +22,7 @@ import { answeredStandardFlags, defaulted, type Flag, optional, optionsOf, rende
 import { serveApp, serverLayer } from "../shared/listen.js"
 import { ClientConnections } from "./ClientConnections.js"
 import { ControlPlane, ServerlessConfig } from "./ControlPlane.js"
-import { serverlessRouter } from "./http.js"
+import { serverlessApp } from "./http.js"
 import { type EndpointParams, recommended, vastDefaults } from "./scaling.js"
 import { ServerlessMetrics } from "./ServerlessMetrics.js"
 import { WorkerLauncher } from "./WorkerLauncher.js"
@@ -176,7 +176,7 @@ const serverless = Command.make("null-worker-serverless", options, (opts) => {
     )
   })
   // Announced by `run`, once the control plane knows its URL.
-  const Server = serveApp(serverlessRouter, "serverless", { announce: false }).pipe(
+  const Server = serveApp(serverlessApp, "serverless", { announce: false }).pipe(
     Layer.provideMerge(
       serverLayer({
         name: "serverless",

@@ -114,6 +114,14 @@ const routeOnce = (url: string, body: unknown, agent: Agent | false) =>
   })
 
 describe("the local serverless: start-up, clients that leave, metrics, status page", () => {
+  it("a path it does not serve is a 404 in JSON, as its other refusals are", async () => {
+    const serverless = await startServerless([])
+    for (const path of ["/nope", "/route/x"]) {
+      const answer = await fetch(`${serverless.url}${path}`)
+      expect([answer.status, answer.headers.get("content-type"), await answer.text()], path).toEqual([404, "application/json", '{"error":"not found"}'])
+    }
+  })
+
   it("--help is one line per flag with its default, without ANSI codes when piped; counts and ports are integers", async () => {
     const help = spawnProcess(process.execPath, [serverlessJs, "--help"], {})
     expect(await help.exited).toBe(0)
