@@ -37,16 +37,7 @@ export class Listeners extends Effect.Service<Listeners>()("worker/Listeners", {
     const publicBodies = makeBodyBudget(SHARED_BODY_BUDGET_BYTES)
     const tls = config.useSsl ? yield* readTls(config) : undefined
     // A taken port is tried again once a second for BIND_RETRY_SECONDS: a restarting predecessor may still hold it.
-    const stop = yield* StopSignal
-    const bind = {
-      bindAttempts: 1 + Math.floor(config.bindRetrySeconds),
-      bindRetryDelay: "1 second",
-      bindRetrySetting: "BIND_RETRY_SECONDS",
-      onAnswer: prometheus.request,
-      // From the drain's start: a client's next request then comes on a new connection, refused cleanly once the
-      // listeners close, rather than reset with the kept one.
-      closeAfterAnswer: stop.unsafeIsRequested
-    } as const
+    const bind = { bindAttempts: 1 + Math.floor(config.bindRetrySeconds), bindRetryDelay: "1 second", bindRetrySetting: "BIND_RETRY_SECONDS", onAnswer: prometheus.request } as const
     const all: ReadonlyArray<WireListener> = [
       yield* serve({
         name: config.useSsl ? "public API (TLS)" : "public API",
@@ -80,6 +71,8 @@ export class Listeners extends Effect.Service<Listeners>()("worker/Listeners", {
       /** The bound ports, in order: public, webhook, control (tests bind port 0). */
       ports: all.map((listener) => listener.port),
       connections: Effect.map(Effect.forEach(all, (listener) => listener.connections), (counts) => counts.reduce((a, b) => a + b, 0)),
+      /** From now on every answer closes its connection (the drain's start: see `WireListener.closeAfterAnswers`). */
+      closeAfterAnswers: Effect.forEach(all, (listener) => listener.closeAfterAnswers, { discard: true }),
       /** Stop accepting; idle connections close at once, busy ones after `grace`. */
       close: (grace: Duration.DurationInput) => Effect.forEach(all, (listener) => listener.close(grace), { concurrency: "unbounded", discard: true })
     }

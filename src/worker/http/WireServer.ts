@@ -115,12 +115,6 @@ export interface WireServerOptions {
   readonly guard?: (headers: IncomingHttpHeaders) => RouteError | null
   /** Called with the route (its path, or `other`) and the status of every answer. */
   readonly onAnswer?: (route: string, status: number) => void
-  /**
-   * Once true (a stop asked for), every answer says `Connection: close` and its connection closes after it: clients move
-   * to new connections, which the closed listener then refuses cleanly, instead of sending their next request on a
-   * kept one that the close would reset.
-   */
-  readonly closeAfterAnswer?: () => boolean
   /** A taken port is tried this many times in all, `bindRetryDelay` apart, before the listener fails. */
   readonly bindAttempts?: number
   readonly bindRetryDelay?: Duration.DurationInput
@@ -133,6 +127,12 @@ export interface WireListener {
   readonly port: number
   /** Open connections now. */
   readonly connections: Effect.Effect<number>
+  /**
+   * From now on every answer says `Connection: close` and its connection closes after it (a stop has begun): clients
+   * move to new connections, which the closed listener will refuse cleanly, instead of sending their next request on a
+   * kept one that the close would reset.
+   */
+  readonly closeAfterAnswers: Effect.Effect<void>
   /** Stop accepting; idle connections close at once, busy ones after `grace`. Idempotent. */
   readonly close: (grace: Duration.DurationInput) => Effect.Effect<void>
 }
@@ -322,9 +322,37 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       closeIfAnswered(socket)
     }
 
-    const closeAfterAnswer = options.closeAfterAnswer
+    /** Set at a stop's start: every answer from then on closes its connection. */
+    let closingAll = false
+    /**
+     * Connections that take no more requests: their last answer is written (one saying `Connection: close`, ours or the
+     * client's), or, while stopping, their last request is taken. A request pipelined behind is not run (RFC 9112 §9.6):
+     * its answer could never be sent, and a client must not be told nothing of a request that took effect. Counted, so
+     * that a request on any other connection costs a comparison.
+     */
+    const takingNoMore = new WeakSet<Socket>()
+    let takingNoMoreCount = 0
+    const takeNoMore = (socket: Socket) => {
+      if (takingNoMore.has(socket)) return
+      takingNoMore.add(socket)
+      takingNoMoreCount += 1
+      socket.once("close", () => {
+        takingNoMore.delete(socket)
+        takingNoMoreCount -= 1
+      })
+    }
+    /** Whether `req` comes too late to be run; while stopping, taking a connection's first request makes it its last. */
+    const tooLate = (req: IncomingMessage): boolean => {
+      if (takingNoMoreCount > 0 && takingNoMore.has(req.socket)) return true
+      if (!closingAll) return false
+      // One before it still unanswered will be answered with the close.
+      if (idle.pending(req.socket) > 0) return true
+      takeNoMore(req.socket)
+      return false
+    }
     const send = (res: ServerResponse, response: WireResponse, path = "other") => {
-      writeResponse(res, closeAfterAnswer !== undefined && closeAfterAnswer() ? closingConnection(response) : response)
+      writeResponse(res, closingAll ? closingConnection(response) : response)
+      if (!res.shouldKeepAlive) takeNoMore(res.req.socket)
       idle.answered(res.req.socket)
       if (onAnswer !== undefined) onAnswer(options.routes.has(path) ? path : "other", response.status)
     }
@@ -437,6 +465,9 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     }
 
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+      if (!tooLate(req)) routeRequest(req, res)
+    }
+    const routeRequest = (req: IncomingMessage, res: ServerResponse) => {
       idle.requested(req.socket)
       const url = originForm(req.url ?? "/")
       const mark = url.indexOf("?")
@@ -494,15 +525,17 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       return unsupportedCoding(headers)
     }
     server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+      if (tooLate(req)) return
       const refused = refusedBeforeBody(req)
       if (refused !== null) return answerUnread(req, res, refused)
       res.writeContinue()
-      onRequest(req, res)
+      routeRequest(req, res)
     })
     // An `Expect` other than 100-continue: Node's own 417 has no body; this one names the header, and closes (the body
     // the client holds back may still come). A request the guard refuses gets the guard's answer, as everywhere.
     const expectationFailed = closingAnswer(new UnsupportedExpectation())
     server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
+      if (tooLate(req)) return
       if (lacksHost(req)) return answerUnread(req, res, missingHost)
       const notAllowed = refusedByGuard(req.headers)
       answerUnread(req, res, notAllowed === null ? expectationFailed : closingAnswer(notAllowed))
@@ -704,6 +737,9 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       name: options.name,
       port,
       connections: Effect.sync(() => sockets.size),
+      closeAfterAnswers: Effect.sync(() => {
+        closingAll = true
+      }),
       close
     } satisfies WireListener
   })

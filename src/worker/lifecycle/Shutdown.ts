@@ -4,6 +4,7 @@
  * On the first SIGTERM/SIGINT or `/pyworker/update`:
  * 1. drain: new `/session/create` → 429, `/ping` says `draining: true`, `GET /sessions` says
  *    `"draining": true`; open sessions may still end, be released or expire. The autoscaler hears it at once.
+ *    Every answer from here on closes its connection, so that clients come back on new ones, which step 3 refuses;
  *    An errored worker (its consumer presumed dead) skips the wait;
  * 2. after `DRAIN_TIMEOUT` seconds (or at once on a second signal), what is still open closes with `shutdown`;
  * 3. the listeners stop: idle connections close at once, busy ones after a short grace, so no client can hold
@@ -48,6 +49,7 @@ export class Shutdown extends Effect.Service<Shutdown>()("worker/Shutdown", {
       const reason = yield* stop.reason
       if (Option.isSome(reason)) yield* Effect.logInfo("stopping", { reason: reason.value })
       yield* pool.retire
+      yield* listeners.closeAfterAnswers
       const open = (yield* pool.open).length
       if (open === 0 || config.drainTimeoutSeconds === 0) return
       const { errorMsg } = yield* metrics.snapshot

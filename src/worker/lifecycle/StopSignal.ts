@@ -116,9 +116,7 @@ export class StopSignal extends Effect.Service<StopSignal>()("worker/StopSignal"
       reason: Effect.flatMap(Deferred.poll(requested), Option.match({ onNone: () => Effect.succeedNone, onSome: Effect.asSome })),
       /** Completes when a signal came after the stop was asked for: skip the drain window. */
       hurried: Deferred.await(hurried),
-      isRequested: Deferred.isDone(requested),
-      /** The same, for code outside any fiber (the wire server, at each answer). */
-      unsafeIsRequested: (): boolean => stopAsked
+      isRequested: Deferred.isDone(requested)
     }
   })
 }) {}

@@ -30,7 +30,7 @@ const scriptedProber = (script: ReadonlyArray<Probe>) =>
     return { probes, layer: Layer.succeed(HealthProber, HealthProber.of({ check })) }
   })
 
-const noListeners = Layer.succeed(Listeners, Listeners.make({ ports: [], connections: Effect.succeed(0), close: () => Effect.void }))
+const noListeners = Layer.succeed(Listeners, Listeners.make({ ports: [], connections: Effect.succeed(0), closeAfterAnswers: Effect.void, close: () => Effect.void }))
 
 const verifierThat = (ready: Effect.Effect<void>) => Layer.succeed(SignatureVerifier, SignatureVerifier.of({ verify: () => Either.void, verifyInSession: () => Either.void, ready }))
 

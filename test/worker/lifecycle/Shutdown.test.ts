@@ -19,11 +19,13 @@ const build = (settings: Partial<WorkerSettings>, scope: Scope.Scope) =>
   Effect.gen(function* () {
     const { layer: client, seen } = yield* routedClient(() => 200)
     const listenersClosedAt = yield* Ref.make(Option.none<number>())
+    const closingConnectionsFrom = yield* Ref.make(Option.none<number>())
     const listeners = Layer.succeed(
       Listeners,
       Listeners.make({
         ports: [],
         connections: Effect.succeed(0),
+        closeAfterAnswers: Effect.flatMap(TestClock.currentTimeMillis, (at) => Ref.set(closingConnectionsFrom, Option.some(at))),
         close: () => Effect.flatMap(TestClock.currentTimeMillis, (at) => Ref.set(listenersClosedAt, Option.some(at)))
       })
     )
@@ -46,6 +48,7 @@ const build = (settings: Partial<WorkerSettings>, scope: Scope.Scope) =>
       stop: Context.get(context, StopSignal),
       posted: Effect.provide(posted, context),
       listenersClosedAt,
+      closingConnectionsFrom,
       reports: Effect.map(Ref.get(seen), (all) => all.filter((request) => request.url.endsWith("/worker_status/")).map((request) => ({ at: request.at, body: request.body as WorkerStatusBody }))),
       deletions: Effect.map(Ref.get(seen), (all) => all.filter((request) => request.url.endsWith("/delete_requests/")).flatMap((request) => (request.body as DeleteRequestsBody).requests))
     }
@@ -70,6 +73,8 @@ describe("Shutdown", () => {
       yield* openSession(worker.pool)
       const fiber = yield* stopping(scope)
       assert.strictEqual(yield* worker.pool.mode, "draining")
+      // From the drain's start every answer closes its connection; the listeners themselves close at its end.
+      assert.deepStrictEqual(yield* Ref.get(worker.closingConnectionsFrom), Option.some(0))
       yield* TestClock.adjust("29999 millis")
       assert.lengthOf(yield* worker.pool.open, 1)
       assert.isTrue(Option.isNone(yield* Ref.get(worker.listenersClosedAt)))
