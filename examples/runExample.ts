@@ -11,7 +11,7 @@ import { WorkerLauncher } from "../src/serverless/WorkerLauncher.js"
 import { describeCause } from "../src/shared/causeLine.js"
 import { answeredStandardFlags } from "../src/shared/cliHelp.js"
 import { withOneLineErrors } from "../src/shared/cliConsole.js"
-import { guardOutput, READER_GONE_STATUS, readerGone } from "../src/shared/safeOutput.js"
+import { exitAfterReader, guardOutput, readerGone } from "../src/shared/safeOutput.js"
 import { rememberStopSignal } from "../src/shared/signalExitStatus.js"
 
 const hasMessage = (error: unknown): error is { readonly _tag: string; readonly message: string } =>
@@ -45,8 +45,7 @@ export const runExample = <E>(
       teardown: (exit, onExit) => {
         const signalled = stoppedBy()
         if (signalled !== null) process.stderr.write(`${name}: interrupted; everything it started has stopped\n`)
-        else if (reader.happened()) process.stderr.write(`${name}: its output was closed; everything it started has stopped\n`)
-        onExit(signalled ?? (reader.happened() ? READER_GONE_STATUS : Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? 1 : 0))
+        onExit(signalled ?? exitAfterReader(reader, name, Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? 1 : 0))
       }
     })
   )

@@ -89,7 +89,7 @@ const client = Layer.unwrapEffect(
       apiKey: yield* apiKeyFromEnv,
       webserverUrl: yield* urlFromEnv("VAST_WEBSERVER_URL", "https://console.vast.ai"),
       autoscalerUrl: yield* urlFromEnv("VAST_AUTOSCALER_URL", "https://run.vast.ai"),
-      settingNames: { webserverUrl: "VAST_WEBSERVER_URL", autoscalerUrl: "VAST_AUTOSCALER_URL" }
+      addressSettingNames: { webserverUrl: "VAST_WEBSERVER_URL", autoscalerUrl: "VAST_AUTOSCALER_URL", instanceLocal: false }
     })
   })
 ).pipe(Layer.provide(NodeHttpClient.layerUndici))

@@ -58,16 +58,17 @@ export interface ClientSettings {
   /** Time allowed for one HTTP call, body included (the SDK's 10 s for routing and sessions). */
   readonly callTimeout?: Duration.DurationInput
   /** How the program using this client names the two addresses, for its messages (the command line's flags by default). */
-  readonly settingNames?: AddressSettingNames
+  readonly addressSettingNames?: AddressSettingNames
 }
 
-/** What a program calls its setting of each control-plane address: a flag, or an environment variable. */
+/** What a program calls its setting of each control-plane address (a flag, or an environment variable), and whether it has `--instance local`. */
 export interface AddressSettingNames {
   readonly webserverUrl: string
   readonly autoscalerUrl: string
+  readonly instanceLocal: boolean
 }
 
-const FLAG_NAMES: AddressSettingNames = { webserverUrl: "--webserver-url", autoscalerUrl: "--autoscaler-url" }
+const FLAG_NAMES: AddressSettingNames = { webserverUrl: "--webserver-url", autoscalerUrl: "--autoscaler-url", instanceLocal: true }
 
 export interface Endpoint {
   readonly id: number
@@ -227,7 +228,7 @@ export const joinPath = (base: string, path: string): string => {
 }
 /** What to do when nothing listens at a control plane on this machine: the flag named is the one for the address that failed. */
 export const localControlPlaneHint = (operation: "endpoint lookup" | "route", names: AddressSettingNames = FLAG_NAMES): string =>
-  `nothing listens there: start the local serverless (node dist/serverless.js${names === FLAG_NAMES ? ", on port 8080 for --instance local" : ""}), or point ${operation === "route" ? names.autoscalerUrl : names.webserverUrl} at a running one`
+  `nothing listens there: start the local serverless (node dist/serverless.js${names.instanceLocal ? ", on port 8080 for --instance local" : ""}), or point ${operation === "route" ? names.autoscalerUrl : names.webserverUrl} at a running one`
 
 const isOk = (status: number): boolean => status >= 200 && status < 300
 /** The statuses the SDK retries: the worker may take the next one. */
@@ -316,7 +317,7 @@ export const make = (settings: ClientSettings) =>
   Effect.gen(function* () {
     const client = yield* HttpClient.HttpClient
     const callTimeout = Duration.decode(settings.callTimeout ?? "10 seconds")
-    const settingNames = settings.settingNames ?? FLAG_NAMES
+    const settingNames = settings.addressSettingNames ?? FLAG_NAMES
     const webserver = trimSlash(settings.webserverUrl)
     const autoscaler = trimSlash(settings.autoscalerUrl)
 

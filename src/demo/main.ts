@@ -20,7 +20,7 @@ import { answeredStandardFlags, defaulted, optional, optionsOf, renderHelp, togg
 import { rememberStopSignal } from "../shared/signalExitStatus.js"
 import { VERSION } from "../shared/version.js"
 import { above0, from0, sessionCost, wholeAtLeast } from "../shared/numericFlags.js"
-import { READER_GONE_STATUS, readerGone, writeSafely } from "../shared/safeOutput.js"
+import { exitAfterReader, readerGone, writeSafely } from "../shared/safeOutput.js"
 import { withOneLineErrors } from "../shared/cliConsole.js"
 
 const here = (file: string) => fileURLToPath(new URL(`./${file}`, import.meta.url))
@@ -298,10 +298,7 @@ if (!answeredStandardFlags(process.argv.slice(2), "null-worker demo", help)) {
     NodeRuntime.runMain({
       disableErrorReporting: true,
       disablePrettyLogger: true,
-      teardown: (exit, onExit) => {
-        if (stoppedBy() === null && reader.happened()) process.stderr.write("demo: its output was closed; everything it started has stopped\n")
-        onExit(stoppedBy() ?? (reader.happened() ? READER_GONE_STATUS : Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? 1 : 0))
-      }
+      teardown: (exit, onExit) => onExit(stoppedBy() ?? exitAfterReader(reader, "demo", Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? 1 : 0))
     })
   )
 }

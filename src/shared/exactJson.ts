@@ -25,7 +25,11 @@ export class ExactInteger {
 
 /** Whether any `ExactInteger` was made in this process: until one is, no value needs looking into. */
 let anyMade = false
-/** Whether any number past the double range (`1e400`: `Infinity`) was parsed in this process; the same for it. */
+/**
+ * Whether any number past the double range (`1e400`: `Infinity`) was parsed in this process; the same for it. Like
+ * `anyMade`, it stays set: from then on `jsonText` looks through each value it writes (as it did for every value
+ * before these flags existed).
+ */
 let anyNonFinite = false
 
 const INTEGER_TEXT = /^-?\d+$/

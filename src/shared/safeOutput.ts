@@ -24,14 +24,26 @@ export const writeSafely = (stream: NodeJS.WritableStream, text: string): void =
 }
 
 /** Exit status of a program a closed pipe stopped: 128 + SIGPIPE, as a shell reports it. */
-export const READER_GONE_STATUS = 141
+const READER_GONE_STATUS = 141
+
+export interface ReaderWatch {
+  readonly closed: Effect.Effect<void>
+  readonly happened: () => boolean
+}
+
+/** A program's exit status once its work is over: `otherwise`, or, its reader gone, 141, said on stderr first. */
+export const exitAfterReader = (reader: ReaderWatch, name: string, otherwise: number): number => {
+  if (!reader.happened()) return otherwise
+  writeSafely(process.stderr, `${name}: its output was closed; everything it started has stopped\n`)
+  return READER_GONE_STATUS
+}
 
 /**
  * For a program whose output is the point (a demo, an example's run): once `stream`'s reader has gone (`| head` has
  * read its lines), there is no one to run for. `closed` completes then, to be raced with the program's work so that it
  * stops in order, as on Ctrl-C; `happened` says whether it did, for the exit status and a line on stderr.
  */
-export const readerGone = (stream: NodeJS.WritableStream): { readonly closed: Effect.Effect<void>; readonly happened: () => boolean } => {
+export const readerGone = (stream: NodeJS.WritableStream): ReaderWatch => {
   guardOutput(stream)
   let gone = false
   const closed = Effect.async<void>((resume) => {

@@ -43,19 +43,21 @@ export interface Spawned {
   exited: Promise<number | null>
 }
 
-/** Start `command args` with `env` added to a minimal environment, collecting its output. */
 /** Every process `spawnProcess` started in this test file, for `killLeftovers`. */
 const spawnedInFile = new Set<ChildProcess>()
 
 /**
  * Kills what a test file started and left running: a test that fails before its own clean-up (an assertion on a
- * process that was meant to exit and did not) must not leave it running for the rest of the suite, or after it.
+ * process that was meant to exit and did not) must not leave it running for the rest of the suite, or after it. The
+ * process itself: what it started in turn stops with it where it watches its parent (the serverless' workers, the
+ * sidecar runner), not when a shell's background jobs outlive the shell.
  */
 export const killLeftovers = (): void => {
   for (const child of spawnedInFile) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
   spawnedInFile.clear()
 }
 
+/** Start `command args` with `env` added to a minimal environment, collecting its output. */
 export const spawnProcess = (command: string, args: ReadonlyArray<string>, env: Record<string, string>): Spawned => {
   const child = spawn(command, [...args], {
     env: { PATH: process.env["PATH"] ?? "", ...env },

@@ -251,7 +251,8 @@ const make = (pubkeyUrls: ReadonlyArray<string>, policy: PublicKeyFetchPolicy) =
       Effect.flatMap((body) => parseRsaPublicKey(body))
     )
     // The first address that serves a key, starting at the one that served it last (a hung first address would otherwise
-    // cost every later check its timeout); each failure is said with its address (redacted) when there are several.
+    // cost every later check its timeout; a first address that recovers is not gone back to, which a key does not need);
+    // each failure is said with its address (redacted) when there are several. One fetch runs at a time.
     let servedBy = 0
     const fetchOnce: Effect.Effect<KeyObject, AttemptFailed> =
       pubkeyUrls.length <= 1
