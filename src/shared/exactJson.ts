@@ -47,14 +47,16 @@ const ownValue = (object: object, key: string): unknown =>
   key === "__proto__" ? Object.getOwnPropertyDescriptor(object, key)?.value : (object as Record<string, unknown>)[key]
 
 /**
- * Whether `value` holds a number that is an integer past 2^53, where `JSON.parse` may have rounded it. A number past
- * the double range is noted on the way (`anyNonFinite`).
+ * Whether `value` holds a number that may have been an integer past 2^53, which `JSON.parse` rounds: one past 2^53, or
+ * one past the double range (`Infinity`), which may have been written as 310 digits as well as `1e400` (the text
+ * decides: digits are kept exactly, an exponent stays `Infinity`). Such a number is noted on the way (`anyNonFinite`).
  */
 const holdsLargeInteger = (value: unknown): boolean => {
   if (typeof value === "number") {
     if (Number.isInteger(value)) return !Number.isSafeInteger(value)
-    if (!Number.isFinite(value)) anyNonFinite = true
-    return false
+    if (Number.isFinite(value)) return false
+    anyNonFinite = true
+    return true
   }
   if (typeof value !== "object" || value === null) return false
   if (Array.isArray(value)) {

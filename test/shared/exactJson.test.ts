@@ -20,6 +20,19 @@ describe("parseJson and jsonText", () => {
     expect(jsonText(parseJson(text))).toBe(JSON.stringify(JSON.parse(text)))
   })
 
+  it("an integer written in more digits than a double holds (310) is kept exactly, whatever else the body holds; an exponent past the range is Infinity", () => {
+    const huge = `1${"0".repeat(310)}`
+    for (const text of [`{"a":${huge}}`, `{"a":${huge},"b":1e16}`, `{"a":${huge},"c":1e400}`]) {
+      const value = parseJson(text) as { a: unknown; c?: unknown }
+      expect(value.a, text).toEqual(new ExactInteger(huge))
+      expect(jsonText(value), text).toContain(`"a":${huge}`)
+      if (value.c !== undefined) expect(value.c).toBe(Infinity)
+    }
+    // The same text compares equal however it was read (a create body with another large number, a ping without).
+    expect(jsonValuesEqualSecret(parseJson(`{"a":${huge}}`), { a: (parseJson(`{"a":${huge},"b":1e16}`) as { a: unknown }).a })).toBe(true)
+    expect(jsonValuesEqualSecret(parseJson(`{"a":${huge}}`), { a: Infinity })).toBe(false)
+  })
+
   it("a number past the double range (1e400, read as Infinity) is written back as one, 1e999 or -1e999, never as null", () => {
     const text = '{"a":1e400,"b":[-1E999,2],"c":{"d":1.5e308000},"e":null}'
     const value = parseJson(text)

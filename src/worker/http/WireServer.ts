@@ -351,8 +351,10 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       return false
     }
     const send = (res: ServerResponse, response: WireResponse, path = "other") => {
-      writeResponse(res, closingAll ? closingConnection(response) : response)
-      if (!res.shouldKeepAlive) takeNoMore(res.req.socket)
+      const answer = closingAll ? closingConnection(response) : response
+      writeResponse(res, answer)
+      // Node closes after an answer whose client asked so (`shouldKeepAlive`) or that says so itself (its `_last`).
+      if (!res.shouldKeepAlive || answer.headers?.["connection"] === "close") takeNoMore(res.req.socket)
       idle.answered(res.req.socket)
       if (onAnswer !== undefined) onAnswer(options.routes.has(path) ? path : "other", response.status)
     }

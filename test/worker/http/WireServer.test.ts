@@ -653,6 +653,13 @@ describe("WireServer at its connection cap", () => {
       assert.deepStrictEqual(pipelined.match(/HTTP\/1\.1 \d+/g), ["HTTP/1.1 200"])
       assert.match(pipelined, /\r\nconnection: close\r\n/i)
       assert.strictEqual(runs, 1)
+      // Behind a refusal that closes (no Host, an unknown Expect, a coding not decoded), on a listener not stopping: the same.
+      runs = 0
+      for (const refused of ["POST /count HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", "POST /count HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nContent-Length: 2\r\n\r\n{}", "POST /count HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}"]) {
+        const behind = yield* exchange(plain.port, `${refused}${count}`, "")
+        assert.deepStrictEqual(behind.match(/HTTP\/1\.1 \d+/g)?.length, 1, refused)
+      }
+      assert.strictEqual(runs, 0)
     })
   )
 
