@@ -4,32 +4,37 @@ import { fileURLToPath } from "node:url"
 
 export const mainJs = fileURLToPath(new URL("../../dist/main.js", import.meta.url))
 
-/** Ports this test process handed out: the OS may offer a port again as soon as its probe closed. */
+/** Ports this test process handed out: never handed out twice. */
 const handedOut = new Set<number>()
 
-const probePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
+/**
+ * Where this test file's ports come from. Files run two at a time, each in its own process: ports the OS picks (port 0)
+ * can be offered to both a moment apart, and a worker of one file then found its port taken by the other's (a flake
+ * seen once in CI). Each of the two pools gets its own range instead, below the kernel's ephemeral range (32768 and
+ * up on Linux), from which port 0 and outgoing connections draw, so no other test's socket can take one.
+ */
+const POOL_RANGE = 10_000
+const poolBase = (): number => 11_000 + ((Number(process.env["VITEST_POOL_ID"] ?? "1") - 1) % 2) * POOL_RANGE
+
+/** Whether `port` can be bound on every address now (a worker binds its public port on 0.0.0.0). */
+const bindable = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
     const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
+    server.once("error", () => resolve(false))
+    server.listen(port, "0.0.0.0", () => server.close(() => resolve(true)))
   })
 
 /**
- * A loopback port that was free a moment ago (the OS picks it), and never one this process handed out before:
+ * A port free a moment ago, from this file's pool's range, and never one this process handed out before:
  * `[await freePort(), await freePort()]` once gave the same port twice, and a worker then waited for ever to
  * bind its control port on its own public port.
  */
 export const freePort = async (): Promise<number> => {
   for (;;) {
-    const port = await probePort()
-    if (!handedOut.has(port)) {
-      handedOut.add(port)
-      return port
-    }
+    const port = poolBase() + Math.floor(Math.random() * POOL_RANGE)
+    if (handedOut.has(port) || !(await bindable(port))) continue
+    handedOut.add(port)
+    return port
   }
 }
 
