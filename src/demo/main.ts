@@ -167,22 +167,20 @@ const demo = Command.make("demo", options, (opts) =>
     let lastCount = -1
     let peak = 0
     let seenCallbacks = 0
-    const started = yield* Clock.currentTimeMillis
-    watchedFrom = started
+    watchedFrom = yield* Clock.currentTimeMillis
     const watch = Effect.gen(function* () {
       for (;;) {
         const status = yield* fetchStatus
         if (Option.isSome(status)) {
           const workers = status.value.workers.filter((w) => w.state !== "stopping")
-          const now = yield* Clock.currentTimeMillis
           if (workers.length !== lastCount) {
             const states = workers.map((w) => `w${w.id}:${w.state}`).join(" ")
-            yield* say(`${elapsedStamp(now - started)} workers: ${workers.length}${states === "" ? "" : `  ${states}`}`)
+            yield* sayStamped(`workers: ${workers.length}${states === "" ? "" : `  ${states}`}`)
             lastCount = workers.length
             peak = Math.max(peak, workers.length)
           }
           for (const callback of status.value.callbacks.slice(seenCallbacks)) {
-            yield* say(`${elapsedStamp(now - started)} on_close callback: ${JSON.stringify(callback.body)}`)
+            yield* sayStamped(`on_close callback: ${JSON.stringify(callback.body)}`)
           }
           seenCallbacks = status.value.callbacks.length
         }
