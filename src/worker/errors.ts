@@ -83,8 +83,11 @@ export class HeadersTooLarge extends Data.TaggedError("HeadersTooLarge")<{}> {}
 export class RequestTimedOut extends Data.TaggedError("RequestTimedOut")<{}> {}
 /** An `Expect` header other than `100-continue` (RFC 9110 §10.1.1: 417). */
 export class UnsupportedExpectation extends Data.TaggedError("UnsupportedExpectation")<{}> {}
-/** An HTTP/1.1 request without a `Host` header (RFC 9112 §3.2: a server answers it 400). */
-export class MissingHost extends Data.TaggedError("MissingHost")<{}> {}
+/**
+ * A request whose `Host` a server must answer 400 (RFC 9112 §3.2): `missing` from an HTTP/1.1 request (HTTP/1.0 need
+ * not send one), or `repeated` (which of two hosts it meant cannot be known).
+ */
+export class BadHost extends Data.TaggedError("BadHost")<{ readonly problem: "missing" | "repeated" }> {}
 
 /** `/pyworker/update` could not create its marker file. */
 export class ForceUpdateFailed extends Data.TaggedError("ForceUpdateFailed")<{ readonly reason: string }> {}
@@ -113,7 +116,7 @@ export type RouteError =
   | HeadersTooLarge
   | RequestTimedOut
   | UnsupportedExpectation
-  | MissingHost
+  | BadHost
   | ForceUpdateFailed
 
 /**

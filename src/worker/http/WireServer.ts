@@ -31,7 +31,7 @@ import {
   BodyTooLarge,
   HeadersTooLarge,
   MalformedRequest,
-  MissingHost,
+  BadHost,
   refusals,
   RequestTimedOut,
   type RouteError,
@@ -158,8 +158,20 @@ const DEFAULT_BUDGET_BODIES = 64
 /** How often Node checks header and request timeouts; its default (30 s) makes them four times looser. */
 const TIMEOUT_CHECK_MS = 1_000
 
-/** An HTTP/1.1 request without `Host` (HTTP/1.0 need not send one). */
-const lacksHost = (req: IncomingMessage): boolean => req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1
+/**
+ * What is wrong with a request's `Host`, if anything: missing from HTTP/1.1 (HTTP/1.0 need not send one), or sent on
+ * more than one line (Node keeps the first; a proxy in front may have read another).
+ */
+const hostProblem = (req: IncomingMessage): BadHost["problem"] | null => {
+  if (req.headers.host === undefined) return req.httpVersionMajor === 1 && req.httpVersionMinor === 1 ? "missing" : null
+  const raw = req.rawHeaders
+  let lines = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!
+    if (name.length === 4 && name.toLowerCase() === "host" && ++lines > 1) return "repeated"
+  }
+  return null
+}
 
 /**
  * The request target in origin form. A target in absolute form (`POST http://host:port/path`, which a server must
@@ -313,7 +325,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       else if (idle.pending(socket) === 0) lingeringClose(socket)
     }
     // Closed after, as Node's own refusal is: a client that does not name the host may not frame its requests either.
-    const missingHost = closingAnswer(new MissingHost())
+    const badHost = { missing: closingAnswer(new BadHost({ problem: "missing" })), repeated: closingAnswer(new BadHost({ problem: "repeated" })) }
     const badBody = closingAnswer(new MalformedRequest({ reason: "the body is not valid HTTP (its length or a chunk)" }))
     const bodyTimedOut = closingAnswer(new RequestTimedOut())
     const closeWhenAnswered = (socket: Socket) => {
@@ -475,7 +487,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       const mark = url.indexOf("?")
       const path = mark < 0 ? url : url.slice(0, mark)
       const query = mark < 0 ? "" : url.slice(mark + 1)
-      if (lacksHost(req)) return send(res, missingHost, path)
+      const host = hostProblem(req)
+      if (host !== null) return send(res, badHost[host], path)
       const refused = refusedByGuard(req.headers)
       if (refused !== null) return send(res, errorResponse(refused), path)
       const route = options.routes.get(path)
@@ -487,7 +500,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     }
 
     const serverOptions = {
-      // Node's own check answers 400 with no body; `lacksHost` answers it in JSON, naming the header.
+      // Node's own check answers 400 with no body; `hostProblem` answers it in JSON, naming the header.
       requireHostHeader: false,
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: limits.requestTimeoutMs,
@@ -519,7 +532,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
      * first), and its connection closed (the body may still come); any other is told to go on and served as usual.
      */
     const refusedBeforeBody = (req: IncomingMessage): WireResponse | null => {
-      if (lacksHost(req)) return missingHost
+      const host = hostProblem(req)
+      if (host !== null) return badHost[host]
       const headers = req.headers
       if (Number(headers["content-length"] ?? "0") > limits.maxBodyBytes) return tooLarge
       const notAllowed = refusedByGuard(headers)
@@ -538,7 +552,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     const expectationFailed = closingAnswer(new UnsupportedExpectation())
     server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
       if (tooLate(req)) return
-      if (lacksHost(req)) return answerUnread(req, res, missingHost)
+      const host = hostProblem(req)
+      if (host !== null) return answerUnread(req, res, badHost[host])
       const notAllowed = refusedByGuard(req.headers)
       answerUnread(req, res, notAllowed === null ? expectationFailed : closingAnswer(notAllowed))
     })

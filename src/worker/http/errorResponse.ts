@@ -77,8 +77,10 @@ export const errorResponse = (error: RouteError): WireResponse => {
       return json(408, { error: "the request did not arrive in time" })
     case "UnsupportedExpectation":
       return json(417, { error: "expect: only 100-continue is understood", field: "expect" })
-    case "MissingHost":
-      return json(400, { error: "host: an HTTP/1.1 request must have a Host header", field: "host" })
+    case "BadHost":
+      return error.problem === "missing"
+        ? json(400, { error: "host: an HTTP/1.1 request must have a Host header", field: "host" })
+        : json(400, { error: "host: a request must have one Host header, not several", field: "host" })
     case "ForceUpdateFailed":
       return json(500, { error: `failed to write file: ${error.reason}` })
   }

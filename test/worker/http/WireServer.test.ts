@@ -466,6 +466,29 @@ describe("WireServer against a real socket", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("a request with more than one Host line is refused 400 in JSON naming the header, whatever the version or spelling, and the connection closes", () =>
+    Effect.gen(function* () {
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes })
+      const refusal = '\r\n\r\n{"error":"host: a request must have one Host header, not several","field":"host"}'
+      for (const [head, body] of [
+        ["POST /echo HTTP/1.1\r\nHost: x\r\nHost: y\r\nContent-Length: 7\r\n\r\n", '{"a":1}'],
+        ["POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\nHOST: x\r\n\r\n", '{"a":1}'],
+        ["POST /echo HTTP/1.0\r\nhost: x\r\nHost: y\r\nContent-Length: 7\r\n\r\n", '{"a":1}'],
+        ["POST /echo HTTP/1.1\r\nHost: x\r\nHost: y\r\nContent-Length: 7\r\nExpect: 100-continue\r\n\r\n", '{"a":1}'],
+        ["POST /echo HTTP/1.1\r\nHost: x\r\nHost: y\r\nContent-Length: 7\r\nExpect: foo\r\n\r\n", '{"a":1}'],
+        ["GET /nowhere HTTP/1.1\r\nHost: x\r\nHost: x\r\n\r\n", ""]
+      ] as const) {
+        const answer = yield* exchange(listener.port, head, body)
+        assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/, head)
+        assert.include(answer.toLowerCase(), "connection: close", head)
+        assert.isTrue(answer.endsWith(refusal), answer)
+      }
+      // One Host line, and a header whose name merely starts or ends like it, are served.
+      const one = yield* exchange(listener.port, 'POST /echo HTTP/1.1\r\nHost: x\r\nX-Host: y\r\nHosts: z\r\nConnection: close\r\nContent-Length: 7\r\n\r\n{"a":1}', "")
+      assert.match(one, /^HTTP\/1\.1 200 OK\r\n/)
+    }).pipe(Effect.scoped)
+  )
+
   /** A chunked POST of `body` to /echo, written as `sizes` chunks in turn (the last size repeats), one write each. */
   const chunked = (port: number, body: string, sizes: ReadonlyArray<number>) =>
     Effect.gen(function* () {
