@@ -17,8 +17,7 @@
  * only when every job was done exactly once, nothing was lost, the endpoint went back to zero workers,
  * the daemon stopped cleanly, and the comparison did every job too.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Command } from "@effect/cli"
@@ -31,6 +30,7 @@ import { above0, from0, wholeAtLeast } from "../../src/shared/numericFlags.js"
 import { VERSION } from "../../src/shared/version.js"
 import { runExample } from "../runExample.js"
 import { startRedisServer } from "../redisServer.js"
+import { exampleWorkspace } from "../workspace.js"
 
 const dist = (file: string) => fileURLToPath(new URL(`../${file}`, import.meta.url))
 
@@ -188,10 +188,7 @@ const example = Command.make("autoscale-example", options, (opts) =>
       })
 
     if (opts.maxMs < opts.minMs) return yield* new ExampleFailed({ message: "--max-ms must be at least --min-ms" })
-    const dir = yield* Effect.acquireRelease(
-      Effect.sync(() => mkdtempSync(join(tmpdir(), "null-worker-autoscale-"))),
-      (path) => Effect.sync(() => rmSync(path, { recursive: true, force: true }))
-    )
+    const dir = yield* exampleWorkspace("null-worker-autoscale-")
 
     // Redis.
     const redisUrl = yield* startRedisServer(dir, ["--save", ""], env)

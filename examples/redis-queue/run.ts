@@ -4,9 +4,6 @@
  * worker, and the dispatcher with `--jobs` jobs; then it checks that every job is done exactly once and
  * that the workers scaled back to zero.
  */
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Command } from "@effect/cli"
 import { Data, Deferred, Duration, Effect } from "effect"
@@ -16,6 +13,7 @@ import { wholeAtLeast } from "../../src/shared/numericFlags.js"
 import { VERSION } from "../../src/shared/version.js"
 import { runExample } from "../runExample.js"
 import { startRedisServer } from "../redisServer.js"
+import { exampleWorkspace } from "../workspace.js"
 
 const dist = (file: string) => fileURLToPath(new URL(`../${file}`, import.meta.url))
 
@@ -46,10 +44,7 @@ const example = Command.make("redis-example", options, (opts) =>
     const launcher = yield* WorkerLauncher
     const say = (text: string) => Effect.sync(() => process.stdout.write(`${text}\n`))
     const env = { PATH: process.env["PATH"] ?? "" }
-    const dir = yield* Effect.acquireRelease(
-      Effect.sync(() => mkdtempSync(join(tmpdir(), "null-worker-redis-"))),
-      (path) => Effect.sync(() => rmSync(path, { recursive: true, force: true }))
-    )
+    const dir = yield* exampleWorkspace("null-worker-redis-")
 
     const redisUrl = yield* startRedisServer(dir, ["--appendonly", "yes", "--save", ""], env)
     yield* say(`redis on ${redisUrl}`)

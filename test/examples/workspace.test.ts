@@ -1,0 +1,61 @@
+/** The example runners' temporary directories: each names its runner, and one a killed runner left is removed by the next. */
+import { spawnSync } from "node:child_process"
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Scope } from "effect"
+import { exampleWorkspace, OWNER_FILE, removeAbandoned } from "../../examples/workspace.js"
+
+const PREFIX = "null-worker-test-"
+
+/** The id of a process that has exited (and been reaped). */
+const goneProcessId = (): number => {
+  const done = spawnSync(process.execPath, ["-e", ""])
+  assert.strictEqual(done.status, 0)
+  return done.pid
+}
+
+/** A directory `root/name` naming `owner` (or none). */
+const leftBehind = (root: string, name: string, owner: string | null): string => {
+  const dir = join(root, name)
+  mkdirSync(dir)
+  writeFileSync(join(dir, "appendonly.aof"), "")
+  if (owner !== null) writeFileSync(join(dir, OWNER_FILE), owner)
+  return dir
+}
+
+describe("exampleWorkspace", () => {
+  it.effect("makes a directory naming this process, removed when the scope closes", () =>
+    Effect.gen(function* () {
+      const root = mkdtempSync(join(tmpdir(), "workspace-test-"))
+      const scope = yield* Scope.make()
+      const dir = yield* Scope.extend(exampleWorkspace(PREFIX, root), scope)
+      assert.isTrue(dir.startsWith(join(root, PREFIX)), dir)
+      assert.strictEqual(readFileSync(join(dir, OWNER_FILE), "utf8"), String(process.pid))
+      yield* Scope.close(scope, Exit.void)
+      assert.isFalse(existsSync(dir))
+      rmSync(root, { recursive: true, force: true })
+    })
+  )
+
+  it.effect("removes the directories of runners that are gone, and keeps live runners', unnamed ones and others' names", () =>
+    Effect.gen(function* () {
+      const root = mkdtempSync(join(tmpdir(), "workspace-test-"))
+      const gone = leftBehind(root, `${PREFIX}gone`, String(goneProcessId()))
+      const live = leftBehind(root, `${PREFIX}live`, String(process.pid))
+      const unnamed = leftBehind(root, `${PREFIX}unnamed`, null)
+      const garbled = leftBehind(root, `${PREFIX}garbled`, "12abc")
+      const other = leftBehind(root, "something-else", String(goneProcessId()))
+      const dir = yield* exampleWorkspace(PREFIX, root).pipe(Effect.scoped)
+      assert.isFalse(existsSync(gone))
+      for (const kept of [live, unnamed, garbled, other]) assert.isTrue(existsSync(kept), kept)
+      assert.isFalse(existsSync(dir))
+      assert.sameMembers(readdirSync(root), [`${PREFIX}live`, `${PREFIX}unnamed`, `${PREFIX}garbled`, "something-else"])
+      // Nothing left to remove the second time; a root that cannot be read removes nothing.
+      assert.deepStrictEqual(removeAbandoned(PREFIX, root), [])
+      assert.deepStrictEqual(removeAbandoned(PREFIX, join(root, "missing")), [])
+      rmSync(root, { recursive: true, force: true })
+    })
+  )
+})
