@@ -14,22 +14,28 @@ export const HEARTBEAT_SECONDS = 10
 /** A change is reported at once, but two reports are at least this far apart, in milliseconds. */
 export const REPORT_SPACING_MS = 250
 
+/** A load, a rate or a time: finite and never below zero (a report saying otherwise is refused, naming the field). */
+const Amount = Schema.Finite.pipe(Schema.nonNegative())
+/** A count. */
+const Count = Schema.NonNegativeInt
+
 export const WorkerStatusBody = Schema.Struct({
   id: Schema.Int,
   mtoken: Schema.String,
   version: Schema.String,
-  loadtime: Schema.Number,
-  cur_load: Schema.Number,
-  rej_load: Schema.Number,
-  new_load: Schema.Number,
+  loadtime: Amount,
+  cur_load: Amount,
+  rej_load: Amount,
+  new_load: Amount,
   error_msg: Schema.String,
-  max_perf: Schema.Number,
-  cur_perf: Schema.Number,
-  cur_capacity: Schema.Int,
-  max_capacity: Schema.Int,
-  num_requests_working: Schema.Int,
-  num_requests_recieved: Schema.Int,
-  additional_disk_usage: Schema.Number,
+  max_perf: Amount,
+  cur_perf: Amount,
+  cur_capacity: Count,
+  max_capacity: Count,
+  num_requests_working: Count,
+  num_requests_recieved: Count,
+  // A change since the last report: it can be negative.
+  additional_disk_usage: Schema.Finite,
   working_request_idxs: Schema.Array(Schema.Int),
   url: Schema.String
 })

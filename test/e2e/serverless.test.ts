@@ -310,6 +310,26 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     expect((await status(url)).waiting).toHaveLength(1)
   })
 
+  it("/worker_status/ refuses a load, rate or time below zero or past the double range, and a count that is not a whole number from 0, with a 422 naming the field", async () => {
+    const { url } = await startServerless(["--max-workers", "0"])
+    const report = {
+      id: 1, mtoken: "t", version: "1.1.0", loadtime: 0, cur_load: 0, rej_load: 0, new_load: 0, error_msg: "", max_perf: 100, cur_perf: 0,
+      cur_capacity: 0, max_capacity: 1, num_requests_working: 0, num_requests_recieved: 0, additional_disk_usage: -0.5, working_request_idxs: [], url: "http://127.0.0.1:1"
+    }
+    const cases: ReadonlyArray<readonly [string, string]> = [
+      ["cur_load", "-1"], ["rej_load", "-0.5"], ["max_perf", "1e999"], ["loadtime", "-1e999"], ["max_capacity", "1.5"], ["num_requests_recieved", "-1"], ["additional_disk_usage", "1e999"]
+    ]
+    for (const [field, value] of cases) {
+      const body = JSON.stringify(report).replace(`"${field}":${JSON.stringify(report[field as keyof typeof report])}`, `"${field}":${value}`)
+      expect(body, field).toContain(`"${field}":${value}`)
+      const answer = await fetch(`${url}/worker_status/`, { method: "POST", headers: { "content-type": "application/json" }, body })
+      expect(answer.status, `${field} ${value}`).toBe(422)
+      expect(((await answer.json()) as { field: string }).field, `${field} ${value}`).toBe(field)
+    }
+    // A disk usage that fell since the last report is a change, not an error.
+    expect((await postJson(`${url}/worker_status/`, report)).status).not.toBe(422)
+  })
+
   it("request bodies are read within 1 MiB and 64 levels: past the size every body route answers 413 and nothing is recorded, past the depth 422; the serverless stays up", async () => {
     const { endpointKey, url } = await startServerless(["--max-workers", "0"])
     // Valid JSON past the limit: only its size is wrong.
