@@ -423,7 +423,11 @@ export const make = (settings: ClientSettings) =>
     const probeWorker = Effect.fn("VastClient.probeWorker")(function* (url: string) {
       const request = yield* workerPost(url, "/session/health", SessionHealthProbe, { session_id: PROBE_SESSION_ID })
       const reply = yield* Effect.either(exchange("session/health", request))
-      if (reply._tag === "Left") return { url, answers: false, status: null, detail: reply.left.detail } satisfies WorkerProbe
+      if (reply._tag === "Left") {
+        // An answer this client would not read (past its size limit) still came: its status is said, not "no answer".
+        const status = reply.left._tag === "UnexpectedResponse" ? reply.left.status : null
+        return { url, answers: false, status, detail: reply.left.detail } satisfies WorkerProbe
+      }
       const answered = yield* Effect.either(decode(HealthAnswer, "session/health", request.url)(reply.right))
       return {
         url,

@@ -167,6 +167,11 @@ describe("diagnose", () => {
       const silent = yield* gone.run({ endpoint: ENDPOINT_NAME, sessions: 1, worker: Option.some(WORKER) })
       assert.deepInclude(silent.worker, { answers: false, status: null })
       assert.include(renderText(silent), "no answer")
+      // An answer past the client's size limit came all the same: its status is said, not "no answer".
+      const flood = yield* doctorWith([{ ...record, ...recommended }], () => ({ status: 200, body: "x".repeat(1024 * 1024 + 1) }))
+      const flooded = yield* flood.run({ endpoint: ENDPOINT_NAME, sessions: 1, worker: Option.some(WORKER) })
+      assert.deepInclude(flooded.worker, { answers: false, status: 200 })
+      assert.include(renderText(flooded), ": does not answer as a null worker (POST /session/health → 200 the body is larger than 1024 KB)")
     })
   )
 
