@@ -4,7 +4,8 @@
  * as the command did. What it adds is the orphan watch a user's command line cannot have: a parent killed outright
  * (`kill -9`) cannot stop its sidecars, so once this process sees its parent gone (`orphanWatch.ts`), it stops its
  * whole group as the launcher would have: SIGTERM, then SIGKILL after the launcher's grace. The worker beside it stops
- * itself the same way.
+ * itself the same way. And once the command ends by itself, what it left running in the group (`redis-server &`, a
+ * daemon) is stopped the same way, so that nothing outlives the worker it served.
  *
  * Stop signals are the command's business: the launcher signals the whole group, so they reach the command
  * directly; this process only waits for it. It never writes anything: its output is the command's, and once the
@@ -12,8 +13,9 @@
  */
 import { spawn } from "node:child_process"
 import { constants } from "node:os"
-import { Deferred, Effect, Exit, Runtime } from "effect"
+import { Deferred, Duration, Effect, Exit, Runtime, Schedule } from "effect"
 import { PARENT_PID_VARIABLE, whenOrphaned } from "../shared/orphanWatch.js"
+import { groupMembers } from "./groupMembers.js"
 import { WorkerLauncher } from "./WorkerLauncher.js"
 
 /** How the command ended: an exit code, or the signal that ended it. */
@@ -30,6 +32,34 @@ const signalGroup = (signal: NodeJS.Signals) =>
       // The group is gone already.
     }
   })
+
+/** The processes of this group other than this one: what the command (or what it started) is still running. */
+const othersInGroup = (): ReadonlyArray<number> => groupMembers(process.pid).filter((pid) => pid !== process.pid)
+
+/** How often the group is looked at while its leftovers stop. */
+const LEFTOVER_POLL = Duration.millis(50)
+
+/**
+ * What the command left running once it ended: SIGTERM to the group (this process ignores it), then, after the
+ * launcher's grace, SIGKILL to each one still there (not to the group: this process must live to pass the command's
+ * status on).
+ */
+const stopLeftovers = Effect.gen(function* () {
+  if (othersInGroup().length === 0) return
+  yield* signalGroup("SIGTERM")
+  const stopped = yield* Effect.sync(() => othersInGroup().length === 0).pipe(
+    Effect.repeat({ schedule: Schedule.spaced(LEFTOVER_POLL), until: (gone) => gone }),
+    Effect.timeoutOption(WorkerLauncher.defaultGrace)
+  )
+  if (stopped._tag === "Some") return
+  for (const pid of othersInGroup()) {
+    try {
+      process.kill(pid, "SIGKILL")
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+})
 
 const run = (command: string) =>
   Effect.gen(function* () {
@@ -53,7 +83,9 @@ const run = (command: string) =>
         )
       )
     )
-    return yield* Deferred.await(ended)
+    const outcome = yield* Deferred.await(ended)
+    yield* stopLeftovers
+    return outcome
   }).pipe(Effect.scoped)
 
 const command = process.argv[2]

@@ -30,6 +30,19 @@ describe("the sidecar runner (dist/sidecar.js)", () => {
     expect(await runSidecar("kill -TERM $$").ended).toBe("SIGTERM")
   })
 
+  it("a command that ends leaving jobs in its group: they are stopped (SIGTERM, then SIGKILL after the grace), and the runner exits with the command's status", async () => {
+    const polite = runSidecar("sleep 600 & sleep 601 & exit 0")
+    expect(await polite.ended).toBe("0")
+    // Stopped before the runner exits; gone from the table once their new parent has reaped them.
+    await until("the jobs to be gone", () => (processGroup(polite.pid).length === 0 ? true : undefined), 2_000)
+    // A job that ignores SIGTERM is killed once the launcher's grace (5 s) has passed; the status is still the command's.
+    const stubborn = runSidecar("(trap '' TERM; exec sleep 602) & sleep 0.2; exit 4")
+    const started = Date.now()
+    expect(await stubborn.ended).toBe("4")
+    expect(Date.now() - started).toBeGreaterThanOrEqual(5_000)
+    await until("the job to be gone", () => (processGroup(stubborn.pid).length === 0 ? true : undefined), 2_000)
+  }, 20_000)
+
   it("a parent already gone when it starts (killed during its start-up): the whole group is stopped at once", async () => {
     const gone = spawn("true")
     await new Promise((resolve) => gone.once("exit", resolve))
