@@ -292,9 +292,14 @@ const transportFailed = (operation: Operation, url: string, error: TransportErro
     : new RequestFailed({ operation, url, detail })
 }
 
-/** A failed create after which the worker may hold a session: no answer in time, or a success this client cannot read. */
+/**
+ * A failed create after which the worker may hold a session: no answer in time, a success cut off on its way, or a
+ * success this client cannot read.
+ */
 export const createMayHaveOpened = (error: WorkerError): boolean =>
-  (error._tag === "RequestFailed" && error.detail.startsWith("no answer within")) || (error._tag === "UnexpectedResponse" && isOk(error.status))
+  error._tag === "RequestFailed"
+    ? error.detail.startsWith("no answer within") || (error.answered !== undefined && isOk(error.answered))
+    : error._tag === "UnexpectedResponse" && isOk(error.status)
 
 /**
  * A create whose answer never came in time, or came as a success this client cannot read, may have opened a session
@@ -335,7 +340,10 @@ export const make = (settings: ClientSettings) =>
             Effect.map((text): Reply => ({ status: response.status, text })),
             Effect.catchTag("BodyTooLarge", (error) =>
               Effect.fail(new UnexpectedResponse({ operation, url: request.url, status: response.status, detail: error.message }))
-            )
+            ),
+            // The status came, then the body failed: still a call that failed (worth asking again), but one whose status
+            // is known (a create that succeeded may hold a session).
+            Effect.catchTag("ResponseError", (error) => Effect.fail(new RequestFailed({ ...transportFailed(operation, request.url, error, settingNames), answered: response.status })))
           )
         ),
         Effect.catchTags({

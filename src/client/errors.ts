@@ -37,9 +37,12 @@ export class RequestFailed extends Data.TaggedError("RequestFailed")<{
   readonly untrusted?: true
   /** The connection was refused: nothing listens at that address (a worker there has stopped). */
   readonly refused?: true
+  /** An answer began with this status, then the connection failed before its body was whole. */
+  readonly answered?: number
 }> {
   override get message() {
-    return `${this.operation}: ${printable(this.url)} did not answer: ${printable(this.detail)}`
+    const what = this.answered === undefined ? "did not answer" : `answered ${this.answered}, then the answer was cut off`
+    return `${this.operation}: ${printable(this.url)} ${what}: ${printable(this.detail)}`
   }
 }
 

@@ -519,6 +519,27 @@ describe("VastClient: worker URLs it cannot call", () => {
     })
   )
 
+  it.effect("a create whose 201 is cut off on its way may have opened a session: the failure says so, with the status; a cut-off refusal does not", () =>
+    Effect.gen(function* () {
+      const progress: Array<ReserveProgress> = []
+      const onProgress = (event: ReserveProgress) => Effect.sync(() => void progress.push(event))
+      const created = { session_id: "s-1", expiration: 1e10 }
+      const { client } = yield* clientWith(
+        byPath({
+          [`${AUTOSCALER}/route/`]: [{ status: 200, body: ready(W1, 7) }],
+          [`${W1}/session/create`]: [{ status: 201, body: created, cutOff: true }, { status: 429, body: "", cutOff: true }, "hang"]
+        })
+      )
+      const fiber = yield* Effect.fork(seeded(client.reserve({ ...reserveOptions, timeout: "5 minutes", onProgress })))
+      yield* TestClock.adjust("30 seconds")
+      yield* Fiber.interrupt(fiber)
+      const refusals = progress.flatMap((event) => (event._tag === "Refused" ? [event.detail] : []))
+      assert.isAtLeast(refusals.length, 2)
+      assert.match(refusals[0] ?? "", /answered 201, then the answer was cut off: .*; the worker may hold a session this client cannot end: it closes it 60 s after its last ping$/)
+      assert.notInclude(refusals[1] ?? "", "may hold a session")
+    })
+  )
+
   it.effect("a create the HTTP client throws on is a refusal like a network error (routed again), said in one line", () =>
     Effect.gen(function* () {
       const { client, requests } = yield* clientWith(

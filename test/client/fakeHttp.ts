@@ -16,7 +16,13 @@ export interface SeenRequest {
 
 /** A JSON answer, a transport failure, a client that throws (a defect), or a request that never answers. */
 export type FakeAnswer =
-  | { readonly status: number; readonly body?: unknown; readonly delay?: Duration.DurationInput }
+  | {
+      readonly status: number
+      readonly body?: unknown
+      readonly delay?: Duration.DurationInput
+      /** The connection fails after the status line and half the body (a proxy's reset). */
+      readonly cutOff?: true
+    }
   | "network-error"
   /** A transport failure whose cause carries Node's `code` (`UNABLE_TO_VERIFY_LEAF_SIGNATURE`, …). */
   | { readonly transportCode: string }
@@ -55,9 +61,16 @@ export const fakeHttp = (respond: (request: SeenRequest, index: number) => FakeA
         }
         if (answer.delay !== undefined) yield* Effect.sleep(answer.delay)
         const text = answer.body === undefined ? "" : typeof answer.body === "string" ? answer.body : JSON.stringify(answer.body)
+        const bytes = new TextEncoder().encode(text)
+        const cut = new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(bytes.subarray(0, bytes.length >> 1))
+            controller.error(new Error("aborted"))
+          }
+        })
         return HttpClientResponse.fromWeb(
           request,
-          new Response(answer.status === 204 ? null : text, { status: answer.status, headers: { "content-type": "application/json" } })
+          new Response(answer.status === 204 ? null : answer.cutOff === true ? cut : text, { status: answer.status, headers: { "content-type": "application/json" } })
         )
       })
     )
