@@ -36,11 +36,17 @@ describe("the sidecar runner (dist/sidecar.js)", () => {
     // Stopped before the runner exits; gone from the table once their new parent has reaped them.
     await until("the jobs to be gone", () => (processGroup(polite.pid).length === 0 ? true : undefined), 2_000)
     // A job that ignores SIGTERM is killed once the launcher's grace (5 s) has passed; the status is still the command's.
+    // So is one the launcher's SIGTERM to the group left behind: the shell died of it, its child did not (a consumer that
+    // ignores it): the runner, which the launcher waits for, stays until that child is gone.
     const stubborn = runSidecar("(trap '' TERM; exec sleep 602) & sleep 0.2; exit 4")
+    const stopped = runSidecar("(trap '' TERM; exec sleep 603); exit 0")
     const started = Date.now()
+    await until("the stopped sidecar's shell and child", () => (processGroup(stopped.pid).length >= 3 ? true : undefined), 2_000)
+    process.kill(-stopped.pid, "SIGTERM")
     expect(await stubborn.ended).toBe("4")
+    expect(await stopped.ended).toBe("SIGTERM")
     expect(Date.now() - started).toBeGreaterThanOrEqual(5_000)
-    await until("the job to be gone", () => (processGroup(stubborn.pid).length === 0 ? true : undefined), 2_000)
+    for (const { pid } of [stubborn, stopped]) await until("the job to be gone", () => (processGroup(pid).length === 0 ? true : undefined), 2_000)
   }, 20_000)
 
   it("a parent already gone when it starts (killed during its start-up): the whole group is stopped at once", async () => {
