@@ -20,19 +20,21 @@ afterEach(async () => {
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
 
-/** The bash block of "Before you pay for an instance". */
-const rehearsalBlock = (): string => {
+/** The bash block that follows `after` in docs/deploy-vast.md. */
+const blockAfter = (after: string): string => {
   const page = readFileSync(join(root, "docs", "deploy-vast.md"), "utf8")
-  const block = /\*\*Before you pay for an instance\*\*[\s\S]*?```bash\n([\s\S]*?)```/.exec(page)?.[1]
-  if (block === undefined) throw new Error("docs/deploy-vast.md: no bash block under 'Before you pay for an instance'")
+  const start = page.indexOf(after)
+  const block = start < 0 ? undefined : /```bash\n([\s\S]*?)```/.exec(page.slice(start))?.[1]
+  if (block === undefined) throw new Error(`docs/deploy-vast.md: no bash block after '${after}'`)
   return block
 }
 
 describe("docs/deploy-vast.md's rehearsal", { timeout: 60_000 }, () => {
   it("as printed: the stand-in autoscaler prints the reports, the consumer's exit recycles the worker and is reported, the script ends", async () => {
-    const block = rehearsalBlock()
-    // The stand-in autoscaler is the page's `%1`, stopped once the script has ended, as the page says.
-    const shell = spawnProcess("bash", ["-c", `${block}\nkill %1\nwait`], {
+    const block = blockAfter("**Before you pay for an instance**")
+    // The stand-in autoscaler is the page's `%1`, stopped once the script's watcher has sent its last report, as the page says.
+    const stop = blockAfter("then stop the stand-in\nautoscaler:")
+    const shell = spawnProcess("bash", ["-c", `${block}\n${stop}\nwait`], {
       PATH: `${process.execPath.replace(/\/node$/, "")}:${process.env["PATH"] ?? ""}`
     })
     processes.push(shell)
@@ -49,5 +51,8 @@ describe("docs/deploy-vast.md's rehearsal", { timeout: 60_000 }, () => {
     const log = readFileSync(join(workspace, "null-worker.log"), "utf8")
     expect(log).toContain("ERROR: consumer exited with status 3: recycling and stopping the worker")
     expect(log).toContain('message="worker stopped"')
+    // The watcher's own report, after the worker's last: what the stand-in must still be there to receive.
+    expect(output).toMatch(/\/worker_status\/ \{[^\n]*"error_msg":"consumer exited with status 3"/)
+    expect(log).toMatch(/reported the error to http:\/\/127\.0\.0\.1:\d+\/worker_status\/ \(HTTP 200\)/)
   })
 })
