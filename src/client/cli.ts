@@ -113,8 +113,8 @@ export const clientHelp = renderHelp({
   summary: [
     "Reserve workers of a Vast.ai Serverless endpoint that runs the null worker: one session held for --hold,",
     "or the staggered --demo. Needs VAST_API_KEY. Exit status: 0 when every lookup, create and end succeeded,",
-    "1 otherwise, 130 after Ctrl-C and 143 after SIGTERM, 129 after SIGHUP and 140 after SIGUSR2 (open sessions",
-    "are ended first)."
+    "1 otherwise, 130 after Ctrl-C and 143 after SIGTERM, 129 after SIGHUP and 140 after SIGUSR2, 141 once its",
+    "output is closed (| head) (open sessions are ended first)."
   ],
   flags: Object.values(clientFlags).map((flag) => flag.help)
 })

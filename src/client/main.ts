@@ -39,7 +39,7 @@ import { Reporter, type Write } from "./Reporter.js"
 import { Reservations } from "./Reservations.js"
 import { terminalWidth } from "./terminalWidth.js"
 import { VastClient } from "./VastClient.js"
-import { writeSafely } from "../shared/safeOutput.js"
+import { exitAfterReader, readerGone, writeSafely } from "../shared/safeOutput.js"
 import { stopWhenOrphaned } from "../shared/orphanWatch.js"
 import { withOneLineErrors } from "../shared/cliConsole.js"
 
@@ -161,8 +161,13 @@ if (!answeredStandardFlags(args, "null-worker-client", helpPage, wholeProgram)) 
     : autoscale
       ? autoscaleCommand([node, script, ...args.slice(1)])
       : clientCommand(process.argv)
+  // Holding workers for a reader that has gone (`| head` has its lines) serves no one: the run stops in order, its
+  // sessions ended, as on Ctrl-C. Not the daemon's: it runs until it is stopped, whoever reads its view; not the
+  // doctor's, whose one report is its last write.
+  const reader = doctor || autoscale ? null : readerGone(process.stdout)
+  const run = reader === null ? main : Effect.raceFirst(main, reader.closed)
   // Started by the demo, it stops (ending its sessions) if the demo is killed outright.
-  withOneLineErrors(Effect.scoped(Effect.zipRight(stopWhenOrphaned, main)), helpPage).pipe(
+  withOneLineErrors(Effect.scoped(Effect.zipRight(stopWhenOrphaned, run)), helpPage).pipe(
     Effect.provide(Layer.merge(NodeContext.layer, StderrLogger)),
     NodeRuntime.runMain({
       disableErrorReporting: true,
@@ -175,9 +180,9 @@ if (!answeredStandardFlags(args, "null-worker-client", helpPage, wholeProgram)) 
               ? 1
               : 0
             : (stoppedBy() ??
-              (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
-                ? 1
-                : 0))
+              ((otherwise: number) => (reader === null ? otherwise : exitAfterReader(reader, "null-worker-client", otherwise)))(
+                Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? 1 : 0
+              ))
         )
     })
   )

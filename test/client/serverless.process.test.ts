@@ -139,4 +139,18 @@ describe("Ctrl-C in the client, against the local serverless", () => {
     expect(await terminated.exited).toBe(143)
     expect(terminated.events().filter((event) => event.event === "ended")).toHaveLength(1)
   })
+
+  it("while holding a session, its reader gone (| head): it ends the session as on Ctrl-C, says so on stderr, exits 141", async () => {
+    const plane = await serverless(["--recommended", "--inactivity-timeout", "30"])
+    // Short-lived, so that it pings (and writes a line) every second: that write finds the pipe closed.
+    const holding = client(plane.url, ["--hold", "600", "--lifetime", "2", "--on-close-route", `${plane.url}/callbacks/head`])
+    await until("the session", async () => (holding.stdout().includes("created session") ? true : undefined), 20_000)
+    holding.child.stdout?.destroy()
+    expect(await holding.exited, holding.stderr()).toBe(141)
+    expect(holding.stderr()).toContain("null-worker-client: its output was closed; everything it started has stopped\n")
+    expect(holding.stderr()).not.toContain("EPIPE")
+    // Ended, not left to expire: its callback says so.
+    await until("the callback", async () => ((await plane.status()).callbacks.length === 1 ? true : undefined), 10_000)
+    expect((await plane.status()).callbacks[0]?.body).toMatchObject({ close_reason: "ended" })
+  })
 })
