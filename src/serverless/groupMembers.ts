@@ -1,12 +1,19 @@
 /**
- * The live processes of a process group, read from Linux's `/proc` (each `<pid>/stat`): the sidecar runner uses it to
- * find what its command left running in the group (a `&` job, a daemon) once the command itself has ended. Empty where
- * there is no `/proc`. A zombie is left out: it has ended, and only its parent's wait removes it.
+ * The live processes of a process group, with when each started, read from Linux's `/proc` (each `<pid>/stat`): the
+ * sidecar runner uses it to find what its command left running in the group (a `&` job) once the command itself has
+ * ended. Empty where there is no `/proc` (the runner then stops nothing more). A zombie is left out: it has ended, and
+ * only its parent's wait removes it.
  */
 import { readdirSync, readFileSync } from "node:fs"
 
-/** The group and state of process `pid`, or null when it is gone (or unreadable). */
-const groupAndState = (pid: string): { readonly group: number; readonly state: string } | null => {
+export interface GroupMember {
+  readonly pid: number
+  /** When it started, in clock ticks since boot (`stat`'s 22nd field): a pid reused later has a later start. */
+  readonly started: number
+}
+
+/** The fields of `/proc/<pid>/stat` after the command name, or null when the process is gone (or unreadable). */
+const statFields = (pid: number | string): ReadonlyArray<string> | null => {
   let stat: string
   try {
     stat = readFileSync(`/proc/${pid}/stat`, "latin1")
@@ -14,22 +21,33 @@ const groupAndState = (pid: string): { readonly group: number; readonly state: s
     return null
   }
   // `pid (comm) state ppid pgrp …`: the command name may hold spaces and parentheses, so the fields are read after its last `)`.
-  const [state = "", , group = ""] = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-  return { group: Number(group), state }
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")
 }
 
-export const groupMembers = (group: number): ReadonlyArray<number> => {
+// Indices into `statFields`: the state is the 3rd field of the line, the group the 5th, the start time the 22nd.
+const STATE = 0
+const GROUP = 2
+const STARTED = 19
+
+/** When process `pid` started (clock ticks since boot), or null when it is gone or there is no `/proc`. */
+export const startedAt = (pid: number): number | null => {
+  const fields = statFields(pid)
+  return fields === null ? null : Number(fields[STARTED])
+}
+
+export const groupMembers = (group: number): ReadonlyArray<GroupMember> => {
   let entries: ReadonlyArray<string>
   try {
     entries = readdirSync("/proc")
   } catch {
     return []
   }
-  const members: Array<number> = []
+  const members: Array<GroupMember> = []
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue
-    const found = groupAndState(entry)
-    if (found !== null && found.group === group && found.state !== "Z") members.push(Number(entry))
+    const fields = statFields(entry)
+    if (fields === null || Number(fields[GROUP]) !== group || fields[STATE] === "Z") continue
+    members.push({ pid: Number(entry), started: Number(fields[STARTED]) })
   }
   return members
 }

@@ -4,8 +4,9 @@
  * as the command did. What it adds is the orphan watch a user's command line cannot have: a parent killed outright
  * (`kill -9`) cannot stop its sidecars, so once this process sees its parent gone (`orphanWatch.ts`), it stops its
  * whole group as the launcher would have: SIGTERM, then SIGKILL after the launcher's grace. The worker beside it stops
- * itself the same way. And once the command ends by itself, what it left running in the group (`redis-server &`, a
- * daemon) is stopped the same way, so that nothing outlives the worker it served.
+ * itself the same way. And once the command ends (by itself or by the launcher's signal), what it left running in the
+ * group (`redis-server &`) is stopped too, so that nothing outlives the worker it served (on Linux, where `/proc` says
+ * what is in the group; a daemon that calls `setsid` has left it).
  *
  * Stop signals are the command's business: the launcher signals the whole group, so they reach the command
  * directly; this process only waits for it. It never writes anything: its output is the command's, and once the
@@ -13,9 +14,10 @@
  */
 import { spawn } from "node:child_process"
 import { constants } from "node:os"
-import { Deferred, Duration, Effect, Exit, Runtime, Schedule } from "effect"
+import { type Clock, Deferred, Duration, Effect, Exit, Runtime, Schedule } from "effect"
+import { unsafeMonotonicMillis } from "../shared/monotonic.js"
 import { PARENT_PID_VARIABLE, whenOrphaned } from "../shared/orphanWatch.js"
-import { groupMembers } from "./groupMembers.js"
+import { groupMembers, startedAt } from "./groupMembers.js"
 import { WorkerLauncher } from "./WorkerLauncher.js"
 
 /** How the command ended: an exit code, or the signal that ended it. */
@@ -33,43 +35,60 @@ const signalGroup = (signal: NodeJS.Signals) =>
     }
   })
 
-/** The processes of this group other than this one: what the command (or what it started) is still running. */
-const othersInGroup = (): ReadonlyArray<number> => groupMembers(process.pid).filter((pid) => pid !== process.pid)
-
 /** How often the group is looked at while its leftovers stop. */
 const LEFTOVER_POLL = Duration.millis(50)
 
 /**
- * What the command left running once it ended: SIGTERM to the group (this process ignores it), then, after the
- * launcher's grace, SIGKILL to each one still there (not to the group: this process must live to pass the command's
- * status on).
+ * After a stop signal, how long leftovers get before SIGKILL: less than the launcher's grace, which began with the same
+ * signal, so that this SIGKILL comes first and this process still passes the command's status on.
  */
-const stopLeftovers = Effect.gen(function* () {
-  if (othersInGroup().length === 0) return
-  yield* signalGroup("SIGTERM")
-  const stopped = yield* Effect.sync(() => othersInGroup().length === 0).pipe(
-    Effect.repeat({ schedule: Schedule.spaced(LEFTOVER_POLL), until: (gone) => gone }),
-    Effect.timeoutOption(WorkerLauncher.defaultGrace)
-  )
-  if (stopped._tag === "Some") return
-  for (const pid of othersInGroup()) {
+const GRACE_AFTER_SIGNAL = Duration.subtract(WorkerLauncher.defaultGrace, Duration.seconds(1))
+
+const signalEach = (pids: ReadonlyArray<number>, signal: NodeJS.Signals) => {
+  for (const pid of pids) {
     try {
-      process.kill(pid, "SIGKILL")
+      process.kill(pid, signal)
     } catch {
       // Gone meanwhile.
     }
   }
-})
+}
+
+/**
+ * What the command left running once it ended (`redis-server & node consumer.js`): the members of this group that
+ * started with the command or after it (not this process, nor one that was in the group before: a pipeline's reader
+ * when the runner is run by hand). Each is sent SIGTERM, unless a stop signal to the group reached it already (a second
+ * would mean "hurry" to it), then SIGKILL once its grace has passed: counted from that signal, or from now. Signalled one
+ * by one, not as a group, and looked up again just before: this process must live to pass the command's status on.
+ */
+const stopLeftovers = (since: number, signalledAt: number | null, clock: Clock.Clock) =>
+  Effect.gen(function* () {
+    const leftovers = () => groupMembers(process.pid).flatMap((member) => (member.pid !== process.pid && member.started >= since ? [member.pid] : []))
+    const first = leftovers()
+    if (first.length === 0) return
+    if (signalledAt === null) signalEach(first, "SIGTERM")
+    const deadline = signalledAt === null ? unsafeMonotonicMillis(clock) + Duration.toMillis(WorkerLauncher.defaultGrace) : signalledAt + Duration.toMillis(GRACE_AFTER_SIGNAL)
+    const stopped = yield* Effect.sync(() => leftovers().length === 0).pipe(
+      Effect.repeat({ schedule: Schedule.spaced(LEFTOVER_POLL), until: (gone) => gone }),
+      Effect.timeoutOption(Duration.millis(Math.max(0, deadline - unsafeMonotonicMillis(clock))))
+    )
+    if (stopped._tag === "None") signalEach(leftovers(), "SIGKILL")
+  })
 
 const run = (command: string) =>
   Effect.gen(function* () {
     const runtime = yield* Effect.runtime<never>()
     const ended = yield* Deferred.make<Ended>()
     const end = (outcome: Ended) => Runtime.runSync(runtime)(Deferred.succeed(ended, outcome))
-    // Handled, so that they do not end this process before the command: its exit status is what is passed on.
-    for (const signal of stopSignals) process.on(signal, () => undefined)
+    const clock = yield* Effect.clock
+    // Handled, so that they do not end this process before the command: its exit status is what is passed on. The first
+    // one's time is kept: signals come to the whole group, so what the command left has had it too.
+    let signalledAt: number | null = null
+    for (const signal of stopSignals) process.on(signal, () => void (signalledAt ??= unsafeMonotonicMillis(clock)))
     // The command's parent is this process, not the serverless: a program in it that watches its parent watches us.
     const child = spawn("sh", ["-c", command], { stdio: "inherit", env: { ...process.env, [PARENT_PID_VARIABLE]: String(process.pid) } })
+    // Read at once (the shell exists until it is reaped): what started before it is not the command's.
+    const since = child.pid === undefined ? null : startedAt(child.pid)
     child.once("exit", (code, signal) => end(signal === null ? { code: code ?? 1 } : { signal }))
     child.once("error", () => end({ code: 127 }))
     yield* whenOrphaned(() =>
@@ -84,7 +103,7 @@ const run = (command: string) =>
       )
     )
     const outcome = yield* Deferred.await(ended)
-    yield* stopLeftovers
+    if (since !== null) yield* stopLeftovers(since, signalledAt, clock)
     return outcome
   }).pipe(Effect.scoped)
 

@@ -3,6 +3,9 @@
  * did, and stops its whole process group once its parent is gone, even when the parent died before it looked.
  */
 import { spawn } from "node:child_process"
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterEach, describe, expect, it } from "vitest"
 import { processGroup } from "../support/process.js"
@@ -12,8 +15,10 @@ const sidecarJs = fileURLToPath(new URL("../../dist/sidecar.js", import.meta.url
 
 /** Groups the tests started: each runner leads its own, as under the launcher. */
 const groups: Array<number> = []
+const dirs: Array<string> = []
 afterEach(() => {
   for (const group of groups.splice(0)) if (processGroup(group).length > 0) process.kill(-group, "SIGKILL")
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
 })
 
 /** The runner with `command`, leading its own process group; resolves with how it ended. */
@@ -30,23 +35,32 @@ describe("the sidecar runner (dist/sidecar.js)", () => {
     expect(await runSidecar("kill -TERM $$").ended).toBe("SIGTERM")
   })
 
-  it("a command that ends leaving jobs in its group: they are stopped (SIGTERM, then SIGKILL after the grace), and the runner exits with the command's status", async () => {
-    const polite = runSidecar("sleep 600 & sleep 601 & exit 0")
+  it("what a command leaves in its group is stopped: SIGTERM once, then SIGKILL after the grace, and the runner exits with the command's status", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sidecar-test-"))
+    dirs.push(dir)
+    // Each job says it is ready (its trap set) in a file, and counts the SIGTERMs it gets in another.
+    const job = (name: string, onTerm: string) => `(trap '${onTerm}' TERM; : > ${dir}/${name}.ready; while :; do sleep 0.1; done)`
+    const ready = (name: string) => `while [ ! -e ${dir}/${name}.ready ]; do sleep 0.05; done`
+    const terms = (name: string) => (existsSync(join(dir, `${name}.terms`)) ? readFileSync(join(dir, `${name}.terms`), "utf8") : "")
+    // Jobs that stop on SIGTERM: stopped at once, not at the grace's end.
+    const polite = runSidecar(`${job("polite", `echo T >> ${dir}/polite.terms; exit 0`)} & ${ready("polite")}; sleep 601 & exit 0`)
+    const politeStarted = Date.now()
     expect(await polite.ended).toBe("0")
-    // Stopped before the runner exits; gone from the table once their new parent has reaped them.
-    await until("the jobs to be gone", () => (processGroup(polite.pid).length === 0 ? true : undefined), 2_000)
-    // A job that ignores SIGTERM is killed once the launcher's grace (5 s) has passed; the status is still the command's.
-    // So is one the launcher's SIGTERM to the group left behind: the shell died of it, its child did not (a consumer that
-    // ignores it): the runner, which the launcher waits for, stays until that child is gone.
-    const stubborn = runSidecar("(trap '' TERM; exec sleep 602) & sleep 0.2; exit 4")
-    const stopped = runSidecar("(trap '' TERM; exec sleep 603); exit 0")
+    expect(Date.now() - politeStarted).toBeLessThan(3_000)
+    expect(terms("polite")).toBe("T\n")
+    // A job that ignores SIGTERM is killed once the grace (5 s) has passed; the status is still the command's. So is one
+    // that the launcher's SIGTERM to the group left behind (the shell died of it, the job did not): it is not sent a
+    // second SIGTERM (to a program, "hurry"), and is killed before the launcher's own grace ends.
+    const stubborn = runSidecar(`(trap '' TERM; : > ${dir}/stubborn.ready; exec sleep 602) & ${ready("stubborn")}; exit 4`)
+    const stopped = runSidecar(`${job("stopped", `echo T >> ${dir}/stopped.terms`)}; exit 0`)
     const started = Date.now()
-    await until("the stopped sidecar's shell and child", () => (processGroup(stopped.pid).length >= 3 ? true : undefined), 2_000)
+    await until("the job's trap", () => (existsSync(join(dir, "stopped.ready")) ? true : undefined), 5_000)
     process.kill(-stopped.pid, "SIGTERM")
-    expect(await stubborn.ended).toBe("4")
     expect(await stopped.ended).toBe("SIGTERM")
-    expect(Date.now() - started).toBeGreaterThanOrEqual(5_000)
-    for (const { pid } of [stubborn, stopped]) await until("the job to be gone", () => (processGroup(pid).length === 0 ? true : undefined), 2_000)
+    expect(terms("stopped")).toBe("T\n")
+    expect(await stubborn.ended).toBe("4")
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4_000)
+    for (const { pid } of [polite, stubborn, stopped]) await until("the jobs to be gone", () => (processGroup(pid).length === 0 ? true : undefined), 2_000)
   }, 20_000)
 
   it("a parent already gone when it starts (killed during its start-up): the whole group is stopped at once", async () => {
