@@ -292,14 +292,16 @@ const transportFailed = (operation: Operation, url: string, error: TransportErro
     : new RequestFailed({ operation, url, detail })
 }
 
+/** The status a failed call got, if an answer began: an unexpected one, or one cut off on its way. */
+const statusOf = (error: RequestFailed | UnexpectedResponse): number | null =>
+  error._tag === "UnexpectedResponse" ? error.status : (error.answered ?? null)
+
 /**
  * A failed create after which the worker may hold a session: no answer in time, a success cut off on its way, or a
  * success this client cannot read.
  */
 export const createMayHaveOpened = (error: WorkerError): boolean =>
-  error._tag === "RequestFailed"
-    ? error.detail.startsWith("no answer within") || (error.answered !== undefined && isOk(error.answered))
-    : error._tag === "UnexpectedResponse" && isOk(error.status)
+  (error._tag === "RequestFailed" && error.detail.startsWith("no answer within")) || isOk(statusOf(error) ?? 0)
 
 /**
  * A create whose answer never came in time, or came as a success this client cannot read, may have opened a session
@@ -432,8 +434,8 @@ export const make = (settings: ClientSettings) =>
       const request = yield* workerPost(url, "/session/health", SessionHealthProbe, { session_id: PROBE_SESSION_ID })
       const reply = yield* Effect.either(exchange("session/health", request))
       if (reply._tag === "Left") {
-        // An answer this client would not read (past its size limit) still came: its status is said, not "no answer".
-        const status = reply.left._tag === "UnexpectedResponse" ? reply.left.status : null
+        // An answer this client would not read (past its size limit, or cut off) still came: its status is said, not "no answer".
+        const status = statusOf(reply.left)
         return { url, answers: false, status, detail: reply.left.detail } satisfies WorkerProbe
       }
       const answered = yield* Effect.either(decode(HealthAnswer, "session/health", request.url)(reply.right))
@@ -558,7 +560,7 @@ export const make = (settings: ClientSettings) =>
           if (!routeMayPass(answer) || failures >= ROUTE_ATTEMPTS) return yield* answer
           last = answer.message
           const retryIn = yield* retryDelay(failures - 1)
-          const status = answer._tag === "UnexpectedResponse" ? answer.status : null
+          const status = statusOf(answer)
           yield* report({ _tag: "RouteFailed", requestIdx, attempt: failures, status, detail: answer.message, retryIn })
           yield* sleepWithin(retryIn)
         }
@@ -570,7 +572,7 @@ export const make = (settings: ClientSettings) =>
         const outcome = yield* runCreate(createOnce(authData, options))
         if (outcome._tag === "Created") return outcome.session
         if (!outcome.retryable) return yield* outcome.error
-        const status = outcome.error._tag === "UnexpectedResponse" ? outcome.error.status : null
+        const status = statusOf(outcome.error)
         last = status === 429 ? "worker full" : outcome.error.message
         const retryIn = yield* retryDelay(refusals)
         yield* report({

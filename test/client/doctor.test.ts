@@ -172,6 +172,11 @@ describe("diagnose", () => {
       const flooded = yield* flood.run({ endpoint: ENDPOINT_NAME, sessions: 1, worker: Option.some(WORKER) })
       assert.deepInclude(flooded.worker, { answers: false, status: 200 })
       assert.include(renderText(flooded), ": does not answer as a null worker (POST /session/health → 200 the body is larger than 1024 KB)")
+      // So did one cut off on its way.
+      const cut = yield* doctorWith([{ ...record, ...recommended }], () => ({ status: 200, body: { ok: false }, cutOff: true }))
+      const cutOff = yield* cut.run({ endpoint: ENDPOINT_NAME, sessions: 1, worker: Option.some(WORKER) })
+      assert.deepInclude(cutOff.worker, { answers: false, status: 200 })
+      assert.notInclude(renderText(cutOff), "no answer")
     })
   )
 

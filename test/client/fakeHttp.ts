@@ -31,6 +31,17 @@ export type FakeAnswer =
 
 const parseJson = Schema.decodeUnknownSync(Schema.parseJson())
 
+/** A body whose first half arrives, then the connection fails. */
+const cutOff = (text: string): ReadableStream<Uint8Array> => {
+  const bytes = new TextEncoder().encode(text)
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(bytes.subarray(0, bytes.length >> 1))
+      controller.error(new Error("aborted"))
+    }
+  })
+}
+
 /**
  * An `HttpClient` answering with `respond`, recording every request (headers, JSON body, Clock time). A URL
  * that is not http(s) is recorded, then dies as it does over Node's agents.
@@ -61,16 +72,9 @@ export const fakeHttp = (respond: (request: SeenRequest, index: number) => FakeA
         }
         if (answer.delay !== undefined) yield* Effect.sleep(answer.delay)
         const text = answer.body === undefined ? "" : typeof answer.body === "string" ? answer.body : JSON.stringify(answer.body)
-        const bytes = new TextEncoder().encode(text)
-        const cut = new ReadableStream<Uint8Array>({
-          start(controller) {
-            controller.enqueue(bytes.subarray(0, bytes.length >> 1))
-            controller.error(new Error("aborted"))
-          }
-        })
         return HttpClientResponse.fromWeb(
           request,
-          new Response(answer.status === 204 ? null : answer.cutOff === true ? cut : text, { status: answer.status, headers: { "content-type": "application/json" } })
+          new Response(answer.status === 204 ? null : answer.cutOff === true ? cutOff(text) : text, { status: answer.status, headers: { "content-type": "application/json" } })
         )
       })
     )
