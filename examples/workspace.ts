@@ -1,9 +1,10 @@
 /**
  * A runner's temporary directory (its Redis server's files), removed when the runner stops. A runner stopped outright
  * (`kill -9`, a power cut) cannot remove its own, so each directory names the process that made it, and the next
- * runner removes those whose process is gone. A directory naming no process yet (being made now) or a live one is kept.
+ * runner removes those whose process is gone. A directory naming no process yet (being made now), a live one, or one
+ * of another process namespace (a container sharing `/tmp`, where that pid means another process) is kept.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, type Scope } from "effect"
@@ -21,11 +22,20 @@ const isRunning = (pid: number): boolean => {
   }
 }
 
-/** The process that made `dir`, or null when it names none (yet) in a form this code wrote. */
-const ownerOf = (dir: string): number | null => {
+/** This process's pid namespace (`pid:[4026531836]`), or "" where there is no `/proc`. */
+const pidNamespace = (): string => {
   try {
-    const text = readFileSync(join(dir, OWNER_FILE), "utf8")
-    return /^[1-9]\d*$/.test(text) ? Number(text) : null
+    return readlinkSync("/proc/self/ns/pid")
+  } catch {
+    return ""
+  }
+}
+
+/** The process that made `dir`, if it names one of this namespace, in the form this code writes (`<pid> <namespace>`). */
+const ownerOf = (dir: string, namespace: string): number | null => {
+  try {
+    const [, pid, named] = /^([1-9]\d*) (.*)$/.exec(readFileSync(join(dir, OWNER_FILE), "utf8")) ?? []
+    return pid !== undefined && named === namespace ? Number(pid) : null
   } catch {
     return null
   }
@@ -39,14 +49,19 @@ export const removeAbandoned = (prefix: string, root: string = tmpdir()): Readon
   } catch {
     return []
   }
+  const namespace = pidNamespace()
   const removed: Array<string> = []
   for (const name of names) {
     if (!name.startsWith(prefix)) continue
     const dir = join(root, name)
-    const owner = ownerOf(dir)
+    const owner = ownerOf(dir, namespace)
     if (owner === null || isRunning(owner)) continue
-    rmSync(dir, { recursive: true, force: true })
-    removed.push(dir)
+    try {
+      rmSync(dir, { recursive: true, force: true })
+      removed.push(dir)
+    } catch {
+      // Not ours to remove after all (another user's, say): left, as an unnamed one is.
+    }
   }
   return removed
 }
@@ -57,7 +72,7 @@ export const exampleWorkspace = (prefix: string, root: string = tmpdir()): Effec
     Effect.sync(() => {
       removeAbandoned(prefix, root)
       const dir = mkdtempSync(join(root, prefix))
-      writeFileSync(join(dir, OWNER_FILE), String(process.pid))
+      writeFileSync(join(dir, OWNER_FILE), `${process.pid} ${pidNamespace()}`)
       return dir
     }),
     (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))

@@ -1,6 +1,6 @@
 /** The example runners' temporary directories: each names its runner, and one a killed runner left is removed by the next. */
 import { spawnSync } from "node:child_process"
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -8,6 +8,9 @@ import { Effect, Exit, Scope } from "effect"
 import { exampleWorkspace, OWNER_FILE, removeAbandoned } from "../../examples/workspace.js"
 
 const PREFIX = "null-worker-test-"
+const NAMESPACE = readlinkSync("/proc/self/ns/pid")
+/** What a runner of this namespace writes. */
+const owner = (pid: number) => `${pid} ${NAMESPACE}`
 
 /** The id of a process that has exited (and been reaped). */
 const goneProcessId = (): number => {
@@ -32,26 +35,28 @@ describe("exampleWorkspace", () => {
       const scope = yield* Scope.make()
       const dir = yield* Scope.extend(exampleWorkspace(PREFIX, root), scope)
       assert.isTrue(dir.startsWith(join(root, PREFIX)), dir)
-      assert.strictEqual(readFileSync(join(dir, OWNER_FILE), "utf8"), String(process.pid))
+      assert.strictEqual(readFileSync(join(dir, OWNER_FILE), "utf8"), owner(process.pid))
       yield* Scope.close(scope, Exit.void)
       assert.isFalse(existsSync(dir))
       rmSync(root, { recursive: true, force: true })
     })
   )
 
-  it.effect("removes the directories of runners that are gone, and keeps live runners', unnamed ones and others' names", () =>
+  it.effect("removes the directories of runners that are gone, and keeps live runners', unnamed ones, another namespace's and others' names", () =>
     Effect.gen(function* () {
       const root = mkdtempSync(join(tmpdir(), "workspace-test-"))
-      const gone = leftBehind(root, `${PREFIX}gone`, String(goneProcessId()))
-      const live = leftBehind(root, `${PREFIX}live`, String(process.pid))
+      const gone = leftBehind(root, `${PREFIX}gone`, owner(goneProcessId()))
+      const live = leftBehind(root, `${PREFIX}live`, owner(process.pid))
       const unnamed = leftBehind(root, `${PREFIX}unnamed`, null)
       const garbled = leftBehind(root, `${PREFIX}garbled`, "12abc")
-      const other = leftBehind(root, "something-else", String(goneProcessId()))
+      // A pid of another namespace (a container sharing /tmp) may be alive there.
+      const elsewhere = leftBehind(root, `${PREFIX}elsewhere`, `${goneProcessId()} pid:[1]`)
+      const other = leftBehind(root, "something-else", owner(goneProcessId()))
       const dir = yield* exampleWorkspace(PREFIX, root).pipe(Effect.scoped)
       assert.isFalse(existsSync(gone))
-      for (const kept of [live, unnamed, garbled, other]) assert.isTrue(existsSync(kept), kept)
+      for (const kept of [live, unnamed, garbled, elsewhere, other]) assert.isTrue(existsSync(kept), kept)
       assert.isFalse(existsSync(dir))
-      assert.sameMembers(readdirSync(root), [`${PREFIX}live`, `${PREFIX}unnamed`, `${PREFIX}garbled`, "something-else"])
+      assert.sameMembers(readdirSync(root), [`${PREFIX}live`, `${PREFIX}unnamed`, `${PREFIX}garbled`, `${PREFIX}elsewhere`, "something-else"])
       // Nothing left to remove the second time; a root that cannot be read removes nothing.
       assert.deepStrictEqual(removeAbandoned(PREFIX, root), [])
       assert.deepStrictEqual(removeAbandoned(PREFIX, join(root, "missing")), [])
