@@ -5,13 +5,14 @@
  * process exits 1.
  */
 import { HttpClient } from "@effect/platform"
-import { Config, Data, Effect, Either, Redacted } from "effect"
+import { Config, Data, Effect, Either, LogLevel, Redacted } from "effect"
 import { containerId, masterToken, port, publicIp, reportAddrs, workerUrlOf } from "../config/WorkerConfig.js"
 import { jsonPostFromHttpClient } from "./jsonPost.js"
 import { framework, makeAddressCooldown, postWithFailover } from "./postWithFailover.js"
 import { errorStatus } from "../../protocol/workerStatus.js"
 import { describeCause } from "../../shared/causeLine.js"
 import { redactUrl } from "../../shared/redactUrl.js"
+import { makeThrottledLog } from "../../shared/throttledLog.js"
 
 export const LAUNCH_FAILURE_INTERVAL = "10 seconds"
 
@@ -47,8 +48,13 @@ export const reportLaunchFailure = (reason: string): Effect.Effect<never, Launch
     )
     // An address that hangs delays one beacon in five minutes, not every one.
     const cooldown = makeAddressCooldown()
+    // A beacon nobody takes is said as a running worker's refused report is: once, then at most once a minute.
+    const throttled = makeThrottledLog()
     for (;;) {
-      yield* postWithFailover(post, target.right.reportAddrs, "/worker_status/", JSON.stringify(body), framework, cooldown)
+      const outcome = yield* postWithFailover(post, target.right.reportAddrs, "/worker_status/", JSON.stringify(body), framework, cooldown)
+      yield* outcome._tag === "Refused"
+        ? throttled.log(LogLevel.Warning, "beacon", "autoscaler did not accept the launch failure's /worker_status/", { causes: outcome.causes.join("; ") })
+        : throttled.reset("beacon")
       yield* Effect.sleep(LAUNCH_FAILURE_INTERVAL)
     }
   })

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Fiber, FiberId, Ref, Schema, TestClock } from "effect"
+import { Cause, ConfigProvider, Effect, Fiber, FiberId, LogLevel, Ref, Schema, TestClock } from "effect"
 import { WorkerStatusBody } from "../../../src/protocol/workerStatus.js"
 import { describeLaunchFailure, reportLaunchFailure } from "../../../src/worker/autoscaler/launchFailure.js"
 import { type Answer, routedClient } from "../../support/fakeHttpClient.js"
@@ -72,6 +72,38 @@ describe("reportLaunchFailure (the launch-failure beacon)", () => {
         ["9102", 46_000],
         ["9102", 56_000]
       ])
+    })
+  )
+
+  it.effect("a beacon no address accepts is said: once, then at most once a minute with how many were not; once one is taken, the next failure is said at once", () =>
+    Effect.gen(function* () {
+      let refusing = true
+      const { layer, seen } = yield* routedClient(() => (refusing ? 503 : 200))
+      const logs = capturedLogs(LogLevel.Warning)
+      const fiber = yield* reportLaunchFailure("broken").pipe(
+        Effect.provide(layer),
+        Effect.withConfigProvider(env(complete)),
+        Effect.provide(logs.layer),
+        Effect.fork
+      )
+      const warnings = () => logs.lines.filter((line) => String(line.message[0]).startsWith("autoscaler did not accept the launch failure's /worker_status/"))
+      yield* TestClock.adjust("15 seconds")
+      assert.lengthOf(warnings(), 1)
+      assert.include(JSON.stringify(warnings()[0]?.message), "503")
+      // The beacons refused in the minute after are counted, not said; the first one after it is said, with the count.
+      yield* TestClock.adjust("50 seconds")
+      assert.lengthOf(warnings(), 1)
+      yield* TestClock.adjust("20 seconds")
+      assert.lengthOf(warnings(), 2)
+      assert.include(JSON.stringify(warnings()[1]?.message), "repeated_since_last_line")
+      refusing = false
+      yield* TestClock.adjust("25 seconds")
+      refusing = true
+      const before = (yield* Ref.get(seen)).length
+      yield* TestClock.adjust("25 seconds")
+      assert.isAbove((yield* Ref.get(seen)).length, before)
+      assert.lengthOf(warnings(), 3)
+      yield* Fiber.interrupt(fiber)
     })
   )
 
