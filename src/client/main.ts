@@ -153,7 +153,7 @@ const [node = "node", script = "client.js", ...args] = process.argv
 const doctor = args[0] === "doctor"
 const autoscale = args[0] === "autoscale"
 const helpPage = doctor ? doctorHelp : autoscale ? autoscaleHelp : clientHelp
-if (!answeredStandardFlags(args, "null-worker-client", helpPage, wholeProgram)) {
+if (!answeredStandardFlags(doctor || autoscale ? args.slice(1) : args, "null-worker-client", helpPage, wholeProgram, doctor || autoscale ? [] : ["doctor", "autoscale"])) {
   // A signal ends the run's sessions first (an interruption), then sets the exit status.
   const stoppedBy = rememberStopSignal()
   const main = doctor

@@ -82,7 +82,9 @@ export const answeredStandardFlags = <Name extends string, R, E, A>(
   name: string,
   help: string,
   /** The program's whole command (its subcommands included), for `--completions`; without it, an installed command it is not. */
-  command?: Command.Command<Name, R, E, A>
+  command?: Command.Command<Name, R, E, A>,
+  /** The program's subcommands, named when a stray word is found (`args` holds none: the one given comes off first). */
+  commands: ReadonlyArray<string> = []
 ): boolean => {
   const completions = completionsRequest(args)
   // Safely: a reader that stops early (`--help | head -1`) must not turn the answer into an EPIPE crash.
@@ -100,7 +102,7 @@ export const answeredStandardFlags = <Name extends string, R, E, A>(
     writeSafely(process.stderr, "--wizard asks its questions on a terminal, and stdin is not one; --help lists the flags\n")
     process.exitCode = 1
   } else {
-    const missing = missingValueMessage(args, help)
+    const missing = missingValueMessage(args, help, commands)
     if (missing === null) return false
     writeSafely(process.stderr, `${missing}\n`)
     process.exitCode = 1
@@ -123,11 +125,15 @@ export const helpLineOf = (help: string, flag: string): { readonly value: string
  */
 /** Flags every @effect/cli program takes besides its own (`--help` and `--version` are answered before this check). */
 const BUILT_IN_FLAGS = new Set(["--wizard", "--completions", "--log-level"])
+/** The values @effect/cli takes for a switch given one. */
+const BOOLEAN_WORDS = new Set(["true", "1", "y", "yes", "on", "false", "0", "n", "no", "off"])
+/** Those of them that take a value. */
+const BUILT_IN_WITH_VALUE = new Set(["--completions", "--log-level"])
 
 /** A flag as the user typed it, for a terminal: cut, its control characters escaped. */
 const printableFlag = (name: string): string => printable(name.length > 64 ? `${name.slice(0, 64)}…` : name)
 
-export const missingValueMessage = (args: ReadonlyArray<string>, help: string): string | null => {
+export const missingValueMessage = (args: ReadonlyArray<string>, help: string, commands: ReadonlyArray<string> = []): string | null => {
   const known = new Set([...help.matchAll(/^ {2}(--[a-z0-9-]+)/gm)].map((match) => match[1] ?? ""))
   const seen = new Set<string>()
   const flags = flagsPart(args)
@@ -138,12 +144,23 @@ export const missingValueMessage = (args: ReadonlyArray<string>, help: string): 
     // @effect/cli checks required flags first, so a typo (`--hodl`) would be reported as a missing `--endpoint`.
     if (!known.has(name)) {
       if (name.startsWith("-") && name !== "-" && !BUILT_IN_FLAGS.has(name)) return `unknown flag ${printableFlag(name)}; --help lists the flags`
+      if (BUILT_IN_WITH_VALUE.has(name) && equals < 0) index++
+      // No program here takes a word of its own (a mistyped command, a value whose flag was lost): @effect/cli would
+      // say "Received unknown argument", or report a required flag instead.
+      else if (!name.startsWith("-") && name !== "") {
+        const where = commands.length === 0 ? "" : ` (a command comes first: ${commands.join(" or ")})`
+        return `unexpected argument ${printableFlag(arg)}${where}; --help lists the flags`
+      }
       continue
     }
     if (seen.has(name)) return `${name} given more than once; --help lists the flags`
     seen.add(name)
     const value = helpLineOf(help, name)?.value ?? null
-    if (value === null) continue
+    if (value === null) {
+      // A switch may be given its value, as @effect/cli reads it (`--recommended true`).
+      if (equals < 0 && BOOLEAN_WORDS.has((flags[index + 1] ?? "").toLowerCase())) index++
+      continue
+    }
     const next = flags[index + 1]
     // `--hold=` gives the flag an empty value: as missing as a flag given last.
     if (equals === arg.length - 1 || (equals < 0 && (next === undefined || next.startsWith("--")))) return `${name} needs a value (${value}); --help lists the flags`

@@ -148,6 +148,23 @@ describe("node dist/client.js --help", () => {
     }
   })
 
+  it("a stray word (a mistyped command, a value whose flag was lost) is one line naming it, the commands named where there are some, exit 1", async () => {
+    for (const [args, message] of [
+      [["doctr", "--endpoint", "x"], "unexpected argument doctr (a command comes first: doctor or autoscale); --help lists the flags"],
+      [["--endpoint", "x", "3"], "unexpected argument 3 (a command comes first: doctor or autoscale); --help lists the flags"],
+      [["doctor", "--endpoint", "x", "stray"], "unexpected argument stray; --help lists the flags"],
+      [["autoscale", "--endpoint", "x", "--stream", "s", "extra"], "unexpected argument extra; --help lists the flags"],
+      [["--endpoint", "x", "--demo", "maybe"], "unexpected argument maybe (a command comes first: doctor or autoscale); --help lists the flags"]
+    ] as const) {
+      const { code, output } = await run(args)
+      expect(code, args.join(" ")).toBe(1)
+      expect(output, args.join(" ")).toBe(`${message}\n`)
+    }
+    // A switch given its value, and the values of the flags every program takes, are not stray.
+    const { output } = await run(["--log-level", "info", "--endpoint", "x", "--demo", "true", "--hold", "3"])
+    expect(output).toBe("--hold is for single mode; with --demo the sessions are held for --plateau\n")
+  })
+
   it("a choice or a file that is not one, or a flag given twice, is one line naming the flag, exit 1", async () => {
     for (const [args, message] of [
       [["--instance", "foo"], '--instance must be one of prod, alpha, candidate, local, not "foo"'],
