@@ -304,8 +304,8 @@ export const createMayHaveOpened = (error: WorkerError): boolean =>
   (error._tag === "RequestFailed" && error.detail.startsWith("no answer within")) || isOk(statusOf(error) ?? 0)
 
 /**
- * A create whose answer never came in time, or came as a success this client cannot read, may have opened a session
- * on the worker that nobody will end: said, with when the worker closes it by itself.
+ * A create whose answer never came in time, or came as a success cut off on its way or that this client cannot read,
+ * may have opened a session on the worker that nobody will end: said, with when the worker closes it by itself.
  */
 const mayHoldSession = <E extends RequestFailed | UnexpectedResponse>(error: E, lifetime: number): E => {
   if (!createMayHaveOpened(error)) return error

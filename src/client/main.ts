@@ -172,18 +172,12 @@ if (!answeredStandardFlags(doctor || autoscale ? args.slice(1) : args, "null-wor
     NodeRuntime.runMain({
       disableErrorReporting: true,
       disablePrettyLogger: true,
-      teardown: (exit, onExit) =>
-        onExit(
-          // The daemon's job is to run until it is stopped: a signal is its normal end.
-          stoppedBy() !== null && autoscale
-            ? Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
-              ? 1
-              : 0
-            : (stoppedBy() ??
-              ((otherwise: number) => (reader === null ? otherwise : exitAfterReader(reader, "null-worker-client", otherwise)))(
-                Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? 1 : 0
-              ))
-        )
+      teardown: (exit, onExit) => {
+        const status = Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? 1 : 0
+        // The daemon's job is to run until it is stopped: a signal is its normal end.
+        if (stoppedBy() !== null && autoscale) return onExit(status)
+        onExit(stoppedBy() ?? (reader === null ? status : exitAfterReader(reader, "null-worker-client", status)))
+      }
     })
   )
 }

@@ -116,23 +116,24 @@ export const helpLineOf = (help: string, flag: string): { readonly value: string
   return line === null ? null : { value: line[1] ?? null, description: line[2] ?? "" }
 }
 
+/** Flags every @effect/cli program takes besides its own (`--help` and `--version` are answered before this check). */
+const BUILT_IN_FLAGS = new Set(["--wizard", "--completions", "--log-level"])
+/** Those of them that take a value. */
+const BUILT_IN_WITH_VALUE = new Set(["--completions", "--log-level"])
+/** The values @effect/cli takes for a switch given one. */
+const BOOLEAN_WORDS = new Set(["true", "1", "y", "yes", "on", "false", "0", "n", "no", "off"])
+
+/** A flag as the user typed it, for a terminal: cut, its control characters escaped. */
+const printableFlag = (name: string): string => printable(name.length > 64 ? `${name.slice(0, 64)}…` : name)
+
 /**
  * What @effect/cli would say badly about the flags, said here naming the flag: one that takes a value (`--hold
  * SECONDS` in `help`) given last, or followed by another flag (it would call it an unknown argument, which sends the
  * user looking for a typo), and one given twice (it would call the second an unknown argument). The flags are read
  * from the lines `renderHelp` writes (`  --name VALUE  …`, the value in capitals, as every `Spec` names it), so the
- * page and the check cannot disagree. A flag the page does not list (nor @effect/cli itself) is refused as unknown.
+ * page and the check cannot disagree. A flag the page does not list (nor @effect/cli itself) is refused as unknown, and
+ * a word that is no flag's value as unexpected.
  */
-/** Flags every @effect/cli program takes besides its own (`--help` and `--version` are answered before this check). */
-const BUILT_IN_FLAGS = new Set(["--wizard", "--completions", "--log-level"])
-/** The values @effect/cli takes for a switch given one. */
-const BOOLEAN_WORDS = new Set(["true", "1", "y", "yes", "on", "false", "0", "n", "no", "off"])
-/** Those of them that take a value. */
-const BUILT_IN_WITH_VALUE = new Set(["--completions", "--log-level"])
-
-/** A flag as the user typed it, for a terminal: cut, its control characters escaped. */
-const printableFlag = (name: string): string => printable(name.length > 64 ? `${name.slice(0, 64)}…` : name)
-
 export const missingValueMessage = (args: ReadonlyArray<string>, help: string, commands: ReadonlyArray<string> = []): string | null => {
   const known = new Set([...help.matchAll(/^ {2}(--[a-z0-9-]+)/gm)].map((match) => match[1] ?? ""))
   const seen = new Set<string>()
