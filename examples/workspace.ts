@@ -8,19 +8,10 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFile
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, type Scope } from "effect"
+import { processExists } from "../src/shared/processExists.js"
 
 /** The file, in each directory, holding its runner's process id. */
 export const OWNER_FILE = "runner.pid"
-
-/** Whether process `pid` exists: signal 0 checks without sending (EPERM: it exists, another user's). */
-const isRunning = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
 
 /** This process's pid namespace (`pid:[4026531836]`), or "" where there is no `/proc`. */
 const pidNamespace = (): string => {
@@ -55,7 +46,7 @@ export const removeAbandoned = (prefix: string, root: string = tmpdir()): Readon
     if (!name.startsWith(prefix)) continue
     const dir = join(root, name)
     const owner = ownerOf(dir, namespace)
-    if (owner === null || isRunning(owner)) continue
+    if (owner === null || processExists(owner)) continue
     try {
       rmSync(dir, { recursive: true, force: true })
       removed.push(dir)

@@ -11,6 +11,7 @@
 import { closeSync, constants, linkSync, lstatSync, openSync, readFileSync, readlinkSync, readSync, renameSync, symlinkSync, unlinkSync } from "node:fs"
 import { Data } from "effect"
 import { errnoOf } from "../../shared/errno.js"
+import { processExists } from "../../shared/processExists.js"
 
 /** When `pid` started (clock ticks since boot), or "" where `/proc` does not say (not Linux, or no such process). */
 const startTimeOf = (pid: number): string => {
@@ -53,15 +54,6 @@ const writtenAtMs = (lock: string): number | null => {
 // 2 s (FAT). The boot time's truncation to whole seconds makes a start look earlier, which errs towards "held".
 const START_MARGIN_MS = 2_000
 
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return errnoOf(error) === "EPERM"
-  }
-}
-
 /** The first `bytes` of `file` ("" when unreadable), opened so that a FIFO put in its place cannot block the start. */
 const readHead = (file: string, bytes: number): string => {
   let fd: number
@@ -100,7 +92,7 @@ const holderOf = (lock: string): { readonly pid: number; readonly started: strin
  * was written: after a container restart pid 1 is alive, as something else.
  */
 const holds = (holder: { readonly pid: number; readonly started: string }, lock: string): boolean => {
-  if (holder.pid === process.pid || !isAlive(holder.pid)) return false
+  if (holder.pid === process.pid || !processExists(holder.pid)) return false
   if (holder.started !== "") return startTimeOf(holder.pid) === holder.started
   const started = startedAtMs(holder.pid)
   const written = writtenAtMs(lock)
