@@ -103,7 +103,11 @@ const run = (command: string) =>
       )
     )
     const outcome = yield* Deferred.await(ended)
-    if (since !== null) yield* stopLeftovers(since, signalledAt, clock)
+    // A command a stop signal ended had it from the launcher, which signals the group: what it left had it too. Said
+    // here as well as by the handler, which may run only after the command's exit has been seen.
+    const endedBySignal = "signal" in outcome && stopSignals.includes(outcome.signal)
+    const groupSignalled = signalledAt ?? (endedBySignal ? unsafeMonotonicMillis(clock) : null)
+    if (since !== null) yield* stopLeftovers(since, groupSignalled, clock)
     return outcome
   }).pipe(Effect.scoped)
 
