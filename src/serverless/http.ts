@@ -156,5 +156,29 @@ const serverlessRouter = HttpRouter.empty.pipe(
   )
 )
 
-/** The router, a path it does not serve answered in JSON as its own refusals are (the platform's 404 has no body). */
-export const serverlessApp = serverlessRouter.pipe(Effect.catchTag("RouteNotFound", () => Effect.succeed(json(404, { error: "not found" }))))
+/** The methods the router serves `path` with, read from its own table (a `/*` route serves everything under it). */
+const methodsServing = (path: string): ReadonlyArray<string> => {
+  const methods = new Set<string>()
+  for (const route of serverlessRouter.routes) {
+    const pattern = route.path
+    const serves = pattern.endsWith("/*") ? path.startsWith(pattern.slice(0, -1)) : path === pattern
+    if (serves) methods.add(route.method)
+  }
+  return [...methods]
+}
+
+/**
+ * The router, a request it does not serve answered in JSON as its own refusals are (the platform's 404 has no body):
+ * a path it serves with another method is a 405 naming the methods in `Allow` (RFC 9110 §15.5.6), as the worker's is.
+ */
+export const serverlessApp = serverlessRouter.pipe(
+  Effect.catchTag("RouteNotFound", ({ request }) => {
+    const query = request.url.indexOf("?")
+    const allowed = methodsServing(query < 0 ? request.url : request.url.slice(0, query))
+    return Effect.succeed(
+      allowed.length === 0
+        ? json(404, { error: "not found" })
+        : HttpServerResponse.setHeader(json(405, { error: "method not allowed" }), "allow", allowed.join(", "))
+    )
+  })
+)

@@ -122,6 +122,25 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     }
   })
 
+  it("a path it serves, asked with another method, is a 405 whose Allow names the method it takes; HEAD is GET's", async () => {
+    const serverless = await startServerless([])
+    const cases: ReadonlyArray<readonly [string, string, string]> = [
+      ["GET", "/route/", "POST"],
+      ["OPTIONS", "/route/?api_key=k", "POST"],
+      ["DELETE", "/worker_status/", "POST"],
+      ["GET", "/callbacks/any/where", "POST"],
+      ["POST", "/status", "GET"],
+      ["PUT", "/", "GET"],
+      ["POST", "/api/v0/endptjobs/", "GET"]
+    ]
+    for (const [method, path, allow] of cases) {
+      const answer = await fetch(`${serverless.url}${path}`, { method })
+      expect([answer.status, answer.headers.get("allow"), await answer.text()], `${method} ${path}`).toEqual([405, allow, '{"error":"method not allowed"}'])
+    }
+    const head = await fetch(`${serverless.url}/status`, { method: "HEAD" })
+    expect([head.status, head.headers.get("content-type")]).toEqual([200, "application/json"])
+  })
+
   it("--help is one line per flag with its default, without ANSI codes when piped; counts and ports are integers", async () => {
     const help = spawnProcess(process.execPath, [serverlessJs, "--help"], {})
     expect(await help.exited).toBe(0)
