@@ -176,10 +176,15 @@ const hostProblem = (req: IncomingMessage): BadHost["problem"] | null => {
 /**
  * The request target in origin form. A target in absolute form (`POST http://host:port/path`, which a server must
  * accept: RFC 9112 §3.2.2) is routed by its path, as aiohttp routes it. Origin form, all but every request, is
- * returned as it came.
+ * returned as it came, but for a fragment.
  */
 const originForm = (target: string): string => {
-  if (target.charCodeAt(0) === 47 || !/^https?:\/\//i.test(target) || !URL.canParse(target)) return target
+  if (target.charCodeAt(0) === 47) {
+    // A fragment is no part of a request target (RFC 9112 §3.2), but Node's parser lets one through; aiohttp drops it.
+    const fragment = target.indexOf("#")
+    return fragment < 0 ? target : target.slice(0, fragment)
+  }
+  if (!/^https?:\/\//i.test(target) || !URL.canParse(target)) return target
   const parsed = new URL(target)
   return `${parsed.pathname}${parsed.search}`
 }

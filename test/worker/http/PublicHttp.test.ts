@@ -322,6 +322,16 @@ describe("public API: routing", () => {
       assert.strictEqual(yield* send("ftp://example/session/create"), 404)
     })
   )
+
+  it.scoped("a fragment a client sends anyway is not part of the path, as aiohttp reads it (RFC 9112 §3.2)", () =>
+    Effect.gen(function* () {
+      const { publicUrl } = yield* startWorker()
+      const send = (target: string) => Effect.map(rawPost(publicUrl, [JSON.stringify(createBody())], { target }), (reply) => reply.status)
+      assert.strictEqual(yield* send("/session/create#top"), 201)
+      assert.strictEqual(yield* send("/session/create?x=1#top"), 429)
+      assert.strictEqual(yield* send("/nope#/session/create"), 404)
+    })
+  )
 })
 
 describe("callbacks through HTTP", () => {
