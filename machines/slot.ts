@@ -57,8 +57,8 @@ export interface SlotSession {
   readonly authData: unknown
   readonly onCloseRoute: string | null
   readonly onClosePayload: unknown
-  /** The length of `onClosePayload`'s JSON text when there is a route (0 without): what the callback outbox reserves. */
-  readonly onClosePayloadLength: number
+  /** The most characters its callback's text can take when there is a route (0 without): what the callback outbox reserves. */
+  readonly callbackLength: number
 }
 
 /** Which session a local `/release` is for: whichever is open, or the one named by generation or id. */

@@ -3,6 +3,7 @@
  */
 import { Schema } from "effect"
 import { jsonText } from "../shared/exactJson.js"
+import { SESSION_ID_LENGTH } from "./SessionId.js"
 
 /**
  * The `User-Agent` of every callback POST, naming its sender. The control port refuses a request that carries it: a
@@ -64,3 +65,18 @@ export const callbackBody = (payload: unknown, facts: CloseFacts): CallbackBody 
  * payload's own `__proto__` key (JSON allows it; `/session/get` shows it) would set a prototype instead of being sent.
  */
 export const callbackText = (payload: unknown, facts: CloseFacts): string => jsonText(callbackBody(payload, facts)) ?? "{}"
+
+const longest = (words: ReadonlyArray<string>): string => words.reduce((a, b) => (b.length > a.length ? b : a))
+
+/**
+ * The most characters a callback's text adds to its payload's: the `{"payload": …}` around a value that is not an
+ * object, and our keys at their longest. A session with a route reserves its payload's length plus this in the
+ * outbox, so the callback it will post always fits in what was reserved.
+ */
+export const CALLBACK_ADDED_MAX_LENGTH =
+  callbackText(0, {
+    sessionId: "x".repeat(SESSION_ID_LENGTH),
+    reason: longest(CloseReason.literals) as CloseReason,
+    generation: Number.MAX_SAFE_INTEGER,
+    expiredBy: longest(ExpiryLimit.literals) as ExpiryLimit
+  }).length - "0".length

@@ -28,6 +28,6 @@ export const slotSession = (overrides: Partial<SlotSession> = {}): SlotSession =
   authData: authData(),
   onCloseRoute: null,
   onClosePayload: null,
-  onClosePayloadLength: 0,
+  callbackLength: 0,
   ...overrides
 })

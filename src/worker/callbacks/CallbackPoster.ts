@@ -9,7 +9,8 @@
  *   gets most of the slots. Each attempt has a timeout and its response is aborted once its status is known
  *   (the body is never read), so a response that never ends frees its socket with the attempt;
  * - at most `CALLBACK_MAX_PENDING` callbacks waiting, and `CALLBACK_MAX_PENDING_BYTES` of their text; the pool
- *   reserves room before it opens a session with a callback (`unsafeFullness`), so a session that was opened always has room for its callback, and at the cap a
+ *   reserves the most its callback can take before it opens a session with one (`unsafeFullness`,
+ *   `CALLBACK_ADDED_MAX_LENGTH`), so a session that was opened always has room for its callback, and at the cap a
  *   create gets 503 (logged, counted, shown in `/debug`) rather than a callback being dropped.
  *
  * Delivery: 2xx is delivered. 307/308 are followed (same method and body, at most `maxRedirects` hops, to
@@ -33,6 +34,7 @@ import { type JournalledCallback, type OutboxJournal, openJournal } from "./Outb
 import { callbackHttpClient } from "./callbackHttpClient.js"
 import { retryAfterMs } from "./retryAfter.js"
 import { redactUrl } from "../../shared/redactUrl.js"
+import { makeDestinationSlots } from "./destinationSlots.js"
 import { SELF_TARGET_REASON, SELF_TARGET_REFUSED } from "./selfTarget.js"
 
 const CALLBACK_USER_AGENT = `${CALLBACK_USER_AGENT_PREFIX}${VERSION}`
@@ -48,8 +50,8 @@ export interface CloseCallback {
 }
 
 /**
- * `delivering`: an attempt is in flight (or waits for a free slot once its back-off is over); `retrying`: the last
- * attempt failed and the next one waits out its back-off, until `nextAttemptAt`.
+ * `queued`: waiting for a free slot (a new delivery, or one whose back-off is over); `delivering`: an attempt is in
+ * flight; `retrying`: the last attempt failed and the next one waits out its back-off, until `nextAttemptAt`.
  */
 export type DeliveryState = "queued" | "delivering" | "retrying" | "delivered" | "failed"
 
@@ -161,16 +163,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
       const clock = yield* Effect.clock
       const random = yield* Effect.random
       const queue = yield* Queue.unbounded<Delivery>()
-      // A quarter of the slots (at least one) is kept for destinations with nothing in flight: once the rest are taken,
-      // a destination gets one only for its first attempt. So one destination takes the rest at most, and hung
-      // receivers, however many, leave every other destination a slot until each slot has its own destination.
-      const reserved = Math.max(1, Math.floor(config.callbackConcurrency / 4))
-      const shared = config.callbackConcurrency - reserved
-      /** Attempts in flight now, by destination and in all (counted where a slot is taken and given back, nowhere else). */
-      const busy = new Map<string, number>()
-      let inFlight = 0
-      /** Deliveries taken while their destination could have no other slot: each goes on, in order, as one of its attempts ends. */
-      const parked = new Map<string, Array<Delivery>>()
+      const slots = makeDestinationSlots<Delivery>(config.callbackConcurrency)
       // Deliveries waiting out their back-off: fibers of their own, so that the wait holds no delivery slot.
       const backOffs = yield* FiberSet.make()
 
@@ -350,7 +343,11 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
             // A receiver that said when to come back is not asked sooner.
             const backOff = Duration.millis(Math.max(scheduled, error.retryAfterMs ?? 0))
             delivery.record = { ...delivery.record, state: "retrying", nextAttemptAt: clock.unsafeCurrentTimeMillis() + Duration.toMillis(backOff) }
-            return yield* FiberSet.run(backOffs, Effect.zipRight(Effect.sleep(backOff), Effect.sync(() => Queue.unsafeOffer(queue, delivery))))
+            const requeue = Effect.sync(() => {
+              delivery.record = { ...delivery.record, state: "queued", nextAttemptAt: null }
+              Queue.unsafeOffer(queue, delivery)
+            })
+            return yield* FiberSet.run(backOffs, Effect.zipRight(Effect.sleep(backOff), requeue))
           }
           failed++
           prometheus.delivery("failed")
@@ -358,46 +355,23 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
           yield* Effect.logWarning(`on_close callback given up after ${delivery.record.attempts} attempt(s): ${error.reason}`, fields)
         })
 
-      /** The oldest delivery parked for `destination`, taken off its list. */
-      const unpark = (destination: string): Delivery | undefined => {
-        const waiting = parked.get(destination)
-        const next = waiting?.shift()
-        if (waiting !== undefined && waiting.length === 0) parked.delete(destination)
-        return next
-      }
-
-      // The slot is taken (or the delivery parked) and given back as one resource: no other fiber can come between the
-      // check and the count, and no interruption between the count and its release. A slot that ends an attempt goes
-      // on with the oldest delivery parked for its destination, so each destination's callbacks keep their order.
+      // The slot is taken (or the delivery parked) and given back as one resource, so no interruption comes between
+      // the count and its release. An attempt that ends goes on with the oldest delivery parked for its destination,
+      // so each destination's callbacks keep their order; with none, the slot is given back in that same step.
       const take = (delivery: Delivery): Effect.Effect<void> =>
         Effect.acquireUseRelease(
-          Effect.sync(() => {
-            const running = busy.get(delivery.destination) ?? 0
-            if (running > 0 && inFlight >= shared) {
-              const waiting = parked.get(delivery.destination)
-              if (waiting === undefined) parked.set(delivery.destination, [delivery])
-              else waiting.push(delivery)
-              return false
-            }
-            busy.set(delivery.destination, running + 1)
-            inFlight++
-            return true
-          }),
-          (taken) =>
-            taken
-              ? Effect.gen(function* () {
-                  for (let next: Delivery | undefined = delivery; next !== undefined; next = unpark(delivery.destination)) yield* deliverOnce(next)
-                })
-              : Effect.void,
-          (taken) =>
-            taken
-              ? Effect.sync(() => {
-                  inFlight--
-                  const running = (busy.get(delivery.destination) ?? 1) - 1
-                  if (running === 0) busy.delete(delivery.destination)
-                  else busy.set(delivery.destination, running)
-                })
-              : Effect.void
+          Effect.sync(() => (slots.take(delivery.destination, delivery) ? { held: true } : null)),
+          (slot) =>
+            slot === null
+              ? Effect.void
+              : Effect.gen(function* () {
+                  for (let next: Delivery | undefined = delivery; next !== undefined; ) {
+                    yield* deliverOnce(next)
+                    next = slots.handOn(delivery.destination)
+                    if (next === undefined) slot.held = false
+                  }
+                }),
+          (slot) => (slot?.held === true ? Effect.sync(() => slots.giveBack(delivery.destination)) : Effect.void)
         )
 
       const worker = Queue.take(queue).pipe(
@@ -422,9 +396,9 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
         })
       }
 
-      /** Wait up to `timeout` for the outbox to empty, then log what is left, one line each. */
+      /** Wait up to `timeout` (the policy's `drainTimeout` unless given) for the outbox to empty, then log what is left. */
       let drained = false
-      const drain = (timeout: Duration.DurationInput) =>
+      const drain = (timeout: Duration.DurationInput = policy.drainTimeout) =>
         Effect.gen(function* () {
           if (drained) return
           drained = true
@@ -449,7 +423,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
             })
           }
         })
-      yield* Effect.addFinalizer(() => drain(policy.drainTimeout))
+      yield* Effect.addFinalizer(() => drain())
 
       return {
         /** Queue a delivery; returns at once. Synchronous, so the pool can call it inside its one step. */
@@ -486,7 +460,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
         stats: Effect.sync(
           (): OutboxStats => ({
             pending: live.size,
-            inFlight,
+            inFlight: slots.inFlight(),
             delivered,
             failed,
             refusedAtCap,

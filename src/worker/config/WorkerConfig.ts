@@ -69,7 +69,7 @@ export interface WorkerSettings {
   /** Callbacks waiting to be delivered, at most (`CALLBACK_MAX_PENDING`, default 1000); beyond, creates with a callback get 503. */
   readonly callbackMaxPending: number
   /**
-   * The JSON text of those callbacks, and of the payloads open sessions keep for theirs, at most, in characters
+   * The JSON text of those callbacks, and what open sessions reserve for theirs, at most, in characters
    * (`CALLBACK_MAX_PENDING_BYTES`, default 64 MiB): a thousand 1 MiB payloads to a hung receiver would hold a gigabyte.
    */
   readonly callbackMaxPendingBytes: number

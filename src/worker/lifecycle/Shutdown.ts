@@ -75,7 +75,7 @@ export class Shutdown extends Effect.Service<Shutdown>()("worker/Shutdown", {
       yield* drain
       yield* pool.shutdown
       yield* listeners.close(CONNECTION_GRACE)
-      yield* outbox.drain("5 seconds")
+      yield* outbox.drain()
       yield* reporter.finalReport
     })
 

@@ -32,7 +32,7 @@ import {
   type SlotSession,
   type SlotStateValue
 } from "../../../machines/slot.js"
-import { callbackText, type CloseReason } from "../../protocol/callback.js"
+import { CALLBACK_ADDED_MAX_LENGTH, callbackText, type CloseReason } from "../../protocol/callback.js"
 import type { SessionId } from "../../protocol/SessionId.js"
 import { secretDigestHex } from "../../shared/secretEquals.js"
 import { makeSyncLog, type SyncLog } from "../../shared/syncLog.js"
@@ -280,10 +280,10 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       return count
     }
 
-    /** The payload text the open sessions keep for their callbacks. */
+    /** The callback text the open sessions have reserved. */
     const openCallbackLength = (): number => {
       let length = 0
-      for (let slot = 0; slot < slots.length; slot++) length += sessionAt(slot)?.onClosePayloadLength ?? 0
+      for (let slot = 0; slot < slots.length; slot++) length += sessionAt(slot)?.callbackLength ?? 0
       return length
     }
 
@@ -352,9 +352,9 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       }
       if (slot < 0) return refuseCreate(request, refusals.full)
       // Only with a route: the payload's text is measured (a megabyte at most), and the hot path has none.
-      const payloadLength = request.onCloseRoute === null ? 0 : (jsonText(request.onClosePayload) ?? "null").length
+      const callbackLength = request.onCloseRoute === null ? 0 : (jsonText(request.onClosePayload) ?? "null").length + CALLBACK_ADDED_MAX_LENGTH
       if (request.onCloseRoute !== null) {
-        const full = outbox.unsafeFullness(openCallbackCount() + 1, openCallbackLength() + payloadLength)
+        const full = outbox.unsafeFullness(openCallbackCount() + 1, openCallbackLength() + callbackLength)
         if (full !== null) {
           outbox.unsafeRefusedAtCap()
           log.warning("create refused: the callback outbox is full", { max_pending: config.callbackMaxPending, max_pending_bytes: config.callbackMaxPendingBytes })
@@ -383,7 +383,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
         authData: request.authData,
         onCloseRoute: request.onCloseRoute,
         onClosePayload: request.onCloseRoute === null ? null : request.onClosePayload,
-        onClosePayloadLength: payloadLength
+        callbackLength
       }
       apply(slot, { type: "session.reserve", session })
       return Either.right({ sessionId, generation: session.generation, expiresAt: session.expiresAt })

@@ -457,6 +457,30 @@ describe("CallbackPoster", () => {
     })
   )
 
+  it.scoped("a delivery whose back-off is over waits for a slot as queued, with no next attempt time (review 35 L1)", () =>
+    Effect.gen(function* () {
+      let downAnswers = 0
+      const { poster } = yield* posterOver(
+        routedClient((url) => (url.startsWith("http://down.test") ? (downAnswers++ === 0 ? "network-error" : 200) : "hang")),
+        yield* Effect.scope,
+        { callbackConcurrency: 1 },
+        { drainTimeout: "0 millis", attemptTimeout: "5 seconds" }
+      )
+      yield* poster.post({ ...callback, sessionId: "down", route: "http://down.test/cb" })
+      yield* TestClock.adjust("0 millis")
+      yield* poster.post({ ...callback, sessionId: "hung", route: "http://hung.test/cb" })
+      yield* TestClock.adjust("0 millis")
+      const states = Effect.map(poster.deliveries, (records) => records.map((record) => [record.sessionId, record.state, record.nextAttemptAt]))
+      assert.deepStrictEqual(yield* states, [["down", "retrying", 1000], ["hung", "delivering", null]])
+      // Its back-off is over while the one slot still waits on the hung receiver.
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(yield* states, [["down", "queued", null], ["hung", "delivering", null]])
+      yield* TestClock.adjust("4 seconds")
+      const records = yield* poster.deliveries
+      assert.deepStrictEqual(records.find((record) => record.sessionId === "down")?.state, "delivered")
+    })
+  )
+
   it.scoped("a route that is not a URL (a damaged journal's) fails at once, not after six attempts", () =>
     Effect.gen(function* () {
       const { poster, seen } = yield* posterWith([{ errno: "ERR_INVALID_URL" }], yield* Effect.scope)

@@ -12,7 +12,7 @@ import { takeLock } from "../../../src/worker/callbacks/journalLock.js"
 import { forEachLine } from "../../../src/worker/callbacks/lineReader.js"
 import { followLinks, type JournalNotices, journalPathProblem, type JournalledCallback, type OutboxJournal, openJournal, replay } from "../../../src/worker/callbacks/OutboxJournal.js"
 import { descriptorsOn, fillDiskUnder, freeDiskUnder } from "../../support/descriptors.js"
-import { otherWorkersLock, startTimeOf } from "../../support/processStart.js"
+import { otherWorkersLock, startedAtMsOf, startTimeOf } from "../../support/processStart.js"
 
 
 /** `count` callbacks of 10 KB, each journalled then delivered: 500 pass the 4 MiB after which a journal is compacted. */
@@ -288,6 +288,14 @@ describe("OutboxJournal", () => {
         taken.journal.close()
         writeFileSync(lock, `${pid}\n`)
         assert.include((yield* Effect.flip(openJournal(file))).message, `it is in use by process ${pid}`)
+        // A file system whose times are coarse (FAT's: 2 s, rounded down) can date a lock written just after its
+        // holder's start up to 2 s before it: still its holder. Further back, it is stale.
+        const started = startedAtMsOf(pid) / 1000
+        utimesSync(lock, started - 1.5, started - 1.5)
+        assert.include((yield* Effect.flip(openJournal(file))).message, `it is in use by process ${pid}`)
+        utimesSync(lock, started - 2.5, started - 2.5)
+        const stale = yield* openJournal(file)
+        stale.journal.close()
       } finally {
         child.kill("SIGKILL")
       }

@@ -25,6 +25,8 @@ const consumer = Effect.acquireRelease(
           return void res.writeHead(302, { location: "ftp://127.0.0.1/x" }).end()
         case "/badport":
           return void res.writeHead(302, { location: "http://127.0.0.1:99999/health" }).end()
+        case "/nocontent":
+          return void res.writeHead(204).end()
         default:
           return void res.writeHead(503).end()
       }
@@ -88,11 +90,13 @@ describe("HealthProber against a real consumer", () => {
     }).pipe(Effect.scoped)
   )
 
-  it.live("another status is a failure naming it; a redirect loop ends as a failure, not a hang", () =>
+  it.live("another status, another 2xx too, is a failure naming it (the Python worker takes 200 only); a redirect loop ends as a failure, not a hang", () =>
     Effect.gen(function* () {
       const { base } = yield* consumer
       const down = yield* probe(`${base}/down`)
       assert.deepStrictEqual(Either.isLeft(down) ? [down.left.kind, down.left.message] : [], ["status", "Healthcheck failed with status: 503"])
+      const noContent = yield* probe(`${base}/nocontent`)
+      assert.deepStrictEqual(Either.isLeft(noContent) ? [noContent.left.kind, noContent.left.message] : [], ["status", "Healthcheck failed with status: 204"])
       const loop = yield* probe(`${base}/loop`)
       assert.isTrue(Either.isLeft(loop))
     }).pipe(Effect.scoped)

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Either, Exit, Fiber, Layer, Option, Schema, Scope, TestClock } from "effect"
 import { transition } from "xstate"
+import { CALLBACK_ADDED_MAX_LENGTH } from "../../../src/protocol/callback.js"
 import { getShortestPaths } from "xstate/graph"
 import { type SlotEvent, slotMachine } from "../../../machines/slot.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
@@ -690,29 +691,37 @@ describe("SlotPool", () => {
     })
   )
 
-  it.scoped("a create with a callback is refused when its payload's text, with what waits and what open sessions keep, passes CALLBACK_MAX_PENDING_BYTES", () =>
+  it.scoped("a create with a callback is refused when the most its callback can take, with what waits and what open sessions reserve, passes CALLBACK_MAX_PENDING_BYTES", () =>
     Effect.gen(function* () {
-      const { layer } = yield* scriptedClient(["hang"])
       const payload = { job_id: "x".repeat(1000) }
-      const length = JSON.stringify(payload).length
-      const context = yield* Layer.build(
-        SlotPool.DefaultWithoutDependencies.pipe(
-          Layer.provideMerge(CallbackPoster.layerWith({ drainTimeout: "0 millis" })),
-          Layer.provideMerge(Layer.merge(LoadMetrics.Default, WorkerMetrics.Default)),
-          Layer.provide(layer),
-          Layer.provideMerge(testConfig({ maxSessions: 4, callbackMaxPendingBytes: 2 * length + 10 })),
-          Layer.provide(quietLogs)
-        )
-      )
-      const pool = Context.get(context, SlotPool)
+      // What a session with a route reserves: its payload's text and the most the callback adds to it.
+      const reserved = JSON.stringify(payload).length + CALLBACK_ADDED_MAX_LENGTH
+      const poolUnder = (callbackMaxPendingBytes: number) =>
+        Effect.gen(function* () {
+          const { layer } = yield* scriptedClient(["hang"])
+          const context = yield* Layer.build(
+            SlotPool.DefaultWithoutDependencies.pipe(
+              Layer.provideMerge(CallbackPoster.layerWith({ drainTimeout: "0 millis" })),
+              Layer.provideMerge(Layer.merge(LoadMetrics.Default, WorkerMetrics.Default)),
+              Layer.provide(layer),
+              Layer.provideMerge(testConfig({ maxSessions: 4, callbackMaxPendingBytes })),
+              Layer.provide(quietLogs)
+            )
+          )
+          return { pool: Context.get(context, SlotPool), outbox: Context.get(context, CallbackPoster) }
+        })
+      // A cap that holds the payload but not all its callback could take: refused (the payload alone was counted once).
+      const short = yield* poolUnder(reserved - 1)
+      assert.strictEqual((yield* Effect.flip(short.pool.create(request({ onClosePayload: payload }))))._tag, "OutboxFull")
+      const { pool, outbox } = yield* poolUnder(2 * reserved + 10)
       // Without a route nothing is kept, so nothing is counted: two sessions with one fit beside it.
       yield* pool.create(request({ onCloseRoute: null, onClosePayload: payload }))
-      // Two open sessions keep two payloads: a third does not fit beside them.
+      // Two open sessions reserve two callbacks: a third does not fit beside them.
       yield* pool.create(request({ onClosePayload: payload }))
       yield* pool.create(request({ onClosePayload: payload }))
       const refused = yield* Effect.flip(pool.create(request({ onClosePayload: payload })))
-      assert.deepStrictEqual([refused._tag, refused._tag === "OutboxFull" ? refused.limit : ""], ["OutboxFull", `${2 * length + 10} characters of callbacks`])
-      assert.strictEqual((yield* Context.get(context, CallbackPoster).stats).refusedAtCap, 1)
+      assert.deepStrictEqual([refused._tag, refused._tag === "OutboxFull" ? refused.limit : ""], ["OutboxFull", `${2 * reserved + 10} characters of callbacks`])
+      assert.strictEqual((yield* outbox.stats).refusedAtCap, 1)
     })
   )
 
