@@ -12,6 +12,13 @@ import { DECIMAL_NUMBER } from "../shared/decimalText.js"
  */
 export const MAX_COST = 1_000_000
 
+/**
+ * The longest `auth_data` a session keeps, in characters of its JSON text. A signed route answer's is a few hundred;
+ * an open session keeps its `auth_data` parsed (for `/session/get`), and a megabyte of small keys costs the heap ten
+ * times that, so without a bound a worker with many slots could be made to run out of memory.
+ */
+export const AUTH_DATA_MAX_LENGTH = 16_384
+
 const costMessage = `must be a number from 0 to ${MAX_COST}`
 
 const numericStringMessage = `${costMessage}, or such a number as a string`

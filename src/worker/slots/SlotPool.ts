@@ -34,13 +34,16 @@ import {
 } from "../../../machines/slot.js"
 import { CALLBACK_ADDED_MAX_LENGTH, callbackText, type CloseReason } from "../../protocol/callback.js"
 import type { SessionId } from "../../protocol/SessionId.js"
-import { secretDigestHex } from "../../shared/secretEquals.js"
+import { AUTH_DATA_MAX_LENGTH } from "../../protocol/authData.js"
+import { canonicalJson, secretDigestHex } from "../../shared/secretEquals.js"
+import { sha256Hex } from "../../shared/sha256.js"
 import { makeSyncLog, type SyncLog } from "../../shared/syncLog.js"
 import { Wakeups } from "../../shared/Wakeups.js"
 import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { CallbackPoster } from "../callbacks/CallbackPoster.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import {
+  InvalidField,
   type InvalidSession,
   OutboxFull,
   refusals,
@@ -340,8 +343,13 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       return Either.left(refusal)
     }
 
+    const authDataTooLong = new InvalidField({
+      field: "auth_data",
+      message: `auth_data: its JSON text is longer than ${AUTH_DATA_MAX_LENGTH} characters (a signed route answer's is a few hundred)`
+    })
+
     /** Take a free slot for a new session. */
-    const unsafeCreate = (request: SessionRequest): Either.Either<SessionOpened, SlotsExhausted | OutboxFull> => {
+    const unsafeCreate = (request: SessionRequest): Either.Either<SessionOpened, SlotsExhausted | OutboxFull | InvalidField> => {
       if (mode !== "serving") return refuseCreate(request, refusalIn[mode])
       let slot = -1
       for (let candidate = 0; candidate < slots.length; candidate++) {
@@ -351,6 +359,9 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
         }
       }
       if (slot < 0) return refuseCreate(request, refusals.full)
+      // Measured where the digest needs its text anyway: a full worker's 429 pays nothing for it.
+      const authText = canonicalJson(request.authData)
+      if (authText.length > AUTH_DATA_MAX_LENGTH) return Either.left(authDataTooLong)
       // Only with a route: the payload's text is measured (a megabyte at most), and the hot path has none.
       const callbackLength = request.onCloseRoute === null ? 0 : (jsonText(request.onClosePayload) ?? "null").length + CALLBACK_ADDED_MAX_LENGTH
       if (request.onCloseRoute !== null) {
@@ -371,7 +382,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       const session: SlotSession = {
         id: sessionId,
         generation,
-        authDigest: secretDigestHex(request.authData),
+        authDigest: sha256Hex(authText),
         cost: request.cost,
         requestIdx: request.requestIdx,
         lifetimeMs: request.lifetimeMs,
@@ -443,7 +454,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       unsafeFind,
       unsafePing,
       unsafeRelease,
-      create: (request: SessionRequest): Effect.Effect<SessionOpened, SlotsExhausted | OutboxFull> =>
+      create: (request: SessionRequest): Effect.Effect<SessionOpened, SlotsExhausted | OutboxFull | InvalidField> =>
         Effect.suspend(() => settled(() => unsafeCreate(request))),
       end: (sessionId: string, sessionAuth: unknown): Effect.Effect<void, SessionNotFound | SessionAuthInvalid | SessionAlreadyClosed> =>
         Effect.suspend(() => settled(() => unsafeEnd(sessionId, sessionAuth))),

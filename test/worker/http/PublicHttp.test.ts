@@ -105,6 +105,7 @@ describe("public API: /session/create", () => {
     ["an ftp on_close_route", createBody({ on_close_route: "ftp://cb.example/x" }), 422, "payload.on_close_route"],
     ["an on_close_route on port 0", createBody({ on_close_route: "http://127.0.0.1:0/done" }), 422, "payload.on_close_route: must not use port 0"],
     ["session_id as a number", { ...createBody(), session_id: 5 }, 422, "session_id"],
+    ["an auth_data of 20,000 characters", { auth_data: authData({ pad: "x".repeat(20_000) }) }, 422, "auth_data: its JSON text is longer than 16384 characters"],
     ["a 2 MB body", { ...createBody(), padding: "x".repeat(2 * 1024 * 1024) }, 413, "larger than"]
   ]
 

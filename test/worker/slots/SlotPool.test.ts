@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Either, Exit, Fiber, Layer, Option, Schema, Scope, TestClock } from "effect"
 import { transition } from "xstate"
+import { AUTH_DATA_MAX_LENGTH } from "../../../src/protocol/authData.js"
 import { CALLBACK_ADDED_MAX_LENGTH } from "../../../src/protocol/callback.js"
 import { getShortestPaths } from "xstate/graph"
 import { type SlotEvent, slotMachine } from "../../../machines/slot.js"
@@ -76,6 +77,32 @@ describe("SlotPool", () => {
       assert.strictEqual((yield* metrics.snapshot).counters.rejected, 250)
       const records = yield* pendingRecords(metrics, 10)
       assert.deepStrictEqual(records.map((record) => [record.request_idx, record.status]), [[9, "Rejected"]])
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
+  it.effect("an auth_data whose JSON text passes AUTH_DATA_MAX_LENGTH is refused naming auth_data, before it takes a slot; it is bad input, not rejected demand (probe 35 M1)", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const metrics = yield* LoadMetrics
+      const base = authData()
+      const padded = (length: number) => {
+        const text = JSON.stringify({ ...base, pad: "" })
+        return { ...base, pad: "x".repeat(length - text.length) }
+      }
+      assert.strictEqual(JSON.stringify(padded(AUTH_DATA_MAX_LENGTH + 1)).length, AUTH_DATA_MAX_LENGTH + 1)
+      const refused = yield* Effect.flip(pool.create(request({ authData: padded(AUTH_DATA_MAX_LENGTH + 1), cost: 250 })))
+      assert.deepStrictEqual(refused._tag === "InvalidField" ? [refused.field, refused.message] : [refused._tag], [
+        "auth_data",
+        `auth_data: its JSON text is longer than ${AUTH_DATA_MAX_LENGTH} characters (a signed route answer's is a few hundred)`
+      ])
+      // Many small keys are what make a parsed auth_data heavy: counted by their text too.
+      const keys = Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`k${i}`, 0]))
+      assert.strictEqual((yield* Effect.flip(pool.create(request({ authData: { ...base, ...keys } }))))._tag, "InvalidField")
+      assert.strictEqual((yield* metrics.snapshot).counters.rejected, 0)
+      assert.deepStrictEqual(yield* pendingRecords(metrics, 10), [])
+      // At the limit it opens, and its session is ended with that same auth_data.
+      const opened = yield* pool.create(request({ authData: padded(AUTH_DATA_MAX_LENGTH) }))
+      yield* pool.end(opened.sessionId, padded(AUTH_DATA_MAX_LENGTH))
     }).pipe(Effect.provide(poolLayer()))
   )
 
