@@ -584,12 +584,15 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
        */
       deleteRequests: (body: DeleteRequestsBody) =>
         Effect.gen(function* () {
-          deletedRequests += body.requests.length
           const record = workers.get(body.worker_id)
-          if (record === undefined || !stringEqualsSecret(body.mtoken, record.mtoken) || record.routed.length === 0) return
+          // Only a worker's own records count: an unknown id or token is refused, as a report with them is.
+          if (record === undefined || !stringEqualsSecret(body.mtoken, record.mtoken)) return false
+          deletedRequests += body.requests.length
+          if (record.routed.length === 0) return true
           const done = new Set(body.requests.map((entry) => entry.request_idx))
           record.routed = record.routed.filter((entry) => !done.has(entry.requestIdx))
           observeLoad(record, yield* Clock.currentTimeMillis)
+          return true
         }),
 
       /** `POST /callbacks/…`: a sink for `on_close_route` while trying things locally. */

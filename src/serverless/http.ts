@@ -109,9 +109,9 @@ const serverlessRouter = HttpRouter.empty.pipe(
   HttpRouter.post(
     "/delete_requests/",
     withBody(DeleteRequestsBody, (body) =>
-      Effect.as(
+      Effect.map(
         Effect.flatMap(ControlPlane, (plane) => plane.deleteRequests(body)),
-        json(200, {})
+        (known) => (known ? json(200, {}) : json(404, { error: "unknown worker or mtoken" }))
       )
     )
   ),

@@ -349,6 +349,15 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     expect((await postJson(`${url}/worker_status/`, report)).status).not.toBe(422)
   })
 
+  it("a /delete_requests/ from an unknown worker is a 404, as its report would be, and its records are not counted", async () => {
+    const { url } = await startServerless(["--max-workers", "0"])
+    const record = { request_idx: 1, success: true, status: "Success", entered_queue_at: 0, work_started_at: 0, work_completed_at: 0 }
+    const forged = await postJson(`${url}/delete_requests/`, { worker_id: 999, mtoken: "forged", requests: [record, record] })
+    expect([forged.status, forged.json]).toEqual([404, { error: "unknown worker or mtoken" }])
+    const counted = (await (await fetch(`${url}/status`)).json()) as { deleted_requests: number }
+    expect(counted.deleted_requests).toBe(0)
+  })
+
   it("request bodies are read within 1 MiB and 64 levels: past the size every body route answers 413 and nothing is recorded, past the depth 422; the serverless stays up", async () => {
     const { endpointKey, url } = await startServerless(["--max-workers", "0"])
     // Valid JSON past the limit: only its size is wrong.

@@ -196,14 +196,13 @@ describe("ControlPlane (TestClock, fake processes)", () => {
       const deletedOf = Effect.map(plane.status, (status) => status.deleted_requests)
       assert.strictEqual(yield* loadOf, 100)
       const record = { request_idx: 1, success: true, status: "Success" as const, entered_queue_at: 0, work_started_at: 0, work_completed_at: 0 }
-      // A record with another worker's token changes nothing; the worker's own clears the route.
-      yield* plane.deleteRequests({ worker_id: 1, mtoken: "not the token", requests: [record] })
-      assert.strictEqual(yield* loadOf, 100)
-      // An unknown worker's records are counted and change nothing.
-      yield* plane.deleteRequests({ worker_id: 9, mtoken: token, requests: [record] })
-      assert.strictEqual(yield* loadOf, 100)
-      yield* plane.deleteRequests({ worker_id: 1, mtoken: token, requests: [record] })
-      assert.deepStrictEqual([yield* loadOf, yield* deletedOf], [0, 3])
+      // A record with another worker's token, or an unknown worker's, is refused: it changes nothing and is not
+      // counted (probe 35 L2: forged posts were). The worker's own clears the route.
+      assert.isFalse(yield* plane.deleteRequests({ worker_id: 1, mtoken: "not the token", requests: [record] }))
+      assert.isFalse(yield* plane.deleteRequests({ worker_id: 9, mtoken: token, requests: [record] }))
+      assert.deepStrictEqual([yield* loadOf, yield* deletedOf], [100, 0])
+      assert.isTrue(yield* plane.deleteRequests({ worker_id: 1, mtoken: token, requests: [record] }))
+      assert.deepStrictEqual([yield* loadOf, yield* deletedOf], [0, 1])
       // Only the requests named: one routed since stays.
       assert.strictEqual(yield* route(2), "Ready")
       yield* plane.deleteRequests({ worker_id: 1, mtoken: token, requests: [record] })
