@@ -118,6 +118,26 @@ describe("the real process (node dist/main.js)", () => {
     expect((await create({ lifetime: 60 })).status).toBe(201)
   })
 
+  it("the public and webhook ports take both address families where the host has IPv6 (a PUBLIC_IPADDR may be one), the control port loopback IPv4 alone", async () => {
+    const ipv6 = await new Promise<boolean>((resolve) => {
+      const probe = createServer()
+      probe.once("error", () => resolve(false))
+      probe.listen(0, "::1", () => probe.close(() => resolve(true)))
+    })
+    const { controlPort, httpPort, worker, workerPort } = await spawnOnFreePorts()
+    await worker.waitFor("control listening")
+    // Node listens on `::` (both families) where it can, else on 0.0.0.0: either way IPv4 clients are served.
+    expect(worker.output()).toContain(`public API listening on http://${ipv6 ? "[::]" : "0.0.0.0"}:${workerPort}`)
+    const hosts = ipv6 ? ["127.0.0.1", "[::1]"] : ["127.0.0.1"]
+    for (const host of hosts) {
+      expect((await post(`http://${host}:${workerPort}/session/create`, { auth_data: authData(), payload: {} })).status, host).toBe(host === "127.0.0.1" ? 201 : 429)
+      expect((await post(`http://${host}:${httpPort}/session/end`, { session_id: "x", session_auth: authData() })).status, host).toBe(400)
+    }
+    const control = (host: string) => fetch(`http://${host}:${controlPort}/sessions`).then((answer) => answer.status, () => "refused")
+    expect(await control("127.0.0.1")).toBe(200)
+    if (ipv6) expect(await control("[::1]")).toBe("refused")
+  })
+
   it("DRAIN_TIMEOUT=0: SIGTERM closes the open session with reason shutdown at once, delivers its callback, and exits 0", async () => {
     const receiver = await startReceiver()
     const { publicUrl, worker } = await startWorker({ DRAIN_TIMEOUT: "0" })

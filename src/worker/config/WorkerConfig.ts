@@ -27,8 +27,11 @@ export interface WorkerSettings {
   readonly backendHealthUrl: Option.Option<string>
   /** Largest request body accepted on the public and webhook ports. */
   readonly maxBodyBytes: number
-  /** Where the public port binds; the protocol wants every interface. */
-  readonly publicHost: string
+  /**
+   * Where the public and webhook ports bind: the protocol wants every interface, and the Python worker takes both
+   * address families (a `PUBLIC_IPADDR` may be IPv6), so none is given (tests give loopback).
+   */
+  readonly publicHost: string | undefined
   /** Autoscaler base URLs (`REPORT_ADDR`, comma-separated), trimmed, without trailing `/`, tried in order. */
   readonly reportAddrs: ReadonlyArray<string>
   /** `MASTER_TOKEN`: sent as `mtoken`; bearer token of `/pyworker/update`. */
@@ -96,7 +99,7 @@ export const defaults = {
    */
   maxSessionsCap: 1024,
   maxBodyBytes: 1024 * 1024,
-  publicHost: "0.0.0.0",
+  publicHost: undefined,
   tlsCertFile: "/etc/instance.crt",
   tlsKeyFile: "/etc/instance.key",
   healthcheckIntervalSeconds: 10,

@@ -102,7 +102,8 @@ export const defaultLimits: WireLimits = {
 
 export interface WireServerOptions {
   readonly name: string
-  readonly host: string
+  /** The address to listen on; none is every address of both families (`::`, or `0.0.0.0` on a host without IPv6). */
+  readonly host: string | undefined
   readonly port: number
   /** The setting that chose `port` (`WORKER_PORT`), named when the port cannot be bound. */
   readonly portSetting?: string
@@ -689,6 +690,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       socket.destroy()
     })
 
+    // `*` as `ss` writes a socket on every address.
+    const shownHost = options.host ?? "*"
     const bindOnce = Effect.async<number, ListenFailed>((resume) => {
       const onError = (error: NodeJS.ErrnoException) => {
         server.off("listening", onListening)
@@ -696,10 +699,10 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
           Effect.fail(
             new ListenFailed({
               name: options.name,
-              host: options.host,
+              host: shownHost,
               port: options.port,
               code: error.code ?? "UNKNOWN",
-              message: `${options.name}: cannot listen on ${options.host}:${options.port}${options.portSetting === undefined ? "" : ` (${options.portSetting})`}: ${error.code ?? error.message}`
+              message: `${options.name}: cannot listen on ${shownHost}:${options.port}${options.portSetting === undefined ? "" : ` (${options.portSetting})`}: ${error.code ?? error.message}`
             })
           )
         )
@@ -711,7 +714,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       }
       server.once("error", onError)
       server.once("listening", onListening)
-      server.listen(options.port, options.host)
+      if (options.host === undefined) server.listen(options.port)
+      else server.listen(options.port, options.host)
     })
 
     const attempts = options.bindAttempts ?? 1
@@ -754,7 +758,9 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       })
 
     yield* Effect.addFinalizer(() => close("2 seconds"))
-    yield* Effect.logInfo(`${options.name} listening on ${options.tls === undefined ? "http" : "https"}://${options.host}:${port}`)
+    const bound = server.address()
+    const boundHost = typeof bound === "object" && bound !== null ? bound.address : shownHost
+    yield* Effect.logInfo(`${options.name} listening on ${options.tls === undefined ? "http" : "https"}://${boundHost.includes(":") ? `[${boundHost}]` : boundHost}:${port}`)
     return {
       name: options.name,
       port,
