@@ -54,7 +54,10 @@ export class UnexpectedResponse extends Data.TaggedError("UnexpectedResponse")<{
   readonly detail: string
 }> {
   override get message() {
-    return `${this.operation}: ${printable(this.url)} answered ${this.status}: ${printable(this.detail)}`
+    const refusedKey = this.operation === "endpoint lookup" && (this.status === 401 || this.status === 403)
+    // The one refusal whose fix is the user's own setting: said with where that setting comes from.
+    const hint = refusedKey ? " (check VAST_API_KEY; the local serverless takes its --api-key or SERVERLESS_API_KEY)" : ""
+    return `${this.operation}: ${printable(this.url)} answered ${this.status}: ${printable(this.detail)}${hint}`
   }
 }
 

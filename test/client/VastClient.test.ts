@@ -145,6 +145,10 @@ describe("VastClient.findEndpoint", () => {
       const refused = yield* clientWith(() => ({ status: 401, body: { detail: "bad key" } }))
       const error = yield* Effect.flip(refused.client.findEndpoint(ENDPOINT_NAME))
       assert.deepInclude(error, { _tag: "UnexpectedResponse", operation: "endpoint lookup", status: 401 })
+      // The key is the user's setting: the message says which (newcomer 23 #3); another refusal names none.
+      assert.match(error.message, /answered 401: \{"detail":"bad key"\} \(check VAST_API_KEY; the local serverless takes its --api-key or SERVERLESS_API_KEY\)$/)
+      const broken = yield* Effect.flip((yield* clientWith(() => ({ status: 500, body: { detail: "oops" } }))).client.findEndpoint(ENDPOINT_NAME))
+      assert.notInclude(broken.message, "VAST_API_KEY")
     })
   )
 })

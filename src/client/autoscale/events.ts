@@ -102,7 +102,7 @@ export const describeAutoscale = (event: AutoscaleEvent): string => {
       return `stopping: ${event.held} session(s) left to their consumers (released when idle, or adopted by the next start); ${event.reserving} reservation(s) without a worker given up`
     case "stopped":
       if (event.held === 0) return "stopped (no session held)"
-      if (event.unrecorded === 0) return `stopped (${event.held} session(s) still held, recorded for the next start)`
-      return `stopped (${event.held} session(s) still held; ${event.unrecorded} could not be recorded, so the next start cannot adopt them: they end at their lifetime or when their consumer releases them)`
+      if (event.unrecorded === 0) return `stopped (${event.held} session(s) open at their last ping, recorded for the next start)`
+      return `stopped (${event.held} session(s) open at their last ping; ${event.unrecorded} could not be recorded, so the next start cannot adopt them: they end at their lifetime or when their consumer releases them)`
   }
 }

@@ -32,8 +32,8 @@ describe("the daemon's reports", () => {
 
   it("the stop in one line: nothing held, all recorded, or how many a restart cannot adopt", () => {
     assert.strictEqual(describeAutoscale({ event: "stopped", held: 0, unrecorded: 0 }), "stopped (no session held)")
-    assert.strictEqual(describeAutoscale({ event: "stopped", held: 3, unrecorded: 0 }), "stopped (3 session(s) still held, recorded for the next start)")
-    assert.match(describeAutoscale({ event: "stopped", held: 3, unrecorded: 1 }), /^stopped \(3 session\(s\) still held; 1 could not be recorded, so the next start cannot adopt them: /)
+    assert.strictEqual(describeAutoscale({ event: "stopped", held: 3, unrecorded: 0 }), "stopped (3 session(s) open at their last ping, recorded for the next start)")
+    assert.match(describeAutoscale({ event: "stopped", held: 3, unrecorded: 1 }), /^stopped \(3 session\(s\) open at their last ping; 1 could not be recorded, so the next start cannot adopt them: /)
   })
 
   it("the live view: the decision, a row per reservation being made or held, closed ones counted", () => {

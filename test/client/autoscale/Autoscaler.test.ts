@@ -255,7 +255,7 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
           (yield* eventsNamed(harness, "error")).map((event) => [event.message, "fatal" in event ? event.fatal : undefined]),
           [
             ["endpoint lookup: https://console.test/api/v0/endptjobs/ answered 503: status 503 (trying again until it works)", undefined],
-            [`endpoint lookup: https://console.test/api/v0/endptjobs/ answered ${status}: status ${status}`, true]
+            [`endpoint lookup: https://console.test/api/v0/endptjobs/ answered ${status}: status ${status} (check VAST_API_KEY; the local serverless takes its --api-key or SERVERLESS_API_KEY)`, true]
           ]
         )
         assert.lengthOf(yield* Ref.get(harness.world.reserves), 0)
@@ -298,7 +298,7 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
       assert.strictEqual(HashMap.size(yield* Ref.get(again.harness.state.records)), 1)
       const [last] = yield* eventsNamed(again.harness, "stopped")
       assert.deepInclude(last, { held: 1, unrecorded: 0 })
-      assert.strictEqual(last === undefined ? "" : describeAutoscale(last), "stopped (1 session(s) still held, recorded for the next start)")
+      assert.strictEqual(last === undefined ? "" : describeAutoscale(last), "stopped (1 session(s) open at their last ping, recorded for the next start)")
     })
   )
 
