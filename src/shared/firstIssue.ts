@@ -57,6 +57,24 @@ const formatted = (error: ParseResult.ParseError): ReadonlyArray<ParseResult.Arr
   }
 }
 
+/**
+ * A union refuses a value once per member (`Expected "Success", actual …`, then `Expected "Error", …`): said as one
+ * expectation naming every member, not as the first member alone.
+ */
+const alternatives = (first: ParseResult.ArrayFormatterIssue, issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>): string => {
+  const path = first.path.join(".")
+  const expected: Array<string> = []
+  let actual = ""
+  for (const issue of issues) {
+    if (issue.path.join(".") !== path) continue
+    const parts = issue._tag === "Type" ? DEFAULT_MESSAGE.exec(issue.message) : null
+    if (parts === null || STRUCT_EXPECTED.test(parts[1]!)) return first.message
+    expected.push(parts[1]!.slice("Expected ".length))
+    actual = parts[2]!
+  }
+  return expected.length < 2 ? first.message : `Expected ${expected.join(" | ")}, actual ${actual}`
+}
+
 export const firstIssue = (error: ParseResult.ParseError): FirstIssue | undefined => {
   const issues = formatted(error)
   if (!Array.isArray(issues)) return TOO_DEEP
@@ -64,6 +82,6 @@ export const firstIssue = (error: ParseResult.ParseError): FirstIssue | undefine
   if (issue === undefined) return undefined
   const field = issue.path.map(String).join(".")
   if (issue._tag === "Missing") return { field, message: `${field} is required` }
-  const text = withoutValue(issue.message)
+  const text = withoutValue(alternatives(issue, issues as ReadonlyArray<ParseResult.ArrayFormatterIssue>))
   return { field, message: field === "" ? text : `${field}: ${text}` }
 }

@@ -52,6 +52,16 @@ describe("firstIssue", () => {
     assert.deepStrictEqual(issueOf(Whole, { n: 0 }), { field: "n", message: "n: Expected a positive number, got 0" })
   })
 
+  it("a union's refusal names every member it would take, not the first alone (probe 35 I1)", () => {
+    const Record = Schema.Struct({ status: Schema.Literal("Success", "Error", "Cancelled", "Rejected") })
+    assert.deepStrictEqual(issueOf(Record, { status: "Done" }), { field: "status", message: 'status: Expected "Success" | "Error" | "Cancelled" | "Rejected", got a string' })
+    const Mixed = Schema.Struct({ n: Schema.Union(Schema.Number, Schema.Literal("auto")) })
+    assert.deepStrictEqual(issueOf(Mixed, { n: true }), { field: "n", message: 'n: Expected number | "auto", got true' })
+    // A union with a struct among its members says only its first member's issue, as before.
+    const Shaped = Schema.Struct({ v: Schema.Union(Schema.Struct({ a: Schema.Number }), Schema.Literal("none")) })
+    assert.strictEqual(issueOf(Shaped, { v: 5 })?.message, "v: must be a JSON object, got 5")
+  })
+
   it("keeps a message of our own as written, and says a missing field is required", () => {
     const Named = Schema.Struct({ age: Schema.Number.pipe(Schema.positive({ message: () => "must be above 0, actual value -1 refused" })) })
     assert.deepStrictEqual(issueOf(Named, { age: -1 }), { field: "age", message: "age: must be above 0, actual value -1 refused" })
