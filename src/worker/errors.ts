@@ -81,6 +81,9 @@ export class NotLocalRequest extends Data.TaggedError("NotLocalRequest")<{
 export class MalformedRequest extends Data.TaggedError("MalformedRequest")<{ readonly reason: string }> {}
 export class HeadersTooLarge extends Data.TaggedError("HeadersTooLarge")<{}> {}
 export class RequestTimedOut extends Data.TaggedError("RequestTimedOut")<{}> {}
+
+/** `CONNECT`: a tunnel, which no worker port serves (501). */
+export class TunnelNotServed extends Data.TaggedError("TunnelNotServed")<{}> {}
 /** An `Expect` header other than `100-continue` (RFC 9110 §10.1.1: 417). */
 export class UnsupportedExpectation extends Data.TaggedError("UnsupportedExpectation")<{}> {}
 /**
@@ -115,6 +118,7 @@ export type RouteError =
   | MalformedRequest
   | HeadersTooLarge
   | RequestTimedOut
+  | TunnelNotServed
   | UnsupportedExpectation
   | BadHost
   | ForceUpdateFailed

@@ -34,6 +34,7 @@ import {
   BadHost,
   refusals,
   RequestTimedOut,
+  TunnelNotServed,
   type RouteError,
   UnsupportedCoding,
   UnsupportedExpectation
@@ -214,6 +215,13 @@ const pathOf = (target: string): string => {
   return mark < 0 ? target : target.slice(0, mark)
 }
 
+const tunnelRefused = errorResponse(new TunnelNotServed())
+
+/** A JSON refusal as the bytes written to a socket Node's server no longer answers on (its parser failed, or a CONNECT). */
+const closingRawAnswer = (refusal: WireResponse): string => {
+  const body = refusal.body ?? ""
+  return `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ""}\r\nconnection: close\r\ncontent-type: ${JSON_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+}
 const contentEncoded = closingAnswer(new UnsupportedCoding({ field: "content-encoding" }))
 const transferEncoded = closingAnswer(new UnsupportedCoding({ field: "transfer-encoding" }))
 
@@ -654,6 +662,15 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     }
     // Node's own refusal, past the cap plus one: a burst faster than closed connections go.
     server.on("drop", refusedAtCap)
+    // A CONNECT never reaches the routes: with no listener Node drops its connection without a word. It is answered as
+    // a malformed request is: after what came before it on the connection, then the connection closes.
+    server.on("connect", (_req: IncomingMessage, socket: Socket) => {
+      if (idle.pending(socket) > 0 || attachedAnswer(socket)?.headersSent === true) return closeWhenAnswered(socket)
+      if (!socket.writable || socket.destroyed) return socket.destroy()
+      socket.write(closingRawAnswer(tunnelRefused))
+      if (onAnswer !== undefined) onAnswer("other", tunnelRefused.status)
+      lingeringClose(socket)
+    })
     server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
       // A lingering connection's parser has stopped: a timeout there (its request never finished) needs nothing.
       if (isLingering(socket)) return
@@ -679,10 +696,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
             : timedOut
               ? errorResponse(new RequestTimedOut())
               : errorResponse(new MalformedRequest({ reason: parserReason(error) }))
-        const body = refusal.body ?? ""
-        socket.write(
-          `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ""}\r\nconnection: close\r\ncontent-type: ${JSON_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
-        )
+        socket.write(closingRawAnswer(refusal))
         // Counted as every answer is: under the route whose body failed, or `other` when no request was read.
         if (onAnswer !== undefined) onAnswer(reading ? current.path : "other", refusal.status)
         return lingeringClose(socket)

@@ -75,6 +75,8 @@ export const errorResponse = (error: RouteError): WireResponse => {
       return json(431, { error: "request headers too large" })
     case "RequestTimedOut":
       return json(408, { error: "the request did not arrive in time" })
+    case "TunnelNotServed":
+      return json(501, { error: "CONNECT is not served: this is not a proxy" })
     case "UnsupportedExpectation":
       return json(417, { error: "expect: only 100-continue is understood", field: "expect" })
     case "BadHost":

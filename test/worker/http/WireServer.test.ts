@@ -476,6 +476,19 @@ describe("WireServer against a real socket", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("a CONNECT is answered 501 in JSON and the connection closes (Node dropped it without a word); after a request on its connection, that request's answer comes first", () =>
+    Effect.gen(function* () {
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes })
+      const alone = yield* exchange(listener.port, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", "")
+      assert.match(alone, /^HTTP\/1\.1 501 Not Implemented\r\n/)
+      assert.include(alone.toLowerCase(), "connection: close")
+      assert.isTrue(alone.endsWith('\r\n\r\n{"error":"CONNECT is not served: this is not a proxy"}'), alone)
+      const behind = yield* exchange(listener.port, 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\n{"a":1}CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', "")
+      assert.match(behind, /^HTTP\/1\.1 200 OK\r\n/)
+      assert.isTrue(behind.endsWith('{"a":1}'), behind)
+    }).pipe(Effect.scoped)
+  )
+
   /** A chunked POST of `body` to /echo, written as `sizes` chunks in turn (the last size repeats), one write each. */
   const chunked = (port: number, body: string, sizes: ReadonlyArray<number>) =>
     Effect.gen(function* () {
