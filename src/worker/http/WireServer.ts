@@ -662,14 +662,21 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     }
     // Node's own refusal, past the cap plus one: a burst faster than closed connections go.
     server.on("drop", refusedAtCap)
+    /** Whether answers are owed on `socket` before one of ours (besides the request whose body is being read), or one is being written. */
+    const answersOwed = (socket: Socket, readingOne: boolean): boolean =>
+      idle.pending(socket) > (readingOne ? 1 : 0) || attachedAnswer(socket)?.headersSent === true
+    /** `refusal` written past Node's server, counted under `path`, and the connection closed gently. */
+    const refuseRaw = (socket: Socket, refusal: WireResponse, path: string): void => {
+      socket.write(closingRawAnswer(refusal))
+      if (onAnswer !== undefined) onAnswer(path, refusal.status)
+      lingeringClose(socket)
+    }
     // A CONNECT never reaches the routes: with no listener Node drops its connection without a word. It is answered as
     // a malformed request is: after what came before it on the connection, then the connection closes.
     server.on("connect", (_req: IncomingMessage, socket: Socket) => {
-      if (idle.pending(socket) > 0 || attachedAnswer(socket)?.headersSent === true) return closeWhenAnswered(socket)
+      if (answersOwed(socket, false)) return closeWhenAnswered(socket)
       if (!socket.writable || socket.destroyed) return socket.destroy()
-      socket.write(closingRawAnswer(tunnelRefused))
-      if (onAnswer !== undefined) onAnswer("other", tunnelRefused.status)
-      lingeringClose(socket)
+      refuseRaw(socket, tunnelRefused, "other")
     })
     server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
       // A lingering connection's parser has stopped: a timeout there (its request never finished) needs nothing.
@@ -681,7 +688,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       // A body whose request is complete (its `end` comes a tick later) is not the one that failed.
       const current = readingBody.get(socket)
       const reading = current !== undefined && !current.res.req.complete
-      const inFlight = idle.pending(socket) > (reading ? 1 : 0) || attachedAnswer(socket)?.headersSent === true
+      const inFlight = answersOwed(socket, reading)
       const timedOut = error.code === "ERR_HTTP_REQUEST_TIMEOUT"
       if (inFlight && (timedOut || error.code?.startsWith("HPE_") === true)) {
         // Through the body's own answer, which Node sends in its turn.
@@ -696,10 +703,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
             : timedOut
               ? errorResponse(new RequestTimedOut())
               : errorResponse(new MalformedRequest({ reason: parserReason(error) }))
-        socket.write(closingRawAnswer(refusal))
         // Counted as every answer is: under the route whose body failed, or `other` when no request was read.
-        if (onAnswer !== undefined) onAnswer(reading ? current.path : "other", refusal.status)
-        return lingeringClose(socket)
+        return refuseRaw(socket, refusal, reading ? current.path : "other")
       }
       socket.destroy()
     })
