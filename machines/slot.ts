@@ -26,7 +26,7 @@
 import { timingSafeEqual } from "node:crypto"
 import { assign, setup } from "xstate"
 
-import type { CloseReason, ExpiryLimit } from "../src/protocol/callback.js"
+import type { CloseReason, ExpiryLimit, KeptPayload } from "../src/protocol/callback.js"
 
 export type { CloseReason, ExpiryLimit }
 
@@ -56,7 +56,8 @@ export interface SlotSession {
   /** The create's `auth_data` as it came (answered by `/session/get` to a caller who proves it). */
   readonly authData: unknown
   readonly onCloseRoute: string | null
-  readonly onClosePayload: unknown
+  /** The `on_close_payload`, kept as the text its callback is made from (`NO_PAYLOAD` without a route). */
+  readonly onClosePayload: KeptPayload
   /** The most characters its callback's text can take when there is a route (0 without): what the callback outbox reserves. */
   readonly callbackLength: number
 }

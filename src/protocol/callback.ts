@@ -2,7 +2,7 @@
  * The `on_close_route` callback (vast-protocol.md §4.4) and why a session closed.
  */
 import { Schema } from "effect"
-import { jsonText } from "../shared/exactJson.js"
+import { ExactInteger, jsonText } from "../shared/exactJson.js"
 import { SESSION_ID_LENGTH } from "./SessionId.js"
 
 /**
@@ -38,18 +38,21 @@ export interface CloseFacts {
   readonly expiredBy: ExpiryLimit | null
 }
 
+/** Our keys, in the order the callback adds them. */
+const OUR_KEYS = ["session_id", "close_reason", "generation", "expired_by"] as const
+type OurKey = (typeof OUR_KEYS)[number]
+
+/** A payload the callback copies key by key: a JSON object (an integer past 2^53 is an object here, but a number on the wire). */
+const isObjectPayload = (payload: unknown): payload is object =>
+  typeof payload === "object" && payload !== null && !Array.isArray(payload) && !(payload instanceof ExactInteger)
+
 /**
  * The framework's shape: a copy of an object payload, `{}` for none, `{"payload": v}` for any other JSON
  * value; then our keys, each only when absent.
  */
 export const callbackBody = (payload: unknown, facts: CloseFacts): CallbackBody => {
-  const body: Record<string, unknown> =
-    payload === null || payload === undefined
-      ? {}
-      : typeof payload === "object" && !Array.isArray(payload)
-        ? { ...payload }
-        : { payload }
-  const add = (key: string, value: unknown) => {
+  const body: Record<string, unknown> = payload === null || payload === undefined ? {} : isObjectPayload(payload) ? { ...payload } : { payload }
+  const add = (key: OurKey, value: unknown) => {
     if (!Object.hasOwn(body, key)) body[key] = value
   }
   add("session_id", facts.sessionId)
@@ -60,11 +63,64 @@ export const callbackBody = (payload: unknown, facts: CloseFacts): CallbackBody 
 }
 
 /**
- * The callback body as the JSON text that is sent (integers past 2^53 as they came). Throws only for a value JSON cannot
- * represent. The body is written as it was built: encoding through `CallbackBody` would rebuild it key by key, and a
- * payload's own `__proto__` key (JSON allows it; `/session/get` shows it) would set a prototype instead of being sent.
+ * An open session's `on_close_payload`, kept until its close as the text its callback is made from. Parsed, a megabyte of
+ * small keys took several times its text in heap, and parsing it again at the close ~100 ms of the event loop; the text
+ * and what `callbackBody` would ask of the object (its shape, which of our keys it has) are all the close needs.
  */
-export const callbackText = (payload: unknown, facts: CloseFacts): string => jsonText(callbackBody(payload, facts)) ?? "{}"
+export interface KeptPayload {
+  /** The payload's JSON text (`null` for none). */
+  readonly text: string
+  /** `object`: the callback is its keys and ours; `value`: `{"payload": …}` and ours; `none`: ours alone. */
+  readonly shape: "none" | "object" | "value"
+  /** Our keys the payload object already has: kept as the user wrote them. */
+  readonly ownKeys: ReadonlyArray<OurKey>
+}
+
+const NO_KEYS: ReadonlyArray<OurKey> = []
+/** No payload: the callback is our keys alone. */
+export const NO_PAYLOAD: KeptPayload = { text: "null", shape: "none", ownKeys: NO_KEYS }
+
+/** Keeps `payload` for its callback. Throws only for a value JSON cannot represent. */
+export const keepPayload = (payload: unknown): KeptPayload => {
+  if (payload === null || payload === undefined) return NO_PAYLOAD
+  const text = jsonText(payload)
+  if (text === undefined) throw new TypeError("the payload has no JSON text")
+  if (!isObjectPayload(payload)) return { text, shape: "value", ownKeys: NO_KEYS }
+  const ownKeys = OUR_KEYS.filter((key) => Object.hasOwn(payload, key))
+  return { text, shape: "object", ownKeys: ownKeys.length === 0 ? NO_KEYS : ownKeys }
+}
+
+/**
+ * The callback's JSON text, joined from the kept text: what `jsonText(callbackBody(payload, facts))` writes, byte for byte
+ * (`JSON.stringify` writes an object's keys in their order, and ours, added last and never integer-like, come last).
+ */
+export const keptCallbackText = (kept: KeptPayload, facts: CloseFacts): string => {
+  let ours = ""
+  const add = (key: OurKey, valueText: string) => {
+    if (!kept.ownKeys.includes(key)) ours += `${ours === "" ? "" : ","}"${key}":${valueText}`
+  }
+  add("session_id", JSON.stringify(facts.sessionId))
+  add("close_reason", JSON.stringify(facts.reason))
+  add("generation", JSON.stringify(facts.generation))
+  if (facts.expiredBy !== null) add("expired_by", JSON.stringify(facts.expiredBy))
+  switch (kept.shape) {
+    case "none":
+      return `{${ours}}`
+    case "value":
+      return `{"payload":${kept.text}${ours === "" ? "" : ","}${ours}}`
+    case "object": {
+      const keys = kept.text.slice(1, -1)
+      return `{${keys}${keys !== "" && ours !== "" ? "," : ""}${ours}}`
+    }
+  }
+}
+
+/**
+ * The callback body as the JSON text that is sent (integers past 2^53 as they came). Throws only for a value JSON cannot
+ * represent. Written from the text, not through `CallbackBody`: encoding would rebuild it key by key, and a payload's own
+ * `__proto__` key (JSON allows it; `/session/get` shows it) would set a prototype instead of being sent.
+ */
+export const callbackText = (payload: unknown, facts: CloseFacts): string => keptCallbackText(keepPayload(payload), facts)
 
 const longest = (words: ReadonlyArray<string>): string => words.reduce((a, b) => (b.length > a.length ? b : a))
 

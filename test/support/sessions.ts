@@ -1,4 +1,5 @@
 import type { SlotSession } from "../../machines/slot.js"
+import { NO_PAYLOAD } from "../../src/protocol/callback.js"
 import { secretDigestHex } from "../../src/shared/secretEquals.js"
 
 export const authData = (overrides: Record<string, unknown> = {}) => ({
@@ -27,7 +28,7 @@ export const slotSession = (overrides: Partial<SlotSession> = {}): SlotSession =
   pingCount: 0,
   authData: authData(),
   onCloseRoute: null,
-  onClosePayload: null,
+  onClosePayload: NO_PAYLOAD,
   callbackLength: 0,
   ...overrides
 })

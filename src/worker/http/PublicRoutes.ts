@@ -16,6 +16,7 @@ import {
 } from "../../protocol/session.js"
 import { stringEqualsSecret } from "../../shared/secretEquals.js"
 import { headerText } from "../../shared/headerText.js"
+import { parseJson } from "../../shared/exactJson.js"
 import { SignatureVerifier } from "../auth/SignatureVerifier.js"
 import { LoadMetrics, PING_WORKLOAD } from "../autoscaler/LoadMetrics.js"
 import { targetsSelf, WorkerSelf } from "../callbacks/selfTarget.js"
@@ -133,7 +134,7 @@ export const publicRoutes = Effect.gen(function* () {
             expiration: toSeconds(session.expiresAt),
             created_at: toSeconds(session.createdAt),
             on_close_route: session.onCloseRoute,
-            on_close_payload: session.onClosePayload
+            on_close_payload: parseJson(session.onClosePayload.text)
           })
         )
       })

@@ -32,7 +32,7 @@ import {
   type SlotSession,
   type SlotStateValue
 } from "../../../machines/slot.js"
-import { CALLBACK_ADDED_MAX_LENGTH, callbackText, type CloseReason } from "../../protocol/callback.js"
+import { CALLBACK_ADDED_MAX_LENGTH, type CloseReason, keepPayload, keptCallbackText, NO_PAYLOAD } from "../../protocol/callback.js"
 import type { SessionId } from "../../protocol/SessionId.js"
 import { AUTH_DATA_MAX_LENGTH } from "../../protocol/authData.js"
 import { canonicalJson, secretDigestHex } from "../../shared/secretEquals.js"
@@ -58,7 +58,6 @@ import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { unsafeNewSessionId } from "./newSessionId.js"
 import { initialSlot, makeSlotStepper, type SlotIntent, type SlotState } from "./slotStep.js"
 import { echoedId } from "../../protocol/SessionId.js"
-import { jsonText } from "../../shared/exactJson.js"
 
 /** What `/session/create` asks for. `authData` is the request's `auth_data` as parsed, kept as it came. */
 export interface SessionRequest {
@@ -239,7 +238,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
           sessionId: session.id,
           generation: session.generation,
           route: session.onCloseRoute,
-          body: callbackText(session.onClosePayload, { sessionId: session.id, reason, generation: session.generation, expiredBy: limit }),
+          body: keptCallbackText(session.onClosePayload, { sessionId: session.id, reason, generation: session.generation, expiredBy: limit }),
           reason
         })
       }
@@ -363,7 +362,8 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       const authText = canonicalJson(request.authData)
       if (authText.length > AUTH_DATA_MAX_LENGTH) return Either.left(authDataTooLong)
       // Only with a route: the payload's text is measured (a megabyte at most), and the hot path has none.
-      const callbackLength = request.onCloseRoute === null ? 0 : (jsonText(request.onClosePayload) ?? "null").length + CALLBACK_ADDED_MAX_LENGTH
+      const onClosePayload = request.onCloseRoute === null ? NO_PAYLOAD : keepPayload(request.onClosePayload)
+      const callbackLength = request.onCloseRoute === null ? 0 : onClosePayload.text.length + CALLBACK_ADDED_MAX_LENGTH
       if (request.onCloseRoute !== null) {
         const full = outbox.unsafeFullness(openCallbackCount() + 1, openCallbackLength() + callbackLength)
         if (full !== null) {
@@ -393,7 +393,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
         pingCount: 0,
         authData: request.authData,
         onCloseRoute: request.onCloseRoute,
-        onClosePayload: request.onCloseRoute === null ? null : request.onClosePayload,
+        onClosePayload,
         callbackLength
       }
       apply(slot, { type: "session.reserve", session })

@@ -25,6 +25,7 @@ const request = (overrides: Partial<SessionRequest> = {}): SessionRequest => ({
   ...overrides
 })
 
+const decodeJobId = Schema.decodeUnknownSync(Schema.parseJson(Schema.Struct({ job_id: Schema.String })))
 const decodeExpiredBy = Schema.decodeUnknownSync(Schema.parseJson(Schema.Struct({ expired_by: Schema.String })))
 
 /** A create on `pool` that must fail: its tag, and the reason when every slot is taken (or none is offered). */
@@ -626,7 +627,20 @@ describe("SlotPool", () => {
       const pool = yield* SlotPool
       const { sessionId } = yield* pool.create(request({ onCloseRoute: null, onClosePayload: { job_id: "j-1" } }))
       const found = yield* pool.find(sessionId, authData())
-      assert.deepStrictEqual(Option.getOrNull(Option.map(found, (session) => [session.onCloseRoute, session.onClosePayload])), [null, null])
+      assert.deepStrictEqual(Option.getOrNull(Option.map(found, (session) => [session.onCloseRoute, session.onClosePayload.shape])), [null, "none"])
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
+  it.effect("an open session keeps its on_close_payload as JSON text: the callback is the payload as created, not the object's later state", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const payload: Record<string, unknown> = { job_id: "j-1", attempt: 1 }
+      const { sessionId } = yield* pool.create(request({ onClosePayload: payload }))
+      payload["job_id"] = "changed after create"
+      const found = yield* pool.find(sessionId, authData())
+      assert.strictEqual(Option.getOrNull(Option.map(found, (session) => session.onClosePayload.text)), '{"job_id":"j-1","attempt":1}')
+      yield* pool.end(sessionId, authData())
+      assert.strictEqual(decodeJobId((yield* posted)[0]?.body ?? "{}").job_id, "j-1")
     }).pipe(Effect.provide(poolLayer()))
   )
 
