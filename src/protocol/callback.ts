@@ -124,15 +124,17 @@ export const callbackText = (payload: unknown, facts: CloseFacts): string => kep
 
 const longest = (words: ReadonlyArray<string>): string => words.reduce((a, b) => (b.length > a.length ? b : a))
 
+/** The close whose keys are longest: the callback any other close of the same session makes is no longer. */
+export const LONGEST_CLOSE: CloseFacts = {
+  sessionId: "x".repeat(SESSION_ID_LENGTH),
+  reason: longest(CloseReason.literals) as CloseReason,
+  generation: Number.MAX_SAFE_INTEGER,
+  expiredBy: longest(ExpiryLimit.literals) as ExpiryLimit
+}
+
 /**
  * The most characters a callback's text adds to its payload's: the `{"payload": …}` around a value that is not an
  * object, and our keys at their longest. A session with a route reserves its payload's length plus this in the
  * outbox, so the callback it will post always fits in what was reserved.
  */
-export const CALLBACK_ADDED_MAX_LENGTH =
-  callbackText(0, {
-    sessionId: "x".repeat(SESSION_ID_LENGTH),
-    reason: longest(CloseReason.literals) as CloseReason,
-    generation: Number.MAX_SAFE_INTEGER,
-    expiredBy: longest(ExpiryLimit.literals) as ExpiryLimit
-  }).length - "0".length
+export const CALLBACK_ADDED_MAX_LENGTH = callbackText(0, LONGEST_CLOSE).length - "0".length

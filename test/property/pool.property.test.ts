@@ -9,6 +9,7 @@ import { Effect, Either, Exit, FastCheck as fc, Layer, Ref, Runtime, Scope, Test
 import { SlotPool } from "../../src/worker/slots/SlotPool.js"
 import { PostedCallbacks, poolLayer } from "../support/layers.js"
 import { authData } from "../support/sessions.js"
+import { NO_PAYLOAD } from "../../src/protocol/callback.js"
 
 type Step =
   | { readonly kind: "create"; readonly lifetimeMs: number }
@@ -46,7 +47,7 @@ describe("SlotPool under generated schedules (fast-check, TestClock)", () => {
           for (const item of steps) {
             switch (item.kind) {
               case "create": {
-                const result = yield* Effect.either(pool.create({ authData: authData(), cost: 100, requestIdx: 1, lifetimeMs: item.lifetimeMs, onCloseRoute: "http://198.51.100.9:9/cb", onClosePayload: null }))
+                const result = yield* Effect.either(pool.create({ authData: authData(), cost: 100, requestIdx: 1, lifetimeMs: item.lifetimeMs, onCloseRoute: "http://198.51.100.9:9/cb", onClosePayload: NO_PAYLOAD }))
                 if (Either.isRight(result)) {
                   created.push({ id: result.right.sessionId, generation: result.right.generation })
                   deadlines.set(result.right.sessionId, result.right.expiresAt)

@@ -4,7 +4,7 @@
  */
 import { Effect, Either, Option, Redacted } from "effect"
 import { costOf } from "../../protocol/authData.js"
-import { callbackText, MAX_CALLBACK_BYTES } from "../../protocol/callback.js"
+import { keepPayload, type KeptPayload, keptCallbackText, LONGEST_CLOSE, MAX_CALLBACK_BYTES, NO_PAYLOAD } from "../../protocol/callback.js"
 import { decodeCreateSessionFast } from "../../protocol/createSessionFastPath.js"
 import {
   type CreateSessionAnswer,
@@ -67,20 +67,24 @@ export const publicRoutes = Effect.gen(function* () {
   const stop = yield* StopSignal
   const self = yield* WorkerSelf
 
-  /** The `on_close_route` and its body, checked now so that a session never holds an undeliverable callback. */
-  const checkCallback = (routeUrl: string | null, payload: unknown): Either.Either<void, InvalidField> => {
-    if (routeUrl === null) return Either.void
+  /**
+   * The `on_close_route`, and its payload kept as the text its callback is made from: checked now, so that a session
+   * never holds an undeliverable callback.
+   */
+  const keptCallback = (routeUrl: string | null, payload: unknown): Either.Either<KeptPayload, InvalidField> => {
+    if (routeUrl === null) return Either.right(NO_PAYLOAD)
     if (targetsSelf(routeUrl, self)) {
       return Either.left(new InvalidField({ field: "payload.on_close_route", message: "payload.on_close_route: must not point at this worker's own ports" }))
     }
-    let text: string
+    let kept: KeptPayload
     try {
-      text = callbackText(payload, { sessionId: "x".repeat(13), reason: "shutdown", generation: Number.MAX_SAFE_INTEGER, expiredBy: "lifetime" })
+      kept = keepPayload(payload)
     } catch {
       return Either.left(new InvalidField({ field: "payload.on_close_payload", message: "payload.on_close_payload: cannot be sent as JSON" }))
     }
-    return Buffer.byteLength(text) <= MAX_CALLBACK_BYTES
-      ? Either.void
+    // Its text as written again, not as received: `1e21` comes back as `1e+21`, so a body under the limit can make a callback over it.
+    return Buffer.byteLength(keptCallbackText(kept, LONGEST_CLOSE)) <= MAX_CALLBACK_BYTES
+      ? Either.right(kept)
       : Either.left(new InvalidField({ field: "payload.on_close_payload", message: `payload.on_close_payload: the callback body would exceed ${MAX_CALLBACK_BYTES} bytes` }))
   }
 
@@ -97,8 +101,7 @@ export const publicRoutes = Effect.gen(function* () {
     if (Either.isLeft(verified)) return Either.left(verified.left)
     const payload = body.payload
     const onCloseRoute = payload?.on_close_route ?? null
-    const onClosePayload = payload?.on_close_payload ?? null
-    const callback = checkCallback(onCloseRoute, onClosePayload)
+    const callback = keptCallback(onCloseRoute, payload?.on_close_payload ?? null)
     if (Either.isLeft(callback)) return Either.left(callback.left)
     const created = pool.unsafeCreate({
       authData: rawAuthData(request.body),
@@ -106,7 +109,7 @@ export const publicRoutes = Effect.gen(function* () {
       requestIdx: body.auth_data.request_idx,
       lifetimeMs: (payload?.lifetime ?? DEFAULT_LIFETIME_SECONDS) * 1000,
       onCloseRoute,
-      onClosePayload
+      onClosePayload: callback.right
     })
     if (Either.isLeft(created)) return Either.left(created.left)
     const answer: CreateSessionAnswer = { session_id: created.right.sessionId, expiration: toSeconds(created.right.expiresAt), generation: created.right.generation }

@@ -32,7 +32,7 @@ import {
   type SlotSession,
   type SlotStateValue
 } from "../../../machines/slot.js"
-import { CALLBACK_ADDED_MAX_LENGTH, type CloseReason, keepPayload, keptCallbackText, NO_PAYLOAD } from "../../protocol/callback.js"
+import { CALLBACK_ADDED_MAX_LENGTH, type CloseReason, type KeptPayload, keptCallbackText, NO_PAYLOAD } from "../../protocol/callback.js"
 import type { SessionId } from "../../protocol/SessionId.js"
 import { AUTH_DATA_MAX_LENGTH } from "../../protocol/authData.js"
 import { canonicalJson, secretDigestHex } from "../../shared/secretEquals.js"
@@ -66,7 +66,8 @@ export interface SessionRequest {
   readonly requestIdx: number
   readonly lifetimeMs: number
   readonly onCloseRoute: string | null
-  readonly onClosePayload: unknown
+  /** Without a route it is not kept: `NO_PAYLOAD`. */
+  readonly onClosePayload: KeptPayload
 }
 
 export interface SessionOpened {
@@ -362,7 +363,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       const authText = canonicalJson(request.authData)
       if (authText.length > AUTH_DATA_MAX_LENGTH) return Either.left(authDataTooLong)
       // Only with a route: the payload's text is measured (a megabyte at most), and the hot path has none.
-      const onClosePayload = request.onCloseRoute === null ? NO_PAYLOAD : keepPayload(request.onClosePayload)
+      const onClosePayload = request.onCloseRoute === null ? NO_PAYLOAD : request.onClosePayload
       const callbackLength = request.onCloseRoute === null ? 0 : onClosePayload.text.length + CALLBACK_ADDED_MAX_LENGTH
       if (request.onCloseRoute !== null) {
         const full = outbox.unsafeFullness(openCallbackCount() + 1, openCallbackLength() + callbackLength)

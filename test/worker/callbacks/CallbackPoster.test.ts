@@ -4,7 +4,7 @@ import { join } from "node:path"
 import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Context, type Duration, Effect, Exit, Fiber, Layer, LogLevel, Option, Random, Ref, Scope, TestClock } from "effect"
-import { callbackBody, callbackText } from "../../../src/protocol/callback.js"
+import { callbackBody, callbackText, NO_PAYLOAD } from "../../../src/protocol/callback.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import { CallbackPoster, type CloseCallback, type DeliveryPolicy, defaultPolicy, EXIT_LINES_WHEN_JOURNALLED, isRetryableStatus } from "../../../src/worker/callbacks/CallbackPoster.js"
 import { openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
@@ -574,7 +574,7 @@ describe("CallbackPoster", () => {
         requestIdx: 1,
         lifetimeMs: 60_000,
         onCloseRoute: "http://127.0.0.1:9/closed",
-        onClosePayload: null
+        onClosePayload: NO_PAYLOAD
       })
       yield* pool.end(first.sessionId, authData())
       yield* TestClock.adjust("0 millis")

@@ -106,6 +106,12 @@ describe("public API: /session/create", () => {
     ["an on_close_route on port 0", createBody({ on_close_route: "http://127.0.0.1:0/done" }), 422, "payload.on_close_route: must not use port 0"],
     ["session_id as a number", { ...createBody(), session_id: 5 }, 422, "session_id"],
     ["an auth_data of 20,000 characters", { auth_data: authData({ pad: "x".repeat(20_000) }) }, 422, "auth_data: its JSON text is longer than 16384 characters"],
+    [
+      "an on_close_payload whose callback passes 1 MiB only as written again (1e21 comes back as 1e+21)",
+      `{"auth_data":${JSON.stringify(authData())},"payload":{"on_close_route":"http://127.0.0.1:9/cb","on_close_payload":[${Array(190_000).fill("1e21").join(",")}]}}`,
+      422,
+      "payload.on_close_payload: the callback body would exceed 1048576 bytes"
+    ],
     ["a 2 MB body", { ...createBody(), padding: "x".repeat(2 * 1024 * 1024) }, 413, "larger than"]
   ]
 

@@ -11,6 +11,7 @@ import { SlotPool } from "../../../src/worker/slots/SlotPool.js"
 import { poolLayer, quietLogs } from "../../support/layers.js"
 import { capturedLogs } from "../../support/logs.js"
 import { authData } from "../../support/sessions.js"
+import { NO_PAYLOAD } from "../../../src/protocol/callback.js"
 
 type Probe = "ok" | "die" | number | HealthFailureKind
 
@@ -167,7 +168,7 @@ describe("Lifecycle", () => {
   it.scoped("once errored, new creates are refused (429: errored) and the session already open stays until it closes", () =>
     Effect.gen(function* () {
       const { metrics, pool } = yield* start(["ok", 500, 500, 500])
-      const request = { authData: authData(), cost: 100, requestIdx: 1, lifetimeMs: 3_600_000, onCloseRoute: null, onClosePayload: null }
+      const request = { authData: authData(), cost: 100, requestIdx: 1, lifetimeMs: 3_600_000, onCloseRoute: null, onClosePayload: NO_PAYLOAD }
       yield* pool.create(request)
       yield* TestClock.adjust("29 seconds")
       assert.strictEqual(yield* pool.mode, "serving")
@@ -221,7 +222,7 @@ describe("Lifecycle", () => {
   it.scoped("while a session is open a check that only times out is not a failure; a refused connection is", () =>
     Effect.gen(function* () {
       const { lifecycle, metrics, pool } = yield* start(["ok", "timeout", "timeout", "timeout", "refused"], { healthFailureThreshold: 1 })
-      yield* pool.create({ authData: authData(), cost: 100, requestIdx: 1, lifetimeMs: 3_600_000, onCloseRoute: null, onClosePayload: null })
+      yield* pool.create({ authData: authData(), cost: 100, requestIdx: 1, lifetimeMs: 3_600_000, onCloseRoute: null, onClosePayload: NO_PAYLOAD })
       yield* TestClock.adjust("30 seconds")
       assert.strictEqual(yield* errorOf(metrics), "")
       assert.strictEqual((yield* lifecycle.health).forgivenTimeouts, 3)

@@ -13,6 +13,7 @@ import { SlotPool } from "../../../src/worker/slots/SlotPool.js"
 import { routedClient } from "../../support/fakeHttpClient.js"
 import { posted, quietLogs, recordingCallbacks, testConfig } from "../../support/layers.js"
 import { authData } from "../../support/sessions.js"
+import { NO_PAYLOAD } from "../../../src/protocol/callback.js"
 
 /** The shutdown sequence over a real pool and reporter, a recording outbox and listeners that record their close. */
 const build = (settings: Partial<WorkerSettings>, scope: Scope.Scope) =>
@@ -55,7 +56,7 @@ const build = (settings: Partial<WorkerSettings>, scope: Scope.Scope) =>
   })
 
 const openSession = (pool: SlotPool) =>
-  pool.create({ authData: authData(), cost: 100, requestIdx: 77, lifetimeMs: 3_600_000, onCloseRoute: "http://198.51.100.9:9/cb", onClosePayload: null })
+  pool.create({ authData: authData(), cost: 100, requestIdx: 77, lifetimeMs: 3_600_000, onCloseRoute: "http://198.51.100.9:9/cb", onClosePayload: NO_PAYLOAD })
 
 /** Close the worker's scope in a fiber (as SIGTERM does) and let it run. */
 const stopping = (scope: Scope.CloseableScope) =>

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Either, Exit, Fiber, Layer, Option, Schema, Scope, TestClock } from "effect"
 import { transition } from "xstate"
 import { AUTH_DATA_MAX_LENGTH } from "../../../src/protocol/authData.js"
-import { CALLBACK_ADDED_MAX_LENGTH } from "../../../src/protocol/callback.js"
+import { CALLBACK_ADDED_MAX_LENGTH, keepPayload } from "../../../src/protocol/callback.js"
 import { getShortestPaths } from "xstate/graph"
 import { type SlotEvent, slotMachine } from "../../../machines/slot.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
@@ -21,7 +21,7 @@ const request = (overrides: Partial<SessionRequest> = {}): SessionRequest => ({
   requestIdx: 4242,
   lifetimeMs: 1000,
   onCloseRoute: "http://127.0.0.1:9/closed",
-  onClosePayload: { job_id: "j-1" },
+  onClosePayload: keepPayload({ job_id: "j-1" }),
   ...overrides
 })
 
@@ -527,7 +527,7 @@ describe("SlotPool", () => {
       const context = yield* Layer.buildWithScope(poolLayer({ maxSessions: 2 }), scope)
       const pool = yield* Effect.provide(SlotPool, context)
       yield* pool.create(request())
-      yield* pool.create(request({ onClosePayload: "scalar" }))
+      yield* pool.create(request({ onClosePayload: keepPayload("scalar") }))
       yield* Scope.close(scope, Exit.void)
       const callbacks = yield* Effect.provide(posted, context)
       assert.deepStrictEqual(callbacks.map((callback) => callback.reason), ["shutdown", "shutdown"])
@@ -625,18 +625,16 @@ describe("SlotPool", () => {
   it.effect("a session without on_close_route keeps no callback payload", () =>
     Effect.gen(function* () {
       const pool = yield* SlotPool
-      const { sessionId } = yield* pool.create(request({ onCloseRoute: null, onClosePayload: { job_id: "j-1" } }))
+      const { sessionId } = yield* pool.create(request({ onCloseRoute: null, onClosePayload: keepPayload({ job_id: "j-1" }) }))
       const found = yield* pool.find(sessionId, authData())
       assert.deepStrictEqual(Option.getOrNull(Option.map(found, (session) => [session.onCloseRoute, session.onClosePayload.shape])), [null, "none"])
     }).pipe(Effect.provide(poolLayer()))
   )
 
-  it.effect("an open session keeps its on_close_payload as JSON text: the callback is the payload as created, not the object's later state", () =>
+  it.effect("an open session's callback is made from its kept payload text", () =>
     Effect.gen(function* () {
       const pool = yield* SlotPool
-      const payload: Record<string, unknown> = { job_id: "j-1", attempt: 1 }
-      const { sessionId } = yield* pool.create(request({ onClosePayload: payload }))
-      payload["job_id"] = "changed after create"
+      const { sessionId } = yield* pool.create(request({ onClosePayload: keepPayload({ job_id: "j-1", attempt: 1 }) }))
       const found = yield* pool.find(sessionId, authData())
       assert.strictEqual(Option.getOrNull(Option.map(found, (session) => session.onClosePayload.text)), '{"job_id":"j-1","attempt":1}')
       yield* pool.end(sessionId, authData())
@@ -753,14 +751,14 @@ describe("SlotPool", () => {
         })
       // A cap that holds the payload but not all its callback could take: refused (the payload alone was counted once).
       const short = yield* poolUnder(reserved - 1)
-      assert.strictEqual((yield* Effect.flip(short.pool.create(request({ onClosePayload: payload }))))._tag, "OutboxFull")
+      assert.strictEqual((yield* Effect.flip(short.pool.create(request({ onClosePayload: keepPayload(payload) }))))._tag, "OutboxFull")
       const { pool, outbox } = yield* poolUnder(2 * reserved + 10)
       // Without a route nothing is kept, so nothing is counted: two sessions with one fit beside it.
-      yield* pool.create(request({ onCloseRoute: null, onClosePayload: payload }))
+      yield* pool.create(request({ onCloseRoute: null, onClosePayload: keepPayload(payload) }))
       // Two open sessions reserve two callbacks: a third does not fit beside them.
-      yield* pool.create(request({ onClosePayload: payload }))
-      yield* pool.create(request({ onClosePayload: payload }))
-      const refused = yield* Effect.flip(pool.create(request({ onClosePayload: payload })))
+      yield* pool.create(request({ onClosePayload: keepPayload(payload) }))
+      yield* pool.create(request({ onClosePayload: keepPayload(payload) }))
+      const refused = yield* Effect.flip(pool.create(request({ onClosePayload: keepPayload(payload) })))
       assert.deepStrictEqual([refused._tag, refused._tag === "OutboxFull" ? refused.limit : ""], ["OutboxFull", `${2 * reserved + 10} characters of callbacks`])
       assert.strictEqual((yield* outbox.stats).refusedAtCap, 1)
     })
