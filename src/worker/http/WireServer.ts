@@ -376,12 +376,27 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       takeNoMore(req.socket)
       return false
     }
+    /** Each connection's latest request begun, by its answer: while stopping, the one whose answer closes the connection. */
+    const latestRequest = new WeakMap<Socket, ServerResponse>()
+    const begin = (req: IncomingMessage, res: ServerResponse) => {
+      idle.requested(req.socket)
+      latestRequest.set(req.socket, res)
+    }
     const send = (res: ServerResponse, response: WireResponse, path = "other") => {
-      const answer = closingAll ? closingConnection(response) : response
+      const socket = res.req.socket
+      // While stopping, only the latest request's answer says `Connection: close`: Node ends the connection after that
+      // answer, and an answer queued behind it, to a pipelined request that ran, would be lost.
+      const closesNow = closingAll && latestRequest.get(socket) === res
+      const answer = closesNow ? closingConnection(response) : response
       writeResponse(res, answer)
       // Node closes after an answer whose client asked so (`shouldKeepAlive`) or that says so itself (its `_last`).
-      if (!res.shouldKeepAlive || answer.headers?.["connection"] === "close") takeNoMore(res.req.socket)
-      idle.answered(res.req.socket)
+      if (!res.shouldKeepAlive || answer.headers?.["connection"] === "close") takeNoMore(socket)
+      idle.answered(socket)
+      // An earlier one: the connection closes once the answers behind it are written (the latest's says so too).
+      if (closingAll && !closesNow) {
+        takeNoMore(socket)
+        closeWhenAnswered(socket)
+      }
       if (onAnswer !== undefined) onAnswer(options.routes.has(path) ? path : "other", response.status)
     }
 
@@ -496,7 +511,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       if (!tooLate(req)) routeRequest(req, res)
     }
     const routeRequest = (req: IncomingMessage, res: ServerResponse) => {
-      idle.requested(req.socket)
+      begin(req, res)
       const url = originForm(req.url ?? "/")
       const mark = url.indexOf("?")
       const path = mark < 0 ? url : url.slice(0, mark)
@@ -537,7 +552,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     server.maxConnections = limits.maxConnections + 1
     /** A request answered before its body is read: begun and answered like every other, so that its connection's count of unanswered ones stays true. */
     const answerUnread = (req: IncomingMessage, res: ServerResponse, response: WireResponse) => {
-      idle.requested(req.socket)
+      begin(req, res)
       send(res, response, pathOf(originForm(req.url ?? "/")))
     }
     /**

@@ -632,6 +632,70 @@ describe("WireServer at its connection cap", () => {
       return connection
     })
 
+  /** `/slow` answers once `release` is done; `/count` counts its runs and answers at once, after saying it ran. */
+  const slowAndCount = Effect.gen(function* () {
+    const [slowBegun, release, counted] = [yield* Deferred.make<void>(), yield* Deferred.make<void>(), yield* Deferred.make<void>()]
+    const state = { runs: 0 }
+    const table: RouteTable = new Map<string, WireRoute>([
+      ["/slow", { method: "GET", body: "none", handle: () => Effect.zipRight(Deferred.succeed(slowBegun, undefined), Effect.as(Deferred.await(release), text(200, "slow"))) }],
+      [
+        "/count",
+        {
+          method: "POST",
+          body: "json",
+          handle: () => {
+            state.runs += 1
+            Deferred.unsafeDone(counted, Effect.void)
+            return Either.right(text(200, "ran"))
+          }
+        }
+      ]
+    ])
+    const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: table })
+    return { listener, state, slowBegun, release, counted }
+  })
+  const SLOW = "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+  const COUNT = "POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+
+  it.scoped("a stop begun while a request pipelined behind a slow one has run: both are answered, then the connection closes (review 36 M1)", () =>
+    Effect.gen(function* () {
+      const { counted, listener, release, state } = yield* slowAndCount
+      const client = yield* halfOpenClient(listener.port)
+      client.socket.write(`${SLOW}${COUNT}`)
+      // `/count` ran, its answer waiting behind `/slow`'s, when the stop begins.
+      yield* Deferred.await(counted)
+      yield* listener.closeAfterAnswers
+      yield* Deferred.succeed(release, undefined)
+      // The server's FIN: it lingers for the client's side on the test's clock, which nothing moves.
+      yield* Deferred.await(client.ended)
+      const answers = client.received().split(/(?=HTTP\/1\.1 )/)
+      assert.deepStrictEqual(answers.map((answer) => answer.slice(0, 12)), ["HTTP/1.1 200", "HTTP/1.1 200"])
+      // The slow one's answer may not say close: Node would end the connection after it, dropping the answer queued behind.
+      assert.match(answers[0] ?? "", /\r\nconnection: keep-alive\r\n[\s\S]*slow$/i)
+      assert.match(answers[1] ?? "", /ran$/)
+      assert.strictEqual(state.runs, 1)
+    })
+  )
+
+  it.scoped("a stop begun while a slow request is unanswered: a request pipelined after the stop is not run, and the slow one is answered with the close", () =>
+    Effect.gen(function* () {
+      const { listener, release, slowBegun, state } = yield* slowAndCount
+      const client = yield* halfOpenClient(listener.port)
+      client.socket.write(SLOW)
+      yield* Deferred.await(slowBegun)
+      yield* listener.closeAfterAnswers
+      yield* Effect.promise(() => new Promise<void>((done) => client.socket.write(COUNT, () => done())))
+      // Turns of the event loop (not time) for the server to read it: it shares this process.
+      for (let turn = 0; turn < 5; turn++) yield* Effect.promise(() => new Promise((done) => setImmediate(done)))
+      yield* Deferred.succeed(release, undefined)
+      // The server's FIN: it lingers for the client's side on the test's clock, which nothing moves.
+      yield* Deferred.await(client.ended)
+      assert.deepStrictEqual(client.received().match(/HTTP\/1\.1 \d+/g), ["HTTP/1.1 200"])
+      assert.match(client.received(), /\r\nconnection: close\r\n[\s\S]*slow$/i)
+      assert.strictEqual(state.runs, 0)
+    })
+  )
+
   it.scoped("after closeAfterAnswers (a stop has begun) every answer says Connection: close and closes its connection; a request pipelined behind a last answer is not run", () =>
     Effect.gen(function* () {
       let runs = 0
