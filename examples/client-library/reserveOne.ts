@@ -52,7 +52,7 @@ const job = Effect.gen(function* () {
   const endpoint = yield* vast.findEndpoint(yield* Config.string("VAST_ENDPOINT").pipe(Config.withDefault("my-null-endpoint")))
   // Routes through the autoscaler until a worker takes the session (a full worker's 429 routes again). The
   // session is ended when the job is over: done, failed, or interrupted (Ctrl-C).
-  const session = yield* reserveScoped({
+  const held = yield* reserveScoped({
     endpoint,
     cost: 100,
     lifetime: 600,
@@ -60,6 +60,7 @@ const job = Effect.gen(function* () {
     onClosePayload: { job_id: "j-1" },
     timeout: "5 minutes"
   }).pipe(Effect.onInterrupt(() => Effect.logInfo("interrupted while waiting for a worker: nothing was reserved")))
+  const session = held.session
   yield* Effect.logInfo(`session ${session.sessionId} on ${session.url}`)
   // Said on Ctrl-C (before the session is ended, as finalizers run last-added first), so a stop is not silent.
   yield* Effect.addFinalizer((exit) =>
@@ -68,7 +69,7 @@ const job = Effect.gen(function* () {
   // While the job runs, a /ping every lifetime/3 keeps the session open; a failed one is logged and retried.
   yield* Effect.forkScoped(keepSessionAlive(session, "200 seconds"))
   yield* Effect.sleep(jobTime) // the job (or let the consumer on the instance POST 127.0.0.1:18999/release)
-  return session
+  return held
 })
 
 /** An http(s) URL from the environment, refused naming its variable (a bad one would fail later as a bare "Invalid URL"). */
@@ -97,8 +98,9 @@ const client = Layer.unwrapEffect(
 // Ctrl-C (SIGINT) or SIGTERM interrupts the job; the session is ended, then the status is 130 or 143.
 const stoppedBy = rememberStopSignal()
 job.pipe(
-  // Leaving the scope ended the session.
+  // Leaving the scope ended the session; an end that failed fails the run (exit status 1), as the session stays open.
   Effect.scoped,
+  Effect.flatMap((held) => Effect.as(held.ended, held.session)),
   Effect.tap((session) => Effect.logInfo(`job done: session ${session.sessionId} ended`)),
   Effect.provide(client),
   // The same logfmt lines on stdout as the worker, the serverless and the other examples.

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, FiberId, Layer, Redacted, Ref, Scope, TestClock } from "effect"
+import { Effect, Either, Exit, Fiber, FiberId, Layer, Redacted, Ref, Scope, TestClock } from "effect"
 import { keepSessionAlive, reserveScoped } from "../../src/client/scopedSession.js"
 import { type Endpoint, type Session, VastClient } from "../../src/client/VastClient.js"
 import { ENDPOINT_KEY, ENDPOINT_NAME, USER_KEY } from "./fakeControlPlane.js"
@@ -39,7 +39,7 @@ describe("reserveScoped (the library's session for a job)", () => {
   it.effect("the session is ended when the scope closes", () =>
     Effect.gen(function* () {
       const run = yield* harness(ready, created)
-      assert.strictEqual((yield* Fiber.join(run.fiber)).sessionId, "s-1")
+      assert.strictEqual((yield* Fiber.join(run.fiber)).session.sessionId, "s-1")
       assert.deepStrictEqual(yield* run.paths, ["/route/", "/session/create"])
       yield* Scope.close(run.scope, Exit.void)
       assert.deepStrictEqual(yield* run.paths, ["/route/", "/session/create", "/session/end"])
@@ -65,6 +65,24 @@ describe("reserveScoped (the library's session for a job)", () => {
       assert.deepStrictEqual(yield* closeWith(Exit.void, { status: 200, body: { ended: true } }), [])
       const failed = yield* closeWith(Exit.interrupt(FiberId.none), { status: 500, body: "down" })
       assert.deepStrictEqual([failed.length, failed[0]?.startsWith("ERROR session s-1 not ended: ")], [1, true])
+    })
+  )
+
+  it.effect("ended, read once the scope has closed, says how the end went: its outcome, or why the session was not ended", () =>
+    Effect.gen(function* () {
+      const endWith = (end: FakeAnswer) =>
+        Effect.gen(function* () {
+          const http = yield* fakeHttp((request: SeenRequest) => (request.path === "/route/" ? ready : request.path === "/session/create" ? created : end))
+          const client = VastClient.layer({ apiKey: Redacted.make(USER_KEY), webserverUrl: "https://console.test", autoscalerUrl: "https://run.test" })
+          const scope = yield* Scope.make()
+          const held = yield* Effect.provide(reserveScoped(options), Layer.merge(client.pipe(Layer.provide(http.layer)), Layer.succeed(Scope.Scope, scope)))
+          yield* Scope.close(scope, Exit.void)
+          return yield* Effect.either(held.ended)
+        }).pipe(Effect.provide(capturedLogs().layer))
+      assert.deepStrictEqual(yield* endWith({ status: 200, body: { ended: true } }), Either.right("ended"))
+      assert.deepStrictEqual(yield* endWith({ status: 410 }), Either.right("already-closed"))
+      const failed = yield* endWith({ status: 500, body: "down" })
+      assert.strictEqual(Either.isLeft(failed) ? failed.left._tag : "ended", "UnexpectedResponse")
     })
   )
 

@@ -56,6 +56,16 @@ describe("the client-library example (dist/examples/reserve-one.js)", () => {
     expect(run.output()).toMatch(new RegExp(`^timestamp=\\S+ level=INFO message="job done: session ${sessionId} ended"$`, "m"))
   })
 
+  it("an end that fails (its worker gone) fails the run: exit 1, not 'job done' (newcomer 24 #1)", async () => {
+    const { run, sessionId } = await startHeld("2 seconds")
+    const pids = (await started[0]!.status()).workers.flatMap((worker) => (worker.pid === null ? [] : [worker.pid]))
+    expect(pids.length).toBeGreaterThan(0)
+    for (const pid of pids) process.kill(pid, "SIGKILL")
+    expect(await run.exited, run.output()).toBe(1)
+    expect(run.output()).toContain(`session ${sessionId} not ended`)
+    expect(run.output()).not.toContain("job done")
+  })
+
   it("Ctrl-C mid-job ends the session before it exits, with status 130", async () => {
     const { run, sessionId, held } = await startHeld("10 minutes")
     run.child.kill("SIGINT")
