@@ -138,8 +138,35 @@ interface Entry {
   readonly annotations: HashMap.HashMap<string, unknown>
 }
 
-const formatEntry = (format: LogFormat, entry: Entry): string =>
-  formatters[format](entry.date, entry.level, collect(entry.message, entry.cause, entry.annotations))
+/** A field JSON cannot write (a BigInt, a cycle), named instead of written. */
+const writableValue = (value: unknown): unknown => {
+  try {
+    JSON.stringify(value)
+    return value
+  } catch {
+    return `<not writable: ${typeof value === "bigint" ? "a bigint" : "a value JSON cannot write"}>`
+  }
+}
+
+/**
+ * The line of one log call. Never throws: in a batch a throw would end the writing of every later line, and the calls
+ * would pile up unwritten.
+ */
+const formatEntry = (format: LogFormat, entry: Entry): string => {
+  try {
+    return formatters[format](entry.date, entry.level, collect(entry.message, entry.cause, entry.annotations))
+  } catch {
+    try {
+      const text = collect(entry.message, entry.cause, entry.annotations)
+      for (let i = 0; i < values.length; i++) values[i] = writableValue(values[i])
+      return formatters[format](entry.date, entry.level, text)
+    } catch {
+      keys.length = 0
+      values.length = 0
+      return formatters[format](entry.date, entry.level, "a log line could not be written")
+    }
+  }
+}
 
 /** A logger that formats each call into one line and hands it to `write` at once. */
 export const lineLogger = (format: LogFormat, write: (line: string) => void): Logger.Logger<unknown, void> =>

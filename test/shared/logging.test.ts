@@ -129,4 +129,35 @@ describe("LOG_LEVEL", () => {
       assert.match(writes[2] ?? "", /^timestamp=\S+ level=INFO message="after" n=1\n$/)
     })
   )
+
+  it.effect("a field JSON cannot write (a BigInt, a cycle) is named in its line, and the lines after it are written (review 36 L1)", () =>
+    Effect.gen(function* () {
+      const writes: Array<string> = []
+      const stream = new Writable({
+        write: (chunk: Buffer, _encoding, done) => {
+          writes.push(chunk.toString())
+          done()
+        }
+      })
+      const scope = yield* Scope.make()
+      const logs = yield* Layer.buildWithScope(layer({ format: "json", level: "info", stream, window: "20 millis" }), scope)
+      const cycle: Record<string, unknown> = {}
+      cycle["self"] = cycle
+      yield* Effect.logInfo("bigint", { n: 1n, ok: 1 }).pipe(Effect.provide(logs))
+      yield* Effect.logInfo("cycle", { cycle }).pipe(Effect.provide(logs))
+      yield* TestClock.adjust("20 millis")
+      yield* Effect.logInfo("later").pipe(Effect.provide(logs))
+      yield* TestClock.adjust("20 millis")
+      const lines = writes.join("").trimEnd().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>)
+      assert.deepStrictEqual(
+        lines.map((line) => [line["message"], line["n"] ?? line["cycle"] ?? null, line["ok"] ?? null]),
+        [
+          ["bigint", "<not writable: a bigint>", 1],
+          ["cycle", "<not writable: a value JSON cannot write>", null],
+          ["later", null, null]
+        ]
+      )
+      yield* Scope.close(scope, Exit.void)
+    })
+  )
 })
