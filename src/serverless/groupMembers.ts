@@ -24,8 +24,10 @@ const statFields = (pid: number | string): ReadonlyArray<string> | null => {
   return stat.slice(stat.lastIndexOf(")") + 2).split(" ")
 }
 
-// Indices into `statFields`: the state is the 3rd field of the line, the group the 5th, the start time the 22nd.
+// Indices into `statFields`: the state is the 3rd field of the line, the parent the 4th, the group the 5th, the start
+// time the 22nd.
 const STATE = 0
+const PARENT = 1
 const GROUP = 2
 const STARTED = 19
 
@@ -35,19 +37,47 @@ export const startedAt = (pid: number): number | null => {
   return fields === null ? null : Number(fields[STARTED])
 }
 
-export const groupMembers = (group: number): ReadonlyArray<GroupMember> => {
+/** Every live process's stat fields, by pid; empty where there is no `/proc`. */
+const liveProcesses = (): ReadonlyArray<readonly [number, ReadonlyArray<string>]> => {
   let entries: ReadonlyArray<string>
   try {
     entries = readdirSync("/proc")
   } catch {
     return []
   }
-  const members: Array<GroupMember> = []
+  const live: Array<readonly [number, ReadonlyArray<string>]> = []
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue
     const fields = statFields(entry)
-    if (fields === null || Number(fields[GROUP]) !== group || fields[STATE] === "Z") continue
-    members.push({ pid: Number(entry), started: Number(fields[STARTED]) })
+    if (fields !== null && fields[STATE] !== "Z") live.push([Number(entry), fields])
   }
-  return members
+  return live
+}
+
+export const groupMembers = (group: number): ReadonlyArray<GroupMember> =>
+  liveProcesses().flatMap(([pid, fields]) => (Number(fields[GROUP]) === group ? [{ pid, started: Number(fields[STARTED]) }] : []))
+
+/**
+ * The live descendants of `root` that have left its group (`timeout`, which calls `setpgid` unless `--foreground`; a
+ * `setsid` daemon): a signal to the group misses them. Found through their parents, so only while those live: one whose
+ * parent has ended is init's child.
+ */
+export const descendantsOutsideGroup = (root: number, group: number): ReadonlyArray<GroupMember> => {
+  const live = liveProcesses()
+  const children = new Map<number, Array<readonly [number, ReadonlyArray<string>]>>()
+  for (const process of live) {
+    const parent = Number(process[1][PARENT])
+    const siblings = children.get(parent)
+    if (siblings === undefined) children.set(parent, [process])
+    else siblings.push(process)
+  }
+  const found: Array<GroupMember> = []
+  const visit = [root]
+  for (let next = visit.pop(); next !== undefined; next = visit.pop()) {
+    for (const [pid, fields] of children.get(next) ?? []) {
+      visit.push(pid)
+      if (Number(fields[GROUP]) !== group) found.push({ pid, started: Number(fields[STARTED]) })
+    }
+  }
+  return found
 }

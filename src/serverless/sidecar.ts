@@ -6,7 +6,7 @@
  * whole group as the launcher would have: SIGTERM, then SIGKILL after the launcher's grace. The worker beside it stops
  * itself the same way. And once the command ends (by itself or by the launcher's signal), what it left running in the
  * group (`redis-server &`) is stopped too, so that nothing outlives the worker it served (on Linux, where `/proc` says
- * what is in the group; a daemon that calls `setsid` has left it).
+ * what is in the group; what left it, `timeout` with its own group, is found through its parents while they live).
  *
  * Stop signals are the command's business: the launcher signals the whole group, so they reach the command
  * directly; this process only waits for it. It never writes anything: its output is the command's, and once the
@@ -17,7 +17,7 @@ import { constants } from "node:os"
 import { type Clock, Deferred, Duration, Effect, Exit, Runtime, Schedule } from "effect"
 import { unsafeMonotonicMillis } from "../shared/monotonic.js"
 import { PARENT_PID_VARIABLE, whenOrphaned } from "../shared/orphanWatch.js"
-import { groupMembers, startedAt } from "./groupMembers.js"
+import { descendantsOutsideGroup, groupMembers, startedAt } from "./groupMembers.js"
 import { WorkerLauncher } from "./WorkerLauncher.js"
 
 /** How the command ended: an exit code, or the signal that ended it. */
@@ -61,9 +61,12 @@ const signalEach = (pids: ReadonlyArray<number>, signal: NodeJS.Signals) => {
  * would mean "hurry" to it), then SIGKILL once its grace has passed: counted from that signal, or from now. Signalled one
  * by one, not as a group, and looked up again just before: this process must live to pass the command's status on.
  */
-const stopLeftovers = (since: number, signalledAt: number | null, clock: Clock.Clock) =>
+const stopLeftovers = (since: number, signalledAt: number | null, clock: Clock.Clock, outsiders: Outsiders) =>
   Effect.gen(function* () {
-    const leftovers = () => groupMembers(process.pid).flatMap((member) => (member.pid !== process.pid && member.started >= since ? [member.pid] : []))
+    const leftovers = () => [
+      ...groupMembers(process.pid).flatMap((member) => (member.pid !== process.pid && member.started >= since ? [member.pid] : [])),
+      ...outsiders.live()
+    ]
     const first = leftovers()
     if (first.length === 0) return
     if (signalledAt === null) signalEach(first, "SIGTERM")
@@ -75,6 +78,36 @@ const stopLeftovers = (since: number, signalledAt: number | null, clock: Clock.C
     if (stopped._tag === "None") signalEach(leftovers(), "SIGKILL")
   })
 
+/** How often the command's descendants outside the group are looked for while it runs. */
+const OUTSIDER_POLL = Duration.seconds(1)
+
+/**
+ * The command's descendants that left the group (`timeout`, which calls `setpgid`): a signal to the group misses them,
+ * and once their parent ends nothing says they were the command's, so they are noted while it runs (each second, and at
+ * a stop signal) and signalled one by one. A pid is only taken for one of them while its start time is the one noted.
+ */
+interface Outsiders {
+  readonly note: () => void
+  readonly live: () => ReadonlyArray<number>
+}
+
+const makeOutsiders = (): Outsiders => {
+  const noted = new Map<number, number>()
+  return {
+    note: () => {
+      for (const { pid, started } of descendantsOutsideGroup(process.pid, process.pid)) noted.set(pid, started)
+    },
+    live: () => {
+      const live: Array<number> = []
+      for (const [pid, started] of noted) {
+        if (startedAt(pid) === started) live.push(pid)
+        else noted.delete(pid)
+      }
+      return live
+    }
+  }
+}
+
 const run = (command: string) =>
   Effect.gen(function* () {
     const runtime = yield* Effect.runtime<never>()
@@ -84,20 +117,35 @@ const run = (command: string) =>
     // Handled, so that they do not end this process before the command: its exit status is what is passed on. The first
     // one's time is kept: signals come to the whole group, so what the command left has had it too.
     let signalledAt: number | null = null
-    for (const signal of stopSignals) process.on(signal, () => void (signalledAt ??= unsafeMonotonicMillis(clock)))
+    const outsiders = makeOutsiders()
+    const signalOutsiders = (signal: NodeJS.Signals) => {
+      outsiders.note()
+      signalEach(outsiders.live(), signal)
+    }
+    for (const signal of stopSignals) {
+      process.on(signal, () => {
+        if (signalledAt !== null) return
+        signalledAt = unsafeMonotonicMillis(clock)
+        // The group's signal reached the rest; these left it.
+        signalOutsiders("SIGTERM")
+      })
+    }
     // The command's parent is this process, not the serverless: a program in it that watches its parent watches us.
     const child = spawn("sh", ["-c", command], { stdio: "inherit", env: { ...process.env, [PARENT_PID_VARIABLE]: String(process.pid) } })
     // Read at once (the shell exists until it is reaped): what started before it is not the command's.
     const since = child.pid === undefined ? null : startedAt(child.pid)
     child.once("exit", (code, signal) => end(signal === null ? { code: code ?? 1 } : { signal }))
     child.once("error", () => end({ code: 127 }))
+    yield* Effect.sync(outsiders.note).pipe(Effect.repeat(Schedule.spaced(OUTSIDER_POLL)), Effect.forkScoped)
     yield* whenOrphaned(() =>
       // Uninterruptible: once begun, the stop ends with SIGKILL to the group even if the command ends first (the
       // scope's close waits for it), so that nothing it left behind survives; this process goes with it. The wait
       // in between is interruptible, or its timeout could not end it.
       Effect.uninterruptible(
         signalGroup("SIGTERM").pipe(
+          Effect.zipRight(Effect.sync(() => signalOutsiders("SIGTERM"))),
           Effect.zipRight(Effect.timeoutOption(Effect.interruptible(Deferred.await(ended)), WorkerLauncher.defaultGrace)),
+          Effect.zipRight(Effect.sync(() => signalOutsiders("SIGKILL"))),
           Effect.zipRight(signalGroup("SIGKILL"))
         )
       )
@@ -107,7 +155,7 @@ const run = (command: string) =>
     // here as well as by the handler, which may run only after the command's exit has been seen.
     const endedBySignal = "signal" in outcome && stopSignals.includes(outcome.signal)
     const groupSignalled = signalledAt ?? (endedBySignal ? unsafeMonotonicMillis(clock) : null)
-    if (since !== null) yield* stopLeftovers(since, groupSignalled, clock)
+    if (since !== null) yield* stopLeftovers(since, groupSignalled, clock, outsiders)
     return outcome
   }).pipe(Effect.scoped)
 

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterEach, describe, expect, it } from "vitest"
+import { descendantsOutsideGroup, startedAt } from "../../src/serverless/groupMembers.js"
 import { processGroup } from "../support/process.js"
 import { until } from "../support/serverless.js"
 
@@ -62,6 +63,19 @@ describe("the sidecar runner (dist/sidecar.js)", () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(4_000)
     for (const { pid } of [polite, stubborn, stopped]) await until("the jobs to be gone", () => (processGroup(pid).length === 0 ? true : undefined), 2_000)
   }, 20_000)
+
+  it("what left the group (timeout, which calls setpgid) is stopped with the command: the group's SIGTERM is passed on to it (probe 36 M3)", async () => {
+    const runner = runSidecar("timeout 300 sleep 307")
+    // `timeout` leads a group of its own, with its `sleep`: a signal to the runner's group misses both.
+    const outside = await until("timeout and its sleep, outside the group", () => {
+      const found = descendantsOutsideGroup(runner.pid, runner.pid)
+      return found.length === 2 ? found : undefined
+    }, 5_000)
+    for (const { pid } of outside) groups.push(pid)
+    process.kill(-runner.pid, "SIGTERM")
+    await runner.ended
+    await until("timeout and its sleep to be gone", () => (outside.every(({ pid, started }) => startedAt(pid) !== started) ? true : undefined), 3_000)
+  }, 15_000)
 
   it("a parent already gone when it starts (killed during its start-up): the whole group is stopped at once", async () => {
     const gone = spawn("true")
