@@ -261,7 +261,7 @@ const positiveInteger = (name: string, fallback: number) =>
  */
 const writableFile = (name: string) =>
   Config.string(name).pipe(
-    Config.validate({ message: "must not be empty", validation: (text) => text.trim() !== "" }),
+    Config.validate({ message: SET_BUT_EMPTY, validation: (text) => text.trim() !== "" }),
     Config.mapOrFail((file) => {
       const problem = OUTER_SPACE_OR_CONTROL.test(file)
         ? "must not begin or end with whitespace or hold a control character (a newline, a tab): most likely a quoting mistake"
@@ -345,8 +345,8 @@ const base = Config.all({
   // Case-sensitive, as the framework reads it: only the exact string `true` turns TLS on.
   useSslText: Config.string("USE_SSL").pipe(Config.withDefault("false")),
   unsecured: strtobool("UNSECURED"),
-  tlsCertFile: Config.string("WORKER_TLS_CERT").pipe(Config.withDefault(defaults.tlsCertFile)),
-  tlsKeyFile: Config.string("WORKER_TLS_KEY").pipe(Config.withDefault(defaults.tlsKeyFile)),
+  tlsCertFile: checkedText("WORKER_TLS_CERT", SET_BUT_EMPTY, () => true).pipe(Config.withDefault(defaults.tlsCertFile)),
+  tlsKeyFile: checkedText("WORKER_TLS_KEY", SET_BUT_EMPTY, () => true).pipe(Config.withDefault(defaults.tlsKeyFile)),
   healthcheckIntervalSeconds: decimalNumber(
     "HEALTHCHECK_INTERVAL",
     `must be a number of seconds, at least ${defaults.healthcheckIntervalMinSeconds}`,

@@ -163,7 +163,7 @@ describe("WorkerConfig", () => {
       assert.deepStrictEqual((yield* settings({ ...required, NULL_EXIT_FILE: join(dir, "exit") })).exitFile, Option.some(join(dir, "exit")))
       assert.deepStrictEqual(yield* problems({ ...required, NULL_EXIT_FILE: dir }), [`NULL_EXIT_FILE: ${dir} is a directory, not a regular file`])
       assert.deepStrictEqual(yield* problems({ ...required, NULL_EXIT_FILE: join(dir, "no", "exit") }), [`NULL_EXIT_FILE: its directory ${join(dir, "no")} does not exist`])
-      assert.deepStrictEqual(yield* problems({ ...required, NULL_EXIT_FILE: " " }), ["NULL_EXIT_FILE: must not be empty"])
+      assert.deepStrictEqual(yield* problems({ ...required, NULL_EXIT_FILE: " " }), ["NULL_EXIT_FILE: is set but empty: give it a value (or unset it, where it has a default)"])
     })
   )
 
@@ -263,7 +263,10 @@ describe("WorkerConfig", () => {
 
   it.effect("any variable set but empty (or blank) says so, whatever it holds: addresses, switches, log settings, numbers", () =>
     Effect.gen(function* () {
-      for (const name of ["REPORT_ADDR", "PUBLIC_IPADDR", "UNSECURED", "LOG_LEVEL", "LOG_FORMAT", "CONTAINER_ID", "DRAIN_TIMEOUT", "WORKER_HTTP_PORT"]) {
+      const names = ["REPORT_ADDR", "PUBLIC_IPADDR", "UNSECURED", "LOG_LEVEL", "LOG_FORMAT", "CONTAINER_ID", "DRAIN_TIMEOUT", "WORKER_HTTP_PORT"]
+      // File paths too: an empty one was taken as a path (review 36 L4).
+      const files = ["WORKER_TLS_CERT", "WORKER_TLS_KEY", "OUTBOX_FILE", "NULL_EXIT_FILE", "NULL_FORCE_UPDATE_FILE"]
+      for (const name of [...names, ...files]) {
         for (const empty of ["", " "]) {
           assert.deepStrictEqual(yield* problems({ ...required, [name]: empty }), [`${name}: is set but empty: give it a value (or unset it, where it has a default)`], `${name}=${JSON.stringify(empty)}`)
         }
