@@ -173,7 +173,7 @@ const make = (policy: ReservationPolicy) =>
             const stillOpen = yield* askedTwiceIfRefused(client.sessionOpen(session))
             if (stillOpen._tag === "Right") {
               failedLooks = 0
-              if (!stillOpen.right) return yield* lost(session.sessionId, "closed on the worker (/session/health)")
+              if (!stillOpen.right) return yield* lost(session.sessionId, "its /session/health says it is no longer open")
             } else if (refused(stillOpen.left)) {
               return yield* lost(session.sessionId, WORKER_GONE)
             } else if (++failedLooks === FAILED_LOOKS_REPORTED) {

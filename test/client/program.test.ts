@@ -162,7 +162,7 @@ describe("program, single mode", () => {
       assert.deepStrictEqual((yield* run.calls("/session/health")).map(([, at]) => at), [5_000, 10_000, 15_000])
       assert.deepStrictEqual(yield* run.calls("/session/end"), [])
       assert.deepStrictEqual(yield* run.names, ["endpoint", "routing", "created", "holding", "closed", "done"])
-      assert.deepInclude((yield* run.named("closed"))[0], { session_id: "s-1", reason: "closed on the worker (/session/health)" })
+      assert.deepInclude((yield* run.named("closed"))[0], { session_id: "s-1", reason: "its /session/health says it is no longer open" })
       assert.deepInclude((yield* run.named("done"))[0], { created: 1, ended: 0, closed: 1, failures: 0, interrupted: false })
     })
   )
