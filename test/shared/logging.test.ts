@@ -10,6 +10,21 @@ const logged = (format: "logfmt" | "json" | "pretty", effect: Effect.Effect<void
     return lines
   })
 
+/** The batching layer (a 20 ms window) built in a scope of its own, writing to a stream that keeps each write. */
+const batchedLayer = (format: "logfmt" | "json") =>
+  Effect.gen(function* () {
+    const writes: Array<string> = []
+    const stream = new Writable({
+      write: (chunk: Buffer, _encoding, done) => {
+        writes.push(chunk.toString())
+        done()
+      }
+    })
+    const scope = yield* Scope.make()
+    const logs = yield* Layer.buildWithScope(layer({ format, level: "info", stream, window: "20 millis" }), scope)
+    return { logs, scope, writes }
+  })
+
 describe("log lines", () => {
   it.effect("logfmt: message, then the fields of a plain object; values quoted only when they need it; no fiber id", () =>
     Effect.gen(function* () {
@@ -102,15 +117,7 @@ describe("LOG_LEVEL", () => {
   )
   it.effect("the layer writes the lines of a window in one write, each ending in a newline, and nothing before the window ends", () =>
     Effect.gen(function* () {
-      const writes: Array<string> = []
-      const stream = new Writable({
-        write: (chunk: Buffer, _encoding, done) => {
-          writes.push(chunk.toString())
-          done()
-        }
-      })
-      const scope = yield* Scope.make()
-      const logs = yield* Layer.buildWithScope(layer({ format: "logfmt", level: "info", stream, window: "20 millis" }), scope)
+      const { logs, scope, writes } = yield* batchedLayer("logfmt")
       const log = (message: string) => Effect.logInfo(message, { n: 1 }).pipe(Effect.provide(logs))
       yield* log("first")
       yield* log("second")
@@ -132,15 +139,7 @@ describe("LOG_LEVEL", () => {
 
   it.effect("a field JSON cannot write (a BigInt, a cycle) is named in its line, and the lines after it are written (review 36 L1)", () =>
     Effect.gen(function* () {
-      const writes: Array<string> = []
-      const stream = new Writable({
-        write: (chunk: Buffer, _encoding, done) => {
-          writes.push(chunk.toString())
-          done()
-        }
-      })
-      const scope = yield* Scope.make()
-      const logs = yield* Layer.buildWithScope(layer({ format: "json", level: "info", stream, window: "20 millis" }), scope)
+      const { logs, scope, writes } = yield* batchedLayer("json")
       const cycle: Record<string, unknown> = {}
       cycle["self"] = cycle
       yield* Effect.logInfo("bigint", { n: 1n, ok: 1 }).pipe(Effect.provide(logs))
