@@ -4,7 +4,7 @@
  * something else, shows no sessions rather than holding the page up.
  */
 import { HttpClient, HttpClientResponse } from "@effect/platform"
-import { Context, Duration, Effect, Layer, Option } from "effect"
+import { Context, Deferred, Duration, Effect, FiberId, Layer, Option } from "effect"
 import { SessionsAnswer, SessionView } from "../protocol/control.js"
 import { boundedJson } from "../shared/boundedBody.js"
 
@@ -18,6 +18,7 @@ export const HeldSessions = SessionsAnswer
 /** The worker's answer is awaited this long at most: the status page refreshes every second. */
 const ASK_TIMEOUT = Duration.millis(500)
 
+
 export class WorkerSessions extends Context.Tag("serverless/WorkerSessions")<
   WorkerSessions,
   {
@@ -25,22 +26,49 @@ export class WorkerSessions extends Context.Tag("serverless/WorkerSessions")<
     readonly held: (controlUrl: string) => Effect.Effect<Option.Option<ReadonlyArray<HeldSession>>>
   }
 >() {
-  /** Asks over HTTP. */
-  static readonly layer: Layer.Layer<WorkerSessions, never, HttpClient.HttpClient> = Layer.effect(
+  /**
+   * Asks over HTTP. A `/status` that finds an ask of the same worker in flight waits for its answer instead of asking
+   * again: a flood of them (they need no key) holds one connection to each worker's control port, whose cap is there
+   * to keep it free for the consumer's `/release`.
+   */
+  static readonly layer: Layer.Layer<WorkerSessions, never, HttpClient.HttpClient> = Layer.scoped(
     WorkerSessions,
-    Effect.map(HttpClient.HttpClient, (client) =>
-      WorkerSessions.of({
+    Effect.gen(function* () {
+      const client = yield* HttpClient.HttpClient
+      const scope = yield* Effect.scope
+      const ask = (controlUrl: string) =>
+        client.get(`${controlUrl}/sessions`).pipe(
+          Effect.flatMap(HttpClientResponse.filterStatusOk),
+          Effect.flatMap(boundedJson(HeldSessions)),
+          Effect.scoped,
+          Effect.timeout(ASK_TIMEOUT),
+          Effect.map((answer) => Option.some(answer.sessions)),
+          Effect.orElseSucceed(() => Option.none<ReadonlyArray<HeldSession>>())
+        )
+      const inFlight = new Map<string, Deferred.Deferred<Option.Option<ReadonlyArray<HeldSession>>>>()
+      return WorkerSessions.of({
         held: (controlUrl) =>
-          client.get(`${controlUrl}/sessions`).pipe(
-            Effect.flatMap(HttpClientResponse.filterStatusOk),
-            Effect.flatMap(boundedJson(HeldSessions)),
-            Effect.scoped,
-            Effect.timeout(ASK_TIMEOUT),
-            Effect.map((answer) => Option.some(answer.sessions)),
-            Effect.orElseSucceed(() => Option.none())
-          )
+          Effect.suspend(() => {
+            const pending = inFlight.get(controlUrl)
+            if (pending !== undefined) return Deferred.await(pending)
+            const answered = Deferred.unsafeMake<Option.Option<ReadonlyArray<HeldSession>>>(FiberId.none)
+            inFlight.set(controlUrl, answered)
+            // In the layer's scope, not the asker's: a caller that goes away leaves the others their answer.
+            return Effect.zipRight(
+              Effect.forkIn(
+                ask(controlUrl).pipe(
+                  Effect.exit,
+                  Effect.flatMap((exit) => Deferred.done(answered, exit)),
+                  // Interrupted (the layer closing), its waiters are not left waiting.
+                  Effect.ensuring(Effect.zipRight(Deferred.interrupt(answered), Effect.sync(() => inFlight.delete(controlUrl))))
+                ),
+                scope
+              ),
+              Deferred.await(answered)
+            )
+          })
       })
-    )
+    })
   )
 
   /** Never asks (tests without worker processes). */

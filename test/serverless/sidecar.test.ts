@@ -74,8 +74,8 @@ describe("the sidecar runner (dist/sidecar.js)", () => {
     for (const { pid } of outside) groups.push(pid)
     process.kill(-runner.pid, "SIGTERM")
     await runner.ended
-    await until("timeout and its sleep to be gone", () => (outside.every(({ pid, started }) => startedAt(pid) !== started) ? true : undefined), 3_000)
-  }, 15_000)
+    await until("timeout and its sleep to be gone", () => (outside.every(({ pid, started }) => startedAt(pid) !== started) ? true : undefined), 6_000)
+  }, 20_000)
 
   it("a parent already gone when it starts (killed during its start-up): the whole group is stopped at once", async () => {
     const gone = spawn("true")
