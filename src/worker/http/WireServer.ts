@@ -376,17 +376,13 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       takeNoMore(req.socket)
       return false
     }
-    /** Each connection's latest request begun, by its answer: while stopping, the one whose answer closes the connection. */
-    const latestRequest = new WeakMap<Socket, ServerResponse>()
-    const begin = (req: IncomingMessage, res: ServerResponse) => {
-      idle.requested(req.socket)
-      latestRequest.set(req.socket, res)
-    }
+    // Each request is named by its answer: while stopping, the latest's is the one that closes the connection.
+    const begin = (req: IncomingMessage, res: ServerResponse) => idle.requested(req.socket, res)
     const send = (res: ServerResponse, response: WireResponse, path = "other") => {
       const socket = res.req.socket
       // While stopping, only the latest request's answer says `Connection: close`: Node ends the connection after that
       // answer, and an answer queued behind it, to a pipelined request that ran, would be lost.
-      const closesNow = closingAll && latestRequest.get(socket) === res
+      const closesNow = closingAll && idle.latest(socket) === res
       const answer = closesNow ? closingConnection(response) : response
       writeResponse(res, answer)
       // Node closes after an answer whose client asked so (`shouldKeepAlive`) or that says so itself (its `_last`).

@@ -12,8 +12,10 @@
 export interface IdleConnections<S extends object> {
   /** A connection to track (for TLS, its TCP socket until the handshake is done, then the TLS socket in its place). */
   readonly opened: (socket: S) => void
-  /** A request began on the connection. */
-  readonly requested: (socket: S) => void
+  /** A request began on the connection; `request` names it (its answer), which `latest` then gives. */
+  readonly requested: (socket: S, request: object) => void
+  /** The connection's latest request begun, as `requested` named it (undefined for a connection not tracked). */
+  readonly latest: (socket: S) => object | undefined
   /** A request on the connection was answered. */
   readonly answered: (socket: S) => void
   readonly closed: (socket: S) => void
@@ -27,6 +29,7 @@ interface Activity {
   /** Requests begun and not answered (more than one when pipelined). */
   pending: number
   idleSince: number
+  latest: object | undefined
 }
 
 export const makeIdleConnections = <S extends object>(minIdleMs: number, now: () => number): IdleConnections<S> => {
@@ -34,10 +37,12 @@ export const makeIdleConnections = <S extends object>(minIdleMs: number, now: ()
   /** No tracked connection can have been idle `minIdleMs` before this time (a scan found none): no scan until then. */
   let noneBefore = Number.NEGATIVE_INFINITY
   return {
-    opened: (socket) => void tracked.set(socket, { pending: 0, idleSince: now() }),
-    requested: (socket) => {
+    opened: (socket) => void tracked.set(socket, { pending: 0, idleSince: now(), latest: undefined }),
+    requested: (socket, request) => {
       const activity = tracked.get(socket)
-      if (activity !== undefined) activity.pending++
+      if (activity === undefined) return
+      activity.pending++
+      activity.latest = request
     },
     answered: (socket) => {
       const activity = tracked.get(socket)
@@ -46,6 +51,7 @@ export const makeIdleConnections = <S extends object>(minIdleMs: number, now: ()
     },
     closed: (socket) => void tracked.delete(socket),
     pending: (socket) => tracked.get(socket)?.pending ?? 0,
+    latest: (socket) => tracked.get(socket)?.latest,
     takeLongestIdle: () => {
       const at = now()
       if (at < noneBefore) return undefined

@@ -19,12 +19,28 @@ const tracker = () => {
   return {
     advance: (ms: number) => void (now += ms),
     opened: (name: string) => idle.opened(socket(name)),
-    requested: (name: string) => idle.requested(socket(name)),
+    requested: (name: string, request: object = {}) => idle.requested(socket(name), request),
+    latest: (name: string) => idle.latest(socket(name)),
     answered: (name: string) => idle.answered(socket(name)),
     closed: (name: string) => idle.closed(socket(name)),
     take: () => idle.takeLongestIdle()?.name
   }
 }
+
+describe("a connection's latest request", () => {
+  it("is the one begun last, answered or not; none before the first, nor for a connection not tracked", () => {
+    const t = tracker()
+    t.opened("a")
+    expect(t.latest("a")).toBeUndefined()
+    const [first, second] = [{ n: 1 }, { n: 2 }]
+    t.requested("a", first)
+    t.requested("a", second)
+    t.answered("a")
+    expect(t.latest("a")).toBe(second)
+    t.closed("a")
+    expect(t.latest("a")).toBeUndefined()
+  })
+})
 
 describe("the connection that gives way at the cap", () => {
   it("the one idle the longest, once idle long enough; never one with a request in progress", () => {
