@@ -8,6 +8,16 @@ import { fileURLToPath } from "node:url"
 const root = fileURLToPath(new URL("..", import.meta.url))
 // `--dependencies`: only node_modules (npm test builds dist/ itself).
 const onlyDependencies = process.argv.includes("--dependencies")
+// The package `npm pack` makes ships dist/ without src/: its bundles hold the libraries, so it needs no node_modules,
+// and it has no sources to be newer than dist/ nor tests to run.
+const installedPackage = !existsSync(`${root}src`) && existsSync(`${root}dist/main.js`)
+if (installedPackage) {
+  if (onlyDependencies) {
+    process.stderr.write("this is the installed package: it holds no sources or tests; npm test runs in a clone of the repository\n")
+    process.exit(1)
+  }
+  process.exit(0)
+}
 const required = onlyDependencies ? ["node_modules"] : ["node_modules", "dist/main.js"]
 const missing = required.filter((path) => !existsSync(`${root}${path}`))
 if (missing.length > 0) {

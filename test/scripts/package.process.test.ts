@@ -28,7 +28,7 @@ describe("the package npm pack makes", () => {
   it("holds every command's bundle, the worker's code cache, start-vast.sh, the README and docs; no sources, tests or source maps", () => {
     const bin: Record<string, string> = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).bin
     for (const target of Object.values(bin)) expect(files).toContain(target)
-    for (const file of ["dist/worker.cjs", "dist/worker.cjs.cache", "dist/sidecar.js", "dist/demo.js", "scripts/start-vast.sh", "README.md", "docs/deploy-vast.md"]) {
+    for (const file of ["dist/worker.cjs", "dist/worker.cjs.cache", "dist/sidecar.js", "dist/demo.js", "scripts/start-vast.sh", "scripts/built.mjs", "README.md", "docs/deploy-vast.md"]) {
       expect(files).toContain(file)
     }
     expect(files.filter((file) => file.endsWith(".map") || /^(src|test|examples|machines)\//.test(file) || file.endsWith(".ts"))).toEqual([])
@@ -37,6 +37,17 @@ describe("the package npm pack makes", () => {
   it("declares no dependency (the bundles hold the libraries): an install adds nothing beside them", () => {
     const manifest = JSON.parse(readFileSync(join(unpacked, "package.json"), "utf8"))
     expect([manifest.dependencies, manifest.optionalDependencies, manifest.peerDependencies]).toEqual([undefined, undefined, undefined])
+  })
+
+  it("its npm scripts that run a program run there too (npm start), and npm test says it needs a clone", () => {
+    const env = { PATH: process.env["PATH"] ?? "", HOME: dir }
+    const start = spawnSync("npm", ["start", "--silent", "--", "--version"], { cwd: unpacked, encoding: "utf8", env })
+    expect([start.status, start.stdout.split(" ")[0], start.stderr]).toEqual([0, "null-worker", ""])
+    const test = spawnSync("npm", ["test", "--silent"], { cwd: unpacked, encoding: "utf8", env })
+    expect([test.status, test.stderr.split("\n")[0]]).toEqual([
+      1,
+      "this is the installed package: it holds no sources or tests; npm test runs in a clone of the repository"
+    ])
   })
 
   it("its commands run from the unpacked package alone", () => {
