@@ -32,6 +32,9 @@ const blockAfter = (after: string): string => {
 describe("docs/deploy-vast.md's rehearsal", { timeout: 60_000 }, () => {
   it("as printed: the stand-in autoscaler prints the reports, the consumer's exit recycles the worker and is reported, the script ends", async () => {
     const block = blockAfter("**Before you pay for an instance**")
+    // Every file the script and worker write is the workspace's: the host's /.force_update is neither read nor removed.
+    expect(block).toMatch(/ WORKSPACE_DIR=\$W /)
+    expect(block).toMatch(/ NULL_FORCE_UPDATE_FILE=\$W\/force_update /)
     // The stand-in autoscaler is the page's `%1`, stopped once the script's watcher has sent its last report, as the page says.
     const stop = blockAfter("then stop the stand-in\nautoscaler:")
     const shell = spawnProcess("bash", ["-c", `${block}\n${stop}\nwait`], {
