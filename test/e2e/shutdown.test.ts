@@ -87,7 +87,9 @@ describe("shutdown that no client can hold", () => {
       const start = Date.now()
       worker.child.kill("SIGTERM")
       expect(await worker.exited).toBe(0)
-      expect(secondsSince(start)).toBeLessThan(6)
+      // 1 s drain + the last report's 3 s, and room for a loaded machine (7 s seen at a load average of 10): waiting on
+      // the hung address's own 10 s attempt would pass 11 s.
+      expect(secondsSince(start)).toBeLessThan(9)
       expect(autoscaler.statuses.map((status) => status.cur_load)).toEqual([0])
       expect(autoscaler.deletions.flatMap((body) => body.requests.map((record) => record.request_idx))).toEqual([4242])
     } finally {
