@@ -14,6 +14,7 @@ import type { ReserveError } from "./errors.js"
 import type { ClientEvent } from "./events.js"
 import { Reporter } from "./Reporter.js"
 import { restartingKeepAlive } from "../shared/restartOnDefect.js"
+import { refuseHeldTwice } from "./heldTwice.js"
 import { askedTwiceIfRefused, refused, WORKER_GONE } from "./workerGone.js"
 import { createMayHaveOpened, type CreateOutcome, type Endpoint, type ReserveProgress, type Session, VastClient } from "./VastClient.js"
 
@@ -224,10 +225,15 @@ const make = (policy: ReservationPolicy) =>
         }
       })
 
-    const register = (reservation: number, session: Session) =>
+    /** Hold the session a create made, unless its id is held already (`heldTwice.ts`): then the create is refused. */
+    const register = (reservation: number, session: Session): Effect.Effect<CreateOutcome> =>
       Effect.gen(function* () {
         const held: Held = { reservation, session, gone: yield* Deferred.make<void>() }
-        yield* Ref.update(open, (all) => HashMap.set(all, session.sessionId, held))
+        const before = yield* Ref.modify(open, (all) => {
+          const existing = HashMap.get(all, session.sessionId)
+          return [existing, Option.isSome(existing) ? all : HashMap.set(all, session.sessionId, held)] as const
+        })
+        if (Option.isSome(before)) return yield* refuseHeldTwice(client, session, before.value.session.url)
         yield* count("created")
         yield* reporter.emit({
           event: "created",
@@ -245,6 +251,7 @@ const make = (policy: ReservationPolicy) =>
             reporter.emit({ event: "error", operation: "keep-alive", message, reservation, session_id: session.sessionId, fatal: false })
           )
         )
+        return { _tag: "Created", session } satisfies CreateOutcome
       })
 
     /** End one held session (already taken out of `open`). */
@@ -294,12 +301,12 @@ const make = (policy: ReservationPolicy) =>
           onProgress: (progress) => reporter.emit(progressEvent(reservation, progress)),
           runCreate: (attempt: Effect.Effect<CreateOutcome>) =>
             detached(
-              Effect.tap(attempt, (outcome) =>
+              Effect.flatMap(attempt, (outcome) =>
                 outcome._tag === "Created"
                   ? register(reservation, outcome.session)
                   : abandoned && createMayHaveOpened(outcome.error)
-                    ? reporter.emit({ event: "error", operation: "session/create", message: outcome.error.message, reservation, fatal: false })
-                    : Effect.void
+                    ? Effect.as(reporter.emit({ event: "error", operation: "session/create", message: outcome.error.message, reservation, fatal: false }), outcome)
+                    : Effect.succeed(outcome)
               )
             )
         })

@@ -16,7 +16,8 @@ const worker = (n: number) => `https://10.0.0.${n}:4000`
 interface Overrides {
   /** The routing answer for a request (n counts new reservations from 1). */
   readonly route?: (requestIdx: number, n: number) => unknown
-  readonly create?: FakeAnswer
+  /** A create's answer, or the answer of worker n. */
+  readonly create?: FakeAnswer | ((n: number) => FakeAnswer)
   readonly ping?: FakeAnswer
   readonly end?: FakeAnswer
   /** `/session/health`'s answer for a request made at `at` (ms); `{"ok": true}` by default. */
@@ -55,7 +56,7 @@ const fakeVast = (overrides: Overrides = {}) => {
     const n = Number(new URL(request.url).hostname.split(".")[3])
     switch (request.path) {
       case "/session/create":
-        return overrides.create ?? { status: 201, body: { session_id: `s-${n}`, expiration: 1_000 } }
+        return (typeof overrides.create === "function" ? overrides.create(n) : overrides.create) ?? { status: 201, body: { session_id: `s-${n}`, expiration: 1_000 } }
       case "/ping":
         return overrides.ping ?? { status: 200, body: { result: { ok: true } } }
       case "/session/get":
@@ -449,6 +450,55 @@ describe("program, --demo", () => {
       assert.deepStrictEqual((yield* run.calls("/session/end")).map(([url]) => url), [`${worker(1)}/session/end`, `${worker(3)}/session/end`])
       assert.deepStrictEqual((yield* run.named("error")).map((event) => [event.operation, event.reservation]), [["route", 2]])
       assert.deepInclude((yield* run.named("done"))[0], { created: 2, ended: 2, failures: 1 })
+    })
+  )
+
+  it.effect("a create answered with a session id held from another worker is refused and that worker's session ended at once: the reservation routes again, both sessions are held and ended", () =>
+    Effect.gen(function* () {
+      // Workers 1 and 2 answer every create with the same id; reservation 2 goes to worker 2 first, then to worker 3.
+      let routes = 0
+      const run = yield* start(
+        { _tag: "Demo", count: 2, interval: Duration.seconds(1), plateau: Duration.seconds(5) },
+        {
+          create: (n) => ({ status: 201, body: { session_id: n === 3 ? "s-3" : "same", expiration: 1_000 } }),
+          route: (idx) => (idx === 2 ? routedTo(worker(routes++ === 0 ? 2 : 3), idx) : undefined)
+        }
+      )
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.join(run.fiber)
+      assert.deepStrictEqual((yield* run.calls("/session/create")).map(([url]) => url), [1, 2, 3].map((n) => `${worker(n)}/session/create`))
+      // Worker 2's at its create's moment; the held two after the plateau.
+      const ends = yield* run.calls("/session/end")
+      assert.deepStrictEqual(ends[0], [`${worker(2)}/session/end`, 1_000])
+      assert.deepStrictEqual(ends.slice(1).map(([url]) => url), [`${worker(1)}/session/end`, `${worker(3)}/session/end`])
+      const [refusal] = yield* run.named("refused")
+      assert.deepInclude(refusal, { reservation: 2, url: worker(2) })
+      assert.include(refusal?.message, `session id same is one this client already holds on ${worker(1)}; this worker's session was ended at once`)
+      assert.deepStrictEqual((yield* run.named("created")).map((event) => [event.reservation, event.session_id, event.url]), [
+        [1, "same", worker(1)],
+        [2, "s-3", worker(3)]
+      ])
+      assert.deepInclude((yield* run.named("done"))[0], { created: 2, ended: 2, closed: 0, failures: 0 })
+    })
+  )
+
+  it.effect("a create answered with a session id the same worker already holds for this client is refused and not ended (an end would close the held one)", () =>
+    Effect.gen(function* () {
+      // Both reservations are routed to worker 1 first, which answers every create with one id; the second then goes to worker 2.
+      let routes = 0
+      const run = yield* start(
+        { _tag: "Demo", count: 2, interval: Duration.seconds(1), plateau: Duration.seconds(5) },
+        {
+          create: (n) => ({ status: 201, body: { session_id: n === 1 ? "same" : `s-${n}`, expiration: 1_000 } }),
+          route: (idx) => (idx === 2 ? routedTo(worker(routes++ === 0 ? 1 : 2), idx) : undefined)
+        }
+      )
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.join(run.fiber)
+      assert.deepStrictEqual((yield* run.calls("/session/create")).map(([url]) => url), [1, 1, 2].map((n) => `${worker(n)}/session/create`))
+      assert.deepStrictEqual((yield* run.calls("/session/end")).map(([url]) => url), [1, 2].map((n) => `${worker(n)}/session/end`))
+      assert.include((yield* run.named("refused"))[0]?.message, "session id same is one this client already holds on this worker; refused, not ended")
+      assert.deepInclude((yield* run.named("done"))[0], { created: 2, ended: 2, closed: 0, failures: 0 })
     })
   )
 

@@ -1,7 +1,8 @@
 /**
  * The reservations the daemon holds: each is routed and created through `VastClient.reserve`, recorded in
  * the `StateStore`, and kept alive by a ping fiber until its worker closes it. The daemon never ends one:
- * its consumer releases it (a `410` on the next ping tells), or its worker goes away.
+ * its consumer releases it (a `410` on the next ping tells), or its worker goes away. (A create answered with an id
+ * held already is refused, and that session ended: `heldTwice.ts`.)
  *
  * - A create runs in a fiber of its own (a `FiberSet`): cancelling a reservation, or stopping the daemon,
  *   cannot lose a session the worker already holds; it is registered and recorded whatever happens.
@@ -18,6 +19,7 @@ import { AutoscaleReporter } from "./AutoscaleReporter.js"
 import type { HeldView } from "./planner.js"
 import { type HeldRecord, StateStore } from "./StateStore.js"
 import { type CreateOutcome, type Endpoint, type Session, VastClient } from "../VastClient.js"
+import { refuseHeldTwice } from "../heldTwice.js"
 import { askedTwiceIfRefused, refused, WORKER_GONE } from "../workerGone.js"
 
 export interface HoldingsPolicy {
@@ -180,9 +182,9 @@ const make = (policy: HoldingsPolicy) =>
         }
       })
 
-    const hold = (held: Held) =>
+    /** Start pinging a session already in `open`. */
+    const keepPinging = (held: Held) =>
       Effect.gen(function* () {
-        yield* Ref.update(open, (all) => HashMap.set(all, held.session.sessionId, held))
         yield* FiberMap.run(
           pingers,
           held.session.sessionId,
@@ -193,10 +195,23 @@ const make = (policy: HoldingsPolicy) =>
         )
       })
 
-    const register = (reservation: number, session: Session) =>
+    const hold = (held: Held) => Effect.zipRight(Ref.update(open, (all) => HashMap.set(all, held.session.sessionId, held)), keepPinging(held))
+
+    /** Hold and record the session a create made, unless its id is held already (`heldTwice.ts`): then the create is refused. */
+    const register = (reservation: number, session: Session): Effect.Effect<CreateOutcome> =>
       Effect.gen(function* () {
         const held: Held = { reservation, session, createdAt: yield* Clock.currentTimeMillis, draining: false, unreachable: false }
-        yield* hold(held)
+        const before = yield* Ref.modify(open, (all) => {
+          const existing = HashMap.get(all, session.sessionId)
+          return [existing, Option.isSome(existing) ? all : HashMap.set(all, session.sessionId, held)] as const
+        })
+        if (Option.isSome(before)) {
+          const refusal = yield* refuseHeldTwice(client, session, before.value.session.url)
+          // The daemon reports no refusals on the way (the reservation routes again), but this one is the worker's fault.
+          yield* reporter.emit({ event: "error", operation: "session/create", message: refusal.error.message, reservation, session_id: session.sessionId })
+          return refusal
+        }
+        yield* keepPinging(held)
         yield* record(held)
         yield* Ref.set(failures, { streak: 0, lastAt: null })
         yield* reporter.emit({
@@ -207,6 +222,7 @@ const make = (policy: HoldingsPolicy) =>
           generation: session.generation ?? null,
           expiration: session.expiration
         })
+        return { _tag: "Created", session } satisfies CreateOutcome
       })
 
     const reserveOne = (endpoint: Endpoint, reservation: number) =>
@@ -223,7 +239,7 @@ const make = (policy: HoldingsPolicy) =>
             runCreate: (attempt: Effect.Effect<CreateOutcome>) =>
               Effect.acquireUseRelease(
                 Ref.update(creating, (all) => new Set([...all, reservation])),
-                () => detached(Effect.tap(attempt, (outcome) => (outcome._tag === "Created" ? register(reservation, outcome.session) : Effect.void))),
+                () => detached(Effect.flatMap(attempt, (outcome) => (outcome._tag === "Created" ? register(reservation, outcome.session) : Effect.succeed(outcome)))),
                 () => Ref.update(creating, (all) => new Set([...all].filter((n) => n !== reservation)))
               )
           })

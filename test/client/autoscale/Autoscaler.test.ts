@@ -151,6 +151,27 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
     })
   )
 
+  it.scoped("a worker that answers with a session id the daemon holds already: its create is refused and its session ended, the reservation goes to another worker, both are held", () =>
+    Effect.gen(function* () {
+      const harness = yield* makeHarness
+      // Worker 2 answers with worker 1's id: kept by id, it would replace worker 1's record and pinger, and be reserved again.
+      yield* Ref.set(harness.world.answeredIds, new Map([[2, "s-1"]]))
+      yield* Ref.set(harness.reading, { waiting: 2, inFlight: 0 })
+      yield* startDaemon(harness)
+      yield* advance(5_000)
+      assert.deepStrictEqual(yield* Ref.get(harness.world.ends), ["s-1 on https://10.0.0.2:4000"])
+      const created = (yield* eventsNamed(harness, "created")).map((event) => `${event.session_id} on ${event.url}`).sort()
+      assert.deepStrictEqual(created, ["s-1 on https://10.0.0.1:4000", "s-3 on https://10.0.0.3:4000"])
+      const records = Array.from(HashMap.values(yield* Ref.get(harness.state.records)), (record) => `${record.session_id} on ${record.url}`).sort()
+      assert.deepStrictEqual(records, created)
+      const errors = yield* eventsNamed(harness, "error")
+      assert.deepStrictEqual(errors.map((event) => [event.operation, event.session_id]), [["session/create", "s-1"]])
+      assert.include(errors[0]?.message, "session id s-1 is one this client already holds on https://10.0.0.1:4000; this worker's session was ended at once")
+      assert.strictEqual((yield* Ref.get(harness.world.reserves)).length, 2, "no reservation beyond the two the backlog asks for")
+      assert.isAbove((yield* eventsNamed(harness, "pinged")).filter((event) => event.session_id === "s-3").length, 2)
+    })
+  )
+
   it.scoped("scale-out is capped: at most 2 new reservations per second, up to max", () =>
     Effect.gen(function* () {
       const { harness } = yield* daemonReading({ waiting: 100, inFlight: 0 })

@@ -28,8 +28,10 @@ export interface VastWorld {
   readonly dyingPings: Ref.Ref<number>
   /** How many ping calls still find the connection refused (a forwarder's blip), whatever the session's state. */
   readonly refusedPings: Ref.Ref<number>
-  /** `/session/end` calls: the daemon must never make one. */
+  /** `/session/end` calls (`<id> on <url>`): the daemon makes one only for a session it refused (its id was held already). */
   readonly ends: Ref.Ref<ReadonlyArray<string>>
+  /** Worker n → the session id it answers with instead of `s-<n>` (a worker that repeats ids). */
+  readonly answeredIds: Ref.Ref<ReadonlyMap<number, string>>
   /** Statuses the endpoint lookup answers with, in turn, before it finds the endpoint. */
   readonly lookupStatuses: Ref.Ref<ReadonlyArray<number>>
   /** Time from a reserve call to its session. */
@@ -46,6 +48,7 @@ export const makeWorld = Effect.gen(function* () {
     dyingPings: yield* Ref.make(0),
     refusedPings: yield* Ref.make(0),
     ends: yield* Ref.make<ReadonlyArray<string>>([]),
+    answeredIds: yield* Ref.make<ReadonlyMap<number, string>>(new Map()),
     lookupStatuses: yield* Ref.make<ReadonlyArray<number>>([]),
     routeDelay: yield* Ref.make(Duration.millis(500)),
     nextId: yield* Ref.make(1)
@@ -91,22 +94,25 @@ export const fakeVast = (world: VastWorld): Layer.Layer<VastClient> =>
           if (failing > 0) return yield* new RequestFailed({ operation: "route", url: "https://run.test/route/", detail: "connect ECONNREFUSED" })
           const dying = yield* Ref.getAndUpdate(world.dyingReserves, (n) => Math.max(0, n - 1))
           if (dying > 0) return yield* Effect.die(new TypeError('Protocol "ftp:" not supported. Expected "http:"\n    at a stack line'))
-          const n = yield* Ref.getAndUpdate(world.nextId, (id) => id + 1)
-          const session: Session = {
-            sessionId: `s-${n}`,
-            url: `https://10.0.0.${n}:4000`,
-            authData: { url: `https://10.0.0.${n}:4000`, signature: "c2ln", reqnum: n, request_idx: n, endpoint: ENDPOINT.name, cost: options.cost },
-            expiration: (yield* Clock.currentTimeMillis) / 1000 + options.lifetime,
-            lifetime: options.lifetime,
-            requestIdx: n,
-            generation: 1
+          // Each refused create (a repeated id) is routed again, to the next worker.
+          for (;;) {
+            const n = yield* Ref.getAndUpdate(world.nextId, (id) => id + 1)
+            const session: Session = {
+              sessionId: (yield* Ref.get(world.answeredIds)).get(n) ?? `s-${n}`,
+              url: `https://10.0.0.${n}:4000`,
+              authData: { url: `https://10.0.0.${n}:4000`, signature: "c2ln", reqnum: n, request_idx: n, endpoint: ENDPOINT.name, cost: options.cost },
+              expiration: (yield* Clock.currentTimeMillis) / 1000 + options.lifetime,
+              lifetime: options.lifetime,
+              requestIdx: n,
+              generation: 1
+            }
+            const create = Effect.gen(function* () {
+              yield* Ref.update(world.sessions, (all) => HashMap.set(all, session.sessionId, { state: "open", lifetime: options.lifetime }))
+              return { _tag: "Created", session } satisfies CreateOutcome
+            })
+            const outcome = yield* (options.runCreate ?? ((attempt: Effect.Effect<CreateOutcome>) => attempt))(create)
+            if (outcome._tag === "Created") return session
           }
-          const create = Effect.gen(function* () {
-            yield* Ref.update(world.sessions, (all) => HashMap.set(all, session.sessionId, { state: "open", lifetime: options.lifetime }))
-            return { _tag: "Created", session } satisfies CreateOutcome
-          })
-          yield* (options.runCreate ?? ((attempt: Effect.Effect<CreateOutcome>) => attempt))(create)
-          return session
         }),
       ping: (session) =>
         Effect.gen(function* () {
@@ -123,7 +129,7 @@ export const fakeVast = (world: VastWorld): Layer.Layer<VastClient> =>
           }
           return { expiration: (yield* Clock.currentTimeMillis) / 1000 + found.value.lifetime, draining: found.value.state === "draining" }
         }),
-      endSession: (session) => Effect.as(Ref.update(world.ends, (all) => [...all, session.sessionId]), "ended" as const)
+      endSession: (session) => Effect.as(Ref.update(world.ends, (all) => [...all, `${session.sessionId} on ${session.url}`]), "ended" as const)
     })
   )
 

@@ -1,0 +1,36 @@
+/**
+ * A create answered with a session id this client already holds. Ids are unique only within one worker, and a worker's
+ * answer is untrusted input; the client names its sessions by id everywhere (pings, ends, the autoscale daemon's records
+ * and keep set, the consumers' callbacks), so a second session under a held id would hide the first: never pinged or
+ * ended, and not counted. The create is refused instead (the reservation routes again) and, when it came from another
+ * worker, its session is ended at once so that it holds no worker.
+ */
+import { Effect } from "effect"
+import { UnexpectedResponse } from "./errors.js"
+import type { CreateOutcome, Session, VastClient } from "./VastClient.js"
+
+export const refuseHeldTwice = (
+  client: VastClient["Type"],
+  session: Session,
+  heldOn: string
+): Effect.Effect<Extract<CreateOutcome, { readonly _tag: "Refused" }>> =>
+  Effect.gen(function* () {
+    // UnexpectedResponse's message makes the detail printable.
+    const id = session.sessionId
+    let detail: string
+    if (heldOn === session.url) {
+      // On the same worker the id is one session as far as that worker knows: an end would close the held one.
+      detail = `session id ${id} is one this client already holds on this worker; refused, not ended (an end would close the one held)`
+    } else {
+      const ended = yield* Effect.either(client.endSession(session))
+      detail =
+        ended._tag === "Right"
+          ? `session id ${id} is one this client already holds on ${heldOn}; this worker's session was ended at once`
+          : `session id ${id} is one this client already holds on ${heldOn}; this worker's session could not be ended (${ended.left.message}): the worker closes it ${session.lifetime} s after its creation`
+    }
+    return {
+      _tag: "Refused",
+      error: new UnexpectedResponse({ operation: "session/create", url: `${session.url}/session/create`, status: 200, detail }),
+      retryable: true
+    } as const
+  })
