@@ -108,21 +108,19 @@ const reasonOf = (error: unknown): string => {
   return typeof cause?.code === "string" ? cause.code : error instanceof Error ? error.message : String(error)
 }
 
-/** The session the worker holds, if any: its id, and its generation, which the release names. */
+/** The session the worker holds, if any: its id, which the release names. */
 interface OpenSession {
   readonly id: string
-  readonly generation: number
 }
 
 const openSession = async (): Promise<OpenSession | undefined> => {
   try {
-    const body = (await getJson(`${controlUrl}/sessions`)) as { sessions?: Array<{ session_id?: unknown; generation?: unknown }> } | null
+    const body = (await getJson(`${controlUrl}/sessions`)) as { sessions?: Array<{ session_id?: unknown }> } | null
     if (controlTrouble.clear()) log(`worker control ${controlUrl} answers${everAnswered ? " again" : ""}`)
     controlAnswers = true
     everAnswered = true
     const id = body?.sessions?.[0]?.session_id
-    const generation = body?.sessions?.[0]?.generation
-    return typeof id === "string" && typeof generation === "number" ? { id, generation } : undefined
+    return typeof id === "string" ? { id } : undefined
   } catch (error) {
     controlAnswers = false
     const reason = reasonOf(error)
@@ -146,12 +144,13 @@ const work = async (session: OpenSession, job: Job) => {
   // NX: a job that ran twice (its first consumer died after writing) keeps its first result.
   await redis.set(resultKey(job.job_id), result, "NX")
   await redis.rpush(processedKey(job.job_id), session.id)
-  // By generation: if this session ended meanwhile (its lifetime ran out during a long job or a Redis stall) and the
-  // worker took a newer one, a bare release would close that one, which this consumer never served. Then 409: too late.
+  // By session id: if this session ended meanwhile (its lifetime ran out during a long job or a Redis stall, or its
+  // worker process was restarted) and the worker took a newer one, a bare release would close that one, which this
+  // consumer never served. Then 409: too late. Not by generation: a restarted worker process counts from 1 again.
   const released = await fetch(`${controlUrl}/release`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ generation: session.generation }),
+    body: JSON.stringify({ session_id: session.id }),
     signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS)
   })
   log(`session ${session.id}: ${job.job_id} done, release → ${released.status}${released.status === 409 ? " (the session had already ended)" : ""}`)

@@ -1,7 +1,7 @@
 /**
  * The README's "pattern for a consumer" shell loop, as printed there, run with bash, curl and jq against a real
  * worker: under `scripts/start-vast.sh` the consumer starts before the worker, so the loop's first polls fail, and
- * it must still pick up the session that comes later and release it by its generation.
+ * it must still pick up the session that comes later and release it by its id.
  */
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs"
@@ -48,11 +48,11 @@ describe("the README's consumer loop", { timeout: 30_000 }, () => {
     }
   })
 
-  it("starts before the worker, then picks up a session and releases it by its generation", async () => {
+  it("starts before the worker, then picks up a session and releases it by its id", async () => {
     const controlPort = await freePort()
     // The loop finds the worker at WORKER_CONTROL_URL, as start-vast.sh and the local serverless set it for a consumer.
     const script = readmeLoop()
-    // The README's stand-in job announces the generation it holds; `-x` traces each command, so the test sees the loop poll.
+    // The README's stand-in job announces the session it holds; `-x` traces each command, so the test sees the loop poll.
     const loop = spawnProcess("bash", ["-x", "-c", script], {
       WORKER_CONTROL_URL: `http://127.0.0.1:${controlPort}`
     })
@@ -82,8 +82,10 @@ describe("the README's consumer loop", { timeout: 30_000 }, () => {
       body: JSON.stringify({ auth_data: authData(), payload: { lifetime: 60 } })
     })
     expect(created.status).toBe(201)
-    const { generation } = Schema.decodeUnknownSync(CreateSessionAnswer)(await created.json())
-    await loop.waitFor(`job for generation ${generation}`, 15_000)
+    const { session_id } = Schema.decodeUnknownSync(CreateSessionAnswer)(await created.json())
+    await loop.waitFor(`job for session ${session_id}`, 15_000)
     await worker.waitFor(/session closed.*reason=released/, 15_000)
+    // Named by its id (bash -x shows the body as sent): a late release after a worker restart gets 409.
+    expect(loop.output()).toContain(`-d '{"session_id": "${session_id}"}'`)
   })
 })

@@ -10,7 +10,7 @@ import { CreateSessionAnswer } from "../../src/protocol/session.js"
 import { SessionsAnswer } from "../../src/protocol/control.js"
 import { FakeAutoscaler } from "../support/fakeAutoscaler.js"
 import { freePort, spawnProcess } from "../support/process.js"
-import { authData, cleanup, decoded, eventually, request, startWorkerProcess } from "../support/workerProcess.js"
+import { authData, cleanup, decoded, request, startWorkerProcess } from "../support/workerProcess.js"
 
 const dist = (file: string) => fileURLToPath(new URL(`../../dist/${file}`, import.meta.url))
 
@@ -274,7 +274,7 @@ describe.skipIf(!hasRedis && process.env["CI"] === undefined)("the Redis queue e
     }
   })
 
-  it("a job that outlives its session: the consumer's release names the generation it served, gets 409, and leaves the worker's newer session open", async () => {
+  it("a job that outlives its worker process: the consumer's release names the session it served, gets 409, and leaves the restarted worker's session of the same generation open", async () => {
     const dir = mkdtempSync(join(tmpdir(), "null-worker-redis-test-"))
     dirs.push(dir)
     const redisPort = await freePort()
@@ -282,24 +282,26 @@ describe.skipIf(!hasRedis && process.env["CI"] === undefined)("the Redis queue e
     const autoscaler = await FakeAutoscaler.start()
     const client = new Redis(`redis://127.0.0.1:${redisPort}`, { maxRetriesPerRequest: null })
     try {
-      const worker = await startWorkerProcess(autoscaler)
+      const before = await startWorkerProcess(autoscaler)
       const consumer = start(process.execPath, [dist("examples/redis-consumer.js")], {
         REDIS_URL: `redis://127.0.0.1:${redisPort}`,
-        WORKER_CONTROL_URL: worker.controlUrl,
+        WORKER_CONTROL_URL: before.controlUrl,
         SIDECAR_PORT: String(await freePort())
       })
-      const sessions = async () => decoded(SessionsAnswer, await request(`${worker.controlUrl}/sessions`, { method: "GET" })).sessions
-      const create = async (lifetime: number) =>
-        decoded(CreateSessionAnswer, await request(`${worker.publicUrl}/session/create`, { body: { auth_data: authData(), payload: { lifetime } } }))
-      // Generation 1 lives a second; its job takes three.
-      const first = await create(1)
-      await client.rpush(`jobs:${first.session_id}`, JSON.stringify({ job_id: "j-late", input: "x", work_ms: 3_000 }))
+      const sessions = async () => decoded(SessionsAnswer, await request(`${before.controlUrl}/sessions`, { method: "GET" })).sessions
+      const create = async () =>
+        decoded(CreateSessionAnswer, await request(`${before.publicUrl}/session/create`, { body: { auth_data: authData(), payload: { lifetime: 60 } } }))
+      const first = await create()
+      await client.rpush(`jobs:${first.session_id}`, JSON.stringify({ job_id: "j-late", input: "x", work_ms: 5_000 }))
       await consumer.waitFor(`session ${first.session_id}: working on j-late`, 20_000)
-      await eventually("the first session's expiry", async () => ((await sessions()).length === 0 ? true : undefined))
-      const second = await create(60)
-      expect(second.generation).toBe(2)
+      // The worker process dies mid-job and another starts on the same ports: it numbers its sessions from 1 again.
+      before.worker.child.kill("SIGKILL")
+      await before.worker.exited
+      await startWorkerProcess(autoscaler, before.env)
+      const second = await create()
+      expect(second.generation).toBe(first.generation)
       await consumer.waitFor("j-late done, release → 409 (the session had already ended)", 20_000)
-      expect((await sessions()).map((session) => [session.session_id, session.generation])).toEqual([[second.session_id, 2]])
+      expect((await sessions()).map((session) => [session.session_id, session.generation])).toEqual([[second.session_id, first.generation]])
       expect(await client.get("result:j-late")).toContain('"output":"X"')
     } finally {
       client.disconnect()

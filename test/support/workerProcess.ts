@@ -84,7 +84,9 @@ export const workerEnv = async (autoscaler: FakeAutoscaler, extra: Record<string
     HEALTHCHECK_INTERVAL: "0.2",
     ...extra
   }
-  return { env, ports: { public: publicPort, webhook: webhookPort, control: controlPort } }
+  // `extra` may name the ports itself (a worker started again on another's): the ports are the ones the worker is given.
+  const port = (name: string) => Number(env[name])
+  return { env, ports: { public: port("WORKER_PORT"), webhook: port("WORKER_HTTP_PORT"), control: port("NULL_CONTROL_PORT") } }
 }
 
 /** Start a worker and wait until its control port answers (whatever the log level). */

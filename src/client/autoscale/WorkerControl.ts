@@ -1,8 +1,9 @@
 /**
  * The consumer's view of its own worker: the loopback control port (`WORKER_CONTROL_URL`). It learns that
  * it is reserved from `GET /sessions`, as a long poll (`?index=N&wait=S` answers as soon as the state moves
- * on from index N), and releases its worker with `POST /release {"generation": n}`: fenced, so a late
- * release can never free a reservation made after the one it meant (the worker answers 409).
+ * on from index N), and releases its worker with `POST /release {"session_id": "…"}`: fenced, so a late
+ * release can never free a reservation made after the one it meant (the worker answers 409). By id, not by
+ * generation: generations start again at 1 in a restarted worker process, and ids are drawn at random.
  */
 import { HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platform"
 import { Context, Data, Duration, Effect, Layer, Option } from "effect"
@@ -24,8 +25,8 @@ export class WorkerControl extends Context.Tag("autoscale/WorkerControl")<
   {
     /** The open sessions; with an index, once the state differs from it, or after `waitSeconds`. */
     readonly sessions: (index: Option.Option<number>, waitSeconds: number) => Effect.Effect<SessionsAnswer, ControlFailed>
-    /** Release the session of `generation`; `not-open` when it had closed already (409). */
-    readonly release: (generation: number) => Effect.Effect<ReleaseOutcome, ControlFailed>
+    /** Release the session `sessionId`; `not-open` when it had closed already (409). */
+    readonly release: (sessionId: string) => Effect.Effect<ReleaseOutcome, ControlFailed>
   }
 >() {
   static readonly layer = (controlUrl: string): Layer.Layer<WorkerControl, never, HttpClient.HttpClient> =>
@@ -53,9 +54,9 @@ export class WorkerControl extends Context.Tag("autoscale/WorkerControl")<
               })
             )
           },
-          release: (generation) =>
+          release: (sessionId) =>
             HttpClientRequest.post(`${base}/release`).pipe(
-              HttpClientRequest.schemaBodyJson(ReleaseRequest)({ generation }),
+              HttpClientRequest.schemaBodyJson(ReleaseRequest)({ session_id: sessionId }),
               // Our own value always encodes.
               Effect.orDie,
               Effect.flatMap((request) => client.execute(request)),

@@ -11,7 +11,7 @@
  * - Told to drain (`draining: true`), or finding its session closed, it takes no new job; the job in
  *   hand is finished and acknowledged.
  * - Having found no job for `idleGrace`, it releases its worker (`POST /release` with its session's
- *   generation), unless the daemon's keep lease protects its session (said once, as `kept`). It is the
+ *   id, which a restarted worker process never reuses, as it does generations), unless the daemon's keep lease protects its session (said once, as `kept`). It is the
  *   one process that knows it is not mid-job, which is why it, not the daemon, ends reservations
  *   (docs/autoscale.md).
  * - When Redis fails, it counts no idle time (it cannot know the queue is empty) and retries.
@@ -119,7 +119,7 @@ export const runConsumer = (settings: ConsumerSettings, handler: Handler, onEven
         while (true) {
           const current = yield* SubscriptionRef.get(state)
           if (Option.isSome(current) && current.value.draining) return yield* onEvent({ event: "draining", ...ids })
-          if (Option.isSome(current) && !current.value.sessions.some((open) => open.generation === session.generation)) {
+          if (Option.isSome(current) && !current.value.sessions.some((open) => open.session_id === session.session_id)) {
             return yield* onEvent({ event: "session-closed", ...ids })
           }
           const job = yield* Effect.either(nextJob)
@@ -149,7 +149,7 @@ export const runConsumer = (settings: ConsumerSettings, handler: Handler, onEven
             keptSaid = true
             continue
           }
-          const released = yield* Effect.either(control.release(session.generation))
+          const released = yield* Effect.either(control.release(session.session_id))
           if (released._tag === "Left") {
             yield* onEvent({ event: "error", operation: "release", message: released.left.message })
             yield* Effect.sleep("500 millis")
@@ -173,9 +173,9 @@ export const runConsumer = (settings: ConsumerSettings, handler: Handler, onEven
       yield* onEvent({ event: "reserved", session_id: session.value.session_id, generation: session.value.generation })
       yield* serve(session.value)
       // Wait for the worker to show the change (the release, the close) before looking for a session again.
-      const served = session.value.generation
+      const served = session.value.session_id
       yield* state.changes.pipe(
-        Stream.filter((answer) => Option.isSome(answer) && !answer.value.sessions.some((open) => open.generation === served)),
+        Stream.filter((answer) => Option.isSome(answer) && !answer.value.sessions.some((open) => open.session_id === served)),
         Stream.runHead
       )
     }

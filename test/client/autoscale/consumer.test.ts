@@ -1,7 +1,7 @@
 /**
  * The consumer library against a real redis-server and a real worker process (`node dist/main.js`): it
  * waits to be reserved, takes jobs (new ones and a crashed consumer's), stores and acknowledges them,
- * releases its worker with its generation when idle (not while the keep lease protects it), and stops
+ * releases its worker by its session id when idle (not while the keep lease protects it), and stops
  * taking jobs when the worker drains.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
@@ -137,7 +137,7 @@ describe.skipIf(skipWithoutRedis("the consumer library tests"))("the consumer li
     expect(JSON.parse((await client.hget("jobs:results", "job-1")) ?? "{}")).toEqual({ job: "job-1", reclaimed: true })
     expect(await client.xpending("jobs", "workers")).toEqual([0, null, null, null])
 
-    // Idle for its grace, unprotected: it releases its own session, by generation.
+    // Idle for its grace, unprotected: it releases its own session, by its id.
     await waitUntil("the release", async () => (await worker.sessions()).sessions.length === 0)
     expect(events.find((event) => event.event === "released")).toMatchObject({ session_id: first.sessionId, generation: first.generation, outcome: "released" })
 

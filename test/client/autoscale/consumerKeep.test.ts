@@ -1,11 +1,11 @@
 /**
  * The consumer library and the daemon's keep lease, against a fake stream and a fake worker (TestClock): idle past
  * its grace while the lease protects its session, the consumer keeps its worker and says so once for the idle spell;
- * once the lease no longer protects it, it releases its worker by generation. A job, or a failed read of the queue, between
+ * once the lease no longer protects it, it releases its worker by session id. A job, or a failed read of the queue, between
  * two spells starts a new one.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Layer, Option, Ref, TestClock } from "effect"
+import { Duration, Effect, Fiber, Layer, Option, Ref, Stream, SubscriptionRef, TestClock } from "effect"
 import { type ConsumerEvent, runConsumer } from "../../../src/client/autoscale/consumer.js"
 import { JobStream, type StreamJob } from "../../../src/client/autoscale/JobStream.js"
 import { RedisFailed } from "../../../src/client/autoscale/redis.js"
@@ -28,8 +28,10 @@ const setUp = Effect.gen(function* () {
   const isProtected = yield* Ref.make(true)
   const lookedAt = yield* Ref.make(0)
   const jobs = yield* Ref.make<ReadonlyArray<StreamJob>>([])
-  const released = yield* Ref.make<ReadonlyArray<number>>([])
+  const released = yield* Ref.make<ReadonlyArray<string>>([])
   const failNextRead = yield* Ref.make(false)
+  // What GET /sessions shows: a long poll naming an index waits for an answer with another.
+  const shown = yield* SubscriptionRef.make(reserved)
   const stream = Layer.succeed(
     JobStream,
     JobStream.of({
@@ -48,12 +50,14 @@ const setUp = Effect.gen(function* () {
       leave: Effect.void
     })
   )
-  // The first look answers at once with the session; later ones wait for a change that never comes.
   const control = Layer.succeed(
     WorkerControl,
     WorkerControl.of({
-      sessions: (index) => (Option.isNone(index) ? Effect.succeed(reserved) : Effect.never),
-      release: (generation) => Effect.as(Ref.update(released, (all) => [...all, generation]), "released" as const)
+      sessions: (index) =>
+        Option.isNone(index)
+          ? SubscriptionRef.get(shown)
+          : Effect.map(Stream.runHead(Stream.filter(shown.changes, (answer) => answer.index !== index.value)), Option.getOrThrow),
+      release: (sessionId) => Effect.as(Ref.update(released, (all) => [...all, sessionId]), "released" as const)
     })
   )
   const events: Array<ConsumerEvent> = []
@@ -62,11 +66,11 @@ const setUp = Effect.gen(function* () {
       Effect.provide(Layer.merge(stream, control))
     )
   )
-  return { isProtected, lookedAt, jobs, released, failNextRead, events, consumer }
+  return { isProtected, lookedAt, jobs, released, failNextRead, shown, events, consumer }
 })
 
 describe("the consumer and the keep lease (fake stream and worker)", () => {
-  it.scoped("kept past its grace: said once however many looks kept it; released by generation once the lease lets go", () =>
+  it.scoped("kept past its grace: said once however many looks kept it; released by session id once the lease lets go", () =>
     Effect.gen(function* () {
       const { consumer, events, isProtected, lookedAt, released } = yield* setUp
       yield* TestClock.adjust("10 seconds")
@@ -76,7 +80,25 @@ describe("the consumer and the keep lease (fake stream and worker)", () => {
       yield* Ref.set(isProtected, false)
       yield* TestClock.adjust("1 second")
       assert.deepStrictEqual(said(events), ["waiting", "reserved", "kept s-1/4", "released s-1/4"])
-      assert.deepStrictEqual(yield* Ref.get(released), [4])
+      assert.deepStrictEqual(yield* Ref.get(released), ["s-1"])
+      yield* Fiber.interrupt(consumer)
+    })
+  )
+
+  it.scoped("its worker restarted under it, the new process's reservation of the same generation is not taken for its own: its session is seen closed, and only the new one's idle grace releases it, by its id", () =>
+    Effect.gen(function* () {
+      const { consumer, events, isProtected, released, shown } = yield* setUp
+      yield* TestClock.adjust("3 seconds")
+      assert.deepStrictEqual(said(events), ["waiting", "reserved", "kept s-1/4"])
+      // A new worker process on the same ports numbers its sessions from 1 again: here its fourth has generation 4 too.
+      yield* SubscriptionRef.set(shown, { ...reserved, sessions: [{ ...reserved.sessions[0]!, session_id: "s-9", created_at: 3 }], index: 2 })
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(said(events).slice(3, 6), ["session-closed", "waiting", "reserved"])
+      assert.deepStrictEqual(yield* Ref.get(released), [])
+      yield* Ref.set(isProtected, false)
+      yield* TestClock.adjust("2 seconds")
+      assert.deepStrictEqual(yield* Ref.get(released), ["s-9"])
+      assert.strictEqual(said(events).at(-1), "released s-9/4")
       yield* Fiber.interrupt(consumer)
     })
   )
