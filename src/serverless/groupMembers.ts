@@ -24,11 +24,12 @@ const statFields = (pid: number | string): ReadonlyArray<string> | null => {
   return stat.slice(stat.lastIndexOf(")") + 2).split(" ")
 }
 
-// Indices into `statFields`: the state is the 3rd field of the line, the parent the 4th, the group the 5th, the start
-// time the 22nd.
+// Indices into `statFields`: the state is the 3rd field of the line, the parent the 4th, the group the 5th, the
+// session the 6th, the start time the 22nd.
 const STATE = 0
 const PARENT = 1
 const GROUP = 2
+const SESSION = 3
 const STARTED = 19
 
 /** When process `pid` started (clock ticks since boot), or null when it is gone or there is no `/proc`. */
@@ -56,6 +57,19 @@ const liveProcesses = (): ReadonlyArray<readonly [number, ReadonlyArray<string>]
 
 export const groupMembers = (group: number): ReadonlyArray<GroupMember> =>
   liveProcesses().flatMap(([pid, fields]) => (Number(fields[GROUP]) === group ? [{ pid, started: Number(fields[STARTED]) }] : []))
+
+/** Whether process `pid` leads its session (it called `setsid`, as a process the launcher starts does). */
+export const leadsSession = (pid: number): boolean => statFields(pid)?.[SESSION] === String(pid)
+
+/**
+ * The live members of session `session` outside group `group` that started at `since` or later. In a session its
+ * leader made (the launcher's `setsid`), those are descendants that left the group (`setpgid`) even once their parent
+ * has ended; a `setsid` daemon has left the session too.
+ */
+export const sessionMembersOutsideGroup = (session: number, group: number, since: number): ReadonlyArray<GroupMember> =>
+  liveProcesses().flatMap(([pid, fields]) =>
+    Number(fields[SESSION]) === session && Number(fields[GROUP]) !== group && Number(fields[STARTED]) >= since ? [{ pid, started: Number(fields[STARTED]) }] : []
+  )
 
 /**
  * The live descendants of `root` that have left its group (`timeout`, which calls `setpgid` unless `--foreground`; a

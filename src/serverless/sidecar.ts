@@ -6,7 +6,8 @@
  * whole group as the launcher would have: SIGTERM, then SIGKILL after the launcher's grace. The worker beside it stops
  * itself the same way. And once the command ends (by itself or by the launcher's signal), what it left running in the
  * group (`redis-server &`) is stopped too, so that nothing outlives the worker it served (on Linux, where `/proc` says
- * what is in the group; what left it, `timeout` with its own group, is found through its parents while they live).
+ * what is in the group; what left it, `timeout` with its own group, is found in the session the launcher made this
+ * process lead, and through its parents).
  *
  * Stop signals are the command's business: the launcher signals the whole group, so they reach the command
  * directly; this process only waits for it. It never writes anything: its output is the command's, and once the
@@ -17,7 +18,7 @@ import { constants } from "node:os"
 import { type Clock, Deferred, Duration, Effect, Exit, Runtime, Schedule } from "effect"
 import { unsafeMonotonicMillis } from "../shared/monotonic.js"
 import { PARENT_PID_VARIABLE, whenOrphaned } from "../shared/orphanWatch.js"
-import { descendantsOutsideGroup, groupMembers, startedAt } from "./groupMembers.js"
+import { descendantsOutsideGroup, groupMembers, leadsSession, sessionMembersOutsideGroup, startedAt } from "./groupMembers.js"
 import { WorkerLauncher } from "./WorkerLauncher.js"
 
 /** How the command ended: an exit code, or the signal that ended it. */
@@ -63,13 +64,12 @@ const signalEach = (pids: ReadonlyArray<number>, signal: NodeJS.Signals) => {
  */
 const stopLeftovers = (since: number, signalledAt: number | null, clock: Clock.Clock, outsiders: Outsiders) =>
   Effect.gen(function* () {
-    const leftovers = () => [
-      ...groupMembers(process.pid).flatMap((member) => (member.pid !== process.pid && member.started >= since ? [member.pid] : [])),
-      ...outsiders.live()
-    ]
-    const first = leftovers()
-    if (first.length === 0) return
-    if (signalledAt === null) signalEach(first, "SIGTERM")
+    const members = () => groupMembers(process.pid).flatMap((member) => (member.pid !== process.pid && member.started >= since ? [member.pid] : []))
+    const leftovers = () => [...members(), ...outsiders.live()]
+    const firstMembers = members()
+    if (firstMembers.length === 0 && outsiders.live().length === 0) return
+    // The outsiders have had theirs (`passStopOn`).
+    if (signalledAt === null) signalEach(firstMembers, "SIGTERM")
     const deadline = signalledAt === null ? unsafeMonotonicMillis(clock) + Duration.toMillis(WorkerLauncher.defaultGrace) : signalledAt + Duration.toMillis(GRACE_AFTER_SIGNAL)
     const stopped = yield* Effect.sync(() => leftovers().length === 0).pipe(
       Effect.repeat({ schedule: Schedule.spaced(LEFTOVER_POLL), until: (gone) => gone }),
@@ -83,19 +83,23 @@ const OUTSIDER_POLL = Duration.seconds(1)
 
 /**
  * The command's descendants that left the group (`timeout`, which calls `setpgid`): a signal to the group misses them,
- * and once their parent ends nothing says they were the command's, so they are noted while it runs (each second, and at
- * a stop signal) and signalled one by one. A pid is only taken for one of them while its start time is the one noted.
+ * so they are noted while the command runs (each second, and at a stop signal) and signalled one by one. Found through
+ * their parents, and, when this process leads its session (under the launcher), as the session's members outside the
+ * group that started with the command or after it: the group's stop signal may have ended their parent (`sh -c`) before
+ * this process's handler looks. A pid is only taken for one of them while its start time is the one noted.
  */
 interface Outsiders {
   readonly note: () => void
   readonly live: () => ReadonlyArray<number>
 }
 
-const makeOutsiders = (): Outsiders => {
+const makeOutsiders = (since: number | null): Outsiders => {
   const noted = new Map<number, number>()
+  const session = since !== null && leadsSession(process.pid)
   return {
     note: () => {
       for (const { pid, started } of descendantsOutsideGroup(process.pid, process.pid)) noted.set(pid, started)
+      if (session) for (const { pid, started } of sessionMembersOutsideGroup(process.pid, process.pid, since)) noted.set(pid, started)
     },
     live: () => {
       const live: Array<number> = []
@@ -117,23 +121,33 @@ const run = (command: string) =>
     // Handled, so that they do not end this process before the command: its exit status is what is passed on. The first
     // one's time is kept: signals come to the whole group, so what the command left has had it too.
     let signalledAt: number | null = null
-    const outsiders = makeOutsiders()
-    const signalOutsiders = (signal: NodeJS.Signals) => {
-      outsiders.note()
-      signalEach(outsiders.live(), signal)
+    // Set once the command has started: a signal before that has no outsiders to pass on to.
+    let signalOutsiders = (_signal: NodeJS.Signals) => {}
+    // One SIGTERM to what left the group, from whichever comes first: the stop signal's handler, the orphan watch, or
+    // the command's end (which may be seen before the handler runs, and then this process may be gone before it does).
+    let stopPassedOn = false
+    const passStopOn = () => {
+      if (stopPassedOn) return
+      stopPassedOn = true
+      signalOutsiders("SIGTERM")
     }
     for (const signal of stopSignals) {
       process.on(signal, () => {
         if (signalledAt !== null) return
         signalledAt = unsafeMonotonicMillis(clock)
         // The group's signal reached the rest; these left it.
-        signalOutsiders("SIGTERM")
+        passStopOn()
       })
     }
     // The command's parent is this process, not the serverless: a program in it that watches its parent watches us.
     const child = spawn("sh", ["-c", command], { stdio: "inherit", env: { ...process.env, [PARENT_PID_VARIABLE]: String(process.pid) } })
     // Read at once (the shell exists until it is reaped): what started before it is not the command's.
     const since = child.pid === undefined ? null : startedAt(child.pid)
+    const outsiders = makeOutsiders(since)
+    signalOutsiders = (signal) => {
+      outsiders.note()
+      signalEach(outsiders.live(), signal)
+    }
     child.once("exit", (code, signal) => end(signal === null ? { code: code ?? 1 } : { signal }))
     child.once("error", () => end({ code: 127 }))
     yield* Effect.sync(outsiders.note).pipe(Effect.repeat(Schedule.spaced(OUTSIDER_POLL)), Effect.forkScoped)
@@ -143,7 +157,7 @@ const run = (command: string) =>
       // in between is interruptible, or its timeout could not end it.
       Effect.uninterruptible(
         signalGroup("SIGTERM").pipe(
-          Effect.zipRight(Effect.sync(() => signalOutsiders("SIGTERM"))),
+          Effect.zipRight(Effect.sync(passStopOn)),
           Effect.zipRight(Effect.timeoutOption(Effect.interruptible(Deferred.await(ended)), WorkerLauncher.defaultGrace)),
           Effect.zipRight(Effect.sync(() => signalOutsiders("SIGKILL"))),
           Effect.zipRight(signalGroup("SIGKILL"))
@@ -155,6 +169,7 @@ const run = (command: string) =>
     // here as well as by the handler, which may run only after the command's exit has been seen.
     const endedBySignal = "signal" in outcome && stopSignals.includes(outcome.signal)
     const groupSignalled = signalledAt ?? (endedBySignal ? unsafeMonotonicMillis(clock) : null)
+    passStopOn()
     if (since !== null) yield* stopLeftovers(since, groupSignalled, clock, outsiders)
     return outcome
   }).pipe(Effect.scoped)

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterEach, describe, expect, it } from "vitest"
-import { descendantsOutsideGroup, startedAt } from "../../src/serverless/groupMembers.js"
+import { sessionMembersOutsideGroup, startedAt } from "../../src/serverless/groupMembers.js"
 import { processGroup } from "../support/process.js"
 import { until } from "../support/serverless.js"
 
@@ -64,17 +64,29 @@ describe("the sidecar runner (dist/sidecar.js)", () => {
     for (const { pid } of [polite, stubborn, stopped]) await until("the jobs to be gone", () => (processGroup(pid).length === 0 ? true : undefined), 2_000)
   }, 20_000)
 
-  it("what left the group (timeout, which calls setpgid) is stopped with the command: the group's SIGTERM is passed on to it (probe 36 M3)", async () => {
-    const runner = runSidecar("timeout 300 sleep 307")
-    // `timeout` leads a group of its own, with its `sleep`: a signal to the runner's group misses both.
-    const outside = await until("timeout and its sleep, outside the group", () => {
-      const found = descendantsOutsideGroup(runner.pid, runner.pid)
-      return found.length === 2 ? found : undefined
-    }, 5_000)
+  // `timeout` leads a group of its own with the job under it, so the group's SIGTERM misses both. Under `sh -c` it ends
+  // the shell (timeout's parent) before the runner's handler looks; started from a subshell that is gone at once, it has
+  // no parent of the command's from the start (probe 37 L3). The job writes a file once its trap is set, and another for
+  // each SIGTERM. Started 0.3 s in, after the runner's first look, and signalled before its next, a second after the first.
+  it.each([
+    ["forked by the command's shell", (job: string) => `sleep 0.3; timeout 300 ${job}`],
+    ["from a subshell already gone", (job: string) => `sleep 0.3; (timeout 300 ${job} &); exec sleep 302`]
+  ])("what left the group (timeout, which calls setpgid), %s, gets the group's SIGTERM from the runner, even before the runner's look each second has seen it (probe 36 M3, review 37 M1)", async (_, command) => {
+    const dir = mkdtempSync(join(tmpdir(), "sidecar-test-"))
+    dirs.push(dir)
+    const runner = runSidecar(command(`sh -c 'trap "echo T >> ${dir}/terms; exit 0" TERM; : > ${dir}/ready; while :; do sleep 0.1; done'`))
+    await until("the job's trap", () => (existsSync(join(dir, "ready")) ? true : undefined), 5_000)
+    const outside = sessionMembersOutsideGroup(runner.pid, runner.pid, 0)
+    expect(outside.length).toBeGreaterThanOrEqual(2)
     for (const { pid } of outside) groups.push(pid)
+    const signalled = Date.now()
     process.kill(-runner.pid, "SIGTERM")
+    // Passed on at once (the runner's SIGKILL would come 4 s later, and write nothing).
+    await until("the job's SIGTERM", () => (existsSync(join(dir, "terms")) ? true : undefined), 3_000)
+    expect(Date.now() - signalled).toBeLessThan(2_000)
+    expect(readFileSync(join(dir, "terms"), "utf8")).toBe("T\n")
     await runner.ended
-    await until("timeout and its sleep to be gone", () => (outside.every(({ pid, started }) => startedAt(pid) !== started) ? true : undefined), 6_000)
+    await until("timeout and its job to be gone", () => (outside.every(({ pid, started }) => startedAt(pid) !== started) ? true : undefined), 3_000)
   }, 20_000)
 
   it("a parent already gone when it starts (killed during its start-up): the whole group is stopped at once", async () => {
