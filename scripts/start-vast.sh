@@ -501,11 +501,16 @@ recycle_worker() {
 
 # The consumer runs beside the worker, but the worker is exec'd, so no shell is left to wait for both.
 # A background watcher subshell owns the consumer instead:
-#   - it starts CONSUMER_CMD (`sh -c`, in its own session so its whole process group can be stopped,
-#     output to CONSUMER_LOG) and waits for it;
+#   - it starts CONSUMER_CMD (`sh -c`, in its own session, output to CONSUMER_LOG) and waits for it. Everything the
+#     consumer starts stays in that session, also what leaves its process group (`timeout`, which calls setpgid)
+#     or outlives its parent, so the session is what is stopped: TERM to each of its processes, then KILL to
+#     what is left 10 s later;
 #   - a poller beside it checks every second that the worker ($$: exec keeps the PID) is alive, and
-#     stops the consumer (TERM, then KILL after 10 s) once the worker has gone;
-#   - if the consumer exits while the worker is still alive, it stopped on its own: the watcher recycles
+#     stops the consumer's session once the worker has gone;
+#   - if the consumer exits while the worker is in a deliberate stop (SIGTERM, /pyworker/update: its /debug mode
+#     says so), it went with its worker (a consumer that leaves when told `draining`, or a stop signal sent to every
+#     process of the container): nothing is reported, and the poller stops what it left once the worker is gone;
+#   - if the consumer exits while the worker is still serving, it stopped on its own: the watcher recycles
 #     the worker (POST /recycle on the control port: its sessions close at once with reason `shutdown`,
 #     callbacks go out, and it reports the reason as its error; SIGTERM alone would hold them for the
 #     whole DRAIN_TIMEOUT, though nobody is left to end them), then stops it (SIGTERM), waits for it to go,
@@ -523,7 +528,37 @@ start_consumer() {
     trap - ERR
     set +e
     alive() { kill -0 "$1" 2>/dev/null; }
+    # The live processes of session $1, from /proc (`pid (comm) state ppid pgrp session …`; the name may hold spaces).
+    session_members() {
+      local stat line state sid
+      for stat in /proc/[0-9]*/stat; do
+        { read -r line <"$stat"; } 2>/dev/null || continue
+        read -r state _ _ sid _ <<<"${line##*) }"
+        if [[ $sid == "$1" && $state != Z ]]; then
+          stat=${stat#/proc/}
+          echo "${stat%/stat}"
+        fi
+      done
+    }
+    signal_each() {
+      local pid
+      for pid in "${@:2}"; do kill "-$1" "$pid" 2>/dev/null; done
+    }
+    # The consumer's session (setsid made it lead one), or without setsid its process group: TERM, then KILL to what
+    # is left after 10 s.
     stop_group() {
+      local -a members
+      if [[ $own_session == true ]]; then
+        mapfile -t members < <(session_members "$1")
+        signal_each TERM "${members[@]}"
+        for _ in {1..10}; do
+          if [[ -z $(session_members "$1") ]]; then return 0; fi
+          sleep 1
+        done
+        mapfile -t members < <(session_members "$1")
+        signal_each KILL "${members[@]}"
+        return 0
+      fi
       kill -TERM -- "-$1" 2>/dev/null || kill -TERM "$1" 2>/dev/null
       for _ in {1..10}; do
         if ! alive "$1"; then return 0; fi
@@ -531,12 +566,27 @@ start_consumer() {
       done
       kill -KILL -- "-$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null
     }
+    # Whether the worker is in a deliberate stop (its /debug mode `draining`, or `stopped` once drained). Asked again a
+    # second later when it is not: a stop signal sent to every process can end the consumer before the worker's own
+    # handler has begun its stop.
+    worker_stopping() {
+      local mode attempt
+      if ! command -v curl >/dev/null 2>&1; then return 1; fi
+      for attempt in 1 2; do
+        mode=$(curl -s --max-time 5 "http://127.0.0.1:${NULL_CONTROL_PORT:-18999}/debug" 2>/dev/null | grep -o '"mode":"[a-z]*"' | head -n 1)
+        if [[ $mode == '"mode":"draining"' || $mode == '"mode":"stopped"' ]]; then return 0; fi
+        if [[ $attempt == 1 ]]; then sleep 1; fi
+      done
+      return 1
+    }
     # The consumer finds its worker's control server here (the worker's NULL_CONTROL_PORT, 18999 by default).
     export WORKER_CONTROL_URL=${WORKER_CONTROL_URL:-http://127.0.0.1:${NULL_CONTROL_PORT:-18999}}
     # And its webhook port (`POST /session/end` with session_auth), the worker's default when it is not set.
     export WORKER_HTTP_PORT=${WORKER_HTTP_PORT:-$((10#$WORKER_PORT + 1))}
+    own_session=false
     if command -v setsid >/dev/null 2>&1; then
       setsid sh -c "$CONSUMER_CMD" </dev/null >>"$CONSUMER_LOG" 2>&1 &
+      own_session=true
     else
       sh -c "$CONSUMER_CMD" </dev/null >>"$CONSUMER_LOG" 2>&1 &
     fi
@@ -553,12 +603,12 @@ start_consumer() {
     poller=$!
     wait "$consumer"
     status=$?
-    if alive "$worker_pid"; then
+    if alive "$worker_pid" && ! worker_stopping && alive "$worker_pid"; then
       # The consumer stopped on its own: the poller still waits for the worker (it ignores TERM, above). Reaped here,
       # with the shell's own notice of the kill ("Killed …", which reads like an out-of-memory kill) kept out of the log.
       { kill -KILL "$poller" && wait "$poller"; } 2>/dev/null
       log_error "consumer exited with status $status: recycling and stopping the worker"
-      kill -TERM -- "-$consumer" 2>/dev/null # anything the consumer left behind
+      stop_group "$consumer" & # anything the consumer left behind
       recycle_worker "consumer exited with status $status"
       kill -TERM "$worker_pid" 2>/dev/null
       for _ in {1..30}; do
@@ -567,7 +617,8 @@ start_consumer() {
       done
       send_report "consumer exited with status $status"
     else
-      # The worker is gone and the poller is stopping the consumer's group: let it finish (its KILL included).
+      if alive "$worker_pid"; then log "the consumer exited with status $status while the worker stops (not an error)"; fi
+      # The worker is gone, or going, and the poller then stops the consumer's session: let it finish (its KILL included).
       wait "$poller"
       if [[ $(cat -- "$NULL_EXIT_FILE" 2>/dev/null) != "$worker_pid stopped" ]]; then
         log_error "the worker process was killed (no clean shutdown; out of memory?)"

@@ -138,6 +138,63 @@ describe("start-vast.sh: CONSUMER_CMD", () => {
     expect(h.recorder.errors()).toEqual([])
   })
 
+  it("when the worker stops, the consumer's whole session is stopped: what left its group (timeout) gets TERM, and what ignores TERM is killed 10 s later (probe 37 M1)", async () => {
+    const file = (name: string) => join(h.dir, name)
+    // A job under `timeout` (its own process group) that writes a file at its TERM, one that ignores TERM, and the leader.
+    const outside = `timeout 300 sh -c 'trap "echo T >> ${file("outside.terms")}; exit 0" TERM; echo $$ > ${file("outside.pid")}; while :; do sleep 0.1; done' &`
+    const deaf = `sh -c 'trap "" TERM; echo $$ > ${file("deaf.pid")}; while :; do sleep 0.1; done' &`
+    const { env } = await h.vastEnv({ USE_SSL: "false", NULL_WORKER_DIR: root, CONSUMER_CMD: `${outside} ${deaf} exec sleep 300` })
+    const run = h.start(h.detachedScript, env)
+    await h.recorder.waitFor(isReady)
+    const pid = (name: string) => (existsSync(file(name)) && readFileSync(file(name), "utf8").endsWith("\n") ? Number(readFileSync(file(name), "utf8")) : 0)
+    await eventually(() => pid("outside.pid") > 0 && pid("deaf.pid") > 0, "the consumer's jobs")
+    const [outsidePid, deafPid] = [pid("outside.pid"), pid("deaf.pid")]
+    try {
+      const watcher = await h.watcherOf(run)
+      run.child.kill("SIGTERM")
+      expect(await run.exited).toBe(0)
+      await eventually(() => existsSync(file("outside.terms")), "the job outside the group to get TERM")
+      expect(readFileSync(file("outside.terms"), "utf8")).toBe("T\n")
+      await eventually(() => !alive(outsidePid), "the job outside the group to stop")
+      const stopped = Date.now()
+      await eventually(() => !alive(deafPid), "the job that ignores TERM to be killed", 15_000)
+      expect(Date.now() - stopped).toBeGreaterThan(5_000)
+      await eventually(() => !running(watcher), "the watcher to finish", 20_000)
+      expect(h.recorder.errors()).toEqual([])
+    } finally {
+      for (const leftover of [outsidePid, deafPid]) if (alive(leftover)) process.kill(leftover, "SIGKILL")
+    }
+  }, 60_000)
+
+  it("a consumer that goes with its worker's deliberate stop (the stop signal sent to every process) is not an error: no recycle, no report, the drain runs its course (probe 37 L2)", async () => {
+    const receiver = await startReceiver()
+    try {
+      const pidFile = join(h.dir, "consumer.pid")
+      const { env, workerPort } = await h.vastEnv({ USE_SSL: "false", NULL_WORKER_DIR: root, DRAIN_TIMEOUT: "2", CONSUMER_CMD: `echo $$ > "${pidFile}"; exec sleep 300` })
+      const run = h.start(h.detachedScript, env)
+      const ready = await h.recorder.waitFor(isReady)
+      await eventually(() => existsSync(pidFile) && readFileSync(pidFile, "utf8").endsWith("\n"), "the consumer's PID")
+      const consumer = Number(readFileSync(pidFile, "utf8").trim())
+      const auth = { url: ready.json?.["url"], signature: "x", reqnum: 1, request_idx: 1, endpoint: "e", cost: 100 }
+      const payload = { lifetime: 300, on_close_route: `${receiver.url}/closed` }
+      const created = await fetch(`http://127.0.0.1:${workerPort}/session/create`, { method: "POST", body: JSON.stringify({ auth_data: auth, payload }) })
+      expect(created.status).toBe(201)
+      const watcher = await h.watcherOf(run)
+      const closed = receiver.next()
+      run.child.kill("SIGTERM")
+      process.kill(consumer, "SIGTERM")
+      expect(await run.exited).toBe(0)
+      expect((await closed).body).toMatchObject({ close_reason: "shutdown" })
+      await eventually(() => !running(watcher), "the watcher to finish", 20_000)
+      expect(h.recorder.errors()).toEqual([])
+      const log = readFileSync(join(env["WORKSPACE_DIR"] ?? "", "null-worker.log"), "utf8")
+      expect(log).toContain("the consumer exited with status 143 while the worker stops (not an error)")
+      expect(log).not.toMatch(/ERROR|recycled the worker/)
+    } finally {
+      await cleanup()
+    }
+  })
+
   it("a TERM to the whole process group (as `timeout` sends) still stops the consumer; the consumer found its worker's control port in WORKER_CONTROL_URL", async () => {
     const pidFile = join(h.dir, "consumer.pid")
     const urlFile = join(h.dir, "consumer.url")
