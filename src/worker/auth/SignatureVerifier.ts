@@ -184,8 +184,12 @@ const withSignatureBytes = (key: KeyObject): LoadedKey => ({
   signatureBytes: Math.ceil((key.asymmetricKeyDetails?.modulusLength ?? Number.POSITIVE_INFINITY) / 8)
 })
 
-/** After a refused signature the key is fetched again at most this often (the last fetch counts). */
-export const KEY_RECHECK_MS = 60_000
+/**
+ * After a refused signature the key is fetched again at most this often (the last fetch counts). Short: anyone who can
+ * reach the public port can send a refused signature, and each check it starts holds the next one back by this long,
+ * so a rotation is seen at most this late; long enough that a flood of them costs the autoscaler one small GET.
+ */
+export const KEY_RECHECK_MS = 5_000
 
 /**
  * How long after a rotation is seen the key it replaced still verifies a create: a route answer signed just before it

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
 import { Cause, Clock, Context, type Duration, Effect, Either, Exit, Fiber, Layer, Logger, Option, Ref, Scope, TestClock } from "effect"
 import { generateKeyPairSync, randomBytes, sign } from "node:crypto"
-import { decodeBase64Lenient, PREVIOUS_KEY_GRACE_MS, SignatureVerifier } from "../../../src/worker/auth/SignatureVerifier.js"
+import { decodeBase64Lenient, KEY_RECHECK_MS, PREVIOUS_KEY_GRACE_MS, SignatureVerifier } from "../../../src/worker/auth/SignatureVerifier.js"
 import { signedMessage } from "../../../src/protocol/signedMessage.js"
 import { SignatureInvalid } from "../../../src/worker/errors.js"
 import type { AuthData } from "../../../src/protocol/session.js"
@@ -453,37 +453,37 @@ describe("SignatureVerifier after a key rotation", () => {
   const pemOf = (pair: typeof keys) => pair.publicKey.export({ type: "spki", format: "pem" }).toString()
   const signedBy = (pair: typeof keys) => authData(URL_A, signUrl(URL_A, pair.privateKey))
 
-  it.scoped("a refused signature fetches the key again, at most once a minute; a new key is taken and the one before it kept, an older one dropped", () =>
+  it.scoped("a refused signature fetches the key again, at most once every 5 s; a new key is taken and the one before it kept, an older one dropped", () =>
     withLogs((logs) =>
       Effect.gen(function* () {
         // Loaded: A. The checks find B (a rotation), then B again, then C.
         const script = [ok(pemOf(keys)), ok(pemOf(otherKeys)), ok(pemOf(otherKeys)), ok(pemOf(thirdKeys))]
         const { verifier, seen } = yield* verifierWith(script, yield* Effect.scope)
         yield* readyAfterSleeps(verifier, [0])
-        // Within a minute of the fetch, a refusal starts no check.
-        yield* TestClock.adjust("59 seconds")
+        // Within 5 s of the fetch, a refusal starts no check.
+        yield* TestClock.adjust(`${KEY_RECHECK_MS - 1} millis`)
         assert.isTrue(yield* invalid(verifier, signedBy(otherKeys)))
         yield* flush
         assert.deepStrictEqual(yield* attemptTimes(seen), [0])
-        yield* TestClock.adjust("1 second")
+        yield* TestClock.adjust("1 millis")
         assert.isTrue(yield* invalid(verifier, signedBy(otherKeys)), "refused: the check runs in the background")
         yield* flush
-        assert.deepStrictEqual(yield* attemptTimes(seen), [0, 60_000])
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0, KEY_RECHECK_MS])
         yield* verifier.verify(signedBy(otherKeys))
         yield* verifier.verify(signedBy(keys))
         assert.isTrue(yield* invalid(verifier, signedBy(thirdKeys)))
         yield* flush
-        assert.deepStrictEqual(yield* attemptTimes(seen), [0, 60_000], "a minute since the last fetch has not passed")
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0, KEY_RECHECK_MS], "5 s since the last fetch have not passed")
         // The same key again: nothing changes.
-        yield* TestClock.adjust("1 minute")
+        yield* TestClock.adjust(`${KEY_RECHECK_MS} millis`)
         assert.isTrue(yield* invalid(verifier, signedBy(thirdKeys)))
         yield* flush
         yield* verifier.verifyInSession(signedBy(keys))
         // C: taken, B kept, A dropped.
-        yield* TestClock.adjust("1 minute")
+        yield* TestClock.adjust(`${KEY_RECHECK_MS} millis`)
         assert.isTrue(yield* invalid(verifier, signedBy(thirdKeys)))
         yield* flush
-        assert.deepStrictEqual(yield* attemptTimes(seen), [0, 60_000, 120_000, 180_000])
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0, KEY_RECHECK_MS, 2 * KEY_RECHECK_MS, 3 * KEY_RECHECK_MS])
         yield* verifier.verify(signedBy(thirdKeys))
         yield* verifier.verify(signedBy(otherKeys))
         assert.isTrue(yield* invalid(verifier, signedBy(keys)))
@@ -496,6 +496,25 @@ describe("SignatureVerifier after a key rotation", () => {
         )
       })
     )
+  )
+
+  it.scoped("a refused signature that anyone can send (no key needed) just before a rotation holds the new key back 5 s at most, not a minute (probe 37 L1)", () =>
+    Effect.gen(function* () {
+      // Loaded: A. The check the garbage starts finds A still; the rotation to B follows it.
+      const { verifier, seen } = yield* verifierWith([ok(pemOf(keys)), ok(pemOf(keys)), ok(pemOf(otherKeys))], yield* Effect.scope)
+      yield* readyAfterSleeps(verifier, [0])
+      yield* TestClock.adjust("1 minute")
+      assert.isTrue(yield* invalid(verifier, authData(URL_A, "x")))
+      yield* flush
+      yield* TestClock.adjust("1 second")
+      assert.isTrue(yield* invalid(verifier, signedBy(otherKeys)), "within 5 s of the garbage's check: refused, no check")
+      yield* flush
+      yield* TestClock.adjust("4 seconds")
+      assert.isTrue(yield* invalid(verifier, signedBy(otherKeys)), "refused: its check runs in the background")
+      yield* flush
+      yield* verifier.verify(signedBy(otherKeys))
+      assert.deepStrictEqual(yield* attemptTimes(seen), [0, 60_000, 65_000])
+    })
   )
 
   it.scoped("the key a rotation replaced opens nothing a minute after the rotation is seen, but still counts inside a session", () =>
@@ -519,7 +538,7 @@ describe("SignatureVerifier after a key rotation", () => {
     })
   )
 
-  it.scoped("a check that fails keeps the loaded key, says so, and the next is a minute later", () =>
+  it.scoped("a check that fails keeps the loaded key, says so, and the next is 5 s later", () =>
     withLogs((logs) =>
       Effect.gen(function* () {
         const { verifier, seen } = yield* verifierWith([ok(spkiPem), status(503), ok(pemOf(otherKeys))], yield* Effect.scope)
@@ -529,14 +548,14 @@ describe("SignatureVerifier after a key rotation", () => {
         yield* flush
         yield* verifier.verify(signedBy(keys))
         assert.deepStrictEqual(logs.filter((line) => line.startsWith("WARN")), ["WARN Serverless public key check after a refused signature failed: status 503; the loaded key stays"])
-        yield* TestClock.adjust("59 seconds")
+        yield* TestClock.adjust(`${KEY_RECHECK_MS - 1} millis`)
         assert.isTrue(yield* invalid(verifier, signedBy(otherKeys)))
         yield* flush
         assert.deepStrictEqual(yield* attemptTimes(seen), [0, 60_000])
-        yield* TestClock.adjust("1 second")
+        yield* TestClock.adjust("1 millis")
         assert.isTrue(yield* invalid(verifier, signedBy(otherKeys)))
         yield* flush
-        assert.deepStrictEqual(yield* attemptTimes(seen), [0, 60_000, 120_000])
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0, 60_000, 60_000 + KEY_RECHECK_MS])
         yield* verifier.verify(signedBy(otherKeys))
       })
     )
