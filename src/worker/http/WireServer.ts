@@ -333,9 +333,11 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     const closing = new WeakSet<Socket>()
     // One `finish` listener at a time: while a request is unanswered its answer is the one attached, or is queued
     // behind it, and Node attaches the next queued answer as one finishes, before this listener runs.
+    // An answer attached that nothing will write (its request came too late to run) ends the wait: the ones before it
+    // are written.
     const closeIfAnswered = (socket: Socket) => {
       const current = attachedAnswer(socket)
-      if (current !== undefined) current.once("finish", () => closeIfAnswered(socket))
+      if (current !== undefined && !notRun.has(current)) current.once("finish", () => closeIfAnswered(socket))
       else if (idle.pending(socket) === 0) lingeringClose(socket)
     }
     // Closed after, as Node's own refusal is: a client that does not name the host may not frame its requests either.
@@ -358,6 +360,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
      */
     const takingNoMore = new WeakSet<Socket>()
     let takingNoMoreCount = 0
+    /** Answers to requests that came too late to run: Node attaches each in its turn, and nothing ever writes it. */
+    const notRun = new WeakSet<ServerResponse>()
     const takeNoMore = (socket: Socket) => {
       if (takingNoMore.has(socket)) return
       takingNoMore.add(socket)
@@ -368,12 +372,13 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       })
     }
     /** Whether `req` comes too late to be run; while stopping, taking a connection's first request makes it its last. */
-    const tooLate = (req: IncomingMessage): boolean => {
-      if (takingNoMoreCount > 0 && takingNoMore.has(req.socket)) return true
-      if (!closingAll) return false
-      // One before it still unanswered will be answered with the close.
-      if (idle.pending(req.socket) > 0) return true
-      takeNoMore(req.socket)
+    const tooLate = (req: IncomingMessage, res: ServerResponse): boolean => {
+      // One before it still unanswered will be answered with the close (while stopping).
+      if ((takingNoMoreCount > 0 && takingNoMore.has(req.socket)) || (closingAll && idle.pending(req.socket) > 0)) {
+        notRun.add(res)
+        return true
+      }
+      if (closingAll) takeNoMore(req.socket)
       return false
     }
     // Each request is named by its answer: while stopping, the latest's is the one that closes the connection.
@@ -504,7 +509,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     }
 
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-      if (!tooLate(req)) routeRequest(req, res)
+      if (!tooLate(req, res)) routeRequest(req, res)
     }
     const routeRequest = (req: IncomingMessage, res: ServerResponse) => {
       begin(req, res)
@@ -566,7 +571,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       return unsupportedCoding(headers)
     }
     server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
-      if (tooLate(req)) return
+      if (tooLate(req, res)) return
       const refused = refusedBeforeBody(req)
       if (refused !== null) return answerUnread(req, res, refused)
       res.writeContinue()
@@ -576,7 +581,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     // the client holds back may still come). A request the guard refuses gets the guard's answer, as everywhere.
     const expectationFailed = closingAnswer(new UnsupportedExpectation())
     server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
-      if (tooLate(req)) return
+      if (tooLate(req, res)) return
       const host = hostProblem(req)
       if (host !== null) return answerUnread(req, res, badHost[host])
       const notAllowed = refusedByGuard(req.headers)

@@ -677,6 +677,28 @@ describe("WireServer at its connection cap", () => {
     })
   )
 
+  it.scoped("a stop begun while a request pipelined behind a slow one has run, then a third pipelined: it is not run, the two are answered, and the connection closes (review 37 L1)", () =>
+    Effect.gen(function* () {
+      const { counted, listener, release, state } = yield* slowAndCount
+      const client = yield* halfOpenClient(listener.port)
+      client.socket.write(`${SLOW}${COUNT}`)
+      yield* Deferred.await(counted)
+      yield* listener.closeAfterAnswers
+      yield* Effect.promise(() => new Promise<void>((done) => client.socket.write(COUNT, () => done())))
+      // Turns of the event loop (not time) for the server to read it: it shares this process.
+      for (let turn = 0; turn < 5; turn++) yield* Effect.promise(() => new Promise((done) => setImmediate(done)))
+      yield* Deferred.succeed(release, undefined)
+      // The server's FIN once the two answers are written: the third's answer, which nothing will write, does not hold it
+      // (it did until Node's 30 s request timeout, on the real clock: a bound there, not a wait).
+      yield* TestServices.provideLive(
+        Deferred.await(client.ended).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("no FIN within 5 s") }))
+      )
+      assert.deepStrictEqual(client.received().match(/HTTP\/1\.1 \d+/g), ["HTTP/1.1 200", "HTTP/1.1 200"])
+      assert.match(client.received(), /ran$/)
+      assert.strictEqual(state.runs, 1)
+    })
+  )
+
   it.scoped("a stop begun while a slow request is unanswered: a request pipelined after the stop is not run, and the slow one is answered with the close", () =>
     Effect.gen(function* () {
       const { listener, release, slowBegun, state } = yield* slowAndCount
