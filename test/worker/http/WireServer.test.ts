@@ -656,15 +656,19 @@ describe("WireServer at its connection cap", () => {
   })
   const SLOW = "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
   const COUNT = "POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+  /** `/slow` and `/count` pipelined; the stop begins once `/count` has run, its answer waiting behind `/slow`'s. */
+  const stopAfterCountRan = Effect.gen(function* () {
+    const { counted, listener, release, state } = yield* slowAndCount
+    const client = yield* halfOpenClient(listener.port)
+    client.socket.write(`${SLOW}${COUNT}`)
+    yield* Deferred.await(counted)
+    yield* listener.closeAfterAnswers
+    return { client, release, state }
+  })
 
   it.scoped("a stop begun while a request pipelined behind a slow one has run: both are answered, then the connection closes (review 36 M1)", () =>
     Effect.gen(function* () {
-      const { counted, listener, release, state } = yield* slowAndCount
-      const client = yield* halfOpenClient(listener.port)
-      client.socket.write(`${SLOW}${COUNT}`)
-      // `/count` ran, its answer waiting behind `/slow`'s, when the stop begins.
-      yield* Deferred.await(counted)
-      yield* listener.closeAfterAnswers
+      const { client, release, state } = yield* stopAfterCountRan
       yield* Deferred.succeed(release, undefined)
       // The server's FIN: it lingers for the client's side on the test's clock, which nothing moves.
       yield* Deferred.await(client.ended)
@@ -679,11 +683,7 @@ describe("WireServer at its connection cap", () => {
 
   it.scoped("a stop begun while a request pipelined behind a slow one has run, then a third pipelined: it is not run, the two are answered, and the connection closes (review 37 L1)", () =>
     Effect.gen(function* () {
-      const { counted, listener, release, state } = yield* slowAndCount
-      const client = yield* halfOpenClient(listener.port)
-      client.socket.write(`${SLOW}${COUNT}`)
-      yield* Deferred.await(counted)
-      yield* listener.closeAfterAnswers
+      const { client, release, state } = yield* stopAfterCountRan
       yield* Effect.promise(() => new Promise<void>((done) => client.socket.write(COUNT, () => done())))
       // Turns of the event loop (not time) for the server to read it: it shares this process.
       for (let turn = 0; turn < 5; turn++) yield* Effect.promise(() => new Promise((done) => setImmediate(done)))
