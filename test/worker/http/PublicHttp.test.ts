@@ -245,6 +245,27 @@ describe("public API: /session/end, /session/get, /session/health", () => {
     })
   )
 
+  it.scoped("/session/get writes the payload as the create's callback will: big integers and exponents exact, integer-like keys first, `__proto__` kept, a top-level value or none", () =>
+    Effect.gen(function* () {
+      const { publicUrl } = yield* startWorker()
+      const route = "http://127.0.0.1:9/cb"
+      const cases: ReadonlyArray<readonly [string, string]> = [
+        ['{"b":1.50,"a":[123456789012345678901234567890,1e400,-0.0],"7":"x","__proto__":{"y":null}}', '{"7":"x","b":1.5,"a":[123456789012345678901234567890,1e999,0],"__proto__":{"y":null}}'],
+        ["123456789012345678901234567890", "123456789012345678901234567890"],
+        ['"text"', '"text"'],
+        ["null", "null"]
+      ]
+      for (const [sent, written] of cases) {
+        const body = `{"auth_data":${JSON.stringify(authData())},"payload":{"lifetime":60,"on_close_route":"${route}","on_close_payload":${sent}}}`
+        const created = yield* call(publicUrl, "/session/create", { body })
+        const id = decodeReply(CreateSessionAnswer, created).session_id
+        const got = yield* call(publicUrl, "/session/get", { body: { session_id: id, session_auth: authData() } })
+        assert.strictEqual(got.text, `{"session_id":"${id}","auth_data":${JSON.stringify(authData())},"lifetime":60,"expiration":60,"created_at":0,"on_close_route":"${route}","on_close_payload":${written}}`)
+        yield* call(publicUrl, "/session/end", { body: { session_id: id, session_auth: authData() } })
+      }
+    })
+  )
+
   it.scoped("/session/health: ok true, ok false for an unknown id, 401 for bad auth, 422 without id", () =>
     Effect.gen(function* () {
       const { publicUrl } = yield* startWorker()
