@@ -3,6 +3,7 @@ import { CreateSessionAnswer, ErrorAnswer, SessionInfoAnswer } from "../../../sr
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Queue, TestClock } from "effect"
 import { MAX_LIFETIME_SECONDS } from "../../../src/protocol/session.js"
+import { keepPayload, keptCallbackText, LONGEST_CLOSE, MAX_CALLBACK_BYTES } from "../../../src/protocol/callback.js"
 import { authData } from "../../support/sessions.js"
 import { call, decodeReply, startReceiver, startWorker } from "../../support/worker.js"
 
@@ -125,6 +126,24 @@ describe("public API: /session/create", () => {
       assert.include(`${error.field ?? ""} ${error.error}`, named)
       // The slot is still free: a valid create succeeds.
       assert.strictEqual((yield* call(publicUrl, "/session/create", { body: createBody() })).status, 201)
+    })
+  )
+
+  it.scoped("the callback-size check at its edge: a payload whose callback, written again with our keys at their longest, is 1 MiB is taken; one byte more is a 422", () =>
+    Effect.gen(function* () {
+      const { publicUrl } = yield* startWorker()
+      // Each `1e20` is written again as 21 digits: the request stays under its own 1 MiB while the callback reaches it.
+      const added = keptCallbackText(keepPayload({ p: 0 }), LONGEST_CLOSE).length - '{"p":0}'.length
+      const numbers = (text: string) => Array(3000).fill(text).join(",")
+      const payload = (numberText: string, padding: number) => `{"p":[${numbers(numberText)}],"q":"${"x".repeat(padding)}"}`
+      const fits = MAX_CALLBACK_BYTES - added - payload("100000000000000000000", 0).length
+      const body = (padding: number) =>
+        `{"auth_data":${JSON.stringify(authData())},"payload":{"on_close_route":"http://127.0.0.1:9/cb","on_close_payload":${payload("1e20", padding)}}}`
+      const over = yield* call(publicUrl, "/session/create", { body: body(fits + 1) })
+      assert.strictEqual(over.status, 422, over.text)
+      assert.strictEqual(decodeReply(ErrorAnswer, over).field, "payload.on_close_payload")
+      const at = yield* call(publicUrl, "/session/create", { body: body(fits) })
+      assert.strictEqual(at.status, 201, at.text)
     })
   )
 
