@@ -7,7 +7,7 @@
  * (the annotation alone ~14 µs); this formatter and plain-object fields cost ~3 µs, and lines are written
  * in batches (one `write` per `window`), not one system call per line.
  */
-import { Cause, type Duration, Effect, type HashMap, Layer, Logger, LogLevel, Queue, Schema } from "effect"
+import { Cause, type Duration, Effect, HashMap, Layer, Logger, LogLevel, Queue, Schema } from "effect"
 import { escapedControls, escapedInJson } from "./printable.js"
 import { writeSafely } from "./safeOutput.js"
 
@@ -188,7 +188,13 @@ const batchedLogger = (format: LogFormat, stream: NodeJS.WritableStream, window:
       const entries = buffer
       buffer = []
       let text = ""
-      for (const entry of entries) text += formatEntry(format, entry) + "\n"
+      try {
+        for (const entry of entries) text += formatEntry(format, entry) + "\n"
+      } catch {
+        // Not reached by a line (formatEntry never throws), but a batch too long for one string could be: that batch
+        // is lost, said in its place, and the writer goes on with the next.
+        text = `${formatEntry(format, { ...entries[0]!, message: `${entries.length} log lines could not be written`, cause: Cause.empty, annotations: HashMap.empty() })}\n`
+      }
       writeSafely(stream, text)
     }
     const pending = yield* Queue.sliding<void>(1)

@@ -159,4 +159,25 @@ describe("LOG_LEVEL", () => {
       yield* Scope.close(scope, Exit.void)
     })
   )
+
+  it.effect("a message part whose text cannot be had (its toString throws) gives a line that says so, without the fields gathered before it; the lines after it are written (review 37 L4)", () =>
+    Effect.gen(function* () {
+      const { logs, scope, writes } = yield* batchedLayer("json")
+      const unprintable = { toString: () => { throw new Error("no text") } }
+      Object.setPrototypeOf(unprintable, { kind: "not a plain object" })
+      yield* Effect.logInfo("before it", { n: 1n }, unprintable).pipe(Effect.provide(logs))
+      yield* TestClock.adjust("20 millis")
+      yield* Effect.logInfo("later", { ok: 1 }).pipe(Effect.provide(logs))
+      yield* TestClock.adjust("20 millis")
+      const lines = writes.join("").trimEnd().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>)
+      assert.deepStrictEqual(
+        lines.map(({ timestamp: _, ...rest }) => rest),
+        [
+          { level: "INFO", message: "a log line could not be written" },
+          { level: "INFO", message: "later", ok: 1 }
+        ]
+      )
+      yield* Scope.close(scope, Exit.void)
+    })
+  )
 })
