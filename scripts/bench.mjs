@@ -75,6 +75,12 @@ const sinkUrl = `http://127.0.0.1:${sink.address().port}`
 const nextReport = (matches) =>
   new Promise((resolve) => reports.waiters.push((status, at) => (matches(status) ? (resolve(at), true) : false)))
 
+/** Workers still running: a phase that throws leaves its worker to this, killed as the bench exits. */
+const running = new Set()
+process.on("exit", () => {
+  for (const child of running) child.kill("SIGKILL")
+})
+
 async function startWorker(extraEnv = {}) {
   const [workerPort, httpPort, controlPort] = [await freePort(), await freePort(), await freePort()]
   const ready = nextReport((status) => status.max_perf === 100)
@@ -90,10 +96,14 @@ async function startWorker(extraEnv = {}) {
       PUBLIC_IPADDR: "127.0.0.1",
       [`VAST_TCP_PORT_${workerPort}`]: String(workerPort),
       UNSECURED: "true",
+      // A bench killed outright (no exit handler runs) still leaves no worker: each stops once this process is gone.
+      NULL_PARENT_PID: String(process.pid),
       ...extraEnv
     },
     stdio: ["ignore", "pipe", "inherit"]
   })
+  running.add(child)
+  child.once("exit", () => running.delete(child))
   let output = ""
   const listening = await new Promise((resolve, reject) => {
     child.stdout.on("data", (chunk) => {

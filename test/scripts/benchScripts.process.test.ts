@@ -4,12 +4,26 @@ import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
-import { freePort } from "../support/process.js"
+import { alive, freePort, processTree } from "../support/process.js"
+import { until } from "../support/serverless.js"
 
 const script = (name: string) => fileURLToPath(new URL(`../../scripts/${name}`, import.meta.url))
 const run = (name: string, ...args: ReadonlyArray<string>) => spawnSync(process.execPath, [script(name), ...args], { encoding: "utf8", timeout: 10_000 })
 
 describe("scripts/bench.mjs, interleave.mjs, protocol-floor.mjs, cycles.mjs and full-cpu.mjs", () => {
+  it("bench.mjs killed outright mid-phase leaves no worker running: each it starts stops once the bench is gone (review 37 L5)", async () => {
+    const bench = spawn(process.execPath, [script("bench.mjs")], { env: { ...process.env, BENCH_PHASES: "rss" }, stdio: ["ignore", "pipe", "ignore"] })
+    let worker = 0
+    try {
+      worker = await until("the bench's worker", () => processTree(bench.pid ?? 0)[0], 20_000)
+      bench.kill("SIGKILL")
+      await until("the worker to stop", () => (alive(worker) ? undefined : true), 10_000)
+    } finally {
+      if (bench.exitCode === null) bench.kill("SIGKILL")
+      if (worker !== 0 && alive(worker)) process.kill(worker, "SIGKILL")
+    }
+  }, 40_000)
+
   it("--help prints the usage and exits 0, starting nothing", () => {
     const bench = run("bench.mjs", "--help")
     expect([bench.status, bench.stdout.split("\n")[0]]).toEqual([0, "Usage: npm run bench   (node scripts/bench.mjs after npm run build)"])
