@@ -38,6 +38,15 @@ export const startedAt = (pid: number): number | null => {
   return fields === null ? null : Number(fields[STARTED])
 }
 
+/**
+ * When process `pid` started, or null when it has ended: gone, or a zombie whose parent has not reaped it yet (init may
+ * take a while to, for one whose parent ended first).
+ */
+export const startedIfRunning = (pid: number): number | null => {
+  const fields = statFields(pid)
+  return fields === null || fields[STATE] === "Z" ? null : Number(fields[STARTED])
+}
+
 /** Every live process's stat fields, by pid; empty where there is no `/proc`. */
 const liveProcesses = (): ReadonlyArray<readonly [number, ReadonlyArray<string>]> => {
   let entries: ReadonlyArray<string>

@@ -18,7 +18,7 @@ import { constants } from "node:os"
 import { type Clock, Deferred, Duration, Effect, Exit, Runtime, Schedule } from "effect"
 import { unsafeMonotonicMillis } from "../shared/monotonic.js"
 import { PARENT_PID_VARIABLE, whenOrphaned } from "../shared/orphanWatch.js"
-import { descendantsOutsideGroup, groupMembers, leadsSession, sessionMembersOutsideGroup, startedAt } from "./groupMembers.js"
+import { descendantsOutsideGroup, groupMembers, leadsSession, sessionMembersOutsideGroup, startedAt, startedIfRunning } from "./groupMembers.js"
 import { WorkerLauncher } from "./WorkerLauncher.js"
 
 /** How the command ended: an exit code, or the signal that ended it. */
@@ -104,7 +104,7 @@ const makeOutsiders = (since: number | null): Outsiders => {
     live: () => {
       const live: Array<number> = []
       for (const [pid, started] of noted) {
-        if (startedAt(pid) === started) live.push(pid)
+        if (startedIfRunning(pid) === started) live.push(pid)
         else noted.delete(pid)
       }
       return live

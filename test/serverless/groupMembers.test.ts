@@ -1,7 +1,8 @@
 /** A process group's live members and their start times, read from /proc, against `ps` (real processes). */
 import { spawn } from "node:child_process"
+import { readFileSync } from "node:fs"
 import { afterEach, describe, expect, it } from "vitest"
-import { groupMembers, startedAt } from "../../src/serverless/groupMembers.js"
+import { groupMembers, startedAt, startedIfRunning } from "../../src/serverless/groupMembers.js"
 import { processGroup } from "../support/process.js"
 import { until } from "../support/serverless.js"
 
@@ -30,5 +31,18 @@ describe("groupMembers", () => {
     // The leader is this process's child: a zombie, still in /proc, until Node has reaped it (its `exit`).
     if (leader.exitCode === null && leader.signalCode === null) await new Promise((resolve) => leader.once("exit", resolve))
     expect(startedAt(group)).toBeNull()
+  })
+
+  it("startedIfRunning: a zombie is not running: an outsider that has ended but not been reaped (init may take a second) holds no stop back", async () => {
+    // `sh` forks a short sleep, then becomes a long one, which never reaps the first: a zombie once it ends.
+    const parent = spawn("sh", ["-c", "sleep 0.1 & echo $!; exec sleep 5"], { stdio: ["ignore", "pipe", "ignore"] })
+    try {
+      const pid = Number(await new Promise<string>((resolve) => parent.stdout.once("data", (chunk: Buffer) => resolve(chunk.toString()))))
+      expect(startedIfRunning(pid)).toBe(startedAt(pid))
+      await until("the short sleep to end", () => (readFileSync(`/proc/${pid}/stat`, "latin1").split(") ")[1]?.startsWith("Z") ? true : undefined), 3_000)
+      expect([startedAt(pid) !== null, startedIfRunning(pid)]).toEqual([true, null])
+    } finally {
+      parent.kill("SIGKILL")
+    }
   })
 })
