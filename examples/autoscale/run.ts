@@ -128,6 +128,8 @@ interface WorkerTally {
   readonly stopped: Map<number, number>
   /** Started and not yet stopping. */
   readonly live: Set<number>
+  /** Stopping (a drain and its last report), not yet stopped. */
+  readonly stopping: Set<number>
   peak: number
   /** Reservations routed to a worker (each one a route and a create; a full worker's 429 routes again). */
   routes: number
@@ -135,7 +137,7 @@ interface WorkerTally {
   readonly named: Map<string, string>
 }
 
-const newTally = (): WorkerTally => ({ started: new Map(), stopped: new Map(), live: new Set(), peak: 0, routes: 0, named: new Map() })
+const newTally = (): WorkerTally => ({ started: new Map(), stopped: new Map(), live: new Set(), stopping: new Set(), peak: 0, routes: 0, named: new Map() })
 
 const workerSeconds = (tally: WorkerTally, now: number): number =>
   [...tally.started].reduce((sum, [id, at]) => sum + ((tally.stopped.get(id) ?? now) - at) / 1000, 0)
@@ -248,12 +250,17 @@ const example = Command.make("autoscale-example", options, (opts) =>
         tally.started.set(id, now)
         tally.live.add(id)
         tally.peak = Math.max(tally.peak, tally.live.size)
-      } else if (found[2] === "stopping") tally.live.delete(id)
-      else if (found[2] === "stopped") {
+      } else if (found[2] === "stopping") {
         tally.live.delete(id)
+        tally.stopping.add(id)
+      } else {
+        // Stopped, or died: gone either way.
+        tally.live.delete(id)
+        tally.stopping.delete(id)
         tally.stopped.set(id, now)
       }
-      return Option.some(`${text}   (workers: ${tally.live.size})`)
+      const stopping = tally.stopping.size > 0 ? `, ${tally.stopping.size} stopping` : ""
+      return Option.some(`${text}   (workers: ${tally.live.size}${stopping})`)
     }
 
     const countResults = redis.call(IntegerReply, "HLEN", [resultsKey("jobs")]).pipe(Effect.orElseSucceed(() => 0))
