@@ -9,10 +9,12 @@ import { printable } from "../shared/printable.js"
 /** Which call failed: the webserver's endpoint list, the autoscaler's `/route/`, or a worker route. */
 export type Operation = "endpoint lookup" | "route" | "session/create" | "session/end" | "session/get" | "session/health" | "ping"
 
-/** `VAST_API_KEY` is unset or empty. */
-export class ApiKeyMissing extends Data.TaggedError("ApiKeyMissing")<{}> {
+/** `VAST_API_KEY` is unset or empty, or (`unusable`) holds a character no HTTP header can carry. */
+export class ApiKeyMissing extends Data.TaggedError("ApiKeyMissing")<{ readonly unusable: boolean }> {
   override get message() {
-    return "VAST_API_KEY is not set: export your Vast.ai API key (console.vast.ai → Account → API keys), or `local` for the local serverless (its --api-key)"
+    return this.unusable
+      ? "VAST_API_KEY holds a character an HTTP header cannot carry (a control character, or one outside ASCII): set it to the key alone, as console.vast.ai shows it"
+      : "VAST_API_KEY is not set: export your Vast.ai API key (console.vast.ai → Account → API keys), or `local` for the local serverless (its --api-key)"
   }
 }
 

@@ -161,4 +161,23 @@ describe("node dist/client.js", () => {
       { operation: "endpoint lookup", message: 'endpoint "nope" could not be found among your endpoints (yours: "my-null-endpoint-other", "my-null-endpoint")', fatal: true }
     ])
   })
+
+  it("a VAST_API_KEY read with its line's CR still works; one holding a character no header can carry is said as such, not as a server that did not answer (probe 37 I1)", async () => {
+    await workers(0)
+    const lookup = (key: string) => {
+      const client = spawnClient(["--endpoint", "nope", "--json", "--autoscaler-url", plane?.url ?? "", "--webserver-url", plane?.url ?? ""], { VAST_API_KEY: key })
+      clients.push(client)
+      return client
+    }
+    const crlf = lookup(`${USER_KEY}\r\n`)
+    expect(await crlf.exited).toBe(1)
+    expect(crlf.events().filter((event) => event.event === "error")).toMatchObject([{ operation: "endpoint lookup", message: expect.stringContaining('endpoint "nope" could not be found') }])
+    for (const key of [`${USER_KEY}\u00e9`, `${USER_KEY}\u2028x`, `a\u0001b`]) {
+      const unusable = lookup(key)
+      expect(await unusable.exited).toBe(1)
+      expect(unusable.stderr()).toBe(
+        "VAST_API_KEY holds a character an HTTP header cannot carry (a control character, or one outside ASCII): set it to the key alone, as console.vast.ai shows it\n"
+      )
+    }
+  })
 })
