@@ -31,6 +31,7 @@ import { type RunningProcess, WorkerLauncher } from "./WorkerLauncher.js"
 import { WorkerSessions } from "./WorkerSessions.js"
 import { writeSafely } from "../shared/safeOutput.js"
 import { printable } from "../shared/printable.js"
+import { jsonText } from "../shared/exactJson.js"
 import { sidecarExitReason } from "./sidecarExitReason.js"
 import { whatItWaitsFor } from "./startingWorker.js"
 
@@ -133,7 +134,7 @@ const CALLBACK_HEAD = 256
 
 /** `body` as kept by the sink: itself when its JSON is small, else `{truncated, bytes, head}`. */
 export const keptCallbackBody = (body: unknown): unknown => {
-  const text = JSON.stringify(body) ?? "null"
+  const text = jsonText(body) ?? "null"
   return text.length <= CALLBACK_BODY_SHOWN ? body : { truncated: true, bytes: Buffer.byteLength(text), head: text.slice(0, CALLBACK_HEAD) }
 }
 
@@ -603,7 +604,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           if (callbacks.length > CALLBACKS_KEPT) callbacks.shift()
           callbacksReceived += 1
           yield* metrics.callbackReceived
-          yield* log(`callback ${path}: ${JSON.stringify(kept)}`)
+          yield* log(`callback ${path}: ${jsonText(kept)}`)
         }),
 
       /**

@@ -7,6 +7,7 @@ import { DateTime, type Effect } from "effect"
 import type { ControlPlane } from "./ControlPlane.js"
 import type { DisplayState } from "./scaling.js"
 import { whatItWaitsFor } from "./startingWorker.js"
+import { jsonText } from "../shared/exactJson.js"
 
 type Status = ControlPlane["status"] extends Effect.Effect<infer A> ? A : never
 
@@ -143,7 +144,7 @@ ${table(
   status.callbacks
     .slice(-CALLBACKS_ON_PAGE)
     .reverse()
-    .map((c) => ({ cells: [time(c.at), c.path, JSON.stringify(c.body)] }))
+    .map((c) => ({ cells: [time(c.at), c.path, jsonText(c.body) ?? "null"] }))
 )}
 <h2>Events (newest first; ${shownEvents.length} of ${status.events_total})</h2>
 ${table(

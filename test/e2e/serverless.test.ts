@@ -387,6 +387,11 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     const recorded = (await (await fetch(`${url}/status`)).json()) as { callbacks: ReadonlyArray<{ path: string; body: unknown }> }
     expect(recorded.callbacks.map((c) => [c.path, c.body])).toEqual([["/callbacks/small", { session_id: "s" }], ["/callbacks/deep", null]])
     expect((await fetch(`${url}/`)).status).toBe(200)
+    // An integer past 2^53 is shown as the worker sent it (probe 37 I2): in /status and on the status page.
+    const exact = '{"job":12345678901234567890123,"session_id":"s2"}'
+    expect((await fetch(`${url}/callbacks/exact`, { method: "POST", headers: { "content-type": "application/json" }, body: exact })).status).toBe(200)
+    expect(await (await fetch(`${url}/status`)).text()).toContain(`"path":"/callbacks/exact","body":${exact}`)
+    expect(await (await fetch(`${url}/`)).text()).toContain("12345678901234567890123")
   })
 
   it("killed outright (SIGKILL), the serverless leaves no worker behind: each notices and stops in order, closing its session", async () => {
