@@ -187,7 +187,10 @@ export class WorkerMetrics extends Effect.Service<WorkerMetrics>()("worker/Worke
       /** A delivery to the autoscaler accepted after an attempt failed. */
       failover: (path: "/worker_status/" | "/delete_requests/"): void => failoversBy(path).inc(),
       healthFailure: (): void => healthFailures.inc(),
-      /** Set the scraped states, then render the exposition. */
+      /**
+       * Set the scraped states, then render the exposition. Every metric and collector is ours, so a throw or a rejection
+       * here is a bug: a defect, which the wire server logs in full and answers with a plain 500.
+       */
       exposition: (state: ScrapedState) =>
         Effect.promise(() => {
           flushAnswered()
