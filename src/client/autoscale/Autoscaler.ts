@@ -17,6 +17,7 @@ import type { AutoscaleEvent } from "./events.js"
 import { Holdings } from "./Holdings.js"
 import { initialPlannerState, plan, type PlannerSettings, type PlannerState } from "./planner.js"
 import type { RedisFailed } from "./redis.js"
+import type { BacklogReading } from "./scalingRule.js"
 import { StateStore } from "./StateStore.js"
 
 export interface AutoscalerSettings {
@@ -129,23 +130,34 @@ export const runAutoscaler = (settings: AutoscalerSettings) =>
       adopted > 0 ? { ...initialPlannerState, recent: [{ at: yield* Clock.currentTimeMillis, desired: adopted }] } : initialPlannerState
     let lastScale: ScaleEvent | null = null
     // One memory per operation: a Redis outage fails both in every tick, and each is said once while it lasts.
-    const troubles = { "read backlog": repeatedReason(), "publish keep lease": repeatedReason() }
+    const troubles = { "claim ownership": repeatedReason(), "read backlog": repeatedReason(), "publish keep lease": repeatedReason() }
     const reportOnce = (operation: keyof typeof troubles, message: string) =>
       troubles[operation].isNew(message) ? reporter.emit({ event: "error", operation, message }) : Effect.void
 
     while (true) {
       const owned = yield* Effect.either(store.claimOwner(settings.token, settings.ownerTtlMs))
       if (owned._tag === "Right" && !owned.right) return yield* new OwnershipLost({ prefix: settings.prefix })
-      const reading = yield* Effect.either(backlog.read)
-      if (reading._tag === "Left") yield* reportOnce("read backlog", reading.left.message)
-      else troubles["read backlog"].clear()
+      // Not knowing whether it still owns the reservations (another daemon may have taken over once its claim lapsed),
+      // it acts as without a reading: it holds what it has, and starts and cancels nothing.
+      let reading: BacklogReading | null = null
+      if (owned._tag === "Left") {
+        yield* reportOnce("claim ownership", `${owned.left.message} (holding what it has, starting nothing, until it can claim again)`)
+      } else {
+        troubles["claim ownership"].clear()
+        const read = yield* Effect.either(backlog.read)
+        if (read._tag === "Left") yield* reportOnce("read backlog", read.left.message)
+        else {
+          troubles["read backlog"].clear()
+          reading = read.right
+        }
+      }
       const snapshot = yield* holdings.snapshot
       const now = yield* Clock.currentTimeMillis
       const [decision, next] = plan(
         state,
         {
           now,
-          reading: reading._tag === "Right" ? reading.right : null,
+          reading,
           open: snapshot.open,
           reserving: snapshot.reserving,
           failureStreak: snapshot.failureStreak,
@@ -158,8 +170,8 @@ export const runAutoscaler = (settings: AutoscalerSettings) =>
       const unreachable = snapshot.open.filter((held) => !held.draining && held.unreachable).length
       const scale: ScaleEvent = {
         event: "scale",
-        waiting: reading._tag === "Right" ? reading.right.waiting : null,
-        in_flight: reading._tag === "Right" ? reading.right.inFlight : null,
+        waiting: reading?.waiting ?? null,
+        in_flight: reading?.inFlight ?? null,
         desired: decision.desired,
         target: decision.target,
         held: snapshot.open.length - draining - unreachable,

@@ -65,6 +65,8 @@ const startDaemon = (
     readonly claimFailures?: ReadonlyArray<RedisFailed>
     /** While true, every save of a session's record fails. */
     readonly savesFail?: Ref.Ref<boolean>
+    /** While true, every ownership claim fails (after those of `claimFailures`). */
+    readonly claimsFail?: Ref.Ref<boolean>
   } = {}
 ) => {
   const settings: AutoscalerSettings = {
@@ -77,14 +79,19 @@ const startDaemon = (
     token: overrides.token ?? "daemon-1"
   }
   const app = Holdings.layer({ ...policy, ...overrides.policy }).pipe(
-    Layer.provideMerge(Layer.mergeAll(fakeVast(harness.world), failingClaims(memoryStore(harness.state), overrides.claimFailures ?? [], overrides.savesFail), AutoscaleReporter.layerRecording(harness.events))),
+    Layer.provideMerge(Layer.mergeAll(fakeVast(harness.world), failingClaims(memoryStore(harness.state), overrides.claimFailures ?? [], overrides.savesFail, overrides.claimsFail), AutoscaleReporter.layerRecording(harness.events))),
     Layer.merge(fakeBacklog(harness.reading))
   )
   return Effect.fork(runAutoscaler(settings).pipe(Effect.provide(app)))
 }
 
-/** `store`, its first ownership claims failing with `failures`, in turn, and its saves while `savesFail` holds. */
-const failingClaims = (store: Layer.Layer<StateStore>, failures: ReadonlyArray<RedisFailed>, savesFail?: Ref.Ref<boolean>): Layer.Layer<StateStore> =>
+/** `store`, its first ownership claims failing with `failures`, in turn, its claims while `claimsFail` holds, and its saves while `savesFail` holds. */
+const failingClaims = (
+  store: Layer.Layer<StateStore>,
+  failures: ReadonlyArray<RedisFailed>,
+  savesFail?: Ref.Ref<boolean>,
+  claimsFail?: Ref.Ref<boolean>
+): Layer.Layer<StateStore> =>
   Layer.effect(
     StateStore,
     Effect.gen(function* () {
@@ -93,10 +100,12 @@ const failingClaims = (store: Layer.Layer<StateStore>, failures: ReadonlyArray<R
       return StateStore.of({
         ...inner,
         claimOwner: (token, ttlMs) =>
-          Effect.suspend(() => {
-            const failure = failures[next++]
-            return failure === undefined ? inner.claimOwner(token, ttlMs) : Effect.fail(failure)
-          }),
+          Effect.flatMap(claimsFail === undefined ? Effect.succeed(false) : Ref.get(claimsFail), (failing) =>
+            Effect.suspend(() => {
+              const failure = failures[next++] ?? (failing ? new RedisFailed({ command: "EVALSHA", detail: "connection lost" }) : undefined)
+              return failure === undefined ? inner.claimOwner(token, ttlMs) : Effect.fail(failure)
+            })
+          ),
         save: (record) =>
           Effect.flatMap(savesFail === undefined ? Effect.succeed(false) : Ref.get(savesFail), (fails) =>
             fails ? Effect.fail(new RedisFailed({ command: "HSET", detail: "connection lost" })) : inner.save(record)
@@ -389,6 +398,23 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
         ]
       )
       assert.strictEqual((yield* Ref.get(harness.state.owner))?.token, "daemon-1")
+    })
+  )
+
+  it.scoped("a claim of ownership that fails while running: it starts and cancels nothing until it can claim again (another daemon may own the reservations by then), and says so once (review 37 Info)", () =>
+    Effect.gen(function* () {
+      const harness = yield* makeHarness
+      const claimsFail = yield* Ref.make(false)
+      yield* startDaemon(harness, { claimsFail })
+      yield* advance(2_000)
+      yield* Ref.set(claimsFail, true)
+      yield* Ref.set(harness.reading, { waiting: 3, inFlight: 0 })
+      yield* advance(5_000)
+      assert.deepStrictEqual(yield* Ref.get(harness.world.reserves), [])
+      assert.deepStrictEqual((yield* eventsNamed(harness, "error")).map((event) => event.operation), ["claim ownership"])
+      yield* Ref.set(claimsFail, false)
+      yield* advance(3_000)
+      assert.strictEqual((yield* Ref.get(harness.world.reserves)).length, 3)
     })
   )
 
