@@ -586,6 +586,23 @@ describe("WireServer against a real socket", () => {
       yield* until("given back once its client left", () => bodyBudget.held === 0)
     }).pipe(Effect.scoped)
   )
+
+  it.live("with the budget held in full, a body within the free 16 KiB (every create and end) is still read; a larger one gets 503 (review 36 L2)", () =>
+    Effect.gen(function* () {
+      const bodyBudget = makeBodyBudget(200 * 1024)
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { maxBodyBytes: 1024 * 1024 }, bodyBudget })
+      // Held in full by bodies still coming on other connections.
+      bodyBudget.held = bodyBudget.max
+      const post = (body: string) =>
+        exchange(listener.port, `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`, "")
+      assert.match(yield* post('{"a":123}'), /^HTTP\/1\.1 200 /)
+      const create = JSON.stringify({ auth_data: { url: "https://203.0.113.7:41234", signature: "x".repeat(344) }, payload: { pad: "y".repeat(12 * 1024) } })
+      assert.match(yield* post(create), /^HTTP\/1\.1 200 /)
+      assert.match(yield* post(JSON.stringify({ pad: "z".repeat(40 * 1024) })), /^HTTP\/1\.1 503 /)
+      assert.strictEqual(bodyBudget.held, bodyBudget.max)
+      bodyBudget.held = 0
+    }).pipe(Effect.scoped)
+  )
 })
 
 describe("WireServer at its connection cap", () => {
