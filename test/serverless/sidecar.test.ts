@@ -8,7 +8,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterEach, describe, expect, it } from "vitest"
-import { sessionMembersOutsideGroup, startedAt } from "../../src/serverless/groupMembers.js"
+import { sessionMembersOutsideGroup, startedAt, startedIfRunning } from "../../src/serverless/groupMembers.js"
 import { processGroup } from "../support/process.js"
 import { until } from "../support/serverless.js"
 
@@ -87,6 +87,24 @@ describe("the sidecar runner (dist/sidecar.js)", () => {
     expect(readFileSync(join(dir, "terms"), "utf8")).toBe("T\n")
     await runner.ended
     await until("timeout and its job to be gone", () => (outside.every(({ pid, started }) => startedAt(pid) !== started) ? true : undefined), 3_000)
+  }, 20_000)
+
+  it("what left the group and ignores SIGTERM is killed once the grace has passed, and the runner exits with the command's status (review 37)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sidecar-test-"))
+    dirs.push(dir)
+    // GNU timeout passes its TERM on to the job, which ignores it, and waits for it: both stay until SIGKILL.
+    const runner = runSidecar(`timeout 300 sh -c 'trap "" TERM; : > ${dir}/ready; while :; do sleep 0.1; done' & until [ -e ${dir}/ready ]; do sleep 0.05; done; exit 5`)
+    const outside = await until("the job outside the group", () => {
+      const found = sessionMembersOutsideGroup(runner.pid, runner.pid, 0)
+      return existsSync(join(dir, "ready")) && found.length >= 2 ? found : undefined
+    }, 5_000)
+    for (const { pid } of outside) groups.push(pid)
+    const started = Date.now()
+    expect(await runner.ended).toBe("5")
+    // SIGTERM when the command ended, SIGKILL the grace (5 s) later.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4_000)
+    // Killed: ended, if not yet reaped by init.
+    expect(outside.filter(({ pid, started }) => startedIfRunning(pid) === started)).toEqual([])
   }, 20_000)
 
   it("a parent already gone when it starts (killed during its start-up): the whole group is stopped at once", async () => {
