@@ -121,13 +121,19 @@ const run = (command: string) =>
     // Handled, so that they do not end this process before the command: its exit status is what is passed on. The first
     // one's time is kept: signals come to the whole group, so what the command left has had it too.
     let signalledAt: number | null = null
-    // Set once the command has started: a signal before that has no outsiders to pass on to.
-    let signalOutsiders = (_signal: NodeJS.Signals) => {}
-    // One SIGTERM to what left the group, from whichever comes first: the stop signal's handler, the orphan watch, or
-    // the command's end (which may be seen before the handler runs, and then this process may be gone before it does).
+    // Made once the command has started: a signal before that has no outsiders to pass on to (yet).
+    let outsiders: Outsiders | null = null
+    const signalOutsiders = (signal: NodeJS.Signals) => {
+      if (outsiders === null) return
+      outsiders.note()
+      signalEach(outsiders.live(), signal)
+    }
+    // One SIGTERM to what left the group, from whichever comes first once the command has started: the stop signal's
+    // handler, the orphan watch, or the command's end (which may be seen before the handler runs, and then this process
+    // may be gone before it does).
     let stopPassedOn = false
     const passStopOn = () => {
-      if (stopPassedOn) return
+      if (stopPassedOn || outsiders === null) return
       stopPassedOn = true
       signalOutsiders("SIGTERM")
     }
@@ -143,14 +149,11 @@ const run = (command: string) =>
     const child = spawn("sh", ["-c", command], { stdio: "inherit", env: { ...process.env, [PARENT_PID_VARIABLE]: String(process.pid) } })
     // Read at once (the shell exists until it is reaped): what started before it is not the command's.
     const since = child.pid === undefined ? null : startedAt(child.pid)
-    const outsiders = makeOutsiders(since)
-    signalOutsiders = (signal) => {
-      outsiders.note()
-      signalEach(outsiders.live(), signal)
-    }
+    const commandOutsiders = makeOutsiders(since)
+    outsiders = commandOutsiders
     child.once("exit", (code, signal) => end(signal === null ? { code: code ?? 1 } : { signal }))
     child.once("error", () => end({ code: 127 }))
-    yield* Effect.sync(outsiders.note).pipe(Effect.repeat(Schedule.spaced(OUTSIDER_POLL)), Effect.forkScoped)
+    yield* Effect.sync(commandOutsiders.note).pipe(Effect.repeat(Schedule.spaced(OUTSIDER_POLL)), Effect.forkScoped)
     yield* whenOrphaned(() =>
       // Uninterruptible: once begun, the stop ends with SIGKILL to the group even if the command ends first (the
       // scope's close waits for it), so that nothing it left behind survives; this process goes with it. The wait
@@ -170,7 +173,7 @@ const run = (command: string) =>
     const endedBySignal = "signal" in outcome && stopSignals.includes(outcome.signal)
     const groupSignalled = signalledAt ?? (endedBySignal ? unsafeMonotonicMillis(clock) : null)
     passStopOn()
-    if (since !== null) yield* stopLeftovers(since, groupSignalled, clock, outsiders)
+    if (since !== null) yield* stopLeftovers(since, groupSignalled, clock, commandOutsiders)
     return outcome
   }).pipe(Effect.scoped)
 
