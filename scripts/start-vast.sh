@@ -566,15 +566,14 @@ start_consumer() {
       done
       kill -KILL -- "-$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null
     }
-    # Whether the worker is in a deliberate stop (its /debug mode `draining`, or `stopped` once drained). Asked again a
-    # second later when it is not: a stop signal sent to every process can end the consumer before the worker's own
-    # handler has begun its stop.
+    # Whether the worker is in a deliberate stop (its /debug says `"stopping":true` from the drain's start, errored or
+    # not). Asked again a second later when it is not: a stop signal sent to every process can end the consumer before
+    # the worker's own handler has begun its stop.
     worker_stopping() {
-      local mode attempt
+      local attempt
       if ! command -v curl >/dev/null 2>&1; then return 1; fi
       for attempt in 1 2; do
-        mode=$(curl -s --max-time 5 "http://127.0.0.1:${NULL_CONTROL_PORT:-18999}/debug" 2>/dev/null | grep -o '"mode":"[a-z]*"' | head -n 1)
-        if [[ $mode == '"mode":"draining"' || $mode == '"mode":"stopped"' ]]; then return 0; fi
+        if curl -s --max-time 5 "http://127.0.0.1:${NULL_CONTROL_PORT:-18999}/debug" 2>/dev/null | grep -q '"stopping":true'; then return 0; fi
         if [[ $attempt == 1 ]]; then sleep 1; fi
       done
       return 1

@@ -203,6 +203,7 @@ export const controlRoutes = Effect.gen(function* () {
     // Built field by field: auth_data is the session's secret; URLs lose credentials and query strings.
     return json(200, {
       mode: yield* pool.mode,
+      stopping: yield* pool.stopping,
       slots: slots.map(({ session, slot, state }) => ({
         slot,
         state,

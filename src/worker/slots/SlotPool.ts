@@ -164,6 +164,8 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
     const recentCloses: Array<ClosedSession> = []
     let generation = 0
     let mode: PoolMode = "serving"
+    /** A drain (a stop) has begun, whatever the mode: an errored worker stays `errored` through its drain. */
+    let stopping = false
     let version = 0
     // Fibers waiting for the next change (long polls, the drain): resumed and forgotten on each change.
     const changes = new Wakeups()
@@ -323,6 +325,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
 
     const unsafeShutdown = (): ReadonlyArray<ClosedSession> => {
       mode = "stopped"
+      stopping = true
       return settled(() => closeAll({ type: "slot.shutdown", now: clock.unsafeCurrentTimeMillis() }))
     }
     // A safety net: the shutdown sequence closes sessions first; this only catches an early exit.
@@ -468,6 +471,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
 
       /** Drain: take no new session; open ones stay until they close. */
       retire: Effect.suspend(() => {
+        stopping = true
         if (mode === "serving") mode = "draining"
         settled(() => {
           for (let slot = 0; slot < slots.length; slot++) apply(slot, { type: "slot.retire" })
@@ -493,6 +497,8 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       shutdown: Effect.sync(unsafeShutdown),
 
       mode: Effect.sync((): PoolMode => mode),
+      /** Whether a drain has begun (`retire`): the worker is stopping, whatever its mode. */
+      stopping: Effect.sync((): boolean => stopping),
       /** Whether new sessions are taken (synchronous, for the session path). */
       unsafeServing: (): boolean => mode === "serving",
       /** The open sessions, oldest slot first. */

@@ -156,6 +156,22 @@ describe("control server", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.scoped("/debug says stopping from a drain's start, an errored worker's too (its mode stays errored): what start-vast.sh asks before it takes a consumer's exit for a failure (review 38 L1)", () =>
+    Effect.gen(function* () {
+      const { controlUrl, pool } = yield* startWorker()
+      const debug = Effect.map(call(controlUrl, "/debug", { method: "GET" }), (reply) => {
+        const { mode, stopping } = reply.json as { readonly mode: string; readonly stopping: boolean }
+        return [mode, stopping]
+      })
+      assert.deepStrictEqual(yield* debug, ["serving", false])
+      yield* pool.errored
+      assert.deepStrictEqual(yield* debug, ["errored", false])
+      yield* pool.retire
+      assert.deepStrictEqual(yield* debug, ["errored", true])
+      assert.include((yield* call(controlUrl, "/debug", { method: "GET" })).text, '"stopping":true')
+    })
+  )
+
   it.scoped("/debug shows slots, closes and callbacks but never a secret", () =>
     Effect.gen(function* () {
       const receiver = yield* startReceiver()
