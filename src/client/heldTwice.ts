@@ -30,7 +30,8 @@ export const refuseHeldTwice = (
     }
     return {
       _tag: "Refused",
-      error: new UnexpectedResponse({ operation: "session/create", url: `${session.url}/session/create`, status: 200, detail }),
+      // The create's own answer was a success (201): what is refused is the id in it.
+      error: new UnexpectedResponse({ operation: "session/create", url: `${session.url}/session/create`, status: 201, detail }),
       retryable: true
     } as const
   })

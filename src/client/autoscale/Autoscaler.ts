@@ -138,7 +138,7 @@ export const runAutoscaler = (settings: AutoscalerSettings) =>
       const owned = yield* Effect.either(store.claimOwner(settings.token, settings.ownerTtlMs))
       if (owned._tag === "Right" && !owned.right) return yield* new OwnershipLost({ prefix: settings.prefix })
       // Not knowing whether it still owns the reservations (another daemon may have taken over once its claim lapsed),
-      // it acts as without a reading: it holds what it has, and starts and cancels nothing.
+      // it acts as without a reading: it holds what it has, starts and cancels nothing, and publishes no keep set.
       let reading: BacklogReading | null = null
       if (owned._tag === "Left") {
         yield* reportOnce("claim ownership", `${owned.left.message} (holding what it has, starting nothing, until it can claim again)`)
@@ -186,9 +186,12 @@ export const runAutoscaler = (settings: AutoscalerSettings) =>
       lastScale = scale
       if (decision.start > 0) yield* holdings.start(endpoint, decision.start)
       if (decision.cancel > 0) yield* holdings.cancel(decision.cancel)
-      const published = yield* Effect.either(store.publishKeep(decision.keep, settings.leaseMs))
-      if (published._tag === "Left") yield* reportOnce("publish keep lease", published.left.message)
-      else troubles["publish keep lease"].clear()
+      // Not while the claim fails: a daemon that took over may be publishing its own.
+      if (owned._tag === "Right") {
+        const published = yield* Effect.either(store.publishKeep(decision.keep, settings.leaseMs))
+        if (published._tag === "Left") yield* reportOnce("publish keep lease", published.left.message)
+        else troubles["publish keep lease"].clear()
+      }
       yield* Effect.sleep(interval)
     }
   }).pipe(

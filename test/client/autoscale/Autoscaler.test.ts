@@ -408,9 +408,11 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
       yield* startDaemon(harness, { claimsFail })
       yield* advance(2_000)
       yield* Ref.set(claimsFail, true)
+      const lease = (yield* Ref.get(harness.state.keep)).until
       yield* Ref.set(harness.reading, { waiting: 3, inFlight: 0 })
       yield* advance(5_000)
       assert.deepStrictEqual(yield* Ref.get(harness.world.reserves), [])
+      assert.strictEqual((yield* Ref.get(harness.state.keep)).until, lease, "no keep set published meanwhile")
       assert.deepStrictEqual((yield* eventsNamed(harness, "error")).map((event) => event.operation), ["claim ownership"])
       yield* Ref.set(claimsFail, false)
       yield* advance(3_000)
