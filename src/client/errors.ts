@@ -13,7 +13,7 @@ export type Operation = "endpoint lookup" | "route" | "session/create" | "sessio
 export class ApiKeyMissing extends Data.TaggedError("ApiKeyMissing")<{ readonly unusable: boolean }> {
   override get message() {
     return this.unusable
-      ? "VAST_API_KEY holds a character an HTTP header cannot carry (a control character, or one outside ASCII): set it to the key alone, as console.vast.ai shows it"
+      ? "VAST_API_KEY holds a character a key does not (a space inside it, a control character, or one outside ASCII): set it to the key alone, as console.vast.ai shows it"
       : "VAST_API_KEY is not set: export your Vast.ai API key (console.vast.ai → Account → API keys), or `local` for the local serverless (its --api-key)"
   }
 }

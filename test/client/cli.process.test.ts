@@ -172,11 +172,11 @@ describe("node dist/client.js", () => {
     const crlf = lookup(`${USER_KEY}\r\n`)
     expect(await crlf.exited).toBe(1)
     expect(crlf.events().filter((event) => event.event === "error")).toMatchObject([{ operation: "endpoint lookup", message: expect.stringContaining('endpoint "nope" could not be found') }])
-    for (const key of [`${USER_KEY}\u00e9`, `${USER_KEY}\u2028x`, `a\u0001b`]) {
+    for (const key of [`${USER_KEY}\u00e9`, `${USER_KEY}\u2028x`, `a\u0001b`, `${USER_KEY} ${USER_KEY}`]) {
       const unusable = lookup(key)
       expect(await unusable.exited).toBe(1)
       expect(unusable.stderr()).toBe(
-        "VAST_API_KEY holds a character an HTTP header cannot carry (a control character, or one outside ASCII): set it to the key alone, as console.vast.ai shows it\n"
+        "VAST_API_KEY holds a character a key does not (a space inside it, a control character, or one outside ASCII): set it to the key alone, as console.vast.ai shows it\n"
       )
     }
   })
