@@ -14,7 +14,7 @@ import type { ReserveError } from "./errors.js"
 import type { ClientEvent } from "./events.js"
 import { Reporter } from "./Reporter.js"
 import { restartingKeepAlive } from "../shared/restartOnDefect.js"
-import { refuseHeldTwice } from "./heldTwice.js"
+import { holdUnlessHeld, refuseHeldTwice } from "./heldTwice.js"
 import { askedTwiceIfRefused, refused, WORKER_GONE } from "./workerGone.js"
 import { createMayHaveOpened, type CreateOutcome, type Endpoint, type ReserveProgress, type Session, VastClient } from "./VastClient.js"
 
@@ -229,10 +229,7 @@ const make = (policy: ReservationPolicy) =>
     const register = (reservation: number, session: Session): Effect.Effect<CreateOutcome> =>
       Effect.gen(function* () {
         const held: Held = { reservation, session, gone: yield* Deferred.make<void>() }
-        const before = yield* Ref.modify(open, (all) => {
-          const existing = HashMap.get(all, session.sessionId)
-          return [existing, Option.isSome(existing) ? all : HashMap.set(all, session.sessionId, held)] as const
-        })
+        const before = yield* holdUnlessHeld(open, held)
         if (Option.isSome(before)) return yield* refuseHeldTwice(client, session, before.value.session.url)
         yield* count("created")
         yield* reporter.emit({

@@ -5,9 +5,16 @@
  * ended, and not counted. The create is refused instead (the reservation routes again) and, when it came from another
  * worker, its session is ended at once so that it holds no worker.
  */
-import { Effect } from "effect"
+import { Effect, HashMap, Option, Ref } from "effect"
 import { UnexpectedResponse } from "./errors.js"
 import type { CreateOutcome, Session, VastClient } from "./VastClient.js"
+
+/** Hold `held` under its session id unless that id is held already (in one step): the holder found, if any. */
+export const holdUnlessHeld = <H extends { readonly session: Session }>(open: Ref.Ref<HashMap.HashMap<string, H>>, held: H): Effect.Effect<Option.Option<H>> =>
+  Ref.modify(open, (all) => {
+    const existing = HashMap.get(all, held.session.sessionId)
+    return [existing, Option.isSome(existing) ? all : HashMap.set(all, held.session.sessionId, held)] as const
+  })
 
 export const refuseHeldTwice = (
   client: VastClient["Type"],

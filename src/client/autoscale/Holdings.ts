@@ -19,7 +19,7 @@ import { AutoscaleReporter } from "./AutoscaleReporter.js"
 import type { HeldView } from "./planner.js"
 import { type HeldRecord, StateStore } from "./StateStore.js"
 import { type CreateOutcome, type Endpoint, type Session, VastClient } from "../VastClient.js"
-import { refuseHeldTwice } from "../heldTwice.js"
+import { holdUnlessHeld, refuseHeldTwice } from "../heldTwice.js"
 import { askedTwiceIfRefused, refused, WORKER_GONE } from "../workerGone.js"
 
 export interface HoldingsPolicy {
@@ -201,10 +201,7 @@ const make = (policy: HoldingsPolicy) =>
     const register = (reservation: number, session: Session): Effect.Effect<CreateOutcome> =>
       Effect.gen(function* () {
         const held: Held = { reservation, session, createdAt: yield* Clock.currentTimeMillis, draining: false, unreachable: false }
-        const before = yield* Ref.modify(open, (all) => {
-          const existing = HashMap.get(all, session.sessionId)
-          return [existing, Option.isSome(existing) ? all : HashMap.set(all, session.sessionId, held)] as const
-        })
+        const before = yield* holdUnlessHeld(open, held)
         if (Option.isSome(before)) {
           const refusal = yield* refuseHeldTwice(client, session, before.value.session.url)
           // The daemon reports no refusals on the way (the reservation routes again), but this one is the worker's fault.
