@@ -75,8 +75,8 @@ export const leadsSession = (pid: number): boolean => statFields(pid)?.[SESSION]
  * leader made (the launcher's `setsid`), those are descendants that left the group (`setpgid`) even once their parent
  * has ended; a `setsid` daemon has left the session too.
  */
-export const sessionMembersOutsideGroup = (session: number, group: number, since: number): ReadonlyArray<GroupMember> =>
-  liveProcesses().flatMap(([pid, fields]) =>
+export const sessionMembersOutsideGroup = (session: number, group: number, since: number, live = liveProcesses()): ReadonlyArray<GroupMember> =>
+  live.flatMap(([pid, fields]) =>
     Number(fields[SESSION]) === session && Number(fields[GROUP]) !== group && Number(fields[STARTED]) >= since ? [{ pid, started: Number(fields[STARTED]) }] : []
   )
 
@@ -85,8 +85,7 @@ export const sessionMembersOutsideGroup = (session: number, group: number, since
  * `setsid` daemon): a signal to the group misses them. Found through their parents, so only while those live: one whose
  * parent has ended is init's child.
  */
-export const descendantsOutsideGroup = (root: number, group: number): ReadonlyArray<GroupMember> => {
-  const live = liveProcesses()
+export const descendantsOutsideGroup = (root: number, group: number, live = liveProcesses()): ReadonlyArray<GroupMember> => {
   const children = new Map<number, Array<readonly [number, ReadonlyArray<string>]>>()
   for (const process of live) {
     const parent = Number(process[1][PARENT])
@@ -103,4 +102,14 @@ export const descendantsOutsideGroup = (root: number, group: number): ReadonlyAr
     }
   }
   return found
+}
+
+/**
+ * What left the group `root` leads: its descendants outside it and, with `since` (`root` leads its session), the
+ * session's members outside it that started at `since` or later. One read of `/proc` for both.
+ */
+export const outsidersOf = (root: number, since: number | null): ReadonlyArray<GroupMember> => {
+  const live = liveProcesses()
+  const found = descendantsOutsideGroup(root, root, live)
+  return since === null ? found : [...found, ...sessionMembersOutsideGroup(root, root, since, live)]
 }

@@ -18,7 +18,7 @@ import { constants } from "node:os"
 import { type Clock, Deferred, Duration, Effect, Exit, Runtime, Schedule } from "effect"
 import { unsafeMonotonicMillis } from "../shared/monotonic.js"
 import { PARENT_PID_VARIABLE, whenOrphaned } from "../shared/orphanWatch.js"
-import { descendantsOutsideGroup, groupMembers, leadsSession, sessionMembersOutsideGroup, startedAt, startedIfRunning } from "./groupMembers.js"
+import { groupMembers, leadsSession, outsidersOf, startedAt, startedIfRunning } from "./groupMembers.js"
 import { WorkerLauncher } from "./WorkerLauncher.js"
 
 /** How the command ended: an exit code, or the signal that ended it. */
@@ -95,11 +95,11 @@ interface Outsiders {
 
 const makeOutsiders = (since: number | null): Outsiders => {
   const noted = new Map<number, number>()
-  const session = since !== null && leadsSession(process.pid)
+  // The session's members are the command's only in a session this process leads (the launcher's `setsid`).
+  const sessionSince = leadsSession(process.pid) ? since : null
   return {
     note: () => {
-      for (const { pid, started } of descendantsOutsideGroup(process.pid, process.pid)) noted.set(pid, started)
-      if (session) for (const { pid, started } of sessionMembersOutsideGroup(process.pid, process.pid, since)) noted.set(pid, started)
+      for (const { pid, started } of outsidersOf(process.pid, sessionSince)) noted.set(pid, started)
     },
     live: () => {
       const live: Array<number> = []
