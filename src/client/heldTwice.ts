@@ -16,6 +16,19 @@ export const holdUnlessHeld = <H extends { readonly session: Session }>(open: Re
     return [existing, Option.isSome(existing) ? all : HashMap.set(all, held.session.sessionId, held)] as const
   })
 
+/**
+ * One worker's address written two ways (the case of its scheme or host, a default port, a trailing slash) is one
+ * worker: ending "the other" session there would close the held one. Two names for one host (a hostname and its IP)
+ * cannot be told apart from the answer alone.
+ */
+export const sameWorker = (a: string, b: string): boolean => workerKey(a) === workerKey(b)
+
+const workerKey = (url: string): string => {
+  if (!URL.canParse(url)) return url
+  const parsed = new URL(url)
+  return `${parsed.origin}${parsed.pathname.replace(/\/+$/, "")}${parsed.search}`
+}
+
 export const refuseHeldTwice = (
   client: VastClient["Type"],
   session: Session,
@@ -25,7 +38,7 @@ export const refuseHeldTwice = (
     // UnexpectedResponse's message makes the detail printable.
     const id = session.sessionId
     let detail: string
-    if (heldOn === session.url) {
+    if (sameWorker(heldOn, session.url)) {
       // On the same worker the id is one session as far as that worker knows: an end would close the held one.
       detail = `session id ${id} is one this client already holds on this worker; refused, not ended (an end would close the one held)`
     } else {

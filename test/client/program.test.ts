@@ -502,6 +502,26 @@ describe("program, --demo", () => {
     })
   )
 
+  it.effect("one worker's address written another way (scheme in capitals, a trailing slash) is the same worker: a held id from it is refused, not ended", () =>
+    Effect.gen(function* () {
+      let routes = 0
+      const run = yield* start(
+        { _tag: "Demo", count: 2, interval: Duration.seconds(1), plateau: Duration.seconds(5) },
+        {
+          create: (n) => ({ status: 201, body: { session_id: n === 1 ? "same" : `s-${n}`, expiration: 1_000 } }),
+          route: (idx) => (idx === 2 ? routedTo(routes++ === 0 ? "HTTPS://10.0.0.1:4000/" : worker(2), idx) : undefined)
+        }
+      )
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.join(run.fiber)
+      assert.deepStrictEqual((yield* run.calls("/session/create")).map(([url]) => url), [1, 1, 2].map((n) => `${worker(n)}/session/create`))
+      // No end reached worker 1 before the plateau's: the held session was not closed by the refusal.
+      assert.deepStrictEqual((yield* run.calls("/session/end")).map(([url]) => url), [1, 2].map((n) => `${worker(n)}/session/end`))
+      assert.include((yield* run.named("refused"))[0]?.message, "session id same is one this client already holds on this worker; refused, not ended")
+      assert.deepInclude((yield* run.named("done"))[0], { created: 2, ended: 2, closed: 0, failures: 0 })
+    })
+  )
+
   it.effect("a reservation that times out is a failure; the others are still held and ended", () =>
     Effect.gen(function* () {
       const waiting = { endpoint: ENDPOINT_NAME, request_idx: 2 }
