@@ -16,7 +16,7 @@
  * The file is rewritten with its live lines at start and whenever delivered lines make up most of it past a few
  * MiB, so it stays within about twice what is pending; it is created owner-only, since it holds callback URLs whole.
  */
-import { accessSync, closeSync, constants, existsSync, fstatSync, fsync, fsyncSync, lstatSync, openSync, readlinkSync, renameSync, statSync, unlinkSync } from "node:fs"
+import { accessSync, closeSync, constants, existsSync, fstatSync, fsync, fsyncSync, lstatSync, openSync, readlinkSync, renameSync, statfsSync, statSync, unlinkSync } from "node:fs"
 import { dirname, resolve } from "node:path"
 import { Effect, Either, Schema } from "effect"
 import { CloseReason } from "../../protocol/callback.js"
@@ -69,11 +69,22 @@ const MAX_LINE_BYTES = 8 * 1024 * 1024
  * rewrite's temporary file and its rename all go there). Checked when the configuration is read, so that a mistake
  * is a launch failure naming `OUTBOX_FILE`.
  */
+/**
+ * Kernel file systems whose "regular files" are interfaces: root may open one for writing (`access` says yes), and the
+ * write fails or changes a kernel setting; nothing is kept for a supervisor or a restart to read back. (statfs magics.)
+ */
+const PSEUDO_FILESYSTEMS: ReadonlyMap<number, string> = new Map([
+  [0x9fa0, "procfs"],
+  [0x62656572, "sysfs"]
+])
+
 export const journalPathProblem = (configured: string): string | null => {
   const file = followLinks(configured)
   try {
     const stats = statSync(file)
     if (!stats.isFile()) return `${file} is ${kindOf(stats)}, not a regular file`
+    const pseudo = PSEUDO_FILESYSTEMS.get(statfsSync(file).type)
+    if (pseudo !== undefined) return `${file} is on ${pseudo}, where what is written is not kept as a file's contents`
     accessSync(file, constants.R_OK | constants.W_OK)
   } catch (error) {
     const code = errnoOf(error)

@@ -667,6 +667,9 @@ describe("OutboxJournal", () => {
 
     // Nothing can be created in /proc, not even by root.
     assert.match(journalPathProblem("/proc/self/outbox.jsonl") ?? "", /^its directory \/proc\/self cannot be written \(E[A-Z]+\)$/)
+    // A kernel interface that looks like a regular file, which root's `access` calls writable.
+    assert.strictEqual(journalPathProblem("/proc/version"), "/proc/version is on procfs, where what is written is not kept as a file's contents")
+    assert.strictEqual(journalPathProblem("/sys/kernel/uevent_seqnum"), "/sys/kernel/uevent_seqnum is on sysfs, where what is written is not kept as a file's contents")
   })
 
   it("journalPathProblem: a link whose text is not a path (a process's pipe or socket, as /dev/stdout can be) is judged by what the kernel opens", () => {
