@@ -18,6 +18,8 @@
  *   announces the close; nothing else can close that session again, because its id no longer matches.
  * - `retiring`: the session stays open (drain) but the slot takes no new one once it closes.
  * - `retired`: takes no session again (drained, recycled or shutting down).
+ * - Past the deadline, every event that acts on the open session (ping, end, release, shutdown) finds it expired
+ *   first (`expiresFirst`): the timer is not the only one that looks at the clock.
  *
  * The machine does no I/O and reads no clock: time arrives as `now` in event payloads. What the host must
  * do is returned as named intents (`armExpiry`, `announceOpen`, `announceClose`, `refuse`) with typed
@@ -30,8 +32,11 @@ import type { CloseReason, ExpiryLimit, KeptPayload } from "../src/protocol/call
 
 export type { CloseReason, ExpiryLimit }
 
-/** Why the machine did not do what an event asked. */
-export type Refusal = "unknownSession" | "unauthorised" | "notTargeted" | "retired"
+/**
+ * Why the machine did not do what an event asked. `expired`: the event came after the session's deadline (a process
+ * paused past it, or a timer not yet run), which closed the session as expired instead.
+ */
+export type Refusal = "unknownSession" | "unauthorised" | "notTargeted" | "retired" | "expired"
 
 /**
  * The open session, as the slot knows it. Plain, serialisable data. `authDigest` is the hex SHA-256 of
@@ -194,6 +199,23 @@ const slotSetup = setup({
 })
 
 /**
+ * The first candidate of every event that acts on an open session: after the deadline the session is expired, whoever
+ * asks, as its timer would have closed it. The timer runs after requests already waiting (a process paused past a
+ * deadline wakes to both), so without this a late ping would keep an expired session and a late release name it
+ * released. Shutdown closes it as expired too, and is not refused (`refusal: null`).
+ */
+const expiresFirst = (closedTo: "idle" | "retired", refusal: Refusal | null) =>
+  ({
+    guard: { type: "deadlinePassed", params: ({ event }: { readonly event: { readonly now: number } }) => ({ now: event.now }) },
+    target: closedTo,
+    actions: [
+      { type: "announceClose", params: ({ context, event }: { readonly context: SlotContext; readonly event: { readonly now: number } }) => closing(context, "expired", event.now) },
+      { type: "recordClose", params: ({ event }: { readonly event: { readonly now: number } }) => ({ reason: "expired" as const, at: event.now }) },
+      ...(refusal === null ? [] : [{ type: "refuse" as const, params: { refusal } }])
+    ]
+  }) as const
+
+/**
  * The transitions of a slot whose session is open. `reserved` and `retiring` answer alike and differ only in
  * where a close leads (`closedTo`): built once, so the two cannot drift apart.
  */
@@ -202,6 +224,7 @@ const whileOpen = (closedTo: "idle" | "retired") =>
     on: {
       "session.reserve": { actions: { type: "refuse", params: { refusal: "retired" } } },
       "session.ping": [
+        expiresFirst(closedTo, "expired"),
         {
           guard: { type: "authorised", params: ({ event }) => ({ sessionId: event.sessionId, authDigest: event.authDigest }) },
           // A ping only moves the deadline later: the timer, armed for the old one, re-reads it when it wakes.
@@ -214,6 +237,7 @@ const whileOpen = (closedTo: "idle" | "retired") =>
         { actions: { type: "refuse", params: { refusal: "unknownSession" } } }
       ],
       "session.end": [
+        expiresFirst(closedTo, "expired"),
         {
           guard: { type: "authorised", params: ({ event }) => ({ sessionId: event.sessionId, authDigest: event.authDigest }) },
           target: closedTo,
@@ -229,6 +253,7 @@ const whileOpen = (closedTo: "idle" | "retired") =>
         { actions: { type: "refuse", params: { refusal: "unknownSession" } } }
       ],
       "session.release": [
+        expiresFirst(closedTo, "expired"),
         {
           guard: { type: "releaseTargetsSession", params: ({ event }) => ({ target: event.target }) },
           target: closedTo,
@@ -252,13 +277,16 @@ const whileOpen = (closedTo: "idle" | "retired") =>
         { actions: { type: "armExpiry", params: ({ context }) => ({ at: openSession(context).expiresAt }) } }
       ],
       // Shutdown closes the session and retires the slot, from either state.
-      "slot.shutdown": {
-        target: "retired",
-        actions: [
-          { type: "announceClose", params: ({ context, event }) => closing(context, "shutdown", event.now) },
-          { type: "recordClose", params: ({ event }) => ({ reason: "shutdown", at: event.now }) }
-        ]
-      }
+      "slot.shutdown": [
+        expiresFirst("retired", null),
+        {
+          target: "retired",
+          actions: [
+            { type: "announceClose", params: ({ context, event }) => closing(context, "shutdown", event.now) },
+            { type: "recordClose", params: ({ event }) => ({ reason: "shutdown", at: event.now }) }
+          ]
+        }
+      ]
     }
   })
 

@@ -31,7 +31,14 @@ const events = {
   expireEarly: { type: "session.expire", now: 999 },
   expireAtDeadline: { type: "session.expire", now: 1000 },
   retire: { type: "slot.retire" },
-  shutdown: { type: "slot.shutdown", now: 30 }
+  shutdown: { type: "slot.shutdown", now: 30 },
+  // At or past the deadline (1000) with the timer not run yet (a process paused past it): the session is expired.
+  pingLate: { type: "session.ping", sessionId: "s1", authDigest: digest, now: 1000 },
+  pingWrongAuthLate: { type: "session.ping", sessionId: "s1", authDigest: wrong, now: 1200 },
+  endLate: { type: "session.end", sessionId: "s1", authDigest: digest, now: 1200 },
+  releaseSessionLate: { type: "session.release", target: { _tag: "Session", sessionId: "s1" }, now: 1200 },
+  releaseOtherSessionLate: { type: "session.release", target: { _tag: "Session", sessionId: "other" }, now: 1200 },
+  shutdownLate: { type: "slot.shutdown", now: 1200 }
 } satisfies Record<string, SlotEvent>
 
 type EventName = keyof typeof events
@@ -77,21 +84,28 @@ const open = (closed: "idle" | "retired", self: "reserved" | "retiring"): Readon
   ["expireEarly", self, ["armExpiry"]],
   ["expireAtDeadline", closed, ["close:expired"]],
   ["retire", "retiring", []],
-  ["shutdown", "retired", ["close:shutdown"]]
+  ["shutdown", "retired", ["close:shutdown"]],
+  ["pingLate", closed, ["close:expired", "refuse:expired"]],
+  ["pingWrongAuthLate", closed, ["close:expired", "refuse:expired"]],
+  ["endLate", closed, ["close:expired", "refuse:expired"]],
+  ["releaseSessionLate", closed, ["close:expired", "refuse:expired"]],
+  ["releaseOtherSessionLate", closed, ["close:expired", "refuse:expired"]],
+  ["shutdownLate", "retired", ["close:expired"]]
 ]
 
 const table: ReadonlyArray<[SlotStateValue, EventName, SlotStateValue, ReadonlyArray<string>]> = [
   ["idle", "reserve", "reserved", ["announceOpen"]],
-  ...(["pingCurrent", "pingWrongAuth", "pingOther", "endCurrent", "endWrongAuth", "endNoAuth", "endOther"] as const).map(
+  ...(["pingCurrent", "pingWrongAuth", "pingOther", "endCurrent", "endWrongAuth", "endNoAuth", "endOther", "pingLate", "pingWrongAuthLate", "endLate"] as const).map(
     (name): [SlotStateValue, EventName, SlotStateValue, ReadonlyArray<string>] => ["idle", name, "idle", ["refuse:unknownSession"]]
   ),
-  ...(["releaseAny", "releaseGeneration", "releaseOldGeneration", "releaseSession", "releaseOtherSession"] as const).map(
+  ...(["releaseAny", "releaseGeneration", "releaseOldGeneration", "releaseSession", "releaseOtherSession", "releaseSessionLate", "releaseOtherSessionLate"] as const).map(
     (name): [SlotStateValue, EventName, SlotStateValue, ReadonlyArray<string>] => ["idle", name, "idle", ["refuse:notTargeted"]]
   ),
   ["idle", "expireEarly", "idle", []],
   ["idle", "expireAtDeadline", "idle", []],
   ["idle", "retire", "retired", []],
   ["idle", "shutdown", "retired", []],
+  ["idle", "shutdownLate", "retired", []],
   ...open("idle", "reserved").map(([event, to, intents]): [SlotStateValue, EventName, SlotStateValue, ReadonlyArray<string>] => ["reserved", event, to, intents]),
   ...open("retired", "retiring").map(([event, to, intents]): [SlotStateValue, EventName, SlotStateValue, ReadonlyArray<string>] => [
     "retiring",
@@ -101,16 +115,17 @@ const table: ReadonlyArray<[SlotStateValue, EventName, SlotStateValue, ReadonlyA
     intents
   ]),
   ["retired", "reserve", "retired", ["refuse:retired"]],
-  ...(["pingCurrent", "pingWrongAuth", "pingOther", "endCurrent", "endWrongAuth", "endNoAuth", "endOther"] as const).map(
+  ...(["pingCurrent", "pingWrongAuth", "pingOther", "endCurrent", "endWrongAuth", "endNoAuth", "endOther", "pingLate", "pingWrongAuthLate", "endLate"] as const).map(
     (name): [SlotStateValue, EventName, SlotStateValue, ReadonlyArray<string>] => ["retired", name, "retired", ["refuse:unknownSession"]]
   ),
-  ...(["releaseAny", "releaseGeneration", "releaseOldGeneration", "releaseSession", "releaseOtherSession"] as const).map(
+  ...(["releaseAny", "releaseGeneration", "releaseOldGeneration", "releaseSession", "releaseOtherSession", "releaseSessionLate", "releaseOtherSessionLate"] as const).map(
     (name): [SlotStateValue, EventName, SlotStateValue, ReadonlyArray<string>] => ["retired", name, "retired", ["refuse:notTargeted"]]
   ),
   ["retired", "expireEarly", "retired", []],
   ["retired", "expireAtDeadline", "retired", []],
   ["retired", "retire", "retired", []],
-  ["retired", "shutdown", "retired", []]
+  ["retired", "shutdown", "retired", []],
+  ["retired", "shutdownLate", "retired", []]
 ]
 
 describe("slot machine", () => {
@@ -181,6 +196,16 @@ describe("slot machine", () => {
     expect(actions.filter((action) => action.type === "announceClose").map((action) => action.params)).toEqual([{ session, reason, at, limit }])
     expect(next.context.session).toBeNull()
     expect(next.context.lastClose).toEqual({ sessionId: "s1", generation: 1, reason, at })
+  })
+
+  it("an event after the deadline closes the session as expired at its own moment, whoever sends it, and the timer's later wake finds nothing", () => {
+    const [next, actions] = transition(slotMachine, fromState.reserved(), events.pingWrongAuthLate)
+    expect(actions.filter((action) => action.type === "announceClose").map((action) => action.params)).toEqual([{ session, reason: "expired", at: 1200, limit: "lifetime" }])
+    expect(next.context.lastClose).toEqual({ sessionId: "s1", generation: 1, reason: "expired", at: 1200 })
+    expect(intentsOf(next, { type: "session.expire", now: 1300 })).toEqual([])
+    // One millisecond before it, the same ping acts as ever.
+    const early = step(fromState.reserved(), { ...events.pingLate, now: 999 })
+    expect([early.value, early.context.session?.expiresAt]).toEqual(["reserved", 1999])
   })
 
   it("after a close, nothing that names the old session acts on the slot's next one", () => {

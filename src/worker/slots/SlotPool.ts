@@ -142,6 +142,9 @@ const closeOf = (intents: ReadonlyArray<SlotIntent>): AnnounceCloseParams | null
   return null
 }
 
+/** The close an event asked for: none when it was refused (a session past its deadline is closed as expired instead). */
+const closeDoneBy = (intents: ReadonlyArray<SlotIntent>): AnnounceCloseParams | null => (refusalOf(intents) === null ? closeOf(intents) : null)
+
 const closed = (slot: number, close: AnnounceCloseParams): ClosedSession => ({
   sessionId: close.session.id,
   generation: close.session.generation,
@@ -317,7 +320,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
     const closeAll = (event: SlotEvent): ReadonlyArray<ClosedSession> => {
       const all: Array<ClosedSession> = []
       for (let slot = 0; slot < slots.length; slot++) {
-        const close = closeOf(apply(slot, event))
+        const close = closeDoneBy(apply(slot, event))
         if (close !== null) all.push(closed(slot, close))
       }
       return all
@@ -351,6 +354,19 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       message: `auth_data: its JSON text is longer than ${AUTH_DATA_MAX_LENGTH} characters (a signed route answer's is a few hundred)`
     })
 
+    /**
+     * Full: a session past its deadline whose timer has not run yet (the process was paused past it) is closed as
+     * expired now, as any event after the deadline finds it; the first slot so freed, or -1.
+     */
+    const expireOverdue = (): number => {
+      let freed = -1
+      const now = clock.unsafeCurrentTimeMillis()
+      for (let slot = 0; slot < slots.length; slot++) {
+        if (closeOf(apply(slot, { type: "session.expire", now })) !== null && freed < 0 && stateAt(slot) === "idle") freed = slot
+      }
+      return freed
+    }
+
     /** Take a free slot for a new session. */
     const unsafeCreate = (request: SessionRequest): Either.Either<SessionOpened, SlotsExhausted | OutboxFull | InvalidField> => {
       if (mode !== "serving") return refuseCreate(request, refusalIn[mode])
@@ -361,6 +377,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
           break
         }
       }
+      if (slot < 0) slot = expireOverdue()
       if (slot < 0) return refuseCreate(request, refusals.full)
       // Measured where the digest needs its text anyway: a full worker's 429 pays nothing for it.
       const authText = canonicalJson(request.authData)
@@ -414,12 +431,15 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       }
       const refusal = refusalOf(apply(slot, { type: "session.end", sessionId, authDigest: secretDigestHex(sessionAuth), now: clock.unsafeCurrentTimeMillis() }))
       if (refusal === null) return Either.void
+      if (refusal === "expired") return Either.left(new SessionAlreadyClosed({ sessionId }))
       return Either.left(refusal === "unauthorised" ? refusals.sessionAuthInvalid : new SessionNotFound({ sessionId }))
     }
 
     /** The open session with this id, proven by `session_auth`; `None` when there is none. */
     const unsafeFind = (sessionId: string, sessionAuth: unknown): Either.Either<Option.Option<SlotSession>, SessionAuthInvalid> => {
       const slot = slotOf(sessionId)
+      // A session past its deadline is closed first, as any event after it finds it (the machine decides).
+      if (slot >= 0) apply(slot, { type: "session.expire", now: clock.unsafeCurrentTimeMillis() })
       const session = slot < 0 ? null : sessionAt(slot)
       if (session === null) return Either.right(Option.none())
       return isAuthorised(session, sessionId, secretDigestHex(sessionAuth)) ? Either.right(Option.some(session)) : Either.left(refusals.sessionAuthInvalid)
@@ -445,7 +465,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       if (target._tag === "Any") return Either.right(closeAll(event))
       for (let slot = 0; slot < slots.length; slot++) {
         if (sessionAt(slot) === null) continue
-        const close = closeOf(apply(slot, event))
+        const close = closeDoneBy(apply(slot, event))
         if (close !== null) return Either.right([closed(slot, close)])
       }
       return Either.left(new ReleaseNotOpen({ target: target._tag === "Generation" ? `generation ${target.generation}` : `session ${echoedId(target.sessionId)}` }))

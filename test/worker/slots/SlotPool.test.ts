@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Either, Exit, Fiber, Layer, Option, Schema, Scope, TestClock } from "effect"
+import { Clock, Context, Effect, Either, Exit, Fiber, Layer, Option, Schema, Scope, TestClock } from "effect"
 import { transition } from "xstate"
 import { AUTH_DATA_MAX_LENGTH } from "../../../src/protocol/authData.js"
 import { CALLBACK_ADDED_MAX_LENGTH, keepPayload } from "../../../src/protocol/callback.js"
@@ -345,6 +345,76 @@ describe("SlotPool", () => {
       }).pipe(Effect.provide(poolLayer()))
     )
   }
+
+  /**
+   * A process paused past a deadline (SIGSTOP, a suspended VM) wakes with requests waiting and its timer not yet run:
+   * a clock that reads `ahead.ms` past TestClock's time, while sleeps (the expiry timer's) still follow TestClock.
+   */
+  const pausedPastDeadline = <A, E>(run: (pool: SlotPool, sessionId: string) => Effect.Effect<A, E, SlotPool>) =>
+    Effect.gen(function* () {
+      const base = yield* TestClock.testClock()
+      const ahead = { ms: 0 }
+      const now = () => base.unsafeCurrentTimeMillis() + ahead.ms
+      const clock: Clock.Clock = {
+        [Clock.ClockTypeId]: Clock.ClockTypeId,
+        unsafeCurrentTimeMillis: now,
+        currentTimeMillis: Effect.sync(now),
+        unsafeCurrentTimeNanos: () => BigInt(now()) * 1_000_000n,
+        currentTimeNanos: Effect.sync(() => BigInt(now()) * 1_000_000n),
+        sleep: (duration) => base.sleep(duration)
+      }
+      return yield* Effect.withClock(
+        Effect.gen(function* () {
+          const pool = yield* SlotPool
+          const { sessionId } = yield* pool.create(request({ lifetimeMs: 1000 }))
+          ahead.ms = 1500
+          const result = yield* run(pool, sessionId)
+          const closedThen = yield* closes
+          // The timer wakes later and finds nothing to close: one close, one callback in all.
+          ahead.ms = 0
+          yield* base.adjust("2 seconds")
+          assert.deepStrictEqual(yield* closes, closedThen)
+          assert.lengthOf(yield* posted, closedThen.length)
+          return [result, closedThen] as const
+        }).pipe(Effect.provide(poolLayer())),
+        clock
+      )
+    })
+
+  it.effect("after a pause past the deadline, a ping that comes before the timer finds the session expired: 410 (InvalidSession), closed as expired once", () =>
+    Effect.gen(function* () {
+      const [pinged, closed] = yield* pausedPastDeadline((pool, id) => Effect.either(pool.ping(id, authData())))
+      assert.deepStrictEqual(Either.isLeft(pinged) ? pinged.left._tag : "pinged", "InvalidSession")
+      assert.deepStrictEqual(closed.map((close) => [close.reason, close.closedAt]), [["expired", 1500]])
+    })
+  )
+
+  it.effect("after a pause past the deadline, an end or a targeted release that comes before the timer gets 'already closed' / 'not open'; the close is expired", () =>
+    Effect.gen(function* () {
+      const [ended, closedByEnd] = yield* pausedPastDeadline((pool, id) => Effect.either(pool.end(id, authData())))
+      assert.strictEqual(Either.isLeft(ended) ? ended.left._tag : "ended", "SessionAlreadyClosed")
+      assert.deepStrictEqual(closedByEnd.map((close) => close.reason), ["expired"])
+      const [released, closedByRelease] = yield* pausedPastDeadline((pool, id) => Effect.either(pool.release({ _tag: "Session", sessionId: id })))
+      assert.strictEqual(Either.isLeft(released) ? released.left._tag : "released", "ReleaseNotOpen")
+      assert.deepStrictEqual(closedByRelease.map((close) => close.reason), ["expired"])
+      const [releasedAny, closedByAny] = yield* pausedPastDeadline((pool) => pool.release(any))
+      assert.deepStrictEqual(releasedAny, [])
+      assert.deepStrictEqual(closedByAny.map((close) => close.reason), ["expired"])
+    })
+  )
+
+  it.effect("after a pause past the deadline, /session/get finds no session, a create finds the slot free, and a shutdown closes it as expired", () =>
+    Effect.gen(function* () {
+      const [found, closedByFind] = yield* pausedPastDeadline((pool, id) => pool.find(id, authData()))
+      assert.isTrue(Option.isNone(found))
+      assert.deepStrictEqual(closedByFind.map((close) => close.reason), ["expired"])
+      const [created, closedByCreate] = yield* pausedPastDeadline((pool) => pool.create(request()))
+      assert.strictEqual(created.generation, 2)
+      assert.deepStrictEqual(closedByCreate.map((close) => [close.reason, close.generation]), [["expired", 1]])
+      const [, closedByShutdown] = yield* pausedPastDeadline((pool) => pool.shutdown)
+      assert.deepStrictEqual(closedByShutdown.map((close) => close.reason), ["expired"])
+    })
+  )
 
   it.effect("racing closes run concurrently: exactly one close, one callback, one winner", () =>
     Effect.gen(function* () {
