@@ -11,7 +11,7 @@ import { type Command, Options } from "@effect/cli"
 import type { Option } from "effect"
 import { VERSION } from "./version.js"
 import { completionsRequest, completionsScript } from "./completions.js"
-import { flagsPart, helpRequested, versionRequested } from "./standardFlags.js"
+import { flagsPart, helpRequested, LOG_LEVELS, versionRequested } from "./standardFlags.js"
 import { writeSafely } from "./safeOutput.js"
 import { printable } from "./printable.js"
 
@@ -142,7 +142,14 @@ export const missingValueMessage = (args: ReadonlyArray<string>, help: string, c
     const arg = flags[index] ?? ""
     const equals = arg.indexOf("=")
     const name = equals < 0 ? arg : arg.slice(0, equals)
-    // @effect/cli checks required flags first, so a typo (`--hodl`) would be reported as a missing `--endpoint`.
+    // @effect/cli checks required flags first, so a typo (`--hodl`), or a level it does not know, would be reported as
+    // a missing `--endpoint`.
+    if (name === "--log-level") {
+      const level = equals < 0 ? flags[index + 1] : arg.slice(equals + 1)
+      if (level !== undefined && level !== "" && !level.startsWith("--") && !LOG_LEVELS.includes(level)) {
+        return `--log-level takes one of ${LOG_LEVELS.join(", ")}, not ${printableFlag(level)}; --help lists the flags`
+      }
+    }
     if (!known.has(name)) {
       if (name.startsWith("-") && name !== "-" && !BUILT_IN_FLAGS.has(name)) return `unknown flag ${printableFlag(name)}; --help lists the flags`
       if (BUILT_IN_WITH_VALUE.has(name) && equals < 0) index++

@@ -165,6 +165,20 @@ describe("node dist/client.js --help", () => {
     expect(output).toBe("--hold is for single mode; with --demo the sessions are held for --plateau\n")
   })
 
+  it("--log-level is taken wherever it is given (@effect/cli reads it only first), and a level it does not know is named, not a missing --endpoint (newcomer 26 #2)", async () => {
+    for (const args of [
+      ["--endpoint", "x", "--demo", "true", "--hold", "3", "--log-level", "info"],
+      ["--endpoint", "x", "--log-level=error", "--demo", "true", "--hold", "3"]
+    ]) {
+      const { code, output } = await run(args)
+      expect([code, output], args.join(" ")).toEqual([1, "--hold is for single mode; with --demo the sessions are held for --plateau\n"])
+    }
+    for (const args of [["--log-level", "bogus", "--endpoint", "x"], ["doctor", "--endpoint", "x", "--log-level=loud"]]) {
+      const { code, output } = await run(args)
+      expect([code, output], args.join(" ")).toEqual([1, `--log-level takes one of all, trace, debug, info, warning, error, fatal, none, not ${args.includes("bogus") ? "bogus" : "loud"}; --help lists the flags\n`])
+    }
+  })
+
   it("a choice or a file that is not one, or a flag given twice, is one line naming the flag, exit 1", async () => {
     for (const [args, message] of [
       [["--instance", "foo"], '--instance must be one of prod, alpha, candidate, local, not "foo"'],
