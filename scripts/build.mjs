@@ -5,7 +5,8 @@
 // the bundle dist/main.js, the program that was run, so the bundle's map is dist/main.js.map: stack traces and
 // CPU profiles (../shared/bench/profile-by-package.cjs) map through it.
 import { spawn, spawnSync } from "node:child_process"
-import { appendFileSync, chmodSync, existsSync, renameSync, rmSync } from "node:fs"
+import { createHash } from "node:crypto"
+import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { build } from "esbuild"
 import { freePort } from "./freePort.mjs"
 
@@ -30,6 +31,13 @@ const common = {
   minify: true,
   legalComments: "none",
   logLevel: "warning"
+}
+
+// The lock the bundles were built against, by content: scripts/built.mjs tells a lock rewritten as it was (`npm
+// prune`, `npm dedupe`: only its time changed) from one that changed.
+mkdirSync("dist", { recursive: true })
+if (existsSync("package-lock.json")) {
+  writeFileSync("dist/package-lock.sha256", `${createHash("sha256").update(readFileSync("package-lock.json")).digest("hex")}\n`)
 }
 
 // A shebang for the npm `bin` entries.

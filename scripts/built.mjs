@@ -1,7 +1,8 @@
 // Run before the npm scripts that start a program, and before npm test: on a fresh clone without `npm install` (which builds dist/), say
 // so in one line instead of Node's MODULE_NOT_FOUND stack trace; and say when the sources changed after the last build, since the
 // scripts run dist/ as it was built. Plain Node, no dependencies: node_modules may be missing.
-import { existsSync, readdirSync, statSync } from "node:fs"
+import { createHash } from "node:crypto"
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -49,7 +50,16 @@ if (!onlyDependencies) {
   const changed = ["src", "machines", "examples"].map((dir) => changedAfter(dir, built)).find((path) => path !== null)
   // The bundles hold the dependencies too: a newer lock (a `git pull` that bumped one) needs them installed first.
   const newer = (file) => statSync(join(root, file), { throwIfNoEntry: false })?.mtimeMs > built
-  if (newer("package-lock.json")) process.stderr.write("warning: package-lock.json changed after dist/ was built: run npm install (it builds dist/ again)\n")
+  // By content, once its time says it may have changed: `npm prune` writes the same lock again.
+  const lockChanged = () => {
+    try {
+      const hash = createHash("sha256").update(readFileSync(join(root, "package-lock.json"))).digest("hex")
+      return readFileSync(join(root, "dist/package-lock.sha256"), "utf8").trim() !== hash
+    } catch {
+      return true
+    }
+  }
+  if (newer("package-lock.json") && lockChanged()) process.stderr.write("warning: package-lock.json changed after dist/ was built: run npm install (it builds dist/ again)\n")
   else if (changed !== undefined || newer("scripts/build.mjs")) {
     process.stderr.write(`warning: ${changed ?? "scripts/build.mjs"} changed after dist/ was built: run npm run build to run what the sources say\n`)
   }

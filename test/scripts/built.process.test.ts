@@ -1,4 +1,5 @@
 /** `scripts/built.mjs`, which the npm scripts that start a program (and npm test) run first: a fresh clone without `npm install` is told so. */
+import { createHash } from "node:crypto"
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -89,6 +90,15 @@ describe("scripts/built.mjs", () => {
     utimesSync(join(clone, "package-lock.json"), after, after)
     const locked = spawnSync(process.execPath, [join(clone, "scripts", "built.mjs")], { encoding: "utf8" })
     expect([locked.status, locked.stderr]).toEqual([0, "warning: package-lock.json changed after dist/ was built: run npm install (it builds dist/ again)\n"])
+    // The lock the build recorded, written again as it was (`npm prune` in deploy-vast.md's Dockerfile): no warning.
+    utimesSync(join(clone, "scripts", "build.mjs"), before, before)
+    writeFileSync(join(clone, "dist", "package-lock.sha256"), `${createHash("sha256").update("{}").digest("hex")}\n`)
+    const rewritten = spawnSync(process.execPath, [join(clone, "scripts", "built.mjs")], { encoding: "utf8" })
+    expect([rewritten.status, rewritten.stderr]).toEqual([0, ""])
+    writeFileSync(join(clone, "package-lock.json"), "{ }")
+    utimesSync(join(clone, "package-lock.json"), after, after)
+    const bumped = spawnSync(process.execPath, [join(clone, "scripts", "built.mjs")], { encoding: "utf8" })
+    expect([bumped.status, bumped.stderr]).toEqual([0, "warning: package-lock.json changed after dist/ was built: run npm install (it builds dist/ again)\n"])
     // npm test builds dist/ itself: it is not warned.
     const forTests = spawnSync(process.execPath, [join(clone, "scripts", "built.mjs"), "--dependencies"], { encoding: "utf8" })
     expect([forTests.status, forTests.stderr]).toEqual([0, ""])
