@@ -188,7 +188,7 @@ describe("hostile input against the real process", () => {
     const duplicate = spawnProcess(process.execPath, [mainJs], { ...first.env, MASTER_TOKEN: "duplicate", BIND_RETRY_SECONDS: "5" })
     processes.push(duplicate)
     expect(await duplicate.exited).toBe(1)
-    expect(duplicate.output()).toContain(`another null worker already serves this instance (it answers on NULL_CONTROL_PORT ${first.ports.control}): not starting, not reporting; exiting`)
+    expect(duplicate.output()).toContain(`another null worker already serves this instance (it answers on NULL_CONTROL_PORT ${first.ports.control}): not starting, not reporting; exiting (a second worker on one machine needs its own NULL_CONTROL_PORT)`)
     expect(duplicate.output()).not.toContain("trying again")
     expect(duplicate.output()).not.toContain("listening")
     // A report the first worker sends after the duplicate is gone (a session taken) comes after anything the duplicate sent.

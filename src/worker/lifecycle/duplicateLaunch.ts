@@ -61,6 +61,6 @@ export const anotherWorkerServes = Effect.flatMap(configuredControlPort, (port) 
 export const refuseDuplicate = Effect.gen(function* () {
   const port = yield* configuredControlPort
   if (port === null || (yield* holderOf(port)) !== "serving") return
-  yield* Effect.logError(`another null worker already serves this instance (it answers on NULL_CONTROL_PORT ${port}): not starting, not reporting; exiting`)
+  yield* Effect.logError(`another null worker already serves this instance (it answers on NULL_CONTROL_PORT ${port}): not starting, not reporting; exiting (a second worker on one machine needs its own NULL_CONTROL_PORT)`)
   return yield* Effect.die(new Error("duplicate worker"))
 })
