@@ -203,6 +203,8 @@ const make = (policy: ReservationPolicy) =>
               session_id: session.sessionId,
               fatal: false
             })
+            // Tried again at the next look: a whole interval later (half the lifetime by default) is the deadline.
+            pingAt = Math.min(pingAt, (yield* monotonicMillis) + watchEveryMs)
             continue
           }
           const now = yield* Clock.currentTimeMillis

@@ -18,7 +18,8 @@ interface Overrides {
   readonly route?: (requestIdx: number, n: number) => unknown
   /** A create's answer, or the answer of worker n. */
   readonly create?: FakeAnswer | ((n: number) => FakeAnswer)
-  readonly ping?: FakeAnswer
+  /** `/ping`'s answer, or its answer for a request made at `at` (ms). */
+  readonly ping?: FakeAnswer | ((at: number) => FakeAnswer)
   readonly end?: FakeAnswer
   /** `/session/health`'s answer for a request made at `at` (ms); `{"ok": true}` by default. */
   readonly health?: (at: number) => FakeAnswer
@@ -58,7 +59,7 @@ const fakeVast = (overrides: Overrides = {}) => {
       case "/session/create":
         return (typeof overrides.create === "function" ? overrides.create(n) : overrides.create) ?? { status: 201, body: { session_id: `s-${n}`, expiration: 1_000 } }
       case "/ping":
-        return overrides.ping ?? { status: 200, body: { result: { ok: true } } }
+        return (typeof overrides.ping === "function" ? overrides.ping(request.at) : overrides.ping) ?? { status: 200, body: { result: { ok: true } } }
       case "/session/get":
         return { status: 200, body: { session_id: `s-${n}`, lifetime: 60, expiration: 2_000 } }
       case "/session/end":
@@ -247,6 +248,18 @@ describe("program, single mode", () => {
       )
       // Died at the first look (5 s), started again 5 s later: pings every 30 s from there.
       assert.deepStrictEqual((yield* run.calls("/ping")).map(([, at]) => at), [40_000, 70_000])
+      assert.deepInclude((yield* run.named("done"))[0], { created: 1, ended: 1, closed: 0, failures: 0 })
+    })
+  )
+
+  it.effect("a failed ping (a proxy's 502) is tried again at the next look, not a whole interval later, which would be the session's deadline (review 39 M1)", () =>
+    Effect.gen(function* () {
+      // Lifetime 60 s: pings every 30 s, looks every 5 s. The ping at 30 s fails; the next at 60 s would be too late.
+      const run = yield* start(single(100), { ping: (at) => (at < 31_000 ? { status: 502, body: "bad gateway" } : { status: 200, body: { result: { ok: true } } }) })
+      yield* TestClock.adjust("100 seconds")
+      yield* Fiber.join(run.fiber)
+      assert.deepStrictEqual((yield* run.calls("/ping")).map(([, at]) => at), [30_000, 35_000, 65_000, 95_000])
+      assert.deepStrictEqual((yield* run.named("error")).map((event) => event.operation), ["ping"])
       assert.deepInclude((yield* run.named("done"))[0], { created: 1, ended: 1, closed: 0, failures: 0 })
     })
   )

@@ -22,6 +22,9 @@ import { type CreateOutcome, type Endpoint, type Session, VastClient } from "../
 import { holdUnlessHeld, refuseHeldTwice } from "../heldTwice.js"
 import { askedTwiceIfRefused, refused, WORKER_GONE } from "../workerGone.js"
 
+/** How soon a failed ping is tried again (at most: never later than the next planned ping). */
+const PING_RETRY = Duration.seconds(5)
+
 export interface HoldingsPolicy {
   readonly cost: number
   /** Seconds. */
@@ -150,8 +153,10 @@ const make = (policy: HoldingsPolicy) =>
     /** Ping every `pingEvery` until the worker closes the session or stops answering past its deadline. */
     const keepAlive = (sessionId: string): Effect.Effect<void> =>
       Effect.gen(function* () {
+        let wait = pingEvery
         while (true) {
-          yield* Effect.sleep(pingEvery)
+          yield* Effect.sleep(wait)
+          wait = pingEvery
           const current = HashMap.get(yield* Ref.get(open), sessionId)
           if (Option.isNone(current)) return
           const held = current.value
@@ -168,6 +173,8 @@ const make = (policy: HoldingsPolicy) =>
               yield* reporter.emit({ event: "error", operation: "ping", message: error.message, reservation: held.reservation, session_id: sessionId })
               yield* Ref.update(open, (all) => (HashMap.has(all, sessionId) ? HashMap.set(all, sessionId, { ...held, unreachable: true }) : all))
             }
+            // Tried again sooner: with a ping every half lifetime, the next one would come at the deadline.
+            wait = Duration.min(pingEvery, PING_RETRY)
             continue
           }
           const expiration = pinged.right.expiration ?? now / 1000 + held.session.lifetime

@@ -454,6 +454,20 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
     })
   )
 
+  it.scoped("a ping that gets no answer is tried again within 5 s, not a whole ping interval later (at half the lifetime, that is the deadline) (review 39 M1)", () =>
+    Effect.gen(function* () {
+      const { harness } = yield* daemonReading({ waiting: 1, inFlight: 0 }, { policy: { lifetime: 20, pingEvery: "10 seconds" } })
+      yield* advance(1_000)
+      assert.deepStrictEqual(yield* openSessions(harness.world), ["s-1"])
+      yield* setSession(harness.world, "s-1", "silent")
+      yield* advance(10_000)
+      assert.deepStrictEqual((yield* eventsNamed(harness, "error")).map((event) => event.operation), ["ping"])
+      yield* setSession(harness.world, "s-1", "open")
+      yield* advance(5_000)
+      assert.lengthOf(yield* eventsNamed(harness, "pinged"), 1, "pinged again 5 s after the failure")
+    })
+  )
+
   it.scoped("a worker whose port refuses twice, a second apart, has stopped: its session is forgotten then, long before its deadline; one refusal is not enough", () =>
     Effect.gen(function* () {
       const { harness } = yield* daemonReading({ waiting: 1, inFlight: 0 }, { policy: { lifetime: 30 } })
