@@ -49,6 +49,18 @@ const decodeRecycle = bodyDecoder(RecycleRequest)
 /** The most of an unknown query key a refusal shows. */
 const SHOWN_KEY_MAX = 64
 
+/** A query key a route does not take (a typo must not fall back to a default): named, but never echoed whole. */
+const unknownQueryKey = (key: string, takes: string): InvalidField => {
+  // A query can be as long as the request line Node accepts.
+  const shown = key.length > SHOWN_KEY_MAX ? `${key.slice(0, SHOWN_KEY_MAX)}…` : key
+  return shown === ""
+    ? new InvalidField({ field: "query", message: `query: a parameter without a name (${takes})` })
+    : new InvalidField({ field: `query.${shown}`, message: `query ${shown}: unknown parameter (${takes})` })
+}
+
+/** The keys `/sessions` reads from its query string. */
+const SESSIONS_QUERY_KEYS = new Set(["index", "wait"])
+
 /** The keys `/release` reads from its query string, as from its body. */
 const RELEASE_QUERY_KEYS = new Set(["generation", "session_id"])
 
@@ -62,12 +74,7 @@ const releaseQueryTarget = (query: string, body: unknown): Either.Either<Release
   const params = new URLSearchParams(query)
   const fields: Record<string, unknown> = {}
   for (const [key, value] of params) {
-    if (!RELEASE_QUERY_KEYS.has(key)) {
-      // Named, but never echoed whole: a query can be as long as the request line Node accepts.
-      const shown = key.length > SHOWN_KEY_MAX ? `${key.slice(0, SHOWN_KEY_MAX)}…` : key
-      if (shown === "") return Either.left(new InvalidField({ field: "query", message: "query: a parameter without a name (/release takes generation or session_id)" }))
-      return Either.left(new InvalidField({ field: `query.${shown}`, message: `query ${shown}: unknown parameter (/release takes generation or session_id)` }))
-    }
+    if (!RELEASE_QUERY_KEYS.has(key)) return Either.left(unknownQueryKey(key, "/release takes generation or session_id"))
     if (Object.hasOwn(fields, key)) return Either.left(new InvalidField({ field: `query.${key}`, message: `query ${key}: given more than once` }))
     if (key === "generation" && !DECIMAL_DIGITS.test(value)) {
       return Either.left(new InvalidField({ field: "query.generation", message: "query generation: must be a whole number in decimal digits" }))
@@ -161,13 +168,18 @@ export const controlRoutes = Effect.gen(function* () {
   const sessions = (request: WireRequest) =>
     Effect.gen(function* () {
       const params = new URLSearchParams(request.query)
+      // A key it does not take (`?wiat=30`) would make a long poll a plain read: a consumer's loop would spin on it.
+      for (const key of params.keys()) if (!SESSIONS_QUERY_KEYS.has(key)) return yield* Effect.fail(unknownQueryKey(key, "/sessions takes index and wait"))
       // A key given twice is refused, as /release refuses it: which one was meant is not ours to guess.
-      for (const key of ["index", "wait"]) {
+      for (const key of SESSIONS_QUERY_KEYS) {
         if (params.getAll(key).length > 1) return yield* Effect.fail(new InvalidField({ field: `query.${key}`, message: `query ${key}: given more than once` }))
       }
       const query = decodeQuery(Object.fromEntries(params))
       if (query._tag === "Left") return yield* Effect.fail(withQueryField(toInvalidField(query.left)))
       const { index, wait } = query.right
+      if (wait !== undefined && index === undefined) {
+        return yield* Effect.fail(new InvalidField({ field: "query.wait", message: "query wait: needs index, the state to wait for a change from (the index of an earlier answer)" }))
+      }
       if (index !== undefined && wait !== undefined && wait > 0 && waitingPolls < MAX_WAITING_POLLS && index === (yield* pool.version)) {
         waitingPolls++
         yield* pool.awaitChange.pipe(

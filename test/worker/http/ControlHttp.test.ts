@@ -102,7 +102,7 @@ describe("control server", () => {
     })
   )
 
-  it.scoped("/sessions reads wait and index in decimal digits only; anything else is a 422 naming the parameter", () =>
+  it.scoped("/sessions reads wait and index in decimal digits only, and no other parameter; anything else is a 422 naming the parameter", () =>
     Effect.gen(function* () {
       const { controlUrl } = yield* startWorker()
       const digits = "must be a whole number in decimal digits"
@@ -116,7 +116,11 @@ describe("control server", () => {
         ["index=0x1", "index", digits],
         ["index=9007199254740993", "index", "must be at most 9007199254740991"],
         ["index=1&index=2", "index", "given more than once"],
-        ["wait=1&index=1&wait=2", "wait", "given more than once"]
+        ["wait=1&index=1&wait=2", "wait", "given more than once"],
+        // A typo, or a wait with nothing to wait for a change from, would turn a long poll into a plain read (review 39 L1).
+        ["index=0&wiat=30", "wiat", "unknown parameter (/sessions takes index and wait)"],
+        ["Index=0&wait=30", "Index", "unknown parameter (/sessions takes index and wait)"],
+        ["wait=30", "wait", "needs index, the state to wait for a change from (the index of an earlier answer)"]
       ] as const
       for (const [query, parameter, message] of cases) {
         const reply = yield* call(controlUrl, `/sessions?${query}`, { method: "GET" })
