@@ -2,7 +2,8 @@
  * The callback outbox's delivery slots, counted by destination (a receiver's host and port).
  *
  * A quarter of the slots (at least one) is kept for destinations with nothing in flight: once the rest are taken, a
- * destination gets one only for its first attempt, and a later delivery to it is parked behind that attempt. So one
+ * destination gets one only for its first attempt, and a later delivery to it is parked behind that attempt (and
+ * behind what is parked there already, so that a destination's deliveries keep their order). So one
  * destination takes the rest at most, and hung receivers, however many, leave every other destination a slot until
  * each slot has its own destination.
  *
@@ -39,7 +40,8 @@ export const makeDestinationSlots = <A>(concurrency: number): DestinationSlots<A
   return {
     take: (destination, delivery) => {
       const running = busy.get(destination) ?? 0
-      if (running > 0 && inFlight >= shared) {
+      // Behind what is parked there already, whatever is free now: a destination's deliveries keep their order.
+      if (running > 0 && (inFlight >= shared || parked.has(destination))) {
         const waiting = parked.get(destination)
         if (waiting === undefined) parked.set(destination, [delivery])
         else waiting.push(delivery)

@@ -32,6 +32,24 @@ describe("the callback outbox's slots by destination", () => {
     expect(slots.take("a", "a5")).toBe(true)
   })
 
+  it("with 2 or 3 slots one is still kept for other destinations: a destination with an attempt in flight is parked at the shared limit (review 39 L2)", () => {
+    for (const concurrency of [2, 3]) {
+      const slots = makeDestinationSlots<string>(concurrency)
+      const own = Array.from({ length: concurrency }, (_, i) => slots.take("a", `a${i}`))
+      expect(own, `${concurrency} slots`).toEqual([...Array.from({ length: concurrency - 1 }, () => true), false])
+      expect(slots.take("b", "b1"), `${concurrency} slots`).toBe(true)
+    }
+  })
+
+  it("a delivery to a destination with one parked is parked behind it, even when slots have come free since: its deliveries keep their order (review 39 L3)", () => {
+    const slots = makeDestinationSlots<string>(4)
+    expect([slots.take("a", "a1"), slots.take("b", "b1"), slots.take("b", "b2"), slots.take("a", "a2")]).toEqual([true, true, true, false])
+    // b1 ends: a slot is free, but a2 is parked; a3 goes behind it, and a1's end hands on a2 first.
+    expect(slots.handOn("b")).toBeUndefined()
+    expect(slots.take("a", "a3")).toBe(false)
+    expect([slots.handOn("a"), slots.handOn("a")]).toEqual(["a2", "a3"])
+  })
+
   it("a slot given back without handing on (an interrupted attempt) frees its count; what is parked stays parked", () => {
     const slots = makeDestinationSlots<string>(4)
     for (const id of ["a1", "a2", "a3"]) expect(slots.take("a", id)).toBe(true)
