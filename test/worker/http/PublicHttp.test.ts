@@ -6,6 +6,7 @@ import { MAX_LIFETIME_SECONDS } from "../../../src/protocol/session.js"
 import { keepPayload, keptCallbackText, LONGEST_CLOSE, MAX_CALLBACK_BYTES } from "../../../src/protocol/callback.js"
 import { authData } from "../../support/sessions.js"
 import { call, decodeReply, startReceiver, startWorker } from "../../support/worker.js"
+import { freePort } from "../../support/process.js"
 
 /**
  * A POST written with node:http rather than fetch: a request target sent as given (absolute form too), a body sent as
@@ -125,6 +126,20 @@ describe("public API: /session/create", () => {
       const error = decodeReply(ErrorAnswer, reply)
       assert.include(`${error.field ?? ""} ${error.error}`, named)
       // The slot is still free: a valid create succeeds.
+      assert.strictEqual((yield* call(publicUrl, "/session/create", { body: createBody() })).status, 201)
+    })
+  )
+
+  it.scoped("an on_close_route at one of the worker's own ports, however its host is written, is a 422 naming it at the create, and no slot is taken (review 39 L4)", () =>
+    Effect.gen(function* () {
+      // Its ports as a worker has them, set (the harness's port 0 is no port the check could know).
+      const [workerPort, workerHttpPort, controlPort] = yield* Effect.promise(() => Promise.all([freePort(), freePort(), freePort()]))
+      const { publicUrl } = yield* startWorker({ workerPort, workerHttpPort, controlPort })
+      for (const route of [`http://127.0.0.1:${controlPort}/recycle`, `http://localhost:${workerPort}/session/end`, `http://[::1]:${workerHttpPort}/x`]) {
+        const reply = yield* call(publicUrl, "/session/create", { body: createBody({ on_close_route: route }) })
+        assert.strictEqual(reply.status, 422, route)
+        assert.deepStrictEqual(decodeReply(ErrorAnswer, reply), { error: "payload.on_close_route: must not point at this worker's own ports", field: "payload.on_close_route" }, route)
+      }
       assert.strictEqual((yield* call(publicUrl, "/session/create", { body: createBody() })).status, 201)
     })
   )
