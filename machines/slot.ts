@@ -34,9 +34,10 @@ export type { CloseReason, ExpiryLimit }
 
 /**
  * Why the machine did not do what an event asked. `expired`: the event came after the session's deadline (a process
- * paused past it, or a timer not yet run), which closed the session as expired instead.
+ * paused past it, or a timer not yet run), which closed the session as expired instead. `busy`: a reserve on a slot
+ * that holds a session (the host reserves only idle slots); `retired`: on a slot that takes none again.
  */
-export type Refusal = "unknownSession" | "unauthorised" | "notTargeted" | "retired" | "expired"
+export type Refusal = "unknownSession" | "unauthorised" | "notTargeted" | "busy" | "retired" | "expired"
 
 /**
  * The open session, as the slot knows it. Plain, serialisable data. `authDigest` is the hex SHA-256 of
@@ -222,7 +223,8 @@ const expiresFirst = (closedTo: "idle" | "retired", refusal: Refusal | null) =>
 const whileOpen = (closedTo: "idle" | "retired") =>
   slotSetup.createStateConfig({
     on: {
-      "session.reserve": { actions: { type: "refuse", params: { refusal: "retired" } } },
+      // The host reserves only idle slots: a reserve here would be its bug, refused for what the slot is.
+      "session.reserve": { actions: { type: "refuse", params: { refusal: "busy" } } },
       "session.ping": [
         expiresFirst(closedTo, "expired"),
         {

@@ -143,9 +143,12 @@ const make = (policy: ReservationPolicy) =>
         Effect.tap((taken) => (Option.isSome(taken) ? Deferred.done(taken.value.gone, Exit.void) : Effect.void))
       )
 
-    /** The worker closed the session on its own (expiry, `/release`): reported once, never ended again. */
+    /**
+     * The worker closed the session on its own (expiry, `/release`): reported once, never ended again. In one step: a
+     * stop landing between the take and the report would leave the session neither ended nor counted as closed.
+     */
     const lost = (sessionId: string, reason: string) =>
-      Effect.flatMap(take(sessionId), (taken) => (Option.isSome(taken) ? closedByWorker(taken.value, reason) : Effect.void))
+      Effect.uninterruptible(Effect.flatMap(take(sessionId), (taken) => (Option.isSome(taken) ? closedByWorker(taken.value, reason) : Effect.void)))
 
     const closedByWorker = (held: Held, reason: string) =>
       Effect.zipRight(

@@ -68,7 +68,7 @@ const intentsOf = (from: Snapshot, event: SlotEvent): ReadonlyArray<string> =>
 
 // Every state × every event: the next state and the intents the host must carry out.
 const open = (closed: "idle" | "retired", self: "reserved" | "retiring"): ReadonlyArray<[EventName, SlotStateValue, ReadonlyArray<string>]> => [
-  ["reserve", self, ["refuse:retired"]],
+  ["reserve", self, ["refuse:busy"]],
   ["pingCurrent", self, []],
   ["pingWrongAuth", self, ["refuse:unauthorised"]],
   ["pingOther", self, ["refuse:unknownSession"]],
