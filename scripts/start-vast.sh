@@ -46,7 +46,8 @@
 #                          WORKER_HTTP_PORT (the webhook port, WORKER_PORT + 1 unless set)
 #   CONSUMER_LOG           [$WORKSPACE_DIR/consumer.log] the consumer's output
 #   NULL_EXIT_FILE         [$WORKSPACE_DIR/null-worker.exit] the worker's exit marker, passed to it (see below)
-# Everything else (BACKEND_HEALTH_URL, NULL_CONTROL_PORT, UNSECURED, ...) goes to the worker unchanged.
+# Everything else (BACKEND_HEALTH_URL, NULL_CONTROL_PORT, UNSECURED, ...) goes to the worker unchanged (the ports
+# without surrounding spaces, as the worker reads them).
 
 # Run by `sh` (dash has no pipefail, no [[): handed to bash, which it is written for; read from a pipe (`curl … | sh`),
 # there is no file to hand over, so it says how to run it.
@@ -90,7 +91,8 @@ SIGN_CERT_TIMEOUT=${SIGN_CERT_TIMEOUT:-30}
 REPORT_TIMEOUT=${REPORT_TIMEOUT:-10}
 # Spaces around a number are ignored, as the worker reads its numbers (and as Python's int() does): a template's
 # `WORKER_PORT=" 3000"` is 3000 here too, and the worker is given it without them.
-for name in CONTAINER_ID WORKER_PORT SIGN_CERT_ATTEMPTS SIGN_CERT_RETRY_DELAY SIGN_CERT_TIMEOUT REPORT_TIMEOUT; do
+# The control and webhook ports too: the script builds the consumer's URLs and its own /debug and /recycle from them.
+for name in CONTAINER_ID WORKER_PORT WORKER_HTTP_PORT NULL_CONTROL_PORT SIGN_CERT_ATTEMPTS SIGN_CERT_RETRY_DELAY SIGN_CERT_TIMEOUT REPORT_TIMEOUT; do
   if [[ -n ${!name:-} ]]; then
     value=${!name}
     value=${value#"${value%%[![:space:]]*}"}

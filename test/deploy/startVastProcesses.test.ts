@@ -195,7 +195,11 @@ describe("start-vast.sh: CONSUMER_CMD", () => {
     }
   })
 
-  it("a TERM to the whole process group (as `timeout` sends) still stops the consumer; the consumer found its worker's control port in WORKER_CONTROL_URL", async () => {
+  it.each([
+    ["", ""],
+    // A template's quoting: the worker reads " 18999" as 18999, and so must the script (probe 38 L2).
+    [" ports written with spaces around them", " "]
+  ])("a TERM to the whole process group (as `timeout` sends) still stops the consumer, not reported; the consumer found its worker's control port in WORKER_CONTROL_URL%s", async (_, space) => {
     const pidFile = join(h.dir, "consumer.pid")
     const urlFile = join(h.dir, "consumer.url")
     const { env } = await h.vastEnv({
@@ -203,11 +207,13 @@ describe("start-vast.sh: CONSUMER_CMD", () => {
       NULL_WORKER_DIR: root,
       CONSUMER_CMD: `echo "$WORKER_CONTROL_URL" > "${urlFile}"; echo $$ > "${pidFile}"; exec sleep 300`
     })
+    const ports = { NULL_CONTROL_PORT: env["NULL_CONTROL_PORT"] ?? "", WORKER_HTTP_PORT: env["WORKER_HTTP_PORT"] ?? "" }
+    for (const [name, value] of Object.entries(ports)) env[name] = `${space}${value}${space}`
     const run = h.start(h.detachedScript, env, { groupLeader: true })
     await h.recorder.waitFor(isReady)
     await eventually(() => existsSync(pidFile) && readFileSync(pidFile, "utf8").endsWith("\n"), "the consumer's PID")
     const consumer = Number(readFileSync(pidFile, "utf8").trim())
-    expect(readFileSync(urlFile, "utf8").trim()).toBe(`http://127.0.0.1:${env["NULL_CONTROL_PORT"]}`)
+    expect(readFileSync(urlFile, "utf8")).toBe(`http://127.0.0.1:${ports.NULL_CONTROL_PORT}\n`)
     const watcher = await h.watcherOf(run)
     try {
       process.kill(-(run.child.pid ?? 0), "SIGTERM")
