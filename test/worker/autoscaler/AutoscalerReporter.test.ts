@@ -801,6 +801,8 @@ describe("AutoscalerReporter", () => {
       assert.isAbove(stats.accepted, 1000)
       assert.strictEqual(posts.filter((url) => url.endsWith("/worker_status/")).length, stats.accepted)
       assert.lengthOf(stats.recentSeconds, 1000)
-    })
+    }),
+    // The suite's own bound, said here for the mutation run's config, whose default (5 s) this test can pass.
+    { timeout: 60_000 }
   )
 })
