@@ -354,30 +354,29 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       message: `auth_data: its JSON text is longer than ${AUTH_DATA_MAX_LENGTH} characters (a signed route answer's is a few hundred)`
     })
 
+    /** The first idle slot, or -1. */
+    const idleSlot = (): number => {
+      for (let slot = 0; slot < slots.length; slot++) if (stateAt(slot) === "idle") return slot
+      return -1
+    }
+
     /**
-     * Full: a session past its deadline whose timer has not run yet (the process was paused past it) is closed as
-     * expired now, as any event after the deadline finds it; the first slot so freed, or -1.
+     * Sessions past their deadline whose timer has not run yet (the process was paused past it) closed as expired
+     * now, as any event after the deadline finds them: the machine decides for each slot.
      */
-    const expireOverdue = (): number => {
-      let freed = -1
+    const expireOverdue = (): void => {
       const now = clock.unsafeCurrentTimeMillis()
-      for (let slot = 0; slot < slots.length; slot++) {
-        if (closeOf(apply(slot, { type: "session.expire", now })) !== null && freed < 0 && stateAt(slot) === "idle") freed = slot
-      }
-      return freed
+      for (let slot = 0; slot < slots.length; slot++) apply(slot, { type: "session.expire", now })
     }
 
     /** Take a free slot for a new session. */
     const unsafeCreate = (request: SessionRequest): Either.Either<SessionOpened, SlotsExhausted | OutboxFull | InvalidField> => {
       if (mode !== "serving") return refuseCreate(request, refusalIn[mode])
-      let slot = -1
-      for (let candidate = 0; candidate < slots.length; candidate++) {
-        if (stateAt(candidate) === "idle") {
-          slot = candidate
-          break
-        }
+      let slot = idleSlot()
+      if (slot < 0) {
+        expireOverdue()
+        slot = idleSlot()
       }
-      if (slot < 0) slot = expireOverdue()
       if (slot < 0) return refuseCreate(request, refusals.full)
       // Measured where the digest needs its text anyway: a full worker's 429 pays nothing for it.
       const authText = canonicalJson(request.authData)
@@ -438,9 +437,10 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
     /** The open session with this id, proven by `session_auth`; `None` when there is none. */
     const unsafeFind = (sessionId: string, sessionAuth: unknown): Either.Either<Option.Option<SlotSession>, SessionAuthInvalid> => {
       const slot = slotOf(sessionId)
+      if (slot < 0) return Either.right(Option.none())
       // A session past its deadline is closed first, as any event after it finds it (the machine decides).
-      if (slot >= 0) apply(slot, { type: "session.expire", now: clock.unsafeCurrentTimeMillis() })
-      const session = slot < 0 ? null : sessionAt(slot)
+      apply(slot, { type: "session.expire", now: clock.unsafeCurrentTimeMillis() })
+      const session = sessionAt(slot)
       if (session === null) return Either.right(Option.none())
       return isAuthorised(session, sessionId, secretDigestHex(sessionAuth)) ? Either.right(Option.some(session)) : Either.left(refusals.sessionAuthInvalid)
     }
