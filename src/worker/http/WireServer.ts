@@ -393,10 +393,11 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       // Node closes after an answer whose client asked so (`shouldKeepAlive`) or that says so itself (its `_last`).
       if (!res.shouldKeepAlive || answer.headers?.["connection"] === "close") takeNoMore(socket)
       idle.answered(socket)
-      // An earlier one: the connection closes once the answers behind it are written (the latest's says so too). It
-      // needs no `takeNoMore`: until the latest is answered a new request finds one pending (`tooLate`), and the
-      // latest's own answer takes no more.
-      if (closingAll && !closesNow) closeWhenAnswered(socket)
+      // An earlier one: the connection closes once the answers behind it are written (the latest's says so too).
+      if (closingAll && !closesNow) {
+        takeNoMore(socket)
+        closeWhenAnswered(socket)
+      }
       if (onAnswer !== undefined) onAnswer(options.routes.has(path) ? path : "other", response.status)
     }
 
