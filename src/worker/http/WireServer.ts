@@ -393,7 +393,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       // Node closes after an answer whose client asked so (`shouldKeepAlive`) or that says so itself (its `_last`).
       if (!res.shouldKeepAlive || answer.headers?.["connection"] === "close") takeNoMore(socket)
       idle.answered(socket)
-      // An earlier one: the connection closes once the answers behind it are written (the latest's says so too).
+      // An earlier one: the connection closes once the answers behind it are written (the latest's says so too), and
+      // takes no more: the latest may have been answered before the stop began, without the close (review 40 L1).
       if (closingAll && !closesNow) {
         takeNoMore(socket)
         closeWhenAnswered(socket)

@@ -716,6 +716,47 @@ describe("WireServer at its connection cap", () => {
     })
   )
 
+  it.scoped("a stop begun after the latest pipelined request was answered: once the earlier slow one is answered too, a request that comes next is not run (review 40 L1)", () =>
+    Effect.gen(function* () {
+      const [release, counted] = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
+      const state = { runs: 0 }
+      // Large, so that its write backs up while the client reads nothing: the connection is still open for the next request.
+      const large = "x".repeat(8 * 1024 * 1024)
+      const table: RouteTable = new Map<string, WireRoute>([
+        ["/slow", { method: "GET", body: "none", handle: () => Effect.as(Deferred.await(release), text(200, large)) }],
+        [
+          "/count",
+          {
+            method: "POST",
+            body: "json",
+            handle: () => {
+              state.runs += 1
+              Deferred.unsafeDone(counted, Effect.void)
+              return Either.right(text(200, "ran"))
+            }
+          }
+        ]
+      ])
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: table })
+      const client = yield* halfOpenClient(listener.port)
+      client.socket.pause()
+      client.socket.write(`${SLOW}${COUNT}`)
+      // `/count` has run and been answered (queued behind `/slow`'s answer, without the close): the stop begins after.
+      yield* Deferred.await(counted)
+      yield* listener.closeAfterAnswers
+      yield* Deferred.succeed(release, undefined)
+      const turns = Effect.forEach(Array.from({ length: 20 }), () => Effect.promise(() => new Promise((done) => setImmediate(done))), { discard: true })
+      yield* turns
+      yield* Effect.promise(() => new Promise<void>((done) => client.socket.write(COUNT, () => done())))
+      // Turns of the event loop (not time) for the server to read it: it shares this process.
+      yield* turns
+      client.socket.resume()
+      yield* live(Deferred.await(client.ended), "the server's FIN")
+      assert.strictEqual(state.runs, 1)
+      assert.deepStrictEqual(client.received().match(/HTTP\/1\.1 \d+/g), ["HTTP/1.1 200", "HTTP/1.1 200"])
+    })
+  )
+
   it.scoped("a stop begun while a slow request is unanswered: a request pipelined after the stop is not run, and the slow one is answered with the close", () =>
     Effect.gen(function* () {
       const { listener, release, slowBegun, state } = yield* slowAndCount
