@@ -6,7 +6,7 @@
 // CPU profiles (../shared/bench/profile-by-package.cjs) map through it.
 import { spawn, spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
-import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { appendFileSync, chmodSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { build } from "esbuild"
 import { freePort } from "./freePort.mjs"
 
@@ -33,12 +33,11 @@ const common = {
   logLevel: "warning"
 }
 
-// The lock the bundles were built against, by content: scripts/built.mjs tells a lock rewritten as it was (`npm
-// prune`, `npm dedupe`: only its time changed) from one that changed.
-mkdirSync("dist", { recursive: true })
-if (existsSync("package-lock.json")) {
-  writeFileSync("dist/package-lock.sha256", `${createHash("sha256").update(readFileSync("package-lock.json")).digest("hex")}\n`)
-}
+// The lock the bundles are built against, by content, read now and written once they are: scripts/built.mjs tells a
+// lock rewritten as it was (`npm prune`, `npm dedupe`: only its time changed) from one that changed. A build that
+// fails leaves none, so a lock changed since still says "run npm install".
+const lockHash = existsSync("package-lock.json") ? createHash("sha256").update(readFileSync("package-lock.json")).digest("hex") : null
+rmSync("dist/package-lock.sha256", { force: true })
 
 // A shebang for the npm `bin` entries.
 const shebang = "#!/usr/bin/env node"
@@ -132,3 +131,5 @@ if (!(await cacheFromAStart())) {
   const moduleInit = spawnSync(process.execPath, ["dist/main.js", "--version"], { env: writerEnv, encoding: "utf8" })
   if (moduleInit.status !== 0) console.warn(`build: no code cache for dist/worker.cjs (${moduleInit.stderr.trim() || `exit ${moduleInit.status}`})`)
 }
+
+if (lockHash !== null) writeFileSync("dist/package-lock.sha256", `${lockHash}\n`)

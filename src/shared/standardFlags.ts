@@ -29,8 +29,9 @@ export const logLevelFirst = (argv: ReadonlyArray<string>): ReadonlyArray<string
     const arg = flags[index] ?? ""
     const taken = arg === "--log-level" ? 2 : arg.startsWith("--log-level=") ? 1 : 0
     if (taken === 0) continue
-    const level = taken === 2 ? args[index + 1] : arg.slice("--log-level=".length)
-    if (level === undefined) return argv
+    const level = taken === 2 ? flags[index + 1] : arg.slice("--log-level=".length)
+    // No level (another flag follows, or nothing): left where it is, for the flag checks to name.
+    if (level === undefined || level.startsWith("--")) return argv
     return [node, script, "--log-level", level, ...args.slice(0, index), ...args.slice(index + taken)]
   }
   return argv

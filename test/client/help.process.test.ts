@@ -173,6 +173,8 @@ describe("node dist/client.js --help", () => {
       const { code, output } = await run(args)
       expect([code, output], args.join(" ")).toEqual([1, "--hold is for single mode; with --demo the sessions are held for --plateau\n"])
     }
+    const { code, output } = await run(["--endpoint", "x", "--log-level", "--demo"])
+    expect([code, output]).toEqual([1, "--log-level needs a value (LEVEL); --help lists the flags\n"])
     for (const args of [["--log-level", "bogus", "--endpoint", "x"], ["doctor", "--endpoint", "x", "--log-level=loud"]]) {
       const { code, output } = await run(args)
       expect([code, output], args.join(" ")).toEqual([1, `--log-level takes one of all, trace, debug, info, warning, error, fatal, none, not ${args.includes("bogus") ? "bogus" : "loud"}; --help lists the flags\n`])

@@ -12,7 +12,9 @@ describe("logLevelFirst", () => {
     const cases = [
       ["node", "s.js", "--port", "0"],
       ["node", "s.js", "--port", "0", "--log-level"],
-      ["node", "s.js", "--", "--log-level", "info"]
+      ["node", "s.js", "--", "--log-level", "info"],
+      ["node", "s.js", "--log-level", "--", "info"],
+      ["node", "s.js", "--port", "0", "--log-level", "--json"]
     ]
     for (const argv of cases) expect(logLevelFirst(argv)).toEqual(argv)
   })

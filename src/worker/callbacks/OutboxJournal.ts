@@ -62,6 +62,24 @@ export interface JournalOpened {
 /** The longest line replayed: a callback body is at most 1 MiB, and JSON escaping can make it six times as long. */
 const MAX_LINE_BYTES = 8 * 1024 * 1024
 
+/**
+ * Kernel file systems whose "regular files" are interfaces: root may open one for writing (`access` says yes), and the
+ * write fails or changes a kernel setting (a pid written to `cgroup.procs` moves that process); nothing is kept for a
+ * supervisor or a restart to read back. (statfs magic numbers, from Linux's magic.h.)
+ */
+const PSEUDO_FILESYSTEMS: ReadonlyMap<number, string> = new Map([
+  [0x9fa0, "procfs"],
+  [0x62656572, "sysfs"],
+  [0x63677270, "cgroup2"],
+  [0x27e0eb, "cgroup"],
+  [0x64626720, "debugfs"],
+  [0x74726163, "tracefs"],
+  [0x73636673, "securityfs"],
+  [0x62656570, "configfs"],
+  [0xde5e81e4, "efivarfs"],
+  [0xcafe4a11, "bpf"],
+  [0x6165676c, "pstore"]
+])
 
 /**
  * Why `file` cannot be the journal, or null: it must be a regular file (a FIFO would block the start, a device never
@@ -69,15 +87,6 @@ const MAX_LINE_BYTES = 8 * 1024 * 1024
  * rewrite's temporary file and its rename all go there). Checked when the configuration is read, so that a mistake
  * is a launch failure naming `OUTBOX_FILE`.
  */
-/**
- * Kernel file systems whose "regular files" are interfaces: root may open one for writing (`access` says yes), and the
- * write fails or changes a kernel setting; nothing is kept for a supervisor or a restart to read back. (statfs magics.)
- */
-const PSEUDO_FILESYSTEMS: ReadonlyMap<number, string> = new Map([
-  [0x9fa0, "procfs"],
-  [0x62656572, "sysfs"]
-])
-
 export const journalPathProblem = (configured: string): string | null => {
   const file = followLinks(configured)
   try {

@@ -483,7 +483,8 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       end: (sessionId: string, sessionAuth: unknown): Effect.Effect<void, SessionNotFound | SessionAuthInvalid | SessionAlreadyClosed> =>
         Effect.suspend(() => settled(() => unsafeEnd(sessionId, sessionAuth))),
       find: (sessionId: string, sessionAuth: unknown): Effect.Effect<Option.Option<SlotSession>, SessionAuthInvalid> =>
-        Effect.suspend(() => unsafeFind(sessionId, sessionAuth)),
+        // Settled: finding a session past its deadline closes it, and a caller may read the metrics next.
+        Effect.suspend(() => settled(() => unsafeFind(sessionId, sessionAuth))),
       ping: (sessionId: string, authData: unknown): Effect.Effect<SlotSession, InvalidSession | SessionAuthMismatch> =>
         Effect.suspend(() => settled(() => unsafePing(sessionId, authData))),
       release: (target: ReleaseTarget): Effect.Effect<ReadonlyArray<ClosedSession>, ReleaseNotOpen> =>

@@ -465,6 +465,12 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
       yield* setSession(harness.world, "s-1", "open")
       yield* advance(5_000)
       assert.lengthOf(yield* eventsNamed(harness, "pinged"), 1, "pinged again 5 s after the failure")
+      // Then every 10 s again, not every 5 (s-1's: while it did not answer, a replacement was reserved).
+      const pingsOfFirst = Effect.map(eventsNamed(harness, "pinged"), (all) => all.filter((event) => event.session_id === "s-1").length)
+      yield* advance(5_000)
+      assert.strictEqual(yield* pingsOfFirst, 1, "no ping 5 s after the one that answered")
+      yield* advance(5_000)
+      assert.strictEqual(yield* pingsOfFirst, 2, "the next 10 s after it")
     })
   )
 

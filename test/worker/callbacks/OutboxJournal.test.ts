@@ -670,6 +670,9 @@ describe("OutboxJournal", () => {
     // A kernel interface that looks like a regular file, which root's `access` calls writable.
     assert.strictEqual(journalPathProblem("/proc/version"), "/proc/version is on procfs, where what is written is not kept as a file's contents")
     assert.strictEqual(journalPathProblem("/sys/kernel/uevent_seqnum"), "/sys/kernel/uevent_seqnum is on sysfs, where what is written is not kept as a file's contents")
+    // Under /sys but not sysfs: a pid written to cgroup.procs moves that process (review 40 L3). v2's file, or v1's.
+    const procs = ["/sys/fs/cgroup/cgroup.procs", "/sys/fs/cgroup/pids/cgroup.procs"].find((file) => existsSync(file))
+    if (procs !== undefined) assert.match(journalPathProblem(procs) ?? "", /^\/sys\/fs\/cgroup\/.*cgroup\.procs is on cgroup2?, where/)
   })
 
   it("journalPathProblem: a link whose text is not a path (a process's pipe or socket, as /dev/stdout can be) is judged by what the kernel opens", () => {
