@@ -10,7 +10,7 @@ import { plainLogfmt } from "../src/shared/logging.js"
 import { WorkerLauncher } from "../src/serverless/WorkerLauncher.js"
 import { describeCause } from "../src/shared/causeLine.js"
 import { answeredStandardFlags } from "../src/shared/cliHelp.js"
-import { logLevelFirst } from "../src/shared/standardFlags.js"
+import { runWithLogLevel } from "../src/shared/logLevelFlag.js"
 import { withOneLineErrors } from "../src/shared/cliConsole.js"
 import { exitAfterReader, guardOutput, readerGone } from "../src/shared/safeOutput.js"
 import { rememberStopSignal } from "../src/shared/signalExitStatus.js"
@@ -29,7 +29,7 @@ export const runExample = <E>(
   const reader = readerGone(process.stdout)
   guardOutput(process.stderr)
   const stoppedBy = rememberStopSignal()
-  withOneLineErrors(cli(logLevelFirst(process.argv)), help).pipe(
+  withOneLineErrors(runWithLogLevel(cli, process.argv), help).pipe(
     Effect.raceFirst(reader.closed),
     // A failure is one line (a bad flag's line is @effect/cli's own): no stack trace, no cause tree.
     Effect.tapErrorCause((cause) =>

@@ -26,7 +26,7 @@ import { describeCause } from "../../src/shared/causeLine.js"
 import { printable } from "../../src/shared/printable.js"
 import { redactUrl } from "../../src/shared/redactUrl.js"
 import { answeredStandardFlags, defaulted, optional, optionsOf, renderHelp } from "../../src/shared/cliHelp.js"
-import { logLevelFirst } from "../../src/shared/standardFlags.js"
+import { runWithLogLevel } from "../../src/shared/logLevelFlag.js"
 import { json } from "../../src/shared/jsonResponse.js"
 import { serveApp, serverLayer } from "../../src/shared/listen.js"
 import { listenFailure } from "../../src/shared/listenFailure.js"
@@ -318,7 +318,7 @@ const dispatcher = Command.make("redis-dispatcher", options, (opts) =>
 const cli = Command.run(dispatcher, { name: "redis example dispatcher", version: VERSION })
 if (!answeredStandardFlags(process.argv.slice(2), "redis example dispatcher", help)) {
   const stoppedBy = rememberStopSignal()
-  withOneLineErrors(cli(logLevelFirst(process.argv)), help).pipe(
+  withOneLineErrors(runWithLogLevel(cli, process.argv), help).pipe(
     Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, plainLogfmt)),
     // The run's failure is said in one line, not with a stack (`describeCause`).
     Effect.tapErrorCause((cause) =>

@@ -20,7 +20,7 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { randomUUID } from "node:crypto"
 import { Cause, Console, Data, Effect, Either, Exit, Layer, Logger, Option } from "effect"
 import { answeredStandardFlags } from "../shared/cliHelp.js"
-import { logLevelFirst } from "../shared/standardFlags.js"
+import { runWithLogLevel } from "../shared/logLevelFlag.js"
 import { rememberStopSignal } from "../shared/signalExitStatus.js"
 import { VERSION } from "../shared/version.js"
 import { AutoscaleReporter } from "./autoscale/AutoscaleReporter.js"
@@ -158,10 +158,10 @@ if (!answeredStandardFlags(doctor || autoscale ? args.slice(1) : args, "null-wor
   // A signal ends the run's sessions first (an interruption), then sets the exit status.
   const stoppedBy = rememberStopSignal()
   const main = doctor
-    ? doctorCommand(logLevelFirst([node, script, ...args.slice(1)]))
+    ? runWithLogLevel(doctorCommand, [node, script, ...args.slice(1)])
     : autoscale
-      ? autoscaleCommand(logLevelFirst([node, script, ...args.slice(1)]))
-      : clientCommand(logLevelFirst(process.argv))
+      ? runWithLogLevel(autoscaleCommand, [node, script, ...args.slice(1)])
+      : runWithLogLevel(clientCommand, process.argv)
   // Holding workers for a reader that has gone (`| head` has its lines) serves no one: the run stops in order, its
   // sessions ended, as on Ctrl-C. Not the daemon's: it runs until it is stopped, whoever reads its view; not the
   // doctor's, whose one report is its last write.

@@ -17,7 +17,7 @@ import { plainLogfmt } from "../shared/logging.js"
 import { type RunningProcess, WorkerLauncher } from "../serverless/WorkerLauncher.js"
 import { boundedJson } from "../shared/boundedBody.js"
 import { answeredStandardFlags, defaulted, optional, optionsOf, renderHelp, toggle } from "../shared/cliHelp.js"
-import { logLevelFirst } from "../shared/standardFlags.js"
+import { runWithLogLevel } from "../shared/logLevelFlag.js"
 import { rememberStopSignal } from "../shared/signalExitStatus.js"
 import { VERSION } from "../shared/version.js"
 import { above0, from0, sessionCost, wholeAtLeast } from "../shared/numericFlags.js"
@@ -282,7 +282,7 @@ if (!answeredStandardFlags(process.argv.slice(2), "null-worker demo", help)) {
   stopSignal = stoppedBy
   // Read through `| head`: once the reader has gone, the demo stops in order, as on Ctrl-C, rather than running on unread.
   const reader = readerGone(process.stdout)
-  withOneLineErrors(cli(logLevelFirst(process.argv)), help).pipe(
+  withOneLineErrors(runWithLogLevel(cli, process.argv), help).pipe(
     Effect.raceFirst(reader.closed),
     // The serverless's own grace for its workers must fit inside the grace it gets.
     Effect.provide(

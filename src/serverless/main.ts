@@ -19,7 +19,7 @@ import { Config, Console, Data, Duration, Effect, Layer, Option, Schedule } from
 import { listenFailure } from "../shared/listenFailure.js"
 import { plainLogfmt } from "../shared/logging.js"
 import { answeredStandardFlags, defaulted, type Flag, optional, optionsOf, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
-import { logLevelFirst } from "../shared/standardFlags.js"
+import { runWithLogLevel } from "../shared/logLevelFlag.js"
 import { serveApp, serverLayer } from "../shared/listen.js"
 import { ClientConnections } from "./ClientConnections.js"
 import { ControlPlane, ServerlessConfig } from "./ControlPlane.js"
@@ -212,7 +212,7 @@ if (!answeredStandardFlags(args, "null-worker-serverless", help, serverless)) {
   // A closed terminal stops the workers in order, as Ctrl-C does; a stop's echo (timeout(1)) is not a second one. The
   // status is the serverless's own: 0 after a stop.
   rememberStopSignal()
-  withOneLineErrors(cli(logLevelFirst(process.argv)), help).pipe(
+  withOneLineErrors(runWithLogLevel(cli, process.argv), help).pipe(
     Effect.provide(Layer.merge(NodeContext.layer, plainLogfmt)),
     // Failures were said in one line where they happened (or by @effect/cli, for a bad option).
     NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })

@@ -173,6 +173,9 @@ describe("node dist/client.js --help", () => {
       const { code, output } = await run(args)
       expect([code, output], args.join(" ")).toEqual([1, "--hold is for single mode; with --demo the sessions are held for --plateau\n"])
     }
+    // Said once: @effect/cli, given --log-level itself, printed a flag's error twice (review 40 L4).
+    const once = await run(["--log-level", "info", "--endpoint", "x", "--lifetime", "abc"])
+    expect([once.code, once.output]).toEqual([1, "--lifetime must be a number\n"])
     const { code, output } = await run(["--endpoint", "x", "--log-level", "--demo"])
     expect([code, output]).toEqual([1, "--log-level needs a value (LEVEL); --help lists the flags\n"])
     for (const args of [["--log-level", "bogus", "--endpoint", "x"], ["doctor", "--endpoint", "x", "--log-level=loud"]]) {

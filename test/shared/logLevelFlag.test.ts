@@ -1,0 +1,24 @@
+import { LogLevel, Option } from "effect"
+import { describe, expect, it } from "vitest"
+import { takeLogLevel } from "../../src/shared/logLevelFlag.js"
+
+describe("takeLogLevel", () => {
+  it("takes --log-level and its level out of the arguments, wherever it is given, in either form", () => {
+    expect(takeLogLevel(["node", "s.js", "--port", "0", "--log-level", "warning"])).toEqual({ argv: ["node", "s.js", "--port", "0"], level: Option.some(LogLevel.Warning) })
+    expect(takeLogLevel(["node", "s.js", "--port", "0", "--log-level=none", "--x"])).toEqual({ argv: ["node", "s.js", "--port", "0", "--x"], level: Option.some(LogLevel.None) })
+    expect(takeLogLevel(["node", "s.js", "--log-level", "all"])).toEqual({ argv: ["node", "s.js"], level: Option.some(LogLevel.All) })
+  })
+
+  it("leaves the arguments as they are without it, without a level it knows, or when it comes after a --", () => {
+    const cases = [
+      ["node", "s.js", "--port", "0"],
+      ["node", "s.js", "--port", "0", "--log-level"],
+      ["node", "s.js", "--", "--log-level", "info"],
+      ["node", "s.js", "--log-level", "--", "info"],
+      ["node", "s.js", "--port", "0", "--log-level", "--json"],
+      ["node", "s.js", "--log-level", "loud"],
+      ["node", "s.js", "--log-level", "Info"]
+    ]
+    for (const argv of cases) expect(takeLogLevel(argv)).toEqual({ argv, level: Option.none() })
+  })
+})
