@@ -649,12 +649,12 @@ describe("WireServer at its connection cap", () => {
       return connection
     })
 
-  /** `/slow` answers once `release` is done; `/count` counts its runs and answers at once, after saying it ran. */
-  const slowAndCount = Effect.gen(function* () {
+  /** `/slow` answers once `release` is done (with `slowBody`); `/count` counts its runs and answers at once, after saying it ran. */
+  const slowAndCountWith = (slowBody: string) => Effect.gen(function* () {
     const [slowBegun, release, counted] = [yield* Deferred.make<void>(), yield* Deferred.make<void>(), yield* Deferred.make<void>()]
     const state = { runs: 0 }
     const table: RouteTable = new Map<string, WireRoute>([
-      ["/slow", { method: "GET", body: "none", handle: () => Effect.zipRight(Deferred.succeed(slowBegun, undefined), Effect.as(Deferred.await(release), text(200, "slow"))) }],
+      ["/slow", { method: "GET", body: "none", handle: () => Effect.zipRight(Deferred.succeed(slowBegun, undefined), Effect.as(Deferred.await(release), text(200, slowBody))) }],
       [
         "/count",
         {
@@ -671,6 +671,7 @@ describe("WireServer at its connection cap", () => {
     const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: table })
     return { listener, state, slowBegun, release, counted }
   })
+  const slowAndCount = slowAndCountWith("slow")
   const SLOW = "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
   const COUNT = "POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
   /** `/slow` and `/count` pipelined; the stop begins once `/count` has run, its answer waiting behind `/slow`'s. */
@@ -718,26 +719,8 @@ describe("WireServer at its connection cap", () => {
 
   it.scoped("a stop begun after the latest pipelined request was answered: once the earlier slow one is answered too, a request that comes next is not run (review 40 L1)", () =>
     Effect.gen(function* () {
-      const [release, counted] = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
-      const state = { runs: 0 }
       // Large, so that its write backs up while the client reads nothing: the connection is still open for the next request.
-      const large = "x".repeat(8 * 1024 * 1024)
-      const table: RouteTable = new Map<string, WireRoute>([
-        ["/slow", { method: "GET", body: "none", handle: () => Effect.as(Deferred.await(release), text(200, large)) }],
-        [
-          "/count",
-          {
-            method: "POST",
-            body: "json",
-            handle: () => {
-              state.runs += 1
-              Deferred.unsafeDone(counted, Effect.void)
-              return Either.right(text(200, "ran"))
-            }
-          }
-        ]
-      ])
-      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: table })
+      const { counted, listener, release, state } = yield* slowAndCountWith("x".repeat(8 * 1024 * 1024))
       const client = yield* halfOpenClient(listener.port)
       client.socket.pause()
       client.socket.write(`${SLOW}${COUNT}`)
