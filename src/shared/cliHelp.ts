@@ -11,7 +11,8 @@ import { type Command, Options } from "@effect/cli"
 import type { Option } from "effect"
 import { VERSION } from "./version.js"
 import { completionsRequest, completionsScript } from "./completions.js"
-import { flagsPart, helpRequested, LOG_LEVELS, versionRequested } from "./standardFlags.js"
+import { flagsPart, helpRequested, versionRequested } from "./standardFlags.js"
+import { LOG_LEVELS } from "./logLevelFlag.js"
 import { writeSafely } from "./safeOutput.js"
 import { printable } from "./printable.js"
 
@@ -190,7 +191,7 @@ export const renderHelp = (page: {
   const builtIn: ReadonlyArray<HelpLine> = [
     ...(page.completions === true ? [{ usage: "--completions SHELL", description: "print a completion script: bash, zsh, fish or sh", fallback: null }] : []),
     { usage: "--wizard", description: "ask for each flag in turn (on a terminal)", fallback: null },
-    { usage: "--log-level LEVEL", description: "the least level of log line shown: all, trace, debug, info, warning, error, fatal, none", fallback: null }
+    { usage: "--log-level LEVEL", description: `the least level of log line shown: ${LOG_LEVELS.join(", ")}`, fallback: null }
   ]
   const flags = [
     ...page.flags,

@@ -3,7 +3,13 @@
  * and, given one, prints a flag error twice (it runs the command again inside its own handling, and both print).
  */
 import { type Effect, LogLevel, Logger, Option } from "effect"
-import { flagsPart, LOG_LEVELS } from "./standardFlags.js"
+import { flagsPart } from "./standardFlags.js"
+
+/** Effect's log levels, least first, each by its name in lower case: what `--log-level` takes. */
+const LEVELS: ReadonlyArray<LogLevel.LogLevel> = [...LogLevel.allLevels].sort((a, b) => a.ordinal - b.ordinal)
+
+/** `--log-level`'s values, in order (`all` … `none`), for the help line and the flag check. */
+export const LOG_LEVELS: ReadonlyArray<string> = LEVELS.map((level) => level._tag.toLowerCase())
 
 /** `argv` (`[node, script, ...args]`) without `--log-level LEVEL` (or `=LEVEL`), and the level, if one was given. */
 export const takeLogLevel = (argv: ReadonlyArray<string>): { readonly argv: ReadonlyArray<string>; readonly level: Option.Option<LogLevel.LogLevel> } => {
@@ -14,9 +20,9 @@ export const takeLogLevel = (argv: ReadonlyArray<string>): { readonly argv: Read
     const taken = arg === "--log-level" ? 2 : arg.startsWith("--log-level=") ? 1 : 0
     if (taken === 0) continue
     const text = taken === 2 ? flags[index + 1] : arg.slice("--log-level=".length)
-    const level = LogLevel.allLevels.find((candidate) => candidate._tag.toLowerCase() === text)
+    const level = LEVELS[text === undefined ? -1 : LOG_LEVELS.indexOf(text)]
     // Not a level (checked and named before this runs): left in place.
-    if (text === undefined || level === undefined || !LOG_LEVELS.includes(text)) return { argv, level: Option.none() }
+    if (level === undefined) return { argv, level: Option.none() }
     return { argv: [node, script, ...args.slice(0, index), ...args.slice(index + taken)], level: Option.some(level) }
   }
   return { argv, level: Option.none() }

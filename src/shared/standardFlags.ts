@@ -14,6 +14,3 @@ export const helpRequested = (args: ReadonlyArray<string>): boolean => flagsPart
 
 /** Whether the arguments ask for the version (`--version` before a `--`). */
 export const versionRequested = (args: ReadonlyArray<string>): boolean => flagsPart(args).includes("--version")
-
-/** `--log-level`'s values, as @effect/cli takes them (Effect's log levels, in lower case). */
-export const LOG_LEVELS: ReadonlyArray<string> = ["all", "trace", "debug", "info", "warning", "error", "fatal", "none"]

@@ -428,7 +428,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
     const unsafeFind = (sessionId: string, sessionAuth: unknown): Either.Either<Option.Option<SlotSession>, SessionAuthInvalid> => {
       const slot = slotOf(sessionId)
       if (slot < 0) return Either.right(Option.none())
-      // A session past its deadline is closed first, as any event after it finds it (the machine decides).
+      // A session past its deadline is closed first, as every event after the deadline finds it (the machine decides).
       apply(slot, { type: "session.expire", now: clock.unsafeCurrentTimeMillis() })
       const session = sessionAt(slot)
       if (session === null) return Either.right(Option.none())
