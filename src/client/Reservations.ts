@@ -231,11 +231,12 @@ const make = (policy: ReservationPolicy) =>
       })
 
     /** Hold the session a create made, unless its id is held already (`heldTwice.ts`): then the create is refused. */
-    const register = (reservation: number, session: Session): Effect.Effect<CreateOutcome> =>
+    const register = (reservation: number, created: Extract<CreateOutcome, { readonly _tag: "Created" }>): Effect.Effect<CreateOutcome> =>
       Effect.gen(function* () {
+        const { session } = created
         const held: Held = { reservation, session, gone: yield* Deferred.make<void>() }
         const before = yield* holdUnlessHeld(open, held)
-        if (Option.isSome(before)) return yield* refuseHeldTwice(client, session, before.value.session.url)
+        if (Option.isSome(before)) return yield* refuseHeldTwice(client, created, before.value.session.url)
         yield* count("created")
         yield* reporter.emit({
           event: "created",
@@ -253,7 +254,7 @@ const make = (policy: ReservationPolicy) =>
             reporter.emit({ event: "error", operation: "keep-alive", message, reservation, session_id: session.sessionId, fatal: false })
           )
         )
-        return { _tag: "Created", session } satisfies CreateOutcome
+        return created
       })
 
     /** End one held session (already taken out of `open`). */
@@ -305,7 +306,7 @@ const make = (policy: ReservationPolicy) =>
             detached(
               Effect.flatMap(attempt, (outcome) =>
                 outcome._tag === "Created"
-                  ? register(reservation, outcome.session)
+                  ? register(reservation, outcome)
                   : abandoned && createMayHaveOpened(outcome.error)
                     ? Effect.as(reporter.emit({ event: "error", operation: "session/create", message: outcome.error.message, reservation, fatal: false }), outcome)
                     : Effect.succeed(outcome)

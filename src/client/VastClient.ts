@@ -142,7 +142,8 @@ export type ReserveProgress =
 
 /** The result of one `/session/create` call. */
 export type CreateOutcome =
-  | { readonly _tag: "Created"; readonly session: Session }
+  /** `status`: the create's own answer, 201 or (some workers) 200. */
+  | { readonly _tag: "Created"; readonly session: Session; readonly status: number }
   | { readonly _tag: "Refused"; readonly error: WorkerError; readonly retryable: boolean }
 
 export interface ReserveOptions {
@@ -497,7 +498,7 @@ export const make = (settings: ClientSettings) =>
           requestIdx: authData.request_idx,
           generation: created.generation ?? null
         }
-        return { _tag: "Created", session } satisfies CreateOutcome
+        return { _tag: "Created", session, status: reply.status } satisfies CreateOutcome
       }).pipe(
         Effect.catchAll((error) =>
           Effect.succeed<CreateOutcome>({

@@ -31,11 +31,12 @@ const workerKey = (url: string): string => {
 
 export const refuseHeldTwice = (
   client: VastClient["Type"],
-  session: Session,
+  created: Extract<CreateOutcome, { readonly _tag: "Created" }>,
   heldOn: string
 ): Effect.Effect<Extract<CreateOutcome, { readonly _tag: "Refused" }>> =>
   Effect.gen(function* () {
     // UnexpectedResponse's message makes the detail printable.
+    const { session } = created
     const id = session.sessionId
     let detail: string
     if (sameWorker(heldOn, session.url)) {
@@ -50,8 +51,8 @@ export const refuseHeldTwice = (
     }
     return {
       _tag: "Refused",
-      // The create's own answer was a success (201): what is refused is the id in it.
-      error: new UnexpectedResponse({ operation: "session/create", url: `${session.url}/session/create`, status: 201, detail }),
+      // The create's own answer was a success: what is refused is the id in it.
+      error: new UnexpectedResponse({ operation: "session/create", url: `${session.url}/session/create`, status: created.status, detail }),
       retryable: true
     } as const
   })

@@ -495,18 +495,20 @@ describe("program, --demo", () => {
     })
   )
 
-  it.effect.each<readonly [string, string]>([
-    ["", worker(1)],
+  it.effect.each<readonly [string, string, number]>([
+    ["", worker(1), 201],
     // Written another way (scheme in capitals, a trailing slash): the same worker (review 38 I4).
-    [", its address written another way", "HTTPS://10.0.0.1:4000/"]
-  ])("a create answered with a session id the same worker already holds for this client is refused and not ended (an end would close the held one)%s", ([, sameWorkerUrl]) =>
+    [", its address written another way", "HTTPS://10.0.0.1:4000/", 201],
+    // The refusal says the create's own status, which a worker may give as 200 (review 39 I2).
+    [", the create answered 200", worker(1), 200]
+  ])("a create answered with a session id the same worker already holds for this client is refused and not ended (an end would close the held one)%s", ([, sameWorkerUrl, createStatus]) =>
     Effect.gen(function* () {
       // Both reservations are routed to worker 1 first, which answers every create with one id; the second then goes to worker 2.
       let routes = 0
       const run = yield* start(
         { _tag: "Demo", count: 2, interval: Duration.seconds(1), plateau: Duration.seconds(5) },
         {
-          create: (n) => ({ status: 201, body: { session_id: n === 1 ? "same" : `s-${n}`, expiration: 1_000 } }),
+          create: (n) => ({ status: createStatus, body: { session_id: n === 1 ? "same" : `s-${n}`, expiration: 1_000 } }),
           route: (idx) => (idx === 2 ? routedTo(routes++ === 0 ? sameWorkerUrl : worker(2), idx) : undefined)
         }
       )
@@ -515,7 +517,10 @@ describe("program, --demo", () => {
       assert.deepStrictEqual((yield* run.calls("/session/create")).map(([url]) => url), [1, 1, 2].map((n) => `${worker(n)}/session/create`))
       // No end reached worker 1 before the plateau's: the held session was not closed by the refusal.
       assert.deepStrictEqual((yield* run.calls("/session/end")).map(([url]) => url), [1, 2].map((n) => `${worker(n)}/session/end`))
-      assert.include((yield* run.named("refused"))[0]?.message, "session id same is one this client already holds on this worker; refused, not ended")
+      assert.include(
+        (yield* run.named("refused"))[0]?.message,
+        `answered ${createStatus}: session id same is one this client already holds on this worker; refused, not ended`
+      )
       assert.deepInclude((yield* run.named("done"))[0], { created: 2, ended: 2, closed: 0, failures: 0 })
     })
   )

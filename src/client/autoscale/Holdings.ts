@@ -205,12 +205,13 @@ const make = (policy: HoldingsPolicy) =>
     const hold = (held: Held) => Effect.zipRight(Ref.update(open, (all) => HashMap.set(all, held.session.sessionId, held)), keepPinging(held))
 
     /** Hold and record the session a create made, unless its id is held already (`heldTwice.ts`): then the create is refused. */
-    const register = (reservation: number, session: Session): Effect.Effect<CreateOutcome> =>
+    const register = (reservation: number, created: Extract<CreateOutcome, { readonly _tag: "Created" }>): Effect.Effect<CreateOutcome> =>
       Effect.gen(function* () {
+        const { session } = created
         const held: Held = { reservation, session, createdAt: yield* Clock.currentTimeMillis, draining: false, unreachable: false }
         const before = yield* holdUnlessHeld(open, held)
         if (Option.isSome(before)) {
-          const refusal = yield* refuseHeldTwice(client, session, before.value.session.url)
+          const refusal = yield* refuseHeldTwice(client, created, before.value.session.url)
           // The daemon reports no refusals on the way (the reservation routes again), but this one is the worker's fault.
           yield* reporter.emit({ event: "error", operation: "session/create", message: refusal.error.message, reservation, session_id: session.sessionId })
           return refusal
@@ -226,7 +227,7 @@ const make = (policy: HoldingsPolicy) =>
           generation: session.generation ?? null,
           expiration: session.expiration
         })
-        return { _tag: "Created", session } satisfies CreateOutcome
+        return created
       })
 
     const reserveOne = (endpoint: Endpoint, reservation: number) =>
@@ -243,7 +244,7 @@ const make = (policy: HoldingsPolicy) =>
             runCreate: (attempt: Effect.Effect<CreateOutcome>) =>
               Effect.acquireUseRelease(
                 Ref.update(creating, (all) => new Set([...all, reservation])),
-                () => detached(Effect.flatMap(attempt, (outcome) => (outcome._tag === "Created" ? register(reservation, outcome.session) : Effect.succeed(outcome)))),
+                () => detached(Effect.flatMap(attempt, (outcome) => (outcome._tag === "Created" ? register(reservation, outcome) : Effect.succeed(outcome)))),
                 () => Ref.update(creating, (all) => new Set([...all].filter((n) => n !== reservation)))
               )
           })

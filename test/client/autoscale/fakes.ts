@@ -108,7 +108,7 @@ export const fakeVast = (world: VastWorld): Layer.Layer<VastClient> =>
             }
             const create = Effect.gen(function* () {
               yield* Ref.update(world.sessions, (all) => HashMap.set(all, session.sessionId, { state: "open", lifetime: options.lifetime }))
-              return { _tag: "Created", session } satisfies CreateOutcome
+              return { _tag: "Created", session, status: 201 } satisfies CreateOutcome
             })
             const outcome = yield* (options.runCreate ?? ((attempt: Effect.Effect<CreateOutcome>) => attempt))(create)
             if (outcome._tag === "Created") return session
