@@ -237,6 +237,23 @@ describe("program, single mode", () => {
     })
   )
 
+  it.effect("a create that never answers while the reservation is still wanted is a refusal routed again, not a warning: only a given-up reservation's warns", () =>
+    Effect.gen(function* () {
+      // Worker 1 never answers its create; the reservation is routed again, to worker 2, which creates.
+      let routes = 0
+      const run = yield* start(single(30), {
+        create: (n) => (n === 1 ? "hang" : { status: 201, body: { session_id: `s-${n}`, expiration: 1_000 } }),
+        route: (idx) => routedTo(worker(routes++ === 0 ? 1 : 2), idx)
+      })
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.join(run.fiber)
+      assert.deepStrictEqual((yield* run.calls("/session/create")).map(([url]) => url), [1, 2].map((n) => `${worker(n)}/session/create`))
+      assert.deepStrictEqual(yield* run.named("error"), [])
+      assert.match((yield* run.named("refused"))[0]?.message ?? "", /did not answer: no answer within 10 s/)
+      assert.deepInclude((yield* run.named("done"))[0], { created: 1, ended: 1, failures: 0, interrupted: false })
+    })
+  )
+
   it.effect("a keep-alive that dies is reported (not a failure) and started again: the session is still pinged, then ended", () =>
     Effect.gen(function* () {
       const run = yield* start(single(95), { dyingLooks: 1 })
