@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Exit, Fiber, Layer, Redacted, Ref, TestClock } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, Layer, Redacted, Ref, TestClock } from "effect"
 import type { ClientEvent } from "../../src/client/events.js"
 import { type Mode, program } from "../../src/client/program.js"
 import { Reporter } from "../../src/client/Reporter.js"
@@ -25,6 +25,8 @@ interface Overrides {
   readonly health?: (at: number) => FakeAnswer
   /** How many `/session/health` looks die first (a defect: a bug in the keep-alive's path). */
   readonly dyingLooks?: number
+  /** A `closed` event is reported only once this is done (a report that takes a while). */
+  readonly closedReportedAfter?: Deferred.Deferred<void>
   /** Read the clock a millisecond slow per second of its timers: a timer fires a moment before the wall clock shows its time. */
   readonly slowClock?: boolean
 }
@@ -73,6 +75,15 @@ const fakeVast = (overrides: Overrides = {}) => {
 
 const policy: ReservationPolicy = { cost: 100, lifetime: 60, onCloseRoute: null, onClosePayload: null, routeTimeout: "5 minutes" }
 
+/** Every event recorded; a `closed` one only after `closedAfter`, when given. */
+const reporter = (events: Ref.Ref<ReadonlyArray<ClientEvent>>, closedAfter: Deferred.Deferred<void> | undefined) => {
+  const record = (event: ClientEvent) => Ref.update(events, (all) => [...all, event])
+  return Layer.succeed(
+    Reporter,
+    Reporter.of({ emit: (event) => (event.event === "closed" && closedAfter !== undefined ? Effect.zipRight(Deferred.await(closedAfter), record(event)) : record(event)) })
+  )
+}
+
 /** `program` forked over the fake, with every event recorded. */
 const start = (mode: Mode, overrides: Overrides = {}, policyOverrides: Partial<ReservationPolicy> = {}) =>
   Effect.gen(function* () {
@@ -90,7 +101,7 @@ const start = (mode: Mode, overrides: Overrides = {}, policyOverrides: Partial<R
     ).pipe(Layer.provide(VastClient.layer({ apiKey: Redacted.make(USER_KEY), webserverUrl: WEBSERVER, autoscalerUrl: AUTOSCALER })), Layer.provide(http.layer))
     const app = Reservations.layer({ ...policy, ...policyOverrides }).pipe(
       Layer.provideMerge(client),
-      Layer.provideMerge(Reporter.layerRecording(events))
+      Layer.provideMerge(reporter(events, overrides.closedReportedAfter))
     )
     const run = Effect.provide(program(ENDPOINT_NAME, mode), app)
     const clock = yield* Effect.clock
@@ -165,6 +176,20 @@ describe("program, single mode", () => {
       assert.deepStrictEqual(yield* run.calls("/session/end"), [])
       assert.deepStrictEqual(yield* run.names, ["endpoint", "routing", "created", "holding", "closed", "done"])
       assert.deepInclude((yield* run.named("closed"))[0], { session_id: "s-1", reason: "its /session/health says it is no longer open" })
+      assert.deepInclude((yield* run.named("done"))[0], { created: 1, ended: 0, closed: 1, failures: 0, interrupted: false })
+    })
+  )
+
+  it.effect("a close still being reported when the hold ends with it is reported whole: the stop waits for it (review 39 I5)", () =>
+    Effect.gen(function* () {
+      const reported = yield* Deferred.make<void>()
+      const run = yield* start(single(180), { health: (at) => ({ status: 200, body: { ok: at < 12_000 } }), closedReportedAfter: reported })
+      // The look at 15 s takes the session (which ends the hold and starts the stop) and begins its report.
+      yield* TestClock.adjust("15 seconds")
+      yield* Deferred.succeed(reported, undefined)
+      const exit = yield* Fiber.await(run.fiber)
+      assert.isTrue(Exit.isSuccess(exit))
+      assert.deepStrictEqual(yield* run.names, ["endpoint", "routing", "created", "holding", "closed", "done"])
       assert.deepInclude((yield* run.named("done"))[0], { created: 1, ended: 0, closed: 1, failures: 0, interrupted: false })
     })
   )
