@@ -107,6 +107,22 @@ describe("the sidecar runner (dist/sidecar.js)", () => {
     expect(outside.filter(({ pid, started }) => startedIfRunning(pid) === started)).toEqual([])
   }, 20_000)
 
+  it("what left the group and survives its SIGTERM gets no second one (the stop signal's handler and the command's end both pass the stop on), then SIGKILL (review 38 L3)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sidecar-test-"))
+    dirs.push(dir)
+    // The job notes each SIGTERM and stays; the group's SIGTERM ends the command's shell, so the runner sees both.
+    const runner = runSidecar(`sleep 0.3; timeout 300 sh -c 'trap "echo T >> ${dir}/terms" TERM; : > ${dir}/ready; while :; do sleep 0.1; done'`)
+    const outside = await until("the job outside the group", () => {
+      const found = sessionMembersOutsideGroup(runner.pid, runner.pid, 0)
+      return existsSync(join(dir, "ready")) && found.length >= 2 ? found : undefined
+    }, 5_000)
+    for (const { pid } of outside) groups.push(pid)
+    process.kill(-runner.pid, "SIGTERM")
+    expect(await runner.ended).toBe("SIGTERM")
+    await until("timeout and its job to be gone", () => (outside.every(({ pid, started }) => startedIfRunning(pid) !== started) ? true : undefined), 8_000)
+    expect(readFileSync(join(dir, "terms"), "utf8")).toBe("T\n")
+  }, 20_000)
+
   it("a parent already gone when it starts (killed during its start-up): the whole group is stopped at once", async () => {
     const gone = spawn("true")
     await new Promise((resolve) => gone.once("exit", resolve))
