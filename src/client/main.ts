@@ -43,6 +43,7 @@ import { VastClient } from "./VastClient.js"
 import { exitAfterReader, readerGone, writeSafely } from "../shared/safeOutput.js"
 import { stopWhenOrphaned } from "../shared/orphanWatch.js"
 import { withOneLineErrors } from "../shared/cliConsole.js"
+import { outputWritten } from "../shared/outputWritten.js"
 
 // A reader that goes away (`| head`) must not cost the open sessions their end.
 const stdout: Write = (text) => Effect.sync(() => writeSafely(process.stdout, text))
@@ -170,6 +171,8 @@ if (!answeredStandardFlags(doctor || autoscale ? args.slice(1) : args, "null-wor
   // Started by the demo, it stops (ending its sessions) if the demo is killed outright.
   withOneLineErrors(Effect.scoped(Effect.zipRight(stopWhenOrphaned, run)), helpPage).pipe(
     Effect.provide(Layer.merge(NodeContext.layer, StderrLogger)),
+    // A run's last lines (its table, a failure) reach a reader behind on a pipe before the exit (`outputWritten.ts`).
+    Effect.ensuring(outputWritten()),
     NodeRuntime.runMain({
       disableErrorReporting: true,
       disablePrettyLogger: true,

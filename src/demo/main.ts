@@ -23,6 +23,7 @@ import { VERSION } from "../shared/version.js"
 import { above0, from0, sessionCost, wholeAtLeast } from "../shared/numericFlags.js"
 import { exitAfterReader, readerGone, writeSafely } from "../shared/safeOutput.js"
 import { withOneLineErrors } from "../shared/cliConsole.js"
+import { outputWritten } from "../shared/outputWritten.js"
 
 const here = (file: string) => fileURLToPath(new URL(`./${file}`, import.meta.url))
 
@@ -294,6 +295,8 @@ if (!answeredStandardFlags(process.argv.slice(2), "null-worker demo", help)) {
         ? Effect.void
         : Console.error(`demo: ${Cause.pretty(cause)}`)
     ),
+    // A stop's last lines reach a reader behind on a pipe before the exit (`outputWritten.ts`).
+    Effect.ensuring(outputWritten()),
     NodeRuntime.runMain({
       disableErrorReporting: true,
       disablePrettyLogger: true,

@@ -36,6 +36,7 @@ import { withOneLineErrors } from "../shared/cliConsole.js"
 import { HEALTHCHECK_INTERVAL_MIN_SECONDS } from "../shared/healthcheckIntervalMin.js"
 import { reachableUrl } from "../shared/reachableUrl.js"
 import { rememberStopSignal } from "../shared/signalExitStatus.js"
+import { outputWritten } from "../shared/outputWritten.js"
 
 const count = wholeAtLeast(0)
 
@@ -214,6 +215,8 @@ if (!answeredStandardFlags(args, "null-worker-serverless", help, serverless)) {
   rememberStopSignal()
   withOneLineErrors(runWithLogLevel(cli, process.argv), help).pipe(
     Effect.provide(Layer.merge(NodeContext.layer, plainLogfmt)),
+    // A stop's last lines reach a reader behind on a pipe before the exit (`outputWritten.ts`).
+    Effect.ensuring(outputWritten()),
     // Failures were said in one line where they happened (or by @effect/cli, for a bad option).
     NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
   )

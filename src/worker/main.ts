@@ -13,6 +13,7 @@ import { Cause, Config, ConfigProvider, Context, Effect, Either, Exit, Layer, Op
 import { keepAliveHttpClient } from "../shared/keepAliveHttpClient.js"
 import * as Logging from "../shared/logging.js"
 import { stopWhenOrphaned } from "../shared/orphanWatch.js"
+import { outputWritten } from "../shared/outputWritten.js"
 import { handledEnvProgramArgs } from "../shared/envProgramArgs.js"
 import { SignatureVerifier } from "./auth/SignatureVerifier.js"
 import { describeLaunchFailure, reportLaunchFailure } from "./autoscaler/launchFailure.js"
@@ -135,7 +136,10 @@ NodeRuntime.runMain(
       Effect.provide(Layer.mergeAll(Logging.layer(settings), NodeHttpClient.layer, Layer.setTracerEnabled(false))),
       // The outcome as a value: a failure was logged where it happened, and a failed root fiber would be logged again
       // (at debug, with its stack) after the last line.
-      Effect.exit
+      Effect.exit,
+      // After the logger's last flush, also when a signal interrupted the program: the exit that follows would drop what
+      // a pipe's reader has not taken yet.
+      Effect.ensuring(outputWritten())
     )
   ),
   {

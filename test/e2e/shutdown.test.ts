@@ -1,8 +1,8 @@
 import { execFileSync } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs"
 import { request as httpsRequest } from "node:https"
 import { createServer, request as httpRequest } from "node:http"
-import { type AddressInfo, connect, type Socket } from "node:net"
+import { type AddressInfo, connect, Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
@@ -57,6 +57,37 @@ describe("shutdown that no client can hold", () => {
     worker.child.kill("SIGUSR2")
     expect(await worker.exited).toBe(0)
     expect(worker.output()).toMatch(/message="stopping" reason=SIGUSR2\n[\s\S]*message="worker stopped"/)
+  })
+
+  it("a reader behind on the worker's output pipe still gets every line, up to worker stopped: the exit waits for it (probe 39 M1)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "shutdown-test-"))
+    dirs.push(dir)
+    const marker = join(dir, "exit")
+    // A pipe of the kernel's own size (64 KiB), which the test reads only once the stop is over.
+    const fifo = join(dir, "output")
+    execFileSync("mkfifo", [fifo])
+    const readEnd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK)
+    const writeEnd = openSync(fifo, constants.O_WRONLY)
+    const { publicUrl, worker } = await startWorkerProcess(autoscaler, { LOG_LEVEL: "debug", DRAIN_TIMEOUT: "0", NULL_EXIT_FILE: marker }, writeEnd)
+    closeSync(writeEnd)
+    // About 90 KB of lines: what the pipe cannot hold waits in the worker.
+    const cycles = 300
+    for (let i = 0; i < cycles; i++) {
+      const { session_id } = await create(publicUrl)
+      await request(`${publicUrl}/session/end`, { body: { session_id, session_auth: authData() } })
+    }
+    worker.child.kill("SIGTERM")
+    // The marker comes just before the last line.
+    await eventually("the exit marker", () => (existsSync(marker) ? true : undefined))
+    const reader = new Socket({ fd: readEnd, readable: true, writable: false })
+    sockets.push(reader)
+    const chunks: Array<Buffer> = []
+    reader.on("data", (chunk: Buffer) => chunks.push(chunk))
+    await new Promise((resolve) => reader.once("end", resolve))
+    expect(await worker.exited).toBe(0)
+    const lines = Buffer.concat(chunks).toString("utf8").trimEnd().split("\n")
+    expect(lines.at(-1)).toMatch(/message="worker stopped"$/)
+    expect(lines.filter((line) => line.includes('message="session closed"'))).toHaveLength(cycles)
   })
 
   it("SIGTERM with silent, half-sent and slow-body connections on all three ports: the session closes, its callback goes out, exit 0 in bounded time", async () => {

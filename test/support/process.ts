@@ -63,10 +63,11 @@ export const killLeftovers = (): void => {
 }
 
 /** Start `command args` with `env` added to a minimal environment, collecting its output. */
-export const spawnProcess = (command: string, args: ReadonlyArray<string>, env: Record<string, string>): Spawned => {
+/** `stdout`: a file descriptor the process writes its output to, instead of the pipe `output()` reads (stderr only, then). */
+export const spawnProcess = (command: string, args: ReadonlyArray<string>, env: Record<string, string>, stdout?: number): Spawned => {
   const child = spawn(command, [...args], {
     env: { PATH: process.env["PATH"] ?? "", ...env },
-    stdio: ["ignore", "pipe", "pipe"]
+    stdio: ["ignore", stdout ?? "pipe", "pipe"]
   })
   spawnedInFile.add(child)
   child.once("exit", () => spawnedInFile.delete(child))
@@ -134,4 +135,4 @@ export const processTree = (root: number): ReadonlyArray<number> => {
 export const processGroup = (pgid: number): ReadonlyArray<number> => processTable().filter((row) => row.pgid === pgid).map((row) => row.pid)
 
 /** Start `node dist/main.js` with `env` added to a minimal environment. */
-export const spawnWorker = (env: Record<string, string>): Spawned => spawnProcess(process.execPath, [mainJs], env)
+export const spawnWorker = (env: Record<string, string>, stdout?: number): Spawned => spawnProcess(process.execPath, [mainJs], env, stdout)

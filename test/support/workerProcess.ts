@@ -89,10 +89,10 @@ export const workerEnv = async (autoscaler: FakeAutoscaler, extra: Record<string
   return { env, ports: { public: port("WORKER_PORT"), webhook: port("WORKER_HTTP_PORT"), control: port("NULL_CONTROL_PORT") } }
 }
 
-/** Start a worker and wait until its control port answers (whatever the log level). */
-export const startWorkerProcess = async (autoscaler: FakeAutoscaler, extra: Record<string, string> = {}): Promise<WorkerProcess> => {
+/** Start a worker and wait until its control port answers (whatever the log level); `stdout` as `spawnProcess` takes it. */
+export const startWorkerProcess = async (autoscaler: FakeAutoscaler, extra: Record<string, string> = {}, stdout?: number): Promise<WorkerProcess> => {
   const { env, ports } = await workerEnv(autoscaler, extra)
-  const worker = spawnWorker(env)
+  const worker = spawnWorker(env, stdout)
   processes.push(worker)
   await eventually("the control port", async () => {
     if (worker.child.exitCode !== null) throw new Error(`the worker exited: ${worker.output()}`)
