@@ -613,7 +613,6 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
        * not answer.
        */
       status: Effect.gen(function* () {
-        const now = yield* Clock.currentTimeMillis
         const workerList = yield* Effect.forEach(
           [...workers.values()],
           (worker) =>
@@ -621,6 +620,8 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
               const tail = worker.process === null ? [] : yield* worker.process.tail
               const controlUrl = `http://127.0.0.1:${worker.ports.control}`
               const held = worker.phase === "ready" ? yield* workerSessions.held(controlUrl) : Option.none()
+              // Read after the worker was asked: a report meanwhile may have made it idle since a later moment.
+              const now = yield* Clock.currentTimeMillis
               return {
                 id: worker.id,
                 state: displayState(view(worker)),
@@ -646,6 +647,8 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
             }),
           { concurrency: "unbounded" }
         )
+        // After the workers were asked, for the same reason: a request may have come meanwhile.
+        const now = yield* Clock.currentTimeMillis
         return {
           /** Epoch seconds: when this status was taken. */
           at: now / 1000,

@@ -1,6 +1,6 @@
 import { verify } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Layer, Option, TestClock } from "effect"
+import { Context, Deferred, Effect, Fiber, Layer, Option, TestClock } from "effect"
 import { signedMessage } from "../../src/protocol/signedMessage.js"
 import { statusBody } from "../../src/protocol/workerStatus.js"
 import { CALLBACK_BODY_SHOWN, ControlPlane, failedStartBackoffMs, ServerlessConfig, SETTLED_MS } from "../../src/serverless/ControlPlane.js"
@@ -715,6 +715,32 @@ describe("ControlPlane (TestClock, fake processes)", () => {
       yield* plane.workerStatus(report(1, launched[0]!.spec.env["MASTER_TOKEN"]!, 0, []))
       assert.deepStrictEqual((yield* plane.status).workers[0]?.sessions, held)
       assert.deepStrictEqual(asked, [`http://127.0.0.1:${launched[0]!.spec.env["NULL_CONTROL_PORT"]}`])
+    })
+  )
+
+  it.scoped("a status taken while a worker is slow to list its sessions counts idle and waiting times from after the answer: never below zero (newcomer 27 #3)", () =>
+    Effect.gen(function* () {
+      const { launched, layer } = yield* fakeLauncher
+      const answer = yield* Deferred.make<void>()
+      const sessions = Layer.succeed(WorkerSessions, WorkerSessions.of({ held: () => Effect.as(Deferred.await(answer), Option.some([])) }))
+      const plane = yield* buildPlane(layer, { sessions })
+      const key = plane.endpointApiKey
+      yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx: 0, connection: null })
+      yield* plane.tick
+      const token = launched[0]!.spec.env["MASTER_TOKEN"]!
+      yield* plane.workerStatus(report(1, token, 0, []))
+      yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx: 1, connection: null })
+      yield* plane.workerStatus(report(1, token, 100, [1]))
+      const taking = yield* Effect.fork(plane.status)
+      // While the worker's answer is on its way, a reservation comes that finds it busy, and then its session ends.
+      yield* TestClock.adjust("1 second")
+      yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx: 2, connection: null })
+      yield* plane.workerStatus(report(1, token, 0, []))
+      yield* Deferred.succeed(answer, undefined)
+      const status = yield* Fiber.join(taking)
+      assert.strictEqual(status.workers[0]?.idle_s, 0)
+      assert.deepStrictEqual(status.waiting.map((request) => [request.request_idx, request.waiting_s]), [[2, 0]])
+      assert.strictEqual(status.at, 1)
     })
   )
 
