@@ -1,7 +1,7 @@
 // npm run fuzz -- --runs N [--write-docs]: the property tests of test/property/ with N generated request sequences
 // (and N/10 pool schedules), then their figures printed, and with --write-docs written into docs/reliability.md.
 import { spawnSync } from "node:child_process"
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { refuse, scriptArgs } from "./scriptArgs.mjs"
@@ -16,7 +16,8 @@ const options = scriptArgs({ runs: { type: "string", default: "100000" }, "write
 const runs = Number(options.runs)
 if (!/^[0-9]+$/.test(options.runs) || !Number.isSafeInteger(runs) || runs < 1) refuse("runs", "a whole number above 0", options.runs, usage)
 const poolRuns = Math.max(100, Math.floor(runs / 10))
-const report = join(mkdtempSync(join(tmpdir(), "null-worker-fuzz-")), "routes.json")
+const reportDir = mkdtempSync(join(tmpdir(), "null-worker-fuzz-"))
+const report = join(reportDir, "routes.json")
 const started = Date.now()
 const result = spawnSync("npx", ["vitest", "run", "test/property"], {
   stdio: "inherit",
@@ -24,7 +25,13 @@ const result = spawnSync("npx", ["vitest", "run", "test/property"], {
   timeout: 6 * 60 * 60 * 1000
 })
 const seconds = Math.round((Date.now() - started) / 1000)
-const figures = JSON.parse(readFileSync(report, "utf8"))
+let figures
+try {
+  figures = JSON.parse(readFileSync(report, "utf8"))
+} finally {
+  // Read once, then gone: a run leaves nothing in /tmp, also when the tests wrote no figures.
+  rmSync(reportDir, { recursive: true, force: true })
+}
 const statuses = Object.entries(figures.statuses)
   .sort(([a], [b]) => Number(a) - Number(b))
   .map(([status, count]) => `${status}: ${count}`)

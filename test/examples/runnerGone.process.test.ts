@@ -5,7 +5,7 @@
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { afterEach, describe, expect, it } from "vitest"
-import { alive, processTree } from "../support/process.js"
+import { alive, childEnv, processTree } from "../support/process.js"
 import { skipWithoutRedis } from "../support/redisServer.js"
 
 const runner = fileURLToPath(new URL("../../dist/examples/redis-example.js", import.meta.url))
@@ -25,7 +25,7 @@ const allGone = async (pids: ReadonlyArray<number>): Promise<ReadonlyArray<numbe
 
 /** The runner started on `jobs` jobs, once it has said `line`: the process, its stderr so far, and its children then. */
 const startedUntil = async (jobs: number, line: string) => {
-  const child = spawn(process.execPath, [runner, "--jobs", String(jobs)], { stdio: ["ignore", "pipe", "pipe"], env: { PATH: process.env["PATH"] ?? "" } })
+  const child = spawn(process.execPath, [runner, "--jobs", String(jobs)], { stdio: ["ignore", "pipe", "pipe"], env: childEnv() })
   started.push(child.pid ?? 0)
   let stderr = ""
   child.stderr.on("data", (chunk: Buffer) => void (stderr += chunk.toString("utf8")))

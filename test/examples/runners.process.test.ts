@@ -7,11 +7,11 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
-import { freePort, spawnProcess } from "../support/process.js"
+import { childEnv, freePort, spawnProcess } from "../support/process.js"
 
 const dist = (file: string) => fileURLToPath(new URL(`../../dist/${file}`, import.meta.url))
 const run = (file: string, ...args: ReadonlyArray<string>) =>
-  spawnSync(process.execPath, [dist(file), ...args], { encoding: "utf8", timeout: 20_000, env: { PATH: process.env["PATH"] ?? "" } })
+  spawnSync(process.execPath, [dist(file), ...args], { encoding: "utf8", timeout: 20_000, env: childEnv() })
 
 /** The first whole RESP command (an array of bulk strings) in `text`: its upper-cased name and its length, or null. */
 const nextCommand = (text: string): { readonly name: string; readonly length: number } | null => {
@@ -101,7 +101,7 @@ describe("the Redis examples' own listeners and Redis addresses", () => {
     }
   }
   const runWith = (file: string, env: Record<string, string>, ...args: ReadonlyArray<string>) =>
-    spawnSync(process.execPath, [dist(file), ...args], { encoding: "utf8", timeout: 20_000, env: { PATH: process.env["PATH"] ?? "", ...env } })
+    spawnSync(process.execPath, [dist(file), ...args], { encoding: "utf8", timeout: 20_000, env: { ...childEnv(), ...env } })
   // Redis on a port where nothing listens: a program that got past the check would only retry it.
   const nowhere = "redis://127.0.0.1:1"
 

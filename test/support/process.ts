@@ -1,8 +1,12 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { createServer } from "node:net"
+import { tmpdir } from "node:os"
 import { fileURLToPath } from "node:url"
 
 export const mainJs = fileURLToPath(new URL("../../dist/main.js", import.meta.url))
+
+/** The environment a test's program starts from: a PATH, and the run's temporary directory (`testTmpdir.ts`). */
+export const childEnv = (): Record<string, string> => ({ PATH: process.env["PATH"] ?? "", TMPDIR: tmpdir() })
 
 /** Ports this test process handed out: never handed out twice. */
 const handedOut = new Set<number>()
@@ -66,7 +70,7 @@ export const killLeftovers = (): void => {
 /** `stdout`: a file descriptor the process writes its output to, instead of the pipe `output()` reads (stderr only, then). */
 export const spawnProcess = (command: string, args: ReadonlyArray<string>, env: Record<string, string>, stdout?: number): Spawned => {
   const child = spawn(command, [...args], {
-    env: { PATH: process.env["PATH"] ?? "", ...env },
+    env: { ...childEnv(), ...env },
     stdio: ["ignore", stdout ?? "pipe", "pipe"]
   })
   spawnedInFile.add(child)
