@@ -105,6 +105,19 @@ const report = (id: number, mtoken: string, curLoad: number, workingRequestIdxs:
     }
   )
 
+/** The plane's one worker started and ready (for request 0), then holding request 1's session (load 100). */
+const oneSessionHeld = (plane: ControlPlane, launched: ReadonlyArray<{ readonly spec: ProcessSpec }>) =>
+  Effect.gen(function* () {
+    const key = plane.endpointApiKey
+    yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx: 0, connection: null })
+    yield* plane.tick
+    const token = launched[0]!.spec.env["MASTER_TOKEN"]!
+    yield* plane.workerStatus(report(1, token, 0, []))
+    yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx: 1, connection: null })
+    yield* plane.workerStatus(report(1, token, 100, [1]))
+    return { key, token }
+  })
+
 /** A plane keeping idle workers (only silence can stop one), started for request `requestIdx`: its one worker ready. */
 const oneWorkerStarted = (requestIdx: number) =>
   Effect.gen(function* () {
@@ -579,13 +592,7 @@ describe("ControlPlane (TestClock, fake processes)", () => {
     Effect.gen(function* () {
       const { launched, layer } = yield* fakeLauncher
       const plane = yield* buildPlane(layer)
-      const key = plane.endpointApiKey
-      yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx: 0, connection: null })
-      yield* plane.tick
-      const token = launched[0]!.spec.env["MASTER_TOKEN"]!
-      yield* plane.workerStatus(report(1, token, 0, []))
-      yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx: 1, connection: null })
-      yield* plane.workerStatus(report(1, token, 100, [1]))
+      const { token } = yield* oneSessionHeld(plane, launched)
       // A heartbeat 10 s later still shows the session; it ends 2 s after that.
       yield* TestClock.adjust("10 seconds")
       yield* plane.workerStatus(report(1, token, 100, [1]))
@@ -724,13 +731,7 @@ describe("ControlPlane (TestClock, fake processes)", () => {
       const answer = yield* Deferred.make<void>()
       const sessions = Layer.succeed(WorkerSessions, WorkerSessions.of({ held: () => Effect.as(Deferred.await(answer), Option.some([])) }))
       const plane = yield* buildPlane(layer, { sessions })
-      const key = plane.endpointApiKey
-      yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx: 0, connection: null })
-      yield* plane.tick
-      const token = launched[0]!.spec.env["MASTER_TOKEN"]!
-      yield* plane.workerStatus(report(1, token, 0, []))
-      yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx: 1, connection: null })
-      yield* plane.workerStatus(report(1, token, 100, [1]))
+      const { key, token } = yield* oneSessionHeld(plane, launched)
       const taking = yield* Effect.fork(plane.status)
       // While the worker's answer is on its way, a reservation comes that finds it busy, and then its session ends.
       yield* TestClock.adjust("1 second")
