@@ -9,6 +9,7 @@
  */
 import { Cause, type Duration, Effect, HashMap, Layer, Logger, LogLevel, Queue, Schema } from "effect"
 import { escapedControls, escapedInJson } from "./printable.js"
+import { unwritten } from "./outputWritten.js"
 import { writeSafely } from "./safeOutput.js"
 
 // Each names what it takes in a refusal, instead of the schema's own description.
@@ -179,15 +180,27 @@ export const lineLogger = (format: LogFormat, write: (line: string) => void): Lo
  * a batch, the batch is formatted and written with one `write`. A request that logs does not pay for the
  * formatting or the system call before its answer goes out.
  */
-const batchedLogger = (format: LogFormat, stream: NodeJS.WritableStream, window: Duration.DurationInput) =>
+const batchedLogger = (format: LogFormat, stream: NodeJS.WritableStream, window: Duration.DurationInput, backlogMax: number) =>
   Effect.gen(function* () {
     let buffer: Array<Entry> = []
     let open = true
-    const flush = () => {
+    // Lines not written while the reader was behind, said once it has caught up.
+    let dropped = 0
+    /** `last`: the lines of the stop, written whatever the backlog (the exit waits for them, `outputWritten.ts`). */
+    const flush = (last = false) => {
       if (buffer.length === 0) return
       const entries = buffer
       buffer = []
+      if (!last && unwritten(stream) > backlogMax) {
+        dropped += entries.length
+        return
+      }
       let text = ""
+      if (dropped > 0) {
+        const message = `${dropped} log lines were dropped: the output's reader was more than ${backlogMax} bytes behind`
+        text = `${formatEntry(format, { ...entries[0]!, level: LogLevel.Warning.label, message, cause: Cause.empty, annotations: HashMap.empty() })}\n`
+        dropped = 0
+      }
       try {
         for (const entry of entries) text += formatEntry(format, entry) + "\n"
       } catch {
@@ -208,7 +221,7 @@ const batchedLogger = (format: LogFormat, stream: NodeJS.WritableStream, window:
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
         open = false
-        flush()
+        flush(true)
       })
     )
     return Logger.make<unknown, void>(({ annotations, cause, date, logLevel, message }) => {
@@ -226,12 +239,20 @@ export interface LoggingOptions {
   readonly stream?: NodeJS.WritableStream
   /** How long a batch may wait before it is written. */
   readonly window?: Duration.DurationInput
+  /** Bytes written and not yet taken by the reader past which lines are dropped (and counted) rather than held. */
+  readonly backlogMax?: number
 }
+
+/**
+ * A reader that stops reading (a stuck log shipper, a pager) would otherwise have every later line held in the worker's
+ * memory, without bound (probe 39 I1).
+ */
+export const OUTPUT_BACKLOG_MAX = 8 * 1024 * 1024
 
 /** Replace the default logger with ours for everything run under this layer. */
 export const layer = (options: LoggingOptions): Layer.Layer<never> =>
   Layer.unwrapScoped(
-    Effect.map(batchedLogger(options.format, options.stream ?? process.stdout, options.window ?? "20 millis"), (logger) =>
+    Effect.map(batchedLogger(options.format, options.stream ?? process.stdout, options.window ?? "20 millis", options.backlogMax ?? OUTPUT_BACKLOG_MAX), (logger) =>
       Layer.merge(Logger.replace(Logger.defaultLogger, logger), Logger.minimumLogLevel(toLogLevel(options.level)))
     )
   )

@@ -11,8 +11,8 @@ export const OUTPUT_GRACE = Duration.seconds(2)
 /** How often the streams are looked at: Node signals `drain` only after a write that filled the buffer. */
 const LOOK_EVERY = Duration.millis(10)
 
-/** What the stream still holds; nothing once it has failed or closed (it never will be written then). */
-const unwritten = (stream: NodeJS.WritableStream): number =>
+/** What the stream still holds, in bytes; nothing once it has failed or closed (it never will be written then). */
+export const unwritten = (stream: NodeJS.WritableStream): number =>
   "writableLength" in stream && typeof stream.writableLength === "number" && stream.writable ? stream.writableLength : 0
 
 /**
