@@ -28,6 +28,7 @@ import { runAutoscaler } from "./autoscale/Autoscaler.js"
 import { listBacklog, streamBacklog } from "./autoscale/Backlog.js"
 import { autoscaleHelp, autoscaleOptions, type AutoscaleRun, toAutoscaleRun } from "./autoscale/cli.js"
 import { Holdings } from "./autoscale/Holdings.js"
+import { countCap } from "./autoscale/scalingRule.js"
 import { connectRedis } from "./autoscale/redis.js"
 import { StateStore } from "./autoscale/StateStore.js"
 import { clientHelp, doctorHelp, doctorOptions, type DoctorRun, modeConflict, options, toDoctorRun, toRun, type Run } from "./cli.js"
@@ -87,7 +88,7 @@ const executeAutoscale = (run: AutoscaleRun) =>
     const backlog =
       run.source._tag === "List"
         ? listBacklog(redis, run.source.key, run.source.inFlightKey)
-        : streamBacklog(redis, run.source.key, run.source.group, run.planner.max * run.planner.jobsPerWorker + 1)
+        : streamBacklog(redis, run.source.key, run.source.group, countCap(run.planner))
     const app = Holdings.layer(run.holdings).pipe(
       Layer.provideMerge(Layer.mergeAll(client, StateStore.layerRedis(redis, run.prefix), reporterFor(run.json, AutoscaleReporter))),
       Layer.merge(backlog)

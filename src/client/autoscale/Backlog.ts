@@ -9,8 +9,9 @@
  *
  * The group is created (at id 0, with the stream) when it does not exist yet, so that entries added
  * before the first consumer started count as lag. When Redis cannot give the lag (before 7.0, or after
- * entries were deleted) the undelivered entries are counted with `XRANGE`, up to `countCap`: the rule
- * clamps at `max`, so a larger count would change nothing.
+ * entries were deleted) the undelivered entries are counted with `XRANGE`, up to `countCap` (`scalingRule.ts`: one
+ * past both the count at which the rule clamps at `max` and the activation threshold, so a larger count would change
+ * nothing).
  */
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { IntegerReply, type RedisConnection, RedisFailed } from "./redis.js"

@@ -30,3 +30,10 @@ export const desiredWorkers = (reading: BacklogReading, rule: ScalingRule): numb
   if (total <= rule.activation) return clamp(0, rule.min, rule.max)
   return clamp(Math.ceil(total / rule.jobsPerWorker), rule.min, rule.max)
 }
+
+/**
+ * How far a backlog that must be counted needs counting (`Backlog.ts`): one past both bounds the rule reads it against.
+ * Beyond `max × jobsPerWorker` the answer is `max` whatever the count, and at or below `activation` it is `min`, so a
+ * count cut at the larger of the two, plus one, gives the answer the whole count would.
+ */
+export const countCap = (rule: ScalingRule): number => Math.max(rule.max * rule.jobsPerWorker, rule.activation) + 1

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { type HeldView, initialPlannerState, plan, type PlanInput, type PlannerSettings, type PlannerState, retryDelayMs } from "../../../src/client/autoscale/planner.js"
-import { desiredWorkers, type ScalingRule } from "../../../src/client/autoscale/scalingRule.js"
+import { countCap, desiredWorkers, type ScalingRule } from "../../../src/client/autoscale/scalingRule.js"
 
 const rule: ScalingRule = { jobsPerWorker: 1, min: 0, max: 10, activation: 0 }
 
@@ -38,6 +38,26 @@ describe("the scaling rule: clamp(ceil((waiting + in flight) / jobs per worker),
               const expected = total === 0 ? min : Math.min(max, Math.max(min, Math.ceil(total / jobsPerWorker)))
               assert.strictEqual(got, expected, `${waiting}+${inFlight} / ${jobsPerWorker} in [${min}, ${max}]`)
               assert.isTrue(got >= min && got <= max)
+            }
+          }
+        }
+      }
+    }
+  })
+
+  it("a waiting count cut at countCap asks for what the whole count would, whatever the activation threshold (review 41 M1)", () => {
+    for (const jobsPerWorker of [1, 2, 5]) {
+      for (const max of [1, 3]) {
+        for (const activation of [0, 2, 5, 12]) {
+          const settings: ScalingRule = { jobsPerWorker, min: 0, max, activation }
+          for (const inFlight of [0, 1, 3]) {
+            for (let waiting = 0; waiting <= 40; waiting++) {
+              const cut = Math.min(waiting, countCap(settings))
+              assert.strictEqual(
+                desiredWorkers({ waiting: cut, inFlight }, settings),
+                desiredWorkers({ waiting, inFlight }, settings),
+                `${waiting} (${cut} counted) + ${inFlight}, ${JSON.stringify(settings)}`
+              )
             }
           }
         }

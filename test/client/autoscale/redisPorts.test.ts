@@ -8,6 +8,7 @@ import { Redis } from "ioredis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Backlog, listBacklog, streamBacklog } from "../../../src/client/autoscale/Backlog.js"
 import { connectRedis, type RedisConnection } from "../../../src/client/autoscale/redis.js"
+import { countCap, desiredWorkers } from "../../../src/client/autoscale/scalingRule.js"
 import { type HeldRecord, StateStore } from "../../../src/client/autoscale/StateStore.js"
 import { type RunningRedis, skipWithoutRedis, startRedis } from "../../support/redisServer.js"
 import { authData } from "../../support/sessions.js"
@@ -63,6 +64,13 @@ describe.skipIf(skip)("the daemon's Redis ports (real redis-server)", () => {
     await client.xdel("s1", "4-0")
     expect(await withRedis((r) => readBacklog(streamBacklog(r, "s1", "g", 100)))).toEqual({ waiting: 2, inFlight: 2 })
     expect(await withRedis((r) => readBacklog(streamBacklog(r, "s1", "g", 1)))).toEqual({ waiting: 1, inFlight: 2 })
+    // Counted as the daemon counts it (`countCap`, 6 of the 8 here): an activation threshold above max × jobs per worker
+    // is still passed (review 41 M1).
+    const rule = { jobsPerWorker: 1, min: 0, max: 1, activation: 5 }
+    for (let i = 6; i <= 11; i++) await client.xadd("s1", `${i}-0`, "job_id", `j${i}`)
+    const counted = await withRedis((r) => readBacklog(streamBacklog(r, "s1", "g", countCap(rule))))
+    expect(counted).toEqual({ waiting: 6, inFlight: 2 })
+    expect(desiredWorkers(counted, rule)).toBe(1)
     // A stream that does not exist yet: made, empty.
     expect(await withRedis((r) => readBacklog(streamBacklog(r, "fresh", "g", 100)))).toEqual({ waiting: 0, inFlight: 0 })
     expect(await client.exists("fresh")).toBe(1)
