@@ -305,6 +305,41 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
     })
   )
 
+  it.scoped("a stop while a create's answer is on its way: the session the worker made is registered and recorded, not lost (review 41 M2)", () =>
+    Effect.gen(function* () {
+      const harness = yield* makeHarness
+      // Routed in 500 ms; the worker then holds the session, and its answer takes 2 s more.
+      yield* Ref.set(harness.world.createAnswerDelay, Duration.seconds(2))
+      yield* Ref.set(harness.reading, { waiting: 1, inFlight: 0 })
+      const daemon = yield* startDaemon(harness)
+      yield* advance(1_000)
+      assert.strictEqual((yield* openSessions(harness.world)).length, 1)
+      assert.deepStrictEqual(yield* eventsNamed(harness, "created"), [])
+      // The stop waits for the answer (the clock must move while it does).
+      const stopping = yield* Effect.fork(Fiber.interrupt(daemon))
+      yield* advance(3_000)
+      yield* Fiber.join(stopping)
+      assert.strictEqual(HashMap.size(yield* Ref.get(harness.state.records)), 1)
+      assert.deepStrictEqual((yield* eventsNamed(harness, "stopped")).map((event) => event.held), [1])
+    })
+  )
+
+  it.scoped("the backlog drops while a create's answer is on its way: that reservation is not cancelled, and its session is held (review 41 M2)", () =>
+    Effect.gen(function* () {
+      const harness = yield* makeHarness
+      yield* Ref.set(harness.world.createAnswerDelay, Duration.seconds(8))
+      yield* Ref.set(harness.reading, { waiting: 1, inFlight: 0 })
+      yield* startDaemon(harness)
+      yield* advance(1_000)
+      assert.strictEqual((yield* openSessions(harness.world)).length, 1)
+      // Past the cool-down (3 s) with the answer still on its way: the reservation is surplus, but busy.
+      yield* Ref.set(harness.reading, { waiting: 0, inFlight: 0 })
+      yield* advance(10_000)
+      assert.deepStrictEqual(yield* eventsNamed(harness, "cancelled"), [])
+      assert.strictEqual((yield* eventsNamed(harness, "created")).length, 1)
+    })
+  )
+
   it.scoped("a stop says which held sessions could not be recorded (Redis down), and a save that works again counts them recorded", () =>
     Effect.gen(function* () {
       const savesFail = yield* Ref.make(true)

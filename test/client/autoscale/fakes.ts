@@ -36,6 +36,8 @@ export interface VastWorld {
   readonly lookupStatuses: Ref.Ref<ReadonlyArray<number>>
   /** Time from a reserve call to its session. */
   readonly routeDelay: Ref.Ref<Duration.Duration>
+  /** Time from the worker making a session to its create's answer reaching the daemon (a create in flight). */
+  readonly createAnswerDelay: Ref.Ref<Duration.Duration>
   readonly nextId: Ref.Ref<number>
 }
 
@@ -51,6 +53,7 @@ export const makeWorld = Effect.gen(function* () {
     answeredIds: yield* Ref.make<ReadonlyMap<number, string>>(new Map()),
     lookupStatuses: yield* Ref.make<ReadonlyArray<number>>([]),
     routeDelay: yield* Ref.make(Duration.millis(500)),
+    createAnswerDelay: yield* Ref.make(Duration.zero),
     nextId: yield* Ref.make(1)
   }
   return world
@@ -108,6 +111,7 @@ export const fakeVast = (world: VastWorld): Layer.Layer<VastClient> =>
             }
             const create = Effect.gen(function* () {
               yield* Ref.update(world.sessions, (all) => HashMap.set(all, session.sessionId, { state: "open", lifetime: options.lifetime }))
+              yield* Effect.sleep(yield* Ref.get(world.createAnswerDelay))
               return { _tag: "Created", session, status: 201 } satisfies CreateOutcome
             })
             const outcome = yield* (options.runCreate ?? ((attempt: Effect.Effect<CreateOutcome>) => attempt))(create)
