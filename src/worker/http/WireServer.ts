@@ -18,7 +18,7 @@ import { isUtf8 } from "node:buffer"
 import { createServer as createHttpServer, STATUS_CODES } from "node:http"
 import { createServer as createHttpsServer } from "node:https"
 import { Socket } from "node:net"
-import { Data, Deferred, Duration, Effect, Either, Exit, FiberSet, Option, Runtime, Schedule, type Scope } from "effect"
+import { Cause, Data, Deferred, Duration, Effect, Either, Exit, FiberSet, Option, Runtime, Schedule, type Scope } from "effect"
 import { attachedAnswer } from "../../shared/attachedAnswer.js"
 import { parseBoundedJson } from "../../shared/boundedJson.js"
 import { retryNotices } from "../../shared/retryNotices.js"
@@ -305,6 +305,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     // A body over the limit is answered at once, and the connection closed: reading it to the end would cost what the
     // limit protects.
     const tooLarge = closingAnswer(new BodyTooLarge({ limit: limits.maxBodyBytes }))
+    const internalError = json(500, { error: "internal error" })
     const budget = options.bodyBudget ?? makeBodyBudget(DEFAULT_BUDGET_BODIES * limits.maxBodyBytes)
     // Past the budget the body is not read: its connection is closed, so what it was sending is dropped with it.
     const bodiesFull = closingAnswer(new BodiesInFlightFull({ limit: budget.max }))
@@ -402,18 +403,28 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       if (onAnswer !== undefined) onAnswer(options.routes.has(path) ? path : "other", response.status)
     }
 
+    /** A defect is a bug of ours: it is logged in full, and the client gets a plain 500. */
+    const failed = (res: ServerResponse, method: string, path: string, cause: Cause.Cause<unknown>) => {
+      runFork(Effect.logError(`${options.name}: ${method} ${path} failed`, cause))
+      send(res, internalError, path)
+    }
+
     const answer = (req: IncomingMessage, res: ServerResponse, route: WireRoute, path: string, query: string, body: unknown) => {
       const request: WireRequest = { method: req.method ?? "GET", path, query, headers: req.headers, body }
-      const effect = route.handle(request)
+      let effect: ReturnType<WireRoute["handle"]>
+      // Outside a fiber nothing would catch a throw: the process would end with every session in it (review 41 L1).
+      try {
+        effect = route.handle(request)
+      } catch (defect) {
+        return failed(res, request.method, path, Cause.die(defect))
+      }
       // A handler that had all it needed at once answers with an Either (itself an Effect): no fiber for it.
       if (isEither(effect)) return send(res, Either.isRight(effect) ? effect.right : errorResponse(effect.left), path)
       const cancel = runCallback(Effect.catchAll(effect, (error) => Effect.succeed(errorResponse(error))), {
         onExit: (exit) => {
           if (Exit.isSuccess(exit)) return send(res, exit.value, path)
           if (Exit.isInterrupted(exit)) return
-          // A defect is a bug of ours: it is logged in full, and the client gets a plain 500.
-          runFork(Effect.logError(`${options.name}: ${request.method} ${path} failed`, exit.cause))
-          send(res, json(500, { error: "internal error" }), path)
+          failed(res, request.method, path, exit.cause)
         }
       })
       if (route.interruptOnClose === true) {

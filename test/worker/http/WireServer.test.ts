@@ -285,6 +285,44 @@ describe("WireServer against a real socket", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("a handler that throws (a bug), answering at once or with a body, gets a 500 and is logged; the listener serves the next request (review 41 L1)", () =>
+    Effect.gen(function* () {
+      const logs = capturedLogs(LogLevel.Error)
+      const throwing: RouteTable = new Map<string, WireRoute>([
+        ...routes,
+        [
+          "/throws",
+          {
+            method: "POST",
+            body: "json",
+            handle: () => {
+              throw new TypeError("a bug in a route")
+            }
+          }
+        ]
+      ])
+      const listener = yield* serve({ name: "test", host: "127.0.0.1", port: 0, routes: throwing }).pipe(
+        Effect.tap((served) => Effect.addFinalizer(() => TestServices.provideLive(served.close("2 seconds")))),
+        Effect.provide(logs.layer)
+      )
+      const post = (path: string, body: string) =>
+        exchange(listener.port, `POST ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n${body}`, "")
+      for (const body of ["", '{"session_id":"s"}']) {
+        const answered = yield* post("/throws", body)
+        assert.match(answered, /^HTTP\/1\.1 500 /)
+        assert.match(answered, /\r\n\r\n\{"error":"internal error"\}$/)
+      }
+      assert.match(yield* post("/echo", "[1]"), /\r\n\r\n\[1\]$/)
+      assert.deepStrictEqual(
+        logs.lines.map((line) => [line.level, line.message[0]]),
+        [
+          ["ERROR", "test: POST /throws failed"],
+          ["ERROR", "test: POST /throws failed"]
+        ]
+      )
+    }).pipe(Effect.scoped)
+  )
+
   it.live("a body that stops coming gets its 408 from the stall limit too, when that passes first; a stalled reader is still cut off without a word", () =>
     Effect.gen(function* () {
       const counted: Array<[string, number]> = []
