@@ -16,7 +16,12 @@ export class PostedCallbacks extends Context.Tag("test/PostedCallbacks")<PostedC
  * A `CallbackPoster` that records what it is handed and sends nothing. Recorded callbacks count as pending
  * against `maxPending`, unless `instant` (as if each were delivered at once).
  */
-export const recordingCallbacks = ({ instant = false, maxPending = 1000 }: { readonly maxPending?: number; readonly instant?: boolean } = {}) =>
+/** `onDrain`: what the outbox's drain at shutdown does (nothing by default). */
+export const recordingCallbacks = ({
+  instant = false,
+  maxPending = 1000,
+  onDrain = Effect.void
+}: { readonly maxPending?: number; readonly instant?: boolean; readonly onDrain?: Effect.Effect<void> } = {}) =>
   Layer.effectContext(
     Effect.map(Ref.make<ReadonlyArray<CloseCallback>>([]), (posted) => {
       let pending = 0
@@ -35,7 +40,7 @@ export const recordingCallbacks = ({ instant = false, maxPending = 1000 }: { rea
             unsafeRefusedAtCap: () => undefined,
             deliveries: Effect.succeed([]),
             stats: Effect.succeed({ pending, inFlight: 0, delivered: 0, failed: 0, refusedAtCap: 0, maxPending, concurrency: 1 }),
-            drain: () => Effect.void
+            drain: () => onDrain
           })
         )
       )

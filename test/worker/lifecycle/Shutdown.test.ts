@@ -21,20 +21,23 @@ const build = (settings: Partial<WorkerSettings>, scope: Scope.Scope) =>
     const { layer: client, seen } = yield* routedClient(() => 200)
     const listenersClosedAt = yield* Ref.make(Option.none<number>())
     const closingConnectionsFrom = yield* Ref.make(Option.none<number>())
+    // The steps of the stop after the drain, in the order they ran.
+    const steps = yield* Ref.make<ReadonlyArray<string>>([])
+    const step = (name: string) => Ref.update(steps, (done) => [...done, name])
     const listeners = Layer.succeed(
       Listeners,
       Listeners.make({
         ports: [],
         connections: Effect.succeed(0),
         closeAfterAnswers: Effect.flatMap(TestClock.currentTimeMillis, (at) => Ref.set(closingConnectionsFrom, Option.some(at))),
-        close: () => Effect.flatMap(TestClock.currentTimeMillis, (at) => Ref.set(listenersClosedAt, Option.some(at)))
+        close: () => Effect.flatMap(TestClock.currentTimeMillis, (at) => Effect.zipRight(Ref.set(listenersClosedAt, Option.some(at)), step("listeners closed")))
       })
     )
     const context = yield* Layer.buildWithScope(
       Shutdown.DefaultWithoutDependencies.pipe(
         Layer.provideMerge(AutoscalerReporter.DefaultWithoutDependencies),
         Layer.provideMerge(SlotPool.DefaultWithoutDependencies),
-        Layer.provideMerge(Layer.mergeAll(recordingCallbacks(), LoadMetrics.Default, WorkerMetrics.Default, StopSignal.Default, listeners)),
+        Layer.provideMerge(Layer.mergeAll(recordingCallbacks({ onDrain: step("outbox drained") }), LoadMetrics.Default, WorkerMetrics.Default, StopSignal.Default, listeners)),
         Layer.provide(AutoscalerPost.fromHttpClient),
         Layer.provide(client),
         Layer.provideMerge(testConfig({ drainTimeoutSeconds: 30, ...settings })),
@@ -50,6 +53,7 @@ const build = (settings: Partial<WorkerSettings>, scope: Scope.Scope) =>
       posted: Effect.provide(posted, context),
       listenersClosedAt,
       closingConnectionsFrom,
+      steps,
       reports: Effect.map(Ref.get(seen), (all) => all.filter((request) => request.url.endsWith("/worker_status/")).map((request) => ({ at: request.at, body: request.body as WorkerStatusBody }))),
       deletions: Effect.map(Ref.get(seen), (all) => all.filter((request) => request.url.endsWith("/delete_requests/")).flatMap((request) => (request.body as DeleteRequestsBody).requests))
     }
@@ -83,6 +87,8 @@ describe("Shutdown", () => {
       yield* Fiber.join(fiber)
       assert.deepStrictEqual((yield* worker.posted).map((callback) => callback.reason), ["shutdown"])
       assert.deepStrictEqual(yield* Ref.get(worker.listenersClosedAt), Option.some(30_000))
+      // The listeners close before the outbox's bounded wait, not after it (review 41 L3).
+      assert.deepStrictEqual(yield* Ref.get(worker.steps), ["listeners closed", "outbox drained"])
       // The last report says the worker is empty, and the close's record went out with it.
       const last = (yield* worker.reports).at(-1)
       assert.deepStrictEqual([last?.at, last?.body.cur_load, last?.body.working_request_idxs], [30_000, 0, []])
