@@ -16,7 +16,7 @@
  * Each step is a method of the service that owns it, and each service also does its part in its own
  * finalizer, idempotently: this sequence is the order, the finalizers are the safety net.
  */
-import { Duration, Effect, Layer, Option } from "effect"
+import { Duration, Effect, Fiber, Layer, Option } from "effect"
 import { AutoscalerReporter } from "../autoscaler/AutoscalerReporter.js"
 import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { CallbackPoster } from "../callbacks/CallbackPoster.js"
@@ -79,8 +79,10 @@ export class Shutdown extends Effect.Service<Shutdown>()("worker/Shutdown", {
       yield* reporter.finalReport
     })
 
-    // Built after everything it names, so this runs first when the worker's scope closes.
-    yield* Effect.addFinalizer(() => sequence)
+    // Built after everything it names, so this runs first when the worker's scope closes. In a fiber of its own: a stop
+    // signal interrupts the fiber that holds the scope (runMain), and there the drain's interruptible wait would end at
+    // once (review 36 L5); it must not depend on how the layers above happen to close their scopes.
+    yield* Effect.addFinalizer(() => Effect.flatMap(Effect.forkDaemon(sequence), Fiber.join))
     return { sequence }
   }),
   dependencies: [SlotPool.Default, CallbackPoster.Default, reportingOnceBound, Listeners.Default, StopSignal.Default, LoadMetrics.Default]

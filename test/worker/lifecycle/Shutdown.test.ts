@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Exit, Fiber, Layer, Option, Ref, Scope, TestClock } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Option, Ref, Scope, TestClock } from "effect"
 import type { DeleteRequestsBody, WorkerStatusBody } from "../../../src/protocol/workerStatus.js"
 import { AutoscalerReporter } from "../../../src/worker/autoscaler/AutoscalerReporter.js"
 import { AutoscalerPost } from "../../../src/worker/autoscaler/jsonPost.js"
@@ -93,6 +93,30 @@ describe("Shutdown", () => {
       const last = (yield* worker.reports).at(-1)
       assert.deepStrictEqual([last?.at, last?.body.cur_load, last?.body.working_request_idxs], [30_000, 0, []])
       assert.deepStrictEqual((yield* worker.deletions).map((record) => [record.request_idx, record.status]), [[77, "Success"]])
+    })
+  )
+
+  it.effect("a stop that comes as the interruption of the fiber holding the worker (runMain's on SIGTERM) still drains for the whole window (review 36 L5)", () =>
+    Effect.gen(function* () {
+      const built = yield* Deferred.make<Effect.Effect.Success<ReturnType<typeof build>>>()
+      const holder = yield* Effect.fork(
+        Effect.scoped(
+          Effect.gen(function* () {
+            yield* Deferred.succeed(built, yield* build({}, yield* Effect.scope))
+            return yield* Effect.never
+          })
+        )
+      )
+      const worker = yield* Deferred.await(built)
+      yield* openSession(worker.pool)
+      const interrupting = yield* Effect.fork(Fiber.interrupt(holder))
+      yield* TestClock.adjust("29999 millis")
+      assert.lengthOf(yield* worker.pool.open, 1)
+      assert.deepStrictEqual(yield* worker.posted, [])
+      yield* TestClock.adjust("1 millis")
+      yield* Fiber.join(interrupting)
+      assert.deepStrictEqual((yield* worker.posted).map((callback) => callback.reason), ["shutdown"])
+      assert.deepStrictEqual(yield* Ref.get(worker.listenersClosedAt), Option.some(30_000))
     })
   )
 
