@@ -228,7 +228,8 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
       // Three consumers finish; one is still mid-job. After the cool-down three reservations are surplus.
       yield* Ref.set(harness.reading, { waiting: 0, inFlight: 1 })
       yield* advance(12_000)
-      assert.strictEqual((yield* eventsNamed(harness, "cancelled")).length, 3)
+      // The newest first (planner.ts): the oldest, nearest to a worker, is kept.
+      assert.deepStrictEqual((yield* eventsNamed(harness, "cancelled")).map((event) => event.reservation), [4, 3, 2])
       assert.deepStrictEqual(yield* eventsNamed(harness, "error"), [], "a cancelled reservation did not fail")
       assert.strictEqual((yield* eventsNamed(harness, "created")).length, 1)
       assert.strictEqual((yield* openSessions(harness.world)).length, 1)
@@ -266,6 +267,13 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
       yield* advance(5_000)
       assert.strictEqual((yield* Ref.get(harness.world.reserves)).length, reservesBefore, "the adopted session covers the backlog")
       assert.deepStrictEqual(yield* Ref.get(harness.world.ends), [])
+      // A new reservation is numbered past every adopted one: no two sessions share a number in the events and records.
+      const adopted = (yield* eventsNamed(harness, "adopted")).map((event) => event.reservation)
+      yield* Ref.set(harness.reading, { waiting: 1, inFlight: 1 })
+      yield* advance(2_000)
+      const reserved = (yield* eventsNamed(harness, "reserving")).map((event) => event.reservation)
+      assert.lengthOf(reserved, 1)
+      assert.isAbove(reserved[0] ?? 0, Math.max(...adopted))
     })
   )
 
@@ -379,6 +387,14 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
       assert.isAtLeast(gaps[2] ?? 0, 4_000)
       assert.strictEqual((yield* eventsNamed(harness, "error")).filter((event) => event.operation === "reserve").length, 3)
       assert.deepStrictEqual(yield* openSessions(harness.world), ["s-1"])
+      // The success ended the streak: a later outage backs off from 1 s again, not from where the last one stopped.
+      yield* Ref.set(harness.world.failingReserves, 1)
+      yield* Ref.set(harness.reading, { waiting: 2, inFlight: 0 })
+      yield* advance(4_000)
+      const later = (yield* Ref.get(harness.world.reserves)).slice(4)
+      assert.strictEqual(later.length, 2)
+      assert.isBelow((later[1] ?? 0) - (later[0] ?? 0), 2_000)
+      assert.sameMembers([...(yield* openSessions(harness.world))], ["s-1", "s-2"])
     })
   )
 
@@ -506,6 +522,11 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
       assert.strictEqual(yield* pingsOfFirst, 1, "no ping 5 s after the one that answered")
       yield* advance(5_000)
       assert.strictEqual(yield* pingsOfFirst, 2, "the next 10 s after it")
+      // Answering again, it is no longer taken for unreachable: protected in the keep set, and a new silence is said again.
+      assert.include(yield* keptNow(harness.state), "s-1")
+      yield* setSession(harness.world, "s-1", "silent")
+      yield* advance(10_000)
+      assert.deepStrictEqual((yield* eventsNamed(harness, "error")).map((event) => event.operation), ["ping", "ping"])
     })
   )
 
