@@ -142,6 +142,9 @@ describe("the planner", () => {
     assert.deepStrictEqual({ desired: quiet.desired, target: quiet.target, keep: quiet.keep.length }, { desired: 0, target: 4, keep: 4 })
     const [after] = plan(s2, input({ now: 10_500, reading: { waiting: 0, inFlight: 0 }, open }), settings)
     assert.deepStrictEqual({ target: after.target, keep: after.keep.length, cancel: after.cancel }, { target: 0, keep: 0, cancel: 0 })
+    // The window is the cool-down long: a reading exactly that old has left it.
+    const [edge] = plan(s2, input({ now: 10_000, reading: { waiting: 0, inFlight: 0 }, open }), settings)
+    assert.strictEqual(edge.target, 0)
   })
 
   it("an oscillating backlog keeps its workers protected the whole time (no flapping)", () => {
@@ -160,6 +163,15 @@ describe("the planner", () => {
     const open = [...held(2, 10), ...held(2, 0)]
     const [decision] = plan(initialPlannerState, input({ reading: { waiting: 2, inFlight: 0 }, open }), settings)
     assert.deepStrictEqual(decision.keep, ["s0", "s1"])
+    // Sessions of one millisecond (adopted ones may share it) in a fixed order, by id: the keep set does not change
+    // from tick to tick with the order they are held in.
+    const twins = [
+      { sessionId: "b", createdAt: 5, draining: false, unreachable: false },
+      { sessionId: "a", createdAt: 5, draining: false, unreachable: false }
+    ]
+    for (const order of [twins, [...twins].reverse()]) {
+      assert.deepStrictEqual(plan(initialPlannerState, input({ reading: { waiting: 1, inFlight: 0 }, open: order }), settings)[0].keep, ["a"])
+    }
   })
 
   it("cancels only reservations without a session, newest count first, down to the kept count", () => {
