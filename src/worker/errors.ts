@@ -13,6 +13,9 @@ export class BodyTooDeep extends Data.TaggedError("BodyTooDeep")<{ readonly limi
 /** The body is larger than the listener accepts. */
 export class BodyTooLarge extends Data.TaggedError("BodyTooLarge")<{ readonly limit: number }> {}
 
+/** The body came in more pieces than any client sends (1-byte chunks cost the parser ~65 times a whole body's CPU). */
+export class BodyInTooManyPieces extends Data.TaggedError("BodyInTooManyPieces")<{ readonly limit: number }> {}
+
 /** The bodies being received hold the listeners' whole budget (`bodyBudget.ts`): this one is not read. */
 export class BodiesInFlightFull extends Data.TaggedError("BodiesInFlightFull")<{ readonly limit: number }> {}
 
@@ -99,6 +102,7 @@ export type RouteError =
   | InvalidJson
   | BodyTooDeep
   | BodyTooLarge
+  | BodyInTooManyPieces
   | BodiesInFlightFull
   | InvalidField
   | MissingSessionId

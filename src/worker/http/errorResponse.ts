@@ -35,6 +35,8 @@ export const errorResponse = (error: RouteError): WireResponse => {
       return json(422, { error: `invalid JSON: nested deeper than ${error.limit} levels`, field: "body" })
     case "BodyTooLarge":
       return json(413, { error: `request body is larger than ${error.limit} bytes` })
+    case "BodyInTooManyPieces":
+      return json(400, { error: `request body came in more than ${error.limit} pieces; send it in larger chunks` })
     case "BodiesInFlightFull":
       return json(503, { error: `request bodies being received hold ${error.limit} bytes, the most this worker reads at once; try again` })
     case "InvalidField":

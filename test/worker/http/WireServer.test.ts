@@ -566,7 +566,8 @@ describe("WireServer against a real socket", () => {
 
   it.live("a body sent in many small chunks is read whole and in order, however it is cut", () =>
     Effect.gen(function* () {
-      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { maxBodyBytes: 256 * 1024 } })
+      // Pieces without a cap here: their count has its own test.
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { maxBodyBytes: 256 * 1024, maxBodyPieces: Infinity } })
       // 40 KiB: past the first buffer (16 KiB), so it doubles twice.
       const value = Array.from({ length: 40 * 1024 }, (_, i) => String.fromCharCode(97 + (i % 26))).join("")
       const body = JSON.stringify({ value })
@@ -575,6 +576,21 @@ describe("WireServer against a real socket", () => {
         assert.match(answer, /^HTTP\/1\.1 200 /, String(sizes))
         assert.isTrue(answer.endsWith(body), `chunks of ${String(sizes)}`)
       }
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("a body in more pieces than the cap is refused with a 400 saying so, and the connection closes; one in as many as the cap is read (probe 39 I2)", () =>
+    Effect.gen(function* () {
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { maxBodyPieces: 100 } })
+      const body = JSON.stringify({ value: "v".repeat(90) })
+      // 100 chunks of one byte, then the rest (an HTTP chunk is a piece: Node hands each to the body on its own).
+      const atCap = yield* chunked(listener.port, body, [...Array.from({ length: 99 }, () => 1), body.length])
+      assert.match(atCap, /^HTTP\/1\.1 200 /)
+      assert.isTrue(atCap.endsWith(body))
+      const over = yield* chunked(listener.port, body, [1])
+      assert.match(over, /^HTTP\/1\.1 400 /)
+      assert.match(over, /\r\nconnection: close\r\n/i)
+      assert.match(over, /\r\n\r\n\{"error":"request body came in more than 100 pieces; send it in larger chunks"\}$/)
     }).pipe(Effect.scoped)
   )
 
