@@ -180,6 +180,9 @@ export const lineLogger = (format: LogFormat, write: (line: string) => void): Lo
  * a batch, the batch is formatted and written with one `write`. A request that logs does not pay for the
  * formatting or the system call before its answer goes out.
  */
+/** The levels whose lines a reader that is behind still gets. */
+const KEPT_WHEN_BEHIND: ReadonlySet<string> = new Set([LogLevel.Warning.label, LogLevel.Error.label, LogLevel.Fatal.label])
+
 const batchedLogger = (format: LogFormat, stream: NodeJS.WritableStream, window: Duration.DurationInput, backlogMax: number) =>
   Effect.gen(function* () {
     let buffer: Array<Entry> = []
@@ -189,14 +192,19 @@ const batchedLogger = (format: LogFormat, stream: NodeJS.WritableStream, window:
     /** `last`: the lines of the stop, written whatever the backlog (the exit waits for them, `outputWritten.ts`). */
     const flush = (last = false) => {
       if (buffer.length === 0) return
-      const entries = buffer
+      let entries = buffer
       buffer = []
-      if (!last && unwritten(stream) > backlogMax) {
-        dropped += entries.length
-        return
+      const behind = !last && unwritten(stream) > backlogMax
+      if (behind) {
+        // Warnings and errors are kept (a callback still pending at exit is one): few, and what an operator needs.
+        const kept = entries.filter((entry) => KEPT_WHEN_BEHIND.has(entry.level))
+        dropped += entries.length - kept.length
+        if (kept.length === 0) return
+        entries = kept
       }
       let text = ""
-      if (dropped > 0) {
+      // Said once the reader has caught up (or at the stop), ahead of the lines that come next.
+      if (dropped > 0 && !behind) {
         const message = `${dropped} log lines were dropped: the output's reader was more than ${backlogMax} bytes behind`
         text = `${formatEntry(format, { ...entries[0]!, level: LogLevel.Warning.label, message, cause: Cause.empty, annotations: HashMap.empty() })}\n`
         dropped = 0
@@ -239,7 +247,7 @@ export interface LoggingOptions {
   readonly stream?: NodeJS.WritableStream
   /** How long a batch may wait before it is written. */
   readonly window?: Duration.DurationInput
-  /** Bytes written and not yet taken by the reader past which lines are dropped (and counted) rather than held. */
+  /** Bytes written and not yet taken by the reader past which info and debug lines are dropped (and counted) rather than held. */
   readonly backlogMax?: number
 }
 

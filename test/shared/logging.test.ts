@@ -137,42 +137,46 @@ describe("LOG_LEVEL", () => {
     })
   )
 
-  it.effect("a reader that falls behind by more than the backlog bound costs lines, not memory: they are dropped and counted, said once it catches up; the stop's lines are kept (probe 39 I1)", () =>
+  it.effect("a reader that falls behind by more than the backlog bound costs info lines, not memory: dropped and counted, said once it catches up; warnings, errors and the stop's last lines are kept (probe 39 I1, review 42 M1)", () =>
     Effect.gen(function* () {
-      // A reader that takes each write only when told to.
+      // A reader that takes each write at once, or, while `holding`, only when told to.
+      let holding = true
       const held: Array<() => void> = []
       const writes: Array<string> = []
       const stream = new Writable({
         write: (chunk: Buffer, _encoding, done) => {
           writes.push(chunk.toString())
-          held.push(() => done())
+          if (holding) held.push(() => done())
+          else done()
         }
       })
+      const takeAll = () => {
+        holding = false
+        for (const take of held.splice(0)) take()
+      }
       const scope = yield* Scope.make()
       const logs = yield* Layer.buildWithScope(layer({ format: "logfmt", level: "info", stream, window: "20 millis", backlogMax: 100 }), scope)
-      const log = (message: string) => Effect.logInfo(message).pipe(Effect.provide(logs))
-      // The first batch is written and not taken: past the bound, the next two are dropped.
-      yield* log("first, a line of more than a hundred bytes with its timestamp and level")
-      yield* TestClock.adjust("20 millis")
-      for (const message of ["dropped 1", "dropped 2"]) {
-        yield* log(message)
-        yield* TestClock.adjust("20 millis")
-      }
-      yield* log("dropped 3")
-      yield* TestClock.adjust("20 millis")
+      const inWindow = (logged: Effect.Effect<void>) => Effect.zipRight(Effect.provide(logged, logs), TestClock.adjust("20 millis"))
+      // The first batch is written and not taken: past the bound, info lines are dropped, a warning is written.
+      yield* inWindow(Effect.logInfo("first, a line of more than a hundred bytes with its timestamp and level"))
+      yield* inWindow(Effect.logInfo("dropped 1"))
+      yield* inWindow(Effect.zipRight(Effect.logWarning("kept warning"), Effect.logInfo("dropped 2")))
+      yield* inWindow(Effect.logInfo("dropped 3"))
       assert.lengthOf(writes, 1)
-      // The reader takes what it was given: the next batch says what was lost, then its own line.
-      for (const take of held.splice(0)) take()
-      yield* log("after")
-      yield* TestClock.adjust("20 millis")
+      takeAll()
       assert.lengthOf(writes, 2)
-      assert.match(writes[1] ?? "", /^timestamp=\S+ level=WARN message="3 log lines were dropped: the output's reader was more than 100 bytes behind"\ntimestamp=\S+ level=INFO message="after"\n$/)
-      // Behind again at the stop: its last lines are written all the same.
-      yield* log("worker stopped")
-      yield* Scope.close(scope, Exit.void)
-      for (const take of held.splice(0)) take()
+      assert.match(writes[1] ?? "", /^timestamp=\S+ level=WARN message="kept warning"\n$/)
+      // Caught up: the next batch says what was lost, then its own line.
+      yield* inWindow(Effect.logInfo("after"))
       assert.lengthOf(writes, 3)
-      assert.match(writes[2] ?? "", /message="worker stopped"\n$/)
+      assert.match(writes[2] ?? "", /^timestamp=\S+ level=WARN message="3 log lines were dropped: the output's reader was more than 100 bytes behind"\ntimestamp=\S+ level=INFO message="after"\n$/)
+      // Behind again at the stop: its last lines are written all the same.
+      holding = true
+      yield* inWindow(Effect.logInfo("a second line of more than a hundred bytes with its timestamp and level"))
+      yield* Effect.provide(Effect.logInfo("worker stopped"), logs)
+      yield* Scope.close(scope, Exit.void)
+      takeAll()
+      assert.match(writes.at(-1) ?? "", /message="worker stopped"\n$/)
     })
   )
 
