@@ -37,6 +37,21 @@ describe("outputWritten", () => {
     })
   )
 
+  it.effect("run as the finalizer of a program a signal interrupts (runMain's Ctrl-C), it still waits for the reader (review 42 L1)", () =>
+    Effect.gen(function* () {
+      const slow = slowReader()
+      slow.stream.write("done\n")
+      const program = yield* Effect.fork(Effect.ensuring(Effect.never, outputWritten([slow.stream])))
+      yield* Effect.yieldNow()
+      const interrupting = yield* Effect.fork(Fiber.interrupt(program))
+      yield* TestClock.adjust("1 second")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(interrupting)))
+      slow.take()
+      yield* TestClock.adjust("10 millis")
+      yield* Fiber.join(interrupting)
+    })
+  )
+
   it.effect("a stream that failed or closed is not waited for: what it holds will never be written", () =>
     Effect.gen(function* () {
       const gone = slowReader()

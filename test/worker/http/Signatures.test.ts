@@ -99,7 +99,7 @@ describe("autoscaler signatures on /session/create and /ping", () => {
 describe("/pyworker/update", () => {
   it.scoped("needs the master token, compared exactly; an empty token never authorizes", () =>
     Effect.gen(function* () {
-      const marker = `/tmp/null-worker-test-${process.pid}-${Date.now()}`
+      const marker = join(tmpdir(), `null-worker-test-${process.pid}-marker`)
       const open = yield* startWorker({ forceUpdateFile: marker })
       assert.deepStrictEqual((yield* call(open.publicUrl, "/pyworker/update")).json, { error: "unauthorized" })
       const guarded = yield* startWorker({ forceUpdateFile: marker, masterToken: Redacted.make("tok") })
@@ -119,7 +119,7 @@ describe("/pyworker/update", () => {
 
   it.scoped("a master token outside ASCII matches its UTF-8 bytes, as on the Python worker; its Latin-1 byte or invalid bytes do not", () =>
     Effect.gen(function* () {
-      const marker = `/tmp/null-worker-test-${process.pid}-${Date.now()}-utf8`
+      const marker = join(tmpdir(), `null-worker-test-${process.pid}-utf8`)
       const { publicUrl } = yield* startWorker({ forceUpdateFile: marker, masterToken: Redacted.make("tök-é") })
       // fetch writes each header character as one byte: a client's UTF-8 bytes are written as their Latin-1 text.
       const bytes = (buffer: Buffer) => buffer.toString("latin1")
