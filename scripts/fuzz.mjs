@@ -28,10 +28,15 @@ const seconds = Math.round((Date.now() - started) / 1000)
 let figures
 try {
   figures = JSON.parse(readFileSync(report, "utf8"))
+} catch (error) {
+  // The tests did not get as far as their figures (they failed to start, or were stopped): their output says why.
+  process.stderr.write(`fuzz: the property tests wrote no figures (vitest exit ${result.status ?? result.signal}: ${error.code ?? error.message})\n`)
+  process.exitCode = result.status || 1
 } finally {
   // Read once, then gone: a run leaves nothing in /tmp, also when the tests wrote no figures.
   rmSync(reportDir, { recursive: true, force: true })
 }
+if (figures === undefined) process.exit()
 const statuses = Object.entries(figures.statuses)
   .sort(([a], [b]) => Number(a) - Number(b))
   .map(([status, count]) => `${status}: ${count}`)

@@ -3,6 +3,9 @@
  * and a bad `--runs` is refused before the hours-long run starts.
  */
 import { spawnSync } from "node:child_process"
+import { mkdtempSync, readdirSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
 
@@ -22,6 +25,18 @@ describe("scripts/fuzz.mjs", () => {
       const refused = run(...args)
       expect(refused.status, args.join(" ")).toBe(1)
       expect(refused.stderr, args.join(" ")).toContain("usage: npm run fuzz")
+    }
+  })
+
+  it("tests that write no figures (here vitest cannot even start) are said in one line, exit 1, and leave nothing in the temporary directory (review 42 I5)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "fuzz-test-"))
+    try {
+      const failed = spawnSync(process.execPath, [fuzz, "--runs", "1"], { encoding: "utf8", timeout: 10_000, env: { PATH: "", TMPDIR: dir } })
+      expect(failed.status).toBe(1)
+      expect(failed.stderr).toContain("fuzz: the property tests wrote no figures (vitest exit null: ENOENT)")
+      expect(readdirSync(dir)).toEqual([])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 })
