@@ -7,6 +7,7 @@
  * (the annotation alone ~14 µs); this formatter and plain-object fields cost ~3 µs, and lines are written
  * in batches (one `write` per `window`), not one system call per line.
  */
+import type { Writable } from "node:stream"
 import { Cause, type Duration, Effect, HashMap, Layer, Logger, LogLevel, Queue, Schema } from "effect"
 import { escapedControls, escapedInJson } from "./printable.js"
 import { unwritten } from "./outputWritten.js"
@@ -183,7 +184,7 @@ export const lineLogger = (format: LogFormat, write: (line: string) => void): Lo
 /** The levels whose lines a reader that is behind still gets. */
 const KEPT_WHEN_BEHIND: ReadonlySet<string> = new Set([LogLevel.Warning.label, LogLevel.Error.label, LogLevel.Fatal.label])
 
-const batchedLogger = (format: LogFormat, stream: NodeJS.WritableStream, window: Duration.DurationInput, backlogMax: number) =>
+const batchedLogger = (format: LogFormat, stream: Writable, window: Duration.DurationInput, backlogMax: number) =>
   Effect.gen(function* () {
     let buffer: Array<Entry> = []
     let open = true
@@ -244,7 +245,7 @@ export interface LoggingOptions {
   readonly format: LogFormat
   readonly level: LogLevelName
   /** Where lines go (stdout by default). */
-  readonly stream?: NodeJS.WritableStream
+  readonly stream?: Writable
   /** How long a batch may wait before it is written. */
   readonly window?: Duration.DurationInput
   /** Bytes written and not yet taken by the reader past which info and debug lines are dropped (and counted) rather than held. */

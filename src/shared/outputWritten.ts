@@ -3,6 +3,7 @@
  * reader has not taken yet waits in the process, and `process.exit` drops it (a worker's "still pending at exit" lines
  * and its `worker stopped`, probe 39 M1). A reader that has stalled must not hold the exit, so the wait is bounded.
  */
+import type { Writable } from "node:stream"
 import { Duration, Effect, Option } from "effect"
 
 /** How long an exit waits for its output's reader. */
@@ -12,15 +13,14 @@ export const OUTPUT_GRACE = Duration.seconds(2)
 const LOOK_EVERY = Duration.millis(10)
 
 /** What the stream still holds, in bytes; nothing once it has failed or closed (it never will be written then). */
-export const unwritten = (stream: NodeJS.WritableStream): number =>
-  "writableLength" in stream && typeof stream.writableLength === "number" && stream.writable ? stream.writableLength : 0
+export const unwritten = (stream: Writable): number => (stream.writable ? stream.writableLength : 0)
 
 /**
  * Completes once every stream has handed what it holds to the OS, or after `grace`: whether it was all handed on. Meant
  * for a finalizer (a stop signal interrupts the program): the wait itself is interruptible, so the grace ends it there too.
  */
 export const outputWritten = (
-  streams: ReadonlyArray<NodeJS.WritableStream> = [process.stdout, process.stderr],
+  streams: ReadonlyArray<Writable> = [process.stdout, process.stderr],
   grace: Duration.DurationInput = OUTPUT_GRACE
 ): Effect.Effect<boolean> =>
   Effect.interruptible(
