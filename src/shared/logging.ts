@@ -176,14 +176,14 @@ export const lineLogger = (format: LogFormat, write: (line: string) => void): Lo
     write(formatEntry(format, { annotations, cause, date, level: logLevel.label, message }))
   )
 
+/** The levels whose lines a reader that is behind still gets. */
+const KEPT_WHEN_BEHIND: ReadonlySet<string> = new Set([LogLevel.Warning.label, LogLevel.Error.label, LogLevel.Fatal.label])
+
 /**
  * Lines for an output stream, in batches: a call only records its entry; `window` after the first entry of
  * a batch, the batch is formatted and written with one `write`. A request that logs does not pay for the
  * formatting or the system call before its answer goes out.
  */
-/** The levels whose lines a reader that is behind still gets. */
-const KEPT_WHEN_BEHIND: ReadonlySet<string> = new Set([LogLevel.Warning.label, LogLevel.Error.label, LogLevel.Fatal.label])
-
 const batchedLogger = (format: LogFormat, stream: Writable, window: Duration.DurationInput, backlogMax: number) =>
   Effect.gen(function* () {
     let buffer: Array<Entry> = []
