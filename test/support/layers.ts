@@ -14,9 +14,9 @@ export class PostedCallbacks extends Context.Tag("test/PostedCallbacks")<PostedC
 
 /**
  * A `CallbackPoster` that records what it is handed and sends nothing. Recorded callbacks count as pending
- * against `maxPending`, unless `instant` (as if each were delivered at once).
+ * against `maxPending`, unless `instant` (as if each were delivered at once). `onDrain`: what its drain at shutdown does
+ * (nothing by default).
  */
-/** `onDrain`: what the outbox's drain at shutdown does (nothing by default). */
 export const recordingCallbacks = ({
   instant = false,
   maxPending = 1000,

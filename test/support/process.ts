@@ -66,8 +66,10 @@ export const killLeftovers = (): void => {
   spawnedInFile.clear()
 }
 
-/** Start `command args` with `env` added to a minimal environment, collecting its output. */
-/** `stdout`: a file descriptor the process writes its output to, instead of the pipe `output()` reads (stderr only, then). */
+/**
+ * Start `command args` with `env` added to a minimal environment, collecting its output. `stdout`: a file descriptor
+ * the process writes its output to, instead of the pipe `output()` reads (stderr only, then).
+ */
 export const spawnProcess = (command: string, args: ReadonlyArray<string>, env: Record<string, string>, stdout?: number): Spawned => {
   const child = spawn(command, [...args], {
     env: { ...childEnv(), ...env },
