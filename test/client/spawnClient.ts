@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { Schema } from "effect"
+import { childEnv } from "../support/process.js"
 
 export const clientJs = fileURLToPath(new URL("../../dist/client.js", import.meta.url))
 
@@ -21,10 +22,10 @@ export interface SpawnedClient {
   exited: Promise<number | null>
 }
 
-/** `node dist/client.js ...args` with only PATH and `env` in its environment. */
+/** `node dist/client.js ...args` with only PATH, the run's TMPDIR and `env` in its environment. */
 export const spawnClient = (args: ReadonlyArray<string>, env: Record<string, string>): SpawnedClient => {
   const child = spawn(process.execPath, [clientJs, ...args], {
-    env: { PATH: process.env["PATH"] ?? "", ...env },
+    env: { ...childEnv(), ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })
   let out = ""

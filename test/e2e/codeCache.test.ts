@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileS
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-import { mainJs, spawnProcess } from "../support/process.js"
+import { childEnv, mainJs, spawnProcess } from "../support/process.js"
 import { authData, autoscalerPerTest, processes, request, workerEnv } from "../support/workerProcess.js"
 
 const autoscaler = autoscalerPerTest()
@@ -38,7 +38,7 @@ describe("the worker's code cache", () => {
     expect((await start(join(copy, "main.js"))).use).toBe("none")
     expect(existsSync(copiedCache)).toBe(false)
     const version = execFileSync(process.execPath, [join(copy, "main.js"), "--version"], {
-      env: { PATH: process.env["PATH"] ?? "", NULL_WORKER_WRITE_CODE_CACHE: "1" },
+      env: { ...childEnv(), NULL_WORKER_WRITE_CODE_CACHE: "1" },
       encoding: "utf8"
     })
     expect(version).toMatch(/^null-worker \d/)
@@ -64,7 +64,7 @@ describe("the worker's code cache", () => {
   it("a bundle changed after its cache was made runs as changed: V8 alone would run the old code, as it checks only the length", () => {
     rmSync(copiedCache, { force: true })
     const version = (env: Record<string, string> = {}) =>
-      execFileSync(process.execPath, [join(copy, "main.js"), "--version"], { env: { PATH: process.env["PATH"] ?? "", ...env }, encoding: "utf8" })
+      execFileSync(process.execPath, [join(copy, "main.js"), "--version"], { env: { ...childEnv(), ...env }, encoding: "utf8" })
     version({ NULL_WORKER_WRITE_CODE_CACHE: "1" })
     const bundle = readFileSync(join(copy, "worker.cjs"), "utf8")
     // The program's name for --version is passed by top-level code, so its bytecode is in the cache: the same length, other text.

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { FakeAutoscaler } from "../support/fakeAutoscaler.js"
 import { authData } from "../support/sessions.js"
 import { tracked } from "../support/cleanup.js"
-import { freePort, mainJs, spawnProcess, spawnWorker } from "../support/process.js"
+import { childEnv, freePort, mainJs, spawnProcess, spawnWorker } from "../support/process.js"
 
 const { cleanup, processes: started, servers } = tracked()
 let autoscaler: FakeAutoscaler
@@ -247,7 +247,7 @@ describe("the real process (node dist/main.js)", () => {
     const runLogged = (log: string, extra: Record<string, string>) => {
       const fd = openSync(log, "a")
       const child = spawn(process.execPath, [mainJs], {
-        env: { PATH: process.env["PATH"] ?? "", REPORT_ADDR: autoscaler.url, CONTAINER_ID: "7", PUBLIC_IPADDR: "127.0.0.1", UNSECURED: "true", ...extra },
+        env: { ...childEnv(), REPORT_ADDR: autoscaler.url, CONTAINER_ID: "7", PUBLIC_IPADDR: "127.0.0.1", UNSECURED: "true", ...extra },
         stdio: ["ignore", fd, fd]
       })
       closeSync(fd)
@@ -328,7 +328,7 @@ describe("the real process (node dist/main.js)", () => {
         join(dir, "worker.cjs"),
         'process.stdout.write(["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR2"].map((s) => process.listenerCount(s)).join(" ") + "\\n"); process.kill(process.pid, "SIGUSR2")\n'
       )
-      const boot = spawnProcess(process.execPath, [join(dir, "main.js")], { PATH: process.env["PATH"] ?? "" })
+      const boot = spawnProcess(process.execPath, [join(dir, "main.js")], childEnv())
       started.push(boot)
       expect(await boot.exited, boot.output()).toBe(0)
       expect(boot.child.signalCode).toBeNull()

@@ -3,6 +3,7 @@ import { execFileSync, spawnSync } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
+import { childEnv } from "../support/process.js"
 
 const dist = (file: string) => fileURLToPath(new URL(`../../dist/${file}`, import.meta.url))
 const { version } = JSON.parse(readFileSync(fileURLToPath(new URL("../../package.json", import.meta.url)), "utf8")) as { version: string }
@@ -34,7 +35,7 @@ describe("programs configured by the environment only", () => {
 
   it.each(programs)("%s --help prints its environment and runs nothing (exit 0)", (file) => {
     // No VAST_API_KEY, no REDIS_URL, no worker settings: a program that ran would fail or wait, not exit 0 at once.
-    const help = spawnSync(process.execPath, [dist(file), "--help"], { encoding: "utf8", timeout: 10_000, env: { PATH: process.env["PATH"] ?? "" } })
+    const help = spawnSync(process.execPath, [dist(file), "--help"], { encoding: "utf8", timeout: 10_000, env: childEnv() })
     expect(help.status).toBe(0)
     expect(help.stdout).toMatch(/REDIS_URL|VAST_API_KEY|WORKER_PORT/)
     expect(help.stderr).toBe("")
@@ -52,13 +53,13 @@ describe("programs configured by the environment only", () => {
     const refused = spawnSync(process.execPath, [dist(file)], {
       encoding: "utf8",
       timeout: 10_000,
-      env: { PATH: process.env["PATH"] ?? "", REDIS_URL: "redis://127.0.0.1:1", WORKER_CONTROL_URL: "http://127.0.0.1:1", ...env }
+      env: { ...childEnv(), REDIS_URL: "redis://127.0.0.1:1", WORKER_CONTROL_URL: "http://127.0.0.1:1", ...env }
     })
     expect([refused.status, refused.stderr]).toEqual([1, line])
   })
 
   it.each(programs)("%s refuses an argument it does not know, naming it, and runs nothing (exit 1)", (file, name) => {
-    const refused = spawnSync(process.execPath, [dist(file), "--hepl"], { encoding: "utf8", timeout: 10_000, env: { PATH: process.env["PATH"] ?? "" } })
+    const refused = spawnSync(process.execPath, [dist(file), "--hepl"], { encoding: "utf8", timeout: 10_000, env: childEnv() })
     expect(refused.status).toBe(1)
     expect(refused.stdout).toBe("")
     expect(refused.stderr).toBe(`${name}: unknown argument "--hepl": it takes its settings from the environment (--help lists them)\n`)

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest"
 import { CreateSessionAnswer } from "../../src/protocol/session.js"
 import { SessionsAnswer } from "../../src/protocol/control.js"
 import { FakeAutoscaler } from "../support/fakeAutoscaler.js"
-import { freePort, spawnProcess } from "../support/process.js"
+import { childEnv, freePort, spawnProcess } from "../support/process.js"
 import { authData, cleanup, decoded, request, startWorkerProcess } from "../support/workerProcess.js"
 
 const dist = (file: string) => fileURLToPath(new URL(`../../dist/${file}`, import.meta.url))
@@ -166,7 +166,7 @@ describe.skipIf(!hasRedis && process.env["CI"] === undefined)("the Redis queue e
 
   it("npm run example:redis (its runner, as a user runs it): every job done once, then the endpoint back to zero workers, exit 0", async () => {
     const run = start(process.execPath, [dist("examples/redis-example.js"), "--jobs", "4", "--work-ms", "50", "--max-workers", "2"], {
-      PATH: process.env["PATH"] ?? ""
+      ...childEnv()
     })
     expect(await run.exited, run.output()).toBe(0)
     const output = run.output()
@@ -181,7 +181,7 @@ describe.skipIf(!hasRedis && process.env["CI"] === undefined)("the Redis queue e
 
   it("Ctrl-C (SIGINT) to the runner mid-run: everything it started stops, it says it was interrupted, exit 130", async () => {
     const run = start(process.execPath, [dist("examples/redis-example.js"), "--jobs", "40", "--work-ms", "300", "--max-workers", "2"], {
-      PATH: process.env["PATH"] ?? ""
+      ...childEnv()
     })
     await run.waitFor(/serverless \| w\d+ ready/, 30_000)
     run.child.kill("SIGINT")

@@ -4,7 +4,7 @@ import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
-import { alive, freePort, processTree } from "../support/process.js"
+import { alive, childEnv, freePort, processTree } from "../support/process.js"
 import { until } from "../support/serverless.js"
 
 const script = (name: string) => fileURLToPath(new URL(`../../scripts/${name}`, import.meta.url))
@@ -52,7 +52,7 @@ describe("scripts/bench.mjs, interleave.mjs, protocol-floor.mjs, cycles.mjs and 
   })
 
   it("protocol-floor.mjs without its ports, and cycles.mjs without a URL, say so with the usage, exit 1, no stack", () => {
-    const floor = spawnSync(process.execPath, [script("protocol-floor.mjs")], { encoding: "utf8", timeout: 10_000, env: { PATH: process.env["PATH"] ?? "" } })
+    const floor = spawnSync(process.execPath, [script("protocol-floor.mjs")], { encoding: "utf8", timeout: 10_000, env: childEnv() })
     expect([floor.status, floor.stderr.split("\n")[0]]).toEqual([1, 'WORKER_PORT must be a port number, not ""'])
     for (const args of [[], ["not a url"], ["localhost:8080"], ["http://127.0.0.1:1", "1.5"]]) {
       const cycles = run("cycles.mjs", ...args)

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { childEnv } from "../support/process.js"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
 const dir = mkdtempSync(join(tmpdir(), "null-worker-pack-"))
@@ -40,7 +41,7 @@ describe("the package npm pack makes", () => {
   })
 
   it("its npm scripts that run a program run there too (npm start), and npm test says it needs a clone", () => {
-    const env = { PATH: process.env["PATH"] ?? "", HOME: dir }
+    const env = { ...childEnv(), HOME: dir }
     const start = spawnSync("npm", ["start", "--silent", "--", "--version"], { cwd: unpacked, encoding: "utf8", env })
     expect([start.status, start.stdout.split(" ")[0], start.stderr]).toEqual([0, "null-worker", ""])
     const test = spawnSync("npm", ["test", "--silent"], { cwd: unpacked, encoding: "utf8", env })
@@ -52,7 +53,7 @@ describe("the package npm pack makes", () => {
 
   it("its commands run from the unpacked package alone", () => {
     for (const [program, name] of [["dist/client.js", "null-worker-client"], ["dist/serverless.js", "null-worker-serverless"], ["dist/main.js", "null-worker"]] as const) {
-      const run = spawnSync(process.execPath, [join(unpacked, program), "--version"], { cwd: unpacked, encoding: "utf8", env: { PATH: process.env["PATH"] ?? "" } })
+      const run = spawnSync(process.execPath, [join(unpacked, program), "--version"], { cwd: unpacked, encoding: "utf8", env: childEnv() })
       expect([run.status, run.stdout.split(" ")[0], run.stderr]).toEqual([0, name, ""])
     }
   })

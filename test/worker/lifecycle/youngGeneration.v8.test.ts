@@ -11,6 +11,7 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { build } from "esbuild"
 import { afterAll, describe, expect, it } from "vitest"
+import { childEnv } from "../../support/process.js"
 
 const directory = mkdtempSync(join(tmpdir(), "null-worker-young-"))
 afterAll(() => rmSync(directory, { recursive: true, force: true }))
@@ -26,7 +27,7 @@ describe("the young generation's cap in V8", () => {
       outfile: script,
       logLevel: "silent"
     })
-    const { after, before, capped } = JSON.parse(execFileSync(process.execPath, [script], { encoding: "utf8", env: { PATH: process.env["PATH"] ?? "" } })) as {
+    const { after, before, capped } = JSON.parse(execFileSync(process.execPath, [script], { encoding: "utf8", env: childEnv() })) as {
       readonly before: number
       readonly capped: { readonly cap: string; readonly sizes: ReadonlyArray<number> }
       readonly after: ReadonlyArray<number>
