@@ -12,7 +12,7 @@ import type { Option } from "effect"
 import { VERSION } from "./version.js"
 import { completionsRequest, completionsScript } from "./completions.js"
 import { flagsPart, helpRequested, versionRequested } from "./standardFlags.js"
-import { LOG_LEVELS } from "./logLevelFlag.js"
+import { LOG_LEVELS, logLevelAt } from "./logLevelFlag.js"
 import { writeSafely } from "./safeOutput.js"
 import { printable } from "./printable.js"
 
@@ -145,8 +145,9 @@ export const missingValueMessage = (args: ReadonlyArray<string>, help: string, c
     const name = equals < 0 ? arg : arg.slice(0, equals)
     // @effect/cli checks required flags first, so a typo (`--hodl`), or a level it does not know, would be reported as
     // a missing `--endpoint`.
-    if (name === "--log-level") {
-      const level = equals < 0 ? flags[index + 1] : arg.slice(equals + 1)
+    const logLevel = logLevelAt(flags, index)
+    if (logLevel !== null) {
+      const level = logLevel.text
       if (level !== undefined && level !== "" && !level.startsWith("--") && !LOG_LEVELS.includes(level)) {
         return `--log-level takes one of ${LOG_LEVELS.join(", ")}, not ${printableFlag(level)}; --help lists the flags`
       }

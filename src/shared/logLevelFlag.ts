@@ -11,15 +11,24 @@ const LEVELS: ReadonlyArray<LogLevel.LogLevel> = [...LogLevel.allLevels].sort((a
 /** `--log-level`'s values, in order (`all` … `none`), for the help line and the flag check. */
 export const LOG_LEVELS: ReadonlyArray<string> = LEVELS.map((level) => level._tag.toLowerCase())
 
+/**
+ * The `--log-level` at `flags[index]`, if that is one: its value as given (`--log-level LEVEL` or `--log-level=LEVEL`;
+ * undefined when none follows) and how many arguments it spans.
+ */
+export const logLevelAt = (flags: ReadonlyArray<string>, index: number): { readonly text: string | undefined; readonly spans: 1 | 2 } | null => {
+  const arg = flags[index] ?? ""
+  if (arg === "--log-level") return { text: flags[index + 1], spans: 2 }
+  return arg.startsWith("--log-level=") ? { text: arg.slice("--log-level=".length), spans: 1 } : null
+}
+
 /** `argv` (`[node, script, ...args]`) without `--log-level LEVEL` (or `=LEVEL`), and the level, if one was given. */
 export const takeLogLevel = (argv: ReadonlyArray<string>): { readonly argv: ReadonlyArray<string>; readonly level: Option.Option<LogLevel.LogLevel> } => {
   const [node = "node", script = "", ...args] = argv
   const flags = flagsPart(args)
   for (let index = 0; index < flags.length; index++) {
-    const arg = flags[index] ?? ""
-    const taken = arg === "--log-level" ? 2 : arg.startsWith("--log-level=") ? 1 : 0
-    if (taken === 0) continue
-    const text = taken === 2 ? flags[index + 1] : arg.slice("--log-level=".length)
+    const given = logLevelAt(flags, index)
+    if (given === null) continue
+    const { spans: taken, text } = given
     const level = LEVELS[text === undefined ? -1 : LOG_LEVELS.indexOf(text)]
     // Not a level (checked and named before this runs): left in place.
     if (level === undefined) return { argv, level: Option.none() }
