@@ -16,7 +16,7 @@ import { Reporter } from "./Reporter.js"
 import { restartingKeepAlive } from "../shared/restartOnDefect.js"
 import { holdUnlessHeld, refuseHeldTwice } from "./heldTwice.js"
 import { askedTwiceIfRefused, refused, WORKER_GONE } from "./workerGone.js"
-import { createMayHaveOpened, type CreateOutcome, type Endpoint, type ReserveProgress, type Session, VastClient } from "./VastClient.js"
+import { type Created, createMayHaveOpened, type CreateOutcome, type Endpoint, type ReserveProgress, type Session, VastClient } from "./VastClient.js"
 
 export interface ReservationPolicy {
   readonly cost: number
@@ -231,7 +231,7 @@ const make = (policy: ReservationPolicy) =>
       })
 
     /** Hold the session a create made, unless its id is held already (`heldTwice.ts`): then the create is refused. */
-    const register = (reservation: number, created: Extract<CreateOutcome, { readonly _tag: "Created" }>): Effect.Effect<CreateOutcome> =>
+    const register = (reservation: number, created: Created): Effect.Effect<CreateOutcome> =>
       Effect.gen(function* () {
         const { session } = created
         const held: Held = { reservation, session, gone: yield* Deferred.make<void>() }

@@ -146,6 +146,9 @@ export type CreateOutcome =
   | { readonly _tag: "Created"; readonly session: Session; readonly status: number }
   | { readonly _tag: "Refused"; readonly error: WorkerError; readonly retryable: boolean }
 
+/** A create that made a session. */
+export type Created = Extract<CreateOutcome, { readonly _tag: "Created" }>
+
 export interface ReserveOptions {
   readonly endpoint: Endpoint
   readonly cost: number

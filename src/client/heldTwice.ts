@@ -7,7 +7,7 @@
  */
 import { Effect, HashMap, Option, Ref } from "effect"
 import { UnexpectedResponse } from "./errors.js"
-import type { CreateOutcome, Session, VastClient } from "./VastClient.js"
+import type { Created, CreateOutcome, Session, VastClient } from "./VastClient.js"
 
 /** Hold `held` under its session id unless that id is held already (in one step): the holder found, if any. */
 export const holdUnlessHeld = <H extends { readonly session: Session }>(open: Ref.Ref<HashMap.HashMap<string, H>>, held: H): Effect.Effect<Option.Option<H>> =>
@@ -31,7 +31,7 @@ const workerKey = (url: string): string => {
 
 export const refuseHeldTwice = (
   client: VastClient["Type"],
-  created: Extract<CreateOutcome, { readonly _tag: "Created" }>,
+  created: Created,
   heldOn: string
 ): Effect.Effect<Extract<CreateOutcome, { readonly _tag: "Refused" }>> =>
   Effect.gen(function* () {

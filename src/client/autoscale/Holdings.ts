@@ -18,7 +18,7 @@ import { restartingKeepAlive } from "../../shared/restartOnDefect.js"
 import { AutoscaleReporter } from "./AutoscaleReporter.js"
 import type { HeldView } from "./planner.js"
 import { type HeldRecord, StateStore } from "./StateStore.js"
-import { type CreateOutcome, type Endpoint, type Session, VastClient } from "../VastClient.js"
+import { type Created, type CreateOutcome, type Endpoint, type Session, VastClient } from "../VastClient.js"
 import { holdUnlessHeld, refuseHeldTwice } from "../heldTwice.js"
 import { askedTwiceIfRefused, refused, WORKER_GONE } from "../workerGone.js"
 
@@ -205,7 +205,7 @@ const make = (policy: HoldingsPolicy) =>
     const hold = (held: Held) => Effect.zipRight(Ref.update(open, (all) => HashMap.set(all, held.session.sessionId, held)), keepPinging(held))
 
     /** Hold and record the session a create made, unless its id is held already (`heldTwice.ts`): then the create is refused. */
-    const register = (reservation: number, created: Extract<CreateOutcome, { readonly _tag: "Created" }>): Effect.Effect<CreateOutcome> =>
+    const register = (reservation: number, created: Created): Effect.Effect<CreateOutcome> =>
       Effect.gen(function* () {
         const { session } = created
         const held: Held = { reservation, session, createdAt: yield* Clock.currentTimeMillis, draining: false, unreachable: false }
