@@ -87,17 +87,19 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
     const clock = yield* Effect.clock
     // On the monotonic clock: `loadtime` and the uptime are intervals, which a step of the wall clock must not bend.
     const startedAt = unsafeMonotonicMillis(clock)
-    // Wakes the reporter. A burst of changes is one change: a flag while nobody waits, one wake-up otherwise
+    // Wakes the reporter. A burst of changes while it is busy is one change: a flag, and a wake-up while it waits
     // (signalled twice per session, so cheaper than offering to a queue).
     let changedSinceTaken = false
     const reporter = new Wakeups()
     const signal = () => {
-      if (!reporter.wakeAll()) changedSinceTaken = true
+      changedSinceTaken = true
+      reporter.wakeAll()
     }
-    const changed = Effect.suspend(() => {
-      if (!changedSinceTaken) return reporter.wait
+    // Taken as it is looked at: a change after the wake-up is pending for the next wait, not merged into this one.
+    const changed = reporter.until(() => {
+      if (!changedSinceTaken) return false
       changedSinceTaken = false
-      return Effect.void
+      return true
     })
 
     // Open sessions, oldest first: the only work that lasts (a sessionless request begins and ends in one step).

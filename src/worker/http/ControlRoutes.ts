@@ -182,7 +182,7 @@ export const controlRoutes = Effect.gen(function* () {
       }
       if (index !== undefined && wait !== undefined && wait > 0 && waitingPolls < MAX_WAITING_POLLS && index === (yield* pool.version)) {
         waitingPolls++
-        yield* pool.awaitChange.pipe(
+        yield* pool.awaitChangeFrom(index).pipe(
           Effect.timeoutOption(Duration.seconds(wait)),
           Effect.ensuring(Effect.sync(() => waitingPolls--))
         )

@@ -223,7 +223,8 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       version++
       changes.wakeAll()
     }
-    const awaitChange = changes.wait
+    /** Completes once the version differs from `from`: at once if it does already. */
+    const awaitChangeFrom = (from: number): Effect.Effect<void> => changes.until(() => version !== from)
 
     const announceOpen = (slot: number, session: SlotSession) => {
       wakeTimer(slot, session.expiresAt)
@@ -515,13 +516,11 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       /** The open sessions, oldest slot first. */
       open: Effect.sync(openSessions),
       /** Completes once no session is open. */
-      awaitEmpty: Effect.suspend(function loop(): Effect.Effect<void> {
-        return openSessions().length === 0 ? Effect.void : Effect.flatMap(awaitChange, loop)
-      }),
+      awaitEmpty: changes.until(() => slots.every((_, slot) => sessionAt(slot) === null)),
       /** A counter that moves on every change to a slot (for long polls). */
       version: Effect.sync(() => version),
-      /** Completes at the next change to any slot. */
-      awaitChange,
+      /** Completes once a slot has changed since `version` gave `from` (for long polls). */
+      awaitChangeFrom,
 
       /** Each slot's state and session, for `/debug`, metrics and tests. */
       slots: Effect.sync((): ReadonlyArray<SlotView> => slots.map((snapshot, slot) => ({ slot, state: snapshot.value, session: snapshot.context.session }))),

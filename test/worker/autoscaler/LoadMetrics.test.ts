@@ -3,6 +3,7 @@ import { Effect, Fiber, Option, TestClock } from "effect"
 import { MAX_COST } from "../../../src/protocol/authData.js"
 import { LoadMetrics, MAX_COUNTER, MAX_PENDING_FINISHED, MAX_PENDING_REFUSALS } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import { pendingRecords } from "../../support/metrics.js"
+import { missedWakeups } from "../../support/missedWakeups.js"
 
 const session = { requestIdx: 4242, workload: 100 }
 
@@ -286,6 +287,14 @@ describe("LoadMetrics", () => {
       yield* Fiber.join(waiter)
       // The second change of the burst came after the wake: it is pending for the next wait, not lost.
       assert.isTrue(Option.isSome(yield* completesAtOnce(metrics.changed)))
+    }).pipe(Effect.provide(LoadMetrics.Default))
+  )
+
+  it.effect("changed: a change between any two of the reporter's steps ends its wait (review 39 I6)", () =>
+    Effect.gen(function* () {
+      const metrics = yield* LoadMetrics
+      const missed = yield* missedWakeups(Effect.succeed({ wait: metrics.changed, change: () => metrics.unsafeSessionRejected(session) }))
+      assert.deepStrictEqual(missed, [])
     }).pipe(Effect.provide(LoadMetrics.Default))
   )
 })

@@ -14,6 +14,7 @@ import { capturedLogs } from "../../support/logs.js"
 import { posted, poolLayer, quietLogs, testConfig } from "../../support/layers.js"
 import { pendingRecords, sample } from "../../support/metrics.js"
 import { authData, slotSession } from "../../support/sessions.js"
+import { missedWakeups } from "../../support/missedWakeups.js"
 
 const request = (overrides: Partial<SessionRequest> = {}): SessionRequest => ({
   authData: authData(),
@@ -580,11 +581,12 @@ describe("SlotPool", () => {
     }).pipe(Effect.provide(poolLayer()))
   )
 
-  it.effect("awaitChange completes on the next change, and version moves", () =>
+  it.effect("awaitChangeFrom completes on the next change, and version moves; from an old version, at once", () =>
     Effect.gen(function* () {
       const pool = yield* SlotPool
       const before = yield* pool.version
-      const waiter = yield* Effect.fork(pool.awaitChange)
+      yield* pool.awaitChangeFrom(before - 1)
+      const waiter = yield* Effect.fork(pool.awaitChangeFrom(before))
       yield* Effect.yieldNow()
       yield* pool.create(request())
       yield* waiter.await
@@ -923,11 +925,25 @@ describe("SlotPool", () => {
     }).pipe(Effect.provide(poolLayer()))
   )
 
+  it.effect("the drain's awaitEmpty and a long poll's awaitChangeFrom see a close that comes between any two of their steps (review 39 I6)", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const trial = (wait: (version: number) => Effect.Effect<void>) =>
+        Effect.gen(function* () {
+          const { sessionId } = yield* pool.create(request({ onCloseRoute: null }))
+          const version = yield* pool.version
+          return { wait: wait(version), change: () => assert.isTrue(Either.isRight(pool.unsafeEnd(sessionId, authData()))) }
+        })
+      assert.deepStrictEqual(yield* missedWakeups(trial(() => pool.awaitEmpty)), [])
+      assert.deepStrictEqual(yield* missedWakeups(trial((version) => pool.awaitChangeFrom(version))), [])
+    }).pipe(Effect.provide(poolLayer()))
+  )
+
   it.effect("becoming errored moves the version once, so a long poll sees that no session is taken any more; errored again, or while draining, does not", () =>
     Effect.gen(function* () {
       const pool = yield* SlotPool
       const at = yield* pool.version
-      const waiter = yield* Effect.fork(pool.awaitChange)
+      const waiter = yield* Effect.fork(pool.awaitChangeFrom(at))
       yield* Effect.yieldNow()
       yield* pool.errored
       yield* Effect.yieldNow()
@@ -954,7 +970,7 @@ describe("SlotPool", () => {
       const pool = yield* SlotPool
       yield* pool.create(request())
       const before = yield* pool.version
-      const waiter = yield* Effect.fork(pool.awaitChange)
+      const waiter = yield* Effect.fork(pool.awaitChangeFrom(before))
       yield* Effect.yieldNow()
       yield* pool.retire
       yield* waiter.await
