@@ -38,6 +38,7 @@ import { type ApiKeyMissing, type CaFileInvalid, RunFailed } from "./errors.js"
 import * as HttpStack from "./httpClient.js"
 import { program } from "./program.js"
 import { Reporter, type Write } from "./Reporter.js"
+import { eventOutput } from "./eventOutput.js"
 import { Reservations } from "./Reservations.js"
 import { terminalWidth } from "./terminalWidth.js"
 import { VastClient } from "./VastClient.js"
@@ -46,14 +47,14 @@ import { stopWhenOrphaned } from "../shared/orphanWatch.js"
 import { withOneLineErrors } from "../shared/cliConsole.js"
 import { outputWritten } from "../shared/outputWritten.js"
 
-// A reader that goes away (`| head`) must not cost the open sessions their end.
-const stdout: Write = (text) => Effect.sync(() => writeSafely(process.stdout, text))
-
 /** How a run reports: JSON lines with `--json`, a live view on a terminal, plain lines into a pipe. */
 const reporterFor = <L>(
   json: boolean,
   reporter: { readonly layerJson: (write: Write) => L; readonly layerLive: (write: Write, columns: () => number) => L; readonly layerPlain: (write: Write) => L }
-): L => (json ? reporter.layerJson(stdout) : process.stdout.isTTY ? reporter.layerLive(stdout, terminalWidth(process.stdout)) : reporter.layerPlain(stdout))
+): L => {
+  const stdout = eventOutput(process.stdout, json)
+  return json ? reporter.layerJson(stdout) : process.stdout.isTTY ? reporter.layerLive(stdout, terminalWidth(process.stdout)) : reporter.layerPlain(stdout)
+}
 
 /** The client for the URLs of a run, over the HTTP stack (`--ca-file`). */
 const clientLayer = (settings: { readonly autoscalerUrl: string; readonly webserverUrl: string; readonly caFile: Option.Option<string> }) =>
@@ -131,7 +132,7 @@ const executeDoctor = (run: DoctorRun) =>
   Effect.gen(function* () {
     const client = yield* clientLayer(run)
     const report = yield* diagnose({ endpoint: run.endpoint, sessions: run.sessions, worker: run.worker }).pipe(Effect.provide(client))
-    yield* stdout(run.json ? renderJson(report) : renderText(report))
+    yield* Effect.sync(() => writeSafely(process.stdout, run.json ? renderJson(report) : renderText(report)))
     if (!report.ok) return yield* new DoctorFailed()
   }).pipe(Effect.catchTags(cannotStart))
 

@@ -22,6 +22,7 @@ import { rememberStopSignal } from "../shared/signalExitStatus.js"
 import { VERSION } from "../shared/version.js"
 import { above0, from0, sessionCost, wholeAtLeast } from "../shared/numericFlags.js"
 import { exitAfterReader, readerGone, writeSafely } from "../shared/safeOutput.js"
+import { boundedOutput } from "../shared/boundedOutput.js"
 import { withOneLineErrors } from "../shared/cliConsole.js"
 import { outputWritten } from "../shared/outputWritten.js"
 
@@ -96,6 +97,8 @@ const demo = Command.make("demo", options, (opts) =>
     const launcher = yield* WorkerLauncher
     const client = yield* HttpClient.HttpClient
     const say = (text: string) => Effect.sync(() => writeSafely(process.stdout, `${text}\n`))
+    // The client's lines: a reader far behind costs lines, not memory (`boundedOutput.ts`); the demo's own are few.
+    const relayed = boundedOutput(process.stdout)
     const clock = yield* Effect.clock
     /** When the demo began watching the serverless (null before): the origin of every stamp. */
     let watchedFrom: number | null = null
@@ -211,7 +214,7 @@ const demo = Command.make("demo", options, (opts) =>
     const clientProcess = yield* launcher.launch(
       { name: "client", command: process.execPath, args: clientArgs, env: { PATH: process.env["PATH"] ?? "", VAST_API_KEY: "demo-key" } },
       (line) => {
-        if (line.trim() !== "") writeSafely(process.stdout, `${stamped(`client | ${line.replace(CLIENT_TIMESTAMP, "")}`)}\n`)
+        if (line.trim() !== "") relayed.write(`${stamped(`client | ${line.replace(CLIENT_TIMESTAMP, "")}`)}\n`)
       }
     )
     yield* stopOnInterrupt(clientProcess, "client")

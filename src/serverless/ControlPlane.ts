@@ -29,7 +29,7 @@ import {
 import { type DropReason, ServerlessMetrics } from "./ServerlessMetrics.js"
 import { type RunningProcess, WorkerLauncher } from "./WorkerLauncher.js"
 import { WorkerSessions } from "./WorkerSessions.js"
-import { writeSafely } from "../shared/safeOutput.js"
+import { boundedOutput } from "../shared/boundedOutput.js"
 import { printable } from "../shared/printable.js"
 import { jsonText } from "../shared/exactJson.js"
 import { sidecarExitReason } from "./sidecarExitReason.js"
@@ -145,6 +145,8 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
     const metrics = yield* ServerlessMetrics
     const workerSessions = yield* WorkerSessions
     const stopping = yield* FiberSet.make()
+    // `--verbose`: every worker's and sidecar's line, as it comes; a reader far behind costs lines, not memory.
+    const verboseOutput = boundedOutput(process.stdout)
     const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 })
     const publicKeyPem = publicKey.export({ type: "spki", format: "pem" }).toString()
     const endpointApiKey = randomBytes(16).toString("hex")
@@ -285,7 +287,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
         ...healthUrl
       }
       const echo = (name: string) => (line: string) => {
-        if (settings.verbose) writeSafely(process.stdout, `[${name}] ${line}\n`)
+        if (settings.verbose) verboseOutput.write(`[${name}] ${line}\n`)
       }
       yield* log(`w${id} starting on ${record.url}`)
       const launched = yield* Effect.either(

@@ -12,6 +12,7 @@ import { Cause, type Duration, Effect, HashMap, Layer, Logger, LogLevel, Queue, 
 import { escapedControls, escapedInJson } from "./printable.js"
 import { unwritten } from "./outputWritten.js"
 import { writeSafely } from "./safeOutput.js"
+import { boundedOutput, OUTPUT_BACKLOG_MAX } from "./boundedOutput.js"
 
 // Each names what it takes in a refusal, instead of the schema's own description.
 export const LogFormat = Schema.Literal("logfmt", "json", "pretty").annotations({ message: () => ({ message: "must be logfmt, json or pretty", override: true }) })
@@ -176,6 +177,9 @@ export const lineLogger = (format: LogFormat, write: (line: string) => void): Lo
     write(formatEntry(format, { annotations, cause, date, level: logLevel.label, message }))
   )
 
+/** What a warning says of the lines left out while the reader was behind. */
+const droppedMessage = (dropped: number, max: number): string => `${dropped} log lines were dropped: the output's reader was more than ${max} bytes behind`
+
 /** The levels whose lines a reader that is behind still gets. */
 const KEPT_WHEN_BEHIND: ReadonlySet<string> = new Set([LogLevel.Warning.label, LogLevel.Error.label, LogLevel.Fatal.label])
 
@@ -206,7 +210,7 @@ const batchedLogger = (format: LogFormat, stream: Writable, window: Duration.Dur
       let text = ""
       // Said once the reader has caught up (or at the stop), ahead of the lines that come next.
       if (dropped > 0 && !behind) {
-        const message = `${dropped} log lines were dropped: the output's reader was more than ${backlogMax} bytes behind`
+        const message = droppedMessage(dropped, backlogMax)
         text = `${formatEntry(format, { ...entries[0]!, level: LogLevel.Warning.label, message, cause: Cause.empty, annotations: HashMap.empty() })}\n`
         dropped = 0
       }
@@ -252,12 +256,6 @@ export interface LoggingOptions {
   readonly backlogMax?: number
 }
 
-/**
- * A reader that stops reading (a stuck log shipper, a pager) would otherwise have every later line held in the worker's
- * memory, without bound (probe 39 I1).
- */
-export const OUTPUT_BACKLOG_MAX = 8 * 1024 * 1024
-
 /** Replace the default logger with ours for everything run under this layer. */
 export const layer = (options: LoggingOptions): Layer.Layer<never> =>
   Layer.unwrapScoped(
@@ -267,10 +265,22 @@ export const layer = (options: LoggingOptions): Layer.Layer<never> =>
   )
 
 /**
+ * Lines written at once to `stream`, dropped (and counted, in a warning once the reader has caught up) while its reader
+ * is far behind, but for warnings and errors (`boundedOutput.ts`).
+ */
+export const boundedLineLogger = (format: LogFormat, stream: Writable, backlogMax: number = OUTPUT_BACKLOG_MAX): Logger.Logger<unknown, void> => {
+  const output = boundedOutput(stream, backlogMax)
+  return Logger.make(({ annotations, cause, date, logLevel, message }) => {
+    const line = `${formatEntry(format, { annotations, cause, date, level: logLevel.label, message })}\n`
+    const notice = (dropped: number, max: number) =>
+      `${formatEntry(format, { date, level: LogLevel.Warning.label, message: droppedMessage(dropped, max), cause: Cause.empty, annotations: HashMap.empty() })}\n`
+    if (KEPT_WHEN_BEHIND.has(logLevel.label)) output.writeKept(line, notice)
+    else output.write(line, notice)
+  })
+}
+
+/**
  * The programs other than the worker (the serverless, the demo, the examples): the worker's logfmt lines, each written
  * at once to stdout. Effect's `Logger.logFmt` would add a `fiber=#N` to every line, which tells a reader nothing.
  */
-export const plainLogfmt: Layer.Layer<never> = Logger.replace(
-  Logger.defaultLogger,
-  lineLogger("logfmt", (line) => writeSafely(process.stdout, `${line}\n`))
-)
+export const plainLogfmt: Layer.Layer<never> = Layer.suspend(() => Logger.replace(Logger.defaultLogger, boundedLineLogger("logfmt", process.stdout)))

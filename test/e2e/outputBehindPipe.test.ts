@@ -7,12 +7,13 @@
  * then would have dropped all it wrote.
  */
 import { execFileSync } from "node:child_process"
-import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from "node:fs"
+import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs"
 import { Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterEach, describe, expect, it } from "vitest"
+import { OUTPUT_BACKLOG_MAX } from "../../src/shared/boundedOutput.js"
 import { clientJs } from "../client/spawnClient.js"
 import { killLeftovers, type Spawned, spawnProcess } from "../support/process.js"
 import { type RunningServerless, serverlessJs, startServerless, until } from "../support/serverless.js"
@@ -110,4 +111,36 @@ describe("a reader behind on the program's stdout still gets its last lines: the
     expect(run.received).toBe(run.written)
     expect(run.received).toMatch(/#1 created session[\s\S]*interrupted: stopped the client \(exit 143\)\n/)
   }, 90_000)
+
+  it("the local serverless with --verbose, beside a sidecar that floods its output: lines are dropped past 8 MiB unread, not held, and said once the reader caught up (probe 40 M1)", async () => {
+    const pipe = fullPipe()
+    const flooded = join(pipe.dir, "flooded")
+    // 30 MB in lines of 1,000 bytes, then the sidecar stays, as a consumer does.
+    const sidecar = `head -c 30000000 /dev/zero | tr '\\0' x | fold -w 999; touch ${flooded}; exec sleep 600`
+    const args = [`--import=${stdoutCopy}`, serverlessJs, "--port", "0", "--api-key", "k", "--recommended", "--min-load", "100", "--verbose", "--sidecar", sidecar]
+    const program = spawnProcess(process.execPath, args, { NULL_TEST_STDOUT_COPY: pipe.dir }, pipe.writeEnd)
+    closeSync(pipe.writeEnd)
+    const copy = join(pipe.dir, String(program.child.pid))
+    await until("the sidecar's flood", () => (existsSync(flooded) ? true : undefined), 60_000)
+    // All but what the sidecar's pipe holds (64 KiB) was read from it: about 8 MiB of it kept, the rest dropped.
+    const kept = statSync(copy).size
+    expect(kept).toBeLessThan(OUTPUT_BACKLOG_MAX + 2_000_000)
+    const reader = new Socket({ fd: pipe.readEnd, readable: true, writable: false })
+    sockets.push(reader)
+    let received = 0
+    const chunks: Array<Buffer> = []
+    reader.on("data", (chunk: Buffer) => {
+      chunks.push(chunk)
+      received += chunk.length
+    })
+    await until("the reader to catch up", () => (received >= pipe.filler + kept ? true : undefined), 60_000)
+    // The stop's lines (the worker's, echoed) come after the reader caught up: the notice goes first.
+    program.child.kill("SIGTERM")
+    await new Promise((resolve) => reader.once("end", resolve))
+    expect(await program.exited, program.output()).toBe(0)
+    const text = Buffer.concat(chunks).subarray(pipe.filler).toString("utf8")
+    expect(text).toBe(readFileSync(copy, "utf8"))
+    expect(text).toMatch(/\n\d+ lines were dropped: the output's reader was more than 8388608 bytes behind\n/)
+    expect(text).toMatch(/message="stopped"\n$/)
+  }, 120_000)
 })

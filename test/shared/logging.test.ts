@@ -1,7 +1,8 @@
 import { Writable } from "node:stream"
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Either, Exit, FiberId, FiberRefs, HashMap, Layer, List, Logger, LogLevel, Schema, Scope, TestClock } from "effect"
-import { layer, lineLogger, LogLevelName, toLogLevel } from "../../src/shared/logging.js"
+import { boundedLineLogger, layer, lineLogger, LogLevelName, toLogLevel } from "../../src/shared/logging.js"
+import { heldStream } from "../support/heldStream.js"
 
 const logged = (format: "logfmt" | "json" | "pretty", effect: Effect.Effect<void>) =>
   Effect.gen(function* () {
@@ -139,21 +140,7 @@ describe("LOG_LEVEL", () => {
 
   it.effect("a reader that falls behind by more than the backlog bound costs info lines, not memory: dropped and counted, said once it catches up; warnings, errors and the stop's last lines are kept (probe 39 I1, review 42 M1)", () =>
     Effect.gen(function* () {
-      // A reader that takes each write at once, or, while `holding`, only when told to.
-      let holding = true
-      const held: Array<() => void> = []
-      const writes: Array<string> = []
-      const stream = new Writable({
-        write: (chunk: Buffer, _encoding, done) => {
-          writes.push(chunk.toString())
-          if (holding) held.push(() => done())
-          else done()
-        }
-      })
-      const takeAll = () => {
-        holding = false
-        for (const take of held.splice(0)) take()
-      }
+      const { hold, stream, takeAll, writes } = heldStream()
       const scope = yield* Scope.make()
       const logs = yield* Layer.buildWithScope(layer({ format: "logfmt", level: "info", stream, window: "20 millis", backlogMax: 100 }), scope)
       const inWindow = (logged: Effect.Effect<void>) => Effect.zipRight(Effect.provide(logged, logs), TestClock.adjust("20 millis"))
@@ -171,12 +158,29 @@ describe("LOG_LEVEL", () => {
       assert.lengthOf(writes, 3)
       assert.match(writes[2] ?? "", /^timestamp=\S+ level=WARN message="3 log lines were dropped: the output's reader was more than 100 bytes behind"\ntimestamp=\S+ level=INFO message="after"\n$/)
       // Behind again at the stop: its last lines are written all the same.
-      holding = true
+      hold()
       yield* inWindow(Effect.logInfo("a second line of more than a hundred bytes with its timestamp and level"))
       yield* Effect.provide(Effect.logInfo("worker stopped"), logs)
       yield* Scope.close(scope, Exit.void)
       takeAll()
       assert.match(writes.at(-1) ?? "", /message="worker stopped"\n$/)
+    })
+  )
+
+  it.effect("the other programs' lines (boundedLineLogger): written at once; past the bound info lines are dropped, warnings kept, and the count said once the reader caught up (probe 40 M1)", () =>
+    Effect.gen(function* () {
+      const { stream, takeAll, writes } = heldStream()
+      const logs = Logger.replace(Logger.defaultLogger, boundedLineLogger("logfmt", stream, 100))
+      yield* Effect.provide(Effect.logInfo("first, a line of more than a hundred bytes with its timestamp and level"), logs)
+      yield* Effect.provide(Effect.all([Effect.logInfo("dropped 1"), Effect.logWarning("kept warning"), Effect.logInfo("dropped 2")]), logs)
+      takeAll()
+      assert.lengthOf(writes, 2)
+      assert.match(writes[1] ?? "", /^timestamp=\S+ level=WARN message="kept warning"\n$/)
+      yield* Effect.provide(Effect.logInfo("after"), logs)
+      assert.deepStrictEqual(
+        writes.slice(2).map((line) => line.replace(/^timestamp=\S+ /, "")),
+        ['level=WARN message="2 log lines were dropped: the output\'s reader was more than 100 bytes behind"\n', 'level=INFO message="after"\n']
+      )
     })
   )
 

@@ -1,0 +1,41 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Schema, TestClock } from "effect"
+import { eventOutput } from "../../src/client/eventOutput.js"
+import { heldStream } from "../support/heldStream.js"
+
+const Dropped = Schema.parseJson(Schema.Struct({ event: Schema.Literal("output_dropped"), events: Schema.Number, backlog_max_bytes: Schema.Number, at: Schema.String }))
+
+/** Three events written while the first (over `max` bytes) is unread, then one after the reader caught up. */
+const behindThenCaughtUp = (json: boolean) =>
+  Effect.gen(function* () {
+    const { stream, takeAll, writes } = heldStream()
+    const write = eventOutput(stream, json, 10)
+    yield* TestClock.setTime(Date.UTC(2026, 11, 3, 12, 0, 0))
+    yield* write("an event over ten bytes\n")
+    yield* write("dropped 1\n")
+    yield* write("dropped 2\n")
+    takeAll()
+    yield* write("after\n")
+    return writes
+  })
+
+describe("the client's event output (probe 40 M1)", () => {
+  it.effect("--json: events past the bound are dropped, then an output_dropped event says how many, before the next", () =>
+    Effect.gen(function* () {
+      const writes = yield* behindThenCaughtUp(true)
+      assert.deepStrictEqual([writes[0], writes[2]], ["an event over ten bytes\n", "after\n"])
+      assert.deepStrictEqual(Schema.decodeUnknownSync(Dropped)(writes[1]), { event: "output_dropped", events: 2, backlog_max_bytes: 10, at: "2026-12-03T12:00:00.000Z" })
+    })
+  )
+
+  it.effect("plain lines: the same, said as a timestamped line", () =>
+    Effect.gen(function* () {
+      const writes = yield* behindThenCaughtUp(false)
+      assert.deepStrictEqual(writes, [
+        "an event over ten bytes\n",
+        "2026-12-03T12:00:00.000Z 2 events were dropped: the output's reader was more than 10 bytes behind\n",
+        "after\n"
+      ])
+    })
+  )
+})
