@@ -12,7 +12,7 @@ import { describeCause } from "../src/shared/causeLine.js"
 import { answeredStandardFlags } from "../src/shared/cliHelp.js"
 import { runWithLogLevel } from "../src/shared/logLevelFlag.js"
 import { withOneLineErrors } from "../src/shared/cliConsole.js"
-import { exitAfterReader, guardOutput, readerGone } from "../src/shared/safeOutput.js"
+import { exitAfterReader, guardOutput, readerGone, untilReaderGone } from "../src/shared/safeOutput.js"
 import { rememberStopSignal } from "../src/shared/signalExitStatus.js"
 
 const hasMessage = (error: unknown): error is { readonly _tag: string; readonly message: string } =>
@@ -29,15 +29,13 @@ export const runExample = <E>(
   const reader = readerGone(process.stdout)
   guardOutput(process.stderr)
   const stoppedBy = rememberStopSignal()
-  withOneLineErrors(runWithLogLevel(cli, process.argv), help).pipe(
-    Effect.raceFirst(reader.closed),
+  untilReaderGone(withOneLineErrors(runWithLogLevel(cli, process.argv), help), Layer.mergeAll(NodeContext.layer, WorkerLauncher.layer(), plainLogfmt), reader).pipe(
     // A failure is one line (a bad flag's line is @effect/cli's own): no stack trace, no cause tree.
     Effect.tapErrorCause((cause) =>
       Cause.isInterruptedOnly(cause) || Cause.failureOption(cause).pipe(Option.exists(ValidationError.isValidationError))
         ? Effect.void
         : Console.error(describeCause(Cause.map(cause, (error) => (hasMessage(error) ? error : { _tag: "Failed", message: String(error) }))))
     ),
-    Effect.provide(Layer.mergeAll(NodeContext.layer, WorkerLauncher.layer(), plainLogfmt)),
     NodeRuntime.runMain({
       disablePrettyLogger: true,
       disableErrorReporting: true,

@@ -21,7 +21,7 @@ import { runWithLogLevel } from "../shared/logLevelFlag.js"
 import { rememberStopSignal } from "../shared/signalExitStatus.js"
 import { VERSION } from "../shared/version.js"
 import { above0, from0, sessionCost, wholeAtLeast } from "../shared/numericFlags.js"
-import { exitAfterReader, readerGone, writeSafely } from "../shared/safeOutput.js"
+import { exitAfterReader, readerGone, untilReaderGone, writeSafely } from "../shared/safeOutput.js"
 import { boundedOutput } from "../shared/boundedOutput.js"
 import { withOneLineErrors } from "../shared/cliConsole.js"
 import { outputWritten } from "../shared/outputWritten.js"
@@ -286,12 +286,12 @@ if (!answeredStandardFlags(process.argv.slice(2), "null-worker demo", help)) {
   stopSignal = stoppedBy
   // Read through `| head`: once the reader has gone, the demo stops in order, as on Ctrl-C, rather than running on unread.
   const reader = readerGone(process.stdout)
-  withOneLineErrors(runWithLogLevel(cli, process.argv), help).pipe(
-    Effect.raceFirst(reader.closed),
+  untilReaderGone(
+    withOneLineErrors(runWithLogLevel(cli, process.argv), help),
     // The serverless's own grace for its workers must fit inside the grace it gets.
-    Effect.provide(
-      Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, WorkerLauncher.layer({ grace: Duration.times(WorkerLauncher.defaultGrace, 2) }), plainLogfmt)
-    ),
+    Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, WorkerLauncher.layer({ grace: Duration.times(WorkerLauncher.defaultGrace, 2) }), plainLogfmt),
+    reader
+  ).pipe(
     // A failure the demo or @effect/cli (a bad option) said already is not said again; anything else is a bug, shown whole.
     Effect.tapErrorCause((cause) =>
       Cause.isInterruptedOnly(cause) || Option.exists(Cause.failureOption(cause), (error) => error._tag === "DemoFailed" || error._tag === "OptionsRefused" || ValidationError.isValidationError(error))

@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { createServer } from "node:net"
-import { Context, Data, Deferred, Duration, Effect, Layer, Runtime } from "effect"
+import { Context, Data, Deferred, Duration, Effect, Fiber, Layer, Runtime } from "effect"
 import { PARENT_PID_VARIABLE } from "../shared/orphanWatch.js"
 import { lineSplitter } from "./lineSplitter.js"
 
@@ -109,20 +109,25 @@ export class WorkerLauncher extends Context.Tag("serverless/WorkerLauncher")<
             // One SIGTERM per child, however many ask it to stop: to a program that is already stopping, a second
             // one means "hurry" (a worker cuts its drain short; a runMain program that dropped its handlers dies).
             let terminating = false
+            const endedOrKilled = Effect.gen(function* () {
+              const ended = yield* Effect.interruptible(Deferred.await(done)).pipe(Effect.timeoutOption(options.grace))
+              if (ended._tag === "None") {
+                signal(child, "SIGKILL")
+                yield* Deferred.await(done)
+              }
+            })
             const stop = Effect.gen(function* () {
               if (yield* Deferred.isDone(done)) return
               if (!terminating) {
                 terminating = true
                 signal(child, "SIGTERM")
               }
-              // Interruptible, or the grace never ends where `stop` runs in a finalizer (at shutdown): a timeout
-              // cannot cut short an uninterruptible wait, and a child that ignores SIGTERM (or is stopped) would
-              // hang its parent for ever instead of getting SIGKILL.
-              const ended = yield* Effect.interruptible(Deferred.await(done)).pipe(Effect.timeoutOption(options.grace))
-              if (ended._tag === "None") {
-                signal(child, "SIGKILL")
-                yield* Deferred.await(done)
-              }
+              // The wait is interruptible, or the grace never ends where `stop` runs in a finalizer (at shutdown): a
+              // timeout cannot cut short an uninterruptible wait, and a child that ignores SIGTERM (or is stopped)
+              // would hang its parent for ever instead of getting SIGKILL. It runs in a fiber of its own, joined: in
+              // the caller's, a second interruption (a race or a timeout around the program passing one on) would end
+              // it at once, and the next finalizer would stop the next child while this one still ran (newcomer 28 #1).
+              yield* Effect.flatMap(Effect.forkDaemon(endedOrKilled), Fiber.join)
             })
             // An exit already seen has removed it (`finish`); it must not be added back.
             if (!(yield* Deferred.isDone(done))) running.set(child, stop)

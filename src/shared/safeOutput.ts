@@ -4,7 +4,7 @@
  * worker would lose its open sessions without a close, a callback or a last report. A guarded stream swallows the
  * error; once it has failed, what is written to it is dropped.
  */
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 
 const guarded = new WeakSet<NodeJS.WritableStream>()
 
@@ -57,3 +57,15 @@ export const readerGone = (stream: NodeJS.WritableStream): ReaderWatch => {
   })
   return { closed, happened: () => gone }
 }
+
+/**
+ * `program`, with what it needs from `layer`, stopped in order once its reader has gone. The layer is built inside the
+ * race: a race interrupted by a signal lets the fiber go on to its own finalizers before its interrupted side has
+ * finished, so a layer provided outside would close beside the program's finalizers, not after them (the launcher's
+ * stop-all stopped the demo's serverless while its client still ended its sessions, newcomer 28 #1).
+ */
+export const untilReaderGone = <A, E, R, ROut, E2, RIn>(
+  program: Effect.Effect<A, E, R>,
+  layer: Layer.Layer<ROut, E2, RIn>,
+  reader: ReaderWatch
+): Effect.Effect<A | void, E | E2, RIn | Exclude<R, ROut>> => Effect.raceFirst(Effect.provide(program, layer), reader.closed)

@@ -18,15 +18,52 @@ describe("WorkerLauncher: stopping a child", () => {
   // "up" only once its handler is in place (a write to a pipe is synchronous: the parent may act on it at once).
   const script = `let n = 0; process.on("SIGTERM", () => { n++; process.stdout.write("term " + n + "\\n"); if (n === 1) setTimeout(() => process.exit(0), 300) }); process.stdout.write("up\\n"); setInterval(() => {}, 1000)`
 
-  it.live("asked to stop twice at once (a finalizer and an interrupted stop), the child gets one SIGTERM", () =>
+  /** Until `lines` has `line`, looked at every 10 ms. */
+  const seen = (lines: ReadonlyArray<string>, line: string) =>
+    Effect.repeat(Effect.sync(() => lines.includes(line)), { schedule: Schedule.spaced("10 millis"), until: (found) => found })
+
+  it.live("asked to stop again while it is stopping (a finalizer and an interrupted stop), the child gets one SIGTERM (review 43 L6h)", () =>
     Effect.gen(function* () {
       const launcher = yield* WorkerLauncher
       const lines: Array<string> = []
       const child = yield* launcher.launch({ name: "child", command: process.execPath, args: ["-e", script], env: {} }, (line) => void lines.push(line))
-      yield* Effect.repeat(Effect.sync(() => lines.includes("up")), { schedule: Schedule.spaced("10 millis"), until: (up) => up })
-      yield* Effect.all([child.stop, child.stop], { concurrency: "unbounded" })
+      yield* seen(lines, "up")
+      const first = yield* Effect.fork(child.stop)
+      // The second stop once the child has taken the first SIGTERM: two at the same instant could merge into one.
+      yield* seen(lines, "term 1")
+      yield* child.stop
+      yield* Fiber.join(first)
       assert.strictEqual(yield* child.exited, "0")
       assert.deepStrictEqual(lines, ["up", "term 1"])
+    }).pipe(Effect.provide(WorkerLauncher.layer()), Effect.scoped)
+  )
+
+  it.live("stopped by the finalizers of an interrupted fiber, one child after another: each stop waits for its child's exit before the next begins, interrupted again or not (newcomer 28 #1)", () =>
+    Effect.gen(function* () {
+      const launcher = yield* WorkerLauncher
+      const events: Array<string> = []
+      const launched = (name: string) =>
+        launcher.launch({ name, command: process.execPath, args: ["-e", script], env: {} }, (line) => void events.push(`${name} ${line}`))
+      const first = yield* launched("first")
+      const second = yield* launched("second")
+      yield* Effect.forkDaemon(Effect.flatMap(first.exited, () => Effect.sync(() => events.push("first exited"))))
+      yield* seen(events, "first up")
+      yield* seen(events, "second up")
+      // As the demo stops its client, then its serverless: the later finalizer first.
+      const holder = yield* Effect.fork(
+        Effect.scoped(Effect.zipRight(Effect.zipRight(Effect.addFinalizer(() => second.stop), Effect.addFinalizer(() => first.stop)), Effect.never))
+      )
+      yield* Effect.yieldNow()
+      yield* Fiber.interruptFork(holder)
+      // A second interruption while the first stop waits (a race or a timeout around the program passes one on):
+      // it must not cut that wait short.
+      yield* seen(events, "first term 1")
+      yield* Fiber.interruptFork(holder)
+      yield* Fiber.await(holder)
+      assert.deepStrictEqual(
+        events.filter((event) => !event.endsWith(" up")),
+        ["first term 1", "first exited", "second term 1"]
+      )
     }).pipe(Effect.provide(WorkerLauncher.layer()), Effect.scoped)
   )
 
