@@ -152,6 +152,12 @@ const waitForPort = async (port) => {
 }
 
 const autoscaler = await standInAutoscaler(freePort)
+// The raw reference does not watch its parent: a signal to this script stops it too, through the exit handler.
+const running = new Set()
+process.on("exit", () => {
+  for (const child of running) child.kill("SIGKILL")
+})
+for (const signal of ["SIGINT", "SIGTERM"]) process.once(signal, () => process.exit(1))
 
 try {
   for (let round = 1; round <= rounds; round++) {
@@ -170,9 +176,13 @@ try {
           MASTER_TOKEN: "bench",
           CONTAINER_ID: "1",
           PUBLIC_IPADDR: "127.0.0.1",
-          [`VAST_TCP_PORT_${ports.public}`]: String(ports.public)
+          [`VAST_TCP_PORT_${ports.public}`]: String(ports.public),
+          // A run stopped by a signal leaves no worker: it stops once this process is gone.
+          NULL_PARENT_PID: String(process.pid)
         }
       })
+      running.add(child)
+      child.once("exit", () => running.delete(child))
       try {
         await waitForPort(ports.public)
         await waitForPort(ports.control)

@@ -72,6 +72,11 @@ const stopAll = () => {
   for (const server of servers) server.child.kill("SIGTERM")
   autoscaler.close()
 }
+// The raw reference does not watch its parent: a signal to this script stops it too, through the exit handler.
+process.on("exit", () => {
+  for (const server of servers) server.child.kill("SIGKILL")
+})
+for (const signal of ["SIGINT", "SIGTERM"]) process.once(signal, () => process.exit(1))
 try {
   for (const spec of args) {
     const [file, ...settings] = spec.split("@")
@@ -87,7 +92,9 @@ try {
           ...process.env,
           WORKER_PORT: String(ports.public), WORKER_HTTP_PORT: String(ports.webhook), NULL_CONTROL_PORT: String(ports.control),
           REPORT_ADDR: autoscaler.url, UNSECURED: "true", USE_SSL: "false", MASTER_TOKEN: "bench", CONTAINER_ID: "1",
-          PUBLIC_IPADDR: "127.0.0.1", [`VAST_TCP_PORT_${ports.public}`]: String(ports.public), ...env
+          PUBLIC_IPADDR: "127.0.0.1", [`VAST_TCP_PORT_${ports.public}`]: String(ports.public),
+          // A run stopped by a signal leaves no worker: each stops once this process is gone.
+          NULL_PARENT_PID: String(process.pid), ...env
         }
       }
     )

@@ -101,9 +101,13 @@ const worker = spawn(process.execPath, ["dist/main.js"], {
     HEALTHCHECK_INTERVAL: "1",
     HEALTHCHECK_TIMEOUT: "1",
     HEALTH_FAILURE_THRESHOLD: "1000000",
-    LOG_LEVEL: "error"
+    LOG_LEVEL: "error",
+    // A soak stopped by a signal (no exit handler runs) leaves no worker: it stops once this process is gone.
+    NULL_PARENT_PID: String(process.pid)
   }
 })
+// A soak that throws takes its worker with it.
+process.on("exit", () => worker.kill("SIGKILL"))
 for (let i = 0; i < 200; i++) {
   const up = await fetch(`http://127.0.0.1:${controlPort}/sessions`).then((r) => r.ok, () => false)
   if (up) break

@@ -1,12 +1,30 @@
 /** `npm run soak`'s command line: `--help` runs nothing, and a bad value is refused before a worker starts. */
 import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import { describe, expect, it } from "vitest"
+import { afterEach, describe, expect, it } from "vitest"
+import { alive, killLeftovers, processTree, spawnProcess } from "../support/process.js"
+import { until } from "../support/serverless.js"
 
 const soak = fileURLToPath(new URL("../../scripts/soak.mjs", import.meta.url))
 const run = (...args: ReadonlyArray<string>) => spawnSync(process.execPath, [soak, ...args], { encoding: "utf8", timeout: 10_000 })
 
+const workers: Array<number> = []
+afterEach(() => {
+  killLeftovers()
+  for (const pid of workers.splice(0)) if (alive(pid)) process.kill(pid, "SIGKILL")
+})
+
 describe("scripts/soak.mjs", () => {
+  it("a soak stopped by SIGTERM leaves no worker running (review 43 L2)", async () => {
+    const script = spawnProcess(process.execPath, [soak, "--minutes", "1", "--rate", "5"], {})
+    const worker = await until("the soak's worker", () => processTree(script.child.pid ?? 0)[0], 20_000)
+    workers.push(worker)
+    script.child.kill("SIGTERM")
+    await script.exited
+    // The worker notices within a second that its parent has gone, and stops.
+    await until("the worker to stop", () => (alive(worker) ? undefined : true), 15_000)
+  }, 40_000)
+
   it("--help prints the usage and exits 0", () => {
     const help = run("--help")
     expect(help.status).toBe(0)
