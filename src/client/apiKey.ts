@@ -6,19 +6,17 @@
  * sent.
  */
 import { Config, Effect, Option, Redacted } from "effect"
+import { apiKeyText } from "../protocol/apiKey.js"
 import { ApiKeyMissing } from "./errors.js"
-
-/** What a key may hold: the visible ASCII characters, as a bearer token does. */
-const HEADER_SAFE = /^[\x21-\x7e]+$/
 
 export const apiKeyFromEnv: Effect.Effect<Redacted.Redacted<string>, ApiKeyMissing> = Config.string("VAST_API_KEY").pipe(
   Config.option,
-  Effect.map(Option.map((key) => key.trim())),
+  Effect.map(Option.map(apiKeyText)),
   Effect.flatMap(
     Option.match({
       onNone: () => Effect.fail(new ApiKeyMissing({ unusable: false })),
-      onSome: (key) =>
-        key === "" ? Effect.fail(new ApiKeyMissing({ unusable: false })) : HEADER_SAFE.test(key) ? Effect.succeed(Redacted.make(key)) : Effect.fail(new ApiKeyMissing({ unusable: true }))
+      onSome: ({ key, usable }) =>
+        key === "" ? Effect.fail(new ApiKeyMissing({ unusable: false })) : usable ? Effect.succeed(Redacted.make(key)) : Effect.fail(new ApiKeyMissing({ unusable: true }))
     })
   ),
   Effect.catchTag("ConfigError", () => Effect.fail(new ApiKeyMissing({ unusable: false })))

@@ -31,6 +31,7 @@ import { WorkerSessions } from "./WorkerSessions.js"
 import { VERSION } from "../shared/version.js"
 import { atLeast, finite, fraction, from0, wholeAtLeast } from "../shared/numericFlags.js"
 import { nonEmpty, nonEmptyText } from "../shared/textFlags.js"
+import { apiKeyText } from "../protocol/apiKey.js"
 import { stopWhenOrphaned } from "../shared/orphanWatch.js"
 import { withOneLineErrors } from "../shared/cliConsole.js"
 import { HEALTHCHECK_INTERVAL_MIN_SECONDS } from "../shared/healthcheckIntervalMin.js"
@@ -55,8 +56,20 @@ const param = <K extends keyof EndpointParams>(
 /** Scaling decisions at most a hundred a second: a tick near 0 would hold a core to decide nothing new. */
 const MIN_TICK_SECONDS = 0.01
 
+/** The key as the client reads its own (`apiKeyText`): trimmed; one that no request could carry is refused. */
+const usableApiKey = (options: Options.Options<string>): Options.Options<string> =>
+  options.pipe(
+    Options.mapEffect((text) => {
+      const { key, usable } = apiKeyText(text)
+      return usable
+        ? Effect.succeed(key)
+        : Effect.fail(ValidationError.invalidValue(HelpDoc.p("--api-key (or SERVERLESS_API_KEY) must be visible ASCII characters, with no space inside")))
+    })
+  )
+
 const flags = {
-  host: defaulted(Options.text, { name: "host", value: "HOST", fallback: "127.0.0.1", description: "interface to listen on" }),
+  // Not empty: `listen(port, "")` binds every interface, while the start-up line would say 127.0.0.1 (review 43 L1).
+  host: defaulted(nonEmptyText, { name: "host", value: "HOST", fallback: "127.0.0.1", description: "interface to listen on" }),
   port: withDefault(wholeAtLeast(0, 65535)("port"), {
     name: "port",
     value: "N",
@@ -65,7 +78,8 @@ const flags = {
   }),
   endpoint: defaulted(nonEmptyText, { name: "endpoint", value: "NAME", fallback: "null-local", description: "the endpoint's name" }),
   // From the environment too: a flag's value is in every process listing.
-  apiKey: withDefault(Options.text("api-key").pipe(Options.withFallbackConfig(Config.string("SERVERLESS_API_KEY")), nonEmpty("api-key", "SERVERLESS_API_KEY")), {
+  // Read as the client reads VAST_API_KEY (`apiKeyText`): the same key file works for both (review 43 L4).
+  apiKey: withDefault(Options.text("api-key").pipe(Options.withFallbackConfig(Config.string("SERVERLESS_API_KEY")), nonEmpty("api-key", "SERVERLESS_API_KEY"), usableApiKey), {
     name: "api-key",
     value: "KEY",
     fallback: "local",

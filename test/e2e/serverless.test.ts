@@ -180,12 +180,18 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     for (const [flag, value, said] of [
       ["endpoint", "", "--endpoint"],
       ["api-key", " ", "--api-key (or SERVERLESS_API_KEY)"],
-      ["sidecar", "", "--sidecar"]
+      ["sidecar", "", "--sidecar"],
+      // Node's listen takes "" as every interface (review 43 L1).
+      ["host", "", "--host"]
     ] as const) {
       const refused = spawnProcess(process.execPath, [serverlessJs, `--${flag}`, value], {})
       expect(await refused.exited, flag).toBe(1)
       expect(refused.output(), flag).toBe(`${said} must not be empty\n`)
     }
+    // A key no request could carry (a space inside it): said, not found later as a lookup that never matches.
+    const spaced = spawnProcess(process.execPath, [serverlessJs, "--api-key", "a b"], {})
+    expect(await spaced.exited).toBe(1)
+    expect(spaced.output()).toBe("--api-key (or SERVERLESS_API_KEY) must be visible ASCII characters, with no space inside\n")
     // The variable set but empty: said, as the flag may not have been given at all.
     const emptyVariable = spawnProcess(process.execPath, [serverlessJs], { SERVERLESS_API_KEY: "" })
     expect(await emptyVariable.exited).toBe(1)
@@ -221,12 +227,14 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     }
   })
 
-  it("the user key from SERVERLESS_API_KEY (kept out of process listings) is the one the endpoint lookup takes; --api-key still wins", async () => {
-    for (const [flags, taken, refused] of [
-      [[], "from-env", "local"],
-      [["--api-key", "from-flag"], "from-flag", "from-env"]
+  it("the user key from SERVERLESS_API_KEY (kept out of process listings) is the one the endpoint lookup takes, white space around it dropped; --api-key still wins", async () => {
+    for (const [flags, variable, taken, refused] of [
+      [[], "from-env", "from-env", "local"],
+      [["--api-key", "from-flag"], "from-env", "from-flag", "from-env"],
+      // A key file's line end is not part of the key, as the client reads VAST_API_KEY (review 43 L4).
+      [[], "from-file\r\n", "from-file", "from-file%0D%0A"]
     ] as const) {
-      const serverless = spawnProcess(process.execPath, [serverlessJs, "--port", "0", ...flags], { SERVERLESS_API_KEY: "from-env" })
+      const serverless = spawnProcess(process.execPath, [serverlessJs, "--port", "0", ...flags], { SERVERLESS_API_KEY: variable })
       try {
         const [, url = ""] = await serverless.waitFor(/serverless listening on (http:\/\/[0-9.:]+) /)
         const lookup = (key: string) => fetch(`${url}/api/v0/endptjobs/?api_key=${key}`).then((response) => response.status)
