@@ -32,7 +32,7 @@ export class ServerlessMetrics extends Effect.Service<ServerlessMetrics>()("serv
     const registers = [registry]
     const workers = new Gauge({
       name: "null_serverless_workers",
-      help: "Workers by state: starting, busy (load reported or routed), idle, stopping, errored.",
+      help: "Workers by state: starting, busy (load reported or routed), idle, draining, stopping, errored.",
       labelNames: ["state"],
       registers
     })

@@ -2,7 +2,7 @@
  * Proof that a request came through the autoscaler: `auth_data.signature` over `auth_data.url`.
  * Checked on handler routes such as `/ping`.
  *
- * The key is fetched until it loads, and again after a signature the loaded keys refuse (at most once a minute): the
+ * The key is fetched until it loads, and again after a signature the loaded keys refuse (at most once every 5 s): the
  * framework fetches it once, so a rotated key leaves its workers refusing every signed request until they restart.
  * The key a rotation replaced opens no session a minute after the rotation is seen, as a key rotated because it leaked
  * must not; the sessions it opened keep their pings.
