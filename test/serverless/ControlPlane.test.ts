@@ -3,7 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Fiber, Layer, Option, TestClock } from "effect"
 import { signedMessage } from "../../src/protocol/signedMessage.js"
 import { statusBody } from "../../src/protocol/workerStatus.js"
-import { CALLBACK_BODY_SHOWN, ControlPlane, failedStartBackoffMs, ServerlessConfig, SETTLED_MS } from "../../src/serverless/ControlPlane.js"
+import { CALLBACK_BODY_SHOWN, ControlPlane, failedStartBackoffMs, keptCallbackBody, ServerlessConfig, SETTLED_MS } from "../../src/serverless/ControlPlane.js"
 import { type EndpointParams, recommended, REPORT_GRACE_MS, SILENCE_LIMIT_MS } from "../../src/serverless/scaling.js"
 import { statusPage } from "../../src/serverless/statusPage.js"
 import { ServerlessMetrics } from "../../src/serverless/ServerlessMetrics.js"
@@ -777,4 +777,15 @@ describe("ControlPlane (TestClock, fake processes)", () => {
       assert.isTrue(status.events.every((event) => event.text.length < CALLBACK_BODY_SHOWN), "no event line carries the whole body")
     })
   )
+})
+
+describe("keptCallbackBody", () => {
+  it("a body whose JSON is exactly the shown size is kept whole; one character more is kept as its size and head (review 43 L6e)", () => {
+    // `{"p":"…"}` is 8 characters around the string.
+    const body = (length: number) => ({ p: "x".repeat(length - 8) })
+    assert.strictEqual(JSON.stringify(body(CALLBACK_BODY_SHOWN)).length, CALLBACK_BODY_SHOWN)
+    assert.deepStrictEqual(keptCallbackBody(body(CALLBACK_BODY_SHOWN)), body(CALLBACK_BODY_SHOWN))
+    const over = JSON.stringify(body(CALLBACK_BODY_SHOWN + 1))
+    assert.deepStrictEqual(keptCallbackBody(body(CALLBACK_BODY_SHOWN + 1)), { truncated: true, bytes: over.length, head: over.slice(0, 256) })
+  })
 })

@@ -413,6 +413,20 @@ describe("SignatureVerifier.layer key fetch", () => {
     )
   )
 
+  it.scoped("an RSA key of exactly 1024 bits is taken at the first attempt, and verifies its signatures (review 43 L6c)", () =>
+    withLogs((logs) =>
+      Effect.gen(function* () {
+        const smallest = generateKeyPairSync("rsa", { modulusLength: 1024 })
+        const pem = smallest.publicKey.export({ type: "spki", format: "pem" }).toString()
+        const { verifier, seen } = yield* verifierWith([ok(pem)], yield* Effect.scope)
+        yield* verifier.ready
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0])
+        yield* verifier.verify(authData(URL_A, signUrl(URL_A, smallest.privateKey)))
+        assert.deepStrictEqual(logs.filter((line) => line.startsWith("WARN")), [])
+      })
+    )
+  )
+
   it.scoped("an attempt without an answer times out after 10 s; verify refuses until the key arrives", () =>
     withLogs(() =>
       Effect.gen(function* () {

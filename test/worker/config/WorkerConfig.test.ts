@@ -229,6 +229,8 @@ describe("WorkerConfig", () => {
   it.effect("a MASTER_TOKEN no header can carry and a USE_SSL that is almost true are accepted as the framework reads them, with a warning that never quotes the token", () =>
     Effect.gen(function* () {
       assert.deepStrictEqual((yield* settings({ ...required, MASTER_TOKEN: "tok", USE_SSL: "false" })).warnings, [])
+      // USE_SSL exactly true needs no warning either (review 43 L6d).
+      assert.deepStrictEqual((yield* settings({ ...required, MASTER_TOKEN: "tok", USE_SSL: "true", WORKER_TLS_CERT: "/tmp/c.pem", WORKER_TLS_KEY: "/tmp/k.pem" })).warnings, [])
       for (const token of [" tok", "tok ", "tok\n", "to\u0000k"]) {
         const { warnings, masterToken } = yield* settings({ ...required, MASTER_TOKEN: token })
         assert.strictEqual(Redacted.value(masterToken), token, "kept as it is: reports send it")

@@ -96,6 +96,9 @@ describe("public API: /session/create", () => {
     ["a cost that is not a number", { auth_data: authData({ cost: "abc" }) }, 422, "auth_data.cost: must be a number from 0 to 1000000, or such a number as a string"],
     ["a cost in hex", { auth_data: authData({ cost: "0x10" }) }, 422, "auth_data.cost"],
     ["a cost in binary", { auth_data: authData({ cost: "0b11" }) }, 422, "auth_data.cost"],
+    // A cost as a string is held to the same range as a number (review 43 L6a).
+    ["a negative cost as a string", { auth_data: authData({ cost: "-1" }) }, 422, "auth_data.cost: must be a number from 0 to 1000000, or such a number as a string"],
+    ["a cost over the limit as a string", { auth_data: authData({ cost: "1000001" }) }, 422, "auth_data.cost: must be a number from 0 to 1000000, or such a number as a string"],
     ["a negative cost", { auth_data: authData({ cost: -1 }) }, 422, "auth_data.cost"],
     ["reqnum as a string", { auth_data: authData({ reqnum: "917" }) }, 422, "auth_data.reqnum"],
     ["a payload that is not an object", { auth_data: authData(), payload: "x" }, 422, "payload: must be a JSON object, got a string"],

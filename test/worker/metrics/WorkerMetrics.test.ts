@@ -18,6 +18,24 @@ describe("WorkerMetrics", () => {
     }).pipe(Effect.provide(WorkerMetrics.Default))
   )
 
+  it.effect("the scraped states, each as the worker gives it: slots by state, pending callbacks, ready, errored, draining, pending deletions (review 43 L6b)", () =>
+    Effect.gen(function* () {
+      const metrics = yield* WorkerMetrics
+      const lines = (yield* metrics.exposition({ slots: { idle: 0, reserved: 1, retiring: 2, retired: 3 }, callbackPending: 4, ready: false, errored: true, draining: true, deletionsPending: 7 })).split("\n")
+      const expected = [
+        'null_worker_slots{state="reserved"} 1',
+        'null_worker_slots{state="retiring"} 2',
+        'null_worker_slots{state="retired"} 3',
+        "null_worker_callback_pending 4",
+        "null_worker_ready 0",
+        "null_worker_errored 1",
+        "null_worker_draining 1",
+        "null_worker_delete_requests_pending 7"
+      ]
+      assert.deepStrictEqual(expected.filter((line) => !lines.includes(line)), [])
+    }).pipe(Effect.provide(WorkerMetrics.Default))
+  )
+
   it.effect("answers counted between scrapes add up across scrapes, by route and status", () =>
     Effect.gen(function* () {
       const metrics = yield* WorkerMetrics
