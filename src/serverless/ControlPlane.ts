@@ -32,6 +32,7 @@ import { WorkerSessions } from "./WorkerSessions.js"
 import { boundedOutput } from "../shared/boundedOutput.js"
 import { printable } from "../shared/printable.js"
 import { jsonText } from "../shared/exactJson.js"
+import { CALLBACKS_KEPT, keptCallbackBody } from "./callbackSink.js"
 import { sidecarExitReason } from "./sidecarExitReason.js"
 import { whatItWaitsFor } from "./startingWorker.js"
 
@@ -124,19 +125,6 @@ const WAITING_TTL_MS = 7_000
 /** The event list and the callback list are bounded: a long-running serverless keeps the newest. */
 const EVENTS_KEPT = 100
 const EVENTS_SHOWN = 50
-const CALLBACKS_KEPT = 100
-/**
- * A callback body kept, shown and logged whole up to this size (as JSON); a larger one (a worker accepts up to 1 MiB)
- * is kept as its size and first characters, so the sink, `/status`, the page and the log stay small.
- */
-export const CALLBACK_BODY_SHOWN = 4096
-const CALLBACK_HEAD = 256
-
-/** `body` as kept by the sink: itself when its JSON is small, else `{truncated, bytes, head}`. */
-export const keptCallbackBody = (body: unknown): unknown => {
-  const text = jsonText(body) ?? "null"
-  return text.length <= CALLBACK_BODY_SHOWN ? body : { truncated: true, bytes: Buffer.byteLength(text), head: text.slice(0, CALLBACK_HEAD) }
-}
 
 export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/ControlPlane", {
   scoped: Effect.gen(function* () {

@@ -114,6 +114,18 @@ describe("npm run demo (dist/demo.js)", () => {
     }
   })
 
+  it("--count past the 100 callbacks the serverless keeps is refused before anything starts; an --interval past half the longest lifetime still runs (review 43 L3)", async () => {
+    const refused = spawnProcess(process.execPath, [demoJs, "--count", "101"], {})
+    running.push(refused)
+    expect(await refused.exited).toBe(1)
+    expect(refused.output()).toContain("--count must be a whole number from 1 to 100")
+    // One session: the interval between starts never passes; the client's lifetime is held to the worker's limit.
+    const demo = spawnProcess(process.execPath, [demoJs, "--count", "1", "--interval", "400000", "--plateau", "0.5", "--inactivity-timeout", "0.5"], {})
+    running.push(demo)
+    expect(await demo.exited, demo.output()).toBe(0)
+    expect(demo.output()).toContain("demo OK: 1 session created and ended")
+  }, 90_000)
+
   it("a --timeout not above the scale-down's own wait (--inactivity-timeout + 15 s) is refused before anything starts, exit 1", async () => {
     for (const [flags, given] of [
       [["--inactivity-timeout", "60", "--timeout", "30"], "--inactivity-timeout"],
