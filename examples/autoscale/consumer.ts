@@ -25,6 +25,7 @@ import { JobStream, type StreamJob } from "../../src/client/autoscale/JobStream.
 import { defaultPrefix } from "../../src/client/autoscale/keys.js"
 import { connectRedis } from "../../src/client/autoscale/redis.js"
 import { WorkerControl } from "../../src/client/autoscale/WorkerControl.js"
+import { decimalNumber, port } from "../../src/shared/decimalConfig.js"
 import { describeConfigError } from "../../src/shared/causeLine.js"
 import { listen } from "../../src/shared/listen.js"
 import { listenFailure } from "../../src/shared/listenFailure.js"
@@ -51,12 +52,12 @@ Environment:
 `
 if (handledEnvProgramArgs(process.argv.slice(2), "autoscale example consumer", help)) process.exit()
 
-/** A number of seconds, 0 or more and finite (`Infinity` would never release a worker or reclaim a job). */
+/**
+ * A number of seconds, 0 or more and finite (`Infinity` would never release a worker or reclaim a job), read as the
+ * worker reads its own: decimal only, and set but empty is an error, not 0 (review 43 L5).
+ */
 const seconds = (name: string, fallback: number) =>
-  Config.number(name).pipe(
-    Config.validate({ message: "must be a finite number of seconds, 0 or more", validation: (value) => Number.isFinite(value) && value >= 0 }),
-    Config.withDefault(fallback)
-  )
+  decimalNumber(name, "must be a finite number of seconds, 0 or more", (value) => value >= 0).pipe(Config.withDefault(fallback))
 
 const settings = Config.all({
   redisUrl: Config.string("REDIS_URL").pipe(
@@ -64,10 +65,7 @@ const settings = Config.all({
     Config.withDefault("redis://127.0.0.1:6379")
   ),
   controlUrl: Config.string("WORKER_CONTROL_URL").pipe(Config.withDefault("http://127.0.0.1:18999")),
-  healthPort: Config.integer("SIDECAR_PORT").pipe(
-    Config.validate({ message: "must be a port number from 1 to 65535", validation: (port) => port >= 1 && port <= 65535 }),
-    Config.withDefault(9090)
-  ),
+  healthPort: port("SIDECAR_PORT").pipe(Config.withDefault(9090)),
   stream: Config.string("AUTOSCALE_STREAM").pipe(Config.withDefault("jobs")),
   group: Config.string("AUTOSCALE_GROUP").pipe(Config.withDefault("workers")),
   prefix: Config.string("AUTOSCALE_PREFIX").pipe(Config.option),

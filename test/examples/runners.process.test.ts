@@ -147,6 +147,19 @@ describe("the Redis examples' own listeners and Redis addresses", () => {
     expect(refused.stderr).toBe("consumer: IDLE_GRACE: must be a finite number of seconds, 0 or more\nconsumer: CLAIM_MIN_IDLE: must be a finite number of seconds, 0 or more\n")
   })
 
+  it("the autoscale consumer reads its numbers as the worker does: set but empty, in hex or with an exponent for a port, is refused (review 43 L5)", () => {
+    const refused = runWith("examples/autoscale-consumer.js", { REDIS_URL: nowhere, IDLE_GRACE: "", CLAIM_MIN_IDLE: "0x10", SIDECAR_PORT: "1e3" })
+    expect(refused.status).toBe(1)
+    expect(refused.stderr).toBe(
+      [
+        "consumer: SIDECAR_PORT: must be a port number from 1 to 65535",
+        "consumer: IDLE_GRACE: is set but empty: give it a value (or unset it, where it has a default)",
+        "consumer: CLAIM_MIN_IDLE: must be a finite number of seconds, 0 or more",
+        ""
+      ].join("\n")
+    )
+  })
+
   it("the autoscale consumer whose Redis fails at start says so once, as an error event, and keeps trying", async () => {
     // A "Redis" that answers its readiness check and refuses every XGROUP: the consumer's tries can be counted, so no
     // time has to pass for the test to see that a trouble said once is not said again.

@@ -6,7 +6,8 @@
  */
 import { HttpClient } from "@effect/platform"
 import { Config, Data, Effect, Either, LogLevel, Redacted } from "effect"
-import { containerId, masterToken, port, publicIp, reportAddrs, workerUrlOf } from "../config/WorkerConfig.js"
+import { containerId, masterToken, publicIp, reportAddrs, workerUrlOf } from "../config/WorkerConfig.js"
+import { port } from "../../shared/decimalConfig.js"
 import { jsonPostFromHttpClient } from "./jsonPost.js"
 import { framework, makeAddressCooldown, postWithFailover } from "./postWithFailover.js"
 import { errorStatus } from "../../protocol/workerStatus.js"
