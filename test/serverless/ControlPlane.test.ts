@@ -1,6 +1,6 @@
 import { verify } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Fiber, Layer, Option, TestClock } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Option, Scope, TestClock } from "effect"
 import { signedMessage } from "../../src/protocol/signedMessage.js"
 import { statusBody } from "../../src/protocol/workerStatus.js"
 import { CALLBACK_BODY_SHOWN, keptCallbackBody } from "../../src/serverless/callbackSink.js"
@@ -200,6 +200,21 @@ describe("ControlPlane (TestClock, fake processes)", () => {
     })
   )
 
+  it.scoped("a routed request stops counting at the first report more than 1 s after its routing that does not name it (review 43 L6g)", () =>
+    Effect.gen(function* () {
+      const { plane, token } = yield* oneWorkerRouted
+      const loadOf = Effect.map(plane.status, (status) => status.workers[0]?.routed_load)
+      // A report within the lag may predate the create: the route still counts.
+      yield* TestClock.adjust("999 millis")
+      yield* plane.workerStatus(report(1, token, 0, []))
+      assert.strictEqual(yield* loadOf, 100)
+      // Past it, a report without the request says the session is not there (refused, or already over).
+      yield* TestClock.adjust("2 millis")
+      yield* plane.workerStatus(report(1, token, 0, []))
+      assert.strictEqual(yield* loadOf, 0)
+    })
+  )
+
   it.scoped("a session created and closed between two of the worker's reports is no longer load once its /delete_requests/ record comes", () =>
     Effect.gen(function* () {
       const { launched, plane, route, token } = yield* oneWorkerRouted
@@ -282,6 +297,20 @@ describe("ControlPlane (TestClock, fake processes)", () => {
       const workers = (yield* plane.status).workers
       assert.isFalse(workers.some((w) => w.id === 2))
       assert.lengthOf(launched, 3)
+    })
+  )
+
+  it.effect("stopAll stops the workers once: the program's stop and then its scope's close say stopping and stopped once (review 43 L6f)", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const { launched, plane, token } = yield* Scope.extend(oneWorkerStarted(1), scope)
+      yield* plane.setBaseUrl("http://127.0.0.1:8080")
+      yield* plane.workerStatus(report(1, token, 0, []))
+      yield* plane.stopAll
+      yield* Scope.close(scope, Exit.void)
+      const texts = (yield* plane.status).events.map((event) => event.text)
+      assert.deepStrictEqual(texts.filter((text) => text.startsWith("stopping") || text === "stopped"), ["stopped", "stopping: 1 worker(s)"])
+      assert.isTrue(launched[0]!.stopped)
     })
   )
 
