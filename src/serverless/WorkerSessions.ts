@@ -5,15 +5,8 @@
  */
 import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { Context, Deferred, Duration, Effect, FiberId, Layer, Option } from "effect"
-import { SessionsAnswer, SessionView } from "../protocol/control.js"
+import { SessionsAnswer, type SessionView } from "../protocol/control.js"
 import { boundedJson } from "../shared/boundedBody.js"
-
-/** One open session, as the worker's control route lists it (epoch seconds). */
-export const HeldSession = SessionView
-export type HeldSession = SessionView
-
-/** `200` from the worker's `GET /sessions`. */
-export const HeldSessions = SessionsAnswer
 
 /** The worker's answer is awaited this long at most: the status page refreshes every second. */
 const ASK_TIMEOUT = Duration.millis(500)
@@ -23,7 +16,7 @@ export class WorkerSessions extends Context.Tag("serverless/WorkerSessions")<
   WorkerSessions,
   {
     /** The sessions the worker whose control server is at `controlUrl` holds; none when it did not say. */
-    readonly held: (controlUrl: string) => Effect.Effect<Option.Option<ReadonlyArray<HeldSession>>>
+    readonly held: (controlUrl: string) => Effect.Effect<Option.Option<ReadonlyArray<SessionView>>>
   }
 >() {
   /**
@@ -39,19 +32,19 @@ export class WorkerSessions extends Context.Tag("serverless/WorkerSessions")<
       const ask = (controlUrl: string) =>
         client.get(`${controlUrl}/sessions`).pipe(
           Effect.flatMap(HttpClientResponse.filterStatusOk),
-          Effect.flatMap(boundedJson(HeldSessions)),
+          Effect.flatMap(boundedJson(SessionsAnswer)),
           Effect.scoped,
           Effect.timeout(ASK_TIMEOUT),
           Effect.map((answer) => Option.some(answer.sessions)),
-          Effect.orElseSucceed(() => Option.none<ReadonlyArray<HeldSession>>())
+          Effect.orElseSucceed(() => Option.none<ReadonlyArray<SessionView>>())
         )
-      const inFlight = new Map<string, Deferred.Deferred<Option.Option<ReadonlyArray<HeldSession>>>>()
+      const inFlight = new Map<string, Deferred.Deferred<Option.Option<ReadonlyArray<SessionView>>>>()
       return WorkerSessions.of({
         held: (controlUrl) =>
           Effect.suspend(() => {
             const pending = inFlight.get(controlUrl)
             if (pending !== undefined) return Deferred.await(pending)
-            const answered = Deferred.unsafeMake<Option.Option<ReadonlyArray<HeldSession>>>(FiberId.none)
+            const answered = Deferred.unsafeMake<Option.Option<ReadonlyArray<SessionView>>>(FiberId.none)
             inFlight.set(controlUrl, answered)
             // In the layer's scope, not the asker's: a caller that goes away leaves the others their answer.
             return Effect.zipRight(

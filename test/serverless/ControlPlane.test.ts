@@ -9,7 +9,8 @@ import { type EndpointParams, recommended, REPORT_GRACE_MS, SILENCE_LIMIT_MS } f
 import { statusPage } from "../../src/serverless/statusPage.js"
 import { ServerlessMetrics } from "../../src/serverless/ServerlessMetrics.js"
 import { type ProcessSpec, WorkerLauncher } from "../../src/serverless/WorkerLauncher.js"
-import { type HeldSession, WorkerSessions } from "../../src/serverless/WorkerSessions.js"
+import { WorkerSessions } from "../../src/serverless/WorkerSessions.js"
+import type { SessionView } from "../../src/protocol/control.js"
 
 /** A launcher that starts nothing: it records each spec and lets the test end a "process". */
 const fakeLauncher = fakeLauncherWith([])
@@ -732,7 +733,7 @@ describe("ControlPlane (TestClock, fake processes)", () => {
     Effect.gen(function* () {
       const { launched, layer } = yield* fakeLauncher
       const asked: Array<string> = []
-      const held: ReadonlyArray<HeldSession> = [{ session_id: "abcDEF1234567", generation: 1, created_at: 1, expires_at: 61, cost: 100, request_idx: 7 }]
+      const held: ReadonlyArray<SessionView> = [{ session_id: "abcDEF1234567", generation: 1, created_at: 1, expires_at: 61, cost: 100, request_idx: 7 }]
       const sessions = Layer.succeed(
         WorkerSessions,
         WorkerSessions.of({

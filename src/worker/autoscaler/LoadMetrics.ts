@@ -110,6 +110,8 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
     // The interval counters as plain numbers, changed in place: no object per event on the session path.
     let received = 0
     let served = 0
+    // The framework's `workload_cancelled` (a handler cancelled by its client's disconnect, §8d): nothing here is, as every
+    // session route answers in one step. Kept at 0 so that `new_load` is the protocol's own formula (review 43 I2).
     let cancelled = 0
     let rejected = 0
     const finished = new DeletionRing(MAX_PENDING_FINISHED)

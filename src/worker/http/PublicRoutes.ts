@@ -5,7 +5,7 @@
 import { Effect, Either, Option, Redacted } from "effect"
 import { costOf } from "../../protocol/authData.js"
 import { keepPayload, type KeptPayload, keptCallbackText, LONGEST_CLOSE, MAX_CALLBACK_BYTES, NO_PAYLOAD } from "../../protocol/callback.js"
-import { decodeCreateSessionFast } from "../../protocol/createSessionFastPath.js"
+import { decodeCreateSessionFast } from "./createSessionFastPath.js"
 import {
   type CreateSessionAnswer,
   CreateSessionBody,

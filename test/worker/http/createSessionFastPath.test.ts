@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Either, FastCheck as fc, Schema } from "effect"
-import { decodeCreateSessionFast } from "../../src/protocol/createSessionFastPath.js"
-import { CreateSessionBody } from "../../src/protocol/session.js"
+import { decodeCreateSessionFast } from "../../../src/worker/http/createSessionFastPath.js"
+import { CreateSessionBody } from "../../../src/protocol/session.js"
 
 const schemaDecode = Schema.decodeUnknownEither(CreateSessionBody)
 

@@ -6,8 +6,8 @@
  * holds it to that); anything else (a numeric string for `cost`, an `on_close_route`, a wrong type anywhere)
  * gets `undefined`, and the Schema decides, with its error messages.
  */
-import { MAX_COST } from "./authData.js"
-import { type CreateSessionBody, MAX_LIFETIME_SECONDS } from "./session.js"
+import { MAX_COST } from "../../protocol/authData.js"
+import { type CreateSessionBody, MAX_LIFETIME_SECONDS } from "../../protocol/session.js"
 
 type Fields = Readonly<Record<string, unknown>>
 
