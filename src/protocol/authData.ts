@@ -31,7 +31,7 @@ const NumericString = Schema.String.pipe(
 )
 
 /** A workload as a JSON number, within `[0, MAX_COST]`: what `/route/` takes and the client CLI accepts. */
-export const CostNumber = Schema.Number.pipe(
+export const CostNumber = Schema.Number.annotations({ message: () => costMessage }).pipe(
   Schema.filter((n) => Number.isFinite(n) && n >= 0 && n <= MAX_COST, { message: () => costMessage })
 )
 

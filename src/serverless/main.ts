@@ -56,16 +56,11 @@ const param = <K extends keyof EndpointParams>(
 /** Scaling decisions at most a hundred a second: a tick near 0 would hold a core to decide nothing new. */
 const MIN_TICK_SECONDS = 0.01
 
-/** The key as the client reads its own (`apiKeyText`): trimmed; one that no request could carry is refused. */
-const usableApiKey = (options: Options.Options<string>): Options.Options<string> =>
-  options.pipe(
-    Options.mapEffect((text) => {
-      const { key, usable } = apiKeyText(text)
-      return usable
-        ? Effect.succeed(key)
-        : Effect.fail(ValidationError.invalidValue(HelpDoc.p("--api-key (or SERVERLESS_API_KEY) must be visible ASCII characters, with no space inside")))
-    })
-  )
+/**
+ * The key trimmed, as the client trims its own (`apiKeyText`): a key file's line end is not part of it. Not held to the
+ * client's visible ASCII: a key outside it still matches its UTF-8 bytes (the Bearer rule in `http.ts`).
+ */
+const trimmedApiKey = (options: Options.Options<string>): Options.Options<string> => options.pipe(Options.map((text) => apiKeyText(text).key))
 
 const flags = {
   // Not empty: `listen(port, "")` binds every interface, while the start-up line would say 127.0.0.1 (review 43 L1).
@@ -79,7 +74,7 @@ const flags = {
   endpoint: defaulted(nonEmptyText, { name: "endpoint", value: "NAME", fallback: "null-local", description: "the endpoint's name" }),
   // From the environment too: a flag's value is in every process listing.
   // Read as the client reads VAST_API_KEY (`apiKeyText`): the same key file works for both (review 43 L4).
-  apiKey: withDefault(Options.text("api-key").pipe(Options.withFallbackConfig(Config.string("SERVERLESS_API_KEY")), nonEmpty("api-key", "SERVERLESS_API_KEY"), usableApiKey), {
+  apiKey: withDefault(Options.text("api-key").pipe(Options.withFallbackConfig(Config.string("SERVERLESS_API_KEY")), nonEmpty("api-key", "SERVERLESS_API_KEY"), trimmedApiKey), {
     name: "api-key",
     value: "KEY",
     fallback: "local",
