@@ -9,8 +9,14 @@ import { liveFrame } from "./liveFrame.js"
 import { printable, printableJson } from "../shared/printable.js"
 import { MAX_LIFETIME_SECONDS } from "../protocol/session.js"
 
-/** Writes text as is (no newline added). */
-export type Write = (text: string) => Effect.Effect<void>
+/**
+ * Writes text as is (no newline added). `kept`: a run's last word (its `done`, its final table), written even to a
+ * reader far behind, who would otherwise lose it (`eventOutput.ts` drops other events then).
+ */
+export type Write = (text: string, kept?: boolean) => Effect.Effect<void>
+
+/** Whether an event is a run's last word. */
+const lastWord = (event: ClientEvent): boolean => event.event === "done"
 
 /**
  * One event as a JSON line: the event's fields, exact (a script reads the session id and the worker's URL as the worker
@@ -27,7 +33,7 @@ export class Reporter extends Context.Tag("client/Reporter")<
     Layer.succeed(
       Reporter,
       Reporter.of({
-        emit: (event) => Effect.flatMap(DateTime.now, (now) => write(jsonLine(event, now)))
+        emit: (event) => Effect.flatMap(DateTime.now, (now) => write(jsonLine(event, now), lastWord(event)))
       })
     )
 
@@ -161,7 +167,7 @@ const makePlain = (write: Write) =>
         const final = yield* Ref.get(state)
         if (final.rows.length === 0) return
         const now = yield* Clock.currentTimeMillis
-        yield* write(`\n${renderTable(final, now).join("\n")}\n`)
+        yield* write(`\n${renderTable(final, now).join("\n")}\n`, true)
       })
     )
     return Reporter.of({
@@ -170,7 +176,7 @@ const makePlain = (write: Write) =>
           const now = yield* DateTime.now
           const millis = DateTime.toEpochMillis(now)
           yield* Ref.update(state, (current) => applyEvent(current, event, millis))
-          yield* write(`${DateTime.formatIso(now)} ${printable(describe(event, millis))}\n`)
+          yield* write(`${DateTime.formatIso(now)} ${printable(describe(event, millis))}\n`, lastWord(event))
         })
     })
   })

@@ -10,10 +10,10 @@ import { jsonLine, type Write } from "./Reporter.js"
 
 export const eventOutput = (stream: Writable, json: boolean, max: number = OUTPUT_BACKLOG_MAX): Write => {
   const output = boundedOutput(stream, max)
-  return (text) =>
+  return (text, kept = false) =>
     Effect.flatMap(DateTime.now, (now) =>
       Effect.sync(() =>
-        output.write(text, (dropped, max) =>
+        (kept ? output.writeKept : output.write)(text, (dropped, max) =>
           json
             ? jsonLine({ event: "output_dropped", events: dropped, backlog_max_bytes: max }, now)
             : `${DateTime.formatIso(now)} ${dropped} events were dropped: the output's reader was more than ${max} bytes behind\n`

@@ -25,6 +25,24 @@ const printed = (layer: (write: (text: string) => Effect.Effect<void>) => Layer.
   })
 
 describe("Reporter", () => {
+  it.effect("a run's last word is written as kept: the done event in JSON and plain lines, the final table; no other event is", () =>
+    Effect.gen(function* () {
+      const done: ClientEvent = { event: "done", created: 1, ended: 1, closed: 0, failures: 0, interrupted: false }
+      for (const layer of [Reporter.layerJson, Reporter.layerPlain]) {
+        const writes = yield* Ref.make<ReadonlyArray<readonly [string, boolean]>>([])
+        yield* Effect.scoped(
+          Effect.flatMap(Layer.build(layer((text, kept = false) => Ref.update(writes, (all) => [...all, [text, kept] as const]))), (context) =>
+            Effect.forEach([created(1, "http://w1"), done], (event) => Effect.flatMap(Effect.provide(Reporter, context), (reporter) => reporter.emit(event)))
+          )
+        )
+        const kept = (yield* Ref.get(writes)).map(([text, isKept]) => [isKept, /done|#\s+STATE/.test(text)])
+        // Each write kept exactly when it is the done line or the final table.
+        assert.deepStrictEqual(kept.map(([isKept, last]) => isKept === last), kept.map(() => true))
+        assert.isTrue(kept.some(([isKept]) => isKept))
+      }
+    })
+  )
+
   it("a worker's expiration is shown within what a session can be: a past one says so, one past the longest lifetime (7 days) too", () => {
     const at = (expiration: number) => sentence({ event: "created", reservation: 1, session_id: "s-1", url: "http://w1", expiration, request_idx: 1 }, 1_000_000)
     assert.strictEqual(at(1_030), "#1 created session s-1 on http://w1, expires in 30 s")

@@ -38,4 +38,17 @@ describe("the client's event output (probe 40 M1)", () => {
       ])
     })
   )
+
+  it.effect("a kept write (a run's last word) is written while the reader is behind, after the count of what was dropped once it caught up", () =>
+    Effect.gen(function* () {
+      const { stream, takeAll, writes } = heldStream()
+      const write = eventOutput(stream, false, 10)
+      yield* TestClock.setTime(Date.UTC(2026, 11, 3, 12, 0, 0))
+      yield* write("an event over ten bytes\n")
+      yield* write("dropped\n")
+      yield* write("the final table\n", true)
+      takeAll()
+      assert.deepStrictEqual(writes, ["an event over ten bytes\n", "the final table\n"])
+    })
+  )
 })
