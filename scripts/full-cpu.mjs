@@ -157,7 +157,8 @@ const running = new Set()
 process.on("exit", () => {
   for (const child of running) child.kill("SIGKILL")
 })
-for (const signal of ["SIGINT", "SIGTERM"]) process.once(signal, () => process.exit(1))
+// Stopped by a signal: 128 + its number, as a shell reports it.
+for (const [signal, status] of [["SIGINT", 130], ["SIGTERM", 143]]) process.once(signal, () => process.exit(status))
 
 try {
   for (let round = 1; round <= rounds; round++) {

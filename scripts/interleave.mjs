@@ -76,7 +76,8 @@ const stopAll = () => {
 process.on("exit", () => {
   for (const server of servers) server.child.kill("SIGKILL")
 })
-for (const signal of ["SIGINT", "SIGTERM"]) process.once(signal, () => process.exit(1))
+// Stopped by a signal: 128 + its number, as a shell reports it.
+for (const [signal, status] of [["SIGINT", 130], ["SIGTERM", 143]]) process.once(signal, () => process.exit(status))
 try {
   for (const spec of args) {
     const [file, ...settings] = spec.split("@")

@@ -42,7 +42,7 @@ import { eventOutput } from "./eventOutput.js"
 import { Reservations } from "./Reservations.js"
 import { terminalWidth } from "./terminalWidth.js"
 import { VastClient } from "./VastClient.js"
-import { exitAfterReader, readerGone, writeSafely } from "../shared/safeOutput.js"
+import { exitAfterReader, readerGone, untilReaderGone, writeSafely } from "../shared/safeOutput.js"
 import { stopWhenOrphaned } from "../shared/orphanWatch.js"
 import { withOneLineErrors } from "../shared/cliConsole.js"
 import { outputWritten } from "../shared/outputWritten.js"
@@ -169,7 +169,8 @@ if (!answeredStandardFlags(doctor || autoscale ? args.slice(1) : args, "null-wor
   // sessions ended, as on Ctrl-C. Not the daemon's: it runs until it is stopped, whoever reads its view; not the
   // doctor's, whose one report is its last write.
   const reader = doctor || autoscale ? null : readerGone(process.stdout)
-  const run = reader === null ? main : Effect.raceFirst(main, reader.closed)
+  // The run stops whole (its sessions ended) before the exit waits for its output (`untilReaderGone`).
+  const run = reader === null ? main : untilReaderGone(main, Layer.empty, reader)
   // Started by the demo, it stops (ending its sessions) if the demo is killed outright.
   withOneLineErrors(Effect.scoped(Effect.zipRight(stopWhenOrphaned, run)), helpPage).pipe(
     Effect.provide(Layer.merge(NodeContext.layer, StderrLogger)),

@@ -30,7 +30,10 @@ const NumericString = Schema.String.pipe(
   })
 )
 
-/** A workload as a JSON number, within `[0, MAX_COST]`: what `/route/` takes and the client CLI accepts. */
+/**
+ * A workload as a JSON number, within `[0, MAX_COST]`: what `/route/` takes and the client CLI accepts. A value of
+ * another type is refused with the same rule (review 43 I8), not Schema's "Expected number".
+ */
 export const CostNumber = Schema.Number.annotations({ message: () => costMessage }).pipe(
   Schema.filter((n) => Number.isFinite(n) && n >= 0 && n <= MAX_COST, { message: () => costMessage })
 )

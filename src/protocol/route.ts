@@ -24,8 +24,7 @@ export type RouteRequest = typeof RouteRequest.Type
 export const RouteRequestIn = Schema.Struct({
   endpoint: Schema.String,
   api_key: Schema.String,
-  // `exact`: a JSON body has no `undefined`, and a cost of another type is then said with the cost's own rule.
-  cost: Schema.optionalWith(CostNumber, { default: () => 100, exact: true }),
+  cost: Schema.optionalWith(CostNumber, { default: () => 100 }),
   request_idx: Schema.optionalWith(Schema.NullOr(Schema.Int), { default: () => 0 }),
   replay_timeout: Schema.optional(Schema.Number)
 })

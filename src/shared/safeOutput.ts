@@ -4,7 +4,7 @@
  * worker would lose its open sessions without a close, a callback or a last report. A guarded stream swallows the
  * error; once it has failed, what is written to it is dropped.
  */
-import { Effect, Layer } from "effect"
+import { Effect, Fiber, Layer } from "effect"
 
 const guarded = new WeakSet<NodeJS.WritableStream>()
 
@@ -59,13 +59,22 @@ export const readerGone = (stream: NodeJS.WritableStream): ReaderWatch => {
 }
 
 /**
- * `program`, with what it needs from `layer`, stopped in order once its reader has gone. The layer is built inside the
- * race: a race interrupted by a signal lets the fiber go on to its own finalizers before its interrupted side has
- * finished, so a layer provided outside would close beside the program's finalizers, not after them (the launcher's
- * stop-all stopped the demo's serverless while its client still ended its sessions, newcomer 28 #1).
+ * `program`, with what it needs from `layer`, stopped in order once its reader has gone. It runs in a fiber of its own,
+ * and whatever ends the run (its reader's going, a signal's interruption) waits for that fiber's end: a race interrupted
+ * by a signal lets its fiber go on to what follows (the exit's wait for the output, `outputWritten`) before its
+ * interrupted side has stopped, and a layer provided outside would close beside the program's finalizers (the
+ * launcher's stop-all stopped the demo's serverless while its client still ended its sessions, newcomer 28 #1; review
+ * 44 M2).
  */
 export const untilReaderGone = <A, E, R, ROut, E2, RIn>(
   program: Effect.Effect<A, E, R>,
   layer: Layer.Layer<ROut, E2, RIn>,
   reader: ReaderWatch
-): Effect.Effect<A | void, E | E2, RIn | Exclude<R, ROut>> => Effect.raceFirst(Effect.provide(program, layer), reader.closed)
+): Effect.Effect<A | void, E | E2, RIn | Exclude<R, ROut>> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(Effect.fork(restore(Effect.provide(program, layer))), (fiber) =>
+      restore(Effect.raceFirst(Fiber.join(fiber), Effect.zipRight(reader.closed, Effect.asVoid(Fiber.interrupt(fiber))))).pipe(
+        Effect.onInterrupt(() => Fiber.interrupt(fiber))
+      )
+    )
+  )

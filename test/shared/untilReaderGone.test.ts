@@ -5,7 +5,7 @@ import { untilReaderGone } from "../../src/shared/safeOutput.js"
 class Launcher extends Context.Tag("test/Launcher")<Launcher, { readonly name: string }>() {}
 
 describe("untilReaderGone", () => {
-  it.effect("a stop signal's interruption: the program's finalizers end before its layer's begin (newcomer 28 #1)", () =>
+  it.effect("a stop signal's interruption: the program's finalizers end before its layer's begin, and both before what follows the run (newcomer 28 #1, review 44 M2)", () =>
     Effect.gen(function* () {
       const events: Array<string> = []
       // The program's finalizer (the demo stopping its client) takes until `clientExited`.
@@ -19,7 +19,8 @@ describe("untilReaderGone", () => {
       // The layer's finalizer: the launcher's stop-all.
       const layer = Layer.scoped(Launcher, Effect.as(Effect.addFinalizer(() => Effect.sync(() => events.push("layer closed"))), { name: "launcher" }))
       const reader = { closed: Effect.never, happened: () => false }
-      const run = yield* Effect.fork(untilReaderGone(program, layer, reader))
+      // What follows the run (the exit's wait for the output) comes after both.
+      const run = yield* Effect.fork(Effect.ensuring(untilReaderGone(program, layer, reader), Effect.sync(() => events.push("after the run"))))
       yield* Effect.yieldNow()
       yield* Fiber.interruptFork(run)
       for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
@@ -27,7 +28,7 @@ describe("untilReaderGone", () => {
       yield* Deferred.succeed(clientExited, undefined)
       yield* Fiber.await(run)
       assert.deepStrictEqual(whileWaiting, [], "nothing closes while the program's finalizer waits")
-      assert.deepStrictEqual(events, ["program's finalizer done", "layer closed"])
+      assert.deepStrictEqual(events, ["program's finalizer done", "layer closed", "after the run"])
     })
   )
 
