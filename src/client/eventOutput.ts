@@ -5,7 +5,7 @@
  */
 import type { Writable } from "node:stream"
 import { DateTime, Effect } from "effect"
-import { boundedOutput, OUTPUT_BACKLOG_MAX } from "../shared/boundedOutput.js"
+import { boundedOutput, droppedSentence, OUTPUT_BACKLOG_MAX } from "../shared/boundedOutput.js"
 import { jsonLine, type Write } from "./Reporter.js"
 
 export const eventOutput = (stream: Writable, json: boolean, max: number = OUTPUT_BACKLOG_MAX): Write => {
@@ -16,7 +16,7 @@ export const eventOutput = (stream: Writable, json: boolean, max: number = OUTPU
         (kept ? output.writeKept : output.write)(text, (dropped, max) =>
           json
             ? jsonLine({ event: "output_dropped", events: dropped, backlog_max_bytes: max }, now)
-            : `${DateTime.formatIso(now)} ${dropped} events were dropped: the output's reader was more than ${max} bytes behind\n`
+            : `${DateTime.formatIso(now)} ${droppedSentence(dropped, "events", max)}\n`
         )
       )
     )

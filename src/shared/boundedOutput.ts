@@ -15,8 +15,12 @@ export const OUTPUT_BACKLOG_MAX = 8 * 1024 * 1024
 /** The notice of `dropped` texts left out while the reader was more than `max` bytes behind (a whole line). */
 export type DroppedNotice = (dropped: number, max: number) => string
 
+/** What every notice says, of `dropped` things (`what`: "lines", "log lines", "events"), without a line end. */
+export const droppedSentence = (dropped: number, what: string, max: number): string =>
+  `${dropped} ${what} were dropped: the output's reader was more than ${max} bytes behind`
+
 /** The usual notice, for plain text lines. */
-export const droppedLines: DroppedNotice = (dropped, max) => `${dropped} lines were dropped: the output's reader was more than ${max} bytes behind\n`
+export const droppedLines: DroppedNotice = (dropped, max) => `${droppedSentence(dropped, "lines", max)}\n`
 
 export interface BoundedOutput {
   /** Writes `text`, or drops it while the reader is behind; `notice` says what was dropped, once the reader caught up. */

@@ -12,7 +12,7 @@ import { Cause, type Duration, Effect, HashMap, Layer, Logger, LogLevel, Queue, 
 import { escapedControls, escapedInJson } from "./printable.js"
 import { unwritten } from "./outputWritten.js"
 import { writeSafely } from "./safeOutput.js"
-import { boundedOutput, OUTPUT_BACKLOG_MAX } from "./boundedOutput.js"
+import { boundedOutput, droppedSentence, OUTPUT_BACKLOG_MAX } from "./boundedOutput.js"
 
 // Each names what it takes in a refusal, instead of the schema's own description.
 export const LogFormat = Schema.Literal("logfmt", "json", "pretty").annotations({ message: () => ({ message: "must be logfmt, json or pretty", override: true }) })
@@ -178,7 +178,7 @@ export const lineLogger = (format: LogFormat, write: (line: string) => void): Lo
   )
 
 /** What a warning says of the lines left out while the reader was behind. */
-const droppedMessage = (dropped: number, max: number): string => `${dropped} log lines were dropped: the output's reader was more than ${max} bytes behind`
+const droppedMessage = (dropped: number, max: number): string => droppedSentence(dropped, "log lines", max)
 
 /** The levels whose lines a reader that is behind still gets. */
 const KEPT_WHEN_BEHIND: ReadonlySet<string> = new Set([LogLevel.Warning.label, LogLevel.Error.label, LogLevel.Fatal.label])
