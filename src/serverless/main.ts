@@ -19,6 +19,7 @@ import { Config, Console, Data, Duration, Effect, Layer, Option, Schedule } from
 import { listenFailure } from "../shared/listenFailure.js"
 import { plainLogfmt } from "../shared/logging.js"
 import { answeredStandardFlags, defaulted, type Flag, optional, optionsOf, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
+import { logListening } from "../shared/listeningLine.js"
 import { runWithLogLevel } from "../shared/logLevelFlag.js"
 import { serveApp, serverLayer } from "../shared/listen.js"
 import { ClientConnections } from "./ClientConnections.js"
@@ -176,7 +177,7 @@ const serverless = Command.make("null-worker-serverless", options, (opts) => {
     // (the listener is released after this scope).
     yield* Effect.addFinalizer(() => plane.stopAll)
     yield* stopWhenOrphaned
-    yield* Effect.logInfo(`serverless listening on ${url} (status page: ${url}/)`)
+    yield* logListening(`serverless listening on ${url} (status page: ${url}/)`)
     yield* Effect.logInfo(`endpoint ${settings.endpointName}: ${JSON.stringify(params)}`)
     if (params.max_workers === 0) {
       yield* Effect.logWarning(`endpoint ${settings.endpointName}: max_workers is 0, so no worker will start; a client waits for one until its route timeout`)

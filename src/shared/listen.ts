@@ -11,6 +11,7 @@ import { Deferred, Duration, Effect, Exit, FiberSet, Layer, Option } from "effec
 import { BodyTooLarge } from "./boundedBody.js"
 import { MAX_REQUEST_BYTES } from "./boundedRequest.js"
 import { makeLingeringClose } from "./lingeringClose.js"
+import { logListening } from "./listeningLine.js"
 
 export interface ListenOptions {
   readonly name: string
@@ -117,7 +118,7 @@ export const serveApp = <E, R>(app: HttpApp.Default<E, R>, name: string, options
     ? served
     : Layer.merge(
         served,
-        Layer.effectDiscard(HttpServer.addressWith((address) => Effect.logInfo(`${name} listening on ${HttpServer.formatAddress(address)}`)))
+        Layer.effectDiscard(HttpServer.addressWith((address) => logListening(`${name} listening on ${HttpServer.formatAddress(address)}`)))
       )
 }
 

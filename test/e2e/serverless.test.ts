@@ -122,6 +122,15 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     }
   })
 
+  it("--port 0 with --log-level warning still says the port it took, and no info line but that one", async () => {
+    const serverless = await startServerless(["--log-level", "warning"])
+    expect((await fetch(`${serverless.url}/status`)).status).toBe(200)
+    await serverless.stop()
+    expect(serverless.process.output().split("\n").filter((line) => line.includes("level=INFO"))).toEqual([
+      expect.stringContaining(`message="serverless listening on ${serverless.url} (status page: ${serverless.url}/)"`)
+    ])
+  })
+
   it("a path it serves, asked with another method, is a 405 whose Allow names the method it takes; HEAD is GET's", async () => {
     const serverless = await startServerless([])
     const cases: ReadonlyArray<readonly [string, string, string]> = [
