@@ -291,10 +291,13 @@ const transportFailed = (operation: Operation, url: string, error: TransportErro
   const detail = transportDetail(error)
   if (isUntrustedCertificate(error.cause)) return new RequestFailed({ operation, url, detail: `${detail}; ${UNTRUSTED_CERTIFICATE_HINT}`, untrusted: true })
   if (refusedLocally(operation, url, error.cause)) return new RequestFailed({ operation, url, detail: `${detail}; ${localControlPlaneHint(operation, names)}` })
-  return Reflect.get(error.cause instanceof Error ? error.cause : {}, "code") === "ECONNREFUSED"
-    ? new RequestFailed({ operation, url, detail, refused: true })
-    : new RequestFailed({ operation, url, detail })
+  const code = Reflect.get(error.cause instanceof Error ? error.cause : {}, "code")
+  if (code === "ECONNREFUSED") return new RequestFailed({ operation, url, detail, refused: true })
+  return code === "ECONNRESET" ? new RequestFailed({ operation, url, detail, cut: true }) : new RequestFailed({ operation, url, detail })
 }
+
+/** A call cut before any answer: asked once more, which opens a new connection (the cut one is gone from the pool). */
+const cutBeforeAnswer = (error: RequestFailed | UnexpectedResponse): boolean => error._tag === "RequestFailed" && error.cut === true && error.answered === undefined
 
 /** The status a failed call got, if an answer began: an unexpected one, or one cut off on its way. */
 const statusOf = (error: RequestFailed | UnexpectedResponse): number | null =>
@@ -362,6 +365,15 @@ export const make = (settings: ClientSettings) =>
             new RequestFailed({ operation, url: request.url, detail: `no answer within ${Duration.toSeconds(timeout)} s` })
         })
       )
+
+    /**
+     * `exchange` for a call whose repeat does no harm (a ping, a read, an end: a session ended once is `410` the second
+     * time), asked again when its connection was cut before any answer: a kept connection closed by the worker as the
+     * call went out on it (its idle timeout, or its stop) is not a worker that failed. A create is not asked again here:
+     * the first may have opened a session.
+     */
+    const exchangeRepeatable = (operation: Operation, request: HttpClientRequest.HttpClientRequest) =>
+      exchange(operation, request).pipe(Effect.catchIf(cutBeforeAnswer, () => exchange(operation, request)))
 
     const decode =
       <A, I>(schema: Schema.Schema<A, I>, operation: Operation, url: string) =>
@@ -597,7 +609,7 @@ export const make = (settings: ClientSettings) =>
         payload: {},
         session_id: session.sessionId
       })
-      const reply = yield* exchange("ping", request)
+      const reply = yield* exchangeRepeatable("ping", request)
       if (reply.status === 410) return yield* new SessionClosed({ sessionId: session.sessionId })
       if (!isOk(reply.status)) return yield* unexpected("ping", request.url, reply)
       // Only the status counts for the SDK; a body that does not say more says nothing more.
@@ -613,7 +625,7 @@ export const make = (settings: ClientSettings) =>
         session_id: session.sessionId,
         session_auth: session.authData
       })
-      const reply = yield* exchange("session/get", request)
+      const reply = yield* exchangeRepeatable("session/get", request)
       if (reply.status === 400) return yield* new SessionUnknown({ operation: "session/get", sessionId: session.sessionId })
       if (!isOk(reply.status)) return yield* unexpected("session/get", request.url, reply)
       return yield* decode(SessionInfoAnswer, "session/get", request.url)(reply)
@@ -624,7 +636,7 @@ export const make = (settings: ClientSettings) =>
         session_id: session.sessionId,
         session_auth: session.authData
       })
-      const reply = yield* exchange("session/end", request)
+      const reply = yield* exchangeRepeatable("session/end", request)
       if (reply.status === 410) return "already-closed" satisfies EndOutcome
       if (reply.status === 400) return yield* new SessionUnknown({ operation: "session/end", sessionId: session.sessionId })
       if (!isOk(reply.status)) return yield* unexpected("session/end", request.url, reply)
@@ -637,7 +649,7 @@ export const make = (settings: ClientSettings) =>
         session_id: session.sessionId,
         session_auth: session.authData
       })
-      const reply = yield* exchange("session/health", request)
+      const reply = yield* exchangeRepeatable("session/health", request)
       if (!isOk(reply.status)) return yield* unexpected("session/health", request.url, reply)
       return (yield* decode(HealthAnswer, "session/health", request.url)(reply)).ok
     })

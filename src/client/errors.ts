@@ -39,6 +39,11 @@ export class RequestFailed extends Data.TaggedError("RequestFailed")<{
   readonly untrusted?: true
   /** The connection was refused: nothing listens at that address (a worker there has stopped). */
   readonly refused?: true
+  /**
+   * The connection was reset or closed before any answer (Node's `ECONNRESET`, "socket hang up"): most often a kept
+   * connection the server closed as the request went out on it, which a new connection does not meet.
+   */
+  readonly cut?: true
   /** An answer began with this status, then the connection failed before its body was whole. */
   readonly answered?: number
 }> {

@@ -627,6 +627,41 @@ describe("VastClient sessions", () => {
     })
   )
 
+  it.effect("a ping, read or end cut before any answer (ECONNRESET: a kept connection the worker closed) is asked once more at once; a create is not", () =>
+    Effect.gen(function* () {
+      const cut: FakeAnswer = { transportCode: "ECONNRESET" }
+      const info = { session_id: session.sessionId, auth_data: session.authData, lifetime: 60, expiration: 123.5, created_at: 63.5 }
+      const calls = [
+        ["/ping", (client: VastClient["Type"]): Effect.Effect<unknown, unknown> => client.ping(session), { status: 200, body: {} }],
+        ["/session/get", (client: VastClient["Type"]): Effect.Effect<unknown, unknown> => client.getSession(session), { status: 200, body: info }],
+        ["/session/health", (client: VastClient["Type"]): Effect.Effect<unknown, unknown> => client.sessionOpen(session), { status: 200, body: { ok: true } }],
+        ["/session/end", (client: VastClient["Type"]): Effect.Effect<unknown, unknown> => client.endSession(session), { status: 410, body: { error: "session already closed" } }]
+      ] as const
+      for (const [path, call, answer] of calls) {
+        const once = yield* clientWith(byPath({ [`${W1}${path}`]: [cut, answer] }))
+        assert.isTrue(Either.isRight(yield* Effect.either(call(once.client))), path)
+        assert.strictEqual((yield* once.requests(path)).length, 2, path)
+        // Cut again: the worker is failing, not a connection that was closed; said, after two calls.
+        const twice = yield* clientWith(byPath({ [`${W1}${path}`]: [cut, cut, answer] }))
+        assert.deepInclude(yield* Effect.flip(call(twice.client)), { _tag: "RequestFailed", cut: true }, path)
+        assert.strictEqual((yield* twice.requests(path)).length, 2, path)
+      }
+      // Another failure is not asked again here, nor is a cut after the status came.
+      const refused = yield* clientWith(byPath({ [`${W1}/ping`]: [{ transportCode: "EPIPE" }, { status: 200, body: {} }] }))
+      assert.deepInclude(yield* Effect.flip(refused.client.ping(session)), { _tag: "RequestFailed", operation: "ping" })
+      assert.strictEqual((yield* refused.requests("/ping")).length, 1)
+      const cutOff = yield* clientWith(byPath({ [`${W1}/ping`]: [{ status: 200, body: { expiration: 1 }, cutOff: true }, { status: 200, body: {} }] }))
+      assert.deepInclude(yield* Effect.flip(cutOff.client.ping(session)), { _tag: "RequestFailed", answered: 200 })
+      assert.strictEqual((yield* cutOff.requests("/ping")).length, 1)
+      // A create cut before its answer may have opened a session: the reservation routes again instead.
+      const create = yield* clientWith(byPath({ [`${AUTOSCALER}/route/`]: [{ status: 200, body: ready(W1, 7) }], [`${W1}/session/create`]: [cut, created("s-6")] }))
+      const fiber = yield* Effect.fork(create.client.reserve({ ...reserveOptions, timeout: "5 minutes" }))
+      yield* TestClock.adjust("1 minute")
+      assert.strictEqual((yield* Fiber.join(fiber)).sessionId, "s-6")
+      assert.strictEqual((yield* create.requests("/route/")).length, 2)
+    })
+  )
+
   it.effect("/session/end: 200 ended, 410 already closed (not a failure), 400 unknown, 500 unexpected", () =>
     Effect.gen(function* () {
       const end = (answer: FakeAnswer) => Effect.flatMap(clientWith(() => answer), ({ client }) => Effect.either(client.endSession(session)))
