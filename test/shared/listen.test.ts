@@ -93,6 +93,48 @@ describe("serverLayer's closes after an answer", () => {
   })
 })
 
+/** A raw request whose body is sent `first` now and the rest later: what comes back, and whether the server closed the connection. */
+const bodyStillComing = (port: number, head: string, first: string) =>
+  new Promise<{ readonly received: string; readonly closed: boolean }>((resolve) => {
+    const socket: Socket = connect(port, "127.0.0.1")
+    let received = ""
+    socket.on("error", () => undefined)
+    socket.on("data", (chunk) => {
+      received += chunk.toString("latin1")
+      // The answer is whole once its last chunk has come: then give the server a moment to close, or not.
+      if (received.endsWith("\r\n0\r\n\r\n") || received.endsWith("\r\n\r\n7")) setTimeout(() => finish(false), 300)
+    })
+    const finish = (closed: boolean) => {
+      socket.destroy()
+      resolve({ received, closed })
+    }
+    socket.on("end", () => finish(true))
+    socket.write(`${head}${first}`)
+  })
+
+describe("serverLayer's unread bodies", () => {
+  it("a body the app answered without reading (an unknown path) closes its connection after the answer; one it read, or none, does not (probe 41 M1)", async () => {
+    const app = HttpRouter.empty.pipe(
+      HttpRouter.post("/read", Effect.map(Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => request.text), (text) => HttpServerResponse.text(String(text.length))))
+    )
+    const [coming, whole, read, none] = await withServer(app, (url) => {
+      const port = Number(new URL(url).port)
+      return Promise.all([
+        bodyStillComing(port, "POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n", "y".repeat(1000)),
+        bodyStillComing(port, "POST /nope HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", '7\r\n{"a":1}\r\n0\r\n\r\n'),
+        bodyStillComing(port, "POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\n", '{"a":1}'),
+        bodyStillComing(port, "POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", "")
+      ])
+    })
+    expect([coming, whole, read, none].map((answer) => [answer.received.slice(0, 12), answer.closed])).toEqual([
+      ["HTTP/1.1 404", true],
+      ["HTTP/1.1 404", true],
+      ["HTTP/1.1 200", false],
+      ["HTTP/1.1 404", false]
+    ])
+  })
+})
+
 describe("serverLayer and Expect: 100-continue", () => {
   it("a body declared past MAX_REQUEST_BYTES is refused at once (413, no 100, connection closed); a small one is asked for and served", async () => {
     const app = HttpRouter.empty.pipe(

@@ -20,6 +20,7 @@ import { createServer as createHttpsServer } from "node:https"
 import { Socket } from "node:net"
 import { Cause, Data, Deferred, Duration, Effect, Either, Exit, FiberSet, Option, Runtime, Schedule, type Scope } from "effect"
 import { attachedAnswer } from "../../shared/attachedAnswer.js"
+import { declaresBody } from "../../shared/declaresBody.js"
 import { parseBoundedJson } from "../../shared/boundedJson.js"
 import { retryNotices } from "../../shared/retryNotices.js"
 import { ChunkAccumulator } from "../../shared/chunkAccumulator.js"
@@ -393,12 +394,13 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     }
     // Each request is named by its answer: while stopping, the latest's is the one that closes the connection.
     const begin = (req: IncomingMessage, res: ServerResponse) => idle.requested(req.socket, res)
-    const send = (res: ServerResponse, response: WireResponse, path = "other") => {
+    /** `closes`: the answer closes its connection (its request's body is not read). */
+    const send = (res: ServerResponse, response: WireResponse, path = "other", closes = false) => {
       const socket = res.req.socket
       // While stopping, only the latest request's answer says `Connection: close`: Node ends the connection after that
       // answer, and an answer queued behind it, to a pipelined request that ran, would be lost.
       const closesNow = closingAll && idle.latest(socket) === res
-      const answer = closesNow ? closingConnection(response) : response
+      const answer = closesNow || closes ? closingConnection(response) : response
       writeResponse(res, answer)
       // Node closes after an answer whose client asked so (`shouldKeepAlive`) or that says so itself (its `_last`).
       if (!res.shouldKeepAlive || answer.headers?.["connection"] === "close") takeNoMore(socket)
@@ -413,27 +415,28 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     }
 
     /** A defect is a bug of ours: it is logged in full, and the client gets a plain 500. */
-    const failed = (res: ServerResponse, method: string, path: string, cause: Cause.Cause<unknown>) => {
+    const failed = (res: ServerResponse, method: string, path: string, cause: Cause.Cause<unknown>, closes: boolean) => {
       runFork(Effect.logError(`${options.name}: ${method} ${path} failed`, cause))
-      send(res, internalError, path)
+      send(res, internalError, path, closes)
     }
 
-    const answer = (req: IncomingMessage, res: ServerResponse, route: WireRoute, path: string, query: string, body: unknown) => {
+    /** `closes`: the answer closes its connection (a body the route does not read was declared). */
+    const answer = (req: IncomingMessage, res: ServerResponse, route: WireRoute, path: string, query: string, body: unknown, closes = false) => {
       const request: WireRequest = { method: req.method ?? "GET", path, query, headers: req.headers, body }
       let effect: ReturnType<WireRoute["handle"]>
       // Outside a fiber nothing would catch a throw: the process would end with every session in it (review 41 L1).
       try {
         effect = route.handle(request)
       } catch (defect) {
-        return failed(res, request.method, path, Cause.die(defect))
+        return failed(res, request.method, path, Cause.die(defect), closes)
       }
       // A handler that had all it needed at once answers with an Either (itself an Effect): no fiber for it.
-      if (isEither(effect)) return send(res, Either.isRight(effect) ? effect.right : errorResponse(effect.left), path)
+      if (isEither(effect)) return send(res, Either.isRight(effect) ? effect.right : errorResponse(effect.left), path, closes)
       const cancel = runCallback(Effect.catchAll(effect, (error) => Effect.succeed(errorResponse(error))), {
         onExit: (exit) => {
-          if (Exit.isSuccess(exit)) return send(res, exit.value, path)
+          if (Exit.isSuccess(exit)) return send(res, exit.value, path, closes)
           if (Exit.isInterrupted(exit)) return
-          failed(res, request.method, path, exit.cause)
+          failed(res, request.method, path, exit.cause, closes)
         }
       })
       if (route.interruptOnClose === true) {
@@ -542,14 +545,24 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       const query = mark < 0 ? "" : url.slice(mark + 1)
       const host = hostProblem(req)
       if (host !== null) return send(res, badHost[host], path)
+      // Every answer before `readBody` leaves the body unread.
       const refused = refusedByGuard(req.headers)
-      if (refused !== null) return send(res, errorResponse(refused), path)
-      const route = options.routes.get(path)
-      if (route === undefined) return send(res, json(404, { error: "not found" }))
-      // HEAD is GET without the body (RFC 9110 §9.3.2); Node writes no body for it.
-      if (req.method !== route.method && !(req.method === "HEAD" && route.method === "GET")) return send(res, json(405, { error: "method not allowed" }, { allow: route.method }), path)
-      if (route.body === "none") return answer(req, res, route, path, query, undefined)
+      if (refused !== null) return send(res, errorResponse(refused), path, declaresBody(req.headers))
+      const route = routeFor(req, path)
+      if (route === undefined) {
+        const known = notAllowed.get(path)
+        return send(res, known ?? notFound, known === undefined ? "other" : path, declaresBody(req.headers))
+      }
+      if (route.body === "none") return answer(req, res, route, path, query, undefined, declaresBody(req.headers))
       readBody(req, res, route, path, query)
+    }
+    const notFound = json(404, { error: "not found" })
+    const notAllowed = new Map(Array.from(options.routes, ([path, route]) => [path, json(405, { error: "method not allowed" }, { allow: route.method })]))
+    /** The route a request is for; none for an unknown path (404) or a method the path does not take (405). */
+    const routeFor = (req: IncomingMessage, path: string): WireRoute | undefined => {
+      const route = options.routes.get(path)
+      // HEAD is GET without the body (RFC 9110 §9.3.2); Node writes no body for it.
+      return route !== undefined && (req.method === route.method || (req.method === "HEAD" && route.method === "GET")) ? route : undefined
     }
 
     const serverOptions = {
@@ -597,7 +610,9 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       if (tooLate(req, res)) return
       const refused = refusedBeforeBody(req)
       if (refused !== null) return answerUnread(req, res, refused)
-      res.writeContinue()
+      // Only a body that will be read is asked for: an unknown path, a wrong method or a route that reads none is
+      // answered without it (and its connection closed, `routeRequest`).
+      if (routeFor(req, pathOf(originForm(req.url ?? "/")))?.body === "json") res.writeContinue()
       routeRequest(req, res)
     })
     // An `Expect` other than 100-continue: Node's own 417 has no body; this one names the header, and closes (the body

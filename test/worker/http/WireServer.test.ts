@@ -483,6 +483,44 @@ describe("WireServer against a real socket", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("a request answered without its body being read (unknown path, wrong method, the guard's refusal, a route that reads none) closes its connection if it declared one; without one the connection is kept (probe 41 M1)", () =>
+    Effect.gen(function* () {
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes })
+      const guarded = yield* serveQuietly({
+        name: "guarded",
+        host: "127.0.0.1",
+        port: 0,
+        routes,
+        guard: (headers) => (headers["x-refuse"] === undefined ? null : new InvalidField({ field: "x-refuse", message: "x-refuse: refused" }))
+      })
+      // Behind each request, one that is answered only if the connection was kept.
+      const next = 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\nConnection: close\r\n\r\n{"b":2}'
+      const cases = [
+        [listener.port, "POST /nope", "", 404],
+        [listener.port, "POST /big", "", 405],
+        [listener.port, "GET /big", "", 200],
+        [guarded.port, "POST /echo", "X-Refuse: 1\r\n", 422]
+      ] as const
+      for (const [port, request, header, status] of cases) {
+        for (const framing of ["Content-Length: 7\r\n\r\n", "Transfer-Encoding: chunked\r\n\r\n7\r\n", "\r\n", "Content-Length: 0\r\n\r\n"]) {
+          const declared = framing !== "\r\n" && framing !== "Content-Length: 0\r\n\r\n"
+          const body = framing.startsWith("Transfer") ? '{"a":1}\r\n0\r\n\r\n' : framing.startsWith("Content-Length: 7") ? '{"a":1}' : ""
+          const received = yield* exchange(port, `${request} HTTP/1.1\r\nHost: x\r\n${header}${framing}${body}${next}`, "")
+          const what = `${request} ${header}${JSON.stringify(framing)}`
+          assert.match(received, new RegExp(`^HTTP/1\\.1 ${status} `), what)
+          assert.strictEqual(received.split("\r\n").filter((line) => line.toLowerCase() === "connection: close").length, 1, what)
+          assert.strictEqual(received.endsWith('{"b":2}'), !declared, what)
+        }
+      }
+      // Nor is such a body asked for with `100 Continue`: the answer comes at once, and closes.
+      for (const [port, request, header, status] of cases) {
+        const received = yield* exchange(port, `${request} HTTP/1.1\r\nHost: x\r\n${header}Content-Length: 7\r\nExpect: 100-continue\r\n\r\n`, '{"a":1}')
+        assert.match(received, new RegExp(`^HTTP/1\\.1 ${status} `), request)
+        assert.include(received.toLowerCase(), "connection: close", request)
+      }
+    }).pipe(Effect.scoped)
+  )
+
   it.live("a request without Host (HTTP/1.1) or with more than one Host line (any version or spelling) is refused 400 in JSON naming the header on every path, and the connection closes; HTTP/1.0 needs none", () =>
     Effect.gen(function* () {
       const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes })
