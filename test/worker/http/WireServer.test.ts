@@ -51,6 +51,15 @@ const routes: RouteTable = new Map<string, WireRoute>([
   ["/echo", { method: "POST", body: "json", handle: (request) => Either.right(text(200, JSON.stringify(request.body))) }]
 ])
 
+/** A listener whose guard refuses every request with an `X-Refuse` header (422, naming it). */
+const serveGuarded = serveQuietly({
+  name: "guarded",
+  host: "127.0.0.1",
+  port: 0,
+  routes,
+  guard: (headers) => (headers["x-refuse"] === undefined ? null : new InvalidField({ field: "x-refuse", message: "x-refuse: refused" }))
+})
+
 /** Send `head` on a raw socket, then `body` once the server says `100 Continue`; everything the server wrote, once it closes. */
 const exchange = (port: number, head: string, body: string) =>
   Effect.async<string>((resume) => {
@@ -456,13 +465,7 @@ describe("WireServer against a real socket", () => {
       assert.match(served, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /)
       assert.isTrue(served.endsWith('{"a":1}'), served)
       // A coding that is not decoded, or a request the listener's guard refuses: answered without a 100 first.
-      const guarded = yield* serveQuietly({
-        name: "guarded",
-        host: "127.0.0.1",
-        port: 0,
-        routes,
-        guard: (headers) => (headers["x-refuse"] === undefined ? null : new InvalidField({ field: "x-refuse", message: "x-refuse: refused" }))
-      })
+      const guarded = yield* serveGuarded
       for (const [port, header, status] of [
         [listener.port, "Content-Encoding: gzip", 415],
         [guarded.port, "X-Refuse: 1", 422]
@@ -486,13 +489,7 @@ describe("WireServer against a real socket", () => {
   it.live("a request answered without its body being read (unknown path, wrong method, the guard's refusal, a route that reads none) closes its connection if it declared one; without one the connection is kept (probe 41 M1)", () =>
     Effect.gen(function* () {
       const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes })
-      const guarded = yield* serveQuietly({
-        name: "guarded",
-        host: "127.0.0.1",
-        port: 0,
-        routes,
-        guard: (headers) => (headers["x-refuse"] === undefined ? null : new InvalidField({ field: "x-refuse", message: "x-refuse: refused" }))
-      })
+      const guarded = yield* serveGuarded
       // Behind each request, one that is answered only if the connection was kept.
       const next = 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\nConnection: close\r\n\r\n{"b":2}'
       const cases = [
