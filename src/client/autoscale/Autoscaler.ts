@@ -7,8 +7,9 @@
  * lease keeps what it kept; when the endpoint lookup or ownership cannot be had yet, it is retried with a
  * back-off (Vast, or Redis, being briefly down is not a reason to stop).
  */
-import { Clock, Data, Duration, Effect } from "effect"
+import { Data, Duration, Effect } from "effect"
 import { repeatedReason } from "../../shared/repeatedReason.js"
+import { monotonicMillis } from "../../shared/monotonic.js"
 import type { EndpointNotFound, RequestFailed, UnexpectedResponse } from "../errors.js"
 import { type Endpoint, VastClient } from "../VastClient.js"
 import { AutoscaleReporter } from "./AutoscaleReporter.js"
@@ -127,7 +128,7 @@ export const runAutoscaler = (settings: AutoscalerSettings) =>
     // restart says nothing about the backlog.
     const adopted = (yield* holdings.snapshot).open.filter((held) => !held.draining && !held.unreachable).length
     let state: PlannerState =
-      adopted > 0 ? { ...initialPlannerState, recent: [{ at: yield* Clock.currentTimeMillis, desired: adopted }] } : initialPlannerState
+      adopted > 0 ? { ...initialPlannerState, recent: [{ at: yield* monotonicMillis, desired: adopted }] } : initialPlannerState
     let lastScale: ScaleEvent | null = null
     // One memory per operation: a Redis outage fails both in every tick, and each is said once while it lasts.
     const troubles = { "claim ownership": repeatedReason(), "read backlog": repeatedReason(), "publish keep lease": repeatedReason() }
@@ -152,7 +153,8 @@ export const runAutoscaler = (settings: AutoscalerSettings) =>
         }
       }
       const snapshot = yield* holdings.snapshot
-      const now = yield* Clock.currentTimeMillis
+      // The planner's windows (scale-out, cool-down, back-off) are spans of time: measured on the clock that never steps.
+      const now = yield* monotonicMillis
       const [decision, next] = plan(
         state,
         {

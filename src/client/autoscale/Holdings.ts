@@ -14,6 +14,7 @@
  */
 import { Cause, Clock, Context, Duration, Effect, Fiber, FiberMap, FiberSet, HashMap, Layer, Option, Ref } from "effect"
 import { describeCause } from "../../shared/causeLine.js"
+import { monotonicMillis } from "../../shared/monotonic.js"
 import { restartingKeepAlive } from "../../shared/restartOnDefect.js"
 import { AutoscaleReporter } from "./AutoscaleReporter.js"
 import type { HeldView } from "./planner.js"
@@ -256,7 +257,8 @@ const make = (policy: HoldingsPolicy) =>
     /** Said, and counted towards the back-off, however the reservation failed. */
     const reserveFailed = (reservation: number, message: string) =>
       Effect.gen(function* () {
-        const now = yield* Clock.currentTimeMillis
+        // The back-off's start, on the planner's clock (`monotonicMillis`).
+        const now = yield* monotonicMillis
         yield* Ref.update(failures, (current) => ({ streak: current.streak + 1, lastAt: now }))
         yield* reporter.emit({ event: "error", operation: "reserve", message, reservation })
       })

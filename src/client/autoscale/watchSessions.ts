@@ -8,8 +8,9 @@
  * - A failed poll (the worker not started yet, or gone) is retried with a back-off; the first failures are expected
  *   and said once.
  */
-import { Clock, Duration, Effect, Option, SubscriptionRef } from "effect"
+import { Duration, Effect, Option, SubscriptionRef } from "effect"
 import { MAX_SESSIONS_WAIT_SECONDS, type SessionsAnswer } from "../../protocol/control.js"
+import { monotonicMillis } from "../../shared/monotonic.js"
 import type { WorkerControl } from "./WorkerControl.js"
 
 /** 200 ms after the first, doubling to 2 s. */
@@ -30,14 +31,14 @@ export const watchSessions = (
     let unwaited = 0
     while (true) {
       const sent = index
-      const started = yield* Clock.currentTimeMillis
+      const started = yield* monotonicMillis
       const answer = yield* Effect.either(control.sessions(sent, pollWaitSeconds))
       if (answer._tag === "Right") {
         failures = 0
         index = Option.some(answer.right.index)
         yield* SubscriptionRef.set(state, Option.some(answer.right))
         // Nothing new, answered in under half its wait (the worker waits 300 s at most): the poll did not wait.
-        const waited = (yield* Clock.currentTimeMillis) - started >= (Math.min(pollWaitSeconds, MAX_SESSIONS_WAIT_SECONDS) * 1000) / 2
+        const waited = (yield* monotonicMillis) - started >= (Math.min(pollWaitSeconds, MAX_SESSIONS_WAIT_SECONDS) * 1000) / 2
         if (Option.isNone(sent) || sent.value !== answer.right.index || waited) unwaited = 0
         else yield* backOff(++unwaited)
         continue

@@ -7,6 +7,7 @@ import { Holdings, type HoldingsPolicy } from "../../../src/client/autoscale/Hol
 import type { PlannerSettings } from "../../../src/client/autoscale/planner.js"
 import { RedisFailed } from "../../../src/client/autoscale/redis.js"
 import { WORKER_GONE } from "../../../src/client/workerGone.js"
+import { readThrough } from "../../support/clock.js"
 import type { BacklogReading } from "../../../src/client/autoscale/scalingRule.js"
 import { StateStore } from "../../../src/client/autoscale/StateStore.js"
 import {
@@ -67,6 +68,8 @@ const startDaemon = (
     readonly savesFail?: Ref.Ref<boolean>
     /** While true, every ownership claim fails (after those of `claimFailures`). */
     readonly claimsFail?: Ref.Ref<boolean>
+    /** The clock the daemon (and the fakes it is given) reads, from the test's own. */
+    readonly clock?: (clock: Clock.Clock) => Clock.Clock
   } = {}
 ) => {
   const settings: AutoscalerSettings = {
@@ -82,7 +85,9 @@ const startDaemon = (
     Layer.provideMerge(Layer.mergeAll(fakeVast(harness.world), failingClaims(memoryStore(harness.state), overrides.claimFailures ?? [], overrides.savesFail, overrides.claimsFail), AutoscaleReporter.layerRecording(harness.events))),
     Layer.merge(fakeBacklog(harness.reading))
   )
-  return Effect.fork(runAutoscaler(settings).pipe(Effect.provide(app)))
+  const run = runAutoscaler(settings).pipe(Effect.provide(app))
+  const clock = overrides.clock
+  return Effect.fork(clock === undefined ? run : Effect.flatMap(Effect.clock, (own) => Effect.withClock(run, clock(own))))
 }
 
 /** `store`, its first ownership claims failing with `failures`, in turn, its claims while `claimsFail` holds, and its saves while `savesFail` holds. */
@@ -192,6 +197,42 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
       assert.strictEqual((yield* openSessions(harness.world)).length, 10)
       const limited = yield* eventsNamed(harness, "scale")
       assert.isTrue(limited.some((event) => event.limited === "rate"))
+    })
+  )
+
+  it.scoped("scale-out, cool-down and back-off are measured on the clock that never steps: the wall clock stepped back or forward an hour changes none (review 45 M1)", () =>
+    Effect.gen(function* () {
+      /** The test's clock, its wall reading moved by `by.offset` ms (what NTP's step does), its timers and monotonic reading not. */
+      const stepped = (by: { offset: number }) => (clock: Clock.Clock) => readThrough(clock, (millis) => millis + by.offset)
+      // Stepped back after two starts: scale-out goes on at its rate, not an hour later.
+      const back = { offset: 0 }
+      const { harness: behind } = yield* daemonReading({ waiting: 2, inFlight: 0 }, { clock: stepped(back) })
+      yield* advance(500)
+      assert.strictEqual((yield* Ref.get(behind.world.reserves)).length, 2)
+      back.offset = -3_600_000
+      yield* Ref.set(behind.reading, { waiting: 6, inFlight: 0 })
+      yield* advance(3_000)
+      assert.strictEqual((yield* Ref.get(behind.world.reserves)).length, 6)
+      // Stepped forward once the backlog is gone: the idle workers stay protected for the cool-down.
+      const forward = { offset: 0 }
+      const { harness: ahead } = yield* daemonReading({ waiting: 3, inFlight: 0 }, { clock: stepped(forward) })
+      yield* advance(2_000)
+      assert.strictEqual((yield* openSessions(ahead.world)).length, 3)
+      yield* Ref.set(ahead.reading, { waiting: 0, inFlight: 0 })
+      forward.offset = 3_600_000
+      yield* advance(1_000)
+      assert.strictEqual((yield* Ref.get(ahead.state.keep)).ids.length, 3, "protected during the cool-down")
+      // And a failed reservation's back-off (1 s) is not stretched by a step made while its route was waiting.
+      const failing = { offset: 0 }
+      const troubled = yield* makeHarness
+      yield* Ref.set(troubled.world.routeDelay, Duration.millis(500))
+      yield* Ref.set(troubled.world.failingReserves, 1)
+      yield* Ref.set(troubled.reading, { waiting: 1, inFlight: 0 })
+      yield* startDaemon(troubled, { clock: stepped(failing) })
+      yield* advance(250)
+      failing.offset = 3_600_000
+      yield* advance(2_500)
+      assert.strictEqual((yield* openSessions(troubled.world)).length, 1)
     })
   )
 

@@ -3,6 +3,7 @@ import { Clock, Effect, Option, SubscriptionRef, TestClock } from "effect"
 import type { SessionsAnswer } from "../../../src/protocol/control.js"
 import { watchSessions } from "../../../src/client/autoscale/watchSessions.js"
 import { ControlFailed, type WorkerControl } from "../../../src/client/autoscale/WorkerControl.js"
+import { readThrough } from "../../support/clock.js"
 
 /** More polls than any test here expects. */
 const MAX_POLLS = 1_000
@@ -45,6 +46,18 @@ describe("watchSessions (TestClock)", () => {
       // ms apart, then every 2 s.
       assert.deepStrictEqual(polls.map((poll) => poll.at), [0, 0, 200, 600, 1400, 3000, 5000, 7000, 9000])
       assert.deepStrictEqual(Option.map(yield* SubscriptionRef.get(state), (answer) => answer.index), Option.some(7))
+    })
+  )
+
+  it.scoped("whether a poll waited is measured on the clock that never steps: a wall clock stepped forward during each early answer is no wait (review 45 Info)", () =>
+    Effect.gen(function* () {
+      const wall = { offset: 0 }
+      const { control, polls } = fakeControl(() => Effect.sync(() => (wall.offset += 60_000)).pipe(Effect.as(answerAt(7))))
+      const state = yield* SubscriptionRef.make<Option.Option<SessionsAnswer>>(Option.none())
+      const watcher = watchSessions(control, 30, state, () => Effect.void)
+      yield* Effect.forkScoped(Effect.flatMap(Effect.clock, (clock) => Effect.withClock(watcher, readThrough(clock, (millis) => millis + wall.offset))))
+      yield* TestClock.adjust("10 seconds")
+      assert.strictEqual(polls.length, 9)
     })
   )
 
