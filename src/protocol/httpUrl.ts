@@ -23,7 +23,7 @@ export const httpUrlProblem = (text: string): string | null =>
 /** The longest URL taken: a route is kept per session and sent with every report of it. */
 const MAX_URL_LENGTH = 8192
 
-const NOT_HTTP_URL = "must be an absolute http(s) URL"
+export const NOT_HTTP_URL = "must be an absolute http(s) URL"
 const PORT_ZERO = "must not use port 0 (no server listens there)"
 
 /** An absolute http(s) URL, with a port a server can listen on (not `:0`). */

@@ -7,7 +7,7 @@ import { isIP, isIPv6 } from "node:net"
 import { basename, dirname, join, resolve } from "node:path"
 import { Config, ConfigError, Context, Effect, Either, Layer, Option, ParseResult, Redacted, Schema } from "effect"
 import { MAX_CALLBACK_BYTES } from "../../protocol/callback.js"
-import { httpUrlProblem } from "../../protocol/httpUrl.js"
+import { httpUrlProblem, NOT_HTTP_URL } from "../../protocol/httpUrl.js"
 import { describeConfigError } from "../../shared/causeLine.js"
 import { checkedText, decimalInteger, decimalNumber, port, SET_BUT_EMPTY, unlessEmpty } from "../../shared/decimalConfig.js"
 import { LogFormat, LogLevelName } from "../../shared/logging.js"
@@ -162,7 +162,10 @@ export const reportAddrs = Config.string("REPORT_ADDR").pipe(
       // Named by its place in the list as written (empty items counted), which is where the user will look.
       const bad = items.findIndex((item) => item !== "" && httpUrlProblem(item) !== null)
       if (bad < 0) return Either.right(addrs)
-      return Either.left(ConfigError.InvalidData([], `${REPORT_ADDR_RULE}: ${items.length === 1 ? "it" : `item ${bad + 1}`} ${httpUrlProblem(items[bad]!)}`))
+      const problem = httpUrlProblem(items[bad]!)
+      // One item that is no http(s) URL breaks the rule itself: said once.
+      if (items.length === 1 && problem === NOT_HTTP_URL) return Either.left(ConfigError.InvalidData([], REPORT_ADDR_RULE))
+      return Either.left(ConfigError.InvalidData([], `${REPORT_ADDR_RULE}: ${items.length === 1 ? "it" : `item ${bad + 1}`} ${problem}`))
     })
   )
 )

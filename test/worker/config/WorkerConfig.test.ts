@@ -98,6 +98,9 @@ describe("WorkerConfig", () => {
         `${rule}: item 4 must not use port 0 (no server listens there)`
       ])
       assert.deepStrictEqual(yield* problems({ ...required, REPORT_ADDR: `http://a.example/${"x".repeat(8200)}` }), [`${rule}: it must be at most 8192 characters long`])
+      // One address that is no http(s) URL: the rule, said once (newcomer 29 #7).
+      assert.deepStrictEqual(yield* problems({ ...required, REPORT_ADDR: "ftp://a.example" }), [rule])
+      assert.deepStrictEqual(yield* problems({ ...required, REPORT_ADDR: "http://a.example:0" }), [`${rule}: it must not use port 0 (no server listens there)`])
       assert.deepStrictEqual(yield* problems({ ...required, REPORT_ADDR: "http://127.0.0.1:0" }), [`${rule}: it must not use port 0 (no server listens there)`])
       assert.deepStrictEqual(yield* problems({ ...required, REPORT_ADDR: "   " }), ["REPORT_ADDR: is set but empty: give it a value (or unset it, where it has a default)"])
       assert.deepStrictEqual(yield* problems({ ...required, REPORT_ADDR: ",," }), [rule])
