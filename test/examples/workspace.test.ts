@@ -1,11 +1,11 @@
 /** The example runners' temporary directories: each names its runner, and one a killed runner left is removed by the next. */
 import { spawnSync } from "node:child_process"
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, utimesSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
-import { exampleWorkspace, OWNER_FILE, removeAbandoned } from "../../examples/workspace.js"
+import { exampleWorkspace, OWNER_FILE, removeAbandoned, UNNAMED_KEPT_MS } from "../../examples/workspace.js"
 
 const PREFIX = "null-worker-test-"
 const NAMESPACE = readlinkSync("/proc/self/ns/pid")
@@ -58,9 +58,37 @@ describe("exampleWorkspace", () => {
       assert.isFalse(existsSync(dir))
       assert.sameMembers(readdirSync(root), [`${PREFIX}live`, `${PREFIX}unnamed`, `${PREFIX}garbled`, `${PREFIX}elsewhere`, "something-else"])
       // Nothing left to remove the second time; a root that cannot be read removes nothing.
-      assert.deepStrictEqual(removeAbandoned(PREFIX, root), [])
-      assert.deepStrictEqual(removeAbandoned(PREFIX, join(root, "missing")), [])
+      assert.deepStrictEqual(removeAbandoned(PREFIX, root, 0), [])
+      assert.deepStrictEqual(removeAbandoned(PREFIX, join(root, "missing"), 0), [])
       rmSync(root, { recursive: true, force: true })
     })
   )
+
+  it("removes one naming no process it can check (none, a bare pid as older versions wrote, garbled) once unchanged for a day; never another namespace's (newcomer 29 #4)", () => {
+    const root = mkdtempSync(join(tmpdir(), "workspace-test-"))
+    const named = [
+      ["unnamed", null],
+      ["bare", String(goneProcessId())],
+      ["garbled", "12abc"],
+      ["elsewhere", `${goneProcessId()} pid:[1]`],
+      ["live", owner(process.pid)]
+    ] as const
+    const now = Date.now()
+    const old = new Date(now - UNNAMED_KEPT_MS)
+    for (const [name, written] of named) {
+      leftBehind(root, `${PREFIX}${name}-old`, written)
+      utimesSync(join(root, `${PREFIX}${name}-old`), old, old)
+      leftBehind(root, `${PREFIX}${name}-new`, written)
+    }
+    assert.sameMembers(
+      removeAbandoned(PREFIX, root, now).map((dir) => dir.slice(root.length + 1)),
+      ["unnamed", "bare", "garbled"].map((name) => `${PREFIX}${name}-old`)
+    )
+    assert.sameMembers(readdirSync(root), [
+      ...["unnamed", "bare", "garbled", "elsewhere", "live"].map((name) => `${PREFIX}${name}-new`),
+      `${PREFIX}elsewhere-old`,
+      `${PREFIX}live-old`
+    ])
+    rmSync(root, { recursive: true, force: true })
+  })
 })
