@@ -179,6 +179,12 @@ const serverless = Command.make("null-worker-serverless", options, (opts) => {
     yield* stopWhenOrphaned
     yield* logListening(`serverless listening on ${url} (status page: ${url}/)`)
     yield* Effect.logInfo(`endpoint ${settings.endpointName}: ${JSON.stringify(params)}`)
+    if (!apiKeyText(settings.userApiKey).usable) {
+      // Taken (a caller may send its UTF-8 bytes), but the project's own client refuses such a VAST_API_KEY before any call.
+      yield* Effect.logWarning(
+        "the user key holds a space, a control character or a character outside ASCII: the client (VAST_API_KEY) refuses such a key; a caller sending its UTF-8 bytes in Bearer or ?api_key= is still let in"
+      )
+    }
     if (params.max_workers === 0) {
       yield* Effect.logWarning(`endpoint ${settings.endpointName}: max_workers is 0, so no worker will start; a client waits for one until its route timeout`)
     }

@@ -328,6 +328,12 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     expect(await lookup(`&api_key=${encodeURIComponent("clé-秘")}`)).toBe(200)
     expect(await lookup("", `Bearer ${Buffer.from("clé-", "latin1").toString("latin1")}`)).toBe(401)
     expect(await lookup("", "Bearer k")).toBe(401)
+    // Said at start: the project's own client refuses such a VAST_API_KEY (newcomer 29 #6); a plain key says nothing.
+    const warning = "the user key holds a space, a control character or a character outside ASCII"
+    const spaced = await startServerless(["--max-workers", "0"], { apiKey: "a b" })
+    const plain = await startServerless(["--max-workers", "0"], { apiKey: "ab" })
+    await Promise.all([spaced.stop(), plain.stop()])
+    expect([spaced.process.output().includes(warning), plain.process.output().includes(warning)]).toEqual([true, false])
   })
 
   it("/route/ refuses a cost a worker would refuse (non-number, negative, above MAX_COST) with a 422 naming cost", async () => {
