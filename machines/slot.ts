@@ -41,7 +41,9 @@ export type Refusal = "unknownSession" | "unauthorised" | "notTargeted" | "busy"
 
 /**
  * The open session, as the slot knows it. Plain, serialisable data. `authDigest` is the hex SHA-256 of
- * the session's canonical `auth_data` (its secret); the secret itself is never kept.
+ * the session's canonical `auth_data` (its secret), which the guards compare in constant time; `authData` is the
+ * secret itself, kept only to answer `/session/get` to a caller who proves it: a `SlotSession` (or an intent that
+ * carries one) is never logged or shown whole.
  */
 export interface SlotSession {
   readonly id: string

@@ -104,7 +104,8 @@ const make = (policy: LifecyclePolicy) =>
             consecutiveFailures++
             failuresTotal++
             prometheus.healthFailure()
-            const fields = { failures_in_a_row: consecutiveFailures, threshold: config.healthFailureThreshold }
+            // The kind (`refused`, `status`, `timeout`, `transport`) for an operator to filter on: a dead consumer from a slow one.
+            const fields = { kind: failure.kind, failures_in_a_row: consecutiveFailures, threshold: config.healthFailureThreshold }
             yield* consecutiveFailures <= config.healthFailureThreshold
               ? Effect.logWarning(failure.message, fields)
               : pastThreshold.log(pastThreshold.warning, "health", failure.message, fields)

@@ -102,6 +102,14 @@ describe("HealthProber against a real consumer", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("a port nothing listens on is a refused check, said with Node's code", () =>
+    Effect.gen(function* () {
+      const closed = yield* Effect.scoped(Effect.map(consumer, ({ base }) => base))
+      const refused = yield* probe(`${closed}/ok`)
+      assert.deepStrictEqual(Either.isLeft(refused) ? [refused.left.kind, refused.left.message] : [], ["refused", "Healthcheck failed: ECONNREFUSED"])
+    })
+  )
+
   it.live("a redirect Node's client cannot follow (another scheme, an impossible port) is one failed check, not a crash", () =>
     Effect.gen(function* () {
       const { base } = yield* consumer

@@ -147,7 +147,7 @@ describe("Lifecycle", () => {
       assert.lengthOf(failures(), 4)
       // 100 s: a minute after the 4th's line, one more, saying how many were not logged.
       yield* TestClock.adjust("10 seconds")
-      assert.deepStrictEqual(failures().at(-1), { failures_in_a_row: 10, threshold: 3, repeated_since_last_line: 5 })
+      assert.deepStrictEqual(failures().at(-1), { kind: "status", failures_in_a_row: 10, threshold: 3, repeated_since_last_line: 5 })
       // The success at 130 s starts the count over; the failure right after the threshold is logged at once again.
       yield* TestClock.adjust("80 seconds")
       assert.deepStrictEqual(failures().slice(5).map((fields) => fields["failures_in_a_row"]), [1, 2, 3, 4])
