@@ -20,13 +20,25 @@ export class PostedCallbacks extends Context.Tag("test/PostedCallbacks")<PostedC
 export const recordingCallbacks = ({
   instant = false,
   maxPending = 1000,
-  onDrain = Effect.void
-}: { readonly maxPending?: number; readonly instant?: boolean; readonly onDrain?: Effect.Effect<void> } = {}) =>
+  onDrain = Effect.void,
+  throwsOnce = false
+}: {
+  readonly maxPending?: number
+  readonly instant?: boolean
+  readonly onDrain?: Effect.Effect<void>
+  /** The first callback handed over throws instead (a bug on the close's path). */
+  readonly throwsOnce?: boolean
+} = {}) =>
   Layer.effectContext(
     Effect.map(Ref.make<ReadonlyArray<CloseCallback>>([]), (posted) => {
       let pending = 0
+      let throwing = throwsOnce
       // Synchronous, as the pool calls it inside its one step.
       const record = (callback: CloseCallback) => {
+        if (throwing) {
+          throwing = false
+          throw new TypeError("a bug in the outbox")
+        }
         if (!instant) pending++
         Effect.runSync(Ref.update(posted, (all) => [...all, callback]))
       }
@@ -51,9 +63,9 @@ export const testConfig = (settings: Partial<WorkerSettings> = {}) =>
   WorkerConfig.layer({ workerPort: 1, workerHttpPort: 2, controlPort: 3, ...settings })
 
 /** A fresh pool over a recording outbox and fresh load metrics. */
-export const poolLayer = (settings: Partial<WorkerSettings> = {}, options: { readonly maxPending?: number } = {}) =>
+export const poolLayer = (settings: Partial<WorkerSettings> = {}, options: { readonly maxPending?: number; readonly throwsOnce?: boolean } = {}) =>
   SlotPool.DefaultWithoutDependencies.pipe(
-    Layer.provideMerge(recordingCallbacks(options.maxPending === undefined ? {} : { maxPending: options.maxPending })),
+    Layer.provideMerge(recordingCallbacks({ ...(options.maxPending === undefined ? {} : { maxPending: options.maxPending }), throwsOnce: options.throwsOnce === true })),
     Layer.provideMerge(Layer.merge(LoadMetrics.Default, WorkerMetrics.Default)),
     Layer.provideMerge(testConfig(settings))
   )

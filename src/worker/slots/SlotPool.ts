@@ -37,6 +37,7 @@ import type { SessionId } from "../../protocol/SessionId.js"
 import { AUTH_DATA_MAX_LENGTH } from "../../protocol/authData.js"
 import { canonicalJson, secretDigestHex } from "../../shared/secretEquals.js"
 import { sha256Hex } from "../../shared/sha256.js"
+import { restartOnDefect } from "../../shared/restartOnDefect.js"
 import { makeSyncLog, type SyncLog } from "../../shared/syncLog.js"
 import { Wakeups } from "../../shared/Wakeups.js"
 import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
@@ -58,6 +59,9 @@ import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { unsafeNewSessionId } from "./newSessionId.js"
 import { initialSlot, makeSlotStepper, type SlotIntent, type SlotState } from "./slotStep.js"
 import { echoedId } from "../../protocol/SessionId.js"
+
+/** How long a slot's timer that crashed waits before it starts again: a bug that kills it at once does not spin. */
+const TIMER_RESTART_PAUSE = Duration.seconds(1)
 
 /** What `/session/create` asks for. `authData` is the request's `auth_data` as parsed, kept as it came. */
 export interface SessionRequest {
@@ -314,8 +318,12 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
           }
           settled(() => apply(slot, { type: "session.expire", now: clock.unsafeCurrentTimeMillis() }))
         }
-      }).pipe(Effect.catchAllCause((cause) => Effect.logError(`slot ${slot}: expiry timer stopped`, cause)))
-    yield* Effect.forEach(timers, (timer, slot) => Effect.forkScoped(runTimer(slot, timer)), { discard: true })
+      })
+    // A timer that died (a bug) would leave its slot to a vanished client until a request names the session: started
+    // again, as the health loop and the keep-alives are.
+    const supervisedTimer = (slot: number, timer: SlotTimer) =>
+      restartOnDefect(runTimer(slot, timer), TIMER_RESTART_PAUSE, (cause) => Effect.logError(`slot ${slot}: expiry timer crashed; starting it again`, cause))
+    yield* Effect.forEach(timers, (timer, slot) => Effect.forkScoped(supervisedTimer(slot, timer)), { discard: true })
 
     /** Close every open session for `event`; returns what closed. */
     const closeAll = (event: SlotEvent): ReadonlyArray<ClosedSession> => {

@@ -206,6 +206,21 @@ describe("SlotPool", () => {
     }).pipe(Effect.provide(poolLayer()))
   )
 
+  it.effect("a slot's expiry timer that dies (a bug on the close's path) is started again: the next session still expires (review 45 L1)", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      yield* pool.create(request({ lifetimeMs: 1_000 }))
+      // Its close throws in the outbox: the timer dies with it.
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(yield* stateOf, ["idle"])
+      yield* TestClock.adjust("1 second")
+      const { sessionId } = yield* pool.create(request({ lifetimeMs: 1_000 }))
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(yield* stateOf, ["idle"])
+      assert.deepStrictEqual((yield* posted).map((callback) => callback.sessionId), [sessionId])
+    }).pipe(Effect.provide(poolLayer({}, { throwsOnce: true })))
+  )
+
   it.effect("expiry closes the session exactly at its lifetime, not a millisecond before", () =>
     Effect.gen(function* () {
       const pool = yield* SlotPool
