@@ -141,15 +141,24 @@ const make = (policy: HoldingsPolicy) =>
         )
       )
 
+    /**
+     * No longer held, and said closed, in one step: a stop landing between them would leave a session neither held nor
+     * reported (review 45 I3). Its record goes after: a stop or a Redis that hangs may keep it, and the next start then
+     * finds the session closed and drops it.
+     */
     const forget = (held: Held, reason: string) =>
-      Effect.gen(function* () {
-        yield* Ref.update(open, (all) => HashMap.remove(all, held.session.sessionId))
-        yield* saved(held.session.sessionId, true)
-        yield* store.remove(held.session.sessionId).pipe(
+      Effect.zipRight(
+        Effect.uninterruptible(
+          Effect.gen(function* () {
+            yield* Ref.update(open, (all) => HashMap.remove(all, held.session.sessionId))
+            yield* saved(held.session.sessionId, true)
+            yield* reporter.emit({ event: "closed", reservation: held.reservation, session_id: held.session.sessionId, url: held.session.url, reason })
+          })
+        ),
+        store.remove(held.session.sessionId).pipe(
           Effect.catchAll((error) => reporter.emit({ event: "error", operation: "record", message: error.message, reservation: held.reservation }))
         )
-        yield* reporter.emit({ event: "closed", reservation: held.reservation, session_id: held.session.sessionId, url: held.session.url, reason })
-      })
+      )
 
     /** Ping every `pingEvery` until the worker closes the session or stops answering past its deadline. */
     const keepAlive = (sessionId: string): Effect.Effect<void> =>

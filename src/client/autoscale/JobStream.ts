@@ -65,6 +65,17 @@ export class JobStream extends Context.Tag("autoscale/JobStream")<
 }
 
 const Entry = Schema.Tuple(Schema.String, Schema.Array(Schema.String))
+
+/** A stream entry (its id, then its fields as name, value, …) as a job, keyed by `keyField` (its id without one). */
+export const jobOf = (entry: typeof Entry.Type, reclaimed: boolean, keyField: string): StreamJob => {
+  const [id, flat] = entry
+  const fields: Record<string, string> = {}
+  // Own properties whatever the name: an assignment to `__proto__` would set the prototype and drop the field.
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    Object.defineProperty(fields, flat[i] ?? "", { value: flat[i + 1] ?? "", enumerable: true, writable: true, configurable: true })
+  }
+  return { id, key: Object.hasOwn(fields, keyField) ? (fields[keyField] ?? id) : id, fields, reclaimed }
+}
 const ReadReply = Schema.NullOr(Schema.Array(Schema.Tuple(Schema.String, Schema.Array(Entry))))
 /** `[next cursor, entries (null: deleted, before 7.0), deleted ids (7.0+)]`. */
 const AutoclaimReply = Schema.Tuple([Schema.String, Schema.Array(Schema.NullOr(Entry))], Schema.Unknown)
@@ -99,12 +110,7 @@ const makeRedis = (redis: RedisConnection, blocking: RedisConnection, settings: 
     const keep = autoscaleKeys(settings.prefix).keep
     const cursor = yield* Ref.make("0-0")
 
-    const toJob = (entry: typeof Entry.Type, reclaimed: boolean): StreamJob => {
-      const [id, flat] = entry
-      const fields: Record<string, string> = {}
-      for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i] ?? ""] = flat[i + 1] ?? ""
-      return { id, key: fields[settings.jobKeyField] ?? id, fields, reclaimed }
-    }
+    const toJob = (entry: typeof Entry.Type, reclaimed: boolean): StreamJob => jobOf(entry, reclaimed, settings.jobKeyField)
 
     const ensureGroup = redis
       .call(Schema.Unknown, "XGROUP", ["CREATE", stream, group, "0", "MKSTREAM"])

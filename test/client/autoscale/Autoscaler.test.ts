@@ -70,6 +70,8 @@ const startDaemon = (
     readonly claimsFail?: Ref.Ref<boolean>
     /** The clock the daemon (and the fakes it is given) reads, from the test's own. */
     readonly clock?: (clock: Clock.Clock) => Clock.Clock
+    /** Every removal of a session's record hangs (a Redis that stopped answering). */
+    readonly removesHang?: boolean
   } = {}
 ) => {
   const settings: AutoscalerSettings = {
@@ -82,7 +84,13 @@ const startDaemon = (
     token: overrides.token ?? "daemon-1"
   }
   const app = Holdings.layer({ ...policy, ...overrides.policy }).pipe(
-    Layer.provideMerge(Layer.mergeAll(fakeVast(harness.world), failingClaims(memoryStore(harness.state), overrides.claimFailures ?? [], overrides.savesFail, overrides.claimsFail), AutoscaleReporter.layerRecording(harness.events))),
+    Layer.provideMerge(
+      Layer.mergeAll(
+        fakeVast(harness.world),
+        failingClaims(memoryStore(harness.state), overrides.claimFailures ?? [], overrides.savesFail, overrides.claimsFail, overrides.removesHang),
+        AutoscaleReporter.layerRecording(harness.events)
+      )
+    ),
     Layer.merge(fakeBacklog(harness.reading))
   )
   const run = runAutoscaler(settings).pipe(Effect.provide(app))
@@ -95,7 +103,8 @@ const failingClaims = (
   store: Layer.Layer<StateStore>,
   failures: ReadonlyArray<RedisFailed>,
   savesFail?: Ref.Ref<boolean>,
-  claimsFail?: Ref.Ref<boolean>
+  claimsFail?: Ref.Ref<boolean>,
+  removesHang = false
 ): Layer.Layer<StateStore> =>
   Layer.effect(
     StateStore,
@@ -114,7 +123,8 @@ const failingClaims = (
         save: (record) =>
           Effect.flatMap(savesFail === undefined ? Effect.succeed(false) : Ref.get(savesFail), (fails) =>
             fails ? Effect.fail(new RedisFailed({ command: "HSET", detail: "connection lost" })) : inner.save(record)
-          )
+          ),
+        remove: (sessionId) => (removesHang ? Effect.never : inner.remove(sessionId))
       })
     })
   )
@@ -233,6 +243,18 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
       failing.offset = 3_600_000
       yield* advance(2_500)
       assert.strictEqual((yield* openSessions(troubled.world)).length, 1)
+    })
+  )
+
+  it.scoped("a session released by its consumer is said closed and no longer held even while its record's removal hangs (review 45 I3)", () =>
+    Effect.gen(function* () {
+      const { harness } = yield* daemonReading({ waiting: 1, inFlight: 0 }, { removesHang: true })
+      yield* advance(1_000)
+      const [id] = yield* openSessions(harness.world)
+      yield* Ref.set(harness.reading, { waiting: 0, inFlight: 0 })
+      yield* setSession(harness.world, id ?? "", "closed")
+      yield* advance(1_500)
+      assert.deepStrictEqual((yield* eventsNamed(harness, "closed")).map((event) => event.session_id), [id])
     })
   )
 
