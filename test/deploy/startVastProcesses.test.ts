@@ -154,7 +154,9 @@ describe("start-vast.sh: CONSUMER_CMD", () => {
       run.child.kill("SIGTERM")
       expect(await run.exited).toBe(0)
       await eventually(() => existsSync(file("outside.terms")), "the job outside the group to get TERM")
-      expect(readFileSync(file("outside.terms"), "utf8")).toBe("T\n")
+      // Once or twice: each of the session's processes gets TERM, and `timeout` passes its own on to its child too; the
+      // child's trap runs twice when the second comes while the first's is running (seen under load, 3 December).
+      expect(readFileSync(file("outside.terms"), "utf8")).toMatch(/^T\n(T\n)?$/)
       await eventually(() => !alive(outsidePid), "the job outside the group to stop")
       const stopped = Date.now()
       await eventually(() => !alive(deafPid), "the job that ignores TERM to be killed", 15_000)
