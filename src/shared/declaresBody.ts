@@ -6,4 +6,4 @@
 import type { IncomingHttpHeaders } from "node:http"
 
 export const declaresBody = (headers: IncomingHttpHeaders): boolean =>
-  headers["transfer-encoding"] !== undefined || Number(headers["content-length"] ?? "0") > 0
+  headers["transfer-encoding"] !== undefined || Number(headers["content-length"]) > 0
