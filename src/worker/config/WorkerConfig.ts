@@ -218,23 +218,12 @@ const strtobool = (name: string) =>
  */
 const MIN_POSITIVE_SECONDS = 0.001
 
-/**
- * The longest a duration setting may say: 2^31 - 1 ms (24.8 days). Effect's clock, as Node's timers, takes a longer
- * sleep for one that never ends, so `HEALTHCHECK_TIMEOUT=3000000` would silently mean "never time out" (review 45 I1).
- */
-export const MAX_DURATION_SECONDS = Math.floor((2 ** 31 - 1) / 1000)
-
 const positiveSeconds = (name: string) =>
-  decimalNumber(
-    name,
-    `must be a number of seconds, at least ${MIN_POSITIVE_SECONDS} and at most ${MAX_DURATION_SECONDS}`,
-    (n) => n >= MIN_POSITIVE_SECONDS && n <= MAX_DURATION_SECONDS
-  )
+  decimalNumber(name, `must be a number of seconds, at least ${MIN_POSITIVE_SECONDS}`, (n) => n >= MIN_POSITIVE_SECONDS)
 
 const seconds = (name: string, fallback: number) => positiveSeconds(name).pipe(Config.withDefault(fallback))
 
-const nonNegativeSeconds = (name: string) =>
-  decimalNumber(name, `must be a number of seconds, from 0 to ${MAX_DURATION_SECONDS}`, (n) => n >= 0 && n <= MAX_DURATION_SECONDS)
+const nonNegativeSeconds = (name: string) => decimalNumber(name, "must be a number of seconds, 0 or more", (n) => n >= 0)
 
 const positiveInteger = (name: string, fallback: number) =>
   decimalInteger(name, "must be a positive integer in decimal digits", (n) => n >= 1).pipe(Config.withDefault(fallback))
@@ -333,8 +322,8 @@ const base = Config.all({
   tlsKeyFile: checkedText("WORKER_TLS_KEY", SET_BUT_EMPTY, () => true).pipe(Config.withDefault(defaults.tlsKeyFile)),
   healthcheckIntervalSeconds: decimalNumber(
     "HEALTHCHECK_INTERVAL",
-    `must be a number of seconds, at least ${defaults.healthcheckIntervalMinSeconds} and at most ${MAX_DURATION_SECONDS}`,
-    (n) => n >= defaults.healthcheckIntervalMinSeconds && n <= MAX_DURATION_SECONDS
+    `must be a number of seconds, at least ${defaults.healthcheckIntervalMinSeconds}`,
+    (n) => n >= defaults.healthcheckIntervalMinSeconds
   ).pipe(Config.withDefault(defaults.healthcheckIntervalSeconds)),
   // Checked when set, as the other files are; the default, at the root, is the framework's and is left to the platform.
   forceUpdateFile: forceUpdateFileSetting,

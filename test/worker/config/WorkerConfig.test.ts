@@ -262,7 +262,7 @@ describe("WorkerConfig", () => {
       assert.strictEqual((yield* settings({ ...required, CALLBACK_CONCURRENCY: "1024" })).callbackConcurrency, 1024)
       assert.deepStrictEqual(yield* problems({ ...required, CALLBACK_CONCURRENCY: "100000" }), ["CALLBACK_CONCURRENCY: must be an integer from 1 to 1024"])
       assert.strictEqual((yield* settings({ ...required, HEALTHCHECK_INTERVAL: "0.01" })).healthcheckIntervalSeconds, 0.01)
-      assert.deepStrictEqual(yield* problems({ ...required, HEALTHCHECK_INTERVAL: "0.000001" }), ["HEALTHCHECK_INTERVAL: must be a number of seconds, at least 0.01 and at most 2147483"])
+      assert.deepStrictEqual(yield* problems({ ...required, HEALTHCHECK_INTERVAL: "0.000001" }), ["HEALTHCHECK_INTERVAL: must be a number of seconds, at least 0.01"])
     })
   )
 
@@ -354,29 +354,11 @@ describe("WorkerConfig", () => {
     Effect.gen(function* () {
       for (const name of ["HEALTHCHECK_TIMEOUT", "MAX_SESSION_SECONDS"]) {
         for (const bad of ["1e-9", "0.0009", "0", "-1"]) {
-          assert.deepStrictEqual(yield* problems({ ...required, [name]: bad }), [`${name}: must be a number of seconds, at least 0.001 and at most 2147483`], `${name}=${bad}`)
+          assert.deepStrictEqual(yield* problems({ ...required, [name]: bad }), [`${name}: must be a number of seconds, at least 0.001`], `${name}=${bad}`)
         }
       }
       const least = yield* settings({ ...required, HEALTHCHECK_TIMEOUT: "0.001", MAX_SESSION_SECONDS: "1e-3" })
       assert.deepStrictEqual([least.healthcheckTimeoutSeconds, Option.getOrNull(least.maxSessionSeconds)], [0.001, 0.001])
-    })
-  )
-
-  it.effect("a duration is at most 2^31 - 1 ms (24.8 days): a longer timer would never fire, silently meaning 'never' (review 45 I1)", () =>
-    Effect.gen(function* () {
-      const rules: Record<string, string> = {
-        HEALTHCHECK_TIMEOUT: "at least 0.001 and at most 2147483",
-        MAX_SESSION_SECONDS: "at least 0.001 and at most 2147483",
-        HEALTHCHECK_INTERVAL: "at least 0.01 and at most 2147483",
-        DRAIN_TIMEOUT: "from 0 to 2147483",
-        HEALTH_STARTUP_GRACE: "from 0 to 2147483",
-        BIND_RETRY_SECONDS: "from 0 to 2147483"
-      }
-      for (const [name, rule] of Object.entries(rules)) {
-        assert.deepStrictEqual(yield* problems({ ...required, [name]: "2147484" }), [`${name}: must be a number of seconds, ${rule}`], name)
-      }
-      // At the bound, each is taken.
-      yield* settings({ ...required, ...Object.fromEntries(Object.keys(rules).map((name) => [name, "2147483"])) })
     })
   )
 
