@@ -31,13 +31,13 @@ export type FakeAnswer =
 
 const parseJson = Schema.decodeUnknownSync(Schema.parseJson())
 
-/** A body whose first half arrives, then the connection fails. */
+/** A body whose first half arrives, then the connection fails, as Node says it (`aborted`, code `ECONNRESET`). */
 const cutOff = (text: string): ReadableStream<Uint8Array> => {
   const bytes = new TextEncoder().encode(text)
   return new ReadableStream<Uint8Array>({
     start(controller) {
       controller.enqueue(bytes.subarray(0, bytes.length >> 1))
-      controller.error(new Error("aborted"))
+      controller.error(Object.assign(new Error("aborted"), { code: "ECONNRESET" }))
     }
   })
 }
