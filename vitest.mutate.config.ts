@@ -36,6 +36,8 @@ export default defineConfig({
   test: {
     include: ["test/machines/**/*.test.ts", "test/shared/**/*.test.ts", "test/worker/**/*.test.ts", "test/property/**/*.test.ts"],
     setupFiles: ["test/support/effectValuesInAssert.ts", "test/support/seedFastCheck.ts"],
+    // Temporary files in one directory of the run, removed at its end, as `npm test`'s (testTmpdir.ts).
+    globalSetup: ["test/support/testTmpdir.ts"],
     env: { FUZZ_RUNS: "100", FUZZ_POOL_RUNS: "50" },
     sequence: { sequencer: MostDirectFirst },
     // One module graph per run instead of one per file: half the time. Each mutant run still starts

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process"
-import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { rm, stat } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -150,6 +150,7 @@ describe("/pyworker/update", () => {
   it.scoped("a FIFO or a link to the journal put at the marker's path since the start answers 500 at once, naming it; the journal is untouched", () =>
     Effect.gen(function* () {
       const dir = mkdtempSync(join(tmpdir(), "update-marker-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
       const journal = join(dir, "outbox.jsonl")
       writeFileSync(journal, "")
       const fifo = join(dir, "fifo")
