@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Context, Effect, Either, Exit, Fiber, Layer, Option, Schema, Scope, TestClock } from "effect"
+import { Clock, Context, Duration, Effect, Either, Exit, Fiber, Layer, Option, Schema, Scope, TestClock } from "effect"
 import { transition } from "xstate"
 import { AUTH_DATA_MAX_LENGTH } from "../../../src/protocol/authData.js"
 import { CALLBACK_ADDED_MAX_LENGTH, keepPayload } from "../../../src/protocol/callback.js"
@@ -292,6 +292,24 @@ describe("SlotPool", () => {
       assert.deepStrictEqual((yield* closes).map((closed) => [closed.reason, closed.closedAt]), [["expired", 2500]])
       assert.strictEqual(JSON.parse((yield* posted)[0]?.body ?? "{}").expired_by, "cap")
     }).pipe(Effect.provide(poolLayer({ maxSessionSeconds: Option.some(2.5) })))
+  )
+
+  it.effect("a cap past the longest sleep (24.8 days) still closes the session at created + cap: no timer waits past a lifetime (7 days at most)", () =>
+    Effect.gen(function* () {
+      const pool = yield* SlotPool
+      const day = 24 * 60 * 60 * 1000
+      const { sessionId } = yield* pool.create(request({ lifetimeMs: 6 * day }))
+      for (let i = 0; i < 5; i++) {
+        yield* TestClock.adjust(Duration.millis(5 * day))
+        yield* pool.ping(sessionId, authData())
+      }
+      // 25 days: pinged every 5; the cap says 30 days.
+      yield* TestClock.adjust(Duration.millis(5 * day - 1))
+      assert.deepStrictEqual(yield* stateOf, ["reserved"])
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual((yield* closes).map((closed) => [closed.reason, closed.closedAt]), [["expired", 30 * day]])
+      assert.strictEqual(JSON.parse((yield* posted)[0]?.body ?? "{}").expired_by, "cap")
+    }).pipe(Effect.provide(poolLayer({ maxSessionSeconds: Option.some(30 * 24 * 60 * 60) })))
   )
 
   it.effect("a cap shorter than the lifetime sets the first deadline", () =>
