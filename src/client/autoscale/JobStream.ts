@@ -65,6 +65,9 @@ export class JobStream extends Context.Tag("autoscale/JobStream")<
 }
 
 const Entry = Schema.Tuple(Schema.String, Schema.Array(Schema.String))
+const ReadReply = Schema.NullOr(Schema.Array(Schema.Tuple(Schema.String, Schema.Array(Entry))))
+/** `[next cursor, entries (null: deleted, before 7.0), deleted ids (7.0+)]`. */
+const AutoclaimReply = Schema.Tuple([Schema.String, Schema.Array(Schema.NullOr(Entry))], Schema.Unknown)
 
 /** A stream entry (its id, then its fields as name, value, …) as a job, keyed by `keyField` (its id without one). */
 export const jobOf = (entry: typeof Entry.Type, reclaimed: boolean, keyField: string): StreamJob => {
@@ -76,9 +79,7 @@ export const jobOf = (entry: typeof Entry.Type, reclaimed: boolean, keyField: st
   }
   return { id, key: Object.hasOwn(fields, keyField) ? (fields[keyField] ?? id) : id, fields, reclaimed }
 }
-const ReadReply = Schema.NullOr(Schema.Array(Schema.Tuple(Schema.String, Schema.Array(Entry))))
-/** `[next cursor, entries (null: deleted, before 7.0), deleted ids (7.0+)]`. */
-const AutoclaimReply = Schema.Tuple([Schema.String, Schema.Array(Schema.NullOr(Entry))], Schema.Unknown)
+
 const CompleteReply = Schema.Literal("stored", "duplicate", "not-mine", "gone")
 
 const REFRESH_SCRIPT = `
