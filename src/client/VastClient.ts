@@ -304,11 +304,12 @@ const statusOf = (error: RequestFailed | UnexpectedResponse): number | null =>
   error._tag === "UnexpectedResponse" ? error.status : (error.answered ?? null)
 
 /**
- * A failed create after which the worker may hold a session: no answer in time, a success cut off on its way, or a
- * success this client cannot read.
+ * A failed create after which the worker may hold a session: no answer in time, a connection cut after the request
+ * went out (the worker may have answered `201` into it: probe 42 L3), a success cut off on its way, or a success this
+ * client cannot read.
  */
 export const createMayHaveOpened = (error: WorkerError): boolean =>
-  (error._tag === "RequestFailed" && error.detail.startsWith("no answer within")) || isOk(statusOf(error) ?? 0)
+  (error._tag === "RequestFailed" && (error.detail.startsWith("no answer within") || error.cut === true)) || isOk(statusOf(error) ?? 0)
 
 /**
  * A create whose answer never came in time, or came as a success cut off on its way or that this client cannot read,

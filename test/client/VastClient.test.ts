@@ -505,21 +505,24 @@ describe("VastClient: worker URLs it cannot call", () => {
     })
   )
 
-  it.effect("a create that gets no answer in time may have opened a session: the failure says so; a refused connection does not", () =>
+  it.effect("a create that gets no answer in time, or whose connection is cut before any answer, may have opened a session: the failure says so; a refused connection does not", () =>
     Effect.gen(function* () {
       const progress: Array<ReserveProgress> = []
       const onProgress = (event: ReserveProgress) => Effect.sync(() => void progress.push(event))
       const { client } = yield* clientWith(
-        byPath({ [`${AUTOSCALER}/route/`]: [{ status: 200, body: ready(W1, 7) }], [`${W1}/session/create`]: ["hang", "network-error"] })
+        byPath({ [`${AUTOSCALER}/route/`]: [{ status: 200, body: ready(W1, 7) }], [`${W1}/session/create`]: ["hang", "network-error", { transportCode: "ECONNRESET" }, "hang"] })
       )
       const fiber = yield* Effect.fork(seeded(client.reserve({ ...reserveOptions, timeout: "5 minutes", onProgress })))
       yield* TestClock.adjust("11 seconds")
       yield* TestClock.adjust("10 seconds")
+      yield* TestClock.adjust("10 seconds")
       yield* Fiber.interrupt(fiber)
       const refusals = progress.flatMap((event) => (event._tag === "Refused" ? [event.detail] : []))
-      assert.isAtLeast(refusals.length, 2)
+      assert.isAtLeast(refusals.length, 3)
       assert.match(refusals[0] ?? "", /did not answer: no answer within 10 s; the worker may hold a session this client cannot end: it closes it 60 s after its last ping$/)
       assert.notInclude(refusals[1] ?? "", "may hold a session")
+      // Cut after the request went out: the worker may have answered 201 into it (probe 42 L3).
+      assert.match(refusals[2] ?? "", /did not answer: failed: ECONNRESET; the worker may hold a session this client cannot end/)
     })
   )
 

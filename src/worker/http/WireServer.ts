@@ -553,7 +553,13 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         const known = notAllowed.get(path)
         return send(res, known ?? notFound, known === undefined ? "other" : path, declaresBody(req.headers))
       }
-      if (route.body === "none") return answer(req, res, route, path, query, undefined, declaresBody(req.headers))
+      if (route.body === "none") {
+        const closes = declaresBody(req.headers)
+        // Its answer will close the connection: a request pipelined behind it (parsed while a long poll waits) is not
+        // run, since its answer could never be sent (probe 42 L1: a /release took effect unanswered).
+        if (closes) takeNoMore(req.socket)
+        return answer(req, res, route, path, query, undefined, closes)
+      }
       readBody(req, res, route, path, query)
     }
     const notFound = json(404, { error: "not found" })

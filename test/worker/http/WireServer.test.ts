@@ -773,6 +773,23 @@ describe("WireServer at its connection cap", () => {
     return { client, release, state }
   })
 
+  it.scoped("a request pipelined behind a slow one whose declared body goes unread is not run: the slow one's answer closes the connection, and no request takes effect unanswered (probe 42 L1)", () =>
+    Effect.gen(function* () {
+      const { listener, release, slowBegun, state } = yield* slowAndCount
+      const client = yield* halfOpenClient(listener.port)
+      client.socket.write(`GET /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx${COUNT}`)
+      yield* Deferred.await(slowBegun)
+      // Turns of the event loop (not time) for the server to read what came behind: it shares this process.
+      for (let turn = 0; turn < 5; turn++) yield* Effect.promise(() => new Promise((done) => setImmediate(done)))
+      yield* Deferred.succeed(release, undefined)
+      yield* Deferred.await(client.ended)
+      const answers = client.received().split(/(?=HTTP\/1\.1 )/)
+      assert.deepStrictEqual(answers.map((answer) => answer.slice(0, 12)), ["HTTP/1.1 200"])
+      assert.match(answers[0] ?? "", /\r\nconnection: close\r\n[\s\S]*slow$/i)
+      assert.strictEqual(state.runs, 0)
+    })
+  )
+
   it.scoped("a stop begun while a request pipelined behind a slow one has run: both are answered, then the connection closes (review 36 M1)", () =>
     Effect.gen(function* () {
       const { client, release, state } = yield* stopAfterCountRan
