@@ -10,6 +10,7 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Deferred, Duration, Effect, Exit, FiberSet, Layer, Option } from "effect"
 import { BodyTooLarge } from "./boundedBody.js"
 import { MAX_REQUEST_BYTES } from "./boundedRequest.js"
+import { cutPastMaxPieces } from "./bodyPieces.js"
 import { declaresBody } from "./declaresBody.js"
 import { makeLingeringClose } from "./lingeringClose.js"
 import { logListening } from "./listeningLine.js"
@@ -102,7 +103,10 @@ export const serverLayer = (options: ListenOptions) =>
         // A body still coming when its answer begins (the app did not read it: an unknown path, a wrong method) would be
         // parsed by Node to its end, outside every limit: the answer says `Connection: close`, and the connection closes
         // after it (probe 41 M1; review 46: closed unannounced, a kept-alive client's next request met a reset).
-        if (declaresBody(req.headers)) closesIfBodyComing(req, res)
+        if (declaresBody(req.headers)) {
+          closesIfBodyComing(req, res)
+          cutPastMaxPieces(req)
+        }
         if (server.listenerCount("request") > 1) return
         res.writeHead(503, { "content-type": "application/json", connection: "close" })
         res.end(JSON.stringify({ error: "the server is stopping" }))

@@ -4,6 +4,7 @@ import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@
 import { it as effect } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, Scope, Stream, TestClock, TestServices } from "effect"
 import { describe, expect, it } from "vitest"
+import { MAX_BODY_PIECES } from "../../src/shared/bodyPieces.js"
 import { boundedRequestText, MAX_REQUEST_BYTES } from "../../src/shared/boundedRequest.js"
 import { serveApp, serverLayer } from "../../src/shared/listen.js"
 import { sendAfterServerFin } from "../support/stillSending.js"
@@ -155,6 +156,36 @@ describe("serverLayer's unread bodies", () => {
     expect(whole.received.slice(0, 12)).toBe("HTTP/1.1 404")
     expect(whole.closed).toBe(said(whole))
     expect(agent).toEqual([404, 200])
+  })
+})
+
+/** What a raw `request` gets back before the server closes the connection (or 5 s pass). */
+const answerBeforeClose = (port: number, request: string) =>
+  new Promise<string>((resolve) => {
+    const socket: Socket = connect(port, "127.0.0.1")
+    let received = ""
+    const timer = setTimeout(() => socket.destroy(), 5_000)
+    socket.on("error", () => undefined)
+    socket.on("data", (chunk) => void (received += chunk.toString("latin1")))
+    socket.on("close", () => {
+      clearTimeout(timer)
+      resolve(received)
+    })
+    socket.write(request)
+  })
+
+describe("serverLayer's bodies in pieces", () => {
+  it("a body in more than MAX_BODY_PIECES pieces (1-byte chunks) has its connection cut; one in as many is read (probe 42 M2)", async () => {
+    const app = HttpRouter.empty.pipe(
+      HttpRouter.post("/read", Effect.map(Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => request.text), (text) => HttpServerResponse.text(String(text.length))))
+    )
+    const chunked = (pieces: number) => `POST /read HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n${"1\r\ny\r\n".repeat(pieces)}0\r\n\r\n`
+    const [within, past] = await withServer(app, (url) => {
+      const port = Number(new URL(url).port)
+      return Promise.all([answerBeforeClose(port, chunked(MAX_BODY_PIECES)), answerBeforeClose(port, chunked(MAX_BODY_PIECES + 1))])
+    })
+    expect(within).toMatch(new RegExp(`^HTTP/1\\.1 200 [\\s\\S]*\\r\\n\\r\\n${MAX_BODY_PIECES}$`))
+    expect(past).toBe("")
   })
 })
 

@@ -20,6 +20,7 @@ import { createServer as createHttpsServer } from "node:https"
 import { Socket } from "node:net"
 import { Cause, Data, Deferred, Duration, Effect, Either, Exit, FiberSet, Option, Runtime, Schedule, type Scope } from "effect"
 import { attachedAnswer } from "../../shared/attachedAnswer.js"
+import { MAX_BODY_PIECES } from "../../shared/bodyPieces.js"
 import { declaresBody } from "../../shared/declaresBody.js"
 import { parseBoundedJson } from "../../shared/boundedJson.js"
 import { retryNotices } from "../../shared/retryNotices.js"
@@ -99,8 +100,7 @@ export interface WireLimits {
 
 export const defaultLimits: WireLimits = {
   maxBodyBytes: 1024 * 1024,
-  // A whole 1 MiB body in pieces of 64 bytes; TCP delivers segments of ~1.4 KB, 1 MiB in ~750 of them.
-  maxBodyPieces: 16 * 1024,
+  maxBodyPieces: MAX_BODY_PIECES,
   maxJsonDepth: 64,
   maxConnections: 512,
   idleEvictionMs: 5_000,
