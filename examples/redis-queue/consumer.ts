@@ -15,6 +15,7 @@
  * port), WORK_MS (simulated work per job, default 200; a job's own `work_ms` wins).
  */
 import { createServer } from "node:http"
+import { declaresBody } from "../../src/shared/declaresBody.js"
 import { Redis } from "ioredis"
 import { sayConnectionTrouble } from "./connectionTrouble.js"
 import { type Job, processedKey, resultKey, sessionQueue } from "./keys.js"
@@ -70,6 +71,8 @@ const log = (text: string) => process.stdout.write(`consumer: ${text}\n`)
 let controlAnswers = false
 
 const health = createServer((request, response) => {
+  // A body is never read here: the answer closes its connection, so Node does not parse one without bound (probe 42 L2).
+  if (declaresBody(request.headers)) response.shouldKeepAlive = false
   const problem = request.url !== "/health" ? "not found" : !controlAnswers ? "worker control server unreachable" : null
   const note = redis.status === "ready" ? "ok" : "ok (redis unavailable: waiting for it)"
   response.writeHead(problem === null ? 200 : problem === "not found" ? 404 : 503, { "content-type": "text/plain" }).end(problem ?? note)

@@ -1,7 +1,7 @@
 /** The Redis example's programs say when Redis cannot be reached, once per reason, without the URL's password. */
 import { EventEmitter } from "node:events"
 import { createServer } from "node:http"
-import type { AddressInfo } from "node:net"
+import { type AddressInfo, connect } from "node:net"
 import { fileURLToPath } from "node:url"
 import type { Redis } from "ioredis"
 import { afterEach, describe, expect, it } from "vitest"
@@ -63,6 +63,27 @@ describe("the Redis example against a Redis it cannot reach", () => {
     } finally {
       await new Promise((resolve) => web.close(resolve))
     }
+  })
+
+  it("the consumer's health port closes the connection of a body it does not read, saying so, while it still comes (probe 42 L2)", async () => {
+    const healthPort = await freePort()
+    const consumer = spawnProcess(process.execPath, [dist("examples/redis-consumer.js")], { REDIS_URL: `redis://127.0.0.1:${await freePort()}`, SIDECAR_PORT: String(healthPort) })
+    started.push(consumer)
+    await consumer.waitFor(`health on :${healthPort}`)
+    const received = await new Promise<string>((resolve) => {
+      const socket = connect(healthPort, "127.0.0.1")
+      let text = ""
+      const timer = setTimeout(() => socket.destroy(), 5_000)
+      socket.on("error", () => undefined)
+      socket.on("data", (chunk) => void (text += chunk.toString("latin1")))
+      socket.on("close", () => {
+        clearTimeout(timer)
+        resolve(text)
+      })
+      // A chunked body that never ends: without the close, Node would parse it for as long as it comes.
+      socket.write(`POST /nope HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${"1\r\ny\r\n".repeat(100)}`)
+    })
+    expect(received).toMatch(/^HTTP\/1\.1 404 [\s\S]*\r\nConnection: close\r\n[\s\S]*not found\r\n0\r\n\r\n$/)
   })
 
   it("the dispatcher and the consumer say so, naming the address without its password", async () => {
