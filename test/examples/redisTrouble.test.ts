@@ -1,11 +1,12 @@
 /** The Redis example's programs say when Redis cannot be reached, once per reason, without the URL's password. */
 import { EventEmitter } from "node:events"
 import { createServer } from "node:http"
-import { type AddressInfo, connect } from "node:net"
+import type { AddressInfo } from "node:net"
 import { fileURLToPath } from "node:url"
 import type { Redis } from "ioredis"
 import { afterEach, describe, expect, it } from "vitest"
 import { sayConnectionTrouble } from "../../examples/redis-queue/connectionTrouble.js"
+import { answerBeforeClose } from "../support/answerBeforeClose.js"
 import { freePort, type Spawned, spawnProcess } from "../support/process.js"
 
 const dist = (file: string) => fileURLToPath(new URL(`../../dist/${file}`, import.meta.url))
@@ -70,19 +71,8 @@ describe("the Redis example against a Redis it cannot reach", () => {
     const consumer = spawnProcess(process.execPath, [dist("examples/redis-consumer.js")], { REDIS_URL: `redis://127.0.0.1:${await freePort()}`, SIDECAR_PORT: String(healthPort) })
     started.push(consumer)
     await consumer.waitFor(`health on :${healthPort}`)
-    const received = await new Promise<string>((resolve) => {
-      const socket = connect(healthPort, "127.0.0.1")
-      let text = ""
-      const timer = setTimeout(() => socket.destroy(), 5_000)
-      socket.on("error", () => undefined)
-      socket.on("data", (chunk) => void (text += chunk.toString("latin1")))
-      socket.on("close", () => {
-        clearTimeout(timer)
-        resolve(text)
-      })
-      // A chunked body that never ends: without the close, Node would parse it for as long as it comes.
-      socket.write(`POST /nope HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${"1\r\ny\r\n".repeat(100)}`)
-    })
+    // A chunked body that never ends: without the close, Node would parse it for as long as it comes.
+    const received = await answerBeforeClose(healthPort, `POST /nope HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${"1\r\ny\r\n".repeat(100)}`)
     expect(received).toMatch(/^HTTP\/1\.1 404 [\s\S]*\r\nConnection: close\r\n[\s\S]*not found\r\n0\r\n\r\n$/)
   })
 

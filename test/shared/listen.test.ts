@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest"
 import { MAX_BODY_PIECES } from "../../src/shared/bodyPieces.js"
 import { boundedRequestText, MAX_REQUEST_BYTES } from "../../src/shared/boundedRequest.js"
 import { serveApp, serverLayer } from "../../src/shared/listen.js"
+import { answerBeforeClose } from "../support/answerBeforeClose.js"
 import { sendAfterServerFin } from "../support/stillSending.js"
 
 /** Serve `app` with `serveApp` on a free loopback port while `use` runs. */
@@ -158,21 +159,6 @@ describe("serverLayer's unread bodies", () => {
     expect(agent).toEqual([404, 200])
   })
 })
-
-/** What a raw `request` gets back before the server closes the connection (or 5 s pass). */
-const answerBeforeClose = (port: number, request: string) =>
-  new Promise<string>((resolve) => {
-    const socket: Socket = connect(port, "127.0.0.1")
-    let received = ""
-    const timer = setTimeout(() => socket.destroy(), 5_000)
-    socket.on("error", () => undefined)
-    socket.on("data", (chunk) => void (received += chunk.toString("latin1")))
-    socket.on("close", () => {
-      clearTimeout(timer)
-      resolve(received)
-    })
-    socket.write(request)
-  })
 
 describe("serverLayer's bodies in pieces", () => {
   it("a body in more than MAX_BODY_PIECES pieces (1-byte chunks) has its connection cut; one in as many is read (probe 42 M2)", async () => {
