@@ -107,22 +107,25 @@ const postWith = (agent: Agent, port: number, path: string, body: string) =>
     sent.end(body)
   })
 
-/** A raw request whose body is sent `first` now and the rest later: what comes back, and whether the server closed the connection. */
+/**
+ * A raw request whose body is sent `first` now and the rest later: its answer, and whether the server closed the
+ * connection after it. Once the answer is whole a second request follows on the same connection: it is answered only
+ * if the connection was kept (no wait on the clock decides it).
+ */
 const bodyStillComing = (port: number, head: string, first: string) =>
   new Promise<{ readonly received: string; readonly closed: boolean }>((resolve) => {
     const socket: Socket = connect(port, "127.0.0.1")
     let received = ""
+    let answer: string | null = null
     socket.on("error", () => undefined)
     socket.on("data", (chunk) => {
       received += chunk.toString("latin1")
-      // The answer is whole once its last chunk has come: then give the server a moment to close, or not.
-      if (received.endsWith("\r\n0\r\n\r\n") || received.endsWith("\r\n\r\n7")) setTimeout(() => finish(false), 300)
+      if (answer === null && (received.endsWith("\r\n0\r\n\r\n") || received.endsWith("\r\n\r\n7"))) {
+        answer = received
+        socket.write("POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+      }
     })
-    const finish = (closed: boolean) => {
-      socket.destroy()
-      resolve({ received, closed })
-    }
-    socket.on("end", () => finish(true))
+    socket.on("close", () => resolve({ received: answer ?? received, closed: !received.slice((answer ?? received).length).startsWith("HTTP/1.1 ") }))
     socket.write(`${head}${first}`)
   })
 
