@@ -582,8 +582,9 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     const server: Server =
       options.tls === undefined
         ? createHttpServer(serverOptions, onRequest)
-        : // Half-open as a plain HTTP server's sockets are: a TLS socket otherwise ends its side at the client's FIN.
-          createHttpsServer({ ...serverOptions, allowHalfOpen: true, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: limits.headersTimeoutMs }, onRequest)
+        : // Not half-open until its handshake is done (`secureConnection`): a client's FIN before it closes the connection
+          // at once, where a half-open one would hold a place under the cap until the handshake timeout (probe 42 M1).
+          createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: limits.headersTimeoutMs }, onRequest)
     // Over TLS a client that half-closes after its requests gets their answers: Node's HTTP server otherwise ends the
     // connection at the FIN, dropping the answers still queued (the TLS layer reads the FIN while requests wait behind
     // a paused parser; over plain TCP the FIN is read only once they are answered). Node's own switch for this
@@ -708,6 +709,9 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     }
     if (options.tls !== undefined) {
       server.on("secureConnection", (socket: Socket) => {
+        // Half-open from here, as a plain HTTP server's sockets are: a TLS socket otherwise ends its side at the client's
+        // FIN, before the answers to the requests that came with it.
+        socket.allowHalfOpen = true
         // Its handshake done, the connection is tracked by its TLS socket, which carries the requests; Node keeps the
         // TCP socket it wraps as `_parent` (not in its types; pinned by WireServer.test.ts).
         const tcp = (socket as Socket & { readonly _parent?: unknown })._parent

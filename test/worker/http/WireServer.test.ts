@@ -1087,7 +1087,6 @@ describe("WireServer at its connection cap, over TLS", () => {
       const tls = { cert: readFileSync(join(dir, "c.pem")), key: readFileSync(join(dir, "k.pem")) }
       const routes: RouteTable = new Map([["/small", { method: "GET", body: "none", handle: () => Either.right(text(200, "ok")) } satisfies WireRoute]])
       const listener = yield* serveQuietly({ name: "tls", host: "127.0.0.1", port: 0, routes, tls, limits: { maxConnections: 1, idleEvictionMs: 5_000 } })
-      // Reset: a FIN alone leaves the server its half of the connection (half-open, as a plain one) until the handshake timeout.
       yield* acceptedThenGone(listener, true)
       yield* TestClock.adjust("6 seconds")
       const a = yield* tlsGet(listener.port)
@@ -1100,6 +1099,46 @@ describe("WireServer at its connection cap, over TLS", () => {
       assert.isFalse(admitted)
       assert.isFalse(a.socket.destroyed)
     })
+  )
+
+  it.scoped(
+    "a client's FIN before its handshake is done closes the connection at once (no place held under the cap until the handshake timeout); after it, the answers still come",
+    () =>
+      Effect.gen(function* () {
+        const tls = { cert: readFileSync(join(dir, "c.pem")), key: readFileSync(join(dir, "k.pem")) }
+        const routes: RouteTable = new Map([["/small", { method: "GET", body: "none", handle: () => Either.right(text(200, "ok")) } satisfies WireRoute]])
+        // Idle ones never give way here, and the handshake timeout is far: only the FIN can free the places.
+        const limits = { maxConnections: 2, idleEvictionMs: 600_000, headersTimeoutMs: 600_000, requestTimeoutMs: 600_000 }
+        const listener = yield* serveQuietly({ name: "tls", host: "127.0.0.1", port: 0, routes, tls, limits })
+        // Two connect-and-close clients fill the cap: one sends nothing, one the first bytes of a ClientHello.
+        for (const first of [null, Buffer.from([0x16, 0x03, 0x01, 0x00, 0x50, 0x01])]) {
+          const gone = connect(listener.port, "127.0.0.1")
+          gone.on("error", () => undefined)
+          yield* Effect.addFinalizer(() => Effect.sync(() => gone.destroy()))
+          yield* Effect.promise(() => new Promise<void>((done) => gone.on("connect", () => done())))
+          yield* untilConnections(listener, (open) => open >= 1)
+          if (first === null) gone.end()
+          else gone.end(first)
+          // The server's side closes too: the client's socket closes only once the server's FIN arrives.
+          yield* Effect.promise(() => new Promise<void>((done) => gone.on("close", () => done())))
+          yield* untilConnections(listener, (open) => open === 0)
+        }
+        // Requests sent with the FIN right after the handshake are answered, then the connection closes.
+        const halfClosed = yield* Effect.async<string>((resume) => {
+          const socket = tlsConnect({ port: listener.port, host: "127.0.0.1", rejectUnauthorized: false })
+          let received = ""
+          socket.on("error", () => undefined)
+          socket.on("data", (chunk) => void (received += chunk.toString("latin1")))
+          socket.on("close", () => resume(Effect.succeed(received)))
+          socket.write("GET /small HTTP/1.1\r\nHost: x\r\n\r\n".repeat(2))
+          socket.end()
+          return Effect.sync(() => socket.destroy())
+        })
+        assert.deepStrictEqual(halfClosed.match(/HTTP\/1\.1 \d+/g), ["HTTP/1.1 200", "HTTP/1.1 200"])
+        const a = yield* tlsGet(listener.port)
+        assert.match(yield* Effect.promise(() => a.answer), /^HTTP\/1\.1 200 /)
+      }),
+    20_000
   )
 
   it.scoped("a connection still in its TLS handshake is idle from its accept and gives way once idle 5 s; a TLS connection whose handshake is done is judged by its requests", () =>
