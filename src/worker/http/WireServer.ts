@@ -394,13 +394,12 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     }
     // Each request is named by its answer: while stopping, the latest's is the one that closes the connection.
     const begin = (req: IncomingMessage, res: ServerResponse) => idle.requested(req.socket, res)
-    /** `closes`: the answer closes its connection (its request's body is not read). */
-    const send = (res: ServerResponse, response: WireResponse, path = "other", closes = false) => {
+    const send = (res: ServerResponse, response: WireResponse, path = "other") => {
       const socket = res.req.socket
       // While stopping, only the latest request's answer says `Connection: close`: Node ends the connection after that
       // answer, and an answer queued behind it, to a pipelined request that ran, would be lost.
       const closesNow = closingAll && idle.latest(socket) === res
-      const answer = closesNow || closes ? closingConnection(response) : response
+      const answer = closesNow ? closingConnection(response) : response
       writeResponse(res, answer)
       // Node closes after an answer whose client asked so (`shouldKeepAlive`) or that says so itself (its `_last`).
       if (!res.shouldKeepAlive || answer.headers?.["connection"] === "close") takeNoMore(socket)
@@ -415,28 +414,27 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     }
 
     /** A defect is a bug of ours: it is logged in full, and the client gets a plain 500. */
-    const failed = (res: ServerResponse, method: string, path: string, cause: Cause.Cause<unknown>, closes: boolean) => {
+    const failed = (res: ServerResponse, method: string, path: string, cause: Cause.Cause<unknown>) => {
       runFork(Effect.logError(`${options.name}: ${method} ${path} failed`, cause))
-      send(res, internalError, path, closes)
+      send(res, internalError, path)
     }
 
-    /** `closes`: the answer closes its connection (a body the route does not read was declared). */
-    const answer = (req: IncomingMessage, res: ServerResponse, route: WireRoute, path: string, query: string, body: unknown, closes = false) => {
+    const answer = (req: IncomingMessage, res: ServerResponse, route: WireRoute, path: string, query: string, body: unknown) => {
       const request: WireRequest = { method: req.method ?? "GET", path, query, headers: req.headers, body }
       let effect: ReturnType<WireRoute["handle"]>
       // Outside a fiber nothing would catch a throw: the process would end with every session in it (review 41 L1).
       try {
         effect = route.handle(request)
       } catch (defect) {
-        return failed(res, request.method, path, Cause.die(defect), closes)
+        return failed(res, request.method, path, Cause.die(defect))
       }
       // A handler that had all it needed at once answers with an Either (itself an Effect): no fiber for it.
-      if (isEither(effect)) return send(res, Either.isRight(effect) ? effect.right : errorResponse(effect.left), path, closes)
+      if (isEither(effect)) return send(res, Either.isRight(effect) ? effect.right : errorResponse(effect.left), path)
       const cancel = runCallback(Effect.catchAll(effect, (error) => Effect.succeed(errorResponse(error))), {
         onExit: (exit) => {
-          if (Exit.isSuccess(exit)) return send(res, exit.value, path, closes)
+          if (Exit.isSuccess(exit)) return send(res, exit.value, path)
           if (Exit.isInterrupted(exit)) return
-          failed(res, request.method, path, exit.cause, closes)
+          failed(res, request.method, path, exit.cause)
         }
       })
       if (route.interruptOnClose === true) {
@@ -545,21 +543,21 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       const query = mark < 0 ? "" : url.slice(mark + 1)
       const host = hostProblem(req)
       if (host !== null) return send(res, badHost[host], path)
-      // Every answer before `readBody` leaves the body unread.
       const refused = refusedByGuard(req.headers)
-      if (refused !== null) return send(res, errorResponse(refused), path, declaresBody(req.headers))
-      const route = routeFor(req, path)
+      const route = refused === null ? routeFor(req, path) : undefined
+      // Every answer but the route's after `readBody` leaves the body unread: with one declared, the answer closes the
+      // connection, and a request pipelined behind it (parsed while a long poll waits) is not run, since its answer
+      // could never be sent (probe 42 L1: a /release took effect unanswered). Node says `Connection: close` then.
+      if (route?.body !== "json" && declaresBody(req.headers)) {
+        res.shouldKeepAlive = false
+        takeNoMore(req.socket)
+      }
+      if (refused !== null) return send(res, errorResponse(refused), path)
       if (route === undefined) {
         const known = notAllowed.get(path)
-        return send(res, known ?? notFound, known === undefined ? "other" : path, declaresBody(req.headers))
+        return send(res, known ?? notFound, known === undefined ? "other" : path)
       }
-      if (route.body === "none") {
-        const closes = declaresBody(req.headers)
-        // Its answer will close the connection: a request pipelined behind it (parsed while a long poll waits) is not
-        // run, since its answer could never be sent (probe 42 L1: a /release took effect unanswered).
-        if (closes) takeNoMore(req.socket)
-        return answer(req, res, route, path, query, undefined, closes)
-      }
+      if (route.body === "none") return answer(req, res, route, path, query, undefined)
       readBody(req, res, route, path, query)
     }
     const notFound = json(404, { error: "not found" })
