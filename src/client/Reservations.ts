@@ -268,8 +268,10 @@ const make = (policy: ReservationPolicy) =>
           if (outcome.right === "ended") {
             yield* count("ended")
             yield* reporter.emit({ event: "ended", reservation, session_id: session.sessionId, url: session.url })
-          } else {
+          } else if (outcome.right === "already-closed") {
             yield* closedByWorker(held, "410 on /session/end: already closed")
+          } else {
+            yield* closedByWorker(held, "410 on /session/end asked again after its connection was cut: closed, by the first end or before it")
           }
           return
         }

@@ -166,7 +166,11 @@ export interface ReserveOptions {
   readonly runCreate?: (attempt: Effect.Effect<CreateOutcome>) => Effect.Effect<CreateOutcome>
 }
 
-export type EndOutcome = "ended" | "already-closed"
+/**
+ * `closed-after-cut`: the first `/session/end`'s connection was cut before any answer and the second got `410`: the
+ * session is closed, by that first end (its answer lost) or before it; the worker's answer cannot tell which.
+ */
+export type EndOutcome = "ended" | "already-closed" | "closed-after-cut"
 
 /** What a worker said to `POST /session/health` for a session it does not hold. */
 export interface WorkerProbe {
@@ -203,7 +207,7 @@ export class VastClient extends Context.Tag("client/VastClient")<
     readonly ping: (session: Session) => Effect.Effect<PingOutcome, SessionClosed | WorkerError>
     /** `/session/get`: the session as the worker holds it (its current expiration). */
     readonly getSession: (session: Session) => Effect.Effect<SessionInfoAnswer, SessionUnknown | WorkerError>
-    /** `/session/end`. A 410 means the worker had closed it already: `already-closed`, not a failure. */
+    /** `/session/end`. A 410 means the worker had closed it already: `already-closed` (or `closed-after-cut`), not a failure. */
     readonly endSession: (session: Session) => Effect.Effect<EndOutcome, SessionUnknown | WorkerError>
     /** `/session/health`: whether the worker still holds the session (it does not extend it). */
     readonly sessionOpen: (session: Session) => Effect.Effect<boolean, WorkerError>
@@ -374,7 +378,13 @@ export const make = (settings: ClientSettings) =>
      * the first may have opened a session.
      */
     const exchangeRepeatable = (operation: Operation, request: HttpClientRequest.HttpClientRequest) =>
-      exchange(operation, request).pipe(Effect.catchIf(cutBeforeAnswer, () => exchange(operation, request)))
+      Effect.map(exchangeCounted(operation, request), ({ reply }) => reply)
+    /** `exchangeRepeatable`, saying whether the call was asked again. */
+    const exchangeCounted = (operation: Operation, request: HttpClientRequest.HttpClientRequest) =>
+      exchange(operation, request).pipe(
+        Effect.map((reply) => ({ reply, repeated: false })),
+        Effect.catchIf(cutBeforeAnswer, () => Effect.map(exchange(operation, request), (reply) => ({ reply, repeated: true })))
+      )
 
     const decode =
       <A, I>(schema: Schema.Schema<A, I>, operation: Operation, url: string) =>
@@ -637,8 +647,8 @@ export const make = (settings: ClientSettings) =>
         session_id: session.sessionId,
         session_auth: session.authData
       })
-      const reply = yield* exchangeRepeatable("session/end", request)
-      if (reply.status === 410) return "already-closed" satisfies EndOutcome
+      const { reply, repeated } = yield* exchangeCounted("session/end", request)
+      if (reply.status === 410) return (repeated ? "closed-after-cut" : "already-closed") satisfies EndOutcome
       if (reply.status === 400) return yield* new SessionUnknown({ operation: "session/end", sessionId: session.sessionId })
       if (!isOk(reply.status)) return yield* unexpected("session/end", request.url, reply)
       if (reply.text !== "") yield* decode(EndSessionAnswer, "session/end", request.url)(reply)

@@ -20,7 +20,8 @@ interface Overrides {
   readonly create?: FakeAnswer | ((n: number) => FakeAnswer)
   /** `/ping`'s answer, or its answer for a request made at `at` (ms). */
   readonly ping?: FakeAnswer | ((at: number) => FakeAnswer)
-  readonly end?: FakeAnswer
+  /** `/session/end`'s answer, or its answer to the call-th end (from 1). */
+  readonly end?: FakeAnswer | ((call: number) => FakeAnswer)
   /** `/session/health`'s answer for a request made at `at` (ms); `{"ok": true}` by default. */
   readonly health?: (at: number) => FakeAnswer
   /** How many `/session/health` looks die first (a defect: a bug in the keep-alive's path). */
@@ -46,6 +47,7 @@ const routedTo = (url: string, idx: number) => ({ url, signature: "c2ln", reqnum
  */
 const fakeVast = (overrides: Overrides = {}) => {
   let reservations = 0
+  let ends = 0
   return (request: SeenRequest): FakeAnswer => {
     if (request.url.startsWith(WEBSERVER)) {
       return { status: 200, body: { results: [{ id: 2, endpoint_name: ENDPOINT_NAME, api_key: ENDPOINT_KEY }] } }
@@ -65,7 +67,8 @@ const fakeVast = (overrides: Overrides = {}) => {
       case "/session/get":
         return { status: 200, body: { session_id: `s-${n}`, lifetime: 60, expiration: 2_000 } }
       case "/session/end":
-        return overrides.end ?? { status: 200, body: { ended: true, removed_session: `s-${n}` } }
+        ends += 1
+        return (typeof overrides.end === "function" ? overrides.end(ends) : overrides.end) ?? { status: 200, body: { ended: true, removed_session: `s-${n}` } }
       case "/session/health":
         return overrides.health?.(request.at) ?? { status: 200, body: { ok: true } }
     }
@@ -375,6 +378,13 @@ describe("program, single mode", () => {
       yield* TestClock.adjust("10 seconds")
       yield* Fiber.join(gone.fiber)
       assert.deepInclude((yield* gone.named("closed"))[0], { reason: "410 on /session/end: already closed" })
+      // A 410 to the end asked again after a cut may be the first end's doing: not said to be the worker's earlier close.
+      const cut = yield* start(single(10), { end: (call) => (call === 1 ? { transportCode: "ECONNRESET" } : { status: 410, body: { error: "session already closed" } }) })
+      yield* TestClock.adjust("10 seconds")
+      yield* Fiber.join(cut.fiber)
+      assert.deepInclude((yield* cut.named("closed"))[0], {
+        reason: "410 on /session/end asked again after its connection was cut: closed, by the first end or before it"
+      })
 
       const broken = yield* start(single(10), { end: { status: 500 } })
       yield* TestClock.adjust("10 seconds")
