@@ -52,8 +52,12 @@ const runMode = (endpointName: string, mode: Mode) =>
     // The plateau is over early once the workers have closed every session (their consumers released them): there is
     // nothing left to hold.
     yield* Effect.raceFirst(hold(mode.plateau), Effect.forEach(opened, reservations.gone, { concurrency: "unbounded", discard: true }))
-    for (const [index, sessionId] of opened.entries()) {
-      if (index > 0) yield* Effect.sleep(mode.interval)
+    // One at a time, `--interval` apart; a session its worker has closed meanwhile has nothing to end and takes no turn.
+    let ends = 0
+    for (const sessionId of opened) {
+      const held = yield* reservations.held
+      if (!held.some((session) => session.sessionId === sessionId)) continue
+      if (ends++ > 0) yield* Effect.sleep(mode.interval)
       yield* reservations.close(sessionId)
     }
   })

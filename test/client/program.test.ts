@@ -22,8 +22,8 @@ interface Overrides {
   readonly ping?: FakeAnswer | ((at: number) => FakeAnswer)
   /** `/session/end`'s answer, or its answer to the call-th end (from 1). */
   readonly end?: FakeAnswer | ((call: number) => FakeAnswer)
-  /** `/session/health`'s answer for a request made at `at` (ms); `{"ok": true}` by default. */
-  readonly health?: (at: number) => FakeAnswer
+  /** `/session/health`'s answer for a request made at `at` (ms) to `url`; `{"ok": true}` by default. */
+  readonly health?: (at: number, url: string) => FakeAnswer
   /** How many `/session/health` looks die first (a defect: a bug in the keep-alive's path). */
   readonly dyingLooks?: number
   /** A `closed` event is reported only once this is done (a report that takes a while). */
@@ -70,7 +70,7 @@ const fakeVast = (overrides: Overrides = {}) => {
         ends += 1
         return (typeof overrides.end === "function" ? overrides.end(ends) : overrides.end) ?? { status: 200, body: { ended: true, removed_session: `s-${n}` } }
       case "/session/health":
-        return overrides.health?.(request.at) ?? { status: 200, body: { ok: true } }
+        return overrides.health?.(request.at, request.url) ?? { status: 200, body: { ok: true } }
     }
     return { status: 404 }
   }
@@ -463,6 +463,23 @@ describe("program, --demo", () => {
       ])
       assert.deepInclude((yield* run.named("holding"))[0], { seconds: 300, sessions: 3 })
       assert.deepInclude((yield* run.named("done"))[0], { created: 3, ended: 3, closed: 0, failures: 0 })
+    })
+  )
+
+  it.effect("a session its worker closed during the plateau takes no turn among the ends: the next open one is ended --interval after the last end", () =>
+    Effect.gen(function* () {
+      const run = yield* start(
+        { _tag: "Demo", count: 3, interval: Duration.seconds(30), plateau: Duration.seconds(300) },
+        { health: (at, url) => ({ status: 200, body: { ok: !(url.startsWith(worker(2)) && at >= 100_000) } }) },
+        { lifetime: 1_000 }
+      )
+      yield* TestClock.adjust("420 seconds")
+      yield* Fiber.join(run.fiber)
+      assert.deepStrictEqual(yield* run.calls("/session/end"), [
+        [`${worker(1)}/session/end`, 360_000],
+        [`${worker(3)}/session/end`, 390_000]
+      ])
+      assert.deepInclude((yield* run.named("done"))[0], { created: 3, ended: 2, closed: 1, failures: 0 })
     })
   )
 
