@@ -59,6 +59,13 @@ describe("Reporter", () => {
     )
   })
 
+  it("a session the worker no longer holds is said to be released by its consumer or closed by its worker, with what showed it", () => {
+    assert.strictEqual(
+      sentence({ event: "closed", reservation: 2, session_id: "s-2", url: "http://w2", reason: "410 on /ping" }, 0),
+      "#2 session s-2 closed: released by its consumer or closed by its worker (410 on /ping)"
+    )
+  })
+
   it.effect("--json prints one object per line with the event's fields and an ISO `at`", () =>
     Effect.gen(function* () {
       yield* TestClock.setTime(1_000)
