@@ -12,9 +12,10 @@ import { HttpClient } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Clock, Console, Data, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schema } from "effect"
+import { Cause, Console, Data, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schema } from "effect"
 import { plainLogfmt } from "../shared/logging.js"
 import { type RunningProcess, WorkerLauncher } from "../serverless/WorkerLauncher.js"
+import { stopOnInterrupt as stopWhenInterrupted } from "./stopOnInterrupt.js"
 import { boundedJson } from "../shared/boundedBody.js"
 import { answeredStandardFlags, defaulted, optional, optionsOf, renderHelp, toggle } from "../shared/cliHelp.js"
 import { runWithLogLevel } from "../shared/logLevelFlag.js"
@@ -103,10 +104,12 @@ const demo = Command.make("demo", options, (opts) =>
     // The client's lines: a reader far behind costs lines, not memory (`boundedOutput.ts`); the demo's own are few.
     const relayed = boundedOutput(process.stdout)
     const clock = yield* Effect.clock
-    /** When the demo began watching the serverless (null before): the origin of every stamp. */
-    let watchedFrom: number | null = null
-    /** `text` stamped with the time since the watch began, as every line printed while the demo runs. */
-    const stamped = (text: string) => (watchedFrom === null ? text : `${elapsedStamp(clock.unsafeCurrentTimeMillis() - watchedFrom)} ${text}`)
+    /** The demo's start, as `--timeout` counts it: the origin of every stamp. */
+    const startedAt = clock.unsafeCurrentTimeMillis()
+    /** When the demo began watching the serverless: stamps begin there. */
+    let watching = false
+    /** `text` stamped with the time since the start, as every line printed while the demo watches. */
+    const stamped = (text: string) => (watching ? `${elapsedStamp(clock.unsafeCurrentTimeMillis() - startedAt)} ${text}` : text)
     const sayStamped = (text: string) => Effect.suspend(() => say(stamped(text)))
     // The client's own part, at the least (the starts, the plateau, the ends; worker starts and routing come on top):
     // a --timeout that the scale-down's wait passes is refused above, one that the whole run may pass is said here.
@@ -118,20 +121,7 @@ const demo = Command.make("demo", options, (opts) =>
         `note: --timeout ${opts.timeout} s may run out: the sessions take ${sessionsTake} s at the least (--count, --interval, --plateau)${expectZero ? ` and the scale-down up to ${scaleDownWait} s after them` : ""}`
       )
     }
-    /**
-     * Interrupted (a signal, the timeout), the demo stops `child` itself, in the reverse order of the starts (scope
-     * finalizers): the client ends its sessions while the serverless and its workers still run.
-     */
-    const stopOnInterrupt = (child: RunningProcess, name: string) =>
-      Effect.addFinalizer((exit) =>
-        Exit.isInterrupted(exit)
-          ? Effect.gen(function* () {
-              yield* child.stop
-              // Without a stop signal, the interruption was the demo's own --timeout.
-              yield* sayStamped(`${stopSignal() === null ? "timed out" : "interrupted"}: stopped the ${name} (exit ${yield* child.exited})`)
-            })
-          : Effect.void
-      )
+    const stopOnInterrupt = (child: RunningProcess, name: string) => stopWhenInterrupted(child, name, () => stopSignal() !== null, sayStamped)
 
     // 1. The local serverless, on a free port.
     const listening = yield* Deferred.make<string>()
@@ -175,7 +165,7 @@ const demo = Command.make("demo", options, (opts) =>
     let lastCount = -1
     let peak = 0
     let seenCallbacks = 0
-    watchedFrom = yield* Clock.currentTimeMillis
+    watching = true
     const watch = Effect.gen(function* () {
       for (;;) {
         const status = yield* fetchStatus
@@ -239,6 +229,7 @@ const demo = Command.make("demo", options, (opts) =>
         yield* Effect.sleep("200 millis")
       }
     }).pipe(Effect.timeout(deadline), Effect.option)
+    phase = "reading the endpoint's last status and stopping the serverless"
     yield* Effect.sleep("300 millis")
     const final = yield* fetchStatus
     yield* Fiber.interrupt(watcher)

@@ -26,6 +26,8 @@ export interface RunningProcess {
   readonly pid: number
   /** Completes with the exit code (or the signal's name) when the process ends. */
   readonly exited: Effect.Effect<string>
+  /** Whether the process has ended already (at once, without waiting). */
+  readonly ended: Effect.Effect<boolean>
   /** SIGTERM, then SIGKILL after the grace period; completes when the process has ended. */
   readonly stop: Effect.Effect<void>
   /** The last lines the process printed. */
@@ -131,7 +133,7 @@ export class WorkerLauncher extends Context.Tag("serverless/WorkerLauncher")<
             })
             // An exit already seen has removed it (`finish`); it must not be added back.
             if (!(yield* Deferred.isDone(done))) running.set(child, stop)
-            return { pid, exited: Deferred.await(done), stop, tail: Effect.sync(() => tail.slice()) }
+            return { pid, exited: Deferred.await(done), ended: Deferred.isDone(done), stop, tail: Effect.sync(() => tail.slice()) }
           }))
 
         const probePort = Effect.async<number, LaunchError>((resume) => {

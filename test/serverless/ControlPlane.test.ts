@@ -32,6 +32,7 @@ function fakeLauncherWith(tail: ReadonlyArray<string>) {
             return {
               pid: 1000 + launched.length,
               exited: Deferred.await(exit),
+              ended: Deferred.isDone(exit),
               stop: Effect.zipRight(
                 Effect.sync(() => (entry.stopped = true)),
                 Deferred.succeed(exit, "SIGTERM")
