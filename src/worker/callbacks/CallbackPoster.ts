@@ -152,6 +152,8 @@ interface Delivery {
   readonly callback: CloseCallback
   readonly destination: string
   record: DeliveryRecord
+  /** Whether the journal holds it (replayed from it, or its line written): a full disk leaves it in memory only. */
+  journalled: boolean
 }
 
 const make = (overrides: Partial<DeliveryPolicy>) =>
@@ -263,12 +265,15 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
             nextAttemptAt: null,
             finishedAt: null,
             replayed
-          }
+          },
+          journalled: replayed
         }
         if (live.size === 0) idle = Deferred.unsafeMake(FiberId.none)
         live.set(callback.sessionId, delivery)
         liveLength += callback.body.length
-        if (!replayed) journal?.pending({ session_id: callback.sessionId, generation: callback.generation, route: callback.route, body: callback.body, reason: callback.reason })
+        if (!replayed && journal !== null) {
+          delivery.journalled = journal.pending({ session_id: callback.sessionId, generation: callback.generation, route: callback.route, body: callback.body, reason: callback.reason })
+        }
         Queue.unsafeOffer(queue, delivery)
       }
 
@@ -403,15 +408,17 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
           if (drained) return
           drained = true
           if (live.size > 0) yield* Effect.interruptible(Deferred.await(idle)).pipe(Effect.timeoutOption(timeout))
-          // Journalled, the callbacks are all in the file for the next start: past a screenful, the log counts them. (A
-          // journal left by crashed workers can hold far more than CALLBACK_MAX_PENDING, all replayed.)
-          const journal = Option.getOrNull(config.outboxFile)
-          const listed = journal === null ? Number.POSITIVE_INFINITY : EXIT_LINES_WHEN_JOURNALLED
-          let logged = 0
-          for (const { record } of live.values()) {
-            if (logged++ === listed) {
-              yield* Effect.logWarning(`and ${live.size - listed} more on_close callbacks still pending at exit`, { count: live.size - listed, kept_in: journal })
-              break
+          // Journalled, the callbacks are in the file for the next start: past a screenful, the log counts them. (A
+          // journal left by crashed workers can hold far more than CALLBACK_MAX_PENDING, all replayed.) One the journal
+          // could not take (a full disk) is listed whatever the count: the log is its only record.
+          const file = Option.getOrNull(config.outboxFile)
+          const nowhere = file === null ? "nowhere (set OUTBOX_FILE to keep it)" : "nowhere (not written to OUTBOX_FILE)"
+          let listedKept = 0
+          let counted = 0
+          for (const { record, journalled } of live.values()) {
+            if (journalled && listedKept++ >= EXIT_LINES_WHEN_JOURNALLED) {
+              counted++
+              continue
             }
             yield* Effect.logWarning("on_close callback still pending at exit", {
               session_id: record.sessionId,
@@ -419,9 +426,10 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
               route: record.route,
               close_reason: record.reason,
               attempts: record.attempts,
-              kept_in: Option.getOrElse(config.outboxFile, () => "nowhere (set OUTBOX_FILE to keep it)")
+              kept_in: journalled ? file : nowhere
             })
           }
+          if (counted > 0) yield* Effect.logWarning(`and ${counted} more on_close callbacks still pending at exit`, { count: counted, kept_in: file })
         })
       yield* Effect.addFinalizer(() => drain())
 

@@ -43,8 +43,8 @@ const JournalLine = Schema.Union(
 const decodeLine = Schema.decodeUnknownEither(parseBoundedJsonWith(JournalLine))
 
 export interface OutboxJournal {
-  /** Record a callback before its first attempt. Never throws. */
-  readonly pending: (callback: JournalledCallback) => void
+  /** Record a callback before its first attempt: whether its line was written (a full disk, say, refuses it). Never throws. */
+  readonly pending: (callback: JournalledCallback) => boolean
   /** Record that a callback was delivered or given up for good. Never throws. */
   readonly done: (sessionId: string) => void
   readonly close: () => void
@@ -391,15 +391,18 @@ export const openJournal = (
           notices.recreated(live.size)
           return true
         }
-        const write = (line: string) => {
+        /** Whether `line` was written. */
+        const write = (line: string): boolean => {
           try {
             size += writeAll(fd, (torn ? "\n" : "") + line)
             torn = false
           } catch (error) {
             torn = true
-            return onWriteFailure(errnoOf(error) ?? String(error))
+            onWriteFailure(errnoOf(error) ?? String(error))
+            return false
           }
           sync()
+          return true
         }
         // The lock was checked before the line: without it, another worker's journal may be at the path.
         const compactIfMostlyDelivered = () => {
@@ -407,9 +410,10 @@ export const openJournal = (
         }
         const journal: OutboxJournal = {
           pending: (callback) => {
-            if (!keepJournal()) return
-            write(track(callback))
+            if (!keepJournal()) return false
+            const written = write(track(callback))
             compactIfMostlyDelivered()
+            return written
           },
           done: (sessionId) => {
             if (!keepJournal()) return

@@ -787,7 +787,7 @@ describe("CallbackPoster", () => {
   })
 
   /** A poster journalling to `file`, its deliveries answered by `statuses`, its logs in `logs`; closed with `scope`. */
-  const posterOnJournal = (file: string, statuses: ReadonlyArray<number>, logs: ReturnType<typeof capturedLogs>) =>
+  const posterOnJournal = (file: string, statuses: ReadonlyArray<Answer>, logs: ReturnType<typeof capturedLogs>) =>
     Effect.gen(function* () {
       const scope = yield* Scope.make()
       const { layer, seen } = yield* scriptedClient(statuses)
@@ -822,6 +822,23 @@ describe("CallbackPoster", () => {
       // The six failed writes of a, b and c (pending, done) and d's pending were counted into the second line.
       assert.deepStrictEqual(later.at(-1)?.message[1], { file, cause: "ENOSPC", repeated_since_last_line: 5 })
       yield* Scope.close(scope, Exit.void)
+    }).pipe(Effect.provide(logs.layer))
+  })
+
+  it.effect(`a callback the journal could not take (a full disk) is said at exit to be kept nowhere, and listed past ${EXIT_LINES_WHEN_JOURNALLED} too; one it took is kept in the file (probe 43 L1)`, () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const file = join(mkdtempSync(join(tmpdir(), "outbox-")), "outbox.jsonl")
+      const { poster, scope } = yield* posterOnJournal(file, ["hang"], logs)
+      poster.unsafeEnqueue({ ...callback, sessionId: "kept" })
+      fillDiskUnder(file)
+      const lost = EXIT_LINES_WHEN_JOURNALLED + 2
+      for (let index = 0; index < lost; index++) poster.unsafeEnqueue({ ...callback, sessionId: `lost${index}` })
+      yield* TestClock.adjust("0 millis")
+      yield* Scope.close(scope, Exit.void)
+      const atExit = logs.lines.filter((logged) => String(logged.message[0]).includes("still pending at exit"))
+      const keptIn = (logged: (typeof atExit)[number]) => [(logged.message[1] as { session_id: string }).session_id, (logged.message[1] as { kept_in: string }).kept_in]
+      assert.deepStrictEqual(atExit.map(keptIn), [["kept", file], ...Array.from({ length: lost }, (_, index) => [`lost${index}`, "nowhere (not written to OUTBOX_FILE)"])])
     }).pipe(Effect.provide(logs.layer))
   })
 
