@@ -7,6 +7,7 @@ import { Effect, Either, Option, Schema } from "effect"
 import { DeleteRequestsBody, WorkerStatusBody } from "../protocol/workerStatus.js"
 import type { BodyTooLarge } from "../shared/boundedBody.js"
 import { boundedRequestJson } from "../shared/boundedRequest.js"
+import { browserRefusal } from "../shared/browserGuard.js"
 import { firstIssue } from "../shared/firstIssue.js"
 import { headerText } from "../shared/headerText.js"
 import { json } from "../shared/jsonResponse.js"
@@ -171,7 +172,7 @@ const methodsServing = (path: string): ReadonlyArray<string> => {
  * The router, a request it does not serve answered in JSON as its own refusals are (the platform's 404 has no body):
  * a path it serves with another method is a 405 naming the methods in `Allow` (RFC 9110 §15.5.6), as the worker's is.
  */
-export const serverlessApp = serverlessRouter.pipe(
+const routed = serverlessRouter.pipe(
   Effect.catchTag("RouteNotFound", ({ request }) => {
     const query = request.url.indexOf("?")
     const allowed = methodsServing(query < 0 ? request.url : request.url.slice(0, query))
@@ -182,3 +183,17 @@ export const serverlessApp = serverlessRouter.pipe(
     )
   })
 )
+
+/**
+ * `routed` behind the guard against web pages (`browserGuard.ts`): the serverless asks for no credentials a page could
+ * not guess (the user key is `local` by default), and would otherwise hand a rebinding page its endpoint's key, start
+ * workers for it, and show it every callback. `hostChecked` when bound to loopback: bound to a network's interface, the
+ * serverless may be reached by a name of that network (a worker in a container).
+ */
+export const serverlessApp = (hostChecked: boolean) => {
+  const guard = { server: "the local serverless", sameOrigin: true, host: hostChecked }
+  return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+    const refusal = browserRefusal(request.headers, guard)
+    return refusal === null ? routed : Effect.succeed(json(403, { error: refusal.message, field: refusal.field }))
+  })
+}

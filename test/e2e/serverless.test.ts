@@ -122,6 +122,33 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     }
   })
 
+  it("a web page's request (an Origin, a cross-site fetch, a rebinding page's Host) is a 403 naming the header; a typed address and the status page's own reload are served (probe 43 L2)", async () => {
+    const serverless = await startServerless([])
+    const { port } = new URL(serverless.url)
+    const get = (path: string, headers: Record<string, string>) =>
+      new Promise<readonly [number, string]>((resolve, reject) => {
+        const call = request({ host: "127.0.0.1", port, path, headers }, (response) => {
+          let body = ""
+          response.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")))
+          response.on("end", () => resolve([response.statusCode ?? 0, body]))
+        })
+        call.once("error", reject)
+        call.end()
+      })
+    const key = "/api/v0/endptjobs/?api_key=k"
+    expect(await get(key, { host: "rebind.evil.example:8080" })).toEqual([
+      403,
+      '{"error":"host: the local serverless answers requests addressed to an IP address, localhost or this machine\'s name only (a proxy or tunnel can send Host: localhost)","field":"host"}'
+    ])
+    expect(await get("/status", { host: `127.0.0.1:${port}`, origin: "http://evil.example" })).toEqual([
+      403,
+      '{"error":"origin: the local serverless does not answer requests from web pages (this one has an Origin header)","field":"origin"}'
+    ])
+    expect((await get("/status", { host: `127.0.0.1:${port}`, "sec-fetch-site": "cross-site" }))[0]).toBe(403)
+    for (const site of ["none", "same-origin"]) expect((await get("/", { host: `localhost:${port}`, "sec-fetch-site": site }))[0], site).toBe(200)
+    expect((await get(key, { host: `127.0.0.1:${port}` }))[0]).toBe(200)
+  })
+
   it("--port 0 with --log-level warning still says the port it took, and no info line but that one", async () => {
     const serverless = await startServerless(["--log-level", "warning"])
     expect((await fetch(`${serverless.url}/status`)).status).toBe(200)

@@ -1,0 +1,68 @@
+/**
+ * The guard of a server on this machine that asks for no credentials (the worker's control port, the local serverless)
+ * against web pages. Only processes on the machine reach it, but a browser on the machine is one such process, running
+ * any site's code: a page can send a `POST` to 127.0.0.1 without a preflight (a `text/plain` body), and through DNS
+ * rebinding read answers under a name of its own. Browsers say who sent a request (`Origin`, `Sec-Fetch-Site`) and
+ * name the host it was for (`Host`); the programs these servers serve (curl, the SDK, the workers, Node and Python
+ * clients) send neither of the first two, and address an IP address or localhost.
+ */
+import { isIP } from "node:net"
+import { hostname } from "node:os"
+
+/**
+ * Names of this machine a local client may put in `Host`, besides `localhost` and the names under it (RFC 6761 §6.3:
+ * loopback names, which browsers never ask DNS about): the machine's own host name and `localhost.localdomain`, which
+ * `/etc/hosts` maps to it. A rebinding page's name is its own domain, none of these.
+ */
+const machineNames = new Set(["localhost.localdomain", hostname().toLowerCase()])
+
+/** `[v6]`, or a name or IPv4 address, then an optional port in digits: nothing else is a `Host` (RFC 9110 §7.2). */
+const HOST = /^(?:\[([^\]]*)\]|([^:[\]@/\s]+))(?::\d*)?$/
+
+/** `Host` names this machine: an address literal (a rebinding page has a name of its own) or one of its names. */
+export const isLocalHost = (host: string): boolean => {
+  const [, v6, other] = HOST.exec(host) ?? []
+  if (v6 !== undefined) return isIP(v6) === 6
+  if (other === undefined) return false
+  const name = other.toLowerCase().replace(/\.$/, "")
+  return isIP(name) === 4 || name === "localhost" || name.endsWith(".localhost") || machineNames.has(name)
+}
+
+/** Whether a server bound to `host` is reached from this machine only (a loopback address or name, not `0.0.0.0`). */
+export const boundToLoopback = (host: string): boolean => {
+  const plain = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host
+  return plain === "localhost" || /^127\.\d+\.\d+\.\d+$/.test(plain) || plain === "::1"
+}
+
+export interface BrowserRefusal {
+  readonly field: "origin" | "sec-fetch-site" | "host"
+  readonly message: string
+}
+
+export interface BrowserGuard {
+  /** What the server is called in its refusals ("the control port"). */
+  readonly server: string
+  /** `Sec-Fetch-Site` values let in besides `none` (an address typed in the address bar): a page of its own that reloads itself says `same-origin`. */
+  readonly sameOrigin: boolean
+  /** Whether `Host` must name this machine (a server bound to loopback: one reached by a name of the network needs none). */
+  readonly host: boolean
+}
+
+/** Why a request comes from a web page, naming the header that shows it; `null` when it does not. */
+export const browserRefusal = (headers: { readonly [name: string]: string | ReadonlyArray<string> | undefined }, guard: BrowserGuard): BrowserRefusal | null => {
+  if (headers.origin !== undefined) {
+    return { field: "origin", message: `origin: ${guard.server} does not answer requests from web pages (this one has an Origin header)` }
+  }
+  const site = headers["sec-fetch-site"]
+  if (site !== undefined && site !== "none" && !(guard.sameOrigin && site === "same-origin")) {
+    return { field: "sec-fetch-site", message: `sec-fetch-site: ${guard.server} does not answer requests from web pages` }
+  }
+  const host = headers.host
+  if (guard.host && host !== undefined && (typeof host !== "string" || !isLocalHost(host))) {
+    return {
+      field: "host",
+      message: `host: ${guard.server} answers requests addressed to an IP address, localhost or this machine's name only (a proxy or tunnel can send Host: localhost)`
+    }
+  }
+  return null
+}
