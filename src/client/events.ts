@@ -3,6 +3,7 @@
  * per line, with `at` (ISO 8601) added; `reservation` numbers a reservation from 1 (before routing
  * names a worker it has no session id yet).
  */
+import { echoedId, SESSION_ID_MAX_LENGTH } from "../protocol/SessionId.js"
 import { MAX_LIFETIME_SECONDS } from "../protocol/session.js"
 import { ROUTE_ATTEMPTS } from "./backoff.js"
 
@@ -121,7 +122,12 @@ const expiresIn = (expiration: number, now: number): string => {
 }
 
 /** One line of prose for `event`; `now` (epoch ms) makes expirations relative. */
-export const describe = (event: ClientEvent, now: number): string => {
+export const describe = (reported: ClientEvent, now: number): string => {
+  // A worker's id past the longest the protocol has is shown cut, not a line of a megabyte (--json keeps it whole).
+  const event =
+    "session_id" in reported && reported.session_id !== undefined && reported.session_id.length > SESSION_ID_MAX_LENGTH
+      ? ({ ...reported, session_id: echoedId(reported.session_id) } as ClientEvent)
+      : reported
   const tag = "reservation" in event && event.reservation !== undefined ? `#${event.reservation} ` : ""
   switch (event.event) {
     case "endpoint":

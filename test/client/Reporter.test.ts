@@ -66,6 +66,11 @@ describe("Reporter", () => {
     )
   })
 
+  it("a session id past the protocol's longest is shown cut (probe 43 I3)", () => {
+    const long = "x".repeat(500_000)
+    assert.strictEqual(sentence({ event: "ended", reservation: 1, session_id: long, url: "http://w1" }, 0), `#1 ended session ${"x".repeat(256)}…`)
+  })
+
   it.effect("--json prints one object per line with the event's fields and an ISO `at`", () =>
     Effect.gen(function* () {
       yield* TestClock.setTime(1_000)
