@@ -25,7 +25,8 @@ export const RouteRequestIn = Schema.Struct({
   endpoint: Schema.String,
   api_key: Schema.String,
   cost: Schema.optionalWith(CostNumber, { default: () => 100 }),
-  request_idx: Schema.optionalWith(Schema.NullOr(Schema.Int), { default: () => 0 }),
+  // 0 (or none) for a first request; a negative one is no index an autoscaler gave (probe 43 I6).
+  request_idx: Schema.optionalWith(Schema.NullOr(Schema.Int.pipe(Schema.nonNegative())), { default: () => 0 }),
   replay_timeout: Schema.optional(Schema.Number)
 })
 

@@ -339,6 +339,8 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     expect(answer.field).toBe("request_idx")
     expect(answer.error).toMatch(/^request_idx: /)
     expect(answer.error).not.toContain("\n")
+    const negative = await postJson(`${url}/route/`, { endpoint: "null-local", api_key: endpointKey, cost: 100, request_idx: -5 })
+    expect([negative.status, negative.json["field"]]).toEqual([422, "request_idx"])
     // A body that is not an object: said as the worker says it, not as the Schema's whole shape.
     for (const body of [[1], "text", 5, null]) {
       const refused = await postJson(`${url}/route/`, body)
