@@ -150,6 +150,11 @@ const make = (policy: ReservationPolicy) =>
     const lost = (sessionId: string, reason: string) =>
       Effect.uninterruptible(Effect.flatMap(take(sessionId), (taken) => (Option.isSome(taken) ? closedByWorker(taken.value, reason) : Effect.void)))
 
+    /**
+     * A close the worker reports, most often its consumer's release: the client cannot tell it from the worker's own
+     * (an expiry), and says so as the autoscale daemon does.
+     */
+    const closedByItsWorker = (shownBy: string) => `released by its consumer or closed by its worker (${shownBy})`
     const closedByWorker = (held: Held, reason: string) =>
       Effect.zipRight(
         count("closed"),
@@ -177,7 +182,7 @@ const make = (policy: ReservationPolicy) =>
             const stillOpen = yield* askedTwiceIfRefused(client.sessionOpen(session))
             if (stillOpen._tag === "Right") {
               failedLooks = 0
-              if (!stillOpen.right) return yield* lost(session.sessionId, "its /session/health says it is no longer open")
+              if (!stillOpen.right) return yield* lost(session.sessionId, closedByItsWorker("its /session/health says it is no longer open"))
             } else if (refused(stillOpen.left)) {
               return yield* lost(session.sessionId, WORKER_GONE)
             } else if (++failedLooks === FAILED_LOOKS_REPORTED) {
@@ -196,7 +201,7 @@ const make = (policy: ReservationPolicy) =>
           const pinged = yield* askedTwiceIfRefused(client.ping(session))
           if (pinged._tag === "Left") {
             const error = pinged.left
-            if (error._tag === "SessionClosed") return yield* lost(session.sessionId, "410 on /ping")
+            if (error._tag === "SessionClosed") return yield* lost(session.sessionId, closedByItsWorker("410 on /ping"))
             if (refused(error)) return yield* lost(session.sessionId, WORKER_GONE)
             yield* reporter.emit({
               event: "error",
@@ -269,7 +274,7 @@ const make = (policy: ReservationPolicy) =>
             yield* count("ended")
             yield* reporter.emit({ event: "ended", reservation, session_id: session.sessionId, url: session.url })
           } else if (outcome.right === "already-closed") {
-            yield* closedByWorker(held, "410 on /session/end: already closed")
+            yield* closedByWorker(held, closedByItsWorker("410 on /session/end: already closed"))
           } else {
             yield* closedByWorker(held, "410 on /session/end asked again after its connection was cut: closed, by the first end or before it")
           }

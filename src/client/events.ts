@@ -151,8 +151,7 @@ export const describe = (reported: ClientEvent, now: number): string => {
     case "ended":
       return `${tag}ended session ${event.session_id}`
     case "closed":
-      // Most often its consumer's release: the client cannot tell it from the worker's own close (the autoscale daemon says the same).
-      return `${tag}session ${event.session_id} closed: released by its consumer or closed by its worker (${event.reason})`
+      return `${tag}session ${event.session_id} closed: ${event.reason}`
     case "error":
       return tag + operationErrorLine(event.fatal ? "error" : "warning", event.operation, event.message)
     case "interrupted":

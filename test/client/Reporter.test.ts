@@ -59,9 +59,10 @@ describe("Reporter", () => {
     )
   })
 
-  it("a session the worker no longer holds is said to be released by its consumer or closed by its worker, with what showed it", () => {
+
+  it("a closed session's line gives the reason as it came: the worker's close (most often its consumer's release), its going, or an end whose answer was cut", () => {
     assert.strictEqual(
-      sentence({ event: "closed", reservation: 2, session_id: "s-2", url: "http://w2", reason: "410 on /ping" }, 0),
+      sentence({ event: "closed", reservation: 2, session_id: "s-2", url: "http://w2", reason: "released by its consumer or closed by its worker (410 on /ping)" }, 0),
       "#2 session s-2 closed: released by its consumer or closed by its worker (410 on /ping)"
     )
   })
