@@ -30,7 +30,7 @@ import { makeThrottledLog } from "../../shared/throttledLog.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { noteStartFailure } from "../lifecycle/startFailure.js"
-import { type JournalledCallback, type OutboxJournal, openJournal } from "./OutboxJournal.js"
+import { type JournalledCallback, MAX_LEFTOVER_BYTES, type OutboxJournal, openJournal, replay } from "./OutboxJournal.js"
 import { callbackHttpClient } from "./callbackHttpClient.js"
 import { retryAfterMs } from "./retryAfter.js"
 import { redactUrl } from "../../shared/redactUrl.js"
@@ -147,6 +147,18 @@ const destinationOf = (route: string): string => (URL.canParse(route) ? new URL(
  */
 export const isRetryableStatus = (status: number): boolean =>
   status >= 500 || status === 429 || (status >= 300 && status < 400) || status < 100
+
+/**
+ * The session ids whose callbacks the journal at `file` holds pending now; `null` when it cannot be read back (not a
+ * regular file, or past what a running worker reads). A missing file holds none.
+ */
+const heldInJournal = (file: string): ReadonlySet<string> | null => {
+  try {
+    return new Set(replay(file, MAX_LEFTOVER_BYTES).left.map((callback) => callback.session_id))
+  } catch {
+    return null
+  }
+}
 
 interface Delivery {
   readonly callback: CloseCallback
@@ -413,10 +425,14 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
           // could not take (a full disk) is listed whatever the count: the log is its only record.
           const file = Option.getOrNull(config.outboxFile)
           const nowhere = file === null ? "nowhere (set OUTBOX_FILE to keep it)" : "nowhere (not written to OUTBOX_FILE)"
+          // What the file at the path holds now, read back: deleted or replaced while the worker ran, it may hold none
+          // of what was written to it (review 47 M1). Unreadable, each callback's own write is what is known.
+          const held = file === null ? null : heldInJournal(file)
           let listedKept = 0
           let counted = 0
           for (const { record, journalled } of live.values()) {
-            if (journalled && listedKept++ >= EXIT_LINES_WHEN_JOURNALLED) {
+            const kept = held === null ? journalled : held.has(record.sessionId)
+            if (kept && listedKept++ >= EXIT_LINES_WHEN_JOURNALLED) {
               counted++
               continue
             }
@@ -426,7 +442,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
               route: record.route,
               close_reason: record.reason,
               attempts: record.attempts,
-              kept_in: journalled ? file : nowhere
+              kept_in: kept ? file : nowhere
             })
           }
           if (counted > 0) yield* Effect.logWarning(`and ${counted} more on_close callbacks still pending at exit`, { count: counted, kept_in: file })

@@ -131,7 +131,7 @@ const otherNamesProblem = (file: string): string | null => {
  * another written there): that read runs before a line is written, on the request path, and a file that large is left
  * for the next start, whose replay reads it whole.
  */
-const MAX_LEFTOVER_BYTES = 64 * 1024 * 1024
+export const MAX_LEFTOVER_BYTES = 64 * 1024 * 1024
 
 /**
  * The callbacks left pending in `file`, and how many lines were not journal lines. Only a regular file is read, and

@@ -842,6 +842,25 @@ describe("CallbackPoster", () => {
     }).pipe(Effect.provide(logs.layer))
   })
 
+  it.effect("a journal deleted with its directory while the worker ran holds nothing at exit: every pending callback is said to be kept nowhere (review 47 M1)", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const dir = mkdtempSync(join(tmpdir(), "outbox-"))
+      const file = join(dir, "outbox.jsonl")
+      const { poster, scope } = yield* posterOnJournal(file, ["hang"], logs)
+      poster.unsafeEnqueue({ ...callback, sessionId: "before" })
+      rmSync(dir, { recursive: true, force: true })
+      poster.unsafeEnqueue({ ...callback, sessionId: "after" })
+      yield* TestClock.adjust("0 millis")
+      yield* Scope.close(scope, Exit.void)
+      const atExit = logs.lines.filter((logged) => String(logged.message[0]).includes("still pending at exit"))
+      assert.deepStrictEqual(
+        atExit.map((logged) => (logged.message[1] as { kept_in: string }).kept_in),
+        ["nowhere (not written to OUTBOX_FILE)", "nowhere (not written to OUTBOX_FILE)"]
+      )
+    }).pipe(Effect.provide(logs.layer))
+  })
+
   it.effect("the journal's notices are warnings naming the file: one it could not rewrite at start, one deleted while the worker ran", () => {
     const logs = capturedLogs()
     return Effect.gen(function* () {
