@@ -52,13 +52,19 @@ const runMode = (endpointName: string, mode: Mode) =>
     // The plateau is over early once the workers have closed every session (their consumers released them): there is
     // nothing left to hold.
     yield* Effect.raceFirst(hold(mode.plateau), Effect.forEach(opened, reservations.gone, { concurrency: "unbounded", discard: true }))
-    // One at a time, `--interval` apart; a session its worker has closed meanwhile has nothing to end and takes no turn.
-    let ends = 0
+    // One at a time, `--interval` apart; a session its worker has closed meanwhile has nothing to end and takes no turn,
+    // also when it closes during the wait before its turn: the next one is then ended at once (review 47 L1).
+    const stillHeld = (sessionId: string) => Effect.map(reservations.held, (held) => held.some((session) => session.sessionId === sessionId))
+    let waitFirst = false
     for (const sessionId of opened) {
-      const held = yield* reservations.held
-      if (!held.some((session) => session.sessionId === sessionId)) continue
-      if (ends++ > 0) yield* Effect.sleep(mode.interval)
+      if (!(yield* stillHeld(sessionId))) continue
+      if (waitFirst) {
+        yield* Effect.sleep(mode.interval)
+        waitFirst = false
+        if (!(yield* stillHeld(sessionId))) continue
+      }
       yield* reservations.close(sessionId)
+      waitFirst = true
     }
   })
 
