@@ -371,6 +371,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
      */
     const takingNoMore = new WeakSet<Socket>()
     let takingNoMoreCount = 0
+    /** Answers to requests whose declared body is not read: each closes its connection. */
+    const unreadBody = new WeakSet<ServerResponse>()
     /** Answers to requests that came too late to run: Node attaches each in its turn, and nothing ever writes it. */
     const notRun = new WeakSet<ServerResponse>()
     const takeNoMore = (socket: Socket) => {
@@ -399,7 +401,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       // While stopping, only the latest request's answer says `Connection: close`: Node ends the connection after that
       // answer, and an answer queued behind it, to a pipelined request that ran, would be lost.
       const closesNow = closingAll && idle.latest(socket) === res
-      const answer = closesNow ? closingConnection(response) : response
+      // Its connection already takes no more when the answer closes it for a body left unread (`routeRequest`).
+      const answer = closesNow || (takingNoMoreCount > 0 && unreadBody.has(res)) ? closingConnection(response) : response
       writeResponse(res, answer)
       // Node closes after an answer whose client asked so (`shouldKeepAlive`) or that says so itself (its `_last`).
       if (!res.shouldKeepAlive || answer.headers?.["connection"] === "close") takeNoMore(socket)
@@ -545,11 +548,12 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       if (host !== null) return send(res, badHost[host], path)
       const refused = refusedByGuard(req.headers)
       const route = refused === null ? routeFor(req, path) : undefined
-      // Every answer but the route's after `readBody` leaves the body unread: with one declared, the answer closes the
-      // connection, and a request pipelined behind it (parsed while a long poll waits) is not run, since its answer
-      // could never be sent (probe 42 L1: a /release took effect unanswered). Node says `Connection: close` then.
+      // Every answer but the route's after `readBody` leaves the body unread: with one declared, the answer says
+      // `Connection: close` (`send`; Node then closes after it), and a request
+      // pipelined behind it (parsed while a long poll waits) is not run, since its answer could never be sent (probe 42
+      // L1: a /release took effect unanswered).
       if (route?.body !== "json" && declaresBody(req.headers)) {
-        res.shouldKeepAlive = false
+        unreadBody.add(res)
         takeNoMore(req.socket)
       }
       if (refused !== null) return send(res, errorResponse(refused), path)
@@ -708,7 +712,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     if (options.tls !== undefined) {
       server.on("secureConnection", (socket: Socket) => {
         // Half-open from here, as a plain HTTP server's sockets are: a TLS socket otherwise ends its side at the client's
-        // FIN, before the answers to the requests that came with it.
+        // FIN, before the answers to the requests that came with it. Node emits this before it reads on past the
+        // handshake (a `newSession` listener, which would defer it, must not be added).
         socket.allowHalfOpen = true
         // Its handshake done, the connection is tracked by its TLS socket, which carries the requests; Node keeps the
         // TCP socket it wraps as `_parent` (not in its types; pinned by WireServer.test.ts).
