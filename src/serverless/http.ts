@@ -3,11 +3,12 @@
  * (vast-protocol.md §3.3, §5, §8), plus a status page, its JSON, and a sink for on_close callbacks.
  */
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Effect, Either, Option, Schema } from "effect"
 import { DeleteRequestsBody, WorkerStatusBody } from "../protocol/workerStatus.js"
 import type { BodyTooLarge } from "../shared/boundedBody.js"
 import { boundedRequestJson } from "../shared/boundedRequest.js"
-import { browserRefusal } from "../shared/browserGuard.js"
+import { arrivedOnLoopback, browserRefusal } from "../shared/browserGuard.js"
 import { firstIssue } from "../shared/firstIssue.js"
 import { headerText } from "../shared/headerText.js"
 import { json } from "../shared/jsonResponse.js"
@@ -187,13 +188,11 @@ const routed = serverlessRouter.pipe(
 /**
  * `routed` behind the guard against web pages (`browserGuard.ts`): the serverless asks for no credentials a page could
  * not guess (the user key is `local` by default), and would otherwise hand a rebinding page its endpoint's key, start
- * workers for it, and show it every callback. `hostChecked` when bound to loopback: bound to a network's interface, the
- * serverless may be reached by a name of that network (a worker in a container).
+ * workers for it, and show it every callback. `Host` is checked on connections that came in on loopback: one from
+ * another interface (`--host 0.0.0.0`, a worker in a container) may name the machine by a name of the network.
  */
-export const serverlessApp = (hostChecked: boolean) => {
-  const guard = { server: "the local serverless", sameOrigin: true, host: hostChecked }
-  return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-    const refusal = browserRefusal(request.headers, guard)
-    return refusal === null ? routed : Effect.succeed(json(403, { error: refusal.message, field: refusal.field }))
-  })
-}
+export const serverlessApp = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+  const local = NodeHttpServerRequest.toIncomingMessage(request).socket.localAddress
+  const refusal = browserRefusal(request.headers, { server: "the local serverless", sameOrigin: true, host: arrivedOnLoopback(local) })
+  return refusal === null ? routed : Effect.succeed(json(403, { error: refusal.message, field: refusal.field }))
+})

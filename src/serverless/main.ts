@@ -25,7 +25,6 @@ import { serveApp, serverLayer } from "../shared/listen.js"
 import { ClientConnections } from "./ClientConnections.js"
 import { ControlPlane, ServerlessConfig } from "./ControlPlane.js"
 import { serverlessApp } from "./http.js"
-import { boundToLoopback } from "../shared/browserGuard.js"
 import { type EndpointParams, recommended, vastDefaults } from "./scaling.js"
 import { ServerlessMetrics } from "./ServerlessMetrics.js"
 import { WorkerLauncher } from "./WorkerLauncher.js"
@@ -195,7 +194,7 @@ const serverless = Command.make("null-worker-serverless", options, (opts) => {
     )
   })
   // Announced by `run`, once the control plane knows its URL.
-  const Server = serveApp(serverlessApp(boundToLoopback(opts.host)), "serverless", { announce: false }).pipe(
+  const Server = serveApp(serverlessApp, "serverless", { announce: false }).pipe(
     Layer.provideMerge(
       serverLayer({
         name: "serverless",

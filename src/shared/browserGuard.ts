@@ -28,11 +28,13 @@ export const isLocalHost = (host: string): boolean => {
   return isIP(name) === 4 || name === "localhost" || name.endsWith(".localhost") || machineNames.has(name)
 }
 
-/** Whether a server bound to `host` is reached from this machine only (a loopback address or name, not `0.0.0.0`). */
-export const boundToLoopback = (host: string): boolean => {
-  const plain = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host
-  return plain === "localhost" || /^127\.\d+\.\d+\.\d+$/.test(plain) || plain === "::1"
-}
+/**
+ * Whether a connection came in on a loopback address (`socket.localAddress`: 127/8, `::1`, or 127/8 mapped into IPv6):
+ * from this machine, where a browser's rebinding page reaches it. What `--host` says is not the test (`127.1`,
+ * `foo.localhost` and `0.0.0.0` all take loopback connections).
+ */
+export const arrivedOnLoopback = (localAddress: string | undefined): boolean =>
+  localAddress !== undefined && (localAddress === "::1" || /^(?:::ffff:)?127\.\d+\.\d+\.\d+$/i.test(localAddress))
 
 export interface BrowserRefusal {
   readonly field: "origin" | "sec-fetch-site" | "host"
@@ -44,7 +46,7 @@ export interface BrowserGuard {
   readonly server: string
   /** `Sec-Fetch-Site` values let in besides `none` (an address typed in the address bar): a page of its own that reloads itself says `same-origin`. */
   readonly sameOrigin: boolean
-  /** Whether `Host` must name this machine (a server bound to loopback: one reached by a name of the network needs none). */
+  /** Whether `Host` must name this machine (a connection that came in on loopback; one from the network may use a name of the network). */
   readonly host: boolean
 }
 

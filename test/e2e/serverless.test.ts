@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest"
 import { Agent, request } from "node:http"
 import { connect, createServer, type Socket } from "node:net"
+import { networkInterfaces } from "node:os"
 import { MAX_COST } from "../../src/protocol/authData.js"
 import { alive, processGroup, spawnProcess } from "../support/process.js"
 import { hasPromtool, promtoolCheck, skipWithoutPromtool } from "../support/promtool.js"
@@ -125,9 +126,9 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
   it("a web page's request (an Origin, a cross-site fetch, a rebinding page's Host) is a 403 naming the header; a typed address and the status page's own reload are served (probe 43 L2)", async () => {
     const serverless = await startServerless([])
     const { port } = new URL(serverless.url)
-    const get = (path: string, headers: Record<string, string>) =>
+    const get = (path: string, headers: Record<string, string>, host = "127.0.0.1", to = port) =>
       new Promise<readonly [number, string]>((resolve, reject) => {
-        const call = request({ host: "127.0.0.1", port, path, headers }, (response) => {
+        const call = request({ host, port: to, path, headers }, (response) => {
           let body = ""
           response.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")))
           response.on("end", () => resolve([response.statusCode ?? 0, body]))
@@ -147,6 +148,13 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     expect((await get("/status", { host: `127.0.0.1:${port}`, "sec-fetch-site": "cross-site" }))[0]).toBe(403)
     for (const site of ["none", "same-origin"]) expect((await get("/", { host: `localhost:${port}`, "sec-fetch-site": site }))[0], site).toBe(200)
     expect((await get(key, { host: `127.0.0.1:${port}` }))[0]).toBe(200)
+    // Bound to every interface, a connection that comes in on loopback is checked as before; one that comes in on
+    // another interface (a worker in a container) may name the machine by a name of the network.
+    const everywhere = await startServerless(["--host", "0.0.0.0"])
+    const open = new URL(everywhere.url).port
+    expect((await get(key, { host: "rebind.evil.example" }, "127.0.0.1", open))[0]).toBe(403)
+    const lan = Object.values(networkInterfaces()).flat().find((address) => address?.family === "IPv4" && !address.internal)?.address
+    if (lan !== undefined) expect((await get(key, { host: `devbox.lan:${open}` }, lan, open))[0], lan).toBe(200)
   })
 
   it("--port 0 with --log-level warning still says the port it took, and no info line but that one", async () => {

@@ -1,12 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import { boundToLoopback, browserRefusal } from "../../src/shared/browserGuard.js"
+import { arrivedOnLoopback, browserRefusal } from "../../src/shared/browserGuard.js"
 
 describe("browserGuard", () => {
-  it("a server bound to loopback only checks Host; one bound to every interface or a network's address does not", () => {
-    for (const host of ["127.0.0.1", "127.0.0.2", "127.10.200.30", "localhost", "::1", "[::1]"]) assert.isTrue(boundToLoopback(host), host)
-    // Brackets count only as a pair; 127/8 only whole.
-    for (const host of ["0.0.0.0", "::", "[::]", "192.168.1.5", "devbox", "[localhostx", "x::1]", "[::1x", "1127.0.0.1", "127.0.0.1x"]) {
-      assert.isFalse(boundToLoopback(host), host)
+  it("a connection that came in on loopback (IPv4, IPv6, or IPv4 mapped into IPv6) is checked for Host; one from another interface is not", () => {
+    for (const address of ["127.0.0.1", "127.10.200.30", "::1", "::ffff:127.0.0.1", "::FFFF:127.0.0.2"]) assert.isTrue(arrivedOnLoopback(address), address)
+    for (const address of [undefined, "0.0.0.0", "::", "192.168.1.5", "172.17.0.1", "::ffff:10.0.0.1", "1127.0.0.1", "127.0.0.1x", "fe80::1"]) {
+      assert.isFalse(arrivedOnLoopback(address), String(address))
     }
   })
 
