@@ -124,9 +124,9 @@ const expiresIn = (expiration: number, now: number): string => {
 /** One line of prose for `event`; `now` (epoch ms) makes expirations relative. */
 export const describe = (reported: ClientEvent, now: number): string => {
   // A worker's id past the longest the protocol has is shown cut, not a line of a megabyte (--json keeps it whole).
-  const event =
+  const event: ClientEvent =
     "session_id" in reported && reported.session_id !== undefined && reported.session_id.length > SESSION_ID_MAX_LENGTH
-      ? ({ ...reported, session_id: echoedId(reported.session_id) } as ClientEvent)
+      ? { ...reported, session_id: echoedId(reported.session_id) }
       : reported
   const tag = "reservation" in event && event.reservation !== undefined ? `#${event.reservation} ` : ""
   switch (event.event) {

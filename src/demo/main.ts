@@ -14,8 +14,8 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Console, Data, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schema } from "effect"
 import { plainLogfmt } from "../shared/logging.js"
-import { type RunningProcess, WorkerLauncher } from "../serverless/WorkerLauncher.js"
-import { stopOnInterrupt as stopWhenInterrupted } from "./stopOnInterrupt.js"
+import { WorkerLauncher } from "../serverless/WorkerLauncher.js"
+import { stopOnInterrupt } from "./stopOnInterrupt.js"
 import { boundedJson } from "../shared/boundedBody.js"
 import { answeredStandardFlags, defaulted, optional, optionsOf, renderHelp, toggle } from "../shared/cliHelp.js"
 import { runWithLogLevel } from "../shared/logLevelFlag.js"
@@ -121,7 +121,7 @@ const demo = Command.make("demo", options, (opts) =>
         `note: --timeout ${opts.timeout} s may run out: the sessions take ${sessionsTake} s at the least (--count, --interval, --plateau)${expectZero ? ` and the scale-down up to ${scaleDownWait} s after them` : ""}`
       )
     }
-    const stopOnInterrupt = (child: RunningProcess, name: string) => stopWhenInterrupted(child, name, () => stopSignal() !== null, sayStamped)
+    const signalled = () => stopSignal() !== null
 
     // 1. The local serverless, on a free port.
     const listening = yield* Deferred.make<string>()
@@ -143,7 +143,7 @@ const demo = Command.make("demo", options, (opts) =>
         if (url !== undefined) Deferred.unsafeDone(listening, Effect.succeed(url))
       }
     )
-    yield* stopOnInterrupt(serverless, "serverless")
+    yield* stopOnInterrupt(serverless, "serverless", signalled, sayStamped)
     // Gone before it listened, or not listening in time: said with the serverless' own last lines, which say why.
     const url = yield* Deferred.await(listening).pipe(
       Effect.raceFirst(Effect.flatMap(serverless.exited, (outcome) => Effect.fail(`exited (${outcome}) before it listened`))),
@@ -211,7 +211,7 @@ const demo = Command.make("demo", options, (opts) =>
         if (line.trim() !== "") relayed.write(`${stamped(`client | ${line.replace(CLIENT_TIMESTAMP, "")}`)}\n`)
       }
     )
-    yield* stopOnInterrupt(clientProcess, "client")
+    yield* stopOnInterrupt(clientProcess, "client", signalled, sayStamped)
     const clientExit = yield* clientProcess.exited
 
     // 4. Wait for scale-to-zero (and the last callbacks), then judge. Vast's defaults never scale to zero
