@@ -466,39 +466,27 @@ describe("program, --demo", () => {
     })
   )
 
-  it.effect("a session its worker closed during the plateau takes no turn among the ends: the next open one is ended --interval after the last end", () =>
-    Effect.gen(function* () {
-      const run = yield* start(
-        { _tag: "Demo", count: 3, interval: Duration.seconds(30), plateau: Duration.seconds(300) },
-        { health: (at, url) => ({ status: 200, body: { ok: !(url.startsWith(worker(2)) && at >= 100_000) } }) },
-        { lifetime: 1_000 }
-      )
-      yield* TestClock.adjust("420 seconds")
-      yield* Fiber.join(run.fiber)
-      assert.deepStrictEqual(yield* run.calls("/session/end"), [
-        [`${worker(1)}/session/end`, 360_000],
-        [`${worker(3)}/session/end`, 390_000]
-      ])
-      assert.deepInclude((yield* run.named("done"))[0], { created: 3, ended: 2, closed: 1, failures: 0 })
-    })
-  )
-
-  it.effect("a session its worker closes during the wait before its turn takes none either: the next open one is ended when that turn comes", () =>
-    Effect.gen(function* () {
-      const run = yield* start(
-        { _tag: "Demo", count: 3, interval: Duration.seconds(30), plateau: Duration.seconds(300) },
-        { health: (at, url) => ({ status: 200, body: { ok: !(url.startsWith(worker(2)) && at >= 370_000) } }) },
-        { lifetime: 1_000 }
-      )
-      yield* TestClock.adjust("420 seconds")
-      yield* Fiber.join(run.fiber)
-      assert.deepStrictEqual(yield* run.calls("/session/end"), [
-        [`${worker(1)}/session/end`, 360_000],
-        [`${worker(3)}/session/end`, 390_000]
-      ])
-      assert.deepInclude((yield* run.named("done"))[0], { created: 3, ended: 2, closed: 1, failures: 0 })
-    })
-  )
+  for (const [when, closedAt] of [
+    ["during the plateau", 100_000],
+    ["during the wait before its turn (360 s to 390 s)", 370_000]
+  ] as const) {
+    it.effect(`a session its worker closes ${when} takes no turn among the ends: the next open one is ended --interval after the last end`, () =>
+      Effect.gen(function* () {
+        const run = yield* start(
+          { _tag: "Demo", count: 3, interval: Duration.seconds(30), plateau: Duration.seconds(300) },
+          { health: (at, url) => ({ status: 200, body: { ok: !(url.startsWith(worker(2)) && at >= closedAt) } }) },
+          { lifetime: 1_000 }
+        )
+        yield* TestClock.adjust("420 seconds")
+        yield* Fiber.join(run.fiber)
+        assert.deepStrictEqual(yield* run.calls("/session/end"), [
+          [`${worker(1)}/session/end`, 360_000],
+          [`${worker(3)}/session/end`, 390_000]
+        ])
+        assert.deepInclude((yield* run.named("done"))[0], { created: 3, ended: 2, closed: 1, failures: 0 })
+      })
+    )
+  }
 
   it.effect("each reservation starts --interval after the one before it started: one still waiting for a worker holds back none after it", () =>
     Effect.gen(function* () {
