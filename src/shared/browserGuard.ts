@@ -20,7 +20,7 @@ const machineNames = new Set(["localhost.localdomain", hostname().toLowerCase()]
 const HOST = /^(?:\[([^\]]*)\]|([^:[\]@/\s]+))(?::\d*)?$/
 
 /** `Host` names this machine: an address literal (a rebinding page has a name of its own) or one of its names. */
-export const isLocalHost = (host: string): boolean => {
+const isLocalHost = (host: string): boolean => {
   const [, v6, other] = HOST.exec(host) ?? []
   if (v6 !== undefined) return isIP(v6) === 6
   if (other === undefined) return false

@@ -549,9 +549,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       const refused = refusedByGuard(req.headers)
       const route = refused === null ? routeFor(req, path) : undefined
       // Every answer but the route's after `readBody` leaves the body unread: with one declared, the answer says
-      // `Connection: close` (`send`; Node then closes after it), and a request
-      // pipelined behind it (parsed while a long poll waits) is not run, since its answer could never be sent (probe 42
-      // L1: a /release took effect unanswered).
+      // `Connection: close` (`send`; Node then closes after it), and a request pipelined behind it (parsed while a long
+      // poll waits) is not run, since its answer could never be sent (probe 42 L1: a /release took effect unanswered).
       if (route?.body !== "json" && declaresBody(req.headers)) {
         unreadBody.add(res)
         takeNoMore(req.socket)
