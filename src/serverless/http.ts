@@ -8,7 +8,7 @@ import { Effect, Either, Option, Schema } from "effect"
 import { DeleteRequestsBody, WorkerStatusBody } from "../protocol/workerStatus.js"
 import type { BodyTooLarge } from "../shared/boundedBody.js"
 import { boundedRequestJson } from "../shared/boundedRequest.js"
-import { arrivedOnLoopback, browserRefusal } from "../shared/browserGuard.js"
+import { browserRefusal, isLoopbackAddress } from "../shared/browserGuard.js"
 import { firstIssue } from "../shared/firstIssue.js"
 import { headerText } from "../shared/headerText.js"
 import { json } from "../shared/jsonResponse.js"
@@ -188,11 +188,14 @@ const routed = serverlessRouter.pipe(
 /**
  * `routed` behind the guard against web pages (`browserGuard.ts`): the serverless asks for no credentials a page could
  * not guess (the user key is `local` by default), and would otherwise hand a rebinding page its endpoint's key, start
- * workers for it, and show it every callback. `Host` is checked on connections that came in on loopback: one from
- * another interface (`--host 0.0.0.0`, a worker in a container) may name the machine by a name of the network.
+ * workers for it, and show it every callback. `Host` is checked on connections from this machine: one from another
+ * (`--host 0.0.0.0`, a worker in a container) may name the machine by a name of the network.
  */
 export const serverlessApp = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-  const local = NodeHttpServerRequest.toIncomingMessage(request).socket.localAddress
-  const refusal = browserRefusal(request.headers, { server: "the local serverless", sameOrigin: true, host: arrivedOnLoopback(local) })
+  const { localAddress, remoteAddress } = NodeHttpServerRequest.toIncomingMessage(request).socket
+  // From this machine: in on loopback, or from one of its own addresses to another (a browser here, through the
+  // machine's network address: review 48 L3).
+  const fromThisMachine = isLoopbackAddress(localAddress) || (localAddress !== undefined && localAddress === remoteAddress)
+  const refusal = browserRefusal(request.headers, { server: "the local serverless", sameOrigin: true, host: fromThisMachine })
   return refusal === null ? routed : Effect.succeed(json(403, { error: refusal.message, field: refusal.field }))
 })

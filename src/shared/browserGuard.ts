@@ -8,33 +8,54 @@
  */
 import { isIP } from "node:net"
 import { hostname } from "node:os"
+import { readBoundedFile } from "./readBoundedFile.js"
+
+/** Whether `address` is a loopback one: 127/8, `::1`, or 127/8 mapped into IPv6 (as `socket.localAddress` gives them). */
+export const isLoopbackAddress = (address: string | undefined): boolean =>
+  address !== undefined && (address === "::1" || /^(?:::ffff:)?127\.\d+\.\d+\.\d+$/i.test(address))
+
+/** The names `hosts` (an `/etc/hosts` text) gives a loopback address: Debian maps the machine's full name to 127.0.1.1. */
+export const loopbackNamesIn = (hosts: string): ReadonlyArray<string> =>
+  hosts.split("\n").flatMap((line) => {
+    const [address, ...names] = line.replace(/#.*/, "").trim().split(/\s+/)
+    return address !== undefined && isLoopbackAddress(address) ? names.filter((name) => name !== "").map((name) => name.toLowerCase()) : []
+  })
+
+/** `/etc/hosts`'s text, if it is a small regular file (else nothing: the guard then knows fewer names, never more). */
+const etcHosts = (): string => {
+  try {
+    const read = readBoundedFile("/etc/hosts", 1024 * 1024)
+    return typeof read === "string" ? "" : read.toString("utf8")
+  } catch {
+    return ""
+  }
+}
 
 /**
  * Names of this machine a local client may put in `Host`, besides `localhost` and the names under it (RFC 6761 §6.3:
- * loopback names, which browsers never ask DNS about): the machine's own host name and `localhost.localdomain`, which
- * `/etc/hosts` maps to it. A rebinding page's name is its own domain, none of these.
+ * loopback names, which browsers never ask DNS about): the machine's own host name, `localhost.localdomain`, and what
+ * `/etc/hosts` maps to a loopback address. A rebinding page's name is its own domain, none of these.
  */
-const machineNames = new Set(["localhost.localdomain", hostname().toLowerCase()])
+const machineNames = new Set(["localhost.localdomain", hostname().toLowerCase(), ...loopbackNamesIn(etcHosts())])
 
 /** `[v6]`, or a name or IPv4 address, then an optional port in digits: nothing else is a `Host` (RFC 9110 §7.2). */
 const HOST = /^(?:\[([^\]]*)\]|([^:[\]@/\s]+))(?::\d*)?$/
 
-/** `Host` names this machine: an address literal (a rebinding page has a name of its own) or one of its names. */
+/** An IPv4 address in any form `inet_aton` reads (`127.1`, `0x7f000001`): no domain a page could own is spelled so. */
+const IPV4_ANY_FORM = /^(?:0x[0-9a-f]*|\d+)(?:\.(?:0x[0-9a-f]*|\d+)){0,3}$/i
+
+/**
+ * `Host` names this machine: an address literal (a rebinding page has a name of its own), one of its names, or a name
+ * under `.internal` (reserved for private use, never in public DNS: Docker's and Podman's `host.docker.internal`,
+ * `host.containers.internal`, through which a container reaches the host's loopback).
+ */
 const isLocalHost = (host: string): boolean => {
   const [, v6, other] = HOST.exec(host) ?? []
   if (v6 !== undefined) return isIP(v6) === 6
   if (other === undefined) return false
   const name = other.toLowerCase().replace(/\.$/, "")
-  return isIP(name) === 4 || name === "localhost" || name.endsWith(".localhost") || machineNames.has(name)
+  return IPV4_ANY_FORM.test(name) || name === "localhost" || name.endsWith(".localhost") || name.endsWith(".internal") || machineNames.has(name)
 }
-
-/**
- * Whether a connection came in on a loopback address (`socket.localAddress`: 127/8, `::1`, or 127/8 mapped into IPv6):
- * from this machine, where a browser's rebinding page reaches it. What `--host` says is not the test (`127.1`,
- * `foo.localhost` and `0.0.0.0` all take loopback connections).
- */
-export const arrivedOnLoopback = (localAddress: string | undefined): boolean =>
-  localAddress !== undefined && (localAddress === "::1" || /^(?:::ffff:)?127\.\d+\.\d+\.\d+$/i.test(localAddress))
 
 export interface BrowserRefusal {
   readonly field: "origin" | "sec-fetch-site" | "host"

@@ -376,7 +376,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     /** Answers to requests that came too late to run: Node attaches each in its turn, and nothing ever writes it. */
     const notRun = new WeakSet<ServerResponse>()
     const takeNoMore = (socket: Socket) => {
-      if (takingNoMore.has(socket)) return
+      // A closed socket takes nothing more anyway, and its `close` would never come to count it out (review 48 I3).
+      if (socket.destroyed || takingNoMore.has(socket)) return
       takingNoMore.add(socket)
       takingNoMoreCount += 1
       socket.once("close", () => {
