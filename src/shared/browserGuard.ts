@@ -18,7 +18,7 @@ export const isLoopbackAddress = (address: string | undefined): boolean =>
 export const loopbackNamesIn = (hosts: string): ReadonlyArray<string> =>
   hosts.split("\n").flatMap((line) => {
     const [address, ...names] = line.replace(/#.*/, "").trim().split(/\s+/)
-    return address !== undefined && isLoopbackAddress(address) ? names.filter((name) => name !== "").map((name) => name.toLowerCase()) : []
+    return address !== undefined && isLoopbackAddress(address) ? names.map((name) => name.toLowerCase()) : []
   })
 
 /** `/etc/hosts`'s text, if it is a small regular file (else nothing: the guard then knows fewer names, never more). */

@@ -3,7 +3,7 @@ import { browserRefusal, isLoopbackAddress, loopbackNamesIn } from "../../src/sh
 
 describe("browserGuard", () => {
   it("the names /etc/hosts gives a loopback address (Debian's 127.0.1.1 full name) are this machine's; others are not", () => {
-    const hosts = "127.0.0.1\tlocalhost\n127.0.1.1 devbox.example.lan devbox # the machine\n::1 ip6-localhost\n192.168.1.5 printer\n# 127.0.0.1 commented\n"
+    const hosts = "127.0.0.1\tlocalhost\n127.0.1.1  devbox.example.lan \t Devbox # the machine\n  ::1 ip6-localhost\n192.168.1.5 printer\n# 127.0.0.1 commented\n\n"
     assert.deepStrictEqual(loopbackNamesIn(hosts), ["localhost", "devbox.example.lan", "devbox", "ip6-localhost"])
   })
 
@@ -23,7 +23,7 @@ describe("browserGuard", () => {
     // More than one Host line names no one host (Node joins none of them; a caller's headers may hold a list).
     for (const host of [["127.0.0.1", "evil.example"], ["127.0.0.1"]]) assert.strictEqual(browserRefusal({ host }, serverless)?.field, "host")
     // Names no page can own: any IPv4 spelling inet_aton reads, `.internal` (Docker's host.docker.internal), /etc/hosts's loopback names.
-    for (const host of ["127.1:8080", "0x7f000001", "2130706433", "host.docker.internal:8080", "host.containers.internal"]) {
+    for (const host of ["127.1:8080", "0x7f000001", "127.0xff.0.1", "127.0.0.10:8080", "2130706433", "host.docker.internal:8080", "host.containers.internal"]) {
       assert.isNull(browserRefusal({ host }, serverless), host)
     }
     for (const host of ["127.0.0.1.evil.example", "1.2.3.4.evil.example", "internal.evil.example", "0x7g000001"]) {
