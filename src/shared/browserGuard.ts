@@ -21,10 +21,10 @@ export const loopbackNamesIn = (hosts: string): ReadonlyArray<string> =>
     return address !== undefined && isLoopbackAddress(address) ? names.map((name) => name.toLowerCase()) : []
   })
 
-/** `/etc/hosts`'s text, if it is a small regular file (else nothing: the guard then knows fewer names, never more). */
-const etcHosts = (): string => {
+/** `path`'s text (`/etc/hosts`), if it is a regular file of at most 1 MiB; else nothing: the guard then knows fewer names, never more. */
+export const hostsText = (path: string): string => {
   try {
-    const read = readBoundedFile("/etc/hosts", 1024 * 1024)
+    const read = readBoundedFile(path, 1024 * 1024)
     return typeof read === "string" ? "" : read.toString("utf8")
   } catch {
     return ""
@@ -33,10 +33,13 @@ const etcHosts = (): string => {
 
 /**
  * Names of this machine a local client may put in `Host`, besides `localhost` and the names under it (RFC 6761 §6.3:
- * loopback names, which browsers never ask DNS about): the machine's own host name, `localhost.localdomain`, and what
- * `/etc/hosts` maps to a loopback address. A rebinding page's name is its own domain, none of these.
+ * loopback names, which browsers never ask DNS about): its host name `host`, `localhost.localdomain`, and what `hosts`
+ * (an `/etc/hosts` text) maps to a loopback address. A rebinding page's name is its own domain, none of these.
  */
-const machineNames = new Set(["localhost.localdomain", hostname().toLowerCase(), ...loopbackNamesIn(etcHosts())])
+export const machineNamesFrom = (host: string, hosts: string): ReadonlySet<string> =>
+  new Set(["localhost.localdomain", host.toLowerCase(), ...loopbackNamesIn(hosts)])
+
+const machineNames = machineNamesFrom(hostname(), hostsText("/etc/hosts"))
 
 /** `[v6]`, or a name or IPv4 address, then an optional port in digits: nothing else is a `Host` (RFC 9110 §7.2). */
 const HOST = /^(?:\[([^\]]*)\]|([^:[\]@/\s]+))(?::\d*)?$/

@@ -1,7 +1,24 @@
 import { assert, describe, it } from "@effect/vitest"
-import { browserRefusal, isLoopbackAddress, loopbackNamesIn } from "../../src/shared/browserGuard.js"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { browserRefusal, hostsText, isLoopbackAddress, loopbackNamesIn, machineNamesFrom } from "../../src/shared/browserGuard.js"
 
 describe("browserGuard", () => {
+  it("/etc/hosts is read only as a small regular file: a directory, a missing file or one past 1 MiB gives no names", () => {
+    const dir = mkdtempSync(join(tmpdir(), "null-worker-hosts-"))
+    try {
+      writeFileSync(join(dir, "hosts"), "127.0.1.1 devbox\n")
+      writeFileSync(join(dir, "big"), "x".repeat(1024 * 1024 + 1))
+      assert.strictEqual(hostsText(join(dir, "hosts")), "127.0.1.1 devbox\n")
+      for (const path of [dir, join(dir, "missing"), join(dir, "big")]) assert.strictEqual(hostsText(path), "", path)
+      // The machine's name in any case, and localhost.localdomain, are its names too.
+      assert.deepStrictEqual([...machineNamesFrom("DevBox", "127.0.1.1 devbox.lan\n")], ["localhost.localdomain", "devbox", "devbox.lan"])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it("the names /etc/hosts gives a loopback address (Debian's 127.0.1.1 full name) are this machine's; others are not", () => {
     const hosts = "127.0.0.1\tlocalhost\n127.0.1.1  devbox.example.lan \t Devbox # the machine\n  ::1 ip6-localhost\n192.168.1.5 printer\n# 127.0.0.1 commented\n\n"
     assert.deepStrictEqual(loopbackNamesIn(hosts), ["localhost", "devbox.example.lan", "devbox", "ip6-localhost"])
