@@ -38,7 +38,10 @@ export interface ReservationPolicy {
 export interface Tally {
   readonly created: number
   readonly ended: number
+  /** Closed by the worker (expiry, its consumer's release) or gone with it. */
   readonly closed: number
+  /** Closed, but by the client's own end (its answer lost) or before it: the worker's `410` cannot tell which. */
+  readonly closedAfterCut: number
   /** Failed creates and failed ends: a non-zero count makes the exit status non-zero. */
   readonly failures: number
 }
@@ -131,7 +134,7 @@ const make = (policy: ReservationPolicy) =>
     const calls = yield* FiberSet.make()
     const pingers = yield* FiberMap.make<string>()
     const open = yield* Ref.make(HashMap.empty<string, Held>())
-    const tally = yield* Ref.make<Tally>({ created: 0, ended: 0, closed: 0, failures: 0 })
+    const tally = yield* Ref.make<Tally>({ created: 0, ended: 0, closed: 0, closedAfterCut: 0, failures: 0 })
     const count = (key: keyof Tally) => Ref.update(tally, (current) => ({ ...current, [key]: current[key] + 1 }))
 
     /** Run `effect` in a fiber of the set, interruptible there (so its timeouts work), and wait for it. */
@@ -155,11 +158,12 @@ const make = (policy: ReservationPolicy) =>
      * (an expiry), and says so as the autoscale daemon does.
      */
     const closedByItsWorker = (shownBy: string) => `released by its consumer or closed by its worker (${shownBy})`
-    const closedByWorker = (held: Held, reason: string) =>
+    const closedBy = (key: "closed" | "closedAfterCut") => (held: Held, reason: string) =>
       Effect.zipRight(
-        count("closed"),
+        count(key),
         reporter.emit({ event: "closed", reservation: held.reservation, session_id: held.session.sessionId, url: held.session.url, reason })
       )
+    const closedByWorker = closedBy("closed")
 
     /**
      * Ping every `pingEvery` and refresh the expiration from `/session/get`; between pings, every `watchEvery`, ask
@@ -276,7 +280,7 @@ const make = (policy: ReservationPolicy) =>
           } else if (outcome.right === "already-closed") {
             yield* closedByWorker(held, closedByItsWorker("410 on /session/end: already closed"))
           } else {
-            yield* closedByWorker(held, "410 on /session/end asked again after its connection was cut: closed, by the first end or before it")
+            yield* closedBy("closedAfterCut")(held, "410 on /session/end asked again after its connection was cut: closed, by the first end or before it")
           }
           return
         }

@@ -89,7 +89,10 @@ export type ClientEvent =
       readonly event: "done"
       readonly created: number
       readonly ended: number
+      /** Closed by their worker (expiry, release) or gone with it. */
       readonly closed: number
+      /** Closed, told so by a `410` to an end asked again after a cut: the first end's doing, or the worker's before it. */
+      readonly closed_after_cut: number
       readonly failures: number
       /** True when a signal stopped the run. */
       readonly interrupted: boolean
@@ -122,6 +125,9 @@ const expiresIn = (expiration: number, now: number): string => {
 }
 
 /** One line of prose for `event`; `now` (epoch ms) makes expirations relative. */
+/** Said only when some: most runs never see an end's answer lost. */
+const afterCut = (count: number): string => (count > 0 ? `${count} closed after an end whose answer was lost, ` : "")
+
 export const describe = (reported: ClientEvent, now: number): string => {
   // A worker's id past the longest the protocol has is shown cut, not a line of a megabyte (--json keeps it whole).
   const event: ClientEvent =
@@ -159,6 +165,6 @@ export const describe = (reported: ClientEvent, now: number): string => {
     case "shutdown":
       return `stopping: ending ${event.open} open session(s)`
     case "done":
-      return `${event.interrupted ? "done (interrupted)" : "done"}: ${event.created} created, ${event.ended} ended, ${event.closed} closed by the worker, ${event.failures} failure(s)`
+      return `${event.interrupted ? "done (interrupted)" : "done"}: ${event.created} created, ${event.ended} ended, ${event.closed} closed by the worker, ${afterCut(event.closed_after_cut)}${event.failures} failure(s)`
   }
 }

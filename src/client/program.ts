@@ -93,7 +93,7 @@ export const program = (endpointName: string, mode: Mode) =>
       yield* reservations.shutdown
       const tally = yield* reservations.tally
       const failures = tally.failures + (failed ? 1 : 0)
-      yield* reporter.emit({ event: "done", created: tally.created, ended: tally.ended, closed: tally.closed, failures, interrupted })
+      yield* reporter.emit({ event: "done", created: tally.created, ended: tally.ended, closed: tally.closed, closed_after_cut: tally.closedAfterCut, failures, interrupted })
       if (failures > 0) return yield* new RunFailed({ failures })
     })
   )

@@ -27,7 +27,7 @@ const printed = (layer: (write: (text: string) => Effect.Effect<void>) => Layer.
 describe("Reporter", () => {
   it.effect("a run's last word is written as kept: the done event in JSON and plain lines, the final table; no other event is", () =>
     Effect.gen(function* () {
-      const done: ClientEvent = { event: "done", created: 1, ended: 1, closed: 0, failures: 0, interrupted: false }
+      const done: ClientEvent = { event: "done", created: 1, ended: 1, closed: 0, closed_after_cut: 0, failures: 0, interrupted: false }
       for (const layer of [Reporter.layerJson, Reporter.layerPlain]) {
         const writes = yield* Ref.make<ReadonlyArray<readonly [string, boolean]>>([])
         yield* Effect.scoped(
@@ -65,6 +65,12 @@ describe("Reporter", () => {
       sentence({ event: "closed", reservation: 2, session_id: "s-2", url: "http://w2", reason: "released by its consumer or closed by its worker (410 on /ping)" }, 0),
       "#2 session s-2 closed: released by its consumer or closed by its worker (410 on /ping)"
     )
+  })
+
+  it("the summary counts apart the sessions told closed after an end whose answer was lost, and names them only when some were", () => {
+    const done = (closedAfterCut: number): ClientEvent => ({ event: "done", created: 3, ended: 1, closed: 1, closed_after_cut: closedAfterCut, failures: 0, interrupted: false })
+    assert.strictEqual(sentence(done(0), 0), "done: 3 created, 1 ended, 1 closed by the worker, 0 failure(s)")
+    assert.strictEqual(sentence(done(1), 0), "done: 3 created, 1 ended, 1 closed by the worker, 1 closed after an end whose answer was lost, 0 failure(s)")
   })
 
   it("a session id past the protocol's longest is shown cut (probe 43 I3)", () => {

@@ -385,6 +385,9 @@ describe("program, single mode", () => {
       assert.deepInclude((yield* cut.named("closed"))[0], {
         reason: "410 on /session/end asked again after its connection was cut: closed, by the first end or before it"
       })
+      // Counted on its own: the summary's "closed by the worker" would claim a close the first end may have made.
+      assert.deepInclude((yield* cut.named("done"))[0], { ended: 0, closed: 0, closed_after_cut: 1, failures: 0 })
+      assert.deepInclude((yield* gone.named("done"))[0], { ended: 0, closed: 1, closed_after_cut: 0, failures: 0 })
 
       const broken = yield* start(single(10), { end: { status: 500 } })
       yield* TestClock.adjust("10 seconds")
