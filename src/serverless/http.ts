@@ -9,6 +9,7 @@ import { DeleteRequestsBody, WorkerStatusBody } from "../protocol/workerStatus.j
 import type { BodyTooLarge } from "../shared/boundedBody.js"
 import { boundedRequestJson } from "../shared/boundedRequest.js"
 import { browserRefusal, isLoopbackAddress } from "../shared/browserGuard.js"
+import { hostProblem, hostProblemMessage } from "../shared/hostHeader.js"
 import { firstIssue } from "../shared/firstIssue.js"
 import { headerText } from "../shared/headerText.js"
 import { json } from "../shared/jsonResponse.js"
@@ -192,7 +193,11 @@ const routed = serverlessRouter.pipe(
  * (`--host 0.0.0.0`, a worker in a container) may name the machine by a name of the network.
  */
 export const serverlessApp = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-  const { localAddress, remoteAddress } = NodeHttpServerRequest.toIncomingMessage(request).socket
+  const incoming = NodeHttpServerRequest.toIncomingMessage(request)
+  // Two `Host` lines: Node keeps the first, so the check below would read one of two names (probe 44 F2).
+  const badHost = hostProblem(incoming)
+  if (badHost !== null) return Effect.succeed(json(400, { error: hostProblemMessage[badHost], field: "host" }))
+  const { localAddress, remoteAddress } = incoming.socket
   // From this machine: in on loopback, or from one of its own addresses to another (a browser here, through the
   // machine's network address: review 48 L3).
   const fromThisMachine = isLoopbackAddress(localAddress) || (localAddress !== undefined && localAddress === remoteAddress)

@@ -3,6 +3,7 @@
  * maps each to its status and body, once.
  */
 import { Data } from "effect"
+import type { HostProblem } from "../shared/hostHeader.js"
 
 /** The body is not JSON at all. */
 export class InvalidJson extends Data.TaggedError("InvalidJson")<{}> {}
@@ -93,7 +94,7 @@ export class UnsupportedExpectation extends Data.TaggedError("UnsupportedExpecta
  * A request whose `Host` a server must answer 400 (RFC 9112 §3.2): `missing` from an HTTP/1.1 request (HTTP/1.0 need
  * not send one), or `repeated` (which of two hosts it meant cannot be known).
  */
-export class BadHost extends Data.TaggedError("BadHost")<{ readonly problem: "missing" | "repeated" }> {}
+export class BadHost extends Data.TaggedError("BadHost")<{ readonly problem: HostProblem }> {}
 
 /** `/pyworker/update` could not create its marker file. */
 export class ForceUpdateFailed extends Data.TaggedError("ForceUpdateFailed")<{ readonly reason: string }> {}

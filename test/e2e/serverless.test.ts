@@ -148,6 +148,25 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     expect((await get("/status", { host: `127.0.0.1:${port}`, "sec-fetch-site": "cross-site" }))[0]).toBe(403)
     for (const site of ["none", "same-origin"]) expect((await get("/", { host: `localhost:${port}`, "sec-fetch-site": site }))[0], site).toBe(200)
     expect((await get(key, { host: `127.0.0.1:${port}` }))[0]).toBe(200)
+    // Two Host lines, in either order: Node keeps the first, so which one the check read would depend on the order
+    // (probe 44 F2). A 400 naming the header, as the worker's servers answer.
+    const twoHosts = (first: string, second: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), "127.0.0.1", () =>
+          socket.end(`GET /status HTTP/1.1\r\nHost: ${first}\r\nHost: ${second}\r\nConnection: close\r\n\r\n`)
+        )
+        let answer = ""
+        socket.on("data", (chunk: Buffer) => (answer += chunk.toString("latin1")))
+        socket.once("close", () => resolve(answer))
+        socket.once("error", reject)
+      })
+    for (const [first, second] of [["127.0.0.1", "evil.example"], ["evil.example", "127.0.0.1"]] as const) {
+      const answer = await twoHosts(first, second)
+      expect([answer.split("\r\n")[0], answer.slice(answer.indexOf("\r\n\r\n") + 4)], first).toEqual([
+        "HTTP/1.1 400 Bad Request",
+        '{"error":"host: a request must have one Host header, not several","field":"host"}'
+      ])
+    }
     // Bound to every interface, a connection from this machine (in on loopback, or from its network address to
     // itself, as a browser here would come) is checked as before; one from another address (a worker in a container;
     // here a connection from 127.0.0.1 to the network address) may name the machine by a name of the network.

@@ -22,6 +22,7 @@ import { Cause, Data, Deferred, Duration, Effect, Either, Exit, FiberSet, Option
 import { attachedAnswer } from "../../shared/attachedAnswer.js"
 import { MAX_BODY_PIECES } from "../../shared/bodyPieces.js"
 import { declaresBody } from "../../shared/declaresBody.js"
+import { hostProblem } from "../../shared/hostHeader.js"
 import { parseBoundedJson } from "../../shared/boundedJson.js"
 import { retryNotices } from "../../shared/retryNotices.js"
 import { ChunkAccumulator } from "../../shared/chunkAccumulator.js"
@@ -168,21 +169,6 @@ const DEFAULT_BUDGET_BODIES = 64
 
 /** How often Node checks header and request timeouts; its default (30 s) makes them four times looser. */
 const TIMEOUT_CHECK_MS = 1_000
-
-/**
- * What is wrong with a request's `Host`, if anything: missing from HTTP/1.1 (HTTP/1.0 need not send one), or sent on
- * more than one line (Node keeps the first; a proxy in front may have read another).
- */
-const hostProblem = (req: IncomingMessage): BadHost["problem"] | null => {
-  if (req.headers.host === undefined) return req.httpVersionMajor === 1 && req.httpVersionMinor === 1 ? "missing" : null
-  const raw = req.rawHeaders
-  let lines = 0
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!
-    if (name.length === 4 && name.toLowerCase() === "host" && ++lines > 1) return "repeated"
-  }
-  return null
-}
 
 /**
  * The request target in origin form. A target in absolute form (`POST http://host:port/path`, which a server must

@@ -4,6 +4,7 @@
  */
 import { echoedId } from "../../protocol/SessionId.js"
 import { jsonText } from "../../shared/exactJson.js"
+import { hostProblemMessage } from "../../shared/hostHeader.js"
 import type { RouteError } from "../errors.js"
 
 /** An answer: status, a JSON (or other) body, or `null` for an empty one. */
@@ -82,9 +83,7 @@ export const errorResponse = (error: RouteError): WireResponse => {
     case "UnsupportedExpectation":
       return json(417, { error: "expect: only 100-continue is understood", field: "expect" })
     case "BadHost":
-      return error.problem === "missing"
-        ? json(400, { error: "host: an HTTP/1.1 request must have a Host header", field: "host" })
-        : json(400, { error: "host: a request must have one Host header, not several", field: "host" })
+      return json(400, { error: hostProblemMessage[error.problem], field: "host" })
     case "ForceUpdateFailed":
       return json(500, { error: `failed to write file: ${error.reason}` })
   }
