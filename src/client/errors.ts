@@ -4,6 +4,7 @@
  * reaches logs and terminals.
  */
 import { Data } from "effect"
+import { echoedId } from "../protocol/SessionId.js"
 import { printable } from "../shared/printable.js"
 
 /** Which call failed: the webserver's endpoint list, the autoscaler's `/route/`, or a worker route. */
@@ -90,7 +91,7 @@ export class RouteTimeout extends Data.TaggedError("RouteTimeout")<{
 /** `410`: the worker closed the session already (expiry, `/release`, another end). */
 export class SessionClosed extends Data.TaggedError("SessionClosed")<{ readonly sessionId: string }> {
   override get message() {
-    return `session ${printable(this.sessionId)} was already closed by the worker`
+    return `session ${printable(echoedId(this.sessionId))} was already closed by the worker`
   }
 }
 
@@ -100,7 +101,7 @@ export class SessionUnknown extends Data.TaggedError("SessionUnknown")<{
   readonly sessionId: string
 }> {
   override get message() {
-    return `${this.operation}: the worker does not know session ${printable(this.sessionId)}`
+    return `${this.operation}: the worker does not know session ${printable(echoedId(this.sessionId))}`
   }
 }
 

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Ref, TestClock } from "effect"
+import { SessionClosed, SessionUnknown } from "../../src/client/errors.js"
 import { type ClientEvent, describe as sentence } from "../../src/client/events.js"
 import { type LiveState, Reporter, applyEvent, renderFrame, renderTable } from "../../src/client/Reporter.js"
 import { terminalWidth } from "../../src/client/terminalWidth.js"
@@ -73,9 +74,16 @@ describe("Reporter", () => {
     assert.strictEqual(sentence(done(1), 0), "done: 3 created, 1 ended, 1 closed by the worker, 1 closed after an end whose answer was lost, 0 failure(s)")
   })
 
-  it("a session id past the protocol's longest is shown cut (probe 43 I3)", () => {
+  it("a session id past the protocol's longest is shown cut, in an error's message too (probe 43 I3, probe 44 F6)", () => {
     const long = "x".repeat(500_000)
     assert.strictEqual(sentence({ event: "ended", reservation: 1, session_id: long, url: "http://w1" }, 0), `#1 ended session ${"x".repeat(256)}…`)
+    // An error about it too (probe 44 F6): its message quoted ~2,000 characters of the id.
+    const unknown = new SessionUnknown({ operation: "session/end", sessionId: long })
+    assert.strictEqual(
+      sentence({ event: "error", operation: "session/end", message: unknown.message, reservation: 1, session_id: long, fatal: true }, 0),
+      `#1 error (session/end): the worker does not know session ${"x".repeat(256)}…`
+    )
+    assert.strictEqual(new SessionClosed({ sessionId: long }).message, `session ${"x".repeat(256)}… was already closed by the worker`)
   })
 
   it.effect("--json prints one object per line with the event's fields and an ISO `at`", () =>
