@@ -46,6 +46,7 @@ import {
 import { type BodyBudget, makeBodyBudget } from "./bodyBudget.js"
 import { errorResponse, type WireResponse } from "./errorResponse.js"
 import { makeIdleConnections } from "./idleConnections.js"
+import { type BodyProgress, makeStalledBodies } from "./stalledBodies.js"
 
 export interface WireRequest {
   readonly method: string
@@ -190,7 +191,7 @@ const originForm = (target: string): string => {
 const JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
 /** A body being read: its answer, and how to end the reading with another answer. */
-interface BodyReading {
+interface BodyReading extends BodyProgress {
   readonly res: ServerResponse
   /** Its route's path, under which its answer is counted. */
   readonly path: string
@@ -323,7 +324,15 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
      * body's own, answered by `refuse`. (Its budget is given back when the connection closes: the request then fails,
      * `req.on("error")`.)
      */
-    const readingBody = new WeakMap<Socket, BodyReading>()
+    const readingBody = new Map<Socket, BodyReading>()
+    // At the cap, after idle connections: a body that stopped coming (probe 43 I1).
+    const stalledBodies = makeStalledBodies(
+      readingBody,
+      limits.idleEvictionMs,
+      () => unsafeMonotonicMillis(clock),
+      (socket) => socket.bytesRead,
+      (socket) => socket.destroyed
+    )
     // Connections lingering after their last answer are also, at the cap, the first to give way to a newcomer.
     const { close: lingeringClose, isLingering, takeOldest: takeOldestLingering } = makeLingeringClose(runFork)
     /** Connections a malformed request ended, closed once the requests before it are answered (`clientError`). */
@@ -476,7 +485,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         if (response === bodiesFull) warnBodiesFull()
         send(res, response, path)
       }
-      const reading: BodyReading = { res, path, refuse }
+      const reading: BodyReading = { res, path, refuse, seenBytes: socket.bytesRead, seenAt: unsafeMonotonicMillis(clock) }
       readingBody.set(socket, reading)
       req.on("data", (chunk: Buffer) => {
         if (done) return
@@ -665,20 +674,31 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       }),
       (closed) => Effect.logWarning(`${options.name}: idle connections closed at the cap`, { closed, max_connections: limits.maxConnections })
     )
-    const closeForNewcomer = (socket: Socket) => {
+    const closedStalledForNewcomer = burstWarning(
+      Effect.logWarning(`${options.name}: connection cap reached; a connection whose request body stopped coming closed to let a new one in`, {
+        max_connections: limits.maxConnections,
+        stalled_at_least_ms: limits.idleEvictionMs
+      }),
+      (closed) => Effect.logWarning(`${options.name}: connections with a stalled request body closed at the cap`, { closed, max_connections: limits.maxConnections })
+    )
+    const closeForNewcomer = (socket: Socket, warn: () => void) => {
       evicting++
       socket.once("close", () => evicting--)
       socket.destroy()
-      closedForNewcomer()
+      warn()
     }
     server.on("connection", (socket: Socket) => {
       if (sockets.size - evicting >= limits.maxConnections) {
-        const givesWay = takeOldestLingering() ?? idle.takeLongestIdle()
-        if (givesWay === undefined) {
-          socket.destroy()
-          return refusedAtCap()
+        const idleOne = takeOldestLingering() ?? idle.takeLongestIdle()
+        if (idleOne !== undefined) closeForNewcomer(idleOne, closedForNewcomer)
+        else {
+          const stalled = stalledBodies.takeLongestStalled()
+          if (stalled === undefined) {
+            socket.destroy()
+            return refusedAtCap()
+          }
+          closeForNewcomer(stalled, closedStalledForNewcomer)
         }
-        closeForNewcomer(givesWay)
       }
       sockets.add(socket)
       socket.once("close", () => sockets.delete(socket))

@@ -973,7 +973,8 @@ describe("WireServer at its connection cap", () => {
       const d = yield* open(listener.port)
       assert.strictEqual(yield* Effect.promise(() => d.closed), "")
       assert.strictEqual(yield* listener.connections, 2)
-      // c starts a request and sends its body slowly: busy, however long it takes; b, idle 10 s, gives way.
+      // c starts a request and sends its body slowly: busy, so b, idle 10 s, gives way before it (a body stalled with no
+      // connection idle: the next test).
       const head = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n"
       const answer = c.send(head + '{"a"')
       yield* TestClock.adjust("10 seconds")
@@ -982,6 +983,54 @@ describe("WireServer at its connection cap", () => {
       c.socket.write(":1}")
       assert.match(yield* Effect.promise(() => answer), /^HTTP\/1\.1 200 [^]*\{"a":1\}$/)
       assert.match(yield* Effect.promise(() => e.send(GET)), /^HTTP\/1\.1 200 /)
+    })
+  )
+
+  it.scoped("a request body that stopped coming gives way at the cap once no connection is idle and nothing of it came for 5 s; one that came later keeps its place (probe 43 I1)", () =>
+    Effect.gen(function* () {
+      const bodyBudget = makeBodyBudget(64 * 1024 * 1024)
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: small, limits: { maxConnections: 2, idleEvictionMs: 5_000 }, bodyBudget })
+      /** Until the server has read a body past its free 16 KiB (it then charges the budget): the body is being read. */
+      const untilHeld = (above: number) =>
+        Effect.gen(function* () {
+          while (bodyBudget.held <= above) yield* Effect.promise(() => new Promise((done) => setImmediate(done)))
+          return bodyBudget.held
+        })
+      const stalledPost = `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n${" ".repeat(20_000)}`
+      const a = yield* open(listener.port)
+      void a.send(stalledPost).catch(() => undefined)
+      const heldByA = yield* untilHeld(0)
+      yield* TestClock.adjust("3 seconds")
+      const b = yield* open(listener.port)
+      void b.send(stalledPost).catch(() => undefined)
+      const heldByBoth = yield* untilHeld(heldByA)
+      // Both bodies stalled less than 5 s: a newcomer is refused, and both keep their places.
+      const refused = yield* open(listener.port)
+      assert.strictEqual(yield* Effect.promise(() => refused.closed), "")
+      yield* TestClock.adjust("3 seconds")
+      // a's stalled 6 s, b's 3 s: a gives way, unanswered (its request never ran), and its budget is given back.
+      const c = yield* served(listener.port)
+      assert.strictEqual(yield* Effect.promise(() => a.closed), "")
+      const heldByB = heldByBoth - heldByA
+      while (bodyBudget.held > heldByB) yield* Effect.promise(() => new Promise((done) => setImmediate(done)))
+      yield* TestClock.adjust("1 second")
+      // b's body moves (enough to grow its buffer, so that the budget shows the server has read it). Stalled since its
+      // first bytes 6 s ago, it would give way at the next look; it moved since, so it keeps its place.
+      b.socket.write(" ".repeat(15_000))
+      yield* untilHeld(heldByB)
+      yield* TestClock.adjust("2 seconds")
+      const second = yield* open(listener.port)
+      assert.strictEqual(yield* Effect.promise(() => second.closed), "", "c is idle 3 s and b's body moved")
+      yield* TestClock.adjust("5 seconds")
+      // c, idle 8 s, gives way first; then b, stalled 5 s since the cap saw it move.
+      const d = yield* served(listener.port)
+      assert.match(yield* Effect.promise(() => c.closed), /^HTTP\/1\.1 200 [^]*ok$/)
+      const e = yield* served(listener.port)
+      assert.strictEqual(yield* Effect.promise(() => b.closed), "")
+      assert.match(yield* Effect.promise(() => d.send(GET)), /^HTTP\/1\.1 200 /)
+      assert.match(yield* Effect.promise(() => e.send(GET)), /^HTTP\/1\.1 200 /)
+      yield* untilConnections(listener, (count) => count === 2)
+      while (bodyBudget.held > 0) yield* Effect.promise(() => new Promise((done) => setImmediate(done)))
     })
   )
 })
