@@ -605,9 +605,10 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       const host = hostProblem(req)
       if (host !== null) return badHost[host]
       const headers = req.headers
-      if (Number(headers["content-length"] ?? "0") > limits.maxBodyBytes) return tooLarge
+      // The guard first, as without `Expect`: a web page's request is told it is one, whatever its size (probe 44 F4).
       const notAllowed = refusedByGuard(headers)
       if (notAllowed !== null) return closingAnswer(notAllowed)
+      if (Number(headers["content-length"] ?? "0") > limits.maxBodyBytes) return tooLarge
       return unsupportedCoding(headers)
     }
     server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
