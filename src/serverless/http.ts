@@ -9,7 +9,7 @@ import { DeleteRequestsBody, WorkerStatusBody } from "../protocol/workerStatus.j
 import type { BodyTooLarge } from "../shared/boundedBody.js"
 import { boundedRequestJson } from "../shared/boundedRequest.js"
 import { browserRefusal, isLoopbackAddress } from "../shared/browserGuard.js"
-import { hostProblem, hostProblemMessage } from "../shared/hostHeader.js"
+import { headersForHostCheck, hostProblem, hostProblemMessage } from "../shared/hostHeader.js"
 import { firstIssue } from "../shared/firstIssue.js"
 import { headerText } from "../shared/headerText.js"
 import { json } from "../shared/jsonResponse.js"
@@ -201,6 +201,6 @@ export const serverlessApp = Effect.flatMap(HttpServerRequest.HttpServerRequest,
   // From this machine: in on loopback, or from one of its own addresses to another (a browser here, through the
   // machine's network address: review 48 L3).
   const fromThisMachine = isLoopbackAddress(localAddress) || (localAddress !== undefined && localAddress === remoteAddress)
-  const refusal = browserRefusal(request.headers, { server: "the local serverless", sameOrigin: true, host: fromThisMachine })
+  const refusal = browserRefusal(headersForHostCheck(incoming.url ?? "/", incoming.headers), { server: "the local serverless", sameOrigin: true, host: fromThisMachine })
   return refusal === null ? routed : Effect.succeed(json(403, { error: refusal.message, field: refusal.field }))
 })

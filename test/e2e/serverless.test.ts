@@ -148,6 +148,9 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     expect((await get("/status", { host: `127.0.0.1:${port}`, "sec-fetch-site": "cross-site" }))[0]).toBe(403)
     for (const site of ["none", "same-origin"]) expect((await get("/", { host: `localhost:${port}`, "sec-fetch-site": site }))[0], site).toBe(200)
     expect((await get(key, { host: `127.0.0.1:${port}` }))[0]).toBe(200)
+    // A target in absolute form names the host it is for, in place of Host (probe 44 F3).
+    expect((await get(`http://rebind.evil.example:${port}${key}`, { host: `127.0.0.1:${port}` }))[0]).toBe(403)
+    expect((await get(`http://localhost:${port}${key}`, { host: `127.0.0.1:${port}` }))[0]).toBe(200)
     // Two Host lines, in either order: Node keeps the first, so which one the check read would depend on the order
     // (probe 44 F2). A 400 naming the header, as the worker's servers answer.
     const twoHosts = (first: string, second: string) =>

@@ -22,7 +22,7 @@ import { Cause, Data, Deferred, Duration, Effect, Either, Exit, FiberSet, Option
 import { attachedAnswer } from "../../shared/attachedAnswer.js"
 import { MAX_BODY_PIECES } from "../../shared/bodyPieces.js"
 import { declaresBody } from "../../shared/declaresBody.js"
-import { hostProblem } from "../../shared/hostHeader.js"
+import { headersForHostCheck, hostProblem } from "../../shared/hostHeader.js"
 import { parseBoundedJson } from "../../shared/boundedJson.js"
 import { retryNotices } from "../../shared/retryNotices.js"
 import { ChunkAccumulator } from "../../shared/chunkAccumulator.js"
@@ -297,7 +297,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     const pollsBySocket = new WeakMap<Socket, Set<() => void>>()
     const onAnswer = options.onAnswer
     const guard = options.guard
-    const refusedByGuard = (headers: IncomingHttpHeaders): RouteError | null => (guard === undefined ? null : guard(headers))
+    const refusedByGuard = (req: IncomingMessage): RouteError | null =>
+      guard === undefined ? null : guard(headersForHostCheck(req.url ?? "/", req.headers))
     // A body over the limit is answered at once, and the connection closed: reading it to the end would cost what the
     // limit protects.
     const tooLarge = closingAnswer(new BodyTooLarge({ limit: limits.maxBodyBytes }))
@@ -542,7 +543,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       const query = mark < 0 ? "" : url.slice(mark + 1)
       const host = hostProblem(req)
       if (host !== null) return send(res, badHost[host], path)
-      const refused = refusedByGuard(req.headers)
+      const refused = refusedByGuard(req)
       const route = refused === null ? routeFor(req, path) : undefined
       // Every answer but the route's after `readBody` leaves the body unread: with one declared, the answer says
       // `Connection: close` (`send`; Node then closes after it), and a request pipelined behind it (parsed while a long
@@ -606,7 +607,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       if (host !== null) return badHost[host]
       const headers = req.headers
       // The guard first, as without `Expect`: a web page's request is told it is one, whatever its size (probe 44 F4).
-      const notAllowed = refusedByGuard(headers)
+      const notAllowed = refusedByGuard(req)
       if (notAllowed !== null) return closingAnswer(notAllowed)
       if (Number(headers["content-length"] ?? "0") > limits.maxBodyBytes) return tooLarge
       return unsupportedCoding(headers)
@@ -627,7 +628,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       if (tooLate(req, res)) return
       const host = hostProblem(req)
       if (host !== null) return answerUnread(req, res, badHost[host])
-      const notAllowed = refusedByGuard(req.headers)
+      const notAllowed = refusedByGuard(req)
       answerUnread(req, res, notAllowed === null ? expectationFailed : closingAnswer(notAllowed))
     })
     // A connection silent this long while a request is in progress: a body that stopped coming gets its 408 (in its turn,

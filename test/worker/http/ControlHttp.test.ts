@@ -289,6 +289,21 @@ describe("control server", () => {
         assert.strictEqual(reply.status, 403, `${method} ${path}`)
         assert.strictEqual((JSON.parse(reply.text) as { readonly field: string }).field, field, `${method} ${path}`)
       }
+      // A target in absolute form names the host it is for, in place of Host (RFC 9112 §3.2.2; probe 44 F3).
+      const absolute = (authority: string) =>
+        Effect.async<{ readonly status: number; readonly text: string }>((resume) => {
+          const request = httpRequest({ host: "127.0.0.1", port, path: `http://${authority}/debug`, headers: { host: `127.0.0.1:${port}` } }, (response) => {
+            let text = ""
+            response.setEncoding("utf8")
+            response.on("data", (chunk: string) => (text += chunk))
+            response.on("end", () => resume(Effect.succeed({ status: response.statusCode ?? 0, text })))
+          })
+          request.on("error", (error) => resume(Effect.die(error)))
+          request.end()
+        })
+      const rebound = yield* absolute("evil.example")
+      assert.deepStrictEqual([rebound.status, (JSON.parse(rebound.text) as { readonly field: string }).field], [403, "host"])
+      assert.strictEqual((yield* absolute(`localhost:${port}`)).status, 200)
       // The session is still open, and the worker still takes sessions.
       const debug = yield* rawCall(controlUrl, "GET", "/debug", { host: `localhost:${port}`, "sec-fetch-site": "none" })
       assert.strictEqual(debug.status, 200)
