@@ -124,10 +124,10 @@ const expiresIn = (expiration: number, now: number): string => {
   return `expires in ${seconds(left)}`
 }
 
-/** One line of prose for `event`; `now` (epoch ms) makes expirations relative. */
 /** Said only when some: most runs never see an end's answer lost. */
 const afterCut = (count: number): string => (count > 0 ? `${count} closed after an end whose answer was lost, ` : "")
 
+/** One line of prose for `event`; `now` (epoch ms) makes expirations relative. */
 export const describe = (reported: ClientEvent, now: number): string => {
   // A worker's id past the longest the protocol has is shown cut, not a line of a megabyte (--json keeps it whole).
   const event: ClientEvent =
