@@ -50,6 +50,14 @@ describe("the request body that gives way at the cap", () => {
     expect(b.size()).toBe(0)
   })
 
+  it("of bodies stalled as long, the one begun first", () => {
+    const b = bodies()
+    b.begin("first")
+    b.begin("second")
+    b.advance(MIN_STALL)
+    expect([b.take(), b.take()]).toEqual(["first", "second"])
+  })
+
   it("a body that moved keeps its place: its stall counts from the look that saw it move", () => {
     const b = bodies()
     b.begin("slow")
