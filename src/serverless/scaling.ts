@@ -186,9 +186,10 @@ export const pressingRequests = (
  *   that worker's next report;
  * - capacity needed = max(min_load, reported load + routed load + waiting cost) / target_util;
  * - capacity provisioned = perf of every starting or ready worker (100 until reported);
- * - start enough workers to cover the gap (within max_workers), plus one when a request has waited
+ * - start enough workers to cover the gap (within max_workers, which counts every worker whose process has not
+ *   exited: starting, ready, draining, errored or stopping), plus one when a request has waited
  *   longer than target_queue_time, nothing is starting already, and no worker could take it;
- * - stop errored workers (they are replaced by the rule above on the next decision);
+ * - stop errored workers (they are replaced by the rule above, at once below max_workers, or once gone at it);
  * - stop a ready worker whose load has been zero for inactivity_timeout (counted from `idleSince`)
  *   when the capacity without it still covers the need and more than cold_workers idle workers
  *   would remain; the longest idle goes first.
@@ -209,7 +210,9 @@ export const decide = (
   // A starting worker has not reported its capacity yet.
   const perfOf = (worker: WorkerView) => (worker.maxPerf > 0 ? worker.maxPerf : ASSUMED_PERF)
   const provisioned = serving.reduce((sum, worker) => sum + perfOf(worker), 0)
-  const room = Math.max(0, params.max_workers - live.length)
+  // Every worker whose process may still run counts: an errored or stopping one drains for up to the launcher's
+  // grace, and starting its replacement at once would run one past the cap (review 49 L1).
+  const room = Math.max(0, params.max_workers - workers.length)
 
   let start = Math.min(room, Math.max(0, Math.ceil((neededCapacity - provisioned - 1e-9) / ASSUMED_PERF)))
   let startReason: ScalingDecision["startReason"] = "capacity"

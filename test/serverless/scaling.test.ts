@@ -136,10 +136,16 @@ describe("decide", () => {
     expect(decide([worker(1, { curLoad: 100 })], [], recommended, 1e9).stop).toEqual([])
   })
 
-  it("errored workers are stopped and replaced", () => {
-    const decision = decide([worker(1, { phase: "errored", curLoad: 100 })], [{ requestIdx: 1, cost: 100, since: 0 }], recommended, 0)
+  it("errored workers are stopped and replaced; at max_workers, once their process is gone (review 49 L1)", () => {
+    const waiting = [{ requestIdx: 1, cost: 100, since: 0 }]
+    const decision = decide([worker(1, { phase: "errored", curLoad: 100 })], waiting, recommended, 0)
     expect(decision.stop).toEqual([1])
     expect(decision.start).toBe(1)
+    // A process that is erroring or stopping still runs (its drain, the launcher's grace): it counts against the cap.
+    const capped = { ...recommended, max_workers: 1 }
+    expect(decide([worker(1, { phase: "errored" })], waiting, capped, 0)).toMatchObject({ stop: [1], start: 0 })
+    expect(decide([worker(1, { phase: "stopping" })], waiting, capped, 1e9)).toMatchObject({ stop: [], start: 0 })
+    expect(decide([], waiting, capped, 1e9).start).toBe(1)
   })
 
   it("a draining worker (ready, reporting max_perf 0) is neither capacity nor demand, is not stopped as idle, and still counts against max_workers", () => {
