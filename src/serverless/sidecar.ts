@@ -18,7 +18,7 @@ import { constants } from "node:os"
 import { type Clock, Deferred, Duration, Effect, Exit, Runtime, Schedule } from "effect"
 import { unsafeMonotonicMillis } from "../shared/monotonic.js"
 import { PARENT_PID_VARIABLE, whenOrphaned } from "../shared/orphanWatch.js"
-import { groupMembers, leadsSession, outsidersOf, startedAt, startedIfRunning } from "./groupMembers.js"
+import { descendantsOutsideGroupNow, type GroupMember, groupMembers, leadsSession, outsidersOf, startedAt, startedIfRunning } from "./groupMembers.js"
 import { WorkerLauncher } from "./WorkerLauncher.js"
 
 /** How the command ended: an exit code, or the signal that ended it. */
@@ -89,6 +89,9 @@ const OUTSIDER_POLL = Duration.seconds(1)
  * this process's handler looks. A pid is only taken for one of them while its start time is the one noted.
  */
 interface Outsiders {
+  /** Each second: the descendants outside the group (through the children lists, not the whole of `/proc`). */
+  readonly watch: () => void
+  /** At a stop: those and the session's members outside the group, in one read of `/proc`. */
   readonly note: () => void
   readonly live: () => ReadonlyArray<number>
 }
@@ -97,10 +100,12 @@ const makeOutsiders = (since: number | null): Outsiders => {
   const noted = new Map<number, number>()
   // The session's members are the command's only in a session this process leads (the launcher's `setsid`).
   const sessionSince = leadsSession(process.pid) ? since : null
+  const keep = (found: ReadonlyArray<GroupMember>) => {
+    for (const { pid, started } of found) noted.set(pid, started)
+  }
   return {
-    note: () => {
-      for (const { pid, started } of outsidersOf(process.pid, sessionSince)) noted.set(pid, started)
-    },
+    watch: () => keep(descendantsOutsideGroupNow(process.pid, process.pid)),
+    note: () => keep(outsidersOf(process.pid, sessionSince)),
     live: () => {
       const live: Array<number> = []
       for (const [pid, started] of noted) {
@@ -153,7 +158,7 @@ const run = (command: string) =>
     outsiders = commandOutsiders
     child.once("exit", (code, signal) => end(signal === null ? { code: code ?? 1 } : { signal }))
     child.once("error", () => end({ code: 127 }))
-    yield* Effect.sync(commandOutsiders.note).pipe(Effect.repeat(Schedule.spaced(OUTSIDER_POLL)), Effect.forkScoped)
+    yield* Effect.sync(commandOutsiders.watch).pipe(Effect.repeat(Schedule.spaced(OUTSIDER_POLL)), Effect.forkScoped)
     yield* whenOrphaned(() =>
       // Uninterruptible: once begun, the stop ends with SIGKILL to the group even if the command ends first (the
       // scope's close waits for it), so that nothing it left behind survives; this process goes with it. The wait

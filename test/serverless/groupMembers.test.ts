@@ -2,7 +2,7 @@
 import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { afterEach, describe, expect, it } from "vitest"
-import { groupMembers, startedAt, startedIfRunning } from "../../src/serverless/groupMembers.js"
+import { descendantsOutsideGroup, descendantsOutsideGroupNow, groupMembers, startedAt, startedIfRunning } from "../../src/serverless/groupMembers.js"
 import { processGroup } from "../support/process.js"
 import { until } from "../support/serverless.js"
 
@@ -31,6 +31,24 @@ describe("groupMembers", () => {
     // The leader is this process's child: a zombie, still in /proc, until Node has reaped it (its `exit`).
     if (leader.exitCode === null && leader.signalCode === null) await new Promise((resolve) => leader.once("exit", resolve))
     expect(startedAt(group)).toBeNull()
+  })
+
+  it("the descendants that left a group, read through the children lists, are the ones the whole of /proc gives (review 49 L2)", async () => {
+    // A child and a grandchild that left the group (`setsid`), one orphan (init's now: neither reads it), and a child in it.
+    const leader = spawn("sh", ["-c", "setsid sleep 30 & (sleep 31 &); sh -c 'setsid sleep 34 & exec sleep 33' & exec sleep 32"], { stdio: "ignore", detached: true })
+    const group = leader.pid ?? 0
+    groups.push(group)
+    try {
+      const found = await until("two descendants outside the group", () => {
+        const now = descendantsOutsideGroupNow(group, group)
+        return now.length === 2 ? now : undefined
+      }, 5_000)
+      const byPid = (members: ReadonlyArray<{ readonly pid: number }>) => [...members].sort((a, b) => a.pid - b.pid)
+      expect(byPid(found)).toEqual(byPid(descendantsOutsideGroup(group, group)))
+      for (const { pid, started } of found) expect(started).toBe(startedAt(pid))
+    } finally {
+      for (const { pid } of descendantsOutsideGroup(group, group)) process.kill(pid, "SIGKILL")
+    }
   })
 
   it("startedIfRunning: a zombie is not running: an outsider that has ended but not been reaped (init may take a second) holds no stop back", async () => {
