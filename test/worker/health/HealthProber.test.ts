@@ -1,7 +1,8 @@
 import { createServer, type Server } from "node:http"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Option } from "effect"
+import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net"
+import { Deferred, type Duration, Effect, Either, Exit, Fiber, Option, TestClock } from "effect"
 import { keepAliveHttpClient } from "../../../src/shared/keepAliveHttpClient.js"
 import type { WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
 import { HealthProber } from "../../../src/worker/health/HealthProber.js"
@@ -39,9 +40,9 @@ const consumer = Effect.acquireRelease(
   ({ server }) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
 )
 
-const probe = (url: string) =>
+const probe = (url: string, timeout: Duration.DurationInput = "5 seconds") =>
   Effect.flatMap(HealthProber, (prober) => Effect.either(prober.check)).pipe(
-    Effect.provide(HealthProber.layer(url, "5 seconds")),
+    Effect.provide(HealthProber.layer(url, timeout)),
     Effect.provide(NodeHttpClient.layer)
   )
 
@@ -107,6 +108,38 @@ describe("HealthProber against a real consumer", () => {
       const closed = yield* Effect.scoped(Effect.map(consumer, ({ base }) => base))
       const refused = yield* probe(`${closed}/ok`)
       assert.deepStrictEqual(Either.isLeft(refused) ? [refused.left.kind, refused.left.message] : [], ["refused", "Healthcheck failed: ECONNREFUSED"])
+    })
+  )
+
+  it.scoped("a consumer that takes the connection and never answers is a timed-out check, the one kind a busy worker forgives (review 49 I1)", () =>
+    Effect.gen(function* () {
+      const accepted = yield* Deferred.make<void>()
+      const taken: Array<Socket> = []
+      const silent = yield* Effect.acquireRelease(
+        Effect.async<NetServer>((resume) => {
+          const server = createNetServer((socket) => {
+            socket.on("error", () => undefined)
+            taken.push(socket)
+            Deferred.unsafeDone(accepted, Exit.void)
+          })
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) =>
+          Effect.async<void>((resume) => {
+            for (const socket of taken) socket.destroy()
+            server.close(() => resume(Effect.void))
+          })
+      )
+      const address = silent.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      const checked = yield* Effect.fork(probe(`http://127.0.0.1:${port}/health`, "300 millis"))
+      yield* Deferred.await(accepted)
+      yield* TestClock.adjust("300 millis")
+      const outcome = yield* Fiber.join(checked)
+      assert.deepStrictEqual(Either.isLeft(outcome) ? [outcome.left.kind, outcome.left.message] : [], [
+        "timeout",
+        "Healthcheck failed: no answer within 300ms"
+      ])
     })
   )
 
