@@ -212,10 +212,13 @@ const make = (policy: ReportPolicy) =>
       Effect.gen(function* () {
         const backlog = yield* metrics.deletionBacklog
         const records = deletionAddrs.length === 0 ? 0 : backlog.finished + backlog.refusals
-        if (records === 0 && (finalAccepted || !(yield* metrics.snapshot).ready)) return
+        // Closes' records dropped at the cap were lost earlier, without a word: said here too (review 49 I2).
+        const dropped = deletionAddrs.length === 0 ? 0 : backlog.droppedFinished
+        if (records === 0 && dropped === 0 && (finalAccepted || !(yield* metrics.snapshot).ready)) return
         yield* Effect.logWarning("shutdown: the autoscaler did not get everything before exit", {
           last_worker_status: finalAccepted ? "accepted" : "not accepted",
-          delete_requests_records_not_sent: records
+          delete_requests_records_not_sent: records,
+          ...(dropped > 0 ? { delete_requests_finished_records_dropped: dropped } : {})
         })
       })
     /**

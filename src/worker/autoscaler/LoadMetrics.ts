@@ -75,6 +75,8 @@ export interface DeletionBatch {
 export interface PendingDeletions {
   readonly finished: number
   readonly refusals: number
+  /** Records of finished work dropped at the cap since start (the autoscaler unreachable for 100,000 closes). */
+  readonly droppedFinished: number
   /** Refusal records dropped at the cap since start. */
   readonly droppedRefusals: number
 }
@@ -116,6 +118,7 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
     let rejected = 0
     const finished = new DeletionRing(MAX_PENDING_FINISHED)
     const refusals = new DeletionRing(MAX_PENDING_REFUSALS)
+    let droppedFinished = 0
     let droppedRefusals = 0
     let readyAt: number | null = null
     let errorMsg = ""
@@ -127,7 +130,7 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
     }
     const finish = (info: RequestInfo, startedAt: number, at: number) => {
       served = bounded(served + info.workload)
-      finished.push(info.requestIdx, startedAt, startedAt, at)
+      droppedFinished += finished.push(info.requestIdx, startedAt, startedAt, at)
     }
     const reject = (info: RequestInfo, workStartedAt: number, at: number) => {
       numRequestsRecieved = bounded(numRequestsRecieved + 1)
@@ -264,7 +267,7 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
           finished.removeThrough(delivered.finishedThrough)
           refusals.removeThrough(delivered.refusalsThrough)
         }),
-      deletionBacklog: Effect.sync((): PendingDeletions => ({ finished: finished.size, refusals: refusals.size, droppedRefusals })),
+      deletionBacklog: Effect.sync((): PendingDeletions => ({ finished: finished.size, refusals: refusals.size, droppedFinished, droppedRefusals })),
 
       /** Completes when something changed since it last completed (for the reporter). */
       changed,

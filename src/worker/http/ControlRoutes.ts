@@ -273,6 +273,7 @@ export const controlRoutes = Effect.gen(function* () {
         error_msg: load.errorMsg,
         cur_load: load.curLoad,
         pending_deletions: backlog.finished + backlog.refusals,
+        dropped_finished_records: backlog.droppedFinished,
         dropped_refusal_records: backlog.droppedRefusals
       },
       long_polls: { waiting: waitingPolls, max: MAX_WAITING_POLLS },

@@ -167,17 +167,17 @@ describe("LoadMetrics", () => {
       yield* metrics.sessionClosed("s1", 10)
       for (let i = 0; i < MAX_PENDING_REFUSALS + 25; i++) yield* metrics.sessionRejected({ requestIdx: i, workload: 1 })
       const backlog = yield* metrics.deletionBacklog
-      assert.deepStrictEqual(backlog, { finished: 1, refusals: MAX_PENDING_REFUSALS, droppedRefusals: 25 })
+      assert.deepStrictEqual(backlog, { finished: 1, refusals: MAX_PENDING_REFUSALS, droppedFinished: 0, droppedRefusals: 25 })
       const batch = yield* pendingRecords(metrics, 3)
       assert.deepStrictEqual(batch.map((record) => record.request_idx), [777, 25, 26])
     }).pipe(Effect.provide(LoadMetrics.Default))
   )
 
-  it.effect(`finished records are capped at ${MAX_PENDING_FINISHED} while undelivered, oldest dropped`, () =>
+  it.effect(`finished records are capped at ${MAX_PENDING_FINISHED} while undelivered, oldest dropped, and counted (review 49 I2)`, () =>
     Effect.gen(function* () {
       const metrics = yield* LoadMetrics
       for (let i = 0; i < MAX_PENDING_FINISHED + 3; i++) yield* metrics.requestServed({ requestIdx: i, workload: 1 })
-      assert.strictEqual((yield* metrics.deletionBacklog).finished, MAX_PENDING_FINISHED)
+      assert.deepInclude(yield* metrics.deletionBacklog, { finished: MAX_PENDING_FINISHED, droppedFinished: 3, droppedRefusals: 0 })
       assert.strictEqual((yield* pendingRecords(metrics, 1))[0]?.request_idx, 3)
     }).pipe(Effect.provide(LoadMetrics.Default))
   )
