@@ -11,7 +11,6 @@ import { boundedJson } from "../shared/boundedBody.js"
 /** The worker's answer is awaited this long at most: the status page refreshes every second. */
 const ASK_TIMEOUT = Duration.millis(500)
 
-
 export class WorkerSessions extends Context.Tag("serverless/WorkerSessions")<
   WorkerSessions,
   {

@@ -130,7 +130,6 @@ const help = renderHelp({
 /** It cannot start (the port is taken, say): the reason was printed, the status is 1. */
 class StartFailed extends Data.TaggedError("StartFailed")<{}> {}
 
-/** The one line that says why the listener could not bind. */
 /**
  * Idle client connections stay open this long. A client that keeps its connection between polls of
  * `/route/` (up to 5 s apart) must never see it closed by us: a close is how a client's departure is

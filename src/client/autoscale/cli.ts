@@ -15,10 +15,8 @@ import { defaultPrefix } from "./keys.js"
 import { nonEmptyText } from "../../shared/textFlags.js"
 import type { PlannerSettings } from "./planner.js"
 
-
 /** The stream's consumer group unless `--group` names one. */
 const DEFAULT_GROUP = "workers"
-
 
 const count = (name: string, min: number, fallback: number, description: string): Flag<number> =>
   withDefault(wholeAtLeast(min)(name), { name, value: "N", fallback, description })

@@ -158,13 +158,13 @@ const make = (policy: ReportPolicy) =>
       }
     })
 
+    /** Records per `/delete_requests/` post: `policy.deleteBatch`, halved each time the autoscaler answers `413`. */
+    let deleteBatch = policy.deleteBatch
     /**
      * What was pending when the tick began, in batches; stops at the first batch the autoscaler refuses
      * (kept for the next tick). Records that arrive meanwhile wait for the next tick: under a flood of 429s
      * the loop would otherwise post a tiny batch after every post, without pause.
      */
-    /** Records per `/delete_requests/` post: `policy.deleteBatch`, halved each time the autoscaler answers `413`. */
-    let deleteBatch = policy.deleteBatch
     const sendDeletionsOnce = (failover: FailoverPolicy, around: <X>(attempt: Effect.Effect<X>) => Effect.Effect<X>, deadline?: number) => Effect.gen(function* () {
       if (deletionAddrs.length === 0) return
       const backlog = yield* metrics.deletionBacklog

@@ -17,7 +17,6 @@ export class HealthCheckFailed extends Data.TaggedError("HealthCheckFailed")<{
   readonly message: string
 }> {}
 
-
 export class HealthProber extends Context.Tag("worker/HealthProber")<
   HealthProber,
   {
