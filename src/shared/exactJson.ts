@@ -117,6 +117,17 @@ function ownValueOfThis(this: object, key: string): unknown {
   return ownValue(this, key)
 }
 
+/**
+ * lossless-json writes its text piece by piece, and V8 keeps such a string as a tree of its pieces until something reads
+ * it as a whole: a payload of large integers held by an open session took ~16 times its length in heap, which the
+ * outbox's budget (counted in characters) did not see. Reading one character makes V8 copy the tree into one flat
+ * string and drop the pieces.
+ */
+const flat = (text: string | undefined): string | undefined => {
+  if (text !== undefined && text.length > 0) text.charCodeAt(0)
+  return text
+}
+
 /** `JSON.stringify`, writing every `ExactInteger` as its digits and a number past the double range as one (not `null`). */
 export const jsonText = (value: unknown): string | undefined =>
-  (anyMade || anyNonFinite) && needsExactText(value) ? stringifyLossless(value, ownValueOfThis, undefined, exactNumberText) : JSON.stringify(value)
+  (anyMade || anyNonFinite) && needsExactText(value) ? flat(stringifyLossless(value, ownValueOfThis, undefined, exactNumberText)) : JSON.stringify(value)
