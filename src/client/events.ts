@@ -25,6 +25,25 @@ export interface OperationErrorEvent {
   readonly session_id?: string
 }
 
+/** A session the run may leave holding its worker. */
+export interface LeftOpen {
+  readonly reservation: number
+  readonly session_id: string
+  readonly url: string
+  /** Epoch seconds, as the worker last said (at the create, then at each ping). */
+  readonly expiration: number
+}
+
+/**
+ * The last line of a `--json` run that a second stop signal quits at once: written as it quits, outside the reporter
+ * (`leftOpen.ts`), with the sessions it did not end.
+ */
+export interface QuitEvent {
+  readonly event: "quit"
+  readonly signal: string
+  readonly left_open: ReadonlyArray<LeftOpen>
+}
+
 export type ClientEvent =
   | { readonly event: "endpoint"; readonly name: string; readonly id: number }
   | { readonly event: "routing"; readonly reservation: number; readonly request_idx: number }

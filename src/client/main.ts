@@ -5,7 +5,7 @@
  * Exit status: 0 when the endpoint was found and every create and every end succeeded; 1 otherwise,
  * or on a bad option or environment; 130 after Ctrl-C (SIGINT) and 143 after SIGTERM, as a shell
  * reports a process a signal stopped, although the client first ends every open session and prints
- * its final table. A second Ctrl-C quits at once. The doctor exits 0 when nothing is risky, 1 otherwise.
+ * its final table. A second Ctrl-C quits at once, naming the sessions it leaves open. The doctor exits 0 when nothing is risky, 1 otherwise.
  *
  * A 410 from `/session/end` (or `/ping`) means the worker had already closed the session: it expired,
  * or the consumer on the instance released it with `/release`, the documented local release path. The
@@ -18,10 +18,11 @@ import { Command } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { randomUUID } from "node:crypto"
-import { Cause, Console, Data, Effect, Either, Exit, Layer, Logger, Option } from "effect"
+import { writeSync } from "node:fs"
+import { Cause, Clock, Console, Data, DateTime, Effect, Either, Exit, Layer, Logger, Option } from "effect"
 import { answeredStandardFlags } from "../shared/cliHelp.js"
 import { runWithLogLevel } from "../shared/logLevelFlag.js"
-import { rememberStopSignal } from "../shared/signalExitStatus.js"
+import { quitBySignal, rememberStopSignal, type StopSignalName } from "../shared/signalExitStatus.js"
 import { VERSION } from "../shared/version.js"
 import { AutoscaleReporter } from "./autoscale/AutoscaleReporter.js"
 import { runAutoscaler } from "./autoscale/Autoscaler.js"
@@ -38,6 +39,7 @@ import { type ApiKeyMissing, type CaFileInvalid, RunFailed } from "./errors.js"
 import * as HttpStack from "./httpClient.js"
 import { program } from "./program.js"
 import { Reporter, type Write } from "./Reporter.js"
+import { leftOpenJson, leftOpenLine, makeLeftOpenLedger, watchedBy } from "./leftOpen.js"
 import { eventOutput } from "./eventOutput.js"
 import { Reservations } from "./Reservations.js"
 import { terminalWidth } from "./terminalWidth.js"
@@ -70,10 +72,30 @@ const cannotStart = {
   CaFileInvalid: (error: CaFileInvalid) => Effect.zipRight(Console.error(error.message), Effect.fail(new RunFailed({ failures: 0 })))
 }
 
+/** The run's sessions as its events tell them, for the last words of a second stop signal (`leftOpen.ts`). */
+const ledger = makeLeftOpenLedger()
+let eventsAsJson = false
+const liveClock = Clock.make()
+
+/** Before a second stop signal quits the run: what it leaves open, on stderr, and as the last JSON line with `--json`. */
+const sayLeftOpen = (signal: StopSignalName) => {
+  const sessions = ledger.leftOpen()
+  // Best effort: the process ends next, whatever a write does.
+  try {
+    writeSync(2, leftOpenLine(signal, sessions))
+  } catch {}
+  if (!eventsAsJson) return
+  try {
+    writeSync(1, leftOpenJson(signal, sessions, DateTime.unsafeMake(liveClock.unsafeCurrentTimeMillis())))
+  } catch {}
+}
+
 const execute = (run: Run) =>
   Effect.gen(function* () {
     const client = yield* clientLayer(run)
-    const app = Reservations.layer(run.policy).pipe(Layer.provideMerge(client), Layer.provideMerge(reporterFor(run.json, Reporter)))
+    eventsAsJson = run.json
+    const reporter = watchedBy(ledger).pipe(Layer.provide(reporterFor(run.json, Reporter)))
+    const app = Reservations.layer(run.policy).pipe(Layer.provideMerge(client), Layer.provideMerge(reporter))
     return yield* program(run.endpoint, run.mode).pipe(Effect.provide(app))
   }).pipe(Effect.catchTags(cannotStart))
 
@@ -159,7 +181,10 @@ const autoscale = args[0] === "autoscale"
 const helpPage = doctor ? doctorHelp : autoscale ? autoscaleHelp : clientHelp
 if (!answeredStandardFlags(doctor || autoscale ? args.slice(1) : args, "null-worker-client", helpPage, wholeProgram, doctor || autoscale ? [] : ["doctor", "autoscale"])) {
   // A signal ends the run's sessions first (an interruption), then sets the exit status.
-  const stoppedBy = rememberStopSignal()
+  const stoppedBy = doctor || autoscale ? rememberStopSignal() : rememberStopSignal(undefined, (signal) => {
+    sayLeftOpen(signal)
+    quitBySignal(signal)
+  })
   const main = doctor
     ? runWithLogLevel(doctorCommand, [node, script, ...args.slice(1)])
     : autoscale

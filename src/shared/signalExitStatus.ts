@@ -19,7 +19,7 @@ export type StopSignalName = "SIGINT" | "SIGTERM" | "SIGHUP" | "SIGUSR2"
 const STOPS: ReadonlyArray<StopSignalName> = ["SIGINT", "SIGTERM", "SIGHUP", "SIGUSR2"]
 
 /** End the process by `signal` now: its handlers (the runtime's among them) go, and it is raised again, Node's default then ending the process. */
-const quit = (signal: StopSignalName) => {
+export const quitBySignal = (signal: StopSignalName) => {
   for (const stop of STOPS) process.removeAllListeners(stop)
   process.kill(process.pid, signal)
 }
@@ -32,7 +32,7 @@ const liveMillis = () => unsafeMonotonicMillis(liveClock)
  * or null when none came. `now`: milliseconds on a clock that never steps; `quitNow`: how a second stop ends the
  * process (tests give their own of both).
  */
-export const rememberStopSignal = (now: () => number = liveMillis, quitNow: (signal: StopSignalName) => void = quit): (() => number | null) => {
+export const rememberStopSignal = (now: () => number = liveMillis, quitNow: (signal: StopSignalName) => void = quitBySignal): (() => number | null) => {
   let first: SignalSeen<StopSignalName> | null = null
   /** Set while a hang-up is passed on to the runtime as SIGTERM: that SIGTERM is the same stop, not a second one. */
   let forwarding = false

@@ -99,7 +99,7 @@ describe("node dist/client.js", () => {
     expect(await closesOf(worker?.controlUrl ?? "")).toContainEqual(expect.objectContaining({ session_id: sessionId, reason: "ended" }))
   })
 
-  it("a second signal of the other kind (Ctrl-C, then SIGTERM while the end hangs) quits at once, as a repeated one does", async () => {
+  it("a second signal of the other kind (Ctrl-C, then SIGTERM while the end hangs) quits at once, as a repeated one does, naming the session it leaves open", async () => {
     // A worker that takes the session and never answers /session/end.
     const hung: Array<ServerResponse> = []
     const worker = createServer((req, res) => {
@@ -127,6 +127,10 @@ describe("node dist/client.js", () => {
       await client.exited
       expect(client.child.signalCode).toBe("SIGTERM")
       expect(performance.now() - sent).toBeLessThan(5_000)
+      // What the quit leaves holding a worker is said: the last JSON line, and a line on stderr.
+      const workerUrl = `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`
+      expect(client.events().at(-1)).toMatchObject({ event: "quit", signal: "SIGTERM", left_open: [{ reservation: 1, session_id: "s-hung", url: workerUrl }] })
+      expect(client.stderr()).toMatch(new RegExp(`quit at once by a second SIGTERM, before ending 1 session; each holds its worker until it expires or is ended: s-hung on ${workerUrl} \\(expires \\d{4}-`))
     } finally {
       for (const res of hung) res.destroy()
       await new Promise<void>((resolve) => worker.close(() => resolve()))

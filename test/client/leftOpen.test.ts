@@ -1,0 +1,45 @@
+import { DateTime } from "effect"
+import { describe, expect, it } from "vitest"
+import { leftOpenJson, leftOpenLine, makeLeftOpenLedger } from "../../src/client/leftOpen.js"
+
+const created = (reservation: number, session_id: string, url: string, expiration: number) =>
+  ({ event: "created", reservation, session_id, url, expiration, request_idx: reservation }) as const
+
+describe("the sessions a run leaves open when a second signal quits it", () => {
+  it("lists what was created and not seen ended or closed, with the expiration its last ping gave", () => {
+    const ledger = makeLeftOpenLedger()
+    ledger.observe(created(1, "a", "http://w1", 100))
+    ledger.observe(created(2, "b", "http://w2", 100))
+    ledger.observe(created(3, "c", "http://w3", 100))
+    ledger.observe({ event: "pinged", reservation: 1, session_id: "a", url: "http://w1", expiration: 160 })
+    ledger.observe({ event: "ended", reservation: 2, session_id: "b", url: "http://w2" })
+    ledger.observe({ event: "closed", reservation: 3, session_id: "c", url: "http://w3", reason: "expired" })
+    expect(ledger.leftOpen()).toEqual([{ reservation: 1, session_id: "a", url: "http://w1", expiration: 160 }])
+  })
+
+  it("keeps a session whose end was sent, or failed: the worker may still hold it", () => {
+    const ledger = makeLeftOpenLedger()
+    ledger.observe(created(1, "a", "http://w1", 100))
+    ledger.observe({ event: "ending", reservation: 1, session_id: "a", url: "http://w1" })
+    ledger.observe({ event: "error", operation: "end", message: "no answer", reservation: 1, session_id: "a", fatal: true })
+    expect(ledger.leftOpen().map((session) => session.session_id)).toEqual(["a"])
+  })
+
+  it("tells one worker's session from another's with the same id", () => {
+    const ledger = makeLeftOpenLedger()
+    ledger.observe(created(1, "same", "http://w1", 100))
+    ledger.observe(created(2, "same", "http://w2", 100))
+    ledger.observe({ event: "ended", reservation: 1, session_id: "same", url: "http://w1" })
+    expect(ledger.leftOpen().map((session) => session.url)).toEqual(["http://w2"])
+  })
+
+  it("says each session, its worker and its expiration, or that none was open; escapes what the worker gave", () => {
+    expect(leftOpenLine("SIGINT", [])).toBe("null-worker-client: quit at once by a second SIGINT: no session of this run was open\n")
+    expect(leftOpenLine("SIGINT", [{ reservation: 1, session_id: "a\u001b[2J", url: "http://w1", expiration: 1_800_000_000 }, { reservation: 2, session_id: "b", url: "http://w2", expiration: 1_800_000_000.5 }])).toBe(
+      "null-worker-client: quit at once by a second SIGINT, before ending 2 sessions; each holds its worker until it expires or is ended: " +
+        "a\\x1b[2J on http://w1 (expires 2027-01-15T08:00:00.000Z), b on http://w2 (expires 2027-01-15T08:00:00.500Z)\n"
+    )
+    const at = DateTime.unsafeMake(0)
+    expect(JSON.parse(leftOpenJson("SIGTERM", [], at))).toEqual({ event: "quit", signal: "SIGTERM", left_open: [], at: "1970-01-01T00:00:00.000Z" })
+  })
+})
