@@ -139,7 +139,8 @@ export const doctorHelp = renderHelp({
   summary: [
     "Read the endpoint's settings through the endpoint lookup and report each one that is risky for the",
     "null worker, with its consequence and the fix; with --worker, check that the worker answers. Needs",
-    "VAST_API_KEY. Exit status: 0 when nothing is risky, 1 when something is (or the lookup failed)."
+    "VAST_API_KEY. Exit status: 0 when nothing is risky; 1 when something is, the worker does not answer",
+    "as a null worker, or the lookup failed."
   ],
   flags: Object.values(doctorFlags).map((flag) => flag.help),
   notes: ["--autoscaler-url is accepted, as for the client, but the doctor does not call the autoscaler."]

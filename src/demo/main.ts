@@ -47,7 +47,7 @@ const SCALE_DOWN_SLACK_SECONDS = 15
 
 const flags = {
   // At most what the serverless keeps of its callbacks (the newest 100): the demo judges its run by them (review 43 L3).
-  count: defaulted(wholeAtLeast(1, CALLBACKS_KEPT), { name: "count", value: "N", fallback: 3, description: "sessions (and so workers) at the peak" }),
+  count: defaulted(wholeAtLeast(1, CALLBACKS_KEPT), { name: "count", value: "N", fallback: 3, description: `sessions (and so workers) at the peak, at most ${CALLBACKS_KEPT}` }),
   interval: defaulted(from0, { name: "interval", value: "SECONDS", fallback: 2, description: "time between starts, and between ends" }),
   plateau: defaulted(from0, { name: "plateau", value: "SECONDS", fallback: 4, description: "time all sessions are held together" }),
   inactivityTimeout: optional(above0("inactivity-timeout"), {
