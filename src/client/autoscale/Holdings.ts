@@ -330,7 +330,9 @@ const make = (policy: HoldingsPolicy) =>
       Effect.gen(function* () {
         const highest = records.reduce((max, entry) => Math.max(max, entry.reservation), 0)
         yield* Ref.update(nextReservation, (n) => Math.max(n, highest + 1))
-        yield* Effect.forEach(records, adoptOne, { concurrency: 8, discard: true })
+        // All at once: the daemon routes nothing until adoption is over, and eight at a time made a restart with hung
+        // workers wait one call's time-out (10 s) per eight of them. Each ping goes to its own worker.
+        yield* Effect.forEach(records, adoptOne, { concurrency: "unbounded", discard: true })
       })
 
     const snapshot = Effect.gen(function* () {

@@ -7,26 +7,31 @@
  * needs): keep the Redis it lives in as private as the API key.
  */
 import { Context, Effect, Layer, Schema } from "effect"
-import { AuthData } from "../../protocol/session.js"
+import { HttpUrl } from "../../protocol/httpUrl.js"
+import { AuthData, Lifetime } from "../../protocol/session.js"
 import { autoscaleKeys } from "./keys.js"
 import { IntegerReply, type RedisConnection, type RedisFailed } from "./redis.js"
 import { parseBoundedJsonWith } from "../../shared/boundedJson.js"
 
-/** One held reservation, as stored (JSON) under its session id. */
+/**
+ * One held reservation, as stored (JSON) under its session id. Read back as strictly as the answers it came from: a
+ * record that names no http(s) worker, or a deadline or lifetime that is not a finite time, was not written by a daemon
+ * (Redis is shared, its records may be edited) and is dropped, not adopted and pinged until a deadline that never comes.
+ */
 export const HeldRecord = Schema.Struct({
-  session_id: Schema.String,
+  session_id: Schema.NonEmptyString,
   /** The daemon's number for it, shown in events. */
-  reservation: Schema.Int,
-  url: Schema.String,
+  reservation: Schema.Int.pipe(Schema.positive()),
+  url: HttpUrl,
   auth_data: AuthData,
   /** Seconds. */
-  lifetime: Schema.Number,
+  lifetime: Lifetime,
   /** Epoch seconds: the deadline after the latest successful ping. */
-  expiration: Schema.Number,
+  expiration: Schema.Finite,
   request_idx: Schema.Int,
   generation: Schema.NullOr(Schema.Int),
   /** Epoch ms. */
-  created_at: Schema.Number
+  created_at: Schema.Finite
 })
 export type HeldRecord = typeof HeldRecord.Type
 

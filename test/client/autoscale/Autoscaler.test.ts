@@ -13,6 +13,7 @@ import { StateStore } from "../../../src/client/autoscale/StateStore.js"
 import {
   ENDPOINT,
   fakeBacklog,
+  HUNG_CALL_MS,
   fakeVast,
   keptNow,
   makeMemoryState,
@@ -337,6 +338,28 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
       const reserved = (yield* eventsNamed(harness, "reserving")).map((event) => event.reservation)
       assert.lengthOf(reserved, 1)
       assert.isAbove(reserved[0] ?? 0, Math.max(...adopted))
+    })
+  )
+
+  it.scoped("restart: recorded sessions whose workers hang are pinged all at once, so that routing starts after one call's time-out, not one per eight of them (probe 45 I1)", () =>
+    Effect.gen(function* () {
+      const wide = { max: 30, scaleOutStep: 30 }
+      const { harness, daemon: first } = yield* daemonReading({ waiting: 24, inFlight: 0 }, { policy: { lifetime: 60 }, planner: wide })
+      yield* advance(3_000)
+      const held = yield* openSessions(harness.world)
+      assert.lengthOf(held, 24)
+      yield* Fiber.interrupt(first)
+      for (const id of held) yield* setSession(harness.world, id, "hung")
+      yield* Ref.set(harness.reading, { waiting: 1, inFlight: 24 })
+      yield* Ref.set(harness.events, [])
+      yield* startDaemon(harness, { token: "daemon-2", policy: { lifetime: 60 }, planner: wide })
+      yield* advance(HUNG_CALL_MS - 500)
+      assert.lengthOf(yield* eventsNamed(harness, "adopted"), 0, "every ping is still waiting")
+      assert.lengthOf(yield* eventsNamed(harness, "reserving"), 0)
+      yield* advance(1_500)
+      assert.lengthOf(yield* eventsNamed(harness, "adopted"), 24)
+      // Held until their deadlines, but unreachable: the backlog gets workers that answer.
+      assert.isAbove((yield* eventsNamed(harness, "reserving")).length, 0)
     })
   )
 

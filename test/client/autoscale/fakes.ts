@@ -13,7 +13,7 @@ import { type CreateOutcome, type Endpoint, type ReserveOptions, type Session, V
 
 export const ENDPOINT: Endpoint = { id: 7, name: "queue-endpoint", apiKey: Redacted.make("endpoint-key") }
 
-export type WorkerSession = { readonly state: "open" | "closed" | "draining" | "silent" | "gone"; readonly lifetime: number }
+export type WorkerSession = { readonly state: "open" | "closed" | "draining" | "silent" | "gone" | "hung"; readonly lifetime: number }
 
 export interface VastWorld {
   /** Session id → what its worker does with it. */
@@ -59,7 +59,10 @@ export const makeWorld = Effect.gen(function* () {
   return world
 })
 
-/** Set what a session's worker does: `closed` (released: 410), `draining`, `silent` (no answer), `gone` (its port refuses). */
+/**
+ * Set what a session's worker does: `closed` (released: 410), `draining`, `silent` (no answer), `gone` (its port refuses),
+ * `hung` (takes the connection and never answers: the call times out after `HUNG_CALL_MS`).
+ */
 export const setSession = (world: VastWorld, sessionId: string, state: WorkerSession["state"]) =>
   Ref.update(world.sessions, (all) =>
     Option.match(HashMap.get(all, sessionId), {
@@ -70,6 +73,9 @@ export const setSession = (world: VastWorld, sessionId: string, state: WorkerSes
 
 export const openSessions = (world: VastWorld) =>
   Effect.map(Ref.get(world.sessions), (all) => Array.from(HashMap.entries(all)).filter(([, session]) => session.state !== "closed").map(([id]) => id))
+
+/** How long a call to a hung worker waits before it fails: the client's time-out for one call. */
+export const HUNG_CALL_MS = 10_000
 
 export const fakeVast = (world: VastWorld): Layer.Layer<VastClient> =>
   Layer.succeed(
@@ -130,6 +136,10 @@ export const fakeVast = (world: VastWorld): Layer.Layer<VastClient> =>
           if (Option.isNone(found) || found.value.state === "closed") return yield* new SessionClosed({ sessionId: session.sessionId })
           if (found.value.state === "silent") {
             return yield* new RequestFailed({ operation: "ping", url: `${session.url}/ping`, detail: "connect ECONNREFUSED" })
+          }
+          if (found.value.state === "hung") {
+            yield* Effect.sleep(HUNG_CALL_MS)
+            return yield* new RequestFailed({ operation: "ping", url: `${session.url}/ping`, detail: "no answer within 10 s" })
           }
           return { expiration: (yield* Clock.currentTimeMillis) / 1000 + found.value.lifetime, draining: found.value.state === "draining" }
         }),
