@@ -325,9 +325,10 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
      * body's own, answered by `refuse`. (Its budget is given back when the connection closes: the request then fails,
      * `req.on("error")`.)
      */
-    const readingBody = new Map<Socket, BodyReading>()
+    const readingBody = new WeakMap<Socket, BodyReading>()
     // At the cap, after idle connections: a body that stopped coming (probe 43 I1).
     const stalledBodies = makeStalledBodies(
+      sockets,
       readingBody,
       limits.idleEvictionMs,
       () => unsafeMonotonicMillis(clock),

@@ -15,32 +15,39 @@ export interface BodyProgress {
   seenAt: number
 }
 
+/** Where the bodies being read are kept, by connection: a `WeakMap`, whose entry for a closed connection goes with it. */
+export interface BodiesByConnection<S> {
+  readonly get: (socket: S) => BodyProgress | undefined
+  readonly delete: (socket: S) => boolean
+}
+
 export interface StalledBodies<S> {
   /** The connection whose body has stalled the longest, if `minStallMs` or more; its body is no longer in `bodies`. */
   readonly takeLongestStalled: () => S | undefined
 }
 
 export const makeStalledBodies = <S>(
-  bodies: Map<S, BodyProgress>,
+  /** The listener's open connections, a body being read on some of them. */
+  connections: Iterable<S>,
+  bodies: BodiesByConnection<S>,
   minStallMs: number,
   now: () => number,
   received: (socket: S) => number,
-  /** A connection already closed: its body's entry is dropped here if its own end has not dropped it yet. */
+  /** A connection already closed, or closing: never given. */
   gone: (socket: S) => boolean
 ): StalledBodies<S> => {
   return {
     // Every look looks at every body (no look is skipped until one could be due, as for idle connections): a move it
-    // did not see would count from a later look. Looks happen only at the cap with no connection idle, over at most
-    // the cap's bodies.
+    // did not see would count from a later look. Looks happen only at the cap with no connection idle, over the cap's
+    // connections. They go through the connections, which the listener keeps anyway, so that the bodies can be kept in
+    // a `WeakMap`: a `Map` that empties at every request's end reallocates its table each time (docs/performance.md).
     takeLongestStalled: () => {
       const at = now()
       let longest: S | undefined
       let longestSince = Number.POSITIVE_INFINITY
-      for (const [socket, progress] of bodies) {
-        if (gone(socket)) {
-          bodies.delete(socket)
-          continue
-        }
+      for (const socket of connections) {
+        const progress = bodies.get(socket)
+        if (progress === undefined || gone(socket)) continue
         const bytes = received(socket)
         if (bytes !== progress.seenBytes) {
           progress.seenBytes = bytes
