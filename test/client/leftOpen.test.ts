@@ -1,6 +1,8 @@
-import { DateTime } from "effect"
+import { DateTime, Effect, Layer, Ref } from "effect"
 import { describe, expect, it } from "vitest"
-import { leftOpenJson, leftOpenLine, makeLeftOpenLedger } from "../../src/client/leftOpen.js"
+import type { ClientEvent } from "../../src/client/events.js"
+import { leftOpenJson, leftOpenLine, makeLeftOpenLedger, watchedBy } from "../../src/client/leftOpen.js"
+import { Reporter } from "../../src/client/Reporter.js"
 
 const created = (reservation: number, session_id: string, url: string, expiration: number) =>
   ({ event: "created", reservation, session_id, url, expiration, request_idx: reservation }) as const
@@ -25,6 +27,29 @@ describe("the sessions a run leaves open when a second signal quits it", () => {
     expect(ledger.leftOpen().map((session) => session.session_id)).toEqual(["a"])
   })
 
+  it("a ping's answer that comes after the session was seen ended does not list it again", () => {
+    const ledger = makeLeftOpenLedger()
+    ledger.observe(created(1, "a", "http://w1", 100))
+    ledger.observe({ event: "ended", reservation: 1, session_id: "a", url: "http://w1" })
+    ledger.observe({ event: "pinged", reservation: 1, session_id: "a", url: "http://w1", expiration: 160 })
+    expect(ledger.leftOpen()).toEqual([])
+  })
+
+  it("watches every event the run reports, which still reaches the reporter", async () => {
+    const ledger = makeLeftOpenLedger()
+    const reported = await Effect.runPromise(
+      Effect.gen(function* () {
+        const events = yield* Ref.make<ReadonlyArray<ClientEvent>>([])
+        yield* Effect.flatMap(Reporter, (reporter) => reporter.emit(created(1, "a", "http://w1", 100))).pipe(
+          Effect.provide(watchedBy(ledger).pipe(Layer.provide(Reporter.layerRecording(events))))
+        )
+        return yield* Ref.get(events)
+      })
+    )
+    expect(reported).toEqual([created(1, "a", "http://w1", 100)])
+    expect(ledger.leftOpen().map((session) => session.session_id)).toEqual(["a"])
+  })
+
   it("tells one worker's session from another's with the same id", () => {
     const ledger = makeLeftOpenLedger()
     ledger.observe(created(1, "same", "http://w1", 100))
@@ -39,6 +64,12 @@ describe("the sessions a run leaves open when a second signal quits it", () => {
       "null-worker-client: quit at once by a second SIGINT, before ending 2 sessions; each holds its worker until it expires or is ended: " +
         "a\\x1b[2J on http://w1 (expires 2027-01-15T08:00:00.000Z), b on http://w2 (expires 2027-01-15T08:00:00.500Z)\n"
     )
+    expect(leftOpenLine("SIGTERM", [{ reservation: 1, session_id: "a", url: "http://w1", expiration: 1_800_000_000 }])).toBe(
+      "null-worker-client: quit at once by a second SIGTERM, before ending 1 session; each holds its worker until it expires or is ended: " +
+        "a on http://w1 (expires 2027-01-15T08:00:00.000Z)\n"
+    )
+    // A worker's expiration past any date is said as it came.
+    expect(leftOpenLine("SIGINT", [{ reservation: 1, session_id: "a", url: "http://w1", expiration: 1e300 }])).toContain("a on http://w1 (expires 1e+300)")
     const at = DateTime.unsafeMake(0)
     expect(JSON.parse(leftOpenJson("SIGTERM", [], at))).toEqual({ event: "quit", signal: "SIGTERM", left_open: [], at: "1970-01-01T00:00:00.000Z" })
   })
