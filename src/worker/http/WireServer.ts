@@ -326,9 +326,14 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
      * `req.on("error")`.)
      */
     const readingBody = new WeakMap<Socket, BodyReading>()
+    /**
+     * The connections requests come on (`track`): over TLS each one's TLS socket, which `sockets` (the TCP ones, counted
+     * against the cap) does not hold, and under which its bodies are kept.
+     */
+    const requestSockets = options.tls === undefined ? sockets : new Set<Socket>()
     // At the cap, after idle connections: a body that stopped coming (probe 43 I1).
     const stalledBodies = makeStalledBodies(
-      sockets,
+      requestSockets,
       readingBody,
       limits.idleEvictionMs,
       () => unsafeMonotonicMillis(clock),
@@ -717,6 +722,9 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       socket.destroySoon = () => lingeringClose(socket)
       idle.opened(socket)
       socket.once("close", () => idle.closed(socket))
+      if (requestSockets === sockets) return
+      requestSockets.add(socket)
+      socket.once("close", () => requestSockets.delete(socket))
     }
     if (options.tls !== undefined) {
       server.on("secureConnection", (socket: Socket) => {

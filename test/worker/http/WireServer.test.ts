@@ -1136,6 +1136,68 @@ describe("WireServer at its connection cap, over TLS", () => {
     })
   )
 
+  it.scoped("over TLS too, a request body that stopped coming gives way at the cap once nothing of it came for 5 s (review 50 H1: the bodies were looked for under the TCP sockets)", () =>
+    Effect.gen(function* () {
+      const tls = { cert: readFileSync(join(dir, "c.pem")), key: readFileSync(join(dir, "k.pem")) }
+      const routes: RouteTable = new Map<string, WireRoute>([
+        ["/small", { method: "GET", body: "none", handle: () => Either.right(text(200, "ok")) }],
+        ["/echo", { method: "POST", body: "json", handle: (request) => Either.right(text(200, JSON.stringify(request.body))) }]
+      ])
+      const bodyBudget = makeBodyBudget(64 * 1024 * 1024)
+      const listener = yield* serveQuietly({ name: "tls", host: "127.0.0.1", port: 0, routes, tls, limits: { maxConnections: 2, idleEvictionMs: 5_000 }, bodyBudget })
+      /** A TLS connection that sends a request's headers and 20 KB of its 100 KB body, then nothing. */
+      const stalled = Effect.acquireRelease(
+        Effect.async<{ readonly closed: Promise<void>; readonly socket: TLSSocket }>((resume) => {
+          const socket = tlsConnect({ port: listener.port, host: "127.0.0.1", rejectUnauthorized: false })
+          socket.on("error", () => undefined)
+          const closed = new Promise<void>((done) => socket.on("close", () => done()))
+          socket.on("secureConnect", () => {
+            socket.write(`POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n${" ".repeat(20_000)}`)
+            resume(Effect.succeed({ closed, socket }))
+          })
+        }),
+        (connection) => Effect.sync(() => connection.socket.destroy())
+      )
+      /** Until the server has read a body past its free 16 KiB (it then charges the budget): the body is being read. */
+      const untilHeld = (above: number) =>
+        Effect.gen(function* () {
+          while (bodyBudget.held <= above) yield* Effect.promise(() => new Promise((done) => setImmediate(done)))
+          return bodyBudget.held
+        })
+      /** A newcomer's answer, or "refused" when its connection closes without one (before or after its handshake). */
+      const newcomer = Effect.async<string>((resume) => {
+        const socket = tlsConnect({ port: listener.port, host: "127.0.0.1", rejectUnauthorized: false })
+        let received = ""
+        let settled = false
+        const settle = (text: string) => {
+          if (settled) return
+          settled = true
+          resume(Effect.succeed(text))
+        }
+        socket.on("error", () => undefined)
+        socket.on("secureConnect", () => socket.write("GET /small HTTP/1.1\r\nHost: x\r\n\r\n"))
+        socket.on("data", (chunk) => {
+          received += chunk.toString("latin1")
+          if (received.endsWith("ok")) settle(received)
+        })
+        socket.on("close", () => settle(received === "" ? "refused" : received))
+        return Effect.sync(() => socket.destroy())
+      })
+      const a = yield* stalled
+      const heldByA = yield* untilHeld(0)
+      const b = yield* stalled
+      yield* untilHeld(heldByA)
+      // A TLS body arrives a record at a time, after its reading began: the first look at the cap sees it moved, and a
+      // newcomer is refused.
+      assert.strictEqual(yield* newcomer, "refused")
+      yield* TestClock.adjust("5 seconds")
+      // Both stalled 5 s since that look, and no connection is idle: the first gives way to the newcomer, answered.
+      assert.match(yield* newcomer, /^HTTP\/1\.1 200 /)
+      yield* Effect.promise(() => a.closed)
+      assert.isFalse(b.socket.destroyed)
+    })
+  )
+
   it.scoped("a connection that closed during its TLS handshake is no longer tracked: it never stands in for an idle one at the cap", () =>
     Effect.gen(function* () {
       const tls = { cert: readFileSync(join(dir, "c.pem")), key: readFileSync(join(dir, "k.pem")) }
