@@ -46,6 +46,7 @@ import {
 import { type BodyBudget, makeBodyBudget } from "./bodyBudget.js"
 import { errorResponse, type WireResponse } from "./errorResponse.js"
 import { makeIdleConnections } from "./idleConnections.js"
+import { LARGE_ANSWER_CHARS, makeHeldAnswers } from "./heldAnswers.js"
 import { type BodyProgress, makeStalledBodies } from "./stalledBodies.js"
 
 export interface WireRequest {
@@ -98,6 +99,12 @@ export interface WireLimits {
    * client that pipelines requests and never reads would hold its connection, and enough of them the whole cap.
    */
   readonly stallTimeoutMs: number
+  /**
+   * Characters of large answers (`heldAnswers.ts`) a connection may hold not yet taken by its client, and all the
+   * listener's connections together; past either, a connection that asks for more is closed.
+   */
+  readonly maxHeldAnswerCharsPerConnection: number
+  readonly maxHeldAnswerChars: number
 }
 
 export const defaultLimits: WireLimits = {
@@ -109,7 +116,9 @@ export const defaultLimits: WireLimits = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 75_000,
-  stallTimeoutMs: 30_000
+  stallTimeoutMs: 30_000,
+  maxHeldAnswerCharsPerConnection: 4 * 1024 * 1024,
+  maxHeldAnswerChars: 64 * 1024 * 1024
 }
 
 export interface WireServerOptions {
@@ -401,6 +410,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     const begin = (req: IncomingMessage, res: ServerResponse) => idle.requested(req.socket, res)
     const send = (res: ServerResponse, response: WireResponse, path = "other") => {
       const socket = res.req.socket
+      const body = response.body
+      if (body !== null && body.length >= LARGE_ANSWER_CHARS && !holdLargeAnswer(socket, res, body.length)) return
       // While stopping, only the latest request's answer says `Connection: close`: Node ends the connection after that
       // answer, and an answer queued behind it, to a pipelined request that ran, would be lost.
       const closesNow = closingAll && idle.latest(socket) === res
@@ -682,6 +693,30 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       }),
       (closed) => Effect.logWarning(`${options.name}: idle connections closed at the cap`, { closed, max_connections: limits.maxConnections })
     )
+    const heldAnswers = makeHeldAnswers<Socket>(limits.maxHeldAnswerCharsPerConnection, limits.maxHeldAnswerChars)
+    const closedForUntakenAnswers = burstWarning(
+      Effect.logWarning(`${options.name}: a connection that took none of its large answers closed`, {
+        held_answer_chars: limits.maxHeldAnswerCharsPerConnection,
+        all_connections_chars: limits.maxHeldAnswerChars
+      }),
+      (closed) => Effect.logWarning(`${options.name}: connections that took none of their large answers closed`, { closed })
+    )
+    /**
+     * Counts a large answer until its response closes, or closes its connection when that holds too much already
+     * (`heldAnswers.ts`). Its client must take it: the stall limit runs until it has (Node's keep-alive timeout
+     * replaces it once the answer is written), so one that reads nothing is closed then, not kept for good.
+     */
+    const holdLargeAnswer = (socket: Socket, res: ServerResponse, chars: number): boolean => {
+      if (!heldAnswers.take(socket, chars)) {
+        socket.destroy()
+        closedForUntakenAnswers()
+        return false
+      }
+      res.once("close", () => heldAnswers.release(socket, chars))
+      if (limits.stallTimeoutMs > 0) socket.setTimeout(limits.stallTimeoutMs)
+      return true
+    }
+
     const closedStalledForNewcomer = burstWarning(
       Effect.logWarning(`${options.name}: connection cap reached; a connection whose request body stopped coming closed to let a new one in`, {
         max_connections: limits.maxConnections,

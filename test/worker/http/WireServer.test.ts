@@ -121,10 +121,14 @@ const live = <A, E>(effect: Effect.Effect<A, E>, what: string) =>
   TestServices.provideLive(Effect.timeoutFail(effect, { duration: "5 seconds", onTimeout: () => new Error(what) }))
 
 describe("WireServer against a real socket", () => {
-  /** Whether a server with `stallTimeoutMs` closed a client that pipelines and never reads within `within`. */
+  /**
+   * Whether a server with `stallTimeoutMs` closed a client that pipelines and never reads within `within`; the large
+   * answers it may hold are not bounded here, so that the stall limit alone acts.
+   */
   const closedWithin = (stallTimeoutMs: number, within: Duration.DurationInput) =>
     Effect.gen(function* () {
-      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { stallTimeoutMs } })
+      const unbounded = { maxHeldAnswerCharsPerConnection: Number.POSITIVE_INFINITY, maxHeldAnswerChars: Number.POSITIVE_INFINITY }
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { stallTimeoutMs, ...unbounded } })
       return Option.isSome(yield* Effect.timeoutOption(pipelineWithoutReading(listener.port), within))
     }).pipe(Effect.scoped)
 
@@ -343,6 +347,24 @@ describe("WireServer against a real socket", () => {
       // No body being read: a client that pipelines and never reads its answers is still cut off.
       assert.isTrue(Option.isSome(yield* Effect.timeoutOption(pipelineWithoutReading(listener.port), "5 seconds")), "closed by the server")
       assert.deepStrictEqual(counted.slice(0, 1), [["/echo", 408]])
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("a client that pipelines requests with large answers and reads none is closed once it holds its share of them, with no stall limit to do it (probe 46 H1); one that reads gets its large answer", () =>
+    Effect.gen(function* () {
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { stallTimeoutMs: 0, maxHeldAnswerCharsPerConnection: 200_000 } })
+      const greedy = connect(listener.port, "127.0.0.1")
+      yield* Effect.addFinalizer(() => Effect.sync(() => greedy.destroy()))
+      greedy.pause()
+      greedy.on("error", () => undefined)
+      // Twenty 64 KiB answers asked for in one write: the fourth would pass 200,000 characters held.
+      greedy.write("GET /big HTTP/1.1\r\nHost: x\r\n\r\n".repeat(20))
+      yield* untilConnections(listener, (open) => open === 1)
+      const closed = yield* Effect.timeoutOption(untilConnections(listener, (open) => open === 0), "5 seconds")
+      assert.isTrue(Option.isSome(closed), "closed by the server")
+      const reader = yield* exchange(listener.port, "GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "")
+      assert.match(reader, /^HTTP\/1\.1 200 OK\r\n/)
+      assert.isTrue(reader.endsWith("x".repeat(64 * 1024)))
     }).pipe(Effect.scoped)
   )
 
