@@ -41,7 +41,7 @@ export type Refusal = "unknownSession" | "unauthorised" | "notTargeted" | "busy"
 
 /**
  * The open session, as the slot knows it. Plain, serialisable data. `authDigest` is the hex SHA-256 of
- * the session's canonical `auth_data` (its secret), which the guards compare in constant time; `authData` is the
+ * the session's canonical `auth_data` (its secret), which the guards compare in constant time; `authDataText` is the
  * secret itself, kept only to answer `/session/get` to a caller who proves it: a `SlotSession` (or an intent that
  * carries one) is never logged or shown whole.
  */
@@ -61,8 +61,11 @@ export interface SlotSession {
   /** `createdAt + MAX_SESSION_SECONDS`, or `null` without a cap. */
   readonly capAt: number | null
   readonly pingCount: number
-  /** The create's `auth_data` as it came (answered by `/session/get` to a caller who proves it). */
-  readonly authData: unknown
+  /**
+   * The create's `auth_data` as JSON text, written as it came (answered by `/session/get` to a caller who proves it).
+   * Text, not the parsed value: 16,384 characters of empty objects took ~22 times that in heap (probe 46 M2).
+   */
+  readonly authDataText: string
   readonly onCloseRoute: string | null
   /** The `on_close_payload`, kept as the text its callback is made from (`NO_PAYLOAD` without a route). */
   readonly onClosePayload: KeptPayload

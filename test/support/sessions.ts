@@ -26,7 +26,7 @@ export const slotSession = (overrides: Partial<SlotSession> = {}): SlotSession =
   limit: "lifetime",
   capAt: null,
   pingCount: 0,
-  authData: authData(),
+  authDataText: JSON.stringify(authData()),
   onCloseRoute: null,
   onClosePayload: NO_PAYLOAD,
   callbackLength: 0,

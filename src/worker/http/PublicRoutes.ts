@@ -129,16 +129,17 @@ export const publicRoutes = Effect.gen(function* () {
         if (Option.isNone(found)) return Either.left(new SessionDoesNotExist())
         const session = found.value
         const fields = json(200, {
-          session_id: session.id,
-          auth_data: session.authData,
           lifetime: toSeconds(session.lifetimeMs),
           expiration: toSeconds(session.expiresAt),
           created_at: toSeconds(session.createdAt),
           on_close_route: session.onCloseRoute
         })
-        // The payload last, joined as the kept text it is (what writing it again would give): parsed again for every
-        // call, a large one would hold the event loop each time.
-        return Either.right({ ...fields, body: `${fields.body?.slice(0, -1)},"on_close_payload":${session.onClosePayload.text}}` })
+        // `auth_data` and the payload joined as the kept texts they are (what writing them again would give), in the
+        // framework's order: parsed again for every call, a large payload would hold the event loop each time.
+        const body =
+          `{"session_id":${JSON.stringify(session.id)},"auth_data":${session.authDataText},` +
+          `${fields.body?.slice(1, -1)},"on_close_payload":${session.onClosePayload.text}}`
+        return Either.right({ ...fields, body })
       })
     )
 

@@ -35,6 +35,7 @@ import {
 import { CALLBACK_ADDED_MAX_LENGTH, type CloseReason, type KeptPayload, keptCallbackText, NO_PAYLOAD } from "../../protocol/callback.js"
 import type { SessionId } from "../../protocol/SessionId.js"
 import { AUTH_DATA_MAX_LENGTH } from "../../protocol/authData.js"
+import { jsonText } from "../../shared/exactJson.js"
 import { canonicalJson, secretDigestHex } from "../../shared/secretEquals.js"
 import { sha256Hex } from "../../shared/sha256.js"
 import { restartOnDefect } from "../../shared/restartOnDefect.js"
@@ -410,7 +411,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
         limit: capped ? "cap" : "lifetime",
         capAt,
         pingCount: 0,
-        authData: request.authData,
+        authDataText: jsonText(request.authData) ?? "null",
         onCloseRoute: request.onCloseRoute,
         onClosePayload,
         callbackLength

@@ -303,6 +303,18 @@ describe("public API: /session/end, /session/get, /session/health", () => {
     })
   )
 
+  it.scoped("/session/get writes auth_data as the create sent it, kept as text: an integer past 2^53 exact, an own `__proto__` key kept, its keys in their order", () =>
+    Effect.gen(function* () {
+      const { publicUrl } = yield* startWorker()
+      const auth = JSON.stringify(authData()).slice(0, -1) + ',"zeta":123456789012345678901234567890,"__proto__":{"k":1},"alpha":[1e400]}'
+      const written = JSON.stringify(authData()).slice(0, -1) + ',"zeta":123456789012345678901234567890,"__proto__":{"k":1},"alpha":[1e999]}'
+      const created = yield* call(publicUrl, "/session/create", { body: `{"auth_data":${auth},"payload":{"lifetime":60}}` })
+      const id = decodeReply(CreateSessionAnswer, created).session_id
+      const got = yield* call(publicUrl, "/session/get", { body: `{"session_id":"${id}","session_auth":${auth}}` })
+      assert.strictEqual(got.text, `{"session_id":"${id}","auth_data":${written},"lifetime":60,"expiration":60,"created_at":0,"on_close_route":null,"on_close_payload":null}`)
+    })
+  )
+
   it.scoped("/session/health: ok true, ok false for an unknown id, 401 for bad auth, 422 without id", () =>
     Effect.gen(function* () {
       const { publicUrl } = yield* startWorker()
