@@ -42,6 +42,8 @@ export interface QuitEvent {
   readonly event: "quit"
   readonly signal: string
   readonly left_open: ReadonlyArray<LeftOpen>
+  /** Reservations with neither a session nor a failure: a create already sent may still open a session. */
+  readonly reserving: ReadonlyArray<number>
 }
 
 export type ClientEvent =

@@ -14,16 +14,30 @@ export interface LeftOpenLedger {
   readonly observe: (event: ClientEvent) => void
   /** The sessions created and not yet seen ended or closed, oldest first. */
   readonly leftOpen: () => ReadonlyArray<LeftOpen>
+  /**
+   * The reservations begun that have neither a session nor a failure: one may have a create on its way, whose session
+   * the worker would hold (no event says when a create is sent).
+   */
+  readonly reserving: () => ReadonlyArray<number>
 }
 
 export const makeLeftOpenLedger = (): LeftOpenLedger => {
   // Keyed by worker and id: two workers may, however unlikely, give the same id.
   const open = new Map<string, LeftOpen>()
+  const reserving = new Set<number>()
   const key = (event: { readonly url: string; readonly session_id: string }) => `${event.url} ${event.session_id}`
   return {
     observe: (event) => {
       switch (event.event) {
+        case "routing":
+          reserving.add(event.reservation)
+          return
+        case "error":
+          // A reservation that failed (its route, or its create) has no session coming.
+          if (event.fatal && event.reservation !== undefined && event.session_id === undefined) reserving.delete(event.reservation)
+          return
         case "created":
+          reserving.delete(event.reservation)
           open.set(key(event), { reservation: event.reservation, session_id: event.session_id, url: event.url, expiration: event.expiration })
           return
         case "pinged": {
@@ -37,7 +51,8 @@ export const makeLeftOpenLedger = (): LeftOpenLedger => {
           return
       }
     },
-    leftOpen: () => [...open.values()]
+    leftOpen: () => [...open.values()],
+    reserving: () => [...reserving]
   }
 }
 
@@ -54,15 +69,20 @@ const expiresAt = (expiration: number): string => {
 }
 
 /** The line on stderr when a second signal quits the run: which sessions, if any, it left open and until when. */
-export const leftOpenLine = (signal: string, sessions: ReadonlyArray<LeftOpen>): string => {
-  if (sessions.length === 0) return `null-worker-client: quit at once by a second ${signal}: no session of this run was open\n`
+export const leftOpenLine = (signal: string, sessions: ReadonlyArray<LeftOpen>, reserving: ReadonlyArray<number> = []): string => {
+  const pending =
+    reserving.length === 0
+      ? ""
+      : `; ${reserving.length === 1 ? "1 reservation" : `${reserving.length} reservations`} (#${reserving.join(", #")}) had no session yet: ` +
+        "a create already sent may still open one, which its worker then holds until its lifetime ends"
+  if (sessions.length === 0) return `null-worker-client: quit at once by a second ${signal}: no session of this run was known open${pending}\n`
   const listed = sessions.map((session) => `${printable(session.session_id)} on ${printable(session.url)} (expires ${expiresAt(session.expiration)})`).join(", ")
   return (
     `null-worker-client: quit at once by a second ${signal}, before ending ${sessions.length === 1 ? "1 session" : `${sessions.length} sessions`}; ` +
-    `each holds its worker until it expires or is ended: ${listed}\n`
+    `each holds its worker until it expires or is ended: ${listed}${pending}\n`
   )
 }
 
-/** The same, as the last line of a `--json` run: `{"event":"quit","signal":…,"left_open":[…],"at":…}`. */
-export const leftOpenJson = (signal: string, sessions: ReadonlyArray<LeftOpen>, at: DateTime.DateTime): string =>
-  jsonLine({ event: "quit", signal, left_open: sessions } satisfies QuitEvent, at)
+/** The same, as the last line of a `--json` run: `{"event":"quit","signal":…,"left_open":[…],"reserving":[…],"at":…}`. */
+export const leftOpenJson = (signal: string, sessions: ReadonlyArray<LeftOpen>, reserving: ReadonlyArray<number>, at: DateTime.DateTime): string =>
+  jsonLine({ event: "quit", signal, left_open: sessions, reserving } satisfies QuitEvent, at)

@@ -129,7 +129,7 @@ describe("node dist/client.js", () => {
       expect(performance.now() - sent).toBeLessThan(5_000)
       // What the quit leaves holding a worker is said: the last JSON line, and a line on stderr.
       const workerUrl = `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`
-      expect(client.events().at(-1)).toMatchObject({ event: "quit", signal: "SIGTERM", left_open: [{ reservation: 1, session_id: "s-hung", url: workerUrl }] })
+      expect(client.events().at(-1)).toMatchObject({ event: "quit", signal: "SIGTERM", left_open: [{ reservation: 1, session_id: "s-hung", url: workerUrl }], reserving: [] })
       expect(client.stderr()).toMatch(new RegExp(`quit at once by a second SIGTERM, before ending 1 session; each holds its worker until it expires or is ended: s-hung on ${workerUrl} \\(expires \\d{4}-`))
     } finally {
       for (const res of hung) res.destroy()

@@ -59,7 +59,7 @@ describe("the sessions a run leaves open when a second signal quits it", () => {
   })
 
   it("says each session, its worker and its expiration, or that none was open; escapes what the worker gave", () => {
-    expect(leftOpenLine("SIGINT", [])).toBe("null-worker-client: quit at once by a second SIGINT: no session of this run was open\n")
+    expect(leftOpenLine("SIGINT", [])).toBe("null-worker-client: quit at once by a second SIGINT: no session of this run was known open\n")
     expect(leftOpenLine("SIGINT", [{ reservation: 1, session_id: "a\u001b[2J", url: "http://w1", expiration: 1_800_000_000 }, { reservation: 2, session_id: "b", url: "http://w2", expiration: 1_800_000_000.5 }])).toBe(
       "null-worker-client: quit at once by a second SIGINT, before ending 2 sessions; each holds its worker until it expires or is ended: " +
         "a\\x1b[2J on http://w1 (expires 2027-01-15T08:00:00.000Z), b on http://w2 (expires 2027-01-15T08:00:00.500Z)\n"
@@ -71,6 +71,27 @@ describe("the sessions a run leaves open when a second signal quits it", () => {
     // A worker's expiration past any date is said as it came.
     expect(leftOpenLine("SIGINT", [{ reservation: 1, session_id: "a", url: "http://w1", expiration: 1e300 }])).toContain("a on http://w1 (expires 1e+300)")
     const at = DateTime.unsafeMake(0)
-    expect(JSON.parse(leftOpenJson("SIGTERM", [], at))).toEqual({ event: "quit", signal: "SIGTERM", left_open: [], at: "1970-01-01T00:00:00.000Z" })
+    expect(JSON.parse(leftOpenJson("SIGTERM", [], [3], at))).toEqual({ event: "quit", signal: "SIGTERM", left_open: [], reserving: [3], at: "1970-01-01T00:00:00.000Z" })
+  })
+
+  it("says the reservations that had no session yet: a create already sent may still open one (review 50 M2)", () => {
+    expect(leftOpenLine("SIGINT", [], [2])).toBe(
+      "null-worker-client: quit at once by a second SIGINT: no session of this run was known open; 1 reservation (#2) had no session yet: " +
+        "a create already sent may still open one, which its worker then holds until its lifetime ends\n"
+    )
+    expect(leftOpenLine("SIGINT", [{ reservation: 1, session_id: "a", url: "http://w1", expiration: 1_800_000_000 }], [2, 3])).toMatch(
+      /\(expires 2027-01-15T08:00:00\.000Z\); 2 reservations \(#2, #3\) had no session yet: /
+    )
+  })
+
+  it("counts a reservation as reserving from its routing until its session or its failure", () => {
+    const ledger = makeLeftOpenLedger()
+    for (const reservation of [1, 2, 3, 4]) ledger.observe({ event: "routing", reservation, request_idx: reservation })
+    ledger.observe(created(1, "a", "http://w1", 100))
+    ledger.observe({ event: "error", operation: "route", message: "timed out", reservation: 2, fatal: true })
+    // A create given up that may have opened a session is not a failure of the reservation's: still reserving.
+    ledger.observe({ event: "error", operation: "session/create", message: "no answer", reservation: 3, fatal: false })
+    ledger.observe({ event: "refused", reservation: 4, url: "http://w2", request_idx: 4, status: 429, message: "full", retry_in: 1 })
+    expect(ledger.reserving()).toEqual([3, 4])
   })
 })
