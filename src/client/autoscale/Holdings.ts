@@ -25,6 +25,10 @@ import { askedTwiceIfRefused, refused, WORKER_GONE } from "../workerGone.js"
 
 /** How soon a failed ping is tried again (at most: never later than the next planned ping). */
 const PING_RETRY = Duration.seconds(5)
+/** Recorded sessions pinged at once at a restart: a thousand hung workers delay routing by four call time-outs, not 125. */
+const ADOPTION_CONCURRENCY = 256
+/** How far the worker's clock, which set a recorded deadline, may run ahead of this machine's. */
+const DEADLINE_SKEW_SECONDS = 300
 
 export interface HoldingsPolicy {
   readonly cost: number
@@ -312,6 +316,11 @@ const make = (policy: HoldingsPolicy) =>
           if (pinged.left._tag === "SessionClosed") return yield* drop("closed while the daemon was away (410 on /ping)")
           if (refused(pinged.left)) return yield* drop(WORKER_GONE)
           if (now / 1000 >= saved.expiration) return yield* drop(`its worker does not answer and its deadline has passed (${pinged.left.message})`)
+          // No ping gives a deadline further than a lifetime from its answer: such a record was not the daemon's, and
+          // would keep a silent worker's session held for good.
+          if (saved.expiration > now / 1000 + saved.lifetime + DEADLINE_SKEW_SECONDS) {
+            return yield* drop(`its worker does not answer and its recorded deadline is further than a lifetime away (${pinged.left.message})`)
+          }
           // Not reached today: held until its deadline, like every session whose pings fail.
           yield* hold({ ...held, unreachable: true })
         } else {
@@ -330,9 +339,10 @@ const make = (policy: HoldingsPolicy) =>
       Effect.gen(function* () {
         const highest = records.reduce((max, entry) => Math.max(max, entry.reservation), 0)
         yield* Ref.update(nextReservation, (n) => Math.max(n, highest + 1))
-        // All at once: the daemon routes nothing until adoption is over, and eight at a time made a restart with hung
-        // workers wait one call's time-out (10 s) per eight of them. Each ping goes to its own worker.
-        yield* Effect.forEach(records, adoptOne, { concurrency: "unbounded", discard: true })
+        // Many at once: the daemon routes nothing until adoption is over, and eight at a time made a restart with hung
+        // workers wait one call's time-out (10 s) per eight of them. Bounded all the same: `--max` is, and each ping
+        // holds a connection (and a file descriptor) until it is answered.
+        yield* Effect.forEach(records, adoptOne, { concurrency: ADOPTION_CONCURRENCY, discard: true })
       })
 
     const snapshot = Effect.gen(function* () {

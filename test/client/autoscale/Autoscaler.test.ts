@@ -303,18 +303,20 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
 
   it.scoped("restart: a new daemon re-adopts the sessions that answer, forgets the gone ones, and starts nothing it holds already", () =>
     Effect.gen(function* () {
-      const { harness, daemon: first } = yield* daemonReading({ waiting: 3, inFlight: 0 }, { policy: { lifetime: 30 } })
+      const { harness, daemon: first } = yield* daemonReading({ waiting: 4, inFlight: 0 }, { policy: { lifetime: 30 } })
       yield* advance(3_000)
-      assert.deepStrictEqual((yield* openSessions(harness.world)).sort(), ["s-1", "s-2", "s-3"])
+      assert.deepStrictEqual((yield* openSessions(harness.world)).sort(), ["s-1", "s-2", "s-3", "s-4"])
       // As if the first daemon had been killed: its records stay, and so does its ownership until it lapses.
       yield* Fiber.interrupt(first)
       const now = yield* Clock.currentTimeMillis
       yield* Ref.set(harness.state.owner, { token: "daemon-1", until: now + 2_000 })
-      // While it was away: s-2's consumer released it; s-3's worker went silent and its deadline passed.
+      // While it was away: s-2's consumer released it; s-3's worker went silent and its deadline passed; s-4's went
+      // silent and its record says a deadline no ping gives, a day away (probe 46 L: held for good before).
       yield* setSession(harness.world, "s-2", "closed")
       yield* setSession(harness.world, "s-3", "silent")
+      yield* setSession(harness.world, "s-4", "silent")
       yield* Ref.update(harness.state.records, (all) =>
-        HashMap.modify(all, "s-3", (record) => ({ ...record, expiration: now / 1000 - 1 }))
+        HashMap.modify(HashMap.modify(all, "s-3", (record) => ({ ...record, expiration: now / 1000 - 1 })), "s-4", (record) => ({ ...record, expiration: now / 1000 + 86_400 }))
       )
       yield* Ref.set(harness.reading, { waiting: 0, inFlight: 1 })
       const reservesBefore = (yield* Ref.get(harness.world.reserves)).length
@@ -325,7 +327,7 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
       assert.strictEqual((yield* eventsNamed(harness, "adopted")).length, 0)
       yield* advance(3_000)
       assert.deepStrictEqual((yield* eventsNamed(harness, "adopted")).map((event) => event.session_id), ["s-1"])
-      assert.deepStrictEqual((yield* eventsNamed(harness, "forgotten")).map((event) => event.session_id).sort(), ["s-2", "s-3"])
+      assert.deepStrictEqual((yield* eventsNamed(harness, "forgotten")).map((event) => event.session_id).sort(), ["s-2", "s-3", "s-4"])
       assert.deepStrictEqual(Array.from(HashMap.keys(yield* Ref.get(harness.state.records))), ["s-1"])
       assert.deepStrictEqual(yield* keptNow(harness.state), ["s-1"])
       yield* advance(5_000)
