@@ -182,7 +182,7 @@ export const describe = (reported: ClientEvent, now: number): string => {
     case "error":
       return tag + operationErrorLine(event.fatal ? "error" : "warning", event.operation, event.message)
     case "interrupted":
-      return "interrupted: no new reservations; ending the open sessions before exiting"
+      return "interrupted: no new reservations; ending any open sessions before exiting"
     case "shutdown":
       return `stopping: ending ${event.open} open session(s)`
     case "done":

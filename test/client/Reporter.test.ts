@@ -107,7 +107,7 @@ describe("Reporter", () => {
         text,
         [
           "1970-01-01T00:00:40.000Z #2 created session s-2 on http://w2, expires in 60 s",
-          "1970-01-01T00:00:40.000Z interrupted: no new reservations; ending the open sessions before exiting",
+          "1970-01-01T00:00:40.000Z interrupted: no new reservations; ending any open sessions before exiting",
           "",
           "#  STATE  SESSION  WORKER     AGE  EXPIRES IN",
           "2  open   s-2      http://w2  0s   1m00s",

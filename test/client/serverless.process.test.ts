@@ -107,7 +107,7 @@ describe("Ctrl-C in the client, against the local serverless", () => {
     expect(await waiting.exited, waiting.stderr()).toBe(130)
     const out = waiting.stdout()
     expect(out.match(/interrupted/g)).toHaveLength(2) // the line, and the summary "done (interrupted)"
-    expect(out).toContain("interrupted: no new reservations; ending the open sessions before exiting")
+    expect(out).toContain("interrupted: no new reservations; ending any open sessions before exiting")
     expect(out.match(/^#\s+STATE\s+SESSION/gm)).toHaveLength(1)
     expect(out).toMatch(/^1\s+cancelled\s/m)
     // Well before the 7 s after which an unpolled request is forgotten anyway.
