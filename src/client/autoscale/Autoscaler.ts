@@ -119,8 +119,8 @@ export const runAutoscaler = (settings: AutoscalerSettings) =>
     }
 
     const loaded = yield* persist("load state", store.load, () => true)
-    for (const id of loaded.unreadable) {
-      yield* reporter.emit({ event: "error", operation: "load state", message: `the record of session ${id} could not be read: dropped`, session_id: id })
+    for (const { reason, sessionId } of loaded.unreadable) {
+      yield* reporter.emit({ event: "error", operation: "load state", message: `the record of session ${sessionId} could not be read (${reason}): dropped`, session_id: sessionId })
     }
     yield* holdings.adopt(loaded.records)
 

@@ -12,6 +12,7 @@ import { AuthData, Lifetime } from "../../protocol/session.js"
 import { autoscaleKeys } from "./keys.js"
 import { IntegerReply, type RedisConnection, type RedisFailed } from "./redis.js"
 import { parseBoundedJsonWith } from "../../shared/boundedJson.js"
+import { firstIssue } from "../../shared/firstIssue.js"
 
 /**
  * One held reservation, as stored (JSON) under its session id. Read back as strictly as the answers it came from: a
@@ -38,7 +39,7 @@ export type HeldRecord = typeof HeldRecord.Type
 export interface Loaded {
   readonly records: ReadonlyArray<HeldRecord>
   /** Session ids whose records did not decode (they are deleted: they cannot be adopted). */
-  readonly unreadable: ReadonlyArray<string>
+  readonly unreadable: ReadonlyArray<{ readonly sessionId: string; readonly reason: string }>
 }
 
 export class StateStore extends Context.Tag("autoscale/StateStore")<
@@ -89,14 +90,18 @@ const makeRedis = (redis: RedisConnection, prefix: string) => {
     load: Effect.gen(function* () {
       const flat = yield* redis.call(FlatHash, "HGETALL", [keys.sessions])
       const records: Array<HeldRecord> = []
-      const unreadable: Array<string> = []
+      const unreadable: Array<{ readonly sessionId: string; readonly reason: string }> = []
       for (let i = 0; i + 1 < flat.length; i += 2) {
         const id = flat[i] ?? ""
         const decoded = decodeRecord(flat[i + 1])
         if (decoded._tag === "Right" && decoded.right.session_id === id) records.push(decoded.right)
-        else unreadable.push(id)
+        else {
+          // The field that is wrong, without its value: the record holds the session's secret.
+          const reason = decoded._tag === "Left" ? (firstIssue(decoded.left)?.message ?? "not a record") : "its session_id is another one"
+          unreadable.push({ sessionId: id, reason })
+        }
       }
-      if (unreadable.length > 0) yield* redis.call(IntegerReply, "HDEL", [keys.sessions, ...unreadable])
+      if (unreadable.length > 0) yield* redis.call(IntegerReply, "HDEL", [keys.sessions, ...unreadable.map((record) => record.sessionId)])
       return { records, unreadable }
     }),
     save: (record) => Effect.asVoid(redis.call(IntegerReply, "HSET", [keys.sessions, record.session_id, encodeRecord(record)])),

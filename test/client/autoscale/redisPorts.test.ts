@@ -87,7 +87,7 @@ describe.skipIf(skip)("the daemon's Redis ports (real redis-server)", () => {
         return yield* store.load
       })
     )
-    expect(loaded).toEqual({ records: [record("s-a", 1)], unreadable: ["s-bad"] })
+    expect(loaded).toEqual({ records: [record("s-a", 1)], unreadable: [{ sessionId: "s-bad", reason: "reservation is required" }] })
     expect(await client.hkeys("p1:sessions")).toEqual(["s-a"])
   })
 
