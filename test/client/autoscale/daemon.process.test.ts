@@ -54,6 +54,7 @@ describe("node dist/client.js autoscale (process)", () => {
       [["--endpoint", "e", "--stream", "s", "--list", "l"], /exactly one of --stream KEY and --list KEY/],
       [["--endpoint", "e", "--list", "l", "--min", "3", "--max", "2"], /--min: must not be above --max/],
       [["--endpoint", "e", "--list", "l", "--interval", "2", "--lease", "3"], /--lease: must be at least twice --interval/],
+      [["--endpoint", "e", "--list", "l", "--interval", "1e-9"], /^--interval must be a finite number of at least 0\.1$/m],
       [["--endpoint", "e", "--stream", "s", "--in-flight-list", "b"], /--in-flight-list: goes with --list/],
       [["--endpoint", "e", "--list", "l", "--group", "g"], /--group: goes with --stream/],
       [["--endpoint", "e", "--list", "l", "--redis-url", "http://x"], /--redis-url: must be a redis:\/\/, rediss:\/\/ or unix:\/\/ URL \(or host:port\), not another scheme/],
