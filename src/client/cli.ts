@@ -28,7 +28,6 @@ const onClosePayloadMessage = (issue: ParseResult.ParseIssue): string => {
     : `--on-close-payload must be JSON, e.g. '{"job_id":"j1"}' (keys in double quotes)${reason === "" ? "" : `: ${reason}`}`
 }
 
-
 const seconds = (name: string, fallback: number, description: string): Flag<number> =>
   withDefault(above0(name), { name, value: "SECONDS", fallback, description })
 

@@ -8,7 +8,6 @@ import type { ClientEvent, LeftOpen, QuitEvent } from "./events.js"
 import { jsonLine, Reporter } from "./Reporter.js"
 import { printable } from "../shared/printable.js"
 
-
 export interface LeftOpenLedger {
   /** Notes what `event` says about a session's being open. */
   readonly observe: (event: ClientEvent) => void

@@ -72,7 +72,6 @@ export const optionsOf = <F extends Record<string, Flag<unknown>>>(flags: F): { 
   // `Object.fromEntries` loses the keys' types; the mapped type restores what the loop keeps.
   Object.fromEntries(Object.entries(flags).map(([key, flag]) => [key, flag.option])) as { readonly [K in keyof F]: F[K]["option"] }
 
-
 /**
  * Answer `--version` (one line, `<name> <version>`, as every program prints it), `--help` (`help`) or `--completions
  * <shell>` (the script of an installed program's `command`; without one, a line saying there is none, exit 1); true

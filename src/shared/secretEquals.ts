@@ -54,7 +54,6 @@ export const canonicalJson = (value: unknown): string => {
   return text + "}"
 }
 
-
 /** The fixed-size digest a secret JSON value is kept as, to compare later with `matchesSecret`. */
 export const secretDigest = (value: unknown): Buffer => sha256(canonicalJson(value))
 

@@ -60,7 +60,6 @@ describe("Reporter", () => {
     )
   })
 
-
   it("a closed session's line gives the reason as it came: the worker's close (most often its consumer's release), its going, or an end whose answer was cut", () => {
     assert.strictEqual(
       sentence({ event: "closed", reservation: 2, session_id: "s-2", url: "http://w2", reason: "released by its consumer or closed by its worker (410 on /ping)" }, 0),

@@ -7,7 +7,6 @@ import { call, startWorker } from "../support/worker.js"
 import { ENDPOINT_NAME, FakeControlPlane, USER_KEY } from "./fakeControlPlane.js"
 import { type SpawnedClient, spawnClient } from "./spawnClient.js"
 
-
 const Closes = Schema.Struct({
   recent_closes: Schema.Array(Schema.Struct({ session_id: Schema.String, reason: Schema.String }))
 })
@@ -16,7 +15,6 @@ let signer: FakeAutoscaler
 let scope: Scope.CloseableScope
 let plane: FakeControlPlane | undefined
 const clients: Array<SpawnedClient> = []
-
 
 beforeEach(async () => {
   signer = await FakeAutoscaler.start()

@@ -298,7 +298,6 @@ describe("node dist/demo.js --help", () => {
   })
 })
 
-
 describe("node dist/client.js against a control plane on this machine that is not up", () => {
   it("says so in one line: the URL once, what Node said, and what to start; the doctor too; exit 1", async () => {
     const port = await freePort()

@@ -48,7 +48,6 @@ export const defaultReportPolicy: ReportPolicy = {
 /** The framework skips this one address for `/delete_requests/` (vast-protocol.md §5.6). */
 const SKIPPED_FOR_DELETIONS = "https://cloud.vast.ai/api/v0"
 
-
 export interface ReportStats {
   readonly accepted: number
   readonly refused: number

@@ -15,7 +15,6 @@ export interface WireResponse {
   readonly headers?: Readonly<Record<string, string>>
 }
 
-
 /** A JSON answer; an `auth_data` or payload echoed back keeps its integers past 2^53 as they came. */
 export const json = (status: number, body: unknown): WireResponse => ({ status, body: jsonText(body) ?? null })
 

@@ -14,7 +14,6 @@ import { followLinks, type JournalNotices, journalPathProblem, type JournalledCa
 import { descriptorsOn, fillDiskUnder, freeDiskUnder } from "../../support/descriptors.js"
 import { otherWorkersLock, startedAtMsOf, startTimeOf } from "../../support/processStart.js"
 
-
 /** `count` callbacks of 10 KB, each journalled then delivered: 500 pass the 4 MiB after which a journal is compacted. */
 const deliverPastCompaction = (journal: OutboxJournal, count = 500, prefix = "many") => {
   for (let index = 0; index < count; index++) {

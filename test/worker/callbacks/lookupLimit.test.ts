@@ -157,7 +157,6 @@ describe("limitLookups", () => {
   })
 })
 
-
 describe("limitLookups: a name whose lookup hung", () => {
 
   it("fails at once for 30 s without taking the thread, so a healthy name's retry runs; then it is looked up again", async () => {
