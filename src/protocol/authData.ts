@@ -14,8 +14,8 @@ export const MAX_COST = 1_000_000
 
 /**
  * The longest `auth_data` a session keeps, in characters of its JSON text. A signed route answer's is a few hundred;
- * an open session keeps its `auth_data` parsed (for `/session/get`), and a megabyte of small keys costs the heap ten
- * times that, so without a bound a worker with many slots could be made to run out of memory.
+ * an open session keeps its `auth_data` as that text (for `/session/get`), and each create parses it, so without a
+ * bound a worker with many slots could be made to hold, and parse, megabytes for each.
  */
 export const AUTH_DATA_MAX_LENGTH = 16_384
 
@@ -61,7 +61,7 @@ export const AuthData = Schema.Struct(fields, Schema.Record({ key: Schema.String
 
 /**
  * The six fields a worker checks; other keys are not copied (~20 % cheaper to decode). The worker keeps the
- * whole `auth_data` as it was parsed, for `/session/get` and for comparing it with `session_auth`.
+ * whole `auth_data` as its JSON text, for `/session/get`, and a digest of it, for comparing it with `session_auth`.
  */
 export const AuthDataFields = Schema.Struct(fields)
 export type AuthData = typeof AuthData.Type

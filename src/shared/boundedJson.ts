@@ -65,6 +65,19 @@ export const parseBoundedJson = (text: string, limit: number = MAX_JSON_DEPTH): 
 }
 
 /**
+ * A JSON syntax error's message without the excerpt of the text V8 quotes in some (`Unexpected token 'c', ..."ignature":
+ * c2VjcmV0"... is not valid JSON` becomes `Unexpected token 'c': not valid JSON`): the text may hold a secret (a
+ * session's record, review 51 L1). The others name a position only.
+ */
+export const jsonSyntaxMessage = (error: unknown): string => {
+  const message = error instanceof Error ? error.message : String(error)
+  const excerpt = message.search(/, (?:\.\.\.)?"[\s\S]*"(?:\.\.\.)? is not valid JSON$/)
+  // The one character named stays: it says what is wrong, and one character of a secret tells nothing.
+  if (excerpt >= 0) return `${message.slice(0, excerpt)}: not valid JSON`
+  return message.endsWith(" is not valid JSON") ? "not valid JSON" : message
+}
+
+/**
  * `Schema.parseJson()` with the nesting limit: JSON text from outside (an answer, a flag, a file) is refused past
  * `limit` levels before any value exists, so no later step (Schema's messages among them) recurses without bound.
  */
@@ -76,7 +89,7 @@ export const BoundedJsonText = (limit: number = MAX_JSON_DEPTH): Schema.Schema<u
         ? ParseResult.fail(new ParseResult.Type(ast, text, `JSON nested deeper than ${limit} levels`))
         : ParseResult.try({
             try: (): unknown => parseJson(text),
-            catch: (error) => new ParseResult.Type(ast, text, error instanceof Error ? error.message : String(error))
+            catch: (error) => new ParseResult.Type(ast, text, jsonSyntaxMessage(error))
           }),
     encode: (value, _, ast) =>
       ParseResult.try({

@@ -37,7 +37,11 @@ const INTEGER_TEXT = /^-?\d+$/
 /** `JSON.parse`'s number, except for an integer past 2^53, whose text is kept. */
 const readNumber = (text: string): number | ExactInteger => {
   const value = Number(text)
-  if (Number.isSafeInteger(value) || !INTEGER_TEXT.test(text)) return value
+  if (Number.isSafeInteger(value) || !INTEGER_TEXT.test(text)) {
+    // `holdsLargeInteger` stops at the first large integer: a `1e400` after it is noted here (review 51 L3).
+    if (!Number.isFinite(value)) anyNonFinite = true
+    return value
+  }
   anyMade = true
   return new ExactInteger(text)
 }

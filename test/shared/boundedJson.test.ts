@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { Either, Schema } from "effect"
-import { BoundedJsonText, MAX_JSON_DEPTH, parseBoundedJson, parseBoundedJsonWith } from "../../src/shared/boundedJson.js"
+import { BoundedJsonText, jsonSyntaxMessage, MAX_JSON_DEPTH, parseBoundedJson, parseBoundedJsonWith } from "../../src/shared/boundedJson.js"
 
 const nest = (depth: number) => `${"[".repeat(depth)}${"]".repeat(depth)}`
 
@@ -42,6 +42,25 @@ describe("BoundedJsonText and parseBoundedJsonWith", () => {
     const refused = decode('{"a":[[[1]]]}')
     expect(Either.isLeft(refused) && refused.left.message).toContain("JSON nested deeper than 3 levels")
     expect(Either.isLeft(decode("{"))).toBe(true)
+  })
+  it("a syntax error's message quotes none of the text, which may hold a secret (review 51 L1)", () => {
+    const record = '{"session_id":"s-1","auth_data":{"signature":c2VjcmV0LXNpZ25hdHVyZQ}}'
+    const refused = decode(record)
+    expect(Either.isLeft(refused) && refused.left.message).toContain("Unexpected token 'c': not valid JSON")
+    expect(Either.isLeft(refused) && refused.left.message).not.toMatch(/c2VjcmV0|ignature/)
+    expect(Either.isLeft(refused) && refused.left.message).not.toContain("c2V")
+    const messageOf = (text: string) => {
+      try {
+        JSON.parse(text)
+      } catch (error) {
+        return jsonSyntaxMessage(error)
+      }
+      return "parsed"
+    }
+    expect(messageOf("nope")).toBe("Unexpected token 'o': not valid JSON")
+    expect(messageOf('"secret')).toMatch(/^Unterminated string in JSON at position 7/)
+    expect(messageOf("")).toBe("Unexpected end of JSON input")
+    expect(jsonSyntaxMessage(new Error('"sec,ret" is not valid JSON'))).toBe("not valid JSON")
   })
   it("composes with a schema, both ways", () => {
     const Named = parseBoundedJsonWith(Schema.Struct({ name: Schema.String }))

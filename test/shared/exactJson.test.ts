@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
+import { vi } from "vitest"
 import { ExactInteger, jsonText, parseJson } from "../../src/shared/exactJson.js"
 import { canonicalJson, jsonValuesEqualSecret } from "../../src/shared/secretEquals.js"
 
@@ -18,6 +19,13 @@ describe("parseJson and jsonText", () => {
     const text = '{"a":9007199254740991,"b":1.5,"c":1e300,"d":[-0],"e":"12345678901234567890"}'
     expect(parseJson(text)).toStrictEqual(JSON.parse(text))
     expect(jsonText(parseJson(text))).toBe(JSON.stringify(JSON.parse(text)))
+  })
+
+  it("a process's first body holding a large number before a 1e400 writes that one back as 1e999, not null (review 51 L3)", async () => {
+    // A fresh module: its flags are those of a process that has parsed nothing yet.
+    vi.resetModules()
+    const fresh = await import("../../src/shared/exactJson.js")
+    expect(fresh.jsonText(fresh.parseJson('{"a":1e20,"b":1e400}'))).toBe('{"a":100000000000000000000,"b":1e999}')
   })
 
   it("an integer written in more digits than a double holds (310) is kept exactly, whatever else the body holds; an exponent past the range is Infinity", () => {

@@ -46,7 +46,7 @@ import {
 import { type BodyBudget, makeBodyBudget } from "./bodyBudget.js"
 import { errorResponse, type WireResponse } from "./errorResponse.js"
 import { makeIdleConnections } from "./idleConnections.js"
-import { LARGE_ANSWER_CHARS, makeHeldAnswers } from "./heldAnswers.js"
+import { answerBytes, LARGE_ANSWER_CHARS, makeHeldAnswers } from "./heldAnswers.js"
 import { type BodyProgress, makeStalledBodies } from "./stalledBodies.js"
 
 export interface WireRequest {
@@ -100,11 +100,11 @@ export interface WireLimits {
    */
   readonly stallTimeoutMs: number
   /**
-   * Characters of large answers (`heldAnswers.ts`) a connection may hold not yet taken by its client, and all the
-   * listener's connections together; past either, a connection that asks for more is closed.
+   * Bytes of answers not yet taken by their clients (`heldAnswers.ts`) a connection may hold, past which one that asks
+   * for more is closed, and all the listener's connections together, past which the one holding them the longest is.
    */
-  readonly maxHeldAnswerCharsPerConnection: number
-  readonly maxHeldAnswerChars: number
+  readonly maxHeldAnswerBytesPerConnection: number
+  readonly maxHeldAnswerBytes: number
 }
 
 export const defaultLimits: WireLimits = {
@@ -117,8 +117,9 @@ export const defaultLimits: WireLimits = {
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 75_000,
   stallTimeoutMs: 30_000,
-  maxHeldAnswerCharsPerConnection: 4 * 1024 * 1024,
-  maxHeldAnswerChars: 64 * 1024 * 1024
+  // Three `/session/get`s of a session with a 1 MiB payload; some 2,500 short answers, more than a read of requests.
+  maxHeldAnswerBytesPerConnection: 8 * 1024 * 1024,
+  maxHeldAnswerBytes: 64 * 1024 * 1024
 }
 
 export interface WireServerOptions {
@@ -149,6 +150,8 @@ export interface WireListener {
   readonly port: number
   /** Open connections now. */
   readonly connections: Effect.Effect<number>
+  /** Bytes of answers its connections hold not yet taken by their clients (`heldAnswers.ts`). */
+  readonly heldAnswerBytes: Effect.Effect<number>
   /**
    * From now on every answer says `Connection: close` and its connection closes after it (a stop has begun): clients
    * move to new connections, which the closed listener will refuse cleanly, instead of sending their next request on a
@@ -398,6 +401,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     }
     /** Whether `req` comes too late to be run; while stopping, taking a connection's first request makes it its last. */
     const tooLate = (req: IncomingMessage, res: ServerResponse): boolean => {
+      // Closed while Node still parses what it read (its answers were refused): nothing of it runs (probe 47 L1).
+      if (req.socket.destroyed) return true
       // One before it still unanswered will be answered with the close (while stopping).
       if ((takingNoMoreCount > 0 && takingNoMore.has(req.socket)) || (closingAll && idle.pending(req.socket) > 0)) {
         notRun.add(res)
@@ -411,7 +416,8 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     const send = (res: ServerResponse, response: WireResponse, path = "other") => {
       const socket = res.req.socket
       const body = response.body
-      if (body !== null && body.length >= LARGE_ANSWER_CHARS && !holdLargeAnswer(socket, res, body.length)) return
+      // Queued behind an answer not yet taken (Node gives it no socket until then), or large: counted until taken.
+      if ((res.socket === null || (body !== null && body.length >= LARGE_ANSWER_CHARS)) && !holdAnswer(socket, res, body?.length ?? 0)) return
       // While stopping, only the latest request's answer says `Connection: close`: Node ends the connection after that
       // answer, and an answer queued behind it, to a pipelined request that ran, would be lost.
       const closesNow = closingAll && idle.latest(socket) === res
@@ -693,27 +699,44 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       }),
       (closed) => Effect.logWarning(`${options.name}: idle connections closed at the cap`, { closed, max_connections: limits.maxConnections })
     )
-    const heldAnswers = makeHeldAnswers<Socket>(limits.maxHeldAnswerCharsPerConnection, limits.maxHeldAnswerChars)
-    const closedForUntakenAnswers = burstWarning(
-      Effect.logWarning(`${options.name}: a connection that took none of its large answers closed`, {
-        held_answer_chars: limits.maxHeldAnswerCharsPerConnection,
-        all_connections_chars: limits.maxHeldAnswerChars
+    const closedOverShare = burstWarning(
+      Effect.logWarning(`${options.name}: a connection holding more answers than its share, not taken by its client, closed`, {
+        held_answer_bytes: limits.maxHeldAnswerBytesPerConnection
       }),
-      (closed) => Effect.logWarning(`${options.name}: connections that took none of their large answers closed`, { closed })
+      (closed) => Effect.logWarning(`${options.name}: connections holding more answers than their share closed`, { closed })
     )
-    /**
-     * Counts a large answer until its response closes, or closes its connection when that holds too much already
-     * (`heldAnswers.ts`). Its client must take it: the stall limit runs until it has (Node's keep-alive timeout
-     * replaces it once the answer is written), so one that reads nothing is closed then, not kept for good.
-     */
-    const holdLargeAnswer = (socket: Socket, res: ServerResponse, chars: number): boolean => {
-      if (!heldAnswers.take(socket, chars)) {
+    const closedLongestHolding = burstWarning(
+      Effect.logWarning(`${options.name}: answers not taken by their clients reached the bound of all connections; the one holding them the longest closed`, {
+        all_connections_bytes: limits.maxHeldAnswerBytes
+      }),
+      (closed) => Effect.logWarning(`${options.name}: connections holding answers the longest closed at the bound`, { closed })
+    )
+    const heldAnswers = makeHeldAnswers<Socket>({
+      perConnection: limits.maxHeldAnswerBytesPerConnection,
+      total: limits.maxHeldAnswerBytes,
+      watch: (socket) => socket.once("close", () => heldAnswers.gone(socket)),
+      evict: (socket) => {
+        if (socket.destroyed) return
         socket.destroy()
-        closedForUntakenAnswers()
+        closedLongestHolding()
+      }
+    })
+    /**
+     * Counts an answer until its client takes it (its response's `finish`: written whole to the socket), or closes its
+     * connection when that holds its share already (`heldAnswers.ts`). The stall limit (`server.timeout`) runs while
+     * one is not taken, as while any answer is pending.
+     */
+    const holdAnswer = (socket: Socket, res: ServerResponse, chars: number): boolean => {
+      // Nothing will be written (its client has gone before an async route answered): nothing to count (review 51 M1).
+      if (socket.destroyed || res.destroyed) return true
+      const bytes = answerBytes(chars)
+      if (!heldAnswers.take(socket, bytes)) {
+        heldAnswers.gone(socket)
+        socket.destroy()
+        closedOverShare()
         return false
       }
-      res.once("close", () => heldAnswers.release(socket, chars))
-      if (limits.stallTimeoutMs > 0) socket.setTimeout(limits.stallTimeoutMs)
+      res.once("finish", () => heldAnswers.release(socket, bytes))
       return true
     }
 
@@ -903,6 +926,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       name: options.name,
       port,
       connections: Effect.sync(() => sockets.size),
+      heldAnswerBytes: Effect.sync(() => heldAnswers.held()),
       closeAfterAnswers: Effect.sync(() => {
         closingAll = true
       }),

@@ -46,8 +46,13 @@ const acceptedThenGone = (listener: WireListener, reset: boolean) =>
     yield* untilConnections(listener, (open) => open === 0)
   })
 
+/** Requests run by `/count`. */
+let counted = 0
 const routes: RouteTable = new Map<string, WireRoute>([
   ["/big", { method: "GET", body: "none", handle: () => Either.right(text(200, "x".repeat(64 * 1024))) }],
+  ["/small", { method: "GET", body: "none", handle: () => Either.right(text(200, "s".repeat(16 * 1024))) }],
+  ["/huge", { method: "GET", body: "none", handle: () => Either.right(text(200, "h".repeat(1024 * 1024))) }],
+  ["/count", { method: "GET", body: "none", handle: () => Either.right(text(200, String(++counted))) }],
   ["/echo", { method: "POST", body: "json", handle: (request) => Either.right(text(200, JSON.stringify(request.body))) }]
 ])
 
@@ -127,7 +132,7 @@ describe("WireServer against a real socket", () => {
    */
   const closedWithin = (stallTimeoutMs: number, within: Duration.DurationInput) =>
     Effect.gen(function* () {
-      const unbounded = { maxHeldAnswerCharsPerConnection: Number.POSITIVE_INFINITY, maxHeldAnswerChars: Number.POSITIVE_INFINITY }
+      const unbounded = { maxHeldAnswerBytesPerConnection: Number.POSITIVE_INFINITY, maxHeldAnswerBytes: Number.POSITIVE_INFINITY }
       const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { stallTimeoutMs, ...unbounded } })
       return Option.isSome(yield* Effect.timeoutOption(pipelineWithoutReading(listener.port), within))
     }).pipe(Effect.scoped)
@@ -352,12 +357,12 @@ describe("WireServer against a real socket", () => {
 
   it.live("a client that pipelines requests with large answers and reads none is closed once it holds its share of them, with no stall limit to do it (probe 46 H1); one that reads gets its large answer", () =>
     Effect.gen(function* () {
-      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { stallTimeoutMs: 0, maxHeldAnswerCharsPerConnection: 200_000 } })
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { stallTimeoutMs: 0, maxHeldAnswerBytesPerConnection: 400_000 } })
       const greedy = connect(listener.port, "127.0.0.1")
       yield* Effect.addFinalizer(() => Effect.sync(() => greedy.destroy()))
       greedy.pause()
       greedy.on("error", () => undefined)
-      // Twenty 64 KiB answers asked for in one write: the fourth would pass 200,000 characters held.
+      // Twenty 64 KiB answers asked for in one write: the fourth would pass 400,000 bytes held (two a character).
       greedy.write("GET /big HTTP/1.1\r\nHost: x\r\n\r\n".repeat(20))
       yield* untilConnections(listener, (open) => open === 1)
       const closed = yield* Effect.timeoutOption(untilConnections(listener, (open) => open === 0), "5 seconds")
@@ -365,6 +370,105 @@ describe("WireServer against a real socket", () => {
       const reader = yield* exchange(listener.port, "GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "")
       assert.match(reader, /^HTTP\/1\.1 200 OK\r\n/)
       assert.isTrue(reader.endsWith("x".repeat(64 * 1024)))
+    }).pipe(Effect.scoped)
+  )
+
+  /**
+   * A client that writes `requests` at once and reads nothing (it notices no close then), destroyed with the test's
+   * scope; `resumed` reads what came and ends with it once the server has closed the connection.
+   */
+  const greedyClient = (port: number, requests: string) =>
+    Effect.gen(function* () {
+      const socket = connect(port, "127.0.0.1")
+      yield* Effect.addFinalizer(() => Effect.sync(() => socket.destroy()))
+      socket.pause()
+      socket.on("error", () => undefined)
+      let received = ""
+      socket.on("data", (chunk: Buffer) => void (received += chunk.toString("latin1")))
+      const closed = yield* Deferred.make<void>()
+      socket.on("close", () => Deferred.unsafeDone(closed, Effect.void))
+      socket.write(requests)
+      const resumed = Effect.suspend(() => {
+        socket.resume()
+        return Effect.map(Deferred.await(closed), () => received)
+      })
+      return { socket, resumed, received: () => received }
+    })
+  const nextTurn = Effect.promise(() => new Promise((done) => setImmediate(done)))
+
+  it.live("answers under 64 KiB queued behind one not taken are counted too: a client pipelining them and reading none is closed at its share, and what came after in the same read is not run (probe 47 H1, L1)", () =>
+    Effect.gen(function* () {
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { stallTimeoutMs: 0, maxHeldAnswerBytesPerConnection: 400_000 } })
+      const before = counted
+      // Forty 16 KiB answers (35,328 bytes counted each) and a request that would run the counter, in one write.
+      yield* greedyClient(listener.port, "GET /small HTTP/1.1\r\nHost: x\r\n\r\n".repeat(40) + "GET /count HTTP/1.1\r\nHost: x\r\n\r\n")
+      yield* untilConnections(listener, (open) => open === 1)
+      const closed = yield* Effect.timeoutOption(untilConnections(listener, (open) => open === 0), "5 seconds")
+      assert.isTrue(Option.isSome(closed), "closed by the server")
+      assert.strictEqual(counted, before, "the request after the refusal was not run")
+      assert.strictEqual(yield* listener.heldAnswerBytes, 0)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("a client that pipelines answers larger than its socket's buffers and leaves: all it held is no longer counted, the answers never handed to its socket included (review 51 M1)", () =>
+    Effect.gen(function* () {
+      const unbounded = { maxHeldAnswerBytesPerConnection: Number.POSITIVE_INFINITY, maxHeldAnswerBytes: Number.POSITIVE_INFINITY }
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { stallTimeoutMs: 0, ...unbounded } })
+      // 20 MiB of answers: more than the kernel's buffers on both sides take (a few MiB on loopback).
+      const greedy = yield* greedyClient(listener.port, "GET /huge HTTP/1.1\r\nHost: x\r\n\r\n".repeat(20))
+      while ((yield* listener.heldAnswerBytes) < 8 * 1024 * 1024) yield* nextTurn
+      greedy.socket.destroy()
+      yield* untilConnections(listener, (open) => open === 0)
+      assert.strictEqual(yield* listener.heldAnswerBytes, 0)
+      // And a client pipelining three of them and reading gets all three.
+      const reader = yield* exchange(listener.port, "GET /huge HTTP/1.1\r\nHost: x\r\n\r\n".repeat(2) + "GET /huge HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "")
+      assert.strictEqual(reader.split("HTTP/1.1 200 OK").length - 1, 3)
+      assert.isTrue(reader.endsWith("h".repeat(1024 * 1024)))
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("a large answer from a slow route to a client that has left is not counted (review 51 M1)", () =>
+    Effect.gen(function* () {
+      const release = yield* Deferred.make<void>()
+      const answered = yield* Deferred.make<void>()
+      const slowRoutes: RouteTable = new Map<string, WireRoute>([
+        ["/slow", { method: "GET", body: "none", handle: () => Effect.as(Deferred.await(release), text(200, "x".repeat(100 * 1024))).pipe(Effect.ensuring(Deferred.succeed(answered, undefined))) }]
+      ])
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: slowRoutes })
+      const client = yield* greedyClient(listener.port, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+      yield* untilConnections(listener, (open) => open === 1)
+      client.socket.destroy()
+      yield* untilConnections(listener, (open) => open === 0)
+      yield* Deferred.succeed(release, undefined)
+      yield* Deferred.await(answered)
+      yield* Effect.promise(() => new Promise((done) => setImmediate(done)))
+      assert.strictEqual(yield* listener.heldAnswerBytes, 0)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("answers not taken reaching the bound of all connections close the connection holding them the longest; a newer one and a reader are served (probe 47 M1)", () =>
+    Effect.gen(function* () {
+      const release = yield* Deferred.make<void>()
+      const waitRoutes: RouteTable = new Map<string, WireRoute>([...routes, ["/wait", { method: "GET", body: "none", handle: () => Effect.as(Deferred.await(release), text(200, "waited")) }]])
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: waitRoutes, limits: { stallTimeoutMs: 0, maxHeldAnswerBytes: 1_000_000 } })
+      // Six 64 KiB answers each (133,632 bytes counted), queued behind a slow one: the second client's second would
+      // pass 1,000,000 held.
+      const [wait, big] = ["GET /wait HTTP/1.1\r\nHost: x\r\n\r\n", "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"]
+      const first = yield* greedyClient(listener.port, wait + big.repeat(6))
+      while ((yield* listener.heldAnswerBytes) < 6 * 133_632) yield* nextTurn
+      const second = yield* greedyClient(listener.port, wait + big.repeat(5) + big.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n"))
+      yield* untilConnections(listener, (open) => open === 2)
+      const oneClosed = yield* Effect.timeoutOption(untilConnections(listener, (open) => open === 1), "5 seconds")
+      assert.isTrue(Option.isSome(oneClosed), "one closed by the server")
+      assert.strictEqual(yield* listener.heldAnswerBytes, 6 * 133_632)
+      const reader = yield* exchange(listener.port, big.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n"), "")
+      assert.match(reader, /^HTTP\/1\.1 200 OK\r\n/)
+      // The first, holding its answers the longest, was the one closed, with none of them: the second gets its six.
+      yield* Deferred.succeed(release, undefined)
+      const [firstGot, secondGot] = [yield* live(first.resumed, "the first's close"), yield* live(second.resumed, "the second's close")]
+      assert.strictEqual(firstGot, "")
+      assert.strictEqual(secondGot.split("HTTP/1.1 200 OK").length - 1, 7)
+      assert.isTrue(secondGot.endsWith("x".repeat(64 * 1024)))
     }).pipe(Effect.scoped)
   )
 
@@ -415,7 +519,9 @@ describe("WireServer against a real socket", () => {
 
   it.live("a client that never reads, its answers backed up and a body half-sent behind them, is still cut off by the stall limit", () =>
     Effect.gen(function* () {
-      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { stallTimeoutMs: 300 } })
+      // The answers it may hold are not bounded here, so that the stall limit alone acts.
+      const unbounded = { maxHeldAnswerBytesPerConnection: Number.POSITIVE_INFINITY, maxHeldAnswerBytes: Number.POSITIVE_INFINITY }
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { stallTimeoutMs: 300, ...unbounded } })
       // A client that reads nothing notices no close either: the server's count of open connections tells.
       const socket = connect(listener.port, "127.0.0.1")
       yield* Effect.addFinalizer(() => Effect.sync(() => socket.destroy()))
