@@ -39,7 +39,7 @@ import { type ApiKeyMissing, type CaFileInvalid, RunFailed } from "./errors.js"
 import * as HttpStack from "./httpClient.js"
 import { program } from "./program.js"
 import { Reporter, type Write } from "./Reporter.js"
-import { leftOpenJson, leftOpenLine, makeLeftOpenLedger, watchedBy } from "./leftOpen.js"
+import { type LeftOpenLedger, leftOpenJson, leftOpenLine, makeLeftOpenLedger, watchedBy } from "./leftOpen.js"
 import { eventOutput } from "./eventOutput.js"
 import { Reservations } from "./Reservations.js"
 import { terminalWidth } from "./terminalWidth.js"
@@ -72,19 +72,26 @@ const cannotStart = {
   CaFileInvalid: (error: CaFileInvalid) => Effect.zipRight(Console.error(error.message), Effect.fail(new RunFailed({ failures: 0 })))
 }
 
-/** The run's sessions as its events tell them, for the last words of a second stop signal (`leftOpen.ts`). */
-const ledger = makeLeftOpenLedger()
-let eventsAsJson = false
+/**
+ * What the last words of a second stop signal need (`leftOpen.ts`): the run's sessions as its events tell them, and
+ * whether its events are JSON lines. The one state the run (which fills it) shares with the signal's handler (which
+ * reads it outside the runtime, as the process quits).
+ */
+interface LastWords {
+  readonly ledger: LeftOpenLedger
+  json: boolean
+}
+const lastWords: LastWords = { ledger: makeLeftOpenLedger(), json: false }
 const liveClock = Clock.make()
 
 /** Before a second stop signal quits the run: what it leaves open, on stderr, and as the last JSON line with `--json`. */
-const sayLeftOpen = (signal: StopSignalName) => {
+const sayLeftOpen = ({ json, ledger }: LastWords, signal: StopSignalName) => {
   const sessions = ledger.leftOpen()
   const reserving = ledger.reserving()
   // Written past the streams, which the quit does not wait for: where a stream still holds text for a reader behind, a
   // line written now would land inside it, so the JSON line is left out then, and the line on stderr starts afresh.
-  const jsonWritten = eventsAsJson && process.stdout.writableLength === 0
-  const unwritten = eventsAsJson && !jsonWritten ? " (its --json quit event is not written: the output's reader was behind)" : ""
+  const jsonWritten = json && process.stdout.writableLength === 0
+  const unwritten = json && !jsonWritten ? " (its --json quit event is not written: the output's reader was behind)" : ""
   // Best effort: the process ends next, whatever a write does.
   try {
     writeSync(2, `${process.stderr.writableLength > 0 ? "\n" : ""}${leftOpenLine(signal, sessions, reserving).slice(0, -1)}${unwritten}\n`)
@@ -95,11 +102,13 @@ const sayLeftOpen = (signal: StopSignalName) => {
   } catch {}
 }
 
-const execute = (run: Run) =>
+const execute = (run: Run, words: LastWords) =>
   Effect.gen(function* () {
     const client = yield* clientLayer(run)
-    eventsAsJson = run.json
-    const reporter = watchedBy(ledger).pipe(Layer.provide(reporterFor(run.json, Reporter)))
+    yield* Effect.sync(() => {
+      words.json = run.json
+    })
+    const reporter = watchedBy(words.ledger).pipe(Layer.provide(reporterFor(run.json, Reporter)))
     const app = Reservations.layer(run.policy).pipe(Layer.provideMerge(client), Layer.provideMerge(reporter))
     return yield* program(run.endpoint, run.mode).pipe(Effect.provide(app))
   }).pipe(Effect.catchTags(cannotStart))
@@ -166,7 +175,7 @@ const executeDoctor = (run: DoctorRun) =>
 // Checked once the values are (a `--count 1.5` is told about first).
 const clientCommand = Command.run(Command.make("null-worker-client", options, (parsed) => {
   const conflict = modeConflict(process.argv.slice(2))
-  return conflict === null ? execute(toRun(parsed)) : Effect.zipRight(Console.error(conflict), Effect.fail(new RunFailed({ failures: 0 })))
+  return conflict === null ? execute(toRun(parsed), lastWords) : Effect.zipRight(Console.error(conflict), Effect.fail(new RunFailed({ failures: 0 })))
 }), {
   name: "null-worker client",
   version: VERSION
@@ -187,7 +196,7 @@ const helpPage = doctor ? doctorHelp : autoscale ? autoscaleHelp : clientHelp
 if (!answeredStandardFlags(doctor || autoscale ? args.slice(1) : args, "null-worker-client", helpPage, wholeProgram, doctor || autoscale ? [] : ["doctor", "autoscale"])) {
   // A signal ends the run's sessions first (an interruption), then sets the exit status.
   const stoppedBy = doctor || autoscale ? rememberStopSignal() : rememberStopSignal(undefined, (signal) => {
-    sayLeftOpen(signal)
+    sayLeftOpen(lastWords, signal)
     quitBySignal(signal)
   })
   const main = doctor
