@@ -74,6 +74,44 @@ describe("the answers connections hold not yet taken", () => {
     expect(held.held()).toBe(300)
   })
 
+  it("at the total exactly nothing is closed; one byte past it, the longest holder is", () => {
+    const { held, evicted } = setUp(1_000, 500)
+    const [a, b, c] = [{ name: "a" }, { name: "b" }, { name: "c" }]
+    expect(held.take(a, 200)).toBe(true)
+    expect(held.take(b, 300)).toBe(true)
+    expect(evicted).toEqual([])
+    expect(held.take(c, 1)).toBe(true)
+    expect(evicted).toEqual(["a"])
+  })
+
+  it("an answer larger than the total, on a connection alone in holding any, is taken", () => {
+    const { held, evicted } = setUp(1_000, 500)
+    const lone = { name: "lone" }
+    expect(held.take(lone, 800)).toBe(true)
+    expect(held.held()).toBe(800)
+    expect(evicted).toEqual([])
+  })
+
+  it("a connection that has taken all its answers holds none: it is never the one closed for room, however long it has been open", () => {
+    const { held, evicted } = setUp(1_000, 500)
+    const [reader, b, c] = [{ name: "reader" }, { name: "b" }, { name: "c" }]
+    expect(held.take(reader, 200)).toBe(true)
+    held.release(reader, 200)
+    expect(held.take(b, 300)).toBe(true)
+    expect(held.take(c, 300)).toBe(true)
+    expect(evicted).toEqual(["b"])
+  })
+
+  it("holding answers the longest counts from the first of them not yet taken, not the latest", () => {
+    const { held, evicted } = setUp(1_000, 500)
+    const [a, b, c] = [{ name: "a" }, { name: "b" }, { name: "c" }]
+    expect(held.take(a, 100)).toBe(true)
+    expect(held.take(b, 100)).toBe(true)
+    expect(held.take(a, 100)).toBe(true)
+    expect(held.take(c, 250)).toBe(true)
+    expect(evicted).toEqual(["a"])
+  })
+
   it("a connection that took all its answers is the newest when it holds again", () => {
     const { held, evicted } = setUp(1_000, 500)
     const [a, b, c] = [{ name: "a" }, { name: "b" }, { name: "c" }]
