@@ -117,7 +117,8 @@ export const defaultLimits: WireLimits = {
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 75_000,
   stallTimeoutMs: 30_000,
-  // Three `/session/get`s of a session with a 1 MiB payload; some 2,500 short answers, more than a read of requests.
+  // Four `/session/get`s of a session with a 1 MiB payload asked in one go; some 3,000 short answers, more than a read
+  // of requests holds.
   maxHeldAnswerBytesPerConnection: 8 * 1024 * 1024,
   maxHeldAnswerBytes: 64 * 1024 * 1024
 }
@@ -705,35 +706,40 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       }),
       (closed) => Effect.logWarning(`${options.name}: connections holding more answers than their share closed`, { closed })
     )
-    const closedLongestHolding = burstWarning(
-      Effect.logWarning(`${options.name}: answers not taken by their clients reached the bound of all connections; the one holding them the longest closed`, {
+    const closedForTotal = burstWarning(
+      Effect.logWarning(`${options.name}: answers not taken by their clients reached the bound of all connections; the connection least likely to be read closed`, {
         all_connections_bytes: limits.maxHeldAnswerBytes
       }),
-      (closed) => Effect.logWarning(`${options.name}: connections holding answers the longest closed at the bound`, { closed })
+      (closed) => Effect.logWarning(`${options.name}: connections closed at the bound of answers not taken`, { closed })
     )
     const heldAnswers = makeHeldAnswers<Socket>({
       perConnection: limits.maxHeldAnswerBytesPerConnection,
       total: limits.maxHeldAnswerBytes,
+      stalled: (socket) => socket.writableLength > 0,
       watch: (socket) => socket.once("close", () => heldAnswers.gone(socket)),
       evict: (socket) => {
         if (socket.destroyed) return
         socket.destroy()
-        closedLongestHolding()
+        closedForTotal()
       }
     })
     /**
      * Counts an answer until its client takes it (its response's `finish`: written whole to the socket), or closes its
-     * connection when that holds its share already (`heldAnswers.ts`). The stall limit (`server.timeout`) runs while
-     * one is not taken, as while any answer is pending.
+     * connection when that holds its share already, or is the first to close for the total (`heldAnswers.ts`). The
+     * stall limit (`server.timeout`) runs while one is not taken, as while any answer is pending.
      */
     const holdAnswer = (socket: Socket, res: ServerResponse, chars: number): boolean => {
-      // Nothing will be written (its client has gone before an async route answered): nothing to count (review 51 M1).
-      if (socket.destroyed || res.destroyed) return true
-      const bytes = answerBytes(chars)
-      if (!heldAnswers.take(socket, bytes)) {
+      // Nothing will be written (its client has gone before an async route answered, or it was answered already):
+      // nothing to count (review 51 M1).
+      if (socket.destroyed || res.destroyed || res.headersSent) return true
+      // Node writes no body for HEAD.
+      const bytes = answerBytes(res.req.method === "HEAD" ? 0 : chars)
+      const refusal = heldAnswers.take(socket, bytes)
+      if (refusal !== null) {
         heldAnswers.gone(socket)
         socket.destroy()
-        closedOverShare()
+        if (refusal === "share") closedOverShare()
+        else closedForTotal()
         return false
       }
       res.once("finish", () => heldAnswers.release(socket, bytes))

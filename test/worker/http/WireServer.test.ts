@@ -446,14 +446,23 @@ describe("WireServer against a real socket", () => {
     }).pipe(Effect.scoped)
   )
 
-  it.live("answers not taken reaching the bound of all connections close the connection holding them the longest; a newer one and a reader are served (probe 47 M1)", () =>
+  /**
+   * A listener whose connections may hold 1,000,000 bytes of answers in all, with a `/wait` route that answers once
+   * `release` is done: the answers pipelined behind it are all queued, whatever the kernel's buffers take.
+   */
+  const boundedBehindWait = Effect.gen(function* () {
+    const release = yield* Deferred.make<void>()
+    const waitRoutes: RouteTable = new Map<string, WireRoute>([...routes, ["/wait", { method: "GET", body: "none", handle: () => Effect.as(Deferred.await(release), text(200, "waited")) }]])
+    const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: waitRoutes, limits: { stallTimeoutMs: 0, maxHeldAnswerBytes: 1_000_000 } })
+    return { listener, release }
+  })
+  const [wait, big] = ["GET /wait HTTP/1.1\r\nHost: x\r\n\r\n", "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"]
+
+  it.live("answers not taken reaching the bound of all connections close the connection holding the most; a newer one and a reader are served (probe 47 M1)", () =>
     Effect.gen(function* () {
-      const release = yield* Deferred.make<void>()
-      const waitRoutes: RouteTable = new Map<string, WireRoute>([...routes, ["/wait", { method: "GET", body: "none", handle: () => Effect.as(Deferred.await(release), text(200, "waited")) }]])
-      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: waitRoutes, limits: { stallTimeoutMs: 0, maxHeldAnswerBytes: 1_000_000 } })
+      const { listener, release } = yield* boundedBehindWait
       // Six 64 KiB answers each (133,632 bytes counted), queued behind a slow one: the second client's second would
       // pass 1,000,000 held.
-      const [wait, big] = ["GET /wait HTTP/1.1\r\nHost: x\r\n\r\n", "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"]
       const first = yield* greedyClient(listener.port, wait + big.repeat(6))
       while ((yield* listener.heldAnswerBytes) < 6 * 133_632) yield* nextTurn
       const second = yield* greedyClient(listener.port, wait + big.repeat(5) + big.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n"))
@@ -463,12 +472,40 @@ describe("WireServer against a real socket", () => {
       assert.strictEqual(yield* listener.heldAnswerBytes, 6 * 133_632)
       const reader = yield* exchange(listener.port, big.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n"), "")
       assert.match(reader, /^HTTP\/1\.1 200 OK\r\n/)
-      // The first, holding its answers the longest, was the one closed, with none of them: the second gets its six.
+      // The first, holding the most, was the one closed, with none of its answers: the second gets its six.
       yield* Deferred.succeed(release, undefined)
       const [firstGot, secondGot] = [yield* live(first.resumed, "the first's close"), yield* live(second.resumed, "the second's close")]
       assert.strictEqual(firstGot, "")
       assert.strictEqual(secondGot.split("HTTP/1.1 200 OK").length - 1, 7)
       assert.isTrue(secondGot.endsWith("x".repeat(64 * 1024)))
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("past the bound of all connections, a client that reads, whose answers wait behind its own slow request, keeps its connection; the one that holds more and reads nothing is closed (review 52 M1)", () =>
+    Effect.gen(function* () {
+      const { listener, release } = yield* boundedBehindWait
+      const reader = yield* greedyClient(listener.port, wait + big.repeat(2) + big.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n"))
+      reader.socket.resume()
+      while ((yield* listener.heldAnswerBytes) < 3 * 133_632) yield* nextTurn
+      // Later, holding more, reading nothing: the total is passed at its fifth answer.
+      yield* greedyClient(listener.port, wait + big.repeat(6))
+      yield* untilConnections(listener, (open) => open === 2)
+      const oneClosed = yield* Effect.timeoutOption(untilConnections(listener, (open) => open === 1), "5 seconds")
+      assert.isTrue(Option.isSome(oneClosed), "one closed by the server")
+      yield* Deferred.succeed(release, undefined)
+      const got = yield* live(reader.resumed, "the reader's answers")
+      assert.strictEqual(got.split("HTTP/1.1 200 OK").length - 1, 4)
+      assert.isTrue(got.endsWith("x".repeat(64 * 1024)))
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("HEAD answers carry no body and are counted without one: a client pipelining six for a 1 MiB answer gets all six", () =>
+    Effect.gen(function* () {
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { stallTimeoutMs: 0, maxHeldAnswerBytesPerConnection: 4 * 1024 * 1024 } })
+      const head = "HEAD /huge HTTP/1.1\r\nHost: x\r\n\r\n"
+      const got = yield* exchange(listener.port, head.repeat(5) + head.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n"), "")
+      assert.strictEqual(got.split("HTTP/1.1 200 OK").length - 1, 6)
+      assert.notInclude(got, "hhhh")
     }).pipe(Effect.scoped)
   )
 
