@@ -46,7 +46,7 @@ import {
 import { type BodyBudget, makeBodyBudget } from "./bodyBudget.js"
 import { errorResponse, type WireResponse } from "./errorResponse.js"
 import { makeIdleConnections } from "./idleConnections.js"
-import { answerBytes, LARGE_ANSWER_CHARS, makeHeldAnswers } from "./heldAnswers.js"
+import { answerBytes, LARGE_ANSWER_CHARS, makeHeldAnswers, QUEUED_ANSWER_BYTES, type Refusal } from "./heldAnswers.js"
 import { type BodyProgress, makeStalledBodies } from "./stalledBodies.js"
 
 export interface WireRequest {
@@ -404,9 +404,31 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     const tooLate = (req: IncomingMessage, res: ServerResponse): boolean => {
       // Closed while Node still parses what it read (its answers were refused): nothing of it runs (probe 47 L1).
       if (req.socket.destroyed) return true
+      // Its connection holds too many answers not taken: the request does nothing (probe 48 F3). Past its share, the
+      // connection takes no more, and closes once the answers before are written (a client that reads gets them,
+      // a create's among them); past twice that (requests not run keep coming), or first to go for the total, at once.
+      const refusal = heldAnswers.admit(req.socket)
+      if (refusal !== null) {
+        const gently = refusal === "share" && heldAnswers.heldBy(req.socket) < 2 * limits.maxHeldAnswerBytesPerConnection
+        if (!gently) {
+          closeForAnswers(req.socket, refusal)
+          return true
+        }
+        if (!takingNoMore.has(req.socket)) {
+          takeNoMore(req.socket)
+          // Not run, before the wait for the answers before it starts: nothing will write its answer.
+          notRun.add(res)
+          heldAnswers.take(req.socket, QUEUED_ANSWER_BYTES)
+          closeWhenAnswered(req.socket)
+          closedOverShare()
+          return true
+        }
+      }
       // One before it still unanswered will be answered with the close (while stopping).
       if ((takingNoMoreCount > 0 && takingNoMore.has(req.socket)) || (closingAll && idle.pending(req.socket) > 0)) {
         notRun.add(res)
+        // Node keeps it, and its response, until the connection closes: counted until then (probe 48 F1).
+        heldAnswers.take(req.socket, QUEUED_ANSWER_BYTES)
         return true
       }
       if (closingAll) takeNoMore(req.socket)
@@ -418,7 +440,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       const socket = res.req.socket
       const body = response.body
       // Queued behind an answer not yet taken (Node gives it no socket until then), or large: counted until taken.
-      if ((res.socket === null || (body !== null && body.length >= LARGE_ANSWER_CHARS)) && !holdAnswer(socket, res, body?.length ?? 0)) return
+      if (res.socket === null || (body !== null && body.length >= LARGE_ANSWER_CHARS)) holdAnswer(socket, res, body?.length ?? 0)
       // While stopping, only the latest request's answer says `Connection: close`: Node ends the connection after that
       // answer, and an answer queued behind it, to a pipelined request that ran, would be lost.
       const closesNow = closingAll && idle.latest(socket) === res
@@ -723,27 +745,28 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         closedForTotal()
       }
     })
+    /** Closes a connection whose next request is refused for the answers it holds (`heldAnswers.ts`), saying why. */
+    const closeForAnswers = (socket: Socket, refusal: Refusal) => {
+      // Warned of already when it was told to take no more.
+      const warned = refusal === "share" && takingNoMore.has(socket)
+      heldAnswers.gone(socket)
+      socket.destroy()
+      if (refusal === "total") closedForTotal()
+      else if (!warned) closedOverShare()
+    }
     /**
-     * Counts an answer until its client takes it (its response's `finish`: written whole to the socket), or closes its
-     * connection when that holds its share already, or is the first to close for the total (`heldAnswers.ts`). The
-     * stall limit (`server.timeout`) runs while one is not taken, as while any answer is pending.
+     * Counts an answer until its client takes it (its response's `finish`: written whole to the socket), or its
+     * connection closes (`heldAnswers.ts`). The stall limit (`server.timeout`) runs while one is not taken, as while
+     * any answer is pending.
      */
-    const holdAnswer = (socket: Socket, res: ServerResponse, chars: number): boolean => {
+    const holdAnswer = (socket: Socket, res: ServerResponse, chars: number) => {
       // Nothing will be written (its client has gone before an async route answered, or it was answered already):
       // nothing to count (review 51 M1).
-      if (socket.destroyed || res.destroyed || res.headersSent) return true
+      if (socket.destroyed || res.destroyed || res.headersSent) return
       // Node writes no body for HEAD.
       const bytes = answerBytes(res.req.method === "HEAD" ? 0 : chars)
-      const refusal = heldAnswers.take(socket, bytes)
-      if (refusal !== null) {
-        heldAnswers.gone(socket)
-        socket.destroy()
-        if (refusal === "share") closedOverShare()
-        else closedForTotal()
-        return false
-      }
+      heldAnswers.take(socket, bytes)
       res.once("finish", () => heldAnswers.release(socket, bytes))
-      return true
     }
 
     const closedStalledForNewcomer = burstWarning(

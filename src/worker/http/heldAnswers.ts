@@ -9,13 +9,16 @@
  * one written (the socket keeps what its client has not read). Each costs its body at two bytes a character, the most
  * a string takes in V8's heap, and `QUEUED_ANSWER_BYTES` for its request and response. Counted from the moment it is
  * written until it is taken (`release`: its response's `finish`), or its connection is gone (`gone`: Node gives an
- * answer still queued when its connection closes no event of its own, review 51 M1).
+ * answer still queued when its connection closes no event of its own, review 51 M1). A request not run (it came on a
+ * connection that takes no more) is counted too, at `QUEUED_ANSWER_BYTES`, until its connection is gone: Node keeps it
+ * and its response as long (probe 48 F1: some 3,600 in one read, 6 MiB a connection).
  *
- * A connection holding less than `perConnection` bytes may take one more answer, whatever its size; one holding that
- * much already is closed if it asks for more. The share bounds what a connection asks for in one go, whether its client
- * reads or not: all the answers to one read are counted before the first can be taken (four `/session/get`s of a 1 MiB
- * payload fit). All the connections together may hold `total`: past it, connections are closed until the new answer
- * fits, the one least likely to have a client that reads first (`victimFirst`).
+ * A request that comes on a connection holding `perConnection` bytes or more does not run, and the connection takes
+ * no more (it closes once the answers before are written; `WireServer` closes it at once past twice that): the share bounds what a connection may ask for while its client takes nothing,
+ * whether it reads or not (all the answers to one read are counted before the first can be taken: four
+ * `/session/get`s of a 1 MiB payload fit in one go). All the connections together may hold `total`: past it, other
+ * connections are closed until a new answer fits, the one least likely to have a client that reads first
+ * (`victimFirst`), and a request coming on a connection that would be the first to close is refused.
  */
 
 /** Answers of at least this many characters are counted even when written (the socket keeps what is not read). */
@@ -30,20 +33,29 @@ export const QUEUED_ANSWER_BYTES = 2560
 /** The bytes an answer of `chars` characters is counted as. */
 export const answerBytes = (chars: number): number => 2 * chars + QUEUED_ANSWER_BYTES
 
-/** Why an answer was refused: its connection holds its share already, or it is the first to close for the total. */
+/** Why a request is refused: its connection holds its share already, or it is the first to close for the total. */
 export type Refusal = "share" | "total"
 
 export interface HeldAnswers<S> {
   /**
-   * Whether an answer of `bytes` may be handed to `socket`: `null` if so (it is counted until `release` or `gone`),
-   * else why not. Connections closed to make room for it are handed to `evict` first.
+   * Whether a request that has just come on `socket` may run: `null` if so, else why its connection is closed. Asked
+   * before the request runs, so that a request refused has done nothing (a `/session/create` whose answer would be
+   * dropped would leave a session no one knows of, probe 48 F3).
    */
-  readonly take: (socket: S, bytes: number) => Refusal | null
+  readonly admit: (socket: S) => Refusal | null
+  /**
+   * Counts an answer of `bytes` handed to `socket` until `release` or `gone`; past the total, other connections are
+   * handed to `evict` until it fits, unless `socket` is itself the first to go: it is then counted over the total,
+   * and its connection's next request is refused.
+   */
+  readonly take: (socket: S, bytes: number) => void
   readonly release: (socket: S, bytes: number) => void
   /** `socket` is closed: what it held is no longer counted. */
   readonly gone: (socket: S) => void
   /** Bytes held by every connection. */
   readonly held: () => number
+  /** Bytes held by `socket`. */
+  readonly heldBy: (socket: S) => number
 }
 
 interface Holding {
@@ -75,13 +87,19 @@ export const makeHeldAnswers = <S>(options: HeldAnswersOptions<S>): HeldAnswers<
     bySocket.delete(socket)
   }
   /**
-   * Whether `a` is closed before `b` for the total: a socket its kernel will not empty first (the client is not
-   * reading; one whose answers wait behind its own slow request is not), then the one holding more, then the one that
-   * has gone longer without an answer taken. A client that reads holds little, and makes progress.
+   * Whether `a` is closed before `b` for the total. A socket its kernel will not empty (its client is not reading, or
+   * reads slowly) goes before one it will; among those, the one that has gone longer without an answer taken, then the
+   * one holding more: a slow reader makes progress, a client that reads nothing does not (probe 48 F2). Among the
+   * others, whose answers wait behind a request of their own not yet answered (the kernel took all that was written),
+   * nothing says who reads: the one holding more goes first (review 52 M1), then the one longer without progress.
    */
-  const victimFirst = (a: [S, Holding], aStalled: boolean, b: [S, Holding], bStalled: boolean): boolean =>
-    aStalled !== bStalled ? aStalled : a[1].bytes !== b[1].bytes ? a[1].bytes > b[1].bytes : a[1].progress < b[1].progress
-  /** The connection to close first for the total, `socket`'s own included (if it holds some), if any holds some. */
+  const victimFirst = (a: [S, Holding], aStalled: boolean, b: [S, Holding], bStalled: boolean): boolean => {
+    if (aStalled !== bStalled) return aStalled
+    const [older, more] = [a[1].progress < b[1].progress, a[1].bytes > b[1].bytes]
+    if (aStalled) return a[1].progress !== b[1].progress ? older : more
+    return a[1].bytes !== b[1].bytes ? more : older
+  }
+  /** The connection to close first for the total, if any holds some. */
   const firstVictim = (): S | undefined => {
     let found: [S, Holding] | undefined
     let foundStalled = false
@@ -96,19 +114,16 @@ export const makeHeldAnswers = <S>(options: HeldAnswersOptions<S>): HeldAnswers<
     return found?.[0]
   }
   return {
-    take: (socket, bytes) => {
-      let holding = bySocket.get(socket)
-      const mine = holding?.bytes ?? 0
+    admit: (socket) => {
+      // Most requests come while nothing is held.
+      if (held === 0) return null
+      const mine = bySocket.get(socket)?.bytes ?? 0
       if (mine >= options.perConnection) return "share"
-      while (held + bytes > options.total) {
-        const victim = firstVictim()
-        // No other holds any: an answer larger than the total, to a connection that holds none, is still taken.
-        if (victim === undefined) break
-        if (victim === socket) return "total"
-        gone(victim)
-        options.evict(victim)
-      }
+      return mine > 0 && held >= options.total && firstVictim() === socket ? "total" : null
+    },
+    take: (socket, bytes) => {
       steps += 1
+      let holding = bySocket.get(socket)
       if (holding === undefined) {
         holding = { bytes: 0, progress: steps }
         bySocket.set(socket, holding)
@@ -116,7 +131,13 @@ export const makeHeldAnswers = <S>(options: HeldAnswersOptions<S>): HeldAnswers<
       } else if (holding.bytes === 0) holding.progress = steps
       holding.bytes += bytes
       held += bytes
-      return null
+      while (held > options.total) {
+        const victim = firstVictim()
+        // This one is the first to go: counted over the total, and its next request is refused (`admit`).
+        if (victim === undefined || victim === socket) break
+        gone(victim)
+        options.evict(victim)
+      }
     },
     release: (socket, bytes) => {
       const holding = bySocket.get(socket)
@@ -127,6 +148,7 @@ export const makeHeldAnswers = <S>(options: HeldAnswersOptions<S>): HeldAnswers<
       holding.progress = ++steps
     },
     gone,
-    held: () => held
+    held: () => held,
+    heldBy: (socket) => bySocket.get(socket)?.bytes ?? 0
   }
 }

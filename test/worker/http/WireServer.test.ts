@@ -10,7 +10,7 @@ import { makeBodyBudget } from "../../../src/worker/http/bodyBudget.js"
 import { LINGER_BYTES, LINGER_MS } from "../../../src/shared/lingeringClose.js"
 import { InvalidField } from "../../../src/worker/errors.js"
 import { text } from "../../../src/worker/http/errorResponse.js"
-import { type RouteTable, serve, type WireListener, type WireRoute } from "../../../src/worker/http/WireServer.js"
+import { type RouteTable, serve, type WireLimits, type WireListener, type WireRoute } from "../../../src/worker/http/WireServer.js"
 import { quietLogs } from "../../support/layers.js"
 import { capturedLogs } from "../../support/logs.js"
 import { sendWhileReading } from "../../support/stillSending.js"
@@ -450,12 +450,14 @@ describe("WireServer against a real socket", () => {
    * A listener whose connections may hold 1,000,000 bytes of answers in all, with a `/wait` route that answers once
    * `release` is done: the answers pipelined behind it are all queued, whatever the kernel's buffers take.
    */
-  const boundedBehindWait = Effect.gen(function* () {
-    const release = yield* Deferred.make<void>()
-    const waitRoutes: RouteTable = new Map<string, WireRoute>([...routes, ["/wait", { method: "GET", body: "none", handle: () => Effect.as(Deferred.await(release), text(200, "waited")) }]])
-    const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: waitRoutes, limits: { stallTimeoutMs: 0, maxHeldAnswerBytes: 1_000_000 } })
-    return { listener, release }
-  })
+  const boundedBehindWaitWith = (limits: Partial<WireLimits>) =>
+    Effect.gen(function* () {
+      const release = yield* Deferred.make<void>()
+      const waitRoutes: RouteTable = new Map<string, WireRoute>([...routes, ["/wait", { method: "GET", body: "none", handle: () => Effect.as(Deferred.await(release), text(200, "waited")) }]])
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: waitRoutes, limits: { stallTimeoutMs: 0, ...limits } })
+      return { listener, release }
+    })
+  const boundedBehindWait = boundedBehindWaitWith({ maxHeldAnswerBytes: 1_000_000 })
   const [wait, big] = ["GET /wait HTTP/1.1\r\nHost: x\r\n\r\n", "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"]
 
   it.live("answers not taken reaching the bound of all connections close the connection holding the most; a newer one and a reader are served (probe 47 M1)", () =>
@@ -506,6 +508,39 @@ describe("WireServer against a real socket", () => {
       const got = yield* exchange(listener.port, head.repeat(5) + head.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n"), "")
       assert.strictEqual(got.split("HTTP/1.1 200 OK").length - 1, 6)
       assert.notInclude(got, "hhhh")
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("past its share, a connection takes no more: a client that reads later gets every answer before, a side effect's among them, then the close; what came after does not run (probe 48 F3)", () =>
+    Effect.gen(function* () {
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { stallTimeoutMs: 0, maxHeldAnswerBytesPerConnection: 400_000 } })
+      const before = counted
+      const [small, count] = ["GET /small HTTP/1.1\r\nHost: x\r\n\r\n", "GET /count HTTP/1.1\r\nHost: x\r\n\r\n"]
+      // Eleven 16 KiB answers (the first written, ten queued: 353,280 bytes), a count, two more: past 400,000; the count
+      // after them is refused.
+      const client = yield* greedyClient(listener.port, small.repeat(11) + count + small.repeat(2) + count + small)
+      while (counted === before) yield* nextTurn
+      const got = yield* live(client.resumed, "the close after the answers")
+      assert.strictEqual(got.split("HTTP/1.1 200 OK").length - 1, 14)
+      assert.include(got, `\r\n\r\n${before + 1}HTTP/1.1 200 OK`)
+      assert.isTrue(got.endsWith("s".repeat(16 * 1024)))
+      assert.strictEqual(counted, before + 1)
+      yield* untilConnections(listener, (open) => open === 0)
+      assert.strictEqual(yield* listener.heldAnswerBytes, 0)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("requests that come on a connection taking no more are counted until it closes: one that keeps sending them, reading nothing, is closed (probe 48 F1)", () =>
+    Effect.gen(function* () {
+      const { listener } = yield* boundedBehindWaitWith({ maxHeldAnswerBytesPerConnection: 100_000 })
+      const before = counted
+      // A body declared and not read (an unknown path): the connection takes no more; a hundred requests follow.
+      yield* greedyClient(listener.port, wait + "POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx" + "GET /count HTTP/1.1\r\nHost: x\r\n\r\n".repeat(100))
+      yield* untilConnections(listener, (open) => open === 1)
+      const closed = yield* Effect.timeoutOption(untilConnections(listener, (open) => open === 0), "5 seconds")
+      assert.isTrue(Option.isSome(closed), "closed by the server, its first request still unanswered")
+      assert.strictEqual(counted, before)
+      assert.strictEqual(yield* listener.heldAnswerBytes, 0)
     }).pipe(Effect.scoped)
   )
 
@@ -909,6 +944,7 @@ describe("WireServer at its connection cap", () => {
     })
 
   /** `/slow` answers once `release` is done (with `slowBody`); `/count` counts its runs and answers at once, after saying it ran. */
+  // The answers connections hold are not bounded here: an 8 MiB answer (counted at 16 MiB) is only there to back up.
   const slowAndCountWith = (slowBody: string) => Effect.gen(function* () {
     const [slowBegun, release, counted] = [yield* Deferred.make<void>(), yield* Deferred.make<void>(), yield* Deferred.make<void>()]
     const state = { runs: 0 }
@@ -927,7 +963,8 @@ describe("WireServer at its connection cap", () => {
         }
       ]
     ])
-    const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: table })
+    const unbounded = { maxHeldAnswerBytesPerConnection: Number.POSITIVE_INFINITY, maxHeldAnswerBytes: Number.POSITIVE_INFINITY }
+    const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: table, limits: unbounded })
     return { listener, state, slowBegun, release, counted }
   })
   const slowAndCount = slowAndCountWith("slow")
