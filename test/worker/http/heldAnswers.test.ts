@@ -73,76 +73,73 @@ describe("the answers connections hold not yet taken", () => {
     expect(held.admit(small)).toBeNull()
   })
 
-  it("a connection whose kernel takes no more (its client is not reading) is closed first, even holding less", () => {
-    const { held, evicted, stalled } = setUp(1_000, 500)
-    const [waiting, notReading, newcomer] = conns("waiting behind its own slow request", "not reading", "newcomer")
-    held.take(waiting, 300)
-    held.take(notReading, 100)
-    stalled.add(notReading)
-    held.take(newcomer, 150)
-    expect(evicted).toEqual(["not reading"])
-  })
+  /** Who is closed for room when, under a total of `total`, each connection in turn takes, has taken, or stalls. */
+  const closedAfter = (total: number, steps: ReadonlyArray<readonly [string, "take" | "release" | "stall", number?]>) => {
+    const { held, evicted, stalled } = setUp(1_000, total)
+    const byName = new Map<string, Conn>()
+    for (const [name, step, bytes = 0] of steps) {
+      const conn = byName.get(name) ?? { name }
+      byName.set(name, conn)
+      if (step === "take") held.take(conn, bytes)
+      else if (step === "release") held.release(conn, bytes)
+      else stalled.add(conn)
+    }
+    return evicted
+  }
 
-  it("among connections whose kernel takes no more, the one longest without an answer taken goes first, even holding less: a slow reader makes progress (probe 48 F2)", () => {
-    const { held, evicted, stalled } = setUp(1_000, 500)
-    const [slowReader, notReading, newcomer] = conns("slow reader", "not reading", "newcomer")
-    held.take(slowReader, 300)
-    held.take(notReading, 100)
-    stalled.add(slowReader).add(notReading)
-    held.release(slowReader, 100)
-    held.take(slowReader, 100)
-    held.take(newcomer, 200)
-    expect(evicted).toEqual(["not reading"])
-    // Among them, as long without progress: the one holding more.
-    const second = setUp(1_000, 500)
-    const [d, e, f] = conns("d", "e", "f")
-    second.held.take(d, 100)
-    second.held.take(e, 300)
-    second.held.release(d, 100)
-    second.held.release(e, 100)
-    second.stalled.add(d).add(e)
-    second.held.take(d, 200)
-    second.held.take(f, 300)
-    expect(second.evicted).toEqual(["e"])
-  })
-
-  it("among connections whose answers wait behind a request of their own, the one holding more goes first, not the first to hold (review 52 M1)", () => {
-    const { held, evicted } = setUp(1_000, 500)
-    const [reader, attacker, newcomer] = conns("reader", "attacker", "newcomer")
-    held.take(reader, 150)
-    held.take(attacker, 300)
-    held.take(newcomer, 100)
-    expect(evicted).toEqual(["attacker"])
-  })
-
-  it("among connections holding as much, the one longest without progress goes first; asking for more is no progress, having an answer taken is", () => {
-    const { held, evicted } = setUp(1_000, 250)
-    const [a, b, c] = conns("a", "b", "c")
-    held.take(a, 50)
-    held.take(b, 100)
-    held.take(a, 50)
-    held.take(c, 100)
-    expect(evicted).toEqual(["a"])
-    const second = setUp(1_000, 500)
-    const [d, e, f] = conns("d", "e", "f")
-    second.held.take(d, 200)
-    second.held.take(e, 100)
-    second.held.take(e, 100)
-    second.held.release(d, 100)
-    second.held.take(d, 100)
-    second.held.take(f, 200)
-    expect(second.evicted).toEqual(["e"])
-  })
-
-  it("a connection that took all its answers, then asks again, has made progress since", () => {
-    const { held, evicted } = setUp(1_000, 500)
-    const [a, b, c] = conns("a", "b", "c")
-    held.take(a, 200)
-    held.release(a, 200)
-    held.take(b, 200)
-    held.take(a, 200)
-    held.take(c, 200)
-    expect(evicted).toEqual(["b"])
+  it.each([
+    [
+      "a connection whose kernel takes no more (its client is not reading) goes first, even holding less",
+      500,
+      [["waiting behind its own slow request", "take", 300], ["not reading", "take", 100], ["not reading", "stall"], ["newcomer", "take", 150]],
+      ["not reading"]
+    ],
+    [
+      "among stalled ones, the one longest without an answer taken, even holding less: a slow reader makes progress (probe 48 F2)",
+      500,
+      [["slow reader", "take", 300], ["not reading", "take", 100], ["slow reader", "stall"], ["not reading", "stall"], ["slow reader", "release", 100], ["slow reader", "take", 100], ["newcomer", "take", 200]],
+      ["not reading"]
+    ],
+    [
+      "among stalled ones as long without progress, the one holding more",
+      500,
+      [["d", "take", 100], ["e", "take", 300], ["d", "release", 100], ["e", "release", 100], ["d", "stall"], ["e", "stall"], ["d", "take", 200], ["f", "take", 300]],
+      ["e"]
+    ],
+    [
+      "among connections whose answers wait behind a request of their own, the one holding more, not the first to hold (review 52 M1)",
+      500,
+      [["reader", "take", 150], ["attacker", "take", 300], ["newcomer", "take", 100]],
+      ["attacker"]
+    ],
+    [
+      "among those holding as much, the one longest without progress: asking for more is none",
+      250,
+      [["a", "take", 50], ["b", "take", 100], ["a", "take", 50], ["c", "take", 100]],
+      ["a"]
+    ],
+    [
+      "among those holding as much, the one longest without progress: having an answer taken is progress",
+      500,
+      [["d", "take", 200], ["e", "take", 100], ["e", "take", 100], ["d", "release", 100], ["d", "take", 100], ["f", "take", 200]],
+      ["e"]
+    ],
+    [
+      "a connection that took all its answers, then asks again, has made progress since",
+      500,
+      [["a", "take", 200], ["a", "release", 200], ["b", "take", 200], ["a", "take", 200], ["c", "take", 200]],
+      ["b"]
+    ],
+    [
+      "a connection that has taken all its answers holds none: it is never closed for room, however long open or stalled",
+      500,
+      [["reader", "take", 400], ["reader", "release", 400], ["reader", "stall"], ["b", "take", 300], ["c", "take", 300]],
+      ["b"]
+    ],
+    ["at the total exactly nothing is closed", 500, [["a", "take", 300], ["b", "take", 200]], []],
+    ["one byte past it, a holder is", 500, [["a", "take", 300], ["b", "take", 200], ["c", "take", 1]], ["a"]]
+  ] as const)("past the total: %s", (_, total, steps, closed) => {
+    expect(closedAfter(total, steps)).toEqual(closed)
   })
 
   it("a connection that would be the first to close for the total has its next request refused; one holding none is let in", () => {
@@ -156,16 +153,6 @@ describe("the answers connections hold not yet taken", () => {
     expect(evicted).toEqual([])
   })
 
-  it("at the total exactly nothing is closed; one byte past it, a holder is", () => {
-    const { held, evicted } = setUp(1_000, 500)
-    const [a, b, c] = conns("a", "b", "c")
-    held.take(a, 300)
-    held.take(b, 200)
-    expect(evicted).toEqual([])
-    held.take(c, 1)
-    expect(evicted).toEqual(["a"])
-  })
-
   it("an answer larger than the total, on a connection alone in holding any, is counted; that connection's next request is refused", () => {
     const { held, evicted } = setUp(1_000, 500)
     const [lone] = conns("lone")
@@ -174,18 +161,6 @@ describe("the answers connections hold not yet taken", () => {
     expect(held.held()).toBe(800)
     expect(evicted).toEqual([])
     expect(held.admit(lone)).toBe("total")
-  })
-
-  it("a connection that has taken all its answers holds none: it is never closed for room, however long it has been open or stalled", () => {
-    const { held, evicted, stalled } = setUp(1_000, 500)
-    const [reader, b, c] = conns("reader", "b", "c")
-    held.take(reader, 400)
-    held.release(reader, 400)
-    stalled.add(reader)
-    held.take(b, 300)
-    held.take(c, 300)
-    expect(evicted).toEqual(["b"])
-    expect(held.admit(reader)).toBeNull()
   })
 
   it("a connection's close settles all it held, answers queued with no event of their own included (review 51 M1); it is watched once", () => {
