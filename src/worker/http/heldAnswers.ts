@@ -88,16 +88,17 @@ export const makeHeldAnswers = <S>(options: HeldAnswersOptions<S>): HeldAnswers<
   }
   /**
    * Whether `a` is closed before `b` for the total. A socket its kernel will not empty (its client is not reading, or
-   * reads slowly) goes before one it will; among those, the one that has gone longer without an answer taken, then the
-   * one holding more: a slow reader makes progress, a client that reads nothing does not (probe 48 F2). Among the
-   * others, whose answers wait behind a request of their own not yet answered (the kernel took all that was written),
-   * nothing says who reads: the one holding more goes first (review 52 M1), then the one longer without progress.
+   * reads slowly) goes before one it will; among those, the one that has gone longer without an answer taken: a slow
+   * reader makes progress, a client that reads nothing does not (probe 48 F2). Among the others, whose answers wait
+   * behind a request of their own not yet answered (the kernel took all that was written), nothing says who reads: the
+   * one holding more goes first (review 52 M1), then the one longer without progress. (No two progress stamps are
+   * equal: each take and release has its own.)
    */
   const victimFirst = (a: [S, Holding], aStalled: boolean, b: [S, Holding], bStalled: boolean): boolean => {
     if (aStalled !== bStalled) return aStalled
-    const [older, more] = [a[1].progress < b[1].progress, a[1].bytes > b[1].bytes]
-    if (aStalled) return a[1].progress !== b[1].progress ? older : more
-    return a[1].bytes !== b[1].bytes ? more : older
+    const older = a[1].progress < b[1].progress
+    if (aStalled || a[1].bytes === b[1].bytes) return older
+    return a[1].bytes > b[1].bytes
   }
   /** The connection to close first for the total, if any holds some. */
   const firstVictim = (): S | undefined => {

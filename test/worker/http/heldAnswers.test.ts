@@ -39,6 +39,7 @@ describe("the answers connections hold not yet taken", () => {
     expect(held.admit(b)).toBeNull()
     held.take(b, 150)
     expect(held.held()).toBe(1_350)
+    expect([held.heldBy(a), held.heldBy(b), held.heldBy({ name: "none" })]).toEqual([1_200, 150, 0])
     held.release(a, 1_000)
     expect(held.admit(a)).toBeNull()
     held.take(a, 100)
@@ -101,10 +102,10 @@ describe("the answers connections hold not yet taken", () => {
       ["not reading"]
     ],
     [
-      "among stalled ones as long without progress, the one holding more",
+      "among stalled ones, the one longest without progress, even holding less than one that has had an answer taken since",
       500,
-      [["d", "take", 100], ["e", "take", 300], ["d", "release", 100], ["e", "release", 100], ["d", "stall"], ["e", "stall"], ["d", "take", 200], ["f", "take", 300]],
-      ["e"]
+      [["d", "take", 100], ["e", "take", 300], ["e", "release", 100], ["d", "stall"], ["e", "stall"], ["f", "take", 300]],
+      ["d"]
     ],
     [
       "among connections whose answers wait behind a request of their own, the one holding more, not the first to hold (review 52 M1)",
