@@ -265,7 +265,38 @@ const readByNode = () => undefined
 
 const isEither = <A, E>(effect: Effect.Effect<A, E>): effect is Either.Either<A, E> => Either.isEither(effect)
 
-const writeResponse = (res: ServerResponse, response: WireResponse) => {
+/**
+ * A large answer is written in pieces of this many characters, each counted as taken when the socket has taken it: a
+ * client reading slowly makes progress piece by piece, not once an answer (`heldAnswers.ts`, probe 48 F2).
+ */
+const PIECE_CHARS = 64 * 1024
+
+/**
+ * Writes `body` a piece at a time, the next once the socket has taken the one before (pieces written together would
+ * go out as one write, taken all at once), `taken` told of each piece's characters.
+ */
+const writeInPieces = (res: ServerResponse, body: string, taken: (chars: number) => void) => {
+  let at = 0
+  const next = (error?: Error | null) => {
+    // Its connection has gone: what it held is given back at its close.
+    if (error !== undefined && error !== null) return
+    if (at >= body.length) return void res.end()
+    let end = Math.min(at + PIECE_CHARS, body.length)
+    // Each piece is encoded on its own: never between the two halves of a surrogate pair.
+    const last = body.charCodeAt(end - 1)
+    if (end < body.length && last >= 0xd800 && last <= 0xdbff) end -= 1
+    const piece = body.slice(at, end)
+    const chars = end - at
+    at = end
+    res.write(piece, (failed) => {
+      if (failed === undefined || failed === null) taken(chars)
+      next(failed)
+    })
+  }
+  next()
+}
+
+const writeResponse = (res: ServerResponse, response: WireResponse, taken?: (chars: number) => void) => {
   if (res.headersSent || res.destroyed) return
   // The headers object is built in one literal (most answers have no extra headers): this runs for every answer.
   const extra = response.headers
@@ -281,7 +312,8 @@ const writeResponse = (res: ServerResponse, response: WireResponse) => {
         ? { "content-type": contentType, "content-length": contentLength }
         : { ...extra, "content-type": contentType, "content-length": contentLength }
     )
-    res.end(response.body)
+    if (taken === undefined) res.end(response.body)
+    else writeInPieces(res, response.body, taken)
   }
 }
 
@@ -440,13 +472,13 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       const socket = res.req.socket
       const body = response.body
       // Queued behind an answer not yet taken (Node gives it no socket until then), or large: counted until taken.
-      if (res.socket === null || (body !== null && body.length >= LARGE_ANSWER_CHARS)) holdAnswer(socket, res, body?.length ?? 0)
+      const taken = res.socket === null || (body !== null && body.length >= LARGE_ANSWER_CHARS) ? holdAnswer(socket, res, body?.length ?? 0) : undefined
       // While stopping, only the latest request's answer says `Connection: close`: Node ends the connection after that
       // answer, and an answer queued behind it, to a pipelined request that ran, would be lost.
       const closesNow = closingAll && idle.latest(socket) === res
       // Its connection already takes no more when the answer closes it for a body left unread (`routeRequest`).
       const answer = closesNow || (takingNoMoreCount > 0 && unreadBody.has(res)) ? closingConnection(response) : response
-      writeResponse(res, answer)
+      writeResponse(res, answer, taken)
       // Node closes after an answer whose client asked so (`shouldKeepAlive`) or that says so itself (its `_last`).
       if (!res.shouldKeepAlive || answer.headers?.["connection"] === "close") takeNoMore(socket)
       idle.answered(socket)
@@ -759,14 +791,21 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
      * connection closes (`heldAnswers.ts`). The stall limit (`server.timeout`) runs while one is not taken, as while
      * any answer is pending.
      */
-    const holdAnswer = (socket: Socket, res: ServerResponse, chars: number) => {
+    const holdAnswer = (socket: Socket, res: ServerResponse, chars: number): ((chars: number) => void) | undefined => {
       // Nothing will be written (its client has gone before an async route answered, or it was answered already):
       // nothing to count (review 51 M1).
-      if (socket.destroyed || res.destroyed || res.headersSent) return
+      if (socket.destroyed || res.destroyed || res.headersSent) return undefined
       // Node writes no body for HEAD.
-      const bytes = answerBytes(res.req.method === "HEAD" ? 0 : chars)
-      heldAnswers.take(socket, bytes)
-      res.once("finish", () => heldAnswers.release(socket, bytes))
+      const head = res.req.method === "HEAD"
+      let left = answerBytes(head ? 0 : chars)
+      heldAnswers.take(socket, left)
+      res.once("finish", () => heldAnswers.release(socket, left))
+      if (head || chars < LARGE_ANSWER_CHARS) return undefined
+      // A large one is given back piece by piece as its socket takes it (`writeInPieces`), the rest at its `finish`.
+      return (pieceChars) => {
+        left -= 2 * pieceChars
+        heldAnswers.release(socket, 2 * pieceChars)
+      }
     }
 
     const closedStalledForNewcomer = burstWarning(

@@ -53,6 +53,9 @@ const routes: RouteTable = new Map<string, WireRoute>([
   ["/small", { method: "GET", body: "none", handle: () => Either.right(text(200, "s".repeat(16 * 1024))) }],
   ["/huge", { method: "GET", body: "none", handle: () => Either.right(text(200, "h".repeat(1024 * 1024))) }],
   ["/count", { method: "GET", body: "none", handle: () => Either.right(text(200, String(++counted))) }],
+  // Pairs across the 64 KiB pieces a large answer is written in: "a" first, so that a piece would end inside one.
+  ["/pairs", { method: "GET", body: "none", handle: () => Either.right(text(200, `a${"😀".repeat(100_000)}`)) }],
+  ["/giant", { method: "GET", body: "none", handle: () => Either.right(text(200, "g".repeat(16 * 1024 * 1024))) }],
   ["/echo", { method: "POST", body: "json", handle: (request) => Either.right(text(200, JSON.stringify(request.body))) }]
 ])
 
@@ -541,6 +544,37 @@ describe("WireServer against a real socket", () => {
       assert.isTrue(Option.isSome(closed), "closed by the server, its first request still unanswered")
       assert.strictEqual(counted, before)
       assert.strictEqual(yield* listener.heldAnswerBytes, 0)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("a large answer is written in pieces, byte for byte as one: a surrogate pair is never cut between two", () =>
+    Effect.gen(function* () {
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes })
+      const got = yield* Effect.async<Buffer>((resume) => {
+        const socket = connect(listener.port, "127.0.0.1")
+        const chunks: Array<Buffer> = []
+        socket.on("data", (chunk: Buffer) => void chunks.push(chunk))
+        socket.on("close", () => resume(Effect.succeed(Buffer.concat(chunks))))
+        socket.write("GET /pairs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        return Effect.sync(() => socket.destroy())
+      })
+      const body = Buffer.from(`a${"😀".repeat(100_000)}`, "utf8")
+      const at = got.indexOf("\r\n\r\n") + 4
+      assert.include(got.subarray(0, at).toString("latin1"), `content-length: ${body.length}\r\n`)
+      assert.isTrue(got.subarray(at).equals(body), "the body's bytes")
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("a large answer its client reads slowly is given back piece by piece as the socket takes it, not only once taken whole (probe 48 F2)", () =>
+    Effect.gen(function* () {
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { stallTimeoutMs: 0 } })
+      const whole = 2 * 16 * 1024 * 1024 + 2560
+      yield* greedyClient(listener.port, "GET /giant HTTP/1.1\r\nHost: x\r\n\r\n")
+      while ((yield* listener.heldAnswerBytes) === 0) yield* nextTurn
+      // The kernel's buffers take the first pieces at once; the client reads nothing, so the answer is not finished.
+      const partly = yield* Effect.timeoutOption(Effect.repeat(listener.heldAnswerBytes, { until: (held) => held < whole, schedule: Schedule.spaced("5 millis") }), "5 seconds")
+      assert.isTrue(Option.isSome(partly), "pieces given back")
+      assert.isAbove(yield* listener.heldAnswerBytes, 0)
     }).pipe(Effect.scoped)
   )
 
