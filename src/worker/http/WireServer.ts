@@ -100,8 +100,9 @@ export interface WireLimits {
    */
   readonly stallTimeoutMs: number
   /**
-   * Bytes of answers not yet taken by their clients (`heldAnswers.ts`) a connection may hold, past which one that asks
-   * for more is closed, and all the listener's connections together, past which the one holding them the longest is.
+   * Bytes of answers not yet taken by their clients (`heldAnswers.ts`) a connection may hold, past which its next
+   * request does not run and it takes no more (closed once the answers before are written, at once past twice that);
+   * and all the listener's connections together, past which connections are closed, the least likely to be read first.
    */
   readonly maxHeldAnswerBytesPerConnection: number
   readonly maxHeldAnswerBytes: number
@@ -447,6 +448,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
           return true
         }
         if (!takingNoMore.has(req.socket)) {
+          warnedOverShare.add(req.socket)
           takeNoMore(req.socket)
           // Not run, before the wait for the answers before it starts: nothing will write its answer.
           notRun.add(res)
@@ -778,9 +780,11 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       }
     })
     /** Closes a connection whose next request is refused for the answers it holds (`heldAnswers.ts`), saying why. */
+    /** Connections told to take no more for their share: their close at twice it is the same warning's. */
+    const warnedOverShare = new WeakSet<Socket>()
     const closeForAnswers = (socket: Socket, refusal: Refusal) => {
-      // Warned of already when it was told to take no more.
-      const warned = refusal === "share" && takingNoMore.has(socket)
+      // Warned of already when it was told to take no more for its share (not when for an unread body or a stop).
+      const warned = refusal === "share" && warnedOverShare.has(socket)
       heldAnswers.gone(socket)
       socket.destroy()
       if (refusal === "total") closedForTotal()

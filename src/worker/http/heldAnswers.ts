@@ -6,19 +6,22 @@
  * (probe 46 H1, probe 47 H1).
  *
  * Counted: every answer queued behind another (Node gives it no socket yet), and every large one even when it is the
- * one written (the socket keeps what its client has not read). Each costs its body at two bytes a character, the most
- * a string takes in V8's heap, and `QUEUED_ANSWER_BYTES` for its request and response. Counted from the moment it is
- * written until it is taken (`release`: its response's `finish`), or its connection is gone (`gone`: Node gives an
- * answer still queued when its connection closes no event of its own, review 51 M1). A request not run (it came on a
- * connection that takes no more) is counted too, at `QUEUED_ANSWER_BYTES`, until its connection is gone: Node keeps it
- * and its response as long (probe 48 F1: some 3,600 in one read, 6 MiB a connection).
+ * one written (the socket keeps what its client has not read). Each costs its body at two bytes a character, the most a
+ * string takes in V8's heap, and `QUEUED_ANSWER_BYTES` for its request and response. Counted from the moment it is
+ * written until it is taken (`release`: its response's `finish`, or, for a large one written a piece at a time, each
+ * piece as its socket takes it, so that a slow reader is seen to make progress), or its connection is gone (`gone`:
+ * Node gives an answer still queued when its connection closes no event of its own, review 51 M1). A request not run
+ * (it came on a connection that takes no more) is counted too, at `QUEUED_ANSWER_BYTES`, until its connection is gone:
+ * Node keeps it and its response as long (probe 48 F1: some 3,600 in one read, 6 MiB of heap a connection).
  *
- * A request that comes on a connection holding `perConnection` bytes or more does not run, and the connection takes
- * no more (it closes once the answers before are written; `WireServer` closes it at once past twice that): the share bounds what a connection may ask for while its client takes nothing,
- * whether it reads or not (all the answers to one read are counted before the first can be taken: four
- * `/session/get`s of a 1 MiB payload fit in one go). All the connections together may hold `total`: past it, other
- * connections are closed until a new answer fits, the one least likely to have a client that reads first
- * (`victimFirst`), and a request coming on a connection that would be the first to close is refused.
+ * A request that comes on a connection holding `perConnection` bytes or more does not run, and the connection takes no
+ * more (it closes once the answers before are written; `WireServer` closes it at once past twice that): the share
+ * bounds what a connection may ask for while its client takes nothing, whether it reads or not (all the answers to one
+ * read are counted before the first can be taken: four `/session/get`s of a 1 MiB payload fit in one go, five when each
+ * has a body, which is answered a moment after its request is admitted). All the
+ * connections together may hold `total`: past it, other connections are closed until a new answer fits, the one least
+ * likely to have a client that reads first (`victimFirst`), and a request coming on a connection that would be the
+ * first to close is refused.
  */
 
 /** Answers of at least this many characters are counted even when written (the socket keeps what is not read). */
@@ -38,7 +41,8 @@ export type Refusal = "share" | "total"
 
 export interface HeldAnswers<S> {
   /**
-   * Whether a request that has just come on `socket` may run: `null` if so, else why its connection is closed. Asked
+   * Whether a request that has just come on `socket` may run: `null` if so, else why not (`share`: its connection takes
+   * no more, and closes once the answers before are written; `total`: it is closed at once). Asked
    * before the request runs, so that a request refused has done nothing (a `/session/create` whose answer would be
    * dropped would leave a session no one knows of, probe 48 F3).
    */
