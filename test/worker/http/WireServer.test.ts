@@ -453,12 +453,15 @@ describe("WireServer against a real socket", () => {
    * A listener whose connections may hold 1,000,000 bytes of answers in all, with a `/wait` route that answers once
    * `release` is done: the answers pipelined behind it are all queued, whatever the kernel's buffers take.
    */
-  const boundedBehindWaitWith = (limits: Partial<WireLimits>) =>
+  const boundedBehindWaitWith = (limits: Partial<WireLimits>, logs = capturedLogs(LogLevel.Warning)) =>
     Effect.gen(function* () {
       const release = yield* Deferred.make<void>()
       const waitRoutes: RouteTable = new Map<string, WireRoute>([...routes, ["/wait", { method: "GET", body: "none", handle: () => Effect.as(Deferred.await(release), text(200, "waited")) }]])
-      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: waitRoutes, limits: { stallTimeoutMs: 0, ...limits } })
-      return { listener, release }
+      const listener = yield* serve({ name: "test", host: "127.0.0.1", port: 0, routes: waitRoutes, limits: { stallTimeoutMs: 0, ...limits } }).pipe(
+        Effect.tap((served) => Effect.addFinalizer(() => TestServices.provideLive(served.close("2 seconds")))),
+        Effect.provide(logs.layer)
+      )
+      return { listener, release, warnings: () => logs.lines.map((line) => String(line.message[0])) }
     })
   const boundedBehindWait = boundedBehindWaitWith({ maxHeldAnswerBytes: 1_000_000 })
   const [wait, big] = ["GET /wait HTTP/1.1\r\nHost: x\r\n\r\n", "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"]
@@ -535,7 +538,7 @@ describe("WireServer against a real socket", () => {
 
   it.live("requests that come on a connection taking no more are counted until it closes: one that keeps sending them, reading nothing, is closed (probe 48 F1)", () =>
     Effect.gen(function* () {
-      const { listener } = yield* boundedBehindWaitWith({ maxHeldAnswerBytesPerConnection: 100_000 })
+      const { listener, warnings } = yield* boundedBehindWaitWith({ maxHeldAnswerBytesPerConnection: 100_000 })
       const before = counted
       // A body declared and not read (an unknown path): the connection takes no more; a hundred requests follow.
       yield* greedyClient(listener.port, wait + "POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx" + "GET /count HTTP/1.1\r\nHost: x\r\n\r\n".repeat(100))
@@ -543,6 +546,9 @@ describe("WireServer against a real socket", () => {
       const closed = yield* Effect.timeoutOption(untilConnections(listener, (open) => open === 0), "5 seconds")
       assert.isTrue(Option.isSome(closed), "closed by the server, its first request still unanswered")
       assert.strictEqual(counted, before)
+      // Said, though it took no more for its unread body, not for its share (review 53 L1).
+      yield* Effect.yieldNow()
+      assert.deepStrictEqual(warnings(), ["test: a connection holding more answers than its share, not taken by its client, closed"])
       assert.strictEqual(yield* listener.heldAnswerBytes, 0)
     }).pipe(Effect.scoped)
   )
