@@ -267,16 +267,16 @@ const readByNode = () => undefined
 const isEither = <A, E>(effect: Effect.Effect<A, E>): effect is Either.Either<A, E> => Either.isEither(effect)
 
 /**
- * A large answer is written in pieces of this many characters, each counted as taken when the socket has taken it: a
- * client reading slowly makes progress piece by piece, not once an answer (`heldAnswers.ts`, probe 48 F2).
+ * A large answer is written in pieces of this many characters, each, once the socket has taken it, progress for its
+ * connection: a client reading slowly makes progress piece by piece, not once an answer (`heldAnswers.ts`, probe 48 F2).
  */
 const PIECE_CHARS = 64 * 1024
 
 /**
  * Writes `body` a piece at a time, the next once the socket has taken the one before (pieces written together would
- * go out as one write, taken all at once), `taken` told of each piece's characters.
+ * go out as one write, taken all at once), `taken` told of each.
  */
-const writeInPieces = (res: ServerResponse, body: string, taken: (chars: number) => void) => {
+const writeInPieces = (res: ServerResponse, body: string, taken: () => void) => {
   let at = 0
   const next = (error?: Error | null) => {
     // Its connection has gone: what it held is given back at its close.
@@ -287,17 +287,16 @@ const writeInPieces = (res: ServerResponse, body: string, taken: (chars: number)
     const last = body.charCodeAt(end - 1)
     if (end < body.length && last >= 0xd800 && last <= 0xdbff) end -= 1
     const piece = body.slice(at, end)
-    const chars = end - at
     at = end
     res.write(piece, (failed) => {
-      if (failed === undefined || failed === null) taken(chars)
+      if (failed === undefined || failed === null) taken()
       next(failed)
     })
   }
   next()
 }
 
-const writeResponse = (res: ServerResponse, response: WireResponse, taken?: (chars: number) => void) => {
+const writeResponse = (res: ServerResponse, response: WireResponse, taken?: () => void) => {
   if (res.headersSent || res.destroyed) return
   // The headers object is built in one literal (most answers have no extra headers): this runs for every answer.
   const extra = response.headers
@@ -720,7 +719,9 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     server.on("timeout", (socket: Socket) => {
       if (isLingering(socket)) return
       const current = readingBody.get(socket)
-      if (current === undefined || current.res.req.complete) return socket.destroy()
+      // Answers its client has not taken: it is the one not reading, whatever body it left half sent (probe 49 L1: the
+      // 408 queued behind them waited one more stall limit).
+      if (current === undefined || current.res.req.complete || heldAnswers.heldBy(socket) > 0) return socket.destroy()
       current.refuse(bodyTimedOut)
       closeWhenAnswered(socket)
       // Not a timer of ours: Node's own stall limit (`server.timeout`, armed per socket, reset by traffic), armed again.
@@ -795,21 +796,19 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
      * connection closes (`heldAnswers.ts`). The stall limit (`server.timeout`) runs while one is not taken, as while
      * any answer is pending.
      */
-    const holdAnswer = (socket: Socket, res: ServerResponse, chars: number): ((chars: number) => void) | undefined => {
+    const holdAnswer = (socket: Socket, res: ServerResponse, chars: number): (() => void) | undefined => {
       // Nothing will be written (its client has gone before an async route answered, or it was answered already):
       // nothing to count (review 51 M1).
       if (socket.destroyed || res.destroyed || res.headersSent) return undefined
       // Node writes no body for HEAD.
       const head = res.req.method === "HEAD"
-      let left = answerBytes(head ? 0 : chars)
-      heldAnswers.take(socket, left)
-      res.once("finish", () => heldAnswers.release(socket, left))
+      const bytes = answerBytes(head ? 0 : chars)
+      heldAnswers.take(socket, bytes)
+      res.once("finish", () => heldAnswers.release(socket, bytes))
       if (head || chars < LARGE_ANSWER_CHARS) return undefined
-      // A large one is given back piece by piece as its socket takes it (`writeInPieces`), the rest at its `finish`.
-      return (pieceChars) => {
-        left -= 2 * pieceChars
-        heldAnswers.release(socket, 2 * pieceChars)
-      }
+      // A large one is written a piece at a time (`writeInPieces`): each piece taken is progress; it is held until its
+      // `finish`, its text kept whole until then (probe 49 M1).
+      return () => heldAnswers.progressed(socket)
     }
 
     const closedStalledForNewcomer = burstWarning(

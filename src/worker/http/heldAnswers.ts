@@ -8,9 +8,10 @@
  * Counted: every answer queued behind another (Node gives it no socket yet), and every large one even when it is the
  * one written (the socket keeps what its client has not read). Each costs its body at two bytes a character, the most a
  * string takes in V8's heap, and `QUEUED_ANSWER_BYTES` for its request and response. Counted from the moment it is
- * written until it is taken (`release`: its response's `finish`, or, for a large one written a piece at a time, each
- * piece as its socket takes it, so that a slow reader is seen to make progress), or its connection is gone (`gone`:
- * Node gives an answer still queued when its connection closes no event of its own, review 51 M1). A request not run
+ * written until it is taken (`release`: its response's `finish`), or its connection is gone (`gone`: Node gives an
+ * answer still queued when its connection closes no event of its own, review 51 M1). A large one is written a piece at
+ * a time, and each piece its socket takes is progress (`progressed`), though the answer is held whole until its end:
+ * its text is kept to the end (probe 49 M1). A request not run
  * (it came on a connection that takes no more) is counted too, at `QUEUED_ANSWER_BYTES`, until its connection is gone:
  * Node keeps it and its response as long (probe 48 F1: some 3,600 in one read, 6 MiB of heap a connection).
  *
@@ -54,6 +55,8 @@ export interface HeldAnswers<S> {
    */
   readonly take: (socket: S, bytes: number) => void
   readonly release: (socket: S, bytes: number) => void
+  /** A piece of an answer `socket` holds was taken: progress, though the answer is still held whole. */
+  readonly progressed: (socket: S) => void
   /** `socket` is closed: what it held is no longer counted. */
   readonly gone: (socket: S) => void
   /** Bytes held by every connection. */
@@ -151,6 +154,10 @@ export const makeHeldAnswers = <S>(options: HeldAnswersOptions<S>): HeldAnswers<
       holding.bytes -= bytes
       held -= bytes
       holding.progress = ++steps
+    },
+    progressed: (socket) => {
+      const holding = bySocket.get(socket)
+      if (holding !== undefined) holding.progress = ++steps
     },
     gone,
     held: () => held,

@@ -40,6 +40,10 @@ describe("the answers connections hold not yet taken", () => {
     held.take(b, 150)
     expect(held.held()).toBe(1_350)
     expect([held.heldBy(a), held.heldBy(b), held.heldBy({ name: "none" })]).toEqual([1_200, 150, 0])
+    // Progress changes no count.
+    held.progressed(a)
+    held.progressed({ name: "none" })
+    expect([held.heldBy(a), held.held()]).toEqual([1_200, 1_350])
     held.release(a, 1_000)
     expect(held.admit(a)).toBeNull()
     held.take(a, 100)
@@ -75,7 +79,7 @@ describe("the answers connections hold not yet taken", () => {
   })
 
   /** Who is closed for room when, under a total of `total`, each connection in turn takes, has taken, or stalls. */
-  const closedAfter = (total: number, steps: ReadonlyArray<readonly [string, "take" | "release" | "stall", number?]>) => {
+  const closedAfter = (total: number, steps: ReadonlyArray<readonly [string, "take" | "release" | "progress" | "stall", number?]>) => {
     const { held, evicted, stalled } = setUp(1_000, total)
     const byName = new Map<string, Conn>()
     for (const [name, step, bytes = 0] of steps) {
@@ -83,6 +87,7 @@ describe("the answers connections hold not yet taken", () => {
       byName.set(name, conn)
       if (step === "take") held.take(conn, bytes)
       else if (step === "release") held.release(conn, bytes)
+      else if (step === "progress") held.progressed(conn)
       else stalled.add(conn)
     }
     return evicted
@@ -100,6 +105,12 @@ describe("the answers connections hold not yet taken", () => {
       500,
       [["slow reader", "take", 300], ["not reading", "take", 100], ["slow reader", "stall"], ["not reading", "stall"], ["slow reader", "release", 100], ["slow reader", "take", 100], ["newcomer", "take", 200]],
       ["not reading"]
+    ],
+    [
+      "a piece of an answer taken is progress, the answer still held whole (probe 49 M1)",
+      600,
+      [["reader", "take", 300], ["idle", "take", 200], ["reader", "stall"], ["idle", "stall"], ["reader", "progress"], ["newcomer", "take", 200]],
+      ["idle"]
     ],
     [
       "among stalled ones, the one longest without progress, even holding less than one that has had an answer taken since",
