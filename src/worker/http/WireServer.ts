@@ -440,6 +440,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       // connection takes no more, and closes once the answers before are written (a client that reads gets them,
       // a create's among them); past twice that (requests not run keep coming), or first to go for the total, at once.
       const refusal = heldAnswers.admit(req.socket)
+      let startsClosing = false
       if (refusal !== null) {
         const gently = refusal === "share" && heldAnswers.heldBy(req.socket) < 2 * limits.maxHeldAnswerBytesPerConnection
         if (!gently) {
@@ -449,12 +450,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         if (!takingNoMore.has(req.socket)) {
           warnedOverShare.add(req.socket)
           takeNoMore(req.socket)
-          // Not run, before the wait for the answers before it starts: nothing will write its answer.
-          notRun.add(res)
-          heldAnswers.take(req.socket, QUEUED_ANSWER_BYTES)
-          closeWhenAnswered(req.socket)
-          closedOverShare()
-          return true
+          startsClosing = true
         }
       }
       // One before it still unanswered will be answered with the close (while stopping).
@@ -462,6 +458,11 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         notRun.add(res)
         // Node keeps it, and its response, until the connection closes: counted until then (probe 48 F1).
         heldAnswers.take(req.socket, QUEUED_ANSWER_BYTES)
+        // Once it is marked not run: nothing will write its answer, so the wait for the ones before ends with it.
+        if (startsClosing) {
+          closeWhenAnswered(req.socket)
+          closedOverShare()
+        }
         return true
       }
       if (closingAll) takeNoMore(req.socket)

@@ -46,6 +46,9 @@ const acceptedThenGone = (listener: WireListener, reset: boolean) =>
     yield* untilConnections(listener, (open) => open === 0)
   })
 
+/** Limits under which connections may hold any answers not taken: for tests of another bound. */
+const unboundedAnswers = { maxHeldAnswerBytesPerConnection: Number.POSITIVE_INFINITY, maxHeldAnswerBytes: Number.POSITIVE_INFINITY }
+
 /** Requests run by `/count`. */
 let counted = 0
 const routes: RouteTable = new Map<string, WireRoute>([
@@ -135,8 +138,7 @@ describe("WireServer against a real socket", () => {
    */
   const closedWithin = (stallTimeoutMs: number, within: Duration.DurationInput) =>
     Effect.gen(function* () {
-      const unbounded = { maxHeldAnswerBytesPerConnection: Number.POSITIVE_INFINITY, maxHeldAnswerBytes: Number.POSITIVE_INFINITY }
-      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { stallTimeoutMs, ...unbounded } })
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { stallTimeoutMs, ...unboundedAnswers } })
       return Option.isSome(yield* Effect.timeoutOption(pipelineWithoutReading(listener.port), within))
     }).pipe(Effect.scoped)
 
@@ -415,8 +417,7 @@ describe("WireServer against a real socket", () => {
 
   it.live("a client that pipelines answers larger than its socket's buffers and leaves: all it held is no longer counted, the answers never handed to its socket included (review 51 M1)", () =>
     Effect.gen(function* () {
-      const unbounded = { maxHeldAnswerBytesPerConnection: Number.POSITIVE_INFINITY, maxHeldAnswerBytes: Number.POSITIVE_INFINITY }
-      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { stallTimeoutMs: 0, ...unbounded } })
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { stallTimeoutMs: 0, ...unboundedAnswers } })
       // 20 MiB of answers: more than the kernel's buffers on both sides take (a few MiB on loopback).
       const greedy = yield* greedyClient(listener.port, "GET /huge HTTP/1.1\r\nHost: x\r\n\r\n".repeat(20))
       while ((yield* listener.heldAnswerBytes) < 8 * 1024 * 1024) yield* nextTurn
@@ -586,8 +587,8 @@ describe("WireServer against a real socket", () => {
       while (reader.received().length < 8 * 1024 * 1024) yield* nextTurn
       reader.socket.pause()
       assert.strictEqual(yield* listener.heldAnswerBytes, 2 * whole)
-      // Real time for the kernel to fill the reader's socket again (nothing says when it has).
-      yield* Effect.promise(() => new Promise((done) => setTimeout(done, 200)))
+      // Turns of the event loop, not time, for the kernel to fill the reader's socket again (nothing says when it has).
+      for (let turn = 0; turn < 200; turn++) yield* nextTurn
       yield* greedyClient(listener.port, giant)
       yield* untilConnections(listener, (open) => open === 3)
       const oneClosed = yield* Effect.timeoutOption(untilConnections(listener, (open) => open === 2), "5 seconds")
@@ -652,8 +653,7 @@ describe("WireServer against a real socket", () => {
   it.live("a client that never reads, its answers backed up and a body half-sent behind them, is still cut off by the stall limit", () =>
     Effect.gen(function* () {
       // The answers it may hold are not bounded here, so that the stall limit alone acts.
-      const unbounded = { maxHeldAnswerBytesPerConnection: Number.POSITIVE_INFINITY, maxHeldAnswerBytes: Number.POSITIVE_INFINITY }
-      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { stallTimeoutMs: 300, ...unbounded } })
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { stallTimeoutMs: 300, ...unboundedAnswers } })
       // A client that reads nothing notices no close either: the server's count of open connections tells.
       const socket = connect(listener.port, "127.0.0.1")
       yield* Effect.addFinalizer(() => Effect.sync(() => socket.destroy()))
@@ -678,7 +678,7 @@ describe("WireServer against a real socket", () => {
       socket.on("error", () => undefined)
       // 16 MiB: more than the kernel's buffers take.
       socket.write("GET /giant HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
-      while (answered.length === 0) yield* Effect.promise(() => new Promise((done) => setTimeout(done, 5)))
+      while (answered.length === 0) yield* nextTurn
       const gone = yield* Effect.repeat(listener.connections, { until: (open) => open === 0, schedule: Schedule.spaced("20 millis") }).pipe(Effect.timeoutOption("5 seconds"))
       assert.isTrue(Option.isSome(gone), "closed by the server within 5 s")
       assert.deepStrictEqual(answered, [["/giant", 200]])
@@ -1042,8 +1042,7 @@ describe("WireServer at its connection cap", () => {
         }
       ]
     ])
-    const unbounded = { maxHeldAnswerBytesPerConnection: Number.POSITIVE_INFINITY, maxHeldAnswerBytes: Number.POSITIVE_INFINITY }
-    const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: table, limits: unbounded })
+    const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes: table, limits: unboundedAnswers })
     return { listener, state, slowBegun, release, counted }
   })
   const slowAndCount = slowAndCountWith("slow")
