@@ -46,6 +46,7 @@ import {
 import { type BodyBudget, makeBodyBudget } from "./bodyBudget.js"
 import { errorResponse, type WireResponse } from "./errorResponse.js"
 import { makeIdleConnections } from "./idleConnections.js"
+import { clientOf } from "./clientAddress.js"
 import { answerBytes, LARGE_ANSWER_CHARS, makeHeldAnswers, QUEUED_ANSWER_BYTES, type Refusal } from "./heldAnswers.js"
 import { type BodyProgress, makeStalledBodies } from "./stalledBodies.js"
 
@@ -102,9 +103,11 @@ export interface WireLimits {
   /**
    * Bytes of answers not yet taken by their clients (`heldAnswers.ts`) a connection may hold, past which its next
    * request does not run and it takes no more (closed once the answers before are written, at once past twice that);
-   * and all the listener's connections together, past which connections are closed, the least likely to be read first.
+   * and all the listener's connections together, past which connections are closed, the least likely to be read first,
+   * those of a client (an address, an IPv6 /64) holding more than `maxHeldAnswerBytesPerClient` before any other's.
    */
   readonly maxHeldAnswerBytesPerConnection: number
+  readonly maxHeldAnswerBytesPerClient: number
   readonly maxHeldAnswerBytes: number
 }
 
@@ -121,6 +124,8 @@ export const defaultLimits: WireLimits = {
   // Four `/session/get`s of a session with a 1 MiB payload asked in one go; some 3,000 short answers, more than a read
   // of requests holds.
   maxHeldAnswerBytesPerConnection: 8 * 1024 * 1024,
+  // Two connections' shares: a client reading slowly on one or two is not among the first closed.
+  maxHeldAnswerBytesPerClient: 16 * 1024 * 1024,
   maxHeldAnswerBytes: 64 * 1024 * 1024
 }
 
@@ -772,7 +777,9 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     )
     const heldAnswers = makeHeldAnswers<Socket>({
       perConnection: limits.maxHeldAnswerBytesPerConnection,
+      perClient: limits.maxHeldAnswerBytesPerClient,
       total: limits.maxHeldAnswerBytes,
+      clientOf: (socket) => clientOf(socket.remoteAddress),
       stalled: (socket) => socket.writableLength > 0,
       watch: (socket) => socket.once("close", () => heldAnswers.gone(socket)),
       evict: (socket) => {

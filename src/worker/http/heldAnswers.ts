@@ -21,8 +21,8 @@
  * read are counted before the first can be taken: four `/session/get`s of a 1 MiB payload fit in one go, five when each
  * has a body, which is answered a moment after its request is admitted). All the
  * connections together may hold `total`: past it, other connections are closed until a new answer fits, the one least
- * likely to have a client that reads first (`victimFirst`), and a request coming on a connection that would be the
- * first to close is refused.
+ * likely to have a client that reads first (`victimFirst`), those of a client holding more than `perClient` before
+ * any other's, and a request coming on a connection that would be the first to close is refused.
  */
 
 /** Answers of at least this many characters are counted even when written (the socket keeps what is not read). */
@@ -67,13 +67,23 @@ export interface HeldAnswers<S> {
 
 interface Holding {
   bytes: number
+  /** Its client (`clientAddress.ts`), whose connections together may hold `perClient` before theirs go first. */
+  readonly client: string
   /** When (in takes and releases) it last made progress: began to hold, or had an answer taken. */
   progress: number
 }
 
 export interface HeldAnswersOptions<S> {
   readonly perConnection: number
+  /**
+   * What one client's connections may hold together before they are the first closed for the total: a client that
+   * opens connection after connection, reading none, turns the total over faster than a slow reader of another client
+   * shows progress (its kernel wakes its writer in bursts, seconds apart).
+   */
+  readonly perClient: number
   readonly total: number
+  /** Who the connection's client is (`clientAddress.ts`). */
+  readonly clientOf: (socket: S) => string
   /** Whether the socket holds bytes its kernel would not take: its client is not reading (or reads slowly). */
   readonly stalled: (socket: S) => boolean
   /** Called once for each connection, at its first answer counted, so that its `close` calls `gone`. */
@@ -85,24 +95,37 @@ export interface HeldAnswersOptions<S> {
 export const makeHeldAnswers = <S>(options: HeldAnswersOptions<S>): HeldAnswers<S> => {
   // Emptied at each connection's close; only connections that held an answer are in it.
   const bySocket = new Map<S, Holding>()
+  // Only clients holding some are in it.
+  const byClient = new Map<string, number>()
   let held = 0
   let steps = 0
+  const count = (holding: Holding, bytes: number) => {
+    holding.bytes += bytes
+    held += bytes
+    const client = (byClient.get(holding.client) ?? 0) + bytes
+    if (client === 0) byClient.delete(holding.client)
+    else byClient.set(holding.client, client)
+  }
   const gone = (socket: S) => {
     const holding = bySocket.get(socket)
     if (holding === undefined) return
-    held -= holding.bytes
+    count(holding, -holding.bytes)
     bySocket.delete(socket)
   }
+  const overItsClientShare = (holding: Holding) => (byClient.get(holding.client) ?? 0) > options.perClient
   /**
    * Whether `a` is closed before `b` for the total. A socket its kernel will not empty (its client is not reading, or
    * reads slowly) goes before one it will; among those, the one that has gone longer without an answer taken: a slow
    * reader makes progress, a client that reads nothing does not (probe 48 F2). Among the others, whose answers wait
    * behind a request of their own not yet answered (the kernel took all that was written), nothing says who reads: the
-   * one holding more goes first (review 52 M1), then the one longer without progress. (No two progress stamps are
-   * equal: each take and release has its own.)
+   * one holding more goes first (review 52 M1), then the one longer without progress. Within each of the two, the
+   * connections of a client holding more than its share go before the others'. (No two progress stamps are equal:
+   * each take and release has its own.)
    */
   const victimFirst = (a: [S, Holding], aStalled: boolean, b: [S, Holding], bStalled: boolean): boolean => {
     if (aStalled !== bStalled) return aStalled
+    const aOver = overItsClientShare(a[1])
+    if (aOver !== overItsClientShare(b[1])) return aOver
     const older = a[1].progress < b[1].progress
     if (aStalled || a[1].bytes === b[1].bytes) return older
     return a[1].bytes > b[1].bytes
@@ -133,12 +156,11 @@ export const makeHeldAnswers = <S>(options: HeldAnswersOptions<S>): HeldAnswers<
       steps += 1
       let holding = bySocket.get(socket)
       if (holding === undefined) {
-        holding = { bytes: 0, progress: steps }
+        holding = { bytes: 0, client: options.clientOf(socket), progress: steps }
         bySocket.set(socket, holding)
         options.watch(socket)
       } else if (holding.bytes === 0) holding.progress = steps
-      holding.bytes += bytes
-      held += bytes
+      count(holding, bytes)
       while (held > options.total) {
         const victim = firstVictim()
         // This one is the first to go: counted over the total, and its next request is refused (`admit`).
@@ -151,8 +173,7 @@ export const makeHeldAnswers = <S>(options: HeldAnswersOptions<S>): HeldAnswers<
       const holding = bySocket.get(socket)
       // Gone already: settled at its close.
       if (holding === undefined) return
-      holding.bytes -= bytes
-      held -= bytes
+      count(holding, -bytes)
       holding.progress = ++steps
     },
     progressed: (socket) => {

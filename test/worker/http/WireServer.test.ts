@@ -382,9 +382,9 @@ describe("WireServer against a real socket", () => {
    * A client that writes `requests` at once and reads nothing (it notices no close then), destroyed with the test's
    * scope; `resumed` reads what came and ends with it once the server has closed the connection.
    */
-  const greedyClient = (port: number, requests: string) =>
+  const greedyClient = (port: number, requests: string, localAddress = "127.0.0.1") =>
     Effect.gen(function* () {
-      const socket = connect(port, "127.0.0.1")
+      const socket = connect({ port, host: "127.0.0.1", localAddress })
       yield* Effect.addFinalizer(() => Effect.sync(() => socket.destroy()))
       socket.pause()
       socket.on("error", () => undefined)
@@ -400,6 +400,22 @@ describe("WireServer against a real socket", () => {
       return { socket, resumed, received: () => received }
     })
   const nextTurn = Effect.promise(() => new Promise((done) => setImmediate(done)))
+
+  /** Of three connections holding `/giant` answers, one is closed by the server, and `reader`, reading now, gets its whole answer. */
+  const oneClosedReaderServed = (listener: WireListener, reader: { readonly socket: Socket; readonly received: () => string }) =>
+    Effect.gen(function* () {
+      yield* untilConnections(listener, (open) => open === 3)
+      const oneClosed = yield* Effect.timeoutOption(untilConnections(listener, (open) => open === 2), "5 seconds")
+      assert.isTrue(Option.isSome(oneClosed), "one closed by the server")
+      const got = yield* Effect.timeoutOption(
+        Effect.suspend(() => {
+          reader.socket.resume()
+          return Effect.repeat(Effect.sync(() => reader.received().length), { until: (length) => length > 16 * 1024 * 1024, schedule: Schedule.spaced("5 millis") })
+        }),
+        "5 seconds"
+      )
+      assert.isTrue(Option.isSome(got), "the reader got its whole answer")
+    })
 
   it.live("answers under 64 KiB queued behind one not taken are counted too: a client pipelining them and reading none is closed at its share, and what came after in the same read is not run (probe 47 H1, L1)", () =>
     Effect.gen(function* () {
@@ -590,18 +606,26 @@ describe("WireServer against a real socket", () => {
       // Turns of the event loop, not time, for the kernel to fill the reader's socket again (nothing says when it has).
       for (let turn = 0; turn < 200; turn++) yield* nextTurn
       yield* greedyClient(listener.port, giant)
-      yield* untilConnections(listener, (open) => open === 3)
-      const oneClosed = yield* Effect.timeoutOption(untilConnections(listener, (open) => open === 2), "5 seconds")
-      assert.isTrue(Option.isSome(oneClosed), "one closed by the server")
-      const got = yield* Effect.timeoutOption(
-        Effect.suspend(() => {
-          reader.socket.resume()
-          return Effect.repeat(Effect.sync(() => reader.received().length), { until: (length) => length > 16 * 1024 * 1024, schedule: Schedule.spaced("5 millis") })
-        }),
-        "5 seconds"
-      )
-      assert.isTrue(Option.isSome(got), "the reader got its whole answer")
+      yield* oneClosedReaderServed(listener, reader)
       assert.isBelow(idle.received().length, 1, "the idle one read nothing")
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("past the total, the connections of a client holding more than its share are closed before another client's that has gone longer without progress", () =>
+    Effect.gen(function* () {
+      const whole = 2 * 16 * 1024 * 1024 + 2560
+      const limits = { stallTimeoutMs: 0, maxHeldAnswerBytesPerClient: 1.5 * whole, maxHeldAnswerBytes: 2.5 * whole }
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits })
+      const giant = "GET /giant HTTP/1.1\r\nHost: x\r\n\r\n"
+      const reader = yield* greedyClient(listener.port, giant)
+      while ((yield* listener.heldAnswerBytes) < whole) yield* nextTurn
+      // Another client (another loopback address), whose first connection fills its socket after the reader's has.
+      yield* greedyClient(listener.port, giant, "127.0.0.2")
+      while ((yield* listener.heldAnswerBytes) < 2 * whole) yield* nextTurn
+      for (let turn = 0; turn < 200; turn++) yield* nextTurn
+      // Its second: three answers, room for two; that client holds two, more than its share.
+      yield* greedyClient(listener.port, giant, "127.0.0.2")
+      yield* oneClosedReaderServed(listener, reader)
     }).pipe(Effect.scoped)
   )
 

@@ -2,16 +2,21 @@ import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { answerBytes, makeHeldAnswers, QUEUED_ANSWER_BYTES } from "../../../src/worker/http/heldAnswers.js"
 
+/** A connection; `client/name` names one of `client`'s, any other name one of a single client's. */
 type Conn = { readonly name: string }
 
-const setUp = (perConnection: number, total: number) => {
+const clientOfConn = (conn: Conn) => (conn.name.includes("/") ? conn.name.split("/")[0]! : "here")
+
+const setUp = (perConnection: number, total: number, perClient = Number.POSITIVE_INFINITY) => {
   const watched: Array<string> = []
   const evicted: Array<string> = []
   /** Connections whose kernel takes no more of their answers. */
   const stalled = new Set<Conn>()
   const held = makeHeldAnswers<Conn>({
     perConnection,
+    perClient,
     total,
+    clientOf: clientOfConn,
     stalled: (socket) => stalled.has(socket),
     watch: (socket) => void watched.push(socket.name),
     evict: (socket) => void evicted.push(socket.name)
@@ -79,8 +84,12 @@ describe("the answers connections hold not yet taken", () => {
   })
 
   /** Who is closed for room when, under a total of `total`, each connection in turn takes, has taken, or stalls. */
-  const closedAfter = (total: number, steps: ReadonlyArray<readonly [string, "take" | "release" | "progress" | "stall", number?]>) => {
-    const { held, evicted, stalled } = setUp(1_000, total)
+  const closedAfter = (
+    total: number,
+    steps: ReadonlyArray<readonly [string, "take" | "release" | "progress" | "stall", number?]>,
+    perClient = Number.POSITIVE_INFINITY
+  ) => {
+    const { held, evicted, stalled } = setUp(1_000, total, perClient)
     const byName = new Map<string, Conn>()
     for (const [name, step, bytes = 0] of steps) {
       const conn = byName.get(name) ?? { name }
@@ -154,6 +163,41 @@ describe("the answers connections hold not yet taken", () => {
     expect(closedAfter(total, steps)).toEqual(closed)
   })
 
+  it.each([
+    [
+      "among stalled ones, a client's holding more than its share go first, though they have made progress since another's",
+      [["reader/1", "take", 200], ["flood/1", "take", 150], ["flood/2", "take", 150], ["reader/1", "stall"], ["flood/1", "stall"], ["flood/2", "stall"], ["flood/1", "progress"], ["flood/2", "progress"], ["newcomer/1", "take", 100]],
+      ["flood/1"]
+    ],
+    [
+      "its connections go first only while it holds more than its share: what a closed one held no longer counts",
+      [["reader/1", "take", 100], ["flood/1", "take", 100], ["flood/2", "take", 100], ["flood/3", "take", 100], ["flood/4", "take", 100], ["reader/1", "stall"], ["flood/1", "stall"], ["flood/2", "stall"], ["flood/3", "stall"], ["flood/4", "stall"], ["flood/1", "progress"], ["flood/2", "progress"], ["flood/3", "progress"], ["flood/4", "progress"], ["newcomer/1", "take", 250]],
+      ["flood/1", "flood/2", "reader/1"]
+    ],
+    [
+      "nor what a connection of it had taken",
+      [["reader/1", "take", 200], ["flood/1", "take", 150], ["flood/2", "take", 150], ["flood/1", "release", 100], ["reader/1", "stall"], ["flood/2", "stall"], ["newcomer/1", "take", 150]],
+      ["reader/1"]
+    ],
+    [
+      "a client at its share exactly is not over it",
+      [["reader/1", "take", 200], ["flood/1", "take", 250], ["reader/1", "stall"], ["flood/1", "stall"], ["flood/1", "progress"], ["newcomer/1", "take", 100]],
+      ["reader/1"]
+    ],
+    [
+      "a connection its kernel still empties goes after a stalled one, whatever its client holds",
+      [["reader/1", "take", 200], ["flood/1", "take", 300], ["reader/1", "stall"], ["newcomer/1", "take", 100]],
+      ["reader/1"]
+    ],
+    [
+      "among connections whose answers wait behind a request of their own, a client's over its share go first, even holding less",
+      [["reader/1", "take", 200], ["flood/1", "take", 150], ["flood/2", "take", 150], ["newcomer/1", "take", 50]],
+      ["flood/1"]
+    ]
+  ] as const)("past the total, a client's share (250 of 500): %s", (_, steps, closed) => {
+    expect(closedAfter(500, steps, 250)).toEqual(closed)
+  })
+
   it("a connection that would be the first to close for the total has its next request refused; one holding none is let in", () => {
     const { held, evicted } = setUp(1_000, 500)
     const [big, small, fresh] = conns("big", "small", "fresh")
@@ -202,7 +246,9 @@ describe("the answers connections hold not yet taken", () => {
         const open = new Map<Conn, Array<number>>()
         const held = makeHeldAnswers<Conn>({
           perConnection: 500,
+          perClient: 600,
           total: 1_000,
+          clientOf: (socket) => (Number(socket.name) < 3 ? "a" : "b"),
           stalled: (socket) => socket.name === "3",
           watch: () => undefined,
           evict: (socket) => void open.delete(socket)
