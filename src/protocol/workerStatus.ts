@@ -102,8 +102,8 @@ export interface StatusFacts {
   readonly served: number
   readonly errorMsg: string
   readonly ready: boolean
-  /** Taking no new session (draining to stop): reported as no capacity, as before ready. */
-  readonly draining: boolean
+  /** Taking no new session (draining to stop, recycled or errored): reported as no capacity, as before ready. */
+  readonly takingNoSession: boolean
   readonly workingRequestIdxs: ReadonlyArray<number>
   readonly numRequestsRecieved: number
   readonly additionalDiskUsage: number
@@ -122,8 +122,9 @@ export const statusBody = (identity: WorkerIdentity, facts: StatusFacts): Worker
   rej_load: facts.rejected,
   new_load: Math.max(facts.received - facts.cancelled, 0),
   error_msg: facts.errorMsg,
-  // Never advertise capacity while creates would be refused: before ready, and while draining to stop.
-  max_perf: facts.ready && !facts.draining ? MAX_PERF : 0,
+  // Never advertise capacity while creates would be refused: before ready, while draining to stop, once recycled or
+  // errored (review 54 M1: an errored worker said 100 while it refused every create).
+  max_perf: facts.ready && !facts.takingNoSession ? MAX_PERF : 0,
   cur_perf: facts.served,
   cur_capacity: 0,
   max_capacity: 0,
@@ -145,7 +146,7 @@ export const errorStatus = (identity: WorkerIdentity, errorMsg: string): WorkerS
     served: 0,
     errorMsg,
     ready: false,
-    draining: false,
+    takingNoSession: false,
     workingRequestIdxs: [],
     numRequestsRecieved: 0,
     additionalDiskUsage: 0

@@ -1,3 +1,5 @@
+import { sha256Hex } from "./sha256.js"
+
 /**
  * A URL as it may be shown (logs, `/debug`): without credentials (`user:pass@`) and without the query
  * string, where API keys usually travel. The path stays: it tells the operator which endpoint it is.
@@ -13,6 +15,22 @@ export const redactUrl = (url: string): string => {
   // `new URL` writes an empty path as "/": keep the caller's form.
   const text = parsed.pathname === "/" && !/^[a-z]+:\/\/[^/]+\//i.test(url) ? parsed.toString().slice(0, -1) : parsed.toString()
   return hadQuery ? `${text}?…` : text
+}
+
+/**
+ * A session's `on_close_route` as it may be shown: as `redactUrl` shows it, but for the path past its first segment,
+ * where webhooks carry their key (Slack's `/services/T…/B…/<secret>`, Discord's `/api/webhooks/<id>/<token>`, signed
+ * paths; review 54 L6). What is hidden is told apart by six hex digits of its SHA-256, so that two deliveries to one
+ * service still look different.
+ */
+export const redactRoute = (url: string): string => {
+  const shown = redactUrl(url)
+  if (!URL.canParse(url)) return shown
+  const parsed = new URL(url)
+  const [, first = "", ...rest] = parsed.pathname.split("/")
+  const hiddenPath = rest.join("/")
+  if (hiddenPath === "") return shown
+  return `${parsed.origin}/${first}/… (${sha256Hex(hiddenPath + parsed.search).slice(0, 6)})`
 }
 
 /**

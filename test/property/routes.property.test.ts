@@ -261,7 +261,7 @@ describe("every route, generated input (fast-check)", () => {
             const snapshot = yield* metrics.snapshot
             const body = statusBody(
               { id: 1, mtoken: "", url: "" },
-              { ...snapshot.counters, curLoad: snapshot.curLoad, errorMsg: snapshot.errorMsg, ready: snapshot.ready, draining: snapshot.draining, loadtime: snapshot.loadtime, workingRequestIdxs: snapshot.workingRequestIdxs, numRequestsRecieved: snapshot.numRequestsRecieved, additionalDiskUsage: 0 }
+              { ...snapshot.counters, curLoad: snapshot.curLoad, errorMsg: snapshot.errorMsg, ready: snapshot.ready, takingNoSession: snapshot.takingNoSession, loadtime: snapshot.loadtime, workingRequestIdxs: snapshot.workingRequestIdxs, numRequestsRecieved: snapshot.numRequestsRecieved, additionalDiskUsage: 0 }
             )
             for (const [key, value] of Object.entries(body)) {
               if (typeof value === "number" && !Number.isFinite(value)) violations.push(`${key} is ${value}`)

@@ -101,7 +101,7 @@ const report = (id: number, mtoken: string, curLoad: number, workingRequestIdxs:
       workingRequestIdxs,
       numRequestsRecieved: 0,
       ready: true,
-      draining: false,
+      takingNoSession: false,
       loadtime: 1,
       errorMsg: "",
       additionalDiskUsage: 0

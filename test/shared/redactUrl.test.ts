@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { redactUrl, redactUrlsIn } from "../../src/shared/redactUrl.js"
+import { sha256Hex } from "../../src/shared/sha256.js"
+import { redactRoute, redactUrl, redactUrlsIn } from "../../src/shared/redactUrl.js"
 
 describe("redactUrl", () => {
   it.each([
@@ -10,6 +11,26 @@ describe("redactUrl", () => {
     ["not a url", "<invalid URL>"]
   ])("%s → %s", (url, shown) => {
     assert.strictEqual(redactUrl(url), shown)
+  })
+})
+
+describe("redactRoute", () => {
+  const tag = (hidden: string) => sha256Hex(hidden).slice(0, 6)
+  it.each([
+    ["a webhook's key in its path (review 54 L6)", "https://hooks.slack.com/services/T0/B0/s3cretKey", `https://hooks.slack.com/services/… (${tag("T0/B0/s3cretKey")})`],
+    ["credentials and a query go too", "https://u:p@discord.com/api/webhooks/1/tok?wait=true", `https://discord.com/api/… (${tag("webhooks/1/tok?wait=true")})`],
+    ["a path of one segment is shown as redactUrl shows it", "https://u:p@you.example/done?k=1", "https://you.example/done?…"],
+    ["and so is a root or a trailing slash", "http://127.0.0.1:9/cb/", "http://127.0.0.1:9/cb/"],
+    ["no path", "http://127.0.0.1:9", "http://127.0.0.1:9"],
+    ["not a URL", "not a url", "<invalid URL>"]
+  ])("%s", (_, url, shown) => {
+    assert.strictEqual(redactRoute(url), shown)
+    assert.notInclude(redactRoute(url), "s3cret")
+    assert.notInclude(redactRoute(url), "tok")
+  })
+
+  it("two routes that differ past their first segment are shown apart", () => {
+    assert.notStrictEqual(redactRoute("https://h/services/a"), redactRoute("https://h/services/b"))
   })
 })
 

@@ -12,6 +12,7 @@ import { Duration, Effect, Fiber, Layer, LogLevel, Option, Redacted } from "effe
 import { monotonicMillis } from "../../shared/monotonic.js"
 import { deleteRequestsJson, HEARTBEAT_SECONDS, REPORT_SPACING_MS, statusBody, type WorkerIdentity, type WorkerStatusBody } from "../../protocol/workerStatus.js"
 import { redactUrl } from "../../shared/redactUrl.js"
+import { restartOnDefect } from "../../shared/restartOnDefect.js"
 import { makeThrottledLog } from "../../shared/throttledLog.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
@@ -48,6 +49,9 @@ export const defaultReportPolicy: ReportPolicy = {
 /** The framework skips this one address for `/delete_requests/` (vast-protocol.md §5.6). */
 const SKIPPED_FOR_DELETIONS = "https://cloud.vast.ai/api/v0"
 
+/** How long a report loop that died of a bug waits before it starts again: one that dies at once does not spin. */
+const LOOP_RESTART_PAUSE = Duration.seconds(1)
+
 export interface ReportStats {
   readonly accepted: number
   readonly refused: number
@@ -65,7 +69,7 @@ const bodyFor = (snapshot: LoadSnapshot, identity: WorkerIdentity, additionalDis
     served: snapshot.counters.served,
     errorMsg: snapshot.errorMsg,
     ready: snapshot.ready,
-    draining: snapshot.draining,
+    takingNoSession: snapshot.takingNoSession,
     workingRequestIdxs: snapshot.workingRequestIdxs,
     numRequestsRecieved: snapshot.numRequestsRecieved,
     additionalDiskUsage
@@ -194,11 +198,10 @@ const make = (policy: ReportPolicy) =>
     })
     const deletionLoop = Effect.forever(Effect.zipRight(Effect.sleep(policy.deleteTick), sendDeletionsOnce(policy.failover, loopAttempt(deleting))))
 
+    // A bug in a loop must not silence the worker for the rest of its life (review 54 L1): started again, as the
+    // slots' timers and the health loop are.
     const supervised = (name: string, loop: Effect.Effect<never>) =>
-      loop.pipe(
-        Effect.catchAllCause((cause) => Effect.logError(`${name} stopped`, cause)),
-        Effect.forkScoped
-      )
+      restartOnDefect(loop, LOOP_RESTART_PAUSE, (cause) => Effect.logError(`${name} crashed; starting it again`, cause)).pipe(Effect.forkScoped)
     const statusFiber = yield* supervised("worker_status loop", statusLoop)
     const deletionFiber = yield* supervised("delete_requests loop", deletionLoop)
 

@@ -49,8 +49,11 @@ export interface LoadSnapshot {
   readonly workingRequestIdxs: ReadonlyArray<number>
   readonly numRequestsRecieved: number
   readonly ready: boolean
-  /** The worker takes no new session (it is draining to stop): reported as `max_perf` 0, so that none is routed to it. */
-  readonly draining: boolean
+  /**
+   * The worker takes no new session (draining to stop, recycled or errored): reported as `max_perf` 0, so that none is
+   * routed to it.
+   */
+  readonly takingNoSession: boolean
   /** Seconds from start to ready; 0 before. */
   readonly loadtime: number
   readonly errorMsg: string
@@ -122,7 +125,7 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
     let droppedRefusals = 0
     let readyAt: number | null = null
     let errorMsg = ""
-    let draining = false
+    let takingNoSession = false
 
     const begin = (info: RequestInfo) => {
       numRequestsRecieved = bounded(numRequestsRecieved + 1)
@@ -159,6 +162,12 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
       const at = clock.unsafeCurrentTimeMillis()
       reject(info, at, at)
     }
+    const unsafeCreateInvalid = (requestIdx: number): void => {
+      const at = clock.unsafeCurrentTimeMillis()
+      numRequestsRecieved = bounded(numRequestsRecieved + 1)
+      droppedRefusals += refusals.push(requestIdx, at, at, 0)
+      signal()
+    }
     const unsafeRequestServed = (info: RequestInfo): void => {
       const at = clock.unsafeCurrentTimeMillis()
       begin(info)
@@ -186,6 +195,12 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
       unsafeSessionOpened,
       unsafeSessionClosed,
       unsafeSessionRejected,
+      /**
+       * A signed create refused for what it asked (`422`: a lifetime out of range, a route this worker cannot call):
+       * its `Rejected` record tells the autoscaler the request is over (SDK flow 45 M1: the local serverless counted it
+       * on the worker until a report, up to 5 s), but it is no rejected load: no other worker would take it either.
+       */
+      unsafeCreateInvalid,
       unsafeRequestServed,
       unsafeSessionRequestServed,
       unsafeSessionRequestRejected,
@@ -211,9 +226,9 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
           return true
         }),
       /** The worker takes no new session from now on; reported at once. */
-      markDraining: Effect.sync(() => {
-        if (draining) return
-        draining = true
+      markTakingNoSession: Effect.sync(() => {
+        if (takingNoSession) return
+        takingNoSession = true
         signal()
       }),
 
@@ -230,7 +245,7 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
           workingRequestIdxs,
           numRequestsRecieved,
           ready: readyAt !== null,
-          draining,
+          takingNoSession,
           loadtime: readyAt === null ? 0 : seconds(readyAt - startedAt),
           errorMsg
         }

@@ -33,7 +33,7 @@ import { noteStartFailure } from "../lifecycle/startFailure.js"
 import { type JournalledCallback, MAX_LEFTOVER_BYTES, type OutboxJournal, openJournal, replay } from "./OutboxJournal.js"
 import { callbackHttpClient } from "./callbackHttpClient.js"
 import { retryAfterMs } from "./retryAfter.js"
-import { redactUrl } from "../../shared/redactUrl.js"
+import { redactRoute } from "../../shared/redactUrl.js"
 import { makeDestinationSlots } from "./destinationSlots.js"
 import { SELF_TARGET_REASON, SELF_TARGET_REFUSED } from "./selfTarget.js"
 
@@ -267,7 +267,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
           record: {
             sessionId: callback.sessionId,
             generation: callback.generation,
-            route: redactUrl(callback.route),
+            route: redactRoute(callback.route),
             reason: callback.reason,
             state: "queued",
             attempts: 0,

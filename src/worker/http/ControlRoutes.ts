@@ -9,7 +9,7 @@ import { GENERATION_RULE, MAX_SESSIONS_WAIT_SECONDS, RecycleRequest, RELEASE_BOD
 import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { CallbackPoster } from "../callbacks/CallbackPoster.js"
 import { DECIMAL_DIGITS, DECIMAL_FRACTION } from "../../shared/decimalText.js"
-import { redactUrl } from "../../shared/redactUrl.js"
+import { redactRoute, redactUrl } from "../../shared/redactUrl.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { InvalidField, type InvalidJson } from "../errors.js"
@@ -233,7 +233,7 @@ export const controlRoutes = Effect.gen(function* () {
                 ping_count: session.pingCount,
                 cost: session.cost,
                 request_idx: session.requestIdx,
-                on_close_route: session.onCloseRoute === null ? null : redactUrl(session.onCloseRoute)
+                on_close_route: session.onCloseRoute === null ? null : redactRoute(session.onCloseRoute)
               }
       })),
       recent_closes: closes.map((closed) => ({

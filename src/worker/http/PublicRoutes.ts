@@ -2,8 +2,8 @@
  * The public worker API on `WORKER_PORT` (vast-protocol.md §2): session create/end/get/health, the null
  * worker's one handler route `/ping`, and `/pyworker/update`. The webhook port serves `/session/end` alone.
  */
-import { Effect, Either, Option, Redacted } from "effect"
-import { costOf } from "../../protocol/authData.js"
+import { Effect, Either, Option, Redacted, Schema } from "effect"
+import { AuthDataFields, costOf } from "../../protocol/authData.js"
 import { keepPayload, type KeptPayload, keptCallbackText, LONGEST_CLOSE, MAX_CALLBACK_BYTES, NO_PAYLOAD } from "../../protocol/callback.js"
 import { decodeCreateSessionFast } from "./createSessionFastPath.js"
 import {
@@ -41,6 +41,8 @@ import type { RouteTable, WireRequest, WireRoute } from "./WireServer.js"
 const toSeconds = (millis: number): number => millis / 1000
 
 const decodeCreate = bodyDecoder(CreateSessionBody, decodeCreateSessionFast)
+/** A create's `auth_data` alone, whatever else it asked: its signature decides whether its refusal is reported. */
+const decodeAuthData = bodyDecoder(Schema.Struct({ auth_data: AuthDataFields }))
 const decodeRef = bodyDecoder(SessionRefBody)
 const decodeHandler = bodyDecoder(HandlerRequestBody)
 
@@ -91,9 +93,24 @@ export const publicRoutes = Effect.gen(function* () {
   // runs no fiber for them. On this path a fiber and its steps measured more than the work itself
   // (docs/performance.md). `/session/create` and `/session/end` are written as plain steps, one early return per
   // refusal: under a flood of 429s they run tens of thousands of times a second.
+  /**
+   * A create refused for what it asked, not for this worker's state: said to the autoscaler as over if its signature
+   * holds (`unsafeCreateInvalid`); one that fails the check is nobody's demand.
+   */
+  const refuseInvalid = (body: unknown, refusal: InvalidField | InvalidJson): Either.Either<never, RouteError> => {
+    const signed = Either.flatMap(decodeAuthData(body), ({ auth_data }) => Either.map(verifier.verify(auth_data), () => auth_data))
+    if (Either.isRight(signed)) metrics.unsafeCreateInvalid(signed.right.request_idx)
+    return Either.left(refusal)
+  }
+  /** The same, for a create whose signature has been checked. */
+  const refusedSigned = (body: CreateSessionBody, refusal: InvalidField): Either.Either<never, RouteError> => {
+    metrics.unsafeCreateInvalid(body.auth_data.request_idx)
+    return Either.left(refusal)
+  }
+
   const createSession = (request: WireRequest): Either.Either<WireResponse, RouteError> => {
     const decoded = decodeCreate(request.body)
-    if (Either.isLeft(decoded)) return Either.left(decoded.left)
+    if (Either.isLeft(decoded)) return refuseInvalid(request.body, decoded.left)
     const body = decoded.right
     // A request that fails the signature check is nobody's demand: it does not reach the load counters.
     const verified = verifier.verify(body.auth_data)
@@ -101,7 +118,7 @@ export const publicRoutes = Effect.gen(function* () {
     const payload = body.payload
     const onCloseRoute = payload?.on_close_route ?? null
     const callback = keptCallback(onCloseRoute, payload?.on_close_payload ?? null)
-    if (Either.isLeft(callback)) return Either.left(callback.left)
+    if (Either.isLeft(callback)) return refusedSigned(body, callback.left)
     const created = pool.unsafeCreate({
       authData: rawAuthData(request.body),
       cost: costOf(body.auth_data),
@@ -110,7 +127,7 @@ export const publicRoutes = Effect.gen(function* () {
       onCloseRoute,
       onClosePayload: callback.right
     })
-    if (Either.isLeft(created)) return Either.left(created.left)
+    if (Either.isLeft(created)) return created.left._tag === "InvalidField" ? refusedSigned(body, created.left) : Either.left(created.left)
     const answer: CreateSessionAnswer = { session_id: created.right.sessionId, expiration: toSeconds(created.right.expiresAt), generation: created.right.generation }
     return Either.right(json(201, answer))
   }

@@ -14,7 +14,7 @@ import { isEcho, type SignalSeen } from "../../shared/signalEcho.js"
 const SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR2"] as const
 export type StopSignalName = (typeof SIGNALS)[number]
 
-export type StopReason = StopSignalName | "pyworker update" | "recycle"
+export type StopReason = StopSignalName | "pyworker update"
 
 const ignore = () => undefined
 

@@ -395,13 +395,12 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       const now = clock.unsafeCurrentTimeMillis()
       let sessionId = unsafeNewSessionId()
       while (slotOf(sessionId) >= 0) sessionId = unsafeNewSessionId()
-      generation++
       const capAt = capMs === null ? null : now + capMs
       const slid = now + request.lifetimeMs
       const capped = capAt !== null && capAt <= slid
       const session: SlotSession = {
         id: sessionId,
-        generation,
+        generation: generation + 1,
         authDigest: sha256Hex(authText),
         cost: request.cost,
         requestIdx: request.requestIdx,
@@ -416,7 +415,9 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
         onClosePayload,
         callbackLength
       }
-      apply(slot, { type: "session.reserve", session })
+      // The machine decides (review 54 L4): a slot it will not reserve is full, whatever the host took it for.
+      if (refusalOf(apply(slot, { type: "session.reserve", session })) !== null) return refuseCreate(request, refusals.full)
+      generation = session.generation
       return Either.right({ sessionId, generation: session.generation, expiresAt: session.expiresAt })
     }
 
@@ -497,21 +498,25 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
         settled(() => {
           for (let slot = 0; slot < slots.length; slot++) apply(slot, { type: "slot.retire" })
         })
-        return metrics.markDraining
+        return metrics.markTakingNoSession
       }),
 
       /** The consumer declared the instance bad: take no new session, close open ones with `shutdown`. */
-      recycle: Effect.sync(() => {
+      recycle: Effect.suspend(() => {
         mode = "recycled"
-        return settled(() => closeAll({ type: "slot.shutdown", now: clock.unsafeCurrentTimeMillis() }))
+        const closed = settled(() => closeAll({ type: "slot.shutdown", now: clock.unsafeCurrentTimeMillis() }))
+        // Reported as no capacity, as a drain is (review 54 M1).
+        return Effect.as(metrics.markTakingNoSession, closed)
       }),
 
       /** The consumer is presumed dead (failed health checks): take no new session; open ones stay until they close. */
-      errored: Effect.sync(() => {
-        if (mode !== "serving") return
+      errored: Effect.suspend(() => {
+        if (mode !== "serving") return Effect.void
         mode = "errored"
         // No slot changes, but `/sessions` does (`draining`): its long polls wake, as for a drain.
         noteChange()
+        // Reported as no capacity, as a drain is (review 54 M1).
+        return metrics.markTakingNoSession
       }),
 
       /** Close what is open with `shutdown`; no session is taken again. */

@@ -76,7 +76,7 @@ describe("AutoscalerReporter", () => {
       yield* metrics.sessionOpened("s1", { requestIdx: 8, workload: 100 }, 0)
       yield* TestClock.adjust("1 second")
       assert.deepStrictEqual(((yield* statuses(seen)).at(-1))?.body.max_perf, 100)
-      yield* metrics.markDraining
+      yield* metrics.markTakingNoSession
       yield* TestClock.adjust("250 millis")
       const draining = (yield* statuses(seen)).at(-1)
       assert.deepStrictEqual([draining?.at, draining?.body.max_perf, draining?.body.cur_load, draining?.body.working_request_idxs], [1000, 0, 100, [8]])
@@ -788,6 +788,40 @@ describe("AutoscalerReporter", () => {
       assert.strictEqual(yield* sample(prometheus, "null_worker_autoscaler_reports_total", { outcome: "accepted" }), 2)
       assert.strictEqual(yield* sample(prometheus, "null_worker_autoscaler_reports_total", { outcome: "refused" }), 1)
       assert.lengthOf(yield* deletionPosts(seen), 0)
+    })
+  )
+
+  it.scoped("a report loop that dies of a bug is started again: the heartbeats and deletions go on (review 54 L1)", () =>
+    Effect.gen(function* () {
+      const posts: Array<string> = []
+      // The second post of each kind throws, as a bug in the post would.
+      const buggy = Layer.succeed(AutoscalerPost, (url: string) =>
+        Effect.suspend(() => {
+          posts.push(url)
+          return posts.filter((seen) => seen === url).length === 2 ? Effect.die(new TypeError("a bug")) : Effect.succeed(200)
+        })
+      )
+      const { lines, layer: logLayer } = capturedLogs()
+      const context = yield* Layer.build(
+        AutoscalerReporter.DefaultWithoutDependencies.pipe(
+          Layer.provideMerge(LoadMetrics.Default),
+          Layer.provide(Layer.merge(buggy, WorkerMetrics.Default)),
+          Layer.provide(testConfig({ reportAddrs: [A] })),
+          Layer.provide(logLayer)
+        )
+      )
+      const metrics = Context.get(context, LoadMetrics)
+      yield* metrics.markReady
+      for (let second = 0; second < 40; second++) {
+        yield* metrics.sessionRejected({ requestIdx: second, workload: 100 })
+        yield* TestClock.adjust("1 second")
+      }
+      const count = (path: string) => posts.filter((url) => url.endsWith(path)).length
+      // A heartbeat every 10 s after the crash, not none.
+      assert.isAtLeast(count("/worker_status/"), 5)
+      assert.isAtLeast(count("/delete_requests/"), 5)
+      const crashes = lines.filter((line) => String(line.message[0]).endsWith("crashed; starting it again"))
+      assert.lengthOf(crashes, 2)
     })
   )
 

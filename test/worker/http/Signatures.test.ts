@@ -51,6 +51,37 @@ describe("autoscaler signatures on /session/create and /ping", () => {
     })
   )
 
+  it.scoped("a signed create refused for what it asked (422) is reported over with a Rejected record, and is no rejected load; an unsigned one is nobody's (SDK flow 45 M1)", () =>
+    Effect.gen(function* () {
+      const autoscaler = yield* fakeAutoscaler
+      const { metrics, publicUrl, verifier } = yield* startWorker({}, { pubkeyUrl: `${autoscaler.url}/pubkey/` })
+      yield* verifier.ready
+      const asks: ReadonlyArray<[number, unknown, string]> = [
+        [11, { lifetime: 0 }, "payload.lifetime"],
+        [12, { lifetime: 60, on_close_route: "/relative" }, "payload.on_close_route"],
+        [14, "not an object", "payload"]
+      ]
+      for (const [requestIdx, payload, field] of asks) {
+        const refused = yield* call(publicUrl, "/session/create", { body: { auth_data: autoscaler.authData(workerUrl, { request_idx: requestIdx }), payload } })
+        assert.deepStrictEqual([refused.status, decodeReply(ErrorAnswer, refused).field], [422, field])
+      }
+      // An auth_data past its length is refused by the pool, after the signature check.
+      const long = yield* call(publicUrl, "/session/create", { body: { auth_data: autoscaler.authData(workerUrl, { request_idx: 15, extra: "x".repeat(20_000) }) } })
+      assert.strictEqual(long.status, 422)
+      const forged = autoscaler.authData(workerUrl, { request_idx: 16, signature: autoscaler.sign("https://198.51.100.1:1") })
+      assert.strictEqual((yield* call(publicUrl, "/session/create", { body: { auth_data: forged, payload: { lifetime: 0 } } })).status, 422)
+      const records = yield* pendingRecords(metrics, 10)
+      assert.deepStrictEqual(records.map((record) => [record.request_idx, record.status, record.success]), [
+        [11, "Rejected", false],
+        [12, "Rejected", false],
+        [14, "Rejected", false],
+        [15, "Rejected", false]
+      ])
+      const snapshot = yield* metrics.snapshot
+      assert.deepStrictEqual([snapshot.counters.rejected, snapshot.numRequestsRecieved], [0, 4])
+    })
+  )
+
   it.scoped("after a rotation the previous key opens no session a minute on, and still counts inside the session it opened", () =>
     Effect.gen(function* () {
       const autoscaler = yield* fakeAutoscaler

@@ -13,10 +13,10 @@ describe("StopSignal", () => {
       const stop = yield* StopSignal
       assert.isTrue(Option.isNone(yield* stop.reason))
       assert.isFalse(yield* stop.isRequested)
-      yield* stop.request("recycle")
       yield* stop.request("pyworker update")
-      assert.deepStrictEqual(yield* stop.reason, Option.some("recycle"))
-      assert.strictEqual(yield* stop.requested, "recycle")
+      yield* stop.request("SIGTERM")
+      assert.deepStrictEqual(yield* stop.reason, Option.some("pyworker update"))
+      assert.strictEqual(yield* stop.requested, "pyworker update")
       assert.isTrue(yield* stop.isRequested)
     }).pipe(Effect.provide(StopSignal.Default))
   )

@@ -135,6 +135,23 @@ describe("SlotPool", () => {
     })
   )
 
+  it.effect("recycled or errored, the worker refuses every create, and is reported at once as no capacity (review 54 M1)", () =>
+    Effect.gen(function* () {
+      for (const stop of ["recycle", "errored"] as const) {
+        const taking = yield* Effect.gen(function* () {
+          const pool = yield* SlotPool
+          const metrics = yield* LoadMetrics
+          yield* metrics.markReady
+          const before = (yield* metrics.snapshot).takingNoSession
+          yield* pool[stop]
+          const refused = yield* Effect.flip(pool.create(request()))
+          return [before, (yield* metrics.snapshot).takingNoSession, refused._tag]
+        }).pipe(Effect.provide(poolLayer()))
+        assert.deepStrictEqual(taking, [false, true, "SlotsExhausted"], stop)
+      }
+    })
+  )
+
   it.effect("draining is reported at once as no capacity (max_perf 0); the open session stays in cur_load", () =>
     Effect.gen(function* () {
       const pool = yield* SlotPool
@@ -142,10 +159,10 @@ describe("SlotPool", () => {
       yield* metrics.markReady
       yield* pool.create(request({ cost: 60 }))
       const before = yield* metrics.snapshot
-      assert.deepStrictEqual([before.ready, before.draining, before.curLoad], [true, false, 60])
+      assert.deepStrictEqual([before.ready, before.takingNoSession, before.curLoad], [true, false, 60])
       yield* pool.retire
       const after = yield* metrics.snapshot
-      assert.deepStrictEqual([after.ready, after.draining, after.curLoad], [true, true, 60])
+      assert.deepStrictEqual([after.ready, after.takingNoSession, after.curLoad], [true, true, 60])
     }).pipe(Effect.provide(poolLayer()))
   )
 
