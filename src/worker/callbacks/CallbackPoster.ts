@@ -30,7 +30,7 @@ import { makeThrottledLog } from "../../shared/throttledLog.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
 import { noteStartFailure } from "../lifecycle/startFailure.js"
-import { type JournalledCallback, MAX_LEFTOVER_BYTES, type OutboxJournal, openJournal, replay } from "./OutboxJournal.js"
+import { type JournalDisk, type JournalledCallback, MAX_LEFTOVER_BYTES, nodeJournalDisk, type OutboxJournal, openJournal, replay } from "./OutboxJournal.js"
 import { callbackHttpClient } from "./callbackHttpClient.js"
 import { retryAfterMs } from "./retryAfter.js"
 import { redactRoute } from "../../shared/redactUrl.js"
@@ -103,6 +103,8 @@ export interface DeliveryPolicy {
   readonly drainTimeout: Duration.DurationInput
   /** Finished deliveries kept for `/debug`. */
   readonly history: number
+  /** How the journal (`OUTBOX_FILE`) reaches the disk: Node's calls (tests make it a full disk). */
+  readonly journalDisk: JournalDisk
 }
 
 /** 1 attempt + 5 retries after about 1, 2, 4, 8, 16 s: a target that is down for about half a minute still gets it. */
@@ -113,7 +115,8 @@ export const defaultPolicy: DeliveryPolicy = {
   jitter: 0.2,
   maxRedirects: 3,
   drainTimeout: "5 seconds",
-  history: 100
+  history: 100,
+  journalDisk: nodeJournalDisk
 }
 
 class AttemptFailed extends Data.TaggedError("AttemptFailed")<{
@@ -233,7 +236,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
         // predecessor still draining lets both go when it stops.
         const retries = Math.floor(config.bindRetrySeconds)
         const notice = retryNotices(retries, `every 1 s for up to ${retries} s (BIND_RETRY_SECONDS)`)
-        const opened = yield* openJournal(file, onWriteFailure, notices).pipe(
+        const opened = yield* openJournal(file, onWriteFailure, notices, policy.journalDisk).pipe(
           Effect.tapError((error) => (error.lockHolder === null ? Effect.void : notice(error.message))),
           Effect.retry({ schedule: Schedule.spaced("1 second"), times: retries, while: (error) => error.lockHolder !== null }),
           Effect.tapError((error) => Effect.zipRight(Effect.logError(error.message), noteStartFailure(error.message))),

@@ -16,6 +16,7 @@
  * The file is rewritten with its live lines at start and whenever delivered lines make up most of it past a few
  * MiB, so it stays within about twice what is pending; it is created owner-only, since it holds callback URLs whole.
  */
+import { randomBytes } from "node:crypto"
 import { accessSync, closeSync, constants, existsSync, fstatSync, fsync, fsyncSync, lstatSync, openSync, readlinkSync, renameSync, statfsSync, statSync, unlinkSync } from "node:fs"
 import { dirname, resolve } from "node:path"
 import { Effect, Either, Schema } from "effect"
@@ -176,17 +177,25 @@ const FILE_MODE = 0o600
 /** Appended bytes past which the journal is rewritten with its live lines, once they are at most half of it. */
 const COMPACT_AFTER_BYTES = 4 * 1024 * 1024
 
+/** The journal opened to append, never waited on: a FIFO put at its path is refused (ENXIO), not blocked on. */
+const openForAppend = (file: string): number =>
+  openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK | constants.O_NOCTTY, FILE_MODE)
+
 const pendingLine = (callback: JournalledCallback): string => JSON.stringify({ op: "pending", callback }) + "\n"
 
 /**
  * Replace `file` with the pending lines of `live`, through a temporary file renamed over it: a crash at any point
  * leaves the old file or the new one whole. Returns the new file's size. The temporary file never outlives a failure.
  */
-const rewrite = (file: string, live: Iterable<JournalledCallback>): number => {
-  const fresh = `${file}.${process.pid}.tmp`
+const rewrite = (file: string, live: Iterable<JournalledCallback>, disk: JournalDisk): number => {
+  // A name no one can foresee, made here or not at all: a FIFO put at a predictable one froze the worker in `open`,
+  // and a symbolic link there had another file overwritten with the journal (probe 50 M1).
+  const fresh = `${file}.${randomBytes(8).toString("hex")}.tmp`
   let fd: number | null = null
+  let created = false
   try {
-    fd = openSync(fresh, "w", FILE_MODE)
+    fd = disk.createFresh(fresh)
+    created = true
     let bytes = 0
     for (const callback of live) bytes += writeAll(fd, pendingLine(callback))
     fsyncSync(fd)
@@ -196,7 +205,8 @@ const rewrite = (file: string, live: Iterable<JournalledCallback>): number => {
     return bytes
   } catch (error) {
     if (fd !== null) closeSync(fd)
-    unlinkQuietly(fresh)
+    // What another process made at the name (the open failed) is not ours to remove.
+    if (created) unlinkQuietly(fresh)
     throw error
   }
 }
@@ -232,19 +242,29 @@ const noNotices: JournalNotices = {
  * is appended to. Failing to append later is `onWriteFailure`'s to report. While open, the file is rewritten with its
  * live lines once delivered ones make up most of it, and written again if it is deleted.
  */
-/** How the journal's appends reach the disk: Node's calls (tests hold them to decide when they end). */
-export interface JournalSync {
+/**
+ * How the journal reaches the disk: Node's calls (tests hold the fsyncs to decide when they end, and make the rewrite's
+ * file a full disk's).
+ */
+export interface JournalDisk {
   readonly fsync: (fd: number, done: (error: NodeJS.ErrnoException | null) => void) => void
   readonly fsyncSync: (fd: number) => void
+  /** Makes the rewrite's temporary file at `path`, which must not exist, for writing; its descriptor. */
+  readonly createFresh: (path: string) => number
 }
 
-const nodeSync: JournalSync = { fsync, fsyncSync }
+export const nodeJournalDisk: JournalDisk = {
+  fsync,
+  fsyncSync,
+  // Made here or not at all, never followed through a link, never waited on (probe 50 M1).
+  createFresh: (path) => openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY, FILE_MODE)
+}
 
 export const openJournal = (
   configured: string,
   onWriteFailure: (reason: string) => void = () => undefined,
   notices: JournalNotices = noNotices,
-  disk: JournalSync = nodeSync
+  disk: JournalDisk = nodeJournalDisk
 ) =>
   Effect.try({
     try: (): JournalOpened => {
@@ -275,7 +295,7 @@ export const openJournal = (
         let compactAt = COMPACT_AFTER_BYTES
         const compact = (): boolean => {
           try {
-            size = rewrite(file, Array.from(live.values(), (entry) => entry.callback))
+            size = rewrite(file, Array.from(live.values(), (entry) => entry.callback), disk)
             compactAt = size + COMPACT_AFTER_BYTES
             return true
           } catch (error) {
@@ -290,7 +310,7 @@ export const openJournal = (
         }
         const compacted = compact()
         if (!compacted) size = statSync(file, { throwIfNoEntry: false })?.size ?? 0
-        let fd = openSync(file, "a", FILE_MODE)
+        let fd = openForAppend(file)
         // One fsync in flight at most (on `syncing`); lines written meanwhile are covered by one more after it. A
         // descriptor given up (a rewrite, the close) while its fsync runs is closed when that fsync returns: closed at
         // once, its number could go to a socket before the fsync ran, which would then fail, or sync the wrong file.
@@ -327,7 +347,7 @@ export const openJournal = (
         /** Append to the file now at the path (after a rewrite); on failure the old descriptor stays, and it is said. */
         const reopen = () => {
           try {
-            const next = openSync(file, "a", FILE_MODE)
+            const next = openForAppend(file)
             retire(fd)
             fd = next
           } catch (error) {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
@@ -7,7 +7,7 @@ import { Cause, Context, type Duration, Effect, Exit, Fiber, Layer, LogLevel, Op
 import { callbackBody, callbackText, NO_PAYLOAD } from "../../../src/protocol/callback.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import { CallbackPoster, type CloseCallback, type DeliveryPolicy, defaultPolicy, EXIT_LINES_WHEN_JOURNALLED, isRetryableStatus } from "../../../src/worker/callbacks/CallbackPoster.js"
-import { openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
+import { type JournalDisk, nodeJournalDisk, openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
 import { SELF_TARGET_REFUSED, selfAddresses, selfAddressesOf, targetsSelf } from "../../../src/worker/callbacks/selfTarget.js"
 import type { WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
 import { WorkerMetrics } from "../../../src/worker/metrics/WorkerMetrics.js"
@@ -787,12 +787,12 @@ describe("CallbackPoster", () => {
   })
 
   /** A poster journalling to `file`, its deliveries answered by `statuses`, its logs in `logs`; closed with `scope`. */
-  const posterOnJournal = (file: string, statuses: ReadonlyArray<Answer>, logs: ReturnType<typeof capturedLogs>) =>
+  const posterOnJournal = (file: string, statuses: ReadonlyArray<Answer>, logs: ReturnType<typeof capturedLogs>, journalDisk: JournalDisk = nodeJournalDisk) =>
     Effect.gen(function* () {
       const scope = yield* Scope.make()
       const { layer, seen } = yield* scriptedClient(statuses)
       const context = yield* Layer.buildWithScope(
-        CallbackPoster.layerWith({ drainTimeout: "0 millis" }).pipe(
+        CallbackPoster.layerWith({ drainTimeout: "0 millis", journalDisk }).pipe(
           Layer.provide(layer),
           Layer.provide(testConfig({ outboxFile: Option.some(file) })),
           Layer.provide(logs.layer)
@@ -866,8 +866,9 @@ describe("CallbackPoster", () => {
     return Effect.gen(function* () {
       const file = join(mkdtempSync(join(tmpdir(), "outbox-")), "outbox.jsonl")
       // The start's rewrite goes through a temporary file made to fail as a full disk does.
-      symlinkSync("/dev/full", `${file}.${process.pid}.tmp`)
-      const { poster, scope } = yield* posterOnJournal(file, [503], logs)
+      let rewrites = 0
+      const fullOnce = { ...nodeJournalDisk, createFresh: (path: string) => (rewrites++ === 0 ? openSync("/dev/full", "w") : nodeJournalDisk.createFresh(path)) }
+      const { poster, scope } = yield* posterOnJournal(file, [503], logs, fullOnce)
       poster.unsafeEnqueue({ ...callback, sessionId: "a" })
       unlinkSync(file)
       poster.unsafeEnqueue({ ...callback, sessionId: "b" })

@@ -7,12 +7,13 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { type JournalledCallback, type JournalSync, openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
+import { type JournalDisk, type JournalledCallback, nodeJournalDisk, openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
 import { otherWorkersLock } from "../../support/processStart.js"
 
 /** A disk whose fsyncs are held until the test ends them, with the descriptors they were given. */
 const fsyncs = { held: [] as Array<(error: NodeJS.ErrnoException | null) => void>, fds: [] as Array<number>, synchronous: 0 }
-const heldDisk: JournalSync = {
+const heldDisk: JournalDisk = {
+  ...nodeJournalDisk,
   fsync: (fd, done) => {
     fsyncs.fds.push(fd)
     fsyncs.held.push(done)

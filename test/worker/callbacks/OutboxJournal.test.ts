@@ -3,14 +3,14 @@
  * journal's schema are skipped, not trusted. The poster's use of it is in CallbackPoster.test.ts.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process"
-import { appendFileSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, unlinkSync, utimesSync, lutimesSync, writeFileSync } from "node:fs"
+import { appendFileSync, existsSync, openSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, unlinkSync, utimesSync, lutimesSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { takeLock } from "../../../src/worker/callbacks/journalLock.js"
 import { forEachLine } from "../../../src/worker/callbacks/lineReader.js"
-import { followLinks, type JournalNotices, journalPathProblem, type JournalledCallback, type OutboxJournal, openJournal, replay } from "../../../src/worker/callbacks/OutboxJournal.js"
+import { followLinks, type JournalDisk, type JournalNotices, journalPathProblem, type JournalledCallback, nodeJournalDisk, type OutboxJournal, openJournal, replay } from "../../../src/worker/callbacks/OutboxJournal.js"
 import { descriptorsOn, fillDiskUnder, freeDiskUnder } from "../../support/descriptors.js"
 import { otherWorkersLock, startedAtMsOf, startTimeOf } from "../../support/processStart.js"
 
@@ -27,8 +27,17 @@ const nextTurn = Effect.promise(() => new Promise<void>((resolve) => setImmediat
 
 const journalIn = () => join(mkdtempSync(join(tmpdir(), "journal-")), "outbox.jsonl")
 
+/** A disk that is full for the rewrite's first `times` temporary files (their writes fail with ENOSPC), then has room. */
+const fullForRewrites = (times = 1): JournalDisk => {
+  let left = times
+  return { ...nodeJournalDisk, createFresh: (path) => (left-- > 0 ? openSync("/dev/full", "w") : nodeJournalDisk.createFresh(path)) }
+}
+
+/** The rewrites' temporary files left beside `file`. */
+const temporaryFiles = (file: string) => readdirSync(dirname(file)).filter((name) => name.endsWith(".tmp"))
+
 /** Open the journal on `file` with every notice it gives recorded, by kind, in `said`. */
-const openRecordingNotices = (file: string) => {
+const openRecordingNotices = (file: string, disk: JournalDisk = nodeJournalDisk) => {
   const said = { notCompacted: [] as Array<string>, recreated: [] as Array<number>, directoryGone: [] as Array<string>, lockTaken: [] as Array<number> }
   const notices: JournalNotices = {
     notCompacted: (cause) => void said.notCompacted.push(cause),
@@ -36,7 +45,7 @@ const openRecordingNotices = (file: string) => {
     directoryGone: (directory) => void said.directoryGone.push(directory),
     lockTaken: (holder) => void said.lockTaken.push(holder)
   }
-  return Effect.map(openJournal(file, () => undefined, notices), (opened) => ({ ...opened, said }))
+  return Effect.map(openJournal(file, () => undefined, notices, disk), (opened) => ({ ...opened, said }))
 }
 
 /** The journal's directory deleted with all it holds, then made again, empty. */
@@ -403,9 +412,8 @@ describe("OutboxJournal", () => {
   it.effect("a rewrite that fails at start leaves no descriptor open", () =>
     Effect.gen(function* () {
       const file = journalIn()
-      symlinkSync("/dev/full", `${file}.${process.pid}.tmp`)
       const before = readdirSync("/proc/self/fd").length
-      const { journal } = yield* openJournal(file)
+      const { journal } = yield* openJournal(file, undefined, undefined, fullForRewrites())
       journal.close()
       assert.strictEqual(readdirSync("/proc/self/fd").length, before)
     })
@@ -416,17 +424,47 @@ describe("OutboxJournal", () => {
       const file = journalIn()
       yield* session(file, (journal) => ["a", "b"].forEach((id) => journal.pending(callback(id))))
       // The rewrite's temporary file, made to fail as a full disk does.
-      symlinkSync("/dev/full", `${file}.${process.pid}.tmp`)
-      const opened = yield* openRecordingNotices(file)
+      const opened = yield* openRecordingNotices(file, fullForRewrites())
       assert.deepStrictEqual(opened.said.notCompacted, ["ENOSPC"])
       assert.deepStrictEqual(opened.left, [callback("a"), callback("b")])
-      assert.isFalse(existsSync(`${file}.${process.pid}.tmp`))
+      assert.deepStrictEqual(temporaryFiles(file), [])
       opened.journal.done("a")
       opened.journal.pending(callback("c"))
       opened.journal.close()
       assert.deepStrictEqual(yield* session(file), [callback("b"), callback("c")])
     })
   )
+
+  it.effect("the rewrite's temporary file has a name no one can foresee: a link put where its old name was changes nothing (probe 50 M1: another file was overwritten through it)", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      const victim = join(dirname(file), "victim.txt")
+      writeFileSync(victim, "precious")
+      // The name it had: `<file>.<pid>.tmp`.
+      symlinkSync(victim, `${file}.${process.pid}.tmp`)
+      const { journal } = yield* openJournal(file)
+      journal.pending(callback("a"))
+      unlinkSync(file)
+      journal.pending(callback("b"))
+      journal.close()
+      assert.strictEqual(readFileSync(victim, "utf8"), "precious")
+      assert.isFalse(lstatSync(file).isSymbolicLink())
+      assert.deepStrictEqual(yield* session(file), [callback("a"), callback("b")])
+    })
+  )
+
+  // (A FIFO is refused the same way; a test that opened one the old way would hang the whole run, so none does.)
+  it("the rewrite's file is made, not opened: a link, even one to nowhere, or a file already at its path is refused (EEXIST)", () => {
+    const dir = dirname(journalIn())
+    const link = join(dir, "link.tmp")
+    symlinkSync(join(dir, "elsewhere"), link)
+    const plain = join(dir, "plain.tmp")
+    writeFileSync(plain, "")
+    for (const path of [link, plain]) {
+      assert.throws(() => nodeJournalDisk.createFresh(path), /EEXIST/)
+    }
+    assert.isFalse(existsSync(join(dir, "elsewhere")))
+  })
 
   it.effect("a file kept as it was (its rewrite failed at start) counts the bytes already in it: once mostly delivered, it is rewritten at the next line", () =>
     Effect.gen(function* () {
@@ -437,8 +475,7 @@ describe("OutboxJournal", () => {
         appendFileSync(file, JSON.stringify({ op: "pending", callback: mib(id) }) + "\n" + JSON.stringify({ op: "done", session_id: id }) + "\n")
       }
       appendFileSync(file, JSON.stringify({ op: "pending", callback: callback("kept") }) + "\n")
-      symlinkSync("/dev/full", `${file}.${process.pid}.tmp`)
-      const opened = yield* openJournal(file)
+      const opened = yield* openJournal(file, undefined, undefined, fullForRewrites())
       assert.isAbove(statSync(file).size, 5 * 1024 * 1024)
       // The disk has room again (the failed rewrite's temporary file is gone); the 4 MiB a failed rewrite waits for
       // were already in the file.
@@ -455,8 +492,7 @@ describe("OutboxJournal", () => {
       yield* session(file, (journal) => journal.pending(callback("a")))
       // Killed while writing b's line, on a full disk.
       appendFileSync(file, '{"op":"pending","callback":{"session_id":"b","ro')
-      symlinkSync("/dev/full", `${file}.${process.pid}.tmp`)
-      const opened = yield* openJournal(file)
+      const opened = yield* openJournal(file, undefined, undefined, fullForRewrites())
       assert.deepStrictEqual(opened.left, [callback("a")])
       opened.journal.pending(callback("c"))
       opened.journal.close()
