@@ -23,6 +23,20 @@ export class PostFailed extends Data.TaggedError("PostFailed")<{ readonly reason
  */
 export type JsonPost = (url: string, json: string, onStatus?: (status: number) => void) => Effect.Effect<number, PostFailed>
 
+/** 307/308 hops followed per post, as the framework's client (aiohttp) follows them. */
+const MAX_REDIRECTS = 3
+
+/**
+ * Where a `307`/`308` answer to a post at `from` sends it again, with its method and body (an http→https front, a
+ * moved autoscaler): null for any other answer, or a place that is not http(s) (probe 50 L2: every report was refused,
+ * and the autoscaler never heard of a worker that took sessions).
+ */
+export const redirectTarget = (from: string, status: number, location: string | undefined): string | null => {
+  if ((status !== 307 && status !== 308) || location === undefined || !URL.canParse(location, from)) return null
+  const next = new URL(location, from)
+  return next.protocol === "http:" || next.protocol === "https:" ? next.href : null
+}
+
 /** How long an answer's body may take to arrive before the connection is given up instead of reused. */
 const ANSWER_DRAIN_TIMEOUT = "1 second"
 
@@ -92,12 +106,17 @@ export const makeNodeJsonPost = (): NodeJsonPost => {
         request.destroy()
       })
     })
+  const post = (url: string, json: string, onStatus: ((status: number) => void) | undefined, hops: number): Effect.Effect<number, PostFailed> =>
+    Effect.flatMap(send(url, json), (response) => {
+      const status = response.statusCode ?? 0
+      const drained = Effect.timeoutOption(drain(response), ANSWER_DRAIN_TIMEOUT)
+      const next = hops < MAX_REDIRECTS ? redirectTarget(url, status, response.headers.location) : null
+      if (next !== null) return Effect.zipRight(drained, post(next, json, onStatus, hops + 1))
+      onStatus?.(status)
+      return Effect.as(drained, status)
+    })
   return {
-    post: (url, json, onStatus) =>
-      Effect.flatMap(send(url, json), (response) => {
-        onStatus?.(response.statusCode ?? 0)
-        return Effect.as(Effect.timeoutOption(drain(response), ANSWER_DRAIN_TIMEOUT), response.statusCode ?? 0)
-      }),
+    post: (url, json, onStatus) => post(url, json, onStatus, 0),
     close: () => {
       agents.http.destroy()
       agents.https.destroy()
@@ -108,17 +127,24 @@ export const makeNodeJsonPost = (): NodeJsonPost => {
 /** The same contract over an `HttpClient`. */
 export const jsonPostFromHttpClient = (client: HttpClient.HttpClient): JsonPost => {
   const scoped = HttpClient.withScope(client)
-  return (url, json, onStatus) =>
+  const post = (url: string, json: string, onStatus: ((status: number) => void) | undefined, hops: number): Effect.Effect<number, PostFailed> =>
     HttpClientRequest.post(url).pipe(
       HttpClientRequest.setBody(HttpBody.text(json, "application/json")),
       scoped.execute,
-      Effect.tap((response) => onStatus?.(response.status)),
-      // The body is read and dropped (briefly, errors ignored) so the connection returns to the pool, not aborted;
-      // never kept, however much of it comes.
-      Effect.flatMap((response) => Effect.as(Effect.ignore(Effect.timeout(Stream.runDrain(response.stream), ANSWER_DRAIN_TIMEOUT)), response.status)),
+      Effect.flatMap((response): Effect.Effect<number | string> => {
+        // The body is read and dropped (briefly, errors ignored) so the connection returns to the pool, not aborted;
+        // never kept, however much of it comes.
+        const drained = Effect.ignore(Effect.timeout(Stream.runDrain(response.stream), ANSWER_DRAIN_TIMEOUT))
+        const next = hops < MAX_REDIRECTS ? redirectTarget(url, response.status, response.headers["location"]) : null
+        if (next !== null) return Effect.as(drained, next)
+        onStatus?.(response.status)
+        return Effect.as(drained, response.status)
+      }),
       Effect.scoped,
-      Effect.mapError((error) => new PostFailed({ reason: transportCause(error.cause ?? error) }))
+      Effect.mapError((error) => new PostFailed({ reason: transportCause(error.cause ?? error) })),
+      Effect.flatMap((answer) => (typeof answer === "string" ? post(answer, json, onStatus, hops + 1) : Effect.succeed(answer)))
     )
+  return (url, json, onStatus) => post(url, json, onStatus, 0)
 }
 
 /** How the reporter posts. */

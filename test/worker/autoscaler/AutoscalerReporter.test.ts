@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Context, Effect, Exit, Fiber, Layer, Option, Ref, Schema, Scope, TestClock } from "effect"
 import { AutoscalerReporter } from "../../../src/worker/autoscaler/AutoscalerReporter.js"
-import { AutoscalerPost } from "../../../src/worker/autoscaler/jsonPost.js"
+import { AutoscalerPost, redirectTarget } from "../../../src/worker/autoscaler/jsonPost.js"
 import { LoadMetrics, MAX_PENDING_FINISHED } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import { WorkerMetrics } from "../../../src/worker/metrics/WorkerMetrics.js"
 import { DeleteRequestsBody, type WorkerStatusBody } from "../../../src/protocol/workerStatus.js"
@@ -65,6 +65,52 @@ describe("AutoscalerReporter", () => {
       yield* TestClock.adjust("0 millis")
       const [ready] = yield* statuses(eager.seen)
       assert.deepStrictEqual([ready?.at, ready?.body.max_perf], [1100, 100])
+    })
+  )
+
+  it.scoped("a report or deletion answered 307 or 308 is posted again where it points, with its body (probe 50 L2: an http→https front had every report refused)", () =>
+    Effect.gen(function* () {
+      const front = "http://127.0.0.1:9103"
+      const { metrics, seen } = yield* startReporter(
+        (url) =>
+          url === `${front}/worker_status/`
+            ? { status: 308, location: `${A}/worker_status/` }
+            : url === `${front}/delete_requests/`
+              ? { status: 307, location: "/moved/delete_requests/" }
+              : 200,
+        yield* Effect.scope,
+        [front]
+      )
+      yield* metrics.markReady
+      yield* metrics.sessionRejected({ requestIdx: 5, workload: 100 })
+      yield* TestClock.adjust("1 second")
+      const posted = (yield* Ref.get(seen)).map((request) => [request.url, JSON.stringify(request.body).length > 2])
+      assert.deepInclude(posted, [`${A}/worker_status/`, true])
+      assert.deepInclude(posted, [`${front}/moved/delete_requests/`, true])
+      assert.deepStrictEqual(((yield* statuses(seen, A)).at(-1))?.body.max_perf, 100)
+      assert.deepStrictEqual(yield* pendingRecords(metrics, 10), [], "the deletions were accepted through the redirect")
+    })
+  )
+
+  it.effect("a redirect that is not 307/308, or to a place not http(s), is not followed; nor is a fourth hop", () =>
+    Effect.sync(() => {
+      assert.strictEqual(redirectTarget("http://a/x", 308, "https://b/y"), "https://b/y")
+      assert.strictEqual(redirectTarget("http://a/x", 307, "/y?z=1"), "http://a/y?z=1")
+      assert.isNull(redirectTarget("http://a/x", 301, "http://b/y"))
+      assert.isNull(redirectTarget("http://a/x", 302, "http://b/y"))
+      assert.isNull(redirectTarget("http://a/x", 308, "ftp://b/y"))
+      assert.isNull(redirectTarget("http://a/x", 308, undefined))
+      assert.isNull(redirectTarget("http://a/x", 200, "http://b/y"))
+    })
+  )
+
+  it.scoped("a report sent round in redirects is given up after 3 hops, as a refusal", () =>
+    Effect.gen(function* () {
+      const { reporter, seen } = yield* startReporter((url) => ({ status: 307, location: `${url}x` }), yield* Effect.scope)
+      yield* TestClock.adjust("1 second")
+      const first = (yield* Ref.get(seen)).slice(0, 4).map((request) => request.url)
+      assert.deepStrictEqual(first, [`${A}/worker_status/`, `${A}/worker_status/x`, `${A}/worker_status/xx`, `${A}/worker_status/xxx`])
+      assert.strictEqual((yield* reporter.stats).accepted, 0)
     })
   )
 

@@ -366,6 +366,28 @@ describe("makeNodeJsonPost (the worker's poster)", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.effect("a 307 or 308 is followed with the same method and body, and the status heard is the last one's (probe 50 L2)", () =>
+    Effect.gen(function* () {
+      const got: Array<[string, string, string]> = []
+      const { addr } = yield* serverWith((request, response) => {
+        let body = ""
+        request.on("data", (chunk: Buffer) => void (body += chunk.toString()))
+        request.on("end", () => {
+          got.push([request.method ?? "", request.url ?? "", body])
+          if (request.url === "/worker_status/") response.writeHead(308, { location: "/moved/" }).end("moved")
+          else if (request.url === "/moved/") response.writeHead(307, { location: "/there/" }).end()
+          else response.end("{}")
+        })
+      })
+      const heard: Array<number> = []
+      const poster = makeNodeJsonPost()
+      yield* Effect.addFinalizer(() => Effect.sync(poster.close))
+      assert.strictEqual(yield* poster.post(`${addr}/worker_status/`, '{"a":1}', (status) => void heard.push(status)), 200)
+      assert.deepStrictEqual(got, [["POST", "/worker_status/", '{"a":1}'], ["POST", "/moved/", '{"a":1}'], ["POST", "/there/", '{"a":1}']])
+      assert.deepStrictEqual(heard, [200])
+    }).pipe(Effect.scoped)
+  )
+
   it.effect("close() ends the kept connections; so does closing the layer's scope", () =>
     Effect.gen(function* () {
       const closed = yield* Queue.unbounded<void>()
