@@ -23,14 +23,19 @@ export const redactUrl = (url: string): string => {
  * paths; review 54 L6). What is hidden is told apart by six hex digits of its SHA-256, so that two deliveries to one
  * service still look different.
  */
+/** The most of a route's first path segment shown. */
+const SHOWN_SEGMENT = 64
+
 export const redactRoute = (url: string): string => {
   const shown = redactUrl(url)
   if (!URL.canParse(url)) return shown
   const parsed = new URL(url)
   const [, first = "", ...rest] = parsed.pathname.split("/")
   const hiddenPath = rest.join("/")
-  if (hiddenPath === "") return shown
-  return `${parsed.origin}/${first}/… (${sha256Hex(hiddenPath + parsed.search).slice(0, 6)})`
+  // A long first segment is cut too: a line of a log or of `/debug` stays a line (probe 50 L1).
+  if (hiddenPath === "" && first.length <= SHOWN_SEGMENT) return shown
+  const segment = first.length <= SHOWN_SEGMENT ? `${first}/` : first.slice(0, SHOWN_SEGMENT)
+  return `${parsed.origin}/${segment}… (${sha256Hex(first.slice(segment.length) + hiddenPath + parsed.search).slice(0, 6)})`
 }
 
 /**

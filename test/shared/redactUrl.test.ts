@@ -22,6 +22,8 @@ describe("redactRoute", () => {
     ["a path of one segment is shown as redactUrl shows it", "https://u:p@you.example/done?k=1", "https://you.example/done?…"],
     ["and so is a root or a trailing slash", "http://127.0.0.1:9/cb/", "http://127.0.0.1:9/cb/"],
     ["no path", "http://127.0.0.1:9", "http://127.0.0.1:9"],
+    ["a first segment past 64 characters is cut there (probe 50 L1)", `https://h/${"a".repeat(70)}`, `https://h/${"a".repeat(64)}… (${tag("aaaaaa")})`],
+    ["with what follows it", `https://h/${"a".repeat(70)}/b`, `https://h/${"a".repeat(64)}… (${tag("aaaaaab")})`],
     ["not a URL", "not a url", "<invalid URL>"]
   ])("%s", (_, url, shown) => {
     assert.strictEqual(redactRoute(url), shown)

@@ -171,6 +171,12 @@ interface Delivery {
   journalled: boolean
 }
 
+/**
+ * What a pending callback counts against `CALLBACK_MAX_PENDING_BYTES`: its body's text and its route's, both kept
+ * until it is delivered (probe 50 L1: routes of 8 KB, counted nowhere, held ~60 MiB past the budget at 1,000 pending).
+ */
+export const pendingLength = (callback: { readonly body: string; readonly route: string }): number => callback.body.length + callback.route.length
+
 const make = (overrides: Partial<DeliveryPolicy>) =>
     Effect.gen(function* () {
       const policy: DeliveryPolicy = { ...defaultPolicy, ...overrides }
@@ -256,7 +262,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
       const finish = (delivery: Delivery, next: DeliveryRecord) => {
         delivery.record = next
         live.delete(delivery.callback.sessionId)
-        liveLength -= delivery.callback.body.length
+        liveLength -= pendingLength(delivery.callback)
         finished.push(next)
         if (finished.length > policy.history) finished = finished.slice(finished.length - policy.history)
         journal?.done(delivery.callback.sessionId)
@@ -285,7 +291,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
         }
         if (live.size === 0) idle = Deferred.unsafeMake(FiberId.none)
         live.set(callback.sessionId, delivery)
-        liveLength += callback.body.length
+        liveLength += pendingLength(callback)
         if (!replayed && journal !== null) {
           delivery.journalled = journal.pending({ session_id: callback.sessionId, generation: callback.generation, route: callback.route, body: callback.body, reason: callback.reason })
         }

@@ -7,7 +7,7 @@ import { isIP, isIPv6 } from "node:net"
 import { basename, dirname, join, resolve } from "node:path"
 import { Config, ConfigError, Context, Effect, Either, Layer, Option, ParseResult, Redacted, Schema } from "effect"
 import { MAX_CALLBACK_BYTES } from "../../protocol/callback.js"
-import { httpUrlProblem, NOT_HTTP_URL } from "../../protocol/httpUrl.js"
+import { httpUrlProblem, MAX_URL_LENGTH, NOT_HTTP_URL } from "../../protocol/httpUrl.js"
 import { describeConfigError } from "../../shared/causeLine.js"
 import { checkedText, decimalInteger, decimalNumber, port, SET_BUT_EMPTY, unlessEmpty } from "../../shared/decimalConfig.js"
 import { LogFormat, LogLevelName } from "../../shared/logging.js"
@@ -343,8 +343,8 @@ const base = Config.all({
   // Below one callback at its largest, an empty outbox would refuse a create the route accepts, for good.
   callbackMaxPendingBytes: decimalInteger(
     "CALLBACK_MAX_PENDING_BYTES",
-    `must be an integer, at least ${MAX_CALLBACK_BYTES} (one callback body at its largest, 1 MiB)`,
-    (n) => n >= MAX_CALLBACK_BYTES
+    `must be an integer, at least ${MAX_CALLBACK_BYTES + MAX_URL_LENGTH} (one callback at its largest: its body, 1 MiB, and its route, 8 KiB)`,
+    (n) => n >= MAX_CALLBACK_BYTES + MAX_URL_LENGTH
   ).pipe(Config.withDefault(defaults.callbackMaxPendingBytes)),
   maxConnections: positiveInteger("MAX_CONNECTIONS", defaults.maxConnections),
   bindRetrySeconds: nonNegativeSeconds("BIND_RETRY_SECONDS").pipe(Config.withDefault(defaults.bindRetrySeconds)),

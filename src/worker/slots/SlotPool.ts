@@ -383,7 +383,8 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       if (authText.length > AUTH_DATA_MAX_LENGTH) return Either.left(authDataTooLong)
       // Only with a route: the payload's text is measured (a megabyte at most), and the hot path has none.
       const onClosePayload = request.onCloseRoute === null ? NO_PAYLOAD : request.onClosePayload
-      const callbackLength = request.onCloseRoute === null ? 0 : onClosePayload.text.length + CALLBACK_ADDED_MAX_LENGTH
+      // As the outbox will count it (`pendingLength`): the body at its longest, and the route.
+      const callbackLength = request.onCloseRoute === null ? 0 : onClosePayload.text.length + CALLBACK_ADDED_MAX_LENGTH + request.onCloseRoute.length
       if (request.onCloseRoute !== null) {
         const full = outbox.unsafeFullness(openCallbackCount() + 1, openCallbackLength() + callbackLength)
         if (full !== null) {

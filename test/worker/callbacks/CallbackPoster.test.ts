@@ -492,7 +492,7 @@ describe("CallbackPoster", () => {
     })
   )
 
-  it.scoped("admission: room is counted against CALLBACK_MAX_PENDING, and the bodies' text against CALLBACK_MAX_PENDING_BYTES", () =>
+  it.scoped("admission: room is counted against CALLBACK_MAX_PENDING, and the bodies' and routes' text against CALLBACK_MAX_PENDING_BYTES (probe 50 L1)", () =>
     Effect.gen(function* () {
       const { poster } = yield* posterWith(["hang"], yield* Effect.scope, { callbackMaxPending: 2 })
       assert.isNull(poster.unsafeFullness(2, 0))
@@ -500,7 +500,7 @@ describe("CallbackPoster", () => {
       assert.isNull(poster.unsafeFullness(1, 0))
       assert.strictEqual(poster.unsafeFullness(2, 0), "2 callbacks")
 
-      const limit = callback.body.length + 10
+      const limit = (callback.body.length + callback.route.length) + 10
       const sized = (yield* posterWith(["hang", "hang"], yield* Effect.scope, { callbackMaxPendingBytes: limit })).poster
       assert.isNull(sized.unsafeFullness(1, limit))
       assert.strictEqual(sized.unsafeFullness(1, limit + 1), `${limit} characters of callbacks`)
@@ -512,12 +512,12 @@ describe("CallbackPoster", () => {
 
   it.scoped("a delivery that ends gives its text back to CALLBACK_MAX_PENDING_BYTES", () =>
     Effect.gen(function* () {
-      const { poster } = yield* posterWith([200], yield* Effect.scope, { callbackMaxPendingBytes: callback.body.length })
+      const { poster } = yield* posterWith([200], yield* Effect.scope, { callbackMaxPendingBytes: (callback.body.length + callback.route.length) })
       yield* poster.post(callback)
-      assert.strictEqual(poster.unsafeFullness(1, 1), `${callback.body.length} characters of callbacks`)
+      assert.strictEqual(poster.unsafeFullness(1, 1), `${(callback.body.length + callback.route.length)} characters of callbacks`)
       yield* TestClock.adjust("0 millis")
       yield* poster.drain("1 second")
-      assert.isNull(poster.unsafeFullness(1, callback.body.length))
+      assert.isNull(poster.unsafeFullness(1, (callback.body.length + callback.route.length)))
     })
   )
 

@@ -97,7 +97,7 @@ describe("WorkerConfig", () => {
       assert.deepStrictEqual(yield* problems({ ...required, REPORT_ADDR: "http://a.example,,http://a.example,http://b.example:0" }), [
         `${rule}: item 4 must not use port 0 (no server listens there)`
       ])
-      assert.deepStrictEqual(yield* problems({ ...required, REPORT_ADDR: `http://a.example/${"x".repeat(8200)}` }), [`${rule}: it must be at most 8192 characters long`])
+      assert.deepStrictEqual(yield* problems({ ...required, REPORT_ADDR: `http://a.example/${"x".repeat(8200)}` }), [`${rule}: it must be at most 8192 characters long, written as a URL (percent-encoded)`])
       // One address that is no http(s) URL: the rule, said once (newcomer 29 #7).
       assert.deepStrictEqual(yield* problems({ ...required, REPORT_ADDR: "ftp://a.example" }), [rule])
       assert.deepStrictEqual(yield* problems({ ...required, REPORT_ADDR: "http://a.example:0" }), [`${rule}: it must not use port 0 (no server listens there)`])
@@ -318,16 +318,16 @@ describe("WorkerConfig", () => {
           assert.match(listed[0] ?? "", new RegExp(`^${name}: must be `), `${name}=${bad}`)
         }
       }
-      const spaced = yield* settings({ ...required, NULL_MAX_SESSIONS: " 2 ", CALLBACK_MAX_PENDING: "07", CALLBACK_MAX_PENDING_BYTES: "1048576" })
-      assert.deepStrictEqual([spaced.maxSessions, spaced.callbackMaxPending, spaced.callbackMaxPendingBytes], [2, 7, 1_048_576])
+      const spaced = yield* settings({ ...required, NULL_MAX_SESSIONS: " 2 ", CALLBACK_MAX_PENDING: "07", CALLBACK_MAX_PENDING_BYTES: "1056768" })
+      assert.deepStrictEqual([spaced.maxSessions, spaced.callbackMaxPending, spaced.callbackMaxPendingBytes], [2, 7, 1_056_768])
     })
   )
 
-  it.effect("CALLBACK_MAX_PENDING_BYTES below one callback at its largest (1 MiB) is refused: an empty outbox would refuse callbacks for good", () =>
+  it.effect("CALLBACK_MAX_PENDING_BYTES below one callback at its largest (1 MiB and an 8 KiB route) is refused: an empty outbox would refuse callbacks for good", () =>
     Effect.gen(function* () {
-      for (const small of ["1", "64", "1048575"]) {
+      for (const small of ["1", "64", "1048576", "1056767"]) {
         assert.deepStrictEqual(yield* problems({ ...required, CALLBACK_MAX_PENDING_BYTES: small }), [
-          "CALLBACK_MAX_PENDING_BYTES: must be an integer, at least 1048576 (one callback body at its largest, 1 MiB)"
+          "CALLBACK_MAX_PENDING_BYTES: must be an integer, at least 1056768 (one callback at its largest: its body, 1 MiB, and its route, 8 KiB)"
         ], small)
       }
       assert.strictEqual((yield* settings(required)).callbackMaxPendingBytes, 64 * 1024 * 1024)

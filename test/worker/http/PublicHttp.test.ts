@@ -109,6 +109,12 @@ describe("public API: /session/create", () => {
     ["a relative on_close_route", createBody({ on_close_route: "/notify" }), 422, "payload.on_close_route"],
     ["an ftp on_close_route", createBody({ on_close_route: "ftp://cb.example/x" }), 422, "payload.on_close_route"],
     ["an on_close_route on port 0", createBody({ on_close_route: "http://127.0.0.1:0/done" }), 422, "payload.on_close_route: must not use port 0"],
+    [
+      "an on_close_route within 8192 characters as written, past them as sent (each é is %C3%A9: probe 50 L1)",
+      createBody({ on_close_route: `http://cb.example/${"é".repeat(8_000)}` }),
+      422,
+      "payload.on_close_route: must be at most 8192 characters long, written as a URL (percent-encoded)"
+    ],
     ["session_id as a number", { ...createBody(), session_id: 5 }, 422, "session_id"],
     ["an auth_data of 20,000 characters", { auth_data: authData({ pad: "x".repeat(20_000) }) }, 422, "auth_data: its JSON text is longer than 16384 characters"],
     [

@@ -858,8 +858,8 @@ describe("SlotPool", () => {
   it.scoped("a create with a callback is refused when the most its callback can take, with what waits and what open sessions reserve, passes CALLBACK_MAX_PENDING_BYTES", () =>
     Effect.gen(function* () {
       const payload = { job_id: "x".repeat(1000) }
-      // What a session with a route reserves: its payload's text and the most the callback adds to it.
-      const reserved = JSON.stringify(payload).length + CALLBACK_ADDED_MAX_LENGTH
+      // What a session with a route reserves: its payload's text, the most the callback adds to it, and its route.
+      const reserved = JSON.stringify(payload).length + CALLBACK_ADDED_MAX_LENGTH + (request().onCloseRoute ?? "").length
       const poolUnder = (callbackMaxPendingBytes: number) =>
         Effect.gen(function* () {
           const { layer } = yield* scriptedClient(["hang"])
