@@ -8,7 +8,7 @@
  *   holds none: dead or hung receivers cannot keep other receivers' callbacks waiting, and one receiver alone still
  *   gets most of the slots. Each attempt has a timeout and its response is aborted once its status is known
  *   (the body is never read), so a response that never ends frees its socket with the attempt;
- * - at most `CALLBACK_MAX_PENDING` callbacks waiting, and `CALLBACK_MAX_PENDING_BYTES` of their text; the pool
+ * - at most `CALLBACK_MAX_PENDING` callbacks waiting, and `CALLBACK_MAX_PENDING_BYTES` of their text (bodies and routes); the pool
  *   reserves the most its callback can take before it opens a session with one (`unsafeFullness`,
  *   `CALLBACK_ADDED_MAX_LENGTH`), so a session that was opened always has room for its callback, and at the cap a
  *   create gets 503 (logged, counted, shown in `/debug`) rather than a callback being dropped.
@@ -191,7 +191,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
       const backOffs = yield* FiberSet.make()
 
       const live = new Map<string, Delivery>()
-      /** The characters of the bodies in `live`: what `CALLBACK_MAX_PENDING_BYTES` bounds. */
+      /** The characters of the bodies and routes in `live`: what `CALLBACK_MAX_PENDING_BYTES` bounds. */
       let liveLength = 0
       let finished: Array<DeliveryRecord> = []
       let delivered = 0
