@@ -7,9 +7,9 @@
  * listeners stay installed while the service lives, and the worker program keeps one that ignores them after it
  * (`absorbLateSignals`).
  */
-import { Deferred, Effect, Exit, Option } from "effect"
+import { Deferred, Effect, Exit, Option, Runtime } from "effect"
 import { unsafeMonotonicMillis } from "../../shared/monotonic.js"
-import { isEcho, type SignalSeen } from "../../shared/signalEcho.js"
+import { ECHO_WINDOW_MS, isEcho, type SignalSeen } from "../../shared/signalEcho.js"
 
 const SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR2"] as const
 export type StopSignalName = (typeof SIGNALS)[number]
@@ -80,13 +80,19 @@ export class StopSignal extends Effect.Service<StopSignal>()("worker/StopSignal"
       Deferred.unsafeDone(requested, Exit.succeed(reason))
     }
     const clock = yield* Effect.clock
+    // The signal handlers run outside any fiber.
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     /** The first signal: its echo (`signalEcho.ts`, e.g. under `timeout`) must not cut the drain short. */
     let firstSignal: SignalSeen<StopSignalName> | null = null
     const onSignal = (signal: StopSignalName) => {
       // Before the worker serves, a SIGHUP or SIGUSR2 arrives again as SIGTERM (`hangUpAsTerminate`): once is enough.
       if (isForwarded(signal) && forwardingHangUp && !serving) return
       const at = unsafeMonotonicMillis(clock)
-      if (firstSignal !== null && isEcho(firstSignal, signal, at)) return
+      if (firstSignal !== null && isEcho(firstSignal, signal, at)) {
+        // Said, so that an operator who sent it twice on purpose knows why the drain goes on (probe 50 I1).
+        runFork(Effect.logInfo(`${signal} again within ${ECHO_WINDOW_MS} ms of the first: taken as the same stop (its echo); send it again later to close the sessions now`))
+        return
+      }
       firstSignal ??= { signal, at }
       if (stopAsked) Deferred.unsafeDone(hurried, Exit.void)
       else ask(signal)

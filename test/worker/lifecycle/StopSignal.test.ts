@@ -1,6 +1,7 @@
 /** The stop signal alone: the first reason wins, a later signal hurries the stop, and a signal's echo does not. */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Option, TestClock } from "effect"
+import { Duration, Effect, Fiber, Layer, Option, TestClock } from "effect"
+import { capturedLogs } from "../../support/logs.js"
 import { ECHO_WINDOW_MS } from "../../../src/shared/signalEcho.js"
 import { StopSignal } from "../../../src/worker/lifecycle/StopSignal.js"
 
@@ -33,13 +34,14 @@ describe("StopSignal", () => {
     }).pipe(Effect.provide(StopSignal.Default))
   )
 
-  it.scoped("the same signal again within the echo window is its echo; after it, or another signal at once, hurries the stop", () =>
+  it.scoped("the same signal again within the echo window is its echo, and said so; after it, or another signal at once, hurries the stop", () =>
     Effect.gen(function* () {
+      const logs = capturedLogs()
       for (const [second, after] of [
         ["SIGTERM", ECHO_WINDOW_MS],
         ["SIGINT", 0]
       ] as const) {
-        const stop = yield* Effect.provide(StopSignal, StopSignal.Default)
+        const stop = yield* Effect.provide(StopSignal, StopSignal.Default.pipe(Layer.provide(logs.layer)))
         const hurried = yield* Effect.fork(stop.hurried)
         yield* stop.signal("SIGTERM")
         assert.deepStrictEqual(yield* stop.reason, Option.some("SIGTERM"))
@@ -47,6 +49,9 @@ describe("StopSignal", () => {
           yield* TestClock.adjust(Duration.millis(ECHO_WINDOW_MS - 1))
           yield* stop.signal("SIGTERM")
           assert.isFalse(yield* hasCompleted(hurried), "an echo")
+          yield* Effect.yieldNow()
+          // Said once (probe 50 I1: a second SIGTERM 200 ms after the first was dropped without a word).
+          assert.deepStrictEqual(logs.lines.map((line) => String(line.message[0]).split(":")[0]), ["SIGTERM again within 500 ms of the first"])
           yield* TestClock.adjust(Duration.millis(after - (ECHO_WINDOW_MS - 1)))
         }
         yield* stop.signal(second)
