@@ -228,32 +228,40 @@ const make = (pubkeyUrls: ReadonlyArray<string>, policy: PublicKeyFetchPolicy) =
 
     // Redirects followed as the framework's aiohttp GET follows them: a key moved behind one (http to https, a new path)
     // would otherwise leave the worker unready for good.
-    const fetchFrom = (pubkeyUrl: string) => getFollowingRedirects(client, pubkeyUrl, (response) =>
-      HttpClientResponse.filterStatusOk(response).pipe(
-        // An answer without end would otherwise be read until the process runs out of memory.
-        Effect.flatMap((ok) => boundedText(ok, MAX_KEY_ANSWER_BYTES))
-      )
-    ).pipe(
-      // Node's client throws on a redirect it cannot follow (`ftp:`, an unparsable `Location`): a failed attempt, as
-      // any other defect of one fetch is.
-      Effect.catchAllDefect((defect) => Effect.fail(new AttemptFailed({ reason: `the fetch failed: ${describeDefect(defect)}` }))),
-      Effect.catchTags({
-        BodyTooLarge: (error) => Effect.fail(new AttemptFailed({ reason: error.message })),
-        RequestError: (error) =>
-          Effect.fail(new AttemptFailed({ reason: `${error.reason} error: ${errnoOf(error) ?? error.description ?? "no answer"}` })),
-        ResponseError: (error) =>
-          Effect.fail(
+    const fetchFrom = (pubkeyUrl: string) => Effect.suspend(() => {
+      // Whether this attempt's answer came, for the timeout's reason: a body that trickles is not "no answer" (probe 50 I3).
+      let answered = false
+      return getFollowingRedirects(client, pubkeyUrl, (response) => {
+        answered = true
+        return HttpClientResponse.filterStatusOk(response).pipe(
+          // An answer without end would otherwise be read until the process runs out of memory.
+          Effect.flatMap((ok) => boundedText(ok, MAX_KEY_ANSWER_BYTES))
+        )
+      }).pipe(
+        // Node's client throws on a redirect it cannot follow (`ftp:`, an unparsable `Location`): a failed attempt, as
+        // any other defect of one fetch is.
+        Effect.catchAllDefect((defect) => Effect.fail(new AttemptFailed({ reason: `the fetch failed: ${describeDefect(defect)}` }))),
+        Effect.catchTags({
+          BodyTooLarge: (error) => Effect.fail(new AttemptFailed({ reason: error.message })),
+          RequestError: (error) =>
+            Effect.fail(new AttemptFailed({ reason: `${error.reason} error: ${errnoOf(error) ?? error.description ?? "no answer"}` })),
+          ResponseError: (error) =>
+            Effect.fail(
+              new AttemptFailed({
+                reason: error.reason === "StatusCode" ? `status ${error.response.status}` : `${error.reason} error`
+              })
+            )
+        }),
+        Effect.timeoutFail({
+          duration: policy.attemptTimeout,
+          onTimeout: () =>
             new AttemptFailed({
-              reason: error.reason === "StatusCode" ? `status ${error.response.status}` : `${error.reason} error`
+              reason: answered ? `its answer did not end within ${Duration.format(policy.attemptTimeout)}` : `no answer within ${Duration.format(policy.attemptTimeout)}`
             })
-          )
-      }),
-      Effect.timeoutFail({
-        duration: policy.attemptTimeout,
-        onTimeout: () => new AttemptFailed({ reason: `no answer within ${Duration.format(policy.attemptTimeout)}` })
-      }),
-      Effect.flatMap((body) => parseRsaPublicKey(body))
-    )
+        }),
+        Effect.flatMap((body) => parseRsaPublicKey(body))
+      )
+    })
     // The first address that serves a key, starting at the one that served it last (a hung first address would otherwise
     // cost every later check its timeout; a first address that recovers is not gone back to, which a key does not need);
     // each failure is said with its address (redacted) when there are several. One fetch runs at a time.

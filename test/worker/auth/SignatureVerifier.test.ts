@@ -30,7 +30,7 @@ const authData = (url: string, signature: string): AuthData => ({
 })
 
 /** One scripted answer of the key server: a status with a body, a transport failure, or no answer at all. */
-type KeyAnswer = { readonly status: number; readonly body: string; readonly location?: string } | "network-error" | "hang"
+type KeyAnswer = { readonly status: number; readonly body: string; readonly location?: string } | "network-error" | "hang" | "trickle"
 const ok = (body: string): KeyAnswer => ({ status: 200, body })
 const status = (code: number): KeyAnswer => ({ status: code, body: "" })
 
@@ -51,6 +51,11 @@ const verifierWith = (script: ReadonlyArray<KeyAnswer>, scope: Scope.Scope, answ
           .length
         const answer = (count >= script.length && answerAfterScript !== undefined ? answerAfterScript() : script[Math.min(count, script.length - 1)]) ?? "hang"
         if (answer === "hang") return yield* Effect.never
+        // A 200 whose body starts and never ends.
+        if (answer === "trickle") {
+          const body = new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(new TextEncoder().encode("-----BEGIN")) })
+          return HttpClientResponse.fromWeb(request, new Response(body, { status: 200 }))
+        }
         if (answer === "network-error") {
           return yield* new HttpClientError.RequestError({ request, reason: "Transport", description: "connection refused" })
         }
@@ -441,6 +446,24 @@ describe("SignatureVerifier.layer key fetch", () => {
         assert.isTrue(Exit.isSuccess(yield* exitOf(ready)))
         assert.deepStrictEqual(yield* attemptTimes(seen), [0, 11000])
         yield* verifier.verify(authData(URL_A, signUrl(URL_A)))
+      })
+    )
+  )
+
+  it.scoped("an answer whose body does not end within 10 s is said as such, not as no answer (probe 50 I3)", () =>
+    withLogs((lines) =>
+      Effect.gen(function* () {
+        const { verifier } = yield* verifierWith(["trickle", "hang", ok(spkiPem)], yield* Effect.scope)
+        const ready = yield* Effect.fork(verifier.ready)
+        yield* flush
+        yield* TestClock.adjust("10 seconds")
+        yield* flush
+        yield* TestClock.adjust("11 seconds")
+        yield* flush
+        const reasons = lines.filter((line) => line.includes("within 10s")).map((line) => /(its answer did not end|no answer) within 10s/.exec(line)?.[1])
+        assert.deepStrictEqual(reasons, ["its answer did not end", "no answer"])
+        yield* TestClock.adjust("2 seconds")
+        assert.isTrue(Exit.isSuccess(yield* exitOf(ready)))
       })
     )
   )
