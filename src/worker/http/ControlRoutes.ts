@@ -5,7 +5,7 @@
  */
 import { Clock, Duration, Effect, Either, Option, Schema } from "effect"
 import type { ReleaseTarget } from "../../../machines/slot.js"
-import { GENERATION_RULE, MAX_SESSIONS_WAIT_SECONDS, RecycleRequest, RELEASE_BODY_SHAPES, ReleaseByGeneration, ReleaseBySession, type SessionsAnswer } from "../../protocol/control.js"
+import { type CloseView, GENERATION_RULE, MAX_SESSIONS_WAIT_SECONDS, RecycleRequest, RELEASE_BODY_SHAPES, ReleaseByGeneration, ReleaseBySession, type SessionsAnswer } from "../../protocol/control.js"
 import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { CallbackPoster } from "../callbacks/CallbackPoster.js"
 import { DECIMAL_DIGITS, DECIMAL_FRACTION } from "../../shared/decimalText.js"
@@ -236,7 +236,7 @@ export const controlRoutes = Effect.gen(function* () {
                 on_close_route: session.onCloseRoute === null ? null : redactRoute(session.onCloseRoute)
               }
       })),
-      recent_closes: closes.map((closed) => ({
+      recent_closes: closes.map((closed): typeof CloseView.Type => ({
         session_id: closed.sessionId,
         generation: closed.generation,
         slot: closed.slot,

@@ -12,6 +12,7 @@ import {
   DEFAULT_LIFETIME_SECONDS,
   HandlerRequestBody,
   type PingAnswer,
+  type SessionHealthAnswer,
   SessionRefBody
 } from "../../protocol/session.js"
 import { stringEqualsSecret } from "../../shared/secretEquals.js"
@@ -162,7 +163,7 @@ export const publicRoutes = Effect.gen(function* () {
 
   const sessionHealth = (request: WireRequest) =>
     Either.flatMap(sessionRef(request.body), ({ sessionAuth, sessionId }) =>
-      Either.map(pool.unsafeFind(sessionId, sessionAuth), (found) => json(200, { ok: Option.isSome(found) }))
+      Either.map(pool.unsafeFind(sessionId, sessionAuth), (found) => json(200, { ok: Option.isSome(found) } satisfies typeof SessionHealthAnswer.Type))
     )
 
   /** The null worker's one handler: a no-op that, inside a session, keeps the session alive. */

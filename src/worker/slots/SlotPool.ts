@@ -105,7 +105,8 @@ const refusalIn: Record<Exclude<PoolMode, "serving">, SlotsExhausted> = {
   draining: refusals.draining,
   recycled: refusals.recycled,
   errored: refusals.errored,
-  stopped: refusals.recycled
+  // Stopped: the end of a stop, whose drain this is (review 54 I4).
+  stopped: refusals.draining
 }
 
 /** Closed sessions remembered, for `/debug` and so that a late `/session/end` gets 410 rather than 400. */

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ReleaseAnswer } from "../../../src/protocol/control.js"
+import { CloseView, ReleaseAnswer } from "../../../src/protocol/control.js"
 import { CreateSessionAnswer } from "../../../src/protocol/session.js"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { request as httpRequest } from "node:http"
@@ -196,7 +196,7 @@ describe("control server", () => {
       assert.notInclude(reply.text, "auth_data")
       const debug = reply.json as {
         slots: Array<{ state: string; session: { session_id: string; lifetime: number; remaining_ms: number } | null }>
-        recent_closes: Array<{ session_id: string; reason: string }>
+        recent_closes: unknown
         callbacks: { deliveries: Array<{ session_id: string; reason: string }> }
         config: { max_sessions: number }
       }
@@ -205,7 +205,8 @@ describe("control server", () => {
       assert.strictEqual(open?.session_id, secondId)
       assert.strictEqual(open?.lifetime, 30)
       assert.strictEqual(open?.remaining_ms, 30_000)
-      assert.deepStrictEqual(debug.recent_closes.map((c) => [c.session_id, c.reason]), [[firstId, "ended"]])
+      const closes = Schema.decodeUnknownSync(Schema.Array(CloseView))(debug.recent_closes)
+      assert.deepStrictEqual(closes.map((c) => [c.session_id, c.reason, c.generation]), [[firstId, "ended", 1]])
       assert.deepStrictEqual(debug.callbacks.deliveries.map((c) => [c.session_id, c.reason]), [[firstId, "ended"]])
       assert.strictEqual(debug.config.max_sessions, 2)
     })

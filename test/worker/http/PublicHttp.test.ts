@@ -1,5 +1,5 @@
 import { request as httpRequest } from "node:http"
-import { CreateSessionAnswer, ErrorAnswer, SessionInfoAnswer } from "../../../src/protocol/session.js"
+import { CreateSessionAnswer, ErrorAnswer, SessionHealthAnswer, SessionInfoAnswer } from "../../../src/protocol/session.js"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Queue, TestClock } from "effect"
 import { MAX_LIFETIME_SECONDS } from "../../../src/protocol/session.js"
@@ -326,10 +326,10 @@ describe("public API: /session/end, /session/get, /session/health", () => {
       const { publicUrl } = yield* startWorker()
       const id = yield* create(publicUrl)
       const health = (body: object) => call(publicUrl, "/session/health", { body })
-      assert.deepStrictEqual((yield* health({ session_id: id, session_auth: authData() })).json, { ok: true })
+      assert.deepStrictEqual(decodeReply(SessionHealthAnswer, yield* health({ session_id: id, session_auth: authData() })), { ok: true })
       const unknown = yield* health({ session_id: "nope" })
       assert.strictEqual(unknown.status, 200)
-      assert.deepStrictEqual(unknown.json, { ok: false })
+      assert.deepStrictEqual(decodeReply(SessionHealthAnswer, unknown), { ok: false })
       assert.strictEqual((yield* health({ session_id: id, session_auth: {} })).status, 401)
       assert.deepStrictEqual((yield* health({})).json, { error: "missing session_id" })
     })
