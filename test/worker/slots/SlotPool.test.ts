@@ -787,12 +787,12 @@ describe("SlotPool", () => {
     }).pipe(Effect.provide(poolLayer()))
   )
 
-  it.effect("after shutdown the pool is stopped and refuses creates", () =>
+  it.effect("after shutdown the pool is stopped and refuses creates, as the end of a drain (review 54 I4)", () =>
     Effect.gen(function* () {
       const pool = yield* SlotPool
       yield* pool.shutdown
       assert.strictEqual(yield* pool.mode, "stopped")
-      assert.deepStrictEqual(yield* createRefusal(pool), ["SlotsExhausted", "recycled"])
+      assert.deepStrictEqual(yield* createRefusal(pool), ["SlotsExhausted", "draining"])
     }).pipe(Effect.provide(poolLayer()))
   )
 
