@@ -23,15 +23,15 @@ afterEach(async () => {
   await cleanup()
 })
 
-/** The bash block that follows "The pattern for a consumer …:" in the README. */
+/** The bash block that follows "The pattern for a consumer …:" in the reference (its "Leases"). */
 const readmeLoop = (): string => {
-  const readme = readFileSync(fileURLToPath(new URL("../../README.md", import.meta.url)), "utf8")
+  const readme = readFileSync(fileURLToPath(new URL("../../docs/reference.md", import.meta.url)), "utf8")
   const block = /The pattern for a consumer[^\n]*:\s*```bash\n([\s\S]*?)```/.exec(readme)?.[1]
-  if (block === undefined) throw new Error("README: no bash block after 'The pattern for a consumer …:'")
+  if (block === undefined) throw new Error("docs/reference.md: no bash block after 'The pattern for a consumer …:'")
   return block
 }
 
-describe("the README's consumer loop", { timeout: 30_000 }, () => {
+describe("the reference's consumer loop (docs/reference.md, Leases)", { timeout: 30_000 }, () => {
   it("without curl or jq it stops at once and says which it needs, instead of polling for ever", async () => {
     // PATHs with nothing on them, and with curl alone: bash's builtins still run.
     const curlOnly = mkdtempSync(join(tmpdir(), "null-worker-path-"))
