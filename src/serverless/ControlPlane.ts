@@ -15,6 +15,7 @@ import {
   type DisplayState,
   displayState,
   displayStates,
+  sdkStatusOf,
   type EndpointParams,
   idleSinceAfter,
   routeTarget,
@@ -679,7 +680,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
       endpointWorkers: Effect.sync(() =>
         [...workers.values()].map((worker) => ({
           id: worker.id,
-          status: displayState(view(worker)),
+          status: sdkStatusOf(displayState(view(worker))),
           cur_load: worker.curLoad,
           new_load: 0,
           cur_load_rolling_avg: worker.curLoad,

@@ -115,6 +115,15 @@ export const isDraining = (worker: WorkerView): boolean => worker.phase === "rea
 export const displayState = (worker: WorkerView): DisplayState =>
   worker.phase === "ready" ? (isDraining(worker) ? "draining" : worker.curLoad + worker.routedLoad > 0 ? "busy" : "idle") : worker.phase
 
+/**
+ * A state as `/get_endpoint_workers/` says it, in the words of the Vast SDK's `Worker` helpers, which know a ready
+ * worker as `idle`, `ready` or `running` and a worker that will serve nothing as `stopped`, `stopping`, `exited` or
+ * `error` (SDK flow 45 L2: `busy` was neither, and an errored worker not a stopped one). A draining worker takes no new
+ * session: it is on its way out.
+ */
+export const sdkStatusOf = (state: DisplayState): string =>
+  state === "busy" ? "running" : state === "errored" ? "error" : state === "draining" ? "stopping" : state
+
 const load = (worker: WorkerView): number => worker.curLoad + worker.routedLoad
 
 /**

@@ -4,6 +4,8 @@ import { describe, expect, it } from "vitest"
 import {
   decide,
   displayState,
+  displayStates,
+  sdkStatusOf,
   idleSinceAfter,
   pressingRequests,
   recommended,
@@ -166,6 +168,10 @@ describe("decide", () => {
     expect(displayState(worker(1, { phase: "starting" }))).toBe("starting")
     expect(displayState(worker(1, { maxPerf: 0, curLoad: 100 }))).toBe("draining")
     expect(displayState(worker(1, { phase: "starting", maxPerf: 0 }))).toBe("starting")
+  })
+
+  it("the states /get_endpoint_workers/ says are the Vast SDK's: ready ones idle or running, those that serve nothing stopping or error (SDK flow 45 L2)", () => {
+    expect(displayStates.map(sdkStatusOf)).toEqual(["starting", "running", "idle", "stopping", "stopping", "error"])
   })
 })
 
