@@ -1,5 +1,5 @@
 /**
- * The worker's settings, as `node dist/main.js --help` prints them. The README's table says the same;
+ * The worker's settings, as `node dist/main.js --help` prints them. docs/reference.md's table says the same;
  * `WorkerConfig.ts` is where they are read.
  */
 import { VERSION } from "../shared/version.js"
