@@ -1,4 +1,4 @@
-import { sha256Hex } from "./sha256.js"
+import { createHmac, randomBytes } from "node:crypto"
 
 /**
  * A URL as it may be shown (logs, `/debug`): without credentials (`user:pass@`) and without the query
@@ -20,23 +20,24 @@ export const redactUrl = (url: string): string => {
 /**
  * A session's `on_close_route` as it may be shown: as `redactUrl` shows it, but for the path past its first segment,
  * where webhooks carry their key (Slack's `/services/T…/B…/<secret>`, Discord's `/api/webhooks/<id>/<token>`, signed
- * paths; review 54 L6). What is hidden is told apart by six hex digits of its SHA-256, so that two deliveries to one
- * service still look different.
+ * paths; review 54 L6), and the first segment too unless it is a plain word (a Telegram bot's `/bot<token>/…`, a
+ * health-check service's `/<uuid>`: review 55 M2). What is hidden is told apart by six hex digits of a keyed hash, its
+ * key drawn at start: two deliveries to one service look different, and nothing outside the process can test a guess.
  */
-/** The most of a route's first path segment shown. */
-const SHOWN_SEGMENT = 64
-
 export const redactRoute = (url: string): string => {
-  const shown = redactUrl(url)
-  if (!URL.canParse(url)) return shown
+  if (!URL.canParse(url)) return redactUrl(url)
   const parsed = new URL(url)
   const [, first = "", ...rest] = parsed.pathname.split("/")
-  const hiddenPath = rest.join("/")
-  // A long first segment is cut too: a line of a log or of `/debug` stays a line (probe 50 L1).
-  if (hiddenPath === "" && first.length <= SHOWN_SEGMENT) return shown
-  const segment = first.length <= SHOWN_SEGMENT ? `${first}/` : first.slice(0, SHOWN_SEGMENT)
-  return `${parsed.origin}/${segment}… (${sha256Hex(first.slice(segment.length) + hiddenPath + parsed.search).slice(0, 6)})`
+  const plain = PLAIN_SEGMENT.test(first)
+  const hiddenPath = plain ? rest.join("/") : [first, ...rest].join("/")
+  if (hiddenPath === "") return redactUrl(url)
+  const tag = createHmac("sha256", TAG_KEY).update(hiddenPath + parsed.search).digest("hex").slice(0, 6)
+  return `${parsed.origin}/${plain && first !== "" ? `${first}/` : ""}… (${tag})`
 }
+
+/** A first path segment shown: letters, dots, dashes and underscores, 24 at most (`services`, `api`, `hooks`). */
+const PLAIN_SEGMENT = /^[A-Za-z._-]{0,24}$/
+const TAG_KEY = randomBytes(32)
 
 /**
  * A URL inside free text: a scheme (at most 32 characters, so that a long run of letters and dots is not tried from

@@ -27,14 +27,20 @@ export type JsonPost = (url: string, json: string, onStatus?: (status: number) =
 const MAX_REDIRECTS = 3
 
 /**
- * Where a `307`/`308` answer to a post at `from` sends it again, with its method and body (an http→https front, a
- * moved autoscaler): null for any other answer, or a place that is not http(s) (probe 50 L2: every report was refused,
- * and the autoscaler never heard of a worker that took sessions).
+ * Where a `307`/`308` answer to a post at `from` sends it again, with its method and body: an http→https front, or a
+ * path moved on the same server (probe 50 L2: every report was refused, and the autoscaler never heard of a worker
+ * that took sessions). Null for any other answer, and for any other place: the body carries `MASTER_TOKEN`, and a
+ * hop to another port of the same host could be this worker's own control port (review 55 M1: a redirect to
+ * `/recycle` recycled it). So the host stays the same, and so does the port unless the hop goes from http to https.
  */
 export const redirectTarget = (from: string, status: number, location: string | undefined): string | null => {
   if ((status !== 307 && status !== 308) || location === undefined || !URL.canParse(location, from)) return null
+  const before = new URL(from)
   const next = new URL(location, from)
-  return next.protocol === "http:" || next.protocol === "https:" ? next.href : null
+  if (next.hostname !== before.hostname) return null
+  const samePlace = next.protocol === before.protocol && next.port === before.port
+  const upgrade = before.protocol === "http:" && next.protocol === "https:"
+  return samePlace || upgrade ? next.href : null
 }
 
 /** How long an answer's body may take to arrive before the connection is given up instead of reused. */

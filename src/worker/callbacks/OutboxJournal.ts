@@ -17,8 +17,8 @@
  * MiB, so it stays within about twice what is pending; it is created owner-only, since it holds callback URLs whole.
  */
 import { randomBytes } from "node:crypto"
-import { accessSync, closeSync, constants, existsSync, fstatSync, fsync, fsyncSync, lstatSync, openSync, readlinkSync, renameSync, statfsSync, statSync, unlinkSync } from "node:fs"
-import { dirname, resolve } from "node:path"
+import { accessSync, closeSync, constants, existsSync, fstatSync, fsync, fsyncSync, lstatSync, openSync, readdirSync, readlinkSync, renameSync, statfsSync, statSync, unlinkSync } from "node:fs"
+import { basename, dirname, resolve } from "node:path"
 import { Effect, Either, Schema } from "effect"
 import { CloseReason } from "../../protocol/callback.js"
 import { errnoOf } from "../../shared/errno.js"
@@ -177,9 +177,32 @@ const FILE_MODE = 0o600
 /** Appended bytes past which the journal is rewritten with its live lines, once they are at most half of it. */
 const COMPACT_AFTER_BYTES = 4 * 1024 * 1024
 
-/** The journal opened to append, never waited on: a FIFO put at its path is refused (ENXIO), not blocked on. */
+/**
+ * The journal opened to append, never waited on and never through a link: a FIFO put at its path is refused (ENXIO),
+ * not blocked on, and a link put there (`file` is the path the configured one leads to) is refused (ELOOP) rather than
+ * followed to another file (review 55 L2).
+ */
 const openForAppend = (file: string): number =>
-  openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK | constants.O_NOCTTY, FILE_MODE)
+  openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK | constants.O_NOCTTY | constants.O_NOFOLLOW, FILE_MODE)
+
+/**
+ * The temporary files of rewrites a process was killed in the middle of: named as `rewrite` names them, regular files,
+ * removed once this worker holds the lock (review 55 L2: each crash left one on the instance's disk). Never thrown.
+ */
+const removeStaleRewrites = (file: string): void => {
+  const prefix = `${basename(file)}.`
+  let names: ReadonlyArray<string>
+  try {
+    names = readdirSync(dirname(file))
+  } catch {
+    return
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !/^[0-9a-f]{16}\.tmp$/.test(name.slice(prefix.length))) continue
+    const path = `${dirname(file)}/${name}`
+    if (lstatSync(path, { throwIfNoEntry: false })?.isFile() === true) unlinkQuietly(path)
+  }
+}
 
 const pendingLine = (callback: JournalledCallback): string => JSON.stringify({ op: "pending", callback }) + "\n"
 
@@ -276,6 +299,7 @@ export const openJournal = (
       if (named !== null) throw new Error(named)
       const lock = takeLock(file)
       try {
+        removeStaleRewrites(file)
         const { left, skipped } = replay(file)
         /** The callbacks still pending, each with the length of its line. */
         const live = new Map<string, { readonly callback: JournalledCallback; readonly bytes: number }>()

@@ -74,7 +74,7 @@ describe("AutoscalerReporter", () => {
       const { metrics, seen } = yield* startReporter(
         (url) =>
           url === `${front}/worker_status/`
-            ? { status: 308, location: `${A}/worker_status/` }
+            ? { status: 308, location: "https://127.0.0.1:9443/worker_status/" }
             : url === `${front}/delete_requests/`
               ? { status: 307, location: "/moved/delete_requests/" }
               : 200,
@@ -85,22 +85,28 @@ describe("AutoscalerReporter", () => {
       yield* metrics.sessionRejected({ requestIdx: 5, workload: 100 })
       yield* TestClock.adjust("1 second")
       const posted = (yield* Ref.get(seen)).map((request) => [request.url, JSON.stringify(request.body).length > 2])
-      assert.deepInclude(posted, [`${A}/worker_status/`, true])
+      assert.deepInclude(posted, ["https://127.0.0.1:9443/worker_status/", true])
       assert.deepInclude(posted, [`${front}/moved/delete_requests/`, true])
-      assert.deepStrictEqual(((yield* statuses(seen, A)).at(-1))?.body.max_perf, 100)
+      assert.deepStrictEqual(((yield* statuses(seen, "https://127.0.0.1:9443")).at(-1))?.body.max_perf, 100)
       assert.deepStrictEqual(yield* pendingRecords(metrics, 10), [], "the deletions were accepted through the redirect")
     })
   )
 
-  it.effect("a redirect that is not 307/308, or to a place not http(s), is not followed; nor is a fourth hop", () =>
+  it.effect("a redirect that is not 307/308, or to another host, port (but for http to https) or scheme, is not followed", () =>
     Effect.sync(() => {
-      assert.strictEqual(redirectTarget("http://a/x", 308, "https://b/y"), "https://b/y")
+      assert.strictEqual(redirectTarget("http://a/x", 308, "https://a/y"), "https://a/y")
+      assert.strictEqual(redirectTarget("http://a:8080/x", 308, "https://a:8443/y"), "https://a:8443/y")
       assert.strictEqual(redirectTarget("http://a/x", 307, "/y?z=1"), "http://a/y?z=1")
-      assert.isNull(redirectTarget("http://a/x", 301, "http://b/y"))
-      assert.isNull(redirectTarget("http://a/x", 302, "http://b/y"))
-      assert.isNull(redirectTarget("http://a/x", 308, "ftp://b/y"))
+      assert.strictEqual(redirectTarget("https://a:4443/x", 307, "https://A:4443/y"), "https://a:4443/y")
+      assert.isNull(redirectTarget("http://a/x", 301, "http://a/y"))
+      assert.isNull(redirectTarget("http://a/x", 302, "http://a/y"))
+      assert.isNull(redirectTarget("http://a/x", 308, "ftp://a/y"))
       assert.isNull(redirectTarget("http://a/x", 308, undefined))
-      assert.isNull(redirectTarget("http://a/x", 200, "http://b/y"))
+      assert.isNull(redirectTarget("http://a/x", 200, "http://a/y"))
+      // Review 55 M1: another host, another port of the same host (the worker's own control port), a downgrade.
+      assert.isNull(redirectTarget("http://a/x", 308, "https://b/y"))
+      assert.isNull(redirectTarget("http://127.0.0.1:9101/worker_status/", 307, "http://127.0.0.1:18999/recycle"))
+      assert.isNull(redirectTarget("https://a/x", 308, "http://a/y"))
     })
   )
 

@@ -453,6 +453,34 @@ describe("OutboxJournal", () => {
     })
   )
 
+  it.effect("each rewrite's temporary file has a name of its own, 16 random hex digits (review 55 I2)", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      const made: Array<string> = []
+      const recording: JournalDisk = { ...nodeJournalDisk, createFresh: (path) => (made.push(path), nodeJournalDisk.createFresh(path)) }
+      const { journal } = yield* openJournal(file, undefined, undefined, recording)
+      journal.pending(callback("a"))
+      unlinkSync(file)
+      journal.pending(callback("b"))
+      journal.close()
+      assert.lengthOf(made, 2)
+      for (const path of made) assert.match(path, new RegExp(`^${file.replace(/[.]/g, "\\.")}\\.[0-9a-f]{16}\\.tmp$`))
+      assert.notStrictEqual(made[0], made[1])
+    })
+  )
+
+  it.effect("the temporary files of rewrites a killed process left are removed at the next start; other files are kept (review 55 L2)", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      const stale = `${file}.0123456789abcdef.tmp`
+      const kept = [`${file}.notours.tmp`, join(dirname(file), "other.jsonl.0123456789abcdef.tmp"), `${file}.fedcba9876543210.tmp.bak`]
+      for (const path of [stale, ...kept]) writeFileSync(path, "{}\n")
+      yield* session(file)
+      assert.isFalse(existsSync(stale))
+      for (const path of kept) assert.isTrue(existsSync(path), path)
+    })
+  )
+
   // (A FIFO is refused the same way; a test that opened one the old way would hang the whole run, so none does.)
   it("the rewrite's file is made, not opened: a link, even one to nowhere, or a file already at its path is refused (EEXIST)", () => {
     const dir = dirname(journalIn())
