@@ -21,6 +21,7 @@ describe("redactRoute", () => {
     ["credentials and a query go too", "https://u:p@discord.com/api/webhooks/1/tok?wait=true", `^https://discord\\.com/api/… ${TAG}$`],
     ["a first segment that is no plain word goes too (review 55 M2: a bot token)", "https://api.telegram.org/bot123:s3cret/sendMessage", `^https://api\\.telegram\\.org/… ${TAG}$`],
     ["so does a lone one (a check's uuid)", "https://hc-ping.com/0f1e2d3c-tok", `^https://hc-ping\\.com/… ${TAG}$`],
+    ["an empty first segment is not shown as one", "https://h//s3cret", `^https://h/… ${TAG}$`],
     ["and one past 24 characters (probe 50 L1)", `https://h/${"a".repeat(25)}`, `^https://h/… ${TAG}$`],
     ["a plain word alone is shown as redactUrl shows it", "https://u:p@you.example/done?k=1", "^https://you\\.example/done\\?…$"],
     ["and so is a root or a trailing slash", "http://127.0.0.1:9/cb/", "^http://127\\.0\\.0\\.1:9/cb/$"],
@@ -34,6 +35,9 @@ describe("redactRoute", () => {
   it("two routes that differ in what is hidden are shown apart; the same route the same way", () => {
     assert.notStrictEqual(redactRoute("https://h/services/a"), redactRoute("https://h/services/b"))
     assert.notStrictEqual(redactRoute("https://h/services/a?x=1"), redactRoute("https://h/services/a?x=2"))
+    // Where the slashes fall counts too.
+    assert.notStrictEqual(redactRoute("https://h/services/ab"), redactRoute("https://h/services/a/b"))
+    assert.notStrictEqual(redactRoute("https://h/1/ab"), redactRoute("https://h/1a/b"))
     assert.strictEqual(redactRoute("https://h/services/a"), redactRoute("https://h/services/a"))
   })
 

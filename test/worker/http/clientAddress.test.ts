@@ -8,6 +8,8 @@ describe("the client a connection comes from", () => {
     ["an IPv4 address is itself", "203.0.113.7", "203.0.113.7"],
     ["an IPv4 address written as IPv6 is the IPv4 address", "::ffff:203.0.113.7", "203.0.113.7"],
     ["the same, in capitals", "::FFFF:203.0.113.7", "203.0.113.7"],
+    ["its numbers of any length", "::ffff:10.200.3.40", "10.200.3.40"],
+    ["an IPv6 address that ends in one written as IPv4 is not one", "2001:db8::ffff:1.2.3.4", "2001:db8:0:0::/64"],
     ["an IPv6 address is its /64", "2001:db8:0:1:2:3:4:5", "2001:db8:0:1::/64"],
     ["written with leading zeros and a gap", "2001:0db8:0000:0000:ffff::2", "2001:db8:0:0::/64"],
     ["written short", "2001:db8::1", "2001:db8:0:0::/64"],
