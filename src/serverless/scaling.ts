@@ -121,8 +121,17 @@ export const displayState = (worker: WorkerView): DisplayState =>
  * `error` (SDK flow 45 L2: `busy` was neither, and an errored worker not a stopped one). A draining worker takes no new
  * session: it is on its way out.
  */
-export const sdkStatusOf = (state: DisplayState): string =>
-  state === "busy" ? "running" : state === "errored" ? "error" : state === "draining" ? "stopping" : state
+export const sdkStatusOf = (state: DisplayState): string => SDK_STATUS[state]
+
+/** Every state has its word: a new one has to be given one. */
+const SDK_STATUS: Record<DisplayState, string> = {
+  starting: "starting",
+  busy: "running",
+  idle: "idle",
+  draining: "stopping",
+  stopping: "stopping",
+  errored: "error"
+}
 
 const load = (worker: WorkerView): number => worker.curLoad + worker.routedLoad
 

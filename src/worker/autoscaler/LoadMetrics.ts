@@ -162,12 +162,8 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
       const at = clock.unsafeCurrentTimeMillis()
       reject(info, at, at)
     }
-    const unsafeCreateInvalid = (requestIdx: number): void => {
-      const at = clock.unsafeCurrentTimeMillis()
-      numRequestsRecieved = bounded(numRequestsRecieved + 1)
-      droppedRefusals += refusals.push(requestIdx, at, at, 0)
-      signal()
-    }
+    // A refusal of no workload: its record, and no rejected load.
+    const unsafeCreateInvalid = (requestIdx: number): void => unsafeSessionRejected({ requestIdx, workload: 0 })
     const unsafeRequestServed = (info: RequestInfo): void => {
       const at = clock.unsafeCurrentTimeMillis()
       begin(info)

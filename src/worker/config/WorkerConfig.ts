@@ -10,7 +10,7 @@ import { MAX_CALLBACK_BYTES } from "../../protocol/callback.js"
 import { httpUrlProblem, MAX_URL_LENGTH, NOT_HTTP_URL } from "../../protocol/httpUrl.js"
 
 /** The smallest callback budget in use: one callback at its largest, its body and its route. */
-export const MIN_CALLBACK_BUDGET = MAX_CALLBACK_BYTES + MAX_URL_LENGTH
+const MIN_CALLBACK_BUDGET = MAX_CALLBACK_BYTES + MAX_URL_LENGTH
 import { describeConfigError } from "../../shared/causeLine.js"
 import { checkedText, decimalInteger, decimalNumber, port, SET_BUT_EMPTY, unlessEmpty } from "../../shared/decimalConfig.js"
 import { LogFormat, LogLevelName } from "../../shared/logging.js"
