@@ -289,7 +289,7 @@ describe("program, single mode", () => {
       yield* Fiber.join(run.fiber)
       assert.deepStrictEqual(
         (yield* run.named("error")).map((event) => [event.operation, event.session_id, event.fatal, event.message]),
-        [["keep-alive", "s-1", false, "crashed (TypeError: session.url.replace is not a function); started again"]]
+        [["keep-alive", "s-1", false, "crashed (TypeError: session.url.replace is not a function); starting it again in 5s"]]
       )
       // Died at the first look (5 s), started again 5 s later: pings every 30 s from there.
       assert.deepStrictEqual((yield* run.calls("/ping")).map(([, at]) => at), [40_000, 70_000])

@@ -12,7 +12,7 @@ import { Duration, Effect, Fiber, Layer, LogLevel, Option, Redacted } from "effe
 import { monotonicMillis } from "../../shared/monotonic.js"
 import { deleteRequestsJson, HEARTBEAT_SECONDS, REPORT_SPACING_MS, statusBody, type WorkerIdentity, type WorkerStatusBody } from "../../protocol/workerStatus.js"
 import { redactUrl } from "../../shared/redactUrl.js"
-import { restartOnDefect } from "../../shared/restartOnDefect.js"
+import { describeRestart, restartOnDefect } from "../../shared/restartOnDefect.js"
 import { makeThrottledLog } from "../../shared/throttledLog.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
@@ -201,7 +201,7 @@ const make = (policy: ReportPolicy) =>
     // A bug in a loop must not silence the worker for the rest of its life (review 54 L1): started again, as the
     // slots' timers and the health loop are.
     const supervised = (name: string, loop: Effect.Effect<never>) =>
-      restartOnDefect(loop, LOOP_RESTART_PAUSE, (cause) => Effect.logError(`${name} crashed; starting it again`, cause)).pipe(Effect.forkScoped)
+      restartOnDefect(loop, LOOP_RESTART_PAUSE, (cause, restart) => Effect.logError(`${name} crashed; ${describeRestart(restart)}`, cause)).pipe(Effect.forkScoped)
     const statusFiber = yield* supervised("worker_status loop", statusLoop)
     const deletionFiber = yield* supervised("delete_requests loop", deletionLoop)
 

@@ -18,7 +18,7 @@
  * the instance trustworthy again. A consumer that knows better can say so sooner with `POST /recycle`.
  */
 import { Deferred, Duration, Effect, Layer, Option } from "effect"
-import { restartOnDefect } from "../../shared/restartOnDefect.js"
+import { describeRestart, restartOnDefect } from "../../shared/restartOnDefect.js"
 import { makeThrottledLog } from "../../shared/throttledLog.js"
 import { SignatureVerifier } from "../auth/SignatureVerifier.js"
 import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
@@ -129,8 +129,8 @@ const make = (policy: LifecyclePolicy) =>
 
     // A health loop that dies (a bug) starts again: without it a dead consumer is never noticed.
     yield* Effect.forkScoped(
-      restartOnDefect(healthLoop, Duration.seconds(config.healthcheckIntervalSeconds), (cause) =>
-        Effect.logError("health loop crashed; starting it again", cause)
+      restartOnDefect(healthLoop, Duration.seconds(config.healthcheckIntervalSeconds), (cause, restart) =>
+        Effect.logError(`health loop crashed; ${describeRestart(restart)}`, cause)
       )
     )
     yield* Effect.forkScoped(becomeReady.pipe(Effect.catchAllCause((cause) => Effect.logError("readiness failed", cause))))

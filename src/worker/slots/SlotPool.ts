@@ -38,7 +38,7 @@ import { AUTH_DATA_MAX_LENGTH } from "../../protocol/authData.js"
 import { jsonText } from "../../shared/exactJson.js"
 import { canonicalJson, secretDigestHex } from "../../shared/secretEquals.js"
 import { sha256Hex } from "../../shared/sha256.js"
-import { restartOnDefect } from "../../shared/restartOnDefect.js"
+import { describeRestart, restartOnDefect } from "../../shared/restartOnDefect.js"
 import { makeSyncLog, type SyncLog } from "../../shared/syncLog.js"
 import { Wakeups } from "../../shared/Wakeups.js"
 import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
@@ -324,7 +324,9 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
     // A timer that died (a bug) would leave its slot to a vanished client until a request names the session: started
     // again, as the health loop and the keep-alives are.
     const supervisedTimer = (slot: number, timer: SlotTimer) =>
-      restartOnDefect(runTimer(slot, timer), TIMER_RESTART_PAUSE, (cause) => Effect.logError(`slot ${slot}: expiry timer crashed; starting it again`, cause))
+      restartOnDefect(runTimer(slot, timer), TIMER_RESTART_PAUSE, (cause, restart) =>
+        Effect.logError(`slot ${slot}: expiry timer crashed; ${describeRestart(restart)}`, cause)
+      )
     yield* Effect.forEach(timers, (timer, slot) => Effect.forkScoped(supervisedTimer(slot, timer)), { discard: true })
 
     /** Close every open session for `event`; returns what closed. */

@@ -513,7 +513,7 @@ describe("the autoscale daemon (TestClock, fake Vast, fake Redis)", () => {
       const errors = yield* eventsNamed(harness, "error")
       assert.deepStrictEqual(
         errors.map((event) => [event.operation, event.reservation, event.session_id, event.message]),
-        [["keep-alive", 1, "s-1", "crashed (TypeError: Cannot read properties of undefined (reading 'expiration')); started again"]]
+        [["keep-alive", 1, "s-1", "crashed (TypeError: Cannot read properties of undefined (reading 'expiration')); starting it again in 1s"]]
       )
       assert.isAbove((yield* eventsNamed(harness, "pinged")).length, pingedBefore + 1, "pinged again after the crash")
       assert.deepStrictEqual(yield* keptNow(harness.state), ["s-1"])

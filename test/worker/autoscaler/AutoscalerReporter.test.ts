@@ -872,7 +872,7 @@ describe("AutoscalerReporter", () => {
       // A heartbeat every 10 s after the crash, not none.
       assert.isAtLeast(count("/worker_status/"), 5)
       assert.isAtLeast(count("/delete_requests/"), 5)
-      const crashes = lines.filter((line) => String(line.message[0]).endsWith("crashed; starting it again"))
+      const crashes = lines.filter((line) => String(line.message[0]).endsWith("crashed; starting it again in 1s"))
       assert.lengthOf(crashes, 2)
     })
   )
