@@ -230,10 +230,49 @@ curl_url() {
   printf 'globoff\nurl = "%s"\n' "$quoted"
 }
 
+# "scheme host port" of an absolute http(s) address (the host lower-cased, without credentials; the port filled in),
+# or nothing.
+url_origin() {
+  local scheme authority host port
+  [[ $1 =~ ^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*) ]] || return 0
+  scheme=${BASH_REMATCH[1],,}
+  authority=${BASH_REMATCH[2]##*@}
+  if [[ $authority =~ ^(\[[^]/]*\]|[^]:[]*)(:([0-9]{0,5}))?$ ]]; then
+    host=${BASH_REMATCH[1],,}
+    port=${BASH_REMATCH[3]}
+  else
+    return 0
+  fi
+  case $scheme in
+    http) port=${port:-80} ;;
+    https) port=${port:-443} ;;
+    *) return 0 ;;
+  esac
+  if [[ -z $host ]]; then return 0; fi
+  printf '%s %s %s' "$scheme" "$host" "$((10#$port))"
+}
+
+# Whether a report answered 307/308 at $1 may be posted again at $2: the same host, and the same scheme and port, or
+# from http to https, as the worker's reports go. Anywhere else would hand the report's mtoken to another server.
+redirect_followed() {
+  local from to fs fh fp ts th tp
+  from=$(url_origin "$1")
+  to=$(url_origin "$2")
+  if [[ -z $from || -z $to ]]; then return 1; fi
+  read -r fs fh fp <<<"$from"
+  read -r ts th tp <<<"$to"
+  if [[ $fh != "$th" ]]; then return 1; fi
+  [[ ($fs == "$ts" && $fp == "$tp") || ($fs == http && $ts == https) ]]
+}
+
+# The most redirects one report follows, as the worker's reports do.
+REPORT_MAX_REDIRECTS=3
+
 # Post one report to every REPORT_ADDR item (trimmed, trailing "/" removed): one try each, with a timeout. The path goes
 # before the item's query, as the worker puts it (`https://host/base?k=v` → `https://host/base/worker_status/?k=v`).
+# A 307 or 308 is followed where `redirect_followed` allows (review 55 I4: behind an http→https front, no report landed).
 send_report() {
-  local body addr base query status item url
+  local body addr base query status item url answer location hops note
   local -a items
   if ! command -v curl >/dev/null 2>&1; then
     log_error "curl is not installed: the error cannot be reported to the autoscaler"
@@ -255,13 +294,33 @@ send_report() {
       continue
     fi
     url="$base/worker_status/$query"
-    # The body goes through stdin, the address through a config pipe: neither is in the process list.
-    status=$(printf '%s' "$body" | curl -sS -o /dev/null -w '%{http_code}' --max-time "$REPORT_TIMEOUT" \
-      -H 'Content-Type: application/json' --data-binary @- -X POST -K <(curl_url "$url") 2>/dev/null) || true
+    hops=0
+    note=""
+    while true; do
+      # The body goes through stdin, the address through a config pipe: neither is in the process list. curl says
+      # where a redirect points (`redirect_url`, made absolute) without following it.
+      answer=$(printf '%s' "$body" | curl -sS -o /dev/null -w '%{http_code}\n%{redirect_url}' --max-time "$REPORT_TIMEOUT" \
+        -H 'Content-Type: application/json' --data-binary @- -X POST -K <(curl_url "$url") 2>/dev/null) || true
+      status=${answer%%$'\n'*}
+      location=""
+      if [[ $answer == *$'\n'* ]]; then location=${answer#*$'\n'}; fi
+      if [[ ($status == 307 || $status == 308) && -n $location ]]; then
+        if ((hops >= REPORT_MAX_REDIRECTS)); then
+          note="; more than $REPORT_MAX_REDIRECTS redirects"
+        elif redirect_followed "$url" "$location"; then
+          url=$location
+          hops=$((hops + 1))
+          continue
+        else
+          note="; its redirect to $(shown_url "$location") not followed: another host, port or scheme"
+        fi
+      fi
+      break
+    done
     if [[ $status == 2* ]]; then
       log "reported the error to $(shown_url "$url") (HTTP $status)"
     else
-      log "could not report the error to $(shown_url "$url") (HTTP ${status:-000})"
+      log "could not report the error to $(shown_url "$url") (HTTP ${status:-000}$note)"
     fi
   done
 }

@@ -7,6 +7,7 @@
 import { execFileSync, spawnSync } from "node:child_process"
 import { X509Certificate } from "node:crypto"
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs"
+import { createServer } from "node:http"
 import { request as httpsRequest } from "node:https"
 import { join, relative as relativePath } from "node:path"
 import { TLSSocket } from "node:tls"
@@ -177,6 +178,55 @@ describe("start-vast.sh: environment, TLS and error reports", () => {
       }
     } finally {
       await keyed.close()
+    }
+  })
+
+  it("a report answered 307 or 308 is posted again where it points on the same host and port, or from http to https; elsewhere, or past 3 hops, it is not (review 55 I4)", async () => {
+    const other = await ReportRecorder.start()
+    const seen: Array<{ readonly target: string; readonly text: string }> = []
+    const redirects: Record<string, [number, string]> = {
+      "/front/worker_status/": [308, "/back/worker_status/?k=KQ"],
+      "/away/worker_status/": [307, `${other.url}/worker_status/`],
+      "/loop/worker_status/": [307, "/loop/worker_status/"]
+    }
+    const front = createServer((request, response) => {
+      let text = ""
+      request.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")))
+      request.on("end", () => {
+        const target = request.url ?? ""
+        seen.push({ target, text })
+        const redirect = redirects[new URL(target, "http://front").pathname]
+        if (redirect === undefined) response.writeHead(200).end("{}")
+        else response.writeHead(redirect[0], { location: redirect[1] }).end()
+      })
+    })
+    await new Promise<void>((resolve) => front.listen(0, "127.0.0.1", resolve))
+    const address = front.address()
+    const url = `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`
+    try {
+      h.signer.answers = [{ status: 500, body: "no" }]
+      const { env } = await h.vastEnv({ REPORT_ADDR: `${h.recorder.url},${url}/front,${url}/away,${url}/loop`, NULL_WORKER_DIR: root })
+      const run = h.start(h.detachedScript, env)
+      const report = await h.launchFailure(run)
+      expect(seen.map((request) => request.target)).toEqual([
+        "/front/worker_status/",
+        "/back/worker_status/?k=KQ",
+        "/away/worker_status/",
+        ...Array.from({ length: 4 }, () => "/loop/worker_status/")
+      ])
+      // The same report each time, the one the first address got.
+      for (const request of seen) expect(JSON.parse(request.text)).toEqual(report)
+      expect(other.requests).toEqual([])
+      const output = run.output()
+      expect(output).toContain(`reported the error to ${url}/back/worker_status/?… (HTTP 200)`)
+      expect(output).toContain(
+        `could not report the error to ${url}/away/worker_status/ (HTTP 307; its redirect to ${other.url}/worker_status/ not followed: another host, port or scheme)`
+      )
+      expect(output).toContain(`could not report the error to ${url}/loop/worker_status/ (HTTP 307; more than 3 redirects)`)
+      expect(output).not.toContain("KQ")
+    } finally {
+      front.close()
+      await other.close()
     }
   })
 
