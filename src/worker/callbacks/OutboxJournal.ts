@@ -224,7 +224,7 @@ const rewrite = (file: string, live: Iterable<JournalledCallback>, disk: Journal
     fsyncSync(fd)
     closeSync(fd)
     fd = null
-    renameSync(fresh, file)
+    disk.rename(fresh, file)
     return bytes
   } catch (error) {
     if (fd !== null) closeSync(fd)
@@ -274,13 +274,16 @@ export interface JournalDisk {
   readonly fsyncSync: (fd: number) => void
   /** Makes the rewrite's temporary file at `path`, which must not exist, for writing; its descriptor. */
   readonly createFresh: (path: string) => number
+  /** Puts the rewritten file in place (tests put a link there between this and the open that follows). */
+  readonly rename: (from: string, to: string) => void
 }
 
 export const nodeJournalDisk: JournalDisk = {
   fsync,
   fsyncSync,
   // Made here or not at all, never followed through a link, never waited on (probe 50 M1).
-  createFresh: (path) => openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY, FILE_MODE)
+  createFresh: (path) => openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY, FILE_MODE),
+  rename: renameSync
 }
 
 export const openJournal = (

@@ -453,6 +453,53 @@ describe("OutboxJournal", () => {
     })
   )
 
+  describe("a link put at the path between the rewrite's rename and the open that follows is not written through", () => {
+    /** A disk whose next `armed` renames leave a link to `victim` where the rewritten file was put. */
+    const linkAfterRename = (victim: string, armed: { times: number }): JournalDisk => ({
+      ...nodeJournalDisk,
+      rename: (from, to) => {
+        nodeJournalDisk.rename(from, to)
+        if (armed.times-- <= 0) return
+        unlinkSync(to)
+        symlinkSync(victim, to)
+      }
+    })
+
+    it.effect("at start: the journal is not opened (ELOOP), the other file untouched", () =>
+      Effect.gen(function* () {
+        const file = journalIn()
+        const victim = join(dirname(file), "victim.txt")
+        writeFileSync(victim, "precious")
+        const failed = yield* Effect.flip(openJournal(file, undefined, undefined, linkAfterRename(victim, { times: 1 })))
+        assert.match(failed.reason, /ELOOP/)
+        assert.strictEqual(readFileSync(victim, "utf8"), "precious")
+      })
+    )
+
+    it.effect("while running: the failure is said, the line goes to the file still open, and the next rewrite puts a file back", () =>
+      Effect.gen(function* () {
+        const file = journalIn()
+        const victim = join(dirname(file), "victim.txt")
+        writeFileSync(victim, "precious")
+        const armed = { times: 0 }
+        const failures: Array<string> = []
+        const { journal } = yield* openJournal(file, (reason) => failures.push(reason), undefined, linkAfterRename(victim, armed))
+        journal.pending(callback("a"))
+        // Deleted: the next line writes the file again, and this time a link is put in its place.
+        unlinkSync(file)
+        armed.times = 1
+        journal.pending(callback("b"))
+        assert.deepStrictEqual(failures, ["ELOOP"])
+        assert.isTrue(lstatSync(file).isSymbolicLink())
+        journal.pending(callback("c"))
+        journal.close()
+        assert.strictEqual(readFileSync(victim, "utf8"), "precious")
+        assert.isFalse(lstatSync(file).isSymbolicLink())
+        assert.deepStrictEqual(yield* session(file), [callback("a"), callback("b"), callback("c")])
+      })
+    )
+  })
+
   it.effect("each rewrite's temporary file has a name of its own, 16 random hex digits (review 55 I2)", () =>
     Effect.gen(function* () {
       const file = journalIn()
