@@ -436,6 +436,8 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
           const nowhere = file === null ? "nowhere (set OUTBOX_FILE to keep it)" : "nowhere (not written to OUTBOX_FILE)"
           // What the file at the path holds now, read back: deleted or replaced while the worker ran, it may hold none
           // of what was written to it (review 47 M1). Unreadable, each callback's own write is what is known.
+          // Lines a full disk refused are written now if the disk has room again (probe 51 M1).
+          if (live.size > 0) journal?.catchUp()
           const held = file === null || live.size === 0 ? null : heldInJournal(file)
           let listedKept = 0
           let counted = 0

@@ -48,6 +48,11 @@ export interface OutboxJournal {
   readonly pending: (callback: JournalledCallback) => boolean
   /** Record that a callback was delivered or given up for good. Never throws. */
   readonly done: (sessionId: string) => void
+  /**
+   * After a line failed (a full disk), rewrite the file with what is pending, if it can be now: whether the file is
+   * whole. Done before each line too; the stop calls it before it reads back what the file keeps. Never throws.
+   */
+  readonly catchUp: () => boolean
   readonly close: () => void
 }
 
@@ -385,6 +390,10 @@ export const openJournal = (
         // file kept as it was (its rewrite failed), which an earlier process may have been killed in the middle of
         // writing; a blank line where it was not torn costs nothing, as the replay skips blank lines.
         let torn = !compacted
+        // A line failed since the file was last rewritten: it lacks a pending callback (sent nowhere after a crash or a
+        // stop) or keeps a delivered one (sent twice). Rewritten with what is pending once it can be (probe 51 M1: a
+        // disk that filled and was cleaned lost the callbacks closed meanwhile, even at a graceful stop).
+        let behind = false
         // Whether the lock was this worker's at the last line: a rewrite (which replaces the file) needs it.
         let locked = true
         /**
@@ -445,10 +454,19 @@ export const openJournal = (
             torn = false
           } catch (error) {
             torn = true
+            behind = true
             onWriteFailure(errnoOf(error) ?? String(error))
             return false
           }
           sync()
+          return true
+        }
+        const catchUp = (): boolean => {
+          if (!behind) return true
+          if (!locked || stopped || closed || !compact()) return false
+          reopen()
+          torn = false
+          behind = false
           return true
         }
         // The lock was checked before the line: without it, another worker's journal may be at the path.
@@ -458,18 +476,22 @@ export const openJournal = (
         const journal: OutboxJournal = {
           pending: (callback) => {
             if (!keepJournal()) return false
+            catchUp()
             const written = write(track(callback))
             compactIfMostlyDelivered()
             return written
           },
           done: (sessionId) => {
             if (!keepJournal()) return
+            catchUp()
             liveBytes -= live.get(sessionId)?.bytes ?? 0
             live.delete(sessionId)
             write(JSON.stringify({ op: "done", session_id: sessionId }) + "\n")
             compactIfMostlyDelivered()
           },
+          catchUp: () => keepJournal() && catchUp(),
           close: () => {
+            if (keepJournal()) catchUp()
             closed = true
             if (!stopped) {
               try {

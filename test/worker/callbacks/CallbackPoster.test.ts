@@ -13,7 +13,8 @@ import type { WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
 import { WorkerMetrics } from "../../../src/worker/metrics/WorkerMetrics.js"
 import { SlotPool } from "../../../src/worker/slots/SlotPool.js"
 import { advanceUntilDone } from "../../support/clock.js"
-import { descriptorsOn, fillDiskUnder } from "../../support/descriptors.js"
+import { descriptorsOn } from "../../support/descriptors.js"
+import { fillableDisk } from "../../support/fullDisk.js"
 import { otherWorkersLock } from "../../support/processStart.js"
 import { type Answer, routedClient, type SeenRequest, scriptedClient } from "../../support/fakeHttpClient.js"
 import { quietLogs, testConfig } from "../../support/layers.js"
@@ -806,8 +807,9 @@ describe("CallbackPoster", () => {
     const logs = capturedLogs()
     return Effect.gen(function* () {
       const file = join(mkdtempSync(join(tmpdir(), "outbox-")), "outbox.jsonl")
-      const { poster, scope, seen } = yield* posterOnJournal(file, [200], logs)
-      fillDiskUnder(file)
+      const full = fillableDisk()
+      const { poster, scope, seen } = yield* posterOnJournal(file, [200], logs, full.disk)
+      full.fill(file)
       for (const sessionId of ["a", "b", "c"]) poster.unsafeEnqueue({ ...callback, sessionId })
       yield* TestClock.adjust("0 millis")
       assert.lengthOf(yield* Ref.get(seen), 3)
@@ -829,9 +831,10 @@ describe("CallbackPoster", () => {
     const logs = capturedLogs()
     return Effect.gen(function* () {
       const file = join(mkdtempSync(join(tmpdir(), "outbox-")), "outbox.jsonl")
-      const { poster, scope } = yield* posterOnJournal(file, ["hang"], logs)
+      const full = fillableDisk()
+      const { poster, scope } = yield* posterOnJournal(file, ["hang"], logs, full.disk)
       poster.unsafeEnqueue({ ...callback, sessionId: "kept" })
-      fillDiskUnder(file)
+      full.fill(file)
       const lost = EXIT_LINES_WHEN_JOURNALLED + 2
       for (let index = 0; index < lost; index++) poster.unsafeEnqueue({ ...callback, sessionId: `lost${index}` })
       yield* TestClock.adjust("0 millis")
@@ -839,6 +842,29 @@ describe("CallbackPoster", () => {
       const atExit = logs.lines.filter((logged) => String(logged.message[0]).includes("still pending at exit"))
       const keptIn = (logged: (typeof atExit)[number]) => [(logged.message[1] as { session_id: string }).session_id, (logged.message[1] as { kept_in: string }).kept_in]
       assert.deepStrictEqual(atExit.map(keptIn), [["kept", file], ...Array.from({ length: lost }, (_, index) => [`lost${index}`, "nowhere (not written to OUTBOX_FILE)"])])
+    }).pipe(Effect.provide(logs.layer))
+  })
+
+  it.effect("a callback the journal could not take while the disk was full is kept in the file at exit once the disk has room (probe 51 M1)", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const file = join(mkdtempSync(join(tmpdir(), "outbox-")), "outbox.jsonl")
+      const full = fillableDisk()
+      const { poster, scope } = yield* posterOnJournal(file, ["hang"], logs, full.disk)
+      poster.unsafeEnqueue({ ...callback, sessionId: "before" })
+      const fd = full.fill(file)
+      poster.unsafeEnqueue({ ...callback, sessionId: "during" })
+      yield* TestClock.adjust("0 millis")
+      full.free(fd, file)
+      yield* Scope.close(scope, Exit.void)
+      const atExit = logs.lines.filter((logged) => String(logged.message[0]).includes("still pending at exit"))
+      assert.deepStrictEqual(
+        atExit.map((logged) => (logged.message[1] as { kept_in: string }).kept_in),
+        [file, file]
+      )
+      const opened = yield* openJournal(file)
+      opened.journal.close()
+      assert.deepStrictEqual(opened.left.map((left) => left.session_id), ["before", "during"])
     }).pipe(Effect.provide(logs.layer))
   })
 

@@ -11,7 +11,8 @@ import { Effect } from "effect"
 import { takeLock } from "../../../src/worker/callbacks/journalLock.js"
 import { forEachLine } from "../../../src/worker/callbacks/lineReader.js"
 import { followLinks, type JournalDisk, type JournalNotices, journalPathProblem, type JournalledCallback, nodeJournalDisk, type OutboxJournal, openJournal, replay } from "../../../src/worker/callbacks/OutboxJournal.js"
-import { descriptorsOn, fillDiskUnder, freeDiskUnder } from "../../support/descriptors.js"
+import { descriptorsOn } from "../../support/descriptors.js"
+import { fillableDisk } from "../../support/fullDisk.js"
 import { otherWorkersLock, startedAtMsOf, startTimeOf } from "../../support/processStart.js"
 
 /** `count` callbacks of 10 KB, each journalled then delivered: 500 pass the 4 MiB after which a journal is compacted. */
@@ -71,11 +72,11 @@ const session = (file: string, write: (journal: OutboxJournal) => void = () => {
   })
 
 /** A journal on a fresh file, with every write failure it reports kept in `failures`. */
-const openRecordingFailures = () =>
+const openRecordingFailures = (disk: JournalDisk = nodeJournalDisk) =>
   Effect.gen(function* () {
     const file = journalIn()
     const failures: Array<string> = []
-    const { journal } = yield* openJournal(file, (reason) => failures.push(reason))
+    const { journal } = yield* openJournal(file, (reason) => failures.push(reason), undefined, disk)
     return { file, failures, journal }
   })
 
@@ -175,13 +176,15 @@ describe("OutboxJournal", () => {
 
   it.effect("after a failed write the next line starts on a line of its own: a torn line costs only itself", () =>
     Effect.gen(function* () {
-      const { file, failures, journal } = yield* openRecordingFailures()
+      // Rewrites fail throughout: the file stays as appended, torn line and all.
+      const full = fillableDisk()
+      const { file, failures, journal } = yield* openRecordingFailures(fullForRewrites(Number.POSITIVE_INFINITY))
       journal.pending(callback("a"))
-      const fd = fillDiskUnder(file)
+      const fd = full.fill(file)
       journal.pending(callback("b"))
       // What a nearly full disk leaves of a line: its start, with no newline.
       appendFileSync(file, '{"op":"pending","callback":{"session_id":"b"')
-      freeDiskUnder(fd, file)
+      full.free(fd, file)
       journal.pending(callback("c"))
       journal.pending(callback("d"))
       journal.close()
@@ -811,11 +814,51 @@ describe("OutboxJournal", () => {
     })
   )
 
+  it.effect("lines a full disk refused are made good once it has room: the next line, or the stop, rewrites the file with what is pending (probe 51 M1)", () =>
+    Effect.gen(function* () {
+      const full = fillableDisk()
+      const { file, failures, journal } = yield* openRecordingFailures(full.disk)
+      journal.pending(callback("a"))
+      const fd = full.fill(file)
+      // A pending line and a done line refused: without a rewrite, b would be sent by nobody and a sent twice.
+      journal.pending(callback("b"))
+      journal.done("a")
+      journal.pending(callback("c"))
+      assert.deepStrictEqual(failures, ["ENOSPC", "ENOSPC", "ENOSPC"])
+      assert.isFalse(journal.catchUp(), "still full")
+      full.free(fd, file)
+      assert.isTrue(journal.catchUp())
+      assert.deepStrictEqual(yield* session(file), [callback("b"), callback("c")])
+      journal.pending(callback("d"))
+      journal.close()
+      assert.lengthOf(failures, 3)
+      const opened = yield* openJournal(file)
+      opened.journal.close()
+      assert.deepStrictEqual([opened.left, opened.skipped], [[callback("b"), callback("c"), callback("d")], 0])
+    })
+  )
+
+  it.effect("the next line after the disk has room rewrites the file first, without being asked", () =>
+    Effect.gen(function* () {
+      const full = fillableDisk()
+      const { file, journal } = yield* openRecordingFailures(full.disk)
+      const fd = full.fill(file)
+      journal.pending(callback("a"))
+      full.free(fd, file)
+      journal.pending(callback("b"))
+      journal.close()
+      const opened = yield* openJournal(file)
+      opened.journal.close()
+      assert.deepStrictEqual([opened.left, opened.skipped], [[callback("a"), callback("b")], 0])
+    })
+  )
+
   it.effect("a write that fails once the journal is open (a full disk) is reported, never thrown", () =>
     Effect.gen(function* () {
-      const { file, failures, journal } = yield* openRecordingFailures()
+      const full = fillableDisk()
+      const { file, failures, journal } = yield* openRecordingFailures(full.disk)
       journal.pending(callback("a"))
-      fillDiskUnder(file)
+      full.fill(file)
       journal.pending(callback("b"))
       journal.done("a")
       journal.close()
