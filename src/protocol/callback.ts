@@ -95,14 +95,7 @@ export const keepPayload = (payload: unknown): KeptPayload => {
  * (`JSON.stringify` writes an object's keys in their order, and ours, added last and never integer-like, come last).
  */
 export const keptCallbackText = (kept: KeptPayload, facts: CloseFacts): string => {
-  let ours = ""
-  const add = (key: OurKey, valueText: string) => {
-    if (!kept.ownKeys.includes(key)) ours += `${ours === "" ? "" : ","}"${key}":${valueText}`
-  }
-  add("session_id", JSON.stringify(facts.sessionId))
-  add("close_reason", JSON.stringify(facts.reason))
-  add("generation", JSON.stringify(facts.generation))
-  if (facts.expiredBy !== null) add("expired_by", JSON.stringify(facts.expiredBy))
+  const ours = ourKeysText(kept, facts)
   switch (kept.shape) {
     case "none":
       return `{${ours}}`
@@ -111,6 +104,37 @@ export const keptCallbackText = (kept: KeptPayload, facts: CloseFacts): string =
     case "object": {
       const keys = kept.text.slice(1, -1)
       return `{${keys}${keys !== "" && ours !== "" ? "," : ""}${ours}}`
+    }
+  }
+}
+
+/** Our keys the payload does not have, as JSON members: `"session_id":"…","close_reason":"…",…`. */
+const ourKeysText = (kept: KeptPayload, facts: CloseFacts): string => {
+  let ours = ""
+  const add = (key: OurKey, valueText: string) => {
+    if (!kept.ownKeys.includes(key)) ours += `${ours === "" ? "" : ","}"${key}":${valueText}`
+  }
+  add("session_id", JSON.stringify(facts.sessionId))
+  add("close_reason", JSON.stringify(facts.reason))
+  add("generation", JSON.stringify(facts.generation))
+  if (facts.expiredBy !== null) add("expired_by", JSON.stringify(facts.expiredBy))
+  return ours
+}
+
+/**
+ * `keptCallbackText(kept, facts).length`, without making the text (a copy of up to a megabyte of payload, at each
+ * create that reserves room for its callback).
+ */
+export const keptCallbackLength = (kept: KeptPayload, facts: CloseFacts): number => {
+  const ours = ourKeysText(kept, facts).length
+  switch (kept.shape) {
+    case "none":
+      return ours + 2
+    case "value":
+      return '{"payload":'.length + kept.text.length + (ours === 0 ? 0 : 1) + ours + 1
+    case "object": {
+      const keys = kept.text.length - 2
+      return keys + (keys !== 0 && ours !== 0 ? 1 : 0) + ours + 2
     }
   }
 }
@@ -132,9 +156,3 @@ export const LONGEST_CLOSE: CloseFacts = {
   expiredBy: longest(ExpiryLimit.literals) as ExpiryLimit
 }
 
-/**
- * The most characters a callback's text adds to its payload's: the `{"payload": …}` around a value that is not an
- * object, and our keys at their longest. A session with a route reserves its payload's length plus this in the
- * outbox, so the callback it will post always fits in what was reserved.
- */
-export const CALLBACK_ADDED_MAX_LENGTH = callbackText(0, LONGEST_CLOSE).length - "0".length

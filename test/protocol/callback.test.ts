@@ -1,14 +1,15 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import {
-  CALLBACK_ADDED_MAX_LENGTH,
   callbackBody,
   callbackText,
   type CloseFacts,
   CloseReason,
   ExpiryLimit,
   keepPayload,
+  keptCallbackLength,
   keptCallbackText,
+  LONGEST_CLOSE,
   NO_PAYLOAD
 } from "../../src/protocol/callback.js"
 import { SESSION_ID_LENGTH } from "../../src/protocol/SessionId.js"
@@ -22,20 +23,33 @@ const facts: fc.Arbitrary<CloseFacts> = fc.record({
 })
 
 describe("the callback's text against what a session reserves for it", () => {
-  it("never passes its payload's text plus CALLBACK_ADDED_MAX_LENGTH, whatever the payload and the close (review 35 L2)", () => {
+  it("keptCallbackLength is the length of the text, whatever the payload and the close, without making it", () => {
     fc.assert(
       fc.property(fc.jsonValue(), facts, (payload, close) => {
-        expect(callbackText(payload, close).length).toBeLessThanOrEqual((jsonText(payload) ?? "null").length + CALLBACK_ADDED_MAX_LENGTH)
+        const kept = keepPayload(payload)
+        expect(keptCallbackLength(kept, close)).toBe(keptCallbackText(kept, close).length)
       }),
       { numRuns: 2000 }
     )
   })
 
-  it("is reached: a payload that is not an object, closed by the longest reason with the longest limit, at the last generation", () => {
-    const longest = callbackText(7, { sessionId: "a".repeat(SESSION_ID_LENGTH), reason: "released", generation: Number.MAX_SAFE_INTEGER, expiredBy: "lifetime" })
-    expect(longest.length).toBe(1 + CALLBACK_ADDED_MAX_LENGTH)
+  it("no close makes a longer callback than LONGEST_CLOSE, which a session reserves for (review 35 L2)", () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), facts, (payload, close) => {
+        const kept = keepPayload(payload)
+        expect(callbackText(payload, close).length).toBeLessThanOrEqual(keptCallbackLength(kept, LONGEST_CLOSE))
+      }),
+      { numRuns: 2000 }
+    )
+  })
+
+  it("is exact for each shape: an object's keys and ours in one object, a value under `payload`, none at all (review 56 L2: a flat 121 reserved 12 too many for an object)", () => {
+    for (const payload of [{ job: 1 }, {}, { session_id: "mine", close_reason: "x", generation: 1, expired_by: "y" }, 7, "text", [1, 2], null]) {
+      const kept = keepPayload(payload)
+      expect(keptCallbackLength(kept, LONGEST_CLOSE)).toBe(keptCallbackText(kept, LONGEST_CLOSE).length)
+    }
     // The keys the framework's callback carries besides the payload are more than a few characters.
-    expect(CALLBACK_ADDED_MAX_LENGTH).toBeGreaterThan(100)
+    expect(keptCallbackLength(keepPayload(7), LONGEST_CLOSE) - 1).toBeGreaterThan(100)
   })
 })
 

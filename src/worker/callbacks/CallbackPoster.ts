@@ -10,7 +10,7 @@
  *   (the body is never read), so a response that never ends frees its socket with the attempt;
  * - at most `CALLBACK_MAX_PENDING` callbacks waiting, and `CALLBACK_MAX_PENDING_BYTES` of their text (bodies and routes); the pool
  *   reserves the most its callback can take before it opens a session with one (`unsafeFullness`,
- *   `CALLBACK_ADDED_MAX_LENGTH`), so a session that was opened always has room for its callback, and at the cap a
+ *   `keptCallbackLength` at `LONGEST_CLOSE`), so a session that was opened always has room for its callback, and at the cap a
  *   create gets 503 (logged, counted, shown in `/debug`) rather than a callback being dropped.
  *
  * Delivery: 2xx is delivered. 307/308 are followed (same method and body, at most `maxRedirects` hops, to

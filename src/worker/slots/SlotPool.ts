@@ -32,7 +32,7 @@ import {
   type SlotSession,
   type SlotStateValue
 } from "../../../machines/slot.js"
-import { CALLBACK_ADDED_MAX_LENGTH, type CloseReason, type KeptPayload, keptCallbackText, NO_PAYLOAD } from "../../protocol/callback.js"
+import { type CloseReason, type KeptPayload, keptCallbackLength, keptCallbackText, LONGEST_CLOSE, NO_PAYLOAD } from "../../protocol/callback.js"
 import type { SessionId } from "../../protocol/SessionId.js"
 import { AUTH_DATA_MAX_LENGTH } from "../../protocol/authData.js"
 import { jsonText } from "../../shared/exactJson.js"
@@ -386,8 +386,9 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
       if (authText.length > AUTH_DATA_MAX_LENGTH) return Either.left(authDataTooLong)
       // Only with a route: the payload's text is measured (a megabyte at most), and the hot path has none.
       const onClosePayload = request.onCloseRoute === null ? NO_PAYLOAD : request.onClosePayload
-      // As the outbox will count it (`pendingLength`): the body at its longest, and the route.
-      const callbackLength = request.onCloseRoute === null ? 0 : onClosePayload.text.length + CALLBACK_ADDED_MAX_LENGTH + request.onCloseRoute.length
+      // As the outbox will count it (`pendingLength`): the body at its longest, and the route. Exactly that longest, so
+      // that one callback at the largest the route accepts fits the smallest budget (review 56 L2: 12 characters over it).
+      const callbackLength = request.onCloseRoute === null ? 0 : keptCallbackLength(onClosePayload, LONGEST_CLOSE) + request.onCloseRoute.length
       if (request.onCloseRoute !== null) {
         const full = outbox.unsafeFullness(openCallbackCount() + 1, openCallbackLength() + callbackLength)
         if (full !== null) {

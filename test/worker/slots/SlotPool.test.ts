@@ -2,7 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Clock, Context, Duration, Effect, Either, Exit, Fiber, Layer, Option, Schema, Scope, TestClock } from "effect"
 import { transition } from "xstate"
 import { AUTH_DATA_MAX_LENGTH } from "../../../src/protocol/authData.js"
-import { CALLBACK_ADDED_MAX_LENGTH, keepPayload } from "../../../src/protocol/callback.js"
+import { keepPayload, keptCallbackLength, keptCallbackText, LONGEST_CLOSE, MAX_CALLBACK_BYTES } from "../../../src/protocol/callback.js"
+import { MAX_URL_LENGTH } from "../../../src/protocol/httpUrl.js"
 import { getShortestPaths } from "xstate/graph"
 import { type SlotEvent, slotMachine } from "../../../machines/slot.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
@@ -858,8 +859,8 @@ describe("SlotPool", () => {
   it.scoped("a create with a callback is refused when the most its callback can take, with what waits and what open sessions reserve, passes CALLBACK_MAX_PENDING_BYTES", () =>
     Effect.gen(function* () {
       const payload = { job_id: "x".repeat(1000) }
-      // What a session with a route reserves: its payload's text, the most the callback adds to it, and its route.
-      const reserved = JSON.stringify(payload).length + CALLBACK_ADDED_MAX_LENGTH + (request().onCloseRoute ?? "").length
+      // What a session with a route reserves: its callback's text at its longest, and its route.
+      const reserved = keptCallbackLength(keepPayload(payload), LONGEST_CLOSE) + (request().onCloseRoute ?? "").length
       const poolUnder = (callbackMaxPendingBytes: number) =>
         Effect.gen(function* () {
           const { layer } = yield* scriptedClient(["hang"])
@@ -886,6 +887,15 @@ describe("SlotPool", () => {
       const refused = yield* Effect.flip(pool.create(request({ onClosePayload: keepPayload(payload) })))
       assert.deepStrictEqual([refused._tag, refused._tag === "OutboxFull" ? refused.limit : ""], ["OutboxFull", `${2 * reserved + 10} characters of callbacks`])
       assert.strictEqual((yield* outbox.stats).refusedAtCap, 1)
+      // At the smallest budget (one callback at its largest, 1 MiB, with an 8 KiB route), a callback that large opens
+      // a session in an empty outbox (review 56 L2: a flat reservation refused it, 12 characters over).
+      const largest = { job: "" }
+      largest.job = "x".repeat(MAX_CALLBACK_BYTES - keptCallbackText(keepPayload(largest), LONGEST_CLOSE).length)
+      assert.strictEqual(keptCallbackText(keepPayload(largest), LONGEST_CLOSE).length, MAX_CALLBACK_BYTES)
+      const longRoute = "http://198.51.100.9:9/".padEnd(MAX_URL_LENGTH, "r")
+      const smallest = yield* poolUnder(MAX_CALLBACK_BYTES + MAX_URL_LENGTH)
+      yield* smallest.pool.create(request({ onCloseRoute: longRoute, onClosePayload: keepPayload(largest) }))
+      assert.lengthOf(yield* smallest.pool.open, 1)
     })
   )
 
