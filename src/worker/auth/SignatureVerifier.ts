@@ -338,15 +338,44 @@ const make = (pubkeyUrls: ReadonlyArray<string>, policy: PublicKeyFetchPolicy) =
         })
       ),
       Effect.catchAll((error) => Effect.logWarning(`Serverless public key check after a refused signature failed: ${error.reason}; the loaded key stays`)),
-      Effect.ensuring(Effect.sync(() => (rechecking = false)))
+      Effect.ensuring(
+        Effect.sync(() => {
+          rechecking = false
+          followUp()
+        })
+      )
     )
-    const recheckSoon = () => {
+    // A refusal that came while no check could start (one running, or the last under 5 s ago): one more check is owed,
+    // run as soon as it may. Dropped, a rotation seen by no check went unseen until the next refusal after the hold-off
+    // (probe 51 L3: the next genuine create, refused in its turn).
+    let owed = false
+    let waiting = false
+    const followUp = (): void => {
+      if (!owed || rechecking || waiting) return
       // Monotonic: a wall clock stepped back would hold the next check back by the step.
       const now = unsafeMonotonicMillis(clock)
-      if (rechecking || now - fetchedAt < KEY_RECHECK_MS) return
+      const wait = fetchedAt + KEY_RECHECK_MS - now
+      if (wait > 0) {
+        waiting = true
+        return void runFork(
+          Effect.zipRight(
+            Effect.sleep(Duration.millis(wait)),
+            Effect.sync(() => {
+              waiting = false
+              followUp()
+            })
+          )
+        )
+      }
+      // One fetch at a time: refusals, which anyone can send, never start checks side by side.
+      owed = false
       rechecking = true
       fetchedAt = now
       runFork(recheck)
+    }
+    const recheckSoon = () => {
+      owed = true
+      followUp()
     }
 
     // Synchronous (an Either is an Effect): the check is computation over the loaded keys; a refusal may start a check

@@ -502,8 +502,8 @@ describe("SignatureVerifier after a key rotation", () => {
         assert.isTrue(yield* invalid(verifier, signedBy(otherKeys)))
         yield* flush
         assert.deepStrictEqual(yield* attemptTimes(seen), [0])
+        // The refusal inside the hold-off is owed a check: it runs at the hold-off's end, and finds B (probe 51 L3).
         yield* TestClock.adjust("1 millis")
-        assert.isTrue(yield* invalid(verifier, signedBy(otherKeys)), "refused: the check runs in the background")
         yield* flush
         assert.deepStrictEqual(yield* attemptTimes(seen), [0, KEY_RECHECK_MS])
         yield* verifier.verify(signedBy(otherKeys))
@@ -516,9 +516,8 @@ describe("SignatureVerifier after a key rotation", () => {
         assert.isTrue(yield* invalid(verifier, signedBy(thirdKeys)))
         yield* flush
         yield* verifier.verifyInSession(signedBy(keys))
-        // C: taken, B kept, A dropped.
+        // C, found by the check the last refusal is owed: taken, B kept, A dropped.
         yield* TestClock.adjust(`${KEY_RECHECK_MS} millis`)
-        assert.isTrue(yield* invalid(verifier, signedBy(thirdKeys)))
         yield* flush
         assert.deepStrictEqual(yield* attemptTimes(seen), [0, KEY_RECHECK_MS, 2 * KEY_RECHECK_MS, 3 * KEY_RECHECK_MS])
         yield* verifier.verify(signedBy(thirdKeys))
@@ -546,11 +545,50 @@ describe("SignatureVerifier after a key rotation", () => {
       yield* TestClock.adjust("1 second")
       assert.isTrue(yield* invalid(verifier, signedBy(otherKeys)), "within 5 s of the garbage's check: refused, no check")
       yield* flush
+      // The check that refusal is owed runs at the hold-off's end, with no other request needed (probe 51 L3).
       yield* TestClock.adjust("4 seconds")
-      assert.isTrue(yield* invalid(verifier, signedBy(otherKeys)), "refused: its check runs in the background")
       yield* flush
       yield* verifier.verify(signedBy(otherKeys))
       assert.deepStrictEqual(yield* attemptTimes(seen), [0, 60_000, 65_000])
+    })
+  )
+
+  it.scoped("a rotation right after a check is seen at the hold-off's end, not at the next refusal after it: the genuine create that came meanwhile is the last refused (probe 51 L3)", () =>
+    Effect.gen(function* () {
+      // Loaded: A. Garbage starts a check (A still); the rotation to B follows it, and a B-signed create 0.3 s later.
+      const { verifier, seen } = yield* verifierWith([ok(pemOf(keys)), ok(pemOf(keys)), ok(pemOf(otherKeys))], yield* Effect.scope)
+      yield* readyAfterSleeps(verifier, [0])
+      yield* TestClock.adjust("1 minute")
+      assert.isTrue(yield* invalid(verifier, authData(URL_A, "x")))
+      yield* flush
+      yield* TestClock.adjust("300 millis")
+      assert.isTrue(yield* invalid(verifier, signedBy(otherKeys)))
+      yield* flush
+      // Then nothing: a quiet worker. Twenty seconds on, B's next create opens a session.
+      yield* TestClock.adjust("20 seconds")
+      yield* flush
+      yield* verifier.verify(signedBy(otherKeys))
+      assert.deepStrictEqual(yield* attemptTimes(seen), [0, 60_000, 65_000])
+    })
+  )
+
+  it.scoped("one check at a time: a refusal while a check hangs starts no second fetch; the check it is owed follows the hung one (review 56 I3)", () =>
+    Effect.gen(function* () {
+      const { verifier, seen } = yield* verifierWith([ok(pemOf(keys)), "hang", ok(pemOf(otherKeys))], yield* Effect.scope)
+      yield* readyAfterSleeps(verifier, [0])
+      yield* TestClock.adjust("1 minute")
+      assert.isTrue(yield* invalid(verifier, signedBy(otherKeys)))
+      yield* flush
+      // 6 s on, past the hold-off, the check still hangs: another refusal waits for it.
+      yield* TestClock.adjust("6 seconds")
+      assert.isTrue(yield* invalid(verifier, signedBy(otherKeys)))
+      yield* flush
+      assert.deepStrictEqual(yield* attemptTimes(seen), [0, 60_000])
+      // The hung check gives up at 10 s; the owed one runs then, and finds B.
+      yield* TestClock.adjust("4 seconds")
+      yield* flush
+      assert.deepStrictEqual(yield* attemptTimes(seen), [0, 60_000, 70_000])
+      yield* verifier.verify(signedBy(otherKeys))
     })
   )
 
@@ -589,8 +627,8 @@ describe("SignatureVerifier after a key rotation", () => {
         assert.isTrue(yield* invalid(verifier, signedBy(otherKeys)))
         yield* flush
         assert.deepStrictEqual(yield* attemptTimes(seen), [0, 60_000])
+        // The refusal inside the hold-off is owed the next check, at its end.
         yield* TestClock.adjust("1 millis")
-        assert.isTrue(yield* invalid(verifier, signedBy(otherKeys)))
         yield* flush
         assert.deepStrictEqual(yield* attemptTimes(seen), [0, 60_000, 60_000 + KEY_RECHECK_MS])
         yield* verifier.verify(signedBy(otherKeys))
