@@ -3,8 +3,9 @@
  * first time, then at most once per `window` with how many times it happened in between, so a long
  * outage costs a few lines rather than one every few seconds.
  */
-import { Duration, Effect, LogLevel } from "effect"
-import { monotonicMillis } from "./monotonic.js"
+import { type Clock, Duration, Effect, LogLevel } from "effect"
+import { monotonicMillis, unsafeMonotonicMillis } from "./monotonic.js"
+import type { SyncLogAt } from "./syncLog.js"
 
 interface Entry {
   lastLoggedAt: number
@@ -30,5 +31,25 @@ export const makeThrottledLog = (window: Duration.DurationInput = "1 minute") =>
     /** Forget `key` (the problem is over): its next occurrence is logged at once. */
     reset: (key: string) => Effect.sync(() => void entries.delete(key)),
     warning: LogLevel.Warning
+  }
+}
+
+/**
+ * The same for a synchronous log (`makeSyncLog`), for code that runs no fiber: `at` logs `message` the first time, then
+ * at most once per `window`, with how many times it was asked for in between.
+ */
+export const makeSyncThrottle = (clock: Clock.Clock, at: SyncLogAt, window: Duration.DurationInput = "1 minute") => {
+  const windowMs = Duration.toMillis(Duration.decode(window))
+  let lastLoggedAt = Number.NEGATIVE_INFINITY
+  let suppressed = 0
+  return (message: string, fields: Readonly<Record<string, unknown>>): void => {
+    const now = unsafeMonotonicMillis(clock)
+    if (now - lastLoggedAt < windowMs) {
+      suppressed++
+      return
+    }
+    at(message, suppressed > 0 ? { ...fields, repeated_since_last_line: suppressed } : fields)
+    lastLoggedAt = now
+    suppressed = 0
   }
 }

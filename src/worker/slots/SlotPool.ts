@@ -40,6 +40,7 @@ import { canonicalJson, secretDigestHex } from "../../shared/secretEquals.js"
 import { sha256Hex } from "../../shared/sha256.js"
 import { describeRestart, restartOnDefect } from "../../shared/restartOnDefect.js"
 import { makeSyncLog, type SyncLog } from "../../shared/syncLog.js"
+import { makeSyncThrottle } from "../../shared/throttledLog.js"
 import { Wakeups } from "../../shared/Wakeups.js"
 import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { CallbackPoster } from "../callbacks/CallbackPoster.js"
@@ -183,6 +184,8 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
     )
 
     const log = yield* makeSyncLog
+    // Once, then once a minute with a count: a signed route answer can be replayed thousands of times (probe 51 L5).
+    const outboxFullWarning = makeSyncThrottle(clock, log.warning)
 
     let deferred: Array<() => void> = []
     const flushDeferred = () => {
@@ -393,7 +396,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
         const full = outbox.unsafeFullness(openCallbackCount() + 1, openCallbackLength() + callbackLength)
         if (full !== null) {
           outbox.unsafeRefusedAtCap()
-          log.warning("create refused: the callback outbox is full", { max_pending: config.callbackMaxPending, max_pending_bytes: config.callbackMaxPendingBytes })
+          outboxFullWarning("create refused: the callback outbox is full", { max_pending: config.callbackMaxPending, max_pending_bytes: config.callbackMaxPendingBytes })
           return refuseCreate(request, new OutboxFull({ limit: full }))
         }
       }

@@ -917,15 +917,21 @@ describe("SlotPool", () => {
     }).pipe(Effect.provide(poolLayer()), Effect.provide(logs.layer))
   })
 
-  it.effect("a create refused for a full outbox is logged as a warning with the cap", () => {
+  it.effect("a create refused for a full outbox is logged as a warning with the cap, then at most once a minute with a count (probe 51 L5)", () => {
     const logs = capturedLogs()
     return Effect.gen(function* () {
       const pool = yield* SlotPool
-      yield* Effect.flip(pool.create(request()))
+      const fields = { max_pending: 1000, max_pending_bytes: 64 * 1024 * 1024 }
+      // A route answer replayed: 2,000 refusals.
+      for (let index = 0; index < 2000; index++) yield* Effect.flip(pool.create(request()))
       yield* TestClock.adjust("0 millis")
-      assert.deepStrictEqual(logs.lines, [
-        { level: "WARN", message: ["create refused: the callback outbox is full", { max_pending: 1000, max_pending_bytes: 64 * 1024 * 1024 }] }
-      ])
+      assert.deepStrictEqual(logs.lines, [{ level: "WARN", message: ["create refused: the callback outbox is full", fields] }])
+      yield* TestClock.adjust("59999 millis")
+      yield* Effect.flip(pool.create(request()))
+      assert.lengthOf(logs.lines, 1)
+      yield* TestClock.adjust("1 millis")
+      yield* Effect.flip(pool.create(request()))
+      assert.deepStrictEqual(logs.lines.at(-1), { level: "WARN", message: ["create refused: the callback outbox is full", { ...fields, repeated_since_last_line: 2000 }] })
     }).pipe(Effect.provide(poolLayer({}, { maxPending: 0 })), Effect.provide(logs.layer))
   })
 
