@@ -79,6 +79,8 @@ export const serverLayer = (options: ListenOptions) =>
       const server = (options.server ?? (() => createServer()))()
       // Its connections are tracked from `connection`, which for TLS is not the socket the requests come on.
       if (server instanceof TlsServer) return yield* Effect.dieMessage(`${options.name}: serverLayer serves plain HTTP only`)
+      // Every header kept, as the worker's listeners keep them: a browser guard must not read only the first 2,000 (probe 51 L6).
+      server.maxHeadersCount = 0
       // `Expect: 100-continue`: a body declared past the limit is refused before the client sends it (Node would say
       // `100 Continue`, and the body would be read up to the limit only to be refused); any other is asked for.
       server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {

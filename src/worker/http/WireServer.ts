@@ -674,6 +674,10 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     // (`httpAllowHalfOpen`, not in its types): the last answer then closes the connection. Not for plain HTTP, where a
     // FIN is also how a long poll learns that its client has gone.
     if (options.tls !== undefined) (server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true
+    // Every header is kept: past Node's default 2,000 the rest were framed but not shown, so an `Origin`, a second
+    // `Host` or a `Content-Encoding` after 2,000 others passed the checks that read them (probe 51 L6). The header
+    // size limit still bounds them.
+    server.maxHeadersCount = 0
     // One more than the cap, so that the connection past it reaches the `connection` listener below, which closes an
     // idle one for it or refuses it.
     server.maxConnections = limits.maxConnections + 1

@@ -315,6 +315,31 @@ describe("control server", () => {
       assert.deepStrictEqual(Schema.decodeUnknownSync(ReleaseAnswer)(JSON.parse(released.text)), { released: true, session_ids: [created.session_id] })
     })
   )
+
+  it.scoped("a header after 2,000 others is seen: an Origin there gets 403 too (probe 51 L6: Node showed the first 2,000 only)", () =>
+    Effect.gen(function* () {
+      const { controlUrl, publicUrl } = yield* startWorker()
+      yield* call(publicUrl, "/session/create", { body: createBody() })
+      const { port } = new URL(controlUrl)
+      const status = yield* Effect.async<string>((resume) => {
+        const socket = connect(Number(port), "127.0.0.1")
+        let text = ""
+        socket.setEncoding("utf8")
+        socket.on("data", (chunk: string) => {
+          text += chunk
+          if (text.includes("\r\n")) {
+            resume(Effect.succeed(text.slice(0, text.indexOf("\r\n"))))
+            socket.destroy()
+          }
+        })
+        socket.on("error", (error) => resume(Effect.die(error)))
+        socket.write(`POST /release HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${"x:1\r\n".repeat(2000)}Origin: http://evil.example\r\nContent-Length: 0\r\n\r\n`)
+      })
+      assert.strictEqual(status, "HTTP/1.1 403 Forbidden")
+      const sessions = (yield* call(controlUrl, "/sessions", { method: "GET" })).json as { readonly sessions: ReadonlyArray<unknown> }
+      assert.lengthOf(sessions.sessions, 1, "nothing released")
+    })
+  )
 })
 
 /** A request with exactly these headers (fetch would set some of its own): its status and text. */
