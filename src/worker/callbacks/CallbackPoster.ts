@@ -21,11 +21,12 @@
  * stays in the `OUTBOX_FILE` journal, when there is one, for the next process to send).
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Data, Deferred, Duration, Effect, Exit, FiberId, FiberSet, Layer, Option, Queue, Schedule } from "effect"
+import { Cause, Data, Deferred, Duration, Effect, Exit, FiberId, FiberSet, Layer, Option, Queue, Schedule } from "effect"
 import { CALLBACK_USER_AGENT_PREFIX, type CloseReason } from "../../protocol/callback.js"
 import { VERSION } from "../../shared/version.js"
 import { retryNotices } from "../../shared/retryNotices.js"
 import { transportCause } from "../../shared/errno.js"
+import { describeCause } from "../../shared/causeLine.js"
 import { makeThrottledLog } from "../../shared/throttledLog.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
@@ -381,6 +382,24 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
           yield* Effect.logWarning(`on_close callback given up after ${delivery.record.attempts} attempt(s): ${error.reason}`, fields)
         })
 
+      // A defect outside the attempt itself (its bookkeeping: the back-off's draw, the journal, the metrics) fails that
+      // delivery rather than leaving it pending for the life of the process, holding its place under the caps and the
+      // stop's wait, with the deliveries parked behind it (review 56 I4).
+      const deliverOrFail = (delivery: Delivery): Effect.Effect<void> =>
+        Effect.catchAllCause(deliverOnce(delivery), (cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.failCause(cause)
+            : Effect.zipRight(
+                Effect.sync(() => {
+                  if (live.get(delivery.callback.sessionId) !== delivery) return
+                  failed++
+                  prometheus.delivery("failed")
+                  finish(delivery, { ...delivery.record, state: "failed", lastError: `crashed: ${describeCause(cause)}`, finishedAt: clock.unsafeCurrentTimeMillis() })
+                }),
+                Effect.logError("on_close delivery crashed: given up", cause)
+              )
+        )
+
       // The slot is taken (or the delivery parked) and given back as one resource, so no interruption comes between
       // the count and its release. An attempt that ends goes on with the oldest delivery parked for its destination,
       // so each destination's callbacks keep their order; with none, the slot is given back in that same step.
@@ -392,7 +411,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
               ? Effect.void
               : Effect.gen(function* () {
                   for (let next: Delivery | undefined = delivery; next !== undefined; ) {
-                    yield* deliverOnce(next)
+                    yield* deliverOrFail(next)
                     next = slots.handOn(delivery.destination)
                     if (next === undefined) slot.held = false
                   }

@@ -60,6 +60,25 @@ const posterOver = (
 const posterWith = (script: ReadonlyArray<Answer>, scope: Scope.Scope, settings: Partial<WorkerSettings> = {}, drainTimeout: Duration.DurationInput = "0 millis") =>
   posterOver(scriptedClient(script), scope, settings, { drainTimeout })
 
+/** `callback`, then another to the same route, with one slot: the first fails with `lastError` after one attempt, the second is delivered, and nothing is left. */
+const firstFailsSecondGoesOut = (poster: CallbackPoster, seen: Ref.Ref<ReadonlyArray<SeenRequest>>, lastError: string) =>
+  Effect.gen(function* () {
+    yield* poster.post(callback)
+    yield* poster.post({ ...callback, sessionId: "after" })
+    yield* TestClock.adjust("1 minute")
+    assert.lengthOf(yield* Ref.get(seen), 2)
+    const records = yield* poster.deliveries
+    assert.deepStrictEqual(
+      records.map((entry) => [entry.sessionId, entry.state, entry.attempts, entry.lastError]),
+      [
+        [callback.sessionId, "failed", 1, lastError],
+        ["after", "delivered", 1, null]
+      ]
+    )
+    const stats = yield* poster.stats
+    assert.deepStrictEqual([stats.pending, stats.inFlight, stats.failed, stats.delivered], [0, 0, 1, 1])
+  })
+
 const attemptTimes = (seen: Ref.Ref<ReadonlyArray<SeenRequest>>) => Effect.map(Ref.get(seen), (all) => all.map((request) => request.at))
 
 describe("callbackBody", () => {
@@ -300,20 +319,18 @@ describe("CallbackPoster", () => {
   it.scoped("a client that throws fails that delivery at once: it is neither retried nor left pending, and the outbox goes on", () =>
     Effect.gen(function* () {
       const { poster, seen } = yield* posterWith(["defect", 200], yield* Effect.scope, { callbackConcurrency: 1 })
-      yield* poster.post(callback)
-      yield* poster.post({ ...callback, sessionId: "after" })
-      yield* TestClock.adjust("1 minute")
-      assert.lengthOf(yield* Ref.get(seen), 2)
-      const records = yield* poster.deliveries
-      assert.deepStrictEqual(
-        records.map((entry) => [entry.sessionId, entry.state, entry.attempts, entry.lastError]),
-        [
-          [callback.sessionId, "failed", 1, "the request could not be made"],
-          ["after", "delivered", 1, null]
-        ]
-      )
-      const stats = yield* poster.stats
-      assert.deepStrictEqual([stats.pending, stats.inFlight, stats.failed, stats.delivered], [0, 0, 1, 1])
+      yield* firstFailsSecondGoesOut(poster, seen, "the request could not be made")
+    })
+  )
+
+  it.scoped("a defect outside the attempt (the back-off's draw) fails that delivery: it is not left pending, nor are the callbacks parked behind it (review 56 I4)", () =>
+    Effect.gen(function* () {
+      // A Random whose draw dies: the first delivery's retry needs one.
+      const base = Random.fixed([0.5])
+      const dying: Random.Random = Object.create(base)
+      Object.defineProperty(dying, "next", { get: () => Effect.die(new Error("a bug in the back-off")) })
+      const { poster, seen } = yield* posterOver(scriptedClient([503, 200]), yield* Effect.scope, { callbackConcurrency: 1 }, { drainTimeout: "0 millis" }, dying)
+      yield* firstFailsSecondGoesOut(poster, seen, "crashed: Error: a bug in the back-off")
     })
   )
 
