@@ -24,6 +24,7 @@ import { MAX_BODY_PIECES } from "../../shared/bodyPieces.js"
 import { declaresBody } from "../../shared/declaresBody.js"
 import { headersForHostCheck, hostProblem } from "../../shared/hostHeader.js"
 import { parseBoundedJson } from "../../shared/boundedJson.js"
+import { OnePerTurn } from "./onePerTurn.js"
 import { retryNotices } from "../../shared/retryNotices.js"
 import { ChunkAccumulator } from "../../shared/chunkAccumulator.js"
 import { makeLingeringClose } from "../../shared/lingeringClose.js"
@@ -183,6 +184,15 @@ export class ListenFailed extends Data.TaggedError("ListenFailed")<{
  * large bodies cannot keep them out. The connection caps bound what these allowances add up to.
  */
 const FREE_BODY_BYTES = 16 * 1024
+
+/**
+ * Past this, a body's parse waits for its turn (`OnePerTurn`): the protocol's bodies are a few hundred bytes, a create's
+ * with a large `on_close_payload` the exception.
+ */
+const LARGE_BODY_BYTES = 64 * 1024
+
+/** One large parse per turn of the loop, for every listener of the process: the loop is one. */
+const largeBodies = new OnePerTurn()
 
 /** Without a budget given, a listener's own holds this many bodies of its limit. */
 const DEFAULT_BUDGET_BODIES = 64
@@ -588,10 +598,24 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         }
         body.push(chunk, limits.maxBodyBytes)
       })
-      // `on`, not `once`: each fires at most once for a request, and `once` wraps every listener in a closure.
-      req.on("end", () => {
-        if (done) return
-        done = true
+      // Set once a large body has been put in line for its turn (`OnePerTurn`): `onEnd` runs again then, to parse it.
+      let waitedTurn = false
+      const onEnd = () => {
+        if (!waitedTurn) {
+          if (done) return
+          done = true
+          // A large body waits for its turn, holding its share of the budget until then (so waiting bodies stay
+          // bounded); the protocol's own bodies, a few hundred bytes, are answered at once.
+          if (body.length > LARGE_BODY_BYTES) {
+            waitedTurn = true
+            // Received whole: no longer a body that may stall (a connection the cap could close for it).
+            if (readingBody.get(socket) === reading) readingBody.delete(socket)
+            return largeBodies.add(onEnd)
+          }
+        } else if (socket.destroyed || body.length === 0) {
+          // Its client gone while it waited (or its body dropped with it): nobody to answer, and no parse to spend.
+          return release()
+        }
         const raw = body.bytes()
         release()
         if (raw.length === 0) return answer(req, res, route, path, query, undefined)
@@ -609,7 +633,9 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
           case "TooDeep":
             return send(res, errorResponse(new BodyTooDeep({ limit: parsed.limit })), path)
         }
-      })
+      }
+      // `on`, not `once`: each fires at most once for a request, and `once` wraps every listener in a closure.
+      req.on("end", onEnd)
       // A client that goes away mid-body (or is cut off by a timeout) gets no answer; nothing was registered for it.
       req.on("error", () => {
         done = true
