@@ -162,7 +162,7 @@ const demo = Command.make("demo", options, (opts) =>
       Effect.scoped,
       Effect.option
     )
-    let lastCount = -1
+    let lastLine = ""
     let peak = 0
     let seenCallbacks = 0
     watching = true
@@ -171,10 +171,13 @@ const demo = Command.make("demo", options, (opts) =>
         const status = yield* fetchStatus
         if (Option.isSome(status)) {
           const workers = status.value.workers.filter((w) => w.state !== "stopping")
-          if (workers.length !== lastCount) {
-            const states = workers.map((w) => `w${w.id}:${w.state}`).join(" ")
-            yield* sayStamped(`workers: ${workers.length}${states === "" ? "" : `  ${states}`}`)
-            lastCount = workers.length
+          // Each change of a worker's state, not only of their number: the plateau (every worker busy) is what the
+          // demo is there to show (newcomer 35 #6: no line ever showed it).
+          const states = workers.map((w) => `w${w.id}:${w.state}`).join(" ")
+          const line = `workers: ${workers.length}${states === "" ? "" : `  ${states}`}`
+          if (line !== lastLine) {
+            yield* sayStamped(line)
+            lastLine = line
             peak = Math.max(peak, workers.length)
           }
           for (const callback of status.value.callbacks.slice(seenCallbacks)) {
