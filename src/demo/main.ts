@@ -165,6 +165,13 @@ const demo = Command.make("demo", options, (opts) =>
     let lastLine = ""
     let peak = 0
     let seenCallbacks = 0
+    const sayNewCallbacks = (status: typeof StatusSnapshot.Type) =>
+      Effect.gen(function* () {
+        for (const callback of status.callbacks.slice(seenCallbacks)) {
+          yield* sayStamped(`on_close callback: ${JSON.stringify(callback.body)}`)
+        }
+        seenCallbacks = status.callbacks.length
+      })
     watching = true
     const watch = Effect.gen(function* () {
       for (;;) {
@@ -180,15 +187,31 @@ const demo = Command.make("demo", options, (opts) =>
             lastLine = line
             peak = Math.max(peak, workers.length)
           }
-          for (const callback of status.value.callbacks.slice(seenCallbacks)) {
-            yield* sayStamped(`on_close callback: ${JSON.stringify(callback.body)}`)
-          }
-          seenCallbacks = status.value.callbacks.length
+          yield* sayNewCallbacks(status.value)
         }
         yield* Effect.sleep("200 millis")
       }
     })
     const watcher = yield* Effect.forkScoped(watch)
+    // Stopped by a signal (or --timeout), after the client's own stop, which ends its sessions (finalizers run in the
+    // reverse order): their callbacks are said before the serverless stops, for up to 2 s (newcomer 35 #7: the watch
+    // was stopped before they came).
+    yield* Effect.addFinalizer((exit) =>
+      Exit.isInterrupted(exit)
+        ? Effect.gen(function* () {
+            yield* Fiber.interrupt(watcher)
+            for (let look = 0; look < 10; look++) {
+              const status = yield* fetchStatus
+              if (Option.isSome(status)) {
+                const before = seenCallbacks
+                yield* sayNewCallbacks(status.value)
+                if (seenCallbacks === before && status.value.workers.every((w) => w.state !== "busy")) return
+              }
+              yield* Effect.sleep("200 millis")
+            }
+          })
+        : Effect.void
+    )
 
     // 3. The client, in --demo mode, against the serverless.
     phase = "the client holding its sessions"
