@@ -357,6 +357,9 @@ describe("the real process (node dist/main.js)", () => {
     const output = worker.output()
     for (const name of ["WORKER_PORT", "NULL_MAX_SESSIONS", "BACKEND_HEALTH_URL"]) expect(output).toContain(name)
     expect(output).not.toContain("at file://")
+    // Not on Vast: where the variables come from, and where to go to try the worker here (newcomer 35 #8).
+    expect(output).toContain("not on a Vast instance (CONTAINER_ID is unset)")
+    expect(output).toContain("npm run demo")
   })
 
   it("without REPORT_ADDR a launch failure exits 1: there is nobody to tell; 'worker stopped' is the last line, even at debug", async () => {
@@ -374,6 +377,8 @@ describe("the real process (node dist/main.js)", () => {
     started.push(worker)
     expect(await worker.exited).toBe(1)
     expect(worker.output()).toContain("Worker Server failed to launch: invalid configuration: REPORT_ADDR: is required but not set")
+    // On an instance (CONTAINER_ID set), no advice for a newcomer's machine.
+    expect(worker.output()).not.toContain("not on a Vast instance")
     // The failure is logged once, where it happened: not again as an unhandled error after the last line.
     expect(worker.output().trim().split("\n").at(-1)).toContain('message="worker stopped"')
   })

@@ -5,7 +5,7 @@
  * process exits 1.
  */
 import { HttpClient } from "@effect/platform"
-import { Config, Data, Effect, Either, LogLevel, Redacted } from "effect"
+import { Config, Data, Effect, Either, LogLevel, Option, Redacted } from "effect"
 import { containerId, masterToken, publicIp, reportAddrs, workerUrlOf } from "../config/WorkerConfig.js"
 import { port } from "../../shared/decimalConfig.js"
 import { jsonPostFromHttpClient } from "./jsonPost.js"
@@ -37,7 +37,17 @@ export const describeLaunchFailure = describeCause
 export const reportLaunchFailure = (reason: string): Effect.Effect<never, LaunchFailed, HttpClient.HttpClient> =>
   Effect.gen(function* () {
     const target = yield* Effect.either(Config.all({ reportAddrs, containerId, masterToken }))
-    if (Either.isLeft(target)) return yield* new LaunchFailed({ message: reason })
+    if (Either.isLeft(target)) {
+      // Most often someone trying the worker outside Vast: where its variables come from, and where to go instead
+      // (newcomer 35 #8).
+      const onVast = yield* Effect.orElseSucceed(Config.option(Config.string("CONTAINER_ID")), () => Option.none())
+      if (Option.isNone(onVast)) {
+        yield* Effect.logInfo(
+          "not on a Vast instance (CONTAINER_ID is unset): Vast sets CONTAINER_ID, PUBLIC_IPADDR, REPORT_ADDR and MASTER_TOKEN there; to try the worker on this machine, run `npm run demo`, or see the README's \"Running a worker by hand\"; `node dist/main.js --help` lists every variable"
+        )
+      }
+      return yield* new LaunchFailed({ message: reason })
+    }
     const post = jsonPostFromHttpClient(yield* HttpClient.HttpClient)
     const body = errorStatus(
       { id: target.right.containerId, mtoken: Redacted.value(target.right.masterToken), url: yield* workerUrl },
