@@ -187,12 +187,13 @@ const FREE_BODY_BYTES = 16 * 1024
 
 /**
  * Past this, a body's parse waits for its turn (`OnePerTurn`): the protocol's bodies are a few hundred bytes, a create's
- * with a large `on_close_payload` the exception.
+ * with a large `on_close_payload` the exception. The free allowance's size: the work parsed as it comes is bounded by
+ * the connection cap times this (review 57 M1: at 64 KiB, bodies just under it still held a ping a second).
  */
-const LARGE_BODY_BYTES = 64 * 1024
+const LARGE_BODY_BYTES = FREE_BODY_BYTES
 
-/** One large parse per turn of the loop, for every listener of the process: the loop is one. */
-const largeBodies = new OnePerTurn()
+/** Large parses: one per turn of the loop, for every listener of the process (the loop is one). */
+const turns = new OnePerTurn()
 
 /** Without a budget given, a listener's own holds this many bodies of its limit. */
 const DEFAULT_BUDGET_BODIES = 64
@@ -598,19 +599,21 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         }
         body.push(chunk, limits.maxBodyBytes)
       })
-      // Set once a large body has been put in line for its turn (`OnePerTurn`): `onEnd` runs again then, to parse it.
+      // Set once a body has been put in line for its turn (`OnePerTurn`): `onEnd` runs again then, to parse it.
       let waitedTurn = false
       const onEnd = () => {
         if (!waitedTurn) {
           if (done) return
           done = true
           // A large body waits for its turn, holding its share of the budget until then (so waiting bodies stay
-          // bounded); the protocol's own bodies, a few hundred bytes, are answered at once.
+          // bounded); the protocol's own bodies, a few hundred bytes, are answered at once. A request pipelined
+          // behind a large one on its connection may so take effect first; its answer still comes after (Node keeps
+          // a connection's answers in order).
           if (body.length > LARGE_BODY_BYTES) {
             waitedTurn = true
             // Received whole: no longer a body that may stall (a connection the cap could close for it).
             if (readingBody.get(socket) === reading) readingBody.delete(socket)
-            return largeBodies.add(onEnd)
+            return turns.add(onEnd)
           }
         } else if (socket.destroyed || body.length === 0) {
           // Its client gone while it waited (or its body dropped with it): nobody to answer, and no parse to spend.
