@@ -5,8 +5,8 @@
  *
  * `/session/create` and `/session/end` calls run in fibers of their own (a `FiberSet`), not in the
  * caller's: a signal that interrupts the caller cannot abandon a create whose session the worker may
- * already hold, nor cut an end short. The finalizer waits for those calls first, so a session created
- * at the last moment is still ended.
+ * already hold, nor cut an end short. The stop ends the sessions already open at once, while those calls finish
+ * beside it: a session a late create registers is ended as that create returns.
  */
 import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, FiberMap, FiberSet, HashMap, Layer, Option, Ref } from "effect"
 import { monotonicMillis } from "../shared/monotonic.js"
@@ -66,8 +66,9 @@ export class Reservations extends Context.Tag("client/Reservations")<
     readonly gone: (sessionId: string) => Effect.Effect<void>
     readonly tally: Effect.Effect<Tally>
     /**
-     * Wait for creates and ends in flight, then end every session still open (concurrently). Safe to
-     * run more than once; the layer runs it again when its scope closes.
+     * End every session open (concurrently), and, as they return, the sessions of creates in flight; then wait for the
+     * creates and ends in flight, saying first what it waits for. Safe to run more than once; the layer runs it again
+     * when its scope closes.
      */
     readonly shutdown: Effect.Effect<void>
   }
@@ -136,6 +137,16 @@ const make = (policy: ReservationPolicy) =>
     const open = yield* Ref.make(HashMap.empty<string, Held>())
     const tally = yield* Ref.make<Tally>({ created: 0, ended: 0, closed: 0, closedAfterCut: 0, failures: 0 })
     const count = (key: keyof Tally) => Ref.update(tally, (current) => ({ ...current, [key]: current[key] + 1 }))
+    // Set by the stop: a create that returns after it has its session ended at once, not kept.
+    let stopping = false
+    /** Creates and ends sent by the run and not yet over: what the stop says it waits for. */
+    const inFlight = yield* Ref.make({ creates: 0, ends: 0 })
+    const tracked = <A, E>(kind: "creates" | "ends", effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+      Effect.acquireUseRelease(
+        Ref.update(inFlight, (now) => ({ ...now, [kind]: now[kind] + 1 })),
+        () => effect,
+        () => Ref.update(inFlight, (now) => ({ ...now, [kind]: now[kind] - 1 }))
+      )
 
     /** Run `effect` in a fiber of the set, interruptible there (so its timeouts work), and wait for it. */
     const detached = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
@@ -255,6 +266,11 @@ const make = (policy: ReservationPolicy) =>
           expiration: session.expiration,
           request_idx: session.requestIdx
         })
+        // A stop already under way took what was open before this session came: it is ended here, by its own create.
+        if (stopping) {
+          yield* Effect.flatMap(take(session.sessionId), (taken) => (Option.isSome(taken) ? end(taken.value) : Effect.void))
+          return created
+        }
         yield* FiberMap.run(
           pingers,
           session.sessionId,
@@ -297,9 +313,7 @@ const make = (policy: ReservationPolicy) =>
       })
 
     const close = (sessionId: string) =>
-      detached(
-        Effect.flatMap(take(sessionId), (taken) => (Option.isSome(taken) ? end(taken.value) : Effect.void))
-      )
+      detached(tracked("ends", Effect.flatMap(take(sessionId), (taken) => (Option.isSome(taken) ? end(taken.value) : Effect.void))))
 
     const openSession = (endpoint: Endpoint, reservation: number) => {
       // Set when the reservation is given up (Ctrl-C) while a create is in flight: its outcome reaches no one else.
@@ -314,7 +328,7 @@ const make = (policy: ReservationPolicy) =>
           timeout: policy.routeTimeout,
           onProgress: (progress) => reporter.emit(progressEvent(reservation, progress)),
           runCreate: (attempt: Effect.Effect<CreateOutcome>) =>
-            detached(
+            detached(tracked("creates",
               Effect.flatMap(attempt, (outcome) =>
                 outcome._tag === "Created"
                   ? register(reservation, outcome)
@@ -322,7 +336,7 @@ const make = (policy: ReservationPolicy) =>
                     ? Effect.as(reporter.emit({ event: "error", operation: "session/create", message: outcome.error.message, reservation, fatal: false }), outcome)
                     : Effect.succeed(outcome)
               )
-            )
+            ))
         })
         .pipe(
           Effect.onInterrupt(() => Effect.sync(() => void (abandoned = true))),
@@ -341,19 +355,28 @@ const make = (policy: ReservationPolicy) =>
         )
     }
 
+    /** End every session open now, concurrently (in a call of the set: nothing interrupts it). */
+    const endAllOpen = detached(
+      Effect.gen(function* () {
+        const left = yield* Ref.getAndSet(open, HashMap.empty())
+        yield* Effect.forEach(HashMap.values(left), (held) => Deferred.done(held.gone, Exit.void), { discard: true })
+        if (HashMap.size(left) === 0) return
+        yield* reporter.emit({ event: "shutdown", open: HashMap.size(left) })
+        yield* Effect.forEach(HashMap.values(left), end, { concurrency: "unbounded", discard: true })
+      })
+    )
+
     const shutdown = Effect.gen(function* () {
-      // Creates still in flight register their sessions; ends still in flight finish.
-      yield* FiberSet.awaitEmpty(calls)
+      stopping = true
       yield* FiberMap.clear(pingers)
-      yield* detached(
-        Effect.gen(function* () {
-          const left = yield* Ref.getAndSet(open, HashMap.empty())
-          yield* Effect.forEach(HashMap.values(left), (held) => Deferred.done(held.gone, Exit.void), { discard: true })
-          if (HashMap.size(left) === 0) return
-          yield* reporter.emit({ event: "shutdown", open: HashMap.size(left) })
-          yield* Effect.forEach(HashMap.values(left), end, { concurrency: "unbounded", discard: true })
-        })
-      )
+      // Said before the wait, so that a user who sees nothing happen does not press Ctrl-C again (and leave sessions open).
+      const waiting = yield* Ref.get(inFlight)
+      if (waiting.creates > 0 || waiting.ends > 0) yield* reporter.emit({ event: "in_flight", creates: waiting.creates, ends: waiting.ends })
+      // The sessions held are ended at once, beside the calls in flight: a create that never answers holds back no end
+      // (it ends, as it returns, any session it made: `register`).
+      yield* Effect.all([endAllOpen, FiberSet.awaitEmpty(calls)], { concurrency: "unbounded", discard: true })
+      // Every session registered since was ended by its create; anything else still open is ended here all the same.
+      yield* endAllOpen
     })
     yield* Effect.addFinalizer(() => shutdown)
 

@@ -107,6 +107,15 @@ export type ClientEvent =
   | { readonly event: "interrupted" }
   | { readonly event: "shutdown"; readonly open: number }
   | {
+      /**
+       * The stop waits for calls sent before it: creates (a session one makes is ended as it returns) and ends. The
+       * sessions already open are ended meanwhile.
+       */
+      readonly event: "in_flight"
+      readonly creates: number
+      readonly ends: number
+    }
+  | {
       readonly event: "done"
       readonly created: number
       readonly ended: number
@@ -148,6 +157,12 @@ const expiresIn = (expiration: number, now: number): string => {
 /** Said only when some: most runs never see an end's answer lost. */
 const afterCut = (count: number): string => (count > 0 ? `${count} closed after an end whose answer was lost, ` : "")
 
+/** The client's bound on one call (`VastClient`'s default `callTimeout`). */
+const CALL_SECONDS = 10
+
+const inFlightCalls = (creates: number, ends: number): string =>
+  [creates > 0 ? `${creates} create${creates === 1 ? "" : "s"}` : "", ends > 0 ? `${ends} end${ends === 1 ? "" : "s"}` : ""].filter((part) => part !== "").join(" and ")
+
 /** One line of prose for `event`; `now` (epoch ms) makes expirations relative. */
 export const describe = (reported: ClientEvent, now: number): string => {
   // A worker's id past the longest the protocol has is shown cut, not a line of a megabyte (--json keeps it whole).
@@ -185,6 +200,8 @@ export const describe = (reported: ClientEvent, now: number): string => {
       return "interrupted: no new reservations; ending any open sessions before exiting"
     case "shutdown":
       return `stopping: ending ${event.open} open session(s)`
+    case "in_flight":
+      return `stopping: waiting for ${inFlightCalls(event.creates, event.ends)} already sent (each is answered or given up within ${CALL_SECONDS} s; a session a create makes is ended as it returns)`
     case "done":
       return `${event.interrupted ? "done (interrupted)" : "done"}: ${event.created} created, ${event.ended} ended, ${event.closed} closed by the worker, ${afterCut(event.closed_after_cut)}${event.failures} failure(s)`
   }

@@ -245,7 +245,10 @@ describe("program, single mode", () => {
       yield* TestClock.adjust("5 seconds")
       yield* Fiber.join(interrupter)
       assert.deepStrictEqual(yield* run.calls("/session/end"), [[`${worker(1)}/session/end`, 5_000]])
-      assert.deepStrictEqual(yield* run.names, ["endpoint", "routing", "interrupted", "created", "shutdown", "ending", "ended", "done"])
+      // Ended by its own create as it returns: the stop had nothing open to end before.
+      assert.deepStrictEqual(yield* run.names, ["endpoint", "routing", "interrupted", "in_flight", "created", "ending", "ended", "done"])
+      assert.deepInclude((yield* run.named("in_flight"))[0], { creates: 1, ends: 0 })
+      assert.deepInclude((yield* run.named("done"))[0], { created: 1, ended: 1, failures: 0, interrupted: true })
     })
   )
 
@@ -257,7 +260,7 @@ describe("program, single mode", () => {
       yield* TestClock.adjust("10 seconds")
       yield* Fiber.join(interrupter)
       assert.deepStrictEqual(yield* run.calls("/session/end"), [])
-      assert.deepStrictEqual(yield* run.names, ["endpoint", "routing", "interrupted", "error", "done"])
+      assert.deepStrictEqual(yield* run.names, ["endpoint", "routing", "interrupted", "in_flight", "error", "done"])
       const [warning] = yield* run.named("error")
       assert.deepInclude(warning, { operation: "session/create", fatal: false, reservation: 1 })
       assert.match(warning?.message ?? "", /did not answer: no answer within 10 s; the worker may hold a session this client cannot end: it closes it 60 s after its last ping$/)
@@ -599,6 +602,47 @@ describe("program, --demo", () => {
         `answered ${createStatus}: session id same is one this client already holds on this worker; refused, not ended`
       )
       assert.deepInclude((yield* run.named("done"))[0], { created: 2, ended: 2, closed: 0, failures: 0 })
+    })
+  )
+
+  it.effect("interrupted while a create hangs, the session already held is ended at once, not after the create gives up; the wait is said first (probe 51 F1a)", () =>
+    Effect.gen(function* () {
+      // #1 is created at 0 s; #2's create (sent at 2 s) never answers.
+      const run = yield* start(
+        { _tag: "Demo", count: 2, interval: Duration.seconds(2), plateau: Duration.seconds(30) },
+        { create: (n) => (n === 2 ? "hang" : { status: 201, body: { session_id: `s-${n}`, expiration: 1_000 } }) }
+      )
+      yield* TestClock.adjust("5 seconds")
+      const interrupter = yield* Effect.fork(Fiber.interrupt(run.fiber))
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(yield* run.calls("/session/end"), [[`${worker(1)}/session/end`, 5_000]])
+      assert.deepStrictEqual((yield* run.names).slice(-5), ["interrupted", "in_flight", "shutdown", "ending", "ended"])
+      assert.deepInclude((yield* run.named("in_flight"))[0], { creates: 1, ends: 0 })
+      assert.isNull(interrupter.unsafePoll(), "the create in flight is still waited for")
+      yield* TestClock.adjust("10 seconds")
+      yield* Fiber.join(interrupter)
+      assert.deepInclude((yield* run.named("done"))[0], { created: 1, ended: 1, failures: 0, interrupted: true })
+    })
+  )
+
+  it.effect("interrupted while an end hangs in the ramp-down, the other open session is ended at once beside it (probe 51 F1b)", () =>
+    Effect.gen(function* () {
+      // The plateau ends at 3 s: #1's end (3 s) hangs; Ctrl-C at 4 s, while #2 is still held.
+      const run = yield* start(
+        { _tag: "Demo", count: 2, interval: Duration.seconds(2), plateau: Duration.seconds(1) },
+        { end: (call) => (call === 1 ? "hang" : { status: 200, body: { ended: true } }) }
+      )
+      yield* TestClock.adjust("4 seconds")
+      const interrupter = yield* Effect.fork(Fiber.interrupt(run.fiber))
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(yield* run.calls("/session/end"), [
+        [`${worker(1)}/session/end`, 3_000],
+        [`${worker(2)}/session/end`, 4_000]
+      ])
+      assert.deepInclude((yield* run.named("in_flight"))[0], { creates: 0, ends: 1 })
+      assert.deepInclude((yield* run.named("ended"))[0], { session_id: "s-2" })
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.await(interrupter)
     })
   )
 
