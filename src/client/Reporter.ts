@@ -108,6 +108,7 @@ export const applyEvent = (state: LiveState, event: ClientEvent, now: number): L
       case "pinged":
         return { ...current, expiration: event.expiration }
       case "ending":
+      case "end_retry":
         return { ...current, state: "ending" }
       case "ended":
         return { ...current, state: "ended" }

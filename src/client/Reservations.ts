@@ -8,15 +8,27 @@
  * already hold, nor cut an end short. The stop ends the sessions already open at once, while those calls finish
  * beside it: a session a late create registers is ended as that create returns.
  */
-import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, FiberMap, FiberSet, HashMap, Layer, Option, Ref } from "effect"
+import { Clock, Context, DateTime, Deferred, Duration, Effect, Either, Exit, Fiber, FiberMap, FiberSet, HashMap, Layer, Option, Ref } from "effect"
+import { printable } from "../shared/printable.js"
+import { ROUTE_ATTEMPTS, retryDelay } from "./backoff.js"
 import { monotonicMillis } from "../shared/monotonic.js"
-import type { ReserveError } from "./errors.js"
+import type { ReserveError, SessionUnknown, WorkerError } from "./errors.js"
 import type { ClientEvent } from "./events.js"
 import { Reporter } from "./Reporter.js"
 import { restartingKeepAlive } from "../shared/restartOnDefect.js"
 import { holdUnlessHeld, refuseHeldTwice } from "./heldTwice.js"
 import { askedTwiceIfRefused, refused, WORKER_GONE } from "./workerGone.js"
-import { type Created, createMayHaveOpened, type CreateOutcome, type Endpoint, type ReserveProgress, type Session, VastClient } from "./VastClient.js"
+import {
+  type Created,
+  createMayHaveOpened,
+  type CreateOutcome,
+  type Endpoint,
+  endMayPass,
+  type EndOutcome,
+  type ReserveProgress,
+  type Session,
+  VastClient
+} from "./VastClient.js"
 
 export interface ReservationPolicy {
   readonly cost: number
@@ -85,6 +97,27 @@ const DEFAULT_WATCH_EVERY = Duration.seconds(5)
 const PING_TIMER_SLACK_MS = 50
 /** Failed `/session/health` looks in a row that are reported (once per run of failures). */
 const FAILED_LOOKS_REPORTED = 3
+
+/** `/session/end` calls made at most for one session, when each fails in a way that may pass: as many as for `/route/`. */
+export const END_ATTEMPTS = ROUTE_ATTEMPTS
+/** No new attempt at an end starts this long after its first (each attempt may take its own 10 s more). */
+export const END_RETRY_WITHIN = Duration.seconds(30)
+/** The same once the run stops (a signal, or its end): a user waits on it. */
+export const END_RETRY_WITHIN_STOPPING = Duration.seconds(10)
+
+/** What to do about a session whose end failed: `session_auth`, which an end needs, is a secret and is never printed. */
+export const endByHandHint = (session: Session, at: (epochSeconds: number) => string): string =>
+  `session ${printable(session.sessionId)} may hold its worker until it expires (${at(session.expiration)}, ` +
+  `${session.lifetime} s after its last ping); to free it sooner, release it on the instance: ` +
+  `POST /release {"session_id": "<that id>"} to the worker's control port, or stop the instance`
+
+const isoOf = (epochSeconds: number): string => {
+  const at = DateTime.make(epochSeconds * 1000)
+  return at._tag === "Some" ? DateTime.formatIso(at.value) : String(epochSeconds)
+}
+
+/** An end's outcome; `closed-after-retry`: a `410` to an end asked again after a failed attempt. */
+type EndAnswer = EndOutcome | "closed-after-retry"
 
 /** What `reserve` reported, as the client's event for reservation number `reservation`. */
 export const progressEvent = (reservation: number, progress: ReserveProgress): ClientEvent => {
@@ -282,21 +315,55 @@ const make = (policy: ReservationPolicy) =>
         return created
       })
 
+    /**
+     * `/session/end`, asked again after a back-off when it fails in a way that may pass (no answer, 408, 429, 5xx: a
+     * proxy's blip would otherwise leave the worker held for the whole lifetime), at most `END_ATTEMPTS` times and
+     * starting none past `END_RETRY_WITHIN` (shorter once the run stops). A `410` to an end asked again may be an
+     * earlier end's doing (its answer lost): `closed-after-cut`.
+     */
+    const endAsked = (held: Held): Effect.Effect<Either.Either<EndAnswer, SessionUnknown | WorkerError>> =>
+      Effect.gen(function* () {
+        const { reservation, session } = held
+        const first = yield* monotonicMillis
+        let outcome: Either.Either<EndAnswer, SessionUnknown | WorkerError> = yield* askedTwiceIfRefused(
+          client.endSession(session)
+        )
+        for (let failures = 1; Either.isLeft(outcome) && endMayPass(outcome.left) && failures < END_ATTEMPTS; failures++) {
+          const retryIn = yield* retryDelay(failures - 1)
+          const within = Duration.toMillis(stopping ? END_RETRY_WITHIN_STOPPING : END_RETRY_WITHIN)
+          if ((yield* monotonicMillis) + Duration.toMillis(retryIn) - first > within) break
+          yield* reporter.emit({
+            event: "end_retry",
+            reservation,
+            session_id: session.sessionId,
+            url: session.url,
+            attempt: failures,
+            message: outcome.left.message,
+            retry_in: seconds(retryIn)
+          })
+          yield* Effect.sleep(retryIn)
+          outcome = Either.map(yield* askedTwiceIfRefused(client.endSession(session)), (ended) => (ended === "ended" ? ended : "closed-after-retry" as const))
+        }
+        return outcome
+      })
+
     /** End one held session (already taken out of `open`). */
     const end = (held: Held) =>
       Effect.gen(function* () {
         const { reservation, session } = held
         yield* FiberMap.remove(pingers, session.sessionId)
         yield* reporter.emit({ event: "ending", reservation, session_id: session.sessionId, url: session.url })
-        const outcome = yield* askedTwiceIfRefused(client.endSession(session))
+        const outcome = yield* endAsked(held)
         if (outcome._tag === "Right") {
           if (outcome.right === "ended") {
             yield* count("ended")
             yield* reporter.emit({ event: "ended", reservation, session_id: session.sessionId, url: session.url })
           } else if (outcome.right === "already-closed") {
             yield* closedByWorker(held, closedByItsWorker("410 on /session/end: already closed"))
-          } else {
+          } else if (outcome.right === "closed-after-cut") {
             yield* closedBy("closedAfterCut")(held, "410 on /session/end asked again after its connection was cut: closed, by the first end or before it")
+          } else {
+            yield* closedBy("closedAfterCut")(held, "410 on /session/end asked again after a failed attempt: closed, by an earlier end or before it")
           }
           return
         }
@@ -305,7 +372,7 @@ const make = (policy: ReservationPolicy) =>
         yield* reporter.emit({
           event: "error",
           operation: "session/end",
-          message: outcome.left.message,
+          message: `${outcome.left.message}; ${endByHandHint(session, isoOf)}`,
           reservation,
           session_id: session.sessionId,
           fatal: true

@@ -242,6 +242,13 @@ const isOk = (status: number): boolean => status >= 200 && status < 300
 /** The statuses the SDK retries: the worker may take the next one. */
 const isRetryable = (status: number): boolean => status === 408 || status === 429 || status >= 500
 
+/**
+ * A `/session/end` failure worth asking again: no answer (a timeout, a cut), 408, 429 or 5xx. A refusal has its own
+ * path (`workerGone.ts`), and an untrusted certificate does not change.
+ */
+export const endMayPass = (error: SessionUnknown | RequestFailed | UnexpectedResponse): boolean =>
+  error._tag === "RequestFailed" ? error.untrusted !== true && error.refused !== true : error._tag === "UnexpectedResponse" && isRetryable(error.status)
+
 /** A `/route/` failure worth asking again: no answer, or a status the SDK's transport retries. */
 const routeMayPass = (error: RequestFailed | UnexpectedResponse): boolean =>
   error._tag === "RequestFailed" ? error.untrusted !== true : isRetryable(error.status)

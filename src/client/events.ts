@@ -99,6 +99,17 @@ export type ClientEvent =
   | { readonly event: "holding"; readonly seconds: number; readonly sessions: number }
   | { readonly event: "ending"; readonly reservation: number; readonly session_id: string; readonly url: string }
   | { readonly event: "ended"; readonly reservation: number; readonly session_id: string; readonly url: string }
+  | {
+      /** `/session/end` failed in a way that may pass (no answer, 408, 429, 5xx); the client asks again after `retry_in`. */
+      readonly event: "end_retry"
+      readonly reservation: number
+      readonly session_id: string
+      readonly url: string
+      /** Failures so far, from 1; the end fails at `END_ATTEMPTS` (5), or sooner once its time is up. */
+      readonly attempt: number
+      readonly message: string
+      readonly retry_in: number
+    }
   /** The worker had closed the session already (410 on /ping or /session/end): not a failure. */
   | SessionClosedEvent
   /** `fatal`: it makes the exit status non-zero (a failed create or end). */
@@ -159,6 +170,16 @@ const afterCut = (count: number): string => (count > 0 ? `${count} closed after 
 
 /** The client's bound on one call (`VastClient`'s default `callTimeout`). */
 const CALL_SECONDS = 10
+/** An end's bound once the run stops: no new attempt after `END_RETRY_WITHIN_STOPPING` (10 s), and one call's 10 s. */
+const STOPPING_END_SECONDS = 20
+
+const inFlightBounds = (creates: number, ends: number): string =>
+  [
+    creates > 0 ? `a create is answered or given up within ${CALL_SECONDS} s of being sent, and the session it makes is ended as it returns` : "",
+    ends > 0 ? `an end is over within ${STOPPING_END_SECONDS} s` : ""
+  ]
+    .filter((part) => part !== "")
+    .join("; ")
 
 const inFlightCalls = (creates: number, ends: number): string =>
   [creates > 0 ? `${creates} create${creates === 1 ? "" : "s"}` : "", ends > 0 ? `${ends} end${ends === 1 ? "" : "s"}` : ""].filter((part) => part !== "").join(" and ")
@@ -192,6 +213,8 @@ export const describe = (reported: ClientEvent, now: number): string => {
       return `${tag}ending session ${event.session_id} on ${event.url}`
     case "ended":
       return `${tag}ended session ${event.session_id}`
+    case "end_retry":
+      return `${tag}ending session ${event.session_id} failed (${withoutOperation("session/end", event.message)}; ${event.attempt} of at most ${ROUTE_ATTEMPTS}), ending again in ${seconds(event.retry_in)}`
     case "closed":
       return `${tag}session ${event.session_id} closed: ${event.reason}`
     case "error":
@@ -201,7 +224,7 @@ export const describe = (reported: ClientEvent, now: number): string => {
     case "shutdown":
       return `stopping: ending ${event.open} open session(s)`
     case "in_flight":
-      return `stopping: waiting for ${inFlightCalls(event.creates, event.ends)} already sent (each is answered or given up within ${CALL_SECONDS} s; a session a create makes is ended as it returns)`
+      return `stopping: waiting for ${inFlightCalls(event.creates, event.ends)} already sent (${inFlightBounds(event.creates, event.ends)})`
     case "done":
       return `${event.interrupted ? "done (interrupted)" : "done"}: ${event.created} created, ${event.ended} ended, ${event.closed} closed by the worker, ${afterCut(event.closed_after_cut)}${event.failures} failure(s)`
   }

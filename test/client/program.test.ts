@@ -368,7 +368,8 @@ describe("program, single mode", () => {
   it.effect("a worker that does not answer in other ways (a reset, a timeout) may still hold the session: a failed end still fails the run", () =>
     Effect.gen(function* () {
       const reset = yield* start(single(10), { end: { transportCode: "ECONNRESET" } })
-      yield* TestClock.adjust("10 seconds")
+      // Asked again within 30 s (each attempt is two calls: a cut is asked again at once), then given up.
+      yield* TestClock.adjust("1 minute")
       const exit = yield* Fiber.await(reset.fiber)
       assert.isTrue(Exit.isFailure(exit))
       assert.deepInclude((yield* reset.named("error"))[0], { operation: "session/end", session_id: "s-1", fatal: true })
@@ -393,11 +394,79 @@ describe("program, single mode", () => {
       assert.deepInclude((yield* gone.named("done"))[0], { ended: 0, closed: 1, closed_after_cut: 0, failures: 0 })
 
       const broken = yield* start(single(10), { end: { status: 500 } })
-      yield* TestClock.adjust("10 seconds")
+      yield* TestClock.adjust("1 minute")
       const exit = yield* Fiber.await(broken.fiber)
       assert.isTrue(Exit.isFailure(exit))
       assert.deepInclude(yield* Effect.flip(exit), { _tag: "RunFailed", failures: 1 })
       assert.deepInclude((yield* broken.named("error"))[0], { operation: "session/end", session_id: "s-1", fatal: true })
+    })
+  )
+
+  it.effect("an end that fails in a way that may pass (503, 429, 408, no answer) is asked again with back-off; a 410 then is a close, said to be perhaps an earlier end's (probe 51 F2)", () =>
+    Effect.gen(function* () {
+      for (const blip of [{ status: 503 }, { status: 429 }, { status: 408 }, "hang"] as const) {
+        const run = yield* start(single(10), { end: (call) => (call === 1 ? blip : { status: 200, body: { ended: true } }) })
+        yield* TestClock.adjust("1 minute")
+        yield* Fiber.join(run.fiber)
+        const ends = (yield* run.calls("/session/end")).map(([, at]) => Number(at))
+        assert.strictEqual(ends.length, 2, JSON.stringify(blip))
+        const [retry] = yield* run.named("end_retry")
+        assert.deepInclude(retry, { reservation: 1, session_id: "s-1", url: worker(1), attempt: 1 })
+        // The first back-off is 1 s and a jitter below 1 s, after the first call's answer (10 s when it never comes).
+        const answeredAt = ends[0]! + (blip === "hang" ? 10_000 : 0)
+        assert.isAtLeast(ends[1]! - answeredAt, 1_000)
+        assert.isBelow(ends[1]! - answeredAt, 2_000)
+        assert.strictEqual(ends[1]! - answeredAt, Math.round(retry!.retry_in * 1000))
+        assert.deepInclude((yield* run.named("done"))[0], { created: 1, ended: 1, closed: 0, failures: 0 })
+      }
+
+      const closed = yield* start(single(10), { end: (call) => (call === 1 ? { status: 502 } : { status: 410, body: { error: "session already closed" } }) })
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.join(closed.fiber)
+      assert.deepInclude((yield* closed.named("closed"))[0], { reason: "410 on /session/end asked again after a failed attempt: closed, by an earlier end or before it" })
+      assert.deepInclude((yield* closed.named("done"))[0], { ended: 0, closed: 0, closed_after_cut: 1, failures: 0 })
+    })
+  )
+
+  it.effect("an end that keeps failing is asked at most 5 times, none started 30 s after the first; its error says how to free the session, without its session_auth (probe 51 F2)", () =>
+    Effect.gen(function* () {
+      const run = yield* start(single(10), { end: { status: 503, body: "unavailable" } })
+      yield* TestClock.adjust("2 minutes")
+      const exit = yield* Fiber.await(run.fiber)
+      assert.isTrue(Exit.isFailure(exit))
+      const ends = (yield* run.calls("/session/end")).map(([, at]) => Number(at))
+      assert.strictEqual(ends.length, 5)
+      assert.isAtMost(ends[4]! - ends[0]!, 30_000)
+      assert.deepStrictEqual((yield* run.named("end_retry")).map((event) => event.attempt), [1, 2, 3, 4])
+      const [error] = yield* run.named("error")
+      assert.deepInclude(error, { operation: "session/end", session_id: "s-1", fatal: true })
+      assert.include(error!.message, "answered 503: unavailable; session s-1 may hold its worker until it expires (1970-01-01T00:16:40.000Z, 60 s after its last ping)")
+      assert.include(error!.message, `POST /release {"session_id": "<that id>"} to the worker's control port`)
+      assert.notInclude(JSON.stringify(yield* Ref.get(run.events)), "c2ln")
+      assert.deepInclude((yield* run.named("done"))[0], { ended: 0, failures: 1 })
+    })
+  )
+
+  it.effect("a 400 (the worker does not know the session) is not asked again (probe 51 F2)", () =>
+    Effect.gen(function* () {
+      const run = yield* start(single(10), { end: { status: 400, body: { error: "unknown" } } })
+      yield* TestClock.adjust("1 minute")
+      assert.isTrue(Exit.isFailure(yield* Fiber.await(run.fiber)))
+      assert.strictEqual((yield* run.calls("/session/end")).length, 1)
+      assert.deepStrictEqual(yield* run.named("end_retry"), [])
+    })
+  )
+
+  it.effect("once the run stops, an end is asked again for 10 s at most, not 30 (probe 51 F2)", () =>
+    Effect.gen(function* () {
+      const run = yield* start(single(600), { end: { status: 503 } })
+      yield* TestClock.adjust("5 seconds")
+      yield* Effect.fork(Fiber.interrupt(run.fiber))
+      yield* TestClock.adjust("2 minutes")
+      assert.isTrue(Exit.isFailure(yield* Fiber.await(run.fiber)))
+      const ends = (yield* run.calls("/session/end")).map(([, at]) => Number(at))
+      assert.isAtLeast(ends.length, 2)
+      assert.isAtMost(ends[ends.length - 1]! - ends[0]!, 10_000)
     })
   )
 
