@@ -92,6 +92,8 @@ export class Reservations extends Context.Tag("client/Reservations")<
 const seconds = (duration: Duration.Duration): number => Duration.toMillis(duration) / 1000
 
 const DEFAULT_WATCH_EVERY = Duration.seconds(5)
+/** The shortest time between two pings, and between two looks, whatever the lifetime (a lifetime under 2 s cannot be kept). */
+export const MIN_CALL_INTERVAL = Duration.seconds(1)
 
 /** A ping this close to its moment is due: timers and the wall clock can disagree by a millisecond or so. */
 const PING_TIMER_SLACK_MS = 50
@@ -160,8 +162,9 @@ const make = (policy: ReservationPolicy) =>
   Effect.gen(function* () {
     const client = yield* VastClient
     const reporter = yield* Reporter
-    const pingEvery = Duration.decode(policy.pingEvery ?? Duration.seconds(policy.lifetime / 2))
-    const watchEvery = Duration.min(pingEvery, Duration.decode(policy.watchEvery ?? DEFAULT_WATCH_EVERY))
+    // At least a second apart: a lifetime of 0.01 s would otherwise ping (and look) flat out, a line each time.
+    const pingEvery = Duration.max(MIN_CALL_INTERVAL, Duration.decode(policy.pingEvery ?? Duration.seconds(policy.lifetime / 2)))
+    const watchEvery = Duration.max(MIN_CALL_INTERVAL, Duration.min(pingEvery, Duration.decode(policy.watchEvery ?? DEFAULT_WATCH_EVERY)))
     const pingEveryMs = Duration.toMillis(pingEvery)
     const watchEveryMs = Duration.toMillis(watchEvery)
     // Created first, so that its finalizer (interrupt what is left) runs after ours.

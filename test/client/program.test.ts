@@ -158,6 +158,16 @@ describe("program, single mode", () => {
     })
   )
 
+  it.effect("a tiny lifetime pings and looks at most once a second, not flat out (probe 51 F3)", () =>
+    Effect.gen(function* () {
+      const run = yield* start(single(3.5), {}, { lifetime: 0.01 })
+      yield* TestClock.adjust("3500 millis")
+      yield* Fiber.join(run.fiber)
+      assert.deepStrictEqual((yield* run.calls("/ping")).map(([, at]) => at), [1_000, 2_000, 3_000])
+      assert.deepStrictEqual(yield* run.calls("/session/health"), [])
+    })
+  )
+
   it.effect("a clock read behind its timers still pings at each half lifetime (else the first ping lands on the expiry)", () =>
     Effect.gen(function* () {
       const run = yield* start(single(10), { slowClock: true }, { lifetime: 6 })
