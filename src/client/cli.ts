@@ -3,8 +3,8 @@
  * (check an endpoint's settings), as @effect/cli options, each with its one-line help. Durations are
  * seconds, fractions allowed (`--interval 0.5`); counts are integers.
  */
-import { type Command, Options } from "@effect/cli"
-import { Config, Duration, Option, type ParseResult, Schema } from "effect"
+import { type Command, HelpDoc, Options, ValidationError } from "@effect/cli"
+import { Config, Duration, Effect, Option, type ParseResult, Schema } from "effect"
 import { httpUrlProblem } from "../protocol/httpUrl.js"
 import { defaulted, type Flag, optional, optionsOf, plain, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
 import { type Instance, instanceNames, instances } from "./instances.js"
@@ -28,8 +28,24 @@ const onClosePayloadMessage = (issue: ParseResult.ParseIssue): string => {
     : `--on-close-payload must be JSON, e.g. '{"job_id":"j1"}' (keys in double quotes)${reason === "" ? "" : `: ${reason}`}`
 }
 
+/**
+ * The longest wait a flag may ask for: Effect's live clock cannot set a timer past 2^31 − 1 ms, and takes such a sleep
+ * as one that never ends (a hold that never ends holds its worker for ever).
+ */
+export const MAX_WAIT_SECONDS = 2_147_483
+
+/** `option` (seconds), refused past `MAX_WAIT_SECONDS` in one line naming the flag, as its other rules are. */
+const waitable = (name: string, option: Options.Options<number>): Options.Options<number> =>
+  option.pipe(
+    Options.mapEffect((value) =>
+      value <= MAX_WAIT_SECONDS
+        ? Effect.succeed(value)
+        : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name} must be at most ${MAX_WAIT_SECONDS} seconds (about 24.8 days: a longer wait would never end)`)))
+    )
+  )
+
 const seconds = (name: string, fallback: number, description: string): Flag<number> =>
-  withDefault(above0(name), { name, value: "SECONDS", fallback, description })
+  withDefault(waitable(name, above0(name)), { name, value: "SECONDS", fallback, description })
 
 /** A URL flag's value: an absolute http(s) URL, else the rule it breaks, naming the flag (port 0 has its own). */
 export const urlFlagSchema = (name: string): Schema.Schema<string> =>
@@ -86,8 +102,8 @@ const clientFlags = {
     fallback: 3,
     description: "--demo: number of sessions"
   }),
-  interval: withDefault(from0("interval"), { name: "interval", value: "SECONDS", fallback: 30, description: "--demo: time between two reservations' starts (each starts whether or not the one before it has a worker yet), and between two ends (0: all at once)" }),
-  plateau: withDefault(from0("plateau"), { name: "plateau", value: "SECONDS", fallback: 300, description: "--demo: how long all sessions are held together" }),
+  interval: withDefault(waitable("interval", from0("interval")), { name: "interval", value: "SECONDS", fallback: 30, description: "--demo: time between two reservations' starts (each starts whether or not the one before it has a worker yet), and between two ends (0: all at once)" }),
+  plateau: withDefault(waitable("plateau", from0("plateau")), { name: "plateau", value: "SECONDS", fallback: 300, description: "--demo: how long all sessions are held together" }),
   onCloseRoute: url("on-close-route", "URL the worker POSTs to when a session closes"),
   onClosePayload: optional(
     Options.text("on-close-payload").pipe(Options.withSchema(

@@ -240,7 +240,12 @@ describe("node dist/client.js --help", () => {
       ["--hold", "Infinity", /^--hold must be a finite number above 0$/],
       ["--interval", "NaN", /^--interval must be /],
       ["--plateau", "1e400", /^--plateau must be /],
-      ["--route-timeout", "-Infinity", /^--route-timeout must be /]
+      ["--route-timeout", "-Infinity", /^--route-timeout must be /],
+      // Past 2^31 − 1 ms Effect's live clock never wakes: such a hold would never end (probe 51 F5).
+      ["--hold", "2147484", /^--hold must be at most 2147483 seconds /],
+      ["--plateau", "2200000", /^--plateau must be at most 2147483 seconds /],
+      ["--interval", "3e6", /^--interval must be at most 2147483 seconds /],
+      ["--route-timeout", "1e9", /^--route-timeout must be at most 2147483 seconds /]
     ]
     const runs = await Promise.all(cases.map(([flag, value]) => run(["--endpoint", "x", flag, value])))
     for (const [[flag, value, message], { code, output }] of cases.map((c, i) => [c, runs[i] ?? { code: null, output: "" }] as const)) {
