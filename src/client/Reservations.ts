@@ -240,7 +240,8 @@ const make = (policy: ReservationPolicy) =>
               yield* reporter.emit({
                 event: "error",
                 operation: "session/health",
-                message: `no answer to ${FAILED_LOOKS_REPORTED} looks in a row: ${stillOpen.left.message}`,
+                // Not "no answer": a worker that answers 500 did answer.
+                message: `${FAILED_LOOKS_REPORTED} looks in a row failed: ${stillOpen.left.message}`,
                 reservation: held.reservation,
                 session_id: session.sessionId,
                 fatal: false
