@@ -113,7 +113,7 @@ const clientFlags = {
     { name: "on-close-payload", value: "JSON", description: "JSON the worker sends to --on-close-route" }
   ),
   routeTimeout: seconds("route-timeout", 300, "a reservation gives up after waiting this long for a worker (a create already sent is let finish: at most 10 s more)"),
-  json: toggle("json", "one JSON object per event, per line")
+  json: toggle("json", "one JSON object per event, per line; worker URLs are given verbatim, credentials and query included")
 }
 
 export const options = optionsOf(clientFlags)

@@ -88,6 +88,8 @@ describe("node dist/client.js --help", () => {
       expect(output.split("\n").length).toBeLessThan(40)
       expect(output).toMatch(/^ {2}--session-cost N +.* \(default 100\)$/m)
       expect(output).toMatch(/^ {2}--count N +--demo: number of sessions \(default 3\)$/m)
+      // A log store fed --json gets the worker URLs' credentials and queries: said where --json is (probe 51 F10).
+      expect(output).toMatch(/^ {2}--json +one JSON object per event, per line; worker URLs are given verbatim, credentials and query included$/m)
       expect(output).toContain("130 after Ctrl-C and 143 after SIGTERM, 129 after SIGHUP and 140 after SIGUSR2")
       // @effect/cli's own flags are listed too.
       expect(output).toMatch(/^ {2}--completions SHELL +print a completion script: bash, zsh, fish or sh$/m)
