@@ -247,11 +247,14 @@ const isRetryable = (status: number): boolean => status === 408 || status === 42
  * path (`workerGone.ts`), and an untrusted certificate does not change.
  */
 export const endMayPass = (error: SessionUnknown | RequestFailed | UnexpectedResponse): boolean =>
-  error._tag === "RequestFailed" ? error.untrusted !== true && error.refused !== true : error._tag === "UnexpectedResponse" && isRetryable(error.status)
+  error._tag === "RequestFailed" ? !tlsWillFail(error) && error.refused !== true : error._tag === "UnexpectedResponse" && isRetryable(error.status)
+
+/** A failed TLS set-up that asking again cannot fix: a certificate not trusted, or a server that speaks no TLS. */
+const tlsWillFail = (error: RequestFailed): boolean => error.untrusted === true || error.plainHttp === true
 
 /** A `/route/` failure worth asking again: no answer, or a status the SDK's transport retries. */
-const routeMayPass = (error: RequestFailed | UnexpectedResponse): boolean =>
-  error._tag === "RequestFailed" ? error.untrusted !== true : isRetryable(error.status)
+export const routeMayPass = (error: RequestFailed | UnexpectedResponse): boolean =>
+  error._tag === "RequestFailed" ? !tlsWillFail(error) : isRetryable(error.status)
 
 interface Reply {
   readonly status: number
@@ -289,6 +292,11 @@ export const tidyTransportMessage = (message: string): string => {
   return text.replace(/[\s:]+$/, "")
 }
 
+/** OpenSSL's reasons when the server answers TLS with something else (plain HTTP at an https URL). */
+const NO_TLS = /SSL routines:[^:]*:(?:wrong version number|packet length too long)/
+
+const speaksNoTls = (cause: unknown): boolean => cause instanceof Error && NO_TLS.test(cause.message)
+
 /** The control plane's address refused the connection on this machine: most often the local serverless is not up. */
 const refusedLocally = (operation: Operation, url: string, cause: unknown): operation is "endpoint lookup" | "route" =>
   (operation === "endpoint lookup" || operation === "route") &&
@@ -301,6 +309,7 @@ const isLoopbackUrl = (url: string): boolean => URL.canParse(url) && isLoopbackH
 const transportFailed = (operation: Operation, url: string, error: TransportError, names: AddressSettingNames): RequestFailed => {
   const detail = transportDetail(error)
   if (isUntrustedCertificate(error.cause)) return new RequestFailed({ operation, url, detail: `${detail}; ${UNTRUSTED_CERTIFICATE_HINT}`, untrusted: true })
+  if (speaksNoTls(error.cause)) return new RequestFailed({ operation, url, detail, plainHttp: true })
   if (refusedLocally(operation, url, error.cause)) return new RequestFailed({ operation, url, detail: `${detail}; ${localControlPlaneHint(operation, names)}` })
   const code = Reflect.get(error.cause instanceof Error ? error.cause : {}, "code")
   if (code === "ECONNREFUSED") return new RequestFailed({ operation, url, detail, refused: true })
@@ -537,7 +546,7 @@ export const make = (settings: ClientSettings) =>
           Effect.succeed<CreateOutcome>({
             _tag: "Refused",
             error: mayHoldSession(error, options.lifetime),
-            retryable: error._tag === "RequestFailed" && error.untrusted !== true
+            retryable: error._tag === "RequestFailed" && !tlsWillFail(error)
           })
         ),
         Effect.withSpan("VastClient.createSession")

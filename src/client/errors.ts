@@ -38,6 +38,11 @@ export class RequestFailed extends Data.TaggedError("RequestFailed")<{
   readonly detail: string
   /** The peer's TLS certificate is not trusted: asking again, or another worker, cannot help. */
   readonly untrusted?: true
+  /**
+   * TLS failed because the server does not speak it (OpenSSL's "wrong version number": plain HTTP at an https URL):
+   * a setting to fix, which asking again cannot.
+   */
+  readonly plainHttp?: true
   /** The connection was refused: nothing listens at that address (a worker there has stopped). */
   readonly refused?: true
   /**

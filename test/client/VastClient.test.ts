@@ -284,6 +284,26 @@ describe("VastClient.reserve: routing", () => {
     })
   )
 
+  it.effect("an autoscaler or a worker that speaks plain HTTP at an https URL (TLS 'wrong version number') ends the reservation at once, as an untrusted certificate does (probe 51 F7)", () =>
+    Effect.gen(function* () {
+      const plain = {
+        transportCode: "EPROTO",
+        message: "write EPROTO 802C0F98897F0000:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../deps/openssl/openssl/ssl/record/ssl3_record.c:350:"
+      }
+      const routed = yield* clientWith(byPath({ [`${AUTOSCALER}/route/`]: [plain, { status: 200, body: ready(W1, 7) }] }))
+      const error = yield* Effect.flip(routed.client.reserve({ ...reserveOptions, timeout: "5 minutes" }))
+      assert.deepInclude(error, { _tag: "RequestFailed", operation: "route", plainHttp: true })
+      assert.include(error.message, "TLS failed (wrong version number): the server may speak plain HTTP, not TLS")
+      assert.strictEqual((yield* routed.requests("/route/")).length, 1)
+
+      const worker = yield* clientWith(
+        byPath({ [`${AUTOSCALER}/route/`]: [{ status: 200, body: ready(W1, 7) }], [`${W1}/session/create`]: [plain, created("s-4")] })
+      )
+      assert.deepInclude(yield* Effect.flip(worker.client.reserve({ ...reserveOptions, timeout: "5 minutes" })), { operation: "session/create", plainHttp: true })
+      assert.strictEqual((yield* worker.requests("/route/")).length, 1)
+    })
+  )
+
   it.effect("a worker whose certificate's CA is not trusted ends the reservation at once, naming --ca-file, NODE_EXTRA_CA_CERTS and Vast's root CA", () =>
     Effect.gen(function* () {
       const untrusted = yield* clientWith(

@@ -24,8 +24,8 @@ export type FakeAnswer =
       readonly cutOff?: true
     }
   | "network-error"
-  /** A transport failure whose cause carries Node's `code` (`UNABLE_TO_VERIFY_LEAF_SIGNATURE`, …). */
-  | { readonly transportCode: string }
+  /** A transport failure whose cause carries Node's `code` (`UNABLE_TO_VERIFY_LEAF_SIGNATURE`, …), and `message` when given. */
+  | { readonly transportCode: string; readonly message?: string }
   | "defect"
   | "hang"
 
@@ -67,7 +67,7 @@ export const fakeHttp = (respond: (request: SeenRequest, index: number) => FakeA
           return yield* new HttpClientError.RequestError({ request, reason: "Transport", description: "connection refused" })
         }
         if ("transportCode" in answer) {
-          const cause = Object.assign(new Error(`failed: ${answer.transportCode}`), { code: answer.transportCode })
+          const cause = Object.assign(new Error(answer.message ?? `failed: ${answer.transportCode}`), { code: answer.transportCode })
           return yield* new HttpClientError.RequestError({ request, reason: "Transport", cause })
         }
         if (answer.delay !== undefined) yield* Effect.sleep(answer.delay)
