@@ -310,7 +310,7 @@ const transportFailed = (operation: Operation, url: string, error: TransportErro
   const detail = transportDetail(error)
   if (isUntrustedCertificate(error.cause)) return new RequestFailed({ operation, url, detail: `${detail}; ${UNTRUSTED_CERTIFICATE_HINT}`, untrusted: true })
   if (speaksNoTls(error.cause)) return new RequestFailed({ operation, url, detail, plainHttp: true })
-  if (refusedLocally(operation, url, error.cause)) return new RequestFailed({ operation, url, detail: `${detail}; ${localControlPlaneHint(operation, names)}` })
+  if (refusedLocally(operation, url, error.cause)) return new RequestFailed({ operation, url, detail: `${detail}; ${localControlPlaneHint(operation, names)}`, refused: true })
   const code = Reflect.get(error.cause instanceof Error ? error.cause : {}, "code")
   if (code === "ECONNREFUSED") return new RequestFailed({ operation, url, detail, refused: true })
   return code === "ECONNRESET" ? new RequestFailed({ operation, url, detail, cut: true }) : new RequestFailed({ operation, url, detail })

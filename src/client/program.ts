@@ -4,10 +4,11 @@
  * is ended before it returns; the run fails with `RunFailed` when a lookup, a create or an end failed.
  */
 import { Cause, Duration, Effect, Exit, Option } from "effect"
+import { ROUTE_ATTEMPTS, retryDelay } from "./backoff.js"
 import { RunFailed } from "./errors.js"
 import { Reporter } from "./Reporter.js"
 import { Reservations } from "./Reservations.js"
-import { VastClient } from "./VastClient.js"
+import { type Endpoint, routeMayPass, VastClient } from "./VastClient.js"
 
 export type Mode =
   | { readonly _tag: "Single"; readonly hold: Duration.Duration }
@@ -20,13 +21,38 @@ export type Mode =
 
 const seconds = (duration: Duration.Duration): number => Duration.toMillis(duration) / 1000
 
-/** The reservations of `mode` (in `--demo`, started `--interval` apart); failures are reported where they happen. */
-const runMode = (endpointName: string, mode: Mode) =>
+/**
+ * The endpoint, asked again as `/route/` is when the lookup fails in a way that may pass (no answer, 408, 429, 5xx: the
+ * webserver's 502 during a deploy), up to `ROUTE_ATTEMPTS` calls in a row, each failure before the last a warning.
+ */
+const lookUp = (endpointName: string) =>
   Effect.gen(function* () {
     const client = yield* VastClient
     const reporter = yield* Reporter
+    for (let failures = 1; ; failures++) {
+      const found = yield* Effect.either(client.findEndpoint(endpointName))
+      if (found._tag === "Right") return found.right satisfies Endpoint
+      const error = found.left
+      // Refused: nothing listens at the webserver's address (most often a local serverless not started), said at once.
+      const refused = error._tag === "RequestFailed" && error.refused === true
+      if (error._tag === "EndpointNotFound" || refused || !routeMayPass(error) || failures >= ROUTE_ATTEMPTS) return yield* error
+      const retryIn = yield* retryDelay(failures - 1)
+      yield* reporter.emit({
+        event: "error",
+        operation: "endpoint lookup",
+        message: `${error.message} (${failures} of ${ROUTE_ATTEMPTS} in a row), asking again in ${seconds(retryIn)} s`,
+        fatal: false
+      })
+      yield* Effect.sleep(retryIn)
+    }
+  })
+
+/** The reservations of `mode` (in `--demo`, started `--interval` apart); failures are reported where they happen. */
+const runMode = (endpointName: string, mode: Mode) =>
+  Effect.gen(function* () {
+    const reporter = yield* Reporter
     const reservations = yield* Reservations
-    const endpoint = yield* client.findEndpoint(endpointName)
+    const endpoint = yield* lookUp(endpointName)
     yield* reporter.emit({ event: "endpoint", name: endpoint.name, id: endpoint.id })
     const hold = (duration: Duration.Duration) =>
       Effect.flatMap(reservations.held, (held) =>

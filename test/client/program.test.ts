@@ -14,6 +14,8 @@ const AUTOSCALER = "https://run.test"
 const worker = (n: number) => `https://10.0.0.${n}:4000`
 
 interface Overrides {
+  /** The endpoint lookup's answer to its call-th call (from 1); the list by default. */
+  readonly lookup?: (call: number) => FakeAnswer | undefined
   /** The routing answer for a request (n counts new reservations from 1). */
   readonly route?: (requestIdx: number, n: number) => unknown
   /** A create's answer, or the answer of worker n. */
@@ -48,9 +50,10 @@ const routedTo = (url: string, idx: number) => ({ url, signature: "c2ln", reqnum
 const fakeVast = (overrides: Overrides = {}) => {
   let reservations = 0
   let ends = 0
+  let lookups = 0
   return (request: SeenRequest): FakeAnswer => {
     if (request.url.startsWith(WEBSERVER)) {
-      return { status: 200, body: { results: [{ id: 2, endpoint_name: ENDPOINT_NAME, api_key: ENDPOINT_KEY }] } }
+      return overrides.lookup?.(++lookups) ?? { status: 200, body: { results: [{ id: 2, endpoint_name: ENDPOINT_NAME, api_key: ENDPOINT_KEY }] } }
     }
     if (request.path === "/route/") {
       const sent = Number(field(request.body, "request_idx"))
@@ -490,6 +493,31 @@ describe("program, single mode", () => {
       const [reported] = yield* run.named("error")
       assert.deepInclude(reported, { operation: "route", reservation: 1, fatal: true })
       assert.strictEqual(reported?.message, `route: ${AUTOSCALER}/route/ answered 200: url: must be an absolute http(s) URL`)
+    })
+  )
+
+  it.effect("an endpoint lookup that fails in a way that may pass (502, no answer) is asked again with back-off, as /route/ is; a 401 is not (probe 51 F4)", () =>
+    Effect.gen(function* () {
+      const run = yield* start(single(10), { lookup: (call) => (call === 1 ? { status: 502, body: "bad gateway" } : call === 2 ? "hang" : undefined) })
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.join(run.fiber)
+      const warnings = yield* run.named("error")
+      assert.deepStrictEqual(warnings.map((event) => [event.operation, event.fatal]), [["endpoint lookup", false], ["endpoint lookup", false]])
+      assert.match(warnings[0]!.message, /answered 502: bad gateway \(1 of 5 in a row\), asking again in [\d.]+ s$/)
+      assert.match(warnings[1]!.message, /no answer within 10 s \(2 of 5 in a row\)/)
+      assert.deepInclude((yield* run.named("done"))[0], { created: 1, ended: 1, failures: 0 })
+
+      const down = yield* start(single(10), { lookup: () => ({ status: 503 }) })
+      yield* TestClock.adjust("1 minute")
+      assert.deepInclude(yield* Effect.flip(Fiber.join(down.fiber)), { _tag: "RunFailed", failures: 1 })
+      assert.strictEqual((yield* down.named("error")).filter((event) => !event.fatal).length, 4)
+
+      for (const permanent of [{ status: 401, body: { error: "unauthorized" } }, { transportCode: "ECONNREFUSED" }] as const) {
+        const refused = yield* start(single(10), { lookup: () => permanent })
+        yield* TestClock.adjust("1 minute")
+        assert.deepInclude(yield* Effect.flip(Fiber.join(refused.fiber)), { _tag: "RunFailed", failures: 1 })
+        assert.deepStrictEqual((yield* refused.named("error")).map((event) => event.fatal), [true], JSON.stringify(permanent))
+      }
     })
   )
 
