@@ -74,10 +74,12 @@ export const leftOpenLine = (signal: string, sessions: ReadonlyArray<LeftOpen>, 
       ? ""
       : `; ${reserving.length === 1 ? "1 reservation" : `${reserving.length} reservations`} (#${reserving.join(", #")}) had no session yet: ` +
         "a create already sent may still open one, which its worker then holds until its lifetime ends"
-  if (sessions.length === 0) return `null-worker-client: quit at once by a second ${signal}: no session of this run was known open${pending}\n`
+  // SIGQUIT (Ctrl-\\) quits at once the first time: it is the terminal's "stop harder" key.
+  const by = signal === "SIGQUIT" ? "SIGQUIT" : `a second ${signal}`
+  if (sessions.length === 0) return `null-worker-client: quit at once by ${by}: no session of this run was known open${pending}\n`
   const listed = sessions.map((session) => `${printable(session.session_id)} on ${printable(session.url)} (expires ${expiresAt(session.expiration)})`).join(", ")
   return (
-    `null-worker-client: quit at once by a second ${signal}, before ending ${sessions.length === 1 ? "1 session" : `${sessions.length} sessions`}; ` +
+    `null-worker-client: quit at once by ${by}, before ending ${sessions.length === 1 ? "1 session" : `${sessions.length} sessions`}; ` +
     `each holds its worker until it expires or is ended: ${listed}${pending}\n`
   )
 }

@@ -85,7 +85,7 @@ const lastWords: LastWords = { ledger: makeLeftOpenLedger(), json: false }
 const liveClock = Clock.make()
 
 /** Before a second stop signal quits the run: what it leaves open, on stderr, and as the last JSON line with `--json`. */
-const sayLeftOpen = ({ json, ledger }: LastWords, signal: StopSignalName) => {
+const sayLeftOpen = ({ json, ledger }: LastWords, signal: StopSignalName | "SIGQUIT") => {
   const sessions = ledger.leftOpen()
   const reserving = ledger.reserving()
   // Written past the streams, which the quit does not wait for: where a stream still holds text for a reader behind, a
@@ -199,6 +199,15 @@ if (!answeredStandardFlags(doctor || autoscale ? args.slice(1) : args, "null-wor
     sayLeftOpen(lastWords, signal)
     quitBySignal(signal)
   })
+  // SIGQUIT (Ctrl-\) is the terminal's "quit now": as a second stop signal, it quits at once, but first names the
+  // sessions it leaves open (Node's default would end the process without a word). Its listener goes before it is
+  // raised again, so Node's default then ends the process (status 131).
+  if (!doctor && !autoscale) {
+    process.once("SIGQUIT", () => {
+      sayLeftOpen(lastWords, "SIGQUIT")
+      process.kill(process.pid, "SIGQUIT")
+    })
+  }
   const main = doctor
     ? runWithLogLevel(doctorCommand, [node, script, ...args.slice(1)])
     : autoscale

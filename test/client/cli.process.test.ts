@@ -135,6 +135,17 @@ describe("node dist/client.js", () => {
     }
   })
 
+  it("SIGQUIT (Ctrl-\\) quits at once, naming the session it leaves open, as a second signal does (probe 51 F6)", async () => {
+    const [worker] = await workers(1)
+    const client = run(["--hold", "600", "--lifetime", "60"])
+    await client.waitForEvents("created")
+    client.child.kill("SIGQUIT")
+    await client.exited
+    expect(client.child.signalCode).toBe("SIGQUIT")
+    expect(client.events().at(-1)).toMatchObject({ event: "quit", signal: "SIGQUIT", left_open: [{ reservation: 1, url: worker?.publicUrl }] })
+    expect(client.stderr()).toMatch(/quit at once by SIGQUIT, before ending 1 session; each holds its worker until it expires or is ended: /)
+  })
+
   it("SIGTERM during a demo plateau ends every open session, then exits 143", async () => {
     const [worker] = await workers(1, { maxSessions: 2 })
     const client = run(["--demo", "--count", "2", "--interval", "0.1", "--plateau", "600", "--lifetime", "60"])

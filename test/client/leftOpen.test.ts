@@ -68,6 +68,11 @@ describe("the sessions a run leaves open when a second signal quits it", () => {
       "null-worker-client: quit at once by a second SIGTERM, before ending 1 session; each holds its worker until it expires or is ended: " +
         "a on http://w1 (expires 2027-01-15T08:00:00.000Z)\n"
     )
+    // Ctrl-\ quits at once the first time (probe 51 F6).
+    expect(leftOpenLine("SIGQUIT", [{ reservation: 1, session_id: "a", url: "http://w1", expiration: 1_800_000_000 }])).toBe(
+      "null-worker-client: quit at once by SIGQUIT, before ending 1 session; each holds its worker until it expires or is ended: " +
+        "a on http://w1 (expires 2027-01-15T08:00:00.000Z)\n"
+    )
     // A worker's expiration past any date is said as it came.
     expect(leftOpenLine("SIGINT", [{ reservation: 1, session_id: "a", url: "http://w1", expiration: 1e300 }])).toContain("a on http://w1 (expires 1e+300)")
     const at = DateTime.unsafeMake(0)
