@@ -323,12 +323,18 @@ export const openJournal = (
           return line
         }
         for (const callback of left) track(callback)
+        // A line failed since the file was last rewritten: it lacks a pending callback (sent nowhere after a crash or a
+        // stop) or keeps a delivered one (sent twice). Rewritten with what is pending once it can be (probe 51 M1: a
+        // disk that filled and was cleaned lost the callbacks closed meanwhile, even at a graceful stop).
+        let behind = false
         // Rewritten when appends since the last rewrite pass this (a rewrite that failed waits for as many again).
         let compactAt = COMPACT_AFTER_BYTES
         const compact = (): boolean => {
           try {
             size = rewrite(file, Array.from(live.values(), (entry) => entry.callback), disk)
             compactAt = size + COMPACT_AFTER_BYTES
+            // Every pending line is in the new file, whatever failed before.
+            behind = false
             return true
           } catch (error) {
             compactAt = size + COMPACT_AFTER_BYTES
@@ -390,10 +396,10 @@ export const openJournal = (
         // file kept as it was (its rewrite failed), which an earlier process may have been killed in the middle of
         // writing; a blank line where it was not torn costs nothing, as the replay skips blank lines.
         let torn = !compacted
-        // A line failed since the file was last rewritten: it lacks a pending callback (sent nowhere after a crash or a
-        // stop) or keeps a delivered one (sent twice). Rewritten with what is pending once it can be (probe 51 M1: a
-        // disk that filled and was cleaned lost the callbacks closed meanwhile, even at a graceful stop).
-        let behind = false
+        // Lines to let pass before the next try to catch up, after one failed: a disk with room for a line but not for
+        // the whole file would otherwise be filled to the brim at every line (review 57 L4). Doubles to 1,024.
+        let catchUpSkips = 0
+        let catchUpWait = 0
         // Whether the lock was this worker's at the last line: a rewrite (which replaces the file) needs it.
         let locked = true
         /**
@@ -461,12 +467,21 @@ export const openJournal = (
           sync()
           return true
         }
-        const catchUp = (): boolean => {
+        /** `lastChance`: the stop's, which no back-off holds back. */
+        const catchUp = (lastChance: boolean): boolean => {
           if (!behind) return true
-          if (!locked || stopped || closed || !compact()) return false
+          if (!lastChance && catchUpSkips > 0) {
+            catchUpSkips--
+            return false
+          }
+          if (!locked || stopped || closed || !compact()) {
+            catchUpWait = Math.min(Math.max(1, 2 * catchUpWait), 1024)
+            catchUpSkips = catchUpWait
+            return false
+          }
+          catchUpWait = 0
           reopen()
           torn = false
-          behind = false
           return true
         }
         // The lock was checked before the line: without it, another worker's journal may be at the path.
@@ -476,22 +491,23 @@ export const openJournal = (
         const journal: OutboxJournal = {
           pending: (callback) => {
             if (!keepJournal()) return false
-            catchUp()
+            catchUp(false)
             const written = write(track(callback))
             compactIfMostlyDelivered()
             return written
           },
           done: (sessionId) => {
             if (!keepJournal()) return
-            catchUp()
+            catchUp(false)
             liveBytes -= live.get(sessionId)?.bytes ?? 0
             live.delete(sessionId)
             write(JSON.stringify({ op: "done", session_id: sessionId }) + "\n")
             compactIfMostlyDelivered()
           },
-          catchUp: () => keepJournal() && catchUp(),
+          // Only when behind: a file an operator deleted is not made again for nothing (review 57 I10).
+          catchUp: () => !behind || (keepJournal() && catchUp(true)),
           close: () => {
-            if (keepJournal()) catchUp()
+            if (behind && keepJournal()) catchUp(true)
             closed = true
             if (!stopped) {
               try {

@@ -853,6 +853,72 @@ describe("OutboxJournal", () => {
     })
   )
 
+  it.effect("a disk with room for lines but not for the whole file is not filled at every line: the tries to catch up back off, 1, 2, 4 … lines apart (review 57 L4)", () =>
+    Effect.gen(function* () {
+      const full = fillableDisk()
+      let rewritesFail = false
+      let tries = 0
+      const disk: JournalDisk = {
+        ...full.disk,
+        createFresh: (path) => {
+          if (!rewritesFail) return full.disk.createFresh(path)
+          tries++
+          return openSync("/dev/full", "w")
+        }
+      }
+      const { file, journal } = yield* openRecordingFailures(disk)
+      const fd = full.fill(file)
+      journal.pending(callback("refused"))
+      // Lines fit again; a rewrite does not.
+      full.free(fd, file)
+      rewritesFail = true
+      const triedAt: Array<number> = []
+      for (let line = 1; line <= 20; line++) {
+        const before = tries
+        journal.pending(callback(`line-${line}`))
+        if (tries > before) triedAt.push(line)
+      }
+      assert.deepStrictEqual(triedAt, [1, 3, 6, 11, 20])
+      // The stop's try is not held back.
+      const before = tries
+      journal.close()
+      assert.strictEqual(tries, before + 1)
+    })
+  )
+
+  it.effect("any rewrite that succeeds (here: of a deleted file) makes the journal whole: the next line does not rewrite it again", () =>
+    Effect.gen(function* () {
+      const full = fillableDisk()
+      let rewrites = 0
+      const disk: JournalDisk = { ...full.disk, createFresh: (path) => (rewrites++, full.disk.createFresh(path)) }
+      const { file, journal } = yield* openRecordingFailures(disk)
+      const fd = full.fill(file)
+      journal.pending(callback("a"))
+      const beforeRecovery = rewrites
+      full.free(fd, file)
+      unlinkSync(file)
+      journal.pending(callback("b"))
+      journal.pending(callback("c"))
+      journal.close()
+      assert.strictEqual(rewrites - beforeRecovery, 1)
+      assert.deepStrictEqual(yield* session(file), [callback("a"), callback("b"), callback("c")])
+    })
+  )
+
+  it.effect("a stop with nothing behind does not make again a journal an operator deleted (review 57 I10)", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      const { journal, said } = yield* openRecordingNotices(file)
+      journal.pending(callback("a"))
+      journal.done("a")
+      unlinkSync(file)
+      assert.isTrue(journal.catchUp())
+      journal.close()
+      assert.isFalse(existsSync(file))
+      assert.deepStrictEqual(said.recreated, [])
+    })
+  )
+
   it.effect("a write that fails once the journal is open (a full disk) is reported, never thrown", () =>
     Effect.gen(function* () {
       const full = fillableDisk()
