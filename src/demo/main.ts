@@ -196,20 +196,24 @@ const demo = Command.make("demo", options, (opts) =>
     // Stopped by a signal (or --timeout), after the client's own stop, which ends its sessions (finalizers run in the
     // reverse order): their callbacks are said before the serverless stops, for up to 2 s (newcomer 35 #7: the watch
     // was stopped before they came).
+    const lateCallbacks = Effect.gen(function* () {
+      for (;;) {
+        const status = yield* fetchStatus
+        if (Option.isSome(status)) {
+          const before = seenCallbacks
+          yield* sayNewCallbacks(status.value)
+          if (seenCallbacks === before && status.value.workers.every((w) => w.state !== "busy")) return
+        }
+        yield* Effect.sleep("200 millis")
+      }
+    })
     yield* Effect.addFinalizer((exit) =>
       Exit.isInterrupted(exit)
-        ? Effect.gen(function* () {
-            yield* Fiber.interrupt(watcher)
-            for (let look = 0; look < 10; look++) {
-              const status = yield* fetchStatus
-              if (Option.isSome(status)) {
-                const before = seenCallbacks
-                yield* sayNewCallbacks(status.value)
-                if (seenCallbacks === before && status.value.workers.every((w) => w.state !== "busy")) return
-              }
-              yield* Effect.sleep("200 millis")
-            }
-          })
+        ? Effect.zipRight(
+            Fiber.interrupt(watcher),
+            // Interruptible inside the finalizer, so that the 2 s bound holds even over a status call that hangs.
+            Effect.interruptible(lateCallbacks).pipe(Effect.timeout("2 seconds"), Effect.ignore)
+          )
         : Effect.void
     )
 

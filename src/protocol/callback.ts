@@ -140,6 +140,13 @@ export const keptCallbackLength = (kept: KeptPayload, facts: CloseFacts): number
 }
 
 /**
+ * The callback's text's size in UTF-8 bytes, without making the text: all but the payload's own text is ASCII (our keys,
+ * a session id, close reasons, limits, digits), one byte a character.
+ */
+export const keptCallbackBytes = (kept: KeptPayload, facts: CloseFacts): number =>
+  Buffer.byteLength(kept.text) + keptCallbackLength(kept, facts) - kept.text.length
+
+/**
  * The callback body as the JSON text that is sent (integers past 2^53 as they came). Throws only for a value JSON cannot
  * represent. Written from the text, not through `CallbackBody`: encoding would rebuild it key by key, and a payload's own
  * `__proto__` key (JSON allows it; `/session/get` shows it) would set a prototype instead of being sent.

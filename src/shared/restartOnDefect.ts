@@ -3,8 +3,9 @@
  * the client goes on counting a worker the session's expiry takes away), the worker's health loop (if it dies, a dead
  * consumer is never noticed and the worker stays ready).
  */
-import { Cause, Clock, Duration, Effect } from "effect"
+import { Cause, Duration, Effect } from "effect"
 import { describeCause } from "./causeLine.js"
+import { monotonicMillis } from "./monotonic.js"
 
 /** What a restart says besides the cause: how many deaths in a row, and how long until the next run. */
 export interface Restart {
@@ -29,11 +30,12 @@ export const restartOnDefect = <R>(
   const first = Duration.decode(pause)
   const longest = Duration.max(first, MAX_PAUSE)
   const run = (inARow: number, wait: Duration.Duration): Effect.Effect<void, never, R> =>
-    Effect.flatMap(Clock.currentTimeMillis, (startedAt) =>
+    // How long a run lasted, on the clock that never steps (review 57 L5).
+    Effect.flatMap(monotonicMillis, (startedAt) =>
       Effect.catchAllCause(loop, (cause) =>
         Cause.isInterruptedOnly(cause)
           ? Effect.failCause(cause)
-          : Effect.flatMap(Clock.currentTimeMillis, (diedAt) => {
+          : Effect.flatMap(monotonicMillis, (diedAt) => {
               const dyingAtOnce = Duration.lessThan(Duration.millis(diedAt - startedAt), longest)
               const nextInARow = dyingAtOnce ? inARow + 1 : 1
               const nextIn = dyingAtOnce && inARow > 0 ? Duration.min(Duration.times(wait, 2), longest) : first

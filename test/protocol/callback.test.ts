@@ -7,6 +7,7 @@ import {
   CloseReason,
   ExpiryLimit,
   keepPayload,
+  keptCallbackBytes,
   keptCallbackLength,
   keptCallbackText,
   LONGEST_CLOSE,
@@ -28,6 +29,16 @@ describe("the callback's text against what a session reserves for it", () => {
       fc.property(fc.jsonValue(), facts, (payload, close) => {
         const kept = keepPayload(payload)
         expect(keptCallbackLength(kept, close)).toBe(keptCallbackText(kept, close).length)
+      }),
+      { numRuns: 2000 }
+    )
+  })
+
+  it("keptCallbackBytes is the text's size in UTF-8, non-ASCII payloads included, without making it (review 57 I12)", () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.jsonValue(), fc.string({ unit: "grapheme" }), fc.dictionary(fc.string({ unit: "grapheme" }), fc.string({ unit: "binary" }))), facts, (payload, close) => {
+        const kept = keepPayload(payload)
+        expect(keptCallbackBytes(kept, close)).toBe(Buffer.byteLength(keptCallbackText(kept, close)))
       }),
       { numRuns: 2000 }
     )

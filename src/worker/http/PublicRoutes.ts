@@ -4,7 +4,7 @@
  */
 import { Effect, Either, Option, Redacted, Schema } from "effect"
 import { AuthDataFields, costOf } from "../../protocol/authData.js"
-import { keepPayload, type KeptPayload, keptCallbackText, LONGEST_CLOSE, MAX_CALLBACK_BYTES, NO_PAYLOAD } from "../../protocol/callback.js"
+import { keepPayload, type KeptPayload, keptCallbackBytes, LONGEST_CLOSE, MAX_CALLBACK_BYTES, NO_PAYLOAD } from "../../protocol/callback.js"
 import { decodeCreateSessionFast } from "./createSessionFastPath.js"
 import {
   type CreateSessionAnswer,
@@ -85,7 +85,7 @@ export const publicRoutes = Effect.gen(function* () {
       return Either.left(new InvalidField({ field: "payload.on_close_payload", message: "payload.on_close_payload: cannot be sent as JSON" }))
     }
     // Its text as written again, not as received: `1e21` comes back as `1e+21`, so a body under the limit can make a callback over it.
-    return Buffer.byteLength(keptCallbackText(kept, LONGEST_CLOSE)) <= MAX_CALLBACK_BYTES
+    return keptCallbackBytes(kept, LONGEST_CLOSE) <= MAX_CALLBACK_BYTES
       ? Either.right(kept)
       : Either.left(new InvalidField({ field: "payload.on_close_payload", message: `payload.on_close_payload: the callback body would exceed ${MAX_CALLBACK_BYTES} bytes` }))
   }

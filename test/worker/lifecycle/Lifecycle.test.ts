@@ -92,6 +92,16 @@ describe("Lifecycle", () => {
     })
   )
 
+  it.scoped("a stop that begins before the first success: the checks go on, but the worker does not become ready (review 57 I9)", () =>
+    Effect.gen(function* () {
+      const { metrics, pool, probes } = yield* start([503, "ok"])
+      yield* pool.retire
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(yield* Ref.get(probes), [0, 1000])
+      assert.isFalse((yield* metrics.snapshot).ready)
+    })
+  )
+
   it.scoped("while waiting for the consumer, each new reason is logged once at info; a repeat only at debug", () =>
     Effect.gen(function* () {
       const logs = capturedLogs(LogLevel.Info)
