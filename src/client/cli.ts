@@ -13,6 +13,7 @@ import type { Mode } from "./program.js"
 import { choiceOf, nonEmpty, existingFile } from "../shared/textFlags.js"
 import { BoundedJsonText, MAX_JSON_DEPTH } from "../shared/boundedJson.js"
 import { flagsPart } from "../shared/standardFlags.js"
+import { isLoopbackHost } from "../shared/loopbackHost.js"
 
 const ON_CLOSE_PAYLOAD_DEPTH = MAX_JSON_DEPTH - 2
 
@@ -193,6 +194,22 @@ export const modeConflict = (args: ReadonlyArray<string>): string | null => {
   if (!demo && demoOnly !== undefined) return `${demoOnly} is for --demo; without it the client holds one session (--hold)`
   if (demo && names.includes("--hold")) return "--hold is for single mode; with --demo the sessions are held for --plateau"
   return null
+}
+
+/**
+ * One of the two addresses given for this machine (the local serverless), the other left at a Vast default: the
+ * endpoint is looked up in one place and routed in the other, which fails only after the route's retries, with the
+ * local key sent to Vast (newcomer 35 #9). Said at start; `null` when the two agree or both were given.
+ */
+export const halfLocalWarning = (given: { readonly autoscalerUrl: Option.Option<string>; readonly webserverUrl: Option.Option<string> }, instance: Instance): string | null => {
+  const [givenName, givenUrl, otherName, other] = Option.isSome(given.autoscalerUrl) && Option.isNone(given.webserverUrl)
+    ? ["--autoscaler-url", given.autoscalerUrl.value, "--webserver-url", instances[instance].webserver]
+    : Option.isSome(given.webserverUrl) && Option.isNone(given.autoscalerUrl)
+      ? ["--webserver-url", given.webserverUrl.value, "--autoscaler-url", instances[instance].autoscaler]
+      : [null, "", null, ""]
+  if (givenName === null || otherName === null || !URL.canParse(givenUrl) || !URL.canParse(other)) return null
+  if (!isLoopbackHost(new URL(givenUrl).hostname) || isLoopbackHost(new URL(other).hostname)) return null
+  return `warning: ${givenName} is this machine but ${otherName} is not given, so it is ${other}: for the local serverless give both (or --instance local)`
 }
 
 /** The parsed options as what the run needs. */

@@ -32,7 +32,7 @@ import { Holdings } from "./autoscale/Holdings.js"
 import { countCap } from "./autoscale/scalingRule.js"
 import { connectRedis } from "./autoscale/redis.js"
 import { StateStore } from "./autoscale/StateStore.js"
-import { clientHelp, doctorHelp, doctorOptions, type DoctorRun, modeConflict, options, toDoctorRun, toRun, type Run } from "./cli.js"
+import { clientHelp, doctorHelp, doctorOptions, type DoctorRun, halfLocalWarning, modeConflict, options, toDoctorRun, toRun, type Run } from "./cli.js"
 import { diagnose, renderJson, renderText } from "./doctor.js"
 import { apiKeyFromEnv } from "./apiKey.js"
 import { type ApiKeyMissing, type CaFileInvalid, RunFailed } from "./errors.js"
@@ -175,12 +175,17 @@ const executeDoctor = (run: DoctorRun) =>
 // Checked once the values are (a `--count 1.5` is told about first).
 const clientCommand = Command.run(Command.make("null-worker-client", options, (parsed) => {
   const conflict = modeConflict(process.argv.slice(2))
-  return conflict === null ? execute(toRun(parsed), lastWords) : Effect.zipRight(Console.error(conflict), Effect.fail(new RunFailed({ failures: 0 })))
+  if (conflict !== null) return Effect.zipRight(Console.error(conflict), Effect.fail(new RunFailed({ failures: 0 })))
+  const halfLocal = halfLocalWarning(parsed, parsed.instance)
+  return Effect.zipRight(halfLocal === null ? Effect.void : Console.error(halfLocal), execute(toRun(parsed), lastWords))
 }), {
   name: "null-worker client",
   version: VERSION
 })
-const doctorSubcommand = Command.make("doctor", doctorOptions, (parsed) => executeDoctor(toDoctorRun(parsed)))
+const doctorSubcommand = Command.make("doctor", doctorOptions, (parsed) => {
+  const halfLocal = halfLocalWarning(parsed, parsed.instance)
+  return Effect.zipRight(halfLocal === null ? Effect.void : Console.error(halfLocal), executeDoctor(toDoctorRun(parsed)))
+})
 const doctorCommand = Command.run(doctorSubcommand, { name: "null-worker client doctor", version: VERSION })
 
 // stdout carries the events (JSON lines with --json): logs go to stderr.
