@@ -3,12 +3,12 @@
  * (check an endpoint's settings), as @effect/cli options, each with its one-line help. Durations are
  * seconds, fractions allowed (`--interval 0.5`); counts are integers.
  */
-import { type Command, HelpDoc, Options, ValidationError } from "@effect/cli"
-import { Config, Duration, Effect, Option, type ParseResult, Schema } from "effect"
+import { type Command, Options } from "@effect/cli"
+import { Config, Duration, Option, type ParseResult, Schema } from "effect"
 import { httpUrlProblem } from "../protocol/httpUrl.js"
 import { defaulted, type Flag, optional, optionsOf, plain, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
 import { type Instance, instanceNames, instances } from "./instances.js"
-import { above0, from0, lifetimeSeconds, sessionCost, wholeAtLeast } from "../shared/numericFlags.js"
+import { above0, from0, lifetimeSeconds, sessionCost, waitable, wholeAtLeast } from "../shared/numericFlags.js"
 import type { Mode } from "./program.js"
 import { choiceOf, nonEmpty, existingFile } from "../shared/textFlags.js"
 import { BoundedJsonText, MAX_JSON_DEPTH } from "../shared/boundedJson.js"
@@ -28,22 +28,6 @@ const onClosePayloadMessage = (issue: ParseResult.ParseIssue): string => {
     ? `--on-close-payload must be JSON nested at most ${ON_CLOSE_PAYLOAD_DEPTH} levels deep`
     : `--on-close-payload must be JSON, e.g. '{"job_id":"j1"}' (keys in double quotes)${reason === "" ? "" : `: ${reason}`}`
 }
-
-/**
- * The longest wait a flag may ask for: Effect's live clock cannot set a timer past 2^31 − 1 ms, and takes such a sleep
- * as one that never ends (a hold that never ends holds its worker for ever).
- */
-export const MAX_WAIT_SECONDS = 2_147_483
-
-/** `option` (seconds), refused past `MAX_WAIT_SECONDS` in one line naming the flag, as its other rules are. */
-const waitable = (name: string, option: Options.Options<number>): Options.Options<number> =>
-  option.pipe(
-    Options.mapEffect((value) =>
-      value <= MAX_WAIT_SECONDS
-        ? Effect.succeed(value)
-        : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name} must be at most ${MAX_WAIT_SECONDS} seconds (about 24.8 days: a longer wait would never end)`)))
-    )
-  )
 
 const seconds = (name: string, fallback: number, description: string): Flag<number> =>
   withDefault(waitable(name, above0(name)), { name, value: "SECONDS", fallback, description })

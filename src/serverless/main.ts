@@ -30,7 +30,7 @@ import { ServerlessMetrics } from "./ServerlessMetrics.js"
 import { WorkerLauncher } from "./WorkerLauncher.js"
 import { WorkerSessions } from "./WorkerSessions.js"
 import { VERSION } from "../shared/version.js"
-import { atLeast, finite, fraction, from0, wholeAtLeast } from "../shared/numericFlags.js"
+import { atLeast, finite, fraction, from0, waitable, wholeAtLeast } from "../shared/numericFlags.js"
 import { nonEmpty, nonEmptyText } from "../shared/textFlags.js"
 import { apiKeyText } from "../protocol/apiKey.js"
 import { stopWhenOrphaned } from "../shared/orphanWatch.js"
@@ -95,7 +95,7 @@ const flags = {
     fallback: 1,
     description: "each worker's HEALTHCHECK_INTERVAL"
   }),
-  tick: defaulted(atLeast(MIN_TICK_SECONDS), { name: "tick", value: "SECONDS", fallback: 0.25, description: "time between two scaling decisions" }),
+  tick: defaulted((name) => waitable(name, atLeast(MIN_TICK_SECONDS)(name)), { name: "tick", value: "SECONDS", fallback: 0.25, description: "time between two scaling decisions" }),
   sidecar: optional(nonEmptyText("sidecar"), {
     name: "sidecar",
     value: "CMD",

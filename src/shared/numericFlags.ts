@@ -67,3 +67,19 @@ export const lifetimeSeconds = (name: string) =>
 /** A session's cost, as `/route/` and `auth_data` take it; 0 is refused as before (a session that counts as no load). */
 export const sessionCost = (name: string) =>
   bounded(name, (n) => n > 0 && n <= MAX_COST, `a number above 0 and at most ${MAX_COST} (the worker's limit; a session of cost 0 would add no load, so nothing would keep its worker)`)
+
+/**
+ * The longest wait a flag may ask for: Effect's live clock cannot set a timer past 2^31 − 1 ms, and takes such a sleep
+ * as one that never ends (a hold that never ends holds its worker for ever).
+ */
+export const MAX_TIMER_SECONDS = 2_147_483
+
+/** `option` (seconds), refused past `MAX_TIMER_SECONDS` in one line naming the flag, as its other rules are. */
+export const waitable = (name: string, option: Options.Options<number>): Options.Options<number> =>
+  option.pipe(
+    Options.mapEffect((value) =>
+      value <= MAX_TIMER_SECONDS
+        ? Effect.succeed(value)
+        : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name} must be at most ${MAX_TIMER_SECONDS} seconds (about 24.8 days: a longer wait would never end)`)))
+    )
+  )

@@ -232,6 +232,8 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     for (const [flag, value, rule] of [
       ["tick", "0", "a finite number of at least 0.01"],
       ["tick", "1e-9", "a finite number of at least 0.01"],
+      // Past what a timer can wait: a tick that never comes (client probe 51, finding 5).
+      ["tick", "1e9", "at most 2147483 seconds"],
 
       ["target-util", "0", "a fraction above 0, at most 1"],
       ["target-util", "1.5", "a fraction above 0, at most 1"],
