@@ -29,8 +29,9 @@ describe("npm run demo (dist/demo.js)", () => {
     running.push(demo)
     expect(await demo.exited, demo.output()).toBe(0)
     const output = demo.output()
-    // The worker count each time it changed, as the demo printed it.
-    const counts = [...output.matchAll(/\] workers: (\d+)/g)].map((match) => Number(match[1]))
+    // The worker count each time it changed, as the demo printed it (a line comes at each change of a worker's state,
+    // newcomer 35 #6: repeats dropped).
+    const counts = [...output.matchAll(/\] workers: (\d+)/g)].map((match) => Number(match[1])).filter((count, index, all) => index === 0 || count !== all[index - 1])
     const peak = counts.indexOf(3)
     expect(peak, output).toBeGreaterThan(0)
     // Each worker stops inactivity_timeout after its own session ended, not all at once.
