@@ -149,9 +149,4 @@ export class Lifecycle extends Effect.Service<Lifecycle>()("worker/Lifecycle", {
 }) {
   static readonly layerWith = (policy: LifecyclePolicy) =>
     Layer.scoped(Lifecycle, Effect.map(make(policy), (service) => Lifecycle.make(service)))
-  /** No readiness and no health checks (for tests of what depends on it: the shutdown sequence). */
-  static readonly layerNoop = Layer.succeed(
-    Lifecycle,
-    Lifecycle.make({ health: Effect.succeed<HealthState>({ healthySeen: false, consecutiveFailures: 0, failuresTotal: 0, forgivenTimeouts: 0 }) })
-  )
 }
