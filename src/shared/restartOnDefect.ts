@@ -49,7 +49,7 @@ export const restartOnDefect = <R>(
   return run(0, first)
 }
 
-/** "starting it again in 4 seconds (3rd crash in a row)": what a log line about a restart ends with. */
+/** "starting it again in 4s (crash 3 in a row)": what a log line about a restart ends with. */
 export const describeRestart = (restart: Restart): string =>
   `starting it again in ${Duration.format(restart.nextIn)}${restart.inARow > 1 ? ` (crash ${restart.inARow} in a row)` : ""}`
 

@@ -12,6 +12,19 @@ interface Entry {
   suppressed: number
 }
 
+/**
+ * The rule both forms share: whether a line may be written `now` for `entry` (none yet: the first), and the fields it
+ * carries then, with how many were held back since the last; `null` when it is held back (and counted).
+ */
+const admit = (entry: Entry | undefined, now: number, windowMs: number, fields: Readonly<Record<string, unknown>>) => {
+  if (entry !== undefined && now - entry.lastLoggedAt < windowMs) {
+    entry.suppressed++
+    return null
+  }
+  const repeated = entry?.suppressed ?? 0
+  return repeated > 0 ? { ...fields, repeated_since_last_line: repeated } : fields
+}
+
 export const makeThrottledLog = (window: Duration.DurationInput = "1 minute") => {
   const windowMs = Duration.toMillis(Duration.decode(window))
   const entries = new Map<string, Entry>()
@@ -19,14 +32,10 @@ export const makeThrottledLog = (window: Duration.DurationInput = "1 minute") =>
     /** Log `message` under `key` unless the same key was logged less than `window` ago. */
     log: (level: LogLevel.LogLevel, key: string, message: string, fields: Record<string, unknown> = {}) =>
       Effect.flatMap(monotonicMillis, (now) => {
-        const entry = entries.get(key)
-        if (entry !== undefined && now - entry.lastLoggedAt < windowMs) {
-          entry.suppressed++
-          return Effect.void
-        }
-        const repeated = entry?.suppressed ?? 0
+        const admitted = admit(entries.get(key), now, windowMs, fields)
+        if (admitted === null) return Effect.void
         entries.set(key, { lastLoggedAt: now, suppressed: 0 })
-        return Effect.logWithLevel(level, message, repeated > 0 ? { ...fields, repeated_since_last_line: repeated } : fields)
+        return Effect.logWithLevel(level, message, admitted)
       }),
     /** Forget `key` (the problem is over): its next occurrence is logged at once. */
     reset: (key: string) => Effect.sync(() => void entries.delete(key)),
@@ -40,16 +49,12 @@ export const makeThrottledLog = (window: Duration.DurationInput = "1 minute") =>
  */
 export const makeSyncThrottle = (clock: Clock.Clock, at: SyncLogAt, window: Duration.DurationInput = "1 minute") => {
   const windowMs = Duration.toMillis(Duration.decode(window))
-  let lastLoggedAt = Number.NEGATIVE_INFINITY
-  let suppressed = 0
+  let entry: Entry | undefined
   return (message: string, fields: Readonly<Record<string, unknown>>): void => {
     const now = unsafeMonotonicMillis(clock)
-    if (now - lastLoggedAt < windowMs) {
-      suppressed++
-      return
-    }
-    at(message, suppressed > 0 ? { ...fields, repeated_since_last_line: suppressed } : fields)
-    lastLoggedAt = now
-    suppressed = 0
+    const admitted = admit(entry, now, windowMs, fields)
+    if (admitted === null) return
+    entry = { lastLoggedAt: now, suppressed: 0 }
+    at(message, admitted)
   }
 }

@@ -270,6 +270,13 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
         if (live.size === 0) Deferred.unsafeDone(idle, Exit.void)
       }
 
+      /** A delivery given up for good, with `record` as it ends: counted failed, and finished. */
+      const giveUp = (delivery: Delivery, record: DeliveryRecord) => {
+        failed++
+        prometheus.delivery("failed")
+        finish(delivery, { ...record, state: "failed", finishedAt: clock.unsafeCurrentTimeMillis() })
+      }
+
       const enqueue = (callback: CloseCallback, replayed: boolean) => {
         const delivery: Delivery = {
           callback,
@@ -376,9 +383,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
             })
             return yield* FiberSet.run(backOffs, Effect.zipRight(Effect.sleep(backOff), requeue))
           }
-          failed++
-          prometheus.delivery("failed")
-          finish(delivery, { ...delivery.record, state: "failed", finishedAt: clock.unsafeCurrentTimeMillis() })
+          giveUp(delivery, delivery.record)
           yield* Effect.logWarning(`on_close callback given up after ${delivery.record.attempts} attempt(s): ${error.reason}`, fields)
         })
 
@@ -391,10 +396,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
             ? Effect.failCause(cause)
             : Effect.zipRight(
                 Effect.sync(() => {
-                  if (live.get(delivery.callback.sessionId) !== delivery) return
-                  failed++
-                  prometheus.delivery("failed")
-                  finish(delivery, { ...delivery.record, state: "failed", lastError: `crashed: ${describeCause(cause)}`, finishedAt: clock.unsafeCurrentTimeMillis() })
+                  if (live.get(delivery.callback.sessionId) === delivery) giveUp(delivery, { ...delivery.record, lastError: `crashed: ${describeCause(cause)}` })
                 }),
                 Effect.logError("on_close delivery crashed: given up", cause)
               )

@@ -123,8 +123,8 @@ const make = (policy: LifecyclePolicy) =>
       if (healthy._tag === "None") {
         return yield* becomeErrored(`Lifecycle startup failed: no successful health check within ${Duration.format(policy.readinessTimeout)}`)
       }
-      // A stop began first (the checks go on through it): a worker that takes no session does not become ready now
-      // (review 57 I9: "ready" after "stopping").
+      // A stop began first: a worker that takes no session does not become ready now (review 57 I9: "ready" after
+      // "stopping").
       if (yield* pool.stopping) return
       yield* metrics.markReady
       yield* Effect.logInfo("ready")
