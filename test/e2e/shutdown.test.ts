@@ -101,8 +101,10 @@ describe("shutdown that no client can hold", () => {
     worker.child.kill("SIGTERM")
     expect(await receiver.next()).toMatchObject({ body: { session_id, close_reason: "shutdown" } })
     expect(await worker.exited).toBe(0)
-    // 1 s drain + at most 2 s for busy connections + the last report: well inside any kill timeout.
-    expect(secondsSince(start)).toBeLessThan(6)
+    // 1 s drain + at most 2 s for busy connections + the last report (up to 3 s), with room for a loaded machine (6.4 s
+    // seen in CI): a connection that held the stop would hold it to its own timeout, 10 s for the half-sent headers and
+    // 30 s for the slow body.
+    expect(secondsSince(start)).toBeLessThan(9)
     const last = autoscaler.statuses.at(-1)
     expect([last?.cur_load, last?.working_request_idxs]).toEqual([0, []])
   })
@@ -153,7 +155,8 @@ describe("shutdown that no client can hold", () => {
     worker.child.kill("SIGTERM")
     expect(await receiver.next()).toMatchObject({ body: { close_reason: "shutdown" } })
     expect(await worker.exited).toBe(0)
-    expect(secondsSince(start)).toBeLessThan(6)
+    // As above: room for a loaded machine, and under the handshake's own 10 s timeout.
+    expect(secondsSince(start)).toBeLessThan(9)
   })
 })
 
