@@ -7,11 +7,20 @@ import { Cause, Chunk, ConfigError, Option } from "effect"
 /** The first line of a text: an `Error`'s message may carry more (OpenSSL's, a stack pasted in). */
 const firstLine = (text: string): string => text.split("\n")[0] ?? ""
 
+/** Text for a thrown value that is not an Error: one with no prototype, or whose `toString` throws, has none. */
+const shownAsText = (defect: unknown): string => {
+  try {
+    return String(defect)
+  } catch {
+    return "a thrown object that cannot be shown as text"
+  }
+}
+
 /** A thrown value in one line: `TypeError: Protocol "ftp:" not supported…`. */
 export const describeDefect = (defect: unknown): string =>
   defect instanceof Error
     ? defect.message !== "" ? `${defect.name}: ${firstLine(defect.message)}` : defect.name
-    : firstLine(String(defect))
+    : firstLine(shownAsText(defect))
 
 /** One line per problem, naming the variable: `WORKER_PORT: Expected an integer value but received "x"`. */
 export const describeConfigError = (error: ConfigError.ConfigError): ReadonlyArray<string> => {

@@ -17,6 +17,9 @@ describe("describeCause", () => {
     assert.strictEqual(describeCause(Cause.die(new TypeError('Protocol "ftp:" not supported\nat …'))), 'TypeError: Protocol "ftp:" not supported')
     assert.strictEqual(describeCause(Cause.die(new Error(""))), "Error")
     assert.strictEqual(describeCause(Cause.die("plain text\nsecond line")), "plain text")
+    // A value with no text of its own: its kind, rather than a second crash while the first is being said.
+    assert.strictEqual(describeCause(Cause.die(Object.create(null))), "a thrown object that cannot be shown as text")
+    assert.strictEqual(describeCause(Cause.die({ toString: () => { throw new Error("no") } })), "a thrown object that cannot be shown as text")
     class Unavailable extends Data.TaggedError("Unavailable")<{ readonly message: string }> {}
     assert.strictEqual(describeCause(Cause.fail(new Unavailable({ message: "a failure says its message" }))), "a failure says its message")
   })

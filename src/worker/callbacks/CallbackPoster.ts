@@ -402,6 +402,15 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
               )
         )
 
+      // Giving a crashed delivery up can crash in turn (its bookkeeping, its log line): the loop below still hands the slot
+      // on, or the deliveries parked behind it would wait for good (review 57 I8).
+      const deliverOrGoOn = (delivery: Delivery): Effect.Effect<void> =>
+        Effect.catchAllCause(deliverOrFail(delivery), (cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.failCause(cause)
+            : Effect.catchAllCause(Effect.logError("on_close delivery crashed, and so did giving it up", cause), () => Effect.void)
+        )
+
       // The slot is taken (or the delivery parked) and given back as one resource, so no interruption comes between
       // the count and its release. An attempt that ends goes on with the oldest delivery parked for its destination,
       // so each destination's callbacks keep their order; with none, the slot is given back in that same step.
@@ -413,7 +422,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
               ? Effect.void
               : Effect.gen(function* () {
                   for (let next: Delivery | undefined = delivery; next !== undefined; ) {
-                    yield* deliverOrFail(next)
+                    yield* deliverOrGoOn(next)
                     next = slots.handOn(delivery.destination)
                     if (next === undefined) slot.held = false
                   }

@@ -573,6 +573,24 @@ describe("SignatureVerifier after a key rotation", () => {
     })
   )
 
+  it.scoped("a flood of refusals inside the hold-off waits with one timer, not one each, and is owed one fetch (review 57 I7)", () =>
+    Effect.gen(function* () {
+      const { verifier, seen } = yield* verifierWith([ok(pemOf(keys)), ok(pemOf(keys)), ok(pemOf(otherKeys))], yield* Effect.scope)
+      yield* readyAfterSleeps(verifier, [0])
+      yield* TestClock.adjust("1 minute")
+      assert.isTrue(yield* invalid(verifier, signedBy(otherKeys)))
+      yield* flush
+      const timersBefore = (yield* TestClock.sleeps()).length
+      for (let i = 0; i < 1000; i++) assert.isTrue(yield* invalid(verifier, signedBy(otherKeys)))
+      yield* flush
+      assert.strictEqual((yield* TestClock.sleeps()).length, timersBefore + 1, "one timer for the whole flood")
+      yield* TestClock.adjust(`${KEY_RECHECK_MS} millis`)
+      yield* flush
+      assert.deepStrictEqual(yield* attemptTimes(seen), [0, 60_000, 60_000 + KEY_RECHECK_MS])
+      yield* verifier.verify(signedBy(otherKeys))
+    })
+  )
+
   it.scoped("the key a rotation replaced opens nothing a minute after the rotation is seen, but still counts inside a session", () =>
     Effect.gen(function* () {
       const { verifier } = yield* verifierWith([ok(pemOf(keys)), ok(pemOf(otherKeys))], yield* Effect.scope)

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Context, type Duration, Effect, Exit, Fiber, Layer, LogLevel, Option, Random, Ref, Scope, TestClock } from "effect"
+import { Cause, Context, type Duration, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Random, Ref, Scope, TestClock } from "effect"
 import { callbackBody, callbackText, NO_PAYLOAD } from "../../../src/protocol/callback.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import { CallbackPoster, type CloseCallback, type DeliveryPolicy, defaultPolicy, EXIT_LINES_WHEN_JOURNALLED, isRetryableStatus } from "../../../src/worker/callbacks/CallbackPoster.js"
@@ -78,6 +78,13 @@ const firstFailsSecondGoesOut = (poster: CallbackPoster, seen: Ref.Ref<ReadonlyA
     const stats = yield* poster.stats
     assert.deepStrictEqual([stats.pending, stats.inFlight, stats.failed, stats.delivered], [0, 0, 1, 1])
   })
+
+/** A Random whose draw dies: a bug in a retry's back-off. */
+const dyingRandom = (): Random.Random => {
+  const dying: Random.Random = Object.create(Random.fixed([0.5]))
+  Object.defineProperty(dying, "next", { get: () => Effect.die(new Error("a bug in the back-off")) })
+  return dying
+}
 
 const attemptTimes = (seen: Ref.Ref<ReadonlyArray<SeenRequest>>) => Effect.map(Ref.get(seen), (all) => all.map((request) => request.at))
 
@@ -325,12 +332,28 @@ describe("CallbackPoster", () => {
 
   it.scoped("a defect outside the attempt (the back-off's draw) fails that delivery: it is not left pending, nor are the callbacks parked behind it (review 56 I4)", () =>
     Effect.gen(function* () {
-      // A Random whose draw dies: the first delivery's retry needs one.
-      const base = Random.fixed([0.5])
-      const dying: Random.Random = Object.create(base)
-      Object.defineProperty(dying, "next", { get: () => Effect.die(new Error("a bug in the back-off")) })
-      const { poster, seen } = yield* posterOver(scriptedClient([503, 200]), yield* Effect.scope, { callbackConcurrency: 1 }, { drainTimeout: "0 millis" }, dying)
+      // The first delivery's retry needs a draw, which dies.
+      const { poster, seen } = yield* posterOver(scriptedClient([503, 200]), yield* Effect.scope, { callbackConcurrency: 1 }, { drainTimeout: "0 millis" }, dyingRandom())
       yield* firstFailsSecondGoesOut(poster, seen, "crashed: Error: a bug in the back-off")
+    })
+  )
+
+  it.scoped("a crash while giving a crashed delivery up (here its log line) still hands its slot on to the callbacks parked behind it (review 57 I8)", () =>
+    Effect.gen(function* () {
+      const throwingLogs = Logger.replace(
+        Logger.defaultLogger,
+        Logger.make(({ message }) => {
+          if (String(message).includes("given up")) throw new Error("a bug in the logger")
+        })
+      )
+      const { poster, seen } = yield* posterOver(scriptedClient([503, 200]), yield* Effect.scope, { callbackConcurrency: 2 }, { drainTimeout: "0 millis" }, dyingRandom(), throwingLogs)
+      yield* poster.post(callback)
+      // Two slots, one kept for other destinations: the second callback to the same route is parked behind the first.
+      yield* poster.post({ ...callback, sessionId: "after" })
+      yield* TestClock.adjust("1 minute")
+      assert.lengthOf(yield* Ref.get(seen), 2)
+      const stats = yield* poster.stats
+      assert.deepStrictEqual([stats.pending, stats.inFlight, stats.delivered], [0, 0, 1])
     })
   )
 
