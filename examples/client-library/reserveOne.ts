@@ -11,9 +11,9 @@ import { apiKeyFromEnv } from "../../src/client/apiKey.js"
 import { keepSessionAlive, reserveScoped } from "../../src/client/scopedSession.js"
 import { VastClient } from "../../src/client/VastClient.js"
 import { describeCause } from "../../src/shared/causeLine.js"
-import { DECIMAL_FRACTION } from "../../src/shared/decimalText.js"
 import { plainLogfmt } from "../../src/shared/logging.js"
 import { rememberStopSignal } from "../../src/shared/signalExitStatus.js"
+import { readSeconds } from "../../src/shared/secondsText.js"
 import { handledEnvProgramArgs } from "../../src/shared/envProgramArgs.js"
 
 const help = `Usage: VAST_API_KEY=… node dist/examples/reserve-one.js
@@ -24,7 +24,7 @@ when the job fails or Ctrl-C stops it. Exit status 0 when the session was ended,
 Environment:
   VAST_API_KEY          your Vast API key (required)
   VAST_ENDPOINT         the endpoint's name (default my-null-endpoint)
-  JOB_TIME              how long the job holds the worker: seconds, or with a unit such as "5 minutes" (default 10 seconds)
+  JOB_TIME              how long the job holds the worker: seconds, or with a unit such as "5m" or "5 minutes" (default 10 seconds)
   VAST_WEBSERVER_URL    where the endpoint is looked up (default https://console.vast.ai)
   VAST_AUTOSCALER_URL   where /route/ is called (default https://run.vast.ai)
   NODE_EXTRA_CA_CERTS   a PEM file of extra CAs: Vast's root CA for workers with USE_SSL=true
@@ -37,13 +37,14 @@ const job = Effect.gen(function* () {
   const jobTime = yield* Config.string("JOB_TIME").pipe(
     Config.withDefault("10 seconds"),
     Config.mapOrFail((text) => {
-      // A bare number is seconds, as the worker's own settings are; spaces around the value do not count.
+      // A bare number is seconds, as the worker's own settings are, and a short unit is taken as the client's flags
+      // take it (`90s`, `5m`); spaces around the value do not count.
       const trimmed = text.trim()
-      const read = DECIMAL_FRACTION.test(trimmed) ? Option.some(Duration.seconds(Number(trimmed))) : Duration.decodeUnknown(trimmed)
+      const read = Option.orElse(Option.map(Option.filter(readSeconds(trimmed), Number.isFinite), Duration.seconds), () => Duration.decodeUnknown(trimmed))
       return Option.match(Option.filter(read, (duration) => Duration.greaterThan(duration, Duration.zero)), {
         onNone: () =>
           Either.left(
-            ConfigError.InvalidData(["JOB_TIME"], `must be a duration above 0: seconds ("90") or with a unit ("90 seconds", "5 minutes"), not ${JSON.stringify(text.slice(0, 64))}`)
+            ConfigError.InvalidData(["JOB_TIME"], `must be a duration above 0: seconds ("90") or with a unit ("90s", "5m", "5 minutes"), not ${JSON.stringify(text.slice(0, 64))}`)
           ),
         onSome: Either.right
       })

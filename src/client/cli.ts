@@ -30,7 +30,7 @@ const onClosePayloadMessage = (issue: ParseResult.ParseIssue): string => {
 }
 
 const seconds = (name: string, fallback: number, description: string): Flag<number> =>
-  withDefault(waitable(name, above0(name)), { name, value: "SECONDS", fallback, description })
+  withDefault(waitable(name, above0(name, "SECONDS")), { name, value: "SECONDS", fallback, description })
 
 /** A URL flag's value: an absolute http(s) URL, else the rule it breaks, naming the flag (port 0 has its own). */
 export const urlFlagSchema = (name: string): Schema.Schema<string> =>
@@ -65,7 +65,7 @@ export const where = {
   })
 }
 
-const clientFlags = {
+export const clientFlags = {
   ...where,
   sessionCost: defaulted(sessionCost, {
     name: "session-cost",
@@ -87,8 +87,8 @@ const clientFlags = {
     fallback: 3,
     description: "--demo: number of sessions"
   }),
-  interval: withDefault(waitable("interval", from0("interval")), { name: "interval", value: "SECONDS", fallback: 30, description: "--demo: time between two reservations' starts (each starts whether or not the one before it has a worker yet), and between two ends (0: all at once)" }),
-  plateau: withDefault(waitable("plateau", from0("plateau")), { name: "plateau", value: "SECONDS", fallback: 300, description: "--demo: how long all sessions are held together" }),
+  interval: withDefault(waitable("interval", from0("interval", "SECONDS")), { name: "interval", value: "SECONDS", fallback: 30, description: "--demo: time between two reservations' starts (each starts whether or not the one before it has a worker yet), and between two ends (0: all at once)" }),
+  plateau: withDefault(waitable("plateau", from0("plateau", "SECONDS")), { name: "plateau", value: "SECONDS", fallback: 300, description: "--demo: how long all sessions are held together" }),
   onCloseRoute: url("on-close-route", "URL the worker POSTs to when a session closes"),
   onClosePayload: optional(
     Options.text("on-close-payload").pipe(Options.withSchema(
@@ -119,7 +119,7 @@ export const clientHelp = renderHelp({
   flags: Object.values(clientFlags).map((flag) => flag.help)
 })
 
-const doctorFlags = {
+export const doctorFlags = {
   ...where,
   sessions: withDefault(wholeAtLeast(1)("sessions"), {
     name: "sessions",

@@ -15,6 +15,8 @@ import { flagsPart, helpRequested, versionRequested } from "./standardFlags.js"
 import { LOG_LEVELS, logLevelAt } from "./logLevelFlag.js"
 import { writeSafely } from "./safeOutput.js"
 import { printable } from "./printable.js"
+import { SECONDS_FORMS } from "./secondsText.js"
+import { npmTookFlag } from "./npmTookFlag.js"
 
 export interface HelpLine {
   /** The flag as typed, with a placeholder for its value: `--port N`. */
@@ -45,9 +47,9 @@ export const withDefault = <A>(option: Options.Options<A>, spec: Spec & { readon
   help: { usage: usage(spec), description: spec.description, fallback: spec.show === undefined ? String(spec.fallback) : spec.show(spec.fallback) }
 })
 
-/** `withDefault` for an option made from the flag's own name (`make`): the name is written once. */
-export const defaulted = <A>(make: (name: string) => Options.Options<A>, spec: Spec & { readonly fallback: A; readonly show?: (value: A) => string }): Flag<A> =>
-  withDefault(make(spec.name), spec)
+/** `withDefault` for an option made from the flag's own name and value placeholder (`make`): each is written once. */
+export const defaulted = <A>(make: (name: string, value?: string) => Options.Options<A>, spec: Spec & { readonly fallback: A; readonly show?: (value: A) => string }): Flag<A> =>
+  withDefault(make(spec.name, spec.value), spec)
 
 /** `option` made optional; `fallback` says what applies without it, when something does. */
 export const optional = <A>(option: Options.Options<A>, spec: Spec & { readonly fallback?: string }): Flag<Option.Option<A>> => ({
@@ -102,7 +104,7 @@ export const answeredStandardFlags = <Name extends string, R, E, A>(
     writeSafely(process.stderr, "--wizard asks its questions on a terminal, and stdin is not one; --help lists the flags\n")
     process.exitCode = 1
   } else {
-    const missing = missingValueMessage(args, help, commands)
+    const missing = npmTookFlag(help, args) ?? missingValueMessage(args, help, commands)
     if (missing === null) return false
     writeSafely(process.stderr, `${missing}\n`)
     process.exitCode = 1
@@ -200,6 +202,8 @@ export const renderHelp = (page: {
     { usage: "--version", description: "the version", fallback: null }
   ]
   const width = Math.max(...flags.map((flag) => flag.usage.length))
+  const secondsNote = page.flags.some((flag) => flag.usage.endsWith(" SECONDS")) ? [`SECONDS is ${SECONDS_FORMS}.`] : []
+  const notes = [...secondsNote, ...(page.notes ?? [])]
   const lines = [
     ...page.usage.map((line, index) => `${index === 0 ? "Usage:" : "      "} ${line}`),
     "",
@@ -209,7 +213,7 @@ export const renderHelp = (page: {
     ...flags.map(
       (flag) => `  ${flag.usage.padEnd(width)}  ${flag.description}${flag.fallback === null ? "" : ` (default ${flag.fallback})`}`
     ),
-    ...(page.notes === undefined || page.notes.length === 0 ? [] : ["", ...page.notes])
+    ...(notes.length === 0 ? [] : ["", ...notes])
   ]
   return `${lines.join("\n")}\n`
 }

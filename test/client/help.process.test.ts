@@ -177,7 +177,7 @@ describe("node dist/client.js --help", () => {
     }
     // Said once: @effect/cli, given --log-level itself, printed a flag's error twice (review 40 L4).
     const once = await run(["--log-level", "info", "--endpoint", "x", "--lifetime", "abc"])
-    expect([once.code, once.output]).toEqual([1, "--lifetime must be a number\n"])
+    expect([once.code, once.output]).toEqual([1, "--lifetime must be a number of seconds, or one with a unit: 90, 0.5, 90s, 10m, 2h\n"])
     const { code, output } = await run(["--endpoint", "x", "--log-level", "--demo"])
     expect([code, output]).toEqual([1, "--log-level needs a value (LEVEL); --help lists the flags\n"])
     for (const args of [["--log-level", "bogus", "--endpoint", "x"], ["doctor", "--endpoint", "x", "--log-level=loud"]]) {
@@ -302,6 +302,11 @@ describe("node dist/demo.js --help", () => {
       expect(await never.exited, value).toBe(1)
       expect(never.output(), value).toBe("--inactivity-timeout must be a finite number above 0\n")
     }
+  })
+  it("a flag that npm took for itself (npm run demo --count 4, -- forgotten) is named with the command that passes it on, exit 1, and no demo is run (newcomer 35 #10)", async () => {
+    const spawned = spawnProcess(process.execPath, [fileURLToPath(new URL("../../dist/demo.js", import.meta.url)), "4"], { npm_lifecycle_event: "demo", npm_config_count: "true" })
+    expect(await spawned.exited).toBe(1)
+    expect(spawned.output()).toBe("npm took --count for itself, so it never reached the program: with npm run, the program's flags go after --, as in npm run demo -- --count 4\n")
   })
 })
 

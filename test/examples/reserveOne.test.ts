@@ -95,14 +95,14 @@ describe("the client-library example (dist/examples/reserve-one.js)", () => {
     expect(run.output()).toContain('message="interrupted while waiting for a worker: nothing was reserved"')
   }, 30_000)
 
-  it("a JOB_TIME that is no duration is refused in one line naming the form, before anything is reserved; bare seconds, spaces around, are one", async () => {
+  it("a JOB_TIME that is no duration is refused in one line naming the form, before anything is reserved; bare seconds, spaces around, a short unit (newcomer 35 #10), are one", async () => {
     const base = { VAST_API_KEY: "k", VAST_WEBSERVER_URL: "http://127.0.0.1:9", VAST_AUTOSCALER_URL: "http://127.0.0.1:9" }
     const run = spawnProcess(process.execPath, [example], { ...base, JOB_TIME: "3 parsecs" })
     processes.push(run)
     expect(await run.exited).toBe(1)
-    expect(run.output()).toBe('JOB_TIME: must be a duration above 0: seconds ("90") or with a unit ("90 seconds", "5 minutes"), not "3 parsecs"\n')
+    expect(run.output()).toBe('JOB_TIME: must be a duration above 0: seconds ("90") or with a unit ("90s", "5m", "5 minutes"), not "3 parsecs"\n')
     // Taken: the run goes on to the endpoint lookup, which fails here (nothing listens on port 9).
-    for (const taken of ["3", " 2.5 ", "  2 seconds "]) {
+    for (const taken of ["3", " 2.5 ", "  2 seconds ", "2s", "1m"]) {
       const accepted = spawnProcess(process.execPath, [example], { ...base, JOB_TIME: taken })
       processes.push(accepted)
       expect(await accepted.exited, taken).toBe(1)
@@ -114,8 +114,9 @@ describe("the client-library example (dist/examples/reserve-one.js)", () => {
   it("a JOB_TIME of 0 or less, or a URL variable that is no http(s) URL, is refused in one line naming the variable", async () => {
     const base = { VAST_API_KEY: "k", VAST_WEBSERVER_URL: "http://127.0.0.1:9", VAST_AUTOSCALER_URL: "http://127.0.0.1:9" }
     for (const [env, line] of [
-      [{ JOB_TIME: "-5 seconds" }, 'JOB_TIME: must be a duration above 0: seconds ("90") or with a unit ("90 seconds", "5 minutes"), not "-5 seconds"'],
-      [{ JOB_TIME: "0" }, 'JOB_TIME: must be a duration above 0: seconds ("90") or with a unit ("90 seconds", "5 minutes"), not "0"'],
+      [{ JOB_TIME: "-5 seconds" }, 'JOB_TIME: must be a duration above 0: seconds ("90") or with a unit ("90s", "5m", "5 minutes"), not "-5 seconds"'],
+      [{ JOB_TIME: "0" }, 'JOB_TIME: must be a duration above 0: seconds ("90") or with a unit ("90s", "5m", "5 minutes"), not "0"'],
+      [{ JOB_TIME: "Infinity" }, 'JOB_TIME: must be a duration above 0: seconds ("90") or with a unit ("90s", "5m", "5 minutes"), not "Infinity"'],
       [{ VAST_WEBSERVER_URL: "console.vast.ai" }, 'VAST_WEBSERVER_URL: must be an http(s) URL, not "console.vast.ai"'],
       [{ VAST_AUTOSCALER_URL: "ftp://run.vast.ai" }, 'VAST_AUTOSCALER_URL: must be an http(s) URL, not "ftp://run.vast.ai"']
     ] as const) {

@@ -21,7 +21,7 @@ const DEFAULT_GROUP = "workers"
 const count = (name: string, min: number, fallback: number, description: string): Flag<number> =>
   withDefault(wholeAtLeast(min)(name), { name, value: "N", fallback, description })
 
-const flags = {
+export const flags = {
   ...where,
   redisUrl: withDefault(Options.text("redis-url").pipe(Options.withFallbackConfig(Config.string("REDIS_URL"))), {
     name: "redis-url",
@@ -74,7 +74,7 @@ const flags = {
     description: "each session's cost (workload)"
   }),
   lifetime: defaulted(lifetimeSeconds, { name: "lifetime", value: "SECONDS", fallback: 60, description: "session lifetime: a session nobody pings closes after it" }),
-  pingInterval: optional(above0("ping-interval"), {
+  pingInterval: optional(above0("ping-interval", "SECONDS"), {
     name: "ping-interval",
     value: "SECONDS",
     fallback: "lifetime/4",

@@ -1,0 +1,20 @@
+/**
+ * A length of time as a person types it on a command line or in a variable: seconds (`90`, `0.25`), or a number with a
+ * short unit (`250ms`, `90s`, `10m`, `2h`, `1d`). Read to seconds; the rules of each setting (above 0, at most a day)
+ * apply to the result.
+ */
+import { Option } from "effect"
+
+/** How a value in seconds may be written, for a message or a help page. */
+export const SECONDS_FORMS = "a number of seconds, or one with a unit: 90, 0.5, 90s, 10m, 2h"
+
+/** The number as the numeric flags write it (decimal, or `Infinity`/`NaN` for the rule to refuse), then the unit. */
+const SECONDS_TEXT = /^([-+]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|Infinity|NaN))(ms|s|m|h|d)?$/
+
+const SECONDS_PER_UNIT: Readonly<Record<string, number>> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86_400 }
+
+export const readSeconds = (text: string): Option.Option<number> => {
+  const match = SECONDS_TEXT.exec(text)
+  if (match === null) return Option.none()
+  return Option.some(Number(match[1]) * (SECONDS_PER_UNIT[match[2] ?? "s"] ?? 1))
+}
