@@ -133,8 +133,8 @@ const printableFlag = (name: string): string => printable(name.length > 64 ? `${
  * SECONDS` in `help`) given last, or followed by another flag (it would call it an unknown argument, which sends the
  * user looking for a typo), and one given twice (it would call the second an unknown argument). The flags are read
  * from the lines `renderHelp` writes (`  --name VALUE  …`, the value in capitals, as every `Spec` names it), so the
- * page and the check cannot disagree. A flag the page does not list (nor @effect/cli itself) is refused as unknown, and
- * a word that is no flag's value as unexpected.
+ * page and the check cannot disagree. A flag the page does not list (nor @effect/cli itself) is refused as unknown, a
+ * word that is no flag's value as unexpected, and anything after a `--` as not read.
  */
 export const missingValueMessage = (args: ReadonlyArray<string>, help: string, commands: ReadonlyArray<string> = []): string | null => {
   const known = new Set([...help.matchAll(/^ {2}(--[a-z0-9-]+)/gm)].map((match) => match[1] ?? ""))
@@ -176,6 +176,11 @@ export const missingValueMessage = (args: ReadonlyArray<string>, help: string, c
     // `--hold=` gives the flag an empty value: as missing as a flag given last.
     if (equals === arg.length - 1 || (equals < 0 && (next === undefined || next.startsWith("--")))) return `${name} needs a value (${value}); --help lists the flags`
     if (equals < 0) index++
+  }
+  // @effect/cli takes what follows a `--` as arguments, which none of these programs has ("Received unknown argument").
+  const afterEnd = args.slice(flags.length + 1)
+  if (afterEnd.length > 0) {
+    return `nothing after -- is read, and ${printableFlag(afterEnd[0] ?? "")} follows it: every flag goes before a -- (npm run takes one, the program none); --help lists the flags`
   }
   return null
 }

@@ -194,6 +194,8 @@ describe("node dist/client.js --help", () => {
       [["--ca-file", "/"], '--ca-file must name a file, and "/" is not one'],
       [["--endpoint", "y"], "--endpoint given more than once; --help lists the flags"],
       [["--hold=3", "--hold", "4"], "--hold given more than once; --help lists the flags"],
+      // @effect/cli said "Received unknown argument: '--hold'" (client probe 51 F11).
+      [["--", "--hold", "5"], "nothing after -- is read, and --hold follows it: every flag goes before a -- (npm run takes one, the program none); --help lists the flags"],
       [["--on-close-payload", `{"a":${"[".repeat(70)}${"]".repeat(70)}}`], "--on-close-payload must be JSON nested at most 62 levels deep"],
       [["--count", "2"], "--count is for --demo; without it the client holds one session (--hold)"],
       [["--plateau=9"], "--plateau is for --demo; without it the client holds one session (--hold)"],
