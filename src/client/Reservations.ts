@@ -50,8 +50,10 @@ export interface ReservationPolicy {
 export interface Tally {
   readonly created: number
   readonly ended: number
-  /** Closed by the worker (expiry, its consumer's release) or gone with it. */
+  /** Closed by the worker (expiry, its consumer's release). */
   readonly closed: number
+  /** Gone with its worker: nothing listens at the worker's address any more (scaled down, killed, the machine lost). */
+  readonly goneWithWorker: number
   /** Closed, but by the client's own end (its answer lost) or before it: the worker's `410` cannot tell which. */
   readonly closedAfterCut: number
   /** Failed creates and failed ends: a non-zero count makes the exit status non-zero. */
@@ -171,7 +173,7 @@ const make = (policy: ReservationPolicy) =>
     const calls = yield* FiberSet.make()
     const pingers = yield* FiberMap.make<string>()
     const open = yield* Ref.make(HashMap.empty<string, Held>())
-    const tally = yield* Ref.make<Tally>({ created: 0, ended: 0, closed: 0, closedAfterCut: 0, failures: 0 })
+    const tally = yield* Ref.make<Tally>({ created: 0, ended: 0, closed: 0, goneWithWorker: 0, closedAfterCut: 0, failures: 0 })
     const count = (key: keyof Tally) => Ref.update(tally, (current) => ({ ...current, [key]: current[key] + 1 }))
     // Set by the stop: a create that returns after it has its session ended at once, not kept.
     let stopping = false
@@ -194,23 +196,27 @@ const make = (policy: ReservationPolicy) =>
       )
 
     /**
-     * The worker closed the session on its own (expiry, `/release`): reported once, never ended again. In one step: a
-     * stop landing between the take and the report would leave the session neither ended nor counted as closed.
-     */
-    const lost = (sessionId: string, reason: string) =>
-      Effect.uninterruptible(Effect.flatMap(take(sessionId), (taken) => (Option.isSome(taken) ? closedByWorker(taken.value, reason) : Effect.void)))
-
-    /**
      * A close the worker reports, most often its consumer's release: the client cannot tell it from the worker's own
      * (an expiry), and says so as the autoscale daemon does.
      */
     const closedByItsWorker = (shownBy: string) => `released by its consumer or closed by its worker (${shownBy})`
-    const closedBy = (key: "closed" | "closedAfterCut") => (held: Held, reason: string) =>
+    const closedBy = (key: "closed" | "goneWithWorker" | "closedAfterCut") => (held: Held, reason: string) =>
       Effect.zipRight(
         count(key),
         reporter.emit({ event: "closed", reservation: held.reservation, session_id: held.session.sessionId, url: held.session.url, reason })
       )
     const closedByWorker = closedBy("closed")
+    // Counted apart: a caller that reads only the summary can tell a worker lost from a session its consumer released.
+    const goneWithWorker = closedBy("goneWithWorker")
+
+    /**
+     * The worker closed the session on its own (expiry, `/release`), or went with it: reported once, never ended again.
+     * In one step: a stop landing between the take and the report would leave the session neither ended nor counted.
+     */
+    const lostBy = (close: (held: Held, reason: string) => Effect.Effect<void>) => (sessionId: string, reason: string) =>
+      Effect.uninterruptible(Effect.flatMap(take(sessionId), (taken) => (Option.isSome(taken) ? close(taken.value, reason) : Effect.void)))
+    const lost = lostBy(closedByWorker)
+    const lostWithWorker = (sessionId: string) => lostBy(goneWithWorker)(sessionId, WORKER_GONE)
 
     /**
      * Ping every `pingEvery` and refresh the expiration from `/session/get`; between pings, every `watchEvery`, ask
@@ -235,7 +241,7 @@ const make = (policy: ReservationPolicy) =>
               failedLooks = 0
               if (!stillOpen.right) return yield* lost(session.sessionId, closedByItsWorker("its /session/health says it is no longer open"))
             } else if (refused(stillOpen.left)) {
-              return yield* lost(session.sessionId, WORKER_GONE)
+              return yield* lostWithWorker(session.sessionId)
             } else if (++failedLooks === FAILED_LOOKS_REPORTED) {
               yield* reporter.emit({
                 event: "error",
@@ -254,7 +260,7 @@ const make = (policy: ReservationPolicy) =>
           if (pinged._tag === "Left") {
             const error = pinged.left
             if (error._tag === "SessionClosed") return yield* lost(session.sessionId, closedByItsWorker("410 on /ping"))
-            if (refused(error)) return yield* lost(session.sessionId, WORKER_GONE)
+            if (refused(error)) return yield* lostWithWorker(session.sessionId)
             yield* reporter.emit({
               event: "error",
               operation: "ping",
@@ -371,7 +377,7 @@ const make = (policy: ReservationPolicy) =>
           }
           return
         }
-        if (refused(outcome.left)) return yield* closedByWorker(held, `${WORKER_GONE} on /session/end`)
+        if (refused(outcome.left)) return yield* goneWithWorker(held, `${WORKER_GONE} on /session/end`)
         yield* count("failures")
         yield* reporter.emit({
           event: "error",

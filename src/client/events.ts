@@ -130,8 +130,10 @@ export type ClientEvent =
       readonly event: "done"
       readonly created: number
       readonly ended: number
-      /** Closed by their worker (expiry, release) or gone with it. */
+      /** Closed by their worker (expiry, its consumer's release). */
       readonly closed: number
+      /** Gone with their worker: nothing listened at its address any more (scaled down, killed, the machine lost). */
+      readonly gone_with_worker: number
       /** Closed, told so by a `410` to an end asked again after a cut: the first end's doing, or the worker's before it. */
       readonly closed_after_cut: number
       readonly failures: number
@@ -167,6 +169,7 @@ const expiresIn = (expiration: number, now: number): string => {
 
 /** Said only when some: most runs never see an end's answer lost. */
 const afterCut = (count: number): string => (count > 0 ? `${count} closed after an end whose answer was lost, ` : "")
+const goneWith = (count: number): string => (count > 0 ? `${count} gone with their worker, ` : "")
 
 /** The client's bound on one call (`VastClient`'s default `callTimeout`). */
 const CALL_SECONDS = 10
@@ -226,6 +229,6 @@ export const describe = (reported: ClientEvent, now: number): string => {
     case "in_flight":
       return `stopping: waiting for ${inFlightCalls(event.creates, event.ends)} already sent (${inFlightBounds(event.creates, event.ends)})`
     case "done":
-      return `${event.interrupted ? "done (interrupted)" : "done"}: ${event.created} created, ${event.ended} ended, ${event.closed} closed by the worker, ${afterCut(event.closed_after_cut)}${event.failures} failure(s)`
+      return `${event.interrupted ? "done (interrupted)" : "done"}: ${event.created} created, ${event.ended} ended, ${event.closed} closed by the worker, ${goneWith(event.gone_with_worker)}${afterCut(event.closed_after_cut)}${event.failures} failure(s)`
   }
 }

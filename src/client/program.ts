@@ -119,7 +119,7 @@ export const program = (endpointName: string, mode: Mode) =>
       yield* reservations.shutdown
       const tally = yield* reservations.tally
       const failures = tally.failures + (failed ? 1 : 0)
-      yield* reporter.emit({ event: "done", created: tally.created, ended: tally.ended, closed: tally.closed, closed_after_cut: tally.closedAfterCut, failures, interrupted })
+      yield* reporter.emit({ event: "done", created: tally.created, ended: tally.ended, closed: tally.closed, gone_with_worker: tally.goneWithWorker, closed_after_cut: tally.closedAfterCut, failures, interrupted })
       if (failures > 0) return yield* new RunFailed({ failures })
     })
   )

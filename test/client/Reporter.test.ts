@@ -28,7 +28,7 @@ const printed = (layer: (write: (text: string) => Effect.Effect<void>) => Layer.
 describe("Reporter", () => {
   it.effect("a run's last word is written as kept: the done event in JSON and plain lines, the final table; no other event is", () =>
     Effect.gen(function* () {
-      const done: ClientEvent = { event: "done", created: 1, ended: 1, closed: 0, closed_after_cut: 0, failures: 0, interrupted: false }
+      const done: ClientEvent = { event: "done", created: 1, ended: 1, closed: 0, gone_with_worker: 0, closed_after_cut: 0, failures: 0, interrupted: false }
       for (const layer of [Reporter.layerJson, Reporter.layerPlain]) {
         const writes = yield* Ref.make<ReadonlyArray<readonly [string, boolean]>>([])
         yield* Effect.scoped(
@@ -67,10 +67,21 @@ describe("Reporter", () => {
     )
   })
 
-  it("the summary counts apart the sessions told closed after an end whose answer was lost, and names them only when some were", () => {
-    const done = (closedAfterCut: number): ClientEvent => ({ event: "done", created: 3, ended: 1, closed: 1, closed_after_cut: closedAfterCut, failures: 0, interrupted: false })
+  it("the summary counts apart the sessions told closed after an end whose answer was lost, and those gone with their worker, and names them only when some were", () => {
+    const done = (closedAfterCut: number, goneWithWorker = 0): ClientEvent => ({
+      event: "done",
+      created: 3,
+      ended: 1,
+      closed: 1,
+      gone_with_worker: goneWithWorker,
+      closed_after_cut: closedAfterCut,
+      failures: 0,
+      interrupted: false
+    })
     assert.strictEqual(sentence(done(0), 0), "done: 3 created, 1 ended, 1 closed by the worker, 0 failure(s)")
     assert.strictEqual(sentence(done(1), 0), "done: 3 created, 1 ended, 1 closed by the worker, 1 closed after an end whose answer was lost, 0 failure(s)")
+    // A worker lost is not a session its consumer released (client probe 51 F9).
+    assert.strictEqual(sentence(done(0, 1), 0), "done: 3 created, 1 ended, 1 closed by the worker, 1 gone with their worker, 0 failure(s)")
   })
 
   it("a session id past the protocol's longest is shown cut, in an error's message too (probe 43 I3, probe 44 F6)", () => {

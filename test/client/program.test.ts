@@ -349,13 +349,15 @@ describe("program, single mode", () => {
       assert.deepStrictEqual((yield* looked.calls("/session/health")).map(([, at]) => at), [5_000, 10_000, 15_000, 16_000])
       assert.deepStrictEqual(yield* looked.calls("/session/end"), [])
       assert.deepInclude((yield* looked.named("closed"))[0], { session_id: "s-1", reason: gone })
-      assert.deepInclude((yield* looked.named("done"))[0], { created: 1, ended: 0, closed: 1, failures: 0 })
+      // Counted apart from a close the worker reported (client probe 51 F9).
+      assert.deepInclude((yield* looked.named("done"))[0], { created: 1, ended: 0, closed: 0, gone_with_worker: 1, failures: 0 })
       assert.deepStrictEqual(yield* looked.named("error"), [])
 
       const pinged = yield* start(single(180), { ping: refused }, { lifetime: 4 })
       yield* TestClock.adjust("3 seconds")
       assert.isTrue(Exit.isSuccess(yield* Fiber.await(pinged.fiber)))
       assert.deepInclude((yield* pinged.named("closed"))[0], { session_id: "s-1", reason: gone })
+      assert.deepInclude((yield* pinged.named("done"))[0], { closed: 0, gone_with_worker: 1 })
 
       const ended = yield* start(single(10), { end: refused })
       yield* TestClock.adjust("11 seconds")
@@ -363,7 +365,7 @@ describe("program, single mode", () => {
       const ends = (yield* ended.calls("/session/end")).map(([, at]) => Number(at))
       assert.deepStrictEqual([ends.length, (ends[1] ?? 0) - (ends[0] ?? 0)], [2, 1_000])
       assert.deepInclude((yield* ended.named("closed"))[0], { session_id: "s-1", reason: `${gone} on /session/end` })
-      assert.deepInclude((yield* ended.named("done"))[0], { created: 1, ended: 0, closed: 1, failures: 0 })
+      assert.deepInclude((yield* ended.named("done"))[0], { created: 1, ended: 0, closed: 0, gone_with_worker: 1, failures: 0 })
     })
   )
 
@@ -404,7 +406,7 @@ describe("program, single mode", () => {
       })
       // Counted on its own: the summary's "closed by the worker" would claim a close the first end may have made.
       assert.deepInclude((yield* cut.named("done"))[0], { ended: 0, closed: 0, closed_after_cut: 1, failures: 0 })
-      assert.deepInclude((yield* gone.named("done"))[0], { ended: 0, closed: 1, closed_after_cut: 0, failures: 0 })
+      assert.deepInclude((yield* gone.named("done"))[0], { ended: 0, closed: 1, gone_with_worker: 0, closed_after_cut: 0, failures: 0 })
 
       const broken = yield* start(single(10), { end: { status: 500 } })
       yield* TestClock.adjust("1 minute")
