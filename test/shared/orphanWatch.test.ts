@@ -1,6 +1,8 @@
 /** The watch of the launcher that started a program (`NULL_PARENT_PID`): only a process id is watched; junk is said. */
+import { spawn } from "node:child_process"
+import { readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Logger, LogLevel } from "effect"
+import { ConfigProvider, Effect, Logger, LogLevel, Schedule } from "effect"
 import { whenOrphaned } from "../../src/shared/orphanWatch.js"
 
 /** What the watch did with `NULL_PARENT_PID` set to `value` (or unset): the lines it logged, and the parent it declared gone. */
@@ -34,6 +36,34 @@ const noSuchPid = (): number => {
   throw new Error("every process id is taken")
 }
 
+/** The state letter of `/proc/<pid>/stat` (after the command name, which may hold `)`), or null once it is gone. */
+const stateOf = (pid: number): string | null => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1")
+    return stat.charAt(stat.lastIndexOf(")") + 2)
+  } catch {
+    return null
+  }
+}
+
+/**
+ * A process that has exited and is not reaped: a child of perl's that exits at once, its parent never waiting for it.
+ * Its pid, for the scope's length (perl is killed at its close, and init reaps both).
+ */
+const zombie = Effect.acquireRelease(
+  Effect.async<{ readonly pid: number; readonly holder: ReturnType<typeof spawn> }, Error>((resume) => {
+    const holder = spawn("perl", ["-e", '$| = 1; my $pid = fork(); exit 0 if $pid == 0; print "$pid\\n"; sleep 30'], { stdio: ["ignore", "pipe", "ignore"] })
+    holder.stdout.once("data", (data: Buffer) => resume(Effect.succeed({ pid: Number(String(data).trim()), holder })))
+    holder.once("error", (error) => resume(Effect.fail(error)))
+  }),
+  ({ holder }) => Effect.sync(() => holder.kill("SIGKILL"))
+).pipe(
+  Effect.tap(({ pid }) =>
+    Effect.sync(() => stateOf(pid)).pipe(Effect.repeat({ schedule: Schedule.spaced("10 millis"), until: (state) => state === "Z" }), Effect.timeout("5 seconds"))
+  ),
+  Effect.map(({ pid }) => pid)
+)
+
 describe("whenOrphaned (NULL_PARENT_PID)", () => {
   it.effect("unset: nothing watched, nothing said", () =>
     Effect.gen(function* () {
@@ -65,5 +95,15 @@ describe("whenOrphaned (NULL_PARENT_PID)", () => {
     Effect.gen(function* () {
       assert.deepStrictEqual(yield* watch(String(process.pid)), { logged: ["DEBUG NULL_PARENT_PID is not this process's parent: not watching it"], orphanedBy: [] })
     })
+  )
+
+  it.live(
+    "a parent that has exited but is not reaped yet (a zombie, its own parent slow to wait for it): gone, declared at once (a worker the serverless had just started, killed outright, ran on for good)",
+    () =>
+      Effect.gen(function* () {
+        const pid = yield* zombie
+        assert.strictEqual(stateOf(pid), "Z")
+        assert.deepStrictEqual(yield* watch(String(pid)), { logged: [], orphanedBy: [pid] })
+      }).pipe(Effect.scoped)
   )
 })
