@@ -21,7 +21,6 @@ import { exitMarkerSetting, markerKeepsSetting, WorkerConfig, youngGenerationSet
 import { helpText } from "./envReference.js"
 import { HealthProber } from "./health/HealthProber.js"
 import type { ListenFailed } from "./http/WireServer.js"
-import { Lifecycle } from "./lifecycle/Lifecycle.js"
 import { Shutdown } from "./lifecycle/Shutdown.js"
 import { lowerHelperThreads } from "./lifecycle/helperThreads.js"
 import { capYoungGeneration } from "./lifecycle/youngGeneration.js"
@@ -38,7 +37,8 @@ if (handledEnvProgramArgs(process.argv.slice(2), "null-worker", `${helpText()}\n
 const stopAsked = watchInterruptingSignals()
 keepInspectorClosed()
 
-const Worker = Layer.mergeAll(Shutdown.Default, Lifecycle.Default, StopSignal.Default).pipe(
+// Lifecycle (readiness, health) is one of Shutdown's dependencies: it runs until the stop is done.
+const Worker = Layer.mergeAll(Shutdown.Default, StopSignal.Default).pipe(
   Layer.provide(SignatureVerifier.layerFromConfig),
   Layer.provide(HealthProber.layerFromConfig),
   // Health probes and the public key go to the same few servers again and again (callbacks have their own client).

@@ -216,6 +216,40 @@ describe("graceful drain (DRAIN_TIMEOUT)", () => {
     expect(secondsSince(start)).toBeLessThan(10)
   })
 
+  it("the health checks go on through the drain: a consumer that dies in it makes the worker errored, which ends the drain at once (review 56 M1)", async () => {
+    const health = { status: 200, checks: 0 }
+    const server = createServer((_, response) => {
+      health.checks++
+      response.writeHead(health.status).end()
+    })
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+    try {
+      const address = server.address() as AddressInfo
+      const receiver = await startReceiver()
+      const { controlUrl, publicUrl, worker } = await startWorkerProcess(autoscaler, {
+        DRAIN_TIMEOUT: "60",
+        BACKEND_HEALTH_URL: `http://127.0.0.1:${address.port}/health`,
+        HEALTHCHECK_INTERVAL: "0.05",
+        HEALTH_FAILURE_THRESHOLD: "2"
+      })
+      await autoscaler.waitForStatus((status) => status.max_perf === 100)
+      const { session_id } = await create(publicUrl, { on_close_route: `${receiver.url}/done` })
+      const start = Date.now()
+      worker.child.kill("SIGTERM")
+      await eventually("draining", async () => (decoded(SessionsAnswer, await request(`${controlUrl}/sessions`, { method: "GET" })).draining ? true : undefined))
+      const checksAtDrain = health.checks
+      await eventually("a health check during the drain", async () => (health.checks > checksAtDrain ? true : undefined))
+      health.status = 503
+      expect(await receiver.next()).toMatchObject({ body: { session_id, close_reason: "shutdown" } })
+      expect(await worker.exited).toBe(0)
+      expect(secondsSince(start)).toBeLessThan(20)
+      expect(worker.output()).toContain("drain ended early: the worker is errored")
+      expect(autoscaler.statuses.at(-1)?.error_msg).toBe("Healthcheck failed with status: 503")
+    } finally {
+      server.close()
+    }
+  })
+
   it("/pyworker/update drains too: the marker is written, the session may finish, the worker stops", async () => {
     const dir = mkdtempSync(join(tmpdir(), "null-worker-update-"))
     dirs.push(dir)

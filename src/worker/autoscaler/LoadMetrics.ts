@@ -125,6 +125,8 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
     let droppedRefusals = 0
     let readyAt: number | null = null
     let errorMsg = ""
+    // Wakes a drain, which ends once the worker is errored (review 56 M1).
+    const erroredWaits = new Wakeups()
     let takingNoSession = false
 
     const begin = (info: RequestInfo) => {
@@ -219,8 +221,14 @@ export class LoadMetrics extends Effect.Service<LoadMetrics>()("worker/LoadMetri
           if (errorMsg !== "") return false
           errorMsg = message
           signal()
+          erroredWaits.wakeAll()
           return true
         }),
+      /** Completes once the worker is errored (at once, if it is); its `error_msg`. */
+      awaitErrored: Effect.map(
+        erroredWaits.until(() => errorMsg !== ""),
+        () => errorMsg
+      ),
       /** The worker takes no new session from now on; reported at once. */
       markTakingNoSession: Effect.sync(() => {
         if (takingNoSession) return

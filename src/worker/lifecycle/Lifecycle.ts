@@ -123,8 +123,8 @@ const make = (policy: LifecyclePolicy) =>
       if (healthy._tag === "None") {
         return yield* becomeErrored(`Lifecycle startup failed: no successful health check within ${Duration.format(policy.readinessTimeout)}`)
       }
-      // A stop began first: a worker that takes no session does not become ready now (review 57 I9: "ready" after
-      // "stopping").
+      // A stop began first (the checks go on through it): a worker that takes no session does not become ready now
+      // (review 57 I9: "ready" after "stopping").
       if (yield* pool.stopping) return
       yield* metrics.markReady
       yield* Effect.logInfo("ready")
@@ -149,4 +149,9 @@ export class Lifecycle extends Effect.Service<Lifecycle>()("worker/Lifecycle", {
 }) {
   static readonly layerWith = (policy: LifecyclePolicy) =>
     Layer.scoped(Lifecycle, Effect.map(make(policy), (service) => Lifecycle.make(service)))
+  /** No readiness and no health checks (for tests of what depends on it: the shutdown sequence). */
+  static readonly layerNoop = Layer.succeed(
+    Lifecycle,
+    Lifecycle.make({ health: Effect.succeed<HealthState>({ healthySeen: false, consecutiveFailures: 0, failuresTotal: 0, forgivenTimeouts: 0 }) })
+  )
 }

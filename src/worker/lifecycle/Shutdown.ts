@@ -5,7 +5,8 @@
  * 1. drain: new `/session/create` → 429, `/ping` says `draining: true`, `GET /sessions` says
  *    `"draining": true`; open sessions may still end, be released or expire. The autoscaler hears it at once.
  *    Every answer from here on closes its connection, so that clients come back on new ones, which step 3 refuses;
- *    An errored worker (its consumer presumed dead) skips the wait;
+ *    An errored worker (its consumer presumed dead) skips the wait, and so does one that becomes errored during it:
+ *    the health checks go on through the whole stop (`Lifecycle` is a dependency, closed after it);
  * 2. after `DRAIN_TIMEOUT` seconds (or at once on a second signal), what is still open closes with `shutdown`;
  * 3. the listeners stop: idle connections close at once, busy ones after a short grace, so no client can hold
  *    the process;
@@ -23,6 +24,7 @@ import { CallbackPoster } from "../callbacks/CallbackPoster.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import { Listeners } from "../http/Listeners.js"
 import { SlotPool } from "../slots/SlotPool.js"
+import { Lifecycle } from "./Lifecycle.js"
 import { StopSignal } from "./StopSignal.js"
 
 /**
@@ -43,6 +45,9 @@ export class Shutdown extends Effect.Service<Shutdown>()("worker/Shutdown", {
     const listeners = yield* Listeners
     const stop = yield* StopSignal
     const metrics = yield* LoadMetrics
+    // Built before this service, so closed after the stop: a consumer that dies during the drain is still seen by the
+    // health checks, and ends the drain (review 56 M1: they stopped at the first signal).
+    yield* Lifecycle
 
     const drain = Effect.gen(function* () {
       // Said for every stop, an idle one included: the drain's own line comes only when sessions are open.
@@ -61,13 +66,13 @@ export class Shutdown extends Effect.Service<Shutdown>()("worker/Shutdown", {
         open_sessions: open,
         drain_timeout: config.drainTimeoutSeconds
       })
-      const outcome = yield* Effect.raceFirst(
+      const outcome = yield* Effect.raceAll([
         Effect.as(pool.awaitEmpty, "empty" as const),
-        Effect.raceFirst(
-          Effect.as(Effect.sleep(Duration.seconds(config.drainTimeoutSeconds)), "deadline" as const),
-          Effect.as(stop.hurried, "second signal" as const)
-        )
-      ).pipe(Effect.interruptible)
+        Effect.as(Effect.sleep(Duration.seconds(config.drainTimeoutSeconds)), "deadline" as const),
+        Effect.as(stop.hurried, "second signal" as const),
+        // Its consumer presumed dead: nobody will release its sessions in the rest of the window.
+        Effect.as(metrics.awaitErrored, "the worker is errored" as const)
+      ]).pipe(Effect.interruptible)
       if (outcome !== "empty") yield* Effect.logInfo(outcome === "deadline" ? "drain window over: sessions still open are closed" : `drain ended early: ${outcome}`)
     })
 
@@ -85,5 +90,5 @@ export class Shutdown extends Effect.Service<Shutdown>()("worker/Shutdown", {
     yield* Effect.addFinalizer(() => Effect.flatMap(Effect.forkDaemon(sequence), Fiber.join))
     return { sequence }
   }),
-  dependencies: [SlotPool.Default, CallbackPoster.Default, reportingOnceBound, Listeners.Default, StopSignal.Default, LoadMetrics.Default]
+  dependencies: [SlotPool.Default, CallbackPoster.Default, reportingOnceBound, Listeners.Default, StopSignal.Default, LoadMetrics.Default, Lifecycle.Default]
 }) {}

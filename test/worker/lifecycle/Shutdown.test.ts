@@ -6,6 +6,7 @@ import { AutoscalerPost } from "../../../src/worker/autoscaler/jsonPost.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import type { WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
 import { Listeners } from "../../../src/worker/http/Listeners.js"
+import { Lifecycle } from "../../../src/worker/lifecycle/Lifecycle.js"
 import { Shutdown } from "../../../src/worker/lifecycle/Shutdown.js"
 import { StopSignal } from "../../../src/worker/lifecycle/StopSignal.js"
 import { WorkerMetrics } from "../../../src/worker/metrics/WorkerMetrics.js"
@@ -37,7 +38,7 @@ const build = (settings: Partial<WorkerSettings>, scope: Scope.Scope) =>
       Shutdown.DefaultWithoutDependencies.pipe(
         Layer.provideMerge(AutoscalerReporter.DefaultWithoutDependencies),
         Layer.provideMerge(SlotPool.DefaultWithoutDependencies),
-        Layer.provideMerge(Layer.mergeAll(recordingCallbacks({ onDrain: step("outbox drained") }), LoadMetrics.Default, WorkerMetrics.Default, StopSignal.Default, listeners)),
+        Layer.provideMerge(Layer.mergeAll(recordingCallbacks({ onDrain: step("outbox drained") }), LoadMetrics.Default, WorkerMetrics.Default, StopSignal.Default, listeners, Lifecycle.layerNoop)),
         Layer.provide(AutoscalerPost.fromHttpClient),
         Layer.provide(client),
         Layer.provideMerge(testConfig({ drainTimeoutSeconds: 30, ...settings })),
@@ -132,6 +133,24 @@ describe("Shutdown", () => {
       yield* Fiber.join(fiber)
       assert.deepStrictEqual((yield* worker.posted).map((callback) => callback.reason), ["released"])
       assert.deepStrictEqual(yield* Ref.get(worker.listenersClosedAt), Option.some(5_000))
+    })
+  )
+
+  it.effect("a worker that becomes errored during the drain ends it at once: its open session closes with shutdown (review 56 M1)", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const worker = yield* build({}, scope)
+      yield* openSession(worker.pool)
+      const fiber = yield* stopping(scope)
+      yield* TestClock.adjust("5 seconds")
+      assert.lengthOf(yield* worker.pool.open, 1)
+      yield* worker.metrics.markErrored("Healthcheck failed with status: 503")
+      yield* TestClock.adjust("0 millis")
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual((yield* worker.posted).map((callback) => callback.reason), ["shutdown"])
+      assert.deepStrictEqual(yield* Ref.get(worker.listenersClosedAt), Option.some(5_000))
+      // The last report carries the error: the autoscaler replaces the worker, not only scales it in.
+      assert.strictEqual((yield* worker.reports).at(-1)?.body.error_msg, "Healthcheck failed with status: 503")
     })
   )
 
