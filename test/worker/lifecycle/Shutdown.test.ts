@@ -121,22 +121,8 @@ describe("Shutdown", () => {
     })
   )
 
-  it.effect("a release inside the window ends the drain at once", () =>
-    Effect.gen(function* () {
-      const scope = yield* Scope.make()
-      const worker = yield* build({}, scope)
-      yield* openSession(worker.pool)
-      const fiber = yield* stopping(scope)
-      yield* TestClock.adjust("5 seconds")
-      yield* worker.pool.release({ _tag: "Any" })
-      yield* TestClock.adjust("0 millis")
-      yield* Fiber.join(fiber)
-      assert.deepStrictEqual((yield* worker.posted).map((callback) => callback.reason), ["released"])
-      assert.deepStrictEqual(yield* Ref.get(worker.listenersClosedAt), Option.some(5_000))
-    })
-  )
-
-  it.effect("a worker that becomes errored during the drain ends it at once: its open session closes with shutdown (review 56 M1)", () =>
+  /** A worker with one session, 5 s into its drain, when `event` happens; its stop run to the end. */
+  const eventFiveSecondsIntoTheDrain = (event: (worker: Effect.Effect.Success<ReturnType<typeof build>>) => Effect.Effect<unknown, unknown>) =>
     Effect.gen(function* () {
       const scope = yield* Scope.make()
       const worker = yield* build({}, scope)
@@ -144,9 +130,23 @@ describe("Shutdown", () => {
       const fiber = yield* stopping(scope)
       yield* TestClock.adjust("5 seconds")
       assert.lengthOf(yield* worker.pool.open, 1)
-      yield* worker.metrics.markErrored("Healthcheck failed with status: 503")
+      yield* event(worker)
       yield* TestClock.adjust("0 millis")
       yield* Fiber.join(fiber)
+      return worker
+    })
+
+  it.effect("a release inside the window ends the drain at once", () =>
+    Effect.gen(function* () {
+      const worker = yield* eventFiveSecondsIntoTheDrain((worker) => worker.pool.release({ _tag: "Any" }))
+      assert.deepStrictEqual((yield* worker.posted).map((callback) => callback.reason), ["released"])
+      assert.deepStrictEqual(yield* Ref.get(worker.listenersClosedAt), Option.some(5_000))
+    })
+  )
+
+  it.effect("a worker that becomes errored during the drain ends it at once: its open session closes with shutdown (review 56 M1)", () =>
+    Effect.gen(function* () {
+      const worker = yield* eventFiveSecondsIntoTheDrain((worker) => worker.metrics.markErrored("Healthcheck failed with status: 503"))
       assert.deepStrictEqual((yield* worker.posted).map((callback) => callback.reason), ["shutdown"])
       assert.deepStrictEqual(yield* Ref.get(worker.listenersClosedAt), Option.some(5_000))
       // The last report carries the error: the autoscaler replaces the worker, not only scales it in.
