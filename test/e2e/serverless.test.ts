@@ -212,6 +212,8 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     expect([head.status, head.headers.get("content-type")]).toEqual([200, "application/json"])
   })
 
+  // Each test starts a few programs at most: one test that started all 19 of these one after another took 45 s of its
+  // 60 s bound at a load average of 11 (a start of the bundle takes over 2 s there).
   it("--help is one line per flag with its default, without ANSI codes when piped; counts and ports are integers", async () => {
     const help = spawnProcess(process.execPath, [serverlessJs, "--help"], {})
     expect(await help.exited).toBe(0)
@@ -227,25 +229,29 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     const exponent = spawnProcess(process.execPath, [serverlessJs, "--port", "1e3"], {})
     expect(await exponent.exited).toBe(1)
     expect(exponent.output()).toBe("--port must be a whole number from 0 to 65535, in decimal digits\n")
-    // A busy loop (a tick of 0 or near it), a rule that divides by 0, a number JSON cannot carry, an empty name, key or
-    // command: refused before anything starts.
-    for (const [flag, value, rule] of [
-      ["tick", "0", "a finite number of at least 0.01"],
-      ["tick", "1e-9", "a finite number of at least 0.01"],
-      // Past what a timer can wait: a tick that never comes (client probe 51, finding 5).
-      ["tick", "1e9", "at most 2147483 seconds"],
+  })
 
-      ["target-util", "0", "a fraction above 0, at most 1"],
-      ["target-util", "1.5", "a fraction above 0, at most 1"],
-      ["healthcheck-interval", "NaN", "a finite number of at least 0.01"],
-      // What every worker it launches would refuse (HEALTHCHECK_INTERVAL), launching one after another for nothing.
-      ["healthcheck-interval", "0.005", "a finite number of at least 0.01"],
-      ["inactivity-timeout", "Infinity", "a finite number"]
-    ] as const) {
-      const refused = spawnProcess(process.execPath, [serverlessJs, `--${flag}`, value], {})
-      expect(await refused.exited, flag).toBe(1)
-      expect(refused.output(), flag).toContain(`--${flag} must be ${rule}`)
-    }
+  // A busy loop (a tick of 0 or near it), a rule that divides by 0, a number JSON cannot carry, an empty name, key or
+  // command: refused before anything starts.
+  it.each([
+    ["tick", "0", "a finite number of at least 0.01"],
+    ["tick", "1e-9", "a finite number of at least 0.01"],
+    // Past what a timer can wait: a tick that never comes (client probe 51, finding 5).
+    ["tick", "1e9", "at most 2147483 seconds"],
+
+    ["target-util", "0", "a fraction above 0, at most 1"],
+    ["target-util", "1.5", "a fraction above 0, at most 1"],
+    ["healthcheck-interval", "NaN", "a finite number of at least 0.01"],
+    // What every worker it launches would refuse (HEALTHCHECK_INTERVAL), launching one after another for nothing.
+    ["healthcheck-interval", "0.005", "a finite number of at least 0.01"],
+    ["inactivity-timeout", "Infinity", "a finite number"]
+  ] as const)("--%s %s is refused before anything starts: must be %s, exit 1", async (flag, value, rule) => {
+    const refused = spawnProcess(process.execPath, [serverlessJs, `--${flag}`, value], {})
+    expect(await refused.exited, flag).toBe(1)
+    expect(refused.output(), flag).toContain(`--${flag} must be ${rule}`)
+  })
+
+  it("a health path without the sidecar that answers it, an empty name, key, command or host, and an empty SERVERLESS_API_KEY are refused, exit 1", async () => {
     // A health path without the sidecar that answers it: the workers would check nothing.
     const healthAlone = spawnProcess(process.execPath, [serverlessJs, "--port", "0", "--sidecar-health", "/health"], {})
     expect(await healthAlone.exited).toBe(1)
@@ -265,17 +271,18 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     const emptyVariable = spawnProcess(process.execPath, [serverlessJs], { SERVERLESS_API_KEY: "" })
     expect(await emptyVariable.exited).toBe(1)
     expect(emptyVariable.output()).toBe("--api-key (or SERVERLESS_API_KEY) must not be empty\n")
-    // A health path that would make every worker's BACKEND_HEALTH_URL invalid: refused up front, naming the flag.
-    for (const path of ["health", "/he alth", "http://127.0.0.1/health"]) {
-      const refused = spawnProcess(process.execPath, [serverlessJs, "--port", "0", "--sidecar", "true", "--sidecar-health", path], {})
-      try {
-        // A deadline, so that a serverless that took the path is killed below instead of outliving the test.
-        const code = await Promise.race([refused.exited, new Promise((resolve) => setTimeout(() => resolve("still running after 10 s"), 10_000).unref())])
-        expect(code, path).toBe(1)
-        expect(refused.output(), path).toBe(`--sidecar-health must be a path starting with /, e.g. /health (got "${path}")\n`)
-      } finally {
-        refused.child.kill("SIGKILL")
-      }
+  })
+
+  // A health path that would make every worker's BACKEND_HEALTH_URL invalid: refused up front, naming the flag.
+  it.each(["health", "/he alth", "http://127.0.0.1/health"])("--sidecar-health %j is refused up front, naming the flag, exit 1", async (path) => {
+    const refused = spawnProcess(process.execPath, [serverlessJs, "--port", "0", "--sidecar", "true", "--sidecar-health", path], {})
+    try {
+      // A deadline, so that a serverless that took the path is killed below instead of outliving the test.
+      const code = await Promise.race([refused.exited, new Promise((resolve) => setTimeout(() => resolve("still running after 10 s"), 10_000).unref())])
+      expect(code, path).toBe(1)
+      expect(refused.output(), path).toBe(`--sidecar-health must be a path starting with /, e.g. /health (got "${path}")\n`)
+    } finally {
+      refused.child.kill("SIGKILL")
     }
   })
 
