@@ -495,7 +495,9 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     serverless.process.child.kill("SIGKILL")
     await serverless.process.exited
     try {
-      await until("the orphaned worker to stop", async () => (alive(pid) ? undefined : true), 15_000)
+      // Its parent's loss noticed within a second, then its stop: the callback to the gone sink and the last report
+      // tried in vain (8.2 s seen at a load average of 10). A worker that never noticed would never stop.
+      await until("the orphaned worker to stop", async () => (alive(pid) ? undefined : true), 30_000)
     } finally {
       // A failing run must not leave the worker behind.
       if (alive(pid)) process.kill(pid, "SIGKILL")
@@ -577,8 +579,9 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     serverless.process.child.kill("SIGKILL")
     await serverless.process.exited
     try {
-      // Noticed within a second, then 5 s of grace: a little more than 6 s.
-      await until("the orphaned sidecar's group to be gone", () => (processGroup(group).length === 0 ? true : undefined), 15_000)
+      // Noticed within a second, then 5 s of grace: a little more than 6 s (7.9 s seen at a load average of 10). Without
+      // the runner's SIGKILL at the grace's end the group would never be gone.
+      await until("the orphaned sidecar's group to be gone", () => (processGroup(group).length === 0 ? true : undefined), 30_000)
       await until("the orphaned worker to stop", () => (alive(worker.pid ?? 0) ? undefined : true), 15_000)
     } finally {
       // A failing run must not leave them behind.
