@@ -73,7 +73,9 @@ describe("observability", () => {
   it("an unreachable autoscaler() is logged with its cause, once, not at every report", async () => {
     const { worker } = await startWorkerProcess(autoscaler())
     await autoscaler().close()
-    await eventually("the report failure", () => (worker.output().includes("did not accept /worker_status/") ? true : undefined), 20_000)
+    // The next report comes at the next heartbeat (10 s apart), then its three attempts 2 s apart: 16.3 s seen at a load
+    // average of 11. A failure never logged would never come.
+    await eventually("the report failure", () => (worker.output().includes("did not accept /worker_status/") ? true : undefined), 40_000)
     expect(worker.output()).toMatch(/causes=".*ECONNREFUSED/)
     worker.child.kill("SIGTERM")
     expect(await worker.exited).toBe(0)
