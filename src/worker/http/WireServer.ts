@@ -142,6 +142,8 @@ export interface WireServerOptions {
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer }
   /** The budget of bodies being received, shared with other listeners (`bodyBudget.ts`); a listener's own by default. */
   readonly bodyBudget?: BodyBudget
+  /** Where large parses wait for their turn: the process's one queue by default (a test turns its own by hand). */
+  readonly turns?: OnePerTurn
   /** Refuses a request before it is routed (its headers only): the control port's `localOnly.ts`. */
   readonly guard?: (headers: IncomingHttpHeaders) => RouteError | null
   /** Called with the route (its path, or `other`) and the status of every answer. */
@@ -193,7 +195,7 @@ const FREE_BODY_BYTES = 16 * 1024
 const LARGE_BODY_BYTES = FREE_BODY_BYTES
 
 /** Large parses: one per turn of the loop, for every listener of the process (the loop is one). */
-const turns = new OnePerTurn()
+const processTurns = new OnePerTurn()
 
 /** Without a budget given, a listener's own holds this many bodies of its limit. */
 const DEFAULT_BUDGET_BODIES = 64
@@ -366,6 +368,10 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     const tooManyPieces = closingAnswer(new BodyInTooManyPieces({ limit: limits.maxBodyPieces }))
     const internalError = json(500, { error: "internal error" })
     const budget = options.bodyBudget ?? makeBodyBudget(DEFAULT_BUDGET_BODIES * limits.maxBodyBytes)
+    const turns = options.turns ?? processTurns
+    // Bodies waiting for their turn, by connection: a body behind one on its connection waits too, whatever its size, so
+    // that pipelined requests take effect in their order (review 57 L2: a small end overtook a large ping).
+    const waitingOn = new WeakMap<Socket, number>()
     // Past the budget the body is not read: its connection is closed, so what it was sending is dropped with it.
     const bodiesFull = closingAnswer(new BodiesInFlightFull({ limit: budget.max }))
     let warnedBodiesFull = false
@@ -606,18 +612,20 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
           if (done) return
           done = true
           // A large body waits for its turn, holding its share of the budget until then (so waiting bodies stay
-          // bounded); the protocol's own bodies, a few hundred bytes, are answered at once. A request pipelined
-          // behind a large one on its connection may so take effect first; its answer still comes after (Node keeps
-          // a connection's answers in order).
-          if (body.length > LARGE_BODY_BYTES) {
+          // bounded); the protocol's own bodies, a few hundred bytes, are answered at once, unless one waits before
+          // them on their connection (a request with no body, which names no session, may still go first).
+          const before = waitingOn.get(socket) ?? 0
+          if (body.length > LARGE_BODY_BYTES || (before > 0 && body.length > 0)) {
             waitedTurn = true
+            waitingOn.set(socket, before + 1)
             // Received whole: no longer a body that may stall (a connection the cap could close for it).
             if (readingBody.get(socket) === reading) readingBody.delete(socket)
             return turns.add(onEnd)
           }
-        } else if (socket.destroyed || body.length === 0) {
+        } else {
+          waitingOn.set(socket, (waitingOn.get(socket) ?? 1) - 1)
           // Its client gone while it waited (or its body dropped with it): nobody to answer, and no parse to spend.
-          return release()
+          if (socket.destroyed || body.length === 0) return release()
         }
         const raw = body.bytes()
         release()

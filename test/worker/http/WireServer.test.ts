@@ -10,6 +10,7 @@ import { makeBodyBudget } from "../../../src/worker/http/bodyBudget.js"
 import { LINGER_BYTES, LINGER_MS } from "../../../src/shared/lingeringClose.js"
 import { InvalidField } from "../../../src/worker/errors.js"
 import { text } from "../../../src/worker/http/errorResponse.js"
+import { OnePerTurn } from "../../../src/worker/http/onePerTurn.js"
 import { type RouteTable, serve, type WireLimits, type WireListener, type WireRoute } from "../../../src/worker/http/WireServer.js"
 import { quietLogs } from "../../support/layers.js"
 import { capturedLogs } from "../../support/logs.js"
@@ -1639,4 +1640,81 @@ describe("a taken port", () => {
       )
     }).pipe(Effect.provide(logs.layer))
   })
+})
+
+describe("large bodies, parsed one per turn of the loop", () => {
+  /** The listener's queue of large parses, turned by hand: `turn` runs the parse whose turn it is. */
+  const handTurned = () => {
+    const booked: Array<() => void> = []
+    return { turns: new OnePerTurn((run) => void booked.push(run)), turn: () => booked.shift()?.() }
+  }
+  /** A listener whose `/record` keeps the `name` of each body it runs, in the order they run. */
+  const recording = (turns: OnePerTurn, bodyBudget = makeBodyBudget(64 * 1024 * 1024)) =>
+    Effect.gen(function* () {
+      const names: Array<string> = []
+      const routes: RouteTable = new Map<string, WireRoute>([
+        ["/record", { method: "POST", body: "json", handle: (request) => ((names.push(String((request.body as { name?: unknown }).name)), Either.right(text(200, "ok")))) }]
+      ])
+      const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, limits: { maxBodyBytes: 1024 * 1024 }, bodyBudget, turns })
+      return { listener, names, bodyBudget }
+    })
+  const post = (name: string, padding: number) => {
+    const body = JSON.stringify({ name, pad: "x".repeat(padding) })
+    return `POST /record HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`
+  }
+  const until = (what: string, done: () => boolean) =>
+    Effect.repeat(Effect.sync(done), { until: (ok) => ok, schedule: Schedule.spaced("5 millis") }).pipe(
+      Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error(`not ${what}`) })
+    )
+  const opened = (port: number) =>
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        const socket = connect(port, "127.0.0.1")
+        socket.on("error", () => undefined)
+        let received = ""
+        socket.on("data", (chunk: Buffer) => (received += chunk.toString("latin1")))
+        return { socket, received: () => received }
+      }),
+      ({ socket }) => Effect.sync(() => socket.destroy())
+    )
+
+  it.live("a body over 16 KiB waits for its turn, and a small one pipelined behind it on its connection waits behind it: they take effect, and are answered, in order (review 57 L2, L3)", () =>
+    Effect.gen(function* () {
+      const { turns, turn } = handTurned()
+      const { listener, names } = yield* recording(turns)
+      const client = yield* opened(listener.port)
+      client.socket.write(post("large", 100 * 1024) + post("small", 0))
+      // Both wait: the small one ran at once before (review 57 L2), and took effect first.
+      yield* until("both waiting", () => turns.size === 2)
+      assert.deepStrictEqual(names, [], "nothing parsed before its turn")
+      turn()
+      assert.deepStrictEqual(names, ["large"])
+      turn()
+      assert.deepStrictEqual(names, ["large", "small"])
+      yield* until("both answered", () => (client.received().match(/HTTP\/1\.1 200 /g) ?? []).length === 2)
+      // Once they have run, a small body on that connection is run at once again, and one on another never waited.
+      client.socket.write(post("after", 0))
+      yield* until("the next run at once", () => names.length === 3)
+      const other = yield* opened(listener.port)
+      other.socket.write(post("other", 0))
+      yield* until("the other run at once", () => names.length === 4)
+      assert.strictEqual(turns.size, 0)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("a body waiting for its turn holds its share of the budget; its client gone before the turn, the share is given back and nothing runs", () =>
+    Effect.gen(function* () {
+      const { turns, turn } = handTurned()
+      const { listener, names, bodyBudget } = yield* recording(turns)
+      const client = yield* opened(listener.port)
+      client.socket.write(post("gone", 100 * 1024))
+      yield* until("waiting", () => turns.size === 1)
+      assert.isAbove(bodyBudget.held, 0, "held while it waits")
+      client.socket.destroy()
+      yield* untilConnections(listener, (open) => open === 0)
+      turn()
+      assert.deepStrictEqual(names, [])
+      assert.strictEqual(bodyBudget.held, 0)
+    }).pipe(Effect.scoped)
+  )
 })
