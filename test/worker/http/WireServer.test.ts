@@ -1702,6 +1702,21 @@ describe("large bodies, parsed one per turn of the loop", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("bodies under 16 KiB on many connections are parsed as they come only within a turn's allowance (256 KiB); the rest wait their turn (review 57 M1)", () =>
+    Effect.gen(function* () {
+      const { turns, turn } = handTurned()
+      const { listener, names } = yield* recording(turns)
+      // 15 KiB each, under the large size: 40 of them are 600 KiB of JSON, all parsed in one turn before.
+      const clients = yield* Effect.all(Array.from({ length: 40 }, () => opened(listener.port)))
+      for (const [index, client] of clients.entries()) client.socket.write(post(`c${index}`, 15 * 1024))
+      yield* until("all read", () => names.length + turns.size === 40)
+      assert.isAtMost(names.length, 17, "at most 256 KiB parsed before the loop turned")
+      assert.isAtLeast(names.length, 16)
+      while (turns.size > 0) turn()
+      assert.lengthOf(names, 40)
+    }).pipe(Effect.scoped)
+  )
+
   it.live("a body waiting for its turn holds its share of the budget; its client gone before the turn, the share is given back and nothing runs", () =>
     Effect.gen(function* () {
       const { turns, turn } = handTurned()

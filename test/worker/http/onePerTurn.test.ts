@@ -60,6 +60,23 @@ describe("OnePerTurn (probe 51 M2: a flood of large bodies held every ping behin
     expect(ran).toEqual(["after"])
   })
 
+  it("small parses run as they come within an allowance of bytes per turn, one of any size first; past it they wait, and the next turn has it afresh (review 57 M1)", () => {
+    const loop = handLoop()
+    const queue = new OnePerTurn(loop.schedule, 100)
+    expect([queue.takeNow(40), queue.takeNow(60), queue.takeNow(1)]).toEqual([true, true, false])
+    // Nothing is charged for what had to wait, and nothing for no body.
+    expect([queue.takeNow(0), loop.pending()]).toEqual([true, 1])
+    loop.turn()
+    expect([queue.takeNow(150), queue.takeNow(1)]).toEqual([true, false])
+    loop.turn()
+    expect([queue.takeNow(100), queue.takeNow(0), loop.pending()]).toEqual([true, true, 1])
+    // A turn that runs a waiting piece starts the allowance afresh as well.
+    const ran: Array<string> = []
+    queue.add(() => ran.push("large"))
+    loop.turn()
+    expect([ran, queue.takeNow(100)]).toEqual([["large"], true])
+  })
+
   it("with the loop's own setImmediate, a request read between two pieces is handled between them", async () => {
     // A loopback connection: what is written to it is read in the loop's next poll, as a small request would be.
     const { client, server, close } = await loopbackPair()
