@@ -76,6 +76,15 @@ const make = (policy: LifecyclePolicy) =>
         )
       )
 
+    // During a deliberate stop a consumer that no longer answers most likely went with its worker (a container's stop
+    // signals every process): nobody is left to end its sessions, so the drain ends, but the stop is not a failure to
+    // report (review 58 M2; probe 37 L2's rule for start-vast.sh).
+    const consumerGone = yield* Deferred.make<string>()
+    const goneDuringStop = (message: string) =>
+      Effect.flatMap(Deferred.succeed(consumerGone, message), (first) =>
+        first ? Effect.logWarning(`the consumer no longer answers its health checks during the stop: ${message}; the drain ends, as nobody is left to end its sessions`) : Effect.void
+      )
+
     const healthLoop = Effect.gen(function* () {
       for (;;) {
         const outcome = yield* Effect.either(prober.check)
@@ -109,7 +118,7 @@ const make = (policy: LifecyclePolicy) =>
             yield* consecutiveFailures <= config.healthFailureThreshold
               ? Effect.logWarning(failure.message, fields)
               : pastThreshold.log(pastThreshold.warning, "health", failure.message, fields)
-            if (consecutiveFailures >= config.healthFailureThreshold) yield* becomeErrored(failure.message)
+            if (consecutiveFailures >= config.healthFailureThreshold) yield* (yield* pool.stopping) ? goneDuringStop(failure.message) : becomeErrored(failure.message)
           }
         }
         // Until the consumer first answers, look again sooner: it usually starts a moment after the worker.
@@ -139,7 +148,9 @@ const make = (policy: LifecyclePolicy) =>
     yield* Effect.forkScoped(becomeReady.pipe(Effect.catchAllCause((cause) => Effect.logError("readiness failed", cause))))
 
     return {
-      health: Effect.map(Deferred.isDone(firstHealthy), (healthySeen): HealthState => ({ healthySeen, consecutiveFailures, failuresTotal, forgivenTimeouts }))
+      health: Effect.map(Deferred.isDone(firstHealthy), (healthySeen): HealthState => ({ healthySeen, consecutiveFailures, failuresTotal, forgivenTimeouts })),
+      /** Completes once the consumer failed `HEALTH_FAILURE_THRESHOLD` checks in a row during a stop: its last failure. */
+      consumerGone: Deferred.await(consumerGone)
     }
   })
 
@@ -149,9 +160,4 @@ export class Lifecycle extends Effect.Service<Lifecycle>()("worker/Lifecycle", {
 }) {
   static readonly layerWith = (policy: LifecyclePolicy) =>
     Layer.scoped(Lifecycle, Effect.map(make(policy), (service) => Lifecycle.make(service)))
-  /** No readiness and no health checks (for tests of what depends on it: the shutdown sequence). */
-  static readonly layerNoop = Layer.succeed(
-    Lifecycle,
-    Lifecycle.make({ health: Effect.succeed<HealthState>({ healthySeen: false, consecutiveFailures: 0, failuresTotal: 0, forgivenTimeouts: 0 }) })
-  )
 }

@@ -5,8 +5,9 @@
  * 1. drain: new `/session/create` → 429, `/ping` says `draining: true`, `GET /sessions` says
  *    `"draining": true`; open sessions may still end, be released or expire. The autoscaler hears it at once.
  *    Every answer from here on closes its connection, so that clients come back on new ones, which step 3 refuses;
- *    An errored worker (its consumer presumed dead) skips the wait, and so does one that becomes errored during it:
- *    the health checks go on through the whole stop (`Lifecycle` is a dependency, closed after it);
+ *    An errored worker (its consumer presumed dead) skips the wait, and one that becomes errored during it, or whose
+ *    consumer stops answering its health checks (which go on through the whole stop: `Lifecycle` is a dependency,
+ *    closed after it), ends it; a consumer gone during a stop is not reported as an error: the stop is deliberate;
  * 2. after `DRAIN_TIMEOUT` seconds (or at once on a second signal), what is still open closes with `shutdown`;
  * 3. the listeners stop: idle connections close at once, busy ones after a short grace, so no client can hold
  *    the process;
@@ -47,7 +48,7 @@ export class Shutdown extends Effect.Service<Shutdown>()("worker/Shutdown", {
     const metrics = yield* LoadMetrics
     // Built before this service, so closed after the stop: a consumer that dies during the drain is still seen by the
     // health checks, and ends the drain (review 56 M1: they stopped at the first signal).
-    yield* Lifecycle
+    const lifecycle = yield* Lifecycle
 
     const drain = Effect.gen(function* () {
       // Said for every stop, an idle one included: the drain's own line comes only when sessions are open.
@@ -71,7 +72,8 @@ export class Shutdown extends Effect.Service<Shutdown>()("worker/Shutdown", {
         Effect.as(Effect.sleep(Duration.seconds(config.drainTimeoutSeconds)), "deadline" as const),
         Effect.as(stop.hurried, "second signal" as const),
         // Its consumer presumed dead: nobody will release its sessions in the rest of the window.
-        Effect.as(metrics.awaitErrored, "the worker is errored" as const)
+        Effect.as(metrics.awaitErrored, "the worker is errored" as const),
+        Effect.as(lifecycle.consumerGone, "the consumer no longer answers its health checks" as const)
       ]).pipe(Effect.interruptible)
       if (outcome !== "empty") yield* Effect.logInfo(outcome === "deadline" ? "drain window over: sessions still open are closed" : `drain ended early: ${outcome}`)
     })

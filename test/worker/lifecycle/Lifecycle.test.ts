@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Either, Layer, LogLevel, Option, Ref, TestClock } from "effect"
+import { Context, Effect, Either, Fiber, Layer, LogLevel, Option, Ref, TestClock } from "effect"
 import { SignatureVerifier } from "../../../src/worker/auth/SignatureVerifier.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import type { WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
@@ -99,6 +99,25 @@ describe("Lifecycle", () => {
       yield* TestClock.adjust("1 second")
       assert.deepStrictEqual(yield* Ref.get(probes), [0, 1000])
       assert.isFalse((yield* metrics.snapshot).ready)
+    })
+  )
+
+  it.scoped("during a stop, HEALTH_FAILURE_THRESHOLD failures in a row say the consumer is gone (the drain's end), once, at warning, and do not make the worker errored: the stop is deliberate (review 58 M2)", () =>
+    Effect.gen(function* () {
+      const logs = capturedLogs(LogLevel.Warning)
+      const { lifecycle, metrics, pool } = yield* start(["ok", 500], {}, SignatureVerifier.layerUnsecured, logs.layer)
+      yield* pool.retire
+      const gone = yield* Effect.fork(lifecycle.consumerGone)
+      yield* TestClock.adjust("20 seconds")
+      assert.isNull(gone.unsafePoll(), "two failures: not yet")
+      yield* TestClock.adjust("20 seconds")
+      assert.isNotNull(gone.unsafePoll(), "the third failure in a row")
+      assert.strictEqual(yield* Fiber.join(gone), "Healthcheck failed with status: 500")
+      assert.strictEqual(yield* errorOf(metrics), "")
+      assert.deepStrictEqual(
+        logs.lines.filter((line) => line.level === "ERROR" || String(line.message[0]).includes("no longer answers")).map((line) => String(line.message[0])),
+        ["the consumer no longer answers its health checks during the stop: Healthcheck failed with status: 500; the drain ends, as nobody is left to end its sessions"]
+      )
     })
   )
 

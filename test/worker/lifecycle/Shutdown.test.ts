@@ -34,11 +34,20 @@ const build = (settings: Partial<WorkerSettings>, scope: Scope.Scope) =>
         close: () => Effect.flatMap(TestClock.currentTimeMillis, (at) => Effect.zipRight(Ref.set(listenersClosedAt, Option.some(at)), step("listeners closed")))
       })
     )
+    // The health checks' side of the stop: a consumer that stops answering during it, completed by the test.
+    const consumerGone = yield* Deferred.make<string>()
+    const lifecycle = Layer.succeed(
+      Lifecycle,
+      Lifecycle.make({
+        health: Effect.succeed({ healthySeen: true, consecutiveFailures: 0, failuresTotal: 0, forgivenTimeouts: 0 }),
+        consumerGone: Deferred.await(consumerGone)
+      })
+    )
     const context = yield* Layer.buildWithScope(
       Shutdown.DefaultWithoutDependencies.pipe(
         Layer.provideMerge(AutoscalerReporter.DefaultWithoutDependencies),
         Layer.provideMerge(SlotPool.DefaultWithoutDependencies),
-        Layer.provideMerge(Layer.mergeAll(recordingCallbacks({ onDrain: step("outbox drained") }), LoadMetrics.Default, WorkerMetrics.Default, StopSignal.Default, listeners, Lifecycle.layerNoop)),
+        Layer.provideMerge(Layer.mergeAll(recordingCallbacks({ onDrain: step("outbox drained") }), LoadMetrics.Default, WorkerMetrics.Default, StopSignal.Default, listeners, lifecycle)),
         Layer.provide(AutoscalerPost.fromHttpClient),
         Layer.provide(client),
         Layer.provideMerge(testConfig({ drainTimeoutSeconds: 30, ...settings })),
@@ -54,6 +63,7 @@ const build = (settings: Partial<WorkerSettings>, scope: Scope.Scope) =>
       posted: Effect.provide(posted, context),
       listenersClosedAt,
       closingConnectionsFrom,
+      consumerGone: (message: string) => Deferred.succeed(consumerGone, message),
       steps,
       reports: Effect.map(Ref.get(seen), (all) => all.filter((request) => request.url.endsWith("/worker_status/")).map((request) => ({ at: request.at, body: request.body as WorkerStatusBody }))),
       deletions: Effect.map(Ref.get(seen), (all) => all.filter((request) => request.url.endsWith("/delete_requests/")).flatMap((request) => (request.body as DeleteRequestsBody).requests))
@@ -132,6 +142,8 @@ describe("Shutdown", () => {
       assert.lengthOf(yield* worker.pool.open, 1)
       yield* event(worker)
       yield* TestClock.adjust("0 millis")
+      // Done now, 25 s before the window's end: a stop that waited for it would still be running.
+      assert.isTrue(Option.isSome(yield* Fiber.poll(fiber)), "the stop went on at once")
       yield* Fiber.join(fiber)
       return worker
     })
@@ -151,6 +163,15 @@ describe("Shutdown", () => {
       assert.deepStrictEqual(yield* Ref.get(worker.listenersClosedAt), Option.some(5_000))
       // The last report carries the error: the autoscaler replaces the worker, not only scales it in.
       assert.strictEqual((yield* worker.reports).at(-1)?.body.error_msg, "Healthcheck failed with status: 503")
+    })
+  )
+
+  it.effect("a consumer that stops answering its health checks during the drain ends it at once, and is not reported as an error: the stop is deliberate (review 58 M2)", () =>
+    Effect.gen(function* () {
+      const worker = yield* eventFiveSecondsIntoTheDrain((worker) => worker.consumerGone("Healthcheck failed with status: 503"))
+      assert.deepStrictEqual((yield* worker.posted).map((callback) => callback.reason), ["shutdown"])
+      assert.deepStrictEqual(yield* Ref.get(worker.listenersClosedAt), Option.some(5_000))
+      assert.strictEqual((yield* worker.reports).at(-1)?.body.error_msg, "")
     })
   )
 
