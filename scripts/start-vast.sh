@@ -32,8 +32,7 @@
 #   NULL_WORKER_DIR        a checkout that already has dist/main.js (takes precedence)
 #   NULL_WORKER_REPO       git URL (or path) to clone when no preinstalled copy is found
 #   NULL_WORKER_REF        [the repository's default branch] branch, tag or commit to check out
-#   NULL_WORKER_VERSION    [the version in null-worker's package.json, as the worker reports it; "0" before a
-#                          checkout is found] `version` in this script's reports
+#   NULL_WORKER_VERSION    ["1.1.0", the version the worker's own reports carry] `version` in this script's reports
 #   NULL_FORCE_UPDATE_FILE [/.force_update] when present, the clone is made afresh (then removed)
 #   NODE_BIN               [node] the Node.js executable
 #   SIGN_CERT_URL          [https://console.vast.ai/api/v0/sign_cert/?instance_id=$CONTAINER_ID]
@@ -171,27 +170,12 @@ worker_url() {
   return 0
 }
 
-# The version the worker itself reports (its package.json's), so that the endpoint's worker list shows one program; "0"
-# when the failure comes before any null-worker checkout is found.
-package_version() {
-  local dir line
-  for dir in "${project:-}" "$script_dir" "$script_dir/.."; do
-    if [[ -z $dir || $dir == /.. ]] || ! is_null_worker "$dir"; then continue; fi
-    while IFS= read -r line; do
-      if [[ $line =~ ^[[:space:]]*\"version\":[[:space:]]*\"([^\"]*)\" ]]; then
-        printf '%s' "${BASH_REMATCH[1]}"
-        return 0
-      fi
-    done <"$dir/package.json"
-  done
-  printf 0
-}
-
 # The body of a launch-failure report: {"id", "mtoken", "version", "error_msg", "url"}.
 # `id` is a number when CONTAINER_ID is one (as the worker sends it), else the string as given.
 report_body() {
-  local message=$1 id=${CONTAINER_ID:-} version=${NULL_WORKER_VERSION:-} url
-  if [[ -z $version ]]; then version=$(package_version); fi
+  # By default the `version` the worker's own reports carry (PROTOCOL_VERSION, src/protocol/workerStatus.ts), so that the
+  # endpoint's worker list shows one program.
+  local message=$1 id=${CONTAINER_ID:-} version=${NULL_WORKER_VERSION:-1.1.0} url
   url=$(worker_url)
   if [[ $NODE_OK == true ]] &&
     NW_ID=$id NW_MTOKEN=${MASTER_TOKEN:-} NW_VERSION=$version NW_MSG=$message NW_URL=$url "$NODE_BIN" -e '

@@ -14,7 +14,7 @@ import { TLSSocket } from "node:tls"
 import { describe, expect, it } from "vitest"
 import { ReportRecorder } from "./fakes.js"
 import { DeployHarness, isReady, root, scriptInCheckout } from "./harness.js"
-import { VERSION } from "../../src/shared/version.js"
+import { PROTOCOL_VERSION } from "../../src/protocol/workerStatus.js"
 
 /** A URL as the script shows it: its query (the instance id, or a key) as `?…`. */
 const shownUrl = (url: string | undefined) => (url ?? "").replace(/[?#].*$/, "?…")
@@ -245,8 +245,8 @@ describe("start-vast.sh: environment, TLS and error reports", () => {
     const { env } = await h.vastEnv({ NULL_WORKER_DIR: root })
     const report = await h.launchFailure(h.start(h.detachedScript, env))
     expect(report["error_msg"]).toContain(`${shownUrl(env["SIGN_CERT_URL"])} ${problem}`)
-    // The checkout's version, as the worker itself reports it (newcomer 35 #10); before one is found, "0" (below).
-    expect(report["version"]).toBe(VERSION)
+    // The version the worker's own reports carry (newcomer 35 #10: "0" looked like another program).
+    expect(report["version"]).toBe(PROTOCOL_VERSION)
     expect(existsSync(env["TLS_CERT_FILE"] ?? "")).toBe(false)
   })
 
@@ -266,7 +266,7 @@ describe("start-vast.sh: environment, TLS and error reports", () => {
       expect(report).toEqual({
         id: 31337,
         mtoken: "tok",
-        version: "0",
+        version: PROTOCOL_VERSION,
         error_msg: `Node.js >= 20 is required, but ${nodeBin} was not found (PATH=${process.env["PATH"] ?? "/usr/bin:/bin"})`,
         url: `https://127.0.0.1:${env["WORKER_PORT"]}`
       })

@@ -8,7 +8,7 @@ import { dirname, join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { cleanup, startReceiver } from "../support/workerProcess.js"
 import { alive, DeployHarness, eventually, isReady, mainJs, root, running } from "./harness.js"
-import { VERSION } from "../../src/shared/version.js"
+import { PROTOCOL_VERSION } from "../../src/protocol/workerStatus.js"
 
 const h = DeployHarness.use()
 
@@ -78,7 +78,7 @@ describe("start-vast.sh: CONSUMER_CMD", () => {
     const run = h.start(h.detachedScript, env)
     const report = await h.recorder.waitFor((status) => status.json?.["error_msg"] === "consumer exited with status 3", 20_000)
     expect(await run.exited).toBe(0)
-    expect(report.json).toEqual({ id: 31337, mtoken: "tok", version: VERSION, error_msg: "consumer exited with status 3", url: `http://127.0.0.1:${workerPort}` })
+    expect(report.json).toEqual({ id: 31337, mtoken: "tok", version: PROTOCOL_VERSION, error_msg: "consumer exited with status 3", url: `http://127.0.0.1:${workerPort}` })
     expect(h.recorder.statuses.at(-1)).toBe(report)
     expect(readFileSync(join(workspace, "consumer.log"), "utf8")).toBe("consumer up\n")
     // The script's lines and the worker's, and not bash's notice of the poller it kills ("Killed", read as an OOM kill).
