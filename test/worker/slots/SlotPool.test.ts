@@ -9,13 +9,14 @@ import { type SlotEvent, slotMachine } from "../../../machines/slot.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import { CallbackPoster } from "../../../src/worker/callbacks/CallbackPoster.js"
 import { WorkerMetrics } from "../../../src/worker/metrics/WorkerMetrics.js"
-import { RECENT_CLOSES, type SessionRequest, SlotPool } from "../../../src/worker/slots/SlotPool.js"
+import { EXPIRY_RECHECK_MS, RECENT_CLOSES, type SessionRequest, SlotPool } from "../../../src/worker/slots/SlotPool.js"
 import { scriptedClient } from "../../support/fakeHttpClient.js"
 import { capturedLogs } from "../../support/logs.js"
 import { posted, poolLayer, quietLogs, testConfig } from "../../support/layers.js"
 import { pendingRecords, sample } from "../../support/metrics.js"
 import { authData, slotSession } from "../../support/sessions.js"
 import { missedWakeups } from "../../support/missedWakeups.js"
+import { readThrough } from "../../support/clock.js"
 
 const request = (overrides: Partial<SessionRequest> = {}): SessionRequest => ({
   authData: authData(),
@@ -434,6 +435,58 @@ describe("SlotPool", () => {
         clock
       )
     })
+
+  /**
+   * A session of `lifetimeMs` whose wall clock is stepped by `stepMs` a second after its create (and put back after
+   * `restoreAfterMs`, when given), while timers follow TestClock: how long after the create it closed, on TestClock.
+   */
+  const closedAfterWallStep = (lifetimeMs: number, stepMs: number, restoreAfterMs?: number) =>
+    Effect.gen(function* () {
+      const base = yield* TestClock.testClock()
+      const step = { ms: 0 }
+      return yield* Effect.withClock(
+        Effect.gen(function* () {
+          const pool = yield* SlotPool
+          const start = base.unsafeCurrentTimeMillis()
+          yield* pool.create(request({ lifetimeMs }))
+          yield* base.adjust("1 second")
+          step.ms = stepMs
+          if (restoreAfterMs !== undefined) {
+            yield* base.adjust(`${restoreAfterMs} millis`)
+            step.ms = 0
+          }
+          // Looked at every second of TestClock for 100 s, every 10 s up to two hours, then every hour: when it closed.
+          while (base.unsafeCurrentTimeMillis() - start < 40 * 86_400_000) {
+            const closed = yield* closes
+            const elapsed = base.unsafeCurrentTimeMillis() - start
+            if (closed.length > 0) return elapsed
+            yield* base.adjust(elapsed < 100_000 ? "1 second" : elapsed < 7_200_000 ? "10 seconds" : "1 hour")
+          }
+          return Number.POSITIVE_INFINITY
+        }).pipe(Effect.provide(poolLayer())),
+        readThrough(base, (millis) => millis + step.ms)
+      )
+    })
+
+  it.effect("a wall clock stepped back and put right, or stepped forward, frees the slot within 10 minutes of the deadline as the clock reads it, 5 s near it; a step back past 24.8 days does not stop the timer for good (probe 52 M1)", () =>
+    Effect.gen(function* () {
+      // What the test's looks add: every 10 s past the first 100 s.
+      const looks = 10_000
+      // 4 s sessions. Stepped back an hour at 1 s, put right at 6 s: closed by the next look (it was an hour on).
+      assert.isAtMost(yield* closedAfterWallStep(4_000, -3_600_000, 5_000), 4_000 + EXPIRY_RECHECK_MS + looks)
+      // Stepped back 30 days and put right at 6 s: the same (it was never).
+      assert.isAtMost(yield* closedAfterWallStep(4_000, -30 * 86_400_000, 5_000), 4_000 + EXPIRY_RECHECK_MS + looks)
+      // An hour's session, the clock stepped forward two hours at 1 s: past its deadline then, closed at the next look
+      // (it was at an hour).
+      assert.isAtMost(yield* closedAfterWallStep(3_600_000, 7_200_000), EXPIRY_RECHECK_MS + looks)
+      // A 20 s session stepped forward a minute: looked at within 10 s (half the time left), closed then (it was 20 s).
+      assert.isAtMost(yield* closedAfterWallStep(20_000, 60_000), 10_000)
+      // Stepped back an hour and left so: it lives an hour more, as the Python worker's would.
+      const kept = yield* closedAfterWallStep(4_000, -3_600_000)
+      assert.isAtLeast(kept, 3_604_000)
+      assert.isAtMost(kept, 3_604_000 + EXPIRY_RECHECK_MS + 3_600_000)
+    })
+  )
 
   it.effect("after a pause past the deadline, a ping that comes before the timer finds the session expired: 410 (InvalidSession), closed as expired once", () =>
     Effect.gen(function* () {
