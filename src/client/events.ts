@@ -169,7 +169,8 @@ const expiresIn = (expiration: number, now: number): string => {
 
 /** Said only when some: most runs never see an end's answer lost. */
 const afterCut = (count: number): string => (count > 0 ? `${count} closed after an end whose answer was lost, ` : "")
-const goneWith = (count: number): string => (count > 0 ? `${count} gone with their worker, ` : "")
+// Found gone: released first or not, the client cannot tell (a worker scaled down right after a release looks the same).
+const goneWith = (count: number): string => (count > 0 ? `${count} found with their worker gone, ` : "")
 
 /** The client's bound on one call (`VastClient`'s default `callTimeout`). */
 const CALL_SECONDS = 10

@@ -27,6 +27,7 @@ import { boundedOutput } from "../shared/boundedOutput.js"
 import { MAX_LIFETIME_SECONDS } from "../protocol/session.js"
 import { withOneLineErrors } from "../shared/cliConsole.js"
 import { outputWritten } from "../shared/outputWritten.js"
+import { unsafeMonotonicMillis } from "../shared/monotonic.js"
 
 const here = (file: string) => fileURLToPath(new URL(`./${file}`, import.meta.url))
 
@@ -69,12 +70,12 @@ const demo = Command.make("demo", options, (opts) =>
     // The client's lines: a reader far behind costs lines, not memory (`boundedOutput.ts`); the demo's own are few.
     const relayed = boundedOutput(process.stdout)
     const clock = yield* Effect.clock
-    /** The demo's start, as `--timeout` counts it: the origin of every stamp. */
-    const startedAt = clock.unsafeCurrentTimeMillis()
+    /** The demo's start, as `--timeout` counts it: the origin of every stamp (monotonic: a wall clock stepped meanwhile printed `[3606.8 s]`, newcomer 36 #1). */
+    const startedAt = unsafeMonotonicMillis(clock)
     /** When the demo began watching the serverless: stamps begin there. */
     let watching = false
     /** `text` stamped with the time since the start, as every line printed while the demo watches. */
-    const stamped = (text: string) => (watching ? `${elapsedStamp(clock.unsafeCurrentTimeMillis() - startedAt)} ${text}` : text)
+    const stamped = (text: string) => (watching ? `${elapsedStamp(unsafeMonotonicMillis(clock) - startedAt)} ${text}` : text)
     const sayStamped = (text: string) => Effect.suspend(() => say(stamped(text)))
     // The client's own part, at the least (the starts, the plateau, the ends; worker starts and routing come on top):
     // a --timeout that the scale-down's wait passes is refused above, one that the whole run may pass is said here.

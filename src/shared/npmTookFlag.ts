@@ -7,18 +7,25 @@
 /** Flags of ours that are also npm's own settings: their `npm_config_` variable may come from the user's npm configuration. */
 const NPM_OWN_SETTINGS = new Set(["--json", "--version", "--help"])
 
-/** The line saying which flag npm took and how to pass it, or null (not run by npm, or nothing of ours taken). */
+/** The line saying which flags npm took and how to pass them, or null (not run by npm, or nothing of ours taken). */
 export const npmTookFlag = (help: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = process.env): string | null => {
   const script = env["npm_lifecycle_event"]
-  if (script === undefined) return null
+  // `npm exec` (npx) passes every flag on: nothing of ours is taken there.
+  if (script === undefined || script === "npx") return null
+  const taken: Array<{ readonly flag: string; readonly value: string | null; readonly placeholder: string | undefined }> = []
   for (const [, flag] of help.matchAll(/^ {2}(--[a-z0-9-]+)/gm)) {
     if (flag === undefined || NPM_OWN_SETTINGS.has(flag)) continue
-    const taken = env[`npm_config_${flag.slice(2).replaceAll("-", "_")}`]
-    if (taken === undefined) continue
-    const placeholder = new RegExp(`^ {2}${flag} ([A-Z][A-Z_]*)`, "m").exec(help)?.[1]
-    // `true`: given without `=`, so its value (if it takes one) went on as the first bare word.
-    const value = placeholder === undefined ? "" : ` ${taken === "true" ? (args.find((arg) => !arg.startsWith("-")) ?? placeholder) : taken}`
-    return `npm took ${flag} for itself, so it never reached the program: with npm run, the program's flags go after --, as in npm run ${script} -- ${flag}${value}`
+    const value = env[`npm_config_${flag.slice(2).replaceAll("-", "_")}`]
+    if (value === undefined) continue
+    taken.push({ flag, value, placeholder: new RegExp(`^ {2}${flag} ([A-Z][A-Z_]*)`, "m").exec(help)?.[1] })
   }
-  return null
+  if (taken.length === 0) return null
+  // `true`: given without `=`, so its value (if it takes one) went on as a bare word; which one is known only when one
+  // flag was taken.
+  const bare = taken.length === 1 ? args.find((arg) => !arg.startsWith("-")) : undefined
+  const flags = taken.map(({ flag, placeholder, value }) =>
+    placeholder === undefined ? flag : `${flag} ${value === "true" ? (bare ?? placeholder) : value}`
+  )
+  const names = taken.map(({ flag }) => flag).join(", ")
+  return `npm took ${names} for itself, so ${taken.length === 1 ? "it" : "they"} never reached the program: with npm run, the program's flags go after --, as in npm run ${script} -- ${flags.join(" ")}`
 }

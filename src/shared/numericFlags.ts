@@ -29,7 +29,9 @@ const numeric = (name: string, problem: (n: number, text: string) => string | nu
     Options.mapEffect((text) => {
       const inSeconds = value === "SECONDS"
       const parsed = inSeconds ? readSeconds(text) : NUMBER_TEXT.test(text) ? parseNumber(text) : Option.none()
-      const found = Option.isNone(parsed) ? `--${name} must be ${inSeconds ? SECONDS_FORMS : "a number"}` : problem(parsed.value, text)
+      const found = Option.isNone(parsed)
+        ? `--${name} must be ${inSeconds ? SECONDS_FORMS : "a number"}`
+        : (problem(parsed.value, text) ?? (inSeconds && parsed.value > MAX_TIMER_SECONDS ? tooLongToWait(name) : null))
       return found === null ? Effect.succeed(Option.getOrThrow(parsed)) : Effect.fail(ValidationError.invalidValue(HelpDoc.p(found)))
     })
   )
@@ -77,12 +79,13 @@ export const sessionCost = (name: string, value?: string) =>
  */
 export const MAX_TIMER_SECONDS = 2_147_483
 
-/** `option` (seconds), refused past `MAX_TIMER_SECONDS` in one line naming the flag, as its other rules are. */
+const tooLongToWait = (name: string) => `--${name} must be at most ${MAX_TIMER_SECONDS} seconds (about 24.8 days: a longer wait would never end)`
+
+/**
+ * `option` (seconds), refused past `MAX_TIMER_SECONDS` in one line naming the flag, as its other rules are. Every flag
+ * whose value is `SECONDS` is held to it already (review 58 L4: `--interval 30d` was taken by the daemon).
+ */
 export const waitable = (name: string, option: Options.Options<number>): Options.Options<number> =>
   option.pipe(
-    Options.mapEffect((value) =>
-      value <= MAX_TIMER_SECONDS
-        ? Effect.succeed(value)
-        : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name} must be at most ${MAX_TIMER_SECONDS} seconds (about 24.8 days: a longer wait would never end)`)))
-    )
+    Options.mapEffect((value) => (value <= MAX_TIMER_SECONDS ? Effect.succeed(value) : Effect.fail(ValidationError.invalidValue(HelpDoc.p(tooLongToWait(name))))))
   )

@@ -6,7 +6,7 @@
 import { Option } from "effect"
 
 /** How a value in seconds may be written, for a message or a help page. */
-export const SECONDS_FORMS = "a number of seconds, or one with a unit: 90, 0.5, 90s, 10m, 2h"
+export const SECONDS_FORMS = "a number of seconds, or one with a unit (ms, s, m, h, d): 90, 0.5, 250ms, 90s, 10m, 2h, 1d"
 
 /** The number as the numeric flags write it (decimal, or `Infinity`/`NaN` for the rule to refuse), then the unit. */
 const SECONDS_TEXT = /^([-+]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|Infinity|NaN))(ms|s|m|h|d)?$/
@@ -16,5 +16,6 @@ const SECONDS_PER_UNIT: Readonly<Record<string, number>> = { ms: 0.001, s: 1, m:
 export const readSeconds = (text: string): Option.Option<number> => {
   const match = SECONDS_TEXT.exec(text)
   if (match === null) return Option.none()
-  return Option.some(Number(match[1]) * (SECONDS_PER_UNIT[match[2] ?? "s"] ?? 1))
+  // To 15 significant digits: `9ms` is 0.009, not 0.009000000000000001, and `1.1h` 3960 (a lifetime sent as it is).
+  return Option.some(Number((Number(match[1]) * (SECONDS_PER_UNIT[match[2] ?? "s"] ?? 1)).toPrecision(15)))
 }

@@ -81,7 +81,7 @@ describe("Reporter", () => {
     assert.strictEqual(sentence(done(0), 0), "done: 3 created, 1 ended, 1 closed by the worker, 0 failure(s)")
     assert.strictEqual(sentence(done(1), 0), "done: 3 created, 1 ended, 1 closed by the worker, 1 closed after an end whose answer was lost, 0 failure(s)")
     // A worker lost is not a session its consumer released (client probe 51 F9).
-    assert.strictEqual(sentence(done(0, 1), 0), "done: 3 created, 1 ended, 1 closed by the worker, 1 gone with their worker, 0 failure(s)")
+    assert.strictEqual(sentence(done(0, 1), 0), "done: 3 created, 1 ended, 1 closed by the worker, 1 found with their worker gone, 0 failure(s)")
   })
 
   it("a session id past the protocol's longest is shown cut, in an error's message too (probe 43 I3, probe 44 F6)", () => {

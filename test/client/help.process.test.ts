@@ -177,7 +177,7 @@ describe("node dist/client.js --help", () => {
     }
     // Said once: @effect/cli, given --log-level itself, printed a flag's error twice (review 40 L4).
     const once = await run(["--log-level", "info", "--endpoint", "x", "--lifetime", "abc"])
-    expect([once.code, once.output]).toEqual([1, "--lifetime must be a number of seconds, or one with a unit: 90, 0.5, 90s, 10m, 2h\n"])
+    expect([once.code, once.output]).toEqual([1, "--lifetime must be a number of seconds, or one with a unit (ms, s, m, h, d): 90, 0.5, 250ms, 90s, 10m, 2h, 1d\n"])
     const { code, output } = await run(["--endpoint", "x", "--log-level", "--demo"])
     expect([code, output]).toEqual([1, "--log-level needs a value (LEVEL); --help lists the flags\n"])
     for (const args of [["--log-level", "bogus", "--endpoint", "x"], ["doctor", "--endpoint", "x", "--log-level=loud"]]) {

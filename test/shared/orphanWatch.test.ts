@@ -47,12 +47,13 @@ const stateOf = (pid: number): string | null => {
 }
 
 /**
- * A process that has exited and is not reaped: a child of perl's that exits at once, its parent never waiting for it.
- * Its pid, for the scope's length (perl is killed at its close, and init reaps both).
+ * A process that has exited and is not reaped: a child of a shell's that exits a moment later, its parent (the shell, replaced
+ * by `sleep`) never waiting for it. Its pid, for the scope's length (the holder is killed at its close, and init reaps
+ * both).
  */
 const zombie = Effect.acquireRelease(
   Effect.async<{ readonly pid: number; readonly holder: ReturnType<typeof spawn> }, Error>((resume) => {
-    const holder = spawn("perl", ["-e", '$| = 1; my $pid = fork(); exit 0 if $pid == 0; print "$pid\\n"; sleep 30'], { stdio: ["ignore", "pipe", "ignore"] })
+    const holder = spawn("sh", ["-c", "sleep 0.1 & echo $!; exec sleep 30"], { stdio: ["ignore", "pipe", "ignore"] })
     holder.stdout.once("data", (data: Buffer) => resume(Effect.succeed({ pid: Number(String(data).trim()), holder })))
     holder.once("error", (error) => resume(Effect.fail(error)))
   }),

@@ -39,6 +39,8 @@ describe("flags whose value is SECONDS", () => {
         expect(Either.isRight(plain), `${program} ${name} 420`).toBe(true)
         expect(await parse(flag.option, [name, "7m"]), `${program} ${name} 7m`).toEqual(plain)
         expect(await parse(flag.option, [name, "1.5h"]), `${program} ${name} 1.5h`).toEqual(await parse(flag.option, [name, "5400"]))
+        // No timer waits past 2^31 − 1 ms: a longer wait would never end (review 58 L4: `--interval 30d` was taken).
+        expect(Either.isLeft(await parse(flag.option, [name, "30d"])), `${program} ${name} 30d`).toBe(true)
       }
     }
     // 21 today: a table that lost its flags would pass with none.
@@ -49,7 +51,7 @@ describe("flags whose value is SECONDS", () => {
     expect(await parse(clientFlags.count.option, ["--count", "7m"])).toEqual(Either.left(expect.stringContaining("--count must be a number")))
     expect(await parse(clientFlags.sessionCost.option, ["--session-cost", "1m"])).toEqual(Either.left(expect.stringContaining("--session-cost must be a number")))
     expect(await parse(clientFlags.hold.option, ["--hold", "7 minutes"])).toEqual(
-      Either.left(expect.stringContaining("--hold must be a number of seconds, or one with a unit: 90, 0.5, 90s, 10m, 2h"))
+      Either.left(expect.stringContaining("--hold must be a number of seconds, or one with a unit (ms, s, m, h, d): 90, 0.5, 250ms, 90s, 10m, 2h, 1d"))
     )
   })
 })

@@ -8,6 +8,8 @@ describe("readSeconds", () => {
     expect(["90", "0.5", ".5", "1e3", "-1", "90s", "10m", "2h", "1d", "250ms", "1.5m", "1e1s"].map(read)).toEqual([
       90, 0.5, 0.5, 1000, -1, 90, 600, 7200, 86_400, 0.25, 90, 10
     ])
+    // No binary fraction's tail (review 58 L4): a lifetime is sent as it is read.
+    expect(["9ms", "1.1h", "0.1m", "3ms"].map(read)).toEqual([0.009, 3960, 6, 0.003])
     // Each flag's own rule refuses these: not finite.
     expect(["Infinity", "NaN"].map(read)).toEqual([Infinity, NaN])
   })

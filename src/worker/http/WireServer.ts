@@ -613,7 +613,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
           done = true
           // A large body waits for its turn, holding its share of the budget until then (so waiting bodies stay
           // bounded); the protocol's own bodies, a few hundred bytes, are answered at once, unless one waits before
-          // them on their connection (a request with no body, which names no session, may still go first), or this
+          // them on their connection (a request with no body may still go first), or this
           // turn has parsed its allowance already.
           const before = waitingOn.get(socket) ?? 0
           if (body.length > LARGE_BODY_BYTES || (before > 0 && body.length > 0) || !turns.takeNow(body.length)) {
