@@ -18,6 +18,12 @@ export const SELF_TARGET_REASON = "refused: the destination is one of this worke
 export interface SelfAddresses {
   /** IP addresses (and the public host) that reach this machine, lower case, without brackets. */
   readonly hosts: ReadonlySet<string>
+  /**
+   * This machine's interface addresses as they are now, asked when a destination on one of the ports is not in `hosts`:
+   * an address gained after the start (a network attached, a late IPv6 address) is this machine's too (probe 52 L2: a
+   * callback reached the worker's own `/session/create` through one). None: `hosts` alone.
+   */
+  readonly current?: () => Iterable<string>
   /** The worker's own ports (public, webhook, control) and the public port's external mapping. */
   readonly ports: ReadonlySet<number>
 }
@@ -28,10 +34,13 @@ const defaultPort = (protocol: string): number => (protocol === "https:" ? 443 :
 
 /** This machine's addresses: loopback, every interface address, and the public IP the platform gave it. */
 export const selfAddresses = (input: { readonly publicIp: string; readonly ports: ReadonlyArray<number> }): SelfAddresses => {
-  const hosts = new Set<string>([stripBrackets(input.publicIp.toLowerCase())])
-  for (const list of Object.values(networkInterfaces())) for (const address of list ?? []) hosts.add(address.address.toLowerCase())
-  return { hosts, ports: new Set(input.ports) }
+  const hosts = new Set<string>([stripBrackets(input.publicIp.toLowerCase()), ...interfaceAddresses()])
+  return { hosts, ports: new Set(input.ports), current: interfaceAddresses }
 }
+
+/** Every address of this machine's interfaces now, lower case. */
+export const interfaceAddresses = (): Array<string> =>
+  Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((address) => address.address.toLowerCase()))
 
 /** The worker's own addresses and ports, from its settings: the URL it reports and the ports it listens on. */
 export const selfAddressesOf = (config: {
@@ -48,8 +57,8 @@ export const selfAddressesOf = (config: {
 }
 
 /**
- * The worker's own addresses, read once at start: the create-time check and the outbox's agents use the same
- * snapshot of this machine's interfaces.
+ * The worker's own addresses, read at start, with the interfaces asked again for a destination on its ports that is
+ * not among them: the create-time check and the outbox's agents share them.
  */
 export class WorkerSelf extends Effect.Service<WorkerSelf>()("worker/WorkerSelf", {
   effect: Effect.map(WorkerConfig, selfAddressesOf)
@@ -70,7 +79,10 @@ const unmapIpv4 = (host: string): string => {
 export const isSelfHost = (host: string, self: SelfAddresses): boolean => {
   const plain = stripBrackets(host.toLowerCase())
   const mapped = unmapIpv4(plain)
-  return isLoopbackHost(mapped) || self.hosts.has(mapped) || self.hosts.has(plain)
+  if (isLoopbackHost(mapped) || self.hosts.has(mapped) || self.hosts.has(plain)) return true
+  if (self.current === undefined) return false
+  for (const address of self.current()) if (address === mapped || address === plain) return true
+  return false
 }
 
 /** Whether a URL, as written, points at one of the worker's own ports on this machine. */

@@ -8,7 +8,7 @@ import { callbackBody, callbackText, NO_PAYLOAD } from "../../../src/protocol/ca
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import { CallbackPoster, type CloseCallback, type DeliveryPolicy, defaultPolicy, EXIT_LINES_WHEN_JOURNALLED, isRetryableStatus } from "../../../src/worker/callbacks/CallbackPoster.js"
 import { type JournalDisk, nodeJournalDisk, openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
-import { SELF_TARGET_REFUSED, selfAddresses, selfAddressesOf, targetsSelf } from "../../../src/worker/callbacks/selfTarget.js"
+import { interfaceAddresses, SELF_TARGET_REFUSED, selfAddresses, selfAddressesOf, targetsSelf } from "../../../src/worker/callbacks/selfTarget.js"
 import type { WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
 import { WorkerMetrics } from "../../../src/worker/metrics/WorkerMetrics.js"
 import { SlotPool } from "../../../src/worker/slots/SlotPool.js"
@@ -147,6 +147,18 @@ describe("targetsSelf", () => {
     assert.isTrue(targetsSelf("https://203.0.113.7/notify", web))
     assert.isFalse(targetsSelf("http://203.0.113.7/notify", web))
     assert.isTrue(targetsSelf("http://203.0.113.7/notify", selfAddresses({ publicIp: "203.0.113.7", ports: [80] })))
+  })
+
+  it("an address this machine gained after the start is this machine too, on the worker's ports only (probe 52 L2)", () => {
+    const added: Array<string> = []
+    const self = { ...selfAddresses({ publicIp: "203.0.113.7", ports: [3000] }), current: () => [...interfaceAddresses(), ...added] }
+    assert.isFalse(targetsSelf("http://198.51.100.77:3000/session/create", self))
+    added.push("198.51.100.77", "2001:db8::77")
+    assert.isTrue(targetsSelf("http://198.51.100.77:3000/session/create", self))
+    assert.isTrue(targetsSelf("http://[2001:db8::77]:3000/", self))
+    assert.isFalse(targetsSelf("http://198.51.100.77:9090/", self))
+    // The worker's own reader of them: this machine's interfaces as they are.
+    assert.include(selfAddresses({ publicIp: "203.0.113.7", ports: [3000] }).current?.() ?? [], "127.0.0.1")
   })
 
   it("a public IPv6 address written in capitals or brackets is this machine too", () => {
