@@ -185,10 +185,15 @@ export const modeConflict = (args: ReadonlyArray<string>): string | null => {
  * endpoint is looked up in one place and routed in the other, which fails only after the route's retries, with the
  * local key sent to Vast (newcomer 35 #9). Said at start; `null` when the two agree or both were given.
  */
-export const halfLocalWarning = (given: { readonly autoscalerUrl: Option.Option<string>; readonly webserverUrl: Option.Option<string> }, instance: Instance): string | null => {
+export const halfLocalWarning = (
+  given: { readonly autoscalerUrl: Option.Option<string>; readonly webserverUrl: Option.Option<string> },
+  instance: Instance,
+  /** False for the doctor, which never calls the autoscaler: one left out is no matter there (newcomer 36 #7). */
+  callsAutoscaler = true
+): string | null => {
   const [givenName, givenUrl, otherName, other] = Option.isSome(given.autoscalerUrl) && Option.isNone(given.webserverUrl)
     ? ["--autoscaler-url", given.autoscalerUrl.value, "--webserver-url", instances[instance].webserver]
-    : Option.isSome(given.webserverUrl) && Option.isNone(given.autoscalerUrl)
+    : callsAutoscaler && Option.isSome(given.webserverUrl) && Option.isNone(given.autoscalerUrl)
       ? ["--webserver-url", given.webserverUrl.value, "--autoscaler-url", instances[instance].autoscaler]
       : [null, "", null, ""]
   if (givenName === null || otherName === null || !URL.canParse(givenUrl) || !URL.canParse(other)) return null

@@ -183,7 +183,7 @@ const clientCommand = Command.run(Command.make("null-worker-client", options, (p
   version: VERSION
 })
 const doctorSubcommand = Command.make("doctor", doctorOptions, (parsed) => {
-  const halfLocal = halfLocalWarning(parsed, parsed.instance)
+  const halfLocal = halfLocalWarning(parsed, parsed.instance, false)
   return Effect.zipRight(halfLocal === null ? Effect.void : Console.error(halfLocal), executeDoctor(toDoctorRun(parsed)))
 })
 const doctorCommand = Command.run(doctorSubcommand, { name: "null-worker client doctor", version: VERSION })

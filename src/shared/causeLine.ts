@@ -17,10 +17,16 @@ const shownAsText = (defect: unknown): string => {
 }
 
 /** A thrown value in one line: `TypeError: Protocol "ftp:" not supported…`. */
-export const describeDefect = (defect: unknown): string =>
-  defect instanceof Error
-    ? defect.message !== "" ? `${defect.name}: ${firstLine(defect.message)}` : defect.name
-    : firstLine(shownAsText(defect))
+export const describeDefect = (defect: unknown): string => {
+  try {
+    return defect instanceof Error
+      ? defect.message !== "" ? `${defect.name}: ${firstLine(String(defect.message))}` : String(defect.name)
+      : firstLine(shownAsText(defect))
+  } catch {
+    // An Error whose `message` or `name` throws, a revoked Proxy (review 58 I8): said by its kind.
+    return "a thrown object that cannot be shown as text"
+  }
+}
 
 /** One line per problem, naming the variable: `WORKER_PORT: Expected an integer value but received "x"`. */
 export const describeConfigError = (error: ConfigError.ConfigError): ReadonlyArray<string> => {

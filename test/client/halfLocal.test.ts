@@ -21,4 +21,9 @@ describe("halfLocalWarning (newcomer 35 #9: one URL of the local serverless, the
     expect(halfLocalWarning(given(null, "https://console.vast.ai"), "prod")).toBeNull()
     expect(halfLocalWarning(given(null, "http://127.0.0.1:9090"), "local")).toBeNull()
   })
+
+  it("for the doctor, which never calls the autoscaler, only a webserver left out is said (newcomer 36 #7)", () => {
+    expect(halfLocalWarning(given(null, "http://127.0.0.1:8080"), "prod", false)).toBeNull()
+    expect(halfLocalWarning(given("http://127.0.0.1:8080", null), "prod", false)).toContain("--webserver-url is not given")
+  })
 })

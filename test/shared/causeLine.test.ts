@@ -20,6 +20,12 @@ describe("describeCause", () => {
     // A value with no text of its own: its kind, rather than a second crash while the first is being said.
     assert.strictEqual(describeCause(Cause.die(Object.create(null))), "a thrown object that cannot be shown as text")
     assert.strictEqual(describeCause(Cause.die({ toString: () => { throw new Error("no") } })), "a thrown object that cannot be shown as text")
+    const hostile = new Error("x")
+    Object.defineProperty(hostile, "message", { get: () => { throw new Error("no") } })
+    const revoked = Proxy.revocable({}, {})
+    revoked.revoke()
+    assert.strictEqual(describeCause(Cause.die(hostile)), "a thrown object that cannot be shown as text")
+    assert.strictEqual(describeCause(Cause.die(revoked.proxy)), "a thrown object that cannot be shown as text")
     class Unavailable extends Data.TaggedError("Unavailable")<{ readonly message: string }> {}
     assert.strictEqual(describeCause(Cause.fail(new Unavailable({ message: "a failure says its message" }))), "a failure says its message")
   })
