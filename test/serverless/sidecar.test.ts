@@ -87,7 +87,9 @@ describe("the sidecar runner (dist/sidecar.js)", () => {
     // Passed on at once (the runner's SIGKILL would come 4 s later, and write nothing).
     await until("the job's SIGTERM", () => (existsSync(join(dir, "terms")) ? true : undefined), 3_000)
     expect(Date.now() - signalled).toBeLessThan(2_000)
-    expect(readFileSync(join(dir, "terms"), "utf8")).toBe("T\n")
+    // At least once: `timeout` passes on the TERM it gets as well, and on a loaded machine the second can come while
+    // the job's trap runs, before its exit (a second `T`, seen once in CI).
+    expect(readFileSync(join(dir, "terms"), "utf8")).toMatch(/^(T\n)+$/)
     await runner.ended
     // Reaped by init (1.3 s of the 3 s this had, at a load average of 2).
     await until("timeout and its job to be gone", () => (outside.every(({ pid, started }) => startedAt(pid) !== started) ? true : undefined), 10_000)
