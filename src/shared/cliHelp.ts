@@ -17,6 +17,7 @@ import { writeSafely } from "./safeOutput.js"
 import { printable } from "./printable.js"
 import { SECONDS_FORMS } from "./secondsText.js"
 import { npmTookFlag } from "./npmTookFlag.js"
+import { helpFlags, helpLineOf } from "./helpLines.js"
 
 export interface HelpLine {
   /** The flag as typed, with a placeholder for its value: `--port N`. */
@@ -112,11 +113,7 @@ export const answeredStandardFlags = <Name extends string, R, E, A>(
   return true
 }
 
-/** The line of `help` that lists `flag` (`  --endpoint NAME  the endpoint's name…`): its value's name and its description. */
-export const helpLineOf = (help: string, flag: string): { readonly value: string | null; readonly description: string } | null => {
-  const line = new RegExp(`^ {2}${flag}(?: ([A-Z][A-Z_]*))? +(.+)$`, "m").exec(help)
-  return line === null ? null : { value: line[1] ?? null, description: line[2] ?? "" }
-}
+export { helpLineOf } from "./helpLines.js"
 
 /** Flags every @effect/cli program takes besides its own (`--help` and `--version` are answered before this check). */
 const BUILT_IN_FLAGS = new Set(["--wizard", "--completions", "--log-level"])
@@ -137,7 +134,7 @@ const printableFlag = (name: string): string => printable(name.length > 64 ? `${
  * word that is no flag's value as unexpected, and anything after a `--` as not read.
  */
 export const missingValueMessage = (args: ReadonlyArray<string>, help: string, commands: ReadonlyArray<string> = []): string | null => {
-  const known = new Set([...help.matchAll(/^ {2}(--[a-z0-9-]+)/gm)].map((match) => match[1] ?? ""))
+  const known = new Set(helpFlags(help))
   const seen = new Set<string>()
   const flags = flagsPart(args)
   for (let index = 0; index < flags.length; index++) {

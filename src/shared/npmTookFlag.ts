@@ -4,6 +4,8 @@
  * of what it took, `npm_config_count` in the script's environment: a flag of the program's help found there was meant
  * for the program.
  */
+import { helpFlags, helpLineOf } from "./helpLines.js"
+
 /** Flags of ours that are also npm's own settings: their `npm_config_` variable may come from the user's npm configuration. */
 const NPM_OWN_SETTINGS = new Set(["--json", "--version", "--help"])
 
@@ -12,12 +14,12 @@ export const npmTookFlag = (help: string, args: ReadonlyArray<string>, env: Node
   const script = env["npm_lifecycle_event"]
   // `npm exec` (npx) passes every flag on: nothing of ours is taken there.
   if (script === undefined || script === "npx") return null
-  const taken: Array<{ readonly flag: string; readonly value: string | null; readonly placeholder: string | undefined }> = []
-  for (const [, flag] of help.matchAll(/^ {2}(--[a-z0-9-]+)/gm)) {
-    if (flag === undefined || NPM_OWN_SETTINGS.has(flag)) continue
+  const taken: Array<{ readonly flag: string; readonly value: string; readonly placeholder: string | undefined }> = []
+  for (const flag of helpFlags(help)) {
+    if (NPM_OWN_SETTINGS.has(flag)) continue
     const value = env[`npm_config_${flag.slice(2).replaceAll("-", "_")}`]
     if (value === undefined) continue
-    taken.push({ flag, value, placeholder: new RegExp(`^ {2}${flag} ([A-Z][A-Z_]*)`, "m").exec(help)?.[1] })
+    taken.push({ flag, value, placeholder: helpLineOf(help, flag)?.value ?? undefined })
   }
   if (taken.length === 0) return null
   // `true`: given without `=`, so its value (if it takes one) went on as a bare word; which one is known only when one

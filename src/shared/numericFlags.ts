@@ -9,15 +9,11 @@ import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Effect, Option, Schema } from "effect"
 import { MAX_COST } from "../protocol/authData.js"
 import { MAX_LIFETIME_SECONDS } from "../protocol/session.js"
-import { readSeconds, SECONDS_FORMS } from "./secondsText.js"
+import { NUMBER_PATTERN, readSeconds, SECONDS_FORMS } from "./secondsText.js"
 
 const parseNumber = Schema.decodeUnknownOption(Schema.NumberFromString)
 
-/**
- * Decimal notation (a sign, digits, a fraction, an exponent), or `Infinity` and `NaN` so that they are refused by the
- * flag's own rule. `Number` would also read `0x10`, `0b1`, `0o7` and surrounding spaces: a count of 16 nobody typed.
- */
-const NUMBER_TEXT = /^[-+]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|Infinity|NaN)$/
+const NUMBER_TEXT = new RegExp(`^${NUMBER_PATTERN}$`)
 
 /**
  * `--name` read as text and taken as a number when `problem` finds nothing wrong with it. `Options.float` and

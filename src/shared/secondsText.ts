@@ -8,8 +8,14 @@ import { Option } from "effect"
 /** How a value in seconds may be written, for a message or a help page. */
 export const SECONDS_FORMS = "a number of seconds, or one with a unit (ms, s, m, h, d): 90, 0.5, 250ms, 90s, 10m, 2h, 1d"
 
-/** The number as the numeric flags write it (decimal, or `Infinity`/`NaN` for the rule to refuse), then the unit. */
-const SECONDS_TEXT = /^([-+]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|Infinity|NaN))(ms|s|m|h|d)?$/
+/**
+ * A number as the numeric flags take it: decimal notation, or `Infinity` and `NaN` so that they are refused by the
+ * flag's own rule. (`Number` would also read `0x10`, `0b1`, `0o7` and surrounding spaces: a count of 16 nobody typed.)
+ */
+export const NUMBER_PATTERN = "[-+]?(?:(?:[0-9]+(?:\\.[0-9]*)?|\\.[0-9]+)(?:[eE][-+]?[0-9]+)?|Infinity|NaN)"
+
+/** That number, then the unit. */
+const SECONDS_TEXT = new RegExp(`^(${NUMBER_PATTERN})(ms|s|m|h|d)?$`)
 
 const SECONDS_PER_UNIT: Readonly<Record<string, number>> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86_400 }
 
