@@ -140,6 +140,17 @@ describe("Ctrl-C in the client, against the local serverless", () => {
     expect(terminated.events().filter((event) => event.event === "ended")).toHaveLength(1)
   })
 
+  it("a held session lost with its worker (the serverless stopped it) is counted apart in the summary; the status is 0, as for a session its consumer released and its worker scaled down (newcomer 36 #8)", async () => {
+    const plane = await serverless(["--recommended", "--inactivity-timeout", "30"])
+    // Short-lived, so that it pings every second: a ping is refused soon after the worker has gone.
+    const holding = client(plane.url, ["--hold", "600", "--lifetime", "2"])
+    await until("the session", async () => (holding.stdout().includes("created session") ? true : undefined), 20_000)
+    await plane.stop()
+    planes.splice(planes.indexOf(plane), 1)
+    expect(await holding.exited, holding.stderr()).toBe(0)
+    expect(holding.stdout()).toMatch(/done: 1 created, 0 ended, 0 closed by the worker, 1 found with their worker gone, 0 failure\(s\)/)
+  })
+
   it("while holding a session, its reader gone (| head): it ends the session as on Ctrl-C, says so on stderr, exits 141", async () => {
     const plane = await serverless(["--recommended", "--inactivity-timeout", "30"])
     // Short-lived, so that it pings (and writes a line) every second: that write finds the pipe closed.
