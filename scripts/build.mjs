@@ -64,9 +64,33 @@ await build({
   banner: { js: shebang }
 })
 
+// The programs that take their stop signals through rememberStopSignal start from a boot (src/shared/boot/cliBoot.ts),
+// dist/<name>.js, which catches a Ctrl-C while their bundle, dist/<name>.bundle.js, is read (a few tenths of a second
+// that ended them in silence before). Not the sidecar nor the Redis consumer: they listen for the signals their own way.
+const booted = [
+  "client",
+  "serverless",
+  "demo",
+  "examples/redis-dispatcher",
+  "examples/redis-example",
+  "examples/autoscale-consumer",
+  "examples/autoscale-example",
+  "examples/reserve-one"
+]
+
 await build({
   ...common,
-  entryPoints,
+  entryPoints: Object.fromEntries(booted.map((name) => [name, "src/shared/boot/cliBoot.ts"])),
+  outdir: "dist",
+  format: "esm",
+  minify: false,
+  sourcemap: false,
+  banner: { js: shebang }
+})
+
+await build({
+  ...common,
+  entryPoints: Object.fromEntries(Object.entries(entryPoints).map(([name, source]) => [booted.includes(name) ? `${name}.bundle` : name, source])),
   outdir: "dist",
   format: "esm",
   // Some dependencies are CommonJS and call require() for Node built-ins.

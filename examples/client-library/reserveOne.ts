@@ -50,17 +50,19 @@ const job = Effect.gen(function* () {
       })
     })
   )
-  const endpoint = yield* vast.findEndpoint(yield* Config.string("VAST_ENDPOINT").pipe(Config.withDefault("my-null-endpoint")))
-  // Routes through the autoscaler until a worker takes the session (a full worker's 429 routes again). The
-  // session is ended when the job is over: done, failed, or interrupted (Ctrl-C).
-  const held = yield* reserveScoped({
-    endpoint,
-    cost: 100,
-    lifetime: 600,
-    onCloseRoute: null, // or your callback URL: the worker posts {…payload, session_id, close_reason} there
-    onClosePayload: { job_id: "j-1" },
-    timeout: "5 minutes"
-  }).pipe(Effect.onInterrupt(() => Effect.logInfo("interrupted while waiting for a worker: nothing was reserved")))
+  const held = yield* Effect.gen(function* () {
+    const endpoint = yield* vast.findEndpoint(yield* Config.string("VAST_ENDPOINT").pipe(Config.withDefault("my-null-endpoint")))
+    // Routes through the autoscaler until a worker takes the session (a full worker's 429 routes again). The
+    // session is ended when the job is over: done, failed, or interrupted (Ctrl-C).
+    return yield* reserveScoped({
+      endpoint,
+      cost: 100,
+      lifetime: 600,
+      onCloseRoute: null, // or your callback URL: the worker posts {…payload, session_id, close_reason} there
+      onClosePayload: { job_id: "j-1" },
+      timeout: "5 minutes"
+    })
+  }).pipe(Effect.onInterrupt(() => Effect.logInfo("interrupted before a worker was reserved: nothing was reserved")))
   const session = held.session
   yield* Effect.logInfo(`session ${session.sessionId} on ${session.url}`)
   // Said on Ctrl-C (before the session is ended, as finalizers run last-added first), so a stop is not silent.

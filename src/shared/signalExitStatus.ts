@@ -11,6 +11,7 @@
  */
 import { Clock } from "effect"
 import { constants } from "node:os"
+import { takeEarlyStop } from "./earlyProcess.js"
 import { unsafeMonotonicMillis } from "./monotonic.js"
 import { isEcho, type SignalSeen } from "./signalEcho.js"
 
@@ -55,5 +56,9 @@ export const rememberStopSignal = (now: () => number = liveMillis, quitNow: (sig
     if (!isEcho(first, signal, at)) quitNow(signal)
   }
   for (const signal of STOPS) process.on(signal, onStop(signal))
+  // One that came while the program loaded, kept by its boot (`cliBoot.ts`): raised again, it arrives once the runtime
+  // listens too (it starts in this same turn), and stops the program as any first stop does.
+  const early = takeEarlyStop()
+  if (early !== null) process.kill(process.pid, early)
   return () => (first === null ? null : 128 + constants.signals[first.signal])
 }

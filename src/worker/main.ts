@@ -29,7 +29,7 @@ import { notedStartFailure } from "./lifecycle/startFailure.js"
 import { anotherWorkerServes, refuseDuplicate } from "./lifecycle/duplicateLaunch.js"
 import { startupLine } from "./lifecycle/startupLine.js"
 import { writeExitMarker } from "./lifecycle/exitMarker.js"
-import { takeEarlySignal } from "./boot/earlyProcess.js"
+import { takeEarlySignal } from "../shared/earlyProcess.js"
 import { absorbLateSignals, markServing, StopSignal, watchInterruptingSignals } from "./lifecycle/StopSignal.js"
 
 if (handledEnvProgramArgs(process.argv.slice(2), "null-worker", `${helpText()}\n`)) process.exit()

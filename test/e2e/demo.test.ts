@@ -104,7 +104,9 @@ describe("npm run demo (dist/demo.js)", () => {
     // The demo beside a stand-in serverless.js that says why it cannot start and exits 3.
     const dir = mkdtempSync(join(tmpdir(), "demo-serverless-"))
     try {
+      // The boot and the bundle it loads.
       copyFileSync(demoJs, join(dir, "demo.js"))
+      copyFileSync(demoJs.replace(/\.js$/, ".bundle.js"), join(dir, "demo.bundle.js"))
       writeFileSync(join(dir, "serverless.js"), 'console.log("cannot start: no key")\nconsole.error("second line")\nprocess.exit(3)\n')
       const demo = spawnProcess(process.execPath, [join(dir, "demo.js")], {})
       running.push(demo)

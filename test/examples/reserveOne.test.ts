@@ -92,7 +92,7 @@ describe("the client-library example (dist/examples/reserve-one.js)", () => {
     expect(await run.exited, run.output()).toBe(130)
     expect(run.output()).not.toContain("session")
     // Not silent: the stop is said.
-    expect(run.output()).toContain('message="interrupted while waiting for a worker: nothing was reserved"')
+    expect(run.output()).toContain('message="interrupted before a worker was reserved: nothing was reserved"')
   }, 30_000)
 
   it("a JOB_TIME that is no duration is refused in one line naming the form, before anything is reserved; bare seconds, spaces around, a short unit (newcomer 35 #10), are one", async () => {

@@ -6,7 +6,7 @@
 import "./v8Tuning.js"
 import { fileURLToPath } from "node:url"
 import { bundleFiles, runBundle, writeCache } from "./codeCache.js"
-import { prepareProcess } from "./earlyProcess.js"
+import { prepareProcess } from "../../shared/earlyProcess.js"
 
 prepareProcess()
 
