@@ -47,6 +47,7 @@ import { firstIssue } from "../shared/firstIssue.js"
 import { isLoopbackHost } from "../shared/loopbackHost.js"
 import { parseBoundedJsonWith } from "../shared/boundedJson.js"
 import { jsonText } from "../shared/exactJson.js"
+import { withoutSecrets } from "./hiddenSecrets.js"
 
 export interface ClientSettings {
   /** The user's key: sent to the webserver's endpoint list, and nowhere else. */
@@ -341,11 +342,11 @@ const mayHoldSession = <E extends RequestFailed | UnexpectedResponse>(error: E, 
   return (error._tag === "RequestFailed" ? new RequestFailed({ ...error, detail }) : new UnexpectedResponse({ ...error, detail })) as E
 }
 
-/** An answer's first decoding problem, in one short line. */
-const answerIssue = (error: ParseResult.ParseError): string => {
+/** An answer's first decoding problem, in one short line, without the secrets of its call (a value quoted may hold one). */
+const answerIssue = (error: ParseResult.ParseError, secrets: ReadonlyArray<string | undefined>): string => {
   const issue = firstIssue(error)
   if (issue === undefined) return "invalid body"
-  return snippet(issue.field === "" ? `body: ${issue.message}` : issue.message)
+  return snippet(withoutSecrets(issue.field === "" ? `body: ${issue.message}` : issue.message, secrets))
 }
 
 export const make = (settings: ClientSettings) =>
@@ -402,22 +403,28 @@ export const make = (settings: ClientSettings) =>
         Effect.catchIf(cutBeforeAnswer, () => Effect.map(exchange(operation, request), (reply) => ({ reply, repeated: true })))
       )
 
+    /** The user's key, hidden from every answer shown; `extra`: what else the call sent that is secret. */
+    const secretsOf = (...extra: ReadonlyArray<string | undefined>): ReadonlyArray<string | undefined> => [Redacted.value(settings.apiKey), ...extra]
+
     const decode =
-      <A, I>(schema: Schema.Schema<A, I>, operation: Operation, url: string) =>
+      <A, I>(schema: Schema.Schema<A, I>, operation: Operation, url: string, secrets: ReadonlyArray<string | undefined>) =>
       (reply: Reply): Effect.Effect<A, UnexpectedResponse> =>
-        decodeAs(Schema.decodeUnknown(parseBoundedJsonWith(schema))(reply.text), operation, url, reply)
+        decodeAs(Schema.decodeUnknown(parseBoundedJsonWith(schema))(reply.text), operation, url, reply, secrets)
 
     /** An answer already parsed, decoded against one shape. */
     const decodeParsed =
-      <A, I>(schema: Schema.Schema<A, I>, operation: Operation, url: string, reply: Reply) =>
+      <A, I>(schema: Schema.Schema<A, I>, operation: Operation, url: string, reply: Reply, secrets: ReadonlyArray<string | undefined>) =>
       (value: unknown): Effect.Effect<A, UnexpectedResponse> =>
-        decodeAs(Schema.decodeUnknown(schema)(value), operation, url, reply)
+        decodeAs(Schema.decodeUnknown(schema)(value), operation, url, reply, secrets)
 
-    const decodeAs = <A>(decoded: Effect.Effect<A, ParseResult.ParseError>, operation: Operation, url: string, reply: Reply) =>
-      Effect.mapError(decoded, (error) => new UnexpectedResponse({ operation, url, status: reply.status, detail: answerIssue(error) }))
+    const decodeAs = <A>(decoded: Effect.Effect<A, ParseResult.ParseError>, operation: Operation, url: string, reply: Reply, secrets: ReadonlyArray<string | undefined>) =>
+      Effect.mapError(decoded, (error) => new UnexpectedResponse({ operation, url, status: reply.status, detail: answerIssue(error, secrets) }))
 
-    const unexpected = (operation: Operation, url: string, reply: Reply) =>
-      new UnexpectedResponse({ operation, url, status: reply.status, detail: snippet(reply.text) || "empty body" })
+    /** What a refusal's body said, without the secrets its call sent (an error page may echo the request). */
+    const shownBody = (reply: Reply, secrets: ReadonlyArray<string | undefined>): string => snippet(withoutSecrets(reply.text, secrets)) || "empty body"
+
+    const unexpected = (operation: Operation, url: string, reply: Reply, secrets: ReadonlyArray<string | undefined>) =>
+      new UnexpectedResponse({ operation, url, status: reply.status, detail: shownBody(reply, secrets) })
 
     /**
      * A POST to a worker: JSON only. No API key, in the URL or in a header. Written with `jsonText`, so that an
@@ -442,8 +449,8 @@ export const make = (settings: ClientSettings) =>
           HttpClientRequest.acceptJson
         )
         const reply = yield* exchange("endpoint lookup", request)
-        if (!isOk(reply.status)) return yield* unexpected("endpoint lookup", url, reply)
-        return yield* decode(schema, "endpoint lookup", url)(reply)
+        if (!isOk(reply.status)) return yield* unexpected("endpoint lookup", url, reply, secretsOf())
+        return yield* decode(schema, "endpoint lookup", url, secretsOf())(reply)
       })
 
     const findEndpoint = Effect.fn("VastClient.findEndpoint")(function* (name: string) {
@@ -481,13 +488,13 @@ export const make = (settings: ClientSettings) =>
         const status = statusOf(reply.left)
         return { url, answers: false, status, detail: reply.left.detail } satisfies WorkerProbe
       }
-      const answered = yield* Effect.either(decode(HealthAnswer, "session/health", request.url)(reply.right))
+      const answered = yield* Effect.either(decode(HealthAnswer, "session/health", request.url, secretsOf())(reply.right))
       return {
         url,
         // A null worker holds no session by that id: `{"ok": true}` comes from something else.
         answers: reply.right.status === 200 && answered._tag === "Right" && !answered.right.ok,
         status: reply.right.status,
-        detail: snippet(reply.right.text) || "empty body"
+        detail: shownBody(reply.right, secretsOf())
       } satisfies WorkerProbe
     })
 
@@ -505,11 +512,12 @@ export const make = (settings: ClientSettings) =>
         Effect.orDie
       )
       const reply = yield* exchange("route", request)
-      if (!isOk(reply.status)) return yield* unexpected("route", url, reply)
-      const parsed = yield* decode(Schema.Unknown, "route", url)(reply)
+      const secrets = secretsOf(Redacted.value(endpoint.apiKey))
+      if (!isOk(reply.status)) return yield* unexpected("route", url, reply, secrets)
+      const parsed = yield* decode(Schema.Unknown, "route", url, secrets)(reply)
       const answer: RouteAnswer = routeAnswerNamesWorker(parsed)
-        ? yield* decodeParsed(RouteReady, "route", url, reply)(parsed)
-        : yield* decodeParsed(RouteWaiting, "route", url, reply)(parsed)
+        ? yield* decodeParsed(RouteReady, "route", url, reply, secrets)(parsed)
+        : yield* decodeParsed(RouteWaiting, "route", url, reply, secrets)(parsed)
       return typeof answer.url === "string" && "signature" in answer
         ? ({ _tag: "Ready", authData: answer } satisfies Routed)
         : ({ _tag: "Waiting", requestIdx: answer.request_idx, status: answer["status"] } satisfies Routed)
@@ -523,14 +531,15 @@ export const make = (settings: ClientSettings) =>
           session_id: null
         })
         const reply = yield* exchange("session/create", request)
+        const secrets = secretsOf(authData.signature)
         if (reply.status !== 201 && reply.status !== 200) {
           return {
             _tag: "Refused",
-            error: unexpected("session/create", request.url, reply),
+            error: unexpected("session/create", request.url, reply, secrets),
             retryable: isRetryable(reply.status)
           } satisfies CreateOutcome
         }
-        const created = yield* decode(CreateSessionAnswer, "session/create", request.url)(reply)
+        const created = yield* decode(CreateSessionAnswer, "session/create", request.url, secrets)(reply)
         const session: Session = {
           sessionId: created.session_id,
           url: trimSlash(authData.url),
@@ -638,9 +647,9 @@ export const make = (settings: ClientSettings) =>
       })
       const reply = yield* exchangeRepeatable("ping", request)
       if (reply.status === 410) return yield* new SessionClosed({ sessionId: session.sessionId })
-      if (!isOk(reply.status)) return yield* unexpected("ping", request.url, reply)
+      if (!isOk(reply.status)) return yield* unexpected("ping", request.url, reply, secretsOf(session.authData.signature))
       // Only the status counts for the SDK; a body that does not say more says nothing more.
-      const answer = yield* Effect.option(decode(PingAnswer, "ping", request.url)(reply))
+      const answer = yield* Effect.option(decode(PingAnswer, "ping", request.url, secretsOf(session.authData.signature))(reply))
       return {
         expiration: answer._tag === "Some" ? (answer.value.expiration ?? null) : null,
         draining: answer._tag === "Some" && answer.value.draining === true
@@ -654,8 +663,8 @@ export const make = (settings: ClientSettings) =>
       })
       const reply = yield* exchangeRepeatable("session/get", request)
       if (reply.status === 400) return yield* new SessionUnknown({ operation: "session/get", sessionId: session.sessionId })
-      if (!isOk(reply.status)) return yield* unexpected("session/get", request.url, reply)
-      return yield* decode(SessionInfoAnswer, "session/get", request.url)(reply)
+      if (!isOk(reply.status)) return yield* unexpected("session/get", request.url, reply, secretsOf(session.authData.signature))
+      return yield* decode(SessionInfoAnswer, "session/get", request.url, secretsOf(session.authData.signature))(reply)
     })
 
     const endSession = Effect.fn("VastClient.endSession")(function* (session: Session) {
@@ -666,8 +675,8 @@ export const make = (settings: ClientSettings) =>
       const { reply, repeated } = yield* exchangeCounted("session/end", request)
       if (reply.status === 410) return (repeated ? "closed-after-cut" : "already-closed") satisfies EndOutcome
       if (reply.status === 400) return yield* new SessionUnknown({ operation: "session/end", sessionId: session.sessionId })
-      if (!isOk(reply.status)) return yield* unexpected("session/end", request.url, reply)
-      if (reply.text !== "") yield* decode(EndSessionAnswer, "session/end", request.url)(reply)
+      if (!isOk(reply.status)) return yield* unexpected("session/end", request.url, reply, secretsOf(session.authData.signature))
+      if (reply.text !== "") yield* decode(EndSessionAnswer, "session/end", request.url, secretsOf(session.authData.signature))(reply)
       return "ended" satisfies EndOutcome
     })
 
@@ -677,8 +686,8 @@ export const make = (settings: ClientSettings) =>
         session_auth: session.authData
       })
       const reply = yield* exchangeRepeatable("session/health", request)
-      if (!isOk(reply.status)) return yield* unexpected("session/health", request.url, reply)
-      return (yield* decode(HealthAnswer, "session/health", request.url)(reply)).ok
+      if (!isOk(reply.status)) return yield* unexpected("session/health", request.url, reply, secretsOf(session.authData.signature))
+      return (yield* decode(HealthAnswer, "session/health", request.url, secretsOf(session.authData.signature))(reply)).ok
     })
 
     return VastClient.of({ findEndpoint, endpointSettings, probeWorker, route, reserve, ping, getSession, endSession, sessionOpen })

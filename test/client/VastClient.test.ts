@@ -771,3 +771,36 @@ describe("tidyTransportMessage", () => {
     assert.strictEqual(tidyTransportMessage("connect ECONNREFUSED 127.0.0.1:9"), "connect ECONNREFUSED 127.0.0.1:9")
   })
 })
+
+describe("VastClient: an answer that echoes what was sent is shown without its secrets (probe 53 #1)", () => {
+  it.effect("the user's key in a lookup's refusal, the endpoint's key in a route's (raw, as JSON and URL-escaped), a signature in a worker's: each [redacted]", () =>
+    Effect.gen(function* () {
+      const lookup = yield* clientWith(() => ({ status: 401, body: { error: `bad key Bearer ${USER_KEY}` } }))
+      const refused = yield* Effect.flip(lookup.client.findEndpoint(ENDPOINT_NAME))
+      assert.include(refused.message, 'answered 401: {"error":"bad key Bearer [redacted]"}')
+
+      const route = yield* clientWith(() => ({ status: 400, body: `bad request {"api_key":"${ENDPOINT_KEY}"} ${encodeURIComponent(`${ENDPOINT_KEY}/x`)} ${USER_KEY}` }))
+      const routeError = yield* Effect.flip(route.client.route(endpoint, 100, 0))
+      assert.include(routeError.message, 'answered 400: bad request {"api_key":"[redacted]"} [redacted]%2Fx [redacted]')
+
+      const signature = session.authData.signature
+      for (const call of ["ping", "endSession", "getSession", "sessionOpen"] as const) {
+        const worker = yield* clientWith(() => ({ status: 500, body: { detail: { input: { session_auth: { signature } } } } }))
+        const error = yield* Effect.flip(Effect.asVoid(worker.client[call](session) as Effect.Effect<unknown, { readonly message: string }>))
+        assert.include(error.message, '"signature":"[redacted]"', call)
+        assert.notInclude(error.message, signature, call)
+      }
+      const create = yield* clientWith(byPath({ [`${AUTOSCALER}/route/`]: [{ status: 200, body: ready(W1, 1) }], [`${W1}/session/create`]: [{ status: 422, body: { input: { signature } } }] }))
+      const createError = yield* Effect.flip(create.client.reserve({ ...reserveOptions, timeout: "1 second" }))
+      assert.include(createError.message, '{"input":{"signature":"[redacted]"}}')
+    })
+  )
+
+  it.effect("a value shorter than 8 characters is not hidden: it cannot be told from a word (the local serverless' key, local)", () =>
+    Effect.gen(function* () {
+      const http = yield* fakeHttp(() => ({ status: 401, body: { error: "endpoint null-local: bad key local" } }))
+      const client = yield* Effect.provide(VastClient, VastClient.layer({ apiKey: Redacted.make("local"), webserverUrl: WEBSERVER, autoscalerUrl: AUTOSCALER }).pipe(Layer.provide(http.layer)))
+      assert.include((yield* Effect.flip(client.findEndpoint("null-local"))).message, "endpoint null-local: bad key local")
+    })
+  )
+})
