@@ -9,7 +9,7 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Config, ConfigError, Console, Duration, Effect, Either, Exit, Layer, Option } from "effect"
 import { apiKeyFromEnv } from "../../src/client/apiKey.js"
 import { keepSessionAlive, reserveScoped } from "../../src/client/scopedSession.js"
-import { VastClient } from "../../src/client/VastClient.js"
+import { type ReserveProgress, VastClient } from "../../src/client/VastClient.js"
 import { describeCause } from "../../src/shared/causeLine.js"
 import { plainLogfmt } from "../../src/shared/logging.js"
 import { rememberStopSignal } from "../../src/shared/signalExitStatus.js"
@@ -30,6 +30,24 @@ Environment:
   NODE_EXTRA_CA_CERTS   a PEM file of extra CAs: Vast's root CA for workers with USE_SSL=true
 `
 if (handledEnvProgramArgs(process.argv.slice(2), "reserve-one example", help)) process.exit()
+
+/**
+ * What the wait for a worker is doing: a cold endpoint can take minutes to start one, and a silent program looks hung.
+ * Waiting polls come every few seconds: one in four is said.
+ */
+const sayProgress = (progress: ReserveProgress) => {
+  const again = (retryIn: Duration.Duration) => `asking again in ${Duration.toSeconds(retryIn).toFixed(1)} s`
+  switch (progress._tag) {
+    case "Routing":
+      return Effect.logInfo(`routing (request_idx ${progress.requestIdx})`)
+    case "Waiting":
+      return progress.attempt % 4 === 0 ? Effect.logInfo(`waiting for a worker (request_idx ${progress.requestIdx}), ${again(progress.retryIn)}`) : Effect.void
+    case "RouteFailed":
+      return Effect.logWarning(`route failed (${progress.detail}), ${again(progress.retryIn)}`)
+    case "Refused":
+      return Effect.logInfo(`${progress.status === 429 ? "the worker routed to is full" : `the worker refused: ${progress.detail}`}, ${again(progress.retryIn)}`)
+  }
+}
 
 const job = Effect.gen(function* () {
   const vast = yield* VastClient
@@ -60,7 +78,8 @@ const job = Effect.gen(function* () {
       lifetime: 600,
       onCloseRoute: null, // or your callback URL: the worker posts {…payload, session_id, close_reason} there
       onClosePayload: { job_id: "j-1" },
-      timeout: "5 minutes"
+      timeout: "5 minutes",
+      onProgress: sayProgress
     })
   }).pipe(Effect.onInterrupt(() => Effect.logInfo("interrupted before a worker was reserved: nothing was reserved")))
   const session = held.session

@@ -112,9 +112,10 @@ export const clientHelp = renderHelp({
   ],
   summary: [
     "Reserve workers of a Vast.ai Serverless endpoint that runs the null worker: one session held for --hold,",
-    "or the staggered --demo. Needs VAST_API_KEY. Exit status: 0 when every lookup, create and end succeeded,",
-    "1 otherwise, 130 after Ctrl-C and 143 after SIGTERM, 129 after SIGHUP and 140 after SIGUSR2, 141 once its",
-    "output is closed (| head) (open sessions are ended first)."
+    "or the staggered --demo. Needs VAST_API_KEY. Exit status: 0 when every lookup and create succeeded and every",
+    "session was ended or found closed by its worker, 1 otherwise, 130 after Ctrl-C and 143 after SIGTERM, 129",
+    "after SIGHUP and 140 after SIGUSR2, 141 once its output is closed (| head) (open sessions are ended first);",
+    "131 after Ctrl-\\ (SIGQUIT), which quits at once (as a second Ctrl-C does), naming the sessions left open."
   ],
   flags: Object.values(clientFlags).map((flag) => flag.help)
 })

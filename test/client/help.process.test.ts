@@ -90,7 +90,9 @@ describe("node dist/client.js --help", () => {
       expect(output).toMatch(/^ {2}--count N +--demo: number of sessions \(default 3\)$/m)
       // A log store fed --json gets the worker URLs' credentials and queries: said where --json is (probe 51 F10).
       expect(output).toMatch(/^ {2}--json +one JSON object per event, per line; worker URLs are given verbatim, credentials and query included$/m)
-      expect(output).toContain("130 after Ctrl-C and 143 after SIGTERM, 129 after SIGHUP and 140 after SIGUSR2")
+      expect(output.replace(/\n/g, " ")).toContain("130 after Ctrl-C and 143 after SIGTERM, 129 after SIGHUP and 140 after SIGUSR2")
+      // Every status the README's table lists (newcomer 37 #9).
+      expect(output).toMatch(/131 after Ctrl-\\ \(SIGQUIT\)/)
       // @effect/cli's own flags are listed too.
       expect(output).toMatch(/^ {2}--completions SHELL +print a completion script: bash, zsh, fish or sh$/m)
       expect(output).toMatch(/^ {2}--wizard +/m)

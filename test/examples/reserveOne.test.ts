@@ -76,7 +76,7 @@ describe("the client-library example (dist/examples/reserve-one.js)", () => {
     expect(await held()).not.toContain(sessionId)
   })
 
-  it("Ctrl-C while no worker is free stops the routing at once, with status 130", async () => {
+  it("Ctrl-C while no worker is free stops the routing at once, with status 130; the wait before it is said (newcomer 37 #1)", async () => {
     const serverless = await startServerless(["--recommended", "--max-workers", "0"])
     started.push(serverless)
     const run = spawnProcess(process.execPath, [example], {
@@ -88,6 +88,8 @@ describe("the client-library example (dist/examples/reserve-one.js)", () => {
     processes.push(run)
     // Signalled once it is routing: its request waits at the serverless (no worker may start).
     await until("the example's request waiting", async () => ((await serverless.status()).waiting.length > 0 ? true : undefined), 15_000)
+    await run.waitFor(/message="waiting for a worker \(request_idx 1\), asking again in 1\.0 s"/, 15_000)
+    expect(run.output()).toContain('message="routing (request_idx 0)"')
     run.child.kill("SIGINT")
     expect(await run.exited, run.output()).toBe(130)
     expect(run.output()).not.toContain("session")
