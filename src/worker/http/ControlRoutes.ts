@@ -61,6 +61,8 @@ const unknownQueryKey = (key: string, takes: string): InvalidField => {
 /** The keys `/sessions` reads from its query string. */
 const SESSIONS_QUERY_KEYS = new Set(["index", "wait"])
 
+const releaseNotJson = new InvalidField({ field: "body", message: `body: not JSON, so nothing was released; send no body (every open session), {}, {"generation": n} or {"session_id": "…"}` })
+
 /** The keys `/release` reads from its query string, as from its body. */
 const RELEASE_QUERY_KEYS = new Set(["generation", "session_id"])
 
@@ -315,7 +317,8 @@ export const controlRoutes = Effect.gen(function* () {
     interruptOnClose
   })
   const table = new Map<string, WireRoute>([
-    ["/release", route("POST", release, "json")],
+    // A consumer's log must say that its release did nothing (newcomer 37 #5): the protocol's bare `invalid JSON` does not.
+    ["/release", { ...route("POST", release, "json"), notJson: releaseNotJson }],
     ["/sessions", route("GET", sessions, "none", true)],
     ["/recycle", route("POST", recycle, "json")],
     ["/debug", route("GET", () => debug)],

@@ -68,6 +68,8 @@ export interface WireRoute {
   readonly handle: (request: WireRequest) => Effect.Effect<WireResponse, RouteError>
   /** Interrupt the handler when the client goes away (long polls). */
   readonly interruptOnClose?: boolean
+  /** The refusal of a body that is not JSON, when the route says more than the protocol's bare `invalid JSON`. */
+  readonly notJson?: RouteError
 }
 
 export type RouteTable = ReadonlyMap<string, WireRoute>
@@ -633,7 +635,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         if (raw.length === 0) return answer(req, res, route, path, query, undefined)
         // JSON is UTF-8 (RFC 8259 §8.1). Decoded leniently, two different invalid bytes would both read as U+FFFD, and
         // a `session_auth` holding either would match the other.
-        if (!isUtf8(raw)) return send(res, errorResponse(refusals.invalidJson), path)
+        if (!isUtf8(raw)) return send(res, errorResponse(route.notJson ?? refusals.invalidJson), path)
         const parsed = parseBoundedJson(raw.toString("utf8"), limits.maxJsonDepth)
         switch (parsed._tag) {
           case "Parsed":
@@ -641,7 +643,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
           case "Invalid":
             // Only white space (`echo | curl --data-binary @-` sends a newline) is no body, as an empty one is.
             if (isJsonWhiteSpace(raw)) return answer(req, res, route, path, query, undefined)
-            return send(res, errorResponse(refusals.invalidJson), path)
+            return send(res, errorResponse(route.notJson ?? refusals.invalidJson), path)
           case "TooDeep":
             return send(res, errorResponse(new BodyTooDeep({ limit: parsed.limit })), path)
         }

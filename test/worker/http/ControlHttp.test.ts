@@ -68,6 +68,25 @@ describe("control server", () => {
     })
   )
 
+  it.scoped("/release with a body that is not JSON releases nothing, and its 422 says so, naming the body and the shapes it takes (newcomer 37 #5); a public route's keeps the protocol's words", () =>
+    Effect.gen(function* () {
+      const { controlUrl, publicUrl } = yield* startWorker({ maxSessions: 2 })
+      const created = decodeReply(CreateSessionAnswer, yield* call(publicUrl, "/session/create", { body: createBody() }))
+      for (const body of ["x", "{session_id: 1}"]) {
+        const reply = yield* call(controlUrl, "/release", { body })
+        assert.strictEqual(reply.status, 422, reply.text)
+        assert.deepStrictEqual(reply.json, {
+          error: 'body: not JSON, so nothing was released; send no body (every open session), {}, {"generation": n} or {"session_id": "…"}',
+          field: "body"
+        })
+      }
+      const left = yield* call(controlUrl, "/sessions", { method: "GET" })
+      assert.include(left.text, created.session_id)
+      const publicRefusal = yield* call(publicUrl, "/session/end", { body: "x" })
+      assert.deepStrictEqual([publicRefusal.status, publicRefusal.json], [422, { error: "invalid JSON" }])
+    })
+  )
+
   it.scoped("/recycle with a body of white space only is no body: recycled with the default reason", () =>
     Effect.gen(function* () {
       const { controlUrl } = yield* startWorker()
