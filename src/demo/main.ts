@@ -16,6 +16,7 @@ import { Cause, Console, Data, Deferred, Duration, Effect, Exit, Fiber, Layer, O
 import { plainLogfmt } from "../shared/logging.js"
 import { WorkerLauncher } from "../serverless/WorkerLauncher.js"
 import { stopOnInterrupt } from "./stopOnInterrupt.js"
+import { CLIENT_STARTING, clientProgressAfter, describeClientProgress } from "./clientPhase.js"
 import { boundedJson } from "../shared/boundedBody.js"
 import { answeredStandardFlags } from "../shared/cliHelp.js"
 import { DEFAULT_INACTIVITY_SECONDS, help, options, SCALE_DOWN_SLACK_SECONDS } from "./cli.js"
@@ -184,7 +185,9 @@ const demo = Command.make("demo", options, (opts) =>
     )
 
     // 3. The client, in --demo mode, against the serverless.
-    phase = "the client holding its sessions"
+    let clientProgress = CLIENT_STARTING
+    let clientPhaseKept = false
+    phase = describeClientProgress(clientProgress, opts.count)
     const clientArgs = [
       here("client.js"),
       "--demo",
@@ -204,10 +207,18 @@ const demo = Command.make("demo", options, (opts) =>
     const clientProcess = yield* launcher.launch(
       { name: "client", command: process.execPath, args: clientArgs, env: { PATH: process.env["PATH"] ?? "", VAST_API_KEY: "demo-key" } },
       (line) => {
-        if (line.trim() !== "") relayed.write(`${stamped(`client | ${line.replace(CLIENT_TIMESTAMP, "")}`)}\n`)
+        if (line.trim() === "") return
+        const own = line.replace(CLIENT_TIMESTAMP, "")
+        relayed.write(`${stamped(`client | ${own}`)}\n`)
+        if (clientPhaseKept) return
+        clientProgress = clientProgressAfter(clientProgress, own)
+        phase = describeClientProgress(clientProgress, opts.count)
       }
     )
     yield* stopOnInterrupt(clientProcess, "client", signalled, sayStamped)
+    // Run first when the scope closes (a timeout's stop among them): the phase a timeout names is the one it came in, not
+    // the client's ending of its sessions, which the stop itself starts.
+    yield* Effect.addFinalizer(() => Effect.sync(() => (clientPhaseKept = true)))
     const clientExit = yield* clientProcess.exited
 
     // 4. Wait for scale-to-zero (and the last callbacks), then judge. Vast's defaults never scale to zero

@@ -172,7 +172,7 @@ describe("npm run demo (dist/demo.js)", () => {
     expect(output.match(/client \| .*#\d ended session/g), output).toHaveLength(2)
     expect(output).toContain("timed out: stopped the client (exit 143)")
     expect(output).toContain("timed out: stopped the serverless (exit 0)")
-    expect(output).toContain("demo FAILED: the demo timed out (the client holding its sessions)")
+    expect(output).toContain("demo FAILED: the demo timed out (the client holding its sessions (2 of 2 created))")
     // Said at the start: the sessions alone take longer than the --timeout given.
     expect(output.split("\n")[0]).toBe("note: --timeout 20 s may run out: the sessions take 61 s at the least (--count, --interval, --plateau) and the scale-down up to 17 s after them")
     // The client was stopped by a signal and says so in its own lines; the demo's lines say why it stopped it.
