@@ -12,7 +12,7 @@ import type { Option } from "effect"
 import { VERSION } from "./version.js"
 import { completionsRequest, completionsScript } from "./completions.js"
 import { flagsPart, helpRequested, versionRequested } from "./standardFlags.js"
-import { LOG_LEVELS, logLevelAt } from "./logLevelFlag.js"
+import { LOG_LEVELS_TEXT, logLevelAt, readLogLevel } from "./logLevelFlag.js"
 import { writeSafely } from "./safeOutput.js"
 import { printable } from "./printable.js"
 import { SECONDS_FORMS } from "./secondsText.js"
@@ -146,8 +146,8 @@ export const missingValueMessage = (args: ReadonlyArray<string>, help: string, c
     const logLevel = logLevelAt(flags, index)
     if (logLevel !== null) {
       const level = logLevel.text
-      if (level !== undefined && level !== "" && !level.startsWith("--") && !LOG_LEVELS.includes(level)) {
-        return `--log-level takes one of ${LOG_LEVELS.join(", ")}, not ${printableFlag(level)}; --help lists the flags`
+      if (level !== undefined && level !== "" && !level.startsWith("--") && readLogLevel(level) === undefined) {
+        return `--log-level takes one of ${LOG_LEVELS_TEXT}, not ${printableFlag(level)}; --help lists the flags`
       }
     }
     if (!known.has(name)) {
@@ -195,7 +195,7 @@ export const renderHelp = (page: {
   const builtIn: ReadonlyArray<HelpLine> = [
     ...(page.completions === true ? [{ usage: "--completions SHELL", description: "print a completion script: bash, zsh, fish or sh", fallback: null }] : []),
     { usage: "--wizard", description: "ask for each flag in turn (on a terminal)", fallback: null },
-    { usage: "--log-level LEVEL", description: `the least level of log line shown: ${LOG_LEVELS.join(", ")}`, fallback: null }
+    { usage: "--log-level LEVEL", description: `the least level of log line shown: ${LOG_LEVELS_TEXT}`, fallback: null }
   ]
   const flags = [
     ...page.flags,

@@ -2,14 +2,25 @@
  * `--log-level LEVEL`, taken here rather than by @effect/cli: the library reads its own flags only before the program's,
  * and, given one, prints a flag error twice (it runs the command again inside its own handling, and both print).
  */
-import { type Effect, LogLevel, Logger, Option } from "effect"
+import { type Effect, LogLevel, Logger, Option, Schema } from "effect"
 import { flagsPart } from "./standardFlags.js"
+import { LogLevelName, toLogLevel } from "./logging.js"
 
-/** Effect's log levels, least first, each by its name in lower case: what `--log-level` takes. */
+/** Effect's log levels, least first. */
 const LEVELS: ReadonlyArray<LogLevel.LogLevel> = [...LogLevel.allLevels].sort((a, b) => a.ordinal - b.ordinal)
 
-/** `--log-level`'s values, in order (`all` … `none`), for the help line and the flag check. */
+/** `--log-level`'s values, in order (`all` … `none`), each by its name in lower case. */
 export const LOG_LEVELS: ReadonlyArray<string> = LEVELS.map((level) => level._tag.toLowerCase())
+
+/** What `--log-level` takes, for the help line and its refusal: the worker's `LOG_LEVEL` words (newcomer 37 #3). */
+export const LOG_LEVELS_TEXT = `${LOG_LEVELS.join(", ").replace("warning", "warning (or warn)")} (in any case)`
+
+/**
+ * The level `text` names, read as the worker reads `LOG_LEVEL` (`LogLevelName`: any case, `warn` for `warning`), so
+ * that `LOG_LEVEL=Warning` and `--log-level Warning` are the same; undefined when it names none.
+ */
+export const readLogLevel = (text: string): LogLevel.LogLevel | undefined =>
+  Option.getOrUndefined(Option.map(Schema.decodeUnknownOption(LogLevelName)(text), toLogLevel))
 
 /**
  * The `--log-level` at `flags[index]`, if that is one: its value as given (`--log-level LEVEL` or `--log-level=LEVEL`;
@@ -29,7 +40,7 @@ export const takeLogLevel = (argv: ReadonlyArray<string>): { readonly argv: Read
     const given = logLevelAt(flags, index)
     if (given === null) continue
     const { spans: taken, text } = given
-    const level = LEVELS[text === undefined ? -1 : LOG_LEVELS.indexOf(text)]
+    const level = text === undefined ? undefined : readLogLevel(text)
     // Not a level (checked and named before this runs): left in place.
     if (level === undefined) return { argv, level: Option.none() }
     return { argv: [node, script, ...args.slice(0, index), ...args.slice(index + taken)], level: Option.some(level) }

@@ -184,8 +184,22 @@ describe("node dist/client.js --help", () => {
     expect([code, output]).toEqual([1, "--log-level needs a value (LEVEL); --help lists the flags\n"])
     for (const args of [["--log-level", "bogus", "--endpoint", "x"], ["doctor", "--endpoint", "x", "--log-level=loud"]]) {
       const { code, output } = await run(args)
-      expect([code, output], args.join(" ")).toEqual([1, `--log-level takes one of all, trace, debug, info, warning, error, fatal, none, not ${args.includes("bogus") ? "bogus" : "loud"}; --help lists the flags\n`])
+      expect([code, output], args.join(" ")).toEqual([1, `--log-level takes one of all, trace, debug, info, warning (or warn), error, fatal, none (in any case), not ${args.includes("bogus") ? "bogus" : "loud"}; --help lists the flags\n`])
     }
+  })
+
+  it("--log-level takes the worker's LOG_LEVEL words: warn for warning, and any case, in either form (newcomer 37 #3)", async () => {
+    for (const args of [
+      ["--endpoint", "x", "--demo", "true", "--hold", "3", "--log-level", "warn"],
+      ["--log-level=Warn", "--endpoint", "x", "--demo", "true", "--hold", "3"],
+      ["--log-level", "Warning", "--endpoint", "x", "--demo", "true", "--hold", "3"]
+    ]) {
+      // Past the level: the run's own check answers.
+      const { code, output } = await run(args)
+      expect([code, output], args.join(" ")).toEqual([1, "--hold is for single mode; with --demo the sessions are held for --plateau\n"])
+    }
+    const { output } = await run(["--help"])
+    expect(output).toMatch(/^ {2}--log-level LEVEL +the least level of log line shown: all, trace, debug, info, warning \(or warn\), error, fatal, none \(in any case\)$/m)
   })
 
   it("a choice or a file that is not one, or a flag given twice, is one line naming the flag, exit 1", async () => {

@@ -9,6 +9,13 @@ describe("takeLogLevel", () => {
     expect(takeLogLevel(["node", "s.js", "--log-level", "all"])).toEqual({ argv: ["node", "s.js"], level: Option.some(LogLevel.All) })
   })
 
+  it("reads a level as the worker reads LOG_LEVEL: in any case, and warn for warning (newcomer 37 #3)", () => {
+    for (const [given, level] of [["warn", LogLevel.Warning], ["Warning", LogLevel.Warning], ["WARN", LogLevel.Warning], ["Info", LogLevel.Info], ["NONE", LogLevel.None]] as const) {
+      expect(takeLogLevel(["node", "s.js", "--log-level", given, "--port", "0"]), given).toEqual({ argv: ["node", "s.js", "--port", "0"], level: Option.some(level) })
+      expect(takeLogLevel(["node", "s.js", `--log-level=${given}`]), given).toEqual({ argv: ["node", "s.js"], level: Option.some(level) })
+    }
+  })
+
   it("leaves the arguments as they are without it, without a level it knows, or when it comes after a --", () => {
     const cases = [
       ["node", "s.js", "--port", "0"],
@@ -17,7 +24,8 @@ describe("takeLogLevel", () => {
       ["node", "s.js", "--log-level", "--", "info"],
       ["node", "s.js", "--port", "0", "--log-level", "--json"],
       ["node", "s.js", "--log-level", "loud"],
-      ["node", "s.js", "--log-level", "Info"]
+      ["node", "s.js", "--log-level", "warnings"],
+      ["node", "s.js", "--log-level=wa"]
     ]
     for (const argv of cases) expect(takeLogLevel(argv)).toEqual({ argv, level: Option.none() })
   })
