@@ -6,7 +6,7 @@
 import { type Command, Options } from "@effect/cli"
 import { Config, Duration, Option, type ParseResult, Schema } from "effect"
 import { httpUrlProblem } from "../protocol/httpUrl.js"
-import { defaulted, type Flag, optional, optionsOf, plain, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
+import { completedFrom, defaulted, type Flag, optional, optionsOf, plain, renderHelp, toggle, withDefault } from "../shared/cliHelp.js"
 import { type Instance, instanceNames, instances } from "./instances.js"
 import { above0, from0, lifetimeSeconds, sessionCost, waitable, wholeAtLeast } from "../shared/numericFlags.js"
 import type { Mode } from "./program.js"
@@ -50,12 +50,16 @@ export const where = {
     value: "NAME",
     description: "the Serverless endpoint's name; required unless VAST_ENDPOINT is set"
   }),
-  instance: withDefault<Instance>(choiceOf(instanceNames)("instance"), {
-    name: "instance",
-    value: "NAME",
-    fallback: "prod",
-    description: `which Vast: ${instanceNames.join(", ")} (local: the local serverless on ${instances.local.autoscaler})`
-  }),
+  instance: completedFrom(
+    withDefault<Instance>(choiceOf(instanceNames)("instance"), {
+      name: "instance",
+      value: "NAME",
+      fallback: "prod",
+      description: `which Vast: ${instanceNames.join(", ")} (local: the local serverless on ${instances.local.autoscaler})`
+    }),
+    "instance",
+    instanceNames
+  ),
   autoscalerUrl: url("autoscaler-url", "autoscaler base URL (overrides --instance)"),
   webserverUrl: url("webserver-url", "webserver base URL, for the endpoint lookup (overrides --instance)"),
   caFile: optional(existingFile("ca-file"), {

@@ -20,19 +20,19 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { randomUUID } from "node:crypto"
 import { writeSync } from "node:fs"
 import { Cause, Clock, Console, Data, DateTime, Effect, Either, Exit, Layer, Logger, Option } from "effect"
-import { answeredStandardFlags } from "../shared/cliHelp.js"
+import { answeredStandardFlags, completionOptionsOf } from "../shared/cliHelp.js"
 import { runWithLogLevel } from "../shared/logLevelFlag.js"
 import { quitBySignal, rememberStopSignal, type StopSignalName } from "../shared/signalExitStatus.js"
 import { VERSION } from "../shared/version.js"
 import { AutoscaleReporter } from "./autoscale/AutoscaleReporter.js"
 import { runAutoscaler } from "./autoscale/Autoscaler.js"
 import { listBacklog, streamBacklog } from "./autoscale/Backlog.js"
-import { autoscaleHelp, autoscaleOptions, type AutoscaleRun, toAutoscaleRun } from "./autoscale/cli.js"
+import { flags as autoscaleFlags, autoscaleHelp, autoscaleOptions, type AutoscaleRun, toAutoscaleRun } from "./autoscale/cli.js"
 import { Holdings } from "./autoscale/Holdings.js"
 import { countCap } from "./autoscale/scalingRule.js"
 import { connectRedis } from "./autoscale/redis.js"
 import { StateStore } from "./autoscale/StateStore.js"
-import { clientHelp, doctorHelp, doctorOptions, type DoctorRun, halfLocalWarning, modeConflict, options, toDoctorRun, toRun, type Run } from "./cli.js"
+import { clientFlags, clientHelp, doctorFlags, doctorHelp, doctorOptions, type DoctorRun, halfLocalWarning, modeConflict, options, toDoctorRun, toRun, type Run } from "./cli.js"
 import { diagnose, renderJson, renderText } from "./doctor.js"
 import { apiKeyFromEnv } from "./apiKey.js"
 import { type ApiKeyMissing, type CaFileInvalid, RunFailed } from "./errors.js"
@@ -191,8 +191,13 @@ const doctorCommand = Command.run(doctorSubcommand, { name: "null-worker client 
 // stdout carries the events (JSON lines with --json): logs go to stderr.
 const StderrLogger = Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true }))
 
-/** The whole program, for `--completions`: the client's flags and its subcommands' (the ones run below) in one script. */
-const wholeProgram = Command.make("null-worker-client", options).pipe(Command.withSubcommands([doctorSubcommand, autoscaleSubcommand]))
+/**
+ * The whole program, for `--completions`: the client's flags and its subcommands' in one script, each as its completion
+ * sees it (`--instance`'s values listed); never run.
+ */
+const wholeProgram = Command.make("null-worker-client", completionOptionsOf(clientFlags)).pipe(
+  Command.withSubcommands([Command.make("doctor", completionOptionsOf(doctorFlags)), Command.make("autoscale", completionOptionsOf(autoscaleFlags))])
+)
 
 const [node = "node", script = "client.js", ...args] = process.argv
 const doctor = args[0] === "doctor"

@@ -31,6 +31,8 @@ export interface HelpLine {
 export interface Flag<A> {
   readonly option: Options.Options<A>
   readonly help: HelpLine
+  /** The option as the shells' completion scripts see it, when not `option` itself (`completedFrom`). */
+  readonly completion?: Options.Options<unknown>
 }
 
 interface Spec {
@@ -69,6 +71,20 @@ export const toggle = (name: string, description: string): Flag<boolean> => ({
   option: Options.boolean(name).pipe(Options.withDescription(description)),
   help: { usage: `--${name}`, description, fallback: null }
 })
+
+/**
+ * `flag`, its values completed in the shells' scripts as `choices`. @effect/cli lists a value's choices only for its
+ * own `Options.choice` (a text flag completes file names), whose refusal names neither the flag nor the value given
+ * (`Expected one of the following cases: …`): the choice is the completion script's alone, and `flag` parses as it did.
+ */
+export const completedFrom = <A>(flag: Flag<A>, name: string, choices: ReadonlyArray<string>): Flag<A> => ({
+  ...flag,
+  completion: Options.choice(name, choices).pipe(Options.optional, Options.withDescription(flag.help.description))
+})
+
+/** The options of a table of flags for the completion scripts: `optionsOf`, each flag's `completion` where it has one. */
+export const completionOptionsOf = (flags: Record<string, Flag<unknown>>): Record<string, Options.Options<unknown>> =>
+  Object.fromEntries(Object.entries(flags).map(([key, flag]) => [key, flag.completion ?? flag.option]))
 
 /** The options of a table of flags, under the same keys and in the same order: what `Command.make` takes. */
 export const optionsOf = <F extends Record<string, Flag<unknown>>>(flags: F): { readonly [K in keyof F]: F[K]["option"] } =>

@@ -8,6 +8,7 @@ import { Command } from "@effect/cli"
 import { Effect } from "effect"
 import { printable } from "./printable.js"
 import { flagsPart } from "./standardFlags.js"
+import { LOG_LEVELS } from "./logLevelFlag.js"
 
 export const SHELLS = ["bash", "fish", "sh", "zsh"] as const
 export type Shell = (typeof SHELLS)[number]
@@ -23,6 +24,11 @@ export const completionsRequest = (args: ReadonlyArray<string>): { readonly shel
     ? { error: `--completions needs a shell: ${SHELLS.join(", ")}${given === undefined || given === "" || given.startsWith("-") ? "" : ` (not "${printable(given).slice(0, 40)}")`}` }
     : { shell }
 }
+
+/** The bash cases of @effect/cli's own flags that take a value. */
+const BUILT_IN_VALUES = ([["--log-level", LOG_LEVELS], ["--completions", SHELLS]] as const)
+  .map(([flag, values]) => `                ${flag})\n                    COMPREPLY=( $(compgen -W "${values.join(" ")}" -- "\${cur}") )\n                    return 0\n                    ;;\n`)
+  .join("")
 
 /**
  * The completion script for `command` in `shell`; sh gets bash's, as @effect/cli gives it. Bash's and fish's scripts
@@ -41,5 +47,13 @@ export const completionsScript = <Name extends string, R, E, A>(command: Command
   // (`null__worker__client,doctor)`), but sets it and matches it with the name as it is: past a hyphenated program
   // name, no subcommand was ever recognised, and `doctor --s<TAB>` offered the client's flags.
   const state = programName.replaceAll("-", "__")
-  return text.replaceAll(`cmd="${programName}"`, `cmd="${state}"`).replaceAll(`\n        ${programName})\n`, `\n        ${state})\n`)
+  return text
+    .replaceAll(`cmd="${programName}"`, `cmd="${state}"`)
+    .replaceAll(`\n        ${programName})\n`, `\n        ${state})\n`)
+    // It gives `compgen -W` a choice's values joined by commas, one word to bash: `--instance <TAB>` offered
+    // `prod,alpha,candidate,local`, and `--instance c<TAB>` nothing.
+    .replace(/compgen -W "([^"$]*)" -- /g, (_, words: string) => `compgen -W "${words.replaceAll(",", " ")}" -- `)
+    // Nor does it complete its own flags' values (its zsh and fish scripts do): a word after --log-level was offered
+    // the flags.
+    .replaceAll(`            case "\${prev}" in\n`, `            case "\${prev}" in\n${BUILT_IN_VALUES}`)
 }

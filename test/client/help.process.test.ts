@@ -54,6 +54,42 @@ complete_words null-worker-client --sess`
     expect(offered.split("\n").slice(0, 4)).toEqual(["--sessions", "--worker", "--stream", "--session-cost"])
   })
 
+  it("in bash, --instance's and --log-level's values are completed, not file names, whichever command (newcomer 37 #7)", async () => {
+    const { output: script } = await run(["--completions", "bash"])
+    const offered = execFileSync(
+      "bash",
+      [
+        "-c",
+        `${script}
+complete_words() { COMP_WORDS=("$@"); COMP_CWORD=$(( \${#COMP_WORDS[@]} - 1 )); COMPREPLY=(); _null-worker-client_bash_completions null-worker-client; echo "\${COMPREPLY[*]}"; }
+complete_words null-worker-client --instance ""
+complete_words null-worker-client doctor --endpoint e --instance c
+complete_words null-worker-client autoscale --instance l
+complete_words null-worker-client --log-level w
+complete_words null-worker-client doctor --log-level ""
+complete_words null-worker-client --completions z`
+      ],
+      { encoding: "utf8" }
+    )
+    expect(offered.split("\n").slice(0, 6)).toEqual([
+      "prod alpha candidate local",
+      "candidate",
+      "local",
+      "warning",
+      "all trace debug info warning error fatal none",
+      "zsh"
+    ])
+  })
+
+  it("zsh's and fish's scripts list --instance's values; the flag still parses as before (its refusal names it and the value)", async () => {
+    const zsh = await run(["--completions", "zsh"])
+    expect(zsh.output).toMatch(/'--instance\[[^\n]*\]:CHOICE:\(prod alpha candidate local\)' \\$/m)
+    const fish = await run(["doctor", "--completions", "fish"])
+    expect(fish.output).toMatch(/__fish_seen_subcommand_from doctor" -l instance -r -f -a "\{prod'',alpha'',candidate'',local''\}"/)
+    const refused = await run(["--instance", "Prod", "--endpoint", "x"])
+    expect([refused.code, refused.output]).toEqual([1, '--instance must be one of prod, alpha, candidate, local, not "Prod"\n'])
+  })
+
   it("a shell it does not know, or none, is one line naming the shells, exit 1", async () => {
     for (const [args, message] of [
       [["--completions", "foo"], '--completions needs a shell: bash, fish, sh, zsh (not "foo")'],

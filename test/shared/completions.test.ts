@@ -1,4 +1,4 @@
-import { Command } from "@effect/cli"
+import { Command, Options } from "@effect/cli"
 import { describe, expect, it } from "vitest"
 import { completionsRequest, completionsScript } from "../../src/shared/completions.js"
 
@@ -29,5 +29,14 @@ describe("completionsScript", () => {
     expect(completionsScript(command, "installed-name", "sh")).toBe(bash)
     expect(completionsScript(command, "installed-name", "zsh")).toMatch(/^#compdef installed-name$/m)
     expect(completionsScript(command, "installed-name", "fish")).toContain("complete -c installed-name")
+  })
+
+  it("bash: a choice's values are separate words to compgen, and @effect/cli's own --log-level and --completions complete their values (newcomer 37 #7)", () => {
+    const bash = completionsScript(Command.make("installed-name", { mode: Options.choice("mode", ["fast", "slow"]) }), "installed-name", "bash")
+    expect(bash).toContain('--mode)\n                    COMPREPLY=( $(compgen -W "fast slow" -- "${cur}") )')
+    expect(bash).toContain('--log-level)\n                    COMPREPLY=( $(compgen -W "all trace debug info warning error fatal none" -- "${cur}") )')
+    expect(bash).toContain('--completions)\n                    COMPREPLY=( $(compgen -W "bash fish sh zsh" -- "${cur}") )')
+    // The flags themselves are still offered from the list of them.
+    expect(bash).toContain('COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )')
   })
 })
