@@ -32,8 +32,11 @@ const numeric = (name: string, problem: (n: number, text: string) => string | nu
     })
   )
 
+/** A rule's bounds are seconds when the value is (`--interval 0.001`: "at least 0.01" of what?), whichever unit was typed. */
+const SECONDS_RULE = "; seconds, or with a unit (250ms, 90s, 10m)"
+
 const bounded = (name: string, value: string | undefined, holds: (n: number) => boolean, rule: string) =>
-  numeric(name, (n) => (Number.isFinite(n) && holds(n) ? null : `--${name} must be ${rule}`), value)
+  numeric(name, (n) => (Number.isFinite(n) && holds(n) ? null : `--${name} must be ${rule}${value === "SECONDS" ? SECONDS_RULE : ""}`), value)
 
 /** Digits only, as the worker reads its whole-number settings: `1e3` and `80.0` are numbers, not how a count or a port is written. */
 const DIGITS = /^[0-9]+$/
@@ -63,7 +66,7 @@ export const from0 = (name: string, value?: string) => bounded(name, value, (n) 
 
 /** A session lifetime, as `/session/create` takes it. */
 export const lifetimeSeconds = (name: string, value?: string) =>
-  bounded(name, value, (n) => n > 0 && n <= MAX_LIFETIME_SECONDS, `a number of seconds above 0 and at most ${MAX_LIFETIME_SECONDS} (the worker's limit)`)
+  bounded(name, value, (n) => n > 0 && n <= MAX_LIFETIME_SECONDS, `a number above 0 and at most ${MAX_LIFETIME_SECONDS} (the worker's limit)`)
 
 /** A session's cost, as `/route/` and `auth_data` take it; 0 is refused as before (a session that counts as no load). */
 export const sessionCost = (name: string, value?: string) =>

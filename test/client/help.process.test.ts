@@ -288,12 +288,12 @@ describe("node dist/client.js --help", () => {
 
   it("numeric flags refuse non-finite values and values a worker refuses, up front: one line, exit 1", async () => {
     const cases: ReadonlyArray<readonly [string, string, RegExp]> = [
-      ["--lifetime", "Infinity", /^--lifetime must be a number of seconds above 0 and at most 604800 /],
+      ["--lifetime", "Infinity", /^--lifetime must be a number above 0 and at most 604800 \(the worker.s limit\); seconds, or with a unit \(250ms, 90s, 10m\)$/],
       ["--lifetime", "1e400", /^--lifetime must be /],
       ["--lifetime", String(MAX_LIFETIME_SECONDS + 1), /^--lifetime must be /],
       ["--session-cost", "1e300", /^--session-cost must be a number above 0 and at most 1000000 /],
       ["--session-cost", String(MAX_COST + 1), /^--session-cost must be /],
-      ["--hold", "Infinity", /^--hold must be a finite number above 0$/],
+      ["--hold", "Infinity", /^--hold must be a finite number above 0; seconds, or with a unit \(250ms, 90s, 10m\)$/],
       ["--interval", "NaN", /^--interval must be /],
       ["--plateau", "1e400", /^--plateau must be /],
       ["--route-timeout", "-Infinity", /^--route-timeout must be /],
@@ -354,7 +354,7 @@ describe("node dist/demo.js --help", () => {
     for (const value of ["0", "-1"]) {
       const never = spawnProcess(process.execPath, [fileURLToPath(new URL("../../dist/demo.js", import.meta.url)), "--inactivity-timeout", value], {})
       expect(await never.exited, value).toBe(1)
-      expect(never.output(), value).toBe("--inactivity-timeout must be a finite number above 0\n")
+      expect(never.output(), value).toBe("--inactivity-timeout must be a finite number above 0; seconds, or with a unit (250ms, 90s, 10m)\n")
     }
   })
   it("a flag that npm took for itself (npm run demo --count 4, -- forgotten) is named with the command that passes it on, exit 1, and no demo is run (newcomer 35 #10)", async () => {

@@ -54,13 +54,13 @@ describe("node dist/client.js autoscale (process)", () => {
       [["--endpoint", "e", "--stream", "s", "--list", "l"], /exactly one of --stream KEY and --list KEY/],
       [["--endpoint", "e", "--list", "l", "--min", "3", "--max", "2"], /--min: must not be above --max/],
       [["--endpoint", "e", "--list", "l", "--interval", "2", "--lease", "3"], /--lease: must be at least twice --interval/],
-      [["--endpoint", "e", "--list", "l", "--interval", "1e-9"], /^--interval must be a finite number of at least 0\.1$/m],
+      [["--endpoint", "e", "--list", "l", "--interval", "1e-9"], /^--interval must be a finite number of at least 0\.1; seconds, or with a unit \(250ms, 90s, 10m\)$/m],
       [["--endpoint", "e", "--stream", "s", "--in-flight-list", "b"], /--in-flight-list: goes with --list/],
       [["--endpoint", "e", "--list", "l", "--group", "g"], /--group: goes with --stream/],
       [["--endpoint", "e", "--list", "l", "--redis-url", "http://x"], /--redis-url: must be a redis:\/\/, rediss:\/\/ or unix:\/\/ URL \(or host:port\), not another scheme/],
       // Numbers JSON cannot carry, or a worker would refuse, are refused before anything starts.
-      [["--endpoint", "e", "--list", "l", "--lifetime", "Infinity"], /--lifetime must be a number of seconds above 0 and at most 604800/],
-      [["--endpoint", "e", "--list", "l", "--lifetime", "1e7"], /--lifetime must be a number of seconds above 0 and at most 604800/],
+      [["--endpoint", "e", "--list", "l", "--lifetime", "Infinity"], /--lifetime must be a number above 0 and at most 604800 \(the worker.s limit\); seconds, or with a unit/],
+      [["--endpoint", "e", "--list", "l", "--lifetime", "1e7"], /--lifetime must be a number above 0 and at most 604800 \(the worker.s limit\); seconds, or with a unit/],
       [["--endpoint", "e", "--list", "l", "--session-cost", "1e300"], /--session-cost must be a number above 0 and at most 1000000/],
       [["--endpoint", "e", "--list", "l", "--cooldown", "Infinity"], /--cooldown must be a finite number, 0 or more/],
       [["--endpoint", "e", "--list", "l", "--ping-interval", "1e400"], /--ping-interval must be a finite number above 0/]
