@@ -132,13 +132,15 @@ class AttemptFailed extends Data.TaggedError("AttemptFailed")<{
 export const EXIT_LINES_WHEN_JOURNALLED = 100
 
 /**
- * A connection the client refused to open to the worker itself, and a route that is not a URL (only a damaged journal
- * holds one: routes are checked at create), are final; other transport failures are retried.
+ * A connection the client refused to open to the worker itself, a route that is not a URL (only a damaged journal
+ * holds one: routes are checked at create) and a destination the system cannot connect to at all (`EINVAL`: a link-local
+ * address with no zone, a host name past 253 characters; probe 53 I3) are final; other transport failures are retried.
  */
 const transportFailure = (error: unknown): AttemptFailed => {
   const code = transportCause(error)
   if (code === SELF_TARGET_REFUSED) return new AttemptFailed({ retryable: false, status: null, reason: SELF_TARGET_REASON })
   if (code === "ERR_INVALID_URL") return new AttemptFailed({ retryable: false, status: null, reason: "the route is not a URL" })
+  if (code === "EINVAL") return new AttemptFailed({ retryable: false, status: null, reason: "EINVAL: the system cannot connect to that destination" })
   return new AttemptFailed({ retryable: true, status: null, reason: code })
 }
 

@@ -323,11 +323,14 @@ describe("CallbackPoster", () => {
     })
   )
 
-  it.scoped("a connection the client refused because it leads to the worker itself is final; other transport errors are retried", () =>
+  it.scoped("a connection the client refused because it leads to the worker itself is final, and so is one the system cannot make (EINVAL, probe 53 I3); other transport errors are retried", () =>
     Effect.gen(function* () {
       const { ended, requests } = yield* oneCallbackOver([{ errno: SELF_TARGET_REFUSED }, 200])
       assert.strictEqual(requests, 1)
       assert.deepStrictEqual(ended, ["failed", 1, "refused: the destination is one of this worker's own ports"])
+      const invalid = yield* oneCallbackOver([{ errno: "EINVAL" }, 200])
+      assert.strictEqual(invalid.requests, 1)
+      assert.deepStrictEqual(invalid.ended, ["failed", 1, "EINVAL: the system cannot connect to that destination"])
       const retried = yield* posterWith([{ errno: "EHOSTUNREACH" }, 200], yield* Effect.scope)
       yield* retried.poster.post(callback)
       yield* TestClock.adjust("1 second")
