@@ -86,9 +86,10 @@ export const isSelfHost = (host: string, self: SelfAddresses): boolean => {
 }
 
 /** Whether a URL, as written, points at one of the worker's own ports on this machine. */
-export const targetsSelf = (url: string, self: SelfAddresses): boolean => {
-  if (!URL.canParse(url)) return false
-  const parsed = new URL(url)
+export const targetsSelf = (url: string, self: SelfAddresses): boolean => URL.canParse(url) && parsedTargetsSelf(new URL(url), self)
+
+/** `targetsSelf` for a URL parsed already. */
+export const parsedTargetsSelf = (parsed: URL, self: SelfAddresses): boolean => {
   const port = parsed.port === "" ? defaultPort(parsed.protocol) : Number(parsed.port)
   return self.ports.has(port) && isSelfHost(parsed.hostname, self)
 }

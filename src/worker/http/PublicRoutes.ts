@@ -19,7 +19,8 @@ import { stringEqualsSecret } from "../../shared/secretEquals.js"
 import { headerText } from "../../shared/headerText.js"
 import { SignatureVerifier } from "../auth/SignatureVerifier.js"
 import { LoadMetrics, PING_WORKLOAD } from "../autoscaler/LoadMetrics.js"
-import { targetsSelf, WorkerSelf } from "../callbacks/selfTarget.js"
+import { noHttpDestination } from "../callbacks/noHttpDestination.js"
+import { parsedTargetsSelf, WorkerSelf } from "../callbacks/selfTarget.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 import {
   ForceUpdateFailed,
@@ -75,9 +76,13 @@ export const publicRoutes = Effect.gen(function* () {
    */
   const keptCallback = (routeUrl: string | null, payload: unknown): Either.Either<KeptPayload, InvalidField> => {
     if (routeUrl === null) return Either.right(NO_PAYLOAD)
-    if (targetsSelf(routeUrl, self)) {
+    // An http(s) URL: the payload's schema has checked it.
+    const route = new URL(routeUrl)
+    if (parsedTargetsSelf(route, self)) {
       return Either.left(new InvalidField({ field: "payload.on_close_route", message: "payload.on_close_route: must not point at this worker's own ports" }))
     }
+    const unreachable = noHttpDestination(route.hostname)
+    if (unreachable !== null) return Either.left(new InvalidField({ field: "payload.on_close_route", message: `payload.on_close_route: ${unreachable}` }))
     let kept: KeptPayload
     try {
       kept = keepPayload(payload)

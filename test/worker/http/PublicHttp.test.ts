@@ -153,6 +153,29 @@ describe("public API: /session/create", () => {
     })
   )
 
+  it.scoped("an on_close_route no HTTP connection can reach (broadcast, multicast, a name past 253 characters) is a 422 naming it at the create, not six attempts at the close (probe 53 I3)", () =>
+    Effect.gen(function* () {
+      const { publicUrl } = yield* startWorker({ maxSessions: 2 })
+      const longName = `${"a".repeat(63)}.`.repeat(4).slice(0, 254)
+      for (const [route, problem] of [
+        ["http://255.255.255.255:9/cb", "a broadcast address takes no HTTP connection"],
+        ["http://224.0.0.1:9/cb", "a multicast address takes no HTTP connection"],
+        ["http://0xef.1.2.3/cb", "a multicast address takes no HTTP connection"],
+        ["http://[ff02::1]:9/cb", "a multicast address takes no HTTP connection"],
+        [`http://${longName}/cb`, "a host name is at most 253 characters"]
+      ] as const) {
+        const reply = yield* call(publicUrl, "/session/create", { body: createBody({ on_close_route: route }) })
+        assert.strictEqual(reply.status, 422, route)
+        assert.deepStrictEqual(decodeReply(ErrorAnswer, reply), { error: `payload.on_close_route: ${problem}`, field: "payload.on_close_route" }, route)
+      }
+      // The edges: the last unicast address below multicast, a name of 253 characters, are taken (left open: no callback
+      // is sent before the worker stops).
+      for (const route of ["http://223.255.255.255:9/cb", `http://${longName.slice(0, 253)}/cb`]) {
+        assert.strictEqual((yield* call(publicUrl, "/session/create", { body: createBody({ on_close_route: route }) })).status, 201, route)
+      }
+    })
+  )
+
   it.scoped("the callback-size check at its edge: a payload whose callback, written again with our keys at their longest, is 1 MiB is taken; one byte more is a 422", () =>
     Effect.gen(function* () {
       const { publicUrl } = yield* startWorker()
