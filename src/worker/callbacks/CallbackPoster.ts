@@ -262,21 +262,23 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
         yield* Effect.addFinalizer(() => Effect.sync(() => journal?.close()))
       }
 
+      // Out of the pending count and the stop's wait first: what follows (the history, the journal) could throw, and a
+      // delivery left live then would be waited for, and held under the caps, for the life of the process (review 58 I9).
       const finish = (delivery: Delivery, next: DeliveryRecord) => {
         delivery.record = next
         live.delete(delivery.callback.sessionId)
         liveLength -= pendingLength(delivery.callback)
+        if (live.size === 0) Deferred.unsafeDone(idle, Exit.void)
         finished.push(next)
         if (finished.length > policy.history) finished = finished.slice(finished.length - policy.history)
         journal?.done(delivery.callback.sessionId)
-        if (live.size === 0) Deferred.unsafeDone(idle, Exit.void)
       }
 
-      /** A delivery given up for good, with `record` as it ends: counted failed, and finished. */
+      /** A delivery given up for good, with `record` as it ends: finished, then counted failed. */
       const giveUp = (delivery: Delivery, record: DeliveryRecord) => {
+        finish(delivery, { ...record, state: "failed", finishedAt: clock.unsafeCurrentTimeMillis() })
         failed++
         prometheus.delivery("failed")
-        finish(delivery, { ...record, state: "failed", finishedAt: clock.unsafeCurrentTimeMillis() })
       }
 
       const enqueue = (callback: CloseCallback, replayed: boolean) => {
@@ -545,6 +547,7 @@ export class CallbackPoster extends Effect.Service<CallbackPoster>()("worker/Cal
   dependencies: [WorkerMetrics.Default, callbackHttpClient]
 }) {
   /** The outbox with another delivery policy (tests: short timeouts, no drain wait). */
-  static readonly layerWith = (policy: Partial<DeliveryPolicy>) =>
-    Layer.scoped(CallbackPoster, Effect.map(make(policy), (service) => CallbackPoster.make(service))).pipe(Layer.provide(WorkerMetrics.Default))
+  /** `metrics`: the worker's, unless a test gives its own. */
+  static readonly layerWith = (policy: Partial<DeliveryPolicy>, metrics: Layer.Layer<WorkerMetrics> = WorkerMetrics.Default) =>
+    Layer.scoped(CallbackPoster, Effect.map(make(policy), (service) => CallbackPoster.make(service))).pipe(Layer.provide(metrics))
 }

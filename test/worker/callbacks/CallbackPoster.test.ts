@@ -46,12 +46,13 @@ const posterOver = (
   settings: Partial<WorkerSettings> = {},
   policy: Partial<DeliveryPolicy> = { drainTimeout: "0 millis" },
   random: Random.Random = Random.fixed([0.5]),
-  logs: Layer.Layer<never> = quietLogs
+  logs: Layer.Layer<never> = quietLogs,
+  metrics: Layer.Layer<WorkerMetrics> = WorkerMetrics.Default
 ) =>
   Effect.gen(function* () {
     const { layer, seen } = yield* client
     const context = yield* Layer.buildWithScope(
-      CallbackPoster.layerWith(policy).pipe(Layer.provide(layer), Layer.provide(testConfig(settings)), Layer.provide(logs)),
+      CallbackPoster.layerWith(policy, metrics).pipe(Layer.provide(layer), Layer.provide(testConfig(settings)), Layer.provide(logs)),
       scope
     ).pipe(Effect.withRandom(random))
     return { poster: Context.get(context, CallbackPoster), seen }
@@ -369,6 +370,30 @@ describe("CallbackPoster", () => {
       assert.lengthOf(yield* Ref.get(seen), 2)
       const stats = yield* poster.stats
       assert.deepStrictEqual([stats.pending, stats.inFlight, stats.delivered], [0, 0, 1])
+    })
+  )
+
+  it.scoped("a crash in a give-up's bookkeeping (here its metric) leaves nothing pending: the stop's wait is not held by it (review 58 I9)", () =>
+    Effect.gen(function* () {
+      const throwingMetrics = Layer.effect(
+        WorkerMetrics,
+        Effect.map(WorkerMetrics, (real) =>
+          WorkerMetrics.make({
+            ...real,
+            delivery: (outcome) => {
+              if (outcome === "failed") throw new Error("a bug in the metrics")
+              real.delivery(outcome)
+            }
+          })
+        )
+      ).pipe(Layer.provide(WorkerMetrics.Default))
+      const { poster, seen } = yield* posterOver(scriptedClient([400]), yield* Effect.scope, { callbackConcurrency: 1 }, { drainTimeout: "1 minute" }, Random.fixed([0.5]), quietLogs, throwingMetrics)
+      yield* poster.post(callback)
+      yield* TestClock.adjust("0 millis")
+      assert.lengthOf(yield* Ref.get(seen), 1)
+      const stats = yield* poster.stats
+      assert.deepStrictEqual([stats.pending, stats.inFlight], [0, 0])
+      assert.strictEqual((yield* poster.deliveries)[0]?.state, "failed")
     })
   )
 
