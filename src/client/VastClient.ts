@@ -646,10 +646,11 @@ export const make = (settings: ClientSettings) =>
         session_id: session.sessionId
       })
       const reply = yield* exchangeRepeatable("ping", request)
+      const secrets = secretsOf(session.authData.signature)
       if (reply.status === 410) return yield* new SessionClosed({ sessionId: session.sessionId })
-      if (!isOk(reply.status)) return yield* unexpected("ping", request.url, reply, secretsOf(session.authData.signature))
+      if (!isOk(reply.status)) return yield* unexpected("ping", request.url, reply, secrets)
       // Only the status counts for the SDK; a body that does not say more says nothing more.
-      const answer = yield* Effect.option(decode(PingAnswer, "ping", request.url, secretsOf(session.authData.signature))(reply))
+      const answer = yield* Effect.option(decode(PingAnswer, "ping", request.url, secrets)(reply))
       return {
         expiration: answer._tag === "Some" ? (answer.value.expiration ?? null) : null,
         draining: answer._tag === "Some" && answer.value.draining === true
@@ -662,9 +663,10 @@ export const make = (settings: ClientSettings) =>
         session_auth: session.authData
       })
       const reply = yield* exchangeRepeatable("session/get", request)
+      const secrets = secretsOf(session.authData.signature)
       if (reply.status === 400) return yield* new SessionUnknown({ operation: "session/get", sessionId: session.sessionId })
-      if (!isOk(reply.status)) return yield* unexpected("session/get", request.url, reply, secretsOf(session.authData.signature))
-      return yield* decode(SessionInfoAnswer, "session/get", request.url, secretsOf(session.authData.signature))(reply)
+      if (!isOk(reply.status)) return yield* unexpected("session/get", request.url, reply, secrets)
+      return yield* decode(SessionInfoAnswer, "session/get", request.url, secrets)(reply)
     })
 
     const endSession = Effect.fn("VastClient.endSession")(function* (session: Session) {
@@ -673,10 +675,11 @@ export const make = (settings: ClientSettings) =>
         session_auth: session.authData
       })
       const { reply, repeated } = yield* exchangeCounted("session/end", request)
+      const secrets = secretsOf(session.authData.signature)
       if (reply.status === 410) return (repeated ? "closed-after-cut" : "already-closed") satisfies EndOutcome
       if (reply.status === 400) return yield* new SessionUnknown({ operation: "session/end", sessionId: session.sessionId })
-      if (!isOk(reply.status)) return yield* unexpected("session/end", request.url, reply, secretsOf(session.authData.signature))
-      if (reply.text !== "") yield* decode(EndSessionAnswer, "session/end", request.url, secretsOf(session.authData.signature))(reply)
+      if (!isOk(reply.status)) return yield* unexpected("session/end", request.url, reply, secrets)
+      if (reply.text !== "") yield* decode(EndSessionAnswer, "session/end", request.url, secrets)(reply)
       return "ended" satisfies EndOutcome
     })
 
@@ -686,8 +689,9 @@ export const make = (settings: ClientSettings) =>
         session_auth: session.authData
       })
       const reply = yield* exchangeRepeatable("session/health", request)
-      if (!isOk(reply.status)) return yield* unexpected("session/health", request.url, reply, secretsOf(session.authData.signature))
-      return (yield* decode(HealthAnswer, "session/health", request.url, secretsOf(session.authData.signature))(reply)).ok
+      const secrets = secretsOf(session.authData.signature)
+      if (!isOk(reply.status)) return yield* unexpected("session/health", request.url, reply, secrets)
+      return (yield* decode(HealthAnswer, "session/health", request.url, secrets)(reply)).ok
     })
 
     return VastClient.of({ findEndpoint, endpointSettings, probeWorker, route, reserve, ping, getSession, endSession, sessionOpen })

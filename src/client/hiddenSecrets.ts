@@ -4,7 +4,7 @@
  * endpoint's key or a route answer's signature. The client knows which it sent; each is replaced wherever it appears,
  * as sent and as JSON or a URL writes it.
  */
-export const HIDDEN = "[redacted]"
+const HIDDEN = "[redacted]"
 
 /** Shorter values are left as they are: one cannot tell them from ordinary words (the local serverless' key `local`), and no real key is that short. */
 const SHORTEST_HIDDEN = 8

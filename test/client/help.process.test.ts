@@ -13,6 +13,26 @@ const run = async (args: ReadonlyArray<string>) => {
   return { code, output: spawned.output() }
 }
 
+/**
+ * What bash offers for each line of words typed after the program's name (the last word being completed), through the
+ * client's own `--completions bash` script.
+ */
+const bashOffers = async (lines: ReadonlyArray<string>): Promise<ReadonlyArray<string>> => {
+  const { output: script } = await run(["--completions", "bash"])
+  const calls = lines.map((words) => `complete_words null-worker-client ${words}`).join("\n")
+  const offered = execFileSync(
+    "bash",
+    [
+      "-c",
+      `${script}
+complete_words() { COMP_WORDS=("$@"); COMP_CWORD=$(( \${#COMP_WORDS[@]} - 1 )); COMPREPLY=(); _null-worker-client_bash_completions null-worker-client; echo "\${COMPREPLY[*]}"; }
+${calls}`
+    ],
+    { encoding: "utf8" }
+  )
+  return offered.split("\n").slice(0, lines.length)
+}
+
 describe("--completions", () => {
   it("the client's and the serverless's scripts complete the installed commands (package.json's bin names)", async () => {
     const serverlessJs = fileURLToPath(new URL("../../dist/serverless.js", import.meta.url))
@@ -36,42 +56,13 @@ describe("--completions", () => {
   })
 
   it("in bash, a subcommand's flags are completed after its name, and the client's at the top", async () => {
-    const { output: script } = await run(["--completions", "bash"])
-    // Each line: the words typed so far (the last one being completed) and what bash offers.
-    const offered = execFileSync(
-      "bash",
-      [
-        "-c",
-        `${script}
-complete_words() { COMP_WORDS=("$@"); COMP_CWORD=$(( \${#COMP_WORDS[@]} - 1 )); COMPREPLY=(); _null-worker-client_bash_completions null-worker-client; echo "\${COMPREPLY[*]}"; }
-complete_words null-worker-client doctor --s
-complete_words null-worker-client doctor --wor
-complete_words null-worker-client autoscale --str
-complete_words null-worker-client --sess`
-      ],
-      { encoding: "utf8" }
-    )
-    expect(offered.split("\n").slice(0, 4)).toEqual(["--sessions", "--worker", "--stream", "--session-cost"])
+    const offered = await bashOffers(["doctor --s", "doctor --wor", "autoscale --str", "--sess"])
+    expect(offered).toEqual(["--sessions", "--worker", "--stream", "--session-cost"])
   })
 
   it("in bash, --instance's and --log-level's values are completed, not file names, whichever command (newcomer 37 #7)", async () => {
-    const { output: script } = await run(["--completions", "bash"])
-    const offered = execFileSync(
-      "bash",
-      [
-        "-c",
-        `${script}
-complete_words() { COMP_WORDS=("$@"); COMP_CWORD=$(( \${#COMP_WORDS[@]} - 1 )); COMPREPLY=(); _null-worker-client_bash_completions null-worker-client; echo "\${COMPREPLY[*]}"; }
-complete_words null-worker-client --instance ""
-complete_words null-worker-client doctor --endpoint e --instance c
-complete_words null-worker-client autoscale --instance l
-complete_words null-worker-client --log-level w
-complete_words null-worker-client doctor --log-level ""
-complete_words null-worker-client --completions z`
-      ],
-      { encoding: "utf8" }
-    )
-    expect(offered.split("\n").slice(0, 6)).toEqual([
+    const offered = await bashOffers(['--instance ""', "doctor --endpoint e --instance c", "autoscale --instance l", "--log-level w", 'doctor --log-level ""', "--completions z"])
+    expect(offered).toEqual([
       "prod alpha candidate local",
       "candidate",
       "local",

@@ -546,8 +546,7 @@ export class CallbackPoster extends Effect.Service<CallbackPoster>()("worker/Cal
   // Its own client: a callback's destination is the session creator's, and must never be the worker itself.
   dependencies: [WorkerMetrics.Default, callbackHttpClient]
 }) {
-  /** The outbox with another delivery policy (tests: short timeouts, no drain wait). */
-  /** `metrics`: the worker's, unless a test gives its own. */
+  /** The outbox with another delivery policy (tests: short timeouts, no drain wait), and the worker's metrics unless a test gives its own. */
   static readonly layerWith = (policy: Partial<DeliveryPolicy>, metrics: Layer.Layer<WorkerMetrics> = WorkerMetrics.Default) =>
     Layer.scoped(CallbackPoster, Effect.map(make(policy), (service) => CallbackPoster.make(service))).pipe(Layer.provide(metrics))
 }
