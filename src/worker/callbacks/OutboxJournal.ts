@@ -15,9 +15,11 @@
  *
  * The file is rewritten with its live lines at start and whenever delivered lines make up most of it past a few
  * MiB, so it stays within about twice what is pending; it is created owner-only, since it holds callback URLs whole.
+ * While the worker runs, a rewrite is written off the main thread a slice at a time, and the lines journalled meanwhile
+ * are added at its end: 64 MB pending had stalled every request for half a second at each rewrite (probe 52 L3).
  */
 import { randomBytes } from "node:crypto"
-import { accessSync, closeSync, constants, existsSync, fstatSync, fsync, fsyncSync, lstatSync, openSync, readdirSync, readlinkSync, renameSync, statfsSync, statSync, unlinkSync } from "node:fs"
+import { accessSync, closeSync, constants, existsSync, fstatSync, fsync, fsyncSync, lstatSync, openSync, readdirSync, readlinkSync, renameSync, statfsSync, statSync, unlinkSync, write as writeAt } from "node:fs"
 import { basename, dirname, resolve } from "node:path"
 import { Effect, Either, Schema } from "effect"
 import { CloseReason } from "../../protocol/callback.js"
@@ -53,6 +55,8 @@ export interface OutboxJournal {
    * whole. Done before each line too; the stop calls it before it reads back what the file keeps. Never throws.
    */
   readonly catchUp: () => boolean
+  /** Settles once no rewrite is under way off the main thread (tests wait for one; the close gives one up). */
+  readonly whenRewritten: () => Promise<void>
   readonly close: () => void
 }
 
@@ -182,6 +186,9 @@ const FILE_MODE = 0o600
 /** Appended bytes past which the journal is rewritten with its live lines, once they are at most half of it. */
 const COMPACT_AFTER_BYTES = 4 * 1024 * 1024
 
+/** What a rewrite under way hands the thread pool at a time: a slice whose lines take the main thread a short turn to make. */
+const REWRITE_SLICE_CHARS = 256 * 1024
+
 /**
  * The journal opened to append, never waited on and never through a link: a FIFO put at its path is refused (ENXIO),
  * not blocked on, and a link put there (`file` is the path the configured one leads to) is refused (ELOOP) rather than
@@ -212,13 +219,17 @@ const removeStaleRewrites = (file: string): void => {
 const pendingLine = (callback: JournalledCallback): string => JSON.stringify({ op: "pending", callback }) + "\n"
 
 /**
+ * A rewrite's temporary file: a name no one can foresee, made there or not at all (`createFresh`). A FIFO put at a
+ * predictable one froze the worker in `open`, and a symbolic link there had another file overwritten (probe 50 M1).
+ */
+const freshNameOf = (file: string): string => `${file}.${randomBytes(8).toString("hex")}.tmp`
+
+/**
  * Replace `file` with the pending lines of `live`, through a temporary file renamed over it: a crash at any point
  * leaves the old file or the new one whole. Returns the new file's size. The temporary file never outlives a failure.
  */
 const rewrite = (file: string, live: Iterable<JournalledCallback>, disk: JournalDisk): number => {
-  // A name no one can foresee, made here or not at all: a FIFO put at a predictable one froze the worker in `open`,
-  // and a symbolic link there had another file overwritten with the journal (probe 50 M1).
-  const fresh = `${file}.${randomBytes(8).toString("hex")}.tmp`
+  const fresh = freshNameOf(file)
   let fd: number | null = null
   let created = false
   try {
@@ -281,11 +292,14 @@ export interface JournalDisk {
   readonly createFresh: (path: string) => number
   /** Puts the rewritten file in place (tests put a link there between this and the open that follows). */
   readonly rename: (from: string, to: string) => void
+  /** Writes `data` at the descriptor's position on the thread pool (a rewrite while the worker runs); may write part of it. */
+  readonly write: (fd: number, data: Uint8Array, done: (error: NodeJS.ErrnoException | null, written: number) => void) => void
 }
 
 export const nodeJournalDisk: JournalDisk = {
   fsync,
   fsyncSync,
+  write: (fd, data, done) => writeAt(fd, data, 0, data.length, null, (error, written) => done(error, written)),
   // Made here or not at all, never followed through a link, never waited on (probe 50 M1).
   createFresh: (path) => openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY, FILE_MODE),
   rename: renameSync
@@ -329,7 +343,30 @@ export const openJournal = (
         let behind = false
         // Rewritten when appends since the last rewrite pass this (a rewrite that failed waits for as many again).
         let compactAt = COMPACT_AFTER_BYTES
+        /** Why a rewrite failed, said. */
+        const sayNotRewritten = (error: unknown) => {
+          const code = errnoOf(error)
+          // The start checked the directory: missing now, it was deleted while the worker ran.
+          const directory = dirname(file)
+          if (code === "ENOENT" && !existsSync(directory)) notices.directoryGone(directory)
+          else notices.notCompacted(code ?? (error instanceof Error ? error.message : String(error)))
+        }
+        /** The rewrite under way off the main thread, if any (`rewriteInBackground`). */
+        let rewriting: BackgroundRewrite | null = null
+        const endRewrite = (job: BackgroundRewrite) => {
+          if (rewriting === job) rewriting = null
+          for (const settle of job.waiters.splice(0)) settle()
+        }
+        /** A rewrite on the main thread replaces the one under way, as does the loss of the file or the close. */
+        const cancelRewrite = () => {
+          const job = rewriting
+          if (job === null) return
+          job.cancelled = true
+          unlinkQuietly(job.fresh)
+          endRewrite(job)
+        }
         const compact = (): boolean => {
+          cancelRewrite()
           try {
             size = rewrite(file, Array.from(live.values(), (entry) => entry.callback), disk)
             compactAt = size + COMPACT_AFTER_BYTES
@@ -338,11 +375,7 @@ export const openJournal = (
             return true
           } catch (error) {
             compactAt = size + COMPACT_AFTER_BYTES
-            const code = errnoOf(error)
-            // The start checked the directory: missing now, it was deleted while the worker ran.
-            const directory = dirname(file)
-            if (code === "ENOENT" && !existsSync(directory)) notices.directoryGone(directory)
-            else notices.notCompacted(code ?? String(error))
+            sayNotRewritten(error)
             return false
           }
         }
@@ -427,6 +460,7 @@ export const openJournal = (
               } catch (error) {
                 if (error instanceof LockHeld) {
                   stopped = true
+                  cancelRewrite()
                   retire(fd)
                   notices.lockTaken(error.holder)
                   return false
@@ -455,6 +489,11 @@ export const openJournal = (
         }
         /** Whether `line` was written. */
         const write = (line: string): boolean => {
+          // Whether or not the file takes it, the rewrite under way ends with it.
+          if (rewriting !== null) {
+            rewriting.tail.push(line)
+            rewriting.tailChars += line.length
+          }
           try {
             size += writeAll(fd, (torn ? "\n" : "") + line)
             torn = false
@@ -467,26 +506,145 @@ export const openJournal = (
           sync()
           return true
         }
-        /** `lastChance`: the stop's, which no back-off holds back. */
-        const catchUp = (lastChance: boolean): boolean => {
-          if (!behind) return true
-          if (!lastChance && catchUpSkips > 0) {
-            catchUpSkips--
-            return false
-          }
-          if (!locked || stopped || closed || !compact()) {
-            catchUpWait = Math.min(Math.max(1, 2 * catchUpWait), 1024)
-            catchUpSkips = catchUpWait
-            return false
-          }
+        const backOff = () => {
+          catchUpWait = Math.min(Math.max(1, 2 * catchUpWait), 1024)
+          catchUpSkips = catchUpWait
+        }
+        /** The rewritten file put in place of the journal: appends go to it from now on. */
+        const rewritten = (bytes: number) => {
+          size = bytes
+          compactAt = size + COMPACT_AFTER_BYTES
+          // Every pending line is in the new file, whatever failed before.
+          behind = false
           catchUpWait = 0
           reopen()
           torn = false
+        }
+        /**
+         * Rewrite the file with what is pending now, on the thread pool a slice at a time, and the lines journalled
+         * meanwhile (`tail`) at its end; put in place on the main thread once synced, as `rewrite` does. Given up if
+         * the lock or the file was lost meanwhile (the next line's check sees to those).
+         */
+        const rewriteInBackground = () => {
+          if (rewriting !== null) return
+          const fresh = freshNameOf(file)
+          let target: number
+          try {
+            target = disk.createFresh(fresh)
+          } catch (error) {
+            compactAt = size + COMPACT_AFTER_BYTES
+            if (behind) backOff()
+            return sayNotRewritten(error)
+          }
+          const job: BackgroundRewrite = { fresh, tail: [], tailChars: 0, cancelled: false, waiters: [] }
+          rewriting = job
+          const failed = (error: unknown) => {
+            unlinkQuietly(fresh)
+            endRewrite(job)
+            compactAt = size + COMPACT_AFTER_BYTES
+            if (behind) backOff()
+            sayNotRewritten(error)
+          }
+          const snapshot = Array.from(live.values(), (entry) => entry.callback)
+          let next = 0
+          let bytes = 0
+          let synced = false
+          const putInPlace = () => {
+            // The lock or the file lost meanwhile: the next line's check sees to those, and this file is not put in place.
+            const superseded = stopped || closed || !isOwnLock(lock) || !isLinked(fd)
+            let problem: unknown = null
+            try {
+              // The last of the tail (a slice or one line at most), written in the turn that puts the file in place: no
+              // line can fall between the two. Synced with the lines that follow (`sync`), as any appended line is.
+              if (!superseded) for (const line of job.tail) bytes += writeAll(target, line)
+            } catch (error) {
+              problem = error
+            }
+            try {
+              closeSync(target)
+            } catch (error) {
+              problem ??= error
+            }
+            if (superseded) return void (unlinkQuietly(fresh), endRewrite(job))
+            if (problem === null) {
+              try {
+                disk.rename(fresh, file)
+              } catch (error) {
+                problem = error
+              }
+            }
+            if (problem !== null) return failed(problem)
+            endRewrite(job)
+            rewritten(bytes)
+            sync()
+          }
+          /** Lines from `more` (undefined when none is left), a slice's worth, written on the thread pool; then `step`. */
+          const writeSlice = (more: () => string | undefined) => {
+            let slice = ""
+            while (slice.length < REWRITE_SLICE_CHARS) {
+              const line = more()
+              if (line === undefined) break
+              slice += line
+            }
+            const data = Buffer.from(slice)
+            bytes += data.length
+            writeWhole(disk, target, data, step)
+          }
+          const fromSnapshot = () => (next < snapshot.length ? pendingLine(snapshot[next++]!) : undefined)
+          const fromTail = () => {
+            const line = job.tail.shift()
+            if (line !== undefined) job.tailChars -= line.length
+            return line
+          }
+          // Each step runs when the thread pool is done with the one before: a cancelled job closes its descriptor only then.
+          const step = (error: NodeJS.ErrnoException | null) => {
+            if (job.cancelled || error !== null) {
+              closeQuietly(target)
+              return job.cancelled ? undefined : failed(error)
+            }
+            if (next < snapshot.length) return writeSlice(fromSnapshot)
+            if (!synced) {
+              return disk.fsync(target, (syncError) => {
+                synced = true
+                step(syncError)
+              })
+            }
+            // What was journalled meanwhile goes the same way while more than a line and a slice of it wait (1 MiB lines
+            // coming in during a 64 MB rewrite had made a tail of tens of MB, written in one turn at the end).
+            if (job.tail.length > 1 && job.tailChars > REWRITE_SLICE_CHARS) return writeSlice(fromTail)
+            putInPlace()
+          }
+          step(null)
+        }
+        /** `lastChance`: the stop's, which no back-off holds back, and which rewrites on the main thread. */
+        const catchUp = (lastChance: boolean): boolean => {
+          if (!behind) return true
+          if (!lastChance) {
+            // One under way makes the file whole when it ends.
+            if (rewriting !== null) return false
+            if (catchUpSkips > 0) {
+              catchUpSkips--
+              return false
+            }
+          }
+          if (!locked || stopped || closed) {
+            backOff()
+            return false
+          }
+          if (!lastChance) {
+            rewriteInBackground()
+            return false
+          }
+          if (!compact()) {
+            backOff()
+            return false
+          }
+          rewritten(size)
           return true
         }
         // The lock was checked before the line: without it, another worker's journal may be at the path.
         const compactIfMostlyDelivered = () => {
-          if (locked && size > compactAt && size > 2 * liveBytes && compact()) reopen()
+          if (locked && size > compactAt && size > 2 * liveBytes) rewriteInBackground()
         }
         const journal: OutboxJournal = {
           pending: (callback) => {
@@ -506,7 +664,9 @@ export const openJournal = (
           },
           // Only when behind: a file an operator deleted is not made again for nothing (review 57 I10).
           catchUp: () => !behind || (keepJournal() && catchUp(true)),
+          whenRewritten: () => (rewriting === null ? Promise.resolve() : new Promise((settle) => rewriting?.waiters.push(settle))),
           close: () => {
+            cancelRewrite()
             if (behind && keepJournal()) catchUp(true)
             closed = true
             if (!stopped) {
@@ -534,6 +694,28 @@ export const openJournal = (
       })
   })
 
+/** A rewrite of the journal under way while the worker runs. */
+interface BackgroundRewrite {
+  /** Its temporary file, renamed over the journal once whole. */
+  readonly fresh: string
+  /** The lines journalled since it took what was pending, not yet written to it: the new file ends with them. */
+  readonly tail: Array<string>
+  tailChars: number
+  /** Replaced or given up: its file is removed at once, its descriptor once the thread pool is done with it. */
+  cancelled: boolean
+  /** `whenRewritten`'s callers. */
+  readonly waiters: Array<() => void>
+}
+
+/** All of `data` written through `disk.write` (a nearly full disk writes part of it, and fails only on the next call). */
+const writeWhole = (disk: JournalDisk, fd: number, data: Uint8Array, done: (error: NodeJS.ErrnoException | null) => void): void =>
+  disk.write(fd, data, (error, written) => {
+    if (error !== null) return done(error)
+    if (written === 0) return done(Object.assign(new Error("the disk took none of a rewrite's bytes"), { code: "EIO" }))
+    if (written < data.length) return writeWhole(disk, fd, data.subarray(written), done)
+    done(null)
+  })
+
 /** The file a chain of symbolic links ends at, whether or not it exists yet (a journal not written so far). */
 export const followLinks = (file: string): string => {
   let current = file
@@ -546,6 +728,15 @@ export const followLinks = (file: string): string => {
     current = resolve(dirname(current), readlinkSync(current))
   }
   return current
+}
+
+/** Whether the file open at `fd` still has a name (it was not deleted). */
+const isLinked = (fd: number): boolean => {
+  try {
+    return fstatSync(fd).nlink > 0
+  } catch {
+    return false
+  }
 }
 
 const closeQuietly = (fd: number) => {

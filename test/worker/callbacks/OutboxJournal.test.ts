@@ -15,13 +15,21 @@ import { descriptorsOn } from "../../support/descriptors.js"
 import { fillableDisk } from "../../support/fullDisk.js"
 import { otherWorkersLock, startedAtMsOf, startTimeOf } from "../../support/processStart.js"
 
-/** `count` callbacks of 10 KB, each journalled then delivered: 500 pass the 4 MiB after which a journal is compacted. */
-const deliverPastCompaction = (journal: OutboxJournal, count = 500, prefix = "many") => {
-  for (let index = 0; index < count; index++) {
-    journal.pending({ ...callback(`${prefix}-${index}`), body: "x".repeat(10_000) })
-    journal.done(`${prefix}-${index}`)
-  }
-}
+/** Once the rewrite under way off the main thread, if any, is over (put in place, failed or given up). */
+const rewritten = (journal: OutboxJournal) => Effect.promise(() => journal.whenRewritten())
+
+/**
+ * `count` callbacks of 10 KB, each journalled then delivered, as they come in production: a turn apart, so that a
+ * rewrite started meanwhile ends. 500 pass the 4 MiB after which a journal is compacted.
+ */
+const deliverPastCompaction = (journal: OutboxJournal, count = 500, prefix = "many") =>
+  Effect.gen(function* () {
+    for (let index = 0; index < count; index++) {
+      journal.pending({ ...callback(`${prefix}-${index}`), body: "x".repeat(10_000) })
+      journal.done(`${prefix}-${index}`)
+      yield* rewritten(journal)
+    }
+  })
 
 /** One turn of the event loop (an fsync's callback may be due), not a wait for time to pass. */
 const nextTurn = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
@@ -390,6 +398,7 @@ describe("OutboxJournal", () => {
       const first = inode()
       // 5 MiB of live lines: more than 4 MiB appended, but nothing delivered.
       for (const id of ["l1", "l2", "l3", "l4", "l5"]) journal.pending(mib(id))
+      yield* rewritten(journal)
       assert.strictEqual(inode(), first)
       // Each delivered MiB adds two lines; the file passes twice its live 5 MiB at the fifth done line.
       for (const id of ["d1", "d2", "d3", "d4"]) {
@@ -397,8 +406,12 @@ describe("OutboxJournal", () => {
         journal.done(id)
       }
       journal.pending(mib("d5"))
+      yield* rewritten(journal)
       assert.strictEqual(inode(), first)
       journal.done("d5")
+      // Written off the main thread: in place once that is over.
+      assert.strictEqual(inode(), first)
+      yield* rewritten(journal)
       assert.notStrictEqual(inode(), first)
       const live = ["l1", "l2", "l3", "l4", "l5"].map(mib)
       assert.strictEqual(statSync(file).size, live.reduce((sum, entry) => sum + Buffer.byteLength(JSON.stringify({ op: "pending", callback: entry }) + "\n"), 0))
@@ -407,6 +420,7 @@ describe("OutboxJournal", () => {
       const again = yield* openJournal(file)
       const reopened = inode()
       for (const id of ["m1", "m2", "m3", "m4", "m5"]) again.journal.pending(mib(id))
+      yield* rewritten(again.journal)
       assert.strictEqual(inode(), reopened)
       again.journal.close()
     })
@@ -558,6 +572,7 @@ describe("OutboxJournal", () => {
       // The disk has room again (the failed rewrite's temporary file is gone); the 4 MiB a failed rewrite waits for
       // were already in the file.
       opened.journal.pending(callback("next"))
+      yield* rewritten(opened.journal)
       assert.isBelow(statSync(file).size, 4096, "rewritten to its two live lines")
       opened.journal.close()
       assert.deepStrictEqual(yield* session(file), [callback("kept"), callback("next")])
@@ -587,6 +602,7 @@ describe("OutboxJournal", () => {
       for (let i = 0; i < 200; i++) {
         journal.pending(big(`s${i}`))
         journal.done(`s${i}`)
+        yield* rewritten(journal)
       }
       // 20 MB went through; what is left is the live line and what was appended since the last rewrite.
       assert.isBelow(statSync(file).size, 5 * 1024 * 1024)
@@ -665,7 +681,7 @@ describe("OutboxJournal", () => {
       assert.deepStrictEqual(said.lockTaken, [process.ppid])
       assert.deepStrictEqual(said.recreated, [])
       // Delivered lines past the size that compacts a journal of its own: this one leaves the file alone.
-      deliverPastCompaction(journal)
+      yield* deliverPastCompaction(journal)
       journal.done("b")
       assert.deepStrictEqual(said.lockTaken, [process.ppid], "said once")
       // The deleted file is let go (once its fsync in flight returns): nothing fills the disk the other worker uses.
@@ -705,7 +721,7 @@ describe("OutboxJournal", () => {
       appendFileSync(file, JSON.stringify({ op: "pending", callback: callback("left") }) + "\n")
       symlinkSync("4000000:1", lock)
       journal.pending(callback("b"))
-      deliverPastCompaction(journal)
+      yield* deliverPastCompaction(journal)
       assert.isBelow(statSync(file).size, 1_000_000, "compacted")
       journal.close()
       assert.deepStrictEqual(yield* session(file), [callback("a"), callback("left"), callback("b")])
@@ -743,10 +759,10 @@ describe("OutboxJournal", () => {
       // The same with the file in place: appended to, never compacted (the rewrite would replace it), until the lock is made.
       rmSync(lock, { force: true })
       mkdirSync(lock)
-      deliverPastCompaction(journal)
+      yield* deliverPastCompaction(journal)
       assert.isAbove(statSync(file).size, 5_000_000, "not compacted without its lock")
       rmSync(lock, { recursive: true })
-      deliverPastCompaction(journal, 1, "last")
+      yield* deliverPastCompaction(journal, 1, "last")
       assert.isBelow(statSync(file).size, 20_000, "compacted once the lock is made again")
       assert.deepStrictEqual(said.recreated, [2])
       journal.close()
@@ -846,12 +862,168 @@ describe("OutboxJournal", () => {
       journal.pending(callback("a"))
       full.free(fd, file)
       journal.pending(callback("b"))
+      yield* rewritten(journal)
+      // Whole before the stop: b's line, written while the rewrite was under way, is at its end.
+      assert.deepStrictEqual(replay(file), { left: [callback("a"), callback("b")], skipped: 0 })
+      assert.deepStrictEqual(temporaryFiles(file), [])
       journal.close()
       const opened = yield* openJournal(file)
       opened.journal.close()
       assert.deepStrictEqual([opened.left, opened.skipped], [[callback("a"), callback("b")], 0])
     })
   )
+
+  describe("a rewrite while the worker runs is written off the main thread (probe 52 L3: 64 MB pending stalled every request for 0.5 s)", () => {
+    /** The node disk, with each write of a rewrite held until `release` hands it on. */
+    const heldWrites = () => {
+      const held: Array<() => void> = []
+      const disk: JournalDisk = { ...nodeJournalDisk, write: (fd, data, done) => void held.push(() => nodeJournalDisk.write(fd, data, done)) }
+      const release = () => held.splice(0).forEach((write) => write())
+      /** Every write handed on, a turn apart, until the rewrite beside `file` is over (its temporary file gone). */
+      const writeThrough = (file: string) =>
+        Effect.gen(function* () {
+          while (held.length > 0 || temporaryFiles(file).length > 0) {
+            release()
+            yield* nextTurn
+          }
+        })
+      return { disk, held, release, writeThrough }
+    }
+    /** A live line of 1 MiB, then delivered ones until a rewrite starts (3 MiB more): what the file must keep. */
+    const startRewrite = (journal: OutboxJournal, file: string, started = () => temporaryFiles(file).length > 0) => {
+      const mib = (id: string): JournalledCallback => ({ ...callback(id), body: "x".repeat(1024 * 1024) })
+      journal.pending(mib("live"))
+      for (let index = 0; !started(); index++) {
+        if (index === 10) throw new Error("no rewrite started")
+        journal.pending(mib(`d${index}`))
+        journal.done(`d${index}`)
+      }
+      return mib("live")
+    }
+
+    it.effect("the line that starts it returns with nothing of it written; the lines journalled meanwhile end the new file", () =>
+      Effect.gen(function* () {
+        const file = journalIn()
+        const { disk, held, writeThrough } = heldWrites()
+        const { journal, said } = yield* openRecordingNotices(file, disk)
+        const first = statSync(file).ino
+        const live = startRewrite(journal, file)
+        assert.lengthOf(held, 1, "its first slice handed to the thread pool, not written")
+        const [temporary] = temporaryFiles(file)
+        assert.strictEqual(statSync(join(dirname(file), temporary!)).size, 0)
+        // Meanwhile: one pending, one delivered that was pending before it started, one both.
+        journal.pending(callback("during"))
+        journal.done("live")
+        journal.pending(callback("brief"))
+        journal.done("brief")
+        assert.strictEqual(statSync(file).ino, first, "appended to as it was")
+        const before = statSync(file).size
+        yield* writeThrough(file)
+        yield* rewritten(journal)
+        assert.notStrictEqual(statSync(file).ino, first)
+        assert.deepStrictEqual(replay(file), { left: [callback("during")], skipped: 0 })
+        assert.isBelow(statSync(file).size, before - 2 * live.body.length, "the delivered MiBs shed")
+        assert.deepStrictEqual(said.notCompacted, [])
+        // Appended to the new file from then on.
+        journal.pending(callback("after"))
+        journal.close()
+        assert.deepStrictEqual(yield* session(file), [callback("during"), callback("after")])
+      })
+    )
+
+    it.effect("lines journalled meanwhile past a slice go to the thread pool too: only the last is written in the turn that puts the file in place", () =>
+      Effect.gen(function* () {
+        const file = journalIn()
+        const { disk, writeThrough } = heldWrites()
+        let handedOn = 0
+        const counting: JournalDisk = { ...disk, write: (fd, data, done) => disk.write(fd, data, (error, written) => ((handedOn += written), done(error, written))) }
+        const { journal } = yield* openJournal(file, undefined, undefined, counting)
+        const live = startRewrite(journal, file)
+        const meanwhile = ["m1", "m2", "m3"].map((id) => ({ ...live, session_id: id }))
+        for (const entry of meanwhile) journal.pending(entry)
+        yield* writeThrough(file)
+        yield* rewritten(journal)
+        const lastLine = Buffer.byteLength(JSON.stringify({ op: "pending", callback: meanwhile[2] }) + "\n")
+        assert.strictEqual(handedOn, statSync(file).size - lastLine)
+        journal.close()
+        assert.deepStrictEqual((yield* session(file)).map((entry) => entry.session_id), ["live", "m1", "m2", "m3"])
+      })
+    )
+
+    it.effect("the close gives it up: its temporary file removed at once, its descriptor closed when the write under way returns; the file keeps every line", () =>
+      Effect.gen(function* () {
+        const file = journalIn()
+        const { disk, release } = heldWrites()
+        const { journal } = yield* openJournal(file, undefined, undefined, disk)
+        const live = startRewrite(journal, file)
+        const [temporary] = temporaryFiles(file)
+        const path = join(dirname(file), temporary!)
+        assert.strictEqual(descriptorsOn(path), 1)
+        journal.pending(callback("during"))
+        journal.close()
+        assert.deepStrictEqual(temporaryFiles(file), [])
+        yield* rewritten(journal)
+        release()
+        while (descriptorsOn(`${path} (deleted)`) > 0) yield* nextTurn
+        assert.deepStrictEqual(yield* session(file), [live, callback("during")])
+      })
+    )
+
+    it.effect("a rewrite on the main thread replaces it (the file deleted meanwhile): the one under way is dropped, never put in place", () =>
+      Effect.gen(function* () {
+        const file = journalIn()
+        const { disk, release } = heldWrites()
+        const { journal, said } = yield* openRecordingNotices(file, disk)
+        const live = startRewrite(journal, file)
+        unlinkSync(file)
+        journal.pending(callback("after"))
+        assert.deepStrictEqual(said.recreated, [1])
+        const inode = statSync(file).ino
+        release()
+        for (let turn = 0; turn < 20; turn++) yield* nextTurn
+        assert.strictEqual(statSync(file).ino, inode, "the file written again stays")
+        assert.deepStrictEqual(temporaryFiles(file), [])
+        journal.close()
+        assert.deepStrictEqual(yield* session(file), [live, callback("after")])
+      })
+    )
+
+    it.effect("a rewrite that fails under way (a full disk) is said; its file is removed and the journal appended to as it was", () =>
+      Effect.gen(function* () {
+        const file = journalIn()
+        let made = 0
+        const full = fullForRewrites(2)
+        const { journal, said } = yield* openRecordingNotices(file, { ...full, createFresh: (path) => (made++, full.createFresh(path)) })
+        const first = statSync(file).ino
+        const live = startRewrite(journal, file, () => made > 1)
+        yield* rewritten(journal)
+        // The first is the start's, whose file (empty) the full disk refused to sync.
+        assert.deepStrictEqual(said.notCompacted, ["EINVAL", "ENOSPC"])
+        assert.deepStrictEqual(temporaryFiles(file), [])
+        assert.strictEqual(statSync(file).ino, first)
+        journal.pending(callback("after"))
+        journal.close()
+        assert.deepStrictEqual(yield* session(file), [live, callback("after")])
+      })
+    )
+
+    it.effect("a rewrite whose lock was lost meanwhile is not put in place", () =>
+      Effect.gen(function* () {
+        const file = journalIn()
+        const { disk, writeThrough } = heldWrites()
+        const { journal, said } = yield* openRecordingNotices(file, disk)
+        const first = statSync(file).ino
+        startRewrite(journal, file)
+        unlinkSync(`${file}.lock`)
+        yield* writeThrough(file)
+        yield* rewritten(journal)
+        assert.strictEqual(statSync(file).ino, first)
+        assert.deepStrictEqual(temporaryFiles(file), [])
+        assert.deepStrictEqual(said.notCompacted, [])
+        journal.close()
+      })
+    )
+  })
 
   it.effect("a disk with room for lines but not for the whole file is not filled at every line: the tries to catch up back off, 1, 2, 4 … lines apart (review 57 L4)", () =>
     Effect.gen(function* () {
@@ -876,6 +1048,7 @@ describe("OutboxJournal", () => {
       for (let line = 1; line <= 20; line++) {
         const before = tries
         journal.pending(callback(`line-${line}`))
+        yield* rewritten(journal)
         if (tries > before) triedAt.push(line)
       }
       assert.deepStrictEqual(triedAt, [1, 3, 6, 11, 20])
