@@ -99,6 +99,12 @@ export class BadHost extends Data.TaggedError("BadHost")<{ readonly problem: Hos
 /** `/pyworker/update` could not create its marker file. */
 export class ForceUpdateFailed extends Data.TaggedError("ForceUpdateFailed")<{ readonly reason: string }> {}
 
+/**
+ * A costly control answer (`/debug`, `/metrics`) asked for on a connection that holds an answer its client has not
+ * taken: 429. Pipelined and never read, each was built anyway, seconds of the main thread for a few hundred (probe 52 L4).
+ */
+export class AnswerNotTaken extends Data.TaggedError("AnswerNotTaken")<{ readonly path: string }> {}
+
 export type RouteError =
   | InvalidJson
   | BodyTooDeep
@@ -127,6 +133,7 @@ export type RouteError =
   | UnsupportedExpectation
   | BadHost
   | ForceUpdateFailed
+  | AnswerNotTaken
 
 /**
  * The refusals a busy or hostile client triggers thousands of times a second, made once: constructing an

@@ -321,8 +321,9 @@ export const controlRoutes = Effect.gen(function* () {
     ["/release", { ...route("POST", release, "json"), notJson: releaseNotJson }],
     ["/sessions", route("GET", sessions, "none", true)],
     ["/recycle", route("POST", recycle, "json")],
-    ["/debug", route("GET", () => debug)],
-    ["/metrics", route("GET", () => metricsExposition)]
+    // A monitor pipelining these and reading nothing had each built anyway (probe 52 L4).
+    ["/debug", { ...route("GET", () => debug), costly: true }],
+    ["/metrics", { ...route("GET", () => metricsExposition), costly: true }]
   ])
   // The stub health check, only when the framework is not pointed at the consumer.
   if (Option.isNone(config.backendHealthUrl)) table.set("/health", route("GET", () => Effect.succeed(text(200, "ok"))))

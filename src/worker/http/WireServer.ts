@@ -35,6 +35,7 @@ import {
   BodyInTooManyPieces,
   BodyTooLarge,
   HeadersTooLarge,
+  AnswerNotTaken,
   MalformedRequest,
   BadHost,
   refusals,
@@ -70,6 +71,12 @@ export interface WireRoute {
   readonly interruptOnClose?: boolean
   /** The refusal of a body that is not JSON, when the route says more than the protocol's bare `invalid JSON`. */
   readonly notJson?: RouteError
+  /**
+   * Costly to build: refused (429) while an answer before it on its connection is not yet written whole, or one its
+   * client has not taken is held, so that requests pipelined by a client that reads nothing are not built one after
+   * another (probe 52 L4). A client that reads each answer before it asks again is never refused.
+   */
+  readonly costly?: boolean
 }
 
 export type RouteTable = ReadonlyMap<string, WireRoute>
@@ -524,6 +531,9 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
     }
 
     const answer = (req: IncomingMessage, res: ServerResponse, route: WireRoute, path: string, query: string, body: unknown) => {
+      // Queued (an answer before it is not yet written whole: Node gives it no socket until then), or its connection
+      // holds an answer not taken.
+      if (route.costly === true && (res.socket === null || heldAnswers.heldBy(req.socket) > 0)) return send(res, errorResponse(new AnswerNotTaken({ path })), path)
       const request: WireRequest = { method: req.method ?? "GET", path, query, headers: req.headers, body }
       let effect: ReturnType<WireRoute["handle"]>
       // Outside a fiber nothing would catch a throw: the process would end with every session in it (review 41 L1).

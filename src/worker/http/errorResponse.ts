@@ -85,5 +85,7 @@ export const errorResponse = (error: RouteError): WireResponse => {
       return json(400, { error: hostProblemMessage[error.problem], field: "host" })
     case "ForceUpdateFailed":
       return json(500, { error: `failed to write file: ${error.reason}` })
+    case "AnswerNotTaken":
+      return json(429, { error: `${error.path}: an earlier answer on this connection has not been read yet; read it before asking again` })
   }
 }

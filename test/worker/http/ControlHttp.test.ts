@@ -195,6 +195,30 @@ describe("control server", () => {
     })
   )
 
+  it.scoped("/debug and /metrics pipelined by a client that reads nothing: while the first's answer waits, the others are not built but refused with a 429 that says why (probe 52 L4)", () =>
+    Effect.gen(function* () {
+      const { controlUrl } = yield* startWorker()
+      const socket = connect(Number(new URL(controlUrl).port), "127.0.0.1")
+      yield* Effect.addFinalizer(() => Effect.sync(() => socket.destroy()))
+      socket.pause()
+      let received = ""
+      socket.on("data", (chunk: Buffer) => void (received += chunk.toString("latin1")))
+      const closed = Effect.async<void>((resume) => void socket.on("close", () => resume(Effect.void)))
+      const get = (path: string, last = false) => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${last ? "Connection: close\r\n" : ""}\r\n`
+      socket.write(get("/debug") + get("/debug") + get("/metrics") + get("/debug", true))
+      // All answered, if not taken (the /metrics among them before the last /debug): the worker's own count of its
+      // answers, asked on other connections.
+      const debugAnswers = (text: string) => [...text.matchAll(/null_worker_requests_total\{route="\/debug",status="\d+"\} (\d+)/g)].reduce((sum, match) => sum + Number(match[1]), 0)
+      while (debugAnswers((yield* call(controlUrl, "/metrics", { method: "GET" })).text) < 3) yield* Effect.yieldNow()
+      socket.resume()
+      yield* closed
+      const statuses = [...received.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((match) => match[1])
+      assert.deepStrictEqual(statuses, ["200", "429", "429", "429"])
+      assert.include(received, '{"error":"/debug: an earlier answer on this connection has not been read yet; read it before asking again"}')
+      assert.include(received, '{"error":"/metrics: an earlier answer on this connection has not been read yet; read it before asking again"}')
+    })
+  )
+
   it.scoped("/debug shows slots, closes and callbacks but never a secret", () =>
     Effect.gen(function* () {
       const receiver = yield* startReceiver()

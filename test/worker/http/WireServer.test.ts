@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { type AddressInfo, connect, createServer as createNetServer, type Server, type Socket } from "node:net"
+import { Agent, get as httpGet } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { connect as tlsConnect, type TLSSocket } from "node:tls"
@@ -61,6 +62,8 @@ const unboundedAnswers = { maxHeldAnswerBytesPerConnection: Number.POSITIVE_INFI
 
 /** Requests run by `/count`. */
 let counted = 0
+/** Answers built by `/costly`. */
+let costlyBuilt = 0
 const routes: RouteTable = new Map<string, WireRoute>([
   ["/big", { method: "GET", body: "none", handle: () => Either.right(text(200, "x".repeat(64 * 1024))) }],
   ["/small", { method: "GET", body: "none", handle: () => Either.right(text(200, "s".repeat(16 * 1024))) }],
@@ -69,7 +72,8 @@ const routes: RouteTable = new Map<string, WireRoute>([
   // Pairs across the 64 KiB pieces a large answer is written in: "a" first, so that a piece would end inside one.
   ["/pairs", { method: "GET", body: "none", handle: () => Either.right(text(200, `a${"😀".repeat(100_000)}`)) }],
   ["/giant", { method: "GET", body: "none", handle: () => Either.right(text(200, "g".repeat(16 * 1024 * 1024))) }],
-  ["/echo", { method: "POST", body: "json", handle: (request) => Either.right(text(200, JSON.stringify(request.body))) }]
+  ["/echo", { method: "POST", body: "json", handle: (request) => Either.right(text(200, JSON.stringify(request.body))) }],
+  ["/costly", { method: "GET", body: "none", costly: true, handle: () => Either.right(text(200, String(++costlyBuilt).padEnd(100 * 1024))) }]
 ])
 
 /** A listener whose guard refuses every request with an `X-Refuse` header (422, naming it). */
@@ -440,6 +444,50 @@ describe("WireServer against a real socket", () => {
       assert.strictEqual(yield* listener.heldAnswerBytes, 0)
     }).pipe(Effect.scoped)
   )
+
+  describe("a costly answer (/debug, /metrics) is refused while an answer before it on its connection is not taken (probe 52 L4: each was built anyway)", () => {
+    it.live("twenty pipelined by a client that reads nothing: one is built, the others get a 429 that says why", () =>
+      Effect.gen(function* () {
+        let answered = 0
+        const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes, onAnswer: (path) => void (path === "/costly" && answered++) })
+        const before = costlyBuilt
+        const request = "GET /costly HTTP/1.1\r\nHost: x\r\n\r\n"
+        const client = yield* greedyClient(listener.port, request.repeat(19) + request.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n"))
+        while (answered < 20) yield* nextTurn
+        const received = yield* client.resumed
+        assert.strictEqual(costlyBuilt - before, 1)
+        assert.lengthOf(received.match(/HTTP\/1\.1 200 OK/g) ?? [], 1)
+        assert.lengthOf(received.match(/HTTP\/1\.1 429 Too Many Requests/g) ?? [], 19)
+        assert.include(received, '{"error":"/costly: an earlier answer on this connection has not been read yet; read it before asking again"}')
+      }).pipe(Effect.scoped)
+    )
+
+    it.live("a client that reads each answer before it asks again is never refused", () =>
+      Effect.gen(function* () {
+        const listener = yield* serveQuietly({ name: "test", host: "127.0.0.1", port: 0, routes })
+        const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+        yield* Effect.addFinalizer(() => Effect.sync(() => agent.destroy()))
+        const statuses: Array<number> = []
+        const sockets = new Set<unknown>()
+        for (let index = 0; index < 5; index++) {
+          const [status, socket] = yield* Effect.promise(
+            () =>
+              new Promise<[number, unknown]>((done, fail) => {
+                const request = httpGet({ host: "127.0.0.1", port: listener.port, path: "/costly", agent }, (response) => {
+                  response.resume()
+                  response.on("end", () => done([response.statusCode ?? 0, request.socket]))
+                })
+                request.on("error", fail)
+              })
+          )
+          statuses.push(status)
+          sockets.add(socket)
+        }
+        assert.deepStrictEqual(statuses, [200, 200, 200, 200, 200])
+        assert.strictEqual(sockets.size, 1, "one connection")
+      }).pipe(Effect.scoped)
+    )
+  })
 
   it.live("a client that pipelines answers larger than its socket's buffers and leaves: all it held is no longer counted, the answers never handed to its socket included (review 51 M1)", () =>
     Effect.gen(function* () {
