@@ -155,11 +155,20 @@ export const decodeBase64Lenient = (text: string, maxBytes: number = Number.POSI
  */
 export const MIN_RSA_BITS = 1024
 
+/** PEM blocks in `text`: Node reads the first of several, and PyCryptodome's `import_key` refuses such a text. */
+const pemBlocks = (text: string): number => text.split("-----BEGIN ").length - 1
+
 const parseRsaPublicKey = (text: string) =>
   Effect.try({
     try: () => createPublicKey(text.trim()),
     catch: () => new AttemptFailed({ reason: "the body is not a PEM public key" })
   }).pipe(
+    // Which of two keys the autoscaler signs with cannot be known: taking the first had the loaded key replaced by an
+    // unrelated one (probe 52 I5).
+    Effect.filterOrFail(
+      () => pemBlocks(text) <= 1,
+      () => new AttemptFailed({ reason: `the body holds ${pemBlocks(text)} PEM blocks, not one key` })
+    ),
     Effect.filterOrFail(
       (key) => key.asymmetricKeyType === "rsa",
       (key) => new AttemptFailed({ reason: `the key is ${key.asymmetricKeyType ?? "of an unknown type"}, not RSA` })

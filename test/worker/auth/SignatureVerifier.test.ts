@@ -398,20 +398,21 @@ describe("SignatureVerifier.layer key fetch", () => {
     )
   )
 
-  it.scoped("a 200 whose body is not an RSA public key of at least 1024 bits is a failed attempt", () =>
+  it.scoped("a 200 whose body is not one RSA public key of at least 1024 bits is a failed attempt (two keys in one body too: probe 52 I5)", () =>
     withLogs((logs) =>
       Effect.gen(function* () {
-        const script = [ok("<html>maintenance</html>"), ok(ecPem), ok(smallRsaPem), ok(spkiPem)]
+        const script = [ok("<html>maintenance</html>"), ok(ecPem), ok(smallRsaPem), ok(`${spkiPem}${ecPem}`), ok(spkiPem)]
         const { verifier, seen } = yield* verifierWith(script, yield* Effect.scope)
-        yield* readyAfterSleeps(verifier, ["1 second", "2 seconds", "4 seconds"])
-        assert.deepStrictEqual(yield* attemptTimes(seen), [0, 1000, 3000, 7000])
+        yield* readyAfterSleeps(verifier, ["1 second", "2 seconds", "4 seconds", "8 seconds"])
+        assert.deepStrictEqual(yield* attemptTimes(seen), [0, 1000, 3000, 7000, 15000])
         yield* verifier.verify(authData(URL_A, signUrl(URL_A)))
         assert.deepStrictEqual(
           logs.filter((line) => line.startsWith("WARN")),
           [
             "WARN Serverless public key fetch attempt 1 failed: the body is not a PEM public key; trying again",
             "WARN Serverless public key fetch attempt 2 failed: the key is ec, not RSA; trying again",
-            "WARN Serverless public key fetch attempt 3 failed: the key is RSA-512, under 1024 bits; trying again"
+            "WARN Serverless public key fetch attempt 3 failed: the key is RSA-512, under 1024 bits; trying again",
+            "WARN Serverless public key fetch attempt 4 failed: the body holds 2 PEM blocks, not one key; trying again"
           ]
         )
       })
