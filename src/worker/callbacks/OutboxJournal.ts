@@ -23,6 +23,7 @@ import { accessSync, closeSync, constants, existsSync, fstatSync, fsync, fsyncSy
 import { basename, dirname, resolve } from "node:path"
 import { Effect, Either, Schema } from "effect"
 import { CloseReason } from "../../protocol/callback.js"
+import { SESSION_ID_MAX_LENGTH } from "../../protocol/SessionId.js"
 import { errnoOf } from "../../shared/errno.js"
 import { isSameFile, kindOf, ownOutputOf, statOrUndefined } from "../../shared/fileStats.js"
 import { writeAll } from "../../shared/writeAll.js"
@@ -30,8 +31,11 @@ import { isOwnLock, LockHeld, releaseLock, takeLock } from "./journalLock.js"
 import { forEachLine } from "./lineReader.js"
 import { parseBoundedJsonWith } from "../../shared/boundedJson.js"
 
+/** A session id as the worker issues them: a hand-edited line's 200,000-character one was logged whole (probe 52 I5). */
+const JournalledSessionId = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(SESSION_ID_MAX_LENGTH))
+
 export const JournalledCallback = Schema.Struct({
-  session_id: Schema.String,
+  session_id: JournalledSessionId,
   generation: Schema.Int,
   route: Schema.String,
   body: Schema.String,
@@ -41,7 +45,7 @@ export type JournalledCallback = typeof JournalledCallback.Type
 
 const JournalLine = Schema.Union(
   Schema.Struct({ op: Schema.Literal("pending"), callback: JournalledCallback }),
-  Schema.Struct({ op: Schema.Literal("done"), session_id: Schema.String })
+  Schema.Struct({ op: Schema.Literal("done"), session_id: JournalledSessionId })
 )
 const decodeLine = Schema.decodeUnknownEither(parseBoundedJsonWith(JournalLine))
 
@@ -166,7 +170,11 @@ export const replay = (
     const stats = fstatSync(fd)
     if (!stats.isFile()) throw new Error(`${file} is ${kindOf(stats)}, not a regular file: not read`)
     if (stats.size > maxBytes) throw new Error(`${file} holds ${stats.size} bytes, more than a running worker reads (${maxBytes}): left for the next start`)
-    readLines(fd, MAX_LINE_BYTES, (line) => {
+    let first = true
+    readLines(fd, MAX_LINE_BYTES, (read) => {
+      // A file saved by an editor that marks its encoding (a BOM) begins with the mark: not part of the first line.
+      const line = first && read !== null && read.startsWith("\uFEFF") ? read.slice(1) : read
+      first = false
       if (line !== null && line.trim() === "") return
       const decoded = line === null ? null : decodeLine(line)
       if (decoded === null || Either.isLeft(decoded)) return void skipped++

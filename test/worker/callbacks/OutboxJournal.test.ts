@@ -129,6 +129,10 @@ describe("OutboxJournal", () => {
         { op: "pending", callback: { ...callback("numeric-body"), body: 7 } },
         { op: "pending", callback: { ...callback("unknown-reason"), reason: "vanished" } },
         { op: "pending", callback: { ...callback("numeric-id"), session_id: 7 } },
+        // Longer than any id the worker issues, or empty (probe 52 I5: a 200,000-character one was logged whole).
+        { op: "pending", callback: { ...callback("long-id"), session_id: "i".repeat(257) } },
+        { op: "pending", callback: { ...callback("empty-id"), session_id: "" } },
+        { op: "done", session_id: "i".repeat(257) },
         { op: "pending" },
         { op: "unknown", callback: callback("unknown-op") },
         { op: "pending", callback: callback("kept") }
@@ -137,7 +141,18 @@ describe("OutboxJournal", () => {
       const opened = yield* openJournal(file)
       opened.journal.close()
       assert.deepStrictEqual(opened.left, [callback("kept")])
-      assert.strictEqual(opened.skipped, 8)
+      assert.strictEqual(opened.skipped, 11)
+    })
+  )
+
+  it.effect("a journal saved with a byte order mark (a Windows editor) keeps its first line; a mark anywhere else is damage", () =>
+    Effect.gen(function* () {
+      const file = journalIn()
+      const pending = (id: string) => JSON.stringify({ op: "pending", callback: callback(id) })
+      writeFileSync(file, `\uFEFF${pending("first")}\n\uFEFF${pending("second")}\n${pending("third")}\n`)
+      const opened = yield* openJournal(file)
+      opened.journal.close()
+      assert.deepStrictEqual([opened.left, opened.skipped], [[callback("first"), callback("third")], 1])
     })
   )
 
