@@ -32,6 +32,7 @@ import { Holdings } from "./autoscale/Holdings.js"
 import { countCap } from "./autoscale/scalingRule.js"
 import { connectRedis } from "./autoscale/redis.js"
 import { StateStore } from "./autoscale/StateStore.js"
+import { shortLifetimeWarning } from "./shortLifetime.js"
 import { clientFlags, clientHelp, doctorFlags, doctorHelp, doctorOptions, type DoctorRun, halfLocalWarning, modeConflict, options, toDoctorRun, toRun, type Run } from "./cli.js"
 import { diagnose, renderJson, renderText } from "./doctor.js"
 import { apiKeyFromEnv } from "./apiKey.js"
@@ -176,8 +177,9 @@ const executeDoctor = (run: DoctorRun) =>
 const clientCommand = Command.run(Command.make("null-worker-client", options, (parsed) => {
   const conflict = modeConflict(process.argv.slice(2))
   if (conflict !== null) return Effect.zipRight(Console.error(conflict), Effect.fail(new RunFailed({ failures: 0 })))
-  const halfLocal = halfLocalWarning(parsed, parsed.instance)
-  return Effect.zipRight(halfLocal === null ? Effect.void : Console.error(halfLocal), execute(toRun(parsed), lastWords))
+  const heldSeconds = parsed.demo ? parsed.interval * (parsed.count - 1) + parsed.plateau : parsed.hold
+  const warnings = [halfLocalWarning(parsed, parsed.instance), shortLifetimeWarning({ lifetime: parsed.lifetime, heldSeconds })]
+  return Effect.zipRight(Effect.forEach(warnings, (warning) => (warning === null ? Effect.void : Console.error(warning)), { discard: true }), execute(toRun(parsed), lastWords))
 }), {
   name: "null-worker client",
   version: VERSION

@@ -175,6 +175,19 @@ describe("node dist/client.js", () => {
     ])
   })
 
+  it("a --lifetime under 2 s is taken, with a warning at start that it expires between the pings (newcomer 38 #2)", async () => {
+    await workers(0)
+    const unknown = spawnClient(
+      ["--endpoint", "nope", "--lifetime", "1", "--hold", "8", "--autoscaler-url", plane?.url ?? "", "--webserver-url", plane?.url ?? ""],
+      { VAST_API_KEY: USER_KEY }
+    )
+    clients.push(unknown)
+    expect(await unknown.exited).toBe(1)
+    expect(unknown.stderr().split("\n")[0]).toBe(
+      "warning: --lifetime 1 is under 2 s: the client pings at most once a second, so a session expires between pings, before the 8 s it would be held"
+    )
+  })
+
   it("a VAST_API_KEY read with its line's CR still works; one holding a character no header can carry is said as such, not as a server that did not answer (probe 37 I1)", async () => {
     await workers(0)
     const lookup = (key: string) => {
