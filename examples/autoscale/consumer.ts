@@ -17,7 +17,7 @@
 import { hostname } from "node:os"
 import { HttpRouter, HttpServerResponse } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { httpClientClosingUpgraded } from "../../src/shared/closeUpgraded.js"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Config, ConfigError, Data, DateTime, Duration, Effect, Layer, Logger, LogLevel, Option, Schema } from "effect"
 import { type ConsumerEvent, runConsumer } from "../../src/client/autoscale/consumer.js"
@@ -119,7 +119,7 @@ const main = Effect.gen(function* () {
       prefix: Option.getOrElse(config.prefix, () => defaultPrefix(config.stream)),
       jobKeyField: "job_id"
     }),
-    WorkerControl.layer(config.controlUrl).pipe(Layer.provide(NodeHttpClient.layer))
+    WorkerControl.layer(config.controlUrl).pipe(Layer.provide(httpClientClosingUpgraded()))
   )
   yield* print({ event: "started", stream: config.stream, group: config.group, control: config.controlUrl })
   yield* runConsumer(

@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url"
 import { Command } from "@effect/cli"
 import { HttpServer } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { httpClientClosingUpgraded } from "../shared/closeUpgraded.js"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Data, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { listenFailure } from "../shared/listenFailure.js"
@@ -123,7 +123,7 @@ const serverless = Command.make("null-worker-serverless", options, (opts) => {
     Effect.provide(Server),
     Effect.provide(ClientConnections.Default),
     Effect.provide(ControlPlane.Default),
-    Effect.provide(Layer.mergeAll(WorkerLauncher.layer(), ServerlessMetrics.Default, WorkerSessions.layer.pipe(Layer.provide(NodeHttpClient.layer)))),
+    Effect.provide(Layer.mergeAll(WorkerLauncher.layer(), ServerlessMetrics.Default, WorkerSessions.layer.pipe(Layer.provide(httpClientClosingUpgraded())))),
     Effect.provide(Layer.succeed(ServerlessConfig, settings)),
     Effect.catchTag("ServeError", (error) =>
       Effect.zipRight(Console.error(`serverless: ${listenFailure(error.cause, opts.host, opts.port, "--port")}`), Effect.fail(new StartFailed()))

@@ -7,8 +7,9 @@
 import type { HttpClient } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Layer } from "effect"
+import { agentLayerClosingUpgraded } from "./closeUpgraded.js"
 
 export const keepAliveHttpClient = (options: { readonly ca?: ReadonlyArray<string> } = {}): Layer.Layer<HttpClient.HttpClient> =>
   NodeHttpClient.layerWithoutAgent.pipe(
-    Layer.provide(NodeHttpClient.makeAgentLayer(options.ca === undefined ? { keepAlive: true } : { keepAlive: true, ca: [...options.ca] }))
+    Layer.provide(agentLayerClosingUpgraded(options.ca === undefined ? { keepAlive: true } : { keepAlive: true, ca: [...options.ca] }))
   )

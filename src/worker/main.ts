@@ -7,7 +7,7 @@
  * retries), it says why once and, when it knows where the autoscaler is, keeps reporting the error there
  * every 10 s until it is stopped, so the autoscaler can replace it (vast-protocol.md §6.5).
  */
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { httpClientClosingUpgraded } from "../shared/closeUpgraded.js"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Config, ConfigProvider, Context, Effect, Either, Exit, Layer, Option, Schema } from "effect"
 import { keepAliveHttpClient } from "../shared/keepAliveHttpClient.js"
@@ -133,7 +133,7 @@ NodeRuntime.runMain(
     program.pipe(
       Effect.ensuring(stopped(marker)),
       // No spans: nothing here exports traces, and each report and request would still build them.
-      Effect.provide(Layer.mergeAll(Logging.layer(settings), NodeHttpClient.layer, Layer.setTracerEnabled(false))),
+      Effect.provide(Layer.mergeAll(Logging.layer(settings), httpClientClosingUpgraded(), Layer.setTracerEnabled(false))),
       // The outcome as a value: a failure was logged where it happened, and a failed root fiber would be logged again
       // (at debug, with its stack) after the last line.
       Effect.exit,

@@ -17,6 +17,7 @@ import type { Duplex } from "node:stream"
 import type { HttpClient } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Effect, Layer, type Scope } from "effect"
+import { closeUpgraded } from "../../shared/closeUpgraded.js"
 import { unsafeMonotonicMillis } from "../../shared/monotonic.js"
 import type { WorkerConfig } from "../config/WorkerConfig.js"
 import { callbackLookups, limitLookups, threadPoolSize } from "./lookupLimit.js"
@@ -61,7 +62,7 @@ const guarded = <A extends HttpAgent>(agent: A, self: SelfAddresses, resolve: Lo
   const connect = agent.createConnection.bind(agent)
   const checked = guardedConnect(self, resolve, (options, connected) => connect(options, connected))
   agent.createConnection = (options, connected) => checked({ ...options, lookup: options.lookup ?? resolve }, (connected ?? ignore) as Connected)
-  return agent
+  return closeUpgraded(agent)
 }
 
 /**
