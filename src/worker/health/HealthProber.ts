@@ -10,7 +10,15 @@ import { errnoOf, transportCause } from "../../shared/errno.js"
 import { getFollowingRedirects } from "../../shared/getFollowingRedirects.js"
 import { WorkerConfig } from "../config/WorkerConfig.js"
 
-export type HealthFailureKind = "timeout" | "refused" | "status" | "transport"
+/** `local`: the check could not be made, the worker itself out of file descriptors: no word on the consumer. */
+export type HealthFailureKind = "timeout" | "refused" | "status" | "transport" | "local"
+
+/**
+ * What a failed connection says of the consumer. The worker's own shortage of descriptors (`EMFILE`, `ENFILE`) says
+ * nothing of it, and had a worker error itself for good, asking to be replaced (probe 54 #2).
+ */
+export const connectionFailureKind = (errno: string | undefined): HealthFailureKind =>
+  errno === "ECONNREFUSED" ? "refused" : errno === "EMFILE" || errno === "ENFILE" ? "local" : "transport"
 
 export class HealthCheckFailed extends Data.TaggedError("HealthCheckFailed")<{
   readonly kind: HealthFailureKind
@@ -51,7 +59,7 @@ export class HealthProber extends Context.Tag("worker/HealthProber")<
                 const errno = errnoOf(error)
                 return Effect.fail(
                   new HealthCheckFailed({
-                    kind: errno === "ECONNREFUSED" ? "refused" : "transport",
+                    kind: connectionFailureKind(errno),
                     message: `Healthcheck failed: ${errno ?? "transport error"}`
                   })
                 )

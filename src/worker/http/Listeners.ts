@@ -14,7 +14,7 @@ import { MAX_SESSIONS_WAIT_SECONDS } from "../../protocol/control.js"
 import { controlRoutes } from "./ControlRoutes.js"
 import { publicRoutes } from "./PublicRoutes.js"
 import { CONTROL_BODY_BUDGET_BYTES, makeBodyBudget, SHARED_BODY_BUDGET_BYTES } from "./bodyBudget.js"
-import { budgetFor, softFdLimit } from "./connectionBudget.js"
+import { budgetFor, callbackConcurrencyWarning, softFdLimit } from "./connectionBudget.js"
 import { notLocal } from "./localOnly.js"
 import { readTls } from "./tls.js"
 import { serve, type WireLimits, type WireListener } from "./WireServer.js"
@@ -25,7 +25,10 @@ export class Listeners extends Effect.Service<Listeners>()("worker/Listeners", {
     const routes = yield* publicRoutes
     const control = yield* controlRoutes
     const prometheus = yield* WorkerMetrics
-    const budget = budgetFor({ configured: config.maxConnections, fdLimit: softFdLimit(), callbackConcurrency: config.callbackConcurrency })
+    const fdLimit = softFdLimit()
+    const budget = budgetFor({ configured: config.maxConnections, fdLimit, callbackConcurrency: config.callbackConcurrency })
+    const crowded = callbackConcurrencyWarning({ fdLimit, callbackConcurrency: config.callbackConcurrency })
+    if (crowded !== null) yield* Effect.logWarning(crowded)
     yield* Effect.logInfo("connection caps", {
       public: budget.public,
       webhook: budget.webhook,

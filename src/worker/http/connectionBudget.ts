@@ -31,6 +31,17 @@ export const budgetFor = (input: { readonly configured: number; readonly fdLimit
   }
 }
 
+/**
+ * Said at start when `CALLBACK_CONCURRENCY` may take more than half of the descriptors the open-files limit leaves: a
+ * socket each, with receivers that hang they are all held at once, and the worker's reports, health checks and
+ * listeners then fail with `EMFILE` (probe 54 #2: 1,024 with a limit of 1,024). `null` when it fits or is unknown.
+ */
+export const callbackConcurrencyWarning = (input: { readonly fdLimit: number | null; readonly callbackConcurrency: number }): string | null => {
+  const { callbackConcurrency, fdLimit } = input
+  if (fdLimit === null || callbackConcurrency <= (fdLimit - RESERVED_DESCRIPTORS) / 2) return null
+  return `CALLBACK_CONCURRENCY ${callbackConcurrency} may take more than half of the ${fdLimit} open files the limit allows: callbacks in flight to receivers that hang can use up the descriptors reports, health checks and connections need; lower it, or raise the limit (ulimit -n)`
+}
+
 /** The soft limit on open files, from `/proc/self/limits`; `null` where it cannot be read. */
 export const softFdLimit = (): number | null => {
   try {

@@ -109,6 +109,8 @@ const make = (policy: LifecyclePolicy) =>
           } else if (failure.kind === "timeout" && busy) {
             forgivenTimeouts++
             yield* Effect.logInfo("health check timed out while a session is open; not counted", { reason: failure.message })
+          } else if (failure.kind === "local") {
+            yield* Effect.logWarning("health check not made: this worker has no file descriptor to spare; not counted against the consumer", { reason: failure.message })
           } else {
             consecutiveFailures++
             failuresTotal++

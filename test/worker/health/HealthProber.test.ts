@@ -5,7 +5,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import { Deferred, type Duration, Effect, Either, Exit, Fiber, Option, TestClock } from "effect"
 import { keepAliveHttpClient } from "../../../src/shared/keepAliveHttpClient.js"
 import type { WorkerSettings } from "../../../src/worker/config/WorkerConfig.js"
-import { HealthProber } from "../../../src/worker/health/HealthProber.js"
+import { connectionFailureKind, HealthProber } from "../../../src/worker/health/HealthProber.js"
 import { testConfig } from "../../support/layers.js"
 
 /**
@@ -172,4 +172,13 @@ describe("HealthProber against a real consumer", () => {
       assert.isTrue(Either.isRight(yield* fromConfig({ backendHealthUrl: Option.none() })))
     })
   )
+})
+
+describe("what a failed connection says of the consumer", () => {
+  it("a refused one that it is not listening; the worker's own want of descriptors nothing (probe 54 #2); any other a transport failure", () => {
+    assert.deepStrictEqual(
+      ["ECONNREFUSED", "EMFILE", "ENFILE", "ECONNRESET", "EHOSTUNREACH", undefined].map(connectionFailureKind),
+      ["refused", "local", "local", "transport", "transport", "transport"]
+    )
+  })
 })
