@@ -1,6 +1,6 @@
 /**
  * A `--lifetime` the client cannot keep: it pings at most once a second (`MIN_CALL_INTERVAL`), so a session whose
- * lifetime is under two of those expires between pings across the network, and the run reads as a session closed by its
+ * lifetime is under two of those may expire between pings across the network, and the run reads as a session closed by its
  * worker (newcomer 38 #2). Accepted, as the worker accepts it, but said at start.
  */
 import { Duration } from "effect"
@@ -16,5 +16,5 @@ export interface HeldFor {
 export const shortLifetimeWarning = ({ lifetime, heldSeconds }: HeldFor): string | null => {
   const shortest = 2 * Duration.toSeconds(MIN_CALL_INTERVAL)
   if (lifetime >= shortest || heldSeconds <= lifetime) return null
-  return `warning: --lifetime ${lifetime} is under ${shortest} s: the client pings at most once a second, so a session expires between pings, before the ${heldSeconds} s it would be held`
+  return `warning: --lifetime ${lifetime} is under ${shortest} s: the client pings at most once a second, so a session may expire between pings, before the ${heldSeconds} s it would be held`
 }

@@ -194,6 +194,9 @@ const FILE_MODE = 0o600
 /** Appended bytes past which the journal is rewritten with its live lines, once they are at most half of it. */
 const COMPACT_AFTER_BYTES = 4 * 1024 * 1024
 
+/** The syncs of a rewrite under way before it is put in place, whatever comes meanwhile: a busy journal cannot hold it off. */
+const MAX_REWRITE_SYNCS = 3
+
 /** What a rewrite under way hands the thread pool at a time: a slice whose lines take the main thread a short turn to make. */
 const REWRITE_SLICE_CHARS = 256 * 1024
 
@@ -480,8 +483,12 @@ export const openJournal = (
               }
             }
             // Whoever held the lock meanwhile may have left lines in the file now at the path (appended to this very
-            // file, or written one of its own): they are kept for the next start, not dropped by the next rewrite.
-            if (retaken || deleted) keepLeftovers()
+            // file, or written one of its own): they are kept for the next start, not dropped by the next rewrite. One
+            // under way holds none of them: renamed over that file, it would drop them (review 59 M2).
+            if (retaken || deleted) {
+              cancelRewrite()
+              keepLeftovers()
+            }
             locked = true
             if (!deleted || !compact()) return true
           } catch (error) {
@@ -556,7 +563,9 @@ export const openJournal = (
           const snapshot = Array.from(live.values(), (entry) => entry.callback)
           let next = 0
           let bytes = 0
-          let synced = false
+          /** The bytes the last fsync of the new file covered, and how many were made. */
+          let syncedBytes = 0
+          let syncs = 0
           const putInPlace = () => {
             // The lock or the file lost meanwhile: the next line's check sees to those, and this file is not put in place.
             const superseded = stopped || closed || !isOwnLock(lock) || !isLinked(fd)
@@ -611,15 +620,20 @@ export const openJournal = (
               return job.cancelled ? undefined : failed(error)
             }
             if (next < snapshot.length) return writeSlice(fromSnapshot)
-            if (!synced) {
-              return disk.fsync(target, (syncError) => {
-                synced = true
-                step(syncError)
-              })
-            }
             // What was journalled meanwhile goes the same way while more than a line and a slice of it wait (1 MiB lines
             // coming in during a 64 MB rewrite had made a tail of tens of MB, written in one turn at the end).
             if (job.tail.length > 1 && job.tailChars > REWRITE_SLICE_CHARS) return writeSlice(fromTail)
+            // Synced before it replaces a file whose lines were synced (review 59 M1), again while a tail came during the
+            // last sync, a few times at most: what comes during the last is written with the rename, and synced by `sync`
+            // after it, as any new line is.
+            if (syncedBytes < bytes && syncs < MAX_REWRITE_SYNCS) {
+              const covering = bytes
+              syncs++
+              return disk.fsync(target, (syncError) => {
+                syncedBytes = covering
+                step(syncError)
+              })
+            }
             putInPlace()
           }
           step(null)

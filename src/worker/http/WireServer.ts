@@ -530,10 +530,20 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
       send(res, internalError, path)
     }
 
+    /** A costly route's refusals, made once per route: a client pipelining them may ask thousands. */
+    const notTaken = new Map<string, WireResponse>()
+    const notTakenAnswer = (path: string): WireResponse => {
+      const made = notTaken.get(path)
+      if (made !== undefined) return made
+      const refusal = errorResponse(new AnswerNotTaken({ path }))
+      notTaken.set(path, refusal)
+      return refusal
+    }
+
     const answer = (req: IncomingMessage, res: ServerResponse, route: WireRoute, path: string, query: string, body: unknown) => {
       // Queued (an answer before it is not yet written whole: Node gives it no socket until then), or its connection
       // holds an answer not taken.
-      if (route.costly === true && (res.socket === null || heldAnswers.heldBy(req.socket) > 0)) return send(res, errorResponse(new AnswerNotTaken({ path })), path)
+      if (route.costly === true && (res.socket === null || heldAnswers.heldBy(req.socket) > 0)) return send(res, notTakenAnswer(path), path)
       const request: WireRequest = { method: req.method ?? "GET", path, query, headers: req.headers, body }
       let effect: ReturnType<WireRoute["handle"]>
       // Outside a fiber nothing would catch a throw: the process would end with every session in it (review 41 L1).

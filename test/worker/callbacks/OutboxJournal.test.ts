@@ -3,7 +3,7 @@
  * journal's schema are skipped, not trusted. The poster's use of it is in CallbackPoster.test.ts.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process"
-import { appendFileSync, existsSync, openSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, unlinkSync, utimesSync, lutimesSync, writeFileSync } from "node:fs"
+import { appendFileSync, existsSync, fstatSync, openSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, unlinkSync, utimesSync, lutimesSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -978,6 +978,8 @@ describe("OutboxJournal", () => {
         journal.close()
         assert.deepStrictEqual(temporaryFiles(file), [])
         yield* rewritten(journal)
+        // Closed at once, its number could go to another file while the pool still writes to it.
+        assert.strictEqual(descriptorsOn(`${path} (deleted)`), 1, "kept open while its write is in flight")
         release()
         while (descriptorsOn(`${path} (deleted)`) > 0) yield* nextTurn
         assert.deepStrictEqual(yield* session(file), [live, callback("during")])
@@ -1019,6 +1021,101 @@ describe("OutboxJournal", () => {
         journal.pending(callback("after"))
         journal.close()
         assert.deepStrictEqual(yield* session(file), [live, callback("after")])
+      })
+    )
+
+    it.effect("synced whole before it is put in place, the lines journalled meanwhile included, as the file it replaces was; the new journal synced after (review 59 M1)", () =>
+      Effect.gen(function* () {
+        const file = journalIn()
+        const { disk, writeThrough } = heldWrites()
+        /** Each fsync's file and the size it covered; the rename's source, its size, and the fsyncs made before it. */
+        const synced: Array<readonly [number, number]> = []
+        let renamed: readonly [number, number, number] | null = null
+        const recording: JournalDisk = {
+          ...disk,
+          fsync: (fd, done) => {
+            const stats = fstatSync(fd)
+            synced.push([stats.ino, stats.size])
+            disk.fsync(fd, done)
+          },
+          rename: (from, to) => {
+            const stats = statSync(from)
+            renamed = [stats.ino, stats.size, synced.length]
+            disk.rename(from, to)
+          }
+        }
+        const { journal } = yield* openJournal(file, undefined, undefined, recording)
+        const live = startRewrite(journal, file)
+        for (const id of ["m1", "m2", "m3"]) journal.pending({ ...live, session_id: id })
+        yield* writeThrough(file)
+        yield* rewritten(journal)
+        const [inode, size, syncsBefore] = (renamed as readonly [number, number, number] | null) ?? ([0, 0, 0] as const)
+        assert.strictEqual(inode, statSync(file).ino)
+        // The last of the tail is written with the rename: all but it was synced before.
+        const lastLine = Buffer.byteLength(JSON.stringify({ op: "pending", callback: { ...live, session_id: "m3" } }) + "\n")
+        const before = Math.max(...synced.slice(0, syncsBefore).filter(([syncedInode]) => syncedInode === inode).map(([, covered]) => covered))
+        assert.isAtLeast(before, size - lastLine)
+        // And the file in place is synced from its new descriptor, once it is the journal.
+        while (synced.filter(([syncedInode, covered]) => syncedInode === inode && covered === size).length === 0) yield* nextTurn
+        journal.close()
+      })
+    )
+
+    it.effect("a rewrite under way when the lock comes back from a worker that appended to the file and died is given up: what it left is kept (review 59 M2)", () =>
+      Effect.gen(function* () {
+        const file = journalIn()
+        const lock = `${file}.lock`
+        const { disk, writeThrough } = heldWrites()
+        const { journal } = yield* openJournal(file, undefined, undefined, disk)
+        const live = startRewrite(journal, file)
+        unlinkSync(lock)
+        appendFileSync(file, JSON.stringify({ op: "pending", callback: callback("left") }) + "\n")
+        symlinkSync("4000000:1", lock)
+        journal.pending(callback("b"))
+        yield* writeThrough(file)
+        yield* rewritten(journal)
+        assert.deepStrictEqual(replay(file).left, [live, callback("left"), callback("b")])
+        journal.close()
+        assert.deepStrictEqual(yield* session(file), [live, callback("left"), callback("b")])
+      })
+    )
+
+    it.effect("a rewrite that finds the journal deleted when it is done is not put in place: the next line writes the journal again, and says so", () =>
+      Effect.gen(function* () {
+        const file = journalIn()
+        const { disk, writeThrough } = heldWrites()
+        const { journal, said } = yield* openRecordingNotices(file, disk)
+        const live = startRewrite(journal, file)
+        unlinkSync(file)
+        yield* writeThrough(file)
+        yield* rewritten(journal)
+        assert.isFalse(existsSync(file))
+        journal.pending(callback("after"))
+        assert.deepStrictEqual(said.recreated, [1])
+        journal.close()
+        assert.deepStrictEqual(yield* session(file), [live, callback("after")])
+      })
+    )
+
+    it.effect("a catch-up after a full disk, once done, makes the journal whole: the lines after it start no other rewrite", () =>
+      Effect.gen(function* () {
+        const full = fillableDisk()
+        let made = 0
+        const counting: JournalDisk = { ...full.disk, createFresh: (path) => (made++, full.disk.createFresh(path)) }
+        const { file, journal } = yield* openRecordingFailures(counting)
+        const fd = full.fill(file)
+        journal.pending(callback("a"))
+        full.free(fd, file)
+        const before = made
+        journal.pending(callback("b"))
+        yield* rewritten(journal)
+        for (const id of ["c", "d", "e"]) {
+          journal.pending(callback(id))
+          yield* rewritten(journal)
+        }
+        assert.strictEqual(made - before, 1)
+        journal.close()
+        assert.deepStrictEqual(yield* session(file), ["a", "b", "c", "d", "e"].map(callback))
       })
     )
 
