@@ -204,6 +204,8 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
       yield* Deferred.succeed(idle, undefined)
 
       let journal: OutboxJournal | null = null
+      /** Where the journal is written (`OUTBOX_FILE` as it led when opened), if there is one. */
+      let journalFile: string | null = null
       let replayedFromJournal: ReadonlyArray<JournalledCallback> = []
       if (Option.isSome(config.outboxFile)) {
         const file = config.outboxFile.value
@@ -239,6 +241,13 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
                 "OUTBOX_FILE's lock was deleted while the worker ran, and another worker has taken it since: the file is that worker's journal, and this worker no longer journals its callbacks (they are still delivered, but those pending would not be sent again after a crash)",
                 { file, holder }
               )
+            ),
+          pathMoved: (now: string) =>
+            void runFork(
+              Effect.logWarning(
+                "OUTBOX_FILE now leads to another file (a link on its way was re-pointed): this worker goes on journalling where it opened it, which a worker started on OUTBOX_FILE now would not read; its stop lists what is pending there",
+                { file, now, journal: journalFile }
+              )
             )
         }
         // A lock another live worker holds is tried again once a second for BIND_RETRY_SECONDS, as a taken port is: a
@@ -252,6 +261,7 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
           Effect.orDie
         )
         journal = opened.journal
+        journalFile = opened.file
         replayedFromJournal = opened.left
         if (opened.skipped > 0) {
           yield* Effect.logWarning("OUTBOX_FILE had lines that are not journal lines (torn by a crash or a full disk, or damaged): dropped", {
@@ -466,8 +476,9 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
           // Journalled, the callbacks are in the file for the next start: past a screenful, the log counts them. (A
           // journal left by crashed workers can hold far more than CALLBACK_MAX_PENDING, all replayed.) One the journal
           // could not take (a full disk) is listed whatever the count: the log is its only record.
-          const file = Option.getOrNull(config.outboxFile)
-          const nowhere = file === null ? "nowhere (set OUTBOX_FILE to keep it)" : "nowhere (not written to OUTBOX_FILE)"
+          // Where it was opened: a link re-pointed since leads elsewhere (probe 54 #3).
+          const file = journalFile
+          const nowhere = Option.isNone(config.outboxFile) ? "nowhere (set OUTBOX_FILE to keep it)" : "nowhere (not written to OUTBOX_FILE)"
           // What the file at the path holds now, read back: deleted or replaced while the worker ran, it may hold none
           // of what was written to it (review 47 M1). Unreadable, each callback's own write is what is known.
           // Lines a full disk refused are written now if the disk has room again (probe 51 M1).

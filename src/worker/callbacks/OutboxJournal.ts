@@ -19,13 +19,14 @@
  * are added at its end: 64 MB pending had stalled every request for half a second at each rewrite (probe 52 L3).
  */
 import { randomBytes } from "node:crypto"
-import { accessSync, closeSync, constants, existsSync, fstatSync, fsync, fsyncSync, lstatSync, openSync, readdirSync, readlinkSync, renameSync, statfsSync, statSync, unlinkSync, write as writeAt } from "node:fs"
-import { basename, dirname, resolve } from "node:path"
+import { accessSync, closeSync, constants, existsSync, fstatSync, fsync, fsyncSync, lstatSync, openSync, readdirSync, readlinkSync, realpathSync, renameSync, statfsSync, statSync, unlinkSync, write as writeAt } from "node:fs"
+import { basename, dirname, join, resolve } from "node:path"
 import { Effect, Either, Schema } from "effect"
 import { CloseReason } from "../../protocol/callback.js"
 import { SESSION_ID_MAX_LENGTH } from "../../protocol/SessionId.js"
 import { errnoOf } from "../../shared/errno.js"
 import { isSameFile, kindOf, ownOutputOf, statOrUndefined } from "../../shared/fileStats.js"
+import type { Stats } from "node:fs"
 import { writeAll } from "../../shared/writeAll.js"
 import { isOwnLock, LockHeld, releaseLock, takeLock } from "./journalLock.js"
 import { forEachLine } from "./lineReader.js"
@@ -71,6 +72,11 @@ export interface JournalOpened {
   readonly left: ReadonlyArray<JournalledCallback>
   /** Lines that were not a journal line (torn, damaged, too long): dropped by the compaction. */
   readonly skipped: number
+  /**
+   * Where the journal is written: `OUTBOX_FILE` with its links followed and its directory's real path, fixed at open,
+   * so that a link re-pointed later moves neither the file nor its lock (probe 54 #3).
+   */
+  readonly file: string
 }
 
 /** The longest line replayed: a callback body is at most 1 MiB, and JSON escaping can make it six times as long. */
@@ -277,13 +283,19 @@ export interface JournalNotices {
    * the file is its journal now, and this worker writes none from then on.
    */
   readonly lockTaken: (holder: number) => void
+  /**
+   * `OUTBOX_FILE` now leads to another file (`now`: a link on its way re-pointed, a deploy's `current` flipped): the
+   * journal stays where it was opened, which a worker started on the variable now would not read.
+   */
+  readonly pathMoved: (now: string) => void
 }
 
 const noNotices: JournalNotices = {
   notCompacted: () => undefined,
   recreated: () => undefined,
   directoryGone: () => undefined,
-  lockTaken: () => undefined
+  lockTaken: () => undefined,
+  pathMoved: () => undefined
 }
 
 /**
@@ -326,8 +338,10 @@ export const openJournal = (
     try: (): JournalOpened => {
       const problem = journalPathProblem(configured)
       if (problem !== null) throw new Error(problem)
-      // A symbolic link stays one: the compaction replaces the file it points at.
-      const file = followLinks(configured)
+      // A symbolic link stays one: the compaction replaces the file it points at. The directory is taken as it is now:
+      // a deploy that flips a linked directory (`current` → `releases/N`) had the lines go to one release's file, the
+      // lock to both and the rewrites to the other (probe 54 #3).
+      const file = inRealDirectory(followLinks(configured))
       const named = otherNamesProblem(file)
       if (named !== null) throw new Error(named)
       const lock = takeLock(file)
@@ -459,10 +473,22 @@ export const openJournal = (
          * Before each line: the lock still this worker's (made again if it was deleted and is free), and the file
          * written again if it was deleted. Whether to write the line: not once another worker holds the lock.
          */
+        // Only a path through links can come to lead elsewhere while the file stays: one checked at each line.
+        const viaLinks = resolve(configured) !== file
+        /** Where `OUTBOX_FILE` led at the last line, when that was another file: said once each time it changes. */
+        let movedTo: string | null = null
+        const notePathMoved = (own: Stats) => {
+          const elsewhere = statOrUndefined(configured)
+          const now = elsewhere === undefined || isSameFile(own, elsewhere) ? null : inRealDirectory(followLinks(configured))
+          if (now !== null && now !== movedTo) notices.pathMoved(now)
+          movedTo = now
+        }
         const keepJournal = (): boolean => {
           if (stopped) return false
           try {
-            const deleted = fstatSync(fd).nlink === 0
+            const own = fstatSync(fd)
+            if (viaLinks) notePathMoved(own)
+            const deleted = own.nlink === 0
             const retaken = !isOwnLock(lock)
             if (retaken) {
               locked = false
@@ -702,7 +728,7 @@ export const openJournal = (
             releaseLock(lock)
           }
         }
-        return { journal, left, skipped }
+        return { journal, left, skipped, file }
       } catch (error) {
         releaseLock(lock)
         throw error
@@ -737,6 +763,15 @@ const writeWhole = (disk: JournalDisk, fd: number, data: Uint8Array, done: (erro
     if (written < data.length) return writeWhole(disk, fd, data.subarray(written), done)
     done(null)
   })
+
+/** `file` in its directory's real path (links on the way followed); as it is if that cannot be known. */
+const inRealDirectory = (file: string): string => {
+  try {
+    return join(realpathSync(dirname(file)), basename(file))
+  } catch {
+    return file
+  }
+}
 
 /** The file a chain of symbolic links ends at, whether or not it exists yet (a journal not written so far). */
 export const followLinks = (file: string): string => {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
@@ -816,6 +816,32 @@ describe("CallbackPoster", () => {
         })
       }).pipe(Effect.provide(logs.layer))
     })
+  })
+
+  it.effect("a journal whose link was re-pointed while the worker ran: what is pending at exit is said kept where the journal is, not looked for where the link now leads (probe 54 #3)", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const dir = mkdtempSync(join(tmpdir(), "outbox-"))
+      const [target, elsewhere, link] = ["j1", "j2", "outbox.jsonl"].map((name) => join(dir, name)) as [string, string, string]
+      writeFileSync(target, JSON.stringify({ op: "pending", callback: { session_id: "a", generation: 1, route: "http://127.0.0.1:9/a", body: "{}", reason: "ended" } }) + "\n")
+      writeFileSync(elsewhere, "")
+      symlinkSync(target, link)
+      const scope = yield* Scope.make()
+      yield* Layer.buildWithScope(
+        CallbackPoster.layerWith({ drainTimeout: "0 millis" }).pipe(
+          Layer.provide((yield* scriptedClient(["hang"])).layer),
+          Layer.provide(testConfig({ outboxFile: Option.some(link) })),
+          Layer.provide(logs.layer)
+        ),
+        scope
+      )
+      yield* TestClock.adjust("0 millis")
+      symlinkSync(elsewhere, `${link}.next`)
+      renameSync(`${link}.next`, link)
+      yield* Scope.close(scope, Exit.void)
+      const atExit = logs.lines.filter((line) => line.message[0] === "on_close callback still pending at exit")
+      assert.deepStrictEqual(atExit.map((line) => (line.message[1] as { kept_in: string }).kept_in), [realpathSync(target)])
+    }).pipe(Effect.provide(logs.layer))
   })
 
   it.effect(`journalled, what is still pending at exit is listed up to ${EXIT_LINES_WHEN_JOURNALLED} lines, then counted in one: the journal keeps them all`, () => {

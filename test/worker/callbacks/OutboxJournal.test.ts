@@ -47,12 +47,13 @@ const temporaryFiles = (file: string) => readdirSync(dirname(file)).filter((name
 
 /** Open the journal on `file` with every notice it gives recorded, by kind, in `said`. */
 const openRecordingNotices = (file: string, disk: JournalDisk = nodeJournalDisk) => {
-  const said = { notCompacted: [] as Array<string>, recreated: [] as Array<number>, directoryGone: [] as Array<string>, lockTaken: [] as Array<number> }
+  const said = { notCompacted: [] as Array<string>, recreated: [] as Array<number>, directoryGone: [] as Array<string>, lockTaken: [] as Array<number>, pathMoved: [] as Array<string> }
   const notices: JournalNotices = {
     notCompacted: (cause) => void said.notCompacted.push(cause),
     recreated: (pending) => void said.recreated.push(pending),
     directoryGone: (directory) => void said.directoryGone.push(directory),
-    lockTaken: (holder) => void said.lockTaken.push(holder)
+    lockTaken: (holder) => void said.lockTaken.push(holder),
+    pathMoved: (now) => void said.pathMoved.push(now)
   }
   return Effect.map(openJournal(file, () => undefined, notices, disk), (opened) => ({ ...opened, said }))
 }
@@ -796,6 +797,56 @@ describe("OutboxJournal", () => {
       assert.include(readFileSync(target, "utf8"), '"session_id":"a"')
     })
   )
+
+  describe("a link on the way to the journal re-pointed while it is open (probe 54 #3: a deploy's `current` flipped had the lines in one release, the lock in both, and the stop read back the other)", () => {
+    /** `link` made to point at `target` in one step, as a deploy flips it. */
+    const repoint = (link: string, target: string) => {
+      symlinkSync(target, `${link}.next`)
+      renameSync(`${link}.next`, link)
+    }
+
+    it.effect("a linked directory: lines, lock and rewrites stay in the directory it was opened in; the flip is said once", () =>
+      Effect.gen(function* () {
+        const base = mkdtempSync(join(tmpdir(), "journal-deploy-"))
+        for (const release of ["1", "2"]) mkdirSync(join(base, "releases", release), { recursive: true })
+        symlinkSync(join(base, "releases", "1"), join(base, "current"))
+        const opened = yield* openRecordingNotices(join(base, "current", "outbox.jsonl"))
+        const first = join(base, "releases", "1", "outbox.jsonl")
+        assert.strictEqual(opened.file, first)
+        opened.journal.pending(callback("a"))
+        repoint(join(base, "current"), join(base, "releases", "2"))
+        writeFileSync(join(base, "releases", "2", "outbox.jsonl"), "")
+        opened.journal.pending(callback("b"))
+        opened.journal.pending(callback("c"))
+        assert.deepStrictEqual(opened.said.pathMoved, [join(base, "releases", "2", "outbox.jsonl")])
+        assert.deepStrictEqual(readdirSync(join(base, "releases", "2")), ["outbox.jsonl"], "no lock taken there")
+        opened.journal.close()
+        assert.deepStrictEqual(readdirSync(join(base, "releases", "1")), ["outbox.jsonl"], "its lock let go")
+        assert.deepStrictEqual(replay(first).left, [callback("a"), callback("b"), callback("c")])
+      })
+    )
+
+    it.effect("a link as the journal's own name: its lines stay in the file it led to, and the flip is said; a flip back is said again when it moves once more", () =>
+      Effect.gen(function* () {
+        const dir = mkdtempSync(join(tmpdir(), "journal-relink-"))
+        const [one, two, link] = ["j1", "j2", "outbox.jsonl"].map((name) => join(dir, name)) as [string, string, string]
+        writeFileSync(two, JSON.stringify({ op: "pending", callback: callback("other") }) + "\n")
+        symlinkSync(one, link)
+        const opened = yield* openRecordingNotices(link)
+        assert.strictEqual(opened.file, one)
+        repoint(link, two)
+        opened.journal.pending(callback("b"))
+        repoint(link, one)
+        opened.journal.pending(callback("c"))
+        repoint(link, two)
+        opened.journal.pending(callback("d"))
+        assert.deepStrictEqual(opened.said.pathMoved, [two, two])
+        opened.journal.close()
+        assert.deepStrictEqual(replay(one).left, [callback("b"), callback("c"), callback("d")])
+        assert.deepStrictEqual(replay(two).left, [callback("other")])
+      })
+    )
+  })
 
   it("journalPathProblem: a regular file, or a new one in a writable directory; a directory, a FIFO or a missing directory is named", () => {
     const dir = mkdtempSync(join(tmpdir(), "journal-path-"))
