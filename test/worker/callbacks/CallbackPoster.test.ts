@@ -826,15 +826,7 @@ describe("CallbackPoster", () => {
       writeFileSync(target, JSON.stringify({ op: "pending", callback: { session_id: "a", generation: 1, route: "http://127.0.0.1:9/a", body: "{}", reason: "ended" } }) + "\n")
       writeFileSync(elsewhere, "")
       symlinkSync(target, link)
-      const scope = yield* Scope.make()
-      yield* Layer.buildWithScope(
-        CallbackPoster.layerWith({ drainTimeout: "0 millis" }).pipe(
-          Layer.provide((yield* scriptedClient(["hang"])).layer),
-          Layer.provide(testConfig({ outboxFile: Option.some(link) })),
-          Layer.provide(logs.layer)
-        ),
-        scope
-      )
+      const { scope } = yield* posterOnJournal(link, ["hang"], logs)
       yield* TestClock.adjust("0 millis")
       symlinkSync(elsewhere, `${link}.next`)
       renameSync(`${link}.next`, link)
@@ -851,15 +843,7 @@ describe("CallbackPoster", () => {
       const left = EXIT_LINES_WHEN_JOURNALLED + 3
       const line = (index: number) => JSON.stringify({ op: "pending", callback: { session_id: `s${index}`, generation: index, route: "http://127.0.0.1:9/a", body: "{}", reason: "ended" } })
       writeFileSync(file, Array.from({ length: left }, (_, index) => line(index)).join("\n") + "\n")
-      const scope = yield* Scope.make()
-      yield* Layer.buildWithScope(
-        CallbackPoster.layerWith({ drainTimeout: "0 millis" }).pipe(
-          Layer.provide((yield* scriptedClient(["hang"])).layer),
-          Layer.provide(testConfig({ outboxFile: Option.some(file) })),
-          Layer.provide(logs.layer)
-        ),
-        scope
-      )
+      const { scope } = yield* posterOnJournal(file, ["hang"], logs)
       yield* TestClock.adjust("0 millis")
       yield* Scope.close(scope, Exit.void)
       const atExit = logs.lines.filter((logged) => String(logged.message[0]).includes("still pending at exit"))
