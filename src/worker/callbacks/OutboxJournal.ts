@@ -478,8 +478,9 @@ export const openJournal = (
         /** Where `OUTBOX_FILE` led at the last line, when that was another file: said once each time it changes. */
         let movedTo: string | null = null
         const notePathMoved = (own: Stats) => {
-          const elsewhere = statOrUndefined(configured)
-          const now = elsewhere === undefined || isSameFile(own, elsewhere) ? null : inRealDirectory(followLinks(configured))
+          // A release flipped to holds no journal yet, as a rule: where the path leads counts, not what is there (review 60).
+          const leadsTo = inRealDirectory(followLinks(configured))
+          const now = leadsTo === file || isSameFile(own, statOrUndefined(configured)) ? null : leadsTo
           if (now !== null && now !== movedTo) notices.pathMoved(now)
           movedTo = now
         }

@@ -39,7 +39,7 @@ export const budgetFor = (input: { readonly configured: number; readonly fdLimit
 export const callbackConcurrencyWarning = (input: { readonly fdLimit: number | null; readonly callbackConcurrency: number }): string | null => {
   const { callbackConcurrency, fdLimit } = input
   if (fdLimit === null || callbackConcurrency <= (fdLimit - RESERVED_DESCRIPTORS) / 2) return null
-  return `CALLBACK_CONCURRENCY ${callbackConcurrency} may take more than half of the ${fdLimit} open files the limit allows: callbacks in flight to receivers that hang can use up the descriptors reports, health checks and connections need; lower it, or raise the limit (ulimit -n)`
+  return `CALLBACK_CONCURRENCY ${callbackConcurrency} may take more than half of what the limit of ${fdLimit} open files leaves past ${RESERVED_DESCRIPTORS} reserved: callbacks in flight to receivers that hang can use up the descriptors reports, health checks and connections need; lower it, or raise the limit (ulimit -n)`
 }
 
 /** The soft limit on open files, from `/proc/self/limits`; `null` where it cannot be read. */

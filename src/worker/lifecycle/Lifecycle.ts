@@ -110,7 +110,8 @@ const make = (policy: LifecyclePolicy) =>
             forgivenTimeouts++
             yield* Effect.logInfo("health check timed out while a session is open; not counted", { reason: failure.message })
           } else if (failure.kind === "local") {
-            yield* Effect.logWarning("health check not made: this worker has no file descriptor to spare; not counted against the consumer", { reason: failure.message })
+            // Throttled: at HEALTHCHECK_INTERVAL 0.01 it would be a hundred lines a second (review 60).
+            yield* pastThreshold.log(pastThreshold.warning, "health-local", "health check not made: this worker has no file descriptor to spare; not counted against the consumer", { reason: failure.message })
           } else {
             consecutiveFailures++
             failuresTotal++

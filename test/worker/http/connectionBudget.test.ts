@@ -24,7 +24,7 @@ describe("connection caps from the open-files limit", () => {
 describe("CALLBACK_CONCURRENCY against the open-files limit (probe 54 #2)", () => {
   it("is said at start once it may take more than half of what the reserve leaves", () => {
     expect(callbackConcurrencyWarning({ fdLimit: 1024, callbackConcurrency: 1024 })).toBe(
-      "CALLBACK_CONCURRENCY 1024 may take more than half of the 1024 open files the limit allows: callbacks in flight to receivers that hang can use up the descriptors reports, health checks and connections need; lower it, or raise the limit (ulimit -n)"
+      "CALLBACK_CONCURRENCY 1024 may take more than half of what the limit of 1024 open files leaves past 64 reserved: callbacks in flight to receivers that hang can use up the descriptors reports, health checks and connections need; lower it, or raise the limit (ulimit -n)"
     )
     expect(callbackConcurrencyWarning({ fdLimit: 1024, callbackConcurrency: (1024 - RESERVED_DESCRIPTORS) / 2 + 1 })).not.toBeNull()
   })
