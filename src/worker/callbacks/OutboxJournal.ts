@@ -478,9 +478,10 @@ export const openJournal = (
         /** Where `OUTBOX_FILE` led at the last line, when that was another file: said once each time it changes. */
         let movedTo: string | null = null
         const notePathMoved = (own: Stats) => {
-          // A release flipped to holds no journal yet, as a rule: where the path leads counts, not what is there (review 60).
-          const leadsTo = inRealDirectory(followLinks(configured))
-          const now = leadsTo === file || isSameFile(own, statOrUndefined(configured)) ? null : leadsTo
+          // One stat when the path still leads here (each line); the links are followed only when it does not. A release
+          // flipped to holds no journal yet, as a rule: where the path leads counts, not what is there (review 60).
+          const leadsTo = isSameFile(own, statOrUndefined(configured)) ? file : inRealDirectory(followLinks(configured))
+          const now = leadsTo === file ? null : leadsTo
           if (now !== null && now !== movedTo) notices.pathMoved(now)
           movedTo = now
         }
@@ -571,21 +572,23 @@ export const openJournal = (
           if (rewriting !== null) return
           const fresh = freshNameOf(file)
           let target: number
+          /** Tried again once as many bytes more are appended; a catch-up's next try held back. */
+          const notRewritten = (error: unknown) => {
+            compactAt = size + COMPACT_AFTER_BYTES
+            if (behind) backOff()
+            sayNotRewritten(error)
+          }
           try {
             target = disk.createFresh(fresh)
           } catch (error) {
-            compactAt = size + COMPACT_AFTER_BYTES
-            if (behind) backOff()
-            return sayNotRewritten(error)
+            return notRewritten(error)
           }
           const job: BackgroundRewrite = { fresh, tail: [], tailChars: 0, cancelled: false, waiters: [] }
           rewriting = job
           const failed = (error: unknown) => {
             unlinkQuietly(fresh)
             endRewrite(job)
-            compactAt = size + COMPACT_AFTER_BYTES
-            if (behind) backOff()
-            sayNotRewritten(error)
+            notRewritten(error)
           }
           const snapshot = Array.from(live.values(), (entry) => entry.callback)
           let next = 0
