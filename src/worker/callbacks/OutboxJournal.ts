@@ -207,6 +207,12 @@ const MAX_REWRITE_SYNCS = 3
 const REWRITE_SLICE_CHARS = 256 * 1024
 
 /**
+ * The lines journalled during a rewrite under way, held for its end, past which it is given up: a disk call of it that
+ * never returns (a hung network disk) had held every later line in memory and stopped compaction, unsaid (review 59 I7).
+ */
+export const MAX_REWRITE_TAIL_CHARS = 64 * 1024 * 1024
+
+/**
  * The journal opened to append, never waited on and never through a link: a FIFO put at its path is refused (ENXIO),
  * not blocked on, and a link put there (`file` is the path the configured one leads to) is refused (ELOOP) rather than
  * followed to another file (review 55 L2).
@@ -390,6 +396,16 @@ export const openJournal = (
           unlinkQuietly(job.fresh)
           endRewrite(job)
         }
+        /** Tried again once as many bytes more are appended; a catch-up's next try held back. */
+        const notRewritten = (error: unknown) => {
+          compactAt = size + COMPACT_AFTER_BYTES
+          if (behind) backOff()
+          sayNotRewritten(error)
+        }
+        const giveUpStalledRewrite = () => {
+          cancelRewrite()
+          notRewritten(new Error(`a rewrite waited on the disk while more than ${MAX_REWRITE_TAIL_CHARS / (1024 * 1024)} MiB were journalled: given up`))
+        }
         const compact = (): boolean => {
           cancelRewrite()
           try {
@@ -536,6 +552,7 @@ export const openJournal = (
           if (rewriting !== null) {
             rewriting.tail.push(line)
             rewriting.tailChars += line.length
+            if (rewriting.tailChars > MAX_REWRITE_TAIL_CHARS) giveUpStalledRewrite()
           }
           try {
             size += writeAll(fd, (torn ? "\n" : "") + line)
@@ -572,12 +589,6 @@ export const openJournal = (
           if (rewriting !== null) return
           const fresh = freshNameOf(file)
           let target: number
-          /** Tried again once as many bytes more are appended; a catch-up's next try held back. */
-          const notRewritten = (error: unknown) => {
-            compactAt = size + COMPACT_AFTER_BYTES
-            if (behind) backOff()
-            sayNotRewritten(error)
-          }
           try {
             target = disk.createFresh(fresh)
           } catch (error) {

@@ -10,7 +10,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { takeLock } from "../../../src/worker/callbacks/journalLock.js"
 import { forEachLine } from "../../../src/worker/callbacks/lineReader.js"
-import { followLinks, type JournalDisk, type JournalNotices, journalPathProblem, type JournalledCallback, nodeJournalDisk, type OutboxJournal, openJournal, replay } from "../../../src/worker/callbacks/OutboxJournal.js"
+import { followLinks, type JournalDisk, type JournalNotices, journalPathProblem, type JournalledCallback, MAX_REWRITE_TAIL_CHARS, nodeJournalDisk, type OutboxJournal, openJournal, replay } from "../../../src/worker/callbacks/OutboxJournal.js"
 import { descriptorsOn } from "../../support/descriptors.js"
 import { fillableDisk } from "../../support/fullDisk.js"
 import { otherWorkersLock, startedAtMsOf, startTimeOf } from "../../support/processStart.js"
@@ -1034,6 +1034,42 @@ describe("OutboxJournal", () => {
         release()
         while (descriptorsOn(`${path} (deleted)`) > 0) yield* nextTurn
         assert.deepStrictEqual(yield* session(file), [live, callback("during")])
+      })
+    )
+
+    it.effect("one whose disk call never returns is given up, said, once the lines held for its end pass the cap; the next one runs (review 59 I7)", () =>
+      Effect.gen(function* () {
+        const file = journalIn()
+        const { disk, held, release, writeThrough } = heldWrites()
+        const { journal, said } = yield* openRecordingNotices(file, disk)
+        const live = startRewrite(journal, file)
+        const [temporary] = temporaryFiles(file)
+        const path = join(dirname(file), temporary!)
+        const mib = "x".repeat(1024 * 1024)
+        let lines = 0
+        while (said.notCompacted.length === 0 && lines < 100) journal.pending({ ...callback(`held${lines++}`), body: mib })
+        // Each line is a little over a MiB: the cap's 64 MiB passed at the 64th.
+        assert.strictEqual(lines, MAX_REWRITE_TAIL_CHARS / (1024 * 1024))
+        assert.deepStrictEqual(said.notCompacted, ["a rewrite waited on the disk while more than 64 MiB were journalled: given up"])
+        assert.deepStrictEqual(temporaryFiles(file), [])
+        yield* rewritten(journal)
+        // The thread pool still holds its descriptor: closed once that write returns.
+        assert.strictEqual(descriptorsOn(`${path} (deleted)`), 1)
+        release()
+        while (descriptorsOn(`${path} (deleted)`) > 0) yield* nextTurn
+        assert.lengthOf(held, 0, "nothing of the given-up one written after")
+        // Delivered lines past the next threshold start another, which ends.
+        for (let index = 0; index < lines; index++) journal.done(`held${index}`)
+        for (let index = 0; temporaryFiles(file).length === 0; index++) {
+          if (index === 10) throw new Error("no second rewrite started")
+          journal.pending({ ...callback(`d${index}`), body: mib })
+          journal.done(`d${index}`)
+        }
+        yield* writeThrough(file)
+        yield* rewritten(journal)
+        assert.lengthOf(said.notCompacted, 1)
+        assert.deepStrictEqual(replay(file), { left: [live], skipped: 0 })
+        journal.close()
       })
     )
 
