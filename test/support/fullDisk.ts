@@ -3,7 +3,7 @@
  * `/dev/full` (`fillDiskUnder`), and so does every rewrite's temporary file, as on a real full disk.
  */
 import { openSync } from "node:fs"
-import { type JournalDisk, nodeJournalDisk } from "../../src/worker/callbacks/OutboxJournal.js"
+import { type JournalDisk, nodeJournalDisk } from "../../src/worker/callbacks/journal/journalDisk.js"
 import { fillDiskUnder, freeDiskUnder } from "./descriptors.js"
 
 export interface FillableDisk {

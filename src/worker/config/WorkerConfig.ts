@@ -15,7 +15,7 @@ import { describeConfigError } from "../../shared/causeLine.js"
 import { checkedText, decimalInteger, decimalNumber, port, SET_BUT_EMPTY, unlessEmpty } from "../../shared/decimalConfig.js"
 import { LogFormat, LogLevelName } from "../../shared/logging.js"
 import { HEALTHCHECK_INTERVAL_MIN_SECONDS } from "../../shared/healthcheckIntervalMin.js"
-import { followLinks, journalPathProblem } from "../callbacks/OutboxJournal.js"
+import { followLinks, journalPathProblem } from "../callbacks/journal/journalPath.js"
 
 export interface WorkerSettings {
   /** Public worker API (`WORKER_PORT`), all interfaces. */

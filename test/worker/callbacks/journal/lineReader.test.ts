@@ -3,7 +3,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
-import { forEachLine } from "../../../src/worker/callbacks/lineReader.js"
+import { forEachLine } from "../../../../src/worker/callbacks/journal/lineReader.js"
 
 const dir = mkdtempSync(join(tmpdir(), "line-reader-"))
 let files = 0

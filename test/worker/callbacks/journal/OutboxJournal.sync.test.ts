@@ -7,8 +7,10 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { type JournalDisk, type JournalledCallback, nodeJournalDisk, openJournal } from "../../../src/worker/callbacks/OutboxJournal.js"
-import { otherWorkersLock } from "../../support/processStart.js"
+import { type JournalDisk, nodeJournalDisk } from "../../../../src/worker/callbacks/journal/journalDisk.js"
+import type { JournalledCallback } from "../../../../src/worker/callbacks/journal/journalLine.js"
+import { openJournal } from "../../../../src/worker/callbacks/journal/OutboxJournal.js"
+import { otherWorkersLock } from "../../../support/processStart.js"
 
 /** A disk whose fsyncs are held until the test ends them, with the descriptors they were given. */
 const fsyncs = { held: [] as Array<(error: NodeJS.ErrnoException | null) => void>, fds: [] as Array<number>, synchronous: 0 }

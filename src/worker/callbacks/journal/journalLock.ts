@@ -10,8 +10,8 @@
  */
 import { closeSync, constants, linkSync, lstatSync, openSync, readFileSync, readlinkSync, readSync, renameSync, symlinkSync, unlinkSync } from "node:fs"
 import { Data } from "effect"
-import { errnoOf } from "../../shared/errno.js"
-import { processExists } from "../../shared/processExists.js"
+import { errnoOf } from "../../../shared/errno.js"
+import { processExists } from "../../../shared/processExists.js"
 
 /** When `pid` started (clock ticks since boot), or "" where `/proc` does not say (not Linux, or no such process). */
 const startTimeOf = (pid: number): string => {

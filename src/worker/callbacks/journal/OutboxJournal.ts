@@ -1,0 +1,450 @@
+/**
+ * `OUTBOX_FILE`: pending callbacks journalled as append-only JSON lines, so that a `kill -9` or an out-of-memory
+ * kill does not lose them: the next process on the instance replays every callback that has a `pending` line and no
+ * `done` line, then compacts the file to those.
+ *
+ * Lines: `{"op":"pending","callback":{…}}` and `{"op":"done","session_id":"…"}`. A torn last line (the
+ * process died mid-write) is skipped. Each line is written synchronously, one `write` per close and per delivery
+ * (paid only when the variable is set): once it returns, the line is the kernel's, and no death of the process loses
+ * it. The `fsync` that makes it safe from a power cut runs off the main thread, one at a time, each covering every
+ * line before it: a slow disk delays that, not every request (an fsync of 0.7 s had made each `/release` take as long).
+ *
+ * A write that fails once the journal is open (a full disk, an I/O error) never reaches the caller: the outbox goes
+ * on delivering from memory, and `onWriteFailure` hears why. Only the crash-safety of that callback is lost. A
+ * rewrite that fails (at start, or while running) leaves the file as it was, appended to.
+ *
+ * The file is rewritten with its live lines at start and whenever delivered lines make up most of it past a few
+ * MiB, so it stays within about twice what is pending (`rewrite.ts`); it is created owner-only, since it holds
+ * callback URLs whole. Its parts: the lines (`journalLine.ts`), the replay (`replay.ts`), the path (`journalPath.ts`),
+ * the lock (`journalLock.ts`) and the disk calls (`journalDisk.ts`).
+ */
+import { closeSync, existsSync, fstatSync, statSync } from "node:fs"
+import type { Stats } from "node:fs"
+import { dirname, resolve } from "node:path"
+import { Effect, Schema } from "effect"
+import { errnoOf } from "../../../shared/errno.js"
+import { isSameFile, statOrUndefined } from "../../../shared/fileStats.js"
+import { writeAll } from "../../../shared/writeAll.js"
+import { closeQuietly, isLinked, type JournalDisk, nodeJournalDisk, openForAppend } from "./journalDisk.js"
+import { doneLine, type JournalledCallback, pendingLine } from "./journalLine.js"
+import { isOwnLock, LockHeld, releaseLock, takeLock } from "./journalLock.js"
+import { followLinks, inRealDirectory, journalPathProblem, otherNamesProblem } from "./journalPath.js"
+import { replay, MAX_LEFTOVER_BYTES } from "./replay.js"
+import { MAX_REWRITE_TAIL_CHARS, removeStaleRewrites, rewrite, type RewriteUnderWay, startRewrite } from "./rewrite.js"
+
+export interface OutboxJournal {
+  /** Record a callback before its first attempt: whether its line was written (a full disk, say, refuses it). Never throws. */
+  readonly pending: (callback: JournalledCallback) => boolean
+  /** Record that a callback was delivered or given up for good. Never throws. */
+  readonly done: (sessionId: string) => void
+  /**
+   * After a line failed (a full disk), rewrite the file with what is pending, if it can be now: whether the file is
+   * whole. Done before each line too; the stop calls it before it reads back what the file keeps. Never throws.
+   */
+  readonly catchUp: () => boolean
+  /** Settles once no rewrite is under way off the main thread (tests wait for one; the close gives one up). */
+  readonly whenRewritten: () => Promise<void>
+  readonly close: () => void
+}
+
+/** What opening the journal found. */
+export interface JournalOpened {
+  readonly journal: OutboxJournal
+  /** The callbacks a previous process left pending, in the order they were queued. */
+  readonly left: ReadonlyArray<JournalledCallback>
+  /** Lines that were not a journal line (torn, damaged, too long): dropped by the compaction. */
+  readonly skipped: number
+  /**
+   * Where the journal is written: `OUTBOX_FILE` with its links followed and its directory's real path, fixed at open,
+   * so that a link re-pointed later moves neither the file nor its lock (probe 54 #3).
+   */
+  readonly file: string
+}
+
+/** Appended bytes past which the journal is rewritten with its live lines, once they are at most half of it. */
+const COMPACT_AFTER_BYTES = 4 * 1024 * 1024
+
+/** What the journal tells its user besides failed writes: each is said once per event, and never thrown. */
+export interface JournalNotices {
+  /** The file could not be rewritten (at start, or to shed delivered lines): it keeps growing until it can. */
+  readonly notCompacted: (cause: string) => void
+  /** The file was deleted while open: it was written again with the callbacks still pending. */
+  readonly recreated: (pending: number) => void
+  /**
+   * The file was deleted with its directory: it cannot be written again until the directory exists (tried at each new
+   * pending callback), and appends meanwhile go to the deleted file.
+   */
+  readonly directoryGone: (directory: string) => void
+  /**
+   * The lock was deleted (alone, or with the file or its directory), and another worker (`holder`) has taken it since:
+   * the file is its journal now, and this worker writes none from then on.
+   */
+  readonly lockTaken: (holder: number) => void
+  /**
+   * `OUTBOX_FILE` now leads to another file (`now`: a link on its way re-pointed, a deploy's `current` flipped): the
+   * journal stays where it was opened, which a worker started on the variable now would not read.
+   */
+  readonly pathMoved: (now: string) => void
+}
+
+const noNotices: JournalNotices = {
+  notCompacted: () => undefined,
+  recreated: () => undefined,
+  directoryGone: () => undefined,
+  lockTaken: () => undefined,
+  pathMoved: () => undefined
+}
+/**
+ * Open the journal: lock it, read what is left, rewrite the file with just that, and append from there. Failing to
+ * lock or read it is an error (the operator asked for it); failing to rewrite it (a full disk) is not: the old file
+ * is appended to. Failing to append later is `onWriteFailure`'s to report. While open, the file is rewritten with its
+ * live lines once delivered ones make up most of it, and written again if it is deleted.
+ */
+export const openJournal = (
+  configured: string,
+  onWriteFailure: (reason: string) => void = () => undefined,
+  notices: JournalNotices = noNotices,
+  disk: JournalDisk = nodeJournalDisk
+) =>
+  Effect.try({
+    try: (): JournalOpened => {
+      const problem = journalPathProblem(configured)
+      if (problem !== null) throw new Error(problem)
+      // A symbolic link stays one: the compaction replaces the file it points at. The directory is taken as it is now:
+      // a deploy that flips a linked directory (`current` → `releases/N`) had the lines go to one release's file, the
+      // lock to both and the rewrites to the other (probe 54 #3).
+      const file = inRealDirectory(followLinks(configured))
+      const named = otherNamesProblem(file)
+      if (named !== null) throw new Error(named)
+      const lock = takeLock(file)
+      try {
+        removeStaleRewrites(file)
+        const { left, skipped } = replay(file)
+        /** The callbacks still pending, each with the length of its line. */
+        const live = new Map<string, { readonly callback: JournalledCallback; readonly bytes: number }>()
+        /** Bytes in the file, and how many of them are the live pending lines. */
+        let size = 0
+        let liveBytes = 0
+        /** `callback` pending (in place of an earlier line for its session); returns its line. */
+        const track = (callback: JournalledCallback): string => {
+          const line = pendingLine(callback)
+          const bytes = Buffer.byteLength(line)
+          liveBytes += bytes - (live.get(callback.session_id)?.bytes ?? 0)
+          live.set(callback.session_id, { callback, bytes })
+          return line
+        }
+        for (const callback of left) track(callback)
+        // A line failed since the file was last rewritten: it lacks a pending callback (sent nowhere after a crash or a
+        // stop) or keeps a delivered one (sent twice). Rewritten with what is pending once it can be (probe 51 M1: a
+        // disk that filled and was cleaned lost the callbacks closed meanwhile, even at a graceful stop).
+        let behind = false
+        // Rewritten when appends since the last rewrite pass this (a rewrite that failed waits for as many again).
+        let compactAt = COMPACT_AFTER_BYTES
+        /** Why a rewrite failed, said. */
+        const sayNotRewritten = (error: unknown) => {
+          const code = errnoOf(error)
+          // The start checked the directory: missing now, it was deleted while the worker ran.
+          const directory = dirname(file)
+          if (code === "ENOENT" && !existsSync(directory)) notices.directoryGone(directory)
+          else notices.notCompacted(code ?? (error instanceof Error ? error.message : String(error)))
+        }
+        /** The rewrite under way off the main thread, if any (`rewriteInBackground`). */
+        let rewriting: RewriteUnderWay | null = null
+        /** A rewrite on the main thread replaces the one under way, as does the loss of the file or the close. */
+        const cancelRewrite = () => {
+          rewriting?.cancel()
+          rewriting = null
+        }
+        /** Tried again once as many bytes more are appended; a catch-up's next try held back. */
+        const notRewritten = (error: unknown) => {
+          compactAt = size + COMPACT_AFTER_BYTES
+          if (behind) backOff()
+          sayNotRewritten(error)
+        }
+        const giveUpStalledRewrite = () => {
+          cancelRewrite()
+          notRewritten(new Error(`a rewrite waited on the disk while more than ${MAX_REWRITE_TAIL_CHARS / (1024 * 1024)} MiB were journalled: given up`))
+        }
+        const compact = (): boolean => {
+          cancelRewrite()
+          try {
+            size = rewrite(file, Array.from(live.values(), (entry) => entry.callback), disk)
+            compactAt = size + COMPACT_AFTER_BYTES
+            // Every pending line is in the new file, whatever failed before.
+            behind = false
+            return true
+          } catch (error) {
+            compactAt = size + COMPACT_AFTER_BYTES
+            sayNotRewritten(error)
+            return false
+          }
+        }
+        const compacted = compact()
+        if (!compacted) size = statSync(file, { throwIfNoEntry: false })?.size ?? 0
+        let fd = openForAppend(file)
+        // One fsync in flight at most (on `syncing`); lines written meanwhile are covered by one more after it. A
+        // descriptor given up (a rewrite, the close) while its fsync runs is closed when that fsync returns: closed at
+        // once, its number could go to a socket before the fsync ran, which would then fail, or sync the wrong file.
+        let syncing: number | null = null
+        let syncAgain = false
+        let closeWhenSynced = false
+        let closed = false
+        // Set when another worker took the lock after ours was deleted: the path is its journal from then on, and this
+        // worker writes none (appends to a file it no longer has would only fill the disk).
+        let stopped = false
+        const retire = (old: number) => {
+          if (old === syncing) closeWhenSynced = true
+          else closeSync(old)
+        }
+        const sync = () => {
+          if (syncing !== null) return void (syncAgain = true)
+          const target = fd
+          syncing = target
+          disk.fsync(target, (error) => {
+            syncing = null
+            if (closeWhenSynced) {
+              closeWhenSynced = false
+              closeQuietly(target)
+            } else if (error !== null) {
+              onWriteFailure(error.code ?? error.message)
+            }
+            // After a rewrite the lines are in the new file, synced by the rewrite; later ones still need this.
+            if (syncAgain && !closed && !stopped) {
+              syncAgain = false
+              sync()
+            }
+          })
+        }
+        /** Append to the file now at the path (after a rewrite); on failure the old descriptor stays, and it is said. */
+        const reopen = () => {
+          try {
+            const next = openForAppend(file)
+            retire(fd)
+            fd = next
+          } catch (error) {
+            onWriteFailure(errnoOf(error) ?? String(error))
+          }
+        }
+        // After a failed write the file may end in part of a line: the next line starts on a line of its own. So may a
+        // file kept as it was (its rewrite failed), which an earlier process may have been killed in the middle of
+        // writing; a blank line where it was not torn costs nothing, as the replay skips blank lines.
+        let torn = !compacted
+        // Lines to let pass before the next try to catch up, after one failed: a disk with room for a line but not for
+        // the whole file would otherwise be filled to the brim at every line (review 57 L4). Doubles to 1,024.
+        let catchUpSkips = 0
+        let catchUpWait = 0
+        // Whether the lock was this worker's at the last line: a rewrite (which replaces the file) needs it.
+        let locked = true
+        /**
+         * Callbacks pending in the file now at the path (another process's, left for the next start): kept in it. The
+         * file may still be this worker's own (its lock was deleted, the file not), as large as its pending lines make
+         * it: read whole, as at start. Only another file is bounded.
+         */
+        const keepLeftovers = () => {
+          const own = isSameFile(fstatSync(fd), statSync(file, { throwIfNoEntry: false }))
+          for (const callback of replay(file, own ? Number.POSITIVE_INFINITY : MAX_LEFTOVER_BYTES).left) if (!live.has(callback.session_id)) track(callback)
+        }
+        /**
+         * Before each line: the lock still this worker's (made again if it was deleted and is free), and the file
+         * written again if it was deleted. Whether to write the line: not once another worker holds the lock.
+         */
+        // Only a path through links can come to lead elsewhere while the file stays: one checked at each line.
+        const viaLinks = resolve(configured) !== file
+        /** Where `OUTBOX_FILE` led at the last line, when that was another file: said once each time it changes. */
+        let movedTo: string | null = null
+        const notePathMoved = (own: Stats) => {
+          // One stat when the path still leads here (each line); the links are followed only when it does not. A release
+          // flipped to holds no journal yet, as a rule: where the path leads counts, not what is there (review 60).
+          const leadsTo = isSameFile(own, statOrUndefined(configured)) ? file : inRealDirectory(followLinks(configured))
+          const now = leadsTo === file ? null : leadsTo
+          if (now !== null && now !== movedTo) notices.pathMoved(now)
+          movedTo = now
+        }
+        const keepJournal = (): boolean => {
+          if (stopped) return false
+          try {
+            const own = fstatSync(fd)
+            if (viaLinks) notePathMoved(own)
+            const deleted = own.nlink === 0
+            const retaken = !isOwnLock(lock)
+            if (retaken) {
+              locked = false
+              try {
+                takeLock(file)
+              } catch (error) {
+                if (error instanceof LockHeld) {
+                  stopped = true
+                  cancelRewrite()
+                  retire(fd)
+                  notices.lockTaken(error.holder)
+                  return false
+                }
+                // Without its lock the file is not rewritten. A missing directory is said by the rewrite's attempt.
+                if (deleted && errnoOf(error) === "ENOENT" && !existsSync(dirname(file))) compact()
+                else notices.notCompacted(`its lock cannot be taken again: ${error instanceof Error ? error.message : String(error)}`)
+                return true
+              }
+            }
+            // Whoever held the lock meanwhile may have left lines in the file now at the path (appended to this very
+            // file, or written one of its own): they are kept for the next start, not dropped by the next rewrite. One
+            // under way holds none of them: renamed over that file, it would drop them (review 59 M2).
+            if (retaken || deleted) {
+              cancelRewrite()
+              keepLeftovers()
+            }
+            locked = true
+            if (!deleted || !compact()) return true
+          } catch (error) {
+            // The file at the path could not be read (or this one's state known): not rewritten over, for now.
+            locked = false
+            onWriteFailure(errnoOf(error) ?? (error instanceof Error ? error.message : String(error)))
+            return true
+          }
+          reopen()
+          torn = false
+          notices.recreated(live.size)
+          return true
+        }
+        /** Whether `line` was written. */
+        const write = (line: string): boolean => {
+          // Whether or not the file takes it, the rewrite under way ends with it.
+          if (rewriting !== null && rewriting.add(line) > MAX_REWRITE_TAIL_CHARS) giveUpStalledRewrite()
+          try {
+            size += writeAll(fd, (torn ? "\n" : "") + line)
+            torn = false
+          } catch (error) {
+            torn = true
+            behind = true
+            onWriteFailure(errnoOf(error) ?? String(error))
+            return false
+          }
+          sync()
+          return true
+        }
+        const backOff = () => {
+          catchUpWait = Math.min(Math.max(1, 2 * catchUpWait), 1024)
+          catchUpSkips = catchUpWait
+        }
+        /** The rewritten file put in place of the journal: appends go to it from now on. */
+        const rewritten = (bytes: number) => {
+          size = bytes
+          compactAt = size + COMPACT_AFTER_BYTES
+          // Every pending line is in the new file, whatever failed before.
+          behind = false
+          catchUpWait = 0
+          reopen()
+          torn = false
+        }
+        /** Rewrite the file with what is pending now, off the main thread (`startRewrite`), if none is under way. */
+        const rewriteInBackground = () => {
+          if (rewriting !== null) return
+          let job: RewriteUnderWay
+          try {
+            job = startRewrite(file, Array.from(live.values(), (entry) => entry.callback), disk, {
+              // The lock or the file lost meanwhile: the next line's check sees to those, and this file is not put in place.
+              superseded: () => stopped || closed || !isOwnLock(lock) || !isLinked(fd),
+              placed: (bytes) => {
+                rewriting = null
+                rewritten(bytes)
+                sync()
+              },
+              failed: (error) => {
+                rewriting = null
+                notRewritten(error)
+              },
+              dropped: () => void (rewriting = null)
+            })
+          } catch (error) {
+            return notRewritten(error)
+          }
+          // One with nothing to write may have ended before it was handed back.
+          if (job.underWay()) rewriting = job
+        }
+        /** `lastChance`: the stop's, which no back-off holds back, and which rewrites on the main thread. */
+        const catchUp = (lastChance: boolean): boolean => {
+          if (!behind) return true
+          if (!lastChance) {
+            // One under way makes the file whole when it ends.
+            if (rewriting !== null) return false
+            if (catchUpSkips > 0) {
+              catchUpSkips--
+              return false
+            }
+          }
+          if (!locked || stopped || closed) {
+            backOff()
+            return false
+          }
+          if (!lastChance) {
+            rewriteInBackground()
+            return false
+          }
+          if (!compact()) {
+            backOff()
+            return false
+          }
+          rewritten(size)
+          return true
+        }
+        // The lock was checked before the line: without it, another worker's journal may be at the path.
+        const compactIfMostlyDelivered = () => {
+          if (locked && size > compactAt && size > 2 * liveBytes) rewriteInBackground()
+        }
+        const journal: OutboxJournal = {
+          pending: (callback) => {
+            if (!keepJournal()) return false
+            catchUp(false)
+            const written = write(track(callback))
+            compactIfMostlyDelivered()
+            return written
+          },
+          done: (sessionId) => {
+            if (!keepJournal()) return
+            catchUp(false)
+            liveBytes -= live.get(sessionId)?.bytes ?? 0
+            live.delete(sessionId)
+            write(doneLine(sessionId))
+            compactIfMostlyDelivered()
+          },
+          // Only when behind: a file an operator deleted is not made again for nothing (review 57 I10).
+          catchUp: () => !behind || (keepJournal() && catchUp(true)),
+          whenRewritten: () => rewriting?.whenEnded() ?? Promise.resolve(),
+          close: () => {
+            cancelRewrite()
+            if (behind && keepJournal()) catchUp(true)
+            closed = true
+            if (!stopped) {
+              try {
+                disk.fsyncSync(fd)
+              } catch {
+                // Every line is written; only its safety from a power cut is lost, and nothing is left to tell.
+              }
+              retire(fd)
+            }
+            releaseLock(lock)
+          }
+        }
+        return { journal, left, skipped, file }
+      } catch (error) {
+        releaseLock(lock)
+        throw error
+      }
+    },
+    catch: (error) =>
+      new JournalUnavailable({
+        file: configured,
+        reason: error instanceof Error ? error.message : String(error),
+        lockHolder: error instanceof LockHeld ? error.holder : null
+      })
+  })
+
+export class JournalUnavailable extends Schema.TaggedError<JournalUnavailable>()("JournalUnavailable", {
+  file: Schema.String,
+  reason: Schema.String,
+  /** The live process holding the journal's lock, when that is why (a predecessor still stopping may let it go). */
+  lockHolder: Schema.NullOr(Schema.Int)
+}) {
+  override get message(): string {
+    return `OUTBOX_FILE ${this.file} cannot be used: ${this.reason}`
+  }
+}
