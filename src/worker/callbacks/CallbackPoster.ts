@@ -251,7 +251,17 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
                 "OUTBOX_FILE now leads to another file (a link on its way was re-pointed): this worker goes on journalling where it opened it, which a worker started on OUTBOX_FILE now would not read; its stop lists what is pending there",
                 { file, now, journal: journalFile }
               )
+            ),
+          relocated: (now: string, pending: number) => {
+            const was = journalFile
+            journalFile = now
+            void runFork(
+              Effect.logWarning(
+                "OUTBOX_FILE's directory was deleted while the worker ran, and the variable leads to another file now: the journal is there from now on, written with the callbacks still pending",
+                { file, was, journal: now, pending }
+              )
             )
+          }
         }
         // A lock another live worker holds is tried again once a second for BIND_RETRY_SECONDS, as a taken port is: a
         // predecessor still draining lets both go when it stops.

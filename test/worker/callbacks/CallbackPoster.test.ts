@@ -837,6 +837,29 @@ describe("CallbackPoster", () => {
     }).pipe(Effect.provide(logs.layer))
   })
 
+  it.effect("a journal whose directory was deleted after its link was re-pointed moves where the link leads: said, and what is pending at exit is said kept there (review 60)", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const base = mkdtempSync(join(tmpdir(), "outbox-deploy-"))
+      for (const release of ["1", "2"]) mkdirSync(join(base, "releases", release), { recursive: true })
+      symlinkSync(join(base, "releases", "1"), join(base, "current"))
+      const { poster, scope } = yield* posterOnJournal(join(base, "current", "outbox.jsonl"), ["hang"], logs)
+      poster.unsafeEnqueue({ ...callback, sessionId: "a" })
+      yield* TestClock.adjust("0 millis")
+      symlinkSync(join(base, "releases", "2"), join(base, "current.next"))
+      renameSync(join(base, "current.next"), join(base, "current"))
+      rmSync(join(base, "releases", "1"), { recursive: true })
+      poster.unsafeEnqueue({ ...callback, sessionId: "b" })
+      yield* TestClock.adjust("0 millis")
+      const now = join(realpathSync(base), "releases", "2", "outbox.jsonl")
+      const moved = logs.lines.filter((line) => String(line.message[0]).startsWith("OUTBOX_FILE's directory was deleted while the worker ran, and the variable leads"))
+      assert.deepStrictEqual(moved.map((line) => (line.message[1] as { journal: string; pending: number })).map(({ journal, pending }) => [journal, pending]), [[now, 1]])
+      yield* Scope.close(scope, Exit.void)
+      const atExit = logs.lines.filter((line) => line.message[0] === "on_close callback still pending at exit")
+      assert.deepStrictEqual(atExit.map((line) => { const fields = line.message[1] as { session_id: string; kept_in: string }; return [fields.session_id, fields.kept_in] }), [["a", now], ["b", now]])
+    }).pipe(Effect.provide(logs.layer))
+  })
+
   it.effect(`journalled, what is still pending at exit is listed up to ${EXIT_LINES_WHEN_JOURNALLED} lines, then counted in one: the journal keeps them all`, () => {
     const logs = capturedLogs()
     return Effect.gen(function* () {

@@ -85,6 +85,11 @@ export interface JournalNotices {
    * journal stays where it was opened, which a worker started on the variable now would not read.
    */
   readonly pathMoved: (now: string) => void
+  /**
+   * The journal's directory was deleted while `OUTBOX_FILE` led to another file (`now`): the journal is there from
+   * then on, lock and all, written with the callbacks still pending.
+   */
+  readonly relocated: (now: string, pending: number) => void
 }
 
 const noNotices: JournalNotices = {
@@ -92,7 +97,8 @@ const noNotices: JournalNotices = {
   recreated: () => undefined,
   directoryGone: () => undefined,
   lockTaken: () => undefined,
-  pathMoved: () => undefined
+  pathMoved: () => undefined,
+  relocated: () => undefined
 }
 /**
  * Open the journal: lock it, read what is left, rewrite the file with just that, and append from there. Failing to
@@ -113,10 +119,10 @@ export const openJournal = (
       // A symbolic link stays one: the compaction replaces the file it points at. The directory is taken as it is now:
       // a deploy that flips a linked directory (`current` → `releases/N`) had the lines go to one release's file, the
       // lock to both and the rewrites to the other (probe 54 #3).
-      const file = inRealDirectory(followLinks(configured))
+      let file = inRealDirectory(followLinks(configured))
       const named = otherNamesProblem(file)
       if (named !== null) throw new Error(named)
-      const lock = takeLock(file)
+      let lock = takeLock(file)
       try {
         removeStaleRewrites(file)
         const { left, skipped } = replay(file)
@@ -249,7 +255,7 @@ export const openJournal = (
          * written again if it was deleted. Whether to write the line: not once another worker holds the lock.
          */
         // Only a path through links can come to lead elsewhere while the file stays: one checked at each line.
-        const viaLinks = resolve(configured) !== file
+        let viaLinks = resolve(configured) !== file
         /** Where `OUTBOX_FILE` led at the last line, when that was another file: said once each time it changes. */
         let movedTo: string | null = null
         const notePathMoved = (own: Stats) => {
@@ -259,6 +265,41 @@ export const openJournal = (
           const now = leadsTo === file ? null : leadsTo
           if (now !== null && now !== movedTo) notices.pathMoved(now)
           movedTo = now
+        }
+        /** Another worker holds the lock: the file is its journal, and this worker writes none from now on. */
+        const standDown = (holder: number): false => {
+          stopped = true
+          cancelRewrite()
+          retire(fd)
+          notices.lockTaken(holder)
+          return false
+        }
+        /**
+         * The journal's directory deleted while `OUTBOX_FILE` leads to another one (a deploy flipped `current`, then
+         * removed the old release): the journal, lock and all, goes where the path leads now, where a worker started on
+         * it would look (review 60: it had stayed in the deleted directory, kept nowhere). Whether to write the line.
+         */
+        const relocate = (to: string): boolean => {
+          try {
+            lock = takeLock(to)
+          } catch (error) {
+            if (error instanceof LockHeld) return standDown(error.holder)
+            notices.notCompacted(`its lock cannot be taken at ${to}: ${error instanceof Error ? error.message : String(error)}`)
+            return true
+          }
+          file = to
+          viaLinks = resolve(configured) !== file
+          movedTo = null
+          locked = true
+          cancelRewrite()
+          // What a process that held it before left there stays pending in it.
+          keepLeftovers()
+          // Not written whole (a full disk): the pending lines are added once it can be.
+          if (!compact()) behind = true
+          reopen()
+          torn = behind
+          notices.relocated(file, live.size)
+          return true
         }
         const keepJournal = (): boolean => {
           if (stopped) return false
@@ -272,16 +313,12 @@ export const openJournal = (
               try {
                 takeLock(file)
               } catch (error) {
-                if (error instanceof LockHeld) {
-                  stopped = true
-                  cancelRewrite()
-                  retire(fd)
-                  notices.lockTaken(error.holder)
-                  return false
-                }
+                if (error instanceof LockHeld) return standDown(error.holder)
                 // Without its lock the file is not rewritten. A missing directory is said by the rewrite's attempt.
-                if (deleted && errnoOf(error) === "ENOENT" && !existsSync(dirname(file))) compact()
-                else notices.notCompacted(`its lock cannot be taken again: ${error instanceof Error ? error.message : String(error)}`)
+                if (deleted && errnoOf(error) === "ENOENT" && !existsSync(dirname(file))) {
+                  if (movedTo !== null && existsSync(dirname(movedTo))) return relocate(movedTo)
+                  compact()
+                } else notices.notCompacted(`its lock cannot be taken again: ${error instanceof Error ? error.message : String(error)}`)
                 return true
               }
             }

@@ -86,7 +86,9 @@ export const followLinks = (file: string): string => {
     } catch {
       return current
     }
-    current = resolve(dirname(current), readlinkSync(current))
+    // A relative link is read from its directory as the kernel reaches it: a `..` after a linked directory leads to
+    // that directory's parent, not to the link's (review 60: `current/outbox.jsonl` → `../../shared/…` had led elsewhere).
+    current = resolve(dirname(inRealDirectory(current)), readlinkSync(current))
   }
   return current
 }

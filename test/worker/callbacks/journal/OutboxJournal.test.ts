@@ -52,13 +52,14 @@ const temporaryFiles = (file: string) => readdirSync(dirname(file)).filter((name
 
 /** Open the journal on `file` with every notice it gives recorded, by kind, in `said`. */
 const openRecordingNotices = (file: string, disk: JournalDisk = nodeJournalDisk) => {
-  const said = { notCompacted: [] as Array<string>, recreated: [] as Array<number>, directoryGone: [] as Array<string>, lockTaken: [] as Array<number>, pathMoved: [] as Array<string> }
+  const said = { notCompacted: [] as Array<string>, recreated: [] as Array<number>, directoryGone: [] as Array<string>, lockTaken: [] as Array<number>, pathMoved: [] as Array<string>, relocated: [] as Array<readonly [string, number]> }
   const notices: JournalNotices = {
     notCompacted: (cause) => void said.notCompacted.push(cause),
     recreated: (pending) => void said.recreated.push(pending),
     directoryGone: (directory) => void said.directoryGone.push(directory),
     lockTaken: (holder) => void said.lockTaken.push(holder),
-    pathMoved: (now) => void said.pathMoved.push(now)
+    pathMoved: (now) => void said.pathMoved.push(now),
+    relocated: (now, pending) => void said.relocated.push([now, pending])
   }
   return Effect.map(openJournal(file, () => undefined, notices, disk), (opened) => ({ ...opened, said }))
 }
@@ -828,6 +829,106 @@ describe("OutboxJournal", () => {
         opened.journal.close()
         assert.deepStrictEqual(readdirSync(join(base, "releases", "1")), ["outbox.jsonl"], "its lock let go")
         assert.deepStrictEqual(replay(first).left, [callback("a"), callback("b"), callback("c")])
+      })
+    )
+
+    describe("the old release's directory deleted after the flip (review 60: the journal stayed in the deleted directory, warned at each line, kept nowhere)", () => {
+      /** A deploy's layout, the journal opened through `current` → `releases/1`, then flipped to `releases/2`. */
+      const flippedDeploy = Effect.gen(function* () {
+        const base = mkdtempSync(join(tmpdir(), "journal-flip-"))
+        for (const release of ["1", "2"]) mkdirSync(join(base, "releases", release), { recursive: true })
+        symlinkSync(join(base, "releases", "1"), join(base, "current"))
+        const opened = yield* openRecordingNotices(join(base, "current", "outbox.jsonl"))
+        opened.journal.pending(callback("a"))
+        opened.journal.pending(callback("gone"))
+        opened.journal.done("gone")
+        repoint(join(base, "current"), join(base, "releases", "2"))
+        opened.journal.pending(callback("b"))
+        return { ...opened, base, now: join(base, "releases", "2", "outbox.jsonl") }
+      })
+
+      it.effect("the journal goes where the path leads now, lock and all, with what is pending; said once, and no more moves said", () =>
+        Effect.gen(function* () {
+          const { journal, said, base, now } = yield* flippedDeploy
+          rmSync(join(base, "releases", "1"), { recursive: true })
+          journal.pending(callback("c"))
+          // Pending when it moved: a and b (c's line follows).
+          assert.deepStrictEqual(said.relocated, [[now, 2]])
+          assert.deepStrictEqual(said.directoryGone, [])
+          assert.deepStrictEqual(replay(now).left, [callback("a"), callback("b"), callback("c")])
+          assert.strictEqual(readlinkSync(`${now}.lock`).split(":")[0], String(process.pid))
+          journal.done("a")
+          journal.pending(callback("d"))
+          assert.deepStrictEqual([said.relocated.length, said.pathMoved.length, said.notCompacted], [1, 1, []])
+          journal.close()
+          assert.deepStrictEqual(readdirSync(join(base, "releases", "2")), ["outbox.jsonl"], "its lock let go")
+          assert.deepStrictEqual(replay(join(base, "current", "outbox.jsonl")).left, [callback("b"), callback("c"), callback("d")])
+        })
+      )
+
+      it.effect("what another process left pending in a journal found there is kept in it", () =>
+        Effect.gen(function* () {
+          const { journal, said, base, now } = yield* flippedDeploy
+          writeFileSync(now, JSON.stringify({ op: "pending", callback: callback("theirs") }) + "\n")
+          rmSync(join(base, "releases", "1"), { recursive: true })
+          journal.pending(callback("c"))
+          assert.deepStrictEqual(said.relocated, [[now, 3]])
+          journal.close()
+          assert.sameDeepMembers([...replay(now).left], [callback("theirs"), callback("a"), callback("b"), callback("c")])
+        })
+      )
+
+      it.effect("a journal there that another live worker holds is that worker's: this one stands down, as when its own lock is taken", () =>
+        Effect.gen(function* () {
+          const { journal, said, base, now } = yield* flippedDeploy
+          // The test runner's parent stands for the other worker: a live process.
+          symlinkSync(otherWorkersLock(), `${now}.lock`)
+          rmSync(join(base, "releases", "1"), { recursive: true })
+          journal.pending(callback("c"))
+          assert.deepStrictEqual([said.relocated, said.lockTaken], [[], [process.ppid]])
+          assert.isFalse(existsSync(now), "nothing written to the other worker's journal")
+          journal.pending(callback("d"))
+          assert.lengthOf(said.lockTaken, 1, "said once")
+          journal.close()
+          assert.strictEqual(readlinkSync(`${now}.lock`), otherWorkersLock(), "the other worker's lock left in place")
+        })
+      )
+
+      it.effect("the path leading nowhere that exists: the journal stays, and the missing directory is said, as before", () =>
+        Effect.gen(function* () {
+          const { journal, said, base } = yield* flippedDeploy
+          rmSync(join(base, "releases"), { recursive: true })
+          journal.pending(callback("c"))
+          assert.deepStrictEqual(said.relocated, [])
+          assert.deepStrictEqual(said.directoryGone, [join(base, "releases", "1")])
+          journal.close()
+        })
+      )
+    })
+
+    it.effect("a relative link under a linked directory is read from where the kernel reaches it: its `..` leads to the release's parent, not the link's (review 60)", () =>
+      Effect.gen(function* () {
+        const base = mkdtempSync(join(tmpdir(), "journal-shared-"))
+        const app = join(base, "app")
+        mkdirSync(join(app, "releases", "1"), { recursive: true })
+        mkdirSync(join(app, "shared"))
+        // The textual reading, `current/../../shared`, exists too: a journal there would be the wrong one.
+        mkdirSync(join(base, "shared"))
+        symlinkSync(join("releases", "1"), join(app, "current"))
+        symlinkSync(join("..", "..", "shared", "outbox.jsonl"), join(app, "releases", "1", "outbox.jsonl"))
+        const configured = join(app, "current", "outbox.jsonl")
+        const shared = join(app, "shared", "outbox.jsonl")
+        assert.strictEqual(followLinks(configured), shared)
+        const opened = yield* openRecordingNotices(configured)
+        assert.strictEqual(opened.file, shared)
+        opened.journal.pending(callback("a"))
+        opened.journal.pending(callback("b"))
+        assert.deepStrictEqual(opened.said.pathMoved, [], "the path leads where it was opened")
+        opened.journal.close()
+        assert.deepStrictEqual(replay(shared).left, [callback("a"), callback("b")])
+        assert.deepStrictEqual(readdirSync(join(base, "shared")), [])
+        // What a process reading the configured path finds.
+        assert.deepStrictEqual(replay(configured).left, [callback("a"), callback("b")])
       })
     )
 
