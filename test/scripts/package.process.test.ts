@@ -3,9 +3,9 @@
  * alone, with no node_modules beside them (each is a self-contained bundle).
  */
 import { execFileSync, spawnSync } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { childEnv } from "../support/process.js"
@@ -15,7 +15,12 @@ const dir = mkdtempSync(join(tmpdir(), "null-worker-pack-"))
 let files: ReadonlyArray<string> = []
 let unpacked = ""
 
+/** What a user bundles of their own beside the build's (README, "Your own file", as it once said): never packed. */
+const usersOwn = join(root, "dist", "mine", "dispatch.cjs")
+
 beforeAll(() => {
+  mkdirSync(dirname(usersOwn), { recursive: true })
+  writeFileSync(usersOwn, "// the user's own code\n")
   // `npm test` built dist/ already: the pack does not build again (its `prepare` would).
   const answer = execFileSync("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", dir], { cwd: root, encoding: "utf8" })
   const [packed] = JSON.parse(answer) as ReadonlyArray<{ readonly filename: string; readonly files: ReadonlyArray<{ readonly path: string }> }>
@@ -23,7 +28,10 @@ beforeAll(() => {
   execFileSync("tar", ["-xzf", join(dir, packed?.filename ?? ""), "-C", dir])
   unpacked = join(dir, "package")
 }, 60_000)
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true })
+  rmSync(dirname(usersOwn), { recursive: true, force: true })
+})
 
 describe("the package npm pack makes", () => {
   it("holds every command's bundle, the worker's code cache, start-vast.sh, the README and docs; no sources, tests or source maps", () => {
@@ -33,6 +41,16 @@ describe("the package npm pack makes", () => {
       expect(files).toContain(file)
     }
     expect(files.filter((file) => file.endsWith(".map") || /^(src|test|examples|machines)\//.test(file) || file.endsWith(".ts"))).toEqual([])
+  })
+
+  it("holds only what the build makes in dist/: a file of the user's own there is left out (newcomer 39 #1: a dispatcher bundled into dist/mine/ shipped)", () => {
+    expect(files.filter((file) => file.startsWith("dist/mine/"))).toEqual([])
+    // Every bundle the build names, and nothing else of dist/ but the worker's code cache and the lock's hash.
+    const built = readdirSync(join(root, "dist"), { recursive: true, encoding: "utf8" })
+      .filter((file) => !file.endsWith(".map") && !file.startsWith("mine"))
+      .filter((file) => statSync(join(root, "dist", file)).isFile())
+      .map((file) => `dist/${file}`)
+    expect(files.filter((file) => file.startsWith("dist/")).sort()).toEqual(built.sort())
   })
 
   it("declares no dependency (the bundles hold the libraries): an install adds nothing beside them", () => {
