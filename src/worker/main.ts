@@ -20,7 +20,6 @@ import { describeLaunchFailure, reportLaunchFailure } from "./autoscaler/launchF
 import { exitMarkerSetting, markerKeepsSetting, WorkerConfig, youngGenerationSetting } from "./config/WorkerConfig.js"
 import { helpText } from "./envReference.js"
 import { HealthProber } from "./health/HealthProber.js"
-import type { ListenFailed } from "./http/WireServer.js"
 import { Shutdown } from "./lifecycle/Shutdown.js"
 import { lowerHelperThreads } from "./lifecycle/helperThreads.js"
 import { capYoungGeneration } from "./lifecycle/youngGeneration.js"
@@ -64,8 +63,6 @@ const serve = Effect.scoped(
   })
 )
 
-const isListenFailure = (error: { readonly _tag: string }): error is ListenFailed => error._tag === "ListenFailed"
-
 /**
  * Interrupted with no stop asked for: a failure while the layers built that reached here as a bare interruption
  * (seen with a layer several services share, `CallbackPoster`, failing: Effect 3.22's memo map hands the others an
@@ -85,19 +82,18 @@ const launched = serve.pipe(
     return Option.isNone(Cause.failureOption(cause)) && Cause.defects(cause).length === 0 && Option.isNone(lost)
       ? Effect.void
       : Effect.gen(function* () {
-          const failure = Cause.failureOption(cause)
-          const duplicatePort = Option.isSome(failure) && isListenFailure(failure.value) && failure.value.code === "EADDRINUSE"
-          // A duplicate launch fails at a taken port, or at OUTBOX_FILE's lock, whichever comes first.
-          if ((duplicatePort || Option.isSome(lost)) && (yield* anotherWorkerServes)) {
-            yield* Effect.logError(
-              `${Option.isSome(failure) && isListenFailure(failure.value) ? failure.value.message : "start-up failed"}: another null worker already serves this instance; not reporting, exiting`
-            )
-            return yield* Effect.die(new Error("duplicate worker"))
-          }
-          // The pid makes the report this process's own, should two workers ever report for one instance.
           // A service that failed to start noted why in its own words (a journal in use, say), however its failure
           // reached here: as an interruption, or as a defect named by its class.
           const described = Option.getOrElse(lost, () => notedStartFailure() ?? describeLaunchFailure(cause))
+          // A duplicate launch fails at a taken port, or at OUTBOX_FILE's lock, whichever comes first; two started in
+          // the same moment both passed the check made before anything was built (probe 55 #1: the one that lost the
+          // journal's lock reported the healthy worker's instance broken). Whatever failed, a worker serving this
+          // instance is not to be reported broken: asked for every failure (nothing listening costs a refused connect).
+          if (yield* anotherWorkerServes) {
+            yield* Effect.logError(`${described}: another null worker already serves this instance; not reporting, exiting`)
+            return yield* Effect.die(new Error("duplicate worker"))
+          }
+          // The pid makes the report this process's own, should two workers ever report for one instance.
           const reason = `Worker Server failed to launch: ${described} (pid ${process.pid})`
           // A defect is a bug: its stack stays here, in the local log; the report gets the one line.
           yield* Cause.defects(cause).length > 0 ? Effect.logError(reason, cause) : Effect.logError(reason)

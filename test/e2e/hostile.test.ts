@@ -1,4 +1,4 @@
-import { mkdtempSync, readlinkSync, rmSync } from "node:fs"
+import { mkdtempSync, readlinkSync, rmSync, symlinkSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { createServer } from "node:http"
@@ -7,6 +7,7 @@ import { CreateSessionAnswer } from "../../src/protocol/session.js"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { SessionsAnswer } from "../../src/protocol/control.js"
 import { FakeAutoscaler } from "../support/fakeAutoscaler.js"
+import { otherWorkersLock } from "../support/processStart.js"
 import { mainJs, spawnProcess } from "../support/process.js"
 import { authData, cleanup, decoded, eventually, processes, request, startReceiver, startWorkerProcess, workerEnv } from "../support/workerProcess.js"
 
@@ -197,6 +198,30 @@ describe("hostile input against the real process", () => {
     expect(autoscaler.statuses.filter((status) => status.mtoken === "duplicate")).toEqual([])
     expect(autoscaler.statuses.every((status) => status.error_msg === "")).toBe(true)
     expect(first.worker.child.exitCode).toBeNull()
+  })
+
+  it("two launched in the same moment with one OUTBOX_FILE: the one that loses the journal's lock finds the other serving by then, and exits without reporting (probe 55 #1)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "null-worker-twins-"))
+    dirs.push(dir)
+    const outbox = join(dir, "outbox.jsonl")
+    // The winner's lock, taken before either listens: both passed the look made before anything is built.
+    symlinkSync(otherWorkersLock(), `${outbox}.lock`)
+    const { env } = await workerEnv(autoscaler, { OUTBOX_FILE: outbox, BIND_RETRY_SECONDS: "2", MASTER_TOKEN: "twin" })
+    const twin = spawnProcess(process.execPath, [mainJs], env)
+    processes.push(twin)
+    await twin.waitFor(`OUTBOX_FILE ${outbox} cannot be used: it is in use by process`, 15_000)
+    // Meanwhile the winner's control port comes up: a stand-in answering /sessions as a serving worker does.
+    const winner = createServer((_, res) => void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ sessions: [], draining: false, index: 0 })))
+    await new Promise<void>((listening) => winner.listen(Number(env["NULL_CONTROL_PORT"]), "127.0.0.1", listening))
+    try {
+      expect(await twin.exited).toBe(1)
+      expect(twin.output()).toContain(`cannot be used: it is in use by process ${process.ppid} (${outbox}.lock): another null worker already serves this instance; not reporting, exiting`)
+      expect(twin.output()).not.toContain("reporting the launch failure")
+      expect(autoscaler.statuses.filter((status) => status.mtoken === "twin")).toEqual([])
+    } finally {
+      winner.closeAllConnections()
+      await new Promise((closed) => winner.close(closed))
+    }
   })
 
   it("a control port held by something that is not a null worker (silent, or answering garbage) is no duplicate: the start goes on and reports the taken port", async () => {

@@ -2,7 +2,8 @@
  * A second start beside a null worker that already serves this instance (a duplicate launch: a supervisor's restart
  * racing the first, a template's command run twice). Reporting from it, under the instance's `CONTAINER_ID`, would tell
  * the autoscaler that the healthy worker is not ready, or broken; so it is found before anything is built, by asking
- * the configured control port, and again after a port or the journal stayed taken.
+ * the configured control port, and again after any launch failure (two started in the same moment both pass the first
+ * look: the one that loses a port or the journal's lock finds the other serving then; probe 55 #1).
  */
 import { connect } from "node:net"
 import { HttpClient } from "@effect/platform"
@@ -46,8 +47,9 @@ const holderOf = (port: number) =>
 const configuredControlPort = Effect.orElseSucceed(controlPortSetting, () => null)
 
 /**
- * A port still taken after the retries may be held by another null worker serving this same instance (a
- * duplicate launch). Reporting an error then would mark the healthy worker's `CONTAINER_ID` as broken.
+ * A launch that failed (a port or the journal's lock still taken after the retries, say) may be a duplicate beside
+ * another null worker serving this same instance. Reporting an error then would mark the healthy worker's
+ * `CONTAINER_ID` as broken.
  */
 export const anotherWorkerServes = Effect.flatMap(configuredControlPort, (port) =>
   port === null ? Effect.succeed(false) : Effect.map(holderOf(port), (holder) => holder !== "none")
