@@ -590,7 +590,14 @@ start_consumer() {
   (
     trap - ERR
     set +e
-    alive() { kill -0 "$1" 2>/dev/null; }
+    # A zombie is gone too: a worker dead under a launcher that never reaps (Vast's entrypoint adopting a `nohup … &`
+    # start) stays one, and `kill -0` succeeds on it (probe 55 #2: its consumer ran on, and its kill went unreported).
+    alive() {
+      local line
+      kill -0 "$1" 2>/dev/null || return 1
+      { read -r line <"/proc/$1/stat"; } 2>/dev/null || return 0
+      [[ ${line##*) } != Z* ]]
+    }
     # The live processes of session $1, from /proc (`pid (comm) state ppid pgrp session …`; the name may hold spaces).
     session_members() {
       local stat line state sid

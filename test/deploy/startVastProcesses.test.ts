@@ -286,4 +286,29 @@ describe("start-vast.sh: CONSUMER_CMD", () => {
     await eventually(() => readFileSync(logFile, "utf8").includes("reported the error to "), "the report's line in the log")
     expect(readFileSync(logFile, "utf8")).toMatch(/ERROR: the worker process was killed \(no clean shutdown; out of memory\?\)\n.*reported the error to /)
   })
+
+  it("under a launcher that never reaps, a worker killed outright (a zombie) is gone all the same: the consumer is stopped and the kill reported (probe 55 #2)", async () => {
+    const [pidFile, workerPidFile] = [join(h.dir, "consumer.pid"), join(h.dir, "worker.pid")]
+    // The launcher starts the script in the background, then becomes a process that never waits for it.
+    const launcher = join(h.dir, "launcher.sh")
+    writeFileSync(launcher, `bash "${h.detachedScript}" &\necho $! > "${workerPidFile}"\nexec sleep 300\n`)
+    const { env } = await h.vastEnv({ USE_SSL: "false", NULL_WORKER_DIR: root, CONSUMER_CMD: `echo $$ > "${pidFile}"; exec sleep 300` })
+    const run = h.start(launcher, env)
+    await h.recorder.waitFor(isReady)
+    await eventually(() => existsSync(pidFile) && readFileSync(pidFile, "utf8").endsWith("\n"), "the consumer's PID")
+    const [consumer, worker] = [pidFile, workerPidFile].map((file) => Number(readFileSync(file, "utf8").trim())) as [number, number]
+    try {
+      process.kill(worker, "SIGKILL")
+      await eventually(() => !running(worker), "the worker to die")
+      expect(alive(worker), "a zombie, not reaped").toBe(true)
+      await eventually(() => !alive(consumer), "the consumer to stop", 20_000)
+      const report = await h.recorder.waitFor((status) => String(status.json?.["error_msg"] ?? "").includes("killed"), 20_000)
+      expect(report.json?.["error_msg"]).toBe("the worker process was killed (no clean shutdown; out of memory?)")
+    } finally {
+      // In its own session, the consumer outlives a failed run otherwise.
+      if (alive(consumer)) process.kill(consumer, "SIGKILL")
+      run.child.kill("SIGKILL")
+      await run.exited
+    }
+  })
 })
