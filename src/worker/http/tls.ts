@@ -1,6 +1,7 @@
 /** The public port's TLS certificate chain and key (`USE_SSL=true`). */
+import { createPublicKey, X509Certificate } from "node:crypto"
 import { createSecureContext } from "node:tls"
-import { Data, Effect } from "effect"
+import { Clock, Data, Effect } from "effect"
 import type { WorkerSettings } from "../config/WorkerConfig.js"
 import { readBoundedFile, refusalText } from "../../shared/readBoundedFile.js"
 
@@ -30,6 +31,34 @@ const usable = (what: string, options: { readonly cert?: Buffer; readonly key?: 
   Effect.try({ try: () => void createSecureContext(options), catch: (error) => failure(`${what} (${reason(error)})`) })
 
 /**
+ * The key against the (first) certificate's public key: OpenSSL keeps a key of another type (an RSA key beside an EC
+ * certificate) in a slot of its own and never compares the two, and every handshake then fails (probe 55 #3).
+ */
+const samePublicKey = (cert: Buffer, key: Buffer): Effect.Effect<X509Certificate, TlsUnavailable> =>
+  Effect.try({
+    try: () => {
+      const leaf = new X509Certificate(cert)
+      const { asymmetricKeyType } = createPublicKey(key)
+      if (leaf.publicKey.equals(createPublicKey(key))) return leaf
+      throw new Error(leaf.publicKey.asymmetricKeyType === asymmetricKeyType ? "another key" : `a ${asymmetricKeyType} key for a ${leaf.publicKey.asymmetricKeyType} certificate`)
+    },
+    catch: (error) => failure(`WORKER_TLS_CERT/WORKER_TLS_KEY: the key does not match the certificate (${reason(error)})`)
+  })
+
+/**
+ * A certificate out of its dates is served (a client that does not verify still gets through), with a warning: a
+ * client that verifies (the Vast SDK, the client's `--ca-file`) refuses every handshake (probe 55 #4).
+ */
+const warnIfOutOfDate = (leaf: X509Certificate) =>
+  Effect.gen(function* () {
+    const now = yield* Clock.currentTimeMillis
+    const [from, to] = [Date.parse(leaf.validFrom), Date.parse(leaf.validTo)]
+    const problem = to < now ? `expired on ${new Date(to).toISOString()}` : from > now ? `is not valid before ${new Date(from).toISOString()}` : null
+    if (problem === null) return
+    yield* Effect.logWarning(`WORKER_TLS_CERT ${problem}: it is served as it is, and a client that verifies it (the Vast SDK, the client with --ca-file) refuses every handshake`)
+  })
+
+/**
  * The configured certificate and key, checked the way the listener will use them: each alone first, so that a
  * bad file is named, then the pair. Fails with one line naming the variables, never a stack.
  */
@@ -40,5 +69,6 @@ export const readTls = (config: Pick<WorkerSettings, "tlsCertFile" | "tlsKeyFile
     yield* usable("WORKER_TLS_CERT: not a PEM certificate", { cert })
     yield* usable("WORKER_TLS_KEY: not a PEM private key", { key })
     yield* usable("WORKER_TLS_CERT/WORKER_TLS_KEY: the key does not match the certificate", { cert, key })
+    yield* warnIfOutOfDate(yield* samePublicKey(cert, key))
     return { cert, key }
   })

@@ -1,10 +1,12 @@
 import { execFileSync } from "node:child_process"
+import { X509Certificate } from "node:crypto"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Either, TestClock } from "effect"
 import { readTls } from "../../../src/worker/http/tls.js"
+import { capturedLogs } from "../../support/logs.js"
 
 let dir = ""
 const file = (name: string) => join(dir, name)
@@ -17,6 +19,10 @@ beforeAll(() => {
       "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", file(`${pair}.key`), "-out", file(`${pair}.crt`), "-days", "1", "-subj", "/CN=127.0.0.1"
     ], { stdio: "ignore" })
   }
+  // An EC pair: OpenSSL never compares a key of one type with a certificate of the other.
+  execFileSync("openssl", [
+    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", file("ec.key"), "-out", file("ec.crt"), "-days", "1", "-subj", "/CN=127.0.0.1"
+  ], { stdio: "ignore" })
   writeFileSync(file("headless.crt"), readFileSync(file("a.crt"), "utf8").replace(/-----BEGIN CERTIFICATE-----\n/, ""))
   writeFileSync(file("big.crt"), Buffer.concat([readFileSync(file("a.crt")), Buffer.alloc(1024 * 1024, "x")]))
   execFileSync("mkfifo", [file("fifo")])
@@ -83,6 +89,50 @@ describe("readTls", () => {
       )
     })
   )
+
+  it.effect("a key of another type than the certificate's (an RSA key for an EC certificate, and the reverse) is the mismatch it is (probe 55 #3: it was taken, and every handshake failed)", () =>
+    Effect.gen(function* () {
+      assert.strictEqual(
+        yield* refusal(file("ec.crt"), file("a.key")),
+        "Failed to get SSL Certificate: WORKER_TLS_CERT/WORKER_TLS_KEY: the key does not match the certificate (a rsa key for a ec certificate)"
+      )
+      assert.strictEqual(
+        yield* refusal(file("a.crt"), file("ec.key")),
+        "Failed to get SSL Certificate: WORKER_TLS_CERT/WORKER_TLS_KEY: the key does not match the certificate (a ec key for a rsa certificate)"
+      )
+      const { cert } = yield* readTls({ tlsCertFile: file("ec.crt"), tlsKeyFile: file("ec.key") })
+      assert.deepStrictEqual(cert, readFileSync(file("ec.crt")))
+    })
+  )
+
+  describe("a certificate out of its dates is served, with a warning saying when (probe 55 #4: an expired one was served unsaid)", () => {
+    const warnings = (at: number) => {
+      const logs = capturedLogs()
+      return Effect.gen(function* () {
+        yield* TestClock.setTime(at)
+        yield* readTls({ tlsCertFile: file("a.crt"), tlsKeyFile: file("a.key") })
+        return logs.lines.filter((line) => line.level === "WARN").map((line) => String(line.message[0]))
+      }).pipe(Effect.provide(logs.layer))
+    }
+    const dates = () => {
+      const leaf = new X509Certificate(readFileSync(file("a.crt")))
+      return { from: Date.parse(leaf.validFrom), to: Date.parse(leaf.validTo) }
+    }
+
+    it.effect("within its dates: nothing said", () => Effect.map(warnings(dates().from + 1000), (said) => assert.deepStrictEqual(said, [])))
+
+    it.effect("past its end: expired, on which day", () =>
+      Effect.map(warnings(dates().to + 1000), (said) =>
+        assert.deepStrictEqual(said, [
+          `WORKER_TLS_CERT expired on ${new Date(dates().to).toISOString()}: it is served as it is, and a client that verifies it (the Vast SDK, the client with --ca-file) refuses every handshake`
+        ])
+      )
+    )
+
+    it.effect("before its start: not valid yet, from when", () =>
+      Effect.map(warnings(dates().from - 1000), (said) => assert.deepStrictEqual(said.map((line) => line.split(":")[0]), [`WORKER_TLS_CERT is not valid before ${new Date(dates().from).toISOString().split(":")[0]}`]))
+    )
+  })
 
   it.effect("a missing file names its variable", () =>
     Effect.gen(function* () {
