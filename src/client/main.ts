@@ -32,6 +32,7 @@ import { Holdings } from "./autoscale/Holdings.js"
 import { countCap } from "./autoscale/scalingRule.js"
 import { connectRedis } from "./autoscale/redis.js"
 import { StateStore } from "./autoscale/StateStore.js"
+import { localKeyWarningFromEnv } from "./localKey.js"
 import { shortLifetimeWarning } from "./shortLifetime.js"
 import { clientFlags, clientHelp, doctorFlags, doctorHelp, doctorOptions, type DoctorRun, halfLocalWarning, modeConflict, options, toDoctorRun, toRun, type Run } from "./cli.js"
 import { diagnose, renderJson, renderText } from "./doctor.js"
@@ -154,10 +155,14 @@ const executeAutoscale = (run: AutoscaleRun) =>
     })
   )
 
+/** Warnings found before a run starts, one line each on stderr. */
+const sayWarnings = (warnings: ReadonlyArray<string | null>) =>
+  Effect.forEach(warnings, (warning) => (warning === null ? Effect.void : Console.error(warning)), { discard: true })
+
 const autoscaleSubcommand = Command.make("autoscale", autoscaleOptions, (parsed) =>
   Either.match(toAutoscaleRun(parsed), {
     onLeft: (error) => Effect.zipRight(Console.error(error.message), Effect.fail(new RunFailed({ failures: 0 }))),
-    onRight: executeAutoscale
+    onRight: (run) => Effect.zipRight(Effect.flatMap(localKeyWarningFromEnv([run.autoscalerUrl, run.webserverUrl]), (warning) => sayWarnings([warning])), executeAutoscale(run))
   })
 )
 const autoscaleCommand = Command.run(autoscaleSubcommand, { name: "null-worker client autoscale", version: VERSION })
@@ -178,16 +183,24 @@ const clientCommand = Command.run(Command.make("null-worker-client", options, (p
   const conflict = modeConflict(process.argv.slice(2))
   if (conflict !== null) return Effect.zipRight(Console.error(conflict), Effect.fail(new RunFailed({ failures: 0 })))
   const heldSeconds = parsed.demo ? parsed.interval * (parsed.count - 1) + parsed.plateau : parsed.hold
-  const warnings = [halfLocalWarning(parsed, parsed.instance), shortLifetimeWarning({ lifetime: parsed.lifetime, heldSeconds })]
-  return Effect.zipRight(Effect.forEach(warnings, (warning) => (warning === null ? Effect.void : Console.error(warning)), { discard: true }), execute(toRun(parsed), lastWords))
+  const run = toRun(parsed)
+  return Effect.gen(function* () {
+    const warnings = [halfLocalWarning(parsed, parsed.instance), shortLifetimeWarning({ lifetime: parsed.lifetime, heldSeconds }), yield* localKeyWarningFromEnv([run.autoscalerUrl, run.webserverUrl])]
+    yield* sayWarnings(warnings)
+    return yield* execute(run, lastWords)
+  })
 }), {
   name: "null-worker client",
   version: VERSION
 })
-const doctorSubcommand = Command.make("doctor", doctorOptions, (parsed) => {
-  const halfLocal = halfLocalWarning(parsed, parsed.instance, false)
-  return Effect.zipRight(halfLocal === null ? Effect.void : Console.error(halfLocal), executeDoctor(toDoctorRun(parsed)))
-})
+const doctorSubcommand = Command.make("doctor", doctorOptions, (parsed) =>
+  Effect.gen(function* () {
+    const run = toDoctorRun(parsed)
+    // The doctor never calls the autoscaler.
+    yield* sayWarnings([halfLocalWarning(parsed, parsed.instance, false), yield* localKeyWarningFromEnv([run.webserverUrl])])
+    return yield* executeDoctor(run)
+  })
+)
 const doctorCommand = Command.run(doctorSubcommand, { name: "null-worker client doctor", version: VERSION })
 
 // stdout carries the events (JSON lines with --json): logs go to stderr.

@@ -6,6 +6,7 @@ import { FakeAutoscaler } from "../support/fakeAutoscaler.js"
 import { call, startWorker } from "../support/worker.js"
 import { ENDPOINT_NAME, FakeControlPlane, USER_KEY } from "./fakeControlPlane.js"
 import { type SpawnedClient, spawnClient } from "./spawnClient.js"
+import { until } from "../support/serverless.js"
 
 const Closes = Schema.Struct({
   recent_closes: Schema.Array(Schema.Struct({ session_id: Schema.String, reason: Schema.String }))
@@ -186,6 +187,21 @@ describe("node dist/client.js", () => {
     expect(unknown.stderr().split("\n")[0]).toBe(
       "warning: --lifetime 1 is under 2 s: the client pings at most once a second, so a session may expire between pings, before the 8 s it would be held"
     )
+  })
+
+  it("VAST_API_KEY=local with no URL of this machine is warned of at start, by the client and by its doctor (newcomer 39 #4)", async () => {
+    // An address that is not this machine's, reached or not: the warning comes first either way.
+    const away = ["--autoscaler-url", "http://192.0.2.1:9", "--webserver-url", "http://192.0.2.1:9"]
+    for (const args of [["--endpoint", "nope", ...away], ["doctor", "--endpoint", "nope", ...away]]) {
+      const client = spawnClient(args, { VAST_API_KEY: "local" })
+      clients.push(client)
+      await until("the warning", () => (client.stderr().includes("\n") ? true : undefined), 15_000)
+      client.child.kill("SIGTERM")
+      await client.exited
+      expect(client.stderr().split("\n")[0]).toBe(
+        'warning: VAST_API_KEY is "local", the local serverless\'s key, but the run goes to http://192.0.2.1:9: for the local serverless add --instance local (or give --autoscaler-url and --webserver-url)'
+      )
+    }
   })
 
   it("a VAST_API_KEY read with its line's CR still works; one holding a character no header can carry is said as such, not as a server that did not answer (probe 37 I1)", async () => {
