@@ -61,8 +61,10 @@ const demo = Command.make("demo", options, (opts) =>
     const scaleDownWait = Option.getOrElse(inactivity, () => DEFAULT_INACTIVITY_SECONDS) + SCALE_DOWN_SLACK_SECONDS
     if (expectZero && opts.timeout <= scaleDownWait) {
       const given = Option.isSome(opts.inactivityTimeout) ? "--inactivity-timeout" : `--inactivity-timeout's default ${DEFAULT_INACTIVITY_SECONDS}`
+      // No --inactivity-timeout (above 0) brings the wait under the slack: only a longer --timeout helps then (newcomer 39 #5).
+      const remedy = opts.timeout > SCALE_DOWN_SLACK_SECONDS ? "give a longer --timeout or a shorter --inactivity-timeout" : `give a --timeout above ${SCALE_DOWN_SLACK_SECONDS} s at the least`
       return yield* new OptionsRefused({
-        message: `--timeout ${opts.timeout} is not above the wait for the scale-down alone (${given} + ${SCALE_DOWN_SLACK_SECONDS} = ${scaleDownWait} s): give a longer --timeout or a shorter --inactivity-timeout`
+        message: `--timeout ${opts.timeout} is not above the wait for the scale-down alone (${given} + ${SCALE_DOWN_SLACK_SECONDS} = ${scaleDownWait} s): ${remedy}`
       })
     }
     const launcher = yield* WorkerLauncher
@@ -83,7 +85,11 @@ const demo = Command.make("demo", options, (opts) =>
     // Rounded as written: 2 × 2 × 0.1 + 0.2 is 0.6000000000000001 in binary.
     const sessionsTake = Number((2 * (opts.count - 1) * opts.interval + opts.plateau).toFixed(3))
     const runTakes = sessionsTake + (expectZero ? scaleDownWait : 0)
-    if (opts.timeout <= runTakes) {
+    // Said as certain when the sessions alone outlast it: the run then ends by its timeout (a way to watch it for a
+    // while), where "may" had read as a chance of passing (newcomer 39 #5).
+    if (opts.timeout <= sessionsTake) {
+      yield* say(`note: --timeout ${opts.timeout} s runs out before the sessions end (they take ${sessionsTake} s at the least: --count, --interval, --plateau): the demo will end by its timeout, and fail`)
+    } else if (opts.timeout <= runTakes) {
       yield* say(
         `note: --timeout ${opts.timeout} s may run out: the sessions take ${sessionsTake} s at the least (--count, --interval, --plateau)${expectZero ? ` and the scale-down up to ${scaleDownWait} s after them` : ""}`
       )
