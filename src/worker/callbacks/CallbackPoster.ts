@@ -252,6 +252,15 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
                 { file, now, journal: journalFile }
               )
             ),
+          notRelocated: (now: string, why: string) =>
+            void runFork(
+              throttled.log(
+                throttled.warning,
+                "journal-relocation",
+                "OUTBOX_FILE's directory was deleted while the worker ran, and the journal cannot go where the variable leads now: callbacks are still delivered, but those pending would not be sent again after a crash",
+                { file, journal: journalFile, now, why }
+              )
+            ),
           relocated: (now: string, pending: number) => {
             const was = journalFile
             journalFile = now
@@ -489,13 +498,15 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
           // Journalled, the callbacks are in the file for the next start: past a screenful, the log counts them. (A
           // journal left by crashed workers can hold far more than CALLBACK_MAX_PENDING, all replayed.) One the journal
           // could not take (a full disk) is listed whatever the count: the log is its only record.
-          // Where it was opened: a link re-pointed since leads elsewhere (probe 54 #3).
-          const file = journalFile
           const nowhere = Option.isNone(config.outboxFile) ? "nowhere (set OUTBOX_FILE to keep it)" : "nowhere (not written to OUTBOX_FILE)"
           // What the file at the path holds now, read back: deleted or replaced while the worker ran, it may hold none
           // of what was written to it (review 47 M1). Unreadable, each callback's own write is what is known.
-          // Lines a full disk refused are written now if the disk has room again (probe 51 M1).
+          // Lines a full disk refused are written now if the disk has room again (probe 51 M1); a journal whose directory
+          // is gone moves where the variable leads, if it can (review 61 #2).
           if (live.size > 0) journal?.catchUp()
+          // Where it is, after that: opened there, or moved (review 61 #1: read before the move, the old file was read
+          // back, and every callback said kept nowhere); a link re-pointed since leads elsewhere (probe 54 #3).
+          const file = journalFile
           const held = file === null || live.size === 0 ? null : heldInJournal(file)
           let listedKept = 0
           let counted = 0

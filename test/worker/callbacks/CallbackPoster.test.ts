@@ -860,6 +860,26 @@ describe("CallbackPoster", () => {
     }).pipe(Effect.provide(logs.layer))
   })
 
+  it.effect("a journal whose directory was deleted after the flip with no line since moves at the stop, and what is pending is said kept where it went (review 61 #1, #2)", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const base = mkdtempSync(join(tmpdir(), "outbox-deploy-"))
+      for (const release of ["1", "2"]) mkdirSync(join(base, "releases", release), { recursive: true })
+      symlinkSync(join(base, "releases", "1"), join(base, "current"))
+      const { poster, scope } = yield* posterOnJournal(join(base, "current", "outbox.jsonl"), ["hang"], logs)
+      poster.unsafeEnqueue({ ...callback, sessionId: "a" })
+      yield* TestClock.adjust("0 millis")
+      symlinkSync(join(base, "releases", "2"), join(base, "current.next"))
+      renameSync(join(base, "current.next"), join(base, "current"))
+      rmSync(join(base, "releases", "1"), { recursive: true })
+      yield* Scope.close(scope, Exit.void)
+      const now = join(realpathSync(base), "releases", "2", "outbox.jsonl")
+      const atExit = logs.lines.filter((line) => line.message[0] === "on_close callback still pending at exit")
+      assert.deepStrictEqual(atExit.map((line) => { const fields = line.message[1] as { session_id: string; kept_in: string }; return [fields.session_id, fields.kept_in] }), [["a", now]])
+      assert.include(readFileSync(now, "utf8"), '"session_id":"a"')
+    }).pipe(Effect.provide(logs.layer))
+  })
+
   it.effect(`journalled, what is still pending at exit is listed up to ${EXIT_LINES_WHEN_JOURNALLED} lines, then counted in one: the journal keeps them all`, () => {
     const logs = capturedLogs()
     return Effect.gen(function* () {

@@ -15,7 +15,8 @@
  *
  * The file is rewritten with its live lines at start and whenever delivered lines make up most of it past a few
  * MiB, so it stays within about twice what is pending (`rewrite.ts`); it is created owner-only, since it holds
- * callback URLs whole. Its parts: the lines (`journalLine.ts`), the replay (`replay.ts`), the path (`journalPath.ts`),
+ * callback URLs whole. Opened once through `OUTBOX_FILE`'s links, it stays in that directory; deleted with it while the
+ * variable leads to another (a deploy's `current` flipped, the old release removed), it moves there. Its parts: the lines (`journalLine.ts`), the replay (`replay.ts`), the path (`journalPath.ts`),
  * the lock (`journalLock.ts`) and the disk calls (`journalDisk.ts`).
  */
 import { closeSync, existsSync, fstatSync, statSync } from "node:fs"
@@ -30,7 +31,7 @@ import { doneLine, type JournalledCallback, pendingLine } from "./journalLine.js
 import { isOwnLock, LockHeld, releaseLock, takeLock } from "./journalLock.js"
 import { followLinks, inRealDirectory, journalPathProblem, otherNamesProblem } from "./journalPath.js"
 import { replay, MAX_LEFTOVER_BYTES } from "./replay.js"
-import { MAX_REWRITE_TAIL_CHARS, removeStaleRewrites, rewrite, type RewriteUnderWay, startRewrite } from "./rewrite.js"
+import { MAX_REWRITE_TAIL_BYTES, prepareRewrite, removeStaleRewrites, rewrite, type RewriteUnderWay } from "./rewrite.js"
 
 export interface OutboxJournal {
   /** Record a callback before its first attempt: whether its line was written (a full disk, say, refuses it). Never throws. */
@@ -55,8 +56,9 @@ export interface JournalOpened {
   /** Lines that were not a journal line (torn, damaged, too long): dropped by the compaction. */
   readonly skipped: number
   /**
-   * Where the journal is written: `OUTBOX_FILE` with its links followed and its directory's real path, fixed at open,
-   * so that a link re-pointed later moves neither the file nor its lock (probe 54 #3).
+   * Where the journal is written: `OUTBOX_FILE` with its links followed and its directory's real path, taken at open,
+   * so that a link re-pointed later moves neither the file nor its lock (probe 54 #3), unless that directory is then
+   * deleted (`relocated` says where it went).
    */
   readonly file: string
 }
@@ -72,7 +74,8 @@ export interface JournalNotices {
   readonly recreated: (pending: number) => void
   /**
    * The file was deleted with its directory: it cannot be written again until the directory exists (tried at each new
-   * pending callback), and appends meanwhile go to the deleted file.
+   * pending callback), and appends meanwhile go to the deleted file. (When `OUTBOX_FILE` leads elsewhere by then, the
+   * journal moves there instead: `relocated`, or `notRelocated`.)
    */
   readonly directoryGone: (directory: string) => void
   /**
@@ -82,7 +85,8 @@ export interface JournalNotices {
   readonly lockTaken: (holder: number) => void
   /**
    * `OUTBOX_FILE` now leads to another file (`now`: a link on its way re-pointed, a deploy's `current` flipped): the
-   * journal stays where it was opened, which a worker started on the variable now would not read.
+   * journal stays where it was opened, which a worker started on the variable now would not read, until its directory
+   * is deleted (then it moves: `relocated`).
    */
   readonly pathMoved: (now: string) => void
   /**
@@ -90,6 +94,12 @@ export interface JournalNotices {
    * then on, lock and all, written with the callbacks still pending.
    */
   readonly relocated: (now: string, pending: number) => void
+  /**
+   * The journal's directory was deleted while `OUTBOX_FILE` led to another file (`now`), where it cannot go (`why`):
+   * it stays as it was (tried again at each line), or, when another worker holds the journal there, this worker
+   * journals no more.
+   */
+  readonly notRelocated: (now: string, why: string) => void
 }
 
 const noNotices: JournalNotices = {
@@ -98,7 +108,8 @@ const noNotices: JournalNotices = {
   directoryGone: () => undefined,
   lockTaken: () => undefined,
   pathMoved: () => undefined,
-  relocated: () => undefined
+  relocated: () => undefined,
+  notRelocated: () => undefined
 }
 /**
  * Open the journal: lock it, read what is left, rewrite the file with just that, and append from there. Failing to
@@ -167,9 +178,12 @@ export const openJournal = (
           if (behind) backOff()
           sayNotRewritten(error)
         }
+        /** The last rewrite given up while a disk call of it was out: none starts until that call returns. */
+        let stalled: RewriteUnderWay | null = null
         const giveUpStalledRewrite = () => {
+          stalled = rewriting
           cancelRewrite()
-          notRewritten(new Error(`a rewrite waited on the disk while more than ${MAX_REWRITE_TAIL_CHARS / (1024 * 1024)} MiB were journalled: given up`))
+          notRewritten(new Error(`a rewrite waited on the disk while more than ${MAX_REWRITE_TAIL_BYTES / (1024 * 1024)} MiB were journalled: given up`))
         }
         const compact = (): boolean => {
           cancelRewrite()
@@ -266,36 +280,55 @@ export const openJournal = (
           if (now !== null && now !== movedTo) notices.pathMoved(now)
           movedTo = now
         }
-        /** Another worker holds the lock: the file is its journal, and this worker writes none from now on. */
-        const standDown = (holder: number): false => {
+        /** Another worker holds the lock (`say` tells how): the file is its journal, and this worker writes none from now on. */
+        const standDown = (say: () => void): false => {
           stopped = true
           cancelRewrite()
           retire(fd)
-          notices.lockTaken(holder)
+          say()
           return false
         }
         /**
          * The journal's directory deleted while `OUTBOX_FILE` leads to another one (a deploy flipped `current`, then
          * removed the old release): the journal, lock and all, goes where the path leads now, where a worker started on
-         * it would look (review 60: it had stayed in the deleted directory, kept nowhere). Whether to write the line.
+         * it would look (review 60: it had stayed in the deleted directory, kept nowhere). `to` gets the checks the
+         * open makes, and what another process left there is read, before anything changes: a move that cannot be made
+         * leaves the journal as it was, said (review 61 #5: a file there that could not be read had left the lock
+         * moved and the lines not). Whether to write the line.
          */
         const relocate = (to: string): boolean => {
-          try {
-            lock = takeLock(to)
-          } catch (error) {
-            if (error instanceof LockHeld) return standDown(error.holder)
-            notices.notCompacted(`its lock cannot be taken at ${to}: ${error instanceof Error ? error.message : String(error)}`)
+          let problem = journalPathProblem(to) ?? otherNamesProblem(to)
+          let taken: string | null = null
+          let leftovers: ReadonlyArray<JournalledCallback> = []
+          if (problem === null) {
+            try {
+              taken = takeLock(to)
+              leftovers = replay(to, MAX_LEFTOVER_BYTES).left
+            } catch (error) {
+              if (error instanceof LockHeld) return standDown(() => notices.notRelocated(to, `another worker (pid ${error.holder}) holds the journal there, and this worker journals no more`))
+              if (taken !== null) releaseLock(taken)
+              problem = error instanceof Error ? error.message : String(error)
+            }
+          }
+          if (problem !== null || taken === null) {
+            notices.notRelocated(to, problem ?? "its lock could not be taken")
             return true
           }
           file = to
+          lock = taken
           viaLinks = resolve(configured) !== file
           movedTo = null
           locked = true
           cancelRewrite()
-          // What a process that held it before left there stays pending in it.
-          keepLeftovers()
-          // Not written whole (a full disk): the pending lines are added once it can be.
-          if (!compact()) behind = true
+          for (const callback of leftovers) if (!live.has(callback.session_id)) track(callback)
+          if (compact()) {
+            catchUpWait = 0
+            catchUpSkips = 0
+          } else {
+            // Not written whole (a full disk): appended to as it is, and the pending lines added once it can be.
+            behind = true
+            size = statSync(file, { throwIfNoEntry: false })?.size ?? 0
+          }
           reopen()
           torn = behind
           notices.relocated(file, live.size)
@@ -313,7 +346,7 @@ export const openJournal = (
               try {
                 takeLock(file)
               } catch (error) {
-                if (error instanceof LockHeld) return standDown(error.holder)
+                if (error instanceof LockHeld) return standDown(() => notices.lockTaken(error.holder))
                 // Without its lock the file is not rewritten. A missing directory is said by the rewrite's attempt.
                 if (deleted && errnoOf(error) === "ENOENT" && !existsSync(dirname(file))) {
                   if (movedTo !== null && existsSync(dirname(movedTo))) return relocate(movedTo)
@@ -345,7 +378,7 @@ export const openJournal = (
         /** Whether `line` was written. */
         const write = (line: string): boolean => {
           // Whether or not the file takes it, the rewrite under way ends with it.
-          if (rewriting !== null && rewriting.add(line) > MAX_REWRITE_TAIL_CHARS) giveUpStalledRewrite()
+          if (rewriting !== null && rewriting.add(line) > MAX_REWRITE_TAIL_BYTES) giveUpStalledRewrite()
           try {
             size += writeAll(fd, (torn ? "\n" : "") + line)
             torn = false
@@ -374,10 +407,12 @@ export const openJournal = (
         }
         /** Rewrite the file with what is pending now, off the main thread (`startRewrite`), if none is under way. */
         const rewriteInBackground = () => {
-          if (rewriting !== null) return
+          // A disk call that has not returned holds a thread of the pool, which DNS lookups share: on a hung disk each
+          // rewrite given up had held one more, until none was left for the callbacks' lookups (review 61 #4).
+          if (rewriting !== null || stalled?.onDisk() === true) return
           let job: RewriteUnderWay
           try {
-            job = startRewrite(file, Array.from(live.values(), (entry) => entry.callback), disk, {
+            job = prepareRewrite(file, Array.from(live.values(), (entry) => entry.callback), disk, {
               // The lock or the file lost meanwhile: the next line's check sees to those, and this file is not put in place.
               superseded: () => stopped || closed || !isOwnLock(lock) || !isLinked(fd),
               placed: (bytes) => {
@@ -394,7 +429,8 @@ export const openJournal = (
           } catch (error) {
             return notRewritten(error)
           }
-          // One with nothing to write may have ended before it was handed back.
+          job.begin()
+          // One with nothing to write ends in its first step.
           if (job.underWay()) rewriting = job
         }
         /** `lastChance`: the stop's, which no back-off holds back, and which rewrites on the main thread. */
@@ -443,8 +479,13 @@ export const openJournal = (
             write(doneLine(sessionId))
             compactIfMostlyDelivered()
           },
-          // Only when behind: a file an operator deleted is not made again for nothing (review 57 I10).
-          catchUp: () => !behind || (keepJournal() && catchUp(true)),
+          // Only when behind: a file an operator deleted is not made again for nothing (review 57 I10). Or when the
+          // journal's directory is gone with callbacks pending: it moves where the variable leads now, if it can, though
+          // no line came since (review 61 #2: an idle worker stopped after a deploy's flip kept them nowhere).
+          catchUp: () => {
+            const directoryGone = live.size > 0 && !stopped && !existsSync(dirname(file))
+            return (!behind && !directoryGone) || (keepJournal() && catchUp(true))
+          },
           whenRewritten: () => rewriting?.whenEnded() ?? Promise.resolve(),
           close: () => {
             cancelRewrite()

@@ -18,10 +18,11 @@ const MAX_REWRITE_SYNCS = 3
 const REWRITE_SLICE_CHARS = 256 * 1024
 
 /**
- * The lines journalled during a rewrite under way, held for its end, past which it is given up: a disk call of it that
- * never returns (a hung network disk) had held every later line in memory and stopped compaction, unsaid (review 59 I7).
+ * The bytes of the lines journalled during a rewrite under way, held for its end, past which it is given up: a disk call
+ * of it that never returns (a hung network disk) had held every later line in memory and stopped compaction, unsaid
+ * (review 59 I7).
  */
-export const MAX_REWRITE_TAIL_CHARS = 64 * 1024 * 1024
+export const MAX_REWRITE_TAIL_BYTES = 64 * 1024 * 1024
 
 /**
  * The temporary files of rewrites a process was killed in the middle of: named as `rewrite` names them, regular files,
@@ -76,12 +77,19 @@ export const rewrite = (file: string, live: Iterable<JournalledCallback>, disk: 
 
 /** A rewrite of the journal under way while the worker runs. */
 export interface RewriteUnderWay {
-  /** A line journalled meanwhile, which the new file ends with: how many characters of such lines it holds now. */
+  /** A line journalled meanwhile, which the new file ends with: how many bytes of such lines it holds now. */
   readonly add: (line: string) => number
+  /** Starts its first step: after it is handed back, as a rewrite with nothing to write ends in that step. */
+  readonly begin: () => void
   /** Given up: its file removed at once, its descriptor closed once the thread pool is done with it. */
   readonly cancel: () => void
   /** Whether it has not ended yet. */
   readonly underWay: () => boolean
+  /**
+   * Whether one of its disk calls has not returned yet: given up, it still holds a thread of the pool until then, and
+   * another rewrite on a hung disk would hold one more (review 61 #4).
+   */
+  readonly onDisk: () => boolean
   /** Settles once it has ended, whichever way (tests wait for one). */
   readonly whenEnded: () => Promise<void>
 }
@@ -100,14 +108,18 @@ export interface RewriteEnds {
 
 /**
  * Rewrite `file` with `snapshot` on the thread pool a slice at a time, then the lines `add`ed meanwhile; put in place
- * on the main thread once synced, as `rewrite` does. Throws if its temporary file cannot be made.
+ * on the main thread once synced, as `rewrite` does. Made, it waits for `begin`. Throws if its temporary file cannot be
+ * made.
  */
-export const startRewrite = (file: string, snapshot: ReadonlyArray<JournalledCallback>, disk: JournalDisk, ends: RewriteEnds): RewriteUnderWay => {
+export const prepareRewrite = (file: string, snapshot: ReadonlyArray<JournalledCallback>, disk: JournalDisk, ends: RewriteEnds): RewriteUnderWay => {
   const fresh = freshNameOf(file)
   const target = disk.createFresh(fresh)
   /** The lines journalled since it took what was pending, not yet written to it: the new file ends with them. */
   const tail: Array<string> = []
   let tailChars = 0
+  let tailBytes = 0
+  /** A disk call handed to the thread pool and not returned. */
+  let onDisk = false
   let cancelled = false
   let ended = false
   const waiters: Array<() => void> = []
@@ -166,16 +178,21 @@ export const startRewrite = (file: string, snapshot: ReadonlyArray<JournalledCal
     }
     const data = Buffer.from(slice)
     bytes += data.length
+    onDisk = true
     writeWhole(disk, target, data, step)
   }
   const fromSnapshot = () => (next < snapshot.length ? pendingLine(snapshot[next++]!) : undefined)
   const fromTail = () => {
     const line = tail.shift()
-    if (line !== undefined) tailChars -= line.length
+    if (line !== undefined) {
+      tailChars -= line.length
+      tailBytes -= Buffer.byteLength(line)
+    }
     return line
   }
   // Each step runs when the thread pool is done with the one before: a cancelled rewrite closes its descriptor only then.
   const step = (error: NodeJS.ErrnoException | null) => {
+    onDisk = false
     if (cancelled || error !== null) {
       closeQuietly(target)
       return cancelled ? undefined : failed(error)
@@ -190,6 +207,7 @@ export const startRewrite = (file: string, snapshot: ReadonlyArray<JournalledCal
     if (syncedBytes < bytes && syncs < MAX_REWRITE_SYNCS) {
       const covering = bytes
       syncs++
+      onDisk = true
       return disk.fsync(target, (syncError) => {
         syncedBytes = covering
         step(syncError)
@@ -197,13 +215,14 @@ export const startRewrite = (file: string, snapshot: ReadonlyArray<JournalledCal
     }
     putInPlace()
   }
-  step(null)
   return {
     add: (line) => {
       tail.push(line)
       tailChars += line.length
-      return tailChars
+      tailBytes += Buffer.byteLength(line)
+      return tailBytes
     },
+    begin: () => step(null),
     cancel: () => {
       if (ended) return
       cancelled = true
@@ -211,6 +230,7 @@ export const startRewrite = (file: string, snapshot: ReadonlyArray<JournalledCal
       end()
     },
     underWay: () => !ended,
+    onDisk: () => onDisk,
     whenEnded: () => (ended ? Promise.resolve() : new Promise((settle) => waiters.push(settle)))
   }
 }

@@ -15,7 +15,7 @@ import type { JournalledCallback } from "../../../../src/worker/callbacks/journa
 import { followLinks, journalPathProblem } from "../../../../src/worker/callbacks/journal/journalPath.js"
 import { type JournalNotices, type OutboxJournal, openJournal } from "../../../../src/worker/callbacks/journal/OutboxJournal.js"
 import { replay } from "../../../../src/worker/callbacks/journal/replay.js"
-import { MAX_REWRITE_TAIL_CHARS } from "../../../../src/worker/callbacks/journal/rewrite.js"
+import { MAX_REWRITE_TAIL_BYTES } from "../../../../src/worker/callbacks/journal/rewrite.js"
 import { descriptorsOn } from "../../../support/descriptors.js"
 import { fillableDisk } from "../../../support/fullDisk.js"
 import { otherWorkersLock, startedAtMsOf, startTimeOf } from "../../../support/processStart.js"
@@ -52,14 +52,15 @@ const temporaryFiles = (file: string) => readdirSync(dirname(file)).filter((name
 
 /** Open the journal on `file` with every notice it gives recorded, by kind, in `said`. */
 const openRecordingNotices = (file: string, disk: JournalDisk = nodeJournalDisk) => {
-  const said = { notCompacted: [] as Array<string>, recreated: [] as Array<number>, directoryGone: [] as Array<string>, lockTaken: [] as Array<number>, pathMoved: [] as Array<string>, relocated: [] as Array<readonly [string, number]> }
+  const said = { notCompacted: [] as Array<string>, recreated: [] as Array<number>, directoryGone: [] as Array<string>, lockTaken: [] as Array<number>, pathMoved: [] as Array<string>, relocated: [] as Array<readonly [string, number]>, notRelocated: [] as Array<readonly [string, string]> }
   const notices: JournalNotices = {
     notCompacted: (cause) => void said.notCompacted.push(cause),
     recreated: (pending) => void said.recreated.push(pending),
     directoryGone: (directory) => void said.directoryGone.push(directory),
     lockTaken: (holder) => void said.lockTaken.push(holder),
     pathMoved: (now) => void said.pathMoved.push(now),
-    relocated: (now, pending) => void said.relocated.push([now, pending])
+    relocated: (now, pending) => void said.relocated.push([now, pending]),
+    notRelocated: (now, why) => void said.notRelocated.push([now, why])
   }
   return Effect.map(openJournal(file, () => undefined, notices, disk), (opened) => ({ ...opened, said }))
 }
@@ -878,19 +879,61 @@ describe("OutboxJournal", () => {
         })
       )
 
-      it.effect("a journal there that another live worker holds is that worker's: this one stands down, as when its own lock is taken", () =>
+      it.effect("a journal there that another live worker holds is that worker's: this one stands down, saying so", () =>
         Effect.gen(function* () {
           const { journal, said, base, now } = yield* flippedDeploy
           // The test runner's parent stands for the other worker: a live process.
           symlinkSync(otherWorkersLock(), `${now}.lock`)
           rmSync(join(base, "releases", "1"), { recursive: true })
           journal.pending(callback("c"))
-          assert.deepStrictEqual([said.relocated, said.lockTaken], [[], [process.ppid]])
+          assert.deepStrictEqual([said.relocated, said.lockTaken], [[], []])
+          assert.deepStrictEqual(said.notRelocated, [[now, `another worker (pid ${process.ppid}) holds the journal there, and this worker journals no more`]])
           assert.isFalse(existsSync(now), "nothing written to the other worker's journal")
           journal.pending(callback("d"))
-          assert.lengthOf(said.lockTaken, 1, "said once")
+          assert.lengthOf(said.notRelocated, 1, "said once")
           journal.close()
           assert.strictEqual(readlinkSync(`${now}.lock`), otherWorkersLock(), "the other worker's lock left in place")
+        })
+      )
+
+      it.effect("a place it cannot go (a directory, a file of another name, one too large to read there) leaves it as it was, lock and all, said at each line; it goes once the place is fit (review 61 #5)", () =>
+        Effect.gen(function* () {
+          const { journal, said, base, now } = yield* flippedDeploy
+          rmSync(join(base, "releases", "1"), { recursive: true })
+          mkdirSync(now)
+          journal.pending(callback("c"))
+          rmSync(now, { recursive: true })
+          writeFileSync(join(base, "elsewhere"), "")
+          linkSync(join(base, "elsewhere"), now)
+          journal.pending(callback("d"))
+          unlinkSync(now)
+          // Over the 64 MiB a running worker reads of another's file (sparse: no disk used).
+          writeFileSync(now, "")
+          truncateSync(now, 65 * 1024 * 1024)
+          journal.pending(callback("e"))
+          assert.deepStrictEqual(said.relocated, [])
+          assert.deepStrictEqual(said.notRelocated.map(([to, why]) => [to, why.replace(/ \(.*$/, "").replace(/^.* is a directory.*$/, "a directory").replace(/^.* has 2 names.*$/, "2 names").replace(/^.* holds \d+ bytes.*$/, "too large")]), [
+            [now, "a directory"],
+            [now, "2 names"],
+            [now, "too large"]
+          ])
+          assert.deepStrictEqual(readdirSync(join(base, "releases", "2")).sort(), ["outbox.jsonl"], "no lock left there")
+          unlinkSync(now)
+          journal.pending(callback("f"))
+          assert.deepStrictEqual(said.relocated, [[now, 5]])
+          journal.close()
+          assert.deepStrictEqual(replay(now).left.map((entry) => entry.session_id), ["a", "b", "c", "d", "e", "f"])
+        })
+      )
+
+      it.effect("a stop with no line since the deletion still moves it, when callbacks are pending (review 61 #2: an idle worker had kept them nowhere)", () =>
+        Effect.gen(function* () {
+          const { journal, said, base, now } = yield* flippedDeploy
+          rmSync(join(base, "releases", "1"), { recursive: true })
+          assert.isTrue(journal.catchUp())
+          assert.deepStrictEqual(said.relocated, [[now, 2]])
+          journal.close()
+          assert.deepStrictEqual(replay(now).left, [callback("a"), callback("b")])
         })
       )
 
@@ -1143,6 +1186,30 @@ describe("OutboxJournal", () => {
       })
     )
 
+    it.effect("one with nothing pending ends in its first step, and the next one still runs (review 61 #6: kept as under way, it had stopped compaction for good)", () =>
+      Effect.gen(function* () {
+        const file = journalIn()
+        const { journal } = yield* openJournal(file)
+        const mib = "x".repeat(1024 * 1024)
+        // 5 MiB pending are most of the file until delivered: the rewrite then has nothing to write, and ends at once.
+        journal.pending({ ...callback("big"), body: mib.repeat(5) })
+        journal.done("big")
+        assert.isBelow(statSync(file).size, 1024, "emptied in the line's own turn")
+        let largest = 0
+        for (let index = 0; index < 20; index++) {
+          journal.pending({ ...callback(`d${index}`), body: mib })
+          journal.done(`d${index}`)
+          yield* rewritten(journal)
+          largest = Math.max(largest, statSync(file).size)
+        }
+        // Rewritten again once past 4 MiB: 20 MiB delivered never make it 6.
+        assert.isBelow(largest, 6 * 1024 * 1024)
+        assert.deepStrictEqual(temporaryFiles(file), [])
+        journal.close()
+        assert.deepStrictEqual(replay(file), { left: [], skipped: 0 })
+      })
+    )
+
     it.effect("one whose disk call never returns is given up, said, once the lines held for its end pass the cap; the next one runs (review 59 I7)", () =>
       Effect.gen(function* () {
         const file = journalIn()
@@ -1155,17 +1222,24 @@ describe("OutboxJournal", () => {
         let lines = 0
         while (said.notCompacted.length === 0 && lines < 100) journal.pending({ ...callback(`held${lines++}`), body: mib })
         // Each line is a little over a MiB: the cap's 64 MiB passed at the 64th.
-        assert.strictEqual(lines, MAX_REWRITE_TAIL_CHARS / (1024 * 1024))
+        assert.strictEqual(lines, MAX_REWRITE_TAIL_BYTES / (1024 * 1024))
         assert.deepStrictEqual(said.notCompacted, ["a rewrite waited on the disk while more than 64 MiB were journalled: given up"])
         assert.deepStrictEqual(temporaryFiles(file), [])
         yield* rewritten(journal)
         // The thread pool still holds its descriptor: closed once that write returns.
         assert.strictEqual(descriptorsOn(`${path} (deleted)`), 1)
+        // While that write is out, no other rewrite starts: on a hung disk each would hold one more of the pool's
+        // threads, which DNS lookups share (review 61 #4).
+        for (let index = 0; index < lines; index++) journal.done(`held${index}`)
+        for (let index = 0; index < 8; index++) {
+          journal.pending({ ...callback(`w${index}`), body: mib })
+          journal.done(`w${index}`)
+        }
+        assert.deepStrictEqual([temporaryFiles(file), held.length], [[], 1])
         release()
         while (descriptorsOn(`${path} (deleted)`) > 0) yield* nextTurn
         assert.lengthOf(held, 0, "nothing of the given-up one written after")
         // Delivered lines past the next threshold start another, which ends.
-        for (let index = 0; index < lines; index++) journal.done(`held${index}`)
         for (let index = 0; temporaryFiles(file).length === 0; index++) {
           if (index === 10) throw new Error("no second rewrite started")
           journal.pending({ ...callback(`d${index}`), body: mib })
