@@ -837,9 +837,12 @@ describe("CallbackPoster", () => {
     }).pipe(Effect.provide(logs.layer))
   })
 
-  it.effect("a journal whose directory was deleted after its link was re-pointed moves where the link leads: said, and what is pending at exit is said kept there (review 60)", () => {
-    const logs = capturedLogs()
-    return Effect.gen(function* () {
+  /**
+   * A poster journalling through `current` → `releases/1` with "a" pending (its receiver hangs), then `current` flipped to
+   * `releases/2` and `releases/1` deleted, as a deploy does; `now`: where the journal goes.
+   */
+  const flippedDeployThenDeleted = (logs: ReturnType<typeof capturedLogs>) =>
+    Effect.gen(function* () {
       const base = mkdtempSync(join(tmpdir(), "outbox-deploy-"))
       for (const release of ["1", "2"]) mkdirSync(join(base, "releases", release), { recursive: true })
       symlinkSync(join(base, "releases", "1"), join(base, "current"))
@@ -849,9 +852,15 @@ describe("CallbackPoster", () => {
       symlinkSync(join(base, "releases", "2"), join(base, "current.next"))
       renameSync(join(base, "current.next"), join(base, "current"))
       rmSync(join(base, "releases", "1"), { recursive: true })
+      return { poster, scope, now: join(realpathSync(base), "releases", "2", "outbox.jsonl") }
+    })
+
+  it.effect("a journal whose directory was deleted after its link was re-pointed moves where the link leads: said, and what is pending at exit is said kept there (review 60)", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const { poster, scope, now } = yield* flippedDeployThenDeleted(logs)
       poster.unsafeEnqueue({ ...callback, sessionId: "b" })
       yield* TestClock.adjust("0 millis")
-      const now = join(realpathSync(base), "releases", "2", "outbox.jsonl")
       const moved = logs.lines.filter((line) => String(line.message[0]).startsWith("OUTBOX_FILE's directory was deleted while the worker ran, and the variable leads"))
       assert.deepStrictEqual(moved.map((line) => (line.message[1] as { journal: string; pending: number })).map(({ journal, pending }) => [journal, pending]), [[now, 1]])
       yield* Scope.close(scope, Exit.void)
@@ -863,17 +872,8 @@ describe("CallbackPoster", () => {
   it.effect("a journal whose directory was deleted after the flip with no line since moves at the stop, and what is pending is said kept where it went (review 61 #1, #2)", () => {
     const logs = capturedLogs()
     return Effect.gen(function* () {
-      const base = mkdtempSync(join(tmpdir(), "outbox-deploy-"))
-      for (const release of ["1", "2"]) mkdirSync(join(base, "releases", release), { recursive: true })
-      symlinkSync(join(base, "releases", "1"), join(base, "current"))
-      const { poster, scope } = yield* posterOnJournal(join(base, "current", "outbox.jsonl"), ["hang"], logs)
-      poster.unsafeEnqueue({ ...callback, sessionId: "a" })
-      yield* TestClock.adjust("0 millis")
-      symlinkSync(join(base, "releases", "2"), join(base, "current.next"))
-      renameSync(join(base, "current.next"), join(base, "current"))
-      rmSync(join(base, "releases", "1"), { recursive: true })
+      const { scope, now } = yield* flippedDeployThenDeleted(logs)
       yield* Scope.close(scope, Exit.void)
-      const now = join(realpathSync(base), "releases", "2", "outbox.jsonl")
       const atExit = logs.lines.filter((line) => line.message[0] === "on_close callback still pending at exit")
       assert.deepStrictEqual(atExit.map((line) => { const fields = line.message[1] as { session_id: string; kept_in: string }; return [fields.session_id, fields.kept_in] }), [["a", now]])
       assert.include(readFileSync(now, "utf8"), '"session_id":"a"')
