@@ -26,6 +26,8 @@ import { capYoungGeneration } from "./lifecycle/youngGeneration.js"
 import { keepInspectorClosed } from "./lifecycle/inspectorSignal.js"
 import { notedStartFailure } from "./lifecycle/startFailure.js"
 import { anotherWorkerServes, refuseDuplicate } from "./lifecycle/duplicateLaunch.js"
+import { ListenFailed } from "./http/WireServer.js"
+import { JournalUnavailable } from "./callbacks/journal/OutboxJournal.js"
 import { startupLine } from "./lifecycle/startupLine.js"
 import { writeExitMarker } from "./lifecycle/exitMarker.js"
 import { takeEarlySignal } from "../shared/earlyProcess.js"
@@ -69,6 +71,10 @@ const serve = Effect.scoped(
  * interruption, and the failure itself was lost). The service that failed noted why; failing that, the log line
  * before says it.
  */
+/** A failure at what another worker on the instance would hold: a port, or the journal's lock. */
+const isContention = (error: unknown): boolean =>
+  (error instanceof ListenFailed && error.code === "EADDRINUSE") || (error instanceof JournalUnavailable && error.lockHolder !== null)
+
 const lostStartFailure = (cause: Cause.Cause<unknown>) =>
   Cause.isInterruptedOnly(cause) && !stopAsked()
     ? Option.some(notedStartFailure() ?? "start-up was interrupted with no stop asked for (the error logged before this line says why)")
@@ -89,7 +95,9 @@ const launched = serve.pipe(
           // the same moment both passed the check made before anything was built (probe 55 #1: the one that lost the
           // journal's lock reported the healthy worker's instance broken). Whatever failed, a worker serving this
           // instance is not to be reported broken: asked for every failure (nothing listening costs a refused connect).
-          if (yield* anotherWorkerServes) {
+          const failure = Cause.failureOption(cause)
+          const contended = Option.isSome(lost) || (Option.isSome(failure) && isContention(failure.value))
+          if (yield* anotherWorkerServes(contended)) {
             yield* Effect.logError(`${described}: another null worker already serves this instance; not reporting, exiting`)
             return yield* Effect.die(new Error("duplicate worker"))
           }

@@ -224,6 +224,24 @@ describe("hostile input against the real process", () => {
     }
   })
 
+  it("a launch that fails for its own reason (a certificate missing) while a predecessor drains is reported: only a serving worker keeps it quiet (review 61 #3)", async () => {
+    const { env } = await workerEnv(autoscaler, { USE_SSL: "true", WORKER_TLS_CERT: "/nonexistent/cert.pem", MASTER_TOKEN: "successor-misconfigured" })
+    const predecessor = createServer((_, res) => void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ sessions: [], draining: true, index: 0 })))
+    await new Promise<void>((listening) => predecessor.listen(Number(env["NULL_CONTROL_PORT"]), "127.0.0.1", listening))
+    try {
+      const worker = spawnProcess(process.execPath, [mainJs], env)
+      processes.push(worker)
+      const reported = await autoscaler.waitForStatus((status) => status.mtoken === "successor-misconfigured" && status.error_msg !== "", 20_000)
+      expect(reported.error_msg).toContain("Failed to get SSL Certificate: WORKER_TLS_CERT")
+      expect(worker.output()).not.toContain("another null worker already serves")
+      worker.child.kill("SIGTERM")
+      expect(await worker.exited).toBe(0)
+    } finally {
+      predecessor.closeAllConnections()
+      await new Promise((closed) => predecessor.close(closed))
+    }
+  })
+
   it("a control port held by something that is not a null worker (silent, or answering garbage) is no duplicate: the start goes on and reports the taken port", async () => {
     for (const answer of [null, "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"] as const) {
       const holder = createTcpServer()

@@ -47,13 +47,15 @@ const holderOf = (port: number) =>
 const configuredControlPort = Effect.orElseSucceed(controlPortSetting, () => null)
 
 /**
- * A launch that failed (a port or the journal's lock still taken after the retries, say) may be a duplicate beside
- * another null worker serving this same instance. Reporting an error then would mark the healthy worker's
- * `CONTAINER_ID` as broken.
+ * A launch that failed may be a duplicate beside another null worker serving this same instance. Reporting an error then
+ * would mark the healthy worker's `CONTAINER_ID` as broken. `contended`: it failed at what the other holds (a port, the
+ * journal's lock), so one draining counts too; any other failure is this launch's own, and is reported unless one
+ * serves (review 61 #3: a successor with a bad certificate, started while its predecessor drained, exited unreported).
  */
-export const anotherWorkerServes = Effect.flatMap(configuredControlPort, (port) =>
-  port === null ? Effect.succeed(false) : Effect.map(holderOf(port), (holder) => holder !== "none")
-)
+export const anotherWorkerServes = (contended: boolean) =>
+  Effect.flatMap(configuredControlPort, (port) =>
+    port === null ? Effect.succeed(false) : Effect.map(holderOf(port), (holder) => holder === "serving" || (contended && holder === "draining"))
+  )
 
 /**
  * A second start beside a worker that serves this instance (not one draining, whose ports a successor waits for)
