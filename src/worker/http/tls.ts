@@ -38,9 +38,10 @@ const samePublicKey = (cert: Buffer, key: Buffer): Effect.Effect<X509Certificate
   Effect.try({
     try: () => {
       const leaf = new X509Certificate(cert)
-      const { asymmetricKeyType } = createPublicKey(key)
-      if (leaf.publicKey.equals(createPublicKey(key))) return leaf
-      throw new Error(leaf.publicKey.asymmetricKeyType === asymmetricKeyType ? "another key" : `a ${asymmetricKeyType} key for a ${leaf.publicKey.asymmetricKeyType} certificate`)
+      const publicKey = createPublicKey(key)
+      if (leaf.publicKey.equals(publicKey)) return leaf
+      const [keyType, certificateType] = [publicKey.asymmetricKeyType, leaf.publicKey.asymmetricKeyType]
+      throw new Error(keyType === certificateType ? "another key" : `a key of type ${keyType} for a certificate of type ${certificateType}`)
     },
     catch: (error) => failure(`WORKER_TLS_CERT/WORKER_TLS_KEY: the key does not match the certificate (${reason(error)})`)
   })

@@ -94,11 +94,11 @@ describe("readTls", () => {
     Effect.gen(function* () {
       assert.strictEqual(
         yield* refusal(file("ec.crt"), file("a.key")),
-        "Failed to get SSL Certificate: WORKER_TLS_CERT/WORKER_TLS_KEY: the key does not match the certificate (a rsa key for a ec certificate)"
+        "Failed to get SSL Certificate: WORKER_TLS_CERT/WORKER_TLS_KEY: the key does not match the certificate (a key of type rsa for a certificate of type ec)"
       )
       assert.strictEqual(
         yield* refusal(file("a.crt"), file("ec.key")),
-        "Failed to get SSL Certificate: WORKER_TLS_CERT/WORKER_TLS_KEY: the key does not match the certificate (a ec key for a rsa certificate)"
+        "Failed to get SSL Certificate: WORKER_TLS_CERT/WORKER_TLS_KEY: the key does not match the certificate (a key of type ec for a certificate of type rsa)"
       )
       const { cert } = yield* readTls({ tlsCertFile: file("ec.crt"), tlsKeyFile: file("ec.key") })
       assert.deepStrictEqual(cert, readFileSync(file("ec.crt")))
