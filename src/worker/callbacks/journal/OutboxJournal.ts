@@ -16,8 +16,9 @@
  * The file is rewritten with its live lines at start and whenever delivered lines make up most of it past a few
  * MiB, so it stays within about twice what is pending (`rewrite.ts`); it is created owner-only, since it holds
  * callback URLs whole. Opened once through `OUTBOX_FILE`'s links, it stays in that directory; deleted with it while the
- * variable leads to another (a deploy's `current` flipped, the old release removed), it moves there. Its parts: the lines (`journalLine.ts`), the replay (`replay.ts`), the path (`journalPath.ts`),
- * the lock (`journalLock.ts`) and the disk calls (`journalDisk.ts`).
+ * variable leads to another (a deploy's `current` flipped, the old release removed), it moves there. Its parts: the
+ * lines (`journalLine.ts`), the replay (`replay.ts`), the path (`journalPath.ts`), the lock (`journalLock.ts`) and the
+ * disk calls (`journalDisk.ts`).
  */
 import { closeSync, existsSync, fstatSync, statSync } from "node:fs"
 import type { Stats } from "node:fs"
@@ -111,6 +112,7 @@ const noNotices: JournalNotices = {
   relocated: () => undefined,
   notRelocated: () => undefined
 }
+
 /**
  * Open the journal: lock it, read what is left, rewrite the file with just that, and append from there. Failing to
  * lock or read it is an error (the operator asked for it); failing to rewrite it (a full disk) is not: the old file

@@ -2,7 +2,7 @@
 import { closeSync, constants, fstatSync, fsync, fsyncSync, openSync, renameSync, unlinkSync, write as writeAt } from "node:fs"
 
 /** The journal's files hold callback URLs with their credentials, which logs and `/debug` redact: owner only. */
-export const FILE_MODE = 0o600
+const FILE_MODE = 0o600
 
 /**
  * How the journal reaches the disk: Node's calls (tests hold the fsyncs to decide when they end, and make the rewrite's
