@@ -507,32 +507,49 @@ setup_tls() {
   umask "$umask_before"
   if ((status != 0)); then fail "$(failed_with_output "making the TLS key and CSR" "$status")"; fi
 
+  # A certificate chain is a few KB. A larger answer is not one, and is not read further: OpenSSL's PEM reader takes
+  # minutes on a few MB that are not PEM (probe 56 #3: 300 MB held the start for days, unreported). curl stops a
+  # transfer past the bound when the size is announced; one sent without a size is measured once saved.
+  local max_answer=65536
+  # The answer, or its start, as shown in the log and the report: printable bytes only (an answer's own newlines and
+  # terminal escapes had made lines of the log of their own; probe 56 #6).
+  shown_answer() { head -c "$1" -- "$answer" | LC_ALL=C tr -c '[:print:]' '?'; }
+  # Not kept on the instance's disk once the signing has failed.
+  signing_failed() {
+    rm -f -- "$answer" "$csr"
+    fail "$1"
+  }
   for ((attempt = 1; ; attempt++)); do
     status=0
-    http=$(curl -sS -o "$answer" -w '%{http_code}' --max-time "$SIGN_CERT_TIMEOUT" \
+    http=$(curl -sS -o "$answer" -w '%{http_code}' --max-time "$SIGN_CERT_TIMEOUT" --max-filesize "$max_answer" \
       -H 'Content-Type: application/octet-stream' --data-binary "@$csr" -X POST -K <(curl_url "$url") 2>>"$LOG_FILE") || status=$?
+    local size
+    size=$(stat -c %s -- "$answer" 2>/dev/null || echo 0)
+    if ((size > max_answer)); then status=63; fi
     if ((status == 0)) && [[ $http == 2* ]]; then break; fi
     local why="HTTP $http"
     if ((status != 0)); then why="curl status $status$(curl_meaning "$status")"; fi
-    if [[ -s $answer ]]; then why+=": $(head -c 300 "$answer" | tr -d '\000')"; fi
+    if ((status == 63)); then why="an answer over $max_answer bytes, not a certificate chain"; fi
+    if [[ -s $answer ]] && ((status != 63)); then why+=": $(shown_answer 300)"; fi
+    rm -f -- "$answer"
     log "signing attempt $attempt/$SIGN_CERT_ATTEMPTS failed ($why)"
     if ((attempt >= SIGN_CERT_ATTEMPTS)); then
       local tries="$attempt attempts"
       if ((attempt == 1)); then tries="1 attempt"; fi
-      fail "signing the TLS certificate at $(shown_url "$url") failed after $tries ($why)"
+      signing_failed "signing the TLS certificate at $(shown_url "$url") failed after $tries ($why)"
     fi
     sleep "$delay"
     delay=$((delay * 2))
   done
 
   if ! openssl x509 -in "$answer" -noout 2>/dev/null; then
-    fail "the answer of $(shown_url "$url") is not a PEM certificate (it starts with: $(head -c 100 "$answer" | tr -d '\000'))"
+    signing_failed "the answer of $(shown_url "$url") is not a PEM certificate (it starts with: $(shown_answer 100))"
   fi
   if [[ $(openssl x509 -in "$answer" -noout -pubkey 2>/dev/null) != "$(openssl pkey -in "$TLS_KEY_FILE" -pubout 2>/dev/null)" ]]; then
-    fail "the certificate from $(shown_url "$url") is not for our key $TLS_KEY_FILE"
+    signing_failed "the certificate from $(shown_url "$url") is not for our key $TLS_KEY_FILE"
   fi
   if ! openssl x509 -in "$answer" -noout -checkend 0 >/dev/null 2>&1; then
-    fail "the certificate from $(shown_url "$url") has expired"
+    signing_failed "the certificate from $(shown_url "$url") has expired"
   fi
   mv -f "$answer" "$TLS_CERT_FILE"
   rm -f "$csr"

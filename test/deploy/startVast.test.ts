@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawnSync } from "node:child_process"
 import { X509Certificate } from "node:crypto"
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs"
 import { createServer } from "node:http"
 import { request as httpsRequest } from "node:https"
 import { join, relative as relativePath } from "node:path"
@@ -239,12 +239,17 @@ describe("start-vast.sh: environment, TLS and error reports", () => {
 
   it.each([
     ["junk", () => Promise.resolve("hello, I am not a certificate"), "is not a PEM certificate (it starts with: hello, I am not a certificate)"],
-    ["a valid certificate for another key", () => h.ca.certificateForAnotherKey(), "is not for our key"]
-  ])("an answer that is %s is refused: reported, exit 1, nothing installed", async (_, answer, problem) => {
+    ["a valid certificate for another key", () => h.ca.certificateForAnotherKey(), "is not for our key"],
+    // OpenSSL's PEM reader takes minutes on a few MB that are not PEM: not read (probe 56 #3).
+    ["larger than any certificate chain", () => Promise.resolve("A".repeat(200_000)), "failed after 1 attempt (an answer over 65536 bytes, not a certificate chain)"],
+    // Shown printable only: its own newlines and escapes had made lines of the log (probe 56 #6).
+    ["text with a newline and terminal escapes", () => Promise.resolve("oops\n\u001b[31mERROR: planted\u001b[0m"), "is not a PEM certificate (it starts with: oops??[31mERROR: planted?[0m)"]
+  ])("an answer that is %s is refused: reported, exit 1, nothing installed or left", async (_, answer, problem) => {
     h.signer.answers = [{ status: 200, body: await answer() }]
     const { env } = await h.vastEnv({ NULL_WORKER_DIR: root })
     const report = await h.launchFailure(h.start(h.detachedScript, env))
     expect(report["error_msg"]).toContain(`${shownUrl(env["SIGN_CERT_URL"])} ${problem}`)
+    expect(readdirSync(env["WORKSPACE_DIR"] ?? "").filter((name) => name.startsWith("instance."))).toEqual([])
     // The version the worker's own reports carry (newcomer 35 #10: "0" looked like another program).
     expect(report["version"]).toBe(PROTOCOL_VERSION)
     expect(existsSync(env["TLS_CERT_FILE"] ?? "")).toBe(false)
