@@ -1,5 +1,5 @@
 /** The public port's TLS certificate chain and key (`USE_SSL=true`). */
-import { createPublicKey, X509Certificate } from "node:crypto"
+import { createPrivateKey, createPublicKey, X509Certificate } from "node:crypto"
 import { createSecureContext } from "node:tls"
 import { Clock, Data, Effect } from "effect"
 import type { WorkerSettings } from "../config/WorkerConfig.js"
@@ -38,7 +38,8 @@ const samePublicKey = (cert: Buffer, key: Buffer): Effect.Effect<X509Certificate
   Effect.try({
     try: () => {
       const leaf = new X509Certificate(cert)
-      const publicKey = createPublicKey(key)
+      // From the private key: a file holding a certificate before its key would have given the certificate's (probe 56 #4).
+      const publicKey = createPublicKey(createPrivateKey(key))
       if (leaf.publicKey.equals(publicKey)) return leaf
       const [keyType, certificateType] = [publicKey.asymmetricKeyType, leaf.publicKey.asymmetricKeyType]
       throw new Error(keyType === certificateType ? "another key" : `a key of type ${keyType} for a certificate of type ${certificateType}`)

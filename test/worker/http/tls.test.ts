@@ -23,6 +23,7 @@ beforeAll(() => {
   execFileSync("openssl", [
     "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", file("ec.key"), "-out", file("ec.crt"), "-days", "1", "-subj", "/CN=127.0.0.1"
   ], { stdio: "ignore" })
+  writeFileSync(file("a-with-certificate.key"), readFileSync(file("ec.crt"), "utf8") + readFileSync(file("a.key"), "utf8"))
   writeFileSync(file("headless.crt"), readFileSync(file("a.crt"), "utf8").replace(/-----BEGIN CERTIFICATE-----\n/, ""))
   writeFileSync(file("big.crt"), Buffer.concat([readFileSync(file("a.crt")), Buffer.alloc(1024 * 1024, "x")]))
   execFileSync("mkfifo", [file("fifo")])
@@ -99,6 +100,11 @@ describe("readTls", () => {
       assert.strictEqual(
         yield* refusal(file("a.crt"), file("ec.key")),
         "Failed to get SSL Certificate: WORKER_TLS_CERT/WORKER_TLS_KEY: the key does not match the certificate (a key of type ec for a certificate of type rsa)"
+      )
+      // A key file holding a certificate before the key is judged by the key (probe 56 #4).
+      assert.strictEqual(
+        yield* refusal(file("ec.crt"), file("a-with-certificate.key")),
+        "Failed to get SSL Certificate: WORKER_TLS_CERT/WORKER_TLS_KEY: the key does not match the certificate (a key of type rsa for a certificate of type ec)"
       )
       const { cert } = yield* readTls({ tlsCertFile: file("ec.crt"), tlsKeyFile: file("ec.key") })
       assert.deepStrictEqual(cert, readFileSync(file("ec.crt")))
