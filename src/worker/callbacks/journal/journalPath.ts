@@ -31,6 +31,9 @@ const PSEUDO_FILESYSTEMS: ReadonlyMap<number, string> = new Map([
  */
 export const journalPathProblem = (configured: string): string | null => {
   const file = followLinks(configured)
+  // Still a link after as many as the kernel follows: a loop, or a chain whose last link a rewrite would replace with
+  // a file (probe 56 #7: at 17 links, the 17th became the journal and the file it led to was left stale).
+  if (isLink(file)) return `${configured} is a chain of more than ${MAX_LINKS_FOLLOWED} symbolic links, or a loop`
   try {
     const stats = statSync(file)
     if (!stats.isFile()) return `${file} is ${kindOf(stats)}, not a regular file`
@@ -77,10 +80,21 @@ export const inRealDirectory = (file: string): string => {
   }
 }
 
+const isLink = (path: string): boolean => {
+  try {
+    return lstatSync(path).isSymbolicLink()
+  } catch {
+    return false
+  }
+}
+
+/** As many links as Linux follows in one path (its MAXSYMLINKS): a longer chain fails there with ELOOP. */
+const MAX_LINKS_FOLLOWED = 40
+
 /** The file a chain of symbolic links ends at, whether or not it exists yet (a journal not written so far). */
 export const followLinks = (file: string): string => {
   let current = file
-  for (let hop = 0; hop < 16; hop++) {
+  for (let hop = 0; hop < MAX_LINKS_FOLLOWED; hop++) {
     try {
       if (!lstatSync(current).isSymbolicLink()) return current
     } catch {

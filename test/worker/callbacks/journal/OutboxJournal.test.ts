@@ -385,14 +385,33 @@ describe("OutboxJournal", () => {
     assert.strictEqual(readlinkSync(lock), "4000000:1")
   })
 
-  it("a loop of symbolic links is followed 16 hops, not forever: the journal then fails to open, naming the loop", () =>
+  it("a loop of symbolic links is followed 40 hops (as the kernel does), not forever: the journal then fails to open, naming the loop", () =>
     Effect.gen(function* () {
       const directory = dirname(journalIn())
       const [a, b] = [join(directory, "a.jsonl"), join(directory, "b.jsonl")]
       symlinkSync(b, a)
       symlinkSync(a, b)
-      assert.strictEqual(followLinks(a), a, "16 hops from a, an even number, end at a")
-      assert.include((yield* Effect.flip(openJournal(a))).message, "ELOOP")
+      assert.strictEqual(followLinks(a), a, "40 hops from a, an even number, end at a")
+      assert.include((yield* Effect.flip(openJournal(a))).message, "is a chain of more than 40 symbolic links, or a loop")
+    }).pipe(Effect.runSync)
+  )
+
+  it("a chain of 20 links leads to the file at its end; one of 41 is refused, its last link left as it is (probe 56 #7: at 17 the last link became the journal)", () =>
+    Effect.gen(function* () {
+      const directory = dirname(journalIn())
+      const chain = (length: number, name: string) => {
+        const target = join(directory, `${name}.jsonl`)
+        writeFileSync(target, JSON.stringify({ op: "pending", callback: callback("kept") }) + "\n")
+        for (let index = 1; index <= length; index++) symlinkSync(index === 1 ? target : join(directory, `${name}-${index - 1}`), join(directory, `${name}-${index}`))
+        return { target, head: join(directory, `${name}-${length}`), last: join(directory, `${name}-1`) }
+      }
+      const twenty = chain(20, "twenty")
+      const opened = yield* openJournal(twenty.head)
+      assert.deepStrictEqual([opened.file, opened.left], [twenty.target, [callback("kept")]])
+      opened.journal.close()
+      const long = chain(41, "long")
+      assert.include((yield* Effect.flip(openJournal(long.head))).message, "is a chain of more than 40 symbolic links, or a loop")
+      assert.isTrue(lstatSync(long.last).isSymbolicLink())
     }).pipe(Effect.runSync)
   )
 
