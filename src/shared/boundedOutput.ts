@@ -12,6 +12,13 @@ import { writeSafely } from "./safeOutput.js"
 /** Bytes written and not yet taken by the reader past which output is dropped (and counted) rather than held. */
 export const OUTPUT_BACKLOG_MAX = 8 * 1024 * 1024
 
+/**
+ * The backlog past which warnings and errors are dropped too, as a multiple of the bound for the rest: they are kept
+ * past it, as what a reader needs, but a reader that never reads would have them held for ever, and a client can make
+ * one a request (probe 56 #5: a callback given up per session grew the worker by ~3.5 KB each).
+ */
+export const keptBacklogMax = (max: number): number => 4 * max
+
 /** The notice of `dropped` texts left out while the reader was more than `max` bytes behind (a whole line). */
 export type DroppedNotice = (dropped: number, max: number) => string
 
@@ -25,14 +32,16 @@ export const droppedLines: DroppedNotice = (dropped, max) => `${droppedSentence(
 export interface BoundedOutput {
   /** Writes `text`, or drops it while the reader is behind; `notice` says what was dropped, once the reader caught up. */
   readonly write: (text: string, notice?: DroppedNotice) => void
-  /** Writes `text` whatever the backlog (a warning, an error): few, and what a reader needs. */
+  /** Writes `text` (a warning, an error: what a reader needs) past the bound for the rest, up to `keptBacklogMax`. */
   readonly writeKept: (text: string, notice?: DroppedNotice) => void
 }
 
 export const boundedOutput = (stream: Writable, max: number = OUTPUT_BACKLOG_MAX): BoundedOutput => {
   let dropped = 0
   const writeKept = (text: string, notice: DroppedNotice = droppedLines) => {
-    if (dropped > 0 && unwritten(stream) <= max) {
+    const backlog = unwritten(stream)
+    if (backlog > keptBacklogMax(max)) return void dropped++
+    if (dropped > 0 && backlog <= max) {
       writeSafely(stream, notice(dropped, max))
       dropped = 0
     }

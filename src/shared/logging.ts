@@ -12,7 +12,7 @@ import { Cause, type Duration, Effect, HashMap, Layer, Logger, LogLevel, Queue, 
 import { escapedControls, escapedInJson } from "./printable.js"
 import { unwritten } from "./outputWritten.js"
 import { writeSafely } from "./safeOutput.js"
-import { boundedOutput, droppedSentence, OUTPUT_BACKLOG_MAX } from "./boundedOutput.js"
+import { boundedOutput, droppedSentence, keptBacklogMax, OUTPUT_BACKLOG_MAX } from "./boundedOutput.js"
 
 // Each names what it takes in a refusal, instead of the schema's own description.
 export const LogFormat = Schema.Literal("logfmt", "json", "pretty").annotations({ message: () => ({ message: "must be logfmt, json or pretty", override: true }) })
@@ -199,10 +199,12 @@ const batchedLogger = (format: LogFormat, stream: Writable, window: Duration.Dur
       if (buffer.length === 0) return
       let entries = buffer
       buffer = []
-      const behind = !last && unwritten(stream) > backlogMax
+      const backlog = last ? 0 : unwritten(stream)
+      const behind = backlog > backlogMax
       if (behind) {
-        // Warnings and errors are kept (a callback still pending at exit is one): few, and what an operator needs.
-        const kept = entries.filter((entry) => KEPT_WHEN_BEHIND.has(entry.level))
+        // Warnings and errors are kept (a callback still pending at exit is one): what an operator needs, up to a bound
+        // of their own (`keptBacklogMax`).
+        const kept = backlog > keptBacklogMax(backlogMax) ? [] : entries.filter((entry) => KEPT_WHEN_BEHIND.has(entry.level))
         dropped += entries.length - kept.length
         if (kept.length === 0) return
         entries = kept

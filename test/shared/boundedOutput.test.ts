@@ -29,6 +29,18 @@ describe("boundedOutput", () => {
     expect(writes).toEqual(["x\n", "1 lines were dropped: the output's reader was more than 0 bytes behind\n", "kept\n"])
   })
 
+  it("kept writes too are dropped and counted past four times the bound (probe 56 #5: a warning a client can cause per request was held without end)", () => {
+    const { stream, takeAll, writes } = heldStream()
+    const output = boundedOutput(stream, 10)
+    output.write("0123456789012345678901234567890123456789\n")
+    // 41 bytes unread: past 40, a kept write is dropped too.
+    output.writeKept("dropped warning\n")
+    output.write("dropped\n")
+    takeAll()
+    output.writeKept("kept\n")
+    expect(writes).toEqual(["0123456789012345678901234567890123456789\n", "2 lines were dropped: the output's reader was more than 10 bytes behind\n", "kept\n"])
+  })
+
   it("a stream that has failed takes nothing, and nothing throws", () => {
     const { stream, writes } = heldStream()
     stream.destroy()

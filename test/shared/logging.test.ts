@@ -167,6 +167,25 @@ describe("LOG_LEVEL", () => {
     })
   )
 
+  it.effect("past four times the backlog bound, warnings are dropped and counted too: a reader that never reads holds none for ever (probe 56 #5)", () =>
+    Effect.gen(function* () {
+      const { stream, takeAll, writes } = heldStream()
+      const scope = yield* Scope.make()
+      const logs = yield* Layer.buildWithScope(layer({ format: "logfmt", level: "info", stream, window: "20 millis", backlogMax: 100 }), scope)
+      const inWindow = (logged: Effect.Effect<void>) => Effect.zipRight(Effect.provide(logged, logs), TestClock.adjust("20 millis"))
+      yield* inWindow(Effect.logWarning(`a first warning of more than four hundred bytes: ${"x".repeat(400)}`))
+      yield* inWindow(Effect.all([Effect.logWarning("dropped warning"), Effect.logError("dropped error"), Effect.logInfo("dropped info")]))
+      assert.lengthOf(writes, 1)
+      takeAll()
+      yield* inWindow(Effect.logInfo("after"))
+      assert.deepStrictEqual(
+        writes.slice(1).join("").replace(/timestamp=\S+ /g, ""),
+        'level=WARN message="3 log lines were dropped: the output\'s reader was more than 100 bytes behind"\nlevel=INFO message="after"\n'
+      )
+      yield* Scope.close(scope, Exit.void)
+    })
+  )
+
   it.effect("the other programs' lines (boundedLineLogger): written at once; past the bound info lines are dropped, warnings kept, and the count said once the reader caught up (probe 40 M1)", () =>
     Effect.gen(function* () {
       const { stream, takeAll, writes } = heldStream()
