@@ -513,7 +513,13 @@ setup_tls() {
   local max_answer=65536
   # The answer, or its start, as shown in the log and the report: printable bytes only (an answer's own newlines and
   # terminal escapes had made lines of the log of their own; probe 56 #6).
-  shown_answer() { head -c "$1" -- "$answer" | LC_ALL=C tr -c '[:print:]' '?'; }
+  # Never failing: under `set -E` the ERR trap runs in a substitution too, and would report a second failure (review 62 #3).
+  # Its line ends become spaces, its last ones dropped, as a command substitution drops them.
+  shown_answer() {
+    local text=""
+    if [[ -f $answer ]]; then text=$(head -c "$1" -- "$answer" | LC_ALL=C tr -c '[:print:]\n' '?' || true); fi
+    printf '%s' "${text//$'\n'/ }"
+  }
   # Not kept on the instance's disk once the signing has failed.
   signing_failed() {
     rm -f -- "$answer" "$csr"

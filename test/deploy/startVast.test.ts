@@ -243,7 +243,7 @@ describe("start-vast.sh: environment, TLS and error reports", () => {
     // OpenSSL's PEM reader takes minutes on a few MB that are not PEM: not read (probe 56 #3).
     ["larger than any certificate chain", () => Promise.resolve("A".repeat(200_000)), "failed after 1 attempt (an answer over 65536 bytes, not a certificate chain)"],
     // Shown printable only: its own newlines and escapes had made lines of the log (probe 56 #6).
-    ["text with a newline and terminal escapes", () => Promise.resolve("oops\n\u001b[31mERROR: planted\u001b[0m"), "is not a PEM certificate (it starts with: oops??[31mERROR: planted?[0m)"]
+    ["text with a newline and terminal escapes", () => Promise.resolve("oops\n\u001b[31mERROR: planted\u001b[0m"), "is not a PEM certificate (it starts with: oops ?[31mERROR: planted?[0m)"]
   ])("an answer that is %s is refused: reported, exit 1, nothing installed or left", async (_, answer, problem) => {
     h.signer.answers = [{ status: 200, body: await answer() }]
     const { env } = await h.vastEnv({ NULL_WORKER_DIR: root })

@@ -252,15 +252,12 @@ const make = (overrides: Partial<DeliveryPolicy>) =>
                 { file, now, journal: journalFile }
               )
             ),
-          notRelocated: (now: string, why: string) =>
-            void runFork(
-              throttled.log(
-                throttled.warning,
-                "journal-relocation",
-                "OUTBOX_FILE's directory was deleted while the worker ran, and the journal cannot go where the variable leads now: callbacks are still delivered, but those pending would not be sent again after a crash",
-                { file, journal: journalFile, now, why }
-              )
-            ),
+          notRelocated: (now: string, why: string, journalsNoMore: boolean) => {
+            const message = "OUTBOX_FILE's directory was deleted while the worker ran, and the journal cannot go where the variable leads now: callbacks are still delivered, but those pending would not be sent again after a crash"
+            const fields = { file, journal: journalFile, now, why }
+            // Said once, and never held back by the throttle of the tries before it (review 62 #1).
+            void runFork(journalsNoMore ? Effect.logWarning(message, fields) : throttled.log(throttled.warning, "journal-relocation", message, fields))
+          },
           relocated: (now: string, pending: number) => {
             const was = journalFile
             journalFile = now

@@ -869,6 +869,26 @@ describe("CallbackPoster", () => {
     }).pipe(Effect.provide(logs.layer))
   })
 
+  it.effect("a journal that cannot move, then finds another worker's journal where it would go, says that it journals no more even within the minute of the warning before (review 62 #1)", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function* () {
+      const { poster, scope, now } = yield* flippedDeployThenDeleted(logs)
+      mkdirSync(now)
+      poster.unsafeEnqueue({ ...callback, sessionId: "b" })
+      yield* TestClock.adjust("0 millis")
+      rmSync(now, { recursive: true })
+      symlinkSync(otherWorkersLock(), `${now}.lock`)
+      poster.unsafeEnqueue({ ...callback, sessionId: "c" })
+      yield* TestClock.adjust("0 millis")
+      const said = logs.lines.filter((line) => String(line.message[0]).startsWith("OUTBOX_FILE's directory was deleted while the worker ran, and the journal cannot go"))
+      assert.deepStrictEqual(said.map((line) => (line.message[1] as { why: string }).why.replace(/^.* is a directory.*$/, "a directory")), [
+        "a directory",
+        `another worker (pid ${process.ppid}) holds the journal there, and this worker journals no more`
+      ])
+      yield* Scope.close(scope, Exit.void)
+    }).pipe(Effect.provide(logs.layer))
+  })
+
   it.effect("a journal whose directory was deleted after the flip with no line since moves at the stop, and what is pending is said kept where it went (review 61 #1, #2)", () => {
     const logs = capturedLogs()
     return Effect.gen(function* () {

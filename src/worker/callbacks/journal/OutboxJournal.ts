@@ -97,10 +97,10 @@ export interface JournalNotices {
   readonly relocated: (now: string, pending: number) => void
   /**
    * The journal's directory was deleted while `OUTBOX_FILE` led to another file (`now`), where it cannot go (`why`):
-   * it stays as it was (tried again at each line), or, when another worker holds the journal there, this worker
-   * journals no more.
+   * it stays as it was (tried again at each line), or (`journalsNoMore`), when another worker holds the journal there,
+   * this worker journals no more (said once).
    */
-  readonly notRelocated: (now: string, why: string) => void
+  readonly notRelocated: (now: string, why: string, journalsNoMore: boolean) => void
 }
 
 const noNotices: JournalNotices = {
@@ -299,7 +299,9 @@ export const openJournal = (
          * moved and the lines not). Whether to write the line.
          */
         const relocate = (to: string): boolean => {
-          let problem = journalPathProblem(to) ?? otherNamesProblem(to)
+          // The configured path's chain judged whole: `to`, still a link past the kernel's 40, would have had a link in
+          // the middle of it replaced by the journal (review 62 #2).
+          let problem = journalPathProblem(configured) ?? otherNamesProblem(to)
           let taken: string | null = null
           let leftovers: ReadonlyArray<JournalledCallback> = []
           if (problem === null) {
@@ -307,13 +309,13 @@ export const openJournal = (
               taken = takeLock(to)
               leftovers = replay(to, MAX_LEFTOVER_BYTES).left
             } catch (error) {
-              if (error instanceof LockHeld) return standDown(() => notices.notRelocated(to, `another worker (pid ${error.holder}) holds the journal there, and this worker journals no more`))
+              if (error instanceof LockHeld) return standDown(() => notices.notRelocated(to, `another worker (pid ${error.holder}) holds the journal there, and this worker journals no more`, true))
               if (taken !== null) releaseLock(taken)
               problem = error instanceof Error ? error.message : String(error)
             }
           }
           if (problem !== null || taken === null) {
-            notices.notRelocated(to, problem ?? "its lock could not be taken")
+            notices.notRelocated(to, problem ?? "its lock could not be taken", false)
             return true
           }
           file = to
@@ -407,7 +409,7 @@ export const openJournal = (
           reopen()
           torn = false
         }
-        /** Rewrite the file with what is pending now, off the main thread (`startRewrite`), if none is under way. */
+        /** Rewrite the file with what is pending now, off the main thread (`prepareRewrite`), if none is under way. */
         const rewriteInBackground = () => {
           // A disk call that has not returned holds a thread of the pool, which DNS lookups share: on a hung disk each
           // rewrite given up had held one more, until none was left for the callbacks' lookups (review 61 #4).

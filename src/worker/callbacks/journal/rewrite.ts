@@ -1,7 +1,7 @@
 /**
  * The journal rewritten with what is pending, through a temporary file beside it renamed over it, so that a crash at
  * any point leaves the old file or the new one whole: at start on the main thread (`rewrite`), and while the worker
- * runs on the thread pool a slice at a time (`startRewrite`), with the lines journalled meanwhile added at its end: 64
+ * runs on the thread pool a slice at a time (`prepareRewrite`), with the lines journalled meanwhile added at its end: 64
  * MB pending had stalled every request for half a second at each rewrite (probe 52 L3).
  */
 import { randomBytes } from "node:crypto"

@@ -52,7 +52,7 @@ const temporaryFiles = (file: string) => readdirSync(dirname(file)).filter((name
 
 /** Open the journal on `file` with every notice it gives recorded, by kind, in `said`. */
 const openRecordingNotices = (file: string, disk: JournalDisk = nodeJournalDisk) => {
-  const said = { notCompacted: [] as Array<string>, recreated: [] as Array<number>, directoryGone: [] as Array<string>, lockTaken: [] as Array<number>, pathMoved: [] as Array<string>, relocated: [] as Array<readonly [string, number]>, notRelocated: [] as Array<readonly [string, string]> }
+  const said = { notCompacted: [] as Array<string>, recreated: [] as Array<number>, directoryGone: [] as Array<string>, lockTaken: [] as Array<number>, pathMoved: [] as Array<string>, relocated: [] as Array<readonly [string, number]>, notRelocated: [] as Array<readonly [string, string, boolean]> }
   const notices: JournalNotices = {
     notCompacted: (cause) => void said.notCompacted.push(cause),
     recreated: (pending) => void said.recreated.push(pending),
@@ -60,7 +60,7 @@ const openRecordingNotices = (file: string, disk: JournalDisk = nodeJournalDisk)
     lockTaken: (holder) => void said.lockTaken.push(holder),
     pathMoved: (now) => void said.pathMoved.push(now),
     relocated: (now, pending) => void said.relocated.push([now, pending]),
-    notRelocated: (now, why) => void said.notRelocated.push([now, why])
+    notRelocated: (now, why, journalsNoMore) => void said.notRelocated.push([now, why, journalsNoMore])
   }
   return Effect.map(openJournal(file, () => undefined, notices, disk), (opened) => ({ ...opened, said }))
 }
@@ -906,7 +906,7 @@ describe("OutboxJournal", () => {
           rmSync(join(base, "releases", "1"), { recursive: true })
           journal.pending(callback("c"))
           assert.deepStrictEqual([said.relocated, said.lockTaken], [[], []])
-          assert.deepStrictEqual(said.notRelocated, [[now, `another worker (pid ${process.ppid}) holds the journal there, and this worker journals no more`]])
+          assert.deepStrictEqual(said.notRelocated, [[now, `another worker (pid ${process.ppid}) holds the journal there, and this worker journals no more`, true]])
           assert.isFalse(existsSync(now), "nothing written to the other worker's journal")
           journal.pending(callback("d"))
           assert.lengthOf(said.notRelocated, 1, "said once")
@@ -931,10 +931,10 @@ describe("OutboxJournal", () => {
           truncateSync(now, 65 * 1024 * 1024)
           journal.pending(callback("e"))
           assert.deepStrictEqual(said.relocated, [])
-          assert.deepStrictEqual(said.notRelocated.map(([to, why]) => [to, why.replace(/ \(.*$/, "").replace(/^.* is a directory.*$/, "a directory").replace(/^.* has 2 names.*$/, "2 names").replace(/^.* holds \d+ bytes.*$/, "too large")]), [
-            [now, "a directory"],
-            [now, "2 names"],
-            [now, "too large"]
+          assert.deepStrictEqual(said.notRelocated.map(([to, why, journalsNoMore]) => [to, journalsNoMore, why.replace(/ \(.*$/, "").replace(/^.* is a directory.*$/, "a directory").replace(/^.* has 2 names.*$/, "2 names").replace(/^.* holds \d+ bytes.*$/, "too large")]), [
+            [now, false, "a directory"],
+            [now, false, "2 names"],
+            [now, false, "too large"]
           ])
           assert.deepStrictEqual(readdirSync(join(base, "releases", "2")).sort(), ["outbox.jsonl"], "no lock left there")
           unlinkSync(now)
@@ -942,6 +942,22 @@ describe("OutboxJournal", () => {
           assert.deepStrictEqual(said.relocated, [[now, 5]])
           journal.close()
           assert.deepStrictEqual(replay(now).left.map((entry) => entry.session_id), ["a", "b", "c", "d", "e", "f"])
+        })
+      )
+
+      it.effect("a place that is a chain of more than 40 links is refused as at open, no link in it replaced (review 62 #2)", () =>
+        Effect.gen(function* () {
+          const { journal, said, base, now } = yield* flippedDeploy
+          const far = join(base, "far.jsonl")
+          writeFileSync(far, "")
+          for (let index = 1; index <= 45; index++) symlinkSync(index === 1 ? far : join(base, `l${index - 1}`), join(base, `l${index}`))
+          symlinkSync(join(base, "l45"), now)
+          rmSync(join(base, "releases", "1"), { recursive: true })
+          journal.pending(callback("c"))
+          assert.deepStrictEqual(said.relocated, [])
+          assert.deepStrictEqual(said.notRelocated.map(([, why]) => why.replace(/^.* is a chain/, "… is a chain")), ["… is a chain of more than 40 symbolic links, or a loop"])
+          for (let index = 1; index <= 45; index++) assert.isTrue(lstatSync(join(base, `l${index}`)).isSymbolicLink(), `l${index} left a link`)
+          journal.close()
         })
       )
 
