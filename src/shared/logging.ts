@@ -194,9 +194,12 @@ const batchedLogger = (format: LogFormat, stream: Writable, window: Duration.Dur
     let open = true
     // Lines not written while the reader was behind, said once it has caught up.
     let dropped = 0
+    /** The last line dropped: its time stamps the count said at the stop when no line comes after it. */
+    let lastDropped: Entry | null = null
     /** `last`: the lines of the stop, written whatever the backlog (the exit waits for them, `outputWritten.ts`). */
     const flush = (last = false) => {
-      if (buffer.length === 0) return
+      // At the stop the count is said even with no line left to write (review 62 #5: at LOG_LEVEL=warn it was lost).
+      if (buffer.length === 0 && !(last && dropped > 0)) return
       let entries = buffer
       buffer = []
       const backlog = last ? 0 : unwritten(stream)
@@ -206,14 +209,16 @@ const batchedLogger = (format: LogFormat, stream: Writable, window: Duration.Dur
         // of their own (`keptBacklogMax`).
         const kept = backlog > keptBacklogMax(backlogMax) ? [] : entries.filter((entry) => KEPT_WHEN_BEHIND.has(entry.level))
         dropped += entries.length - kept.length
+        lastDropped = entries.at(-1) ?? lastDropped
         if (kept.length === 0) return
         entries = kept
       }
       let text = ""
       // Said once the reader has caught up (or at the stop), ahead of the lines that come next.
-      if (dropped > 0 && !behind) {
+      const stamped = entries[0] ?? lastDropped
+      if (dropped > 0 && !behind && stamped !== null) {
         const message = droppedMessage(dropped, backlogMax)
-        text = `${formatEntry(format, { ...entries[0]!, level: LogLevel.Warning.label, message, cause: Cause.empty, annotations: HashMap.empty() })}\n`
+        text = `${formatEntry(format, { ...stamped, level: LogLevel.Warning.label, message, cause: Cause.empty, annotations: HashMap.empty() })}\n`
         dropped = 0
       }
       try {

@@ -186,6 +186,22 @@ describe("LOG_LEVEL", () => {
     })
   )
 
+  it.effect("lines dropped with no line after them are counted at the stop all the same (review 62 #5: at LOG_LEVEL=warn, `worker stopped` is not logged, and the count was lost)", () =>
+    Effect.gen(function* () {
+      const { stream, takeAll, writes } = heldStream()
+      const scope = yield* Scope.make()
+      const logs = yield* Layer.buildWithScope(layer({ format: "logfmt", level: "warning", stream, window: "20 millis", backlogMax: 100 }), scope)
+      const inWindow = (logged: Effect.Effect<void>) => Effect.zipRight(Effect.provide(logged, logs), TestClock.adjust("20 millis"))
+      yield* inWindow(Effect.logWarning(`a first warning of more than four hundred bytes: ${"x".repeat(400)}`))
+      yield* inWindow(Effect.all([Effect.logWarning("dropped warning"), Effect.logError("dropped error")]))
+      takeAll()
+      yield* Scope.close(scope, Exit.void)
+      assert.deepStrictEqual(writes.slice(1).map((line) => line.replace(/^timestamp=\S+ /, "")), [
+        'level=WARN message="2 log lines were dropped: the output\'s reader was more than 100 bytes behind"\n'
+      ])
+    })
+  )
+
   it.effect("the other programs' lines (boundedLineLogger): written at once; past the bound info lines are dropped, warnings kept, and the count said once the reader caught up (probe 40 M1)", () =>
     Effect.gen(function* () {
       const { stream, takeAll, writes } = heldStream()
