@@ -168,8 +168,11 @@ export const prepareRewrite = (file: string, snapshot: ReadonlyArray<JournalledC
     end()
     ends.placed(bytes)
   }
-  /** Lines from `more` (undefined when none is left), a slice's worth, written on the thread pool; then `step`. */
-  const writeSlice = (more: () => string | undefined) => {
+  /**
+   * Lines from `more` (undefined when none is left), a slice's worth, written on the thread pool; then `step`. `taken`
+   * hears the slice's size before it goes.
+   */
+  const writeSlice = (more: () => string | undefined, taken: (bytes: number) => void = () => undefined) => {
     let slice = ""
     while (slice.length < REWRITE_SLICE_CHARS) {
       const line = more()
@@ -178,16 +181,14 @@ export const prepareRewrite = (file: string, snapshot: ReadonlyArray<JournalledC
     }
     const data = Buffer.from(slice)
     bytes += data.length
+    taken(data.length)
     onDisk = true
     writeWhole(disk, target, data, step)
   }
   const fromSnapshot = () => (next < snapshot.length ? pendingLine(snapshot[next++]!) : undefined)
   const fromTail = () => {
     const line = tail.shift()
-    if (line !== undefined) {
-      tailChars -= line.length
-      tailBytes -= Buffer.byteLength(line)
-    }
+    if (line !== undefined) tailChars -= line.length
     return line
   }
   // Each step runs when the thread pool is done with the one before: a cancelled rewrite closes its descriptor only then.
@@ -200,7 +201,8 @@ export const prepareRewrite = (file: string, snapshot: ReadonlyArray<JournalledC
     if (next < snapshot.length) return writeSlice(fromSnapshot)
     // What was journalled meanwhile goes the same way while more than a line and a slice of it wait (1 MiB lines
     // coming in during a 64 MB rewrite had made a tail of tens of MB, written in one turn at the end).
-    if (tail.length > 1 && tailChars > REWRITE_SLICE_CHARS) return writeSlice(fromTail)
+    // The slice's own size is what those lines held: not measured a second time.
+    if (tail.length > 1 && tailChars > REWRITE_SLICE_CHARS) return writeSlice(fromTail, (size) => void (tailBytes -= size))
     // Synced before it replaces a file whose lines were synced (review 59 M1), again while a tail came during the
     // last sync, a few times at most: what comes during the last is written with the rename, and synced after it, as
     // any new line is.
