@@ -7,6 +7,7 @@
  * that long (docs/performance.md). `jsonPostFromHttpClient` posts through any `HttpClient` (tests' fakes).
  */
 import type { IncomingMessage } from "node:http"
+import type { Duplex } from "node:stream"
 import { Agent as HttpAgent, request as httpRequest } from "node:http"
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https"
 import { HttpBody, HttpClient, HttpClientRequest } from "@effect/platform"
@@ -56,8 +57,9 @@ const MAX_DRAINED_BYTES = 64 * 1024
 /** Read (and drop) the rest of an answer, so its connection goes back to the agent's pool. */
 const drain = (response: IncomingMessage): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
-    // `close` follows the body's end, or the connection's loss.
+    // `close` follows the body's end, or the connection's loss; an upgrade's answer is closed already.
     const done = () => resume(Effect.void)
+    if (response.closed) return done()
     response.once("close", done)
     let drained = 0
     response.on("data", (chunk: Buffer) => {
@@ -100,6 +102,13 @@ export const makeNodeJsonPost = (): NodeJsonPost => {
         resume(Effect.succeed(response))
       }
       const request = secure ? httpsRequest(target, options, onResponse) : httpRequest(target, options, onResponse)
+      // A `101` hands the connection over and ends the request with no `response` event, so the post waited out its
+      // attempt's time-out (probe 54 #5). It is an answer like any other status; the connection is ours to close.
+      request.on("upgrade", (response: IncomingMessage, socket: Duplex) => {
+        socket.destroy()
+        response.destroy()
+        onResponse(response)
+      })
       // Kept for the request's whole life: an error after the answer (or after an abort) must not go unhandled.
       request.on("error", (error) => {
         if (settled) return

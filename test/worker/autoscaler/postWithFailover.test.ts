@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from "node:https"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import type { AddressInfo } from "node:net"
+import { type AddressInfo, createServer as createNetServer } from "node:net"
 import { HttpClient, HttpClientError } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Context, Deferred, type Duration, Effect, Exit, Fiber, FiberId, Layer, Queue, Ref, TestClock } from "effect"
@@ -438,6 +438,24 @@ describe("makeNodeJsonPost (the worker's poster)", () => {
       assert.strictEqual(yield* Deferred.await(heard), 200)
       yield* Fiber.interrupt(delivery)
       assert.deepStrictEqual([acknowledged, cooldown.failedAt.size], [5, 0])
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("a 101 is an answer like any other status, heard at once (not an attempt's time-out); the connection it took over is closed (probe 54 #5)", () =>
+    Effect.gen(function* () {
+      const closed = yield* Deferred.make<void>()
+      const server = createNetServer((socket) => {
+        socket.once("close", () => Deferred.unsafeDone(closed, Exit.void))
+        socket.once("data", () => socket.write("HTTP/1.1 101 Switching Protocols\r\nupgrade: x\r\nconnection: upgrade\r\n\r\n"))
+      })
+      yield* Effect.acquireRelease(
+        Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
+        () => Effect.sync(() => server.close())
+      )
+      const addr = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      // Under the TestClock the attempt's time-out never comes: only the answer ends the wait.
+      assert.deepStrictEqual(yield* postOnce(addr, "30 seconds"), { _tag: "Refused", causes: [`${addr}/worker_status/: status 101`], tooLarge: false })
+      yield* Deferred.await(closed)
     }).pipe(Effect.scoped)
   )
 
