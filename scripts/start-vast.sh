@@ -509,8 +509,10 @@ setup_tls() {
 
   # A certificate chain is a few KB. A larger answer is not one, and is not read further: OpenSSL's PEM reader takes
   # minutes on a few MB that are not PEM (probe 56 #3: 300 MB held the start for days, unreported). curl stops a
-  # transfer past the bound when the size is announced; one sent without a size is measured once saved.
-  local max_answer=65536
+  # transfer past the bound when the size is announced. One sent without a size passes through `head`, which writes
+  # one byte past the bound at most and then stops reading, and curl with it (status 23): before 8.4 curl's own bound
+  # did nothing for such an answer, saved whole until the attempt's time-out (review 62 #4).
+  local max_answer=65536 headers=$WORKSPACE_DIR/instance.crt.headers
   # The answer, or its start, as shown in the log and the report: printable bytes only (an answer's own newlines and
   # terminal escapes had made lines of the log of their own; probe 56 #6).
   # Never failing: under `set -E` the ERR trap runs in a substitution too, and would report a second failure (review 62 #3).
@@ -522,13 +524,19 @@ setup_tls() {
   }
   # Not kept on the instance's disk once the signing has failed.
   signing_failed() {
-    rm -f -- "$answer" "$csr"
+    rm -f -- "$answer" "$headers" "$csr"
     fail "$1"
   }
   for ((attempt = 1; ; attempt++)); do
     status=0
-    http=$(curl -sS -o "$answer" -w '%{http_code}' --max-time "$SIGN_CERT_TIMEOUT" --max-filesize "$max_answer" \
-      -H 'Content-Type: application/octet-stream' --data-binary "@$csr" -X POST -K <(curl_url "$url") 2>>"$LOG_FILE") || status=$?
+    rm -f -- "$headers"
+    curl -sS -D "$headers" --max-time "$SIGN_CERT_TIMEOUT" --max-filesize "$max_answer" \
+      -H 'Content-Type: application/octet-stream' --data-binary "@$csr" -X POST -K <(curl_url "$url") 2>>"$LOG_FILE" |
+      head -c "$((max_answer + 1))" >"$answer" || status=$?
+    # The last status line curl saw (a `100 Continue` may come first); none, as curl says it, when nothing answered.
+    http=$( (sed -n 's/^HTTP\/[^ ]* \([0-9][0-9][0-9]\).*/\1/p' -- "$headers" 2>/dev/null || true) | tail -n 1)
+    http=${http:-000}
+    rm -f -- "$headers"
     local size
     size=$(stat -c %s -- "$answer" 2>/dev/null || echo 0)
     if ((size > max_answer)); then status=63; fi

@@ -81,12 +81,14 @@ export interface SignRequest {
 
 /**
  * The console's `POST /api/v0/sign_cert/?instance_id=…`. `answers` is consumed one per request (the
- * last one repeats): "sign" signs the posted CSR with the CA; anything else is a fixed status and body.
+ * last one repeats): "sign" signs the posted CSR with the CA; "endless" a 200 sent without a size whose body never
+ * ends (`endlessSent` counts its bytes, up to 64 MiB); anything else is a fixed status and body.
  */
 export class FakeSigner {
   readonly requests: Array<SignRequest> = []
   readonly issued: Array<string> = []
-  answers: Array<"sign" | { readonly status: number; readonly body: string }> = ["sign"]
+  answers: Array<"sign" | "endless" | { readonly status: number; readonly body: string }> = ["sign"]
+  endlessSent = 0
 
   private constructor(
     private readonly server: Server,
@@ -112,6 +114,16 @@ export class FakeSigner {
       } catch (error) {
         response.writeHead(400).end(String(error))
       }
+    } else if (answer === "endless") {
+      response.writeHead(200, { "content-type": "application/x-pem-file" })
+      const chunk = Buffer.alloc(64 * 1024, "A")
+      const more = () => {
+        while (!response.destroyed && this.endlessSent < 64 * 1024 * 1024) {
+          this.endlessSent += chunk.length
+          if (!response.write(chunk)) return void response.once("drain", more)
+        }
+      }
+      more()
     } else {
       response.writeHead(answer.status).end(answer.body)
     }

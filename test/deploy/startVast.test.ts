@@ -255,6 +255,16 @@ describe("start-vast.sh: environment, TLS and error reports", () => {
     expect(existsSync(env["TLS_CERT_FILE"] ?? "")).toBe(false)
   })
 
+  it("an answer sent without its size is not saved past the bound: the transfer stops there, whatever curl's version (review 62 #4)", async () => {
+    h.signer.answers = ["endless"]
+    const { env } = await h.vastEnv({ NULL_WORKER_DIR: root, SIGN_CERT_TIMEOUT: "20" })
+    const report = await h.launchFailure(h.start(h.detachedScript, env))
+    expect(report["error_msg"]).toContain(`${shownUrl(env["SIGN_CERT_URL"])} failed after 1 attempt (an answer over 65536 bytes, not a certificate chain)`)
+    // Read on to the time-out, curl 7.88 had saved all 64 MiB the signer sends; stopped, it took what the sockets hold.
+    expect(h.signer.endlessSent).toBeLessThan(16 * 1024 * 1024)
+    expect(readdirSync(env["WORKSPACE_DIR"] ?? "").filter((name) => name.startsWith("instance."))).toEqual([])
+  })
+
   describe("any message is sent as valid JSON and arrives exactly as written", () => {
     it("built with Node.js (a NULL_WORKER_DIR full of quotes, backslashes and newlines)", async () => {
       const odd = join(h.dir, nasty)
