@@ -169,8 +169,14 @@ export const openJournal = (
         }
         /** The rewrite under way off the main thread, if any (`rewriteInBackground`). */
         let rewriting: RewriteUnderWay | null = null
-        /** A rewrite on the main thread replaces the one under way, as does the loss of the file or the close. */
+        /** The last rewrite given up while a disk call of it was out: none starts until that call returns. */
+        let stalled: RewriteUnderWay | null = null
+        /**
+         * A rewrite on the main thread replaces the one under way, as does the loss of the file or the close. One whose
+         * disk call is out still holds a thread of the pool until it returns, whatever gave it up (review 62 #6).
+         */
         const cancelRewrite = () => {
+          if (rewriting?.onDisk() === true) stalled = rewriting
           rewriting?.cancel()
           rewriting = null
         }
@@ -180,10 +186,7 @@ export const openJournal = (
           if (behind) backOff()
           sayNotRewritten(error)
         }
-        /** The last rewrite given up while a disk call of it was out: none starts until that call returns. */
-        let stalled: RewriteUnderWay | null = null
         const giveUpStalledRewrite = () => {
-          stalled = rewriting
           cancelRewrite()
           notRewritten(new Error(`a rewrite waited on the disk while more than ${MAX_REWRITE_TAIL_BYTES / (1024 * 1024)} MiB were journalled: given up`))
         }

@@ -1151,6 +1151,31 @@ describe("OutboxJournal", () => {
       return mib("live")
     }
 
+    /**
+     * With one write of a given-up rewrite (its temporary file `path`) still out: 8 MiB delivered start no other
+     * rewrite, which on a hung disk would hold one more of the pool's threads, which DNS lookups share (review 61 #4);
+     * once that write returns, delivered lines past the next threshold start one, written through to its end.
+     */
+    const heldBackUntilTheWriteReturns = (journal: OutboxJournal, file: string, path: string, writes: ReturnType<typeof heldWrites>) =>
+      Effect.gen(function* () {
+        const mib = "x".repeat(1024 * 1024)
+        for (let index = 0; index < 8; index++) {
+          journal.pending({ ...callback(`w${index}`), body: mib })
+          journal.done(`w${index}`)
+        }
+        assert.deepStrictEqual([temporaryFiles(file), writes.held.length], [[], 1])
+        writes.release()
+        while (descriptorsOn(`${path} (deleted)`) > 0) yield* nextTurn
+        assert.lengthOf(writes.held, 0, "nothing of the given-up one written after")
+        for (let index = 0; temporaryFiles(file).length === 0; index++) {
+          if (index === 10) throw new Error("no rewrite started once the write returned")
+          journal.pending({ ...callback(`d${index}`), body: mib })
+          journal.done(`d${index}`)
+        }
+        yield* writes.writeThrough(file)
+        yield* rewritten(journal)
+      })
+
     it.effect("the line that starts it returns with nothing of it written; the lines journalled meanwhile end the new file", () =>
       Effect.gen(function* () {
         const file = journalIn()
@@ -1248,8 +1273,8 @@ describe("OutboxJournal", () => {
     it.effect("one whose disk call never returns is given up, said, once the lines held for its end pass the cap; the next one runs (review 59 I7)", () =>
       Effect.gen(function* () {
         const file = journalIn()
-        const { disk, held, release, writeThrough } = heldWrites()
-        const { journal, said } = yield* openRecordingNotices(file, disk)
+        const writes = heldWrites()
+        const { journal, said } = yield* openRecordingNotices(file, writes.disk)
         const live = startRewrite(journal, file)
         const [temporary] = temporaryFiles(file)
         const path = join(dirname(file), temporary!)
@@ -1263,25 +1288,8 @@ describe("OutboxJournal", () => {
         yield* rewritten(journal)
         // The thread pool still holds its descriptor: closed once that write returns.
         assert.strictEqual(descriptorsOn(`${path} (deleted)`), 1)
-        // While that write is out, no other rewrite starts: on a hung disk each would hold one more of the pool's
-        // threads, which DNS lookups share (review 61 #4).
         for (let index = 0; index < lines; index++) journal.done(`held${index}`)
-        for (let index = 0; index < 8; index++) {
-          journal.pending({ ...callback(`w${index}`), body: mib })
-          journal.done(`w${index}`)
-        }
-        assert.deepStrictEqual([temporaryFiles(file), held.length], [[], 1])
-        release()
-        while (descriptorsOn(`${path} (deleted)`) > 0) yield* nextTurn
-        assert.lengthOf(held, 0, "nothing of the given-up one written after")
-        // Delivered lines past the next threshold start another, which ends.
-        for (let index = 0; temporaryFiles(file).length === 0; index++) {
-          if (index === 10) throw new Error("no second rewrite started")
-          journal.pending({ ...callback(`d${index}`), body: mib })
-          journal.done(`d${index}`)
-        }
-        yield* writeThrough(file)
-        yield* rewritten(journal)
+        yield* heldBackUntilTheWriteReturns(journal, file, path, writes)
         assert.lengthOf(said.notCompacted, 1)
         assert.deepStrictEqual(replay(file), { left: [live], skipped: 0 })
         journal.close()
@@ -1302,6 +1310,23 @@ describe("OutboxJournal", () => {
         for (let turn = 0; turn < 20; turn++) yield* nextTurn
         assert.strictEqual(statSync(file).ino, inode, "the file written again stays")
         assert.deepStrictEqual(temporaryFiles(file), [])
+        journal.close()
+        assert.deepStrictEqual(yield* session(file), [live, callback("after")])
+      })
+    )
+
+    it.effect("one replaced by a rewrite on the main thread while its disk call is out holds back the next until that call returns (review 62 #6)", () =>
+      Effect.gen(function* () {
+        const file = journalIn()
+        const writes = heldWrites()
+        const { journal } = yield* openRecordingNotices(file, writes.disk)
+        const live = startRewrite(journal, file)
+        const [temporary] = temporaryFiles(file)
+        const path = join(dirname(file), temporary!)
+        unlinkSync(file)
+        journal.pending(callback("after"))
+        assert.deepStrictEqual([temporaryFiles(file), writes.held.length], [[], 1])
+        yield* heldBackUntilTheWriteReturns(journal, file, path, writes)
         journal.close()
         assert.deepStrictEqual(yield* session(file), [live, callback("after")])
       })
