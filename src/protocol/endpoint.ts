@@ -29,6 +29,9 @@ export type EndpointJob = typeof EndpointJob.Type
 
 export const EndpointJobList = Schema.Struct({ results: Schema.Array(EndpointJob) })
 
+/** `GET /api/v0/endptjobs/{id}/`, the SDK's refresh of an endpoint it has held for 3 days: the record under `result`. */
+export const EndpointJobAnswer = Schema.Struct({ result: EndpointJob })
+
 /** One item of `GET /api/v0/endptjobs/`. Only these fields are used; the others are ignored. */
 export const EndpointRecord = Schema.Struct({
   id: Schema.Number,

@@ -16,7 +16,7 @@ import { json } from "../shared/jsonResponse.js"
 import { ClientConnections } from "./ClientConnections.js"
 import { RouteRequestIn } from "../protocol/route.js"
 import { ControlPlane } from "./ControlPlane.js"
-import { EndpointJobList } from "../protocol/endpoint.js"
+import { EndpointJobAnswer, EndpointJobList } from "../protocol/endpoint.js"
 import { statusPage } from "./statusPage.js"
 
 const RouteBody = RouteRequestIn
@@ -73,6 +73,23 @@ const serverlessRouter = HttpRouter.empty.pipe(
       return Option.match(found, {
         onNone: () => json(401, { error: "invalid api key" }),
         onSome: (results) => json(200, Schema.encodeSync(EndpointJobList)({ results }))
+      })
+    })
+  ),
+  HttpRouter.get(
+    "/api/v0/endptjobs/:id/",
+    Effect.gen(function* () {
+      const plane = yield* ControlPlane
+      const { id } = yield* HttpRouter.params
+      const found = yield* plane.endpoints(yield* callerKey)
+      // The SDK asks for its endpoint again once its copy is 3 days old, and fails its reservations if it cannot
+      // (vast-protocol.md §8.2; sdk51 #1: a dispatcher run for days against this serverless).
+      return Option.match(found, {
+        onNone: () => json(401, { error: "invalid api key" }),
+        onSome: (results) => {
+          const job = results.find((candidate) => String(candidate.id) === id)
+          return job === undefined ? json(404, { error: "no endpoint with this id", field: "id" }) : json(200, Schema.encodeSync(EndpointJobAnswer)({ result: job }))
+        }
       })
     })
   ),
@@ -160,11 +177,17 @@ const serverlessRouter = HttpRouter.empty.pipe(
 )
 
 /** The methods the router serves `path` with, read from its own table (a `/*` route serves everything under it). */
+/** A route's path as a test of a request's: `:name` stands for one segment, a final `/*` for any rest. */
+const pathPattern = (route: string): RegExp => {
+  const wildcard = route.endsWith("/*")
+  const fixed = (wildcard ? route.slice(0, -1) : route).split("/").map((segment) => (segment.startsWith(":") ? "[^/]+" : segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
+  return new RegExp(`^${fixed.join("/")}${wildcard ? "" : "$"}`)
+}
+
 const methodsServing = (path: string): ReadonlyArray<string> => {
   const methods = new Set<string>()
   for (const route of serverlessRouter.routes) {
-    const pattern = route.path
-    const serves = pattern.endsWith("/*") ? path.startsWith(pattern.slice(0, -1)) : path === pattern
+    const serves = pathPattern(route.path).test(path)
     if (serves) methods.add(route.method)
   }
   return [...methods]

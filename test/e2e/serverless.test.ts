@@ -322,6 +322,21 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     }
   })
 
+  it("the endpoint asked for by its id, as the SDK refreshes one it has held for 3 days, is the list's record under result, for the user's key only (sdk51 #1)", async () => {
+    const { url } = await startServerless(["--max-workers", "0"])
+    const list = (await (await fetch(`${url}/api/v0/endptjobs/?api_key=k`)).json()) as { readonly results: ReadonlyArray<{ readonly id: number }> }
+    const one = await fetch(`${url}/api/v0/endptjobs/1/`, { headers: { authorization: "Bearer k" } })
+    expect([one.status, one.headers.get("content-type"), await one.json()]).toEqual([200, "application/json", { result: list.results[0] }])
+    const answer = async (path: string, init?: RequestInit) => {
+      const response = await fetch(`${url}${path}`, init)
+      return [response.status, response.headers.get("allow"), await response.text()]
+    }
+    expect(await answer("/api/v0/endptjobs/1/?api_key=wrong")).toEqual([401, null, '{"error":"invalid api key"}'])
+    expect(await answer("/api/v0/endptjobs/2/?api_key=k")).toEqual([404, null, '{"error":"no endpoint with this id","field":"id"}'])
+    expect(await answer("/api/v0/endptjobs/1/", { method: "POST" })).toEqual([405, "GET", '{"error":"method not allowed"}'])
+    expect(await answer("/api/v0/endptjobs/1/x/?api_key=k")).toEqual([404, null, '{"error":"not found"}'])
+  })
+
   it("--host 127.0.0.2: it says, and gives its workers to report to, the address it listens on; a worker gets ready there", async () => {
     const serverless = await startServerless(["--host", "127.0.0.2", "--recommended", "--min-load", "100"])
     expect(serverless.url).toMatch(/^http:\/\/127\.0\.0\.2:\d+$/)
