@@ -58,23 +58,13 @@ import {
   type SlotsExhausted
 } from "../errors.js"
 import { WorkerMetrics } from "../metrics/WorkerMetrics.js"
+import { ExpiryRecheck, expiryLook } from "./expiryLook.js"
 import { unsafeNewSessionId } from "./newSessionId.js"
 import { initialSlot, makeSlotStepper, type SlotIntent, type SlotState } from "./slotStep.js"
 import { echoedId } from "../../protocol/SessionId.js"
 
 /** How long a slot's timer that crashed waits before it starts again: a bug that kills it at once does not spin. */
 const TIMER_RESTART_PAUSE = Duration.seconds(1)
-
-/**
- * How long an expiry timer sleeps before it reads the clock again: half the time left, at least 5 s (or what is left),
- * at most `EXPIRY_RECHECK_MS`. A deadline is a moment of the wall clock, and one sleep measured before a step of it (NTP
- * after a resumed VM, an operator) freed the slot an hour late for a step back of an hour put right, never for one past
- * 2^31 − 1 ms (the timer's limit), and not before the old moment for a step forward (probe 52 M1). So a step is seen
- * within 10 minutes, and within 5 s near the deadline (the Python worker's collector looks every 5 s), and a week-long
- * session's timer looks about a thousand times, not a hundred thousand.
- */
-export const EXPIRY_RECHECK_MS = 10 * 60_000
-const expiryLook = (wait: number): number => Math.min(wait, Math.max(5_000, Math.min(wait / 2, EXPIRY_RECHECK_MS)))
 
 /** What `/session/create` asks for. `authData` is the request's `auth_data` as parsed, kept as it came. */
 export interface SessionRequest {
@@ -178,6 +168,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
     const metrics = yield* LoadMetrics
     const prometheus = yield* WorkerMetrics
     const clock = yield* Effect.clock
+    const recheck = yield* ExpiryRecheck
     const step = makeSlotStepper()
     const capMs = Option.getOrNull(Option.map(config.maxSessionSeconds, (seconds) => seconds * 1000))
 
@@ -329,7 +320,7 @@ export class SlotPool extends Effect.Service<SlotPool>()("worker/SlotPool", {
           timer.armedAt = session.expiresAt
           const wait = session.expiresAt - (yield* Clock.currentTimeMillis)
           if (wait > 0) {
-            const look = expiryLook(wait)
+            const look = expiryLook(wait, recheck)
             const woken = yield* Queue.take(timer.wake).pipe(Effect.timeoutOption(Duration.millis(look)))
             // Woken (the session changed), or a look before the deadline: the clock is read again.
             if (Option.isSome(woken) || look < wait) continue

@@ -9,7 +9,8 @@ import { type SlotEvent, slotMachine } from "../../../machines/slot.js"
 import { LoadMetrics } from "../../../src/worker/autoscaler/LoadMetrics.js"
 import { CallbackPoster } from "../../../src/worker/callbacks/CallbackPoster.js"
 import { WorkerMetrics } from "../../../src/worker/metrics/WorkerMetrics.js"
-import { EXPIRY_RECHECK_MS, RECENT_CLOSES, type SessionRequest, SlotPool } from "../../../src/worker/slots/SlotPool.js"
+import { EXPIRY_RECHECK_MS, ExpiryRecheck } from "../../../src/worker/slots/expiryLook.js"
+import { RECENT_CLOSES, type SessionRequest, SlotPool } from "../../../src/worker/slots/SlotPool.js"
 import { scriptedClient } from "../../support/fakeHttpClient.js"
 import { capturedLogs } from "../../support/logs.js"
 import { posted, poolLayer, quietLogs, testConfig } from "../../support/layers.js"
@@ -328,7 +329,9 @@ describe("SlotPool", () => {
       yield* TestClock.adjust("1 millis")
       assert.deepStrictEqual((yield* closes).map((closed) => [closed.reason, closed.closedAt]), [["expired", 30 * day]])
       assert.strictEqual(JSON.parse((yield* posted)[0]?.body ?? "{}").expired_by, "cap")
-    }).pipe(Effect.provide(poolLayer({ maxSessionSeconds: Option.some(30 * 24 * 60 * 60) })))
+      // The timer looks a day apart, under the 24.8 days as every look is (10 minutes apart, its 4,320 steps of the
+      // TestClock took 10–16 s, past the 5 s a test gets in `npm run mutate`).
+    }).pipe(Effect.provide(poolLayer({ maxSessionSeconds: Option.some(30 * 24 * 60 * 60) })), Effect.provideService(ExpiryRecheck, 24 * 60 * 60 * 1000))
   )
 
   it.effect("a cap shorter than the lifetime sets the first deadline", () =>
@@ -485,7 +488,9 @@ describe("SlotPool", () => {
       const kept = yield* closedAfterWallStep(4_000, -3_600_000)
       assert.isAtLeast(kept, 3_604_000)
       assert.isAtMost(kept, 3_604_000 + EXPIRY_RECHECK_MS + 3_600_000)
-    })
+    }),
+    // Hours of 10-minute looks, each a step of the TestClock: 2–4 s, near the 5 s a test gets in `npm run mutate`.
+    { timeout: 60_000 }
   )
 
   it.effect("after a pause past the deadline, a ping that comes before the timer finds the session expired: 410 (InvalidSession), closed as expired once", () =>
