@@ -4,7 +4,7 @@
  * rules in `scaling.ts`; this service applies them and keeps the books.
  */
 import { generateKeyPairSync, randomBytes, sign } from "node:crypto"
-import { Clock, Context, Effect, FiberSet, Option } from "effect"
+import { Clock, Context, Duration, Effect, FiberSet, Option } from "effect"
 import { signedMessage } from "../protocol/signedMessage.js"
 import { type DeleteRequestsBody, HEARTBEAT_SECONDS, type WorkerStatusBody } from "../protocol/workerStatus.js"
 import { stringEqualsSecret } from "../shared/secretEquals.js"
@@ -18,6 +18,8 @@ import {
   sdkStatusOf,
   type EndpointParams,
   idleSinceAfter,
+  REPORT_GRACE_MS,
+  freeableLoad,
   routeTarget,
   SILENCE_LIMIT_MS,
   neverReady,
@@ -31,6 +33,7 @@ import { type DropReason, ServerlessMetrics } from "./ServerlessMetrics.js"
 import { type RunningProcess, WorkerLauncher } from "./WorkerLauncher.js"
 import { WorkerSessions } from "./WorkerSessions.js"
 import { boundedOutput } from "../shared/boundedOutput.js"
+import { Wakeups } from "../shared/Wakeups.js"
 import { printable } from "../shared/printable.js"
 import { jsonText } from "../shared/exactJson.js"
 import { CALLBACKS_KEPT, keptCallbackBody } from "./callbackSink.js"
@@ -80,6 +83,8 @@ interface WorkerRecord {
   maxPerf: number
   /** Requests routed here and not yet reflected in a report: when, which, and how much. */
   routed: Array<{ readonly at: number; readonly requestIdx: number; readonly cost: number }>
+  /** Routes answered with this worker, each with a `reqnum` of its own. */
+  routedTotal: number
   /** When its load (reported plus routed) last dropped to zero; null while it has load or is not ready. */
   idleSince: number | null
   readonly startedAt: number
@@ -154,6 +159,8 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
     let ticks = 0
     let lastFailedTick = -1
     const waiting = new Map<number, Waiting>()
+    /** Woken by every report and deletion record a worker sends: a route held for one looks again. */
+    const reportsArrived = new Wakeups()
     const callbacks: Array<CallbackRecord> = []
     const events: Array<{ readonly at: number; readonly text: string }> = []
     let nextWorkerId = 1
@@ -244,6 +251,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
         curLoad: 0,
         maxPerf: 0,
         routed: [],
+        routedTotal: 0,
         idleSince: null,
         startedAt: now,
         settled: false,
@@ -484,21 +492,43 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           if (request.endpoint !== settings.endpointName || !stringEqualsSecret(request.apiKey, endpointApiKey)) {
             return Option.none<RouteAnswer>()
           }
-          const now = yield* Clock.currentTimeMillis
+          let now = yield* Clock.currentTimeMillis
           yield* noticeSilence(now)
           const requestIdx = request.requestIdx > 0 ? request.requestIdx : nextRequestIdx++
-          const target = routeTarget(views(), settings.params)
-          const record = target === undefined ? undefined : workers.get(target.id)
-          if (record === undefined) {
-            const previous = waiting.get(requestIdx)
+          const previous = waiting.get(requestIdx)
+          const since = previous?.since ?? now
+          const noteWaiting = () =>
             waiting.set(requestIdx, {
               requestIdx,
               cost: request.cost,
-              since: previous?.since ?? now,
+              since,
               lastPollAt: now,
               polls: (previous?.polls ?? 0) + 1,
               connection: request.connection
             })
+          let target = routeTarget(views(), settings.params)
+          // A young request that a busy worker's report of a session's end could free room for is answered when that
+          // report comes, within REPORT_GRACE_MS of its first poll: answered "waiting" at once, the SDK's next poll came
+          // a second later, though the worker had been free since a few ms after it (sdk51 #2: 6 or 7 of 7 reservations
+          // made right after a release).
+          const hold = since + REPORT_GRACE_MS - now
+          if (target === undefined && hold > 0 && freeableLoad(views()) >= request.cost) {
+            // Waiting meanwhile, as a tick sees it (young: it starts no worker yet).
+            noteWaiting()
+            yield* reportsArrived.until(() => routeTarget(views(), settings.params) !== undefined).pipe(Effect.timeoutOption(Duration.millis(hold)))
+            now = yield* Clock.currentTimeMillis
+            // Dropped meanwhile (its client went away): not routed, nor waiting again.
+            if (!waiting.has(requestIdx)) {
+              return Option.some<RouteAnswer>({
+                _tag: "Waiting",
+                body: { endpoint: settings.endpointName, status: presentStates(), request_idx: requestIdx }
+              })
+            }
+            target = routeTarget(views(), settings.params)
+          }
+          const record = target === undefined ? undefined : workers.get(target.id)
+          if (record === undefined) {
+            noteWaiting()
             if (previous === undefined) yield* log(`request ${requestIdx} waiting for a worker`)
             yield* metrics.routeAnswered("waiting")
             return Option.some<RouteAnswer>({
@@ -515,6 +545,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
             }
           }
           record.routed.push({ at: now, requestIdx, cost: request.cost })
+          record.routedTotal += 1
           observeLoad(record, now)
           const reqnum = nextReqnum++
           yield* metrics.routeAnswered("ready")
@@ -554,7 +585,13 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           record.maxPerf = status.max_perf
           // A routed request the report shows is counted in cur_load now; do not count it twice.
           const working = new Set(status.working_request_idxs)
-          record.routed = record.routed.filter((entry) => !working.has(entry.requestIdx) && now - entry.at < REPORT_LAG_MS)
+          // The worker counts every distinct reqnum it received or refused, and each route's is new: once it counts as
+          // many as were routed to it, every one has arrived, and one it does not name is over, however recent (sdk51
+          // #3: a session opened and closed between two reports counted as load until its deletion record, up to a
+          // second, and the next reservation started a spare worker). Unless it refused some: a request refused for
+          // want of room is demand, and counts until its deletion record, as before (over-routing's 429s start a worker).
+          const allArrived = status.rej_load === 0 && status.num_requests_recieved >= record.routedTotal
+          record.routed = record.routed.filter((entry) => !allArrived && !working.has(entry.requestIdx) && now - entry.at < REPORT_LAG_MS)
           observeLoad(record, now)
           if (status.error_msg !== "" && record.errorMsg === "") {
             record.errorMsg = status.error_msg
@@ -567,6 +604,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
             observeLoad(record, now)
             yield* log(`w${record.id} ready after ${((now - record.startedAt) / 1000).toFixed(2)} s`)
           }
+          reportsArrived.wakeAll()
           return true
         }),
 
@@ -584,6 +622,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           const done = new Set(body.requests.map((entry) => entry.request_idx))
           record.routed = record.routed.filter((entry) => !done.has(entry.requestIdx))
           observeLoad(record, yield* Clock.currentTimeMillis)
+          reportsArrived.wakeAll()
           return true
         }),
 

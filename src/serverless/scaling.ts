@@ -175,9 +175,18 @@ export interface ScalingDecision {
 }
 
 /**
+ * The load the ready workers' next reports could show ended: what they reported, and what was routed to them since. A
+ * worker reports a change within `REPORT_SPACING_MS`, and its report counts every request it received
+ * (`num_requests_recieved`), so a session routed, opened and closed between two reports is known to be over at the
+ * next one (sdk51 #3: taken for load that had just begun, it started a spare worker in a reservation loop).
+ */
+export const freeableLoad = (serving: ReadonlyArray<WorkerView>): number =>
+  serving.reduce((sum, worker) => sum + (worker.phase === "ready" ? worker.curLoad + worker.routedLoad : 0), 0)
+
+/**
  * The waiting requests that ask for capacity at `now`: all but the youngest ones (within `REPORT_GRACE_MS`) whose cost
- * the busy workers' reported load covers, oldest first, since those may be routed to a worker whose report of a session's
- * end is still on its way. Without a busy worker every waiting request counts at once (a scale-up from zero waits for
+ * the busy workers' load covers (`freeableLoad`), oldest first, since those may be routed to a worker whose report of a
+ * session's end is still on its way. Without a busy worker every waiting request counts at once (a scale-up from zero waits for
  * nothing).
  */
 export const pressingRequests = (
@@ -185,8 +194,7 @@ export const pressingRequests = (
   serving: ReadonlyArray<WorkerView>,
   now: number
 ): ReadonlyArray<WaitingRequest> => {
-  // Only reported load: a report of its end may be on its way. Load routed and not yet reported has just begun.
-  let freeable = serving.reduce((sum, worker) => sum + (worker.phase === "ready" ? worker.curLoad : 0), 0)
+  let freeable = freeableLoad(serving)
   if (freeable <= 0) return waiting
   return [...waiting]
     .sort((a, b) => a.since - b.since)

@@ -174,31 +174,57 @@ describe("ControlPlane (TestClock, fake processes)", () => {
     })
   )
 
-  it.scoped("a reservation routed before the busy worker's report of its session's end waits for that report, then goes to it: no second worker", () =>
+  it.scoped("a reservation routed before the busy worker's report of its session's end is answered when that report comes, and goes to it: no second worker, no second poll (sdk51 #2)", () =>
     Effect.gen(function* () {
       const { launched, plane, route, token } = yield* oneWorkerRouted
       yield* plane.workerStatus(report(1, token, 100, [1]))
       // The session ends; the worker's report of it is up to 250 ms away when the next reservation is routed.
       yield* TestClock.adjust("10 seconds")
-      assert.strictEqual(yield* route(2), "Waiting")
+      const held = yield* Effect.fork(route(2))
       yield* plane.tick
       yield* TestClock.adjust(`${REPORT_GRACE_MS - 1} millis`)
       yield* plane.tick
       assert.lengthOf(launched, 1)
+      assert.isNull(held.unsafePoll(), "held for the report")
+      assert.deepStrictEqual((yield* plane.status).waiting.map((request) => request.request_idx), [2])
       yield* plane.workerStatus(report(1, token, 0, []))
-      yield* plane.tick
-      assert.strictEqual(yield* route(2), "Ready")
+      assert.strictEqual(yield* Fiber.join(held), "Ready")
+      assert.deepStrictEqual((yield* plane.status).waiting, [])
       assert.lengthOf(launched, 1)
 
-      // Still busy one report's time later: the session is a real second one, and a second worker starts.
+      // Still busy one report's time later: the session is a real second one, the reservation is told to wait, and a
+      // second worker starts.
       yield* plane.workerStatus(report(1, token, 100, [2]))
-      assert.strictEqual(yield* route(3), "Waiting")
+      const waiting = yield* Effect.fork(route(3))
       yield* TestClock.adjust(`${REPORT_GRACE_MS - 1} millis`)
       yield* plane.tick
       assert.lengthOf(launched, 1)
       yield* TestClock.adjust("1 millis")
+      assert.strictEqual(yield* Fiber.join(waiting), "Waiting")
       yield* plane.tick
       assert.lengthOf(launched, 2)
+      // Its next poll, past the grace, is answered at once.
+      assert.strictEqual(yield* route(3), "Waiting")
+    })
+  )
+
+  it.scoped("a reservation held for a report whose client goes away meanwhile is neither routed nor kept waiting; one a busy worker could not take is not held", () =>
+    Effect.gen(function* () {
+      const { plane, token } = yield* oneWorkerRouted
+      yield* plane.workerStatus(report(1, token, 100, [1]))
+      yield* TestClock.adjust("10 seconds")
+      const ask = (requestIdx: number, cost: number) =>
+        Effect.map(plane.route({ endpoint: "null-local", apiKey: plane.endpointApiKey, cost, requestIdx, connection: 7 }), (answer) => Option.getOrThrow(answer)._tag)
+      // More than the busy worker's reported load could free: answered at once.
+      assert.strictEqual(yield* ask(2, 101), "Waiting")
+      const held = yield* Effect.fork(ask(3, 100))
+      yield* TestClock.adjust("1 millis")
+      assert.isNull(held.unsafePoll())
+      yield* plane.connectionClosed(7)
+      yield* plane.workerStatus(report(1, token, 0, []))
+      assert.strictEqual(yield* Fiber.join(held), "Waiting")
+      const status = yield* plane.status
+      assert.deepStrictEqual([status.waiting, status.workers[0]?.routed_load], [[], 0])
     })
   )
 
@@ -213,6 +239,27 @@ describe("ControlPlane (TestClock, fake processes)", () => {
       // Past it, a report without the request says the session is not there (refused, or already over).
       yield* TestClock.adjust("2 millis")
       yield* plane.workerStatus(report(1, token, 0, []))
+      assert.strictEqual(yield* loadOf, 0)
+    })
+  )
+
+  it.scoped("a routed request stops counting at once at a report that does not name it once the worker has received as many requests as were routed to it and refused none (sdk51 #3)", () =>
+    Effect.gen(function* () {
+      const { plane, token } = yield* oneWorkerRouted
+      const loadOf = Effect.map(plane.status, (status) => status.workers[0]?.routed_load)
+      const received = (count: number) => ({ ...report(1, token, 0, []), num_requests_recieved: count })
+      // Request 1 routed here; a report within the lag that has not counted it: it may not have arrived, and still counts.
+      yield* TestClock.adjust("10 millis")
+      yield* plane.workerStatus(received(0))
+      assert.strictEqual(yield* loadOf, 100)
+      // Counted, but the worker refused load meanwhile: it may be this request, refused for want of room, which is demand
+      // (Vast's over-routing: its 429s start a worker), and counts until its deletion record or the lag.
+      yield* TestClock.adjust("10 millis")
+      yield* plane.workerStatus({ ...received(1), rej_load: 100 })
+      assert.strictEqual(yield* loadOf, 100)
+      // Counted, nothing refused, and not named: its session is over already, well within the lag.
+      yield* TestClock.adjust("10 millis")
+      yield* plane.workerStatus(received(1))
       assert.strictEqual(yield* loadOf, 0)
     })
   )
@@ -767,7 +814,8 @@ describe("ControlPlane (TestClock, fake processes)", () => {
       const taking = yield* Effect.fork(plane.status)
       // While the worker's answer is on its way, a reservation comes that finds it busy, and then its session ends.
       yield* TestClock.adjust("1 second")
-      yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 100, requestIdx: 2, connection: null })
+      // A cost the busy worker's report could not free room for: told to wait at once, not held for that report.
+      yield* plane.route({ endpoint: "null-local", apiKey: key, cost: 150, requestIdx: 2, connection: null })
       yield* plane.workerStatus(report(1, token, 0, []))
       yield* Deferred.succeed(answer, undefined)
       const status = yield* Fiber.join(taking)
