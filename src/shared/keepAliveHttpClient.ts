@@ -4,12 +4,20 @@
  * `/route/`. (Callbacks have a client of their own, `worker/callbacks/callbackHttpClient.ts`.) (The worker's autoscaler posts use `worker/autoscaler/jsonPost.ts`.) Node's agent drops a kept connection when the server closes it and
  * honours the server's `Keep-Alive: timeout` hint, so a connection is not reused after the server gave it up.
  */
+import type { LookupFunction } from "node:net"
 import type { HttpClient } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Layer } from "effect"
 import { agentLayerClosingUpgraded } from "./closeUpgraded.js"
 
-export const keepAliveHttpClient = (options: { readonly ca?: ReadonlyArray<string> } = {}): Layer.Layer<HttpClient.HttpClient> =>
+/** `lookup`: how its connections find a host's addresses (Node's `dns.lookup` when not given). */
+export const keepAliveHttpClient = (options: { readonly ca?: ReadonlyArray<string>; readonly lookup?: LookupFunction } = {}): Layer.Layer<HttpClient.HttpClient> =>
   NodeHttpClient.layerWithoutAgent.pipe(
-    Layer.provide(agentLayerClosingUpgraded(options.ca === undefined ? { keepAlive: true } : { keepAlive: true, ca: [...options.ca] }))
+    Layer.provide(
+      agentLayerClosingUpgraded({
+        keepAlive: true,
+        ...(options.ca === undefined ? {} : { ca: [...options.ca] }),
+        ...(options.lookup === undefined ? {} : { lookup: options.lookup })
+      })
+    )
   )

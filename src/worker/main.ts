@@ -10,6 +10,7 @@
 import { httpClientClosingUpgraded } from "../shared/closeUpgraded.js"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Config, ConfigProvider, Context, Effect, Either, Exit, Layer, Option, Schema } from "effect"
+import { hostsFirstLookup } from "../shared/hostsFirstLookup.js"
 import { keepAliveHttpClient } from "../shared/keepAliveHttpClient.js"
 import * as Logging from "../shared/logging.js"
 import { stopWhenOrphaned } from "../shared/orphanWatch.js"
@@ -43,7 +44,8 @@ const Worker = Layer.mergeAll(Shutdown.Default, StopSignal.Default).pipe(
   Layer.provide(SignatureVerifier.layerFromConfig),
   Layer.provide(HealthProber.layerFromConfig),
   // Health probes and the public key go to the same few servers again and again (callbacks have their own client).
-  Layer.provide(keepAliveHttpClient()),
+  // A health URL's `localhost` or name of /etc/hosts is found without the thread pool, which hung lookups can hold.
+  Layer.provide(keepAliveHttpClient({ lookup: hostsFirstLookup() })),
   Layer.provideMerge(WorkerConfig.layerFromEnv)
 )
 

@@ -7,12 +7,14 @@
  * that long (docs/performance.md). `jsonPostFromHttpClient` posts through any `HttpClient` (tests' fakes).
  */
 import type { IncomingMessage } from "node:http"
+import type { LookupFunction } from "node:net"
 import type { Duplex } from "node:stream"
 import { Agent as HttpAgent, request as httpRequest } from "node:http"
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https"
 import { HttpBody, HttpClient, HttpClientRequest } from "@effect/platform"
 import { Context, Data, Effect, Layer, Stream } from "effect"
 import { transportCause } from "../../shared/errno.js"
+import { hostsFirstLookup } from "../../shared/hostsFirstLookup.js"
 
 /** No answer: `reason` is Node's errno (`ECONNREFUSED`, …) or "transport error"; never the URL. */
 export class PostFailed extends Data.TaggedError("PostFailed")<{ readonly reason: string }> {}
@@ -79,9 +81,10 @@ export interface NodeJsonPost {
   readonly close: () => void
 }
 
-export const makeNodeJsonPost = (): NodeJsonPost => {
+/** `lookup`: how a host's addresses are found; a local autoscaler's `localhost` without the thread pool (probe 57 #1). */
+export const makeNodeJsonPost = (lookup: LookupFunction = hostsFirstLookup()): NodeJsonPost => {
   // Reports go to the same few addresses every second or so; over HTTPS a new connection is a handshake.
-  const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) }
+  const agents = { http: new HttpAgent({ keepAlive: true, lookup }), https: new HttpsAgent({ keepAlive: true, lookup }) }
   const send = (url: string, json: string) =>
     Effect.async<IncomingMessage, PostFailed>((resume) => {
       let target: URL
