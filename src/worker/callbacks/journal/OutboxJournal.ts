@@ -499,10 +499,15 @@ export const openJournal = (
             if (behind && keepJournal()) catchUp(true)
             closed = true
             if (!stopped) {
-              try {
-                disk.fsyncSync(fd)
-              } catch {
-                // Every line is written; only its safety from a power cut is lost, and nothing is left to tell.
+              // Not while an fsync is still out: that disk is slow or stuck, and one more on the main thread held the
+              // stop, exit marker and all, for as long as it took (probe 57 #3: 20 s and 40 s for fsyncs delayed so).
+              // Every line is written; only the last ones' safety from a power cut is left to the kernel.
+              if (syncing === null) {
+                try {
+                  disk.fsyncSync(fd)
+                } catch {
+                  // The same loss, and nothing is left to tell.
+                }
               }
               retire(fd)
             }

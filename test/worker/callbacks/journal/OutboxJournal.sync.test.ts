@@ -94,14 +94,16 @@ describe("OutboxJournal's fsync", () => {
     })
   )
 
-  it.effect("close with an fsync in flight: the descriptor is closed when it returns, and nothing is synced after", () =>
+  it.effect("close with an fsync in flight: no other on the main thread (probe 57 #3: a stuck disk held the stop), the descriptor closed when it returns, and nothing synced after", () =>
     Effect.gen(function* () {
       const { journal } = yield* openOnHeldDisk()
       const first = fsyncs.held.length
       journal.pending(callback("a"))
       journal.done("a")
       const fd = fsyncs.fds[first]!
+      const synchronous = fsyncs.synchronous
       journal.close()
+      assert.strictEqual(fsyncs.synchronous, synchronous)
       assert.isTrue(fstatSync(fd).isFile())
       fsyncs.held[first]!(null)
       assert.throws(() => fstatSync(fd), /EBADF/)
