@@ -109,6 +109,7 @@ export const options = optionsOf(clientFlags)
 
 export const clientHelp = renderHelp({
   completions: true,
+  notLogLines: "the client's events",
   usage: [
     "null-worker-client --endpoint NAME [options]   (node dist/client.js)",
     "null-worker-client doctor --endpoint NAME [options]   (see doctor --help)",

@@ -28,6 +28,7 @@ export const flags = {
 export const options = optionsOf(flags)
 
 export const help = renderHelp({
+  notLogLines: "the demo's progress lines and the client's events",
   usage: ["npm run demo -- [options]   (node dist/demo.js)"],
   summary: [
     "The whole reservation flow on this machine: a local serverless, real worker processes, and the client in",

@@ -206,12 +206,18 @@ export const renderHelp = (page: {
   readonly notes?: ReadonlyArray<string>
   /** An installed command (a bin in package.json): `--completions` makes a script for it. */
   readonly completions?: boolean
+  /** What of the program's output `--log-level` leaves alone (its progress lines are not log lines). */
+  readonly notLogLines?: string
 }): string => {
   // @effect/cli's own flags, which every one of these programs takes as well.
   const builtIn: ReadonlyArray<HelpLine> = [
     ...(page.completions === true ? [{ usage: "--completions SHELL", description: "print a completion script: bash, zsh, fish or sh", fallback: null }] : []),
     { usage: "--wizard", description: "ask for each flag in turn (on a terminal)", fallback: null },
-    { usage: "--log-level LEVEL", description: `the least level of log line shown: ${LOG_LEVELS_TEXT}`, fallback: null }
+    {
+      usage: "--log-level LEVEL",
+      description: `the least level of log line shown: ${LOG_LEVELS_TEXT}${page.notLogLines === undefined ? "" : ` (${page.notLogLines} are not log lines: all shown)`}`,
+      fallback: null
+    }
   ]
   const flags = [
     ...page.flags,

@@ -226,7 +226,9 @@ describe("node dist/client.js --help", () => {
       expect([code, output], args.join(" ")).toEqual([1, "--hold is for single mode; with --demo the sessions are held for --plateau\n"])
     }
     const { output } = await run(["--help"])
-    expect(output).toMatch(/^ {2}--log-level LEVEL +the least level of log line shown: all, trace, debug, info, warning \(or warn\), error, fatal, none \(in any case\)$/m)
+    expect(output).toMatch(
+      /^ {2}--log-level LEVEL +the least level of log line shown: all, trace, debug, info, warning \(or warn\), error, fatal, none \(in any case\) \(the client's events are not log lines: all shown\)$/m
+    )
   })
 
   it("a choice or a file that is not one, or a flag given twice, is one line naming the flag, exit 1", async () => {

@@ -2,6 +2,9 @@
  * `examples/client-library/reserveOne.ts`, the README's client-library example, run against the local serverless:
  * it reserves a worker, holds the session while its "job" runs, and ends it.
  */
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { basename, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterEach, describe, expect, it } from "vitest"
 import { tracked } from "../support/cleanup.js"
@@ -96,6 +99,34 @@ describe("the client-library example (dist/examples/reserve-one.js)", () => {
     // Not silent: the stop is said.
     expect(run.output()).toContain('message="interrupted before a worker was reserved: nothing was reserved"')
   }, 30_000)
+
+  it("the README's 'Your own file' block, run as printed (in a scratch folder of the checkout for mine/), bundles a copy that reserves, holds and ends (newcomer 40 #2)", async () => {
+    const root = fileURLToPath(new URL("../..", import.meta.url))
+    const readme = readFileSync(join(root, "README.md"), "utf8")
+    const block = /```bash\n(mkdir -p mine\n[\s\S]*?)```/.exec(readme)?.[1]
+    expect(block).toBeDefined()
+    const scratch = mkdtempSync(join(root, ".mine-test-"))
+    try {
+      const lines = (block ?? "").replaceAll("mine/", `${basename(scratch)}/`).replace("mkdir -p mine", `mkdir -p ${basename(scratch)}`).trim().split("\n")
+      // All but its last line (which runs the bundle, with the variables above).
+      expect(lines.at(-1)).toBe(`node ${basename(scratch)}/dispatch.cjs`)
+      execFileSync("bash", ["-euo", "pipefail", "-c", lines.slice(0, -1).join("\n")], { cwd: root, stdio: "pipe" })
+      const serverless = await startServerless(["--recommended"])
+      started.push(serverless)
+      const run = spawnProcess(process.execPath, [join(scratch, "dispatch.cjs")], {
+        VAST_API_KEY: "k",
+        VAST_ENDPOINT: "null-local",
+        JOB_TIME: "1 second",
+        VAST_WEBSERVER_URL: serverless.url,
+        VAST_AUTOSCALER_URL: serverless.url
+      })
+      processes.push(run)
+      expect(await run.exited, run.output()).toBe(0)
+      expect(run.output()).toMatch(/message="job done: session \w+ ended"/)
+    } finally {
+      rmSync(scratch, { recursive: true, force: true })
+    }
+  }, 60_000)
 
   it("a JOB_TIME that is no duration is refused in one line naming the form, before anything is reserved; bare seconds, spaces around, a short unit (newcomer 35 #10), are one", async () => {
     const base = { VAST_API_KEY: "k", VAST_WEBSERVER_URL: "http://127.0.0.1:9", VAST_AUTOSCALER_URL: "http://127.0.0.1:9" }
