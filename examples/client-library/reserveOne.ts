@@ -8,6 +8,7 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Config, ConfigError, Console, Duration, Effect, Either, Exit, Layer, Option } from "effect"
 import { apiKeyFromEnv } from "../../src/client/apiKey.js"
+import { localKeyWarningFromEnv } from "../../src/client/localKey.js"
 import { keepSessionAlive, reserveScoped } from "../../src/client/scopedSession.js"
 import { type ReserveProgress, VastClient } from "../../src/client/VastClient.js"
 import { describeCause } from "../../src/shared/causeLine.js"
@@ -108,10 +109,16 @@ const urlFromEnv = (name: string, fallback: string) =>
 // Vast's own URLs unless told otherwise (the local serverless: both http://127.0.0.1:8080).
 const client = Layer.unwrapEffect(
   Effect.gen(function* () {
+    const apiKey = yield* apiKeyFromEnv
+    const webserverUrl = yield* urlFromEnv("VAST_WEBSERVER_URL", "https://console.vast.ai")
+    const autoscalerUrl = yield* urlFromEnv("VAST_AUTOSCALER_URL", "https://run.vast.ai")
+    // The local serverless's key sent to Vast fails after a while with no word of why: said at once.
+    const warning = yield* localKeyWarningFromEnv([webserverUrl, autoscalerUrl], "set VAST_WEBSERVER_URL and VAST_AUTOSCALER_URL to its address")
+    if (warning !== null) yield* Console.error(warning)
     return VastClient.layer({
-      apiKey: yield* apiKeyFromEnv,
-      webserverUrl: yield* urlFromEnv("VAST_WEBSERVER_URL", "https://console.vast.ai"),
-      autoscalerUrl: yield* urlFromEnv("VAST_AUTOSCALER_URL", "https://run.vast.ai"),
+      apiKey,
+      webserverUrl,
+      autoscalerUrl,
       addressSettingNames: { webserverUrl: "VAST_WEBSERVER_URL", autoscalerUrl: "VAST_AUTOSCALER_URL", instanceLocal: false }
     })
   })

@@ -197,7 +197,7 @@ const doctorSubcommand = Command.make("doctor", doctorOptions, (parsed) =>
   Effect.gen(function* () {
     const run = toDoctorRun(parsed)
     // The doctor never calls the autoscaler.
-    yield* sayWarnings([halfLocalWarning(parsed, parsed.instance, false), yield* localKeyWarningFromEnv([run.webserverUrl])])
+    yield* sayWarnings([halfLocalWarning(parsed, parsed.instance, false), yield* localKeyWarningFromEnv([run.webserverUrl], "add --instance local (or give --webserver-url)")])
     return yield* executeDoctor(run)
   })
 )

@@ -192,14 +192,18 @@ describe("node dist/client.js", () => {
   it("VAST_API_KEY=local with no URL of this machine is warned of at start, by the client and by its doctor (newcomer 39 #4)", async () => {
     // An address that is not this machine's, reached or not: the warning comes first either way.
     const away = ["--autoscaler-url", "http://192.0.2.1:9", "--webserver-url", "http://192.0.2.1:9"]
-    for (const args of [["--endpoint", "nope", ...away], ["doctor", "--endpoint", "nope", ...away]]) {
+    // Each told what it takes: the doctor reads the webserver only (newcomer 40 #8).
+    for (const [args, fix] of [
+      [["--endpoint", "nope", ...away], "add --instance local (or give --autoscaler-url and --webserver-url)"],
+      [["doctor", "--endpoint", "nope", ...away], "add --instance local (or give --webserver-url)"]
+    ] as const) {
       const client = spawnClient(args, { VAST_API_KEY: "local" })
       clients.push(client)
       await until("the warning", () => (client.stderr().includes("\n") ? true : undefined), 15_000)
       client.child.kill("SIGTERM")
       await client.exited
       expect(client.stderr().split("\n")[0]).toBe(
-        'warning: VAST_API_KEY is "local", the local serverless\'s key, but the run goes to http://192.0.2.1:9: for the local serverless add --instance local (or give --autoscaler-url and --webserver-url)'
+        `warning: VAST_API_KEY is "local", the local serverless's key, but the run goes to http://192.0.2.1:9: for the local serverless ${fix}`
       )
     }
   })

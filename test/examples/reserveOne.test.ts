@@ -128,6 +128,17 @@ describe("the client-library example (dist/examples/reserve-one.js)", () => {
     }
   }, 60_000)
 
+  it("VAST_API_KEY=local with no URL of this machine is warned of at start, naming its variables (newcomer 40 #8)", async () => {
+    const run = spawnProcess(process.execPath, [example], { VAST_API_KEY: "local", VAST_WEBSERVER_URL: "http://192.0.2.1:9", VAST_AUTOSCALER_URL: "http://192.0.2.1:9" })
+    processes.push(run)
+    await run.waitFor(/warning: .*\n/, 15_000)
+    run.child.kill("SIGTERM")
+    await run.exited
+    expect(run.output()).toContain(
+      'warning: VAST_API_KEY is "local", the local serverless\'s key, but the run goes to http://192.0.2.1:9: for the local serverless set VAST_WEBSERVER_URL and VAST_AUTOSCALER_URL to its address\n'
+    )
+  })
+
   it("a JOB_TIME that is no duration is refused in one line naming the form, before anything is reserved; bare seconds, spaces around, a short unit (newcomer 35 #10), are one", async () => {
     const base = { VAST_API_KEY: "k", VAST_WEBSERVER_URL: "http://127.0.0.1:9", VAST_AUTOSCALER_URL: "http://127.0.0.1:9" }
     const run = spawnProcess(process.execPath, [example], { ...base, JOB_TIME: "3 parsecs" })
