@@ -104,24 +104,33 @@ export const makeNodeJsonPost = (lookup: LookupFunction = hostsFirstLookup()): N
         settled = true
         resume(Effect.succeed(response))
       }
-      const request = secure ? httpsRequest(target, options, onResponse) : httpRequest(target, options, onResponse)
-      // A `101` hands the connection over and ends the request with no `response` event, so the post waited out its
-      // attempt's time-out (probe 54 #5). It is an answer like any other status; the connection is ours to close.
-      request.on("upgrade", (response: IncomingMessage, socket: Duplex) => {
-        socket.destroy()
-        response.destroy()
-        onResponse(response)
-      })
-      // Kept for the request's whole life: an error after the answer (or after an abort) must not go unhandled.
-      request.on("error", (error) => {
-        if (settled) return
-        settled = true
-        resume(Effect.fail(new PostFailed({ reason: transportCause(error) })))
-      })
-      request.end(json)
+      const start = (again: boolean) => {
+        const request = secure ? httpsRequest(target, options, onResponse) : httpRequest(target, options, onResponse)
+        // A `101` hands the connection over and ends the request with no `response` event, so the post waited out its
+        // attempt's time-out (probe 54 #5). It is an answer like any other status; the connection is ours to close.
+        request.on("upgrade", (response: IncomingMessage, socket: Duplex) => {
+          socket.destroy()
+          response.destroy()
+          onResponse(response)
+        })
+        // Kept for the request's whole life: an error after the answer (or after an abort) must not go unhandled.
+        request.on("error", (error) => {
+          if (settled) return
+          // A kept connection the server had closed (its idle time-out, while this process was paused) fails the post
+          // before any answer: sent once more on a new one (probe 57 #4: the stop's last report was lost so). Were it
+          // read after all, the same report or deletion records twice change nothing at the autoscaler.
+          const code = (error as NodeJS.ErrnoException).code
+          if (!again && request.reusedSocket && (code === "ECONNRESET" || code === "EPIPE")) return void (current = start(true))
+          settled = true
+          resume(Effect.fail(new PostFailed({ reason: transportCause(error) })))
+        })
+        request.end(json)
+        return request
+      }
+      let current = start(false)
       return Effect.sync(() => {
         settled = true
-        request.destroy()
+        current.destroy()
       })
     })
   const post = (url: string, json: string, onStatus: ((status: number) => void) | undefined, hops: number): Effect.Effect<number, PostFailed> =>

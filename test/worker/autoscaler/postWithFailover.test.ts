@@ -459,6 +459,39 @@ describe("makeNodeJsonPost (the worker's poster)", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.effect("a kept connection the server reset before answering: the post goes once more on a new one, and only once (probe 57 #4)", () =>
+    Effect.gen(function* () {
+      let connections = 0
+      /** Each connection: its first request answered and kept, its second reset unanswered; `resetAll` resets every one. */
+      const serverResetting = (resetAll: boolean) =>
+        createNetServer((socket) => {
+          connections += 1
+          let requests = 0
+          socket.on("data", () => {
+            requests += 1
+            if (resetAll || requests > 1) socket.resetAndDestroy()
+            else socket.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\n{}")
+          })
+        })
+      const listen = (server: ReturnType<typeof createNetServer>) =>
+        Effect.acquireRelease(
+          Effect.async<string>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.succeed(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)))),
+          () => Effect.sync(() => server.close())
+        )
+      const addr = yield* listen(serverResetting(false))
+      const poster = makeNodeJsonPost()
+      yield* Effect.addFinalizer(() => Effect.sync(poster.close))
+      assert.strictEqual(yield* poster.post(`${addr}/worker_status/`, "{}"), 200)
+      assert.strictEqual(yield* poster.post(`${addr}/worker_status/`, "{}"), 200)
+      assert.strictEqual(connections, 2)
+      // A first connection reset: an answer of its own, not sent again.
+      const other = yield* listen(serverResetting(true))
+      connections = 0
+      assert.strictEqual((yield* Effect.flip(poster.post(`${other}/worker_status/`, "{}"))).reason, "ECONNRESET")
+      assert.strictEqual(connections, 1)
+    }).pipe(Effect.scoped)
+  )
+
   it.effect("an address that is not a URL is refused as such, without a request", () =>
     Effect.gen(function* () {
       const outcome = yield* postOnce("not a url")
