@@ -83,8 +83,12 @@ interface WorkerRecord {
   maxPerf: number
   /** Requests routed here and not yet reflected in a report: when, which, and how much. */
   routed: Array<{ readonly at: number; readonly requestIdx: number; readonly cost: number }>
-  /** Routes answered with this worker, each with a `reqnum` of its own. */
-  routedTotal: number
+  /**
+   * Routes answered with this worker since `receivedBefore` was its count of requests received: once the count has
+   * grown by as many, each has arrived (or it was sent no request and counted another's instead).
+   */
+  routedSince: number
+  receivedBefore: number
   /** When its load (reported plus routed) last dropped to zero; null while it has load or is not ready. */
   idleSince: number | null
   readonly startedAt: number
@@ -251,7 +255,8 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
         curLoad: 0,
         maxPerf: 0,
         routed: [],
-        routedTotal: 0,
+        routedSince: 0,
+        receivedBefore: 0,
         idleSince: null,
         startedAt: now,
         settled: false,
@@ -511,11 +516,17 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           // report comes, within REPORT_GRACE_MS of its first poll: answered "waiting" at once, the SDK's next poll came
           // a second later, though the worker had been free since a few ms after it (sdk51 #2: 6 or 7 of 7 reservations
           // made right after a release).
-          const hold = since + REPORT_GRACE_MS - now
-          if (target === undefined && hold > 0 && freeableLoad(views()) >= request.cost) {
+          const holdUntil = since + REPORT_GRACE_MS
+          const couldFree = () => {
+            const freeable = freeableLoad(views())
+            return freeable > 0 && freeable >= request.cost
+          }
+          // Held again after a wake whose room another held request took first, for the time left (review 63 #2: the
+          // others were told to wait at once, though a second worker's report came a few ms later).
+          while (target === undefined && now < holdUntil && couldFree()) {
             // Waiting meanwhile, as a tick sees it (young: it starts no worker yet).
             noteWaiting()
-            yield* reportsArrived.until(() => routeTarget(views(), settings.params) !== undefined).pipe(Effect.timeoutOption(Duration.millis(hold)))
+            yield* reportsArrived.until(() => routeTarget(views(), settings.params) !== undefined).pipe(Effect.timeoutOption(Duration.millis(holdUntil - now)))
             now = yield* Clock.currentTimeMillis
             // Dropped meanwhile (its client went away): not routed, nor waiting again.
             if (!waiting.has(requestIdx)) {
@@ -545,7 +556,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
             }
           }
           record.routed.push({ at: now, requestIdx, cost: request.cost })
-          record.routedTotal += 1
+          record.routedSince += 1
           observeLoad(record, now)
           const reqnum = nextReqnum++
           yield* metrics.routeAnswered("ready")
@@ -585,13 +596,19 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           record.maxPerf = status.max_perf
           // A routed request the report shows is counted in cur_load now; do not count it twice.
           const working = new Set(status.working_request_idxs)
-          // The worker counts every distinct reqnum it received or refused, and each route's is new: once it counts as
-          // many as were routed to it, every one has arrived, and one it does not name is over, however recent (sdk51
+          // The worker counts every request it received or refused: once the count has grown by as many as were routed
+          // to it since it was last taken, each has arrived, and one it does not name is over, however recent (sdk51
           // #3: a session opened and closed between two reports counted as load until its deletion record, up to a
           // second, and the next reservation started a spare worker). Unless it refused some: a request refused for
-          // want of room is demand, and counts until its deletion record, as before (over-routing's 429s start a worker).
-          const allArrived = status.rej_load === 0 && status.num_requests_recieved >= record.routedTotal
+          // want of room is demand, and counts until its deletion record, as before (over-routing's 429s start a
+          // worker). Counted from the last time every route had arrived or aged out, not from the start: a route never
+          // used, or a request sent past the serverless, is an error for a second at most (review 63 #1).
+          const allArrived = status.rej_load === 0 && status.num_requests_recieved - record.receivedBefore >= record.routedSince
           record.routed = record.routed.filter((entry) => !allArrived && !working.has(entry.requestIdx) && now - entry.at < REPORT_LAG_MS)
+          if (record.routed.length === 0) {
+            record.receivedBefore = status.num_requests_recieved
+            record.routedSince = 0
+          }
           observeLoad(record, now)
           if (status.error_msg !== "" && record.errorMsg === "") {
             record.errorMsg = status.error_msg

@@ -264,6 +264,60 @@ describe("ControlPlane (TestClock, fake processes)", () => {
     })
   )
 
+  it.scoped("the count is taken from the last time every route had arrived or aged out: a request sent past the serverless, or a route never used, misleads it for a second at most (review 63 #1)", () =>
+    Effect.gen(function* () {
+      const { plane, route, token } = yield* oneWorkerRouted
+      const loadOf = Effect.map(plane.status, (status) => status.workers[0]?.routed_load)
+      const counted = (count: number, curLoad: number, working: ReadonlyArray<number>) => ({ ...report(1, token, curLoad, working), num_requests_recieved: count })
+      // Request 1's session opened, and one more request counted that was not routed (a sessionless /ping).
+      yield* plane.workerStatus(counted(2, 100, [1]))
+      yield* TestClock.adjust("10 seconds")
+      yield* plane.workerStatus(counted(2, 0, []))
+      // Request 2 routed; a report before its create arrives counts no more than before: it still counts.
+      assert.strictEqual(yield* route(2), "Ready")
+      yield* TestClock.adjust("10 millis")
+      yield* plane.workerStatus(counted(2, 0, []))
+      assert.strictEqual(yield* loadOf, 100)
+      // It never comes (its client went away): aged out after the lag, and the count taken again from there.
+      yield* TestClock.adjust("1 second")
+      yield* plane.workerStatus(counted(2, 0, []))
+      assert.strictEqual(yield* loadOf, 0)
+      // So request 3, opened and closed between two reports, is over at the next one.
+      assert.strictEqual(yield* route(3), "Ready")
+      yield* TestClock.adjust("10 millis")
+      yield* plane.workerStatus(counted(3, 0, []))
+      assert.strictEqual(yield* loadOf, 0)
+    })
+  )
+
+  it.scoped("held requests woken by one report that makes room for one: the others are held on for the time left, and take the next worker's room (review 63 #2)", () =>
+    Effect.gen(function* () {
+      const { launched, layer } = yield* fakeLauncher
+      const plane = yield* buildPlane(layer, { params: { inactivity_timeout: -1, min_load: 200 } })
+      const ask = (requestIdx: number) =>
+        Effect.map(plane.route({ endpoint: "null-local", apiKey: plane.endpointApiKey, cost: 100, requestIdx, connection: null }), (answer) => Option.getOrThrow(answer)._tag)
+      yield* plane.tick
+      assert.lengthOf(launched, 2)
+      const [first, second] = launched.map((entry) => entry.spec.env["MASTER_TOKEN"]!)
+      yield* plane.workerStatus(report(1, first!, 100, [91]))
+      yield* plane.workerStatus(report(2, second!, 100, [92]))
+      yield* TestClock.adjust("10 seconds")
+      const a = yield* Effect.fork(ask(1))
+      const b = yield* Effect.fork(ask(2))
+      yield* TestClock.adjust("1 millis")
+      yield* plane.workerStatus(report(1, first!, 0, []))
+      assert.deepStrictEqual(yield* Fiber.join(a), "Ready")
+      assert.isNull(b.unsafePoll(), "held on")
+      yield* TestClock.adjust("10 millis")
+      yield* plane.workerStatus(report(2, second!, 0, []))
+      assert.deepStrictEqual(yield* Fiber.join(b), "Ready")
+      // No worker at all: nothing could free room, and a request costing nothing is not held either.
+      const empty = yield* buildPlane((yield* fakeLauncher).layer)
+      const free = yield* empty.route({ endpoint: "null-local", apiKey: empty.endpointApiKey, cost: 0, requestIdx: 0, connection: null })
+      assert.strictEqual(Option.getOrThrow(free)._tag, "Waiting")
+    })
+  )
+
   it.scoped("a session created and closed between two of the worker's reports is no longer load once its /delete_requests/ record comes", () =>
     Effect.gen(function* () {
       const { launched, plane, route, token } = yield* oneWorkerRouted
