@@ -82,13 +82,16 @@ interface WorkerRecord {
   curLoad: number
   maxPerf: number
   /** Requests routed here and not yet reflected in a report: when, which, and how much. */
-  routed: Array<{ readonly at: number; readonly requestIdx: number; readonly cost: number }>
-  /**
-   * Routes answered with this worker since `receivedBefore` was its count of requests received: once the count has
-   * grown by as many, each has arrived (or it was sent no request and counted another's instead).
-   */
-  routedSince: number
-  receivedBefore: number
+  routed: Array<{
+    readonly at: number
+    readonly requestIdx: number
+    readonly cost: number
+    /** The worker's count of requests received once this one has arrived (`num_requests_recieved`). */
+    readonly arrivedAt: number
+  }>
+  /** Its count of requests received in its latest report, and the routes answered with it since. */
+  lastReceived: number
+  routedSinceReport: number
   /** When its load (reported plus routed) last dropped to zero; null while it has load or is not ready. */
   idleSince: number | null
   readonly startedAt: number
@@ -255,8 +258,8 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
         curLoad: 0,
         maxPerf: 0,
         routed: [],
-        routedSince: 0,
-        receivedBefore: 0,
+        lastReceived: 0,
+        routedSinceReport: 0,
         idleSince: null,
         startedAt: now,
         settled: false,
@@ -555,8 +558,12 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
               observeLoad(other, now)
             }
           }
-          record.routed.push({ at: now, requestIdx, cost: request.cost })
-          record.routedSince += 1
+          // Each route's arrival is the last report's count and the routes answered since: a route never used holds up
+          // only those answered in the same interval between two reports (review 64 #2: counted from a baseline, it had
+          // misled every later one while routes kept coming). A create still on its way at a report lets the next
+          // interval's first route count as arrived with it, one too early: at worst one more route there and a `429`.
+          record.routedSinceReport += 1
+          record.routed.push({ at: now, requestIdx, cost: request.cost, arrivedAt: record.lastReceived + record.routedSinceReport })
           observeLoad(record, now)
           const reqnum = nextReqnum++
           yield* metrics.routeAnswered("ready")
@@ -596,19 +603,15 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           record.maxPerf = status.max_perf
           // A routed request the report shows is counted in cur_load now; do not count it twice.
           const working = new Set(status.working_request_idxs)
-          // The worker counts every request it received or refused: once the count has grown by as many as were routed
-          // to it since it was last taken, each has arrived, and one it does not name is over, however recent (sdk51
-          // #3: a session opened and closed between two reports counted as load until its deletion record, up to a
-          // second, and the next reservation started a spare worker). Unless it refused some: a request refused for
-          // want of room is demand, and counts until its deletion record, as before (over-routing's 429s start a
-          // worker). Counted from the last time every route had arrived or aged out, not from the start: a route never
-          // used, or a request sent past the serverless, is an error for a second at most (review 63 #1).
-          const allArrived = status.rej_load === 0 && status.num_requests_recieved - record.receivedBefore >= record.routedSince
-          record.routed = record.routed.filter((entry) => !allArrived && !working.has(entry.requestIdx) && now - entry.at < REPORT_LAG_MS)
-          if (record.routed.length === 0) {
-            record.receivedBefore = status.num_requests_recieved
-            record.routedSince = 0
-          }
+          // The worker counts every request it received or refused: a routed request it has counted and does not name is
+          // over, however recent (sdk51 #3: a session opened and closed between two reports counted as load until its
+          // deletion record, up to a second, and the next reservation started a spare worker). Unless it refused some: a
+          // request refused for want of room is demand, and counts until its deletion record or the lag, as before
+          // (over-routing's 429s start a worker).
+          const counted = (entry: { readonly arrivedAt: number }) => status.rej_load === 0 && status.num_requests_recieved >= entry.arrivedAt
+          record.routed = record.routed.filter((entry) => !working.has(entry.requestIdx) && !counted(entry) && now - entry.at < REPORT_LAG_MS)
+          record.lastReceived = status.num_requests_recieved
+          record.routedSinceReport = 0
           observeLoad(record, now)
           if (status.error_msg !== "" && record.errorMsg === "") {
             record.errorMsg = status.error_msg

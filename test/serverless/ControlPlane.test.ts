@@ -290,6 +290,37 @@ describe("ControlPlane (TestClock, fake processes)", () => {
     })
   )
 
+  it.scoped("a route never used, while routes keep coming (max_queue_time 30), holds up only those answered in the same interval between two reports (review 64 #2)", () =>
+    Effect.gen(function* () {
+      const { launched, layer } = yield* fakeLauncher
+      const plane = yield* buildPlane(layer, { params: { inactivity_timeout: -1, max_queue_time: 30 } })
+      const ask = (requestIdx: number) =>
+        Effect.map(plane.route({ endpoint: "null-local", apiKey: plane.endpointApiKey, cost: 100, requestIdx, connection: null }), (answer) => Option.getOrThrow(answer)._tag)
+      assert.strictEqual(yield* ask(1), "Waiting")
+      yield* plane.tick
+      const token = launched[0]!.spec.env["MASTER_TOKEN"]!
+      const counted = (count: number) => ({ ...report(1, token, 0, []), num_requests_recieved: count })
+      yield* plane.workerStatus(counted(0))
+      yield* TestClock.adjust("10 seconds")
+      // Request 1 routed, its client gone before its create; then one session a report's time, opened and closed.
+      assert.strictEqual(yield* ask(1), "Ready")
+      let count = 0
+      const loads: Array<number> = []
+      for (let requestIdx = 2; requestIdx <= 8; requestIdx++) {
+        yield* TestClock.adjust("400 millis")
+        assert.strictEqual(yield* ask(requestIdx), "Ready")
+        count += 1
+        yield* TestClock.adjust("10 millis")
+        yield* plane.workerStatus(counted(count))
+        loads.push((yield* plane.status).workers[0]?.routed_load ?? -1)
+        yield* plane.tick
+      }
+      // Held up in request 1's interval (request 2, counted at the next report), not after.
+      assert.deepStrictEqual(loads, [100, 0, 0, 0, 0, 0, 0])
+      assert.lengthOf(launched, 1)
+    })
+  )
+
   it.scoped("held requests woken by one report that makes room for one: the others are held on for the time left, and take the next worker's room (review 63 #2)", () =>
     Effect.gen(function* () {
       const { launched, layer } = yield* fakeLauncher

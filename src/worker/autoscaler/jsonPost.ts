@@ -105,7 +105,10 @@ export const makeNodeJsonPost = (lookup: LookupFunction = hostsFirstLookup()): N
         resume(Effect.succeed(response))
       }
       const start = (again: boolean) => {
-        const request = secure ? httpsRequest(target, options, onResponse) : httpRequest(target, options, onResponse)
+        // Again on a connection of its own: the pool's other kept ones to that address are as stale (review 64 #1: a
+        // report's and a deletion batch's, both reset after a pause).
+        const using = again ? { ...options, agent: false as const } : options
+        const request = secure ? httpsRequest(target, using, onResponse) : httpRequest(target, using, onResponse)
         // A `101` hands the connection over and ends the request with no `response` event, so the post waited out its
         // attempt's time-out (probe 54 #5). It is an answer like any other status; the connection is ours to close.
         request.on("upgrade", (response: IncomingMessage, socket: Duplex) => {

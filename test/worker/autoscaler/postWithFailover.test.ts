@@ -484,6 +484,13 @@ describe("makeNodeJsonPost (the worker's poster)", () => {
       assert.strictEqual(yield* poster.post(`${addr}/worker_status/`, "{}"), 200)
       assert.strictEqual(yield* poster.post(`${addr}/worker_status/`, "{}"), 200)
       assert.strictEqual(connections, 2)
+      // Two kept at once (a report and a deletion batch), both reset: once more on a new connection, not the other
+      // stale one (review 64 #1).
+      connections = 0
+      assert.deepStrictEqual(yield* Effect.all([poster.post(`${addr}/worker_status/`, "{}"), poster.post(`${addr}/delete_requests/`, "{}")], { concurrency: 2 }), [200, 200])
+      assert.strictEqual(connections, 2)
+      assert.strictEqual(yield* poster.post(`${addr}/worker_status/`, "{}"), 200)
+      assert.strictEqual(connections, 3)
       // A first connection reset: an answer of its own, not sent again.
       const other = yield* listen(serverResetting(true))
       connections = 0
