@@ -505,6 +505,9 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           const requestIdx = request.requestIdx > 0 ? request.requestIdx : nextRequestIdx++
           const previous = waiting.get(requestIdx)
           const since = previous?.since ?? now
+          /** "Wait", keeping `request_idx` (vast-protocol.md §8.3). */
+          const waitingAnswer = () =>
+            Option.some<RouteAnswer>({ _tag: "Waiting", body: { endpoint: settings.endpointName, status: presentStates(), request_idx: requestIdx } })
           const noteWaiting = () =>
             waiting.set(requestIdx, {
               requestIdx,
@@ -532,12 +535,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
             yield* reportsArrived.until(() => routeTarget(views(), settings.params) !== undefined).pipe(Effect.timeoutOption(Duration.millis(holdUntil - now)))
             now = yield* Clock.currentTimeMillis
             // Dropped meanwhile (its client went away): not routed, nor waiting again.
-            if (!waiting.has(requestIdx)) {
-              return Option.some<RouteAnswer>({
-                _tag: "Waiting",
-                body: { endpoint: settings.endpointName, status: presentStates(), request_idx: requestIdx }
-              })
-            }
+            if (!waiting.has(requestIdx)) return waitingAnswer()
             target = routeTarget(views(), settings.params)
           }
           const record = target === undefined ? undefined : workers.get(target.id)
@@ -545,10 +543,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
             noteWaiting()
             if (previous === undefined) yield* log(`request ${requestIdx} waiting for a worker`)
             yield* metrics.routeAnswered("waiting")
-            return Option.some<RouteAnswer>({
-              _tag: "Waiting",
-              body: { endpoint: settings.endpointName, status: presentStates(), request_idx: requestIdx }
-            })
+            return waitingAnswer()
           }
           waiting.delete(requestIdx)
           // The same request routed again (its worker refused it with a 429) is no longer load where it went first.

@@ -184,12 +184,12 @@ const pathPattern = (route: string): RegExp => {
   return new RegExp(`^${fixed.join("/")}${wildcard ? "" : "$"}`)
 }
 
+/** Each route's method and its path's test, made once. */
+const routePatterns = Array.from(serverlessRouter.routes, (route) => ({ method: route.method, pattern: pathPattern(route.path) }))
+
 const methodsServing = (path: string): ReadonlyArray<string> => {
   const methods = new Set<string>()
-  for (const route of serverlessRouter.routes) {
-    const serves = pathPattern(route.path).test(path)
-    if (serves) methods.add(route.method)
-  }
+  for (const route of routePatterns) if (route.pattern.test(path)) methods.add(route.method)
   return [...methods]
 }
 
