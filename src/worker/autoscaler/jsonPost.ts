@@ -97,6 +97,8 @@ export const makeNodeJsonPost = (lookup: LookupFunction = hostsFirstLookup()): N
       const options = {
         method: "POST",
         agent: secure ? agents.https : agents.http,
+        // The agents' own, for a connection made without them too (the post sent again).
+        lookup,
         headers: { "content-type": "application/json", "content-length": Buffer.byteLength(json) }
       }
       let settled = false

@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from "node:https"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { type AddressInfo, createServer as createNetServer } from "node:net"
+import { type AddressInfo, createServer as createNetServer, type LookupFunction } from "node:net"
 import { HttpClient, HttpClientError } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Context, Deferred, type Duration, Effect, Exit, Fiber, FiberId, Layer, Queue, Ref, TestClock } from "effect"
@@ -478,8 +478,11 @@ describe("makeNodeJsonPost (the worker's poster)", () => {
           Effect.async<string>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.succeed(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)))),
           () => Effect.sync(() => server.close())
         )
-      const addr = yield* listen(serverResetting(false))
-      const poster = makeNodeJsonPost()
+      // Named by a name only the lookup it is given knows: the post sent again finds it the same way.
+      const served = new URL(yield* listen(serverResetting(false)))
+      const addr = `http://reset-probe57:${served.port}`
+      const poster = makeNodeJsonPost(((hostname: string, options: { readonly all?: boolean }, done: (...answer: Array<unknown>) => void) =>
+        hostname === "reset-probe57" ? process.nextTick(() => (options.all === true ? done(null, [{ address: "127.0.0.1", family: 4 }]) : done(null, "127.0.0.1", 4))) : done(new Error(`no lookup of ${hostname}`))) as unknown as LookupFunction)
       yield* Effect.addFinalizer(() => Effect.sync(poster.close))
       assert.strictEqual(yield* poster.post(`${addr}/worker_status/`, "{}"), 200)
       assert.strictEqual(yield* poster.post(`${addr}/worker_status/`, "{}"), 200)
