@@ -13,10 +13,13 @@ import { Data } from "effect"
 import { errnoOf } from "../../../shared/errno.js"
 import { processExists } from "../../../shared/processExists.js"
 
+/** Where the kernel's process table is read: `/proc` (tests give a directory that says what another kernel might). */
+const PROC = "/proc"
+
 /** When `pid` started (clock ticks since boot), or "" where `/proc` does not say (not Linux, or no such process). */
-const startTimeOf = (pid: number): string => {
+const startTimeOf = (pid: number, proc = PROC): string => {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    const stat = readFileSync(`${proc}/${pid}/stat`, "utf8")
     // The command name (field 2) may hold spaces and parentheses: the fields after it start after the last ")".
     return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? ""
   } catch {
@@ -30,11 +33,11 @@ const startTimeOf = (pid: number): string => {
  * time since boot: a clock step since the lock was written moves the result by the step (a residual risk for locks
  * without a start time only, which this version no longer writes).
  */
-const startedAtMs = (pid: number): number | null => {
-  const started = startTimeOf(pid)
+const startedAtMs = (pid: number, proc: string): number | null => {
+  const started = startTimeOf(pid, proc)
   const ticks = Number(started)
   try {
-    const boot = /^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))?.[1]
+    const boot = /^btime (\d+)$/m.exec(readFileSync(`${proc}/stat`, "utf8"))?.[1]
     return boot === undefined || started === "" || !Number.isFinite(ticks) ? null : Number(boot) * 1000 + ticks * 10
   } catch {
     return null
@@ -91,10 +94,10 @@ const holderOf = (lock: string): { readonly pid: number; readonly started: strin
  * without a start time (an older version's) names a live pid's process only if that process started before the lock
  * was written: after a container restart pid 1 is alive, as something else.
  */
-const holds = (holder: { readonly pid: number; readonly started: string }, lock: string): boolean => {
+const holds = (holder: { readonly pid: number; readonly started: string }, lock: string, proc: string): boolean => {
   if (holder.pid === process.pid || !processExists(holder.pid)) return false
-  if (holder.started !== "") return startTimeOf(holder.pid) === holder.started
-  const started = startedAtMs(holder.pid)
+  if (holder.started !== "") return startTimeOf(holder.pid, proc) === holder.started
+  const started = startedAtMs(holder.pid, proc)
   const written = writtenAtMs(lock)
   return started === null || written === null || started <= written + START_MARGIN_MS
 }
@@ -106,9 +109,9 @@ const holds = (holder: { readonly pid: number; readonly started: string }, lock:
  * A stale lock is moved aside, not deleted: two workers starting together both read it as stale, and one of them could
  * otherwise delete the lock the other had just made in its place, so both would run. A rename moves one link; the
  * worker that moved a live lock (made after it read the stale one) puts it back and stands down. `afterRead` runs
- * between the read and the move (tests: another worker's turn).
+ * between the read and the move (tests: another worker's turn); `proc` is where holders' start times are read.
  */
-export const takeLock = (file: string, afterRead: () => void = () => undefined): string => {
+export const takeLock = (file: string, afterRead: () => void = () => undefined, proc = PROC): string => {
   const lock = `${file}.lock`
   const mine = ownTarget()
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -121,7 +124,7 @@ export const takeLock = (file: string, afterRead: () => void = () => undefined):
     // A directory in the lock's place is nobody's lock, and not ours to delete with what it may hold.
     if (isDirectory(lock)) throw new Error(`${lock} is a directory, not a lock: move it away`)
     const holder = holderOf(lock)
-    if (holder !== null && holds(holder, lock)) throw new LockHeld({ holder: holder.pid, lock })
+    if (holder !== null && holds(holder, lock, proc)) throw new LockHeld({ holder: holder.pid, lock })
     afterRead()
     const aside = `${lock}.${process.pid}.stale`
     try {
@@ -132,7 +135,7 @@ export const takeLock = (file: string, afterRead: () => void = () => undefined):
       throw error
     }
     const moved = holderOf(aside)
-    if (moved !== null && holds(moved, aside)) {
+    if (moved !== null && holds(moved, aside, proc)) {
       putBack(aside, lock)
       throw new LockHeld({ holder: moved.pid, lock })
     }

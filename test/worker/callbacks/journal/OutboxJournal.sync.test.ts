@@ -71,6 +71,18 @@ describe("OutboxJournal's fsync", () => {
     })
   )
 
+  it.effect("a line alone gets one fsync: none follows it when no line came while it ran", () =>
+    Effect.gen(function* () {
+      const { journal } = yield* openOnHeldDisk()
+      const first = fsyncs.held.length
+      journal.pending(callback("alone"))
+      assert.lengthOf(fsyncs.held, first + 1)
+      fsyncs.held[first]!(null)
+      assert.lengthOf(fsyncs.held, first + 1)
+      journal.close()
+    })
+  )
+
   it.effect("a descriptor given up while its fsync runs (the file rewritten) is closed only when that fsync returns, and later lines get one of their own", () =>
     Effect.gen(function* () {
       const { file, failures, journal } = yield* openOnHeldDisk()

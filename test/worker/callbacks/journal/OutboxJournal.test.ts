@@ -11,7 +11,7 @@ import { Effect } from "effect"
 import { takeLock } from "../../../../src/worker/callbacks/journal/journalLock.js"
 import { forEachLine } from "../../../../src/worker/callbacks/journal/lineReader.js"
 import { type JournalDisk, nodeJournalDisk } from "../../../../src/worker/callbacks/journal/journalDisk.js"
-import type { JournalledCallback } from "../../../../src/worker/callbacks/journal/journalLine.js"
+import { type JournalledCallback, pendingLine } from "../../../../src/worker/callbacks/journal/journalLine.js"
 import { followLinks, journalPathProblem } from "../../../../src/worker/callbacks/journal/journalPath.js"
 import { type JournalNotices, type OutboxJournal, openJournal } from "../../../../src/worker/callbacks/journal/OutboxJournal.js"
 import { replay } from "../../../../src/worker/callbacks/journal/replay.js"
@@ -664,6 +664,8 @@ describe("OutboxJournal", () => {
       unlinkSync(file)
       journal.pending(callback("c"))
       assert.deepStrictEqual(said.recreated, [1])
+      // Written whole: the next line starts none of its own with a blank one.
+      assert.strictEqual(readFileSync(file, "utf8"), pendingLine(callback("b")) + pendingLine(callback("c")))
       journal.close()
       assert.deepStrictEqual(yield* session(file), [callback("b"), callback("c")])
     })
@@ -744,7 +746,7 @@ describe("OutboxJournal", () => {
       unlinkSync(lock)
       symlinkSync(otherWorkersLock(), lock)
       const before = readFileSync(file, "utf8")
-      journal.pending(callback("b"))
+      assert.isFalse(journal.pending(callback("b")), "not written, and the caller told so")
       journal.done("a")
       journal.close()
       assert.deepStrictEqual(said.lockTaken, [process.ppid])
@@ -853,12 +855,12 @@ describe("OutboxJournal", () => {
     )
 
     describe("the old release's directory deleted after the flip (review 60: the journal stayed in the deleted directory, warned at each line, kept nowhere)", () => {
-      /** A deploy's layout, the journal opened through `current` → `releases/1`, then flipped to `releases/2`. */
-      const flippedDeploy = Effect.gen(function* () {
+      /** A deploy's layout, the journal opened through `current` → `releases/1` (on `disk`), then flipped to `releases/2`. */
+      const flippedDeploy = (disk: JournalDisk = nodeJournalDisk) => Effect.gen(function* () {
         const base = mkdtempSync(join(tmpdir(), "journal-flip-"))
         for (const release of ["1", "2"]) mkdirSync(join(base, "releases", release), { recursive: true })
         symlinkSync(join(base, "releases", "1"), join(base, "current"))
-        const opened = yield* openRecordingNotices(join(base, "current", "outbox.jsonl"))
+        const opened = yield* openRecordingNotices(join(base, "current", "outbox.jsonl"), disk)
         opened.journal.pending(callback("a"))
         opened.journal.pending(callback("gone"))
         opened.journal.done("gone")
@@ -869,7 +871,7 @@ describe("OutboxJournal", () => {
 
       it.effect("the journal goes where the path leads now, lock and all, with what is pending; said once, and no more moves said", () =>
         Effect.gen(function* () {
-          const { journal, said, base, now } = yield* flippedDeploy
+          const { journal, said, base, now } = yield* flippedDeploy()
           rmSync(join(base, "releases", "1"), { recursive: true })
           journal.pending(callback("c"))
           // Pending when it moved: a and b (c's line follows).
@@ -886,10 +888,43 @@ describe("OutboxJournal", () => {
         })
       )
 
+      it.effect("once moved, a later flip of the path is said again: the path is still followed through its links", () =>
+        Effect.gen(function* () {
+          const { journal, said, base, now } = yield* flippedDeploy()
+          rmSync(join(base, "releases", "1"), { recursive: true })
+          journal.pending(callback("c"))
+          mkdirSync(join(base, "releases", "3"))
+          repoint(join(base, "current"), join(base, "releases", "3"))
+          journal.pending(callback("d"))
+          assert.deepStrictEqual(said.pathMoved, [now, join(base, "releases", "3", "outbox.jsonl")])
+          journal.close()
+          assert.deepStrictEqual(replay(now).left.map((entry) => entry.session_id), ["a", "b", "c", "d"])
+        })
+      )
+
+      it.effect("a move whose rewrite fails there (a full disk) appends to the file it finds, and makes it whole once the disk has room", () =>
+        Effect.gen(function* () {
+          let full = false
+          const disk: JournalDisk = { ...nodeJournalDisk, createFresh: (path) => (full ? openSync("/dev/full", "w") : nodeJournalDisk.createFresh(path)) }
+          const { journal, said, base, now } = yield* flippedDeploy(disk)
+          rmSync(join(base, "releases", "1"), { recursive: true })
+          full = true
+          journal.pending(callback("c"))
+          assert.deepStrictEqual([said.relocated, said.notCompacted], [[[now, 2]], ["ENOSPC"]])
+          assert.deepStrictEqual(replay(now).left.map((entry) => entry.session_id), ["c"], "a and b not there yet")
+          full = false
+          journal.pending(callback("d"))
+          yield* rewritten(journal)
+          journal.close()
+          assert.deepStrictEqual(replay(now).left.map((entry) => entry.session_id), ["a", "b", "c", "d"])
+        })
+      )
+
       it.effect("what another process left pending in a journal found there is kept in it", () =>
         Effect.gen(function* () {
-          const { journal, said, base, now } = yield* flippedDeploy
-          writeFileSync(now, JSON.stringify({ op: "pending", callback: callback("theirs") }) + "\n")
+          const { journal, said, base, now } = yield* flippedDeploy()
+          // Theirs, and an older line of a session still pending here: this worker's is the one kept.
+          writeFileSync(now, [callback("theirs"), { ...callback("a"), body: "their older a" }].map(pendingLine).join(""))
           rmSync(join(base, "releases", "1"), { recursive: true })
           journal.pending(callback("c"))
           assert.deepStrictEqual(said.relocated, [[now, 3]])
@@ -900,7 +935,7 @@ describe("OutboxJournal", () => {
 
       it.effect("a journal there that another live worker holds is that worker's: this one stands down, saying so", () =>
         Effect.gen(function* () {
-          const { journal, said, base, now } = yield* flippedDeploy
+          const { journal, said, base, now } = yield* flippedDeploy()
           // The test runner's parent stands for the other worker: a live process.
           symlinkSync(otherWorkersLock(), `${now}.lock`)
           rmSync(join(base, "releases", "1"), { recursive: true })
@@ -917,7 +952,7 @@ describe("OutboxJournal", () => {
 
       it.effect("a place it cannot go (a directory, a file of another name, one too large to read there) leaves it as it was, lock and all, said at each line; it goes once the place is fit (review 61 #5)", () =>
         Effect.gen(function* () {
-          const { journal, said, base, now } = yield* flippedDeploy
+          const { journal, said, base, now } = yield* flippedDeploy()
           rmSync(join(base, "releases", "1"), { recursive: true })
           mkdirSync(now)
           journal.pending(callback("c"))
@@ -925,13 +960,14 @@ describe("OutboxJournal", () => {
           writeFileSync(join(base, "elsewhere"), "")
           linkSync(join(base, "elsewhere"), now)
           journal.pending(callback("d"))
+          assert.isFalse(existsSync(`${now}.lock`), "a place refused is not locked")
           unlinkSync(now)
           // Over the 64 MiB a running worker reads of another's file (sparse: no disk used).
           writeFileSync(now, "")
           truncateSync(now, 65 * 1024 * 1024)
           journal.pending(callback("e"))
           assert.deepStrictEqual(said.relocated, [])
-          assert.deepStrictEqual(said.notRelocated.map(([to, why, journalsNoMore]) => [to, journalsNoMore, why.replace(/ \(.*$/, "").replace(/^.* is a directory.*$/, "a directory").replace(/^.* has 2 names.*$/, "2 names").replace(/^.* holds \d+ bytes.*$/, "too large")]), [
+          assert.deepStrictEqual(said.notRelocated.map(([to, why, journalsNoMore]) => [to, journalsNoMore, why.replace(/ \(.*$/, "").replace(/^.* is a directory, not a regular file$/, "a directory").replace(/^.* has 2 names.*$/, "2 names").replace(/^.* holds \d+ bytes.*$/, "too large")]), [
             [now, false, "a directory"],
             [now, false, "2 names"],
             [now, false, "too large"]
@@ -947,7 +983,7 @@ describe("OutboxJournal", () => {
 
       it.effect("a place that is a chain of more than 40 links is refused as at open, no link in it replaced (review 62 #2)", () =>
         Effect.gen(function* () {
-          const { journal, said, base, now } = yield* flippedDeploy
+          const { journal, said, base, now } = yield* flippedDeploy()
           const far = join(base, "far.jsonl")
           writeFileSync(far, "")
           for (let index = 1; index <= 45; index++) symlinkSync(index === 1 ? far : join(base, `l${index - 1}`), join(base, `l${index}`))
@@ -963,7 +999,7 @@ describe("OutboxJournal", () => {
 
       it.effect("a stop with no line since the deletion still moves it, when callbacks are pending (review 61 #2: an idle worker had kept them nowhere)", () =>
         Effect.gen(function* () {
-          const { journal, said, base, now } = yield* flippedDeploy
+          const { journal, said, base, now } = yield* flippedDeploy()
           rmSync(join(base, "releases", "1"), { recursive: true })
           assert.isTrue(journal.catchUp())
           assert.deepStrictEqual(said.relocated, [[now, 2]])
@@ -974,7 +1010,7 @@ describe("OutboxJournal", () => {
 
       it.effect("the path leading nowhere that exists: the journal stays, and the missing directory is said, as before", () =>
         Effect.gen(function* () {
-          const { journal, said, base } = yield* flippedDeploy
+          const { journal, said, base } = yield* flippedDeploy()
           rmSync(join(base, "releases"), { recursive: true })
           journal.pending(callback("c"))
           assert.deepStrictEqual(said.relocated, [])
@@ -1038,6 +1074,9 @@ describe("OutboxJournal", () => {
     writeFileSync(join(dir, "old.jsonl"), "")
     assert.isNull(journalPathProblem(join(dir, "old.jsonl")))
     assert.strictEqual(journalPathProblem(dir), `${dir} is a directory, not a regular file`)
+    // Through a link, what it leads to is named: that is what would be written.
+    symlinkSync(dir, join(dir, "to-dir"))
+    assert.strictEqual(journalPathProblem(join(dir, "to-dir")), `${dir} is a directory, not a regular file`)
     execFileSync("mkfifo", [join(dir, "fifo")])
     assert.strictEqual(journalPathProblem(join(dir, "fifo")), `${join(dir, "fifo")} is a FIFO, not a regular file`)
     assert.strictEqual(journalPathProblem(join(dir, "missing", "outbox.jsonl")), `its directory ${join(dir, "missing")} does not exist`)
@@ -1531,13 +1570,137 @@ describe("OutboxJournal", () => {
     })
   )
 
+  describe("how often the file is rewritten, and on which thread", () => {
+    /** The node disk (or `base`), counting the rewrites' temporary files made and the writes handed to the thread pool. */
+    const countingDisk = (base: JournalDisk = nodeJournalDisk, failedMakes: ReadonlyArray<number> = []) => {
+      const counts = { made: 0, poolWrites: 0 }
+      const disk: JournalDisk = {
+        ...base,
+        createFresh: (path) => {
+          counts.made++
+          if (failedMakes.includes(counts.made)) throw Object.assign(new Error("EACCES: permission denied"), { code: "EACCES" })
+          return base.createFresh(path)
+        },
+        write: (fd, data, done) => {
+          counts.poolWrites++
+          base.write(fd, data, done)
+        }
+      }
+      return { counts, disk }
+    }
+
+    /** `count` small callbacks journalled and delivered. */
+    const deliverSmall = (journal: OutboxJournal, count: number, prefix: string) => {
+      for (let index = 0; index < count; index++) {
+        journal.pending(callback(`${prefix}-${index}`))
+        journal.done(`${prefix}-${index}`)
+      }
+    }
+
+    it.effect("after the rewrite at start, and after one while running, not again before 4 MiB more are appended; the line after one starts no blank line", () =>
+      Effect.gen(function* () {
+        const { counts, disk } = countingDisk()
+        const file = journalIn()
+        const { journal } = yield* openJournal(file, () => undefined, undefined, disk)
+        deliverSmall(journal, 20, "start")
+        assert.strictEqual(counts.made, 1, "the rewrite at start only")
+        yield* deliverPastCompaction(journal)
+        const made = counts.made
+        assert.isAbove(made, 1)
+        journal.pending(callback("after"))
+        const lines = readFileSync(file, "utf8")
+        assert.isTrue(lines.endsWith(pendingLine(callback("after"))))
+        assert.isFalse(lines.startsWith("\n") || lines.includes("\n\n"), "no blank line")
+        deliverSmall(journal, 20, "later")
+        assert.strictEqual(counts.made, made)
+        journal.close()
+      })
+    )
+
+    it.effect("a rewrite that could not start (its file not made) is tried again only once 4 MiB more are appended, and said", () =>
+      Effect.gen(function* () {
+        const { counts, disk } = countingDisk(nodeJournalDisk, [2])
+        const file = journalIn()
+        const { journal, said } = yield* openRecordingNotices(file, disk)
+        // About 4.9 MB delivered: the first try past 4 MiB fails, the next is due past 8 MiB.
+        yield* deliverPastCompaction(journal)
+        assert.deepStrictEqual([counts.made, said.notCompacted], [2, ["EACCES"]])
+        journal.close()
+      })
+    )
+
+    it.effect("a callback journalled again for its session (a later generation) takes its earlier line's place in what is live: the file is still rewritten", () =>
+      Effect.gen(function* () {
+        const { counts, disk } = countingDisk()
+        const file = journalIn()
+        const { journal } = yield* openJournal(file, () => undefined, undefined, disk)
+        for (let generation = 1; generation <= 500; generation++) {
+          journal.pending({ ...callback("again"), generation, body: "x".repeat(10_000) })
+          yield* rewritten(journal)
+        }
+        assert.strictEqual(counts.made, 2)
+        assert.isBelow(statSync(file).size, 4 * 1024 * 1024)
+        journal.close()
+        assert.deepStrictEqual((yield* session(file)).map((entry) => entry.generation), [500])
+      })
+    )
+
+    it.effect.each(["pending", "done"] as const)("after a full disk has room, the %s line that finds the journal behind hands its rewrite to the thread pool", (kind) =>
+      Effect.gen(function* () {
+        const full = fillableDisk()
+        const { counts, disk } = countingDisk(full.disk)
+        const { file, journal } = yield* openRecordingFailures(disk)
+        journal.pending(callback("a"))
+        const fd = full.fill(file)
+        journal.pending(callback("b"))
+        full.free(fd, file)
+        const before = counts.poolWrites
+        if (kind === "pending") journal.pending(callback("c"))
+        else journal.done("a")
+        assert.isAbove(counts.poolWrites, before, "written on the pool")
+        assert.lengthOf(temporaryFiles(file), 1, "under way when the line returns")
+        yield* rewritten(journal)
+        journal.close()
+        assert.deepStrictEqual((yield* session(file)).map((entry) => entry.session_id), kind === "pending" ? ["a", "b", "c"] : ["b"])
+      })
+    )
+
+    it.effect("a rewrite failing for a missing file while its directory is there is said as that failure, not as the directory gone", () =>
+      Effect.gen(function* () {
+        const file = journalIn()
+        const disk: JournalDisk = {
+          ...nodeJournalDisk,
+          rename: () => {
+            throw Object.assign(new Error("ENOENT: no such file or directory, rename"), { code: "ENOENT" })
+          }
+        }
+        const opened = yield* openRecordingNotices(file, disk)
+        opened.journal.close()
+        assert.deepStrictEqual([opened.said.notCompacted, opened.said.directoryGone], [["ENOENT"], []])
+      })
+    )
+
+    it.effect("the stop's catch-up with nothing pending, its directory deleted, makes nothing and says nothing", () =>
+      Effect.gen(function* () {
+        const file = journalIn()
+        const { journal, said } = yield* openRecordingNotices(file)
+        journal.pending(callback("a"))
+        journal.done("a")
+        rmSync(dirname(file), { recursive: true })
+        assert.isTrue(journal.catchUp())
+        journal.close()
+        assert.deepStrictEqual([said.directoryGone, said.notCompacted, said.recreated, existsSync(dirname(file))], [[], [], [], false])
+      })
+    )
+  })
+
   it.effect("a write that fails once the journal is open (a full disk) is reported, never thrown", () =>
     Effect.gen(function* () {
       const full = fillableDisk()
       const { file, failures, journal } = yield* openRecordingFailures(full.disk)
-      journal.pending(callback("a"))
+      assert.isTrue(journal.pending(callback("a")))
       full.fill(file)
-      journal.pending(callback("b"))
+      assert.isFalse(journal.pending(callback("b")), "the caller told it was not written")
       journal.done("a")
       journal.close()
       assert.deepStrictEqual(failures, ["ENOSPC", "ENOSPC"])
