@@ -190,10 +190,15 @@ export const openJournal = (
           cancelRewrite()
           notRewritten(new Error(`a rewrite waited on the disk while more than ${MAX_REWRITE_TAIL_BYTES / (1024 * 1024)} MiB were journalled: given up`))
         }
+        // One fsync in flight at most (on `syncing`); lines written meanwhile are covered by one more after it. A
+        // descriptor given up (a rewrite, the close) while its fsync runs is closed when that fsync returns: closed at
+        // once, its number could go to a socket before the fsync ran, which would then fail, or sync the wrong file.
+        let syncing: number | null = null
         const compact = (): boolean => {
           cancelRewrite()
           try {
-            size = rewrite(file, Array.from(live.values(), (entry) => entry.callback), disk)
+            // Not synced on the main thread while an fsync is out (probe 57 #3, review 63 #4): the kernel has every line.
+            size = rewrite(file, Array.from(live.values(), (entry) => entry.callback), disk, syncing === null)
             compactAt = size + COMPACT_AFTER_BYTES
             // Every pending line is in the new file, whatever failed before.
             behind = false
@@ -207,10 +212,6 @@ export const openJournal = (
         const compacted = compact()
         if (!compacted) size = statSync(file, { throwIfNoEntry: false })?.size ?? 0
         let fd = openForAppend(file)
-        // One fsync in flight at most (on `syncing`); lines written meanwhile are covered by one more after it. A
-        // descriptor given up (a rewrite, the close) while its fsync runs is closed when that fsync returns: closed at
-        // once, its number could go to a socket before the fsync ran, which would then fail, or sync the wrong file.
-        let syncing: number | null = null
         let syncAgain = false
         let closeWhenSynced = false
         let closed = false

@@ -5,7 +5,7 @@
  * MB pending had stalled every request for half a second at each rewrite (probe 52 L3).
  */
 import { randomBytes } from "node:crypto"
-import { closeSync, fsyncSync, lstatSync, readdirSync } from "node:fs"
+import { closeSync, lstatSync, readdirSync } from "node:fs"
 import { basename, dirname } from "node:path"
 import { writeAll } from "../../../shared/writeAll.js"
 import { closeQuietly, type JournalDisk, unlinkQuietly, writeWhole } from "./journalDisk.js"
@@ -52,8 +52,10 @@ const freshNameOf = (file: string): string => `${file}.${randomBytes(8).toString
 /**
  * Replace `file` with the pending lines of `live`, through a temporary file renamed over it: a crash at any point
  * leaves the old file or the new one whole. Returns the new file's size. The temporary file never outlives a failure.
+ * `sync: false` leaves the new file's safety from a power cut to the kernel: an fsync of the journal is out, so the
+ * disk is slow or stuck, and one more on the main thread would hold the worker as long (review 63 #4: the stop's).
  */
-export const rewrite = (file: string, live: Iterable<JournalledCallback>, disk: JournalDisk): number => {
+export const rewrite = (file: string, live: Iterable<JournalledCallback>, disk: JournalDisk, sync = true): number => {
   const fresh = freshNameOf(file)
   let fd: number | null = null
   let created = false
@@ -62,7 +64,7 @@ export const rewrite = (file: string, live: Iterable<JournalledCallback>, disk: 
     created = true
     let bytes = 0
     for (const callback of live) bytes += writeAll(fd, pendingLine(callback))
-    fsyncSync(fd)
+    if (sync) disk.fsyncSync(fd)
     closeSync(fd)
     fd = null
     disk.rename(fresh, file)

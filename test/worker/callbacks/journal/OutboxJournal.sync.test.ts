@@ -11,6 +11,8 @@ import { type JournalDisk, nodeJournalDisk } from "../../../../src/worker/callba
 import type { JournalledCallback } from "../../../../src/worker/callbacks/journal/journalLine.js"
 import { openJournal } from "../../../../src/worker/callbacks/journal/OutboxJournal.js"
 import { otherWorkersLock } from "../../../support/processStart.js"
+import { fillDiskUnder, freeDiskUnder } from "../../../support/descriptors.js"
+import { replay } from "../../../../src/worker/callbacks/journal/replay.js"
 
 /** A disk whose fsyncs are held until the test ends them, with the descriptors they were given. */
 const fsyncs = { held: [] as Array<(error: NodeJS.ErrnoException | null) => void>, fds: [] as Array<number>, synchronous: 0 }
@@ -120,6 +122,23 @@ describe("OutboxJournal's fsync", () => {
       fsyncs.held[first]!(null)
       assert.throws(() => fstatSync(fd), /EBADF/)
       assert.lengthOf(fsyncs.held, first + 1)
+    })
+  )
+
+  it.effect("close with an fsync in flight and lines a full disk refused: the catch-up rewrite is not synced on the main thread either (review 63 #4), and the file is whole", () =>
+    Effect.gen(function* () {
+      const { file, failures, journal } = yield* openOnHeldDisk()
+      const first = fsyncs.held.length
+      journal.pending(callback("a"))
+      const full = fillDiskUnder(file)
+      journal.pending(callback("b"))
+      assert.deepStrictEqual(failures, ["ENOSPC"])
+      freeDiskUnder(full, file)
+      const synchronous = fsyncs.synchronous
+      journal.close()
+      assert.strictEqual(fsyncs.synchronous, synchronous)
+      fsyncs.held[first]!(null)
+      assert.deepStrictEqual(replay(file), { left: [callback("a"), callback("b")], skipped: 0 })
     })
   )
 
