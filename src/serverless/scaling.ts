@@ -181,7 +181,8 @@ export interface ScalingDecision {
  * next one (sdk51 #3: taken for load that had just begun, it started a spare worker in a reservation loop).
  */
 export const freeableLoad = (serving: ReadonlyArray<WorkerView>): number =>
-  serving.reduce((sum, worker) => sum + (worker.phase === "ready" ? worker.curLoad + worker.routedLoad : 0), 0)
+  // A draining worker's ended load takes no route (review 63 #7).
+  serving.reduce((sum, worker) => sum + (worker.phase === "ready" && !isDraining(worker) ? worker.curLoad + worker.routedLoad : 0), 0)
 
 /**
  * The waiting requests that ask for capacity at `now`: all but the youngest ones (within `REPORT_GRACE_MS`) whose cost

@@ -5,6 +5,7 @@ import {
   decide,
   displayState,
   displayStates,
+  freeableLoad,
   sdkStatusOf,
   idleSinceAfter,
   pressingRequests,
@@ -162,6 +163,9 @@ describe("decide", () => {
     // It stops of its own accord: the idle rule leaves it alone.
     expect(decide([worker(1, { maxPerf: 0, idleSince: 0 })], [], recommended, 1e9).stop).toEqual([])
     expect(decide([draining], [{ requestIdx: 2, cost: 100, since: 0 }], { ...recommended, max_workers: 1 }, 0).start).toBe(0)
+    // Nor load whose end could free room for a young request: one waiting presses at once (review 63 #7).
+    expect(freeableLoad([draining])).toBe(0)
+    expect(pressingRequests([{ requestIdx: 2, cost: 100, since: 0 }], [draining], 0)).toHaveLength(1)
   })
 
   it("display states", () => {
