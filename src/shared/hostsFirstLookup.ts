@@ -6,9 +6,10 @@
  * for good while its consumer answered (probe 57 #1: 2 of 2 runs at 90 s of a DNS outage). The names a worker's health
  * URL and a local autoscaler use are these; a name only DNS knows still waits for a thread.
  */
-import { lookup as dnsLookup } from "node:dns"
+import { ADDRCONFIG, lookup as dnsLookup } from "node:dns"
 import { readFileSync, statSync } from "node:fs"
 import { isIP, type LookupFunction } from "node:net"
+import { networkInterfaces } from "node:os"
 
 type LookupOptions = Parameters<LookupFunction>[1]
 type Done = Parameters<LookupFunction>[2]
@@ -45,11 +46,22 @@ const LOOPBACK: ReadonlyArray<HostAddress> = [
 ]
 const isLocalhost = (name: string): boolean => name === "localhost" || name.endsWith(".localhost")
 
+/** Whether an interface other than the loopback has an IPv6 address: what glibc's `AI_ADDRCONFIG` asks. */
+const hasIpv6BeyondLoopback = (): boolean =>
+  Object.values(networkInterfaces()).some((addresses) => addresses?.some((entry) => entry.family === "IPv6" && !entry.internal) === true)
+
 /**
  * The lookup, reading `hostsFile` again whenever its size or time changes. `fallback` answers every other name (and a
- * family the file does not give).
+ * family the file does not give). Asked with `ADDRCONFIG` (as Node's connections ask), a host whose IPv6 reaches no
+ * interface but the loopback gets the IPv4 addresses only, as glibc answers: `::1 consumer` listed first had been
+ * answered first, and a consumer on 127.0.0.1 was refused where the family's autoselection is off (review 63 #5).
+ * Otherwise the file's order, as glibc's where IPv6 is configured (RFC 6724 puts `::1` first).
  */
-export const hostsFirstLookup = (hostsFile = "/etc/hosts", fallback: LookupFunction = dnsLookup as LookupFunction): LookupFunction => {
+export const hostsFirstLookup = (
+  hostsFile = "/etc/hosts",
+  fallback: LookupFunction = dnsLookup as LookupFunction,
+  hasIpv6 = hasIpv6BeyondLoopback
+): LookupFunction => {
   let seen = ""
   let table: ReadonlyMap<string, ReadonlyArray<HostAddress>> = new Map()
   const current = () => {
@@ -70,7 +82,9 @@ export const hostsFirstLookup = (hostsFile = "/etc/hosts", fallback: LookupFunct
     const name = hostname.toLowerCase().replace(/\.$/, "")
     const listed = current().get(name) ?? (isLocalhost(name) ? LOOPBACK : undefined)
     const family = options.family === 4 || options.family === "IPv4" ? 4 : options.family === 6 || options.family === "IPv6" ? 6 : 0
-    const found = listed?.filter((entry) => family === 0 || entry.family === family) ?? []
+    const asked = listed?.filter((entry) => family === 0 || entry.family === family) ?? []
+    const v4 = asked.filter((entry) => entry.family === 4)
+    const found = v4.length > 0 && v4.length < asked.length && ((options.hints ?? 0) & ADDRCONFIG) !== 0 && !hasIpv6() ? v4 : asked
     if (found.length === 0) return fallback(hostname, options, done)
     // Answered in a later turn, as a lookup is: a caller may not expect its callback before the call returns.
     process.nextTick(() => {

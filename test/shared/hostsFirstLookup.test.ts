@@ -1,3 +1,4 @@
+import { ADDRCONFIG } from "node:dns"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { Agent, createServer, get } from "node:http"
 import type { AddressInfo, LookupFunction } from "node:net"
@@ -71,6 +72,40 @@ describe("hostsFirstLookup", () => {
     void answer(listed, "consumer", { family: 6 })
     void answer(listed, "run.vast.ai", {})
     expect(resolver.asked).toEqual(["consumer", "run.vast.ai"])
+  })
+
+  it("asked with ADDRCONFIG on a host whose IPv6 reaches only the loopback, a name listed with both families gets its IPv4 addresses, as glibc answers; else the file's order (review 63 #5)", async () => {
+    const file = hostsFile("::1 consumer\n127.0.0.1 consumer\n::1 only6\n")
+    const resolver = hungResolver()
+    const v4Only = hostsFirstLookup(file, resolver.lookup, () => false)
+    expect(await answer(v4Only, "consumer", { hints: ADDRCONFIG, all: true })).toEqual([{ address: "127.0.0.1", family: 4 }])
+    expect(await answer(v4Only, "consumer", { hints: ADDRCONFIG })).toEqual(["127.0.0.1", 4])
+    // Not asked so, or a family named, or no IPv4 to give: as listed.
+    expect(await answer(v4Only, "consumer", {})).toEqual(["::1", 6])
+    expect(await answer(v4Only, "consumer", { hints: ADDRCONFIG, family: 6 })).toEqual(["::1", 6])
+    expect(await answer(v4Only, "only6", { hints: ADDRCONFIG })).toEqual(["::1", 6])
+    const dual = hostsFirstLookup(file, resolver.lookup, () => true)
+    expect(await answer(dual, "consumer", { hints: ADDRCONFIG })).toEqual(["::1", 6])
+    expect(resolver.asked).toEqual([])
+  })
+
+  it("a consumer on 127.0.0.1 only, listed after ::1, is reached with the family's autoselection off (Node's connection asks with ADDRCONFIG)", async () => {
+    const server = createServer((_request, response) => response.end("ok"))
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+    try {
+      const { port } = server.address() as AddressInfo
+      const lookup = hostsFirstLookup(hostsFile("::1 consumer\n127.0.0.1 consumer\n"), hungResolver().lookup, () => false)
+      const status = await new Promise<number>((resolve, reject) =>
+        // Passed on to the socket's connect (Node's request types do not list it).
+        get({ host: "consumer", port, path: "/", lookup, agent: false, ...{ autoSelectFamily: false } }, (response) => {
+          response.resume()
+          resolve(response.statusCode ?? 0)
+        }).on("error", reject)
+      )
+      expect(status).toBe(200)
+    } finally {
+      server.close()
+    }
   })
 
   it("the file is read again once it changes", async () => {
