@@ -37,6 +37,21 @@ describe("rewrite, at start", () => {
     assert.strictEqual(bytes, statSync(file).size)
   })
 
+  it("synced before it is put in place, through the disk; not when told an fsync of the journal is out (review 63 #4)", () => {
+    const file = journalIn()
+    const synced: Array<string> = []
+    const disk: JournalDisk = {
+      ...nodeJournalDisk,
+      fsyncSync: (fd) => void synced.push(existsSync(file) ? "after the rename" : "before the rename"),
+      rename: (from, to) => (synced.push("renamed"), nodeJournalDisk.rename(from, to))
+    }
+    rewrite(file, [callback("a")], disk)
+    assert.deepStrictEqual(synced, ["before the rename", "renamed"])
+    rewrite(file, [callback("a")], disk, false)
+    assert.deepStrictEqual(synced, ["before the rename", "renamed", "renamed"])
+    assert.strictEqual(readFileSync(file, "utf8"), pendingLine(callback("a")))
+  })
+
   it("a file another process made at the temporary name (the make failed) is not ours: kept; the journal as it was", () => {
     const file = journalIn()
     writeFileSync(file, "old\n")
