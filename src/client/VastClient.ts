@@ -223,6 +223,15 @@ const HealthAnswer = Schema.Struct({ ok: Schema.Boolean })
 
 const SNIPPET = 200
 const snippet = (text: string): string => (text.length > SNIPPET ? `${text.slice(0, SNIPPET)}…` : text)
+/**
+ * A web page where an API's answer was due, said as such with its title: its markup echoed had not told a user that
+ * another server answers at the address given (newcomer 40 #7).
+ */
+const htmlPage = (text: string): string | null => {
+  if (!/^\s*<(!doctype\s+html|html)[\s>]/i.test(text)) return null
+  const title = /<title[^>]*>([^<]{1,200})<\/title>/i.exec(text)?.[1]?.trim() ?? ""
+  return `a web page${title === "" ? "" : ` (${JSON.stringify(title)})`}, not an answer of Vast's API or of the local serverless: another server answers at this address`
+}
 const trimSlash = (url: string): string => url.replace(/\/+$/, "")
 /**
  * `path` under `base`: after the base's own path (a proxy's prefix stays), before its query (a proxy's `?token=` is
@@ -418,10 +427,13 @@ export const make = (settings: ClientSettings) =>
         decodeAs(Schema.decodeUnknown(schema)(value), operation, url, reply, secrets)
 
     const decodeAs = <A>(decoded: Effect.Effect<A, ParseResult.ParseError>, operation: Operation, url: string, reply: Reply, secrets: ReadonlyArray<string | undefined>) =>
-      Effect.mapError(decoded, (error) => new UnexpectedResponse({ operation, url, status: reply.status, detail: answerIssue(error, secrets) }))
+      Effect.mapError(decoded, (error) => new UnexpectedResponse({ operation, url, status: reply.status, detail: htmlPage(withoutSecrets(reply.text, secrets)) ?? answerIssue(error, secrets) }))
 
     /** What a refusal's body said, without the secrets its call sent (an error page may echo the request). */
-    const shownBody = (reply: Reply, secrets: ReadonlyArray<string | undefined>): string => snippet(withoutSecrets(reply.text, secrets)) || "empty body"
+    const shownBody = (reply: Reply, secrets: ReadonlyArray<string | undefined>): string => {
+      const text = withoutSecrets(reply.text, secrets)
+      return htmlPage(text) ?? (snippet(text) || "empty body")
+    }
 
     const unexpected = (operation: Operation, url: string, reply: Reply, secrets: ReadonlyArray<string | undefined>) =>
       new UnexpectedResponse({ operation, url, status: reply.status, detail: shownBody(reply, secrets) })

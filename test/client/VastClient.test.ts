@@ -149,6 +149,12 @@ describe("VastClient.findEndpoint", () => {
       assert.match(error.message, /answered 401: \{"detail":"bad key"\} \(check VAST_API_KEY; the local serverless takes its --api-key or SERVERLESS_API_KEY\)$/)
       const broken = yield* Effect.flip((yield* clientWith(() => ({ status: 500, body: { detail: "oops" } }))).client.findEndpoint(ENDPOINT_NAME))
       assert.notInclude(broken.message, "VAST_API_KEY")
+      // Another server's page is said as one, with its title, not echoed (newcomer 40 #7).
+      const page = "<!DOCTYPE HTML>\n<html lang=\"en\"><head><title>Error response</title></head><body>404</body></html>"
+      const elsewhere = yield* Effect.flip((yield* clientWith(() => ({ status: 404, body: page }))).client.findEndpoint(ENDPOINT_NAME))
+      assert.match(elsewhere.message, /answered 404: a web page \("Error response"\), not an answer of Vast's API or of the local serverless: another server answers at this address$/)
+      const untitled = yield* Effect.flip((yield* clientWith(() => ({ status: 200, body: "<html><body>hi</body></html>" }))).client.findEndpoint(ENDPOINT_NAME))
+      assert.match(untitled.message, /answered 200: a web page, not an answer/)
     })
   )
 })
