@@ -27,7 +27,7 @@ const variables: ReadonlyArray<readonly [string, string, string]> = [
   ["OUTBOX_FILE", "unset", "journal of pending callbacks, re-sent by the next process after a crash"],
   ["CALLBACK_CONCURRENCY", "16", "on_close deliveries in flight at once"],
   ["CALLBACK_MAX_PENDING", "1000", "on_close deliveries waiting, at most; at the cap a create with a callback gets 503"],
-  ["CALLBACK_MAX_PENDING_BYTES", "67108864", "their JSON and routes, with what open sessions reserve for theirs, in characters, at most (at least 1048576, taken as 1056768 below it); past it a create with a callback gets 503"],
+  ["CALLBACK_MAX_PENDING_BYTES", "67108864", "their JSON and routes, with what open sessions reserve for theirs, in characters, at most (at least 1048576; up to 1056767 is raised to 1056768, said at start); past it a create with a callback gets 503"],
   ["BIND_RETRY_SECONDS", "10", "how long a taken port, or a journal another live worker holds, is tried again before the launch fails"],
   ["MAX_CONNECTIONS", "512", "open connections per public listener (the control port has its own 128)"],
   ["LOG_FORMAT", "logfmt", "logfmt, json or pretty"],

@@ -255,7 +255,11 @@ const OUTER_SPACE_OR_CONTROL = /^\s|\s$|[\u0000-\u001f\u007f]/
  * no request can carry (HTTP drops a header value's surrounding whitespace and carries no control characters), and
  * a `USE_SSL` that is almost `true` (only the exact string turns TLS on). Secrets are never quoted.
  */
-export const configWarnings = (settings: { readonly masterToken: string; readonly useSslText: string }): ReadonlyArray<string> => [
+export const configWarnings = (settings: {
+  readonly masterToken: string
+  readonly useSslText: string
+  readonly callbackMaxPendingBytes?: number
+}): ReadonlyArray<string> => [
   ...(OUTER_SPACE_OR_CONTROL.test(settings.masterToken)
     ? [
         "MASTER_TOKEN begins or ends with whitespace or holds a control character: /pyworker/update can never match it (HTTP drops a header's surrounding whitespace and carries no control characters); reports send it as it is"
@@ -263,6 +267,12 @@ export const configWarnings = (settings: { readonly masterToken: string; readonl
     : []),
   ...(settings.useSslText !== "true" && ["true", "1", "yes", "on", "y", "t"].includes(settings.useSslText.trim().toLowerCase())
     ? [`USE_SSL is ${JSON.stringify(settings.useSslText)}, not exactly "true": TLS is off, as the framework reads it`]
+    : []),
+  // Raised, not refused: 1 MiB is the bound a user reads; the route's 8 KiB on top is ours to add (newcomer 41 #3).
+  ...(settings.callbackMaxPendingBytes !== undefined && settings.callbackMaxPendingBytes < MIN_CALLBACK_BUDGET
+    ? [
+        `CALLBACK_MAX_PENDING_BYTES ${settings.callbackMaxPendingBytes} is raised to ${MIN_CALLBACK_BUDGET}: one callback at its largest (a 1 MiB body and an 8 KiB route) must fit`
+      ]
     : [])
 ]
 
@@ -485,7 +495,7 @@ export const loadSettings: Effect.Effect<WorkerSettings, InvalidConfig> = Effect
     containerId: raw.containerId,
     workerUrl: workerUrlOf(useSsl, raw.publicIp, mapped.right),
     useSsl,
-    warnings: configWarnings({ masterToken: Redacted.value(raw.masterToken), useSslText: raw.useSslText }),
+    warnings: configWarnings({ masterToken: Redacted.value(raw.masterToken), useSslText: raw.useSslText, callbackMaxPendingBytes: raw.callbackMaxPendingBytes }),
     unsecured: raw.unsecured,
     tlsCertFile: raw.tlsCertFile,
     tlsKeyFile: raw.tlsKeyFile,

@@ -121,7 +121,7 @@ export class WorkerMetrics extends Effect.Service<WorkerMetrics>()("worker/Worke
       help: "Health checks counted as failures (after the first success and the start-up grace; a timeout while a session is open is not one).",
       registers
     })
-    const ready = new Gauge({ name: "null_worker_ready", help: "1 once the worker reports max_perf 100 (key loaded, first health check passed).", registers })
+    const ready = new Gauge({ name: "null_worker_ready", help: "1 once the worker has been ready (key loaded, first health check passed); it stays 1 when errored or recycled: new sessions are taken while ready is 1 and draining is 0.", registers })
     const errored = new Gauge({ name: "null_worker_errored", help: "1 once error_msg is set (the autoscaler decommissions the worker).", registers })
     const draining = new Gauge({ name: "null_worker_draining", help: "1 while the worker takes no new sessions (draining, recycled or stopping).", registers })
     const deletions = new Gauge({ name: "null_worker_delete_requests_pending", help: "/delete_requests/ records not yet accepted by the autoscaler.", registers })

@@ -321,6 +321,11 @@ describe("WorkerConfig", () => {
       const spaced = yield* settings({ ...required, NULL_MAX_SESSIONS: " 2 ", CALLBACK_MAX_PENDING: "07", CALLBACK_MAX_PENDING_BYTES: "1048576" })
       // The floor as documented before routes were counted: taken as one callback with its route (review 55 L1).
       assert.deepStrictEqual([spaced.maxSessions, spaced.callbackMaxPending, spaced.callbackMaxPendingBytes], [2, 7, 1_056_768])
+      // Raised, and said at start (newcomer 41 #3: silent, neither the start line nor /debug showed it).
+      assert.deepStrictEqual(spaced.warnings, [
+        "CALLBACK_MAX_PENDING_BYTES 1048576 is raised to 1056768: one callback at its largest (a 1 MiB body and an 8 KiB route) must fit"
+      ])
+      assert.deepStrictEqual((yield* settings({ ...required, CALLBACK_MAX_PENDING_BYTES: "1056768" })).warnings, [])
     })
   )
 
