@@ -91,7 +91,7 @@ const flags = {
   jobsFile: optional(existingFile("jobs-file"), {
     name: "jobs-file",
     value: "FILE",
-    description: "a JSON array of jobs ({job_id, input, work_ms?}: job_id and input strings, work_ms a number of ms) to run instead of --jobs generated ones"
+    description: "a JSON array of jobs ({job_id, input, work_ms?}: job_id and input strings, each job_id once, work_ms a number of ms) to run instead of --jobs generated ones"
   }),
   callbackHost: defaulted(Options.text, {
     name: "callback-host",
@@ -123,7 +123,18 @@ const help = renderHelp({
 
 /** `--jobs-file`: the jobs to run, as JSON. */
 const JobsFile = Schema.parseJson(
-  Schema.Array(Schema.Struct({ job_id: Schema.String, input: Schema.String, work_ms: Schema.optionalWith(Schema.Number, { exact: true }) }))
+  Schema.Array(Schema.Struct({ job_id: Schema.String, input: Schema.String, work_ms: Schema.optionalWith(Schema.Number, { exact: true }) })).pipe(
+    // A job is done once, by its id: a second job of the same id had its input dropped, counted as done (newcomer 41 #4).
+    Schema.filter((jobs) => {
+      const seen = new Map<string, number>()
+      for (const [index, job] of jobs.entries()) {
+        const first = seen.get(job.job_id)
+        if (first !== undefined) return `job_id ${JSON.stringify(job.job_id)} is given twice (jobs ${first} and ${index}): a job is done once, by its id`
+        seen.set(job.job_id, index)
+      }
+      return true
+    })
+  )
 )
 
 /** The largest `--jobs-file` read: far more jobs than one run dispatches; a larger file is a wrong path, refused unread. */

@@ -67,7 +67,8 @@ describe("the Redis dispatcher's --jobs-file", () => {
     try {
       for (const [text, problem] of [
         ['[{"job_id":1,"input":"x"}]', "0.job_id: Expected string, got 1"],
-        ["nope\n", `Unexpected token 'o', \\"nope\\\\x0a\\" is not valid JSON`]
+        ["nope\n", `Unexpected token 'o', \\"nope\\\\x0a\\" is not valid JSON`],
+        ['[{"job_id":"j-a","input":"x"},{"job_id":"j-b","input":"y"},{"job_id":"j-a","input":"z"}]', 'job_id \\"j-a\\" is given twice (jobs 0 and 2): a job is done once, by its id']
       ] as const) {
         const file = join(dir, "jobs.json")
         writeFileSync(file, text)
