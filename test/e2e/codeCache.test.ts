@@ -55,10 +55,23 @@ describe("the worker's code cache", () => {
 
   it("a cache made from this bundle that V8 refuses (other Node, other flags) costs only time", async () => {
     const bundle = readFileSync(join(copy, "worker.cjs"), "utf8")
-    writeFileSync(copiedCache, Buffer.concat([createHash("sha256").update(bundle, "utf8").digest(), Buffer.alloc(4096, 7)]))
+    const data = Buffer.alloc(4096, 7)
+    writeFileSync(copiedCache, Buffer.concat([createHash("sha256").update(bundle, "utf8").digest(), createHash("sha256").update(data).digest(), data]))
     const { use, publicUrl } = await start(join(copy, "main.js"))
     expect(use).toBe("rejected")
     expect((await request(`${publicUrl}/session/create`, { body: { auth_data: authData(), payload: { lifetime: 60 } } })).status).toBe(201)
+  })
+
+  it("a cache damaged on disk after the build (its data no longer its digest's) is not used: the worker starts and serves (probe 58 #2: it crashed every start)", async () => {
+    const built = readFileSync(join(dirname(mainJs), "worker.cjs.cache"))
+    for (const at of [built.length >> 1, built.length - 1]) {
+      const damaged = Buffer.from(built)
+      damaged[at] = damaged[at]! ^ 0x10
+      writeFileSync(copiedCache, damaged)
+      const { use, publicUrl } = await start(join(copy, "main.js"))
+      expect(use).toBe("damaged")
+      expect((await request(`${publicUrl}/session/create`, { body: { auth_data: authData(), payload: { lifetime: 60 } } })).status).toBe(201)
+    }
   })
 
   it("a bundle changed after its cache was made runs as changed: V8 alone would run the old code, as it checks only the length", () => {

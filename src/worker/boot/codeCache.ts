@@ -9,10 +9,14 @@
  *
  * A cache V8 rejects (another Node version, other V8 flags) only costs the time it saves: the bundle compiles as
  * usual. V8 checks a cache against its source by length only, so the cache file starts with the SHA-256 of the
- * bundle it was made from, and a cache of any other bundle (one edited or replaced after the build) is not used.
+ * bundle it was made from, and a cache of any other bundle (one edited or replaced after the build) is not used. Nor
+ * does Node 20's V8 check the cached code itself: a cache damaged on disk crashed every start (SIGSEGV, SIGTRAP) or ran
+ * damaged code (probe 58 #2: 3 and 9 of 12 single-bit flips), so the SHA-256 of V8's data follows, and a cache that
+ * does not match it is not used (the hash costs about 2 ms of a start).
  * Source maps (`--enable-source-maps`) are not applied to `vm` scripts, so a process that asks for them loads
  * the bundle with `require`, readable stack traces first.
  */
+import { createHash } from "node:crypto"
 import { readFileSync, writeFileSync } from "node:fs"
 import { createRequire, Module } from "node:module"
 import { dirname } from "node:path"
@@ -33,6 +37,8 @@ export const bundleFiles = (bundle: string, label: string): BundleFiles => ({ bu
 
 const DIGEST_BYTES = 32
 
+const digestOf = (data: Uint8Array): Buffer => createHash("sha256").update(data).digest()
+
 const readFile = (file: string): Buffer | undefined => {
   try {
     return readFileSync(file)
@@ -41,11 +47,12 @@ const readFile = (file: string): Buffer | undefined => {
   }
 }
 
-/** The cache made from this very source, if the file holds one: digest of the source, then V8's data. */
-const cacheFor = (source: string, file: Buffer | undefined): Buffer | "stale" | undefined => {
+/** The cache made from this very source, if the file holds one whole: digest of the source, digest of V8's data, the data. */
+const cacheFor = (source: string, file: Buffer | undefined): Buffer | "stale" | "damaged" | undefined => {
   if (file === undefined) return undefined
-  if (file.length <= DIGEST_BYTES || !sha256(source).equals(file.subarray(0, DIGEST_BYTES))) return "stale"
-  return file.subarray(DIGEST_BYTES)
+  if (file.length <= 2 * DIGEST_BYTES || !sha256(source).equals(file.subarray(0, DIGEST_BYTES))) return "stale"
+  const data = file.subarray(2 * DIGEST_BYTES)
+  return digestOf(data).equals(file.subarray(DIGEST_BYTES, 2 * DIGEST_BYTES)) ? data : "damaged"
 }
 
 const compile = (files: BundleFiles, source: string, cachedData?: Buffer): Script =>
@@ -72,10 +79,10 @@ export const runBundle = (files: BundleFiles): void => {
   }
   const source = readFileSync(files.bundle, "utf8")
   const cache = cacheFor(source, readFile(files.cache))
-  const cachedData = cache === "stale" ? undefined : cache
+  const cachedData = cache === "stale" || cache === "damaged" ? undefined : cache
   const script = compile(files, source, cachedData)
   const use: CodeCacheUse =
-    cache === "stale" ? "stale" : cachedData === undefined ? "none" : script.cachedDataRejected === true ? "rejected" : "accepted"
+    cache === "stale" || cache === "damaged" ? cache : cachedData === undefined ? "none" : script.cachedDataRejected === true ? "rejected" : "accepted"
   announceCodeCacheUse(use)
   run(script, files)
 }
@@ -87,6 +94,9 @@ export const runBundle = (files: BundleFiles): void => {
 export const writeCache = (files: BundleFiles): void => {
   const source = readFileSync(files.bundle, "utf8")
   const script = compile(files, source)
-  process.once("exit", () => writeFileSync(files.cache, Buffer.concat([sha256(source), script.createCachedData()])))
+  process.once("exit", () => {
+    const data = script.createCachedData()
+    writeFileSync(files.cache, Buffer.concat([sha256(source), digestOf(data), data]))
+  })
   run(script, files)
 }

@@ -2,7 +2,7 @@
  * How the boot loaded the worker bundle, handed to the bundle (a separate build) through a global registered
  * symbol, for the start-up line: a rejected cache means a slower start (Node upgraded without a rebuild).
  */
-export type CodeCacheUse = "accepted" | "rejected" | "stale" | "none" | "source-maps" | "not-used"
+export type CodeCacheUse = "accepted" | "rejected" | "stale" | "damaged" | "none" | "source-maps" | "not-used"
 
 const key = Symbol.for("null-worker.codeCacheUse")
 
