@@ -34,6 +34,7 @@ import { type RunningProcess, WorkerLauncher } from "./WorkerLauncher.js"
 import { WorkerSessions } from "./WorkerSessions.js"
 import { boundedOutput } from "../shared/boundedOutput.js"
 import { Wakeups } from "../shared/Wakeups.js"
+import { monotonicMillis } from "../shared/monotonic.js"
 import { printable } from "../shared/printable.js"
 import { jsonText } from "../shared/exactJson.js"
 import { CALLBACKS_KEPT, keptCallbackBody } from "./callbackSink.js"
@@ -151,6 +152,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
     const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 })
     const publicKeyPem = publicKey.export({ type: "spki", format: "pem" }).toString()
     const endpointApiKey = randomBytes(16).toString("hex")
+    // The endpoint's creation as Vast gives it, a date: the wall clock's. Every other time here is for spacing and ages.
     const createdAt = yield* Clock.currentTimeMillis
 
     const workers = new Map<number, WorkerRecord>()
@@ -179,7 +181,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
 
     let eventsTotal = 0
     const log = (text: string, level: "info" | "warning" = "info") =>
-      Effect.flatMap(Clock.currentTimeMillis, (at) => {
+      Effect.flatMap(monotonicMillis, (at) => {
         events.push({ at, text })
         eventsTotal += 1
         if (events.length > EVENTS_KEPT) events.shift()
@@ -248,7 +250,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
       const id = nextWorkerId++
       const [publicPort, httpPort, controlPort] = [yield* launcher.freePort, yield* launcher.freePort, yield* launcher.freePort]
       const sidecarPort = Option.isSome(settings.sidecar) ? yield* launcher.freePort : null
-      const now = yield* Clock.currentTimeMillis
+      const now = yield* monotonicMillis
       const record: WorkerRecord = {
         id,
         phase: "starting",
@@ -372,7 +374,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
     const stopWorker = (record: WorkerRecord, why: string) =>
       Effect.gen(function* () {
         const wasErrored = record.phase === "errored"
-        const now = yield* Clock.currentTimeMillis
+        const now = yield* monotonicMillis
         if (wasErrored && (record.readyAt === null || now - record.readyAt < SETTLED_MS)) {
           // Workers stopped in the same tick are one failure: the wait grows with the attempts, not the cold workers.
           if (failedStarts === 0 || ticks !== lastFailedTick) failedStarts++
@@ -394,7 +396,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
 
     const tick = Effect.gen(function* () {
       ticks++
-      const now = yield* Clock.currentTimeMillis
+      const now = yield* monotonicMillis
       for (const request of [...waiting.values()]) {
         if (now - request.lastPollAt > WAITING_TTL_MS) yield* dropWaiting(request, "not_polled")
       }
@@ -500,7 +502,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           if (request.endpoint !== settings.endpointName || !stringEqualsSecret(request.apiKey, endpointApiKey)) {
             return Option.none<RouteAnswer>()
           }
-          let now = yield* Clock.currentTimeMillis
+          let now = yield* monotonicMillis
           yield* noticeSilence(now)
           const requestIdx = request.requestIdx > 0 ? request.requestIdx : nextRequestIdx++
           const previous = waiting.get(requestIdx)
@@ -533,7 +535,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
             // Waiting meanwhile, as a tick sees it (young: it starts no worker yet).
             noteWaiting()
             yield* reportsArrived.until(() => routeTarget(views(), settings.params) !== undefined).pipe(Effect.timeoutOption(Duration.millis(holdUntil - now)))
-            now = yield* Clock.currentTimeMillis
+            now = yield* monotonicMillis
             // Dropped meanwhile (its client went away): not routed, nor waiting again.
             if (!waiting.has(requestIdx)) return waitingAnswer()
             target = routeTarget(views(), settings.params)
@@ -592,7 +594,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           const known = record !== undefined && stringEqualsSecret(status.mtoken, record.mtoken)
           yield* metrics.reportReceived(known)
           if (record === undefined || !known) return false
-          const now = yield* Clock.currentTimeMillis
+          const now = yield* monotonicMillis
           record.lastReportAt = now
           record.curLoad = status.cur_load
           record.maxPerf = status.max_perf
@@ -636,7 +638,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           if (record.routed.length === 0) return true
           const done = new Set(body.requests.map((entry) => entry.request_idx))
           record.routed = record.routed.filter((entry) => !done.has(entry.requestIdx))
-          observeLoad(record, yield* Clock.currentTimeMillis)
+          observeLoad(record, yield* monotonicMillis)
           reportsArrived.wakeAll()
           return true
         }),
@@ -645,7 +647,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
       callback: (path: string, body: unknown) =>
         Effect.gen(function* () {
           const kept = keptCallbackBody(body)
-          callbacks.push({ at: yield* Clock.currentTimeMillis, path, body: kept })
+          callbacks.push({ at: yield* monotonicMillis, path, body: kept })
           if (callbacks.length > CALLBACKS_KEPT) callbacks.shift()
           callbacksReceived += 1
           yield* metrics.callbackReceived
@@ -666,7 +668,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
               const controlUrl = `http://127.0.0.1:${worker.ports.control}`
               const held = worker.phase === "ready" ? yield* workerSessions.held(controlUrl) : Option.none()
               // Read after the worker was asked: a report meanwhile may have made it idle since a later moment.
-              const now = yield* Clock.currentTimeMillis
+              const now = yield* monotonicMillis
               return {
                 id: worker.id,
                 state: displayState(view(worker)),
@@ -693,7 +695,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           { concurrency: "unbounded" }
         )
         // After the workers were asked, for the same reason: a request may have come meanwhile.
-        const now = yield* Clock.currentTimeMillis
+        const now = yield* monotonicMillis
         return {
           /** Epoch seconds: when this status was taken. */
           at: now / 1000,
@@ -721,7 +723,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
 
       /** `GET /metrics`: the Prometheus text exposition. */
       metricsText: Effect.gen(function* () {
-        const now = yield* Clock.currentTimeMillis
+        const now = yield* monotonicMillis
         return yield* metrics.exposition({
           workers: countsByState(),
           waiting: waiting.size,

@@ -1,6 +1,6 @@
 import { verify } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Exit, Fiber, Layer, Option, Scope, TestClock } from "effect"
+import { Clock, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Scope, TestClock } from "effect"
 import { signedMessage } from "../../src/protocol/signedMessage.js"
 import { statusBody } from "../../src/protocol/workerStatus.js"
 import { CALLBACK_BODY_SHOWN, keptCallbackBody } from "../../src/serverless/callbackSink.js"
@@ -475,6 +475,43 @@ describe("ControlPlane (TestClock, fake processes)", () => {
       assert.include(yield* plane.metricsText, 'null_serverless_scale_events_total{action="stop",reason="errored"} 1')
     })
   )
+
+  describe("a step of the wall clock (NTP, a laptop's sleep) moves no age: they are on the monotonic clock (probe 58 #1)", () => {
+    /** The test's clock with its wall time stepped by `stepMs`; its monotonic time, and its sleeps, as they are. */
+    const wallStepped = (clock: Clock.Clock, stepMs: number): Clock.Clock => ({
+      [Clock.ClockTypeId]: Clock.ClockTypeId,
+      unsafeCurrentTimeMillis: () => clock.unsafeCurrentTimeMillis() + stepMs,
+      currentTimeMillis: Effect.map(clock.currentTimeMillis, (millis) => millis + stepMs),
+      unsafeCurrentTimeNanos: () => clock.unsafeCurrentTimeNanos(),
+      currentTimeNanos: clock.currentTimeNanos,
+      sleep: (duration) => clock.sleep(duration)
+    })
+
+    it.scoped("forward 45 s: a worker that reported a second ago is not taken for silent (it had been errored and its session lost)", () =>
+      Effect.gen(function* () {
+        const { launched, plane, route, token } = yield* oneWorkerStarted(0)
+        yield* TestClock.adjust("1 second")
+        yield* plane.workerStatus(report(1, token, 0, []))
+        const stepped = wallStepped(yield* Effect.clock, 45_000)
+        yield* Effect.withClock(plane.tick, stepped)
+        assert.strictEqual(yield* Effect.withClock(route(1), stepped), "Ready")
+        assert.deepStrictEqual((yield* Effect.withClock(plane.status, stepped)).workers.map((worker) => [worker.state, worker.error_msg]), [["busy", ""]])
+        assert.isFalse(launched[0]!.stopped)
+      })
+    )
+
+    it.scoped("back 1 h: a request not polled for 7 s is still dropped (it had waited on for the hour)", () =>
+      Effect.gen(function* () {
+        const { layer } = yield* fakeLauncher
+        const plane = yield* buildPlane(layer, { params: { max_workers: 0 } })
+        yield* plane.route({ endpoint: "null-local", apiKey: plane.endpointApiKey, cost: 100, requestIdx: 0, connection: null })
+        yield* TestClock.adjust("7001 millis")
+        const stepped = wallStepped(yield* Effect.clock, -3_600_000)
+        yield* Effect.withClock(plane.tick, stepped)
+        assert.deepStrictEqual((yield* Effect.withClock(plane.status, stepped)).waiting, [])
+      })
+    )
+  })
 
   it.scoped("the status page lists the 100 requests waiting longest, and says how many wait in all", () =>
     Effect.gen(function* () {
