@@ -8,7 +8,7 @@
  */
 import { isIP } from "node:net"
 import { hostname } from "node:os"
-import { readBoundedFile } from "./readBoundedFile.js"
+import { hostsText } from "./hostsText.js"
 
 /** Whether `address` is a loopback one: 127/8, `::1`, or 127/8 mapped into IPv6 (as `socket.localAddress` gives them). */
 export const isLoopbackAddress = (address: string | undefined): boolean =>
@@ -20,16 +20,6 @@ export const loopbackNamesIn = (hosts: string): ReadonlyArray<string> =>
     const [address, ...names] = line.replace(/#.*/, "").trim().split(/\s+/)
     return address !== undefined && isLoopbackAddress(address) ? names.map((name) => name.toLowerCase()) : []
   })
-
-/** `path`'s text (`/etc/hosts`), if it is a regular file of at most 1 MiB; else nothing: the guard then knows fewer names, never more. */
-export const hostsText = (path: string): string => {
-  try {
-    const read = readBoundedFile(path, 1024 * 1024)
-    return typeof read === "string" ? "" : read.toString("utf8")
-  } catch {
-    return ""
-  }
-}
 
 /**
  * Names of this machine a local client may put in `Host`, besides `localhost` and the names under it (RFC 6761 §6.3:

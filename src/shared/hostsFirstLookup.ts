@@ -7,9 +7,10 @@
  * URL and a local autoscaler use are these; a name only DNS knows still waits for a thread.
  */
 import { ADDRCONFIG, lookup as dnsLookup } from "node:dns"
-import { readFileSync, statSync } from "node:fs"
+import { statSync } from "node:fs"
 import { isIP, type LookupFunction } from "node:net"
 import { networkInterfaces } from "node:os"
+import { hostsText, MAX_HOSTS_BYTES } from "./hostsText.js"
 
 type LookupOptions = Parameters<LookupFunction>[1]
 type Done = Parameters<LookupFunction>[2]
@@ -18,9 +19,6 @@ export interface HostAddress {
   readonly address: string
   readonly family: 4 | 6
 }
-
-/** A hosts file larger than this is not read here (the resolver reads it). */
-const MAX_HOSTS_BYTES = 1024 * 1024
 
 /** The addresses `/etc/hosts` (its text) gives each name, names in lower case, in the file's order. */
 export const parseHosts = (text: string): ReadonlyMap<string, ReadonlyArray<HostAddress>> => {
@@ -69,7 +67,8 @@ export const hostsFirstLookup = (
       const stats = statSync(hostsFile)
       const stamp = `${stats.size}:${stats.mtimeMs}:${stats.ino}`
       if (stamp !== seen) {
-        table = stats.size <= MAX_HOSTS_BYTES ? parseHosts(readFileSync(hostsFile, "utf8")) : new Map()
+        // Larger, or not a file (a FIFO, a device): not read here, the resolver's to read.
+        table = stats.isFile() && stats.size <= MAX_HOSTS_BYTES ? parseHosts(hostsText(hostsFile)) : new Map()
         seen = stamp
       }
     } catch {

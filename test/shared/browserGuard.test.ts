@@ -2,7 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { browserRefusal, hostsText, isLoopbackAddress, loopbackNamesIn, machineNamesFrom } from "../../src/shared/browserGuard.js"
+import { browserRefusal, isLoopbackAddress, loopbackNamesIn, machineNamesFrom } from "../../src/shared/browserGuard.js"
+import { hostsText } from "../../src/shared/hostsText.js"
 
 describe("browserGuard", () => {
   it("/etc/hosts is read only as a small regular file: a directory, a missing file or one past 1 MiB gives no names", () => {
@@ -11,7 +12,7 @@ describe("browserGuard", () => {
       writeFileSync(join(dir, "hosts"), "127.0.1.1 devbox\n")
       writeFileSync(join(dir, "big"), "x".repeat(1024 * 1024 + 1))
       assert.strictEqual(hostsText(join(dir, "hosts")), "127.0.1.1 devbox\n")
-      for (const path of [dir, join(dir, "missing"), join(dir, "big")]) assert.strictEqual(hostsText(path), "", path)
+      for (const path of [dir, join(dir, "missing"), join(dir, "big"), "/dev/zero"]) assert.strictEqual(hostsText(path), "", path)
       // The machine's name in any case, and localhost.localdomain, are its names too.
       assert.deepStrictEqual([...machineNamesFrom("DevBox", "127.0.1.1 devbox.lan\n")], ["localhost.localdomain", "devbox", "devbox.lan"])
     } finally {

@@ -1,3 +1,4 @@
+import { execFileSync, spawn } from "node:child_process"
 import { ADDRCONFIG } from "node:dns"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { Agent, createServer, get } from "node:http"
@@ -105,6 +106,20 @@ describe("hostsFirstLookup", () => {
       expect(status).toBe(200)
     } finally {
       server.close()
+    }
+  })
+
+  it("a hosts path that is not a regular file (here a FIFO with a writer waiting; a device alike) is not read: its names go to the resolver (probe 58 #4: a FIFO froze the worker, /dev/zero filled its memory)", async () => {
+    const fifo = join(dir, `fifo-${Math.random().toString(36).slice(2)}`)
+    execFileSync("mkfifo", [fifo])
+    // Were it read, it would give the name: the writer waits for a reader.
+    const writer = spawn("sh", ["-c", `printf '127.0.0.1 consumer\\n' > '${fifo}'`], { stdio: "ignore" })
+    try {
+      const resolver = hungResolver()
+      void answer(hostsFirstLookup(fifo, resolver.lookup), "consumer", {})
+      expect(resolver.asked).toEqual(["consumer"])
+    } finally {
+      writer.kill("SIGKILL")
     }
   })
 
