@@ -31,8 +31,11 @@ export type ReleaseAnswer = typeof ReleaseAnswer.Type
 /** The longest `GET /sessions?wait=` the worker honours, in seconds: its long polls' cap, and what a consumer may ask. */
 export const MAX_SESSIONS_WAIT_SECONDS = 300
 
-/** `POST /recycle` body, optional: why the consumer declares this instance bad. */
-export const RecycleRequest = Schema.Struct({ reason: Schema.optional(Schema.String.pipe(Schema.maxLength(1000))) })
+/**
+ * The most of a `/recycle` reason (its body `{"reason": "…"}`, optional; any other body is taken too) the worker
+ * reports: the rest is cut, and the reason says how long it was.
+ */
+export const RECYCLE_REASON_MAX = 1000
 
 /** One open session, as `GET /sessions` shows it (no secrets). Times in epoch seconds. */
 export const SessionView = Schema.Struct({

@@ -146,8 +146,8 @@ const action: fc.Arbitrary<Action> = fc.oneof(
         method: fc.constantFrom("GET", "POST", "PUT", "DELETE"),
         body: fc.oneof(hostileValue.map((json): Body => ({ json })), hostileText.map((text): Body => ({ text })))
       })
-      // A valid /recycle would retire the worker for the rest of the run: only broken bodies go there.
-      .filter((raw) => !(raw.path === "/recycle" && raw.method === "POST" && raw.body !== undefined && "json" in raw.body && typeof raw.body.json === "object" && raw.body.json !== null && !Array.isArray(raw.body.json)))
+      // A /recycle on the control port retires the worker for the rest of the run, whatever its body (probe 58 #5): none is sent there.
+      .filter((raw) => !(raw.path === "/recycle" && raw.method === "POST" && raw.port === "control"))
       .map((raw): Action => ({ kind: "raw", ...raw }))
   }
 )

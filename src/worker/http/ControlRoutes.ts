@@ -5,7 +5,7 @@
  */
 import { Clock, Duration, Effect, Either, Option, Schema } from "effect"
 import type { ReleaseTarget } from "../../../machines/slot.js"
-import { type CloseView, GENERATION_RULE, MAX_SESSIONS_WAIT_SECONDS, RecycleRequest, RELEASE_BODY_SHAPES, ReleaseByGeneration, ReleaseBySession, type SessionsAnswer } from "../../protocol/control.js"
+import { type CloseView, GENERATION_RULE, MAX_SESSIONS_WAIT_SECONDS, RELEASE_BODY_SHAPES, ReleaseByGeneration, ReleaseBySession, type SessionsAnswer } from "../../protocol/control.js"
 import { LoadMetrics } from "../autoscaler/LoadMetrics.js"
 import { CallbackPoster } from "../callbacks/CallbackPoster.js"
 import { DECIMAL_DIGITS, DECIMAL_FRACTION } from "../../shared/decimalText.js"
@@ -16,6 +16,7 @@ import { InvalidField, type InvalidJson } from "../errors.js"
 import { SlotPool } from "../slots/SlotPool.js"
 import { bodyDecoder, notAnObject, toInvalidField } from "./decode.js"
 import { json, text } from "./errorResponse.js"
+import { recycleReason } from "./recycleReason.js"
 import type { RouteTable, WireRequest, WireRoute } from "./WireServer.js"
 
 const toSeconds = (millis: number): number => millis / 1000
@@ -44,7 +45,6 @@ const releaseTarget = (body: unknown): Either.Either<ReleaseTarget, InvalidField
   if (Object.hasOwn(body, "session_id")) return Either.map(decodeBySession(body), ({ session_id }) => ({ _tag: "Session", sessionId: session_id }))
   return Either.left(new InvalidField({ field: "body", message: `body: ${RELEASE_BODY_SHAPES}` }))
 }
-const decodeRecycle = bodyDecoder(RecycleRequest)
 
 /** The most of an unknown query key a refusal shows. */
 const SHOWN_KEY_MAX = 64
@@ -194,8 +194,8 @@ export const controlRoutes = Effect.gen(function* () {
 
   const recycle = (request: WireRequest) =>
     Effect.gen(function* () {
-      const body = request.body === undefined ? {} : yield* decodeRecycle(request.body)
-      const reason = `Recycled by the consumer${body.reason === undefined || body.reason.trim() === "" ? "" : `: ${body.reason}`}`
+      const given = recycleReason(request.body)
+      const reason = `Recycled by the consumer${given === "" ? "" : `: ${given}`}`
       const first = yield* metrics.markErrored(reason)
       const closed = yield* pool.recycle
       // The error reported is the first one set (a recycle's, or the health checks'): the answer names that one.
@@ -320,7 +320,8 @@ export const controlRoutes = Effect.gen(function* () {
     // A consumer's log must say that its release did nothing (newcomer 37 #5): the protocol's bare `invalid JSON` does not.
     ["/release", { ...route("POST", release, "json"), notJson: releaseNotJson }],
     ["/sessions", route("GET", sessions, "none", true)],
-    ["/recycle", route("POST", recycle, "json")],
+    // Whatever its body, even one that is not JSON (read then as text): recycled.
+    ["/recycle", { ...route("POST", recycle, "json"), notJsonAsText: true }],
     // A monitor pipelining these and reading nothing had each built anyway (probe 52 L4).
     ["/debug", { ...route("GET", () => debug), costly: true }],
     ["/metrics", { ...route("GET", () => metricsExposition), costly: true }]

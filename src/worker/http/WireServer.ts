@@ -71,6 +71,8 @@ export interface WireRoute {
   readonly interruptOnClose?: boolean
   /** The refusal of a body that is not JSON, when the route says more than the protocol's bare `invalid JSON`. */
   readonly notJson?: RouteError
+  /** A body that is not JSON (or nested too deep) is handed on as its text, not refused: a route that takes any body. */
+  readonly notJsonAsText?: boolean
   /**
    * Costly to build: refused (429) while an answer before it on its connection is not yet written whole, or one its
    * client has not taken is held, so that requests pipelined by a client that reads nothing are not built one after
@@ -655,6 +657,7 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
         if (raw.length === 0) return answer(req, res, route, path, query, undefined)
         // JSON is UTF-8 (RFC 8259 §8.1). Decoded leniently, two different invalid bytes would both read as U+FFFD, and
         // a `session_auth` holding either would match the other.
+        if (route.notJsonAsText === true && !isUtf8(raw)) return answer(req, res, route, path, query, raw.toString("utf8"))
         if (!isUtf8(raw)) return send(res, errorResponse(route.notJson ?? refusals.invalidJson), path)
         const parsed = parseBoundedJson(raw.toString("utf8"), limits.maxJsonDepth)
         switch (parsed._tag) {
@@ -663,8 +666,10 @@ export const serve = (options: WireServerOptions): Effect.Effect<WireListener, L
           case "Invalid":
             // Only white space (`echo | curl --data-binary @-` sends a newline) is no body, as an empty one is.
             if (isJsonWhiteSpace(raw)) return answer(req, res, route, path, query, undefined)
+            if (route.notJsonAsText === true) return answer(req, res, route, path, query, raw.toString("utf8"))
             return send(res, errorResponse(route.notJson ?? refusals.invalidJson), path)
           case "TooDeep":
+            if (route.notJsonAsText === true) return answer(req, res, route, path, query, raw.toString("utf8"))
             return send(res, errorResponse(new BodyTooDeep({ limit: parsed.limit })), path)
         }
       }

@@ -96,6 +96,26 @@ describe("control server", () => {
     })
   )
 
+  it.scoped.each([
+    ["plain text (curl -d 'disk full')", "disk full", "disk full"],
+    ["a JSON text", JSON.stringify("disk full"), "disk full"],
+    ["a reason that is null", JSON.stringify({ reason: null }), ""],
+    ["a reason that is a number", JSON.stringify({ reason: 5 }), "5"],
+    ["a reason that is an object", JSON.stringify({ reason: { disk: "full" } }), '{"disk":"full"}'],
+    ["a JSON array", JSON.stringify(["disk", "full"]), '["disk","full"]'],
+    ["JSON cut short", '{"reason": "disk fu', '{"reason": "disk fu'],
+    ["a reason of 1,001 characters", JSON.stringify({ reason: "x".repeat(1001) }), `${"x".repeat(1000)}… (cut: 1001 characters in all)`],
+    ["JSON nested past the worker's depth", `${"[".repeat(80)}${"]".repeat(80)}`, `${"[".repeat(80)}${"]".repeat(80)}`]
+  ] as const)("/recycle with %s recycles, the reason read as well as it can be (probe 58 #5: refused, the broken instance served on)", ([, body, reason]) =>
+    Effect.gen(function* () {
+      const { controlUrl, publicUrl } = yield* startWorker()
+      const reply = yield* call(controlUrl, "/recycle", { body })
+      assert.strictEqual(reply.status, 200, reply.text)
+      assert.deepStrictEqual(reply.json, { recycled: true, error_msg: `Recycled by the consumer${reason === "" ? "" : `: ${reason}`}`, session_ids: [] })
+      assert.strictEqual((yield* call(publicUrl, "/session/create", { body: createBody() })).status, 429)
+    })
+  )
+
   it.scoped("stub /health answers ok when BACKEND_HEALTH_URL is unset, and is absent when it is set", () =>
     Effect.gen(function* () {
       const stub = yield* startWorker()
