@@ -226,11 +226,13 @@ if (!answeredStandardFlags(doctor || autoscale ? args.slice(1) : args, "null-wor
   })
   // SIGQUIT (Ctrl-\) is the terminal's "quit now": as a second stop signal, it quits at once, but first names the
   // sessions it leaves open (Node's default would end the process without a word). Its listener goes before it is
-  // raised again, so Node's default then ends the process (status 131).
+  // raised again, so Node's default then ends the process (status 131); as PID 1, where that default is dropped (and
+  // the client had pinged on after saying it quit: probe 58 #6), it exits 131 itself.
   if (!doctor && !autoscale) {
     process.once("SIGQUIT", () => {
       sayLeftOpen(lastWords, "SIGQUIT")
       process.kill(process.pid, "SIGQUIT")
+      process.exit(131)
     })
   }
   const main = doctor

@@ -19,10 +19,15 @@ export type StopSignalName = "SIGINT" | "SIGTERM" | "SIGHUP" | "SIGUSR2"
 
 const STOPS: ReadonlyArray<StopSignalName> = ["SIGINT", "SIGTERM", "SIGHUP", "SIGUSR2"]
 
-/** End the process by `signal` now: its handlers (the runtime's among them) go, and it is raised again, Node's default then ending the process. */
+/**
+ * End the process by `signal` now: its handlers (the runtime's among them) go, and it is raised again, Node's default
+ * then ending the process; as PID 1 of a container without `--init`, where that default is dropped and the process had
+ * gone on (probe 58 #6), it exits with the status a shell gives that signal.
+ */
 export const quitBySignal = (signal: StopSignalName) => {
   for (const stop of STOPS) process.removeAllListeners(stop)
   process.kill(process.pid, signal)
+  process.exit(128 + (constants.signals[signal] ?? 0))
 }
 
 const liveClock = Clock.make()
