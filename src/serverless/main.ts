@@ -54,7 +54,7 @@ const sidecarScript = fileURLToPath(new URL("./sidecar.js", import.meta.url))
 const serverless = Command.make("null-worker-serverless", options, (opts) => {
   // A health path with no sidecar to answer it would be dropped, and the workers would check nothing.
   if (Option.isSome(opts.sidecarHealth) && Option.isNone(opts.sidecar)) {
-    return Effect.zipRight(Console.error("serverless: --sidecar-health needs --sidecar: it is the path the sidecar answers health checks on"), Effect.fail(new StartFailed()))
+    return Effect.zipRight(Console.error("--sidecar-health needs --sidecar: it is the path the sidecar answers health checks on"), Effect.fail(new StartFailed()))
   }
   const base = opts.recommended ? recommended : vastDefaults
   const pick = (value: Option.Option<number>, fallback: number) => Option.getOrElse(value, () => fallback)

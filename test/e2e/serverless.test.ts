@@ -255,7 +255,7 @@ describe("the local serverless: start-up, clients that leave, metrics, status pa
     // A health path without the sidecar that answers it: the workers would check nothing.
     const healthAlone = spawnProcess(process.execPath, [serverlessJs, "--port", "0", "--sidecar-health", "/health"], {})
     expect(await healthAlone.exited).toBe(1)
-    expect(healthAlone.output()).toBe("serverless: --sidecar-health needs --sidecar: it is the path the sidecar answers health checks on\n")
+    expect(healthAlone.output()).toBe("--sidecar-health needs --sidecar: it is the path the sidecar answers health checks on\n")
     for (const [flag, value, said] of [
       ["endpoint", "", "--endpoint"],
       ["api-key", " ", "--api-key (or SERVERLESS_API_KEY)"],
