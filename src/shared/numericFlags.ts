@@ -22,6 +22,8 @@ const NUMBER_TEXT = new RegExp(`^${NUMBER_PATTERN}$`)
  */
 const numeric = (name: string, problem: (n: number, text: string) => string | null, value: string | undefined) =>
   Options.text(name).pipe(
+    // Named as the help names it: the wizard had asked for "--count text" (newcomer 41 #6, 40 #5).
+    Options.withPseudoName(value ?? "NUMBER"),
     Options.mapEffect((text) => {
       const inSeconds = value === "SECONDS"
       const parsed = inSeconds ? readSeconds(text) : NUMBER_TEXT.test(text) ? parseNumber(text) : Option.none()
