@@ -23,6 +23,7 @@ import { Cause, Clock, Console, Data, DateTime, Effect, Either, Exit, Layer, Log
 import { answeredStandardFlags, completionOptionsOf } from "../shared/cliHelp.js"
 import { runWithLogLevel } from "../shared/logLevelFlag.js"
 import { quitBySignal, rememberStopSignal, type StopSignalName } from "../shared/signalExitStatus.js"
+import { endBySignal } from "../shared/quitOnSigquit.js"
 import { VERSION } from "../shared/version.js"
 import { AutoscaleReporter } from "./autoscale/AutoscaleReporter.js"
 import { runAutoscaler } from "./autoscale/Autoscaler.js"
@@ -231,8 +232,7 @@ if (!answeredStandardFlags(doctor || autoscale ? args.slice(1) : args, "null-wor
   if (!doctor && !autoscale) {
     process.once("SIGQUIT", () => {
       sayLeftOpen(lastWords, "SIGQUIT")
-      process.kill(process.pid, "SIGQUIT")
-      process.exit(131)
+      endBySignal("SIGQUIT")
     })
   }
   const main = doctor

@@ -14,9 +14,9 @@
  * serverless is gone, nobody reads it.
  */
 import { spawn } from "node:child_process"
-import { constants } from "node:os"
 import { type Clock, Deferred, Duration, Effect, Exit, Runtime, Schedule } from "effect"
 import { unsafeMonotonicMillis } from "../shared/monotonic.js"
+import { endBySignal } from "../shared/quitOnSigquit.js"
 import { PARENT_PID_VARIABLE, whenOrphaned } from "../shared/orphanWatch.js"
 import { descendantsOutsideGroupNow, type GroupMember, groupMembers, leadsSession, outsidersOf, startedAt, startedIfRunning } from "./groupMembers.js"
 import { WorkerLauncher } from "./WorkerLauncher.js"
@@ -194,6 +194,5 @@ Effect.runFork(run(command)).addObserver((exit) => {
   if ("code" in outcome) process.exit(outcome.code)
   // Ended by a signal: end by the same one, so that the launcher sees what the command saw.
   for (const signal of stopSignals) process.removeAllListeners(signal)
-  process.kill(process.pid, outcome.signal)
-  process.exit(128 + (constants.signals[outcome.signal] ?? 0))
+  endBySignal(outcome.signal)
 })

@@ -12,6 +12,7 @@
 import { Clock } from "effect"
 import { constants } from "node:os"
 import { takeEarlyStop } from "./earlyProcess.js"
+import { endBySignal } from "./quitOnSigquit.js"
 import { unsafeMonotonicMillis } from "./monotonic.js"
 import { isEcho, type SignalSeen } from "./signalEcho.js"
 
@@ -26,8 +27,7 @@ const STOPS: ReadonlyArray<StopSignalName> = ["SIGINT", "SIGTERM", "SIGHUP", "SI
  */
 export const quitBySignal = (signal: StopSignalName) => {
   for (const stop of STOPS) process.removeAllListeners(stop)
-  process.kill(process.pid, signal)
-  process.exit(128 + (constants.signals[signal] ?? 0))
+  endBySignal(signal)
 }
 
 const liveClock = Clock.make()

@@ -7,10 +7,10 @@ import "./v8Tuning.js"
 import { fileURLToPath } from "node:url"
 import { bundleFiles, runBundle, writeCache } from "./codeCache.js"
 import { prepareProcess } from "../../shared/earlyProcess.js"
-import { quitOnSigquit } from "../../shared/quitOnSigquit.js"
+import { quitOnSigquitAsPid1 } from "../../shared/quitOnSigquit.js"
 
 prepareProcess()
-quitOnSigquit()
+quitOnSigquitAsPid1()
 
 // Labelled as this file, whose map (dist/main.js.map) is the bundle's.
 const files = bundleFiles(fileURLToPath(new URL("./worker.cjs", import.meta.url)), fileURLToPath(import.meta.url))
