@@ -136,6 +136,18 @@ const ROUTED_TTL_MS = 5_000
  * our client) waits at most 5 s between two polls (vast-protocol.md §8.3); 2 s more allow a slow poll.
  */
 const WAITING_TTL_MS = 7_000
+/**
+ * How a time taken on the monotonic clock is shown: as the wall clock's epoch seconds now, beside the times the workers
+ * give (their sessions' `expires_at`): a page that subtracted one from the other after a step of the wall clock had
+ * shown a 60 s session with 3,660 s left (review 65 #2).
+ */
+const wallSecondsNow: Effect.Effect<(monotonic: number) => number> = Effect.map(
+  Effect.all([Clock.currentTimeMillis, monotonicMillis]),
+  ([wall, monotonic]) =>
+    (at) =>
+      (at + wall - monotonic) / 1000
+)
+
 /** The event list and the callback list are bounded: a long-running serverless keeps the newest. */
 const EVENTS_KEPT = 100
 const EVENTS_SHOWN = 50
@@ -152,7 +164,8 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
     const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 })
     const publicKeyPem = publicKey.export({ type: "spki", format: "pem" }).toString()
     const endpointApiKey = randomBytes(16).toString("hex")
-    // The endpoint's creation as Vast gives it, a date: the wall clock's. Every other time here is for spacing and ages.
+    // The endpoint's creation as Vast gives it, a date: the wall clock's. Every other time here is for spacing and ages,
+    // on the monotonic clock, and shown as the wall clock's (`wallSecondsNow`).
     const createdAt = yield* Clock.currentTimeMillis
 
     const workers = new Map<number, WorkerRecord>()
@@ -660,6 +673,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
        * not answer.
        */
       status: Effect.gen(function* () {
+        const shown = yield* wallSecondsNow
         const workerList = yield* Effect.forEach(
           [...workers.values()],
           (worker) =>
@@ -684,9 +698,9 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
                 sessions: Option.getOrNull(held),
                 idle_s: worker.phase === "ready" && worker.idleSince !== null ? (now - worker.idleSince) / 1000 : null,
                 error_msg: worker.errorMsg,
-                started_at: worker.startedAt / 1000,
-                ready_at: worker.readyAt === null ? null : worker.readyAt / 1000,
-                last_report_at: worker.lastReportAt === null ? null : worker.lastReportAt / 1000,
+                started_at: shown(worker.startedAt),
+                ready_at: worker.readyAt === null ? null : shown(worker.readyAt),
+                last_report_at: worker.lastReportAt === null ? null : shown(worker.lastReportAt),
                 exit: worker.exit,
                 // A starting worker's output says what it waits for (its consumer's health check, most often).
                 log_tail: worker.phase === "errored" || worker.phase === "starting" ? tail : []
@@ -698,7 +712,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
         const now = yield* monotonicMillis
         return {
           /** Epoch seconds: when this status was taken. */
-          at: now / 1000,
+          at: shown(now),
           endpoint: { name: settings.endpointName, ...settings.params },
           workers: workerList,
           waiting: [...waiting.values()].map((request) => ({
@@ -711,12 +725,12 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           deleted_requests: deletedRequests,
           callbacks_received: callbacksReceived,
           /** Oldest first; the newest `CALLBACKS_KEPT`. */
-          callbacks: callbacks.map((callback) => ({ ...callback, at: callback.at / 1000 })),
+          callbacks: callbacks.map((callback) => ({ ...callback, at: shown(callback.at) })),
           /** Newest first, at most `EVENTS_SHOWN`. */
           events: events
             .slice(-EVENTS_SHOWN)
             .reverse()
-            .map((event) => ({ ...event, at: event.at / 1000 })),
+            .map((event) => ({ ...event, at: shown(event.at) })),
           events_total: eventsTotal
         }
       }),
@@ -733,7 +747,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
       metricsContentType: metrics.contentType,
 
       /** `POST /get_endpoint_workers/`. */
-      endpointWorkers: Effect.sync(() =>
+      endpointWorkers: Effect.map(wallSecondsNow, (shown) =>
         [...workers.values()].map((worker) => ({
           id: worker.id,
           status: sdkStatusOf(displayState(view(worker))),
@@ -747,8 +761,8 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("serverless/Con
           reliability: 1,
           reqs_working: worker.curLoad > 0 ? 1 : 0,
           disk_usage: 0,
-          loaded_at: worker.readyAt === null ? 0 : worker.readyAt / 1000,
-          started_at: worker.startedAt / 1000
+          loaded_at: worker.readyAt === null ? 0 : shown(worker.readyAt),
+          started_at: shown(worker.startedAt)
         }))
       )
     }

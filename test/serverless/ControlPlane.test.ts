@@ -497,6 +497,11 @@ describe("ControlPlane (TestClock, fake processes)", () => {
         assert.strictEqual(yield* Effect.withClock(route(1), stepped), "Ready")
         assert.deepStrictEqual((yield* Effect.withClock(plane.status, stepped)).workers.map((worker) => [worker.state, worker.error_msg]), [["busy", ""]])
         assert.isFalse(launched[0]!.stopped)
+        // Shown as the wall clock's now, beside the workers' own times (a session's expires_at): ages kept (review 65 #2).
+        yield* TestClock.adjust("1 second")
+        const shown = yield* Effect.withClock(plane.status, stepped)
+        assert.strictEqual(shown.at, stepped.unsafeCurrentTimeMillis() / 1000)
+        assert.strictEqual(shown.at - (shown.workers[0]?.last_report_at ?? 0), 1)
       })
     )
 
