@@ -10,7 +10,8 @@ import { ADDRCONFIG, lookup as dnsLookup } from "node:dns"
 import { statSync } from "node:fs"
 import { isIP, type LookupFunction } from "node:net"
 import { networkInterfaces } from "node:os"
-import { hostsText, MAX_HOSTS_BYTES } from "./hostsText.js"
+import { MAX_HOSTS_BYTES } from "./hostsText.js"
+import { readBoundedFile } from "./readBoundedFile.js"
 
 type LookupOptions = Parameters<LookupFunction>[1]
 type Done = Parameters<LookupFunction>[2]
@@ -53,12 +54,14 @@ const hasIpv6BeyondLoopback = (): boolean =>
  * family the file does not give). Asked with `ADDRCONFIG` (as Node's connections ask), a host whose IPv6 reaches no
  * interface but the loopback gets the IPv4 addresses only, as glibc answers: `::1 consumer` listed first had been
  * answered first, and a consumer on 127.0.0.1 was refused where the family's autoselection is off (review 63 #5).
- * Otherwise the file's order, as glibc's where IPv6 is configured (RFC 6724 puts `::1` first).
+ * Otherwise the file's order (glibc sorts by RFC 6724 there, which puts `::1` before `127.0.0.1`; a connection then
+ * tries the next address, with Node's family autoselection on, as it is by default). `read`: tests make it fail.
  */
 export const hostsFirstLookup = (
   hostsFile = "/etc/hosts",
   fallback: LookupFunction = dnsLookup as LookupFunction,
-  hasIpv6 = hasIpv6BeyondLoopback
+  hasIpv6 = hasIpv6BeyondLoopback,
+  read: typeof readBoundedFile = readBoundedFile
 ): LookupFunction => {
   let seen = ""
   let table: ReadonlyMap<string, ReadonlyArray<HostAddress>> = new Map()
@@ -67,8 +70,10 @@ export const hostsFirstLookup = (
       const stats = statSync(hostsFile)
       const stamp = `${stats.size}:${stats.mtimeMs}:${stats.ino}`
       if (stamp !== seen) {
-        // Larger, or not a file (a FIFO, a device): not read here, the resolver's to read.
-        table = stats.isFile() && stats.size <= MAX_HOSTS_BYTES ? parseHosts(hostsText(hostsFile)) : new Map()
+        // Larger, or not a file (a FIFO, a device): not read here, the resolver's to read. A read that fails (EMFILE)
+        // throws, and is tried again at the next lookup (review 65 #3: kept as an empty table, for good).
+        const text = stats.isFile() && stats.size <= MAX_HOSTS_BYTES ? read(hostsFile, MAX_HOSTS_BYTES) : "not read"
+        table = typeof text === "string" ? new Map() : parseHosts(text.toString("utf8"))
         seen = stamp
       }
     } catch {

@@ -9,6 +9,7 @@ import { Effect, Layer } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { hostsFirstLookup, parseHosts } from "../../src/shared/hostsFirstLookup.js"
 import { keepAliveHttpClient } from "../../src/shared/keepAliveHttpClient.js"
+import { readBoundedFile } from "../../src/shared/readBoundedFile.js"
 import { HealthProber } from "../../src/worker/health/HealthProber.js"
 import { makeNodeJsonPost } from "../../src/worker/autoscaler/jsonPost.js"
 
@@ -121,6 +122,19 @@ describe("hostsFirstLookup", () => {
     } finally {
       writer.kill("SIGKILL")
     }
+  })
+
+  it("a read of the file that failed (EMFILE) is tried again at the next lookup, not kept as a file with no names (review 65 #3)", async () => {
+    const file = hostsFile("127.0.0.1 consumer\n")
+    let failures = 1
+    const resolver = hungResolver()
+    const lookup = hostsFirstLookup(file, resolver.lookup, () => false, (path, max) => {
+      if (failures-- > 0) throw Object.assign(new Error("EMFILE: too many open files"), { code: "EMFILE" })
+      return readBoundedFile(path, max)
+    })
+    void answer(lookup, "consumer", {})
+    expect(resolver.asked).toEqual(["consumer"])
+    expect(await answer(lookup, "consumer", {})).toEqual(["127.0.0.1", 4])
   })
 
   it("the file is read again once it changes", async () => {
