@@ -194,11 +194,16 @@ export const openJournal = (
         // descriptor given up (a rewrite, the close) while its fsync runs is closed when that fsync returns: closed at
         // once, its number could go to a socket before the fsync ran, which would then fail, or sync the wrong file.
         let syncing: number | null = null
+        /**
+         * Whether a disk call of the journal is out: its own fsync, or a rewrite's (under way or given up). That disk is
+         * slow or stuck, and no fsync is made on the main thread then (probe 57 #3, review 63 #4, review 65 #4): every
+         * line is written, and only the last ones' safety from a power cut is left to the kernel.
+         */
+        const diskCallOut = () => syncing !== null || rewriting?.onDisk() === true || stalled?.onDisk() === true
         const compact = (): boolean => {
           cancelRewrite()
           try {
-            // Not synced on the main thread while an fsync is out (probe 57 #3, review 63 #4): the kernel has every line.
-            size = rewrite(file, Array.from(live.values(), (entry) => entry.callback), disk, syncing === null)
+            size = rewrite(file, Array.from(live.values(), (entry) => entry.callback), disk, !diskCallOut())
             compactAt = size + COMPACT_AFTER_BYTES
             // Every pending line is in the new file, whatever failed before.
             behind = false
@@ -500,10 +505,9 @@ export const openJournal = (
             if (behind && keepJournal()) catchUp(true)
             closed = true
             if (!stopped) {
-              // Not while an fsync is still out: that disk is slow or stuck, and one more on the main thread held the
-              // stop, exit marker and all, for as long as it took (probe 57 #3: 20 s and 40 s for fsyncs delayed so).
-              // Every line is written; only the last ones' safety from a power cut is left to the kernel.
-              if (syncing === null) {
+              // Not while a disk call is out: one more on the main thread held the stop, exit marker and all, for as
+              // long as it took (probe 57 #3: 20 s and 40 s for fsyncs delayed so).
+              if (!diskCallOut()) {
                 try {
                   disk.fsyncSync(fd)
                 } catch {

@@ -2,9 +2,9 @@
  * When the journal's lines reach the disk: written at once, fsync'd off the main thread one at a time (a group
  * commit), and synchronously at close. The journal's fsyncs are held here, so that the test decides when they end.
  */
-import { fstatSync, fsyncSync, mkdtempSync, readFileSync, symlinkSync, unlinkSync } from "node:fs"
+import { fstatSync, fsyncSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, symlinkSync, unlinkSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { type JournalDisk, nodeJournalDisk } from "../../../../src/worker/callbacks/journal/journalDisk.js"
@@ -15,11 +15,13 @@ import { fillDiskUnder, freeDiskUnder } from "../../../support/descriptors.js"
 import { replay } from "../../../../src/worker/callbacks/journal/replay.js"
 
 /** A disk whose fsyncs are held until the test ends them, with the descriptors they were given. */
-const fsyncs = { held: [] as Array<(error: NodeJS.ErrnoException | null) => void>, fds: [] as Array<number>, synchronous: 0 }
+const fsyncs = { held: [] as Array<(error: NodeJS.ErrnoException | null) => void>, fds: [] as Array<number>, paths: [] as Array<string>, synchronous: 0 }
 const heldDisk: JournalDisk = {
   ...nodeJournalDisk,
   fsync: (fd, done) => {
     fsyncs.fds.push(fd)
+    // The file it syncs, read while its descriptor is open.
+    fsyncs.paths.push(readlinkSync(`/proc/self/fd/${fd}`))
     fsyncs.held.push(done)
   },
   fsyncSync: (fd) => {
@@ -139,6 +141,39 @@ describe("OutboxJournal's fsync", () => {
       assert.strictEqual(fsyncs.synchronous, synchronous)
       fsyncs.held[first]!(null)
       assert.deepStrictEqual(replay(file), { left: [callback("a"), callback("b")], skipped: 0 })
+    })
+  )
+
+  it.effect("close while a rewrite's fsync is out, the journal's own all ended: no fsync on the main thread either (review 65 #4)", () =>
+    Effect.gen(function* () {
+      const { file, journal } = yield* openOnHeldDisk()
+      const ofRewrite = (index: number) => fsyncs.paths[index]?.endsWith(".tmp") === true
+      /** Every held fsync of the journal's own file ended; the rewrite's left held. */
+      const endOwn = () => {
+        for (let index = 0; index < fsyncs.held.length; index++) {
+          if (!ended.has(index) && !ofRewrite(index)) {
+            ended.add(index)
+            fsyncs.held[index]!(null)
+          }
+        }
+      }
+      const ended = new Set<number>()
+      const rewriting = () => readdirSync(dirname(file)).some((name) => name.endsWith(".tmp"))
+      // Delivered lines past 4 MiB: a rewrite starts, written on the thread pool.
+      for (let index = 0; !rewriting(); index++) {
+        if (index === 1000) throw new Error("no rewrite started")
+        journal.pending({ ...callback(`many-${index}`), body: "x".repeat(10_000) })
+        journal.done(`many-${index}`)
+        endOwn()
+      }
+      // Turns of the event loop until its writes are done and its fsync is asked for.
+      while (!fsyncs.paths.some((_, at) => ofRewrite(at))) yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+      const rewriteSync = fsyncs.paths.findIndex((_, at) => ofRewrite(at))
+      endOwn()
+      const synchronous = fsyncs.synchronous
+      journal.close()
+      assert.strictEqual(fsyncs.synchronous, synchronous)
+      fsyncs.held[rewriteSync]!(null)
     })
   )
 
