@@ -64,9 +64,13 @@ describe("the worker's code cache", () => {
 
   it("a cache damaged on disk after the build (its data no longer its digest's) is not used: the worker starts and serves (probe 58 #2: it crashed every start)", async () => {
     const built = readFileSync(join(dirname(mainJs), "worker.cjs.cache"))
-    for (const at of [built.length >> 1, built.length - 1]) {
+    const flipped = (at: number) => {
       const damaged = Buffer.from(built)
       damaged[at] = damaged[at]! ^ 0x10
+      return damaged
+    }
+    // A bit in its middle, its last, and the file cut short after the bundle's digest.
+    for (const damaged of [flipped(built.length >> 1), flipped(built.length - 1), built.subarray(0, 40)]) {
       writeFileSync(copiedCache, damaged)
       const { use, publicUrl } = await start(join(copy, "main.js"))
       expect(use).toBe("damaged")

@@ -12,7 +12,7 @@
  * bundle it was made from, and a cache of any other bundle (one edited or replaced after the build) is not used. Nor
  * does Node 20's V8 check the cached code itself: a cache damaged on disk crashed every start (SIGSEGV, SIGTRAP) or ran
  * damaged code (probe 58 #2: 3 and 9 of 12 single-bit flips), so the SHA-256 of V8's data follows, and a cache that
- * does not match it is not used (the hash costs about 2 ms of a start).
+ * does not match it is not used (the hash costs 1–6 ms of a start).
  * Source maps (`--enable-source-maps`) are not applied to `vm` scripts, so a process that asks for them loads
  * the bundle with `require`, readable stack traces first.
  */
@@ -50,7 +50,9 @@ const readFile = (file: string): Buffer | undefined => {
 /** The cache made from this very source, if the file holds one whole: digest of the source, digest of V8's data, the data. */
 const cacheFor = (source: string, file: Buffer | undefined): Buffer | "stale" | "damaged" | undefined => {
   if (file === undefined) return undefined
-  if (file.length <= 2 * DIGEST_BYTES || !sha256(source).equals(file.subarray(0, DIGEST_BYTES))) return "stale"
+  if (file.length <= DIGEST_BYTES || !sha256(source).equals(file.subarray(0, DIGEST_BYTES))) return "stale"
+  // Made from this bundle, and cut short or changed since.
+  if (file.length <= 2 * DIGEST_BYTES) return "damaged"
   const data = file.subarray(2 * DIGEST_BYTES)
   return digestOf(data).equals(file.subarray(DIGEST_BYTES, 2 * DIGEST_BYTES)) ? data : "damaged"
 }

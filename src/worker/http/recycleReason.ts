@@ -17,8 +17,13 @@ const reasonIn = (body: unknown): string => {
   return JSON.stringify(body)
 }
 
-/** The reason to report, `RECYCLE_REASON_MAX` characters at most (and a word on the cut), or "" for the default. */
+/**
+ * The reason to report, `RECYCLE_REASON_MAX` characters at most (and a word on the cut), or "" for the default. Counted
+ * in code points: a cut in UTF-16 units could leave half of an emoji (review 65 #6).
+ */
 export const recycleReason = (body: unknown): string => {
   const reason = reasonIn(body).trim()
-  return reason.length <= RECYCLE_REASON_MAX ? reason : `${reason.slice(0, RECYCLE_REASON_MAX)}… (cut: ${reason.length} characters in all)`
+  if (reason.length <= RECYCLE_REASON_MAX) return reason
+  const points = Array.from(reason)
+  return points.length <= RECYCLE_REASON_MAX ? reason : `${points.slice(0, RECYCLE_REASON_MAX).join("")}… (cut: ${points.length} characters in all)`
 }

@@ -105,6 +105,8 @@ describe("control server", () => {
     ["a JSON array", JSON.stringify(["disk", "full"]), '["disk","full"]'],
     ["JSON cut short", '{"reason": "disk fu', '{"reason": "disk fu'],
     ["a reason of 1,001 characters", JSON.stringify({ reason: "x".repeat(1001) }), `${"x".repeat(1000)}… (cut: 1001 characters in all)`],
+    ["a reason cut after an emoji, counted as one character", JSON.stringify({ reason: `${"x".repeat(999)}😀😀` }), `${"x".repeat(999)}😀… (cut: 1001 characters in all)`],
+    ["an object without a reason", JSON.stringify({ msg: "disk full" }), ""],
     ["JSON nested past the worker's depth", `${"[".repeat(80)}${"]".repeat(80)}`, `${"[".repeat(80)}${"]".repeat(80)}`]
   ] as const)("/recycle with %s recycles, the reason read as well as it can be (probe 58 #5: refused, the broken instance served on)", ([, body, reason]) =>
     Effect.gen(function* () {
@@ -113,6 +115,15 @@ describe("control server", () => {
       assert.strictEqual(reply.status, 200, reply.text)
       assert.deepStrictEqual(reply.json, { recycled: true, error_msg: `Recycled by the consumer${reason === "" ? "" : `: ${reason}`}`, session_ids: [] })
       assert.strictEqual((yield* call(publicUrl, "/session/create", { body: createBody() })).status, 429)
+    })
+  )
+
+  it.scoped("/recycle with bytes that are not UTF-8 recycles, its reason read as text (review 65 #7)", () =>
+    Effect.gen(function* () {
+      const { controlUrl } = yield* startWorker()
+      const reply = yield* rawCall(controlUrl, "POST", "/recycle", { "content-type": "text/plain" }, Buffer.from([0x64, 0x69, 0x73, 0x6b, 0xff, 0x21]))
+      assert.strictEqual(reply.status, 200, reply.text)
+      assert.deepStrictEqual(JSON.parse(reply.text), { recycled: true, error_msg: "Recycled by the consumer: disk\uFFFD!", session_ids: [] })
     })
   )
 
@@ -406,7 +417,7 @@ describe("control server", () => {
 })
 
 /** A request with exactly these headers (fetch would set some of its own): its status and text. */
-const rawCall = (base: string, method: string, path: string, headers: Record<string, string>, body?: string) =>
+const rawCall = (base: string, method: string, path: string, headers: Record<string, string>, body?: string | Buffer) =>
   Effect.async<{ readonly status: number; readonly text: string }>((resume) => {
     const request = httpRequest(new URL(path, base), { method, headers: body === undefined ? headers : { ...headers, "content-length": String(Buffer.byteLength(body)) } }, (response) => {
       let text = ""
