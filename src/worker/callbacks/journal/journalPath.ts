@@ -27,9 +27,10 @@ const PSEUDO_FILESYSTEMS: ReadonlyMap<number, string> = new Map([
  * Why `file` cannot be the journal, or null: it must be a regular file (a FIFO would block the start, a device never
  * ends) that can be read and written, or not exist yet, in a directory that exists and can be written (the lock, the
  * rewrite's temporary file and its rename all go there). Checked when the configuration is read, so that a mistake
- * is a launch failure naming `OUTBOX_FILE`.
+ * is a launch failure naming `OUTBOX_FILE`. `fileSystemOf`: the file system's magic number (tests give those this
+ * machine does not mount).
  */
-export const journalPathProblem = (configured: string): string | null => {
+export const journalPathProblem = (configured: string, fileSystemOf: (file: string) => number = (file) => statfsSync(file).type): string | null => {
   const file = followLinks(configured)
   // Still a link after as many as the kernel follows: a loop, or a chain whose last link a rewrite would replace with
   // a file (probe 56 #7: at 17 links, the 17th became the journal and the file it led to was left stale).
@@ -37,7 +38,7 @@ export const journalPathProblem = (configured: string): string | null => {
   try {
     const stats = statSync(file)
     if (!stats.isFile()) return `${file} is ${kindOf(stats)}, not a regular file`
-    const pseudo = PSEUDO_FILESYSTEMS.get(statfsSync(file).type)
+    const pseudo = PSEUDO_FILESYSTEMS.get(fileSystemOf(file))
     if (pseudo !== undefined) return `${file} is on ${pseudo}, where what is written is not kept as a file's contents`
     accessSync(file, constants.R_OK | constants.W_OK)
   } catch (error) {

@@ -1093,6 +1093,20 @@ describe("OutboxJournal", () => {
     if (procs !== undefined) assert.match(journalPathProblem(procs) ?? "", /^\/sys\/fs\/cgroup\/.*cgroup\.procs is on cgroup2?, where/)
   })
 
+  it("journalPathProblem: a file on any of the kernel's interface file systems is refused naming it, whether or not this machine mounts it (statfs magic numbers, Linux's magic.h)", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "journal-path-")), "outbox.jsonl")
+    writeFileSync(file, "")
+    const kernels: ReadonlyArray<readonly [number, string]> = [
+      [0x9fa0, "procfs"], [0x62656572, "sysfs"], [0x63677270, "cgroup2"], [0x27e0eb, "cgroup"], [0x64626720, "debugfs"], [0x74726163, "tracefs"],
+      [0x73636673, "securityfs"], [0x62656570, "configfs"], [0xde5e81e4, "efivarfs"], [0xcafe4a11, "bpf"], [0x6165676c, "pstore"]
+    ]
+    for (const [magic, name] of kernels) {
+      assert.strictEqual(journalPathProblem(file, () => magic), `${file} is on ${name}, where what is written is not kept as a file's contents`, name)
+    }
+    // ext4, tmpfs, overlayfs, xfs: kept.
+    for (const magic of [0xef53, 0x01021994, 0x794c7630, 0x58465342]) assert.isNull(journalPathProblem(file, () => magic))
+  })
+
   it("journalPathProblem: a link whose text is not a path (a process's pipe or socket, as /dev/stdout can be) is judged by what the kernel opens", () => {
     const dir = mkdtempSync(join(tmpdir(), "journal-path-"))
     // A child's standard output, a socket pair (libuv's pipe): its link in /proc reads `socket:[N]`, which names no file.
