@@ -23,7 +23,7 @@ import { Cause, Clock, Console, Data, DateTime, Effect, Either, Exit, Layer, Log
 import { answeredStandardFlags, completionOptionsOf } from "../shared/cliHelp.js"
 import { runWithLogLevel } from "../shared/logLevelFlag.js"
 import { quitBySignal, rememberStopSignal, type StopSignalName } from "../shared/signalExitStatus.js"
-import { endBySignal } from "../shared/quitOnSigquit.js"
+import { endBySignal } from "../shared/endBySignal.js"
 import { VERSION } from "../shared/version.js"
 import { AutoscaleReporter } from "./autoscale/AutoscaleReporter.js"
 import { runAutoscaler } from "./autoscale/Autoscaler.js"

@@ -16,7 +16,7 @@
 import { spawn } from "node:child_process"
 import { type Clock, Deferred, Duration, Effect, Exit, Runtime, Schedule } from "effect"
 import { unsafeMonotonicMillis } from "../shared/monotonic.js"
-import { endBySignal } from "../shared/quitOnSigquit.js"
+import { endBySignal } from "../shared/endBySignal.js"
 import { PARENT_PID_VARIABLE, whenOrphaned } from "../shared/orphanWatch.js"
 import { descendantsOutsideGroupNow, type GroupMember, groupMembers, leadsSession, outsidersOf, startedAt, startedIfRunning } from "./groupMembers.js"
 import { WorkerLauncher } from "./WorkerLauncher.js"

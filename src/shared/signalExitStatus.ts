@@ -12,7 +12,7 @@
 import { Clock } from "effect"
 import { constants } from "node:os"
 import { takeEarlyStop } from "./earlyProcess.js"
-import { endBySignal } from "./quitOnSigquit.js"
+import { endBySignal } from "./endBySignal.js"
 import { unsafeMonotonicMillis } from "./monotonic.js"
 import { isEcho, type SignalSeen } from "./signalEcho.js"
 

@@ -7,7 +7,7 @@ import "./v8Tuning.js"
 import { fileURLToPath } from "node:url"
 import { bundleFiles, runBundle, writeCache } from "./codeCache.js"
 import { prepareProcess } from "../../shared/earlyProcess.js"
-import { quitOnSigquitAsPid1 } from "../../shared/quitOnSigquit.js"
+import { quitOnSigquitAsPid1 } from "../../shared/endBySignal.js"
 
 prepareProcess()
 quitOnSigquitAsPid1()
