@@ -6,10 +6,14 @@
  */
 import { RECYCLE_REASON_MAX } from "../../protocol/control.js"
 
-/** A body's reason: `{"reason": …}`'s (null or absent: none), plain text as it is, anything else as its JSON. */
+/**
+ * A body's reason: `{"reason": …}`'s (null or absent: none), plain text as it is, anything else as its JSON. Text that
+ * begins as JSON does (broken, or nested past the parser's depth) gives none: it is a request meant for another route,
+ * which may hold a signature or a `session_auth`, and the reason is logged and reported.
+ */
 const reasonIn = (body: unknown): string => {
   if (body === undefined || body === null) return ""
-  if (typeof body === "string") return body
+  if (typeof body === "string") return /^\s*[[{]/.test(body) ? "" : body
   if (typeof body === "object" && !Array.isArray(body)) {
     const reason: unknown = (body as Record<string, unknown>)["reason"]
     return reason === undefined || reason === null ? "" : typeof reason === "string" ? reason : JSON.stringify(reason)
