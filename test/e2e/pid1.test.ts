@@ -13,9 +13,18 @@ import { autoscalerPerTest, workerEnv } from "../support/workerProcess.js"
 const clientJs = fileURLToPath(new URL("../../dist/client.js", import.meta.url))
 const autoscaler = autoscalerPerTest()
 const running: Array<Spawned> = []
+/** The programs' pids outside their namespaces: killed at the end too, as PID 1 may ignore what its launcher's end sends. */
+const inner: Array<number> = []
 const servers: Array<Server> = []
 const sockets = new Set<Socket>()
 afterEach(async () => {
+  for (const pid of inner.splice(0)) {
+    try {
+      process.kill(pid, "SIGKILL")
+    } catch {
+      // Already ended.
+    }
+  }
   for (const spawned of running.splice(0)) {
     if (spawned.child.exitCode === null && spawned.child.signalCode === null) spawned.child.kill("SIGKILL")
     await spawned.exited
@@ -28,7 +37,8 @@ afterEach(async () => {
 
 /** `node …args` as PID 1 of a new PID namespace; with the pid the program has outside it, for signals. */
 const asPid1 = async (args: ReadonlyArray<string>, env: Record<string, string>) => {
-  const launcher = spawnProcess("unshare", ["--fork", "--pid", "--mount-proc", process.execPath, ...args], env)
+  // --kill-child: the program goes with its launcher, also when a test fails before it ends.
+  const launcher = spawnProcess("unshare", ["--fork", "--pid", "--mount-proc", "--kill-child", process.execPath, ...args], env)
   running.push(launcher)
   for (let tries = 0; tries < 200; tries++) {
     const found = (() => {
@@ -38,7 +48,10 @@ const asPid1 = async (args: ReadonlyArray<string>, env: Record<string, string>) 
         return 0
       }
     })()
-    if (found > 0) return { launcher, pid: found }
+    if (found > 0) {
+      inner.push(found)
+      return { launcher, pid: found }
+    }
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
   throw new Error(`no program under unshare: ${launcher.output()}`)
